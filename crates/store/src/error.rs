@@ -1,0 +1,26 @@
+//! Storage errors: what a caller can act on, and opaque failures.
+
+/// A storage failure. `Clone` because one group commit reports the same
+/// outcome to every request in its batch.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// An update's expected version did not match: someone else changed the
+    /// document first. Read again and retry.
+    #[error("the document changed concurrently")]
+    Conflict,
+    /// A unique constraint refused the write (an id or key that exists).
+    #[error("a record with this key already exists")]
+    Duplicate,
+    /// An update or cursor named a document that does not exist.
+    #[error("no such record")]
+    NotFound,
+    /// The settings do not describe a usable database.
+    #[error("database configuration: {0}")]
+    Config(String),
+    /// The database could not be reached or refused the operation.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data is not what this code wrote (a bug or tampering).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}

@@ -1,0 +1,201 @@
+//! Portcullis storage: one [`Store`] handle over two backends, chosen by the
+//! database URL's scheme: SQLite (`sqlite://…`, the embedded default) and
+//! PostgreSQL (`postgres://…`, for several stateless instances).
+//!
+//! This is the only crate that contains SQL. Callers speak in documents
+//! (a resource's JSON body plus a few indexed columns), declarative
+//! [`WriteSet`]s applied atomically with optimistic version checks, and a
+//! handful of operations for merchants, API keys and idempotency keys.
+
+mod error;
+mod migrations;
+mod model;
+mod postgres;
+mod sql;
+mod sqlite;
+
+pub use error::StoreError;
+pub use model::{
+    CreatedRange, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, Scope, SqlValue, Table,
+    WriteOp, WriteSet,
+};
+
+use portcullis_domain::api_keys::ApiKeyRecord;
+use portcullis_domain::ids::{ApiKeyId, MerchantId};
+use portcullis_domain::merchants::Merchant;
+use portcullis_domain::search::SearchQuery;
+use portcullis_domain::UnixSeconds;
+
+/// Tunables of a store, each bounded and named with its unit.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Most write sets the SQLite writer commits in one transaction.
+    pub sqlite_write_batch_max: usize,
+    /// Read connections kept open to SQLite.
+    pub sqlite_readers: usize,
+    /// Connections in the PostgreSQL pool.
+    pub postgres_pool_size: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            sqlite_write_batch_max: 256,
+            sqlite_readers: 4,
+            postgres_pool_size: 16,
+        }
+    }
+}
+
+/// A handle on the database; cheap to clone, safe to share.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+/// Calls the same method on whichever backend this store is.
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            Store::Sqlite(s) => s.$method($($arg),*).await,
+            Store::Postgres(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the database named by `url` and applies pending migrations.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok(Store::Sqlite(
+                sqlite::SqliteStore::open(path, options).await?,
+            ))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(
+                postgres::PgStore::open(url, options).await?,
+            ))
+        } else {
+            Err(StoreError::Config(
+                "the database URL must start with sqlite:// or postgres://".to_owned(),
+            ))
+        }
+    }
+
+    /// Which backend this is: `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Succeeds when the database answers a query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self.ping())
+    }
+
+    /// Finishes every queued write and stops the writer (SQLite); a no-op
+    /// for PostgreSQL, whose writes are never queued.
+    pub async fn close(&self) {
+        if let Store::Sqlite(s) = self {
+            s.close().await;
+        }
+    }
+
+    pub async fn insert_merchant(&self, merchant: &Merchant) -> Result<(), StoreError> {
+        dispatch!(self.insert_merchant(merchant))
+    }
+
+    pub async fn list_merchants(&self) -> Result<Vec<Merchant>, StoreError> {
+        dispatch!(self.list_merchants())
+    }
+
+    pub async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        dispatch!(self.insert_api_key(key))
+    }
+
+    pub async fn find_api_key_by_hash(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        dispatch!(self.find_api_key_by_hash(key_hash))
+    }
+
+    pub async fn list_api_keys(
+        &self,
+        merchant_id: &MerchantId,
+    ) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        dispatch!(self.list_api_keys(merchant_id))
+    }
+
+    /// Marks a key revoked; `false` when no such key exists. Revoking twice
+    /// keeps the first revocation time.
+    pub async fn revoke_api_key(
+        &self,
+        key_id: &ApiKeyId,
+        now: UnixSeconds,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.revoke_api_key(key_id, now))
+    }
+
+    /// One document in `scope`, deleted or not.
+    pub async fn get(
+        &self,
+        table: Table,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<Doc>, StoreError> {
+        dispatch!(self.get(table, scope, id))
+    }
+
+    /// A page of live documents, newest first.
+    pub async fn list(&self, table: Table, query: &ListQuery) -> Result<ListPage, StoreError> {
+        dispatch!(self.list(table, query))
+    }
+
+    /// A page of live documents matching a search query, newest first;
+    /// `after_seq` continues from a previous page.
+    pub async fn search(
+        &self,
+        table: Table,
+        scope: &Scope,
+        query: &SearchQuery,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> Result<ListPage, StoreError> {
+        dispatch!(self.search(table, scope, query, after_seq, limit))
+    }
+
+    /// Applies every operation of `writes` or none of them.
+    pub async fn commit(&self, writes: WriteSet) -> Result<(), StoreError> {
+        dispatch!(self.commit(writes))
+    }
+
+    /// Claims an idempotency key for a request about to execute. A claim
+    /// in flight for longer than `lease_s` is taken over (its request died).
+    pub async fn claim_idempotency(
+        &self,
+        merchant_id: &MerchantId,
+        key: &str,
+        fingerprint: &str,
+        now: UnixSeconds,
+        lease_s: i64,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        dispatch!(self.claim_idempotency(merchant_id, key, fingerprint, now, lease_s))
+    }
+
+    /// Gives up a claim whose request stored no result, so a retry may run.
+    pub async fn release_idempotency(
+        &self,
+        merchant_id: &MerchantId,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.release_idempotency(merchant_id, key))
+    }
+
+    /// Deletes idempotency keys created before `created_before`; returns how many.
+    pub async fn prune_idempotency(&self, created_before: UnixSeconds) -> Result<u64, StoreError> {
+        dispatch!(self.prune_idempotency(created_before))
+    }
+}

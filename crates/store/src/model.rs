@@ -1,0 +1,249 @@
+//! The vocabulary callers use with the store: tables of documents, write
+//! sets, list queries and idempotency claims.
+
+use crate::StoreError;
+use portcullis_domain::api_keys::{ApiKeyRecord, KeyKind, KeyMode, Permissions};
+use portcullis_domain::ids::{ApiKeyId, MerchantId};
+use portcullis_domain::merchants::Merchant;
+use portcullis_domain::UnixSeconds;
+
+/// A table of resource documents. Each has the standard columns `seq`
+/// (insertion order), `id`, `merchant_id`, `created`, `version` and `body`
+/// (the resource's JSON), plus the indexed columns named by [`Table::columns`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Table {
+    Customers,
+}
+
+/// How a search attribute maps to SQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnKind {
+    Text,
+    Integer,
+}
+
+impl Table {
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Customers => "customers",
+        }
+    }
+
+    /// The indexed columns beyond the standard ones, settable by writes and
+    /// usable in list filters and searches.
+    pub fn columns(self) -> &'static [(&'static str, ColumnKind)] {
+        match self {
+            Table::Customers => &[
+                ("email", ColumnKind::Text),
+                ("name", ColumnKind::Text),
+                ("deleted", ColumnKind::Integer),
+            ],
+        }
+    }
+
+    /// The column whose true value hides a row from lists and searches.
+    pub fn deleted_column(self) -> Option<&'static str> {
+        match self {
+            Table::Customers => Some("deleted"),
+        }
+    }
+
+    /// The SQL kind of a column a caller may filter or search on.
+    pub fn column_kind(self, column: &str) -> Option<ColumnKind> {
+        if column == "created" {
+            return Some(ColumnKind::Integer);
+        }
+        self.columns()
+            .iter()
+            .find(|(name, _)| *name == column)
+            .map(|(_, kind)| *kind)
+    }
+}
+
+/// Whose documents an operation may see: one merchant's, in one mode.
+/// Test-mode keys never see live objects and the reverse.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub merchant_id: MerchantId,
+    pub livemode: bool,
+}
+
+/// A value bound into SQL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SqlValue {
+    Null,
+    Integer(i64),
+    Text(String),
+    Bool(bool),
+}
+
+impl From<Option<&str>> for SqlValue {
+    fn from(value: Option<&str>) -> Self {
+        value.map_or(SqlValue::Null, |text| SqlValue::Text(text.to_owned()))
+    }
+}
+
+/// A stored document as read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Doc {
+    pub id: String,
+    pub seq: i64,
+    pub created: UnixSeconds,
+    /// Incremented by every update; updates name the version they read.
+    pub version: i64,
+    /// The resource's JSON, as the caller wrote it.
+    pub body: String,
+}
+
+/// One change inside a [`WriteSet`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteOp {
+    /// A new document; fails with `Duplicate` if the id exists.
+    Insert {
+        table: Table,
+        scope: Scope,
+        id: String,
+        created: UnixSeconds,
+        columns: Vec<(&'static str, SqlValue)>,
+        body: String,
+    },
+    /// Replaces a document's body and columns if it is still at
+    /// `expected_version`; fails with `Conflict` otherwise.
+    Update {
+        table: Table,
+        scope: Scope,
+        id: String,
+        expected_version: i64,
+        columns: Vec<(&'static str, SqlValue)>,
+        body: String,
+    },
+    /// Stores the response of a request that claimed an idempotency key.
+    CompleteIdempotency {
+        merchant_id: MerchantId,
+        key: String,
+        status_code: u16,
+        response_body: String,
+    },
+}
+
+/// Operations applied atomically: all of them or none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteSet {
+    pub ops: Vec<WriteOp>,
+}
+
+impl WriteSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, op: WriteOp) -> &mut Self {
+        self.ops.push(op);
+        self
+    }
+}
+
+/// Bounds on `created`, each optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CreatedRange {
+    pub gt: Option<UnixSeconds>,
+    pub gte: Option<UnixSeconds>,
+    pub lt: Option<UnixSeconds>,
+    pub lte: Option<UnixSeconds>,
+}
+
+/// Where a page starts, by the id of an object on a neighbouring page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PageCursor {
+    /// The first (newest) page.
+    Newest,
+    /// Objects older than this one.
+    StartingAfter(String),
+    /// Objects newer than this one.
+    EndingBefore(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListQuery {
+    pub scope: Scope,
+    /// Equality filters on the table's columns.
+    pub filters: Vec<(&'static str, SqlValue)>,
+    pub created: CreatedRange,
+    pub cursor: PageCursor,
+    /// 1 to 100.
+    pub limit: usize,
+}
+
+/// One page of documents, newest first, and whether more lie beyond it in
+/// the direction of travel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListPage {
+    pub docs: Vec<Doc>,
+    pub has_more: bool,
+}
+
+/// What claiming an idempotency key found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is now ours: execute the request.
+    Claimed,
+    /// Another request holds the key and is still executing.
+    InFlight { fingerprint: String },
+    /// A request with this key finished; replay its response.
+    Completed {
+        fingerprint: String,
+        status_code: u16,
+        response_body: String,
+    },
+}
+
+/// Turns `limit + 1` fetched rows into a page: the extra row only says that
+/// more exist. Rows fetched oldest-first (walking towards newer objects) are
+/// put back newest-first.
+pub(crate) fn page_of(mut docs: Vec<Doc>, limit: usize, fetched_oldest_first: bool) -> ListPage {
+    let has_more = docs.len() > limit;
+    docs.truncate(limit);
+    if fetched_oldest_first {
+        docs.reverse();
+    }
+    ListPage { docs, has_more }
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} {value:?}"))
+}
+
+/// A merchant from its stored columns.
+pub(crate) fn merchant_of(id: &str, name: String, created: i64) -> Result<Merchant, StoreError> {
+    Ok(Merchant {
+        id: MerchantId::parse(id).ok_or_else(|| corrupt("merchant id", id))?,
+        name,
+        created,
+    })
+}
+
+/// A key record from its stored columns: id, merchant_id, kind, mode,
+/// key_hash, display_prefix, then created, revoked_at and permissions.
+pub(crate) fn key_of(
+    texts: [String; 6],
+    created: i64,
+    revoked_at: Option<i64>,
+    permissions: Option<String>,
+) -> Result<ApiKeyRecord, StoreError> {
+    let permissions = permissions
+        .map(|text| Permissions::parse(&text).map_err(|_| corrupt("permissions", &text)))
+        .transpose()?;
+    let [id, merchant_id, kind, mode, key_hash, display_prefix] = texts;
+    Ok(ApiKeyRecord {
+        id: ApiKeyId::parse(&id).ok_or_else(|| corrupt("key id", &id))?,
+        merchant_id: MerchantId::parse(&merchant_id)
+            .ok_or_else(|| corrupt("merchant id", &merchant_id))?,
+        kind: KeyKind::parse(&kind).ok_or_else(|| corrupt("key kind", &kind))?,
+        mode: KeyMode::parse(&mode).ok_or_else(|| corrupt("key mode", &mode))?,
+        key_hash,
+        display_prefix,
+        permissions,
+        created,
+        revoked_at,
+    })
+}

@@ -1,0 +1,64 @@
+//! Between tokio-postgres's types and the store's.
+
+use crate::model::{Doc, SqlValue};
+use crate::sql::Sql;
+use crate::StoreError;
+use bytes_free::BytesMut;
+use portcullis_domain::api_keys::ApiKeyRecord;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+
+mod bytes_free {
+    pub use tokio_postgres::types::private::BytesMut;
+}
+
+impl ToSql for SqlValue {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            SqlValue::Null => Ok(IsNull::Yes),
+            SqlValue::Integer(n) => n.to_sql(ty, out),
+            SqlValue::Text(text) => text.to_sql(ty, out),
+            SqlValue::Bool(b) => b.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+pub(crate) fn params_of(sql: &Sql) -> Vec<&(dyn ToSql + Sync)> {
+    sql.params
+        .iter()
+        .map(|p| p as &(dyn ToSql + Sync))
+        .collect()
+}
+
+pub(crate) fn map_err(err: tokio_postgres::Error) -> StoreError {
+    match err.code() {
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Duplicate,
+        Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE => StoreError::Conflict,
+        _ => StoreError::Unavailable(err.to_string()),
+    }
+}
+
+pub(crate) fn doc_of(row: &tokio_postgres::Row) -> Doc {
+    Doc {
+        id: row.get(0),
+        seq: row.get(1),
+        created: row.get(2),
+        version: row.get(3),
+        body: row.get(4),
+    }
+}
+
+pub(crate) fn key_of_row(row: &tokio_postgres::Row) -> Result<ApiKeyRecord, StoreError> {
+    let texts: [String; 6] = std::array::from_fn(|i| row.get(i));
+    crate::model::key_of(texts, row.get(6), row.get(7), row.get(8))
+}

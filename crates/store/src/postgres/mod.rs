@@ -1,0 +1,331 @@
+//! The PostgreSQL backend, for several stateless `portcullis` instances on
+//! one database. Each write set is one transaction; uniqueness and
+//! idempotency are enforced by constraints and row locks, never by memory
+//! local to one process.
+
+mod convert;
+
+use crate::migrations::{now_s, CREATE_MIGRATIONS_TABLE, MIGRATIONS};
+use crate::model::{
+    page_of, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, Scope, Table, WriteOp,
+    WriteSet,
+};
+use crate::sql::accounts::{self, ClaimDecision, ClaimRow};
+use crate::sql::{docs, Dialect, Sql};
+use crate::{StoreError, StoreOptions};
+use convert::{doc_of, key_of_row, map_err, params_of};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use portcullis_domain::api_keys::ApiKeyRecord;
+use portcullis_domain::ids::{ApiKeyId, MerchantId};
+use portcullis_domain::merchants::Merchant;
+use portcullis_domain::search::SearchQuery;
+use tokio_postgres::NoTls;
+
+const D: Dialect = Dialect::Postgres;
+/// Any fixed number: serialises concurrent migrations across instances.
+const MIGRATION_LOCK_ID: i64 = 7_146_001;
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.postgres_pool_size.max(1))
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_ID])
+            .await
+            .map_err(map_err)?;
+        tx.batch_execute(CREATE_MIGRATIONS_TABLE)
+            .await
+            .map_err(map_err)?;
+        for migration in MIGRATIONS {
+            let applied = tx
+                .query_opt(
+                    "SELECT 1 FROM schema_migrations WHERE version = $1",
+                    &[&migration.version],
+                )
+                .await
+                .map_err(map_err)?
+                .is_some();
+            if !applied {
+                tx.batch_execute(migration.postgres)
+                    .await
+                    .map_err(map_err)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, applied) VALUES ($1, $2)",
+                    &[&migration.version, &now_s()],
+                )
+                .await
+                .map_err(map_err)?;
+            }
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .simple_query("SELECT 1")
+            .await
+            .map_err(map_err)
+            .map(drop)
+    }
+
+    pub async fn insert_merchant(&self, merchant: &Merchant) -> Result<(), StoreError> {
+        execute(
+            &self.client().await?,
+            &accounts::insert_merchant(D, merchant),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn list_merchants(&self) -> Result<Vec<Merchant>, StoreError> {
+        let rows = query(&self.client().await?, &accounts::list_merchants(D)).await?;
+        rows.iter()
+            .map(|row| crate::model::merchant_of(row.get(0), row.get(1), row.get(2)))
+            .collect()
+    }
+
+    pub async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        execute(&self.client().await?, &accounts::insert_api_key(D, key))
+            .await
+            .map(drop)
+    }
+
+    pub async fn find_api_key_by_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let rows = query(
+            &self.client().await?,
+            &accounts::find_api_key_by_hash(D, hash),
+        )
+        .await?;
+        rows.first().map(key_of_row).transpose()
+    }
+
+    pub async fn list_api_keys(
+        &self,
+        merchant_id: &MerchantId,
+    ) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows = query(
+            &self.client().await?,
+            &accounts::list_api_keys(D, merchant_id),
+        )
+        .await?;
+        rows.iter().map(key_of_row).collect()
+    }
+
+    pub async fn revoke_api_key(&self, key_id: &ApiKeyId, now: i64) -> Result<bool, StoreError> {
+        let n = execute(
+            &self.client().await?,
+            &accounts::revoke_api_key(D, key_id, now),
+        )
+        .await?;
+        Ok(n == 1)
+    }
+
+    pub async fn get(
+        &self,
+        table: Table,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<Doc>, StoreError> {
+        let rows = query(&self.client().await?, &docs::get_doc(D, table, scope, id)).await?;
+        Ok(rows.first().map(doc_of))
+    }
+
+    pub async fn list(&self, table: Table, q: &ListQuery) -> Result<ListPage, StoreError> {
+        let client = self.client().await?;
+        let cursor = match &q.cursor {
+            PageCursor::Newest => None,
+            PageCursor::StartingAfter(id) => Some((docs::Direction::Older, id)),
+            PageCursor::EndingBefore(id) => Some((docs::Direction::Newer, id)),
+        };
+        let cursor_seq = match cursor {
+            None => None,
+            Some((direction, id)) => {
+                let rows = query(&client, &docs::seq_of(D, table, &q.scope, id)).await?;
+                let seq: i64 = rows.first().ok_or(StoreError::NotFound)?.get(0);
+                Some((direction, seq))
+            }
+        };
+        let rows = query(&client, &docs::list_docs(D, table, q, cursor_seq)).await?;
+        let newer = matches!(cursor_seq, Some((docs::Direction::Newer, _)));
+        Ok(page_of(rows.iter().map(doc_of).collect(), q.limit, newer))
+    }
+
+    pub async fn search(
+        &self,
+        table: Table,
+        scope: &Scope,
+        q: &SearchQuery,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> Result<ListPage, StoreError> {
+        let sql = docs::search_docs(D, table, scope, q, after_seq, limit)?;
+        let rows = query(&self.client().await?, &sql).await?;
+        Ok(page_of(rows.iter().map(doc_of).collect(), limit, false))
+    }
+
+    pub async fn commit(&self, writes: WriteSet) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        for op in &writes.ops {
+            apply(&tx, op).await?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    pub async fn claim_idempotency(
+        &self,
+        merchant_id: &MerchantId,
+        key: &str,
+        fingerprint: &str,
+        now: i64,
+        lease_s: i64,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let claim = if execute(
+            &tx,
+            &accounts::claim_insert(D, merchant_id, key, fingerprint, now),
+        )
+        .await?
+            == 1
+        {
+            IdempotencyClaim::Claimed
+        } else {
+            let rows = query(&tx, &accounts::claim_select(D, merchant_id, key)).await?;
+            let row = rows.first().ok_or(StoreError::Conflict)?;
+            let row = ClaimRow {
+                fingerprint: row.get(0),
+                done: row.get::<_, &str>(1) == "done",
+                status_code: row.get(2),
+                response_body: row.get(3),
+                locked_at: row.get(4),
+            };
+            match accounts::decide_claim(row, fingerprint, now, lease_s) {
+                ClaimDecision::Answer(claim) => claim,
+                ClaimDecision::TakeOver => {
+                    execute(&tx, &accounts::claim_take_over(D, merchant_id, key, now)).await?;
+                    IdempotencyClaim::Claimed
+                }
+            }
+        };
+        tx.commit().await.map_err(map_err)?;
+        Ok(claim)
+    }
+
+    pub async fn release_idempotency(
+        &self,
+        merchant_id: &MerchantId,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        let sql = accounts::release_idempotency(D, merchant_id, key);
+        execute(&self.client().await?, &sql).await.map(drop)
+    }
+
+    pub async fn prune_idempotency(&self, created_before: i64) -> Result<u64, StoreError> {
+        let sql = accounts::prune_idempotency(D, created_before);
+        execute(&self.client().await?, &sql).await
+    }
+}
+
+async fn apply(tx: &deadpool_postgres::Transaction<'_>, op: &WriteOp) -> Result<(), StoreError> {
+    match op {
+        WriteOp::Insert {
+            table,
+            scope,
+            id,
+            created,
+            columns,
+            body,
+        } => {
+            execute(
+                tx,
+                &docs::insert_doc(D, *table, scope, id, *created, columns, body),
+            )
+            .await?;
+        }
+        WriteOp::Update {
+            table,
+            scope,
+            id,
+            expected_version,
+            columns,
+            body,
+        } => {
+            let sql = docs::update_doc(D, *table, scope, id, *expected_version, columns, body);
+            if execute(tx, &sql).await? == 0 {
+                let exists = !query(tx, &docs::seq_of(D, *table, scope, id))
+                    .await?
+                    .is_empty();
+                return Err(if exists {
+                    StoreError::Conflict
+                } else {
+                    StoreError::NotFound
+                });
+            }
+        }
+        WriteOp::CompleteIdempotency {
+            merchant_id,
+            key,
+            status_code,
+            response_body,
+        } => {
+            let sql =
+                accounts::complete_idempotency(D, merchant_id, key, *status_code, response_body);
+            if execute(tx, &sql).await? == 0 {
+                return Err(StoreError::Conflict);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn execute(client: &impl GenericClient, sql: &Sql) -> Result<u64, StoreError> {
+    let stmt = client.prepare_cached(&sql.text).await.map_err(map_err)?;
+    client
+        .execute(&stmt, &params_of(sql))
+        .await
+        .map_err(map_err)
+}
+
+async fn query(
+    client: &impl GenericClient,
+    sql: &Sql,
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    let stmt = client.prepare_cached(&sql.text).await.map_err(map_err)?;
+    client.query(&stmt, &params_of(sql)).await.map_err(map_err)
+}

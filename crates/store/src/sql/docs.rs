@@ -1,0 +1,353 @@
+//! SQL for resource documents: insert, versioned update, get, list pages
+//! and search. Only table and column names from [`Table`]'s fixed lists
+//! appear in the text; every value is bound.
+
+use super::{Builder, Dialect, Sql};
+use crate::model::{ColumnKind, CreatedRange, ListQuery, Scope, SqlValue, Table};
+use crate::StoreError;
+use portcullis_domain::search::{
+    Conjunction, SearchClause, SearchField, SearchOp, SearchQuery, SearchValue,
+};
+
+pub(crate) const DOC_COLUMNS: &str = "id, seq, created, version, body";
+
+fn assert_columns(table: Table, columns: &[(&'static str, SqlValue)]) {
+    for (name, _) in columns {
+        assert!(
+            table.columns().iter().any(|(known, _)| known == name),
+            "column {name} is not an indexed column of {}",
+            table.name()
+        );
+    }
+}
+
+pub(crate) fn insert_doc(
+    dialect: Dialect,
+    table: Table,
+    scope: &Scope,
+    id: &str,
+    created: i64,
+    columns: &[(&'static str, SqlValue)],
+    body: &str,
+) -> Sql {
+    assert_columns(table, columns);
+    let mut b = Builder::new(
+        dialect,
+        &format!(
+            "INSERT INTO {} (id, merchant_id, livemode, created, version, body",
+            table.name()
+        ),
+    );
+    for (name, _) in columns {
+        b.push(", ").push(name);
+    }
+    b.push(") VALUES (");
+    b.bind(SqlValue::Text(id.to_owned())).push(", ");
+    b.bind(SqlValue::Text(scope.merchant_id.to_string()))
+        .push(", ");
+    b.bind(SqlValue::Bool(scope.livemode)).push(", ");
+    b.bind(SqlValue::Integer(created)).push(", 1, ");
+    b.bind(SqlValue::Text(body.to_owned()));
+    for (_, value) in columns {
+        b.push(", ").bind(value.clone());
+    }
+    b.push(")");
+    b.finish()
+}
+
+pub(crate) fn update_doc(
+    dialect: Dialect,
+    table: Table,
+    scope: &Scope,
+    id: &str,
+    expected_version: i64,
+    columns: &[(&'static str, SqlValue)],
+    body: &str,
+) -> Sql {
+    assert_columns(table, columns);
+    let mut b = Builder::new(
+        dialect,
+        &format!("UPDATE {} SET version = version + 1, body = ", table.name()),
+    );
+    b.bind(SqlValue::Text(body.to_owned()));
+    for (name, value) in columns {
+        b.push(", ").push(name).push(" = ").bind(value.clone());
+    }
+    b.push(" WHERE id = ").bind(SqlValue::Text(id.to_owned()));
+    b.push(" AND ");
+    push_scope(&mut b, scope);
+    b.push(" AND version = ")
+        .bind(SqlValue::Integer(expected_version));
+    b.finish()
+}
+
+pub(crate) fn get_doc(dialect: Dialect, table: Table, scope: &Scope, id: &str) -> Sql {
+    let mut b = Builder::new(
+        dialect,
+        &format!("SELECT {DOC_COLUMNS} FROM {} WHERE id = ", table.name()),
+    );
+    b.bind(SqlValue::Text(id.to_owned()));
+    b.push(" AND ");
+    push_scope(&mut b, scope);
+    b.finish()
+}
+
+fn push_scope(b: &mut Builder, scope: &Scope) {
+    b.push("merchant_id = ")
+        .bind(SqlValue::Text(scope.merchant_id.to_string()));
+    b.push(" AND livemode = ")
+        .bind(SqlValue::Bool(scope.livemode));
+}
+
+/// Which way a page walks from its cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Towards older objects (`starting_after`, or the first page).
+    Older,
+    /// Towards newer objects (`ending_before`).
+    Newer,
+}
+
+/// A page query fetching `limit + 1` rows, so the extra row tells `has_more`.
+pub(crate) fn list_docs(
+    dialect: Dialect,
+    table: Table,
+    query: &ListQuery,
+    cursor_seq: Option<(Direction, i64)>,
+) -> Sql {
+    assert_columns(table, &query.filters);
+    let mut b = Builder::new(
+        dialect,
+        &format!(
+            "SELECT {DOC_COLUMNS} FROM {} WHERE merchant_id = ",
+            table.name()
+        ),
+    );
+    b.bind(SqlValue::Text(query.scope.merchant_id.to_string()));
+    b.push(" AND livemode = ")
+        .bind(SqlValue::Bool(query.scope.livemode));
+    if let Some(deleted) = table.deleted_column() {
+        b.push(" AND NOT ").push(deleted);
+    }
+    for (name, value) in &query.filters {
+        b.push(" AND ").push(name).push(" = ").bind(value.clone());
+    }
+    push_created_range(&mut b, &query.created);
+    let direction = match cursor_seq {
+        Some((direction, seq)) => {
+            let op = if direction == Direction::Older {
+                " AND seq < "
+            } else {
+                " AND seq > "
+            };
+            b.push(op).bind(SqlValue::Integer(seq));
+            direction
+        }
+        None => Direction::Older,
+    };
+    let order = if direction == Direction::Older {
+        " ORDER BY seq DESC"
+    } else {
+        " ORDER BY seq ASC"
+    };
+    b.push(order)
+        .push(" LIMIT ")
+        .bind(SqlValue::Integer(query.limit as i64 + 1));
+    b.finish()
+}
+
+fn push_created_range(b: &mut Builder, range: &CreatedRange) {
+    for (op, bound) in [
+        (" > ", range.gt),
+        (" >= ", range.gte),
+        (" < ", range.lt),
+        (" <= ", range.lte),
+    ] {
+        if let Some(bound) = bound {
+            b.push(" AND created")
+                .push(op)
+                .bind(SqlValue::Integer(bound));
+        }
+    }
+}
+
+pub(crate) fn seq_of(dialect: Dialect, table: Table, scope: &Scope, id: &str) -> Sql {
+    let mut b = Builder::new(
+        dialect,
+        &format!("SELECT seq FROM {} WHERE id = ", table.name()),
+    );
+    b.bind(SqlValue::Text(id.to_owned()));
+    b.push(" AND ");
+    push_scope(&mut b, scope);
+    b.finish()
+}
+
+/// A search page, newest first, fetching `limit + 1` rows.
+pub(crate) fn search_docs(
+    dialect: Dialect,
+    table: Table,
+    scope: &Scope,
+    query: &SearchQuery,
+    after_seq: Option<i64>,
+    limit: usize,
+) -> Result<Sql, StoreError> {
+    let mut b = Builder::new(
+        dialect,
+        &format!(
+            "SELECT {DOC_COLUMNS} FROM {} WHERE merchant_id = ",
+            table.name()
+        ),
+    );
+    b.bind(SqlValue::Text(scope.merchant_id.to_string()));
+    b.push(" AND livemode = ")
+        .bind(SqlValue::Bool(scope.livemode));
+    if let Some(deleted) = table.deleted_column() {
+        b.push(" AND NOT ").push(deleted);
+    }
+    if let Some(seq) = after_seq {
+        b.push(" AND seq < ").bind(SqlValue::Integer(seq));
+    }
+    let joint = match query.conjunction {
+        Conjunction::And => " AND ",
+        Conjunction::Or => " OR ",
+    };
+    b.push(" AND (");
+    for (i, clause) in query.clauses.iter().enumerate() {
+        if i > 0 {
+            b.push(joint);
+        }
+        push_clause(&mut b, table, clause)?;
+    }
+    b.push(") ORDER BY seq DESC LIMIT ")
+        .bind(SqlValue::Integer(limit as i64 + 1));
+    Ok(b.finish())
+}
+
+fn push_clause(b: &mut Builder, table: Table, clause: &SearchClause) -> Result<(), StoreError> {
+    b.push(if clause.negated { "NOT (" } else { "(" });
+    let (column_sql, kind) = match &clause.field {
+        SearchField::Attribute(name) => {
+            let kind = table
+                .column_kind(name)
+                .ok_or_else(|| StoreError::Config(format!("{name} is not searchable")))?;
+            (name.clone(), kind)
+        }
+        SearchField::Metadata(key) => (metadata_expr(b, key), ColumnKind::Text),
+    };
+    match (&clause.value, clause.op, kind) {
+        (SearchValue::Null, SearchOp::Equals, _) => {
+            b.push(&column_sql).push(" IS NULL");
+        }
+        (SearchValue::Text(text), SearchOp::Equals, ColumnKind::Text) => {
+            if matches!(clause.field, SearchField::Metadata(_)) {
+                b.push(&column_sql)
+                    .push(" = ")
+                    .bind(SqlValue::Text(text.clone()));
+            } else {
+                b.push("lower(").push(&column_sql).push(") = lower(");
+                b.bind(SqlValue::Text(text.clone())).push(")");
+            }
+        }
+        (SearchValue::Text(text), SearchOp::Contains, ColumnKind::Text) => {
+            let pattern = format!("%{}%", escape_like(text));
+            b.push("lower(").push(&column_sql).push(") LIKE lower(");
+            b.bind(SqlValue::Text(pattern)).push(") ESCAPE '\\'");
+        }
+        (SearchValue::Integer(n), op, ColumnKind::Integer) if op != SearchOp::Contains => {
+            let op_sql = match op {
+                SearchOp::Equals => " = ",
+                SearchOp::Greater => " > ",
+                SearchOp::GreaterOrEqual => " >= ",
+                SearchOp::Less => " < ",
+                SearchOp::LessOrEqual => " <= ",
+                SearchOp::Contains => unreachable!("excluded by the guard"),
+            };
+            b.push(&column_sql).push(op_sql).bind(SqlValue::Integer(*n));
+        }
+        _ => {
+            return Err(StoreError::Config(
+                "search operator does not fit the field".to_owned(),
+            ))
+        }
+    }
+    b.push(")");
+    Ok(())
+}
+
+/// The SQL expression for `metadata['key']` in the JSON body; the key is
+/// bound (placeholders are numbered, so binding ahead of the text is safe).
+fn metadata_expr(b: &mut Builder, key: &str) -> String {
+    match b.dialect {
+        Dialect::Sqlite => {
+            let path = format!("$.metadata.\"{}\"", key.replace('"', "\\\""));
+            format!(
+                "json_extract(body, {})",
+                b.placeholder(SqlValue::Text(path))
+            )
+        }
+        Dialect::Postgres => {
+            let key = b.placeholder(SqlValue::Text(key.to_owned()));
+            format!("((body::jsonb) -> 'metadata' ->> {key})")
+        }
+    }
+}
+
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_domain::ids::MerchantId;
+
+    #[test]
+    fn placeholders_follow_the_dialect() {
+        let m = Scope {
+            merchant_id: MerchantId::parse("acct_x1").unwrap(),
+            livemode: false,
+        };
+        let sql = get_doc(Dialect::Sqlite, Table::Customers, &m, "cus_1");
+        assert!(sql.text.contains("?1") && sql.text.contains("?2"));
+        let sql = get_doc(Dialect::Postgres, Table::Customers, &m, "cus_1");
+        assert!(sql.text.contains("$1") && sql.text.contains("$2"));
+    }
+
+    #[test]
+    fn search_binds_every_value() {
+        let m = Scope {
+            merchant_id: MerchantId::parse("acct_x1").unwrap(),
+            livemode: false,
+        };
+        let q = SearchQuery::parse("email:'a@b.c' AND metadata['k']:'v' AND name~'jen'").unwrap();
+        let sql = search_docs(Dialect::Postgres, Table::Customers, &m, &q, Some(5), 10).unwrap();
+        assert_eq!(sql.params.len(), 8); // merchant, livemode, seq, 3 clause values, metadata key, limit
+        assert!(!sql.text.contains("a@b.c"));
+        assert!(sql.text.contains("$8"));
+    }
+
+    #[test]
+    #[should_panic(expected = "not an indexed column")]
+    fn unknown_columns_are_a_programming_error() {
+        let m = Scope {
+            merchant_id: MerchantId::parse("acct_x1").unwrap(),
+            livemode: false,
+        };
+        insert_doc(
+            Dialect::Sqlite,
+            Table::Customers,
+            &m,
+            "cus_1",
+            1,
+            &[("status", SqlValue::Null)],
+            "{}",
+        );
+    }
+}

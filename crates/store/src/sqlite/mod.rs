@@ -1,0 +1,279 @@
+//! The SQLite backend: one file, WAL, `synchronous=FULL`.
+//!
+//! All writes go through one writer thread that commits *batches* of
+//! waiting write sets in one transaction (group commit): each write set runs
+//! inside its own savepoint, so one that fails is rolled back alone, and one
+//! fsync makes the whole batch durable. A request learns its outcome only
+//! after the batch's COMMIT returns. Reads run on a small pool of their own
+//! connections, which WAL lets proceed while the writer writes.
+
+mod convert;
+mod writer;
+
+use crate::model::{
+    Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, Scope, Table, WriteSet,
+};
+use crate::sql::{accounts, docs, Dialect, Sql};
+use crate::{StoreError, StoreOptions};
+use convert::{doc_from_row, key_from_row, map_err, merchant_from_row, params_of};
+use portcullis_domain::api_keys::ApiKeyRecord;
+use portcullis_domain::ids::{ApiKeyId, MerchantId};
+use portcullis_domain::merchants::Merchant;
+use portcullis_domain::search::SearchQuery;
+use rusqlite::{Connection, OptionalExtension};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+use writer::Writer;
+
+const D: Dialect = Dialect::Sqlite;
+/// How long a connection waits for another process's lock before failing.
+const BUSY_TIMEOUT_MS: u64 = 5_000;
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE_CAPACITY: usize = 256;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: Arc<Writer>,
+    readers: Arc<ReaderPool>,
+}
+
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+pub(crate) fn open_connection(path: &PathBuf) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(map_err)?;
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
+        .map_err(map_err)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+    )
+    .map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    Ok(conn)
+}
+
+impl SqliteStore {
+    pub async fn open(path: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let path = PathBuf::from(path.split('?').next().unwrap_or(path));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let writer_path = path.clone();
+        let batch_max = options.sqlite_write_batch_max.max(1);
+        let writer = tokio::task::spawn_blocking(move || Writer::start(&writer_path, batch_max))
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+        let readers = ReaderPool {
+            path,
+            idle: Mutex::new(vec![]),
+            permits: Arc::new(Semaphore::new(options.sqlite_readers.max(1))),
+        };
+        Ok(Self {
+            writer: Arc::new(writer),
+            readers: Arc::new(readers),
+        })
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+    }
+
+    /// Runs `f` on a read connection, off the async threads.
+    async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let permit = self
+            .readers
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("reader pool closed".to_owned()))?;
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let idle = pool.idle.lock().expect("reader pool lock").pop();
+            let conn = match idle {
+                Some(conn) => conn,
+                None => open_connection(&pool.path)?,
+            };
+            let result = f(&conn);
+            pool.idle.lock().expect("reader pool lock").push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(map_err))
+            .await
+    }
+
+    pub async fn insert_merchant(&self, merchant: &Merchant) -> Result<(), StoreError> {
+        let sql = accounts::insert_merchant(D, merchant);
+        self.writer.write(move |c| execute(c, &sql).map(drop)).await
+    }
+
+    pub async fn list_merchants(&self) -> Result<Vec<Merchant>, StoreError> {
+        self.read(|c| {
+            query_all(c, &accounts::list_merchants(D), merchant_from_row)?
+                .into_iter()
+                .collect()
+        })
+        .await
+    }
+
+    pub async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let sql = accounts::insert_api_key(D, key);
+        self.writer.write(move |c| execute(c, &sql).map(drop)).await
+    }
+
+    pub async fn find_api_key_by_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let sql = accounts::find_api_key_by_hash(D, hash);
+        self.read(move |c| {
+            let row = query_opt(c, &sql, key_from_row)?;
+            row.transpose()
+        })
+        .await
+    }
+
+    pub async fn list_api_keys(
+        &self,
+        merchant_id: &MerchantId,
+    ) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let sql = accounts::list_api_keys(D, merchant_id);
+        self.read(move |c| query_all(c, &sql, key_from_row)?.into_iter().collect())
+            .await
+    }
+
+    pub async fn revoke_api_key(&self, key_id: &ApiKeyId, now: i64) -> Result<bool, StoreError> {
+        let sql = accounts::revoke_api_key(D, key_id, now);
+        self.writer.write(move |c| Ok(execute(c, &sql)? == 1)).await
+    }
+
+    pub async fn get(
+        &self,
+        table: Table,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<Doc>, StoreError> {
+        let sql = docs::get_doc(D, table, scope, id);
+        self.read(move |c| query_opt(c, &sql, doc_from_row)).await
+    }
+
+    pub async fn list(&self, table: Table, query: &ListQuery) -> Result<ListPage, StoreError> {
+        let query = query.clone();
+        self.read(move |c| {
+            let cursor = match &query.cursor {
+                PageCursor::Newest => None,
+                PageCursor::StartingAfter(id) => Some((docs::Direction::Older, id)),
+                PageCursor::EndingBefore(id) => Some((docs::Direction::Newer, id)),
+            };
+            let cursor_seq = match cursor {
+                None => None,
+                Some((direction, id)) => {
+                    let sql = docs::seq_of(D, table, &query.scope, id);
+                    let seq = query_opt(c, &sql, |row| row.get::<_, i64>(0))?
+                        .ok_or(StoreError::NotFound)?;
+                    Some((direction, seq))
+                }
+            };
+            let sql = docs::list_docs(D, table, &query, cursor_seq);
+            let docs = query_all(c, &sql, doc_from_row)?;
+            let newer = matches!(cursor_seq, Some((docs::Direction::Newer, _)));
+            Ok(crate::model::page_of(docs, query.limit, newer))
+        })
+        .await
+    }
+
+    pub async fn search(
+        &self,
+        table: Table,
+        scope: &Scope,
+        query: &SearchQuery,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> Result<ListPage, StoreError> {
+        let sql = docs::search_docs(D, table, scope, query, after_seq, limit)?;
+        self.read(move |c| {
+            Ok(crate::model::page_of(
+                query_all(c, &sql, doc_from_row)?,
+                limit,
+                false,
+            ))
+        })
+        .await
+    }
+
+    pub async fn commit(&self, writes: WriteSet) -> Result<(), StoreError> {
+        self.writer.write(move |c| writer::apply(c, &writes)).await
+    }
+
+    pub async fn claim_idempotency(
+        &self,
+        merchant_id: &MerchantId,
+        key: &str,
+        fingerprint: &str,
+        now: i64,
+        lease_s: i64,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let (merchant_id, key, fingerprint) =
+            (merchant_id.clone(), key.to_owned(), fingerprint.to_owned());
+        self.writer
+            .write(move |c| writer::claim(c, &merchant_id, &key, &fingerprint, now, lease_s))
+            .await
+    }
+
+    pub async fn release_idempotency(
+        &self,
+        merchant_id: &MerchantId,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        let sql = accounts::release_idempotency(D, merchant_id, key);
+        self.writer.write(move |c| execute(c, &sql).map(drop)).await
+    }
+
+    pub async fn prune_idempotency(&self, created_before: i64) -> Result<u64, StoreError> {
+        let sql = accounts::prune_idempotency(D, created_before);
+        self.writer
+            .write(move |c| execute(c, &sql).map(|n| n as u64))
+            .await
+    }
+}
+
+pub(crate) fn execute(c: &Connection, sql: &Sql) -> Result<usize, StoreError> {
+    let mut stmt = c.prepare_cached(&sql.text).map_err(map_err)?;
+    stmt.execute(params_of(sql)).map_err(map_err)
+}
+
+pub(crate) fn query_all<T>(
+    c: &Connection,
+    sql: &Sql,
+    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = c.prepare_cached(&sql.text).map_err(map_err)?;
+    let rows = stmt.query_map(params_of(sql), f).map_err(map_err)?;
+    rows.collect::<Result<Vec<T>, _>>().map_err(map_err)
+}
+
+pub(crate) fn query_opt<T>(
+    c: &Connection,
+    sql: &Sql,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>, StoreError> {
+    let mut stmt = c.prepare_cached(&sql.text).map_err(map_err)?;
+    stmt.query_row(params_of(sql), f)
+        .optional()
+        .map_err(map_err)
+}

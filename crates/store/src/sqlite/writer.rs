@@ -1,0 +1,260 @@
+//! The single SQLite writer and its group commit.
+
+use super::{execute, open_connection, query_opt, D};
+use crate::migrations::{now_s, CREATE_MIGRATIONS_TABLE, MIGRATIONS};
+use crate::model::{IdempotencyClaim, WriteOp, WriteSet};
+use crate::sql::accounts::{self, ClaimDecision, ClaimRow};
+use crate::sql::docs;
+use crate::StoreError;
+use portcullis_domain::ids::MerchantId;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::Mutex;
+use tokio::sync::{mpsc, oneshot};
+
+/// Write sets waiting for the writer; senders wait when it is full.
+const QUEUE_LEN_MAX: usize = 8_192;
+
+/// Told the batch's commit outcome once COMMIT has returned.
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// Runs inside the batch's transaction and returns its completion.
+type WriteJob = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+
+pub(crate) struct Writer {
+    queue: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Writer {
+    /// Opens the writer's connection, migrates, and starts the thread.
+    pub(crate) fn start(path: &Path, batch_max: usize) -> Result<Self, StoreError> {
+        let conn = open_connection(&path.to_path_buf())?;
+        migrate(&conn)?;
+        let (sender, receiver) = mpsc::channel(QUEUE_LEN_MAX);
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".to_owned())
+            .spawn(move || run(conn, receiver, batch_max))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self {
+            queue: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Runs `f` in its own savepoint within the next batch; answers after
+    /// the batch has committed (or failed to).
+    pub(crate) async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = in_savepoint(conn, f);
+            Box::new(move |committed| {
+                let _ = answer.send(committed.and(result));
+            })
+        });
+        let sender = self.queue.lock().expect("writer queue lock").clone();
+        let sender =
+            sender.ok_or_else(|| StoreError::Unavailable("the store is closed".to_owned()))?;
+        sender
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".to_owned()))?;
+        answered
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".to_owned()))?
+    }
+
+    /// Stops taking writes, lets the writer commit what is queued, and waits.
+    pub(crate) async fn close(&self) {
+        drop(self.queue.lock().expect("writer queue lock").take());
+        let thread = self.thread.lock().expect("writer thread lock").take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+fn run(conn: Connection, mut receiver: mpsc::Receiver<WriteJob>, batch_max: usize) {
+    let mut batch = Vec::with_capacity(batch_max);
+    while let Some(first) = receiver.blocking_recv() {
+        batch.push(first);
+        while batch.len() < batch_max {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&conn, &mut batch);
+    }
+}
+
+fn commit_batch(conn: &Connection, batch: &mut Vec<WriteJob>) {
+    if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Dropping the jobs unanswered tells each waiting request the write failed.
+        tracing::error!(error = %super::map_err(err), batch_len = batch.len(), "sqlite writer could not begin a transaction");
+        batch.clear();
+        return;
+    }
+    let completions: Vec<Completion> = batch.drain(..).map(|job| job(conn)).collect();
+    let outcome = conn.execute_batch("COMMIT").map_err(|err| {
+        let _ = conn.execute_batch("ROLLBACK");
+        super::map_err(err)
+    });
+    if let Err(err) = &outcome {
+        tracing::error!(error = %err, batch_len = completions.len(), "sqlite group commit failed");
+    }
+    for complete in completions {
+        complete(outcome.clone());
+    }
+}
+
+fn in_savepoint<R>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    conn.execute_batch("SAVEPOINT job")
+        .map_err(super::map_err)?;
+    let result = f(conn);
+    let end = if result.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    conn.execute_batch(end).map_err(super::map_err)?;
+    result
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(super::map_err)?;
+    let result = (|| {
+        conn.execute_batch(CREATE_MIGRATIONS_TABLE)
+            .map_err(super::map_err)?;
+        for migration in MIGRATIONS {
+            let applied: bool = conn
+                .query_row(
+                    "SELECT COUNT(*) > 0 FROM schema_migrations WHERE version = ?1",
+                    [migration.version],
+                    |row| row.get(0),
+                )
+                .map_err(super::map_err)?;
+            if !applied {
+                conn.execute_batch(migration.sqlite)
+                    .map_err(super::map_err)?;
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, applied) VALUES (?1, ?2)",
+                    [migration.version, now_s()],
+                )
+                .map_err(super::map_err)?;
+            }
+        }
+        Ok(())
+    })();
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    conn.execute_batch(end).map_err(super::map_err)?;
+    result
+}
+
+/// Applies a write set; the caller's savepoint undoes it on error.
+pub(crate) fn apply(conn: &Connection, writes: &WriteSet) -> Result<(), StoreError> {
+    for op in &writes.ops {
+        match op {
+            WriteOp::Insert {
+                table,
+                scope,
+                id,
+                created,
+                columns,
+                body,
+            } => {
+                execute(
+                    conn,
+                    &docs::insert_doc(D, *table, scope, id, *created, columns, body),
+                )?;
+            }
+            WriteOp::Update {
+                table,
+                scope,
+                id,
+                expected_version,
+                columns,
+                body,
+            } => {
+                let sql = docs::update_doc(D, *table, scope, id, *expected_version, columns, body);
+                if execute(conn, &sql)? == 0 {
+                    return Err(missing_or_conflict(conn, *table, scope, id)?);
+                }
+            }
+            WriteOp::CompleteIdempotency {
+                merchant_id,
+                key,
+                status_code,
+                response_body,
+            } => {
+                let sql = accounts::complete_idempotency(
+                    D,
+                    merchant_id,
+                    key,
+                    *status_code,
+                    response_body,
+                );
+                if execute(conn, &sql)? == 0 {
+                    // The claim was taken over after our lease ran out.
+                    return Err(StoreError::Conflict);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn missing_or_conflict(
+    conn: &Connection,
+    table: crate::Table,
+    scope: &crate::Scope,
+    id: &str,
+) -> Result<StoreError, StoreError> {
+    let exists = query_opt(conn, &docs::seq_of(D, table, scope, id), |_| Ok(()))?;
+    Ok(if exists.is_some() {
+        StoreError::Conflict
+    } else {
+        StoreError::NotFound
+    })
+}
+
+pub(crate) fn claim(
+    conn: &Connection,
+    merchant_id: &MerchantId,
+    key: &str,
+    fingerprint: &str,
+    now: i64,
+    lease_s: i64,
+) -> Result<IdempotencyClaim, StoreError> {
+    if execute(
+        conn,
+        &accounts::claim_insert(D, merchant_id, key, fingerprint, now),
+    )? == 1
+    {
+        return Ok(IdempotencyClaim::Claimed);
+    }
+    let row = query_opt(conn, &accounts::claim_select(D, merchant_id, key), |row| {
+        Ok(ClaimRow {
+            fingerprint: row.get(0)?,
+            done: row.get::<_, String>(1)? == "done",
+            status_code: row.get(2)?,
+            response_body: row.get(3)?,
+            locked_at: row.get(4)?,
+        })
+    })?
+    .ok_or(StoreError::Conflict)?;
+    match accounts::decide_claim(row, fingerprint, now, lease_s) {
+        ClaimDecision::Answer(claim) => Ok(claim),
+        ClaimDecision::TakeOver => {
+            execute(conn, &accounts::claim_take_over(D, merchant_id, key, now))?;
+            Ok(IdempotencyClaim::Claimed)
+        }
+    }
+}
