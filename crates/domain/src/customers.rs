@@ -86,6 +86,9 @@ pub struct Customer {
     pub shipping: Option<Shipping>,
     pub preferred_locales: Vec<String>,
     pub metadata: Metadata,
+    /// Deleted customers keep their record; they answer `deleted: true`.
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 /// What a create or update request asks to change.
@@ -144,6 +147,7 @@ impl Customer {
             shipping: None,
             preferred_locales: vec![],
             metadata: Metadata::default(),
+            deleted: false,
         };
         blank.updated(changes)
     }
@@ -182,7 +186,16 @@ impl Customer {
                 Patch::Set(locales) => locales.clone(),
             },
             metadata,
+            deleted: self.deleted,
         })
+    }
+
+    /// This customer, deleted.
+    pub fn deleted(&self) -> Self {
+        Self {
+            deleted: true,
+            ..self.clone()
+        }
     }
 }
 

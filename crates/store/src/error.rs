@@ -8,6 +8,10 @@ pub enum StoreError {
     /// document first. Read again and retry.
     #[error("the document changed concurrently")]
     Conflict,
+    /// The idempotency key this request claimed was taken over by another
+    /// request after the claim's lease ran out; nothing was written.
+    #[error("the idempotency claim was lost")]
+    ClaimLost,
     /// A unique constraint refused the write (an id or key that exists).
     #[error("a record with this key already exists")]
     Duplicate,

@@ -20,6 +20,12 @@ impl ToSql for SqlValue {
     ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
             SqlValue::Null => Ok(IsNull::Yes),
+            // `Table::columns` declares flag columns such as `deleted` as
+            // integers (SQLite stores them so), while PostgreSQL types them
+            // BOOLEAN: an integer bound there must be sent as a boolean, or
+            // the server refuses the 8-byte value and the same write that
+            // SQLite accepts fails here.
+            SqlValue::Integer(n) if *ty == Type::BOOL => (*n != 0).to_sql(ty, out),
             SqlValue::Integer(n) => n.to_sql(ty, out),
             SqlValue::Text(text) => text.to_sql(ty, out),
             SqlValue::Bool(b) => b.to_sql(ty, out),
@@ -44,7 +50,12 @@ pub(crate) fn map_err(err: tokio_postgres::Error) -> StoreError {
     match err.code() {
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Duplicate,
         Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE => StoreError::Conflict,
-        _ => StoreError::Unavailable(err.to_string()),
+        // The error's `Display` is only "db error"; the server's own message
+        // is what tells an operator the cause.
+        _ => match err.as_db_error() {
+            Some(db) => StoreError::Unavailable(format!("{err}: {}", db.message())),
+            None => StoreError::Unavailable(err.to_string()),
+        },
     }
 }
 

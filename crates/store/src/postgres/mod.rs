@@ -307,7 +307,7 @@ async fn apply(tx: &deadpool_postgres::Transaction<'_>, op: &WriteOp) -> Result<
             let sql =
                 accounts::complete_idempotency(D, merchant_id, key, *status_code, response_body);
             if execute(tx, &sql).await? == 0 {
-                return Err(StoreError::Conflict);
+                return Err(StoreError::ClaimLost);
             }
         }
     }

@@ -278,12 +278,14 @@ fn push_clause(b: &mut Builder, table: Table, clause: &SearchClause) -> Result<(
 /// bound (placeholders are numbered, so binding ahead of the text is safe).
 fn metadata_expr(b: &mut Builder, key: &str) -> String {
     match b.dialect {
+        // Not `json_extract(body, '$.metadata."key"')`: a key is any text but
+        // `[` and `]`, and one holding `"` or `\` does not survive being
+        // spelled inside a JSON path, so such keys never matched. Comparing
+        // `json_each`'s decoded keys binds the key as plain text, like
+        // PostgreSQL's `->>` does.
         Dialect::Sqlite => {
-            let path = format!("$.metadata.\"{}\"", key.replace('"', "\\\""));
-            format!(
-                "json_extract(body, {})",
-                b.placeholder(SqlValue::Text(path))
-            )
+            let key = b.placeholder(SqlValue::Text(key.to_owned()));
+            format!("(SELECT value FROM json_each(body, '$.metadata') WHERE key = {key})")
         }
         Dialect::Postgres => {
             let key = b.placeholder(SqlValue::Text(key.to_owned()));

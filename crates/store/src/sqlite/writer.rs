@@ -50,9 +50,9 @@ impl Writer {
     {
         let (answer, answered) = oneshot::channel();
         let job: WriteJob = Box::new(move |conn| {
-            let result = in_savepoint(conn, f);
+            let outcome = in_savepoint(conn, f);
             Box::new(move |committed| {
-                let _ = answer.send(committed.and(result));
+                let _ = answer.send(outcome.map(|result| committed.and(result)));
             })
         });
         let sender = self.queue.lock().expect("writer queue lock").clone();
@@ -62,9 +62,15 @@ impl Writer {
             .send(job)
             .await
             .map_err(|_| StoreError::Unavailable("the writer stopped".to_owned()))?;
-        answered
+        let outcome = answered
             .await
-            .map_err(|_| StoreError::Unavailable("the writer stopped".to_owned()))?
+            .map_err(|_| StoreError::Unavailable("the writer stopped".to_owned()))?;
+        match outcome {
+            Ok(result) => result,
+            // The job panicked on the writer thread: fail this caller the
+            // same way, here on its own task.
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 
     /// Stops taking writes, lets the writer commit what is queued, and waits.
@@ -111,20 +117,33 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<WriteJob>) {
     }
 }
 
+/// Runs `f` in a savepoint that is rolled back unless `f` succeeds.
+///
+/// A panic in `f` (a programming error, such as a write naming a column the
+/// table lacks) is caught and handed back as `Err`, to be re-raised on the
+/// caller's task. Left to unwind, it would kill the writer thread: the batch
+/// would be lost and every later write refused with "the writer stopped",
+/// while reads and `ping` still succeeded. On PostgreSQL the same panic
+/// fails only the request that caused it; now SQLite behaves alike.
 fn in_savepoint<R>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<R, StoreError>,
-) -> Result<R, StoreError> {
-    conn.execute_batch("SAVEPOINT job")
-        .map_err(super::map_err)?;
-    let result = f(conn);
-    let end = if result.is_ok() {
+) -> std::thread::Result<Result<R, StoreError>> {
+    if let Err(err) = conn.execute_batch("SAVEPOINT job") {
+        return Ok(Err(super::map_err(err)));
+    }
+    // Unwind safety: whatever `f` left half done is undone by the rollback below.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
+    let end = if matches!(outcome, Ok(Ok(_))) {
         "RELEASE job"
     } else {
         "ROLLBACK TO job; RELEASE job"
     };
-    conn.execute_batch(end).map_err(super::map_err)?;
-    result
+    match (conn.execute_batch(end), outcome) {
+        (_, Err(panic)) => Err(panic),
+        (Err(err), Ok(_)) => Ok(Err(super::map_err(err))),
+        (Ok(()), Ok(result)) => Ok(result),
+    }
 }
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
@@ -202,8 +221,7 @@ pub(crate) fn apply(conn: &Connection, writes: &WriteSet) -> Result<(), StoreErr
                     response_body,
                 );
                 if execute(conn, &sql)? == 0 {
-                    // The claim was taken over after our lease ran out.
-                    return Err(StoreError::Conflict);
+                    return Err(StoreError::ClaimLost);
                 }
             }
         }

@@ -1,0 +1,211 @@
+//! The one API error type, and its one mapping to the wire format.
+//!
+//! Handlers return `Result<_, ApiError>`. Client mistakes carry a `code`,
+//! a message and the `param` at fault; server faults answer a bare message
+//! and their cause goes to the log only, never to the client.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use portcullis_store::StoreError;
+use serde_json::{json, Map, Value};
+
+/// Stripe's `error.type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorType {
+    InvalidRequest,
+    Idempotency,
+    Card,
+    Api,
+}
+
+impl ErrorType {
+    fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::InvalidRequest => "invalid_request_error",
+            ErrorType::Idempotency => "idempotency_error",
+            ErrorType::Card => "card_error",
+            ErrorType::Api => "api_error",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub kind: ErrorType,
+    pub code: Option<&'static str>,
+    pub message: String,
+    pub param: Option<String>,
+    /// Extra fields of the error object (`decline_code`, `payment_intent`, …).
+    pub extra: Map<String, Value>,
+    /// `Stripe-Should-Retry`, when the server knows better than the status.
+    pub should_retry: Option<bool>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        kind: ErrorType,
+        code: Option<&'static str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            kind,
+            code,
+            message: message.into(),
+            param: None,
+            extra: Map::new(),
+            should_retry: None,
+        }
+    }
+
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    /// 400 `invalid_request_error` with a code and the parameter at fault.
+    pub fn invalid(
+        code: &'static str,
+        message: impl Into<String>,
+        param: impl Into<String>,
+    ) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorType::InvalidRequest,
+            Some(code),
+            message,
+        )
+        .with_param(param)
+    }
+
+    pub fn unknown_parameter(param: &str) -> Self {
+        Self::invalid(
+            "parameter_unknown",
+            format!("Received unknown parameter: {param}"),
+            param,
+        )
+    }
+
+    pub fn missing_parameter(param: &str) -> Self {
+        Self::invalid(
+            "parameter_missing",
+            format!("Missing required param: {param}."),
+            param,
+        )
+    }
+
+    /// 404 for an object that does not exist *for this caller*.
+    pub fn no_such(object: &str, id: &str, param: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorType::InvalidRequest,
+            Some("resource_missing"),
+            format!("No such {object}: '{id}'"),
+        )
+        .with_param(param)
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorType::InvalidRequest,
+            None,
+            message,
+        )
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            ErrorType::InvalidRequest,
+            Some("secret_key_required"),
+            message,
+        )
+    }
+
+    pub fn route_not_found(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorType::InvalidRequest,
+            None,
+            format!("Unrecognized request URL ({method}: {path})."),
+        )
+    }
+
+    pub fn payload_too_large(limit_bytes: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorType::InvalidRequest,
+            Some("payload_too_large"),
+            format!("The request body exceeds the limit of {limit_bytes} bytes."),
+        )
+    }
+
+    /// A server fault: the cause is logged here and never sent.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorType::Api,
+            None,
+            "An unexpected error occurred on our side. The request may be retried.",
+        )
+    }
+
+    /// The database is unreachable: 503, and the libraries may retry.
+    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "storage unavailable");
+        let mut err = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::Api,
+            None,
+            "The service is temporarily unavailable. The request may be retried.",
+        );
+        err.should_retry = Some(true);
+        err
+    }
+
+    /// The error object as sent, without the `{"error": …}` wrapper.
+    pub fn to_json(&self) -> Value {
+        let mut body = Map::new();
+        body.insert("type".into(), json!(self.kind.as_str()));
+        if let Some(code) = self.code {
+            body.insert("code".into(), json!(code));
+        }
+        body.insert("message".into(), json!(self.message));
+        if let Some(param) = &self.param {
+            body.insert("param".into(), json!(param));
+        }
+        for (key, value) in &self.extra {
+            body.insert(key.clone(), value.clone());
+        }
+        Value::Object(body)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => ApiError::unavailable(&err),
+            _ => ApiError::internal(&err),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": self.to_json() });
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(retry) = self.should_retry {
+            response.headers_mut().insert(
+                "stripe-should-retry",
+                HeaderValue::from_static(if retry { "true" } else { "false" }),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,87 @@
+//! `expand[]`: replace an id field by the object it names, e.g.
+//! `expand[]=customer` on a payment intent. Each resource declares which of
+//! its fields are expandable; list endpoints take the same paths under `data.`.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use serde_json::Value;
+
+/// Most expansions one request may ask for.
+pub const EXPANSIONS_MAX: usize = 20;
+
+/// Validated expansion paths, each a list of field names.
+#[derive(Debug, Default)]
+pub struct Expand(Vec<Vec<String>>);
+
+impl Expand {
+    /// Checks `paths` against the resource's `expandable` fields; on a list
+    /// endpoint each path must start with `data.`.
+    pub fn parse(paths: Vec<String>, expandable: &[&str], in_list: bool) -> ApiResult<Self> {
+        if paths.len() > EXPANSIONS_MAX {
+            return Err(ApiError::invalid(
+                "parameter_invalid",
+                format!("You may expand at most {EXPANSIONS_MAX} paths."),
+                "expand",
+            ));
+        }
+        let mut parsed = Vec::with_capacity(paths.len());
+        for (i, path) in paths.iter().enumerate() {
+            let field = if in_list {
+                path.strip_prefix("data.")
+            } else {
+                Some(path.as_str())
+            };
+            match field {
+                Some(field) if expandable.contains(&field) => {
+                    parsed.push(field.split('.').map(str::to_owned).collect());
+                }
+                _ => {
+                    return Err(ApiError::invalid(
+                        "parameter_invalid",
+                        format!("This property cannot be expanded ({path})."),
+                        format!("expand[{i}]"),
+                    ))
+                }
+            }
+        }
+        Ok(Self(parsed))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Replaces each expandable id in `object` by the object it names.
+    pub async fn apply(
+        &self,
+        state: &AppState,
+        caller: &Caller,
+        object: &mut Value,
+    ) -> ApiResult<()> {
+        for path in &self.0 {
+            let Some(slot) = slot_at(object, path) else {
+                continue;
+            };
+            if let Value::String(id) = slot {
+                if let Some(expanded) = resolve(state, caller, id).await? {
+                    *slot = expanded;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn slot_at<'v>(object: &'v mut Value, path: &[String]) -> Option<&'v mut Value> {
+    path.iter()
+        .try_fold(object, |node, field| node.get_mut(field))
+}
+
+/// The object an id names, rendered, if the caller may see it.
+async fn resolve(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Option<Value>> {
+    match id.split('_').next() {
+        Some("cus") => crate::customers::render_by_id(state, caller, id).await,
+        _ => Ok(None),
+    }
+}

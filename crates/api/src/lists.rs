@@ -1,0 +1,104 @@
+//! Lists and searches: the shared parameters (`limit`, `starting_after`,
+//! `ending_before`, `created[…]`; `query`, `page`) and the list object.
+
+use crate::error::{ApiError, ApiResult};
+use crate::wire::Params;
+use portcullis_store::{CreatedRange, Doc, ListPage, PageCursor};
+use serde_json::{json, Value};
+
+pub const LIMIT_DEFAULT: usize = 10;
+pub const LIMIT_MAX: usize = 100;
+
+/// Reads `limit` (1–100, default 10).
+pub fn limit(params: &mut Params) -> ApiResult<usize> {
+    match params.integer("limit")? {
+        None => Ok(LIMIT_DEFAULT),
+        Some(n) if (1..=LIMIT_MAX as i64).contains(&n) => Ok(n as usize),
+        Some(_) => Err(ApiError::invalid(
+            "parameter_invalid_integer",
+            format!("Invalid limit: must be between 1 and {LIMIT_MAX}."),
+            "limit",
+        )),
+    }
+}
+
+/// Reads `starting_after` / `ending_before` (at most one of them).
+pub fn cursor(params: &mut Params) -> ApiResult<PageCursor> {
+    let after = params.string("starting_after", 255)?;
+    let before = params.string("ending_before", 255)?;
+    match (after, before) {
+        (Some(_), Some(_)) => Err(ApiError::invalid(
+            "parameter_invalid",
+            "You may only specify one of these parameters: starting_after, ending_before.",
+            "ending_before",
+        )),
+        (Some(id), None) => Ok(PageCursor::StartingAfter(id)),
+        (None, Some(id)) => Ok(PageCursor::EndingBefore(id)),
+        (None, None) => Ok(PageCursor::Newest),
+    }
+}
+
+/// Reads `created=N` or `created[gt|gte|lt|lte]=N`.
+pub fn created(params: &mut Params) -> ApiResult<CreatedRange> {
+    let mut range = CreatedRange::default();
+    if params.holds_hash("created") {
+        if let Some(mut bounds) = params.object("created")? {
+            range.gt = bounds.integer("gt")?;
+            range.gte = bounds.integer("gte")?;
+            range.lt = bounds.integer("lt")?;
+            range.lte = bounds.integer("lte")?;
+            bounds.finish()?;
+        }
+    } else if let Some(exact) = params.integer("created")? {
+        range.gte = Some(exact);
+        range.lte = Some(exact);
+    }
+    Ok(range)
+}
+
+/// The list object. `url` is the list's own path, which the client
+/// libraries reuse to fetch the next page.
+pub fn list_object(url: &str, data: Vec<Value>, has_more: bool) -> Value {
+    json!({ "object": "list", "data": data, "has_more": has_more, "url": url })
+}
+
+/// A search page: `next_page` is the token for the next call's `page`.
+pub fn search_object(url: &str, page: &ListPage, data: Vec<Value>) -> Value {
+    let next_page = match (page.has_more, page.docs.last()) {
+        (true, Some(last)) => json!(page_token(last)),
+        _ => Value::Null,
+    };
+    json!({
+        "object": "search_result",
+        "data": data,
+        "has_more": page.has_more,
+        "next_page": next_page,
+        "url": url,
+    })
+}
+
+fn page_token(doc: &Doc) -> String {
+    format!("page_{}", doc.seq)
+}
+
+/// Reads `page`, a token from a previous search's `next_page`.
+pub fn search_page(params: &mut Params) -> ApiResult<Option<i64>> {
+    match params.string("page", 64)? {
+        None => Ok(None),
+        Some(token) => token
+            .strip_prefix("page_")
+            .and_then(|seq| seq.parse::<i64>().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid("parameter_invalid", "Invalid page token.", "page")),
+    }
+}
+
+/// 404 for a cursor naming no object of the caller's.
+pub fn cursor_not_found(object: &str, cursor: &PageCursor) -> ApiError {
+    let (param, id) = match cursor {
+        PageCursor::StartingAfter(id) => ("starting_after", id.as_str()),
+        PageCursor::EndingBefore(id) => ("ending_before", id.as_str()),
+        PageCursor::Newest => ("starting_after", ""),
+    };
+    ApiError::no_such(object, id, param)
+}

@@ -1,0 +1,72 @@
+//! What every handler shares: the store, the key hasher and key cache, and
+//! the API's bounded settings.
+
+use crate::auth::KeyCache;
+use portcullis_domain::api_keys::KeyHashSecret;
+use portcullis_domain::UnixSeconds;
+use portcullis_store::Store;
+use std::sync::Arc;
+
+/// The API's tunables; every bound is named with its unit.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    /// Largest request body accepted; larger ones get 413.
+    pub body_bytes_max: usize,
+    /// How long a looked-up API key is trusted before it is read again.
+    /// Bounds how long a revoked key keeps working on a running instance.
+    pub key_cache_ttl_ms: u64,
+    /// Most API keys the cache holds.
+    pub key_cache_entries_max: usize,
+    /// An idempotency claim older than this is presumed dead and taken over.
+    pub idempotency_lease_s: i64,
+    /// How long idempotency keys are kept (at least 24 hours).
+    pub idempotency_retention_s: i64,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            body_bytes_max: 256 * 1024,
+            key_cache_ttl_ms: 2_000,
+            key_cache_entries_max: 10_000,
+            idempotency_lease_s: 60,
+            idempotency_retention_s: 7 * 24 * 3600,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Store,
+    pub key_hasher: KeyHashSecret,
+    pub keys: KeyCache,
+    pub settings: ApiSettings,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(store: Store, key_hasher: KeyHashSecret, settings: ApiSettings) -> Self {
+        let keys = KeyCache::new(settings.key_cache_ttl_ms, settings.key_cache_entries_max);
+        Self(Arc::new(Inner {
+            store,
+            key_hasher,
+            keys,
+            settings,
+        }))
+    }
+
+    /// The current time in Unix seconds.
+    pub fn now(&self) -> UnixSeconds {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    }
+}

@@ -1,0 +1,111 @@
+//! The command line. Options that name where data lives are global, so
+//! every subcommand that touches data takes `--database-url`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "An open-source, Stripe-compatible payment gateway"
+)]
+pub struct Cli {
+    /// A TOML settings file; environment variables and flags override it.
+    #[arg(long, global = true, env = "PORTCULLIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://…`. Default: an SQLite file in the data directory.
+    #[arg(long, global = true, env = "PORTCULLIS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Where the default SQLite database and local secrets live. Default: ./portcullis-data
+    #[arg(long, global = true, env = "PORTCULLIS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `text` or `json`.
+    #[arg(long, global = true, env = "PORTCULLIS_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create and list merchants.
+    #[command(subcommand)]
+    Merchant(MerchantCommand),
+    /// Create, list and revoke API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Write a self-signed certificate and key for local HTTPS.
+    DevCert(DevCertArgs),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Address to listen on. Default: 127.0.0.1:8080
+    #[arg(long, env = "PORTCULLIS_LISTEN")]
+    pub listen: Option<String>,
+    /// PEM certificate chain; with --tls-key, serve HTTPS (TLS 1.2+).
+    #[arg(long, env = "PORTCULLIS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "PORTCULLIS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MerchantCommand {
+    /// Create a merchant with a test secret key and a test publishable key.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Print exactly one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List merchants.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Create an API key; the key is shown once.
+    Create {
+        #[arg(long)]
+        merchant: String,
+        /// secret, publishable or restricted
+        #[arg(long)]
+        kind: String,
+        /// test or live
+        #[arg(long, default_value = "test")]
+        mode: String,
+        /// For restricted keys: e.g. `customers:write,*:read` (default `*:read`).
+        #[arg(long)]
+        permissions: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a merchant's keys (never the keys themselves).
+    List {
+        #[arg(long)]
+        merchant: String,
+    },
+    /// Revoke a key by its id (`key_…`); it stops working within seconds everywhere.
+    Revoke { key_id: String },
+}
+
+#[derive(Args, Debug)]
+pub struct DevCertArgs {
+    /// Directory for cert.pem and key.pem. Default: the data directory.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Extra host names or IP addresses besides localhost and 127.0.0.1.
+    #[arg(long = "host")]
+    pub hosts: Vec<String>,
+}

@@ -1,0 +1,152 @@
+//! `portcullis serve`: open the store, make sure a sandbox merchant exists,
+//! and serve the API over HTTP or HTTPS until SIGTERM or SIGINT; then stop
+//! accepting, let in-flight requests finish (bounded by
+//! `shutdown_grace_s`), and flush the store's writer before exiting.
+
+use crate::admin::{create_merchant, merchant_json, open_store};
+use crate::secrets::{self, write_private};
+use crate::settings::Settings;
+use anyhow::Context;
+use axum_server::tls_rustls::RustlsConfig;
+use axum_server::Handle;
+use portcullis_api::AppState;
+use portcullis_domain::api_keys::KeyHashSecret;
+use portcullis_store::Store;
+use std::time::Duration;
+
+const SANDBOX_KEYS_FILE: &str = "sandbox-keys.json";
+/// A client must send its request headers within this time.
+const HEADER_READ_TIMEOUT_S: u64 = 10;
+/// How often expired idempotency keys are pruned.
+const IDEMPOTENCY_PRUNE_INTERVAL_S: u64 = 600;
+
+pub async fn run(settings: &Settings) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let listener = std::net::TcpListener::bind(&settings.listen)
+        .with_context(|| format!("binding {}", settings.listen))?;
+    listener.set_nonblocking(true)?;
+    let address = listener.local_addr()?;
+    let hasher =
+        secrets::key_hash_secret(settings.key_hash_secret_hex.as_deref(), &settings.data_dir)?;
+    ensure_sandbox_merchant(&store, &hasher, settings, address).await?;
+    let state = AppState::new(store.clone(), hasher, settings.api.clone());
+    let app = portcullis_api::router(state.clone());
+    let handle = Handle::new();
+    let (stopping, stop_signal) = tokio::sync::watch::channel(false);
+    tokio::spawn(stop_on_signal(
+        handle.clone(),
+        stopping,
+        Duration::from_secs(settings.shutdown_grace_s),
+    ));
+    let pruner = tokio::spawn(portcullis_api::prune_idempotency_keys(
+        state,
+        Duration::from_secs(IDEMPOTENCY_PRUNE_INTERVAL_S),
+        stopped(stop_signal),
+    ));
+
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(%address, backend = store.backend_name(), "serving");
+    println!("portcullis listening on {scheme}://{address}");
+    let served = match &settings.tls {
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "loading TLS certificate {} and key {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+            let mut server = axum_server::from_tcp_rustls(listener, config).handle(handle);
+            limit_slow_clients(server.http_builder());
+            server.serve(app.into_make_service()).await
+        }
+        None => {
+            let mut server = axum_server::from_tcp(listener).handle(handle);
+            limit_slow_clients(server.http_builder());
+            server.serve(app.into_make_service()).await
+        }
+    };
+    let _ = pruner.await;
+    store.close().await;
+    served.context("serving HTTP")?;
+    tracing::info!("stopped; every acknowledged write is committed");
+    Ok(())
+}
+
+fn limit_slow_clients(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(HEADER_READ_TIMEOUT_S));
+}
+
+async fn stop_on_signal(
+    handle: Handle,
+    stopping: tokio::sync::watch::Sender<bool>,
+    grace: Duration,
+) {
+    wait_for_signal().await;
+    tracing::info!(
+        grace_s = grace.as_secs(),
+        "shutting down: no new connections, finishing requests in flight"
+    );
+    handle.graceful_shutdown(Some(grace));
+    let _ = stopping.send(true);
+}
+
+async fn stopped(mut signal: tokio::sync::watch::Receiver<bool>) {
+    let _ = signal.wait_for(|stopping| *stopping).await;
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// On an empty database, creates the sandbox merchant, prints its test keys
+/// and keeps them in `DATA_DIR/sandbox-keys.json` (mode 0600) for local use.
+async fn ensure_sandbox_merchant(
+    store: &Store,
+    hasher: &KeyHashSecret,
+    settings: &Settings,
+    address: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    let keys_path = settings.data_dir.join(SANDBOX_KEYS_FILE);
+    if !store.list_merchants().await?.is_empty() {
+        if keys_path.exists() {
+            println!("sandbox keys: {}", keys_path.display());
+        }
+        return Ok(());
+    }
+    let created = create_merchant(store, hasher, "Sandbox").await?;
+    let keys = merchant_json(&created);
+    write_private(&keys_path, format!("{keys:#}\n").as_bytes())?;
+    println!("Created the sandbox merchant {}.", created.merchant.id);
+    println!("  secret key:      {}", created.secret_key.reveal());
+    println!("  publishable key: {}", created.publishable_key.reveal());
+    println!("  (kept in {})", keys_path.display());
+    println!(
+        "Try: curl -u {}: http://{address}/v1/customers",
+        created.secret_key.reveal()
+    );
+    Ok(())
+}

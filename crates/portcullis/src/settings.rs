@@ -1,0 +1,145 @@
+//! Settings, layered: built-in defaults, then an optional TOML file
+//! (`--config`), then environment variables, then flags (clap reads both
+//! of the last two). Every bound is named with its unit.
+
+use crate::cli::{Cli, Command};
+use anyhow::{bail, Context};
+use portcullis_api::ApiSettings;
+use portcullis_store::StoreOptions;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
+pub const DATA_DIR_DEFAULT: &str = "./portcullis-data";
+/// Longest any API key in the cache is trusted; revocation must bite in 5 s.
+const KEY_CACHE_TTL_MS_MAX: u64 = 4_000;
+/// Shortest idempotency retention allowed: api-contract.md's 24 hours.
+const IDEMPOTENCY_RETENTION_S_MIN: i64 = 24 * 3600;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub listen: String,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Hex of the API-key hashing secret, when configured rather than kept
+    /// in the data directory.
+    pub key_hash_secret_hex: Option<String>,
+    pub shutdown_grace_s: u64,
+    pub api: ApiSettings,
+    pub store: StoreOptions,
+}
+
+/// The TOML file's keys; all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    log_format: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    key_hash_secret: Option<String>,
+    shutdown_grace_s: Option<u64>,
+    body_bytes_max: Option<usize>,
+    key_cache_ttl_ms: Option<u64>,
+    idempotency_retention_s: Option<i64>,
+    sqlite_write_batch_max: Option<usize>,
+    sqlite_readers: Option<usize>,
+    postgres_pool_size: Option<usize>,
+}
+
+impl Settings {
+    pub fn load(cli: &Cli) -> anyhow::Result<Self> {
+        let file = match &cli.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<FileSettings>(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileSettings::default(),
+        };
+        let serve = match &cli.command {
+            Some(Command::Serve(args)) => Some(args),
+            _ => None,
+        };
+        let data_dir = cli
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT));
+        let database_url = cli
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("portcullis.db").display()));
+        let log_format = match cli
+            .log_format
+            .as_deref()
+            .or(file.log_format.as_deref())
+            .unwrap_or("text")
+        {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => bail!("log format must be text or json, not {other:?}"),
+        };
+        let tls_cert = serve.and_then(|s| s.tls_cert.clone()).or(file.tls_cert);
+        let tls_key = serve.and_then(|s| s.tls_key.clone()).or(file.tls_key);
+        let tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => bail!("--tls-cert and --tls-key go together"),
+        };
+        let defaults = ApiSettings::default();
+        let api = ApiSettings {
+            body_bytes_max: file.body_bytes_max.unwrap_or(defaults.body_bytes_max),
+            key_cache_ttl_ms: file.key_cache_ttl_ms.unwrap_or(defaults.key_cache_ttl_ms),
+            idempotency_retention_s: file
+                .idempotency_retention_s
+                .unwrap_or(defaults.idempotency_retention_s),
+            ..defaults
+        };
+        if api.key_cache_ttl_ms > KEY_CACHE_TTL_MS_MAX {
+            bail!("key_cache_ttl_ms may be at most {KEY_CACHE_TTL_MS_MAX} so revoked keys stop working within 5 s");
+        }
+        if api.idempotency_retention_s < IDEMPOTENCY_RETENTION_S_MIN {
+            bail!(
+                "idempotency_retention_s must be at least {IDEMPOTENCY_RETENTION_S_MIN} (24 hours)"
+            );
+        }
+        let store_defaults = StoreOptions::default();
+        Ok(Self {
+            listen: serve
+                .and_then(|s| s.listen.clone())
+                .or(file.listen)
+                .unwrap_or_else(|| LISTEN_DEFAULT.to_owned()),
+            database_url,
+            data_dir,
+            log_format,
+            tls,
+            key_hash_secret_hex: std::env::var("PORTCULLIS_KEY_HASH_SECRET")
+                .ok()
+                .or(file.key_hash_secret),
+            shutdown_grace_s: file.shutdown_grace_s.unwrap_or(30),
+            api,
+            store: StoreOptions {
+                sqlite_write_batch_max: file
+                    .sqlite_write_batch_max
+                    .unwrap_or(store_defaults.sqlite_write_batch_max),
+                sqlite_readers: file.sqlite_readers.unwrap_or(store_defaults.sqlite_readers),
+                postgres_pool_size: file
+                    .postgres_pool_size
+                    .unwrap_or(store_defaults.postgres_pool_size),
+            },
+        })
+    }
+}
