@@ -357,6 +357,35 @@ async fn concurrent_commits_fail_alone(db: &TestDb) {
     }
 }
 
+contract!(a_write_that_panics_fails_its_caller_alone);
+async fn a_write_that_panics_fails_its_caller_alone(db: &TestDb) {
+    let store = &db.store;
+    let scope = test_scope(&merchant(store, "Acme").await.id);
+    // Naming a column the table lacks is a programming error: it panics.
+    let bad = WriteOp::Insert {
+        table: Table::Customers,
+        scope: scope.clone(),
+        id: "cus_bad".to_owned(),
+        created: T0,
+        columns: vec![("no_such_column", SqlValue::Null)],
+        body: "{}".to_owned(),
+    };
+    let good = Customer::new("cus_good", T0, "g@example.com", "Good");
+    let (bad_store, good_store) = (store.clone(), store.clone());
+    let bad_task = tokio::spawn(async move { bad_store.commit(one(bad)).await });
+    let good_op = good.insert(&scope);
+    let good_task = tokio::spawn(async move { good_store.commit(one(good_op)).await });
+
+    let panicked = bad_task.await.expect_err("the bad write panics");
+    assert!(panicked.is_panic());
+    assert_eq!(good_task.await.unwrap(), Ok(()));
+    // The store still takes writes, and the bad one left nothing behind.
+    let later = Customer::new("cus_later", T0, "l@example.com", "Later");
+    assert_eq!(store.commit(one(later.insert(&scope))).await, Ok(()));
+    assert!(get(store, &scope, "cus_good").await.is_some());
+    assert_eq!(get(store, &scope, "cus_bad").await, None);
+}
+
 // ------------------------------------------------------------------- lists
 
 const PAGED_DOCS: usize = 30;
@@ -549,6 +578,28 @@ async fn soft_deleted_documents_are_hidden_from_lists_and_searches_but_not_from_
     assert!(get(store, &scope, "cus_born").await.is_some());
 }
 
+contract!(the_deleted_flag_may_be_written_as_the_integer_its_column_kind_declares);
+async fn the_deleted_flag_may_be_written_as_the_integer_its_column_kind_declares(db: &TestDb) {
+    let store = &db.store;
+    let scope = test_scope(&merchant(store, "Acme").await.id);
+    // `Table::column_kind("deleted")` says Integer; both backends must agree.
+    for (id, deleted) in [("cus_live", 0), ("cus_gone", 1)] {
+        let insert = WriteOp::Insert {
+            table: Table::Customers,
+            scope: scope.clone(),
+            id: id.to_owned(),
+            created: T0,
+            columns: vec![("deleted", SqlValue::Integer(deleted))],
+            body: "{}".to_owned(),
+        };
+        store.commit(one(insert)).await.unwrap();
+    }
+    let query = list_query(&scope, PageCursor::Newest, 10);
+    let listed = store.list(Table::Customers, &query).await.unwrap();
+    assert_eq!(ids(&listed), vec!["cus_live"]);
+    assert!(get(store, &scope, "cus_gone").await.is_some());
+}
+
 contract!(a_cursor_naming_an_unknown_or_foreign_document_is_not_found);
 async fn a_cursor_naming_an_unknown_or_foreign_document_is_not_found(db: &TestDb) {
     let store = &db.store;
@@ -683,6 +734,28 @@ async fn search_matches_metadata_values(db: &TestDb) {
     assert!(search_ids(store, &scope, "metadata['nope']:'6735'")
         .await
         .is_empty());
+}
+
+contract!(search_matches_metadata_keys_of_any_allowed_text);
+async fn search_matches_metadata_keys_of_any_allowed_text(db: &TestDb) {
+    let store = &db.store;
+    let scope = test_scope(&merchant(store, "Acme").await.id);
+    // Metadata keys may hold anything but `[` and `]`.
+    let keys = ["a.b", "a\"b", "a\\b", "x'y", "a b", "$", "ключ"];
+    let customers: Vec<Customer> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            Customer::new(&format!("cus_k{i}"), T0, "k@example.com", "K").with_metadata(key, "v")
+        })
+        .collect();
+    insert_all(store, &scope, &customers).await;
+    for (i, key) in keys.iter().enumerate() {
+        let quoted = key.replace('\'', "\\'");
+        let query = format!("metadata['{quoted}']:'v'");
+        let found = search_ids(store, &scope, &query).await;
+        assert_eq!(found, vec![format!("cus_k{i}")], "{query}");
+    }
 }
 
 contract!(search_compares_created);

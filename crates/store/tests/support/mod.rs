@@ -30,7 +30,11 @@ pub fn postgres_unreachable(cause: &dyn Display) {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("PostgreSQL not reachable at {PG_HOST}:{PG_PORT}, and CI=true forbids skipping: {cause}");
     }
-    eprintln!("SKIPPED: PostgreSQL not reachable at {PG_HOST}:{PG_PORT} ({cause})");
+    // Straight to the stderr handle: libtest captures `eprintln!`, which
+    // would hide the skip from everyone who runs the tests without
+    // `--nocapture`.
+    let line = format!("SKIPPED: PostgreSQL not reachable at {PG_HOST}:{PG_PORT} ({cause})\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
 }
 
 /// A store on a database that exists for one test only.
@@ -66,7 +70,7 @@ impl TestDb {
         let database = match PgDatabase::create().await {
             Ok(database) => database,
             Err(cause) => {
-                postgres_unreachable(&cause);
+                postgres_unreachable(&with_sources(&cause));
                 return None;
             }
         };
@@ -103,6 +107,18 @@ impl TestDb {
             }
         }
     }
+}
+
+/// An error and its causes on one line: tokio-postgres's own text is
+/// only "error connecting to server"; the source says why.
+fn with_sources(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 async fn open(url: &str) -> Store {

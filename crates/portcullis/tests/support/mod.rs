@@ -1,0 +1,327 @@
+//! Test support: a fresh database per test (an SQLite file, or a PostgreSQL
+//! database created and dropped here), and the real `portcullis` binary
+//! serving it on port 0.
+//!
+//! PostgreSQL policy, in one place: when the server at 127.0.0.1:5432 does
+//! not answer, tests fail under `CI=true` and are skipped loudly elsewhere.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const SERVER_START_TIMEOUT_S: u64 = 30;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates `sqlite` and `postgres` tests from one `async fn(Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(crate::support::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if crate::support::postgres_or_skip().await {
+                    super::$name(crate::support::Backend::Postgres).await
+                }
+            }
+        }
+    )*};
+}
+
+/// True when PostgreSQL answers. Otherwise: panics under `CI=true`,
+/// and prints a loud SKIPPED line anywhere else.
+pub async fn postgres_or_skip() -> bool {
+    let reachable = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio_postgres::connect(POSTGRES_ADMIN_URL, tokio_postgres::NoTls),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    if reachable {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("PostgreSQL is not reachable at 127.0.0.1:5432, and CI=true requires the PostgreSQL tests to run");
+    }
+    eprintln!("SKIPPED: PostgreSQL not reachable at 127.0.0.1:5432 — PostgreSQL tests did not run");
+    false
+}
+
+/// A database that exists for one test.
+pub struct TestDatabase {
+    pub url: String,
+    pg_name: Option<String>,
+    _dir: tempfile::TempDir,
+    pub data_dir: PathBuf,
+}
+
+impl TestDatabase {
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join("data");
+        match backend {
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}", data_dir.join("portcullis.db").display()),
+                pg_name: None,
+                _dir: dir,
+                data_dir,
+            },
+            Backend::Postgres => {
+                let name = format!("portcullis_test_{}", hex::encode(rand::random::<[u8; 8]>()));
+                admin_sql(&format!("CREATE DATABASE {name}")).await;
+                Self {
+                    url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+                    pg_name: Some(name),
+                    _dir: dir,
+                    data_dir,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            // Drop runs outside the test's runtime: use psql, which is always
+            // beside the server we test against.
+            let _ = Command::new("psql")
+                .args([
+                    POSTGRES_ADMIN_URL,
+                    "-qc",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+async fn admin_sql(sql: &str) {
+    let (client, connection) = tokio_postgres::connect(POSTGRES_ADMIN_URL, tokio_postgres::NoTls)
+        .await
+        .expect("connect to PostgreSQL");
+    let task = tokio::spawn(connection);
+    client.batch_execute(sql).await.expect("admin SQL");
+    drop(client);
+    let _ = task.await;
+}
+
+/// The real binary, serving a test database.
+pub struct TestServer {
+    pub base_url: String,
+    pub child: Child,
+    pub stderr_log: PathBuf,
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_portcullis")
+}
+
+/// Runs a `portcullis` subcommand against `db` and returns its stdout.
+pub fn cli(db: &TestDatabase, args: &[&str]) -> String {
+    let output = Command::new(binary())
+        .args(args)
+        .args([
+            "--database-url",
+            &db.url,
+            "--data-dir",
+            db.data_dir.to_str().unwrap(),
+        ])
+        .env("PORTCULLIS_LOG", "warn")
+        .output()
+        .expect("run portcullis");
+    assert!(
+        output.status.success(),
+        "portcullis {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+/// A merchant and its test keys.
+#[derive(Clone, Debug)]
+pub struct Merchant {
+    pub id: String,
+    pub secret_key: String,
+    pub publishable_key: String,
+}
+
+pub fn create_merchant(db: &TestDatabase, name: &str) -> Merchant {
+    let out = cli(db, &["merchant", "create", "--name", name, "--json"]);
+    let json: Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    Merchant {
+        id: json["id"].as_str().unwrap().to_owned(),
+        secret_key: json["secret_key"].as_str().unwrap().to_owned(),
+        publishable_key: json["publishable_key"].as_str().unwrap().to_owned(),
+    }
+}
+
+impl TestServer {
+    pub fn start(db: &TestDatabase) -> Self {
+        Self::start_with(db, &[])
+    }
+
+    pub fn start_with(db: &TestDatabase, extra_args: &[&str]) -> Self {
+        std::fs::create_dir_all(&db.data_dir).unwrap();
+        let stderr_log = db
+            .data_dir
+            .join(format!("server-{}.log", rand::random::<u32>()));
+        let mut child = Command::new(binary())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args([
+                "--database-url",
+                &db.url,
+                "--data-dir",
+                db.data_dir.to_str().unwrap(),
+            ])
+            .args(extra_args)
+            .env("PORTCULLIS_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_log).unwrap())
+            .spawn()
+            .expect("start portcullis serve");
+        let stdout = child.stdout.take().unwrap();
+        let (found, seen) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("portcullis listening on ") {
+                    let _ = found.send(url.to_owned());
+                }
+            }
+        });
+        let base_url = seen
+            .recv_timeout(Duration::from_secs(SERVER_START_TIMEOUT_S))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "server did not start: {}",
+                    std::fs::read_to_string(&stderr_log).unwrap_or_default()
+                )
+            });
+        Self {
+            base_url,
+            child,
+            stderr_log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Sends SIGTERM and waits (bounded) for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client speaking as one key.
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base_url: String,
+    pub key: String,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {}", self.text))
+    }
+}
+
+impl Api {
+    pub fn new(server: &TestServer, key: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base_url: server.base_url.clone(),
+            key: key.to_owned(),
+        }
+    }
+
+    pub async fn send(&self, builder: reqwest::RequestBuilder) -> Answer {
+        let response = builder
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .expect("request sent");
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            text: response.text().await.expect("body read"),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(self.http.get(format!("{}{path}", self.base_url)))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
+        self.send(
+            self.http
+                .post(format!("{}{path}", self.base_url))
+                .form(form),
+        )
+        .await
+    }
+
+    pub async fn post_idempotent(&self, path: &str, key: &str, form: &[(&str, &str)]) -> Answer {
+        self.send(
+            self.http
+                .post(format!("{}{path}", self.base_url))
+                .header("Idempotency-Key", key)
+                .form(form),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.send(self.http.delete(format!("{}{path}", self.base_url)))
+            .await
+    }
+}
