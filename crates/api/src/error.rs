@@ -40,6 +40,9 @@ pub struct ApiError {
     pub extra: Map<String, Value>,
     /// `Stripe-Should-Retry`, when the server knows better than the status.
     pub should_retry: Option<bool>,
+    /// Another request changed the object mid-execution: execute again on
+    /// fresh state. Never sent; `idempotency::respond` consumes it.
+    pub retry_on_fresh_state: bool,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -59,7 +62,20 @@ impl ApiError {
             param: None,
             extra: Map::new(),
             should_retry: None,
+            retry_on_fresh_state: false,
         }
+    }
+
+    /// Signals a write conflict inside an execution that commits early.
+    pub fn concurrent_change() -> Self {
+        let mut err = Self::new(
+            StatusCode::CONFLICT,
+            ErrorType::InvalidRequest,
+            Some("concurrent_change"),
+            "The object was changed by another request; please retry.",
+        );
+        err.retry_on_fresh_state = true;
+        err
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
@@ -190,6 +206,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
+            StoreError::Conflict => ApiError::concurrent_change(),
             StoreError::Unavailable(_) => ApiError::unavailable(&err),
             _ => ApiError::internal(&err),
         }

@@ -107,6 +107,7 @@ where
     for _ in 0..CONFLICT_RETRIES_MAX {
         let (status, body, mut writes) = match execute().await {
             Ok(done) => (done.status, done.body, done.writes),
+            Err(err) if err.retry_on_fresh_state => continue,
             Err(err) if err.status.is_server_error() || claimed.is_none() => {
                 return err.into_response()
             }

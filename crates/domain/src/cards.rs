@@ -589,3 +589,11 @@ mod tests {
         }
     }
 }
+
+impl CardExpiry {
+    /// An expiry read back from storage, checked only for shape: a stored
+    /// card may since have expired, which the acquirer, not the parser, decides.
+    pub fn from_stored(month: u8, year: u16) -> Option<Self> {
+        (1..=12).contains(&month).then_some(Self { month, year })
+    }
+}

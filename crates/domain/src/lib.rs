@@ -5,12 +5,45 @@
 
 pub mod api_keys;
 pub mod cards;
+pub mod charges;
 pub mod customers;
 pub mod ids;
 pub mod merchants;
 pub mod metadata;
 pub mod money;
+pub mod payment_intents;
+pub mod payment_methods;
+pub mod refunds;
+pub mod sandbox_cards;
 pub mod search;
 
 /// Seconds since the Unix epoch, the unit of every `created` field.
 pub type UnixSeconds = i64;
+
+/// The UTC calendar year and month (1–12) of a Unix time, for card expiry
+/// checks (Howard Hinnant's days-to-civil algorithm; no time zone data).
+pub fn year_month_of(unix_s: UnixSeconds) -> (i32, u32) {
+    let days = unix_s.div_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year as i32, month as u32)
+}
+
+#[cfg(test)]
+mod calendar_tests {
+    #[test]
+    fn year_month_of_known_instants() {
+        assert_eq!(super::year_month_of(0), (1970, 1));
+        assert_eq!(super::year_month_of(1_795_632_783), (2026, 11));
+        assert_eq!(super::year_month_of(951_782_400), (2000, 2)); // 2000-02-29
+        assert_eq!(super::year_month_of(1_704_067_199), (2023, 12));
+        assert_eq!(super::year_month_of(1_704_067_200), (2024, 1));
+    }
+}

@@ -16,8 +16,8 @@ mod sqlite;
 
 pub use error::StoreError;
 pub use model::{
-    CreatedRange, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, Scope, SqlValue, Table,
-    WriteOp, WriteSet,
+    CreatedRange, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, ScanOp, ScanQuery, Scope,
+    ScopedDoc, SqlValue, Table, WriteOp, WriteSet,
 };
 
 use portcullis_domain::api_keys::ApiKeyRecord;
@@ -165,6 +165,16 @@ impl Store {
         limit: usize,
     ) -> Result<ListPage, StoreError> {
         dispatch!(self.search(table, scope, query, after_seq, limit))
+    }
+
+    /// Documents across every scope matching `query`, oldest first: for
+    /// background workers, never for answering a merchant's request.
+    pub async fn scan(
+        &self,
+        table: Table,
+        query: &ScanQuery,
+    ) -> Result<Vec<ScopedDoc>, StoreError> {
+        dispatch!(self.scan(table, query))
     }
 
     /// Applies every operation of `writes` or none of them.

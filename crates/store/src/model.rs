@@ -13,6 +13,16 @@ use portcullis_domain::UnixSeconds;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Table {
     Customers,
+    PaymentMethods,
+    PaymentIntents,
+    Charges,
+    Refunds,
+    Disputes,
+    Events,
+    /// Authorization, capture and void attempts, for crash recovery.
+    PaymentAttempts,
+    /// Sealed card numbers; the body holds only ciphertext.
+    VaultCards,
 }
 
 /// How a search attribute maps to SQL.
@@ -26,6 +36,14 @@ impl Table {
     pub fn name(self) -> &'static str {
         match self {
             Table::Customers => "customers",
+            Table::PaymentMethods => "payment_methods",
+            Table::PaymentIntents => "payment_intents",
+            Table::Charges => "charges",
+            Table::Refunds => "refunds",
+            Table::Disputes => "disputes",
+            Table::Events => "events",
+            Table::PaymentAttempts => "payment_attempts",
+            Table::VaultCards => "vault_cards",
         }
     }
 
@@ -38,6 +56,26 @@ impl Table {
                 ("name", ColumnKind::Text),
                 ("deleted", ColumnKind::Integer),
             ],
+            Table::PaymentMethods => &[("customer", ColumnKind::Text)],
+            Table::PaymentIntents => {
+                &[("customer", ColumnKind::Text), ("status", ColumnKind::Text)]
+            }
+            Table::Charges => &[
+                ("payment_intent", ColumnKind::Text),
+                ("customer", ColumnKind::Text),
+            ],
+            Table::Refunds => &[
+                ("payment_intent", ColumnKind::Text),
+                ("charge", ColumnKind::Text),
+                ("status", ColumnKind::Text),
+            ],
+            Table::Disputes => &[("charge", ColumnKind::Text)],
+            Table::Events => &[("event_type", ColumnKind::Text)],
+            Table::PaymentAttempts => &[
+                ("payment_intent", ColumnKind::Text),
+                ("state", ColumnKind::Text),
+            ],
+            Table::VaultCards => &[("kek_id", ColumnKind::Text)],
         }
     }
 
@@ -45,6 +83,7 @@ impl Table {
     pub fn deleted_column(self) -> Option<&'static str> {
         match self {
             Table::Customers => Some("deleted"),
+            _ => None,
         }
     }
 
@@ -172,6 +211,29 @@ pub struct ListQuery {
     pub cursor: PageCursor,
     /// 1 to 100.
     pub limit: usize,
+}
+
+/// A comparison in a maintenance [`ScanQuery`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScanOp {
+    Equal,
+    NotEqual,
+}
+
+/// A query across every scope, for background work (crash recovery, key
+/// rotation, refund polling): oldest first, bounded by `limit`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanQuery {
+    pub filters: Vec<(&'static str, ScanOp, SqlValue)>,
+    pub created_before: Option<UnixSeconds>,
+    pub limit: usize,
+}
+
+/// A document found by a scan, with the scope it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopedDoc {
+    pub scope: Scope,
+    pub doc: Doc,
 }
 
 /// One page of documents, newest first, and whether more lie beyond it in

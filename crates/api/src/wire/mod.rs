@@ -23,6 +23,10 @@ pub struct ApiRequest {
     pub params: Params,
     pub idempotency_key: Option<String>,
     pub fingerprint: String,
+    /// This request's `req_…` id, for events it causes.
+    pub request_id: Option<String>,
+    /// The `Host` the client addressed, for links back to this server.
+    pub host: Option<String>,
 }
 
 impl FromRequest<AppState> for ApiRequest {
@@ -64,10 +68,21 @@ impl FromRequest<AppState> for ApiRequest {
         let idempotency_key = idempotency_key_of(&parts.headers)?;
         let params = Params::new(map);
         let fingerprint = fingerprint_of(&parts.method, parts.uri.path(), &params);
+        let request_id = parts
+            .extensions
+            .get::<portcullis_domain::ids::RequestId>()
+            .map(|id| id.to_string());
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         Ok(ApiRequest {
             params,
             idempotency_key,
             fingerprint,
+            request_id,
+            host,
         })
     }
 }

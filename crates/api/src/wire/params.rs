@@ -36,6 +36,11 @@ impl Params {
         }
     }
 
+    /// This level's wire path, e.g. `payment_method_data[card]`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

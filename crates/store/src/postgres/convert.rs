@@ -1,10 +1,11 @@
 //! Between tokio-postgres's types and the store's.
 
-use crate::model::{Doc, SqlValue};
+use crate::model::{Doc, Scope, ScopedDoc, SqlValue};
 use crate::sql::Sql;
 use crate::StoreError;
 use bytes_free::BytesMut;
 use portcullis_domain::api_keys::ApiKeyRecord;
+use portcullis_domain::ids::MerchantId;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 
@@ -67,6 +68,27 @@ pub(crate) fn doc_of(row: &tokio_postgres::Row) -> Doc {
         version: row.get(3),
         body: row.get(4),
     }
+}
+
+/// A scanned row: merchant id, livemode, then the document columns.
+pub(crate) fn scoped_doc_of(row: &tokio_postgres::Row) -> Result<ScopedDoc, StoreError> {
+    let merchant_id: String = row.get(0);
+    let merchant_id = MerchantId::parse(&merchant_id)
+        .ok_or_else(|| StoreError::Corrupt(format!("merchant id {merchant_id:?}")))?;
+    let doc = Doc {
+        id: row.get(2),
+        seq: row.get(3),
+        created: row.get(4),
+        version: row.get(5),
+        body: row.get(6),
+    };
+    Ok(ScopedDoc {
+        scope: Scope {
+            merchant_id,
+            livemode: row.get(1),
+        },
+        doc,
+    })
 }
 
 pub(crate) fn key_of_row(row: &tokio_postgres::Row) -> Result<ApiKeyRecord, StoreError> {

@@ -12,7 +12,7 @@ use crate::model::{
 };
 use crate::sql::accounts::{self, ClaimDecision, ClaimRow};
 use crate::sql::{docs, Dialect, Sql};
-use crate::{StoreError, StoreOptions};
+use crate::{ScanQuery, ScopedDoc, StoreError, StoreOptions};
 use convert::{doc_of, key_of_row, map_err, params_of};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use portcullis_domain::api_keys::ApiKeyRecord;
@@ -196,6 +196,11 @@ impl PgStore {
         let sql = docs::search_docs(D, table, scope, q, after_seq, limit)?;
         let rows = query(&self.client().await?, &sql).await?;
         Ok(page_of(rows.iter().map(doc_of).collect(), limit, false))
+    }
+
+    pub async fn scan(&self, table: Table, q: &ScanQuery) -> Result<Vec<ScopedDoc>, StoreError> {
+        let rows = query(&self.client().await?, &docs::scan_docs(D, table, q)).await?;
+        rows.iter().map(convert::scoped_doc_of).collect()
     }
 
     pub async fn commit(&self, writes: WriteSet) -> Result<(), StoreError> {

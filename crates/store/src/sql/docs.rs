@@ -3,7 +3,9 @@
 //! appear in the text; every value is bound.
 
 use super::{Builder, Dialect, Sql};
-use crate::model::{ColumnKind, CreatedRange, ListQuery, Scope, SqlValue, Table};
+use crate::model::{
+    ColumnKind, CreatedRange, ListQuery, ScanOp, ScanQuery, Scope, SqlValue, Table,
+};
 use crate::StoreError;
 use portcullis_domain::search::{
     Conjunction, SearchClause, SearchField, SearchOp, SearchQuery, SearchValue,
@@ -169,6 +171,34 @@ fn push_created_range(b: &mut Builder, range: &CreatedRange) {
                 .bind(SqlValue::Integer(bound));
         }
     }
+}
+
+/// Columns a scan returns: the scope, then [`DOC_COLUMNS`].
+pub(crate) const SCAN_COLUMNS: &str = "merchant_id, livemode, id, seq, created, version, body";
+
+pub(crate) fn scan_docs(dialect: Dialect, table: Table, query: &ScanQuery) -> Sql {
+    let mut b = Builder::new(
+        dialect,
+        &format!("SELECT {SCAN_COLUMNS} FROM {} WHERE 1 = 1", table.name()),
+    );
+    for (column, op, value) in &query.filters {
+        assert!(
+            table.column_kind(column).is_some(),
+            "column {column} is not an indexed column of {}",
+            table.name()
+        );
+        let op = match op {
+            ScanOp::Equal => " = ",
+            ScanOp::NotEqual => " <> ",
+        };
+        b.push(" AND ").push(column).push(op).bind(value.clone());
+    }
+    if let Some(before) = query.created_before {
+        b.push(" AND created < ").bind(SqlValue::Integer(before));
+    }
+    b.push(" ORDER BY seq ASC LIMIT ")
+        .bind(SqlValue::Integer(query.limit as i64));
+    b.finish()
 }
 
 pub(crate) fn seq_of(dialect: Dialect, table: Table, scope: &Scope, id: &str) -> Sql {

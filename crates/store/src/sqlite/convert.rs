@@ -1,9 +1,10 @@
 //! Between rusqlite's types and the store's.
 
-use crate::model::{Doc, SqlValue};
+use crate::model::{Doc, Scope, ScopedDoc, SqlValue};
 use crate::sql::Sql;
 use crate::StoreError;
 use portcullis_domain::api_keys::ApiKeyRecord;
+use portcullis_domain::ids::MerchantId;
 use portcullis_domain::merchants::Merchant;
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{ErrorCode, Row, ToSql};
@@ -47,6 +48,32 @@ pub(crate) fn doc_from_row(row: &Row<'_>) -> rusqlite::Result<Doc> {
         version: row.get(3)?,
         body: row.get(4)?,
     })
+}
+
+/// A scanned row: merchant id, livemode, then the document columns.
+pub(crate) fn scoped_doc_from_row(
+    row: &Row<'_>,
+) -> rusqlite::Result<Result<ScopedDoc, StoreError>> {
+    let merchant_id: String = row.get(0)?;
+    let Some(merchant_id) = MerchantId::parse(&merchant_id) else {
+        return Ok(Err(StoreError::Corrupt(format!(
+            "merchant id {merchant_id:?}"
+        ))));
+    };
+    let doc = Doc {
+        id: row.get(2)?,
+        seq: row.get(3)?,
+        created: row.get(4)?,
+        version: row.get(5)?,
+        body: row.get(6)?,
+    };
+    Ok(Ok(ScopedDoc {
+        scope: Scope {
+            merchant_id,
+            livemode: row.get(1)?,
+        },
+        doc,
+    }))
 }
 
 pub(crate) fn merchant_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Merchant, StoreError>> {

@@ -14,8 +14,10 @@ use crate::model::{
     Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, Scope, Table, WriteSet,
 };
 use crate::sql::{accounts, docs, Dialect, Sql};
-use crate::{StoreError, StoreOptions};
-use convert::{doc_from_row, key_from_row, map_err, merchant_from_row, params_of};
+use crate::{ScanQuery, ScopedDoc, StoreError, StoreOptions};
+use convert::{
+    doc_from_row, key_from_row, map_err, merchant_from_row, params_of, scoped_doc_from_row,
+};
 use portcullis_domain::api_keys::ApiKeyRecord;
 use portcullis_domain::ids::{ApiKeyId, MerchantId};
 use portcullis_domain::merchants::Merchant;
@@ -212,6 +214,20 @@ impl SqliteStore {
                 limit,
                 false,
             ))
+        })
+        .await
+    }
+
+    pub async fn scan(
+        &self,
+        table: Table,
+        query: &ScanQuery,
+    ) -> Result<Vec<ScopedDoc>, StoreError> {
+        let sql = docs::scan_docs(D, table, query);
+        self.read(move |c| {
+            query_all(c, &sql, scoped_doc_from_row)?
+                .into_iter()
+                .collect()
         })
         .await
     }

@@ -1,0 +1,69 @@
+//! Charges: one per authorization attempt that reached a decision, with
+//! its outcome (network status, risk level and score, the rule that fired).
+
+use crate::money::Currency;
+use crate::payment_methods::CardDetails;
+use crate::UnixSeconds;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeStatus {
+    Succeeded,
+    Pending,
+    Failed,
+}
+
+/// Stripe's `outcome` object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// `approved_by_network`, `declined_by_network`, `not_sent_to_network`.
+    pub network_status: String,
+    pub reason: Option<String>,
+    /// `normal`, `elevated`, `highest`.
+    pub risk_level: String,
+    /// 0–100.
+    pub risk_score: u8,
+    /// The risk rule that decided, if one did.
+    pub rule: Option<String>,
+    pub seller_message: String,
+    /// `authorized`, `issuer_declined`, `blocked`, `invalid`.
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charge {
+    pub id: String,
+    pub created: UnixSeconds,
+    pub livemode: bool,
+    pub amount_minor: i64,
+    pub amount_captured_minor: i64,
+    pub amount_refunded_minor: i64,
+    pub currency: Currency,
+    pub captured: bool,
+    pub status: ChargeStatus,
+    pub payment_intent: String,
+    pub payment_method: String,
+    pub customer: Option<String>,
+    pub description: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub outcome: Outcome,
+    pub card: CardDetails,
+    pub disputed: bool,
+    /// The acquirer's reference for the authorization, for capture, void and refund.
+    pub connector_reference: Option<String>,
+    /// The attempt (`pa_…`) this charge records.
+    pub attempt: String,
+}
+
+impl Charge {
+    /// Minor units captured and not yet refunded or reserved for a refund.
+    pub fn refundable_minor(&self) -> i64 {
+        self.amount_captured_minor - self.amount_refunded_minor
+    }
+
+    pub fn is_fully_refunded(&self) -> bool {
+        self.amount_captured_minor > 0 && self.amount_refunded_minor >= self.amount_captured_minor
+    }
+}

@@ -1,0 +1,459 @@
+//! PaymentIntents: one customer's intention to pay an amount, and its life
+//! from `requires_payment_method` to `succeeded` or `canceled`.
+//!
+//! [`PaymentIntentStatus::after`] is the one function that says which moves
+//! are legal; every state change asks it.
+
+use crate::customers::Patch;
+use crate::ids::new_id;
+use crate::metadata::Metadata;
+use crate::money::{Amount, Currency};
+use crate::UnixSeconds;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentIntentStatus {
+    RequiresPaymentMethod,
+    RequiresConfirmation,
+    RequiresAction,
+    /// An authorization is in flight (between the two atomic phases).
+    Processing,
+    RequiresCapture,
+    Canceled,
+    Succeeded,
+}
+
+/// What happens to an intent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntentEvent {
+    /// A payment method was given (create, update or confirm).
+    PaymentMethodGiven,
+    /// An authorization attempt is recorded as sent to the connector.
+    AttemptSent,
+    /// The connector approved; `manual_capture` leaves funds to capture.
+    Approved {
+        manual_capture: bool,
+    },
+    /// The issuer asks the customer to authenticate.
+    AuthenticationRequired,
+    /// The customer passed the challenge; a new attempt will be sent.
+    Authenticated,
+    /// Declined, blocked, failed authentication or an unresolvable attempt.
+    Failed,
+    Captured,
+    Canceled,
+}
+
+impl PaymentIntentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RequiresPaymentMethod => "requires_payment_method",
+            Self::RequiresConfirmation => "requires_confirmation",
+            Self::RequiresAction => "requires_action",
+            Self::Processing => "processing",
+            Self::RequiresCapture => "requires_capture",
+            Self::Canceled => "canceled",
+            Self::Succeeded => "succeeded",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::RequiresPaymentMethod,
+            Self::RequiresConfirmation,
+            Self::RequiresAction,
+            Self::Processing,
+            Self::RequiresCapture,
+            Self::Canceled,
+            Self::Succeeded,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// The status after `event`, or `None` when the move is illegal (the
+    /// API answers `payment_intent_unexpected_state`).
+    pub fn after(self, event: IntentEvent) -> Option<Self> {
+        use IntentEvent as E;
+        use PaymentIntentStatus as S;
+        match (self, event) {
+            (
+                S::RequiresPaymentMethod | S::RequiresConfirmation | S::RequiresAction,
+                E::PaymentMethodGiven,
+            ) => Some(S::RequiresConfirmation),
+            (S::RequiresConfirmation, E::AttemptSent) => Some(S::Processing),
+            (S::RequiresAction, E::Authenticated) => Some(S::Processing),
+            (
+                S::Processing,
+                E::Approved {
+                    manual_capture: true,
+                },
+            ) => Some(S::RequiresCapture),
+            (
+                S::Processing,
+                E::Approved {
+                    manual_capture: false,
+                },
+            ) => Some(S::Succeeded),
+            (S::Processing, E::AuthenticationRequired) => Some(S::RequiresAction),
+            (S::Processing | S::RequiresAction | S::RequiresConfirmation, E::Failed) => {
+                Some(S::RequiresPaymentMethod)
+            }
+            (S::RequiresCapture, E::Captured) => Some(S::Succeeded),
+            (
+                S::RequiresPaymentMethod
+                | S::RequiresConfirmation
+                | S::RequiresAction
+                | S::RequiresCapture,
+                E::Canceled,
+            ) => Some(S::Canceled),
+            _ => None,
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Canceled)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureMethod {
+    Automatic,
+    AutomaticAsync,
+    Manual,
+}
+
+impl CaptureMethod {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "automatic" => Some(Self::Automatic),
+            "automatic_async" => Some(Self::AutomaticAsync),
+            "manual" => Some(Self::Manual),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfirmationMethod {
+    Automatic,
+    Manual,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancellationReason {
+    Duplicate,
+    Fraudulent,
+    RequestedByCustomer,
+    Abandoned,
+    /// Set by the gateway, e.g. when an authorization is voided after a fault.
+    Automatic,
+}
+
+impl CancellationReason {
+    /// The reasons a client may give.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "duplicate" => Some(Self::Duplicate),
+            "fraudulent" => Some(Self::Fraudulent),
+            "requested_by_customer" => Some(Self::RequestedByCustomer),
+            "abandoned" => Some(Self::Abandoned),
+            _ => None,
+        }
+    }
+}
+
+/// Why the last attempt failed, as the wire's `last_payment_error` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentError {
+    /// `card_error` for declines, `invalid_request_error` for failed authentication.
+    pub kind: String,
+    pub code: String,
+    pub decline_code: Option<String>,
+    pub message: String,
+    pub charge: Option<String>,
+    pub payment_method: Option<String>,
+}
+
+/// What the customer must do next.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NextAction {
+    /// Authenticate on the page at `url`; afterwards go to `return_url`.
+    RedirectToUrl {
+        url: String,
+        return_url: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentIntent {
+    pub id: String,
+    pub created: UnixSeconds,
+    pub livemode: bool,
+    pub amount: Amount,
+    pub currency: Currency,
+    /// Minor units authorized and not yet captured.
+    pub amount_capturable_minor: i64,
+    /// Minor units captured.
+    pub amount_received_minor: i64,
+    pub capture_method: CaptureMethod,
+    pub confirmation_method: ConfirmationMethod,
+    pub client_secret: String,
+    pub customer: Option<String>,
+    pub description: Option<String>,
+    pub last_payment_error: Option<PaymentError>,
+    pub latest_charge: Option<String>,
+    pub metadata: Metadata,
+    pub next_action: Option<NextAction>,
+    pub payment_method: Option<String>,
+    pub payment_method_types: Vec<String>,
+    pub receipt_email: Option<String>,
+    pub return_url: Option<String>,
+    pub setup_future_usage: Option<String>,
+    pub statement_descriptor_suffix: Option<String>,
+    pub status: PaymentIntentStatus,
+    pub canceled_at: Option<UnixSeconds>,
+    pub cancellation_reason: Option<CancellationReason>,
+    /// The attempt sent to a connector and not yet resolved (`pa_…`).
+    pub pending_attempt: Option<String>,
+}
+
+/// Fields a create or update request may set.
+#[derive(Clone, Debug, Default)]
+pub struct IntentChanges {
+    pub amount: Option<Amount>,
+    pub currency: Option<Currency>,
+    pub customer: Patch<String>,
+    pub description: Patch<String>,
+    pub metadata: Option<crate::metadata::MetadataUpdate>,
+    pub payment_method: Option<String>,
+    pub receipt_email: Patch<String>,
+    pub return_url: Option<String>,
+    pub capture_method: Option<CaptureMethod>,
+    pub statement_descriptor_suffix: Patch<String>,
+    pub setup_future_usage: Patch<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IntentError {
+    #[error("This PaymentIntent's status is {status}; it cannot be {action}.")]
+    UnexpectedState {
+        status: &'static str,
+        action: &'static str,
+    },
+    #[error(transparent)]
+    Metadata(#[from] crate::metadata::MetadataError),
+}
+
+impl PaymentIntent {
+    /// A new intent in `requires_payment_method`, or `requires_confirmation`
+    /// when a payment method is given.
+    pub fn create(
+        amount: Amount,
+        currency: Currency,
+        payment_method_types: Vec<String>,
+        livemode: bool,
+        created: UnixSeconds,
+    ) -> Self {
+        let id = new_id("pi");
+        let client_secret = format!("{id}_secret_{}", crate::ids::random_base62(24));
+        Self {
+            id,
+            created,
+            livemode,
+            amount,
+            currency,
+            amount_capturable_minor: 0,
+            amount_received_minor: 0,
+            capture_method: CaptureMethod::Automatic,
+            confirmation_method: ConfirmationMethod::Automatic,
+            client_secret,
+            customer: None,
+            description: None,
+            last_payment_error: None,
+            latest_charge: None,
+            metadata: Metadata::default(),
+            next_action: None,
+            payment_method: None,
+            payment_method_types,
+            receipt_email: None,
+            return_url: None,
+            setup_future_usage: None,
+            statement_descriptor_suffix: None,
+            status: PaymentIntentStatus::RequiresPaymentMethod,
+            canceled_at: None,
+            cancellation_reason: None,
+            pending_attempt: None,
+        }
+    }
+
+    /// Moves to the status after `event`, or says why it may not.
+    pub fn apply(&mut self, event: IntentEvent, action: &'static str) -> Result<(), IntentError> {
+        match self.status.after(event) {
+            Some(next) => {
+                self.status = next;
+                Ok(())
+            }
+            None => Err(IntentError::UnexpectedState {
+                status: self.status.as_str(),
+                action,
+            }),
+        }
+    }
+
+    /// Applies a create/update request's fields; legal only before confirmation.
+    pub fn change(&mut self, changes: &IntentChanges) -> Result<(), IntentError> {
+        if !matches!(
+            self.status,
+            PaymentIntentStatus::RequiresPaymentMethod
+                | PaymentIntentStatus::RequiresConfirmation
+                | PaymentIntentStatus::RequiresAction
+        ) {
+            return Err(IntentError::UnexpectedState {
+                status: self.status.as_str(),
+                action: "updated",
+            });
+        }
+        if let Some(update) = &changes.metadata {
+            self.metadata = self.metadata.updated(update)?;
+        }
+        if let Some(amount) = changes.amount {
+            self.amount = amount;
+        }
+        if let Some(currency) = changes.currency {
+            self.currency = currency;
+        }
+        if let Some(method) = changes.capture_method {
+            self.capture_method = method;
+        }
+        if let Some(url) = &changes.return_url {
+            self.return_url = Some(url.clone());
+        }
+        patch(&mut self.customer, &changes.customer);
+        patch(&mut self.description, &changes.description);
+        patch(&mut self.receipt_email, &changes.receipt_email);
+        patch(
+            &mut self.statement_descriptor_suffix,
+            &changes.statement_descriptor_suffix,
+        );
+        patch(&mut self.setup_future_usage, &changes.setup_future_usage);
+        if let Some(pm) = &changes.payment_method {
+            self.payment_method = Some(pm.clone());
+            self.apply(IntentEvent::PaymentMethodGiven, "given a payment method")?;
+        }
+        Ok(())
+    }
+
+    pub fn is_manual_capture(&self) -> bool {
+        self.capture_method == CaptureMethod::Manual
+    }
+}
+
+fn patch(field: &mut Option<String>, change: &Patch<String>) {
+    match change {
+        Patch::Keep => {}
+        Patch::Clear => *field = None,
+        Patch::Set(value) => *field = Some(value.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IntentEvent as E;
+    use PaymentIntentStatus as S;
+
+    const ALL: [S; 7] = [
+        S::RequiresPaymentMethod,
+        S::RequiresConfirmation,
+        S::RequiresAction,
+        S::Processing,
+        S::RequiresCapture,
+        S::Canceled,
+        S::Succeeded,
+    ];
+
+    #[test]
+    fn final_states_accept_nothing() {
+        let events = [
+            E::PaymentMethodGiven,
+            E::AttemptSent,
+            E::Approved {
+                manual_capture: true,
+            },
+            E::Approved {
+                manual_capture: false,
+            },
+            E::AuthenticationRequired,
+            E::Authenticated,
+            E::Failed,
+            E::Captured,
+            E::Canceled,
+        ];
+        for status in [S::Succeeded, S::Canceled] {
+            for event in events {
+                assert_eq!(status.after(event), None, "{status:?} {event:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_happy_paths() {
+        let confirmed = S::RequiresPaymentMethod
+            .after(E::PaymentMethodGiven)
+            .unwrap();
+        let sent = confirmed.after(E::AttemptSent).unwrap();
+        assert_eq!(sent, S::Processing);
+        assert_eq!(
+            sent.after(E::Approved {
+                manual_capture: false
+            }),
+            Some(S::Succeeded)
+        );
+        let held = sent
+            .after(E::Approved {
+                manual_capture: true,
+            })
+            .unwrap();
+        assert_eq!(held.after(E::Captured), Some(S::Succeeded));
+        let challenged = sent.after(E::AuthenticationRequired).unwrap();
+        assert_eq!(challenged.after(E::Authenticated), Some(S::Processing));
+        assert_eq!(sent.after(E::Failed), Some(S::RequiresPaymentMethod));
+    }
+
+    #[test]
+    fn cancel_is_legal_exactly_where_the_contract_says() {
+        for status in ALL {
+            let legal = matches!(
+                status,
+                S::RequiresPaymentMethod
+                    | S::RequiresConfirmation
+                    | S::RequiresAction
+                    | S::RequiresCapture
+            );
+            assert_eq!(status.after(E::Canceled).is_some(), legal, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn capture_only_from_requires_capture() {
+        for status in ALL {
+            assert_eq!(
+                status.after(E::Captured).is_some(),
+                status == S::RequiresCapture,
+                "{status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn statuses_round_trip_their_names() {
+        for status in ALL {
+            assert_eq!(S::parse(status.as_str()), Some(status));
+        }
+    }
+}

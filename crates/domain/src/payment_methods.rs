@@ -1,0 +1,46 @@
+//! PaymentMethods of type `card`. The number itself lives only in the
+//! vault; a payment method keeps what may be shown (brand, last four,
+//! expiry, funding, country) and the keyed fingerprint.
+
+use crate::cards::{CardBrand, CardFunding};
+use crate::customers::Address;
+use crate::metadata::Metadata;
+use crate::UnixSeconds;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardDetails {
+    pub brand: CardBrand,
+    pub last4: String,
+    /// First six digits: what PCI DSS 3.4.1 allows beside the last four;
+    /// used by risk rules, never rendered.
+    pub bin: String,
+    pub exp_month: u8,
+    pub exp_year: u16,
+    pub funding: CardFunding,
+    pub country: Option<String>,
+    /// Keyed hash of the number, stable per merchant.
+    pub fingerprint: String,
+    /// `pass` when a CVC was given (the sandbox checks it at authorization),
+    /// `unavailable` otherwise.
+    pub cvc_check: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingDetails {
+    pub address: Option<Address>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentMethod {
+    pub id: String,
+    pub created: UnixSeconds,
+    pub livemode: bool,
+    pub customer: Option<String>,
+    pub billing_details: BillingDetails,
+    pub card: CardDetails,
+    pub metadata: Metadata,
+}

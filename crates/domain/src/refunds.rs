@@ -1,0 +1,71 @@
+//! Refunds of captured charges. The sum of a charge's refunds that are not
+//! failed or canceled never exceeds what was captured: the amount is
+//! reserved on the charge in the same transaction that records the refund.
+
+use crate::metadata::Metadata;
+use crate::money::Currency;
+use crate::UnixSeconds;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    Pending,
+    RequiresAction,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::RequiresAction => "requires_action",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Canceled => "canceled",
+        }
+    }
+
+    /// Failed and canceled refunds give their amount back to the charge.
+    pub fn releases_amount(self) -> bool {
+        matches!(self, Self::Failed | Self::Canceled)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundReason {
+    Duplicate,
+    Fraudulent,
+    RequestedByCustomer,
+}
+
+impl RefundReason {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "duplicate" => Some(Self::Duplicate),
+            "fraudulent" => Some(Self::Fraudulent),
+            "requested_by_customer" => Some(Self::RequestedByCustomer),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    pub created: UnixSeconds,
+    pub livemode: bool,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub charge: String,
+    pub payment_intent: String,
+    pub reason: Option<RefundReason>,
+    pub status: RefundStatus,
+    pub failure_reason: Option<String>,
+    pub metadata: Metadata,
+    /// True once the acquirer has been asked (atomic phase two).
+    pub sent_to_connector: bool,
+}

@@ -1,0 +1,81 @@
+//! Sandbox data about the published test cards: the `pm_card_*` payment
+//! method ids, a small BIN table for funding and country, and which test
+//! cards the sandbox risk rules treat as risky. Test mode only.
+
+use crate::cards::CardFunding;
+
+/// The card number behind a well-known test payment method id.
+pub fn test_payment_method_number(id: &str) -> Option<&'static str> {
+    let number = match id {
+        "pm_card_visa" => "4242424242424242",
+        "pm_card_visa_debit" => "4000056655665556",
+        "pm_card_mastercard" => "5555555555554444",
+        "pm_card_mastercard_debit" => "5200828282828210",
+        "pm_card_amex" => "378282246310005",
+        "pm_card_discover" => "6011111111111117",
+        "pm_card_visa_chargeDeclined" | "pm_card_chargeDeclined" => "4000000000000002",
+        "pm_card_visa_chargeDeclinedInsufficientFunds"
+        | "pm_card_chargeDeclinedInsufficientFunds" => "4000000000009995",
+        "pm_card_visa_chargeDeclinedLostCard" | "pm_card_chargeDeclinedLostCard" => {
+            "4000000000009987"
+        }
+        "pm_card_visa_chargeDeclinedStolenCard" | "pm_card_chargeDeclinedStolenCard" => {
+            "4000000000009979"
+        }
+        "pm_card_chargeDeclinedExpiredCard" => "4000000000000069",
+        "pm_card_chargeDeclinedIncorrectCvc" => "4000000000000127",
+        "pm_card_chargeDeclinedProcessingError" => "4000000000000119",
+        "pm_card_chargeDeclinedVelocityLimitExceeded" => "4000000000006975",
+        "pm_card_radarBlock" => "4100000000000019",
+        "pm_card_riskLevelHighest" => "4000000000004954",
+        "pm_card_riskLevelElevated" => "4000000000009235",
+        "pm_card_authenticationRequiredOnSetup" => "4000002500003155",
+        "pm_card_authenticationRequired" | "pm_card_threeDSecure2Required" => "4000002760003184",
+        "pm_card_authenticationRequiredChargeDeclinedInsufficientFunds" => "4000008260003178",
+        "pm_card_createDispute" => "4000000000000259",
+        "pm_card_refundPending" | "pm_card_pendingRefund" => "4000000000007726",
+        "pm_card_refundFail" => "4000000000005126",
+        _ => return None,
+    };
+    Some(number)
+}
+
+/// Funding type by BIN, for the test ranges; `unknown` elsewhere until a
+/// real BIN table is configured.
+pub fn funding_of_bin(bin: &str) -> CardFunding {
+    match bin {
+        "400005" | "520082" => CardFunding::Debit,
+        b if b.starts_with('4')
+            || b.starts_with('5')
+            || b.starts_with('3')
+            || b.starts_with('6') =>
+        {
+            CardFunding::Credit
+        }
+        _ => CardFunding::Unknown,
+    }
+}
+
+/// Issuing country by BIN for the test ranges (all US, as Stripe's are).
+pub fn country_of_bin(_bin: &str) -> Option<&'static str> {
+    Some("US")
+}
+
+/// How the sandbox risk rules see a test card, by its BIN and last four
+/// (the risk engine never sees whole card numbers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SandboxRisk {
+    /// Always blocked as fraudulent.
+    AlwaysBlocked,
+    Highest,
+    Elevated,
+}
+
+pub fn sandbox_risk(bin: &str, last4: &str) -> Option<SandboxRisk> {
+    match (bin, last4) {
+        ("410000", "0019") => Some(SandboxRisk::AlwaysBlocked),
+        ("400000", "4954") => Some(SandboxRisk::Highest),
+        ("400000", "9235") => Some(SandboxRisk::Elevated),
+        _ => None,
+    }
+}
