@@ -1,1 +1,26 @@
-//! placeholder
+//! Portcullis connectors: the interface every acquirer implements, and the
+//! built-in sandbox acquirer behind it.
+//!
+//! - [`connector`]: the [`Connector`] trait and its vocabulary (requests,
+//!   outcomes, [`ConnectorError`] and which errors leave an outcome unknown).
+//! - [`guard`]: [`Guarded`], which bounds every call in time and refuses
+//!   answers that contradict the request (a connector answering garbage never
+//!   yields "approved").
+//! - [`sandbox`]: [`SandboxAcquirer`], the test-card table of the API
+//!   contract, with a journal that survives restarts.
+//!
+//! Invariants: this crate knows nothing of HTTP routing or SQL; no type,
+//! error message, log line or journal line here contains a card number or a
+//! CVC (cards cross the interface only as the domain's secret types, whose
+//! `Debug` shows at most the last four digits).
+
+pub mod connector;
+pub mod guard;
+pub mod sandbox;
+
+pub use connector::{
+    AttemptRecord, AttemptState, AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, CardData,
+    Connector, ConnectorError, Decline, DeclineCode, DisputeNotice, RefundOutcome,
+};
+pub use guard::Guarded;
+pub use sandbox::{JournalError, SandboxAcquirer, SandboxOptions};

@@ -1,0 +1,211 @@
+//! The sandbox acquirer's journal: one JSON line per [`Event`], appended and
+//! flushed with `sync_data` before the call that caused it returns, and read
+//! back when the acquirer starts, so that its memory survives a crash.
+//!
+//! A crash in the middle of an append can leave a damaged last line (cut
+//! short, or never terminated). Replay ignores it and truncates the file to
+//! the last whole line, so the next append starts on a clean line; the call
+//! that wrote it never returned, so nobody was told about it. A damaged line
+//! *followed by* good ones is not a torn write but corruption: replay refuses.
+//! The journal holds no card number or CVC (events carry last4 and brand).
+
+use super::book::Event;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// Why the sandbox could not open or replay its journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("sandbox journal {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A damaged line that is not the last one: not a torn write.
+    #[error("sandbox journal {}: line {line_number} is damaged and is not the last line", path.display())]
+    Corrupt { path: PathBuf, line_number: u64 },
+}
+
+/// An open journal, positioned to append.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    file: File,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal at `path` and returns it with the
+    /// events it holds, oldest first.
+    pub(crate) fn open(path: &Path) -> Result<(Journal, Vec<Event>), JournalError> {
+        let io_error = |source| JournalError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let existed = path.try_exists().map_err(io_error)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(io_error)?;
+        if !existed {
+            sync_parent_directory(path).map_err(io_error)?;
+        }
+        let replay = read_events(&file, path)?;
+        let file_len = file.metadata().map_err(io_error)?.len();
+        if replay.whole_len < file_len {
+            tracing::warn!(
+                path = %path.display(),
+                line_number = replay.lines_whole + 1,
+                bytes_dropped = file_len - replay.whole_len,
+                "sandbox journal ends with a torn line (a crash mid-write); ignoring it"
+            );
+            file.set_len(replay.whole_len).map_err(io_error)?;
+            file.sync_data().map_err(io_error)?;
+        }
+        Ok((Journal { file }, replay.events))
+    }
+
+    /// Appends the events, one line each, in one write, and waits until they
+    /// are on disk. On an error the file may hold part of the write: the
+    /// caller must stop appending (replay drops a torn last line).
+    pub(crate) fn append(&mut self, events: &[Event]) -> io::Result<()> {
+        let mut buffer = Vec::new();
+        for event in events {
+            serde_json::to_writer(&mut buffer, event)?;
+            buffer.push(b'\n');
+        }
+        self.file.write_all(&buffer)?;
+        self.file.sync_data()
+    }
+}
+
+struct Replay {
+    events: Vec<Event>,
+    /// Whole, valid lines read.
+    lines_whole: u64,
+    /// Bytes of those lines: everything before a torn last line.
+    whole_len: u64,
+}
+
+fn read_events(file: &File, path: &Path) -> Result<Replay, JournalError> {
+    let mut reader = BufReader::new(file);
+    let mut replay = Replay {
+        events: Vec::new(),
+        lines_whole: 0,
+        whole_len: 0,
+    };
+    let mut damaged_line_number: Option<u64> = None;
+    let mut line = Vec::new();
+    let mut line_number: u64 = 0;
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|source| JournalError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        if read == 0 {
+            return Ok(replay);
+        }
+        line_number += 1;
+        if let Some(line_number) = damaged_line_number {
+            return Err(JournalError::Corrupt {
+                path: path.to_owned(),
+                line_number,
+            });
+        }
+        match parse_line(&line) {
+            Some(event) => {
+                replay.events.push(event);
+                replay.lines_whole += 1;
+                replay.whole_len += read as u64;
+            }
+            None => damaged_line_number = Some(line_number),
+        }
+    }
+}
+
+/// The event on a whole line (ending in a newline), or None if the line is
+/// cut short or not an event.
+fn parse_line(line: &[u8]) -> Option<Event> {
+    let text = line.strip_suffix(b"\n")?;
+    serde_json::from_slice(text).ok()
+}
+
+/// Makes a newly created file's directory entry durable.
+fn sync_parent_directory(path: &Path) -> io::Result<()> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    File::open(parent)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn voided(reference: &str) -> Event {
+        Event::Voided {
+            reference: reference.to_owned(),
+        }
+    }
+
+    #[test]
+    fn appended_events_are_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let (mut journal, events) = Journal::open(&path).unwrap();
+        assert!(events.is_empty());
+        journal.append(&[voided("a"), voided("b")]).unwrap();
+        journal.append(&[voided("c")]).unwrap();
+        drop(journal);
+        let (_, events) = Journal::open(&path).unwrap();
+        assert_eq!(events, vec![voided("a"), voided("b"), voided("c")]);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_and_appending_resumes_on_a_clean_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let (mut journal, _) = Journal::open(&path).unwrap();
+        journal.append(&[voided("a")]).unwrap();
+        drop(journal);
+        let whole = std::fs::read(&path).unwrap();
+        for torn in [
+            &b"{\"event\":\"voided\",\"refer"[..],
+            b"{\"event\":\"vo\n",
+            b"\0\0\0",
+        ] {
+            let mut bytes = whole.clone();
+            bytes.extend_from_slice(torn);
+            std::fs::write(&path, &bytes).unwrap();
+            let (mut journal, events) = Journal::open(&path).unwrap();
+            assert_eq!(events, vec![voided("a")]);
+            assert_eq!(std::fs::read(&path).unwrap(), whole, "truncated");
+            journal.append(&[voided("b")]).unwrap();
+            drop(journal);
+            let (_, events) = Journal::open(&path).unwrap();
+            assert_eq!(events, vec![voided("a"), voided("b")]);
+            std::fs::write(&path, &whole).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_damaged_line_before_good_ones_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        std::fs::write(
+            &path,
+            "{\"event\":\"voided\",\"reference\":\"a\"}\nnot json\n{\"event\":\"voided\",\"reference\":\"b\"}\n",
+        )
+        .unwrap();
+        match Journal::open(&path) {
+            Err(JournalError::Corrupt { line_number, .. }) => assert_eq!(line_number, 2),
+            other => panic!("expected corruption, got {other:?}"),
+        }
+    }
+}
