@@ -287,6 +287,12 @@ pub trait Connector: Send + Sync {
     /// succeeded ones fail later).
     async fn refund_status(&self, refund_id: &str) -> Result<RefundOutcome, ConnectorError>;
 
+    /// Cancels a refund the acquirer has not settled: `true` when it was
+    /// still pending (now canceled; nothing goes back to the cardholder and
+    /// the amount no longer counts against the capture), `false` when it
+    /// had already settled.
+    async fn cancel_refund(&self, refund_id: &str) -> Result<bool, ConnectorError>;
+
     /// What the acquirer knows of an attempt, for crash recovery: `None` if
     /// it never saw it.
     async fn query(&self, attempt_id: &str) -> Result<Option<AttemptRecord>, ConnectorError>;
@@ -330,6 +336,10 @@ impl<T: Connector + ?Sized> Connector for std::sync::Arc<T> {
 
     async fn refund_status(&self, refund_id: &str) -> Result<RefundOutcome, ConnectorError> {
         (**self).refund_status(refund_id).await
+    }
+
+    async fn cancel_refund(&self, refund_id: &str) -> Result<bool, ConnectorError> {
+        (**self).cancel_refund(refund_id).await
     }
 
     async fn query(&self, attempt_id: &str) -> Result<Option<AttemptRecord>, ConnectorError> {

@@ -231,6 +231,10 @@ impl<C: Connector> Connector for Guarded<C> {
         Ok(outcome)
     }
 
+    async fn cancel_refund(&self, refund_id: &str) -> Result<bool, ConnectorError> {
+        self.within(self.inner.cancel_refund(refund_id)).await
+    }
+
     async fn query(&self, attempt_id: &str) -> Result<Option<AttemptRecord>, ConnectorError> {
         let record = self.within(self.inner.query(attempt_id)).await?;
         if let Some(record) = &record {

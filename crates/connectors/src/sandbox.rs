@@ -314,6 +314,12 @@ impl Connector for SandboxAcquirer {
             .await
     }
 
+    async fn cancel_refund(&self, refund_id: &str) -> Result<bool, ConnectorError> {
+        let owned = refund_id.to_owned();
+        self.execute(move |book, now| book.cancel_refund(&owned, now))
+            .await
+    }
+
     async fn query(&self, attempt_id: &str) -> Result<Option<AttemptRecord>, ConnectorError> {
         let owned = attempt_id.to_owned();
         self.execute(move |book, _| Ok((Vec::new(), book.query(&owned))))

@@ -63,6 +63,9 @@ impl Connector for Scripted {
     async fn refund_status(&self, _: &str) -> Result<RefundOutcome, ConnectorError> {
         Ok(self.refund.clone())
     }
+    async fn cancel_refund(&self, _: &str) -> Result<bool, ConnectorError> {
+        Ok(false)
+    }
     async fn query(&self, _: &str) -> Result<Option<AttemptRecord>, ConnectorError> {
         Ok(self.record.clone())
     }

@@ -764,3 +764,47 @@ async fn bad_requests_are_refused_without_a_trace() {
     assert_eq!(acquirer.query("pa_bad").await.unwrap(), None);
     assert_eq!(acquirer.query("pa_never_seen").await.unwrap(), None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_pending_refund_can_be_canceled_and_then_no_longer_counts() {
+    let acquirer = sandbox();
+    let reference = approved_reference(&acquirer, "pa_cancel", "4000000000007726", AUTOMATIC).await;
+    assert_eq!(
+        acquirer.refund(&reference, "re_cancel", 700).await.unwrap(),
+        RefundOutcome::Pending
+    );
+    assert!(acquirer.cancel_refund("re_cancel").await.unwrap());
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert!(matches!(
+        acquirer.refund_status("re_cancel").await.unwrap(),
+        RefundOutcome::Failed { .. }
+    ));
+    assert!(
+        !acquirer.cancel_refund("re_cancel").await.unwrap(),
+        "a settled refund stays as it is"
+    );
+    // The canceled amount may be refunded again.
+    assert_eq!(
+        acquirer
+            .refund(&reference, "re_again", AMOUNT_MINOR)
+            .await
+            .unwrap(),
+        RefundOutcome::Pending
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_settled_refund_cannot_be_canceled() {
+    let acquirer = sandbox();
+    let reference =
+        approved_reference(&acquirer, "pa_settled", "4242424242424242", AUTOMATIC).await;
+    assert_eq!(
+        acquirer.refund(&reference, "re_done", 700).await.unwrap(),
+        RefundOutcome::Succeeded
+    );
+    assert!(!acquirer.cancel_refund("re_done").await.unwrap());
+    assert!(matches!(
+        acquirer.cancel_refund("re_nosuch").await,
+        Err(ConnectorError::UnknownReference(_))
+    ));
+}

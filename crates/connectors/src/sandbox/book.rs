@@ -330,6 +330,22 @@ impl Book {
         }
     }
 
+    /// Cancels a refund still pending at `now`; a canceled refund counts as
+    /// failed (reason `canceled`): nothing goes back to the cardholder.
+    pub(crate) fn cancel_refund(&self, refund_id: &str, now: Instant) -> Decided<bool> {
+        let (mut events, status) = self.refund_status(refund_id, now)?;
+        if status != RefundOutcome::Pending {
+            return Ok((events, false));
+        }
+        events.push(Event::RefundSettled {
+            refund_id: refund_id.to_owned(),
+            status: RefundOutcome::Failed {
+                reason: "canceled".to_owned(),
+            },
+        });
+        Ok((events, true))
+    }
+
     /// The status a refund moves to at `now`, if it is due to move.
     fn settlement(&self, refund: &Refund, now: Instant) -> Option<RefundOutcome> {
         if now.saturating_duration_since(refund.recorded_at) < self.refund_settle_delay {
