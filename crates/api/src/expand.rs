@@ -82,6 +82,7 @@ fn slot_at<'v>(object: &'v mut Value, path: &[String]) -> Option<&'v mut Value> 
 async fn resolve(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Option<Value>> {
     match id.split('_').next() {
         Some("cus") => crate::customers::render_by_id(state, caller, id).await,
+        Some("pi" | "ch" | "pm") => crate::payments::render_by_id(state, &caller.scope(), id).await,
         _ => Ok(None),
     }
 }

@@ -25,6 +25,10 @@ pub struct Executed {
     pub status: StatusCode,
     pub body: Value,
     pub writes: WriteSet,
+    /// True once the execution has called a connector (after phase one).
+    /// Such an execution is never re-run: if its final commit conflicts,
+    /// the request answers 503 and the recovery worker settles the attempt.
+    pub external_effects: bool,
 }
 
 impl Executed {
@@ -33,7 +37,14 @@ impl Executed {
             status: StatusCode::OK,
             body,
             writes,
+            external_effects: false,
         }
+    }
+
+    /// Marks an execution that has already called a connector.
+    pub fn after_connector_call(mut self) -> Self {
+        self.external_effects = true;
+        self
     }
 }
 
@@ -105,8 +116,8 @@ where
     Fut: Future<Output = Result<Executed, ApiError>>,
 {
     for _ in 0..CONFLICT_RETRIES_MAX {
-        let (status, body, mut writes) = match execute().await {
-            Ok(done) => (done.status, done.body, done.writes),
+        let (status, body, mut writes, external_effects) = match execute().await {
+            Ok(done) => (done.status, done.body, done.writes, done.external_effects),
             Err(err) if err.retry_on_fresh_state => continue,
             Err(err) if err.status.is_server_error() || claimed.is_none() => {
                 return err.into_response()
@@ -115,6 +126,7 @@ where
                 err.status,
                 serde_json::json!({ "error": err.to_json() }),
                 WriteSet::new(),
+                false,
             ),
         };
         let response_body = body.to_string();
@@ -128,6 +140,9 @@ where
         }
         match state.store.commit(writes).await {
             Ok(()) => return json_response(status, response_body),
+            Err(StoreError::Conflict) if external_effects => {
+                return ApiError::unavailable(&"a concurrent change met a request that had already called the acquirer; recovery will settle it").into_response()
+            }
             Err(StoreError::Conflict) => continue,
             Err(StoreError::ClaimLost) => {
                 return in_use(claimed.map_or("", |(_, key)| key)).into_response()

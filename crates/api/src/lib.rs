@@ -6,15 +6,19 @@
 pub mod auth;
 mod customers;
 pub mod error;
+mod events;
 mod expand;
 mod health;
 mod idempotency;
 mod lists;
+mod locks;
+pub mod payments;
 mod request_id;
 mod state;
 pub mod wire;
 
-pub use state::{ApiSettings, AppState};
+pub use payments::PaymentSettings;
+pub use state::{ApiSettings, AppParts, AppState};
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
@@ -29,6 +33,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .merge(customers::routes())
+        .merge(payments::routes())
+        .merge(events::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn(request_id::assign_request_id))

@@ -2,9 +2,13 @@
 //! the API's bounded settings.
 
 use crate::auth::KeyCache;
+use crate::locks::ObjectLocks;
+use crate::payments::{CvcCache, PaymentSettings};
+use portcullis_connectors::Connector;
 use portcullis_domain::api_keys::KeyHashSecret;
 use portcullis_domain::UnixSeconds;
 use portcullis_store::Store;
+use portcullis_vault::Vault;
 use std::sync::Arc;
 
 /// The API's tunables; every bound is named with its unit.
@@ -21,6 +25,9 @@ pub struct ApiSettings {
     pub idempotency_lease_s: i64,
     /// How long idempotency keys are kept (at least 24 hours).
     pub idempotency_retention_s: i64,
+    /// The public base URL of this server, for links to hosted pages;
+    /// without it, links use the `Host` the client addressed.
+    pub public_url: Option<String>,
 }
 
 impl Default for ApiSettings {
@@ -31,6 +38,7 @@ impl Default for ApiSettings {
             key_cache_entries_max: 10_000,
             idempotency_lease_s: 60,
             idempotency_retention_s: 7 * 24 * 3600,
+            public_url: None,
         }
     }
 }
@@ -43,6 +51,21 @@ pub struct Inner {
     pub key_hasher: KeyHashSecret,
     pub keys: KeyCache,
     pub settings: ApiSettings,
+    pub vault: Arc<Vault>,
+    pub connector: Arc<dyn Connector>,
+    pub payments: PaymentSettings,
+    pub locks: ObjectLocks,
+    pub cvcs: CvcCache,
+}
+
+/// What the binary hands the API at start-up.
+pub struct AppParts {
+    pub store: Store,
+    pub key_hasher: KeyHashSecret,
+    pub settings: ApiSettings,
+    pub vault: Arc<Vault>,
+    pub connector: Arc<dyn Connector>,
+    pub payments: PaymentSettings,
 }
 
 impl std::ops::Deref for AppState {
@@ -53,13 +76,26 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, key_hasher: KeyHashSecret, settings: ApiSettings) -> Self {
+    pub fn new(parts: AppParts) -> Self {
+        let AppParts {
+            store,
+            key_hasher,
+            settings,
+            vault,
+            connector,
+            payments,
+        } = parts;
         let keys = KeyCache::new(settings.key_cache_ttl_ms, settings.key_cache_entries_max);
         Self(Arc::new(Inner {
             store,
             key_hasher,
             keys,
             settings,
+            vault,
+            connector,
+            payments,
+            locks: ObjectLocks::default(),
+            cvcs: CvcCache::default(),
         }))
     }
 

@@ -172,6 +172,17 @@ impl KeyHashSecret {
         Ok(Self(bytes.into()))
     }
 
+    /// HMAC-SHA256 of `data` under this secret, in the named `context`, as
+    /// lowercase hex: for ids that must be stable and unguessable.
+    pub fn keyed_digest(&self, context: &str, data: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.expose_secret())
+            .expect("HMAC accepts keys of any length");
+        mac.update(context.as_bytes());
+        mac.update(&[0]);
+        mac.update(data.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     /// The keyed hash of a key, as lowercase hex: what storage holds.
     pub fn hash(&self, key: &ApiKeySecret) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.0.expose_secret())

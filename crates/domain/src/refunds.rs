@@ -68,4 +68,7 @@ pub struct Refund {
     pub metadata: Metadata,
     /// True once the acquirer has been asked (atomic phase two).
     pub sent_to_connector: bool,
+    /// True once the acquirer's answer is final; until then the recovery
+    /// worker polls it (pending refunds settle; some succeeded ones fail).
+    pub settled: bool,
 }

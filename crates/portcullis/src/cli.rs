@@ -41,6 +41,21 @@ pub enum Command {
     Key(KeyCommand),
     /// Write a self-signed certificate and key for local HTTPS.
     DevCert(DevCertArgs),
+    /// Manage the card vault's keys.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VaultCommand {
+    /// Add a new key-encrypting key, make it active once every instance has
+    /// loaded it, and re-wrap every card's data key under it. Safe while
+    /// servers run.
+    RotateKey,
+    /// Remove an old key-encrypting key that no card uses any more.
+    RetireKey { kek_id: String },
+    /// Show the key ids and how many cards each wraps.
+    Status,
 }
 
 #[derive(Args, Debug, Default)]

@@ -9,6 +9,7 @@ mod secrets;
 mod serve;
 mod settings;
 mod telemetry;
+mod vault_admin;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -34,6 +35,7 @@ fn main() -> std::process::ExitCode {
             Command::Merchant(command) => admin::merchant(&settings, command).await,
             Command::Key(command) => admin::key(&settings, command).await,
             Command::DevCert(args) => dev_cert::run(&settings, &args),
+            Command::Vault(command) => vault_admin::run(&settings, command).await,
         }
     });
     match outcome {

@@ -9,12 +9,16 @@ use crate::settings::Settings;
 use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::Handle;
-use portcullis_api::AppState;
+use portcullis_api::{AppParts, AppState};
+use portcullis_connectors::{Connector, Guarded, SandboxAcquirer, SandboxOptions};
 use portcullis_domain::api_keys::KeyHashSecret;
 use portcullis_store::Store;
+use portcullis_vault::Vault;
+use std::sync::Arc;
 use std::time::Duration;
 
 const SANDBOX_KEYS_FILE: &str = "sandbox-keys.json";
+const SANDBOX_JOURNAL_FILE: &str = "sandbox-acquirer.journal";
 /// A client must send its request headers within this time.
 const HEADER_READ_TIMEOUT_S: u64 = 10;
 /// How often expired idempotency keys are pruned.
@@ -29,7 +33,17 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let hasher =
         secrets::key_hash_secret(settings.key_hash_secret_hex.as_deref(), &settings.data_dir)?;
     ensure_sandbox_merchant(&store, &hasher, settings, address).await?;
-    let state = AppState::new(store.clone(), hasher, settings.api.clone());
+    let vault = Arc::new(Vault::new(crate::vault_admin::load_or_create(
+        &settings.vault_keyring_file,
+    )?));
+    let state = AppState::new(AppParts {
+        store: store.clone(),
+        key_hasher: hasher,
+        settings: settings.api.clone(),
+        vault: vault.clone(),
+        connector: sandbox_acquirer(settings)?,
+        payments: settings.payments.clone(),
+    });
     let app = portcullis_api::router(state.clone());
     let handle = Handle::new();
     let (stopping, stop_signal) = tokio::sync::watch::channel(false);
@@ -39,8 +53,17 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         Duration::from_secs(settings.shutdown_grace_s),
     ));
     let pruner = tokio::spawn(portcullis_api::prune_idempotency_keys(
-        state,
+        state.clone(),
         Duration::from_secs(IDEMPOTENCY_PRUNE_INTERVAL_S),
+        stopped(stop_signal.clone()),
+    ));
+    let recovery = tokio::spawn(portcullis_api::payments::recovery::run(
+        state,
+        stopped(stop_signal.clone()),
+    ));
+    let keyring = tokio::spawn(crate::vault_admin::reload_on_change(
+        vault,
+        settings.vault_keyring_file.clone(),
         stopped(stop_signal),
     ));
 
@@ -73,11 +96,29 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             server.serve(app.into_make_service()).await
         }
     };
-    let _ = pruner.await;
+    let _ = tokio::join!(pruner, recovery, keyring);
     store.close().await;
     served.context("serving HTTP")?;
     tracing::info!("stopped; every acknowledged write is committed");
     Ok(())
+}
+
+/// The built-in sandbox acquirer, journaled in the data directory so its
+/// memory survives restarts (crash recovery asks it what it did), behind
+/// the guard that bounds every call and never trusts a garbage answer.
+fn sandbox_acquirer(settings: &Settings) -> anyhow::Result<Arc<dyn Connector>> {
+    let options = SandboxOptions {
+        call_latency: Duration::from_millis(settings.sandbox_latency_ms),
+        refund_settle_delay: Duration::from_millis(settings.sandbox_refund_settle_ms),
+        journal_path: Some(settings.data_dir.join(SANDBOX_JOURNAL_FILE)),
+        ..SandboxOptions::default()
+    };
+    let sandbox =
+        SandboxAcquirer::new(options).context("opening the sandbox acquirer's journal")?;
+    Ok(Arc::new(Guarded::new(
+        sandbox,
+        settings.payments.connector_timeout(),
+    )))
 }
 
 fn limit_slow_clients(

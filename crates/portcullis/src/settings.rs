@@ -4,7 +4,7 @@
 
 use crate::cli::{Cli, Command};
 use anyhow::{bail, Context};
-use portcullis_api::ApiSettings;
+use portcullis_api::{ApiSettings, PaymentSettings};
 use portcullis_store::StoreOptions;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -35,6 +35,13 @@ pub struct Settings {
     pub shutdown_grace_s: u64,
     pub api: ApiSettings,
     pub store: StoreOptions,
+    pub payments: PaymentSettings,
+    /// The vault's keyring file (key-encrypting keys and the fingerprint key).
+    pub vault_keyring_file: PathBuf,
+    /// Simulated latency of each sandbox acquirer call.
+    pub sandbox_latency_ms: u64,
+    /// How long the sandbox takes to settle refunds that settle later.
+    pub sandbox_refund_settle_ms: u64,
 }
 
 /// The TOML file's keys; all optional.
@@ -55,6 +62,14 @@ struct FileSettings {
     sqlite_write_batch_max: Option<usize>,
     sqlite_readers: Option<usize>,
     postgres_pool_size: Option<usize>,
+    public_url: Option<String>,
+    vault_keyring_file: Option<PathBuf>,
+    connector_timeout_ms: Option<u64>,
+    attempt_stale_ms: Option<u64>,
+    recovery_interval_ms: Option<u64>,
+    refund_settle_window_ms: Option<u64>,
+    sandbox_latency_ms: Option<u64>,
+    sandbox_refund_settle_ms: Option<u64>,
 }
 
 impl Settings {
@@ -99,8 +114,35 @@ impl Settings {
             (None, None) => None,
             _ => bail!("--tls-cert and --tls-key go together"),
         };
+        let payment_defaults = PaymentSettings::default();
+        let payments = PaymentSettings {
+            connector_timeout_ms: file
+                .connector_timeout_ms
+                .unwrap_or(payment_defaults.connector_timeout_ms),
+            attempt_stale_ms: file
+                .attempt_stale_ms
+                .unwrap_or(payment_defaults.attempt_stale_ms),
+            recovery_interval_ms: file
+                .recovery_interval_ms
+                .unwrap_or(payment_defaults.recovery_interval_ms),
+            refund_settle_window_ms: file
+                .refund_settle_window_ms
+                .unwrap_or(payment_defaults.refund_settle_window_ms),
+            // A test fault, settable only from the environment and only for tests.
+            fault_crash_after_authorize: std::env::var(
+                "PORTCULLIS_TEST_FAULT_CRASH_AFTER_AUTHORIZE",
+            )
+            .as_deref()
+                == Ok("1"),
+        };
+        if payments.attempt_stale_ms <= payments.connector_timeout_ms {
+            bail!("attempt_stale_ms must exceed connector_timeout_ms, or recovery could settle an attempt whose answer is still coming");
+        }
         let defaults = ApiSettings::default();
         let api = ApiSettings {
+            public_url: file
+                .public_url
+                .or_else(|| std::env::var("PORTCULLIS_PUBLIC_URL").ok()),
             body_bytes_max: file.body_bytes_max.unwrap_or(defaults.body_bytes_max),
             key_cache_ttl_ms: file.key_cache_ttl_ms.unwrap_or(defaults.key_cache_ttl_ms),
             idempotency_retention_s: file
@@ -117,7 +159,15 @@ impl Settings {
             );
         }
         let store_defaults = StoreOptions::default();
+        let vault_keyring_file = std::env::var_os("PORTCULLIS_VAULT_KEYRING_FILE")
+            .map(PathBuf::from)
+            .or(file.vault_keyring_file)
+            .unwrap_or_else(|| data_dir.join("vault-keyring"));
         Ok(Self {
+            payments,
+            vault_keyring_file,
+            sandbox_latency_ms: file.sandbox_latency_ms.unwrap_or(0),
+            sandbox_refund_settle_ms: file.sandbox_refund_settle_ms.unwrap_or(2_000),
             listen: serve
                 .and_then(|s| s.listen.clone())
                 .or(file.listen)

@@ -68,6 +68,7 @@ impl Table {
                 ("payment_intent", ColumnKind::Text),
                 ("charge", ColumnKind::Text),
                 ("status", ColumnKind::Text),
+                ("settled", ColumnKind::Integer),
             ],
             Table::Disputes => &[("charge", ColumnKind::Text)],
             Table::Events => &[("event_type", ColumnKind::Text)],
@@ -89,8 +90,10 @@ impl Table {
 
     /// The SQL kind of a column a caller may filter or search on.
     pub fn column_kind(self, column: &str) -> Option<ColumnKind> {
-        if column == "created" {
-            return Some(ColumnKind::Integer);
+        match column {
+            "created" => return Some(ColumnKind::Integer),
+            "id" => return Some(ColumnKind::Text),
+            _ => {}
         }
         self.columns()
             .iter()

@@ -54,8 +54,10 @@ CREATE TABLE refunds (
     payment_intent TEXT,
     charge      TEXT,
     status      TEXT,
+    settled     BOOLEAN NOT NULL DEFAULT FALSE,
     body        TEXT NOT NULL
 );
+CREATE INDEX refunds_by_unsettled ON refunds (settled, seq);
 CREATE INDEX refunds_by_scope ON refunds (merchant_id, livemode, seq);
 CREATE INDEX refunds_by_payment_intent ON refunds (merchant_id, payment_intent, seq);
 CREATE INDEX refunds_by_charge ON refunds (merchant_id, charge, seq);

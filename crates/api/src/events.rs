@@ -1,0 +1,150 @@
+//! Events: every state change writes an `evt_…` row in the same write set
+//! as the change itself, holding the object as it was then (and, for
+//! updates, the attributes it had before). Webhook delivery reads them.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::lists;
+use crate::state::AppState;
+use crate::wire::ApiRequest;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use portcullis_domain::api_keys::Access;
+use portcullis_domain::ids::new_id;
+use portcullis_store::{ListQuery, SqlValue, StoreError, Table, WriteOp};
+use serde_json::{json, Map, Value};
+
+/// The API version stamped on events.
+pub const API_VERSION: &str = "2026-10-28.portcullis";
+
+/// Who caused an event: the request's id and idempotency key, if any.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    pub request_id: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+impl Origin {
+    pub fn of(request: &ApiRequest) -> Self {
+        Self {
+            request_id: request.request_id.clone(),
+            idempotency_key: request.idempotency_key.clone(),
+        }
+    }
+}
+
+/// The write that records an event of `kind` about `object`.
+pub fn event(
+    caller_scope: &portcullis_store::Scope,
+    kind: &str,
+    object: &Value,
+    previous: Option<Value>,
+    origin: &Origin,
+    created: i64,
+) -> WriteOp {
+    let id = new_id("evt");
+    let mut data = Map::new();
+    data.insert("object".into(), object.clone());
+    if let Some(previous) = previous {
+        data.insert("previous_attributes".into(), previous);
+    }
+    let body = json!({
+        "id": id,
+        "object": "event",
+        "api_version": API_VERSION,
+        "created": created,
+        "data": data,
+        "livemode": caller_scope.livemode,
+        "pending_webhooks": 0,
+        "request": { "id": origin.request_id, "idempotency_key": origin.idempotency_key },
+        "type": kind,
+    });
+    WriteOp::Insert {
+        table: Table::Events,
+        scope: caller_scope.clone(),
+        id,
+        created,
+        columns: vec![("event_type", SqlValue::Text(kind.to_owned()))],
+        body: body.to_string(),
+    }
+}
+
+/// The top-level attributes of `before` that differ in `after`, with
+/// their old values: `data.previous_attributes` of an update event.
+pub fn previous_attributes(before: &Value, after: &Value) -> Option<Value> {
+    let (Value::Object(before), Value::Object(after)) = (before, after) else {
+        return None;
+    };
+    let changed: Map<String, Value> = before
+        .iter()
+        .filter(|(key, value)| after.get(*key) != Some(*value))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    (!changed.is_empty()).then_some(Value::Object(changed))
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/events", get(list))
+        .route("/v1/events/{id}", get(retrieve))
+}
+
+async fn retrieve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    request: ApiRequest,
+) -> Response {
+    let result = async {
+        caller.require("events", Access::Read)?;
+        request.params.finish()?;
+        let doc = state.store.get(Table::Events, &caller.scope(), &id).await?;
+        let doc = doc.ok_or_else(|| ApiError::no_such("event", &id, "id"))?;
+        Ok(doc.body)
+    };
+    match result.await {
+        Ok(body) => crate::idempotency::json_response(StatusCode::OK, body),
+        Err::<_, ApiError>(err) => err.into_response(),
+    }
+}
+
+async fn list(State(state): State<AppState>, caller: Caller, mut request: ApiRequest) -> Response {
+    let result: ApiResult<Value> = async {
+        caller.require("events", Access::Read)?;
+        let params = &mut request.params;
+        let mut filters = vec![];
+        if let Some(kind) = params.string("type", 100)? {
+            filters.push(("event_type", SqlValue::Text(kind)));
+        }
+        let query = ListQuery {
+            scope: caller.scope(),
+            filters,
+            created: lists::created(params)?,
+            cursor: lists::cursor(params)?,
+            limit: lists::limit(params)?,
+        };
+        std::mem::take(params).finish()?;
+        let page = state
+            .store
+            .list(Table::Events, &query)
+            .await
+            .map_err(|err| match err {
+                StoreError::NotFound => lists::cursor_not_found("event", &query.cursor),
+                other => other.into(),
+            })?;
+        let data = page
+            .docs
+            .iter()
+            .map(|doc| serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e)))
+            .collect::<ApiResult<Vec<Value>>>()?;
+        Ok(lists::list_object("/v1/events", data, page.has_more))
+    }
+    .await;
+    match result {
+        Ok(body) => crate::idempotency::json_response(StatusCode::OK, body.to_string()),
+        Err(err) => err.into_response(),
+    }
+}

@@ -1,0 +1,151 @@
+//! Payment attempts: the durable record that a connector call is in flight.
+//!
+//! Atomic phases (design.md): before calling a connector, the attempt is
+//! committed with the intent (phase one); after the connector answers, the
+//! outcome, charge and events are committed together (phase two). An
+//! attempt left pending by a crash is resolved by asking the connector what
+//! it did ([`crate::payments::recovery`]).
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use portcullis_domain::ids::new_id;
+use portcullis_store::{Doc, Scope, SqlValue, Table, WriteOp};
+use serde::{Deserialize, Serialize};
+
+/// What a pending attempt asked the connector to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptKind {
+    Authorize,
+    Capture,
+    Void,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub id: String,
+    pub kind: AttemptKind,
+    pub payment_intent: String,
+    /// For capture and void: the authorization attempt the acquirer knows.
+    pub authorization: Option<String>,
+    pub amount_minor: i64,
+    pub authenticated: bool,
+    pub created: i64,
+    pub resolved: bool,
+}
+
+pub const PENDING: &str = "pending";
+pub const RESOLVED: &str = "resolved";
+
+impl Attempt {
+    pub fn new(
+        kind: AttemptKind,
+        payment_intent: &str,
+        authorization: Option<String>,
+        amount_minor: i64,
+        created: i64,
+    ) -> Self {
+        Self {
+            id: new_id("pa"),
+            kind,
+            payment_intent: payment_intent.to_owned(),
+            authorization,
+            amount_minor,
+            authenticated: false,
+            created,
+            resolved: false,
+        }
+    }
+
+    /// The id the acquirer knows the authorization by.
+    pub fn authorization_id(&self) -> &str {
+        self.authorization.as_deref().unwrap_or(&self.id)
+    }
+
+    pub fn insert(&self, scope: &Scope) -> ApiResult<WriteOp> {
+        Ok(WriteOp::Insert {
+            table: Table::PaymentAttempts,
+            scope: scope.clone(),
+            id: self.id.clone(),
+            created: self.created,
+            columns: self.columns(),
+            body: serde_json::to_string(self).map_err(|e| ApiError::internal(&e))?,
+        })
+    }
+
+    /// Marks the attempt resolved (phase two).
+    pub fn resolve(&self, scope: &Scope, doc_version: i64) -> ApiResult<WriteOp> {
+        let resolved = Attempt {
+            resolved: true,
+            ..self.clone()
+        };
+        Ok(WriteOp::Update {
+            table: Table::PaymentAttempts,
+            scope: scope.clone(),
+            id: self.id.clone(),
+            expected_version: doc_version,
+            columns: resolved.columns(),
+            body: serde_json::to_string(&resolved).map_err(|e| ApiError::internal(&e))?,
+        })
+    }
+
+    fn columns(&self) -> Vec<(&'static str, SqlValue)> {
+        vec![
+            (
+                "payment_intent",
+                SqlValue::Text(self.payment_intent.clone()),
+            ),
+            (
+                "state",
+                SqlValue::Text(if self.resolved { RESOLVED } else { PENDING }.to_owned()),
+            ),
+        ]
+    }
+}
+
+/// The pending attempt `id` of `scope`, with its stored version.
+pub async fn load(state: &AppState, scope: &Scope, id: &str) -> ApiResult<(Doc, Attempt)> {
+    let doc = state
+        .store
+        .get(Table::PaymentAttempts, scope, id)
+        .await?
+        .ok_or_else(|| ApiError::internal(&"a pending attempt's record is missing"))?;
+    let attempt = serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))?;
+    Ok((doc, attempt))
+}
+
+/// Phase one: commits `intent`, now naming `attempt` as pending, with the
+/// attempt record and `extra` writes. Another request that changed the
+/// intent since it was read makes this a retryable conflict.
+pub async fn begin(
+    state: &AppState,
+    scope: &Scope,
+    intent_doc: &Doc,
+    intent: &mut portcullis_domain::payment_intents::PaymentIntent,
+    attempt: &Attempt,
+    mut extra: portcullis_store::WriteSet,
+) -> ApiResult<()> {
+    intent.pending_attempt = Some(attempt.id.clone());
+    extra.push(super::records::update(scope, intent_doc, intent)?);
+    extra.push(attempt.insert(scope)?);
+    state.store.commit(extra).await?;
+    Ok(())
+}
+
+/// After the connector call: the intent and the attempt as phase one left
+/// them, with their versions, for phase two's writes.
+pub async fn reload(
+    state: &AppState,
+    scope: &Scope,
+    intent_id: &str,
+    attempt_id: &str,
+) -> ApiResult<(
+    Doc,
+    portcullis_domain::payment_intents::PaymentIntent,
+    Doc,
+    Attempt,
+)> {
+    let (intent_doc, intent) = super::records::load(state, scope, intent_id, "intent").await?;
+    let (attempt_doc, attempt) = load(state, scope, attempt_id).await?;
+    Ok((intent_doc, intent, attempt_doc, attempt))
+}

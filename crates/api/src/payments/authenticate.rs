@@ -1,0 +1,214 @@
+//! The hosted authentication page (a 3-D Secure style challenge).
+//!
+//! A confirmation the issuer wants authenticated answers `requires_action`
+//! with `next_action.redirect_to_url.url` pointing here. The customer's
+//! browser shows the page, the customer passes or fails the challenge, the
+//! payment proceeds (a new authorization, now authenticated) or fails, and
+//! the browser is sent on to the intent's `return_url`. Access is by the
+//! intent's client secret, as for Stripe's hosted pages; no API key.
+
+use super::confirm::{authorize, Pending};
+use super::outcome::authentication_failed;
+use super::records::{self, load};
+use super::{risk, Ctx};
+use crate::error::{ApiError, ApiResult};
+use crate::events::Origin;
+use crate::state::AppState;
+use crate::wire::ApiRequest;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use portcullis_domain::payment_intents::{PaymentIntent, PaymentIntentStatus};
+use portcullis_store::{ScanOp, ScanQuery, Scope, SqlValue, Table, WriteSet};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/authenticate/{id}", get(page).post(decide))
+}
+
+/// The intent `id`, if `client_secret` is its secret; otherwise a 404
+/// that says nothing about whether it exists.
+async fn intent_by_secret(
+    state: &AppState,
+    id: &str,
+    client_secret: &str,
+) -> ApiResult<(Scope, PaymentIntent)> {
+    let missing = || ApiError::no_such("payment_intent", id, "id");
+    let query = ScanQuery {
+        filters: vec![("id", ScanOp::Equal, SqlValue::Text(id.to_owned()))],
+        created_before: None,
+        limit: 1,
+    };
+    let found = state
+        .store
+        .scan(Table::PaymentIntents, &query)
+        .await?
+        .pop()
+        .ok_or_else(missing)?;
+    let intent: PaymentIntent =
+        serde_json::from_str(&found.doc.body).map_err(|e| ApiError::internal(&e))?;
+    let matches: bool = constant_time_eq(intent.client_secret.as_bytes(), client_secret.as_bytes());
+    if !matches {
+        return Err(missing());
+    }
+    Ok((found.scope, intent))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    mut request: ApiRequest,
+) -> Response {
+    let result = async {
+        let secret = request.params.required_string("client_secret", 255)?;
+        let (_, intent) = intent_by_secret(&state, &id, &secret).await?;
+        Ok::<_, ApiError>((intent, secret))
+    };
+    match result.await {
+        Ok((intent, secret)) => page_html(&intent, &secret).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+fn page_html(intent: &PaymentIntent, secret: &str) -> Html<String> {
+    let exponent = u32::from(intent.currency.exponent());
+    let divisor = 10i64.pow(exponent);
+    let amount = if exponent == 0 {
+        format!("{}", intent.amount.minor())
+    } else {
+        format!(
+            "{}.{:0width$}",
+            intent.amount.minor() / divisor,
+            intent.amount.minor() % divisor,
+            width = exponent as usize
+        )
+    };
+    let status = intent.status.as_str();
+    let pending = intent.status == PaymentIntentStatus::RequiresAction;
+    let buttons = if pending {
+        format!(
+            r#"<form method="post" action="/authenticate/{id}?client_secret={secret}">
+  <button id="complete" name="outcome" value="pass">Complete authentication</button>
+  <button id="fail" name="outcome" value="fail">Fail authentication</button>
+</form>"#,
+            id = intent.id
+        )
+    } else {
+        format!(r#"<p id="result">This payment is {status}.</p>"#)
+    };
+    Html(format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Authenticate your payment</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}}
+button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem .3rem 0 0}}</style></head>
+<body><h1>Authenticate your payment</h1>
+<p>Test payment of <strong id="amount">{amount} {currency}</strong>.</p>
+<p>This is the Portcullis sandbox's stand-in for your bank's 3-D Secure challenge.</p>
+{buttons}
+</body></html>"#,
+        currency = intent.currency.as_str().to_ascii_uppercase(),
+    ))
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    mut request: ApiRequest,
+) -> Response {
+    let result = async {
+        let secret = request.params.required_string("client_secret", 255)?;
+        let outcome = request.params.required_string("outcome", 10)?;
+        std::mem::take(&mut request.params).finish()?;
+        if outcome != "pass" && outcome != "fail" {
+            return Err(ApiError::invalid(
+                "parameter_invalid",
+                "outcome must be pass or fail.",
+                "outcome",
+            ));
+        }
+        let (scope, intent) = intent_by_secret(&state, &id, &secret).await?;
+        let origin = Origin::of(&request);
+        let ctx = Ctx {
+            state: &state,
+            scope: &scope,
+            origin: &origin,
+            host: request.host.as_deref(),
+        };
+        let intent = settle(&ctx, intent, outcome == "pass").await?;
+        Ok::<_, ApiError>((intent, secret))
+    };
+    match result.await {
+        Ok((intent, secret)) => after_challenge(&intent, &secret),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// Passes or fails the challenge and returns the intent afterwards.
+async fn settle(ctx: &Ctx<'_>, intent: PaymentIntent, passed: bool) -> ApiResult<PaymentIntent> {
+    let (state, scope) = (ctx.state, ctx.scope);
+    if intent.status != PaymentIntentStatus::RequiresAction {
+        return Ok(intent);
+    }
+    let id = intent.id.clone();
+    let _lock = state.locks.lock(&intent.id).await;
+    let (doc, intent) = load::<PaymentIntent>(state, scope, &intent.id, "id").await?;
+    if intent.status != PaymentIntentStatus::RequiresAction {
+        return Ok(intent);
+    }
+    let writes = if passed {
+        let method_id = intent.payment_method.clone().unwrap_or_default();
+        let (_, method) = super::methods::load(state, scope, &method_id, "payment_method").await?;
+        let assessment = risk::assess(&method.card, scope.livemode);
+        let attempt = super::attempts::Attempt::new(
+            super::attempts::AttemptKind::Authorize,
+            &intent.id,
+            None,
+            intent.amount.minor(),
+            state.now(),
+        );
+        let pending = Pending {
+            doc,
+            intent,
+            attempt,
+            phase_one: WriteSet::new(),
+            off_session: false,
+            assessment,
+        };
+        authorize(ctx, &method, pending).await?.writes
+    } else {
+        let resolution = authentication_failed(ctx, intent)?;
+        let mut writes = WriteSet::new();
+        writes.push(records::update(scope, &doc, &resolution.intent)?);
+        writes.ops.extend(resolution.writes.ops);
+        writes
+    };
+    state.store.commit(writes).await?;
+    Ok(load::<PaymentIntent>(state, scope, &id, "id").await?.1)
+}
+
+/// Sends the browser on to the `return_url`, or shows the result.
+fn after_challenge(intent: &PaymentIntent, secret: &str) -> Response {
+    let redirect_status = if intent.status == PaymentIntentStatus::RequiresPaymentMethod {
+        "failed"
+    } else {
+        "succeeded"
+    };
+    match &intent.return_url {
+        Some(url) => {
+            let joiner = if url.contains('?') { '&' } else { '?' };
+            let location = format!("{url}{joiner}payment_intent={}&payment_intent_client_secret={secret}&redirect_status={redirect_status}", intent.id);
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            response
+        }
+        None => page_html(intent, secret).into_response(),
+    }
+}

@@ -1,0 +1,147 @@
+//! Card data at the edge: parsing `card[…]` parameters into domain values,
+//! sealing the number in the vault, and opening it again for a connector.
+//! The number in clear lives only in these functions' locals and in the
+//! connector call; the CVC only in [`crate::payments::CvcCache`].
+
+use crate::error::{ApiError, ApiResult, ErrorType};
+use crate::state::AppState;
+use crate::wire::Params;
+use axum::http::StatusCode;
+use portcullis_domain::cards::{CardError, CardExpiry, CardNumber, Cvc};
+use portcullis_domain::payment_methods::CardDetails;
+use portcullis_domain::sandbox_cards::{country_of_bin, funding_of_bin};
+use portcullis_store::{Scope, SqlValue, Table, WriteOp};
+use serde_json::json;
+
+/// A card as a request gives it.
+pub struct CardInput {
+    pub number: CardNumber,
+    pub expiry: CardExpiry,
+    pub cvc: Option<Cvc>,
+}
+
+/// 402 `card_error` naming `card[field]`, as Stripe answers bad card data.
+pub fn card_error(err: CardError, prefix: &str) -> ApiError {
+    let message = match err {
+        CardError::InvalidNumber | CardError::IncorrectNumber => "Your card number is incorrect.",
+        CardError::InvalidExpiryMonth => "Your card's expiration month is invalid.",
+        CardError::InvalidExpiryYear => "Your card's expiration year is invalid.",
+        CardError::InvalidCvc => "Your card's security code is invalid.",
+    };
+    ApiError::new(
+        StatusCode::PAYMENT_REQUIRED,
+        ErrorType::Card,
+        Some(err.code()),
+        message,
+    )
+    .with_param(format!("{prefix}[{}]", err.param()))
+}
+
+/// Reads `number`, `exp_month`, `exp_year` and `cvc` from a `card` hash.
+pub fn parse_card(card: &mut Params, now_s: i64) -> ApiResult<CardInput> {
+    let prefix = card.path().to_owned();
+    let number_text = card.required_string("number", 30)?;
+    let number = CardNumber::parse(&number_text).map_err(|e| card_error(e, &prefix))?;
+    let month = card
+        .integer("exp_month")?
+        .ok_or_else(|| ApiError::missing_parameter(&card.name_of("exp_month")))?;
+    let year = card
+        .integer("exp_year")?
+        .ok_or_else(|| ApiError::missing_parameter(&card.name_of("exp_year")))?;
+    let (today_year, today_month) = portcullis_domain::year_month_of(now_s);
+    let expiry = CardExpiry::parse(month, year, today_year, today_month)
+        .map_err(|e| card_error(e, &prefix))?;
+    let cvc = match card.string("cvc", 8)? {
+        Some(text) => Some(Cvc::parse(&text, number.brand()).map_err(|e| card_error(e, &prefix))?),
+        None => None,
+    };
+    Ok(CardInput {
+        number,
+        expiry,
+        cvc,
+    })
+}
+
+/// Seals `number` under `record_id` and returns the displayable details
+/// and the write that stores the ciphertext.
+pub fn seal(
+    state: &AppState,
+    scope: &Scope,
+    record_id: &str,
+    input: &CardInput,
+    created: i64,
+) -> ApiResult<(CardDetails, WriteOp)> {
+    let sealed = state
+        .vault
+        .seal(record_id, &input.number)
+        .map_err(|e| ApiError::internal(&e))?;
+    let bin = input.number.bin();
+    let details = CardDetails {
+        brand: input.number.brand(),
+        last4: input.number.last4(),
+        funding: funding_of_bin(&bin),
+        country: country_of_bin(&bin).map(str::to_owned),
+        bin,
+        exp_month: input.expiry.month(),
+        exp_year: input.expiry.year(),
+        fingerprint: state
+            .vault
+            .fingerprint(scope.merchant_id.as_str(), &input.number),
+        cvc_check: Some(
+            if input.cvc.is_some() {
+                "pass"
+            } else {
+                "unavailable"
+            }
+            .to_owned(),
+        ),
+    };
+    let body = sealed_body(&sealed);
+    let write = WriteOp::Insert {
+        table: Table::VaultCards,
+        scope: scope.clone(),
+        id: record_id.to_owned(),
+        created,
+        columns: vec![("kek_id", SqlValue::Text(sealed.kek_id.clone()))],
+        body,
+    };
+    Ok((details, write))
+}
+
+/// The card number sealed under `record_id`, for a connector call.
+pub async fn open(state: &AppState, scope: &Scope, record_id: &str) -> ApiResult<CardNumber> {
+    let doc = state
+        .store
+        .get(Table::VaultCards, scope, record_id)
+        .await?
+        .ok_or_else(|| ApiError::internal(&"a payment method's vault record is missing"))?;
+    let sealed = sealed_of(&doc.body)?;
+    state
+        .vault
+        .open(record_id, &sealed)
+        .map_err(|e| ApiError::internal(&e))
+}
+
+/// How a vault record's body stores a sealed card: hex ciphertexts only.
+pub fn sealed_body(sealed: &portcullis_vault::SealedCard) -> String {
+    json!({
+        "kek_id": sealed.kek_id,
+        "wrapped_dek": hex::encode(&sealed.wrapped_dek),
+        "ciphertext": hex::encode(&sealed.ciphertext),
+    })
+    .to_string()
+}
+
+/// A vault record's body read back.
+pub fn sealed_of(body: &str) -> ApiResult<portcullis_vault::SealedCard> {
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| ApiError::internal(&e))?;
+    let bytes = |field: &str| {
+        hex::decode(value[field].as_str().unwrap_or_default()).map_err(|e| ApiError::internal(&e))
+    };
+    Ok(portcullis_vault::SealedCard {
+        kek_id: value["kek_id"].as_str().unwrap_or_default().to_owned(),
+        wrapped_dek: bytes("wrapped_dek")?,
+        ciphertext: bytes("ciphertext")?,
+    })
+}

@@ -1,0 +1,320 @@
+//! Confirming a PaymentIntent: risk, then an authorization through the
+//! connector between two commits (atomic phases), then the outcome.
+
+use super::attempts::{Attempt, AttemptKind};
+use super::methods::{ensure_customer_exists, from_test_id, new_card_method};
+use super::outcome::{approved, authentication_required, blocked, declined, Resolution};
+use super::records::{self, load};
+use super::risk;
+use super::Ctx;
+use crate::error::{ApiError, ApiResult};
+use crate::idempotency::Executed;
+use crate::state::AppState;
+use crate::wire::Params;
+use portcullis_connectors::{AuthorizeRequest, CardData, ConnectorError};
+use portcullis_domain::cards::CardExpiry;
+use portcullis_domain::metadata::Metadata;
+use portcullis_domain::payment_intents::{IntentEvent, PaymentIntent, PaymentIntentStatus};
+use portcullis_domain::payment_methods::{BillingDetails, PaymentMethod};
+use portcullis_store::{Scope, WriteOp, WriteSet};
+
+/// Where the payment method of a confirmation comes from.
+pub enum MethodSource {
+    /// `payment_method=pm_…` (or a `pm_card_*` test id).
+    Existing(String),
+    /// `payment_method_data[type]=card&payment_method_data[card][…]`.
+    Inline(super::cards::CardInput, BillingDetails),
+}
+
+/// What a confirm request (or create with `confirm=true`) adds.
+#[derive(Default)]
+pub struct ConfirmInput {
+    pub method: Option<MethodSource>,
+    pub return_url: Option<String>,
+    pub off_session: bool,
+}
+
+/// Reads `payment_method`, `payment_method_data`, `return_url` and `off_session`.
+pub fn confirm_input_from(params: &mut Params, now_s: i64) -> ApiResult<ConfirmInput> {
+    let existing = params.string("payment_method", 255)?;
+    let inline = match params.object("payment_method_data")? {
+        Some(mut data) => {
+            let kind = data.required_string("type", 20)?;
+            if kind != "card" {
+                return Err(ApiError::invalid(
+                    "parameter_invalid",
+                    "Only type=card is supported.",
+                    "payment_method_data[type]",
+                ));
+            }
+            let mut card = data
+                .object("card")?
+                .ok_or_else(|| ApiError::missing_parameter("payment_method_data[card]"))?;
+            let input = super::cards::parse_card(&mut card, now_s)?;
+            card.finish()?;
+            let billing = super::methods::billing_details_from(&mut data)?;
+            data.finish()?;
+            Some(MethodSource::Inline(input, billing))
+        }
+        None => None,
+    };
+    let method = match (existing, inline) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "parameter_invalid",
+                "Give either payment_method or payment_method_data, not both.",
+                "payment_method_data",
+            ))
+        }
+        (Some(id), None) => Some(MethodSource::Existing(id)),
+        (None, inline) => inline,
+    };
+    Ok(ConfirmInput {
+        method,
+        return_url: params.string("return_url", 2048)?,
+        off_session: params.boolean("off_session")?.unwrap_or(false),
+    })
+}
+
+/// The payment method a request names, and the writes that create it when
+/// it is new (inline card data or a test id).
+pub async fn resolve_method(
+    state: &AppState,
+    scope: &Scope,
+    source: &MethodSource,
+) -> ApiResult<(PaymentMethod, Vec<WriteOp>)> {
+    match source {
+        MethodSource::Inline(input, billing) => {
+            new_card_method(state, scope, input, billing.clone(), Metadata::default())
+        }
+        MethodSource::Existing(id) => match from_test_id(state, scope, id)? {
+            Some(created) => Ok(created),
+            None => {
+                let (_, method) = super::methods::load(state, scope, id, "payment_method").await?;
+                Ok((method, vec![]))
+            }
+        },
+    }
+}
+
+/// Confirms intent `id`. Phase one is committed here; the returned writes
+/// are phase two, committed with the idempotent response.
+pub async fn confirm(ctx: &Ctx<'_>, id: &str, input: &ConfirmInput) -> ApiResult<Executed> {
+    let (state, scope) = (ctx.state, ctx.scope);
+    let _lock = state.locks.lock(id).await;
+    let (doc, mut intent) = load::<PaymentIntent>(state, scope, id, "intent").await?;
+    if intent.pending_attempt.is_some() {
+        super::recovery::resolve_stale_or_refuse(state, scope, &intent).await?;
+        return Err(ApiError::concurrent_change());
+    }
+    if !matches!(
+        intent.status,
+        PaymentIntentStatus::RequiresPaymentMethod
+            | PaymentIntentStatus::RequiresConfirmation
+            | PaymentIntentStatus::RequiresAction
+    ) {
+        return Err(super::unexpected_state(&intent, "confirmed"));
+    }
+    let mut phase_one = WriteSet::new();
+    let method = match &input.method {
+        Some(source) => {
+            let (method, writes) = resolve_method(state, scope, source).await?;
+            phase_one.ops.extend(writes);
+            intent.payment_method = Some(method.id.clone());
+            method
+        }
+        None => match intent.payment_method.clone() {
+            Some(pm) => super::methods::load(state, scope, &pm, "payment_method").await?.1,
+            None => {
+                return Err(ApiError::invalid(
+                    "payment_intent_unexpected_state",
+                    "You cannot confirm this PaymentIntent because it's missing a payment method. Update the PaymentIntent with a payment method and then confirm it again.",
+                    "payment_method",
+                ))
+            }
+        },
+    };
+    check_owner(state, scope, &intent, &method).await?;
+    if let Some(url) = &input.return_url {
+        intent.return_url = Some(url.clone());
+    }
+    intent
+        .apply(IntentEvent::PaymentMethodGiven, "confirmed")
+        .map_err(|_| super::unexpected_state(&intent, "confirmed"))?;
+    let assessment = risk::assess(&method.card, scope.livemode);
+    if let Some(rule) = assessment.blocked_by {
+        let resolution = blocked(ctx, intent, &method, &assessment, rule)?;
+        return finish(doc, resolution, phase_one, scope);
+    }
+    let attempt = Attempt::new(
+        AttemptKind::Authorize,
+        &intent.id,
+        None,
+        intent.amount.minor(),
+        state.now(),
+    );
+    let pending = Pending {
+        doc,
+        intent,
+        attempt,
+        phase_one,
+        off_session: input.off_session,
+        assessment,
+    };
+    authorize(ctx, &method, pending).await
+}
+
+/// An authorization ready to be sent: the intent as read, the attempt to
+/// record, and what phase one must commit besides.
+pub struct Pending {
+    pub doc: portcullis_store::Doc,
+    pub intent: PaymentIntent,
+    pub attempt: Attempt,
+    pub phase_one: WriteSet,
+    pub off_session: bool,
+    pub assessment: risk::Assessment,
+}
+
+/// A payment method attached to another customer may not pay for this one.
+async fn check_owner(
+    state: &AppState,
+    scope: &Scope,
+    intent: &PaymentIntent,
+    method: &PaymentMethod,
+) -> ApiResult<()> {
+    if let Some(customer) = &intent.customer {
+        ensure_customer_exists(state, scope, customer).await?;
+        if method
+            .customer
+            .as_deref()
+            .is_some_and(|owner| owner != customer)
+        {
+            return Err(ApiError::invalid(
+                "payment_method_unexpected_state",
+                "The provided PaymentMethod belongs to another customer.",
+                "payment_method",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn finish(
+    doc: portcullis_store::Doc,
+    resolution: Resolution,
+    phase_one: WriteSet,
+    scope: &Scope,
+) -> ApiResult<Executed> {
+    let mut writes = phase_one;
+    writes.push(records::update(scope, &doc, &resolution.intent)?);
+    writes.ops.extend(resolution.writes.ops);
+    Ok(Executed {
+        status: resolution.status,
+        body: resolution.body,
+        writes,
+        external_effects: false,
+    })
+}
+
+/// Phase one, the connector call, and the outcome's writes (phase two).
+pub async fn authorize(
+    ctx: &Ctx<'_>,
+    method: &PaymentMethod,
+    pending: Pending,
+) -> ApiResult<Executed> {
+    let (state, scope) = (ctx.state, ctx.scope);
+    let Pending {
+        doc,
+        mut intent,
+        mut attempt,
+        mut phase_one,
+        off_session,
+        assessment,
+    } = pending;
+    let event = if intent.status == PaymentIntentStatus::RequiresAction {
+        IntentEvent::Authenticated
+    } else {
+        IntentEvent::AttemptSent
+    };
+    attempt.authenticated = event == IntentEvent::Authenticated;
+    intent
+        .apply(event, "confirmed")
+        .map_err(|_| super::unexpected_state(&intent, "confirmed"))?;
+    intent.pending_attempt = Some(attempt.id.clone());
+    intent.next_action = None;
+    phase_one.push(records::update(scope, &doc, &intent)?);
+    phase_one.push(attempt.insert(scope)?);
+    state.store.commit(phase_one).await?;
+
+    let number = super::cards::open(state, scope, &method.id).await?;
+    let expiry = CardExpiry::from_stored(method.card.exp_month, method.card.exp_year)
+        .ok_or_else(|| ApiError::internal(&"stored card expiry is malformed"))?;
+    let cvc = state.cvcs.take(&method.id);
+    let request = AuthorizeRequest {
+        attempt_id: &attempt.id,
+        merchant_id: scope.merchant_id.as_str(),
+        amount_minor: intent.amount.minor(),
+        currency: intent.currency,
+        card: CardData {
+            number: &number,
+            expiry,
+            cvc: cvc.as_ref(),
+        },
+        capture: !intent.is_manual_capture(),
+        authenticated: attempt.authenticated,
+        off_session,
+    };
+    let answer = tokio::time::timeout(
+        state.payments.connector_timeout(),
+        state.connector.authorize(&request),
+    )
+    .await
+    .unwrap_or(Err(ConnectorError::Timeout));
+    drop(number);
+    if state.payments.fault_crash_after_authorize {
+        tracing::error!("test fault: aborting between the connector's answer and the commit");
+        std::process::abort();
+    }
+    // Phase two starts from the intent as phase one wrote it.
+    let (doc, intent) = load::<PaymentIntent>(state, scope, &intent.id, "intent").await?;
+    let (attempt_doc, attempt) = super::attempts::load(state, scope, &attempt.id).await?;
+    let resolution = match answer {
+        Ok(portcullis_connectors::AuthorizeOutcome::Approved {
+            reference, dispute, ..
+        }) => approved(
+            ctx,
+            intent,
+            method,
+            &attempt,
+            &reference,
+            dispute,
+            &assessment,
+        )?,
+        Ok(portcullis_connectors::AuthorizeOutcome::Declined(decline)) => {
+            declined(ctx, intent, method, &attempt, &decline, &assessment)?
+        }
+        Ok(portcullis_connectors::AuthorizeOutcome::AuthenticationRequired) => {
+            authentication_required(ctx, intent)?
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, attempt = %attempt.id, "authorization outcome unknown; left for recovery");
+            // The attempt stays pending; the recovery worker asks the
+            // acquirer once the attempt is stale and settles it then.
+            return Ok(Executed::ok(
+                super::render::render_payment_intent(&intent),
+                WriteSet::new(),
+            )
+            .after_connector_call());
+        }
+    };
+    let mut writes = WriteSet::new();
+    writes.push(records::update(scope, &doc, &resolution.intent)?);
+    writes.push(attempt.resolve(scope, attempt_doc.version)?);
+    writes.ops.extend(resolution.writes.ops);
+    Ok(Executed {
+        status: resolution.status,
+        body: resolution.body,
+        writes,
+        external_effects: true,
+    })
+}

@@ -1,0 +1,190 @@
+//! Card payments: payment methods, payment intents (confirm, capture,
+//! cancel), charges, refunds, the hosted authentication page, and the
+//! recovery worker that settles attempts a crash left in flight.
+
+mod attempts;
+mod authenticate;
+mod capture;
+pub mod cards;
+mod charges;
+mod confirm;
+mod intents;
+mod methods;
+mod outcome;
+mod records;
+pub mod recovery;
+mod refunds;
+mod render;
+mod risk;
+
+use crate::error::ApiError;
+use crate::events::Origin;
+use crate::state::AppState;
+use axum::Router;
+use portcullis_domain::cards::Cvc;
+use portcullis_domain::payment_intents::PaymentIntent;
+use portcullis_store::Scope;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(methods::routes())
+        .merge(intents::routes())
+        .merge(charges::routes())
+        .merge(refunds::routes())
+        .merge(authenticate::routes())
+}
+
+/// Payment tunables, each bounded and named with its unit.
+#[derive(Clone, Debug)]
+pub struct PaymentSettings {
+    /// Longest wait for a connector's answer.
+    pub connector_timeout_ms: u64,
+    /// An attempt pending longer than this is presumed orphaned by a crash
+    /// and settled by asking the connector. Must exceed the timeout.
+    pub attempt_stale_ms: u64,
+    /// How often the recovery worker looks for stale attempts and unsettled refunds.
+    pub recovery_interval_ms: u64,
+    /// How long a succeeded refund is still polled, since acquirers may
+    /// report a failure after first accepting it.
+    pub refund_settle_window_ms: u64,
+    /// TEST FAULT: abort the process between the connector's answer and the
+    /// phase-two commit. Only the crash-recovery test sets it.
+    pub fault_crash_after_authorize: bool,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> Self {
+        Self {
+            connector_timeout_ms: 30_000,
+            attempt_stale_ms: 60_000,
+            recovery_interval_ms: 5_000,
+            refund_settle_window_ms: 60_000,
+            fault_crash_after_authorize: false,
+        }
+    }
+}
+
+impl PaymentSettings {
+    pub fn connector_timeout(&self) -> Duration {
+        Duration::from_millis(self.connector_timeout_ms)
+    }
+}
+
+/// The context of one payment operation.
+pub struct Ctx<'a> {
+    pub state: &'a AppState,
+    pub scope: &'a Scope,
+    pub origin: &'a Origin,
+    /// The `Host` the client addressed, for links to our hosted pages.
+    pub host: Option<&'a str>,
+}
+
+impl Ctx<'_> {
+    /// Where this server is reached, for links in `next_action`.
+    pub fn base_url(&self) -> String {
+        match (&self.state.settings.public_url, self.host) {
+            (Some(url), _) => url.trim_end_matches('/').to_owned(),
+            (None, Some(host)) => format!("http://{host}"),
+            (None, None) => "http://127.0.0.1:8080".to_owned(),
+        }
+    }
+}
+
+/// `body` with the requested expansions applied.
+pub async fn expanded(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    mut body: serde_json::Value,
+    expand: &crate::expand::Expand,
+) -> crate::error::ApiResult<serde_json::Value> {
+    if !expand.is_empty() {
+        expand.apply(state, caller, &mut body).await?;
+    }
+    Ok(body)
+}
+
+/// A payment object for `expand[]`, if the caller may see it.
+pub async fn render_by_id(
+    state: &AppState,
+    scope: &Scope,
+    id: &str,
+) -> crate::error::ApiResult<Option<serde_json::Value>> {
+    use portcullis_domain::charges::Charge;
+    let found = match id.split('_').next() {
+        Some("pi") => records::load::<PaymentIntent>(state, scope, id, "id")
+            .await
+            .map(|(_, r)| render::render_payment_intent(&r)),
+        Some("ch") => records::load::<Charge>(state, scope, id, "id")
+            .await
+            .map(|(_, r)| render::render_charge(&r)),
+        Some("pm") => methods::load(state, scope, id, "id")
+            .await
+            .map(|(_, r)| render::render_payment_method(&r)),
+        _ => return Ok(None),
+    };
+    match found {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if err.status == axum::http::StatusCode::NOT_FOUND => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// 400 `payment_intent_unexpected_state`, naming the intent's status.
+pub fn unexpected_state(intent: &PaymentIntent, action: &str) -> ApiError {
+    let mut err = ApiError::invalid(
+        "payment_intent_unexpected_state",
+        format!(
+            "This PaymentIntent's status is {}; it cannot be {action}.",
+            intent.status.as_str()
+        ),
+        "intent",
+    );
+    err.extra.insert(
+        "payment_intent".into(),
+        render::render_payment_intent(intent),
+    );
+    err
+}
+
+/// CVCs held in memory only, between the request that gave one and the
+/// authorization that uses it (PCI DSS 3.3.1): never written anywhere,
+/// zeroized when taken, dropped after a short time.
+pub struct CvcCache {
+    held: Mutex<HashMap<String, (Cvc, Instant)>>,
+}
+
+/// How long a CVC waits for its authorization.
+const CVC_HOLD: Duration = Duration::from_secs(600);
+/// Most CVCs held at once.
+const CVCS_HELD_MAX: usize = 50_000;
+
+impl Default for CvcCache {
+    fn default() -> Self {
+        Self {
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl CvcCache {
+    pub fn hold(&self, payment_method: &str, cvc: Cvc) {
+        let mut held = self.held.lock().expect("cvc cache");
+        if held.len() >= CVCS_HELD_MAX {
+            held.retain(|_, (_, at)| at.elapsed() < CVC_HOLD);
+        }
+        if held.len() < CVCS_HELD_MAX {
+            held.insert(payment_method.to_owned(), (cvc, Instant::now()));
+        }
+    }
+
+    /// The CVC for `payment_method`, removed: it serves one authorization.
+    pub fn take(&self, payment_method: &str) -> Option<Cvc> {
+        let taken = self.held.lock().expect("cvc cache").remove(payment_method);
+        taken
+            .filter(|(_, at)| at.elapsed() < CVC_HOLD)
+            .map(|(cvc, _)| cvc)
+    }
+}

@@ -1,0 +1,383 @@
+//! What an authorization's outcome does to an intent: the charge it
+//! records, the events it writes, and the answer the client gets.
+
+use super::attempts::Attempt;
+use super::records;
+use super::render::{render_charge, render_payment_intent};
+use super::risk::Assessment;
+use super::Ctx;
+use crate::error::{ApiError, ApiResult};
+use crate::events::event;
+use axum::http::StatusCode;
+use portcullis_connectors::{Decline, DisputeNotice};
+use portcullis_domain::charges::{Charge, ChargeStatus, Outcome};
+use portcullis_domain::ids::new_id;
+use portcullis_domain::payment_intents::{IntentEvent, NextAction, PaymentError, PaymentIntent};
+use portcullis_domain::payment_methods::PaymentMethod;
+use portcullis_store::{SqlValue, Table, WriteOp, WriteSet};
+use serde_json::{json, Value};
+
+/// An intent after an outcome, with the writes and answer that go with it.
+pub struct Resolution {
+    pub intent: PaymentIntent,
+    pub status: StatusCode,
+    pub body: Value,
+    pub writes: WriteSet,
+}
+
+fn new_charge(
+    ctx: &Ctx<'_>,
+    intent: &PaymentIntent,
+    method: &PaymentMethod,
+    attempt: &str,
+    outcome: Outcome,
+) -> Charge {
+    Charge {
+        id: new_id("ch"),
+        created: ctx.state.now(),
+        livemode: ctx.scope.livemode,
+        amount_minor: intent.amount.minor(),
+        amount_captured_minor: 0,
+        amount_refunded_minor: 0,
+        currency: intent.currency,
+        captured: false,
+        status: ChargeStatus::Failed,
+        payment_intent: intent.id.clone(),
+        payment_method: method.id.clone(),
+        customer: intent.customer.clone(),
+        description: intent.description.clone(),
+        failure_code: None,
+        failure_message: None,
+        outcome,
+        card: method.card.clone(),
+        disputed: false,
+        connector_reference: None,
+        attempt: attempt.to_owned(),
+    }
+}
+
+fn outcome(
+    network_status: &str,
+    kind: &str,
+    reason: Option<&str>,
+    seller_message: &str,
+    risk: &Assessment,
+    rule: Option<&str>,
+) -> Outcome {
+    Outcome {
+        network_status: network_status.to_owned(),
+        reason: reason.map(str::to_owned),
+        risk_level: risk.risk_level.to_owned(),
+        risk_score: risk.risk_score,
+        rule: rule.map(str::to_owned),
+        seller_message: seller_message.to_owned(),
+        kind: kind.to_owned(),
+    }
+}
+
+/// The connector approved: the charge succeeded (captured unless the
+/// intent captures manually).
+pub fn approved(
+    ctx: &Ctx<'_>,
+    mut intent: PaymentIntent,
+    method: &PaymentMethod,
+    attempt: &Attempt,
+    reference: &str,
+    dispute: Option<DisputeNotice>,
+    risk: &Assessment,
+) -> ApiResult<Resolution> {
+    let manual = intent.is_manual_capture();
+    let mut charge = new_charge(
+        ctx,
+        &intent,
+        method,
+        &attempt.id,
+        outcome(
+            "approved_by_network",
+            "authorized",
+            None,
+            "Payment complete.",
+            risk,
+            None,
+        ),
+    );
+    charge.status = ChargeStatus::Succeeded;
+    charge.connector_reference = Some(reference.to_owned());
+    charge.captured = !manual;
+    charge.amount_captured_minor = if manual { 0 } else { intent.amount.minor() };
+    intent
+        .apply(
+            IntentEvent::Approved {
+                manual_capture: manual,
+            },
+            "approved",
+        )
+        .map_err(|e| ApiError::internal(&e))?;
+    intent.pending_attempt = None;
+    intent.latest_charge = Some(charge.id.clone());
+    intent.last_payment_error = None;
+    intent.amount_capturable_minor = if manual { intent.amount.minor() } else { 0 };
+    intent.amount_received_minor = charge.amount_captured_minor;
+    let mut writes = WriteSet::new();
+    if let Some(notice) = dispute {
+        charge.disputed = true;
+        writes.push(dispute_write(ctx, &charge, &notice)?);
+    }
+    let intent_json = render_payment_intent(&intent);
+    let charge_json = render_charge(&charge);
+    writes.push(records::insert(ctx.scope, &charge)?);
+    let now = ctx.state.now();
+    writes.push(event(
+        ctx.scope,
+        "charge.succeeded",
+        &charge_json,
+        None,
+        ctx.origin,
+        now,
+    ));
+    let intent_event = if manual {
+        "payment_intent.amount_capturable_updated"
+    } else {
+        "payment_intent.succeeded"
+    };
+    writes.push(event(
+        ctx.scope,
+        intent_event,
+        &intent_json,
+        None,
+        ctx.origin,
+        now,
+    ));
+    Ok(Resolution {
+        intent,
+        status: StatusCode::OK,
+        body: intent_json,
+        writes,
+    })
+}
+
+/// A dispute opened on a captured charge, and its event.
+pub fn dispute_write(ctx: &Ctx<'_>, charge: &Charge, notice: &DisputeNotice) -> ApiResult<WriteOp> {
+    let now = ctx.state.now();
+    let dispute = json!({
+        "id": new_id("dp"),
+        "object": "dispute",
+        "amount": notice.amount_minor,
+        "charge": charge.id,
+        "created": now,
+        "currency": charge.currency,
+        "livemode": ctx.scope.livemode,
+        "metadata": {},
+        "payment_intent": charge.payment_intent,
+        "reason": notice.reason,
+        "status": "needs_response",
+    });
+    Ok(WriteOp::Insert {
+        table: Table::Disputes,
+        scope: ctx.scope.clone(),
+        id: dispute["id"].as_str().unwrap_or_default().to_owned(),
+        created: now,
+        columns: vec![("charge", SqlValue::Text(charge.id.clone()))],
+        body: dispute.to_string(),
+    })
+}
+
+/// The issuer declined: a failed charge, the intent back to
+/// `requires_payment_method`, and a 402 naming the intent.
+pub fn declined(
+    ctx: &Ctx<'_>,
+    intent: PaymentIntent,
+    method: &PaymentMethod,
+    attempt: &Attempt,
+    decline: &Decline,
+    risk: &Assessment,
+) -> ApiResult<Resolution> {
+    let code = decline.code.as_str();
+    let seller = "The bank did not return any further details with this decline.";
+    let charge_outcome = outcome(
+        "declined_by_network",
+        "issuer_declined",
+        decline.decline_code.as_deref().or(Some(code)),
+        seller,
+        risk,
+        None,
+    );
+    let failure = Failure {
+        outcome: charge_outcome,
+        code,
+        decline_code: decline.decline_code.as_deref(),
+        message: &decline.message,
+    };
+    failed(ctx, intent, method, attempt, failure)
+}
+
+/// A risk rule blocked the payment before any connector saw it.
+pub fn blocked(
+    ctx: &Ctx<'_>,
+    intent: PaymentIntent,
+    method: &PaymentMethod,
+    risk: &Assessment,
+    rule: &str,
+) -> ApiResult<Resolution> {
+    let charge_outcome = outcome(
+        "not_sent_to_network",
+        "blocked",
+        Some("highest_risk_level"),
+        "Portcullis blocked this payment as too risky.",
+        risk,
+        Some(rule),
+    );
+    let attempt = Attempt::new(
+        super::attempts::AttemptKind::Authorize,
+        &intent.id,
+        None,
+        intent.amount.minor(),
+        ctx.state.now(),
+    );
+    let failure = Failure {
+        outcome: charge_outcome,
+        code: "card_declined",
+        decline_code: Some("fraudulent"),
+        message: "Your card was declined.",
+    };
+    failed(ctx, intent, method, &attempt, failure)
+}
+
+/// Why a payment failed, as the charge and the error will say.
+struct Failure<'a> {
+    outcome: Outcome,
+    code: &'a str,
+    decline_code: Option<&'a str>,
+    message: &'a str,
+}
+
+fn failed(
+    ctx: &Ctx<'_>,
+    mut intent: PaymentIntent,
+    method: &PaymentMethod,
+    attempt: &Attempt,
+    failure: Failure<'_>,
+) -> ApiResult<Resolution> {
+    let Failure {
+        outcome: charge_outcome,
+        code,
+        decline_code,
+        message,
+    } = failure;
+    let mut charge = new_charge(ctx, &intent, method, &attempt.id, charge_outcome);
+    charge.failure_code = Some(code.to_owned());
+    charge.failure_message = Some(message.to_owned());
+    intent
+        .apply(IntentEvent::Failed, "failed")
+        .map_err(|e| ApiError::internal(&e))?;
+    intent.pending_attempt = None;
+    intent.latest_charge = Some(charge.id.clone());
+    intent.last_payment_error = Some(PaymentError {
+        kind: "card_error".to_owned(),
+        code: code.to_owned(),
+        decline_code: decline_code.map(str::to_owned),
+        message: message.to_owned(),
+        charge: Some(charge.id.clone()),
+        payment_method: Some(method.id.clone()),
+    });
+    let intent_json = render_payment_intent(&intent);
+    let charge_json = render_charge(&charge);
+    let now = ctx.state.now();
+    let mut writes = WriteSet::new();
+    writes.push(records::insert(ctx.scope, &charge)?);
+    writes.push(event(
+        ctx.scope,
+        "charge.failed",
+        &charge_json,
+        None,
+        ctx.origin,
+        now,
+    ));
+    writes.push(event(
+        ctx.scope,
+        "payment_intent.payment_failed",
+        &intent_json,
+        None,
+        ctx.origin,
+        now,
+    ));
+    let body = json!({ "error": {
+        "type": "card_error",
+        "code": code,
+        "decline_code": decline_code,
+        "message": message,
+        "charge": charge.id,
+        "payment_intent": intent_json,
+        "payment_method": super::render::render_payment_method(method),
+    }});
+    Ok(Resolution {
+        intent,
+        status: StatusCode::PAYMENT_REQUIRED,
+        body,
+        writes,
+    })
+}
+
+/// The issuer wants the customer to authenticate on our hosted page.
+pub fn authentication_required(ctx: &Ctx<'_>, mut intent: PaymentIntent) -> ApiResult<Resolution> {
+    intent
+        .apply(IntentEvent::AuthenticationRequired, "challenged")
+        .map_err(|e| ApiError::internal(&e))?;
+    intent.pending_attempt = None;
+    let base = ctx.base_url();
+    intent.next_action = Some(NextAction::RedirectToUrl {
+        url: format!(
+            "{base}/authenticate/{}?client_secret={}",
+            intent.id, intent.client_secret
+        ),
+        return_url: intent.return_url.clone(),
+    });
+    let intent_json = render_payment_intent(&intent);
+    let mut writes = WriteSet::new();
+    writes.push(event(
+        ctx.scope,
+        "payment_intent.requires_action",
+        &intent_json,
+        None,
+        ctx.origin,
+        ctx.state.now(),
+    ));
+    Ok(Resolution {
+        intent,
+        status: StatusCode::OK,
+        body: intent_json,
+        writes,
+    })
+}
+
+/// Authentication failed or was abandoned: back to `requires_payment_method`.
+pub fn authentication_failed(ctx: &Ctx<'_>, mut intent: PaymentIntent) -> ApiResult<Resolution> {
+    intent
+        .apply(IntentEvent::Failed, "failed")
+        .map_err(|e| ApiError::internal(&e))?;
+    intent.next_action = None;
+    intent.last_payment_error = Some(PaymentError {
+        kind: "invalid_request_error".to_owned(),
+        code: "payment_intent_authentication_failure".to_owned(),
+        decline_code: None,
+        message: "The provided PaymentMethod has failed authentication. You can provide payment_method_data or a new PaymentMethod to attempt to fulfill this PaymentIntent again.".to_owned(),
+        charge: None,
+        payment_method: intent.payment_method.clone(),
+    });
+    let intent_json = render_payment_intent(&intent);
+    let mut writes = WriteSet::new();
+    writes.push(event(
+        ctx.scope,
+        "payment_intent.payment_failed",
+        &intent_json,
+        None,
+        ctx.origin,
+        ctx.state.now(),
+    ));
+    Ok(Resolution {
+        intent,
+        status: StatusCode::OK,
+        body: intent_json,
+        writes,
+    })
+}

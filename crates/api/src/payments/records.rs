@@ -1,0 +1,130 @@
+//! Reading and writing payment documents: one generic load, insert and
+//! update, and each record's indexed columns in one place.
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use portcullis_domain::charges::Charge;
+use portcullis_domain::payment_intents::PaymentIntent;
+use portcullis_domain::refunds::Refund;
+use portcullis_store::{Doc, Scope, SqlValue, Table, WriteOp};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A document type with its table and indexed columns.
+pub trait Record: Serialize + DeserializeOwned {
+    const TABLE: Table;
+    /// The object name in "No such …" errors.
+    const OBJECT: &'static str;
+    fn id(&self) -> &str;
+    fn created(&self) -> i64;
+    fn columns(&self) -> Vec<(&'static str, SqlValue)>;
+}
+
+impl Record for PaymentIntent {
+    const TABLE: Table = Table::PaymentIntents;
+    const OBJECT: &'static str = "payment_intent";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created(&self) -> i64 {
+        self.created
+    }
+    fn columns(&self) -> Vec<(&'static str, SqlValue)> {
+        vec![
+            ("customer", self.customer.as_deref().into()),
+            ("status", SqlValue::Text(self.status.as_str().to_owned())),
+        ]
+    }
+}
+
+impl Record for Charge {
+    const TABLE: Table = Table::Charges;
+    const OBJECT: &'static str = "charge";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created(&self) -> i64 {
+        self.created
+    }
+    fn columns(&self) -> Vec<(&'static str, SqlValue)> {
+        vec![
+            (
+                "payment_intent",
+                SqlValue::Text(self.payment_intent.clone()),
+            ),
+            ("customer", self.customer.as_deref().into()),
+        ]
+    }
+}
+
+impl Record for Refund {
+    const TABLE: Table = Table::Refunds;
+    const OBJECT: &'static str = "refund";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created(&self) -> i64 {
+        self.created
+    }
+    fn columns(&self) -> Vec<(&'static str, SqlValue)> {
+        vec![
+            (
+                "payment_intent",
+                SqlValue::Text(self.payment_intent.clone()),
+            ),
+            ("charge", SqlValue::Text(self.charge.clone())),
+            ("status", SqlValue::Text(self.status.as_str().to_owned())),
+            ("settled", SqlValue::Bool(self.settled)),
+        ]
+    }
+}
+
+fn body_of<T: Serialize>(record: &T) -> ApiResult<String> {
+    serde_json::to_string(record).map_err(|e| ApiError::internal(&e))
+}
+
+pub fn insert<T: Record>(scope: &Scope, record: &T) -> ApiResult<WriteOp> {
+    Ok(WriteOp::Insert {
+        table: T::TABLE,
+        scope: scope.clone(),
+        id: record.id().to_owned(),
+        created: record.created(),
+        columns: record.columns(),
+        body: body_of(record)?,
+    })
+}
+
+/// Replaces the record read at `doc.version`.
+pub fn update<T: Record>(scope: &Scope, doc: &Doc, record: &T) -> ApiResult<WriteOp> {
+    Ok(WriteOp::Update {
+        table: T::TABLE,
+        scope: scope.clone(),
+        id: record.id().to_owned(),
+        expected_version: doc.version,
+        columns: record.columns(),
+        body: body_of(record)?,
+    })
+}
+
+/// The caller's record `id`, or 404 naming `param`.
+pub async fn load<T: Record>(
+    state: &AppState,
+    scope: &Scope,
+    id: &str,
+    param: &str,
+) -> ApiResult<(Doc, T)> {
+    let doc = state
+        .store
+        .get(T::TABLE, scope, id)
+        .await?
+        .ok_or_else(|| ApiError::no_such(T::OBJECT, id, param))?;
+    let record = serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))?;
+    Ok((doc, record))
+}
+
+/// Decodes listed documents.
+pub fn decode_all<T: Record>(docs: &[Doc]) -> ApiResult<Vec<T>> {
+    docs.iter()
+        .map(|doc| serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e)))
+        .collect()
+}

@@ -1,0 +1,431 @@
+//! `/v1/refunds`: create, retrieve, update, list, cancel.
+//!
+//! Phase one reserves the amount on the charge (a version-checked update)
+//! and records the refund as pending; only then is the acquirer asked. So
+//! the refunds of a charge never sum above what was captured, even when
+//! many arrive at once on several instances.
+
+use super::records::{self, load};
+use super::recovery::refund_outcome_writes;
+use super::render::render_refund;
+use super::Ctx;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::events::{event, Origin};
+use crate::idempotency::{self, json_response, Executed};
+use crate::lists;
+use crate::state::AppState;
+use crate::wire::ApiRequest;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use portcullis_connectors::{ConnectorError, RefundOutcome};
+use portcullis_domain::api_keys::Access;
+use portcullis_domain::charges::{Charge, ChargeStatus};
+use portcullis_domain::ids::new_id;
+use portcullis_domain::metadata::{Metadata, MetadataUpdate};
+use portcullis_domain::payment_intents::PaymentIntent;
+use portcullis_domain::refunds::{Refund, RefundReason, RefundStatus};
+use portcullis_store::{ListQuery, Scope, SqlValue, StoreError, Table, WriteSet};
+use serde_json::Value;
+
+const RESOURCE: &str = "refunds";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/refunds", post(create).get(list))
+        .route("/v1/refunds/{id}", get(retrieve).post(update))
+        .route("/v1/refunds/{id}/cancel", post(cancel))
+}
+
+struct CreateRequest {
+    payment_intent: Option<String>,
+    charge: Option<String>,
+    amount: Option<i64>,
+    reason: Option<RefundReason>,
+    metadata: Option<MetadataUpdate>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    mut request: ApiRequest,
+) -> Response {
+    let parsed = (|| {
+        caller.require(RESOURCE, Access::Write)?;
+        let params = &mut request.params;
+        let create = CreateRequest {
+            payment_intent: params.string("payment_intent", 255)?,
+            charge: params.string("charge", 255)?,
+            amount: params.integer("amount")?,
+            reason: match params.string("reason", 30)? {
+                Some(text) => Some(RefundReason::parse(&text).ok_or_else(|| {
+                    ApiError::invalid(
+                        "parameter_invalid",
+                        "reason must be duplicate, fraudulent or requested_by_customer.",
+                        "reason",
+                    )
+                })?),
+                None => None,
+            },
+            metadata: params.metadata()?,
+        };
+        params.expand()?;
+        std::mem::take(params).finish()?;
+        if create.payment_intent.is_none() && create.charge.is_none() {
+            return Err(ApiError::missing_parameter("payment_intent"));
+        }
+        Metadata::default()
+            .updated(create.metadata.as_ref().unwrap_or(&MetadataUpdate::Clear))
+            .map_err(|e| ApiError::invalid("parameter_invalid", e.to_string(), e.param()))?;
+        Ok::<_, ApiError>(create)
+    })();
+    let create = match parsed {
+        Ok(create) => create,
+        Err(err) => return err.into_response(),
+    };
+    idempotency::respond(&state, &caller, &request, || async {
+        let scope = caller.scope();
+        let origin = Origin::of(&request);
+        let ctx = Ctx {
+            state: &state,
+            scope: &scope,
+            origin: &origin,
+            host: None,
+        };
+        refund(&ctx, &create).await
+    })
+    .await
+}
+
+/// The charge a refund request names, directly or through its intent.
+async fn charge_of(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<String> {
+    if let Some(charge) = &create.charge {
+        return Ok(charge.clone());
+    }
+    let intent_id = create.payment_intent.as_deref().unwrap_or_default();
+    let (_, intent) =
+        load::<PaymentIntent>(ctx.state, ctx.scope, intent_id, "payment_intent").await?;
+    intent.latest_charge.ok_or_else(|| {
+        ApiError::invalid(
+            "charge_not_refundable",
+            format!("PaymentIntent {intent_id} has no successful charge to refund."),
+            "payment_intent",
+        )
+    })
+}
+
+async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<Executed> {
+    let (state, scope) = (ctx.state, ctx.scope);
+    let charge_id = charge_of(ctx, create).await?;
+    let _lock = state.locks.lock(&charge_id).await;
+    let (charge_doc, mut charge) = load::<Charge>(state, scope, &charge_id, "charge").await?;
+    if create
+        .payment_intent
+        .as_deref()
+        .is_some_and(|pi| pi != charge.payment_intent)
+    {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            "The charge does not belong to that PaymentIntent.",
+            "charge",
+        ));
+    }
+    if charge.status != ChargeStatus::Succeeded || !charge.captured {
+        return Err(ApiError::invalid(
+            "charge_not_refundable",
+            "This charge has not been captured; cancel its PaymentIntent to release the funds instead.",
+            "charge",
+        ));
+    }
+    let refundable = charge.refundable_minor();
+    if refundable <= 0 {
+        return Err(ApiError::invalid(
+            "charge_already_refunded",
+            format!("Charge {charge_id} has already been refunded."),
+            "charge",
+        ));
+    }
+    let amount = create.amount.unwrap_or(refundable);
+    if amount < 1 || amount > refundable {
+        return Err(ApiError::invalid(
+            if amount < 1 { "amount_too_small" } else { "amount_too_large" },
+            format!("Refund amount must be between 1 and what remains unrefunded on the charge ({refundable})."),
+            "amount",
+        ));
+    }
+    let refund = Refund {
+        id: new_id("re"),
+        created: state.now(),
+        livemode: scope.livemode,
+        amount_minor: amount,
+        currency: charge.currency,
+        charge: charge.id.clone(),
+        payment_intent: charge.payment_intent.clone(),
+        reason: create.reason,
+        status: RefundStatus::Pending,
+        failure_reason: None,
+        metadata: Metadata::default()
+            .updated(create.metadata.as_ref().unwrap_or(&MetadataUpdate::Clear))
+            .map_err(|e| ApiError::invalid("parameter_invalid", e.to_string(), e.param()))?,
+        sent_to_connector: false,
+        settled: false,
+    };
+    charge.amount_refunded_minor += amount;
+    let mut phase_one = WriteSet::new();
+    phase_one.push(records::update(scope, &charge_doc, &charge)?);
+    phase_one.push(records::insert(scope, &refund)?);
+    phase_one.push(event(
+        scope,
+        "refund.created",
+        &render_refund(&refund),
+        None,
+        ctx.origin,
+        state.now(),
+    ));
+    state.store.commit(phase_one).await?;
+
+    let reference = charge.connector_reference.clone().unwrap_or_default();
+    let answer = tokio::time::timeout(
+        state.payments.connector_timeout(),
+        state.connector.refund(&reference, &refund.id, amount),
+    )
+    .await
+    .unwrap_or(Err(ConnectorError::Timeout));
+    let outcome = match answer {
+        Ok(outcome) => outcome,
+        Err(err) if !err.outcome_is_unknown() => RefundOutcome::Failed {
+            reason: "declined".to_owned(),
+        },
+        Err(err) => {
+            tracing::warn!(refund = %refund.id, error = %err, "refund outcome unknown; left pending for the recovery worker");
+            return Ok(Executed::ok(render_refund(&refund), WriteSet::new()).after_connector_call());
+        }
+    };
+    let settle_by = refund.created + window_s(state);
+    let refund_record = load::<Refund>(state, scope, &refund.id, "refund").await?;
+    let charge_record = load::<Charge>(state, scope, &charge_id, "charge").await?;
+    let (refund, writes) =
+        refund_outcome_writes(ctx, refund_record, charge_record, outcome, settle_by)?;
+    Ok(Executed::ok(render_refund(&refund), writes).after_connector_call())
+}
+
+fn window_s(state: &AppState) -> i64 {
+    (state.payments.refund_settle_window_ms / 1000) as i64
+}
+
+/// Asks the acquirer where an unsettled refund stands and records it.
+pub async fn settle(
+    state: &AppState,
+    scope: &Scope,
+    charge_id: &str,
+    refund_id: &str,
+) -> ApiResult<()> {
+    let _lock = state.locks.lock(charge_id).await;
+    let (refund_doc, refund) = load::<Refund>(state, scope, refund_id, "refund").await?;
+    if refund.settled || refund.status == RefundStatus::Canceled {
+        return Ok(());
+    }
+    let stale_before = state.now() - (state.payments.attempt_stale_ms / 1000) as i64;
+    if !refund.sent_to_connector && refund.created > stale_before {
+        // Its request may still be waiting for the acquirer's answer.
+        return Ok(());
+    }
+    let charge_record = load::<Charge>(state, scope, charge_id, "charge").await?;
+    let answer = if refund.sent_to_connector {
+        state.connector.refund_status(&refund.id).await
+    } else {
+        // Phase one committed but the answer was lost: asking again is
+        // safe, the acquirer refunds once per refund id.
+        let reference = charge_record
+            .1
+            .connector_reference
+            .clone()
+            .unwrap_or_default();
+        state
+            .connector
+            .refund(&reference, &refund.id, refund.amount_minor)
+            .await
+    };
+    let outcome = answer.map_err(|e| ApiError::unavailable(&e))?;
+    let origin = Origin::default();
+    let ctx = Ctx {
+        state,
+        scope,
+        origin: &origin,
+        host: None,
+    };
+    let settle_by = refund.created + window_s(state);
+    let (_, writes) = refund_outcome_writes(
+        &ctx,
+        (refund_doc, refund),
+        charge_record,
+        outcome,
+        settle_by,
+    )?;
+    Ok(state.store.commit(writes).await?)
+}
+
+async fn retrieve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    mut request: ApiRequest,
+) -> Response {
+    let result = async {
+        caller.require(RESOURCE, Access::Read)?;
+        request.params.expand()?;
+        std::mem::take(&mut request.params).finish()?;
+        let (_, refund) = load::<Refund>(&state, &caller.scope(), &id, "id").await?;
+        Ok(render_refund(&refund))
+    };
+    answer(result.await)
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    mut request: ApiRequest,
+) -> Response {
+    let parsed = (|| {
+        caller.require(RESOURCE, Access::Write)?;
+        let metadata = request.params.metadata()?;
+        request.params.expand()?;
+        std::mem::take(&mut request.params).finish()?;
+        Ok::<_, ApiError>(metadata)
+    })();
+    let metadata = match parsed {
+        Ok(metadata) => metadata,
+        Err(err) => return err.into_response(),
+    };
+    idempotency::respond(&state, &caller, &request, || async {
+        let scope = caller.scope();
+        let (doc, mut refund) = load::<Refund>(&state, &scope, &id, "id").await?;
+        if let Some(update) = &metadata {
+            refund.metadata = refund
+                .metadata
+                .updated(update)
+                .map_err(|e| ApiError::invalid("parameter_invalid", e.to_string(), e.param()))?;
+        }
+        let mut writes = WriteSet::new();
+        writes.push(records::update(&scope, &doc, &refund)?);
+        writes.push(event(
+            &scope,
+            "refund.updated",
+            &render_refund(&refund),
+            None,
+            &Origin::of(&request),
+            state.now(),
+        ));
+        Ok(Executed::ok(render_refund(&refund), writes))
+    })
+    .await
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    mut request: ApiRequest,
+) -> Response {
+    let parsed = caller.require(RESOURCE, Access::Write).and_then(|()| {
+        request.params.expand()?;
+        std::mem::take(&mut request.params).finish()
+    });
+    if let Err(err) = parsed {
+        return err.into_response();
+    }
+    idempotency::respond(&state, &caller, &request, || async {
+        let scope = caller.scope();
+        let (_, found) = load::<Refund>(&state, &scope, &id, "id").await?;
+        let _lock = state.locks.lock(&found.charge).await;
+        let (refund_doc, mut refund) = load::<Refund>(&state, &scope, &id, "id").await?;
+        if refund.status != RefundStatus::Pending {
+            return Err(ApiError::invalid(
+                "refund_not_cancelable",
+                format!(
+                    "Only pending refunds can be canceled; this one is {}.",
+                    refund.status.as_str()
+                ),
+                "id",
+            ));
+        }
+        let canceled = state
+            .connector
+            .cancel_refund(&refund.id)
+            .await
+            .map_err(|e| ApiError::unavailable(&e))?;
+        if !canceled {
+            return Err(ApiError::invalid(
+                "refund_not_cancelable",
+                "The acquirer has already settled this refund.",
+                "id",
+            ));
+        }
+        let (charge_doc, mut charge) =
+            load::<Charge>(&state, &scope, &refund.charge, "charge").await?;
+        charge.amount_refunded_minor -= refund.amount_minor;
+        refund.status = RefundStatus::Canceled;
+        refund.settled = true;
+        let mut writes = WriteSet::new();
+        writes.push(records::update(&scope, &charge_doc, &charge)?);
+        writes.push(records::update(&scope, &refund_doc, &refund)?);
+        writes.push(event(
+            &scope,
+            "refund.updated",
+            &render_refund(&refund),
+            None,
+            &Origin::of(&request),
+            state.now(),
+        ));
+        Ok(Executed::ok(render_refund(&refund), writes))
+    })
+    .await
+}
+
+async fn list(State(state): State<AppState>, caller: Caller, mut request: ApiRequest) -> Response {
+    let result = async {
+        caller.require(RESOURCE, Access::Read)?;
+        let params = &mut request.params;
+        let mut filters = vec![];
+        if let Some(intent) = params.string("payment_intent", 255)? {
+            filters.push(("payment_intent", SqlValue::Text(intent)));
+        }
+        if let Some(charge) = params.string("charge", 255)? {
+            filters.push(("charge", SqlValue::Text(charge)));
+        }
+        let query = ListQuery {
+            scope: caller.scope(),
+            filters,
+            created: lists::created(params)?,
+            cursor: lists::cursor(params)?,
+            limit: lists::limit(params)?,
+        };
+        params.expand()?;
+        std::mem::take(params).finish()?;
+        let page = state
+            .store
+            .list(Table::Refunds, &query)
+            .await
+            .map_err(|err| match err {
+                StoreError::NotFound => lists::cursor_not_found("refund", &query.cursor),
+                other => other.into(),
+            })?;
+        let data = records::decode_all::<Refund>(&page.docs)?
+            .iter()
+            .map(render_refund)
+            .collect();
+        Ok(lists::list_object("/v1/refunds", data, page.has_more))
+    };
+    answer(result.await)
+}
+
+fn answer(result: ApiResult<Value>) -> Response {
+    match result {
+        Ok(body) => json_response(StatusCode::OK, body.to_string()),
+        Err(err) => err.into_response(),
+    }
+}

@@ -1,0 +1,185 @@
+//! Payment objects on the wire, with every field of Stripe's objects (the
+//! client libraries and the published schemas expect them present).
+
+use portcullis_domain::charges::{Charge, ChargeStatus};
+use portcullis_domain::payment_intents::{NextAction, PaymentIntent};
+use portcullis_domain::payment_methods::{CardDetails, PaymentMethod};
+use portcullis_domain::refunds::Refund;
+use serde_json::{json, Value};
+
+fn card_wire(card: &CardDetails) -> Value {
+    json!({
+        "brand": card.brand,
+        "checks": {
+            "address_line1_check": null,
+            "address_postal_code_check": null,
+            "cvc_check": card.cvc_check,
+        },
+        "country": card.country,
+        "display_brand": card.brand,
+        "exp_month": card.exp_month,
+        "exp_year": card.exp_year,
+        "fingerprint": card.fingerprint,
+        "funding": card.funding,
+        "generated_from": null,
+        "last4": card.last4,
+        "networks": { "available": [card.brand], "preferred": null },
+        "three_d_secure_usage": { "supported": true },
+        "wallet": null,
+    })
+}
+
+pub fn render_payment_method(m: &PaymentMethod) -> Value {
+    json!({
+        "id": m.id,
+        "object": "payment_method",
+        "allow_redisplay": "unspecified",
+        "billing_details": {
+            "address": m.billing_details.address.clone().unwrap_or_default(),
+            "email": m.billing_details.email,
+            "name": m.billing_details.name,
+            "phone": m.billing_details.phone,
+        },
+        "card": card_wire(&m.card),
+        "created": m.created,
+        "customer": m.customer,
+        "livemode": m.livemode,
+        "metadata": m.metadata,
+        "type": "card",
+    })
+}
+
+pub fn render_payment_intent(pi: &PaymentIntent) -> Value {
+    let next_action = pi.next_action.as_ref().map(|action| match action {
+        NextAction::RedirectToUrl { url, return_url } => json!({
+            "type": "redirect_to_url",
+            "redirect_to_url": { "url": url, "return_url": return_url },
+        }),
+    });
+    let last_payment_error = pi.last_payment_error.as_ref().map(|e| {
+        json!({
+            "type": e.kind,
+            "code": e.code,
+            "decline_code": e.decline_code,
+            "message": e.message,
+            "charge": e.charge,
+            "payment_method": e.payment_method.as_ref().map(|id| json!({"id": id, "object": "payment_method", "type": "card"})),
+        })
+    });
+    json!({
+        "id": pi.id,
+        "object": "payment_intent",
+        "amount": pi.amount.minor(),
+        "amount_capturable": pi.amount_capturable_minor,
+        "amount_details": { "tip": {} },
+        "amount_received": pi.amount_received_minor,
+        "application": null,
+        "application_fee_amount": null,
+        "automatic_payment_methods": null,
+        "canceled_at": pi.canceled_at,
+        "cancellation_reason": pi.cancellation_reason,
+        "capture_method": pi.capture_method,
+        "client_secret": pi.client_secret,
+        "confirmation_method": pi.confirmation_method,
+        "created": pi.created,
+        "currency": pi.currency,
+        "customer": pi.customer,
+        "description": pi.description,
+        "last_payment_error": last_payment_error,
+        "latest_charge": pi.latest_charge,
+        "livemode": pi.livemode,
+        "metadata": pi.metadata,
+        "next_action": next_action,
+        "on_behalf_of": null,
+        "payment_method": pi.payment_method,
+        "payment_method_configuration_details": null,
+        "payment_method_options": { "card": { "installments": null, "mandate_options": null, "network": null, "request_three_d_secure": "automatic" } },
+        "payment_method_types": pi.payment_method_types,
+        "processing": null,
+        "receipt_email": pi.receipt_email,
+        "review": null,
+        "setup_future_usage": pi.setup_future_usage,
+        "shipping": null,
+        "source": null,
+        "statement_descriptor": null,
+        "statement_descriptor_suffix": pi.statement_descriptor_suffix,
+        "status": pi.status,
+        "transfer_data": null,
+        "transfer_group": null,
+    })
+}
+
+pub fn render_charge(c: &Charge) -> Value {
+    json!({
+        "id": c.id,
+        "object": "charge",
+        "amount": c.amount_minor,
+        "amount_captured": c.amount_captured_minor,
+        "amount_refunded": c.amount_refunded_minor,
+        "application": null,
+        "application_fee": null,
+        "application_fee_amount": null,
+        "balance_transaction": null,
+        "billing_details": { "address": {}, "email": null, "name": null, "phone": null },
+        "calculated_statement_descriptor": "PORTCULLIS",
+        "captured": c.captured,
+        "created": c.created,
+        "currency": c.currency,
+        "customer": c.customer,
+        "description": c.description,
+        "disputed": c.disputed,
+        "failure_balance_transaction": null,
+        "failure_code": c.failure_code,
+        "failure_message": c.failure_message,
+        "fraud_details": {},
+        "livemode": c.livemode,
+        "metadata": {},
+        "on_behalf_of": null,
+        "outcome": {
+            "network_status": c.outcome.network_status,
+            "reason": c.outcome.reason,
+            "risk_level": c.outcome.risk_level,
+            "risk_score": c.outcome.risk_score,
+            "rule": c.outcome.rule,
+            "seller_message": c.outcome.seller_message,
+            "type": c.outcome.kind,
+        },
+        "paid": c.status == ChargeStatus::Succeeded,
+        "payment_intent": c.payment_intent,
+        "payment_method": c.payment_method,
+        "payment_method_details": { "card": card_wire(&c.card), "type": "card" },
+        "receipt_email": null,
+        "receipt_number": null,
+        "receipt_url": null,
+        "refunded": c.is_fully_refunded(),
+        "review": null,
+        "shipping": null,
+        "source_transfer": null,
+        "statement_descriptor": null,
+        "statement_descriptor_suffix": null,
+        "status": c.status,
+        "transfer_data": null,
+        "transfer_group": null,
+    })
+}
+
+pub fn render_refund(r: &Refund) -> Value {
+    json!({
+        "id": r.id,
+        "object": "refund",
+        "amount": r.amount_minor,
+        "balance_transaction": null,
+        "charge": r.charge,
+        "created": r.created,
+        "currency": r.currency,
+        "destination_details": { "card": { "reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund" }, "type": "card" },
+        "failure_reason": r.failure_reason,
+        "metadata": r.metadata,
+        "payment_intent": r.payment_intent,
+        "reason": r.reason,
+        "receipt_number": null,
+        "source_transfer_reversal": null,
+        "status": r.status,
+        "transfer_reversal": null,
+    })
+}

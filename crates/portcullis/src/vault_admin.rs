@@ -1,0 +1,194 @@
+//! The vault's keyring on disk, and its rotation.
+//!
+//! The keyring file (mode 0600, outside the database) holds the
+//! key-encrypting keys and the fingerprint key. Servers re-read it every
+//! few seconds, so `portcullis vault rotate-key` works while they run:
+//! 1. add a new key (not yet active) and wait until every server has it;
+//! 2. make it active, so new cards are sealed under it;
+//! 3. re-wrap every card's data key under it (the card ciphertext is untouched);
+//! 4. later, `vault retire-key` removes the old key once no card uses it.
+
+use crate::admin::open_store;
+use crate::cli::VaultCommand;
+use crate::secrets::write_private;
+use crate::settings::Settings;
+use anyhow::{bail, Context};
+use portcullis_api::payments::cards::{sealed_body, sealed_of};
+use portcullis_store::{ScanOp, ScanQuery, SqlValue, Store, StoreError, Table, WriteOp, WriteSet};
+use portcullis_vault::{Keyring, Vault};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use zeroize::Zeroizing;
+
+/// How often servers look for a changed keyring file.
+pub const KEYRING_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+/// Cards re-wrapped per batch.
+const REWRAP_BATCH: usize = 200;
+
+/// The keyring at `path`, made (with fresh keys) if the file does not exist.
+pub fn load_or_create(path: &Path) -> anyhow::Result<Keyring> {
+    if !path.exists() {
+        let keyring = Keyring::generate();
+        save(path, &keyring)?;
+        tracing::info!(path = %path.display(), "created the vault keyring");
+        return Ok(keyring);
+    }
+    load(path)
+}
+
+fn load(path: &Path) -> anyhow::Result<Keyring> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    );
+    Keyring::parse(&text).with_context(|| format!("parsing the vault keyring {}", path.display()))
+}
+
+/// Replaces the keyring file atomically (write a private temp file, rename).
+fn save(path: &Path, keyring: &Keyring) -> anyhow::Result<()> {
+    let temp = path.with_extension("tmp");
+    write_private(&temp, Zeroizing::new(keyring.to_text()).as_bytes())?;
+    std::fs::rename(&temp, path).with_context(|| format!("replacing {}", path.display()))
+}
+
+/// Re-reads the keyring file whenever it changes, until `stop` resolves.
+pub async fn reload_on_change(
+    vault: Arc<Vault>,
+    path: std::path::PathBuf,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut seen: Option<SystemTime> = modified(&path);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(KEYRING_RELOAD_INTERVAL) => {}
+        }
+        let now = modified(&path);
+        if now == seen {
+            continue;
+        }
+        match load(&path) {
+            Ok(keyring) => {
+                tracing::info!(
+                    active = keyring.active_kek_id(),
+                    "reloaded the vault keyring"
+                );
+                vault.replace_keyring(keyring);
+                seen = now;
+            }
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "the vault keyring file changed but does not parse; keeping the loaded one")
+            }
+        }
+    }
+}
+
+pub async fn run(settings: &Settings, command: VaultCommand) -> anyhow::Result<()> {
+    let path = &settings.vault_keyring_file;
+    let store = open_store(settings).await?;
+    let result = match command {
+        VaultCommand::RotateKey => rotate(&store, path).await,
+        VaultCommand::RetireKey { kek_id } => retire(&store, path, &kek_id).await,
+        VaultCommand::Status => status(&store, path).await,
+    };
+    store.close().await;
+    result
+}
+
+async fn rotate(store: &Store, path: &Path) -> anyhow::Result<()> {
+    let keyring = load_or_create(path)?;
+    let staged = keyring.with_new_kek();
+    let new_id = staged
+        .kek_ids()
+        .find(|id| !keyring.knows_kek(id))
+        .map(str::to_owned)
+        .context("no new key was added")?;
+    save(path, &staged)?;
+    println!("added {new_id}; waiting for running servers to load it");
+    tokio::time::sleep(KEYRING_RELOAD_INTERVAL * 3).await;
+    let active = staged.activate(&new_id)?;
+    save(path, &active)?;
+    println!("{new_id} is active; new cards are sealed under it");
+    tokio::time::sleep(KEYRING_RELOAD_INTERVAL * 3).await;
+    let vault = Vault::new(active);
+    let rewrapped = rewrap_all(store, &vault, &new_id).await?;
+    println!("re-wrapped {rewrapped} cards under {new_id}; old keys may now be retired");
+    Ok(())
+}
+
+/// Re-wraps, batch by batch, every card not under `kek_id`.
+async fn rewrap_all(store: &Store, vault: &Vault, kek_id: &str) -> anyhow::Result<u64> {
+    let mut rewrapped = 0;
+    loop {
+        let query = ScanQuery {
+            filters: vec![(
+                "kek_id",
+                ScanOp::NotEqual,
+                SqlValue::Text(kek_id.to_owned()),
+            )],
+            created_before: None,
+            limit: REWRAP_BATCH,
+        };
+        let batch = store.scan(Table::VaultCards, &query).await?;
+        if batch.is_empty() {
+            return Ok(rewrapped);
+        }
+        for found in batch {
+            let sealed = sealed_of(&found.doc.body).map_err(|e| anyhow::anyhow!(e.message))?;
+            let Some(rewrapped_card) = vault.rewrap(&found.doc.id, &sealed)? else {
+                continue;
+            };
+            let mut writes = WriteSet::new();
+            writes.push(WriteOp::Update {
+                table: Table::VaultCards,
+                scope: found.scope,
+                id: found.doc.id.clone(),
+                expected_version: found.doc.version,
+                columns: vec![("kek_id", SqlValue::Text(rewrapped_card.kek_id.clone()))],
+                body: sealed_body(&rewrapped_card),
+            });
+            match store.commit(writes).await {
+                Ok(()) => rewrapped += 1,
+                // Changed meanwhile: the next batch sees it again.
+                Err(StoreError::Conflict) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+}
+
+async fn cards_under(store: &Store, kek_id: &str, limit: usize) -> anyhow::Result<usize> {
+    let query = ScanQuery {
+        filters: vec![("kek_id", ScanOp::Equal, SqlValue::Text(kek_id.to_owned()))],
+        created_before: None,
+        limit,
+    };
+    Ok(store.scan(Table::VaultCards, &query).await?.len())
+}
+
+async fn retire(store: &Store, path: &Path, kek_id: &str) -> anyhow::Result<()> {
+    let keyring = load(path)?;
+    if cards_under(store, kek_id, 1).await? > 0 {
+        bail!("cards are still wrapped by {kek_id}; run `portcullis vault rotate-key` first");
+    }
+    save(path, &keyring.retire(kek_id)?)?;
+    println!("retired {kek_id}");
+    Ok(())
+}
+
+async fn status(store: &Store, path: &Path) -> anyhow::Result<()> {
+    const COUNT_MAX: usize = 1_000_000;
+    let keyring = load(path)?;
+    for id in keyring.kek_ids() {
+        let active = if id == keyring.active_kek_id() {
+            " (active)"
+        } else {
+            ""
+        };
+        let count = cards_under(store, id, COUNT_MAX).await?;
+        println!("{id}{active}\t{count} cards");
+    }
+    Ok(())
+}
