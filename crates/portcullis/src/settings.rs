@@ -63,6 +63,7 @@ struct FileSettings {
     sqlite_readers: Option<usize>,
     postgres_pool_size: Option<usize>,
     public_url: Option<String>,
+    idempotency_lease_s: Option<i64>,
     vault_keyring_file: Option<PathBuf>,
     connector_timeout_ms: Option<u64>,
     attempt_stale_ms: Option<u64>,
@@ -143,6 +144,9 @@ impl Settings {
             public_url: file
                 .public_url
                 .or_else(|| std::env::var("PORTCULLIS_PUBLIC_URL").ok()),
+            idempotency_lease_s: file
+                .idempotency_lease_s
+                .unwrap_or(defaults.idempotency_lease_s),
             body_bytes_max: file.body_bytes_max.unwrap_or(defaults.body_bytes_max),
             key_cache_ttl_ms: file.key_cache_ttl_ms.unwrap_or(defaults.key_cache_ttl_ms),
             idempotency_retention_s: file

@@ -22,7 +22,7 @@ use portcullis_domain::api_keys::{Access, KeyKind};
 use portcullis_domain::customers::Patch;
 use portcullis_domain::money::{Amount, Currency, MoneyError};
 use portcullis_domain::payment_intents::{
-    CaptureMethod, IntentChanges, IntentError, PaymentIntent,
+    CaptureMethod, IntentChanges, IntentError, PaymentIntent, PaymentIntentStatus,
 };
 use portcullis_domain::search::{SearchField, SearchQuery};
 use portcullis_store::{ListQuery, SqlValue, StoreError, Table, WriteSet};
@@ -216,7 +216,23 @@ async fn create(
             origin: &origin,
             host: request.host.as_deref(),
         };
-        let id = insert_intent(&ctx, &create, fixed_id.as_deref()).await?;
+        let (id, retried) = insert_intent(&ctx, &create, fixed_id.as_deref()).await?;
+        if retried {
+            // A retry of a request that died mid-way: answer what the first
+            // one achieved (recovery may have settled it) rather than
+            // confirming a second time.
+            let (_, intent) = load::<PaymentIntent>(&state, &scope, &id, "intent").await?;
+            if intent.status != PaymentIntentStatus::RequiresConfirmation || !create.confirm {
+                let body = super::expanded(
+                    &state,
+                    &caller,
+                    render_payment_intent(&intent),
+                    &create.expand,
+                )
+                .await?;
+                return Ok(Executed::ok(body, WriteSet::new()));
+            }
+        }
         if !create.confirm {
             let (_, intent) = load::<PaymentIntent>(&state, &scope, &id, "intent").await?;
             let body = super::expanded(
@@ -238,12 +254,13 @@ async fn create(
 }
 
 /// Stores a new intent with its `payment_intent.created` event; returns its
-/// id. An intent already stored under `fixed_id` (a retried request) is kept.
+/// id, and whether it already existed: an intent stored under `fixed_id` by
+/// an earlier attempt of the same request is kept.
 async fn insert_intent(
     ctx: &Ctx<'_>,
     create: &CreateRequest,
     fixed_id: Option<&str>,
-) -> ApiResult<String> {
+) -> ApiResult<(String, bool)> {
     let changes = &create.changes;
     let (amount, currency) = (
         changes.amount.expect("checked in parse"),
@@ -289,8 +306,8 @@ async fn insert_intent(
         ctx.state.now(),
     ));
     match ctx.state.store.commit(writes).await {
-        Ok(()) => Ok(intent.id),
-        Err(StoreError::Duplicate) if fixed_id.is_some() => Ok(intent.id),
+        Ok(()) => Ok((intent.id, false)),
+        Err(StoreError::Duplicate) if fixed_id.is_some() => Ok((intent.id, true)),
         Err(err) => Err(err.into()),
     }
 }

@@ -176,6 +176,11 @@ impl TestServer {
     }
 
     pub fn start_with(db: &TestDatabase, extra_args: &[&str]) -> Self {
+        Self::start_with_env(db, extra_args, &[])
+    }
+
+    /// Starts the server with extra flags and environment variables.
+    pub fn start_with_env(db: &TestDatabase, extra_args: &[&str], env: &[(&str, &str)]) -> Self {
         std::fs::create_dir_all(&db.data_dir).unwrap();
         let stderr_log = db
             .data_dir
@@ -190,6 +195,7 @@ impl TestServer {
             ])
             .args(extra_args)
             .env("PORTCULLIS_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_log).unwrap())
             .spawn()
