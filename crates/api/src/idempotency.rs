@@ -65,13 +65,14 @@ where
     let Some(key) = request.idempotency_key.as_deref() else {
         return execute_and_commit(state, None, &execute).await;
     };
+    let claimed_at = state.now();
     let claim = state
         .store
         .claim_idempotency(
             &caller.merchant_id,
             key,
             &request.fingerprint,
-            state.now(),
+            claimed_at,
             state.settings.idempotency_lease_s,
         )
         .await;
@@ -96,7 +97,7 @@ where
         Ok(IdempotencyClaim::Claimed) => {
             let response = execute_and_commit(state, Some((caller, key)), &execute).await;
             if response.status().is_server_error() {
-                release(state, caller, key).await;
+                release(state, caller, key, claimed_at).await;
             }
             response
         }
@@ -153,10 +154,10 @@ where
     ApiError::internal(&"too many concurrent changes to one object").into_response()
 }
 
-async fn release(state: &AppState, caller: &Caller, key: &str) {
+async fn release(state: &AppState, caller: &Caller, key: &str, claimed_at: i64) {
     if let Err(err) = state
         .store
-        .release_idempotency(&caller.merchant_id, key)
+        .release_idempotency(&caller.merchant_id, key, claimed_at)
         .await
     {
         // The lease still lets a retry take the key over later.

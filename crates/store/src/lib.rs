@@ -195,13 +195,15 @@ impl Store {
         dispatch!(self.claim_idempotency(merchant_id, key, fingerprint, now, lease_s))
     }
 
-    /// Gives up a claim whose request stored no result, so a retry may run.
+    /// Gives up a claim whose request stored no result, so a retry may run;
+    /// `claimed_at` is the `now` the claim was made with.
     pub async fn release_idempotency(
         &self,
         merchant_id: &MerchantId,
         key: &str,
+        claimed_at: UnixSeconds,
     ) -> Result<(), StoreError> {
-        dispatch!(self.release_idempotency(merchant_id, key))
+        dispatch!(self.release_idempotency(merchant_id, key, claimed_at))
     }
 
     /// Deletes idempotency keys created before `created_before`; returns how many.

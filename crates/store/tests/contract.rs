@@ -918,6 +918,36 @@ async fn a_completed_key_replays_its_stored_response(db: &TestDb) {
     assert_eq!(claim(store, &acme.id, "k1", "fp-a", T0 + 2).await, replay);
 }
 
+contract!(only_the_current_holder_can_release_a_claim);
+async fn only_the_current_holder_can_release_a_claim(db: &TestDb) {
+    let store = &db.store;
+    let acme = merchant(store, "Acme").await;
+    assert_eq!(
+        claim(store, &acme.id, "k1", "fp-a", T0).await,
+        IdempotencyClaim::Claimed
+    );
+    // The first holder stalls past its lease; a retry takes the key over.
+    let taken_at = T0 + LEASE_S + 1;
+    assert_eq!(
+        claim(store, &acme.id, "k1", "fp-a", taken_at).await,
+        IdempotencyClaim::Claimed
+    );
+    // The stalled first holder gives up: it must not free the new holder's key.
+    store.release_idempotency(&acme.id, "k1", T0).await.unwrap();
+    assert!(matches!(
+        claim(store, &acme.id, "k1", "fp-a", taken_at + 1).await,
+        IdempotencyClaim::InFlight { .. }
+    ));
+    store
+        .release_idempotency(&acme.id, "k1", taken_at)
+        .await
+        .unwrap();
+    assert_eq!(
+        claim(store, &acme.id, "k1", "fp-a", taken_at + 2).await,
+        IdempotencyClaim::Claimed
+    );
+}
+
 contract!(a_released_key_can_be_claimed_again_but_a_completed_one_stays);
 async fn a_released_key_can_be_claimed_again_but_a_completed_one_stays(db: &TestDb) {
     let store = &db.store;
@@ -926,7 +956,7 @@ async fn a_released_key_can_be_claimed_again_but_a_completed_one_stays(db: &Test
         claim(store, &acme.id, "k1", "fp-a", T0).await,
         IdempotencyClaim::Claimed
     );
-    store.release_idempotency(&acme.id, "k1").await.unwrap();
+    store.release_idempotency(&acme.id, "k1", T0).await.unwrap();
     assert_eq!(
         claim(store, &acme.id, "k1", "fp-b", T0 + 1).await,
         IdempotencyClaim::Claimed
@@ -936,7 +966,10 @@ async fn a_released_key_can_be_claimed_again_but_a_completed_one_stays(db: &Test
         .commit(one(complete(&acme.id, "k1", 200, "{\"ok\":true}")))
         .await
         .unwrap();
-    store.release_idempotency(&acme.id, "k1").await.unwrap();
+    store
+        .release_idempotency(&acme.id, "k1", T0 + 1)
+        .await
+        .unwrap();
     let replay = IdempotencyClaim::Completed {
         fingerprint: "fp-b".to_owned(),
         status_code: 200,
@@ -945,7 +978,7 @@ async fn a_released_key_can_be_claimed_again_but_a_completed_one_stays(db: &Test
     assert_eq!(claim(store, &acme.id, "k1", "fp-b", T0 + 2).await, replay);
     // Releasing a key nobody holds is harmless.
     store
-        .release_idempotency(&acme.id, "never-claimed")
+        .release_idempotency(&acme.id, "never-claimed", T0)
         .await
         .unwrap();
 }

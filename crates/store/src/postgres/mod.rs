@@ -256,8 +256,9 @@ impl PgStore {
         &self,
         merchant_id: &MerchantId,
         key: &str,
+        claimed_at: i64,
     ) -> Result<(), StoreError> {
-        let sql = accounts::release_idempotency(D, merchant_id, key);
+        let sql = accounts::release_idempotency(D, merchant_id, key, claimed_at);
         execute(&self.client().await?, &sql).await.map(drop)
     }
 

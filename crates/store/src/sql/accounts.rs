@@ -144,12 +144,15 @@ pub(crate) fn complete_idempotency(
     )
 }
 
-pub(crate) fn release_idempotency(d: Dialect, m: &MerchantId, key: &str) -> Sql {
+/// Deletes a claim still held by the request that made it at `claimed_at`
+/// (a request whose claim was taken over after its lease cannot release
+/// the new holder's).
+pub(crate) fn release_idempotency(d: Dialect, m: &MerchantId, key: &str, claimed_at: i64) -> Sql {
     fixed(
         d,
         "DELETE FROM idempotency_keys \
-         WHERE merchant_id = ?1 AND idempotency_key = ?2 AND state = 'in_flight'",
-        vec![text(m.as_str()), text(key)],
+         WHERE merchant_id = ?1 AND idempotency_key = ?2 AND state = 'in_flight' AND locked_at = ?3",
+        vec![text(m.as_str()), text(key), SqlValue::Integer(claimed_at)],
     )
 }
 

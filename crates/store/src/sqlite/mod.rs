@@ -255,8 +255,9 @@ impl SqliteStore {
         &self,
         merchant_id: &MerchantId,
         key: &str,
+        claimed_at: i64,
     ) -> Result<(), StoreError> {
-        let sql = accounts::release_idempotency(D, merchant_id, key);
+        let sql = accounts::release_idempotency(D, merchant_id, key, claimed_at);
         self.writer.write(move |c| execute(c, &sql).map(drop)).await
     }
 
