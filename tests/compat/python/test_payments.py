@@ -679,15 +679,8 @@ def test_explicit_idempotency_key_replays_confirmed_create(unique):
     assert stripe.Charge.retrieve(first.latest_charge).amount_refunded == 100
 
 
-EXPAND_BEFORE_COMMIT = (
-    "server bug: on create-with-confirm, confirm and capture, expand[] is applied before "
-    "the request's writes are committed, so the new charge is not found and latest_charge "
-    "stays a bare id (create/confirm), or the expanded charge is its pre-capture state "
-    "(capture: captured=false, amount_captured=0); retrieve expands correctly"
-)
 
 
-@pytest.mark.xfail(reason=EXPAND_BEFORE_COMMIT, strict=True)
 def test_expand_latest_charge_on_create_with_confirm():
     intent = stripe.PaymentIntent.create(
         amount=2100,
@@ -703,7 +696,6 @@ def test_expand_latest_charge_on_create_with_confirm():
     assert charge.payment_intent == intent.id
 
 
-@pytest.mark.xfail(reason=EXPAND_BEFORE_COMMIT, strict=True)
 def test_expand_latest_charge_on_confirm():
     intent = stripe.PaymentIntent.create(amount=2200, currency="usd")
     confirmed = stripe.PaymentIntent.confirm(
@@ -714,7 +706,6 @@ def test_expand_latest_charge_on_confirm():
     assert confirmed.latest_charge.amount_captured == 2200
 
 
-@pytest.mark.xfail(reason=EXPAND_BEFORE_COMMIT, strict=True)
 def test_expand_latest_charge_on_capture_shows_the_capture():
     intent = stripe.PaymentIntent.create(
         amount=2300, currency="usd", payment_method=new_card(VISA).id, capture_method="manual", confirm=True
