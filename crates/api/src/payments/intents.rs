@@ -229,9 +229,16 @@ async fn create(
         if retried {
             // A retry of a request that died mid-way: answer what the first
             // one achieved (recovery may have settled it) rather than
-            // confirming a second time.
+            // confirming a second time — unless it died before confirming.
             let (_, intent) = load::<PaymentIntent>(&state, &scope, &id, "intent").await?;
-            if intent.status != PaymentIntentStatus::RequiresConfirmation || !create.confirm {
+            let never_confirmed = intent.pending_attempt.is_none()
+                && intent.latest_charge.is_none()
+                && matches!(
+                    intent.status,
+                    PaymentIntentStatus::RequiresPaymentMethod
+                        | PaymentIntentStatus::RequiresConfirmation
+                );
+            if !(create.confirm && never_confirmed) {
                 let body = super::expanded(
                     &state,
                     &caller,
