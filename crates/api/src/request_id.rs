@@ -1,5 +1,7 @@
 //! Every response carries `Request-Id: req_…`, and every log line written
-//! while serving a request carries the same id (a tracing span).
+//! while serving a request carries the same id (a tracing span). Responses
+//! also echo `Idempotency-Key` and name the `Stripe-Version` they speak, as
+//! the client libraries read both back (`lastResponse`).
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -16,6 +18,12 @@ pub async fn assign_request_id(mut request: Request, next: Next) -> Response {
         method = %request.method(),
         path = %request.uri().path(),
     );
+    let idempotency_key = request.headers().get("idempotency-key").cloned();
+    let version = request
+        .headers()
+        .get("stripe-version")
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static(crate::events::API_VERSION));
     request.extensions_mut().insert(id.clone());
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
@@ -27,8 +35,13 @@ pub async fn assign_request_id(mut request: Request, next: Next) -> Response {
             "request finished"
         );
     });
+    let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        response.headers_mut().insert("request-id", value);
+        headers.insert("request-id", value);
     }
+    if let Some(key) = idempotency_key {
+        headers.insert("idempotency-key", key);
+    }
+    headers.insert("stripe-version", version);
     response
 }
