@@ -8,13 +8,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::expand::Expand;
 use crate::idempotency::{self, json_response, Executed};
 use crate::lists;
+use crate::routes::{doc, Routes};
 use crate::state::AppState;
 use crate::wire::{ApiRequest, Params};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use portcullis_domain::api_keys::Access;
 use portcullis_domain::customers::{
     Address, Customer, CustomerChanges, CustomerError, Email, Patch, Shipping,
@@ -34,13 +33,33 @@ const SEARCHABLE: &[&str] = &["email", "name", "created"];
 const URL: &str = "/v1/customers";
 const TEXT_CHARS_MAX: usize = 5000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(URL, post(create).get(list))
-        .route("/v1/customers/search", get(search))
-        .route(
-            "/v1/customers/{id}",
-            get(retrieve).post(update).delete(delete),
+pub fn routes() -> Routes {
+    Routes::new()
+        .post(doc(URL, "Create a customer", "customer"), create)
+        .get(doc(URL, "List customers, newest first", "list"), list)
+        .get(
+            doc("/v1/customers/search", "Search customers", "search_result"),
+            search,
+        )
+        .get(
+            doc(
+                "/v1/customers/{id}",
+                "Retrieve a customer (deleted ones answer deleted: true)",
+                "customer_or_deleted",
+            ),
+            retrieve,
+        )
+        .post(
+            doc("/v1/customers/{id}", "Update a customer", "customer"),
+            update,
+        )
+        .delete(
+            doc(
+                "/v1/customers/{id}",
+                "Delete a customer",
+                "deleted_customer",
+            ),
+            delete,
         )
 }
 

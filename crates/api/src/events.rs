@@ -5,13 +5,12 @@
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::lists;
+use crate::routes::{doc, Routes};
 use crate::state::AppState;
 use crate::wire::ApiRequest;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use portcullis_domain::api_keys::Access;
 use portcullis_domain::ids::new_id;
 use portcullis_store::{ListQuery, SqlValue, StoreError, Table, WriteOp};
@@ -86,10 +85,13 @@ pub fn previous_attributes(before: &Value, after: &Value) -> Option<Value> {
     (!changed.is_empty()).then_some(Value::Object(changed))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/events", get(list))
-        .route("/v1/events/{id}", get(retrieve))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(doc("/v1/events", "List events, newest first", "list"), list)
+        .get(
+            doc("/v1/events/{id}", "Retrieve an event", "event"),
+            retrieve,
+        )
 }
 
 async fn retrieve(

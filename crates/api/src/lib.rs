@@ -12,8 +12,11 @@ mod health;
 mod idempotency;
 mod lists;
 mod locks;
+mod openapi;
 pub mod payments;
 mod request_id;
+pub mod routes;
+mod samples;
 mod state;
 pub mod wire;
 
@@ -25,20 +28,54 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use error::ApiError;
+use routes::{doc, Routes};
 
 /// Every route of the API, with request ids and our error format for
 /// unknown routes and methods.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .merge(customers::routes())
-        .merge(payments::routes())
-        .merge(events::routes())
+    let (routes, _) = registry().into_parts();
+    routes
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn(request_id::assign_request_id))
         .with_state(state)
+}
+
+/// Every route of the API with its documentation, and `/openapi.json`
+/// generated from the same list.
+pub fn registry() -> Routes {
+    let api = Routes::new()
+        .get(
+            doc("/health", "Liveness", "health").public(),
+            health::health,
+        )
+        .get(
+            doc("/ready", "Readiness: the database answers", "health").public(),
+            health::ready,
+        )
+        .merge(customers::routes())
+        .merge(payments::routes())
+        .merge(events::routes());
+    let (router, mut operations) = api.into_parts();
+    operations.push(routes::Operation {
+        method: "get",
+        path: "/openapi.json",
+        summary: "This document",
+        answers: Some("openapi"),
+        auth: routes::Auth::Public,
+    });
+    let document = std::sync::Arc::new(openapi::document(&operations).to_string());
+    let served =
+        router.route(
+            "/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move {
+                    idempotency::json_response(axum::http::StatusCode::OK, (*document).clone())
+                }
+            }),
+        );
+    Routes::from_parts(served, operations)
 }
 
 async fn unknown_route(request: Request) -> Response {

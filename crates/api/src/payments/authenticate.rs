@@ -13,18 +13,37 @@ use super::records::{self, load};
 use super::{risk, Ctx};
 use crate::error::{ApiError, ApiResult};
 use crate::events::Origin;
+use crate::routes::{doc, Routes};
 use crate::state::AppState;
 use crate::wire::ApiRequest;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use portcullis_domain::payment_intents::{PaymentIntent, PaymentIntentStatus};
 use portcullis_store::{ScanOp, ScanQuery, Scope, SqlValue, Table, WriteSet};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/authenticate/{id}", get(page).post(decide))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(
+            doc(
+                "/authenticate/{id}",
+                "The hosted authentication page (client_secret in the query)",
+                "",
+            )
+            .public()
+            .not_json(),
+            page,
+        )
+        .post(
+            doc(
+                "/authenticate/{id}",
+                "Pass or fail the authentication challenge",
+                "",
+            )
+            .public()
+            .not_json(),
+            decide,
+        )
 }
 
 /// The intent `id`, if `client_secret` is its secret; otherwise a 404

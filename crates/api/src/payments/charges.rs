@@ -8,13 +8,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::expand::Expand;
 use crate::idempotency::json_response;
 use crate::lists;
+use crate::routes::{doc, Routes};
 use crate::state::AppState;
 use crate::wire::ApiRequest;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use portcullis_domain::api_keys::Access;
 use portcullis_domain::charges::Charge;
 use portcullis_store::{ListQuery, SqlValue, StoreError, Table};
@@ -22,10 +21,16 @@ use serde_json::Value;
 
 const EXPANDABLE: &[&str] = &["customer", "payment_intent", "payment_method"];
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/charges", get(list))
-        .route("/v1/charges/{id}", get(retrieve))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(
+            doc("/v1/charges", "List charges, newest first", "list"),
+            list,
+        )
+        .get(
+            doc("/v1/charges/{id}", "Retrieve a charge", "charge"),
+            retrieve,
+        )
 }
 
 async fn retrieve(

@@ -13,13 +13,12 @@ use crate::events::{event, previous_attributes, Origin};
 use crate::expand::Expand;
 use crate::idempotency::{self, json_response, Executed};
 use crate::lists;
+use crate::routes::{doc, Routes};
 use crate::state::AppState;
 use crate::wire::{ApiRequest, Params};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use portcullis_domain::api_keys::{Access, KeyKind};
 use portcullis_domain::customers::Patch;
 use portcullis_domain::money::{Amount, Currency, MoneyError};
@@ -35,19 +34,54 @@ pub const EXPANDABLE: &[&str] = &["customer", "payment_method", "latest_charge"]
 const SEARCHABLE: &[&str] = &["status", "customer", "created"];
 const URL: &str = "/v1/payment_intents";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(URL, post(create).get(list))
-        .route("/v1/payment_intents/search", get(search))
-        .route("/v1/payment_intents/{id}", get(retrieve).post(update))
-        .route("/v1/payment_intents/{id}/confirm", post(confirm_endpoint))
-        .route(
-            "/v1/payment_intents/{id}/capture",
-            post(super::capture::capture),
+pub fn routes() -> Routes {
+    let one = "/v1/payment_intents/{id}";
+    Routes::new()
+        .post(
+            doc(
+                URL,
+                "Create a PaymentIntent (confirm=true to pay at once)",
+                "payment_intent",
+            ),
+            create,
         )
-        .route(
-            "/v1/payment_intents/{id}/cancel",
-            post(super::capture::cancel),
+        .get(doc(URL, "List PaymentIntents, newest first", "list"), list)
+        .get(
+            doc(
+                "/v1/payment_intents/search",
+                "Search PaymentIntents",
+                "search_result",
+            ),
+            search,
+        )
+        .get(
+            doc(one, "Retrieve a PaymentIntent", "payment_intent"),
+            retrieve,
+        )
+        .post(doc(one, "Update a PaymentIntent", "payment_intent"), update)
+        .post(
+            doc(
+                "/v1/payment_intents/{id}/confirm",
+                "Confirm a PaymentIntent",
+                "payment_intent",
+            ),
+            confirm_endpoint,
+        )
+        .post(
+            doc(
+                "/v1/payment_intents/{id}/capture",
+                "Capture an authorized PaymentIntent",
+                "payment_intent",
+            ),
+            super::capture::capture,
+        )
+        .post(
+            doc(
+                "/v1/payment_intents/{id}/cancel",
+                "Cancel a PaymentIntent",
+                "payment_intent",
+            ),
+            super::capture::cancel,
         )
 }
 

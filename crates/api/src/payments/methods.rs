@@ -9,13 +9,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::{event, previous_attributes, Origin};
 use crate::idempotency::{self, json_response, Executed};
 use crate::lists;
+use crate::routes::{doc, Routes};
 use crate::state::AppState;
 use crate::wire::{ApiRequest, Params};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use portcullis_domain::api_keys::{Access, KeyKind};
 use portcullis_domain::cards::CardNumber;
 use portcullis_domain::customers::Address;
@@ -28,13 +27,50 @@ use serde_json::Value;
 
 const RESOURCE: &str = "payment_methods";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/payment_methods", post(create).get(list))
-        .route("/v1/payment_methods/{id}", get(retrieve).post(update))
-        .route("/v1/payment_methods/{id}/attach", post(attach))
-        .route("/v1/payment_methods/{id}/detach", post(detach))
-        .route("/v1/customers/{id}/payment_methods", get(list_for_customer))
+pub fn routes() -> Routes {
+    let one = "/v1/payment_methods/{id}";
+    Routes::new()
+        .post(
+            doc(
+                "/v1/payment_methods",
+                "Create a card PaymentMethod",
+                "payment_method",
+            ),
+            create,
+        )
+        .get(
+            doc("/v1/payment_methods", "List PaymentMethods", "list"),
+            list,
+        )
+        .get(
+            doc(one, "Retrieve a PaymentMethod", "payment_method"),
+            retrieve,
+        )
+        .post(doc(one, "Update a PaymentMethod", "payment_method"), update)
+        .post(
+            doc(
+                "/v1/payment_methods/{id}/attach",
+                "Attach a PaymentMethod to a customer",
+                "payment_method",
+            ),
+            attach,
+        )
+        .post(
+            doc(
+                "/v1/payment_methods/{id}/detach",
+                "Detach a PaymentMethod from its customer",
+                "payment_method",
+            ),
+            detach,
+        )
+        .get(
+            doc(
+                "/v1/customers/{id}/payment_methods",
+                "List a customer's PaymentMethods",
+                "list",
+            ),
+            list_for_customer,
+        )
 }
 
 /// A new card payment method and the writes that store it (vault record

@@ -19,8 +19,8 @@ mod risk;
 
 use crate::error::ApiError;
 use crate::events::Origin;
+use crate::routes::Routes;
 use crate::state::AppState;
-use axum::Router;
 use portcullis_domain::cards::Cvc;
 use portcullis_domain::payment_intents::PaymentIntent;
 use portcullis_store::Scope;
@@ -28,8 +28,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .merge(methods::routes())
         .merge(intents::routes())
         .merge(charges::routes())
@@ -225,4 +225,93 @@ impl CvcCache {
             .filter(|(_, at)| at.elapsed() < CVC_HOLD)
             .map(|(cvc, _)| cvc)
     }
+}
+
+/// Sample payment objects for the OpenAPI document's schemas.
+pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
+    use portcullis_domain::cards::{CardBrand, CardFunding};
+    use portcullis_domain::charges::{Charge, ChargeStatus, Outcome};
+    use portcullis_domain::money::{Amount, Currency};
+    use portcullis_domain::payment_methods::{BillingDetails, CardDetails, PaymentMethod};
+    use portcullis_domain::refunds::{Refund, RefundStatus};
+    let usd = Currency::parse("usd").expect("usd exists");
+    let card = CardDetails {
+        brand: CardBrand::Visa,
+        last4: "4242".into(),
+        bin: "424242".into(),
+        exp_month: 12,
+        exp_year: 2030,
+        funding: CardFunding::Credit,
+        country: Some("US".into()),
+        fingerprint: "fp".into(),
+        cvc_check: None,
+    };
+    let method = PaymentMethod {
+        id: "pm_sample".into(),
+        created: 0,
+        livemode: false,
+        customer: None,
+        billing_details: BillingDetails::default(),
+        card: card.clone(),
+        metadata: Default::default(),
+    };
+    let intent = PaymentIntent::create(
+        Amount::parse_minor(100).expect("valid"),
+        usd,
+        vec!["card".into()],
+        false,
+        0,
+    );
+    let outcome = Outcome {
+        network_status: "approved_by_network".into(),
+        reason: None,
+        risk_level: "normal".into(),
+        risk_score: 0,
+        rule: None,
+        seller_message: String::new(),
+        kind: "authorized".into(),
+    };
+    let charge = Charge {
+        id: "ch_sample".into(),
+        created: 0,
+        livemode: false,
+        amount_minor: 100,
+        amount_captured_minor: 0,
+        amount_refunded_minor: 0,
+        currency: usd,
+        captured: false,
+        status: ChargeStatus::Succeeded,
+        payment_intent: intent.id.clone(),
+        payment_method: method.id.clone(),
+        customer: None,
+        description: None,
+        failure_code: None,
+        failure_message: None,
+        outcome,
+        card,
+        disputed: false,
+        connector_reference: None,
+        attempt: "pa_sample".into(),
+    };
+    let refund = Refund {
+        id: "re_sample".into(),
+        created: 0,
+        livemode: false,
+        amount_minor: 100,
+        currency: usd,
+        charge: charge.id.clone(),
+        payment_intent: intent.id.clone(),
+        reason: None,
+        status: RefundStatus::Succeeded,
+        failure_reason: None,
+        metadata: Default::default(),
+        sent_to_connector: true,
+        settled: true,
+    };
+    vec![
+        ("payment_method", render::render_payment_method(&method)),
+        ("payment_intent", render::render_payment_intent(&intent)),
+        ("charge", render::render_charge(&charge)),
+        ("refund", render::render_refund(&refund)),
+    ]
 }

@@ -14,13 +14,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::{event, Origin};
 use crate::idempotency::{self, json_response, Executed};
 use crate::lists;
+use crate::routes::{doc, Routes};
 use crate::state::AppState;
 use crate::wire::ApiRequest;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use portcullis_connectors::{ConnectorError, RefundOutcome};
 use portcullis_domain::api_keys::Access;
 use portcullis_domain::charges::{Charge, ChargeStatus};
@@ -33,11 +32,36 @@ use serde_json::Value;
 
 const RESOURCE: &str = "refunds";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/refunds", post(create).get(list))
-        .route("/v1/refunds/{id}", get(retrieve).post(update))
-        .route("/v1/refunds/{id}/cancel", post(cancel))
+pub fn routes() -> Routes {
+    Routes::new()
+        .post(
+            doc(
+                "/v1/refunds",
+                "Refund a captured charge, wholly or in part",
+                "refund",
+            ),
+            create,
+        )
+        .get(
+            doc("/v1/refunds", "List refunds, newest first", "list"),
+            list,
+        )
+        .get(
+            doc("/v1/refunds/{id}", "Retrieve a refund", "refund"),
+            retrieve,
+        )
+        .post(
+            doc("/v1/refunds/{id}", "Update a refund's metadata", "refund"),
+            update,
+        )
+        .post(
+            doc(
+                "/v1/refunds/{id}/cancel",
+                "Cancel a pending refund",
+                "refund",
+            ),
+            cancel,
+        )
 }
 
 struct CreateRequest {

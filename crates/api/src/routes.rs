@@ -1,0 +1,120 @@
+//! The route registry: every endpoint is added here once, with what the
+//! OpenAPI document says of it, and both the router and the document are
+//! built from the same list — so no route can go undocumented and no
+//! documented path can be missing from the router.
+
+use crate::state::AppState;
+use axum::handler::Handler;
+use axum::Router;
+
+/// How an operation authenticates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// An API key (Bearer or Basic).
+    ApiKey,
+    /// No key: health checks, the document itself, hosted pages (which
+    /// check a client secret instead).
+    Public,
+}
+
+/// One documented endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    pub method: &'static str,
+    /// In axum's syntax (`/v1/customers/{id}`), which is also OpenAPI's.
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// The `object` the success response carries (`customer`, `list`, …),
+    /// or `None` for non-JSON answers such as HTML pages.
+    pub answers: Option<&'static str>,
+    pub auth: Auth,
+}
+
+/// Routes and their documentation, built together.
+#[derive(Default)]
+pub struct Routes {
+    router: Router<AppState>,
+    operations: Vec<Operation>,
+}
+
+macro_rules! method {
+    ($name:ident, $axum:ident, $verb:literal) => {
+        /// Adds a handler for this method and path, and documents it.
+        pub fn $name<H, T>(mut self, op: Doc, handler: H) -> Self
+        where
+            H: Handler<T, AppState>,
+            T: 'static,
+        {
+            self.router = self.router.route(op.path, axum::routing::$axum(handler));
+            self.operations.push(op.operation($verb));
+            self
+        }
+    };
+}
+
+/// What a route says of itself; see [`doc`].
+pub struct Doc {
+    path: &'static str,
+    summary: &'static str,
+    answers: Option<&'static str>,
+    auth: Auth,
+}
+
+impl Doc {
+    fn operation(self, method: &'static str) -> Operation {
+        Operation {
+            method,
+            path: self.path,
+            summary: self.summary,
+            answers: self.answers,
+            auth: self.auth,
+        }
+    }
+
+    /// Marks an operation that needs no API key.
+    pub fn public(mut self) -> Self {
+        self.auth = Auth::Public;
+        self
+    }
+
+    /// Marks an operation whose answer is not a JSON object (an HTML page).
+    pub fn not_json(mut self) -> Self {
+        self.answers = None;
+        self
+    }
+}
+
+/// Documents `path`: what it does and which object it answers.
+pub fn doc(path: &'static str, summary: &'static str, answers: &'static str) -> Doc {
+    Doc {
+        path,
+        summary,
+        answers: Some(answers),
+        auth: Auth::ApiKey,
+    }
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    method!(get, get, "get");
+    method!(post, post, "post");
+    method!(delete, delete, "delete");
+
+    pub fn merge(mut self, other: Routes) -> Self {
+        self.router = self.router.merge(other.router);
+        self.operations.extend(other.operations);
+        self
+    }
+
+    /// Reassembles a registry whose router already serves every operation.
+    pub fn from_parts(router: Router<AppState>, operations: Vec<Operation>) -> Self {
+        Self { router, operations }
+    }
+
+    pub fn into_parts(self) -> (Router<AppState>, Vec<Operation>) {
+        (self.router, self.operations)
+    }
+}

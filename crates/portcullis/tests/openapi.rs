@@ -1,0 +1,173 @@
+//! `GET /openapi.json`: generated from the route registry, so every
+//! documented operation is routed (checked here by calling each one) and
+//! real responses carry exactly the fields their schema names.
+
+mod support;
+
+use serde_json::Value;
+use support::{create_merchant, Api, Backend, TestDatabase, TestServer};
+
+#[tokio::test]
+async fn every_documented_operation_is_routed_and_answers_in_its_format() {
+    let db = TestDatabase::new(Backend::Sqlite).await;
+    let merchant = create_merchant(&db, "Acme");
+    let server = TestServer::start(&db);
+    let api = Api::new(&server, &merchant.secret_key);
+    let document: Value = reqwest::get(server.url("/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.len() >= 20, "{} paths", paths.len());
+    let mut checked = 0;
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().unwrap() {
+            let url = server.url(&path.replace("{id}", "x_nonexistent"));
+            let request = match method.as_str() {
+                "get" => api.http.get(url),
+                "post" => api.http.post(url).form(&[("nothing", "")]),
+                "delete" => api.http.delete(url),
+                other => panic!("unexpected method {other}"),
+            };
+            let answer = api.send(request).await;
+            assert!(
+                !answer.text.contains("Unrecognized request URL"),
+                "{method} {path} is documented but not routed: {}",
+                answer.text
+            );
+            assert!(
+                answer.status < 500,
+                "{method} {path}: {} {}",
+                answer.status,
+                answer.text
+            );
+            assert!(operation["operationId"].is_string() && operation["summary"].is_string());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "{checked} operations");
+    // An undocumented path is not routed either.
+    assert!(api
+        .get("/v1/undocumented")
+        .await
+        .text
+        .contains("Unrecognized request URL"));
+}
+
+#[tokio::test]
+async fn responses_carry_exactly_the_fields_of_their_schemas() {
+    let db = TestDatabase::new(Backend::Sqlite).await;
+    let merchant = create_merchant(&db, "Acme");
+    let server = TestServer::start(&db);
+    let api = Api::new(&server, &merchant.secret_key);
+    let document: Value = reqwest::get(server.url("/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &document["components"]["schemas"];
+
+    let customer = api
+        .post("/v1/customers", &[("email", "a@b.co")])
+        .await
+        .json();
+    let intent = api
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "1000"),
+                ("currency", "usd"),
+                ("payment_method", "pm_card_visa"),
+                ("confirm", "true"),
+                ("customer", customer["id"].as_str().unwrap()),
+            ],
+        )
+        .await
+        .json();
+    let charge = api
+        .get(&format!(
+            "/v1/charges/{}",
+            intent["latest_charge"].as_str().unwrap()
+        ))
+        .await
+        .json();
+    let method = api
+        .get(&format!(
+            "/v1/payment_methods/{}",
+            intent["payment_method"].as_str().unwrap()
+        ))
+        .await
+        .json();
+    let refund = api
+        .post(
+            "/v1/refunds",
+            &[
+                ("payment_intent", intent["id"].as_str().unwrap()),
+                ("amount", "100"),
+            ],
+        )
+        .await
+        .json();
+    let event = api.get("/v1/events?limit=1").await.json()["data"][0].clone();
+    let list = api.get("/v1/customers").await.json();
+    let error = api.post("/v1/customers", &[("bogus", "1")]).await.json();
+    for (name, object) in [
+        ("customer", &customer),
+        ("payment_intent", &intent),
+        ("charge", &charge),
+        ("payment_method", &method),
+        ("refund", &refund),
+        ("event", &event),
+        ("list", &list),
+        ("error", &error),
+    ] {
+        conforms(name, &schemas[name], object);
+    }
+}
+
+/// Every required field present, no field the schema does not name, and
+/// typed values of the named type.
+fn conforms(context: &str, schema: &Value, value: &Value) {
+    if let Some(required) = schema["required"].as_array() {
+        for field in required {
+            let field = field.as_str().unwrap();
+            assert!(
+                value.get(field).is_some(),
+                "{context}: missing {field} in {value}"
+            );
+        }
+    }
+    if let (Some(properties), Some(fields)) = (schema["properties"].as_object(), value.as_object())
+    {
+        for (field, inner) in fields {
+            let declared = properties
+                .get(field)
+                .unwrap_or_else(|| panic!("{context}: undocumented field {field}"));
+            if !inner.is_null() && declared["type"].is_array() {
+                let kind = match inner {
+                    Value::String(_) => "string",
+                    Value::Number(_) => "integer",
+                    Value::Bool(_) => "boolean",
+                    Value::Object(_) => "object",
+                    Value::Array(_) => "array",
+                    Value::Null => "null",
+                };
+                let allowed: Vec<&str> = declared["type"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                assert!(
+                    allowed.contains(&kind),
+                    "{context}.{field}: {kind} is not {allowed:?}"
+                );
+            }
+            conforms(&format!("{context}.{field}"), declared, inner);
+        }
+    }
+}
