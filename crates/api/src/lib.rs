@@ -3,6 +3,9 @@
 //! values, runs them idempotently against the store, and renders objects
 //! and errors as the official client libraries expect.
 
+// Stripe's objects are wide: their `json!` literals need more macro depth.
+#![recursion_limit = "256"]
+
 pub mod auth;
 mod customers;
 pub mod error;

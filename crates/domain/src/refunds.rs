@@ -62,6 +62,11 @@ pub struct Refund {
     pub currency: Currency,
     pub charge: String,
     pub payment_intent: String,
+    /// The charge's customer and payment method, as Stripe shows them.
+    #[serde(default)]
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub payment_method: Option<String>,
     pub reason: Option<RefundReason>,
     pub status: RefundStatus,
     pub failure_reason: Option<String>,

@@ -301,6 +301,8 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         currency: usd,
         charge: charge.id.clone(),
         payment_intent: intent.id.clone(),
+        customer: None,
+        payment_method: Some(method.id.clone()),
         reason: None,
         status: RefundStatus::Succeeded,
         failure_reason: None,

@@ -188,6 +188,8 @@ async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<Executed> {
         currency: charge.currency,
         charge: charge.id.clone(),
         payment_intent: charge.payment_intent.clone(),
+        customer: charge.customer.clone(),
+        payment_method: Some(charge.payment_method.clone()),
         reason: create.reason,
         status: RefundStatus::Pending,
         failure_reason: None,

@@ -4,7 +4,7 @@
 use portcullis_domain::charges::{Charge, ChargeStatus};
 use portcullis_domain::payment_intents::{NextAction, PaymentIntent};
 use portcullis_domain::payment_methods::{CardDetails, PaymentMethod};
-use portcullis_domain::refunds::Refund;
+use portcullis_domain::refunds::{Refund, RefundStatus};
 use serde_json::{json, Value};
 
 fn card_wire(card: &CardDetails) -> Value {
@@ -95,6 +95,7 @@ pub fn render_payment_intent(pi: &PaymentIntent) -> Value {
         "payment_method_configuration_details": null,
         "payment_method_options": { "card": { "installments": null, "mandate_options": null, "network": null, "request_three_d_secure": "automatic" } },
         "payment_method_types": pi.payment_method_types,
+        "payment_record": null,
         "processing": null,
         "receipt_email": pi.receipt_email,
         "review": null,
@@ -154,10 +155,12 @@ pub fn render_charge(c: &Charge) -> Value {
         "refunded": c.is_fully_refunded(),
         "review": null,
         "shipping": null,
+        "source": null,
         "source_transfer": null,
         "statement_descriptor": null,
         "statement_descriptor_suffix": null,
         "status": c.status,
+        "transfer": null,
         "transfer_data": null,
         "transfer_group": null,
     })
@@ -172,10 +175,14 @@ pub fn render_refund(r: &Refund) -> Value {
         "charge": r.charge,
         "created": r.created,
         "currency": r.currency,
+        "customer": r.customer,
         "destination_details": { "card": { "reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund" }, "type": "card" },
+        "failure_balance_transaction": null,
         "failure_reason": r.failure_reason,
         "metadata": r.metadata,
         "payment_intent": r.payment_intent,
+        "payment_method": r.payment_method,
+        "pending_reason": if r.status == RefundStatus::Pending { Some("processing") } else { None },
         "reason": r.reason,
         "receipt_number": null,
         "source_transfer_reversal": null,
