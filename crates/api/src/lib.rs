@@ -15,10 +15,12 @@ mod locks;
 pub mod payments;
 mod request_id;
 mod state;
+pub mod webhooks;
 pub mod wire;
 
 pub use payments::PaymentSettings;
 pub use state::{ApiSettings, AppParts, AppState};
+pub use webhooks::WebhookSettings;
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
@@ -35,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(customers::routes())
         .merge(payments::routes())
         .merge(events::routes())
+        .merge(webhooks::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn(request_id::assign_request_id))
