@@ -179,6 +179,7 @@ async fn list(State(state): State<AppState>, caller: Caller, mut request: ApiReq
         let query = ListQuery {
             scope: caller.scope(),
             filters,
+            one_of: vec![],
             created: lists::created(params)?,
             cursor: lists::cursor(params)?,
             limit: lists::limit(params)?,

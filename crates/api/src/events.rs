@@ -12,7 +12,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portcullis_domain::api_keys::Access;
+use portcullis_domain::customers::Patch;
 use portcullis_domain::ids::new_id;
+use portcullis_domain::webhooks::EVENT_TYPE_CHARS_MAX;
 use portcullis_store::{ListQuery, SqlValue, StoreError, Table, WriteOp};
 use serde_json::{json, Map, Value};
 
@@ -118,12 +120,18 @@ async fn list(State(state): State<AppState>, caller: Caller, mut request: ApiReq
         caller.require("events", Access::Read)?;
         let params = &mut request.params;
         let mut filters = vec![];
-        if let Some(kind) = params.string("type", 100)? {
+        if let Some(kind) = params.string("type", EVENT_TYPE_CHARS_MAX)? {
             filters.push(("event_type", SqlValue::Text(kind)));
+        }
+        let mut one_of = vec![];
+        if let Patch::Set(kinds) = params.patch_string_list("types", EVENT_TYPE_CHARS_MAX)? {
+            let kinds = kinds.into_iter().map(SqlValue::Text).collect();
+            one_of.push(("event_type", kinds));
         }
         let query = ListQuery {
             scope: caller.scope(),
             filters,
+            one_of,
             created: lists::created(params)?,
             cursor: lists::cursor(params)?,
             limit: lists::limit(params)?,

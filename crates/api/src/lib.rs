@@ -21,10 +21,12 @@ mod request_id;
 pub mod routes;
 mod samples;
 mod state;
+pub mod webhooks;
 pub mod wire;
 
 pub use payments::PaymentSettings;
 pub use state::{ApiSettings, AppParts, AppState};
+pub use webhooks::WebhookSettings;
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
@@ -58,7 +60,8 @@ pub fn registry() -> Routes {
         )
         .merge(customers::routes())
         .merge(payments::routes())
-        .merge(events::routes());
+        .merge(events::routes())
+        .merge(webhooks::routes());
     let (router, mut operations) = api.into_parts();
     operations.push(routes::Operation {
         method: "get",

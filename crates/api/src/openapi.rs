@@ -105,7 +105,11 @@ fn schemas() -> Map<String, Value> {
     let mut schemas = Map::new();
     for (name, sample) in crate::samples::objects() {
         let mut schema = infer(&sample);
-        schema["properties"]["object"] = json!({ "const": name });
+        // The `object` the code renders, which is not always the schema's
+        // name: a deleted customer is still `"object": "customer"` (as in
+        // Stripe), only with `deleted: true`.
+        let object = sample.get("object").cloned().unwrap_or_else(|| json!(name));
+        schema["properties"]["object"] = json!({ "const": object });
         schema["properties"]["id"] = json!({ "type": "string" });
         if name == "event" {
             // Any object's snapshot, and its previous attributes on updates.

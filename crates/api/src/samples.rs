@@ -22,6 +22,7 @@ pub fn objects() -> Vec<(&'static str, Value)> {
         ("event", sample_event(&customer_json)),
     ];
     objects.extend(render_samples());
+    objects.extend(crate::webhooks::render_samples());
     objects
 }
 

@@ -4,6 +4,7 @@
 use crate::auth::KeyCache;
 use crate::locks::ObjectLocks;
 use crate::payments::{CvcCache, PaymentSettings};
+use crate::webhooks::WebhookSettings;
 use portcullis_connectors::Connector;
 use portcullis_domain::api_keys::KeyHashSecret;
 use portcullis_domain::UnixSeconds;
@@ -54,6 +55,7 @@ pub struct Inner {
     pub vault: Arc<Vault>,
     pub connector: Arc<dyn Connector>,
     pub payments: PaymentSettings,
+    pub webhooks: WebhookSettings,
     pub locks: ObjectLocks,
     pub cvcs: CvcCache,
 }
@@ -66,6 +68,7 @@ pub struct AppParts {
     pub vault: Arc<Vault>,
     pub connector: Arc<dyn Connector>,
     pub payments: PaymentSettings,
+    pub webhooks: WebhookSettings,
 }
 
 impl std::ops::Deref for AppState {
@@ -84,6 +87,7 @@ impl AppState {
             vault,
             connector,
             payments,
+            webhooks,
         } = parts;
         let keys = KeyCache::new(settings.key_cache_ttl_ms, settings.key_cache_entries_max);
         Self(Arc::new(Inner {
@@ -94,6 +98,7 @@ impl AppState {
             vault,
             connector,
             payments,
+            webhooks,
             locks: ObjectLocks::default(),
             cvcs: CvcCache::default(),
         }))

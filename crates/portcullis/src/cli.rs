@@ -69,6 +69,11 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "PORTCULLIS_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Let webhook URLs point at loopback, private and link-local
+    /// addresses (local development only; also
+    /// PORTCULLIS_WEBHOOKS_ALLOW_PRIVATE_TARGETS=true).
+    #[arg(long)]
+    pub webhooks_allow_private_targets: bool,
 }
 
 #[derive(Subcommand, Debug)]

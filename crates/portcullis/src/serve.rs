@@ -43,6 +43,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         vault: vault.clone(),
         connector: sandbox_acquirer(settings)?,
         payments: settings.payments.clone(),
+        webhooks: settings.webhooks.clone(),
     });
     let app = portcullis_api::router(state.clone());
     let handle = Handle::new();
@@ -58,6 +59,13 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         stopped(stop_signal.clone()),
     ));
     let recovery = tokio::spawn(portcullis_api::payments::recovery::run(
+        state.clone(),
+        stopped(stop_signal.clone()),
+    ));
+    if settings.webhooks.allow_private_targets {
+        tracing::warn!("webhooks may be sent to private and loopback addresses (--webhooks-allow-private-targets): for local development only");
+    }
+    let webhooks = tokio::spawn(portcullis_api::webhooks::run(
         state,
         stopped(stop_signal.clone()),
     ));
@@ -96,7 +104,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             server.serve(app.into_make_service()).await
         }
     };
-    let _ = tokio::join!(pruner, recovery, keyring);
+    let _ = tokio::join!(pruner, recovery, keyring, webhooks);
     store.close().await;
     served.context("serving HTTP")?;
     tracing::info!("stopped; every acknowledged write is committed");

@@ -4,7 +4,7 @@
 
 use crate::cli::{Cli, Command};
 use anyhow::{bail, Context};
-use portcullis_api::{ApiSettings, PaymentSettings};
+use portcullis_api::{ApiSettings, PaymentSettings, WebhookSettings};
 use portcullis_store::StoreOptions;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -42,6 +42,7 @@ pub struct Settings {
     pub sandbox_latency_ms: u64,
     /// How long the sandbox takes to settle refunds that settle later.
     pub sandbox_refund_settle_ms: u64,
+    pub webhooks: WebhookSettings,
 }
 
 /// The TOML file's keys; all optional.
@@ -71,6 +72,15 @@ struct FileSettings {
     refund_settle_window_ms: Option<u64>,
     sandbox_latency_ms: Option<u64>,
     sandbox_refund_settle_ms: Option<u64>,
+    webhooks_timeout_ms: Option<u64>,
+    webhooks_retry_base_ms: Option<u64>,
+    webhooks_retry_cap_ms: Option<u64>,
+    webhooks_retry_horizon_s: Option<u64>,
+    webhooks_disable_after_s: Option<i64>,
+    webhooks_endpoint_concurrency_max: Option<usize>,
+    webhooks_in_flight_max: Option<usize>,
+    webhooks_poll_interval_ms: Option<u64>,
+    webhooks_allow_private_targets: Option<bool>,
 }
 
 impl Settings {
@@ -88,6 +98,8 @@ impl Settings {
             Some(Command::Serve(args)) => Some(args),
             _ => None,
         };
+        let allow_private_flag = serve.is_some_and(|s| s.webhooks_allow_private_targets);
+        let webhooks = webhook_settings(&file, allow_private_flag)?;
         let data_dir = cli
             .data_dir
             .clone()
@@ -168,6 +180,7 @@ impl Settings {
             .or(file.vault_keyring_file)
             .unwrap_or_else(|| data_dir.join("vault-keyring"));
         Ok(Self {
+            webhooks,
             payments,
             vault_keyring_file,
             sandbox_latency_ms: file.sandbox_latency_ms.unwrap_or(0),
@@ -195,5 +208,83 @@ impl Settings {
                     .unwrap_or(store_defaults.postgres_pool_size),
             },
         })
+    }
+}
+
+/// Most webhook attempts one process may have in flight.
+const WEBHOOKS_IN_FLIGHT_MAX: usize = 256;
+/// Longest timeout a webhook attempt may be given.
+const WEBHOOKS_TIMEOUT_MS_MAX: u64 = 60_000;
+
+/// The webhook settings: defaults, then the file, then the environment,
+/// then `--webhooks-allow-private-targets`.
+fn webhook_settings(
+    file: &FileSettings,
+    allow_private_flag: bool,
+) -> anyhow::Result<WebhookSettings> {
+    let d = WebhookSettings::default();
+    let horizon_s = env_or(
+        "PORTCULLIS_WEBHOOKS_RETRY_HORIZON_S",
+        file.webhooks_retry_horizon_s,
+    )?
+    .unwrap_or(d.retry_horizon_s);
+    let settings = WebhookSettings {
+        timeout_ms: env_or("PORTCULLIS_WEBHOOKS_TIMEOUT_MS", file.webhooks_timeout_ms)?
+            .unwrap_or(d.timeout_ms),
+        retry_base_ms: env_or(
+            "PORTCULLIS_WEBHOOKS_RETRY_BASE_MS",
+            file.webhooks_retry_base_ms,
+        )?
+        .unwrap_or(d.retry_base_ms),
+        retry_cap_ms: env_or(
+            "PORTCULLIS_WEBHOOKS_RETRY_CAP_MS",
+            file.webhooks_retry_cap_ms,
+        )?
+        .unwrap_or(d.retry_cap_ms)
+        .min(horizon_s.saturating_mul(1000)),
+        retry_horizon_s: horizon_s,
+        disable_after_s: env_or(
+            "PORTCULLIS_WEBHOOKS_DISABLE_AFTER_S",
+            file.webhooks_disable_after_s,
+        )?
+        .unwrap_or(d.disable_after_s),
+        endpoint_concurrency_max: file
+            .webhooks_endpoint_concurrency_max
+            .unwrap_or(d.endpoint_concurrency_max),
+        in_flight_max: file.webhooks_in_flight_max.unwrap_or(d.in_flight_max),
+        poll_interval_ms: file.webhooks_poll_interval_ms.unwrap_or(d.poll_interval_ms),
+        allow_private_targets: allow_private_flag
+            || env_or(
+                "PORTCULLIS_WEBHOOKS_ALLOW_PRIVATE_TARGETS",
+                file.webhooks_allow_private_targets,
+            )?
+            .unwrap_or(d.allow_private_targets),
+    };
+    if !(1..=WEBHOOKS_TIMEOUT_MS_MAX).contains(&settings.timeout_ms) {
+        bail!("webhooks_timeout_ms must be between 1 and {WEBHOOKS_TIMEOUT_MS_MAX}");
+    }
+    if !(1..=WEBHOOKS_IN_FLIGHT_MAX).contains(&settings.in_flight_max) {
+        bail!("webhooks_in_flight_max must be between 1 and {WEBHOOKS_IN_FLIGHT_MAX}");
+    }
+    if settings.endpoint_concurrency_max == 0
+        || settings.retry_base_ms == 0
+        || settings.retry_horizon_s == 0
+    {
+        bail!("webhooks_endpoint_concurrency_max, webhooks_retry_base_ms and webhooks_retry_horizon_s must be positive");
+    }
+    if settings.disable_after_s < 1 || settings.poll_interval_ms == 0 {
+        bail!("webhooks_disable_after_s and webhooks_poll_interval_ms must be positive");
+    }
+    Ok(settings)
+}
+
+/// The environment variable `name` parsed, else the file's value.
+fn env_or<T: std::str::FromStr>(name: &str, file_value: Option<T>) -> anyhow::Result<Option<T>> {
+    match std::env::var(name) {
+        Ok(text) => match text.trim().parse::<T>() {
+            Ok(value) => Ok(Some(value)),
+            Err(_) => bail!("{name}={text:?} is not a valid value"),
+        },
+        Err(_) => Ok(file_value),
     }
 }

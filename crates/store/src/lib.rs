@@ -13,11 +13,17 @@ mod model;
 mod postgres;
 mod sql;
 mod sqlite;
+mod webhooks;
 
 pub use error::StoreError;
 pub use model::{
     CreatedRange, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, ScanOp, ScanQuery, Scope,
-    ScopedDoc, SqlValue, Table, WriteOp, WriteSet,
+    ScopedDoc, SqlValue, Table, WriteOp, WriteSet, ONE_OF_VALUES_MAX,
+};
+pub use webhooks::{
+    AttemptLog, AttemptRecord, ClaimedDelivery, DeliveryClaim, DeliveryFilter, DeliveryKey,
+    DeliveryPage, DeliveryRecord, DeliveryState, Redelivery, CLAIM_EXCLUDED_MAX, CLAIM_LIMIT_MAX,
+    DELIVERY_PAGE_MAX,
 };
 
 use portcullis_domain::api_keys::ApiKeyRecord;
@@ -209,5 +215,79 @@ impl Store {
     /// Deletes idempotency keys created before `created_before`; returns how many.
     pub async fn prune_idempotency(&self, created_before: UnixSeconds) -> Result<u64, StoreError> {
         dispatch!(self.prune_idempotency(created_before))
+    }
+
+    // ------------------------------------------------------------ webhooks
+
+    /// Claims up to `claim.limit` due deliveries for `claim.worker` until
+    /// the lease ends; no other worker gets them meanwhile.
+    pub async fn claim_deliveries(
+        &self,
+        claim: &DeliveryClaim,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        dispatch!(self.claim_deliveries(claim))
+    }
+
+    /// Gives claimed deliveries back, untouched, for any worker to take.
+    pub async fn release_deliveries(
+        &self,
+        worker: &str,
+        keys: &[DeliveryKey],
+    ) -> Result<(), StoreError> {
+        dispatch!(self.release_deliveries(worker, keys))
+    }
+
+    /// Logs an attempt, moves its delivery on and releases the claim; starts
+    /// or ends the endpoint's run of failures. Answers when that run began
+    /// (`None` when the endpoint is healthy). `ClaimLost` when the worker
+    /// no longer holds the delivery (its lease ran out and another took it).
+    pub async fn record_attempt(
+        &self,
+        record: &AttemptRecord,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        dispatch!(self.record_attempt(record, now_ms))
+    }
+
+    /// Ends a claimed delivery as failed without an attempt.
+    pub async fn abandon_delivery(
+        &self,
+        worker: &str,
+        key: &DeliveryKey,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.abandon_delivery(worker, key, reason))
+    }
+
+    /// A page of the scope's deliveries, newest first.
+    pub async fn list_deliveries(
+        &self,
+        scope: &Scope,
+        filter: &DeliveryFilter,
+        limit: usize,
+    ) -> Result<DeliveryPage, StoreError> {
+        dispatch!(self.list_deliveries(scope, filter, limit))
+    }
+
+    /// A delivery's latest attempts, newest first. The caller has checked
+    /// that the delivery is in its scope.
+    pub async fn delivery_attempts(
+        &self,
+        key: &DeliveryKey,
+        limit: usize,
+    ) -> Result<Vec<AttemptLog>, StoreError> {
+        dispatch!(self.delivery_attempts(key, limit))
+    }
+
+    /// Makes an event's deliveries (or one endpoint's) due now; returns how
+    /// many. A delivery in the middle of an attempt is left alone.
+    pub async fn redeliver(
+        &self,
+        scope: &Scope,
+        event_id: &str,
+        one: Option<&Redelivery>,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self.redeliver(scope, event_id, one, now_ms))
     }
 }

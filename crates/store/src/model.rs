@@ -23,6 +23,9 @@ pub enum Table {
     PaymentAttempts,
     /// Sealed card numbers; the body holds only ciphertext.
     VaultCards,
+    /// Webhook endpoints. Inserting into [`Table::Events`] reads this table
+    /// to fan the event out to deliveries (see [`crate::DeliveryClaim`]).
+    WebhookEndpoints,
 }
 
 /// How a search attribute maps to SQL.
@@ -44,6 +47,7 @@ impl Table {
             Table::Events => "events",
             Table::PaymentAttempts => "payment_attempts",
             Table::VaultCards => "vault_cards",
+            Table::WebhookEndpoints => "webhook_endpoints",
         }
     }
 
@@ -77,13 +81,19 @@ impl Table {
                 ("state", ColumnKind::Text),
             ],
             Table::VaultCards => &[("kek_id", ColumnKind::Text)],
+            Table::WebhookEndpoints => &[
+                ("status", ColumnKind::Text),
+                ("enabled_events", ColumnKind::Text),
+                ("deleted", ColumnKind::Integer),
+                ("failing_since_ms", ColumnKind::Integer),
+            ],
         }
     }
 
     /// The column whose true value hides a row from lists and searches.
     pub fn deleted_column(self) -> Option<&'static str> {
         match self {
-            Table::Customers => Some("deleted"),
+            Table::Customers | Table::WebhookEndpoints => Some("deleted"),
             _ => None,
         }
     }
@@ -205,11 +215,17 @@ pub enum PageCursor {
     EndingBefore(String),
 }
 
+/// Most values one membership filter of a [`ListQuery`] may hold.
+pub const ONE_OF_VALUES_MAX: usize = 100;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListQuery {
     pub scope: Scope,
     /// Equality filters on the table's columns.
     pub filters: Vec<(&'static str, SqlValue)>,
+    /// Membership filters: the column equals one of the values (at most
+    /// [`ONE_OF_VALUES_MAX`] of them; an empty list matches nothing).
+    pub one_of: Vec<(&'static str, Vec<SqlValue>)>,
     pub created: CreatedRange,
     pub cursor: PageCursor,
     /// 1 to 100.

@@ -397,6 +397,7 @@ fn list_query(scope: &Scope, cursor: PageCursor, limit: usize) -> ListQuery {
     ListQuery {
         scope: scope.clone(),
         filters: vec![],
+        one_of: vec![],
         created: CreatedRange::default(),
         cursor,
         limit,
@@ -521,6 +522,34 @@ async fn lists_filter_by_column_equality_within_the_scope(db: &TestDb) {
     let everything = list_query(&scope, PageCursor::Newest, 10);
     let page = store.list(Table::Customers, &everything).await.unwrap();
     assert_eq!(ids(&page), vec!["cus_a2", "cus_b1", "cus_a1"]);
+}
+
+contract!(lists_filter_by_membership_in_a_set_of_values);
+async fn lists_filter_by_membership_in_a_set_of_values(db: &TestDb) {
+    let store = &db.store;
+    let scope = test_scope(&merchant(store, "Acme").await.id);
+    insert_all(
+        store,
+        &scope,
+        &[
+            Customer::new("cus_a1", T0, "a@example.com", "A"),
+            Customer::new("cus_b1", T0 + 1, "b@example.com", "B"),
+            Customer::new("cus_c1", T0 + 2, "c@example.com", "C"),
+        ],
+    )
+    .await;
+    let mut query = list_query(&scope, PageCursor::Newest, 10);
+    let either = vec![SqlValue::Text("A".into()), SqlValue::Text("C".into())];
+    query.one_of = vec![("name", either)];
+    let page = store.list(Table::Customers, &query).await.unwrap();
+    assert_eq!(ids(&page), vec!["cus_c1", "cus_a1"]);
+    query.one_of = vec![("name", vec![])];
+    assert!(store
+        .list(Table::Customers, &query)
+        .await
+        .unwrap()
+        .docs
+        .is_empty());
 }
 
 contract!(lists_honour_every_bound_of_the_created_range);
@@ -1163,3 +1192,8 @@ async fn migrations_are_idempotent(db: &TestDb) {
     second.close().await;
     db.store.ping().await.unwrap();
 }
+
+// ---------------------------------------------------------------- webhooks
+
+#[path = "contract/webhooks.rs"]
+mod webhooks;

@@ -588,12 +588,6 @@ def test_event_list_by_type(new_merchant):
     assert {e.data.object.payment_intent for e in charges.data} == {first.id, second.id}
 
 
-@pytest.mark.xfail(
-    reason="server gap: GET /v1/events?types[0]=refund.created&types[1]=charge.refunded answers "
-    "400 parameter_unknown 'Received unknown parameter: types' (param types); api-contract.md "
-    "lists types[] as an events filter",
-    strict=True,
-)
 def test_event_list_by_several_types(new_merchant):
     key = new_merchant("EventTypes")["secret_key"]
     intent = paid_intent(amount=1300, api_key=key)

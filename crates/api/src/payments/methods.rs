@@ -493,6 +493,7 @@ async fn list_methods(
     let query = ListQuery {
         scope: caller.scope(),
         filters,
+        one_of: vec![],
         created: lists::created(params)?,
         cursor: lists::cursor(params)?,
         limit: lists::limit(params)?,

@@ -4,6 +4,7 @@
 //! local to one process.
 
 mod convert;
+mod outbox;
 
 use crate::migrations::{now_s, CREATE_MIGRATIONS_TABLE, MIGRATIONS};
 use crate::model::{
@@ -11,7 +12,7 @@ use crate::model::{
     WriteSet,
 };
 use crate::sql::accounts::{self, ClaimDecision, ClaimRow};
-use crate::sql::{docs, Dialect, Sql};
+use crate::sql::{docs, webhooks, Dialect, Sql};
 use crate::{ScanQuery, ScopedDoc, StoreError, StoreOptions};
 use convert::{doc_of, key_of_row, map_err, params_of};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -283,6 +284,11 @@ async fn apply(tx: &deadpool_postgres::Transaction<'_>, op: &WriteOp) -> Result<
                 &docs::insert_doc(D, *table, scope, id, *created, columns, body),
             )
             .await?;
+            if let Some(fan_out) =
+                webhooks::fan_out_of_insert(D, *table, scope, id, *created, columns)
+            {
+                execute(tx, &fan_out).await?;
+            }
         }
         WriteOp::Update {
             table,

@@ -5,6 +5,7 @@
 use super::{Builder, Dialect, Sql};
 use crate::model::{
     ColumnKind, CreatedRange, ListQuery, ScanOp, ScanQuery, Scope, SqlValue, Table,
+    ONE_OF_VALUES_MAX,
 };
 use crate::StoreError;
 use portcullis_domain::search::{
@@ -134,6 +135,7 @@ pub(crate) fn list_docs(
     for (name, value) in &query.filters {
         b.push(" AND ").push(name).push(" = ").bind(value.clone());
     }
+    push_one_of(&mut b, table, &query.one_of);
     push_created_range(&mut b, &query.created);
     let direction = match cursor_seq {
         Some((direction, seq)) => {
@@ -156,6 +158,28 @@ pub(crate) fn list_docs(
         .push(" LIMIT ")
         .bind(SqlValue::Integer(query.limit as i64 + 1));
     b.finish()
+}
+
+fn push_one_of(b: &mut Builder, table: Table, one_of: &[(&'static str, Vec<SqlValue>)]) {
+    for (name, values) in one_of {
+        assert_columns(table, &[(name, SqlValue::Null)]);
+        assert!(
+            values.len() <= ONE_OF_VALUES_MAX,
+            "a membership filter holds at most {ONE_OF_VALUES_MAX} values"
+        );
+        if values.is_empty() {
+            b.push(" AND 1 = 0");
+            continue;
+        }
+        b.push(" AND ").push(name).push(" IN (");
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                b.push(", ");
+            }
+            b.bind(value.clone());
+        }
+        b.push(")");
+    }
 }
 
 fn push_created_range(b: &mut Builder, range: &CreatedRange) {

@@ -4,7 +4,7 @@ use super::{execute, open_connection, query_opt, D};
 use crate::migrations::{now_s, CREATE_MIGRATIONS_TABLE, MIGRATIONS};
 use crate::model::{IdempotencyClaim, WriteOp, WriteSet};
 use crate::sql::accounts::{self, ClaimDecision, ClaimRow};
-use crate::sql::docs;
+use crate::sql::{docs, webhooks};
 use crate::StoreError;
 use portcullis_domain::ids::MerchantId;
 use rusqlite::Connection;
@@ -193,6 +193,11 @@ pub(crate) fn apply(conn: &Connection, writes: &WriteSet) -> Result<(), StoreErr
                     conn,
                     &docs::insert_doc(D, *table, scope, id, *created, columns, body),
                 )?;
+                if let Some(fan_out) =
+                    webhooks::fan_out_of_insert(D, *table, scope, id, *created, columns)
+                {
+                    execute(conn, &fan_out)?;
+                }
             }
             WriteOp::Update {
                 table,

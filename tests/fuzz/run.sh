@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Fuzz suite: schemathesis generates requests from Portcullis's own OpenAPI
+# document (GET /openapi.json) and checks every answer: no 5xx, every status
+# and content type documented, every body valid against its schema, and
+# invalid input rejected with a 4xx.
+#   PORTCULLIS_BIN    the binary to test (default target/release/portcullis,
+#                     relative to the current directory or the repository root)
+#   PYTHON            the interpreter that makes the venv (default python3)
+#   FUZZ_MAX_EXAMPLES test cases per operation and phase (default 50)
+#   FUZZ_TIMEOUT_S    wall-clock bound on the schemathesis run (default 240)
+#   FUZZ_SEED         fixes the random seed (default: a new one each run; the
+#                     seed is printed, so a failure can be replayed with it)
+#   PORTCULLIS_FUZZ_KEEP_TMP  set to keep the server's data dir, log and the
+#                     schemathesis reports
+# Extra arguments go to `schemathesis run`. Exits non-zero when a check
+# fails, when the run exceeds FUZZ_TIMEOUT_S, or when the server does not
+# stop cleanly on SIGTERM.
+#
+# Like the other suites it starts a fresh `portcullis serve` on port 0 with a
+# temporary data dir, makes a merchant with the CLI, and stops the server
+# with SIGTERM afterwards (which must exit 0).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+START_TIMEOUT_S=30
+STOP_TIMEOUT_S=20
+MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-50}"
+TIMEOUT_S="${FUZZ_TIMEOUT_S:-240}"
+
+log() { printf 'fuzz: %s\n' "$*"; }
+
+# --- the binary ------------------------------------------------------------------
+named="${PORTCULLIS_BIN:-target/release/portcullis}"
+bin=""
+if [[ "$named" = /* ]]; then
+    candidates=("$named")
+else
+    candidates=("$PWD/$named" "$root/$named")
+fi
+for candidate in "${candidates[@]}"; do
+    if [[ -f "$candidate" && -x "$candidate" ]]; then
+        bin="$(cd "$(dirname "$candidate")" && pwd)/$(basename "$candidate")"
+        break
+    fi
+done
+if [[ -z "$bin" ]]; then
+    echo "fuzz: portcullis binary not found: $named (looked at ${candidates[*]});" \
+        "build it with \`cargo build --release -p portcullis\` or set PORTCULLIS_BIN" >&2
+    exit 2
+fi
+
+# --- the venv ------------------------------------------------------------------------
+venv="$root/.venv-fuzz"
+python="${PYTHON:-python3}"
+if [[ ! -x "$venv/bin/python" ]]; then
+    log "creating $venv"
+    "$python" -m venv "$venv"
+fi
+# Idempotent: with every requirement pinned and already present, pip
+# changes nothing and contacts no index.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+log "$("$venv/bin/schemathesis" --version)"
+
+# --- a fresh server --------------------------------------------------------------------
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/portcullis-fuzz.XXXXXX")"
+data="$tmp/data"
+server_pid=""
+
+# The environment without PORTCULLIS_* settings, so only the flags given here
+# decide where data lives (no stray database URL or config), as in conftest.py.
+clean_env=(env)
+while IFS='=' read -r name _; do
+    [[ "$name" == PORTCULLIS_* ]] && clean_env+=(-u "$name")
+done < <(env)
+
+stop_server() {
+    local code=0
+    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -TERM "$server_pid"
+        for _ in $(seq $((STOP_TIMEOUT_S * 10))); do
+            kill -0 "$server_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$server_pid" 2>/dev/null; then
+            echo "fuzz: portcullis ignored SIGTERM for ${STOP_TIMEOUT_S}s; killing it" >&2
+            kill -KILL "$server_pid" 2>/dev/null || true
+            wait "$server_pid" 2>/dev/null || true
+            code=1
+        else
+            wait "$server_pid" || code=$?
+        fi
+    elif [[ -n "$server_pid" ]]; then
+        wait "$server_pid" || code=$?
+    fi
+    server_pid=""
+    return "$code"
+}
+
+cleanup() {
+    stop_server || true
+    if [[ -n "${PORTCULLIS_FUZZ_KEEP_TMP:-}" ]]; then
+        log "kept $tmp"
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+
+log "starting $bin serve (data in $data)"
+"${clean_env[@]}" "$bin" serve --listen 127.0.0.1:0 --data-dir "$data" \
+    </dev/null >"$tmp/stdout.log" 2>"$tmp/server.log" &
+server_pid=$!
+
+base_url=""
+for _ in $(seq $((START_TIMEOUT_S * 10))); do
+    base_url="$(grep -oE 'portcullis listening on http://127\.0\.0\.1:[0-9]+' "$tmp/stdout.log" 2>/dev/null |
+        head -n1 | sed 's/^portcullis listening on //' || true)"
+    [[ -n "$base_url" ]] && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+done
+if [[ -z "$base_url" ]]; then
+    echo "fuzz: portcullis did not report its address within ${START_TIMEOUT_S}s" >&2
+    echo "--- stdout"; cat "$tmp/stdout.log" >&2 || true
+    echo "--- stderr"; tail -n 60 "$tmp/server.log" >&2 || true
+    exit 1
+fi
+log "server at $base_url"
+
+merchant_json="$("${clean_env[@]}" "$bin" merchant create --name Fuzz --json --data-dir "$data" </dev/null)"
+secret_key="$("$venv/bin/python" -c '
+import json, sys
+merchant = json.loads(sys.argv[1])
+if not merchant.get("secret_key"):
+    sys.exit(f"no secret_key in {sys.argv[1]}")
+print(merchant["secret_key"], end="")
+' "$merchant_json")"
+
+# --- the fuzzing --------------------------------------------------------------------------
+seed="${FUZZ_SEED:-$((RANDOM * 32768 + RANDOM))}"
+log "schemathesis against $base_url/openapi.json: at most $MAX_EXAMPLES examples per operation," \
+    "at most ${TIMEOUT_S}s, seed $seed"
+status=0
+# `timeout` bounds the wall clock (exit 124 when it fires); --max-examples
+# bounds the work, sized so the run normally ends well within it. The
+# settings not given here (which checks, what is out of scope and why) are
+# in schemathesis.toml.
+timeout --signal=TERM --kill-after=15 "$TIMEOUT_S" \
+    "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run \
+    "$base_url/openapi.json" \
+    --header "Authorization: Bearer $secret_key" \
+    --max-examples "$MAX_EXAMPLES" \
+    --seed "$seed" \
+    --workers 1 \
+    --generation-database none \
+    --no-color \
+    --report junit,ndjson --report-dir "$tmp/report" \
+    "$@" || status=$?
+if ((status == 124 || status == 137)); then
+    echo "fuzz: schemathesis did not finish within ${TIMEOUT_S}s (exit $status);" \
+        "lower FUZZ_MAX_EXAMPLES or look for a slow or hanging endpoint" >&2
+fi
+if ((status != 0)); then
+    echo "fuzz: failed (exit $status); seed $seed; server log tail:" >&2
+    tail -n 40 "$tmp/server.log" >&2 || true
+fi
+
+# The server must stop cleanly on SIGTERM, with exit code 0.
+server_code=0
+stop_server || server_code=$?
+if ((server_code != 0)); then
+    echo "fuzz: portcullis exited $server_code on SIGTERM (or died earlier):" >&2
+    tail -n 60 "$tmp/server.log" >&2 || true
+    ((status != 0)) || status=1
+fi
+if grep -q 'panicked' "$tmp/server.log"; then
+    echo "fuzz: the server log records a panic:" >&2
+    grep -m5 -A5 'panicked' "$tmp/server.log" >&2 || true
+    ((status != 0)) || status=1
+fi
+((status == 0)) && log "passed"
+exit "$status"
