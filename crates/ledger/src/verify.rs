@@ -52,6 +52,8 @@ pub enum Fault {
     ColumnsDiffer,
     /// Its posting rows differ from its content.
     PostingsDiffer,
+    /// Rows outside the chain: transactions or postings the entries do not account for.
+    StrayRows { transactions: i64, postings: i64 },
     /// The chain-head row does not name the last entry.
     HeadMismatch { head: ChainHead },
     /// A balance row differs from the sum of the account's postings.
@@ -88,6 +90,7 @@ impl fmt::Display for Finding {
             Fault::BadContent(why) => write!(f, "content is not a valid transaction: {why}"),
             Fault::ColumnsDiffer => write!(f, "id, idempotency key or created differ from the hashed content"),
             Fault::PostingsDiffer => write!(f, "posting rows differ from the hashed content"),
+            Fault::StrayRows { transactions, postings } => write!(f, "{transactions} transaction rows and {postings} posting rows are stored, more than the chain holds"),
             Fault::HeadMismatch { head } => write!(f, "the chain head says entry {} ({}), which is not the last entry", head.sequence, head.hash),
             Fault::BalanceMismatch { account, currency, stored_minor, computed_minor } => write!(
                 f,
@@ -112,6 +115,7 @@ pub struct Report {
 pub struct Verifier {
     head: ChainHead,
     entries: u64,
+    postings: u64,
     balances: BTreeMap<(String, String), i128>,
 }
 
@@ -126,6 +130,7 @@ impl Verifier {
         Self {
             head: ChainHead::genesis(),
             entries: 0,
+            postings: 0,
             balances: BTreeMap::new(),
         }
     }
@@ -182,7 +187,26 @@ impl Verifier {
             hash: entry.hash.clone(),
         };
         self.entries += 1;
+        self.postings += entry.postings.len() as u64;
         Ok(())
+    }
+
+    /// Checks that the stored row counts are what the chain holds (no
+    /// posting rows beyond the chain, no transactions out of it).
+    pub fn check_counts(&self, transactions: i64, postings: i64) -> Result<(), Finding> {
+        if u64::try_from(transactions) == Ok(self.entries)
+            && u64::try_from(postings) == Ok(self.postings)
+        {
+            return Ok(());
+        }
+        Err(Finding {
+            sequence: None,
+            id: None,
+            fault: Fault::StrayRows {
+                transactions,
+                postings,
+            },
+        })
     }
 
     /// Checks the chain-head row and every balance row against what the
