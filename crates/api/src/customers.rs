@@ -379,7 +379,7 @@ async fn rendered(
 ) -> ApiResult<Value> {
     let mut object = render(customer);
     if !expand.is_empty() {
-        expand.apply(state, caller, &mut object).await?;
+        expand.apply(state, caller, &mut object, None).await?;
     }
     Ok(object)
 }

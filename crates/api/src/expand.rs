@@ -5,6 +5,7 @@
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use portcullis_store::{Table, WriteOp, WriteSet};
 use serde_json::Value;
 
 /// Most expansions one request may ask for.
@@ -52,19 +53,27 @@ impl Expand {
         self.0.is_empty()
     }
 
-    /// Replaces each expandable id in `object` by the object it names.
+    /// Replaces each expandable id in `object` by the object it names, as
+    /// it will be once `pending` (the request's uncommitted writes, if any)
+    /// commits: the answer and the stored idempotent response must show the
+    /// request's own effects.
     pub async fn apply(
         &self,
         state: &AppState,
         caller: &Caller,
         object: &mut Value,
+        pending: Option<&WriteSet>,
     ) -> ApiResult<()> {
         for path in &self.0 {
             let Some(slot) = slot_at(object, path) else {
                 continue;
             };
             if let Value::String(id) = slot {
-                if let Some(expanded) = resolve(state, caller, id).await? {
+                let found = match pending.and_then(|writes| written(writes, id)) {
+                    Some((table, body)) => render_written(table, body)?,
+                    None => resolve(state, caller, id).await?,
+                };
+                if let Some(expanded) = found {
                     *slot = expanded;
                 }
             }
@@ -76,6 +85,38 @@ impl Expand {
 fn slot_at<'v>(object: &'v mut Value, path: &[String]) -> Option<&'v mut Value> {
     path.iter()
         .try_fold(object, |node, field| node.get_mut(field))
+}
+
+/// The last body a write set gives object `id`, with its table.
+fn written<'w>(writes: &'w WriteSet, id: &str) -> Option<(Table, &'w str)> {
+    writes.ops.iter().rev().find_map(|op| match op {
+        WriteOp::Insert {
+            table,
+            id: written,
+            body,
+            ..
+        }
+        | WriteOp::Update {
+            table,
+            id: written,
+            body,
+            ..
+        } if written == id => Some((*table, body.as_str())),
+        _ => None,
+    })
+}
+
+fn render_written(table: Table, body: &str) -> ApiResult<Option<Value>> {
+    let decode = |e: serde_json::Error| ApiError::internal(&e);
+    Ok(match table {
+        Table::Customers => Some(crate::customers::render(
+            &serde_json::from_str(body).map_err(decode)?,
+        )),
+        Table::PaymentIntents | Table::Charges | Table::PaymentMethods => {
+            crate::payments::render_stored(table, body)?
+        }
+        _ => None,
+    })
 }
 
 /// The object an id names, rendered, if the caller may see it.

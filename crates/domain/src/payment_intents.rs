@@ -296,6 +296,12 @@ impl PaymentIntent {
         match self.status.after(event) {
             Some(next) => {
                 self.status = next;
+                // `next_action` is what `requires_action` waits for: leaving
+                // that status (a new payment method, a block, a cancel) makes
+                // it moot, and a stale challenge link must not be shown.
+                if next != PaymentIntentStatus::RequiresAction {
+                    self.next_action = None;
+                }
                 Ok(())
             }
             None => Err(IntentError::UnexpectedState {
@@ -448,6 +454,25 @@ mod tests {
                 "{status:?}"
             );
         }
+    }
+
+    #[test]
+    fn leaving_requires_action_drops_the_next_action() {
+        let mut intent = PaymentIntent::create(
+            Amount::parse_minor(1000).unwrap(),
+            Currency::parse("usd").unwrap(),
+            vec!["card".to_owned()],
+            false,
+            0,
+        );
+        intent.status = S::RequiresAction;
+        intent.next_action = Some(NextAction::RedirectToUrl {
+            url: "https://example.test/authenticate".to_owned(),
+            return_url: None,
+        });
+        intent.apply(E::PaymentMethodGiven, "given").unwrap();
+        assert_eq!(intent.status, S::RequiresConfirmation);
+        assert_eq!(intent.next_action, None);
     }
 
     #[test]

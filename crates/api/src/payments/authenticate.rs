@@ -194,10 +194,12 @@ async fn settle(ctx: &Ctx<'_>, intent: PaymentIntent, passed: bool) -> ApiResult
 
 /// Sends the browser on to the `return_url`, or shows the result.
 fn after_challenge(intent: &PaymentIntent, secret: &str) -> Response {
-    let redirect_status = if intent.status == PaymentIntentStatus::RequiresPaymentMethod {
-        "failed"
-    } else {
-        "succeeded"
+    // Only a payment that went through (or is held for capture) returns as
+    // succeeded; one canceled meanwhile, or still waiting, has not been paid.
+    let redirect_status = match intent.status {
+        PaymentIntentStatus::Succeeded | PaymentIntentStatus::RequiresCapture => "succeeded",
+        PaymentIntentStatus::Processing => "processing",
+        _ => "failed",
     };
     match &intent.return_url {
         Some(url) => {

@@ -51,7 +51,8 @@ pub async fn capture(
             host: request.host.as_deref(),
         };
         let mut done = capture_intent(&ctx, &id, amount).await?;
-        done.body = super::expanded(&state, &caller, done.body, &expand).await?;
+        done.body =
+            super::expanded_after(&state, &caller, done.body, &expand, &done.writes).await?;
         Ok(done)
     })
     .await
@@ -228,7 +229,8 @@ pub async fn cancel(
             host: request.host.as_deref(),
         };
         let mut done = cancel_intent(&ctx, &id, reason).await?;
-        done.body = super::expanded(&state, &caller, done.body, &expand).await?;
+        done.body =
+            super::expanded_after(&state, &caller, done.body, &expand, &done.writes).await?;
         Ok(done)
     })
     .await

@@ -124,17 +124,15 @@ pub async fn confirm(ctx: &Ctx<'_>, id: &str, input: &ConfirmInput) -> ApiResult
             method
         }
         None => match intent.payment_method.clone() {
-            Some(pm) => super::methods::load(state, scope, &pm, "payment_method").await?.1,
-            None => {
-                return Err(ApiError::invalid(
-                    "payment_intent_unexpected_state",
-                    "You cannot confirm this PaymentIntent because it's missing a payment method. Update the PaymentIntent with a payment method and then confirm it again.",
-                    "payment_method",
-                ))
+            Some(pm) => {
+                super::methods::load(state, scope, &pm, "payment_method")
+                    .await?
+                    .1
             }
+            None => return Err(missing_payment_method()),
         },
     };
-    check_owner(state, scope, &intent, &method).await?;
+    check_owner(state, scope, intent.customer.as_deref(), &method).await?;
     if let Some(url) = &input.return_url {
         intent.return_url = Some(url.clone());
     }
@@ -175,14 +173,44 @@ pub struct Pending {
     pub assessment: risk::Assessment,
 }
 
+fn missing_payment_method() -> ApiError {
+    ApiError::invalid(
+        "payment_intent_unexpected_state",
+        "You cannot confirm this PaymentIntent because it's missing a payment method. Update the PaymentIntent with a payment method and then confirm it again.",
+        "payment_method",
+    )
+}
+
+/// For create with `confirm=true`: the refusals [`confirm`] would answer
+/// that depend only on the request (no payment method, an unknown one,
+/// another customer's), found before the new intent is stored, so that a
+/// refused create leaves no intent behind that its client never heard of.
+pub async fn check_confirmable(
+    state: &AppState,
+    scope: &Scope,
+    input: &ConfirmInput,
+    customer: Option<&str>,
+) -> ApiResult<()> {
+    match &input.method {
+        None => Err(missing_payment_method()),
+        // Inline card data was checked while parsing; nobody owns it yet.
+        Some(MethodSource::Inline(..)) => Ok(()),
+        Some(source @ MethodSource::Existing(_)) => {
+            // Nothing is written: a test id's fresh method is dropped here.
+            let (method, _) = resolve_method(state, scope, source).await?;
+            check_owner(state, scope, customer, &method).await
+        }
+    }
+}
+
 /// A payment method attached to another customer may not pay for this one.
 async fn check_owner(
     state: &AppState,
     scope: &Scope,
-    intent: &PaymentIntent,
+    customer: Option<&str>,
     method: &PaymentMethod,
 ) -> ApiResult<()> {
-    if let Some(customer) = &intent.customer {
+    if let Some(customer) = customer {
         ensure_customer_exists(state, scope, customer).await?;
         if method
             .customer

@@ -1,7 +1,9 @@
 //! `/v1/payment_intents`: create (optionally confirming), retrieve, update,
 //! confirm, list and search. Capture and cancel live in `capture`.
 
-use super::confirm::{confirm, confirm_input_from, resolve_method, ConfirmInput};
+use super::confirm::{
+    check_confirmable, confirm, confirm_input_from, resolve_method, ConfirmInput,
+};
 use super::records::{self, load};
 use super::render::render_payment_intent;
 use super::Ctx;
@@ -216,13 +218,27 @@ async fn create(
             origin: &origin,
             host: request.host.as_deref(),
         };
+        if create.confirm {
+            let customer = match &create.changes.customer {
+                Patch::Set(customer) => Some(customer.as_str()),
+                _ => None,
+            };
+            check_confirmable(&state, &scope, &create.confirm_input, customer).await?;
+        }
         let (id, retried) = insert_intent(&ctx, &create, fixed_id.as_deref()).await?;
         if retried {
             // A retry of a request that died mid-way: answer what the first
             // one achieved (recovery may have settled it) rather than
-            // confirming a second time.
+            // confirming a second time — unless it died before confirming.
             let (_, intent) = load::<PaymentIntent>(&state, &scope, &id, "intent").await?;
-            if intent.status != PaymentIntentStatus::RequiresConfirmation || !create.confirm {
+            let never_confirmed = intent.pending_attempt.is_none()
+                && intent.latest_charge.is_none()
+                && matches!(
+                    intent.status,
+                    PaymentIntentStatus::RequiresPaymentMethod
+                        | PaymentIntentStatus::RequiresConfirmation
+                );
+            if !(create.confirm && never_confirmed) {
                 let body = super::expanded(
                     &state,
                     &caller,
@@ -246,7 +262,9 @@ async fn create(
         }
         let mut done = confirm(&ctx, &id, &create.confirm_input).await?;
         if done.status == StatusCode::OK {
-            done.body = super::expanded(&state, &caller, done.body, &create.expand).await?;
+            done.body =
+                super::expanded_after(&state, &caller, done.body, &create.expand, &done.writes)
+                    .await?;
         }
         Ok(done)
     })
@@ -412,10 +430,8 @@ async fn update(
             &Origin::of(&request),
             state.now(),
         ));
-        Ok(Executed::ok(
-            super::expanded(&state, &caller, rendered, &expand).await?,
-            writes,
-        ))
+        let body = super::expanded_after(&state, &caller, rendered, &expand, &writes).await?;
+        Ok(Executed::ok(body, writes))
     })
     .await
 }
@@ -463,7 +479,8 @@ async fn confirm_endpoint(
         };
         let mut done = confirm(&ctx, &id, &input).await?;
         if done.status == StatusCode::OK {
-            done.body = super::expanded(&state, &caller, done.body, &expand).await?;
+            done.body =
+                super::expanded_after(&state, &caller, done.body, &expand, &done.writes).await?;
         }
         Ok(done)
     })

@@ -101,9 +101,47 @@ pub async fn expanded(
     expand: &crate::expand::Expand,
 ) -> crate::error::ApiResult<serde_json::Value> {
     if !expand.is_empty() {
-        expand.apply(state, caller, &mut body).await?;
+        expand.apply(state, caller, &mut body, None).await?;
     }
     Ok(body)
+}
+
+/// `body` with the requested expansions applied, seeing the request's own
+/// uncommitted `pending` writes as if committed.
+pub async fn expanded_after(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    mut body: serde_json::Value,
+    expand: &crate::expand::Expand,
+    pending: &portcullis_store::WriteSet,
+) -> crate::error::ApiResult<serde_json::Value> {
+    if !expand.is_empty() {
+        expand
+            .apply(state, caller, &mut body, Some(pending))
+            .await?;
+    }
+    Ok(body)
+}
+
+/// A payment object rendered from its stored body.
+pub fn render_stored(
+    table: portcullis_store::Table,
+    body: &str,
+) -> crate::error::ApiResult<Option<serde_json::Value>> {
+    use portcullis_store::Table;
+    let decode = |e: serde_json::Error| ApiError::internal(&e);
+    Ok(match table {
+        Table::PaymentIntents => Some(render::render_payment_intent(
+            &serde_json::from_str(body).map_err(decode)?,
+        )),
+        Table::Charges => Some(render::render_charge(
+            &serde_json::from_str(body).map_err(decode)?,
+        )),
+        Table::PaymentMethods => Some(render::render_payment_method(
+            &serde_json::from_str(body).map_err(decode)?,
+        )),
+        _ => None,
+    })
 }
 
 /// A payment object for `expand[]`, if the caller may see it.

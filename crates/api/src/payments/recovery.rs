@@ -232,6 +232,12 @@ pub fn refund_outcome_writes(
             refund.status = RefundStatus::Succeeded;
             refund.settled = ctx.state.now() >= settle_by_s;
         }
+        // A cancel whose answer was lost: the acquirer reports it as a
+        // refund that failed with reason `canceled`.
+        RefundOutcome::Failed { reason } if reason == "canceled" => {
+            refund.status = RefundStatus::Canceled;
+            refund.settled = true;
+        }
         RefundOutcome::Failed { reason } => {
             refund.status = RefundStatus::Failed;
             refund.failure_reason = Some(reason);

@@ -381,7 +381,7 @@ async fn cancel(
             &Origin::of(&request),
             state.now(),
         ));
-        Ok(Executed::ok(render_refund(&refund), writes))
+        Ok(Executed::ok(render_refund(&refund), writes).after_connector_call())
     })
     .await
 }

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Browser suite: Portcullis's hosted pages in headless Chromium, driven by
+# playwright-core from Node's built-in test runner (node:test).
+#   PORTCULLIS_BIN   the binary to test (default target/release/portcullis,
+#                    relative to the current directory or the repository root)
+#   CHROMIUM_PATH    the browser (default /usr/bin/chromium; installed with
+#                    apt-get when missing and this runs as root)
+#   SCREENSHOT_DIR   where screenshots go (default: a new temp dir, kept)
+#   PORTCULLIS_BROWSER_KEEP_TMP  set to keep the server's data dir and log
+# Extra arguments go to `node --test`. Exits non-zero when a test fails.
+#
+# Like the Python conftest, it starts a fresh `portcullis serve` on port 0
+# with a temporary data dir, makes a merchant with the CLI, and stops the
+# server with SIGTERM afterwards (which must exit 0).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+START_TIMEOUT_S=30
+STOP_TIMEOUT_S=20
+
+log() { printf 'browser: %s\n' "$*"; }
+
+# --- the binary ------------------------------------------------------------------
+named="${PORTCULLIS_BIN:-target/release/portcullis}"
+bin=""
+if [[ "$named" = /* ]]; then
+    candidates=("$named")
+else
+    candidates=("$PWD/$named" "$root/$named")
+fi
+for candidate in "${candidates[@]}"; do
+    if [[ -f "$candidate" && -x "$candidate" ]]; then
+        bin="$(cd "$(dirname "$candidate")" && pwd)/$(basename "$candidate")"
+        break
+    fi
+done
+if [[ -z "$bin" ]]; then
+    echo "browser: portcullis binary not found: $named (looked at ${candidates[*]});" \
+        "build it with \`cargo build --release -p portcullis\` or set PORTCULLIS_BIN" >&2
+    exit 2
+fi
+
+# --- Chromium -------------------------------------------------------------------------
+chromium_path="${CHROMIUM_PATH:-/usr/bin/chromium}"
+if [[ ! -x "$chromium_path" ]]; then
+    if [[ "$chromium_path" == /usr/bin/chromium && "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+        log "$chromium_path is missing; installing Debian's chromium with apt-get"
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+    fi
+    if [[ ! -x "$chromium_path" ]]; then
+        echo "browser: no Chromium at $chromium_path; install Debian's package (apt-get install chromium)" \
+            "or set CHROMIUM_PATH" >&2
+        exit 2
+    fi
+fi
+log "$("$chromium_path" --version 2>/dev/null || echo "chromium at $chromium_path")"
+
+# --- node_modules --------------------------------------------------------------------
+cd "$here"
+# The pinned playwright-core version, and the one installed (if any).
+wanted="$(node -p 'require("./package.json").devDependencies["playwright-core"]')"
+installed="$(node -p 'try { require("./node_modules/playwright-core/package.json").version } catch { "" }')"
+if [[ "$installed" != "$wanted" ]]; then
+    if [[ -f package-lock.json ]]; then
+        log "installing node_modules with npm ci (playwright-core $wanted)"
+        npm ci --no-audit --no-fund
+    else
+        log "installing node_modules with npm install (no package-lock.json yet)"
+        npm install --no-audit --no-fund
+    fi
+fi
+
+# --- a fresh server --------------------------------------------------------------------
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/portcullis-browser.XXXXXX")"
+data="$tmp/data"
+server_pid=""
+
+# The environment without PORTCULLIS_* settings, so only the flags given here
+# decide where data lives (no stray database URL or config), as in conftest.py.
+clean_env=(env)
+while IFS='=' read -r name _; do
+    [[ "$name" == PORTCULLIS_* ]] && clean_env+=(-u "$name")
+done < <(env)
+
+stop_server() {
+    local code=0
+    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -TERM "$server_pid"
+        for _ in $(seq $((STOP_TIMEOUT_S * 10))); do
+            kill -0 "$server_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$server_pid" 2>/dev/null; then
+            echo "browser: portcullis ignored SIGTERM for ${STOP_TIMEOUT_S}s; killing it" >&2
+            kill -KILL "$server_pid" 2>/dev/null || true
+            wait "$server_pid" 2>/dev/null || true
+            code=1
+        else
+            wait "$server_pid" || code=$?
+        fi
+    elif [[ -n "$server_pid" ]]; then
+        wait "$server_pid" || code=$?
+    fi
+    server_pid=""
+    return "$code"
+}
+
+cleanup() {
+    stop_server || true
+    if [[ -n "${PORTCULLIS_BROWSER_KEEP_TMP:-}" ]]; then
+        log "kept $tmp"
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+
+log "starting $bin serve (data in $data)"
+"${clean_env[@]}" "$bin" serve --listen 127.0.0.1:0 --data-dir "$data" \
+    </dev/null >"$tmp/stdout.log" 2>"$tmp/server.log" &
+server_pid=$!
+
+base_url=""
+for _ in $(seq $((START_TIMEOUT_S * 10))); do
+    base_url="$(grep -oE 'portcullis listening on http://127\.0\.0\.1:[0-9]+' "$tmp/stdout.log" 2>/dev/null |
+        head -n1 | sed 's/^portcullis listening on //' || true)"
+    [[ -n "$base_url" ]] && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+done
+if [[ -z "$base_url" ]]; then
+    echo "browser: portcullis did not report its address within ${START_TIMEOUT_S}s" >&2
+    echo "--- stdout"; cat "$tmp/stdout.log" >&2 || true
+    echo "--- stderr"; tail -n 60 "$tmp/server.log" >&2 || true
+    exit 1
+fi
+log "server at $base_url"
+
+merchant_json="$("${clean_env[@]}" "$bin" merchant create --name "Browser Suite" --json --data-dir "$data" </dev/null)"
+secret_key="$(node -e '
+    const m = JSON.parse(process.argv[1]);
+    if (!m.secret_key) { throw new Error("no secret_key in " + process.argv[1]); }
+    process.stdout.write(m.secret_key);
+' "$merchant_json")"
+
+# --- the tests ---------------------------------------------------------------------------
+shots="${SCREENSHOT_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/portcullis-screenshots.XXXXXX")}"
+mkdir -p "$shots"
+status=0
+PORTCULLIS_URL="$base_url" PORTCULLIS_SECRET_KEY="$secret_key" CHROMIUM_PATH="$chromium_path" \
+    SCREENSHOT_DIR="$shots" \
+    node --test --test-reporter=spec --test-concurrency=1 "$@" test/*.test.mjs || status=$?
+log "screenshots in $shots"
+
+# The server must stop cleanly on SIGTERM, with exit code 0.
+server_code=0
+stop_server || server_code=$?
+if ((server_code != 0)); then
+    echo "browser: portcullis exited $server_code on SIGTERM (or died earlier):" >&2
+    tail -n 60 "$tmp/server.log" >&2 || true
+    ((status != 0)) || status=1
+fi
+exit "$status"
