@@ -10,6 +10,7 @@ mod events;
 mod expand;
 mod health;
 mod idempotency;
+pub mod ledger;
 mod lists;
 mod locks;
 pub mod payments;
@@ -17,6 +18,7 @@ mod request_id;
 mod state;
 pub mod wire;
 
+pub use ledger::LedgerSettings;
 pub use payments::PaymentSettings;
 pub use state::{ApiSettings, AppParts, AppState};
 
@@ -34,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(health::ready))
         .merge(customers::routes())
         .merge(payments::routes())
+        .merge(ledger::routes())
         .merge(events::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)

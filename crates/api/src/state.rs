@@ -2,6 +2,7 @@
 //! the API's bounded settings.
 
 use crate::auth::KeyCache;
+use crate::ledger::LedgerSettings;
 use crate::locks::ObjectLocks;
 use crate::payments::{CvcCache, PaymentSettings};
 use portcullis_connectors::Connector;
@@ -54,6 +55,7 @@ pub struct Inner {
     pub vault: Arc<Vault>,
     pub connector: Arc<dyn Connector>,
     pub payments: PaymentSettings,
+    pub ledger: LedgerSettings,
     pub locks: ObjectLocks,
     pub cvcs: CvcCache,
 }
@@ -66,6 +68,7 @@ pub struct AppParts {
     pub vault: Arc<Vault>,
     pub connector: Arc<dyn Connector>,
     pub payments: PaymentSettings,
+    pub ledger: LedgerSettings,
 }
 
 impl std::ops::Deref for AppState {
@@ -84,6 +87,7 @@ impl AppState {
             vault,
             connector,
             payments,
+            ledger,
         } = parts;
         let keys = KeyCache::new(settings.key_cache_ttl_ms, settings.key_cache_entries_max);
         Self(Arc::new(Inner {
@@ -94,6 +98,7 @@ impl AppState {
             vault,
             connector,
             payments,
+            ledger,
             locks: ObjectLocks::default(),
             cvcs: CvcCache::default(),
         }))

@@ -43,6 +43,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         vault: vault.clone(),
         connector: sandbox_acquirer(settings)?,
         payments: settings.payments.clone(),
+        ledger: settings.ledger.clone(),
     });
     let app = portcullis_api::router(state.clone());
     let handle = Handle::new();
@@ -58,6 +59,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         stopped(stop_signal.clone()),
     ));
     let recovery = tokio::spawn(portcullis_api::payments::recovery::run(
+        state.clone(),
+        stopped(stop_signal.clone()),
+    ));
+    let ledger = tokio::spawn(portcullis_api::ledger::worker::run(
         state,
         stopped(stop_signal.clone()),
     ));
@@ -96,7 +101,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             server.serve(app.into_make_service()).await
         }
     };
-    let _ = tokio::join!(pruner, recovery, keyring);
+    let _ = tokio::join!(pruner, recovery, ledger, keyring);
     store.close().await;
     served.context("serving HTTP")?;
     tracing::info!("stopped; every acknowledged write is committed");
