@@ -17,6 +17,10 @@ use portcullis_store::WriteOp;
 /// merchant's schedule, the net pending until the settlement delay has
 /// passed. Sets the charge's fee and balance transaction.
 pub fn capture(ctx: &Ctx<'_>, charge: &mut Charge) -> ApiResult<Vec<WriteOp>> {
+    if charge.amount_captured_minor <= 0 || charge.balance_transaction.is_some() {
+        // Nothing captured, or already booked.
+        return Ok(vec![]);
+    }
     let now = ctx.state.now();
     let policy = ctx.state.ledger.policy(&ctx.scope.merchant_id);
     let amount_minor = charge.amount_captured_minor;
