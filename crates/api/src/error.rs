@@ -98,6 +98,15 @@ impl ApiError {
         .with_param(param)
     }
 
+    /// 400 `balance_insufficient`: a payout above the available balance.
+    pub fn insufficient_balance() -> Self {
+        ApiError::invalid(
+            "balance_insufficient",
+            "You have insufficient funds in your available balance for this payout.",
+            "amount",
+        )
+    }
+
     pub fn unknown_parameter(param: &str) -> Self {
         Self::invalid(
             "parameter_unknown",
@@ -207,6 +216,7 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Conflict => ApiError::concurrent_change(),
+            StoreError::InsufficientBalance { .. } => ApiError::insufficient_balance(),
             StoreError::Unavailable(_) => ApiError::unavailable(&err),
             _ => ApiError::internal(&err),
         }

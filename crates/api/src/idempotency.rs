@@ -145,6 +145,9 @@ where
                 return ApiError::unavailable(&"a concurrent change met a request that had already called the acquirer; recovery will settle it").into_response()
             }
             Err(StoreError::Conflict) => continue,
+            // A balance moved between the read and the commit (a concurrent
+            // payout): execute again, and the fresh read answers the 400.
+            Err(StoreError::InsufficientBalance { .. }) if !external_effects => continue,
             Err(StoreError::ClaimLost) => {
                 return in_use(claimed.map_or("", |(_, key)| key)).into_response()
             }

@@ -13,6 +13,7 @@ mod events;
 mod expand;
 mod health;
 mod idempotency;
+pub mod ledger;
 mod lists;
 mod locks;
 mod openapi;
@@ -24,6 +25,7 @@ mod state;
 pub mod webhooks;
 pub mod wire;
 
+pub use ledger::LedgerSettings;
 pub use payments::PaymentSettings;
 pub use state::{ApiSettings, AppParts, AppState};
 pub use webhooks::WebhookSettings;
@@ -36,12 +38,13 @@ use error::ApiError;
 use routes::{doc, Routes};
 
 /// Every route of the API, with request ids and our error format for
-/// unknown routes and methods.
+/// unknown routes and methods, and for paths that are not UTF-8.
 pub fn router(state: AppState) -> Router {
     let (routes, _) = registry().into_parts();
     routes
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
+        .layer(axum::middleware::from_fn(wire::refuse_undecodable_path))
         .layer(axum::middleware::from_fn(request_id::assign_request_id))
         .with_state(state)
 }
@@ -60,6 +63,7 @@ pub fn registry() -> Routes {
         )
         .merge(customers::routes())
         .merge(payments::routes())
+        .merge(ledger::routes())
         .merge(events::routes())
         .merge(webhooks::routes());
     let (router, mut operations) = api.into_parts();

@@ -8,6 +8,13 @@ use serde_json::{json, Map, Value};
 
 /// The document for `operations`.
 pub fn document(operations: &[Operation]) -> Value {
+    let mut schemas = schemas();
+    for object in operations.iter().filter_map(|op| op.answers) {
+        // Objects without a rendered sample yet are described by their name only.
+        schemas.entry(object.to_owned()).or_insert_with(|| {
+            json!({ "type": "object", "required": ["object"], "properties": { "object": { "const": object } } })
+        });
+    }
     let mut paths = Map::new();
     for op in operations {
         let entry = paths.entry(op.path.to_owned()).or_insert_with(|| json!({}));
@@ -28,7 +35,7 @@ pub fn document(operations: &[Operation]) -> Value {
                 "bearerAuth": { "type": "http", "scheme": "bearer" },
                 "basicAuth": { "type": "http", "scheme": "basic", "description": "The API key as the user name, empty password." },
             },
-            "schemas": schemas(),
+            "schemas": schemas,
         },
     })
 }

@@ -2,6 +2,7 @@
 //! the API's bounded settings.
 
 use crate::auth::KeyCache;
+use crate::ledger::LedgerSettings;
 use crate::locks::ObjectLocks;
 use crate::payments::{CvcCache, PaymentSettings};
 use crate::webhooks::WebhookSettings;
@@ -56,6 +57,7 @@ pub struct Inner {
     pub connector: Arc<dyn Connector>,
     pub payments: PaymentSettings,
     pub webhooks: WebhookSettings,
+    pub ledger: LedgerSettings,
     pub locks: ObjectLocks,
     pub cvcs: CvcCache,
 }
@@ -69,6 +71,7 @@ pub struct AppParts {
     pub connector: Arc<dyn Connector>,
     pub payments: PaymentSettings,
     pub webhooks: WebhookSettings,
+    pub ledger: LedgerSettings,
 }
 
 impl std::ops::Deref for AppState {
@@ -88,6 +91,7 @@ impl AppState {
             connector,
             payments,
             webhooks,
+            ledger,
         } = parts;
         let keys = KeyCache::new(settings.key_cache_ttl_ms, settings.key_cache_entries_max);
         Self(Arc::new(Inner {
@@ -99,6 +103,7 @@ impl AppState {
             connector,
             payments,
             webhooks,
+            ledger,
             locks: ObjectLocks::default(),
             cvcs: CvcCache::default(),
         }))

@@ -55,6 +55,15 @@ pub struct Charge {
     pub connector_reference: Option<String>,
     /// The attempt (`pa_…`) this charge records.
     pub attempt: String,
+    /// The balance transaction (`txn_…`) of its capture, once captured.
+    #[serde(default)]
+    pub balance_transaction: Option<String>,
+    /// The fee taken on capture, in minor units.
+    #[serde(default)]
+    pub fee_minor: i64,
+    /// The part of that fee given back by refunds that still stand.
+    #[serde(default)]
+    pub fee_returned_minor: i64,
 }
 
 impl Charge {

@@ -76,4 +76,13 @@ pub struct Refund {
     /// True once the acquirer's answer is final; until then the recovery
     /// worker polls it (pending refunds settle; some succeeded ones fail).
     pub settled: bool,
+    /// The balance transaction (`txn_…`) that took the refund from the merchant.
+    #[serde(default)]
+    pub balance_transaction: Option<String>,
+    /// The part of the charge's fee this refund gave back, in minor units.
+    #[serde(default)]
+    pub fee_returned_minor: i64,
+    /// The balance transaction that gave it back when the refund failed or was canceled.
+    #[serde(default)]
+    pub failure_balance_transaction: Option<String>,
 }

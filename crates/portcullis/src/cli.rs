@@ -44,6 +44,28 @@ pub enum Command {
     /// Manage the card vault's keys.
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// Verify the ledger's hash chain and balances; sign checkpoints of it.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LedgerCommand {
+    /// Recompute the hash chain and every balance; exit non-zero naming
+    /// the first bad entry.
+    Verify {
+        /// Also check a checkpoint from `portcullis ledger checkpoint`: its
+        /// signature, and that the chain still holds its entry unchanged.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Verify the ledger, then print its head (sequence, hash, time) signed
+    /// with the ledger signing key, as JSON for a third party to hold.
+    Checkpoint {
+        /// Write the checkpoint to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,6 +5,7 @@
 mod admin;
 mod cli;
 mod dev_cert;
+mod ledger_admin;
 mod secrets;
 mod serve;
 mod settings;
@@ -36,6 +37,7 @@ fn main() -> std::process::ExitCode {
             Command::Key(command) => admin::key(&settings, command).await,
             Command::DevCert(args) => dev_cert::run(&settings, &args),
             Command::Vault(command) => vault_admin::run(&settings, command).await,
+            Command::Ledger(command) => ledger_admin::run(&settings, command).await,
         }
     });
     match outcome {

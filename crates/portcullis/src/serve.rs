@@ -44,6 +44,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         connector: sandbox_acquirer(settings)?,
         payments: settings.payments.clone(),
         webhooks: settings.webhooks.clone(),
+        ledger: settings.ledger.clone(),
     });
     let app = portcullis_api::router(state.clone());
     let handle = Handle::new();
@@ -66,6 +67,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         tracing::warn!("webhooks may be sent to private and loopback addresses (--webhooks-allow-private-targets): for local development only");
     }
     let webhooks = tokio::spawn(portcullis_api::webhooks::run(
+        state.clone(),
+        stopped(stop_signal.clone()),
+    ));
+    let ledger = tokio::spawn(portcullis_api::ledger::worker::run(
         state,
         stopped(stop_signal.clone()),
     ));
@@ -104,7 +109,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             server.serve(app.into_make_service()).await
         }
     };
-    let _ = tokio::join!(pruner, recovery, keyring, webhooks);
+    let _ = tokio::join!(pruner, recovery, keyring, webhooks, ledger);
     store.close().await;
     served.context("serving HTTP")?;
     tracing::info!("stopped; every acknowledged write is committed");

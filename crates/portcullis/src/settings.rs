@@ -4,9 +4,12 @@
 
 use crate::cli::{Cli, Command};
 use anyhow::{bail, Context};
-use portcullis_api::{ApiSettings, PaymentSettings, WebhookSettings};
+use portcullis_api::{ApiSettings, LedgerSettings, PaymentSettings, WebhookSettings};
+use portcullis_domain::ids::MerchantId;
+use portcullis_ledger::policy::MerchantPolicy;
 use portcullis_store::StoreOptions;
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
@@ -43,6 +46,19 @@ pub struct Settings {
     /// How long the sandbox takes to settle refunds that settle later.
     pub sandbox_refund_settle_ms: u64,
     pub webhooks: WebhookSettings,
+    pub ledger: LedgerSettings,
+    /// The Ed25519 key (PKCS#8, hex) that signs ledger checkpoints.
+    pub ledger_signing_key_file: PathBuf,
+}
+
+/// The `[ledger]` table: the default merchant policy and overrides by
+/// merchant id, e.g. `[ledger.merchants.acct_…] settlement_delay_s = 0`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LedgerFile {
+    default: Option<MerchantPolicy>,
+    #[serde(default)]
+    merchants: HashMap<String, MerchantPolicy>,
 }
 
 /// The TOML file's keys; all optional.
@@ -81,6 +97,9 @@ struct FileSettings {
     webhooks_in_flight_max: Option<usize>,
     webhooks_poll_interval_ms: Option<u64>,
     webhooks_allow_private_targets: Option<bool>,
+    ledger_worker_interval_ms: Option<u64>,
+    ledger_signing_key_file: Option<PathBuf>,
+    ledger: Option<LedgerFile>,
 }
 
 impl Settings {
@@ -174,6 +193,14 @@ impl Settings {
                 "idempotency_retention_s must be at least {IDEMPOTENCY_RETENTION_S_MIN} (24 hours)"
             );
         }
+        let ledger = ledger_settings(
+            file.ledger.unwrap_or_default(),
+            file.ledger_worker_interval_ms,
+        )?;
+        let ledger_signing_key_file = std::env::var_os("PORTCULLIS_LEDGER_SIGNING_KEY_FILE")
+            .map(PathBuf::from)
+            .or(file.ledger_signing_key_file)
+            .unwrap_or_else(|| data_dir.join("ledger-signing-key"));
         let store_defaults = StoreOptions::default();
         let vault_keyring_file = std::env::var_os("PORTCULLIS_VAULT_KEYRING_FILE")
             .map(PathBuf::from)
@@ -181,6 +208,8 @@ impl Settings {
             .unwrap_or_else(|| data_dir.join("vault-keyring"));
         Ok(Self {
             webhooks,
+            ledger,
+            ledger_signing_key_file,
             payments,
             vault_keyring_file,
             sandbox_latency_ms: file.sandbox_latency_ms.unwrap_or(0),
@@ -287,4 +316,34 @@ fn env_or<T: std::str::FromStr>(name: &str, file_value: Option<T>) -> anyhow::Re
         },
         Err(_) => Ok(file_value),
     }
+}
+
+/// The ledger settings: the `[ledger]` table's policies, checked.
+fn ledger_settings(
+    file: LedgerFile,
+    worker_interval_ms: Option<u64>,
+) -> anyhow::Result<LedgerSettings> {
+    let defaults = LedgerSettings::default();
+    let default_policy = file.default.unwrap_or(defaults.default_policy);
+    let mut merchant_policies = HashMap::new();
+    for (id, policy) in file.merchants {
+        let merchant = MerchantId::parse(&id)
+            .with_context(|| format!("[ledger.merchants.{id}]: not a merchant id (acct_…)"))?;
+        merchant_policies.insert(merchant, policy);
+    }
+    for policy in std::iter::once(&default_policy).chain(merchant_policies.values()) {
+        if policy.settlement_delay_s < 0 || policy.payout_delay_s < 0 {
+            bail!("ledger settlement_delay_s and payout_delay_s must not be negative");
+        }
+        if policy.dispute_fees.iter().any(|fee| fee.amount_minor < 0) {
+            bail!("ledger dispute fees must not be negative");
+        }
+    }
+    Ok(LedgerSettings {
+        default_policy,
+        merchant_policies,
+        worker_interval_ms: worker_interval_ms
+            .unwrap_or(defaults.worker_interval_ms)
+            .max(1),
+    })
 }

@@ -18,6 +18,10 @@ pub enum StoreError {
     /// An update or cursor named a document that does not exist.
     #[error("no such record")]
     NotFound,
+    /// A ledger append would take a balance the policy floors at zero
+    /// below it (e.g. a payout above the available balance). Nothing was written.
+    #[error("insufficient balance in {account} ({currency})")]
+    InsufficientBalance { account: String, currency: String },
     /// The settings do not describe a usable database.
     #[error("database configuration: {0}")]
     Config(String),

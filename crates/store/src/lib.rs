@@ -8,6 +8,7 @@
 //! handful of operations for merchants, API keys and idempotency keys.
 
 mod error;
+mod ledger;
 mod migrations;
 mod model;
 mod postgres;
@@ -16,10 +17,12 @@ mod sqlite;
 mod webhooks;
 
 pub use error::StoreError;
+pub use ledger::{Verification, BALANCE_ACCOUNTS_MAX};
 pub use model::{
     CreatedRange, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, ScanOp, ScanQuery, Scope,
     ScopedDoc, SqlValue, Table, WriteOp, WriteSet, ONE_OF_VALUES_MAX,
 };
+pub use portcullis_ledger::verify::StoredBalance;
 pub use webhooks::{
     AttemptLog, AttemptRecord, ClaimedDelivery, DeliveryClaim, DeliveryFilter, DeliveryKey,
     DeliveryPage, DeliveryRecord, DeliveryState, Redelivery, CLAIM_EXCLUDED_MAX, CLAIM_LIMIT_MAX,
@@ -186,6 +189,31 @@ impl Store {
     /// Applies every operation of `writes` or none of them.
     pub async fn commit(&self, writes: WriteSet) -> Result<(), StoreError> {
         dispatch!(self.commit(writes))
+    }
+
+    /// The ledger balances of `accounts` (account codes, at most
+    /// [`BALANCE_ACCOUNTS_MAX`]), every currency each holds.
+    pub async fn ledger_balances(
+        &self,
+        accounts: &[String],
+    ) -> Result<Vec<StoredBalance>, StoreError> {
+        if accounts.len() > BALANCE_ACCOUNTS_MAX {
+            return Err(StoreError::Config(format!(
+                "at most {BALANCE_ACCOUNTS_MAX} accounts per balance read"
+            )));
+        }
+        dispatch!(self.ledger_balances(accounts))
+    }
+
+    /// Replays the whole ledger from one consistent snapshot: the chain,
+    /// every entry's postings, the head row and every balance row.
+    pub async fn verify_ledger(&self) -> Result<Verification, StoreError> {
+        dispatch!(self.verify_ledger())
+    }
+
+    /// The stored hash of ledger entry `sequence`, if it exists.
+    pub async fn ledger_hash_at(&self, sequence: i64) -> Result<Option<String>, StoreError> {
+        dispatch!(self.ledger_hash_at(sequence))
     }
 
     /// Claims an idempotency key for a request about to execute. A claim

@@ -24,6 +24,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_webhooks.sql"),
         postgres: include_str!("../migrations/postgres/0003_webhooks.sql"),
     },
+    Migration {
+        version: 4,
+        sqlite: include_str!("../migrations/sqlite/0004_ledger.sql"),
+        postgres: include_str!("../migrations/postgres/0004_ledger.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

@@ -26,6 +26,10 @@ pub enum Table {
     /// Webhook endpoints. Inserting into [`Table::Events`] reads this table
     /// to fan the event out to deliveries (see [`crate::DeliveryClaim`]).
     WebhookEndpoints,
+    /// Stripe's balance transactions (`txn_…`): the ledger as a merchant reads it.
+    BalanceTransactions,
+    /// Payouts (`po_…`).
+    Payouts,
 }
 
 /// How a search attribute maps to SQL.
@@ -48,6 +52,8 @@ impl Table {
             Table::PaymentAttempts => "payment_attempts",
             Table::VaultCards => "vault_cards",
             Table::WebhookEndpoints => "webhook_endpoints",
+            Table::BalanceTransactions => "balance_transactions",
+            Table::Payouts => "payouts",
         }
     }
 
@@ -86,6 +92,18 @@ impl Table {
                 ("enabled_events", ColumnKind::Text),
                 ("deleted", ColumnKind::Integer),
                 ("failing_since_ms", ColumnKind::Integer),
+            ],
+            Table::BalanceTransactions => &[
+                ("source", ColumnKind::Text),
+                ("txn_type", ColumnKind::Text),
+                ("currency", ColumnKind::Text),
+                ("status", ColumnKind::Text),
+                ("available_on", ColumnKind::Integer),
+            ],
+            Table::Payouts => &[
+                ("currency", ColumnKind::Text),
+                ("status", ColumnKind::Text),
+                ("arrival_date", ColumnKind::Integer),
             ],
         }
     }
@@ -169,6 +187,16 @@ pub enum WriteOp {
         columns: Vec<(&'static str, SqlValue)>,
         body: String,
     },
+    /// Appends a balanced ledger transaction to the hash chain. The store
+    /// links it after the chain head at apply time (sequence, previous
+    /// hash, hash), updates the balances, and refuses the whole write set
+    /// with `InsufficientBalance` if a balance the policy floors at zero
+    /// would go below it. Appending a key that exists is a no-op when it
+    /// records the same movement, and `Duplicate` otherwise. Applied after
+    /// every other operation of its write set, whatever its position.
+    LedgerAppend {
+        transaction: portcullis_ledger::LedgerTransaction,
+    },
     /// Stores the response of a request that claimed an idempotency key.
     CompleteIdempotency {
         merchant_id: MerchantId,
@@ -237,6 +265,8 @@ pub struct ListQuery {
 pub enum ScanOp {
     Equal,
     NotEqual,
+    /// The column is at most the value (`<=`), e.g. a due time.
+    AtMost,
 }
 
 /// A query across every scope, for background work (crash recovery, key

@@ -37,6 +37,10 @@ macro_rules! contract {
     };
 }
 
+// The ledger's contracts live in their own file; this one is long enough.
+#[path = "contract/ledger.rs"]
+mod ledger;
+
 // ---------------------------------------------------------------- accounts
 
 fn hasher() -> KeyHashSecret {

@@ -471,17 +471,36 @@ def test_charge_retrieve_and_list():
     assert [c.id for c in listed.data] == [charge.id]
 
 
-@pytest.mark.xfail(
-    reason="server gap: every charge renders balance_transaction: null (hard-coded in "
-    "crates/api/src/payments/render.rs) and GET /v1/balance_transactions is 404, though "
-    "api-contract.md says a charge carries balance_transaction (txn_…)",
-    strict=True,
-)
 def test_captured_charge_has_balance_transaction():
     charge = stripe.Charge.retrieve(paid_intent(amount=3200).latest_charge)
     assert charge.captured is True
     assert isinstance(charge.balance_transaction, str)
     assert charge.balance_transaction.startswith("txn_")
+    txn = stripe.BalanceTransaction.retrieve(charge.balance_transaction)
+    assert isinstance(txn, stripe.BalanceTransaction)
+    assert (txn.type, txn.amount, txn.source) == ("charge", 3200, charge.id)
+    assert txn.net == txn.amount - txn.fee
+    assert sum(detail.amount for detail in txn.fee_details) == txn.fee
+    assert txn.status in ("pending", "available")
+
+
+def test_balance_lists_available_and_pending_per_currency():
+    paid_intent(amount=1500)
+    balance = stripe.Balance.retrieve()
+    assert isinstance(balance, stripe.Balance)
+    pending = {entry.currency: entry.amount for entry in balance.pending}
+    assert pending.get("usd", 0) > 0
+    assert {entry.currency for entry in balance.available} == set(pending)
+    listed = stripe.BalanceTransaction.list(limit=2, type="charge")
+    assert len(listed.data) == 2 and all(t.type == "charge" for t in listed.data)
+
+
+def test_payout_above_the_available_balance_is_refused():
+    available = {e.currency: e.amount for e in stripe.Balance.retrieve().available}.get("usd", 0)
+    with pytest.raises(InvalidRequestError) as raised:
+        stripe.Payout.create(amount=max(available, 0) + 1, currency="usd")
+    assert raised.value.code == "balance_insufficient"
+    assert raised.value.http_status == 400
 
 
 def test_failed_attempt_leaves_a_failed_charge():

@@ -2,7 +2,7 @@
 //! voiding one are connector calls, so both run in atomic phases too.
 
 use super::attempts::{self, Attempt, AttemptKind};
-use super::outcome::dispute_write;
+use super::outcome::dispute_writes;
 use super::records::{self, load};
 use super::render::{render_charge, render_payment_intent};
 use super::{unexpected_state, Ctx};
@@ -149,9 +149,12 @@ pub async fn captured(
     intent.amount_received_minor = outcome.captured_minor;
     intent.amount_capturable_minor = 0;
     let mut writes = WriteSet::new();
+    writes
+        .ops
+        .extend(super::ledger_postings::capture(ctx, &mut charge)?);
     if let Some(notice) = &outcome.dispute {
         charge.disputed = true;
-        writes.push(dispute_write(ctx, &charge, notice)?);
+        writes.ops.extend(dispute_writes(ctx, &charge, notice)?);
     }
     let intent_json = render_payment_intent(&intent);
     let now = state.now();

@@ -9,9 +9,10 @@ pub mod cards;
 mod charges;
 mod confirm;
 mod intents;
+mod ledger_postings;
 mod methods;
 mod outcome;
-mod records;
+pub(crate) mod records;
 pub mod recovery;
 mod refunds;
 mod render;
@@ -292,6 +293,9 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         disputed: false,
         connector_reference: None,
         attempt: "pa_sample".into(),
+        balance_transaction: Some("txn_sample".into()),
+        fee_minor: 0,
+        fee_returned_minor: 0,
     };
     let refund = Refund {
         id: "re_sample".into(),
@@ -309,6 +313,9 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         metadata: Default::default(),
         sent_to_connector: true,
         settled: true,
+        balance_transaction: Some("txn_sample".into()),
+        fee_returned_minor: 0,
+        failure_balance_transaction: None,
     };
     vec![
         ("payment_method", render::render_payment_method(&method)),

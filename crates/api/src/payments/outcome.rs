@@ -2,6 +2,7 @@
 //! records, the events it writes, and the answer the client gets.
 
 use super::attempts::Attempt;
+use super::ledger_postings;
 use super::records;
 use super::render::{render_charge, render_payment_intent};
 use super::risk::Assessment;
@@ -53,6 +54,9 @@ fn new_charge(
         disputed: false,
         connector_reference: None,
         attempt: attempt.to_owned(),
+        balance_transaction: None,
+        fee_minor: 0,
+        fee_returned_minor: 0,
     }
 }
 
@@ -119,9 +123,14 @@ pub fn approved(
     intent.amount_capturable_minor = if manual { intent.amount.minor() } else { 0 };
     intent.amount_received_minor = charge.amount_captured_minor;
     let mut writes = WriteSet::new();
+    if charge.captured {
+        writes
+            .ops
+            .extend(ledger_postings::capture(ctx, &mut charge)?);
+    }
     if let Some(notice) = dispute {
         charge.disputed = true;
-        writes.push(dispute_write(ctx, &charge, &notice)?);
+        writes.ops.extend(dispute_writes(ctx, &charge, &notice)?);
     }
     let intent_json = render_payment_intent(&intent);
     let charge_json = render_charge(&charge);
@@ -156,13 +165,21 @@ pub fn approved(
     })
 }
 
-/// A dispute opened on a captured charge, and its event.
-pub fn dispute_write(ctx: &Ctx<'_>, charge: &Charge, notice: &DisputeNotice) -> ApiResult<WriteOp> {
+/// A dispute opened on a captured charge, and its ledger booking.
+pub fn dispute_writes(
+    ctx: &Ctx<'_>,
+    charge: &Charge,
+    notice: &DisputeNotice,
+) -> ApiResult<Vec<WriteOp>> {
     let now = ctx.state.now();
+    let id = new_id("dp");
+    let (balance_transaction, mut writes) =
+        ledger_postings::dispute(ctx, charge, &id, notice.amount_minor)?;
     let dispute = json!({
-        "id": new_id("dp"),
+        "id": id,
         "object": "dispute",
         "amount": notice.amount_minor,
+        "balance_transactions": [balance_transaction],
         "charge": charge.id,
         "created": now,
         "currency": charge.currency,
@@ -172,14 +189,15 @@ pub fn dispute_write(ctx: &Ctx<'_>, charge: &Charge, notice: &DisputeNotice) -> 
         "reason": notice.reason,
         "status": "needs_response",
     });
-    Ok(WriteOp::Insert {
+    writes.push(WriteOp::Insert {
         table: Table::Disputes,
         scope: ctx.scope.clone(),
-        id: dispute["id"].as_str().unwrap_or_default().to_owned(),
+        id,
         created: now,
         columns: vec![("charge", SqlValue::Text(charge.id.clone()))],
         body: dispute.to_string(),
-    })
+    });
+    Ok(writes)
 }
 
 /// The issuer declined: a failed charge, the intent back to

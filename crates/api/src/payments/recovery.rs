@@ -248,6 +248,11 @@ pub fn refund_outcome_writes(
     let now = ctx.state.now();
     if refund.status.releases_amount() && !before.releases_amount() {
         charge.amount_refunded_minor -= refund.amount_minor;
+        writes.ops.extend(super::ledger_postings::refund_failure(
+            ctx,
+            &mut charge,
+            &mut refund,
+        )?);
         writes.push(records::update(ctx.scope, &charge_doc, &charge)?);
     }
     let refund_json = render_refund(&refund);

@@ -180,7 +180,7 @@ async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<Executed> {
             "amount",
         ));
     }
-    let refund = Refund {
+    let mut refund = Refund {
         id: new_id("re"),
         created: state.now(),
         livemode: scope.livemode,
@@ -198,9 +198,17 @@ async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<Executed> {
             .map_err(|e| ApiError::invalid("parameter_invalid", e.to_string(), e.param()))?,
         sent_to_connector: false,
         settled: false,
+        balance_transaction: None,
+        fee_returned_minor: 0,
+        failure_balance_transaction: None,
     };
     charge.amount_refunded_minor += amount;
     let mut phase_one = WriteSet::new();
+    phase_one.ops.extend(super::ledger_postings::refund(
+        ctx,
+        &mut charge,
+        &mut refund,
+    )?);
     phase_one.push(records::update(scope, &charge_doc, &charge)?);
     phase_one.push(records::insert(scope, &refund)?);
     phase_one.push(event(
@@ -396,7 +404,19 @@ async fn cancel(
         charge.amount_refunded_minor -= refund.amount_minor;
         refund.status = RefundStatus::Canceled;
         refund.settled = true;
+        let origin = Origin::of(&request);
+        let ctx = Ctx {
+            state: &state,
+            scope: &scope,
+            origin: &origin,
+            host: None,
+        };
         let mut writes = WriteSet::new();
+        writes.ops.extend(super::ledger_postings::refund_failure(
+            &ctx,
+            &mut charge,
+            &mut refund,
+        )?);
         writes.push(records::update(&scope, &charge_doc, &charge)?);
         writes.push(records::update(&scope, &refund_doc, &refund)?);
         writes.push(event(

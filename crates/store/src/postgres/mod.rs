@@ -4,6 +4,7 @@
 //! local to one process.
 
 mod convert;
+mod ledger;
 mod outbox;
 
 use crate::migrations::{now_s, CREATE_MIGRATIONS_TABLE, MIGRATIONS};
@@ -207,10 +208,31 @@ impl PgStore {
     pub async fn commit(&self, writes: WriteSet) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        for op in &writes.ops {
+        // Ledger appends go last: the chain-head lock is then always the
+        // last lock a write set takes, so it cannot deadlock with row locks.
+        let (ledger_ops, others): (Vec<&WriteOp>, Vec<&WriteOp>) = writes
+            .ops
+            .iter()
+            .partition(|op| matches!(op, WriteOp::LedgerAppend { .. }));
+        for op in others.into_iter().chain(ledger_ops) {
             apply(&tx, op).await?;
         }
         tx.commit().await.map_err(map_err)
+    }
+
+    pub async fn ledger_balances(
+        &self,
+        accounts: &[String],
+    ) -> Result<Vec<portcullis_ledger::verify::StoredBalance>, StoreError> {
+        ledger::balances_of(&self.client().await?, accounts).await
+    }
+
+    pub async fn verify_ledger(&self) -> Result<crate::ledger::Verification, StoreError> {
+        ledger::verify(&mut self.client().await?).await
+    }
+
+    pub async fn ledger_hash_at(&self, sequence: i64) -> Result<Option<String>, StoreError> {
+        ledger::hash_at(&self.client().await?, sequence).await
     }
 
     pub async fn claim_idempotency(
@@ -271,6 +293,7 @@ impl PgStore {
 
 async fn apply(tx: &deadpool_postgres::Transaction<'_>, op: &WriteOp) -> Result<(), StoreError> {
     match op {
+        WriteOp::LedgerAppend { transaction } => ledger::append(tx, transaction).await?,
         WriteOp::Insert {
             table,
             scope,

@@ -214,6 +214,7 @@ pub(crate) fn scan_docs(dialect: Dialect, table: Table, query: &ScanQuery) -> Sq
         let op = match op {
             ScanOp::Equal => " = ",
             ScanOp::NotEqual => " <> ",
+            ScanOp::AtMost => " <= ",
         };
         b.push(" AND ").push(column).push(op).bind(value.clone());
     }

@@ -8,6 +8,7 @@
 //! connections, which WAL lets proceed while the writer writes.
 
 mod convert;
+mod ledger;
 mod outbox;
 mod writer;
 
@@ -235,6 +236,22 @@ impl SqliteStore {
 
     pub async fn commit(&self, writes: WriteSet) -> Result<(), StoreError> {
         self.writer.write(move |c| writer::apply(c, &writes)).await
+    }
+
+    pub async fn ledger_balances(
+        &self,
+        accounts: &[String],
+    ) -> Result<Vec<portcullis_ledger::verify::StoredBalance>, StoreError> {
+        let accounts = accounts.to_vec();
+        self.read(move |c| ledger::balances_of(c, &accounts)).await
+    }
+
+    pub async fn verify_ledger(&self) -> Result<crate::ledger::Verification, StoreError> {
+        self.read(ledger::verify).await
+    }
+
+    pub async fn ledger_hash_at(&self, sequence: i64) -> Result<Option<String>, StoreError> {
+        self.read(move |c| ledger::hash_at(c, sequence)).await
     }
 
     pub async fn claim_idempotency(

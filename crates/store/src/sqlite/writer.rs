@@ -179,8 +179,14 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
 
 /// Applies a write set; the caller's savepoint undoes it on error.
 pub(crate) fn apply(conn: &Connection, writes: &WriteSet) -> Result<(), StoreError> {
-    for op in &writes.ops {
+    // Ledger appends go last, after the state changes they belong to.
+    let (ledger, others): (Vec<&WriteOp>, Vec<&WriteOp>) = writes
+        .ops
+        .iter()
+        .partition(|op| matches!(op, WriteOp::LedgerAppend { .. }));
+    for op in others.into_iter().chain(ledger) {
         match op {
+            WriteOp::LedgerAppend { transaction } => super::ledger::append(conn, transaction)?,
             WriteOp::Insert {
                 table,
                 scope,

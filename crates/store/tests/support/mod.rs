@@ -89,6 +89,24 @@ impl TestDb {
         open(&self.url).await
     }
 
+    /// Runs `sql` behind the store's back, as someone with access to the
+    /// database would; the error text if the database refuses it.
+    pub async fn raw_execute(&self, sql: &str) -> Result<(), String> {
+        match &self._guard {
+            Guard::Sqlite(dir) => {
+                let conn = rusqlite::Connection::open(dir.path().join("test.db")).unwrap();
+                conn.execute_batch(sql).map_err(|e| e.to_string())
+            }
+            Guard::Postgres(database) => {
+                let client = pg_connect(&database.name).await.unwrap();
+                client
+                    .batch_execute(sql)
+                    .await
+                    .map_err(|e| with_sources(&e))
+            }
+        }
+    }
+
     /// The versions recorded in `schema_migrations`, read behind the
     /// store's back.
     pub async fn applied_migrations(&self) -> Vec<i64> {

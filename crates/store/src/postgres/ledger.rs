@@ -1,0 +1,223 @@
+//! The ledger on PostgreSQL: every append first locks the chain-head row,
+//! so appends from any number of instances are serialized and the chain
+//! order is the commit order; verification reads one REPEATABLE READ
+//! snapshot.
+
+use super::{execute, query, D};
+use crate::ledger::{
+    self, assemble, repeat_of, Verification, VERIFY_BALANCE_PAGES_MAX, VERIFY_PAGE_BALANCES,
+    VERIFY_PAGE_ENTRIES,
+};
+use crate::sql::ledger as sql;
+use crate::StoreError;
+use convert_rows::{balance_of, entry_of};
+use deadpool_postgres::GenericClient;
+use portcullis_ledger::chain::{self, ChainHead};
+use portcullis_ledger::verify::{StoredBalance, StoredEntry, StoredPosting, Verifier};
+use portcullis_ledger::LedgerTransaction;
+
+mod convert_rows {
+    use portcullis_ledger::verify::{StoredBalance, StoredEntry};
+    pub(super) fn balance_of(row: &tokio_postgres::Row) -> StoredBalance {
+        StoredBalance {
+            account: row.get(0),
+            currency: row.get(1),
+            balance_minor: row.get(2),
+        }
+    }
+    pub(super) fn entry_of(row: &tokio_postgres::Row) -> StoredEntry {
+        StoredEntry {
+            sequence: row.get(0),
+            id: row.get(1),
+            idempotency_key: row.get(2),
+            content: row.get(3),
+            hash: row.get(4),
+            previous_hash: row.get(5),
+            created: row.get(6),
+            postings: vec![],
+        }
+    }
+}
+
+async fn head(client: &impl GenericClient, locked: bool) -> Result<ChainHead, StoreError> {
+    let statement = if locked {
+        sql::head(D)
+    } else {
+        sql::read_head(D)
+    };
+    let rows = query(client, &statement).await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| StoreError::Corrupt("the ledger has no chain head".to_owned()))?;
+    Ok(ChainHead {
+        sequence: row.get(0),
+        hash: row.get(1),
+    })
+}
+
+async fn balance(
+    client: &impl GenericClient,
+    account: &str,
+    currency: &str,
+) -> Result<i64, StoreError> {
+    let rows = query(client, &sql::balance(D, account, currency)).await?;
+    Ok(rows.first().map_or(0, |row| row.get(0)))
+}
+
+/// Appends `transaction` after the chain head (see `WriteOp::LedgerAppend`).
+pub(crate) async fn append(
+    tx: &deadpool_postgres::Transaction<'_>,
+    transaction: &LedgerTransaction,
+) -> Result<(), StoreError> {
+    // The lock comes first: a concurrent append of the same key waits
+    // here, then finds the key below.
+    let head = head(tx, true).await?;
+    let existing = query(tx, &sql::content_by_key(D, transaction.idempotency_key())).await?;
+    if let Some(row) = existing.first() {
+        return repeat_of(row.get(0), transaction);
+    }
+    let (entry, next) = chain::append(&head, transaction.clone());
+    execute(tx, &sql::insert_transaction(D, &entry)).await?;
+    for (position, posting) in transaction.postings().iter().enumerate() {
+        let (account, currency) = (posting.account.to_string(), posting.currency.to_string());
+        let row = sql::PostingRow {
+            sequence: entry.sequence,
+            position: position as i64,
+            account: &account,
+            currency: &currency,
+            amount_minor: posting.amount_minor,
+        };
+        execute(tx, &sql::insert_posting(D, &row)).await?;
+        let updated = ledger::add(
+            balance(tx, &account, &currency).await?,
+            posting.amount_minor,
+        )?;
+        execute(tx, &sql::set_balance(D, &account, &currency, updated)).await?;
+    }
+    for (account, currency) in ledger::floors(transaction) {
+        if balance(tx, &account, &currency).await? < 0 {
+            return Err(StoreError::InsufficientBalance { account, currency });
+        }
+    }
+    execute(tx, &sql::move_head(D, &next)).await.map(drop)
+}
+
+pub(crate) async fn balances_of(
+    client: &impl GenericClient,
+    accounts: &[String],
+) -> Result<Vec<StoredBalance>, StoreError> {
+    Ok(query(client, &sql::balances_of(D, accounts))
+        .await?
+        .iter()
+        .map(balance_of)
+        .collect())
+}
+
+pub(crate) async fn hash_at(
+    client: &impl GenericClient,
+    sequence: i64,
+) -> Result<Option<String>, StoreError> {
+    Ok(query(client, &sql::hash_at(D, sequence))
+        .await?
+        .first()
+        .map(|row| row.get(0)))
+}
+
+/// Verifies the whole ledger inside one REPEATABLE READ, read-only transaction.
+pub(crate) async fn verify(
+    client: &mut deadpool_postgres::Client,
+) -> Result<Verification, StoreError> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(super::map_err)?;
+    let counts = query(&tx, &sql::counts(D)).await?;
+    let (transactions, postings): (i64, i64) = counts
+        .first()
+        .map_or((0, 0), |row| (row.get(0), row.get(1)));
+    let mut verifier = Verifier::new();
+    let mut after = 0;
+    for _ in 0..transactions as usize / VERIFY_PAGE_ENTRIES + 2 {
+        let page = entries_page(&tx, after).await?;
+        let Some(last) = page.last().map(|entry| entry.sequence) else {
+            break;
+        };
+        for entry in &page {
+            if let Err(finding) = verifier.check(entry) {
+                return Ok(Err(finding));
+            }
+        }
+        after = last;
+    }
+    if let Err(finding) = verifier.check_counts(transactions, postings) {
+        return Ok(Err(finding));
+    }
+    let stored_head = head(&tx, false).await?;
+    let balances = all_balances(&tx).await?;
+    tx.commit().await.map_err(super::map_err)?;
+    Ok(verifier.finish(&stored_head, &balances))
+}
+
+async fn entries_page(
+    client: &impl GenericClient,
+    after: i64,
+) -> Result<Vec<StoredEntry>, StoreError> {
+    let entries: Vec<StoredEntry> =
+        query(client, &sql::entries_after(D, after, VERIFY_PAGE_ENTRIES))
+            .await?
+            .iter()
+            .map(entry_of)
+            .collect();
+    let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+        return Ok(entries);
+    };
+    let rows = query(
+        client,
+        &sql::postings_between(D, first.sequence, last.sequence),
+    )
+    .await?;
+    let postings = rows
+        .iter()
+        .map(|row| {
+            (
+                row.get::<_, i64>(0),
+                StoredPosting {
+                    account: row.get(1),
+                    currency: row.get(2),
+                    amount_minor: row.get(3),
+                },
+            )
+        })
+        .collect();
+    Ok(assemble(entries, postings))
+}
+
+async fn all_balances(client: &impl GenericClient) -> Result<Vec<StoredBalance>, StoreError> {
+    let mut rows: Vec<StoredBalance> = vec![];
+    let mut after = (String::new(), String::new());
+    for _ in 0..VERIFY_BALANCE_PAGES_MAX {
+        let page: Vec<StoredBalance> = query(
+            client,
+            &sql::balances_after(D, &after, VERIFY_PAGE_BALANCES),
+        )
+        .await?
+        .iter()
+        .map(balance_of)
+        .collect();
+        let Some(last) = page.last() else {
+            return Ok(rows);
+        };
+        after = (last.account.clone(), last.currency.clone());
+        let full = page.len() == VERIFY_PAGE_BALANCES;
+        rows.extend(page);
+        if !full {
+            return Ok(rows);
+        }
+    }
+    Err(StoreError::Corrupt(
+        "more ledger balances than verification reads".to_owned(),
+    ))
+}

@@ -1,0 +1,200 @@
+//! The ledger's storage contract, on both backends: appends chain and
+//! balance in the same transaction as the write set they belong to;
+//! floors refuse the whole write set; keys are idempotent; the rows are
+//! append-only even to someone with SQL access; concurrent appends form
+//! one chain.
+
+use crate::support::{merchant, one, test_scope, Customer, TestDb, T0};
+use portcullis_domain::ids::MerchantId;
+use portcullis_domain::money::Currency;
+use portcullis_ledger::movements::{self, Parties};
+use portcullis_ledger::transaction::TransactionHeader;
+use portcullis_ledger::{LedgerTransaction, TransactionKind};
+use portcullis_store::{StoreError, WriteOp, WriteSet};
+
+fn parties(merchant: &MerchantId) -> Parties {
+    Parties {
+        merchant: merchant.clone(),
+        livemode: false,
+        currency: Currency::parse("usd").unwrap(),
+        connector: "sandbox".into(),
+    }
+}
+
+fn header(kind: TransactionKind, key: &str) -> TransactionHeader {
+    TransactionHeader {
+        id: format!("ltx_{}", key.replace(':', "_")),
+        idempotency_key: key.to_owned(),
+        kind,
+        source: "ch_1".to_owned(),
+        created: T0,
+    }
+}
+
+fn append(transaction: LedgerTransaction) -> WriteOp {
+    WriteOp::LedgerAppend { transaction }
+}
+
+/// A capture of 1000 with a fee of 59, settled: 941 available.
+async fn funded(db: &TestDb) -> MerchantId {
+    let acme = merchant(&db.store, "Acme").await.id;
+    let p = parties(&acme);
+    let capture = movements::capture(
+        header(TransactionKind::Capture, "capture:ch_1"),
+        &p,
+        1000,
+        59,
+    )
+    .unwrap();
+    let settle =
+        movements::settlement(header(TransactionKind::Settlement, "settle:txn_1"), &p, 941)
+            .unwrap();
+    db.store.commit(one(append(capture))).await.unwrap();
+    db.store.commit(one(append(settle))).await.unwrap();
+    acme
+}
+
+async fn balance(db: &TestDb, account: &str) -> i64 {
+    let rows = db
+        .store
+        .ledger_balances(&[account.to_owned()])
+        .await
+        .unwrap();
+    rows.iter().map(|row| row.balance_minor).sum()
+}
+
+contract!(appends_form_a_verified_chain_and_keep_balances);
+async fn appends_form_a_verified_chain_and_keep_balances(db: &TestDb) {
+    let report = db.store.verify_ledger().await.unwrap().unwrap();
+    assert_eq!(report.entries, 0);
+    let acme = funded(db).await;
+    let available = format!("test:merchant:{acme}:available");
+    assert_eq!(balance(db, &available).await, 941);
+    assert_eq!(
+        balance(db, &format!("test:merchant:{acme}:pending")).await,
+        0
+    );
+    assert_eq!(balance(db, "test:fee_revenue").await, 59);
+    assert_eq!(balance(db, "test:receivable:sandbox").await, -1000);
+    let report = db.store.verify_ledger().await.unwrap().unwrap();
+    assert_eq!((report.entries, report.head.sequence), (2, 2));
+    let hash = db.store.ledger_hash_at(2).await.unwrap();
+    assert_eq!(hash, Some(report.head.hash));
+    assert_eq!(db.store.ledger_hash_at(3).await.unwrap(), None);
+}
+
+contract!(a_payout_above_available_refuses_the_whole_write_set);
+async fn a_payout_above_available_refuses_the_whole_write_set(db: &TestDb) {
+    let acme = funded(db).await;
+    let scope = test_scope(&acme);
+    let customer = Customer::new("cus_payout_witness", T0, "w@example.com", "Witness");
+    let too_much = movements::payout(
+        header(TransactionKind::Payout, "payout:po_1"),
+        &parties(&acme),
+        942,
+    )
+    .unwrap();
+    let writes = WriteSet {
+        ops: vec![append(too_much), customer.insert(&scope)],
+    };
+    let refused = db.store.commit(writes).await;
+    assert!(
+        matches!(refused, Err(StoreError::InsufficientBalance { ref account, .. }) if account.ends_with(":available")),
+        "{refused:?}"
+    );
+    assert!(db
+        .store
+        .get(
+            portcullis_store::Table::Customers,
+            &scope,
+            "cus_payout_witness"
+        )
+        .await
+        .unwrap()
+        .is_none());
+    let exact = movements::payout(
+        header(TransactionKind::Payout, "payout:po_2"),
+        &parties(&acme),
+        941,
+    )
+    .unwrap();
+    db.store.commit(one(append(exact))).await.unwrap();
+    assert_eq!(
+        balance(db, &format!("test:merchant:{acme}:available")).await,
+        0
+    );
+    assert_eq!(
+        balance(db, &format!("test:merchant:{acme}:reserved")).await,
+        941
+    );
+    assert_eq!(db.store.verify_ledger().await.unwrap().unwrap().entries, 3);
+}
+
+contract!(a_repeated_key_is_a_no_op_for_the_same_movement_and_a_duplicate_otherwise);
+async fn a_repeated_key_is_a_no_op_for_the_same_movement_and_a_duplicate_otherwise(db: &TestDb) {
+    let acme = funded(db).await;
+    let mut again = header(TransactionKind::Capture, "capture:ch_1");
+    again.id = "ltx_other_id".to_owned();
+    again.created = T0 + 60;
+    let same = movements::capture(again.clone(), &parties(&acme), 1000, 59).unwrap();
+    db.store.commit(one(append(same))).await.unwrap();
+    let other = movements::capture(again, &parties(&acme), 1000, 58).unwrap();
+    assert_eq!(
+        db.store.commit(one(append(other))).await,
+        Err(StoreError::Duplicate)
+    );
+    assert_eq!(db.store.verify_ledger().await.unwrap().unwrap().entries, 2);
+}
+
+contract!(ledger_rows_refuse_updates_deletes_and_unchained_inserts);
+async fn ledger_rows_refuse_updates_deletes_and_unchained_inserts(db: &TestDb) {
+    funded(db).await;
+    for attack in [
+        "UPDATE ledger_transactions SET created = 1 WHERE sequence = 1",
+        "DELETE FROM ledger_transactions WHERE sequence = 2",
+        "UPDATE ledger_postings SET amount_minor = 1 WHERE transaction_sequence = 1 AND position = 0",
+        "DELETE FROM ledger_postings WHERE transaction_sequence = 2",
+        "DELETE FROM ledger_head",
+        "UPDATE ledger_head SET sequence = 1",
+        "INSERT INTO ledger_transactions (sequence, id, idempotency_key, content, hash, previous_hash, created) \
+         VALUES (3, 'ltx_x', 'k', 'c', 'h', 'not-the-head', 1)",
+        "INSERT INTO ledger_postings (transaction_sequence, position, account, currency, amount_minor) \
+         VALUES (1, 9, 'test:external', 'usd', 5)",
+    ] {
+        assert!(db.raw_execute(attack).await.is_err(), "the database accepted: {attack}");
+    }
+    assert_eq!(db.store.verify_ledger().await.unwrap().unwrap().entries, 2);
+}
+
+contract!(concurrent_appends_form_one_unbroken_chain);
+async fn concurrent_appends_form_one_unbroken_chain(db: &TestDb) {
+    const APPENDS: usize = 24;
+    let acme = funded(db).await;
+    let second = db.reopen().await;
+    let mut tasks = vec![];
+    for n in 0..APPENDS {
+        let store = if n % 2 == 0 {
+            db.store.clone()
+        } else {
+            second.clone()
+        };
+        let p = parties(&acme);
+        tasks.push(tokio::spawn(async move {
+            let key = format!("capture:ch_c{n}");
+            let tx =
+                movements::capture(header(TransactionKind::Capture, &key), &p, 100, 3).unwrap();
+            store
+                .commit(one(WriteOp::LedgerAppend { transaction: tx }))
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let report = db.store.verify_ledger().await.unwrap().unwrap();
+    assert_eq!(report.entries, 2 + APPENDS as u64);
+    assert_eq!(
+        balance(db, &format!("test:merchant:{acme}:pending")).await,
+        97 * APPENDS as i64
+    );
+}
