@@ -106,6 +106,7 @@ on_both_backends!(
     a_manual_redelivery_sends_an_event_again,
     endpoints_are_created_read_updated_listed_and_deleted_without_showing_the_secret_again,
     events_filter_by_types_and_created,
+    a_slow_endpoint_does_not_delay_the_others_and_gets_bounded_concurrency,
 );
 
 async fn a_receiver_failing_three_times_gets_the_event_signed_on_the_fourth_attempt(
@@ -570,5 +571,34 @@ async fn two_servers_on_one_postgres_deliver_each_of_500_events_exactly_once() {
         first + second,
         EVENTS,
         "each attempt made by exactly one process"
+    );
+}
+
+async fn a_slow_endpoint_does_not_delay_the_others_and_gets_bounded_concurrency(backend: Backend) {
+    let (db, merchant) = setup(backend).await;
+    let server = start(&db, &FAST);
+    let api = Api::new(&server, &merchant.secret_key);
+    let slow = Receiver::start(0).await;
+    slow.set_delay_ms(8_000);
+    let fast = Receiver::start(0).await;
+    endpoint(&api, &slow.url).await;
+    endpoint(&api, &fast.url).await;
+    const EVENTS: usize = 12;
+    for _ in 0..EVENTS {
+        intent_event(&api).await;
+    }
+    let started = Instant::now();
+    fast.wait_for("every event at the fast endpoint", WAIT, |hits| {
+        hits.len() >= EVENTS
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the fast endpoint waited for the slow one"
+    );
+    let in_flight_at_slow = slow.hits().len();
+    assert!(
+        (1..=4).contains(&in_flight_at_slow),
+        "at most endpoint_concurrency_max (4) attempts at once: {in_flight_at_slow}"
     );
 }

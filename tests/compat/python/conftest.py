@@ -56,7 +56,9 @@ class Server:
     def start(self) -> None:
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [str(self.binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir)],
+            # Private targets allowed: the webhook tests' receivers are on 127.0.0.1.
+            [str(self.binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
+             "--webhooks-allow-private-targets"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._log,

@@ -3,7 +3,7 @@
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,8 @@ pub struct Receiver {
     hits: Arc<Mutex<Vec<Hit>>>,
     fail_first: Arc<AtomicUsize>,
     down: Arc<AtomicBool>,
+    /// How long each answer takes.
+    delay_ms: Arc<AtomicU64>,
 }
 
 impl Receiver {
@@ -37,7 +39,12 @@ impl Receiver {
             "/hook",
             axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
                 let state = state.clone();
-                async move { state.record(&headers, body) }
+                async move {
+                    let status = state.record(&headers, body);
+                    let delay_ms = state.delay_ms.load(Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                    status
+                }
             }),
         );
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -61,6 +68,10 @@ impl Receiver {
             status,
         });
         axum::http::StatusCode::from_u16(status).unwrap()
+    }
+
+    pub fn set_delay_ms(&self, delay_ms: u64) {
+        self.delay_ms.store(delay_ms, Ordering::SeqCst);
     }
 
     pub fn set_down(&self, down: bool) {
