@@ -16,8 +16,9 @@ mod sqlite;
 
 pub use error::StoreError;
 pub use model::{
-    CreatedRange, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, ScanOp, ScanQuery, Scope,
-    ScopedDoc, SqlValue, Table, WriteOp, WriteSet,
+    CreatedRange, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, RiskCounterQuery,
+    RiskCounters, RiskMetric, RiskSighting, RiskSubjectKind, RiskWindowCounts, RiskWrite, ScanOp,
+    ScanQuery, Scope, ScopedDoc, SqlValue, Table, WriteOp, WriteSet, RISK_LIFETIME_BUCKET,
 };
 
 use portcullis_domain::api_keys::ApiKeyRecord;
@@ -180,6 +181,24 @@ impl Store {
     /// Applies every operation of `writes` or none of them.
     pub async fn commit(&self, writes: WriteSet) -> Result<(), StoreError> {
         dispatch!(self.commit(writes))
+    }
+
+    /// One subject's velocity counters: a few indexed reads of the
+    /// incremental counter rows, never a scan of payments.
+    pub async fn risk_counters(
+        &self,
+        query: &RiskCounterQuery,
+    ) -> Result<RiskCounters, StoreError> {
+        dispatch!(self.risk_counters(query))
+    }
+
+    /// Where `card` (a fingerprint) was last seen paying, if anywhere.
+    pub async fn risk_sighting(
+        &self,
+        scope: &Scope,
+        card: &str,
+    ) -> Result<Option<RiskSighting>, StoreError> {
+        dispatch!(self.risk_sighting(scope, card))
     }
 
     /// Claims an idempotency key for a request about to execute. A claim

@@ -19,6 +19,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_payments.sql"),
         postgres: include_str!("../migrations/postgres/0002_payments.sql"),
     },
+    Migration {
+        version: 5,
+        sqlite: include_str!("../migrations/sqlite/0005_risk.sql"),
+        postgres: include_str!("../migrations/postgres/0005_risk.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

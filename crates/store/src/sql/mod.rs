@@ -3,6 +3,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod docs;
+pub(crate) mod risk;
 
 use crate::model::SqlValue;
 
