@@ -14,6 +14,7 @@ mod lists;
 mod locks;
 pub mod payments;
 mod request_id;
+pub mod risk;
 mod state;
 pub mod wire;
 
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(customers::routes())
         .merge(payments::routes())
         .merge(events::routes())
+        .merge(risk::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn(request_id::assign_request_id))

@@ -4,6 +4,7 @@
 use crate::auth::KeyCache;
 use crate::locks::ObjectLocks;
 use crate::payments::{CvcCache, PaymentSettings};
+use crate::risk::{RiskConfig, RuleCache};
 use portcullis_connectors::Connector;
 use portcullis_domain::api_keys::KeyHashSecret;
 use portcullis_domain::UnixSeconds;
@@ -56,6 +57,8 @@ pub struct Inner {
     pub payments: PaymentSettings,
     pub locks: ObjectLocks,
     pub cvcs: CvcCache,
+    pub risk: RiskConfig,
+    pub rules: RuleCache,
 }
 
 /// What the binary hands the API at start-up.
@@ -66,6 +69,7 @@ pub struct AppParts {
     pub vault: Arc<Vault>,
     pub connector: Arc<dyn Connector>,
     pub payments: PaymentSettings,
+    pub risk: RiskConfig,
 }
 
 impl std::ops::Deref for AppState {
@@ -84,6 +88,7 @@ impl AppState {
             vault,
             connector,
             payments,
+            risk,
         } = parts;
         let keys = KeyCache::new(settings.key_cache_ttl_ms, settings.key_cache_entries_max);
         Self(Arc::new(Inner {
@@ -96,6 +101,8 @@ impl AppState {
             payments,
             locks: ObjectLocks::default(),
             cvcs: CvcCache::default(),
+            risk,
+            rules: RuleCache::default(),
         }))
     }
 

@@ -44,6 +44,18 @@ pub enum Command {
     /// Manage the card vault's keys.
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// Measure risk scoring and rule evaluation (a benchmark, not a test).
+    RiskBench(RiskBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RiskBenchArgs {
+    /// Rules in the set (at most 100).
+    #[arg(long, default_value_t = 50)]
+    pub rules: usize,
+    /// Payments evaluated (1,000 to 10,000,000).
+    #[arg(long, default_value_t = 200_000)]
+    pub iterations: usize,
 }
 
 #[derive(Subcommand, Debug)]

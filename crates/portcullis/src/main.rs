@@ -5,6 +5,7 @@
 mod admin;
 mod cli;
 mod dev_cert;
+mod risk_bench;
 mod secrets;
 mod serve;
 mod settings;
@@ -36,6 +37,7 @@ fn main() -> std::process::ExitCode {
             Command::Key(command) => admin::key(&settings, command).await,
             Command::DevCert(args) => dev_cert::run(&settings, &args),
             Command::Vault(command) => vault_admin::run(&settings, command).await,
+            Command::RiskBench(args) => risk_bench::run(&args),
         }
     });
     match outcome {

@@ -42,6 +42,13 @@ pub struct Settings {
     pub sandbox_latency_ms: u64,
     /// How long the sandbox takes to settle refunds that settle later.
     pub sandbox_refund_settle_ms: u64,
+    /// A MaxMind-format `.mmdb` country (or city) database; without one,
+    /// IP countries are unknown.
+    pub risk_geoip_file: Option<PathBuf>,
+    /// BIN rows (`prefix,country,funding`) added to the shipped table.
+    pub risk_bin_file: Option<PathBuf>,
+    /// USD rates by currency, micro-dollars per major unit, over the shipped ones.
+    pub risk_usd_rates: std::collections::BTreeMap<String, i64>,
 }
 
 /// The TOML file's keys; all optional.
@@ -71,6 +78,9 @@ struct FileSettings {
     refund_settle_window_ms: Option<u64>,
     sandbox_latency_ms: Option<u64>,
     sandbox_refund_settle_ms: Option<u64>,
+    risk_geoip_file: Option<PathBuf>,
+    risk_bin_file: Option<PathBuf>,
+    risk_usd_rates: Option<std::collections::BTreeMap<String, i64>>,
 }
 
 impl Settings {
@@ -170,6 +180,11 @@ impl Settings {
         Ok(Self {
             payments,
             vault_keyring_file,
+            risk_geoip_file: std::env::var_os("PORTCULLIS_RISK_GEOIP_FILE")
+                .map(PathBuf::from)
+                .or(file.risk_geoip_file),
+            risk_bin_file: file.risk_bin_file,
+            risk_usd_rates: file.risk_usd_rates.unwrap_or_default(),
             sandbox_latency_ms: file.sandbox_latency_ms.unwrap_or(0),
             sandbox_refund_settle_ms: file.sandbox_refund_settle_ms.unwrap_or(2_000),
             listen: serve

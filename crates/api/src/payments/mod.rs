@@ -15,7 +15,9 @@ mod records;
 pub mod recovery;
 mod refunds;
 mod render;
+mod reviews;
 mod risk;
+mod risk_signals;
 
 use crate::error::ApiError;
 use crate::events::Origin;
@@ -35,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .merge(charges::routes())
         .merge(refunds::routes())
         .merge(authenticate::routes())
+        .merge(reviews::routes())
 }
 
 /// Payment tunables, each bounded and named with its unit.
