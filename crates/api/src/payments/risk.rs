@@ -211,6 +211,12 @@ fn mattered(signals: &Signals, decision: &Decision, scored: &Score) -> Map<Strin
         .chain(scored.factors.iter().map(|f| &f.signal));
     for signal in named.chain([Signal::RiskScore].iter()) {
         out.insert(signal.name().to_owned(), signals.get(*signal).to_json());
+        // Impossible travel shows its evidence.
+        if *signal == Signal::ImpossibleTravel {
+            for evidence in [Signal::IpDistanceKm, Signal::IpSpeedKmh] {
+                out.insert(evidence.name().to_owned(), signals.get(evidence).to_json());
+            }
+        }
     }
     out
 }
