@@ -19,6 +19,7 @@ mod locks;
 mod openapi;
 pub mod payments;
 mod request_id;
+pub mod risk;
 pub mod routes;
 mod samples;
 mod state;
@@ -64,6 +65,7 @@ pub fn registry() -> Routes {
         .merge(customers::routes())
         .merge(payments::routes())
         .merge(ledger::routes())
+        .merge(risk::routes())
         .merge(events::routes())
         .merge(webhooks::routes());
     let (router, mut operations) = api.into_parts();

@@ -41,10 +41,12 @@ pub fn document(operations: &[Operation]) -> Value {
 }
 
 fn operation(op: &Operation) -> Value {
-    let mut parameters = vec![];
-    if op.path.contains("{id}") {
-        parameters.push(json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "maxLength": 255 } }));
-    }
+    let parameters: Vec<Value> = op
+        .path
+        .split('/')
+        .filter_map(|part| part.strip_prefix('{').and_then(|p| p.strip_suffix('}')))
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string", "maxLength": 255 } }))
+        .collect();
     let success = match op.answers {
         Some(object) => json!({
             "description": "Success",
@@ -94,6 +96,8 @@ fn operation_id(op: &Operation) -> String {
 /// that is null in the sample may be anything (or null).
 fn infer(sample: &Value) -> Value {
     match sample {
+        // An empty sample map (metadata, outcome signals) is free-form.
+        Value::Object(fields) if fields.is_empty() => json!({ "type": "object" }),
         Value::Object(fields) => {
             let properties: Map<String, Value> =
                 fields.iter().map(|(k, v)| (k.clone(), infer(v))).collect();

@@ -5,6 +5,7 @@ use crate::auth::KeyCache;
 use crate::ledger::LedgerSettings;
 use crate::locks::ObjectLocks;
 use crate::payments::{CvcCache, PaymentSettings};
+use crate::risk::{RiskConfig, RuleCache};
 use crate::webhooks::WebhookSettings;
 use portcullis_connectors::Connector;
 use portcullis_domain::api_keys::KeyHashSecret;
@@ -60,6 +61,8 @@ pub struct Inner {
     pub ledger: LedgerSettings,
     pub locks: ObjectLocks,
     pub cvcs: CvcCache,
+    pub risk: RiskConfig,
+    pub rules: RuleCache,
 }
 
 /// What the binary hands the API at start-up.
@@ -72,6 +75,7 @@ pub struct AppParts {
     pub payments: PaymentSettings,
     pub webhooks: WebhookSettings,
     pub ledger: LedgerSettings,
+    pub risk: RiskConfig,
 }
 
 impl std::ops::Deref for AppState {
@@ -92,6 +96,7 @@ impl AppState {
             payments,
             webhooks,
             ledger,
+            risk,
         } = parts;
         let keys = KeyCache::new(settings.key_cache_ttl_ms, settings.key_cache_entries_max);
         Self(Arc::new(Inner {
@@ -106,6 +111,8 @@ impl AppState {
             ledger,
             locks: ObjectLocks::default(),
             cvcs: CvcCache::default(),
+            risk,
+            rules: RuleCache::default(),
         }))
     }
 

@@ -27,8 +27,12 @@ pub struct Outcome {
     /// The risk rule that decided, if one did.
     pub rule: Option<String>,
     pub seller_message: String,
-    /// `authorized`, `issuer_declined`, `blocked`, `invalid`.
+    /// `authorized`, `manual_review`, `issuer_declined`, `blocked`, `invalid`.
     pub kind: String,
+    /// The risk signals that mattered: those the deciding rule read and
+    /// those that added to the score, by name.
+    #[serde(default)]
+    pub signals: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +68,9 @@ pub struct Charge {
     /// The part of that fee given back by refunds that still stand.
     #[serde(default)]
     pub fee_returned_minor: i64,
+    /// The review (`prv_…`) a risk rule opened for this charge.
+    #[serde(default)]
+    pub review: Option<String>,
 }
 
 impl Charge {

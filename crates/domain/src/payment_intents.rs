@@ -96,7 +96,11 @@ impl PaymentIntentStatus {
                     manual_capture: false,
                 },
             ) => Some(S::Succeeded),
-            (S::Processing, E::AuthenticationRequired) => Some(S::RequiresAction),
+            // From processing the issuer asks; from requires_confirmation a
+            // risk rule (`request_3ds`) asks before any acquirer is called.
+            (S::Processing | S::RequiresConfirmation, E::AuthenticationRequired) => {
+                Some(S::RequiresAction)
+            }
             (S::Processing | S::RequiresAction | S::RequiresConfirmation, E::Failed) => {
                 Some(S::RequiresPaymentMethod)
             }
@@ -220,6 +224,10 @@ pub struct PaymentIntent {
     pub cancellation_reason: Option<CancellationReason>,
     /// The attempt sent to a connector and not yet resolved (`pa_…`).
     pub pending_attempt: Option<String>,
+    /// The customer's IP address as the merchant gave it (`customer_ip`),
+    /// for risk signals; never rendered.
+    #[serde(default)]
+    pub customer_ip: Option<String>,
 }
 
 /// Fields a create or update request may set.
@@ -288,6 +296,7 @@ impl PaymentIntent {
             canceled_at: None,
             cancellation_reason: None,
             pending_attempt: None,
+            customer_ip: None,
         }
     }
 

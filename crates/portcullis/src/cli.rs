@@ -47,6 +47,8 @@ pub enum Command {
     /// Verify the ledger's hash chain and balances; sign checkpoints of it.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Measure risk scoring and rule evaluation (a benchmark, not a test).
+    RiskBench(RiskBenchArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -66,6 +68,16 @@ pub enum LedgerCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct RiskBenchArgs {
+    /// Rules in the set (at most 100).
+    #[arg(long, default_value_t = 50)]
+    pub rules: usize,
+    /// Payments evaluated (1,000 to 10,000,000).
+    #[arg(long, default_value_t = 200_000)]
+    pub iterations: usize,
 }
 
 #[derive(Subcommand, Debug)]

@@ -6,6 +6,7 @@ mod admin;
 mod cli;
 mod dev_cert;
 mod ledger_admin;
+mod risk_bench;
 mod secrets;
 mod serve;
 mod settings;
@@ -38,6 +39,7 @@ fn main() -> std::process::ExitCode {
             Command::DevCert(args) => dev_cert::run(&settings, &args),
             Command::Vault(command) => vault_admin::run(&settings, command).await,
             Command::Ledger(command) => ledger_admin::run(&settings, command).await,
+            Command::RiskBench(args) => risk_bench::run(&args),
         }
     });
     match outcome {

@@ -45,6 +45,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         payments: settings.payments.clone(),
         webhooks: settings.webhooks.clone(),
         ledger: settings.ledger.clone(),
+        risk: risk_config(settings)?,
     });
     let app = portcullis_api::router(state.clone());
     let handle = Handle::new();
@@ -101,12 +102,16 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
                 })?;
             let mut server = axum_server::from_tcp_rustls(listener, config).handle(handle);
             limit_slow_clients(server.http_builder());
-            server.serve(app.into_make_service()).await
+            server
+                .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                .await
         }
         None => {
             let mut server = axum_server::from_tcp(listener).handle(handle);
             limit_slow_clients(server.http_builder());
-            server.serve(app.into_make_service()).await
+            server
+                .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                .await
         }
     };
     let _ = tokio::join!(pruner, recovery, keyring, webhooks, ledger);
@@ -132,6 +137,31 @@ fn sandbox_acquirer(settings: &Settings) -> anyhow::Result<Arc<dyn Connector>> {
         sandbox,
         settings.payments.connector_timeout(),
     )))
+}
+
+/// The risk check's tables: the shipped BIN rows and rates, extended by
+/// the configured file and rates, and the IP database if one is set.
+fn risk_config(settings: &Settings) -> anyhow::Result<portcullis_api::risk::RiskConfig> {
+    let mut config = portcullis_api::risk::RiskConfig::default();
+    if let Some(path) = &settings.risk_bin_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the BIN file {}", path.display()))?;
+        config
+            .bins
+            .extend(&text)
+            .with_context(|| format!("in {}", path.display()))?;
+    }
+    for (currency, rate) in &settings.risk_usd_rates {
+        config
+            .rates
+            .set(currency, *rate)
+            .map_err(anyhow::Error::msg)?;
+    }
+    if let Some(path) = &settings.risk_geoip_file {
+        let geoip = portcullis_api::risk::geoip::GeoIp::open(path).map_err(anyhow::Error::msg)?;
+        config.geoip = Some(Arc::new(geoip));
+    }
+    Ok(config)
 }
 
 fn limit_slow_clients(

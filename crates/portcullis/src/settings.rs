@@ -49,6 +49,13 @@ pub struct Settings {
     pub ledger: LedgerSettings,
     /// The Ed25519 key (PKCS#8, hex) that signs ledger checkpoints.
     pub ledger_signing_key_file: PathBuf,
+    /// A MaxMind-format `.mmdb` country (or city) database; without one,
+    /// IP countries are unknown.
+    pub risk_geoip_file: Option<PathBuf>,
+    /// BIN rows (`prefix,country,funding`) added to the shipped table.
+    pub risk_bin_file: Option<PathBuf>,
+    /// USD rates by currency, micro-dollars per major unit, over the shipped ones.
+    pub risk_usd_rates: std::collections::BTreeMap<String, i64>,
 }
 
 /// The `[ledger]` table: the default merchant policy and overrides by
@@ -100,6 +107,9 @@ struct FileSettings {
     ledger_worker_interval_ms: Option<u64>,
     ledger_signing_key_file: Option<PathBuf>,
     ledger: Option<LedgerFile>,
+    risk_geoip_file: Option<PathBuf>,
+    risk_bin_file: Option<PathBuf>,
+    risk_usd_rates: Option<std::collections::BTreeMap<String, i64>>,
 }
 
 impl Settings {
@@ -212,6 +222,11 @@ impl Settings {
             ledger_signing_key_file,
             payments,
             vault_keyring_file,
+            risk_geoip_file: std::env::var_os("PORTCULLIS_RISK_GEOIP_FILE")
+                .map(PathBuf::from)
+                .or(file.risk_geoip_file),
+            risk_bin_file: file.risk_bin_file,
+            risk_usd_rates: file.risk_usd_rates.unwrap_or_default(),
             sandbox_latency_ms: file.sandbox_latency_ms.unwrap_or(0),
             sandbox_refund_settle_ms: file.sandbox_refund_settle_ms.unwrap_or(2_000),
             listen: serve

@@ -36,6 +36,7 @@ on_both_backends!(
     idempotency_key_reuse_with_other_parameters_is_refused,
     concurrent_requests_with_one_key_create_one_object,
     oversized_bodies_get_413_in_the_error_format,
+    paths_that_are_not_utf8_get_400_in_the_error_format,
     every_response_carries_a_request_id,
     customers_update_delete_list_filter_and_search,
     bad_limits_and_cursors_are_client_errors,
@@ -564,6 +565,32 @@ async fn oversized_bodies_get_413_in_the_error_format(backend: Backend) {
         .await;
     assert_eq!(answer.status, 413);
     assert_eq!(answer.json()["error"]["type"], "invalid_request_error");
+}
+
+/// Found by the fuzz suite's probing: `%ff` in an id made axum's path
+/// extractor answer a plain-text 400 ("Invalid URL: Invalid UTF-8 in `id`").
+async fn paths_that_are_not_utf8_get_400_in_the_error_format(backend: Backend) {
+    let (_db, server, api) = setup(backend).await;
+    for (method, path) in [
+        (reqwest::Method::GET, "/v1/customers/%ff"),
+        (reqwest::Method::POST, "/v1/customers/cus_%C3"),
+        (reqwest::Method::DELETE, "/v1/customers/%ff"),
+        (reqwest::Method::POST, "/v1/payment_intents/pi_%e9/confirm"),
+        (reqwest::Method::GET, "/v1/nothing-here/%ff"),
+    ] {
+        let answer = api
+            .send(api.http.request(method.clone(), server.url(path)))
+            .await;
+        assert_eq!(answer.status, 400, "{method} {path}: {}", answer.text);
+        let error = &answer.json()["error"];
+        assert_eq!(error["type"], "invalid_request_error", "{method} {path}");
+        assert_eq!(error["code"], "url_invalid", "{method} {path}");
+        assert!(answer.headers.get("request-id").is_some());
+    }
+    // Escapes that decode to UTF-8 still reach the handler: a plain 404.
+    let accented = api.get("/v1/customers/cus_%C3%A9").await;
+    assert_eq!(accented.status, 404, "{}", accented.text);
+    assert_eq!(accented.json()["error"]["code"], "resource_missing");
 }
 
 async fn every_response_carries_a_request_id(backend: Backend) {

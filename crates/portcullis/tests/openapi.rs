@@ -25,7 +25,11 @@ async fn every_documented_operation_is_routed_and_answers_in_its_format() {
     let mut checked = 0;
     for (path, operations) in paths {
         for (method, operation) in operations.as_object().unwrap() {
-            let url = server.url(&path.replace("{id}", "x_nonexistent"));
+            let url = server.url(
+                &path
+                    .replace("{id}", "x_nonexistent")
+                    .replace("{item}", "x_nonexistent"),
+            );
             let request = match method.as_str() {
                 "get" => api.http.get(url),
                 "post" => api.http.post(url).form(&[("nothing", "")]),
@@ -126,6 +130,44 @@ async fn responses_carry_exactly_the_fields_of_their_schemas() {
         ("error", &error),
     ] {
         conforms(name, &schemas[name], object);
+    }
+}
+
+/// Found by the fuzz suite: the document said a deleted customer was
+/// `"object": "deleted_customer"`, but it is `"customer"` with
+/// `deleted: true` (as in Stripe), so every DELETE and every GET of a
+/// deleted customer violated its own schema.
+#[tokio::test]
+async fn deleted_objects_match_their_schemas() {
+    let db = TestDatabase::new(Backend::Sqlite).await;
+    let merchant = create_merchant(&db, "Acme");
+    let server = TestServer::start(&db);
+    let api = Api::new(&server, &merchant.secret_key);
+    let document: Value = reqwest::get(server.url("/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &document["components"]["schemas"];
+    let customer = api.post("/v1/customers", &[("name", "Gone")]).await.json();
+    let path = format!("/v1/customers/{}", customer["id"].as_str().unwrap());
+    let deleted = api.delete(&path).await.json();
+    let retrieved = api.get(&path).await.json();
+    assert_eq!(deleted, retrieved);
+    assert_eq!(deleted["object"], "customer");
+    assert_eq!(
+        schemas["deleted_customer"]["properties"]["object"]["const"],
+        "customer"
+    );
+    conforms("deleted_customer", &schemas["deleted_customer"], &deleted);
+    // The retrieve operation answers either kind, and both say "customer".
+    for branch in schemas["customer_or_deleted"]["anyOf"].as_array().unwrap() {
+        let name = branch["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+        assert_eq!(
+            schemas[name]["properties"]["object"]["const"], "customer",
+            "{name}"
+        );
     }
 }
 

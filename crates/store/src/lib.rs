@@ -19,8 +19,10 @@ mod webhooks;
 pub use error::StoreError;
 pub use ledger::{Verification, BALANCE_ACCOUNTS_MAX};
 pub use model::{
-    CreatedRange, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, ScanOp, ScanQuery, Scope,
-    ScopedDoc, SqlValue, Table, WriteOp, WriteSet, ONE_OF_VALUES_MAX,
+    CreatedRange, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, RiskCounterQuery,
+    RiskCounters, RiskMetric, RiskSighting, RiskSubjectKind, RiskWindowCounts, RiskWrite, ScanOp,
+    ScanQuery, Scope, ScopedDoc, SqlValue, Table, WriteOp, WriteSet, ONE_OF_VALUES_MAX,
+    RISK_LIFETIME_BUCKET,
 };
 pub use portcullis_ledger::verify::StoredBalance;
 pub use webhooks::{
@@ -214,6 +216,24 @@ impl Store {
     /// The stored hash of ledger entry `sequence`, if it exists.
     pub async fn ledger_hash_at(&self, sequence: i64) -> Result<Option<String>, StoreError> {
         dispatch!(self.ledger_hash_at(sequence))
+    }
+
+    /// One subject's velocity counters: a few indexed reads of the
+    /// incremental counter rows, never a scan of payments.
+    pub async fn risk_counters(
+        &self,
+        query: &RiskCounterQuery,
+    ) -> Result<RiskCounters, StoreError> {
+        dispatch!(self.risk_counters(query))
+    }
+
+    /// Where `card` (a fingerprint) was last seen paying, if anywhere.
+    pub async fn risk_sighting(
+        &self,
+        scope: &Scope,
+        card: &str,
+    ) -> Result<Option<RiskSighting>, StoreError> {
+        dispatch!(self.risk_sighting(scope, card))
     }
 
     /// Claims an idempotency key for a request about to execute. A claim

@@ -29,6 +29,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_ledger.sql"),
         postgres: include_str!("../migrations/postgres/0004_ledger.sql"),
     },
+    Migration {
+        version: 5,
+        sqlite: include_str!("../migrations/sqlite/0005_risk.sql"),
+        postgres: include_str!("../migrations/postgres/0005_risk.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

@@ -30,6 +30,16 @@ pub enum Table {
     BalanceTransactions,
     /// Payouts (`po_…`).
     Payouts,
+    /// Risk value lists (`rsl_…`), unique by alias per scope.
+    RiskLists,
+    /// Items of risk lists; removed ones are marked deleted.
+    RiskListItems,
+    /// A merchant's risk rules (`rule_…`).
+    RiskRules,
+    /// The signals each payment was assessed with, for dry runs.
+    RiskEvaluations,
+    /// The review queue (`prv_…`).
+    Reviews,
 }
 
 /// How a search attribute maps to SQL.
@@ -54,6 +64,11 @@ impl Table {
             Table::WebhookEndpoints => "webhook_endpoints",
             Table::BalanceTransactions => "balance_transactions",
             Table::Payouts => "payouts",
+            Table::RiskLists => "risk_lists",
+            Table::RiskListItems => "risk_list_items",
+            Table::RiskRules => "risk_rules",
+            Table::RiskEvaluations => "risk_evaluations",
+            Table::Reviews => "reviews",
         }
     }
 
@@ -105,13 +120,22 @@ impl Table {
                 ("status", ColumnKind::Text),
                 ("arrival_date", ColumnKind::Integer),
             ],
+            Table::RiskLists => &[("alias", ColumnKind::Text)],
+            Table::RiskListItems => &[("list", ColumnKind::Text), ("deleted", ColumnKind::Integer)],
+            Table::RiskRules => &[],
+            Table::RiskEvaluations => &[("payment_intent", ColumnKind::Text)],
+            Table::Reviews => &[
+                ("is_open", ColumnKind::Integer),
+                ("payment_intent", ColumnKind::Text),
+                ("charge", ColumnKind::Text),
+            ],
         }
     }
 
     /// The column whose true value hides a row from lists and searches.
     pub fn deleted_column(self) -> Option<&'static str> {
         match self {
-            Table::Customers | Table::WebhookEndpoints => Some("deleted"),
+            Table::Customers | Table::WebhookEndpoints | Table::RiskListItems => Some("deleted"),
             _ => None,
         }
     }
@@ -197,6 +221,9 @@ pub enum WriteOp {
     LedgerAppend {
         transaction: portcullis_ledger::LedgerTransaction,
     },
+    /// Adds to a risk counter, records a card seen, or moves a card's
+    /// last location: the incremental state of velocity signals.
+    Risk(RiskWrite),
     /// Stores the response of a request that claimed an idempotency key.
     CompleteIdempotency {
         merchant_id: MerchantId,
@@ -357,4 +384,131 @@ pub(crate) fn key_of(
         created,
         revoked_at,
     })
+}
+
+/// Whose velocity a risk counter counts: a card (by fingerprint), a
+/// customer, an email or an IP address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RiskSubjectKind {
+    Card,
+    Customer,
+    Email,
+    Ip,
+}
+
+impl RiskSubjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskSubjectKind::Card => "card",
+            RiskSubjectKind::Customer => "customer",
+            RiskSubjectKind::Email => "email",
+            RiskSubjectKind::Ip => "ip",
+        }
+    }
+}
+
+/// What a risk counter counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RiskMetric {
+    /// Attempts (every assessed payment).
+    Total,
+    /// Payments the acquirer authorized.
+    Authorized,
+    /// Payments declined by the acquirer or blocked by a rule.
+    Declined,
+}
+
+impl RiskMetric {
+    pub const ALL: [RiskMetric; 3] = [
+        RiskMetric::Total,
+        RiskMetric::Authorized,
+        RiskMetric::Declined,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskMetric::Total => "total",
+            RiskMetric::Authorized => "authorized",
+            RiskMetric::Declined => "declined",
+        }
+    }
+}
+
+/// The bucket that holds a subject's lifetime history (authorized
+/// payments and their USD amounts), beside the hourly buckets.
+pub const RISK_LIFETIME_BUCKET: i64 = 0;
+
+/// An incremental change to risk state, applied inside a write set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RiskWrite {
+    /// Adds `count` and `amount_usd_cents` to one counter bucket.
+    Count {
+        scope: Scope,
+        kind: RiskSubjectKind,
+        subject: String,
+        metric: RiskMetric,
+        /// Unix hour, or [`RISK_LIFETIME_BUCKET`].
+        bucket_hour: i64,
+        count: i64,
+        amount_usd_cents: i64,
+    },
+    /// Records that `card` was tried by the subject in this hour.
+    CardSeen {
+        scope: Scope,
+        kind: RiskSubjectKind,
+        subject: String,
+        bucket_hour: i64,
+        card: String,
+    },
+    /// Moves a card's last known location forward (never backward).
+    Sighting {
+        scope: Scope,
+        card: String,
+        latitude_micro: i64,
+        longitude_micro: i64,
+        seen_at: UnixSeconds,
+    },
+}
+
+/// Reads one subject's counters: hourly buckets from `hour_from`, daily
+/// from `day_from`, and whether `card` is among its cards already.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RiskCounterQuery {
+    pub scope: Scope,
+    pub kind: RiskSubjectKind,
+    pub subject: String,
+    pub hour_from: i64,
+    pub day_from: i64,
+    pub card: Option<String>,
+}
+
+/// Counts over the hourly and daily windows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RiskWindowCounts {
+    pub hourly: i64,
+    pub daily: i64,
+}
+
+/// One subject's counters as read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RiskCounters {
+    pub total: RiskWindowCounts,
+    pub authorized: RiskWindowCounts,
+    pub declined: RiskWindowCounts,
+    /// Distinct cards tried (not kept for card subjects).
+    pub cards: RiskWindowCounts,
+    /// Whether the query's card is among them already, per window.
+    pub card_seen_hourly: bool,
+    pub card_seen_daily: bool,
+    /// Lifetime authorized payments and their sum in US cents.
+    pub history_count: i64,
+    pub history_usd_cents: i64,
+}
+
+/// A card's last known location.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RiskSighting {
+    pub latitude_micro: i64,
+    pub longitude_micro: i64,
+    pub seen_at: UnixSeconds,
 }

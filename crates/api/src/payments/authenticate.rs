@@ -10,15 +10,17 @@
 use super::confirm::{authorize, Pending};
 use super::outcome::authentication_failed;
 use super::records::{self, load};
-use super::{risk, Ctx};
+use super::risk::{self, RiskInput};
+use super::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Origin;
 use crate::routes::{doc, Routes};
 use crate::state::AppState;
 use crate::wire::ApiRequest;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use axum::Extension;
 use portcullis_domain::payment_intents::{PaymentIntent, PaymentIntentStatus};
 use portcullis_store::{ScanOp, ScanQuery, Scope, SqlValue, Table, WriteSet};
 
@@ -135,9 +137,13 @@ button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem .3rem 0 0}}</style></head
     ))
 }
 
+/// The browser's own address, when the server knows its connections.
+type Browser = Option<Extension<ConnectInfo<std::net::SocketAddr>>>;
+
 async fn decide(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    browser: Browser,
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
@@ -159,7 +165,8 @@ async fn decide(
             origin: &origin,
             host: request.host.as_deref(),
         };
-        let intent = settle(&ctx, intent, outcome == "pass").await?;
+        let browser_ip = browser.map(|Extension(ConnectInfo(addr))| addr.ip());
+        let intent = settle(&ctx, intent, outcome == "pass", browser_ip).await?;
         Ok::<_, ApiError>((intent, secret))
     };
     match result.await {
@@ -168,8 +175,15 @@ async fn decide(
     }
 }
 
-/// Passes or fails the challenge and returns the intent afterwards.
-async fn settle(ctx: &Ctx<'_>, intent: PaymentIntent, passed: bool) -> ApiResult<PaymentIntent> {
+/// Passes or fails the challenge and returns the intent afterwards. The
+/// authorization after a pass is assessed again, now authenticated and
+/// from the browser's address (its attempt was counted at confirmation).
+async fn settle(
+    ctx: &Ctx<'_>,
+    intent: PaymentIntent,
+    passed: bool,
+    browser_ip: Option<std::net::IpAddr>,
+) -> ApiResult<PaymentIntent> {
     let (state, scope) = (ctx.state, ctx.scope);
     if intent.status != PaymentIntentStatus::RequiresAction {
         return Ok(intent);
@@ -183,7 +197,26 @@ async fn settle(ctx: &Ctx<'_>, intent: PaymentIntent, passed: bool) -> ApiResult
     let writes = if passed {
         let method_id = intent.payment_method.clone().unwrap_or_default();
         let (_, method) = super::methods::load(state, scope, &method_id, "payment_method").await?;
-        let assessment = risk::assess(&method.card, scope.livemode);
+        let stored_ip = intent.customer_ip.as_deref().and_then(|ip| ip.parse().ok());
+        let risk_input = RiskInput {
+            intent: &intent,
+            method: &method,
+            ip: browser_ip.or(stored_ip),
+            authenticated: true,
+            off_session: false,
+        };
+        let assessment = risk::assess(state, scope, &risk_input).await?;
+        let mut phase_one = WriteSet::new();
+        phase_one
+            .ops
+            .extend(assessment.attempt_writes(&intent.id, true)?);
+        if assessment.blocked_by().is_some() {
+            let resolution = super::outcome::blocked(ctx, intent, &method, &assessment)?;
+            phase_one.push(records::update(scope, &doc, &resolution.intent)?);
+            phase_one.ops.extend(resolution.writes.ops);
+            state.store.commit(phase_one).await?;
+            return Ok(load::<PaymentIntent>(state, scope, &id, "id").await?.1);
+        }
         let attempt = super::attempts::Attempt::new(
             super::attempts::AttemptKind::Authorize,
             &intent.id,
@@ -195,7 +228,7 @@ async fn settle(ctx: &Ctx<'_>, intent: PaymentIntent, passed: bool) -> ApiResult
             doc,
             intent,
             attempt,
-            phase_one: WriteSet::new(),
+            phase_one,
             off_session: false,
             assessment,
         };

@@ -5,7 +5,7 @@ use super::attempts::{Attempt, AttemptKind};
 use super::methods::{ensure_customer_exists, from_test_id, new_card_method};
 use super::outcome::{approved, authentication_required, blocked, declined, Resolution};
 use super::records::{self, load};
-use super::risk;
+use super::risk::{self, RiskInput};
 use super::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::Executed;
@@ -32,6 +32,23 @@ pub struct ConfirmInput {
     pub method: Option<MethodSource>,
     pub return_url: Option<String>,
     pub off_session: bool,
+    /// The customer's IP address (`customer_ip`), for risk signals.
+    pub customer_ip: Option<std::net::IpAddr>,
+}
+
+/// Reads `customer_ip`: an IPv4 or IPv6 address, the customer's, never
+/// that of the merchant's server calling the API.
+pub fn customer_ip_from(params: &mut Params) -> ApiResult<Option<std::net::IpAddr>> {
+    match params.string("customer_ip", 64)? {
+        None => Ok(None),
+        Some(text) => text.trim().parse().map(Some).map_err(|_| {
+            ApiError::invalid(
+                "parameter_invalid",
+                "customer_ip must be an IPv4 or IPv6 address.",
+                "customer_ip",
+            )
+        }),
+    }
 }
 
 /// Reads `payment_method`, `payment_method_data`, `return_url` and `off_session`.
@@ -73,6 +90,7 @@ pub fn confirm_input_from(params: &mut Params, now_s: i64) -> ApiResult<ConfirmI
         method,
         return_url: params.string("return_url", 2048)?,
         off_session: params.boolean("off_session")?.unwrap_or(false),
+        customer_ip: customer_ip_from(params)?,
     })
 }
 
@@ -139,9 +157,26 @@ pub async fn confirm(ctx: &Ctx<'_>, id: &str, input: &ConfirmInput) -> ApiResult
     intent
         .apply(IntentEvent::PaymentMethodGiven, "confirmed")
         .map_err(|_| super::unexpected_state(&intent, "confirmed"))?;
-    let assessment = risk::assess(&method.card, scope.livemode);
-    if let Some(rule) = assessment.blocked_by {
-        let resolution = blocked(ctx, intent, &method, &assessment, rule)?;
+    if let Some(ip) = input.customer_ip {
+        intent.customer_ip = Some(ip.to_string());
+    }
+    let risk_input = RiskInput {
+        intent: &intent,
+        method: &method,
+        ip: intent.customer_ip.as_deref().and_then(|ip| ip.parse().ok()),
+        authenticated: false,
+        off_session: input.off_session,
+    };
+    let assessment = risk::assess(state, scope, &risk_input).await?;
+    phase_one
+        .ops
+        .extend(assessment.attempt_writes(&intent.id, false)?);
+    if assessment.blocked_by().is_some() {
+        let resolution = blocked(ctx, intent, &method, &assessment)?;
+        return finish(doc, resolution, phase_one, scope);
+    }
+    if assessment.action == portcullis_risk::Action::RequestThreeDs {
+        let resolution = authentication_required(ctx, intent)?;
         return finish(doc, resolution, phase_one, scope);
     }
     let attempt = Attempt::new(
@@ -306,6 +341,11 @@ pub async fn authorize(
     // Phase two starts from the intent as phase one wrote it.
     let (doc, intent) = load::<PaymentIntent>(state, scope, &intent.id, "intent").await?;
     let (attempt_doc, attempt) = super::attempts::load(state, scope, &attempt.id).await?;
+    let authorized = match &answer {
+        Ok(portcullis_connectors::AuthorizeOutcome::Approved { .. }) => Some(true),
+        Ok(portcullis_connectors::AuthorizeOutcome::Declined(_)) => Some(false),
+        _ => None,
+    };
     let resolution = match answer {
         Ok(portcullis_connectors::AuthorizeOutcome::Approved {
             reference, dispute, ..
@@ -339,6 +379,9 @@ pub async fn authorize(
     writes.push(records::update(scope, &doc, &resolution.intent)?);
     writes.push(attempt.resolve(scope, attempt_doc.version)?);
     writes.ops.extend(resolution.writes.ops);
+    if let Some(authorized) = authorized {
+        writes.ops.extend(assessment.outcome_writes(authorized));
+    }
     Ok(Executed {
         status: resolution.status,
         body: resolution.body,

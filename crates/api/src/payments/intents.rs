@@ -348,6 +348,7 @@ async fn insert_intent(
     if create.confirm {
         intent.return_url = create.confirm_input.return_url.clone();
     }
+    intent.customer_ip = create.confirm_input.customer_ip.map(|ip| ip.to_string());
     writes.push(records::insert(ctx.scope, &intent)?);
     writes.push(event(
         ctx.scope,

@@ -16,7 +16,9 @@ pub(crate) mod records;
 pub mod recovery;
 mod refunds;
 mod render;
+mod reviews;
 mod risk;
+mod risk_signals;
 
 use crate::error::ApiError;
 use crate::events::Origin;
@@ -36,6 +38,7 @@ pub fn routes() -> Routes {
         .merge(charges::routes())
         .merge(refunds::routes())
         .merge(authenticate::routes())
+        .merge(reviews::routes())
 }
 
 /// Payment tunables, each bounded and named with its unit.
@@ -271,6 +274,7 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         rule: None,
         seller_message: String::new(),
         kind: "authorized".into(),
+        signals: Default::default(),
     };
     let charge = Charge {
         id: "ch_sample".into(),
@@ -296,6 +300,7 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         balance_transaction: Some("txn_sample".into()),
         fee_minor: 0,
         fee_returned_minor: 0,
+        review: None,
     };
     let refund = Refund {
         id: "re_sample".into(),

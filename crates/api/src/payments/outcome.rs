@@ -57,6 +57,7 @@ fn new_charge(
         balance_transaction: None,
         fee_minor: 0,
         fee_returned_minor: 0,
+        review: None,
     }
 }
 
@@ -66,16 +67,16 @@ fn outcome(
     reason: Option<&str>,
     seller_message: &str,
     risk: &Assessment,
-    rule: Option<&str>,
 ) -> Outcome {
     Outcome {
         network_status: network_status.to_owned(),
         reason: reason.map(str::to_owned),
         risk_level: risk.risk_level.to_owned(),
         risk_score: risk.risk_score,
-        rule: rule.map(str::to_owned),
+        rule: risk.rule.clone(),
         seller_message: seller_message.to_owned(),
         kind: kind.to_owned(),
+        signals: risk.signals.clone(),
     }
 }
 
@@ -91,20 +92,14 @@ pub fn approved(
     risk: &Assessment,
 ) -> ApiResult<Resolution> {
     let manual = intent.is_manual_capture();
-    let mut charge = new_charge(
-        ctx,
-        &intent,
-        method,
-        &attempt.id,
-        outcome(
-            "approved_by_network",
-            "authorized",
-            None,
-            "Payment complete.",
-            risk,
-            None,
-        ),
-    );
+    let in_review = risk.action == portcullis_risk::Action::Review;
+    let (kind, seller) = if in_review {
+        ("manual_review", "Portcullis placed this payment in review.")
+    } else {
+        ("authorized", "Payment complete.")
+    };
+    let charge_outcome = outcome("approved_by_network", kind, None, seller, risk);
+    let mut charge = new_charge(ctx, &intent, method, &attempt.id, charge_outcome);
     charge.status = ChargeStatus::Succeeded;
     charge.connector_reference = Some(reference.to_owned());
     charge.captured = !manual;
@@ -127,6 +122,11 @@ pub fn approved(
         writes
             .ops
             .extend(ledger_postings::capture(ctx, &mut charge)?);
+    }
+    if in_review {
+        let review = super::reviews::open(ctx, &charge)?;
+        charge.review = Some(review.0);
+        writes.push(review.1);
     }
     if let Some(notice) = dispute {
         charge.disputed = true;
@@ -218,7 +218,6 @@ pub fn declined(
         decline.decline_code.as_deref().or(Some(code)),
         seller,
         risk,
-        None,
     );
     let failure = Failure {
         outcome: charge_outcome,
@@ -235,16 +234,20 @@ pub fn blocked(
     intent: PaymentIntent,
     method: &PaymentMethod,
     risk: &Assessment,
-    rule: &str,
 ) -> ApiResult<Resolution> {
-    let charge_outcome = outcome(
+    let reason = if risk.blocked_by() == Some(super::risk::BLOCK_HIGHEST_RULE) {
+        "highest_risk_level"
+    } else {
+        "rule"
+    };
+    let mut charge_outcome = outcome(
         "not_sent_to_network",
         "blocked",
-        Some("highest_risk_level"),
+        Some(reason),
         "Portcullis blocked this payment as too risky.",
         risk,
-        Some(rule),
     );
+    charge_outcome.rule = risk.blocked_by().map(str::to_owned);
     let attempt = Attempt::new(
         super::attempts::AttemptKind::Authorize,
         &intent.id,

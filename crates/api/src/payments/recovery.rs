@@ -156,7 +156,23 @@ async fn settle_authorization(
     let method_id = intent.payment_method.clone().unwrap_or_default();
     let (_, method) =
         super::methods::load(ctx.state, ctx.scope, &method_id, "payment_method").await?;
-    let assessment = risk::assess(&method.card, ctx.scope.livemode);
+    // The verdict is not kept on the attempt: assess again (the attempt was
+    // counted when it was made) for the outcome's risk fields and counters.
+    let risk_input = risk::RiskInput {
+        intent: &intent,
+        method: &method,
+        ip: intent.customer_ip.as_deref().and_then(|ip| ip.parse().ok()),
+        authenticated: attempt.authenticated,
+        off_session: false,
+    };
+    let assessment = risk::assess(ctx.state, ctx.scope, &risk_input).await?;
+    // Authorized, declined (or never seen: settled as declined), or
+    // neither (authentication required).
+    let authorized = match record.as_ref().map(|r| r.state) {
+        Some(AttemptState::Authorized | AttemptState::Captured) => Some(true),
+        Some(AttemptState::AuthenticationRequired) => None,
+        _ => Some(false),
+    };
     let resolution = match record {
         Some(r) if matches!(r.state, AttemptState::Authorized | AttemptState::Captured) => {
             approved(
@@ -195,6 +211,9 @@ async fn settle_authorization(
     writes.push(records::update(ctx.scope, &doc, &resolution.intent)?);
     writes.push(attempt.resolve(ctx.scope, attempt_doc.version)?);
     writes.ops.extend(resolution.writes.ops);
+    if let Some(authorized) = authorized {
+        writes.ops.extend(assessment.outcome_writes(authorized));
+    }
     Ok(writes)
 }
 

@@ -64,12 +64,12 @@ pub fn routes() -> Routes {
         )
 }
 
-struct CreateRequest {
-    payment_intent: Option<String>,
-    charge: Option<String>,
-    amount: Option<i64>,
-    reason: Option<RefundReason>,
-    metadata: Option<MetadataUpdate>,
+pub(super) struct CreateRequest {
+    pub payment_intent: Option<String>,
+    pub charge: Option<String>,
+    pub amount: Option<i64>,
+    pub reason: Option<RefundReason>,
+    pub metadata: Option<MetadataUpdate>,
 }
 
 async fn create(
@@ -141,7 +141,7 @@ async fn charge_of(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<String> {
     })
 }
 
-async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<Executed> {
+pub(super) async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<Executed> {
     let (state, scope) = (ctx.state, ctx.scope);
     let charge_id = charge_of(ctx, create).await?;
     let _lock = state.locks.lock(&charge_id).await;

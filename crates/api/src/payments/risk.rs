@@ -1,53 +1,244 @@
-//! The risk check every payment passes before it reaches a connector.
+//! The risk check every payment passes before it reaches a connector: the
+//! adapter between the payment path and `portcullis-risk`.
 //!
-//! For now: the sandbox's risk test cards (by BIN and last four, since risk
-//! never sees whole numbers) and the default rule that blocks the highest
-//! risk level. The fraud and risk issue replaces this with signals, rules
-//! and scores; the shape of [`Assessment`] is what the charge records.
+//! [`assess`] gathers the payment's signals — amounts (USD by the rate
+//! table), the card by BIN, brand, last four and fingerprint (never the
+//! number), the customer's IP and where the IP database places it, the
+//! velocity counters of the card, customer, email and IP, the card's and
+//! customer's amount history, the card's previous location — scores them,
+//! and evaluates the merchant's rules. Every read is an indexed lookup of
+//! incremental state; nothing scans payments.
+//!
+//! The [`Assessment`] then says what to write: the attempt's counters and
+//! stored signals go in the same write set as the payment's phase one (or
+//! its refusal), the outcome's counters with its phase two.
 
-use portcullis_domain::payment_methods::CardDetails;
+use super::risk_signals::{self as gather, Facts};
+use crate::error::ApiResult;
+use crate::state::AppState;
+use portcullis_domain::ids::new_id;
+use portcullis_domain::payment_intents::PaymentIntent;
+use portcullis_domain::payment_methods::PaymentMethod;
 use portcullis_domain::sandbox_cards::{sandbox_risk, SandboxRisk};
+use portcullis_risk::rules::Memberships;
+use portcullis_risk::score::{self, Score};
+use portcullis_risk::{Action, Decision, RuleSet, Signal, Signals};
+use portcullis_store::{
+    RiskMetric, RiskSubjectKind, RiskWrite, Scope, SqlValue, Table, WriteOp, RISK_LIFETIME_BUCKET,
+};
+use serde_json::{json, Map, Value};
+use std::net::IpAddr;
 
-/// The default rule set's rule that blocks the riskiest payments.
-pub const BLOCK_HIGHEST_RULE: &str = "block_if_risk_level_highest";
-const ALWAYS_BLOCKED_RULE: &str = "block_if_card_always_blocked_in_sandbox";
+/// The sandbox rule for the always-blocked test card (4100000000000019).
+pub const ALWAYS_BLOCKED_RULE: &str = "block_if_card_always_blocked_in_sandbox";
+/// The default rule that blocks the highest risk level.
+pub const BLOCK_HIGHEST_RULE: &str = "rule_default_block_highest";
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What one assessment is about.
+pub struct RiskInput<'a> {
+    pub intent: &'a PaymentIntent,
+    pub method: &'a PaymentMethod,
+    /// The customer's IP: `customer_ip`, or the browser's on our hosted page.
+    pub ip: Option<IpAddr>,
+    /// The customer passed the authentication challenge for this payment.
+    pub authenticated: bool,
+    pub off_session: bool,
+}
+
+/// The verdict, what the charge's `outcome` shows, and what to write.
+#[derive(Clone, Debug)]
 pub struct Assessment {
     /// `normal`, `elevated` or `highest`.
     pub risk_level: &'static str,
     /// 0–100.
     pub risk_score: u8,
-    /// The rule that blocks the payment, if one does.
-    pub blocked_by: Option<&'static str>,
+    pub action: Action,
+    /// The rule that decided, if one did.
+    pub rule: Option<String>,
+    /// The signals that mattered, by name.
+    pub signals: Map<String, Value>,
+    facts: Facts,
+    snapshot: Map<String, Value>,
 }
 
-pub fn assess(card: &CardDetails, livemode: bool) -> Assessment {
-    let sandbox = if livemode {
+impl Assessment {
+    /// The rule that blocks the payment, if one does.
+    pub fn blocked_by(&self) -> Option<&str> {
+        (self.action == Action::Block).then(|| self.rule.as_deref().unwrap_or(BLOCK_HIGHEST_RULE))
+    }
+
+    /// Writes for the attempt itself: its counters (unless `counted`
+    /// already, as for the authorization after a challenge), the card's
+    /// location, and the signals it was assessed with (for dry runs).
+    pub fn attempt_writes(&self, intent_id: &str, counted: bool) -> ApiResult<Vec<WriteOp>> {
+        let f = &self.facts;
+        let mut ops = Vec::new();
+        if !counted {
+            for (kind, subject) in &f.subjects {
+                ops.push(self.count(*kind, subject, RiskMetric::Total, f.hour(), 0));
+                if *kind != RiskSubjectKind::Card {
+                    ops.push(WriteOp::Risk(RiskWrite::CardSeen {
+                        scope: f.scope.clone(),
+                        kind: *kind,
+                        subject: subject.clone(),
+                        bucket_hour: f.hour(),
+                        card: f.card.clone(),
+                    }));
+                }
+            }
+            if let Some(at) = f.location {
+                ops.push(WriteOp::Risk(RiskWrite::Sighting {
+                    scope: f.scope.clone(),
+                    card: f.card.clone(),
+                    latitude_micro: at.latitude_micro,
+                    longitude_micro: at.longitude_micro,
+                    seen_at: f.now,
+                }));
+            }
+        }
+        ops.push(self.evaluation(intent_id)?);
+        if self.action == Action::Block {
+            ops.extend(self.outcome_writes(false));
+        }
+        Ok(ops)
+    }
+
+    /// Writes for the acquirer's answer: authorized (with the lifetime
+    /// amount history of the card and customer) or declined.
+    pub fn outcome_writes(&self, authorized: bool) -> Vec<WriteOp> {
+        let f = &self.facts;
+        let metric = if authorized {
+            RiskMetric::Authorized
+        } else {
+            RiskMetric::Declined
+        };
+        let mut ops = Vec::new();
+        for (kind, subject) in &f.subjects {
+            ops.push(self.count(*kind, subject, metric, f.hour(), 0));
+            let keeps_history = matches!(kind, RiskSubjectKind::Card | RiskSubjectKind::Customer);
+            if authorized && keeps_history {
+                let cents = f.usd_cents.unwrap_or(0);
+                ops.push(self.count(*kind, subject, metric, RISK_LIFETIME_BUCKET, cents));
+            }
+        }
+        ops
+    }
+
+    fn count(
+        &self,
+        kind: RiskSubjectKind,
+        subject: &str,
+        metric: RiskMetric,
+        bucket_hour: i64,
+        cents: i64,
+    ) -> WriteOp {
+        WriteOp::Risk(RiskWrite::Count {
+            scope: self.facts.scope.clone(),
+            kind,
+            subject: subject.to_owned(),
+            metric,
+            bucket_hour,
+            count: 1,
+            amount_usd_cents: cents,
+        })
+    }
+
+    fn evaluation(&self, intent_id: &str) -> ApiResult<WriteOp> {
+        let id = new_id("rse");
+        let body = json!({
+            "id": id, "payment_intent": intent_id, "created": self.facts.now,
+            "action": self.action.as_str(), "rule": self.rule, "signals": self.snapshot,
+        });
+        Ok(WriteOp::Insert {
+            table: Table::RiskEvaluations,
+            scope: self.facts.scope.clone(),
+            id,
+            created: self.facts.now,
+            columns: vec![("payment_intent", SqlValue::Text(intent_id.to_owned()))],
+            body: body.to_string(),
+        })
+    }
+}
+
+/// Assesses one payment attempt.
+pub async fn assess(
+    state: &AppState,
+    scope: &Scope,
+    input: &RiskInput<'_>,
+) -> ApiResult<Assessment> {
+    let (mut signals, facts) = gather::gather(state, scope, input).await?;
+    let sandbox = if scope.livemode {
         None
     } else {
-        sandbox_risk(&card.bin, &card.last4)
+        sandbox_risk(&input.method.card.bin, &input.method.card.last4)
     };
-    match sandbox {
-        Some(SandboxRisk::AlwaysBlocked) => Assessment {
-            risk_level: "highest",
-            risk_score: 97,
-            blocked_by: Some(ALWAYS_BLOCKED_RULE),
-        },
-        Some(SandboxRisk::Highest) => Assessment {
-            risk_level: "highest",
-            risk_score: 85,
-            blocked_by: Some(BLOCK_HIGHEST_RULE),
-        },
-        Some(SandboxRisk::Elevated) => Assessment {
-            risk_level: "elevated",
-            risk_score: 65,
-            blocked_by: None,
-        },
-        None => Assessment {
-            risk_level: "normal",
-            risk_score: 20,
-            blocked_by: None,
-        },
+    let floor = match sandbox {
+        Some(SandboxRisk::AlwaysBlocked) => 97,
+        Some(SandboxRisk::Highest) => 85,
+        Some(SandboxRisk::Elevated) => 65,
+        None => 0,
+    };
+    let scored = score::score(&signals).at_least(floor);
+    score::record(&mut signals, &scored);
+    let decision = if sandbox == Some(SandboxRisk::AlwaysBlocked) {
+        Decision {
+            action: Action::Block,
+            rule_id: Some(ALWAYS_BLOCKED_RULE.to_owned()),
+            signals: vec![],
+        }
+    } else {
+        let rules = crate::risk::rules::rule_set(state, scope).await?;
+        let lists = memberships(state, scope, &rules, &signals).await?;
+        rules.evaluate(&signals, &lists)
+    };
+    Ok(Assessment {
+        risk_level: scored.level.as_str(),
+        risk_score: scored.score,
+        action: decision.action,
+        signals: mattered(&signals, &decision, &scored),
+        rule: decision.rule_id,
+        snapshot: signals.to_snapshot(),
+        facts,
+    })
+}
+
+/// The signals the deciding rule read and those that added to the score.
+fn mattered(signals: &Signals, decision: &Decision, scored: &Score) -> Map<String, Value> {
+    let mut out = Map::new();
+    let named = decision
+        .signals
+        .iter()
+        .chain(scored.factors.iter().map(|f| &f.signal));
+    for signal in named.chain([Signal::RiskScore].iter()) {
+        out.insert(signal.name().to_owned(), signals.get(*signal).to_json());
+        // Impossible travel shows its evidence.
+        if *signal == Signal::ImpossibleTravel {
+            for evidence in [Signal::IpDistanceKm, Signal::IpSpeedKmh] {
+                out.insert(evidence.name().to_owned(), signals.get(evidence).to_json());
+            }
+        }
     }
+    out
+}
+
+/// Looks up, by id, each `(signal, list)` pair the rules test.
+async fn memberships(
+    state: &AppState,
+    scope: &Scope,
+    rules: &RuleSet,
+    signals: &Signals,
+) -> ApiResult<Memberships> {
+    let mut held = Memberships::default();
+    for (signal, alias) in rules.lists() {
+        let portcullis_risk::SignalValue::Text(value) = signals.get(signal) else {
+            continue;
+        };
+        let Some(list) = crate::risk::lists::by_alias(state, scope, &alias).await? else {
+            continue;
+        };
+        if crate::risk::lists::contains(state, scope, &list, value).await? {
+            held.insert(&alias, value);
+        }
+    }
+    Ok(held)
 }

@@ -10,6 +10,8 @@ use crate::error::{ApiError, ErrorType};
 use crate::state::AppState;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 pub use params::Params;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -140,4 +142,84 @@ fn fingerprint_of(method: &Method, path: &str, params: &Params) -> String {
     hash.update(b"\n");
     hash.update(params.canonical_json().as_bytes());
     hex::encode(hash.finalize())
+}
+
+/// Middleware: refuses, in our error format, a URL path whose `%XX`
+/// escapes decode to bytes that are not UTF-8 (`GET /v1/customers/%ff`).
+/// Such a path names no object and no route; left alone, axum's `Path`
+/// extractor would answer it with a plain-text 400 of its own, which no
+/// client library can parse.
+pub async fn refuse_undecodable_path(request: Request, next: Next) -> Response {
+    if percent_decodes_to_utf8(request.uri().path()) {
+        return next.run(request).await;
+    }
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        ErrorType::InvalidRequest,
+        Some("url_invalid"),
+        format!(
+            "Invalid request URL ({}: {}): its %-escapes do not decode to UTF-8 text.",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+    .into_response()
+}
+
+/// True when decoding the `%XX` escapes of `path` gives UTF-8 text. A `%`
+/// not followed by two hex digits stays as it is, as axum decodes it.
+fn percent_decodes_to_utf8(path: &str) -> bool {
+    if !path.contains('%') {
+        return true;
+    }
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escaped = (bytes[at] == b'%' && at + 2 < bytes.len())
+            .then(|| {
+                let high = char::from(bytes[at + 1]).to_digit(16)?;
+                let low = char::from(bytes[at + 2]).to_digit(16)?;
+                Some((high * 16 + low) as u8)
+            })
+            .flatten();
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                at += 3;
+            }
+            None => {
+                decoded.push(bytes[at]);
+                at += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&decoded).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decodes_to_utf8;
+
+    #[test]
+    fn paths_whose_escapes_are_not_utf8_are_detected() {
+        for good in [
+            "/v1/customers/cus_1",
+            "/v1/customers/%C3%A9",
+            "/v1/customers/%",
+            "/v1/customers/%4",
+            "/v1/customers/%zz",
+            "/v1/customers/%25ff",
+            "/v1/customers/é",
+        ] {
+            assert!(percent_decodes_to_utf8(good), "{good}");
+        }
+        for bad in [
+            "/v1/customers/%ff",
+            "/v1/customers/%C3",
+            "/v1/customers/%C3%28/x",
+        ] {
+            assert!(!percent_decodes_to_utf8(bad), "{bad}");
+        }
+    }
 }

@@ -205,6 +205,39 @@ impl PgStore {
         rows.iter().map(convert::scoped_doc_of).collect()
     }
 
+    pub async fn risk_counters(
+        &self,
+        q: &crate::RiskCounterQuery,
+    ) -> Result<crate::RiskCounters, StoreError> {
+        use crate::sql::risk;
+        let client = self.client().await?;
+        let rows = query(&client, &risk::counters(D, q)).await?;
+        let rows = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect();
+        let cards = query(&client, &risk::cards(D, q)).await?;
+        let cards = cards
+            .first()
+            .map(|r| [r.get(0), r.get(1), r.get(2), r.get(3)])
+            .unwrap_or_default();
+        Ok(risk::fold(rows, cards))
+    }
+
+    pub async fn risk_sighting(
+        &self,
+        scope: &Scope,
+        card: &str,
+    ) -> Result<Option<crate::RiskSighting>, StoreError> {
+        let sql = crate::sql::risk::sighting(D, scope, card);
+        let rows = query(&self.client().await?, &sql).await?;
+        Ok(rows.first().map(|r| crate::RiskSighting {
+            latitude_micro: r.get(0),
+            longitude_micro: r.get(1),
+            seen_at: r.get(2),
+        }))
+    }
+
     pub async fn commit(&self, writes: WriteSet) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
@@ -332,6 +365,9 @@ async fn apply(tx: &deadpool_postgres::Transaction<'_>, op: &WriteOp) -> Result<
                     StoreError::NotFound
                 });
             }
+        }
+        WriteOp::Risk(write) => {
+            execute(tx, &crate::sql::risk::write(D, write)).await?;
         }
         WriteOp::CompleteIdempotency {
             merchant_id,

@@ -234,6 +234,48 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn risk_counters(
+        &self,
+        query: &crate::RiskCounterQuery,
+    ) -> Result<crate::RiskCounters, StoreError> {
+        use crate::sql::risk;
+        let (counters, cards) = (risk::counters(D, query), risk::cards(D, query));
+        self.read(move |c| {
+            let rows = query_all(c, &counters, |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })?;
+            let seen = query_opt(c, &cards, |row| {
+                Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?])
+            })?;
+            Ok(risk::fold(rows, seen.unwrap_or_default()))
+        })
+        .await
+    }
+
+    pub async fn risk_sighting(
+        &self,
+        scope: &Scope,
+        card: &str,
+    ) -> Result<Option<crate::RiskSighting>, StoreError> {
+        let sql = crate::sql::risk::sighting(D, scope, card);
+        self.read(move |c| {
+            query_opt(c, &sql, |row| {
+                Ok(crate::RiskSighting {
+                    latitude_micro: row.get(0)?,
+                    longitude_micro: row.get(1)?,
+                    seen_at: row.get(2)?,
+                })
+            })
+        })
+        .await
+    }
+
     pub async fn commit(&self, writes: WriteSet) -> Result<(), StoreError> {
         self.writer.write(move |c| writer::apply(c, &writes)).await
     }

@@ -218,6 +218,9 @@ pub(crate) fn apply(conn: &Connection, writes: &WriteSet) -> Result<(), StoreErr
                     return Err(missing_or_conflict(conn, *table, scope, id)?);
                 }
             }
+            WriteOp::Risk(write) => {
+                execute(conn, &crate::sql::risk::write(D, write))?;
+            }
             WriteOp::CompleteIdempotency {
                 merchant_id,
                 key,

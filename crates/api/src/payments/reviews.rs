@@ -1,0 +1,277 @@
+//! `/v1/reviews`: the queue of payments a `review` rule let through for
+//! a person to look at. A review opens with its charge (in the same write
+//! set), and closes by approval or by refunding the charge as fraudulent.
+
+use super::records::load;
+use super::refunds::{refund, CreateRequest};
+use super::Ctx;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::events::Origin;
+use crate::idempotency::{self, json_response, Executed};
+use crate::lists;
+use crate::routes::{doc, Routes};
+use crate::state::AppState;
+use crate::wire::ApiRequest;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use portcullis_domain::api_keys::Access;
+use portcullis_domain::charges::Charge;
+use portcullis_domain::ids::new_id;
+use portcullis_domain::refunds::RefundReason;
+use portcullis_store::{Doc, ListQuery, Scope, SqlValue, StoreError, Table, WriteOp, WriteSet};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+const RESOURCE: &str = "reviews";
+const URL: &str = "/v1/reviews";
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(doc(URL, "List reviews", "list"), list)
+        .get(
+            doc("/v1/reviews/{id}", "Retrieve a review", "review"),
+            retrieve,
+        )
+        .post(
+            doc(
+                "/v1/reviews/{id}/approve",
+                "Approve a payment in review",
+                "review",
+            ),
+            approve,
+        )
+        .post(
+            doc(
+                "/v1/reviews/{id}/refund_and_close",
+                "Refund a payment in review and close the review",
+                "review",
+            ),
+            refund_and_close,
+        )
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Review {
+    id: String,
+    created: i64,
+    livemode: bool,
+    charge: String,
+    payment_intent: String,
+    /// The rule that opened it.
+    rule: Option<String>,
+    open: bool,
+    /// `approved` or `refunded_as_fraud` once closed.
+    closed_reason: Option<String>,
+}
+
+fn render(review: &Review) -> Value {
+    json!({
+        "id": review.id, "object": "review", "charge": review.charge,
+        "payment_intent": review.payment_intent, "created": review.created,
+        "livemode": review.livemode, "open": review.open, "opened_reason": "rule",
+        "reason": review.closed_reason.as_deref().unwrap_or("rule"),
+        "closed_reason": review.closed_reason, "rule": review.rule,
+    })
+}
+
+fn columns(review: &Review) -> Vec<(&'static str, SqlValue)> {
+    vec![
+        ("is_open", SqlValue::Bool(review.open)),
+        (
+            "payment_intent",
+            SqlValue::Text(review.payment_intent.clone()),
+        ),
+        ("charge", SqlValue::Text(review.charge.clone())),
+    ]
+}
+
+fn body(review: &Review) -> ApiResult<String> {
+    serde_json::to_string(review).map_err(|e| ApiError::internal(&e))
+}
+
+/// Opens a review of `charge`: its id and the write that stores it.
+pub fn open(ctx: &Ctx<'_>, charge: &Charge) -> ApiResult<(String, WriteOp)> {
+    let review = Review {
+        id: new_id("prv"),
+        created: ctx.state.now(),
+        livemode: ctx.scope.livemode,
+        charge: charge.id.clone(),
+        payment_intent: charge.payment_intent.clone(),
+        rule: charge.outcome.rule.clone(),
+        open: true,
+        closed_reason: None,
+    };
+    let op = WriteOp::Insert {
+        table: Table::Reviews,
+        scope: ctx.scope.clone(),
+        id: review.id.clone(),
+        created: review.created,
+        columns: columns(&review),
+        body: body(&review)?,
+    };
+    Ok((review.id, op))
+}
+
+async fn load_review(state: &AppState, scope: &Scope, id: &str) -> ApiResult<(Doc, Review)> {
+    let doc = state
+        .store
+        .get(Table::Reviews, scope, id)
+        .await?
+        .ok_or_else(|| ApiError::no_such("review", id, "id"))?;
+    let review = serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))?;
+    Ok((doc, review))
+}
+
+/// The open review `id`, closed for `reason`, and the write that stores it.
+async fn close(
+    state: &AppState,
+    scope: &Scope,
+    id: &str,
+    reason: &str,
+) -> ApiResult<(Review, WriteOp)> {
+    let (doc, mut review) = load_review(state, scope, id).await?;
+    if !review.open {
+        return Err(ApiError::invalid(
+            "review_already_closed",
+            format!("Review {id} is already closed."),
+            "id",
+        ));
+    }
+    review.open = false;
+    review.closed_reason = Some(reason.to_owned());
+    let op = WriteOp::Update {
+        table: Table::Reviews,
+        scope: scope.clone(),
+        id: review.id.clone(),
+        expected_version: doc.version,
+        columns: columns(&review),
+        body: body(&review)?,
+    };
+    Ok((review, op))
+}
+
+fn no_params(caller: &Caller, request: &mut ApiRequest) -> ApiResult<()> {
+    caller.require(RESOURCE, Access::Write)?;
+    std::mem::take(&mut request.params).finish()
+}
+
+async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    mut request: ApiRequest,
+) -> Response {
+    if let Err(err) = no_params(&caller, &mut request) {
+        return err.into_response();
+    }
+    idempotency::respond(&state, &caller, &request, || async {
+        let (review, op) = close(&state, &caller.scope(), &id, "approved").await?;
+        Ok(Executed::ok(render(&review), WriteSet { ops: vec![op] }))
+    })
+    .await
+}
+
+/// Refunds the whole charge as fraudulent, then closes the review.
+async fn refund_and_close(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    mut request: ApiRequest,
+) -> Response {
+    if let Err(err) = no_params(&caller, &mut request) {
+        return err.into_response();
+    }
+    idempotency::respond(&state, &caller, &request, || async {
+        let scope = caller.scope();
+        let origin = Origin::of(&request);
+        let ctx = Ctx {
+            state: &state,
+            scope: &scope,
+            origin: &origin,
+            host: None,
+        };
+        let (_, review) = load_review(&state, &scope, &id).await?;
+        if !review.open {
+            return Err(ApiError::invalid(
+                "review_already_closed",
+                format!("Review {id} is already closed."),
+                "id",
+            ));
+        }
+        let (_, charge) = load::<Charge>(&state, &scope, &review.charge, "charge").await?;
+        let create = CreateRequest {
+            payment_intent: None,
+            charge: Some(charge.id.clone()),
+            amount: None,
+            reason: Some(RefundReason::Fraudulent),
+            metadata: None,
+        };
+        let mut done = refund(&ctx, &create).await?;
+        let (review, op) = close(&state, &scope, &id, "refunded_as_fraud").await?;
+        done.writes.push(op);
+        let mut body = render(&review);
+        body["refund"] = done.body;
+        done.body = body;
+        Ok(done)
+    })
+    .await
+}
+
+async fn retrieve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    mut request: ApiRequest,
+) -> Response {
+    let result = async {
+        caller.require(RESOURCE, Access::Read)?;
+        std::mem::take(&mut request.params).finish()?;
+        Ok(render(&load_review(&state, &caller.scope(), &id).await?.1))
+    };
+    answer(result.await)
+}
+
+async fn list(State(state): State<AppState>, caller: Caller, mut request: ApiRequest) -> Response {
+    let result = async {
+        caller.require(RESOURCE, Access::Read)?;
+        let params = &mut request.params;
+        let mut filters = vec![];
+        if let Some(open) = params.boolean("open")? {
+            filters.push(("is_open", SqlValue::Bool(open)));
+        }
+        let query = ListQuery {
+            scope: caller.scope(),
+            filters,
+            one_of: vec![],
+            created: lists::created(params)?,
+            cursor: lists::cursor(params)?,
+            limit: lists::limit(params)?,
+        };
+        std::mem::take(params).finish()?;
+        let page = state
+            .store
+            .list(Table::Reviews, &query)
+            .await
+            .map_err(|err| match err {
+                StoreError::NotFound => lists::cursor_not_found("review", &query.cursor),
+                other => other.into(),
+            })?;
+        let mut data = Vec::with_capacity(page.docs.len());
+        for doc in &page.docs {
+            let review: Review =
+                serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))?;
+            data.push(render(&review));
+        }
+        Ok(lists::list_object(URL, data, page.has_more))
+    };
+    answer(result.await)
+}
+
+fn answer(result: ApiResult<Value>) -> Response {
+    match result {
+        Ok(body) => json_response(StatusCode::OK, body.to_string()),
+        Err(err) => err.into_response(),
+    }
+}

@@ -1,0 +1,73 @@
+//! Risk resources and configuration: `/v1/risk/lists` (value lists and
+//! their items), `/v1/risk/rules` (a merchant's rules, with a dry run),
+//! and what the risk check needs from the process: the BIN table, the USD
+//! rate table, the IP database and a cache of parsed rules.
+//!
+//! The payment path's adapter, which gathers a payment's signals from the
+//! store and asks `portcullis-risk`, is `payments::risk`.
+
+mod docs;
+pub mod dry_run;
+pub mod geoip;
+pub mod lists;
+pub mod rules;
+
+use crate::routes::Routes;
+use portcullis_risk::bins::BinTable;
+use portcullis_risk::rates::RateTable;
+use portcullis_risk::Rule;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The resource name for restricted keys' permissions.
+pub const RESOURCE: &str = "risk";
+
+pub fn routes() -> Routes {
+    Routes::new().merge(lists::routes()).merge(rules::routes())
+}
+
+/// What the risk check reads besides the store, loaded at start-up.
+#[derive(Clone)]
+pub struct RiskConfig {
+    pub bins: BinTable,
+    pub rates: RateTable,
+    /// `None` when no IP database is configured: IP countries are unknown.
+    pub geoip: Option<Arc<geoip::GeoIp>>,
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        Self {
+            bins: BinTable::shipped(),
+            rates: RateTable::default(),
+            geoip: None,
+        }
+    }
+}
+
+/// Most parsed rules kept; the cache is emptied when full.
+const PARSED_RULES_MAX: usize = 10_000;
+
+/// Parsed rules by their text, so a payment does not parse its merchant's
+/// rules again. Safe across processes: the key is the text itself.
+#[derive(Default)]
+pub struct RuleCache {
+    parsed: Mutex<HashMap<String, Arc<Rule>>>,
+}
+
+impl RuleCache {
+    /// The rule `text` parses to; `None` if it does not (stored rules were
+    /// checked when written, so this is only a rule from an older grammar).
+    pub fn parse(&self, text: &str) -> Option<Arc<Rule>> {
+        if let Some(rule) = self.parsed.lock().expect("rule cache").get(text) {
+            return Some(rule.clone());
+        }
+        let rule = Arc::new(Rule::parse(text).ok()?);
+        let mut parsed = self.parsed.lock().expect("rule cache");
+        if parsed.len() >= PARSED_RULES_MAX {
+            parsed.clear();
+        }
+        parsed.insert(text.to_owned(), rule.clone());
+        Some(rule)
+    }
+}

@@ -1,0 +1,188 @@
+//! SQL for the risk counters: upserts that add to hourly buckets, the
+//! distinct cards per subject, each card's last location, and the reads
+//! of one subject's windows. Every read names the full key prefix of its
+//! table's primary key, so it is an index range, never a scan.
+
+use super::{fixed, Sql};
+use crate::model::{RiskCounterQuery, RiskWrite, Scope, SqlValue};
+use crate::sql::Dialect;
+
+fn text(value: &str) -> SqlValue {
+    SqlValue::Text(value.to_owned())
+}
+
+fn scope_values(scope: &Scope) -> [SqlValue; 2] {
+    [
+        SqlValue::Text(scope.merchant_id.to_string()),
+        SqlValue::Bool(scope.livemode),
+    ]
+}
+
+pub(crate) fn write(dialect: Dialect, op: &RiskWrite) -> Sql {
+    match op {
+        RiskWrite::Count {
+            scope,
+            kind,
+            subject,
+            metric,
+            bucket_hour,
+            count,
+            amount_usd_cents,
+        } => {
+            let [merchant, livemode] = scope_values(scope);
+            fixed(
+                dialect,
+                "INSERT INTO risk_counters (merchant_id, livemode, subject_kind, subject, metric, bucket_hour, count, amount_usd_cents) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT (merchant_id, livemode, subject_kind, subject, metric, bucket_hour) DO UPDATE \
+                 SET count = risk_counters.count + excluded.count, \
+                 amount_usd_cents = risk_counters.amount_usd_cents + excluded.amount_usd_cents",
+                vec![
+                    merchant,
+                    livemode,
+                    text(kind.as_str()),
+                    text(subject),
+                    text(metric.as_str()),
+                    SqlValue::Integer(*bucket_hour),
+                    SqlValue::Integer(*count),
+                    SqlValue::Integer(*amount_usd_cents),
+                ],
+            )
+        }
+        RiskWrite::CardSeen {
+            scope,
+            kind,
+            subject,
+            bucket_hour,
+            card,
+        } => {
+            let [merchant, livemode] = scope_values(scope);
+            fixed(
+                dialect,
+                "INSERT INTO risk_card_members (merchant_id, livemode, subject_kind, subject, bucket_hour, card) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                vec![
+                    merchant,
+                    livemode,
+                    text(kind.as_str()),
+                    text(subject),
+                    SqlValue::Integer(*bucket_hour),
+                    text(card),
+                ],
+            )
+        }
+        RiskWrite::Sighting {
+            scope,
+            card,
+            latitude_micro,
+            longitude_micro,
+            seen_at,
+        } => {
+            let [merchant, livemode] = scope_values(scope);
+            fixed(
+                dialect,
+                "INSERT INTO risk_card_sightings (merchant_id, livemode, card, latitude_micro, longitude_micro, seen_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (merchant_id, livemode, card) DO UPDATE \
+                 SET latitude_micro = excluded.latitude_micro, longitude_micro = excluded.longitude_micro, seen_at = excluded.seen_at \
+                 WHERE risk_card_sightings.seen_at <= excluded.seen_at",
+                vec![
+                    merchant,
+                    livemode,
+                    text(card),
+                    SqlValue::Integer(*latitude_micro),
+                    SqlValue::Integer(*longitude_micro),
+                    SqlValue::Integer(*seen_at),
+                ],
+            )
+        }
+    }
+}
+
+/// Rows `(metric, hourly, daily, lifetime count, lifetime amount)`.
+pub(crate) fn counters(dialect: Dialect, q: &RiskCounterQuery) -> Sql {
+    let [merchant, livemode] = scope_values(&q.scope);
+    fixed(
+        dialect,
+        "SELECT metric, \
+         CAST(COALESCE(SUM(CASE WHEN bucket_hour >= ?5 THEN count ELSE 0 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN bucket_hour >= ?6 THEN count ELSE 0 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN bucket_hour = 0 THEN count ELSE 0 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN bucket_hour = 0 THEN amount_usd_cents ELSE 0 END), 0) AS BIGINT) \
+         FROM risk_counters WHERE merchant_id = ?1 AND livemode = ?2 AND subject_kind = ?3 AND subject = ?4 \
+         AND (bucket_hour >= ?6 OR bucket_hour = 0) GROUP BY metric",
+        vec![
+            merchant,
+            livemode,
+            text(q.kind.as_str()),
+            text(&q.subject),
+            SqlValue::Integer(q.hour_from),
+            SqlValue::Integer(q.day_from),
+        ],
+    )
+}
+
+/// One row: distinct cards hourly, daily, and whether `card` is among
+/// them hourly and daily (0 or 1).
+pub(crate) fn cards(dialect: Dialect, q: &RiskCounterQuery) -> Sql {
+    let [merchant, livemode] = scope_values(&q.scope);
+    fixed(
+        dialect,
+        "SELECT CAST(COUNT(DISTINCT CASE WHEN bucket_hour >= ?5 THEN card END) AS BIGINT), \
+         CAST(COUNT(DISTINCT card) AS BIGINT), \
+         CAST(COALESCE(MAX(CASE WHEN bucket_hour >= ?5 AND card = ?7 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+         CAST(COALESCE(MAX(CASE WHEN card = ?7 THEN 1 ELSE 0 END), 0) AS BIGINT) \
+         FROM risk_card_members WHERE merchant_id = ?1 AND livemode = ?2 AND subject_kind = ?3 AND subject = ?4 \
+         AND bucket_hour >= ?6",
+        vec![
+            merchant,
+            livemode,
+            text(q.kind.as_str()),
+            text(&q.subject),
+            SqlValue::Integer(q.hour_from),
+            SqlValue::Integer(q.day_from),
+            text(q.card.as_deref().unwrap_or("")),
+        ],
+    )
+}
+
+pub(crate) fn sighting(dialect: Dialect, scope: &Scope, card: &str) -> Sql {
+    let [merchant, livemode] = scope_values(scope);
+    fixed(
+        dialect,
+        "SELECT latitude_micro, longitude_micro, seen_at FROM risk_card_sightings \
+         WHERE merchant_id = ?1 AND livemode = ?2 AND card = ?3",
+        vec![merchant, livemode, text(card)],
+    )
+}
+
+/// One row of [`counters`]: metric, hourly, daily, lifetime count and amount.
+pub(crate) type CounterRow = (String, i64, i64, i64, i64);
+
+/// The counters from the rows of [`counters`] and the row of [`cards`].
+pub(crate) fn fold(rows: Vec<CounterRow>, cards: [i64; 4]) -> crate::model::RiskCounters {
+    use crate::model::{RiskCounters, RiskWindowCounts};
+    let mut out = RiskCounters {
+        cards: RiskWindowCounts {
+            hourly: cards[0],
+            daily: cards[1],
+        },
+        card_seen_hourly: cards[2] > 0,
+        card_seen_daily: cards[3] > 0,
+        ..RiskCounters::default()
+    };
+    for (metric, hourly, daily, lifetime_count, lifetime_cents) in rows {
+        let window = RiskWindowCounts { hourly, daily };
+        match metric.as_str() {
+            "total" => out.total = window,
+            "declined" => out.declined = window,
+            "authorized" => {
+                out.authorized = window;
+                out.history_count = lifetime_count;
+                out.history_usd_cents = lifetime_cents;
+            }
+            _ => {}
+        }
+    }
+    out
+}
