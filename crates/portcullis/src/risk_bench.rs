@@ -32,7 +32,7 @@ fn rule_set(count: usize) -> RuleSet {
         .map(|i| {
             let text = TEMPLATES[i % TEMPLATES.len()].replace("{n}", &(i + 1).to_string());
             let rule = Rule::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
-            (format!("rule_bench_{i}"), rule)
+            (format!("rule_bench_{i}"), std::sync::Arc::new(rule))
         })
         .collect();
     RuleSet::new(rules)

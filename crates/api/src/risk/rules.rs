@@ -150,12 +150,7 @@ pub async fn rule_set(state: &AppState, scope: &Scope) -> ApiResult<RuleSet> {
     let parsed = rules
         .iter()
         .filter(|r| !r.disabled)
-        .filter_map(|r| {
-            state
-                .rules
-                .parse(&r.rule)
-                .map(|rule| (r.id.clone(), (*rule).clone()))
-        })
+        .filter_map(|r| state.rules.parse(&r.rule).map(|rule| (r.id.clone(), rule)))
         .collect();
     Ok(RuleSet::new(parsed))
 }

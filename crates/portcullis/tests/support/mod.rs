@@ -7,6 +7,8 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
+
+pub mod risk;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

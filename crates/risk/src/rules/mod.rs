@@ -20,6 +20,7 @@ pub use lexer::{RULE_BYTES_MAX, TOKENS_MAX};
 
 use crate::signals::{Signal, SignalValue, Signals};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// Most rules one merchant's set may hold.
 pub const RULES_MAX: usize = 100;
@@ -209,13 +210,14 @@ pub struct Decision {
 /// A merchant's enabled rules, ready to evaluate.
 #[derive(Clone, Debug, Default)]
 pub struct RuleSet {
-    /// Sorted by action order, stable within an action.
-    rules: Vec<(String, Rule)>,
+    /// Sorted by action order, stable within an action. Shared with the
+    /// caller's cache of parsed rules, so building a set copies no AST.
+    rules: Vec<(String, Arc<Rule>)>,
 }
 
 impl RuleSet {
     /// Orders `rules` for evaluation; at most [`RULES_MAX`] are kept.
-    pub fn new(mut rules: Vec<(String, Rule)>) -> Self {
+    pub fn new(mut rules: Vec<(String, Arc<Rule>)>) -> Self {
         rules.truncate(RULES_MAX);
         rules.sort_by_key(|(_, rule)| rule.action);
         Self { rules }

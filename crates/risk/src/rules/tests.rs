@@ -13,7 +13,7 @@ fn set(rules: &[(&str, &str)]) -> RuleSet {
     RuleSet::new(
         rules
             .iter()
-            .map(|(id, text)| (id.to_string(), Rule::parse(text).unwrap()))
+            .map(|(id, text)| (id.to_string(), Arc::new(Rule::parse(text).unwrap())))
             .collect(),
     )
 }
