@@ -5,6 +5,7 @@
 
 pub mod auth;
 mod customers;
+mod echo;
 pub mod error;
 mod events;
 mod expand;
@@ -27,9 +28,13 @@ use axum::Router;
 use error::ApiError;
 
 /// Every route of the API, with request ids and our error format for
-/// unknown routes and methods.
+/// unknown routes and methods; `POST /internal/echo` only with `bench_echo`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if state.settings.bench_echo {
+        router = router.merge(echo::routes());
+    }
+    router
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .merge(customers::routes())

@@ -116,6 +116,21 @@ struct State {
 const STOPPED_AFTER_JOURNAL_FAILURE: &str = "sandbox journal write failed; restart the acquirer";
 
 impl SandboxAcquirer {
+    /// Every attempt the sandbox remembers with what it knows of it, oldest
+    /// first: for reconciliation after a crash test (`portcullis soak`).
+    pub fn attempts(&self) -> Result<Vec<(String, AttemptRecord)>, ConnectorError> {
+        let state = self
+            .shared
+            .lock()
+            .map_err(|_| ConnectorError::Unavailable("sandbox state lost to a panic".into()))?;
+        Ok(state
+            .book
+            .attempt_ids()
+            .into_iter()
+            .filter_map(|id| state.book.query(&id).map(|record| (id, record)))
+            .collect())
+    }
+
     /// Builds the acquirer and, with a journal, replays it. Reads the file
     /// synchronously: call it at start-up. Panics if `attempts_max` is zero.
     pub fn new(options: SandboxOptions) -> Result<SandboxAcquirer, JournalError> {

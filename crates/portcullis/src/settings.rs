@@ -42,6 +42,9 @@ pub struct Settings {
     pub sandbox_latency_ms: u64,
     /// How long the sandbox takes to settle refunds that settle later.
     pub sandbox_refund_settle_ms: u64,
+    /// The acquirer to call: `None` runs the sandbox in this process;
+    /// `http://…` (loopback) calls `portcullis sandbox-acquirer` there.
+    pub connector_url: Option<String>,
 }
 
 /// The TOML file's keys; all optional.
@@ -71,6 +74,8 @@ struct FileSettings {
     refund_settle_window_ms: Option<u64>,
     sandbox_latency_ms: Option<u64>,
     sandbox_refund_settle_ms: Option<u64>,
+    bench_echo: Option<bool>,
+    connector_url: Option<String>,
 }
 
 impl Settings {
@@ -152,6 +157,7 @@ impl Settings {
             idempotency_retention_s: file
                 .idempotency_retention_s
                 .unwrap_or(defaults.idempotency_retention_s),
+            bench_echo: file.bench_echo.unwrap_or(false),
             ..defaults
         };
         if api.key_cache_ttl_ms > KEY_CACHE_TTL_MS_MAX {
@@ -167,7 +173,16 @@ impl Settings {
             .map(PathBuf::from)
             .or(file.vault_keyring_file)
             .unwrap_or_else(|| data_dir.join("vault-keyring"));
+        let connector_url = std::env::var("PORTCULLIS_CONNECTOR_URL")
+            .ok()
+            .or(file.connector_url);
+        if let Some(url) = &connector_url {
+            if !url.starts_with("http://127.0.0.1:") && !url.starts_with("http://localhost:") {
+                bail!("connector_url must be http://127.0.0.1:PORT or http://localhost:PORT (the sandbox acquirer on this machine)");
+            }
+        }
         Ok(Self {
+            connector_url,
             payments,
             vault_keyring_file,
             sandbox_latency_ms: file.sandbox_latency_ms.unwrap_or(0),
