@@ -173,7 +173,7 @@ async fn settle(ctx: &Ctx<'_>, intent: PaymentIntent, passed: bool) -> ApiResult
             state.now(),
         );
         let pending = Pending {
-            doc,
+            doc: Some(doc),
             intent,
             attempt,
             phase_one: WriteSet::new(),
