@@ -31,6 +31,8 @@ pub struct ApiSettings {
     /// The public base URL of this server, for links to hosted pages;
     /// without it, links use the `Host` the client addressed.
     pub public_url: Option<String>,
+    /// Mounts `POST /internal/echo`, the benchmark's baseline endpoint.
+    pub bench_echo: bool,
 }
 
 impl Default for ApiSettings {
@@ -42,6 +44,7 @@ impl Default for ApiSettings {
             idempotency_lease_s: 60,
             idempotency_retention_s: 7 * 24 * 3600,
             public_url: None,
+            bench_echo: false,
         }
     }
 }

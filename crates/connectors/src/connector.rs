@@ -160,7 +160,7 @@ pub enum RefundOutcome {
 }
 
 /// What the acquirer knows of one attempt (see [`Connector::query`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     /// The acquirer's id of the attempt (also for declined ones).
     pub reference: String,
@@ -201,7 +201,8 @@ pub enum AttemptState {
 /// [`ConnectorError::outcome_is_unknown`]): the gateway must treat the
 /// payment as not approved and resolve it with [`Connector::query`] (or a
 /// void), never assume either way. Messages never contain card data.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "message", rename_all = "snake_case")]
 pub enum ConnectorError {
     /// The acquirer is unreachable or out of service. A request that was in
     /// flight may or may not have been processed.

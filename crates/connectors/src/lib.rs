@@ -6,16 +6,20 @@
 //! - [`guard`]: [`Guarded`], which bounds every call in time and refuses
 //!   answers that contradict the request (a connector answering garbage never
 //!   yields "approved").
+//! - [`remote`]: [`RemoteAcquirer`], a connector calling an acquirer in
+//!   another process over HTTP/JSON (`portcullis sandbox-acquirer`).
 //! - [`sandbox`]: [`SandboxAcquirer`], the test-card table of the API
 //!   contract, with a journal that survives restarts.
 //!
-//! Invariants: this crate knows nothing of HTTP routing or SQL; no type,
+//! Invariants: this crate knows nothing of HTTP routing or SQL (it is an
+//! HTTP *client* of remote acquirers, never a server); no type,
 //! error message, log line or journal line here contains a card number or a
 //! CVC (cards cross the interface only as the domain's secret types, whose
 //! `Debug` shows at most the last four digits).
 
 pub mod connector;
 pub mod guard;
+pub mod remote;
 pub mod sandbox;
 
 pub use connector::{
@@ -23,4 +27,5 @@ pub use connector::{
     Connector, ConnectorError, Decline, DeclineCode, DisputeNotice, RefundOutcome,
 };
 pub use guard::Guarded;
+pub use remote::RemoteAcquirer;
 pub use sandbox::{JournalError, SandboxAcquirer, SandboxOptions};

@@ -32,11 +32,16 @@
 //! caller that gives up meanwhile (a timeout, a crash) leaves a change it did
 //! not hear of, exactly the case `query` is for.
 //!
-//! With a journal, every state change is written and flushed before the call
-//! returns, under one lock: the journaled sandbox does at most one change per
-//! `sync_data`, fine for crash tests, not a benchmark target. If a write
-//! fails, the acquirer stops (every call answers `Unavailable`) until it is
-//! recreated, because its memory and its file may no longer agree.
+//! With a journal, every state change is on disk before the call that made
+//! it returns, and so is every change a call *saw* (a query waits too). The
+//! journal is group-committed: calls decide and apply under one short lock
+//! and leave their lines in a buffer; then whichever call finds the disk
+//! idle writes everything buffered in one write and one `sync_data`, for
+//! every call waiting (leader/follower on a second lock). The buffer holds
+//! at most one decision per call waiting, so it is bounded by the blocking
+//! pool. If a write fails, the acquirer stops (every call answers
+//! `Unavailable`) until it is recreated, because its memory and its file
+//! may no longer agree.
 
 mod book;
 mod journal;
@@ -93,6 +98,8 @@ impl Default for SandboxOptions {
 /// `Debug` shows its settings, not its (possibly large) memory.
 pub struct SandboxAcquirer {
     shared: Arc<Mutex<State>>,
+    /// The journal; locked by the call leading a group commit.
+    durable: Option<Arc<Mutex<Durable>>>,
     call_latency: Duration,
     journaled: bool,
 }
@@ -108,14 +115,35 @@ impl std::fmt::Debug for SandboxAcquirer {
 
 struct State {
     book: Book,
-    journal: Option<Journal>,
     /// A journal write failed: memory and file may disagree, so stop.
     journal_failed: bool,
+    /// Journal lines of decisions applied but not yet written.
+    unwritten: Vec<u8>,
+    /// Decisions applied so far (the last one's number).
+    decided_seq: u64,
+}
+
+struct Durable {
+    journal: Journal,
+    /// Every decision up to this number is on disk.
+    synced_seq: u64,
 }
 
 const STOPPED_AFTER_JOURNAL_FAILURE: &str = "sandbox journal write failed; restart the acquirer";
 
 impl SandboxAcquirer {
+    /// Every attempt the sandbox remembers with what it knows of it, oldest
+    /// first: for reconciliation after a crash test (`portcullis soak`).
+    pub fn attempts(&self) -> Result<Vec<(String, AttemptRecord)>, ConnectorError> {
+        let state = self.shared.lock().map_err(|_| lost_to_panic())?;
+        Ok(state
+            .book
+            .attempt_ids()
+            .into_iter()
+            .filter_map(|id| state.book.query(&id).map(|record| (id, record)))
+            .collect())
+    }
+
     /// Builds the acquirer and, with a journal, replays it. Reads the file
     /// synchronously: call it at start-up. Panics if `attempts_max` is zero.
     pub fn new(options: SandboxOptions) -> Result<SandboxAcquirer, JournalError> {
@@ -143,10 +171,17 @@ impl SandboxAcquirer {
         };
         Ok(SandboxAcquirer {
             journaled: journal.is_some(),
+            durable: journal.map(|journal| {
+                Arc::new(Mutex::new(Durable {
+                    journal,
+                    synced_seq: 0,
+                }))
+            }),
             shared: Arc::new(Mutex::new(State {
                 book,
-                journal,
                 journal_failed: false,
+                unwritten: Vec::new(),
+                decided_seq: 0,
             })),
             call_latency: options.call_latency,
         })
@@ -162,12 +197,15 @@ impl SandboxAcquirer {
     {
         let now = Instant::now();
         let shared = Arc::clone(&self.shared);
-        let result = if self.journaled {
-            tokio::task::spawn_blocking(move || run(&shared, decision, now))
-                .await
-                .unwrap_or_else(|_| Err(ConnectorError::Unavailable("sandbox task failed".into())))
-        } else {
-            run(&shared, decision, now)
+        let result = match self.durable.clone() {
+            Some(durable) => tokio::task::spawn_blocking(move || {
+                let (answer, seq) = decide(&shared, decision, now, true)?;
+                make_durable(&shared, &durable, seq)?;
+                Ok(answer)
+            })
+            .await
+            .unwrap_or_else(|_| Err(ConnectorError::Unavailable("sandbox task failed".into()))),
+            None => decide(&shared, decision, now, false).map(|(answer, _)| answer),
         };
         if !self.call_latency.is_zero() {
             tokio::time::sleep(self.call_latency).await;
@@ -176,33 +214,40 @@ impl SandboxAcquirer {
     }
 }
 
-fn run<T>(
+fn lost_to_panic() -> ConnectorError {
+    ConnectorError::Unavailable("sandbox state lost to a panic".into())
+}
+
+fn stopped() -> ConnectorError {
+    ConnectorError::Unavailable(STOPPED_AFTER_JOURNAL_FAILURE.into())
+}
+
+/// Decides and applies under the lock; with `journaled`, leaves the
+/// decision's lines to be written. Returns the answer and the number of the
+/// last decision applied, which must be durable before the answer is given.
+fn decide<T>(
     shared: &Mutex<State>,
     decision: impl FnOnce(&Book, Instant) -> Decided<T>,
     now: Instant,
-) -> Result<T, ConnectorError> {
-    let mut guard = shared
-        .lock()
-        .map_err(|_| ConnectorError::Unavailable("sandbox state lost to a panic".into()))?;
+    journaled: bool,
+) -> Result<(T, u64), ConnectorError> {
+    let mut guard = shared.lock().map_err(|_| lost_to_panic())?;
     let state = &mut *guard;
     if state.journal_failed {
-        return Err(ConnectorError::Unavailable(
-            STOPPED_AFTER_JOURNAL_FAILURE.into(),
-        ));
+        return Err(stopped());
     }
     let (events, answer) = decision(&state.book, now)?;
     if events.is_empty() {
-        return Ok(answer);
+        return Ok((answer, state.decided_seq));
     }
-    if let Some(journal) = state.journal.as_mut() {
-        if let Err(error) = journal.append(&events) {
-            tracing::error!(%error, "sandbox journal write failed; the acquirer stops until recreated");
+    if journaled {
+        if let Err(error) = Journal::encode(&events, &mut state.unwritten) {
+            tracing::error!(%error, "sandbox journal encoding failed; the acquirer stops until recreated");
             state.journal_failed = true;
-            return Err(ConnectorError::Unavailable(
-                STOPPED_AFTER_JOURNAL_FAILURE.into(),
-            ));
+            return Err(stopped());
         }
     }
+    state.decided_seq += 1;
     for event in events {
         let applied = state.book.apply(event, now);
         assert!(
@@ -210,7 +255,34 @@ fn run<T>(
             "a live decision produced an event the book rejects"
         );
     }
-    Ok(answer)
+    Ok((answer, state.decided_seq))
+}
+
+/// Returns once decision `seq` is on disk: at once if a group commit
+/// already covered it, else by leading one for everything buffered.
+fn make_durable(
+    shared: &Mutex<State>,
+    durable: &Mutex<Durable>,
+    seq: u64,
+) -> Result<(), ConnectorError> {
+    let mut durable = durable.lock().map_err(|_| lost_to_panic())?;
+    if durable.synced_seq >= seq {
+        return Ok(());
+    }
+    let (lines, through_seq) = {
+        let mut state = shared.lock().map_err(|_| lost_to_panic())?;
+        if state.journal_failed {
+            return Err(stopped());
+        }
+        (std::mem::take(&mut state.unwritten), state.decided_seq)
+    };
+    if let Err(error) = durable.journal.write_synced(&lines) {
+        tracing::error!(%error, "sandbox journal write failed; the acquirer stops until recreated");
+        shared.lock().map_err(|_| lost_to_panic())?.journal_failed = true;
+        return Err(stopped());
+    }
+    durable.synced_seq = through_seq;
+    Ok(())
 }
 
 fn outcome_name(outcome: &AuthorizeOutcome) -> &'static str {

@@ -6,9 +6,12 @@ use rand::Rng;
 const ID_RANDOM_CHARS: usize = 24;
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// Random base62 text of `len` characters from the operating system's CSPRNG.
+/// Random base62 text of `len` characters from the operating system's CSPRNG:
+/// one `getrandom` per call seeds a ChaCha generator for its characters
+/// (drawing each character from the OS cost 24 system calls per id).
 pub fn random_base62(len: usize) -> String {
-    let mut rng = rand::rngs::OsRng;
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::from_rng(rand::rngs::OsRng).expect("the OS CSPRNG answers");
     (0..len)
         .map(|_| BASE62[rng.gen_range(0..BASE62.len())] as char)
         .collect()

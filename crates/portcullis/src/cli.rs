@@ -49,6 +49,12 @@ pub enum Command {
     Ledger(LedgerCommand),
     /// Measure risk scoring and rule evaluation (a benchmark, not a test).
     RiskBench(RiskBenchArgs),
+    /// Measure payments per second against a same-run baseline.
+    Bench(BenchArgs),
+    /// Kill the gateway under load again and again; then check nothing was lost.
+    Soak(SoakArgs),
+    /// Run the sandbox acquirer as its own process (HTTP/JSON, journaled).
+    SandboxAcquirer(SandboxAcquirerArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -78,6 +84,61 @@ pub struct RiskBenchArgs {
     /// Payments evaluated (1,000 to 10,000,000).
     #[arg(long, default_value_t = 200_000)]
     pub iterations: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Concurrent keep-alive connections (one worker each).
+    #[arg(long, default_value_t = 16)]
+    pub connections: usize,
+    /// How long each measured phase (baseline, payments) runs.
+    #[arg(long, default_value_t = 10)]
+    pub duration_s: u64,
+    /// Payments sent before measuring.
+    #[arg(long, default_value_t = 3)]
+    pub warmup_s: u64,
+    /// Target a running gateway (loopback, started with `bench_echo = true`)
+    /// instead of starting one.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// A test secret key of the --url gateway's merchant.
+    #[arg(long, env = "PORTCULLIS_BENCH_SECRET_KEY")]
+    pub secret_key: Option<String>,
+    /// With --url: the server's process id, to report its peak RSS.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Print exactly one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SoakArgs {
+    /// How long payments are driven while the gateway is being killed.
+    #[arg(long, default_value_t = 60)]
+    pub duration_s: u64,
+    /// How many times the gateway is killed with SIGKILL (spread over the run).
+    #[arg(long, default_value_t = 20)]
+    pub kills: u32,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 8)]
+    pub connections: usize,
+    /// Print exactly one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SandboxAcquirerArgs {
+    /// Loopback address to listen on, e.g. 127.0.0.1:0.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// The journal file (created if missing, replayed if present).
+    #[arg(long)]
+    pub journal: PathBuf,
+    /// Simulated latency of each answer.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
 }
 
 #[derive(Subcommand, Debug)]

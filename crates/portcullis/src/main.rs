@@ -1,15 +1,20 @@
 //! `portcullis`: the payment gateway binary. `serve` runs the HTTP API; the
 //! other subcommands administer the same database (merchants, keys,
-//! migrations) and make development certificates.
+//! migrations), make development certificates, run the sandbox acquirer as
+//! a process of its own, and measure the gateway (`bench`, `soak`).
 
 mod admin;
+mod bench;
 mod cli;
 mod dev_cert;
+mod harness;
 mod ledger_admin;
 mod risk_bench;
+mod sandbox_server;
 mod secrets;
 mod serve;
 mod settings;
+mod soak;
 mod telemetry;
 mod vault_admin;
 
@@ -26,6 +31,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     telemetry::init(settings.log_format);
+    let database_url = cli.database_url.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -40,6 +46,9 @@ fn main() -> std::process::ExitCode {
             Command::Vault(command) => vault_admin::run(&settings, command).await,
             Command::Ledger(command) => ledger_admin::run(&settings, command).await,
             Command::RiskBench(args) => risk_bench::run(&args),
+            Command::Bench(args) => bench::run(database_url.as_deref(), &args).await,
+            Command::Soak(args) => soak::run(database_url.as_deref(), &args).await,
+            Command::SandboxAcquirer(args) => sandbox_server::run(&args).await,
         }
     });
     match outcome {

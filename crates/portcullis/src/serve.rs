@@ -10,7 +10,7 @@ use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::Handle;
 use portcullis_api::{AppParts, AppState};
-use portcullis_connectors::{Connector, Guarded, SandboxAcquirer, SandboxOptions};
+use portcullis_connectors::{Connector, Guarded, RemoteAcquirer, SandboxAcquirer, SandboxOptions};
 use portcullis_domain::api_keys::KeyHashSecret;
 use portcullis_store::Store;
 use portcullis_vault::Vault;
@@ -41,7 +41,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         key_hasher: hasher,
         settings: settings.api.clone(),
         vault: vault.clone(),
-        connector: sandbox_acquirer(settings)?,
+        connector: connector(settings)?,
         payments: settings.payments.clone(),
         webhooks: settings.webhooks.clone(),
         ledger: settings.ledger.clone(),
@@ -121,6 +121,22 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The acquirer: `portcullis sandbox-acquirer` at `connector_url` when set,
+/// else the built-in sandbox; always behind the guard.
+fn connector(settings: &Settings) -> anyhow::Result<Arc<dyn Connector>> {
+    match &settings.connector_url {
+        Some(url) => {
+            let remote = RemoteAcquirer::new(url, settings.payments.connector_timeout())
+                .map_err(|e| anyhow::anyhow!("connector_url {url}: {e}"))?;
+            Ok(Arc::new(Guarded::new(
+                remote,
+                settings.payments.connector_timeout(),
+            )))
+        }
+        None => sandbox_acquirer(settings),
+    }
+}
+
 /// The built-in sandbox acquirer, journaled in the data directory so its
 /// memory survives restarts (crash recovery asks it what it did), behind
 /// the guard that bounds every call and never trusts a garbage answer.
@@ -192,7 +208,7 @@ async fn stopped(mut signal: tokio::sync::watch::Receiver<bool>) {
 }
 
 #[cfg(unix)]
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
     tokio::select! {
@@ -202,7 +218,7 @@ async fn wait_for_signal() {
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 

@@ -56,6 +56,9 @@ pub struct Settings {
     pub risk_bin_file: Option<PathBuf>,
     /// USD rates by currency, micro-dollars per major unit, over the shipped ones.
     pub risk_usd_rates: std::collections::BTreeMap<String, i64>,
+    /// The acquirer to call: `None` runs the sandbox in this process;
+    /// `http://…` (loopback) calls `portcullis sandbox-acquirer` there.
+    pub connector_url: Option<String>,
 }
 
 /// The `[ledger]` table: the default merchant policy and overrides by
@@ -110,6 +113,8 @@ struct FileSettings {
     risk_geoip_file: Option<PathBuf>,
     risk_bin_file: Option<PathBuf>,
     risk_usd_rates: Option<std::collections::BTreeMap<String, i64>>,
+    bench_echo: Option<bool>,
+    connector_url: Option<String>,
 }
 
 impl Settings {
@@ -193,6 +198,7 @@ impl Settings {
             idempotency_retention_s: file
                 .idempotency_retention_s
                 .unwrap_or(defaults.idempotency_retention_s),
+            bench_echo: file.bench_echo.unwrap_or(false),
             ..defaults
         };
         if api.key_cache_ttl_ms > KEY_CACHE_TTL_MS_MAX {
@@ -216,10 +222,19 @@ impl Settings {
             .map(PathBuf::from)
             .or(file.vault_keyring_file)
             .unwrap_or_else(|| data_dir.join("vault-keyring"));
+        let connector_url = std::env::var("PORTCULLIS_CONNECTOR_URL")
+            .ok()
+            .or(file.connector_url);
+        if let Some(url) = &connector_url {
+            if !url.starts_with("http://127.0.0.1:") && !url.starts_with("http://localhost:") {
+                bail!("connector_url must be http://127.0.0.1:PORT or http://localhost:PORT (the sandbox acquirer on this machine)");
+            }
+        }
         Ok(Self {
             webhooks,
             ledger,
             ledger_signing_key_file,
+            connector_url,
             payments,
             vault_keyring_file,
             risk_geoip_file: std::env::var_os("PORTCULLIS_RISK_GEOIP_FILE")

@@ -225,7 +225,7 @@ async fn settle(
             state.now(),
         );
         let pending = Pending {
-            doc,
+            doc: Some(doc),
             intent,
             attempt,
             phase_one,

@@ -118,9 +118,36 @@ pub async fn resolve_method(
 /// Confirms intent `id`. Phase one is committed here; the returned writes
 /// are phase two, committed with the idempotent response.
 pub async fn confirm(ctx: &Ctx<'_>, id: &str, input: &ConfirmInput) -> ApiResult<Executed> {
+    let _lock = ctx.state.locks.lock(id).await;
+    let (doc, intent) = load::<PaymentIntent>(ctx.state, ctx.scope, id, "intent").await?;
+    confirm_loaded(ctx, Some(doc), intent, WriteSet::new(), input).await
+}
+
+/// Confirms `intent`, which is not stored yet: phase one inserts it together
+/// with `created` (its creation event), so a create with `confirm=true`
+/// commits twice, not three times. A refusal before phase one stores
+/// nothing, so a refused create leaves no intent behind.
+pub async fn confirm_new(
+    ctx: &Ctx<'_>,
+    intent: PaymentIntent,
+    created: WriteSet,
+    input: &ConfirmInput,
+) -> ApiResult<Executed> {
+    let id = intent.id.clone();
+    let _lock = ctx.state.locks.lock(&id).await;
+    confirm_loaded(ctx, None, intent, created, input).await
+}
+
+/// Confirms `intent`, stored as `doc` (or new, when `None`); `phase_one`
+/// holds writes to commit with phase one. The caller holds the intent's lock.
+async fn confirm_loaded(
+    ctx: &Ctx<'_>,
+    doc: Option<portcullis_store::Doc>,
+    mut intent: PaymentIntent,
+    mut phase_one: WriteSet,
+    input: &ConfirmInput,
+) -> ApiResult<Executed> {
     let (state, scope) = (ctx.state, ctx.scope);
-    let _lock = state.locks.lock(id).await;
-    let (doc, mut intent) = load::<PaymentIntent>(state, scope, id, "intent").await?;
     if intent.pending_attempt.is_some() {
         super::recovery::resolve_stale_or_refuse(state, scope, &intent).await?;
         return Err(ApiError::concurrent_change());
@@ -133,7 +160,6 @@ pub async fn confirm(ctx: &Ctx<'_>, id: &str, input: &ConfirmInput) -> ApiResult
     ) {
         return Err(super::unexpected_state(&intent, "confirmed"));
     }
-    let mut phase_one = WriteSet::new();
     let method = match &input.method {
         Some(source) => {
             let (method, writes) = resolve_method(state, scope, source).await?;
@@ -200,7 +226,8 @@ pub async fn confirm(ctx: &Ctx<'_>, id: &str, input: &ConfirmInput) -> ApiResult
 /// An authorization ready to be sent: the intent as read, the attempt to
 /// record, and what phase one must commit besides.
 pub struct Pending {
-    pub doc: portcullis_store::Doc,
+    /// The intent as stored, or `None` for one phase one inserts.
+    pub doc: Option<portcullis_store::Doc>,
     pub intent: PaymentIntent,
     pub attempt: Attempt,
     pub phase_one: WriteSet,
@@ -262,14 +289,38 @@ async fn check_owner(
     Ok(())
 }
 
+/// Writes `intent` as read at `doc`, or inserts it when it is new.
+fn intent_write(
+    scope: &Scope,
+    doc: Option<&portcullis_store::Doc>,
+    intent: &PaymentIntent,
+) -> ApiResult<WriteOp> {
+    match doc {
+        Some(doc) => records::update(scope, doc, intent),
+        None => records::insert(scope, intent),
+    }
+}
+
+/// A document as this request just committed it: what phase two needs of
+/// it is its version.
+fn as_written(id: &str, created: i64, version: i64) -> portcullis_store::Doc {
+    portcullis_store::Doc {
+        id: id.to_owned(),
+        seq: 0,
+        created,
+        version,
+        body: String::new(),
+    }
+}
+
 fn finish(
-    doc: portcullis_store::Doc,
+    doc: Option<portcullis_store::Doc>,
     resolution: Resolution,
     phase_one: WriteSet,
     scope: &Scope,
 ) -> ApiResult<Executed> {
     let mut writes = phase_one;
-    writes.push(records::update(scope, &doc, &resolution.intent)?);
+    writes.push(intent_write(scope, doc.as_ref(), &resolution.intent)?);
     writes.ops.extend(resolution.writes.ops);
     Ok(Executed {
         status: resolution.status,
@@ -305,9 +356,16 @@ pub async fn authorize(
         .map_err(|_| super::unexpected_state(&intent, "confirmed"))?;
     intent.pending_attempt = Some(attempt.id.clone());
     intent.next_action = None;
-    phase_one.push(records::update(scope, &doc, &intent)?);
+    phase_one.push(intent_write(scope, doc.as_ref(), &intent)?);
     phase_one.push(attempt.insert(scope)?);
-    state.store.commit(phase_one).await?;
+    match state.store.commit(phase_one).await {
+        Ok(()) => {}
+        // A new intent another request stored meanwhile: retry on fresh state.
+        Err(portcullis_store::StoreError::Duplicate) if doc.is_none() => {
+            return Err(ApiError::concurrent_change())
+        }
+        Err(err) => return Err(err.into()),
+    }
 
     let number = super::cards::open(state, scope, &method.id).await?;
     let expiry = CardExpiry::from_stored(method.card.exp_month, method.card.exp_year)
@@ -338,9 +396,15 @@ pub async fn authorize(
         tracing::error!("test fault: aborting between the connector's answer and the commit");
         std::process::abort();
     }
-    // Phase two starts from the intent as phase one wrote it.
-    let (doc, intent) = load::<PaymentIntent>(state, scope, &intent.id, "intent").await?;
-    let (attempt_doc, attempt) = super::attempts::load(state, scope, &attempt.id).await?;
+    // Phase two starts from the intent and attempt as phase one wrote them
+    // (no re-read: under the intent's lock nobody else in this process
+    // changes them, and the versions named below refuse any other change).
+    let doc = as_written(
+        &intent.id,
+        intent.created,
+        doc.as_ref().map_or(1, |d| d.version + 1),
+    );
+    let attempt_doc = as_written(&attempt.id, attempt.created, 1);
     let authorized = match &answer {
         Ok(portcullis_connectors::AuthorizeOutcome::Approved { .. }) => Some(true),
         Ok(portcullis_connectors::AuthorizeOutcome::Declined(_)) => Some(false),

@@ -2,7 +2,7 @@
 //! confirm, list and search. Capture and cancel live in `capture`.
 
 use super::confirm::{
-    check_confirmable, confirm, confirm_input_from, resolve_method, ConfirmInput,
+    check_confirmable, confirm, confirm_input_from, confirm_new, resolve_method, ConfirmInput,
 };
 use super::records::{self, load};
 use super::render::render_payment_intent;
@@ -252,6 +252,17 @@ async fn create(
             origin: &origin,
             host: request.host.as_deref(),
         };
+        if create.confirm && !stored(&ctx, fixed_id.as_deref()).await? {
+            // The common case: phase one stores the new intent.
+            let (intent, created) = build_intent(&ctx, &create, fixed_id.as_deref()).await?;
+            let mut done = confirm_new(&ctx, intent, created, &create.confirm_input).await?;
+            if done.status == StatusCode::OK {
+                done.body =
+                    super::expanded_after(&state, &caller, done.body, &create.expand, &done.writes)
+                        .await?;
+            }
+            return Ok(done);
+        }
         if create.confirm {
             let customer = match &create.changes.customer {
                 Patch::Set(customer) => Some(customer.as_str()),
@@ -305,6 +316,19 @@ async fn create(
     .await
 }
 
+/// Whether an earlier attempt of this request stored its intent already.
+async fn stored(ctx: &Ctx<'_>, fixed_id: Option<&str>) -> ApiResult<bool> {
+    match fixed_id {
+        None => Ok(false),
+        Some(id) => Ok(ctx
+            .state
+            .store
+            .get(Table::PaymentIntents, ctx.scope, id)
+            .await?
+            .is_some()),
+    }
+}
+
 /// Stores a new intent with its `payment_intent.created` event; returns its
 /// id, and whether it already existed: an intent stored under `fixed_id` by
 /// an earlier attempt of the same request is kept.
@@ -313,6 +337,24 @@ async fn insert_intent(
     create: &CreateRequest,
     fixed_id: Option<&str>,
 ) -> ApiResult<(String, bool)> {
+    let (intent, created) = build_intent(ctx, create, fixed_id).await?;
+    let mut writes = WriteSet::new();
+    writes.push(records::insert(ctx.scope, &intent)?);
+    writes.ops.extend(created.ops);
+    match ctx.state.store.commit(writes).await {
+        Ok(()) => Ok((intent.id, false)),
+        Err(StoreError::Duplicate) if fixed_id.is_some() => Ok((intent.id, true)),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// A new intent, not stored, and the writes that go with storing it: its
+/// `payment_intent.created` event (and a payment method it names).
+async fn build_intent(
+    ctx: &Ctx<'_>,
+    create: &CreateRequest,
+    fixed_id: Option<&str>,
+) -> ApiResult<(PaymentIntent, WriteSet)> {
     let changes = &create.changes;
     let (amount, currency) = (
         changes.amount.expect("checked in parse"),
@@ -349,7 +391,6 @@ async fn insert_intent(
         intent.return_url = create.confirm_input.return_url.clone();
     }
     intent.customer_ip = create.confirm_input.customer_ip.map(|ip| ip.to_string());
-    writes.push(records::insert(ctx.scope, &intent)?);
     writes.push(event(
         ctx.scope,
         "payment_intent.created",
@@ -358,11 +399,7 @@ async fn insert_intent(
         ctx.origin,
         ctx.state.now(),
     ));
-    match ctx.state.store.commit(writes).await {
-        Ok(()) => Ok((intent.id, false)),
-        Err(StoreError::Duplicate) if fixed_id.is_some() => Ok((intent.id, true)),
-        Err(err) => Err(err.into()),
-    }
+    Ok((intent, writes))
 }
 
 /// Publishable keys reach an intent only with its client secret.

@@ -364,6 +364,11 @@ impl Book {
         }
     }
 
+    /// Every attempt id the book holds, oldest first (at most `attempts_max`).
+    pub(crate) fn attempt_ids(&self) -> Vec<String> {
+        self.order.iter().cloned().collect()
+    }
+
     pub(crate) fn query(&self, attempt_id: &str) -> Option<AttemptRecord> {
         let attempt = self.attempts.get(attempt_id)?;
         let (authorization_code, decline) = match &attempt.answer {

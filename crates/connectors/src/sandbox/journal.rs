@@ -67,6 +67,27 @@ impl Journal {
         Ok((Journal { file }, replay.events))
     }
 
+    /// Appends `events` as lines to `buffer`, for [`Journal::write_synced`].
+    pub(crate) fn encode(events: &[Event], buffer: &mut Vec<u8>) -> io::Result<()> {
+        for event in events {
+            serde_json::to_writer(&mut *buffer, event)?;
+            buffer.push(b'\n');
+        }
+        Ok(())
+    }
+
+    /// Writes whole encoded lines (of any number of calls: a group commit)
+    /// in one write, and waits until they are on disk. On an error the
+    /// caller must stop appending, as for [`Journal::append`].
+    pub(crate) fn write_synced(&mut self, lines: &[u8]) -> io::Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(lines)?;
+        self.file.sync_data()
+    }
+
+    #[cfg(test)]
     /// Appends the events, one line each, in one write, and waits until they
     /// are on disk. On an error the file may hold part of the write: the
     /// caller must stop appending (replay drops a torn last line).

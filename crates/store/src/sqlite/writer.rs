@@ -1,4 +1,5 @@
-//! The single SQLite writer and its group commit.
+//! The single SQLite writer and its group commit, and the checkpointer
+//! that copies the WAL into the database file off the writer's path.
 
 use super::{execute, open_connection, query_opt, D};
 use crate::migrations::{now_s, CREATE_MIGRATIONS_TABLE, MIGRATIONS};
@@ -14,6 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Write sets waiting for the writer; senders wait when it is full.
 const QUEUE_LEN_MAX: usize = 8_192;
+/// How often the checkpointer copies committed WAL frames into the database.
+const CHECKPOINT_INTERVAL_MS: u64 = 250;
 
 /// Told the batch's commit outcome once COMMIT has returned.
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -23,6 +26,39 @@ type WriteJob = Box<dyn FnOnce(&Connection) -> Completion + Send>;
 pub(crate) struct Writer {
     queue: Mutex<Option<mpsc::Sender<WriteJob>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<Checkpointer>>,
+}
+
+/// A thread checkpointing the WAL every `CHECKPOINT_INTERVAL_MS` on its own
+/// connection (PASSIVE: it never blocks the writer or readers). The writer
+/// connection's automatic checkpoint is off, so no commit waits for a
+/// checkpoint's writes and fsync. Durability is unchanged: a commit is
+/// durable once its WAL frames are synced, before any checkpoint.
+struct Checkpointer {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Self, StoreError> {
+        let conn = open_connection(&path.to_path_buf())?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let interval = std::time::Duration::from_millis(CHECKPOINT_INTERVAL_MS);
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpointer".to_owned())
+            .spawn(move || {
+                // Until the store closes (the sender is dropped or signals).
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(interval)
+                {
+                    if let Err(err) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(error = %super::map_err(err), "sqlite checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self { stop, thread })
+    }
 }
 
 impl Writer {
@@ -30,6 +66,9 @@ impl Writer {
     pub(crate) fn start(path: &Path, batch_max: usize) -> Result<Self, StoreError> {
         let conn = open_connection(&path.to_path_buf())?;
         migrate(&conn)?;
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0")
+            .map_err(super::map_err)?;
+        let checkpointer = Checkpointer::start(path)?;
         let (sender, receiver) = mpsc::channel(QUEUE_LEN_MAX);
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
@@ -38,6 +77,7 @@ impl Writer {
         Ok(Self {
             queue: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
+            checkpointer: Mutex::new(Some(checkpointer)),
         })
     }
 
@@ -79,6 +119,11 @@ impl Writer {
         let thread = self.thread.lock().expect("writer thread lock").take();
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        let checkpointer = self.checkpointer.lock().expect("checkpointer lock").take();
+        if let Some(checkpointer) = checkpointer {
+            let _ = checkpointer.stop.send(());
+            let _ = tokio::task::spawn_blocking(move || checkpointer.thread.join()).await;
         }
     }
 }

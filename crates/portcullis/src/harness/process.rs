@@ -1,0 +1,186 @@
+//! Child processes of a run: the gateway (`portcullis serve`) and the
+//! sandbox acquirer (`portcullis sandbox-acquirer`), started from this very
+//! binary, each answering once it prints the address it listens on.
+
+use anyhow::{bail, Context};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Longest a child may take to print its address.
+const START_TIMEOUT_S: u64 = 60;
+/// Longest a child may take to exit after SIGTERM.
+const STOP_TIMEOUT_S: u64 = 60;
+
+/// A running child that printed `… listening on URL`.
+pub struct ChildProcess {
+    child: Child,
+    pub base_url: String,
+    pub log_path: PathBuf,
+}
+
+impl ChildProcess {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait (bounded) for a clean exit; SIGKILL if it hangs.
+    pub fn terminate(&mut self) -> anyhow::Result<()> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let deadline = Instant::now() + Duration::from_secs(STOP_TIMEOUT_S);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    bail!("{pid} exited with {status}");
+                }
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+        bail!("{pid} did not stop within {STOP_TIMEOUT_S} s of SIGTERM")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.kill();
+        }
+    }
+}
+
+/// Where a gateway child keeps its data and how it is configured.
+pub struct GatewaySpec<'a> {
+    pub database_url: &'a str,
+    pub data_dir: &'a Path,
+    /// The TOML settings file's text.
+    pub settings_toml: &'a str,
+    /// `127.0.0.1:0`, or a fixed loopback port to restart on.
+    pub listen: &'a str,
+    /// The `PORTCULLIS_LOG` filter of the child.
+    pub log_filter: &'a str,
+}
+
+pub fn start_gateway(spec: &GatewaySpec<'_>) -> anyhow::Result<ChildProcess> {
+    let config_path = spec.data_dir.join("gateway.toml");
+    std::fs::write(&config_path, spec.settings_toml)?;
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .args(["serve", "--listen", spec.listen, "--database-url"])
+        .arg(spec.database_url)
+        .arg("--data-dir")
+        .arg(spec.data_dir)
+        .arg("--config")
+        .arg(&config_path)
+        .env("PORTCULLIS_LOG", spec.log_filter);
+    spawn(
+        command,
+        &spec.data_dir.join("gateway.log"),
+        "portcullis listening on ",
+    )
+}
+
+pub fn start_sandbox_acquirer(data_dir: &Path, listen: &str) -> anyhow::Result<ChildProcess> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .args(["sandbox-acquirer", "--listen", listen, "--journal"])
+        .arg(data_dir.join("acquirer.journal"))
+        .env("PORTCULLIS_LOG", "warn");
+    spawn(
+        command,
+        &data_dir.join("acquirer.log"),
+        "sandbox acquirer listening on ",
+    )
+}
+
+fn spawn(
+    mut command: Command,
+    log_path: &Path,
+    ready_prefix: &str,
+) -> anyhow::Result<ChildProcess> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)?;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .context("starting a child process")?;
+    let stdout = child.stdout.take().context("child stdout")?;
+    let (found, seen) = std::sync::mpsc::channel();
+    let prefix = ready_prefix.to_owned();
+    std::thread::spawn(move || {
+        // Reads to the end so the child never blocks on a full pipe.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix(&prefix) {
+                let _ = found.send(url.to_owned());
+            }
+        }
+    });
+    let mut process = ChildProcess {
+        child,
+        base_url: String::new(),
+        log_path: log_path.to_owned(),
+    };
+    match seen.recv_timeout(Duration::from_secs(START_TIMEOUT_S)) {
+        Ok(url) => {
+            process.base_url = url;
+            Ok(process)
+        }
+        Err(_) => {
+            process.kill();
+            bail!("child did not start; its log:\n{}", process.log())
+        }
+    }
+}
+
+/// A merchant created through `portcullis merchant create --json`.
+pub struct Merchant {
+    pub secret_key: String,
+}
+
+pub fn create_merchant(database_url: &str, data_dir: &Path) -> anyhow::Result<Merchant> {
+    let output = Command::new(std::env::current_exe()?)
+        .args([
+            "merchant",
+            "create",
+            "--name",
+            "Load",
+            "--json",
+            "--database-url",
+        ])
+        .arg(database_url)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("PORTCULLIS_LOG", "warn")
+        .output()
+        .context("running portcullis merchant create")?;
+    if !output.status.success() {
+        bail!(
+            "merchant create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    Ok(Merchant {
+        secret_key: json["secret_key"]
+            .as_str()
+            .context("secret key")?
+            .to_owned(),
+    })
+}

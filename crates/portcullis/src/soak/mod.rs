@@ -1,0 +1,222 @@
+//! `portcullis soak`: crash safety under load. The sandbox acquirer runs as
+//! its own process (its journal survives); the gateway is a child that is
+//! killed with SIGKILL at random moments, `--kills` times over
+//! `--duration-s`, and restarted at once on the same port, while clients
+//! ([`driver`]) drive payments with idempotency keys and retry whatever got
+//! no definite answer. Then the recovery worker is given time to settle
+//! orphaned attempts, and [`reconcile`] holds the clients' acknowledgements,
+//! the gateway's rows and the acquirer's journal against each other.
+//! Exits non-zero when anything was lost, duplicated or left unresolved.
+
+mod driver;
+mod reconcile;
+
+use crate::cli::SoakArgs;
+use crate::harness::{database::FreshDatabase, machine, process};
+use anyhow::{bail, Context};
+use portcullis_connectors::RemoteAcquirer;
+use portcullis_store::{Store, StoreOptions};
+use rand::Rng;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const KILLS_MAX: u32 = 10_000;
+const DURATION_S_MAX: u64 = 24 * 3600;
+const CONNECTIONS_MAX: usize = 256;
+/// Longest wait for the recovery worker to settle every pending attempt.
+const SETTLE_WAIT_S_MAX: u64 = 120;
+/// Short recovery timings, so orphans are settled within seconds.
+const ATTEMPT_STALE_MS: u64 = 3_000;
+const CONNECTOR_TIMEOUT_MS: u64 = 2_000;
+
+pub async fn run(database_url: Option<&str>, args: &SoakArgs) -> anyhow::Result<()> {
+    if args.kills == 0 || args.kills > KILLS_MAX {
+        bail!("--kills must be 1 to {KILLS_MAX}");
+    }
+    if args.duration_s == 0 || args.duration_s > DURATION_S_MAX {
+        bail!("--duration-s must be 1 to {DURATION_S_MAX}");
+    }
+    if args.connections == 0 || args.connections > CONNECTIONS_MAX {
+        bail!("--connections must be 1 to {CONNECTIONS_MAX}");
+    }
+    let database = FreshDatabase::create(database_url).await?;
+    let outcome = soak(&database, args).await;
+    database.drop_database().await;
+    let clean = outcome?;
+    if !clean {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn settings_toml(acquirer_url: &str) -> String {
+    format!(
+        "connector_url = \"{acquirer_url}\"\nconnector_timeout_ms = {CONNECTOR_TIMEOUT_MS}\nattempt_stale_ms = {ATTEMPT_STALE_MS}\nrecovery_interval_ms = 500\nidempotency_lease_s = 3\nshutdown_grace_s = 10\n"
+    )
+}
+
+fn free_loopback_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Runs the soak; true when nothing was lost, duplicated or unresolved.
+async fn soak(database: &FreshDatabase, args: &SoakArgs) -> anyhow::Result<bool> {
+    let mut acquirer = process::start_sandbox_acquirer(&database.data_dir, "127.0.0.1:0")?;
+    let merchant = process::create_merchant(&database.url, &database.data_dir)?;
+    let listen = format!("127.0.0.1:{}", free_loopback_port()?);
+    let toml = settings_toml(&acquirer.base_url);
+    let spec = GatewayOwned {
+        database_url: database.url.clone(),
+        data_dir: database.data_dir.clone(),
+        toml,
+        listen,
+    };
+    let gateway = Arc::new(Mutex::new(spec.start()?));
+    let base_url = gateway.lock().expect("gateway").base_url.clone();
+    let record: driver::Shared = Arc::default();
+    let deadline = Instant::now() + Duration::from_secs(args.duration_s);
+    let clients: Vec<_> = (0..args.connections)
+        .map(|name| {
+            let client = driver::Client {
+                http: reqwest::Client::builder()
+                    .no_proxy()
+                    .build()
+                    .expect("client"),
+                base_url: base_url.clone(),
+                secret_key: merchant.secret_key.clone(),
+                record: record.clone(),
+            };
+            tokio::spawn(async move { client.drive(name, deadline).await })
+        })
+        .collect();
+    let kills = kill_repeatedly(&gateway, &spec, args).await?;
+    for client in clients {
+        client.await.context("a soak client failed")?;
+    }
+    let store = Store::open(&database.url, &StoreOptions::default()).await?;
+    let settle_s = wait_until_settled(&store).await?;
+    gateway.lock().expect("gateway").terminate()?;
+    let listing = RemoteAcquirer::new(&acquirer.base_url, Duration::from_secs(30))
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .attempts()
+        .await
+        .map_err(|e| anyhow::anyhow!("listing the acquirer's attempts: {e}"))?;
+    acquirer.terminate()?;
+    let record = std::mem::take(&mut *record.lock().expect("record"));
+    let found = reconcile::reconcile(&store, &record, &listing).await?;
+    store.close().await;
+    let clean = found.lost == 0
+        && found.duplicated == 0
+        && found.unresolved_attempts == 0
+        && record.unexpected.is_empty();
+    report(args, database.backend, kills, settle_s, &record, &found);
+    Ok(clean)
+}
+
+/// What restarting the gateway needs.
+struct GatewayOwned {
+    database_url: String,
+    data_dir: std::path::PathBuf,
+    toml: String,
+    listen: String,
+}
+
+impl GatewayOwned {
+    fn start(&self) -> anyhow::Result<process::ChildProcess> {
+        process::start_gateway(&process::GatewaySpec {
+            database_url: &self.database_url,
+            data_dir: &self.data_dir,
+            settings_toml: &self.toml,
+            listen: &self.listen,
+            log_filter: "warn",
+        })
+    }
+}
+
+/// Kills the gateway `args.kills` times, once at a random moment in each
+/// equal slot of the run, restarting it at once; returns the kills done.
+async fn kill_repeatedly(
+    gateway: &Arc<Mutex<process::ChildProcess>>,
+    spec: &GatewayOwned,
+    args: &SoakArgs,
+) -> anyhow::Result<u32> {
+    let slot = Duration::from_secs(args.duration_s) / args.kills;
+    let mut kills = 0;
+    for _ in 0..args.kills {
+        let wait = slot.mul_f64(rand::thread_rng().gen_range(0.2..0.9));
+        tokio::time::sleep(wait).await;
+        let started = Instant::now();
+        let mut child = gateway.lock().expect("gateway");
+        child.kill();
+        kills += 1;
+        *child = spec
+            .start()
+            .context("restarting the gateway after a kill")?;
+        drop(child);
+        tokio::time::sleep(slot.saturating_sub(wait + started.elapsed())).await;
+    }
+    Ok(kills)
+}
+
+/// Waits (bounded) until the recovery worker has settled every attempt.
+async fn wait_until_settled(store: &Store) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(SETTLE_WAIT_S_MAX) {
+        if reconcile::pending_attempts(store).await? == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+fn report(
+    args: &SoakArgs,
+    backend: &str,
+    kills: u32,
+    settle_s: f64,
+    record: &driver::Record,
+    found: &reconcile::Reconciliation,
+) {
+    let value = json!({
+        "backend": backend,
+        "duration_s": args.duration_s,
+        "connections": args.connections,
+        "kills": kills,
+        "acknowledged": record.acknowledged.len(),
+        "declined": record.declined,
+        "abandoned": record.abandoned,
+        "unexpected_answers": record.unexpected.len(),
+        "requests_sent": record.sends,
+        "retries": record.retries,
+        "captures_settled_by_recovery": record.captures_settled_by_recovery,
+        "intents": found.intents,
+        "lost": found.lost,
+        "duplicated": found.duplicated,
+        "unresolved_attempts": found.unresolved_attempts,
+        "acquirer_attempts": found.acquirer_attempts,
+        "held_for_capture": found.held_for_capture,
+        "settle_s": (settle_s * 10.0).round() / 10.0,
+        "ledger_verified": null,
+        "ledger_note": "not available: no `portcullis ledger verify` on this branch",
+        "events": found.events,
+        "undelivered_events": null,
+        "undelivered_events_note": "n/a: webhook delivery does not exist yet",
+        "load_avg_after": machine::load_avg(),
+    });
+    if args.json {
+        println!("{value}");
+    } else {
+        println!("{value:#}");
+    }
+    for line in found
+        .examples
+        .iter()
+        .chain(record.unexpected.iter().take(5))
+    {
+        eprintln!("soak: {line}");
+    }
+}
