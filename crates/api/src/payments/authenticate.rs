@@ -179,6 +179,7 @@ async fn settle(ctx: &Ctx<'_>, intent: PaymentIntent, passed: bool) -> ApiResult
             phase_one: WriteSet::new(),
             off_session: false,
             assessment,
+            card_number: None,
         };
         authorize(ctx, &method, pending).await?.writes
     } else {
