@@ -21,6 +21,12 @@ mod vault_admin;
 use clap::Parser;
 use cli::{Cli, Command};
 
+/// mimalloc's thread-local free lists: requests allocate and free many small
+/// strings (ids, JSON bodies, SQL), which glibc's malloc served with locks
+/// and consolidation (~12 % of the server's samples under load).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let settings = match settings::Settings::load(&cli) {

@@ -231,6 +231,7 @@ async fn settle(
             phase_one,
             off_session: false,
             assessment,
+            card_number: None,
         };
         authorize(ctx, &method, pending).await?.writes
     } else {

@@ -160,9 +160,13 @@ async fn confirm_loaded(
     ) {
         return Err(super::unexpected_state(&intent, "confirmed"));
     }
+    let mut card_number = None;
     let method = match &input.method {
         Some(source) => {
             let (method, writes) = resolve_method(state, scope, source).await?;
+            if !writes.is_empty() {
+                card_number = fresh_card_number(scope, source);
+            }
             phase_one.ops.extend(writes);
             intent.payment_method = Some(method.id.clone());
             method
@@ -219,6 +223,7 @@ async fn confirm_loaded(
         phase_one,
         off_session: input.off_session,
         assessment,
+        card_number,
     };
     authorize(ctx, &method, pending).await
 }
@@ -233,6 +238,25 @@ pub struct Pending {
     pub phase_one: WriteSet,
     pub off_session: bool,
     pub assessment: risk::Assessment,
+    /// The card of a payment method this request creates (sealed into the
+    /// vault by phase one), so it need not be read back and opened.
+    pub card_number: Option<portcullis_domain::cards::CardNumber>,
+}
+
+/// The number of the card a new payment method of `source` seals: inline
+/// card data, or a `pm_card_*` test id (test mode only).
+fn fresh_card_number(
+    scope: &Scope,
+    source: &MethodSource,
+) -> Option<portcullis_domain::cards::CardNumber> {
+    match source {
+        MethodSource::Inline(input, _) => Some(input.number.clone()),
+        MethodSource::Existing(id) => {
+            portcullis_domain::sandbox_cards::test_payment_method_number(id)
+                .filter(|_| !scope.livemode)
+                .and_then(|number| portcullis_domain::cards::CardNumber::parse(number).ok())
+        }
+    }
 }
 
 fn missing_payment_method() -> ApiError {
@@ -344,6 +368,7 @@ pub async fn authorize(
         mut phase_one,
         off_session,
         assessment,
+        card_number,
     } = pending;
     let event = if intent.status == PaymentIntentStatus::RequiresAction {
         IntentEvent::Authenticated
@@ -367,7 +392,10 @@ pub async fn authorize(
         Err(err) => return Err(err.into()),
     }
 
-    let number = super::cards::open(state, scope, &method.id).await?;
+    let number = match card_number {
+        Some(number) => number,
+        None => super::cards::open(state, scope, &method.id).await?,
+    };
     let expiry = CardExpiry::from_stored(method.card.exp_month, method.card.exp_year)
         .ok_or_else(|| ApiError::internal(&"stored card expiry is malformed"))?;
     let cvc = state.cvcs.take(&method.id);
