@@ -54,8 +54,12 @@ pub fn capture(ctx: &Ctx<'_>, charge: &mut Charge) -> ApiResult<Vec<WriteOp>> {
 /// giving back the fee's share if the merchant's policy says so. Expects
 /// `charge.amount_refunded_minor` to count this refund already.
 pub fn refund(ctx: &Ctx<'_>, charge: &mut Charge, refund: &mut Refund) -> ApiResult<Vec<WriteOp>> {
+    if charge.balance_transaction.is_none() {
+        // Captured before the ledger existed: nothing was booked to take back.
+        return Ok(vec![]);
+    }
     let policy = ctx.state.ledger.policy(&ctx.scope.merchant_id);
-    let fee_back_minor = if policy.refund_returns_fee && charge.balance_transaction.is_some() {
+    let fee_back_minor = if policy.refund_returns_fee {
         fee_returned_minor(RefundedFee {
             fee_minor: charge.fee_minor,
             fee_returned_minor: charge.fee_returned_minor,
