@@ -73,7 +73,10 @@ export class Server {
   async start() {
     const log = createWriteStream(this.logPath);
     await new Promise((ok, fail) => log.once('open', ok).once('error', fail));
-    this.process = spawn(this.bin, ['serve', '--listen', '127.0.0.1:0', '--data-dir', this.dataDir], {
+    // Webhook receivers in these tests listen on 127.0.0.1, which the SSRF
+    // guard refuses unless private targets are explicitly allowed.
+    const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', this.dataDir, '--webhooks-allow-private-targets'];
+    this.process = spawn(this.bin, args, {
       stdio: ['ignore', 'pipe', log],
       env: cleanEnv(),
     });
