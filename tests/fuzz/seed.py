@@ -7,11 +7,12 @@ fragment (TOML) that offers their ids as the `{id}` of each operation.
 Random request bodies never create a valid PaymentIntent, refund or webhook
 endpoint, so without this every `/v1/refunds/{id}` request would be a 404.
 Each id is offered with a probability below 1: the fuzzer still tries
-random ids, and ids of the wrong kind, on the same operations.
+random ids on the same operations.
 """
 
 import json
 import sys
+import time
 
 import requests
 
@@ -77,6 +78,30 @@ def seed(api: Api) -> dict[str, list[str]]:
 
     refund = api.call("POST", "/v1/refunds", payment_intent=paid["id"], amount="1000")
 
+    # Risk: a list with an item, a rule of our own, and a review it opens
+    # (the rule sends every USD 43.21 payment to review).
+    risk_list = api.call("POST", "/v1/risk/lists", alias="fuzz_emails", item_type="email")
+    item = api.call("POST", f"/v1/risk/lists/{risk_list['id']}/items", value="fraud@example.com")
+    rule = api.call("POST", "/v1/risk/rules", rule="review if :amount: = 43.21", description="fuzz")
+    reviewed = [
+        api.call(
+            "POST", "/v1/payment_intents", amount="4321", currency="usd",
+            payment_method="pm_card_visa", confirm="true",
+        )
+        for _ in range(2)
+    ]
+    reviews = api.call("GET", "/v1/reviews", limit="10")["data"]
+
+    # Payouts: the server settles at once (settlement_delay_s = 0 in the
+    # settings run.sh gives it), so funds become available within a moment.
+    deadline = time.monotonic() + 20
+    while not any(b["currency"] == "usd" and b["amount"] >= 200 for b in api.call("GET", "/v1/balance")["available"]):
+        if time.monotonic() > deadline:
+            sys.exit("seed: no USD funds became available for payouts within 20s")
+        time.sleep(0.2)
+    payouts = [api.call("POST", "/v1/payouts", amount="100", currency="usd") for _ in range(2)]
+    balance_transactions = api.call("GET", "/v1/balance_transactions", limit="10")["data"]
+
     endpoints = [
         api.call("POST", "/v1/webhook_endpoints", url=RECEIVER, **{"enabled_events[]": "*"}),
         api.call("POST", "/v1/webhook_endpoints", url=RECEIVER, **{"enabled_events[]": "charge.succeeded"}),
@@ -92,19 +117,33 @@ def seed(api: Api) -> dict[str, list[str]]:
         "refunds": [refund["id"]],
         "webhook_endpoints": [endpoint["id"] for endpoint in endpoints],
         "events": [event["id"] for event in events],
+        "balance_transactions": [txn["id"] for txn in balance_transactions],
+        "payouts": [payout["id"] for payout in payouts],
+        "reviews": [review["id"] for review in reviews],
+        "risk_lists": [risk_list["id"]],
+        "risk_list_items": [item["id"]],
+        "risk_rules": [rule["id"]],
+        "reviewed_payment_intents": [intent["id"] for intent in reviewed],
     }
 
 
-# Which seeded ids each `{id}` path takes (a regular expression on the path).
-PATHS = {
-    "customers": r"^/v1/customers/\{id\}",
-    "payment_methods": r"^/v1/payment_methods/\{id\}",
-    "payment_intents": r"^/v1/payment_intents/\{id\}",
-    "charges": r"^/v1/charges/\{id\}",
-    "refunds": r"^/v1/refunds/\{id\}",
-    "webhook_endpoints": r"^/v1/webhook_endpoints/\{id\}",
-    "events": r"^/v1/events/\{id\}",
-}
+# Which seeded ids each path parameter takes: (path regex, parameter, kinds).
+PATHS = [
+    (r"^/v1/customers/\{id\}", "id", ["customers"]),
+    (r"^/v1/payment_methods/\{id\}", "id", ["payment_methods"]),
+    (r"^/v1/payment_intents/\{id\}", "id", ["payment_intents", "reviewed_payment_intents"]),
+    (r"^/v1/charges/\{id\}", "id", ["charges"]),
+    (r"^/v1/refunds/\{id\}", "id", ["refunds"]),
+    (r"^/v1/webhook_endpoints/\{id\}", "id", ["webhook_endpoints"]),
+    (r"^/v1/events/\{id\}", "id", ["events"]),
+    (r"^/v1/balance_transactions/\{id\}", "id", ["balance_transactions"]),
+    (r"^/v1/payouts/\{id\}", "id", ["payouts"]),
+    (r"^/v1/reviews/\{id\}", "id", ["reviews"]),
+    (r"^/v1/risk/lists/\{id\}", "id", ["risk_lists"]),
+    (r"^/v1/risk/rules/\{id\}", "id", ["risk_rules"]),
+]
+# Path parameters other than `id`, by the kind of their ids.
+OTHER_PARAMETERS = [(r"^/v1/risk/lists/\{id\}/items/\{item\}", "item", ["risk_list_items"])]
 
 
 def toml_fragment(ids: dict[str, list[str]]) -> str:
@@ -112,13 +151,25 @@ def toml_fragment(ids: dict[str, list[str]]) -> str:
     for kind, values in ids.items():
         if not values:
             sys.exit(f"seed: no {kind} were created")
-        lines += ["", f"[dictionaries.{kind}]", f"values = {json.dumps(values)}"]
-    for kind, regex in PATHS.items():
+    # One dictionary per path parameter, holding the ids of every kind it takes.
+    bindings: dict[str, list[str]] = {}
+    for regex, parameter, kinds in PATHS + OTHER_PARAMETERS:
+        name = f"{kinds[0]}_{parameter}"
+        lines += ["", f"[dictionaries.{name}]", f"values = {json.dumps([v for k in kinds for v in ids[k]])}"]
+        bindings.setdefault(regex, []).append(
+            f'"path.{parameter}" = {{ dictionary = "{name}", probability = {SEEDED_ID_PROBABILITY} }}'
+        )
+    # The most specific pattern first: an operation takes the first that matches.
+    for regex in sorted(bindings, key=len, reverse=True):
+        params = list(bindings[regex])
+        for other, other_params in bindings.items():
+            if other != regex and regex.startswith(other.rstrip("$")):
+                params += other_params
         lines += [
             "",
             "[[operations]]",
             f"include-path-regex = {json.dumps(regex)}",
-            f'parameters = {{ "path.id" = {{ dictionary = "{kind}", probability = {SEEDED_ID_PROBABILITY} }} }}',
+            f"parameters = {{ {', '.join(params)} }}",
         ]
     return "\n".join(lines) + "\n"
 

@@ -23,6 +23,7 @@ pub fn objects() -> Vec<(&'static str, Value)> {
     ];
     objects.extend(render_samples());
     objects.extend(crate::webhooks::render_samples());
+    objects.extend(crate::risk::render_samples());
     objects
 }
 

@@ -171,6 +171,62 @@ async fn deleted_objects_match_their_schemas() {
     }
 }
 
+/// Found by the fuzz suite: risk objects had no sample, and the document
+/// pinned their `object` to the schema's name (`risk_rule`), while the code
+/// renders Stripe's dotted form (`risk.rule`).
+#[tokio::test]
+async fn risk_objects_match_their_schemas() {
+    let db = TestDatabase::new(Backend::Sqlite).await;
+    let merchant = create_merchant(&db, "Acme");
+    let server = TestServer::start(&db);
+    let api = Api::new(&server, &merchant.secret_key);
+    let document: Value = reqwest::get(server.url("/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &document["components"]["schemas"];
+    let list = api
+        .post(
+            "/v1/risk/lists",
+            &[("alias", "blocked"), ("item_type", "email")],
+        )
+        .await
+        .json();
+    let list_id = list["id"].as_str().unwrap();
+    let item = api
+        .post(
+            &format!("/v1/risk/lists/{list_id}/items"),
+            &[("value", "a@example.com")],
+        )
+        .await
+        .json();
+    let removed = api
+        .delete(&format!(
+            "/v1/risk/lists/{list_id}/items/{}",
+            item["id"].as_str().unwrap()
+        ))
+        .await
+        .json();
+    let rule = api
+        .post("/v1/risk/rules", &[("rule", "review if :amount: > 100")])
+        .await
+        .json();
+    for (name, object) in [
+        ("risk_list", &list),
+        ("risk_list_item", &item),
+        ("deleted_risk_list_item", &removed),
+        ("risk_rule", &rule),
+    ] {
+        assert_eq!(
+            schemas[name]["properties"]["object"]["const"], object["object"],
+            "{name}: {object}"
+        );
+        conforms(name, &schemas[name], object);
+    }
+}
+
 /// Every required field present, no field the schema does not name, and
 /// typed values of the named type.
 fn conforms(context: &str, schema: &Value, value: &Value) {

@@ -57,7 +57,7 @@ pub fn routes() -> Routes {
             doc(
                 "/v1/risk/lists/{id}/items/{item}",
                 "Remove an item from a risk list",
-                "risk_list_item",
+                "deleted_risk_list_item",
             ),
             remove_item,
         )
@@ -131,6 +131,36 @@ fn render_item(item: &ListItem) -> Value {
         "id": item.id, "object": "risk.list_item", "list": item.list, "value": item.value,
         "created": item.created, "livemode": item.livemode,
     })
+}
+
+/// What removing an item answers.
+fn render_deleted_item(item: &ListItem) -> Value {
+    json!({ "id": item.id, "object": "risk.list_item", "deleted": true })
+}
+
+/// Samples for the OpenAPI document, rendered by the functions above.
+pub(super) fn render_samples() -> Vec<(&'static str, Value)> {
+    let list = RiskList {
+        id: "rsl_sample".into(),
+        alias: "blocked_emails".into(),
+        name: "Blocked emails".into(),
+        item_type: ItemType::Email,
+        created: 0,
+        livemode: false,
+    };
+    let item = ListItem {
+        id: "rsli_sample".into(),
+        list: list.id.clone(),
+        value: "fraud@example.com".into(),
+        created: 0,
+        livemode: false,
+        deleted: false,
+    };
+    vec![
+        ("risk_list", render_list(&list)),
+        ("risk_list_item", render_item(&item)),
+        ("deleted_risk_list_item", render_deleted_item(&item)),
+    ]
 }
 
 /// The id of `value`'s item in list `list_id`.
@@ -399,7 +429,7 @@ async fn remove_item(
             ("deleted", SqlValue::Bool(true)),
         ];
         let op = docs::update(Table::RiskListItems, &scope, &doc, columns, &item)?;
-        let body = json!({ "id": item.id, "object": "risk.list_item", "deleted": true });
+        let body = render_deleted_item(&item);
         Ok(Executed::ok(body, WriteSet { ops: vec![op] }))
     })
     .await

@@ -26,6 +26,14 @@ pub fn routes() -> Routes {
     Routes::new().merge(lists::routes()).merge(rules::routes())
 }
 
+/// `(object name, sample)` for the risk objects, from their render
+/// functions, for the OpenAPI document.
+pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
+    let mut samples = lists::render_samples();
+    samples.push(("risk_rule", rules::render_sample()));
+    samples
+}
+
 /// What the risk check reads besides the store, loaded at start-up.
 #[derive(Clone)]
 pub struct RiskConfig {

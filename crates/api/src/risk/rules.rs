@@ -97,6 +97,18 @@ fn render(rule: &StoredRule) -> Value {
     })
 }
 
+/// A sample for the OpenAPI document, rendered by [`render`].
+pub(super) fn render_sample() -> Value {
+    render(&StoredRule {
+        id: "rule_sample".into(),
+        rule: "block if :amount_in_usd: > 5000".into(),
+        description: Some("Large payments".into()),
+        disabled: false,
+        created: 0,
+        livemode: false,
+    })
+}
+
 /// 400 naming where the rule text went wrong.
 pub fn parse_error(err: &ParseError) -> ApiError {
     let mut api = ApiError::invalid("parameter_invalid", format!("Invalid rule: {err}."), "rule");
