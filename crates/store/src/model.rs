@@ -163,7 +163,7 @@ pub struct Scope {
 }
 
 /// A value bound into SQL.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SqlValue {
     Null,
     Integer(i64),

@@ -3,7 +3,7 @@
 //! order is the commit order; verification reads one REPEATABLE READ
 //! snapshot.
 
-use super::{execute, query, D};
+use super::{pipeline, query, D};
 use crate::ledger::{
     self, assemble, repeat_of, Verification, VERIFY_BALANCE_PAGES_MAX, VERIFY_PAGE_BALANCES,
     VERIFY_PAGE_ENTRIES,
@@ -39,13 +39,11 @@ mod convert_rows {
     }
 }
 
-async fn head(client: &impl GenericClient, locked: bool) -> Result<ChainHead, StoreError> {
-    let statement = if locked {
-        sql::head(D)
-    } else {
-        sql::read_head(D)
-    };
-    let rows = query(client, &statement).await?;
+async fn head(client: &impl GenericClient) -> Result<ChainHead, StoreError> {
+    head_of(&query(client, &sql::read_head(D)).await?)
+}
+
+fn head_of(rows: &[tokio_postgres::Row]) -> Result<ChainHead, StoreError> {
     let row = rows
         .first()
         .ok_or_else(|| StoreError::Corrupt("the ledger has no chain head".to_owned()))?;
@@ -55,29 +53,29 @@ async fn head(client: &impl GenericClient, locked: bool) -> Result<ChainHead, St
     })
 }
 
-async fn balance(
-    client: &impl GenericClient,
-    account: &str,
-    currency: &str,
-) -> Result<i64, StoreError> {
-    let rows = query(client, &sql::balance(D, account, currency)).await?;
-    Ok(rows.first().map_or(0, |row| row.get(0)))
-}
-
-/// Appends `transaction` after the chain head (see `WriteOp::LedgerAppend`).
+/// Appends `transaction` after the chain head (see `WriteOp::LedgerAppend`)
+/// in two pipelined round trips, so the chain-head lock, held until COMMIT,
+/// is held for as little time as possible.
 pub(crate) async fn append(
     tx: &deadpool_postgres::Transaction<'_>,
     transaction: &LedgerTransaction,
 ) -> Result<(), StoreError> {
-    // The lock comes first: a concurrent append of the same key waits
-    // here, then finds the key below.
-    let head = head(tx, true).await?;
-    let existing = query(tx, &sql::content_by_key(D, transaction.idempotency_key())).await?;
-    if let Some(row) = existing.first() {
+    // The lock runs first: a concurrent append of the same key waits there,
+    // then the lookup after it finds the key.
+    let found = pipeline::run_all(
+        tx,
+        &[
+            sql::head(D),
+            sql::content_by_key(D, transaction.idempotency_key()),
+        ],
+    )
+    .await?;
+    let head = head_of(&found[0].rows)?;
+    if let Some(row) = found[1].rows.first() {
         return repeat_of(row.get(0), transaction);
     }
     let (entry, next) = chain::append(&head, transaction.clone());
-    execute(tx, &sql::insert_transaction(D, &entry)).await?;
+    let mut statements = vec![sql::insert_transaction(D, &entry)];
     for (position, posting) in transaction.postings().iter().enumerate() {
         let (account, currency) = (posting.account.to_string(), posting.currency.to_string());
         let row = sql::PostingRow {
@@ -87,19 +85,29 @@ pub(crate) async fn append(
             currency: &currency,
             amount_minor: posting.amount_minor,
         };
-        execute(tx, &sql::insert_posting(D, &row)).await?;
-        let updated = ledger::add(
-            balance(tx, &account, &currency).await?,
+        statements.push(sql::insert_posting(D, &row));
+        statements.push(sql::add_to_balance(
+            D,
+            &account,
+            &currency,
             posting.amount_minor,
-        )?;
-        execute(tx, &sql::set_balance(D, &account, &currency, updated)).await?;
+        ));
     }
-    for (account, currency) in ledger::floors(transaction) {
-        if balance(tx, &account, &currency).await? < 0 {
+    statements.push(sql::move_head(D, &next));
+    let floors = ledger::floors(transaction);
+    let first_floor = statements.len();
+    statements.extend(
+        floors
+            .iter()
+            .map(|(account, currency)| sql::balance(D, account, currency)),
+    );
+    let answers = pipeline::run_all(tx, &statements).await?;
+    for ((account, currency), answer) in floors.into_iter().zip(&answers[first_floor..]) {
+        if answer.rows.first().map_or(0, |row| row.get::<_, i64>(0)) < 0 {
             return Err(StoreError::InsufficientBalance { account, currency });
         }
     }
-    execute(tx, &sql::move_head(D, &next)).await.map(drop)
+    Ok(())
 }
 
 pub(crate) async fn balances_of(
@@ -155,7 +163,7 @@ pub(crate) async fn verify(
     if let Err(finding) = verifier.check_counts(transactions, postings) {
         return Ok(Err(finding));
     }
-    let stored_head = head(&tx, false).await?;
+    let stored_head = head(&tx).await?;
     let balances = all_balances(&tx).await?;
     tx.commit().await.map_err(super::map_err)?;
     Ok(verifier.finish(&stored_head, &balances))

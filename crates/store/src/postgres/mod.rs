@@ -6,6 +6,7 @@
 mod convert;
 mod ledger;
 mod outbox;
+mod pipeline;
 
 use crate::migrations::{now_s, CREATE_MIGRATIONS_TABLE, MIGRATIONS};
 use crate::model::{
@@ -241,16 +242,56 @@ impl PgStore {
     pub async fn commit(&self, writes: WriteSet) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        // Ledger appends go last: the chain-head lock is then always the
-        // last lock a write set takes, so it cannot deadlock with row locks.
-        let (ledger_ops, others): (Vec<&WriteOp>, Vec<&WriteOp>) = writes
-            .ops
-            .iter()
-            .partition(|op| matches!(op, WriteOp::LedgerAppend { .. }));
-        for op in others.into_iter().chain(ledger_ops) {
-            apply(&tx, op).await?;
+        // Documents first, then ledger appends: the chain-head lock is then
+        // always the last lock a write set takes, so it cannot deadlock with
+        // row locks. Risk counters move after the commit (see below).
+        let mut planned = Vec::with_capacity(writes.ops.len() + 2);
+        let mut counters = vec![];
+        let mut ledger_ops = vec![];
+        for op in &writes.ops {
+            match op {
+                WriteOp::LedgerAppend { transaction } => ledger_ops.push(transaction),
+                WriteOp::Risk(write) => counters.push(crate::sql::risk::write(D, write)),
+                _ => plan(op, &mut planned),
+            }
         }
-        tx.commit().await.map_err(map_err)
+        let (statements, checks): (Vec<Sql>, Vec<Check>) = planned.into_iter().unzip();
+        let answers = pipeline::run_all(&tx, &statements).await?;
+        for (check, answer) in checks.iter().zip(answers) {
+            check.holds(&tx, answer.affected).await?;
+        }
+        for transaction in ledger_ops {
+            ledger::append(&tx, transaction).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        self.count_risk(&mut client, counters).await;
+        Ok(())
+    }
+
+    /// Risk counters are shared rows every payment of a card (customer,
+    /// email, IP) increments: inside the payment's transaction their row
+    /// locks would be held until its COMMIT had flushed, serializing every
+    /// payment of a busy subject. So on PostgreSQL they move right after the
+    /// payment commits, in their own transaction with asynchronous commit
+    /// (locks held for one round trip, rows in one global order). A crash in
+    /// between loses at most these increments: velocity signals may then
+    /// undercount by one payment; no money or payment state depends on them.
+    async fn count_risk(&self, client: &mut deadpool_postgres::Client, mut counters: Vec<Sql>) {
+        if counters.is_empty() {
+            return;
+        }
+        counters.sort_by(|a, b| (&a.text, &a.params).cmp(&(&b.text, &b.params)));
+        let counted = async {
+            let tx = client.transaction().await.map_err(map_err)?;
+            tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+                .await
+                .map_err(map_err)?;
+            pipeline::run_all(&tx, &counters).await?;
+            tx.commit().await.map_err(map_err)
+        };
+        if let Err(err) = counted.await {
+            tracing::warn!(error = %err, "risk counters not updated after a committed payment");
+        }
     }
 
     pub async fn ledger_balances(
@@ -324,9 +365,48 @@ impl PgStore {
     }
 }
 
-async fn apply(tx: &deadpool_postgres::Transaction<'_>, op: &WriteOp) -> Result<(), StoreError> {
+/// What a statement's row count must show once it has run.
+enum Check {
+    None,
+    /// An update of a document at an expected version changed one row.
+    Updated {
+        table: Table,
+        scope: Scope,
+        id: String,
+    },
+    /// The idempotency claim was still ours.
+    ClaimHeld,
+}
+
+impl Check {
+    async fn holds(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        count: u64,
+    ) -> Result<(), StoreError> {
+        if count > 0 {
+            return Ok(());
+        }
+        match self {
+            Check::None => Ok(()),
+            Check::ClaimHeld => Err(StoreError::ClaimLost),
+            Check::Updated { table, scope, id } => {
+                let exists = !query(tx, &docs::seq_of(D, *table, scope, id))
+                    .await?
+                    .is_empty();
+                Err(if exists {
+                    StoreError::Conflict
+                } else {
+                    StoreError::NotFound
+                })
+            }
+        }
+    }
+}
+
+/// The statements of a document or idempotency write, with their checks.
+fn plan(op: &WriteOp, planned: &mut Vec<(Sql, Check)>) {
     match op {
-        WriteOp::LedgerAppend { transaction } => ledger::append(tx, transaction).await?,
         WriteOp::Insert {
             table,
             scope,
@@ -335,15 +415,14 @@ async fn apply(tx: &deadpool_postgres::Transaction<'_>, op: &WriteOp) -> Result<
             columns,
             body,
         } => {
-            execute(
-                tx,
-                &docs::insert_doc(D, *table, scope, id, *created, columns, body),
-            )
-            .await?;
+            planned.push((
+                docs::insert_doc(D, *table, scope, id, *created, columns, body),
+                Check::None,
+            ));
             if let Some(fan_out) =
                 webhooks::fan_out_of_insert(D, *table, scope, id, *created, columns)
             {
-                execute(tx, &fan_out).await?;
+                planned.push((fan_out, Check::None));
             }
         }
         WriteOp::Update {
@@ -353,36 +432,27 @@ async fn apply(tx: &deadpool_postgres::Transaction<'_>, op: &WriteOp) -> Result<
             expected_version,
             columns,
             body,
-        } => {
-            let sql = docs::update_doc(D, *table, scope, id, *expected_version, columns, body);
-            if execute(tx, &sql).await? == 0 {
-                let exists = !query(tx, &docs::seq_of(D, *table, scope, id))
-                    .await?
-                    .is_empty();
-                return Err(if exists {
-                    StoreError::Conflict
-                } else {
-                    StoreError::NotFound
-                });
-            }
-        }
-        WriteOp::Risk(write) => {
-            execute(tx, &crate::sql::risk::write(D, write)).await?;
-        }
+        } => planned.push((
+            docs::update_doc(D, *table, scope, id, *expected_version, columns, body),
+            Check::Updated {
+                table: *table,
+                scope: scope.clone(),
+                id: id.clone(),
+            },
+        )),
         WriteOp::CompleteIdempotency {
             merchant_id,
             key,
             status_code,
             response_body,
-        } => {
-            let sql =
-                accounts::complete_idempotency(D, merchant_id, key, *status_code, response_body);
-            if execute(tx, &sql).await? == 0 {
-                return Err(StoreError::ClaimLost);
-            }
+        } => planned.push((
+            accounts::complete_idempotency(D, merchant_id, key, *status_code, response_body),
+            Check::ClaimHeld,
+        )),
+        WriteOp::Risk(_) | WriteOp::LedgerAppend { .. } => {
+            unreachable!("commit applies counters and ledger appends after the documents")
         }
     }
-    Ok(())
 }
 
 async fn execute(client: &impl GenericClient, sql: &Sql) -> Result<u64, StoreError> {

@@ -119,6 +119,27 @@ pub(crate) fn set_balance(
     )
 }
 
+/// Adds `amount_minor` to a balance in the database; PostgreSQL refuses a
+/// `BIGINT` overflow, so the arithmetic stays checked.
+pub(crate) fn add_to_balance(
+    dialect: Dialect,
+    account: &str,
+    currency: &str,
+    amount_minor: i64,
+) -> Sql {
+    fixed(
+        dialect,
+        "INSERT INTO ledger_balances (account, currency, balance_minor) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (account, currency) DO UPDATE \
+         SET balance_minor = ledger_balances.balance_minor + excluded.balance_minor",
+        vec![
+            text(account),
+            text(currency),
+            SqlValue::Integer(amount_minor),
+        ],
+    )
+}
+
 /// The balances of the given accounts (at most a handful), every currency.
 pub(crate) fn balances_of(dialect: Dialect, accounts: &[String]) -> Sql {
     let mut b = Builder::new(
