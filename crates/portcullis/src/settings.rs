@@ -4,6 +4,7 @@
 
 use crate::cli::{Cli, Command};
 use anyhow::{bail, Context};
+use portcullis_api::payments::AttemptKind;
 use portcullis_api::{ApiSettings, LedgerSettings, PaymentSettings, WebhookSettings};
 use portcullis_domain::ids::MerchantId;
 use portcullis_ledger::policy::MerchantPolicy;
@@ -175,12 +176,7 @@ impl Settings {
             refund_settle_window_ms: file
                 .refund_settle_window_ms
                 .unwrap_or(payment_defaults.refund_settle_window_ms),
-            // A test fault, settable only from the environment and only for tests.
-            fault_crash_after_authorize: std::env::var(
-                "PORTCULLIS_TEST_FAULT_CRASH_AFTER_AUTHORIZE",
-            )
-            .as_deref()
-                == Ok("1"),
+            fault_crash_after: test_fault_crash_after()?,
         };
         if payments.attempt_stale_ms <= payments.connector_timeout_ms {
             bail!("attempt_stale_ms must exceed connector_timeout_ms, or recovery could settle an attempt whose answer is still coming");
@@ -268,6 +264,21 @@ impl Settings {
             },
         })
     }
+}
+
+/// A test fault, settable only from the environment and only for tests:
+/// `PORTCULLIS_TEST_FAULT_CRASH_AFTER=authorize|capture|void` aborts the
+/// process between that connector call's answer and its phase-two commit.
+fn test_fault_crash_after() -> anyhow::Result<Option<AttemptKind>> {
+    let Ok(text) = std::env::var("PORTCULLIS_TEST_FAULT_CRASH_AFTER") else {
+        return Ok(None);
+    };
+    Ok(Some(match text.as_str() {
+        "authorize" => AttemptKind::Authorize,
+        "capture" => AttemptKind::Capture,
+        "void" => AttemptKind::Void,
+        other => bail!("PORTCULLIS_TEST_FAULT_CRASH_AFTER={other:?}: authorize, capture or void"),
+    }))
 }
 
 /// Most webhook attempts one process may have in flight.

@@ -9,7 +9,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use portcullis_domain::ids::new_id;
-use portcullis_store::{Doc, Scope, SqlValue, Table, WriteOp};
+use portcullis_store::{Doc, ListQuery, PageCursor, Scope, SqlValue, Table, WriteOp};
 use serde::{Deserialize, Serialize};
 
 /// What a pending attempt asked the connector to do.
@@ -32,6 +32,10 @@ pub struct Attempt {
     pub authenticated: bool,
     pub created: i64,
     pub resolved: bool,
+    /// The `Idempotency-Key` of the request that made the attempt, so that
+    /// a retry of that request knows the attempt for its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 pub const PENDING: &str = "pending";
@@ -54,7 +58,22 @@ impl Attempt {
             authenticated: false,
             created,
             resolved: false,
+            idempotency_key: None,
         }
+    }
+
+    /// The attempt, made by a request sent with `idempotency_key`.
+    pub fn under_key(self, idempotency_key: Option<&str>) -> Self {
+        Self {
+            idempotency_key: idempotency_key.map(str::to_owned),
+            ..self
+        }
+    }
+
+    /// Whether a request sent with `idempotency_key` made this attempt: a
+    /// retry of it finds its own first send's work, not another request's.
+    pub fn made_under(&self, idempotency_key: Option<&str>) -> bool {
+        idempotency_key.is_some() && self.idempotency_key.as_deref() == idempotency_key
     }
 
     /// The id the acquirer knows the authorization by.
@@ -112,6 +131,50 @@ pub async fn load(state: &AppState, scope: &Scope, id: &str) -> ApiResult<(Doc, 
         .ok_or_else(|| ApiError::internal(&"a pending attempt's record is missing"))?;
     let attempt = serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))?;
     Ok((doc, attempt))
+}
+
+/// The newest attempt on intent `intent_id`, pending or resolved.
+pub async fn newest(
+    state: &AppState,
+    scope: &Scope,
+    intent_id: &str,
+) -> ApiResult<Option<Attempt>> {
+    let query = ListQuery {
+        scope: scope.clone(),
+        filters: vec![("payment_intent", SqlValue::Text(intent_id.to_owned()))],
+        one_of: vec![],
+        created: Default::default(),
+        cursor: PageCursor::Newest,
+        limit: 1,
+    };
+    let page = state.store.list(Table::PaymentAttempts, &query).await?;
+    let Some(doc) = page.docs.first() else {
+        return Ok(None);
+    };
+    let attempt = serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))?;
+    Ok(Some(attempt))
+}
+
+/// Whether the newest attempt on intent `intent_id` is a resolved `kind`
+/// attempt made under `idempotency_key`. Asked of an intent already where
+/// a `kind` call brings it (succeeded, canceled): then that call is the
+/// one that brought it there (nothing after a capture or a void makes
+/// attempts), and the request now retried with the key made it — its first
+/// send died after the acquirer acted, and recovery committed the rest.
+pub async fn finished_under_key(
+    state: &AppState,
+    scope: &Scope,
+    intent_id: &str,
+    kind: AttemptKind,
+    idempotency_key: Option<&str>,
+) -> ApiResult<bool> {
+    if idempotency_key.is_none() {
+        return Ok(false);
+    }
+    let newest = newest(state, scope, intent_id).await?;
+    Ok(newest.is_some_and(|attempt| {
+        attempt.kind == kind && attempt.resolved && attempt.made_under(idempotency_key)
+    }))
 }
 
 /// Phase one: commits `intent`, now naming `attempt` as pending, with the

@@ -50,7 +50,8 @@ pub async fn capture(
             origin: &origin,
             host: request.host.as_deref(),
         };
-        let mut done = capture_intent(&ctx, &id, amount).await?;
+        let key = request.idempotency_key.as_deref();
+        let mut done = capture_intent(&ctx, &id, amount, key).await?;
         done.body =
             super::expanded_after(&state, &caller, done.body, &expand, &done.writes).await?;
         Ok(done)
@@ -58,13 +59,29 @@ pub async fn capture(
     .await
 }
 
-async fn capture_intent(ctx: &Ctx<'_>, id: &str, amount: Option<i64>) -> ApiResult<Executed> {
+/// Captures intent `id`; `key` is the request's idempotency key, which the
+/// capture attempt records so that a retry can recognise its own work.
+async fn capture_intent(
+    ctx: &Ctx<'_>,
+    id: &str,
+    amount: Option<i64>,
+    key: Option<&str>,
+) -> ApiResult<Executed> {
     let (state, scope) = (ctx.state, ctx.scope);
     let _lock = state.locks.lock(id).await;
     let (doc, mut intent) = load::<PaymentIntent>(state, scope, id, "intent").await?;
     if intent.pending_attempt.is_some() {
-        super::recovery::resolve_stale_or_refuse(state, scope, &intent).await?;
+        super::recovery::resolve_stale_or_refuse(state, scope, &intent, key).await?;
         return Err(ApiError::concurrent_change());
+    }
+    if intent.status == PaymentIntentStatus::Succeeded
+        && attempts::finished_under_key(state, scope, id, AttemptKind::Capture, key).await?
+    {
+        // This request's first send captured; recovery committed it.
+        return Ok(Executed::ok(
+            render_payment_intent(&intent),
+            WriteSet::new(),
+        ));
     }
     if intent.status != PaymentIntentStatus::RequiresCapture {
         return Err(unexpected_state(&intent, "captured"));
@@ -99,7 +116,8 @@ async fn capture_intent(ctx: &Ctx<'_>, id: &str, amount: Option<i64>) -> ApiResu
         Some(charge.attempt.clone()),
         amount,
         state.now(),
-    );
+    )
+    .under_key(key);
     attempts::begin(state, scope, &doc, &mut intent, &attempt, WriteSet::new()).await?;
 
     let answer = tokio::time::timeout(
@@ -108,6 +126,7 @@ async fn capture_intent(ctx: &Ctx<'_>, id: &str, amount: Option<i64>) -> ApiResu
     )
     .await
     .unwrap_or(Err(ConnectorError::Timeout));
+    state.payments.crash_if_faulted(AttemptKind::Capture);
     let (doc, intent, attempt_doc, attempt) =
         attempts::reload(state, scope, id, &attempt.id).await?;
     match answer {
@@ -231,7 +250,8 @@ pub async fn cancel(
             origin: &origin,
             host: request.host.as_deref(),
         };
-        let mut done = cancel_intent(&ctx, &id, reason).await?;
+        let key = request.idempotency_key.as_deref();
+        let mut done = cancel_intent(&ctx, &id, reason, key).await?;
         done.body =
             super::expanded_after(&state, &caller, done.body, &expand, &done.writes).await?;
         Ok(done)
@@ -239,17 +259,28 @@ pub async fn cancel(
     .await
 }
 
+/// Cancels intent `id` (voiding a held authorization); `key` as for capture.
 async fn cancel_intent(
     ctx: &Ctx<'_>,
     id: &str,
     reason: Option<CancellationReason>,
+    key: Option<&str>,
 ) -> ApiResult<Executed> {
     let (state, scope) = (ctx.state, ctx.scope);
     let _lock = state.locks.lock(id).await;
     let (doc, mut intent) = load::<PaymentIntent>(state, scope, id, "intent").await?;
     if intent.pending_attempt.is_some() {
-        super::recovery::resolve_stale_or_refuse(state, scope, &intent).await?;
+        super::recovery::resolve_stale_or_refuse(state, scope, &intent, key).await?;
         return Err(ApiError::concurrent_change());
+    }
+    if intent.status == PaymentIntentStatus::Canceled
+        && attempts::finished_under_key(state, scope, id, AttemptKind::Void, key).await?
+    {
+        // This request's first send voided; recovery committed it.
+        return Ok(Executed::ok(
+            render_payment_intent(&intent),
+            WriteSet::new(),
+        ));
     }
     if intent.status.after(IntentEvent::Canceled).is_none() {
         return Err(unexpected_state(&intent, "canceled"));
@@ -269,7 +300,8 @@ async fn cancel_intent(
         Some(charge.attempt.clone()),
         0,
         state.now(),
-    );
+    )
+    .under_key(key);
     attempts::begin(state, scope, &doc, &mut intent, &attempt, WriteSet::new()).await?;
     let answer = tokio::time::timeout(
         state.payments.connector_timeout(),
@@ -277,6 +309,7 @@ async fn cancel_intent(
     )
     .await
     .unwrap_or(Err(ConnectorError::Timeout));
+    state.payments.crash_if_faulted(AttemptKind::Void);
     let (doc, intent, attempt_doc, attempt) =
         attempts::reload(state, scope, id, &attempt.id).await?;
     match answer {

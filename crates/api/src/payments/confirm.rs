@@ -149,7 +149,7 @@ async fn confirm_loaded(
 ) -> ApiResult<Executed> {
     let (state, scope) = (ctx.state, ctx.scope);
     if intent.pending_attempt.is_some() {
-        super::recovery::resolve_stale_or_refuse(state, scope, &intent).await?;
+        super::recovery::resolve_stale_or_refuse(state, scope, &intent, None).await?;
         return Err(ApiError::concurrent_change());
     }
     if !matches!(
@@ -420,10 +420,7 @@ pub async fn authorize(
     .await
     .unwrap_or(Err(ConnectorError::Timeout));
     drop(number);
-    if state.payments.fault_crash_after_authorize {
-        tracing::error!("test fault: aborting between the connector's answer and the commit");
-        std::process::abort();
-    }
+    state.payments.crash_if_faulted(AttemptKind::Authorize);
     // Phase two starts from the intent and attempt as phase one wrote them
     // (no re-read: under the intent's lock nobody else in this process
     // changes them, and the versions named below refuse any other change).

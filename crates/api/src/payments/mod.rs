@@ -3,6 +3,7 @@
 //! recovery worker that settles attempts a crash left in flight.
 
 mod attempts;
+pub use attempts::AttemptKind;
 mod authenticate;
 mod capture;
 pub mod cards;
@@ -54,9 +55,10 @@ pub struct PaymentSettings {
     /// How long a succeeded refund is still polled, since acquirers may
     /// report a failure after first accepting it.
     pub refund_settle_window_ms: u64,
-    /// TEST FAULT: abort the process between the connector's answer and the
-    /// phase-two commit. Only the crash-recovery test sets it.
-    pub fault_crash_after_authorize: bool,
+    /// TEST FAULT: abort the process between the connector's answer to
+    /// this kind of call and the phase-two commit. Only the crash-recovery
+    /// tests set it.
+    pub fault_crash_after: Option<AttemptKind>,
 }
 
 impl Default for PaymentSettings {
@@ -66,7 +68,7 @@ impl Default for PaymentSettings {
             attempt_stale_ms: 60_000,
             recovery_interval_ms: 5_000,
             refund_settle_window_ms: 60_000,
-            fault_crash_after_authorize: false,
+            fault_crash_after: None,
         }
     }
 }
@@ -74,6 +76,18 @@ impl Default for PaymentSettings {
 impl PaymentSettings {
     pub fn connector_timeout(&self) -> Duration {
         Duration::from_millis(self.connector_timeout_ms)
+    }
+
+    /// TEST FAULT: aborts the process when the fault is set for `kind`.
+    /// Called right after the connector answered, before phase two.
+    pub fn crash_if_faulted(&self, kind: AttemptKind) {
+        if self.fault_crash_after == Some(kind) {
+            tracing::error!(
+                ?kind,
+                "test fault: aborting between the connector's answer and the commit"
+            );
+            std::process::abort();
+        }
     }
 }
 

@@ -69,16 +69,26 @@ async fn settle_stale_attempts(state: &AppState) -> ApiResult<()> {
     Ok(())
 }
 
-/// Called when a request finds an intent with a pending attempt: settles
-/// it if stale (then the request retries on fresh state), otherwise
-/// refuses, since another request is still waiting for the connector.
+/// Called when a request (sent with idempotency key `key`) finds an intent
+/// with a pending attempt: settles it if stale (then the request retries on
+/// fresh state), otherwise refuses, since another request is still waiting
+/// for the connector. When that other request is this one's own earlier
+/// send (its claim's lease ran out), the refusal is a 503, which is not
+/// stored: the retry is answered once the attempt is settled.
 pub async fn resolve_stale_or_refuse(
     state: &AppState,
     scope: &Scope,
     intent: &PaymentIntent,
+    key: Option<&str>,
 ) -> ApiResult<()> {
     let attempt_id = intent.pending_attempt.as_deref().unwrap_or_default();
     let (_, attempt) = attempts::load(state, scope, attempt_id).await?;
+    if attempt.created > stale_before_s(state) && attempt.made_under(key) {
+        return Err(ApiError::unavailable(&format_args!(
+            "a retry found its earlier send's attempt {} still pending",
+            attempt.id
+        )));
+    }
     if attempt.created > stale_before_s(state) {
         return Err(super::unexpected_state(
             intent,

@@ -7,14 +7,26 @@ use super::WebhookSecret;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+/// Most comma-separated parts of a header [`verified_timestamp`] reads.
+const HEADER_PARTS_MAX: usize = 16;
+
 /// The `v1` signature of `body` sent at `timestamp_s` under `secret`.
 pub fn sign_v1(secret: &WebhookSecret, timestamp_s: i64, body: &[u8]) -> String {
+    hex::encode(
+        mac(secret, &timestamp_s.to_string(), body)
+            .finalize()
+            .into_bytes(),
+    )
+}
+
+/// The HMAC of `"<timestamp>.<body>"` under `secret`, not yet finalized.
+fn mac(secret: &WebhookSecret, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
         .expect("HMAC takes keys of any length");
-    mac.update(timestamp_s.to_string().as_bytes());
+    mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
+    mac
 }
 
 /// The `Stripe-Signature` header value: `t=…` then one `v1=…` per secret.
@@ -29,6 +41,27 @@ pub fn signature_header(secrets: &[&WebhookSecret], timestamp_s: i64, body: &[u8
         header.push_str(&sign_v1(secret, timestamp_s, body));
     }
     header
+}
+
+/// The receiving side, as Stripe's libraries check a delivery: the
+/// header's timestamp, if one of its `v1` signatures is `secret`'s over
+/// `body` (compared in constant time). Whether the timestamp is recent
+/// enough is the receiver's decision.
+pub fn verified_timestamp(header: &str, secret: &WebhookSecret, body: &[u8]) -> Option<i64> {
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',').take(HEADER_PARTS_MAX) {
+        match part.trim().split_once('=') {
+            Some(("t", value)) => timestamp = Some(value),
+            Some(("v1", value)) => signatures.push(value),
+            _ => {}
+        }
+    }
+    let timestamp = timestamp?;
+    let signed = signatures.iter().any(|v1| {
+        hex::decode(v1).is_ok_and(|v1| mac(secret, timestamp, body).verify_slice(&v1).is_ok())
+    });
+    signed.then(|| timestamp.parse().ok()).flatten()
 }
 
 #[cfg(test)]
@@ -59,5 +92,35 @@ mod tests {
         assert_eq!(parts.len(), 3);
         assert_eq!(parts[1], format!("v1={}", sign_v1(&new, 5, b"{}")));
         assert_eq!(parts[2], format!("v1={}", sign_v1(&old, 5, b"{}")));
+    }
+
+    #[test]
+    fn a_receiver_verifies_each_live_secrets_signature_and_nothing_else() {
+        let new = WebhookSecret::from_stored("whsec_new".to_owned());
+        let old = WebhookSecret::from_stored("whsec_old".to_owned());
+        let body = br#"{"id":"evt_1"}"#;
+        let header = signature_header(&[&new, &old], 1_700_000_000, body);
+        assert_eq!(verified_timestamp(&header, &new, body), Some(1_700_000_000));
+        assert_eq!(verified_timestamp(&header, &old, body), Some(1_700_000_000));
+        let other = WebhookSecret::from_stored("whsec_other".to_owned());
+        assert_eq!(verified_timestamp(&header, &other, body), None);
+        assert_eq!(
+            verified_timestamp(&header, &new, br#"{"id":"evt_2"}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn a_header_without_its_timestamp_or_signature_does_not_verify() {
+        let secret = WebhookSecret::from_stored("whsec_x".to_owned());
+        let v1 = sign_v1(&secret, 5, b"{}");
+        assert_eq!(
+            verified_timestamp(&format!("v1={v1}"), &secret, b"{}"),
+            None
+        );
+        assert_eq!(verified_timestamp("t=5", &secret, b"{}"), None);
+        assert_eq!(verified_timestamp("t=6,v1=zz", &secret, b"{}"), None);
+        let moved = format!("t=6,v1={v1}");
+        assert_eq!(verified_timestamp(&moved, &secret, b"{}"), None);
     }
 }

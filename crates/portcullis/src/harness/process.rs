@@ -149,27 +149,33 @@ fn spawn(
     }
 }
 
-/// A merchant created through `portcullis merchant create --json`.
-pub struct Merchant {
-    pub secret_key: String,
-}
-
-pub fn create_merchant(database_url: &str, data_dir: &Path) -> anyhow::Result<Merchant> {
-    let output = Command::new(std::env::current_exe()?)
-        .args([
-            "merchant",
-            "create",
-            "--name",
-            "Load",
-            "--json",
-            "--database-url",
-        ])
+/// `portcullis ARGS --database-url … --data-dir …`, run to its end.
+fn run_subcommand(
+    args: &[&str],
+    database_url: &str,
+    data_dir: &Path,
+) -> anyhow::Result<std::process::Output> {
+    Command::new(std::env::current_exe()?)
+        .args(args)
+        .arg("--database-url")
         .arg(database_url)
         .arg("--data-dir")
         .arg(data_dir)
         .env("PORTCULLIS_LOG", "warn")
+        .stdin(Stdio::null())
         .output()
-        .context("running portcullis merchant create")?;
+        .with_context(|| format!("running portcullis {}", args.join(" ")))
+}
+
+/// A merchant created through `portcullis merchant create --json`.
+pub struct Merchant {
+    pub id: String,
+    pub secret_key: String,
+}
+
+pub fn create_merchant(database_url: &str, data_dir: &Path) -> anyhow::Result<Merchant> {
+    let args = ["merchant", "create", "--name", "Load", "--json"];
+    let output = run_subcommand(&args, database_url, data_dir)?;
     if !output.status.success() {
         bail!(
             "merchant create failed: {}",
@@ -177,10 +183,44 @@ pub fn create_merchant(database_url: &str, data_dir: &Path) -> anyhow::Result<Me
         );
     }
     let json: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let field = |name: &str| -> anyhow::Result<String> {
+        Ok(json[name].as_str().context(name.to_owned())?.to_owned())
+    };
     Ok(Merchant {
-        secret_key: json["secret_key"]
-            .as_str()
-            .context("secret key")?
-            .to_owned(),
+        id: field("id")?,
+        secret_key: field("secret_key")?,
+    })
+}
+
+/// What `portcullis ledger verify` said.
+pub struct LedgerCheck {
+    /// It exited 0: the chain and every balance recomputed.
+    pub verified: bool,
+    /// The entries it replayed, from its `ledger verified: N entries, …` line.
+    pub entries: Option<u64>,
+    /// Its last line of output (the finding, when it failed).
+    pub said: String,
+}
+
+/// Runs `portcullis ledger verify` on the database, as an operator would.
+pub fn verify_ledger(database_url: &str, data_dir: &Path) -> anyhow::Result<LedgerCheck> {
+    let output = run_subcommand(&["ledger", "verify"], database_url, data_dir)?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let entries = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("ledger verified: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|count| count.parse().ok());
+    let said = [stdout.as_ref(), stderr.as_ref()]
+        .iter()
+        .flat_map(|text| text.lines())
+        .rfind(|line| !line.trim().is_empty())
+        .unwrap_or_default()
+        .to_owned();
+    Ok(LedgerCheck {
+        verified: output.status.success(),
+        entries,
+        said,
     })
 }

@@ -37,8 +37,6 @@ pub struct Record {
     pub unexpected: Vec<String>,
     pub sends: u64,
     pub retries: u64,
-    /// Captures answered 400 "already succeeded" after recovery made them.
-    pub captures_settled_by_recovery: u64,
 }
 
 pub type Shared = Arc<Mutex<Record>>;
@@ -53,18 +51,6 @@ pub struct Client {
 enum Answered {
     Status(u16, serde_json::Value),
     GaveUp,
-}
-
-fn settled_by_recovery(answered: &Answered) -> Option<Acknowledged> {
-    let Answered::Status(400, body) = answered else {
-        return None;
-    };
-    let intent = &body["error"]["payment_intent"];
-    (body["error"]["code"] == "payment_intent_unexpected_state" && intent["status"] == "succeeded")
-        .then(|| Acknowledged {
-            intent_id: intent["id"].as_str().unwrap_or_default().to_owned(),
-            status: "succeeded".to_owned(),
-        })
 }
 
 impl Client {
@@ -102,16 +88,6 @@ impl Client {
         if ack.status == "requires_capture" {
             let path = format!("/v1/payment_intents/{}/capture", ack.intent_id);
             let captured = self.send(&path, &format!("{key}-capture"), &[]).await;
-            if let Some(ack) = settled_by_recovery(&captured) {
-                // A retried capture whose first send was killed after the
-                // acquirer captured: recovery finished it, and the retry is
-                // told the intent can no longer be captured, with the
-                // intent (succeeded) attached.
-                let mut record = self.record.lock().expect("soak record");
-                record.captures_settled_by_recovery += 1;
-                record.acknowledged.insert(key.to_owned(), ack);
-                return;
-            }
             self.note(key, captured);
         }
     }

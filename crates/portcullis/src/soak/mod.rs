@@ -3,12 +3,18 @@
 //! killed with SIGKILL at random moments, `--kills` times over
 //! `--duration-s`, and restarted at once on the same port, while clients
 //! ([`driver`]) drive payments with idempotency keys and retry whatever got
-//! no definite answer. Then the recovery worker is given time to settle
-//! orphaned attempts, and [`reconcile`] holds the clients' acknowledgements,
-//! the gateway's rows and the acquirer's journal against each other.
-//! Exits non-zero when anything was lost, duplicated or left unresolved.
+//! no definite answer. Every event goes to a webhook endpoint served by the
+//! soak itself ([`receiver`]). Then the recovery worker is given time to
+//! settle orphaned attempts and the outbox to drain, and [`reconcile`] and
+//! [`outbox`] hold the clients' acknowledgements, the gateway's rows, the
+//! acquirer's journal and the receiver's record against each other; last,
+//! `portcullis ledger verify` replays the ledger.
+//! Exits non-zero when anything was lost, duplicated, left unresolved or
+//! undelivered, or the ledger does not verify.
 
 mod driver;
+mod outbox;
+mod receiver;
 mod reconcile;
 
 use crate::cli::SoakArgs;
@@ -50,9 +56,22 @@ pub async fn run(database_url: Option<&str>, args: &SoakArgs) -> anyhow::Result<
     Ok(())
 }
 
+/// The gateway's settings: quick recovery, and quick webhook retries to
+/// the soak's own receiver on loopback (lease: the timeout plus 5 s).
 fn settings_toml(acquirer_url: &str) -> String {
     format!(
-        "connector_url = \"{acquirer_url}\"\nconnector_timeout_ms = {CONNECTOR_TIMEOUT_MS}\nattempt_stale_ms = {ATTEMPT_STALE_MS}\nrecovery_interval_ms = 500\nidempotency_lease_s = 3\nshutdown_grace_s = 10\n"
+        "connector_url = \"{acquirer_url}\"\n\
+         connector_timeout_ms = {CONNECTOR_TIMEOUT_MS}\n\
+         attempt_stale_ms = {ATTEMPT_STALE_MS}\n\
+         recovery_interval_ms = 500\n\
+         idempotency_lease_s = 3\n\
+         shutdown_grace_s = 10\n\
+         webhooks_allow_private_targets = true\n\
+         webhooks_timeout_ms = 2000\n\
+         webhooks_retry_base_ms = 250\n\
+         webhooks_retry_cap_ms = 2000\n\
+         webhooks_poll_interval_ms = 50\n\
+         webhooks_endpoint_concurrency_max = 32\n"
     )
 }
 
@@ -62,19 +81,94 @@ fn free_loopback_port() -> anyhow::Result<u16> {
         .port())
 }
 
-/// Runs the soak; true when nothing was lost, duplicated or unresolved.
+/// Everything the soak found.
+struct Findings {
+    kills: u32,
+    settle_s: f64,
+    drain_s: f64,
+    record: driver::Record,
+    found: reconcile::Reconciliation,
+    outbox: outbox::Outbox,
+    receipts: receiver::Receipts,
+    ledger: process::LedgerCheck,
+}
+
+impl Findings {
+    /// Nothing lost, duplicated, unresolved, undelivered or unverified.
+    fn clean(&self) -> bool {
+        let (found, outbox) = (&self.found, &self.outbox);
+        found.lost == 0
+            && found.duplicated == 0
+            && found.unresolved_attempts == 0
+            && self.record.unexpected.is_empty()
+            && self.ledger.verified
+            && outbox.undelivered_events == 0
+            && outbox.delivered_not_received == 0
+            && outbox.received_unknown == 0
+            && self.receipts.invalid_signatures == 0
+    }
+}
+
+/// Runs the soak; true when [`Findings::clean`].
 async fn soak(database: &FreshDatabase, args: &SoakArgs) -> anyhow::Result<bool> {
     let mut acquirer = process::start_sandbox_acquirer(&database.data_dir, "127.0.0.1:0")?;
     let merchant = process::create_merchant(&database.url, &database.data_dir)?;
-    let listen = format!("127.0.0.1:{}", free_loopback_port()?);
-    let toml = settings_toml(&acquirer.base_url);
     let spec = GatewayOwned {
         database_url: database.url.clone(),
         data_dir: database.data_dir.clone(),
-        toml,
-        listen,
+        toml: settings_toml(&acquirer.base_url),
+        listen: format!("127.0.0.1:{}", free_loopback_port()?),
     };
     let gateway = Arc::new(Mutex::new(spec.start()?));
+    let base_url = gateway.lock().expect("gateway").base_url.clone();
+    let store = Store::open(&database.url, &StoreOptions::default()).await?;
+    let receiver = receiver::Receiver::start().await?;
+    let (endpoint, secret) = outbox::register(
+        &store,
+        &base_url,
+        &merchant.secret_key,
+        &merchant.id,
+        &receiver.url,
+    )
+    .await?;
+    receiver.expect_secret(secret)?;
+    let (kills, record) = drive_while_killing(&gateway, &spec, args, &merchant).await?;
+    let settle_s = wait_until_settled(&store).await?;
+    let drain_s = outbox::wait_until_drained(&store, &endpoint).await?;
+    gateway.lock().expect("gateway").terminate()?;
+    let listing = RemoteAcquirer::new(&acquirer.base_url, Duration::from_secs(30))
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .attempts()
+        .await
+        .map_err(|e| anyhow::anyhow!("listing the acquirer's attempts: {e}"))?;
+    acquirer.terminate()?;
+    let receipts = receiver.stop();
+    let found = reconcile::reconcile(&store, &record, &listing).await?;
+    let outbox = outbox::check(&store, &endpoint, &receipts).await?;
+    store.close().await;
+    let ledger = process::verify_ledger(&database.url, &database.data_dir)?;
+    let findings = Findings {
+        kills,
+        settle_s,
+        drain_s,
+        record,
+        found,
+        outbox,
+        receipts,
+        ledger,
+    };
+    report(args, database.backend, &findings);
+    Ok(findings.clean())
+}
+
+/// Drives payments from `args.connections` clients for the run while
+/// killing the gateway; returns the kills done and what clients saw.
+async fn drive_while_killing(
+    gateway: &Arc<Mutex<process::ChildProcess>>,
+    spec: &GatewayOwned,
+    args: &SoakArgs,
+    merchant: &process::Merchant,
+) -> anyhow::Result<(u32, driver::Record)> {
     let base_url = gateway.lock().expect("gateway").base_url.clone();
     let record: driver::Shared = Arc::default();
     let deadline = Instant::now() + Duration::from_secs(args.duration_s);
@@ -92,28 +186,12 @@ async fn soak(database: &FreshDatabase, args: &SoakArgs) -> anyhow::Result<bool>
             tokio::spawn(async move { client.drive(name, deadline).await })
         })
         .collect();
-    let kills = kill_repeatedly(&gateway, &spec, args).await?;
+    let kills = kill_repeatedly(gateway, spec, args).await?;
     for client in clients {
         client.await.context("a soak client failed")?;
     }
-    let store = Store::open(&database.url, &StoreOptions::default()).await?;
-    let settle_s = wait_until_settled(&store).await?;
-    gateway.lock().expect("gateway").terminate()?;
-    let listing = RemoteAcquirer::new(&acquirer.base_url, Duration::from_secs(30))
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .attempts()
-        .await
-        .map_err(|e| anyhow::anyhow!("listing the acquirer's attempts: {e}"))?;
-    acquirer.terminate()?;
     let record = std::mem::take(&mut *record.lock().expect("record"));
-    let found = reconcile::reconcile(&store, &record, &listing).await?;
-    store.close().await;
-    let clean = found.lost == 0
-        && found.duplicated == 0
-        && found.unresolved_attempts == 0
-        && record.unexpected.is_empty();
-    report(args, database.backend, kills, settle_s, &record, &found);
-    Ok(clean)
+    Ok((kills, record))
 }
 
 /// What restarting the gateway needs.
@@ -149,16 +227,21 @@ async fn kill_repeatedly(
         let wait = slot.mul_f64(rand::thread_rng().gen_range(0.2..0.9));
         tokio::time::sleep(wait).await;
         let started = Instant::now();
-        let mut child = gateway.lock().expect("gateway");
-        child.kill();
+        restart(gateway, spec)?;
         kills += 1;
-        *child = spec
-            .start()
-            .context("restarting the gateway after a kill")?;
-        drop(child);
         tokio::time::sleep(slot.saturating_sub(wait + started.elapsed())).await;
     }
     Ok(kills)
+}
+
+/// SIGKILL, then a new gateway on the same port at once.
+fn restart(gateway: &Arc<Mutex<process::ChildProcess>>, spec: &GatewayOwned) -> anyhow::Result<()> {
+    let mut child = gateway.lock().expect("gateway");
+    child.kill();
+    *child = spec
+        .start()
+        .context("restarting the gateway after a kill")?;
+    Ok(())
 }
 
 /// Waits (bounded) until the recovery worker has settled every attempt.
@@ -173,38 +256,45 @@ async fn wait_until_settled(store: &Store) -> anyhow::Result<f64> {
     Ok(started.elapsed().as_secs_f64())
 }
 
-fn report(
-    args: &SoakArgs,
-    backend: &str,
-    kills: u32,
-    settle_s: f64,
-    record: &driver::Record,
-    found: &reconcile::Reconciliation,
-) {
+fn report(args: &SoakArgs, backend: &str, findings: &Findings) {
+    let Findings {
+        record,
+        found,
+        outbox,
+        receipts,
+        ledger,
+        ..
+    } = findings;
     let value = json!({
         "backend": backend,
         "duration_s": args.duration_s,
         "connections": args.connections,
-        "kills": kills,
+        "kills": findings.kills,
         "acknowledged": record.acknowledged.len(),
         "declined": record.declined,
         "abandoned": record.abandoned,
         "unexpected_answers": record.unexpected.len(),
         "requests_sent": record.sends,
         "retries": record.retries,
-        "captures_settled_by_recovery": record.captures_settled_by_recovery,
         "intents": found.intents,
         "lost": found.lost,
         "duplicated": found.duplicated,
         "unresolved_attempts": found.unresolved_attempts,
         "acquirer_attempts": found.acquirer_attempts,
         "held_for_capture": found.held_for_capture,
-        "settle_s": (settle_s * 10.0).round() / 10.0,
-        "ledger_verified": null,
-        "ledger_note": "not available: no `portcullis ledger verify` on this branch",
-        "events": found.events,
-        "undelivered_events": null,
-        "undelivered_events_note": "n/a: webhook delivery does not exist yet",
+        "settle_s": tenths(findings.settle_s),
+        "ledger_verified": ledger.verified,
+        "ledger_entries": ledger.entries,
+        "events": outbox.events,
+        "undelivered_events": outbox.undelivered_events,
+        "deliveries_pending": outbox.deliveries_pending,
+        "deliveries_failed": outbox.deliveries_failed,
+        "delivered_not_received": outbox.delivered_not_received,
+        "received_unknown": outbox.received_unknown,
+        "duplicate_receipts": receipts.duplicates(),
+        "receiver_500s": receipts.refused_on_purpose,
+        "invalid_signatures": receipts.invalid_signatures,
+        "drain_s": tenths(findings.drain_s),
         "load_avg_after": machine::load_avg(),
     });
     if args.json {
@@ -212,11 +302,15 @@ fn report(
     } else {
         println!("{value:#}");
     }
-    for line in found
-        .examples
-        .iter()
-        .chain(record.unexpected.iter().take(5))
-    {
+    if !ledger.verified {
+        eprintln!("soak: ledger verify: {}", ledger.said);
+    }
+    let examples = found.examples.iter().chain(&outbox.examples);
+    for line in examples.chain(record.unexpected.iter().take(5)) {
         eprintln!("soak: {line}");
     }
+}
+
+fn tenths(seconds: f64) -> f64 {
+    (seconds * 10.0).round() / 10.0
 }

@@ -29,7 +29,6 @@ pub struct Reconciliation {
     pub unresolved_attempts: usize,
     pub acquirer_attempts: usize,
     pub held_for_capture: usize,
-    pub events: usize,
     pub examples: Vec<String>,
 }
 
@@ -68,7 +67,6 @@ pub async fn reconcile(
 ) -> anyhow::Result<Reconciliation> {
     let mut found = Reconciliation {
         acquirer_attempts: acquirer.len(),
-        events: all(store, Table::Events).await?.len(),
         ..Reconciliation::default()
     };
     let intents: HashMap<String, Intent> = all(store, Table::PaymentIntents)
