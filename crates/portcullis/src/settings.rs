@@ -322,7 +322,11 @@ fn webhook_settings(
             .webhooks_endpoint_concurrency_max
             .unwrap_or(d.endpoint_concurrency_max),
         in_flight_max: file.webhooks_in_flight_max.unwrap_or(d.in_flight_max),
-        poll_interval_ms: file.webhooks_poll_interval_ms.unwrap_or(d.poll_interval_ms),
+        poll_interval_ms: env_or(
+            "PORTCULLIS_WEBHOOKS_POLL_INTERVAL_MS",
+            file.webhooks_poll_interval_ms,
+        )?
+        .unwrap_or(d.poll_interval_ms),
         allow_private_targets: allow_private_flag
             || env_or(
                 "PORTCULLIS_WEBHOOKS_ALLOW_PRIVATE_TARGETS",

@@ -48,6 +48,11 @@ pub async fn run(state: AppState, shutdown: impl std::future::Future<Output = ()
         tokio::select! {
             _ = &mut shutdown => break,
             _ = tokio::time::sleep(pause) => {}
+            // An attempt finished: its endpoint may take its next due
+            // delivery now. Waiting for the next poll instead capped each
+            // endpoint at `endpoint_concurrency_max` deliveries per poll
+            // interval (16 a second by default), whatever its speed.
+            Some(_) = worker.tasks.join_next(), if !worker.tasks.is_empty() => {}
         }
     }
     let in_flight = worker.tasks.len();
