@@ -129,8 +129,12 @@ pub async fn load(state: &AppState, scope: &Scope, id: &str) -> ApiResult<(Doc, 
         .get(Table::PaymentAttempts, scope, id)
         .await?
         .ok_or_else(|| ApiError::internal(&"a pending attempt's record is missing"))?;
-    let attempt = serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))?;
+    let attempt = decode(&doc)?;
     Ok((doc, attempt))
+}
+
+fn decode(doc: &Doc) -> ApiResult<Attempt> {
+    serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))
 }
 
 /// The newest attempt on intent `intent_id`, pending or resolved.
@@ -148,11 +152,7 @@ pub async fn newest(
         limit: 1,
     };
     let page = state.store.list(Table::PaymentAttempts, &query).await?;
-    let Some(doc) = page.docs.first() else {
-        return Ok(None);
-    };
-    let attempt = serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))?;
-    Ok(Some(attempt))
+    page.docs.first().map(decode).transpose()
 }
 
 /// Whether the newest attempt on intent `intent_id` is a resolved `kind`

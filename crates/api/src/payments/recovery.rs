@@ -83,19 +83,19 @@ pub async fn resolve_stale_or_refuse(
 ) -> ApiResult<()> {
     let attempt_id = intent.pending_attempt.as_deref().unwrap_or_default();
     let (_, attempt) = attempts::load(state, scope, attempt_id).await?;
-    if attempt.created > stale_before_s(state) && attempt.made_under(key) {
+    if attempt.created <= stale_before_s(state) {
+        return settle_locked(state, scope, &attempt).await;
+    }
+    if attempt.made_under(key) {
         return Err(ApiError::unavailable(&format_args!(
             "a retry found its earlier send's attempt {} still pending",
             attempt.id
         )));
     }
-    if attempt.created > stale_before_s(state) {
-        return Err(super::unexpected_state(
-            intent,
-            "changed while an earlier request is still with the acquirer",
-        ));
-    }
-    settle_locked(state, scope, &attempt).await
+    Err(super::unexpected_state(
+        intent,
+        "changed while an earlier request is still with the acquirer",
+    ))
 }
 
 async fn settle(state: &AppState, scope: &Scope, attempt: &Attempt) -> ApiResult<()> {
