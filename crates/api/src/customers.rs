@@ -19,7 +19,7 @@ use portcullis_domain::customers::{
     Address, Customer, CustomerChanges, CustomerError, Email, Patch, Shipping,
 };
 use portcullis_domain::ids::CustomerId;
-use portcullis_domain::search::{SearchField, SearchQuery};
+use portcullis_domain::search::SearchQuery;
 use portcullis_store::{Doc, ListQuery, SqlValue, StoreError, Table, WriteOp, WriteSet};
 use serde_json::{json, Value};
 
@@ -71,7 +71,7 @@ async fn create(
     let parsed = (|| {
         caller.require(RESOURCE, Access::Write)?;
         let changes = changes_from(&mut request.params)?;
-        let expand = Expand::parse(request.params.expand()?, EXPANDABLE, false)?;
+        let expand = Expand::parse(&caller, request.params.expand()?, EXPANDABLE, false)?;
         std::mem::take(&mut request.params).finish()?;
         let customer =
             Customer::create(&changes, caller.livemode(), state.now()).map_err(domain_error)?;
@@ -107,7 +107,7 @@ async fn retrieve(
 ) -> Response {
     let result = async {
         caller.require(RESOURCE, Access::Read)?;
-        let expand = Expand::parse(request.params.expand()?, EXPANDABLE, false)?;
+        let expand = Expand::parse(&caller, request.params.expand()?, EXPANDABLE, false)?;
         std::mem::take(&mut request.params).finish()?;
         let (_, customer) = load(&state, &caller, &id).await?;
         if customer.deleted {
@@ -127,7 +127,7 @@ async fn update(
     let parsed = (|| {
         caller.require(RESOURCE, Access::Write)?;
         let changes = changes_from(&mut request.params)?;
-        let expand = Expand::parse(request.params.expand()?, EXPANDABLE, false)?;
+        let expand = Expand::parse(&caller, request.params.expand()?, EXPANDABLE, false)?;
         std::mem::take(&mut request.params).finish()?;
         Ok::<_, ApiError>((changes, expand))
     })();
@@ -184,7 +184,7 @@ async fn list(State(state): State<AppState>, caller: Caller, mut request: ApiReq
             cursor: lists::cursor(params)?,
             limit: lists::limit(params)?,
         };
-        let expand = Expand::parse(params.expand()?, EXPANDABLE, true)?;
+        let expand = Expand::parse(&caller, params.expand()?, EXPANDABLE, true)?;
         std::mem::take(params).finish()?;
         let page = state
             .store
@@ -211,34 +211,26 @@ async fn search(
         let text = params.required_string("query", 1000)?;
         let query = SearchQuery::parse(&text)
             .map_err(|err| ApiError::invalid("parameter_invalid", err.to_string(), "query"))?;
-        check_searchable(&query)?;
+        lists::check_search(&query, Table::Customers, SEARCHABLE, "customers")?;
         let limit = lists::limit(params)?;
-        let after_seq = lists::search_page(params)?;
-        let expand = Expand::parse(params.expand()?, EXPANDABLE, true)?;
+        let after_seq = lists::search_page(&state, &caller.scope(), Table::Customers, params)?;
+        let expand = Expand::parse(&caller, params.expand()?, EXPANDABLE, true)?;
         std::mem::take(params).finish()?;
         let page = state
             .store
             .search(Table::Customers, &caller.scope(), &query, after_seq, limit)
             .await?;
         let data = render_docs(&state, &caller, &page.docs, &expand).await?;
-        Ok(lists::search_object("/v1/customers/search", &page, data))
+        Ok(lists::search_object(
+            &state,
+            &caller.scope(),
+            Table::Customers,
+            "/v1/customers/search",
+            &page,
+            data,
+        ))
     };
     answer(result.await)
-}
-
-fn check_searchable(query: &SearchQuery) -> ApiResult<()> {
-    for clause in &query.clauses {
-        if let SearchField::Attribute(name) = &clause.field {
-            if !SEARCHABLE.contains(&name.as_str()) {
-                return Err(ApiError::invalid(
-                    "parameter_invalid",
-                    format!("Field '{name}' is not supported for search on customers. Supported: {}, metadata['key'].", SEARCHABLE.join(", ")),
-                    "query",
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 fn answer(result: ApiResult<Value>) -> Response {

@@ -110,8 +110,8 @@ impl ApiError {
     pub fn unknown_parameter(param: &str) -> Self {
         Self::invalid(
             "parameter_unknown",
-            format!("Received unknown parameter: {param}"),
-            param,
+            format!("Received unknown parameter: {}", echo(param)),
+            echo(param),
         )
     }
 
@@ -157,7 +157,7 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             ErrorType::InvalidRequest,
             None,
-            format!("Unrecognized request URL ({method}: {path})."),
+            format!("Unrecognized request URL ({method}: {}).", echo(path)),
         )
     }
 
@@ -209,6 +209,22 @@ impl ApiError {
             body.insert(key.clone(), value.clone());
         }
         Value::Object(body)
+    }
+}
+
+/// Most characters of client text an error repeats (a parameter name, a
+/// path): enough to recognise it, not a reflector for whatever was sent.
+pub const ECHO_CHARS_MAX: usize = 64;
+
+/// `text` as an error may repeat it: at most [`ECHO_CHARS_MAX`] characters,
+/// with `…` when cut.
+pub fn echo(text: &str) -> String {
+    let mut chars = text.chars();
+    let shown: String = chars.by_ref().take(ECHO_CHARS_MAX).collect();
+    if chars.next().is_some() {
+        format!("{shown}…")
+    } else {
+        shown
     }
 }
 

@@ -1,10 +1,17 @@
 //! `expand[]`: replace an id field by the object it names, e.g.
 //! `expand[]=customer` on a payment intent. Each resource declares which of
 //! its fields are expandable; list endpoints take the same paths under `data.`.
+//!
+//! An expansion is a read of the expanded object, so it is authorised as
+//! one: a restricted key needs read access to the expanded resource, and a
+//! publishable key may expand nothing (it sees only the few fields Stripe
+//! shows it). Both are checked while parsing, before anything is executed,
+//! so a refused expansion never follows a committed write.
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use portcullis_domain::api_keys::{Access, KeyKind};
 use portcullis_store::{Table, WriteOp, WriteSet};
 use serde_json::Value;
 
@@ -16,9 +23,15 @@ pub const EXPANSIONS_MAX: usize = 20;
 pub struct Expand(Vec<Vec<String>>);
 
 impl Expand {
-    /// Checks `paths` against the resource's `expandable` fields; on a list
-    /// endpoint each path must start with `data.`.
-    pub fn parse(paths: Vec<String>, expandable: &[&str], in_list: bool) -> ApiResult<Self> {
+    /// Checks `paths` against the resource's `expandable` fields (on a list
+    /// endpoint each path must start with `data.`), and that `caller` may
+    /// read what each path expands to.
+    pub fn parse(
+        caller: &Caller,
+        paths: Vec<String>,
+        expandable: &[&str],
+        in_list: bool,
+    ) -> ApiResult<Self> {
         if paths.len() > EXPANSIONS_MAX {
             return Err(ApiError::invalid(
                 "parameter_invalid",
@@ -35,6 +48,7 @@ impl Expand {
             };
             match field {
                 Some(field) if expandable.contains(&field) => {
+                    authorize(caller, field, i)?;
                     parsed.push(field.split('.').map(str::to_owned).collect());
                 }
                 _ => {
@@ -69,6 +83,11 @@ impl Expand {
                 continue;
             };
             if let Value::String(id) = slot {
+                // Parsing authorised the path; the id's own resource is
+                // checked too, so no expansion reads more than the key may.
+                if let Some(resource) = resource_of_id(id) {
+                    caller.require(resource, Access::Read)?;
+                }
                 let found = match pending.and_then(|writes| written(writes, id)) {
                     Some((table, body)) => render_written(table, body)?,
                     None => resolve(state, caller, id).await?,
@@ -79,6 +98,43 @@ impl Expand {
             }
         }
         Ok(())
+    }
+}
+
+/// The resource (as restricted-key permissions name it) that expandable
+/// field `field` holds an id of.
+fn resource_of(field: &str) -> &str {
+    match field.rsplit('.').next().unwrap_or(field) {
+        "customer" => "customers",
+        "payment_method" | "default_payment_method" => "payment_methods",
+        "latest_charge" | "charge" => "charges",
+        "payment_intent" => "payment_intents",
+        "default_source" => "sources",
+        other => other,
+    }
+}
+
+/// Refuses the expansion of `field` (the `index`th path) to a caller that
+/// may not read what it names.
+fn authorize(caller: &Caller, field: &str, index: usize) -> ApiResult<()> {
+    if caller.kind == KeyKind::Publishable {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            format!("This property cannot be expanded with a publishable API key ({field})."),
+            format!("expand[{index}]"),
+        ));
+    }
+    caller.require(resource_of(field), Access::Read)
+}
+
+/// The resource an object id names, by its prefix.
+fn resource_of_id(id: &str) -> Option<&'static str> {
+    match id.split('_').next() {
+        Some("cus") => Some("customers"),
+        Some("pi") => Some("payment_intents"),
+        Some("ch") => Some("charges"),
+        Some("pm") => Some("payment_methods"),
+        _ => None,
     }
 }
 

@@ -7,6 +7,7 @@
 #![recursion_limit = "256"]
 
 pub mod auth;
+pub mod client_ip;
 mod customers;
 mod echo;
 pub mod error;
@@ -18,11 +19,13 @@ pub mod ledger;
 mod lists;
 mod locks;
 mod openapi;
+mod page_tokens;
 pub mod payments;
 mod request_id;
 pub mod risk;
 pub mod routes;
 mod samples;
+mod security_headers;
 mod state;
 pub mod webhooks;
 pub mod wire;
@@ -52,6 +55,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn(wire::refuse_undecodable_path))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers::add,
+        ))
         .layer(axum::middleware::from_fn(request_id::assign_request_id))
         .with_state(state)
 }

@@ -2,8 +2,11 @@
 //! `ending_before`, `created[…]`; `query`, `page`) and the list object.
 
 use crate::error::{ApiError, ApiResult};
+use crate::page_tokens;
+use crate::state::AppState;
 use crate::wire::Params;
-use portcullis_store::{CreatedRange, Doc, ListPage, PageCursor};
+use portcullis_domain::search::{SearchField, SearchOp, SearchQuery, SearchValue};
+use portcullis_store::{ColumnKind, CreatedRange, ListPage, PageCursor, Scope, Table};
 use serde_json::{json, Value};
 
 pub const LIMIT_DEFAULT: usize = 10;
@@ -62,10 +65,18 @@ pub fn list_object(url: &str, data: Vec<Value>, has_more: bool) -> Value {
     json!({ "object": "list", "data": data, "has_more": has_more, "url": url })
 }
 
-/// A search page: `next_page` is the token for the next call's `page`.
-pub fn search_object(url: &str, page: &ListPage, data: Vec<Value>) -> Value {
+/// A search page of `table` for `scope`: `next_page` is the (opaque)
+/// token for the next call's `page`.
+pub fn search_object(
+    state: &AppState,
+    scope: &Scope,
+    table: Table,
+    url: &str,
+    page: &ListPage,
+    data: Vec<Value>,
+) -> Value {
     let next_page = match (page.has_more, page.docs.last()) {
-        (true, Some(last)) => json!(page_token(last)),
+        (true, Some(last)) => json!(page_tokens::seal(state, scope, table, last.seq)),
         _ => Value::Null,
     };
     json!({
@@ -77,19 +88,74 @@ pub fn search_object(url: &str, page: &ListPage, data: Vec<Value>) -> Value {
     })
 }
 
-fn page_token(doc: &Doc) -> String {
-    format!("page_{}", doc.seq)
-}
-
-/// Reads `page`, a token from a previous search's `next_page`.
-pub fn search_page(params: &mut Params) -> ApiResult<Option<i64>> {
-    match params.string("page", 64)? {
+/// Reads `page`, a token from a previous search's `next_page` (of the same
+/// merchant and table).
+pub fn search_page(
+    state: &AppState,
+    scope: &Scope,
+    table: Table,
+    params: &mut Params,
+) -> ApiResult<Option<i64>> {
+    match params.string("page", page_tokens::TOKEN_CHARS_MAX)? {
         None => Ok(None),
-        Some(token) => token
-            .strip_prefix("page_")
-            .and_then(|seq| seq.parse::<i64>().ok())
+        Some(token) => page_tokens::open(state, scope, table, &token)
             .map(Some)
             .ok_or_else(|| ApiError::invalid("parameter_invalid", "Invalid page token.", "page")),
+    }
+}
+
+/// Refuses (400) a search the store could not run: a field outside
+/// `searchable`, or an operator and value that do not fit the field (a
+/// range or a number on a text field, text on a number). `noun` names the
+/// objects searched ("customers"). Errors name the field, never the value.
+pub fn check_search(
+    query: &SearchQuery,
+    table: Table,
+    searchable: &[&str],
+    noun: &str,
+) -> ApiResult<()> {
+    for clause in &query.clauses {
+        let (name, kind) = match &clause.field {
+            SearchField::Attribute(name) => match table.column_kind(name) {
+                Some(kind) if searchable.contains(&name.as_str()) => (name.as_str(), kind),
+                _ => {
+                    return Err(ApiError::invalid(
+                        "parameter_invalid",
+                        format!(
+                            "Field '{}' is not supported for search on {noun}. Supported: {}, metadata['key'].",
+                            crate::error::echo(name),
+                            searchable.join(", ")
+                        ),
+                        "query",
+                    ))
+                }
+            },
+            SearchField::Metadata(_) => ("metadata", ColumnKind::Text),
+        };
+        if !clause_fits(clause.op, &clause.value, kind) {
+            let expected = match kind {
+                ColumnKind::Integer => "a number with ':', '>', '>=', '<' or '<='",
+                ColumnKind::Text => "quoted text with ':' or '~'",
+            };
+            return Err(ApiError::invalid(
+                "parameter_invalid",
+                format!("Invalid search query: field '{name}' takes {expected}."),
+                "query",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// True when the store can compare a field of `kind` by `op` with `value`.
+fn clause_fits(op: SearchOp, value: &SearchValue, kind: ColumnKind) -> bool {
+    match (value, kind) {
+        (SearchValue::Null, _) => op == SearchOp::Equals,
+        (SearchValue::Text(_), ColumnKind::Text) => {
+            matches!(op, SearchOp::Equals | SearchOp::Contains)
+        }
+        (SearchValue::Integer(_), ColumnKind::Integer) => op != SearchOp::Contains,
+        _ => false,
     }
 }
 

@@ -28,9 +28,15 @@ pub struct ApiSettings {
     pub idempotency_lease_s: i64,
     /// How long idempotency keys are kept (at least 24 hours).
     pub idempotency_retention_s: i64,
-    /// The public base URL of this server, for links to hosted pages;
-    /// without it, links use the `Host` the client addressed.
+    /// The public base URL of this server, for links to hosted pages. Links
+    /// are never built from the request's `Host` header (a client could
+    /// point them anywhere); `serve` defaults it to its own address.
     pub public_url: Option<String>,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses and CIDR
+    /// blocks); empty: the connection's peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The server answers over TLS, so answers carry HSTS.
+    pub tls: bool,
     /// Mounts `POST /internal/echo`, the benchmark's baseline endpoint.
     pub bench_echo: bool,
 }
@@ -44,6 +50,8 @@ impl Default for ApiSettings {
             idempotency_lease_s: 60,
             idempotency_retention_s: 7 * 24 * 3600,
             public_url: None,
+            trusted_proxies: vec![],
+            tls: false,
             bench_echo: false,
         }
     }
@@ -117,6 +125,23 @@ impl AppState {
             risk,
             rules: RuleCache::default(),
         }))
+    }
+
+    /// The acquirer that serves payments in `livemode`. Every connector
+    /// this build has is a sandbox (built in, or `portcullis
+    /// sandbox-acquirer`), which approves any number it does not list: it
+    /// serves test mode only, and a live-mode payment is refused (400)
+    /// before anything about it is stored.
+    pub fn connector_for(&self, livemode: bool) -> crate::error::ApiResult<&Arc<dyn Connector>> {
+        if livemode {
+            return Err(crate::error::ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                crate::error::ErrorType::InvalidRequest,
+                Some("livemode_unavailable"),
+                "Live-mode payments cannot be processed: no live payment connector is configured, and the sandbox acquirer serves test mode only. Use a test key (sk_test_…) with the sandbox.",
+            ));
+        }
+        Ok(&self.connector)
     }
 
     /// The current time in Unix seconds.

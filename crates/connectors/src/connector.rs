@@ -60,6 +60,10 @@ pub enum AuthorizeOutcome {
         captured: bool,
         /// The issuer's approval code (e.g. six alphanumerics).
         authorization_code: String,
+        /// What the issuer said of the CVC; `unavailable` when it said
+        /// nothing (or an older journal or peer did not record it).
+        #[serde(default)]
+        cvc_check: CvcCheck,
         /// Set only when `captured`: the capture drew a dispute at once (the
         /// sandbox's `4000000000000259`). The payment still succeeded; the
         /// disputed amount is contested.
@@ -71,6 +75,32 @@ pub enum AuthorizeOutcome {
     /// attempt id) with `authenticated = true` after the challenge. Nothing is
     /// held on the card yet.
     AuthenticationRequired,
+}
+
+/// The issuer's verdict on the CVC: Stripe's `checks.cvc_check`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CvcCheck {
+    /// The CVC matched.
+    Pass,
+    /// The CVC did not match.
+    Fail,
+    /// A CVC was given but the issuer did not check it.
+    Unchecked,
+    /// No CVC was given, or nobody said.
+    #[default]
+    Unavailable,
+}
+
+impl CvcCheck {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CvcCheck::Pass => "pass",
+            CvcCheck::Fail => "fail",
+            CvcCheck::Unchecked => "unchecked",
+            CvcCheck::Unavailable => "unavailable",
+        }
+    }
 }
 
 /// Why a payment was refused, in Stripe's terms.

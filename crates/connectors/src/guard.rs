@@ -123,6 +123,7 @@ fn check_authorize(
             captured,
             authorization_code,
             dispute,
+            ..
         } => {
             check_reference(reference)?;
             check_text(

@@ -24,7 +24,7 @@ pub mod sandbox;
 
 pub use connector::{
     AttemptRecord, AttemptState, AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, CardData,
-    Connector, ConnectorError, Decline, DeclineCode, DisputeNotice, RefundOutcome,
+    Connector, ConnectorError, CvcCheck, Decline, DeclineCode, DisputeNotice, RefundOutcome,
 };
 pub use guard::Guarded;
 pub use remote::RemoteAcquirer;

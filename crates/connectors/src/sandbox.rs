@@ -315,6 +315,7 @@ impl Connector for SandboxAcquirer {
             capture: request.capture,
             authenticated: request.authenticated,
             off_session: request.off_session,
+            cvc_given: request.card.cvc.is_some(),
         };
         let result = self.execute(move |book, _| book.authorize(&input)).await;
         match &result {

@@ -29,6 +29,7 @@ impl Default for Scripted {
                 captured: false,
                 authorization_code: "A1B2C3".into(),
                 dispute: None,
+                cvc_check: Default::default(),
             },
             capture: CaptureOutcome {
                 captured_minor: AMOUNT_MINOR,
@@ -93,6 +94,7 @@ fn approved(
         captured,
         authorization_code: code.into(),
         dispute,
+        cvc_check: Default::default(),
     }
 }
 

@@ -99,9 +99,16 @@ async fn every_row_of_the_test_card_table_authorizes_as_documented() {
                         captured,
                         authorization_code,
                         dispute,
+                        cvc_check,
                     },
                 ) => {
                     assert_eq!(*captured, ask.capture, "{number}");
+                    // Every call here gives a CVC, which the sandbox checks.
+                    assert_eq!(
+                        *cvc_check,
+                        portcullis_connectors::CvcCheck::Pass,
+                        "{number}"
+                    );
                     assert!(!reference.is_empty() && !authorization_code.is_empty());
                     let disputed = ask.capture && number == "4000000000000259";
                     assert_eq!(dispute.is_some(), disputed, "{number}");

@@ -17,12 +17,14 @@ pub struct CardDetails {
     pub bin: String,
     pub exp_month: u8,
     pub exp_year: u16,
+    /// From a BIN table; `unknown` when no table knows the BIN.
     pub funding: CardFunding,
+    /// Issuing country from a BIN table; `None` when no table knows it.
     pub country: Option<String>,
     /// Keyed hash of the number, stable per merchant.
     pub fingerprint: String,
-    /// `pass` when a CVC was given (the sandbox checks it at authorization),
-    /// `unavailable` otherwise.
+    /// What an acquirer said of the CVC (`pass`, `fail`, `unchecked`), on
+    /// a charge's copy; `unavailable` until one said anything.
     pub cvc_check: Option<String>,
 }
 

@@ -1,8 +1,7 @@
 //! Sandbox data about the published test cards: the `pm_card_*` payment
-//! method ids, a small BIN table for funding and country, and which test
-//! cards the sandbox risk rules treat as risky. Test mode only.
-
-use crate::cards::CardFunding;
+//! method ids, and which test cards the sandbox risk rules treat as risky.
+//! Test mode only. (Their country and funding are rows of the shipped BIN
+//! table, `portcullis_risk::bins::SHIPPED_BINS`.)
 
 /// The card number behind a well-known test payment method id.
 pub fn test_payment_method_number(id: &str) -> Option<&'static str> {
@@ -38,27 +37,6 @@ pub fn test_payment_method_number(id: &str) -> Option<&'static str> {
         _ => return None,
     };
     Some(number)
-}
-
-/// Funding type by BIN, for the test ranges; `unknown` elsewhere until a
-/// real BIN table is configured.
-pub fn funding_of_bin(bin: &str) -> CardFunding {
-    match bin {
-        "400005" | "520082" => CardFunding::Debit,
-        b if b.starts_with('4')
-            || b.starts_with('5')
-            || b.starts_with('3')
-            || b.starts_with('6') =>
-        {
-            CardFunding::Credit
-        }
-        _ => CardFunding::Unknown,
-    }
-}
-
-/// Issuing country by BIN for the test ranges (all US, as Stripe's are).
-pub fn country_of_bin(_bin: &str) -> Option<&'static str> {
-    Some("US")
 }
 
 /// How the sandbox risk rules see a test card, by its BIN and last four

@@ -39,7 +39,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let state = AppState::new(AppParts {
         store: store.clone(),
         key_hasher: hasher,
-        settings: settings.api.clone(),
+        settings: api_settings(settings, address),
         vault: vault.clone(),
         connector: connector(settings)?,
         payments: settings.payments.clone(),
@@ -119,6 +119,30 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     served.context("serving HTTP")?;
     tracing::info!("stopped; every acknowledged write is committed");
     Ok(())
+}
+
+/// The API's settings; without a configured `public_url`, links to hosted
+/// pages name this server's own address (never a request's `Host`).
+fn api_settings(settings: &Settings, address: std::net::SocketAddr) -> portcullis_api::ApiSettings {
+    let mut api = settings.api.clone();
+    if api.public_url.is_none() {
+        let scheme = if settings.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let host = match address.ip() {
+            ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+            ip => ip,
+        };
+        let url = format!(
+            "{scheme}://{}",
+            std::net::SocketAddr::new(host, address.port())
+        );
+        tracing::warn!(%url, "public_url is not set: links to hosted pages use this server's own address");
+        api.public_url = Some(url);
+    }
+    api
 }
 
 /// The acquirer: `portcullis sandbox-acquirer` at `connector_url` when set,

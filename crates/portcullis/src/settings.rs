@@ -91,6 +91,7 @@ struct FileSettings {
     sqlite_readers: Option<usize>,
     postgres_pool_size: Option<usize>,
     public_url: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
     idempotency_lease_s: Option<i64>,
     vault_keyring_file: Option<PathBuf>,
     connector_timeout_ms: Option<u64>,
@@ -195,6 +196,8 @@ impl Settings {
                 .idempotency_retention_s
                 .unwrap_or(defaults.idempotency_retention_s),
             bench_echo: file.bench_echo.unwrap_or(false),
+            trusted_proxies: trusted_proxies(file.trusted_proxies)?,
+            tls: tls.is_some(),
             ..defaults
         };
         if api.key_cache_ttl_ms > KEY_CACHE_TTL_MS_MAX {
@@ -391,4 +394,23 @@ fn ledger_settings(
             .unwrap_or(defaults.worker_interval_ms)
             .max(1),
     })
+}
+
+/// `trusted_proxies`: `PORTCULLIS_TRUSTED_PROXIES` (comma-separated) or
+/// the settings file's list; addresses or CIDR blocks.
+fn trusted_proxies(from_file: Option<Vec<String>>) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    let entries = match std::env::var("PORTCULLIS_TRUSTED_PROXIES") {
+        Ok(text) => text
+            .split(',')
+            .filter(|t| !t.trim().is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Err(_) => from_file.unwrap_or_default(),
+    };
+    entries
+        .iter()
+        .map(|entry| {
+            portcullis_api::client_ip::parse_trusted_proxy(entry).map_err(anyhow::Error::msg)
+        })
+        .collect()
 }

@@ -1,6 +1,8 @@
 //! Card country and funding by BIN: a table of prefixes (1 to 8 digits),
-//! longest match wins. The gateway ships rows for the published test
-//! ranges; a file in the same format extends or overrides them.
+//! longest match wins. The gateway ships rows only for the BINs of the
+//! published test cards (test mode); the operator's file, in the same
+//! format, is the only source for every other card. A card no table knows
+//! has no country and `unknown` funding: nothing is guessed.
 //!
 //! Format: one row per line, `prefix,country,funding`; `#` starts a
 //! comment; country is ISO 3166 alpha-2 or empty; funding is `credit`,
@@ -9,16 +11,19 @@
 /// Most rows a table may hold.
 pub const BIN_ROWS_MAX: usize = 100_000;
 
-/// The rows shipped for the test ranges (Stripe's test cards are US-issued).
+/// The rows shipped for the BINs of the published test cards (Stripe's
+/// test cards are US-issued), for test mode only.
 pub const SHIPPED_BINS: &str = "\
 # prefix,country,funding
-4,US,credit
-5,US,credit
-2,US,credit
-3,US,credit
-6,US,credit
+424242,US,credit
+400000,US,credit
+410000,US,credit
 400005,US,debit
+555555,US,credit
 520082,US,debit
+378282,US,credit
+371449,US,credit
+601111,US,credit
 ";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,7 +46,7 @@ pub struct BinError {
 }
 
 impl BinTable {
-    /// The shipped rows.
+    /// The shipped rows: the test cards' BINs.
     pub fn shipped() -> BinTable {
         let mut table = BinTable::default();
         table
@@ -133,6 +138,9 @@ mod tests {
             (Some("GB"), "prepaid")
         );
         assert_eq!(table.lookup("999999"), None);
+        // Only the test cards' BINs are known, not whole ranges.
+        assert_eq!(BinTable::shipped().lookup("411111"), None);
+        assert_eq!(BinTable::shipped().lookup("545454"), None);
     }
 
     #[test]

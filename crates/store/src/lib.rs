@@ -19,10 +19,10 @@ mod webhooks;
 pub use error::StoreError;
 pub use ledger::{Verification, BALANCE_ACCOUNTS_MAX};
 pub use model::{
-    CreatedRange, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, RiskCounterQuery,
-    RiskCounters, RiskMetric, RiskSighting, RiskSubjectKind, RiskWindowCounts, RiskWrite, ScanOp,
-    ScanQuery, Scope, ScopedDoc, SqlValue, Table, WriteOp, WriteSet, ONE_OF_VALUES_MAX,
-    RISK_LIFETIME_BUCKET,
+    ColumnKind, CreatedRange, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor,
+    RiskCounterQuery, RiskCounters, RiskMetric, RiskSighting, RiskSubjectKind, RiskWindowCounts,
+    RiskWrite, ScanOp, ScanQuery, Scope, ScopedDoc, SqlValue, Table, WriteOp, WriteSet,
+    ONE_OF_VALUES_MAX, RISK_LIFETIME_BUCKET,
 };
 pub use portcullis_ledger::verify::StoredBalance;
 pub use webhooks::{

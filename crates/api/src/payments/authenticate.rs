@@ -17,10 +17,9 @@ use crate::events::Origin;
 use crate::routes::{doc, Routes};
 use crate::state::AppState;
 use crate::wire::ApiRequest;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::Extension;
 use portcullis_domain::payment_intents::{PaymentIntent, PaymentIntentStatus};
 use portcullis_store::{ScanOp, ScanQuery, Scope, SqlValue, Table, WriteSet};
 
@@ -137,13 +136,9 @@ button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem .3rem 0 0}}</style></head
     ))
 }
 
-/// The browser's own address, when the server knows its connections.
-type Browser = Option<Extension<ConnectInfo<std::net::SocketAddr>>>;
-
 async fn decide(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    browser: Browser,
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
@@ -163,9 +158,9 @@ async fn decide(
             state: &state,
             scope: &scope,
             origin: &origin,
-            host: request.host.as_deref(),
         };
-        let browser_ip = browser.map(|Extension(ConnectInfo(addr))| addr.ip());
+        // The browser's own address (behind trusted proxies, as they say).
+        let browser_ip = request.client_ip;
         let intent = settle(&ctx, intent, outcome == "pass", browser_ip).await?;
         Ok::<_, ApiError>((intent, secret))
     };

@@ -33,7 +33,7 @@ pub async fn capture(
         caller.require(super::intents::RESOURCE, Access::Write)?;
         let params = &mut request.params;
         let amount = params.integer("amount_to_capture")?;
-        let expand = Expand::parse(params.expand()?, super::intents::EXPANDABLE, false)?;
+        let expand = Expand::parse(&caller, params.expand()?, super::intents::EXPANDABLE, false)?;
         std::mem::take(params).finish()?;
         Ok::<_, ApiError>((amount, expand))
     })();
@@ -48,7 +48,6 @@ pub async fn capture(
             state: &state,
             scope: &scope,
             origin: &origin,
-            host: request.host.as_deref(),
         };
         let key = request.idempotency_key.as_deref();
         let mut done = capture_intent(&ctx, &id, amount, key).await?;
@@ -233,7 +232,7 @@ pub async fn cancel(
             })?),
             None => None,
         };
-        let expand = Expand::parse(params.expand()?, super::intents::EXPANDABLE, false)?;
+        let expand = Expand::parse(&caller, params.expand()?, super::intents::EXPANDABLE, false)?;
         std::mem::take(params).finish()?;
         Ok::<_, ApiError>((reason, expand))
     })();
@@ -248,7 +247,6 @@ pub async fn cancel(
             state: &state,
             scope: &scope,
             origin: &origin,
-            host: request.host.as_deref(),
         };
         let key = request.idempotency_key.as_deref();
         let mut done = cancel_intent(&ctx, &id, reason, key).await?;

@@ -7,9 +7,10 @@ use crate::error::{ApiError, ApiResult, ErrorType};
 use crate::state::AppState;
 use crate::wire::Params;
 use axum::http::StatusCode;
+use portcullis_connectors::CvcCheck;
+use portcullis_domain::cards::CardFunding;
 use portcullis_domain::cards::{CardError, CardExpiry, CardNumber, Cvc};
 use portcullis_domain::payment_methods::CardDetails;
-use portcullis_domain::sandbox_cards::{country_of_bin, funding_of_bin};
 use portcullis_store::{Scope, SqlValue, Table, WriteOp};
 use serde_json::json;
 
@@ -76,25 +77,21 @@ pub fn seal(
         .seal(record_id, &input.number)
         .map_err(|e| ApiError::internal(&e))?;
     let bin = input.number.bin();
+    let known = state.risk.bin_info(scope.livemode, &bin);
     let details = CardDetails {
         brand: input.number.brand(),
         last4: input.number.last4(),
-        funding: funding_of_bin(&bin),
-        country: country_of_bin(&bin).map(str::to_owned),
+        funding: known.map_or(CardFunding::Unknown, |row| funding_of(&row.funding)),
+        country: known.and_then(|row| row.country.clone()),
         bin,
         exp_month: input.expiry.month(),
         exp_year: input.expiry.year(),
         fingerprint: state
             .vault
             .fingerprint(scope.merchant_id.as_str(), &input.number),
-        cvc_check: Some(
-            if input.cvc.is_some() {
-                "pass"
-            } else {
-                "unavailable"
-            }
-            .to_owned(),
-        ),
+        // Nobody has checked the CVC yet: the acquirer's answer shows on
+        // the charge (`payment_method_details.card.checks`).
+        cvc_check: Some(CvcCheck::Unavailable.as_str().to_owned()),
     };
     let body = sealed_body(&sealed);
     let write = WriteOp::Insert {
@@ -106,6 +103,16 @@ pub fn seal(
         body,
     };
     Ok((details, write))
+}
+
+/// A BIN table's funding text as the domain's funding.
+fn funding_of(text: &str) -> CardFunding {
+    match text {
+        "credit" => CardFunding::Credit,
+        "debit" => CardFunding::Debit,
+        "prepaid" => CardFunding::Prepaid,
+        _ => CardFunding::Unknown,
+    }
 }
 
 /// The card number sealed under `record_id`, for a connector call.

@@ -41,7 +41,7 @@ async fn retrieve(
 ) -> Response {
     let result = async {
         caller.require("charges", Access::Read)?;
-        let expand = Expand::parse(request.params.expand()?, EXPANDABLE, false)?;
+        let expand = Expand::parse(&caller, request.params.expand()?, EXPANDABLE, false)?;
         std::mem::take(&mut request.params).finish()?;
         let (_, charge) = load::<Charge>(&state, &caller.scope(), &id, "id").await?;
         super::expanded(&state, &caller, render_charge(&charge), &expand).await
@@ -67,7 +67,7 @@ async fn list(State(state): State<AppState>, caller: Caller, mut request: ApiReq
             cursor: lists::cursor(params)?,
             limit: lists::limit(params)?,
         };
-        let expand = Expand::parse(params.expand()?, EXPANDABLE, true)?;
+        let expand = Expand::parse(&caller, params.expand()?, EXPANDABLE, true)?;
         std::mem::take(params).finish()?;
         let page = state
             .store

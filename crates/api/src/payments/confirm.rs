@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::idempotency::Executed;
 use crate::state::AppState;
 use crate::wire::Params;
-use portcullis_connectors::{AuthorizeRequest, CardData, ConnectorError};
+use portcullis_connectors::{AuthorizeRequest, CardData, ConnectorError, CvcCheck};
 use portcullis_domain::cards::CardExpiry;
 use portcullis_domain::metadata::Metadata;
 use portcullis_domain::payment_intents::{IntentEvent, PaymentIntent, PaymentIntentStatus};
@@ -148,6 +148,7 @@ async fn confirm_loaded(
     input: &ConfirmInput,
 ) -> ApiResult<Executed> {
     let (state, scope) = (ctx.state, ctx.scope);
+    state.connector_for(scope.livemode)?;
     if intent.pending_attempt.is_some() {
         super::recovery::resolve_stale_or_refuse(state, scope, &intent, None).await?;
         return Err(ApiError::concurrent_change());
@@ -289,8 +290,11 @@ pub async fn check_confirmable(
     }
 }
 
-/// A payment method attached to another customer may not pay for this one.
-async fn check_owner(
+/// A payment method attached to a customer pays only for that customer's
+/// intents: not for another customer's, and not for an intent with no
+/// customer (which anyone holding a key, or any intent's client secret,
+/// could otherwise charge a stranger's saved card through).
+pub async fn check_owner(
     state: &AppState,
     scope: &Scope,
     customer: Option<&str>,
@@ -298,19 +302,42 @@ async fn check_owner(
 ) -> ApiResult<()> {
     if let Some(customer) = customer {
         ensure_customer_exists(state, scope, customer).await?;
-        if method
-            .customer
-            .as_deref()
-            .is_some_and(|owner| owner != customer)
-        {
-            return Err(ApiError::invalid(
-                "payment_method_unexpected_state",
-                "The provided PaymentMethod belongs to another customer.",
-                "payment_method",
-            ));
-        }
     }
-    Ok(())
+    match (method.customer.as_deref(), customer) {
+        (Some(owner), Some(customer)) if owner != customer => Err(ApiError::invalid(
+            "payment_method_unexpected_state",
+            "The provided PaymentMethod belongs to another customer.",
+            "payment_method",
+        )),
+        (Some(_), None) => Err(ApiError::invalid(
+            "payment_method_unexpected_state",
+            "The provided PaymentMethod belongs to a Customer. Include that Customer in the PaymentIntent's customer parameter to use it.",
+            "payment_method",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What the acquirer said of the CVC: its verdict on an approval, `fail`
+/// on an `incorrect_cvc` decline, `unavailable` when it said nothing.
+fn cvc_check_of(
+    answer: &Result<portcullis_connectors::AuthorizeOutcome, ConnectorError>,
+) -> CvcCheck {
+    use portcullis_connectors::{AuthorizeOutcome, DeclineCode};
+    match answer {
+        Ok(AuthorizeOutcome::Approved { cvc_check, .. }) => *cvc_check,
+        Ok(AuthorizeOutcome::Declined(decline)) if decline.code == DeclineCode::IncorrectCvc => {
+            CvcCheck::Fail
+        }
+        _ => CvcCheck::Unavailable,
+    }
+}
+
+/// `method` with its card's `cvc_check` as `check` says.
+fn with_cvc_check(method: &PaymentMethod, check: CvcCheck) -> PaymentMethod {
+    let mut checked = method.clone();
+    checked.card.cvc_check = Some(check.as_str().to_owned());
+    checked
 }
 
 /// Writes `intent` as read at `doc`, or inserts it when it is new.
@@ -415,7 +442,7 @@ pub async fn authorize(
     };
     let answer = tokio::time::timeout(
         state.payments.connector_timeout(),
-        state.connector.authorize(&request),
+        state.connector_for(scope.livemode)?.authorize(&request),
     )
     .await
     .unwrap_or(Err(ConnectorError::Timeout));
@@ -435,20 +462,22 @@ pub async fn authorize(
         Ok(portcullis_connectors::AuthorizeOutcome::Declined(_)) => Some(false),
         _ => None,
     };
+    // The charge shows the card as the acquirer just checked it.
+    let checked = &with_cvc_check(method, cvc_check_of(&answer));
     let resolution = match answer {
         Ok(portcullis_connectors::AuthorizeOutcome::Approved {
             reference, dispute, ..
         }) => approved(
             ctx,
             intent,
-            method,
+            checked,
             &attempt,
             &reference,
             dispute,
             &assessment,
         )?,
         Ok(portcullis_connectors::AuthorizeOutcome::Declined(decline)) => {
-            declined(ctx, intent, method, &attempt, &decline, &assessment)?
+            declined(ctx, intent, checked, &attempt, &decline, &assessment)?
         }
         Ok(portcullis_connectors::AuthorizeOutcome::AuthenticationRequired) => {
             authentication_required(ctx, intent)?

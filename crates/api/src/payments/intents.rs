@@ -25,7 +25,7 @@ use portcullis_domain::money::{Amount, Currency, MoneyError};
 use portcullis_domain::payment_intents::{
     CaptureMethod, IntentChanges, IntentError, PaymentIntent, PaymentIntentStatus,
 };
-use portcullis_domain::search::{SearchField, SearchQuery};
+use portcullis_domain::search::SearchQuery;
 use portcullis_store::{ListQuery, SqlValue, StoreError, Table, WriteSet};
 use serde_json::Value;
 
@@ -149,7 +149,7 @@ struct CreateRequest {
     expand: Expand,
 }
 
-fn parse_create(params: &mut Params, now_s: i64) -> ApiResult<CreateRequest> {
+fn parse_create(caller: &Caller, params: &mut Params, now_s: i64) -> ApiResult<CreateRequest> {
     let changes = changes_from(params)?;
     if changes.amount.is_none() {
         return Err(ApiError::missing_parameter("amount"));
@@ -203,7 +203,7 @@ fn parse_create(params: &mut Params, now_s: i64) -> ApiResult<CreateRequest> {
             param,
         ));
     }
-    let expand = Expand::parse(params.expand()?, EXPANDABLE, false)?;
+    let expand = Expand::parse(caller, params.expand()?, EXPANDABLE, false)?;
     std::mem::take(params).finish()?;
     Ok(CreateRequest {
         changes,
@@ -237,7 +237,7 @@ async fn create(
 ) -> Response {
     let parsed = caller
         .require(RESOURCE, Access::Write)
-        .and_then(|()| parse_create(&mut request.params, state.now()));
+        .and_then(|()| parse_create(&caller, &mut request.params, state.now()));
     let create = match parsed {
         Ok(create) => create,
         Err(err) => return err.into_response(),
@@ -250,7 +250,6 @@ async fn create(
             state: &state,
             scope: &scope,
             origin: &origin,
-            host: request.host.as_deref(),
         };
         if create.confirm && !stored(&ctx, fixed_id.as_deref()).await? {
             // The common case: phase one stores the new intent.
@@ -380,6 +379,11 @@ async fn build_intent(
         if !create.confirm {
             let source = create.confirm_input.method.as_ref().expect("matched");
             let (method, method_writes) = resolve_method(ctx.state, ctx.scope, source).await?;
+            let customer = match &changes.customer {
+                Patch::Set(customer) => Some(customer.as_str()),
+                _ => None,
+            };
+            super::confirm::check_owner(ctx.state, ctx.scope, customer, &method).await?;
             writes.ops.extend(method_writes);
             changes.payment_method = Some(method.id);
         }
@@ -413,7 +417,7 @@ fn check_client_secret(
         return Ok(());
     }
     match (secret, intent) {
-        (Some(secret), Some(intent)) if secret == intent.client_secret => Ok(()),
+        (Some(secret), Some(intent)) if secrets_equal(&secret, &intent.client_secret) => Ok(()),
         (Some(_), Some(_)) => Err(ApiError::invalid(
             "parameter_invalid",
             "The client_secret does not match this PaymentIntent.",
@@ -423,6 +427,23 @@ fn check_client_secret(
             "A publishable key needs the PaymentIntent's client_secret.",
         )),
         (Some(_), None) => Ok(()),
+    }
+}
+
+/// Compares client secrets in constant time, so response timing does not
+/// reveal how much of a guessed secret is right.
+fn secrets_equal(presented: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    presented.as_bytes().ct_eq(expected.as_bytes()).into()
+}
+
+/// What `caller` may see of an answer about an intent: everything, or for
+/// a publishable key only Stripe's publishable fields.
+fn as_seen_by(caller: &Caller, body: Value) -> Value {
+    if caller.kind == KeyKind::Publishable {
+        super::render::publishable_answer(body)
+    } else {
+        body
     }
 }
 
@@ -438,9 +459,11 @@ async fn retrieve(
         }
         let (_, intent) = load::<PaymentIntent>(&state, &caller.scope(), &id, "intent").await?;
         check_client_secret(&caller, &mut request.params, Some(&intent))?;
-        let expand = Expand::parse(request.params.expand()?, EXPANDABLE, false)?;
+        let expand = Expand::parse(&caller, request.params.expand()?, EXPANDABLE, false)?;
         std::mem::take(&mut request.params).finish()?;
-        super::expanded(&state, &caller, render_payment_intent(&intent), &expand).await
+        let body =
+            super::expanded(&state, &caller, render_payment_intent(&intent), &expand).await?;
+        Ok(as_seen_by(&caller, body))
     };
     answer(result.await)
 }
@@ -464,7 +487,7 @@ async fn update(
                 "payment_method_types",
             ));
         }
-        let expand = Expand::parse(params.expand()?, EXPANDABLE, false)?;
+        let expand = Expand::parse(&caller, params.expand()?, EXPANDABLE, false)?;
         std::mem::take(params).finish()?;
         Ok::<_, ApiError>((changes, method, expand))
     })();
@@ -482,15 +505,20 @@ async fn update(
         if let Patch::Set(customer) = &changes.customer {
             super::methods::ensure_customer_exists(&state, &scope, customer).await?;
         }
+        let mut named_method = None;
         if let Some(source) = &method {
             let source = super::confirm::MethodSource::Existing(source.clone());
             let (method, method_writes) = resolve_method(&state, &scope, &source).await?;
             writes.ops.extend(method_writes);
-            changes.payment_method = Some(method.id);
+            changes.payment_method = Some(method.id.clone());
+            named_method = Some(method);
         }
         intent
             .change(&changes)
             .map_err(|e| intent_error(e, &before))?;
+        if let Some(method) = &named_method {
+            super::confirm::check_owner(&state, &scope, intent.customer.as_deref(), method).await?;
+        }
         let rendered = render_payment_intent(&intent);
         let previous = previous_attributes(&render_payment_intent(&before), &rendered);
         writes.push(records::update(&scope, &doc, &intent)?);
@@ -521,7 +549,13 @@ async fn confirm_endpoint(
         let (_, intent) = load::<PaymentIntent>(&state, &caller.scope(), &id, "intent").await?;
         let params = &mut request.params;
         check_client_secret(&caller, params, Some(&intent))?;
-        let input = confirm_input_from(params, state.now())?;
+        let mut input = confirm_input_from(params, state.now())?;
+        if caller.kind == KeyKind::Publishable {
+            // A browser names its own address as it likes; risk rules see
+            // the connection's (the merchant's server may name its
+            // customer's with a secret key).
+            input.customer_ip = request.client_ip;
+        }
         params.string("receipt_email", 512)?;
         if let Some(method) = params.string("capture_method", 20)? {
             if CaptureMethod::parse(&method) != Some(intent.capture_method) {
@@ -532,7 +566,7 @@ async fn confirm_endpoint(
                 ));
             }
         }
-        let expand = Expand::parse(params.expand()?, EXPANDABLE, false)?;
+        let expand = Expand::parse(&caller, params.expand()?, EXPANDABLE, false)?;
         std::mem::take(params).finish()?;
         Ok::<_, ApiError>((input, expand))
     };
@@ -547,13 +581,13 @@ async fn confirm_endpoint(
             state: &state,
             scope: &scope,
             origin: &origin,
-            host: request.host.as_deref(),
         };
         let mut done = confirm(&ctx, &id, &input).await?;
         if done.status == StatusCode::OK {
             done.body =
                 super::expanded_after(&state, &caller, done.body, &expand, &done.writes).await?;
         }
+        done.body = as_seen_by(&caller, done.body);
         Ok(done)
     })
     .await
@@ -575,7 +609,7 @@ async fn list(State(state): State<AppState>, caller: Caller, mut request: ApiReq
             cursor: lists::cursor(params)?,
             limit: lists::limit(params)?,
         };
-        let expand = Expand::parse(params.expand()?, EXPANDABLE, true)?;
+        let expand = Expand::parse(&caller, params.expand()?, EXPANDABLE, true)?;
         std::mem::take(params).finish()?;
         let page = state
             .store
@@ -602,20 +636,10 @@ async fn search(
         let text = params.required_string("query", 1000)?;
         let query = SearchQuery::parse(&text)
             .map_err(|err| ApiError::invalid("parameter_invalid", err.to_string(), "query"))?;
-        for clause in &query.clauses {
-            if let SearchField::Attribute(name) = &clause.field {
-                if !SEARCHABLE.contains(&name.as_str()) {
-                    return Err(ApiError::invalid(
-                        "parameter_invalid",
-                        format!("Field '{name}' is not supported for search on payment intents. Supported: {}, metadata['key'].", SEARCHABLE.join(", ")),
-                        "query",
-                    ));
-                }
-            }
-        }
+        lists::check_search(&query, Table::PaymentIntents, SEARCHABLE, "payment intents")?;
         let limit = lists::limit(params)?;
-        let after_seq = lists::search_page(params)?;
-        let expand = Expand::parse(params.expand()?, EXPANDABLE, true)?;
+        let after_seq = lists::search_page(&state, &caller.scope(), Table::PaymentIntents, params)?;
+        let expand = Expand::parse(&caller, params.expand()?, EXPANDABLE, true)?;
         std::mem::take(params).finish()?;
         let page = state
             .store
@@ -629,6 +653,9 @@ async fn search(
             .await?;
         let data = render_all(&state, &caller, &page.docs, &expand).await?;
         Ok(lists::search_object(
+            &state,
+            &caller.scope(),
+            Table::PaymentIntents,
             "/v1/payment_intents/search",
             &page,
             data,

@@ -96,17 +96,14 @@ pub struct Ctx<'a> {
     pub state: &'a AppState,
     pub scope: &'a Scope,
     pub origin: &'a Origin,
-    /// The `Host` the client addressed, for links to our hosted pages.
-    pub host: Option<&'a str>,
 }
 
 impl Ctx<'_> {
     /// Where this server is reached, for links in `next_action`.
     pub fn base_url(&self) -> String {
-        match (&self.state.settings.public_url, self.host) {
-            (Some(url), _) => url.trim_end_matches('/').to_owned(),
-            (None, Some(host)) => format!("http://{host}"),
-            (None, None) => "http://127.0.0.1:8080".to_owned(),
+        match &self.state.settings.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => "http://127.0.0.1:8080".to_owned(),
         }
     }
 }

@@ -115,7 +115,6 @@ async fn settle_locked(state: &AppState, scope: &Scope, attempt: &Attempt) -> Ap
         state,
         scope,
         origin: &origin,
-        host: None,
     };
     if intent.pending_attempt.as_deref() != Some(attempt.id.as_str()) {
         // The intent moved on without it (an abandoned attempt record).

@@ -117,7 +117,6 @@ async fn create(
             state: &state,
             scope: &scope,
             origin: &origin,
-            host: None,
         };
         refund(&ctx, &create).await
     })
@@ -289,7 +288,6 @@ pub async fn settle(
         state,
         scope,
         origin: &origin,
-        host: None,
     };
     let settle_by = refund.created + window_s(state);
     let (_, writes) = refund_outcome_writes(
@@ -409,7 +407,6 @@ async fn cancel(
             state: &state,
             scope: &scope,
             origin: &origin,
-            host: None,
         };
         let mut writes = WriteSet::new();
         writes.ops.extend(super::ledger_postings::refund_failure(

@@ -110,6 +110,57 @@ pub fn render_payment_intent(pi: &PaymentIntent) -> Value {
     })
 }
 
+/// The fields of a PaymentIntent that Stripe answers to a publishable key
+/// (with the intent's client secret): what a browser needs to finish the
+/// payment, and nothing about the customer, the metadata or the charge.
+const PUBLISHABLE_INTENT_FIELDS: &[&str] = &[
+    "id",
+    "object",
+    "amount",
+    "automatic_payment_methods",
+    "canceled_at",
+    "cancellation_reason",
+    "capture_method",
+    "client_secret",
+    "confirmation_method",
+    "created",
+    "currency",
+    "description",
+    "last_payment_error",
+    "livemode",
+    "next_action",
+    "payment_method",
+    "payment_method_types",
+    "processing",
+    "receipt_email",
+    "setup_future_usage",
+    "shipping",
+    "status",
+];
+
+/// A rendered PaymentIntent cut down to what a publishable key may see.
+pub fn publishable_intent(mut intent: Value) -> Value {
+    if let Value::Object(fields) = &mut intent {
+        fields.retain(|name, _| PUBLISHABLE_INTENT_FIELDS.contains(&name.as_str()));
+    }
+    intent
+}
+
+/// An answer to a publishable key: the intent it holds (the object itself,
+/// or an error's `payment_intent`) cut down to the publishable fields.
+pub fn publishable_answer(mut body: Value) -> Value {
+    if body.get("object").and_then(Value::as_str) == Some("payment_intent") {
+        return publishable_intent(body);
+    }
+    if let Some(intent) = body
+        .get_mut("error")
+        .and_then(|error| error.get_mut("payment_intent"))
+    {
+        *intent = publishable_intent(intent.take());
+    }
+    body
+}
+
 pub fn render_charge(c: &Charge) -> Value {
     json!({
         "id": c.id,

@@ -190,7 +190,6 @@ async fn refund_and_close(
             state: &state,
             scope: &scope,
             origin: &origin,
-            host: None,
         };
         let (_, review) = load_review(&state, &scope, &id).await?;
         if !review.open {

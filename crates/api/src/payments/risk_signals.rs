@@ -137,7 +137,7 @@ fn amounts(state: &AppState, input: &RiskInput<'_>, s: &mut Signals) -> Option<i
 
 fn card(state: &AppState, input: &RiskInput<'_>, s: &mut Signals) {
     let card = &input.method.card;
-    let row = state.risk.bins.lookup(&card.bin);
+    let row = state.risk.bin_info(input.intent.livemode, &card.bin);
     let country = row
         .and_then(|r| r.country.clone())
         .or_else(|| card.country.clone());

@@ -13,7 +13,7 @@ pub mod lists;
 pub mod rules;
 
 use crate::routes::Routes;
-use portcullis_risk::bins::BinTable;
+use portcullis_risk::bins::{BinInfo, BinTable};
 use portcullis_risk::rates::RateTable;
 use portcullis_risk::Rule;
 use std::collections::HashMap;
@@ -37,7 +37,10 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
 /// What the risk check reads besides the store, loaded at start-up.
 #[derive(Clone)]
 pub struct RiskConfig {
+    /// The operator's BIN table (`risk_bin_file`); empty without one.
     pub bins: BinTable,
+    /// The published test cards' BINs, consulted in test mode only.
+    pub test_bins: BinTable,
     pub rates: RateTable,
     /// `None` when no IP database is configured: IP countries are unknown.
     pub geoip: Option<Arc<geoip::GeoIp>>,
@@ -46,10 +49,22 @@ pub struct RiskConfig {
 impl Default for RiskConfig {
     fn default() -> Self {
         Self {
-            bins: BinTable::shipped(),
+            bins: BinTable::default(),
+            test_bins: BinTable::shipped(),
             rates: RateTable::default(),
             geoip: None,
         }
+    }
+}
+
+impl RiskConfig {
+    /// What a BIN table knows of `bin`: the operator's first, then (in test
+    /// mode) the test cards'. `None`: the card's country and funding are
+    /// unknown, and are reported so.
+    pub fn bin_info(&self, livemode: bool, bin: &str) -> Option<&BinInfo> {
+        self.bins
+            .lookup(bin)
+            .or_else(|| (!livemode).then(|| self.test_bins.lookup(bin)).flatten())
     }
 }
 

@@ -33,8 +33,8 @@ fn split_key(key: &str) -> Result<Vec<&str>, ApiError> {
     let malformed = || {
         ApiError::invalid(
             "parameter_invalid",
-            format!("Malformed parameter name: {key}"),
-            key,
+            format!("Malformed parameter name: {}", crate::error::echo(key)),
+            crate::error::echo(key),
         )
     };
     let (head, mut rest) = match key.find('[') {
@@ -72,8 +72,11 @@ fn insert(
     let conflict = || {
         ApiError::invalid(
             "parameter_invalid",
-            format!("Parameter {full_key} conflicts with another parameter of the same name."),
-            full_key,
+            format!(
+                "Parameter {} conflicts with another parameter of the same name.",
+                crate::error::echo(full_key)
+            ),
+            crate::error::echo(full_key),
         )
     };
     // `[]` appends: it takes the next free index.

@@ -14,7 +14,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 pub use params::Params;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 /// Longest `Idempotency-Key` accepted.
 pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 255;
@@ -27,8 +26,8 @@ pub struct ApiRequest {
     pub fingerprint: String,
     /// This request's `req_…` id, for events it causes.
     pub request_id: Option<String>,
-    /// The `Host` the client addressed, for links back to this server.
-    pub host: Option<String>,
+    /// Where the request comes from (see [`crate::client_ip`]).
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 impl FromRequest<AppState> for ApiRequest {
@@ -67,26 +66,65 @@ impl FromRequest<AppState> for ApiRequest {
                 map.insert(key, value);
             }
         }
+        refuse_nul(&map, "")?;
         let idempotency_key = idempotency_key_of(&parts.headers)?;
         let params = Params::new(map);
-        let fingerprint = fingerprint_of(&parts.method, parts.uri.path(), &params);
+        let fingerprint = fingerprint_of(state, &parts.method, parts.uri.path(), &params);
         let request_id = parts
             .extensions
             .get::<portcullis_domain::ids::RequestId>()
             .map(|id| id.to_string());
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let client_ip = crate::client_ip::client_ip(&parts, &state.settings.trusted_proxies);
         Ok(ApiRequest {
             params,
             idempotency_key,
             fingerprint,
             request_id,
-            host,
+            client_ip,
         })
     }
+}
+
+/// Refuses (400) a parameter whose name or text holds a NUL character: no
+/// field of ours takes one, and PostgreSQL cannot store one (it would fail
+/// as a server error, which clients retry).
+fn refuse_nul(map: &Map<String, Value>, parent: &str) -> Result<(), ApiError> {
+    for (name, value) in map {
+        let wire_name = if parent.is_empty() {
+            name.clone()
+        } else {
+            format!("{parent}[{name}]")
+        };
+        let holds_nul = |text: &str| text.contains('\0');
+        match value {
+            _ if holds_nul(name) => return Err(nul_refused(&wire_name)),
+            Value::String(text) if holds_nul(text) => return Err(nul_refused(&wire_name)),
+            Value::Object(inner) => refuse_nul(inner, &wire_name)?,
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let item_name = format!("{wire_name}[{i}]");
+                    match item {
+                        Value::String(text) if holds_nul(text) => {
+                            return Err(nul_refused(&item_name))
+                        }
+                        Value::Object(inner) => refuse_nul(inner, &item_name)?,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn nul_refused(name: &str) -> ApiError {
+    let name = crate::error::echo(name);
+    ApiError::invalid(
+        "parameter_invalid",
+        format!("Invalid {name}: text may not contain NUL characters."),
+        name,
+    )
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
@@ -134,14 +172,34 @@ fn idempotency_key_invalid() -> ApiError {
     )
 }
 
-fn fingerprint_of(method: &Method, path: &str, params: &Params) -> String {
-    let mut hash = Sha256::new();
-    hash.update(method.as_str().as_bytes());
-    hash.update(b" ");
-    hash.update(path.as_bytes());
-    hash.update(b"\n");
-    hash.update(params.canonical_json().as_bytes());
-    hex::encode(hash.finalize())
+/// What an idempotent replay is compared by: HMAC-SHA256, under the
+/// server's key-hash secret, of the method, the path and the parameters
+/// without any CVC. Keyed, because the parameters may hold a card number,
+/// whose unkeyed hash could be reversed by enumerating card numbers; and
+/// a CVC is never kept in any form, not even inside a keyed hash.
+fn fingerprint_of(state: &AppState, method: &Method, path: &str, params: &Params) -> String {
+    let mut fingerprinted = params.canonical_value();
+    drop_cvcs(&mut fingerprinted);
+    let text = format!(
+        "{} {path}\n{}",
+        method.as_str(),
+        serde_json::to_string(&fingerprinted).unwrap_or_default()
+    );
+    state
+        .key_hasher
+        .keyed_digest("idempotency-request-fingerprint", &text)
+}
+
+/// Removes `cvc` from every `card` hash, at any depth.
+fn drop_cvcs(value: &mut Value) {
+    if let Value::Object(map) = value {
+        if let Some(Value::Object(card)) = map.get_mut("card") {
+            card.remove("cvc");
+        }
+        for child in map.values_mut() {
+            drop_cvcs(child);
+        }
+    }
 }
 
 /// Middleware: refuses, in our error format, a URL path whose `%XX`
@@ -158,9 +216,9 @@ pub async fn refuse_undecodable_path(request: Request, next: Next) -> Response {
         ErrorType::InvalidRequest,
         Some("url_invalid"),
         format!(
-            "Invalid request URL ({}: {}): its %-escapes do not decode to UTF-8 text.",
+            "Invalid request URL ({}: {}): its %-escapes do not decode to UTF-8 text without NUL characters.",
             request.method(),
-            request.uri().path()
+            crate::error::echo(request.uri().path())
         ),
     )
     .into_response()
@@ -170,7 +228,7 @@ pub async fn refuse_undecodable_path(request: Request, next: Next) -> Response {
 /// not followed by two hex digits stays as it is, as axum decodes it.
 fn percent_decodes_to_utf8(path: &str) -> bool {
     if !path.contains('%') {
-        return true;
+        return !path.contains('\0');
     }
     let bytes = path.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
@@ -194,7 +252,7 @@ fn percent_decodes_to_utf8(path: &str) -> bool {
             }
         }
     }
-    std::str::from_utf8(&decoded).is_ok()
+    std::str::from_utf8(&decoded).is_ok() && !decoded.contains(&0)
 }
 
 #[cfg(test)]

@@ -47,7 +47,12 @@ impl Params {
 
     /// The canonical JSON of what remains, for request fingerprints.
     pub fn canonical_json(&self) -> String {
-        serde_json::to_string(&sorted(&Value::Object(self.map.clone()))).unwrap_or_default()
+        serde_json::to_string(&self.canonical_value()).unwrap_or_default()
+    }
+
+    /// What remains, with every hash's keys sorted.
+    pub fn canonical_value(&self) -> Value {
+        sorted(&Value::Object(self.map.clone()))
     }
 
     /// True when `name` is present and is a hash (`name[key]=…`).

@@ -9,8 +9,8 @@
 
 use super::test_cards::{AfterApproval, AfterChallenge, DeclineKind, TestCard};
 use crate::connector::{
-    AttemptRecord, AttemptState, AuthorizeOutcome, CaptureOutcome, ConnectorError, DisputeNotice,
-    RefundOutcome,
+    AttemptRecord, AttemptState, AuthorizeOutcome, CaptureOutcome, ConnectorError, CvcCheck,
+    DisputeNotice, RefundOutcome,
 };
 use portcullis_domain::cards::CardBrand;
 use portcullis_domain::ids::{new_id, random_base62};
@@ -87,6 +87,9 @@ pub(crate) struct AuthorizeInput {
     pub capture: bool,
     pub authenticated: bool,
     pub off_session: bool,
+    /// A CVC came with the card (the sandbox holds every given CVC right,
+    /// except on the test card that declines `incorrect_cvc`).
+    pub cvc_given: bool,
 }
 
 #[derive(Debug)]
@@ -539,6 +542,11 @@ fn decide(input: &AuthorizeInput, reference: String) -> (Vec<Event>, AuthorizeOu
             captured: input.capture,
             authorization_code: authorization_code(),
             dispute,
+            cvc_check: if input.cvc_given {
+                CvcCheck::Pass
+            } else {
+                CvcCheck::Unavailable
+            },
         };
         (outcome, after)
     };

@@ -4,7 +4,11 @@
 //! the cloud metadata service, 169.254.169.254), unique-local IPv6 (which
 //! holds AWS's fd00:ec2::254), multicast, broadcast, reserved or
 //! documentation space; an IPv6 address that embeds an IPv4 one (mapped,
-//! compatible, NAT64, 6to4) is judged by the IPv4 address inside.
+//! compatible, NAT64, 6to4) is judged by the IPv4 address inside; the
+//! IPv4-translated range (`::ffff:0:0/96`, SIIT), local-use NAT64
+//! (`64:ff9b:1::/48`), Teredo (`2001::/32`), benchmarking (`2001:2::/48`)
+//! and ORCHID (`2001:10::/28`, `2001:20::/28`) are never public: what they
+//! reach depends on translators inside someone's network.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -116,6 +120,11 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] & 0xff00) == 0xff00                        // multicast
         || (s[0] == 0x2001 && s[1] == 0x0db8)               // documentation
         || (s[0] == 0x2001 && s[1] == 0)                    // Teredo
+        || (s[0] == 0x2001 && s[1] == 0x0002 && s[2] == 0)  // benchmarking
+        || (s[0] == 0x2001 && (s[1] & 0xffe0) == 0x0020)    // ORCHIDv2
+        || (s[0] == 0x2001 && (s[1] & 0xfff0) == 0x0010)    // ORCHID
+        || (s[0] == 0x0064 && s[1] == 0xff9b && s[2] == 1)  // local-use NAT64
+        || s[..6] == [0, 0, 0, 0, 0xffff, 0]                // IPv4-translated (SIIT)
         || (s[0] == 0x0100 && s[1..4] == [0, 0, 0]); // discard-only
     !forbidden
 }
@@ -176,6 +185,16 @@ mod tests {
             "2002:7f00:1::",
             "2001:db8::1",
             "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "::ffff:0:7f00:1",
+            "::ffff:0:808:808",
+            "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1:ffff::1",
+            "2002:a00:1::",
+            "2002:c0a8:101::1",
+            "2001:2::1",
+            "2001:10::1",
+            "2001:20::1",
         ] {
             assert!(!public(ip), "{ip} must not be public");
         }

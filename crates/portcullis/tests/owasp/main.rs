@@ -1,0 +1,21 @@
+//! The OWASP API Security Top 10 regression suite: one module per finding
+//! of the security review (issue 12), each named after what it pins, each
+//! run through the real binary on SQLite and PostgreSQL where storage is
+//! involved.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod fixtures;
+
+mod browser_confirm_ip;
+mod client_errors_4xx;
+mod expand_permissions;
+mod foreign_saved_card;
+mod headers;
+mod honest_card_results;
+mod idempotency_fingerprint;
+mod live_mode_sandbox;
+mod opaque_page_tokens;
+mod publishable_key_fields;
+mod webhook_url_ranges;
