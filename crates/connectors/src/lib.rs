@@ -8,6 +8,9 @@
 //!   yields "approved").
 //! - [`remote`]: [`RemoteAcquirer`], a connector calling an acquirer in
 //!   another process over HTTP/JSON (`portcullis sandbox-acquirer`).
+//! - [`iso8583`]: [`Iso8583`], the connector over ISO 8583 to an acquirer
+//!   host (persistent TCP session, automatic reversals), and the pieces
+//!   `portcullis acquirer-sim` and the terminal listener share with it.
 //! - [`sandbox`]: [`SandboxAcquirer`], the test-card table of the API
 //!   contract, with a journal that survives restarts.
 //!
@@ -19,6 +22,7 @@
 
 pub mod connector;
 pub mod guard;
+pub mod iso8583;
 pub mod remote;
 pub mod sandbox;
 
@@ -27,5 +31,6 @@ pub use connector::{
     Connector, ConnectorError, Decline, DeclineCode, DisputeNotice, RefundOutcome,
 };
 pub use guard::Guarded;
+pub use iso8583::Iso8583;
 pub use remote::RemoteAcquirer;
-pub use sandbox::{JournalError, SandboxAcquirer, SandboxOptions};
+pub use sandbox::{network_decline, JournalError, SandboxAcquirer, SandboxOptions};

@@ -29,16 +29,18 @@ pub const ORIGINAL_DATA: u8 = 90;
 
 /// Message types.
 pub mod mti {
-    pub const AUTHORIZATION: &str = "0100";
-    pub const AUTHORIZATION_RESPONSE: &str = "0110";
-    pub const FINANCIAL: &str = "0200";
-    pub const FINANCIAL_RESPONSE: &str = "0210";
-    pub const COMPLETION_ADVICE: &str = "0220";
-    pub const COMPLETION_ADVICE_RESPONSE: &str = "0230";
-    pub const REVERSAL: &str = "0400";
-    pub const REVERSAL_RESPONSE: &str = "0410";
-    pub const NETWORK_MANAGEMENT: &str = "0800";
-    pub const NETWORK_MANAGEMENT_RESPONSE: &str = "0810";
+    use crate::message::Mti;
+
+    pub const AUTHORIZATION: Mti = Mti::from_digits(*b"0100");
+    pub const AUTHORIZATION_RESPONSE: Mti = Mti::from_digits(*b"0110");
+    pub const FINANCIAL: Mti = Mti::from_digits(*b"0200");
+    pub const FINANCIAL_RESPONSE: Mti = Mti::from_digits(*b"0210");
+    pub const COMPLETION_ADVICE: Mti = Mti::from_digits(*b"0220");
+    pub const COMPLETION_ADVICE_RESPONSE: Mti = Mti::from_digits(*b"0230");
+    pub const REVERSAL: Mti = Mti::from_digits(*b"0400");
+    pub const REVERSAL_RESPONSE: Mti = Mti::from_digits(*b"0410");
+    pub const NETWORK_MANAGEMENT: Mti = Mti::from_digits(*b"0800");
+    pub const NETWORK_MANAGEMENT_RESPONSE: Mti = Mti::from_digits(*b"0810");
 }
 
 /// DE 3 processing codes.
@@ -62,6 +64,7 @@ pub mod response {
     pub const INVALID_MERCHANT: &str = "03";
     pub const DO_NOT_HONOUR: &str = "05";
     pub const INVALID_TRANSACTION: &str = "12";
+    pub const INVALID_AMOUNT: &str = "13";
     pub const INVALID_CARD_NUMBER: &str = "14";
     pub const NO_ORIGINAL: &str = "25";
     pub const FORMAT_ERROR: &str = "30";
