@@ -11,6 +11,8 @@
 //! - [`iso8583`]: [`Iso8583`], the connector over ISO 8583 to an acquirer
 //!   host (persistent TCP session, automatic reversals), and the pieces
 //!   `portcullis acquirer-sim` and the terminal listener share with it.
+//! - [`routing`]: [`Routed`], the default connector plus connectors chosen
+//!   per merchant.
 //! - [`sandbox`]: [`SandboxAcquirer`], the test-card table of the API
 //!   contract, with a journal that survives restarts.
 //!
@@ -24,6 +26,7 @@ pub mod connector;
 pub mod guard;
 pub mod iso8583;
 pub mod remote;
+pub mod routing;
 pub mod sandbox;
 
 pub use connector::{
@@ -33,4 +36,5 @@ pub use connector::{
 pub use guard::Guarded;
 pub use iso8583::Iso8583;
 pub use remote::RemoteAcquirer;
+pub use routing::{Route, Routed};
 pub use sandbox::{network_decline, JournalError, SandboxAcquirer, SandboxOptions};

@@ -4,6 +4,7 @@
 //! a process of its own, and measure the gateway (`bench`, `soak`).
 
 mod acquirer_sim;
+mod acquirers;
 mod admin;
 mod bench;
 mod cli;

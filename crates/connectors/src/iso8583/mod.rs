@@ -132,20 +132,46 @@ impl Iso8583Connector {
         Ok(answer)
     }
 
-    fn reversal_message(&self, original: &Reference) -> Result<Message, ConnectorError> {
+    /// A message about `original` (DE 90 names it), with RRN `rrn`.
+    fn about_original(
+        &self,
+        mti: Mti,
+        processing_code: &str,
+        amount_minor: i64,
+        rrn: &str,
+        original: &Reference,
+    ) -> Result<Message, ConnectorError> {
         let currency = currency_field(original.currency);
-        let (mut message, _, _) = self.financial(
-            mti::REVERSAL,
-            processing::PURCHASE,
-            original.amount_minor,
-            (&original.rrn, ""),
-            &currency,
-        )?;
+        let (mut message, _, _) =
+            self.financial(mti, processing_code, amount_minor, (rrn, ""), &currency)?;
         let data = original.original_data(&self.ids.acquirer_id).field();
         message
             .set_text(fields::ORIGINAL_DATA, &data)
             .map_err(build_error)?;
         Ok(message)
+    }
+
+    /// Sends a completion, reversal or refund of `original`.
+    async fn follow_up(
+        &self,
+        mti: Mti,
+        processing_code: &str,
+        amount_minor: i64,
+        rrn: &str,
+        original: &Reference,
+    ) -> Result<Message, ConnectorError> {
+        let message = self.about_original(mti, processing_code, amount_minor, rrn, original)?;
+        self.exchange(&message).await
+    }
+
+    fn reversal_message(&self, original: &Reference) -> Result<Message, ConnectorError> {
+        self.about_original(
+            mti::REVERSAL,
+            processing::PURCHASE,
+            original.amount_minor,
+            &original.rrn,
+            original,
+        )
     }
 
     /// One reversal attempt: `Ok(true)` when a 0410 said it is done (00, or
@@ -218,6 +244,32 @@ impl Iso8583 {
 
     pub fn session(&self) -> &Session {
         self.inner.session()
+    }
+
+    /// Reverses, in the background, every original a previous run left
+    /// pending (call once at start-up).
+    pub fn resume_reversals(&self, pending: Vec<PendingReversal>) {
+        for original in pending {
+            match Reference::parse(&original.reference) {
+                Ok(reference) => self
+                    .inner
+                    .reverse_in_background(original.attempt_id, reference),
+                Err(error) => {
+                    tracing::error!(%error, attempt = %original.attempt_id, "unreadable pending reversal")
+                }
+            }
+        }
+    }
+}
+
+/// Whether a completion, reversal or refund was done: 00 yes; 25 the host
+/// does not know the original; anything else a refusal.
+fn definite(answer: &Message, reference: &str, what: &str) -> Result<(), ConnectorError> {
+    match answer.text(fields::RESPONSE_CODE) {
+        Some(response::APPROVED) => Ok(()),
+        Some(response::NO_ORIGINAL) => Err(ConnectorError::UnknownReference(reference.to_owned())),
+        Some(code) => Err(ConnectorError::Refused(format!("{what} answered {code}"))),
+        None => Err(invalid("the answer has no response code")),
     }
 }
 
@@ -295,10 +347,14 @@ impl Connector for Iso8583 {
         let rrn = rrn_of(request.attempt_id);
         let (message, reference) = self.authorization_message(request, &rrn)?;
         let connector = &self.inner;
-        connector.reversals.record(PendingReversal {
+        let pending = PendingReversal {
             attempt_id: request.attempt_id.to_owned(),
             reference: reference.encode(),
-        });
+        };
+        // Nothing is sent that could not be reversed after a crash.
+        connector.reversals.record(pending).map_err(|error| {
+            ConnectorError::Refused(format!("cannot record the pending reversal: {error}"))
+        })?;
         let outcome = match connector.exchange(&message).await {
             Ok(answer) => match answer.text(fields::RESPONSE_CODE) {
                 Some(response::APPROVED) => {
@@ -337,33 +393,20 @@ impl Connector for Iso8583 {
                 "capture above the authorized amount or of a purchase".into(),
             ));
         }
-        let connector = &self.inner;
-        let currency = currency_field(original.currency);
-        let (mut message, _, _) = connector.financial(
-            mti::COMPLETION_ADVICE,
-            processing::PURCHASE,
-            amount_minor,
-            (&original.rrn, ""),
-            &currency,
-        )?;
-        let data = original.original_data(&connector.ids.acquirer_id).field();
-        message
-            .set_text(fields::ORIGINAL_DATA, &data)
-            .map_err(build_error)?;
-        let answer = connector.exchange(&message).await?;
-        match answer.text(fields::RESPONSE_CODE) {
-            Some(response::APPROVED) => Ok(CaptureOutcome {
-                captured_minor: amount_minor,
-                dispute: None,
-            }),
-            Some(response::NO_ORIGINAL) => {
-                Err(ConnectorError::UnknownReference(reference.to_owned()))
-            }
-            Some(code) => Err(ConnectorError::Refused(format!(
-                "completion answered {code}"
-            ))),
-            None => Err(invalid("the answer has no response code")),
-        }
+        self.inner
+            .follow_up(
+                mti::COMPLETION_ADVICE,
+                processing::PURCHASE,
+                amount_minor,
+                &original.rrn,
+                &original,
+            )
+            .await
+            .and_then(|answer| definite(&answer, reference, "completion"))?;
+        Ok(CaptureOutcome {
+            captured_minor: amount_minor,
+            dispute: None,
+        })
     }
 
     async fn void(&self, reference: &str) -> Result<(), ConnectorError> {
@@ -372,14 +415,7 @@ impl Connector for Iso8583 {
             .inner
             .exchange(&self.inner.reversal_message(&original)?)
             .await?;
-        match answer.text(fields::RESPONSE_CODE) {
-            Some(response::APPROVED) => Ok(()),
-            Some(response::NO_ORIGINAL) => {
-                Err(ConnectorError::UnknownReference(reference.to_owned()))
-            }
-            Some(code) => Err(ConnectorError::Refused(format!("reversal answered {code}"))),
-            None => Err(invalid("the answer has no response code")),
-        }
+        definite(&answer, reference, "reversal")
     }
 
     async fn refund(
@@ -389,29 +425,17 @@ impl Connector for Iso8583 {
         amount_minor: i64,
     ) -> Result<RefundOutcome, ConnectorError> {
         let original = Reference::parse(reference)?;
-        let connector = &self.inner;
-        let currency = currency_field(original.currency);
-        let rrn = rrn_of(refund_id);
-        let (mut message, _, _) = connector.financial(
-            mti::FINANCIAL,
-            processing::REFUND,
-            amount_minor,
-            (&rrn, ""),
-            &currency,
-        )?;
-        let data = original.original_data(&connector.ids.acquirer_id).field();
-        message
-            .set_text(fields::ORIGINAL_DATA, &data)
-            .map_err(build_error)?;
-        let answer = connector.exchange(&message).await?;
-        match answer.text(fields::RESPONSE_CODE) {
-            Some(response::APPROVED) => Ok(RefundOutcome::Succeeded),
-            Some(response::NO_ORIGINAL) => {
-                Err(ConnectorError::UnknownReference(reference.to_owned()))
-            }
-            Some(code) => Err(ConnectorError::Refused(format!("refund answered {code}"))),
-            None => Err(invalid("the answer has no response code")),
-        }
+        self.inner
+            .follow_up(
+                mti::FINANCIAL,
+                processing::REFUND,
+                amount_minor,
+                &rrn_of(refund_id),
+                &original,
+            )
+            .await
+            .and_then(|answer| definite(&answer, reference, "refund"))?;
+        Ok(RefundOutcome::Succeeded)
     }
 
     async fn refund_status(&self, _refund_id: &str) -> Result<RefundOutcome, ConnectorError> {

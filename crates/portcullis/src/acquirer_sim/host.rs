@@ -48,6 +48,15 @@ struct Decision {
     entry: Option<Entry>,
 }
 
+/// An approval that changes the acquirer's books.
+fn journaled(entry: Entry) -> Decision {
+    Decision {
+        code: response::APPROVED,
+        auth_code: None,
+        entry: Some(entry),
+    }
+}
+
 fn answer(code: &'static str) -> Decision {
     Decision {
         code,
@@ -236,48 +245,43 @@ impl State {
         }
     }
 
+    /// The approval a completion or reversal names (by DE 37, else DE 90).
+    fn named_original(&self, request: &Message) -> Option<(String, Approved)> {
+        let rrn = self
+            .ledger
+            .original_rrn(request.text(fields::RRN), original_key(request))?;
+        let approved = self.ledger.approved.get(&rrn)?.clone();
+        Some((rrn, approved))
+    }
+
     fn complete(&mut self, request: &Message) -> Decision {
         let amount = request
             .text(fields::AMOUNT)
             .and_then(parse_amount)
             .unwrap_or(0);
-        let Some(rrn) = self
-            .ledger
-            .original_rrn(request.text(fields::RRN), original_key(request))
-        else {
-            return answer(response::NO_ORIGINAL);
-        };
-        let Some(approved) = self.ledger.approved.get(&rrn) else {
+        let Some((rrn, approved)) = self.named_original(request) else {
             return answer(response::NO_ORIGINAL);
         };
         match approved.standing {
             Standing::Captured { amount: captured } if captured == amount => {
                 answer(response::APPROVED)
             }
-            Standing::Authorized if amount > 0 && amount <= approved.amount => Decision {
-                code: response::APPROVED,
-                auth_code: None,
-                entry: Some(Entry::Completion {
+            Standing::Authorized if amount > 0 && amount <= approved.amount => {
+                journaled(Entry::Completion {
                     at: unix_now(),
                     date: Timestamps::now().date,
                     rrn,
                     stan: text(request, fields::STAN).unwrap_or_default(),
                     amount,
-                }),
-            },
+                })
+            }
             Standing::Authorized => answer(response::INVALID_AMOUNT),
             Standing::Captured { .. } | Standing::Reversed => answer(response::INVALID_TRANSACTION),
         }
     }
 
     fn reverse(&mut self, request: &Message) -> Decision {
-        let Some(rrn) = self
-            .ledger
-            .original_rrn(request.text(fields::RRN), original_key(request))
-        else {
-            return answer(response::NO_ORIGINAL);
-        };
-        let Some(approved) = self.ledger.approved.get(&rrn) else {
+        let Some((rrn, approved)) = self.named_original(request) else {
             return answer(response::NO_ORIGINAL);
         };
         let purchase = matches!(&approved.approval, Entry::Approval { captured: true, .. });
@@ -286,16 +290,12 @@ impl State {
             Standing::Captured { .. } if !purchase || approved.refunded > 0 => {
                 answer(response::INVALID_TRANSACTION)
             }
-            Standing::Authorized | Standing::Captured { .. } => Decision {
-                code: response::APPROVED,
-                auth_code: None,
-                entry: Some(Entry::Reversal {
-                    at: unix_now(),
-                    date: Timestamps::now().date,
-                    rrn,
-                    stan: text(request, fields::STAN).unwrap_or_default(),
-                }),
-            },
+            Standing::Authorized | Standing::Captured { .. } => journaled(Entry::Reversal {
+                at: unix_now(),
+                date: Timestamps::now().date,
+                rrn,
+                stan: text(request, fields::STAN).unwrap_or_default(),
+            }),
         }
     }
 
@@ -327,18 +327,14 @@ impl State {
         if amount <= 0 || amount > refundable {
             return answer(response::INVALID_AMOUNT);
         }
-        Decision {
-            code: response::APPROVED,
-            auth_code: None,
-            entry: Some(Entry::Refund {
-                at: unix_now(),
-                date: Timestamps::now().date,
-                rrn,
-                original_rrn,
-                stan: text(request, fields::STAN).unwrap_or_default(),
-                amount,
-            }),
-        }
+        journaled(Entry::Refund {
+            at: unix_now(),
+            date: Timestamps::now().date,
+            rrn,
+            original_rrn,
+            stan: text(request, fields::STAN).unwrap_or_default(),
+            amount,
+        })
     }
 }
 
