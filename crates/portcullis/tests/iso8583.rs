@@ -240,6 +240,7 @@ async fn settled_intents(api: &Api) -> Vec<Value> {
 on_both_backends!(under_each_fault_every_approval_ends_captured_or_reversed);
 
 async fn under_each_fault_every_approval_ends_captured_or_reversed(backend: Backend) {
+    let mut reversals = 0;
     for fault in [
         "drop:40",
         "late:40",
