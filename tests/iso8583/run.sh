@@ -6,6 +6,9 @@
 #      must be byte-for-byte equal, and each side must decode the other's.
 #   2. acquirer_sim.py (when PORTCULLIS_BIN is given or found): drives
 #      `portcullis acquirer-sim` over TCP with pyiso8583-built messages.
+#   3. connector_peer.py (likewise): pyiso8583 as the acquirer of a gateway's
+#      `[connectors.peer]`: every message the connector sends (0800, 0100,
+#      0200, 0220, 0400, refund 0200) decoded and answered by pyiso8583.
 #   PYTHON          the interpreter that makes the venv (default python3)
 #   PORTCULLIS_BIN  the portcullis binary (default target/release/portcullis,
 #                   else target/debug/portcullis)
@@ -35,7 +38,12 @@ if [[ -z "$bin" ]]; then
         [[ -x "$candidate" ]] && bin="$candidate" && break
     done
 fi
-if [[ -n "$bin" && -f "$here/acquirer_sim.py" ]]; then
+if [[ -n "$bin" ]]; then
     log "acquirer-sim over TCP ($bin)"
     "$venv/bin/python" "$here/acquirer_sim.py" "$bin"
+    log "the connector's messages, decoded and answered by pyiso8583 ($bin)"
+    "$venv/bin/python" "$here/connector_peer.py" "$bin"
+else
+    log "no portcullis binary found: acquirer-sim and connector suites not run"
+    exit 1
 fi
