@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 /// The longest frame accepted from the host.
 pub const FRAME_MAX: usize = 8 * 1024;
@@ -53,13 +53,19 @@ type Waiter = oneshot::Sender<Result<Message, ConnectorError>>;
 struct Connection {
     writes: mpsc::Sender<Vec<u8>>,
     pending: Arc<Mutex<HashMap<Key, Waiter>>>,
-    closed: Arc<tokio::sync::Notify>,
+    /// Set when the connection is done for (its reader ended, or it was
+    /// closed on purpose); both its tasks then stop.
+    closed: Arc<watch::Sender<bool>>,
     last_used: Arc<Mutex<Instant>>,
 }
 
 impl Connection {
     fn is_open(&self) -> bool {
-        !self.writes.is_closed()
+        !*self.closed.borrow() && !self.writes.is_closed()
+    }
+
+    fn close(&self) {
+        self.closed.send_replace(true);
     }
 }
 
@@ -198,7 +204,7 @@ impl Session {
         )
         .await?;
         if answer.text(fields::RESPONSE_CODE) != Some(response::APPROVED) {
-            connection.closed.notify_waiters();
+            connection.close();
             return Err(unavailable("the acquirer refused sign-on"));
         }
         tokio::spawn(echo_when_idle(Arc::downgrade(&connection), self.clone()));
@@ -228,7 +234,7 @@ impl Session {
                 let timeout = self.inner.options.request_timeout;
                 let _ = exchange(&connection, &message, &self.inner.options, timeout).await;
             }
-            connection.closed.notify_waiters();
+            connection.close();
         }
     }
 }
@@ -284,8 +290,8 @@ fn start_connection(stream: TcpStream, options: SessionOptions) -> Connection {
     let (mut reader, mut writer) = stream.into_split();
     let (writes, mut queue) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE_MAX);
     let pending: Arc<Mutex<HashMap<Key, Waiter>>> = Arc::default();
-    let closed = Arc::new(tokio::sync::Notify::new());
-    let writer_closed = closed.clone();
+    let closed = Arc::new(watch::Sender::new(false));
+    let writer_closed = closed.subscribe();
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -293,7 +299,7 @@ fn start_connection(stream: TcpStream, options: SessionOptions) -> Connection {
                     Some(frame) => if writer.write_all(&frame).await.is_err() { break },
                     None => break,
                 },
-                _ = writer_closed.notified() => break,
+                _ = until_closed(writer_closed.clone()) => break,
             }
         }
         queue.close();
@@ -301,12 +307,13 @@ fn start_connection(stream: TcpStream, options: SessionOptions) -> Connection {
     });
     let reader_pending = pending.clone();
     let reader_closed = closed.clone();
+    let reader_watch = closed.subscribe();
     tokio::spawn(async move {
         let failure = tokio::select! {
             failure = read_answers(&mut reader, &options, &reader_pending) => failure,
-            _ = reader_closed.notified() => unavailable("connection closed"),
+            _ = until_closed(reader_watch) => unavailable("connection closed"),
         };
-        reader_closed.notify_waiters();
+        reader_closed.send_replace(true);
         let waiters: Vec<Waiter> = reader_pending
             .lock()
             .map(|mut pending| pending.drain().map(|(_, waiter)| waiter).collect())
@@ -320,6 +327,15 @@ fn start_connection(stream: TcpStream, options: SessionOptions) -> Connection {
         pending,
         closed,
         last_used: Arc::new(Mutex::new(Instant::now())),
+    }
+}
+
+/// Resolves once the connection is marked closed.
+async fn until_closed(mut closed: watch::Receiver<bool>) {
+    while !*closed.borrow_and_update() {
+        if closed.changed().await.is_err() {
+            return;
+        }
     }
 }
 
@@ -393,7 +409,7 @@ async fn echo_when_idle(connection: std::sync::Weak<Connection>, session: Sessio
         let answer = exchange(&connection, &echo, &session.inner.options, timeout).await;
         if !matches!(&answer, Ok(a) if a.text(fields::RESPONSE_CODE) == Some(response::APPROVED)) {
             tracing::warn!("acquirer echo test failed; closing the connection");
-            connection.closed.notify_waiters();
+            connection.close();
             return;
         }
     }
