@@ -287,6 +287,7 @@ async fn under_each_fault_every_approval_ends_captured_or_reversed(backend: Back
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+        reversals += of_type(&journal_entries(&sim.journal), "reversal").len();
         assert!(
             intents.iter().all(|i| i["status"] != "processing"),
             "{fault}: {intents:#?}"
@@ -296,4 +297,6 @@ async fn under_each_fault_every_approval_ends_captured_or_reversed(backend: Back
             "{fault}: open approvals vs succeeded payments; journal {entries:#?}"
         );
     }
+    // 40 faultable purchases at 40 %: answers were lost, and reversed.
+    assert!(reversals > 0, "no approval was ever reversed");
 }
