@@ -8,6 +8,11 @@
 //!   yields "approved").
 //! - [`remote`]: [`RemoteAcquirer`], a connector calling an acquirer in
 //!   another process over HTTP/JSON (`portcullis sandbox-acquirer`).
+//! - [`iso8583`]: [`Iso8583`], the connector over ISO 8583 to an acquirer
+//!   host (persistent TCP session, automatic reversals), and the pieces
+//!   `portcullis acquirer-sim` and the terminal listener share with it.
+//! - [`routing`]: [`Routed`], the default connector plus connectors chosen
+//!   per merchant.
 //! - [`sandbox`]: [`SandboxAcquirer`], the test-card table of the API
 //!   contract, with a journal that survives restarts.
 //!
@@ -19,7 +24,9 @@
 
 pub mod connector;
 pub mod guard;
+pub mod iso8583;
 pub mod remote;
+pub mod routing;
 pub mod sandbox;
 
 pub use connector::{
@@ -27,5 +34,7 @@ pub use connector::{
     Connector, ConnectorError, CvcCheck, Decline, DeclineCode, DisputeNotice, RefundOutcome,
 };
 pub use guard::Guarded;
+pub use iso8583::Iso8583;
 pub use remote::RemoteAcquirer;
-pub use sandbox::{JournalError, SandboxAcquirer, SandboxOptions};
+pub use routing::{Route, Routed};
+pub use sandbox::{network_decline, JournalError, SandboxAcquirer, SandboxOptions};

@@ -44,10 +44,11 @@
 //! may no longer agree.
 
 mod book;
-mod journal;
+pub mod journal;
 mod test_cards;
 
 pub use journal::JournalError;
+pub use test_cards::network_decline;
 
 use crate::connector::{
     AttemptRecord, AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError,
@@ -151,7 +152,7 @@ impl SandboxAcquirer {
         let journal = match &options.journal_path {
             None => None,
             Some(path) => {
-                let (journal, events) = Journal::open(path)?;
+                let (journal, events) = Journal::open::<book::Event>(path)?;
                 let (events_len, now) = (events.len(), Instant::now());
                 let mut skipped: usize = 0;
                 for event in events {

@@ -189,6 +189,177 @@ const CURRENCIES: &[(&str, u8)] = &[
     ("zwg", 2),
 ];
 
+/// The ISO 4217 numeric code of each currency of [`CURRENCIES`], in the same
+/// order (card networks carry the currency as this number, e.g. ISO 8583
+/// DE 49). From the same List One; XAD, XCG and ZWG added by hand.
+const NUMERIC_CODES: &[(&str, u16)] = &[
+    ("aed", 784),
+    ("afn", 971),
+    ("all", 8),
+    ("amd", 51),
+    ("aoa", 973),
+    ("ars", 32),
+    ("aud", 36),
+    ("awg", 533),
+    ("azn", 944),
+    ("bam", 977),
+    ("bbd", 52),
+    ("bdt", 50),
+    ("bhd", 48),
+    ("bif", 108),
+    ("bmd", 60),
+    ("bnd", 96),
+    ("bob", 68),
+    ("bov", 984),
+    ("brl", 986),
+    ("bsd", 44),
+    ("btn", 64),
+    ("bwp", 72),
+    ("byn", 933),
+    ("bzd", 84),
+    ("cad", 124),
+    ("cdf", 976),
+    ("che", 947),
+    ("chf", 756),
+    ("chw", 948),
+    ("clf", 990),
+    ("clp", 152),
+    ("cny", 156),
+    ("cop", 170),
+    ("cou", 970),
+    ("crc", 188),
+    ("cup", 192),
+    ("cve", 132),
+    ("czk", 203),
+    ("djf", 262),
+    ("dkk", 208),
+    ("dop", 214),
+    ("dzd", 12),
+    ("egp", 818),
+    ("ern", 232),
+    ("etb", 230),
+    ("eur", 978),
+    ("fjd", 242),
+    ("fkp", 238),
+    ("gbp", 826),
+    ("gel", 981),
+    ("ghs", 936),
+    ("gip", 292),
+    ("gmd", 270),
+    ("gnf", 324),
+    ("gtq", 320),
+    ("gyd", 328),
+    ("hkd", 344),
+    ("hnl", 340),
+    ("htg", 332),
+    ("huf", 348),
+    ("idr", 360),
+    ("ils", 376),
+    ("inr", 356),
+    ("iqd", 368),
+    ("irr", 364),
+    ("isk", 352),
+    ("jmd", 388),
+    ("jod", 400),
+    ("jpy", 392),
+    ("kes", 404),
+    ("kgs", 417),
+    ("khr", 116),
+    ("kmf", 174),
+    ("kpw", 408),
+    ("krw", 410),
+    ("kwd", 414),
+    ("kyd", 136),
+    ("kzt", 398),
+    ("lak", 418),
+    ("lbp", 422),
+    ("lkr", 144),
+    ("lrd", 430),
+    ("lsl", 426),
+    ("lyd", 434),
+    ("mad", 504),
+    ("mdl", 498),
+    ("mga", 969),
+    ("mkd", 807),
+    ("mmk", 104),
+    ("mnt", 496),
+    ("mop", 446),
+    ("mru", 929),
+    ("mur", 480),
+    ("mvr", 462),
+    ("mwk", 454),
+    ("mxn", 484),
+    ("mxv", 979),
+    ("myr", 458),
+    ("mzn", 943),
+    ("nad", 516),
+    ("ngn", 566),
+    ("nio", 558),
+    ("nok", 578),
+    ("npr", 524),
+    ("nzd", 554),
+    ("omr", 512),
+    ("pab", 590),
+    ("pen", 604),
+    ("pgk", 598),
+    ("php", 608),
+    ("pkr", 586),
+    ("pln", 985),
+    ("pyg", 600),
+    ("qar", 634),
+    ("ron", 946),
+    ("rsd", 941),
+    ("rub", 643),
+    ("rwf", 646),
+    ("sar", 682),
+    ("sbd", 90),
+    ("scr", 690),
+    ("sdg", 938),
+    ("sek", 752),
+    ("sgd", 702),
+    ("shp", 654),
+    ("sle", 925),
+    ("sos", 706),
+    ("srd", 968),
+    ("ssp", 728),
+    ("stn", 930),
+    ("svc", 222),
+    ("syp", 760),
+    ("szl", 748),
+    ("thb", 764),
+    ("tjs", 972),
+    ("tmt", 934),
+    ("tnd", 788),
+    ("top", 776),
+    ("try", 949),
+    ("ttd", 780),
+    ("twd", 901),
+    ("tzs", 834),
+    ("uah", 980),
+    ("ugx", 800),
+    ("usd", 840),
+    ("usn", 997),
+    ("uyi", 940),
+    ("uyu", 858),
+    ("uyw", 927),
+    ("uzs", 860),
+    ("ved", 926),
+    ("ves", 928),
+    ("vnd", 704),
+    ("vuv", 548),
+    ("wst", 882),
+    ("xad", 396),
+    ("xaf", 950),
+    ("xcd", 951),
+    ("xcg", 532),
+    ("xof", 952),
+    ("xpf", 953),
+    ("yer", 886),
+    ("zar", 710),
+    ("zmw", 967),
+    ("zwg", 924),
+];
+
 // `Currency` stores an index into the table as a `u8`.
 const _: () = assert!(CURRENCIES.len() <= u8::MAX as usize + 1);
 
@@ -247,6 +418,19 @@ impl Currency {
     /// 10^-exponent of the major unit (USD 2, JPY 0, KWD 3, CLF 4).
     pub fn exponent(self) -> u8 {
         CURRENCIES[usize::from(self.0)].1
+    }
+
+    /// The ISO 4217 numeric code (`usd` → 840).
+    pub fn numeric(self) -> u16 {
+        NUMERIC_CODES[usize::from(self.0)].1
+    }
+
+    /// The currency with ISO 4217 numeric code `code`, if supported.
+    pub fn from_numeric(code: u16) -> Option<Currency> {
+        let index = NUMERIC_CODES
+            .iter()
+            .position(|(_, numeric)| *numeric == code)?;
+        u8::try_from(index).ok().map(Currency)
     }
 
     /// Every supported currency, in alphabetical order.
@@ -342,6 +526,20 @@ impl From<Amount> for i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_currency_has_its_numeric_code_and_back() {
+        assert_eq!(NUMERIC_CODES.len(), CURRENCIES.len());
+        for (index, (code, numeric)) in NUMERIC_CODES.iter().enumerate() {
+            assert_eq!(*code, CURRENCIES[index].0);
+            let currency = Currency::parse(code).unwrap();
+            assert_eq!(Currency::from_numeric(*numeric), Some(currency));
+        }
+        assert_eq!(Currency::parse("usd").unwrap().numeric(), 840);
+        assert_eq!(Currency::parse("eur").unwrap().numeric(), 978);
+        assert_eq!(Currency::parse("jpy").unwrap().numeric(), 392);
+        assert_eq!(Currency::from_numeric(999), None);
+    }
     use proptest::prelude::*;
 
     #[test]

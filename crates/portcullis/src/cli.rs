@@ -55,6 +55,53 @@ pub enum Command {
     Soak(SoakArgs),
     /// Run the sandbox acquirer as its own process (HTTP/JSON, journaled).
     SandboxAcquirer(SandboxAcquirerArgs),
+    /// Run a simulated acquirer host over ISO 8583 on TCP (journaled, with
+    /// fault injection); `settlement` writes a day's settlement file.
+    AcquirerSim(AcquirerSimArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AcquirerSimArgs {
+    /// Address to listen on, e.g. 127.0.0.1:0 (the bound address is printed).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// The journal file (created if missing, replayed if present).
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// Delay before every answer.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Inject a fault into PERCENT % of financial requests: drop, late,
+    /// close, garbage or duplicate (repeatable).
+    #[arg(long = "fault", value_name = "KIND:PERCENT")]
+    pub faults: Vec<String>,
+    /// How late a `late` answer comes (longer than the caller's timeout).
+    #[arg(long, default_value_t = 10_000)]
+    pub late_ms: u64,
+    /// `default` (binary bitmaps) or `default_ascii` (hex bitmaps).
+    #[arg(long, default_value = "default")]
+    pub profile: String,
+    /// `binary2` (2-byte big-endian length) or `ascii4` (4 ASCII digits).
+    #[arg(long, default_value = "binary2")]
+    pub framing: String,
+    #[command(subcommand)]
+    pub command: Option<AcquirerSimCommand>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AcquirerSimCommand {
+    /// Write one day's settlement file (CSV) from the journal.
+    Settlement {
+        #[arg(long)]
+        journal: PathBuf,
+        /// The day (UTC), YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -3,6 +3,8 @@
 //! migrations), make development certificates, run the sandbox acquirer as
 //! a process of its own, and measure the gateway (`bench`, `soak`).
 
+mod acquirer_sim;
+mod acquirers;
 mod admin;
 mod bench;
 mod cli;
@@ -55,6 +57,7 @@ fn main() -> std::process::ExitCode {
             Command::Bench(args) => bench::run(database_url.as_deref(), &args).await,
             Command::Soak(args) => soak::run(database_url.as_deref(), &args).await,
             Command::SandboxAcquirer(args) => sandbox_server::run(&args).await,
+            Command::AcquirerSim(args) => acquirer_sim::run(&args).await,
         }
     });
     match outcome {

@@ -10,7 +10,9 @@ use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::Handle;
 use portcullis_api::{AppParts, AppState};
-use portcullis_connectors::{Connector, Guarded, RemoteAcquirer, SandboxAcquirer, SandboxOptions};
+use portcullis_connectors::{
+    Connector, Guarded, RemoteAcquirer, Routed, SandboxAcquirer, SandboxOptions,
+};
 use portcullis_domain::api_keys::KeyHashSecret;
 use portcullis_store::Store;
 use portcullis_vault::Vault;
@@ -146,8 +148,24 @@ fn api_settings(settings: &Settings, address: std::net::SocketAddr) -> portculli
 }
 
 /// The acquirer: `portcullis sandbox-acquirer` at `connector_url` when set,
-/// else the built-in sandbox; always behind the guard.
+/// else the built-in sandbox; and the `[connectors.<name>]` acquirers for
+/// the merchants they list. Always behind the guard.
 fn connector(settings: &Settings) -> anyhow::Result<Arc<dyn Connector>> {
+    let default = default_connector(settings)?;
+    if settings.acquirers.is_empty() {
+        return Ok(default);
+    }
+    let routed = Routed::new(
+        default,
+        crate::acquirers::routes(&settings.acquirers, &settings.data_dir)?,
+    );
+    Ok(Arc::new(Guarded::new(
+        routed,
+        settings.payments.connector_timeout(),
+    )))
+}
+
+fn default_connector(settings: &Settings) -> anyhow::Result<Arc<dyn Connector>> {
     match &settings.connector_url {
         Some(url) => {
             let remote = RemoteAcquirer::new(url, settings.payments.connector_timeout())

@@ -60,6 +60,8 @@ pub struct Settings {
     /// The acquirer to call: `None` runs the sandbox in this process;
     /// `http://…` (loopback) calls `portcullis sandbox-acquirer` there.
     pub connector_url: Option<String>,
+    /// `[connectors.<name>]`: acquirers chosen per merchant.
+    pub acquirers: Vec<crate::acquirers::AcquirerSettings>,
 }
 
 /// The `[ledger]` table: the default merchant policy and overrides by
@@ -117,6 +119,7 @@ struct FileSettings {
     risk_usd_rates: Option<std::collections::BTreeMap<String, i64>>,
     bench_echo: Option<bool>,
     connector_url: Option<String>,
+    connectors: Option<std::collections::BTreeMap<String, crate::acquirers::ConnectorFile>>,
 }
 
 impl Settings {
@@ -229,7 +232,12 @@ impl Settings {
                 bail!("connector_url must be http://127.0.0.1:PORT or http://localhost:PORT (the sandbox acquirer on this machine)");
             }
         }
+        let acquirers = crate::acquirers::parse(
+            file.connectors.unwrap_or_default(),
+            payments.connector_timeout_ms,
+        )?;
         Ok(Self {
+            acquirers,
             webhooks,
             ledger,
             ledger_signing_key_file,

@@ -1,6 +1,7 @@
-//! The sandbox acquirer's journal: one JSON line per [`Event`], appended and
-//! flushed with `sync_data` before the call that caused it returns, and read
-//! back when the acquirer starts, so that its memory survives a crash.
+//! An acquirer's journal (the sandbox's, and `portcullis acquirer-sim`'s):
+//! one JSON line per event, appended and flushed with `sync_data` before the
+//! call that caused it returns, and read back when the acquirer starts, so
+//! that its memory survives a crash. Generic over the event type.
 //!
 //! A crash in the middle of an append can leave a damaged last line (cut
 //! short, or never terminated). Replay ignores it and truncates the file to
@@ -9,7 +10,8 @@
 //! *followed by* good ones is not a torn write but corruption: replay refuses.
 //! The journal holds no card number or CVC (events carry last4 and brand).
 
-use super::book::Event;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -17,27 +19,27 @@ use std::path::{Path, PathBuf};
 /// Why the sandbox could not open or replay its journal.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("sandbox journal {}: {source}", path.display())]
+    #[error("journal {}: {source}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
     /// A damaged line that is not the last one: not a torn write.
-    #[error("sandbox journal {}: line {line_number} is damaged and is not the last line", path.display())]
+    #[error("journal {}: line {line_number} is damaged and is not the last line", path.display())]
     Corrupt { path: PathBuf, line_number: u64 },
 }
 
 /// An open journal, positioned to append.
 #[derive(Debug)]
-pub(crate) struct Journal {
+pub struct Journal {
     file: File,
 }
 
 impl Journal {
     /// Opens (or creates) the journal at `path` and returns it with the
     /// events it holds, oldest first.
-    pub(crate) fn open(path: &Path) -> Result<(Journal, Vec<Event>), JournalError> {
+    pub fn open<E: DeserializeOwned>(path: &Path) -> Result<(Journal, Vec<E>), JournalError> {
         let io_error = |source| JournalError::Io {
             path: path.to_owned(),
             source,
@@ -59,7 +61,7 @@ impl Journal {
                 path = %path.display(),
                 line_number = replay.lines_whole + 1,
                 bytes_dropped = file_len - replay.whole_len,
-                "sandbox journal ends with a torn line (a crash mid-write); ignoring it"
+                "journal ends with a torn line (a crash mid-write); ignoring it"
             );
             file.set_len(replay.whole_len).map_err(io_error)?;
             file.sync_data().map_err(io_error)?;
@@ -68,7 +70,7 @@ impl Journal {
     }
 
     /// Appends `events` as lines to `buffer`, for [`Journal::write_synced`].
-    pub(crate) fn encode(events: &[Event], buffer: &mut Vec<u8>) -> io::Result<()> {
+    pub fn encode<E: Serialize>(events: &[E], buffer: &mut Vec<u8>) -> io::Result<()> {
         for event in events {
             serde_json::to_writer(&mut *buffer, event)?;
             buffer.push(b'\n');
@@ -79,7 +81,7 @@ impl Journal {
     /// Writes whole encoded lines (of any number of calls: a group commit)
     /// in one write, and waits until they are on disk. On an error the
     /// caller must stop appending, as for [`Journal::append`].
-    pub(crate) fn write_synced(&mut self, lines: &[u8]) -> io::Result<()> {
+    pub fn write_synced(&mut self, lines: &[u8]) -> io::Result<()> {
         if lines.is_empty() {
             return Ok(());
         }
@@ -91,7 +93,7 @@ impl Journal {
     /// Appends the events, one line each, in one write, and waits until they
     /// are on disk. On an error the file may hold part of the write: the
     /// caller must stop appending (replay drops a torn last line).
-    pub(crate) fn append(&mut self, events: &[Event]) -> io::Result<()> {
+    pub(crate) fn append<E: Serialize>(&mut self, events: &[E]) -> io::Result<()> {
         let mut buffer = Vec::new();
         for event in events {
             serde_json::to_writer(&mut buffer, event)?;
@@ -102,15 +104,15 @@ impl Journal {
     }
 }
 
-struct Replay {
-    events: Vec<Event>,
+struct Replay<E> {
+    events: Vec<E>,
     /// Whole, valid lines read.
     lines_whole: u64,
     /// Bytes of those lines: everything before a torn last line.
     whole_len: u64,
 }
 
-fn read_events(file: &File, path: &Path) -> Result<Replay, JournalError> {
+fn read_events<E: DeserializeOwned>(file: &File, path: &Path) -> Result<Replay<E>, JournalError> {
     let mut reader = BufReader::new(file);
     let mut replay = Replay {
         events: Vec::new(),
@@ -151,7 +153,7 @@ fn read_events(file: &File, path: &Path) -> Result<Replay, JournalError> {
 
 /// The event on a whole line (ending in a newline), or None if the line is
 /// cut short or not an event.
-fn parse_line(line: &[u8]) -> Option<Event> {
+fn parse_line<E: DeserializeOwned>(line: &[u8]) -> Option<E> {
     let text = line.strip_suffix(b"\n")?;
     serde_json::from_slice(text).ok()
 }
@@ -167,6 +169,7 @@ fn sync_parent_directory(path: &Path) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::book::Event;
     use super::*;
 
     fn voided(reference: &str) -> Event {
@@ -179,12 +182,12 @@ mod tests {
     fn appended_events_are_read_back_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.jsonl");
-        let (mut journal, events) = Journal::open(&path).unwrap();
+        let (mut journal, events) = Journal::open::<Event>(&path).unwrap();
         assert!(events.is_empty());
         journal.append(&[voided("a"), voided("b")]).unwrap();
         journal.append(&[voided("c")]).unwrap();
         drop(journal);
-        let (_, events) = Journal::open(&path).unwrap();
+        let (_, events) = Journal::open::<Event>(&path).unwrap();
         assert_eq!(events, vec![voided("a"), voided("b"), voided("c")]);
     }
 
@@ -192,7 +195,7 @@ mod tests {
     fn a_torn_last_line_is_dropped_and_appending_resumes_on_a_clean_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.jsonl");
-        let (mut journal, _) = Journal::open(&path).unwrap();
+        let (mut journal, _) = Journal::open::<Event>(&path).unwrap();
         journal.append(&[voided("a")]).unwrap();
         drop(journal);
         let whole = std::fs::read(&path).unwrap();
@@ -204,12 +207,12 @@ mod tests {
             let mut bytes = whole.clone();
             bytes.extend_from_slice(torn);
             std::fs::write(&path, &bytes).unwrap();
-            let (mut journal, events) = Journal::open(&path).unwrap();
+            let (mut journal, events) = Journal::open::<Event>(&path).unwrap();
             assert_eq!(events, vec![voided("a")]);
             assert_eq!(std::fs::read(&path).unwrap(), whole, "truncated");
             journal.append(&[voided("b")]).unwrap();
             drop(journal);
-            let (_, events) = Journal::open(&path).unwrap();
+            let (_, events) = Journal::open::<Event>(&path).unwrap();
             assert_eq!(events, vec![voided("a"), voided("b")]);
             std::fs::write(&path, &whole).unwrap();
         }
@@ -224,7 +227,7 @@ mod tests {
             "{\"event\":\"voided\",\"reference\":\"a\"}\nnot json\n{\"event\":\"voided\",\"reference\":\"b\"}\n",
         )
         .unwrap();
-        match Journal::open(&path) {
+        match Journal::open::<Event>(&path) {
             Err(JournalError::Corrupt { line_number, .. }) => assert_eq!(line_number, 2),
             other => panic!("expected corruption, got {other:?}"),
         }

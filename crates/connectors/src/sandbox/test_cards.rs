@@ -174,6 +174,18 @@ impl TestCard {
     }
 }
 
+/// What the test-card table answers to a card-network authorization
+/// (ISO 8583, where no cardholder challenge is possible): `None` approves,
+/// else the decline. Challenge cards decline `authentication_required`, as
+/// they do off session. `portcullis acquirer-sim` answers by this.
+pub fn network_decline(number: &CardNumber) -> Option<Decline> {
+    match TestCard::of(number) {
+        TestCard::Approve(_) => None,
+        TestCard::Decline(kind) => Some(kind.decline()),
+        TestCard::Challenge(_) => Some(DeclineKind::AuthenticationRequired.decline()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

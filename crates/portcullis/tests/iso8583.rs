@@ -1,0 +1,302 @@
+//! Payments routed to `portcullis acquirer-sim` over TCP (ISO 8583, the
+//! `[connectors.<name>]` settings): they succeed and decline as the sandbox
+//! does, capture, cancel and refund reach the simulator as 0220, 0400 and
+//! 0200/200000, and the simulator's journal and settlement file agree with
+//! the gateway. Under injected faults every approval ends captured or
+//! reversed. Both backends.
+
+mod support;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{binary, create_merchant, Api, Backend, Merchant, TestDatabase, TestServer};
+
+/// `portcullis acquirer-sim` on port 0; killed when dropped.
+struct Simulator {
+    child: std::process::Child,
+    address: String,
+    journal: PathBuf,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_simulator(db: &TestDatabase, extra: &[&str]) -> Simulator {
+    std::fs::create_dir_all(&db.data_dir).unwrap();
+    let journal = db.data_dir.join("acquirer-sim.jsonl");
+    let mut child = Command::new(binary())
+        .args(["acquirer-sim", "--listen", "127.0.0.1:0", "--journal"])
+        .arg(&journal)
+        .args(extra)
+        .env("PORTCULLIS_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start acquirer-sim");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("acquirer-sim listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Simulator {
+        child,
+        address,
+        journal,
+    }
+}
+
+fn start_gateway(
+    db: &TestDatabase,
+    sim: &Simulator,
+    merchant: &Merchant,
+    timing: &str,
+) -> TestServer {
+    let config = db.data_dir.join("iso8583.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{timing}\n[connectors.sim]\ntype = \"iso8583\"\naddress = \"{}\"\n\
+             acquirer_id = \"12345\"\ncard_acceptor_id = \"MERCHANT0000001\"\n\
+             terminal_id = \"TERM0001\"\nmerchants = [\"{}\"]\n",
+            sim.address, merchant.id
+        ),
+    )
+    .unwrap();
+    TestServer::start_with(db, &["--config", config.to_str().unwrap()])
+}
+
+fn journal_entries(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn of_type<'a>(entries: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    entries.iter().filter(|e| e["type"] == kind).collect()
+}
+
+async fn pay(api: &Api, amount: &str, method: &str, extra: &[(&str, &str)]) -> support::Answer {
+    let mut form = vec![
+        ("amount", amount),
+        ("currency", "usd"),
+        ("payment_method", method),
+        ("confirm", "true"),
+    ];
+    form.extend_from_slice(extra);
+    api.post("/v1/payment_intents", &form).await
+}
+
+on_both_backends!(payments_go_through_acquirer_sim_like_the_sandbox);
+
+async fn payments_go_through_acquirer_sim_like_the_sandbox(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let routed = create_merchant(&db, "Routed");
+    let other = create_merchant(&db, "Sandbox");
+    let sim = start_simulator(&db, &[]);
+    let server = start_gateway(&db, &sim, &routed, "");
+    let api = Api::new(&server, &routed.secret_key);
+
+    let paid = pay(&api, "2500", "pm_card_visa", &[]).await;
+    assert_eq!(paid.status, 200, "{}", paid.text);
+    assert_eq!(paid.json()["status"], "succeeded");
+    for (method, decline_code) in [
+        ("pm_card_visa_chargeDeclined", "generic_decline"),
+        (
+            "pm_card_visa_chargeDeclinedInsufficientFunds",
+            "insufficient_funds",
+        ),
+        ("pm_card_chargeDeclinedExpiredCard", "expired_card"),
+    ] {
+        let declined = pay(&api, "2600", method, &[]).await;
+        assert_eq!(declined.status, 402, "{method}: {}", declined.text);
+        assert_eq!(
+            declined.json()["error"]["decline_code"],
+            decline_code,
+            "{method}"
+        );
+    }
+
+    let held = pay(
+        &api,
+        "3000",
+        "pm_card_mastercard",
+        &[("capture_method", "manual")],
+    )
+    .await;
+    assert_eq!(held.json()["status"], "requires_capture", "{}", held.text);
+    let held_id = held.json()["id"].as_str().unwrap().to_owned();
+    let captured = api
+        .post(
+            &format!("/v1/payment_intents/{held_id}/capture"),
+            &[("amount_to_capture", "2000")],
+        )
+        .await;
+    assert_eq!(captured.json()["status"], "succeeded", "{}", captured.text);
+    let refund = api
+        .post(
+            "/v1/refunds",
+            &[("payment_intent", held_id.as_str()), ("amount", "500")],
+        )
+        .await;
+    assert_eq!(refund.status, 200, "{}", refund.text);
+    assert_eq!(refund.json()["status"], "succeeded");
+
+    let voided = pay(
+        &api,
+        "4000",
+        "pm_card_visa",
+        &[("capture_method", "manual")],
+    )
+    .await;
+    let voided_id = voided.json()["id"].as_str().unwrap().to_owned();
+    let canceled = api
+        .post(&format!("/v1/payment_intents/{voided_id}/cancel"), &[])
+        .await;
+    assert_eq!(canceled.json()["status"], "canceled", "{}", canceled.text);
+
+    // Another merchant still pays through the sandbox: nothing reaches the simulator.
+    let sandbox_paid = pay(
+        &Api::new(&server, &other.secret_key),
+        "9900",
+        "pm_card_visa",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        sandbox_paid.json()["status"],
+        "succeeded",
+        "{}",
+        sandbox_paid.text
+    );
+
+    let entries = journal_entries(&sim.journal);
+    let amounts = |kind: &str| -> Vec<i64> {
+        of_type(&entries, kind)
+            .iter()
+            .map(|e| e["amount"].as_i64().unwrap_or(-1))
+            .collect()
+    };
+    assert_eq!(amounts("approval"), [2500, 3000, 4000], "{entries:#?}");
+    assert_eq!(amounts("completion"), [2000]);
+    assert_eq!(amounts("refund"), [500]);
+    assert_eq!(of_type(&entries, "reversal").len(), 1);
+    let text = std::fs::read_to_string(&sim.journal).unwrap();
+    assert!(!text.contains("4242424242424242") && !text.contains("5555555555554444"));
+
+    let date = entries[0]["date"].as_str().unwrap();
+    let csv = Command::new(binary())
+        .args(["acquirer-sim", "settlement", "--journal"])
+        .arg(&sim.journal)
+        .args(["--date", date])
+        .output()
+        .unwrap();
+    assert!(csv.status.success());
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    let kinds: Vec<(&str, &str)> = csv
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let columns: Vec<&str> = line.split(',').collect();
+            (columns[5], columns[7])
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("2500", "purchase"),
+            ("2000", "completion"),
+            ("500", "refund")
+        ],
+        "{csv}"
+    );
+}
+
+/// Waits until no payment intent of the merchant is `processing`.
+async fn settled_intents(api: &Api) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let listed = api.get("/v1/payment_intents?limit=100").await.json();
+        let intents = listed["data"].as_array().unwrap().clone();
+        if intents.iter().all(|i| i["status"] != "processing") || Instant::now() > deadline {
+            return intents;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+on_both_backends!(under_each_fault_every_approval_ends_captured_or_reversed);
+
+async fn under_each_fault_every_approval_ends_captured_or_reversed(backend: Backend) {
+    let mut reversals = 0;
+    for fault in [
+        "drop:40",
+        "late:40",
+        "close:40",
+        "garbage:40",
+        "duplicate:40",
+    ] {
+        let db = TestDatabase::new(backend).await;
+        let merchant = create_merchant(&db, "Faulty");
+        let sim = start_simulator(&db, &["--fault", fault, "--late-ms", "1500"]);
+        let timing =
+            "connector_timeout_ms = 800\nattempt_stale_ms = 1000\nrecovery_interval_ms = 200";
+        let server = start_gateway(&db, &sim, &merchant, timing);
+        let api = Api::new(&server, &merchant.secret_key);
+        for index in 0..8 {
+            let amount = (1000 + index).to_string();
+            let _ = pay(&api, &amount, "pm_card_visa", &[]).await;
+        }
+        let intents = settled_intents(&api).await;
+        let entries = journal_entries(&sim.journal);
+        // Give background reversals their retries.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (mut open, mut succeeded) = (Vec::new(), Vec::new());
+        while Instant::now() < deadline {
+            let entries = journal_entries(&sim.journal);
+            let reversed: Vec<&str> = of_type(&entries, "reversal")
+                .iter()
+                .map(|e| e["rrn"].as_str().unwrap())
+                .collect();
+            open = of_type(&entries, "approval")
+                .into_iter()
+                .filter(|e| !reversed.contains(&e["rrn"].as_str().unwrap()))
+                .map(|e| e["amount"].as_i64().unwrap())
+                .collect();
+            open.sort();
+            succeeded = intents
+                .iter()
+                .filter(|i| i["status"] == "succeeded")
+                .map(|i| i["amount"].as_i64().unwrap())
+                .collect();
+            succeeded.sort();
+            if open == succeeded {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        reversals += of_type(&journal_entries(&sim.journal), "reversal").len();
+        assert!(
+            intents.iter().all(|i| i["status"] != "processing"),
+            "{fault}: {intents:#?}"
+        );
+        assert_eq!(
+            open, succeeded,
+            "{fault}: open approvals vs succeeded payments; journal {entries:#?}"
+        );
+    }
+    // 40 faultable purchases at 40 %: answers were lost, and reversed.
+    assert!(reversals > 0, "no approval was ever reversed");
+}
