@@ -7,6 +7,7 @@
 #![recursion_limit = "256"]
 
 pub mod auth;
+pub mod connector_accounts;
 mod customers;
 mod echo;
 pub mod error;
@@ -73,7 +74,8 @@ pub fn registry() -> Routes {
         .merge(ledger::routes())
         .merge(risk::routes())
         .merge(events::routes())
-        .merge(webhooks::routes());
+        .merge(webhooks::routes())
+        .merge(connector_accounts::routes());
     let (router, mut operations) = api.into_parts();
     operations.push(routes::Operation {
         method: "get",

@@ -33,6 +33,9 @@ pub struct ApiSettings {
     pub public_url: Option<String>,
     /// Mounts `POST /internal/echo`, the benchmark's baseline endpoint.
     pub bench_echo: bool,
+    /// Lets connector accounts' endpoints be loopback, private or
+    /// link-local addresses (simulators, local development).
+    pub connectors_allow_private_endpoints: bool,
 }
 
 impl Default for ApiSettings {
@@ -45,6 +48,7 @@ impl Default for ApiSettings {
             idempotency_retention_s: 7 * 24 * 3600,
             public_url: None,
             bench_echo: false,
+            connectors_allow_private_endpoints: false,
         }
     }
 }
@@ -117,6 +121,17 @@ impl AppState {
             risk,
             rules: RuleCache::default(),
         }))
+    }
+
+    /// Where this server is reached, for links to it (hosted pages,
+    /// notification URLs): the configured public URL, else the `Host` the
+    /// client addressed.
+    pub fn base_url(&self, host: Option<&str>) -> String {
+        match (&self.settings.public_url, host) {
+            (Some(url), _) => url.trim_end_matches('/').to_owned(),
+            (None, Some(host)) => format!("http://{host}"),
+            (None, None) => "http://127.0.0.1:8080".to_owned(),
+        }
     }
 
     /// The current time in Unix seconds.

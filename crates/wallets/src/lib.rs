@@ -14,6 +14,7 @@
 //!   flat XML and HMAC-SHA256 signatures with the API v2 key.
 //! - [`amount`]: minor units ⇄ yuan text, exactly.
 //! - [`keys`]: RSA keys from PEM (PKCS#8 or PKCS#1).
+//! - [`payment_codes`]: which provider a customer's payment code is from.
 //!
 //! Nothing here writes a key, a signature input that holds secrets, or a
 //! decrypted resource to a log or an error message.
@@ -21,6 +22,7 @@
 pub mod alipay;
 pub mod amount;
 pub mod keys;
+pub mod payment_codes;
 pub mod shanghai_time;
 pub mod wechat_pay;
 pub mod wechat_v2;
