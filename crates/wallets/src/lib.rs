@@ -10,6 +10,8 @@
 //!   `Authorization` header, verification of answers and notifications
 //!   from their `Wechatpay-*` headers, AEAD_AES_256_GCM decryption of a
 //!   notification's `resource`, and the `wx.requestPayment` parameters.
+//! - [`alipay_methods`], [`wechat_pay_orders`]: the bodies of each call
+//!   (trade methods, v3 orders and refunds), amounts converted exactly.
 //! - [`wechat_v2`]: WeChat Pay API v2 for payment codes (`micropay`):
 //!   flat XML and HMAC-SHA256 signatures with the API v2 key.
 //! - [`amount`]: minor units ⇄ yuan text, exactly.
@@ -20,11 +22,13 @@
 //! decrypted resource to a log or an error message.
 
 pub mod alipay;
+pub mod alipay_methods;
 pub mod amount;
 pub mod keys;
 pub mod payment_codes;
 pub mod shanghai_time;
 pub mod wechat_pay;
+pub mod wechat_pay_orders;
 pub mod wechat_v2;
 
 /// Why a codec refused. Messages name what is wrong, never key bytes.
