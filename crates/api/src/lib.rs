@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod client_ip;
+pub mod connector_accounts;
 mod customers;
 mod echo;
 pub mod error;
@@ -80,7 +81,8 @@ pub fn registry() -> Routes {
         .merge(ledger::routes())
         .merge(risk::routes())
         .merge(events::routes())
-        .merge(webhooks::routes());
+        .merge(webhooks::routes())
+        .merge(connector_accounts::routes());
     let (router, mut operations) = api.into_parts();
     operations.push(routes::Operation {
         method: "get",

@@ -39,6 +39,9 @@ pub struct ApiSettings {
     pub tls: bool,
     /// Mounts `POST /internal/echo`, the benchmark's baseline endpoint.
     pub bench_echo: bool,
+    /// Lets connector accounts' endpoints be loopback, private or
+    /// link-local addresses (simulators, local development).
+    pub connectors_allow_private_endpoints: bool,
 }
 
 impl Default for ApiSettings {
@@ -53,6 +56,7 @@ impl Default for ApiSettings {
             trusted_proxies: vec![],
             tls: false,
             bench_echo: false,
+            connectors_allow_private_endpoints: false,
         }
     }
 }
@@ -142,6 +146,17 @@ impl AppState {
             ));
         }
         Ok(&self.connector)
+    }
+
+    /// Where this server is reached, for links to it (hosted pages,
+    /// notification URLs): the configured public URL (`serve` defaults it to
+    /// its own address). Never the request's `Host` header: a client could
+    /// point links anywhere.
+    pub fn base_url(&self) -> String {
+        match &self.settings.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => "http://127.0.0.1:8080".to_owned(),
+        }
     }
 
     /// The current time in Unix seconds.

@@ -84,11 +84,13 @@ impl Connector for Routed {
                 reference,
                 captured,
                 authorization_code,
+                cvc_check,
                 dispute,
             } => AuthorizeOutcome::Approved {
                 reference: format!("{PREFIX}{}:{reference}", route.name),
                 captured,
                 authorization_code,
+                cvc_check,
                 dispute,
             },
             other => other,

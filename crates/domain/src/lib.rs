@@ -6,6 +6,7 @@
 pub mod api_keys;
 pub mod cards;
 pub mod charges;
+pub mod connector_accounts;
 pub mod customers;
 pub mod ids;
 pub mod merchants;
@@ -22,9 +23,15 @@ pub mod webhooks;
 pub type UnixSeconds = i64;
 
 /// The UTC calendar year and month (1–12) of a Unix time, for card expiry
-/// checks (Howard Hinnant's days-to-civil algorithm; no time zone data).
+/// checks (no time zone data).
 pub fn year_month_of(unix_s: UnixSeconds) -> (i32, u32) {
-    let days = unix_s.div_euclid(86_400);
+    let (year, month, _) = civil_from_days(unix_s.div_euclid(86_400));
+    (year as i32, month)
+}
+
+/// The proleptic Gregorian `(year, month 1–12, day 1–31)` of a day counted
+/// from 1970-01-01 (Howard Hinnant's days-to-civil algorithm).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z - era * 146_097;
@@ -32,9 +39,10 @@ pub fn year_month_of(unix_s: UnixSeconds) -> (i32, u32) {
         (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year as i32, month as u32)
+    (year, month as u32, day as u32)
 }
 
 #[cfg(test)]

@@ -216,6 +216,11 @@ pub struct ServeArgs {
     /// PORTCULLIS_WEBHOOKS_ALLOW_PRIVATE_TARGETS=true).
     #[arg(long)]
     pub webhooks_allow_private_targets: bool,
+    /// Let connector accounts' endpoints be loopback, private and
+    /// link-local addresses, e.g. `portcullis wallet-sim` (local
+    /// development only; also PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS=true).
+    #[arg(long)]
+    pub connectors_allow_private_endpoints: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -69,6 +69,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     if settings.webhooks.allow_private_targets {
         tracing::warn!("webhooks may be sent to private and loopback addresses (--webhooks-allow-private-targets): for local development only");
     }
+    if settings.api.connectors_allow_private_endpoints {
+        tracing::warn!("connector accounts may point at private and loopback addresses (--connectors-allow-private-endpoints): for local development only");
+    }
     let webhooks = tokio::spawn(portcullis_api::webhooks::run(
         state.clone(),
         stopped(stop_signal.clone()),

@@ -111,6 +111,7 @@ struct FileSettings {
     webhooks_in_flight_max: Option<usize>,
     webhooks_poll_interval_ms: Option<u64>,
     webhooks_allow_private_targets: Option<bool>,
+    connectors_allow_private_endpoints: Option<bool>,
     ledger_worker_interval_ms: Option<u64>,
     ledger_signing_key_file: Option<PathBuf>,
     ledger: Option<LedgerFile>,
@@ -201,6 +202,13 @@ impl Settings {
             bench_echo: file.bench_echo.unwrap_or(false),
             trusted_proxies: trusted_proxies(file.trusted_proxies)?,
             tls: tls.is_some(),
+            connectors_allow_private_endpoints: serve
+                .is_some_and(|s| s.connectors_allow_private_endpoints)
+                || env_or(
+                    "PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS",
+                    file.connectors_allow_private_endpoints,
+                )?
+                .unwrap_or(defaults.connectors_allow_private_endpoints),
             ..defaults
         };
         if api.key_cache_ttl_ms > KEY_CACHE_TTL_MS_MAX {

@@ -5,8 +5,10 @@
 //! few seconds, so `portcullis vault rotate-key` works while they run:
 //! 1. add a new key (not yet active) and wait until every server has it;
 //! 2. make it active, so new cards are sealed under it;
-//! 3. re-wrap every card's data key under it (the card ciphertext is untouched);
-//! 4. later, `vault retire-key` removes the old key once no card uses it.
+//! 3. re-wrap every card's data key under it (the card ciphertext is untouched),
+//!    and those of connector accounts' sealed credentials;
+//! 4. later, `vault retire-key` removes the old key once no card and no
+//!    connector account uses it.
 
 use crate::admin::open_store;
 use crate::cli::VaultCommand;
@@ -15,7 +17,7 @@ use crate::settings::Settings;
 use anyhow::{bail, Context};
 use portcullis_api::payments::cards::{sealed_body, sealed_of};
 use portcullis_store::{ScanOp, ScanQuery, SqlValue, Store, StoreError, Table, WriteOp, WriteSet};
-use portcullis_vault::{Keyring, Vault};
+use portcullis_vault::{Keyring, SealedCard, Vault};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -114,12 +116,58 @@ async fn rotate(store: &Store, path: &Path) -> anyhow::Result<()> {
     tokio::time::sleep(KEYRING_RELOAD_INTERVAL * 3).await;
     let vault = Vault::new(active);
     let rewrapped = rewrap_all(store, &vault, &new_id).await?;
-    println!("re-wrapped {rewrapped} cards under {new_id}; old keys may now be retired");
+    let [cards, accounts] = rewrapped;
+    println!("re-wrapped {cards} cards and {accounts} connector accounts under {new_id}; old keys may now be retired");
     Ok(())
 }
 
-/// Re-wraps, batch by batch, every card not under `kek_id`.
-async fn rewrap_all(store: &Store, vault: &Vault, kek_id: &str) -> anyhow::Result<u64> {
+/// The tables whose rows hold data keys wrapped by a KEK (`kek_id` column).
+const SEALED_TABLES: [Table; 2] = [Table::VaultCards, Table::ConnectorAccounts];
+
+/// The sealed record in a row's body: the whole body of a vault card, the
+/// `sealed` member of a connector account (absent once it is deleted).
+fn sealed_in(table: Table, body: &str) -> anyhow::Result<Option<SealedCard>> {
+    let sealed = match table {
+        Table::ConnectorAccounts => {
+            let value: serde_json::Value = serde_json::from_str(body)?;
+            match &value["sealed"] {
+                serde_json::Value::Null => return Ok(None),
+                sealed => sealed_of(&sealed.to_string()),
+            }
+        }
+        _ => sealed_of(body),
+    };
+    sealed.map(Some).map_err(|e| anyhow::anyhow!(e.message))
+}
+
+/// The row's body with its sealed record replaced.
+fn with_sealed(table: Table, body: &str, sealed: &SealedCard) -> anyhow::Result<String> {
+    match table {
+        Table::ConnectorAccounts => {
+            let mut value: serde_json::Value = serde_json::from_str(body)?;
+            value["sealed"] = serde_json::from_str(&sealed_body(sealed))?;
+            Ok(value.to_string())
+        }
+        _ => Ok(sealed_body(sealed)),
+    }
+}
+
+/// Re-wraps, batch by batch, every card and every connector account's
+/// credentials not under `kek_id`; answers how many of each.
+async fn rewrap_all(store: &Store, vault: &Vault, kek_id: &str) -> anyhow::Result<[u64; 2]> {
+    let mut rewrapped = [0; 2];
+    for (count, table) in rewrapped.iter_mut().zip(SEALED_TABLES) {
+        *count = rewrap_table(store, vault, table, kek_id).await?;
+    }
+    Ok(rewrapped)
+}
+
+async fn rewrap_table(
+    store: &Store,
+    vault: &Vault,
+    table: Table,
+    kek_id: &str,
+) -> anyhow::Result<u64> {
     let mut rewrapped = 0;
     loop {
         let query = ScanQuery {
@@ -131,23 +179,25 @@ async fn rewrap_all(store: &Store, vault: &Vault, kek_id: &str) -> anyhow::Resul
             created_before: None,
             limit: REWRAP_BATCH,
         };
-        let batch = store.scan(Table::VaultCards, &query).await?;
+        let batch = store.scan(table, &query).await?;
         if batch.is_empty() {
             return Ok(rewrapped);
         }
         for found in batch {
-            let sealed = sealed_of(&found.doc.body).map_err(|e| anyhow::anyhow!(e.message))?;
-            let Some(rewrapped_card) = vault.rewrap(&found.doc.id, &sealed)? else {
+            let Some(sealed) = sealed_in(table, &found.doc.body)? else {
+                continue;
+            };
+            let Some(rewrapped_record) = vault.rewrap(&found.doc.id, &sealed)? else {
                 continue;
             };
             let mut writes = WriteSet::new();
             writes.push(WriteOp::Update {
-                table: Table::VaultCards,
+                table,
                 scope: found.scope,
                 id: found.doc.id.clone(),
                 expected_version: found.doc.version,
-                columns: vec![("kek_id", SqlValue::Text(rewrapped_card.kek_id.clone()))],
-                body: sealed_body(&rewrapped_card),
+                columns: vec![("kek_id", SqlValue::Text(rewrapped_record.kek_id.clone()))],
+                body: with_sealed(table, &found.doc.body, &rewrapped_record)?,
             });
             match store.commit(writes).await {
                 Ok(()) => rewrapped += 1,
@@ -159,19 +209,24 @@ async fn rewrap_all(store: &Store, vault: &Vault, kek_id: &str) -> anyhow::Resul
     }
 }
 
-async fn cards_under(store: &Store, kek_id: &str, limit: usize) -> anyhow::Result<usize> {
+/// How many cards and connector accounts `kek_id` wraps, up to `limit` each.
+async fn records_under(store: &Store, kek_id: &str, limit: usize) -> anyhow::Result<[usize; 2]> {
     let query = ScanQuery {
         filters: vec![("kek_id", ScanOp::Equal, SqlValue::Text(kek_id.to_owned()))],
         created_before: None,
         limit,
     };
-    Ok(store.scan(Table::VaultCards, &query).await?.len())
+    let mut counts = [0; 2];
+    for (count, table) in counts.iter_mut().zip(SEALED_TABLES) {
+        *count = store.scan(table, &query).await?.len();
+    }
+    Ok(counts)
 }
 
 async fn retire(store: &Store, path: &Path, kek_id: &str) -> anyhow::Result<()> {
     let keyring = load(path)?;
-    if cards_under(store, kek_id, 1).await? > 0 {
-        bail!("cards are still wrapped by {kek_id}; run `portcullis vault rotate-key` first");
+    if records_under(store, kek_id, 1).await? != [0, 0] {
+        bail!("cards or connector accounts are still wrapped by {kek_id}; run `portcullis vault rotate-key` first");
     }
     save(path, &keyring.retire(kek_id)?)?;
     println!("retired {kek_id}");
@@ -187,8 +242,8 @@ async fn status(store: &Store, path: &Path) -> anyhow::Result<()> {
         } else {
             ""
         };
-        let count = cards_under(store, id, COUNT_MAX).await?;
-        println!("{id}{active}\t{count} cards");
+        let [cards, accounts] = records_under(store, id, COUNT_MAX).await?;
+        println!("{id}{active}\t{cards} cards\t{accounts} connector accounts");
     }
     Ok(())
 }

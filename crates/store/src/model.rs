@@ -40,6 +40,9 @@ pub enum Table {
     RiskEvaluations,
     /// The review queue (`prv_…`).
     Reviews,
+    /// Connector accounts (`ca_…`); `kek_id` names the KEK that wraps their
+    /// sealed credentials, like [`Table::VaultCards`].
+    ConnectorAccounts,
 }
 
 /// How a search attribute maps to SQL.
@@ -69,6 +72,7 @@ impl Table {
             Table::RiskRules => "risk_rules",
             Table::RiskEvaluations => "risk_evaluations",
             Table::Reviews => "reviews",
+            Table::ConnectorAccounts => "connector_accounts",
         }
     }
 
@@ -129,13 +133,21 @@ impl Table {
                 ("payment_intent", ColumnKind::Text),
                 ("charge", ColumnKind::Text),
             ],
+            Table::ConnectorAccounts => &[
+                ("connector_type", ColumnKind::Text),
+                ("kek_id", ColumnKind::Text),
+                ("deleted", ColumnKind::Integer),
+            ],
         }
     }
 
     /// The column whose true value hides a row from lists and searches.
     pub fn deleted_column(self) -> Option<&'static str> {
         match self {
-            Table::Customers | Table::WebhookEndpoints | Table::RiskListItems => Some("deleted"),
+            Table::Customers
+            | Table::WebhookEndpoints
+            | Table::RiskListItems
+            | Table::ConnectorAccounts => Some("deleted"),
             _ => None,
         }
     }

@@ -47,18 +47,9 @@ impl Vault {
     /// stored under: `open` needs it. Fails only if the operating system's
     /// random number generator does.
     pub fn seal(&self, record_id: &str, number: &CardNumber) -> Result<SealedCard, VaultError> {
-        let keyring = self.keyring();
-        let kek = keyring.active_kek();
-        let aad = record_id.as_bytes();
-        let dek = envelope::random_dek()?;
-        let ciphertext = envelope::encrypt(&dek, number.expose_digits().as_bytes(), aad)?;
-        let wrapped_dek = envelope::encrypt(kek.key(), &dek[..], aad)?;
-        debug_assert_eq!(wrapped_dek.len(), envelope::WRAPPED_DEK_BYTES);
-        Ok(SealedCard {
-            kek_id: kek.id().to_owned(),
-            wrapped_dek,
-            ciphertext,
-        })
+        let sealed = self.seal_secret(record_id, number.expose_digits().as_bytes())?;
+        debug_assert_eq!(sealed.wrapped_dek.len(), envelope::WRAPPED_DEK_BYTES);
+        Ok(sealed)
     }
 
     /// The number sealed in `sealed`, which must have been sealed for
@@ -73,6 +64,37 @@ impl Vault {
         // was written by something other than this vault.
         let digits = std::str::from_utf8(&digits).map_err(|_| VaultError::Tampered)?;
         CardNumber::parse(digits).map_err(|_| VaultError::Tampered)
+    }
+
+    /// Seals an arbitrary secret (a connector account's credentials) for
+    /// the record `record_id`, exactly as a card is sealed: a fresh DEK,
+    /// wrapped by the active KEK, the record id as associated data of both.
+    /// The result re-wraps ([`Vault::rewrap`]) and retires like a card.
+    pub fn seal_secret(&self, record_id: &str, secret: &[u8]) -> Result<SealedCard, VaultError> {
+        let keyring = self.keyring();
+        let kek = keyring.active_kek();
+        let aad = record_id.as_bytes();
+        let dek = envelope::random_dek()?;
+        let ciphertext = envelope::encrypt(&dek, secret, aad)?;
+        let wrapped_dek = envelope::encrypt(kek.key(), &dek[..], aad)?;
+        Ok(SealedCard {
+            kek_id: kek.id().to_owned(),
+            wrapped_dek,
+            ciphertext,
+        })
+    }
+
+    /// The secret sealed by [`Vault::seal_secret`] for `record_id`, in
+    /// memory wiped on drop. Errors as for `open`.
+    pub fn open_secret(
+        &self,
+        record_id: &str,
+        sealed: &SealedCard,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, VaultError> {
+        let keyring = self.keyring();
+        let aad = record_id.as_bytes();
+        let dek = unwrap_dek(&keyring, aad, sealed)?;
+        envelope::decrypt(&dek, &sealed.ciphertext, aad)
     }
 
     /// The record with its DEK re-wrapped under the active KEK; the card

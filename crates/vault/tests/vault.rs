@@ -480,3 +480,32 @@ proptest! {
         prop_assert_eq!(vault.rewrap(&record_id, &rewrapped).unwrap(), None);
     }
 }
+
+#[test]
+fn secrets_seal_open_rewrap_and_are_bound_to_their_record() {
+    let keyring = Keyring::generate();
+    let rotated = keyring.rotated();
+    let vault = Vault::new(keyring);
+    let sealed = vault
+        .seal_secret("ca_1", b"{\"private_key\":\"k\"}")
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&sealed.ciphertext).contains("private_key"));
+    assert_eq!(
+        &vault.open_secret("ca_1", &sealed).unwrap()[..],
+        b"{\"private_key\":\"k\"}"
+    );
+    assert_eq!(
+        vault.open_secret("ca_2", &sealed).map(|_| ()),
+        Err(VaultError::Tampered)
+    );
+    vault.replace_keyring(rotated);
+    let rewrapped = vault
+        .rewrap("ca_1", &sealed)
+        .unwrap()
+        .expect("under the old KEK");
+    assert_ne!(rewrapped.kek_id, sealed.kek_id);
+    assert_eq!(
+        &vault.open_secret("ca_1", &rewrapped).unwrap()[..],
+        b"{\"private_key\":\"k\"}"
+    );
+}

@@ -101,10 +101,7 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// Where this server is reached, for links in `next_action`.
     pub fn base_url(&self) -> String {
-        match &self.state.settings.public_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => "http://127.0.0.1:8080".to_owned(),
-        }
+        self.state.base_url()
     }
 }
 

@@ -7,7 +7,7 @@ mod attempt;
 mod deliveries;
 mod endpoints;
 mod sender;
-mod targets;
+pub(crate) mod targets;
 mod worker;
 
 pub use worker::run;

@@ -173,6 +173,22 @@ impl Params {
         }
     }
 
+    /// Takes every remaining parameter at this level as a non-empty
+    /// string of at most `chars_max` characters, by name (for hashes whose
+    /// keys the caller checks itself, like `credentials[…]`).
+    pub fn take_all_strings(
+        &mut self,
+        chars_max: usize,
+    ) -> ApiResult<std::collections::BTreeMap<String, String>> {
+        let names: Vec<String> = self.map.keys().cloned().collect();
+        let mut taken = std::collections::BTreeMap::new();
+        for name in names {
+            let value = self.string(&name, chars_max)?;
+            taken.insert(name, value.unwrap_or_default());
+        }
+        Ok(taken)
+    }
+
     /// A list of strings: a JSON array, or the form's `name[]`/`name[0]`
     /// keys. An empty value clears.
     pub fn patch_string_list(

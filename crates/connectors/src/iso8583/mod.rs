@@ -22,7 +22,7 @@ pub mod session;
 
 use crate::connector::{
     AttemptRecord, AttemptState, AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector,
-    ConnectorError, RefundOutcome,
+    ConnectorError, CvcCheck, RefundOutcome,
 };
 use messages::{amount_field, currency_field, parse_amount, rrn_of, Timestamps};
 use portcullis_iso8583::fields::{self, mti, processing, response};
@@ -362,6 +362,9 @@ impl Connector for Iso8583 {
                         reference: reference.encode(),
                         captured: request.capture,
                         authorization_code,
+                        // The 0100/0200 carries no CVC (no DE for it in
+                        // this profile): nobody checked one.
+                        cvc_check: CvcCheck::Unavailable,
                         dispute: None,
                     })
                 }

@@ -1,0 +1,495 @@
+//! Connector accounts (`ca_…`): a merchant's credentials at an institution
+//! (a wallet provider today; acquirers and processors later), the endpoint
+//! where that institution is reached, and which fields of the credentials
+//! are secret. Secret credentials are sealed by the caller (the vault) and
+//! never leave the server again: the account shows them only as `"set"`.
+
+use crate::metadata::{Metadata, MetadataError, MetadataUpdate};
+use crate::webhooks::WebhookUrl;
+use crate::UnixSeconds;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const CONNECTOR_ACCOUNT_ID_PREFIX: &str = "ca";
+/// Longest credential value accepted (a PEM RSA-4096 key fits easily).
+pub const CREDENTIAL_CHARS_MAX: usize = 8192;
+/// Length of WeChat Pay's API v3 key (the AES-256-GCM key, as text).
+pub const API_V3_KEY_CHARS: usize = 32;
+
+/// The institution an account connects to. New kinds (routing's
+/// `sandbox`, `iso8583`, `processor`, `stripe`) are added as variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectorType {
+    Alipay,
+    WechatPay,
+}
+
+/// Whether a credential is shown back (an identifier) or only as `"set"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exposure {
+    /// An identifier such as `app_id`: shown in the clear, stored in the clear.
+    Shown,
+    /// Key material: sealed, shown as `"set"`.
+    Sealed,
+}
+
+/// One field of `credentials[…]` for a type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CredentialField {
+    pub name: &'static str,
+    pub exposure: Exposure,
+    pub required: bool,
+    /// What the value must look like.
+    pub shape: Shape,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// Printable ASCII without spaces, at most this many characters.
+    Token(usize),
+    /// A PEM private key (`-----BEGIN … PRIVATE KEY-----`).
+    PemPrivateKey,
+    /// A PEM public key (`-----BEGIN … PUBLIC KEY-----`).
+    PemPublicKey,
+    /// Exactly this many printable ASCII characters.
+    Exactly(usize),
+}
+
+const fn field(name: &'static str, exposure: Exposure, shape: Shape) -> CredentialField {
+    CredentialField {
+        name,
+        exposure,
+        required: true,
+        shape,
+    }
+}
+
+const ALIPAY_FIELDS: &[CredentialField] = &[
+    field("app_id", Exposure::Shown, Shape::Token(32)),
+    field("private_key", Exposure::Sealed, Shape::PemPrivateKey),
+    field("alipay_public_key", Exposure::Sealed, Shape::PemPublicKey),
+];
+
+const WECHAT_PAY_FIELDS: &[CredentialField] = &[
+    field("mchid", Exposure::Shown, Shape::Token(32)),
+    field("appid", Exposure::Shown, Shape::Token(32)),
+    field("private_key", Exposure::Sealed, Shape::PemPrivateKey),
+    field("certificate_serial", Exposure::Shown, Shape::Token(64)),
+    field(
+        "api_v3_key",
+        Exposure::Sealed,
+        Shape::Exactly(API_V3_KEY_CHARS),
+    ),
+    field("platform_public_key", Exposure::Sealed, Shape::PemPublicKey),
+    field("platform_serial", Exposure::Shown, Shape::Token(64)),
+    CredentialField {
+        name: "api_v2_key",
+        exposure: Exposure::Sealed,
+        required: false,
+        shape: Shape::Exactly(API_V3_KEY_CHARS),
+    },
+];
+
+impl ConnectorType {
+    pub fn parse(text: &str) -> Result<Self, ConnectorAccountError> {
+        match text {
+            "alipay" => Ok(Self::Alipay),
+            "wechat_pay" => Ok(Self::WechatPay),
+            _ => Err(ConnectorAccountError::Type),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Alipay => "alipay",
+            Self::WechatPay => "wechat_pay",
+        }
+    }
+
+    /// The provider's production base URL, the default `endpoint`.
+    pub fn production_endpoint(self) -> &'static str {
+        match self {
+            Self::Alipay => "https://openapi.alipay.com",
+            Self::WechatPay => "https://api.mch.weixin.qq.com",
+        }
+    }
+
+    /// The fields `credentials[…]` takes for this type.
+    pub fn credential_fields(self) -> &'static [CredentialField] {
+        match self {
+            Self::Alipay => ALIPAY_FIELDS,
+            Self::WechatPay => WECHAT_PAY_FIELDS,
+        }
+    }
+
+    fn credential_field(self, name: &str) -> Option<&'static CredentialField> {
+        self.credential_fields().iter().find(|f| f.name == name)
+    }
+
+    /// The path of our notification receiver for an account of this type.
+    pub fn notify_path(self, account_id: &str) -> String {
+        format!("/notify/{}/{account_id}", self.as_str())
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorAccountError {
+    #[error("Invalid type: must be one of alipay, wechat_pay.")]
+    Type,
+    #[error("Invalid endpoint: must be an absolute http or https URL with a host, without user or password.")]
+    Endpoint,
+    #[error("Unknown credential credentials[{field}] for type {kind}.")]
+    UnknownCredential { kind: &'static str, field: String },
+    #[error("Missing required credential credentials[{0}].")]
+    MissingCredential(&'static str),
+    #[error("Invalid credentials[{field}]: {reason}.")]
+    InvalidCredential { field: String, reason: String },
+    #[error("{0}")]
+    Metadata(#[from] MetadataError),
+}
+
+impl ConnectorAccountError {
+    /// The request parameter at fault.
+    pub fn param(&self) -> String {
+        match self {
+            Self::Type => "type".to_owned(),
+            Self::Endpoint => "endpoint".to_owned(),
+            Self::UnknownCredential { field, .. } | Self::InvalidCredential { field, .. } => {
+                format!("credentials[{field}]")
+            }
+            Self::MissingCredential(field) => format!("credentials[{field}]"),
+            Self::Metadata(err) => err.param(),
+        }
+    }
+}
+
+/// Credentials as given, split by exposure once checked for their type:
+/// `shown` is stored and rendered in the clear, `sealed` goes to the vault.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub shown: BTreeMap<String, String>,
+    pub sealed: BTreeMap<String, String>,
+}
+
+/// Never prints a value: only the names.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("shown", &self.shown.keys().collect::<Vec<_>>())
+            .field("sealed", &self.sealed.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Splits `given` by the fields of `kind`, refusing unknown names and
+    /// values of the wrong shape. Required fields are checked by
+    /// [`Credentials::check_complete`], after an update has merged.
+    pub fn parse(
+        kind: ConnectorType,
+        given: BTreeMap<String, String>,
+    ) -> Result<Self, ConnectorAccountError> {
+        let mut credentials = Credentials::default();
+        for (name, value) in given {
+            let Some(field) = kind.credential_field(&name) else {
+                return Err(ConnectorAccountError::UnknownCredential {
+                    kind: kind.as_str(),
+                    field: name,
+                });
+            };
+            check_shape(field, &value)?;
+            match field.exposure {
+                Exposure::Shown => credentials.shown.insert(name, value),
+                Exposure::Sealed => credentials.sealed.insert(name, value),
+            };
+        }
+        Ok(credentials)
+    }
+
+    /// `self` with every field of `newer` replacing its own.
+    pub fn merged(&self, newer: &Credentials) -> Credentials {
+        let mut merged = self.clone();
+        merged.shown.extend(newer.shown.clone());
+        merged.sealed.extend(newer.sealed.clone());
+        merged
+    }
+
+    /// Refuses credentials that lack a field `kind` requires.
+    pub fn check_complete(&self, kind: ConnectorType) -> Result<(), ConnectorAccountError> {
+        for field in kind.credential_fields().iter().filter(|f| f.required) {
+            let present = match field.exposure {
+                Exposure::Shown => self.shown.contains_key(field.name),
+                Exposure::Sealed => self.sealed.contains_key(field.name),
+            };
+            if !present {
+                return Err(ConnectorAccountError::MissingCredential(field.name));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.shown
+            .get(name)
+            .or_else(|| self.sealed.get(name))
+            .map(String::as_str)
+    }
+}
+
+fn check_shape(field: &CredentialField, value: &str) -> Result<(), ConnectorAccountError> {
+    let invalid = |reason: String| ConnectorAccountError::InvalidCredential {
+        field: field.name.to_owned(),
+        reason,
+    };
+    let printable = |text: &str| text.bytes().all(|b| b.is_ascii_graphic());
+    match field.shape {
+        Shape::Token(max) if value.is_empty() || value.len() > max || !printable(value) => {
+            Err(invalid(format!(
+                "must be 1 to {max} printable characters without spaces"
+            )))
+        }
+        Shape::Exactly(len) if value.len() != len || !printable(value) => Err(invalid(format!(
+            "must be exactly {len} printable characters"
+        ))),
+        Shape::PemPrivateKey if !is_pem(value, "PRIVATE KEY") => Err(invalid(
+            "must be a PEM private key (PKCS#8 or PKCS#1)".to_owned(),
+        )),
+        Shape::PemPublicKey if !is_pem(value, "PUBLIC KEY") => {
+            Err(invalid("must be a PEM public key".to_owned()))
+        }
+        _ if value.len() > CREDENTIAL_CHARS_MAX => Err(invalid(format!(
+            "must be at most {CREDENTIAL_CHARS_MAX} characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// True when `text` is one PEM block whose label ends with `label`
+/// (`PRIVATE KEY` matches both `PRIVATE KEY` and `RSA PRIVATE KEY`).
+fn is_pem(text: &str, label: &str) -> bool {
+    let text = text.trim();
+    let Some(rest) = text.strip_prefix("-----BEGIN ") else {
+        return false;
+    };
+    let Some((begin_label, _)) = rest.split_once("-----") else {
+        return false;
+    };
+    begin_label.ends_with(label) && text.ends_with(&format!("-----END {begin_label}-----"))
+}
+
+/// Where an account's institution is reached: an absolute http(s) URL
+/// without credentials, kept without a trailing slash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Endpoint(WebhookUrl);
+
+impl Endpoint {
+    pub fn parse(text: &str) -> Result<Self, ConnectorAccountError> {
+        let trimmed = text.trim_end_matches('/');
+        let url = WebhookUrl::parse(trimmed).map_err(|_| ConnectorAccountError::Endpoint)?;
+        Ok(Self(url))
+    }
+
+    /// The URL as a webhook target, for the private-address check.
+    pub fn url(&self) -> &WebhookUrl {
+        &self.0
+    }
+
+    /// The base URL without a trailing slash, so paths can be appended.
+    pub fn base(&self) -> &str {
+        self.0.as_str().trim_end_matches('/')
+    }
+}
+
+impl TryFrom<String> for Endpoint {
+    type Error = ConnectorAccountError;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text)
+    }
+}
+
+impl From<Endpoint> for String {
+    fn from(endpoint: Endpoint) -> String {
+        endpoint.base().to_owned()
+    }
+}
+
+/// A connector account as stored: everything but the sealed credentials,
+/// which the caller keeps beside it (their names are `sealed_names`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorAccount {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: ConnectorType,
+    pub endpoint: Endpoint,
+    pub livemode: bool,
+    pub created: UnixSeconds,
+    pub metadata: Metadata,
+    /// Identifiers shown in the clear.
+    pub shown_credentials: BTreeMap<String, String>,
+    /// Names of the credentials held sealed.
+    pub sealed_names: Vec<String>,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// What a create or update asks for; `None` keeps the current value.
+#[derive(Clone, Debug, Default)]
+pub struct AccountChanges {
+    pub endpoint: Option<Endpoint>,
+    pub credentials: Credentials,
+    pub metadata: Option<MetadataUpdate>,
+}
+
+impl ConnectorAccount {
+    /// A new account of `kind`; `credentials` must be complete.
+    pub fn create(
+        kind: ConnectorType,
+        changes: &AccountChanges,
+        livemode: bool,
+        now: UnixSeconds,
+    ) -> Result<Self, ConnectorAccountError> {
+        changes.credentials.check_complete(kind)?;
+        let endpoint = match &changes.endpoint {
+            Some(endpoint) => endpoint.clone(),
+            None => Endpoint::parse(kind.production_endpoint())?,
+        };
+        let metadata = match &changes.metadata {
+            Some(update) => Metadata::default().updated(update)?,
+            None => Metadata::default(),
+        };
+        Ok(Self {
+            id: crate::ids::new_id(CONNECTOR_ACCOUNT_ID_PREFIX),
+            kind,
+            endpoint,
+            livemode,
+            created: now,
+            metadata,
+            shown_credentials: changes.credentials.shown.clone(),
+            sealed_names: changes.credentials.sealed.keys().cloned().collect(),
+            deleted: false,
+        })
+    }
+
+    /// The account after `changes`, whose credentials are the complete
+    /// merged set (see [`Credentials::merged`]).
+    pub fn updated(
+        &self,
+        changes: &AccountChanges,
+        merged: &Credentials,
+    ) -> Result<Self, ConnectorAccountError> {
+        merged.check_complete(self.kind)?;
+        let mut updated = self.clone();
+        if let Some(endpoint) = &changes.endpoint {
+            updated.endpoint = endpoint.clone();
+        }
+        if let Some(update) = &changes.metadata {
+            updated.metadata = self.metadata.updated(update)?;
+        }
+        updated.shown_credentials = merged.shown.clone();
+        updated.sealed_names = merged.sealed.keys().cloned().collect();
+        Ok(updated)
+    }
+
+    pub fn deleted(&self) -> Self {
+        Self {
+            deleted: true,
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+    const PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----";
+
+    fn given(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn alipay_credentials_split_into_shown_and_sealed() {
+        let credentials = Credentials::parse(
+            ConnectorType::Alipay,
+            given(&[
+                ("app_id", "2021000000000001"),
+                ("private_key", PRIVATE),
+                ("alipay_public_key", PUBLIC),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(credentials.shown.keys().collect::<Vec<_>>(), ["app_id"]);
+        assert_eq!(
+            credentials.sealed.keys().collect::<Vec<_>>(),
+            ["alipay_public_key", "private_key"]
+        );
+        credentials.check_complete(ConnectorType::Alipay).unwrap();
+        assert!(!format!("{credentials:?}").contains("MIIE"));
+    }
+
+    #[test]
+    fn wrong_names_shapes_and_missing_fields_are_refused() {
+        let unknown = Credentials::parse(ConnectorType::Alipay, given(&[("mchid", "1")]));
+        assert_eq!(unknown.unwrap_err().param(), "credentials[mchid]");
+        let short = Credentials::parse(ConnectorType::WechatPay, given(&[("api_v3_key", "abc")]));
+        assert_eq!(short.unwrap_err().param(), "credentials[api_v3_key]");
+        let not_pem = Credentials::parse(ConnectorType::Alipay, given(&[("private_key", PUBLIC)]));
+        assert_eq!(not_pem.unwrap_err().param(), "credentials[private_key]");
+        let partial =
+            Credentials::parse(ConnectorType::Alipay, given(&[("app_id", "2021")])).unwrap();
+        assert_eq!(
+            partial.check_complete(ConnectorType::Alipay).unwrap_err(),
+            ConnectorAccountError::MissingCredential("private_key")
+        );
+    }
+
+    #[test]
+    fn api_v2_key_is_optional_for_wechat_pay() {
+        let fields = ConnectorType::WechatPay.credential_fields();
+        let required: Vec<_> = fields
+            .iter()
+            .filter(|f| f.required)
+            .map(|f| f.name)
+            .collect();
+        assert!(!required.contains(&"api_v2_key"));
+        assert_eq!(required.len(), 7);
+    }
+
+    #[test]
+    fn endpoint_defaults_to_production_and_drops_trailing_slash() {
+        let account = ConnectorAccount::create(
+            ConnectorType::WechatPay,
+            &AccountChanges {
+                credentials: Credentials::parse(
+                    ConnectorType::WechatPay,
+                    given(&[
+                        ("mchid", "1900000109"),
+                        ("appid", "wxd678efh567hg6787"),
+                        ("private_key", PRIVATE),
+                        ("certificate_serial", "5157F09EFDC096DE15EBE81A47057A72"),
+                        ("api_v3_key", "0123456789abcdef0123456789abcdef"),
+                        ("platform_public_key", PUBLIC),
+                        ("platform_serial", "PUB_KEY_ID_0114232134912410000"),
+                    ]),
+                )
+                .unwrap(),
+                ..AccountChanges::default()
+            },
+            false,
+            1,
+        )
+        .unwrap();
+        assert_eq!(account.endpoint.base(), "https://api.mch.weixin.qq.com");
+        assert!(account.id.starts_with("ca_"));
+        let endpoint = Endpoint::parse("http://127.0.0.1:9/").unwrap();
+        assert_eq!(endpoint.base(), "http://127.0.0.1:9");
+        assert!(Endpoint::parse("ftp://x").is_err());
+    }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The wallet codec against independent peers: Alipay's official Python SDK
+# (alipay-sdk-python) and wechatpayv3 check what crates/wallets signs and
+# encrypts, and sign and encrypt what it must accept
+# (crates/wallets/tests/peers.rs, tests/peers/peer.py).
+#   PYTHON   the interpreter that makes the venv (default python3)
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+
+venv="$root/.venv-wallet-peers"
+python="${PYTHON:-python3}"
+if [[ ! -x "$venv/bin/python" ]]; then
+    echo "wallet peers: creating $venv"
+    "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/wallet_peers/requirements.txt
+
+echo "wallet peers: cargo test -p portcullis-wallets --test peers"
+PORTCULLIS_PEER_PYTHON="$venv/bin/python" CI=true \
+    exec cargo test -p portcullis-wallets --test peers -- --include-ignored
