@@ -23,8 +23,23 @@ pub struct Cli {
     /// `text` or `json`.
     #[arg(long, global = true, env = "PORTCULLIS_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// With no subcommand, `portcullis` serves: these are `serve`'s options.
+    #[command(flatten)]
+    pub serve: ServeArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The serve options in force: `serve`'s own, or the top-level ones when
+    /// no subcommand was given (`cargo run --release -- --listen …`).
+    pub fn serve_args(&self) -> Option<&ServeArgs> {
+        match &self.command {
+            Some(Command::Serve(args)) => Some(args),
+            None => Some(&self.serve),
+            Some(_) => None,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -32,7 +47,10 @@ pub enum Command {
     /// Serve the HTTP API (the default).
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
-    Migrate,
+    Migrate(MigrateArgs),
+    /// Settings file helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Create and list merchants.
     #[command(subcommand)]
     Merchant(MerchantCommand),
@@ -55,6 +73,20 @@ pub enum Command {
     Soak(SoakArgs),
     /// Run the sandbox acquirer as its own process (HTTP/JSON, journaled).
     SandboxAcquirer(SandboxAcquirerArgs),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct MigrateArgs {
+    /// Create the PostgreSQL database named in --database-url if it does not
+    /// exist yet (connecting to the server's `postgres` database to do so).
+    #[arg(long)]
+    pub create_database: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print a settings file with every key, its default and what it does.
+    Example,
 }
 
 #[derive(Subcommand, Debug)]
@@ -148,7 +180,10 @@ pub enum VaultCommand {
     /// servers run.
     RotateKey,
     /// Remove an old key-encrypting key that no card uses any more.
-    RetireKey { kek_id: String },
+    RetireKey {
+        /// The key-encrypting key's id (`kek_…`), as `vault status` shows it.
+        kek_id: String,
+    },
     /// Show the key ids and how many cards each wraps.
     Status,
 }
@@ -169,12 +204,18 @@ pub struct ServeArgs {
     /// PORTCULLIS_WEBHOOKS_ALLOW_PRIVATE_TARGETS=true).
     #[arg(long)]
     pub webhooks_allow_private_targets: bool,
+    /// Create the PostgreSQL database named in --database-url when the
+    /// server says it does not exist (never done without this flag, so a
+    /// mistyped URL cannot start an empty gateway).
+    #[arg(long)]
+    pub create_database: bool,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum MerchantCommand {
     /// Create a merchant with a test secret key and a test publishable key.
     Create {
+        /// The merchant's display name.
         #[arg(long)]
         name: String,
         /// Print exactly one JSON object on stdout.
@@ -183,6 +224,7 @@ pub enum MerchantCommand {
     },
     /// List merchants.
     List {
+        /// Print one JSON object per merchant on stdout.
         #[arg(long)]
         json: bool,
     },
@@ -192,6 +234,7 @@ pub enum MerchantCommand {
 pub enum KeyCommand {
     /// Create an API key; the key is shown once.
     Create {
+        /// The merchant the key belongs to (`acct_…`).
         #[arg(long)]
         merchant: String,
         /// secret, publishable or restricted
@@ -203,16 +246,21 @@ pub enum KeyCommand {
         /// For restricted keys: e.g. `customers:write,*:read` (default `*:read`).
         #[arg(long)]
         permissions: Option<String>,
+        /// Print exactly one JSON object on stdout.
         #[arg(long)]
         json: bool,
     },
     /// List a merchant's keys (never the keys themselves).
     List {
+        /// The merchant whose keys to list (`acct_…`).
         #[arg(long)]
         merchant: String,
     },
     /// Revoke a key by its id (`key_…`); it stops working within seconds everywhere.
-    Revoke { key_id: String },
+    Revoke {
+        /// The key's id, as `key list` shows it.
+        key_id: String,
+    },
 }
 
 #[derive(Args, Debug)]

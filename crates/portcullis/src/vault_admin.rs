@@ -44,11 +44,63 @@ fn load(path: &Path) -> anyhow::Result<Keyring> {
     Keyring::parse(&text).with_context(|| format!("parsing the vault keyring {}", path.display()))
 }
 
-/// Replaces the keyring file atomically (write a private temp file, rename).
+/// Replaces the keyring file atomically and durably: write a private temp
+/// file and fsync it, rename it over the keyring, then fsync the directory
+/// so the rename itself survives a power cut.
 fn save(path: &Path, keyring: &Keyring) -> anyhow::Result<()> {
     let temp = path.with_extension("tmp");
     write_private(&temp, Zeroizing::new(keyring.to_text()).as_bytes())?;
-    std::fs::rename(&temp, path).with_context(|| format!("replacing {}", path.display()))
+    std::fs::rename(&temp, path).with_context(|| format!("replacing {}", path.display()))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing the directory {}", dir.display()))?;
+    Ok(())
+}
+
+/// The keyring `serve` uses: refuses to start, rather than answer errors
+/// later, when the database holds cards sealed under a key-encrypting key
+/// the keyring file lacks (or the file is missing while cards exist: a new
+/// keyring would open none of them).
+pub async fn load_for_serving(store: &Store, path: &Path) -> anyhow::Result<Keyring> {
+    const FIX: &str = "every instance on one database must use the same keyring: point \
+        vault_keyring_file (PORTCULLIS_VAULT_KEYRING_FILE) at the keyring the other instances use, \
+        or restore it from a backup (`portcullis vault restore`)";
+    if !path.exists() {
+        let any = ScanQuery {
+            filters: vec![],
+            created_before: None,
+            limit: 1,
+        };
+        if !store.scan(Table::VaultCards, &any).await?.is_empty() {
+            bail!(
+                "the vault keyring {} does not exist, but the database holds saved cards sealed by another keyring; {FIX}",
+                path.display()
+            );
+        }
+    }
+    let keyring = load_or_create(path)?;
+    let unknown = ScanQuery {
+        filters: keyring
+            .kek_ids()
+            .map(|id| ("kek_id", ScanOp::NotEqual, SqlValue::Text(id.to_owned())))
+            .collect(),
+        created_before: None,
+        limit: 1,
+    };
+    if let Some(card) = store.scan(Table::VaultCards, &unknown).await?.first() {
+        let sealed = sealed_of(&card.doc.body).map_err(|e| anyhow::anyhow!(e.message))?;
+        bail!(
+            "the database holds saved cards sealed under {}, which the vault keyring {} lacks; {FIX}",
+            sealed.kek_id,
+            path.display()
+        );
+    }
+    Ok(keyring)
 }
 
 /// Re-reads the keyring file whenever it changes, until `stop` resolves.
