@@ -186,6 +186,27 @@ pub enum VaultCommand {
     },
     /// Show the key ids and how many cards each wraps.
     Status,
+    /// Write the keyring, encrypted under a passphrase (Argon2id and
+    /// AES-256-GCM), to a file to keep away from this machine. The
+    /// passphrase comes from --passphrase-file or PORTCULLIS_VAULT_BACKUP_PASSPHRASE.
+    Backup {
+        /// The backup file to write (mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+        /// A file holding the passphrase (at least 12 characters).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Write the keyring a backup holds to the keyring file (never over an
+    /// existing one).
+    Restore {
+        /// The backup file written by `vault backup`.
+        #[arg(long)]
+        from: PathBuf,
+        /// A file holding the passphrase.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug, Default)]

@@ -139,11 +139,24 @@ pub async fn reload_on_change(
 
 pub async fn run(settings: &Settings, command: VaultCommand) -> anyhow::Result<()> {
     let path = &settings.vault_keyring_file;
+    // Backups touch only the keyring file, not the database.
+    match &command {
+        VaultCommand::Backup {
+            out,
+            passphrase_file,
+        } => return backup(path, out, passphrase_file.as_deref()),
+        VaultCommand::Restore {
+            from,
+            passphrase_file,
+        } => return restore(path, from, passphrase_file.as_deref()),
+        _ => {}
+    }
     let store = open_store(settings).await?;
     let result = match command {
         VaultCommand::RotateKey => rotate(&store, path).await,
         VaultCommand::RetireKey { kek_id } => retire(&store, path, &kek_id).await,
         VaultCommand::Status => status(&store, path).await,
+        VaultCommand::Backup { .. } | VaultCommand::Restore { .. } => Ok(()),
     };
     store.close().await;
     result
@@ -242,5 +255,61 @@ async fn status(store: &Store, path: &Path) -> anyhow::Result<()> {
         let count = cards_under(store, id, COUNT_MAX).await?;
         println!("{id}{active}\t{count} cards");
     }
+    Ok(())
+}
+
+/// The passphrase of `vault backup` / `vault restore`: from the file named,
+/// else `PORTCULLIS_VAULT_BACKUP_PASSPHRASE` (never a flag: flags show in
+/// `ps`).
+fn backup_passphrase(file: Option<&Path>) -> anyhow::Result<Zeroizing<String>> {
+    let text = match file {
+        Some(path) => Zeroizing::new(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the passphrase file {}", path.display()))?,
+        ),
+        None => Zeroizing::new(std::env::var("PORTCULLIS_VAULT_BACKUP_PASSPHRASE").map_err(|_| {
+            anyhow::anyhow!("give the backup passphrase with --passphrase-file FILE or PORTCULLIS_VAULT_BACKUP_PASSPHRASE")
+        })?),
+    };
+    Ok(Zeroizing::new(
+        text.trim_end_matches(['\n', '\r']).to_owned(),
+    ))
+}
+
+/// `portcullis vault backup --out FILE`: the keyring sealed under a passphrase.
+pub fn backup(path: &Path, out: &Path, passphrase_file: Option<&Path>) -> anyhow::Result<()> {
+    let keyring = load(path)?;
+    let passphrase = backup_passphrase(passphrase_file)?;
+    let sealed =
+        portcullis_vault::backup::seal_backup(&Zeroizing::new(keyring.to_text()), &passphrase)?;
+    write_private(out, sealed.as_bytes())?;
+    println!(
+        "wrote {} ({} keys); keep it and its passphrase apart, away from this machine",
+        out.display(),
+        keyring.kek_ids().count()
+    );
+    Ok(())
+}
+
+/// `portcullis vault restore --from FILE`: writes the keyring a backup holds,
+/// never over an existing keyring file.
+pub fn restore(path: &Path, from: &Path, passphrase_file: Option<&Path>) -> anyhow::Result<()> {
+    if path.exists() {
+        bail!(
+            "{} exists; move it away first (restore never overwrites a keyring)",
+            path.display()
+        );
+    }
+    let text =
+        std::fs::read_to_string(from).with_context(|| format!("reading {}", from.display()))?;
+    let passphrase = backup_passphrase(passphrase_file)?;
+    let keyring_text = portcullis_vault::backup::open_backup(&text, &passphrase)?;
+    let keyring = Keyring::parse(&keyring_text).context("the backup's keyring")?;
+    save(path, &keyring)?;
+    println!(
+        "restored {} ({} keys)",
+        path.display(),
+        keyring.kek_ids().count()
+    );
     Ok(())
 }

@@ -109,3 +109,111 @@ fn keys_file(db: &TestDatabase) -> std::path::PathBuf {
         })
         .expect("a sandbox keys file")
 }
+
+on_both_backends!(a_lost_keyring_is_refused_and_restored_from_a_backup);
+
+/// Issue 12 item 13: `vault backup` / `vault restore` under a passphrase,
+/// and a server that refuses to start without the keyring its cards need.
+async fn a_lost_keyring_is_refused_and_restored_from_a_backup(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = support::create_merchant(&db, "Acme");
+    let server = TestServer::start(&db);
+    let api = Api::new(&server, &merchant.secret_key);
+    let method = api
+        .post(
+            "/v1/payment_methods",
+            &[
+                ("type", "card"),
+                ("card[number]", "4242424242424242"),
+                ("card[exp_month]", "12"),
+                ("card[exp_year]", "2035"),
+            ],
+        )
+        .await;
+    assert_eq!(method.status, 200, "{}", method.text);
+    let pm = method.json()["id"].as_str().unwrap().to_owned();
+    drop(server);
+
+    let passphrase = db.data_dir.join("passphrase");
+    std::fs::write(&passphrase, "correct horse battery staple\n").unwrap();
+    let backup = db.data_dir.join("keyring.backup");
+    let pass = passphrase.to_str().unwrap();
+    support::cli(
+        &db,
+        &[
+            "vault",
+            "backup",
+            "--out",
+            backup.to_str().unwrap(),
+            "--passphrase-file",
+            pass,
+        ],
+    );
+    let keyring = db.data_dir.join("vault-keyring");
+    let original = std::fs::read_to_string(&keyring).unwrap();
+    assert!(!std::fs::read_to_string(&backup)
+        .unwrap()
+        .contains(original.trim()));
+    std::fs::remove_file(&keyring).unwrap();
+
+    let refused = Command::new(support::binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &db.url,
+        ])
+        .args(["--data-dir", db.data_dir.to_str().unwrap()])
+        .env("PORTCULLIS_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success(),
+        "started without the keyring its cards need"
+    );
+    assert!(err.contains("vault restore"), "{err}");
+    assert!(!keyring.exists(), "no new keyring was made in its place");
+
+    let wrong = db.data_dir.join("wrong");
+    std::fs::write(&wrong, "not the passphrase at all").unwrap();
+    let out = Command::new(support::binary())
+        .args(["vault", "restore", "--from", backup.to_str().unwrap()])
+        .args(["--passphrase-file", wrong.to_str().unwrap()])
+        .args([
+            "--database-url",
+            &db.url,
+            "--data-dir",
+            db.data_dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a wrong passphrase restores nothing");
+    support::cli(
+        &db,
+        &[
+            "vault",
+            "restore",
+            "--from",
+            backup.to_str().unwrap(),
+            "--passphrase-file",
+            pass,
+        ],
+    );
+    assert_eq!(std::fs::read_to_string(&keyring).unwrap(), original);
+
+    let server = TestServer::start(&db);
+    let paid = Api::new(&server, &merchant.secret_key)
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "2000"),
+                ("currency", "usd"),
+                ("payment_method", pm.as_str()),
+                ("confirm", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(paid.status, 200, "{}", paid.text);
+}
