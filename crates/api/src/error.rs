@@ -242,7 +242,7 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": self.to_json() });
-        let mut response = (self.status, axum::Json(body)).into_response();
+        let mut response = crate::idempotency::json_response(self.status, body.to_string());
         if let Some(retry) = self.should_retry {
             response.headers_mut().insert(
                 "stripe-should-retry",

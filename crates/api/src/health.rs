@@ -1,28 +1,29 @@
 //! Liveness and readiness, for load balancers and orchestrators.
 
+use crate::idempotency::json_response;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
-use serde_json::{json, Value};
+use axum::response::Response;
+use serde_json::json;
 
 /// 200 whenever the process serves HTTP.
-pub async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+pub async fn health() -> Response {
+    json_response(StatusCode::OK, json!({ "status": "ok" }).to_string())
 }
 
 /// 200 only when the database answers.
-pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub async fn ready(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => (
+        Ok(()) => json_response(
             StatusCode::OK,
-            Json(json!({ "status": "ok", "database": state.store.backend_name() })),
+            json!({ "status": "ok", "database": state.store.backend_name() }).to_string(),
         ),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
-            (
+            json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable" })),
+                json!({ "status": "unavailable" }).to_string(),
             )
         }
     }

@@ -168,7 +168,12 @@ async fn release(state: &AppState, caller: &Caller, key: &str, claimed_at: i64) 
     }
 }
 
-pub fn json_response(status: StatusCode, body: String) -> Response {
+/// A JSON answer; like Stripe's, its body ends with a newline (so a
+/// terminal prompt after `curl` starts on a line of its own).
+pub fn json_response(status: StatusCode, mut body: String) -> Response {
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
     let mut response = (status, body).into_response();
     response
         .headers_mut()

@@ -228,6 +228,9 @@ pub struct PaymentIntent {
     /// for risk signals; never rendered.
     #[serde(default)]
     pub customer_ip: Option<String>,
+    /// The review (`prv_…`) a risk rule opened on this payment, as on its charge.
+    #[serde(default)]
+    pub review: Option<String>,
 }
 
 /// Fields a create or update request may set.
@@ -297,6 +300,7 @@ impl PaymentIntent {
             cancellation_reason: None,
             pending_attempt: None,
             customer_ip: None,
+            review: None,
         }
     }
 

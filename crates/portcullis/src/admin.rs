@@ -15,21 +15,46 @@ use portcullis_store::Store;
 use serde_json::json;
 
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open(&settings.database_url, &settings.store)
-        .await
-        .with_context(|| {
-            format!(
-                "opening the {} database",
-                backend_of(&settings.database_url)
+    let url = &settings.database_url;
+    let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if settings.create_database && is_postgres {
+        let created = Store::create_postgres_database(url)
+            .await
+            .with_context(|| format!("creating the PostgreSQL database {}", redacted(url)))?;
+        if created {
+            println!("created the PostgreSQL database {}", redacted(url));
+        }
+    }
+    match Store::open(url, &settings.store).await {
+        Ok(store) => Ok(store),
+        Err(err) if is_postgres => {
+            let hint = if err.to_string().contains("SQLSTATE 3D000") {
+                "\n  create it with `portcullis migrate --create-database` (or `createdb`), \
+                 or start with `portcullis serve --create-database`"
+            } else {
+                ""
+            };
+            bail!(
+                "opening the PostgreSQL database {}: {err}{hint}",
+                redacted(url)
             )
-        })
+        }
+        Err(err) => match url.strip_prefix("sqlite://") {
+            Some(path) => bail!("opening the SQLite database {path}: {err}"),
+            None => bail!("{err}"),
+        },
+    }
 }
 
-fn backend_of(url: &str) -> &'static str {
-    if url.starts_with("sqlite://") {
-        "SQLite"
-    } else {
-        "PostgreSQL"
+/// A PostgreSQL URL without its password, for messages.
+pub fn redacted(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(_)) => {
+            let (credentials, host) = rest.rsplit_once('@').unwrap_or(("", rest));
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}")
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -43,6 +68,7 @@ fn hasher(settings: &Settings) -> anyhow::Result<KeyHashSecret> {
     secrets::key_hash_secret(settings.key_hash_secret_hex.as_deref(), &settings.data_dir)
 }
 
+/// `portcullis migrate [--create-database]` (the flag is in `settings`).
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
     store.close().await;

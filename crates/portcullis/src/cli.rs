@@ -23,8 +23,23 @@ pub struct Cli {
     /// `text` or `json`.
     #[arg(long, global = true, env = "PORTCULLIS_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// With no subcommand, `portcullis` serves: these are `serve`'s options.
+    #[command(flatten)]
+    pub serve: ServeArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The serve options in force: `serve`'s own, or the top-level ones when
+    /// no subcommand was given (`cargo run --release -- --listen …`).
+    pub fn serve_args(&self) -> Option<&ServeArgs> {
+        match &self.command {
+            Some(Command::Serve(args)) => Some(args),
+            None => Some(&self.serve),
+            Some(_) => None,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -32,7 +47,10 @@ pub enum Command {
     /// Serve the HTTP API (the default).
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
-    Migrate,
+    Migrate(MigrateArgs),
+    /// Settings file helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Create and list merchants.
     #[command(subcommand)]
     Merchant(MerchantCommand),
@@ -102,6 +120,20 @@ pub enum AcquirerSimCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Args, Debug, Default)]
+pub struct MigrateArgs {
+    /// Create the PostgreSQL database named in --database-url if it does not
+    /// exist yet (connecting to the server's `postgres` database to do so).
+    #[arg(long)]
+    pub create_database: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print a settings file with every key, its default and what it does.
+    Example,
 }
 
 #[derive(Subcommand, Debug)]
@@ -195,9 +227,33 @@ pub enum VaultCommand {
     /// servers run.
     RotateKey,
     /// Remove an old key-encrypting key that no card uses any more.
-    RetireKey { kek_id: String },
+    RetireKey {
+        /// The key-encrypting key's id (`kek_…`), as `vault status` shows it.
+        kek_id: String,
+    },
     /// Show the key ids and how many cards each wraps.
     Status,
+    /// Write the keyring, encrypted under a passphrase (Argon2id and
+    /// AES-256-GCM), to a file to keep away from this machine. The
+    /// passphrase comes from --passphrase-file or PORTCULLIS_VAULT_BACKUP_PASSPHRASE.
+    Backup {
+        /// The backup file to write (mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+        /// A file holding the passphrase (at least 12 characters).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Write the keyring a backup holds to the keyring file (never over an
+    /// existing one).
+    Restore {
+        /// The backup file written by `vault backup`.
+        #[arg(long)]
+        from: PathBuf,
+        /// A file holding the passphrase.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug, Default)]
@@ -221,12 +277,18 @@ pub struct ServeArgs {
     /// development only; also PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS=true).
     #[arg(long)]
     pub connectors_allow_private_endpoints: bool,
+    /// Create the PostgreSQL database named in --database-url when the
+    /// server says it does not exist (never done without this flag, so a
+    /// mistyped URL cannot start an empty gateway).
+    #[arg(long)]
+    pub create_database: bool,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum MerchantCommand {
     /// Create a merchant with a test secret key and a test publishable key.
     Create {
+        /// The merchant's display name.
         #[arg(long)]
         name: String,
         /// Print exactly one JSON object on stdout.
@@ -235,6 +297,7 @@ pub enum MerchantCommand {
     },
     /// List merchants.
     List {
+        /// Print one JSON object per merchant on stdout.
         #[arg(long)]
         json: bool,
     },
@@ -244,6 +307,7 @@ pub enum MerchantCommand {
 pub enum KeyCommand {
     /// Create an API key; the key is shown once.
     Create {
+        /// The merchant the key belongs to (`acct_…`).
         #[arg(long)]
         merchant: String,
         /// secret, publishable or restricted
@@ -255,16 +319,21 @@ pub enum KeyCommand {
         /// For restricted keys: e.g. `customers:write,*:read` (default `*:read`).
         #[arg(long)]
         permissions: Option<String>,
+        /// Print exactly one JSON object on stdout.
         #[arg(long)]
         json: bool,
     },
     /// List a merchant's keys (never the keys themselves).
     List {
+        /// The merchant whose keys to list (`acct_…`).
         #[arg(long)]
         merchant: String,
     },
     /// Revoke a key by its id (`key_…`); it stops working within seconds everywhere.
-    Revoke { key_id: String },
+    Revoke {
+        /// The key's id, as `key list` shows it.
+        key_id: String,
+    },
 }
 
 #[derive(Args, Debug)]

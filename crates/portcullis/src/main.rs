@@ -6,6 +6,7 @@
 mod acquirer_sim;
 mod acquirers;
 mod admin;
+mod banner;
 mod bench;
 mod cli;
 mod dev_cert;
@@ -31,6 +32,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Config(cli::ConfigCommand::Example)) = &cli.command {
+        print!("{}", settings::CONFIG_EXAMPLE);
+        return std::process::ExitCode::SUCCESS;
+    }
     let settings = match settings::Settings::load(&cli) {
         Ok(settings) => settings,
         Err(err) => {
@@ -47,7 +52,8 @@ fn main() -> std::process::ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command.unwrap_or(Command::Serve(Default::default())) {
             Command::Serve(_) => serve::run(&settings).await,
-            Command::Migrate => admin::migrate(&settings).await,
+            Command::Migrate(_) => admin::migrate(&settings).await,
+            Command::Config(_) => Ok(()),
             Command::Merchant(command) => admin::merchant(&settings, command).await,
             Command::Key(command) => admin::key(&settings, command).await,
             Command::DevCert(args) => dev_cert::run(&settings, &args),

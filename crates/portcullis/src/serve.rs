@@ -19,7 +19,6 @@ use portcullis_vault::Vault;
 use std::sync::Arc;
 use std::time::Duration;
 
-const SANDBOX_KEYS_FILE: &str = "sandbox-keys.json";
 const SANDBOX_JOURNAL_FILE: &str = "sandbox-acquirer.journal";
 /// A client must send its request headers within this time.
 const HEADER_READ_TIMEOUT_S: u64 = 10;
@@ -27,6 +26,7 @@ const HEADER_READ_TIMEOUT_S: u64 = 10;
 const IDEMPOTENCY_PRUNE_INTERVAL_S: u64 = 600;
 
 pub async fn run(settings: &Settings) -> anyhow::Result<()> {
+    let new_sqlite_file = crate::banner::new_sqlite_file(settings);
     let store = open_store(settings).await?;
     let listener = std::net::TcpListener::bind(&settings.listen)
         .with_context(|| format!("binding {}", settings.listen))?;
@@ -35,9 +35,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let hasher =
         secrets::key_hash_secret(settings.key_hash_secret_hex.as_deref(), &settings.data_dir)?;
     ensure_sandbox_merchant(&store, &hasher, settings, address).await?;
-    let vault = Arc::new(Vault::new(crate::vault_admin::load_or_create(
-        &settings.vault_keyring_file,
-    )?));
+    let vault = Arc::new(Vault::new(
+        crate::vault_admin::load_for_serving(&store, &settings.vault_keyring_file).await?,
+    ));
     let state = AppState::new(AppParts {
         store: store.clone(),
         key_hasher: hasher,
@@ -92,6 +92,11 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         "http"
     };
     tracing::info!(%address, backend = store.backend_name(), "serving");
+    crate::banner::print(
+        settings,
+        &format!("{scheme}://{address}"),
+        new_sqlite_file.as_deref(),
+    );
     println!("portcullis listening on {scheme}://{address}");
     let served = match &settings.tls {
         Some((cert, key)) => {
@@ -275,11 +280,8 @@ async fn ensure_sandbox_merchant(
     settings: &Settings,
     address: std::net::SocketAddr,
 ) -> anyhow::Result<()> {
-    let keys_path = settings.data_dir.join(SANDBOX_KEYS_FILE);
+    let keys_path = sandbox_keys_path(settings);
     if !store.list_merchants().await?.is_empty() {
-        if keys_path.exists() {
-            println!("sandbox keys: {}", keys_path.display());
-        }
         return Ok(());
     }
     let created = create_merchant(store, hasher, "Sandbox").await?;
@@ -294,4 +296,38 @@ async fn ensure_sandbox_merchant(
         created.secret_key.reveal()
     );
     Ok(())
+}
+
+/// Where the sandbox merchant's keys are kept for local use: one file per
+/// database, so switching backends in one data directory loses no keys.
+/// The default SQLite database keeps `DATA_DIR/sandbox-keys.json`; any other
+/// gets `sandbox-keys-<database>.json` (e.g. `sandbox-keys-postgres-127.0.0.1-5432-portcullis.json`).
+pub fn sandbox_keys_path(settings: &Settings) -> std::path::PathBuf {
+    let default_url = format!(
+        "sqlite://{}",
+        settings.data_dir.join("portcullis.db").display()
+    );
+    if settings.database_url == default_url {
+        return settings.data_dir.join("sandbox-keys.json");
+    }
+    let redacted = crate::admin::redacted(&settings.database_url);
+    let without_user = match redacted.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}-{}", rest.rsplit('@').next().unwrap_or(rest)),
+        None => redacted,
+    };
+    let label: String = without_user
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let label = label.trim_matches('-').replace("--", "-");
+    settings.data_dir.join(format!("sandbox-keys-{label}.json"))
 }

@@ -1,6 +1,8 @@
-//! Settings, layered: built-in defaults, then an optional TOML file
-//! (`--config`), then environment variables, then flags (clap reads both
-//! of the last two). Every bound is named with its unit.
+//! Settings, layered by one rule for every key: a flag, else the
+//! environment variable `PORTCULLIS_<KEY>` (the key in capitals), else the
+//! TOML file (`--config`), else the built-in default. Every bound is named
+//! with its unit. `portcullis config example` prints every key
+//! (`config_example.toml`).
 
 use crate::cli::{Cli, Command};
 use anyhow::{bail, Context};
@@ -33,6 +35,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Create the PostgreSQL database if the server says it does not exist
+    /// (`serve --create-database`, `migrate --create-database`).
+    pub create_database: bool,
     /// Hex of the API-key hashing secret, when configured rather than kept
     /// in the data directory.
     pub key_hash_secret_hex: Option<String>,
@@ -66,12 +71,16 @@ pub struct Settings {
 
 /// The `[ledger]` table: the default merchant policy and overrides by
 /// merchant id, e.g. `[ledger.merchants.acct_…] settlement_delay_s = 0`.
+/// A merchant's table keeps every key of the default it does not name; its
+/// `fees` rules come before the default's (the most specific matching rule
+/// decides, the merchant's first among equals), so the default fees still
+/// apply where none of the merchant's match.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LedgerFile {
     default: Option<MerchantPolicy>,
     #[serde(default)]
-    merchants: HashMap<String, MerchantPolicy>,
+    merchants: HashMap<String, toml::Table>,
 }
 
 /// The TOML file's keys; all optional.
@@ -123,21 +132,107 @@ struct FileSettings {
     connectors: Option<std::collections::BTreeMap<String, crate::acquirers::ConnectorFile>>,
 }
 
+/// The settings file every key documented, printed by `portcullis config example`.
+pub const CONFIG_EXAMPLE: &str = include_str!("config_example.toml");
+
+/// How an environment variable's text becomes a file value.
+#[derive(Clone, Copy)]
+enum KeyKind {
+    Text,
+    Integer,
+    Boolean,
+}
+
+/// Every scalar key of the settings file, each also read from
+/// `PORTCULLIS_<KEY>`; the tables (`[ledger…]`, `[risk_usd_rates]`) are file-only.
+const SCALAR_KEYS: &[(&str, KeyKind)] = {
+    use KeyKind::{Boolean as B, Integer as I, Text as T};
+    &[
+        ("listen", T),
+        ("database_url", T),
+        ("data_dir", T),
+        ("log_format", T),
+        ("tls_cert", T),
+        ("tls_key", T),
+        ("key_hash_secret", T),
+        ("shutdown_grace_s", I),
+        ("body_bytes_max", I),
+        ("key_cache_ttl_ms", I),
+        ("idempotency_retention_s", I),
+        ("sqlite_write_batch_max", I),
+        ("sqlite_readers", I),
+        ("postgres_pool_size", I),
+        ("public_url", T),
+        ("idempotency_lease_s", I),
+        ("vault_keyring_file", T),
+        ("connector_timeout_ms", I),
+        ("attempt_stale_ms", I),
+        ("recovery_interval_ms", I),
+        ("refund_settle_window_ms", I),
+        ("sandbox_latency_ms", I),
+        ("sandbox_refund_settle_ms", I),
+        ("webhooks_timeout_ms", I),
+        ("webhooks_retry_base_ms", I),
+        ("webhooks_retry_cap_ms", I),
+        ("webhooks_retry_horizon_s", I),
+        ("webhooks_disable_after_s", I),
+        ("webhooks_endpoint_concurrency_max", I),
+        ("webhooks_in_flight_max", I),
+        ("webhooks_poll_interval_ms", I),
+        ("webhooks_allow_private_targets", B),
+        ("connectors_allow_private_endpoints", B),
+        ("ledger_worker_interval_ms", I),
+        ("ledger_signing_key_file", T),
+        ("risk_geoip_file", T),
+        ("risk_bin_file", T),
+        ("bench_echo", B),
+        ("connector_url", T),
+    ]
+};
+
+/// The settings file's table with every `PORTCULLIS_<KEY>` laid over it.
+fn file_with_environment(
+    path: Option<&std::path::Path>,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<FileSettings> {
+    let mut table = match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the settings file {}", path.display()))?;
+            text.parse::<toml::Table>()
+                .with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => toml::Table::new(),
+    };
+    for (key, kind) in SCALAR_KEYS {
+        let name = format!("PORTCULLIS_{}", key.to_ascii_uppercase());
+        let Some(text) = env(&name) else { continue };
+        let value = match kind {
+            KeyKind::Text => toml::Value::String(text),
+            KeyKind::Integer => toml::Value::Integer(
+                text.trim()
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{name}={text:?} is not a whole number"))?,
+            ),
+            KeyKind::Boolean => toml::Value::Boolean(match text.trim() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => bail!("{name}={text:?}: true or false"),
+            }),
+        };
+        table.insert((*key).to_owned(), value);
+    }
+    let context = match path {
+        Some(path) => format!("in {} or the PORTCULLIS_* environment", path.display()),
+        None => "in the PORTCULLIS_* environment".to_owned(),
+    };
+    FileSettings::deserialize(table).context(context)
+}
+
 impl Settings {
     pub fn load(cli: &Cli) -> anyhow::Result<Self> {
-        let file = match &cli.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str::<FileSettings>(&text)
-                    .with_context(|| format!("parsing {}", path.display()))?
-            }
-            None => FileSettings::default(),
-        };
-        let serve = match &cli.command {
-            Some(Command::Serve(args)) => Some(args),
-            _ => None,
-        };
+        let file = file_with_environment(cli.config.as_deref(), |name| std::env::var(name).ok())?;
+        let serve = cli.serve_args();
         let allow_private_flag = serve.is_some_and(|s| s.webhooks_allow_private_targets);
         let webhooks = webhook_settings(&file, allow_private_flag)?;
         let data_dir = cli
@@ -188,9 +283,7 @@ impl Settings {
         }
         let defaults = ApiSettings::default();
         let api = ApiSettings {
-            public_url: file
-                .public_url
-                .or_else(|| std::env::var("PORTCULLIS_PUBLIC_URL").ok()),
+            public_url: file.public_url,
             idempotency_lease_s: file
                 .idempotency_lease_s
                 .unwrap_or(defaults.idempotency_lease_s),
@@ -204,11 +297,9 @@ impl Settings {
             tls: tls.is_some(),
             connectors_allow_private_endpoints: serve
                 .is_some_and(|s| s.connectors_allow_private_endpoints)
-                || env_or(
-                    "PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS",
-                    file.connectors_allow_private_endpoints,
-                )?
-                .unwrap_or(defaults.connectors_allow_private_endpoints),
+                || file
+                    .connectors_allow_private_endpoints
+                    .unwrap_or(defaults.connectors_allow_private_endpoints),
             ..defaults
         };
         if api.key_cache_ttl_ms > KEY_CACHE_TTL_MS_MAX {
@@ -223,18 +314,14 @@ impl Settings {
             file.ledger.unwrap_or_default(),
             file.ledger_worker_interval_ms,
         )?;
-        let ledger_signing_key_file = std::env::var_os("PORTCULLIS_LEDGER_SIGNING_KEY_FILE")
-            .map(PathBuf::from)
-            .or(file.ledger_signing_key_file)
+        let ledger_signing_key_file = file
+            .ledger_signing_key_file
             .unwrap_or_else(|| data_dir.join("ledger-signing-key"));
         let store_defaults = StoreOptions::default();
-        let vault_keyring_file = std::env::var_os("PORTCULLIS_VAULT_KEYRING_FILE")
-            .map(PathBuf::from)
-            .or(file.vault_keyring_file)
+        let vault_keyring_file = file
+            .vault_keyring_file
             .unwrap_or_else(|| data_dir.join("vault-keyring"));
-        let connector_url = std::env::var("PORTCULLIS_CONNECTOR_URL")
-            .ok()
-            .or(file.connector_url);
+        let connector_url = file.connector_url;
         if let Some(url) = &connector_url {
             if !url.starts_with("http://127.0.0.1:") && !url.starts_with("http://localhost:") {
                 bail!("connector_url must be http://127.0.0.1:PORT or http://localhost:PORT (the sandbox acquirer on this machine)");
@@ -252,9 +339,7 @@ impl Settings {
             connector_url,
             payments,
             vault_keyring_file,
-            risk_geoip_file: std::env::var_os("PORTCULLIS_RISK_GEOIP_FILE")
-                .map(PathBuf::from)
-                .or(file.risk_geoip_file),
+            risk_geoip_file: file.risk_geoip_file,
             risk_bin_file: file.risk_bin_file,
             risk_usd_rates: file.risk_usd_rates.unwrap_or_default(),
             sandbox_latency_ms: file.sandbox_latency_ms.unwrap_or(0),
@@ -263,13 +348,13 @@ impl Settings {
                 .and_then(|s| s.listen.clone())
                 .or(file.listen)
                 .unwrap_or_else(|| LISTEN_DEFAULT.to_owned()),
+            create_database: serve.is_some_and(|s| s.create_database)
+                || matches!(&cli.command, Some(Command::Migrate(m)) if m.create_database),
             database_url,
             data_dir,
             log_format,
             tls,
-            key_hash_secret_hex: std::env::var("PORTCULLIS_KEY_HASH_SECRET")
-                .ok()
-                .or(file.key_hash_secret),
+            key_hash_secret_hex: file.key_hash_secret,
             shutdown_grace_s: file.shutdown_grace_s.unwrap_or(30),
             api,
             store: StoreOptions {
@@ -305,53 +390,32 @@ const WEBHOOKS_IN_FLIGHT_MAX: usize = 256;
 /// Longest timeout a webhook attempt may be given.
 const WEBHOOKS_TIMEOUT_MS_MAX: u64 = 60_000;
 
-/// The webhook settings: defaults, then the file, then the environment,
-/// then `--webhooks-allow-private-targets`.
+/// The webhook settings: defaults, then the file and environment, then
+/// `--webhooks-allow-private-targets`.
 fn webhook_settings(
     file: &FileSettings,
     allow_private_flag: bool,
 ) -> anyhow::Result<WebhookSettings> {
     let d = WebhookSettings::default();
-    let horizon_s = env_or(
-        "PORTCULLIS_WEBHOOKS_RETRY_HORIZON_S",
-        file.webhooks_retry_horizon_s,
-    )?
-    .unwrap_or(d.retry_horizon_s);
+    let horizon_s = file.webhooks_retry_horizon_s.unwrap_or(d.retry_horizon_s);
     let settings = WebhookSettings {
-        timeout_ms: env_or("PORTCULLIS_WEBHOOKS_TIMEOUT_MS", file.webhooks_timeout_ms)?
-            .unwrap_or(d.timeout_ms),
-        retry_base_ms: env_or(
-            "PORTCULLIS_WEBHOOKS_RETRY_BASE_MS",
-            file.webhooks_retry_base_ms,
-        )?
-        .unwrap_or(d.retry_base_ms),
-        retry_cap_ms: env_or(
-            "PORTCULLIS_WEBHOOKS_RETRY_CAP_MS",
-            file.webhooks_retry_cap_ms,
-        )?
-        .unwrap_or(d.retry_cap_ms)
-        .min(horizon_s.saturating_mul(1000)),
+        timeout_ms: file.webhooks_timeout_ms.unwrap_or(d.timeout_ms),
+        retry_base_ms: file.webhooks_retry_base_ms.unwrap_or(d.retry_base_ms),
+        retry_cap_ms: file
+            .webhooks_retry_cap_ms
+            .unwrap_or(d.retry_cap_ms)
+            .min(horizon_s.saturating_mul(1000)),
         retry_horizon_s: horizon_s,
-        disable_after_s: env_or(
-            "PORTCULLIS_WEBHOOKS_DISABLE_AFTER_S",
-            file.webhooks_disable_after_s,
-        )?
-        .unwrap_or(d.disable_after_s),
+        disable_after_s: file.webhooks_disable_after_s.unwrap_or(d.disable_after_s),
         endpoint_concurrency_max: file
             .webhooks_endpoint_concurrency_max
             .unwrap_or(d.endpoint_concurrency_max),
         in_flight_max: file.webhooks_in_flight_max.unwrap_or(d.in_flight_max),
-        poll_interval_ms: env_or(
-            "PORTCULLIS_WEBHOOKS_POLL_INTERVAL_MS",
-            file.webhooks_poll_interval_ms,
-        )?
-        .unwrap_or(d.poll_interval_ms),
+        poll_interval_ms: file.webhooks_poll_interval_ms.unwrap_or(d.poll_interval_ms),
         allow_private_targets: allow_private_flag
-            || env_or(
-                "PORTCULLIS_WEBHOOKS_ALLOW_PRIVATE_TARGETS",
-                file.webhooks_allow_private_targets,
-            )?
-            .unwrap_or(d.allow_private_targets),
+            || file
+                .webhooks_allow_private_targets
+                .unwrap_or(d.allow_private_targets),
     };
     if !(1..=WEBHOOKS_TIMEOUT_MS_MAX).contains(&settings.timeout_ms) {
         bail!("webhooks_timeout_ms must be between 1 and {WEBHOOKS_TIMEOUT_MS_MAX}");
@@ -371,15 +435,24 @@ fn webhook_settings(
     Ok(settings)
 }
 
-/// The environment variable `name` parsed, else the file's value.
-fn env_or<T: std::str::FromStr>(name: &str, file_value: Option<T>) -> anyhow::Result<Option<T>> {
-    match std::env::var(name) {
-        Ok(text) => match text.trim().parse::<T>() {
-            Ok(value) => Ok(Some(value)),
-            Err(_) => bail!("{name}={text:?} is not a valid value"),
-        },
-        Err(_) => Ok(file_value),
+/// A merchant's policy: the default's keys, replaced by those `overrides`
+/// names, except `fees`, whose rules go before the default's.
+fn merchant_policy(
+    default_policy: &MerchantPolicy,
+    overrides: toml::Table,
+) -> anyhow::Result<MerchantPolicy> {
+    let mut merged = toml::Table::try_from(default_policy)?;
+    for (key, value) in overrides {
+        let value = match (key.as_str(), value, merged.get("fees")) {
+            ("fees", toml::Value::Array(mut rules), Some(toml::Value::Array(default_rules))) => {
+                rules.extend(default_rules.iter().cloned());
+                toml::Value::Array(rules)
+            }
+            (_, value, _) => value,
+        };
+        merged.insert(key, value);
     }
+    Ok(merged.try_into()?)
 }
 
 /// The ledger settings: the `[ledger]` table's policies, checked.
@@ -390,9 +463,11 @@ fn ledger_settings(
     let defaults = LedgerSettings::default();
     let default_policy = file.default.unwrap_or(defaults.default_policy);
     let mut merchant_policies = HashMap::new();
-    for (id, policy) in file.merchants {
+    for (id, overrides) in file.merchants {
         let merchant = MerchantId::parse(&id)
             .with_context(|| format!("[ledger.merchants.{id}]: not a merchant id (acct_…)"))?;
+        let policy = merchant_policy(&default_policy, overrides)
+            .with_context(|| format!("in [ledger.merchants.{id}]"))?;
         merchant_policies.insert(merchant, policy);
     }
     for policy in std::iter::once(&default_policy).chain(merchant_policies.values()) {
@@ -429,4 +504,115 @@ fn trusted_proxies(from_file: Option<Vec<String>>) -> anyhow::Result<Vec<ipnet::
             portcullis_api::client_ip::parse_trusted_proxy(entry).map_err(anyhow::Error::msg)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example with its commented-out `# key = value` lines switched on.
+    fn example_with_every_key() -> String {
+        CONFIG_EXAMPLE
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest) if rest.split_once(" = ").is_some_and(|(k, _)| is_key(k)) => rest,
+                Some(rest) if rest.starts_with("[ledger.") || rest.starts_with("[connectors.") => {
+                    rest
+                }
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace(
+                "[ledger.merchants.acct_…]",
+                "[ledger.merchants.acct_0000000000000000000000000]",
+            )
+    }
+
+    fn is_key(text: &str) -> bool {
+        !text.is_empty() && text.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    }
+
+    #[test]
+    fn the_example_parses_and_names_every_key() {
+        let plain: FileSettings = toml::from_str(CONFIG_EXAMPLE).expect("the example parses");
+        assert!(plain.listen.is_some() && plain.database_url.is_none());
+        let every = example_with_every_key();
+        toml::from_str::<FileSettings>(&every).expect("all keys parse");
+        let table: toml::Table = every.parse().unwrap();
+        // serde names every field it knows when refusing an unknown one.
+        let refusal = toml::from_str::<FileSettings>("no_such_key = 1")
+            .unwrap_err()
+            .to_string();
+        let known: Vec<&str> = refusal.split('`').skip(3).step_by(2).collect();
+        assert!(known.len() > 30, "{refusal}");
+        for key in known {
+            assert!(
+                table.contains_key(key),
+                "{key} is missing from config_example.toml"
+            );
+        }
+        for (key, _) in SCALAR_KEYS {
+            assert!(
+                CONFIG_EXAMPLE.contains(&format!("{key} = ")),
+                "{key} undocumented"
+            );
+        }
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_for_every_scalar_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        std::fs::write(&path, "public_url = \"http://file\"\nbody_bytes_max = 10\nwebhooks_allow_private_targets = false\n").unwrap();
+        let env = |name: &str| match name {
+            "PORTCULLIS_PUBLIC_URL" => Some("http://env".to_owned()),
+            "PORTCULLIS_WEBHOOKS_ALLOW_PRIVATE_TARGETS" => Some("true".to_owned()),
+            "PORTCULLIS_SHUTDOWN_GRACE_S" => Some("7".to_owned()),
+            _ => None,
+        };
+        let file = file_with_environment(Some(&path), env).unwrap();
+        assert_eq!(file.public_url.as_deref(), Some("http://env"));
+        assert_eq!(file.webhooks_allow_private_targets, Some(true));
+        assert_eq!(file.shutdown_grace_s, Some(7));
+        assert_eq!(
+            file.body_bytes_max,
+            Some(10),
+            "the file where no variable is set"
+        );
+        let bad = file_with_environment(None, |name: &str| {
+            (name == "PORTCULLIS_SHUTDOWN_GRACE_S").then(|| "soon".to_owned())
+        });
+        let message = format!("{:#}", bad.err().unwrap());
+        assert!(message.contains("PORTCULLIS_SHUTDOWN_GRACE_S"), "{message}");
+    }
+
+    #[test]
+    fn a_named_merchant_keeps_the_default_policy_it_does_not_override() {
+        let file: FileSettings = toml::from_str(
+            "[ledger.default]\nsettlement_delay_s = 7\nfees = [{ currency = \"usd\", basis_points = 100, fixed_minor = 5 }]\n\
+             [ledger.merchants.acct_0VcwRS7cFyb43LWfsJQAtYzg]\npayout_delay_s = 0\n\
+             fees = [{ currency = \"eur\", card_brand = \"amex\", basis_points = 350 }]\n",
+        )
+        .unwrap();
+        let ledger = ledger_settings(file.ledger.unwrap(), None).unwrap();
+        let merchant = MerchantId::parse("acct_0VcwRS7cFyb43LWfsJQAtYzg").unwrap();
+        let policy = ledger.policy(&merchant);
+        assert_eq!(
+            policy.settlement_delay_s, 7,
+            "the file's default, not the built-in one"
+        );
+        assert_eq!(policy.payout_delay_s, 0);
+        let usd = portcullis_domain::money::Currency::parse("usd").unwrap();
+        let fee = policy
+            .fees
+            .fee_minor(&portcullis_ledger::fees::Priced {
+                amount_minor: 10_000,
+                currency: usd,
+                payment_method: "card",
+                card_brand: Some("visa"),
+            })
+            .unwrap();
+        assert_eq!(fee, 105, "the default's usd fee still applies");
+    }
 }

@@ -46,11 +46,63 @@ fn load(path: &Path) -> anyhow::Result<Keyring> {
     Keyring::parse(&text).with_context(|| format!("parsing the vault keyring {}", path.display()))
 }
 
-/// Replaces the keyring file atomically (write a private temp file, rename).
+/// Replaces the keyring file atomically and durably: write a private temp
+/// file and fsync it, rename it over the keyring, then fsync the directory
+/// so the rename itself survives a power cut.
 fn save(path: &Path, keyring: &Keyring) -> anyhow::Result<()> {
     let temp = path.with_extension("tmp");
     write_private(&temp, Zeroizing::new(keyring.to_text()).as_bytes())?;
-    std::fs::rename(&temp, path).with_context(|| format!("replacing {}", path.display()))
+    std::fs::rename(&temp, path).with_context(|| format!("replacing {}", path.display()))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing the directory {}", dir.display()))?;
+    Ok(())
+}
+
+/// The keyring `serve` uses: refuses to start, rather than answer errors
+/// later, when the database holds cards sealed under a key-encrypting key
+/// the keyring file lacks (or the file is missing while cards exist: a new
+/// keyring would open none of them).
+pub async fn load_for_serving(store: &Store, path: &Path) -> anyhow::Result<Keyring> {
+    const FIX: &str = "every instance on one database must use the same keyring: point \
+        vault_keyring_file (PORTCULLIS_VAULT_KEYRING_FILE) at the keyring the other instances use, \
+        or restore it from a backup (`portcullis vault restore`)";
+    if !path.exists() {
+        let any = ScanQuery {
+            filters: vec![],
+            created_before: None,
+            limit: 1,
+        };
+        if !store.scan(Table::VaultCards, &any).await?.is_empty() {
+            bail!(
+                "the vault keyring {} does not exist, but the database holds saved cards sealed by another keyring; {FIX}",
+                path.display()
+            );
+        }
+    }
+    let keyring = load_or_create(path)?;
+    let unknown = ScanQuery {
+        filters: keyring
+            .kek_ids()
+            .map(|id| ("kek_id", ScanOp::NotEqual, SqlValue::Text(id.to_owned())))
+            .collect(),
+        created_before: None,
+        limit: 1,
+    };
+    if let Some(card) = store.scan(Table::VaultCards, &unknown).await?.first() {
+        let sealed = sealed_of(&card.doc.body).map_err(|e| anyhow::anyhow!(e.message))?;
+        bail!(
+            "the database holds saved cards sealed under {}, which the vault keyring {} lacks; {FIX}",
+            sealed.kek_id,
+            path.display()
+        );
+    }
+    Ok(keyring)
 }
 
 /// Re-reads the keyring file whenever it changes, until `stop` resolves.
@@ -89,11 +141,24 @@ pub async fn reload_on_change(
 
 pub async fn run(settings: &Settings, command: VaultCommand) -> anyhow::Result<()> {
     let path = &settings.vault_keyring_file;
+    // Backups touch only the keyring file, not the database.
+    match &command {
+        VaultCommand::Backup {
+            out,
+            passphrase_file,
+        } => return backup(path, out, passphrase_file.as_deref()),
+        VaultCommand::Restore {
+            from,
+            passphrase_file,
+        } => return restore(path, from, passphrase_file.as_deref()),
+        _ => {}
+    }
     let store = open_store(settings).await?;
     let result = match command {
         VaultCommand::RotateKey => rotate(&store, path).await,
         VaultCommand::RetireKey { kek_id } => retire(&store, path, &kek_id).await,
         VaultCommand::Status => status(&store, path).await,
+        VaultCommand::Backup { .. } | VaultCommand::Restore { .. } => Ok(()),
     };
     store.close().await;
     result
@@ -245,5 +310,61 @@ async fn status(store: &Store, path: &Path) -> anyhow::Result<()> {
         let [cards, accounts] = records_under(store, id, COUNT_MAX).await?;
         println!("{id}{active}\t{cards} cards\t{accounts} connector accounts");
     }
+    Ok(())
+}
+
+/// The passphrase of `vault backup` / `vault restore`: from the file named,
+/// else `PORTCULLIS_VAULT_BACKUP_PASSPHRASE` (never a flag: flags show in
+/// `ps`).
+fn backup_passphrase(file: Option<&Path>) -> anyhow::Result<Zeroizing<String>> {
+    let text = match file {
+        Some(path) => Zeroizing::new(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the passphrase file {}", path.display()))?,
+        ),
+        None => Zeroizing::new(std::env::var("PORTCULLIS_VAULT_BACKUP_PASSPHRASE").map_err(|_| {
+            anyhow::anyhow!("give the backup passphrase with --passphrase-file FILE or PORTCULLIS_VAULT_BACKUP_PASSPHRASE")
+        })?),
+    };
+    Ok(Zeroizing::new(
+        text.trim_end_matches(['\n', '\r']).to_owned(),
+    ))
+}
+
+/// `portcullis vault backup --out FILE`: the keyring sealed under a passphrase.
+pub fn backup(path: &Path, out: &Path, passphrase_file: Option<&Path>) -> anyhow::Result<()> {
+    let keyring = load(path)?;
+    let passphrase = backup_passphrase(passphrase_file)?;
+    let sealed =
+        portcullis_vault::backup::seal_backup(&Zeroizing::new(keyring.to_text()), &passphrase)?;
+    write_private(out, sealed.as_bytes())?;
+    println!(
+        "wrote {} ({} keys); keep it and its passphrase apart, away from this machine",
+        out.display(),
+        keyring.kek_ids().count()
+    );
+    Ok(())
+}
+
+/// `portcullis vault restore --from FILE`: writes the keyring a backup holds,
+/// never over an existing keyring file.
+pub fn restore(path: &Path, from: &Path, passphrase_file: Option<&Path>) -> anyhow::Result<()> {
+    if path.exists() {
+        bail!(
+            "{} exists; move it away first (restore never overwrites a keyring)",
+            path.display()
+        );
+    }
+    let text =
+        std::fs::read_to_string(from).with_context(|| format!("reading {}", from.display()))?;
+    let passphrase = backup_passphrase(passphrase_file)?;
+    let keyring_text = portcullis_vault::backup::open_backup(&text, &passphrase)?;
+    let keyring = Keyring::parse(&keyring_text).context("the backup's keyring")?;
+    save(path, &keyring)?;
+    println!(
+        "restored {} ({} keys)",
+        path.display(),
+        keyring.kek_ids().count()
+    );
     Ok(())
 }

@@ -87,10 +87,15 @@ impl Store {
                 postgres::PgStore::open(url, options).await?,
             ))
         } else {
-            Err(StoreError::Config(
-                "the database URL must start with sqlite:// or postgres://".to_owned(),
-            ))
+            Err(StoreError::Config(unsupported_url(url)))
         }
+    }
+
+    /// Creates the PostgreSQL database `url` names if the server says it
+    /// does not exist; true when it was created. SQLite files are created
+    /// on open, so this is for `postgres://` URLs only.
+    pub async fn create_postgres_database(url: &str) -> Result<bool, StoreError> {
+        postgres::connect::create_database_if_missing(url).await
     }
 
     /// Which backend this is: `sqlite` or `postgres`.
@@ -337,5 +342,16 @@ impl Store {
         now_ms: i64,
     ) -> Result<u64, StoreError> {
         dispatch!(self.redeliver(scope, event_id, one, now_ms))
+    }
+}
+
+/// Why `url` is not a database URL Portcullis opens, saying what would be.
+fn unsupported_url(url: &str) -> String {
+    const EXPECTED: &str = "use sqlite://PATH (e.g. sqlite://portcullis-data/portcullis.db) or postgres://USER@HOST:PORT/DATABASE";
+    match url.split_once("://") {
+        Some((scheme, _)) => format!(
+            "database URLs of scheme {scheme:?} are not supported (only SQLite and PostgreSQL are): {EXPECTED}"
+        ),
+        None => format!("{url:?} is not a database URL (a bare path needs the sqlite:// prefix): {EXPECTED}"),
     }
 }

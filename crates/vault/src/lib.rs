@@ -77,6 +77,7 @@ mod envelope;
 mod keyring;
 mod vault;
 
+pub mod backup;
 pub use envelope::SealedCard;
 pub use keyring::{Kek, Keyring, KEK_ID_PREFIX, KEY_BYTES};
 pub use vault::{Vault, FINGERPRINT_HEX_DIGITS};

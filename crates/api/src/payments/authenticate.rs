@@ -108,7 +108,6 @@ fn page_html(intent: &PaymentIntent, secret: &str) -> Html<String> {
             width = exponent as usize
         )
     };
-    let status = intent.status.as_str();
     let pending = intent.status == PaymentIntentStatus::RequiresAction;
     let buttons = if pending {
         format!(
@@ -119,7 +118,7 @@ fn page_html(intent: &PaymentIntent, secret: &str) -> Html<String> {
             id = intent.id
         )
     } else {
-        format!(r#"<p id="result">This payment is {status}.</p>"#)
+        format!(r#"<p id="result">{}</p>"#, result_sentence(intent.status))
     };
     Html(format!(
         r#"<!doctype html>
@@ -260,5 +259,22 @@ fn after_challenge(intent: &PaymentIntent, secret: &str) -> Response {
             response
         }
         None => page_html(intent, secret).into_response(),
+    }
+}
+
+/// What the page says once authentication is over, as a sentence a
+/// customer reads (the status names are for developers).
+fn result_sentence(status: PaymentIntentStatus) -> &'static str {
+    match status {
+        PaymentIntentStatus::Succeeded => "This payment succeeded. You can close this page.",
+        PaymentIntentStatus::Processing => "This payment is being processed.",
+        PaymentIntentStatus::RequiresCapture => {
+            "This payment is authorized and will be captured by the merchant."
+        }
+        PaymentIntentStatus::Canceled => "This payment was canceled.",
+        PaymentIntentStatus::RequiresPaymentMethod => {
+            "This payment did not go through. Return to the merchant to try another payment method."
+        }
+        _ => "This payment is not waiting for authentication.",
     }
 }

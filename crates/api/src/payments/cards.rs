@@ -126,7 +126,27 @@ pub async fn open(state: &AppState, scope: &Scope, record_id: &str) -> ApiResult
     state
         .vault
         .open(record_id, &sealed)
-        .map_err(|e| ApiError::internal(&e))
+        .map_err(|err| match err {
+            portcullis_vault::VaultError::UnknownKek(kek_id) => keyring_lacks_key(&kek_id),
+            other => ApiError::internal(&other),
+        })
+}
+
+/// 503 for a card sealed under a key-encrypting key this instance's keyring
+/// does not hold: every instance on one database must share one keyring.
+fn keyring_lacks_key(kek_id: &str) -> ApiError {
+    tracing::error!(
+        kek_id,
+        "a saved card is sealed under a key-encrypting key this instance's vault keyring lacks; \
+         every instance on one database must use the same keyring (vault_keyring_file / PORTCULLIS_VAULT_KEYRING_FILE)"
+    );
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorType::Api,
+        None,
+        "This server cannot open the saved card: its vault keyring lacks the key that sealed it \
+         (the instances of this gateway do not share one keyring). Nothing was charged.",
+    )
 }
 
 /// How a vault record's body stores a sealed card: hex ciphertexts only.

@@ -410,6 +410,12 @@ pub async fn authorize(
     intent.next_action = None;
     phase_one.push(intent_write(scope, doc.as_ref(), &intent)?);
     phase_one.push(attempt.insert(scope)?);
+    // Opened before phase one, so a card this instance cannot open (its
+    // keyring lacks the card's key) is refused with nothing written.
+    let number = match card_number {
+        Some(number) => number,
+        None => super::cards::open(state, scope, &method.id).await?,
+    };
     match state.store.commit(phase_one).await {
         Ok(()) => {}
         // A new intent another request stored meanwhile: retry on fresh state.
@@ -419,10 +425,6 @@ pub async fn authorize(
         Err(err) => return Err(err.into()),
     }
 
-    let number = match card_number {
-        Some(number) => number,
-        None => super::cards::open(state, scope, &method.id).await?,
-    };
     let expiry = CardExpiry::from_stored(method.card.exp_month, method.card.exp_year)
         .ok_or_else(|| ApiError::internal(&"stored card expiry is malformed"))?;
     let cvc = state.cvcs.take(&method.id);

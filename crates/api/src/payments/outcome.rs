@@ -125,6 +125,7 @@ pub fn approved(
     }
     if in_review {
         let review = super::reviews::open(ctx, &charge)?;
+        intent.review = Some(review.0.clone());
         charge.review = Some(review.0);
         writes.push(review.1);
     }

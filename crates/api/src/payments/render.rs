@@ -98,7 +98,7 @@ pub fn render_payment_intent(pi: &PaymentIntent) -> Value {
         "payment_record": null,
         "processing": null,
         "receipt_email": pi.receipt_email,
-        "review": null,
+        "review": pi.review,
         "setup_future_usage": pi.setup_future_usage,
         "shipping": null,
         "source": null,

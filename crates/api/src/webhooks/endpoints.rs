@@ -251,8 +251,7 @@ async fn changes_from(state: &AppState, params: &mut Params) -> ApiResult<Endpoi
 async fn checked_url(state: &AppState, text: &str) -> ApiResult<WebhookUrl> {
     let url = WebhookUrl::parse(text)
         .map_err(|err| ApiError::invalid("url_invalid", err.to_string(), "url"))?;
-    targets::check_url(&url, state.webhooks.allow_private_targets)
-        .await
+    targets::check_url_form(&url, state.webhooks.allow_private_targets)
         .map_err(|err| ApiError::invalid("url_invalid", format!("Invalid URL: {err}."), "url"))?;
     Ok(url)
 }

@@ -1,7 +1,9 @@
 //! SSRF protection (OWASP API 7): a webhook may go only to public
-//! addresses unless the operator allows private targets. A URL's host is
-//! resolved and *every* address checked, at creation and again at each
-//! delivery; the delivery then connects only to the addresses that passed
+//! addresses unless the operator allows private targets. At creation the
+//! URL's form is checked (a literal address, or a name such as `localhost`
+//! that is loopback by definition, must be public) without resolving it, so
+//! endpoints can be made offline; at each delivery the host is resolved and
+//! *every* address checked; the delivery then connects only to the addresses that passed
 //! ([`CheckedResolver`] is the HTTP client's resolver), so a DNS answer
 //! that changes between the check and the connection (rebinding) cannot
 //! reach a private address. Redirects are never followed.
@@ -20,8 +22,26 @@ const ADDRESSES_MAX: usize = 32;
 pub enum TargetError {
     #[error("the host {0} could not be resolved")]
     Unresolved(String),
-    #[error("the host {host} resolves to {ip}, which is not a public address")]
+    #[error("the host {host} resolves to {ip}, which is not a public address (private targets are for local development only: start the server with --webhooks-allow-private-targets)")]
     NotPublic { host: String, ip: IpAddr },
+}
+
+/// Checks what can be checked of `url` without the network: a literal
+/// address must be public, and so must names that are loopback by
+/// definition (`localhost`, `*.localhost`, RFC 6761). Other names are
+/// resolved and checked at each delivery.
+pub fn check_url_form(url: &WebhookUrl, allow_private: bool) -> Result<(), TargetError> {
+    match url.host() {
+        Host::Ip(ip) => check_ip(&ip.to_string(), ip, allow_private),
+        Host::Name(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            if name == "localhost" || name.ends_with(".localhost") {
+                check_ip(&name, IpAddr::from([127, 0, 0, 1]), allow_private)
+            } else {
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Checks that `url` may receive webhooks: its literal address, or every
@@ -101,6 +121,26 @@ mod tests {
             let url = WebhookUrl::parse(text).unwrap();
             assert!(check_url(&url, false).await.is_err(), "{text}");
             assert!(check_url(&url, true).await.is_ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn creation_checks_the_form_without_resolving() {
+        // `.invalid` never resolves (RFC 6761): creation must not need DNS.
+        let offline = WebhookUrl::parse("https://hooks.example.invalid/stripe").unwrap();
+        assert!(check_url_form(&offline, false).is_ok());
+        for text in [
+            "http://localhost:9/",
+            "http://app.localhost/",
+            "http://10.0.0.1/",
+        ] {
+            let url = WebhookUrl::parse(text).unwrap();
+            let err = check_url_form(&url, false).unwrap_err().to_string();
+            assert!(
+                err.contains("--webhooks-allow-private-targets"),
+                "{text}: {err}"
+            );
+            assert!(check_url_form(&url, true).is_ok(), "{text}");
         }
     }
 }

@@ -178,15 +178,23 @@ impl Report<'_> {
             ratio * 100.0
         );
         println!(
-            "latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms; errors {}; server peak RSS {} MB; load {:?} → {:?}",
+            "latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms; errors {}; server peak RSS {} MB; load {} → {}",
             payments.quantile_ms(0.5),
             payments.quantile_ms(0.99),
             payments.quantile_ms(0.999),
             value["errors"],
             value["rss_peak_mb"],
-            self.load_before,
-            self.load_after,
+            load_text(self.load_before),
+            load_text(self.load_after),
         );
+    }
+}
+
+/// The 1, 5 and 15 minute load averages as "1.20 0.80 0.40", or "unknown".
+fn load_text(load: Option<[f64; 3]>) -> String {
+    match load {
+        Some([one, five, fifteen]) => format!("{one:.2} {five:.2} {fifteen:.2}"),
+        None => "unknown".to_owned(),
     }
 }
 

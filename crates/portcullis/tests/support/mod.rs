@@ -94,6 +94,21 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The same database seen from a data directory of its own: what a
+    /// second instance on another machine has.
+    pub fn another_instance(&self) -> TestDatabase {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join("data");
+        TestDatabase {
+            url: self.url.clone(),
+            pg_name: None,
+            _dir: dir,
+            data_dir,
+        }
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Some(name) = self.pg_name.take() {

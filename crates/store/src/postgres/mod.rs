@@ -3,6 +3,7 @@
 //! idempotency are enforced by constraints and row locks, never by memory
 //! local to one process.
 
+pub(crate) mod connect;
 mod convert;
 mod ledger;
 mod outbox;
@@ -55,10 +56,7 @@ impl PgStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        self.pool.get().await.map_err(connect::pool_error)
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
