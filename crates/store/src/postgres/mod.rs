@@ -4,6 +4,7 @@
 //! local to one process.
 
 mod convert;
+mod in_order;
 mod ledger;
 mod outbox;
 mod pipeline;
