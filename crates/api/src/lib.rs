@@ -17,6 +17,7 @@ mod idempotency;
 pub mod ledger;
 mod lists;
 mod locks;
+pub mod metrics;
 mod openapi;
 pub mod payments;
 mod request_id;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         routes = routes.merge(echo::routes());
     }
     routes
+        .layer(axum::middleware::from_fn(metrics::track_request))
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn(wire::refuse_undecodable_path))

@@ -55,11 +55,24 @@ impl PgStore {
         Ok(store)
     }
 
+    /// A pooled connection; the wait for it is recorded as
+    /// `portcullis_postgres_pool_wait_seconds`.
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        let started = std::time::Instant::now();
+        let client = self.pool.get().await;
+        metrics::histogram!("portcullis_postgres_pool_wait_seconds")
+            .record(started.elapsed().as_secs_f64());
+        client.map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// The pool's connections: (open, idle, tasks waiting for one).
+    pub fn pool_use(&self) -> crate::PoolUse {
+        let status = self.pool.status();
+        crate::PoolUse {
+            open: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        }
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
