@@ -30,7 +30,7 @@ const SECONDS_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
 ];
-/// Buckets of the SQLite writer's batch size (write sets per commit).
+/// Buckets of the writers' batch sizes (write sets per commit).
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 /// How often histograms are folded and idle series expire (bounded memory).
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -51,7 +51,7 @@ pub fn install(store: Store, loopback_only: bool) -> anyhow::Result<Exporter> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), SECONDS_BUCKETS)?
         .set_buckets_for_metric(
-            Matcher::Full("portcullis_sqlite_write_batch_size".to_owned()),
+            Matcher::Suffix("_write_batch_size".to_owned()),
             BATCH_BUCKETS,
         )?
         .install_recorder()?;
