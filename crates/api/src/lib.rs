@@ -19,6 +19,7 @@ mod idempotency;
 pub mod ledger;
 mod lists;
 mod locks;
+pub mod metrics;
 mod openapi;
 mod page_tokens;
 pub mod payments;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         routes = routes.merge(echo::routes());
     }
     routes
+        .layer(axum::middleware::from_fn(metrics::track_request))
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn(wire::refuse_undecodable_path))

@@ -47,13 +47,30 @@ impl<C: Connector> Guarded<C> {
         &self.inner
     }
 
+    /// Runs `call` within `call_timeout`, and records its latency as
+    /// `portcullis_connector_call_duration_seconds{operation, result}`.
     async fn within<T>(
         &self,
+        operation: &'static str,
         call: impl Future<Output = Result<T, ConnectorError>>,
     ) -> Result<T, ConnectorError> {
-        tokio::time::timeout(self.call_timeout, call)
+        let started = std::time::Instant::now();
+        let answered = tokio::time::timeout(self.call_timeout, call)
             .await
-            .map_err(|_| ConnectorError::Timeout)?
+            .map_err(|_| ConnectorError::Timeout)
+            .and_then(|answer| answer);
+        let result = match &answered {
+            Ok(_) => "answered",
+            Err(ConnectorError::Timeout) => "timeout",
+            Err(_) => "error",
+        };
+        metrics::histogram!(
+            "portcullis_connector_call_duration_seconds",
+            "operation" => operation,
+            "result" => result
+        )
+        .record(started.elapsed().as_secs_f64());
+        answered
     }
 }
 
@@ -187,7 +204,9 @@ impl<C: Connector> Connector for Guarded<C> {
         &self,
         request: &AuthorizeRequest<'_>,
     ) -> Result<AuthorizeOutcome, ConnectorError> {
-        let outcome = self.within(self.inner.authorize(request)).await?;
+        let outcome = self
+            .within("authorize", self.inner.authorize(request))
+            .await?;
         check_authorize(request, &outcome)?;
         Ok(outcome)
     }
@@ -198,7 +217,7 @@ impl<C: Connector> Connector for Guarded<C> {
         amount_minor: i64,
     ) -> Result<CaptureOutcome, ConnectorError> {
         let outcome = self
-            .within(self.inner.capture(reference, amount_minor))
+            .within("capture", self.inner.capture(reference, amount_minor))
             .await?;
         if outcome.captured_minor != amount_minor {
             return Err(invalid("captured amount differs from the amount asked"));
@@ -210,7 +229,7 @@ impl<C: Connector> Connector for Guarded<C> {
     }
 
     async fn void(&self, reference: &str) -> Result<(), ConnectorError> {
-        self.within(self.inner.void(reference)).await
+        self.within("void", self.inner.void(reference)).await
     }
 
     async fn refund(
@@ -220,24 +239,30 @@ impl<C: Connector> Connector for Guarded<C> {
         amount_minor: i64,
     ) -> Result<RefundOutcome, ConnectorError> {
         let outcome = self
-            .within(self.inner.refund(reference, refund_id, amount_minor))
+            .within(
+                "refund",
+                self.inner.refund(reference, refund_id, amount_minor),
+            )
             .await?;
         check_refund(&outcome)?;
         Ok(outcome)
     }
 
     async fn refund_status(&self, refund_id: &str) -> Result<RefundOutcome, ConnectorError> {
-        let outcome = self.within(self.inner.refund_status(refund_id)).await?;
+        let outcome = self
+            .within("refund_status", self.inner.refund_status(refund_id))
+            .await?;
         check_refund(&outcome)?;
         Ok(outcome)
     }
 
     async fn cancel_refund(&self, refund_id: &str) -> Result<bool, ConnectorError> {
-        self.within(self.inner.cancel_refund(refund_id)).await
+        self.within("cancel_refund", self.inner.cancel_refund(refund_id))
+            .await
     }
 
     async fn query(&self, attempt_id: &str) -> Result<Option<AttemptRecord>, ConnectorError> {
-        let record = self.within(self.inner.query(attempt_id)).await?;
+        let record = self.within("query", self.inner.query(attempt_id)).await?;
         if let Some(record) = &record {
             check_record(record)?;
         }

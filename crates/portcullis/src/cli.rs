@@ -186,6 +186,15 @@ pub struct BenchArgs {
     /// With --url: the server's process id, to report its peak RSS.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Also measure open loop: payments due on a fixed schedule of this
+    /// many per second, latency taken from each one's due time.
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// Gateway processes to start on the one PostgreSQL database (the
+    /// connections are spread over them); above 1, one instance is also
+    /// measured alone in the same run, for the scale-out ratio.
+    #[arg(long, default_value_t = 1)]
+    pub instances: usize,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -261,6 +270,11 @@ pub struct ServeArgs {
     /// Address to listen on. Default: 127.0.0.1:8080
     #[arg(long, env = "PORTCULLIS_LISTEN")]
     pub listen: Option<String>,
+    /// Serve `GET /metrics` (Prometheus text) on this address of its own,
+    /// to any client that reaches it, instead of on the API listener to
+    /// loopback clients only.
+    #[arg(long, env = "PORTCULLIS_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     /// PEM certificate chain; with --tls-key, serve HTTPS (TLS 1.2+).
     #[arg(long, env = "PORTCULLIS_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -12,6 +12,7 @@ mod cli;
 mod dev_cert;
 mod harness;
 mod ledger_admin;
+mod metrics;
 mod risk_bench;
 mod sandbox_server;
 mod secrets;

@@ -49,9 +49,19 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         ledger: settings.ledger.clone(),
         risk: risk_config(settings)?,
     });
-    let app = portcullis_api::router(state.clone());
+    let exporter = crate::metrics::install(store.clone(), settings.metrics_listen.is_none())?;
+    let mut app = portcullis_api::router(state.clone());
     let handle = Handle::new();
     let (stopping, stop_signal) = tokio::sync::watch::channel(false);
+    let metrics_server = match &settings.metrics_listen {
+        None => {
+            app = app.merge(crate::metrics::routes(exporter));
+            None
+        }
+        Some(address) => {
+            Some(serve_metrics_alone(address, exporter, stopped(stop_signal.clone())).await?)
+        }
+    };
     tokio::spawn(stop_on_signal(
         handle.clone(),
         stopping,
@@ -125,6 +135,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         }
     };
     let _ = tokio::join!(pruner, recovery, keyring, webhooks, ledger);
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
+    }
     store.close().await;
     served.context("serving HTTP")?;
     tracing::info!("stopped; every acknowledged write is committed");
@@ -153,6 +166,26 @@ fn api_settings(settings: &Settings, address: std::net::SocketAddr) -> portculli
         api.public_url = Some(url);
     }
     api
+}
+
+/// Serves `/metrics` alone on `address` (`--metrics-listen`) until
+/// `shutdown` resolves; prints the address it listens on.
+async fn serve_metrics_alone(
+    address: &str,
+    exporter: crate::metrics::Exporter,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding --metrics-listen {address}"))?;
+    println!("metrics listening on http://{}", listener.local_addr()?);
+    let app = crate::metrics::routes(exporter)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    Ok(tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }))
 }
 
 /// The acquirer: `portcullis sandbox-acquirer` at `connector_url` when set,

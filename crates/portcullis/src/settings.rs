@@ -31,6 +31,9 @@ pub enum LogFormat {
 #[derive(Debug)]
 pub struct Settings {
     pub listen: String,
+    /// Where `GET /metrics` is served: `None` on the API listener, to
+    /// loopback clients only; an address, on a listener of its own.
+    pub metrics_listen: Option<String>,
     pub database_url: String,
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
@@ -88,6 +91,7 @@ struct LedgerFile {
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     listen: Option<String>,
+    metrics_listen: Option<String>,
     database_url: Option<String>,
     data_dir: Option<PathBuf>,
     log_format: Option<String>,
@@ -344,6 +348,9 @@ impl Settings {
             risk_usd_rates: file.risk_usd_rates.unwrap_or_default(),
             sandbox_latency_ms: file.sandbox_latency_ms.unwrap_or(0),
             sandbox_refund_settle_ms: file.sandbox_refund_settle_ms.unwrap_or(2_000),
+            metrics_listen: serve
+                .and_then(|s| s.metrics_listen.clone())
+                .or(file.metrics_listen),
             listen: serve
                 .and_then(|s| s.listen.clone())
                 .or(file.listen)

@@ -26,9 +26,9 @@ pub use model::{
 };
 pub use portcullis_ledger::verify::StoredBalance;
 pub use webhooks::{
-    AttemptLog, AttemptRecord, ClaimedDelivery, DeliveryClaim, DeliveryFilter, DeliveryKey,
-    DeliveryPage, DeliveryRecord, DeliveryState, Redelivery, CLAIM_EXCLUDED_MAX, CLAIM_LIMIT_MAX,
-    DELIVERY_PAGE_MAX,
+    AttemptLog, AttemptRecord, Backlog, ClaimedDelivery, DeliveryClaim, DeliveryFilter,
+    DeliveryKey, DeliveryPage, DeliveryRecord, DeliveryState, Redelivery, CLAIM_EXCLUDED_MAX,
+    CLAIM_LIMIT_MAX, DELIVERY_PAGE_MAX,
 };
 
 use portcullis_domain::api_keys::ApiKeyRecord;
@@ -36,6 +36,17 @@ use portcullis_domain::ids::{ApiKeyId, MerchantId};
 use portcullis_domain::merchants::Merchant;
 use portcullis_domain::search::SearchQuery;
 use portcullis_domain::UnixSeconds;
+
+/// A PostgreSQL pool's connections at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Connections open (idle or lent out).
+    pub open: usize,
+    /// Open connections no task holds.
+    pub idle: usize,
+    /// Tasks waiting for a connection.
+    pub waiting: usize,
+}
 
 /// Tunables of a store, each bounded and named with its unit.
 #[derive(Clone, Debug)]
@@ -193,9 +204,19 @@ impl Store {
         dispatch!(self.scan(table, query))
     }
 
-    /// Applies every operation of `writes` or none of them.
+    /// Applies every operation of `writes` or none of them. Committed
+    /// ledger appends are counted in `portcullis_ledger_appends_total`.
     pub async fn commit(&self, writes: WriteSet) -> Result<(), StoreError> {
-        dispatch!(self.commit(writes))
+        let appends = writes
+            .ops
+            .iter()
+            .filter(|op| matches!(op, WriteOp::LedgerAppend { .. }))
+            .count() as u64;
+        dispatch!(self.commit(writes))?;
+        if appends > 0 {
+            metrics::counter!("portcullis_ledger_appends_total").increment(appends);
+        }
+        Ok(())
     }
 
     /// The ledger balances of `accounts` (account codes, at most
@@ -320,6 +341,20 @@ impl Store {
         limit: usize,
     ) -> Result<DeliveryPage, StoreError> {
         dispatch!(self.list_deliveries(scope, filter, limit))
+    }
+
+    /// Deliveries pending across every merchant, and the oldest one's
+    /// creation time: the outbox's backlog, for the operator's metrics.
+    pub async fn webhook_backlog(&self) -> Result<Backlog, StoreError> {
+        dispatch!(self.webhook_backlog())
+    }
+
+    /// The PostgreSQL pool's connections, or `None` on SQLite (no pool).
+    pub fn pool_use(&self) -> Option<PoolUse> {
+        match self {
+            Store::Sqlite(_) => None,
+            Store::Postgres(s) => Some(s.pool_use()),
+        }
     }
 
     /// A delivery's latest attempts, newest first. The caller has checked

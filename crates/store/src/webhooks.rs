@@ -140,6 +140,14 @@ pub enum DeliveryFilter {
     },
 }
 
+/// The outbox's backlog across every merchant: deliveries pending, and the
+/// creation time (ms) of the oldest of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backlog {
+    pub pending: i64,
+    pub oldest_created_ms: Option<i64>,
+}
+
 /// A page of deliveries and whether more follow.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryPage {

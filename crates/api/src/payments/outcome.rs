@@ -136,6 +136,12 @@ pub fn approved(
     let intent_json = render_payment_intent(&intent);
     let charge_json = render_charge(&charge);
     writes.push(records::insert(ctx.scope, &charge)?);
+    let counted = if manual {
+        "requires_capture"
+    } else {
+        "succeeded"
+    };
+    crate::metrics::count_payment(counted, None);
     let now = ctx.state.now();
     writes.push(event(
         ctx.scope,
@@ -226,6 +232,10 @@ pub fn declined(
         decline_code: decline.decline_code.as_deref(),
         message: &decline.message,
     };
+    crate::metrics::count_payment(
+        "declined",
+        Some(decline.decline_code.as_deref().unwrap_or(code)),
+    );
     failed(ctx, intent, method, attempt, failure)
 }
 
@@ -262,6 +272,7 @@ pub fn blocked(
         decline_code: Some("fraudulent"),
         message: "Your card was declined.",
     };
+    crate::metrics::count_payment("blocked", Some("fraudulent"));
     failed(ctx, intent, method, &attempt, failure)
 }
 
@@ -345,6 +356,7 @@ pub fn authentication_required(ctx: &Ctx<'_>, mut intent: PaymentIntent) -> ApiR
     intent
         .apply(IntentEvent::AuthenticationRequired, "challenged")
         .map_err(|e| ApiError::internal(&e))?;
+    crate::metrics::count_payment("requires_action", None);
     intent.pending_attempt = None;
     let base = ctx.base_url();
     intent.next_action = Some(NextAction::RedirectToUrl {
@@ -377,6 +389,7 @@ pub fn authentication_failed(ctx: &Ctx<'_>, mut intent: PaymentIntent) -> ApiRes
     intent
         .apply(IntentEvent::Failed, "failed")
         .map_err(|e| ApiError::internal(&e))?;
+    crate::metrics::count_payment("authentication_failed", None);
     intent.next_action = None;
     intent.last_payment_error = Some(PaymentError {
         kind: "invalid_request_error".to_owned(),

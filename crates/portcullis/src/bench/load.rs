@@ -1,7 +1,14 @@
 //! Running one phase of the benchmark: `connections` workers, each on its
-//! own keep-alive connection, sending back to back until the phase's
-//! deadline, each recording latencies in its own HDR histogram (merged at
-//! the end, so workers never contend on one).
+//! own keep-alive connection (worker `i` to gateway `i mod instances`),
+//! each recording latencies in its own HDR histogram (merged at the end,
+//! so workers never contend on one).
+//!
+//! Closed loop (no `rate`): each worker sends back to back until the
+//! deadline. Open loop (`rate`): requests are due on a fixed schedule,
+//! `rate` per second spread evenly over the workers, whatever the server
+//! does; a worker sends each as soon as it is due and its connection free,
+//! and the open-loop latency runs from the *due* time, so the time a
+//! request waited behind a slow one counts (no coordinated omission).
 
 use super::client::{Call, Connection};
 use super::workload::{self, JSON};
@@ -29,11 +36,14 @@ pub enum Target {
 /// Where and as whom.
 #[derive(Clone)]
 pub struct Phase {
-    pub base_url: String,
+    /// One base URL per gateway instance; workers are spread over them.
+    pub base_urls: Vec<String>,
     pub secret_key: String,
     pub connections: usize,
     pub duration: Duration,
     pub target: Target,
+    /// Requests per second on a fixed schedule (open loop); `None`: closed loop.
+    pub rate: Option<f64>,
 }
 
 /// What a phase measured.
@@ -45,11 +55,25 @@ pub struct Measured {
     /// Replays and captures sent besides the payments.
     pub follow_ups: u64,
     pub elapsed_s: f64,
-    /// Latency of each counted request, in microseconds.
+    /// Latency of each counted request from its send, in microseconds.
     pub latency_us: Histogram<u64>,
+    /// Open loop only: latency of each counted request from the time it
+    /// was due, in microseconds.
+    pub open_loop_us: Option<Histogram<u64>>,
 }
 
 impl Measured {
+    fn empty(open_loop: bool) -> Self {
+        Self {
+            ok: 0,
+            errors: 0,
+            follow_ups: 0,
+            elapsed_s: 0.0,
+            latency_us: histogram(),
+            open_loop_us: open_loop.then(histogram),
+        }
+    }
+
     pub fn per_s(&self) -> f64 {
         self.ok as f64 / self.elapsed_s.max(f64::EPSILON)
     }
@@ -57,72 +81,130 @@ impl Measured {
     pub fn quantile_ms(&self, quantile: f64) -> f64 {
         self.latency_us.value_at_quantile(quantile) as f64 / 1000.0
     }
+
+    /// The open-loop latency at `quantile`, in ms (open-loop phases only).
+    pub fn open_loop_quantile_ms(&self, quantile: f64) -> Option<f64> {
+        let histogram = self.open_loop_us.as_ref()?;
+        Some(histogram.value_at_quantile(quantile) as f64 / 1000.0)
+    }
+
+    fn add(&mut self, other: &Measured) {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.follow_ups += other.follow_ups;
+        let _ = self.latency_us.add(&other.latency_us);
+        if let (Some(total), Some(part)) = (&mut self.open_loop_us, &other.open_loop_us) {
+            let _ = total.add(part);
+        }
+    }
 }
 
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).expect("valid histogram bounds")
 }
 
+/// When worker `worker` of `workers` sends its requests: every
+/// `interval`, starting `offset` after the phase starts.
+#[derive(Clone, Copy)]
+struct Schedule {
+    offset: Duration,
+    interval: Duration,
+}
+
+impl Schedule {
+    /// `rate` requests per second in all, spread evenly over the workers.
+    fn of(rate: f64, worker: usize, workers: usize) -> Self {
+        let interval = Duration::from_secs_f64(workers as f64 / rate);
+        Self {
+            offset: interval.mul_f64(worker as f64 / workers as f64),
+            interval,
+        }
+    }
+
+    fn due(&self, started: Instant, index: u64) -> Instant {
+        started + self.offset + self.interval.mul_f64(index as f64)
+    }
+}
+
 pub async fn run(phase: &Phase, orders: Arc<AtomicU64>) -> Measured {
     let started = Instant::now();
     let deadline = started + phase.duration;
     let workers: Vec<_> = (0..phase.connections)
-        .map(|_| {
+        .map(|worker| {
             let phase = phase.clone();
             let orders = orders.clone();
-            tokio::spawn(async move { work(&phase, deadline, &orders).await })
+            let base_url = phase.base_urls[worker % phase.base_urls.len()].clone();
+            let schedule = phase
+                .rate
+                .map(|rate| Schedule::of(rate, worker, phase.connections));
+            tokio::spawn(async move {
+                let mut connection = Connection::new(&base_url, &phase.secret_key);
+                let clock = Clock {
+                    started,
+                    deadline,
+                    schedule,
+                };
+                work(&phase.target, &mut connection, clock, &orders).await
+            })
         })
         .collect();
-    let mut total = Measured {
-        ok: 0,
-        errors: 0,
-        follow_ups: 0,
-        elapsed_s: 0.0,
-        latency_us: histogram(),
-    };
+    let mut total = Measured::empty(phase.rate.is_some());
     for worker in workers {
-        if let Ok(done) = worker.await {
-            total.ok += done.ok;
-            total.errors += done.errors;
-            total.follow_ups += done.follow_ups;
-            let _ = total.latency_us.add(&done.latency_us);
-        } else {
-            total.errors += 1;
+        match worker.await {
+            Ok(done) => total.add(&done),
+            Err(_) => total.errors += 1,
         }
     }
     total.elapsed_s = started.elapsed().as_secs_f64();
     total
 }
 
-async fn work(phase: &Phase, deadline: Instant, orders: &AtomicU64) -> Measured {
-    let mut connection = Connection::new(&phase.base_url, &phase.secret_key);
-    let mut done = Measured {
-        ok: 0,
-        errors: 0,
-        follow_ups: 0,
-        elapsed_s: 0.0,
-        latency_us: histogram(),
-    };
-    for _ in 0..REQUESTS_PER_WORKER_MAX {
-        if Instant::now() >= deadline {
+/// A worker's time: the phase's start and end, and its schedule (open loop).
+#[derive(Clone, Copy)]
+struct Clock {
+    started: Instant,
+    deadline: Instant,
+    schedule: Option<Schedule>,
+}
+
+async fn work(
+    target: &Target,
+    connection: &mut Connection,
+    clock: Clock,
+    orders: &AtomicU64,
+) -> Measured {
+    let mut done = Measured::empty(clock.schedule.is_some());
+    for index in 0..REQUESTS_PER_WORKER_MAX {
+        let due = clock.schedule.map(|s| s.due(clock.started, index));
+        if due.unwrap_or_else(Instant::now) >= clock.deadline || Instant::now() >= clock.deadline {
             break;
         }
-        let (latency_us, ok) = match &phase.target {
+        if let Some(due) = due {
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let (latency_us, ok) = match target {
             Target::Payments => {
                 let order = orders.fetch_add(1, Ordering::Relaxed);
-                let result = workload::run_payment(&mut connection, order).await;
+                let result = workload::run_payment(connection, order).await;
                 done.follow_ups += u64::from(result.follow_ups);
                 done.errors += u64::from(result.follow_up_errors);
                 (result.create_latency_us, result.create_ok)
             }
-            Target::Echo { path, body } => echo(&mut connection, path, body).await,
+            Target::Echo { path, body } => echo(connection, path, body).await,
         };
         if ok {
             done.ok += 1;
             let _ = done.latency_us.record(latency_us.clamp(1, LATENCY_US_MAX));
+            if let (Some(due), Some(open_loop)) = (due, &mut done.open_loop_us) {
+                // Answered at send time + latency; late sends count in full.
+                let answered_after_due = due.elapsed().as_micros() as u64;
+                let _ = open_loop.record(answered_after_due.clamp(1, LATENCY_US_MAX));
+            }
         } else {
             done.errors += 1;
-            tokio::time::sleep(Duration::from_millis(ERROR_PAUSE_MS)).await;
+            if due.is_none() {
+                tokio::time::sleep(Duration::from_millis(ERROR_PAUSE_MS)).await;
+            }
         }
     }
     done
@@ -139,4 +221,31 @@ async fn echo(connection: &mut Connection, path: &str, body: &bytes::Bytes) -> (
     let answer = connection.send(&call).await;
     let latency_us = started.elapsed().as_micros() as u64;
     (latency_us, answer.is_ok_and(|a| a.status == 200))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Schedule;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn the_schedule_spreads_the_rate_evenly_over_the_workers() {
+        let started = Instant::now();
+        // 1,000/s over 4 workers: each every 4 ms, offset by 1 ms per worker.
+        let dues: Vec<Duration> = (0..4)
+            .flat_map(|worker| {
+                let schedule = Schedule::of(1_000.0, worker, 4);
+                (0..3).map(move |index| schedule.due(started, index) - started)
+            })
+            .collect();
+        let mut sorted = dues;
+        sorted.sort();
+        for (ms, got) in sorted.iter().enumerate() {
+            let want = Duration::from_millis(ms as u64);
+            assert!(
+                got.abs_diff(want) < Duration::from_micros(1),
+                "{got:?} vs {want:?}"
+            );
+        }
+    }
 }

@@ -1,82 +1,148 @@
 //! `portcullis bench`: payments per second against a baseline measured in
-//! the same run (performance.md). It starts a gateway of its own (a child
-//! process on port 0, fresh database, `bench_echo` on) or targets `--url`,
-//! warms up, measures the baseline (`POST /internal/echo` with a body the
-//! size of a payment's), then the payment mix of [`workload`], over the
-//! same number of connections for the same time, and reports the ratio,
-//! latency percentiles, errors, the server's peak RSS and the load.
+//! the same run (performance.md). It starts gateways of its own (child
+//! processes on port 0, fresh database, `bench_echo` on; `--instances N`
+//! of them on one PostgreSQL database) or targets `--url`, warms up,
+//! measures the baseline (`POST /internal/echo` with a body the size of a
+//! payment's), then the payment mix of [`workload`], over the same number
+//! of connections for the same time, and reports the ratio, latency
+//! percentiles, errors, the servers' peak RSS and the load. With several
+//! instances it also measures one instance alone (the scale-out ratio);
+//! with `--rate` it adds an open-loop phase ([`load`]).
 
 mod client;
 mod load;
+mod report;
 mod workload;
 
 use crate::cli::BenchArgs;
 use crate::harness::{database::FreshDatabase, machine, process};
 use anyhow::{bail, Context};
 use load::{Measured, Phase, Target};
-use serde_json::json;
+use report::{PhaseFigures, Report};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 const CONNECTIONS_MAX: usize = 1_024;
 const DURATION_S_MAX: u64 = 3_600;
+const INSTANCES_MAX: usize = 8;
+const RATE_MAX: u32 = 1_000_000;
 /// The gateway's settings for a benchmark: defaults, plus the echo route.
 const GATEWAY_SETTINGS: &str = "bench_echo = true\n";
+/// The key-hash secret and vault keyring every instance must share, in
+/// the first instance's data directory.
+const KEY_HASH_SECRET_FILE: &str = "key-hash-secret";
+const VAULT_KEYRING_FILE: &str = "vault-keyring";
 
-/// Where the load goes and what it may read of the server.
+/// Where the load goes and what it may read of the servers.
 struct RunTarget {
-    base_url: String,
+    base_urls: Vec<String>,
     secret_key: String,
-    server_pid: Option<u32>,
+    server_pids: Vec<u32>,
     backend: String,
 }
 
 pub async fn run(database_url: Option<&str>, args: &BenchArgs) -> anyhow::Result<()> {
+    check_args(args)?;
+    if let Some(url) = &args.url {
+        let key = args
+            .secret_key
+            .clone()
+            .context("--url needs --secret-key")?;
+        if args.instances != 1 {
+            bail!("--instances starts gateways of its own: it cannot be used with --url");
+        }
+        check_loopback(url)?;
+        let target = RunTarget {
+            base_urls: vec![url.trim_end_matches('/').to_owned()],
+            secret_key: key,
+            server_pids: args.server_pid.into_iter().collect(),
+            backend: "unknown (--url)".to_owned(),
+        };
+        return measure_and_report(&target, args).await;
+    }
+    let database = FreshDatabase::create(database_url).await?;
+    let outcome = if args.instances > 1 && database.backend != "postgres" {
+        Err(anyhow::anyhow!(
+            "--instances above 1 needs a PostgreSQL --database-url: SQLite is served by one process"
+        ))
+    } else {
+        run_own_gateways(&database, args).await
+    };
+    database.drop_database().await;
+    outcome
+}
+
+fn check_args(args: &BenchArgs) -> anyhow::Result<()> {
     if args.connections == 0 || args.connections > CONNECTIONS_MAX {
         bail!("--connections must be 1 to {CONNECTIONS_MAX}");
     }
     if args.duration_s == 0 || args.duration_s > DURATION_S_MAX || args.warmup_s > DURATION_S_MAX {
         bail!("--duration-s must be 1 to {DURATION_S_MAX} (and --warmup-s at most that)");
     }
-    if let Some(url) = &args.url {
-        let key = args
-            .secret_key
-            .clone()
-            .context("--url needs --secret-key")?;
-        check_loopback(url)?;
-        let target = RunTarget {
-            base_url: url.trim_end_matches('/').to_owned(),
-            secret_key: key,
-            server_pid: args.server_pid,
-            backend: "unknown (--url)".to_owned(),
-        };
-        return measure_and_report(&target, args).await;
+    if args.instances == 0 || args.instances > INSTANCES_MAX {
+        bail!("--instances must be 1 to {INSTANCES_MAX}");
     }
-    let database = FreshDatabase::create(database_url).await?;
-    let outcome = run_own_gateway(&database, args).await;
-    database.drop_database().await;
-    outcome
+    if args.instances > args.connections {
+        bail!("--instances cannot exceed --connections (each instance needs a connection)");
+    }
+    if args.rate.is_some_and(|rate| rate == 0 || rate > RATE_MAX) {
+        bail!("--rate must be 1 to {RATE_MAX} payments per second");
+    }
+    Ok(())
 }
 
-async fn run_own_gateway(database: &FreshDatabase, args: &BenchArgs) -> anyhow::Result<()> {
+async fn run_own_gateways(database: &FreshDatabase, args: &BenchArgs) -> anyhow::Result<()> {
     let merchant = process::create_merchant(&database.url, &database.data_dir)?;
-    let mut gateway = process::start_gateway(&process::GatewaySpec {
-        database_url: &database.url,
-        data_dir: &database.data_dir,
-        settings_toml: GATEWAY_SETTINGS,
-        listen: "127.0.0.1:0",
-        log_filter: "info",
-    })?;
+    let mut gateways = vec![start_gateway(database, None)?];
+    for instance in 1..args.instances {
+        gateways.push(start_gateway(database, Some(instance))?);
+    }
     let target = RunTarget {
-        base_url: gateway.base_url.clone(),
+        base_urls: gateways.iter().map(|g| g.base_url.clone()).collect(),
         secret_key: merchant.secret_key,
-        server_pid: Some(gateway.pid()),
+        server_pids: gateways.iter().map(|g| g.pid()).collect(),
         backend: database.backend.to_owned(),
     };
     let outcome = measure_and_report(&target, args).await;
-    gateway.terminate().context("stopping the gateway")?;
+    for gateway in &mut gateways {
+        gateway.terminate().context("stopping a gateway")?;
+    }
     outcome
+}
+
+/// The first gateway uses the run's data directory; each further instance
+/// (`Some(n)`) a directory of its own (its log, its sandbox journal) but
+/// the first one's key-hash secret and vault keyring, as instances of one
+/// deployment share them.
+fn start_gateway(
+    database: &FreshDatabase,
+    instance: Option<usize>,
+) -> anyhow::Result<process::ChildProcess> {
+    let primary = &database.data_dir;
+    let (data_dir, settings) = match instance {
+        None => (primary.clone(), GATEWAY_SETTINGS.to_owned()),
+        Some(n) => {
+            let dir = primary.join(format!("instance-{n}"));
+            std::fs::create_dir_all(&dir)?;
+            let secret = std::fs::read_to_string(primary.join(KEY_HASH_SECRET_FILE))
+                .context("reading the first instance's key-hash secret")?;
+            let keyring = primary.join(VAULT_KEYRING_FILE);
+            let settings = format!(
+                "{GATEWAY_SETTINGS}key_hash_secret = {:?}\nvault_keyring_file = {:?}\n",
+                secret.trim(),
+                keyring.display().to_string()
+            );
+            (dir, settings)
+        }
+    };
+    process::start_gateway(&process::GatewaySpec {
+        database_url: &database.url,
+        data_dir: &data_dir,
+        settings_toml: &settings,
+        listen: "127.0.0.1:0",
+        log_filter: "info",
+    })
 }
 
 fn check_loopback(url: &str) -> anyhow::Result<()> {
@@ -93,112 +159,58 @@ fn check_loopback(url: &str) -> anyhow::Result<()> {
 async fn measure_and_report(target: &RunTarget, args: &BenchArgs) -> anyhow::Result<()> {
     let load_before = machine::load_avg();
     let orders = Arc::new(AtomicU64::new(0));
-    let phase = |duration_s: u64, what: Target| Phase {
-        base_url: target.base_url.clone(),
+    let all = target.base_urls.clone();
+    let phase = |what: Target, base_urls: &[String], rate: Option<u32>| Phase {
+        base_urls: base_urls.to_vec(),
         secret_key: target.secret_key.clone(),
         connections: args.connections,
-        duration: Duration::from_secs(duration_s),
+        duration: Duration::from_secs(args.duration_s),
         target: what,
+        rate: rate.map(f64::from),
     };
     if args.warmup_s > 0 {
-        load::run(&phase(args.warmup_s, Target::Payments), orders.clone()).await;
+        let mut warmup = phase(Target::Payments, &all, None);
+        warmup.duration = Duration::from_secs(args.warmup_s);
+        load::run(&warmup, orders.clone()).await;
     }
     let echo = Target::Echo {
         path: "/internal/echo".to_owned(),
         body: workload::payment_body(workload::Kind::Succeeds, 1),
     };
-    let baseline = load::run(&phase(args.duration_s, echo), orders.clone()).await;
-    if baseline.ok == 0 {
+    let mut phases = vec![];
+    let mut measure = async |name: &'static str, phase: Phase| {
+        let measured: Measured = load::run(&phase, orders.clone()).await;
+        phases.push(PhaseFigures::of(name, &phase, measured));
+    };
+    measure("baseline", phase(echo, &all, None)).await;
+    if all.len() > 1 {
+        measure(
+            "payments_one_instance",
+            phase(Target::Payments, &all[..1], None),
+        )
+        .await;
+    }
+    measure("payments", phase(Target::Payments, &all, None)).await;
+    if let Some(rate) = args.rate {
+        measure(
+            "payments_open_loop",
+            phase(Target::Payments, &all, Some(rate)),
+        )
+        .await;
+    }
+    if phases[0].measured.ok == 0 {
         bail!(
             "the baseline endpoint answered nothing: is the target started with bench_echo = true?"
         );
     }
-    let payments = load::run(&phase(args.duration_s, Target::Payments), orders).await;
     let report = Report {
-        target,
+        backend: &target.backend,
+        server_pids: &target.server_pids,
         args,
-        baseline: &baseline,
-        payments: &payments,
+        phases: &phases,
         load_before,
         load_after: machine::load_avg(),
     };
     report.print();
     Ok(())
-}
-
-struct Report<'a> {
-    target: &'a RunTarget,
-    args: &'a BenchArgs,
-    baseline: &'a Measured,
-    payments: &'a Measured,
-    load_before: Option<[f64; 3]>,
-    load_after: Option<[f64; 3]>,
-}
-
-impl Report<'_> {
-    fn print(&self) {
-        let (payments, baseline) = (self.payments, self.baseline);
-        let rss_peak_mb = self.target.server_pid.and_then(machine::rss_peak_mb);
-        let ratio = payments.per_s() / baseline.per_s().max(f64::EPSILON);
-        let value = json!({
-            "backend": self.target.backend,
-            "connections": self.args.connections,
-            "duration_s": self.args.duration_s,
-            "warmup_s": self.args.warmup_s,
-            "payments_per_s": round(payments.per_s(), 1),
-            "baseline_rps": round(baseline.per_s(), 1),
-            "ratio": round(ratio, 4),
-            "p50_ms": round(payments.quantile_ms(0.5), 3),
-            "p99_ms": round(payments.quantile_ms(0.99), 3),
-            "p999_ms": round(payments.quantile_ms(0.999), 3),
-            "max_ms": round(payments.latency_us.max() as f64 / 1000.0, 3),
-            "baseline_p50_ms": round(baseline.quantile_ms(0.5), 3),
-            "baseline_p99_ms": round(baseline.quantile_ms(0.99), 3),
-            "payments": payments.ok,
-            "follow_up_requests": payments.follow_ups,
-            "errors": payments.errors + baseline.errors,
-            "rss_peak_mb": rss_peak_mb.map(|mb| round(mb, 1)),
-            "load_avg_before": self.load_before,
-            "load_avg_after": self.load_after,
-            "cpus": machine::cpus(),
-            "cpu_model": machine::cpu_model(),
-            "build_profile": if cfg!(debug_assertions) { "debug" } else { "release" },
-            "load_generator": "same machine, same process as the report (hyper, one keep-alive connection per worker)",
-        });
-        if self.args.json {
-            println!("{value}");
-            return;
-        }
-        println!(
-            "{} at {} connections: {:.0} payments/s, baseline {:.0} requests/s, ratio {:.1} %",
-            value["backend"].as_str().unwrap_or_default(),
-            self.args.connections,
-            payments.per_s(),
-            baseline.per_s(),
-            ratio * 100.0
-        );
-        println!(
-            "latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms; errors {}; server peak RSS {} MB; load {} → {}",
-            payments.quantile_ms(0.5),
-            payments.quantile_ms(0.99),
-            payments.quantile_ms(0.999),
-            value["errors"],
-            value["rss_peak_mb"],
-            load_text(self.load_before),
-            load_text(self.load_after),
-        );
-    }
-}
-
-/// The 1, 5 and 15 minute load averages as "1.20 0.80 0.40", or "unknown".
-fn load_text(load: Option<[f64; 3]>) -> String {
-    match load {
-        Some([one, five, fifteen]) => format!("{one:.2} {five:.2} {fifteen:.2}"),
-        None => "unknown".to_owned(),
-    }
-}
-
-fn round(value: f64, decimals: i32) -> f64 {
-    let scale = 10f64.powi(decimals);
-    (value * scale).round() / scale
 }

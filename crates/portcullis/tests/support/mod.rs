@@ -140,6 +140,8 @@ async fn admin_sql(sql: &str) {
 /// The real binary, serving a test database.
 pub struct TestServer {
     pub base_url: String,
+    /// `http://ADDR` of `--metrics-listen`, when the server was given one.
+    pub metrics_url: Option<String>,
     pub child: Child,
     pub stderr_log: PathBuf,
 }
@@ -220,22 +222,34 @@ impl TestServer {
         let stdout = child.stdout.take().unwrap();
         let (found, seen) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            // The metrics listener, if any, is announced before the API's.
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("metrics listening on ") {
+                    let _ = found.send((false, url.to_owned()));
+                }
                 if let Some(url) = line.strip_prefix("portcullis listening on ") {
-                    let _ = found.send(url.to_owned());
+                    let _ = found.send((true, url.to_owned()));
                 }
             }
         });
-        let base_url = seen
-            .recv_timeout(Duration::from_secs(SERVER_START_TIMEOUT_S))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "server did not start: {}",
-                    std::fs::read_to_string(&stderr_log).unwrap_or_default()
-                )
-            });
+        let mut metrics_url = None;
+        let base_url = loop {
+            let (api, url) = seen
+                .recv_timeout(Duration::from_secs(SERVER_START_TIMEOUT_S))
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "server did not start: {}",
+                        std::fs::read_to_string(&stderr_log).unwrap_or_default()
+                    )
+                });
+            if api {
+                break url;
+            }
+            metrics_url = Some(url);
+        };
         Self {
             base_url,
+            metrics_url,
             child,
             stderr_log,
         }

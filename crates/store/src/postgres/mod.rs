@@ -1,13 +1,16 @@
 //! The PostgreSQL backend, for several stateless `portcullis` instances on
-//! one database. Each write set is one transaction; uniqueness and
+//! one database. Write sets are group-committed by each instance's writer
+//! (`writer`): many in one transaction, each in a savepoint; uniqueness and
 //! idempotency are enforced by constraints and row locks, never by memory
 //! local to one process.
 
 pub(crate) mod connect;
 mod convert;
+mod in_order;
 mod ledger;
 mod outbox;
 mod pipeline;
+mod writer;
 
 use crate::migrations::{now_s, CREATE_MIGRATIONS_TABLE, MIGRATIONS};
 use crate::model::{
@@ -32,6 +35,7 @@ const MIGRATION_LOCK_ID: i64 = 7_146_001;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    writer: writer::PgWriter,
 }
 
 impl PgStore {
@@ -50,13 +54,30 @@ impl PgStore {
             .max_size(options.postgres_pool_size.max(1))
             .build()
             .map_err(|e| StoreError::Config(e.to_string()))?;
-        let store = Self { pool };
+        let writer = writer::PgWriter::start(pool.clone());
+        let store = Self { pool, writer };
         store.migrate().await?;
         Ok(store)
     }
 
+    /// A pooled connection; the wait for it is recorded as
+    /// `portcullis_postgres_pool_wait_seconds`.
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
-        self.pool.get().await.map_err(connect::pool_error)
+        let started = std::time::Instant::now();
+        let client = self.pool.get().await;
+        metrics::histogram!("portcullis_postgres_pool_wait_seconds")
+            .record(started.elapsed().as_secs_f64());
+        client.map_err(connect::pool_error)
+    }
+
+    /// The pool's connections: (open, idle, tasks waiting for one).
+    pub fn pool_use(&self) -> crate::PoolUse {
+        let status = self.pool.status();
+        crate::PoolUse {
+            open: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        }
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -237,33 +258,10 @@ impl PgStore {
         }))
     }
 
+    /// Hands `writes` to this instance's group-commit writer
+    /// (`writer::run`) and answers once the batch holding it has committed.
     pub async fn commit(&self, writes: WriteSet) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
-        // Documents first, then ledger appends: the chain-head lock is then
-        // always the last lock a write set takes, so it cannot deadlock with
-        // row locks. Risk counters move after the commit (see below).
-        let mut planned = Vec::with_capacity(writes.ops.len() + 2);
-        let mut counters = vec![];
-        let mut ledger_ops = vec![];
-        for op in &writes.ops {
-            match op {
-                WriteOp::LedgerAppend { transaction } => ledger_ops.push(transaction),
-                WriteOp::Risk(write) => counters.push(crate::sql::risk::write(D, write)),
-                _ => plan(op, &mut planned),
-            }
-        }
-        let (statements, checks): (Vec<Sql>, Vec<Check>) = planned.into_iter().unzip();
-        let answers = pipeline::run_all(&tx, &statements).await?;
-        for (check, answer) in checks.iter().zip(answers) {
-            check.holds(&tx, answer.affected).await?;
-        }
-        for transaction in ledger_ops {
-            ledger::append(&tx, transaction).await?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        self.count_risk(&mut client, counters).await;
-        Ok(())
+        self.writer.write(writes).await
     }
 
     /// Risk counters are shared rows every payment of a card (customer,
@@ -274,7 +272,7 @@ impl PgStore {
     /// (locks held for one round trip, rows in one global order). A crash in
     /// between loses at most these increments: velocity signals may then
     /// undercount by one payment; no money or payment state depends on them.
-    async fn count_risk(&self, client: &mut deadpool_postgres::Client, mut counters: Vec<Sql>) {
+    async fn count_risk(client: &mut deadpool_postgres::Client, mut counters: Vec<Sql>) {
         if counters.is_empty() {
             return;
         }
@@ -361,6 +359,61 @@ impl PgStore {
         let sql = accounts::prune_idempotency(D, created_before);
         execute(&self.client().await?, &sql).await
     }
+}
+
+/// A write set turned into statements in the caller's task (so that a
+/// programming error in building SQL panics there, not in the writer):
+/// documents first, then ledger appends; risk counters move after the
+/// batch commits (`PgStore::count_risk`).
+pub(crate) struct PlannedWrites {
+    statements: Vec<Sql>,
+    checks: Vec<Check>,
+    ledger: Vec<portcullis_ledger::LedgerTransaction>,
+    counters: Vec<Sql>,
+}
+
+impl PlannedWrites {
+    pub(crate) fn of(writes: WriteSet) -> Self {
+        let mut planned = Vec::with_capacity(writes.ops.len() + 2);
+        let mut counters = vec![];
+        let mut ledger = vec![];
+        for op in writes.ops {
+            match op {
+                WriteOp::LedgerAppend { transaction } => ledger.push(transaction),
+                WriteOp::Risk(write) => counters.push(crate::sql::risk::write(D, &write)),
+                op => plan(&op, &mut planned),
+            }
+        }
+        let (statements, checks) = planned.into_iter().unzip();
+        Self {
+            statements,
+            checks,
+            ledger,
+            counters,
+        }
+    }
+
+    /// Whether applying these writes appends to the ledger.
+    pub(crate) fn appends(&self) -> bool {
+        !self.ledger.is_empty()
+    }
+}
+
+/// Applies one planned write set inside `tx` (the writer's savepoint); the
+/// chain head is already locked by the batch (see `writer`). Its risk
+/// counters are left for the writer to move after the batch commits.
+async fn apply_write_set(
+    tx: &deadpool_postgres::Transaction<'_>,
+    planned: &PlannedWrites,
+) -> Result<(), StoreError> {
+    let answers = pipeline::run_all(tx, &planned.statements).await?;
+    for (check, answer) in planned.checks.iter().zip(answers) {
+        check.holds(tx, answer.affected).await?;
+    }
+    for transaction in &planned.ledger {
+        ledger::append(tx, transaction).await?;
+    }
+    Ok(())
 }
 
 /// What a statement's row count must show once it has run.

@@ -79,6 +79,14 @@ impl PgStore {
         Ok(crate::webhooks::page(deliveries?, limit))
     }
 
+    pub async fn webhook_backlog(&self) -> Result<crate::webhooks::Backlog, StoreError> {
+        let rows = query(&self.client().await?, &sql::backlog(D)).await?;
+        Ok(crate::webhooks::Backlog {
+            pending: rows.first().map_or(0, |row| row.get(0)),
+            oldest_created_ms: rows.first().and_then(|row| row.get(1)),
+        })
+    }
+
     pub async fn delivery_attempts(
         &self,
         key: &DeliveryKey,

@@ -1,20 +1,17 @@
 //! Pipelined statements: a write set's statements are sent one after
-//! another without waiting for each answer (tokio-postgres pipelines the
-//! requests of futures polled together, in the order first polled). The
-//! server still runs them in that order inside the transaction, and the
-//! first failure aborts the rest, so the outcome is that of running them
-//! one by one; only the round trips are saved (about ten per payment).
+//! another without waiting for each answer (tokio-postgres sends a request
+//! when its future is first polled; `in_order::join_in_order` first-polls
+//! them in statement order, however many there are). The server runs them
+//! in that order inside the transaction, and the first failure aborts the
+//! rest, so the outcome is that of running them one by one; only the round
+//! trips are saved (about ten per payment).
 
 use super::convert::{map_err, params_of};
+use super::in_order::join_in_order;
 use crate::sql::Sql;
 use crate::StoreError;
 use deadpool_postgres::GenericClient;
-use futures_util::future::join_all;
 use futures_util::TryStreamExt;
-
-/// Most requests polled together: `join_all` polls up to this many strictly
-/// in order (above it, it switches to an unordered set).
-const IN_ORDER_MAX: usize = 30;
 
 /// One statement's answer: the rows it returned and the rows it changed.
 pub(crate) struct Answer {
@@ -29,23 +26,17 @@ pub(crate) async fn run_all(
     statements: &[Sql],
 ) -> Result<Vec<Answer>, StoreError> {
     let prepared = prepare_all(client, statements).await?;
-    let mut answers = Vec::with_capacity(statements.len());
-    for (statements, prepared) in statements
-        .chunks(IN_ORDER_MAX)
-        .zip(prepared.chunks(IN_ORDER_MAX))
-    {
-        let chunk = join_all(
-            statements
-                .iter()
-                .zip(prepared)
-                .map(|(sql, stmt)| run_one(client, stmt, sql)),
-        )
-        .await;
-        for answer in chunk {
-            answers.push(answer.map_err(map_err)?);
-        }
-    }
-    Ok(answers)
+    let answered = join_in_order(
+        statements
+            .iter()
+            .zip(&prepared)
+            .map(|(sql, stmt)| run_one(client, stmt, sql)),
+    )
+    .await;
+    answered
+        .into_iter()
+        .map(|answer| answer.map_err(map_err))
+        .collect()
 }
 
 /// Sends one statement (at the first poll) and reads its answer.

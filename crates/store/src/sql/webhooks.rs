@@ -263,6 +263,16 @@ pub(crate) fn attempts(d: Dialect, key: &DeliveryKey, limit: usize) -> Sql {
     )
 }
 
+/// How many deliveries are pending across every scope, and when the oldest
+/// was created (for the operator's metrics, not for a merchant).
+pub(crate) fn backlog(d: Dialect) -> Sql {
+    fixed(
+        d,
+        "SELECT COUNT(*), MIN(created_ms) FROM webhook_deliveries WHERE state = 'pending'",
+        vec![],
+    )
+}
+
 /// Makes deliveries of an event due now again, except one an attempt is
 /// holding right now: every delivery of the event in the scope, or the one
 /// to `one`'s endpoint (created if missing).

@@ -89,6 +89,23 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn webhook_backlog(&self) -> Result<crate::webhooks::Backlog, StoreError> {
+        let sql = sql::backlog(D);
+        self.read(move |c| {
+            let found = query_opt(c, &sql, |row| {
+                Ok(crate::webhooks::Backlog {
+                    pending: row.get(0)?,
+                    oldest_created_ms: row.get(1)?,
+                })
+            })?;
+            Ok(found.unwrap_or(crate::webhooks::Backlog {
+                pending: 0,
+                oldest_created_ms: None,
+            }))
+        })
+        .await
+    }
+
     pub async fn delivery_attempts(
         &self,
         key: &DeliveryKey,

@@ -183,11 +183,18 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<WriteJob>) {
         batch.clear();
         return;
     }
+    let started = std::time::Instant::now();
     let completions: Vec<Completion> = batch.drain(..).map(|job| job(conn)).collect();
+    let applied = started.elapsed();
     let outcome = conn.execute_batch("COMMIT").map_err(|err| {
         let _ = conn.execute_batch("ROLLBACK");
         super::map_err(err)
     });
+    metrics::histogram!("portcullis_sqlite_write_batch_size").record(completions.len() as f64);
+    metrics::histogram!("portcullis_sqlite_write_batch_apply_seconds")
+        .record(applied.as_secs_f64());
+    metrics::histogram!("portcullis_sqlite_commit_seconds")
+        .record((started.elapsed() - applied).as_secs_f64());
     if let Err(err) = &outcome {
         tracing::error!(error = %err, batch_len = completions.len(), "sqlite group commit failed");
     }
