@@ -107,6 +107,23 @@ impl ApiError {
         )
     }
 
+    /// 400 for a write the database refused because a limit is reached.
+    pub fn limit_reached(limit: &'static str) -> Self {
+        let message = match limit {
+            "webhook_endpoints_max" => format!(
+                "You have reached the maximum of {} webhook endpoints in this mode. Delete one before creating another.",
+                portcullis_domain::webhooks::ENDPOINTS_MAX
+            ),
+            other => format!("A limit of your account is reached ({other})."),
+        };
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorType::InvalidRequest,
+            Some("resource_limit_exceeded"),
+            message,
+        )
+    }
+
     pub fn unknown_parameter(param: &str) -> Self {
         Self::invalid(
             "parameter_unknown",
@@ -217,6 +234,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::Conflict => ApiError::concurrent_change(),
             StoreError::InsufficientBalance { .. } => ApiError::insufficient_balance(),
+            StoreError::LimitReached(limit) => ApiError::limit_reached(limit),
             StoreError::Unavailable(_) => ApiError::unavailable(&err),
             _ => ApiError::internal(&err),
         }

@@ -34,6 +34,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_risk.sql"),
         postgres: include_str!("../migrations/postgres/0005_risk.sql"),
     },
+    Migration {
+        version: 8,
+        sqlite: include_str!("../migrations/sqlite/0008_limits.sql"),
+        postgres: include_str!("../migrations/postgres/0008_limits.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

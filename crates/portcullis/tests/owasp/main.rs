@@ -1,0 +1,9 @@
+//! The OWASP API Security Top 10 regression suite (issue 12): one module
+//! per finding, each named after it, against the real binary on SQLite
+//! and PostgreSQL where storage is involved.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod postgres_skip;
+mod webhook_endpoint_limit;

@@ -1,0 +1,10 @@
+-- Limits the database enforces itself, so that no interleaving of requests
+-- or instances can exceed them.
+
+-- At most 16 live webhook endpoints per merchant and mode (Stripe's figure;
+-- `portcullis_domain::webhooks::ENDPOINTS_MAX`). SQLite has one writer, so
+-- the count cannot race the insert.
+CREATE TRIGGER webhook_endpoints_max BEFORE INSERT ON webhook_endpoints
+WHEN (SELECT COUNT(*) FROM webhook_endpoints
+      WHERE merchant_id = NEW.merchant_id AND livemode = NEW.livemode AND deleted = 0) >= 16
+BEGIN SELECT RAISE(ABORT, 'webhook_endpoints_max'); END;
