@@ -15,6 +15,7 @@ mod expand;
 mod health;
 mod idempotency;
 pub mod ledger;
+mod limits;
 mod lists;
 mod locks;
 mod openapi;
@@ -52,6 +53,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn(wire::refuse_undecodable_path))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::bound_requests,
+        ))
+        .layer(axum::middleware::from_fn(limits::catch_panics))
         .layer(axum::middleware::from_fn(request_id::assign_request_id))
         .with_state(state)
 }

@@ -3,6 +3,7 @@
 
 use crate::auth::KeyCache;
 use crate::ledger::LedgerSettings;
+use crate::limits::InFlight;
 use crate::locks::ObjectLocks;
 use crate::payments::{CvcCache, PaymentSettings};
 use crate::risk::{RiskConfig, RuleCache};
@@ -33,6 +34,14 @@ pub struct ApiSettings {
     pub public_url: Option<String>,
     /// Mounts `POST /internal/echo`, the benchmark's baseline endpoint.
     pub bench_echo: bool,
+    /// Most requests running at once in this process; past it, requests
+    /// are shed with 503 and `Retry-After`.
+    pub requests_in_flight_max: usize,
+    /// Longest a request may run, body read and handler included; past it
+    /// the answer is 503 (retry with the same `Idempotency-Key`).
+    pub request_timeout_ms: u64,
+    /// Longest a client may take to send its whole body; past it, 408.
+    pub body_read_timeout_ms: u64,
 }
 
 impl Default for ApiSettings {
@@ -45,6 +54,9 @@ impl Default for ApiSettings {
             idempotency_retention_s: 7 * 24 * 3600,
             public_url: None,
             bench_echo: false,
+            requests_in_flight_max: 1024,
+            request_timeout_ms: 60_000,
+            body_read_timeout_ms: 20_000,
         }
     }
 }
@@ -63,6 +75,7 @@ pub struct Inner {
     pub webhooks: WebhookSettings,
     pub ledger: LedgerSettings,
     pub locks: ObjectLocks,
+    pub in_flight: InFlight,
     pub cvcs: CvcCache,
     pub risk: RiskConfig,
     pub rules: RuleCache,
@@ -102,6 +115,7 @@ impl AppState {
             risk,
         } = parts;
         let keys = KeyCache::new(settings.key_cache_ttl_ms, settings.key_cache_entries_max);
+        let in_flight = InFlight::new(settings.requests_in_flight_max);
         Self(Arc::new(Inner {
             store,
             key_hasher,
@@ -113,6 +127,7 @@ impl AppState {
             webhooks,
             ledger,
             locks: ObjectLocks::default(),
+            in_flight,
             cvcs: CvcCache::default(),
             risk,
             rules: RuleCache::default(),

@@ -6,6 +6,7 @@
 mod admin;
 mod bench;
 mod cli;
+mod connections;
 mod dev_cert;
 mod harness;
 mod ledger_admin;

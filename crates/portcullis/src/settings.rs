@@ -3,6 +3,7 @@
 //! of the last two). Every bound is named with its unit.
 
 use crate::cli::{Cli, Command};
+use crate::connections::ConnectionLimits;
 use anyhow::{bail, Context};
 use portcullis_api::payments::AttemptKind;
 use portcullis_api::{ApiSettings, LedgerSettings, PaymentSettings, WebhookSettings};
@@ -37,6 +38,7 @@ pub struct Settings {
     /// in the data directory.
     pub key_hash_secret_hex: Option<String>,
     pub shutdown_grace_s: u64,
+    pub connections: ConnectionLimits,
     pub api: ApiSettings,
     pub store: StoreOptions,
     pub payments: PaymentSettings,
@@ -116,6 +118,11 @@ struct FileSettings {
     risk_usd_rates: Option<std::collections::BTreeMap<String, i64>>,
     bench_echo: Option<bool>,
     connector_url: Option<String>,
+    connections_max: Option<usize>,
+    header_timeout_ms: Option<u64>,
+    requests_in_flight_max: Option<usize>,
+    request_timeout_ms: Option<u64>,
+    body_read_timeout_ms: Option<u64>,
 }
 
 impl Settings {
@@ -135,6 +142,7 @@ impl Settings {
         };
         let allow_private_flag = serve.is_some_and(|s| s.webhooks_allow_private_targets);
         let webhooks = webhook_settings(&file, allow_private_flag)?;
+        let connections = connection_limits(&file)?;
         let data_dir = cli
             .data_dir
             .clone()
@@ -195,8 +203,22 @@ impl Settings {
                 .idempotency_retention_s
                 .unwrap_or(defaults.idempotency_retention_s),
             bench_echo: file.bench_echo.unwrap_or(false),
+            requests_in_flight_max: env_or(
+                "PORTCULLIS_REQUESTS_IN_FLIGHT_MAX",
+                file.requests_in_flight_max,
+            )?
+            .unwrap_or(defaults.requests_in_flight_max),
+            request_timeout_ms: env_or("PORTCULLIS_REQUEST_TIMEOUT_MS", file.request_timeout_ms)?
+                .unwrap_or(defaults.request_timeout_ms),
+            body_read_timeout_ms: env_or(
+                "PORTCULLIS_BODY_READ_TIMEOUT_MS",
+                file.body_read_timeout_ms,
+            )?
+            .unwrap_or(defaults.body_read_timeout_ms),
             ..defaults
         };
+        check_request_bounds(&api, &payments)?;
+
         if api.key_cache_ttl_ms > KEY_CACHE_TTL_MS_MAX {
             bail!("key_cache_ttl_ms may be at most {KEY_CACHE_TTL_MS_MAX} so revoked keys stop working within 5 s");
         }
@@ -252,6 +274,7 @@ impl Settings {
                 .ok()
                 .or(file.key_hash_secret),
             shutdown_grace_s: file.shutdown_grace_s.unwrap_or(30),
+            connections,
             api,
             store: StoreOptions {
                 sqlite_write_batch_max: file
@@ -264,6 +287,36 @@ impl Settings {
             },
         })
     }
+}
+
+/// The open-connection cap and the header timeout: defaults, the file,
+/// then the environment.
+fn connection_limits(file: &FileSettings) -> anyhow::Result<ConnectionLimits> {
+    let d = ConnectionLimits::default();
+    let limits = ConnectionLimits {
+        connections_max: env_or("PORTCULLIS_CONNECTIONS_MAX", file.connections_max)?
+            .unwrap_or(d.connections_max),
+        header_timeout_ms: env_or("PORTCULLIS_HEADER_TIMEOUT_MS", file.header_timeout_ms)?
+            .unwrap_or(d.header_timeout_ms),
+    };
+    if limits.connections_max == 0 || limits.header_timeout_ms == 0 {
+        bail!("connections_max and header_timeout_ms must be positive");
+    }
+    Ok(limits)
+}
+
+/// A request must be allowed to outlast its body and a connector call, or
+/// the per-request timeout would cut payments the acquirer is answering.
+fn check_request_bounds(api: &ApiSettings, payments: &PaymentSettings) -> anyhow::Result<()> {
+    if api.requests_in_flight_max == 0 || api.body_read_timeout_ms == 0 {
+        bail!("requests_in_flight_max and body_read_timeout_ms must be positive");
+    }
+    if api.request_timeout_ms <= payments.connector_timeout_ms
+        || api.request_timeout_ms <= api.body_read_timeout_ms
+    {
+        bail!("request_timeout_ms must exceed connector_timeout_ms and body_read_timeout_ms");
+    }
+    Ok(())
 }
 
 /// A test fault, settable only from the environment and only for tests:

@@ -5,5 +5,6 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod connection_timeouts;
 mod postgres_skip;
 mod webhook_endpoint_limit;
