@@ -20,6 +20,7 @@ mod lists;
 mod locks;
 mod openapi;
 pub mod payments;
+pub mod rate_limits;
 mod request_id;
 pub mod risk;
 pub mod routes;

@@ -72,3 +72,52 @@ pub async fn bound_requests(
         Err(_) => ApiError::request_timed_out(timeout_ms).into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_the_request_id() {
+        let app = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    panic!("a bug in a handler");
+                    #[allow(unreachable_code)]
+                    ""
+                }),
+            )
+            .route("/fine", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(catch_panics))
+            .layer(axum::middleware::from_fn(
+                crate::request_id::assign_request_id,
+            ));
+        let request = Request::builder()
+            .uri("/boom")
+            .body(axum::body::Body::empty());
+        let response = app.clone().oneshot(request.unwrap()).await.unwrap();
+        assert_eq!(response.status(), 500);
+        let id = response.headers()["request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(id.starts_with("req_"));
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["type"], "api_error");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&id), "{message}");
+        assert!(!message.contains("a bug"), "the cause is never sent");
+        let request = Request::builder()
+            .uri("/fine")
+            .body(axum::body::Body::empty());
+        let after = app.oneshot(request.unwrap()).await.unwrap();
+        assert_eq!(after.status(), 200, "the service carries on");
+    }
+}

@@ -71,6 +71,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         state.clone(),
         stopped(stop_signal.clone()),
     ));
+    let budgets = tokio::spawn(portcullis_api::rate_limits::share_budgets(
+        state.clone(),
+        stopped(stop_signal.clone()),
+    ));
     let ledger = tokio::spawn(portcullis_api::ledger::worker::run(
         state,
         stopped(stop_signal.clone()),
@@ -89,7 +93,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     tracing::info!(%address, backend = store.backend_name(), "serving");
     println!("portcullis listening on {scheme}://{address}");
     let served = serve_http(listener, app, handle, settings).await;
-    let _ = tokio::join!(pruner, recovery, keyring, webhooks, ledger);
+    let _ = tokio::join!(pruner, recovery, keyring, webhooks, ledger, budgets);
     store.close().await;
     served.context("serving HTTP")?;
     tracing::info!("stopped; every acknowledged write is committed");

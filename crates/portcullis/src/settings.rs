@@ -6,6 +6,7 @@ use crate::cli::{Cli, Command};
 use crate::connections::ConnectionLimits;
 use anyhow::{bail, Context};
 use portcullis_api::payments::AttemptKind;
+use portcullis_api::rate_limits::RateLimitSettings;
 use portcullis_api::{ApiSettings, LedgerSettings, PaymentSettings, WebhookSettings};
 use portcullis_domain::ids::MerchantId;
 use portcullis_ledger::policy::MerchantPolicy;
@@ -123,6 +124,10 @@ struct FileSettings {
     requests_in_flight_max: Option<usize>,
     request_timeout_ms: Option<u64>,
     body_read_timeout_ms: Option<u64>,
+    key_cache_entries_max: Option<usize>,
+    key_cache_misses_max: Option<usize>,
+    rate_limit_per_key_per_s: Option<u32>,
+    rate_limit_per_merchant_per_s: Option<u32>,
 }
 
 impl Settings {
@@ -199,6 +204,16 @@ impl Settings {
                 .unwrap_or(defaults.idempotency_lease_s),
             body_bytes_max: file.body_bytes_max.unwrap_or(defaults.body_bytes_max),
             key_cache_ttl_ms: file.key_cache_ttl_ms.unwrap_or(defaults.key_cache_ttl_ms),
+            key_cache_entries_max: env_or(
+                "PORTCULLIS_KEY_CACHE_ENTRIES_MAX",
+                file.key_cache_entries_max,
+            )?
+            .unwrap_or(defaults.key_cache_entries_max),
+            key_cache_misses_max: env_or(
+                "PORTCULLIS_KEY_CACHE_MISSES_MAX",
+                file.key_cache_misses_max,
+            )?
+            .unwrap_or(defaults.key_cache_misses_max),
             idempotency_retention_s: file
                 .idempotency_retention_s
                 .unwrap_or(defaults.idempotency_retention_s),
@@ -215,6 +230,18 @@ impl Settings {
                 file.body_read_timeout_ms,
             )?
             .unwrap_or(defaults.body_read_timeout_ms),
+            rate_limits: RateLimitSettings {
+                per_key_per_s: env_or(
+                    "PORTCULLIS_RATE_LIMIT_PER_KEY_PER_S",
+                    file.rate_limit_per_key_per_s,
+                )?
+                .unwrap_or(defaults.rate_limits.per_key_per_s),
+                per_merchant_per_s: env_or(
+                    "PORTCULLIS_RATE_LIMIT_PER_MERCHANT_PER_S",
+                    file.rate_limit_per_merchant_per_s,
+                )?
+                .unwrap_or(defaults.rate_limits.per_merchant_per_s),
+            },
             ..defaults
         };
         check_request_bounds(&api, &payments)?;
@@ -310,6 +337,9 @@ fn connection_limits(file: &FileSettings) -> anyhow::Result<ConnectionLimits> {
 fn check_request_bounds(api: &ApiSettings, payments: &PaymentSettings) -> anyhow::Result<()> {
     if api.requests_in_flight_max == 0 || api.body_read_timeout_ms == 0 {
         bail!("requests_in_flight_max and body_read_timeout_ms must be positive");
+    }
+    if api.rate_limits.per_key_per_s == 0 || api.rate_limits.per_merchant_per_s == 0 {
+        bail!("rate_limit_per_key_per_s and rate_limit_per_merchant_per_s must be positive");
     }
     if api.request_timeout_ms <= payments.connector_timeout_ms
         || api.request_timeout_ms <= api.body_read_timeout_ms

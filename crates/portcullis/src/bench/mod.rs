@@ -22,7 +22,11 @@ use std::time::Duration;
 const CONNECTIONS_MAX: usize = 1_024;
 const DURATION_S_MAX: u64 = 3_600;
 /// The gateway's settings for a benchmark: defaults, plus the echo route.
-const GATEWAY_SETTINGS: &str = "bench_echo = true\n";
+/// The echo baseline, and rate limits far above what the load generator
+/// can send: the bench measures the gateway's throughput, not its limits.
+const GATEWAY_SETTINGS: &str = "bench_echo = true\n\
+    rate_limit_per_key_per_s = 1000000\n\
+    rate_limit_per_merchant_per_s = 1000000\n";
 
 /// Where the load goes and what it may read of the server.
 struct RunTarget {

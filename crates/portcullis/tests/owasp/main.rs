@@ -6,5 +6,7 @@
 mod support;
 
 mod connection_timeouts;
+mod key_cache;
 mod postgres_skip;
+mod rate_limits;
 mod webhook_endpoint_limit;

@@ -224,6 +224,10 @@ impl TestServer {
             ])
             .args(extra_args)
             .env("PORTCULLIS_LOG", "info")
+            // Suites that drive load through one key test behaviour, not
+            // the rate limits; tests/owasp/rate_limits.rs sets its own.
+            .env("PORTCULLIS_RATE_LIMIT_PER_KEY_PER_S", "1000000")
+            .env("PORTCULLIS_RATE_LIMIT_PER_MERCHANT_PER_S", "1000000")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_log).unwrap())

@@ -19,3 +19,10 @@ END
 $$;
 CREATE TRIGGER webhook_endpoints_max BEFORE INSERT ON webhook_endpoints
     FOR EACH ROW EXECUTE FUNCTION webhook_endpoints_max();
+
+-- Running `serve` instances and when each last said so: the rate limiter
+-- divides its budgets by the number seen recently.
+CREATE TABLE gateway_instances (
+    id      TEXT PRIMARY KEY,
+    seen_ms BIGINT NOT NULL
+);

@@ -8,3 +8,10 @@ CREATE TRIGGER webhook_endpoints_max BEFORE INSERT ON webhook_endpoints
 WHEN (SELECT COUNT(*) FROM webhook_endpoints
       WHERE merchant_id = NEW.merchant_id AND livemode = NEW.livemode AND deleted = 0) >= 16
 BEGIN SELECT RAISE(ABORT, 'webhook_endpoints_max'); END;
+
+-- Running `serve` instances and when each last said so: the rate limiter
+-- divides its budgets by the number seen recently.
+CREATE TABLE gateway_instances (
+    id      TEXT PRIMARY KEY,
+    seen_ms INTEGER NOT NULL
+);
