@@ -8,5 +8,6 @@ mod support;
 mod connection_timeouts;
 mod key_cache;
 mod postgres_skip;
+mod postgres_tls;
 mod rate_limits;
 mod webhook_endpoint_limit;

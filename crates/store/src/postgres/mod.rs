@@ -7,6 +7,7 @@ mod convert;
 mod ledger;
 mod outbox;
 mod pipeline;
+mod tls;
 
 use crate::migrations::{now_s, CREATE_MIGRATIONS_TABLE, MIGRATIONS};
 use crate::model::{
@@ -35,16 +36,22 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = url
+        let (url, tls) = tls::split_tls(url)?;
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls::client_config(&tls)? {
+            None => Manager::from_config(config, NoTls, manager_config),
+            Some(client_config) => {
+                // Never fall back to plain text when TLS was asked for.
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                let connector = tokio_postgres_rustls::MakeRustlsConnect::new(client_config);
+                Manager::from_config(config, connector, manager_config)
+            }
+        };
         let pool = Pool::builder(manager)
             .max_size(options.postgres_pool_size.max(1))
             .build()
