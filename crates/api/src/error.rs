@@ -4,7 +4,7 @@
 //! a message and the `param` at fault; server faults answer a bare message
 //! and their cause goes to the log only, never to the client.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use portcullis_store::StoreError;
 use serde_json::{json, Map, Value};
@@ -40,6 +40,8 @@ pub struct ApiError {
     pub extra: Map<String, Value>,
     /// `Stripe-Should-Retry`, when the server knows better than the status.
     pub should_retry: Option<bool>,
+    /// `Retry-After` in seconds: when a refused request may come back.
+    pub retry_after_s: Option<u64>,
     /// Another request changed the object mid-execution: execute again on
     /// fresh state. Never sent; `idempotency::respond` consumes it.
     pub retry_on_fresh_state: bool,
@@ -62,6 +64,7 @@ impl ApiError {
             param: None,
             extra: Map::new(),
             should_retry: None,
+            retry_after_s: None,
             retry_on_fresh_state: false,
         }
     }
@@ -104,6 +107,23 @@ impl ApiError {
             "balance_insufficient",
             "You have insufficient funds in your available balance for this payout.",
             "amount",
+        )
+    }
+
+    /// 400 for a write the database refused because a limit is reached.
+    pub fn limit_reached(limit: &'static str) -> Self {
+        let message = match limit {
+            "webhook_endpoints_max" => format!(
+                "You have reached the maximum of {} webhook endpoints in this mode. Delete one before creating another.",
+                portcullis_domain::webhooks::ENDPOINTS_MAX
+            ),
+            other => format!("A limit of your account is reached ({other})."),
+        };
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorType::InvalidRequest,
+            Some("resource_limit_exceeded"),
+            message,
         )
     }
 
@@ -170,6 +190,67 @@ impl ApiError {
         )
     }
 
+    /// 429 Stripe's `rate_limit`: too many requests from one key or merchant.
+    pub fn rate_limited(retry_after_s: u64) -> Self {
+        let mut err = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorType::InvalidRequest,
+            Some("rate_limit"),
+            "Request rate limit exceeded. Spread your requests out, and retry after the time given in Retry-After.",
+        );
+        err.retry_after_s = Some(retry_after_s.max(1));
+        err.should_retry = Some(true);
+        err
+    }
+
+    /// 503 load shedding: the server is at its bound of requests in flight.
+    pub fn overloaded(retry_after_s: u64) -> Self {
+        let mut err = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::Api,
+            None,
+            "The server is handling too many requests at once. Retry after the time given in Retry-After.",
+        );
+        err.retry_after_s = Some(retry_after_s.max(1));
+        err.should_retry = Some(true);
+        err
+    }
+
+    /// 503: the request ran past the server's per-request time bound.
+    pub fn request_timed_out(timeout_ms: u64) -> Self {
+        tracing::warn!(timeout_ms, "request timed out");
+        let mut err = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::Api,
+            None,
+            format!("The request did not finish within {timeout_ms} ms. Retry it with the same Idempotency-Key."),
+        );
+        err.retry_after_s = Some(1);
+        err.should_retry = Some(true);
+        err
+    }
+
+    /// 408: the client did not send its whole body in time.
+    pub fn body_timed_out(timeout_ms: u64) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorType::InvalidRequest,
+            Some("request_timeout"),
+            format!("The request body did not arrive within {timeout_ms} ms."),
+        )
+    }
+
+    /// 500 for a handler that panicked: the request id lets an operator
+    /// find the logged cause; nothing of the cause is sent.
+    pub fn panicked(request_id: &str) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorType::Api,
+            None,
+            format!("An unexpected error occurred on our side (request {request_id}). The request may be retried."),
+        )
+    }
+
     /// A server fault: the cause is logged here and never sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -233,6 +314,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::Conflict => ApiError::concurrent_change(),
             StoreError::InsufficientBalance { .. } => ApiError::insufficient_balance(),
+            StoreError::LimitReached(limit) => ApiError::limit_reached(limit),
             StoreError::Unavailable(_) => ApiError::unavailable(&err),
             _ => ApiError::internal(&err),
         }
@@ -243,6 +325,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": self.to_json() });
         let mut response = crate::idempotency::json_response(self.status, body.to_string());
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if let Some(retry) = self.should_retry {
             response.headers_mut().insert(
                 "stripe-should-retry",

@@ -148,6 +148,9 @@ where
             // A balance moved between the read and the commit (a concurrent
             // payout): execute again, and the fresh read answers the 400.
             Err(StoreError::InsufficientBalance { .. }) if !external_effects => continue,
+            // Likewise a limit the database enforces (another request took
+            // the last webhook endpoint slot): the fresh read answers the 400.
+            Err(StoreError::LimitReached(_)) if !external_effects => continue,
             Err(StoreError::ClaimLost) => {
                 return in_use(claimed.map_or("", |(_, key)| key)).into_response()
             }

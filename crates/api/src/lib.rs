@@ -17,12 +17,14 @@ mod expand;
 mod health;
 mod idempotency;
 pub mod ledger;
+mod limits;
 mod lists;
 mod locks;
 pub mod metrics;
 mod openapi;
 mod page_tokens;
 pub mod payments;
+pub mod rate_limits;
 mod request_id;
 pub mod risk;
 pub mod routes;
@@ -58,6 +60,12 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
         .layer(axum::middleware::from_fn(wire::refuse_undecodable_path))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::bound_requests,
+        ))
+        .layer(axum::middleware::from_fn(limits::catch_panics))
+        // Outside the limits, so shed and panic answers carry the headers too.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security_headers::add,

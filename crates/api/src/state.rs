@@ -3,8 +3,10 @@
 
 use crate::auth::KeyCache;
 use crate::ledger::LedgerSettings;
+use crate::limits::InFlight;
 use crate::locks::ObjectLocks;
 use crate::payments::{CvcCache, PaymentSettings};
+use crate::rate_limits::{RateLimitSettings, RateLimits};
 use crate::risk::{RiskConfig, RuleCache};
 use crate::webhooks::WebhookSettings;
 use portcullis_connectors::Connector;
@@ -22,8 +24,10 @@ pub struct ApiSettings {
     /// How long a looked-up API key is trusted before it is read again.
     /// Bounds how long a revoked key keeps working on a running instance.
     pub key_cache_ttl_ms: u64,
-    /// Most API keys the cache holds.
+    /// Most API keys the cache holds (least recently used go first).
     pub key_cache_entries_max: usize,
+    /// Most unknown keys the separate negative cache holds.
+    pub key_cache_misses_max: usize,
     /// An idempotency claim older than this is presumed dead and taken over.
     pub idempotency_lease_s: i64,
     /// How long idempotency keys are kept (at least 24 hours).
@@ -42,6 +46,16 @@ pub struct ApiSettings {
     /// Lets connector accounts' endpoints be loopback, private or
     /// link-local addresses (simulators, local development).
     pub connectors_allow_private_endpoints: bool,
+    /// Most requests running at once in this process; past it, requests
+    /// are shed with 503 and `Retry-After`.
+    pub requests_in_flight_max: usize,
+    /// Longest a request may run, body read and handler included; past it
+    /// the answer is 503 (retry with the same `Idempotency-Key`).
+    pub request_timeout_ms: u64,
+    /// Longest a client may take to send its whole body; past it, 408.
+    pub body_read_timeout_ms: u64,
+    /// Requests per second per key and per merchant, for the deployment.
+    pub rate_limits: RateLimitSettings,
 }
 
 impl Default for ApiSettings {
@@ -50,6 +64,7 @@ impl Default for ApiSettings {
             body_bytes_max: 256 * 1024,
             key_cache_ttl_ms: 2_000,
             key_cache_entries_max: 10_000,
+            key_cache_misses_max: 1_000,
             idempotency_lease_s: 60,
             idempotency_retention_s: 7 * 24 * 3600,
             public_url: None,
@@ -57,6 +72,10 @@ impl Default for ApiSettings {
             tls: false,
             bench_echo: false,
             connectors_allow_private_endpoints: false,
+            requests_in_flight_max: 1024,
+            request_timeout_ms: 60_000,
+            body_read_timeout_ms: 20_000,
+            rate_limits: RateLimitSettings::default(),
         }
     }
 }
@@ -75,6 +94,8 @@ pub struct Inner {
     pub webhooks: WebhookSettings,
     pub ledger: LedgerSettings,
     pub locks: ObjectLocks,
+    pub in_flight: InFlight,
+    pub rate_limits: RateLimits,
     pub cvcs: CvcCache,
     pub risk: RiskConfig,
     pub rules: RuleCache,
@@ -113,7 +134,13 @@ impl AppState {
             ledger,
             risk,
         } = parts;
-        let keys = KeyCache::new(settings.key_cache_ttl_ms, settings.key_cache_entries_max);
+        let keys = KeyCache::new(
+            settings.key_cache_ttl_ms,
+            settings.key_cache_entries_max,
+            settings.key_cache_misses_max,
+        );
+        let in_flight = InFlight::new(settings.requests_in_flight_max);
+        let rate_limits = RateLimits::new(settings.rate_limits);
         Self(Arc::new(Inner {
             store,
             key_hasher,
@@ -125,6 +152,8 @@ impl AppState {
             webhooks,
             ledger,
             locks: ObjectLocks::default(),
+            in_flight,
+            rate_limits,
             cvcs: CvcCache::default(),
             risk,
             rules: RuleCache::default(),

@@ -9,6 +9,7 @@ mod admin;
 mod banner;
 mod bench;
 mod cli;
+mod connections;
 mod dev_cert;
 mod harness;
 mod ledger_admin;

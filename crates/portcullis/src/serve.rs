@@ -4,10 +4,12 @@
 //! `shutdown_grace_s`), and flush the store's writer before exiting.
 
 use crate::admin::{create_merchant, merchant_json, open_store};
+use crate::connections::{ConnectionCap, ConnectionLimits, Refusal};
 use crate::secrets::{self, write_private};
 use crate::settings::Settings;
 use anyhow::Context;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::DefaultAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use axum_server::Handle;
 use portcullis_api::{AppParts, AppState};
 use portcullis_connectors::{
@@ -20,8 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const SANDBOX_JOURNAL_FILE: &str = "sandbox-acquirer.journal";
-/// A client must send its request headers within this time.
-const HEADER_READ_TIMEOUT_S: u64 = 10;
 /// How often expired idempotency keys are pruned.
 const IDEMPOTENCY_PRUNE_INTERVAL_S: u64 = 600;
 
@@ -86,6 +86,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         state.clone(),
         stopped(stop_signal.clone()),
     ));
+    let budgets = tokio::spawn(portcullis_api::rate_limits::share_budgets(
+        state.clone(),
+        stopped(stop_signal.clone()),
+    ));
     let ledger = tokio::spawn(portcullis_api::ledger::worker::run(
         state,
         stopped(stop_signal.clone()),
@@ -108,33 +112,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         new_sqlite_file.as_deref(),
     );
     println!("portcullis listening on {scheme}://{address}");
-    let served = match &settings.tls {
-        Some((cert, key)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let config = RustlsConfig::from_pem_file(cert, key)
-                .await
-                .with_context(|| {
-                    format!(
-                        "loading TLS certificate {} and key {}",
-                        cert.display(),
-                        key.display()
-                    )
-                })?;
-            let mut server = axum_server::from_tcp_rustls(listener, config).handle(handle);
-            limit_slow_clients(server.http_builder());
-            server
-                .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-                .await
-        }
-        None => {
-            let mut server = axum_server::from_tcp(listener).handle(handle);
-            limit_slow_clients(server.http_builder());
-            server
-                .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-                .await
-        }
-    };
-    let _ = tokio::join!(pruner, recovery, keyring, webhooks, ledger);
+    let served = serve_http(listener, app, handle, settings).await;
+    let _ = tokio::join!(pruner, recovery, keyring, webhooks, ledger, budgets);
     if let Some(metrics_server) = metrics_server {
         let _ = metrics_server.await;
     }
@@ -263,17 +242,77 @@ fn risk_config(settings: &Settings) -> anyhow::Result<portcullis_api::risk::Risk
     Ok(config)
 }
 
+/// Serves `app` over HTTP/1.1, or HTTPS when TLS is configured, behind the
+/// connection cap and with every connection-level timeout set.
+async fn serve_http(
+    listener: std::net::TcpListener,
+    app: axum::Router,
+    handle: Handle<std::net::SocketAddr>,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let limits = &settings.connections;
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum_server::from_tcp(listener)
+        .context("serving the listener")?
+        .handle(handle)
+        .http1_only()
+        .first_request_timeout(limits.header_timeout());
+    match &settings.tls {
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = tls_config(cert, key).await?;
+            let capped =
+                ConnectionCap::new(DefaultAcceptor, limits.connections_max, Refusal::Close);
+            let acceptor = RustlsAcceptor::new(config)
+                .handshake_timeout(limits.header_timeout())
+                .acceptor(capped);
+            let mut server = server.acceptor(acceptor);
+            limit_slow_clients(server.http_builder(), limits);
+            server.serve(service).await?;
+        }
+        None => {
+            let capped =
+                ConnectionCap::new(DefaultAcceptor, limits.connections_max, Refusal::Http503);
+            let mut server = server.acceptor(capped);
+            limit_slow_clients(server.http_builder(), limits);
+            server.serve(service).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The certificate and key, offering HTTP/1.1 only in ALPN (HTTP/2 is not
+/// served, so no client may negotiate it).
+async fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<RustlsConfig> {
+    let config = RustlsConfig::from_pem_file(cert, key)
+        .await
+        .with_context(|| {
+            format!(
+                "loading TLS certificate {} and key {}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    let mut server_config = (*config.get_inner()).clone();
+    server_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(RustlsConfig::from_config(Arc::new(server_config)))
+}
+
+/// The request head must arrive within `header_timeout_ms`, which also bounds
+/// how long a kept-alive connection may sit idle between requests.
 fn limit_slow_clients(
     builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    limits: &ConnectionLimits,
 ) {
     builder
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(HEADER_READ_TIMEOUT_S));
+        .header_read_timeout(limits.header_timeout())
+        .keep_alive(true);
 }
 
 async fn stop_on_signal(
-    handle: Handle,
+    handle: Handle<std::net::SocketAddr>,
     stopping: tokio::sync::watch::Sender<bool>,
     grace: Duration,
 ) {

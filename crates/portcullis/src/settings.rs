@@ -5,8 +5,10 @@
 //! (`config_example.toml`).
 
 use crate::cli::{Cli, Command};
+use crate::connections::ConnectionLimits;
 use anyhow::{bail, Context};
 use portcullis_api::payments::AttemptKind;
+use portcullis_api::rate_limits::RateLimitSettings;
 use portcullis_api::{ApiSettings, LedgerSettings, PaymentSettings, WebhookSettings};
 use portcullis_domain::ids::MerchantId;
 use portcullis_ledger::policy::MerchantPolicy;
@@ -45,6 +47,7 @@ pub struct Settings {
     /// in the data directory.
     pub key_hash_secret_hex: Option<String>,
     pub shutdown_grace_s: u64,
+    pub connections: ConnectionLimits,
     pub api: ApiSettings,
     pub store: StoreOptions,
     pub payments: PaymentSettings,
@@ -134,6 +137,15 @@ struct FileSettings {
     bench_echo: Option<bool>,
     connector_url: Option<String>,
     connectors: Option<std::collections::BTreeMap<String, crate::acquirers::ConnectorFile>>,
+    connections_max: Option<usize>,
+    header_timeout_ms: Option<u64>,
+    requests_in_flight_max: Option<usize>,
+    request_timeout_ms: Option<u64>,
+    body_read_timeout_ms: Option<u64>,
+    key_cache_entries_max: Option<usize>,
+    key_cache_misses_max: Option<usize>,
+    rate_limit_per_key_per_s: Option<u32>,
+    rate_limit_per_merchant_per_s: Option<u32>,
 }
 
 /// The settings file every key documented, printed by `portcullis config example`.
@@ -191,6 +203,15 @@ const SCALAR_KEYS: &[(&str, KeyKind)] = {
         ("risk_bin_file", T),
         ("bench_echo", B),
         ("connector_url", T),
+        ("connections_max", I),
+        ("header_timeout_ms", I),
+        ("requests_in_flight_max", I),
+        ("request_timeout_ms", I),
+        ("body_read_timeout_ms", I),
+        ("key_cache_entries_max", I),
+        ("key_cache_misses_max", I),
+        ("rate_limit_per_key_per_s", I),
+        ("rate_limit_per_merchant_per_s", I),
     ]
 };
 
@@ -239,6 +260,7 @@ impl Settings {
         let serve = cli.serve_args();
         let allow_private_flag = serve.is_some_and(|s| s.webhooks_allow_private_targets);
         let webhooks = webhook_settings(&file, allow_private_flag)?;
+        let connections = connection_limits(&file)?;
         let data_dir = cli
             .data_dir
             .clone()
@@ -293,6 +315,12 @@ impl Settings {
                 .unwrap_or(defaults.idempotency_lease_s),
             body_bytes_max: file.body_bytes_max.unwrap_or(defaults.body_bytes_max),
             key_cache_ttl_ms: file.key_cache_ttl_ms.unwrap_or(defaults.key_cache_ttl_ms),
+            key_cache_entries_max: file
+                .key_cache_entries_max
+                .unwrap_or(defaults.key_cache_entries_max),
+            key_cache_misses_max: file
+                .key_cache_misses_max
+                .unwrap_or(defaults.key_cache_misses_max),
             idempotency_retention_s: file
                 .idempotency_retention_s
                 .unwrap_or(defaults.idempotency_retention_s),
@@ -304,8 +332,27 @@ impl Settings {
                 || file
                     .connectors_allow_private_endpoints
                     .unwrap_or(defaults.connectors_allow_private_endpoints),
+            requests_in_flight_max: file
+                .requests_in_flight_max
+                .unwrap_or(defaults.requests_in_flight_max),
+            request_timeout_ms: file
+                .request_timeout_ms
+                .unwrap_or(defaults.request_timeout_ms),
+            body_read_timeout_ms: file
+                .body_read_timeout_ms
+                .unwrap_or(defaults.body_read_timeout_ms),
+            rate_limits: RateLimitSettings {
+                per_key_per_s: file
+                    .rate_limit_per_key_per_s
+                    .unwrap_or(defaults.rate_limits.per_key_per_s),
+                per_merchant_per_s: file
+                    .rate_limit_per_merchant_per_s
+                    .unwrap_or(defaults.rate_limits.per_merchant_per_s),
+            },
             ..defaults
         };
+        check_request_bounds(&api, &payments)?;
+
         if api.key_cache_ttl_ms > KEY_CACHE_TTL_MS_MAX {
             bail!("key_cache_ttl_ms may be at most {KEY_CACHE_TTL_MS_MAX} so revoked keys stop working within 5 s");
         }
@@ -363,6 +410,7 @@ impl Settings {
             tls,
             key_hash_secret_hex: file.key_hash_secret,
             shutdown_grace_s: file.shutdown_grace_s.unwrap_or(30),
+            connections,
             api,
             store: StoreOptions {
                 sqlite_write_batch_max: file
@@ -375,6 +423,37 @@ impl Settings {
             },
         })
     }
+}
+
+/// The open-connection cap and the header timeout: defaults, the file,
+/// then the environment.
+fn connection_limits(file: &FileSettings) -> anyhow::Result<ConnectionLimits> {
+    let d = ConnectionLimits::default();
+    let limits = ConnectionLimits {
+        connections_max: file.connections_max.unwrap_or(d.connections_max),
+        header_timeout_ms: file.header_timeout_ms.unwrap_or(d.header_timeout_ms),
+    };
+    if limits.connections_max == 0 || limits.header_timeout_ms == 0 {
+        bail!("connections_max and header_timeout_ms must be positive");
+    }
+    Ok(limits)
+}
+
+/// A request must be allowed to outlast its body and a connector call, or
+/// the per-request timeout would cut payments the acquirer is answering.
+fn check_request_bounds(api: &ApiSettings, payments: &PaymentSettings) -> anyhow::Result<()> {
+    if api.requests_in_flight_max == 0 || api.body_read_timeout_ms == 0 {
+        bail!("requests_in_flight_max and body_read_timeout_ms must be positive");
+    }
+    if api.rate_limits.per_key_per_s == 0 || api.rate_limits.per_merchant_per_s == 0 {
+        bail!("rate_limit_per_key_per_s and rate_limit_per_merchant_per_s must be positive");
+    }
+    if api.request_timeout_ms <= payments.connector_timeout_ms
+        || api.request_timeout_ms <= api.body_read_timeout_ms
+    {
+        bail!("request_timeout_ms must exceed connector_timeout_ms and body_read_timeout_ms");
+    }
+    Ok(())
 }
 
 /// A test fault, settable only from the environment and only for tests:

@@ -22,6 +22,10 @@ pub enum StoreError {
     /// below it (e.g. a payout above the available balance). Nothing was written.
     #[error("insufficient balance in {account} ({currency})")]
     InsufficientBalance { account: String, currency: String },
+    /// A limit the database enforces refused the write; the name says
+    /// which (`webhook_endpoints_max`). Nothing was written.
+    #[error("limit reached: {0}")]
+    LimitReached(&'static str),
     /// The settings do not describe a usable database.
     #[error("database configuration: {0}")]
     Config(String),
@@ -31,4 +35,16 @@ pub enum StoreError {
     /// Stored data is not what this code wrote (a bug or tampering).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+}
+
+/// The limits the schema enforces with triggers, by the name their error
+/// carries (migration 0008).
+pub(crate) const ENFORCED_LIMITS: &[&str] = &["webhook_endpoints_max"];
+
+/// The enforced limit a database error message names, if any.
+pub(crate) fn limit_named(message: &str) -> Option<&'static str> {
+    ENFORCED_LIMITS
+        .iter()
+        .copied()
+        .find(|limit| message.trim() == *limit)
 }

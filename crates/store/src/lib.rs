@@ -287,6 +287,23 @@ impl Store {
     }
 
     /// Deletes idempotency keys created before `created_before`; returns how many.
+    /// Stamps the `serve` instance `instance_id` as running at `now_ms`,
+    /// and answers how many instances were stamped since `live_since_ms`
+    /// (at least 1: this one).
+    pub async fn stamp_instance(
+        &self,
+        instance_id: &str,
+        now_ms: i64,
+        live_since_ms: i64,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self.stamp_instance(instance_id, now_ms, live_since_ms))
+    }
+
+    /// Removes the instance's stamp, on a clean shutdown.
+    pub async fn leave_instance(&self, instance_id: &str) -> Result<(), StoreError> {
+        dispatch!(self.leave_instance(instance_id))
+    }
+
     pub async fn prune_idempotency(&self, created_before: UnixSeconds) -> Result<u64, StoreError> {
         dispatch!(self.prune_idempotency(created_before))
     }

@@ -35,6 +35,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0005_risk.sql"),
     },
     Migration {
+        version: 8,
+        sqlite: include_str!("../migrations/sqlite/0008_limits.sql"),
+        postgres: include_str!("../migrations/postgres/0008_limits.sql"),
+    },
+    Migration {
         version: 10,
         sqlite: include_str!("../migrations/sqlite/0010_connector_accounts.sql"),
         postgres: include_str!("../migrations/postgres/0010_connector_accounts.sql"),

@@ -25,11 +25,11 @@ use crate::error::ApiError;
 use crate::events::Origin;
 use crate::routes::Routes;
 use crate::state::AppState;
+use parking_lot::Mutex;
 use portcullis_domain::cards::Cvc;
 use portcullis_domain::payment_intents::PaymentIntent;
 use portcullis_store::Scope;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub fn routes() -> Routes {
@@ -221,7 +221,7 @@ impl Default for CvcCache {
 
 impl CvcCache {
     pub fn hold(&self, payment_method: &str, cvc: Cvc) {
-        let mut held = self.held.lock().expect("cvc cache");
+        let mut held = self.held.lock();
         if held.len() >= CVCS_HELD_MAX {
             held.retain(|_, (_, at)| at.elapsed() < CVC_HOLD);
         }
@@ -232,7 +232,7 @@ impl CvcCache {
 
     /// The CVC for `payment_method`, removed: it serves one authorization.
     pub fn take(&self, payment_method: &str) -> Option<Cvc> {
-        let taken = self.held.lock().expect("cvc cache").remove(payment_method);
+        let taken = self.held.lock().remove(payment_method);
         taken
             .filter(|(_, at)| at.elapsed() < CVC_HOLD)
             .map(|(cvc, _)| cvc)

@@ -46,7 +46,11 @@ impl GeoIp {
     }
 
     pub fn locate(&self, ip: IpAddr) -> Place {
-        let record = match self.reader.lookup::<Record<'_>>(ip) {
+        let found = self
+            .reader
+            .lookup(ip)
+            .and_then(|result| result.decode::<Record<'_>>());
+        let record = match found {
             Ok(Some(record)) => record,
             Ok(None) => return Place::default(),
             Err(err) => {

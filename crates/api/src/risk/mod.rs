@@ -13,11 +13,12 @@ pub mod lists;
 pub mod rules;
 
 use crate::routes::Routes;
+use parking_lot::Mutex;
 use portcullis_risk::bins::{BinInfo, BinTable};
 use portcullis_risk::rates::RateTable;
 use portcullis_risk::Rule;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The resource name for restricted keys' permissions.
 pub const RESOURCE: &str = "risk";
@@ -82,11 +83,11 @@ impl RuleCache {
     /// The rule `text` parses to; `None` if it does not (stored rules were
     /// checked when written, so this is only a rule from an older grammar).
     pub fn parse(&self, text: &str) -> Option<Arc<Rule>> {
-        if let Some(rule) = self.parsed.lock().expect("rule cache").get(text) {
+        if let Some(rule) = self.parsed.lock().get(text) {
             return Some(rule.clone());
         }
         let rule = Arc::new(Rule::parse(text).ok()?);
-        let mut parsed = self.parsed.lock().expect("rule cache");
+        let mut parsed = self.parsed.lock();
         if parsed.len() >= PARSED_RULES_MAX {
             parsed.clear();
         }

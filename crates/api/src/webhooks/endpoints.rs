@@ -18,9 +18,11 @@ use portcullis_domain::customers::Patch;
 use portcullis_domain::ids::has_prefix;
 use portcullis_domain::webhooks::{
     EnabledEvents, EndpointChanges, WebhookEndpoint, WebhookError, WebhookUrl,
-    DESCRIPTION_CHARS_MAX, ENDPOINT_ID_PREFIX, EVENT_TYPE_CHARS_MAX,
+    DESCRIPTION_CHARS_MAX, ENDPOINTS_MAX, ENDPOINT_ID_PREFIX, EVENT_TYPE_CHARS_MAX,
 };
-use portcullis_store::{Doc, ListQuery, Scope, SqlValue, StoreError, Table, WriteOp, WriteSet};
+use portcullis_store::{
+    Doc, ListQuery, PageCursor, Scope, SqlValue, StoreError, Table, WriteOp, WriteSet,
+};
 use serde_json::{json, Value};
 
 pub const RESOURCE: &str = "webhook_endpoints";
@@ -85,6 +87,7 @@ async fn create(
         Err(err) => return err.into_response(),
     };
     idempotency::respond(&state, &caller, &request, || async {
+        refuse_past_endpoints_max(&state, &caller.scope()).await?;
         let mut writes = WriteSet::new();
         writes.push(WriteOp::Insert {
             table: Table::WebhookEndpoints,
@@ -97,6 +100,25 @@ async fn create(
         Ok(Executed::ok(render_with_secret(&endpoint), writes))
     })
     .await
+}
+
+/// 400 when the scope already has [`ENDPOINTS_MAX`] live endpoints. The
+/// database enforces the same bound on insert (a trigger), so concurrent
+/// creates on any number of instances cannot pass it either.
+async fn refuse_past_endpoints_max(state: &AppState, scope: &Scope) -> ApiResult<()> {
+    let query = ListQuery {
+        scope: scope.clone(),
+        filters: vec![],
+        one_of: vec![],
+        created: Default::default(),
+        cursor: PageCursor::Newest,
+        limit: ENDPOINTS_MAX,
+    };
+    let page = state.store.list(Table::WebhookEndpoints, &query).await?;
+    if page.docs.len() >= ENDPOINTS_MAX {
+        return Err(ApiError::limit_reached("webhook_endpoints_max"));
+    }
+    Ok(())
 }
 
 async fn retrieve(

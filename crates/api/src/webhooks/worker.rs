@@ -19,10 +19,11 @@ use super::attempt::{self, Claimed};
 use super::sender::Sender;
 use super::WebhookSettings;
 use crate::state::AppState;
+use parking_lot::Mutex;
 use portcullis_domain::ids::random_base62;
 use portcullis_store::{ClaimedDelivery, DeliveryClaim, CLAIM_LIMIT_MAX};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 
@@ -127,7 +128,7 @@ impl Worker {
     }
 
     fn saturated(&self, max: usize) -> Vec<String> {
-        let counts = self.per_endpoint.lock().expect("endpoint counts lock");
+        let counts = self.per_endpoint.lock();
         counts
             .iter()
             .filter(|(_, n)| **n >= max)
@@ -136,7 +137,7 @@ impl Worker {
     }
 
     fn reserve(&self, endpoint: &str, max: usize) -> bool {
-        let mut counts = self.per_endpoint.lock().expect("endpoint counts lock");
+        let mut counts = self.per_endpoint.lock();
         let n = counts.entry(endpoint.to_owned()).or_insert(0);
         if *n >= max {
             return false;
@@ -170,7 +171,7 @@ struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut counts = self.counts.lock().expect("endpoint counts lock");
+        let mut counts = self.counts.lock();
         if let Some(n) = counts.get_mut(&self.endpoint) {
             *n -= 1;
             if *n == 0 {

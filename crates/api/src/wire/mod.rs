@@ -44,9 +44,14 @@ impl FromRequest<AppState> for ApiRequest {
         if declared_len.is_some_and(|len| len > limit) {
             return Err(ApiError::payload_too_large(limit));
         }
-        let bytes = axum::body::to_bytes(body, limit)
-            .await
-            .map_err(|_| ApiError::payload_too_large(limit))?;
+        let body_timeout_ms = state.settings.body_read_timeout_ms;
+        let bytes = tokio::time::timeout(
+            std::time::Duration::from_millis(body_timeout_ms),
+            axum::body::to_bytes(body, limit),
+        )
+        .await
+        .map_err(|_| ApiError::body_timed_out(body_timeout_ms))?
+        .map_err(|_| ApiError::payload_too_large(limit))?;
         let mut map = match parts.uri.query() {
             Some(query) => form::parse_form(query.as_bytes())?,
             None => Map::new(),

@@ -26,6 +26,9 @@ pub const DESCRIPTION_CHARS_MAX: usize = 5000;
 pub const SECRETS_MAX: usize = 5;
 /// Longest time a rolled secret may stay valid.
 pub const ROLL_EXPIRY_S_MAX: i64 = 7 * 24 * 3600;
+/// Most live (not deleted) endpoints a merchant may have in one mode,
+/// Stripe's figure. The database enforces it (migration 0008 repeats it).
+pub const ENDPOINTS_MAX: usize = 16;
 
 /// A signing secret, `whsec_…`. Shown once, at creation or roll; `Debug`
 /// never prints it.

@@ -57,7 +57,8 @@ pub async fn run(database_url: Option<&str>, args: &SoakArgs) -> anyhow::Result<
 }
 
 /// The gateway's settings: quick recovery, and quick webhook retries to
-/// the soak's own receiver on loopback (lease: the timeout plus 5 s).
+/// the soak's own receiver on loopback (lease: the timeout plus 5 s), and
+/// rate limits out of the way of its load.
 fn settings_toml(acquirer_url: &str) -> String {
     format!(
         "connector_url = \"{acquirer_url}\"\n\
@@ -71,7 +72,9 @@ fn settings_toml(acquirer_url: &str) -> String {
          webhooks_retry_base_ms = 250\n\
          webhooks_retry_cap_ms = 2000\n\
          webhooks_poll_interval_ms = 50\n\
-         webhooks_endpoint_concurrency_max = 32\n"
+         webhooks_endpoint_concurrency_max = 32\n\
+         rate_limit_per_key_per_s = 1000000\n\
+         rate_limit_per_merchant_per_s = 1000000\n"
     )
 }
 

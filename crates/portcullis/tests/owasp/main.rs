@@ -10,12 +10,18 @@ mod fixtures;
 
 mod browser_confirm_ip;
 mod client_errors_4xx;
+mod connection_timeouts;
 mod expand_permissions;
 mod foreign_saved_card;
 mod headers;
 mod honest_card_results;
 mod idempotency_fingerprint;
+mod key_cache;
 mod live_mode_sandbox;
 mod opaque_page_tokens;
+mod postgres_skip;
+mod postgres_tls;
 mod publishable_key_fields;
+mod rate_limits;
+mod webhook_endpoint_limit;
 mod webhook_url_ranges;

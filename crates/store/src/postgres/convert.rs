@@ -48,6 +48,9 @@ pub(crate) fn params_of(sql: &Sql) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 pub(crate) fn map_err(err: tokio_postgres::Error) -> StoreError {
+    if let Some(limit) = limit_named(&err) {
+        return StoreError::LimitReached(limit);
+    }
     match err.code() {
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Duplicate,
         Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE => StoreError::Conflict,
@@ -58,6 +61,13 @@ pub(crate) fn map_err(err: tokio_postgres::Error) -> StoreError {
             None => StoreError::Unavailable(err.to_string()),
         },
     }
+}
+
+/// The enforced limit a trigger's error names (migration 0008).
+fn limit_named(err: &tokio_postgres::Error) -> Option<&'static str> {
+    err.as_db_error()
+        .filter(|db| *db.code() == SqlState::CHECK_VIOLATION)
+        .and_then(|db| crate::error::limit_named(db.message()))
 }
 
 pub(crate) fn doc_of(row: &tokio_postgres::Row) -> Doc {

@@ -10,6 +10,7 @@ mod in_order;
 mod ledger;
 mod outbox;
 mod pipeline;
+mod tls;
 mod writer;
 
 use crate::migrations::{now_s, CREATE_MIGRATIONS_TABLE, MIGRATIONS};
@@ -18,7 +19,7 @@ use crate::model::{
     WriteSet,
 };
 use crate::sql::accounts::{self, ClaimDecision, ClaimRow};
-use crate::sql::{docs, webhooks, Dialect, Sql};
+use crate::sql::{docs, instances, webhooks, Dialect, Sql};
 use crate::{ScanQuery, ScopedDoc, StoreError, StoreOptions};
 use convert::{doc_of, key_of_row, map_err, params_of};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -40,16 +41,22 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = url
+        let (url, tls) = tls::split_tls(url)?;
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls::client_config(&tls)? {
+            None => Manager::from_config(config, NoTls, manager_config),
+            Some(client_config) => {
+                // Never fall back to plain text when TLS was asked for.
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                let connector = tokio_postgres_rustls::MakeRustlsConnect::new(client_config);
+                Manager::from_config(config, connector, manager_config)
+            }
+        };
         let pool = Pool::builder(manager)
             .max_size(options.postgres_pool_size.max(1))
             .build()
@@ -353,6 +360,27 @@ impl PgStore {
     ) -> Result<(), StoreError> {
         let sql = accounts::release_idempotency(D, merchant_id, key, claimed_at);
         execute(&self.client().await?, &sql).await.map(drop)
+    }
+
+    /// Stamps this instance as running; answers how many were seen since
+    /// `live_since_ms` (this one included).
+    pub async fn stamp_instance(
+        &self,
+        instance_id: &str,
+        now_ms: i64,
+        live_since_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        execute(&client, &instances::stamp(D, instance_id, now_ms)).await?;
+        execute(&client, &instances::forget_before(D, live_since_ms)).await?;
+        let rows = query(&client, &instances::count_live(D, live_since_ms)).await?;
+        let live: i64 = rows.first().map_or(0, |row| row.get(0));
+        Ok(live.max(1) as u64)
+    }
+
+    pub async fn leave_instance(&self, instance_id: &str) -> Result<(), StoreError> {
+        let sql = instances::leave(D, instance_id);
+        execute(&self.client().await?, &sql).await.map(|_| ())
     }
 
     pub async fn prune_idempotency(&self, created_before: i64) -> Result<u64, StoreError> {

@@ -36,6 +36,14 @@ pub(crate) fn map_err(err: rusqlite::Error) -> StoreError {
         {
             StoreError::Duplicate
         }
+        rusqlite::Error::SqliteFailure(failure, Some(message))
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER =>
+        {
+            match crate::error::limit_named(message) {
+                Some(limit) => StoreError::LimitReached(limit),
+                None => StoreError::Unavailable(err.to_string()),
+            }
+        }
         _ => StoreError::Unavailable(err.to_string()),
     }
 }

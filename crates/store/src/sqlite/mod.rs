@@ -15,18 +15,19 @@ mod writer;
 use crate::model::{
     Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, Scope, Table, WriteSet,
 };
-use crate::sql::{accounts, docs, Dialect, Sql};
+use crate::sql::{accounts, docs, instances, Dialect, Sql};
 use crate::{ScanQuery, ScopedDoc, StoreError, StoreOptions};
 use convert::{
     doc_from_row, key_from_row, map_err, merchant_from_row, params_of, scoped_doc_from_row,
 };
+use parking_lot::Mutex;
 use portcullis_domain::api_keys::ApiKeyRecord;
 use portcullis_domain::ids::{ApiKeyId, MerchantId};
 use portcullis_domain::merchants::Merchant;
 use portcullis_domain::search::SearchQuery;
 use rusqlite::{Connection, OptionalExtension};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::Semaphore;
 use writer::Writer;
 
@@ -107,13 +108,13 @@ impl SqliteStore {
         let pool = self.readers.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let idle = pool.idle.lock().expect("reader pool lock").pop();
+            let idle = pool.idle.lock().pop();
             let conn = match idle {
                 Some(conn) => conn,
                 None => open_connection(&pool.path)?,
             };
             let result = f(&conn);
-            pool.idle.lock().expect("reader pool lock").push(conn);
+            pool.idle.lock().push(conn);
             result
         })
         .await
@@ -323,6 +324,37 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let sql = accounts::release_idempotency(D, merchant_id, key, claimed_at);
         self.writer.write(move |c| execute(c, &sql).map(drop)).await
+    }
+
+    /// Stamps this instance as running; answers how many were seen since
+    /// `live_since_ms` (this one included).
+    pub async fn stamp_instance(
+        &self,
+        instance_id: &str,
+        now_ms: i64,
+        live_since_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let statements = [
+            instances::stamp(D, instance_id, now_ms),
+            instances::forget_before(D, live_since_ms),
+        ];
+        let count = instances::count_live(D, live_since_ms);
+        self.writer
+            .write(move |c| {
+                for sql in &statements {
+                    execute(c, sql)?;
+                }
+                let live = query_opt(c, &count, |row| row.get::<_, i64>(0))?;
+                Ok(live.unwrap_or(0).max(1) as u64)
+            })
+            .await
+    }
+
+    pub async fn leave_instance(&self, instance_id: &str) -> Result<(), StoreError> {
+        let sql = instances::leave(D, instance_id);
+        self.writer
+            .write(move |c| execute(c, &sql).map(|_| ()))
+            .await
     }
 
     pub async fn prune_idempotency(&self, created_before: i64) -> Result<u64, StoreError> {

@@ -7,11 +7,12 @@ use crate::model::{IdempotencyClaim, WriteOp, WriteSet};
 use crate::sql::accounts::{self, ClaimDecision, ClaimRow};
 use crate::sql::{docs, webhooks};
 use crate::StoreError;
+use parking_lot::Mutex;
 use portcullis_domain::ids::MerchantId;
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Write sets waiting for the writer; senders wait when it is full.
@@ -112,7 +113,7 @@ impl Writer {
                 let _ = answer.send(outcome.map(|result| committed.and(result)));
             })
         });
-        let sender = self.queue.lock().expect("writer queue lock").clone();
+        let sender = self.queue.lock().clone();
         let sender =
             sender.ok_or_else(|| StoreError::Unavailable("the store is closed".to_owned()))?;
         sender
@@ -132,12 +133,12 @@ impl Writer {
 
     /// Stops taking writes, lets the writer commit what is queued, and waits.
     pub(crate) async fn close(&self) {
-        drop(self.queue.lock().expect("writer queue lock").take());
-        let thread = self.thread.lock().expect("writer thread lock").take();
+        drop(self.queue.lock().take());
+        let thread = self.thread.lock().take();
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
-        let checkpointer = self.checkpointer.lock().expect("checkpointer lock").take();
+        let checkpointer = self.checkpointer.lock().take();
         if let Some(checkpointer) = checkpointer {
             let _ = checkpointer.stop.send(());
             let _ = tokio::task::spawn_blocking(move || checkpointer.thread.join()).await;
