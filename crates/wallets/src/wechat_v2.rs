@@ -88,7 +88,12 @@ pub fn from_xml(xml: &str) -> Result<BTreeMap<String, String>, WalletError> {
                 }
             }
             Event::Text(text) if depth == 2 => {
-                let value = text.unescape().map_err(|_| malformed("text"))?;
+                let value = text.decode().map_err(|_| malformed("text"))?;
+                push_value(&mut params, &current, &value)?;
+            }
+            // `&amp;`, `&#38;`: reported apart from the text around them.
+            Event::GeneralRef(reference) if depth == 2 => {
+                let value = entity_text(&reference).ok_or_else(|| malformed("entity"))?;
                 push_value(&mut params, &current, &value)?;
             }
             Event::CData(data) if depth == 2 => {
@@ -114,6 +119,16 @@ pub fn from_xml(xml: &str) -> Result<BTreeMap<String, String>, WalletError> {
     Ok(params)
 }
 
+/// The text an entity or character reference stands for; `None` for an
+/// unknown entity or an invalid character.
+fn entity_text(reference: &quick_xml::events::BytesRef<'_>) -> Option<String> {
+    if let Some(character) = reference.resolve_char_ref().ok()? {
+        return Some(character.to_string());
+    }
+    let name = reference.decode().ok()?;
+    quick_xml::escape::resolve_predefined_entity(&name).map(str::to_owned)
+}
+
 fn push_value(
     params: &mut BTreeMap<String, String>,
     current: &Option<String>,
@@ -135,6 +150,15 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect()
+    }
+
+    #[test]
+    fn entity_and_character_references_are_part_of_the_value() {
+        let parsed =
+            from_xml("<xml><body>a&amp;b&#38;c&lt;</body><x><![CDATA[<q>]]></x></xml>").unwrap();
+        assert_eq!(parsed["body"], "a&b&c<");
+        assert_eq!(parsed["x"], "<q>");
+        assert!(from_xml("<xml><body>&nosuch;</body></xml>").is_err());
     }
 
     #[test]
