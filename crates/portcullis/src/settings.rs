@@ -165,6 +165,7 @@ const SCALAR_KEYS: &[(&str, KeyKind)] = {
     use KeyKind::{Boolean as B, Integer as I, Text as T};
     &[
         ("listen", T),
+        ("metrics_listen", T),
         ("database_url", T),
         ("data_dir", T),
         ("log_format", T),
