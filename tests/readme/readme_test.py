@@ -42,9 +42,11 @@ def blocks(readme):
             m = MARKER.search(before[-1]) if before else None
             start, body = i + 1, []
             i += 1
-            while lines[i].strip() != "```":
+            while i < len(lines) and lines[i].strip() != "```":
                 body.append(lines[i])
                 i += 1
+            if i == len(lines):
+                sys.exit(f"README.md:{start}: this ```sh block is never closed by a line of ``` alone")
             found.append((start, m and m.group(1), m and m.group(2), "\n".join(body)))
         i += 1
     return found
