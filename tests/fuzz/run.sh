@@ -8,8 +8,8 @@
 #   PYTHON            the interpreter that makes the venv (default python3)
 #   FUZZ_MAX_EXAMPLES test cases per operation and phase (default 150: about
 #                     a minute and a half on two cores)
-#   FUZZ_TIMEOUT_S    wall-clock bound on the schemathesis run (default 480;
-#                     73 operations took about 240 s on a busy 2-core machine)
+#   FUZZ_TIMEOUT_S    wall-clock bound on the schemathesis run (default 600;
+#                     73 operations took 240–390 s on a busy 2-core machine)
 #   FUZZ_SEED         fixes the random seed (default: a new one each run; the
 #                     seed is printed, so a failure can be replayed with it)
 #   PORTCULLIS_FUZZ_KEEP_TMP  set to keep the server's data dir, log and the
@@ -28,7 +28,7 @@ root="$(cd "$here/../.." && pwd)"
 START_TIMEOUT_S=30
 STOP_TIMEOUT_S=20
 MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-150}"
-TIMEOUT_S="${FUZZ_TIMEOUT_S:-480}"
+TIMEOUT_S="${FUZZ_TIMEOUT_S:-600}"
 
 log() { printf 'fuzz: %s\n' "$*"; }
 
