@@ -65,13 +65,47 @@ pub(crate) fn open_connection(path: &PathBuf) -> Result<Connection, StoreError> 
     Ok(conn)
 }
 
+/// Creates `dir` (and missing parents) readable by its owner only: the
+/// database holds customers' personal data and webhook secrets. A directory
+/// that exists already keeps its mode.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Creates the database file empty with mode 0600 when it does not exist,
+/// before SQLite opens it: SQLite gives its `-wal` and `-shm` files the
+/// database file's mode.
+fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl SqliteStore {
     pub async fn open(path: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         let path = PathBuf::from(path.split('?').next().unwrap_or(path));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            create_private_dir(dir)
                 .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
         }
+        create_private_file(&path)
+            .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", path.display())))?;
         let writer_path = path.clone();
         let batch_max = options.sqlite_write_batch_max.max(1);
         let writer = tokio::task::spawn_blocking(move || Writer::start(&writer_path, batch_max))
