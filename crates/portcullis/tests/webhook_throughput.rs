@@ -4,6 +4,8 @@
 //! at once. (Waiting for the next poll instead capped every endpoint at 4
 //! deliveries per 250 ms, however fast it answered.)
 
+// Shared with the webhooks suite, which uses the parts this test does not.
+#[allow(dead_code)]
 #[path = "webhooks/receiver.rs"]
 mod receiver;
 mod support;
