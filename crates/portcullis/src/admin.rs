@@ -14,6 +14,9 @@ use portcullis_domain::merchants::Merchant;
 use portcullis_store::Store;
 use serde_json::json;
 
+/// Opens (and migrates) the database named by the settings, and checks the
+/// key-hash secret against the one it was first used with: every command
+/// that opens the database goes through here.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let url = &settings.database_url;
     let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
@@ -26,7 +29,19 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         }
     }
     match Store::open(url, &settings.store).await {
-        Ok(store) => Ok(store),
+        Ok(store) => {
+            let checked = secrets::check_key_hash_secret(
+                &store,
+                settings.key_hash_secret_hex.as_deref(),
+                &settings.data_dir,
+            )
+            .await;
+            if let Err(err) = checked {
+                store.close().await;
+                return Err(err);
+            }
+            Ok(store)
+        }
         Err(err) if is_postgres => {
             let hint = if err.to_string().contains("SQLSTATE 3D000") {
                 "\n  create it with `portcullis migrate --create-database` (or `createdb`), \

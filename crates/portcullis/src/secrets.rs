@@ -5,9 +5,15 @@
 //! settings file (hex, at least 32 bytes) — what several instances sharing
 //! one PostgreSQL must use — or else from `DATA_DIR/key-hash-secret`, made
 //! on first use.
+//!
+//! The database records a check value of the key-hash secret (an HMAC of
+//! a fixed label under it, never the secret) the first time a process uses
+//! it; every command that opens the database compares its own and refuses
+//! a different secret, which would otherwise make every key answer 401.
 
 use anyhow::{bail, Context};
 use portcullis_domain::api_keys::KeyHashSecret;
+use portcullis_store::Store;
 use rand::RngCore;
 use std::io::Write;
 use std::path::Path;
@@ -37,6 +43,48 @@ pub fn key_hash_secret(
         Ok(secret) => Ok(secret),
         Err(err) => bail!("{err}"),
     }
+}
+
+/// The name under which the database records the key-hash secret's check value.
+const KEY_HASH_SECRET_CHECK: &str = "key_hash_secret";
+
+/// What identifies a key-hash secret without revealing it: an HMAC of a
+/// fixed label under it. (Key hashes are HMACs of keys, never of this
+/// label, so the check value matches no key hash.)
+pub fn key_hash_secret_check_value(secret: &KeyHashSecret) -> String {
+    secret.keyed_digest("portcullis secret check", "key-hash secret v1")
+}
+
+/// Records the key-hash secret's check value on first use, and refuses a
+/// secret other than the one the database was first used with.
+pub async fn check_key_hash_secret(
+    store: &Store,
+    configured_hex: Option<&str>,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    let secret = key_hash_secret(configured_hex, data_dir)?;
+    let ours = key_hash_secret_check_value(&secret);
+    let recorded = store
+        .record_check_value(KEY_HASH_SECRET_CHECK, &ours, crate::admin::now_s())
+        .await
+        .context("recording the key-hash secret's check value")?;
+    if recorded == ours {
+        return Ok(());
+    }
+    let source = match configured_hex {
+        Some(_) => "given by PORTCULLIS_KEY_HASH_SECRET (or key_hash_secret in the settings file)"
+            .to_owned(),
+        None => format!("read from {}", data_dir.join(KEY_HASH_SECRET_FILE).display()),
+    };
+    bail!(
+        "the key-hash secret {source} is not the one this database was first used with, \
+         so every API key stored in it would answer 401. Give this process the secret the \
+         database's keys were made with: set PORTCULLIS_KEY_HASH_SECRET (or key_hash_secret \
+         in the settings file) to that secret in hex, or point --data-dir (PORTCULLIS_DATA_DIR) \
+         at the data directory whose {KEY_HASH_SECRET_FILE} file made them. Several instances \
+         sharing one database must all be given the same PORTCULLIS_KEY_HASH_SECRET \
+         (see \"PostgreSQL and several instances\" in the README)."
+    )
 }
 
 /// Writes `contents` to a new file only its owner can read.

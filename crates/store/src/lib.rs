@@ -299,6 +299,18 @@ impl Store {
         dispatch!(self.stamp_instance(instance_id, now_ms, live_since_ms))
     }
 
+    /// The check value recorded for the secret `name`: `check_value` itself
+    /// when none was recorded yet (it is recorded now), else the one the
+    /// first process recorded, for the caller to compare with its own.
+    pub async fn record_check_value(
+        &self,
+        name: &str,
+        check_value: &str,
+        now_s: UnixSeconds,
+    ) -> Result<String, StoreError> {
+        dispatch!(self.record_check_value(name, check_value, now_s))
+    }
+
     /// Removes the instance's stamp, on a clean shutdown.
     pub async fn leave_instance(&self, instance_id: &str) -> Result<(), StoreError> {
         dispatch!(self.leave_instance(instance_id))

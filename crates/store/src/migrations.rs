@@ -44,6 +44,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_connector_accounts.sql"),
         postgres: include_str!("../migrations/postgres/0010_connector_accounts.sql"),
     },
+    Migration {
+        version: 12,
+        sqlite: include_str!("../migrations/sqlite/0012_secrets_at_rest.sql"),
+        postgres: include_str!("../migrations/postgres/0012_secrets_at_rest.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

@@ -17,6 +17,7 @@ mod headers;
 mod honest_card_results;
 mod idempotency_fingerprint;
 mod key_cache;
+mod key_hash_secret_mismatch;
 mod live_mode_sandbox;
 mod opaque_page_tokens;
 mod postgres_skip;

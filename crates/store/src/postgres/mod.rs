@@ -19,7 +19,7 @@ use crate::model::{
     WriteSet,
 };
 use crate::sql::accounts::{self, ClaimDecision, ClaimRow};
-use crate::sql::{docs, instances, webhooks, Dialect, Sql};
+use crate::sql::{docs, instances, secret_checks, webhooks, Dialect, Sql};
 use crate::{ScanQuery, ScopedDoc, StoreError, StoreOptions};
 use convert::{doc_of, key_of_row, map_err, params_of};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -376,6 +376,20 @@ impl PgStore {
         let rows = query(&client, &instances::count_live(D, live_since_ms)).await?;
         let live: i64 = rows.first().map_or(0, |row| row.get(0));
         Ok(live.max(1) as u64)
+    }
+
+    pub async fn record_check_value(
+        &self,
+        name: &str,
+        check_value: &str,
+        now_s: i64,
+    ) -> Result<String, StoreError> {
+        let client = self.client().await?;
+        execute(&client, &secret_checks::record(D, name, check_value, now_s)).await?;
+        let rows = query(&client, &secret_checks::read(D, name)).await?;
+        rows.first()
+            .map(|row| row.get::<_, String>(0))
+            .ok_or(StoreError::NotFound)
     }
 
     pub async fn leave_instance(&self, instance_id: &str) -> Result<(), StoreError> {

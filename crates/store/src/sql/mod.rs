@@ -6,6 +6,7 @@ pub(crate) mod docs;
 pub(crate) mod instances;
 pub(crate) mod ledger;
 pub(crate) mod risk;
+pub(crate) mod secret_checks;
 pub(crate) mod webhooks;
 
 use crate::model::SqlValue;

@@ -15,7 +15,7 @@ mod writer;
 use crate::model::{
     Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, Scope, Table, WriteSet,
 };
-use crate::sql::{accounts, docs, instances, Dialect, Sql};
+use crate::sql::{accounts, docs, instances, secret_checks, Dialect, Sql};
 use crate::{ScanQuery, ScopedDoc, StoreError, StoreOptions};
 use convert::{
     doc_from_row, key_from_row, map_err, merchant_from_row, params_of, scoped_doc_from_row,
@@ -380,6 +380,22 @@ impl SqliteStore {
                 }
                 let live = query_opt(c, &count, |row| row.get::<_, i64>(0))?;
                 Ok(live.unwrap_or(0).max(1) as u64)
+            })
+            .await
+    }
+
+    pub async fn record_check_value(
+        &self,
+        name: &str,
+        check_value: &str,
+        now_s: i64,
+    ) -> Result<String, StoreError> {
+        let record = secret_checks::record(D, name, check_value, now_s);
+        let read = secret_checks::read(D, name);
+        self.writer
+            .write(move |c| {
+                execute(c, &record)?;
+                query_opt(c, &read, |row| row.get::<_, String>(0))?.ok_or(StoreError::NotFound)
             })
             .await
     }
