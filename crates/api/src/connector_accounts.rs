@@ -9,8 +9,8 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::{self, json_response, Executed};
 use crate::lists;
-use crate::payments::cards::{sealed_body, sealed_of};
 use crate::routes::{doc, Routes};
+use crate::sealed_secrets;
 use crate::state::AppState;
 use crate::webhooks::targets;
 use crate::wire::{ApiRequest, Params};
@@ -290,11 +290,7 @@ fn domain_error(err: ConnectorAccountError) -> ApiError {
 
 /// The secret credentials sealed under the account id.
 fn seal(state: &AppState, id: &str, secrets: &BTreeMap<String, String>) -> ApiResult<SealedCard> {
-    let plain = zeroize::Zeroizing::new(serde_json::to_vec(secrets).map_err(internal)?);
-    state
-        .vault
-        .seal_secret(id, &plain)
-        .map_err(|err| ApiError::internal(&err))
+    sealed_secrets::seal(&state.vault, id, secrets)
 }
 
 /// The secret credentials of a stored account, opened by the vault.
@@ -302,12 +298,11 @@ pub fn open(state: &AppState, stored: &StoredAccount) -> ApiResult<BTreeMap<Stri
     let Some(sealed) = &stored.sealed else {
         return Ok(BTreeMap::new());
     };
-    let sealed = sealed_from_value(sealed)?;
-    let plain = state
-        .vault
-        .open_secret(&stored.account.id, &sealed)
-        .map_err(|err| ApiError::internal(&err))?;
-    serde_json::from_slice(&plain).map_err(internal)
+    sealed_secrets::open(
+        &state.vault,
+        &stored.account.id,
+        &sealed_from_value(sealed)?,
+    )
 }
 
 fn internal(err: serde_json::Error) -> ApiError {
@@ -315,7 +310,7 @@ fn internal(err: serde_json::Error) -> ApiError {
 }
 
 fn sealed_from_value(value: &Value) -> ApiResult<SealedCard> {
-    sealed_of(&value.to_string())
+    sealed_secrets::from_member(value)
 }
 
 /// The indexed columns: `kek_id` lets key rotation find the account.
@@ -335,7 +330,7 @@ fn columns_of(
 
 fn stored_body(account: &ConnectorAccount, sealed: Option<&SealedCard>) -> ApiResult<String> {
     let sealed = match sealed {
-        Some(sealed) => Some(serde_json::from_str(&sealed_body(sealed)).map_err(internal)?),
+        Some(sealed) => Some(sealed_secrets::to_member(sealed)?),
         None => None,
     };
     let stored = StoredAccount {

@@ -29,6 +29,7 @@ mod request_id;
 pub mod risk;
 pub mod routes;
 mod samples;
+pub mod sealed_secrets;
 mod security_headers;
 mod state;
 pub mod webhooks;

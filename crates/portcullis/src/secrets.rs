@@ -74,7 +74,10 @@ pub async fn check_key_hash_secret(
     let source = match configured_hex {
         Some(_) => "given by PORTCULLIS_KEY_HASH_SECRET (or key_hash_secret in the settings file)"
             .to_owned(),
-        None => format!("read from {}", data_dir.join(KEY_HASH_SECRET_FILE).display()),
+        None => format!(
+            "read from {}",
+            data_dir.join(KEY_HASH_SECRET_FILE).display()
+        ),
     };
     bail!(
         "the key-hash secret {source} is not the one this database was first used with, \

@@ -49,6 +49,15 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         ledger: settings.ledger.clone(),
         risk: risk_config(settings)?,
     });
+    let sealed = portcullis_api::webhooks::seal_plaintext_endpoints(&state)
+        .await
+        .map_err(|err| anyhow::anyhow!("sealing webhook signing secrets: {}", err.message))?;
+    if sealed > 0 {
+        tracing::info!(
+            endpoints = sealed,
+            "sealed the webhook signing secrets stored in the clear"
+        );
+    }
     let exporter = crate::metrics::install(store.clone(), settings.metrics_listen.is_none())?;
     let mut app = portcullis_api::router(state.clone());
     let handle = Handle::new();

@@ -399,7 +399,7 @@ async fn key_rotation_rewraps_connector_credentials(backend: Backend) {
 
     let rotated = cli(&db, &["vault", "rotate-key"]);
     assert!(
-        rotated.contains("0 cards and 1 connector accounts"),
+        rotated.contains("0 cards, 1 connector accounts and 0 webhook endpoints"),
         "{rotated}"
     );
     let after = cli(&db, &["vault", "status"]);

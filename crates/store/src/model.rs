@@ -111,6 +111,7 @@ impl Table {
                 ("enabled_events", ColumnKind::Text),
                 ("deleted", ColumnKind::Integer),
                 ("failing_since_ms", ColumnKind::Integer),
+                ("kek_id", ColumnKind::Text),
             ],
             Table::BalanceTransactions => &[
                 ("source", ColumnKind::Text),
@@ -306,6 +307,8 @@ pub enum ScanOp {
     NotEqual,
     /// The column is at most the value (`<=`), e.g. a due time.
     AtMost,
+    /// The column is NULL (the value is not used), e.g. a secret not yet sealed.
+    IsNull,
 }
 
 /// A query across every scope, for background work (crash recovery, key

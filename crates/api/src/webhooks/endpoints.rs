@@ -1,7 +1,7 @@
 //! `/v1/webhook_endpoints`: create (the answer shows the `secret`, once),
 //! retrieve, update, delete, list, and `…/{id}/roll_secret`.
 
-use super::targets;
+use super::{stored, targets};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{event, previous_attributes, Origin};
@@ -88,14 +88,15 @@ async fn create(
     };
     idempotency::respond(&state, &caller, &request, || async {
         refuse_past_endpoints_max(&state, &caller.scope()).await?;
+        let (body, kek_id) = stored::sealed_body(&state, &endpoint)?;
         let mut writes = WriteSet::new();
         writes.push(WriteOp::Insert {
             table: Table::WebhookEndpoints,
             scope: caller.scope(),
             id: endpoint.id.clone(),
             created: endpoint.created,
-            columns: columns_of(&endpoint, false),
-            body: stored_body(&endpoint)?,
+            columns: columns_of(&endpoint, false, kek_id),
+            body,
         });
         Ok(Executed::ok(render_with_secret(&endpoint), writes))
     })
@@ -155,7 +156,7 @@ async fn update(
     idempotency::respond(&state, &caller, &request, || async {
         let (doc, endpoint) = load_live(&state, &caller.scope(), &id).await?;
         let updated = endpoint.updated(&changes).map_err(domain_error)?;
-        let writes = update_writes(&caller.scope(), &doc, &endpoint, &updated)?;
+        let writes = update_writes(&state, &caller.scope(), &doc, &endpoint, &updated)?;
         Ok(Executed::ok(render(&updated), writes))
     })
     .await
@@ -182,7 +183,7 @@ async fn roll_secret(
         let rolled = endpoint
             .rolled(state.now(), expires_in_s)
             .map_err(domain_error)?;
-        let writes = update_writes(&caller.scope(), &doc, &endpoint, &rolled)?;
+        let writes = update_writes(&state, &caller.scope(), &doc, &endpoint, &rolled)?;
         Ok(Executed::ok(render_with_secret(&rolled), writes))
     })
     .await
@@ -203,7 +204,7 @@ async fn delete(
     idempotency::respond(&state, &caller, &request, || async {
         let (doc, endpoint) = load_live(&state, &caller.scope(), &id).await?;
         let deleted = endpoint.deleted();
-        let writes = update_writes(&caller.scope(), &doc, &endpoint, &deleted)?;
+        let writes = update_writes(&state, &caller.scope(), &doc, &endpoint, &deleted)?;
         let body = json!({ "id": endpoint.id, "object": "webhook_endpoint", "deleted": true });
         Ok(Executed::ok(body, writes))
     })
@@ -234,7 +235,7 @@ async fn list(State(state): State<AppState>, caller: Caller, mut request: ApiReq
         let data = page
             .docs
             .iter()
-            .map(|doc| parse(doc).map(|e| render(&e)))
+            .map(|doc| stored::parse(&state, doc).map(|e| render(&e)))
             .collect::<ApiResult<Vec<Value>>>()?;
         Ok(lists::list_object(URL, data, page.has_more))
     };
@@ -282,9 +283,14 @@ fn domain_error(err: WebhookError) -> ApiError {
     ApiError::invalid("parameter_invalid", err.to_string(), err.param())
 }
 
-/// The indexed columns; `reset_health` ends the endpoint's run of failures
-/// (when it is enabled again).
-fn columns_of(endpoint: &WebhookEndpoint, reset_health: bool) -> Vec<(&'static str, SqlValue)> {
+/// The indexed columns; `kek_id` names the KEK sealing the secrets;
+/// `reset_health` ends the endpoint's run of failures (when it is enabled
+/// again).
+fn columns_of(
+    endpoint: &WebhookEndpoint,
+    reset_health: bool,
+    kek_id: String,
+) -> Vec<(&'static str, SqlValue)> {
     let mut columns = vec![
         ("status", SqlValue::Text(endpoint.status().to_owned())),
         (
@@ -292,6 +298,7 @@ fn columns_of(endpoint: &WebhookEndpoint, reset_health: bool) -> Vec<(&'static s
             SqlValue::Text(endpoint.enabled_events.column_text()),
         ),
         ("deleted", SqlValue::Bool(endpoint.deleted)),
+        ("kek_id", SqlValue::Text(kek_id)),
     ];
     if reset_health {
         columns.push(("failing_since_ms", SqlValue::Null));
@@ -299,24 +306,23 @@ fn columns_of(endpoint: &WebhookEndpoint, reset_health: bool) -> Vec<(&'static s
     columns
 }
 
-fn stored_body(endpoint: &WebhookEndpoint) -> ApiResult<String> {
-    serde_json::to_string(endpoint).map_err(|err| ApiError::internal(&err))
-}
-
-fn update_writes(
+/// The update of `doc` from `before` to `after`, its secrets sealed anew.
+pub(super) fn update_writes(
+    state: &AppState,
     scope: &Scope,
     doc: &Doc,
     before: &WebhookEndpoint,
     after: &WebhookEndpoint,
 ) -> ApiResult<WriteSet> {
+    let (body, kek_id) = stored::sealed_body(state, after)?;
     let mut writes = WriteSet::new();
     writes.push(WriteOp::Update {
         table: Table::WebhookEndpoints,
         scope: scope.clone(),
         id: after.id.clone(),
         expected_version: doc.version,
-        columns: columns_of(after, after.enabled && !before.enabled),
-        body: stored_body(after)?,
+        columns: columns_of(after, after.enabled && !before.enabled, kek_id),
+        body,
     });
     Ok(writes)
 }
@@ -333,7 +339,7 @@ pub fn disabled_writes(
         ..EndpointChanges::default()
     });
     let disabled = disabled.map_err(|err| ApiError::internal(&err))?;
-    let mut writes = update_writes(scope, doc, endpoint, &disabled)?;
+    let mut writes = update_writes(state, scope, doc, endpoint, &disabled)?;
     let (before, after) = (render(endpoint), render(&disabled));
     let previous = previous_attributes(&before, &after);
     let kind = "webhook_endpoint.disabled";
@@ -348,10 +354,6 @@ pub fn disabled_writes(
     Ok(writes)
 }
 
-fn parse(doc: &Doc) -> ApiResult<WebhookEndpoint> {
-    serde_json::from_str(&doc.body).map_err(|err| ApiError::internal(&err))
-}
-
 /// The endpoint `id` in `scope`, deleted or not; `None` if there is none.
 pub async fn load_endpoint(
     state: &AppState,
@@ -364,7 +366,7 @@ pub async fn load_endpoint(
     match state.store.get(Table::WebhookEndpoints, scope, id).await? {
         None => Ok(None),
         Some(doc) => {
-            let endpoint = parse(&doc)?;
+            let endpoint = stored::parse(state, &doc)?;
             Ok(Some((doc, endpoint)))
         }
     }

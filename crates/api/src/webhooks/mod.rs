@@ -7,9 +7,11 @@ mod attempt;
 mod deliveries;
 mod endpoints;
 mod sender;
+mod stored;
 pub(crate) mod targets;
 mod worker;
 
+pub use stored::seal_plaintext_endpoints;
 pub use worker::run;
 
 use crate::routes::Routes;

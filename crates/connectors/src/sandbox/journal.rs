@@ -45,12 +45,15 @@ impl Journal {
             source,
         };
         let existed = path.try_exists().map_err(io_error)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(io_error)?;
+        let mut options = OpenOptions::new();
+        options.read(true).append(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(path).map_err(io_error)?;
+        owner_only(&file).map_err(io_error)?;
         if !existed {
             sync_parent_directory(path).map_err(io_error)?;
         }
@@ -167,6 +170,20 @@ fn sync_parent_directory(path: &Path) -> io::Result<()> {
     File::open(parent)?.sync_all()
 }
 
+/// Makes the journal readable by its owner only (0600), also when an
+/// older build created it 0644: it records every payment made (masked).
+fn owner_only(file: &File) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if file.metadata()?.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    let _ = file;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::book::Event;
@@ -176,6 +193,23 @@ mod tests {
         Event::Voided {
             reference: reference.to_owned(),
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_journal_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let path = dir.path().join("journal.jsonl");
+        drop(Journal::open::<Event>(&path).unwrap());
+        assert_eq!(mode(&path), 0o600);
+        // One an older build left readable by all is tightened on open.
+        let old = dir.path().join("old.jsonl");
+        std::fs::write(&old, "").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(Journal::open::<Event>(&old).unwrap());
+        assert_eq!(mode(&old), 0o600);
     }
 
     #[test]

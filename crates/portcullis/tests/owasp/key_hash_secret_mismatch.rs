@@ -47,7 +47,10 @@ fn assert_refused(out: &Output, what: &str) {
         "key-hash-secret",
         "Several instances",
     ] {
-        assert!(err.contains(needle), "{what}: {needle:?} missing from {err}");
+        assert!(
+            err.contains(needle),
+            "{what}: {needle:?} missing from {err}"
+        );
     }
 }
 

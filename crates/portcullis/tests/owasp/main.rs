@@ -7,6 +7,9 @@
 mod support;
 
 mod fixtures;
+#[path = "../webhooks/receiver.rs"]
+#[allow(dead_code)]
+mod receiver;
 
 mod browser_confirm_ip;
 mod client_errors_4xx;
@@ -25,4 +28,5 @@ mod postgres_tls;
 mod publishable_key_fields;
 mod rate_limits;
 mod webhook_endpoint_limit;
+mod webhook_secrets_sealed;
 mod webhook_url_ranges;

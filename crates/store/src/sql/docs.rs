@@ -215,6 +215,10 @@ pub(crate) fn scan_docs(dialect: Dialect, table: Table, query: &ScanQuery) -> Sq
             ScanOp::Equal => " = ",
             ScanOp::NotEqual => " <> ",
             ScanOp::AtMost => " <= ",
+            ScanOp::IsNull => {
+                b.push(" AND ").push(column).push(" IS NULL");
+                continue;
+            }
         };
         b.push(" AND ").push(column).push(op).bind(value.clone());
     }
