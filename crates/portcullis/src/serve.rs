@@ -36,7 +36,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         secrets::key_hash_secret(settings.key_hash_secret_hex.as_deref(), &settings.data_dir)?;
     ensure_sandbox_merchant(&store, &hasher, settings, address).await?;
     let vault = Arc::new(Vault::new(
-        crate::vault_admin::load_for_serving(&store, &settings.vault_keyring_file).await?,
+        crate::vault_admin::load_for_serving(&store, settings).await?,
     ));
     let state = AppState::new(AppParts {
         store: store.clone(),
@@ -103,9 +103,13 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         state,
         stopped(stop_signal.clone()),
     ));
+    // A keyring given as text cannot change while the process runs.
     let keyring = tokio::spawn(crate::vault_admin::reload_on_change(
         vault,
-        settings.vault_keyring_file.clone(),
+        settings
+            .vault_keyring
+            .is_none()
+            .then(|| settings.vault_keyring_file.clone()),
         stopped(stop_signal),
     ));
 

@@ -53,6 +53,9 @@ pub struct Settings {
     pub payments: PaymentSettings,
     /// The vault's keyring file (key-encrypting keys and the fingerprint key).
     pub vault_keyring_file: PathBuf,
+    /// The keyring itself, when given by `vault_keyring`
+    /// (`PORTCULLIS_VAULT_KEYRING`) instead of a file.
+    pub vault_keyring: Option<crate::vault_admin::KeyringText>,
     /// Simulated latency of each sandbox acquirer call.
     pub sandbox_latency_ms: u64,
     /// How long the sandbox takes to settle refunds that settle later.
@@ -112,6 +115,7 @@ struct FileSettings {
     trusted_proxies: Option<Vec<String>>,
     idempotency_lease_s: Option<i64>,
     vault_keyring_file: Option<PathBuf>,
+    vault_keyring: Option<String>,
     connector_timeout_ms: Option<u64>,
     attempt_stale_ms: Option<u64>,
     recovery_interval_ms: Option<u64>,
@@ -182,6 +186,7 @@ const SCALAR_KEYS: &[(&str, KeyKind)] = {
         ("public_url", T),
         ("idempotency_lease_s", I),
         ("vault_keyring_file", T),
+        ("vault_keyring", T),
         ("connector_timeout_ms", I),
         ("attempt_stale_ms", I),
         ("recovery_interval_ms", I),
@@ -370,6 +375,10 @@ impl Settings {
             .ledger_signing_key_file
             .unwrap_or_else(|| data_dir.join("ledger-signing-key"));
         let store_defaults = StoreOptions::default();
+        if file.vault_keyring.is_some() && file.vault_keyring_file.is_some() {
+            bail!("set vault_keyring (PORTCULLIS_VAULT_KEYRING) or vault_keyring_file (PORTCULLIS_VAULT_KEYRING_FILE), not both");
+        }
+        let vault_keyring = file.vault_keyring.map(crate::vault_admin::KeyringText::new);
         let vault_keyring_file = file
             .vault_keyring_file
             .unwrap_or_else(|| data_dir.join("vault-keyring"));
@@ -391,6 +400,7 @@ impl Settings {
             connector_url,
             payments,
             vault_keyring_file,
+            vault_keyring,
             risk_geoip_file: file.risk_geoip_file,
             risk_bin_file: file.risk_bin_file,
             risk_usd_rates: file.risk_usd_rates.unwrap_or_default(),

@@ -10,6 +10,11 @@
 //!    signing secrets;
 //! 4. later, `vault retire-key` removes the old key once no card, connector
 //!    account or webhook endpoint uses it.
+//!
+//! Instead of a file, the keyring's text may come from the `vault_keyring`
+//! setting (`PORTCULLIS_VAULT_KEYRING`), for containers and instances that
+//! share no disk: it is never written anywhere, so commands that change the
+//! keyring (`rotate-key`, `retire-key`, `restore`) need the file form.
 
 use crate::admin::open_store;
 use crate::cli::VaultCommand;
@@ -28,6 +33,52 @@ use zeroize::Zeroizing;
 pub const KEYRING_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 /// Cards re-wrapped per batch.
 const REWRAP_BATCH: usize = 200;
+
+/// The keyring's text given by the `vault_keyring` setting: wiped on
+/// drop, never printed.
+pub struct KeyringText(Zeroizing<String>);
+
+impl KeyringText {
+    /// Lines may be separated by `;` as well as by newlines (one-line
+    /// environment variables); the keyring format uses no `;`.
+    pub fn new(text: String) -> Self {
+        Self(Zeroizing::new(text.replace(';', "\n")))
+    }
+
+    fn parse(&self) -> anyhow::Result<Keyring> {
+        Keyring::parse(&self.0)
+            .context("parsing the vault keyring given by vault_keyring (PORTCULLIS_VAULT_KEYRING)")
+    }
+}
+
+impl std::fmt::Debug for KeyringText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyringText(…)")
+    }
+}
+
+/// The keyring the settings name, read only: the `vault_keyring` text, or
+/// the file.
+fn configured(settings: &Settings) -> anyhow::Result<Keyring> {
+    match &settings.vault_keyring {
+        Some(text) => text.parse(),
+        None => load(&settings.vault_keyring_file),
+    }
+}
+
+/// Refuses a command that writes the keyring when it comes from the
+/// `vault_keyring` setting, which nothing can write.
+fn refuse_keyring_setting(settings: &Settings, command: &str) -> anyhow::Result<()> {
+    if settings.vault_keyring.is_some() {
+        bail!(
+            "`portcullis vault {command}` changes the keyring file, but this keyring comes from \
+             vault_keyring (PORTCULLIS_VAULT_KEYRING), which it cannot write: run it with \
+             PORTCULLIS_VAULT_KEYRING_FILE naming a copy of that keyring (mode 0600) instead, \
+             then give every instance the new text (see \"Operating the keyring\" in the README)"
+        );
+    }
+    Ok(())
+}
 
 /// The keyring at `path`, made (with fresh keys) if the file does not exist.
 pub fn load_or_create(path: &Path) -> anyhow::Result<Keyring> {
@@ -67,26 +118,29 @@ fn save(path: &Path, keyring: &Keyring) -> anyhow::Result<()> {
 
 /// The keyring `serve` uses: refuses to start, rather than answer errors
 /// later, when the database holds cards sealed under a key-encrypting key
-/// the keyring file lacks (or the file is missing while cards exist: a new
+/// the keyring lacks (or the file is missing while cards exist: a new
 /// keyring would open none of them).
-pub async fn load_for_serving(store: &Store, path: &Path) -> anyhow::Result<Keyring> {
+pub async fn load_for_serving(store: &Store, settings: &Settings) -> anyhow::Result<Keyring> {
     const FIX: &str = "every instance on one database must use the same keyring: point \
         vault_keyring_file (PORTCULLIS_VAULT_KEYRING_FILE) at the keyring the other instances use, \
+        or give its text in vault_keyring (PORTCULLIS_VAULT_KEYRING), \
         or restore it from a backup (`portcullis vault restore`)";
-    if !path.exists() {
-        let any = ScanQuery {
-            filters: vec![],
-            created_before: None,
-            limit: 1,
-        };
-        if !store.scan(Table::VaultCards, &any).await?.is_empty() {
-            bail!(
-                "the vault keyring {} does not exist, but the database holds saved cards sealed by another keyring; {FIX}",
-                path.display()
-            );
+    let path = &settings.vault_keyring_file;
+    let (keyring, source) = match &settings.vault_keyring {
+        Some(text) => (
+            text.parse()?,
+            "given by PORTCULLIS_VAULT_KEYRING".to_owned(),
+        ),
+        None => {
+            if !path.exists() && any_card(store).await? {
+                bail!(
+                    "the vault keyring {} does not exist, but the database holds saved cards sealed by another keyring; {FIX}",
+                    path.display()
+                );
+            }
+            (load_or_create(path)?, path.display().to_string())
         }
-    }
-    let keyring = load_or_create(path)?;
+    };
     let unknown = ScanQuery {
         filters: keyring
             .kek_ids()
@@ -98,20 +152,32 @@ pub async fn load_for_serving(store: &Store, path: &Path) -> anyhow::Result<Keyr
     if let Some(card) = store.scan(Table::VaultCards, &unknown).await?.first() {
         let sealed = sealed_of(&card.doc.body).map_err(|e| anyhow::anyhow!(e.message))?;
         bail!(
-            "the database holds saved cards sealed under {}, which the vault keyring {} lacks; {FIX}",
+            "the database holds saved cards sealed under {}, which the vault keyring {source} lacks; {FIX}",
             sealed.kek_id,
-            path.display()
         );
     }
     Ok(keyring)
 }
 
+async fn any_card(store: &Store) -> anyhow::Result<bool> {
+    let any = ScanQuery {
+        filters: vec![],
+        created_before: None,
+        limit: 1,
+    };
+    Ok(!store.scan(Table::VaultCards, &any).await?.is_empty())
+}
+
 /// Re-reads the keyring file whenever it changes, until `stop` resolves.
+/// With no file (a keyring given as text), it only waits for `stop`.
 pub async fn reload_on_change(
     vault: Arc<Vault>,
-    path: std::path::PathBuf,
+    path: Option<std::path::PathBuf>,
     stop: impl std::future::Future<Output = ()>,
 ) {
+    let Some(path) = path else {
+        return stop.await;
+    };
     tokio::pin!(stop);
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut seen: Option<SystemTime> = modified(&path);
@@ -142,23 +208,28 @@ pub async fn reload_on_change(
 
 pub async fn run(settings: &Settings, command: VaultCommand) -> anyhow::Result<()> {
     let path = &settings.vault_keyring_file;
-    // Backups touch only the keyring file, not the database.
+    // Backups touch only the keyring, not the database.
     match &command {
         VaultCommand::Backup {
             out,
             passphrase_file,
-        } => return backup(path, out, passphrase_file.as_deref()),
+        } => return backup(&configured(settings)?, out, passphrase_file.as_deref()),
         VaultCommand::Restore {
             from,
             passphrase_file,
-        } => return restore(path, from, passphrase_file.as_deref()),
-        _ => {}
+        } => {
+            refuse_keyring_setting(settings, "restore")?;
+            return restore(path, from, passphrase_file.as_deref());
+        }
+        VaultCommand::RotateKey => refuse_keyring_setting(settings, "rotate-key")?,
+        VaultCommand::RetireKey { .. } => refuse_keyring_setting(settings, "retire-key")?,
+        VaultCommand::Status => {}
     }
     let store = open_store(settings).await?;
     let result = match command {
         VaultCommand::RotateKey => rotate(&store, path).await,
         VaultCommand::RetireKey { kek_id } => retire(&store, path, &kek_id).await,
-        VaultCommand::Status => status(&store, path).await,
+        VaultCommand::Status => status(&store, &configured(settings)?).await,
         VaultCommand::Backup { .. } | VaultCommand::Restore { .. } => Ok(()),
     };
     store.close().await;
@@ -305,9 +376,8 @@ async fn retire(store: &Store, path: &Path, kek_id: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn status(store: &Store, path: &Path) -> anyhow::Result<()> {
+async fn status(store: &Store, keyring: &Keyring) -> anyhow::Result<()> {
     const COUNT_MAX: usize = 1_000_000;
-    let keyring = load(path)?;
     for id in keyring.kek_ids() {
         let active = if id == keyring.active_kek_id() {
             " (active)"
@@ -339,8 +409,7 @@ fn backup_passphrase(file: Option<&Path>) -> anyhow::Result<Zeroizing<String>> {
 }
 
 /// `portcullis vault backup --out FILE`: the keyring sealed under a passphrase.
-pub fn backup(path: &Path, out: &Path, passphrase_file: Option<&Path>) -> anyhow::Result<()> {
-    let keyring = load(path)?;
+pub fn backup(keyring: &Keyring, out: &Path, passphrase_file: Option<&Path>) -> anyhow::Result<()> {
     let passphrase = backup_passphrase(passphrase_file)?;
     let sealed =
         portcullis_vault::backup::seal_backup(&Zeroizing::new(keyring.to_text()), &passphrase)?;

@@ -217,3 +217,86 @@ async fn a_lost_keyring_is_refused_and_restored_from_a_backup(backend: Backend) 
         .await;
     assert_eq!(paid.status, 200, "{}", paid.text);
 }
+
+on_both_backends!(instances_share_the_keyring_given_in_the_environment);
+
+/// Issue 12 item 13 (and issue 19 item 4): two instances with separate
+/// data directories share the keyring through `PORTCULLIS_VAULT_KEYRING`
+/// (the keyring's text, newline- or `;`-separated), as containers given a
+/// secret do. No keyring file is written; a card saved through one is paid
+/// through the other; commands that would write the keyring refuse.
+async fn instances_share_the_keyring_given_in_the_environment(backend: Backend) {
+    let db_a = TestDatabase::new(backend).await;
+    let db_b = db_a.another_instance();
+    let text = portcullis_vault::Keyring::generate().to_text();
+    let one_line = text.trim_end().replace('\n', ";");
+    let env_a = [
+        ("PORTCULLIS_KEY_HASH_SECRET", SHARED_KEY_HASH_SECRET),
+        ("PORTCULLIS_VAULT_KEYRING", text.as_str()),
+    ];
+    let env_b = [
+        ("PORTCULLIS_KEY_HASH_SECRET", SHARED_KEY_HASH_SECRET),
+        ("PORTCULLIS_VAULT_KEYRING", one_line.as_str()),
+    ];
+    let server_a = TestServer::start_with_env(&db_a, &[], &env_a);
+    let server_b = TestServer::start_with_env(&db_b, &[], &env_b);
+    let keys: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(keys_file(&db_a)).unwrap()).unwrap();
+    let key = keys["secret_key"].as_str().unwrap();
+    let method = Api::new(&server_a, key)
+        .post(
+            "/v1/payment_methods",
+            &[
+                ("type", "card"),
+                ("card[number]", "4242424242424242"),
+                ("card[exp_month]", "12"),
+                ("card[exp_year]", "2035"),
+            ],
+        )
+        .await;
+    assert_eq!(method.status, 200, "{}", method.text);
+    let pm = method.json()["id"].as_str().unwrap().to_owned();
+    let paid = Api::new(&server_b, key)
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "2000"),
+                ("currency", "usd"),
+                ("payment_method", pm.as_str()),
+                ("confirm", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(paid.status, 200, "{}", paid.text);
+    assert_eq!(paid.json()["status"], "succeeded");
+    for db in [&db_a, &db_b] {
+        assert!(
+            !db.data_dir.join("vault-keyring").exists(),
+            "a keyring given in the environment is never written to disk"
+        );
+    }
+
+    // `vault status` reads it; `rotate-key` cannot write it and says so.
+    let vault = |args: &[&str]| {
+        Command::new(support::binary())
+            .arg("vault")
+            .args(args)
+            .args(["--database-url", &db_b.url])
+            .args(["--data-dir", db_b.data_dir.to_str().unwrap()])
+            .envs(env_b)
+            .env("PORTCULLIS_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let status = vault(&["status"]);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(String::from_utf8_lossy(&status.stdout).contains("(active)\t1 cards"));
+    let rotate = vault(&["rotate-key"]);
+    assert!(!rotate.status.success());
+    let err = String::from_utf8_lossy(&rotate.stderr);
+    assert!(err.contains("PORTCULLIS_VAULT_KEYRING_FILE"), "{err}");
+}
