@@ -25,19 +25,7 @@ async fn instances_must_share_the_vault_keyring(backend: Backend) {
         serde_json::from_str(&std::fs::read_to_string(keys_file(&db_b)).unwrap()).unwrap();
     let key = keys["secret_key"].as_str().unwrap();
     let api_a = Api::new(&server_a, key);
-    let method = api_a
-        .post(
-            "/v1/payment_methods",
-            &[
-                ("type", "card"),
-                ("card[number]", "4242424242424242"),
-                ("card[exp_month]", "12"),
-                ("card[exp_year]", "2035"),
-            ],
-        )
-        .await;
-    assert_eq!(method.status, 200, "{}", method.text);
-    let pm = method.json()["id"].as_str().unwrap().to_owned();
+    let pm = saved_card(&api_a).await;
     let pay = [
         ("amount", "2000"),
         ("currency", "usd"),
@@ -96,6 +84,23 @@ async fn instances_must_share_the_vault_keyring(backend: Backend) {
     assert_eq!(paid.json()["status"], "succeeded");
 }
 
+/// Saves a test card through `api`; answers its `pm_…`.
+async fn saved_card(api: &Api) -> String {
+    let method = api
+        .post(
+            "/v1/payment_methods",
+            &[
+                ("type", "card"),
+                ("card[number]", "4242424242424242"),
+                ("card[exp_month]", "12"),
+                ("card[exp_year]", "2035"),
+            ],
+        )
+        .await;
+    assert_eq!(method.status, 200, "{}", method.text);
+    method.json()["id"].as_str().unwrap().to_owned()
+}
+
 /// The sandbox keys of a non-default database live in a file of their own.
 fn keys_file(db: &TestDatabase) -> std::path::PathBuf {
     std::fs::read_dir(&db.data_dir)
@@ -119,19 +124,7 @@ async fn a_lost_keyring_is_refused_and_restored_from_a_backup(backend: Backend) 
     let merchant = support::create_merchant(&db, "Acme");
     let server = TestServer::start(&db);
     let api = Api::new(&server, &merchant.secret_key);
-    let method = api
-        .post(
-            "/v1/payment_methods",
-            &[
-                ("type", "card"),
-                ("card[number]", "4242424242424242"),
-                ("card[exp_month]", "12"),
-                ("card[exp_year]", "2035"),
-            ],
-        )
-        .await;
-    assert_eq!(method.status, 200, "{}", method.text);
-    let pm = method.json()["id"].as_str().unwrap().to_owned();
+    let pm = saved_card(&api).await;
     drop(server);
 
     let passphrase = db.data_dir.join("passphrase");
@@ -243,19 +236,7 @@ async fn instances_share_the_keyring_given_in_the_environment(backend: Backend) 
     let keys: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(keys_file(&db_a)).unwrap()).unwrap();
     let key = keys["secret_key"].as_str().unwrap();
-    let method = Api::new(&server_a, key)
-        .post(
-            "/v1/payment_methods",
-            &[
-                ("type", "card"),
-                ("card[number]", "4242424242424242"),
-                ("card[exp_month]", "12"),
-                ("card[exp_year]", "2035"),
-            ],
-        )
-        .await;
-    assert_eq!(method.status, 200, "{}", method.text);
-    let pm = method.json()["id"].as_str().unwrap().to_owned();
+    let pm = saved_card(&Api::new(&server_a, key)).await;
     let paid = Api::new(&server_b, key)
         .post(
             "/v1/payment_intents",
