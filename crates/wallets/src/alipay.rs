@@ -13,9 +13,8 @@
 //!   parameters but `sign` and `sign_type`, sorted, unencoded
 //!   ([`verify_notification`]); it is answered with the body `success`.
 
-use crate::keys::{sign_sha256_rsa, verify_sha256_rsa};
+use crate::keys::{sign_sha256_rsa, verify_sha256_rsa, RsaPrivateKey, RsaPublicKey};
 use crate::WalletError;
-use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 

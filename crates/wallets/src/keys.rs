@@ -2,50 +2,122 @@
 //! or PKCS#1 (`BEGIN RSA PRIVATE KEY`), public keys as SubjectPublicKeyInfo
 //! (`BEGIN PUBLIC KEY`) or PKCS#1 (`BEGIN RSA PUBLIC KEY`). Both providers
 //! require RSA-2048 or longer.
+//!
+//! Signing and verification are `ring`'s (RSASSA-PKCS1-v1_5 with SHA-256,
+//! constant-time and blinded), not the `rsa` crate's, whose private-key
+//! operations leak timing (RUSTSEC-2023-0071, the Marvin attack). `pem`
+//! reads the armour; `spki` and `pkcs1` read public keys' DER structure.
 
 use crate::WalletError;
-use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
-use rsa::traits::PublicKeyParts;
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use pkcs1::der::Decode;
+use ring::signature::{
+    RsaKeyPair, UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
+};
+
+/// `rsaEncryption`, the algorithm of an RSA SubjectPublicKeyInfo (RFC 8017).
+const RSA_ENCRYPTION: spki::ObjectIdentifier =
+    spki::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
 /// Shortest modulus accepted, in bits.
 pub const RSA_BITS_MIN: usize = 2048;
 
+/// An RSA private key, ready to sign.
+#[derive(Debug)]
+pub struct RsaPrivateKey(RsaKeyPair);
+
+impl RsaPrivateKey {
+    /// The matching public key, as PKCS#1 `RSAPublicKey` DER.
+    pub fn public_key_der(&self) -> &[u8] {
+        ring::signature::KeyPair::public_key(&self.0).as_ref()
+    }
+}
+
+/// An RSA public key: its PKCS#1 `RSAPublicKey` DER (what `ring`
+/// verifies with; a SubjectPublicKeyInfo's inner key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RsaPublicKey(Vec<u8>);
+
+impl RsaPublicKey {
+    pub fn der(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+fn pem_of(text: &str) -> Option<pem::Pem> {
+    pem::parse(text.trim()).ok()
+}
+
 pub fn private_key_from_pem(pem: &str) -> Result<RsaPrivateKey, WalletError> {
-    let pem = pem.trim();
-    let key = RsaPrivateKey::from_pkcs8_pem(pem)
-        .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
-        .map_err(|_| WalletError::Key("not a PEM RSA private key (PKCS#8 or PKCS#1)".into()))?;
-    check_bits(key.size())?;
-    Ok(key)
+    const NOT_A_KEY: &str = "not a PEM RSA private key (PKCS#8 or PKCS#1)";
+    let pem = pem_of(pem).ok_or_else(|| WalletError::Key(NOT_A_KEY.into()))?;
+    let parsed = match pem.tag() {
+        "PRIVATE KEY" => RsaKeyPair::from_pkcs8(pem.contents()),
+        "RSA PRIVATE KEY" => RsaKeyPair::from_der(pem.contents()),
+        _ => return Err(WalletError::Key(NOT_A_KEY.into())),
+    };
+    match parsed {
+        Ok(key) => {
+            check_bits(key.public().modulus_len())?;
+            Ok(RsaPrivateKey(key))
+        }
+        Err(rejected) if rejected.to_string() == "TooSmall" => Err(too_short()),
+        Err(rejected) if rejected.to_string() == "TooLarge" => Err(WalletError::Key(
+            "the RSA key is longer than 4096 bits".into(),
+        )),
+        Err(_) => Err(WalletError::Key(NOT_A_KEY.into())),
+    }
 }
 
 pub fn public_key_from_pem(pem: &str) -> Result<RsaPublicKey, WalletError> {
-    let pem = pem.trim();
-    let key = RsaPublicKey::from_public_key_pem(pem)
-        .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem))
-        .map_err(|_| WalletError::Key("not a PEM RSA public key".into()))?;
-    check_bits(key.size())?;
-    Ok(key)
+    let not_a_key = || WalletError::Key("not a PEM RSA public key".into());
+    let pem = pem_of(pem).ok_or_else(not_a_key)?;
+    let der = match pem.tag() {
+        "PUBLIC KEY" => {
+            let info =
+                spki::SubjectPublicKeyInfoRef::from_der(pem.contents()).map_err(|_| not_a_key())?;
+            if info.algorithm.oid != RSA_ENCRYPTION {
+                return Err(not_a_key());
+            }
+            info.subject_public_key
+                .as_bytes()
+                .ok_or_else(not_a_key)?
+                .to_vec()
+        }
+        "RSA PUBLIC KEY" => pem.contents().to_vec(),
+        _ => return Err(not_a_key()),
+    };
+    let key = pkcs1::RsaPublicKey::from_der(&der).map_err(|_| not_a_key())?;
+    check_bits(key.modulus.as_bytes().len())?;
+    Ok(RsaPublicKey(der))
 }
 
 fn check_bits(modulus_bytes: usize) -> Result<(), WalletError> {
     if modulus_bytes * 8 < RSA_BITS_MIN {
-        return Err(WalletError::Key(format!(
-            "the RSA key is shorter than {RSA_BITS_MIN} bits"
-        )));
+        return Err(too_short());
     }
     Ok(())
+}
+
+fn too_short() -> WalletError {
+    WalletError::Key(format!("the RSA key is shorter than {RSA_BITS_MIN} bits"))
 }
 
 /// SHA256withRSA (RSASSA-PKCS1-v1_5 over SHA-256) of `message`, base64.
 pub fn sign_sha256_rsa(key: &RsaPrivateKey, message: &[u8]) -> String {
     use base64::Engine;
-    use rsa::signature::{SignatureEncoding, Signer};
-    let signing = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone());
-    let signature = signing.sign(message);
-    base64::engine::general_purpose::STANDARD.encode(signature.to_bytes())
+    let mut signature = vec![0; key.0.public().modulus_len()];
+    key.0
+        .sign(
+            &RSA_PKCS1_SHA256,
+            &ring::rand::SystemRandom::new(),
+            message,
+            &mut signature,
+        )
+        // The buffer is the modulus' length, so only the operating
+        // system's random source (for blinding) can fail here; without it
+        // no key, card or signature can be made at all.
+        .expect("the system random source serves RSA blinding");
+    base64::engine::general_purpose::STANDARD.encode(signature)
 }
 
 /// Checks a base64 SHA256withRSA `signature` of `message`.
@@ -55,31 +127,12 @@ pub fn verify_sha256_rsa(
     signature: &str,
 ) -> Result<(), WalletError> {
     use base64::Engine;
-    use rsa::signature::Verifier;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(signature.trim())
         .map_err(|_| WalletError::BadSignature)?;
-    let signature = rsa::pkcs1v15::Signature::try_from(bytes.as_slice())
-        .map_err(|_| WalletError::BadSignature)?;
-    rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key.clone())
-        .verify(message, &signature)
+    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &key.0)
+        .verify(message, &bytes)
         .map_err(|_| WalletError::BadSignature)
-}
-
-/// A fresh RSA-2048 key pair as PEM (PKCS#8 private, SPKI public), for
-/// the wallet simulator and tests.
-pub fn generate_pem_pair() -> Result<(String, String), WalletError> {
-    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-    let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, RSA_BITS_MIN)
-        .map_err(|_| WalletError::Key("key generation failed".into()))?;
-    let private = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|_| WalletError::Key("encoding failed".into()))?;
-    let public = key
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .map_err(|_| WalletError::Key("encoding failed".into()))?;
-    Ok((private.to_string(), public))
 }
 
 #[cfg(test)]
@@ -92,8 +145,9 @@ mod tests {
             private_key_from_pem(include_str!("../tests/fixtures/app_private_pkcs8.pem")).unwrap();
         let pkcs1 =
             private_key_from_pem(include_str!("../tests/fixtures/app_private_pkcs1.pem")).unwrap();
-        assert_eq!(pkcs8, pkcs1);
+        assert_eq!(pkcs8.public_key_der(), pkcs1.public_key_der());
         let public = public_key_from_pem(include_str!("../tests/fixtures/app_public.pem")).unwrap();
+        assert_eq!(public.der(), pkcs1.public_key_der());
         let signature = sign_sha256_rsa(&pkcs1, b"message");
         verify_sha256_rsa(&public, b"message", &signature).unwrap();
         assert_eq!(

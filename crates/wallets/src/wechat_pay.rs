@@ -12,12 +12,11 @@
 //!   bytes of text), the resource's `nonce` and `associated_data`, and the
 //!   base64 `ciphertext` (tag at its end) ([`decrypt_resource`]).
 
-use crate::keys::{sign_sha256_rsa, verify_sha256_rsa};
+use crate::keys::{sign_sha256_rsa, verify_sha256_rsa, RsaPrivateKey, RsaPublicKey};
 use crate::WalletError;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine;
-use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
