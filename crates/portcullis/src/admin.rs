@@ -3,7 +3,7 @@
 //! characters.
 
 use crate::cli::{KeyCommand, MerchantCommand};
-use crate::secrets;
+use crate::secrets::{self, KeyHashUse};
 use crate::settings::Settings;
 use anyhow::{bail, Context};
 use portcullis_domain::api_keys::{
@@ -15,9 +15,10 @@ use portcullis_store::Store;
 use serde_json::json;
 
 /// Opens (and migrates) the database named by the settings, and checks the
-/// key-hash secret against the one it was first used with: every command
-/// that opens the database goes through here.
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+/// key-hash secret against the one it was first used with (`usage` says
+/// whether this command may make and record it): every command that opens
+/// the database goes through here.
+pub async fn open_store(settings: &Settings, usage: KeyHashUse) -> anyhow::Result<Store> {
     let url = &settings.database_url;
     let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
     if settings.create_database && is_postgres {
@@ -34,6 +35,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
                 &store,
                 settings.key_hash_secret_hex.as_deref(),
                 &settings.data_dir,
+                usage,
             )
             .await;
             if let Err(err) = checked {
@@ -85,7 +87,7 @@ fn hasher(settings: &Settings) -> anyhow::Result<KeyHashSecret> {
 
 /// `portcullis migrate [--create-database]` (the flag is in `settings`).
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let store = open_store(settings).await?;
+    let store = open_store(settings, KeyHashUse::ChecksOnly).await?;
     store.close().await;
     println!("migrations applied ({})", store.backend_name());
     Ok(())
@@ -142,7 +144,11 @@ pub fn merchant_json(created: &NewMerchant) -> serde_json::Value {
 }
 
 pub async fn merchant(settings: &Settings, command: MerchantCommand) -> anyhow::Result<()> {
-    let store = open_store(settings).await?;
+    let usage = match command {
+        MerchantCommand::Create { .. } => KeyHashUse::HashesKeys,
+        MerchantCommand::List { .. } => KeyHashUse::ChecksOnly,
+    };
+    let store = open_store(settings, usage).await?;
     let result = match command {
         MerchantCommand::Create { name, json } => {
             let created = create_merchant(&store, &hasher(settings)?, &name).await?;
@@ -177,7 +183,11 @@ pub async fn merchant(settings: &Settings, command: MerchantCommand) -> anyhow::
 }
 
 pub async fn key(settings: &Settings, command: KeyCommand) -> anyhow::Result<()> {
-    let store = open_store(settings).await?;
+    let usage = match command {
+        KeyCommand::Create { .. } => KeyHashUse::HashesKeys,
+        KeyCommand::List { .. } | KeyCommand::Revoke { .. } => KeyHashUse::ChecksOnly,
+    };
+    let store = open_store(settings, usage).await?;
     let result = run_key_command(settings, &store, command).await;
     store.close().await;
     result

@@ -18,7 +18,7 @@ use portcullis_store::Store;
 use std::path::Path;
 
 pub async fn run(settings: &Settings, command: LedgerCommand) -> anyhow::Result<()> {
-    let store = open_store(settings).await?;
+    let store = open_store(settings, crate::secrets::KeyHashUse::ChecksOnly).await?;
     let outcome = match command {
         LedgerCommand::Verify { checkpoint } => {
             verify(&store, settings, checkpoint.as_deref()).await

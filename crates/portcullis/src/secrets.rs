@@ -55,19 +55,43 @@ pub fn key_hash_secret_check_value(secret: &KeyHashSecret) -> String {
     secret.keyed_digest("portcullis secret check", "key-hash secret v1")
 }
 
-/// Records the key-hash secret's check value on first use, and refuses a
-/// secret other than the one the database was first used with.
+/// How a command uses the key-hash secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyHashUse {
+    /// It hashes keys (`serve`, `merchant create`, `key create`): it makes
+    /// the secret if there is none and records its check value on first use.
+    HashesKeys,
+    /// It never hashes a key: it checks the secret it has, if any, against
+    /// the recorded one, and never makes or records one (so a `migrate` run
+    /// before the secret is configured cannot pin a stray one).
+    ChecksOnly,
+}
+
+/// Refuses a key-hash secret other than the one the database was first
+/// used with; records the check value at first use by a command that
+/// hashes keys.
 pub async fn check_key_hash_secret(
     store: &Store,
     configured_hex: Option<&str>,
     data_dir: &Path,
+    usage: KeyHashUse,
 ) -> anyhow::Result<()> {
+    let has_secret = configured_hex.is_some() || data_dir.join(KEY_HASH_SECRET_FILE).exists();
+    let recorded = match usage {
+        KeyHashUse::ChecksOnly if !has_secret => return Ok(()),
+        KeyHashUse::ChecksOnly => store.recorded_check_value(KEY_HASH_SECRET_CHECK).await?,
+        KeyHashUse::HashesKeys => None,
+    };
     let secret = key_hash_secret(configured_hex, data_dir)?;
     let ours = key_hash_secret_check_value(&secret);
-    let recorded = store
-        .record_check_value(KEY_HASH_SECRET_CHECK, &ours, crate::admin::now_s())
-        .await
-        .context("recording the key-hash secret's check value")?;
+    let recorded = match (usage, recorded) {
+        (KeyHashUse::ChecksOnly, None) => return Ok(()),
+        (KeyHashUse::ChecksOnly, Some(recorded)) => recorded,
+        (KeyHashUse::HashesKeys, _) => store
+            .record_check_value(KEY_HASH_SECRET_CHECK, &ours, crate::admin::now_s())
+            .await
+            .context("recording the key-hash secret's check value")?,
+    };
     if recorded == ours {
         return Ok(());
     }

@@ -225,7 +225,7 @@ pub async fn run(settings: &Settings, command: VaultCommand) -> anyhow::Result<(
         VaultCommand::RetireKey { .. } => refuse_keyring_setting(settings, "retire-key")?,
         VaultCommand::Status => {}
     }
-    let store = open_store(settings).await?;
+    let store = open_store(settings, crate::secrets::KeyHashUse::ChecksOnly).await?;
     let result = match command {
         VaultCommand::RotateKey => rotate(&store, path).await,
         VaultCommand::RetireKey { kek_id } => retire(&store, path, &kek_id).await,

@@ -311,6 +311,11 @@ impl Store {
         dispatch!(self.record_check_value(name, check_value, now_s))
     }
 
+    /// The check value recorded for the secret `name`, if any; records nothing.
+    pub async fn recorded_check_value(&self, name: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self.recorded_check_value(name))
+    }
+
     /// Removes the instance's stamp, on a clean shutdown.
     pub async fn leave_instance(&self, instance_id: &str) -> Result<(), StoreError> {
         dispatch!(self.leave_instance(instance_id))

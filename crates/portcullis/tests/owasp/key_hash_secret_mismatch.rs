@@ -58,9 +58,18 @@ crate::on_both_backends!(a_mismatching_key_hash_secret_is_refused_with_what_to_s
 
 async fn a_mismatching_key_hash_secret_is_refused_with_what_to_set(backend: Backend) {
     let db_a = TestDatabase::new(backend).await;
-    let merchant = create_merchant(&db_a, "Acme");
-    // The same database seen from data directory B, with its own secret.
+    // The same database seen from data directory B.
     let db_b = db_a.another_instance();
+    // A command that hashes no key neither makes a secret nor pins one:
+    // a `migrate` run before the secret is configured locks nobody out.
+    let migrated = run(&db_b, &["migrate"], &[]);
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    assert!(!db_b.data_dir.join("key-hash-secret").exists());
+    let merchant = create_merchant(&db_a, "Acme");
 
     let serve = ["serve", "--listen", "127.0.0.1:0"];
     assert_refused(&run(&db_b, &serve, &[]), "serve from data dir B");

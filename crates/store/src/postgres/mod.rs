@@ -392,6 +392,11 @@ impl PgStore {
             .ok_or(StoreError::NotFound)
     }
 
+    pub async fn recorded_check_value(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let rows = query(&self.client().await?, &secret_checks::read(D, name)).await?;
+        Ok(rows.first().map(|row| row.get::<_, String>(0)))
+    }
+
     pub async fn leave_instance(&self, instance_id: &str) -> Result<(), StoreError> {
         let sql = instances::leave(D, instance_id);
         execute(&self.client().await?, &sql).await.map(|_| ())

@@ -400,6 +400,13 @@ impl SqliteStore {
             .await
     }
 
+    pub async fn recorded_check_value(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let read = secret_checks::read(D, name);
+        self.writer
+            .write(move |c| query_opt(c, &read, |row| row.get::<_, String>(0)))
+            .await
+    }
+
     pub async fn leave_instance(&self, instance_id: &str) -> Result<(), StoreError> {
         let sql = instances::leave(D, instance_id);
         self.writer
