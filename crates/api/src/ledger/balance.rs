@@ -23,7 +23,8 @@ pub fn routes() -> Routes {
             "/v1/balance",
             "The available, pending and reserved balance per currency",
             "balance",
-        ),
+        )
+        .params(crate::routes::params::EXPAND_ONLY),
         retrieve,
     )
 }

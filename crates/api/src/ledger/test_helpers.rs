@@ -38,6 +38,10 @@ const SETTLE_PAGE_SIZE: usize = 100;
 /// remains pending after that is still shown as pending in the answer.
 const SETTLE_PAGES_MAX: usize = 100;
 
+use crate::routes::params as p;
+
+const SETTLE: &[p::Param] = &[p::string("currency", 3)];
+
 pub fn routes() -> Routes {
     Routes::new()
         .post(
@@ -45,7 +49,8 @@ pub fn routes() -> Routes {
                 "/v1/test_helpers/balance/settle",
                 "Test mode: make every pending balance transaction available now",
                 "balance",
-            ),
+            )
+            .params(SETTLE),
             settle_balance,
         )
         .post(
@@ -53,7 +58,8 @@ pub fn routes() -> Routes {
                 "/v1/test_helpers/payouts/{id}/pay",
                 "Test mode: pay a pending payout now",
                 "payout",
-            ),
+            )
+            .params(p::EXPAND_ONLY),
             pay_payout,
         )
 }

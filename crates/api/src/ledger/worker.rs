@@ -61,7 +61,9 @@ pub async fn settle_due_funds(state: &AppState) -> ApiResult<usize> {
     for item in found {
         match settle(state, &item.scope, &item.doc, now).await {
             Ok(()) => settled += 1,
-            Err(err) => tracing::warn!(txn = %item.doc.id, error = %err.message, "could not settle funds yet"),
+            Err(err) => {
+                tracing::warn!(txn = %item.doc.id, error = %err.message, "could not settle funds yet")
+            }
         }
     }
     Ok(settled)
@@ -106,7 +108,14 @@ pub async fn pay_due_payouts(state: &AppState) -> ApiResult<usize> {
     for item in found {
         let payout: Payout =
             serde_json::from_str(&item.doc.body).map_err(|e| ApiError::internal(&e))?;
-        let (_, writes) = pay(state, &item.scope, &item.doc, payout, &Origin::default(), now)?;
+        let (_, writes) = pay(
+            state,
+            &item.scope,
+            &item.doc,
+            payout,
+            &Origin::default(),
+            now,
+        )?;
         match state.store.commit(writes).await {
             Ok(()) => paid += 1,
             Err(err) => {
