@@ -495,11 +495,7 @@ async fn list_methods(
     if let Some(customer) = customer? {
         filters.push(("customer", SqlValue::Text(customer)));
     }
-    if let Some(kind) = params.string("type", 20)? {
-        if kind != "card" {
-            return Ok(lists::list_object(url, vec![], false));
-        }
-    }
+    let kind = params.string("type", 20)?;
     let query = ListQuery {
         scope: caller.scope(),
         filters,
@@ -509,6 +505,10 @@ async fn list_methods(
         limit: lists::limit(params)?,
     };
     std::mem::take(params).finish()?;
+    // Every parameter is checked before this answer: only cards exist.
+    if kind.is_some_and(|kind| kind != "card") {
+        return Ok(lists::list_object(url, vec![], false));
+    }
     let page = state
         .store
         .list(Table::PaymentMethods, &query)
