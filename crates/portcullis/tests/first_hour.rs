@@ -1,7 +1,9 @@
 //! The first hour of a new user (issue 19): `portcullis` with no subcommand
 //! serves with all of `serve`'s flags and variables, every setting follows
 //! flag > environment > file > default, database errors say what is wrong,
-//! and a missing PostgreSQL database can be created on request.
+//! and a missing PostgreSQL database can be created on request; a database
+//! migrated by a newer binary, or whose applied migration changed, is
+//! refused by `migrate` and `serve` alike, naming the versions.
 
 mod support;
 
