@@ -34,19 +34,47 @@ pub const RESOURCE: &str = "connector_accounts";
 const URL: &str = "/v1/connector_accounts";
 const OBJECT: &str = "connector_account";
 
+use crate::routes::params::{self as p, Param};
+
+const CREATE: &[Param] = &[
+    p::one_of("type", &["alipay", "wechat_pay"]).required(),
+    p::string("endpoint", URL_CHARS_MAX),
+    p::Param::new("credentials", p::Kind::StringMap),
+    p::METADATA,
+];
+const UPDATE: &[Param] = &[
+    p::string("endpoint", URL_CHARS_MAX),
+    p::Param::new("credentials", p::Kind::StringMap),
+    p::METADATA,
+];
+const LIST: &[Param] = crate::routes::params::list_params![p::string("type", 32),];
+
 pub fn routes() -> Routes {
     let one = "/v1/connector_accounts/{id}";
     Routes::new()
-        .post(doc(URL, "Create a connector account", OBJECT), create)
-        .get(doc(URL, "List connector accounts", "list"), list)
-        .get(doc(one, "Retrieve a connector account", OBJECT), retrieve)
-        .post(doc(one, "Update a connector account", OBJECT), update)
+        .post(
+            doc(URL, "Create a connector account", OBJECT).params(CREATE),
+            create,
+        )
+        .get(
+            doc(URL, "List connector accounts", "list").params(LIST),
+            list,
+        )
+        .get(
+            doc(one, "Retrieve a connector account", OBJECT).params(p::NONE),
+            retrieve,
+        )
+        .post(
+            doc(one, "Update a connector account", OBJECT).params(UPDATE),
+            update,
+        )
         .delete(
             doc(
                 one,
                 "Delete a connector account and erase its credentials",
                 "deleted_connector_account",
-            ),
+            )
+            .params(p::NONE),
             delete,
         )
 }

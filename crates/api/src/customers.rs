@@ -8,6 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::expand::Expand;
 use crate::idempotency::{self, json_response, Executed};
 use crate::lists;
+use crate::routes::params::{self as p, Param};
 use crate::routes::{doc, Routes};
 use crate::state::AppState;
 use crate::wire::{ApiRequest, Params};
@@ -33,12 +34,48 @@ const SEARCHABLE: &[&str] = &["email", "name", "created"];
 const URL: &str = "/v1/customers";
 const TEXT_CHARS_MAX: usize = 5000;
 
+const ADDRESS: &[Param] = &[
+    p::string("city", 200),
+    p::string("country", 2),
+    p::string("line1", 200),
+    p::string("line2", 200),
+    p::string("postal_code", 20),
+    p::string("state", 200),
+];
+const SHIPPING: &[Param] = &[
+    p::object("address", ADDRESS).required(),
+    p::string("name", 200).required(),
+    p::string("phone", 64),
+];
+/// What create and update accept.
+const FIELDS: &[Param] = &[
+    p::string("email", 512),
+    p::string("name", TEXT_CHARS_MAX),
+    p::string("description", TEXT_CHARS_MAX),
+    p::string("phone", 64),
+    p::object("address", ADDRESS),
+    p::object("shipping", SHIPPING),
+    p::list("preferred_locales"),
+    p::METADATA,
+    p::EXPAND,
+];
+const LIST: &[Param] = crate::routes::params::list_params![
+    expand;
+    p::string("email", 512),
+];
+
 pub fn routes() -> Routes {
     Routes::new()
-        .post(doc(URL, "Create a customer", "customer"), create)
-        .get(doc(URL, "List customers, newest first", "list"), list)
+        .post(
+            doc(URL, "Create a customer", "customer").params(FIELDS),
+            create,
+        )
         .get(
-            doc("/v1/customers/search", "Search customers", "search_result"),
+            doc(URL, "List customers, newest first", "list").params(LIST),
+            list,
+        )
+        .get(
+            doc("/v1/customers/search", "Search customers", "search_result").params(p::SEARCH),
             search,
         )
         .get(
@@ -46,11 +83,12 @@ pub fn routes() -> Routes {
                 "/v1/customers/{id}",
                 "Retrieve a customer (deleted ones answer deleted: true)",
                 "customer_or_deleted",
-            ),
+            )
+            .params(p::EXPAND_ONLY),
             retrieve,
         )
         .post(
-            doc("/v1/customers/{id}", "Update a customer", "customer"),
+            doc("/v1/customers/{id}", "Update a customer", "customer").params(FIELDS),
             update,
         )
         .delete(
@@ -58,7 +96,8 @@ pub fn routes() -> Routes {
                 "/v1/customers/{id}",
                 "Delete a customer",
                 "deleted_customer",
-            ),
+            )
+            .params(p::NONE),
             delete,
         )
 }

@@ -87,11 +87,19 @@ pub fn previous_attributes(before: &Value, after: &Value) -> Option<Value> {
     (!changed.is_empty()).then_some(Value::Object(changed))
 }
 
+use crate::routes::params::{self as p, Param};
+
+const LIST: &[Param] =
+    crate::routes::params::list_params![p::string("type", EVENT_TYPE_CHARS_MAX), p::list("types"),];
+
 pub fn routes() -> Routes {
     Routes::new()
-        .get(doc("/v1/events", "List events, newest first", "list"), list)
         .get(
-            doc("/v1/events/{id}", "Retrieve an event", "event"),
+            doc("/v1/events", "List events, newest first", "list").params(LIST),
+            list,
+        )
+        .get(
+            doc("/v1/events/{id}", "Retrieve an event", "event").params(p::NONE),
             retrieve,
         )
 }

@@ -80,11 +80,15 @@ pub fn router(state: AppState) -> Router {
 pub fn registry() -> Routes {
     let api = Routes::new()
         .get(
-            doc("/health", "Liveness", "health").public(),
+            doc("/health", "Liveness", "health")
+                .public()
+                .params(routes::params::NONE),
             health::health,
         )
         .get(
-            doc("/ready", "Readiness: the database answers", "health").public(),
+            doc("/ready", "Readiness: the database answers", "health")
+                .public()
+                .params(routes::params::NONE),
             health::ready,
         )
         .merge(customers::routes())
@@ -101,6 +105,7 @@ pub fn registry() -> Routes {
         summary: "This document",
         answers: Some("openapi"),
         auth: routes::Auth::Public,
+        params: Some(routes::params::NONE),
     });
     let document = std::sync::Arc::new(openapi::document(&operations).to_string());
     let served =

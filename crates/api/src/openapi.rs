@@ -3,6 +3,7 @@
 //! documented path is routed) and from the objects' own render functions
 //! (each object's schema lists exactly the fields the code renders).
 
+use crate::routes::params::{self, Kind, Param};
 use crate::routes::{Auth, Operation};
 use serde_json::{json, Map, Value};
 
@@ -69,17 +70,57 @@ fn operation(op: &Operation) -> Value {
         "parameters": parameters,
         "responses": { "200": success, "default": error },
     });
+    let declared = op.params.unwrap_or_default();
     if op.method == "post" {
-        value["requestBody"] = json!({
-            "required": false,
-            "content": {
-                "application/x-www-form-urlencoded": { "schema": { "type": "object" } },
-                "application/json": { "schema": { "type": "object" } },
-            },
-        });
+        value["requestBody"] = request_body(declared);
+    } else {
+        let query = declared.iter().map(query_parameter);
+        value["parameters"] = Value::Array(parameters.into_iter().chain(query).collect());
     }
     if op.auth == Auth::Public {
         value["security"] = json!([]);
+    }
+    value
+}
+
+/// A POST's body: form-encoded with bracket notation (nested hashes and
+/// lists as `deepObject`), or JSON of the same structure.
+fn request_body(declared: &[Param]) -> Value {
+    let schema = params::object_schema(declared);
+    let encoding: Map<String, Value> = declared
+        .iter()
+        .filter(|p| p.kind.is_nested() || p.kind == Kind::StringList)
+        .map(|p| {
+            (
+                p.name.to_owned(),
+                json!({ "style": "deepObject", "explode": true }),
+            )
+        })
+        .collect();
+    json!({
+        // The body itself may be absent (an empty form); the fields it
+        // needs are `required` in its schema. (Marking the body required
+        // also trips openapi-python-client 0.29 on bodies with two
+        // content types.)
+        "required": false,
+        "content": {
+            "application/x-www-form-urlencoded": { "schema": schema, "encoding": encoding },
+            "application/json": { "schema": schema },
+        },
+    })
+}
+
+/// A GET's or DELETE's query parameter; hashes as `name[key]=…`.
+fn query_parameter(param: &Param) -> Value {
+    let mut value = json!({
+        "name": param.name,
+        "in": "query",
+        "required": param.required,
+        "schema": param.kind.schema(),
+    });
+    if param.kind.is_nested() || param.kind == Kind::StringList {
+        value["style"] = json!("deepObject");
+        value["explode"] = json!(true);
     }
     value
 }
@@ -107,7 +148,7 @@ fn infer(sample: &Value) -> Value {
             let required: Vec<&String> = fields.keys().collect();
             json!({ "type": "object", "properties": properties, "required": required })
         }
-        Value::Array(_) => json!({ "type": "array" }),
+        Value::Array(_) => json!({ "type": "array", "items": {} }),
         Value::String(_) => json!({ "type": ["string", "null"] }),
         Value::Number(_) => json!({ "type": ["integer", "null"] }),
         Value::Bool(_) => json!({ "type": ["boolean", "null"] }),
@@ -135,12 +176,12 @@ fn schemas() -> Map<String, Value> {
     schemas.insert(
         "list".into(),
         json!({ "type": "object", "required": ["object", "data", "has_more", "url"], "properties": {
-            "object": { "const": "list" }, "data": { "type": "array" }, "has_more": { "type": "boolean" }, "url": { "type": "string" } } }),
+            "object": { "const": "list" }, "data": { "type": "array", "items": {} }, "has_more": { "type": "boolean" }, "url": { "type": "string" } } }),
     );
     schemas.insert(
         "search_result".into(),
         json!({ "type": "object", "required": ["object", "data", "has_more", "url", "next_page"], "properties": {
-            "object": { "const": "search_result" }, "data": { "type": "array" }, "has_more": { "type": "boolean" },
+            "object": { "const": "search_result" }, "data": { "type": "array", "items": {} }, "has_more": { "type": "boolean" },
             "url": { "type": "string" }, "next_page": { "type": ["string", "null"] } } }),
     );
     schemas.insert(
@@ -161,4 +202,84 @@ fn schemas() -> Map<String, Value> {
         json!({ "type": "object", "required": ["openapi", "paths"] }),
     );
     schemas
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    fn served() -> (Vec<crate::routes::Operation>, Value) {
+        let (_, operations) = crate::registry().into_parts();
+        let document = super::document(&operations);
+        (operations, document)
+    }
+
+    #[test]
+    fn every_operation_declares_the_parameters_it_accepts() {
+        let (operations, _) = served();
+        let undeclared: Vec<String> = operations
+            .iter()
+            .filter(|op| op.params.is_none())
+            .map(|op| format!("{} {}", op.method, op.path))
+            .collect();
+        assert!(
+            undeclared.is_empty(),
+            "declare what these accept with .params(…): {undeclared:?}"
+        );
+    }
+
+    #[test]
+    fn bodies_and_queries_are_described_with_types_enums_and_nesting() {
+        let (_, document) = served();
+        let create = &document["paths"]["/v1/payment_intents"]["post"]["requestBody"];
+        let form = &create["content"]["application/x-www-form-urlencoded"];
+        let schema = &form["schema"];
+        assert_eq!(
+            schema["properties"]["amount"]["anyOf"][0]["type"],
+            "integer"
+        );
+        assert_eq!(
+            schema["required"],
+            serde_json::json!(["amount", "currency"])
+        );
+        assert_eq!(
+            schema["properties"]["capture_method"]["enum"],
+            serde_json::json!(["automatic", "automatic_async", "manual"])
+        );
+        let data = &schema["properties"]["payment_method_data"]["anyOf"][0];
+        let card = &data["properties"]["card"]["anyOf"][0];
+        assert_eq!(
+            card["required"],
+            serde_json::json!(["number", "exp_month", "exp_year"])
+        );
+        assert_eq!(card["properties"]["number"]["maxLength"], 30);
+        assert_eq!(
+            schema["properties"]["metadata"]["anyOf"][0]["type"],
+            "object"
+        );
+        assert_eq!(schema["properties"]["expand"]["anyOf"][0]["type"], "array");
+        assert_eq!(
+            form["encoding"]["payment_method_data"]["style"],
+            "deepObject"
+        );
+        assert_eq!(create["content"]["application/json"]["schema"], *schema);
+
+        let list = &document["paths"]["/v1/customers"]["get"]["parameters"];
+        let names: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for name in [
+            "email",
+            "limit",
+            "starting_after",
+            "ending_before",
+            "created",
+            "expand",
+        ] {
+            assert!(names.contains(&name), "{name} missing from {names:?}");
+        }
+    }
 }

@@ -3,9 +3,12 @@
 //! built from the same list — so no route can go undocumented and no
 //! documented path can be missing from the router.
 
+pub mod params;
+
 use crate::state::AppState;
 use axum::handler::Handler;
 use axum::Router;
+pub use params::Param;
 
 /// How an operation authenticates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +31,15 @@ pub struct Operation {
     /// or `None` for non-JSON answers such as HTML pages.
     pub answers: Option<&'static str>,
     pub auth: Auth,
+    /// The body (POST) or query (GET, DELETE) parameters it accepts;
+    /// `None` until declared (the registry's test refuses that).
+    pub params: Option<&'static [Param]>,
 }
+
+/// An operation's declared parameters, as its handler's request carries
+/// them (a request extension), for `wire::Params` to check reads against.
+#[derive(Clone, Copy, Debug)]
+pub struct DeclaredParams(pub &'static [Param]);
 
 /// Routes and their documentation, built together.
 #[derive(Default)]
@@ -45,7 +56,11 @@ macro_rules! method {
             H: Handler<T, AppState>,
             T: 'static,
         {
-            self.router = self.router.route(op.path, axum::routing::$axum(handler));
+            let mut route = axum::routing::$axum(handler);
+            if let Some(params) = op.params {
+                route = route.layer(axum::Extension(DeclaredParams(params)));
+            }
+            self.router = self.router.route(op.path, route);
             self.operations.push(op.operation($verb));
             self
         }
@@ -58,6 +73,7 @@ pub struct Doc {
     summary: &'static str,
     answers: Option<&'static str>,
     auth: Auth,
+    params: Option<&'static [Param]>,
 }
 
 impl Doc {
@@ -68,7 +84,14 @@ impl Doc {
             summary: self.summary,
             answers: self.answers,
             auth: self.auth,
+            params: self.params,
         }
+    }
+
+    /// Declares the parameters the operation accepts (see [`params`]).
+    pub fn params(mut self, params: &'static [Param]) -> Self {
+        self.params = Some(params);
+        self
     }
 
     /// Marks an operation that needs no API key.
@@ -91,6 +114,7 @@ pub fn doc(path: &'static str, summary: &'static str, answers: &'static str) -> 
         summary,
         answers: Some(answers),
         auth: Auth::ApiKey,
+        params: None,
     }
 }
 

@@ -28,6 +28,9 @@ const IDEMPOTENCY_PRUNE_INTERVAL_S: u64 = 600;
 pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let new_sqlite_file = crate::banner::new_sqlite_file(settings);
     let store = open_store(settings, crate::secrets::KeyHashUse::HashesKeys).await?;
+    // An instance whose secrets all come from elsewhere (the environment, a
+    // shared keyring) still keeps its journals here.
+    secrets::create_private_dir(&settings.data_dir)?;
     let listener = std::net::TcpListener::bind(&settings.listen)
         .with_context(|| format!("binding {}", settings.listen))?;
     listener.set_nonblocking(true)?;

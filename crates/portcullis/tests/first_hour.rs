@@ -1,7 +1,9 @@
 //! The first hour of a new user (issue 19): `portcullis` with no subcommand
 //! serves with all of `serve`'s flags and variables, every setting follows
 //! flag > environment > file > default, database errors say what is wrong,
-//! and a missing PostgreSQL database can be created on request.
+//! and a missing PostgreSQL database can be created on request; a database
+//! migrated by a newer binary, or whose applied migration changed, is
+//! refused by `migrate` and `serve` alike, naming the versions.
 
 mod support;
 
@@ -327,4 +329,88 @@ async fn a_payment_in_review_names_its_review(backend: Backend) {
         ))
         .await;
     assert_eq!(again.json()["review"], review);
+}
+
+/// Runs SQL on the test database behind the binary's back.
+fn execute_sql(db: &TestDatabase, backend: Backend, sql: &str) {
+    match backend {
+        Backend::Sqlite => {
+            let path = db.url.strip_prefix("sqlite://").unwrap();
+            rusqlite::Connection::open(path)
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap();
+        }
+        Backend::Postgres => {
+            let output = Command::new("psql")
+                .args([db.url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql])
+                .output()
+                .expect("run psql");
+            assert!(output.status.success(), "{output:?}");
+        }
+    }
+}
+
+/// `portcullis migrate` and `serve` on this database: their exit success
+/// and what they printed.
+fn migrate_and_serve(db: &TestDatabase) -> Vec<(bool, String)> {
+    let data_dir = db.data_dir.to_str().unwrap();
+    [
+        vec!["migrate", "--database-url", &db.url],
+        vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &db.url,
+            "--data-dir",
+            data_dir,
+        ],
+    ]
+    .iter()
+    .map(|args| {
+        let output = run(args);
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        (output.status.success(), text)
+    })
+    .collect()
+}
+
+on_both_backends!(a_binary_refuses_a_database_migrated_by_a_newer_one_or_changed);
+
+async fn a_binary_refuses_a_database_migrated_by_a_newer_one_or_changed(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let migrated = run(&["migrate", "--database-url", &db.url]);
+    assert!(migrated.status.success(), "{migrated:?}");
+
+    execute_sql(
+        &db,
+        backend,
+        "INSERT INTO schema_migrations (version, applied, checksum) VALUES (9999, 0, 'sha256:ff')",
+    );
+    for (success, text) in migrate_and_serve(&db) {
+        assert!(!success, "started on a newer database: {text}");
+        assert!(text.contains("migrated by a newer Portcullis"), "{text}");
+        assert!(text.contains("schema version 9999"), "{text}");
+        assert!(text.contains("knows schema versions up to"), "{text}");
+    }
+
+    execute_sql(
+        &db,
+        backend,
+        "DELETE FROM schema_migrations WHERE version = 9999",
+    );
+    execute_sql(
+        &db,
+        backend,
+        "UPDATE schema_migrations SET checksum = 'sha256:00' WHERE version = 1",
+    );
+    for (success, text) in migrate_and_serve(&db) {
+        assert!(!success, "started on a changed migration: {text}");
+        assert!(
+            text.contains("schema migration 1 changed after it was applied"),
+            "{text}"
+        );
+    }
 }

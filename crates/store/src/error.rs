@@ -32,6 +32,10 @@ pub enum StoreError {
     /// The database could not be reached or refused the operation.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database's schema is not one this binary may run on: migrated
+    /// by a newer version, or an applied migration's text changed.
+    #[error("database schema: {0}")]
+    Schema(String),
     /// Stored data is not what this code wrote (a bug or tampering).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

@@ -40,6 +40,8 @@ macro_rules! contract {
 // The ledger's contracts live in their own file; this one is long enough.
 #[path = "contract/ledger.rs"]
 mod ledger;
+#[path = "contract/migrations.rs"]
+mod migrations;
 #[path = "contract/pipeline.rs"]
 mod pipeline;
 

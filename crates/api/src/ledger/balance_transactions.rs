@@ -19,6 +19,15 @@ use serde_json::Value;
 
 const RESOURCE: &str = "balance_transactions";
 
+use crate::routes::params::{self as p, Param};
+
+const LIST: &[Param] = crate::routes::params::list_params![
+    expand;
+    p::string("type", 255),
+    p::string("source", 255),
+    p::string("currency", 255),
+];
+
 pub fn routes() -> Routes {
     Routes::new()
         .get(
@@ -26,7 +35,8 @@ pub fn routes() -> Routes {
                 "/v1/balance_transactions",
                 "List balance transactions, newest first",
                 "list",
-            ),
+            )
+            .params(LIST),
             list,
         )
         .get(
@@ -34,7 +44,8 @@ pub fn routes() -> Routes {
                 "/v1/balance_transactions/{id}",
                 "Retrieve a balance transaction",
                 "balance_transaction",
-            ),
+            )
+            .params(p::EXPAND_ONLY),
             retrieve,
         )
 }

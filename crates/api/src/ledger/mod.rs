@@ -9,6 +9,7 @@ mod balance_transactions;
 pub mod booking;
 mod payouts;
 pub mod records;
+mod test_helpers;
 pub mod worker;
 
 use crate::routes::Routes;
@@ -21,6 +22,7 @@ pub fn routes() -> Routes {
         .merge(balance::routes())
         .merge(balance_transactions::routes())
         .merge(payouts::routes())
+        .merge(test_helpers::routes())
 }
 
 /// Ledger tunables: the policy of each merchant (fees, settlement and

@@ -29,18 +29,32 @@ const RESOURCE: &str = "payouts";
 /// Longest payout description accepted.
 const DESCRIPTION_CHARS_MAX: usize = 1_000;
 
+use crate::routes::params::{self as p, Param};
+
+const CREATE: &[Param] = &[
+    p::integer("amount").required(),
+    p::string("currency", 3).required(),
+    p::string("description", DESCRIPTION_CHARS_MAX),
+    p::METADATA,
+    p::EXPAND,
+];
+const LIST: &[Param] = crate::routes::params::list_params![
+    expand;
+    p::string("status", 30),
+];
+
 pub fn routes() -> Routes {
     Routes::new()
         .post(
-            doc("/v1/payouts", "Pay out available funds", "payout"),
+            doc("/v1/payouts", "Pay out available funds", "payout").params(CREATE),
             create,
         )
         .get(
-            doc("/v1/payouts", "List payouts, newest first", "list"),
+            doc("/v1/payouts", "List payouts, newest first", "list").params(LIST),
             list,
         )
         .get(
-            doc("/v1/payouts/{id}", "Retrieve a payout", "payout"),
+            doc("/v1/payouts/{id}", "Retrieve a payout", "payout").params(p::EXPAND_ONLY),
             retrieve,
         )
         .post(
@@ -48,7 +62,8 @@ pub fn routes() -> Routes {
                 "/v1/payouts/{id}/cancel",
                 "Cancel a pending payout",
                 "payout",
-            ),
+            )
+            .params(p::EXPAND_ONLY),
             cancel,
         )
 }

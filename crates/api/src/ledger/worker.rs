@@ -12,7 +12,8 @@ use crate::events::{event, Origin};
 use crate::payments::records;
 use crate::state::AppState;
 use portcullis_ledger::{movements, TransactionKind};
-use portcullis_store::{ScanOp, ScanQuery, SqlValue, Table, WriteOp, WriteSet};
+use portcullis_store::{Doc, ScanOp, ScanQuery, Scope, SqlValue, Table, WriteOp, WriteSet};
+use serde_json::Value;
 use std::time::Duration;
 
 /// Most balance transactions settled, and payouts paid, per pass.
@@ -58,27 +59,39 @@ pub async fn settle_due_funds(state: &AppState) -> ApiResult<usize> {
         .await?;
     let mut settled = 0;
     for item in found {
-        let mut txn: BalanceTransaction =
-            serde_json::from_str(&item.doc.body).map_err(|e| ApiError::internal(&e))?;
-        txn.status = AVAILABLE.to_owned();
-        let mut writes = WriteSet::new();
-        writes.push(records::update(&item.scope, &item.doc, &txn)?);
-        if txn.net_minor() > 0 {
-            let p = parties(state, &item.scope, txn.currency);
-            let tx = movements::settlement(
-                header(TransactionKind::Settlement, &txn.id, now),
-                &p,
-                txn.net_minor(),
-            )
-            .map_err(ledger_failure)?;
-            writes.push(WriteOp::LedgerAppend { transaction: tx });
-        }
-        match state.store.commit(writes).await {
+        match settle(state, &item.scope, &item.doc, now).await {
             Ok(()) => settled += 1,
-            Err(err) => tracing::warn!(txn = %txn.id, error = %err, "could not settle funds yet"),
+            Err(err) => {
+                tracing::warn!(txn = %item.doc.id, error = %err.message, "could not settle funds yet")
+            }
         }
     }
     Ok(settled)
+}
+
+/// Makes one pending balance transaction available at `now` (its
+/// `available_on` becomes `now` if that came first): the document's status
+/// change and the settlement's ledger transaction, in one version-checked
+/// commit. A concurrent settlement of the same item fails this one with
+/// a conflict and moves no money twice.
+pub async fn settle(state: &AppState, scope: &Scope, doc: &Doc, now: i64) -> ApiResult<()> {
+    let mut txn: BalanceTransaction =
+        serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))?;
+    txn.status = AVAILABLE.to_owned();
+    txn.available_on = txn.available_on.min(now);
+    let mut writes = WriteSet::new();
+    writes.push(records::update(scope, doc, &txn)?);
+    if txn.net_minor() > 0 {
+        let p = parties(state, scope, txn.currency);
+        let tx = movements::settlement(
+            header(TransactionKind::Settlement, &txn.id, now),
+            &p,
+            txn.net_minor(),
+        )
+        .map_err(ledger_failure)?;
+        writes.push(WriteOp::LedgerAppend { transaction: tx });
+    }
+    Ok(state.store.commit(writes).await?)
 }
 
 /// Pays every pending payout that is due; returns how many.
@@ -93,33 +106,51 @@ pub async fn pay_due_payouts(state: &AppState) -> ApiResult<usize> {
         .await?;
     let mut paid = 0;
     for item in found {
-        let mut payout: Payout =
+        let payout: Payout =
             serde_json::from_str(&item.doc.body).map_err(|e| ApiError::internal(&e))?;
-        payout.status = PayoutStatus::Paid;
-        let p = parties(state, &item.scope, payout.currency);
-        let tx = movements::payout_paid(
-            header(TransactionKind::PayoutPaid, &payout.id, now),
-            &p,
-            payout.amount_minor,
-        )
-        .map_err(ledger_failure)?;
-        let mut writes = WriteSet::new();
-        writes.push(records::update(&item.scope, &item.doc, &payout)?);
-        writes.push(WriteOp::LedgerAppend { transaction: tx });
-        writes.push(event(
+        let (_, writes) = pay(
+            state,
             &item.scope,
-            "payout.paid",
-            &render_payout(&payout),
-            None,
+            &item.doc,
+            payout,
             &Origin::default(),
             now,
-        ));
+        )?;
         match state.store.commit(writes).await {
             Ok(()) => paid += 1,
             Err(err) => {
-                tracing::warn!(payout = %payout.id, error = %err, "could not pay a payout yet")
+                tracing::warn!(payout = %item.doc.id, error = %err, "could not pay a payout yet")
             }
         }
     }
     Ok(paid)
+}
+
+/// The write set that marks a pending payout paid at `now` (its
+/// `arrival_date` becomes `now` if that came first): the reserve leaves
+/// the system (reserved → external), with its `payout.paid` event; and
+/// the payout as rendered after it.
+pub fn pay(
+    state: &AppState,
+    scope: &Scope,
+    doc: &Doc,
+    mut payout: Payout,
+    origin: &Origin,
+    now: i64,
+) -> ApiResult<(Value, WriteSet)> {
+    payout.status = PayoutStatus::Paid;
+    payout.arrival_date = payout.arrival_date.min(now);
+    let p = parties(state, scope, payout.currency);
+    let tx = movements::payout_paid(
+        header(TransactionKind::PayoutPaid, &payout.id, now),
+        &p,
+        payout.amount_minor,
+    )
+    .map_err(ledger_failure)?;
+    let body = render_payout(&payout);
+    let mut writes = WriteSet::new();
+    writes.push(records::update(scope, doc, &payout)?);
+    writes.push(WriteOp::LedgerAppend { transaction: tx });
+    writes.push(event(scope, "payout.paid", &body, None, origin, now));
+    Ok((body, writes))
 }

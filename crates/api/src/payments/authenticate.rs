@@ -23,6 +23,14 @@ use axum::response::{Html, IntoResponse, Response};
 use portcullis_domain::payment_intents::{PaymentIntent, PaymentIntentStatus};
 use portcullis_store::{ScanOp, ScanQuery, Scope, SqlValue, Table, WriteSet};
 
+use crate::routes::params::{self as p, Param};
+
+const PAGE: &[Param] = &[p::string("client_secret", 255).required()];
+const DECIDE: &[Param] = &[
+    p::string("client_secret", 255).required(),
+    p::one_of("outcome", &["pass", "fail"]).required(),
+];
+
 pub fn routes() -> Routes {
     Routes::new()
         .get(
@@ -31,6 +39,7 @@ pub fn routes() -> Routes {
                 "The hosted authentication page (client_secret in the query)",
                 "",
             )
+            .params(PAGE)
             .public()
             .not_json(),
             page,
@@ -41,6 +50,7 @@ pub fn routes() -> Routes {
                 "Pass or fail the authentication challenge",
                 "",
             )
+            .params(DECIDE)
             .public()
             .not_json(),
             decide,

@@ -21,14 +21,22 @@ use serde_json::Value;
 
 const EXPANDABLE: &[&str] = &["customer", "payment_intent", "payment_method"];
 
+use crate::routes::params::{self as p, Param};
+
+const LIST: &[Param] = crate::routes::params::list_params![
+    expand;
+    p::string("payment_intent", 255),
+    p::string("customer", 255),
+];
+
 pub fn routes() -> Routes {
     Routes::new()
         .get(
-            doc("/v1/charges", "List charges, newest first", "list"),
+            doc("/v1/charges", "List charges, newest first", "list").params(LIST),
             list,
         )
         .get(
-            doc("/v1/charges/{id}", "Retrieve a charge", "charge"),
+            doc("/v1/charges/{id}", "Retrieve a charge", "charge").params(p::EXPAND_ONLY),
             retrieve,
         )
 }

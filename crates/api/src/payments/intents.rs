@@ -34,6 +34,8 @@ pub const EXPANDABLE: &[&str] = &["customer", "payment_method", "latest_charge"]
 const SEARCHABLE: &[&str] = &["status", "customer", "created"];
 const URL: &str = "/v1/payment_intents";
 
+use super::request_params as rp;
+
 pub fn routes() -> Routes {
     let one = "/v1/payment_intents/{id}";
     Routes::new()
@@ -42,29 +44,38 @@ pub fn routes() -> Routes {
                 URL,
                 "Create a PaymentIntent (confirm=true to pay at once)",
                 "payment_intent",
-            ),
+            )
+            .params(rp::INTENT_CREATE),
             create,
         )
-        .get(doc(URL, "List PaymentIntents, newest first", "list"), list)
+        .get(
+            doc(URL, "List PaymentIntents, newest first", "list").params(rp::INTENT_LIST),
+            list,
+        )
         .get(
             doc(
                 "/v1/payment_intents/search",
                 "Search PaymentIntents",
                 "search_result",
-            ),
+            )
+            .params(crate::routes::params::SEARCH),
             search,
         )
         .get(
-            doc(one, "Retrieve a PaymentIntent", "payment_intent"),
+            doc(one, "Retrieve a PaymentIntent", "payment_intent").params(rp::INTENT_RETRIEVE),
             retrieve,
         )
-        .post(doc(one, "Update a PaymentIntent", "payment_intent"), update)
+        .post(
+            doc(one, "Update a PaymentIntent", "payment_intent").params(rp::INTENT_UPDATE),
+            update,
+        )
         .post(
             doc(
                 "/v1/payment_intents/{id}/confirm",
                 "Confirm a PaymentIntent",
                 "payment_intent",
-            ),
+            )
+            .params(rp::INTENT_CONFIRM),
             confirm_endpoint,
         )
         .post(
@@ -72,7 +83,8 @@ pub fn routes() -> Routes {
                 "/v1/payment_intents/{id}/capture",
                 "Capture an authorized PaymentIntent",
                 "payment_intent",
-            ),
+            )
+            .params(rp::INTENT_CAPTURE),
             super::capture::capture,
         )
         .post(
@@ -80,7 +92,8 @@ pub fn routes() -> Routes {
                 "/v1/payment_intents/{id}/cancel",
                 "Cancel a PaymentIntent",
                 "payment_intent",
-            ),
+            )
+            .params(rp::INTENT_CANCEL),
             super::capture::cancel,
         )
 }

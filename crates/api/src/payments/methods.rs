@@ -27,6 +27,9 @@ use serde_json::Value;
 
 const RESOURCE: &str = "payment_methods";
 
+use super::request_params as rp;
+use crate::routes::params::NONE;
+
 pub fn routes() -> Routes {
     let one = "/v1/payment_methods/{id}";
     Routes::new()
@@ -35,24 +38,29 @@ pub fn routes() -> Routes {
                 "/v1/payment_methods",
                 "Create a card PaymentMethod",
                 "payment_method",
-            ),
+            )
+            .params(rp::METHOD_CREATE),
             create,
         )
         .get(
-            doc("/v1/payment_methods", "List PaymentMethods", "list"),
+            doc("/v1/payment_methods", "List PaymentMethods", "list").params(rp::METHOD_LIST),
             list,
         )
         .get(
-            doc(one, "Retrieve a PaymentMethod", "payment_method"),
+            doc(one, "Retrieve a PaymentMethod", "payment_method").params(NONE),
             retrieve,
         )
-        .post(doc(one, "Update a PaymentMethod", "payment_method"), update)
+        .post(
+            doc(one, "Update a PaymentMethod", "payment_method").params(rp::METHOD_UPDATE),
+            update,
+        )
         .post(
             doc(
                 "/v1/payment_methods/{id}/attach",
                 "Attach a PaymentMethod to a customer",
                 "payment_method",
-            ),
+            )
+            .params(rp::METHOD_ATTACH),
             attach,
         )
         .post(
@@ -60,7 +68,8 @@ pub fn routes() -> Routes {
                 "/v1/payment_methods/{id}/detach",
                 "Detach a PaymentMethod from its customer",
                 "payment_method",
-            ),
+            )
+            .params(NONE),
             detach,
         )
         .get(
@@ -68,7 +77,8 @@ pub fn routes() -> Routes {
                 "/v1/customers/{id}/payment_methods",
                 "List a customer's PaymentMethods",
                 "list",
-            ),
+            )
+            .params(rp::CUSTOMER_METHOD_LIST),
             list_for_customer,
         )
 }
@@ -485,11 +495,7 @@ async fn list_methods(
     if let Some(customer) = customer? {
         filters.push(("customer", SqlValue::Text(customer)));
     }
-    if let Some(kind) = params.string("type", 20)? {
-        if kind != "card" {
-            return Ok(lists::list_object(url, vec![], false));
-        }
-    }
+    let kind = params.string("type", 20)?;
     let query = ListQuery {
         scope: caller.scope(),
         filters,
@@ -499,6 +505,10 @@ async fn list_methods(
         limit: lists::limit(params)?,
     };
     std::mem::take(params).finish()?;
+    // Every parameter is checked before this answer: only cards exist.
+    if kind.is_some_and(|kind| kind != "card") {
+        return Ok(lists::list_object(url, vec![], false));
+    }
     let page = state
         .store
         .list(Table::PaymentMethods, &query)

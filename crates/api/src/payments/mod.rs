@@ -17,6 +17,7 @@ pub(crate) mod records;
 pub mod recovery;
 mod refunds;
 mod render;
+mod request_params;
 mod reviews;
 mod risk;
 mod risk_signals;

@@ -32,6 +32,25 @@ use serde_json::Value;
 
 const RESOURCE: &str = "refunds";
 
+use crate::routes::params::{self as p, Param};
+
+const CREATE: &[Param] = &[
+    p::string("payment_intent", 255),
+    p::string("charge", 255),
+    p::integer("amount"),
+    p::one_of(
+        "reason",
+        &["duplicate", "fraudulent", "requested_by_customer"],
+    ),
+    p::METADATA,
+    p::EXPAND,
+];
+const LIST: &[Param] = crate::routes::params::list_params![
+    expand;
+    p::string("payment_intent", 255),
+    p::string("charge", 255),
+];
+
 pub fn routes() -> Routes {
     Routes::new()
         .post(
@@ -39,19 +58,21 @@ pub fn routes() -> Routes {
                 "/v1/refunds",
                 "Refund a captured charge, wholly or in part",
                 "refund",
-            ),
+            )
+            .params(CREATE),
             create,
         )
         .get(
-            doc("/v1/refunds", "List refunds, newest first", "list"),
+            doc("/v1/refunds", "List refunds, newest first", "list").params(LIST),
             list,
         )
         .get(
-            doc("/v1/refunds/{id}", "Retrieve a refund", "refund"),
+            doc("/v1/refunds/{id}", "Retrieve a refund", "refund").params(p::EXPAND_ONLY),
             retrieve,
         )
         .post(
-            doc("/v1/refunds/{id}", "Update a refund's metadata", "refund"),
+            doc("/v1/refunds/{id}", "Update a refund's metadata", "refund")
+                .params(&[p::METADATA, p::EXPAND]),
             update,
         )
         .post(
@@ -59,7 +80,8 @@ pub fn routes() -> Routes {
                 "/v1/refunds/{id}/cancel",
                 "Cancel a pending refund",
                 "refund",
-            ),
+            )
+            .params(p::EXPAND_ONLY),
             cancel,
         )
 }

@@ -27,11 +27,15 @@ use serde_json::{json, Value};
 const RESOURCE: &str = "reviews";
 const URL: &str = "/v1/reviews";
 
+use crate::routes::params::{self as p, Param};
+
+const LIST: &[Param] = crate::routes::params::list_params![p::boolean("open"),];
+
 pub fn routes() -> Routes {
     Routes::new()
-        .get(doc(URL, "List reviews", "list"), list)
+        .get(doc(URL, "List reviews", "list").params(LIST), list)
         .get(
-            doc("/v1/reviews/{id}", "Retrieve a review", "review"),
+            doc("/v1/reviews/{id}", "Retrieve a review", "review").params(p::NONE),
             retrieve,
         )
         .post(
@@ -39,7 +43,8 @@ pub fn routes() -> Routes {
                 "/v1/reviews/{id}/approve",
                 "Approve a payment in review",
                 "review",
-            ),
+            )
+            .params(p::NONE),
             approve,
         )
         .post(
@@ -47,7 +52,8 @@ pub fn routes() -> Routes {
                 "/v1/reviews/{id}/refund_and_close",
                 "Refund a payment in review and close the review",
                 "review",
-            ),
+            )
+            .params(p::NONE),
             refund_and_close,
         )
 }

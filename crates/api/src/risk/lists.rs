@@ -24,6 +24,26 @@ const URL: &str = "/v1/risk/lists";
 const ALIAS_CHARS_MAX: usize = 100;
 const VALUE_CHARS_MAX: usize = 512;
 
+use crate::routes::params::{self as p, Param};
+
+const CREATE: &[Param] = &[
+    p::string("alias", ALIAS_CHARS_MAX).required(),
+    p::string("name", 255),
+    p::one_of(
+        "item_type",
+        &[
+            "card_fingerprint",
+            "email",
+            "ip_address",
+            "card_bin",
+            "country",
+        ],
+    )
+    .required(),
+];
+const LIST: &[Param] = crate::routes::params::list_params![];
+const ADD_ITEM: &[Param] = &[p::string("value", VALUE_CHARS_MAX).required()];
+
 pub fn routes() -> Routes {
     let one = "/v1/risk/lists/{id}";
     Routes::new()
@@ -32,17 +52,22 @@ pub fn routes() -> Routes {
                 URL,
                 "Create a risk list (card fingerprints, emails, IPs, BINs or countries)",
                 "risk_list",
-            ),
+            )
+            .params(CREATE),
             create,
         )
-        .get(doc(URL, "List risk lists", "list"), list)
-        .get(doc(one, "Retrieve a risk list", "risk_list"), retrieve)
+        .get(doc(URL, "List risk lists", "list").params(LIST), list)
+        .get(
+            doc(one, "Retrieve a risk list", "risk_list").params(p::NONE),
+            retrieve,
+        )
         .post(
             doc(
                 "/v1/risk/lists/{id}/items",
                 "Add an item to a risk list",
                 "risk_list_item",
-            ),
+            )
+            .params(ADD_ITEM),
             add_item,
         )
         .get(
@@ -50,7 +75,8 @@ pub fn routes() -> Routes {
                 "/v1/risk/lists/{id}/items",
                 "List a risk list's items",
                 "list",
-            ),
+            )
+            .params(LIST),
             list_items,
         )
         .delete(
@@ -58,7 +84,8 @@ pub fn routes() -> Routes {
                 "/v1/risk/lists/{id}/items/{item}",
                 "Remove an item from a risk list",
                 "deleted_risk_list_item",
-            ),
+            )
+            .params(p::NONE),
             remove_item,
         )
 }

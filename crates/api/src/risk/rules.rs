@@ -27,30 +27,57 @@ use serde_json::{json, Value};
 const URL: &str = "/v1/risk/rules";
 const DESCRIPTION_CHARS_MAX: usize = 500;
 
+use crate::routes::params::{self as p, Param};
+
+const CREATE: &[Param] = &[
+    p::string("rule", RULE_BYTES_MAX).required(),
+    p::string("description", DESCRIPTION_CHARS_MAX),
+];
+const DRY_RUN: &[Param] = &[
+    p::string("rule", RULE_BYTES_MAX).required(),
+    p::integer("limit"),
+];
+const UPDATE: &[Param] = &[
+    p::string("rule", RULE_BYTES_MAX),
+    p::string("description", DESCRIPTION_CHARS_MAX),
+    p::boolean("disabled"),
+];
+
 pub fn routes() -> Routes {
     let one = "/v1/risk/rules/{id}";
     Routes::new()
         .post(
-            doc(URL, "Create a risk rule from its text", "risk_rule"),
+            doc(URL, "Create a risk rule from its text", "risk_rule").params(CREATE),
             create,
         )
-        .get(doc(URL, "List the merchant's risk rules", "list"), list)
+        .get(
+            doc(URL, "List the merchant's risk rules", "list").params(p::NONE),
+            list,
+        )
         .post(
             doc(
                 "/v1/risk/rules/dry_run",
                 "Count how many recent payments a rule would have hit",
                 "risk_rule_dry_run",
-            ),
+            )
+            .params(DRY_RUN),
             super::dry_run::dry_run,
         )
-        .get(doc(one, "Retrieve a risk rule", "risk_rule"), retrieve)
-        .post(doc(one, "Update a risk rule", "risk_rule"), update)
+        .get(
+            doc(one, "Retrieve a risk rule", "risk_rule").params(p::NONE),
+            retrieve,
+        )
+        .post(
+            doc(one, "Update a risk rule", "risk_rule").params(UPDATE),
+            update,
+        )
         .post(
             doc(
                 "/v1/risk/rules/{id}/disable",
                 "Disable a risk rule",
                 "risk_rule",
-            ),
+            )
+            .params(p::NONE),
             disable,
         )
         .post(
@@ -58,7 +85,8 @@ pub fn routes() -> Routes {
                 "/v1/risk/rules/{id}/enable",
                 "Enable a risk rule",
                 "risk_rule",
-            ),
+            )
+            .params(p::NONE),
             enable,
         )
 }

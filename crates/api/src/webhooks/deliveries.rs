@@ -25,6 +25,12 @@ use serde_json::{json, Value};
 /// Most attempts shown per delivery (the newest).
 const ATTEMPTS_SHOWN_MAX: usize = 20;
 
+use crate::routes::params::{self as p, Param};
+
+const OF_ENDPOINT: &[Param] = &[p::integer("limit"), p::string("starting_after", 255)];
+
+const REDELIVER: &[Param] = &[p::string("webhook_endpoint", 255)];
+
 pub fn routes() -> Routes {
     Routes::new()
         .get(
@@ -32,7 +38,8 @@ pub fn routes() -> Routes {
                 "/v1/events/{id}/deliveries",
                 "List an event's webhook deliveries and their attempts",
                 "list",
-            ),
+            )
+            .params(p::NONE),
             of_event,
         )
         .post(
@@ -40,7 +47,8 @@ pub fn routes() -> Routes {
                 "/v1/events/{id}/redeliver",
                 "Deliver an event again to its endpoints",
                 "redelivery",
-            ),
+            )
+            .params(REDELIVER),
             redeliver,
         )
         .get(
@@ -48,7 +56,8 @@ pub fn routes() -> Routes {
                 "/v1/webhook_endpoints/{id}/deliveries",
                 "List an endpoint's deliveries and their attempts",
                 "list",
-            ),
+            )
+            .params(OF_ENDPOINT),
             of_endpoint,
         )
 }

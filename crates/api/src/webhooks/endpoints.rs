@@ -30,6 +30,28 @@ const URL: &str = "/v1/webhook_endpoints";
 /// How long a rolled secret keeps signing when the request does not say.
 const ROLL_EXPIRY_S_DEFAULT: i64 = 24 * 3600;
 
+use crate::routes::params::{self as p, Param};
+
+const CREATE: &[Param] = &[
+    p::string("url", portcullis_domain::webhooks::targets::URL_CHARS_MAX).required(),
+    p::list("enabled_events").required(),
+    p::string("description", DESCRIPTION_CHARS_MAX),
+    p::METADATA,
+    p::string("api_version", 64),
+    p::boolean("disabled"),
+];
+const UPDATE: &[Param] = &[
+    p::string("url", portcullis_domain::webhooks::targets::URL_CHARS_MAX),
+    p::list("enabled_events"),
+    p::string("description", DESCRIPTION_CHARS_MAX),
+    p::METADATA,
+    p::string("api_version", 64),
+    p::boolean("disabled"),
+];
+const LIST: &[Param] = crate::routes::params::list_params![];
+
+const ROLL_SECRET: &[Param] = &[p::integer("expires_in_s")];
+
 pub fn routes() -> Routes {
     let one = "/v1/webhook_endpoints/{id}";
     Routes::new()
@@ -38,20 +60,24 @@ pub fn routes() -> Routes {
                 URL,
                 "Create a webhook endpoint (answers its secret once)",
                 "webhook_endpoint",
-            ),
+            )
+            .params(CREATE),
             create,
         )
-        .get(doc(URL, "List webhook endpoints", "list"), list)
         .get(
-            doc(one, "Retrieve a webhook endpoint", "webhook_endpoint"),
+            doc(URL, "List webhook endpoints", "list").params(LIST),
+            list,
+        )
+        .get(
+            doc(one, "Retrieve a webhook endpoint", "webhook_endpoint").params(p::NONE),
             retrieve,
         )
         .post(
-            doc(one, "Update a webhook endpoint", "webhook_endpoint"),
+            doc(one, "Update a webhook endpoint", "webhook_endpoint").params(UPDATE),
             update,
         )
         .delete(
-            doc(one, "Delete a webhook endpoint", "deleted_webhook_endpoint"),
+            doc(one, "Delete a webhook endpoint", "deleted_webhook_endpoint").params(p::NONE),
             delete,
         )
         .post(
@@ -59,7 +85,8 @@ pub fn routes() -> Routes {
                 "/v1/webhook_endpoints/{id}/roll_secret",
                 "Roll the signing secret; the old one signs too until it expires",
                 "webhook_endpoint",
-            ),
+            )
+            .params(ROLL_SECRET),
             roll_secret,
         )
 }

@@ -85,10 +85,12 @@ fn insert(
         name => name.to_owned(),
     };
     if path.len() == 1 {
-        match node.get(&segment) {
-            Some(Value::Object(_)) => return Err(conflict()),
-            _ => node.insert(segment, Value::String(value)),
-        };
+        // A name given twice (`limit=5&limit=9`) is ambiguous: refused,
+        // never resolved by keeping one of them.
+        if node.contains_key(&segment) {
+            return Err(conflict());
+        }
+        node.insert(segment, Value::String(value));
         return Ok(());
     }
     let child = node
@@ -136,6 +138,8 @@ mod tests {
     #[test]
     fn malformed_and_conflicting_names_are_refused() {
         for bad in [
+            "limit=5&limit=9",
+            "created[lt]=1&created[lt]=2",
             "a[b=1",
             "[a]=1",
             "a]b[=1",

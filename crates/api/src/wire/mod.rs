@@ -73,7 +73,11 @@ impl FromRequest<AppState> for ApiRequest {
         }
         refuse_nul(&map, "")?;
         let idempotency_key = idempotency_key_of(&parts.headers)?;
-        let params = Params::new(map);
+        let declared = parts
+            .extensions
+            .get::<crate::routes::DeclaredParams>()
+            .map(|d| d.0);
+        let params = Params::declared(map, declared);
         let fingerprint = fingerprint_of(state, &parts.method, parts.uri.path(), &params);
         let request_id = parts
             .extensions

@@ -4,6 +4,7 @@
 //! sets `status` or `amount_received` is told so instead of being ignored.
 
 use crate::error::{ApiError, ApiResult};
+use crate::routes::params::{Kind, Param, Read};
 use portcullis_domain::customers::Patch;
 use portcullis_domain::metadata::MetadataUpdate;
 use serde_json::{Map, Value};
@@ -14,7 +15,19 @@ pub struct Params {
     map: Map<String, Value>,
     /// The parent's path, e.g. `shipping[address]`; empty at the top.
     path: String,
+    /// What the operation declares at this level; every read is checked
+    /// against it. `None`: not declared (a free hash, or a route that
+    /// declares nothing yet).
+    declared: Option<&'static [Param]>,
 }
+
+/// The bounds of an integer range (`created[gt]`, …).
+const RANGE_FIELDS: &[Param] = &[
+    crate::routes::params::integer("gt"),
+    crate::routes::params::integer("gte"),
+    crate::routes::params::integer("lt"),
+    crate::routes::params::integer("lte"),
+];
 
 /// Longest list a parameter may hold.
 pub const LIST_LEN_MAX: usize = 100;
@@ -24,7 +37,41 @@ impl Params {
         Self {
             map,
             path: String::new(),
+            declared: None,
         }
+    }
+
+    /// Parameters whose reads are checked against `declared`.
+    pub fn declared(map: Map<String, Value>, declared: Option<&'static [Param]>) -> Self {
+        Self {
+            map,
+            path: String::new(),
+            declared,
+        }
+    }
+
+    /// Checks a read of `name` against the declaration: a handler reading a
+    /// parameter its route does not declare (or as another type) is a bug
+    /// that would make `/openapi.json` lie; debug builds (every test) panic,
+    /// release builds log it. Returns the declared parameter.
+    fn check_read(&self, name: &str, read: Read) -> Option<&'static Param> {
+        let declared = self.declared?;
+        let found = declared.iter().find(|p| p.name == name);
+        if found.is_some_and(|p| p.kind.admits(read)) {
+            return found;
+        }
+        let problem =
+            format!(
+            "the handler reads the parameter {} ({read:?}), which its route does not declare {}; \
+             add it to the route's .params(…)",
+            self.name_of(name),
+            if found.is_some() { "as that type" } else { "at all" },
+        );
+        if cfg!(debug_assertions) {
+            panic!("{problem}");
+        }
+        tracing::error!("{problem}");
+        found
     }
 
     /// The wire name of `name` at this level: `address[city]`.
@@ -60,8 +107,19 @@ impl Params {
         matches!(self.map.get(name), Some(Value::Object(_)))
     }
 
-    fn take(&mut self, name: &str) -> Option<Value> {
+    fn take(&mut self, name: &str, read: Read) -> Option<Value> {
+        self.check_read(name, read);
         self.map.remove(name)
+    }
+
+    /// The declaration of a nested hash's fields, if any.
+    fn nested(&self, name: &str) -> Option<&'static [Param]> {
+        let declared = self.declared?;
+        match declared.iter().find(|p| p.name == name)?.kind {
+            Kind::Object(fields) => Some(fields),
+            Kind::IntegerRange => Some(RANGE_FIELDS),
+            _ => None,
+        }
     }
 
     /// Refuses whatever no accessor took.
@@ -96,7 +154,7 @@ impl Params {
 
     /// A string that may be unset with an empty value (or JSON `null`).
     pub fn patch_string(&mut self, name: &str, chars_max: usize) -> ApiResult<Patch<String>> {
-        let text = match self.take(name) {
+        let text = match self.take(name, Read::String) {
             None => return Ok(Patch::Keep),
             Some(Value::Null) => return Ok(Patch::Clear),
             Some(Value::String(text)) => text,
@@ -119,7 +177,7 @@ impl Params {
     }
 
     pub fn integer(&mut self, name: &str) -> ApiResult<Option<i64>> {
-        let parsed = match self.take(name) {
+        let parsed = match self.take(name, Read::Integer) {
             None => return Ok(None),
             Some(Value::Number(n)) => n.as_i64(),
             Some(Value::String(text)) => text.trim().parse::<i64>().ok(),
@@ -139,7 +197,7 @@ impl Params {
     }
 
     pub fn boolean(&mut self, name: &str) -> ApiResult<Option<bool>> {
-        match self.take(name) {
+        match self.take(name, Read::Boolean) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(b)),
             Some(Value::String(text)) if text == "true" => Ok(Some(true)),
@@ -151,11 +209,16 @@ impl Params {
     /// A nested hash (`address[city]=…`); empty value or `null` clears it.
     pub fn patch_object(&mut self, name: &str) -> ApiResult<Patch<Params>> {
         let path = self.name_of(name);
-        match self.take(name) {
+        let declared = self.nested(name);
+        match self.take(name, Read::Object) {
             None => Ok(Patch::Keep),
             Some(Value::Null) => Ok(Patch::Clear),
             Some(Value::String(text)) if text.is_empty() => Ok(Patch::Clear),
-            Some(Value::Object(map)) => Ok(Patch::Set(Params { map, path })),
+            Some(Value::Object(map)) => Ok(Patch::Set(Params {
+                map,
+                path,
+                declared,
+            })),
             Some(_) => Err(ApiError::invalid(
                 "parameter_invalid",
                 format!("Invalid hash for {path}."),
@@ -196,7 +259,7 @@ impl Params {
         name: &str,
         chars_max: usize,
     ) -> ApiResult<Patch<Vec<String>>> {
-        let items = match self.take(name) {
+        let items = match self.take(name, Read::List) {
             None => return Ok(Patch::Keep),
             Some(Value::Null) => return Ok(Patch::Clear),
             Some(Value::String(text)) if text.is_empty() => return Ok(Patch::Clear),
@@ -227,7 +290,7 @@ impl Params {
 
     /// `metadata[k]=v` sets, `metadata[k]=` unsets one, `metadata=` clears.
     pub fn metadata(&mut self) -> ApiResult<Option<MetadataUpdate>> {
-        let changes = match self.take("metadata") {
+        let changes = match self.take("metadata", Read::Metadata) {
             None => return Ok(None),
             Some(Value::Null) => return Ok(Some(MetadataUpdate::Clear)),
             Some(Value::String(text)) if text.is_empty() => return Ok(Some(MetadataUpdate::Clear)),
@@ -307,6 +370,40 @@ mod tests {
             Value::Object(map) => Params::new(map),
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "does not declare")]
+    fn reading_an_undeclared_parameter_is_a_bug_a_test_catches() {
+        const DECLARED: &[Param] = &[crate::routes::params::string("email", 10)];
+        let mut p = Params::declared(Map::new(), Some(DECLARED));
+        p.string("email", 10).unwrap();
+        let _ = p.string("nmae", 10);
+    }
+
+    #[test]
+    #[should_panic(expected = "as that type")]
+    fn reading_a_declared_parameter_as_another_type_is_a_bug_too() {
+        const DECLARED: &[Param] = &[crate::routes::params::integer("amount")];
+        let mut p = Params::declared(Map::new(), Some(DECLARED));
+        let _ = p.string("amount", 10);
+    }
+
+    #[test]
+    fn nested_hashes_are_checked_against_their_fields() {
+        const CARD: &[Param] = &[crate::routes::params::string("number", 30)];
+        const DECLARED: &[Param] = &[crate::routes::params::object("card", CARD)];
+        let mut p = Params::declared(
+            json!({"card": {"number": "4242"}})
+                .as_object()
+                .unwrap()
+                .clone(),
+            Some(DECLARED),
+        );
+        let mut card = p.object("card").unwrap().unwrap();
+        assert_eq!(card.string("number", 30).unwrap().as_deref(), Some("4242"));
+        let caught = std::panic::catch_unwind(move || card.string("cvc", 4).map(drop));
+        assert!(caught.is_err(), "an undeclared nested field must be caught");
     }
 
     #[test]

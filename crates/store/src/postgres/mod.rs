@@ -13,7 +13,10 @@ mod pipeline;
 mod tls;
 mod writer;
 
-use crate::migrations::{now_s, CREATE_MIGRATIONS_TABLE, MIGRATIONS};
+use crate::migrations::{
+    now_s, plan_migrations, AppliedMigration, Step, ADD_CHECKSUM_COLUMN_POSTGRES,
+    CREATE_MIGRATIONS_TABLE, MIGRATIONS, SELECT_APPLIED,
+};
 use crate::model::{
     page_of, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, Scope, Table, WriteOp,
     WriteSet,
@@ -96,25 +99,40 @@ impl PgStore {
         tx.batch_execute(CREATE_MIGRATIONS_TABLE)
             .await
             .map_err(map_err)?;
-        for migration in MIGRATIONS {
-            let applied = tx
-                .query_opt(
-                    "SELECT 1 FROM schema_migrations WHERE version = $1",
-                    &[&migration.version],
-                )
-                .await
-                .map_err(map_err)?
-                .is_some();
-            if !applied {
-                tx.batch_execute(migration.postgres)
+        tx.batch_execute(ADD_CHECKSUM_COLUMN_POSTGRES)
+            .await
+            .map_err(map_err)?;
+        let applied: Vec<AppliedMigration> = tx
+            .query(SELECT_APPLIED, &[])
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|row| AppliedMigration {
+                version: row.get(0),
+                checksum: row.get(1),
+            })
+            .collect();
+        for step in plan_migrations(&applied, D, MIGRATIONS)? {
+            match step {
+                Step::Apply(migration) => {
+                    tx.batch_execute(migration.postgres)
+                        .await
+                        .map_err(map_err)?;
+                    tx.execute(
+                        "INSERT INTO schema_migrations (version, applied, checksum) VALUES ($1, $2, $3)",
+                        &[&migration.version, &now_s(), &migration.checksum(D)],
+                    )
                     .await
                     .map_err(map_err)?;
-                tx.execute(
-                    "INSERT INTO schema_migrations (version, applied) VALUES ($1, $2)",
-                    &[&migration.version, &now_s()],
-                )
-                .await
-                .map_err(map_err)?;
+                }
+                Step::RecordChecksum(migration) => {
+                    tx.execute(
+                        "UPDATE schema_migrations SET checksum = $2 WHERE version = $1",
+                        &[&migration.version, &migration.checksum(D)],
+                    )
+                    .await
+                    .map_err(map_err)?;
+                }
             }
         }
         tx.commit().await.map_err(map_err)

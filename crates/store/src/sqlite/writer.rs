@@ -2,7 +2,11 @@
 //! that copies the WAL into the database file off the writer's path.
 
 use super::{execute, open_connection, query_opt, D};
-use crate::migrations::{now_s, CREATE_MIGRATIONS_TABLE, MIGRATIONS};
+use crate::migrations::{
+    now_s, plan_migrations, AppliedMigration, Step, ADD_CHECKSUM_COLUMN_SQLITE,
+    CREATE_MIGRATIONS_TABLE, HAS_CHECKSUM_COLUMN_SQLITE, MIGRATIONS, SELECT_APPLIED,
+};
+
 use crate::model::{IdempotencyClaim, WriteOp, WriteSet};
 use crate::sql::accounts::{self, ClaimDecision, ClaimRow};
 use crate::sql::{docs, webhooks};
@@ -239,22 +243,36 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let result = (|| {
         conn.execute_batch(CREATE_MIGRATIONS_TABLE)
             .map_err(super::map_err)?;
-        for migration in MIGRATIONS {
-            let applied: bool = conn
-                .query_row(
-                    "SELECT COUNT(*) > 0 FROM schema_migrations WHERE version = ?1",
-                    [migration.version],
-                    |row| row.get(0),
-                )
+        let has_checksum: bool = conn
+            .query_row(HAS_CHECKSUM_COLUMN_SQLITE, [], |row| row.get(0))
+            .map_err(super::map_err)?;
+        if !has_checksum {
+            conn.execute_batch(ADD_CHECKSUM_COLUMN_SQLITE)
                 .map_err(super::map_err)?;
-            if !applied {
-                conn.execute_batch(migration.sqlite)
+        }
+        let applied = applied_migrations(conn)?;
+        for step in plan_migrations(&applied, D, MIGRATIONS)? {
+            match step {
+                Step::Apply(migration) => {
+                    conn.execute_batch(migration.sqlite)
+                        .map_err(super::map_err)?;
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, applied, checksum) VALUES (?1, ?2, ?3)",
+                        rusqlite::params![
+                            migration.version,
+                            now_s(),
+                            migration.checksum(D)
+                        ],
+                    )
                     .map_err(super::map_err)?;
-                conn.execute(
-                    "INSERT INTO schema_migrations (version, applied) VALUES (?1, ?2)",
-                    [migration.version, now_s()],
-                )
-                .map_err(super::map_err)?;
+                }
+                Step::RecordChecksum(migration) => {
+                    conn.execute(
+                        "UPDATE schema_migrations SET checksum = ?2 WHERE version = ?1",
+                        rusqlite::params![migration.version, migration.checksum(D)],
+                    )
+                    .map_err(super::map_err)?;
+                }
             }
         }
         Ok(())
@@ -262,6 +280,19 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
     conn.execute_batch(end).map_err(super::map_err)?;
     result
+}
+
+fn applied_migrations(conn: &Connection) -> Result<Vec<AppliedMigration>, StoreError> {
+    let mut statement = conn.prepare(SELECT_APPLIED).map_err(super::map_err)?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok(AppliedMigration {
+                version: row.get(0)?,
+                checksum: row.get(1)?,
+            })
+        })
+        .map_err(super::map_err)?;
+    rows.collect::<Result<_, _>>().map_err(super::map_err)
 }
 
 /// Applies a write set; the caller's savepoint undoes it on error.

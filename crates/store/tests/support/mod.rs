@@ -133,6 +133,29 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// `(version, checksum)` of each row of `schema_migrations`, by version,
+    /// read behind the store's back.
+    pub async fn migration_checksums(&self) -> Vec<(i64, Option<String>)> {
+        const SQL: &str = "SELECT version, checksum FROM schema_migrations ORDER BY version";
+        match &self._guard {
+            Guard::Sqlite(dir) => {
+                let conn = rusqlite::Connection::open(dir.path().join("test.db")).unwrap();
+                let mut stmt = conn.prepare(SQL).unwrap();
+                let rows = stmt
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .unwrap();
+                rows.collect::<Result<_, _>>().unwrap()
+            }
+            Guard::Postgres(database) => {
+                let client = pg_connect(&database.name).await.unwrap();
+                let rows = client.query(SQL, &[]).await.unwrap();
+                rows.iter().map(|row| (row.get(0), row.get(1))).collect()
+            }
+        }
+    }
+}
+
 /// An error and its causes on one line: tokio-postgres's own text is
 /// only "error connecting to server"; the source says why.
 fn with_sources(err: &dyn std::error::Error) -> String {

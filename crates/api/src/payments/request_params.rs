@@ -1,0 +1,128 @@
+//! What each payments operation accepts (see `routes::params`): the
+//! declarations `/openapi.json` renders and `wire::Params` holds the
+//! handlers to.
+
+use crate::routes::params::{
+    boolean, integer, list, object, one_of, string, Param, EXPAND, METADATA,
+};
+
+const CAPTURE_METHODS: &[&str] = &["automatic", "automatic_async", "manual"];
+
+pub const CARD: &[Param] = &[
+    string("number", 30).required(),
+    integer("exp_month").required(),
+    integer("exp_year").required(),
+    string("cvc", 8),
+];
+const BILLING_ADDRESS: &[Param] = &[
+    string("city", 200),
+    string("country", 200),
+    string("line1", 200),
+    string("line2", 200),
+    string("postal_code", 200),
+    string("state", 200),
+];
+pub const BILLING_DETAILS: Param = object(
+    "billing_details",
+    &[
+        object("address", BILLING_ADDRESS),
+        string("email", 512),
+        string("name", 200),
+        string("phone", 64),
+    ],
+);
+const PAYMENT_METHOD_DATA: Param = object(
+    "payment_method_data",
+    &[
+        one_of("type", &["card"]).required(),
+        object("card", CARD).required(),
+        BILLING_DETAILS,
+    ],
+);
+
+/// The fields create and update share (`intents::changes_from`), then
+/// the operation's own.
+macro_rules! intent_fields {
+    ($($own:expr),* $(,)?) => {
+        &[
+            one_of("capture_method", CAPTURE_METHODS),
+            string("customer", 255),
+            string("description", 1000),
+            METADATA,
+            string("receipt_email", 512),
+            string("statement_descriptor_suffix", 22),
+            string("setup_future_usage", 20),
+            $($own,)*
+        ]
+    };
+}
+
+pub const INTENT_CREATE: &[Param] = intent_fields![
+    integer("amount").required(),
+    string("currency", 3).required(),
+    list("payment_method_types"),
+    one_of("confirmation_method", &["automatic", "manual"]),
+    object(
+        "automatic_payment_methods",
+        &[boolean("enabled"), string("allow_redirects", 10)],
+    ),
+    boolean("confirm"),
+    string("payment_method", 255),
+    PAYMENT_METHOD_DATA,
+    string("return_url", 2048),
+    boolean("off_session"),
+    string("customer_ip", 64),
+    EXPAND,
+];
+pub const INTENT_UPDATE: &[Param] = intent_fields![
+    integer("amount"),
+    string("currency", 3),
+    string("payment_method", 255),
+    list("payment_method_types"),
+    EXPAND,
+];
+pub const INTENT_CONFIRM: &[Param] = &[
+    string("client_secret", 255),
+    string("payment_method", 255),
+    PAYMENT_METHOD_DATA,
+    string("return_url", 2048),
+    boolean("off_session"),
+    string("customer_ip", 64),
+    string("receipt_email", 512),
+    one_of("capture_method", CAPTURE_METHODS),
+    EXPAND,
+];
+pub const INTENT_RETRIEVE: &[Param] = &[string("client_secret", 255), EXPAND];
+pub const INTENT_CAPTURE: &[Param] = &[integer("amount_to_capture"), EXPAND];
+pub const INTENT_CANCEL: &[Param] = &[
+    one_of(
+        "cancellation_reason",
+        &[
+            "duplicate",
+            "fraudulent",
+            "requested_by_customer",
+            "abandoned",
+        ],
+    ),
+    EXPAND,
+];
+pub const INTENT_LIST: &[Param] = crate::routes::params::list_params![
+    expand;
+    string("customer", 255),
+];
+
+pub const METHOD_CREATE: &[Param] = &[
+    one_of("type", &["card"]).required(),
+    object("card", CARD).required(),
+    BILLING_DETAILS,
+    METADATA,
+];
+pub const METHOD_UPDATE: &[Param] = &[
+    BILLING_DETAILS,
+    METADATA,
+    object("card", &[integer("exp_month"), integer("exp_year")]),
+];
+pub const METHOD_ATTACH: &[Param] = &[string("customer", 255).required()];
+pub const METHOD_LIST: &[Param] =
+    crate::routes::params::list_params![string("customer", 255), string("type", 20),];
+pub const CUSTOMER_METHOD_LIST: &[Param] = crate::routes::params::list_params![string("type", 20),];
