@@ -195,6 +195,11 @@ pub struct BenchArgs {
     /// measured alone in the same run, for the scale-out ratio.
     #[arg(long, default_value_t = 1)]
     pub instances: usize,
+    /// Also count what one payment writes: this many payments sent one at
+    /// a time, the storage's row and page (SQLite) or row and WAL
+    /// (PostgreSQL) counters read before and after (`write_cost`).
+    #[arg(long)]
+    pub write_cost_payments: Option<u64>,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -87,3 +87,23 @@ impl Connection {
         outcome
     }
 }
+
+/// `GET path` on a fresh connection to `base_url`; the body as text when
+/// the answer is 200.
+pub async fn get_text(base_url: &str, path: &str) -> anyhow::Result<String> {
+    let address = base_url.trim_start_matches("http://");
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let task = tokio::spawn(connection);
+    let request = Request::get(path)
+        .header("host", address)
+        .body(Full::new(Bytes::new()))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    task.abort();
+    anyhow::ensure!(status == 200, "GET {path} answered {status}");
+    anyhow::ensure!(body.len() <= ANSWER_BYTES_MAX, "answer too large");
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}

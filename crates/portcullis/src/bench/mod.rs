@@ -13,6 +13,7 @@ mod client;
 mod load;
 mod report;
 mod workload;
+mod write_cost;
 
 use crate::cli::BenchArgs;
 use crate::harness::{database::FreshDatabase, machine, process};
@@ -44,6 +45,8 @@ struct RunTarget {
     secret_key: String,
     server_pids: Vec<u32>,
     backend: String,
+    /// The database of gateways the bench started (for `--write-cost-payments`).
+    database_url: Option<String>,
 }
 
 pub async fn run(database_url: Option<&str>, args: &BenchArgs) -> anyhow::Result<()> {
@@ -62,6 +65,7 @@ pub async fn run(database_url: Option<&str>, args: &BenchArgs) -> anyhow::Result
             secret_key: key,
             server_pids: args.server_pid.into_iter().collect(),
             backend: "unknown (--url)".to_owned(),
+            database_url: None,
         };
         return measure_and_report(&target, args).await;
     }
@@ -93,6 +97,15 @@ fn check_args(args: &BenchArgs) -> anyhow::Result<()> {
     if args.rate.is_some_and(|rate| rate == 0 || rate > RATE_MAX) {
         bail!("--rate must be 1 to {RATE_MAX} payments per second");
     }
+    if args
+        .write_cost_payments
+        .is_some_and(|n| n == 0 || n > write_cost::PAYMENTS_MAX)
+    {
+        bail!(
+            "--write-cost-payments must be 1 to {}",
+            write_cost::PAYMENTS_MAX
+        );
+    }
     Ok(())
 }
 
@@ -107,6 +120,7 @@ async fn run_own_gateways(database: &FreshDatabase, args: &BenchArgs) -> anyhow:
         secret_key: merchant.secret_key,
         server_pids: gateways.iter().map(|g| g.pid()).collect(),
         backend: database.backend.to_owned(),
+        database_url: Some(database.url.clone()),
     };
     let outcome = measure_and_report(&target, args).await;
     for gateway in &mut gateways {
@@ -161,6 +175,18 @@ fn check_loopback(url: &str) -> anyhow::Result<()> {
 }
 
 async fn measure_and_report(target: &RunTarget, args: &BenchArgs) -> anyhow::Result<()> {
+    let write_cost = match args.write_cost_payments {
+        None => None,
+        Some(payments) => {
+            let source = write_cost::Source {
+                base_url: &target.base_urls[0],
+                secret_key: &target.secret_key,
+                backend: &target.backend,
+                database_url: target.database_url.as_deref(),
+            };
+            Some(write_cost::measure(&source, payments).await?)
+        }
+    };
     let load_before = machine::load_avg();
     let orders = Arc::new(AtomicU64::new(0));
     let all = target.base_urls.clone();
@@ -214,6 +240,7 @@ async fn measure_and_report(target: &RunTarget, args: &BenchArgs) -> anyhow::Res
         phases: &phases,
         load_before,
         load_after: machine::load_avg(),
+        write_cost,
     };
     report.print();
     Ok(())

@@ -66,6 +66,8 @@ pub struct Report<'a> {
     pub phases: &'a [PhaseFigures],
     pub load_before: Option<[f64; 3]>,
     pub load_after: Option<[f64; 3]>,
+    /// What one payment writes (`--write-cost-payments`), counted.
+    pub write_cost: Option<Value>,
 }
 
 impl Report<'_> {
@@ -115,6 +117,7 @@ impl Report<'_> {
             "rss_peak_mb": rss_peak_mb,
             "rss_peak_mb_per_instance": rss,
             "phases": self.phases.iter().map(PhaseFigures::json).collect::<Vec<_>>(),
+            "write_cost": self.write_cost,
             "load_avg_before": self.load_before,
             "load_avg_after": self.load_after,
             "cpus": machine::cpus(),
@@ -155,6 +158,9 @@ impl Report<'_> {
                 m.quantile_ms(0.999),
                 m.errors,
             );
+        }
+        if let Some(write_cost) = &self.write_cost {
+            println!("  write cost per payment: {write_cost}");
         }
         if let Some(scale_out) = value["scale_out"].as_f64() {
             println!("  scale-out: {scale_out:.2}× one instance");

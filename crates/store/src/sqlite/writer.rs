@@ -153,6 +153,8 @@ fn run(
     checkpointed: &AtomicBool,
 ) {
     let mut batch = Vec::with_capacity(batch_max);
+    let mut rows_changed_total = conn.total_changes();
+    pages_written_since_last(&conn);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
         while batch.len() < batch_max {
@@ -162,6 +164,7 @@ fn run(
             }
         }
         commit_batch(&conn, &mut batch);
+        record_write_cost(&conn, &mut rows_changed_total);
         if checkpointed.swap(false, Ordering::AcqRel) {
             catch_up(&conn);
         }
@@ -201,6 +204,47 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<WriteJob>) {
     }
     for complete in completions {
         complete(outcome.clone());
+    }
+}
+
+/// Counts what the batch just committed cost in storage: rows changed by
+/// its statements (triggers included, rolled-back savepoints too) and
+/// pages the writer connection wrote to the WAL. Both are counts, not
+/// times, so they are the same on a loaded machine as on a quiet one:
+/// `portcullis bench --write-cost-payments N` divides them by payments.
+///
+/// `rows_changed_total` is the connection's `total_changes` when last
+/// recorded; it is moved forward.
+fn record_write_cost(conn: &Connection, rows_changed_total: &mut u64) {
+    let now_total = conn.total_changes();
+    metrics::counter!("portcullis_sqlite_rows_changed_total")
+        .increment(now_total.saturating_sub(*rows_changed_total));
+    *rows_changed_total = now_total;
+    metrics::counter!("portcullis_sqlite_pages_written_total")
+        .increment(pages_written_since_last(conn));
+}
+
+/// Pages this connection wrote (to the WAL) since the last call:
+/// `SQLITE_DBSTATUS_CACHE_WRITE`, read and reset.
+fn pages_written_since_last(conn: &Connection) -> u64 {
+    let (mut current, mut highwater) = (0, 0);
+    // SAFETY: `handle` is this open connection's pointer, used on the thread
+    // that owns the connection for the call's duration only;
+    // `sqlite3_db_status` only reads and resets a counter of it and writes
+    // the two integers it is given.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_db_status(
+            conn.handle(),
+            rusqlite::ffi::SQLITE_DBSTATUS_CACHE_WRITE,
+            &mut current,
+            &mut highwater,
+            1,
+        )
+    };
+    if rc == rusqlite::ffi::SQLITE_OK {
+        u64::try_from(current).unwrap_or(0)
+    } else {
+        0
     }
 }
 
