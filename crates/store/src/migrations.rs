@@ -44,6 +44,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_connector_accounts.sql"),
         postgres: include_str!("../migrations/postgres/0010_connector_accounts.sql"),
     },
+    Migration {
+        version: 11,
+        sqlite: include_str!("../migrations/sqlite/0011_write_less.sql"),
+        postgres: include_str!("../migrations/postgres/0011_write_less.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

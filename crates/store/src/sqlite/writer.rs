@@ -9,7 +9,7 @@ use crate::sql::{docs, webhooks};
 use crate::StoreError;
 use parking_lot::Mutex;
 use portcullis_domain::ids::MerchantId;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -277,7 +277,21 @@ fn in_savepoint<R>(
     }
 }
 
+/// Applies the migrations not yet applied, in one transaction.
+///
+/// Foreign keys are off meanwhile, as SQLite's table rebuild requires
+/// (migration 0011 drops and re-creates tables other tables refer to);
+/// they are checked in full before the commit, and turned on again.
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch("PRAGMA foreign_keys = OFF")
+        .map_err(super::map_err)?;
+    let result = migrate_in_transaction(conn);
+    conn.execute_batch("PRAGMA foreign_keys = ON")
+        .map_err(super::map_err)?;
+    result
+}
+
+fn migrate_in_transaction(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(super::map_err)?;
     let result = (|| {
@@ -301,11 +315,29 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
                 .map_err(super::map_err)?;
             }
         }
-        Ok(())
+        check_foreign_keys(conn)
     })();
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
     conn.execute_batch(end).map_err(super::map_err)?;
     result
+}
+
+/// Fails when any row refers to a row that does not exist.
+fn check_foreign_keys(conn: &Connection) -> Result<(), StoreError> {
+    let violation = conn
+        .query_row(
+            "SELECT \"table\", parent FROM pragma_foreign_key_check",
+            [],
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+        )
+        .optional()
+        .map_err(super::map_err)?;
+    match violation {
+        None => Ok(()),
+        Some((table, parent)) => Err(StoreError::Corrupt(format!(
+            "after migrating, rows of {table} refer to missing rows of {parent}"
+        ))),
+    }
 }
 
 /// Applies a write set; the caller's savepoint undoes it on error.

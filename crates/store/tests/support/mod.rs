@@ -166,6 +166,33 @@ async fn pg_connect(database: &str) -> Result<tokio_postgres::Client, tokio_post
     Ok(client)
 }
 
+/// A PostgreSQL database with nothing in it, not even the migrations, for
+/// tests that build an older schema by hand; dropped with this.
+pub struct EmptyPostgres {
+    pub url: String,
+    database: PgDatabase,
+}
+
+impl EmptyPostgres {
+    /// `None` when the server cannot be reached and the test is to be skipped.
+    pub async fn create() -> Option<Self> {
+        match PgDatabase::create().await {
+            Ok(database) => Some(Self {
+                url: pg_url(&database.name),
+                database,
+            }),
+            Err(cause) => {
+                postgres_unreachable(&with_sources(&cause));
+                None
+            }
+        }
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        pg_connect(&self.database.name).await.unwrap()
+    }
+}
+
 /// A database created for one test and dropped when this is dropped.
 struct PgDatabase {
     name: String,
