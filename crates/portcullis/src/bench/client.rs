@@ -65,7 +65,20 @@ impl Connection {
         if let Some(key) = call.idempotency_key {
             request = request.header("idempotency-key", key);
         }
-        let request = request.body(Full::new(call.body.clone()))?;
+        self.exchange(request.body(Full::new(call.body.clone()))?)
+            .await
+    }
+
+    /// `GET path` (with the query), answered in full.
+    pub async fn get(&mut self, path: &str) -> anyhow::Result<Answer> {
+        let request = Request::get(path)
+            .header("host", &self.address)
+            .header("authorization", &self.authorization)
+            .body(Full::new(Bytes::new()))?;
+        self.exchange(request).await
+    }
+
+    async fn exchange(&mut self, request: Request<Full<Bytes>>) -> anyhow::Result<Answer> {
         let outcome = async {
             let sender = self.connect().await?;
             sender.ready().await?;

@@ -9,7 +9,7 @@
 //! instances it also measures one instance alone (the scale-out ratio);
 //! with `--rate` it adds an open-loop phase ([`load`]).
 
-mod client;
+pub(crate) mod client;
 mod load;
 mod report;
 mod workload;
@@ -98,6 +98,12 @@ fn check_args(args: &BenchArgs) -> anyhow::Result<()> {
         bail!("--rate must be 1 to {RATE_MAX} payments per second");
     }
     if args
+        .seed_payments
+        .is_some_and(|n| n == 0 || n > crate::seed::PAYMENTS_MAX)
+    {
+        bail!("--seed-payments must be 1 to {}", crate::seed::PAYMENTS_MAX);
+    }
+    if args
         .write_cost_payments
         .is_some_and(|n| n == 0 || n > write_cost::PAYMENTS_MAX)
     {
@@ -161,6 +167,25 @@ fn start_gateway(
         listen: "127.0.0.1:0",
         log_filter: "info",
     })
+}
+
+/// What `--seed-payments` lists: the newest page of 100 intents.
+const LIST_PATH: &str = "/v1/payment_intents?limit=100";
+/// Seeded payments per seeded customer.
+const SEED_PAYMENTS_PER_CUSTOMER: u64 = 10;
+/// Different customers searched for, spread over all seeded ones.
+const SEARCHED_CUSTOMERS_MAX: u64 = 1_000;
+
+/// Searches by email for customers spread over the `customers` seeded.
+fn customer_searches(customers: u64) -> Vec<String> {
+    let step = customers.div_ceil(SEARCHED_CUSTOMERS_MAX).max(1);
+    (0..customers)
+        .step_by(step as usize)
+        .map(|index| {
+            let email = crate::seed::customer_email(index).replace('@', "%40");
+            format!("/v1/customers/search?query=email%3A%27{email}%27")
+        })
+        .collect()
 }
 
 fn check_loopback(url: &str) -> anyhow::Result<()> {
@@ -228,6 +253,25 @@ async fn measure_and_report(target: &RunTarget, args: &BenchArgs) -> anyhow::Res
         )
         .await;
     }
+    let mut seeded = None;
+    if let Some(payments) = args.seed_payments {
+        let customers = payments.div_ceil(SEED_PAYMENTS_PER_CUSTOMER);
+        let target = crate::seed::Target {
+            base_urls: all.clone(),
+            secret_key: target.secret_key.clone(),
+            connections: args.connections,
+        };
+        seeded = Some(crate::seed::drive(&target, customers, payments).await?);
+        measure("payments_seeded", phase(Target::Payments, &all, None)).await;
+        let lists = Target::Reads {
+            paths: Arc::new(vec![LIST_PATH.to_owned()]),
+        };
+        measure("list_payment_intents", phase(lists, &all, None)).await;
+        let searches = Target::Reads {
+            paths: Arc::new(customer_searches(customers)),
+        };
+        measure("search_customers", phase(searches, &all, None)).await;
+    }
     if phases[0].measured.ok == 0 {
         bail!(
             "the baseline endpoint answered nothing: is the target started with bench_echo = true?"
@@ -241,6 +285,7 @@ async fn measure_and_report(target: &RunTarget, args: &BenchArgs) -> anyhow::Res
         load_before,
         load_after: machine::load_avg(),
         write_cost,
+        seeded: seeded.as_ref(),
     };
     report.print();
     Ok(())
