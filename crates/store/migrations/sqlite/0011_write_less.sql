@@ -19,6 +19,13 @@
 --    - vault_cards_by_scope: cards are read by id and by KEK, never listed;
 --    - risk_evaluations_by_payment_intent: evaluations are listed newest
 --      first per scope (risk_evaluations_by_scope), never by intent.
+-- 3. Customers found by email answer from an index whatever their number
+--    (the growth goal): customers_by_email was (merchant_id, email), so a
+--    list filtered by email preferred customers_by_scope, which also holds
+--    livemode and deleted, and read every customer of the scope; and a
+--    search by email compares `lower(email)`, which no index held. Both
+--    indexes now begin with the scope and the flag; rows with equal keys
+--    are in rowid (`seq`) order, so neither sorts.
 --
 -- The runner applies this with foreign keys off and checks them before it
 -- commits (SQLite's documented table rebuild), so rows of other tables
@@ -42,7 +49,10 @@ SELECT seq, id, merchant_id, livemode, created, version, deleted, email, name, b
 DROP TABLE customers;
 ALTER TABLE customers_rebuilt RENAME TO customers;
 CREATE INDEX customers_by_scope ON customers (merchant_id, livemode, deleted, seq);
-CREATE INDEX customers_by_email ON customers (merchant_id, email);
+-- customers_by_email gains the scope and the deleted flag, and a search
+-- by email gets an index of its own (point 3 of the header).
+CREATE INDEX customers_by_email ON customers (merchant_id, livemode, deleted, email);
+CREATE INDEX customers_by_lower_email ON customers (merchant_id, livemode, deleted, lower(email));
 
 -- payment_methods (0002_payments.sql)
 CREATE TABLE payment_methods_rebuilt (

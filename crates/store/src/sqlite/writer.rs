@@ -282,7 +282,7 @@ fn in_savepoint<R>(
 /// Foreign keys are off meanwhile, as SQLite's table rebuild requires
 /// (migration 0011 drops and re-creates tables other tables refer to);
 /// they are checked in full before the commit, and turned on again.
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
+pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch("PRAGMA foreign_keys = OFF")
         .map_err(super::map_err)?;
     let result = migrate_in_transaction(conn);
