@@ -141,17 +141,20 @@ async fn insert_customer(store: &Store, id: &str) -> i64 {
     newest.seq
 }
 
+/// Rows of a query, each a list of values.
+type Rows = Vec<Vec<Value>>;
+
 /// What must survive of an SQLite schema and its data.
 #[derive(Debug)]
 struct SqliteShape {
     /// Per table: columns (`pragma_table_info`), foreign keys, every row.
-    tables: BTreeMap<String, (Vec<Vec<Value>>, Vec<Vec<Value>>, Vec<Vec<Value>>)>,
+    tables: BTreeMap<String, (Rows, Rows, Rows)>,
     /// Index name → (table, SQL; `None` for a constraint's own index).
     indexes: BTreeMap<String, (String, Option<String>)>,
     triggers: BTreeMap<String, String>,
 }
 
-fn rows(conn: &rusqlite::Connection, sql: &str) -> Vec<Vec<Value>> {
+fn rows(conn: &rusqlite::Connection, sql: &str) -> Rows {
     let mut stmt = conn.prepare(sql).unwrap();
     let width = stmt.column_count();
     let rows = stmt

@@ -168,11 +168,13 @@ async fn pg_connect(database: &str) -> Result<tokio_postgres::Client, tokio_post
 
 /// A PostgreSQL database with nothing in it, not even the migrations, for
 /// tests that build an older schema by hand; dropped with this.
+#[allow(dead_code)] // used by the upgrade tests, not by every test crate
 pub struct EmptyPostgres {
     pub url: String,
     database: PgDatabase,
 }
 
+#[allow(dead_code)] // used by the upgrade tests, not by every test crate
 impl EmptyPostgres {
     /// `None` when the server cannot be reached and the test is to be skipped.
     pub async fn create() -> Option<Self> {
