@@ -72,7 +72,9 @@ pub async fn run(database_url: &str, data_dir: &Path, args: &SeedArgs) -> anyhow
         connections: args.connections,
     };
     let outcome = drive(&target, customers, args.payments).await;
-    gateway.terminate().context("stopping the seeding gateway")?;
+    gateway
+        .terminate()
+        .context("stopping the seeding gateway")?;
     let seeded = outcome?;
     let report = json!({
         "merchant": merchant.id,
@@ -96,7 +98,11 @@ pub async fn run(database_url: &str, data_dir: &Path, args: &SeedArgs) -> anyhow
         );
     }
     if seeded.errors > 0 {
-        bail!("{} payments were not written; see the log in {}", seeded.errors, data_dir.display());
+        bail!(
+            "{} payments were not written; see the log in {}",
+            seeded.errors,
+            data_dir.display()
+        );
     }
     Ok(())
 }
@@ -133,8 +139,11 @@ pub async fn drive(target: &Target, customers: u64, payments: u64) -> anyhow::Re
     let workers: Vec<_> = (0..target.connections)
         .map(|worker| {
             let base_url = target.base_urls[worker % target.base_urls.len()].clone();
-            let (secret_key, next, customer_ids) =
-                (target.secret_key.clone(), next.clone(), customer_ids.clone());
+            let (secret_key, next, customer_ids) = (
+                target.secret_key.clone(),
+                next.clone(),
+                customer_ids.clone(),
+            );
             tokio::spawn(async move {
                 let mut connection = Connection::new(&base_url, &secret_key);
                 let mut errors = 0u64;

@@ -157,10 +157,19 @@ async fn test_card_payments_seal_nothing_and_their_methods_pay_again(backend: Ba
         .json();
     assert_eq!(charge["payment_method"], method.as_str());
     assert_eq!(charge["payment_method_details"]["card"]["last4"], "4444");
-    assert_eq!(charge["payment_method_details"]["card"]["brand"], "mastercard");
-    let retrieved = api.get(&format!("/v1/payment_methods/{method}")).await.json();
+    assert_eq!(
+        charge["payment_method_details"]["card"]["brand"],
+        "mastercard"
+    );
+    let retrieved = api
+        .get(&format!("/v1/payment_methods/{method}"))
+        .await
+        .json();
     assert!(retrieved.get("test_card").is_none(), "{retrieved}");
     let declined_again = pay(declined_method).await;
     assert_eq!(declined_again.status, 402, "{}", declined_again.text);
-    assert_eq!(declined_again.json()["error"]["decline_code"], "generic_decline");
+    assert_eq!(
+        declined_again.json()["error"]["decline_code"],
+        "generic_decline"
+    );
 }

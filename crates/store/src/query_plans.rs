@@ -164,10 +164,9 @@ fn sqlite_reads_use_their_indexes_and_sort_nothing() {
             .prepare(&format!("EXPLAIN QUERY PLAN {}", expectation.sql.text))
             .unwrap();
         let plan: Vec<String> = stmt
-            .query_map(
-                crate::sqlite::params_for_test(&expectation.sql),
-                |row| row.get::<_, String>(3),
-            )
+            .query_map(crate::sqlite::params_for_test(&expectation.sql), |row| {
+                row.get::<_, String>(3)
+            })
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
@@ -178,7 +177,11 @@ fn sqlite_reads_use_their_indexes_and_sort_nothing() {
             expectation.what,
             expectation.index
         );
-        assert!(!plan.contains("TEMP B-TREE"), "{}: sorts:\n{plan}", expectation.what);
+        assert!(
+            !plan.contains("TEMP B-TREE"),
+            "{}: sorts:\n{plan}",
+            expectation.what
+        );
     }
 }
 
@@ -192,16 +195,15 @@ async fn postgres_reads_use_their_indexes_and_sort_nothing() {
     // sequential scans, bitmap scans and sorts priced out, a plan that still
     // sorts or scans has no index able to serve the statement.
     client
-        .batch_execute("SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off")
+        .batch_execute(
+            "SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off",
+        )
         .await
         .unwrap();
     for expectation in expectations(Dialect::Postgres) {
         let sql = format!("EXPLAIN {}", expectation.sql.text);
         let rows = client
-            .query(
-                &sql,
-                &crate::postgres::params_for_test(&expectation.sql),
-            )
+            .query(&sql, &crate::postgres::params_for_test(&expectation.sql))
             .await
             .unwrap();
         let plan: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
@@ -212,6 +214,10 @@ async fn postgres_reads_use_their_indexes_and_sort_nothing() {
             expectation.what,
             expectation.index
         );
-        assert!(!plan.contains("Sort"), "{}: sorts:\n{plan}", expectation.what);
+        assert!(
+            !plan.contains("Sort"),
+            "{}: sorts:\n{plan}",
+            expectation.what
+        );
     }
 }

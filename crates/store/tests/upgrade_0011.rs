@@ -67,7 +67,11 @@ fn migrations_before_0011(dialect: &str) -> Vec<(i64, String)> {
         })
         .collect();
     files.sort();
-    assert!(files.len() >= 7, "migrations 0001-0010 in {}", dir.display());
+    assert!(
+        files.len() >= 7,
+        "migrations 0001-0010 in {}",
+        dir.display()
+    );
     files
 }
 
@@ -183,7 +187,10 @@ fn sqlite_shape(conn: &rusqlite::Connection) -> SqliteShape {
             let table = text(&row[0]);
             let shape = (
                 rows(conn, &format!("SELECT * FROM pragma_table_info('{table}')")),
-                rows(conn, &format!("SELECT * FROM pragma_foreign_key_list('{table}')")),
+                rows(
+                    conn,
+                    &format!("SELECT * FROM pragma_foreign_key_list('{table}')"),
+                ),
                 rows(conn, &format!("SELECT * FROM \"{table}\" ORDER BY rowid")),
             );
             (table, shape)
@@ -202,10 +209,13 @@ fn sqlite_shape(conn: &rusqlite::Connection) -> SqliteShape {
         (text(&row[0]), (text(&row[1]), sql))
     })
     .collect();
-    let triggers = rows(conn, "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
-        .iter()
-        .map(|row| (text(&row[0]), text(&row[1])))
-        .collect();
+    let triggers = rows(
+        conn,
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'",
+    )
+    .iter()
+    .map(|row| (text(&row[0]), text(&row[1])))
+    .collect();
     SqliteShape {
         tables,
         indexes,
@@ -267,22 +277,26 @@ async fn sqlite_upgrade_keeps_every_row_index_and_trigger_and_drops_autoincremen
         .map(|row| row[0].clone())
         .filter(|version| matches!(version, Value::Integer(v) if *v >= 11))
         .collect();
-    assert!(applied_now.contains(&Value::Integer(11)), "0011 is recorded as applied");
+    assert!(
+        applied_now.contains(&Value::Integer(11)),
+        "0011 is recorded as applied"
+    );
     migrations.retain(|row| !applied_now.contains(&row[0]));
     // Later migrations may add tables of their own: only what existed
     // before is compared.
-    after.tables.retain(|table, _| before.tables.contains_key(table));
+    after
+        .tables
+        .retain(|table, _| before.tables.contains_key(table));
     after
         .indexes
         .retain(|_, (table, _)| before.tables.contains_key(table));
-    after.triggers.retain(|name, _| before.triggers.contains_key(name));
+    after
+        .triggers
+        .retain(|name, _| before.triggers.contains_key(name));
 
     let mut expected = before;
     for index in DROPPED_INDEXES {
-        assert!(
-            expected.indexes.remove(index).is_some(),
-            "{index} existed"
-        );
+        assert!(expected.indexes.remove(index).is_some(), "{index} existed");
     }
     for index in REDEFINED_INDEXES {
         expected.indexes.remove(index);
@@ -355,7 +369,10 @@ async fn sqlite_upgrade_keeps_the_webhook_endpoint_limit_trigger_working() {
             [MERCHANT],
         )
         .unwrap_err();
-    assert!(refused.to_string().contains("webhook_endpoints_max"), "{refused}");
+    assert!(
+        refused.to_string().contains("webhook_endpoints_max"),
+        "{refused}"
+    );
 }
 
 #[tokio::test]
@@ -384,7 +401,8 @@ async fn postgres_upgrade_keeps_every_row_and_drops_only_the_unread_indexes() {
             .unwrap();
     }
     client.batch_execute(POPULATE).await.unwrap();
-    let indexes = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname";
+    let indexes =
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname";
     let data = "SELECT string_agg(t::text, '|' ORDER BY t::text) FROM (
         SELECT row(c.*)::text AS t FROM customers c
         UNION ALL SELECT row(p.*)::text FROM payment_intents p

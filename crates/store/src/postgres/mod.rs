@@ -570,7 +570,10 @@ pub(crate) async fn test_database() -> Option<TestDatabase> {
         Err(err) => {
             let ci = std::env::var("CI").as_deref() == Ok("true");
             let skip = std::env::var("PORTCULLIS_SKIP_POSTGRES").as_deref() == Ok("1");
-            assert!(skip && !ci, "PostgreSQL not reachable at {ADMIN_URL}: {err}");
+            assert!(
+                skip && !ci,
+                "PostgreSQL not reachable at {ADMIN_URL}: {err}"
+            );
             return None;
         }
     };
