@@ -45,4 +45,11 @@ pub struct PaymentMethod {
     pub billing_details: BillingDetails,
     pub card: CardDetails,
     pub metadata: Metadata,
+    /// The published test payment method this card came from
+    /// (`pm_card_visa`; test mode only). Its number is public
+    /// ([`crate::sandbox_cards`]), so no vault record holds it: a payment
+    /// with a test id writes no ciphertext and seals nothing. Kept in the
+    /// stored document, never rendered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_card: Option<String>,
 }

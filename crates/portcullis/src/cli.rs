@@ -71,6 +71,9 @@ pub enum Command {
     Bench(BenchArgs),
     /// Kill the gateway under load again and again; then check nothing was lost.
     Soak(SoakArgs),
+    /// Fill the database with payment history through the API, for the
+    /// growth benchmark (customers, payments, charges, events, ledger).
+    Seed(SeedArgs),
     /// Run the sandbox acquirer as its own process (HTTP/JSON, journaled).
     SandboxAcquirer(SandboxAcquirerArgs),
     /// Run a simulated acquirer host over ISO 8583 on TCP (journaled, with
@@ -195,6 +198,34 @@ pub struct BenchArgs {
     /// measured alone in the same run, for the scale-out ratio.
     #[arg(long, default_value_t = 1)]
     pub instances: usize,
+    /// Also measure growth: after the payments phase, write this many
+    /// more payments (and a customer per ten) through the API, then
+    /// measure payments again (`payments_seeded`, `seeded_ratio`), the
+    /// newest 100 intents (`list_p99_ms`) and a customer search by email
+    /// (`search_p99_ms`).
+    #[arg(long)]
+    pub seed_payments: Option<u64>,
+    /// Also count what one payment writes: this many payments sent one at
+    /// a time, the storage's row and page (SQLite) or row and WAL
+    /// (PostgreSQL) counters read before and after (`write_cost`).
+    #[arg(long)]
+    pub write_cost_payments: Option<u64>,
+    /// Print exactly one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SeedArgs {
+    /// Card payments to write (95 % succeed, 5 % are declined).
+    #[arg(long)]
+    pub payments: u64,
+    /// Customers the payments are spread over (default: one per ten payments).
+    #[arg(long)]
+    pub customers: Option<u64>,
+    /// Concurrent connections to the seeding gateway.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -17,6 +17,7 @@ mod metrics;
 mod risk_bench;
 mod sandbox_server;
 mod secrets;
+mod seed;
 mod serve;
 mod settings;
 mod soak;
@@ -64,6 +65,9 @@ fn main() -> std::process::ExitCode {
             Command::RiskBench(args) => risk_bench::run(&args),
             Command::Bench(args) => bench::run(database_url.as_deref(), &args).await,
             Command::Soak(args) => soak::run(database_url.as_deref(), &args).await,
+            Command::Seed(args) => {
+                seed::run(&settings.database_url, &settings.data_dir, &args).await
+            }
             Command::SandboxAcquirer(args) => sandbox_server::run(&args).await,
             Command::AcquirerSim(args) => acquirer_sim::run(&args).await,
         }

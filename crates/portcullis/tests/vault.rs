@@ -106,3 +106,70 @@ async fn rotating_the_vault_key_while_serving_keeps_every_card_usable(backend: B
     }
     assert!(server.log().contains("reloaded the vault keyring"));
 }
+
+on_both_backends!(test_card_payments_seal_nothing_and_their_methods_pay_again);
+
+/// A `pm_card_*` test id's number is public: paying with one writes a
+/// payment method but no vault record, and that payment method pays
+/// again later with the same card (the decline card still declines).
+async fn test_card_payments_seal_nothing_and_their_methods_pay_again(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Acme");
+    let server = TestServer::start(&db);
+    let api = Api::new(&server, &merchant.secret_key);
+    let pay = |method: String| {
+        let api = &api;
+        async move {
+            api.post(
+                "/v1/payment_intents",
+                &[
+                    ("amount", "1999"),
+                    ("currency", "usd"),
+                    ("payment_method", &method),
+                    ("confirm", "true"),
+                ],
+            )
+            .await
+        }
+    };
+    let first = pay("pm_card_mastercard".to_owned()).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let method = first.json()["payment_method"].as_str().unwrap().to_owned();
+    assert!(method.starts_with("pm_") && method != "pm_card_mastercard");
+    let declined = pay("pm_card_chargeDeclined".to_owned()).await;
+    assert_eq!(declined.status, 402, "{}", declined.text);
+    let declined_method = declined.json()["error"]["payment_intent"]["payment_method"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let status = cli(&db, &["vault", "status"]);
+    assert!(status.contains("0 cards"), "{status}");
+
+    let again = pay(method.clone()).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    let charge = api
+        .get(&format!(
+            "/v1/charges/{}",
+            again.json()["latest_charge"].as_str().unwrap()
+        ))
+        .await
+        .json();
+    assert_eq!(charge["payment_method"], method.as_str());
+    assert_eq!(charge["payment_method_details"]["card"]["last4"], "4444");
+    assert_eq!(
+        charge["payment_method_details"]["card"]["brand"],
+        "mastercard"
+    );
+    let retrieved = api
+        .get(&format!("/v1/payment_methods/{method}"))
+        .await
+        .json();
+    assert!(retrieved.get("test_card").is_none(), "{retrieved}");
+    let declined_again = pay(declined_method).await;
+    assert_eq!(declined_again.status, 402, "{}", declined_again.text);
+    assert_eq!(
+        declined_again.json()["error"]["decline_code"],
+        "generic_decline"
+    );
+}

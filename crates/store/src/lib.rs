@@ -12,6 +12,8 @@ mod ledger;
 mod migrations;
 mod model;
 mod postgres;
+#[cfg(test)]
+mod query_plans;
 mod sql;
 mod sqlite;
 mod webhooks;

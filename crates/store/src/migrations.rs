@@ -52,6 +52,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0010_connector_accounts.sql"),
     },
     Migration {
+        version: 11,
+        sqlite: include_str!("../migrations/sqlite/0011_write_less.sql"),
+        postgres: include_str!("../migrations/postgres/0011_write_less.sql"),
+    },
+    Migration {
         version: 12,
         sqlite: include_str!("../migrations/sqlite/0012_secrets_at_rest.sql"),
         postgres: include_str!("../migrations/postgres/0012_secrets_at_rest.sql"),

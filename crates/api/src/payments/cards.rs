@@ -76,9 +76,24 @@ pub fn seal(
         .vault
         .seal(record_id, &input.number)
         .map_err(|e| ApiError::internal(&e))?;
+    let body = sealed_body(&sealed);
+    let write = WriteOp::Insert {
+        table: Table::VaultCards,
+        scope: scope.clone(),
+        id: record_id.to_owned(),
+        created,
+        columns: vec![("kek_id", SqlValue::Text(sealed.kek_id.clone()))],
+        body,
+    };
+    Ok((details_of(state, scope, input), write))
+}
+
+/// What may be shown of the card `input`: brand, last four, BIN facts,
+/// expiry and the merchant-keyed fingerprint.
+pub fn details_of(state: &AppState, scope: &Scope, input: &CardInput) -> CardDetails {
     let bin = input.number.bin();
     let known = state.risk.bin_info(scope.livemode, &bin);
-    let details = CardDetails {
+    CardDetails {
         brand: input.number.brand(),
         last4: input.number.last4(),
         funding: known.map_or(CardFunding::Unknown, |row| funding_of(&row.funding)),
@@ -92,17 +107,7 @@ pub fn seal(
         // Nobody has checked the CVC yet: the acquirer's answer shows on
         // the charge (`payment_method_details.card.checks`).
         cvc_check: Some(CvcCheck::Unavailable.as_str().to_owned()),
-    };
-    let body = sealed_body(&sealed);
-    let write = WriteOp::Insert {
-        table: Table::VaultCards,
-        scope: scope.clone(),
-        id: record_id.to_owned(),
-        created,
-        columns: vec![("kek_id", SqlValue::Text(sealed.kek_id.clone()))],
-        body,
-    };
-    Ok((details, write))
+    }
 }
 
 /// A BIN table's funding text as the domain's funding.
@@ -115,8 +120,26 @@ fn funding_of(text: &str) -> CardFunding {
     }
 }
 
-/// The card number sealed under `record_id`, for a connector call.
-pub async fn open(state: &AppState, scope: &Scope, record_id: &str) -> ApiResult<CardNumber> {
+/// The card number of `method`, for a connector call: a test card's from
+/// the public table (test mode only), any other opened from the vault.
+pub async fn open(
+    state: &AppState,
+    scope: &Scope,
+    method: &portcullis_domain::payment_methods::PaymentMethod,
+) -> ApiResult<CardNumber> {
+    let test_number = method
+        .test_card
+        .as_deref()
+        .filter(|_| !scope.livemode)
+        .and_then(portcullis_domain::sandbox_cards::test_payment_method_number);
+    match test_number {
+        Some(number) => CardNumber::parse(number).map_err(|e| ApiError::internal(&e)),
+        None => open_sealed(state, scope, &method.id).await,
+    }
+}
+
+/// The card number sealed under `record_id`.
+async fn open_sealed(state: &AppState, scope: &Scope, record_id: &str) -> ApiResult<CardNumber> {
     let doc = state
         .store
         .get(Table::VaultCards, scope, record_id)

@@ -414,7 +414,7 @@ pub async fn authorize(
     // keyring lacks the card's key) is refused with nothing written.
     let number = match card_number {
         Some(number) => number,
-        None => super::cards::open(state, scope, &method.id).await?,
+        None => super::cards::open(state, scope, method).await?,
     };
     match state.store.commit(phase_one).await {
         Ok(()) => {}

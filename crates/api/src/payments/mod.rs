@@ -267,6 +267,7 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         billing_details: BillingDetails::default(),
         card: card.clone(),
         metadata: Default::default(),
+        test_card: None,
     };
     let intent = PaymentIntent::create(
         Amount::parse_minor(100).expect("valid"),

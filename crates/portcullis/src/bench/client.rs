@@ -65,7 +65,20 @@ impl Connection {
         if let Some(key) = call.idempotency_key {
             request = request.header("idempotency-key", key);
         }
-        let request = request.body(Full::new(call.body.clone()))?;
+        self.exchange(request.body(Full::new(call.body.clone()))?)
+            .await
+    }
+
+    /// `GET path` (with the query), answered in full.
+    pub async fn get(&mut self, path: &str) -> anyhow::Result<Answer> {
+        let request = Request::get(path)
+            .header("host", &self.address)
+            .header("authorization", &self.authorization)
+            .body(Full::new(Bytes::new()))?;
+        self.exchange(request).await
+    }
+
+    async fn exchange(&mut self, request: Request<Full<Bytes>>) -> anyhow::Result<Answer> {
         let outcome = async {
             let sender = self.connect().await?;
             sender.ready().await?;
@@ -86,4 +99,24 @@ impl Connection {
         }
         outcome
     }
+}
+
+/// `GET path` on a fresh connection to `base_url`; the body as text when
+/// the answer is 200.
+pub async fn get_text(base_url: &str, path: &str) -> anyhow::Result<String> {
+    let address = base_url.trim_start_matches("http://");
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let task = tokio::spawn(connection);
+    let request = Request::get(path)
+        .header("host", address)
+        .body(Full::new(Bytes::new()))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    task.abort();
+    anyhow::ensure!(status == 200, "GET {path} answered {status}");
+    anyhow::ensure!(body.len() <= ANSWER_BYTES_MAX, "answer too large");
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }

@@ -31,6 +31,8 @@ pub enum Target {
     Payments,
     /// The baseline: `body` to the echo endpoint.
     Echo { path: String, body: bytes::Bytes },
+    /// Reads: `GET` each path in turn (a worker starts at its own offset).
+    Reads { paths: Arc<Vec<String>> },
 }
 
 /// Where and as whom.
@@ -191,6 +193,10 @@ async fn work(
                 (result.create_latency_us, result.create_ok)
             }
             Target::Echo { path, body } => echo(connection, path, body).await,
+            Target::Reads { paths } => {
+                let order = orders.fetch_add(1, Ordering::Relaxed);
+                read(connection, &paths[(order % paths.len() as u64) as usize]).await
+            }
         };
         if ok {
             done.ok += 1;
@@ -219,6 +225,13 @@ async fn echo(connection: &mut Connection, path: &str, body: &bytes::Bytes) -> (
     };
     let started = Instant::now();
     let answer = connection.send(&call).await;
+    let latency_us = started.elapsed().as_micros() as u64;
+    (latency_us, answer.is_ok_and(|a| a.status == 200))
+}
+
+async fn read(connection: &mut Connection, path: &str) -> (u64, bool) {
+    let started = Instant::now();
+    let answer = connection.get(path).await;
     let latency_us = started.elapsed().as_micros() as u64;
     (latency_us, answer.is_ok_and(|a| a.status == 200))
 }

@@ -9,10 +9,11 @@
 //! instances it also measures one instance alone (the scale-out ratio);
 //! with `--rate` it adds an open-loop phase ([`load`]).
 
-mod client;
+pub(crate) mod client;
 mod load;
 mod report;
 mod workload;
+mod write_cost;
 
 use crate::cli::BenchArgs;
 use crate::harness::{database::FreshDatabase, machine, process};
@@ -44,6 +45,8 @@ struct RunTarget {
     secret_key: String,
     server_pids: Vec<u32>,
     backend: String,
+    /// The database of gateways the bench started (for `--write-cost-payments`).
+    database_url: Option<String>,
 }
 
 pub async fn run(database_url: Option<&str>, args: &BenchArgs) -> anyhow::Result<()> {
@@ -62,6 +65,7 @@ pub async fn run(database_url: Option<&str>, args: &BenchArgs) -> anyhow::Result
             secret_key: key,
             server_pids: args.server_pid.into_iter().collect(),
             backend: "unknown (--url)".to_owned(),
+            database_url: None,
         };
         return measure_and_report(&target, args).await;
     }
@@ -93,6 +97,21 @@ fn check_args(args: &BenchArgs) -> anyhow::Result<()> {
     if args.rate.is_some_and(|rate| rate == 0 || rate > RATE_MAX) {
         bail!("--rate must be 1 to {RATE_MAX} payments per second");
     }
+    if args
+        .seed_payments
+        .is_some_and(|n| n == 0 || n > crate::seed::PAYMENTS_MAX)
+    {
+        bail!("--seed-payments must be 1 to {}", crate::seed::PAYMENTS_MAX);
+    }
+    if args
+        .write_cost_payments
+        .is_some_and(|n| n == 0 || n > write_cost::PAYMENTS_MAX)
+    {
+        bail!(
+            "--write-cost-payments must be 1 to {}",
+            write_cost::PAYMENTS_MAX
+        );
+    }
     Ok(())
 }
 
@@ -107,6 +126,7 @@ async fn run_own_gateways(database: &FreshDatabase, args: &BenchArgs) -> anyhow:
         secret_key: merchant.secret_key,
         server_pids: gateways.iter().map(|g| g.pid()).collect(),
         backend: database.backend.to_owned(),
+        database_url: Some(database.url.clone()),
     };
     let outcome = measure_and_report(&target, args).await;
     for gateway in &mut gateways {
@@ -149,6 +169,25 @@ fn start_gateway(
     })
 }
 
+/// What `--seed-payments` lists: the newest page of 100 intents.
+const LIST_PATH: &str = "/v1/payment_intents?limit=100";
+/// Seeded payments per seeded customer.
+const SEED_PAYMENTS_PER_CUSTOMER: u64 = 10;
+/// Different customers searched for, spread over all seeded ones.
+const SEARCHED_CUSTOMERS_MAX: u64 = 1_000;
+
+/// Searches by email for customers spread over the `customers` seeded.
+fn customer_searches(customers: u64) -> Vec<String> {
+    let step = customers.div_ceil(SEARCHED_CUSTOMERS_MAX).max(1);
+    (0..customers)
+        .step_by(step as usize)
+        .map(|index| {
+            let email = crate::seed::customer_email(index).replace('@', "%40");
+            format!("/v1/customers/search?query=email%3A%27{email}%27")
+        })
+        .collect()
+}
+
 fn check_loopback(url: &str) -> anyhow::Result<()> {
     let rest = url
         .strip_prefix("http://")
@@ -161,6 +200,18 @@ fn check_loopback(url: &str) -> anyhow::Result<()> {
 }
 
 async fn measure_and_report(target: &RunTarget, args: &BenchArgs) -> anyhow::Result<()> {
+    let write_cost = match args.write_cost_payments {
+        None => None,
+        Some(payments) => {
+            let source = write_cost::Source {
+                base_url: &target.base_urls[0],
+                secret_key: &target.secret_key,
+                backend: &target.backend,
+                database_url: target.database_url.as_deref(),
+            };
+            Some(write_cost::measure(&source, payments).await?)
+        }
+    };
     let load_before = machine::load_avg();
     let orders = Arc::new(AtomicU64::new(0));
     let all = target.base_urls.clone();
@@ -202,6 +253,25 @@ async fn measure_and_report(target: &RunTarget, args: &BenchArgs) -> anyhow::Res
         )
         .await;
     }
+    let mut seeded = None;
+    if let Some(payments) = args.seed_payments {
+        let customers = payments.div_ceil(SEED_PAYMENTS_PER_CUSTOMER);
+        let target = crate::seed::Target {
+            base_urls: all.clone(),
+            secret_key: target.secret_key.clone(),
+            connections: args.connections,
+        };
+        seeded = Some(crate::seed::drive(&target, customers, payments).await?);
+        measure("payments_seeded", phase(Target::Payments, &all, None)).await;
+        let lists = Target::Reads {
+            paths: Arc::new(vec![LIST_PATH.to_owned()]),
+        };
+        measure("list_payment_intents", phase(lists, &all, None)).await;
+        let searches = Target::Reads {
+            paths: Arc::new(customer_searches(customers)),
+        };
+        measure("search_customers", phase(searches, &all, None)).await;
+    }
     if phases[0].measured.ok == 0 {
         bail!(
             "the baseline endpoint answered nothing: is the target started with bench_echo = true?"
@@ -214,6 +284,8 @@ async fn measure_and_report(target: &RunTarget, args: &BenchArgs) -> anyhow::Res
         phases: &phases,
         load_before,
         load_after: machine::load_avg(),
+        write_cost,
+        seeded: seeded.as_ref(),
     };
     report.print();
     Ok(())

@@ -15,7 +15,8 @@ pub struct PhaseFigures {
     pub connections: usize,
     pub rate: Option<f64>,
     pub duration_s: f64,
-    pub payments: bool,
+    /// `payments`, `echo` or `reads`.
+    pub sends: &'static str,
     pub measured: Measured,
 }
 
@@ -27,7 +28,11 @@ impl PhaseFigures {
             connections: phase.connections,
             rate: phase.rate,
             duration_s: phase.duration.as_secs_f64(),
-            payments: matches!(phase.target, Target::Payments),
+            sends: match phase.target {
+                Target::Payments => "payments",
+                Target::Echo { .. } => "echo",
+                Target::Reads { .. } => "reads",
+            },
             measured,
         }
     }
@@ -37,7 +42,7 @@ impl PhaseFigures {
         let open_loop = |q: f64| m.open_loop_quantile_ms(q).map(|ms| round(ms, 3));
         json!({
             "name": self.name,
-            "sends": if self.payments { "payments" } else { "echo" },
+            "sends": self.sends,
             "instances": self.instances,
             "connections": self.connections,
             "rate": self.rate,
@@ -66,6 +71,10 @@ pub struct Report<'a> {
     pub phases: &'a [PhaseFigures],
     pub load_before: Option<[f64; 3]>,
     pub load_after: Option<[f64; 3]>,
+    /// What one payment writes (`--write-cost-payments`), counted.
+    pub write_cost: Option<Value>,
+    /// What `--seed-payments` wrote between the two payments phases.
+    pub seeded: Option<&'a crate::seed::Seeded>,
 }
 
 impl Report<'_> {
@@ -90,6 +99,10 @@ impl Report<'_> {
             .collect();
         let rss_peak_mb = rss.iter().flatten().copied().reduce(f64::max);
         let open_loop = self.phase("payments_open_loop");
+        let seeded_ratio = self
+            .phase("payments_seeded")
+            .map(|seeded| round(seeded.per_s() / payments.per_s().max(f64::EPSILON), 3));
+        let p99 = |name: &str| self.phase(name).map(|m| round(m.quantile_ms(0.99), 3));
         json!({
             "backend": self.backend,
             "instances": self.args.instances,
@@ -115,6 +128,14 @@ impl Report<'_> {
             "rss_peak_mb": rss_peak_mb,
             "rss_peak_mb_per_instance": rss,
             "phases": self.phases.iter().map(PhaseFigures::json).collect::<Vec<_>>(),
+            "write_cost": self.write_cost,
+            "seeded_payments": self.seeded.map(|s| s.payments),
+            "seeded_customers": self.seeded.map(|s| s.customers),
+            "seed_payments_per_s": self.seeded.map(|s| round(s.payments_per_s(), 1)),
+            "seed_errors": self.seeded.map(|s| s.errors),
+            "seeded_ratio": seeded_ratio,
+            "list_p99_ms": p99("list_payment_intents"),
+            "search_p99_ms": p99("search_customers"),
             "load_avg_before": self.load_before,
             "load_avg_after": self.load_after,
             "cpus": machine::cpus(),
@@ -155,6 +176,21 @@ impl Report<'_> {
                 m.quantile_ms(0.999),
                 m.errors,
             );
+        }
+        if let Some(seeded) = self.seeded {
+            println!(
+                "  seeded {} payments and {} customers at {:.0}/s ({} errors); payments after seeding: {}× before; p99 list {} ms, search {} ms",
+                seeded.payments,
+                seeded.customers,
+                seeded.payments_per_s(),
+                seeded.errors,
+                value["seeded_ratio"],
+                value["list_p99_ms"],
+                value["search_p99_ms"],
+            );
+        }
+        if let Some(write_cost) = &self.write_cost {
+            println!("  write cost per payment: {write_cost}");
         }
         if let Some(scale_out) = value["scale_out"].as_f64() {
             println!("  scale-out: {scale_out:.2}× one instance");

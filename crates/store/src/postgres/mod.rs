@@ -586,3 +586,74 @@ async fn query(
     let stmt = client.prepare_cached(&sql.text).await.map_err(map_err)?;
     client.query(&stmt, &params_of(sql)).await.map_err(map_err)
 }
+
+/// The parameters of `sql`, for tests that run it on a client of their own.
+#[cfg(test)]
+pub(crate) fn params_for_test(sql: &Sql) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+    params_of(sql)
+}
+
+/// A migrated database of its own for one unit test, dropped with it; `None`
+/// when PostgreSQL is unreachable and `PORTCULLIS_SKIP_POSTGRES=1` allows
+/// skipping (never under `CI=true`), as the contract tests decide.
+#[cfg(test)]
+pub(crate) async fn test_database() -> Option<TestDatabase> {
+    const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+    let admin = match tokio_postgres::connect(ADMIN_URL, NoTls).await {
+        Ok((client, connection)) => {
+            tokio::spawn(connection);
+            client
+        }
+        Err(err) => {
+            let ci = std::env::var("CI").as_deref() == Ok("true");
+            let skip = std::env::var("PORTCULLIS_SKIP_POSTGRES").as_deref() == Ok("1");
+            assert!(
+                skip && !ci,
+                "PostgreSQL not reachable at {ADMIN_URL}: {err}"
+            );
+            return None;
+        }
+    };
+    let name = format!("portcullis_unit_{:016x}", rand::random::<u64>());
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    let store = PgStore::open(&url, &StoreOptions::default()).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    Some(TestDatabase {
+        name,
+        client,
+        _store: store,
+    })
+}
+
+#[cfg(test)]
+pub(crate) struct TestDatabase {
+    name: String,
+    client: tokio_postgres::Client,
+    _store: PgStore,
+}
+
+#[cfg(test)]
+impl TestDatabase {
+    pub(crate) fn client(&self) -> &tokio_postgres::Client {
+        &self.client
+    }
+}
+
+#[cfg(test)]
+impl Drop for TestDatabase {
+    /// `Drop` cannot await: psql, which is beside the server, drops it.
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args([
+                "postgres://postgres@127.0.0.1:5432/postgres",
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}

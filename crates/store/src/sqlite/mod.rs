@@ -447,3 +447,17 @@ pub(crate) fn query_opt<T>(
         .optional()
         .map_err(map_err)
 }
+
+/// Migrates `conn` as the writer does at start-up, for unit tests.
+#[cfg(test)]
+pub(crate) fn migrate_for_test(conn: &Connection) -> Result<(), StoreError> {
+    writer::migrate(conn)
+}
+
+/// The parameters of `sql`, for tests that run it on a connection of their own.
+#[cfg(test)]
+pub(crate) fn params_for_test(
+    sql: &Sql,
+) -> rusqlite::ParamsFromIter<std::slice::Iter<'_, crate::model::SqlValue>> {
+    params_of(sql)
+}

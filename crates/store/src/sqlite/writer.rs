@@ -13,7 +13,7 @@ use crate::sql::{docs, webhooks};
 use crate::StoreError;
 use parking_lot::Mutex;
 use portcullis_domain::ids::MerchantId;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -157,6 +157,8 @@ fn run(
     checkpointed: &AtomicBool,
 ) {
     let mut batch = Vec::with_capacity(batch_max);
+    let mut rows_changed_total = conn.total_changes();
+    pages_written_since_last(&conn);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
         while batch.len() < batch_max {
@@ -166,6 +168,7 @@ fn run(
             }
         }
         commit_batch(&conn, &mut batch);
+        record_write_cost(&conn, &mut rows_changed_total);
         if checkpointed.swap(false, Ordering::AcqRel) {
             catch_up(&conn);
         }
@@ -208,6 +211,47 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<WriteJob>) {
     }
 }
 
+/// Counts what the batch just committed cost in storage: rows changed by
+/// its statements (triggers included, rolled-back savepoints too) and
+/// pages the writer connection wrote to the WAL. Both are counts, not
+/// times, so they are the same on a loaded machine as on a quiet one:
+/// `portcullis bench --write-cost-payments N` divides them by payments.
+///
+/// `rows_changed_total` is the connection's `total_changes` when last
+/// recorded; it is moved forward.
+fn record_write_cost(conn: &Connection, rows_changed_total: &mut u64) {
+    let now_total = conn.total_changes();
+    metrics::counter!("portcullis_sqlite_rows_changed_total")
+        .increment(now_total.saturating_sub(*rows_changed_total));
+    *rows_changed_total = now_total;
+    metrics::counter!("portcullis_sqlite_pages_written_total")
+        .increment(pages_written_since_last(conn));
+}
+
+/// Pages this connection wrote (to the WAL) since the last call:
+/// `SQLITE_DBSTATUS_CACHE_WRITE`, read and reset.
+fn pages_written_since_last(conn: &Connection) -> u64 {
+    let (mut current, mut highwater) = (0, 0);
+    // SAFETY: `handle` is this open connection's pointer, used on the thread
+    // that owns the connection for the call's duration only;
+    // `sqlite3_db_status` only reads and resets a counter of it and writes
+    // the two integers it is given.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_db_status(
+            conn.handle(),
+            rusqlite::ffi::SQLITE_DBSTATUS_CACHE_WRITE,
+            &mut current,
+            &mut highwater,
+            1,
+        )
+    };
+    if rc == rusqlite::ffi::SQLITE_OK {
+        u64::try_from(current).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
 /// Runs `f` in a savepoint that is rolled back unless `f` succeeds.
 ///
 /// A panic in `f` (a programming error, such as a write naming a column the
@@ -237,7 +281,21 @@ fn in_savepoint<R>(
     }
 }
 
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
+/// Applies the migrations not yet applied, in one transaction.
+///
+/// Foreign keys are off meanwhile, as SQLite's table rebuild requires
+/// (migration 0011 drops and re-creates tables other tables refer to);
+/// they are checked in full before the commit, and turned on again.
+pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch("PRAGMA foreign_keys = OFF")
+        .map_err(super::map_err)?;
+    let result = migrate_in_transaction(conn);
+    conn.execute_batch("PRAGMA foreign_keys = ON")
+        .map_err(super::map_err)?;
+    result
+}
+
+fn migrate_in_transaction(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(super::map_err)?;
     let result = (|| {
@@ -275,7 +333,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
                 }
             }
         }
-        Ok(())
+        check_foreign_keys(conn)
     })();
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
     conn.execute_batch(end).map_err(super::map_err)?;
@@ -293,6 +351,24 @@ fn applied_migrations(conn: &Connection) -> Result<Vec<AppliedMigration>, StoreE
         })
         .map_err(super::map_err)?;
     rows.collect::<Result<_, _>>().map_err(super::map_err)
+}
+
+/// Fails when any row refers to a row that does not exist.
+fn check_foreign_keys(conn: &Connection) -> Result<(), StoreError> {
+    let violation = conn
+        .query_row(
+            "SELECT \"table\", parent FROM pragma_foreign_key_check",
+            [],
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+        )
+        .optional()
+        .map_err(super::map_err)?;
+    match violation {
+        None => Ok(()),
+        Some((table, parent)) => Err(StoreError::Corrupt(format!(
+            "after migrating, rows of {table} refer to missing rows of {parent}"
+        ))),
+    }
 }
 
 /// Applies a write set; the caller's savepoint undoes it on error.

@@ -189,6 +189,35 @@ async fn pg_connect(database: &str) -> Result<tokio_postgres::Client, tokio_post
     Ok(client)
 }
 
+/// A PostgreSQL database with nothing in it, not even the migrations, for
+/// tests that build an older schema by hand; dropped with this.
+#[allow(dead_code)] // used by the upgrade tests, not by every test crate
+pub struct EmptyPostgres {
+    pub url: String,
+    database: PgDatabase,
+}
+
+#[allow(dead_code)] // used by the upgrade tests, not by every test crate
+impl EmptyPostgres {
+    /// `None` when the server cannot be reached and the test is to be skipped.
+    pub async fn create() -> Option<Self> {
+        match PgDatabase::create().await {
+            Ok(database) => Some(Self {
+                url: pg_url(&database.name),
+                database,
+            }),
+            Err(cause) => {
+                postgres_unreachable(&with_sources(&cause));
+                None
+            }
+        }
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        pg_connect(&self.database.name).await.unwrap()
+    }
+}
+
 /// A database created for one test and dropped when this is dropped.
 struct PgDatabase {
     name: String,

@@ -1,0 +1,223 @@
+//! The reads that must not slow down as payments accumulate use an index,
+//! on both backends: each statement, as the SQL builders write it, is
+//! explained on a migrated database and its plan must name the index and
+//! sort nothing (SQLite: no temporary B-tree; PostgreSQL: no Sort node,
+//! with sequential scans, bitmap scans and sorts priced out, so that an
+//! empty table's cheap plan does not hide a missing index). Migration 0011 removed indexes; these are
+//! the readers that keep theirs.
+
+use crate::model::{ListQuery, PageCursor, ScanOp, ScanQuery, Scope, SqlValue, Table};
+use crate::sql::docs::{self, Direction};
+use crate::sql::{Dialect, Sql};
+use portcullis_domain::ids::MerchantId;
+use portcullis_domain::search::SearchQuery;
+
+/// A statement and the index its plan must use.
+struct Expectation {
+    what: &'static str,
+    sql: Sql,
+    index: &'static str,
+}
+
+fn scope() -> Scope {
+    Scope {
+        merchant_id: MerchantId::parse("acct_plans").unwrap(),
+        livemode: false,
+    }
+}
+
+fn page(filters: Vec<(&'static str, SqlValue)>) -> ListQuery {
+    ListQuery {
+        scope: scope(),
+        filters,
+        one_of: vec![],
+        created: Default::default(),
+        cursor: PageCursor::Newest,
+        limit: 100,
+    }
+}
+
+fn text(value: &str) -> SqlValue {
+    SqlValue::Text(value.to_owned())
+}
+
+fn expectations(d: Dialect) -> Vec<Expectation> {
+    let email = SearchQuery::parse("email:'seed-7@example.com'").unwrap();
+    vec![
+        Expectation {
+            what: "the newest 100 intents",
+            sql: docs::list_docs(d, Table::PaymentIntents, &page(vec![]), None),
+            index: "payment_intents_by_scope",
+        },
+        Expectation {
+            what: "the next page of intents",
+            sql: docs::list_docs(
+                d,
+                Table::PaymentIntents,
+                &page(vec![]),
+                Some((Direction::Older, 1_000)),
+            ),
+            index: "payment_intents_by_scope",
+        },
+        Expectation {
+            what: "a customer's intents",
+            sql: docs::list_docs(
+                d,
+                Table::PaymentIntents,
+                &page(vec![("customer", text("cus_1"))]),
+                None,
+            ),
+            index: "payment_intents_by_customer",
+        },
+        Expectation {
+            what: "an intent's newest attempt",
+            sql: docs::list_docs(
+                d,
+                Table::PaymentAttempts,
+                &page(vec![("payment_intent", text("pi_1"))]),
+                None,
+            ),
+            index: "payment_attempts_by_payment_intent",
+        },
+        Expectation {
+            what: "the newest risk evaluations",
+            sql: docs::list_docs(d, Table::RiskEvaluations, &page(vec![]), None),
+            index: "risk_evaluations_by_scope",
+        },
+        Expectation {
+            what: "an intent's charges",
+            sql: docs::list_docs(
+                d,
+                Table::Charges,
+                &page(vec![("payment_intent", text("pi_1"))]),
+                None,
+            ),
+            index: "charges_by_payment_intent",
+        },
+        Expectation {
+            what: "events of one type",
+            sql: docs::list_docs(
+                d,
+                Table::Events,
+                &page(vec![("event_type", text("charge.succeeded"))]),
+                None,
+            ),
+            index: "events_by_event_type",
+        },
+        Expectation {
+            what: "customers by email (list filter)",
+            sql: docs::list_docs(
+                d,
+                Table::Customers,
+                &page(vec![("email", text("seed-7@example.com"))]),
+                None,
+            ),
+            index: "customers_by_email",
+        },
+        Expectation {
+            what: "a customer search by email",
+            sql: docs::search_docs(d, Table::Customers, &scope(), &email, None, 10).unwrap(),
+            index: "customers_by_lower_email",
+        },
+        Expectation {
+            what: "the newest customers",
+            sql: docs::list_docs(d, Table::Customers, &page(vec![]), None),
+            index: "customers_by_scope",
+        },
+        Expectation {
+            what: "cards under one key (rotation)",
+            sql: docs::scan_docs(
+                d,
+                Table::VaultCards,
+                &ScanQuery {
+                    filters: vec![("kek_id", ScanOp::Equal, text("kek_1"))],
+                    created_before: None,
+                    limit: 100,
+                },
+            ),
+            index: "vault_cards_by_kek_id",
+        },
+        Expectation {
+            what: "pending attempts (recovery)",
+            sql: docs::scan_docs(
+                d,
+                Table::PaymentAttempts,
+                &ScanQuery {
+                    filters: vec![("state", ScanOp::Equal, text("pending"))],
+                    created_before: None,
+                    limit: 100,
+                },
+            ),
+            index: "payment_attempts_by_state",
+        },
+    ]
+}
+
+#[test]
+fn sqlite_reads_use_their_indexes_and_sort_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plans.db");
+    let conn = crate::sqlite::open_connection(&path).unwrap();
+    crate::sqlite::migrate_for_test(&conn).unwrap();
+    for expectation in expectations(Dialect::Sqlite) {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", expectation.sql.text))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(crate::sqlite::params_for_test(&expectation.sql), |row| {
+                row.get::<_, String>(3)
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains(&format!("INDEX {} ", expectation.index)),
+            "{}: expected {}, got:\n{plan}",
+            expectation.what,
+            expectation.index
+        );
+        assert!(
+            !plan.contains("TEMP B-TREE"),
+            "{}: sorts:\n{plan}",
+            expectation.what
+        );
+    }
+}
+
+#[tokio::test]
+async fn postgres_reads_use_their_indexes_and_sort_nothing() {
+    let Some(database) = crate::postgres::test_database().await else {
+        return;
+    };
+    let client = database.client();
+    // An empty table's cheapest plan says nothing of a large one's: with
+    // sequential scans, bitmap scans and sorts priced out, a plan that still
+    // sorts or scans has no index able to serve the statement.
+    client
+        .batch_execute(
+            "SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off",
+        )
+        .await
+        .unwrap();
+    for expectation in expectations(Dialect::Postgres) {
+        let sql = format!("EXPLAIN {}", expectation.sql.text);
+        let rows = client
+            .query(&sql, &crate::postgres::params_for_test(&expectation.sql))
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains(&format!(" {} on ", expectation.index)),
+            "{}: expected {}, got:\n{plan}",
+            expectation.what,
+            expectation.index
+        );
+        assert!(
+            !plan.contains("Sort"),
+            "{}: sorts:\n{plan}",
+            expectation.what
+        );
+    }
+}
