@@ -76,6 +76,36 @@ pub enum Command {
     /// Run a simulated acquirer host over ISO 8583 on TCP (journaled, with
     /// fault injection); `settlement` writes a day's settlement file.
     AcquirerSim(AcquirerSimArgs),
+    /// Register, list and revoke ISO 8583 terminals (POS / IoT).
+    #[command(subcommand)]
+    Terminal(TerminalCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TerminalCommand {
+    /// Register a terminal of a merchant; its MAC key is shown once.
+    Create {
+        /// The merchant the terminal pays for (`acct_…`).
+        #[arg(long)]
+        merchant: String,
+        /// Print exactly one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a merchant's terminals (never their keys).
+    List {
+        /// The merchant whose terminals to list (`acct_…`).
+        #[arg(long)]
+        merchant: String,
+        /// Print one JSON object per terminal on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a terminal by its id: its messages are refused (03) from now on.
+    Revoke {
+        /// The terminal's id (8 characters), as `terminal list` shows it.
+        terminal_id: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -275,6 +305,10 @@ pub struct ServeArgs {
     /// loopback clients only.
     #[arg(long, env = "PORTCULLIS_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// Accept ISO 8583 messages (0100, 0200, 0400, 0800) from registered
+    /// terminals on this address (`portcullis terminal create`).
+    #[arg(long, env = "PORTCULLIS_ISO8583_LISTEN")]
+    pub iso8583_listen: Option<String>,
     /// PEM certificate chain; with --tls-key, serve HTTPS (TLS 1.2+).
     #[arg(long, env = "PORTCULLIS_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -21,6 +21,8 @@ mod serve;
 mod settings;
 mod soak;
 mod telemetry;
+mod terminal_admin;
+mod terminal_listener;
 mod vault_admin;
 
 use clap::Parser;
@@ -66,6 +68,7 @@ fn main() -> std::process::ExitCode {
             Command::Soak(args) => soak::run(database_url.as_deref(), &args).await,
             Command::SandboxAcquirer(args) => sandbox_server::run(&args).await,
             Command::AcquirerSim(args) => acquirer_sim::run(&args).await,
+            Command::Terminal(command) => terminal_admin::run(&settings, command).await,
         }
     });
     match outcome {

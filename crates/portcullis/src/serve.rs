@@ -91,9 +91,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         stopped(stop_signal.clone()),
     ));
     let ledger = tokio::spawn(portcullis_api::ledger::worker::run(
-        state,
+        state.clone(),
         stopped(stop_signal.clone()),
     ));
+    let terminals = crate::terminal_listener::start(settings, &state, stopped(stop_signal.clone())).await?;
     let keyring = tokio::spawn(crate::vault_admin::reload_on_change(
         vault,
         settings.vault_keyring_file.clone(),
@@ -113,7 +114,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     );
     println!("portcullis listening on {scheme}://{address}");
     let served = serve_http(listener, app, handle, settings).await;
-    let _ = tokio::join!(pruner, recovery, keyring, webhooks, ledger, budgets);
+    let _ = tokio::join!(pruner, recovery, keyring, webhooks, ledger, budgets, terminals);
     if let Some(metrics_server) = metrics_server {
         let _ = metrics_server.await;
     }
