@@ -6,7 +6,8 @@
 //! 1. add a new key (not yet active) and wait until every server has it;
 //! 2. make it active, so new cards are sealed under it;
 //! 3. re-wrap every card's data key under it (the card ciphertext is untouched),
-//!    and those of connector accounts' sealed credentials;
+//!    and those of connector accounts' sealed credentials and terminals'
+//!    MAC keys;
 //! 4. later, `vault retire-key` removes the old key once no card and no
 //!    connector account uses it.
 
@@ -181,19 +182,19 @@ async fn rotate(store: &Store, path: &Path) -> anyhow::Result<()> {
     tokio::time::sleep(KEYRING_RELOAD_INTERVAL * 3).await;
     let vault = Vault::new(active);
     let rewrapped = rewrap_all(store, &vault, &new_id).await?;
-    let [cards, accounts] = rewrapped;
-    println!("re-wrapped {cards} cards and {accounts} connector accounts under {new_id}; old keys may now be retired");
+    let [cards, accounts, terminals] = rewrapped;
+    println!("re-wrapped {cards} cards and {accounts} connector accounts and {terminals} terminals' MAC keys under {new_id}; old keys may now be retired");
     Ok(())
 }
 
 /// The tables whose rows hold data keys wrapped by a KEK (`kek_id` column).
-const SEALED_TABLES: [Table; 2] = [Table::VaultCards, Table::ConnectorAccounts];
+const SEALED_TABLES: [Table; 3] = [Table::VaultCards, Table::ConnectorAccounts, Table::Terminals];
 
 /// The sealed record in a row's body: the whole body of a vault card, the
 /// `sealed` member of a connector account (absent once it is deleted).
 fn sealed_in(table: Table, body: &str) -> anyhow::Result<Option<SealedCard>> {
     let sealed = match table {
-        Table::ConnectorAccounts => {
+        Table::ConnectorAccounts | Table::Terminals => {
             let value: serde_json::Value = serde_json::from_str(body)?;
             match &value["sealed"] {
                 serde_json::Value::Null => return Ok(None),
@@ -208,7 +209,7 @@ fn sealed_in(table: Table, body: &str) -> anyhow::Result<Option<SealedCard>> {
 /// The row's body with its sealed record replaced.
 fn with_sealed(table: Table, body: &str, sealed: &SealedCard) -> anyhow::Result<String> {
     match table {
-        Table::ConnectorAccounts => {
+        Table::ConnectorAccounts | Table::Terminals => {
             let mut value: serde_json::Value = serde_json::from_str(body)?;
             value["sealed"] = serde_json::from_str(&sealed_body(sealed))?;
             Ok(value.to_string())
@@ -219,8 +220,8 @@ fn with_sealed(table: Table, body: &str, sealed: &SealedCard) -> anyhow::Result<
 
 /// Re-wraps, batch by batch, every card and every connector account's
 /// credentials not under `kek_id`; answers how many of each.
-async fn rewrap_all(store: &Store, vault: &Vault, kek_id: &str) -> anyhow::Result<[u64; 2]> {
-    let mut rewrapped = [0; 2];
+async fn rewrap_all(store: &Store, vault: &Vault, kek_id: &str) -> anyhow::Result<[u64; 3]> {
+    let mut rewrapped = [0; 3];
     for (count, table) in rewrapped.iter_mut().zip(SEALED_TABLES) {
         *count = rewrap_table(store, vault, table, kek_id).await?;
     }
@@ -274,14 +275,15 @@ async fn rewrap_table(
     }
 }
 
-/// How many cards and connector accounts `kek_id` wraps, up to `limit` each.
-async fn records_under(store: &Store, kek_id: &str, limit: usize) -> anyhow::Result<[usize; 2]> {
+/// How many cards, connector accounts and terminals `kek_id` wraps, up to
+/// `limit` each.
+async fn records_under(store: &Store, kek_id: &str, limit: usize) -> anyhow::Result<[usize; 3]> {
     let query = ScanQuery {
         filters: vec![("kek_id", ScanOp::Equal, SqlValue::Text(kek_id.to_owned()))],
         created_before: None,
         limit,
     };
-    let mut counts = [0; 2];
+    let mut counts = [0; 3];
     for (count, table) in counts.iter_mut().zip(SEALED_TABLES) {
         *count = store.scan(table, &query).await?.len();
     }
@@ -290,8 +292,8 @@ async fn records_under(store: &Store, kek_id: &str, limit: usize) -> anyhow::Res
 
 async fn retire(store: &Store, path: &Path, kek_id: &str) -> anyhow::Result<()> {
     let keyring = load(path)?;
-    if records_under(store, kek_id, 1).await? != [0, 0] {
-        bail!("cards or connector accounts are still wrapped by {kek_id}; run `portcullis vault rotate-key` first");
+    if records_under(store, kek_id, 1).await? != [0, 0, 0] {
+        bail!("cards, connector accounts or terminals' MAC keys are still wrapped by {kek_id}; run `portcullis vault rotate-key` first");
     }
     save(path, &keyring.retire(kek_id)?)?;
     println!("retired {kek_id}");
@@ -307,8 +309,8 @@ async fn status(store: &Store, path: &Path) -> anyhow::Result<()> {
         } else {
             ""
         };
-        let [cards, accounts] = records_under(store, id, COUNT_MAX).await?;
-        println!("{id}{active}\t{cards} cards\t{accounts} connector accounts");
+        let [cards, accounts, terminals] = records_under(store, id, COUNT_MAX).await?;
+        println!("{id}{active}\t{cards} cards\t{accounts} connector accounts\t{terminals} terminals");
     }
     Ok(())
 }
