@@ -20,6 +20,7 @@ mod secrets;
 mod serve;
 mod settings;
 mod soak;
+mod stored_reversals;
 mod telemetry;
 mod terminal_admin;
 mod terminal_listener;

@@ -43,7 +43,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         key_hasher: hasher,
         settings: api_settings(settings, address),
         vault: vault.clone(),
-        connector: connector(settings)?,
+        connector: connector(settings, &store).await?,
         payments: settings.payments.clone(),
         webhooks: settings.webhooks.clone(),
         ledger: settings.ledger.clone(),
@@ -171,14 +171,14 @@ async fn serve_metrics_alone(
 /// The acquirer: `portcullis sandbox-acquirer` at `connector_url` when set,
 /// else the built-in sandbox; and the `[connectors.<name>]` acquirers for
 /// the merchants they list. Always behind the guard.
-fn connector(settings: &Settings) -> anyhow::Result<Arc<dyn Connector>> {
+async fn connector(settings: &Settings, store: &Store) -> anyhow::Result<Arc<dyn Connector>> {
     let default = default_connector(settings)?;
     if settings.acquirers.is_empty() {
         return Ok(default);
     }
     let routed = Routed::new(
         default,
-        crate::acquirers::routes(&settings.acquirers, &settings.data_dir)?,
+        crate::acquirers::routes(&settings.acquirers, &settings.data_dir, store).await?,
     );
     Ok(Arc::new(Guarded::new(
         routed,

@@ -41,8 +41,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 9,
-        sqlite: include_str!("../migrations/sqlite/0009_terminals.sql"),
-        postgres: include_str!("../migrations/postgres/0009_terminals.sql"),
+        sqlite: include_str!("../migrations/sqlite/0009_iso8583.sql"),
+        postgres: include_str!("../migrations/postgres/0009_iso8583.sql"),
     },
     Migration {
         version: 10,

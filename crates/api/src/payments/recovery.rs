@@ -122,11 +122,16 @@ async fn settle_locked(state: &AppState, scope: &Scope, attempt: &Attempt) -> Ap
         writes.push(attempt.resolve(scope, attempt_doc.version)?);
         return Ok(state.store.commit(writes).await?);
     }
-    let record = state
-        .connector
-        .query(attempt.authorization_id())
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    // An authorization is recovered as such (ISO 8583 reverses it, since
+    // its approval was never committed); a capture or a void only asks
+    // after the authorization it follows, which must not be undone.
+    let record = match attempt.kind {
+        AttemptKind::Authorize => state.connector.recover_authorization(&attempt.id).await,
+        AttemptKind::Capture | AttemptKind::Void => {
+            state.connector.query(attempt.authorization_id()).await
+        }
+    }
+    .map_err(|e| ApiError::unavailable(&e))?;
     tracing::info!(attempt = %attempt.id, kind = ?attempt.kind, found = ?record.as_ref().map(|r| r.state), "settling an orphaned attempt");
     let writes = match attempt.kind {
         AttemptKind::Authorize => {

@@ -1,4 +1,5 @@
--- ISO 8583 terminals (POS / IoT) and what they sent.
+-- ISO 8583: terminals (POS / IoT) and what they sent, and the connector's
+-- pending reversals.
 --
 -- `terminals`: one row per registered terminal; `id` is its 8-character
 -- terminal id (DE 41), unique across merchants. The body holds the
@@ -41,3 +42,17 @@ CREATE TABLE terminal_transactions (
 );
 CREATE INDEX terminal_transactions_by_scope ON terminal_transactions (merchant_id, livemode, seq);
 CREATE INDEX terminal_transactions_by_original ON terminal_transactions (original_key, seq);
+
+-- Pending reversals of the ISO 8583 connector, so that any instance
+-- resumes them: an original is recorded (`sent`) before it is sent and
+-- stays until it is declined or reversed; `reversing` once its answer
+-- never came and a 0400 is being retried. Recovery of an authorization
+-- whose outcome was never committed reverses a `sent` one too.
+CREATE TABLE iso8583_reversals (
+    attempt_id TEXT PRIMARY KEY,
+    connector  TEXT NOT NULL,
+    reference  TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    created    INTEGER NOT NULL
+);
+CREATE INDEX iso8583_reversals_by_state ON iso8583_reversals (connector, state, created);
