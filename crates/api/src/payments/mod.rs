@@ -9,7 +9,7 @@ pub(crate) mod capture;
 pub mod cards;
 mod charges;
 pub(crate) mod confirm;
-mod intents;
+pub(crate) mod intents;
 mod ledger_postings;
 mod methods;
 mod outcome;

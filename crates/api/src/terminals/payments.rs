@@ -13,7 +13,7 @@
 use super::registry::Terminal;
 use super::transactions::{self, Answered, MessageKey, Reversed, TerminalTransaction};
 use crate::error::{ApiError, ApiResult};
-use crate::events::{event, Origin};
+use crate::events::Origin;
 use crate::idempotency::Executed;
 use crate::payments::cards::CardInput;
 use crate::payments::confirm::{confirm_new, ConfirmInput, MethodSource};
@@ -177,14 +177,7 @@ fn new_intent(
         .updated(&update)
         .map_err(|e| ApiError::internal(&e))?;
     let mut writes = WriteSet::new();
-    writes.push(event(
-        ctx.scope,
-        "payment_intent.created",
-        &render_payment_intent(&intent),
-        None,
-        ctx.origin,
-        ctx.state.now(),
-    ));
+    writes.push(crate::payments::intents::created_event(ctx, &intent));
     Ok((intent, writes))
 }
 
