@@ -241,6 +241,11 @@ pub struct SoakArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 8)]
     pub connections: usize,
+    /// The acquirer the payments go to, as its own process: `sandbox`
+    /// (`sandbox-acquirer`, HTTP/JSON) or `iso8583` (`acquirer-sim` over
+    /// TCP, reconciled against its journal).
+    #[arg(long, default_value = "sandbox")]
+    pub acquirer: String,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
