@@ -225,6 +225,12 @@ pub struct BenchArgs {
     /// measured alone in the same run, for the scale-out ratio.
     #[arg(long, default_value_t = 1)]
     pub instances: usize,
+    /// Also measure the ISO 8583 side in the same run: the codec's messages
+    /// per second on one core, and 0200 purchases per second from a
+    /// registered terminal over --connections (at most 16) TCP
+    /// connections to `serve --iso8583-listen`.
+    #[arg(long)]
+    pub terminals: bool,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -66,6 +66,8 @@ pub struct Report<'a> {
     pub phases: &'a [PhaseFigures],
     pub load_before: Option<[f64; 3]>,
     pub load_after: Option<[f64; 3]>,
+    /// With `--terminals`: the ISO 8583 figures of the same run.
+    pub terminals: Option<Value>,
 }
 
 impl Report<'_> {
@@ -90,7 +92,7 @@ impl Report<'_> {
             .collect();
         let rss_peak_mb = rss.iter().flatten().copied().reduce(f64::max);
         let open_loop = self.phase("payments_open_loop");
-        json!({
+        let mut value = json!({
             "backend": self.backend,
             "instances": self.args.instances,
             "connections": self.args.connections,
@@ -121,7 +123,11 @@ impl Report<'_> {
             "cpu_model": machine::cpu_model(),
             "build_profile": if cfg!(debug_assertions) { "debug" } else { "release" },
             "load_generator": "same machine, same process as the report (hyper, one keep-alive connection per worker)",
-        })
+        });
+        if let Some(terminals) = &self.terminals {
+            value["terminals"] = terminals.clone();
+        }
+        value
     }
 
     pub fn print(&self) {
@@ -158,6 +164,15 @@ impl Report<'_> {
         }
         if let Some(scale_out) = value["scale_out"].as_f64() {
             println!("  scale-out: {scale_out:.2}× one instance");
+        }
+        if let Some(terminals) = &self.terminals {
+            println!(
+                "  ISO 8583: codec {} messages/s on one core; terminals {} authorizations/s over {} connections ({} of HTTP payments/s)",
+                terminals["codec_messages_per_s_per_core"],
+                terminals["authorizations_per_s"],
+                terminals["connections"],
+                terminals["ratio_to_http_payments"],
+            );
         }
         println!(
             "server peak RSS {} MB; load {} → {}",

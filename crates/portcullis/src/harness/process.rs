@@ -185,6 +185,23 @@ fn run_subcommand(
         .with_context(|| format!("running portcullis {}", args.join(" ")))
 }
 
+/// `portcullis terminal create --merchant MERCHANT --json`: what it printed.
+pub fn create_terminal(
+    database_url: &str,
+    data_dir: &Path,
+    merchant: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let args = ["terminal", "create", "--merchant", merchant, "--json"];
+    let output = run_subcommand(&args, database_url, data_dir)?;
+    if !output.status.success() {
+        bail!(
+            "terminal create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    serde_json::from_slice(&output.stdout).context("terminal create printed no JSON")
+}
+
 /// A merchant created through `portcullis merchant create --json`.
 pub struct Merchant {
     pub id: String,
