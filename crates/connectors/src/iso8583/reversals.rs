@@ -51,20 +51,20 @@ pub trait ReversalStore: Send + Sync {
     async fn reversing(&self, limit: usize) -> Result<Vec<PendingReversal>, ReversalStoreError>;
 }
 
+/// Originals by attempt id, each with whether it is being reversed.
+type Originals = HashMap<String, (PendingReversal, bool)>;
+
 /// Pending reversals in memory (tests).
 #[derive(Default)]
 pub struct MemoryReversals {
-    pending: Mutex<HashMap<String, (PendingReversal, bool)>>,
+    pending: Mutex<Originals>,
 }
 
 /// Bound on originals kept in memory; the oldest are not tracked beyond it.
 const MEMORY_REVERSALS_MAX: usize = 100_000;
 
 impl MemoryReversals {
-    fn locked(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, (PendingReversal, bool)>>, ReversalStoreError>
-    {
+    fn locked(&self) -> Result<std::sync::MutexGuard<'_, Originals>, ReversalStoreError> {
         self.pending
             .lock()
             .map_err(|_| ReversalStoreError("poisoned".into()))
