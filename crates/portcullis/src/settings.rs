@@ -624,7 +624,10 @@ mod tests {
     }
 
     fn is_key(text: &str) -> bool {
-        !text.is_empty() && text.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     }
 
     #[test]
