@@ -164,3 +164,28 @@ async fn terminal_payments_and_repeats_hold_across_restarts_and_instances(backen
     let refused = decode(&after_revoke, Profile::Default).unwrap();
     assert!(!refused.has(64) && !refused.has(128), "an 03 answer is not MACed");
 }
+
+on_both_backends!(a_terminal_key_is_rewrapped_by_vault_rotation_and_still_verifies);
+
+/// `vault rotate-key` re-wraps a terminal's sealed MAC key under the new
+/// key-encrypting key (the old one then wraps nothing), and the terminal's
+/// messages still verify.
+async fn a_terminal_key_is_rewrapped_by_vault_rotation_and_still_verifies(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Kiosk");
+    let terminal = create_terminal(&db, &merchant.id);
+    let before = cli(&db, &["vault", "status"]);
+    assert!(before.contains("\t1 terminals"), "{before}");
+    let rotated = cli(&db, &["vault", "rotate-key"]);
+    assert!(rotated.contains("and 1 terminals' MAC keys"), "{rotated}");
+    let after = cli(&db, &["vault", "status"]);
+    let old_kek = before.split_whitespace().next().unwrap();
+    assert!(
+        after.lines().any(|l| l.starts_with(old_kek) && l.ends_with("\t0 terminals")),
+        "{after}"
+    );
+    let address = free_address();
+    let _server = start(&db, &address);
+    let answer = ask(&address, &purchase(&terminal, "0200", "000001", 1500));
+    assert_eq!(field(&answer, 39).as_deref(), Some("00"));
+}
