@@ -9,6 +9,9 @@
 #   3. connector_peer.py (likewise): pyiso8583 as the acquirer of a gateway's
 #      `[connectors.peer]`: every message the connector sends (0800, 0100,
 #      0200, 0220, 0400, refund 0200) decoded and answered by pyiso8583.
+#   4. terminals.py (likewise): pyiso8583-built messages MACed with
+#      `cryptography`'s AES-CMAC drive `serve --iso8583-listen` (approval,
+#      each decline, wrong MAC, unknown terminal, reversal, repeats).
 #   PYTHON          the interpreter that makes the venv (default python3)
 #   PORTCULLIS_BIN  the portcullis binary (default target/release/portcullis,
 #                   else target/debug/portcullis)
@@ -43,6 +46,8 @@ if [[ -n "$bin" ]]; then
     "$venv/bin/python" "$here/acquirer_sim.py" "$bin"
     log "the connector's messages, decoded and answered by pyiso8583 ($bin)"
     "$venv/bin/python" "$here/connector_peer.py" "$bin"
+    log "terminals: pyiso8583 messages MACed by cryptography's AES-CMAC ($bin)"
+    "$venv/bin/python" "$here/terminals.py" "$bin"
 else
     log "no portcullis binary found: acquirer-sim and connector suites not run"
     exit 1

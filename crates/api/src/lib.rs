@@ -32,6 +32,7 @@ mod samples;
 pub mod sealed_secrets;
 mod security_headers;
 mod state;
+pub mod terminals;
 pub mod webhooks;
 pub mod wire;
 

@@ -327,6 +327,19 @@ pub trait Connector: Send + Sync {
     /// What the acquirer knows of an attempt, for crash recovery: `None` if
     /// it never saw it.
     async fn query(&self, attempt_id: &str) -> Result<Option<AttemptRecord>, ConnectorError>;
+
+    /// Crash recovery of an authorization whose outcome the gateway never
+    /// committed (phase two did not happen): what the acquirer did with it,
+    /// after undoing it where the protocol can only undo (ISO 8583 has no
+    /// status query: the original is reversed and the record says voided).
+    /// Recovery of a capture or a void calls [`Connector::query`] instead,
+    /// which never reverses the authorization they follow.
+    async fn recover_authorization(
+        &self,
+        attempt_id: &str,
+    ) -> Result<Option<AttemptRecord>, ConnectorError> {
+        self.query(attempt_id).await
+    }
 }
 
 /// A shared connector is a connector, so routing can hold
@@ -375,5 +388,12 @@ impl<T: Connector + ?Sized> Connector for std::sync::Arc<T> {
 
     async fn query(&self, attempt_id: &str) -> Result<Option<AttemptRecord>, ConnectorError> {
         (**self).query(attempt_id).await
+    }
+
+    async fn recover_authorization(
+        &self,
+        attempt_id: &str,
+    ) -> Result<Option<AttemptRecord>, ConnectorError> {
+        (**self).recover_authorization(attempt_id).await
     }
 }

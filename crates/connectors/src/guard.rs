@@ -268,4 +268,20 @@ impl<C: Connector> Connector for Guarded<C> {
         }
         Ok(record)
     }
+
+    async fn recover_authorization(
+        &self,
+        attempt_id: &str,
+    ) -> Result<Option<AttemptRecord>, ConnectorError> {
+        let record = self
+            .within(
+                "recover_authorization",
+                self.inner.recover_authorization(attempt_id),
+            )
+            .await?;
+        if let Some(record) = &record {
+            check_record(record)?;
+        }
+        Ok(record)
+    }
 }

@@ -149,4 +149,17 @@ impl Connector for Routed {
         }
         self.default.query(attempt_id).await
     }
+
+    async fn recover_authorization(
+        &self,
+        attempt_id: &str,
+    ) -> Result<Option<AttemptRecord>, ConnectorError> {
+        for route in &self.routes {
+            if let Some(mut record) = route.connector.recover_authorization(attempt_id).await? {
+                record.reference = format!("{PREFIX}{}:{}", route.name, record.reference);
+                return Ok(Some(record));
+            }
+        }
+        self.default.recover_authorization(attempt_id).await
+    }
 }

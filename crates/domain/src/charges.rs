@@ -14,6 +14,26 @@ pub enum ChargeStatus {
     Failed,
 }
 
+/// How the card reached the gateway: given by a client (`card`) or read
+/// by a registered terminal (`card_present`); the charge's
+/// `payment_method_details.type`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardPresence {
+    #[default]
+    Card,
+    CardPresent,
+}
+
+impl CardPresence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardPresence::Card => "card",
+            CardPresence::CardPresent => "card_present",
+        }
+    }
+}
+
 /// Stripe's `outcome` object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
@@ -71,6 +91,9 @@ pub struct Charge {
     /// The review (`prv_…`) a risk rule opened for this charge.
     #[serde(default)]
     pub review: Option<String>,
+    /// `card`, or `card_present` for a terminal's payment.
+    #[serde(default)]
+    pub presence: CardPresence,
 }
 
 impl Charge {

@@ -370,6 +370,16 @@ impl PaymentIntent {
     pub fn is_manual_capture(&self) -> bool {
         self.capture_method == CaptureMethod::Manual
     }
+
+    /// `card_present` when a terminal read the card (the intent's only
+    /// payment method type), else `card`.
+    pub fn card_presence(&self) -> crate::charges::CardPresence {
+        if self.payment_method_types == ["card_present"] {
+            crate::charges::CardPresence::CardPresent
+        } else {
+            crate::charges::CardPresence::Card
+        }
+    }
 }
 
 fn patch(field: &mut Option<String>, change: &Patch<String>) {

@@ -68,7 +68,7 @@ fn hex_value(digit: u8) -> Option<u8> {
 }
 
 fn parse_hex(text: &[u8]) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     text.chunks(2)

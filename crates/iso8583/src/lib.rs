@@ -12,6 +12,7 @@
 //! - [`framing`]: the length prefix of a stream ([`Framing`]: 2-byte
 //!   big-endian or 4 ASCII digits) as pure functions.
 //! - [`mac`]: the AES-CMAC message MAC in DE 64 / DE 128.
+//! - [`track2`]: the card number and expiry of DE 35.
 //! - [`fields`]: names of the data elements, and the processing and
 //!   response codes the gateway uses.
 //!
@@ -25,9 +26,11 @@ pub mod framing;
 pub mod mac;
 pub mod message;
 pub mod spec;
+pub mod track2;
 
 pub use codec::{decode, encode, Profile};
 pub use error::{DecodeError, FieldError, MtiError, Part, Problem};
 pub use framing::{FrameError, Framing};
 pub use mac::{MacError, MacKey};
 pub use message::{Message, Mti};
+pub use track2::{Track2, Track2Error};

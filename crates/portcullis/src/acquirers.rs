@@ -20,10 +20,12 @@
 //! ```
 
 use anyhow::{bail, Context};
-use portcullis_connectors::iso8583::reversals::JournalReversals;
+use crate::stored_reversals::StoredReversals;
+use portcullis_connectors::iso8583::reversals::ReversalStore;
 use portcullis_connectors::iso8583::{AcceptorIds, Iso8583Connector, Session, SessionOptions};
 use portcullis_connectors::{Connector, Iso8583, Route};
 use portcullis_iso8583::{Framing, Profile};
+use portcullis_store::{Store, REVERSALS_PAGE_MAX};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -181,20 +183,27 @@ pub fn parse(
     Ok(parsed)
 }
 
-/// The routes of the configured acquirers. Each keeps its pending
-/// reversals in `DATA_DIR/iso8583-<name>-reversals.jsonl` and resumes the
-/// ones a previous run left.
-pub fn routes(acquirers: &[AcquirerSettings], data_dir: &Path) -> anyhow::Result<Vec<Route>> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
+/// The routes of the configured acquirers. Their pending reversals are in
+/// the database (`crate::stored_reversals`); those a previous run left
+/// being reversed are resumed here, and any instance's recovery worker
+/// reverses an original whose attempt was left in doubt.
+pub async fn routes(
+    acquirers: &[AcquirerSettings],
+    data_dir: &Path,
+    store: &Store,
+) -> anyhow::Result<Vec<Route>> {
     let mut routes = Vec::new();
     for acquirer in acquirers {
-        let path = data_dir.join(format!("iso8583-{}-reversals.jsonl", acquirer.name));
-        let reversals = Arc::new(
-            JournalReversals::open(&path)
-                .with_context(|| format!("[connectors.{}] pending reversals", acquirer.name))?,
-        );
-        let left = reversals.pending();
+        let reversals = Arc::new(StoredReversals::new(store.clone(), &acquirer.name));
+        let old_journal = data_dir.join(format!("iso8583-{}-reversals.jsonl", acquirer.name));
+        reversals
+            .migrate_and_prune(&old_journal)
+            .await
+            .with_context(|| format!("[connectors.{}] pending reversals", acquirer.name))?;
+        let left = reversals
+            .reversing(REVERSALS_PAGE_MAX)
+            .await
+            .with_context(|| format!("[connectors.{}] pending reversals", acquirer.name))?;
         let connector = Iso8583::new(Iso8583Connector::new(
             Session::new(acquirer.session.clone()),
             acquirer.ids.clone(),

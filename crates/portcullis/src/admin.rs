@@ -273,7 +273,7 @@ async fn run_key_command(
     }
 }
 
-async fn existing_merchant(store: &Store, id: &str) -> anyhow::Result<MerchantId> {
+pub(crate) async fn existing_merchant(store: &Store, id: &str) -> anyhow::Result<MerchantId> {
     let known = store
         .list_merchants()
         .await?

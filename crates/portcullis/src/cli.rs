@@ -79,6 +79,36 @@ pub enum Command {
     /// Run a simulated acquirer host over ISO 8583 on TCP (journaled, with
     /// fault injection); `settlement` writes a day's settlement file.
     AcquirerSim(AcquirerSimArgs),
+    /// Register, list and revoke ISO 8583 terminals (POS / IoT).
+    #[command(subcommand)]
+    Terminal(TerminalCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TerminalCommand {
+    /// Register a terminal of a merchant; its MAC key is shown once.
+    Create {
+        /// The merchant the terminal pays for (`acct_…`).
+        #[arg(long)]
+        merchant: String,
+        /// Print exactly one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a merchant's terminals (never their keys).
+    List {
+        /// The merchant whose terminals to list (`acct_…`).
+        #[arg(long)]
+        merchant: String,
+        /// Print one JSON object per terminal on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a terminal by its id: its messages are refused (03) from now on.
+    Revoke {
+        /// The terminal's id (8 characters), as `terminal list` shows it.
+        terminal_id: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -198,6 +228,12 @@ pub struct BenchArgs {
     /// measured alone in the same run, for the scale-out ratio.
     #[arg(long, default_value_t = 1)]
     pub instances: usize,
+    /// Also measure the ISO 8583 side in the same run: the codec's messages
+    /// per second on one core, and 0200 purchases per second from a
+    /// registered terminal over --connections (at most 16) TCP
+    /// connections to `serve --iso8583-listen`.
+    #[arg(long)]
+    pub terminals: bool,
     /// Also measure growth: after the payments phase, write this many
     /// more payments (and a customer per ten) through the API, then
     /// measure payments again (`payments_seeded`, `seeded_ratio`), the
@@ -242,6 +278,11 @@ pub struct SoakArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 8)]
     pub connections: usize,
+    /// The acquirer the payments go to, as its own process: `sandbox`
+    /// (`sandbox-acquirer`, HTTP/JSON) or `iso8583` (`acquirer-sim` over
+    /// TCP, reconciled against its journal).
+    #[arg(long, default_value = "sandbox")]
+    pub acquirer: String,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -306,6 +347,10 @@ pub struct ServeArgs {
     /// loopback clients only.
     #[arg(long, env = "PORTCULLIS_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// Accept ISO 8583 messages (0100, 0200, 0400, 0800) from registered
+    /// terminals on this address (`portcullis terminal create`).
+    #[arg(long, env = "PORTCULLIS_ISO8583_LISTEN")]
+    pub iso8583_listen: Option<String>,
     /// PEM certificate chain; with --tls-key, serve HTTPS (TLS 1.2+).
     #[arg(long, env = "PORTCULLIS_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -21,7 +21,10 @@ mod seed;
 mod serve;
 mod settings;
 mod soak;
+mod stored_reversals;
 mod telemetry;
+mod terminal_admin;
+mod terminal_listener;
 mod vault_admin;
 
 use clap::Parser;
@@ -70,6 +73,7 @@ fn main() -> std::process::ExitCode {
             }
             Command::SandboxAcquirer(args) => sandbox_server::run(&args).await,
             Command::AcquirerSim(args) => acquirer_sim::run(&args).await,
+            Command::Terminal(command) => terminal_admin::run(&settings, command).await,
         }
     });
     match outcome {

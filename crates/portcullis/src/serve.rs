@@ -46,7 +46,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         key_hasher: hasher,
         settings: api_settings(settings, address),
         vault: vault.clone(),
-        connector: connector(settings)?,
+        connector: connector(settings, &store).await?,
         payments: settings.payments.clone(),
         webhooks: settings.webhooks.clone(),
         ledger: settings.ledger.clone(),
@@ -103,9 +103,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         stopped(stop_signal.clone()),
     ));
     let ledger = tokio::spawn(portcullis_api::ledger::worker::run(
-        state,
+        state.clone(),
         stopped(stop_signal.clone()),
     ));
+    let terminals = crate::terminal_listener::start(settings, &state, stopped(stop_signal.clone())).await?;
     // A keyring given as text cannot change while the process runs.
     let keyring = tokio::spawn(crate::vault_admin::reload_on_change(
         vault,
@@ -129,7 +130,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     );
     println!("portcullis listening on {scheme}://{address}");
     let served = serve_http(listener, app, handle, settings).await;
-    let _ = tokio::join!(pruner, recovery, keyring, webhooks, ledger, budgets);
+    let _ = tokio::join!(pruner, recovery, keyring, webhooks, ledger, budgets, terminals);
     if let Some(metrics_server) = metrics_server {
         let _ = metrics_server.await;
     }
@@ -186,14 +187,14 @@ async fn serve_metrics_alone(
 /// The acquirer: `portcullis sandbox-acquirer` at `connector_url` when set,
 /// else the built-in sandbox; and the `[connectors.<name>]` acquirers for
 /// the merchants they list. Always behind the guard.
-fn connector(settings: &Settings) -> anyhow::Result<Arc<dyn Connector>> {
+async fn connector(settings: &Settings, store: &Store) -> anyhow::Result<Arc<dyn Connector>> {
     let default = default_connector(settings)?;
     if settings.acquirers.is_empty() {
         return Ok(default);
     }
     let routed = Routed::new(
         default,
-        crate::acquirers::routes(&settings.acquirers, &settings.data_dir)?,
+        crate::acquirers::routes(&settings.acquirers, &settings.data_dir, store).await?,
     );
     Ok(Arc::new(Guarded::new(
         routed,

@@ -36,6 +36,8 @@ pub struct Settings {
     /// Where `GET /metrics` is served: `None` on the API listener, to
     /// loopback clients only; an address, on a listener of its own.
     pub metrics_listen: Option<String>,
+    /// Where terminals connect over ISO 8583; `None`: no terminal listener.
+    pub iso8583_listen: Option<String>,
     pub database_url: String,
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
@@ -98,6 +100,7 @@ struct LedgerFile {
 struct FileSettings {
     listen: Option<String>,
     metrics_listen: Option<String>,
+    iso8583_listen: Option<String>,
     database_url: Option<String>,
     data_dir: Option<PathBuf>,
     log_format: Option<String>,
@@ -170,6 +173,7 @@ const SCALAR_KEYS: &[(&str, KeyKind)] = {
     &[
         ("listen", T),
         ("metrics_listen", T),
+        ("iso8583_listen", T),
         ("database_url", T),
         ("data_dir", T),
         ("log_format", T),
@@ -409,6 +413,9 @@ impl Settings {
             metrics_listen: serve
                 .and_then(|s| s.metrics_listen.clone())
                 .or(file.metrics_listen),
+            iso8583_listen: serve
+                .and_then(|s| s.iso8583_listen.clone())
+                .or(file.iso8583_listen),
             listen: serve
                 .and_then(|s| s.listen.clone())
                 .or(file.listen)
@@ -627,7 +634,10 @@ mod tests {
     }
 
     fn is_key(text: &str) -> bool {
-        !text.is_empty() && text.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     }
 
     #[test]

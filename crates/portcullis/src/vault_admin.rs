@@ -6,10 +6,10 @@
 //! 1. add a new key (not yet active) and wait until every server has it;
 //! 2. make it active, so new cards are sealed under it;
 //! 3. re-wrap every card's data key under it (the card ciphertext is untouched),
-//!    and those of connector accounts' credentials and webhook endpoints'
-//!    signing secrets;
+//!    and those of connector accounts' credentials, webhook endpoints'
+//!    signing secrets and terminals' MAC keys;
 //! 4. later, `vault retire-key` removes the old key once no card, connector
-//!    account or webhook endpoint uses it.
+//!    account, webhook endpoint or terminal uses it.
 //!
 //! Instead of a file, the keyring's text may come from the `vault_keyring`
 //! setting (`PORTCULLIS_VAULT_KEYRING`), for containers and instances that
@@ -252,16 +252,17 @@ async fn rotate(store: &Store, path: &Path) -> anyhow::Result<()> {
     println!("{new_id} is active; new cards are sealed under it");
     tokio::time::sleep(KEYRING_RELOAD_INTERVAL * 3).await;
     let vault = Vault::new(active);
-    let [cards, accounts, endpoints] = rewrap_all(store, &vault, &new_id).await?;
-    println!("re-wrapped {cards} cards, {accounts} connector accounts and {endpoints} webhook endpoints under {new_id}; old keys may now be retired");
+    let [cards, accounts, endpoints, terminals] = rewrap_all(store, &vault, &new_id).await?;
+    println!("re-wrapped {cards} cards, {accounts} connector accounts, {endpoints} webhook endpoints and {terminals} terminals' MAC keys under {new_id}; old keys may now be retired");
     Ok(())
 }
 
 /// The tables whose rows hold data keys wrapped by a KEK (`kek_id` column).
-const SEALED_TABLES: [Table; 3] = [
+const SEALED_TABLES: [Table; 4] = [
     Table::VaultCards,
     Table::ConnectorAccounts,
     Table::WebhookEndpoints,
+    Table::Terminals,
 ];
 
 /// The sealed record in a row's body: the whole body of a vault card, the
@@ -269,7 +270,7 @@ const SEALED_TABLES: [Table; 3] = [
 /// of a webhook endpoint (absent while its secrets are still in the clear).
 fn sealed_in(table: Table, body: &str) -> anyhow::Result<Option<SealedCard>> {
     let sealed = match table {
-        Table::ConnectorAccounts | Table::WebhookEndpoints => {
+        Table::ConnectorAccounts | Table::WebhookEndpoints | Table::Terminals => {
             let value: serde_json::Value = serde_json::from_str(body)?;
             match &value["sealed"] {
                 serde_json::Value::Null => return Ok(None),
@@ -284,7 +285,7 @@ fn sealed_in(table: Table, body: &str) -> anyhow::Result<Option<SealedCard>> {
 /// The row's body with its sealed record replaced.
 fn with_sealed(table: Table, body: &str, sealed: &SealedCard) -> anyhow::Result<String> {
     match table {
-        Table::ConnectorAccounts | Table::WebhookEndpoints => {
+        Table::ConnectorAccounts | Table::WebhookEndpoints | Table::Terminals => {
             let mut value: serde_json::Value = serde_json::from_str(body)?;
             value["sealed"] = serde_json::from_str(&sealed_body(sealed))?;
             Ok(value.to_string())
@@ -293,11 +294,11 @@ fn with_sealed(table: Table, body: &str, sealed: &SealedCard) -> anyhow::Result<
     }
 }
 
-/// Re-wraps, batch by batch, every card, connector account's credentials
-/// and webhook endpoint's secrets not under `kek_id`; answers how many of
-/// each.
-async fn rewrap_all(store: &Store, vault: &Vault, kek_id: &str) -> anyhow::Result<[u64; 3]> {
-    let mut rewrapped = [0; 3];
+/// Re-wraps, batch by batch, every card, connector account's credentials,
+/// webhook endpoint's secrets and terminal's MAC key not under `kek_id`;
+/// answers how many of each.
+async fn rewrap_all(store: &Store, vault: &Vault, kek_id: &str) -> anyhow::Result<[u64; 4]> {
+    let mut rewrapped = [0; 4];
     for (count, table) in rewrapped.iter_mut().zip(SEALED_TABLES) {
         *count = rewrap_table(store, vault, table, kek_id).await?;
     }
@@ -351,15 +352,15 @@ async fn rewrap_table(
     }
 }
 
-/// How many cards, connector accounts and webhook endpoints `kek_id`
-/// wraps, up to `limit` each.
-async fn records_under(store: &Store, kek_id: &str, limit: usize) -> anyhow::Result<[usize; 3]> {
+/// How many cards, connector accounts, webhook endpoints and terminals
+/// `kek_id` wraps, up to `limit` each.
+async fn records_under(store: &Store, kek_id: &str, limit: usize) -> anyhow::Result<[usize; 4]> {
     let query = ScanQuery {
         filters: vec![("kek_id", ScanOp::Equal, SqlValue::Text(kek_id.to_owned()))],
         created_before: None,
         limit,
     };
-    let mut counts = [0; 3];
+    let mut counts = [0; 4];
     for (count, table) in counts.iter_mut().zip(SEALED_TABLES) {
         *count = store.scan(table, &query).await?.len();
     }
@@ -368,8 +369,8 @@ async fn records_under(store: &Store, kek_id: &str, limit: usize) -> anyhow::Res
 
 async fn retire(store: &Store, path: &Path, kek_id: &str) -> anyhow::Result<()> {
     let keyring = load(path)?;
-    if records_under(store, kek_id, 1).await? != [0, 0, 0] {
-        bail!("cards, connector accounts or webhook endpoints are still wrapped by {kek_id}; run `portcullis vault rotate-key` first");
+    if records_under(store, kek_id, 1).await? != [0, 0, 0, 0] {
+        bail!("cards, connector accounts, webhook endpoints or terminals' MAC keys are still wrapped by {kek_id}; run `portcullis vault rotate-key` first");
     }
     save(path, &keyring.retire(kek_id)?)?;
     println!("retired {kek_id}");
@@ -384,8 +385,8 @@ async fn status(store: &Store, keyring: &Keyring) -> anyhow::Result<()> {
         } else {
             ""
         };
-        let [cards, accounts, endpoints] = records_under(store, id, COUNT_MAX).await?;
-        println!("{id}{active}\t{cards} cards\t{accounts} connector accounts\t{endpoints} webhook endpoints");
+        let [cards, accounts, endpoints, terminals] = records_under(store, id, COUNT_MAX).await?;
+        println!("{id}{active}\t{cards} cards\t{accounts} connector accounts\t{endpoints} webhook endpoints\t{terminals} terminals");
     }
     Ok(())
 }

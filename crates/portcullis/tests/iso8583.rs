@@ -62,6 +62,16 @@ fn start_gateway(
     merchant: &Merchant,
     timing: &str,
 ) -> TestServer {
+    start_gateway_with_env(db, sim, merchant, timing, &[])
+}
+
+fn start_gateway_with_env(
+    db: &TestDatabase,
+    sim: &Simulator,
+    merchant: &Merchant,
+    timing: &str,
+    env: &[(&str, &str)],
+) -> TestServer {
     let config = db.data_dir.join("iso8583.toml");
     std::fs::write(
         &config,
@@ -73,7 +83,7 @@ fn start_gateway(
         ),
     )
     .unwrap();
-    TestServer::start_with(db, &["--config", config.to_str().unwrap()])
+    TestServer::start_with_env(db, &["--config", config.to_str().unwrap()], env)
 }
 
 fn journal_entries(path: &Path) -> Vec<Value> {
@@ -299,4 +309,123 @@ async fn under_each_fault_every_approval_ends_captured_or_reversed(backend: Back
     }
     // 40 faultable purchases at 40 %: answers were lost, and reversed.
     assert!(reversals > 0, "no approval was ever reversed");
+}
+
+/// Posts `form` to a gateway started to abort after the acquirer answers,
+/// and waits until it has died without answering.
+async fn send_and_crash(mut crashing: TestServer, key: &str, path: &str, form: &[(&str, &str)]) {
+    let sent = reqwest::Client::new()
+        .post(crashing.url(path))
+        .bearer_auth(key)
+        .form(form)
+        .send()
+        .await;
+    assert!(sent.is_err(), "the gateway must die before answering");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while crashing.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the test fault did not abort the gateway");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(crashing.log().contains("test fault"), "{}", crashing.log());
+}
+
+/// The intent of `amount`, once its status is `status` (recovery is due).
+async fn intent_reaching(api: &Api, amount: i64, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = api.get("/v1/payment_intents?limit=100").await.json();
+        let found = listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["amount"] == amount)
+            .cloned();
+        if let Some(intent) = found.filter(|i| i["status"] == status) {
+            return intent;
+        }
+        assert!(Instant::now() < deadline, "{amount} never reached {status}: {listed}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn approval_rrn(entries: &[Value], amount: i64) -> String {
+    of_type(entries, "approval")
+        .into_iter()
+        .find(|e| e["amount"] == amount)
+        .and_then(|e| e["rrn"].as_str())
+        .unwrap_or_else(|| panic!("no approval of {amount}: {entries:#?}"))
+        .to_owned()
+}
+
+fn reversed(entries: &[Value], rrn: &str) -> usize {
+    of_type(entries, "reversal")
+        .into_iter()
+        .filter(|e| e["rrn"] == rrn)
+        .count()
+}
+
+on_both_backends!(an_approval_whose_commit_died_is_reversed_and_a_capture_in_doubt_is_not);
+
+/// Recovery knows what it recovers: the approval of an authorization whose
+/// phase two never committed is reversed from the database's pending
+/// reversal (by a new process: nothing is kept in a file), while the
+/// authorization under a capture whose answer was lost stays open.
+async fn an_approval_whose_commit_died_is_reversed_and_a_capture_in_doubt_is_not(
+    backend: Backend,
+) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Crashy");
+    let sim = start_simulator(&db, &[]);
+    let timing = "connector_timeout_ms = 800\nattempt_stale_ms = 1000\nrecovery_interval_ms = 200";
+    let healthy = start_gateway(&db, &sim, &merchant, timing);
+    let held = pay(
+        &Api::new(&healthy, &merchant.secret_key),
+        "4100",
+        "pm_card_visa",
+        &[("capture_method", "manual")],
+    )
+    .await;
+    assert_eq!(held.json()["status"], "requires_capture", "{}", held.text);
+    let held_id = held.json()["id"].as_str().unwrap().to_owned();
+    drop(healthy);
+
+    let crash = |call: &str| {
+        start_gateway_with_env(
+            &db,
+            &sim,
+            &merchant,
+            timing,
+            &[("PORTCULLIS_TEST_FAULT_CRASH_AFTER", call)],
+        )
+    };
+    let paying = [
+        ("amount", "4200"),
+        ("currency", "usd"),
+        ("payment_method", "pm_card_visa"),
+        ("confirm", "true"),
+    ];
+    let key = &merchant.secret_key;
+    send_and_crash(crash("authorize"), key, "/v1/payment_intents", &paying).await;
+    let capture = format!("/v1/payment_intents/{held_id}/capture");
+    send_and_crash(crash("capture"), key, &capture, &[]).await;
+
+    let server = start_gateway(&db, &sim, &merchant, timing);
+    let api = Api::new(&server, &merchant.secret_key);
+    let failed = intent_reaching(&api, 4200, "requires_payment_method").await;
+    assert_eq!(failed["last_payment_error"]["code"], "processing_error", "{failed}");
+    intent_reaching(&api, 4100, "requires_capture").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let entries = loop {
+        let entries = journal_entries(&sim.journal);
+        if reversed(&entries, &approval_rrn(&entries, 4200)) > 0 || Instant::now() > deadline {
+            break entries;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(reversed(&entries, &approval_rrn(&entries, 4200)), 1, "{entries:#?}");
+    assert_eq!(reversed(&entries, &approval_rrn(&entries, 4100)), 0, "{entries:#?}");
+    assert!(
+        !db.data_dir.join("iso8583-sim-reversals.jsonl").exists(),
+        "pending reversals are in the database, not in a file"
+    );
 }

@@ -14,6 +14,7 @@ mod model;
 mod postgres;
 #[cfg(test)]
 mod query_plans;
+mod reversals;
 mod sql;
 mod sqlite;
 mod webhooks;
@@ -27,6 +28,7 @@ pub use model::{
     ONE_OF_VALUES_MAX, RISK_LIFETIME_BUCKET,
 };
 pub use portcullis_ledger::verify::StoredBalance;
+pub use reversals::{PendingReversalRow, ReversalState, REVERSALS_PAGE_MAX};
 pub use webhooks::{
     AttemptLog, AttemptRecord, Backlog, ClaimedDelivery, DeliveryClaim, DeliveryFilter,
     DeliveryKey, DeliveryPage, DeliveryRecord, DeliveryState, Redelivery, CLAIM_EXCLUDED_MAX,
@@ -325,6 +327,50 @@ impl Store {
 
     pub async fn prune_idempotency(&self, created_before: UnixSeconds) -> Result<u64, StoreError> {
         dispatch!(self.prune_idempotency(created_before))
+    }
+
+    /// Records an ISO 8583 original before it is sent (a repeat of the
+    /// attempt keeps the first row).
+    pub async fn record_reversal(&self, row: &PendingReversalRow) -> Result<(), StoreError> {
+        dispatch!(self.record_reversal(row))
+    }
+
+    /// The recorded original of `attempt_id`, while it may need a reversal.
+    pub async fn find_reversal(
+        &self,
+        attempt_id: &str,
+    ) -> Result<Option<PendingReversalRow>, StoreError> {
+        dispatch!(self.find_reversal(attempt_id))
+    }
+
+    pub async fn set_reversal_state(
+        &self,
+        attempt_id: &str,
+        state: ReversalState,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.set_reversal_state(attempt_id, state))
+    }
+
+    /// Forgets the original of `attempt_id`: declined, or reversed.
+    pub async fn settle_reversal(&self, attempt_id: &str) -> Result<(), StoreError> {
+        dispatch!(self.settle_reversal(attempt_id))
+    }
+
+    /// The oldest `limit` (at most [`REVERSALS_PAGE_MAX`]) originals of
+    /// `connector` in `state`.
+    pub async fn reversals_in_state(
+        &self,
+        connector: &str,
+        state: ReversalState,
+        limit: usize,
+    ) -> Result<Vec<PendingReversalRow>, StoreError> {
+        dispatch!(self.reversals_in_state(connector, state, limit.min(REVERSALS_PAGE_MAX)))
+    }
+
+    /// Forgets `sent` originals recorded before `created_before` (Unix
+    /// seconds): approvals the gateway committed long ago.
+    pub async fn forget_sent_reversals(&self, created_before: UnixSeconds) -> Result<u64, StoreError> {
+        dispatch!(self.forget_sent_reversals(created_before))
     }
 
     // ------------------------------------------------------------ webhooks

@@ -47,6 +47,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0008_limits.sql"),
     },
     Migration {
+        version: 9,
+        sqlite: include_str!("../migrations/sqlite/0009_iso8583.sql"),
+        postgres: include_str!("../migrations/postgres/0009_iso8583.sql"),
+    },
+    Migration {
         version: 10,
         sqlite: include_str!("../migrations/sqlite/0010_connector_accounts.sql"),
         postgres: include_str!("../migrations/postgres/0010_connector_accounts.sql"),

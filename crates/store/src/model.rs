@@ -43,6 +43,12 @@ pub enum Table {
     /// Connector accounts (`ca_…`); `kek_id` names the KEK that wraps their
     /// sealed credentials, like [`Table::VaultCards`].
     ConnectorAccounts,
+    /// ISO 8583 terminals; the id is the terminal id (DE 41), unique across
+    /// merchants; `kek_id` names the KEK that wraps the sealed MAC key.
+    Terminals,
+    /// The 0100/0200 messages terminals sent and the answers they got, by a
+    /// digest of (terminal, STAN, DE 7): what a repeat answers again.
+    TerminalTransactions,
 }
 
 /// How a search attribute maps to SQL.
@@ -73,6 +79,8 @@ impl Table {
             Table::RiskEvaluations => "risk_evaluations",
             Table::Reviews => "reviews",
             Table::ConnectorAccounts => "connector_accounts",
+            Table::Terminals => "terminals",
+            Table::TerminalTransactions => "terminal_transactions",
         }
     }
 
@@ -138,6 +146,16 @@ impl Table {
                 ("connector_type", ColumnKind::Text),
                 ("kek_id", ColumnKind::Text),
                 ("deleted", ColumnKind::Integer),
+            ],
+            Table::Terminals => &[
+                ("card_acceptor_id", ColumnKind::Text),
+                ("kek_id", ColumnKind::Text),
+                ("revoked", ColumnKind::Integer),
+            ],
+            Table::TerminalTransactions => &[
+                ("terminal_id", ColumnKind::Text),
+                ("original_key", ColumnKind::Text),
+                ("payment_intent", ColumnKind::Text),
             ],
         }
     }

@@ -108,6 +108,21 @@ impl Attempt {
         })
     }
 
+    /// The attempt unchanged at a new version: recovery writes it before
+    /// asking the acquirer, so the request that made the attempt can no
+    /// longer commit an answer recovery may be about to undo (its phase two
+    /// names the version it wrote).
+    pub fn fence(&self, scope: &Scope, doc_version: i64) -> ApiResult<WriteOp> {
+        Ok(WriteOp::Update {
+            table: Table::PaymentAttempts,
+            scope: scope.clone(),
+            id: self.id.clone(),
+            expected_version: doc_version,
+            columns: self.columns(),
+            body: serde_json::to_string(self).map_err(|e| ApiError::internal(&e))?,
+        })
+    }
+
     fn columns(&self) -> Vec<(&'static str, SqlValue)> {
         vec![
             (

@@ -258,7 +258,7 @@ pub async fn cancel(
 }
 
 /// Cancels intent `id` (voiding a held authorization); `key` as for capture.
-async fn cancel_intent(
+pub(crate) async fn cancel_intent(
     ctx: &Ctx<'_>,
     id: &str,
     reason: Option<CancellationReason>,

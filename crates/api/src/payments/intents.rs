@@ -408,15 +408,20 @@ async fn build_intent(
         intent.return_url = create.confirm_input.return_url.clone();
     }
     intent.customer_ip = create.confirm_input.customer_ip.map(|ip| ip.to_string());
-    writes.push(event(
+    writes.push(created_event(ctx, &intent));
+    Ok((intent, writes))
+}
+
+/// The `payment_intent.created` event of a new intent.
+pub(crate) fn created_event(ctx: &Ctx<'_>, intent: &PaymentIntent) -> portcullis_store::WriteOp {
+    event(
         ctx.scope,
         "payment_intent.created",
-        &render_payment_intent(&intent),
+        &render_payment_intent(intent),
         None,
         ctx.origin,
         ctx.state.now(),
-    ));
-    Ok((intent, writes))
+    )
 }
 
 /// Publishable keys reach an intent only with its client secret.

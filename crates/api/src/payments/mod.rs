@@ -5,18 +5,18 @@
 mod attempts;
 pub use attempts::AttemptKind;
 mod authenticate;
-mod capture;
+pub(crate) mod capture;
 pub mod cards;
 mod charges;
-mod confirm;
-mod intents;
+pub(crate) mod confirm;
+pub(crate) mod intents;
 mod ledger_postings;
 mod methods;
 mod outcome;
 pub(crate) mod records;
 pub mod recovery;
-mod refunds;
-mod render;
+pub(crate) mod refunds;
+pub(crate) mod render;
 mod request_params;
 mod reviews;
 mod risk;
@@ -311,6 +311,7 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         fee_minor: 0,
         fee_returned_minor: 0,
         review: None,
+        presence: Default::default(),
     };
     let refund = Refund {
         id: "re_sample".into(),

@@ -58,6 +58,7 @@ fn new_charge(
         fee_minor: 0,
         fee_returned_minor: 0,
         review: None,
+        presence: intent.card_presence(),
     }
 }
 

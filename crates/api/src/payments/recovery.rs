@@ -105,7 +105,7 @@ async fn settle(state: &AppState, scope: &Scope, attempt: &Attempt) -> ApiResult
 
 /// Settles `attempt`; the caller holds the intent's lock.
 async fn settle_locked(state: &AppState, scope: &Scope, attempt: &Attempt) -> ApiResult<()> {
-    let (doc, intent, attempt_doc, attempt) =
+    let (_, intent, attempt_doc, attempt) =
         attempts::reload(state, scope, &attempt.payment_intent, &attempt.id).await?;
     if attempt.resolved {
         return Ok(());
@@ -122,11 +122,31 @@ async fn settle_locked(state: &AppState, scope: &Scope, attempt: &Attempt) -> Ap
         writes.push(attempt.resolve(scope, attempt_doc.version)?);
         return Ok(state.store.commit(writes).await?);
     }
-    let record = state
-        .connector
-        .query(attempt.authorization_id())
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    if attempt.kind == AttemptKind::Authorize {
+        // Recovering an authorization may undo it at the acquirer (ISO
+        // 8583 reverses): first fence off the request that made it, which
+        // may still be about to commit its answer.
+        let mut fence = WriteSet::new();
+        fence.push(attempt.fence(scope, attempt_doc.version)?);
+        match state.store.commit(fence).await {
+            Ok(()) => {}
+            // That request committed first: nothing to recover.
+            Err(portcullis_store::StoreError::Conflict) => return Ok(()),
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let (doc, intent, attempt_doc, attempt) =
+        attempts::reload(state, scope, &attempt.payment_intent, &attempt.id).await?;
+    // An authorization is recovered as such (ISO 8583 reverses it, since
+    // its approval was never committed); a capture or a void only asks
+    // after the authorization it follows, which must not be undone.
+    let record = match attempt.kind {
+        AttemptKind::Authorize => state.connector.recover_authorization(&attempt.id).await,
+        AttemptKind::Capture | AttemptKind::Void => {
+            state.connector.query(attempt.authorization_id()).await
+        }
+    }
+    .map_err(|e| ApiError::unavailable(&e))?;
     tracing::info!(attempt = %attempt.id, kind = ?attempt.kind, found = ?record.as_ref().map(|r| r.state), "settling an orphaned attempt");
     let writes = match attempt.kind {
         AttemptKind::Authorize => {

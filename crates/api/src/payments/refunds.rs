@@ -86,7 +86,7 @@ pub fn routes() -> Routes {
         )
 }
 
-pub(super) struct CreateRequest {
+pub(crate) struct CreateRequest {
     pub payment_intent: Option<String>,
     pub charge: Option<String>,
     pub amount: Option<i64>,
@@ -162,7 +162,7 @@ async fn charge_of(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<String> {
     })
 }
 
-pub(super) async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<Executed> {
+pub(crate) async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<Executed> {
     let (state, scope) = (ctx.state, ctx.scope);
     let charge_id = charge_of(ctx, create).await?;
     let _lock = state.locks.lock(&charge_id).await;

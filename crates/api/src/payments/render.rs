@@ -1,7 +1,7 @@
 //! Payment objects on the wire, with every field of Stripe's objects (the
 //! client libraries and the published schemas expect them present).
 
-use portcullis_domain::charges::{Charge, ChargeStatus};
+use portcullis_domain::charges::{CardPresence, Charge, ChargeStatus};
 use portcullis_domain::payment_intents::{NextAction, PaymentIntent};
 use portcullis_domain::payment_methods::{CardDetails, PaymentMethod};
 use portcullis_domain::refunds::{Refund, RefundStatus};
@@ -27,6 +27,26 @@ fn card_wire(card: &CardDetails) -> Value {
         "three_d_secure_usage": { "supported": true },
         "wallet": null,
     })
+}
+
+/// `card` details, or `card_present` ones for a terminal's payment.
+fn payment_method_details(c: &Charge) -> Value {
+    match c.presence {
+        CardPresence::Card => json!({ "card": card_wire(&c.card), "type": "card" }),
+        CardPresence::CardPresent => json!({
+            "card_present": {
+                "brand": c.card.brand,
+                "country": c.card.country,
+                "exp_month": c.card.exp_month,
+                "exp_year": c.card.exp_year,
+                "fingerprint": c.card.fingerprint,
+                "funding": c.card.funding,
+                "last4": c.card.last4,
+                "network": c.card.brand,
+            },
+            "type": "card_present",
+        }),
+    }
 }
 
 pub fn render_payment_method(m: &PaymentMethod) -> Value {
@@ -200,7 +220,7 @@ pub fn render_charge(c: &Charge) -> Value {
         "paid": c.status == ChargeStatus::Succeeded,
         "payment_intent": c.payment_intent,
         "payment_method": c.payment_method,
-        "payment_method_details": { "card": card_wire(&c.card), "type": "card" },
+        "payment_method_details": payment_method_details(c),
         "receipt_email": null,
         "receipt_number": null,
         "receipt_url": null,

@@ -129,6 +129,16 @@ pub fn response_of_decline(decline: &Decline) -> &'static str {
         .map_or(response::DO_NOT_HONOUR, |row| row.code)
 }
 
+/// The DE 39 code that answers a Stripe error: by its decline code, else
+/// by its error code (`incorrect_number`, `expired_card`, …); `05` when
+/// neither is in the table.
+pub fn response_of_error(code: &str, decline_code: Option<&str>) -> &'static str {
+    decline_code
+        .and_then(|wanted| TABLE.iter().find(|row| row.decline_code == wanted))
+        .or_else(|| TABLE.iter().find(|row| row.error.as_str() == code))
+        .map_or(response::DO_NOT_HONOUR, |row| row.code)
+}
+
 /// True for answers after which another route may be tried later (the
 /// issuer or the network was unavailable).
 pub fn is_soft(code: &str) -> bool {
@@ -173,6 +183,11 @@ mod tests {
             let answered = response_of_decline(&decline);
             assert_eq!(decline_of_response(answered), decline, "{}", row.code);
         }
+        assert_eq!(response_of_error("card_declined", Some("insufficient_funds")), "51");
+        assert_eq!(response_of_error("card_declined", Some("fraudulent")), "59");
+        assert_eq!(response_of_error("incorrect_number", None), "14");
+        assert_eq!(response_of_error("expired_card", Some("expired_card")), "54");
+        assert_eq!(response_of_error("card_declined", Some("unmapped")), "05");
         let sandbox_lost = decline_of_response("41");
         assert_eq!(response_of_decline(&sandbox_lost), "41");
     }

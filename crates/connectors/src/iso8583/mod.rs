@@ -194,7 +194,10 @@ impl Iso8583Connector {
         for _ in 0..REVERSAL_TRIES_PER_CALL {
             match self.reverse_once(original).await {
                 Ok(true) => {
-                    self.reversals.settle(attempt_id);
+                    if let Err(error) = self.reversals.settle(attempt_id).await {
+                        // Reversed again later: a repeated reversal is answered 00 or 25.
+                        tracing::error!(%error, attempt = %attempt_id, "could not record a settled reversal");
+                    }
                     return Ok(());
                 }
                 Ok(false) => {
@@ -212,7 +215,7 @@ impl Iso8583Connector {
     fn reverse_in_background(self: &Arc<Self>, attempt_id: String, original: Reference) {
         let connector = self.clone();
         tokio::spawn(async move {
-            while connector.reversals.find(&attempt_id).is_some() {
+            while matches!(connector.reversals.find(&attempt_id).await, Ok(Some(_))) {
                 match connector
                     .reverse_until_answered(&attempt_id, &original)
                     .await
@@ -352,7 +355,7 @@ impl Connector for Iso8583 {
             reference: reference.encode(),
         };
         // Nothing is sent that could not be reversed after a crash.
-        connector.reversals.record(pending).map_err(|error| {
+        connector.reversals.record(pending).await.map_err(|error| {
             ConnectorError::Refused(format!("cannot record the pending reversal: {error}"))
         })?;
         let outcome = match connector.exchange(&message).await {
@@ -373,11 +376,19 @@ impl Connector for Iso8583 {
             },
             Err(error) => Err(error),
         };
-        match &outcome {
+        let kept = match &outcome {
             Err(error) if error.outcome_is_unknown() => {
+                let marked = connector.reversals.mark_reversing(request.attempt_id).await;
                 connector.reverse_in_background(request.attempt_id.to_owned(), reference);
+                marked
             }
-            _ => connector.reversals.settle(request.attempt_id),
+            // Kept until the gateway commits it: if it never does, crash
+            // recovery of this authorization reverses it.
+            Ok(AuthorizeOutcome::Approved { .. }) => Ok(()),
+            _ => connector.reversals.settle(request.attempt_id).await,
+        };
+        if let Err(error) = kept {
+            tracing::error!(%error, attempt = %request.attempt_id, "could not update a pending reversal");
         }
         outcome
     }
@@ -454,8 +465,25 @@ impl Connector for Iso8583 {
         Ok(false)
     }
 
-    async fn query(&self, attempt_id: &str) -> Result<Option<AttemptRecord>, ConnectorError> {
-        let Some(pending) = self.inner.reversals.find(attempt_id) else {
+    /// ISO 8583 has no status query: a capture or void whose answer was
+    /// lost is not known to have happened (recovery abandons it).
+    async fn query(&self, _attempt_id: &str) -> Result<Option<AttemptRecord>, ConnectorError> {
+        Ok(None)
+    }
+
+    /// The authorization's approval (if any) was never committed: reverse
+    /// the original, and the attempt ends voided (failed).
+    async fn recover_authorization(
+        &self,
+        attempt_id: &str,
+    ) -> Result<Option<AttemptRecord>, ConnectorError> {
+        let found = self
+            .inner
+            .reversals
+            .find(attempt_id)
+            .await
+            .map_err(|error| ConnectorError::Unavailable(error.to_string()))?;
+        let Some(pending) = found else {
             return Ok(None);
         };
         let original = Reference::parse(&pending.reference)?;

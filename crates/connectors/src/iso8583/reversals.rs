@@ -1,12 +1,17 @@
 //! Automatic reversals. An authorization or purchase whose answer never
 //! came (timeout, closed connection, garbage) is reversed with 0400 (DE 90
 //! naming the original), retried until a 0410 arrives. ISO 8583 has no
-//! status query, so [`crate::Connector::query`] of an attempt in doubt is
-//! a reversal too, and the attempt ends as failed.
+//! status query, so crash recovery of an authorization whose outcome the
+//! gateway never committed ([`crate::Connector::recover_authorization`])
+//! is a reversal too, and the attempt ends as failed.
 //!
-//! Pending reversals are kept by a [`ReversalStore`]: [`JournalReversals`]
-//! in a journal file (written and synced before the original is sent, so
-//! they survive a crash of the gateway), or [`MemoryReversals`] (tests).
+//! Pending reversals are kept by a [`ReversalStore`]: in the gateway's
+//! database (the binary implements it over the store, so any instance
+//! resumes them), or [`MemoryReversals`] (tests). An original is recorded
+//! before it is sent and stays recorded until it is declined or reversed;
+//! an approved one stays too, so that recovery can still reverse it if the
+//! gateway dies before committing the approval. [`JournalReversals`] reads
+//! the journal file earlier versions kept, once, to move it into the store.
 
 use crate::sandbox::journal::{Journal, JournalError};
 use serde::{Deserialize, Serialize};
@@ -24,44 +29,82 @@ pub struct PendingReversal {
     pub reference: String,
 }
 
+/// The store of pending reversals could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("pending reversals: {0}")]
+pub struct ReversalStoreError(pub String);
+
 /// Where pending reversals wait until a 0410 arrives.
+#[async_trait::async_trait]
 pub trait ReversalStore: Send + Sync {
     /// Records the original before it is sent, so a reversal can be built
     /// whatever happens next. An error means it must not be sent.
-    fn record(&self, pending: PendingReversal) -> std::io::Result<()>;
+    async fn record(&self, pending: PendingReversal) -> Result<(), ReversalStoreError>;
     /// The original of an attempt, while it may still need a reversal.
-    fn find(&self, attempt_id: &str) -> Option<PendingReversal>;
-    /// The original got a definite answer, or its reversal a 0410.
-    fn settle(&self, attempt_id: &str);
+    async fn find(&self, attempt_id: &str) -> Result<Option<PendingReversal>, ReversalStoreError>;
+    /// The original's answer never came: it is being reversed (resumed by
+    /// [`ReversalStore::reversing`] after a restart).
+    async fn mark_reversing(&self, attempt_id: &str) -> Result<(), ReversalStoreError>;
+    /// The original was declined, or its reversal got a 0410.
+    async fn settle(&self, attempt_id: &str) -> Result<(), ReversalStoreError>;
+    /// The originals being reversed, oldest first, at most `limit`.
+    async fn reversing(&self, limit: usize) -> Result<Vec<PendingReversal>, ReversalStoreError>;
 }
 
-/// Pending reversals in memory.
+/// Originals by attempt id, each with whether it is being reversed.
+type Originals = HashMap<String, (PendingReversal, bool)>;
+
+/// Pending reversals in memory (tests).
 #[derive(Default)]
 pub struct MemoryReversals {
-    pending: Mutex<HashMap<String, PendingReversal>>,
+    pending: Mutex<Originals>,
 }
 
 /// Bound on originals kept in memory; the oldest are not tracked beyond it.
 const MEMORY_REVERSALS_MAX: usize = 100_000;
 
+impl MemoryReversals {
+    fn locked(&self) -> Result<std::sync::MutexGuard<'_, Originals>, ReversalStoreError> {
+        self.pending
+            .lock()
+            .map_err(|_| ReversalStoreError("poisoned".into()))
+    }
+}
+
+#[async_trait::async_trait]
 impl ReversalStore for MemoryReversals {
-    fn record(&self, pending: PendingReversal) -> std::io::Result<()> {
-        if let Ok(mut map) = self.pending.lock() {
-            if map.len() < MEMORY_REVERSALS_MAX {
-                map.insert(pending.attempt_id.clone(), pending);
-            }
+    async fn record(&self, pending: PendingReversal) -> Result<(), ReversalStoreError> {
+        let mut map = self.locked()?;
+        if map.len() < MEMORY_REVERSALS_MAX {
+            map.entry(pending.attempt_id.clone()).or_insert((pending, false));
         }
         Ok(())
     }
 
-    fn find(&self, attempt_id: &str) -> Option<PendingReversal> {
-        self.pending.lock().ok()?.get(attempt_id).cloned()
+    async fn find(&self, attempt_id: &str) -> Result<Option<PendingReversal>, ReversalStoreError> {
+        Ok(self.locked()?.get(attempt_id).map(|(p, _)| p.clone()))
     }
 
-    fn settle(&self, attempt_id: &str) {
-        if let Ok(mut map) = self.pending.lock() {
-            map.remove(attempt_id);
+    async fn mark_reversing(&self, attempt_id: &str) -> Result<(), ReversalStoreError> {
+        if let Some(entry) = self.locked()?.get_mut(attempt_id) {
+            entry.1 = true;
         }
+        Ok(())
+    }
+
+    async fn settle(&self, attempt_id: &str) -> Result<(), ReversalStoreError> {
+        self.locked()?.remove(attempt_id);
+        Ok(())
+    }
+
+    async fn reversing(&self, limit: usize) -> Result<Vec<PendingReversal>, ReversalStoreError> {
+        Ok(self
+            .locked()?
+            .values()
+            .filter(|(_, reversing)| *reversing)
+            .map(|(p, _)| p.clone())
+            .take(limit)
+            .collect())
     }
 }
 
@@ -73,16 +116,17 @@ enum ReversalEvent {
     Settled { attempt_id: String },
 }
 
-/// Pending reversals in a journal file: each original is recorded (synced)
-/// before it is sent, and marked settled when it got a definite answer or
-/// its reversal a 0410. Replayed when the gateway starts; settled pairs are
-/// compacted away then.
-pub struct JournalReversals {
-    state: Mutex<(Journal, HashMap<String, PendingReversal>)>,
-}
+/// The pending-reversal journal file of earlier versions: read once at
+/// start (what it still holds is moved into the store), never written.
+pub struct JournalReversals;
 
 impl JournalReversals {
-    pub fn open(path: &Path) -> Result<JournalReversals, JournalError> {
+    /// The originals `path` still holds as pending (none when the file does
+    /// not exist).
+    pub fn pending_in(path: &Path) -> Result<Vec<PendingReversal>, JournalError> {
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
         let (_, events) = Journal::open::<ReversalEvent>(path)?;
         let mut pending = HashMap::new();
         for event in events {
@@ -95,77 +139,7 @@ impl JournalReversals {
                 }
             }
         }
-        let io_error = |source| JournalError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        // Compact: rewrite only what is still pending, then reopen.
-        let compacted = path.with_extension("compacting");
-        let mut lines = Vec::new();
-        let still: Vec<ReversalEvent> = pending
-            .values()
-            .cloned()
-            .map(ReversalEvent::Pending)
-            .collect();
-        Journal::encode(&still, &mut lines).map_err(io_error)?;
-        std::fs::write(&compacted, &lines).map_err(io_error)?;
-        std::fs::File::open(&compacted)
-            .and_then(|file| file.sync_all())
-            .map_err(io_error)?;
-        std::fs::rename(&compacted, path).map_err(io_error)?;
-        let (journal, _) = Journal::open::<ReversalEvent>(path)?;
-        Ok(JournalReversals {
-            state: Mutex::new((journal, pending)),
-        })
-    }
-
-    fn append(&self, event: ReversalEvent) -> std::io::Result<()> {
-        let mut lines = Vec::new();
-        Journal::encode(std::slice::from_ref(&event), &mut lines)?;
-        let mut state = self
-            .state
-            .lock()
-            .map_err(|_| std::io::Error::other("reversal journal poisoned"))?;
-        state.0.write_synced(&lines)?;
-        match event {
-            ReversalEvent::Pending(original) => {
-                state.1.insert(original.attempt_id.clone(), original);
-            }
-            ReversalEvent::Settled { attempt_id } => {
-                state.1.remove(&attempt_id);
-            }
-        }
-        Ok(())
-    }
-
-    /// The originals still waiting for a reversal.
-    pub fn pending(&self) -> Vec<PendingReversal> {
-        self.state
-            .lock()
-            .map(|state| state.1.values().cloned().collect())
-            .unwrap_or_default()
-    }
-}
-
-impl ReversalStore for JournalReversals {
-    fn record(&self, pending: PendingReversal) -> std::io::Result<()> {
-        self.append(ReversalEvent::Pending(pending))
-    }
-
-    fn find(&self, attempt_id: &str) -> Option<PendingReversal> {
-        self.state.lock().ok()?.1.get(attempt_id).cloned()
-    }
-
-    fn settle(&self, attempt_id: &str) {
-        if self.find(attempt_id).is_none() {
-            return;
-        }
-        let settled = ReversalEvent::Settled {
-            attempt_id: attempt_id.to_owned(),
-        };
-        if let Err(error) = self.append(settled) {
-            tracing::error!(%error, attempt = %attempt_id, "could not record a settled reversal; it will be reversed again after a restart");
-        }
+        Ok(pending.into_values().collect())
     }
 }
 
@@ -181,19 +155,33 @@ mod tests {
     }
 
     #[test]
-    fn pending_reversals_survive_reopening_and_settled_ones_do_not() {
+    fn the_old_journal_is_read_for_what_it_still_holds() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("reversals.jsonl");
-        let store = JournalReversals::open(&path).unwrap();
-        store.record(pending("pa_1")).unwrap();
-        store.record(pending("pa_2")).unwrap();
-        store.settle("pa_1");
-        drop(store);
-        let store = JournalReversals::open(&path).unwrap();
-        assert_eq!(store.find("pa_1"), None);
-        assert_eq!(store.find("pa_2"), Some(pending("pa_2")));
-        assert_eq!(store.pending(), vec![pending("pa_2")]);
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 1, "compacted: {text}");
+        let lines = [
+            serde_json::json!({"event": "pending", "attempt_id": "pa_1", "reference": "ref-pa_1"}),
+            serde_json::json!({"event": "pending", "attempt_id": "pa_2", "reference": "ref-pa_2"}),
+            serde_json::json!({"event": "settled", "attempt_id": "pa_1"}),
+        ];
+        let mut text = String::new();
+        for line in lines {
+            text.push_str(&line.to_string());
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(JournalReversals::pending_in(&path).unwrap(), vec![pending("pa_2")]);
+        assert!(JournalReversals::pending_in(&dir.path().join("none")).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn memory_reversals_resume_only_those_being_reversed() {
+        let store = MemoryReversals::default();
+        store.record(pending("pa_1")).await.unwrap();
+        store.record(pending("pa_2")).await.unwrap();
+        store.mark_reversing("pa_2").await.unwrap();
+        assert_eq!(store.reversing(10).await.unwrap(), vec![pending("pa_2")]);
+        store.settle("pa_2").await.unwrap();
+        assert_eq!(store.find("pa_1").await.unwrap(), Some(pending("pa_1")));
+        assert!(store.reversing(10).await.unwrap().is_empty());
     }
 }

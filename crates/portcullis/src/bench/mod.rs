@@ -12,6 +12,7 @@
 pub(crate) mod client;
 mod load;
 mod report;
+mod terminals;
 mod workload;
 mod write_cost;
 
@@ -47,6 +48,8 @@ struct RunTarget {
     backend: String,
     /// The database of gateways the bench started (for `--write-cost-payments`).
     database_url: Option<String>,
+    /// With `--terminals`: the terminal listener and a registered terminal.
+    terminal: Option<(String, terminals::BenchTerminal)>,
 }
 
 pub async fn run(database_url: Option<&str>, args: &BenchArgs) -> anyhow::Result<()> {
@@ -56,8 +59,8 @@ pub async fn run(database_url: Option<&str>, args: &BenchArgs) -> anyhow::Result
             .secret_key
             .clone()
             .context("--url needs --secret-key")?;
-        if args.instances != 1 {
-            bail!("--instances starts gateways of its own: it cannot be used with --url");
+        if args.instances != 1 || args.terminals {
+            bail!("--instances and --terminals start gateways of their own: they cannot be used with --url");
         }
         check_loopback(url)?;
         let target = RunTarget {
@@ -66,6 +69,7 @@ pub async fn run(database_url: Option<&str>, args: &BenchArgs) -> anyhow::Result
             server_pids: args.server_pid.into_iter().collect(),
             backend: "unknown (--url)".to_owned(),
             database_url: None,
+            terminal: None,
         };
         return measure_and_report(&target, args).await;
     }
@@ -112,21 +116,40 @@ fn check_args(args: &BenchArgs) -> anyhow::Result<()> {
             write_cost::PAYMENTS_MAX
         );
     }
+    if args.terminals && (args.instances != 1 || args.connections > terminals::CONNECTIONS_MAX) {
+        bail!(
+            "--terminals measures one instance over at most {} connections",
+            terminals::CONNECTIONS_MAX
+        );
+    }
     Ok(())
 }
 
 async fn run_own_gateways(database: &FreshDatabase, args: &BenchArgs) -> anyhow::Result<()> {
     let merchant = process::create_merchant(&database.url, &database.data_dir)?;
-    let mut gateways = vec![start_gateway(database, None)?];
+    let terminal_listen = match args.terminals {
+        true => Some(format!("127.0.0.1:{}", free_loopback_port()?)),
+        false => None,
+    };
+    let mut gateways = vec![start_gateway(database, None, terminal_listen.as_deref())?];
     for instance in 1..args.instances {
-        gateways.push(start_gateway(database, Some(instance))?);
+        gateways.push(start_gateway(database, Some(instance), None)?);
     }
+    let terminal = match terminal_listen {
+        Some(address) => {
+            let created =
+                process::create_terminal(&database.url, &database.data_dir, &merchant.id)?;
+            Some((address, terminals::BenchTerminal::from_json(&created)?))
+        }
+        None => None,
+    };
     let target = RunTarget {
         base_urls: gateways.iter().map(|g| g.base_url.clone()).collect(),
         secret_key: merchant.secret_key,
         server_pids: gateways.iter().map(|g| g.pid()).collect(),
         backend: database.backend.to_owned(),
         database_url: Some(database.url.clone()),
+        terminal,
     };
     let outcome = measure_and_report(&target, args).await;
     for gateway in &mut gateways {
@@ -142,9 +165,10 @@ async fn run_own_gateways(database: &FreshDatabase, args: &BenchArgs) -> anyhow:
 fn start_gateway(
     database: &FreshDatabase,
     instance: Option<usize>,
+    terminal_listen: Option<&str>,
 ) -> anyhow::Result<process::ChildProcess> {
     let primary = &database.data_dir;
-    let (data_dir, settings) = match instance {
+    let (data_dir, mut settings) = match instance {
         None => (primary.clone(), GATEWAY_SETTINGS.to_owned()),
         Some(n) => {
             let dir = primary.join(format!("instance-{n}"));
@@ -160,6 +184,9 @@ fn start_gateway(
             (dir, settings)
         }
     };
+    if let Some(address) = terminal_listen {
+        settings.push_str(&format!("iso8583_listen = {address:?}\n"));
+    }
     process::start_gateway(&process::GatewaySpec {
         database_url: &database.url,
         data_dir: &data_dir,
@@ -186,6 +213,12 @@ fn customer_searches(customers: u64) -> Vec<String> {
             format!("/v1/customers/search?query=email%3A%27{email}%27")
         })
         .collect()
+}
+
+fn free_loopback_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn check_loopback(url: &str) -> anyhow::Result<()> {
@@ -277,7 +310,19 @@ async fn measure_and_report(target: &RunTarget, args: &BenchArgs) -> anyhow::Res
             "the baseline endpoint answered nothing: is the target started with bench_echo = true?"
         );
     }
+    let terminal_figures = match &target.terminal {
+        Some((address, terminal)) => {
+            let duration = Duration::from_secs(args.duration_s);
+            let load = terminals::drive(address, terminal, args.connections, duration).await?;
+            let codec = terminals::codec_per_s(terminal, duration);
+            let payments = phases.iter().find(|p| p.name == "payments");
+            let http = payments.map_or(0.0, |p| p.measured.per_s());
+            Some(terminals::figures(codec, &load, args.connections, http))
+        }
+        None => None,
+    };
     let report = Report {
+        terminals: terminal_figures,
         backend: &target.backend,
         server_pids: &target.server_pids,
         args,

@@ -75,6 +75,8 @@ pub struct Report<'a> {
     pub write_cost: Option<Value>,
     /// What `--seed-payments` wrote between the two payments phases.
     pub seeded: Option<&'a crate::seed::Seeded>,
+    /// With `--terminals`: the ISO 8583 figures of the same run.
+    pub terminals: Option<Value>,
 }
 
 impl Report<'_> {
@@ -103,7 +105,7 @@ impl Report<'_> {
             .phase("payments_seeded")
             .map(|seeded| round(seeded.per_s() / payments.per_s().max(f64::EPSILON), 3));
         let p99 = |name: &str| self.phase(name).map(|m| round(m.quantile_ms(0.99), 3));
-        json!({
+        let mut value = json!({
             "backend": self.backend,
             "instances": self.args.instances,
             "connections": self.args.connections,
@@ -142,7 +144,11 @@ impl Report<'_> {
             "cpu_model": machine::cpu_model(),
             "build_profile": if cfg!(debug_assertions) { "debug" } else { "release" },
             "load_generator": "same machine, same process as the report (hyper, one keep-alive connection per worker)",
-        })
+        });
+        if let Some(terminals) = &self.terminals {
+            value["terminals"] = terminals.clone();
+        }
+        value
     }
 
     pub fn print(&self) {
@@ -194,6 +200,15 @@ impl Report<'_> {
         }
         if let Some(scale_out) = value["scale_out"].as_f64() {
             println!("  scale-out: {scale_out:.2}× one instance");
+        }
+        if let Some(terminals) = &self.terminals {
+            println!(
+                "  ISO 8583: codec {} messages/s on one core; terminals {} authorizations/s over {} connections ({} of HTTP payments/s)",
+                terminals["codec_messages_per_s_per_core"],
+                terminals["authorizations_per_s"],
+                terminals["connections"],
+                terminals["ratio_to_http_payments"],
+            );
         }
         println!(
             "server peak RSS {} MB; load {} → {}",

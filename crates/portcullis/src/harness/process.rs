@@ -106,6 +106,24 @@ pub fn start_sandbox_acquirer(data_dir: &Path, listen: &str) -> anyhow::Result<C
     )
 }
 
+/// `portcullis acquirer-sim` (ISO 8583 over TCP) journaling to
+/// `DATA_DIR/acquirer-sim.jsonl`; `base_url` is its `HOST:PORT`.
+pub fn start_acquirer_sim(data_dir: &Path) -> anyhow::Result<ChildProcess> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .args(["acquirer-sim", "--listen", "127.0.0.1:0", "--journal"])
+        .arg(data_dir.join(ACQUIRER_SIM_JOURNAL))
+        .env("PORTCULLIS_LOG", "warn");
+    spawn(
+        command,
+        &data_dir.join("acquirer-sim.log"),
+        "acquirer-sim listening on ",
+    )
+}
+
+/// The journal file of [`start_acquirer_sim`], in the data directory.
+pub const ACQUIRER_SIM_JOURNAL: &str = "acquirer-sim.jsonl";
+
 fn spawn(
     mut command: Command,
     log_path: &Path,
@@ -165,6 +183,23 @@ fn run_subcommand(
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("running portcullis {}", args.join(" ")))
+}
+
+/// `portcullis terminal create --merchant MERCHANT --json`: what it printed.
+pub fn create_terminal(
+    database_url: &str,
+    data_dir: &Path,
+    merchant: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let args = ["terminal", "create", "--merchant", merchant, "--json"];
+    let output = run_subcommand(&args, database_url, data_dir)?;
+    if !output.status.success() {
+        bail!(
+            "terminal create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    serde_json::from_slice(&output.stdout).context("terminal create printed no JSON")
 }
 
 /// A merchant created through `portcullis merchant create --json`.

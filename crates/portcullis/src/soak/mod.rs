@@ -9,10 +9,15 @@
 //! [`outbox`] hold the clients' acknowledgements, the gateway's rows, the
 //! acquirer's journal and the receiver's record against each other; last,
 //! `portcullis ledger verify` replays the ledger.
+//! With `--acquirer iso8583` the acquirer is `portcullis acquirer-sim`
+//! (ISO 8583 over TCP, routed to by a `[connectors.sim]` table), and its
+//! journal is reconciled too ([`journal`]): every approval captured once or
+//! reversed, none open.
 //! Exits non-zero when anything was lost, duplicated, left unresolved or
 //! undelivered, or the ledger does not verify.
 
 mod driver;
+mod journal;
 mod outbox;
 mod receiver;
 mod reconcile;
@@ -46,8 +51,9 @@ pub async fn run(database_url: Option<&str>, args: &SoakArgs) -> anyhow::Result<
     if args.connections == 0 || args.connections > CONNECTIONS_MAX {
         bail!("--connections must be 1 to {CONNECTIONS_MAX}");
     }
+    let acquirer = AcquirerKind::parse(&args.acquirer)?;
     let database = FreshDatabase::create(database_url).await?;
-    let outcome = soak(&database, args).await;
+    let outcome = soak(&database, args, acquirer).await;
     database.drop_database().await;
     let clean = outcome?;
     if !clean {
@@ -56,12 +62,59 @@ pub async fn run(database_url: Option<&str>, args: &SoakArgs) -> anyhow::Result<
     Ok(())
 }
 
+/// Which acquirer process the soak pays through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AcquirerKind {
+    /// `portcullis sandbox-acquirer` (HTTP/JSON), as `connector_url`.
+    Sandbox,
+    /// `portcullis acquirer-sim` (ISO 8583), as `[connectors.sim]`.
+    Iso8583,
+}
+
+impl AcquirerKind {
+    fn parse(text: &str) -> anyhow::Result<AcquirerKind> {
+        match text {
+            "sandbox" => Ok(AcquirerKind::Sandbox),
+            "iso8583" => Ok(AcquirerKind::Iso8583),
+            other => bail!("--acquirer must be sandbox or iso8583, not {other:?}"),
+        }
+    }
+
+    fn start(self, data_dir: &std::path::Path) -> anyhow::Result<process::ChildProcess> {
+        match self {
+            AcquirerKind::Sandbox => process::start_sandbox_acquirer(data_dir, "127.0.0.1:0"),
+            AcquirerKind::Iso8583 => process::start_acquirer_sim(data_dir),
+        }
+    }
+
+    /// The settings that send `merchant`'s payments to `acquirer`.
+    fn settings_toml(self, acquirer: &process::ChildProcess, merchant: &str) -> String {
+        match self {
+            AcquirerKind::Sandbox => settings_toml(
+                &format!("connector_url = \"{}\"\n", acquirer.base_url),
+                "",
+            ),
+            AcquirerKind::Iso8583 => settings_toml(
+                "",
+                &format!(
+                    "[connectors.sim]\ntype = \"iso8583\"\naddress = \"{}\"\n\
+                     acquirer_id = \"12345\"\ncard_acceptor_id = \"SOAKMERCHANT001\"\n\
+                     terminal_id = \"SOAK0001\"\nrequest_timeout_ms = {CONNECTOR_TIMEOUT_MS}\n\
+                     merchants = [\"{merchant}\"]\n",
+                    acquirer.base_url
+                ),
+            ),
+        }
+    }
+}
+
 /// The gateway's settings: quick recovery, and quick webhook retries to
 /// the soak's own receiver on loopback (lease: the timeout plus 5 s), and
-/// rate limits out of the way of its load.
-fn settings_toml(acquirer_url: &str) -> String {
+/// rate limits out of the way of its load; `head` (keys) goes first and
+/// `tables` last.
+fn settings_toml(head: &str, tables: &str) -> String {
     format!(
-        "connector_url = \"{acquirer_url}\"\n\
+        "{head}\
          connector_timeout_ms = {CONNECTOR_TIMEOUT_MS}\n\
          attempt_stale_ms = {ATTEMPT_STALE_MS}\n\
          recovery_interval_ms = 500\n\
@@ -74,7 +127,8 @@ fn settings_toml(acquirer_url: &str) -> String {
          webhooks_poll_interval_ms = 50\n\
          webhooks_endpoint_concurrency_max = 32\n\
          rate_limit_per_key_per_s = 1000000\n\
-         rate_limit_per_merchant_per_s = 1000000\n"
+         rate_limit_per_merchant_per_s = 1000000\n\
+         {tables}"
     )
 }
 
@@ -94,6 +148,8 @@ struct Findings {
     outbox: outbox::Outbox,
     receipts: receiver::Receipts,
     ledger: process::LedgerCheck,
+    /// With `--acquirer iso8583`: the simulator's journal against the gateway.
+    journal: Option<journal::JournalReconciliation>,
 }
 
 impl Findings {
@@ -109,17 +165,22 @@ impl Findings {
             && outbox.delivered_not_received == 0
             && outbox.received_unknown == 0
             && self.receipts.invalid_signatures == 0
+            && self.journal.as_ref().is_none_or(|j| j.clean())
     }
 }
 
 /// Runs the soak; true when [`Findings::clean`].
-async fn soak(database: &FreshDatabase, args: &SoakArgs) -> anyhow::Result<bool> {
-    let mut acquirer = process::start_sandbox_acquirer(&database.data_dir, "127.0.0.1:0")?;
+async fn soak(
+    database: &FreshDatabase,
+    args: &SoakArgs,
+    kind: AcquirerKind,
+) -> anyhow::Result<bool> {
+    let mut acquirer = kind.start(&database.data_dir)?;
     let merchant = process::create_merchant(&database.url, &database.data_dir)?;
     let spec = GatewayOwned {
         database_url: database.url.clone(),
         data_dir: database.data_dir.clone(),
-        toml: settings_toml(&acquirer.base_url),
+        toml: kind.settings_toml(&acquirer, &merchant.id),
         listen: format!("127.0.0.1:{}", free_loopback_port()?),
     };
     let gateway = Arc::new(Mutex::new(spec.start()?));
@@ -139,14 +200,28 @@ async fn soak(database: &FreshDatabase, args: &SoakArgs) -> anyhow::Result<bool>
     let settle_s = wait_until_settled(&store).await?;
     let drain_s = outbox::wait_until_drained(&store, &endpoint).await?;
     gateway.lock().expect("gateway").terminate()?;
-    let listing = RemoteAcquirer::new(&acquirer.base_url, Duration::from_secs(30))
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .attempts()
-        .await
-        .map_err(|e| anyhow::anyhow!("listing the acquirer's attempts: {e}"))?;
+    let listing = match kind {
+        AcquirerKind::Sandbox => RemoteAcquirer::new(&acquirer.base_url, Duration::from_secs(30))
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .attempts()
+            .await
+            .map_err(|e| anyhow::anyhow!("listing the acquirer's attempts: {e}"))?,
+        // ISO 8583 has no listing: its journal is reconciled below.
+        AcquirerKind::Iso8583 => Vec::new(),
+    };
     acquirer.terminate()?;
     let receipts = receiver.stop();
     let found = reconcile::reconcile(&store, &record, &listing).await?;
+    let journal = match kind {
+        AcquirerKind::Sandbox => None,
+        AcquirerKind::Iso8583 => Some(
+            journal::reconcile(
+                &store,
+                &database.data_dir.join(process::ACQUIRER_SIM_JOURNAL),
+            )
+            .await?,
+        ),
+    };
     let outbox = outbox::check(&store, &endpoint, &receipts).await?;
     store.close().await;
     let ledger = process::verify_ledger(&database.url, &database.data_dir)?;
@@ -159,6 +234,7 @@ async fn soak(database: &FreshDatabase, args: &SoakArgs) -> anyhow::Result<bool>
         outbox,
         receipts,
         ledger,
+        journal,
     };
     report(args, database.backend, &findings);
     Ok(findings.clean())
@@ -268,8 +344,9 @@ fn report(args: &SoakArgs, backend: &str, findings: &Findings) {
         ledger,
         ..
     } = findings;
-    let value = json!({
+    let mut value = json!({
         "backend": backend,
+        "acquirer": args.acquirer,
         "duration_s": args.duration_s,
         "connections": args.connections,
         "kills": findings.kills,
@@ -300,6 +377,15 @@ fn report(args: &SoakArgs, backend: &str, findings: &Findings) {
         "drain_s": tenths(findings.drain_s),
         "load_avg_after": machine::load_avg(),
     });
+    if let Some(journal) = &findings.journal {
+        value["acquirer_journal"] = json!({
+            "approvals": journal.approvals,
+            "captured": journal.captured,
+            "reversed": journal.reversed,
+            "open": journal.open,
+            "disagreeing": journal.disagreeing,
+        });
+    }
     if args.json {
         println!("{value}");
     } else {
@@ -308,7 +394,8 @@ fn report(args: &SoakArgs, backend: &str, findings: &Findings) {
     if !ledger.verified {
         eprintln!("soak: ledger verify: {}", ledger.said);
     }
-    let examples = found.examples.iter().chain(&outbox.examples);
+    let journal_examples = findings.journal.iter().flat_map(|j| &j.examples);
+    let examples = found.examples.iter().chain(&outbox.examples).chain(journal_examples);
     for line in examples.chain(record.unexpected.iter().take(5)) {
         eprintln!("soak: {line}");
     }

@@ -22,7 +22,8 @@ use crate::model::{
     WriteSet,
 };
 use crate::sql::accounts::{self, ClaimDecision, ClaimRow};
-use crate::sql::{docs, instances, secret_checks, webhooks, Dialect, Sql};
+use crate::reversals::{PendingReversalRow, ReversalState};
+use crate::sql::{docs, instances, reversals, secret_checks, webhooks, Dialect, Sql};
 use crate::{ScanQuery, ScopedDoc, StoreError, StoreOptions};
 use convert::{doc_of, key_of_row, map_err, params_of};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -424,6 +425,60 @@ impl PgStore {
         let sql = accounts::prune_idempotency(D, created_before);
         execute(&self.client().await?, &sql).await
     }
+
+    pub async fn record_reversal(&self, row: &PendingReversalRow) -> Result<(), StoreError> {
+        let sql = reversals::record(D, row);
+        execute(&self.client().await?, &sql).await.map(drop)
+    }
+
+    pub async fn find_reversal(
+        &self,
+        attempt_id: &str,
+    ) -> Result<Option<PendingReversalRow>, StoreError> {
+        let rows = query(&self.client().await?, &reversals::find(D, attempt_id)).await?;
+        rows.first().map(reversal_of_row).transpose()
+    }
+
+    pub async fn set_reversal_state(
+        &self,
+        attempt_id: &str,
+        state: ReversalState,
+    ) -> Result<(), StoreError> {
+        let sql = reversals::set_state(D, attempt_id, state);
+        execute(&self.client().await?, &sql).await.map(drop)
+    }
+
+    pub async fn settle_reversal(&self, attempt_id: &str) -> Result<(), StoreError> {
+        let sql = reversals::settle(D, attempt_id);
+        execute(&self.client().await?, &sql).await.map(drop)
+    }
+
+    pub async fn reversals_in_state(
+        &self,
+        connector: &str,
+        state: ReversalState,
+        limit: usize,
+    ) -> Result<Vec<PendingReversalRow>, StoreError> {
+        let sql = reversals::in_state(D, connector, state, limit);
+        let rows = query(&self.client().await?, &sql).await?;
+        rows.iter().map(reversal_of_row).collect()
+    }
+
+    pub async fn forget_sent_reversals(&self, created_before: i64) -> Result<u64, StoreError> {
+        let sql = reversals::forget_sent_before(D, created_before);
+        execute(&self.client().await?, &sql).await
+    }
+}
+
+fn reversal_of_row(row: &tokio_postgres::Row) -> Result<PendingReversalRow, StoreError> {
+    let state: String = row.get(3);
+    Ok(PendingReversalRow {
+        attempt_id: row.get(0),
+        connector: row.get(1),
+        reference: row.get(2),
+        state: ReversalState::parse(&state)?,
+        created: row.get(4),
+    })
 }
 
 /// A write set turned into statements in the caller's task (so that a

@@ -4,6 +4,7 @@
 pub(crate) mod accounts;
 pub(crate) mod docs;
 pub(crate) mod instances;
+pub(crate) mod reversals;
 pub(crate) mod ledger;
 pub(crate) mod risk;
 pub(crate) mod secret_checks;

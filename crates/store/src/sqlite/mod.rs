@@ -15,7 +15,8 @@ mod writer;
 use crate::model::{
     Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, Scope, Table, WriteSet,
 };
-use crate::sql::{accounts, docs, instances, secret_checks, Dialect, Sql};
+use crate::reversals::{PendingReversalRow, ReversalState};
+use crate::sql::{accounts, docs, instances, reversals, secret_checks, Dialect, Sql};
 use crate::{ScanQuery, ScopedDoc, StoreError, StoreOptions};
 use convert::{
     doc_from_row, key_from_row, map_err, merchant_from_row, params_of, scoped_doc_from_row,
@@ -420,6 +421,66 @@ impl SqliteStore {
             .write(move |c| execute(c, &sql).map(|n| n as u64))
             .await
     }
+
+    pub async fn record_reversal(&self, row: &PendingReversalRow) -> Result<(), StoreError> {
+        let sql = reversals::record(D, row);
+        self.writer.write(move |c| execute(c, &sql).map(drop)).await
+    }
+
+    pub async fn find_reversal(
+        &self,
+        attempt_id: &str,
+    ) -> Result<Option<PendingReversalRow>, StoreError> {
+        let sql = reversals::find(D, attempt_id);
+        self.read(move |c| query_opt(c, &sql, reversal_from_row)?.transpose())
+            .await
+    }
+
+    pub async fn set_reversal_state(
+        &self,
+        attempt_id: &str,
+        state: ReversalState,
+    ) -> Result<(), StoreError> {
+        let sql = reversals::set_state(D, attempt_id, state);
+        self.writer.write(move |c| execute(c, &sql).map(drop)).await
+    }
+
+    pub async fn settle_reversal(&self, attempt_id: &str) -> Result<(), StoreError> {
+        let sql = reversals::settle(D, attempt_id);
+        self.writer.write(move |c| execute(c, &sql).map(drop)).await
+    }
+
+    pub async fn reversals_in_state(
+        &self,
+        connector: &str,
+        state: ReversalState,
+        limit: usize,
+    ) -> Result<Vec<PendingReversalRow>, StoreError> {
+        let sql = reversals::in_state(D, connector, state, limit);
+        self.read(move |c| query_all(c, &sql, reversal_from_row)?.into_iter().collect())
+            .await
+    }
+
+    pub async fn forget_sent_reversals(&self, created_before: i64) -> Result<u64, StoreError> {
+        let sql = reversals::forget_sent_before(D, created_before);
+        self.writer
+            .write(move |c| execute(c, &sql).map(|n| n as u64))
+            .await
+    }
+}
+
+fn reversal_from_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<PendingReversalRow, StoreError>> {
+    let (attempt_id, connector, reference) = (row.get(0)?, row.get(1)?, row.get(2)?);
+    let (state, created): (String, i64) = (row.get(3)?, row.get(4)?);
+    Ok(ReversalState::parse(&state).map(|state| PendingReversalRow {
+        attempt_id,
+        connector,
+        reference,
+        state,
+        created,
+    }))
 }
 
 pub(crate) fn execute(c: &Connection, sql: &Sql) -> Result<usize, StoreError> {

@@ -1,0 +1,294 @@
+"""Drives the terminal listener of a real gateway (`portcullis serve
+--iso8583-listen`) with pyiso8583-built messages (stock `default` spec,
+2-byte big-endian framing), MACed with an independent AES-CMAC (the
+`cryptography` package's CMAC, first 8 bytes, over the message from the MTI
+up to the MAC field). Every answer must decode with pyiso8583, re-encode to
+the same bytes, and (except 03) carry a MAC that `cryptography` verifies.
+
+Cases: sign-on; an approval with track 2; each decline of the sandbox's
+test-card table; a risk block (59); a wrong and a missing MAC (63); an
+unknown terminal, a wrong card acceptor id and a revoked terminal (03,
+unMACed); a malformed message (30); a repeated purchase (the first answer,
+byte for byte, and one charge); a reversal by DE 90 of a purchase (refunded)
+and by STAN and date of an authorization (canceled), each repeated.
+
+usage: terminals.py PORTCULLIS_BIN"""
+
+import copy
+import datetime
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+import urllib.request
+import warnings
+
+warnings.simplefilter("ignore", ResourceWarning)
+
+import iso8583
+from iso8583.specs import default
+from cryptography.hazmat.primitives.ciphers import algorithms
+from cryptography.hazmat.primitives.cmac import CMAC
+
+BIN = sys.argv.pop(1) if len(sys.argv) > 1 else "target/debug/portcullis"
+EXPIRY = (datetime.date.today().year % 100 + 3) * 100 + 12  # YYMM, three years ahead
+
+
+def cmac8(key, data):
+    mac = CMAC(algorithms.AES(key))
+    mac.update(data)
+    return mac.finalize()[:8]
+
+
+def signed(doc, key):
+    """The encoded message with its MAC in DE 64 (DE 128 with a secondary bitmap)."""
+    doc = copy.deepcopy(doc)
+    secondary = any(k.isdigit() and 64 < int(k) < 128 for k in doc)
+    field = "128" if secondary else "64"
+    doc[field] = "00" * 8
+    encoded, _ = iso8583.encode(copy.deepcopy(doc), default)
+    doc[field] = cmac8(key, bytes(encoded[:-8])).hex().upper()
+    encoded, _ = iso8583.encode(doc, default)
+    return bytes(encoded)
+
+
+def unsigned(doc):
+    encoded, _ = iso8583.encode(copy.deepcopy(doc), default)
+    return bytes(encoded)
+
+
+def run(*args):
+    return subprocess.run([BIN, *args], check=True, capture_output=True, text=True).stdout
+
+
+class Gateway:
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
+        self.common = ["--data-dir", data_dir]
+        self.process = subprocess.Popen(
+            [BIN, "serve", "--listen", "127.0.0.1:0", "--iso8583-listen", "127.0.0.1:0", *self.common],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=dict(os.environ, PORTCULLIS_LOG="warn"),
+        )
+        self.iso8583 = None
+        for line in self.process.stdout:
+            if line.startswith("iso8583 listening on "):
+                host, port = line.split()[-1].rsplit(":", 1)
+                self.iso8583 = (host, int(port))
+            if line.startswith("portcullis listening on "):
+                self.url = line.split()[-1]
+                break
+        assert self.iso8583, "the terminal listener was not announced"
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=20)
+        self.process.stdout.close()
+
+    def get(self, path, secret_key):
+        request = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {secret_key}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.load(answer)
+
+
+class Link:
+    def __init__(self, address):
+        self.sock = socket.create_connection(address, timeout=10)
+
+    def send(self, raw):
+        self.sock.sendall(struct.pack(">H", len(raw)) + raw)
+
+    def receive_raw(self):
+        header = self._exactly(2)
+        return self._exactly(struct.unpack(">H", header)[0])
+
+    def ask(self, raw, key=None):
+        """Sends `raw`; the answer decoded, checked to re-encode byte for
+        byte and, with `key`, to carry a MAC that verifies under it."""
+        self.send(raw)
+        answer = self.receive_raw()
+        decoded, _ = iso8583.decode(bytearray(answer), default)
+        again, _ = iso8583.encode(copy.deepcopy(decoded), default)
+        assert bytes(again) == answer, "the answer does not re-encode byte for byte"
+        field = "128" if "128" in decoded else "64"
+        if key is None:
+            assert "64" not in decoded and "128" not in decoded, "an 03 answer is not MACed"
+        else:
+            assert field in decoded, "the answer carries no MAC"
+            assert decoded[field].upper() == cmac8(key, answer[:-8]).hex().upper(), "the answer's MAC does not verify"
+        decoded["raw"] = answer
+        return decoded
+
+    def _exactly(self, count):
+        data = b""
+        while len(data) < count:
+            chunk = self.sock.recv(count - len(data))
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        return data
+
+
+def transmission():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%m%d%H%M%S")
+
+
+class Terminals(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp()
+        common = ["--data-dir", cls.dir]
+        merchant = json.loads(run("merchant", "create", "--name", "Kiosk", "--json", *common))
+        cls.secret_key = merchant["secret_key"]
+        cls.terminal = json.loads(run("terminal", "create", "--merchant", merchant["id"], "--json", *common))
+        cls.other = json.loads(run("terminal", "create", "--merchant", merchant["id"], "--json", *common))
+        cls.key = bytes.fromhex(cls.terminal["mac_key"])
+        cls.gateway = Gateway(cls.dir)
+        cls.link = Link(cls.gateway.iso8583)
+        cls.stan = 0
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.link.sock.close()
+        cls.gateway.stop()
+
+    def next_stan(self):
+        Terminals.stan += 1
+        return f"{Terminals.stan:06d}"
+
+    def purchase(self, pan, amount, mti="0200", **extra):
+        doc = {"t": mti, "3": "000000", "4": f"{amount:012d}", "7": transmission(),
+               "11": self.next_stan(), "22": "901", "35": f"{pan}={EXPIRY}1011234",
+               "37": f"{Terminals.stan:012d}", "41": self.terminal["terminal_id"],
+               "42": self.terminal["card_acceptor_id"], "49": "840", "52": "123456789ABCDEF0"}
+        doc.update(extra)
+        return doc
+
+    def intent_of(self, amount):
+        intents = self.gateway.get("/v1/payment_intents?limit=100", self.secret_key)["data"]
+        mine = [i for i in intents if i["amount"] == amount]
+        self.assertEqual(len(mine), 1, f"one intent of {amount}")
+        return mine[0]
+
+    def test_01_terminal_create_prints_the_issue_s_shape(self):
+        self.assertEqual(set(self.terminal), {"terminal_id", "card_acceptor_id", "merchant", "mac_key"})
+        self.assertEqual(len(self.terminal["terminal_id"]), 8)
+        self.assertEqual(len(self.terminal["card_acceptor_id"]), 15)
+        self.assertEqual(len(self.terminal["mac_key"]), 32)
+        int(self.terminal["mac_key"], 16)
+        listed = run("terminal", "list", "--merchant", self.terminal["merchant"], "--json", "--data-dir", self.dir)
+        self.assertNotIn(self.terminal["mac_key"], listed, "the key is shown once")
+        self.assertIn(self.terminal["terminal_id"], listed)
+
+    def test_02_sign_on(self):
+        doc = {"t": "0800", "7": transmission(), "11": self.next_stan(), "41": self.terminal["terminal_id"],
+               "42": self.terminal["card_acceptor_id"], "70": "001"}
+        answer = self.link.ask(signed(doc, self.key), self.key)
+        self.assertEqual((answer["t"], answer["39"], answer["70"]), ("0810", "00", "001"))
+
+    def test_03_approval_with_track_2(self):
+        doc = self.purchase("4242424242424242", 1234)
+        answer = self.link.ask(signed(doc, self.key), self.key)
+        self.assertEqual((answer["t"], answer["39"]), ("0210", "00"))
+        self.assertEqual(len(answer["38"]), 6)
+        for field in ("11", "37", "41", "42"):
+            self.assertEqual(answer[field], doc[field], f"DE {field} echoed")
+        for field in ("35", "52", "2"):
+            self.assertNotIn(field, answer)
+        intent = self.intent_of(1234)
+        self.assertEqual(intent["status"], "succeeded")
+        self.assertEqual(intent["payment_method_types"], ["card_present"])
+        self.assertEqual(intent["metadata"], {"terminal_id": self.terminal["terminal_id"]})
+        charge = self.gateway.get(f"/v1/charges/{intent['latest_charge']}", self.secret_key)
+        details = charge["payment_method_details"]
+        self.assertEqual(details["type"], "card_present")
+        self.assertEqual((details["card_present"]["brand"], details["card_present"]["last4"]), ("visa", "4242"))
+
+    def test_04_each_decline(self):
+        cases = [("4000000000000002", "05"), ("4000000000009995", "51"), ("4000000000000069", "54"),
+                 ("4000000000009987", "41"), ("4000000000009979", "43"), ("4000000000000119", "96"),
+                 ("4100000000000019", "59"), ("4242424242424241", "14")]
+        for index, (pan, code) in enumerate(cases):
+            with self.subTest(pan=pan[-4:]):
+                answer = self.link.ask(signed(self.purchase(pan, 2000 + index), self.key), self.key)
+                self.assertEqual((answer["t"], answer["39"]), ("0210", code))
+                self.assertNotIn("38", answer)
+
+    def test_05_wrong_and_missing_mac(self):
+        raw = bytearray(signed(self.purchase("4242424242424242", 3001), self.key))
+        raw[-1] ^= 0x01
+        self.assertEqual(self.link.ask(bytes(raw), self.key)["39"], "63")
+        self.assertEqual(self.link.ask(unsigned(self.purchase("4242424242424242", 3002)), self.key)["39"], "63")
+        intents = self.gateway.get("/v1/payment_intents?limit=100", self.secret_key)["data"]
+        self.assertFalse([i for i in intents if i["amount"] in (3001, 3002)], "nothing was paid")
+
+    def test_06_unknown_terminal_wrong_acceptor_and_revoked(self):
+        unknown = self.purchase("4242424242424242", 3101, **{"41": "NOSUCH01"})
+        self.assertEqual(self.link.ask(signed(unknown, self.key))["39"], "03")
+        wrong = self.purchase("4242424242424242", 3102, **{"42": "WRONGACCEPTOR01"})
+        answer = self.link.ask(signed(wrong, self.key))
+        self.assertEqual((answer["39"], answer["11"], answer["41"]), ("03", wrong["11"], wrong["41"]))
+        run("terminal", "revoke", self.other["terminal_id"], "--data-dir", self.dir)
+        other_key = bytes.fromhex(self.other["mac_key"])
+        revoked = self.purchase("4242424242424242", 3103, **{"41": self.other["terminal_id"],
+                                                             "42": self.other["card_acceptor_id"]})
+        self.assertEqual(self.link.ask(signed(revoked, other_key))["39"], "03")
+
+    def test_07_format_errors(self):
+        missing_amount = self.purchase("4242424242424242", 3201)
+        del missing_amount["4"]
+        self.assertEqual(self.link.ask(signed(missing_amount, self.key), self.key)["39"], "30")
+        # MTI, bitmap and STAN readable, then a truncated field: 30, unMACed.
+        readable = unsigned({"t": "0200", "11": "000777", "41": self.terminal["terminal_id"]})[:-3]
+        answer = self.link.ask(readable)
+        self.assertEqual((answer["t"], answer["39"], answer["11"]), ("0210", "30", "000777"))
+        # Not even an MTI: the connection is closed.
+        garbage = Link(self.gateway.iso8583)
+        garbage.send(b"\xff\xfe\xfd")
+        with self.assertRaises(ConnectionError):
+            garbage.receive_raw()
+        garbage.sock.close()
+
+    def test_08_repeated_purchase_answers_the_first_answer(self):
+        raw = signed(self.purchase("4242424242424242", 3301), self.key)
+        first = self.link.ask(raw, self.key)
+        again = self.link.ask(raw, self.key)
+        self.assertEqual(first["39"], "00")
+        self.assertEqual(again["raw"], first["raw"], "byte for byte")
+        self.intent_of(3301)  # exactly one
+
+    def test_09_reversal_by_de_90_refunds_a_purchase(self):
+        doc = self.purchase("4242424242424242", 3401)
+        self.assertEqual(self.link.ask(signed(doc, self.key), self.key)["39"], "00")
+        reversal = {"t": "0400", "3": "000000", "4": doc["4"], "7": transmission(), "11": self.next_stan(),
+                    "41": doc["41"], "42": doc["42"], "49": "840",
+                    "90": "0200" + doc["11"] + doc["7"] + "0" * 22}
+        for attempt in ("first", "repeat"):
+            answer = self.link.ask(signed(reversal, self.key), self.key)
+            self.assertEqual((answer["t"], answer["39"], answer["90"]), ("0410", "00", reversal["90"]), attempt)
+        charge = self.gateway.get(f"/v1/charges/{self.intent_of(3401)['latest_charge']}", self.secret_key)
+        self.assertEqual(charge["amount_refunded"], 3401)
+        refunds = self.gateway.get(f"/v1/refunds?charge={charge['id']}", self.secret_key)["data"]
+        self.assertEqual(len(refunds), 1, "a repeated reversal changes nothing")
+
+    def test_10_reversal_by_stan_and_date_cancels_an_authorization(self):
+        doc = self.purchase("4242424242424242", 3501, mti="0100")
+        self.assertEqual(self.link.ask(signed(doc, self.key), self.key)["t"], "0110")
+        self.assertEqual(self.intent_of(3501)["status"], "requires_capture")
+        reversal = {"t": "0400", "3": "000000", "4": doc["4"], "7": doc["7"], "11": doc["11"],
+                    "41": doc["41"], "42": doc["42"], "49": "840"}
+        for attempt in ("first", "repeat"):
+            self.assertEqual(self.link.ask(signed(reversal, self.key), self.key)["39"], "00", attempt)
+        self.assertEqual(self.intent_of(3501)["status"], "canceled")
+        unknown = dict(reversal, **{"11": "999999"})
+        self.assertEqual(self.link.ask(signed(unknown, self.key), self.key)["39"], "25")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
