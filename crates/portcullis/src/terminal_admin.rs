@@ -24,7 +24,7 @@ async fn run_on(settings: &Settings, store: &Store, command: TerminalCommand) ->
         TerminalCommand::Create { merchant, json } => {
             let merchant_id = existing_merchant(store, &merchant).await?;
             let keyring =
-                crate::vault_admin::load_for_serving(store, &settings.vault_keyring_file).await?;
+                crate::vault_admin::load_for_serving(store, settings).await?;
             let vault = Vault::new(keyring);
             let created = registry::create(store, &vault, &merchant_id, now_s())
                 .await
