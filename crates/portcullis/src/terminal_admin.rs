@@ -12,7 +12,7 @@ use portcullis_vault::Vault;
 use serde_json::json;
 
 pub async fn run(settings: &Settings, command: TerminalCommand) -> anyhow::Result<()> {
-    let store = open_store(settings).await?;
+    let store = open_store(settings, crate::secrets::KeyHashUse::ChecksOnly).await?;
     let result = run_on(settings, &store, command).await;
     store.close().await;
     result
