@@ -76,6 +76,26 @@ pub enum Command {
     /// Run a simulated acquirer host over ISO 8583 on TCP (journaled, with
     /// fault injection); `settlement` writes a day's settlement file.
     AcquirerSim(AcquirerSimArgs),
+    /// Run Alipay and WeChat Pay simulators on one HTTP port; prints the
+    /// connector-account credentials to use with it.
+    WalletSim(WalletSimArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct WalletSimArgs {
+    /// Address to listen on, e.g. 127.0.0.1:0 (the bound address is printed).
+    #[arg(long)]
+    pub listen: String,
+    /// Divide the providers' notification retry schedules by this (tests).
+    #[arg(long, default_value_t = 1)]
+    pub notify_speedup: u32,
+    /// How long a `late` notification waits before its first delivery.
+    #[arg(long, default_value_t = 60_000)]
+    pub late_ms: u64,
+    /// Drop the answers to PERCENT % of provider API calls after they took
+    /// effect: `drop:PERCENT`.
+    #[arg(long = "fault", value_name = "KIND:PERCENT")]
+    pub faults: Vec<String>,
 }
 
 #[derive(Args, Debug)]

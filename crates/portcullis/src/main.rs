@@ -22,6 +22,7 @@ mod settings;
 mod soak;
 mod telemetry;
 mod vault_admin;
+mod wallet_sim;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -47,6 +48,7 @@ fn main() -> std::process::ExitCode {
     };
     telemetry::init(settings.log_format);
     let database_url = cli.database_url.clone();
+    let data_dir = cli.data_dir.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -66,6 +68,7 @@ fn main() -> std::process::ExitCode {
             Command::Soak(args) => soak::run(database_url.as_deref(), &args).await,
             Command::SandboxAcquirer(args) => sandbox_server::run(&args).await,
             Command::AcquirerSim(args) => acquirer_sim::run(&args).await,
+            Command::WalletSim(args) => wallet_sim::run(&args, data_dir).await,
         }
     });
     match outcome {
