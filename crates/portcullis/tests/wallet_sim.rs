@@ -814,3 +814,311 @@ async fn keys_and_trades_survive_a_restart_with_a_data_dir() {
         0o600
     );
 }
+
+mod connector_clients {
+    //! `portcullis_connectors::wallets` against the simulator: the clients
+    //! a PaymentIntent will use, with their verification and timeouts.
+
+    use super::*;
+    use portcullis_connectors::wallets::alipay::{AlipayClient, AlipayCredentials};
+    use portcullis_connectors::wallets::wechat_pay::{
+        Prepared, WechatPayClient, WechatPayCredentials,
+    };
+    use portcullis_connectors::wallets::{CodePayment, TradeState, WalletCallError};
+    use portcullis_wallets::wechat_pay_orders::{time_expire, Flow};
+    use std::time::Duration;
+    use zeroize::Zeroizing;
+
+    fn credential(sim: &WalletSim, provider: &str, name: &str) -> String {
+        sim.accounts[provider]["credentials"][name]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn http() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    fn alipay_client(
+        sim: &WalletSim,
+        public_key: Option<String>,
+        timeout: Duration,
+    ) -> AlipayClient {
+        let credentials = AlipayCredentials {
+            app_id: credential(sim, "alipay", "app_id"),
+            private_key_pem: Zeroizing::new(credential(sim, "alipay", "private_key")),
+            alipay_public_key_pem: public_key
+                .unwrap_or_else(|| credential(sim, "alipay", "alipay_public_key")),
+        };
+        AlipayClient::new(
+            http(),
+            &sim.base_url,
+            credentials,
+            "https://gateway.example/notify/alipay/ca_1",
+            timeout,
+        )
+        .unwrap()
+    }
+
+    fn wechat_client(sim: &WalletSim, platform_key: Option<String>) -> WechatPayClient {
+        let c = |name: &str| credential(sim, "wechat_pay", name);
+        let credentials = WechatPayCredentials {
+            mchid: c("mchid"),
+            appid: c("appid"),
+            private_key_pem: Zeroizing::new(c("private_key")),
+            certificate_serial: c("certificate_serial"),
+            api_v3_key: Zeroizing::new(c("api_v3_key")),
+            platform_public_key_pem: platform_key.unwrap_or_else(|| c("platform_public_key")),
+            platform_serial: c("platform_serial"),
+            api_v2_key: Some(Zeroizing::new(c("api_v2_key"))),
+        };
+        WechatPayClient::new(
+            http(),
+            &sim.base_url,
+            credentials,
+            "https://gateway.example/notify/wechat_pay/ca_2",
+            Duration::from_secs(5),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_alipay_client_runs_a_qr_payment_refund_and_codes() {
+        let sim = WalletSim::start(None, &[]);
+        let client = alipay_client(&sim, None, Duration::from_secs(5));
+        let qr = client.precreate(&order("pi_client_a", 4321)).await.unwrap();
+        assert_eq!(
+            client.query("pi_client_a").await.unwrap().state,
+            TradeState::NotFound
+        );
+        assert_eq!(sim.act(&qr, "pay", "none").await.status(), 200);
+        let paid = client.query("pi_client_a").await.unwrap();
+        assert_eq!(
+            (paid.state, paid.amount_fen),
+            (TradeState::Paid, Some(4321))
+        );
+        assert!(paid.provider_trade_id.is_some());
+        let refund = client
+            .refund("pi_client_a", "re_client_a", 321)
+            .await
+            .unwrap();
+        assert_eq!(refund.amount_fen, 321);
+        assert_eq!(
+            client
+                .refund_query("pi_client_a", "re_client_a")
+                .await
+                .unwrap()
+                .unwrap()
+                .amount_fen,
+            321
+        );
+        assert_eq!(
+            client.refund_query("pi_client_a", "re_none").await.unwrap(),
+            None
+        );
+        let refused = client
+            .refund("pi_client_a", "re_client_b", 5000)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&refused, WalletCallError::Refused { code, .. } if code == "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL")
+        );
+        assert!(!refused.outcome_unknown());
+
+        client
+            .precreate(&order("pi_client_unscanned", 100))
+            .await
+            .unwrap();
+        client.close("pi_client_unscanned").await.unwrap();
+
+        let waiting = client
+            .pay_with_code(&order("pi_client_code", 100), "280000000000000002")
+            .await
+            .unwrap();
+        assert_eq!(waiting, CodePayment::Waiting);
+        assert_eq!(
+            client.query("pi_client_code").await.unwrap().state,
+            TradeState::Waiting
+        );
+        assert_eq!(
+            client.query("pi_client_code").await.unwrap().state,
+            TradeState::Paid
+        );
+        let declined = client
+            .pay_with_code(&order("pi_client_code_2", 100), "280000000000000001")
+            .await
+            .unwrap();
+        assert!(
+            matches!(declined, CodePayment::Declined { code, .. } if code == "ACQ.BUYER_BALANCE_NOT_ENOUGH")
+        );
+        let url = client
+            .payment_url(
+                methods::WAP_PAY,
+                &order("pi_client_wap", 100),
+                Some("https://shop.example/r"),
+            )
+            .unwrap();
+        assert!(reqwest::get(&url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("1.00"));
+        let order_string = client
+            .app_order_string(&order("pi_client_app", 100))
+            .unwrap();
+        assert!(
+            order_string.contains("method=alipay.trade.app.pay") && order_string.contains("sign=")
+        );
+    }
+
+    #[tokio::test]
+    async fn answers_that_do_not_verify_or_never_come_leave_the_outcome_unknown() {
+        let sim = WalletSim::start(None, &[]);
+        let (_, stranger_public) = generate_pem_pair().unwrap();
+        let fooled = alipay_client(&sim, Some(stranger_public.clone()), Duration::from_secs(5));
+        let error = fooled
+            .precreate(&order("pi_unverified", 100))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, WalletCallError::Unverified(_)) && error.outcome_unknown());
+        let fooled = wechat_client(&sim, Some(stranger_public));
+        let error = fooled.query("pi_unverified_w").await.unwrap_err();
+        assert!(matches!(error, WalletCallError::Unverified(_)), "{error:?}");
+
+        reqwest::Client::new()
+            .post(format!("{}/sim/faults", sim.base_url))
+            .json(&json!({"drop_answers": 1}))
+            .send()
+            .await
+            .unwrap();
+        let impatient = alipay_client(&sim, None, Duration::from_millis(700));
+        let error = impatient
+            .precreate(&order("pi_timeout", 100))
+            .await
+            .unwrap_err();
+        assert_eq!(error, WalletCallError::Timeout);
+        assert!(error.outcome_unknown());
+    }
+
+    #[tokio::test]
+    async fn the_wechat_client_runs_orders_refunds_and_payment_codes() {
+        let sim = WalletSim::start(None, &[]);
+        let client = wechat_client(&sim, None);
+        let expire = time_expire(now_s() + 900);
+        let prepared = client
+            .order("pi_wclient_1", 990, "Tea", &expire, &Flow::Native)
+            .await
+            .unwrap();
+        let Prepared::CodeUrl(code_url) = prepared else {
+            panic!("{prepared:?}")
+        };
+        assert_eq!(
+            client.query("pi_wclient_1").await.unwrap().state,
+            TradeState::Waiting
+        );
+        let page = format!(
+            "{}/c/{}",
+            sim.base_url,
+            code_url.rsplit('=').next().unwrap()
+        );
+        assert_eq!(sim.act(&page, "pay", "lost").await.status(), 200);
+        let paid = client.query("pi_wclient_1").await.unwrap();
+        assert_eq!((paid.state, paid.amount_fen), (TradeState::Paid, Some(990)));
+        let refund = client
+            .refund("pi_wclient_1", "re_wclient_1", 90, 990)
+            .await
+            .unwrap();
+        assert!(refund.succeeded && refund.amount_fen == 90);
+        assert_eq!(
+            client
+                .refund_query("re_wclient_1")
+                .await
+                .unwrap()
+                .unwrap()
+                .amount_fen,
+            90
+        );
+        assert_eq!(client.refund_query("re_none").await.unwrap(), None);
+        assert_eq!(
+            client.query("pi_wclient_1").await.unwrap().state,
+            TradeState::Refunded
+        );
+        assert_eq!(
+            client.query("pi_wclient_none").await.unwrap().state,
+            TradeState::NotFound
+        );
+
+        let h5 = client
+            .order(
+                "pi_wclient_h5",
+                100,
+                "Tea",
+                &expire,
+                &Flow::H5 {
+                    payer_client_ip: "203.0.113.1",
+                },
+            )
+            .await
+            .unwrap();
+        assert!(matches!(h5, Prepared::H5Url(url) if url.starts_with(&sim.base_url)));
+        let app = client
+            .order("pi_wclient_app", 100, "Tea", &expire, &Flow::App)
+            .await
+            .unwrap();
+        assert!(matches!(app, Prepared::PrepayId(_)));
+        client.close("pi_wclient_app").await.unwrap();
+        assert_eq!(
+            client.query("pi_wclient_app").await.unwrap().state,
+            TradeState::Closed
+        );
+
+        let waiting = client
+            .micropay(
+                "pi_wclient_code",
+                500,
+                "Tea",
+                "134567890123456783",
+                "127.0.0.1",
+            )
+            .await
+            .unwrap();
+        assert_eq!(waiting, CodePayment::Waiting);
+        assert_eq!(
+            client.orderquery("pi_wclient_code").await.unwrap().state,
+            TradeState::UserPaying
+        );
+        client.reverse("pi_wclient_code").await.unwrap();
+        assert_eq!(
+            client.orderquery("pi_wclient_code").await.unwrap().state,
+            TradeState::Closed
+        );
+        let paid = client
+            .micropay(
+                "pi_wclient_code_2",
+                500,
+                "Tea",
+                "134567890123456780",
+                "127.0.0.1",
+            )
+            .await
+            .unwrap();
+        assert!(matches!(paid, CodePayment::Paid(status) if status.amount_fen == Some(500)));
+        let declined = client
+            .micropay(
+                "pi_wclient_code_3",
+                500,
+                "Tea",
+                "134567890123456781",
+                "127.0.0.1",
+            )
+            .await
+            .unwrap();
+        assert!(matches!(declined, CodePayment::Declined { code, .. } if code == "NOTENOUGH"));
+    }
+}

@@ -66,17 +66,18 @@ fn result(code: &str, err: Option<(&str, &str)>) -> Fields {
     fields
 }
 
-/// The request's fields when its signature, appid and mch_id are right.
-fn authenticate(sim: &SharedSim, body: &str) -> Result<Fields, Response> {
-    let fields = codec::from_xml(body).map_err(|_| refused("XML格式错误"))?;
+/// The request's fields when its signature, appid and mch_id are right;
+/// otherwise the `return_msg` of the refusal.
+fn authenticate(sim: &SharedSim, body: &str) -> Result<Fields, &'static str> {
+    let fields = codec::from_xml(body).map_err(|_| "XML格式错误")?;
     let keys = &sim.keys.wechat;
     if fields.get("appid") != Some(&keys.appid) || fields.get("mch_id") != Some(&keys.mchid) {
-        return Err(refused("appid和mch_id不匹配"));
+        return Err("appid和mch_id不匹配");
     }
     if fields.get("sign_type").is_some_and(|t| t != "HMAC-SHA256") {
-        return Err(refused("签名类型错误"));
+        return Err("签名类型错误");
     }
-    codec::verify(&keys.api_v2_key, &fields).map_err(|_| refused("签名错误"))?;
+    codec::verify(&keys.api_v2_key, &fields).map_err(|_| "签名错误")?;
     Ok(fields)
 }
 
@@ -107,7 +108,7 @@ fn paid_fields(trade: &Trade) -> Fields {
 async fn micropay(State(sim): State<SharedSim>, body: String) -> Response {
     let fields = match authenticate(&sim, &body) {
         Ok(fields) => fields,
-        Err(refusal) => return refusal,
+        Err(message) => return refused(message),
     };
     let field = |name: &str| {
         fields
@@ -190,7 +191,7 @@ fn v2_trade_state(trade: &Trade) -> &'static str {
 async fn orderquery(State(sim): State<SharedSim>, body: String) -> Response {
     let fields = match authenticate(&sim, &body) {
         Ok(fields) => fields,
-        Err(refusal) => return refusal,
+        Err(message) => return refused(message),
     };
     let out_trade_no = match (fields.get("out_trade_no"), fields.get("transaction_id")) {
         (Some(out_trade_no), _) => Some(out_trade_no.clone()),
@@ -218,7 +219,7 @@ async fn orderquery(State(sim): State<SharedSim>, body: String) -> Response {
 async fn reverse(State(sim): State<SharedSim>, body: String) -> Response {
     let fields = match authenticate(&sim, &body) {
         Ok(fields) => fields,
-        Err(refusal) => return refusal,
+        Err(message) => return refused(message),
     };
     let Some(out_trade_no) = fields.get("out_trade_no") else {
         return answer(
