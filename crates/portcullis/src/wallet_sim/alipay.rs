@@ -133,7 +133,10 @@ fn authenticate(sim: &SharedSim, params: &BTreeMap<String, String>) -> Result<()
             ));
         }
     }
-    if params.get("format").is_some_and(|f| f != "JSON") {
+    if params
+        .get("format")
+        .is_some_and(|f| !f.eq_ignore_ascii_case("JSON"))
+    {
         return Err(invalid("isv.invalid-format", "format must be JSON"));
     }
     if params.get("timestamp").is_none_or(|t| t.len() != 19) {

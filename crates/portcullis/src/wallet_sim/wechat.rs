@@ -92,6 +92,7 @@ fn respond(sim: &SharedSim, answer: Answer) -> Response {
         ("wechatpay-nonce", signed.nonce),
         ("wechatpay-signature", signed.signature),
         ("wechatpay-serial", signed.serial),
+        ("wechatpay-signature-type", codec::SCHEME.to_owned()),
     ] {
         if let Ok(value) = value.parse() {
             headers.insert(name, value);
