@@ -25,4 +25,4 @@ PORTCULLIS_PEER_PYTHON="$venv/bin/python" CI=true \
 
 echo "wallet peers: cargo test -p portcullis --test wallet_sim the_providers_sdks"
 PORTCULLIS_PEER_PYTHON="$venv/bin/python" CI=true \
-    exec cargo test -p portcullis --test wallet_sim the_providers_sdks
+    exec cargo test -p portcullis --test wallet_sim the_providers_sdks -- --include-ignored
