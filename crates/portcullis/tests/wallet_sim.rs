@@ -759,6 +759,49 @@ async fn unacknowledged_notifications_are_retried_on_schedule() {
 }
 
 #[tokio::test]
+async fn unpaid_trades_close_at_their_expiry() {
+    let sim = WalletSim::start(None, &[]);
+    let wechat = sim.wechat();
+    let (appid, mchid) = (wechat.appid(), wechat.mchid());
+    let expire = portcullis_wallets::wechat_pay_orders::time_expire(now_s() + 2);
+    let order = portcullis_wallets::wechat_pay_orders::Order {
+        appid: &appid,
+        mchid: &mchid,
+        out_trade_no: "pi_expiring",
+        amount_fen: 100,
+        description: "Tea",
+        notify_url: "https://shop.example/notify",
+        time_expire: &expire,
+    };
+    let (path, body) = portcullis_wallets::wechat_pay_orders::order(
+        &order,
+        &portcullis_wallets::wechat_pay_orders::Flow::H5 {
+            payer_client_ip: "203.0.113.2",
+        },
+    )
+    .unwrap();
+    let page = wechat.call("POST", path, &body.to_string()).await.json()["h5_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let query = portcullis_wallets::wechat_pay_orders::query_path("pi_expiring", &mchid);
+    assert_eq!(
+        wechat.call("GET", &query, "").await.json()["trade_state"],
+        "NOTPAY"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(4_200)).await;
+    assert_eq!(
+        wechat.call("GET", &query, "").await.json()["trade_state"],
+        "CLOSED"
+    );
+    assert_eq!(
+        sim.act(&page, "pay", "none").await.status(),
+        409,
+        "too late to pay"
+    );
+}
+
+#[tokio::test]
 async fn a_dropped_answer_still_took_effect() {
     let sim = WalletSim::start(None, &[]);
     let control = reqwest::Client::new();

@@ -227,6 +227,7 @@ fn create(
         kind: method.to_owned(),
         state: TradeState::WaitBuyerPay,
         created_s: now_s(),
+        expires_s: super::expiry::alipay_expiry(now_s(), text(biz, "timeout_express")),
         paid_s: None,
         openid: None,
         code: None,

@@ -97,6 +97,10 @@ pub struct Trade {
     pub kind: String,
     pub state: TradeState,
     pub created_s: i64,
+    /// When an unpaid trade closes by itself (Alipay `timeout_express`,
+    /// WeChat `time_expire`).
+    #[serde(default)]
+    pub expires_s: Option<i64>,
     pub paid_s: Option<i64>,
     pub openid: Option<String>,
     pub code: Option<CodeBehaviour>,
@@ -108,6 +112,11 @@ pub struct Trade {
 }
 
 impl Trade {
+    /// An unpaid trade past its expiry.
+    pub fn is_expired(&self, now_s: i64) -> bool {
+        self.state == TradeState::WaitBuyerPay && self.expires_s.is_some_and(|at| at <= now_s)
+    }
+
     pub fn refunded_fen(&self) -> i64 {
         self.refunds.iter().map(|r| r.amount_fen).sum()
     }
@@ -191,6 +200,24 @@ impl Book {
         let mut trades: Vec<Trade> = self.trades.values().cloned().collect();
         trades.sort_by(|a, b| (a.created_s, &a.out_trade_no).cmp(&(b.created_s, &b.out_trade_no)));
         trades
+    }
+
+    /// Closes the unpaid trades whose time is up; returns how many.
+    pub fn close_expired(&mut self, now_s: i64) -> anyhow::Result<usize> {
+        let due: Vec<Trade> = self
+            .trades
+            .values()
+            .filter(|t| t.is_expired(now_s))
+            .cloned()
+            .collect();
+        for mut trade in due.iter().cloned() {
+            trade.state = TradeState::Closed;
+            self.index(trade);
+        }
+        if !due.is_empty() {
+            self.save()?;
+        }
+        Ok(due.len())
     }
 
     /// Inserts or replaces `trade`, written through before returning.

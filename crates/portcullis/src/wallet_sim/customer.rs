@@ -158,7 +158,7 @@ async fn act(State(sim): State<SharedSim>, Path(token): Path<String>, body: Stri
         )
             .into_response();
     };
-    if trade.state != TradeState::WaitBuyerPay {
+    if trade.state != TradeState::WaitBuyerPay || trade.is_expired(now_s()) {
         return (StatusCode::CONFLICT, page(&trade)).into_response();
     }
     let event = match act.action.as_str() {

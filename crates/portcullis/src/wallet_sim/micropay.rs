@@ -164,6 +164,7 @@ async fn micropay(State(sim): State<SharedSim>, body: String) -> Response {
         kind: "MICROPAY".to_owned(),
         state,
         created_s: now_s(),
+        expires_s: None,
         paid_s,
         openid: None,
         code: Some(behaviour),

@@ -23,6 +23,7 @@
 mod alipay;
 mod book;
 mod customer;
+mod expiry;
 mod faults;
 mod keys;
 mod micropay;
@@ -74,6 +75,7 @@ pub async fn run(args: &WalletSimArgs, data_dir: Option<PathBuf>) -> anyhow::Res
         notifier: notify::Notifier::new(args.notify_speedup, args.late_ms)?,
         faults: faults::AnswerFaults::parse(&args.faults)?,
     });
+    tokio::spawn(expiry::sweep(sim.clone()));
     println!("wallet-sim listening on {base_url}");
     let accounts = sim.keys.connector_accounts(&base_url);
     println!("alipay connector account: {}", accounts["alipay"]);

@@ -273,6 +273,7 @@ fn order(sim: &SharedSim, flow: &str, request: &Signed) -> Answer {
                 kind: kind.to_owned(),
                 state: TradeState::WaitBuyerPay,
                 created_s: now_s(),
+                expires_s: text(&body, "/time_expire").and_then(super::expiry::rfc3339_s),
                 paid_s: None,
                 openid: openid.map(str::to_owned),
                 code: None,
