@@ -31,6 +31,7 @@ pub mod routes;
 mod samples;
 mod security_headers;
 mod state;
+pub mod wallet_connections;
 pub mod webhooks;
 pub mod wire;
 

@@ -1301,3 +1301,86 @@ mod the_providers_sdks {
         );
     }
 }
+
+mod connections {
+    //! `portcullis_api::wallet_connections::connect`: a connector account
+    //! becomes a provider client on the checked resolver; a private
+    //! endpoint only with `--connectors-allow-private-endpoints`.
+
+    use super::*;
+    use portcullis_api::wallet_connections::{
+        connect, ConnectError, ConnectOptions, WalletConnection,
+    };
+    use portcullis_domain::connector_accounts::{
+        AccountChanges, ConnectorAccount, ConnectorType, Credentials, Endpoint,
+    };
+    use std::time::Duration;
+
+    fn account(
+        sim: &WalletSim,
+        provider: &str,
+        endpoint: &str,
+    ) -> (ConnectorAccount, BTreeMap<String, String>) {
+        let kind = ConnectorType::parse(provider).unwrap();
+        let given: BTreeMap<String, String> = sim.accounts[provider]["credentials"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        let credentials = Credentials::parse(kind, given).unwrap();
+        let changes = AccountChanges {
+            endpoint: Some(Endpoint::parse(endpoint).unwrap()),
+            credentials: credentials.clone(),
+            metadata: None,
+        };
+        (
+            ConnectorAccount::create(kind, &changes, false, now_s()).unwrap(),
+            credentials.sealed,
+        )
+    }
+
+    fn options(allow_private: bool) -> ConnectOptions<'static> {
+        ConnectOptions {
+            allow_private,
+            call_timeout: Duration::from_secs(5),
+            notify_base_url: "https://pay.example.com/",
+        }
+    }
+
+    #[tokio::test]
+    async fn accounts_connect_to_private_endpoints_only_when_allowed() {
+        let sim = WalletSim::start(None, &[]);
+        let (alipay, secrets) = account(&sim, "alipay", &sim.base_url);
+        let refused = connect(&alipay, &secrets, &options(false)).await;
+        assert!(matches!(refused, Err(ConnectError::Endpoint(_))));
+        let localhost = sim.base_url.replace("127.0.0.1", "localhost");
+        let (by_name, secrets) = account(&sim, "alipay", &localhost);
+        assert!(matches!(
+            connect(&by_name, &secrets, &options(false)).await,
+            Err(ConnectError::Endpoint(_))
+        ));
+
+        let Ok(WalletConnection::Alipay(client)) = connect(&alipay, &secrets, &options(true)).await
+        else {
+            panic!("the Alipay account connects when private endpoints are allowed");
+        };
+        client.precreate(&order("pi_connected", 100)).await.unwrap();
+        let trades = sim.trades().await;
+        assert_eq!(
+            trades[0]["notify_url"],
+            format!("https://pay.example.com/notify/alipay/{}", alipay.id)
+        );
+
+        let (wechat, secrets) = account(&sim, "wechat_pay", &sim.base_url);
+        let Ok(WalletConnection::WechatPay(client)) =
+            connect(&wechat, &secrets, &options(true)).await
+        else {
+            panic!("the WeChat Pay account connects");
+        };
+        assert_eq!(
+            client.query("pi_nothing").await.unwrap().state,
+            portcullis_connectors::wallets::TradeState::NotFound
+        );
+    }
+}
