@@ -24,6 +24,7 @@ pub mod metrics;
 mod openapi;
 mod page_tokens;
 pub mod payments;
+pub mod qr_images;
 pub mod rate_limits;
 mod request_id;
 pub mod risk;
