@@ -281,6 +281,23 @@ async fn wechat_native_order_pay_notify_decrypt_refund_and_close() {
         .await;
     assert_eq!(refunded.status, 200, "{}", refunded.body);
     assert_eq!(refunded.json()["amount"]["refund"], 300);
+    let notified = receiver.wait_for(2).await;
+    assert!(wechat.verify(&notified[1].wechat_headers(), &notified[1].body));
+    let notification: Value = serde_json::from_str(&notified[1].body).unwrap();
+    assert_eq!(notification["event_type"], "REFUND.SUCCESS");
+    let resource: wechat_pay::EncryptedResource =
+        serde_json::from_value(notification["resource"].clone()).unwrap();
+    let refund_plain: Value = serde_json::from_str(
+        &wechat_pay::decrypt_resource(&wechat.api_v3_key(), &resource).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            refund_plain["out_refund_no"].as_str(),
+            refund_plain["amount"]["refund"].as_i64()
+        ),
+        (Some("re_w1"), Some(300))
+    );
     let over = portcullis_wallets::wechat_pay_orders::refund(
         "pi_wechat_native_1",
         "re_w2",

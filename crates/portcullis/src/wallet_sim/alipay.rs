@@ -458,7 +458,7 @@ pub fn notification(sim: &SharedSim, trade: &Trade, shape: Shape, status: Option
     let keys = &sim.keys.alipay;
     let amount_fen = trade.amount_fen.saturating_add(shape.amount_delta_fen);
     let trade_status = status.unwrap_or(match shape.event {
-        Event::Paid => "TRADE_SUCCESS",
+        Event::Paid | Event::Refunded => "TRADE_SUCCESS",
         Event::Closed => "TRADE_CLOSED",
     });
     let now = now_s() + shape.signed_at_offset_s;

@@ -102,6 +102,9 @@ pub enum Event {
     Paid,
     /// Alipay only: the trade was closed unpaid (declined or expired).
     Closed,
+    /// WeChat Pay only: the trade's newest refund succeeded (sent to the
+    /// refund's own `notify_url`).
+    Refunded,
 }
 
 /// How a message is built for each delivery (signed afresh each time).

@@ -568,6 +568,12 @@ fn refund(sim: &SharedSim, request: &Signed) -> Answer {
             "系统错误",
         )
     })?;
+    drop(book);
+    if let Some(url) = text(&body, "/notify_url") {
+        let mut notified = trade.clone();
+        notified.notify_url = Some(url.to_owned());
+        notify::dispatch(sim.clone(), notified, Event::Refunded, NotifyFault::None);
+    }
     Ok((StatusCode::OK, refund_json(&trade, &record).to_string()))
 }
 
@@ -597,22 +603,29 @@ async fn query_refund(
 /// key (at a shifted time, or changed after signing, as `shape` says).
 pub fn notification(sim: &SharedSim, trade: &Trade, shape: Shape) -> Message {
     let keys = &sim.keys.wechat;
-    let plaintext = transaction(sim, trade, shape.amount_delta_fen).to_string();
+    let (kind, event_type, summary, plaintext) = match (shape.event, trade.refunds.last()) {
+        (Event::Refunded, Some(refund)) => (
+            "refund",
+            "REFUND.SUCCESS",
+            "退款成功",
+            refund_notification(sim, trade, refund).to_string(),
+        ),
+        _ => (
+            "transaction",
+            "TRANSACTION.SUCCESS",
+            "支付成功",
+            transaction(sim, trade, shape.amount_delta_fen).to_string(),
+        ),
+    };
     let nonce: String = codec::nonce()[..12].to_owned();
-    let resource = codec::encrypt_resource(
-        &keys.api_v3_key,
-        &nonce,
-        "transaction",
-        &plaintext,
-        "transaction",
-    );
+    let resource = codec::encrypt_resource(&keys.api_v3_key, &nonce, kind, &plaintext, kind);
     let signed_at = now_s() + shape.signed_at_offset_s;
     let body = json!({
         "id": format!("EV-{}", super::token()),
         "create_time": portcullis_wallets::wechat_pay_orders::time_expire(signed_at),
         "resource_type": "encrypt-resource",
-        "event_type": "TRANSACTION.SUCCESS",
-        "summary": "支付成功",
+        "event_type": event_type,
+        "summary": summary,
         "resource": resource.ok(),
     })
     .to_string();
@@ -632,11 +645,31 @@ pub fn notification(sim: &SharedSim, trade: &Trade, shape: Shape) -> Message {
         },
     };
     let body = if shape.tampered {
-        body.replace("支付成功", "支付失败")
+        body.replace(summary, "支付失败")
     } else {
         body
     };
     Message::Wechat { headers, body }
+}
+
+/// A `REFUND.SUCCESS` notification's resource.
+fn refund_notification(sim: &SharedSim, trade: &Trade, refund: &RefundRecord) -> Value {
+    json!({
+        "mchid": sim.keys.wechat.mchid,
+        "out_trade_no": trade.out_trade_no,
+        "transaction_id": trade.trade_no,
+        "out_refund_no": refund.out_refund_no,
+        "refund_id": refund.refund_id,
+        "refund_status": "SUCCESS",
+        "success_time": portcullis_wallets::wechat_pay_orders::time_expire(refund.created_s),
+        "user_received_account": "支付用户零钱",
+        "amount": {
+            "total": trade.amount_fen,
+            "refund": refund.amount_fen,
+            "payer_total": trade.amount_fen,
+            "payer_refund": refund.amount_fen,
+        },
+    })
 }
 
 /// `wx.requestPayment` as the WeChat app performs it: the `paySign` must be
