@@ -1401,3 +1401,166 @@ mod connections {
         );
     }
 }
+
+mod notices {
+    //! `portcullis_connectors::wallets::notifications` on what the
+    //! simulator really sends, faults included: forged, stale, replayed
+    //! and other-account messages are refused; amount mismatches and stale
+    //! states come back as they are, for the receiver to refuse.
+
+    use super::*;
+    use portcullis_connectors::wallets::alipay::AlipayCredentials;
+    use portcullis_connectors::wallets::notifications::{
+        alipay_notice, wechat_notice, NoticeError, ReplayGuard, WechatNotice,
+    };
+    use portcullis_connectors::wallets::wechat_pay::WechatPayCredentials;
+    use portcullis_connectors::wallets::TradeState;
+    use zeroize::Zeroizing;
+
+    fn alipay_credentials(sim: &WalletSim) -> AlipayCredentials {
+        let c = |name: &str| {
+            sim.accounts["alipay"]["credentials"][name]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        AlipayCredentials {
+            app_id: c("app_id"),
+            private_key_pem: Zeroizing::new(c("private_key")),
+            alipay_public_key_pem: c("alipay_public_key"),
+        }
+    }
+
+    fn wechat_credentials(sim: &WalletSim) -> WechatPayCredentials {
+        let c = |name: &str| {
+            sim.accounts["wechat_pay"]["credentials"][name]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        WechatPayCredentials {
+            mchid: c("mchid"),
+            appid: c("appid"),
+            private_key_pem: Zeroizing::new(c("private_key")),
+            certificate_serial: c("certificate_serial"),
+            api_v3_key: Zeroizing::new(c("api_v3_key")),
+            platform_public_key_pem: c("platform_public_key"),
+            platform_serial: c("platform_serial"),
+            api_v2_key: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn alipay_notices_are_verified_and_read() {
+        let sim = WalletSim::start(None, &["--notify-speedup", SPEEDUP]);
+        let credentials = alipay_credentials(&sim);
+        let forged = Receiver::start(0).await;
+        paid_with_fault(&sim, &forged, "alipay", "pi_n_forged", "forged").await;
+        let received = forged.wait_for(2).await;
+        assert_eq!(
+            alipay_notice(&credentials, &received[0].body),
+            Err(NoticeError::Forged)
+        );
+        let genuine = alipay_notice(&credentials, &received[1].body).unwrap();
+        assert_eq!(
+            (
+                genuine.out_trade_no.as_str(),
+                genuine.status.state,
+                genuine.status.amount_fen
+            ),
+            ("pi_n_forged", TradeState::Paid, Some(1000))
+        );
+
+        let mismatch = Receiver::start(0).await;
+        paid_with_fault(
+            &sim,
+            &mismatch,
+            "alipay",
+            "pi_n_mismatch",
+            "amount_mismatch",
+        )
+        .await;
+        let received = mismatch.wait_for(1).await;
+        assert_eq!(
+            alipay_notice(&credentials, &received[0].body)
+                .unwrap()
+                .status
+                .amount_fen,
+            Some(1001)
+        );
+
+        let out_of_order = Receiver::start(0).await;
+        paid_with_fault(&sim, &out_of_order, "alipay", "pi_n_order", "out_of_order").await;
+        let received = out_of_order.wait_for(2).await;
+        assert_eq!(
+            alipay_notice(&credentials, &received[1].body)
+                .unwrap()
+                .status
+                .state,
+            TradeState::Waiting
+        );
+
+        let mut other = alipay_credentials(&sim);
+        other.app_id = "2021000000000000".into();
+        assert_eq!(
+            alipay_notice(&other, &received[0].body),
+            Err(NoticeError::OtherAccount)
+        );
+    }
+
+    #[tokio::test]
+    async fn wechat_notices_refuse_forged_stale_and_replayed_messages() {
+        let sim = WalletSim::start(None, &["--notify-speedup", SPEEDUP]);
+        let credentials = wechat_credentials(&sim);
+        let guard = ReplayGuard::default();
+        let read = |r: &wallets::Received, guard: &ReplayGuard| {
+            wechat_notice(&credentials, &r.wechat_headers(), &r.body, now_s(), guard)
+        };
+
+        let stale = Receiver::start(0).await;
+        paid_with_fault(&sim, &stale, "wechat_pay", "pi_n_stale", "stale").await;
+        let received = stale.wait_for(2).await;
+        assert_eq!(read(&received[0], &guard), Err(NoticeError::Stale));
+        let Ok(WechatNotice::Payment(paid)) = read(&received[1], &guard) else {
+            panic!("the genuine one is read")
+        };
+        assert_eq!(
+            (
+                paid.status.state,
+                paid.status.amount_fen,
+                paid.currency.as_str()
+            ),
+            (TradeState::Paid, Some(1000), "CNY")
+        );
+
+        let forged = Receiver::start(0).await;
+        paid_with_fault(&sim, &forged, "wechat_pay", "pi_n_forged_w", "forged").await;
+        let received = forged.wait_for(2).await;
+        assert_eq!(read(&received[0], &guard), Err(NoticeError::Forged));
+        assert!(read(&received[1], &guard).is_ok());
+
+        let replayed = Receiver::start(0).await;
+        paid_with_fault(&sim, &replayed, "wechat_pay", "pi_n_replayed", "replayed").await;
+        let received = replayed.wait_for(2).await;
+        assert!(read(&received[0], &guard).is_ok());
+        assert!(matches!(
+            read(&received[1], &guard),
+            Err(NoticeError::Replayed(_))
+        ));
+
+        let duplicate = Receiver::start(0).await;
+        paid_with_fault(
+            &sim,
+            &duplicate,
+            "wechat_pay",
+            "pi_n_duplicate",
+            "duplicate",
+        )
+        .await;
+        let received = duplicate.wait_for(2).await;
+        assert!(
+            read(&received[0], &guard).is_ok() && read(&received[1], &guard).is_ok(),
+            "two deliveries, two nonces: idempotency is the receiver's"
+        );
+    }
+}

@@ -11,6 +11,7 @@
 //! when the operator allowed it. Redirects must be off in that client.
 
 pub mod alipay;
+pub mod notifications;
 pub mod wechat_pay;
 
 use std::time::Duration;
