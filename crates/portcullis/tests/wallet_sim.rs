@@ -1562,5 +1562,35 @@ mod notices {
             read(&received[0], &guard).is_ok() && read(&received[1], &guard).is_ok(),
             "two deliveries, two nonces: idempotency is the receiver's"
         );
+
+        let refunded = Receiver::start(0).await;
+        paid_with_fault(&sim, &refunded, "wechat_pay", "pi_n_refund", "none").await;
+        refunded.wait_for(1).await;
+        let refund = portcullis_wallets::wechat_pay_orders::refund(
+            "pi_n_refund",
+            "re_n_1",
+            400,
+            1000,
+            &refunded.wechat_url(),
+        )
+        .unwrap();
+        let answer = sim
+            .wechat()
+            .call(
+                "POST",
+                portcullis_wallets::wechat_pay_orders::REFUNDS_PATH,
+                &refund.to_string(),
+            )
+            .await;
+        assert_eq!(answer.status, 200);
+        let received = refunded.wait_for(2).await;
+        assert_eq!(
+            read(&received[1], &guard),
+            Ok(WechatNotice::Refund {
+                out_refund_no: "re_n_1".into(),
+                succeeded: true,
+                amount_fen: 400
+            })
+        );
     }
 }
