@@ -2,7 +2,10 @@
 # The wallet codec against independent peers: Alipay's official Python SDK
 # (alipay-sdk-python) and wechatpayv3 check what crates/wallets signs and
 # encrypts, and sign and encrypt what it must accept
-# (crates/wallets/tests/peers.rs, tests/peers/peer.py).
+# (crates/wallets/tests/peers.rs, tests/peers/peer.py); then the same SDKs
+# act as the merchant against `portcullis wallet-sim`
+# (crates/portcullis/tests/wallet_sim.rs, tests/wallet_peers/sim_peer.py);
+# and zxing-cpp decodes the QR PNGs we render (crates/api/src/qr_images.rs).
 #   PYTHON   the interpreter that makes the venv (default python3)
 set -euo pipefail
 
@@ -19,4 +22,12 @@ fi
 
 echo "wallet peers: cargo test -p portcullis-wallets --test peers"
 PORTCULLIS_PEER_PYTHON="$venv/bin/python" CI=true \
-    exec cargo test -p portcullis-wallets --test peers -- --include-ignored
+    cargo test -p portcullis-wallets --test peers -- --include-ignored
+
+echo "wallet peers: zxing-cpp reads our QR PNGs (cargo test -p portcullis-api --lib qr_images)"
+PORTCULLIS_PEER_PYTHON="$venv/bin/python" CI=true \
+    cargo test -p portcullis-api --lib qr_images -- --include-ignored
+
+echo "wallet peers: cargo test -p portcullis --test wallet_sim the_providers_sdks"
+PORTCULLIS_PEER_PYTHON="$venv/bin/python" CI=true \
+    exec cargo test -p portcullis --test wallet_sim the_providers_sdks -- --include-ignored

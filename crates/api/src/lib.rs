@@ -24,6 +24,7 @@ pub mod metrics;
 mod openapi;
 mod page_tokens;
 pub mod payments;
+pub mod qr_images;
 pub mod rate_limits;
 mod request_id;
 pub mod risk;
@@ -33,6 +34,7 @@ pub mod sealed_secrets;
 mod security_headers;
 mod state;
 pub mod terminals;
+pub mod wallet_connections;
 pub mod webhooks;
 pub mod wire;
 

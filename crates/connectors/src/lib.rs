@@ -15,6 +15,8 @@
 //!   per merchant.
 //! - [`sandbox`]: [`SandboxAcquirer`], the test-card table of the API
 //!   contract, with a journal that survives restarts.
+//! - [`wallets`]: Alipay and WeChat Pay as HTTP clients (signed calls,
+//!   verified answers, bounded in time) over `portcullis-wallets`.
 //!
 //! Invariants: this crate knows nothing of HTTP routing or SQL (it is an
 //! HTTP *client* of remote acquirers, never a server); no type,
@@ -28,6 +30,7 @@ pub mod iso8583;
 pub mod remote;
 pub mod routing;
 pub mod sandbox;
+pub mod wallets;
 
 pub use connector::{
     AttemptRecord, AttemptState, AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, CardData,

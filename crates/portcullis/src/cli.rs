@@ -82,6 +82,9 @@ pub enum Command {
     /// Register, list and revoke ISO 8583 terminals (POS / IoT).
     #[command(subcommand)]
     Terminal(TerminalCommand),
+    /// Run Alipay and WeChat Pay simulators on one HTTP port; prints the
+    /// connector-account credentials to use with it.
+    WalletSim(WalletSimArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -109,6 +112,23 @@ pub enum TerminalCommand {
         /// The terminal's id (8 characters), as `terminal list` shows it.
         terminal_id: String,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct WalletSimArgs {
+    /// Address to listen on, e.g. 127.0.0.1:0 (the bound address is printed).
+    #[arg(long)]
+    pub listen: String,
+    /// Divide the providers' notification retry schedules by this (tests).
+    #[arg(long, default_value_t = 1)]
+    pub notify_speedup: u32,
+    /// How long a `late` notification waits before its first delivery.
+    #[arg(long, default_value_t = 60_000)]
+    pub late_ms: u64,
+    /// Drop the answers to PERCENT % of provider API calls after they took
+    /// effect: `drop:PERCENT`.
+    #[arg(long = "fault", value_name = "KIND:PERCENT")]
+    pub faults: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -26,6 +26,7 @@ mod telemetry;
 mod terminal_admin;
 mod terminal_listener;
 mod vault_admin;
+mod wallet_sim;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -51,6 +52,7 @@ fn main() -> std::process::ExitCode {
     };
     telemetry::init(settings.log_format);
     let database_url = cli.database_url.clone();
+    let data_dir = cli.data_dir.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -74,6 +76,7 @@ fn main() -> std::process::ExitCode {
             Command::SandboxAcquirer(args) => sandbox_server::run(&args).await,
             Command::AcquirerSim(args) => acquirer_sim::run(&args).await,
             Command::Terminal(command) => terminal_admin::run(&settings, command).await,
+            Command::WalletSim(args) => wallet_sim::run(&args, data_dir).await,
         }
     });
     match outcome {
