@@ -76,6 +76,35 @@ pub enum Command {
     /// Run a simulated acquirer host over ISO 8583 on TCP (journaled, with
     /// fault injection); `settlement` writes a day's settlement file.
     AcquirerSim(AcquirerSimArgs),
+    /// Run a simulated card processor over signed JSON/HTTP (journaled,
+    /// with fault injection and live settings).
+    ProcessorSim(ProcessorSimArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ProcessorSimArgs {
+    /// Address to listen on, e.g. 127.0.0.1:0 (the bound address is printed).
+    #[arg(long)]
+    pub listen: String,
+    /// The secret shared with the gateway's connector account; every
+    /// request and answer is signed with it (HMAC-SHA256).
+    #[arg(long)]
+    pub secret: String,
+    /// The journal file (created if missing, replayed if present); without
+    /// it the simulator forgets everything when it stops.
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// Delay before every answer.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Inject a fault into PERCENT % of money-moving requests: drop, late,
+    /// close, garbage or 5xx (repeatable).
+    #[arg(long = "fault", value_name = "KIND:PERCENT")]
+    pub faults: Vec<String>,
+    /// Percent (0-100) of cards the test-card table does not list (4242…)
+    /// that are approved; the others decline generic_decline.
+    #[arg(long, default_value_t = 100)]
+    pub approval_rate: u8,
 }
 
 #[derive(Args, Debug)]

@@ -11,9 +11,11 @@ mod bench;
 mod cli;
 mod connections;
 mod dev_cert;
+mod faults;
 mod harness;
 mod ledger_admin;
 mod metrics;
+mod processor_sim;
 mod risk_bench;
 mod sandbox_server;
 mod secrets;
@@ -66,6 +68,7 @@ fn main() -> std::process::ExitCode {
             Command::Soak(args) => soak::run(database_url.as_deref(), &args).await,
             Command::SandboxAcquirer(args) => sandbox_server::run(&args).await,
             Command::AcquirerSim(args) => acquirer_sim::run(&args).await,
+            Command::ProcessorSim(args) => processor_sim::run(&args).await,
         }
     });
     match outcome {
