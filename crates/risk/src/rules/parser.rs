@@ -16,7 +16,7 @@
 //! are checked here: numbers compare with numbers, text with text (`=`,
 //! `!=` only), and `in` takes a text signal.
 
-use super::lexer::{tokenize, Spanned, Token};
+use super::lexer::{Spanned, Token, TokenStream};
 use super::{Action, Cmp, Expr, Operand, ParseError, Rule};
 use crate::signals::{Kind, Signal};
 
@@ -24,14 +24,25 @@ use crate::signals::{Kind, Signal};
 const DEPTH_MAX: u32 = 32;
 
 struct Parser {
-    tokens: Vec<Spanned>,
-    at: usize,
+    stream: TokenStream,
+}
+
+impl std::ops::Deref for Parser {
+    type Target = TokenStream;
+    fn deref(&self) -> &TokenStream {
+        &self.stream
+    }
+}
+
+impl std::ops::DerefMut for Parser {
+    fn deref_mut(&mut self) -> &mut TokenStream {
+        &mut self.stream
+    }
 }
 
 pub fn parse(text: &str) -> Result<Rule, ParseError> {
     let mut parser = Parser {
-        tokens: tokenize(text)?,
-        at: 0,
+        stream: TokenStream::new(text)?,
     };
     let action = parser.action()?;
     parser.keyword("if")?;
@@ -49,41 +60,6 @@ pub fn parse(text: &str) -> Result<Rule, ParseError> {
 }
 
 impl Parser {
-    fn peek(&self) -> &Spanned {
-        // The lexer always ends with `End`, and `next` never passes it.
-        &self.tokens[self.at.min(self.tokens.len() - 1)]
-    }
-
-    fn next(&mut self) -> Spanned {
-        let token = self.peek().clone();
-        if token.token != Token::End {
-            self.at += 1;
-        }
-        token
-    }
-
-    fn expected(&self, what: &str) -> ParseError {
-        let at = self.peek();
-        ParseError {
-            line: at.line,
-            column: at.column,
-            expected: what.to_owned(),
-            found: at.token.describe(),
-        }
-    }
-
-    fn is_word(&self, word: &str) -> bool {
-        matches!(&self.peek().token, Token::Word(w) if w == word)
-    }
-
-    fn keyword(&mut self, word: &str) -> Result<(), ParseError> {
-        if !self.is_word(word) {
-            return Err(self.expected(&format!("'{word}'")));
-        }
-        self.next();
-        Ok(())
-    }
-
     fn action(&mut self) -> Result<Action, ParseError> {
         let action = match &self.peek().token {
             Token::Word(w) => Action::parse(w),
