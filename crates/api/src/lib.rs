@@ -28,6 +28,7 @@ pub mod rate_limits;
 mod request_id;
 pub mod risk;
 pub mod routes;
+pub mod routing;
 mod samples;
 mod security_headers;
 mod state;
@@ -92,7 +93,8 @@ pub fn registry() -> Routes {
         .merge(risk::routes())
         .merge(events::routes())
         .merge(webhooks::routes())
-        .merge(connector_accounts::routes());
+        .merge(connector_accounts::routes())
+        .merge(routing::routes());
     let (router, mut operations) = api.into_parts();
     operations.push(routes::Operation {
         method: "get",

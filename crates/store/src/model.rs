@@ -43,6 +43,8 @@ pub enum Table {
     /// Connector accounts (`ca_…`); `kek_id` names the KEK that wraps their
     /// sealed credentials, like [`Table::VaultCards`].
     ConnectorAccounts,
+    /// A merchant's routing rules (`rr_…`), oldest first.
+    RoutingRules,
 }
 
 /// How a search attribute maps to SQL.
@@ -73,6 +75,7 @@ impl Table {
             Table::RiskEvaluations => "risk_evaluations",
             Table::Reviews => "reviews",
             Table::ConnectorAccounts => "connector_accounts",
+            Table::RoutingRules => "routing_rules",
         }
     }
 
@@ -138,6 +141,7 @@ impl Table {
                 ("kek_id", ColumnKind::Text),
                 ("deleted", ColumnKind::Integer),
             ],
+            Table::RoutingRules => &[("deleted", ColumnKind::Integer)],
         }
     }
 
@@ -147,7 +151,8 @@ impl Table {
             Table::Customers
             | Table::WebhookEndpoints
             | Table::RiskListItems
-            | Table::ConnectorAccounts => Some("deleted"),
+            | Table::ConnectorAccounts
+            | Table::RoutingRules => Some("deleted"),
             _ => None,
         }
     }

@@ -11,7 +11,7 @@ mod charges;
 mod confirm;
 mod intents;
 mod ledger_postings;
-mod methods;
+pub(crate) mod methods;
 mod outcome;
 pub(crate) mod records;
 pub mod recovery;
