@@ -71,6 +71,10 @@ pub struct Charge {
     /// The review (`prv_…`) a risk rule opened for this charge.
     #[serde(default)]
     pub review: Option<String>,
+    /// How routing chose the connector (`connector_account`, `decided_by`,
+    /// `rule`, `candidates`, `attempts`), as the charge shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<serde_json::Value>,
 }
 
 impl Charge {

@@ -2,7 +2,7 @@
 //! cancel), charges, refunds, the hosted authentication page, and the
 //! recovery worker that settles attempts a crash left in flight.
 
-mod attempts;
+pub(crate) mod attempts;
 pub use attempts::AttemptKind;
 mod authenticate;
 mod capture;
@@ -309,6 +309,7 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         fee_minor: 0,
         fee_returned_minor: 0,
         review: None,
+        routing: None,
     };
     let refund = Refund {
         id: "re_sample".into(),

@@ -122,8 +122,8 @@ async fn settle_locked(state: &AppState, scope: &Scope, attempt: &Attempt) -> Ap
         writes.push(attempt.resolve(scope, attempt_doc.version)?);
         return Ok(state.store.commit(writes).await?);
     }
-    let record = state
-        .connector
+    let record = crate::routing::connectors::for_attempt(state, scope, &attempt)
+        .await?
         .query(attempt.authorization_id())
         .await
         .map_err(|e| ApiError::unavailable(&e))?;

@@ -22,7 +22,8 @@ pub const ACCOUNTS_MAX: usize = 100;
 /// A merchant's routing inputs, as loaded for one decision.
 pub struct RoutingInputs {
     pub rules: Vec<StoredRule>,
-    /// The card connector accounts of the scope (not deleted).
+    /// The card connector accounts of the scope this build can pay through
+    /// (not deleted).
     pub accounts: Vec<StoredAccount>,
 }
 
@@ -43,6 +44,8 @@ pub async fn load(state: &AppState, scope: &Scope) -> ApiResult<RoutingInputs> {
         .collect::<ApiResult<Vec<_>>>()?
         .into_iter()
         .filter(|s| !s.account.deleted && s.account.kind.takes_cards())
+        // Accounts of types this build cannot pay through are no candidates.
+        .filter(|s| super::connectors::served(s.account.kind))
         .collect();
     Ok(RoutingInputs {
         rules: stored_rules(state, scope).await?,

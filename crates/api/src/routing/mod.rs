@@ -4,8 +4,10 @@
 //! and the dry run share (it loads the merchant's accounts and rules and
 //! asks the pure `portcullis-routing`).
 
+pub mod connectors;
 pub mod decision;
 pub mod evaluate;
+pub mod payment;
 pub mod rules;
 
 use crate::routes::Routes;
