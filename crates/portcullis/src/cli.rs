@@ -67,6 +67,8 @@ pub enum Command {
     Ledger(LedgerCommand),
     /// Measure risk scoring and rule evaluation (a benchmark, not a test).
     RiskBench(RiskBenchArgs),
+    /// Measure the routing decision (a benchmark, not a test).
+    RoutingBench(RoutingBenchArgs),
     /// Measure payments per second against a same-run baseline.
     Bench(BenchArgs),
     /// Kill the gateway under load again and again; then check nothing was lost.
@@ -190,6 +192,19 @@ pub struct RiskBenchArgs {
     #[arg(long, default_value_t = 50)]
     pub rules: usize,
     /// Payments evaluated (1,000 to 10,000,000).
+    #[arg(long, default_value_t = 200_000)]
+    pub iterations: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct RoutingBenchArgs {
+    /// Routing rules of the merchant (at most 100).
+    #[arg(long, default_value_t = 50)]
+    pub rules: usize,
+    /// Card connector accounts (2 to 100).
+    #[arg(long, default_value_t = 10)]
+    pub accounts: usize,
+    /// Decisions timed (1,000 to 10,000,000).
     #[arg(long, default_value_t = 200_000)]
     pub iterations: usize,
 }

@@ -17,6 +17,7 @@ mod ledger_admin;
 mod metrics;
 mod processor_sim;
 mod risk_bench;
+mod routing_bench;
 mod sandbox_server;
 mod secrets;
 mod serve;
@@ -64,6 +65,7 @@ fn main() -> std::process::ExitCode {
             Command::Vault(command) => vault_admin::run(&settings, command).await,
             Command::Ledger(command) => ledger_admin::run(&settings, command).await,
             Command::RiskBench(args) => risk_bench::run(&args),
+            Command::RoutingBench(args) => routing_bench::run(&args),
             Command::Bench(args) => bench::run(database_url.as_deref(), &args).await,
             Command::Soak(args) => soak::run(database_url.as_deref(), &args).await,
             Command::SandboxAcquirer(args) => sandbox_server::run(&args).await,

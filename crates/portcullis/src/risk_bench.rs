@@ -64,12 +64,12 @@ fn signals() -> Signals {
     s
 }
 
-fn percentile(sorted_ns: &[u64], per_mille: usize) -> u64 {
+pub(crate) fn percentile(sorted_ns: &[u64], per_mille: usize) -> u64 {
     let at = (sorted_ns.len() * per_mille / 1000).min(sorted_ns.len() - 1);
     sorted_ns[at]
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
