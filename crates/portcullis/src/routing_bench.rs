@@ -7,7 +7,7 @@
 //! adds (the accounts and the rules) are not part of it.
 
 use crate::cli::RoutingBenchArgs;
-use crate::risk_bench::{machine, percentile};
+use crate::risk_bench::print_latencies;
 use portcullis_domain::cards::CardBrand;
 use portcullis_domain::money::Currency;
 use portcullis_routing::{decide, Candidate, Payment, RoutingRule, StoredRule};
@@ -92,18 +92,8 @@ pub fn run(args: &RoutingBenchArgs) -> anyhow::Result<()> {
         samples_ns.push(started.elapsed().as_nanos() as u64);
         std::hint::black_box(decision);
     }
-    samples_ns.sort_unstable();
-    let us = |ns: u64| ns as f64 / 1_000.0;
     println!("routing decision: {rules_n} rules (only the last matches, so every condition is evaluated), {accounts_n} accounts, {iterations} iterations");
-    println!("machine: {}", machine());
-    println!(
-        "p50 {:.2} µs   p99 {:.2} µs   p99.9 {:.2} µs   max {:.2} µs",
-        us(percentile(&samples_ns, 500)),
-        us(percentile(&samples_ns, 990)),
-        us(percentile(&samples_ns, 999)),
-        us(*samples_ns.last().unwrap_or(&0)),
-    );
-    let p99_us = us(percentile(&samples_ns, 990));
+    let p99_us = print_latencies(&mut samples_ns);
     let verdict = if p99_us <= 50.0 { "within" } else { "OVER" };
     println!("target: p99 at most 50 µs — {verdict} (the store reads of accounts and rules are not included)");
     Ok(())
