@@ -100,7 +100,7 @@ pub fn decide(
         let chosen = match &stored.rule.target {
             Target::Route(account) => serving
                 .contains(&account.as_str())
-                .then(|| (account.as_str(), DecidedBy::Rule)),
+                .then_some((account.as_str(), DecidedBy::Rule)),
             Target::Split(weights) => {
                 draw(weights, &serving, roll).map(|account| (account, DecidedBy::Split))
             }

@@ -65,7 +65,7 @@ impl RoutingRule {
         };
         let target = parser.target()?;
         let condition = if parser.peek().token == Token::Word("if".into()) {
-            parser.next();
+            parser.advance();
             Some(parser.or_expr(0)?)
         } else {
             None
@@ -118,7 +118,7 @@ impl Parser {
         match &self.peek().token {
             Token::Word(word) if is_account_id(word) && !seen.contains(word) => {
                 let word = word.clone();
-                self.next();
+                self.advance();
                 Ok(word)
             }
             Token::Word(word) if seen.contains(word) => {
@@ -135,19 +135,19 @@ impl Parser {
         };
         match word.as_str() {
             "route" => {
-                self.next();
+                self.advance();
                 self.keyword("to")?;
                 Ok(Target::Route(self.account(&[])?))
             }
             "split" => {
-                self.next();
+                self.advance();
                 self.split()
             }
             "prefer" => {
-                self.next();
+                self.advance();
                 let mut accounts = vec![self.account(&[])?];
                 while self.peek().token == Token::Comma {
-                    self.next();
+                    self.advance();
                     self.check_count(accounts.len())?;
                     accounts.push(self.account(&accounts)?);
                 }
@@ -180,7 +180,7 @@ impl Parser {
                 }
                 _ => return Err(self.expected("a whole percentage from 1 to 100")),
             };
-            let at = self.next();
+            let at = self.advance();
             total += u32::from(percent);
             weights.push((account, percent));
             if self.peek().token != Token::Comma {
@@ -194,14 +194,14 @@ impl Parser {
                 }
                 return Ok(Target::Split(weights));
             }
-            self.next();
+            self.advance();
         }
     }
 
     fn or_expr(&mut self, depth: u32) -> Result<Condition, ParseError> {
         let mut terms = vec![self.and_expr(depth)?];
         while self.peek().token == Token::Word("or".into()) {
-            self.next();
+            self.advance();
             terms.push(self.and_expr(depth)?);
         }
         Ok(if terms.len() == 1 {
@@ -214,7 +214,7 @@ impl Parser {
     fn and_expr(&mut self, depth: u32) -> Result<Condition, ParseError> {
         let mut terms = vec![self.unary(depth)?];
         while self.peek().token == Token::Word("and".into()) {
-            self.next();
+            self.advance();
             terms.push(self.unary(depth)?);
         }
         Ok(if terms.len() == 1 {
@@ -230,16 +230,16 @@ impl Parser {
         }
         match self.peek().token.clone() {
             Token::Word(word) if word == "not" => {
-                self.next();
+                self.advance();
                 Ok(Condition::Not(Box::new(self.unary(depth + 1)?)))
             }
             Token::Open => {
-                self.next();
+                self.advance();
                 let inner = self.or_expr(depth + 1)?;
                 if self.peek().token != Token::Close {
                     return Err(self.expected("')'"));
                 }
-                self.next();
+                self.advance();
                 Ok(inner)
             }
             Token::Signal(name) => self.comparison(&name),
@@ -255,12 +255,12 @@ impl Parser {
             let known = crate::attributes::NAMES.join(":, :");
             return Err(self.expected(&format!("a known attribute (:{known}: or :metadata.KEY:)")));
         };
-        self.next();
+        self.advance();
         let cmp = match self.peek().token {
             Token::Op(op) => Cmp::parse(op),
             _ => return Err(self.expected("a comparison (=, !=, <, <=, >, >=)")),
         };
-        self.next();
+        self.advance();
         let value = match (attribute.kind(), self.peek().token.clone()) {
             (Kind::Number, Token::Number(micros)) => Value::Number(micros),
             (Kind::Text, Token::Text(text)) if matches!(cmp, Cmp::Eq | Cmp::Ne) => {
@@ -273,7 +273,7 @@ impl Parser {
             (Kind::Number, _) => return Err(self.expected("a number")),
             (Kind::Text, _) => return Err(self.expected("a 'quoted' text")),
         };
-        self.next();
+        self.advance();
         Ok(Condition::Compare(attribute, cmp, value))
     }
 }

@@ -72,11 +72,11 @@ impl TokenStream {
     }
 
     pub fn peek(&self) -> &Spanned {
-        // The lexer always ends with `End`, and `next` never passes it.
+        // The lexer always ends with `End`, and `advance` never passes it.
         &self.tokens[self.at.min(self.tokens.len() - 1)]
     }
 
-    pub fn next(&mut self) -> Spanned {
+    pub fn advance(&mut self) -> Spanned {
         let token = self.peek().clone();
         if token.token != Token::End {
             self.at += 1;
@@ -109,7 +109,7 @@ impl TokenStream {
         if !self.is_word(word) {
             return Err(self.expected(&format!("'{word}'")));
         }
-        self.next();
+        self.advance();
         Ok(())
     }
 }

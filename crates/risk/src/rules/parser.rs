@@ -68,14 +68,14 @@ impl Parser {
         let action = action.ok_or_else(|| {
             self.expected("an action: 'block', 'review', 'request_3ds' or 'allow'")
         })?;
-        self.next();
+        self.advance();
         Ok(action)
     }
 
     fn or_expr(&mut self, depth: u32) -> Result<Expr, ParseError> {
         let mut terms = vec![self.and_expr(depth)?];
         while self.is_word("or") {
-            self.next();
+            self.advance();
             terms.push(self.and_expr(depth)?);
         }
         Ok(if terms.len() == 1 {
@@ -88,7 +88,7 @@ impl Parser {
     fn and_expr(&mut self, depth: u32) -> Result<Expr, ParseError> {
         let mut terms = vec![self.unary(depth)?];
         while self.is_word("and") {
-            self.next();
+            self.advance();
             terms.push(self.unary(depth)?);
         }
         Ok(if terms.len() == 1 {
@@ -103,16 +103,16 @@ impl Parser {
             return Err(self.expected(&format!("at most {DEPTH_MAX} levels of nesting")));
         }
         if self.is_word("not") {
-            self.next();
+            self.advance();
             return Ok(Expr::Not(Box::new(self.unary(depth + 1)?)));
         }
         if self.peek().token == Token::Open {
-            self.next();
+            self.advance();
             let inner = self.or_expr(depth + 1)?;
             if self.peek().token != Token::Close {
                 return Err(self.expected("')'"));
             }
-            self.next();
+            self.advance();
             return Ok(inner);
         }
         self.condition()
@@ -141,7 +141,7 @@ impl Parser {
                 ))
             }
         };
-        self.next();
+        self.advance();
         Ok(operand)
     }
 
@@ -158,7 +158,7 @@ impl Parser {
             }
             _ => return Err(self.expected("a comparison operator (=, !=, <, <=, >, >=) or 'in'")),
         };
-        let op_at = self.next();
+        let op_at = self.advance();
         let right_at = self.peek().clone();
         let (right, right_kind) = self.operand()?;
         let cmp = Cmp::parse(op);
@@ -187,12 +187,12 @@ impl Parser {
     ) -> Result<Expr, ParseError> {
         let negated = self.is_word("not");
         if negated {
-            self.next();
+            self.advance();
             if !self.is_word("in") {
                 return Err(self.expected("'in' after 'not'"));
             }
         }
-        self.next();
+        self.advance();
         let Operand::Signal(signal) = left else {
             return Err(type_error(start, "a signal before 'in'", kind));
         };
@@ -203,7 +203,7 @@ impl Parser {
             Token::List(alias) => alias.clone(),
             _ => return Err(self.expected("a list such as @trusted_cards")),
         };
-        self.next();
+        self.advance();
         let test = Expr::InList(signal, alias);
         Ok(if negated {
             Expr::Not(Box::new(test))
