@@ -593,6 +593,59 @@ mod tests {
     }
 
     #[test]
+    fn card_types_follow_their_endpoint_rule_and_the_sandbox_stays_in_test_mode() {
+        let create = |kind, pairs: &[(&str, &str)], endpoint: Option<&str>, live| {
+            let changes = AccountChanges {
+                endpoint: endpoint.map(|e| Endpoint::parse(e).unwrap()),
+                credentials: Credentials::parse(kind, given(pairs)).unwrap(),
+                ..AccountChanges::default()
+            };
+            ConnectorAccount::create(kind, &changes, live, 1)
+        };
+        let secret = [("secret", "s3cret")];
+        let processor = create(
+            ConnectorType::Processor,
+            &secret,
+            Some("http://127.0.0.1:9"),
+            true,
+        )
+        .unwrap();
+        assert_eq!(processor.routing, Some(CardRouting::default()));
+        assert_eq!(processor.sealed_names, ["secret"]);
+        assert_eq!(
+            create(ConnectorType::Processor, &secret, None, false).unwrap_err(),
+            ConnectorAccountError::MissingEndpoint("processor")
+        );
+        let sandbox = create(ConnectorType::Sandbox, &[], None, false).unwrap();
+        assert_eq!(sandbox.endpoint, None);
+        assert_eq!(
+            create(ConnectorType::Sandbox, &[], None, true).unwrap_err(),
+            ConnectorAccountError::SandboxLive
+        );
+        assert_eq!(
+            create(
+                ConnectorType::Iso8583,
+                &[("acquirer", "north")],
+                Some("http://127.0.0.1:9"),
+                false
+            )
+            .unwrap_err()
+            .param(),
+            "endpoint"
+        );
+        let stripe = create(
+            ConnectorType::Stripe,
+            &[("secret_key", "sk_test_1")],
+            None,
+            false,
+        )
+        .unwrap();
+        assert_eq!(stripe.endpoint.unwrap().base(), "https://api.stripe.com");
+        assert!(!ConnectorType::Alipay.takes_cards());
+        assert!(!ConnectorType::Sandbox.is_real_institution());
+    }
+
+    #[test]
     fn endpoint_defaults_to_production_and_drops_trailing_slash() {
         let account = ConnectorAccount::create(
             ConnectorType::WechatPay,
