@@ -18,10 +18,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portcullis_domain::api_keys::Access;
+use portcullis_domain::card_connectors::{self, CardRoutingChanges};
 use portcullis_domain::connector_accounts::{
     AccountChanges, ConnectorAccount, ConnectorAccountError, ConnectorType, Credentials, Endpoint,
     Exposure, Shape, CONNECTOR_ACCOUNT_ID_PREFIX, CREDENTIAL_CHARS_MAX,
 };
+use portcullis_domain::customers::Patch;
 use portcullis_domain::ids::has_prefix;
 use portcullis_domain::webhooks::targets::URL_CHARS_MAX;
 use portcullis_store::{Doc, ListQuery, SqlValue, StoreError, Table, WriteOp, WriteSet};
@@ -37,15 +39,27 @@ const OBJECT: &str = "connector_account";
 use crate::routes::params::{self as p, Param};
 
 const CREATE: &[Param] = &[
-    p::one_of("type", &["alipay", "wechat_pay"]).required(),
+    p::one_of(
+        "type",
+        &["alipay", "wechat_pay", "sandbox", "iso8583", "processor", "stripe"],
+    )
+    .required(),
     p::string("endpoint", URL_CHARS_MAX),
     p::Param::new("credentials", p::Kind::StringMap),
     p::METADATA,
+    p::boolean("enabled"),
+    p::list("card_brands"),
+    p::list("currencies"),
+    p::integer("priority"),
 ];
 const UPDATE: &[Param] = &[
     p::string("endpoint", URL_CHARS_MAX),
     p::Param::new("credentials", p::Kind::StringMap),
     p::METADATA,
+    p::boolean("enabled"),
+    p::list("card_brands"),
+    p::list("currencies"),
+    p::integer("priority"),
 ];
 const LIST: &[Param] = crate::routes::params::list_params![p::string("type", 32),];
 
@@ -101,7 +115,9 @@ async fn create(
         std::mem::take(&mut request.params).finish()?;
         let account = ConnectorAccount::create(kind, &changes, caller.livemode(), state.now())
             .map_err(domain_error)?;
-        check_endpoint(&state, &account.endpoint).await?;
+        if let Some(endpoint) = &account.endpoint {
+            check_endpoint(&state, endpoint).await?;
+        }
         let sealed = seal(&state, &account.id, &changes.credentials.sealed)?;
         Ok::<_, ApiError>((account, sealed))
     };
@@ -272,6 +288,37 @@ fn changes_from(kind: ConnectorType, params: &mut Params) -> ApiResult<AccountCh
         endpoint,
         credentials,
         metadata: params.metadata()?,
+        routing: routing_changes_from(params)?,
+    })
+}
+
+/// Reads `enabled`, `card_brands[]`, `currencies[]` and `priority`.
+fn routing_changes_from(params: &mut Params) -> ApiResult<CardRoutingChanges> {
+    let list = |params: &mut Params, name: &str| -> ApiResult<Option<Vec<String>>> {
+        Ok(match params.patch_string_list(name, 16)? {
+            Patch::Keep => None,
+            Patch::Clear => Some(Vec::new()),
+            Patch::Set(items) => Some(items),
+        })
+    };
+    let routing_error = |err| domain_error(ConnectorAccountError::Routing(err));
+    let card_brands = match list(params, "card_brands")? {
+        Some(items) => Some(card_connectors::parse_brands(&items).map_err(routing_error)?),
+        None => None,
+    };
+    let currencies = match list(params, "currencies")? {
+        Some(items) => Some(card_connectors::parse_currencies(&items).map_err(routing_error)?),
+        None => None,
+    };
+    let priority = match params.integer("priority")? {
+        Some(value) => Some(card_connectors::parse_priority(value).map_err(routing_error)?),
+        None => None,
+    };
+    Ok(CardRoutingChanges {
+        enabled: params.boolean("enabled")?,
+        card_brands,
+        currencies,
+        priority,
     })
 }
 
@@ -427,17 +474,24 @@ pub fn render(account: &ConnectorAccount, base_url: &str) -> Value {
         };
         credentials.insert(field.name.to_owned(), value.unwrap_or(Value::Null));
     }
-    json!({
+    let mut rendered = json!({
         "id": account.id,
         "object": OBJECT,
         "type": account.kind.as_str(),
         "created": account.created,
         "credentials": credentials,
-        "endpoint": account.endpoint.base(),
+        "endpoint": account.endpoint.as_ref().map(Endpoint::base),
         "livemode": account.livemode,
         "metadata": account.metadata,
         "notify_url": format!("{base_url}{}", account.kind.notify_path(&account.id)),
-    })
+    });
+    if let Some(routing) = &account.routing {
+        rendered["enabled"] = json!(routing.enabled);
+        rendered["card_brands"] = json!(routing.card_brands);
+        rendered["currencies"] = json!(routing.currencies);
+        rendered["priority"] = json!(routing.priority);
+    }
+    rendered
 }
 
 /// A sample account for the OpenAPI document's schemas.
@@ -446,13 +500,14 @@ pub fn render_samples() -> Vec<(&'static str, Value)> {
     let account = ConnectorAccount {
         id: portcullis_domain::ids::new_id(CONNECTOR_ACCOUNT_ID_PREFIX),
         kind,
-        endpoint: Endpoint::parse(kind.production_endpoint()).expect("a valid URL"),
+        endpoint: Some(Endpoint::parse("https://openapi.alipay.com").expect("a valid URL")),
         livemode: false,
         created: 0,
         metadata: Default::default(),
         shown_credentials: BTreeMap::from([("app_id".to_owned(), "2021000000000000".to_owned())]),
         sealed_names: vec!["private_key".to_owned(), "alipay_public_key".to_owned()],
         deleted: false,
+        routing: None,
     };
     vec![
         (OBJECT, render(&account, "https://gateway.example")),

@@ -29,6 +29,7 @@ pub mod rate_limits;
 mod request_id;
 pub mod risk;
 pub mod routes;
+pub mod routing;
 mod samples;
 pub mod sealed_secrets;
 mod security_headers;
@@ -100,7 +101,8 @@ pub fn registry() -> Routes {
         .merge(risk::routes())
         .merge(events::routes())
         .merge(webhooks::routes())
-        .merge(connector_accounts::routes());
+        .merge(connector_accounts::routes())
+        .merge(routing::routes());
     let (router, mut operations) = api.into_parts();
     operations.push(routes::Operation {
         method: "get",

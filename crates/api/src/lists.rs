@@ -168,3 +168,48 @@ pub fn cursor_not_found(object: &str, cursor: &PageCursor) -> ApiError {
     };
     ApiError::no_such(object, id, param)
 }
+
+/// Reads a list request's page (`created`, `starting_after`/`ending_before`,
+/// `limit`) of `table` in `scope` and answers the list object at `url`,
+/// each document rendered by `render`; an unknown cursor is a 404 naming
+/// `object`. The caller has checked its other parameters.
+pub async fn answer_page(
+    state: &AppState,
+    table: Table,
+    scope: Scope,
+    params: &mut Params,
+    page_of: PageOf<'_>,
+) -> ApiResult<Value> {
+    let query = portcullis_store::ListQuery {
+        scope,
+        filters: vec![],
+        one_of: vec![],
+        created: created(params)?,
+        cursor: cursor(params)?,
+        limit: limit(params)?,
+    };
+    std::mem::take(params).finish()?;
+    let page = state
+        .store
+        .list(table, &query)
+        .await
+        .map_err(|err| match err {
+            portcullis_store::StoreError::NotFound => {
+                cursor_not_found(page_of.object, &query.cursor)
+            }
+            other => other.into(),
+        })?;
+    let data = page
+        .docs
+        .iter()
+        .map(page_of.render)
+        .collect::<ApiResult<Vec<Value>>>()?;
+    Ok(list_object(page_of.url, data, page.has_more))
+}
+
+/// What a list answers: its URL, the object it lists, how one is rendered.
+pub struct PageOf<'a> {
+    pub url: &'a str,
+    pub object: &'a str,
+    pub render: &'a (dyn Fn(&portcullis_store::Doc) -> ApiResult<Value> + Sync),
+}

@@ -32,6 +32,10 @@ pub enum ConnectError {
     Endpoint(#[from] TargetError),
     #[error("the account has no credentials[{0}]")]
     MissingCredential(&'static str),
+    #[error("the account has no endpoint")]
+    NoEndpoint,
+    #[error("the account is not a wallet provider's")]
+    NotAWallet,
     #[error("the account's credentials are unusable: {0}")]
     Credentials(#[from] WalletCallError),
 }
@@ -73,7 +77,8 @@ pub async fn connect(
     secrets: &BTreeMap<String, String>,
     options: &ConnectOptions<'_>,
 ) -> Result<WalletConnection, ConnectError> {
-    targets::check_url(account.endpoint.url(), options.allow_private).await?;
+    let endpoint = account.endpoint.as_ref().ok_or(ConnectError::NoEndpoint)?;
+    targets::check_url(endpoint.url(), options.allow_private).await?;
     let credential = |name: &'static str| -> Result<String, ConnectError> {
         account
             .shown_credentials
@@ -84,7 +89,7 @@ pub async fn connect(
     };
     let secret = |name: &'static str| credential(name).map(Zeroizing::new);
     let http = http_client(options.allow_private);
-    let endpoint = account.endpoint.base();
+    let endpoint = endpoint.base();
     let notify_url = format!(
         "{}{}",
         options.notify_base_url.trim_end_matches('/'),
@@ -124,5 +129,9 @@ pub async fn connect(
                 options.call_timeout,
             )?)
         }
+        ConnectorType::Sandbox
+        | ConnectorType::Iso8583
+        | ConnectorType::Processor
+        | ConnectorType::Stripe => return Err(ConnectError::NotAWallet),
     })
 }

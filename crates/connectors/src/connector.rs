@@ -77,6 +77,29 @@ pub enum AuthorizeOutcome {
     AuthenticationRequired,
 }
 
+impl AuthorizeOutcome {
+    /// The outcome with an approval's reference renamed by `rename` (how a
+    /// router marks which connector authorized); other outcomes unchanged.
+    pub fn map_reference(self, rename: impl FnOnce(&str) -> String) -> AuthorizeOutcome {
+        match self {
+            AuthorizeOutcome::Approved {
+                reference,
+                captured,
+                authorization_code,
+                cvc_check,
+                dispute,
+            } => AuthorizeOutcome::Approved {
+                reference: rename(&reference),
+                captured,
+                authorization_code,
+                cvc_check,
+                dispute,
+            },
+            other => other,
+        }
+    }
+}
+
 /// The issuer's verdict on the CVC: Stripe's `checks.cvc_check`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -11,6 +11,9 @@
 //! - [`iso8583`]: [`Iso8583`], the connector over ISO 8583 to an acquirer
 //!   host (persistent TCP session, automatic reversals), and the pieces
 //!   `portcullis acquirer-sim` and the terminal listener share with it.
+//! - [`processor`]: [`Processor`], the connector to an HTTP card processor
+//!   of our published design (signed JSON, idempotency keys), the one
+//!   `portcullis processor-sim` serves.
 //! - [`routing`]: [`Routed`], the default connector plus connectors chosen
 //!   per merchant.
 //! - [`sandbox`]: [`SandboxAcquirer`], the test-card table of the API
@@ -27,6 +30,7 @@
 pub mod connector;
 pub mod guard;
 pub mod iso8583;
+pub mod processor;
 pub mod remote;
 pub mod routing;
 pub mod sandbox;
@@ -38,6 +42,7 @@ pub use connector::{
 };
 pub use guard::Guarded;
 pub use iso8583::Iso8583;
+pub use processor::Processor;
 pub use remote::RemoteAcquirer;
 pub use routing::{Route, Routed};
-pub use sandbox::{network_decline, JournalError, SandboxAcquirer, SandboxOptions};
+pub use sandbox::{network_decline, JournalError, SandboxAcquirer, SandboxOptions, UnlistedCards};

@@ -79,22 +79,7 @@ impl Connector for Routed {
             return self.default.authorize(request).await;
         };
         let outcome = route.connector.authorize(request).await?;
-        Ok(match outcome {
-            AuthorizeOutcome::Approved {
-                reference,
-                captured,
-                authorization_code,
-                cvc_check,
-                dispute,
-            } => AuthorizeOutcome::Approved {
-                reference: format!("{PREFIX}{}:{reference}", route.name),
-                captured,
-                authorization_code,
-                cvc_check,
-                dispute,
-            },
-            other => other,
-        })
+        Ok(outcome.map_reference(|reference| format!("{PREFIX}{}:{reference}", route.name)))
     }
 
     async fn capture(

@@ -59,7 +59,16 @@ use journal::Journal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use test_cards::TestCard;
+use test_cards::{AfterApproval, DeclineKind, TestCard};
+
+/// What the sandbox does with a card its test-card table does not list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnlistedCards {
+    /// Approve it (the table's rule).
+    Approve,
+    /// Decline it `generic_decline` (an issuer saying no).
+    Decline,
+}
 use tokio::time::Instant;
 
 /// How long refunds of the settling test cards take to change, by default.
@@ -215,6 +224,55 @@ impl SandboxAcquirer {
     }
 }
 
+impl SandboxAcquirer {
+    /// Authorizes as the test-card table says, except that a card the
+    /// table does not list (one it would simply approve, like 4242…) is
+    /// declined `generic_decline` when `unlisted` says so: how
+    /// `portcullis processor-sim` applies its approval rate. A repeat of an
+    /// attempt answers what the first call did, whatever `unlisted` says.
+    pub async fn authorize_with(
+        &self,
+        request: &AuthorizeRequest<'_>,
+        unlisted: UnlistedCards,
+    ) -> Result<AuthorizeOutcome, ConnectorError> {
+        let number = request.card.number;
+        let card = match (TestCard::of(number), unlisted) {
+            (TestCard::Approve(AfterApproval::Ordinary), UnlistedCards::Decline) => {
+                TestCard::Decline(DeclineKind::Generic)
+            }
+            (card, _) => card,
+        };
+        let input = AuthorizeInput {
+            attempt_id: request.attempt_id.to_owned(),
+            merchant_id: request.merchant_id.to_owned(),
+            amount_minor: request.amount_minor,
+            currency: request.currency,
+            card,
+            card_last4: number.last4(),
+            card_brand: number.brand(),
+            capture: request.capture,
+            authenticated: request.authenticated,
+            off_session: request.off_session,
+            cvc_given: request.card.cvc.is_some(),
+        };
+        let result = self.execute(move |book, _| book.authorize(&input)).await;
+        match &result {
+            Ok(outcome) => tracing::debug!(
+                attempt_id = request.attempt_id,
+                card_last4 = %number.last4(),
+                outcome = outcome_name(outcome),
+                "sandbox authorize"
+            ),
+            Err(error) => tracing::debug!(
+                attempt_id = request.attempt_id,
+                %error,
+                "sandbox authorize failed"
+            ),
+        }
+        result
+    }
+}
+
 fn lost_to_panic() -> ConnectorError {
     ConnectorError::Unavailable("sandbox state lost to a panic".into())
 }
@@ -304,35 +362,7 @@ impl Connector for SandboxAcquirer {
         &self,
         request: &AuthorizeRequest<'_>,
     ) -> Result<AuthorizeOutcome, ConnectorError> {
-        let number = request.card.number;
-        let input = AuthorizeInput {
-            attempt_id: request.attempt_id.to_owned(),
-            merchant_id: request.merchant_id.to_owned(),
-            amount_minor: request.amount_minor,
-            currency: request.currency,
-            card: TestCard::of(number),
-            card_last4: number.last4(),
-            card_brand: number.brand(),
-            capture: request.capture,
-            authenticated: request.authenticated,
-            off_session: request.off_session,
-            cvc_given: request.card.cvc.is_some(),
-        };
-        let result = self.execute(move |book, _| book.authorize(&input)).await;
-        match &result {
-            Ok(outcome) => tracing::debug!(
-                attempt_id = request.attempt_id,
-                card_last4 = %number.last4(),
-                outcome = outcome_name(outcome),
-                "sandbox authorize"
-            ),
-            Err(error) => tracing::debug!(
-                attempt_id = request.attempt_id,
-                %error,
-                "sandbox authorize failed"
-            ),
-        }
-        result
+        self.authorize_with(request, UnlistedCards::Approve).await
     }
 
     async fn capture(

@@ -94,6 +94,10 @@ pub struct Charge {
     /// `card`, or `card_present` for a terminal's payment.
     #[serde(default)]
     pub presence: CardPresence,
+    /// How routing chose the connector (`connector_account`, `decided_by`,
+    /// `rule`, `candidates`, `attempts`), as the charge shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<serde_json::Value>,
 }
 
 impl Charge {

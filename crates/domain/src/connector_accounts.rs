@@ -4,6 +4,7 @@
 //! are secret. Secret credentials are sealed by the caller (the vault) and
 //! never leave the server again: the account shows them only as `"set"`.
 
+use crate::card_connectors::{CardRouting, CardRoutingChanges};
 use crate::metadata::{Metadata, MetadataError, MetadataUpdate};
 use crate::webhooks::WebhookUrl;
 use crate::UnixSeconds;
@@ -16,13 +17,35 @@ pub const CREDENTIAL_CHARS_MAX: usize = 8192;
 /// Length of WeChat Pay's API v3 key (the AES-256-GCM key, as text).
 pub const API_V3_KEY_CHARS: usize = 32;
 
-/// The institution an account connects to. New kinds (routing's
-/// `sandbox`, `iso8583`, `processor`, `stripe`) are added as variants.
+/// The institution an account connects to: a wallet provider, or a card
+/// institution that routing chooses among (`sandbox`, `iso8583`,
+/// `processor`, `stripe`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectorType {
     Alipay,
     WechatPay,
+    /// The built-in sandbox acquirer (test mode only).
+    Sandbox,
+    /// An ISO 8583 acquirer host configured on the server
+    /// (`[connectors.<name>]`), named by `credentials[acquirer]`.
+    Iso8583,
+    /// An HTTP card processor of our published protocol
+    /// (`portcullis processor-sim`).
+    Processor,
+    /// Stripe (or another gateway speaking its API) as an upstream.
+    Stripe,
+}
+
+/// Whether an account's institution needs an `endpoint`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndpointRule {
+    /// Optional; this URL when not given.
+    Default(&'static str),
+    /// The account must name one.
+    Required,
+    /// The institution is reached otherwise; an endpoint is refused.
+    None,
 }
 
 /// Whether a credential is shown back (an identifier) or only as `"set"`.
@@ -91,27 +114,69 @@ const WECHAT_PAY_FIELDS: &[CredentialField] = &[
     },
 ];
 
+const ISO8583_FIELDS: &[CredentialField] = &[field("acquirer", Exposure::Shown, Shape::Token(64))];
+
+const PROCESSOR_FIELDS: &[CredentialField] =
+    &[field("secret", Exposure::Sealed, Shape::Token(256))];
+
+const STRIPE_FIELDS: &[CredentialField] = &[
+    field("secret_key", Exposure::Sealed, Shape::Token(256)),
+    CredentialField {
+        name: "webhook_secret",
+        exposure: Exposure::Sealed,
+        required: false,
+        shape: Shape::Token(256),
+    },
+];
+
 impl ConnectorType {
+    const ALL: [ConnectorType; 6] = [
+        Self::Alipay,
+        Self::WechatPay,
+        Self::Sandbox,
+        Self::Iso8583,
+        Self::Processor,
+        Self::Stripe,
+    ];
+
     pub fn parse(text: &str) -> Result<Self, ConnectorAccountError> {
-        match text {
-            "alipay" => Ok(Self::Alipay),
-            "wechat_pay" => Ok(Self::WechatPay),
-            _ => Err(ConnectorAccountError::Type),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or(ConnectorAccountError::Type)
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Alipay => "alipay",
             Self::WechatPay => "wechat_pay",
+            Self::Sandbox => "sandbox",
+            Self::Iso8583 => "iso8583",
+            Self::Processor => "processor",
+            Self::Stripe => "stripe",
         }
     }
 
-    /// The provider's production base URL, the default `endpoint`.
-    pub fn production_endpoint(self) -> &'static str {
+    /// True for the institutions that take card payments (routing's
+    /// candidates), false for wallets.
+    pub fn takes_cards(self) -> bool {
+        !matches!(self, Self::Alipay | Self::WechatPay)
+    }
+
+    /// True when the institution moves real money, so a live-mode account
+    /// of it may serve live payments (the sandbox never does).
+    pub fn is_real_institution(self) -> bool {
+        self != Self::Sandbox
+    }
+
+    /// Whether `endpoint` applies, and its default.
+    pub fn endpoint_rule(self) -> EndpointRule {
         match self {
-            Self::Alipay => "https://openapi.alipay.com",
-            Self::WechatPay => "https://api.mch.weixin.qq.com",
+            Self::Alipay => EndpointRule::Default("https://openapi.alipay.com"),
+            Self::WechatPay => EndpointRule::Default("https://api.mch.weixin.qq.com"),
+            Self::Stripe => EndpointRule::Default("https://api.stripe.com"),
+            Self::Processor => EndpointRule::Required,
+            Self::Sandbox | Self::Iso8583 => EndpointRule::None,
         }
     }
 
@@ -120,6 +185,10 @@ impl ConnectorType {
         match self {
             Self::Alipay => ALIPAY_FIELDS,
             Self::WechatPay => WECHAT_PAY_FIELDS,
+            Self::Sandbox => &[],
+            Self::Iso8583 => ISO8583_FIELDS,
+            Self::Processor => PROCESSOR_FIELDS,
+            Self::Stripe => STRIPE_FIELDS,
         }
     }
 
@@ -135,8 +204,20 @@ impl ConnectorType {
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectorAccountError {
-    #[error("Invalid type: must be one of alipay, wechat_pay.")]
+    #[error(
+        "Invalid type: must be one of alipay, wechat_pay, sandbox, iso8583, processor, stripe."
+    )]
     Type,
+    #[error("Missing required param: endpoint (an account of type {0} names where its institution is reached).")]
+    MissingEndpoint(&'static str),
+    #[error("Invalid endpoint: an account of type {0} has no endpoint.")]
+    EndpointNotApplicable(&'static str),
+    #[error("Invalid {0}: routing settings apply to card connector types only (sandbox, iso8583, processor, stripe).")]
+    NotCardType(&'static str),
+    #[error("Invalid livemode: a sandbox account serves test mode only; use a test key.")]
+    SandboxLive,
+    #[error("{0}")]
+    Routing(#[from] crate::card_connectors::CardRoutingError),
     #[error("Invalid endpoint: must be an absolute http or https URL with a host, without user or password.")]
     Endpoint,
     #[error("Unknown credential credentials[{field}] for type {kind}.")]
@@ -154,7 +235,12 @@ impl ConnectorAccountError {
     pub fn param(&self) -> String {
         match self {
             Self::Type => "type".to_owned(),
-            Self::Endpoint => "endpoint".to_owned(),
+            Self::Endpoint | Self::MissingEndpoint(_) | Self::EndpointNotApplicable(_) => {
+                "endpoint".to_owned()
+            }
+            Self::NotCardType(param) => (*param).to_owned(),
+            Self::SandboxLive => "type".to_owned(),
+            Self::Routing(err) => err.param(),
             Self::UnknownCredential { field, .. } | Self::InvalidCredential { field, .. } => {
                 format!("credentials[{field}]")
             }
@@ -315,6 +401,40 @@ impl From<Endpoint> for String {
     }
 }
 
+/// The endpoint of a `kind` account given `asked`, by the type's rule.
+fn endpoint_for(
+    kind: ConnectorType,
+    asked: Option<&Endpoint>,
+) -> Result<Option<Endpoint>, ConnectorAccountError> {
+    match (kind.endpoint_rule(), asked) {
+        (EndpointRule::None, None) => Ok(None),
+        (EndpointRule::None, Some(_)) => {
+            Err(ConnectorAccountError::EndpointNotApplicable(kind.as_str()))
+        }
+        (EndpointRule::Required, None) => {
+            Err(ConnectorAccountError::MissingEndpoint(kind.as_str()))
+        }
+        (EndpointRule::Default(default), None) => Endpoint::parse(default).map(Some),
+        (_, Some(endpoint)) => Ok(Some(endpoint.clone())),
+    }
+}
+
+/// The routing settings of a `kind` account: `current` changed, or the
+/// defaults; none for wallets, which refuse them.
+fn routing_for(
+    kind: ConnectorType,
+    current: Option<&CardRouting>,
+    changes: &CardRoutingChanges,
+) -> Result<Option<CardRouting>, ConnectorAccountError> {
+    if !kind.takes_cards() {
+        return match changes.is_empty() {
+            true => Ok(None),
+            false => Err(ConnectorAccountError::NotCardType(changes.first_named())),
+        };
+    }
+    Ok(Some(current.cloned().unwrap_or_default().changed(changes)))
+}
+
 /// A connector account as stored: everything but the sealed credentials,
 /// which the caller keeps beside it (their names are `sealed_names`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -322,7 +442,9 @@ pub struct ConnectorAccount {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: ConnectorType,
-    pub endpoint: Endpoint,
+    /// Absent for the types reached otherwise (`sandbox`, `iso8583`).
+    #[serde(default)]
+    pub endpoint: Option<Endpoint>,
     pub livemode: bool,
     pub created: UnixSeconds,
     pub metadata: Metadata,
@@ -332,6 +454,9 @@ pub struct ConnectorAccount {
     pub sealed_names: Vec<String>,
     #[serde(default)]
     pub deleted: bool,
+    /// Card types only: what routing may send to this account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<CardRouting>,
 }
 
 /// What a create or update asks for; `None` keeps the current value.
@@ -340,6 +465,8 @@ pub struct AccountChanges {
     pub endpoint: Option<Endpoint>,
     pub credentials: Credentials,
     pub metadata: Option<MetadataUpdate>,
+    /// `enabled`, `card_brands[]`, `currencies[]`, `priority`.
+    pub routing: CardRoutingChanges,
 }
 
 impl ConnectorAccount {
@@ -350,11 +477,12 @@ impl ConnectorAccount {
         livemode: bool,
         now: UnixSeconds,
     ) -> Result<Self, ConnectorAccountError> {
+        let routing = routing_for(kind, None, &changes.routing)?;
         changes.credentials.check_complete(kind)?;
-        let endpoint = match &changes.endpoint {
-            Some(endpoint) => endpoint.clone(),
-            None => Endpoint::parse(kind.production_endpoint())?,
-        };
+        if kind == ConnectorType::Sandbox && livemode {
+            return Err(ConnectorAccountError::SandboxLive);
+        }
+        let endpoint = endpoint_for(kind, changes.endpoint.as_ref())?;
         let metadata = match &changes.metadata {
             Some(update) => Metadata::default().updated(update)?,
             None => Metadata::default(),
@@ -369,6 +497,7 @@ impl ConnectorAccount {
             shown_credentials: changes.credentials.shown.clone(),
             sealed_names: changes.credentials.sealed.keys().cloned().collect(),
             deleted: false,
+            routing,
         })
     }
 
@@ -382,8 +511,9 @@ impl ConnectorAccount {
         merged.check_complete(self.kind)?;
         let mut updated = self.clone();
         if let Some(endpoint) = &changes.endpoint {
-            updated.endpoint = endpoint.clone();
+            updated.endpoint = endpoint_for(self.kind, Some(endpoint))?;
         }
+        updated.routing = routing_for(self.kind, self.routing.as_ref(), &changes.routing)?;
         if let Some(update) = &changes.metadata {
             updated.metadata = self.metadata.updated(update)?;
         }
@@ -463,6 +593,59 @@ mod tests {
     }
 
     #[test]
+    fn card_types_follow_their_endpoint_rule_and_the_sandbox_stays_in_test_mode() {
+        let create = |kind, pairs: &[(&str, &str)], endpoint: Option<&str>, live| {
+            let changes = AccountChanges {
+                endpoint: endpoint.map(|e| Endpoint::parse(e).unwrap()),
+                credentials: Credentials::parse(kind, given(pairs)).unwrap(),
+                ..AccountChanges::default()
+            };
+            ConnectorAccount::create(kind, &changes, live, 1)
+        };
+        let secret = [("secret", "s3cret")];
+        let processor = create(
+            ConnectorType::Processor,
+            &secret,
+            Some("http://127.0.0.1:9"),
+            true,
+        )
+        .unwrap();
+        assert_eq!(processor.routing, Some(CardRouting::default()));
+        assert_eq!(processor.sealed_names, ["secret"]);
+        assert_eq!(
+            create(ConnectorType::Processor, &secret, None, false).unwrap_err(),
+            ConnectorAccountError::MissingEndpoint("processor")
+        );
+        let sandbox = create(ConnectorType::Sandbox, &[], None, false).unwrap();
+        assert_eq!(sandbox.endpoint, None);
+        assert_eq!(
+            create(ConnectorType::Sandbox, &[], None, true).unwrap_err(),
+            ConnectorAccountError::SandboxLive
+        );
+        assert_eq!(
+            create(
+                ConnectorType::Iso8583,
+                &[("acquirer", "north")],
+                Some("http://127.0.0.1:9"),
+                false
+            )
+            .unwrap_err()
+            .param(),
+            "endpoint"
+        );
+        let stripe = create(
+            ConnectorType::Stripe,
+            &[("secret_key", "sk_test_1")],
+            None,
+            false,
+        )
+        .unwrap();
+        assert_eq!(stripe.endpoint.unwrap().base(), "https://api.stripe.com");
+        assert!(!ConnectorType::Alipay.takes_cards());
+        assert!(!ConnectorType::Sandbox.is_real_institution());
+    }
+
+    #[test]
     fn endpoint_defaults_to_production_and_drops_trailing_slash() {
         let account = ConnectorAccount::create(
             ConnectorType::WechatPay,
@@ -486,7 +669,8 @@ mod tests {
             1,
         )
         .unwrap();
-        assert_eq!(account.endpoint.base(), "https://api.mch.weixin.qq.com");
+        let endpoint = account.endpoint.as_ref().unwrap();
+        assert_eq!(endpoint.base(), "https://api.mch.weixin.qq.com");
         assert!(account.id.starts_with("ca_"));
         let endpoint = Endpoint::parse("http://127.0.0.1:9/").unwrap();
         assert_eq!(endpoint.base(), "http://127.0.0.1:9");

@@ -4,6 +4,7 @@
 //! cannot exist.
 
 pub mod api_keys;
+pub mod card_connectors;
 pub mod cards;
 pub mod charges;
 pub mod connector_accounts;

@@ -67,6 +67,8 @@ pub enum Command {
     Ledger(LedgerCommand),
     /// Measure risk scoring and rule evaluation (a benchmark, not a test).
     RiskBench(RiskBenchArgs),
+    /// Measure the routing decision (a benchmark, not a test).
+    RoutingBench(RoutingBenchArgs),
     /// Measure payments per second against a same-run baseline.
     Bench(BenchArgs),
     /// Kill the gateway under load again and again; then check nothing was lost.
@@ -85,6 +87,9 @@ pub enum Command {
     /// Run Alipay and WeChat Pay simulators on one HTTP port; prints the
     /// connector-account credentials to use with it.
     WalletSim(WalletSimArgs),
+    /// Run a simulated card processor over signed JSON/HTTP (journaled,
+    /// with fault injection and live settings).
+    ProcessorSim(ProcessorSimArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -129,6 +134,32 @@ pub struct WalletSimArgs {
     /// effect: `drop:PERCENT`.
     #[arg(long = "fault", value_name = "KIND:PERCENT")]
     pub faults: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ProcessorSimArgs {
+    /// Address to listen on, e.g. 127.0.0.1:0 (the bound address is printed).
+    #[arg(long)]
+    pub listen: String,
+    /// The secret shared with the gateway's connector account; every
+    /// request and answer is signed with it (HMAC-SHA256).
+    #[arg(long)]
+    pub secret: String,
+    /// The journal file (created if missing, replayed if present); without
+    /// it the simulator forgets everything when it stops.
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// Delay before every answer.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Inject a fault into PERCENT % of money-moving requests: drop, late,
+    /// close, garbage or 5xx (repeatable).
+    #[arg(long = "fault", value_name = "KIND:PERCENT")]
+    pub faults: Vec<String>,
+    /// Percent (0-100) of cards the test-card table does not list (4242…)
+    /// that are approved; the others decline generic_decline.
+    #[arg(long, default_value_t = 100)]
+    pub approval_rate: u8,
 }
 
 #[derive(Args, Debug)]
@@ -214,6 +245,19 @@ pub struct RiskBenchArgs {
     #[arg(long, default_value_t = 50)]
     pub rules: usize,
     /// Payments evaluated (1,000 to 10,000,000).
+    #[arg(long, default_value_t = 200_000)]
+    pub iterations: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct RoutingBenchArgs {
+    /// Routing rules of the merchant (at most 100).
+    #[arg(long, default_value_t = 50)]
+    pub rules: usize,
+    /// Card connector accounts (2 to 100).
+    #[arg(long, default_value_t = 10)]
+    pub accounts: usize,
+    /// Decisions timed (1,000 to 10,000,000).
     #[arg(long, default_value_t = 200_000)]
     pub iterations: usize,
 }

@@ -11,10 +11,13 @@ mod bench;
 mod cli;
 mod connections;
 mod dev_cert;
+mod faults;
 mod harness;
 mod ledger_admin;
 mod metrics;
+mod processor_sim;
 mod risk_bench;
+mod routing_bench;
 mod sandbox_server;
 mod secrets;
 mod seed;
@@ -68,6 +71,7 @@ fn main() -> std::process::ExitCode {
             Command::Vault(command) => vault_admin::run(&settings, command).await,
             Command::Ledger(command) => ledger_admin::run(&settings, command).await,
             Command::RiskBench(args) => risk_bench::run(&args),
+            Command::RoutingBench(args) => routing_bench::run(&args),
             Command::Bench(args) => bench::run(database_url.as_deref(), &args).await,
             Command::Soak(args) => soak::run(database_url.as_deref(), &args).await,
             Command::Seed(args) => {
@@ -77,6 +81,7 @@ fn main() -> std::process::ExitCode {
             Command::AcquirerSim(args) => acquirer_sim::run(&args).await,
             Command::Terminal(command) => terminal_admin::run(&settings, command).await,
             Command::WalletSim(args) => wallet_sim::run(&args, data_dir).await,
+            Command::ProcessorSim(args) => processor_sim::run(&args).await,
         }
     });
     match outcome {

@@ -64,6 +64,22 @@ fn signals() -> Signals {
     s
 }
 
+/// Prints the machine and the percentiles of `samples_ns` (sorted here);
+/// answers the p99 in µs.
+pub(crate) fn print_latencies(samples_ns: &mut [u64]) -> f64 {
+    samples_ns.sort_unstable();
+    let us = |ns: u64| ns as f64 / 1_000.0;
+    println!("machine: {}", machine());
+    println!(
+        "p50 {:.2} µs   p99 {:.2} µs   p99.9 {:.2} µs   max {:.2} µs",
+        us(percentile(samples_ns, 500)),
+        us(percentile(samples_ns, 990)),
+        us(percentile(samples_ns, 999)),
+        us(*samples_ns.last().unwrap_or(&0)),
+    );
+    us(percentile(samples_ns, 990))
+}
+
 fn percentile(sorted_ns: &[u64], per_mille: usize) -> u64 {
     let at = (sorted_ns.len() * per_mille / 1000).min(sorted_ns.len() - 1);
     sorted_ns[at]
@@ -108,18 +124,8 @@ pub fn run(args: &RiskBenchArgs) -> anyhow::Result<()> {
         samples_ns.push(started.elapsed().as_nanos() as u64);
         std::hint::black_box(decision);
     }
-    samples_ns.sort_unstable();
-    let us = |ns: u64| ns as f64 / 1_000.0;
     println!("risk rule evaluation: {rules_n} rules (none firing, so every rule is evaluated), score + evaluate, {iterations} iterations");
-    println!("machine: {}", machine());
-    println!(
-        "p50 {:.2} µs   p99 {:.2} µs   p99.9 {:.2} µs   max {:.2} µs",
-        us(percentile(&samples_ns, 500)),
-        us(percentile(&samples_ns, 990)),
-        us(percentile(&samples_ns, 999)),
-        us(*samples_ns.last().unwrap_or(&0)),
-    );
-    let p99_us = us(percentile(&samples_ns, 990));
+    let p99_us = print_latencies(&mut samples_ns);
     let verdict = if p99_us < 200.0 { "within" } else { "OVER" };
     println!("target: p99 under 200 µs with 50 rules — {verdict}");
     Ok(())

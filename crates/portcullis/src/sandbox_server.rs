@@ -12,10 +12,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use portcullis_connectors::remote::protocol::*;
 use portcullis_connectors::{
-    AttemptRecord, AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, CardData, Connector,
-    ConnectorError, RefundOutcome, SandboxAcquirer, SandboxOptions,
+    AttemptRecord, AuthorizeOutcome, CaptureOutcome, Connector, RefundOutcome, SandboxAcquirer,
+    SandboxOptions,
 };
-use portcullis_domain::cards::{CardExpiry, CardNumber, Cvc};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,39 +55,15 @@ fn routes(sandbox: Sandbox) -> Router {
         .with_state(sandbox)
 }
 
-fn card_invalid() -> ConnectorError {
-    ConnectorError::Refused("card data invalid".to_owned())
-}
-
 async fn authorize(
     State(sandbox): State<Sandbox>,
     Json(body): Json<AuthorizeBody>,
 ) -> Json<Reply<AuthorizeOutcome>> {
-    let Ok(number) = CardNumber::parse(&body.card_number) else {
-        return Json(Reply::Error(card_invalid()));
+    let card = match body.card() {
+        Ok(card) => card,
+        Err(error) => return Json(Reply::Error(error)),
     };
-    let Some(expiry) = CardExpiry::from_stored(body.exp_month, body.exp_year) else {
-        return Json(Reply::Error(card_invalid()));
-    };
-    let cvc = match body.cvc.as_deref().map(|c| Cvc::parse(c, number.brand())) {
-        None => None,
-        Some(Ok(cvc)) => Some(cvc),
-        Some(Err(_)) => return Json(Reply::Error(card_invalid())),
-    };
-    let request = AuthorizeRequest {
-        attempt_id: &body.attempt_id,
-        merchant_id: &body.merchant_id,
-        amount_minor: body.amount_minor,
-        currency: body.currency,
-        card: CardData {
-            number: &number,
-            expiry,
-            cvc: cvc.as_ref(),
-        },
-        capture: body.capture,
-        authenticated: body.authenticated,
-        off_session: body.off_session,
-    };
+    let request = body.request(&card);
     Json(sandbox.authorize(&request).await.into())
 }
 

@@ -1350,6 +1350,7 @@ mod connections {
             endpoint: Some(Endpoint::parse(endpoint).unwrap()),
             credentials: credentials.clone(),
             metadata: None,
+            routing: Default::default(),
         };
         (
             ConnectorAccount::create(kind, &changes, false, now_s()).unwrap(),

@@ -66,6 +66,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_secrets_at_rest.sql"),
         postgres: include_str!("../migrations/postgres/0012_secrets_at_rest.sql"),
     },
+    Migration {
+        version: 16,
+        sqlite: include_str!("../migrations/sqlite/0016_routing.sql"),
+        postgres: include_str!("../migrations/postgres/0016_routing.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

@@ -49,6 +49,8 @@ pub enum Table {
     /// The 0100/0200 messages terminals sent and the answers they got, by a
     /// digest of (terminal, STAN, DE 7): what a repeat answers again.
     TerminalTransactions,
+    /// A merchant's routing rules (`rr_…`), oldest first.
+    RoutingRules,
 }
 
 /// How a search attribute maps to SQL.
@@ -81,6 +83,7 @@ impl Table {
             Table::ConnectorAccounts => "connector_accounts",
             Table::Terminals => "terminals",
             Table::TerminalTransactions => "terminal_transactions",
+            Table::RoutingRules => "routing_rules",
         }
     }
 
@@ -157,6 +160,7 @@ impl Table {
                 ("original_key", ColumnKind::Text),
                 ("payment_intent", ColumnKind::Text),
             ],
+            Table::RoutingRules => &[("deleted", ColumnKind::Integer)],
         }
     }
 
@@ -166,7 +170,8 @@ impl Table {
             Table::Customers
             | Table::WebhookEndpoints
             | Table::RiskListItems
-            | Table::ConnectorAccounts => Some("deleted"),
+            | Table::ConnectorAccounts
+            | Table::RoutingRules => Some("deleted"),
             _ => None,
         }
     }

@@ -36,6 +36,13 @@ pub struct Attempt {
     /// a retry of that request knows the attempt for its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// For an authorization: the connector account (`ca_…`) it was sent
+    /// to, so recovery asks that one; `None` for the server's connector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector_account: Option<String>,
+    /// For an authorization: the routing decision its charge shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<serde_json::Value>,
 }
 
 pub const PENDING: &str = "pending";
@@ -59,6 +66,8 @@ impl Attempt {
             created,
             resolved: false,
             idempotency_key: None,
+            connector_account: None,
+            routing: None,
         }
     }
 

@@ -121,7 +121,9 @@ async fn capture_intent(
 
     let answer = tokio::time::timeout(
         state.payments.connector_timeout(),
-        state.connector.capture(&reference, amount),
+        crate::routing::connectors::for_reference(state, scope, &reference)
+            .await?
+            .capture(&reference, amount),
     )
     .await
     .unwrap_or(Err(ConnectorError::Timeout));
@@ -303,7 +305,9 @@ pub(crate) async fn cancel_intent(
     attempts::begin(state, scope, &doc, &mut intent, &attempt, WriteSet::new()).await?;
     let answer = tokio::time::timeout(
         state.payments.connector_timeout(),
-        state.connector.void(&reference),
+        crate::routing::connectors::for_reference(state, scope, &reference)
+            .await?
+            .void(&reference),
     )
     .await
     .unwrap_or(Err(ConnectorError::Timeout));

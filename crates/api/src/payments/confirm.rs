@@ -148,7 +148,7 @@ async fn confirm_loaded(
     input: &ConfirmInput,
 ) -> ApiResult<Executed> {
     let (state, scope) = (ctx.state, ctx.scope);
-    state.connector_for(scope.livemode)?;
+    crate::routing::payment::check_live(state, scope).await?;
     if intent.pending_attempt.is_some() {
         super::recovery::resolve_stale_or_refuse(state, scope, &intent, None).await?;
         return Err(ApiError::concurrent_change());
@@ -406,6 +406,10 @@ pub async fn authorize(
     intent
         .apply(event, "confirmed")
         .map_err(|_| super::unexpected_state(&intent, "confirmed"))?;
+    // Routed before phase one: a payment no account takes stores nothing.
+    let route = crate::routing::payment::route(state, scope, &intent, method).await?;
+    attempt.connector_account = route.account.clone();
+    attempt.routing = Some(route.explained(&attempt.id));
     intent.pending_attempt = Some(attempt.id.clone());
     intent.next_action = None;
     phase_one.push(intent_write(scope, doc.as_ref(), &intent)?);
@@ -444,7 +448,7 @@ pub async fn authorize(
     };
     let answer = tokio::time::timeout(
         state.payments.connector_timeout(),
-        state.connector_for(scope.livemode)?.authorize(&request),
+        route.connector.authorize(&request),
     )
     .await
     .unwrap_or(Err(ConnectorError::Timeout));

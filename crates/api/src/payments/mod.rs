@@ -2,7 +2,7 @@
 //! cancel), charges, refunds, the hosted authentication page, and the
 //! recovery worker that settles attempts a crash left in flight.
 
-mod attempts;
+pub(crate) mod attempts;
 pub use attempts::AttemptKind;
 mod authenticate;
 pub(crate) mod capture;
@@ -11,7 +11,7 @@ mod charges;
 pub(crate) mod confirm;
 pub(crate) mod intents;
 mod ledger_postings;
-mod methods;
+pub(crate) mod methods;
 mod outcome;
 pub(crate) mod records;
 pub mod recovery;
@@ -312,6 +312,7 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         fee_returned_minor: 0,
         review: None,
         presence: Default::default(),
+        routing: None,
     };
     let refund = Refund {
         id: "re_sample".into(),

@@ -30,7 +30,7 @@ fn new_charge(
     ctx: &Ctx<'_>,
     intent: &PaymentIntent,
     method: &PaymentMethod,
-    attempt: &str,
+    attempt: &Attempt,
     outcome: Outcome,
 ) -> Charge {
     Charge {
@@ -53,12 +53,13 @@ fn new_charge(
         card: method.card.clone(),
         disputed: false,
         connector_reference: None,
-        attempt: attempt.to_owned(),
+        attempt: attempt.id.clone(),
         balance_transaction: None,
         fee_minor: 0,
         fee_returned_minor: 0,
         review: None,
         presence: intent.card_presence(),
+        routing: attempt.routing.clone(),
     }
 }
 
@@ -100,7 +101,7 @@ pub fn approved(
         ("authorized", "Payment complete.")
     };
     let charge_outcome = outcome("approved_by_network", kind, None, seller, risk);
-    let mut charge = new_charge(ctx, &intent, method, &attempt.id, charge_outcome);
+    let mut charge = new_charge(ctx, &intent, method, attempt, charge_outcome);
     charge.status = ChargeStatus::Succeeded;
     charge.connector_reference = Some(reference.to_owned());
     charge.captured = !manual;
@@ -298,7 +299,7 @@ fn failed(
         decline_code,
         message,
     } = failure;
-    let mut charge = new_charge(ctx, &intent, method, &attempt.id, charge_outcome);
+    let mut charge = new_charge(ctx, &intent, method, attempt, charge_outcome);
     charge.failure_code = Some(code.to_owned());
     charge.failure_message = Some(message.to_owned());
     intent

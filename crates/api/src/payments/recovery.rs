@@ -140,10 +140,11 @@ async fn settle_locked(state: &AppState, scope: &Scope, attempt: &Attempt) -> Ap
     // An authorization is recovered as such (ISO 8583 reverses it, since
     // its approval was never committed); a capture or a void only asks
     // after the authorization it follows, which must not be undone.
+    let connector = crate::routing::connectors::for_attempt(state, scope, &attempt).await?;
     let record = match attempt.kind {
-        AttemptKind::Authorize => state.connector.recover_authorization(&attempt.id).await,
+        AttemptKind::Authorize => connector.recover_authorization(&attempt.id).await,
         AttemptKind::Capture | AttemptKind::Void => {
-            state.connector.query(attempt.authorization_id()).await
+            connector.query(attempt.authorization_id()).await
         }
     }
     .map_err(|e| ApiError::unavailable(&e))?;

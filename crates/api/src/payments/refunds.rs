@@ -245,7 +245,9 @@ pub(crate) async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<E
     let reference = charge.connector_reference.clone().unwrap_or_default();
     let answer = tokio::time::timeout(
         state.payments.connector_timeout(),
-        state.connector.refund(&reference, &refund.id, amount),
+        crate::routing::connectors::for_reference(state, scope, &reference)
+            .await?
+            .refund(&reference, &refund.id, amount),
     )
     .await
     .unwrap_or(Err(ConnectorError::Timeout));
@@ -290,7 +292,15 @@ pub async fn settle(
     }
     let charge_record = load::<Charge>(state, scope, charge_id, "charge").await?;
     let answer = if refund.sent_to_connector {
-        state.connector.refund_status(&refund.id).await
+        let reference = charge_record
+            .1
+            .connector_reference
+            .as_deref()
+            .unwrap_or_default();
+        crate::routing::connectors::for_reference(state, scope, reference)
+            .await?
+            .refund_status(&refund.id)
+            .await
     } else {
         // Phase one committed but the answer was lost: asking again is
         // safe, the acquirer refunds once per refund id.
@@ -407,8 +417,10 @@ async fn cancel(
                 "id",
             ));
         }
-        let canceled = state
-            .connector
+        let (_, charge) = load::<Charge>(&state, &scope, &refund.charge, "charge").await?;
+        let reference = charge.connector_reference.as_deref().unwrap_or_default();
+        let canceled = crate::routing::connectors::for_reference(&state, &scope, reference)
+            .await?
             .cancel_refund(&refund.id)
             .await
             .map_err(|e| ApiError::unavailable(&e))?;

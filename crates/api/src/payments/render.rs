@@ -192,6 +192,7 @@ pub fn render_charge(c: &Charge) -> Value {
         "application_fee": null,
         "application_fee_amount": null,
         "balance_transaction": c.balance_transaction,
+        "routing": c.routing,
         "billing_details": { "address": {}, "email": null, "name": null, "phone": null },
         "calculated_statement_descriptor": "PORTCULLIS",
         "captured": c.captured,

@@ -6,7 +6,7 @@
 //! The payment path's adapter, which gathers a payment's signals from the
 //! store and asks `portcullis-risk`, is `payments::risk`.
 
-mod docs;
+pub(crate) mod docs;
 pub mod dry_run;
 pub mod geoip;
 pub mod lists;

@@ -103,19 +103,7 @@ impl Connector for RemoteAcquirer {
         &self,
         request: &AuthorizeRequest<'_>,
     ) -> Result<AuthorizeOutcome, ConnectorError> {
-        let body = AuthorizeBody {
-            attempt_id: request.attempt_id.to_owned(),
-            merchant_id: request.merchant_id.to_owned(),
-            amount_minor: request.amount_minor,
-            currency: request.currency,
-            card_number: request.card.number.expose_digits().to_owned(),
-            exp_month: request.card.expiry.month(),
-            exp_year: request.card.expiry.year(),
-            cvc: request.card.cvc.map(|cvc| cvc.expose_digits().to_owned()),
-            capture: request.capture,
-            authenticated: request.authenticated,
-            off_session: request.off_session,
-        };
+        let body = AuthorizeBody::of(request);
         self.call(AUTHORIZE_PATH, &body).await
     }
 

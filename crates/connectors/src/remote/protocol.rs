@@ -9,7 +9,8 @@
 //! [`Connector`]: crate::Connector
 //! [`ConnectorError`]: crate::ConnectorError
 
-use crate::connector::ConnectorError;
+use crate::connector::{AuthorizeRequest, CardData, ConnectorError};
+use portcullis_domain::cards::{CardExpiry, CardNumber, Cvc};
 use portcullis_domain::money::Currency;
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +64,66 @@ pub struct AuthorizeBody {
     pub capture: bool,
     pub authenticated: bool,
     pub off_session: bool,
+}
+
+impl AuthorizeBody {
+    /// The body of `request` (the card in clear: see the module docs).
+    pub fn of(request: &AuthorizeRequest<'_>) -> AuthorizeBody {
+        AuthorizeBody {
+            attempt_id: request.attempt_id.to_owned(),
+            merchant_id: request.merchant_id.to_owned(),
+            amount_minor: request.amount_minor,
+            currency: request.currency,
+            card_number: request.card.number.expose_digits().to_owned(),
+            exp_month: request.card.expiry.month(),
+            exp_year: request.card.expiry.year(),
+            cvc: request.card.cvc.map(|cvc| cvc.expose_digits().to_owned()),
+            capture: request.capture,
+            authenticated: request.authenticated,
+            off_session: request.off_session,
+        }
+    }
+
+    /// The card this body names, checked (`Refused` when it is not a card).
+    pub fn card(&self) -> Result<ReceivedCard, ConnectorError> {
+        let invalid = || ConnectorError::Refused("card data invalid".to_owned());
+        let number = CardNumber::parse(&self.card_number).map_err(|_| invalid())?;
+        let expiry = CardExpiry::from_stored(self.exp_month, self.exp_year).ok_or_else(invalid)?;
+        let cvc = match self.cvc.as_deref() {
+            None => None,
+            Some(cvc) => Some(Cvc::parse(cvc, number.brand()).map_err(|_| invalid())?),
+        };
+        Ok(ReceivedCard {
+            number,
+            expiry,
+            cvc,
+        })
+    }
+
+    /// The request this body asks for, with its checked `card`.
+    pub fn request<'a>(&'a self, card: &'a ReceivedCard) -> AuthorizeRequest<'a> {
+        AuthorizeRequest {
+            attempt_id: &self.attempt_id,
+            merchant_id: &self.merchant_id,
+            amount_minor: self.amount_minor,
+            currency: self.currency,
+            card: CardData {
+                number: &card.number,
+                expiry: card.expiry,
+                cvc: card.cvc.as_ref(),
+            },
+            capture: self.capture,
+            authenticated: self.authenticated,
+            off_session: self.off_session,
+        }
+    }
+}
+
+/// A card received by an acquirer's server, as the domain's secret types.
+pub struct ReceivedCard {
+    pub number: CardNumber,
+    pub expiry: CardExpiry,
+    pub cvc: Option<Cvc>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

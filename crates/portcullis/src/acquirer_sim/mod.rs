@@ -10,14 +10,13 @@
 //! the connection instead of answering; `garbage` answers unparseable bytes;
 //! `duplicate` answers twice. Network management (0800) is never faulted.
 
-mod faults;
 mod host;
 mod journal;
 mod settlement;
 
 use crate::cli::{AcquirerSimArgs, AcquirerSimCommand};
+use crate::faults::{Fault, Faults};
 use anyhow::Context;
-use faults::{Fault, Faults};
 use host::Host;
 use portcullis_connectors::iso8583::session::FRAME_MAX;
 use portcullis_iso8583::fields::{self, mti, response};
@@ -30,7 +29,7 @@ use tokio::sync::mpsc;
 
 struct Simulator {
     host: Host,
-    faults: Faults,
+    faults: Faults<Fault>,
     latency: Duration,
     late: Duration,
     profile: Profile,

@@ -9,6 +9,7 @@
 
 use serde_json::Value;
 
+pub mod processor_sim;
 pub mod risk;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -25,6 +25,8 @@ pub enum Token {
     Op(&'static str),
     Open,
     Close,
+    /// `,` (the routing rules' lists; no risk rule has one).
+    Comma,
     End,
 }
 
@@ -40,6 +42,7 @@ impl Token {
             Token::Op(op) => format!("'{op}'"),
             Token::Open => "'('".to_owned(),
             Token::Close => "')'".to_owned(),
+            Token::Comma => "','".to_owned(),
             Token::End => "the end of the rule".to_owned(),
         }
     }
@@ -50,6 +53,65 @@ pub struct Spanned {
     pub token: Token,
     pub line: u32,
     pub column: u32,
+}
+
+/// A rule's tokens and the parser's place in them: what a recursive-descent
+/// parser over this lexer reads with (the risk rules' and routing's).
+#[derive(Debug)]
+pub struct TokenStream {
+    tokens: Vec<Spanned>,
+    at: usize,
+}
+
+impl TokenStream {
+    pub fn new(text: &str) -> Result<TokenStream, ParseError> {
+        Ok(TokenStream {
+            tokens: tokenize(text)?,
+            at: 0,
+        })
+    }
+
+    pub fn peek(&self) -> &Spanned {
+        // The lexer always ends with `End`, and `advance` never passes it.
+        &self.tokens[self.at.min(self.tokens.len() - 1)]
+    }
+
+    pub fn advance(&mut self) -> Spanned {
+        let token = self.peek().clone();
+        if token.token != Token::End {
+            self.at += 1;
+        }
+        token
+    }
+
+    /// Steps back one token (to point an error at an earlier one).
+    pub fn back(&mut self) {
+        self.at = self.at.saturating_sub(1);
+    }
+
+    /// An error at the current token: `what` was expected.
+    pub fn expected(&self, what: &str) -> ParseError {
+        let at = self.peek();
+        ParseError {
+            line: at.line,
+            column: at.column,
+            expected: what.to_owned(),
+            found: at.token.describe(),
+        }
+    }
+
+    pub fn is_word(&self, word: &str) -> bool {
+        matches!(&self.peek().token, Token::Word(w) if w == word)
+    }
+
+    /// Takes the keyword `word`, or errs expecting it.
+    pub fn keyword(&mut self, word: &str) -> Result<(), ParseError> {
+        if !self.is_word(word) {
+            return Err(self.expected(&format!("'{word}'")));
+        }
+        self.advance();
+        Ok(())
+    }
 }
 
 struct Cursor<'a> {
@@ -147,13 +209,18 @@ fn next_token(
     column: u32,
 ) -> Result<Token, ParseError> {
     match c {
+        ',' => {
+            cursor.bump();
+            Ok(Token::Comma)
+        }
         '(' | ')' => {
             cursor.bump();
             Ok(if c == '(' { Token::Open } else { Token::Close })
         }
         ':' => {
             cursor.bump();
-            let name = cursor.take_while(is_name_char);
+            // `.` lets a name have parts (routing's `:metadata.tier:`).
+            let name = cursor.take_while(|c| is_name_char(c) || c == '.');
             if name.is_empty() {
                 return Err(error(
                     line,

@@ -13,7 +13,7 @@
 //! only when its condition is true. So `block if :ip_country: != 'US'`
 //! does not block a payment whose IP country is unknown.
 
-mod lexer;
+pub mod lexer;
 mod parser;
 
 pub use lexer::{RULE_BYTES_MAX, TOKENS_MAX};
@@ -89,7 +89,8 @@ pub enum Cmp {
 }
 
 impl Cmp {
-    fn parse(op: &str) -> Cmp {
+    /// The comparison an operator token (`=`, `!=`, `<`, …) stands for.
+    pub fn parse(op: &str) -> Cmp {
         match op {
             "!=" => Cmp::Ne,
             "<" => Cmp::Lt,
@@ -283,28 +284,8 @@ fn eval(expr: &Expr, signals: &Signals, lists: &Memberships) -> Option<bool> {
             _ => None,
         },
         Expr::Not(inner) => eval(inner, signals, lists).map(|b| !b),
-        Expr::And(terms) => {
-            let mut all = Some(true);
-            for term in terms {
-                match eval(term, signals, lists) {
-                    Some(false) => return Some(false),
-                    None => all = None,
-                    Some(true) => {}
-                }
-            }
-            all
-        }
-        Expr::Or(terms) => {
-            let mut any = Some(false);
-            for term in terms {
-                match eval(term, signals, lists) {
-                    Some(true) => return Some(true),
-                    None => any = None,
-                    Some(false) => {}
-                }
-            }
-            any
-        }
+        Expr::And(terms) => all_of(terms.iter().map(|t| eval(t, signals, lists))),
+        Expr::Or(terms) => any_of(terms.iter().map(|t| eval(t, signals, lists))),
     }
 }
 
@@ -340,15 +321,50 @@ fn compare(left: Val<'_>, cmp: Cmp, right: Val<'_>) -> Option<bool> {
         (Val::Bool(a), Val::Bool(b)) => return equality(cmp, a == b),
         _ => return None,
     };
-    use std::cmp::Ordering::*;
-    Some(match cmp {
-        Cmp::Eq => ordering == Equal,
-        Cmp::Ne => ordering != Equal,
-        Cmp::Lt => ordering == Less,
-        Cmp::Le => ordering != Greater,
-        Cmp::Gt => ordering == Greater,
-        Cmp::Ge => ordering != Less,
-    })
+    Some(cmp.holds(ordering))
+}
+
+impl Cmp {
+    /// Whether `left.cmp(right) == ordering` satisfies this comparison.
+    pub fn holds(self, ordering: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            Cmp::Eq => ordering == Equal,
+            Cmp::Ne => ordering != Equal,
+            Cmp::Lt => ordering == Less,
+            Cmp::Le => ordering != Greater,
+            Cmp::Gt => ordering == Greater,
+            Cmp::Ge => ordering != Less,
+        }
+    }
+}
+
+/// Three-valued `and`: false if any term is false, else unknown if any is
+/// unknown, else true.
+pub fn all_of(terms: impl IntoIterator<Item = Option<bool>>) -> Option<bool> {
+    let mut all = Some(true);
+    for term in terms {
+        match term {
+            Some(false) => return Some(false),
+            None => all = None,
+            Some(true) => {}
+        }
+    }
+    all
+}
+
+/// Three-valued `or`: true if any term is true, else unknown if any is
+/// unknown, else false.
+pub fn any_of(terms: impl IntoIterator<Item = Option<bool>>) -> Option<bool> {
+    let mut any = Some(false);
+    for term in terms {
+        match term {
+            Some(true) => return Some(true),
+            None => any = None,
+            Some(false) => {}
+        }
+    }
+    any
 }
 
 fn equality(cmp: Cmp, equal: bool) -> Option<bool> {

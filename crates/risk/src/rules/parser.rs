@@ -16,7 +16,7 @@
 //! are checked here: numbers compare with numbers, text with text (`=`,
 //! `!=` only), and `in` takes a text signal.
 
-use super::lexer::{tokenize, Spanned, Token};
+use super::lexer::{Spanned, Token, TokenStream};
 use super::{Action, Cmp, Expr, Operand, ParseError, Rule};
 use crate::signals::{Kind, Signal};
 
@@ -24,14 +24,25 @@ use crate::signals::{Kind, Signal};
 const DEPTH_MAX: u32 = 32;
 
 struct Parser {
-    tokens: Vec<Spanned>,
-    at: usize,
+    stream: TokenStream,
+}
+
+impl std::ops::Deref for Parser {
+    type Target = TokenStream;
+    fn deref(&self) -> &TokenStream {
+        &self.stream
+    }
+}
+
+impl std::ops::DerefMut for Parser {
+    fn deref_mut(&mut self) -> &mut TokenStream {
+        &mut self.stream
+    }
 }
 
 pub fn parse(text: &str) -> Result<Rule, ParseError> {
     let mut parser = Parser {
-        tokens: tokenize(text)?,
-        at: 0,
+        stream: TokenStream::new(text)?,
     };
     let action = parser.action()?;
     parser.keyword("if")?;
@@ -49,41 +60,6 @@ pub fn parse(text: &str) -> Result<Rule, ParseError> {
 }
 
 impl Parser {
-    fn peek(&self) -> &Spanned {
-        // The lexer always ends with `End`, and `next` never passes it.
-        &self.tokens[self.at.min(self.tokens.len() - 1)]
-    }
-
-    fn next(&mut self) -> Spanned {
-        let token = self.peek().clone();
-        if token.token != Token::End {
-            self.at += 1;
-        }
-        token
-    }
-
-    fn expected(&self, what: &str) -> ParseError {
-        let at = self.peek();
-        ParseError {
-            line: at.line,
-            column: at.column,
-            expected: what.to_owned(),
-            found: at.token.describe(),
-        }
-    }
-
-    fn is_word(&self, word: &str) -> bool {
-        matches!(&self.peek().token, Token::Word(w) if w == word)
-    }
-
-    fn keyword(&mut self, word: &str) -> Result<(), ParseError> {
-        if !self.is_word(word) {
-            return Err(self.expected(&format!("'{word}'")));
-        }
-        self.next();
-        Ok(())
-    }
-
     fn action(&mut self) -> Result<Action, ParseError> {
         let action = match &self.peek().token {
             Token::Word(w) => Action::parse(w),
@@ -92,14 +68,14 @@ impl Parser {
         let action = action.ok_or_else(|| {
             self.expected("an action: 'block', 'review', 'request_3ds' or 'allow'")
         })?;
-        self.next();
+        self.advance();
         Ok(action)
     }
 
     fn or_expr(&mut self, depth: u32) -> Result<Expr, ParseError> {
         let mut terms = vec![self.and_expr(depth)?];
         while self.is_word("or") {
-            self.next();
+            self.advance();
             terms.push(self.and_expr(depth)?);
         }
         Ok(if terms.len() == 1 {
@@ -112,7 +88,7 @@ impl Parser {
     fn and_expr(&mut self, depth: u32) -> Result<Expr, ParseError> {
         let mut terms = vec![self.unary(depth)?];
         while self.is_word("and") {
-            self.next();
+            self.advance();
             terms.push(self.unary(depth)?);
         }
         Ok(if terms.len() == 1 {
@@ -127,16 +103,16 @@ impl Parser {
             return Err(self.expected(&format!("at most {DEPTH_MAX} levels of nesting")));
         }
         if self.is_word("not") {
-            self.next();
+            self.advance();
             return Ok(Expr::Not(Box::new(self.unary(depth + 1)?)));
         }
         if self.peek().token == Token::Open {
-            self.next();
+            self.advance();
             let inner = self.or_expr(depth + 1)?;
             if self.peek().token != Token::Close {
                 return Err(self.expected("')'"));
             }
-            self.next();
+            self.advance();
             return Ok(inner);
         }
         self.condition()
@@ -165,7 +141,7 @@ impl Parser {
                 ))
             }
         };
-        self.next();
+        self.advance();
         Ok(operand)
     }
 
@@ -182,7 +158,7 @@ impl Parser {
             }
             _ => return Err(self.expected("a comparison operator (=, !=, <, <=, >, >=) or 'in'")),
         };
-        let op_at = self.next();
+        let op_at = self.advance();
         let right_at = self.peek().clone();
         let (right, right_kind) = self.operand()?;
         let cmp = Cmp::parse(op);
@@ -211,12 +187,12 @@ impl Parser {
     ) -> Result<Expr, ParseError> {
         let negated = self.is_word("not");
         if negated {
-            self.next();
+            self.advance();
             if !self.is_word("in") {
                 return Err(self.expected("'in' after 'not'"));
             }
         }
-        self.next();
+        self.advance();
         let Operand::Signal(signal) = left else {
             return Err(type_error(start, "a signal before 'in'", kind));
         };
@@ -227,7 +203,7 @@ impl Parser {
             Token::List(alias) => alias.clone(),
             _ => return Err(self.expected("a list such as @trusted_cards")),
         };
-        self.next();
+        self.advance();
         let test = Expr::InList(signal, alias);
         Ok(if negated {
             Expr::Not(Box::new(test))

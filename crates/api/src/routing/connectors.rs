@@ -1,0 +1,216 @@
+//! A card connector account as a connector. The chosen account's
+//! references are prefixed `ca:<account id>:` ([`AccountConnector`]), so a
+//! capture, void or refund later finds the account that authorized
+//! ([`for_reference`]); an authorization's recovery finds it through the
+//! attempt, which records the account ([`for_attempt`]).
+//!
+//! `sandbox` accounts use the server's sandbox; `processor` accounts a
+//! `Processor` to their endpoint with their sealed secret, built once per
+//! account and endpoint and kept ([`ACCOUNT_CONNECTORS_MAX`] at most).
+//! `iso8583` and `stripe` accounts are not served by this build yet: they
+//! are never candidates.
+
+use crate::connector_accounts::{self, StoredAccount};
+use crate::error::{ApiError, ApiResult};
+use crate::payments::attempts::Attempt;
+use crate::state::AppState;
+use portcullis_connectors::{
+    AttemptRecord, AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError,
+    Guarded, Processor, RefundOutcome,
+};
+use portcullis_domain::connector_accounts::ConnectorType;
+use portcullis_store::{Scope, Table};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+/// The prefix of an account's references: `ca:<ca_…>:<the institution's>`.
+const PREFIX: &str = "ca:";
+/// Most account connectors kept built (one HTTP client pool each).
+pub const ACCOUNT_CONNECTORS_MAX: usize = 1_000;
+
+/// Whether this build can send payments to an account of `kind`.
+pub fn served(kind: ConnectorType) -> bool {
+    matches!(kind, ConnectorType::Sandbox | ConnectorType::Processor)
+}
+
+/// An account's connector: references it answers carry the account's
+/// prefix; those it is given have it taken off.
+pub struct AccountConnector {
+    account_id: String,
+    inner: Arc<dyn Connector>,
+}
+
+impl AccountConnector {
+    fn prefixed(&self, reference: &str) -> String {
+        format!("{PREFIX}{}:{reference}", self.account_id)
+    }
+
+    fn inner_reference<'a>(&self, reference: &'a str) -> &'a str {
+        split_reference(reference).map_or(reference, |(_, inner)| inner)
+    }
+}
+
+/// `(account id, the institution's reference)` of a prefixed reference.
+fn split_reference(reference: &str) -> Option<(&str, &str)> {
+    reference.strip_prefix(PREFIX)?.split_once(':')
+}
+
+type Built = (String, Vec<u8>, Arc<dyn Connector>);
+
+fn built() -> &'static parking_lot::Mutex<HashMap<String, Built>> {
+    static BUILT: OnceLock<parking_lot::Mutex<HashMap<String, Built>>> = OnceLock::new();
+    BUILT.get_or_init(Default::default)
+}
+
+/// The connector of `stored` (a served card account).
+pub fn connector_of(state: &AppState, stored: &StoredAccount) -> ApiResult<Arc<dyn Connector>> {
+    let account = &stored.account;
+    let inner: Arc<dyn Connector> = match account.kind {
+        ConnectorType::Sandbox => state.connector.clone(),
+        ConnectorType::Processor => processor_of(state, stored)?,
+        other => {
+            return Err(ApiError::internal(&format!(
+                "no connector for type {}",
+                other.as_str()
+            )))
+        }
+    };
+    Ok(Arc::new(AccountConnector {
+        account_id: account.id.clone(),
+        inner,
+    }))
+}
+
+fn processor_of(state: &AppState, stored: &StoredAccount) -> ApiResult<Arc<dyn Connector>> {
+    let account = &stored.account;
+    let endpoint = account
+        .endpoint
+        .as_ref()
+        .ok_or_else(|| ApiError::internal(&"processor account without endpoint"))?
+        .base()
+        .to_owned();
+    let secrets = connector_accounts::open(state, stored)?;
+    let secret = secrets
+        .get("secret")
+        .ok_or_else(|| ApiError::internal(&"processor account without secret"))?
+        .as_bytes()
+        .to_vec();
+    let mut cache = built().lock();
+    if let Some((known_endpoint, known_secret, connector)) = cache.get(&account.id) {
+        if *known_endpoint == endpoint && *known_secret == secret {
+            return Ok(connector.clone());
+        }
+    }
+    let timeout = state.payments.connector_timeout();
+    let processor =
+        Processor::new(&endpoint, &secret, timeout).map_err(|e| ApiError::unavailable(&e))?;
+    let connector: Arc<dyn Connector> = Arc::new(Guarded::new(processor, timeout));
+    if cache.len() >= ACCOUNT_CONNECTORS_MAX {
+        cache.clear();
+    }
+    cache.insert(account.id.clone(), (endpoint, secret, connector.clone()));
+    Ok(connector)
+}
+
+/// The account `id` of `scope`, deleted or not (a deleted account's
+/// payments can still be followed up only while its credentials remain,
+/// which they do not: such a call is unavailable).
+async fn account(state: &AppState, scope: &Scope, id: &str) -> ApiResult<StoredAccount> {
+    let doc = state
+        .store
+        .get(Table::ConnectorAccounts, scope, id)
+        .await?
+        .ok_or_else(|| ApiError::internal(&format!("connector account {id} is gone")))?;
+    serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))
+}
+
+/// The connector a stored reference belongs to.
+pub async fn for_reference(
+    state: &AppState,
+    scope: &Scope,
+    reference: &str,
+) -> ApiResult<Arc<dyn Connector>> {
+    match split_reference(reference) {
+        Some((id, _)) => connector_of(state, &account(state, scope, id).await?),
+        None => Ok(state.connector.clone()),
+    }
+}
+
+/// The connector an authorization attempt was sent to.
+pub async fn for_attempt(
+    state: &AppState,
+    scope: &Scope,
+    attempt: &Attempt,
+) -> ApiResult<Arc<dyn Connector>> {
+    match &attempt.connector_account {
+        Some(id) => connector_of(state, &account(state, scope, id).await?),
+        None => Ok(state.connector.clone()),
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for AccountConnector {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    async fn authorize(
+        &self,
+        request: &AuthorizeRequest<'_>,
+    ) -> Result<AuthorizeOutcome, ConnectorError> {
+        let outcome = self.inner.authorize(request).await?;
+        Ok(outcome.map_reference(|reference| self.prefixed(reference)))
+    }
+
+    async fn capture(
+        &self,
+        reference: &str,
+        amount_minor: i64,
+    ) -> Result<CaptureOutcome, ConnectorError> {
+        self.inner
+            .capture(self.inner_reference(reference), amount_minor)
+            .await
+    }
+
+    async fn void(&self, reference: &str) -> Result<(), ConnectorError> {
+        self.inner.void(self.inner_reference(reference)).await
+    }
+
+    async fn refund(
+        &self,
+        reference: &str,
+        refund_id: &str,
+        amount_minor: i64,
+    ) -> Result<RefundOutcome, ConnectorError> {
+        self.inner
+            .refund(self.inner_reference(reference), refund_id, amount_minor)
+            .await
+    }
+
+    async fn refund_status(&self, refund_id: &str) -> Result<RefundOutcome, ConnectorError> {
+        self.inner.refund_status(refund_id).await
+    }
+
+    async fn cancel_refund(&self, refund_id: &str) -> Result<bool, ConnectorError> {
+        self.inner.cancel_refund(refund_id).await
+    }
+
+    async fn query(&self, attempt_id: &str) -> Result<Option<AttemptRecord>, ConnectorError> {
+        let record = self.inner.query(attempt_id).await?;
+        Ok(record.map(|mut record| {
+            record.reference = self.prefixed(&record.reference);
+            record
+        }))
+    }
+
+    async fn recover_authorization(
+        &self,
+        attempt_id: &str,
+    ) -> Result<Option<AttemptRecord>, ConnectorError> {
+        let record = self.inner.recover_authorization(attempt_id).await?;
+        Ok(record.map(|mut record| {
+            record.reference = self.prefixed(&record.reference);
+            record
+        }))
+    }
+}

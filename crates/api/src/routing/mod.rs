@@ -1,0 +1,20 @@
+//! Routing across institutions: which card connector account takes a
+//! payment. `rules` is `/v1/routing/rules`, `evaluate` the dry run
+//! (`POST /v1/routing/evaluate`), `decision` the adapter the payment path
+//! and the dry run share (it loads the merchant's accounts and rules and
+//! asks the pure `portcullis-routing`).
+
+pub mod connectors;
+pub mod decision;
+pub mod evaluate;
+pub mod payment;
+pub mod rules;
+
+use crate::routes::Routes;
+
+/// The permission restricted keys need (`routing: read|write`).
+pub const RESOURCE: &str = "routing";
+
+pub fn routes() -> Routes {
+    rules::routes().merge(evaluate::routes())
+}
