@@ -7,6 +7,7 @@
 #![recursion_limit = "256"]
 
 pub mod auth;
+pub mod checkout;
 pub mod client_ip;
 pub mod connector_accounts;
 mod customers;
@@ -92,7 +93,8 @@ pub fn registry() -> Routes {
         .merge(risk::routes())
         .merge(events::routes())
         .merge(webhooks::routes())
-        .merge(connector_accounts::routes());
+        .merge(connector_accounts::routes())
+        .merge(checkout::routes());
     let (router, mut operations) = api.into_parts();
     operations.push(routes::Operation {
         method: "get",

@@ -43,6 +43,8 @@ pub enum Table {
     /// Connector accounts (`ca_…`); `kek_id` names the KEK that wraps their
     /// sealed credentials, like [`Table::VaultCards`].
     ConnectorAccounts,
+    /// Checkout Sessions (`cs_…`): hosted payment pages' orders.
+    CheckoutSessions,
 }
 
 /// How a search attribute maps to SQL.
@@ -73,6 +75,7 @@ impl Table {
             Table::RiskEvaluations => "risk_evaluations",
             Table::Reviews => "reviews",
             Table::ConnectorAccounts => "connector_accounts",
+            Table::CheckoutSessions => "checkout_sessions",
         }
     }
 
@@ -137,6 +140,12 @@ impl Table {
                 ("connector_type", ColumnKind::Text),
                 ("kek_id", ColumnKind::Text),
                 ("deleted", ColumnKind::Integer),
+            ],
+            Table::CheckoutSessions => &[
+                ("status", ColumnKind::Text),
+                ("expires_at", ColumnKind::Integer),
+                ("payment_intent", ColumnKind::Text),
+                ("customer", ColumnKind::Text),
             ],
         }
     }

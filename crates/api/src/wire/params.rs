@@ -217,6 +217,31 @@ impl Params {
         Ok(Patch::Set(list))
     }
 
+    /// A list of hashes (`line_items[0][quantity]=…`, or a JSON array of
+    /// objects), each with its wire path (`line_items[0]`); `None` when
+    /// absent. At most [`LIST_LEN_MAX`] items.
+    pub fn object_list(&mut self, name: &str) -> ApiResult<Option<Vec<Params>>> {
+        let Some(value) = self.take(name) else {
+            return Ok(None);
+        };
+        let items = list_items(value).ok_or_else(|| self.invalid(name, "array"))?;
+        if items.len() > LIST_LEN_MAX {
+            return Err(self.invalid(name, "array (too many items)"));
+        }
+        let base = self.name_of(name);
+        let mut list = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            match item {
+                Value::Object(map) => list.push(Params {
+                    map,
+                    path: format!("{base}[{i}]"),
+                }),
+                _ => return Err(invalid_at(format!("{base}[{i}]"), "hash")),
+            }
+        }
+        Ok(Some(list))
+    }
+
     /// `expand[]`: the paths to expand, validated by the caller.
     pub fn expand(&mut self) -> ApiResult<Vec<String>> {
         match self.patch_string_list("expand", 200)? {
