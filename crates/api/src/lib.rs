@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod checkout;
+pub mod client_encryption;
 pub mod client_ip;
 pub mod connector_accounts;
 mod customers;
@@ -94,7 +95,8 @@ pub fn registry() -> Routes {
         .merge(events::routes())
         .merge(webhooks::routes())
         .merge(connector_accounts::routes())
-        .merge(checkout::routes());
+        .merge(checkout::routes())
+        .merge(client_encryption::routes());
     let (router, mut operations) = api.into_parts();
     operations.push(routes::Operation {
         method: "get",

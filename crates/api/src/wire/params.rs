@@ -27,6 +27,13 @@ impl Params {
         }
     }
 
+    /// These parameters as if they had come under `path` (`card`), so
+    /// errors name them as the client knows them.
+    pub fn nested(mut self, path: &str) -> Self {
+        self.path = path.to_owned();
+        self
+    }
+
     /// The wire name of `name` at this level: `address[city]`.
     pub fn name_of(&self, name: &str) -> String {
         if self.path.is_empty() {

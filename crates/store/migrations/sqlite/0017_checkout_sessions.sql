@@ -19,3 +19,15 @@ CREATE TABLE checkout_sessions (
 CREATE INDEX checkout_sessions_by_scope ON checkout_sessions (merchant_id, livemode, seq);
 CREATE INDEX checkout_sessions_due ON checkout_sessions (status, expires_at);
 CREATE INDEX checkout_sessions_by_payment_intent ON checkout_sessions (payment_intent);
+
+-- The gateway's client-side-encryption keys (RSA-2048, for JWE
+-- RSA-OAEP-256): one per key-encrypting key of the vault, so the published
+-- key rotates with the vault's keys. The private key is stored only sealed
+-- by the vault under `kek_id` (hex columns, never in clear).
+CREATE TABLE checkout_encryption_keys (
+    kid         TEXT PRIMARY KEY,
+    kek_id      TEXT NOT NULL UNIQUE,
+    created     INTEGER NOT NULL,
+    wrapped_dek TEXT NOT NULL,
+    ciphertext  TEXT NOT NULL
+);
