@@ -16,7 +16,7 @@ use crate::routes::{doc, Routes};
 use crate::state::AppState;
 use crate::wire::Params;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 use portcullis_domain::ids::new_id;
@@ -57,9 +57,19 @@ pub fn routes() -> Routes {
     )
 }
 
+/// Public keys only, so any site may read them: a merchant's own page
+/// fetches them from its customers' browsers (`Access-Control-Allow-Origin:
+/// *`, no credentials).
 async fn key_set(State(state): State<AppState>) -> Response {
     match published_keys(&state).await {
-        Ok(keys) => json_response(StatusCode::OK, json!({ "keys": keys }).to_string()),
+        Ok(keys) => {
+            let mut response = json_response(StatusCode::OK, json!({ "keys": keys }).to_string());
+            response.headers_mut().insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+            response
+        }
         Err(err) => err.into_response(),
     }
 }

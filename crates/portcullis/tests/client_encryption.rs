@@ -20,6 +20,11 @@ async fn key_set(server: &TestServer) -> Vec<Value> {
         .await
         .unwrap();
     assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer.headers()["access-control-allow-origin"],
+        "*",
+        "merchants' pages read the keys cross-origin"
+    );
     let body: Value = answer.json().await.unwrap();
     body["keys"].as_array().unwrap().clone()
 }
