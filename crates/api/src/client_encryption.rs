@@ -50,9 +50,7 @@ pub fn routes() -> Routes {
             "The gateway's public keys for client-side encryption (JWK Set)",
             "jwks",
         )
-        .public()
-        // A JWK Set (RFC 7517), not an API object.
-        .not_json(),
+        .public(),
         key_set,
     )
 }
@@ -180,4 +178,10 @@ pub async fn open_card(state: &AppState, compact: &str) -> ApiResult<CardInput> 
 
 fn jwe_error(err: JweError) -> ApiError {
     ApiError::invalid("encrypted_card_invalid", err.to_string(), "card[encrypted]")
+}
+
+/// The key set's shape (a JWK Set, RFC 7517 §5), for the OpenAPI document.
+pub fn render_samples() -> Vec<(&'static str, Value)> {
+    let key = json!({ "kty": "RSA", "kid": "csek_sample", "use": "enc", "alg": jwe::ALG, "n": "AQAB", "e": "AQAB" });
+    vec![("jwks", json!({ "keys": [key] }))]
 }
