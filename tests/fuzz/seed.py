@@ -106,6 +106,18 @@ def seed(api: Api) -> dict[str, list[str]]:
         api.call("POST", "/v1/webhook_endpoints", url=RECEIVER, **{"enabled_events[]": "*"}),
         api.call("POST", "/v1/webhook_endpoints", url=RECEIVER, **{"enabled_events[]": "charge.succeeded"}),
     ]
+    checkout_sessions = [
+        api.call(
+            "POST", "/v1/checkout/sessions", mode="payment", success_url="https://shop.example/done",
+            **{
+                "line_items[0][price_data][currency]": "usd",
+                "line_items[0][price_data][unit_amount]": "1200",
+                "line_items[0][price_data][product_data][name]": "Fuzz",
+                "line_items[0][quantity]": "2",
+            },
+        )
+        for _ in range(2)
+    ]
     events = api.call("GET", "/v1/events", limit="5")["data"]
     charges = api.call("GET", "/v1/charges", limit="10")["data"]
 
@@ -124,6 +136,7 @@ def seed(api: Api) -> dict[str, list[str]]:
         "risk_list_items": [item["id"]],
         "risk_rules": [rule["id"]],
         "reviewed_payment_intents": [intent["id"] for intent in reviewed],
+        "checkout_sessions": [session["id"] for session in checkout_sessions],
     }
 
 
@@ -141,6 +154,7 @@ PATHS = [
     (r"^/v1/reviews/\{id\}", "id", ["reviews"]),
     (r"^/v1/risk/lists/\{id\}", "id", ["risk_lists"]),
     (r"^/v1/risk/rules/\{id\}", "id", ["risk_rules"]),
+    (r"^/v1/checkout/sessions/\{id\}", "id", ["checkout_sessions"]),
 ]
 # Path parameters other than `id`, by the kind of their ids.
 OTHER_PARAMETERS = [(r"^/v1/risk/lists/\{id\}/items/\{item\}", "item", ["risk_list_items"])]

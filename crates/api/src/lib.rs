@@ -7,6 +7,8 @@
 #![recursion_limit = "256"]
 
 pub mod auth;
+pub mod checkout;
+pub mod client_encryption;
 pub mod client_ip;
 pub mod connector_accounts;
 mod customers;
@@ -102,7 +104,9 @@ pub fn registry() -> Routes {
         .merge(events::routes())
         .merge(webhooks::routes())
         .merge(connector_accounts::routes())
-        .merge(routing::routes());
+        .merge(routing::routes())
+        .merge(checkout::routes())
+        .merge(client_encryption::routes());
     let (router, mut operations) = api.into_parts();
     operations.push(routes::Operation {
         method: "get",

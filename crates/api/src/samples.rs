@@ -27,6 +27,8 @@ pub fn objects() -> Vec<(&'static str, Value)> {
     objects.extend(crate::connector_accounts::render_samples());
     objects.extend(crate::routing::rules::render_samples());
     objects.extend(crate::routing::evaluate::render_samples());
+    objects.extend(crate::checkout::render_samples());
+    objects.extend(crate::client_encryption::render_samples());
     objects
 }
 

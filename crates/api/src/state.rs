@@ -99,6 +99,7 @@ pub struct Inner {
     pub cvcs: CvcCache,
     pub risk: RiskConfig,
     pub rules: RuleCache,
+    pub client_keys: crate::client_encryption::ClientKeys,
 }
 
 /// What the binary hands the API at start-up.
@@ -157,6 +158,7 @@ impl AppState {
             cvcs: CvcCache::default(),
             risk,
             rules: RuleCache::default(),
+            client_keys: Default::default(),
         }))
     }
 

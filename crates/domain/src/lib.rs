@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod card_connectors;
 pub mod cards;
 pub mod charges;
+pub mod checkout;
 pub mod connector_accounts;
 pub mod customers;
 pub mod ids;

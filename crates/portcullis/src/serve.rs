@@ -102,6 +102,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         state.clone(),
         stopped(stop_signal.clone()),
     ));
+    let checkout_expiry = tokio::spawn(portcullis_api::checkout::expiry::run(
+        state.clone(),
+        stopped(stop_signal.clone()),
+    ));
     let ledger = tokio::spawn(portcullis_api::ledger::worker::run(
         state.clone(),
         stopped(stop_signal.clone()),
@@ -130,7 +134,16 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     );
     println!("portcullis listening on {scheme}://{address}");
     let served = serve_http(listener, app, handle, settings).await;
-    let _ = tokio::join!(pruner, recovery, keyring, webhooks, ledger, budgets, terminals);
+    let _ = tokio::join!(
+        pruner,
+        recovery,
+        keyring,
+        webhooks,
+        ledger,
+        budgets,
+        terminals,
+        checkout_expiry
+    );
     if let Some(metrics_server) = metrics_server {
         let _ = metrics_server.await;
     }

@@ -7,6 +7,7 @@
 //! [`WriteSet`]s applied atomically with optimistic version checks, and a
 //! handful of operations for merchants, API keys and idempotency keys.
 
+mod encryption_keys;
 mod error;
 mod ledger;
 mod migrations;
@@ -19,6 +20,7 @@ mod sql;
 mod sqlite;
 mod webhooks;
 
+pub use encryption_keys::StoredEncryptionKey;
 pub use error::StoreError;
 pub use ledger::{Verification, BALANCE_ACCOUNTS_MAX};
 pub use model::{
@@ -140,6 +142,16 @@ impl Store {
 
     pub async fn list_merchants(&self) -> Result<Vec<Merchant>, StoreError> {
         dispatch!(self.list_merchants())
+    }
+
+    /// Stores a client-side-encryption key unless its KEK has one already.
+    pub async fn insert_encryption_key(&self, key: &StoredEncryptionKey) -> Result<(), StoreError> {
+        dispatch!(self.insert_encryption_key(key))
+    }
+
+    /// Every client-side-encryption key, newest first.
+    pub async fn encryption_keys(&self) -> Result<Vec<StoredEncryptionKey>, StoreError> {
+        dispatch!(self.encryption_keys())
     }
 
     pub async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {

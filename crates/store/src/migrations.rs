@@ -71,6 +71,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_routing.sql"),
         postgres: include_str!("../migrations/postgres/0016_routing.sql"),
     },
+    Migration {
+        version: 17,
+        sqlite: include_str!("../migrations/sqlite/0017_checkout_sessions.sql"),
+        postgres: include_str!("../migrations/postgres/0017_checkout_sessions.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

@@ -51,6 +51,8 @@ pub enum Table {
     TerminalTransactions,
     /// A merchant's routing rules (`rr_…`), oldest first.
     RoutingRules,
+    /// Checkout Sessions (`cs_…`): hosted payment pages' orders.
+    CheckoutSessions,
 }
 
 /// How a search attribute maps to SQL.
@@ -84,6 +86,7 @@ impl Table {
             Table::Terminals => "terminals",
             Table::TerminalTransactions => "terminal_transactions",
             Table::RoutingRules => "routing_rules",
+            Table::CheckoutSessions => "checkout_sessions",
         }
     }
 
@@ -161,6 +164,12 @@ impl Table {
                 ("payment_intent", ColumnKind::Text),
             ],
             Table::RoutingRules => &[("deleted", ColumnKind::Integer)],
+            Table::CheckoutSessions => &[
+                ("status", ColumnKind::Text),
+                ("expires_at", ColumnKind::Integer),
+                ("payment_intent", ColumnKind::Text),
+                ("customer", ColumnKind::Text),
+            ],
         }
     }
 

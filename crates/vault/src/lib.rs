@@ -78,6 +78,7 @@ mod keyring;
 mod vault;
 
 pub mod backup;
+pub mod jwe;
 pub use envelope::SealedCard;
 pub use keyring::{Kek, Keyring, KEK_ID_PREFIX, KEY_BYTES};
 pub use vault::{Vault, FINGERPRINT_HEX_DIGITS};

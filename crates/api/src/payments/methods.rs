@@ -215,6 +215,21 @@ pub fn billing_details_from(params: &mut Params) -> ApiResult<BillingDetails> {
     Ok(details)
 }
 
+/// Where a new card comes from: `card[number]` & co., or
+/// `card[encrypted]` (a JWE, opened once parsing is done).
+enum CardSource {
+    Plain(CardInput),
+    Encrypted(String),
+}
+
+/// `card[encrypted]` alone, or the plain card fields.
+fn card_source(card: &mut Params, now_s: i64) -> ApiResult<CardSource> {
+    match card.string("encrypted", crate::client_encryption::ENCRYPTED_CHARS_MAX)? {
+        Some(compact) => Ok(CardSource::Encrypted(compact)),
+        None => parse_card(card, now_s).map(CardSource::Plain),
+    }
+}
+
 /// The publishable key may create payment methods; everything else needs
 /// a secret key or a restricted key's grant.
 fn require_create(caller: &Caller) -> ApiResult<()> {
@@ -243,7 +258,7 @@ async fn create(
         let mut card = params
             .object("card")?
             .ok_or_else(|| ApiError::missing_parameter("card"))?;
-        let input = parse_card(&mut card, state.now())?;
+        let input = card_source(&mut card, state.now())?;
         card.finish()?;
         let billing_details = billing_details_from(params)?;
         let metadata = Metadata::default()
@@ -259,6 +274,15 @@ async fn create(
     let (input, billing_details, metadata) = match parsed {
         Ok(parsed) => parsed,
         Err(err) => return err.into_response(),
+    };
+    let input = match input {
+        CardSource::Plain(input) => input,
+        CardSource::Encrypted(compact) => {
+            match crate::client_encryption::open_card(&state, &compact).await {
+                Ok(input) => input,
+                Err(err) => return err.into_response(),
+            }
+        }
     };
     idempotency::respond(&state, &caller, &request, || async {
         let scope = caller.scope();

@@ -14,6 +14,15 @@ pub const CARD: &[Param] = &[
     integer("exp_year").required(),
     string("cvc", 8),
 ];
+/// `POST /v1/payment_methods`' card: the plain fields, or `encrypted` (a
+/// JWE of them, client-side encryption) alone.
+const METHOD_CARD: &[Param] = &[
+    string("number", 30),
+    integer("exp_month"),
+    integer("exp_year"),
+    string("cvc", 8),
+    string("encrypted", crate::client_encryption::ENCRYPTED_CHARS_MAX),
+];
 const BILLING_ADDRESS: &[Param] = &[
     string("city", 200),
     string("country", 200),
@@ -113,7 +122,7 @@ pub const INTENT_LIST: &[Param] = crate::routes::params::list_params![
 
 pub const METHOD_CREATE: &[Param] = &[
     one_of("type", &["card"]).required(),
-    object("card", CARD).required(),
+    object("card", METHOD_CARD).required(),
     BILLING_DETAILS,
     METADATA,
 ];

@@ -29,6 +29,9 @@ pub enum Kind {
     StringList,
     /// A nested hash with these parameters: `name[field]=…`.
     Object(&'static [Param]),
+    /// A list of hashes with these parameters: `name[0][field]=…`, or a
+    /// JSON array of objects (`line_items`).
+    ObjectList(&'static [Param]),
     /// A hash whose keys the handler checks itself (`credentials[…]`).
     StringMap,
     /// An integer, or a hash of bounds `gt`, `gte`, `lt`, `lte` (`created`).
@@ -79,6 +82,9 @@ pub const fn list(name: &'static str) -> Param {
 pub const fn object(name: &'static str, fields: &'static [Param]) -> Param {
     Param::new(name, Kind::Object(fields))
 }
+pub const fn object_list(name: &'static str, fields: &'static [Param]) -> Param {
+    Param::new(name, Kind::ObjectList(fields))
+}
 pub const METADATA: Param = Param::new("metadata", Kind::Metadata);
 pub const EXPAND: Param = Param::new("expand", Kind::StringList);
 
@@ -128,6 +134,7 @@ pub enum Read {
     Object,
     List,
     Metadata,
+    ObjectList,
 }
 
 impl Kind {
@@ -144,6 +151,7 @@ impl Kind {
                 )
                 | (Kind::StringList, Read::List)
                 | (Kind::Metadata, Read::Metadata)
+                | (Kind::ObjectList(_), Read::ObjectList)
         )
     }
 
@@ -179,6 +187,11 @@ impl Kind {
                 "maxItems": 100,
             })),
             Kind::Object(fields) => unsettable(object_schema(fields)),
+            Kind::ObjectList(fields) => json!({
+                "type": "array",
+                "items": object_schema(fields),
+                "maxItems": 100,
+            }),
             Kind::StringMap => unsettable(json!({
                 "type": "object",
                 "additionalProperties": { "type": ["string", "number", "boolean"] },
@@ -203,7 +216,11 @@ impl Kind {
     pub fn is_nested(self) -> bool {
         matches!(
             self,
-            Kind::Metadata | Kind::Object(_) | Kind::StringMap | Kind::IntegerRange
+            Kind::Metadata
+                | Kind::Object(_)
+                | Kind::ObjectList(_)
+                | Kind::StringMap
+                | Kind::IntegerRange
         )
     }
 }

@@ -74,6 +74,13 @@ impl Params {
         found
     }
 
+    /// These parameters as if they had come under `path` (`card`), so
+    /// errors name them as the client knows them.
+    pub fn at_path(mut self, path: &str) -> Self {
+        self.path = path.to_owned();
+        self
+    }
+
     /// The wire name of `name` at this level: `address[city]`.
     pub fn name_of(&self, name: &str) -> String {
         if self.path.is_empty() {
@@ -278,6 +285,38 @@ impl Params {
             }
         }
         Ok(Patch::Set(list))
+    }
+
+    /// A list of hashes (`line_items[0][quantity]=…`, or a JSON array of
+    /// objects), each with its wire path (`line_items[0]`); `None` when
+    /// absent. At most [`LIST_LEN_MAX`] items.
+    pub fn object_list(&mut self, name: &str) -> ApiResult<Option<Vec<Params>>> {
+        let declared = self.declared.and_then(|declared| {
+            match declared.iter().find(|p| p.name == name)?.kind {
+                Kind::ObjectList(fields) => Some(fields),
+                _ => None,
+            }
+        });
+        let Some(value) = self.take(name, Read::ObjectList) else {
+            return Ok(None);
+        };
+        let items = list_items(value).ok_or_else(|| self.invalid(name, "array"))?;
+        if items.len() > LIST_LEN_MAX {
+            return Err(self.invalid(name, "array (too many items)"));
+        }
+        let base = self.name_of(name);
+        let mut list = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            match item {
+                Value::Object(map) => list.push(Params {
+                    map,
+                    path: format!("{base}[{i}]"),
+                    declared,
+                }),
+                _ => return Err(invalid_at(format!("{base}[{i}]"), "hash")),
+            }
+        }
+        Ok(Some(list))
     }
 
     /// `expand[]`: the paths to expand, validated by the caller.

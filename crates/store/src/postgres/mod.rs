@@ -6,6 +6,7 @@
 
 pub(crate) mod connect;
 mod convert;
+mod encryption_keys;
 mod in_order;
 mod ledger;
 mod outbox;

@@ -3,6 +3,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod docs;
+pub(crate) mod encryption_keys;
 pub(crate) mod instances;
 pub(crate) mod reversals;
 pub(crate) mod ledger;

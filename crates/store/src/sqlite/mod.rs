@@ -8,6 +8,7 @@
 //! connections, which WAL lets proceed while the writer writes.
 
 mod convert;
+mod encryption_keys;
 mod ledger;
 mod outbox;
 mod writer;
