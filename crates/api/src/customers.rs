@@ -358,6 +358,38 @@ async fn load_live(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(Do
     Ok((doc, customer))
 }
 
+/// The insert of a new customer, for writes made elsewhere (an account
+/// registration creates its customer in the same write set).
+pub(crate) fn insert_op(scope: portcullis_store::Scope, customer: &Customer) -> ApiResult<WriteOp> {
+    Ok(WriteOp::Insert {
+        table: Table::Customers,
+        scope,
+        id: customer.id.to_string(),
+        created: customer.created,
+        columns: columns_of(customer),
+        body: stored_body(customer)?,
+    })
+}
+
+/// A live customer of `caller` and the write set that replaces it by
+/// `changed(customer)`, for changes made elsewhere (an account's verified
+/// new email address).
+pub(crate) async fn changed_writes(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    changes: &CustomerChanges,
+) -> ApiResult<WriteSet> {
+    let (doc, customer) = load_live(state, caller, id).await?;
+    let updated = customer.updated(changes).map_err(domain_error)?;
+    update_writes(caller, &doc, &updated)
+}
+
+/// A live customer of `caller`, for checks made elsewhere; 404 otherwise.
+pub(crate) async fn find_live(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Customer> {
+    Ok(load_live(state, caller, id).await?.1)
+}
+
 /// A customer for `expand[]` elsewhere; `None` when the caller cannot see it.
 pub async fn render_by_id(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Option<Value>> {
     match load(state, caller, id).await {

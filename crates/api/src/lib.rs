@@ -6,6 +6,7 @@
 // Stripe's objects are wide: their `json!` literals need more macro depth.
 #![recursion_limit = "256"]
 
+pub mod accounts;
 pub mod auth;
 pub mod client_ip;
 pub mod connector_accounts;
@@ -92,7 +93,8 @@ pub fn registry() -> Routes {
         .merge(risk::routes())
         .merge(events::routes())
         .merge(webhooks::routes())
-        .merge(connector_accounts::routes());
+        .merge(connector_accounts::routes())
+        .merge(accounts::routes());
     let (router, mut operations) = api.into_parts();
     operations.push(routes::Operation {
         method: "get",

@@ -25,6 +25,7 @@ pub fn objects() -> Vec<(&'static str, Value)> {
     objects.extend(crate::webhooks::render_samples());
     objects.extend(crate::risk::render_samples());
     objects.extend(crate::connector_accounts::render_samples());
+    objects.extend(crate::accounts::render_samples());
     objects
 }
 

@@ -3,6 +3,7 @@
 //! here are constructed through `parse`/`new` functions, so an invalid value
 //! cannot exist.
 
+pub mod accounts;
 pub mod api_keys;
 pub mod cards;
 pub mod charges;

@@ -146,6 +146,14 @@ struct FileSettings {
     key_cache_misses_max: Option<usize>,
     rate_limit_per_key_per_s: Option<u32>,
     rate_limit_per_merchant_per_s: Option<u32>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
+    smtp_timeout_ms: Option<u64>,
+    accounts_lockout_failures_max: Option<u32>,
+    accounts_lockout_s: Option<i64>,
+    accounts_ip_failures_per_hour_max: Option<u32>,
+    accounts_session_ttl_s: Option<i64>,
+    accounts_sessions_per_account_max: Option<usize>,
 }
 
 /// The settings file every key documented, printed by `portcullis config example`.
@@ -213,6 +221,14 @@ const SCALAR_KEYS: &[(&str, KeyKind)] = {
         ("key_cache_misses_max", I),
         ("rate_limit_per_key_per_s", I),
         ("rate_limit_per_merchant_per_s", I),
+        ("smtp_url", T),
+        ("smtp_from", T),
+        ("smtp_timeout_ms", I),
+        ("accounts_lockout_failures_max", I),
+        ("accounts_lockout_s", I),
+        ("accounts_ip_failures_per_hour_max", I),
+        ("accounts_session_ttl_s", I),
+        ("accounts_sessions_per_account_max", I),
     ]
 };
 
@@ -261,6 +277,7 @@ impl Settings {
         let serve = cli.serve_args();
         let allow_private_flag = serve.is_some_and(|s| s.webhooks_allow_private_targets);
         let webhooks = webhook_settings(&file, allow_private_flag)?;
+        let accounts = account_settings(&file)?;
         let connections = connection_limits(&file)?;
         let data_dir = cli
             .data_dir
@@ -350,6 +367,7 @@ impl Settings {
                     .rate_limit_per_merchant_per_s
                     .unwrap_or(defaults.rate_limits.per_merchant_per_s),
             },
+            accounts,
             ..defaults
         };
         check_request_bounds(&api, &payments)?;
@@ -442,6 +460,38 @@ fn connection_limits(file: &FileSettings) -> anyhow::Result<ConnectionLimits> {
 
 /// A request must be allowed to outlast its body and a connector call, or
 /// the per-request timeout would cut payments the acquirer is answering.
+/// The customer accounts' keys over their defaults, checked.
+fn account_settings(
+    file: &FileSettings,
+) -> anyhow::Result<portcullis_api::accounts::AccountSettings> {
+    let defaults = portcullis_api::accounts::AccountSettings::default();
+    let settings = portcullis_api::accounts::AccountSettings {
+        smtp_url: file.smtp_url.clone(),
+        smtp_from: file.smtp_from.clone().unwrap_or(defaults.smtp_from),
+        smtp_timeout_ms: file.smtp_timeout_ms.unwrap_or(defaults.smtp_timeout_ms),
+        lockout: portcullis_domain::accounts::Lockout {
+            failures_max: file
+                .accounts_lockout_failures_max
+                .unwrap_or(defaults.lockout.failures_max),
+            duration_s: file
+                .accounts_lockout_s
+                .unwrap_or(defaults.lockout.duration_s),
+        },
+        ip_failures_per_hour_max: file
+            .accounts_ip_failures_per_hour_max
+            .unwrap_or(defaults.ip_failures_per_hour_max),
+        session_ttl_s: file
+            .accounts_session_ttl_s
+            .unwrap_or(defaults.session_ttl_s),
+        sessions_per_account_max: file
+            .accounts_sessions_per_account_max
+            .unwrap_or(defaults.sessions_per_account_max)
+            .max(1),
+    };
+    settings.check().map_err(anyhow::Error::msg)?;
+    Ok(settings)
+}
+
 fn check_request_bounds(api: &ApiSettings, payments: &PaymentSettings) -> anyhow::Result<()> {
     if api.requests_in_flight_max == 0 || api.body_read_timeout_ms == 0 {
         bail!("requests_in_flight_max and body_read_timeout_ms must be positive");

@@ -44,6 +44,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_connector_accounts.sql"),
         postgres: include_str!("../migrations/postgres/0010_connector_accounts.sql"),
     },
+    Migration {
+        version: 15,
+        sqlite: include_str!("../migrations/sqlite/0015_customer_accounts.sql"),
+        postgres: include_str!("../migrations/postgres/0015_customer_accounts.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

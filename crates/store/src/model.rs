@@ -43,6 +43,14 @@ pub enum Table {
     /// Connector accounts (`ca_…`); `kek_id` names the KEK that wraps their
     /// sealed credentials, like [`Table::VaultCards`].
     ConnectorAccounts,
+    /// Customer accounts (`cacct_…`), unique by `email_key` per scope.
+    CustomerAccounts,
+    /// Signed-in sessions of customer accounts, found by `token_hash`.
+    AccountSessions,
+    /// Single-use emailed tokens (activation, reset, …), by `token_hash`.
+    AccountTokens,
+    /// The credential audit trail; append-only.
+    AccountEvents,
 }
 
 /// How a search attribute maps to SQL.
@@ -73,6 +81,10 @@ impl Table {
             Table::RiskEvaluations => "risk_evaluations",
             Table::Reviews => "reviews",
             Table::ConnectorAccounts => "connector_accounts",
+            Table::CustomerAccounts => "customer_accounts",
+            Table::AccountSessions => "account_sessions",
+            Table::AccountTokens => "account_tokens",
+            Table::AccountEvents => "account_events",
         }
     }
 
@@ -137,6 +149,28 @@ impl Table {
                 ("connector_type", ColumnKind::Text),
                 ("kek_id", ColumnKind::Text),
                 ("deleted", ColumnKind::Integer),
+            ],
+            Table::CustomerAccounts => &[
+                ("email_key", ColumnKind::Text),
+                ("customer", ColumnKind::Text),
+                ("status", ColumnKind::Text),
+            ],
+            Table::AccountSessions => &[
+                ("token_hash", ColumnKind::Text),
+                ("account", ColumnKind::Text),
+                ("revoked", ColumnKind::Integer),
+            ],
+            Table::AccountTokens => &[
+                ("token_hash", ColumnKind::Text),
+                ("account", ColumnKind::Text),
+                ("purpose", ColumnKind::Text),
+            ],
+            Table::AccountEvents => &[
+                ("customer", ColumnKind::Text),
+                ("email_digest", ColumnKind::Text),
+                ("action", ColumnKind::Text),
+                ("outcome", ColumnKind::Text),
+                ("ip", ColumnKind::Text),
             ],
         }
     }
