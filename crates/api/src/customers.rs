@@ -422,6 +422,9 @@ async fn rendered(
     expand: &Expand,
 ) -> ApiResult<Value> {
     let mut object = render(customer);
+    // The stored-value balance lives in the ledger, not in the record.
+    crate::customer_balance::apply_to_customer(state, &caller.scope(), &customer.id, &mut object)
+        .await?;
     if !expand.is_empty() {
         expand.apply(state, caller, &mut object, None).await?;
     }

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod auth;
 pub mod client_ip;
 pub mod connector_accounts;
+mod customer_balance;
 mod customers;
 mod echo;
 pub mod error;
@@ -94,7 +95,8 @@ pub fn registry() -> Routes {
         .merge(events::routes())
         .merge(webhooks::routes())
         .merge(connector_accounts::routes())
-        .merge(accounts::routes());
+        .merge(accounts::routes())
+        .merge(customer_balance::routes());
     let (router, mut operations) = api.into_parts();
     operations.push(routes::Operation {
         method: "get",

@@ -26,6 +26,7 @@ pub fn objects() -> Vec<(&'static str, Value)> {
     objects.extend(crate::risk::render_samples());
     objects.extend(crate::connector_accounts::render_samples());
     objects.extend(crate::accounts::render_samples());
+    objects.extend(crate::customer_balance::render_samples());
     objects
 }
 

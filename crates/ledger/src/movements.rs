@@ -12,6 +12,8 @@
 //! | payout | available −amount; reserved +amount |
 //! | payout paid | reserved −amount; external +amount |
 //! | payout canceled | reserved −amount; available +amount |
+//! | customer balance in | external −amount; customer balance +amount |
+//! | customer balance out | customer balance −amount; external +amount |
 
 use crate::accounts::{Account, Bucket};
 use crate::transaction::{
@@ -276,4 +278,32 @@ mod tests {
         assert!(reversal(header(TransactionKind::RefundFailure), &paid).is_err());
         assert!(reversal(header(TransactionKind::RefundFailure), &original).is_err());
     }
+}
+
+/// Money into (`amount_minor` > 0) or out of (< 0) a customer's stored
+/// value, from or to outside the gateway (a merchant's adjustment, cash,
+/// a withdrawal paid out). The store refuses it if the wallet would go
+/// below zero.
+pub fn customer_balance(
+    header: TransactionHeader,
+    parties: &Parties,
+    customer: &portcullis_domain::ids::CustomerId,
+    amount_minor: i64,
+) -> Result<LedgerTransaction, LedgerError> {
+    checked(&header, TransactionKind::CustomerBalance)?;
+    if amount_minor == 0 {
+        return Err(LedgerError::invalid("customer balance amount", "0"));
+    }
+    let wallet = Account::CustomerBalance {
+        merchant: parties.merchant.clone(),
+        customer: customer.clone(),
+        livemode: parties.livemode,
+    };
+    let counter = amount_minor.checked_neg().ok_or_else(|| {
+        LedgerError::invalid("customer balance amount", &amount_minor.to_string())
+    })?;
+    Lines::new(header, parties.currency)
+        .post(parties.external(), counter)
+        .post(wallet, amount_minor)
+        .build()
 }

@@ -51,6 +51,8 @@ pub enum Table {
     AccountTokens,
     /// The credential audit trail; append-only.
     AccountEvents,
+    /// A customer's stored-value balance transactions (`cbtxn_…`).
+    CustomerBalanceTransactions,
 }
 
 /// How a search attribute maps to SQL.
@@ -85,6 +87,7 @@ impl Table {
             Table::AccountSessions => "account_sessions",
             Table::AccountTokens => "account_tokens",
             Table::AccountEvents => "account_events",
+            Table::CustomerBalanceTransactions => "customer_balance_transactions",
         }
     }
 
@@ -171,6 +174,10 @@ impl Table {
                 ("action", ColumnKind::Text),
                 ("outcome", ColumnKind::Text),
                 ("ip", ColumnKind::Text),
+            ],
+            Table::CustomerBalanceTransactions => &[
+                ("customer", ColumnKind::Text),
+                ("currency", ColumnKind::Text),
             ],
         }
     }

@@ -78,3 +78,20 @@ CREATE TRIGGER account_events_append_only BEFORE UPDATE OR DELETE ON account_eve
     FOR EACH ROW EXECUTE FUNCTION account_events_refuse_change();
 CREATE TRIGGER account_events_no_truncate BEFORE TRUNCATE ON account_events
     FOR EACH STATEMENT EXECUTE FUNCTION account_events_refuse_change();
+
+-- A customer's stored-value balance transactions (`cbtxn_…`, Stripe's
+-- customer_balance_transaction): each one's money is a ledger transaction
+-- on the customer's `customer_balance` account, appended in the same write.
+CREATE TABLE customer_balance_transactions (
+    seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    merchant_id TEXT NOT NULL REFERENCES merchants (id),
+    livemode    BOOLEAN NOT NULL,
+    created     BIGINT NOT NULL,
+    version     BIGINT NOT NULL,
+    customer    TEXT NOT NULL,
+    currency    TEXT NOT NULL,
+    body        TEXT NOT NULL
+);
+CREATE INDEX customer_balance_transactions_by_scope ON customer_balance_transactions (merchant_id, livemode, seq);
+CREATE INDEX customer_balance_transactions_by_customer ON customer_balance_transactions (merchant_id, livemode, customer, seq);

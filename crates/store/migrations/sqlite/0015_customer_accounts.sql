@@ -73,3 +73,20 @@ CREATE TRIGGER account_events_no_update BEFORE UPDATE ON account_events
 BEGIN SELECT RAISE(ABORT, 'account_events is append-only'); END;
 CREATE TRIGGER account_events_no_delete BEFORE DELETE ON account_events
 BEGIN SELECT RAISE(ABORT, 'account_events is append-only'); END;
+
+-- A customer's stored-value balance transactions (`cbtxn_…`, Stripe's
+-- customer_balance_transaction): each one's money is a ledger transaction
+-- on the customer's `customer_balance` account, appended in the same write.
+CREATE TABLE customer_balance_transactions (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    merchant_id TEXT NOT NULL REFERENCES merchants (id),
+    livemode    INTEGER NOT NULL,
+    created     INTEGER NOT NULL,
+    version     INTEGER NOT NULL,
+    customer    TEXT NOT NULL,
+    currency    TEXT NOT NULL,
+    body        TEXT NOT NULL
+);
+CREATE INDEX customer_balance_transactions_by_scope ON customer_balance_transactions (merchant_id, livemode, seq);
+CREATE INDEX customer_balance_transactions_by_customer ON customer_balance_transactions (merchant_id, livemode, customer, seq);
