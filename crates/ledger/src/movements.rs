@@ -14,6 +14,7 @@
 //! | payout canceled | reserved −amount; available +amount |
 //! | customer balance in | external −amount; customer balance +amount |
 //! | customer balance out | customer balance −amount; external +amount |
+//! | customer transfer | from customer balance −amount; to customer balance +amount |
 
 use crate::accounts::{Account, Bucket};
 use crate::transaction::{
@@ -305,5 +306,33 @@ pub fn customer_balance(
     Lines::new(header, parties.currency)
         .post(parties.external(), counter)
         .post(wallet, amount_minor)
+        .build()
+}
+
+/// Stored value moved from one customer's wallet to another's, both of
+/// the same merchant. The store refuses it if `from` would go below zero.
+pub fn customer_transfer(
+    header: TransactionHeader,
+    parties: &Parties,
+    from: &portcullis_domain::ids::CustomerId,
+    to: &portcullis_domain::ids::CustomerId,
+    amount_minor: i64,
+) -> Result<LedgerTransaction, LedgerError> {
+    checked(&header, TransactionKind::CustomerBalance)?;
+    positive("transfer amount", amount_minor)?;
+    if from == to {
+        return Err(LedgerError::invalid(
+            "transfer to the same customer",
+            from.as_str(),
+        ));
+    }
+    let wallet = |customer: &portcullis_domain::ids::CustomerId| Account::CustomerBalance {
+        merchant: parties.merchant.clone(),
+        customer: customer.clone(),
+        livemode: parties.livemode,
+    };
+    Lines::new(header, parties.currency)
+        .post(wallet(from), -amount_minor)
+        .post(wallet(to), amount_minor)
         .build()
 }

@@ -98,6 +98,58 @@ async fn credit_debit_and_customer_balance(backend: Backend) {
         .json();
     assert_eq!(one, credit);
 
+    // A transfer to another customer: one ledger movement, a balance
+    // transaction on each side.
+    let friend = api.post("/v1/customers", &[]).await.json();
+    let friend_id = friend["id"].as_str().unwrap();
+    let transfer = |amount: &'static str, to: String| {
+        let api = api.clone();
+        let from = id.to_owned();
+        async move {
+            api.post(
+                "/v1/customer_balance_transfers",
+                &[
+                    ("from_customer", from.as_str()),
+                    ("to_customer", to.as_str()),
+                    ("amount", amount),
+                    ("currency", "usd"),
+                ],
+            )
+            .await
+        }
+    };
+    let sent = transfer("200", friend_id.to_owned()).await;
+    assert_eq!(sent.status, 200, "{}", sent.text);
+    let sent = sent.json();
+    assert_eq!(sent["object"], "customer_balance_transfer");
+    assert_eq!(
+        (
+            sent["from_transaction"]["amount"].as_i64(),
+            sent["from_transaction"]["ending_balance"].as_i64()
+        ),
+        (Some(200), Some(-500))
+    );
+    assert_eq!(
+        (
+            sent["to_transaction"]["amount"].as_i64(),
+            sent["to_transaction"]["ending_balance"].as_i64()
+        ),
+        (Some(-200), Some(-200))
+    );
+    assert_eq!(sent["to_transaction"]["type"], "transfer");
+    assert_eq!(
+        api.get(&format!("/v1/customers/{friend_id}")).await.json()["balance"],
+        -200
+    );
+    assert_eq!(
+        transfer("501", friend_id.to_owned()).await.json()["error"]["code"],
+        "balance_insufficient"
+    );
+    assert_eq!(transfer("1", id.to_owned()).await.status, 400);
+    // Back to 700 for what follows.
+    api.post(&path, &[("amount", "-200"), ("currency", "usd")])
+        .await;
+
     // Another merchant sees none of it.
     let other = create_merchant(&db, "Other");
     let other = Api::new(&server, &other.secret_key);
@@ -196,3 +248,156 @@ on_both_backends!(
     credit_debit_and_customer_balance,
     concurrent_debits_never_overdraw
 );
+
+/// One random movement between three customers (indexes), in minor units.
+#[derive(Clone, Debug)]
+enum Movement {
+    Credit(usize, i64),
+    Debit(usize, i64),
+    Transfer(usize, usize, i64),
+}
+
+fn movement() -> impl proptest::strategy::Strategy<Value = Movement> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0..3usize, 1..500i64).prop_map(|(c, a)| Movement::Credit(c, a)),
+        (0..3usize, 1..500i64).prop_map(|(c, a)| Movement::Debit(c, a)),
+        (0..3usize, 0..3usize, 1..500i64)
+            .prop_filter("two customers", |(a, b, _)| a != b)
+            .prop_map(|(a, b, n)| Movement::Transfer(a, b, n)),
+    ]
+}
+
+/// Sends one movement; answers each customer's wallet change if it was
+/// accepted, nothing if refused for want of funds (any other answer fails).
+async fn send(api: &Api, customers: &[String], movement: &Movement) -> Vec<(usize, i64)> {
+    let path = |c: usize| format!("/v1/customers/{}/balance_transactions", customers[c]);
+    let (answer, deltas) = match movement {
+        Movement::Credit(c, a) => (
+            api.post(
+                &path(*c),
+                &[("amount", &(-a).to_string()), ("currency", "usd")],
+            )
+            .await,
+            vec![(*c, *a)],
+        ),
+        Movement::Debit(c, a) => (
+            api.post(
+                &path(*c),
+                &[("amount", &a.to_string()), ("currency", "usd")],
+            )
+            .await,
+            vec![(*c, -a)],
+        ),
+        Movement::Transfer(from, to, a) => (
+            api.post(
+                "/v1/customer_balance_transfers",
+                &[
+                    ("from_customer", customers[*from].as_str()),
+                    ("to_customer", customers[*to].as_str()),
+                    ("amount", &a.to_string()),
+                    ("currency", "usd"),
+                ],
+            )
+            .await,
+            vec![(*from, -a), (*to, *a)],
+        ),
+    };
+    match answer.status {
+        200 => deltas,
+        400 => {
+            assert_eq!(
+                answer.json()["error"]["code"],
+                "balance_insufficient",
+                "{}",
+                answer.text
+            );
+            vec![]
+        }
+        other => panic!("{movement:?} answered {other}: {}", answer.text),
+    }
+}
+
+/// The sum of every customer wallet the ledger holds, read behind the API.
+async fn ledger_customer_liabilities(db: &TestDatabase) -> i64 {
+    let sql = "SELECT CAST(COALESCE(SUM(balance_minor), 0) AS TEXT) FROM ledger_balances WHERE account LIKE '%:customer_balance:%'";
+    let text = if db.url.starts_with("sqlite") {
+        let conn = rusqlite::Connection::open(db.url.trim_start_matches("sqlite://")).unwrap();
+        conn.query_row(sql, [], |row| row.get::<_, String>(0))
+            .unwrap()
+    } else {
+        let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .query_one(sql, &[])
+            .await
+            .unwrap()
+            .get::<_, String>(0)
+    };
+    text.parse().unwrap()
+}
+
+/// Random credits, debits and transfers, four at a time concurrently:
+/// every wallet equals the sum of its accepted movements and is never
+/// negative, the customers' balances sum to the ledger's customer
+/// liabilities, and the ledger verifies afterwards.
+async fn random_movements_keep_the_books(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Shop");
+    let server = TestServer::start(&db);
+    let api = Api::new(&server, &merchant.secret_key);
+    let handle = tokio::runtime::Handle::current();
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 6,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    });
+    let strategy = proptest::collection::vec(movement(), 1..24);
+    let total_held = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let result = runner.run(&strategy, |movements| {
+        let api = api.clone();
+        let total_held = total_held.clone();
+        tokio::task::block_in_place(|| {
+            handle.block_on(async move {
+                let mut customers = vec![];
+                for _ in 0..3 {
+                    customers.push(
+                        api.post("/v1/customers", &[]).await.json()["id"]
+                            .as_str()
+                            .unwrap()
+                            .to_owned(),
+                    );
+                }
+                let mut expected = [0i64; 3];
+                for batch in movements.chunks(4) {
+                    let answers = futures_util::future::join_all(
+                        batch.iter().map(|m| send(&api, &customers, m)),
+                    )
+                    .await;
+                    for (c, delta) in answers.into_iter().flatten() {
+                        expected[c] += delta;
+                    }
+                }
+                for (c, id) in customers.iter().enumerate() {
+                    let held = -api.get(&format!("/v1/customers/{id}")).await.json()["balance"]
+                        .as_i64()
+                        .unwrap();
+                    assert!(held >= 0, "{id} below zero: {held}");
+                    assert_eq!(held, expected[c], "{id}: {movements:?}");
+                    total_held.fetch_add(held, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+        });
+        Ok(())
+    });
+    result.unwrap();
+    let held = total_held.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(ledger_customer_liabilities(&db).await, held);
+    drop(server);
+    let verified = cli(&db, &["ledger", "verify"]);
+    assert!(verified.contains("ledger verified"), "{verified}");
+}
+
+on_both_backends!(random_movements_keep_the_books);

@@ -13,6 +13,7 @@
 //! is exact.
 
 mod transactions;
+mod transfers;
 
 use crate::error::ApiResult;
 use crate::routes::{doc, Routes};
@@ -47,6 +48,14 @@ pub fn routes() -> Routes {
                 "customer_balance_transaction",
             ),
             transactions::retrieve,
+        )
+        .post(
+            doc(
+                "/v1/customer_balance_transfers",
+                "Move stored value from one customer to another of the same merchant",
+                "customer_balance_transfer",
+            ),
+            transfers::create,
         )
 }
 
@@ -94,5 +103,8 @@ pub async fn apply_to_customer(
 }
 
 pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
-    vec![("customer_balance_transaction", transactions::sample())]
+    vec![
+        ("customer_balance_transaction", transactions::sample()),
+        ("customer_balance_transfer", transfers::sample()),
+    ]
 }

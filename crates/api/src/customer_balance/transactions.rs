@@ -1,7 +1,7 @@
 //! `…/balance_transactions`: create (an adjustment of the wallet, booked
 //! in the ledger in the same write set), list and retrieve.
 
-use super::{held_minor, wallet_account};
+use super::held_minor;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::{self, json_response, Executed};
@@ -29,20 +29,39 @@ const DESCRIPTION_CHARS_MAX: usize = 350;
 
 /// A stored balance transaction, as Stripe's `customer_balance_transaction`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Stored {
-    id: String,
-    customer: CustomerId,
+pub(super) struct Stored {
+    pub id: String,
+    pub customer: CustomerId,
     /// Stripe's sign: negative credits the customer.
-    amount: i64,
-    currency: Currency,
+    pub amount: i64,
+    pub currency: Currency,
     /// Stripe's sign: minus what the wallet holds after this transaction.
-    ending_balance: i64,
-    description: Option<String>,
-    metadata: Metadata,
-    /// Stripe's `type`: `adjustment` for these.
-    kind: String,
-    created: i64,
-    livemode: bool,
+    pub ending_balance: i64,
+    pub description: Option<String>,
+    pub metadata: Metadata,
+    /// Stripe's `type`: `adjustment`, or `transfer` for a move between
+    /// two customers.
+    pub kind: String,
+    pub created: i64,
+    pub livemode: bool,
+}
+
+/// The insert that records `stored`.
+pub(super) fn insert_op(scope: &Scope, stored: &Stored) -> ApiResult<WriteOp> {
+    Ok(WriteOp::Insert {
+        table: Table::CustomerBalanceTransactions,
+        scope: scope.clone(),
+        id: stored.id.clone(),
+        created: stored.created,
+        columns: vec![
+            ("customer", SqlValue::Text(stored.customer.to_string())),
+            (
+                "currency",
+                SqlValue::Text(stored.currency.as_str().to_owned()),
+            ),
+        ],
+        body: serde_json::to_string(stored).map_err(|err| ApiError::internal(&err))?,
+    })
 }
 
 struct CreateRequest {
@@ -150,29 +169,12 @@ async fn adjust(
         created: now,
         livemode: scope.livemode,
     };
-    writes.push(WriteOp::Insert {
-        table: Table::CustomerBalanceTransactions,
-        scope: scope.clone(),
-        id,
-        created: now,
-        columns: vec![
-            ("customer", SqlValue::Text(customer.id.to_string())),
-            (
-                "currency",
-                SqlValue::Text(create.currency.as_str().to_owned()),
-            ),
-        ],
-        body: serde_json::to_string(&stored).map_err(|err| ApiError::internal(&err))?,
-    });
+    writes.push(insert_op(&scope, &stored)?);
     writes.push(WriteOp::LedgerAppend { transaction });
-    debug_assert_eq!(
-        wallet_account(&scope, &customer.id).livemode(),
-        scope.livemode
-    );
     Ok(Executed::ok(render(&stored), writes))
 }
 
-fn render(stored: &Stored) -> Value {
+pub(super) fn render(stored: &Stored) -> Value {
     json!({
         "id": stored.id,
         "object": "customer_balance_transaction",
@@ -262,7 +264,7 @@ pub async fn retrieve(
     answer(result.await)
 }
 
-fn answer(result: ApiResult<Value>) -> Response {
+pub(super) fn answer(result: ApiResult<Value>) -> Response {
     match result {
         Ok(body) => json_response(StatusCode::OK, body.to_string()),
         Err(err) => err.into_response(),
