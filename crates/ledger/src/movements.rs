@@ -301,7 +301,7 @@ pub fn customer_balance(
         livemode: parties.livemode,
     };
     let counter = amount_minor.checked_neg().ok_or_else(|| {
-        LedgerError::invalid("customer balance amount", &amount_minor.to_string())
+        LedgerError::invalid("customer balance amount", amount_minor.to_string())
     })?;
     Lines::new(header, parties.currency)
         .post(parties.external(), counter)
