@@ -18,6 +18,7 @@ pub mod payment_methods;
 pub mod refunds;
 pub mod sandbox_cards;
 pub mod search;
+pub mod wallet;
 pub mod webhooks;
 
 /// Seconds since the Unix epoch, the unit of every `created` field.

@@ -244,9 +244,135 @@ async fn concurrent_debits_never_overdraw(backend: Backend) {
     assert!(verified.contains("ledger verified"), "{verified}");
 }
 
+async fn limits_cap_the_balance_and_each_days_movements(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Shop");
+    let server = TestServer::start(&db);
+    let api = Api::new(&server, &merchant.secret_key);
+    let id = api.post("/v1/customers", &[]).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = api.post("/v1/customers", &[]).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/customers/{id}/balance_transactions");
+    let move_ = |amount: &str| {
+        let (api, path, amount) = (api.clone(), path.clone(), amount.to_owned());
+        async move {
+            api.post(&path, &[("amount", amount.as_str()), ("currency", "usd")])
+                .await
+        }
+    };
+    let breach = |answer: support::Answer, limit: &str| {
+        assert_eq!(answer.status, 400, "{}", answer.text);
+        let error = &answer.json()["error"];
+        assert_eq!(error["code"], "balance_limit_exceeded");
+        assert!(
+            error["message"].as_str().unwrap().contains(limit),
+            "{error}"
+        );
+    };
+    let set = api
+        .post(
+            "/v1/customer_balance_limits",
+            &[
+                ("currency", "usd"),
+                ("balance_max", "1000"),
+                ("daily_credit_max", "1500"),
+                ("daily_debit_max", "400"),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.text);
+    assert_eq!(
+        (
+            set.json()["object"].as_str(),
+            set.json()["customer"].clone()
+        ),
+        (Some("customer_balance_limit"), Value::Null)
+    );
+
+    assert_eq!(move_("-1000").await.status, 200);
+    breach(move_("-1").await, "balance_max");
+    assert_eq!(move_("400").await.status, 200);
+    breach(move_("1").await, "daily_debit_max");
+    // A customer's own limit replaces the merchant's for that field only.
+    let own = api
+        .post(
+            "/v1/customer_balance_limits",
+            &[
+                ("currency", "usd"),
+                ("customer", id.as_str()),
+                ("daily_debit_max", "1000"),
+            ],
+        )
+        .await;
+    assert_eq!(own.status, 200, "{}", own.text);
+    assert_eq!(move_("100").await.status, 200);
+    assert_eq!(move_("-500").await.status, 200); // 1000 held, 1500 credited today
+    breach(move_("-1").await, "balance_max");
+    assert_eq!(move_("1").await.status, 200);
+    breach(move_("-1").await, "daily_credit_max");
+    // A transfer checks both sides: the receiver's limits too.
+    let transfer = api
+        .post(
+            "/v1/customer_balance_transfers",
+            &[
+                ("from_customer", id.as_str()),
+                ("to_customer", other.as_str()),
+                ("amount", "400"),
+                ("currency", "usd"),
+            ],
+        )
+        .await;
+    assert_eq!(transfer.status, 200, "{}", transfer.text);
+    let topped = api
+        .post(
+            &format!("/v1/customers/{other}/balance_transactions"),
+            &[("amount", "-600"), ("currency", "usd")],
+        )
+        .await;
+    assert_eq!(topped.json()["ending_balance"], -1000);
+    let back = api
+        .post(
+            "/v1/customer_balance_transfers",
+            &[
+                ("from_customer", other.as_str()),
+                ("to_customer", id.as_str()),
+                ("amount", "1000"),
+                ("currency", "usd"),
+            ],
+        )
+        .await;
+    breach(back, "daily_debit_max");
+    // Removing the merchant's daily credit limit lets credits through again.
+    api.post(
+        "/v1/customer_balance_limits",
+        &[("currency", "usd"), ("daily_credit_max", "")],
+    )
+    .await;
+    assert_eq!(move_("-1").await.status, 200);
+    let listed = api
+        .get(&format!("/v1/customer_balance_limits?customer={id}"))
+        .await
+        .json();
+    assert_eq!(listed["data"][0]["daily_debit_max"], 1000);
+    assert_eq!(listed["data"][0]["balance_max"], Value::Null);
+    let bad = api
+        .post(
+            "/v1/customer_balance_limits",
+            &[("currency", "usd"), ("balance_max", "-5")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+}
+
 on_both_backends!(
     credit_debit_and_customer_balance,
-    concurrent_debits_never_overdraw
+    concurrent_debits_never_overdraw,
+    limits_cap_the_balance_and_each_days_movements
 );
 
 /// One random movement between three customers (indexes), in minor units.

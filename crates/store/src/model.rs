@@ -53,6 +53,8 @@ pub enum Table {
     AccountEvents,
     /// A customer's stored-value balance transactions (`cbtxn_…`).
     CustomerBalanceTransactions,
+    /// Stored-value limits per merchant or customer and currency (`cbl_…`).
+    CustomerBalanceLimits,
 }
 
 /// How a search attribute maps to SQL.
@@ -88,6 +90,7 @@ impl Table {
             Table::AccountTokens => "account_tokens",
             Table::AccountEvents => "account_events",
             Table::CustomerBalanceTransactions => "customer_balance_transactions",
+            Table::CustomerBalanceLimits => "customer_balance_limits",
         }
     }
 
@@ -177,6 +180,10 @@ impl Table {
             ],
             Table::CustomerBalanceTransactions => &[
                 ("customer", ColumnKind::Text),
+                ("currency", ColumnKind::Text),
+            ],
+            Table::CustomerBalanceLimits => &[
+                ("holder", ColumnKind::Text),
                 ("currency", ColumnKind::Text),
             ],
         }

@@ -12,6 +12,7 @@
 //! so one customer's transactions are serialized and each `ending_balance`
 //! is exact.
 
+mod limits;
 mod transactions;
 mod transfers;
 
@@ -56,6 +57,22 @@ pub fn routes() -> Routes {
                 "customer_balance_transfer",
             ),
             transfers::create,
+        )
+        .post(
+            doc(
+                "/v1/customer_balance_limits",
+                "Set stored-value limits per currency, for the merchant or one customer (empty removes one)",
+                "customer_balance_limit",
+            ),
+            limits::set,
+        )
+        .get(
+            doc(
+                "/v1/customer_balance_limits",
+                "The merchant's limits, or one customer's (customer=)",
+                "list",
+            ),
+            limits::list,
         )
 }
 
@@ -106,5 +123,6 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
     vec![
         ("customer_balance_transaction", transactions::sample()),
         ("customer_balance_transfer", transfers::sample()),
+        ("customer_balance_limit", limits::sample()),
     ]
 }

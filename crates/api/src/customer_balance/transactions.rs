@@ -148,6 +148,15 @@ async fn adjust(
             "amount",
         ));
     }
+    super::limits::enforce(
+        state,
+        &scope,
+        &customer.id,
+        create.currency,
+        held,
+        wallet_delta,
+    )
+    .await?;
     let now = state.now();
     let id = new_id(PREFIX);
     let transaction = movements::customer_balance(
@@ -193,7 +202,7 @@ pub(super) fn render(stored: &Stored) -> Value {
     })
 }
 
-fn parse_doc(doc: &Doc) -> ApiResult<Stored> {
+pub(super) fn parse_doc(doc: &Doc) -> ApiResult<Stored> {
     serde_json::from_str(&doc.body).map_err(|err| ApiError::internal(&err))
 }
 

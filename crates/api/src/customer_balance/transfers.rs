@@ -5,6 +5,7 @@
 //! is exact.
 
 use super::held_minor;
+use super::limits::enforce;
 use super::transactions::{insert_op, render, Stored};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -115,6 +116,9 @@ async fn execute(
     let to_after = to_held.checked_add(amount).ok_or_else(|| {
         ApiError::invalid("amount_too_large", "The balance would overflow.", "amount")
     })?;
+    let currency = transfer.currency;
+    enforce(state, &scope, &from.id, currency, from_held, -amount).await?;
+    enforce(state, &scope, &to.id, currency, to_held, amount).await?;
     let now = state.now();
     let id = new_id("cbtr");
     let transaction = movements::customer_transfer(

@@ -95,3 +95,19 @@ CREATE TABLE customer_balance_transactions (
 );
 CREATE INDEX customer_balance_transactions_by_scope ON customer_balance_transactions (merchant_id, livemode, seq);
 CREATE INDEX customer_balance_transactions_by_customer ON customer_balance_transactions (merchant_id, livemode, customer, seq);
+
+-- Stored-value limits (`cbl_…`) per merchant (`holder` = '*') or per
+-- customer (`holder` = its id), one per currency.
+CREATE TABLE customer_balance_limits (
+    seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    merchant_id TEXT NOT NULL REFERENCES merchants (id),
+    livemode    BOOLEAN NOT NULL,
+    created     BIGINT NOT NULL,
+    version     BIGINT NOT NULL,
+    holder      TEXT NOT NULL,
+    currency    TEXT NOT NULL,
+    body        TEXT NOT NULL
+);
+CREATE INDEX customer_balance_limits_by_scope ON customer_balance_limits (merchant_id, livemode, seq);
+CREATE UNIQUE INDEX customer_balance_limits_by_holder ON customer_balance_limits (merchant_id, livemode, holder, currency);

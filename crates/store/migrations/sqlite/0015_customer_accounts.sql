@@ -90,3 +90,19 @@ CREATE TABLE customer_balance_transactions (
 );
 CREATE INDEX customer_balance_transactions_by_scope ON customer_balance_transactions (merchant_id, livemode, seq);
 CREATE INDEX customer_balance_transactions_by_customer ON customer_balance_transactions (merchant_id, livemode, customer, seq);
+
+-- Stored-value limits (`cbl_…`) per merchant (`holder` = '*') or per
+-- customer (`holder` = its id), one per currency.
+CREATE TABLE customer_balance_limits (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    merchant_id TEXT NOT NULL REFERENCES merchants (id),
+    livemode    INTEGER NOT NULL,
+    created     INTEGER NOT NULL,
+    version     INTEGER NOT NULL,
+    holder      TEXT NOT NULL,
+    currency    TEXT NOT NULL,
+    body        TEXT NOT NULL
+);
+CREATE INDEX customer_balance_limits_by_scope ON customer_balance_limits (merchant_id, livemode, seq);
+CREATE UNIQUE INDEX customer_balance_limits_by_holder ON customer_balance_limits (merchant_id, livemode, holder, currency);
