@@ -394,7 +394,17 @@ pub(crate) async fn find_live(state: &AppState, caller: &Caller, id: &str) -> Ap
 pub async fn render_by_id(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Option<Value>> {
     match load(state, caller, id).await {
         Ok((_, customer)) if customer.deleted => Ok(Some(deleted_object(&customer))),
-        Ok((_, customer)) => Ok(Some(render(&customer))),
+        Ok((_, customer)) => {
+            let mut object = render(&customer);
+            crate::customer_balance::apply_to_customer(
+                state,
+                &caller.scope(),
+                &customer.id,
+                &mut object,
+            )
+            .await?;
+            Ok(Some(object))
+        }
         Err(err) if err.status == StatusCode::NOT_FOUND => Ok(None),
         Err(err) => Err(err),
     }

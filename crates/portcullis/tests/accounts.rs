@@ -367,6 +367,30 @@ async fn registration_activation_and_sessions(backend: Backend) {
         "Your password was changed"
     );
 
+    // A session works only with its own merchant's key.
+    let other = create_merchant(&w.db, "Other");
+    let other_app = Api::new(&w.server, &other.publishable_key);
+    let foreign = other_app
+        .send(
+            other_app
+                .http
+                .get(format!("{}/v1/accounts/me", other_app.base_url))
+                .header("Account-Session", &first),
+        )
+        .await;
+    assert_eq!(foreign.status, 401, "{}", foreign.text);
+    assert_eq!(
+        code(
+            &other_app
+                .post(
+                    "/v1/accounts/login",
+                    &[("email", email), ("password", NEW_PASSWORD)]
+                )
+                .await
+        ),
+        "account_credentials_invalid"
+    );
+
     // Logout ends the session.
     assert_eq!(
         w.as_session(reqwest::Method::POST, "/v1/accounts/logout", &first, &[])
@@ -518,6 +542,20 @@ async fn reset_email_change_invitation_and_deactivation(backend: Backend) {
     assert_eq!(
         code(&w.login(new_email, NEW_PASSWORD).await),
         "account_credentials_invalid"
+    );
+
+    // The freed address can register again.
+    let again = w
+        .app
+        .post(
+            "/v1/accounts/register",
+            &[("email", new_email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(
+        w.sink.wait_for(new_email, 3).await["subject"],
+        "Activate your account"
     );
 
     // The merchant invites a customer; the link sets the first password.

@@ -61,13 +61,15 @@ fn limit_patch(params: &mut Params, name: &str) -> ApiResult<Patch<i64>> {
         Patch::Clear => Patch::Clear,
         Patch::Set(text) => match text.parse::<i64>() {
             Ok(value) if value >= 0 => Patch::Set(value),
-            _ => return Err(ApiError::invalid(
-                "parameter_invalid_integer",
-                format!(
+            _ => {
+                return Err(ApiError::invalid(
+                    "parameter_invalid_integer",
+                    format!(
                     "{name} must be a whole number of minor units, 0 or more (empty removes it)."
                 ),
-                name,
-            )),
+                    name,
+                ))
+            }
         },
     })
 }
