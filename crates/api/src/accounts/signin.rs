@@ -149,10 +149,12 @@ async fn known_account(
             state,
             scope,
             origin,
-            &account,
-            "locked",
-            Outcome::Refused,
-            errors::locked(),
+            Refusal {
+                account: &account,
+                reason: "locked",
+                outcome: Outcome::Refused,
+                answer: errors::locked(),
+            },
         )
         .await;
     }
@@ -167,10 +169,12 @@ async fn known_account(
                 state,
                 scope,
                 origin,
-                &account,
-                "not_activated",
-                Outcome::Failure,
-                errors::not_activated(),
+                Refusal {
+                    account: &account,
+                    reason: "not_activated",
+                    outcome: Outcome::Failure,
+                    answer: errors::not_activated(),
+                },
             )
             .await
         }
@@ -179,10 +183,12 @@ async fn known_account(
                 state,
                 scope,
                 origin,
-                &account,
-                "not_active",
-                Outcome::Failure,
-                errors::credentials_invalid(),
+                Refusal {
+                    account: &account,
+                    reason: "not_active",
+                    outcome: Outcome::Failure,
+                    answer: errors::credentials_invalid(),
+                },
             )
             .await
         }
@@ -190,15 +196,20 @@ async fn known_account(
     start_session(state, scope, origin, &doc, &account).await
 }
 
-/// Records a refused or failed sign-in of `account` and answers `err`.
+/// A sign-in refused: what is recorded, and the answer.
+struct Refusal<'a> {
+    account: &'a CustomerAccount,
+    reason: &'static str,
+    outcome: Outcome,
+    answer: ApiError,
+}
+
+/// Records a refused or failed sign-in, then answers it.
 async fn refuse(
     state: &AppState,
     scope: &Scope,
     origin: &Origin,
-    account: &CustomerAccount,
-    reason: &'static str,
-    outcome: Outcome,
-    err: ApiError,
+    refusal: Refusal<'_>,
 ) -> ApiResult<serde_json::Value> {
     let event = audit::record(
         state,
@@ -206,14 +217,14 @@ async fn refuse(
         origin,
         Entry {
             action: CredentialAction::Login,
-            outcome,
-            account: Some(account),
+            outcome: refusal.outcome,
+            account: Some(refusal.account),
             email_key: None,
-            reason: Some(reason),
+            reason: Some(refusal.reason),
         },
     )?;
     commit(state, vec![event], ApiError::concurrent_change).await?;
-    Err(err)
+    Err(refusal.answer)
 }
 
 /// Counts a failure on the account (locking it at the policy's maximum),
