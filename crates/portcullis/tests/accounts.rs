@@ -719,6 +719,30 @@ async fn failures_from_one_address_are_throttled(backend: Backend) {
     assert!(throttled.headers.get("retry-after").is_some());
 }
 
+async fn sessions_expire_after_their_lifetime(backend: Backend) {
+    let w = world(backend, &[("PORTCULLIS_ACCOUNTS_SESSION_TTL_S", "2")]).await;
+    let email = "eve@example.com";
+    w.registered(email, 1).await;
+    let session = w.session_of(email, PASSWORD).await;
+    assert_eq!(w.me(&session).await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(3_100)).await;
+    assert_eq!(
+        w.me(&session).await.status,
+        401,
+        "an expired session is refused"
+    );
+    let listed = w.session_of(email, PASSWORD).await;
+    let sessions = w
+        .as_session(reqwest::Method::GET, "/v1/accounts/sessions", &listed, &[])
+        .await
+        .json();
+    assert_eq!(
+        sessions["data"].as_array().unwrap().len(),
+        1,
+        "expired sessions are not listed"
+    );
+}
+
 /// Every stored body of the account tables, as the database holds it.
 async fn dump_bodies(db: &TestDatabase) -> String {
     let sql = "SELECT body FROM customer_accounts UNION ALL SELECT body FROM account_sessions \
@@ -767,4 +791,5 @@ on_both_backends!(
     reset_email_change_invitation_and_deactivation,
     lockout_and_enumeration_resistance,
     failures_from_one_address_are_throttled,
+    sessions_expire_after_their_lifetime,
 );
