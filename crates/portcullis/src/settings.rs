@@ -485,8 +485,7 @@ fn account_settings(
             .unwrap_or(defaults.session_ttl_s),
         sessions_per_account_max: file
             .accounts_sessions_per_account_max
-            .unwrap_or(defaults.sessions_per_account_max)
-            .max(1),
+            .unwrap_or(defaults.sessions_per_account_max),
     };
     settings.check().map_err(anyhow::Error::msg)?;
     Ok(settings)

@@ -90,6 +90,14 @@ impl AccountSettings {
                 "accounts_ip_failures_per_hour_max must be 1 to {IP_FAILURES_PER_HOUR_MAX_LIMIT}"
             ));
         }
+        if self.sessions_per_account_max == 0
+            || self.sessions_per_account_max > records::SESSIONS_PAGE_MAX
+        {
+            return Err(format!(
+                "accounts_sessions_per_account_max must be 1 to {} (one page of sessions)",
+                records::SESSIONS_PAGE_MAX
+            ));
+        }
         if self.session_ttl_s <= 0 {
             return Err("accounts_session_ttl_s must be positive".into());
         }
