@@ -326,7 +326,7 @@ impl Settings {
             bail!("attempt_stale_ms must exceed connector_timeout_ms, or recovery could settle an attempt whose answer is still coming");
         }
         let defaults = ApiSettings::default();
-        let api = ApiSettings {
+        let mut api = ApiSettings {
             public_url: file.public_url,
             idempotency_lease_s: file
                 .idempotency_lease_s
@@ -367,9 +367,10 @@ impl Settings {
                     .rate_limit_per_merchant_per_s
                     .unwrap_or(defaults.rate_limits.per_merchant_per_s),
             },
-            accounts,
             ..defaults
         };
+        // Set apart so `..defaults` keeps covering keys added later.
+        api.accounts = accounts;
         check_request_bounds(&api, &payments)?;
 
         if api.key_cache_ttl_ms > KEY_CACHE_TTL_MS_MAX {
