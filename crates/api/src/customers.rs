@@ -385,6 +385,59 @@ pub(crate) async fn changed_writes(
     update_writes(caller, &doc, &updated)
 }
 
+/// What a customer's sub-resource list (`GET /v1/customers/{id}/<path>`)
+/// reads: rows of `table` whose `customer` column names the customer.
+pub(crate) struct Children<F> {
+    pub table: Table,
+    /// The `object` of the rows, for a cursor that names none of them.
+    pub object: &'static str,
+    /// The path after `/v1/customers/{id}/`.
+    pub path: &'static str,
+    pub render: F,
+}
+
+/// One page of a live customer's children, newest first, as a list object.
+pub(crate) async fn list_children<F>(
+    state: &AppState,
+    caller: &Caller,
+    customer: &str,
+    params: &mut Params,
+    children: Children<F>,
+) -> ApiResult<Value>
+where
+    F: Fn(&Doc) -> ApiResult<Value>,
+{
+    caller.require(RESOURCE, Access::Read)?;
+    let query = ListQuery {
+        scope: caller.scope(),
+        filters: vec![("customer", SqlValue::Text(customer.to_owned()))],
+        one_of: vec![],
+        created: lists::created(params)?,
+        cursor: lists::cursor(params)?,
+        limit: lists::limit(params)?,
+    };
+    std::mem::take(params).finish()?;
+    find_live(state, caller, customer).await?;
+    let page = state
+        .store
+        .list(children.table, &query)
+        .await
+        .map_err(|err| match err {
+            StoreError::NotFound => lists::cursor_not_found(children.object, &query.cursor),
+            other => other.into(),
+        })?;
+    let data = page
+        .docs
+        .iter()
+        .map(&children.render)
+        .collect::<ApiResult<Vec<Value>>>()?;
+    Ok(lists::list_object(
+        &format!("/v1/customers/{customer}/{}", children.path),
+        data,
+        page.has_more,
+    ))
+}
+
 /// A live customer of `caller`, for checks made elsewhere; 404 otherwise.
 pub(crate) async fn find_live(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Customer> {
     Ok(load_live(state, caller, id).await?.1)

@@ -8,14 +8,12 @@
 use super::tokens;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::lists;
 use crate::state::AppState;
 use crate::wire::ApiRequest;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portcullis_domain::accounts::{CredentialAction, CustomerAccount};
-use portcullis_domain::api_keys::Access;
 use portcullis_domain::ids::new_id;
 use portcullis_store::{CreatedRange, ListQuery, PageCursor, Scope, SqlValue, Table, WriteOp};
 use serde_json::{json, Value};
@@ -149,41 +147,18 @@ pub async fn list(
     Path(customer): Path<String>,
     mut request: ApiRequest,
 ) -> Response {
-    let result = async {
-        caller.require("customers", Access::Read)?;
-        let params = &mut request.params;
-        let query = ListQuery {
-            scope: caller.scope(),
-            filters: vec![("customer", SqlValue::Text(customer.clone()))],
-            one_of: vec![],
-            created: lists::created(params)?,
-            cursor: lists::cursor(params)?,
-            limit: lists::limit(params)?,
-        };
-        std::mem::take(params).finish()?;
-        crate::customers::find_live(&state, &caller, &customer).await?;
-        let page = state
-            .store
-            .list(Table::AccountEvents, &query)
-            .await
-            .map_err(|err| match err {
-                portcullis_store::StoreError::NotFound => {
-                    lists::cursor_not_found("account_event", &query.cursor)
-                }
-                other => other.into(),
-            })?;
-        let data = page
-            .docs
-            .iter()
-            .map(|doc| serde_json::from_str(&doc.body).map_err(|err| ApiError::internal(&err)))
-            .collect::<ApiResult<Vec<Value>>>()?;
-        Ok::<_, ApiError>(lists::list_object(
-            &format!("/v1/customers/{customer}/account_events"),
-            data,
-            page.has_more,
-        ))
+    let children = crate::customers::Children {
+        table: Table::AccountEvents,
+        object: "account_event",
+        path: "account_events",
+        render: |doc: &portcullis_store::Doc| {
+            serde_json::from_str(&doc.body).map_err(|err| ApiError::internal(&err))
+        },
     };
-    match result.await {
+    let result =
+        crate::customers::list_children(&state, &caller, &customer, &mut request.params, children)
+            .await;
+    match result {
         Ok(body) => crate::idempotency::json_response(StatusCode::OK, body.to_string()),
         Err(err) => err.into_response(),
     }

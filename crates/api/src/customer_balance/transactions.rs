@@ -6,7 +6,6 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::{self, json_response, Executed};
 use crate::ledger::booking::{header, ledger_failure, parties};
-use crate::lists;
 use crate::state::AppState;
 use crate::wire::ApiRequest;
 use axum::extract::{Path, State};
@@ -18,9 +17,7 @@ use portcullis_domain::ids::{new_id, CustomerId};
 use portcullis_domain::metadata::{Metadata, MetadataUpdate};
 use portcullis_domain::money::{Currency, AMOUNT_MINOR_MAX};
 use portcullis_ledger::{movements, TransactionKind};
-use portcullis_store::{
-    CreatedRange, Doc, ListQuery, PageCursor, Scope, SqlValue, StoreError, Table, WriteOp,
-};
+use portcullis_store::{CreatedRange, Doc, ListQuery, PageCursor, Scope, SqlValue, Table, WriteOp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -212,41 +209,16 @@ pub async fn list(
     Path(customer): Path<String>,
     mut request: ApiRequest,
 ) -> Response {
-    let result = async {
-        caller.require("customers", Access::Read)?;
-        let params = &mut request.params;
-        let query = ListQuery {
-            scope: caller.scope(),
-            filters: vec![("customer", SqlValue::Text(customer.clone()))],
-            one_of: vec![],
-            created: lists::created(params)?,
-            cursor: lists::cursor(params)?,
-            limit: lists::limit(params)?,
-        };
-        std::mem::take(params).finish()?;
-        crate::customers::find_live(&state, &caller, &customer).await?;
-        let page = state
-            .store
-            .list(Table::CustomerBalanceTransactions, &query)
-            .await
-            .map_err(|err| match err {
-                StoreError::NotFound => {
-                    lists::cursor_not_found("customer_balance_transaction", &query.cursor)
-                }
-                other => other.into(),
-            })?;
-        let data = page
-            .docs
-            .iter()
-            .map(|doc| parse_doc(doc).map(|stored| render(&stored)))
-            .collect::<ApiResult<Vec<Value>>>()?;
-        Ok::<_, ApiError>(lists::list_object(
-            &format!("/v1/customers/{customer}/balance_transactions"),
-            data,
-            page.has_more,
-        ))
+    let children = crate::customers::Children {
+        table: Table::CustomerBalanceTransactions,
+        object: "customer_balance_transaction",
+        path: "balance_transactions",
+        render: |doc: &Doc| parse_doc(doc).map(|stored| render(&stored)),
     };
-    answer(result.await)
+    answer(
+        crate::customers::list_children(&state, &caller, &customer, &mut request.params, children)
+            .await,
+    )
 }
 
 pub async fn retrieve(
