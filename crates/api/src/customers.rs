@@ -397,11 +397,106 @@ async fn load_live(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(Do
     Ok((doc, customer))
 }
 
+/// The insert of a new customer, for writes made elsewhere (an account
+/// registration creates its customer in the same write set).
+pub(crate) fn insert_op(scope: portcullis_store::Scope, customer: &Customer) -> ApiResult<WriteOp> {
+    Ok(WriteOp::Insert {
+        table: Table::Customers,
+        scope,
+        id: customer.id.to_string(),
+        created: customer.created,
+        columns: columns_of(customer),
+        body: stored_body(customer)?,
+    })
+}
+
+/// A live customer of `caller` and the write set that replaces it by
+/// `changed(customer)`, for changes made elsewhere (an account's verified
+/// new email address).
+pub(crate) async fn changed_writes(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    changes: &CustomerChanges,
+) -> ApiResult<WriteSet> {
+    let (doc, customer) = load_live(state, caller, id).await?;
+    let updated = customer.updated(changes).map_err(domain_error)?;
+    update_writes(caller, &doc, &updated)
+}
+
+/// What a customer's sub-resource list (`GET /v1/customers/{id}/<path>`)
+/// reads: rows of `table` whose `customer` column names the customer.
+pub(crate) struct Children<F> {
+    pub table: Table,
+    /// The `object` of the rows, for a cursor that names none of them.
+    pub object: &'static str,
+    /// The path after `/v1/customers/{id}/`.
+    pub path: &'static str,
+    pub render: F,
+}
+
+/// One page of a live customer's children, newest first, as a list object.
+pub(crate) async fn list_children<F>(
+    state: &AppState,
+    caller: &Caller,
+    customer: &str,
+    params: &mut Params,
+    children: Children<F>,
+) -> ApiResult<Value>
+where
+    F: Fn(&Doc) -> ApiResult<Value>,
+{
+    caller.require(RESOURCE, Access::Read)?;
+    let query = ListQuery {
+        scope: caller.scope(),
+        filters: vec![("customer", SqlValue::Text(customer.to_owned()))],
+        one_of: vec![],
+        created: lists::created(params)?,
+        cursor: lists::cursor(params)?,
+        limit: lists::limit(params)?,
+    };
+    std::mem::take(params).finish()?;
+    find_live(state, caller, customer).await?;
+    let page = state
+        .store
+        .list(children.table, &query)
+        .await
+        .map_err(|err| match err {
+            StoreError::NotFound => lists::cursor_not_found(children.object, &query.cursor),
+            other => other.into(),
+        })?;
+    let data = page
+        .docs
+        .iter()
+        .map(&children.render)
+        .collect::<ApiResult<Vec<Value>>>()?;
+    Ok(lists::list_object(
+        &format!("/v1/customers/{customer}/{}", children.path),
+        data,
+        page.has_more,
+    ))
+}
+
+/// A live customer of `caller`, for checks made elsewhere; 404 otherwise.
+pub(crate) async fn find_live(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Customer> {
+    Ok(load_live(state, caller, id).await?.1)
+}
+
 /// A customer for `expand[]` elsewhere; `None` when the caller cannot see it.
 pub async fn render_by_id(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Option<Value>> {
     match load(state, caller, id).await {
         Ok((_, customer)) if customer.deleted => Ok(Some(deleted_object(&customer))),
-        Ok((_, customer)) => Ok(Some(render(&customer))),
+        Ok((_, customer)) => {
+            let mut object = render(&customer);
+            crate::customer_balance::apply_to_customer(
+                state,
+                &caller.scope(),
+                &customer.id,
+                &mut object,
+            )
+            .await?;
+            Ok(Some(object))
+        }
         Err(err) if err.status == StatusCode::NOT_FOUND => Ok(None),
         Err(err) => Err(err),
     }
@@ -429,6 +524,9 @@ async fn rendered(
     expand: &Expand,
 ) -> ApiResult<Value> {
     let mut object = render(customer);
+    // The stored-value balance lives in the ledger, not in the record.
+    crate::customer_balance::apply_to_customer(state, &caller.scope(), &customer.id, &mut object)
+        .await?;
     if !expand.is_empty() {
         expand.apply(state, caller, &mut object, None).await?;
     }

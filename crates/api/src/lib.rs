@@ -6,11 +6,13 @@
 // Stripe's objects are wide: their `json!` literals need more macro depth.
 #![recursion_limit = "256"]
 
+pub mod accounts;
 pub mod auth;
 pub mod checkout;
 pub mod client_encryption;
 pub mod client_ip;
 pub mod connector_accounts;
+mod customer_balance;
 mod customers;
 mod echo;
 pub mod error;
@@ -106,7 +108,9 @@ pub fn registry() -> Routes {
         .merge(connector_accounts::routes())
         .merge(routing::routes())
         .merge(checkout::routes())
-        .merge(client_encryption::routes());
+        .merge(client_encryption::routes())
+        .merge(accounts::routes())
+        .merge(customer_balance::routes());
     let (router, mut operations) = api.into_parts();
     operations.push(routes::Operation {
         method: "get",

@@ -29,6 +29,8 @@ pub fn objects() -> Vec<(&'static str, Value)> {
     objects.extend(crate::routing::evaluate::render_samples());
     objects.extend(crate::checkout::render_samples());
     objects.extend(crate::client_encryption::render_samples());
+    objects.extend(crate::accounts::render_samples());
+    objects.extend(crate::customer_balance::render_samples());
     objects
 }
 

@@ -56,6 +56,8 @@ pub struct ApiSettings {
     pub body_read_timeout_ms: u64,
     /// Requests per second per key and per merchant, for the deployment.
     pub rate_limits: RateLimitSettings,
+    /// Customer accounts: SMTP, lockout, throttles, sessions.
+    pub accounts: crate::accounts::AccountSettings,
 }
 
 impl Default for ApiSettings {
@@ -76,6 +78,7 @@ impl Default for ApiSettings {
             request_timeout_ms: 60_000,
             body_read_timeout_ms: 20_000,
             rate_limits: RateLimitSettings::default(),
+            accounts: crate::accounts::AccountSettings::default(),
         }
     }
 }
@@ -100,6 +103,7 @@ pub struct Inner {
     pub risk: RiskConfig,
     pub rules: RuleCache,
     pub client_keys: crate::client_encryption::ClientKeys,
+    accounts_mailer: crate::accounts::mail::Mailer,
 }
 
 /// What the binary hands the API at start-up.
@@ -142,6 +146,7 @@ impl AppState {
         );
         let in_flight = InFlight::new(settings.requests_in_flight_max);
         let rate_limits = RateLimits::new(settings.rate_limits);
+        let accounts_mailer = crate::accounts::mail::Mailer::new(&settings.accounts);
         Self(Arc::new(Inner {
             store,
             key_hasher,
@@ -159,6 +164,7 @@ impl AppState {
             risk,
             rules: RuleCache::default(),
             client_keys: Default::default(),
+            accounts_mailer,
         }))
     }
 
@@ -188,6 +194,11 @@ impl AppState {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => "http://127.0.0.1:8080".to_owned(),
         }
+    }
+
+    /// Sends customer account emails.
+    pub fn accounts_mailer(&self) -> &crate::accounts::mail::Mailer {
+        &self.accounts_mailer
     }
 
     /// The current time in Unix seconds.

@@ -3,6 +3,7 @@
 //! here are constructed through `parse`/`new` functions, so an invalid value
 //! cannot exist.
 
+pub mod accounts;
 pub mod api_keys;
 pub mod card_connectors;
 pub mod cards;
@@ -19,6 +20,7 @@ pub mod payment_methods;
 pub mod refunds;
 pub mod sandbox_cards;
 pub mod search;
+pub mod wallet;
 pub mod webhooks;
 
 /// Seconds since the Unix epoch, the unit of every `created` field.

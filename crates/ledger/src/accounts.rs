@@ -10,7 +10,7 @@
 //! Test-mode and live-mode money never share an account.
 
 use crate::{is_token, LedgerError};
-use portcullis_domain::ids::MerchantId;
+use portcullis_domain::ids::{CustomerId, MerchantId};
 use std::fmt;
 
 /// A merchant's balance bucket.
@@ -58,6 +58,13 @@ pub enum Account {
         livemode: bool,
     },
     External {
+        livemode: bool,
+    },
+    /// A customer's stored value (e-wallet) held by a merchant: a
+    /// liability, positive while the wallet holds money, never below zero.
+    CustomerBalance {
+        merchant: MerchantId,
+        customer: CustomerId,
         livemode: bool,
     },
 }
@@ -108,6 +115,11 @@ impl Account {
             ["fee_revenue"] => Ok(Account::FeeRevenue { livemode }),
             ["receivable", connector] => Account::receivable(connector, livemode),
             ["external"] => Ok(Account::External { livemode }),
+            ["customer_balance", merchant, customer] => Ok(Account::CustomerBalance {
+                merchant: MerchantId::parse(merchant).ok_or_else(bad)?,
+                customer: CustomerId::parse(customer).ok_or_else(bad)?,
+                livemode,
+            }),
             _ => Err(bad()),
         }
     }
@@ -117,7 +129,8 @@ impl Account {
             Account::Merchant { livemode, .. }
             | Account::FeeRevenue { livemode }
             | Account::Receivable { livemode, .. }
-            | Account::External { livemode } => *livemode,
+            | Account::External { livemode }
+            | Account::CustomerBalance { livemode, .. } => *livemode,
         }
     }
 
@@ -149,6 +162,15 @@ impl fmt::Display for Account {
                 livemode,
             } => write!(f, "{}:receivable:{connector}", mode(*livemode)),
             Account::External { livemode } => write!(f, "{}:external", mode(*livemode)),
+            Account::CustomerBalance {
+                merchant,
+                customer,
+                livemode,
+            } => write!(
+                f,
+                "{}:customer_balance:{merchant}:{customer}",
+                mode(*livemode)
+            ),
         }
     }
 }
@@ -167,6 +189,11 @@ mod tests {
             Account::FeeRevenue { livemode: true },
             Account::receivable("sandbox", false).unwrap(),
             Account::External { livemode: false },
+            Account::CustomerBalance {
+                merchant: merchant.clone(),
+                customer: CustomerId::parse("cus_123").unwrap(),
+                livemode: false,
+            },
         ] {
             assert_eq!(Account::parse(&account.to_string()), Ok(account));
         }
@@ -188,6 +215,8 @@ mod tests {
             "test:receivable:",
             "test:receivable:a:b",
             "test:external:x",
+            "test:customer_balance:acct_1",
+            "test:customer_balance:acct_1:acct_2",
         ] {
             assert!(Account::parse(bad).is_err(), "{bad:?}");
         }

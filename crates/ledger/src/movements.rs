@@ -12,6 +12,9 @@
 //! | payout | available −amount; reserved +amount |
 //! | payout paid | reserved −amount; external +amount |
 //! | payout canceled | reserved −amount; available +amount |
+//! | customer balance in | external −amount; customer balance +amount |
+//! | customer balance out | customer balance −amount; external +amount |
+//! | customer transfer | from customer balance −amount; to customer balance +amount |
 
 use crate::accounts::{Account, Bucket};
 use crate::transaction::{
@@ -230,6 +233,62 @@ pub fn payout_canceled(
     Lines::new(header, parties.currency)
         .post(parties.bucket(Bucket::Reserved), -amount_minor)
         .post(parties.bucket(Bucket::Available), amount_minor)
+        .build()
+}
+
+/// Money into (`amount_minor` > 0) or out of (< 0) a customer's stored
+/// value, from or to outside the gateway (a merchant's adjustment, cash,
+/// a withdrawal paid out). The store refuses it if the wallet would go
+/// below zero.
+pub fn customer_balance(
+    header: TransactionHeader,
+    parties: &Parties,
+    customer: &portcullis_domain::ids::CustomerId,
+    amount_minor: i64,
+) -> Result<LedgerTransaction, LedgerError> {
+    checked(&header, TransactionKind::CustomerBalance)?;
+    if amount_minor == 0 {
+        return Err(LedgerError::invalid("customer balance amount", "0"));
+    }
+    let wallet = Account::CustomerBalance {
+        merchant: parties.merchant.clone(),
+        customer: customer.clone(),
+        livemode: parties.livemode,
+    };
+    let counter = amount_minor
+        .checked_neg()
+        .ok_or_else(|| LedgerError::invalid("customer balance amount", amount_minor.to_string()))?;
+    Lines::new(header, parties.currency)
+        .post(parties.external(), counter)
+        .post(wallet, amount_minor)
+        .build()
+}
+
+/// Stored value moved from one customer's wallet to another's, both of
+/// the same merchant. The store refuses it if `from` would go below zero.
+pub fn customer_transfer(
+    header: TransactionHeader,
+    parties: &Parties,
+    from: &portcullis_domain::ids::CustomerId,
+    to: &portcullis_domain::ids::CustomerId,
+    amount_minor: i64,
+) -> Result<LedgerTransaction, LedgerError> {
+    checked(&header, TransactionKind::CustomerBalance)?;
+    positive("transfer amount", amount_minor)?;
+    if from == to {
+        return Err(LedgerError::invalid(
+            "transfer to the same customer",
+            from.as_str(),
+        ));
+    }
+    let wallet = |customer: &portcullis_domain::ids::CustomerId| Account::CustomerBalance {
+        merchant: parties.merchant.clone(),
+        customer: customer.clone(),
+        livemode: parties.livemode,
+    };
+    Lines::new(header, parties.currency)
+        .post(wallet(from), -amount_minor)
+        .post(wallet(to), amount_minor)
         .build()
 }
 

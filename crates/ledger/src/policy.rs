@@ -73,7 +73,8 @@ impl MerchantPolicy {
 
 /// The merchant balances `transaction` must leave at zero or above.
 ///
-/// Pending and reserved funds never go negative, and a payout never spends
+/// A customer's stored-value balance never goes negative. Pending and
+/// reserved funds never go negative, and a payout never spends
 /// more than is available. Only refunds and disputes may take `available`
 /// below zero: the merchant then owes the difference, recovered from later
 /// captures (as Stripe does), since the cardholder's money must go back
@@ -85,6 +86,14 @@ pub fn must_stay_non_negative(transaction: &LedgerTransaction) -> Vec<(Account, 
     );
     let mut floors: Vec<(Account, Currency)> = Vec::new();
     for posting in transaction.postings() {
+        if posting.amount_minor < 0 && matches!(posting.account, Account::CustomerBalance { .. }) {
+            // A customer's wallet never goes below zero, whatever the kind.
+            let floor = (posting.account.clone(), posting.currency);
+            if !floors.contains(&floor) {
+                floors.push(floor);
+            }
+            continue;
+        }
         let Some(bucket) = posting.account.bucket() else {
             continue;
         };

@@ -34,10 +34,12 @@ pub enum TransactionKind {
     PayoutPaid,
     /// A pending payout was canceled: its reserve is available again.
     PayoutCanceled,
+    /// Money into or out of a customer's stored-value balance (e-wallet).
+    CustomerBalance,
 }
 
 impl TransactionKind {
-    const ALL: [TransactionKind; 9] = [
+    const ALL: [TransactionKind; 10] = [
         TransactionKind::Capture,
         TransactionKind::Refund,
         TransactionKind::RefundFailure,
@@ -47,6 +49,7 @@ impl TransactionKind {
         TransactionKind::Payout,
         TransactionKind::PayoutPaid,
         TransactionKind::PayoutCanceled,
+        TransactionKind::CustomerBalance,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +63,7 @@ impl TransactionKind {
             TransactionKind::Payout => "payout",
             TransactionKind::PayoutPaid => "payout_paid",
             TransactionKind::PayoutCanceled => "payout_canceled",
+            TransactionKind::CustomerBalance => "customer_balance",
         }
     }
 

@@ -153,6 +153,14 @@ struct FileSettings {
     key_cache_misses_max: Option<usize>,
     rate_limit_per_key_per_s: Option<u32>,
     rate_limit_per_merchant_per_s: Option<u32>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
+    smtp_timeout_ms: Option<u64>,
+    accounts_lockout_failures_max: Option<u32>,
+    accounts_lockout_s: Option<i64>,
+    accounts_ip_failures_per_hour_max: Option<u32>,
+    accounts_session_ttl_s: Option<i64>,
+    accounts_sessions_per_account_max: Option<usize>,
 }
 
 /// The settings file every key documented, printed by `portcullis config example`.
@@ -222,6 +230,14 @@ const SCALAR_KEYS: &[(&str, KeyKind)] = {
         ("key_cache_misses_max", I),
         ("rate_limit_per_key_per_s", I),
         ("rate_limit_per_merchant_per_s", I),
+        ("smtp_url", T),
+        ("smtp_from", T),
+        ("smtp_timeout_ms", I),
+        ("accounts_lockout_failures_max", I),
+        ("accounts_lockout_s", I),
+        ("accounts_ip_failures_per_hour_max", I),
+        ("accounts_session_ttl_s", I),
+        ("accounts_sessions_per_account_max", I),
     ]
 };
 
@@ -270,6 +286,7 @@ impl Settings {
         let serve = cli.serve_args();
         let allow_private_flag = serve.is_some_and(|s| s.webhooks_allow_private_targets);
         let webhooks = webhook_settings(&file, allow_private_flag)?;
+        let accounts = account_settings(&file)?;
         let connections = connection_limits(&file)?;
         let data_dir = cli
             .data_dir
@@ -318,7 +335,7 @@ impl Settings {
             bail!("attempt_stale_ms must exceed connector_timeout_ms, or recovery could settle an attempt whose answer is still coming");
         }
         let defaults = ApiSettings::default();
-        let api = ApiSettings {
+        let mut api = ApiSettings {
             public_url: file.public_url,
             idempotency_lease_s: file
                 .idempotency_lease_s
@@ -361,6 +378,8 @@ impl Settings {
             },
             ..defaults
         };
+        // Set apart so `..defaults` keeps covering keys added later.
+        api.accounts = accounts;
         check_request_bounds(&api, &payments)?;
 
         if api.key_cache_ttl_ms > KEY_CACHE_TTL_MS_MAX {
@@ -459,6 +478,37 @@ fn connection_limits(file: &FileSettings) -> anyhow::Result<ConnectionLimits> {
 
 /// A request must be allowed to outlast its body and a connector call, or
 /// the per-request timeout would cut payments the acquirer is answering.
+/// The customer accounts' keys over their defaults, checked.
+fn account_settings(
+    file: &FileSettings,
+) -> anyhow::Result<portcullis_api::accounts::AccountSettings> {
+    let defaults = portcullis_api::accounts::AccountSettings::default();
+    let settings = portcullis_api::accounts::AccountSettings {
+        smtp_url: file.smtp_url.clone(),
+        smtp_from: file.smtp_from.clone().unwrap_or(defaults.smtp_from),
+        smtp_timeout_ms: file.smtp_timeout_ms.unwrap_or(defaults.smtp_timeout_ms),
+        lockout: portcullis_domain::accounts::Lockout {
+            failures_max: file
+                .accounts_lockout_failures_max
+                .unwrap_or(defaults.lockout.failures_max),
+            duration_s: file
+                .accounts_lockout_s
+                .unwrap_or(defaults.lockout.duration_s),
+        },
+        ip_failures_per_hour_max: file
+            .accounts_ip_failures_per_hour_max
+            .unwrap_or(defaults.ip_failures_per_hour_max),
+        session_ttl_s: file
+            .accounts_session_ttl_s
+            .unwrap_or(defaults.session_ttl_s),
+        sessions_per_account_max: file
+            .accounts_sessions_per_account_max
+            .unwrap_or(defaults.sessions_per_account_max),
+    };
+    settings.check().map_err(anyhow::Error::msg)?;
+    Ok(settings)
+}
+
 fn check_request_bounds(api: &ApiSettings, payments: &PaymentSettings) -> anyhow::Result<()> {
     if api.requests_in_flight_max == 0 || api.body_read_timeout_ms == 0 {
         bail!("requests_in_flight_max and body_read_timeout_ms must be positive");

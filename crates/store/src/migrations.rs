@@ -67,6 +67,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0012_secrets_at_rest.sql"),
     },
     Migration {
+        version: 15,
+        sqlite: include_str!("../migrations/sqlite/0015_customer_accounts.sql"),
+        postgres: include_str!("../migrations/postgres/0015_customer_accounts.sql"),
+    },
+    Migration {
         version: 16,
         sqlite: include_str!("../migrations/sqlite/0016_routing.sql"),
         postgres: include_str!("../migrations/postgres/0016_routing.sql"),

@@ -53,6 +53,18 @@ pub enum Table {
     RoutingRules,
     /// Checkout Sessions (`cs_…`): hosted payment pages' orders.
     CheckoutSessions,
+    /// Customer accounts (`cacct_…`), unique by `email_key` per scope.
+    CustomerAccounts,
+    /// Signed-in sessions of customer accounts, found by `token_hash`.
+    AccountSessions,
+    /// Single-use emailed tokens (activation, reset, …), by `token_hash`.
+    AccountTokens,
+    /// The credential audit trail; append-only.
+    AccountEvents,
+    /// A customer's stored-value balance transactions (`cbtxn_…`).
+    CustomerBalanceTransactions,
+    /// Stored-value limits per merchant or customer and currency (`cbl_…`).
+    CustomerBalanceLimits,
 }
 
 /// How a search attribute maps to SQL.
@@ -87,6 +99,12 @@ impl Table {
             Table::TerminalTransactions => "terminal_transactions",
             Table::RoutingRules => "routing_rules",
             Table::CheckoutSessions => "checkout_sessions",
+            Table::CustomerAccounts => "customer_accounts",
+            Table::AccountSessions => "account_sessions",
+            Table::AccountTokens => "account_tokens",
+            Table::AccountEvents => "account_events",
+            Table::CustomerBalanceTransactions => "customer_balance_transactions",
+            Table::CustomerBalanceLimits => "customer_balance_limits",
         }
     }
 
@@ -169,6 +187,36 @@ impl Table {
                 ("expires_at", ColumnKind::Integer),
                 ("payment_intent", ColumnKind::Text),
                 ("customer", ColumnKind::Text),
+            ],
+            Table::CustomerAccounts => &[
+                ("email_key", ColumnKind::Text),
+                ("customer", ColumnKind::Text),
+                ("status", ColumnKind::Text),
+            ],
+            Table::AccountSessions => &[
+                ("token_hash", ColumnKind::Text),
+                ("account", ColumnKind::Text),
+                ("revoked", ColumnKind::Integer),
+            ],
+            Table::AccountTokens => &[
+                ("token_hash", ColumnKind::Text),
+                ("account", ColumnKind::Text),
+                ("purpose", ColumnKind::Text),
+            ],
+            Table::AccountEvents => &[
+                ("customer", ColumnKind::Text),
+                ("email_digest", ColumnKind::Text),
+                ("action", ColumnKind::Text),
+                ("outcome", ColumnKind::Text),
+                ("ip", ColumnKind::Text),
+            ],
+            Table::CustomerBalanceTransactions => &[
+                ("customer", ColumnKind::Text),
+                ("currency", ColumnKind::Text),
+            ],
+            Table::CustomerBalanceLimits => &[
+                ("holder", ColumnKind::Text),
+                ("currency", ColumnKind::Text),
             ],
         }
     }

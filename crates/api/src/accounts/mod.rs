@@ -1,0 +1,211 @@
+//! Customer accounts (issue 15): a merchant's end users sign up, activate
+//! by an emailed link, sign in and manage their credentials.
+//!
+//! The JSON API under `/v1/accounts/…` is called by the merchant's apps
+//! with the publishable key; calls on behalf of a signed-in user add the
+//! session's bearer token in the `Account-Session` header ([`session`]).
+//! The merchant invites its customers with the secret key
+//! (`POST /v1/customers/{id}/account_invitations`).
+//!
+//! Every credential event is recorded, success or failure, in the
+//! append-only `account_events` ([`audit`]). Secrets (passwords, session
+//! tokens, emailed tokens) are never stored: passwords as Argon2id hashes
+//! ([`passwords`]), tokens as keyed digests ([`tokens`]). Answers that
+//! could tell whether an email address has an account (register, sign-in
+//! failures, password reset) are the same either way and take the same
+//! work (one Argon2id, one commit); emails go out after the commit, off
+//! the request ([`mail`]).
+
+mod audit;
+mod credentials;
+mod errors;
+pub mod mail;
+mod passwords;
+mod records;
+mod registration;
+mod render;
+mod session;
+mod signin;
+mod tokens;
+
+use crate::routes::{doc, Routes};
+use portcullis_domain::accounts::Lockout;
+
+/// The accounts' tunables; every bound named with its unit.
+#[derive(Clone, Debug)]
+pub struct AccountSettings {
+    /// `smtp://host:port` (plain, a local relay), `smtp://…?tls=required`
+    /// (STARTTLS) or `smtps://host:port`; `None`: emails are not sent.
+    pub smtp_url: Option<String>,
+    /// The `From` of account emails.
+    pub smtp_from: String,
+    pub smtp_timeout_ms: u64,
+    /// Failed sign-ins that lock an account, and for how long.
+    pub lockout: Lockout,
+    /// Failed sign-ins from one IP address in an hour (per merchant) past
+    /// which sign-ins from it answer 429. At most 100 (one page).
+    pub ip_failures_per_hour_max: u32,
+    /// How long a session lasts from sign-in.
+    pub session_ttl_s: i64,
+    /// Most live sessions one account keeps; the oldest ends past it.
+    pub sessions_per_account_max: usize,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            smtp_from: "Portcullis <no-reply@localhost>".to_owned(),
+            smtp_timeout_ms: 10_000,
+            lockout: Lockout::default(),
+            ip_failures_per_hour_max: 50,
+            session_ttl_s: 7 * 24 * 3600,
+            sessions_per_account_max: 20,
+        }
+    }
+}
+
+/// The most failures per IP and hour the setting may name (one page read).
+pub const IP_FAILURES_PER_HOUR_MAX_LIMIT: u32 = 100;
+
+impl AccountSettings {
+    /// Refuses settings that cannot work, at start-up.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(url) = &self.smtp_url {
+            mail::check_url(url).map_err(|err| format!("smtp_url {url:?}: {err}"))?;
+        }
+        self.smtp_from
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|err| format!("smtp_from {:?}: {err}", self.smtp_from))?;
+        if self.lockout.failures_max == 0 || self.lockout.failures_max > 10 {
+            return Err("accounts_lockout_failures_max must be 1 to 10 (PCI DSS 8.3.4)".into());
+        }
+        if self.lockout.duration_s < 30 * 60 {
+            return Err("accounts_lockout_s must be at least 1800 (PCI DSS 8.3.4)".into());
+        }
+        if self.ip_failures_per_hour_max == 0
+            || self.ip_failures_per_hour_max > IP_FAILURES_PER_HOUR_MAX_LIMIT
+        {
+            return Err(format!(
+                "accounts_ip_failures_per_hour_max must be 1 to {IP_FAILURES_PER_HOUR_MAX_LIMIT}"
+            ));
+        }
+        if self.sessions_per_account_max == 0
+            || self.sessions_per_account_max > records::SESSIONS_PAGE_MAX
+        {
+            return Err(format!(
+                "accounts_sessions_per_account_max must be 1 to {} (one page of sessions)",
+                records::SESSIONS_PAGE_MAX
+            ));
+        }
+        if self.session_ttl_s <= 0 {
+            return Err("accounts_session_ttl_s must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .post(
+            doc("/v1/accounts/register", "Register a customer account (publishable key); the same answer whether or not the email has an account", "account_registration"),
+            registration::register,
+        )
+        .post(
+            doc("/v1/accounts/activate", "Activate an account with the emailed token", "customer_account"),
+            registration::activate,
+        )
+        .post(
+            doc("/v1/customers/{id}/account_invitations", "Invite a customer to create an account (secret key)", "account_invitation"),
+            registration::invite,
+        )
+        .post(
+            doc("/v1/accounts/invitations/accept", "Accept an invitation: choose a password, the account is active", "customer_account"),
+            registration::accept_invitation,
+        )
+        .post(
+            doc("/v1/accounts/login", "Sign in with email and password; answers a session and its bearer token", "account_session"),
+            signin::login,
+        )
+        .post(
+            doc("/v1/accounts/logout", "End the current session (Account-Session header)", "account_session"),
+            signin::logout,
+        )
+        .get(
+            doc("/v1/accounts/me", "The signed-in account", "customer_account"),
+            signin::me,
+        )
+        .get(
+            doc("/v1/accounts/sessions", "The signed-in account's live sessions", "list"),
+            signin::list_sessions,
+        )
+        .post(
+            doc("/v1/accounts/sessions/{id}/revoke", "End one of the account's sessions", "account_session"),
+            signin::revoke_session,
+        )
+        .post(
+            doc("/v1/accounts/password", "Change the password (current password required; other sessions end)", "customer_account"),
+            credentials::change_password,
+        )
+        .post(
+            doc("/v1/accounts/password_reset", "Email a password reset link; the same answer for any address", "account_password_reset"),
+            credentials::request_reset,
+        )
+        .post(
+            doc("/v1/accounts/password_reset/confirm", "Set a new password with the emailed token; every session ends", "customer_account"),
+            credentials::confirm_reset,
+        )
+        .post(
+            doc("/v1/accounts/email", "Ask to change the email address: a link goes to the new one", "account_email_change"),
+            credentials::request_email_change,
+        )
+        .post(
+            doc("/v1/accounts/email/confirm", "Confirm the new email address with the emailed token", "customer_account"),
+            credentials::confirm_email_change,
+        )
+        .post(
+            doc("/v1/accounts/deactivate", "Close the account (current password required); every session ends", "customer_account"),
+            credentials::deactivate,
+        )
+        .get(
+            doc("/v1/customers/{id}/account_events", "A customer's credential events, newest first (secret key)", "list"),
+            audit::list,
+        )
+}
+
+/// A JSON answer, or the error's.
+fn answer(result: crate::error::ApiResult<serde_json::Value>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match result {
+        Ok(body) => crate::idempotency::json_response(axum::http::StatusCode::OK, body.to_string()),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// A link to a hosted account page, carrying an emailed token.
+fn link(state: &crate::state::AppState, page: &str, token: &str) -> String {
+    format!("{}/account/{page}?token={token}", state.base_url())
+}
+
+/// Commits `writes`; a version conflict (another request spent the same
+/// token or changed the same account first) answers `on_conflict`.
+async fn commit(
+    state: &crate::state::AppState,
+    writes: Vec<portcullis_store::WriteOp>,
+    on_conflict: impl FnOnce() -> crate::error::ApiError,
+) -> crate::error::ApiResult<()> {
+    match state
+        .store
+        .commit(portcullis_store::WriteSet { ops: writes })
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(portcullis_store::StoreError::Conflict) => Err(on_conflict()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The accounts' objects, for the OpenAPI document.
+pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
+    render::samples()
+}

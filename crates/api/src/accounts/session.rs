@@ -1,0 +1,84 @@
+//! Who is signed in: the app's key (publishable, or secret) in
+//! `Authorization`, and the customer's session token in `Account-Session`.
+//! A session works only in its merchant's scope, until it expires or is
+//! revoked, and only while its account is active.
+
+use super::audit::Origin;
+use super::records::{self, StoredSession};
+use super::{errors, tokens};
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::state::AppState;
+use axum::http::HeaderMap;
+use portcullis_domain::accounts::{AccountStatus, CustomerAccount, Locale};
+use portcullis_domain::api_keys::{Access, KeyKind};
+use portcullis_store::Doc;
+
+pub const SESSION_HEADER: &str = "account-session";
+/// Longest user agent kept with a session or an event.
+const USER_AGENT_CHARS_MAX: usize = 256;
+
+/// A signed-in customer.
+pub struct SignedIn {
+    pub session: StoredSession,
+    pub account_doc: Doc,
+    pub account: CustomerAccount,
+}
+
+/// Refuses keys that may not call the accounts API: publishable and
+/// secret keys may; a restricted key needs `customer_accounts` write.
+pub fn allow(caller: &Caller) -> ApiResult<()> {
+    match caller.kind {
+        KeyKind::Publishable | KeyKind::Secret => Ok(()),
+        KeyKind::Restricted => caller.require("customer_accounts", Access::Write),
+    }
+}
+
+pub async fn signed_in(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+) -> ApiResult<SignedIn> {
+    allow(caller)?;
+    let token = headers
+        .get(SESSION_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|t| t.starts_with(tokens::SESSION_PREFIX) && t.len() <= tokens::TOKEN_CHARS_MAX)
+        .ok_or_else(errors::session_required)?;
+    let scope = caller.scope();
+    let now = state.now();
+    let (_, session) = records::session_by_digest(state, &scope, &tokens::digest(state, token))
+        .await?
+        .filter(|(_, stored)| stored.session.is_live(now))
+        .ok_or_else(errors::session_required)?;
+    let (account_doc, account) = records::account(state, &scope, &session.session.account).await?;
+    if account.status() != AccountStatus::Active {
+        return Err(errors::session_required());
+    }
+    Ok(SignedIn {
+        session,
+        account_doc,
+        account,
+    })
+}
+
+pub fn origin(request_ip: Option<std::net::IpAddr>, headers: &HeaderMap) -> Origin {
+    Origin {
+        ip: request_ip.map(|ip| ip.to_string()),
+        user_agent: headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(USER_AGENT_CHARS_MAX).collect()),
+    }
+}
+
+/// The language asked for: `locale` if given, else `Accept-Language`.
+pub fn locale(named: Option<&str>, headers: &HeaderMap) -> Locale {
+    named.and_then(Locale::parse).unwrap_or_else(|| {
+        headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .map_or(Locale::En, Locale::negotiate)
+    })
+}
