@@ -29,26 +29,36 @@ async fn key_set(server: &TestServer) -> Vec<Value> {
     body["keys"].as_array().unwrap().clone()
 }
 
-/// A compact JWE (RSA-OAEP-256, A256GCM) of `plaintext` for `jwk`.
+/// A compact JWE (RSA-OAEP-256, A256GCM) of `plaintext` for `jwk`, from
+/// the published JWK alone (aws-lc-rs's OAEP encryption, `aes-gcm`). The
+/// encrypters independent of Rust are Python's `jwcrypto` (compatibility
+/// suite) and the browser's WebCrypto (browser suite).
 fn encrypt(jwk: &Value, plaintext: &str) -> String {
-    use rsa::{BigUint, Oaep, RsaPublicKey};
+    use aws_lc_rs::rsa::{
+        OaepPublicEncryptingKey, PublicEncryptingKey, PublicKeyComponents,
+        OAEP_SHA256_MGF1SHA256,
+    };
     let decode = |field: &str| {
         URL_SAFE_NO_PAD
             .decode(jwk[field].as_str().unwrap())
             .unwrap()
     };
-    let public = RsaPublicKey::new(
-        BigUint::from_bytes_be(&decode("n")),
-        BigUint::from_bytes_be(&decode("e")),
-    )
+    let public: PublicEncryptingKey = PublicKeyComponents {
+        n: decode("n"),
+        e: decode("e"),
+    }
+    .try_into()
     .unwrap();
+    let public = OaepPublicEncryptingKey::new(public).unwrap();
     let header = URL_SAFE_NO_PAD
         .encode(json!({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": jwk["kid"]}).to_string());
     let cek: [u8; 32] = rand::random();
     let iv: [u8; 12] = rand::random();
+    let mut wrapped = vec![0u8; public.ciphertext_size()];
     let wrapped = public
-        .encrypt(&mut rand::thread_rng(), Oaep::new::<sha2::Sha256>(), &cek)
-        .unwrap();
+        .encrypt(&OAEP_SHA256_MGF1SHA256, &cek, &mut wrapped, None)
+        .unwrap()
+        .to_vec();
     let sealed = Aes256Gcm::new_from_slice(&cek)
         .unwrap()
         .encrypt(
