@@ -28,8 +28,10 @@ mod session;
 mod signin;
 mod tokens;
 
+use crate::routes::params::{self as p, Param};
 use crate::routes::{doc, Routes};
-use portcullis_domain::accounts::Lockout;
+use portcullis_domain::accounts::{Lockout, PASSWORD_CHARS_MAX};
+use tokens::TOKEN_CHARS_MAX;
 
 /// The accounts' tunables; every bound named with its unit.
 #[derive(Clone, Debug)]
@@ -105,70 +107,112 @@ impl AccountSettings {
     }
 }
 
+/// Longest email address read (`registration::EMAIL_CHARS_MAX`).
+const EMAIL_CHARS_MAX: usize = 512;
+/// Longest `locale` read (`en` or `zh-CN`).
+const LOCALE_CHARS_MAX: usize = 16;
+
+const REGISTER: &[Param] = &[
+    p::string("email", EMAIL_CHARS_MAX).required(),
+    p::string("password", PASSWORD_CHARS_MAX).required(),
+    p::string("locale", LOCALE_CHARS_MAX),
+    p::string("name", 256),
+];
+/// Activation and email change confirmation: the emailed token.
+const TOKEN: &[Param] = &[p::string("token", TOKEN_CHARS_MAX).required()];
+const INVITE: &[Param] = &[
+    p::string("email", EMAIL_CHARS_MAX),
+    p::string("locale", LOCALE_CHARS_MAX),
+];
+const ACCEPT_INVITATION: &[Param] = &[
+    p::string("token", TOKEN_CHARS_MAX).required(),
+    p::string("password", PASSWORD_CHARS_MAX).required(),
+];
+const LOGIN: &[Param] = &[
+    p::string("email", EMAIL_CHARS_MAX).required(),
+    p::string("password", PASSWORD_CHARS_MAX).required(),
+];
+const CHANGE_PASSWORD: &[Param] = &[
+    p::string("current_password", PASSWORD_CHARS_MAX).required(),
+    p::string("new_password", PASSWORD_CHARS_MAX).required(),
+];
+const REQUEST_RESET: &[Param] = &[p::string("email", EMAIL_CHARS_MAX).required()];
+const CONFIRM_RESET: &[Param] = &[
+    p::string("token", TOKEN_CHARS_MAX).required(),
+    p::string("new_password", PASSWORD_CHARS_MAX).required(),
+];
+const REQUEST_EMAIL_CHANGE: &[Param] = &[
+    p::string("new_email", EMAIL_CHARS_MAX).required(),
+    p::string("current_password", PASSWORD_CHARS_MAX).required(),
+];
+const DEACTIVATE: &[Param] = &[p::string("current_password", PASSWORD_CHARS_MAX).required()];
+/// A customer's events: a plain page (`customers::list_children`).
+const EVENTS: &[Param] = p::list_params![];
+
 pub fn routes() -> Routes {
     Routes::new()
         .post(
-            doc("/v1/accounts/register", "Register a customer account (publishable key); the same answer whether or not the email has an account", "account_registration"),
+            doc("/v1/accounts/register", "Register a customer account (publishable key); the same answer whether or not the email has an account", "account_registration").params(REGISTER),
             registration::register,
         )
         .post(
-            doc("/v1/accounts/activate", "Activate an account with the emailed token", "customer_account"),
+            doc("/v1/accounts/activate", "Activate an account with the emailed token", "customer_account").params(TOKEN),
             registration::activate,
         )
         .post(
-            doc("/v1/customers/{id}/account_invitations", "Invite a customer to create an account (secret key)", "account_invitation"),
+            doc("/v1/customers/{id}/account_invitations", "Invite a customer to create an account (secret key)", "account_invitation").params(INVITE),
             registration::invite,
         )
         .post(
-            doc("/v1/accounts/invitations/accept", "Accept an invitation: choose a password, the account is active", "customer_account"),
+            doc("/v1/accounts/invitations/accept", "Accept an invitation: choose a password, the account is active", "customer_account").params(ACCEPT_INVITATION),
             registration::accept_invitation,
         )
         .post(
-            doc("/v1/accounts/login", "Sign in with email and password; answers a session and its bearer token", "account_session"),
+            doc("/v1/accounts/login", "Sign in with email and password; answers a session and its bearer token", "account_session").params(LOGIN),
             signin::login,
         )
         .post(
-            doc("/v1/accounts/logout", "End the current session (Account-Session header)", "account_session"),
+            doc("/v1/accounts/logout", "End the current session (Account-Session header)", "account_session").params(p::NONE),
             signin::logout,
         )
         .get(
-            doc("/v1/accounts/me", "The signed-in account", "customer_account"),
+            doc("/v1/accounts/me", "The signed-in account", "customer_account").params(p::NONE),
             signin::me,
         )
         .get(
-            doc("/v1/accounts/sessions", "The signed-in account's live sessions", "list"),
+            doc("/v1/accounts/sessions", "The signed-in account's live sessions", "list").params(p::NONE),
             signin::list_sessions,
         )
         .post(
-            doc("/v1/accounts/sessions/{id}/revoke", "End one of the account's sessions", "account_session"),
+            doc("/v1/accounts/sessions/{id}/revoke", "End one of the account's sessions", "account_session").params(p::NONE),
             signin::revoke_session,
         )
         .post(
-            doc("/v1/accounts/password", "Change the password (current password required; other sessions end)", "customer_account"),
+            doc("/v1/accounts/password", "Change the password (current password required; other sessions end)", "customer_account").params(CHANGE_PASSWORD),
             credentials::change_password,
         )
         .post(
-            doc("/v1/accounts/password_reset", "Email a password reset link; the same answer for any address", "account_password_reset"),
+            doc("/v1/accounts/password_reset", "Email a password reset link; the same answer for any address", "account_password_reset").params(REQUEST_RESET),
             credentials::request_reset,
         )
         .post(
-            doc("/v1/accounts/password_reset/confirm", "Set a new password with the emailed token; every session ends", "customer_account"),
+            doc("/v1/accounts/password_reset/confirm", "Set a new password with the emailed token; every session ends", "customer_account").params(CONFIRM_RESET),
             credentials::confirm_reset,
         )
         .post(
-            doc("/v1/accounts/email", "Ask to change the email address: a link goes to the new one", "account_email_change"),
+            doc("/v1/accounts/email", "Ask to change the email address: a link goes to the new one", "account_email_change").params(REQUEST_EMAIL_CHANGE),
             credentials::request_email_change,
         )
         .post(
-            doc("/v1/accounts/email/confirm", "Confirm the new email address with the emailed token", "customer_account"),
+            doc("/v1/accounts/email/confirm", "Confirm the new email address with the emailed token", "customer_account").params(TOKEN),
             credentials::confirm_email_change,
         )
         .post(
-            doc("/v1/accounts/deactivate", "Close the account (current password required); every session ends", "customer_account"),
+            doc("/v1/accounts/deactivate", "Close the account (current password required); every session ends", "customer_account").params(DEACTIVATE),
             credentials::deactivate,
         )
         .get(
-            doc("/v1/customers/{id}/account_events", "A customer's credential events, newest first (secret key)", "list"),
+            doc("/v1/customers/{id}/account_events", "A customer's credential events, newest first (secret key)", "list").params(EVENTS),
             audit::list,
         )
 }

@@ -17,12 +17,39 @@ mod transactions;
 mod transfers;
 
 use crate::error::ApiResult;
+use crate::routes::params::{self as p, Param};
 use crate::routes::{doc, Routes};
 use crate::state::AppState;
 use portcullis_domain::ids::CustomerId;
 use portcullis_domain::money::Currency;
 use portcullis_ledger::Account;
 use portcullis_store::Scope;
+
+const CREATE_TRANSACTION: &[Param] = &[
+    p::integer("amount").required(),
+    p::string("currency", 3).required(),
+    p::string("description", transactions::DESCRIPTION_CHARS_MAX),
+    p::METADATA,
+];
+/// A customer's transactions: a plain page (`customers::list_children`).
+const LIST_TRANSACTIONS: &[Param] = p::list_params![];
+const TRANSFER: &[Param] = &[
+    p::string("from_customer", 64).required(),
+    p::string("to_customer", 64).required(),
+    p::integer("amount").required(),
+    p::string("currency", 3).required(),
+    p::string("description", transactions::DESCRIPTION_CHARS_MAX),
+];
+/// Limits are whole minor units, read as text so an empty value removes one.
+const SET_LIMITS: &[Param] = &[
+    p::string("customer", 64),
+    p::string("currency", 3).required(),
+    p::string("balance_max", 20),
+    p::string("daily_credit_max", 20),
+    p::string("daily_debit_max", 20),
+];
+/// One page, newest first: no cursor or `created` filter.
+const LIST_LIMITS: &[Param] = &[p::string("customer", 64), p::integer("limit")];
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -31,7 +58,8 @@ pub fn routes() -> Routes {
                 "/v1/customers/{id}/balance_transactions",
                 "Credit (negative amount) or debit (positive) a customer's stored-value balance",
                 "customer_balance_transaction",
-            ),
+            )
+            .params(CREATE_TRANSACTION),
             transactions::create,
         )
         .get(
@@ -39,7 +67,8 @@ pub fn routes() -> Routes {
                 "/v1/customers/{id}/balance_transactions",
                 "A customer's balance transactions, newest first",
                 "list",
-            ),
+            )
+            .params(LIST_TRANSACTIONS),
             transactions::list,
         )
         .get(
@@ -47,7 +76,8 @@ pub fn routes() -> Routes {
                 "/v1/customers/{id}/balance_transactions/{transaction}",
                 "Retrieve a customer balance transaction",
                 "customer_balance_transaction",
-            ),
+            )
+            .params(p::NONE),
             transactions::retrieve,
         )
         .post(
@@ -55,7 +85,8 @@ pub fn routes() -> Routes {
                 "/v1/customer_balance_transfers",
                 "Move stored value from one customer to another of the same merchant",
                 "customer_balance_transfer",
-            ),
+            )
+            .params(TRANSFER),
             transfers::create,
         )
         .post(
@@ -63,7 +94,8 @@ pub fn routes() -> Routes {
                 "/v1/customer_balance_limits",
                 "Set stored-value limits per currency, for the merchant or one customer (empty removes one)",
                 "customer_balance_limit",
-            ),
+            )
+            .params(SET_LIMITS),
             limits::set,
         )
         .get(
@@ -71,7 +103,8 @@ pub fn routes() -> Routes {
                 "/v1/customer_balance_limits",
                 "The merchant's limits, or one customer's (customer=)",
                 "list",
-            ),
+            )
+            .params(LIST_LIMITS),
             limits::list,
         )
 }

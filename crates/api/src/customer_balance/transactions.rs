@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 const PREFIX: &str = "cbtxn";
-const DESCRIPTION_CHARS_MAX: usize = 350;
+pub(super) const DESCRIPTION_CHARS_MAX: usize = 350;
 
 /// A stored balance transaction, as Stripe's `customer_balance_transaction`.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -43,7 +43,7 @@ fn parse(request: &mut ApiRequest) -> ApiResult<TransferRequest> {
         .map_err(|e| ApiError::invalid(e.code(), e.to_string(), "amount"))?;
     let currency = Currency::parse(&params.required_string("currency", 3)?)
         .map_err(|e| ApiError::invalid(e.code(), e.to_string(), "currency"))?;
-    let description = params.string("description", 350)?;
+    let description = params.string("description", super::transactions::DESCRIPTION_CHARS_MAX)?;
     std::mem::take(params).finish()?;
     if from == to {
         return Err(ApiError::invalid(
