@@ -509,8 +509,12 @@ pub fn render_samples() -> Vec<(&'static str, Value)> {
         deleted: false,
         routing: None,
     };
+    let mut sample = render(&account, "https://gateway.example");
+    // Each type has credentials of its own names (`app_id`, `mchid`,
+    // `secret`, …): an empty sample map leaves them free-form in the schema.
+    sample["credentials"] = json!({});
     vec![
-        (OBJECT, render(&account, "https://gateway.example")),
+        (OBJECT, sample),
         (
             "deleted_connector_account",
             json!({ "id": account.id, "object": OBJECT, "deleted": true }),
