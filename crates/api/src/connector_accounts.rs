@@ -41,7 +41,14 @@ use crate::routes::params::{self as p, Param};
 const CREATE: &[Param] = &[
     p::one_of(
         "type",
-        &["alipay", "wechat_pay", "sandbox", "iso8583", "processor", "stripe"],
+        &[
+            "alipay",
+            "wechat_pay",
+            "sandbox",
+            "iso8583",
+            "processor",
+            "stripe",
+        ],
     )
     .required(),
     p::string("endpoint", URL_CHARS_MAX),

@@ -78,7 +78,10 @@ mod tests {
 
     #[test]
     fn reads_number_and_expiry_with_either_separator() {
-        for data in [&b"4242424242424242=30121011234"[..], b"4242424242424242D3012"] {
+        for data in [
+            &b"4242424242424242=30121011234"[..],
+            b"4242424242424242D3012",
+        ] {
             let track = Track2::parse(data).unwrap();
             assert_eq!(track.pan(), "4242424242424242");
             assert_eq!(track.expiry_year_month(), (30, 12));
@@ -91,7 +94,10 @@ mod tests {
             Track2::parse(b"4242424242424242").unwrap_err(),
             Track2Error::NoSeparator
         );
-        assert_eq!(Track2::parse(b"42=3012").unwrap_err(), Track2Error::BadNumber);
+        assert_eq!(
+            Track2::parse(b"42=3012").unwrap_err(),
+            Track2Error::BadNumber
+        );
         assert_eq!(
             Track2::parse(b"4242424242424242=30").unwrap_err(),
             Track2Error::BadExpiry

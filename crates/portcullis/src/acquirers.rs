@@ -19,8 +19,8 @@
 //! merchants = ["acct_…"]
 //! ```
 
-use anyhow::{bail, Context};
 use crate::stored_reversals::StoredReversals;
+use anyhow::{bail, Context};
 use portcullis_connectors::iso8583::reversals::ReversalStore;
 use portcullis_connectors::iso8583::{AcceptorIds, Iso8583Connector, Session, SessionOptions};
 use portcullis_connectors::{Connector, Iso8583, Route};

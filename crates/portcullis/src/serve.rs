@@ -110,7 +110,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         state.clone(),
         stopped(stop_signal.clone()),
     ));
-    let terminals = crate::terminal_listener::start(settings, &state, stopped(stop_signal.clone())).await?;
+    let terminals =
+        crate::terminal_listener::start(settings, &state, stopped(stop_signal.clone())).await?;
     // A keyring given as text cannot change while the process runs.
     let keyring = tokio::spawn(crate::vault_admin::reload_on_change(
         vault,

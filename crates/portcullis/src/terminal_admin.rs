@@ -18,13 +18,16 @@ pub async fn run(settings: &Settings, command: TerminalCommand) -> anyhow::Resul
     result
 }
 
-async fn run_on(settings: &Settings, store: &Store, command: TerminalCommand) -> anyhow::Result<()> {
+async fn run_on(
+    settings: &Settings,
+    store: &Store,
+    command: TerminalCommand,
+) -> anyhow::Result<()> {
     let failed = |err: portcullis_api::error::ApiError| anyhow::anyhow!(err.message);
     match command {
         TerminalCommand::Create { merchant, json } => {
             let merchant_id = existing_merchant(store, &merchant).await?;
-            let keyring =
-                crate::vault_admin::load_for_serving(store, settings).await?;
+            let keyring = crate::vault_admin::load_for_serving(store, settings).await?;
             let vault = Vault::new(keyring);
             let created = registry::create(store, &vault, &merchant_id, now_s())
                 .await
@@ -53,7 +56,11 @@ async fn run_on(settings: &Settings, store: &Store, command: TerminalCommand) ->
                 if json {
                     println!("{}", terminal.listing());
                 } else {
-                    let status = if terminal.revoked_at.is_some() { "revoked" } else { "active" };
+                    let status = if terminal.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
                     println!(
                         "{}\t{}\t{}\t{status}",
                         terminal.terminal_id, terminal.card_acceptor_id, terminal.created
@@ -63,7 +70,10 @@ async fn run_on(settings: &Settings, store: &Store, command: TerminalCommand) ->
             Ok(())
         }
         TerminalCommand::Revoke { terminal_id } => {
-            if !registry::revoke(store, &terminal_id, now_s()).await.map_err(failed)? {
+            if !registry::revoke(store, &terminal_id, now_s())
+                .await
+                .map_err(failed)?
+            {
                 bail!("no terminal {terminal_id}");
             }
             println!("terminal {terminal_id} revoked");

@@ -35,8 +35,7 @@ async fn key_set(server: &TestServer) -> Vec<Value> {
 /// suite) and the browser's WebCrypto (browser suite).
 fn encrypt(jwk: &Value, plaintext: &str) -> String {
     use aws_lc_rs::rsa::{
-        OaepPublicEncryptingKey, PublicEncryptingKey, PublicKeyComponents,
-        OAEP_SHA256_MGF1SHA256,
+        OaepPublicEncryptingKey, PublicEncryptingKey, PublicKeyComponents, OAEP_SHA256_MGF1SHA256,
     };
     let decode = |field: &str| {
         URL_SAFE_NO_PAD

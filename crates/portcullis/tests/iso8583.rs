@@ -323,7 +323,10 @@ async fn send_and_crash(mut crashing: TestServer, key: &str, path: &str, form: &
     assert!(sent.is_err(), "the gateway must die before answering");
     let deadline = Instant::now() + Duration::from_secs(20);
     while crashing.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the test fault did not abort the gateway");
+        assert!(
+            Instant::now() < deadline,
+            "the test fault did not abort the gateway"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(crashing.log().contains("test fault"), "{}", crashing.log());
@@ -343,7 +346,10 @@ async fn intent_reaching(api: &Api, amount: i64, status: &str) -> Value {
         if let Some(intent) = found.filter(|i| i["status"] == status) {
             return intent;
         }
-        assert!(Instant::now() < deadline, "{amount} never reached {status}: {listed}");
+        assert!(
+            Instant::now() < deadline,
+            "{amount} never reached {status}: {listed}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -370,9 +376,7 @@ on_both_backends!(an_approval_whose_commit_died_is_reversed_and_a_capture_in_dou
 /// phase two never committed is reversed from the database's pending
 /// reversal (by a new process: nothing is kept in a file), while the
 /// authorization under a capture whose answer was lost stays open.
-async fn an_approval_whose_commit_died_is_reversed_and_a_capture_in_doubt_is_not(
-    backend: Backend,
-) {
+async fn an_approval_whose_commit_died_is_reversed_and_a_capture_in_doubt_is_not(backend: Backend) {
     let db = TestDatabase::new(backend).await;
     let merchant = create_merchant(&db, "Crashy");
     let sim = start_simulator(&db, &[]);
@@ -412,7 +416,10 @@ async fn an_approval_whose_commit_died_is_reversed_and_a_capture_in_doubt_is_not
     let server = start_gateway(&db, &sim, &merchant, timing);
     let api = Api::new(&server, &merchant.secret_key);
     let failed = intent_reaching(&api, 4200, "requires_payment_method").await;
-    assert_eq!(failed["last_payment_error"]["code"], "processing_error", "{failed}");
+    assert_eq!(
+        failed["last_payment_error"]["code"], "processing_error",
+        "{failed}"
+    );
     intent_reaching(&api, 4100, "requires_capture").await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let entries = loop {
@@ -422,8 +429,16 @@ async fn an_approval_whose_commit_died_is_reversed_and_a_capture_in_doubt_is_not
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(reversed(&entries, &approval_rrn(&entries, 4200)), 1, "{entries:#?}");
-    assert_eq!(reversed(&entries, &approval_rrn(&entries, 4100)), 0, "{entries:#?}");
+    assert_eq!(
+        reversed(&entries, &approval_rrn(&entries, 4200)),
+        1,
+        "{entries:#?}"
+    );
+    assert_eq!(
+        reversed(&entries, &approval_rrn(&entries, 4100)),
+        0,
+        "{entries:#?}"
+    );
     assert!(
         !db.data_dir.join("iso8583-sim-reversals.jsonl").exists(),
         "pending reversals are in the database, not in a file"

@@ -23,7 +23,10 @@ struct Terminal {
 }
 
 fn create_terminal(db: &TestDatabase, merchant: &str) -> Terminal {
-    let out = cli(db, &["terminal", "create", "--merchant", merchant, "--json"]);
+    let out = cli(
+        db,
+        &["terminal", "create", "--merchant", merchant, "--json"],
+    );
     let json: Value = serde_json::from_str(out.trim()).expect("one JSON object");
     Terminal {
         id: json["terminal_id"].as_str().unwrap().to_owned(),
@@ -46,8 +49,12 @@ fn start(db: &TestDatabase, address: &str) -> TestServer {
 /// Sends `raw` framed and reads one framed answer.
 fn ask(address: &str, raw: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(address).expect("the terminal listener is up");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    stream.write_all(&Framing::Binary2.frame(raw).unwrap()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream
+        .write_all(&Framing::Binary2.frame(raw).unwrap())
+        .unwrap();
     let mut header = [0u8; 2];
     stream.read_exact(&mut header).unwrap();
     let mut answer = vec![0u8; usize::from(u16::from_be_bytes(header))];
@@ -116,17 +123,29 @@ async fn terminal_payments_and_repeats_hold_across_restarts_and_instances(backen
     let paid = intents(&api).await;
     assert_eq!(paid.len(), 1);
     assert_eq!(paid[0]["status"], "succeeded");
-    assert_eq!(paid[0]["payment_method_types"], serde_json::json!(["card_present"]));
+    assert_eq!(
+        paid[0]["payment_method_types"],
+        serde_json::json!(["card_present"])
+    );
     assert_eq!(paid[0]["metadata"]["terminal_id"], terminal.id.as_str());
     let charge = api
-        .get(&format!("/v1/charges/{}", paid[0]["latest_charge"].as_str().unwrap()))
+        .get(&format!(
+            "/v1/charges/{}",
+            paid[0]["latest_charge"].as_str().unwrap()
+        ))
         .await
         .json();
     assert_eq!(charge["payment_method_details"]["type"], "card_present");
-    assert_eq!(charge["payment_method_details"]["card_present"]["last4"], "4242");
+    assert_eq!(
+        charge["payment_method_details"]["card_present"]["last4"],
+        "4242"
+    );
 
     let authorization = purchase(&terminal, "0100", "000002", 700);
-    assert_eq!(field(&ask(&first_address, &authorization), 39).as_deref(), Some("00"));
+    assert_eq!(
+        field(&ask(&first_address, &authorization), 39).as_deref(),
+        Some("00")
+    );
     drop(first);
 
     // Another process (a restart, and on PostgreSQL a second instance
@@ -134,14 +153,23 @@ async fn terminal_payments_and_repeats_hold_across_restarts_and_instances(backen
     let second_address = free_address();
     let second = start(&db, &second_address);
     let api = Api::new(&second, &merchant.secret_key);
-    assert_eq!(ask(&second_address, &sale), answered, "the first answer, byte for byte");
+    assert_eq!(
+        ask(&second_address, &sale),
+        answered,
+        "the first answer, byte for byte"
+    );
     let reversal = reversal_by_de_90(&terminal, "0100", "000002");
-    assert_eq!(field(&ask(&second_address, &reversal), 39).as_deref(), Some("00"));
+    assert_eq!(
+        field(&ask(&second_address, &reversal), 39).as_deref(),
+        Some("00")
+    );
     let third = (backend == Backend::Postgres).then(|| {
         let address = free_address();
         (start(&db, &address), address)
     });
-    let repeat_at = third.as_ref().map_or(second_address.as_str(), |(_, a)| a.as_str());
+    let repeat_at = third
+        .as_ref()
+        .map_or(second_address.as_str(), |(_, a)| a.as_str());
     assert_eq!(field(&ask(repeat_at, &reversal), 39).as_deref(), Some("00"));
     assert_eq!(ask(repeat_at, &sale), answered);
 
@@ -156,13 +184,19 @@ async fn terminal_payments_and_repeats_hold_across_restarts_and_instances(backen
     assert_eq!(voids["data"].as_array().unwrap().len(), 1, "voided once");
 
     cli(&db, &["terminal", "revoke", &terminal.id]);
-    let listed = cli(&db, &["terminal", "list", "--merchant", &merchant.id, "--json"]);
+    let listed = cli(
+        &db,
+        &["terminal", "list", "--merchant", &merchant.id, "--json"],
+    );
     let listing: Value = serde_json::from_str(listed.trim()).unwrap();
     assert_eq!(listing["revoked"], true);
     let after_revoke = ask(&second_address, &purchase(&terminal, "0200", "000003", 900));
     assert_eq!(field(&after_revoke, 39).as_deref(), Some("03"));
     let refused = decode(&after_revoke, Profile::Default).unwrap();
-    assert!(!refused.has(64) && !refused.has(128), "an 03 answer is not MACed");
+    assert!(
+        !refused.has(64) && !refused.has(128),
+        "an 03 answer is not MACed"
+    );
 }
 
 on_both_backends!(a_terminal_key_is_rewrapped_by_vault_rotation_and_still_verifies);
@@ -181,7 +215,9 @@ async fn a_terminal_key_is_rewrapped_by_vault_rotation_and_still_verifies(backen
     let after = cli(&db, &["vault", "status"]);
     let old_kek = before.split_whitespace().next().unwrap();
     assert!(
-        after.lines().any(|l| l.starts_with(old_kek) && l.ends_with("\t0 terminals")),
+        after
+            .lines()
+            .any(|l| l.starts_with(old_kek) && l.ends_with("\t0 terminals")),
         "{after}"
     );
     let address = free_address();

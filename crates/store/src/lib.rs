@@ -381,7 +381,10 @@ impl Store {
 
     /// Forgets `sent` originals recorded before `created_before` (Unix
     /// seconds): approvals the gateway committed long ago.
-    pub async fn forget_sent_reversals(&self, created_before: UnixSeconds) -> Result<u64, StoreError> {
+    pub async fn forget_sent_reversals(
+        &self,
+        created_before: UnixSeconds,
+    ) -> Result<u64, StoreError> {
         dispatch!(self.forget_sent_reversals(created_before))
     }
 

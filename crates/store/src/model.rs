@@ -214,10 +214,9 @@ impl Table {
                 ("customer", ColumnKind::Text),
                 ("currency", ColumnKind::Text),
             ],
-            Table::CustomerBalanceLimits => &[
-                ("holder", ColumnKind::Text),
-                ("currency", ColumnKind::Text),
-            ],
+            Table::CustomerBalanceLimits => {
+                &[("holder", ColumnKind::Text), ("currency", ColumnKind::Text)]
+            }
         }
     }
 

@@ -246,7 +246,9 @@ mod tests {
     fn encrypt_for(kid: &str, pkcs8: &[u8], plaintext: &[u8]) -> String {
         use aws_lc_rs::rsa::OaepPublicEncryptingKey;
         let public = OaepPublicEncryptingKey::new(
-            PrivateDecryptingKey::from_pkcs8(pkcs8).unwrap().public_key(),
+            PrivateDecryptingKey::from_pkcs8(pkcs8)
+                .unwrap()
+                .public_key(),
         )
         .unwrap();
         let header =

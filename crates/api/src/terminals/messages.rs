@@ -54,7 +54,7 @@ pub async fn handle(state: &AppState, raw: &[u8], profile: Profile) -> Reply {
                     Reply::Send(encode(&answer(&partial, response::FORMAT_ERROR), profile))
                 }
                 _ => Reply::Close,
-            }
+            };
         }
     };
     if !readable(&message) {
@@ -127,7 +127,11 @@ async fn carry_out(state: &AppState, terminal: &Terminal, message: &Message) -> 
             message.text(fields::NETWORK_MANAGEMENT_CODE),
             Some(network::SIGN_ON | network::SIGN_OFF | network::ECHO)
         );
-        let code = if known { response::APPROVED } else { response::FORMAT_ERROR };
+        let code = if known {
+            response::APPROVED
+        } else {
+            response::FORMAT_ERROR
+        };
         return Ok(Some((code, None)));
     }
     if kind == mti::AUTHORIZATION || kind == mti::FINANCIAL {
@@ -228,7 +232,8 @@ fn card_of(state: &AppState, message: &Message) -> Result<CardInput, &'static st
         Some(track) => {
             let track = Track2::parse(track).map_err(|_| response::FORMAT_ERROR)?;
             let (year, month) = track.expiry_year_month();
-            let number = CardNumber::parse(track.pan()).map_err(|_| response::INVALID_CARD_NUMBER)?;
+            let number =
+                CardNumber::parse(track.pan()).map_err(|_| response::INVALID_CARD_NUMBER)?;
             (number, year, month)
         }
         None => {
@@ -268,9 +273,11 @@ fn original_of(terminal: &Terminal, message: &Message) -> Option<Original> {
         }));
     }
     let stan = message.text(fields::STAN)?;
-    let date = message
-        .text(fields::LOCAL_DATE)
-        .or_else(|| message.text(fields::TRANSMISSION_DATE_TIME).and_then(|t| t.get(..4)))?;
+    let date = message.text(fields::LOCAL_DATE).or_else(|| {
+        message
+            .text(fields::TRANSMISSION_DATE_TIME)
+            .and_then(|t| t.get(..4))
+    })?;
     Some(Original::Named(format!(
         "{}:{stan}:{date}",
         terminal.terminal_id

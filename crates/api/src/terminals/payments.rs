@@ -119,7 +119,13 @@ async fn answer_again(
     let Some(answered) = answer_of(state, StatusCode::OK, &render_payment_intent(&intent)) else {
         return Ok(None);
     };
-    let record = record_of(state, &purchase.key, &purchase.mti, &intent.id, answered.clone());
+    let record = record_of(
+        state,
+        &purchase.key,
+        &purchase.mti,
+        &intent.id,
+        answered.clone(),
+    );
     let mut writes = WriteSet::new();
     writes.push(transactions::insert(scope, &record, state.now())?);
     match state.store.commit(writes).await {
@@ -217,7 +223,10 @@ fn answer_of(state: &AppState, status: StatusCode, body: &Value) -> Option<Answe
 /// DE 38 of an approval: six characters the gateway derives from the
 /// charge (keyed, so they cannot be forged from the charge id).
 fn authorization_code(state: &AppState, charge: &str) -> String {
-    state.key_hasher.keyed_digest("terminal_authorization_code", charge)[..6].to_uppercase()
+    state
+        .key_hasher
+        .keyed_digest("terminal_authorization_code", charge)[..6]
+        .to_uppercase()
 }
 
 /// How a 0400 names its original.
@@ -286,21 +295,21 @@ async fn undo(
     ctx: &Ctx<'_>,
     record: &TerminalTransaction,
 ) -> ApiResult<Option<(&'static str, WriteSet)>> {
-    let (_, intent) =
-        crate::payments::records::load::<PaymentIntent>(ctx.state, ctx.scope, &record.payment_intent, "intent")
-            .await?;
+    let (_, intent) = crate::payments::records::load::<PaymentIntent>(
+        ctx.state,
+        ctx.scope,
+        &record.payment_intent,
+        "intent",
+    )
+    .await?;
     if intent.pending_attempt.is_some() {
         return Ok(None);
     }
     match intent.status {
         PaymentIntentStatus::RequiresCapture => {
-            let done = crate::payments::capture::cancel_intent(
-                ctx,
-                &intent.id,
-                None,
-                Some(&record.id),
-            )
-            .await?;
+            let done =
+                crate::payments::capture::cancel_intent(ctx, &intent.id, None, Some(&record.id))
+                    .await?;
             Ok(Some(("canceled", done.writes)))
         }
         PaymentIntentStatus::Succeeded => {

@@ -115,7 +115,8 @@ pub async fn create(
             merchant: merchant.as_str().to_owned(),
             created: now,
             revoked_at: None,
-            sealed: serde_json::from_str(&sealed_body(&sealed)).map_err(|e| ApiError::internal(&e))?,
+            sealed: serde_json::from_str(&sealed_body(&sealed))
+                .map_err(|e| ApiError::internal(&e))?,
         };
         let mut writes = WriteSet::new();
         writes.push(WriteOp::Insert {
@@ -216,7 +217,10 @@ pub async fn revoke(store: &Store, terminal_id: &str, now: i64) -> ApiResult<boo
         return Ok(true);
     }
     terminal.revoked_at = Some(now);
-    let kek_id = terminal.sealed["kek_id"].as_str().unwrap_or_default().to_owned();
+    let kek_id = terminal.sealed["kek_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let mut writes = WriteSet::new();
     writes.push(WriteOp::Update {
         table: Table::Terminals,

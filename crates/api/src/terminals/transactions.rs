@@ -21,16 +21,30 @@ impl MessageKey {
     /// The stored record's id: a keyed digest, so ids say nothing of the
     /// terminal's traffic and cannot be guessed.
     pub fn record_id(&self, state: &AppState) -> String {
-        let data = format!("{}\u{0}{}\u{0}{}", self.terminal_id, self.stan, self.transmission);
-        format!("ttx_{}", &state.key_hasher.keyed_digest("terminal_transaction", &data)[..32])
+        let data = format!(
+            "{}\u{0}{}\u{0}{}",
+            self.terminal_id, self.stan, self.transmission
+        );
+        format!(
+            "ttx_{}",
+            &state.key_hasher.keyed_digest("terminal_transaction", &data)[..32]
+        )
     }
 
     /// The payment intent the message creates: derived from the key, so a
     /// repeat after a crash between the two commits finds the same intent
     /// instead of charging the card again.
     pub fn intent_id(&self, state: &AppState) -> String {
-        let data = format!("{}\u{0}{}\u{0}{}", self.terminal_id, self.stan, self.transmission);
-        format!("pi_{}", &state.key_hasher.keyed_digest("terminal_payment_intent", &data)[..24])
+        let data = format!(
+            "{}\u{0}{}\u{0}{}",
+            self.terminal_id, self.stan, self.transmission
+        );
+        format!(
+            "pi_{}",
+            &state
+                .key_hasher
+                .keyed_digest("terminal_payment_intent", &data)[..24]
+        )
     }
 
     /// Terminal, STAN and the date (MMDD of DE 7): how a 0400 without DE 90
@@ -120,7 +134,10 @@ fn columns_of(record: &TerminalTransaction, key: &MessageKey) -> Vec<(&'static s
     vec![
         ("terminal_id", SqlValue::Text(record.terminal_id.clone())),
         ("original_key", SqlValue::Text(key.original_key())),
-        ("payment_intent", SqlValue::Text(record.payment_intent.clone())),
+        (
+            "payment_intent",
+            SqlValue::Text(record.payment_intent.clone()),
+        ),
     ]
 }
 

@@ -183,10 +183,16 @@ mod tests {
             let answered = response_of_decline(&decline);
             assert_eq!(decline_of_response(answered), decline, "{}", row.code);
         }
-        assert_eq!(response_of_error("card_declined", Some("insufficient_funds")), "51");
+        assert_eq!(
+            response_of_error("card_declined", Some("insufficient_funds")),
+            "51"
+        );
         assert_eq!(response_of_error("card_declined", Some("fraudulent")), "59");
         assert_eq!(response_of_error("incorrect_number", None), "14");
-        assert_eq!(response_of_error("expired_card", Some("expired_card")), "54");
+        assert_eq!(
+            response_of_error("expired_card", Some("expired_card")),
+            "54"
+        );
         assert_eq!(response_of_error("card_declined", Some("unmapped")), "05");
         let sandbox_lost = decline_of_response("41");
         assert_eq!(response_of_decline(&sandbox_lost), "41");

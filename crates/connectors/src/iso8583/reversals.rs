@@ -76,7 +76,8 @@ impl ReversalStore for MemoryReversals {
     async fn record(&self, pending: PendingReversal) -> Result<(), ReversalStoreError> {
         let mut map = self.locked()?;
         if map.len() < MEMORY_REVERSALS_MAX {
-            map.entry(pending.attempt_id.clone()).or_insert((pending, false));
+            map.entry(pending.attempt_id.clone())
+                .or_insert((pending, false));
         }
         Ok(())
     }
@@ -169,8 +170,13 @@ mod tests {
             text.push('\n');
         }
         std::fs::write(&path, text).unwrap();
-        assert_eq!(JournalReversals::pending_in(&path).unwrap(), vec![pending("pa_2")]);
-        assert!(JournalReversals::pending_in(&dir.path().join("none")).unwrap().is_empty());
+        assert_eq!(
+            JournalReversals::pending_in(&path).unwrap(),
+            vec![pending("pa_2")]
+        );
+        assert!(JournalReversals::pending_in(&dir.path().join("none"))
+            .unwrap()
+            .is_empty());
     }
 
     #[tokio::test]

@@ -162,12 +162,19 @@ async fn one_connection(
 }
 
 /// The report's `terminals` member.
-pub fn figures(codec_per_s: f64, load: &TerminalLoad, connections: usize, http_payments_per_s: f64) -> Value {
+pub fn figures(
+    codec_per_s: f64,
+    load: &TerminalLoad,
+    connections: usize,
+    http_payments_per_s: f64,
+) -> Value {
     let mut sorted = load.latencies_us.clone();
     sorted.sort_unstable();
     let quantile = |q: f64| {
         let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-        sorted.get(index).map(|us| (*us as f64 / 10.0).round() / 100.0)
+        sorted
+            .get(index)
+            .map(|us| (*us as f64 / 10.0).round() / 100.0)
     };
     let per_s = load.approved as f64 / load.elapsed_s.max(f64::EPSILON);
     json!({

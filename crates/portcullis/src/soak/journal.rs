@@ -120,7 +120,9 @@ pub async fn reconcile(store: &Store, journal: &Path) -> anyhow::Result<JournalR
             (true, false) => at_gateway == 1,
             (false, false) => {
                 found.open += 1;
-                found.example(format!("approval {rrn} is open (neither captured nor reversed)"));
+                found.example(format!(
+                    "approval {rrn} is open (neither captured nor reversed)"
+                ));
                 continue;
             }
         };

@@ -90,10 +90,9 @@ impl AcquirerKind {
     /// The settings that send `merchant`'s payments to `acquirer`.
     fn settings_toml(self, acquirer: &process::ChildProcess, merchant: &str) -> String {
         match self {
-            AcquirerKind::Sandbox => settings_toml(
-                &format!("connector_url = \"{}\"\n", acquirer.base_url),
-                "",
-            ),
+            AcquirerKind::Sandbox => {
+                settings_toml(&format!("connector_url = \"{}\"\n", acquirer.base_url), "")
+            }
             AcquirerKind::Iso8583 => settings_toml(
                 "",
                 &format!(
@@ -395,7 +394,11 @@ fn report(args: &SoakArgs, backend: &str, findings: &Findings) {
         eprintln!("soak: ledger verify: {}", ledger.said);
     }
     let journal_examples = findings.journal.iter().flat_map(|j| &j.examples);
-    let examples = found.examples.iter().chain(&outbox.examples).chain(journal_examples);
+    let examples = found
+        .examples
+        .iter()
+        .chain(&outbox.examples)
+        .chain(journal_examples);
     for line in examples.chain(record.unexpected.iter().take(5)) {
         eprintln!("soak: {line}");
     }

@@ -158,7 +158,10 @@ async fn webhook_secrets_are_sealed_at_rest_and_still_sign(backend: Backend) {
 
     // Key rotation re-wraps the endpoint's secrets; they still sign.
     let rotated = cli(&env.db, &["vault", "rotate-key"]);
-    assert!(rotated.contains(", 1 webhook endpoints and 0 terminals"), "{rotated}");
+    assert!(
+        rotated.contains(", 1 webhook endpoints and 0 terminals"),
+        "{rotated}"
+    );
     let new_kek = assert_sealed(&env.db, backend, &id, &secret).await;
     assert_ne!(new_kek, first_kek);
     assert_delivery_verifies(&env, &env.server, &receiver, &secret).await;

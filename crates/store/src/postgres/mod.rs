@@ -22,8 +22,8 @@ use crate::model::{
     page_of, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, Scope, Table, WriteOp,
     WriteSet,
 };
-use crate::sql::accounts::{self, ClaimDecision, ClaimRow};
 use crate::reversals::{PendingReversalRow, ReversalState};
+use crate::sql::accounts::{self, ClaimDecision, ClaimRow};
 use crate::sql::{docs, instances, reversals, secret_checks, webhooks, Dialect, Sql};
 use crate::{ScanQuery, ScopedDoc, StoreError, StoreOptions};
 use convert::{doc_of, key_of_row, map_err, params_of};

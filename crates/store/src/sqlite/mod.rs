@@ -475,13 +475,15 @@ fn reversal_from_row(
 ) -> rusqlite::Result<Result<PendingReversalRow, StoreError>> {
     let (attempt_id, connector, reference) = (row.get(0)?, row.get(1)?, row.get(2)?);
     let (state, created): (String, i64) = (row.get(3)?, row.get(4)?);
-    Ok(ReversalState::parse(&state).map(|state| PendingReversalRow {
-        attempt_id,
-        connector,
-        reference,
-        state,
-        created,
-    }))
+    Ok(
+        ReversalState::parse(&state).map(|state| PendingReversalRow {
+            attempt_id,
+            connector,
+            reference,
+            state,
+            created,
+        }),
+    )
 }
 
 pub(crate) fn execute(c: &Connection, sql: &Sql) -> Result<usize, StoreError> {
