@@ -179,12 +179,12 @@ mod tests {
         let field = original.field();
         assert_eq!(field, "010000012312051015000000001234500000000000");
         assert_eq!(OriginalData::parse(&field), Some(original));
-        assert_eq!(mask_pan("4242424242424242"), "424242******4242");
+        assert_eq!(mask_pan("4571230000009876"), "457123******9876");
         assert_eq!(
-            parse_track2("4242424242424242=30121010000000000"),
-            Some(("4242424242424242", "3012"))
+            parse_track2("4571230000009876=30121010000000000"),
+            Some(("4571230000009876", "3012"))
         );
-        assert_eq!(parse_track2("4242424242424242"), None);
+        assert_eq!(parse_track2("4571230000009876"), None);
         assert_eq!(rrn_of("pa_1").len(), 12);
         assert_ne!(rrn_of("pa_1"), rrn_of("pa_2"));
     }
