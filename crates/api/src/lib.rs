@@ -19,6 +19,7 @@ pub mod error;
 mod events;
 mod expand;
 mod health;
+pub mod hosted;
 mod idempotency;
 pub mod ledger;
 mod limits;

@@ -1,8 +1,8 @@
 //! Headers every answer carries: `Cache-Control: no-store` (answers hold
 //! customers, client secrets and keys' data; no cache on the way may keep
 //! them), `X-Content-Type-Options: nosniff`, and for the hosted pages a
-//! Content-Security-Policy that allows nothing but the page's own inline
-//! style, and `X-Frame-Options: DENY` (no other site may frame the 3-D
+//! Content-Security-Policy that allows nothing from any other origin and no
+//! inline script, and `X-Frame-Options: DENY` (no other site may frame the 3-D
 //! Secure page to click through it). HSTS when the server speaks TLS.
 
 use crate::state::AppState;
@@ -11,11 +11,14 @@ use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
-/// The hosted pages' policy: no scripts, no images, no frames, no plugins;
-/// the page's inline `<style>` only. Form posts go to the page itself,
-/// which redirects to the merchant's `return_url` (so no `form-action`).
-pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'";
+/// The hosted pages' policy: scripts, styles, images and fetches from the
+/// gateway's own origin only (files of the binary; never an inline script,
+/// never another host), images also as `data:` URLs (QR codes), the
+/// page's inline `<style>`, no frames, no plugins. Form posts go to the page
+/// itself, which redirects to the merchant's URL (so no `form-action`).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+     base-uri 'none'; frame-ancestors 'none'";
 /// Two years, as the HSTS preload list asks.
 pub const HSTS: &str = "max-age=63072000";
 
