@@ -8,6 +8,9 @@
 //! timing). The Python used is `PORTCULLIS_TEST_SMTP_PYTHON` (a venv with
 //! aiosmtpd, which `.ci/run` makes), else `python3`.
 
+/// The hosted pages (`/account/…`) of the same flows.
+#[path = "accounts/pages.rs"]
+mod pages;
 mod support;
 
 use serde_json::Value;
@@ -134,6 +137,7 @@ struct World {
     server: TestServer,
     app: Api,
     merchant: Api,
+    merchant_id: String,
 }
 
 async fn world(backend: Backend, env: &[(&str, &str)]) -> World {
@@ -156,6 +160,7 @@ async fn world(backend: Backend, env: &[(&str, &str)]) -> World {
         server,
         app,
         merchant: merchant_api,
+        merchant_id: merchant.id.clone(),
     }
 }
 

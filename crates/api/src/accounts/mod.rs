@@ -20,6 +20,7 @@ mod audit;
 mod credentials;
 mod errors;
 pub mod mail;
+mod pages;
 mod passwords;
 mod records;
 mod registration;
@@ -215,6 +216,7 @@ pub fn routes() -> Routes {
             doc("/v1/customers/{id}/account_events", "A customer's credential events, newest first (secret key)", "list").params(EVENTS),
             audit::list,
         )
+        .merge(pages::routes())
 }
 
 /// A JSON answer, or the error's.
@@ -229,6 +231,21 @@ fn answer(result: crate::error::ApiResult<serde_json::Value>) -> axum::response:
 /// A link to a hosted account page, carrying an emailed token.
 fn link(state: &crate::state::AppState, page: &str, token: &str) -> String {
     format!("{}/account/{page}?token={token}", state.base_url())
+}
+
+/// A link to a hosted account page that starts a flow, naming the
+/// merchant and mode it serves (`?merchant=acct_…&mode=test|live`).
+fn realm_link(
+    state: &crate::state::AppState,
+    scope: &portcullis_store::Scope,
+    page: &str,
+) -> String {
+    let mode = if scope.livemode { "live" } else { "test" };
+    format!(
+        "{}/account/{page}?merchant={}&mode={mode}",
+        state.base_url(),
+        scope.merchant_id.as_str()
+    )
 }
 
 /// Commits `writes`; a version conflict (another request spent the same

@@ -156,7 +156,7 @@ async fn already_registered(
         to: existing.email.clone(),
         locale: existing.locale,
         kind: MessageKind::AlreadyRegistered,
-        link: Some(format!("{}/account/password_reset", state.base_url())),
+        link: Some(super::realm_link(state, &scope, "password_reset")),
         account_ref: existing.id.clone(),
     });
     Ok(())

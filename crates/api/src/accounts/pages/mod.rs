@@ -1,0 +1,139 @@
+//! The hosted customer account pages (`/account/…`), in English and
+//! Simplified Chinese: register, activate (the emailed link), accept an
+//! invitation, sign in and out, the account and its sessions (revoke one),
+//! password change, password reset (request, and the emailed link), email
+//! change (request, and the link sent to the new address) and closing the
+//! account.
+//!
+//! Server-rendered from askama templates (`crates/api/templates/account/`),
+//! one stylesheet and one script served from `/account/assets/…` (the CSP
+//! allows no inline script). The session lives in an HttpOnly, SameSite=Lax
+//! cookie (`Secure` under TLS) scoped to `/account`; every form carries a
+//! token bound to a SameSite=Strict cookie of the browser ([`context`]).
+//!
+//! Pages that start a flow (register, sign in, reset) name their merchant
+//! in the query: `?merchant=acct_…&mode=test|live` (the merchant links to
+//! them from its site); pages reached by an emailed link or a session find
+//! it from the token. Each page calls the very handler of the JSON API.
+
+mod assets;
+mod context;
+mod flows;
+mod signed_in;
+mod texts;
+mod views;
+
+use crate::accounts::tokens::TOKEN_CHARS_MAX;
+use crate::routes::params::{self as p, Param};
+use crate::routes::{doc, Routes};
+use crate::state::AppState;
+use crate::wire::ApiRequest;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use portcullis_domain::accounts::PASSWORD_CHARS_MAX;
+
+const MERCHANT: Param = p::string("merchant", 64);
+const MODE: Param = p::one_of("mode", &["test", "live"]);
+const LOCALE: Param = p::string("locale", 16);
+const CSRF: Param = p::string("csrf_token", 128);
+const TOKEN: Param = p::string("token", TOKEN_CHARS_MAX);
+const EMAIL: Param = p::string("email", 512);
+const PASSWORD: Param = p::string("password", PASSWORD_CHARS_MAX);
+const CURRENT_PASSWORD: Param = p::string("current_password", PASSWORD_CHARS_MAX);
+const NEW_PASSWORD: Param = p::string("new_password", PASSWORD_CHARS_MAX);
+
+const REALM_PAGE: &[Param] = &[MERCHANT, MODE, LOCALE];
+const REGISTER_FORM: &[Param] = &[
+    MERCHANT,
+    MODE,
+    LOCALE,
+    CSRF,
+    EMAIL,
+    PASSWORD,
+    p::string("name", 256),
+];
+const LOGIN_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, CSRF, EMAIL, PASSWORD];
+const RESET_REQUEST_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, CSRF, EMAIL];
+const TOKEN_PAGE: &[Param] = &[TOKEN, LOCALE];
+const TOKEN_FORM: &[Param] = &[TOKEN, LOCALE, CSRF];
+const INVITATION_FORM: &[Param] = &[TOKEN, LOCALE, CSRF, PASSWORD];
+const RESET_FORM: &[Param] = &[TOKEN, LOCALE, CSRF, NEW_PASSWORD];
+const SIGNED_IN_PAGE: &[Param] = &[LOCALE, p::one_of("done", signed_in::DONE)];
+const SIGNED_IN_FORM: &[Param] = &[LOCALE, CSRF];
+const PASSWORD_FORM: &[Param] = &[LOCALE, CSRF, CURRENT_PASSWORD, NEW_PASSWORD];
+const EMAIL_FORM: &[Param] = &[LOCALE, CSRF, p::string("new_email", 512), CURRENT_PASSWORD];
+const DEACTIVATE_FORM: &[Param] = &[LOCALE, CSRF, CURRENT_PASSWORD];
+
+/// A hosted page: no API key, HTML.
+fn page(path: &'static str, summary: &'static str, params: &'static [Param]) -> crate::routes::Doc {
+    doc(path, summary, "").params(params).public().not_json()
+}
+
+pub fn routes() -> Routes {
+    use flows::Flow;
+    let mut routes = Routes::new()
+        .get(
+            page(
+                "/account",
+                "The signed-in customer's account and sessions (hosted page)",
+                SIGNED_IN_PAGE,
+            ),
+            signed_in::home,
+        )
+        .post(
+            page("/account/logout", "Sign out (hosted page)", SIGNED_IN_FORM),
+            signed_in::logout,
+        )
+        .post(
+            page(
+                "/account/sessions/{id}/revoke",
+                "Sign out one session (hosted page)",
+                SIGNED_IN_FORM,
+            ),
+            signed_in::revoke,
+        )
+        .get(
+            page(
+                "/account/assets/account.js",
+                "The account pages' script",
+                p::NONE,
+            ),
+            assets::script,
+        )
+        .get(
+            page(
+                "/account/assets/account.css",
+                "The account pages' stylesheet",
+                p::NONE,
+            ),
+            assets::stylesheet,
+        );
+    for (flow, get_params, post_params) in [
+        (Flow::Register, REALM_PAGE, REGISTER_FORM),
+        (Flow::Login, REALM_PAGE, LOGIN_FORM),
+        (Flow::PasswordReset, REALM_PAGE, RESET_REQUEST_FORM),
+        (Flow::Activate, TOKEN_PAGE, TOKEN_FORM),
+        (Flow::Invitation, TOKEN_PAGE, INVITATION_FORM),
+        (Flow::Reset, TOKEN_PAGE, RESET_FORM),
+        (Flow::EmailConfirm, TOKEN_PAGE, TOKEN_FORM),
+        (Flow::Password, SIGNED_IN_PAGE, PASSWORD_FORM),
+        (Flow::Email, SIGNED_IN_PAGE, EMAIL_FORM),
+        (Flow::Deactivate, SIGNED_IN_PAGE, DEACTIVATE_FORM),
+    ] {
+        let spec = flow.spec();
+        routes = routes
+            .get(
+                page(spec.path, spec.summary, get_params),
+                move |state: State<AppState>, headers: HeaderMap, request: ApiRequest| {
+                    flows::show(flow, state, headers, request)
+                },
+            )
+            .post(
+                page(spec.path, spec.summary, post_params),
+                move |state: State<AppState>, headers: HeaderMap, request: ApiRequest| {
+                    flows::submit(flow, state, headers, request)
+                },
+            );
+    }
+    routes
+}

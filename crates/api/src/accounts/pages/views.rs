@@ -1,0 +1,123 @@
+//! The pages' askama templates (`crates/api/templates/account/`) and what
+//! they are filled with. askama escapes every value for HTML.
+
+use super::texts::Texts;
+use askama::Template;
+
+/// What every page shows around its content.
+pub struct Chrome {
+    /// `<html lang>`: `en` or `zh-CN`.
+    pub lang: &'static str,
+    pub t: &'static Texts,
+    /// The language switcher's links (the current language unlinked).
+    pub switcher: Vec<SwitchLink>,
+    /// An error, announced (`role="alert"`) and focused.
+    pub error: Option<String>,
+    /// What just happened (`role="status"`).
+    pub notice: Option<String>,
+    /// The form token of this browser (see `csrf`).
+    pub csrf: String,
+}
+
+pub struct SwitchLink {
+    pub href: String,
+    pub lang: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+pub struct Link {
+    pub id: &'static str,
+    pub href: String,
+    pub label: &'static str,
+}
+
+/// One input of a form.
+pub struct Field {
+    pub name: &'static str,
+    pub label: &'static str,
+    /// `email`, `password`, `text` or `hidden`.
+    pub kind: &'static str,
+    pub autocomplete: &'static str,
+    pub value: String,
+    pub hint: Option<&'static str>,
+    pub required: bool,
+    /// The field the last error named.
+    pub invalid: bool,
+}
+
+impl Field {
+    pub fn input(
+        name: &'static str,
+        label: &'static str,
+        kind: &'static str,
+        autocomplete: &'static str,
+    ) -> Self {
+        Self {
+            name,
+            label,
+            kind,
+            autocomplete,
+            value: String::new(),
+            hint: None,
+            required: true,
+            invalid: false,
+        }
+    }
+
+    pub fn hidden(name: &'static str, value: String) -> Self {
+        Self {
+            value,
+            ..Self::input(name, "", "hidden", "off")
+        }
+    }
+
+    pub fn with_hint(mut self, hint: &'static str) -> Self {
+        self.hint = Some(hint);
+        self
+    }
+
+    pub fn with_value(mut self, value: String) -> Self {
+        self.value = value;
+        self
+    }
+
+    pub fn optional(mut self) -> Self {
+        self.required = false;
+        self
+    }
+}
+
+/// A form page, or (no `action`) a page that only tells something.
+#[derive(Template)]
+#[template(path = "account/form.html")]
+pub struct FormPage {
+    pub chrome: Chrome,
+    pub title: &'static str,
+    pub intro: Option<&'static str>,
+    pub action: Option<String>,
+    pub fields: Vec<Field>,
+    pub submit: &'static str,
+    pub danger: bool,
+    pub links: Vec<Link>,
+}
+
+/// One row of the sessions table.
+pub struct SessionRow {
+    pub id: String,
+    /// RFC 3339, UTC.
+    pub created: String,
+    pub expires: String,
+    pub device: String,
+    pub ip: String,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account/home.html")]
+pub struct HomePage {
+    pub chrome: Chrome,
+    pub email: String,
+    pub status: String,
+    pub sessions: Vec<SessionRow>,
+}
