@@ -7,6 +7,8 @@
 #                    apt-get when missing and this runs as root)
 #   SCREENSHOT_DIR   where screenshots go (default: a new temp dir, kept)
 #   PORTCULLIS_BROWSER_KEEP_TMP  set to keep the server's data dir and log
+#   PORTCULLIS_TEST_SMTP_PYTHON  a Python with aiosmtpd for the account pages
+#                    emails (default: a venv .venv-accounts-smtp made here)
 # Extra arguments go to `node --test`. Exits non-zero when a test fails.
 #
 # Like the Python conftest, it starts a fresh `portcullis serve` on port 0
@@ -107,8 +109,10 @@ stop_server() {
     return "$code"
 }
 
+smtp_pid=""
 cleanup() {
     stop_server || true
+    if [[ -n "$smtp_pid" ]]; then kill "$smtp_pid" 2>/dev/null || true; fi
     if [[ -n "${PORTCULLIS_BROWSER_KEEP_TMP:-}" ]]; then
         log "kept $tmp"
     else
@@ -117,8 +121,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# --- the SMTP sink the account pages' emails go to (aiosmtpd) -----------------------
+smtp_python="${PORTCULLIS_TEST_SMTP_PYTHON:-}"
+if [[ -z "$smtp_python" ]]; then
+    venv="$root/.venv-accounts-smtp"
+    [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$root/tests/accounts/requirements.txt"
+    smtp_python="$venv/bin/python"
+fi
+mail_log="$tmp/mail.jsonl"
+smtp_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$smtp_python" "$root/tests/accounts/smtp_sink.py" "$smtp_port" "$mail_log" >"$tmp/smtp.log" 2>&1 &
+smtp_pid=$!
+for _ in $(seq 100); do
+    grep -q ready "$tmp/smtp.log" 2>/dev/null && break
+    sleep 0.1
+done
+grep -q ready "$tmp/smtp.log" || { echo "browser: the SMTP sink did not start:" >&2; cat "$tmp/smtp.log" >&2; exit 1; }
+
 log "starting $bin serve (data in $data)"
-"${clean_env[@]}" "$bin" serve --listen 127.0.0.1:0 --data-dir "$data" \
+"${clean_env[@]}" PORTCULLIS_SMTP_URL="smtp://127.0.0.1:$smtp_port" \
+    "$bin" serve --listen 127.0.0.1:0 --data-dir "$data" \
     </dev/null >"$tmp/stdout.log" 2>"$tmp/server.log" &
 server_pid=$!
 
@@ -149,7 +172,9 @@ secret_key="$(node -e '
 shots="${SCREENSHOT_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/portcullis-screenshots.XXXXXX")}"
 mkdir -p "$shots"
 status=0
+merchant_id="$(node -e 'process.stdout.write(JSON.parse(process.argv[1]).id)' "$merchant_json")"
 PORTCULLIS_URL="$base_url" PORTCULLIS_SECRET_KEY="$secret_key" CHROMIUM_PATH="$chromium_path" \
+    PORTCULLIS_MERCHANT_ID="$merchant_id" PORTCULLIS_MAIL_LOG="$mail_log" \
     SCREENSHOT_DIR="$shots" \
     node --test --test-reporter=spec --test-concurrency=1 "$@" test/*.test.mjs || status=$?
 log "screenshots in $shots"
