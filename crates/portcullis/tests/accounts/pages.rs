@@ -275,6 +275,18 @@ async fn register_activate_sign_in_and_change_password(backend: Backend) {
         )
         .await;
     assert_eq!(wrong_current.status, 400);
+    // Another site's form (no token of this browser) changes nothing.
+    let forged = browser
+        .post(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.text);
+    assert_eq!(w.me(&app_session).await.status, 200, "nothing changed");
     let changed = browser
         .fill(
             "/account/password",
@@ -464,7 +476,37 @@ async fn pages_without_a_merchant_say_so(backend: Backend) {
         .starts_with("text/javascript"));
 }
 
+async fn an_invitation_lands_on_its_page(backend: Backend) {
+    let w = world(backend, &[]).await;
+    let email = "invited@example.com";
+    let customer = w.merchant.post("/v1/customers", &[("email", email)]).await;
+    assert_eq!(customer.status, 200, "{}", customer.text);
+    let id = customer.json()["id"].as_str().unwrap().to_owned();
+    let invited = w
+        .merchant
+        .post(
+            &format!("/v1/customers/{id}/account_invitations"),
+            &[("locale", "zh-CN")],
+        )
+        .await;
+    assert_eq!(invited.status, 200, "{}", invited.text);
+    let message = w.sink.wait_for(email, 1).await;
+    let mut browser = Browser::new(&w, "en");
+    let link = link_in(&message, "invitation");
+    let weak = browser.fill(&link, &[("password", "password")]).await;
+    assert_eq!(weak.status, 400, "{}", weak.text);
+    let accepted = browser.fill(&link, &[("password", PASSWORD)]).await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
+    assert!(
+        accepted.text.contains("Your account is active"),
+        "{}",
+        accepted.text
+    );
+    assert_eq!(w.login(email, PASSWORD).await.status, 200);
+}
+
 crate::on_both_backends!(
+    an_invitation_lands_on_its_page,
     register_activate_sign_in_and_change_password,
     chinese_pages_reset_email_change_and_close,
     pages_without_a_merchant_say_so,
