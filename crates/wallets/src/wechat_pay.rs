@@ -276,6 +276,29 @@ pub fn jsapi_pay_parameters(
     })
 }
 
+/// What an app opens WeChat Pay with for an APP `prepay_id` (the SDK's
+/// `PayReq`): `sign` is SHA256withRSA over
+/// `appid\ntimestamp\nnoncestr\nprepayid\n`, `package` is `Sign=WXPay`.
+pub fn app_pay_parameters(
+    key: &RsaPrivateKey,
+    appid: &str,
+    mchid: &str,
+    prepay_id: &str,
+    timestamp: i64,
+    nonce: &str,
+) -> serde_json::Value {
+    let message = format!("{appid}\n{timestamp}\n{nonce}\n{prepay_id}\n");
+    serde_json::json!({
+        "app_id": appid,
+        "nonce_str": nonce,
+        "package": "Sign=WXPay",
+        "partner_id": mchid,
+        "prepay_id": prepay_id,
+        "sign": sign_sha256_rsa(key, message.as_bytes()),
+        "timestamp": timestamp.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,170 @@
+//! Wallet payments (Alipay, WeChat Pay) on PaymentIntents: what a confirm
+//! asks for (`payment_method_data[type]=alipay|wechat_pay`,
+//! `payment_method_options[…]`), the connector account that takes it
+//! (`account`), the trade opened at the provider and the `next_action` the
+//! customer follows (`open`), the provider's word applied to the intent
+//! (`settle`), the `/notify/…` receivers (`notify`), the QR images under
+//! the client secret (`qr`) and the worker that queries and expires open
+//! trades (`worker`).
+
+pub(crate) mod account;
+pub(crate) mod confirm;
+pub(crate) mod notify;
+pub(crate) mod open;
+pub(crate) mod qr;
+pub(crate) mod settle;
+pub mod worker;
+
+use crate::error::{ApiError, ApiResult};
+use crate::routes::Routes;
+use crate::wire::Params;
+
+/// How long a trade stays payable unless the merchant says otherwise.
+pub const EXPIRES_AFTER_S_DEFAULT: i64 = 15 * 60;
+/// Bounds of `payment_method_options[…][expires_after_seconds]`.
+pub const EXPIRES_AFTER_S_MIN: i64 = 10;
+pub const EXPIRES_AFTER_S_MAX: i64 = 2 * 60 * 60;
+/// The only currency the providers' domestic APIs take.
+pub const CURRENCY: &str = "cny";
+
+pub fn routes() -> Routes {
+    Routes::new().merge(notify::routes()).merge(qr::routes())
+}
+
+/// The two wallets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provider {
+    Alipay,
+    WechatPay,
+}
+
+impl Provider {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "alipay" => Some(Provider::Alipay),
+            "wechat_pay" => Some(Provider::WechatPay),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Alipay => "alipay",
+            Provider::WechatPay => "wechat_pay",
+        }
+    }
+}
+
+/// The wallet a confirmation pays with: named by `payment_method_data`,
+/// or the intent's only payment method type when nothing else is named.
+pub fn provider_of(
+    intent: &portcullis_domain::payment_intents::PaymentIntent,
+    input: &super::confirm::ConfirmInput,
+) -> Option<Provider> {
+    match &input.method {
+        Some(super::confirm::MethodSource::Wallet(provider)) => Some(*provider),
+        Some(_) => None,
+        None if intent.payment_method.is_none() => match intent.payment_method_types.as_slice() {
+            [only] => Provider::parse(only),
+            _ => None,
+        },
+        None => None,
+    }
+}
+
+/// Alipay's ways to pay (`payment_method_options[alipay][channel]`).
+pub const ALIPAY_CHANNELS: &[&str] = &["page", "wap", "app", "qr"];
+/// WeChat Pay's clients (`payment_method_options[wechat_pay][client]`).
+pub const WECHAT_CLIENTS: &[&str] = &["web", "mobile", "android", "ios", "jsapi"];
+
+/// `payment_method_options[alipay|wechat_pay][…]` as a confirm gives them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WalletOptions {
+    pub alipay_channel: Option<String>,
+    pub alipay_expires_after_s: Option<i64>,
+    pub wechat_client: Option<String>,
+    pub wechat_openid: Option<String>,
+    pub wechat_expires_after_s: Option<i64>,
+}
+
+impl WalletOptions {
+    /// The channel or client the trade is opened for, checked.
+    pub fn flow(&self, provider: Provider) -> &str {
+        match provider {
+            Provider::Alipay => self.alipay_channel.as_deref().unwrap_or("page"),
+            Provider::WechatPay => self.wechat_client.as_deref().unwrap_or("web"),
+        }
+    }
+
+    pub fn expires_after_s(&self, provider: Provider) -> i64 {
+        match provider {
+            Provider::Alipay => self.alipay_expires_after_s,
+            Provider::WechatPay => self.wechat_expires_after_s,
+        }
+        .unwrap_or(EXPIRES_AFTER_S_DEFAULT)
+    }
+}
+
+fn expires_after(options: &mut Params, provider: Provider) -> ApiResult<Option<i64>> {
+    let Some(seconds) = options.integer("expires_after_seconds")? else {
+        return Ok(None);
+    };
+    if !(EXPIRES_AFTER_S_MIN..=EXPIRES_AFTER_S_MAX).contains(&seconds) {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            format!(
+                "expires_after_seconds must be {EXPIRES_AFTER_S_MIN} to {EXPIRES_AFTER_S_MAX}."
+            ),
+            format!(
+                "payment_method_options[{}][expires_after_seconds]",
+                provider.as_str()
+            ),
+        ));
+    }
+    Ok(Some(seconds))
+}
+
+fn one_of(value: Option<String>, allowed: &[&str], param: &str) -> ApiResult<Option<String>> {
+    match value {
+        Some(v) if !allowed.contains(&v.as_str()) => Err(ApiError::invalid(
+            "parameter_invalid",
+            format!("{param} must be one of {}.", allowed.join(", ")),
+            param,
+        )),
+        other => Ok(other),
+    }
+}
+
+/// Reads `payment_method_options` (only the wallets' options exist).
+pub fn options_from(params: &mut Params) -> ApiResult<WalletOptions> {
+    let mut found = WalletOptions::default();
+    let Some(mut options) = params.object("payment_method_options")? else {
+        return Ok(found);
+    };
+    if let Some(mut alipay) = options.object("alipay")? {
+        found.alipay_channel = one_of(
+            alipay.string("channel", 10)?,
+            ALIPAY_CHANNELS,
+            "payment_method_options[alipay][channel]",
+        )?;
+        found.alipay_expires_after_s = expires_after(&mut alipay, Provider::Alipay)?;
+        alipay.finish()?;
+    }
+    if let Some(mut wechat) = options.object("wechat_pay")? {
+        found.wechat_client = one_of(
+            wechat.string("client", 10)?,
+            WECHAT_CLIENTS,
+            "payment_method_options[wechat_pay][client]",
+        )?;
+        found.wechat_openid = wechat.string("openid", 128)?;
+        found.wechat_expires_after_s = expires_after(&mut wechat, Provider::WechatPay)?;
+        wechat.finish()?;
+    }
+    options.finish()?;
+    if found.wechat_client.as_deref() == Some("jsapi") && found.wechat_openid.is_none() {
+        return Err(ApiError::missing_parameter(
+            "payment_method_options[wechat_pay][openid]",
+        ));
+    }
+    Ok(found)
+}
