@@ -518,6 +518,23 @@ async fn expiry_closes_unpaid_trades_and_queries_lost_notifications(backend: Bac
         trade.to_string().to_lowercase().contains("closed"),
         "{trade}"
     );
+    // A cancel closes the trade at the provider first.
+    let to_cancel = confirm(&s.api, "wechat_pay", "700", &[]).await;
+    let cancel_id = to_cancel["id"].as_str().unwrap();
+    let canceled = s
+        .api
+        .post(&format!("/v1/payment_intents/{cancel_id}/cancel"), &[])
+        .await;
+    assert_eq!(canceled.status, 200, "{}", canceled.text);
+    let trades = s.sim.trades().await;
+    let trade = trades
+        .iter()
+        .find(|t| t["out_trade_no"] == cancel_id)
+        .unwrap();
+    assert!(
+        trade.to_string().to_lowercase().contains("closed"),
+        "{trade}"
+    );
     // The paid trade whose notification was lost: found paid by query.
     wait_for_status(&s.api, &lost, "succeeded", Duration::from_secs(30)).await;
     assert_eq!(

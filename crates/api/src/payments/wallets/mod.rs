@@ -72,6 +72,26 @@ pub fn provider_of(
     }
 }
 
+/// Before an intent waiting for a wallet is canceled, its trade is closed
+/// at the provider, so the customer can no longer pay it. A trade the
+/// provider will not close (paid meanwhile) refuses the cancel: the
+/// notification or the worker makes the intent succeed.
+pub async fn close_before_cancel(
+    state: &crate::state::AppState,
+    scope: &portcullis_store::Scope,
+    intent: &portcullis_domain::payment_intents::PaymentIntent,
+) -> ApiResult<()> {
+    let Some(trade) = &intent.wallet else {
+        return Ok(());
+    };
+    let stored = account::in_scope(state, scope, &trade.connector_account).await?;
+    let connection = account::connected(state, &stored).await?;
+    let provider = Provider::parse(&trade.provider).unwrap_or(Provider::Alipay);
+    worker::close(&connection, &trade.out_trade_no)
+        .await
+        .map_err(|err| open::call_error(provider, err))
+}
+
 /// Alipay's ways to pay (`payment_method_options[alipay][channel]`).
 pub const ALIPAY_CHANNELS: &[&str] = &["page", "wap", "app", "qr"];
 /// WeChat Pay's clients (`payment_method_options[wechat_pay][client]`).

@@ -79,7 +79,10 @@ async fn query(
     }
 }
 
-async fn close(connection: &WalletConnection, out_trade_no: &str) -> Result<(), WalletCallError> {
+pub(crate) async fn close(
+    connection: &WalletConnection,
+    out_trade_no: &str,
+) -> Result<(), WalletCallError> {
     match connection {
         WalletConnection::Alipay(client) => client.close(out_trade_no).await,
         WalletConnection::WechatPay(client) => client.close(out_trade_no).await,
