@@ -544,7 +544,135 @@ async fn expiry_closes_unpaid_trades_and_queries_lost_notifications(backend: Bac
     ledger_verifies(&s.db);
 }
 
+/// Creates a CNY intent listing both wallets and confirms it with a
+/// payment code given as `data` (`payment_method_data[…]` pairs).
+async fn pay_with_code(api: &Api, data: &[(&str, &str)]) -> support::Answer {
+    let mut form = vec![
+        ("amount", "1500"),
+        ("currency", "cny"),
+        ("payment_method_types[]", "alipay"),
+        ("payment_method_types[]", "wechat_pay"),
+        ("confirm", "true"),
+    ];
+    form.extend_from_slice(data);
+    api.post("/v1/payment_intents", &form).await
+}
+
+async fn payment_codes_are_decided_while_the_request_waits(backend: Backend) {
+    let s = setup(backend).await;
+    // Paid at once, with each provider named and with wallet_code.
+    for data in [
+        vec![
+            ("payment_method_data[type]", "alipay"),
+            (
+                "payment_method_data[alipay][auth_code]",
+                "287654321098765430",
+            ),
+        ],
+        vec![
+            ("payment_method_data[type]", "wechat_pay"),
+            (
+                "payment_method_data[wechat_pay][auth_code]",
+                "134567890123456780",
+            ),
+        ],
+        vec![
+            ("payment_method_data[type]", "wallet_code"),
+            (
+                "payment_method_data[wallet_code][auth_code]",
+                "287654321098765430",
+            ),
+        ],
+        vec![
+            ("payment_method_data[type]", "wallet_code"),
+            (
+                "payment_method_data[wallet_code][auth_code]",
+                "134567890123456780",
+            ),
+        ],
+    ] {
+        let paid = pay_with_code(&s.api, &data).await;
+        assert_eq!(paid.status, 200, "{data:?}: {}", paid.text);
+        let paid = paid.json();
+        assert_eq!(paid["status"], "succeeded", "{data:?}: {paid}");
+        assert_eq!(paid["amount_received"], 1500);
+        let id = paid["id"].as_str().unwrap();
+        assert_eq!(events_of(&s.api, "payment_intent.succeeded", id).await, 1);
+    }
+    let trades = s.sim.trades().await;
+    let providers: Vec<&str> = trades
+        .iter()
+        .filter(|t| t["kind"] == "MICROPAY" || t["kind"] == "alipay.trade.pay")
+        .map(|t| t["provider"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(providers.len(), 4, "{trades:?}");
+
+    // Declined: 402 and the intent back to requires_payment_method.
+    let declined = pay_with_code(
+        &s.api,
+        &[
+            ("payment_method_data[type]", "wallet_code"),
+            (
+                "payment_method_data[wallet_code][auth_code]",
+                "134567890123456781",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(declined.status, 402, "{}", declined.text);
+    let error = &declined.json()["error"];
+    assert_eq!(error["payment_intent"]["status"], "requires_payment_method");
+    // The buyer confirms on the phone: polled until paid.
+    let waited = pay_with_code(
+        &s.api,
+        &[
+            ("payment_method_data[type]", "wechat_pay"),
+            (
+                "payment_method_data[wechat_pay][auth_code]",
+                "134567890123456782",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(waited.status, 200, "{}", waited.text);
+    assert_eq!(waited.json()["status"], "succeeded");
+    // Never confirmed: reversed after 30 s and declined.
+    let started = Instant::now();
+    let never = pay_with_code(
+        &s.api,
+        &[
+            ("payment_method_data[type]", "wechat_pay"),
+            (
+                "payment_method_data[wechat_pay][auth_code]",
+                "134567890123456783",
+            ),
+        ],
+    )
+    .await;
+    assert!(started.elapsed() >= Duration::from_secs(30));
+    assert_eq!(never.status, 402, "{}", never.text);
+    let id = never.json()["error"]["payment_intent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let trades = s.sim.trades().await;
+    let trade = trades.iter().find(|t| t["out_trade_no"] == id).unwrap();
+    assert_eq!(trade["state"], "reversed", "{trade}");
+    // Not a payment code of either wallet.
+    let bogus = pay_with_code(
+        &s.api,
+        &[
+            ("payment_method_data[type]", "wallet_code"),
+            ("payment_method_data[wallet_code][auth_code]", "9912345"),
+        ],
+    )
+    .await;
+    assert_eq!(bogus.status, 400, "{}", bogus.text);
+    ledger_verifies(&s.db);
+}
+
 on_both_backends!(
+    payment_codes_are_decided_while_the_request_waits,
     qr_payments_succeed_on_notification,
     every_channel_answers_its_next_action,
     faulty_notifications_change_nothing_wrongly,

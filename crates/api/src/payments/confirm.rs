@@ -61,15 +61,18 @@ pub fn confirm_input_from(params: &mut Params, now_s: i64) -> ApiResult<ConfirmI
     let inline = match params.object("payment_method_data")? {
         Some(mut data) => {
             let kind = data.required_string("type", 20)?;
-            if let Some(provider) = super::wallets::Provider::parse(&kind) {
+            if let Some((provider, auth_code)) = super::wallets::wallet_data(&kind, &mut data)? {
                 super::methods::billing_details_from(&mut data)?;
                 data.finish()?;
-                return wallet_input_from(params, MethodSource::Wallet(provider), existing);
+                let mut input =
+                    wallet_input_from(params, MethodSource::Wallet(provider), existing)?;
+                input.wallet_options.auth_code = auth_code;
+                return Ok(input);
             }
             if kind != "card" {
                 return Err(ApiError::invalid(
                     "parameter_invalid",
-                    "payment_method_data[type] must be card, alipay or wechat_pay.",
+                    "payment_method_data[type] must be card, alipay, wechat_pay or wallet_code.",
                     "payment_method_data[type]",
                 ));
             }

@@ -40,12 +40,17 @@ pub const BILLING_DETAILS: Param = object(
         string("phone", 64),
     ],
 );
+/// A payment code the merchant's device scanned.
+const AUTH_CODE: &[Param] = &[string("auth_code", 32)];
 /// `card` goes with `type=card`; the wallets take no data of their own.
 const PAYMENT_METHOD_DATA: Param = object(
     "payment_method_data",
     &[
-        one_of("type", &["card", "alipay", "wechat_pay"]).required(),
+        one_of("type", &["card", "alipay", "wechat_pay", "wallet_code"]).required(),
         object("card", CARD),
+        object("alipay", AUTH_CODE),
+        object("wechat_pay", AUTH_CODE),
+        object("wallet_code", AUTH_CODE),
         BILLING_DETAILS,
     ],
 );

@@ -46,6 +46,9 @@ pub async fn confirm_wallet(
     intent
         .apply(IntentEvent::PaymentMethodGiven, "confirmed")
         .map_err(|_| crate::payments::unexpected_state(&intent, "confirmed"))?;
+    if let Some(code) = &input.wallet_options.auth_code {
+        return super::code::pay(ctx, doc, intent, writes, provider, code).await;
+    }
     let opened = open_trade(
         ctx,
         &intent,

@@ -8,6 +8,7 @@
 //! trades (`worker`).
 
 pub(crate) mod account;
+pub(crate) mod code;
 pub(crate) mod confirm;
 pub(crate) mod notify;
 pub(crate) mod open;
@@ -92,6 +93,31 @@ pub async fn close_before_cancel(
         .map_err(|err| open::call_error(provider, err))
 }
 
+/// The wallet `payment_method_data[type]` names, and a payment code
+/// given with it: `alipay` or `wechat_pay` (optionally with
+/// `[…][auth_code]`), or `wallet_code` with `[wallet_code][auth_code]`,
+/// whose provider the code's shape tells. `None` for other types.
+pub fn wallet_data(kind: &str, data: &mut Params) -> ApiResult<Option<(Provider, Option<String>)>> {
+    let provider = Provider::parse(kind);
+    if provider.is_none() && kind != "wallet_code" {
+        return Ok(None);
+    }
+    let param = format!("payment_method_data[{kind}][auth_code]");
+    let code = match data.object(kind)? {
+        Some(mut fields) => {
+            let text = fields.string("auth_code", 32)?;
+            fields.finish()?;
+            text.map(|t| code::auth_code(&t, &param)).transpose()?
+        }
+        None => None,
+    };
+    match (provider, code) {
+        (Some(provider), code) => Ok(Some((provider, code))),
+        (None, Some(code)) => Ok(Some((code::provider_of_code(&code)?, Some(code)))),
+        (None, None) => Err(ApiError::missing_parameter(&param)),
+    }
+}
+
 /// Alipay's ways to pay (`payment_method_options[alipay][channel]`).
 pub const ALIPAY_CHANNELS: &[&str] = &["page", "wap", "app", "qr"];
 /// WeChat Pay's clients (`payment_method_options[wechat_pay][client]`).
@@ -100,6 +126,8 @@ pub const WECHAT_CLIENTS: &[&str] = &["web", "mobile", "android", "ios", "jsapi"
 /// `payment_method_options[alipay|wechat_pay][…]` as a confirm gives them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WalletOptions {
+    /// `payment_method_data[alipay|wechat_pay|wallet_code][auth_code]`.
+    pub auth_code: Option<String>,
     pub alipay_channel: Option<String>,
     pub alipay_expires_after_s: Option<i64>,
     pub wechat_client: Option<String>,

@@ -121,7 +121,7 @@ async fn commit(state: &AppState, writes: WriteSet) -> ApiResult<Applied> {
 
 /// The writes of a paid trade: the intent succeeded, its event, and the
 /// capture booked against the provider's receivable.
-fn paid(
+pub(crate) fn paid(
     ctx: &Ctx<'_>,
     doc: &Doc,
     mut intent: PaymentIntent,

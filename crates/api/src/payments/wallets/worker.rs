@@ -104,9 +104,14 @@ async fn settle_expired(
     let stored = in_scope(state, scope, &trade.connector_account).await?;
     let connection = connected(state, &stored).await?;
     let unavailable = |err: WalletCallError| ApiError::unavailable(&err);
-    let status = query(&connection, &trade.out_trade_no)
-        .await
-        .map_err(unavailable)?;
+    // A payment code's trade is queried and reversed with its own calls.
+    let is_code = trade.flow == "code";
+    let status = if is_code {
+        super::code::query_code(&connection, &trade.out_trade_no).await
+    } else {
+        query(&connection, &trade.out_trade_no).await
+    }
+    .map_err(unavailable)?;
     match status.state {
         TradeState::Paid | TradeState::Refunded => {
             settle::apply(
@@ -118,14 +123,16 @@ async fn settle_expired(
             )
             .await
         }
-        // A payment code still waiting; its own poll reverses it.
-        TradeState::UserPaying => Ok(Applied::Unchanged),
-        TradeState::Waiting | TradeState::NotFound => {
-            close(&connection, &trade.out_trade_no)
-                .await
-                .map_err(unavailable)?;
-            // Paid between the query and the close? The close refuses a
-            // paid trade, so reaching here means it is closed unpaid.
+        TradeState::UserPaying if !is_code => Ok(Applied::Unchanged),
+        TradeState::Waiting | TradeState::NotFound | TradeState::UserPaying => {
+            if is_code {
+                super::code::reverse(&connection, &trade.out_trade_no).await
+            } else {
+                close(&connection, &trade.out_trade_no).await
+            }
+            .map_err(unavailable)?;
+            // A trade paid between the query and the close is refused by
+            // the close, so reaching here means it is closed unpaid.
             settle::expired(&ctx, &trade.out_trade_no, &trade.connector_account).await
         }
         TradeState::Closed | TradeState::Failed => {
