@@ -671,7 +671,120 @@ async fn payment_codes_are_decided_while_the_request_waits(backend: Backend) {
     ledger_verifies(&s.db);
 }
 
+const ALIPAY_UA: &str = "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 Chrome/116.0 Mobile Safari/537.36 AlipayClient/10.5.36.8100";
+const WECHAT_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 MicroMessenger/8.0.47(0x18002f2f) NetType/WIFI Language/zh_CN";
+const DESKTOP_UA: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36";
+
+/// Opens the aggregated page as `agent` would; the answer, not followed.
+async fn open_page(url: &str, agent: &str, language: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .header("user-agent", agent)
+        .header("accept-language", language)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn aggregated_qr_picks_the_wallet_by_browser(backend: Backend) {
+    let s = setup(backend).await;
+    let both = [
+        ("amount", "990"),
+        ("currency", "cny"),
+        ("payment_method_types[]", "alipay"),
+        ("payment_method_types[]", "wechat_pay"),
+        ("confirm", "true"),
+        ("payment_method_data[type]", "wallet_qr"),
+    ];
+    let mut intents = vec![];
+    for _ in 0..3 {
+        let answer = s.api.post("/v1/payment_intents", &both).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        intents.push(answer.json());
+    }
+    let qr = &intents[0]["next_action"];
+    assert_eq!(qr["type"], "display_qr_code", "{qr}");
+    let data = qr["display_qr_code"]["data"].as_str().unwrap();
+    assert!(
+        data.starts_with(&format!("{}/wallet_qr/", s.server.base_url)),
+        "{data}"
+    );
+    assert!(qr["display_qr_code"]["image_url_png"]
+        .as_str()
+        .unwrap()
+        .contains("qr_code.png"));
+
+    // A desktop browser is offered both, in its language.
+    let page = open_page(data, DESKTOP_UA, "zh-CN,zh;q=0.9").await;
+    assert_eq!(page.status(), 200);
+    let text = page.text().await.unwrap();
+    assert!(
+        text.contains("支付宝") && text.contains("微信支付") && text.contains("lang=\"zh-CN\""),
+        "{text}"
+    );
+    let text = open_page(data, DESKTOP_UA, "en")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("Alipay") && text.contains("WeChat Pay") && text.contains("9.90"),
+        "{text}"
+    );
+
+    // Alipay's app: an Alipay wap trade; paying it makes the intent succeed.
+    let alipay = open_page(data, ALIPAY_UA, "zh-CN").await;
+    assert_eq!(alipay.status(), 302);
+    let location = alipay.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.contains("/gateway.do?") && location.contains("alipay.trade.wap.pay"),
+        "{location}"
+    );
+    let id = intents[0]["id"].as_str().unwrap();
+    // The buyer's browser opens Alipay's page, then pays on it.
+    let opened = reqwest::get(&location).await.unwrap();
+    assert_eq!(opened.status(), 200);
+    let trades = s.sim.trades().await;
+    let trade = trades.iter().find(|t| t["out_trade_no"] == id).unwrap();
+    let customer = format!("{}/c/{}", s.sim.base_url, trade["token"].as_str().unwrap());
+    assert_eq!(s.sim.act(&customer, "pay", "none").await.status(), 200);
+    let paid = wait_for_status(&s.api, id, "succeeded", Duration::from_secs(20)).await;
+    assert_eq!(paid["amount_received"], 990);
+
+    // WeChat's browser: a WeChat Pay H5 trade.
+    let data = intents[1]["next_action"]["display_qr_code"]["data"]
+        .as_str()
+        .unwrap();
+    let wechat = open_page(data, WECHAT_UA, "zh-CN").await;
+    assert_eq!(wechat.status(), 302);
+    let location = wechat.headers()["location"].to_str().unwrap();
+    assert!(location.starts_with(&s.sim.base_url), "{location}");
+    let id = intents[1]["id"].as_str().unwrap();
+    let trades = s.sim.trades().await;
+    let trade = trades.iter().find(|t| t["out_trade_no"] == id).unwrap();
+    assert_eq!(trade["kind"], "MWEB", "{trade}");
+    // Once chosen, the other wallet is refused for that payment.
+    let other = open_page(data, ALIPAY_UA, "en").await;
+    assert_eq!(other.status(), 400);
+    // A wrong secret is a 404.
+    let wrong = open_page(
+        &format!(
+            "{}/wallet_qr/{id}?client_secret={id}_secret_nope",
+            s.server.base_url
+        ),
+        ALIPAY_UA,
+        "en",
+    )
+    .await;
+    assert_eq!(wrong.status(), 404);
+}
+
 on_both_backends!(
+    aggregated_qr_picks_the_wallet_by_browser,
     payment_codes_are_decided_while_the_request_waits,
     qr_payments_succeed_on_notification,
     every_channel_answers_its_next_action,

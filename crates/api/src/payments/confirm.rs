@@ -67,12 +67,13 @@ pub fn confirm_input_from(params: &mut Params, now_s: i64) -> ApiResult<ConfirmI
                 let mut input =
                     wallet_input_from(params, MethodSource::Wallet(provider), existing)?;
                 input.wallet_options.auth_code = auth_code;
+                input.wallet_options.aggregated = kind == "wallet_qr";
                 return Ok(input);
             }
             if kind != "card" {
                 return Err(ApiError::invalid(
                     "parameter_invalid",
-                    "payment_method_data[type] must be card, alipay, wechat_pay or wallet_code.",
+                    "payment_method_data[type] must be card, alipay, wechat_pay, wallet_code or wallet_qr.",
                     "payment_method_data[type]",
                 ));
             }

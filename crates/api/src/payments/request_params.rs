@@ -46,7 +46,11 @@ const AUTH_CODE: &[Param] = &[string("auth_code", 32)];
 const PAYMENT_METHOD_DATA: Param = object(
     "payment_method_data",
     &[
-        one_of("type", &["card", "alipay", "wechat_pay", "wallet_code"]).required(),
+        one_of(
+            "type",
+            &["card", "alipay", "wechat_pay", "wallet_code", "wallet_qr"],
+        )
+        .required(),
         object("card", CARD),
         object("alipay", AUTH_CODE),
         object("wechat_pay", AUTH_CODE),

@@ -19,10 +19,13 @@ pub async fn confirm_wallet(
     ctx: &Ctx<'_>,
     doc: Option<Doc>,
     mut intent: PaymentIntent,
-    mut writes: WriteSet,
+    writes: WriteSet,
     provider: Provider,
     input: &ConfirmInput,
 ) -> ApiResult<Executed> {
+    if input.wallet_options.aggregated {
+        check_payable(&intent, Provider::WechatPay)?;
+    }
     check_payable(&intent, provider)?;
     if intent.wallet.is_some()
         && matches!(
@@ -49,6 +52,9 @@ pub async fn confirm_wallet(
     if let Some(code) = &input.wallet_options.auth_code {
         return super::code::pay(ctx, doc, intent, writes, provider, code).await;
     }
+    if input.wallet_options.aggregated {
+        return aggregated(ctx, doc, intent, writes, input);
+    }
     let opened = open_trade(
         ctx,
         &intent,
@@ -62,6 +68,16 @@ pub async fn confirm_wallet(
         .map_err(|_| crate::payments::unexpected_state(&intent, "confirmed"))?;
     intent.next_action = Some(opened.next_action);
     intent.wallet = Some(opened.trade);
+    finish(ctx, doc, intent, writes)
+}
+
+/// Stores `intent` waiting for the customer, with its event.
+fn finish(
+    ctx: &Ctx<'_>,
+    doc: Option<Doc>,
+    mut intent: PaymentIntent,
+    mut writes: WriteSet,
+) -> ApiResult<Executed> {
     intent.last_payment_error = None;
     let body = render_payment_intent(&intent);
     writes.push(intent_write(ctx.scope, doc.as_ref(), &intent)?);
@@ -74,4 +90,31 @@ pub async fn confirm_wallet(
         ctx.state.now(),
     ));
     Ok(Executed::ok(body, writes).after_connector_call())
+}
+
+/// An aggregated QR: no trade yet, `display_qr_code` with our page's URL.
+fn aggregated(
+    ctx: &Ctx<'_>,
+    doc: Option<Doc>,
+    mut intent: PaymentIntent,
+    writes: WriteSet,
+    input: &ConfirmInput,
+) -> ApiResult<Executed> {
+    let data = super::aggregated::page_url(&ctx.base_url(), &intent);
+    let expires_at = ctx.state.now() + input.wallet_options.expires_after_s(Provider::Alipay);
+    intent
+        .apply(IntentEvent::WalletTradeOpened, "confirmed")
+        .map_err(|_| crate::payments::unexpected_state(&intent, "confirmed"))?;
+    intent.wallet = Some(super::aggregated::unchosen(
+        &intent,
+        expires_at,
+        data.clone(),
+    ));
+    intent.next_action = Some(super::open::qr_action(
+        ctx,
+        &intent,
+        "display_qr_code",
+        &data,
+    )?);
+    finish(ctx, doc, intent, writes)
 }

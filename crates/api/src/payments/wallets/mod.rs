@@ -8,6 +8,7 @@
 //! trades (`worker`).
 
 pub(crate) mod account;
+pub(crate) mod aggregated;
 pub(crate) mod code;
 pub(crate) mod confirm;
 pub(crate) mod notify;
@@ -29,7 +30,10 @@ pub const EXPIRES_AFTER_S_MAX: i64 = 2 * 60 * 60;
 pub const CURRENCY: &str = "cny";
 
 pub fn routes() -> Routes {
-    Routes::new().merge(notify::routes()).merge(qr::routes())
+    Routes::new()
+        .merge(notify::routes())
+        .merge(qr::routes())
+        .merge(aggregated::routes())
 }
 
 /// The two wallets.
@@ -85,6 +89,9 @@ pub async fn close_before_cancel(
     let Some(trade) = &intent.wallet else {
         return Ok(());
     };
+    if trade.provider == aggregated::UNCHOSEN {
+        return Ok(());
+    }
     let stored = account::in_scope(state, scope, &trade.connector_account).await?;
     let connection = account::connected(state, &stored).await?;
     let provider = Provider::parse(&trade.provider).unwrap_or(Provider::Alipay);
@@ -98,6 +105,10 @@ pub async fn close_before_cancel(
 /// `[…][auth_code]`), or `wallet_code` with `[wallet_code][auth_code]`,
 /// whose provider the code's shape tells. `None` for other types.
 pub fn wallet_data(kind: &str, data: &mut Params) -> ApiResult<Option<(Provider, Option<String>)>> {
+    if kind == "wallet_qr" {
+        // The wallet is chosen later, on the aggregated page.
+        return Ok(Some((Provider::Alipay, None)));
+    }
     let provider = Provider::parse(kind);
     if provider.is_none() && kind != "wallet_code" {
         return Ok(None);
@@ -128,6 +139,8 @@ pub const WECHAT_CLIENTS: &[&str] = &["web", "mobile", "android", "ios", "jsapi"
 pub struct WalletOptions {
     /// `payment_method_data[alipay|wechat_pay|wallet_code][auth_code]`.
     pub auth_code: Option<String>,
+    /// `payment_method_data[type]=wallet_qr`: one code for both wallets.
+    pub aggregated: bool,
     pub alipay_channel: Option<String>,
     pub alipay_expires_after_s: Option<i64>,
     pub wechat_client: Option<String>,

@@ -145,7 +145,8 @@ async fn page(
             .map_err(|e| ApiError::internal(&e))?;
         let wallet = match intent.wallet.as_ref().map(|w| w.provider.as_str()) {
             Some("alipay") => "Alipay 支付宝",
-            _ => "WeChat Pay 微信支付",
+            Some("wechat_pay") => "WeChat Pay 微信支付",
+            _ => "Alipay 支付宝 / WeChat Pay 微信支付",
         };
         Ok::<_, ApiError>(Html(format!(
             "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\

@@ -174,13 +174,30 @@ fn book_capture(
 /// Cancels an intent whose trade expired (closed at the provider first by
 /// the caller): `payment_intent.canceled`, reason `abandoned`.
 pub async fn expired(ctx: &Ctx<'_>, out_trade_no: &str, account: &str) -> ApiResult<Applied> {
-    let state = ctx.state;
     let id = WalletTrade::intent_of(out_trade_no).to_owned();
-    let _lock = state.locks.lock(&id).await;
-    let (doc, mut intent, _) = match trade_intent(state, ctx.scope, account, out_trade_no).await? {
-        Ok(found) => found,
-        Err(reason) => return Ok(Applied::Refused(reason)),
-    };
+    let _lock = ctx.state.locks.lock(&id).await;
+    match trade_intent(ctx.state, ctx.scope, account, out_trade_no).await? {
+        Ok((doc, intent, _)) => cancel_expired(ctx, &doc, intent).await,
+        Err(reason) => Ok(Applied::Refused(reason)),
+    }
+}
+
+/// Cancels an aggregated QR's intent whose customer never chose a wallet.
+pub async fn expired_unchosen(ctx: &Ctx<'_>, id: &str) -> ApiResult<Applied> {
+    let _lock = ctx.state.locks.lock(id).await;
+    let (doc, intent) = load::<PaymentIntent>(ctx.state, ctx.scope, id, "id").await?;
+    let unchosen = intent
+        .wallet
+        .as_ref()
+        .is_some_and(|w| w.provider == super::aggregated::UNCHOSEN);
+    if !unchosen {
+        return Ok(Applied::Unchanged);
+    }
+    cancel_expired(ctx, &doc, intent).await
+}
+
+async fn cancel_expired(ctx: &Ctx<'_>, doc: &Doc, mut intent: PaymentIntent) -> ApiResult<Applied> {
+    let state = ctx.state;
     if intent.status.after(IntentEvent::WalletExpired).is_none() {
         return Ok(Applied::Unchanged);
     }
@@ -192,7 +209,7 @@ pub async fn expired(ctx: &Ctx<'_>, out_trade_no: &str, account: &str) -> ApiRes
     intent.next_action = None;
     intent.pending_attempt = None;
     let mut writes = WriteSet::new();
-    writes.push(records::update(ctx.scope, &doc, &intent)?);
+    writes.push(records::update(ctx.scope, doc, &intent)?);
     writes.push(event(
         ctx.scope,
         "payment_intent.canceled",

@@ -50,11 +50,24 @@ pub async fn pass(state: &AppState) -> ApiResult<usize> {
         for found in state.store.scan(Table::PaymentIntents, &query).await? {
             let intent: PaymentIntent =
                 serde_json::from_str(&found.doc.body).map_err(|e| ApiError::internal(&e))?;
-            let Some(trade) = intent.wallet else { continue };
+            let Some(trade) = intent.wallet.clone() else {
+                continue;
+            };
             if trade.expires_at > state.now() {
                 continue;
             }
-            match settle_expired(state, &found.scope, &trade).await {
+            let settled = if trade.provider == super::aggregated::UNCHOSEN {
+                let origin = Origin::default();
+                let ctx = Ctx {
+                    state,
+                    scope: &found.scope,
+                    origin: &origin,
+                };
+                settle::expired_unchosen(&ctx, &intent.id).await
+            } else {
+                settle_expired(state, &found.scope, &trade).await
+            };
+            match settled {
                 Ok(Applied::Changed) => changed += 1,
                 Ok(Applied::Refused(reason)) => {
                     tracing::warn!(out_trade_no = %trade.out_trade_no, reason = %reason, "wallet worker could not settle a trade")
