@@ -426,6 +426,17 @@ impl PaymentIntent {
         Ok(())
     }
 
+    /// The wallet trade this intent waits on (`requires_action` or
+    /// `processing`), if any.
+    pub fn waiting_wallet_trade(&self) -> Option<&WalletTrade> {
+        self.wallet.as_ref().filter(|_| {
+            matches!(
+                self.status,
+                PaymentIntentStatus::RequiresAction | PaymentIntentStatus::Processing
+            )
+        })
+    }
+
     pub fn is_manual_capture(&self) -> bool {
         self.capture_method == CaptureMethod::Manual
     }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 /// How often waiting intents are looked at.
 pub const PASS_INTERVAL: Duration = Duration::from_secs(2);
-/// Most intents looked at per status and pass.
+/// Most intents looked at per pass.
 const INTENTS_PER_PASS_MAX: usize = 500;
 
 pub async fn run(state: AppState, shutdown: impl std::future::Future<Output = ()>) {
@@ -41,41 +41,40 @@ pub async fn run(state: AppState, shutdown: impl std::future::Future<Output = ()
 /// Settles every expired wallet trade found; returns how many intents changed.
 pub async fn pass(state: &AppState) -> ApiResult<usize> {
     let mut changed = 0;
-    for status in ["requires_action", "processing"] {
-        let query = ScanQuery {
-            filters: vec![("status", ScanOp::Equal, SqlValue::Text(status.to_owned()))],
-            created_before: None,
-            limit: INTENTS_PER_PASS_MAX,
+    let due = ScanQuery {
+        filters: vec![(
+            "wallet_expires_at",
+            ScanOp::AtMost,
+            SqlValue::Integer(state.now()),
+        )],
+        created_before: None,
+        limit: INTENTS_PER_PASS_MAX,
+    };
+    for found in state.store.scan(Table::PaymentIntents, &due).await? {
+        let intent: PaymentIntent =
+            serde_json::from_str(&found.doc.body).map_err(|e| ApiError::internal(&e))?;
+        let Some(trade) = intent.waiting_wallet_trade().cloned() else {
+            continue;
         };
-        for found in state.store.scan(Table::PaymentIntents, &query).await? {
-            let intent: PaymentIntent =
-                serde_json::from_str(&found.doc.body).map_err(|e| ApiError::internal(&e))?;
-            let Some(trade) = intent.wallet.clone() else {
-                continue;
+        let settled = if trade.provider == super::aggregated::UNCHOSEN {
+            let origin = Origin::default();
+            let ctx = Ctx {
+                state,
+                scope: &found.scope,
+                origin: &origin,
             };
-            if trade.expires_at > state.now() {
-                continue;
+            settle::expired_unchosen(&ctx, &intent.id).await
+        } else {
+            settle_expired(state, &found.scope, &trade).await
+        };
+        match settled {
+            Ok(Applied::Changed) => changed += 1,
+            Ok(Applied::Refused(reason)) => {
+                tracing::warn!(out_trade_no = %trade.out_trade_no, reason = %reason, "wallet worker could not settle a trade")
             }
-            let settled = if trade.provider == super::aggregated::UNCHOSEN {
-                let origin = Origin::default();
-                let ctx = Ctx {
-                    state,
-                    scope: &found.scope,
-                    origin: &origin,
-                };
-                settle::expired_unchosen(&ctx, &intent.id).await
-            } else {
-                settle_expired(state, &found.scope, &trade).await
-            };
-            match settled {
-                Ok(Applied::Changed) => changed += 1,
-                Ok(Applied::Refused(reason)) => {
-                    tracing::warn!(out_trade_no = %trade.out_trade_no, reason = %reason, "wallet worker could not settle a trade")
-                }
-                Ok(Applied::Unchanged) => {}
-                Err(err) => {
-                    tracing::warn!(out_trade_no = %trade.out_trade_no, error = %err.message, "wallet worker: trade left for the next pass")
-                }
+            Ok(Applied::Unchanged) => {}
+            Err(err) => {
+                tracing::warn!(out_trade_no = %trade.out_trade_no, error = %err.message, "wallet worker: trade left for the next pass")
             }
         }
     }
