@@ -310,6 +310,26 @@ mod tests {
     const V3_KEY: &str = "0123456789abcdef0123456789ABCDEF";
 
     #[test]
+    fn app_pay_parameters_are_signed_over_the_sdk_message() {
+        let key = private_key_from_pem(PRIVATE).unwrap();
+        let public = public_key_from_pem(PUBLIC).unwrap();
+        let pay = app_pay_parameters(
+            &key,
+            "wx1",
+            "1900009191",
+            "wx201410272009395522657a690389285100",
+            1_700_000_000,
+            "N1",
+        );
+        assert_eq!(pay["package"], "Sign=WXPay");
+        assert_eq!(pay["partner_id"], "1900009191");
+        let message = "wx1\n1700000000\nN1\nwx201410272009395522657a690389285100\n";
+        let sign = pay["sign"].as_str().unwrap();
+        verify_sha256_rsa(&public, message.as_bytes(), sign).unwrap();
+        assert!(verify_sha256_rsa(&public, b"other", sign).is_err());
+    }
+
+    #[test]
     fn authorization_headers_parse_and_verify() {
         let key = private_key_from_pem(PRIVATE).unwrap();
         let merchant = Merchant {
