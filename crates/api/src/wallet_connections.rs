@@ -79,15 +79,6 @@ pub async fn connect(
 ) -> Result<WalletConnection, ConnectError> {
     let endpoint = account.endpoint.as_ref().ok_or(ConnectError::NoEndpoint)?;
     targets::check_url(endpoint.url(), options.allow_private).await?;
-    let credential = |name: &'static str| -> Result<String, ConnectError> {
-        account
-            .shown_credentials
-            .get(name)
-            .or_else(|| secrets.get(name))
-            .cloned()
-            .ok_or(ConnectError::MissingCredential(name))
-    };
-    let secret = |name: &'static str| credential(name).map(Zeroizing::new);
     let http = http_client(options.allow_private);
     let endpoint = endpoint.base();
     let notify_url = format!(
@@ -97,11 +88,7 @@ pub async fn connect(
     );
     Ok(match account.kind {
         ConnectorType::Alipay => {
-            let credentials = AlipayCredentials {
-                app_id: credential("app_id")?,
-                private_key_pem: secret("private_key")?,
-                alipay_public_key_pem: credential("alipay_public_key")?,
-            };
+            let credentials = alipay_credentials(account, secrets)?;
             WalletConnection::Alipay(AlipayClient::new(
                 http,
                 endpoint,
@@ -111,16 +98,7 @@ pub async fn connect(
             )?)
         }
         ConnectorType::WechatPay => {
-            let credentials = WechatPayCredentials {
-                mchid: credential("mchid")?,
-                appid: credential("appid")?,
-                private_key_pem: secret("private_key")?,
-                certificate_serial: credential("certificate_serial")?,
-                api_v3_key: secret("api_v3_key")?,
-                platform_public_key_pem: credential("platform_public_key")?,
-                platform_serial: credential("platform_serial")?,
-                api_v2_key: secret("api_v2_key").ok(),
-            };
+            let credentials = wechat_pay_credentials(account, secrets)?;
             WalletConnection::WechatPay(WechatPayClient::new(
                 http,
                 endpoint,
@@ -133,5 +111,51 @@ pub async fn connect(
         | ConnectorType::Iso8583
         | ConnectorType::Processor
         | ConnectorType::Stripe => return Err(ConnectError::NotAWallet),
+    })
+}
+
+/// Credential `name` of `account`: shown, or opened from `secrets`.
+fn credential(
+    account: &ConnectorAccount,
+    secrets: &BTreeMap<String, String>,
+    name: &'static str,
+) -> Result<String, ConnectError> {
+    account
+        .shown_credentials
+        .get(name)
+        .or_else(|| secrets.get(name))
+        .cloned()
+        .ok_or(ConnectError::MissingCredential(name))
+}
+
+/// An Alipay account's credentials (also what verifies its notifications).
+pub fn alipay_credentials(
+    account: &ConnectorAccount,
+    secrets: &BTreeMap<String, String>,
+) -> Result<AlipayCredentials, ConnectError> {
+    let get = |name| credential(account, secrets, name);
+    Ok(AlipayCredentials {
+        app_id: get("app_id")?,
+        private_key_pem: Zeroizing::new(get("private_key")?),
+        alipay_public_key_pem: get("alipay_public_key")?,
+    })
+}
+
+/// A WeChat Pay account's credentials (also what verifies and decrypts
+/// its notifications).
+pub fn wechat_pay_credentials(
+    account: &ConnectorAccount,
+    secrets: &BTreeMap<String, String>,
+) -> Result<WechatPayCredentials, ConnectError> {
+    let get = |name| credential(account, secrets, name);
+    Ok(WechatPayCredentials {
+        mchid: get("mchid")?,
+        appid: get("appid")?,
+        private_key_pem: Zeroizing::new(get("private_key")?),
+        certificate_serial: get("certificate_serial")?,
+        api_v3_key: Zeroizing::new(get("api_v3_key")?),
+        platform_public_key_pem: get("platform_public_key")?,
+        platform_serial: get("platform_serial")?,
+        api_v2_key: get("api_v2_key").ok().map(Zeroizing::new),
     })
 }

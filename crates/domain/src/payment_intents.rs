@@ -43,6 +43,12 @@ pub enum IntentEvent {
     Failed,
     Captured,
     Canceled,
+    /// A wallet trade was opened: the customer pays in the wallet app.
+    WalletTradeOpened,
+    /// The wallet provider reports the trade paid.
+    WalletPaid,
+    /// The wallet trade expired (closed at the provider) unpaid.
+    WalletExpired,
 }
 
 impl PaymentIntentStatus {
@@ -105,6 +111,9 @@ impl PaymentIntentStatus {
                 Some(S::RequiresPaymentMethod)
             }
             (S::RequiresCapture, E::Captured) => Some(S::Succeeded),
+            (S::RequiresConfirmation, E::WalletTradeOpened) => Some(S::RequiresAction),
+            (S::RequiresAction | S::Processing, E::WalletPaid) => Some(S::Succeeded),
+            (S::RequiresAction | S::Processing, E::WalletExpired) => Some(S::Canceled),
             (
                 S::RequiresPaymentMethod
                 | S::RequiresConfirmation
@@ -191,6 +200,52 @@ pub enum NextAction {
         url: String,
         return_url: Option<String>,
     },
+    /// A wallet's action, rendered as `{"type": kind, kind: details}`
+    /// (`alipay_handle_redirect`, `wechat_pay_display_qr_code`, …).
+    Wallet {
+        kind: String,
+        details: serde_json::Value,
+    },
+}
+
+/// The trade a wallet payment opened at its provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletTrade {
+    /// `alipay` or `wechat_pay`.
+    pub provider: String,
+    /// The connector account (`ca_…`) the trade was opened with.
+    pub connector_account: String,
+    /// Our id of the trade at the provider.
+    pub out_trade_no: String,
+    /// How many trades this intent has opened (this one included).
+    pub number: u32,
+    /// The Alipay channel or WeChat Pay client (`qr`, `web`, …).
+    pub flow: String,
+    /// When the trade is closed unpaid.
+    pub expires_at: UnixSeconds,
+    /// The QR code's data, for the images served under the client secret.
+    pub qr_data: Option<String>,
+    /// Alipay `trade_no` / WeChat `transaction_id`, once paid.
+    pub provider_trade_id: Option<String>,
+}
+
+impl WalletTrade {
+    /// The `out_trade_no` of trade `number` of intent `intent_id`.
+    pub fn out_trade_no_for(intent_id: &str, number: u32) -> String {
+        if number <= 1 {
+            intent_id.to_owned()
+        } else {
+            format!("{intent_id}_{number}")
+        }
+    }
+
+    /// The intent an `out_trade_no` of ours belongs to.
+    pub fn intent_of(out_trade_no: &str) -> &str {
+        match out_trade_no.match_indices('_').nth(1) {
+            Some((at, _)) => &out_trade_no[..at],
+            None => out_trade_no,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,6 +286,9 @@ pub struct PaymentIntent {
     /// The review (`prv_…`) a risk rule opened on this payment, as on its charge.
     #[serde(default)]
     pub review: Option<String>,
+    /// The wallet trade of an Alipay or WeChat Pay payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet: Option<WalletTrade>,
 }
 
 /// Fields a create or update request may set.
@@ -301,6 +359,7 @@ impl PaymentIntent {
             pending_attempt: None,
             customer_ip: None,
             review: None,
+            wallet: None,
         }
     }
 
@@ -367,6 +426,17 @@ impl PaymentIntent {
         Ok(())
     }
 
+    /// The wallet trade this intent waits on (`requires_action` or
+    /// `processing`), if any.
+    pub fn waiting_wallet_trade(&self) -> Option<&WalletTrade> {
+        self.wallet.as_ref().filter(|_| {
+            matches!(
+                self.status,
+                PaymentIntentStatus::RequiresAction | PaymentIntentStatus::Processing
+            )
+        })
+    }
+
     pub fn is_manual_capture(&self) -> bool {
         self.capture_method == CaptureMethod::Manual
     }
@@ -422,6 +492,9 @@ mod tests {
             E::Failed,
             E::Captured,
             E::Canceled,
+            E::WalletTradeOpened,
+            E::WalletPaid,
+            E::WalletExpired,
         ];
         for status in [S::Succeeded, S::Canceled] {
             for event in events {
@@ -452,6 +525,33 @@ mod tests {
         let challenged = sent.after(E::AuthenticationRequired).unwrap();
         assert_eq!(challenged.after(E::Authenticated), Some(S::Processing));
         assert_eq!(sent.after(E::Failed), Some(S::RequiresPaymentMethod));
+    }
+
+    #[test]
+    fn a_wallet_trade_is_paid_or_expires_only_while_it_waits() {
+        let opened = S::RequiresConfirmation.after(E::WalletTradeOpened);
+        assert_eq!(opened, Some(S::RequiresAction));
+        for status in ALL {
+            let waiting = matches!(status, S::RequiresAction | S::Processing);
+            assert_eq!(status.after(E::WalletPaid).is_some(), waiting, "{status:?}");
+            assert_eq!(
+                status.after(E::WalletExpired).is_some(),
+                waiting,
+                "{status:?}"
+            );
+        }
+        assert_eq!(S::RequiresAction.after(E::WalletPaid), Some(S::Succeeded));
+        assert_eq!(S::Processing.after(E::WalletExpired), Some(S::Canceled));
+    }
+
+    #[test]
+    fn out_trade_numbers_lead_back_to_their_intent() {
+        let id = "pi_0123456789abcdefghijklmn";
+        assert_eq!(WalletTrade::out_trade_no_for(id, 1), id);
+        let second = WalletTrade::out_trade_no_for(id, 2);
+        assert_eq!(second, format!("{id}_2"));
+        assert_eq!(WalletTrade::intent_of(&second), id);
+        assert_eq!(WalletTrade::intent_of(id), id);
     }
 
     #[test]

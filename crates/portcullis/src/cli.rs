@@ -347,6 +347,10 @@ pub struct SoakArgs {
     /// TCP, reconciled against its journal).
     #[arg(long, default_value = "sandbox")]
     pub acquirer: String,
+    /// Pay with Alipay and WeChat Pay through `wallet-sim` instead: QR
+    /// payments and their notifications while the gateway is killed.
+    #[arg(long)]
+    pub wallets: bool,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -84,6 +84,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         Duration::from_secs(IDEMPOTENCY_PRUNE_INTERVAL_S),
         stopped(stop_signal.clone()),
     ));
+    let wallets = tokio::spawn(portcullis_api::payments::wallets::worker::run(
+        state.clone(),
+        stopped(stop_signal.clone()),
+    ));
     let recovery = tokio::spawn(portcullis_api::payments::recovery::run(
         state.clone(),
         stopped(stop_signal.clone()),
@@ -143,7 +147,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         ledger,
         budgets,
         terminals,
-        checkout_expiry
+        checkout_expiry,
+        wallets
     );
     if let Some(metrics_server) = metrics_server {
         let _ = metrics_server.await;

@@ -81,6 +81,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_checkout_sessions.sql"),
         postgres: include_str!("../migrations/postgres/0017_checkout_sessions.sql"),
     },
+    Migration {
+        version: 18,
+        sqlite: include_str!("../migrations/sqlite/0018_wallet_trades.sql"),
+        postgres: include_str!("../migrations/postgres/0018_wallet_trades.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

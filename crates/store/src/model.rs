@@ -118,9 +118,11 @@ impl Table {
                 ("deleted", ColumnKind::Integer),
             ],
             Table::PaymentMethods => &[("customer", ColumnKind::Text)],
-            Table::PaymentIntents => {
-                &[("customer", ColumnKind::Text), ("status", ColumnKind::Text)]
-            }
+            Table::PaymentIntents => &[
+                ("customer", ColumnKind::Text),
+                ("status", ColumnKind::Text),
+                ("wallet_expires_at", ColumnKind::Integer),
+            ],
             Table::Charges => &[
                 ("payment_intent", ColumnKind::Text),
                 ("customer", ColumnKind::Text),

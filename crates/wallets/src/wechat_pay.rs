@@ -276,6 +276,29 @@ pub fn jsapi_pay_parameters(
     })
 }
 
+/// What an app opens WeChat Pay with for an APP `prepay_id` (the SDK's
+/// `PayReq`): `sign` is SHA256withRSA over
+/// `appid\ntimestamp\nnoncestr\nprepayid\n`, `package` is `Sign=WXPay`.
+pub fn app_pay_parameters(
+    key: &RsaPrivateKey,
+    appid: &str,
+    mchid: &str,
+    prepay_id: &str,
+    timestamp: i64,
+    nonce: &str,
+) -> serde_json::Value {
+    let message = format!("{appid}\n{timestamp}\n{nonce}\n{prepay_id}\n");
+    serde_json::json!({
+        "app_id": appid,
+        "nonce_str": nonce,
+        "package": "Sign=WXPay",
+        "partner_id": mchid,
+        "prepay_id": prepay_id,
+        "sign": sign_sha256_rsa(key, message.as_bytes()),
+        "timestamp": timestamp.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +308,26 @@ mod tests {
     const PUBLIC: &str = include_str!("../tests/fixtures/app_public.pem");
     const OTHER_PUBLIC: &str = include_str!("../tests/fixtures/other_public.pem");
     const V3_KEY: &str = "0123456789abcdef0123456789ABCDEF";
+
+    #[test]
+    fn app_pay_parameters_are_signed_over_the_sdk_message() {
+        let key = private_key_from_pem(PRIVATE).unwrap();
+        let public = public_key_from_pem(PUBLIC).unwrap();
+        let pay = app_pay_parameters(
+            &key,
+            "wx1",
+            "1900009191",
+            "wx201410272009395522657a690389285100",
+            1_700_000_000,
+            "N1",
+        );
+        assert_eq!(pay["package"], "Sign=WXPay");
+        assert_eq!(pay["partner_id"], "1900009191");
+        let message = "wx1\n1700000000\nN1\nwx201410272009395522657a690389285100\n";
+        let sign = pay["sign"].as_str().unwrap();
+        verify_sha256_rsa(&public, message.as_bytes(), sign).unwrap();
+        assert!(verify_sha256_rsa(&public, b"other", sign).is_err());
+    }
 
     #[test]
     fn authorization_headers_parse_and_verify() {

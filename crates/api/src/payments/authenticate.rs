@@ -59,7 +59,7 @@ pub fn routes() -> Routes {
 
 /// The intent `id`, if `client_secret` is its secret; otherwise a 404
 /// that says nothing about whether it exists.
-async fn intent_by_secret(
+pub(crate) async fn intent_by_secret(
     state: &AppState,
     id: &str,
     client_secret: &str,

@@ -286,6 +286,9 @@ pub(crate) async fn cancel_intent(
         return Err(unexpected_state(&intent, "canceled"));
     }
     if intent.status != PaymentIntentStatus::RequiresCapture {
+        if intent.status == PaymentIntentStatus::RequiresAction {
+            super::wallets::close_before_cancel(state, scope, &intent).await?;
+        }
         return canceled(ctx, (doc, intent), None, reason).await;
     }
     let charge_id = intent.latest_charge.clone().unwrap_or_default();

@@ -24,6 +24,8 @@ pub enum MethodSource {
     Existing(String),
     /// `payment_method_data[type]=card&payment_method_data[card][…]`.
     Inline(super::cards::CardInput, BillingDetails),
+    /// `payment_method_data[type]=alipay|wechat_pay`: a wallet trade.
+    Wallet(super::wallets::Provider),
 }
 
 /// What a confirm request (or create with `confirm=true`) adds.
@@ -34,6 +36,8 @@ pub struct ConfirmInput {
     pub off_session: bool,
     /// The customer's IP address (`customer_ip`), for risk signals.
     pub customer_ip: Option<std::net::IpAddr>,
+    /// `payment_method_options[alipay|wechat_pay][…]`.
+    pub wallet_options: super::wallets::WalletOptions,
 }
 
 /// Reads `customer_ip`: an IPv4 or IPv6 address, the customer's, never
@@ -57,10 +61,19 @@ pub fn confirm_input_from(params: &mut Params, now_s: i64) -> ApiResult<ConfirmI
     let inline = match params.object("payment_method_data")? {
         Some(mut data) => {
             let kind = data.required_string("type", 20)?;
+            if let Some((provider, auth_code)) = super::wallets::wallet_data(&kind, &mut data)? {
+                super::methods::billing_details_from(&mut data)?;
+                data.finish()?;
+                let mut input =
+                    wallet_input_from(params, MethodSource::Wallet(provider), existing)?;
+                input.wallet_options.auth_code = auth_code;
+                input.wallet_options.aggregated = kind == "wallet_qr";
+                return Ok(input);
+            }
             if kind != "card" {
                 return Err(ApiError::invalid(
                     "parameter_invalid",
-                    "Only type=card is supported.",
+                    "payment_method_data[type] must be card, alipay, wechat_pay, wallet_code or wallet_qr.",
                     "payment_method_data[type]",
                 ));
             }
@@ -91,6 +104,29 @@ pub fn confirm_input_from(params: &mut Params, now_s: i64) -> ApiResult<ConfirmI
         return_url: params.string("return_url", 2048)?,
         off_session: params.boolean("off_session")?.unwrap_or(false),
         customer_ip: customer_ip_from(params)?,
+        wallet_options: super::wallets::options_from(params)?,
+    })
+}
+
+/// The rest of a confirm paying with a wallet (`source`).
+fn wallet_input_from(
+    params: &mut Params,
+    source: MethodSource,
+    existing: Option<String>,
+) -> ApiResult<ConfirmInput> {
+    if existing.is_some() {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            "Give either payment_method or payment_method_data, not both.",
+            "payment_method_data",
+        ));
+    }
+    Ok(ConfirmInput {
+        method: Some(source),
+        return_url: params.string("return_url", 2048)?,
+        off_session: params.boolean("off_session")?.unwrap_or(false),
+        customer_ip: customer_ip_from(params)?,
+        wallet_options: super::wallets::options_from(params)?,
     })
 }
 
@@ -105,6 +141,14 @@ pub async fn resolve_method(
         MethodSource::Inline(input, billing) => {
             new_card_method(state, scope, input, billing.clone(), Metadata::default())
         }
+        MethodSource::Wallet(provider) => Err(ApiError::invalid(
+            "parameter_invalid",
+            format!(
+                "A {} payment has no card payment method.",
+                provider.as_str()
+            ),
+            "payment_method_data[type]",
+        )),
         MethodSource::Existing(id) => match from_test_id(state, scope, id)? {
             Some(created) => Ok(created),
             None => {
@@ -160,6 +204,12 @@ async fn confirm_loaded(
             | PaymentIntentStatus::RequiresAction
     ) {
         return Err(super::unexpected_state(&intent, "confirmed"));
+    }
+    if let Some(provider) = super::wallets::provider_of(&intent, input) {
+        return super::wallets::confirm::confirm_wallet(
+            ctx, doc, intent, phase_one, provider, input,
+        )
+        .await;
     }
     let mut card_number = None;
     let method = match &input.method {
@@ -257,6 +307,7 @@ fn fresh_card_number(
                 .filter(|_| !scope.livemode)
                 .and_then(|number| portcullis_domain::cards::CardNumber::parse(number).ok())
         }
+        MethodSource::Wallet(_) => None,
     }
 }
 
@@ -281,7 +332,7 @@ pub async fn check_confirmable(
     match &input.method {
         None => Err(missing_payment_method()),
         // Inline card data was checked while parsing; nobody owns it yet.
-        Some(MethodSource::Inline(..)) => Ok(()),
+        Some(MethodSource::Inline(..) | MethodSource::Wallet(_)) => Ok(()),
         Some(source @ MethodSource::Existing(_)) => {
             // Nothing is written: a test id's fresh method is dropped here.
             let (method, _) = resolve_method(state, scope, source).await?;
@@ -341,7 +392,7 @@ fn with_cvc_check(method: &PaymentMethod, check: CvcCheck) -> PaymentMethod {
 }
 
 /// Writes `intent` as read at `doc`, or inserts it when it is new.
-fn intent_write(
+pub(crate) fn intent_write(
     scope: &Scope,
     doc: Option<&portcullis_store::Doc>,
     intent: &PaymentIntent,

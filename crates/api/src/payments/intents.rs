@@ -33,6 +33,8 @@ pub const RESOURCE: &str = "payment_intents";
 pub const EXPANDABLE: &[&str] = &["customer", "payment_method", "latest_charge"];
 const SEARCHABLE: &[&str] = &["status", "customer", "created"];
 const URL: &str = "/v1/payment_intents";
+/// The payment method types an intent may list.
+const ACCEPTED_TYPES: &[&str] = &["card", "alipay", "wechat_pay"];
 
 use super::request_params as rp;
 
@@ -174,7 +176,10 @@ fn parse_create(caller: &Caller, params: &mut Params, now_s: i64) -> ApiResult<C
         Patch::Set(types) => types,
         _ => vec!["card".to_owned()],
     };
-    if let Some(bad) = payment_method_types.iter().find(|t| *t != "card") {
+    if let Some(bad) = payment_method_types
+        .iter()
+        .find(|t| !ACCEPTED_TYPES.contains(&t.as_str()))
+    {
         return Err(ApiError::invalid(
             "parameter_invalid",
             format!("The payment method type {bad:?} is not supported."),
@@ -201,7 +206,10 @@ fn parse_create(caller: &Caller, params: &mut Params, now_s: i64) -> ApiResult<C
         && (confirm_input.off_session
             || matches!(
                 confirm_input.method,
-                Some(super::confirm::MethodSource::Inline(..))
+                Some(
+                    super::confirm::MethodSource::Inline(..)
+                        | super::confirm::MethodSource::Wallet(_)
+                )
             ))
     {
         // Stripe accepts these only with confirm=true.
@@ -498,10 +506,11 @@ async fn update(
         let changes = changes_from(params)?;
         let method = params.string("payment_method", 255)?;
         let types = params.patch_string_list("payment_method_types", 30)?;
-        if matches!(&types, Patch::Set(t) if t.iter().any(|t| t != "card")) {
+        if matches!(&types, Patch::Set(t) if t.iter().any(|t| !ACCEPTED_TYPES.contains(&t.as_str())))
+        {
             return Err(ApiError::invalid(
                 "parameter_invalid",
-                "Only the card payment method type is supported.",
+                "payment_method_types may hold card, alipay and wechat_pay.",
                 "payment_method_types",
             ));
         }

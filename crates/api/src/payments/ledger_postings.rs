@@ -21,18 +21,53 @@ pub fn capture(ctx: &Ctx<'_>, charge: &mut Charge) -> ApiResult<Vec<WriteOp>> {
         // Nothing captured, or already booked.
         return Ok(vec![]);
     }
-    let now = ctx.state.now();
-    let policy = ctx.state.ledger.policy(&ctx.scope.merchant_id);
-    let amount_minor = charge.amount_captured_minor;
-    let priced = Priced {
-        amount_minor,
+    let captured = Captured {
+        source: &charge.id,
+        amount_minor: charge.amount_captured_minor,
         currency: charge.currency,
         payment_method: "card",
         card_brand: Some(charge.card.brand.as_str()),
+        connector: ctx.state.connector.name(),
+        description: charge.description.clone(),
+    };
+    let (txn_id, fee_minor, writes) = book_capture(ctx, &captured)?;
+    charge.balance_transaction = Some(txn_id);
+    charge.fee_minor = fee_minor;
+    Ok(writes)
+}
+
+/// A capture to book: what was paid, how, and who owes it.
+pub struct Captured<'a> {
+    /// The object the money came in for (`ch_…`, or a wallet's `pi_…`).
+    pub source: &'a str,
+    pub amount_minor: i64,
+    pub currency: portcullis_domain::money::Currency,
+    /// What the fee schedule prices by: `card`, `alipay`, `wechat_pay`.
+    pub payment_method: &'a str,
+    pub card_brand: Option<&'a str>,
+    /// Whose receivable the money is (the acquirer's or the wallet's).
+    pub connector: &'a str,
+    pub description: Option<String>,
+}
+
+/// Books `captured`: its balance transaction id, the fee, and the writes.
+pub fn book_capture(
+    ctx: &Ctx<'_>,
+    captured: &Captured<'_>,
+) -> ApiResult<(String, i64, Vec<WriteOp>)> {
+    let now = ctx.state.now();
+    let policy = ctx.state.ledger.policy(&ctx.scope.merchant_id);
+    let amount_minor = captured.amount_minor;
+    let priced = Priced {
+        amount_minor,
+        currency: captured.currency,
+        payment_method: captured.payment_method,
+        card_brand: captured.card_brand,
     };
     let fee_minor = policy.fees.fee_minor(&priced).map_err(ledger_failure)?;
-    let p = parties(ctx.state, ctx.scope, charge.currency);
-    let header = header(TransactionKind::Capture, &charge.id, now);
+    let mut p = parties(ctx.state, ctx.scope, captured.currency);
+    p.connector = captured.connector.to_owned();
+    let header = header(TransactionKind::Capture, captured.source, now);
     let transaction =
         movements::capture(header, &p, amount_minor, fee_minor).map_err(ledger_failure)?;
     let view = View {
@@ -41,12 +76,10 @@ pub fn capture(ctx: &Ctx<'_>, charge: &mut Charge) -> ApiResult<Vec<WriteOp>> {
         amount_minor,
         fee_minor,
         pending_until: Some(now + policy.settlement_delay_s),
-        description: charge.description.clone(),
+        description: captured.description.clone(),
     };
-    let (txn, writes) = book(ctx.scope, transaction, charge.currency, view)?;
-    charge.balance_transaction = Some(txn.id);
-    charge.fee_minor = fee_minor;
-    Ok(writes)
+    let (txn, writes) = book(ctx.scope, transaction, captured.currency, view)?;
+    Ok((txn.id, fee_minor, writes))
 }
 
 /// Books a refund when it is recorded (phase one, with the amount

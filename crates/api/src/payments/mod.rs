@@ -4,13 +4,13 @@
 
 pub(crate) mod attempts;
 pub use attempts::AttemptKind;
-mod authenticate;
+pub(crate) mod authenticate;
 pub(crate) mod capture;
 pub mod cards;
 mod charges;
 pub(crate) mod confirm;
 pub(crate) mod intents;
-mod ledger_postings;
+pub(crate) mod ledger_postings;
 pub(crate) mod methods;
 mod outcome;
 pub(crate) mod records;
@@ -21,6 +21,7 @@ mod request_params;
 mod reviews;
 mod risk;
 mod risk_signals;
+pub mod wallets;
 
 use crate::error::ApiError;
 use crate::events::Origin;
@@ -41,6 +42,7 @@ pub fn routes() -> Routes {
         .merge(refunds::routes())
         .merge(authenticate::routes())
         .merge(reviews::routes())
+        .merge(wallets::routes())
 }
 
 /// Payment tunables, each bounded and named with its unit.

@@ -33,6 +33,13 @@ impl Record for PaymentIntent {
         vec![
             ("customer", self.customer.as_deref().into()),
             ("status", SqlValue::Text(self.status.as_str().to_owned())),
+            (
+                "wallet_expires_at",
+                match self.waiting_wallet_trade() {
+                    Some(trade) => SqlValue::Integer(trade.expires_at),
+                    None => SqlValue::Null,
+                },
+            ),
         ]
     }
 }

@@ -75,6 +75,12 @@ pub fn render_payment_intent(pi: &PaymentIntent) -> Value {
             "type": "redirect_to_url",
             "redirect_to_url": { "url": url, "return_url": return_url },
         }),
+        NextAction::Wallet { kind, details } => {
+            let mut action = serde_json::Map::new();
+            action.insert("type".into(), json!(kind));
+            action.insert(kind.clone(), details.clone());
+            Value::Object(action)
+        }
     });
     let last_payment_error = pi.last_payment_error.as_ref().map(|e| {
         json!({

@@ -40,12 +40,44 @@ pub const BILLING_DETAILS: Param = object(
         string("phone", 64),
     ],
 );
+/// A payment code the merchant's device scanned.
+const AUTH_CODE: &[Param] = &[string("auth_code", 32)];
+/// `card` goes with `type=card`; the wallets take no data of their own.
 const PAYMENT_METHOD_DATA: Param = object(
     "payment_method_data",
     &[
-        one_of("type", &["card"]).required(),
-        object("card", CARD).required(),
+        one_of(
+            "type",
+            &["card", "alipay", "wechat_pay", "wallet_code", "wallet_qr"],
+        )
+        .required(),
+        object("card", CARD),
+        object("alipay", AUTH_CODE),
+        object("wechat_pay", AUTH_CODE),
+        object("wallet_code", AUTH_CODE),
         BILLING_DETAILS,
+    ],
+);
+const EXPIRES_AFTER_SECONDS: Param = integer("expires_after_seconds");
+/// The wallets' options (`payments::wallets::options_from`).
+const PAYMENT_METHOD_OPTIONS: Param = object(
+    "payment_method_options",
+    &[
+        object(
+            "alipay",
+            &[
+                one_of("channel", crate::payments::wallets::ALIPAY_CHANNELS),
+                EXPIRES_AFTER_SECONDS,
+            ],
+        ),
+        object(
+            "wechat_pay",
+            &[
+                one_of("client", crate::payments::wallets::WECHAT_CLIENTS),
+                string("openid", 128),
+                EXPIRES_AFTER_SECONDS,
+            ],
+        ),
     ],
 );
 
@@ -78,6 +110,7 @@ pub const INTENT_CREATE: &[Param] = intent_fields![
     boolean("confirm"),
     string("payment_method", 255),
     PAYMENT_METHOD_DATA,
+    PAYMENT_METHOD_OPTIONS,
     string("return_url", 2048),
     boolean("off_session"),
     string("customer_ip", 64),
@@ -94,6 +127,7 @@ pub const INTENT_CONFIRM: &[Param] = &[
     string("client_secret", 255),
     string("payment_method", 255),
     PAYMENT_METHOD_DATA,
+    PAYMENT_METHOD_OPTIONS,
     string("return_url", 2048),
     boolean("off_session"),
     string("customer_ip", 64),

@@ -70,6 +70,31 @@ impl WechatPayClient {
         &self.credentials.appid
     }
 
+    /// The signed parameters of `wx.requestPayment` for a JSAPI `prepay_id`.
+    pub fn jsapi_parameters(&self, prepay_id: &str) -> Result<Value, WalletCallError> {
+        let key = private_key_from_pem(&self.credentials.private_key_pem)?;
+        Ok(codec::jsapi_pay_parameters(
+            &key,
+            &self.credentials.appid,
+            prepay_id,
+            unix_now_s(),
+            &codec::nonce(),
+        ))
+    }
+
+    /// The signed `PayReq` an app opens WeChat Pay with for an APP `prepay_id`.
+    pub fn app_parameters(&self, prepay_id: &str) -> Result<Value, WalletCallError> {
+        let key = private_key_from_pem(&self.credentials.private_key_pem)?;
+        Ok(codec::app_pay_parameters(
+            &key,
+            &self.credentials.appid,
+            &self.credentials.mchid,
+            prepay_id,
+            unix_now_s(),
+            &codec::nonce(),
+        ))
+    }
+
     /// One v3 call; `(status, body)` of a verified 2xx answer, the
     /// provider's refusal (verified too) otherwise.
     async fn call(

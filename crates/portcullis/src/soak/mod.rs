@@ -21,6 +21,7 @@ mod journal;
 mod outbox;
 mod receiver;
 mod reconcile;
+mod wallets;
 
 use crate::cli::SoakArgs;
 use crate::harness::{database::FreshDatabase, machine, process};
@@ -53,7 +54,11 @@ pub async fn run(database_url: Option<&str>, args: &SoakArgs) -> anyhow::Result<
     }
     let acquirer = AcquirerKind::parse(&args.acquirer)?;
     let database = FreshDatabase::create(database_url).await?;
-    let outcome = soak(&database, args, acquirer).await;
+    let outcome = if args.wallets {
+        wallets::soak(&database, args).await
+    } else {
+        soak(&database, args, acquirer).await
+    };
     database.drop_database().await;
     let clean = outcome?;
     if !clean {

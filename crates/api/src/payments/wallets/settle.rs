@@ -1,0 +1,227 @@
+//! A provider's word about a trade applied to its intent, by the
+//! notification receivers and the worker alike: checked against the
+//! intent's account, current trade, amount and currency; idempotent (an
+//! intent already paid is left alone); and committed with a version check,
+//! so two instances applying the same news commit it once. A payment books
+//! its capture in the ledger (the provider's receivable) in the same write
+//! set; an expiry cancels the intent with `payment_intent.canceled`.
+
+use crate::error::{ApiError, ApiResult};
+use crate::events::{event, Origin};
+use crate::payments::ledger_postings::{self, Captured};
+use crate::payments::records::{self, load};
+use crate::payments::render::render_payment_intent;
+use crate::payments::Ctx;
+use crate::state::AppState;
+use portcullis_connectors::wallets::{TradeState, TradeStatus};
+use portcullis_domain::payment_intents::{
+    CancellationReason, IntentEvent, PaymentIntent, PaymentIntentStatus, WalletTrade,
+};
+use portcullis_store::{Doc, Scope, StoreError, WriteSet};
+
+/// What applying a provider's word did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The intent changed (paid or expired).
+    Changed,
+    /// Nothing to change: already so, or not final news.
+    Unchanged,
+    /// The news does not fit the intent; the reason is logged.
+    Refused(String),
+}
+
+/// The intent of `out_trade_no` in `scope`, with its trade, if the trade
+/// is the intent's current one through `account`.
+async fn trade_intent(
+    state: &AppState,
+    scope: &Scope,
+    account: &str,
+    out_trade_no: &str,
+) -> ApiResult<Result<(Doc, PaymentIntent, WalletTrade), String>> {
+    let id = WalletTrade::intent_of(out_trade_no);
+    let loaded = match load::<PaymentIntent>(state, scope, id, "id").await {
+        Ok(loaded) => loaded,
+        Err(err) if err.status == axum::http::StatusCode::NOT_FOUND => {
+            return Ok(Err(format!("no intent for out_trade_no {out_trade_no}")))
+        }
+        Err(err) => return Err(err),
+    };
+    let (doc, intent) = loaded;
+    let Some(trade) = intent.wallet.clone() else {
+        return Ok(Err(format!("{id} is not a wallet payment")));
+    };
+    if trade.connector_account != account {
+        return Ok(Err(format!(
+            "{id}'s trade is on {}, not {account}",
+            trade.connector_account
+        )));
+    }
+    if trade.out_trade_no != out_trade_no {
+        return Ok(Err(format!(
+            "{out_trade_no} is not {id}'s current trade ({})",
+            trade.out_trade_no
+        )));
+    }
+    Ok(Ok((doc, intent, trade)))
+}
+
+/// Applies `status` of `out_trade_no` (reported in `currency`) through
+/// connector account `account`.
+pub async fn apply(
+    ctx: &Ctx<'_>,
+    account: &str,
+    out_trade_no: &str,
+    status: &TradeStatus,
+    currency: &str,
+) -> ApiResult<Applied> {
+    let state = ctx.state;
+    let id = WalletTrade::intent_of(out_trade_no).to_owned();
+    let _lock = state.locks.lock(&id).await;
+    let (doc, intent, trade) = match trade_intent(state, ctx.scope, account, out_trade_no).await? {
+        Ok(found) => found,
+        Err(reason) => return Ok(Applied::Refused(reason)),
+    };
+    match status.state {
+        TradeState::Paid | TradeState::Refunded => {}
+        _ => return Ok(Applied::Unchanged),
+    }
+    let amount = intent.amount.minor();
+    if status.amount_fen != Some(amount) || !currency.eq_ignore_ascii_case(intent.currency.as_str())
+    {
+        return Ok(Applied::Refused(format!(
+            "amount mismatch: the provider says {:?} {currency}, {id} is {amount} {}",
+            status.amount_fen,
+            intent.currency.as_str()
+        )));
+    }
+    match intent.status {
+        PaymentIntentStatus::Succeeded => return Ok(Applied::Unchanged),
+        PaymentIntentStatus::RequiresAction | PaymentIntentStatus::Processing => {}
+        other => {
+            tracing::error!(intent = %id, status = other.as_str(), "a wallet trade was paid for an intent no longer waiting: refund it");
+            return Ok(Applied::Refused(format!(
+                "{id} is {}, not waiting for payment",
+                other.as_str()
+            )));
+        }
+    }
+    let writes = paid(ctx, &doc, intent, trade, status)?;
+    commit(state, writes).await
+}
+
+async fn commit(state: &AppState, writes: WriteSet) -> ApiResult<Applied> {
+    match state.store.commit(writes).await {
+        Ok(()) => Ok(Applied::Changed),
+        // Another instance applied news to this intent meanwhile; the
+        // provider (or the worker) tries again and finds it settled.
+        Err(StoreError::Conflict) => Err(ApiError::concurrent_change()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The writes of a paid trade: the intent succeeded, its event, and the
+/// capture booked against the provider's receivable.
+pub(crate) fn paid(
+    ctx: &Ctx<'_>,
+    doc: &Doc,
+    mut intent: PaymentIntent,
+    mut trade: WalletTrade,
+    status: &TradeStatus,
+) -> ApiResult<WriteSet> {
+    intent
+        .apply(IntentEvent::WalletPaid, "paid")
+        .map_err(|e| ApiError::internal(&e))?;
+    intent.amount_received_minor = intent.amount.minor();
+    intent.next_action = None;
+    intent.pending_attempt = None;
+    trade.provider_trade_id = status.provider_trade_id.clone();
+    let provider = trade.provider.clone();
+    intent.wallet = Some(trade);
+    let mut writes = WriteSet::new();
+    writes.ops.extend(book_capture(ctx, &intent, &provider)?);
+    writes.push(records::update(ctx.scope, doc, &intent)?);
+    writes.push(event(
+        ctx.scope,
+        "payment_intent.succeeded",
+        &render_payment_intent(&intent),
+        None,
+        ctx.origin,
+        ctx.state.now(),
+    ));
+    Ok(writes)
+}
+
+/// Books a wallet payment's capture: the fee by the merchant's schedule
+/// (payment method `alipay` / `wechat_pay`), the net pending until the
+/// settlement delay passed, owed by the provider (its receivable).
+fn book_capture(
+    ctx: &Ctx<'_>,
+    intent: &PaymentIntent,
+    provider: &str,
+) -> ApiResult<Vec<portcullis_store::WriteOp>> {
+    let captured = Captured {
+        source: &intent.id,
+        amount_minor: intent.amount.minor(),
+        currency: intent.currency,
+        payment_method: provider,
+        card_brand: None,
+        connector: provider,
+        description: intent.description.clone(),
+    };
+    Ok(ledger_postings::book_capture(ctx, &captured)?.2)
+}
+
+/// Cancels an intent whose trade expired (closed at the provider first by
+/// the caller): `payment_intent.canceled`, reason `abandoned`.
+pub async fn expired(ctx: &Ctx<'_>, out_trade_no: &str, account: &str) -> ApiResult<Applied> {
+    let id = WalletTrade::intent_of(out_trade_no).to_owned();
+    let _lock = ctx.state.locks.lock(&id).await;
+    match trade_intent(ctx.state, ctx.scope, account, out_trade_no).await? {
+        Ok((doc, intent, _)) => cancel_expired(ctx, &doc, intent).await,
+        Err(reason) => Ok(Applied::Refused(reason)),
+    }
+}
+
+/// Cancels an aggregated QR's intent whose customer never chose a wallet.
+pub async fn expired_unchosen(ctx: &Ctx<'_>, id: &str) -> ApiResult<Applied> {
+    let _lock = ctx.state.locks.lock(id).await;
+    let (doc, intent) = load::<PaymentIntent>(ctx.state, ctx.scope, id, "id").await?;
+    let unchosen = intent
+        .wallet
+        .as_ref()
+        .is_some_and(|w| w.provider == super::aggregated::UNCHOSEN);
+    if !unchosen {
+        return Ok(Applied::Unchanged);
+    }
+    cancel_expired(ctx, &doc, intent).await
+}
+
+async fn cancel_expired(ctx: &Ctx<'_>, doc: &Doc, mut intent: PaymentIntent) -> ApiResult<Applied> {
+    let state = ctx.state;
+    if intent.status.after(IntentEvent::WalletExpired).is_none() {
+        return Ok(Applied::Unchanged);
+    }
+    intent
+        .apply(IntentEvent::WalletExpired, "expired")
+        .map_err(|e| ApiError::internal(&e))?;
+    intent.canceled_at = Some(state.now());
+    intent.cancellation_reason = Some(CancellationReason::Abandoned);
+    intent.next_action = None;
+    intent.pending_attempt = None;
+    let mut writes = WriteSet::new();
+    writes.push(records::update(ctx.scope, doc, &intent)?);
+    writes.push(event(
+        ctx.scope,
+        "payment_intent.canceled",
+        &render_payment_intent(&intent),
+        None,
+        ctx.origin,
+        state.now(),
+    ));
+    commit(state, writes).await
+}
+
+/// A context for background work (no request).
+pub fn background_origin() -> Origin {
+    Origin::default()
+}

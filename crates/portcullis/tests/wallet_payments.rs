@@ -1,0 +1,793 @@
+//! Wallet payments through the gateway against `portcullis wallet-sim`, on
+//! SQLite and PostgreSQL: PaymentIntents confirmed with Alipay (QR, page,
+//! wap, app) and WeChat Pay (web QR, mobile H5, android, ios, JSAPI) answer
+//! the named `next_action`s; the customer pays on the simulator's page; its
+//! signed notification (`/notify/…/ca_…`) makes the intent succeed once and
+//! books the capture (`ledger verify` passes); forged, replayed,
+//! duplicated, out-of-order and amount-mismatched notifications change
+//! nothing wrongly; an unpaid trade is closed at expiry with
+//! `payment_intent.canceled`, and a lost notification is resolved by query.
+
+mod support;
+mod wallets;
+
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use support::{cli, create_merchant, Api, Backend, TestDatabase, TestServer};
+use wallets::WalletSim;
+
+const ALLOW_PRIVATE: (&str, &str) = ("PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS", "true");
+
+struct Setup {
+    sim: WalletSim,
+    db: TestDatabase,
+    server: TestServer,
+    api: Api,
+    publishable: Api,
+}
+
+async fn setup(backend: Backend) -> Setup {
+    let sim = WalletSim::start(None, &["--notify-speedup", "100000"]);
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Tea House");
+    let server = TestServer::start_with_env(&db, &[], &[ALLOW_PRIVATE]);
+    let api = Api::new(&server, &merchant.secret_key);
+    let publishable = Api::new(&server, &merchant.publishable_key);
+    for provider in ["alipay", "wechat_pay"] {
+        let account = &sim.accounts[provider];
+        let mut form: Vec<(String, String)> = vec![
+            ("type".into(), provider.into()),
+            (
+                "endpoint".into(),
+                account["endpoint"].as_str().unwrap().into(),
+            ),
+        ];
+        for (name, value) in account["credentials"].as_object().unwrap() {
+            form.push((
+                format!("credentials[{name}]"),
+                value.as_str().unwrap().into(),
+            ));
+        }
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let created = api.post("/v1/connector_accounts", &form).await;
+        assert_eq!(created.status, 200, "{}", created.text);
+    }
+    Setup {
+        sim,
+        db,
+        server,
+        api,
+        publishable,
+    }
+}
+
+/// Creates and confirms a CNY intent of `amount` fen paid with `provider`.
+async fn confirm(api: &Api, provider: &str, amount: &str, extra: &[(&str, &str)]) -> Value {
+    let mut form = vec![
+        ("amount", amount),
+        ("currency", "cny"),
+        ("payment_method_types[]", provider),
+        ("confirm", "true"),
+        ("payment_method_data[type]", provider),
+        ("return_url", "https://shop.example/back"),
+    ];
+    form.extend_from_slice(extra);
+    let answer = api.post("/v1/payment_intents", &form).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json()
+}
+
+/// The simulator's customer page for a QR code's data.
+async fn page_of(sim: &WalletSim, data: &str) -> String {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let encoded: String = form_urlencoded::byte_serialize(data.as_bytes()).collect();
+    let scanned = client
+        .get(format!("{}/scan?data={encoded}", sim.base_url))
+        .send()
+        .await
+        .unwrap();
+    match scanned.headers().get("location") {
+        Some(location) => {
+            let location = location.to_str().unwrap();
+            if location.starts_with("http") {
+                location.to_owned()
+            } else {
+                format!("{}{location}", sim.base_url)
+            }
+        }
+        None => data.to_owned(),
+    }
+}
+
+async fn intent(api: &Api, id: &str) -> Value {
+    api.get(&format!("/v1/payment_intents/{id}")).await.json()
+}
+
+/// Waits until intent `id` has `status`, or panics after `limit`.
+async fn wait_for_status(api: &Api, id: &str, status: &str, limit: Duration) -> Value {
+    let started = Instant::now();
+    loop {
+        let current = intent(api, id).await;
+        if current["status"] == status {
+            return current;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{id} is {} after {limit:?}, not {status}",
+            current["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn events_of(api: &Api, kind: &str, intent_id: &str) -> usize {
+    let events = api
+        .get(&format!("/v1/events?type={kind}&limit=100"))
+        .await
+        .json();
+    events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["data"]["object"]["id"] == intent_id)
+        .count()
+}
+
+/// `ledger verify` passes over a ledger that holds the wallet captures.
+fn ledger_verifies(db: &TestDatabase) {
+    let out = cli(db, &["ledger", "verify"]);
+    let entries: u64 = out
+        .strip_prefix("ledger verified: ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(entries > 0, "{out}");
+}
+
+async fn qr_payments_succeed_on_notification(backend: Backend) {
+    let s = setup(backend).await;
+    let alipay = confirm(
+        &s.api,
+        "alipay",
+        "2000",
+        &[("payment_method_options[alipay][channel]", "qr")],
+    )
+    .await;
+    assert_eq!(alipay["status"], "requires_action", "{alipay}");
+    let action = &alipay["next_action"];
+    assert_eq!(action["type"], "alipay_display_qr_code", "{action}");
+    let qr = &action["alipay_display_qr_code"];
+    let data = qr["data"].as_str().unwrap();
+    assert!(data.starts_with(&s.sim.base_url), "{data}");
+    assert!(qr["image_data_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("data:image/png;base64,"));
+    // The images and page are ours, under the client secret only.
+    let png = reqwest::get(qr["image_url_png"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(png.status(), 200);
+    assert_eq!(&png.bytes().await.unwrap()[..4], b"\x89PNG");
+    let svg = reqwest::get(qr["image_url_svg"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert!(svg.text().await.unwrap().contains("<svg"));
+    let page = reqwest::get(qr["hosted_instructions_url"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert!(page.text().await.unwrap().contains("20.00"));
+    let id = alipay["id"].as_str().unwrap();
+    let guessed = reqwest::get(format!(
+        "{}/v1/payment_intents/{id}/qr_code.png?client_secret={id}_secret_wrong",
+        s.server.base_url
+    ))
+    .await
+    .unwrap();
+    assert_eq!(guessed.status(), 404);
+
+    let page = page_of(&s.sim, data).await;
+    assert_eq!(s.sim.act(&page, "pay", "none").await.status(), 200);
+    let paid = wait_for_status(&s.api, id, "succeeded", Duration::from_secs(20)).await;
+    assert_eq!(paid["amount_received"], 2000);
+    assert_eq!(paid["next_action"], Value::Null);
+    assert_eq!(events_of(&s.api, "payment_intent.succeeded", id).await, 1);
+
+    let wechat = confirm(
+        &s.api,
+        "wechat_pay",
+        "1234",
+        &[("payment_method_options[wechat_pay][client]", "web")],
+    )
+    .await;
+    let action = &wechat["next_action"];
+    assert_eq!(action["type"], "wechat_pay_display_qr_code", "{action}");
+    let data = action["wechat_pay_display_qr_code"]["data"]
+        .as_str()
+        .unwrap();
+    assert!(data.starts_with("weixin://"), "{data}");
+    let page = page_of(&s.sim, data).await;
+    assert_eq!(s.sim.act(&page, "pay", "none").await.status(), 200);
+    let id = wechat["id"].as_str().unwrap();
+    wait_for_status(&s.api, id, "succeeded", Duration::from_secs(20)).await;
+    assert_eq!(events_of(&s.api, "payment_intent.succeeded", id).await, 1);
+
+    let balance = s.api.get("/v1/balance").await.json();
+    assert!(balance.to_string().contains("cny"), "{balance}");
+    ledger_verifies(&s.db);
+}
+
+async fn every_channel_answers_its_next_action(backend: Backend) {
+    let s = setup(backend).await;
+    for (channel, kind) in [
+        ("page", "alipay_handle_redirect"),
+        ("wap", "alipay_handle_redirect"),
+        ("app", "alipay_handle_redirect"),
+    ] {
+        let answer = confirm(
+            &s.api,
+            "alipay",
+            "100",
+            &[("payment_method_options[alipay][channel]", channel)],
+        )
+        .await;
+        let action = &answer["next_action"];
+        assert_eq!(action["type"], kind, "{channel}: {action}");
+        let redirect = &action[kind];
+        assert!(
+            redirect["url"].as_str().unwrap().contains("/gateway.do?"),
+            "{redirect}"
+        );
+        assert_eq!(redirect["return_url"], "https://shop.example/back");
+        if channel == "app" {
+            assert!(redirect["native_data"]
+                .as_str()
+                .unwrap()
+                .contains("alipay.trade.app.pay"));
+        } else {
+            assert_eq!(redirect["native_data"], Value::Null);
+        }
+    }
+    let mobile = confirm(
+        &s.api,
+        "wechat_pay",
+        "100",
+        &[
+            ("payment_method_options[wechat_pay][client]", "mobile"),
+            ("customer_ip", "203.0.113.9"),
+        ],
+    )
+    .await;
+    assert_eq!(mobile["next_action"]["type"], "redirect_to_url", "{mobile}");
+    let url = mobile["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .unwrap();
+    assert!(
+        url.contains("redirect_url=https%3A%2F%2Fshop.example%2Fback"),
+        "{url}"
+    );
+    let android = confirm(
+        &s.api,
+        "wechat_pay",
+        "100",
+        &[("payment_method_options[wechat_pay][client]", "android")],
+    )
+    .await;
+    let app = &android["next_action"]["wechat_pay_redirect_to_android_app"];
+    for field in [
+        "app_id",
+        "nonce_str",
+        "package",
+        "partner_id",
+        "prepay_id",
+        "sign",
+        "timestamp",
+    ] {
+        assert!(app[field].is_string(), "{field}: {android}");
+    }
+    assert_eq!(app["package"], "Sign=WXPay");
+    let ios = confirm(
+        &s.api,
+        "wechat_pay",
+        "100",
+        &[("payment_method_options[wechat_pay][client]", "ios")],
+    )
+    .await;
+    let native_url = ios["next_action"]["wechat_pay_redirect_to_ios_app"]["native_url"]
+        .as_str()
+        .unwrap();
+    assert!(native_url.starts_with("weixin://app/"), "{native_url}");
+    let jsapi = confirm(
+        &s.api,
+        "wechat_pay",
+        "100",
+        &[
+            ("payment_method_options[wechat_pay][client]", "jsapi"),
+            (
+                "payment_method_options[wechat_pay][openid]",
+                "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+            ),
+        ],
+    )
+    .await;
+    let pay = &jsapi["next_action"]["wechat_pay_jsapi"];
+    assert_eq!(jsapi["next_action"]["type"], "wechat_pay_jsapi");
+    assert!(
+        pay["package"].as_str().unwrap().starts_with("prepay_id="),
+        "{pay}"
+    );
+    assert_eq!(pay["signType"], "RSA");
+
+    // Refusals: a currency the providers do not take, a type not listed,
+    // JSAPI without an openid.
+    let usd = s
+        .api
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "100"),
+                ("currency", "usd"),
+                ("payment_method_types[]", "alipay"),
+                ("confirm", "true"),
+                ("payment_method_data[type]", "alipay"),
+            ],
+        )
+        .await;
+    assert_eq!(usd.status, 400, "{}", usd.text);
+    let unlisted = s
+        .api
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "100"),
+                ("currency", "cny"),
+                ("confirm", "true"),
+                ("payment_method_data[type]", "wechat_pay"),
+            ],
+        )
+        .await;
+    assert_eq!(unlisted.status, 400, "{}", unlisted.text);
+    let no_openid = s
+        .api
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "100"),
+                ("currency", "cny"),
+                ("payment_method_types[]", "wechat_pay"),
+                ("confirm", "true"),
+                ("payment_method_data[type]", "wechat_pay"),
+                ("payment_method_options[wechat_pay][client]", "jsapi"),
+            ],
+        )
+        .await;
+    assert_eq!(no_openid.status, 400, "{}", no_openid.text);
+    // A publishable key confirms with the client secret.
+    let open = s
+        .api
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "300"),
+                ("currency", "cny"),
+                ("payment_method_types[]", "alipay"),
+            ],
+        )
+        .await
+        .json();
+    let id = open["id"].as_str().unwrap();
+    let confirmed = s
+        .publishable
+        .post(
+            &format!("/v1/payment_intents/{id}/confirm"),
+            &[
+                ("client_secret", open["client_secret"].as_str().unwrap()),
+                ("payment_method_data[type]", "alipay"),
+                ("payment_method_options[alipay][channel]", "qr"),
+            ],
+        )
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    assert_eq!(
+        confirmed.json()["next_action"]["type"],
+        "alipay_display_qr_code"
+    );
+}
+
+/// Pays intent of `provider` with notification `fault`; returns its id.
+async fn pay_with_fault(s: &Setup, provider: &str, fault: &str, extra: &[(&str, &str)]) -> String {
+    let option = if provider == "alipay" {
+        ("payment_method_options[alipay][channel]", "qr")
+    } else {
+        ("payment_method_options[wechat_pay][client]", "web")
+    };
+    let mut options = vec![option];
+    options.extend_from_slice(extra);
+    let answer = confirm(&s.api, provider, "880", &options).await;
+    let action = &answer["next_action"];
+    let kind = action["type"].as_str().unwrap();
+    let data = action[kind]["data"].as_str().unwrap();
+    let page = page_of(&s.sim, data).await;
+    assert_eq!(s.sim.act(&page, "pay", fault).await.status(), 200);
+    answer["id"].as_str().unwrap().to_owned()
+}
+
+async fn faulty_notifications_change_nothing_wrongly(backend: Backend) {
+    let s = setup(backend).await;
+    // Duplicated and replayed: succeeded exactly once.
+    for (provider, fault) in [
+        ("alipay", "duplicate"),
+        ("wechat_pay", "duplicate"),
+        ("alipay", "replayed"),
+        ("wechat_pay", "replayed"),
+        ("alipay", "out_of_order"),
+        ("wechat_pay", "stale"),
+        ("alipay", "forged"),
+        ("wechat_pay", "forged"),
+    ] {
+        let id = pay_with_fault(&s, provider, fault, &[]).await;
+        wait_for_status(&s.api, &id, "succeeded", Duration::from_secs(20)).await;
+        // Give late copies time to arrive, then check nothing moved.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = intent(&s.api, &id).await;
+        assert_eq!(after["status"], "succeeded", "{provider} {fault}");
+        assert_eq!(
+            events_of(&s.api, "payment_intent.succeeded", &id).await,
+            1,
+            "{provider} {fault}"
+        );
+    }
+    let log = s.server.log();
+    assert!(
+        log.contains("wallet notification refused"),
+        "no refusal logged"
+    );
+    assert!(
+        log.contains("does not verify"),
+        "forged notifications are logged as such"
+    );
+
+    // Amount mismatch: refused every time; the intent stays waiting.
+    for provider in ["alipay", "wechat_pay"] {
+        let id = pay_with_fault(&s, provider, "amount_mismatch", &[]).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after = intent(&s.api, &id).await;
+        assert_eq!(after["status"], "requires_action", "{provider}: {after}");
+    }
+    assert!(s.server.log().contains("amount mismatch"));
+    ledger_verifies(&s.db);
+}
+
+async fn expiry_closes_unpaid_trades_and_queries_lost_notifications(backend: Backend) {
+    let s = setup(backend).await;
+    let unpaid = confirm(
+        &s.api,
+        "alipay",
+        "500",
+        &[
+            ("payment_method_options[alipay][channel]", "qr"),
+            (
+                "payment_method_options[alipay][expires_after_seconds]",
+                "10",
+            ),
+        ],
+    )
+    .await;
+    let unpaid_id = unpaid["id"].as_str().unwrap().to_owned();
+    let unpaid_wechat = confirm(
+        &s.api,
+        "wechat_pay",
+        "500",
+        &[(
+            "payment_method_options[wechat_pay][expires_after_seconds]",
+            "10",
+        )],
+    )
+    .await;
+    let lost = pay_with_fault(
+        &s,
+        "wechat_pay",
+        "lost",
+        &[(
+            "payment_method_options[wechat_pay][expires_after_seconds]",
+            "10",
+        )],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(intent(&s.api, &lost).await["status"], "requires_action");
+
+    let canceled = wait_for_status(&s.api, &unpaid_id, "canceled", Duration::from_secs(30)).await;
+    assert_eq!(canceled["cancellation_reason"], "abandoned");
+    assert_eq!(
+        events_of(&s.api, "payment_intent.canceled", &unpaid_id).await,
+        1
+    );
+    let wechat_id = unpaid_wechat["id"].as_str().unwrap();
+    wait_for_status(&s.api, wechat_id, "canceled", Duration::from_secs(30)).await;
+    // Closed at the provider too.
+    let trades = s.sim.trades().await;
+    let trade = trades
+        .iter()
+        .find(|t| t["out_trade_no"] == wechat_id)
+        .unwrap();
+    assert!(
+        trade.to_string().to_lowercase().contains("closed"),
+        "{trade}"
+    );
+    // A cancel closes the trade at the provider first.
+    let to_cancel = confirm(&s.api, "wechat_pay", "700", &[]).await;
+    let cancel_id = to_cancel["id"].as_str().unwrap();
+    let canceled = s
+        .api
+        .post(&format!("/v1/payment_intents/{cancel_id}/cancel"), &[])
+        .await;
+    assert_eq!(canceled.status, 200, "{}", canceled.text);
+    let trades = s.sim.trades().await;
+    let trade = trades
+        .iter()
+        .find(|t| t["out_trade_no"] == cancel_id)
+        .unwrap();
+    assert!(
+        trade.to_string().to_lowercase().contains("closed"),
+        "{trade}"
+    );
+    // The paid trade whose notification was lost: found paid by query.
+    wait_for_status(&s.api, &lost, "succeeded", Duration::from_secs(30)).await;
+    assert_eq!(
+        events_of(&s.api, "payment_intent.succeeded", &lost).await,
+        1
+    );
+    ledger_verifies(&s.db);
+}
+
+/// Creates a CNY intent listing both wallets and confirms it with a
+/// payment code given as `data` (`payment_method_data[…]` pairs).
+async fn pay_with_code(api: &Api, data: &[(&str, &str)]) -> support::Answer {
+    let mut form = vec![
+        ("amount", "1500"),
+        ("currency", "cny"),
+        ("payment_method_types[]", "alipay"),
+        ("payment_method_types[]", "wechat_pay"),
+        ("confirm", "true"),
+    ];
+    form.extend_from_slice(data);
+    api.post("/v1/payment_intents", &form).await
+}
+
+async fn payment_codes_are_decided_while_the_request_waits(backend: Backend) {
+    let s = setup(backend).await;
+    // Paid at once, with each provider named and with wallet_code.
+    for data in [
+        vec![
+            ("payment_method_data[type]", "alipay"),
+            (
+                "payment_method_data[alipay][auth_code]",
+                "287654321098765430",
+            ),
+        ],
+        vec![
+            ("payment_method_data[type]", "wechat_pay"),
+            (
+                "payment_method_data[wechat_pay][auth_code]",
+                "134567890123456780",
+            ),
+        ],
+        vec![
+            ("payment_method_data[type]", "wallet_code"),
+            (
+                "payment_method_data[wallet_code][auth_code]",
+                "287654321098765430",
+            ),
+        ],
+        vec![
+            ("payment_method_data[type]", "wallet_code"),
+            (
+                "payment_method_data[wallet_code][auth_code]",
+                "134567890123456780",
+            ),
+        ],
+    ] {
+        let paid = pay_with_code(&s.api, &data).await;
+        assert_eq!(paid.status, 200, "{data:?}: {}", paid.text);
+        let paid = paid.json();
+        assert_eq!(paid["status"], "succeeded", "{data:?}: {paid}");
+        assert_eq!(paid["amount_received"], 1500);
+        let id = paid["id"].as_str().unwrap();
+        assert_eq!(events_of(&s.api, "payment_intent.succeeded", id).await, 1);
+    }
+    let trades = s.sim.trades().await;
+    let providers: Vec<&str> = trades
+        .iter()
+        .filter(|t| t["kind"] == "MICROPAY" || t["kind"] == "alipay.trade.pay")
+        .map(|t| t["provider"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(providers.len(), 4, "{trades:?}");
+
+    // Declined: 402 and the intent back to requires_payment_method.
+    let declined = pay_with_code(
+        &s.api,
+        &[
+            ("payment_method_data[type]", "wallet_code"),
+            (
+                "payment_method_data[wallet_code][auth_code]",
+                "134567890123456781",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(declined.status, 402, "{}", declined.text);
+    let error = &declined.json()["error"];
+    assert_eq!(error["payment_intent"]["status"], "requires_payment_method");
+    // The buyer confirms on the phone: polled until paid.
+    let waited = pay_with_code(
+        &s.api,
+        &[
+            ("payment_method_data[type]", "wechat_pay"),
+            (
+                "payment_method_data[wechat_pay][auth_code]",
+                "134567890123456782",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(waited.status, 200, "{}", waited.text);
+    assert_eq!(waited.json()["status"], "succeeded");
+    // Never confirmed: reversed after 30 s and declined.
+    let started = Instant::now();
+    let never = pay_with_code(
+        &s.api,
+        &[
+            ("payment_method_data[type]", "wechat_pay"),
+            (
+                "payment_method_data[wechat_pay][auth_code]",
+                "134567890123456783",
+            ),
+        ],
+    )
+    .await;
+    assert!(started.elapsed() >= Duration::from_secs(30));
+    assert_eq!(never.status, 402, "{}", never.text);
+    let id = never.json()["error"]["payment_intent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let trades = s.sim.trades().await;
+    let trade = trades.iter().find(|t| t["out_trade_no"] == id).unwrap();
+    assert_eq!(trade["state"], "reversed", "{trade}");
+    // Not a payment code of either wallet.
+    let bogus = pay_with_code(
+        &s.api,
+        &[
+            ("payment_method_data[type]", "wallet_code"),
+            ("payment_method_data[wallet_code][auth_code]", "9912345"),
+        ],
+    )
+    .await;
+    assert_eq!(bogus.status, 400, "{}", bogus.text);
+    ledger_verifies(&s.db);
+}
+
+const ALIPAY_UA: &str = "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 Chrome/116.0 Mobile Safari/537.36 AlipayClient/10.5.36.8100";
+const WECHAT_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 MicroMessenger/8.0.47(0x18002f2f) NetType/WIFI Language/zh_CN";
+const DESKTOP_UA: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36";
+
+/// Opens the aggregated page as `agent` would; the answer, not followed.
+async fn open_page(url: &str, agent: &str, language: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .header("user-agent", agent)
+        .header("accept-language", language)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn aggregated_qr_picks_the_wallet_by_browser(backend: Backend) {
+    let s = setup(backend).await;
+    let both = [
+        ("amount", "990"),
+        ("currency", "cny"),
+        ("payment_method_types[]", "alipay"),
+        ("payment_method_types[]", "wechat_pay"),
+        ("confirm", "true"),
+        ("payment_method_data[type]", "wallet_qr"),
+    ];
+    let mut intents = vec![];
+    for _ in 0..3 {
+        let answer = s.api.post("/v1/payment_intents", &both).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        intents.push(answer.json());
+    }
+    let qr = &intents[0]["next_action"];
+    assert_eq!(qr["type"], "display_qr_code", "{qr}");
+    let data = qr["display_qr_code"]["data"].as_str().unwrap();
+    assert!(
+        data.starts_with(&format!("{}/wallet_qr/", s.server.base_url)),
+        "{data}"
+    );
+    assert!(qr["display_qr_code"]["image_url_png"]
+        .as_str()
+        .unwrap()
+        .contains("qr_code.png"));
+
+    // A desktop browser is offered both, in its language.
+    let page = open_page(data, DESKTOP_UA, "zh-CN,zh;q=0.9").await;
+    assert_eq!(page.status(), 200);
+    let text = page.text().await.unwrap();
+    assert!(
+        text.contains("支付宝") && text.contains("微信支付") && text.contains("lang=\"zh-CN\""),
+        "{text}"
+    );
+    let text = open_page(data, DESKTOP_UA, "en")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("Alipay") && text.contains("WeChat Pay") && text.contains("9.90"),
+        "{text}"
+    );
+
+    // Alipay's app: an Alipay wap trade; paying it makes the intent succeed.
+    let alipay = open_page(data, ALIPAY_UA, "zh-CN").await;
+    assert_eq!(alipay.status(), 302);
+    let location = alipay.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.contains("/gateway.do?") && location.contains("alipay.trade.wap.pay"),
+        "{location}"
+    );
+    let id = intents[0]["id"].as_str().unwrap();
+    // The buyer's browser opens Alipay's page, then pays on it.
+    let opened = reqwest::get(&location).await.unwrap();
+    assert_eq!(opened.status(), 200);
+    let trades = s.sim.trades().await;
+    let trade = trades.iter().find(|t| t["out_trade_no"] == id).unwrap();
+    let customer = format!("{}/c/{}", s.sim.base_url, trade["token"].as_str().unwrap());
+    assert_eq!(s.sim.act(&customer, "pay", "none").await.status(), 200);
+    let paid = wait_for_status(&s.api, id, "succeeded", Duration::from_secs(20)).await;
+    assert_eq!(paid["amount_received"], 990);
+
+    // WeChat's browser: a WeChat Pay H5 trade.
+    let data = intents[1]["next_action"]["display_qr_code"]["data"]
+        .as_str()
+        .unwrap();
+    let wechat = open_page(data, WECHAT_UA, "zh-CN").await;
+    assert_eq!(wechat.status(), 302);
+    let location = wechat.headers()["location"].to_str().unwrap();
+    assert!(location.starts_with(&s.sim.base_url), "{location}");
+    let id = intents[1]["id"].as_str().unwrap();
+    let trades = s.sim.trades().await;
+    let trade = trades.iter().find(|t| t["out_trade_no"] == id).unwrap();
+    assert_eq!(trade["kind"], "MWEB", "{trade}");
+    // Once chosen, the other wallet is refused for that payment.
+    let other = open_page(data, ALIPAY_UA, "en").await;
+    assert_eq!(other.status(), 400);
+    // A wrong secret is a 404.
+    let wrong = open_page(
+        &format!(
+            "{}/wallet_qr/{id}?client_secret={id}_secret_nope",
+            s.server.base_url
+        ),
+        ALIPAY_UA,
+        "en",
+    )
+    .await;
+    assert_eq!(wrong.status(), 404);
+}
+
+on_both_backends!(
+    aggregated_qr_picks_the_wallet_by_browser,
+    payment_codes_are_decided_while_the_request_waits,
+    qr_payments_succeed_on_notification,
+    every_channel_answers_its_next_action,
+    faulty_notifications_change_nothing_wrongly,
+    expiry_closes_unpaid_trades_and_queries_lost_notifications,
+);
