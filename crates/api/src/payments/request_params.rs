@@ -8,14 +8,17 @@ use crate::routes::params::{
 
 const CAPTURE_METHODS: &[&str] = &["automatic", "automatic_async", "manual"];
 
+/// The plain card fields (the parameter layer's tests use them).
+#[cfg(test)]
 pub const CARD: &[Param] = &[
     string("number", 30).required(),
     integer("exp_month").required(),
     integer("exp_year").required(),
     string("cvc", 8),
 ];
-/// `POST /v1/payment_methods`' card: the plain fields, or `encrypted` (a
-/// JWE of them, client-side encryption) alone.
+/// `POST /v1/payment_methods`' card (and `payment_method_data[card]`'s):
+/// the plain fields, or `encrypted` (a JWE of them, client-side
+/// encryption) alone.
 const METHOD_CARD: &[Param] = &[
     string("number", 30),
     integer("exp_month"),
@@ -44,7 +47,7 @@ const PAYMENT_METHOD_DATA: Param = object(
     "payment_method_data",
     &[
         one_of("type", &["card"]).required(),
-        object("card", CARD).required(),
+        object("card", METHOD_CARD).required(),
         BILLING_DETAILS,
     ],
 );
