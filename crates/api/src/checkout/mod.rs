@@ -6,8 +6,11 @@
 //! commits its `checkout.session.*` event in the same write set.
 
 pub mod expiry;
+mod page;
+mod pay;
 mod render;
 mod request;
+mod texts;
 
 pub use render::render_samples;
 
@@ -73,6 +76,8 @@ const LINE_ITEMS_LIST: &[Param] = &[
 
 pub fn routes() -> Routes {
     Routes::new()
+        .merge(page::routes())
+        .merge(pay::routes())
         .post(
             doc(URL, "Create a Checkout Session", render::OBJECT).params(request::CREATE),
             create,
