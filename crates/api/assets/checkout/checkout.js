@@ -119,7 +119,10 @@
   // is being corrected, so errors appear inline but not on every keystroke.
   for (const key of Object.keys(fields)) {
     const input = fields[key];
-    input.addEventListener('blur', () => {
+    input.addEventListener('blur', (event) => {
+      // Leaving for the Pay button: the submit checks every field, and an
+      // error appearing now would move the button from under the click.
+      if (event.relatedTarget === button) return;
       if (input.value) show(key, checks[key]());
     });
     input.addEventListener('input', (event) => {
