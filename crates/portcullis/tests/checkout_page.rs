@@ -229,14 +229,7 @@ async fn three_d_secure_returns_to_the_checkout_flow(backend: Backend) {
         assert_eq!(challenged["outcome"], "requires_action", "{challenged}");
         let challenge = challenged["redirect"].as_str().unwrap();
         assert!(challenge.contains("/authenticate/pi_"), "{challenge}");
-        let (path, query) = challenge.split_once('?').unwrap();
-        let decided = browser()
-            .post(format!("{path}?{query}&outcome={outcome}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(decided.status(), 303);
-        let back = decided.headers()["location"].to_str().unwrap().to_owned();
+        let back = decide(&challenged, outcome).await;
         assert!(back.contains(&format!("/checkout/{id}/return")), "{back}");
         let returned = browser().get(&back).send().await.unwrap();
         assert_eq!(returned.status(), 303);
@@ -283,6 +276,84 @@ async fn expired_sessions_show_a_clear_page_and_take_no_payment(backend: Backend
     let session = api.get(&format!("/v1/checkout/sessions/{id}")).await.json();
     assert_eq!(session["payment_intent"], Value::Null, "no intent was made");
     assert_eq!(events_of(&api, "checkout.session.completed").await.len(), 0);
+}
+
+/// Passes or fails the 3-D Secure challenge of a `requires_action`
+/// answer, returning where the challenge page sends the browser.
+async fn decide(challenged: &Value, outcome: &str) -> String {
+    let challenge = challenged["redirect"].as_str().unwrap();
+    let decided = browser()
+        .post(format!("{challenge}&outcome={outcome}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(decided.status(), 303);
+    decided.headers()["location"].to_str().unwrap().to_owned()
+}
+
+async fn an_expiring_sessions_intent_is_canceled_or_completes_it(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Shop");
+    let server = TestServer::start(&db);
+    let api = Api::new(&server, &merchant.secret_key);
+
+    // The merchant expires a session after a decline: its intent is
+    // canceled, so nothing can pay it any more.
+    let session = create_session(&api, &[]).await;
+    let id = session["id"].as_str().unwrap();
+    pay(&server, id, DECLINED).await;
+    let expired = api
+        .post(&format!("/v1/checkout/sessions/{id}/expire"), &[])
+        .await;
+    assert_eq!(expired.status, 200, "{}", expired.text);
+    let intent = expired.json()["payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let intent = api
+        .get(&format!("/v1/payment_intents/{intent}"))
+        .await
+        .json();
+    assert_eq!(intent["status"], "canceled");
+    assert_eq!(intent["cancellation_reason"], "abandoned");
+
+    // The worker expires a session waiting for its challenge: the intent
+    // is canceled, and passing the challenge afterwards pays nothing.
+    let session = create_session(&api, &[]).await;
+    let id = session["id"].as_str().unwrap();
+    let (_, challenged) = pay(&server, id, THREE_DS).await;
+    support::backdate_checkout_session(&db, id).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let session = loop {
+        let session = api.get(&format!("/v1/checkout/sessions/{id}")).await.json();
+        if session["status"] != "open" || std::time::Instant::now() > deadline {
+            break session;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(session["status"], "expired");
+    decide(&challenged, "pass").await;
+    let intent = session["payment_intent"].as_str().unwrap();
+    let intent = api
+        .get(&format!("/v1/payment_intents/{intent}"))
+        .await
+        .json();
+    assert_eq!(intent["status"], "canceled");
+
+    // A challenge passed while the browser never came back: the next visit
+    // of the page completes the session, once.
+    let session = create_session(&api, &[]).await;
+    let id = session["id"].as_str().unwrap();
+    let (_, challenged) = pay(&server, id, THREE_DS).await;
+    decide(&challenged, "pass").await;
+    let (_, shown) = page(&server, &format!("/checkout/{id}"), "en").await;
+    assert!(shown.contains("This order is paid"), "{shown}");
+    let session = api.get(&format!("/v1/checkout/sessions/{id}")).await.json();
+    assert_eq!(session["status"], "complete");
+    page(&server, &format!("/checkout/{id}"), "en").await;
+    let completed = events_of(&api, "checkout.session.completed").await;
+    assert_eq!(completed.len(), 1);
+    assert_eq!(completed[0]["data"]["object"]["id"], id);
 }
 
 async fn payment_intents_take_an_encrypted_card_inline(backend: Backend) {
@@ -378,4 +449,5 @@ on_both_backends!(
     three_d_secure_returns_to_the_checkout_flow,
     expired_sessions_show_a_clear_page_and_take_no_payment,
     payment_intents_take_an_encrypted_card_inline,
+    an_expiring_sessions_intent_is_canceled_or_completes_it,
 );

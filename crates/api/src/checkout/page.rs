@@ -148,7 +148,14 @@ async fn page(
         let query_locale = request.params.string("locale", 20)?;
         let failed = request.params.boolean("failed")?.unwrap_or(false);
         std::mem::take(&mut request.params).finish()?;
-        let (scope, _, session) = find(&state, &id).await?;
+        let (scope, _, mut session) = find(&state, &id).await?;
+        if session.status == CheckoutStatus::Open {
+            // Paid after the customer left the flow (a late outcome).
+            if let Some(intent) = super::closing::paid_intent(&state, &scope, &session).await? {
+                let origin = crate::events::Origin::of(&request);
+                session = super::complete(&state, &scope, &id, &intent, &origin).await?;
+            }
+        }
         let locale = locale_of(query_locale.as_deref(), &session, &headers);
         let html = if is_closed(&session, state.now()) {
             closed_html(&session, locale)

@@ -8,6 +8,7 @@
 //! `complete`/`paid` with its `checkout.session.completed` event, and the
 //! browser goes on to `success_url`.
 
+use super::closing::is_paid;
 use super::page::{find, is_closed, locale_of};
 use super::texts::Texts;
 use crate::client_encryption::{open_card, ENCRYPTED_CHARS_MAX};
@@ -26,7 +27,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use portcullis_domain::checkout::{CheckoutSession, CheckoutStatus};
 use portcullis_domain::money::Amount;
-use portcullis_domain::payment_intents::{PaymentIntent, PaymentIntentStatus};
+use portcullis_domain::payment_intents::PaymentIntent;
 use portcullis_domain::payment_methods::BillingDetails;
 use portcullis_store::{Doc, WriteSet};
 use serde_json::json;
@@ -200,13 +201,6 @@ async fn finish_paid(
         super::complete(ctx.state, ctx.scope, id, intent_id, ctx.origin).await?;
     }
     Ok(Outcome::Paid(session.success_redirect()))
-}
-
-fn is_paid(intent: &PaymentIntent) -> bool {
-    matches!(
-        intent.status,
-        PaymentIntentStatus::Succeeded | PaymentIntentStatus::RequiresCapture
-    )
 }
 
 /// The session's intent (not stored yet), with its creation event and the

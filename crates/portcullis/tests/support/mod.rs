@@ -395,3 +395,34 @@ impl Api {
             .await
     }
 }
+
+/// Moves a stored session's `expires_at` (column and body) into the past.
+pub async fn backdate_checkout_session(db: &TestDatabase, id: &str) {
+    if db.url.starts_with("sqlite") {
+        let path = db.url.trim_start_matches("sqlite://");
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        let changed = conn
+            .execute(
+                "UPDATE checkout_sessions SET expires_at = 1000, \
+                 body = json_set(body, '$.expires_at', 1000) WHERE id = ?1",
+                [id],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    } else {
+        let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let changed = client
+            .execute(
+                "UPDATE checkout_sessions SET expires_at = 1000, \
+                 body = jsonb_set(body::jsonb, '{expires_at}', '1000')::text WHERE id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        assert_eq!(changed, 1);
+    }
+}
