@@ -15,21 +15,7 @@ const PUBLIC_URL: (&str, &str) = ("PORTCULLIS_PUBLIC_URL", "https://pay.shop.exa
 const SUCCESS_URL: &str = "https://shop.example/done?session={CHECKOUT_SESSION_ID}";
 
 fn session_form<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut form = vec![
-        ("mode", "payment"),
-        ("success_url", SUCCESS_URL),
-        ("cancel_url", "https://shop.example/cart"),
-        ("line_items[0][price_data][currency]", "usd"),
-        ("line_items[0][price_data][unit_amount]", "2000"),
-        ("line_items[0][price_data][product_data][name]", "T-shirt"),
-        ("line_items[0][quantity]", "2"),
-        ("line_items[1][price_data][currency]", "usd"),
-        ("line_items[1][price_data][unit_amount]", "350"),
-        ("line_items[1][price_data][product_data][name]", "Socks"),
-        ("line_items[1][quantity]", "3"),
-    ];
-    form.extend_from_slice(extra);
-    form
+    support::checkout_session_form(SUCCESS_URL, "https://shop.example/cart", extra)
 }
 
 async fn create(api: &Api, extra: &[(&str, &str)]) -> Value {

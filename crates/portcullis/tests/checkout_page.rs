@@ -33,23 +33,18 @@ fn browser() -> reqwest::Client {
 }
 
 async fn create_session(api: &Api, extra: &[(&str, &str)]) -> Value {
-    let mut form = vec![
-        ("mode", "payment"),
-        ("success_url", SUCCESS_URL),
-        ("cancel_url", CANCEL_URL),
-        ("line_items[0][price_data][currency]", "usd"),
-        ("line_items[0][price_data][unit_amount]", "2000"),
-        ("line_items[0][price_data][product_data][name]", "T-shirt"),
-        ("line_items[0][quantity]", "2"),
-        ("line_items[1][price_data][currency]", "usd"),
-        ("line_items[1][price_data][unit_amount]", "350"),
-        ("line_items[1][price_data][product_data][name]", "Socks"),
-        ("line_items[1][quantity]", "3"),
-    ];
-    form.extend_from_slice(extra);
+    let form = support::checkout_session_form(SUCCESS_URL, CANCEL_URL, extra);
     let created = api.post("/v1/checkout/sessions", &form).await;
     assert_eq!(created.status, 200, "{}", created.text);
     created.json()
+}
+
+/// `payment_method_data` of a card given as a JWE (or anything posing as one).
+fn encrypted_card_data(compact: &str) -> [(&'static str, &str); 2] {
+    [
+        ("payment_method_data[type]", "card"),
+        ("payment_method_data[card][encrypted]", compact),
+    ]
 }
 
 async fn page(server: &TestServer, path: &str, language: &str) -> (u16, String) {
@@ -367,15 +362,10 @@ async fn payment_intents_take_an_encrypted_card_inline(backend: Backend) {
         .post(
             "/v1/payment_intents",
             &[
-                ("amount", "1200"),
-                ("currency", "usd"),
-                ("confirm", "true"),
-                ("payment_method_data[type]", "card"),
-                (
-                    "payment_method_data[card][encrypted]",
-                    &encrypt(&jwk, &card(VISA)),
-                ),
-            ],
+                &[("amount", "1200"), ("currency", "usd"), ("confirm", "true")][..],
+                &encrypted_card_data(&encrypt(&jwk, &card(VISA))),
+            ]
+            .concat(),
         )
         .await;
     assert_eq!(created.status, 200, "{}", created.text);
@@ -404,25 +394,13 @@ async fn payment_intents_take_an_encrypted_card_inline(backend: Backend) {
     let declined = api
         .post(
             &confirm,
-            &[
-                ("payment_method_data[type]", "card"),
-                (
-                    "payment_method_data[card][encrypted]",
-                    &encrypt(&jwk, &card(DECLINED)),
-                ),
-            ],
+            &encrypted_card_data(&encrypt(&jwk, &card(DECLINED))),
         )
         .await;
     assert_eq!(declined.status, 402, "{}", declined.text);
     assert_eq!(declined.json()["error"]["code"], "card_declined");
     let tampered = api
-        .post(
-            &confirm,
-            &[
-                ("payment_method_data[type]", "card"),
-                ("payment_method_data[card][encrypted]", "not.a.jwe.at.all"),
-            ],
-        )
+        .post(&confirm, &encrypted_card_data("not.a.jwe.at.all"))
         .await;
     assert_eq!(tampered.status, 400, "{}", tampered.text);
     assert_eq!(tampered.json()["error"]["param"], "card[encrypted]");
@@ -430,14 +408,10 @@ async fn payment_intents_take_an_encrypted_card_inline(backend: Backend) {
         .post(
             "/v1/payment_intents",
             &[
-                ("amount", "900"),
-                ("currency", "usd"),
-                ("payment_method_data[type]", "card"),
-                (
-                    "payment_method_data[card][encrypted]",
-                    &encrypt(&jwk, &card(VISA)),
-                ),
-            ],
+                &[("amount", "900"), ("currency", "usd")][..],
+                &encrypted_card_data(&encrypt(&jwk, &card(VISA))),
+            ]
+            .concat(),
         )
         .await;
     assert_eq!(unconfirmed.status, 400, "{}", unconfirmed.text);

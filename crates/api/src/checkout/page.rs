@@ -10,6 +10,7 @@ use super::texts::Texts;
 use crate::error::{ApiError, ApiResult};
 use crate::hosted::money::format_amount;
 use crate::hosted::Locale;
+use crate::payments::records::Record;
 use crate::routes::params::{self as p, Param};
 use crate::routes::{doc, Routes};
 use crate::state::AppState;
@@ -20,7 +21,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use portcullis_domain::checkout::{CheckoutSession, CheckoutSessionId, CheckoutStatus};
 use portcullis_domain::payment_intents::{PaymentIntent, PaymentIntentStatus};
-use portcullis_store::{Doc, ScanOp, ScanQuery, Scope, SqlValue, Table};
+use portcullis_store::{Doc, Scope};
 
 /// Where the page's script and style are served.
 pub const SCRIPT_PATH: &str = "/checkout/assets/checkout.js";
@@ -62,23 +63,10 @@ pub fn routes() -> Routes {
 /// Session `id` of whichever merchant has it, with that merchant's
 /// scope; a 404 for an id nobody has (or not a session id).
 pub async fn find(state: &AppState, id: &str) -> ApiResult<(Scope, Doc, CheckoutSession)> {
-    let missing = || ApiError::no_such("checkout session", id, "id");
     if CheckoutSessionId::parse(id).is_none() {
-        return Err(missing());
+        return Err(ApiError::no_such(CheckoutSession::OBJECT, id, "id"));
     }
-    let query = ScanQuery {
-        filters: vec![("id", ScanOp::Equal, SqlValue::Text(id.to_owned()))],
-        created_before: None,
-        limit: 1,
-    };
-    let found = state
-        .store
-        .scan(Table::CheckoutSessions, &query)
-        .await?
-        .pop()
-        .ok_or_else(missing)?;
-    let session = serde_json::from_str(&found.doc.body).map_err(|e| ApiError::internal(&e))?;
-    Ok((found.scope, found.doc, session))
+    crate::payments::records::find_anywhere(state, id).await
 }
 
 /// The language of session's page: `?locale=` (the visitor's switch),

@@ -426,3 +426,27 @@ pub async fn backdate_checkout_session(db: &TestDatabase, id: &str) {
         assert_eq!(changed, 1);
     }
 }
+
+/// A Checkout Session's create form: two line items (2 × 20.00 and
+/// 3 × 3.50 USD, 50.50 in all), the given URLs, then `extra`.
+pub fn checkout_session_form<'a>(
+    success_url: &'a str,
+    cancel_url: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("mode", "payment"),
+        ("success_url", success_url),
+        ("cancel_url", cancel_url),
+        ("line_items[0][price_data][currency]", "usd"),
+        ("line_items[0][price_data][unit_amount]", "2000"),
+        ("line_items[0][price_data][product_data][name]", "T-shirt"),
+        ("line_items[0][quantity]", "2"),
+        ("line_items[1][price_data][currency]", "usd"),
+        ("line_items[1][price_data][unit_amount]", "350"),
+        ("line_items[1][price_data][product_data][name]", "Socks"),
+        ("line_items[1][quantity]", "3"),
+    ];
+    form.extend_from_slice(extra);
+    form
+}
