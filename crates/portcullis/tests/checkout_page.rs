@@ -211,6 +211,37 @@ async fn a_decline_can_be_retried_and_success_completes_once(backend: Backend) {
     assert!(!closed.contains("Card number"));
 }
 
+async fn a_sessions_page_takes_a_bounded_number_of_attempts(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Shop");
+    let server = TestServer::start(&db);
+    let api = Api::new(&server, &merchant.secret_key);
+    let session = create_session(&api, &[("locale", "en")]).await;
+    let id = session["id"].as_str().unwrap();
+    for _ in 0..10 {
+        let (_, declined) = pay(&server, id, DECLINED).await;
+        assert_eq!(
+            declined["message"],
+            "Your card was declined. Try another card."
+        );
+    }
+    // Card testing stops here: even a good card is no longer tried.
+    let (status, refused) = pay(&server, id, VISA).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        refused["message"],
+        "Too many payment attempts for this order. Return to the merchant to start again."
+    );
+    let session = api.get(&format!("/v1/checkout/sessions/{id}")).await.json();
+    assert_eq!(session["status"], "open");
+    let intent = session["payment_intent"].as_str().unwrap();
+    let intent = api
+        .get(&format!("/v1/payment_intents/{intent}"))
+        .await
+        .json();
+    assert_eq!(intent["status"], "requires_payment_method");
+}
+
 async fn three_d_secure_returns_to_the_checkout_flow(backend: Backend) {
     let db = TestDatabase::new(backend).await;
     let merchant = create_merchant(&db, "Shop");
@@ -424,4 +455,5 @@ on_both_backends!(
     expired_sessions_show_a_clear_page_and_take_no_payment,
     payment_intents_take_an_encrypted_card_inline,
     an_expiring_sessions_intent_is_canceled_or_completes_it,
+    a_sessions_page_takes_a_bounded_number_of_attempts,
 );

@@ -112,6 +112,9 @@ async fn pay(
         if is_closed(&session, state.now()) {
             return Err(not_payable(&session));
         }
+        let Some(counted) = session.attempted() else {
+            return Ok(Outcome::Failed(texts.too_many_attempts));
+        };
         let card = open_card(&state, &compact).await?;
         let origin = Origin::of(&request);
         let ctx = Ctx {
@@ -134,7 +137,7 @@ async fn pay(
         };
         let done = match &session.payment_intent {
             None => {
-                let (intent, created) = new_intent(&ctx, &doc, &session)?;
+                let (intent, created) = new_intent(&ctx, &doc, counted)?;
                 confirm_new(&ctx, intent, created, &input).await?
             }
             Some(intent_id) => {
@@ -142,6 +145,9 @@ async fn pay(
                 if is_paid(&intent) {
                     return finish_paid(&ctx, &session, &intent.id).await;
                 }
+                let mut writes = WriteSet::new();
+                writes.push(records::update(&scope, &doc, &counted)?);
+                state.store.commit(writes).await?;
                 confirm(&ctx, intent_id, &input).await?
             }
         };
@@ -203,12 +209,13 @@ async fn finish_paid(
     Ok(Outcome::Paid(session.success_redirect()))
 }
 
-/// The session's intent (not stored yet), with its creation event and the
-/// session linked to it, both committed with the confirmation's phase one.
+/// The session's intent (not stored yet), with its creation event and
+/// `session` (its attempt counted) linked to it, both committed with the
+/// confirmation's phase one.
 fn new_intent(
     ctx: &Ctx<'_>,
     doc: &Doc,
-    session: &CheckoutSession,
+    session: CheckoutSession,
 ) -> ApiResult<(PaymentIntent, WriteSet)> {
     let amount = Amount::parse_minor(session.amount_total_minor)
         .map_err(|e| crate::payments::intents::money_error(e, "amount"))?;
@@ -220,7 +227,7 @@ fn new_intent(
         ctx.state.now(),
     );
     intent.customer = session.customer.clone();
-    let mut linked = session.clone();
+    let mut linked = session;
     linked.payment_intent = Some(intent.id.clone());
     let mut writes = WriteSet::new();
     writes.push(crate::payments::intents::created_event(ctx, &intent));
