@@ -8,14 +8,6 @@ use crate::routes::params::{
 
 const CAPTURE_METHODS: &[&str] = &["automatic", "automatic_async", "manual"];
 
-/// The plain card fields (the parameter layer's tests use them).
-#[cfg(test)]
-pub const CARD: &[Param] = &[
-    string("number", 30).required(),
-    integer("exp_month").required(),
-    integer("exp_year").required(),
-    string("cvc", 8),
-];
 /// `POST /v1/payment_methods`' card (and `payment_method_data[card]`'s):
 /// the plain fields, or `encrypted` (a JWE of them, client-side
 /// encryption) alone.
