@@ -5,7 +5,8 @@
 #                    relative to the current directory or the repository root)
 #   CHROMIUM_PATH    the browser (default /usr/bin/chromium; installed with
 #                    apt-get when missing and this runs as root)
-#   SCREENSHOT_DIR   where screenshots go (default: a new temp dir, kept)
+#   SCREENSHOT_DIR   where screenshots go (default: tests/browser/output/
+#                    screenshots, which git ignores; the run prints it)
 #   PORTCULLIS_BROWSER_KEEP_TMP  set to keep the server's data dir and log
 #   PORTCULLIS_TEST_SMTP_PYTHON  a Python with aiosmtpd for the account pages
 #                    emails (default: a venv .venv-accounts-smtp made here)
@@ -59,14 +60,29 @@ if [[ ! -x "$chromium_path" ]]; then
 fi
 log "$("$chromium_path" --version 2>/dev/null || echo "chromium at $chromium_path")"
 
+# A font with Chinese glyphs, so the zh-CN pages' screenshots show text
+# rather than empty boxes (the tests themselves read the DOM, not pixels).
+if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+        log "no Chinese font; installing Debian's fonts-noto-cjk with apt-get"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fonts-noto-cjk ||
+            log "fonts-noto-cjk did not install; zh-CN screenshots will show boxes"
+    else
+        log "no Chinese font (apt-get install fonts-noto-cjk); zh-CN screenshots will show boxes"
+    fi
+fi
+
 # --- node_modules --------------------------------------------------------------------
 cd "$here"
-# The pinned playwright-core version, and the one installed (if any).
-wanted="$(node -p 'require("./package.json").devDependencies["playwright-core"]')"
-installed="$(node -p 'try { require("./node_modules/playwright-core/package.json").version } catch { "" }')"
+# The pinned versions (playwright-core, @axe-core/playwright), and the ones
+# installed (if any).
+wanted="$(node -p 'Object.entries(require("./package.json").devDependencies).map(([n, v]) => n + "@" + v).join(" ")')"
+installed="$(node -p 'Object.keys(require("./package.json").devDependencies).map((n) => {
+    try { return n + "@" + require("./node_modules/" + n + "/package.json").version } catch { return n + "@" }
+}).join(" ")')"
 if [[ "$installed" != "$wanted" ]]; then
     if [[ -f package-lock.json ]]; then
-        log "installing node_modules with npm ci (playwright-core $wanted)"
+        log "installing node_modules with npm ci ($wanted)"
         npm ci --no-audit --no-fund
     else
         log "installing node_modules with npm install (no package-lock.json yet)"
@@ -140,8 +156,10 @@ done
 grep -q ready "$tmp/smtp.log" || { echo "browser: the SMTP sink did not start:" >&2; cat "$tmp/smtp.log" >&2; exit 1; }
 
 log "starting $bin serve (data in $data)"
+# Private webhook targets: the checkout test's merchant receiver listens on
+# 127.0.0.1.
 "${clean_env[@]}" PORTCULLIS_SMTP_URL="smtp://127.0.0.1:$smtp_port" \
-    "$bin" serve --listen 127.0.0.1:0 --data-dir "$data" \
+    "$bin" serve --listen 127.0.0.1:0 --data-dir "$data" --webhooks-allow-private-targets \
     </dev/null >"$tmp/stdout.log" 2>"$tmp/server.log" &
 server_pid=$!
 
@@ -169,7 +187,7 @@ secret_key="$(node -e '
 ' "$merchant_json")"
 
 # --- the tests ---------------------------------------------------------------------------
-shots="${SCREENSHOT_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/portcullis-screenshots.XXXXXX")}"
+shots="${SCREENSHOT_DIR:-$here/output/screenshots}"
 mkdir -p "$shots"
 status=0
 merchant_id="$(node -e 'process.stdout.write(JSON.parse(process.argv[1]).id)' "$merchant_json")"

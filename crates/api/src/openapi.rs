@@ -248,11 +248,11 @@ mod tests {
         );
         let data = &schema["properties"]["payment_method_data"]["anyOf"][0];
         let card = &data["properties"]["card"]["anyOf"][0];
-        assert_eq!(
-            card["required"],
-            serde_json::json!(["number", "exp_month", "exp_year"])
-        );
+        // The plain fields, or `encrypted` (a JWE of them) alone: none of
+        // them is required on its own.
+        assert_eq!(card["required"], serde_json::Value::Null);
         assert_eq!(card["properties"]["number"]["maxLength"], 30);
+        assert!(card["properties"]["encrypted"].is_object());
         assert_eq!(
             schema["properties"]["metadata"]["anyOf"][0]["type"],
             "object"

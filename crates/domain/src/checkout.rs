@@ -235,7 +235,15 @@ pub struct CheckoutSession {
     pub locale: Option<String>,
     pub metadata: Metadata,
     pub payment_intent: Option<String>,
+    /// Payments tried on the hosted page, declines included; at most
+    /// [`PAYMENT_ATTEMPTS_MAX`], so a session's page cannot be used to test
+    /// stolen cards.
+    #[serde(default)]
+    pub payment_attempts: u32,
 }
+
+/// Most payments one session's page may try.
+pub const PAYMENT_ATTEMPTS_MAX: u32 = 10;
 
 impl CheckoutSession {
     /// A new open session, or why the request cannot make one.
@@ -283,7 +291,19 @@ impl CheckoutSession {
             locale: request.locale,
             metadata: request.metadata,
             payment_intent: None,
+            payment_attempts: 0,
         })
+    }
+
+    /// The open session with one more payment attempt counted, or `None`
+    /// when it is not open or has used all of [`PAYMENT_ATTEMPTS_MAX`].
+    pub fn attempted(&self) -> Option<CheckoutSession> {
+        if self.status != CheckoutStatus::Open || self.payment_attempts >= PAYMENT_ATTEMPTS_MAX {
+            return None;
+        }
+        let mut next = self.clone();
+        next.payment_attempts += 1;
+        Some(next)
     }
 
     /// The session after `transition`, or `None` when its status forbids it.
@@ -496,5 +516,21 @@ mod tests {
         assert!(paid.moved(CheckoutTransition::Expire).is_none());
         assert!(s.is_due_to_expire(s.expires_at));
         assert!(!s.is_due_to_expire(s.expires_at - 1));
+    }
+
+    #[test]
+    fn a_session_counts_its_payment_attempts_up_to_the_bound() {
+        let mut session =
+            CheckoutSession::open(request(vec![item("usd", 500, 1)]), false, 0).unwrap();
+        for tried in 1..=PAYMENT_ATTEMPTS_MAX {
+            session = session.attempted().expect("within the bound");
+            assert_eq!(session.payment_attempts, tried);
+        }
+        assert_eq!(session.attempted(), None);
+        let expired = CheckoutSession::open(request(vec![item("usd", 500, 1)]), false, 0)
+            .unwrap()
+            .moved(CheckoutTransition::Expire)
+            .unwrap();
+        assert_eq!(expired.attempted(), None);
     }
 }

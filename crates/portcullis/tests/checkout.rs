@@ -15,21 +15,7 @@ const PUBLIC_URL: (&str, &str) = ("PORTCULLIS_PUBLIC_URL", "https://pay.shop.exa
 const SUCCESS_URL: &str = "https://shop.example/done?session={CHECKOUT_SESSION_ID}";
 
 fn session_form<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut form = vec![
-        ("mode", "payment"),
-        ("success_url", SUCCESS_URL),
-        ("cancel_url", "https://shop.example/cart"),
-        ("line_items[0][price_data][currency]", "usd"),
-        ("line_items[0][price_data][unit_amount]", "2000"),
-        ("line_items[0][price_data][product_data][name]", "T-shirt"),
-        ("line_items[0][quantity]", "2"),
-        ("line_items[1][price_data][currency]", "usd"),
-        ("line_items[1][price_data][unit_amount]", "350"),
-        ("line_items[1][price_data][product_data][name]", "Socks"),
-        ("line_items[1][quantity]", "3"),
-    ];
-    form.extend_from_slice(extra);
-    form
+    support::checkout_session_form(SUCCESS_URL, "https://shop.example/cart", extra)
 }
 
 async fn create(api: &Api, extra: &[(&str, &str)]) -> Value {
@@ -265,37 +251,6 @@ async fn expiring_is_final_and_announced_once(backend: Backend) {
     assert_eq!(events[0]["data"]["object"]["status"], "expired");
 }
 
-/// Moves a stored session's `expires_at` (column and body) into the past.
-async fn backdate(db: &TestDatabase, id: &str) {
-    if db.url.starts_with("sqlite") {
-        let path = db.url.trim_start_matches("sqlite://");
-        let conn = rusqlite::Connection::open(path).unwrap();
-        conn.busy_timeout(Duration::from_secs(5)).unwrap();
-        let changed = conn
-            .execute(
-                "UPDATE checkout_sessions SET expires_at = 1000, \
-                 body = json_set(body, '$.expires_at', 1000) WHERE id = ?1",
-                [id],
-            )
-            .unwrap();
-        assert_eq!(changed, 1);
-    } else {
-        let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        let changed = client
-            .execute(
-                "UPDATE checkout_sessions SET expires_at = 1000, \
-                 body = jsonb_set(body::jsonb, '{expires_at}', '1000')::text WHERE id = $1",
-                &[&id],
-            )
-            .await
-            .unwrap();
-        assert_eq!(changed, 1);
-    }
-}
-
 async fn the_worker_expires_sessions_whose_time_has_come(backend: Backend) {
     let db = TestDatabase::new(backend).await;
     let merchant = create_merchant(&db, "Shop");
@@ -305,7 +260,7 @@ async fn the_worker_expires_sessions_whose_time_has_come(backend: Backend) {
     let due = due["id"].as_str().unwrap();
     let later = create(&api, &[]).await;
     let later = later["id"].as_str().unwrap();
-    backdate(&db, due).await;
+    support::backdate_checkout_session(&db, due).await;
 
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {

@@ -3,7 +3,10 @@
 //! `checkout.session.expired` event in one version-checked write set — so
 //! two instances never expire the same session twice, and a session paid
 //! in the meantime stays paid (its version moved; the write is refused).
+//! A session's PaymentIntent is settled first (see `closing`): paid, the
+//! session completes instead; in flight, it waits; else it is canceled.
 
+use super::closing::{before_expiry, Closing};
 use super::{moved_writes, Record};
 use crate::error::{ApiError, ApiResult};
 use crate::events::Origin;
@@ -51,10 +54,27 @@ pub async fn expire_due_sessions(state: &AppState) -> ApiResult<usize> {
         if !session.is_due_to_expire(now) {
             continue;
         }
+        let origin = Origin::default();
+        let _lock = state.locks.lock(session.id.as_str()).await;
+        match before_expiry(state, &item.scope, &session, &origin).await {
+            Ok(Closing::Expire) => {}
+            Ok(Closing::InFlight) => continue,
+            Ok(Closing::Paid(intent)) => {
+                let id = session.id.as_str();
+                if let Err(err) = super::complete(state, &item.scope, id, &intent, &origin).await {
+                    tracing::warn!(error = %err.message, session = id, "could not complete a paid session");
+                }
+                continue;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err.message, session = session.id.as_str(), "could not cancel an expiring session's intent");
+                continue;
+            }
+        }
         let Some(moved) = session.moved(CheckoutTransition::Expire) else {
             continue;
         };
-        let writes = moved_writes(state, &item.scope, &item.doc, &moved, &Origin::default())?;
+        let writes = moved_writes(state, &item.scope, &item.doc, &moved, &origin)?;
         match state.store.commit(writes).await {
             Ok(()) => expired += 1,
             // Paid or expired by someone else since the scan: theirs stands.

@@ -5,9 +5,13 @@
 //! (`expiry::run`) or when the merchant expires it; each of those moves
 //! commits its `checkout.session.*` event in the same write set.
 
+mod closing;
 pub mod expiry;
+mod page;
+mod pay;
 mod render;
 mod request;
+mod texts;
 
 pub use render::render_samples;
 
@@ -73,6 +77,8 @@ const LINE_ITEMS_LIST: &[Param] = &[
 
 pub fn routes() -> Routes {
     Routes::new()
+        .merge(page::routes())
+        .merge(pay::routes())
         .post(
             doc(URL, "Create a Checkout Session", render::OBJECT).params(request::CREATE),
             create,
@@ -265,7 +271,18 @@ async fn expire(
     let origin = Origin::of(&request);
     idempotency::respond(&state, &caller, &request, || async {
         let scope = caller.scope();
+        let _lock = state.locks.lock(&id).await;
         let (doc, session) = load(&state, &scope, &id).await?;
+        if session.status == CheckoutStatus::Open {
+            match closing::before_expiry(&state, &scope, &session, &origin).await? {
+                closing::Closing::Expire => {}
+                closing::Closing::InFlight => return Err(payment_in_flight()),
+                closing::Closing::Paid(intent) => {
+                    let paid = complete(&state, &scope, &id, &intent, &origin).await?;
+                    return Err(not_open(&paid));
+                }
+            }
+        }
         let expired = session
             .moved(CheckoutTransition::Expire)
             .ok_or_else(|| not_open(&session))?;
@@ -365,6 +382,16 @@ fn not_open(session: &CheckoutSession) -> ApiError {
             "Only Checkout Sessions with a status in [\"open\"] can be expired; this one is {}.",
             session.status.as_str()
         ),
+    )
+}
+
+/// A session whose payment's outcome is not known yet cannot expire.
+fn payment_in_flight() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        ErrorType::InvalidRequest,
+        Some("checkout_session_payment_in_progress"),
+        "A payment of this Checkout Session is in progress; try again once its outcome is known.",
     )
 }
 

@@ -21,7 +21,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use portcullis_domain::payment_intents::{PaymentIntent, PaymentIntentStatus};
-use portcullis_store::{ScanOp, ScanQuery, Scope, SqlValue, Table, WriteSet};
+use portcullis_store::{Scope, WriteSet};
 
 use crate::routes::params::{self as p, Param};
 
@@ -64,25 +64,12 @@ pub(crate) async fn intent_by_secret(
     id: &str,
     client_secret: &str,
 ) -> ApiResult<(Scope, PaymentIntent)> {
-    let missing = || ApiError::no_such("payment_intent", id, "id");
-    let query = ScanQuery {
-        filters: vec![("id", ScanOp::Equal, SqlValue::Text(id.to_owned()))],
-        created_before: None,
-        limit: 1,
-    };
-    let found = state
-        .store
-        .scan(Table::PaymentIntents, &query)
-        .await?
-        .pop()
-        .ok_or_else(missing)?;
-    let intent: PaymentIntent =
-        serde_json::from_str(&found.doc.body).map_err(|e| ApiError::internal(&e))?;
+    let (scope, _, intent) = records::find_anywhere::<PaymentIntent>(state, id).await?;
     let matches: bool = constant_time_eq(intent.client_secret.as_bytes(), client_secret.as_bytes());
     if !matches {
-        return Err(missing());
+        return Err(ApiError::no_such("payment_intent", id, "id"));
     }
-    Ok((found.scope, intent))
+    Ok((scope, intent))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -26,6 +26,27 @@ pub enum MethodSource {
     Inline(super::cards::CardInput, BillingDetails),
     /// `payment_method_data[type]=alipay|wechat_pay`: a wallet trade.
     Wallet(super::wallets::Provider),
+    /// `payment_method_data[card][encrypted]=<JWE>` (client-side
+    /// encryption), opened by the vault's key when confirming.
+    Encrypted(String, BillingDetails),
+}
+
+impl MethodSource {
+    /// Inline card data or a JWE of it: a new payment method.
+    pub fn is_inline(&self) -> bool {
+        matches!(self, MethodSource::Inline(..) | MethodSource::Encrypted(..))
+    }
+}
+
+/// `source`, with a JWE opened into the card it carries.
+async fn opened(state: &AppState, source: &MethodSource) -> ApiResult<Option<MethodSource>> {
+    match source {
+        MethodSource::Encrypted(compact, billing) => {
+            let card = crate::client_encryption::open_card(state, compact).await?;
+            Ok(Some(MethodSource::Inline(card, billing.clone())))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// What a confirm request (or create with `confirm=true`) adds.
@@ -80,11 +101,19 @@ pub fn confirm_input_from(params: &mut Params, now_s: i64) -> ApiResult<ConfirmI
             let mut card = data
                 .object("card")?
                 .ok_or_else(|| ApiError::missing_parameter("payment_method_data[card]"))?;
-            let input = super::cards::parse_card(&mut card, now_s)?;
+            let encrypted =
+                card.string("encrypted", crate::client_encryption::ENCRYPTED_CHARS_MAX)?;
+            let input = match encrypted {
+                Some(_) => None,
+                None => Some(super::cards::parse_card(&mut card, now_s)?),
+            };
             card.finish()?;
             let billing = super::methods::billing_details_from(&mut data)?;
             data.finish()?;
-            Some(MethodSource::Inline(input, billing))
+            Some(match (input, encrypted) {
+                (Some(input), _) => MethodSource::Inline(input, billing),
+                (None, compact) => MethodSource::Encrypted(compact.unwrap_or_default(), billing),
+            })
         }
         None => None,
     };
@@ -137,6 +166,9 @@ pub async fn resolve_method(
     scope: &Scope,
     source: &MethodSource,
 ) -> ApiResult<(PaymentMethod, Vec<WriteOp>)> {
+    if let Some(opened) = opened(state, source).await? {
+        return Box::pin(resolve_method(state, scope, &opened)).await;
+    }
     match source {
         MethodSource::Inline(input, billing) => {
             new_card_method(state, scope, input, billing.clone(), Metadata::default())
@@ -149,6 +181,7 @@ pub async fn resolve_method(
             ),
             "payment_method_data[type]",
         )),
+        MethodSource::Encrypted(..) => Err(ApiError::internal(&"an encrypted card left unopened")),
         MethodSource::Existing(id) => match from_test_id(state, scope, id)? {
             Some(created) => Ok(created),
             None => {
@@ -212,7 +245,11 @@ async fn confirm_loaded(
         .await;
     }
     let mut card_number = None;
-    let method = match &input.method {
+    let opened_source = match &input.method {
+        Some(source) => opened(state, source).await?,
+        None => None,
+    };
+    let method = match opened_source.as_ref().or(input.method.as_ref()) {
         Some(source) => {
             let (method, writes) = resolve_method(state, scope, source).await?;
             if !writes.is_empty() {
@@ -302,6 +339,7 @@ fn fresh_card_number(
 ) -> Option<portcullis_domain::cards::CardNumber> {
     match source {
         MethodSource::Inline(input, _) => Some(input.number.clone()),
+        MethodSource::Encrypted(..) => None,
         MethodSource::Existing(id) => {
             portcullis_domain::sandbox_cards::test_payment_method_number(id)
                 .filter(|_| !scope.livemode)
@@ -333,6 +371,11 @@ pub async fn check_confirmable(
         None => Err(missing_payment_method()),
         // Inline card data was checked while parsing; nobody owns it yet.
         Some(MethodSource::Inline(..) | MethodSource::Wallet(_)) => Ok(()),
+        // A JWE must open into a valid card before anything is stored.
+        Some(MethodSource::Encrypted(compact, _)) => {
+            crate::client_encryption::open_card(state, compact).await?;
+            Ok(())
+        }
         Some(source @ MethodSource::Existing(_)) => {
             // Nothing is written: a test id's fresh method is dropped here.
             let (method, _) = resolve_method(state, scope, source).await?;

@@ -204,13 +204,9 @@ fn parse_create(caller: &Caller, params: &mut Params, now_s: i64) -> ApiResult<C
     let confirm_input = confirm_input_from(params, now_s)?;
     if !confirm
         && (confirm_input.off_session
-            || matches!(
-                confirm_input.method,
-                Some(
-                    super::confirm::MethodSource::Inline(..)
-                        | super::confirm::MethodSource::Wallet(_)
-                )
-            ))
+            || confirm_input.method.as_ref().is_some_and(|method| {
+                method.is_inline() || matches!(method, super::confirm::MethodSource::Wallet(_))
+            }))
     {
         // Stripe accepts these only with confirm=true.
         let param = if confirm_input.off_session {

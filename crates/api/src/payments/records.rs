@@ -6,7 +6,7 @@ use crate::state::AppState;
 use portcullis_domain::charges::Charge;
 use portcullis_domain::payment_intents::PaymentIntent;
 use portcullis_domain::refunds::Refund;
-use portcullis_store::{Doc, Scope, SqlValue, Table, WriteOp};
+use portcullis_store::{Doc, ScanOp, ScanQuery, Scope, SqlValue, Table, WriteOp};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -127,6 +127,25 @@ pub async fn load<T: Record>(
         .ok_or_else(|| ApiError::no_such(T::OBJECT, id, param))?;
     let record = serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))?;
     Ok((doc, record))
+}
+
+/// Record `id` of whichever merchant holds it, with that merchant's scope
+/// — for hosted pages, reached with no API key; 404 naming `id` when no
+/// merchant has it.
+pub async fn find_anywhere<T: Record>(state: &AppState, id: &str) -> ApiResult<(Scope, Doc, T)> {
+    let query = ScanQuery {
+        filters: vec![("id", ScanOp::Equal, SqlValue::Text(id.to_owned()))],
+        created_before: None,
+        limit: 1,
+    };
+    let found = state
+        .store
+        .scan(T::TABLE, &query)
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::no_such(T::OBJECT, id, "id"))?;
+    let record = serde_json::from_str(&found.doc.body).map_err(|e| ApiError::internal(&e))?;
+    Ok((found.scope, found.doc, record))
 }
 
 /// Decodes listed documents.

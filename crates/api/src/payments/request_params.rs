@@ -8,14 +8,9 @@ use crate::routes::params::{
 
 const CAPTURE_METHODS: &[&str] = &["automatic", "automatic_async", "manual"];
 
-pub const CARD: &[Param] = &[
-    string("number", 30).required(),
-    integer("exp_month").required(),
-    integer("exp_year").required(),
-    string("cvc", 8),
-];
-/// `POST /v1/payment_methods`' card: the plain fields, or `encrypted` (a
-/// JWE of them, client-side encryption) alone.
+/// `POST /v1/payment_methods`' card (and `payment_method_data[card]`'s):
+/// the plain fields, or `encrypted` (a JWE of them, client-side
+/// encryption) alone.
 const METHOD_CARD: &[Param] = &[
     string("number", 30),
     integer("exp_month"),
@@ -51,7 +46,7 @@ const PAYMENT_METHOD_DATA: Param = object(
             &["card", "alipay", "wechat_pay", "wallet_code", "wallet_qr"],
         )
         .required(),
-        object("card", CARD),
+        object("card", METHOD_CARD),
         object("alipay", AUTH_CODE),
         object("wechat_pay", AUTH_CODE),
         object("wallet_code", AUTH_CODE),

@@ -9,6 +9,7 @@
 
 use serde_json::Value;
 
+pub mod jwe;
 pub mod processor_sim;
 pub mod risk;
 use std::io::{BufRead, BufReader};
@@ -393,4 +394,59 @@ impl Api {
         self.send(self.http.delete(format!("{}{path}", self.base_url)))
             .await
     }
+}
+
+/// Moves a stored session's `expires_at` (column and body) into the past.
+pub async fn backdate_checkout_session(db: &TestDatabase, id: &str) {
+    if db.url.starts_with("sqlite") {
+        let path = db.url.trim_start_matches("sqlite://");
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        let changed = conn
+            .execute(
+                "UPDATE checkout_sessions SET expires_at = 1000, \
+                 body = json_set(body, '$.expires_at', 1000) WHERE id = ?1",
+                [id],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    } else {
+        let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let changed = client
+            .execute(
+                "UPDATE checkout_sessions SET expires_at = 1000, \
+                 body = jsonb_set(body::jsonb, '{expires_at}', '1000')::text WHERE id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        assert_eq!(changed, 1);
+    }
+}
+
+/// A Checkout Session's create form: two line items (2 × 20.00 and
+/// 3 × 3.50 USD, 50.50 in all), the given URLs, then `extra`.
+pub fn checkout_session_form<'a>(
+    success_url: &'a str,
+    cancel_url: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("mode", "payment"),
+        ("success_url", success_url),
+        ("cancel_url", cancel_url),
+        ("line_items[0][price_data][currency]", "usd"),
+        ("line_items[0][price_data][unit_amount]", "2000"),
+        ("line_items[0][price_data][product_data][name]", "T-shirt"),
+        ("line_items[0][quantity]", "2"),
+        ("line_items[1][price_data][currency]", "usd"),
+        ("line_items[1][price_data][unit_amount]", "350"),
+        ("line_items[1][price_data][product_data][name]", "Socks"),
+        ("line_items[1][quantity]", "3"),
+    ];
+    form.extend_from_slice(extra);
+    form
 }
