@@ -30,7 +30,7 @@ import warnings
 warnings.simplefilter("ignore", ResourceWarning)
 
 import iso8583
-from iso8583.specs import default
+from iso8583.specs import default, default_ascii
 from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.cmac import CMAC
 
@@ -44,20 +44,25 @@ def cmac8(key, data):
     return mac.finalize()[:8]
 
 
-def signed(doc, key):
+def mac_width(spec):
+    """Bytes the 8-byte MAC takes on the wire: raw, or 16 hex characters."""
+    return 16 if spec is default_ascii else 8
+
+
+def signed(doc, key, spec=default):
     """The encoded message with its MAC in DE 64 (DE 128 with a secondary bitmap)."""
     doc = copy.deepcopy(doc)
     secondary = any(k.isdigit() and 64 < int(k) < 128 for k in doc)
     field = "128" if secondary else "64"
     doc[field] = "00" * 8
-    encoded, _ = iso8583.encode(copy.deepcopy(doc), default)
-    doc[field] = cmac8(key, bytes(encoded[:-8])).hex().upper()
-    encoded, _ = iso8583.encode(doc, default)
+    encoded, _ = iso8583.encode(copy.deepcopy(doc), spec)
+    doc[field] = cmac8(key, bytes(encoded[: -mac_width(spec)])).hex().upper()
+    encoded, _ = iso8583.encode(doc, spec)
     return bytes(encoded)
 
 
-def unsigned(doc):
-    encoded, _ = iso8583.encode(copy.deepcopy(doc), default)
+def unsigned(doc, spec=default):
+    encoded, _ = iso8583.encode(copy.deepcopy(doc), spec)
     return bytes(encoded)
 
 
@@ -66,15 +71,15 @@ def run(*args):
 
 
 class Gateway:
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, env=None, args=()):
         self.data_dir = data_dir
         self.common = ["--data-dir", data_dir]
         self.process = subprocess.Popen(
-            [BIN, "serve", "--listen", "127.0.0.1:0", "--iso8583-listen", "127.0.0.1:0", *self.common],
+            [BIN, "serve", "--listen", "127.0.0.1:0", "--iso8583-listen", "127.0.0.1:0", *args, *self.common],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            env=dict(os.environ, PORTCULLIS_LOG="warn"),
+            env=dict(os.environ, PORTCULLIS_LOG="warn", **(env or {})),
         )
         self.iso8583 = None
         for line in self.process.stdout:
@@ -98,30 +103,40 @@ class Gateway:
 
 
 class Link:
-    def __init__(self, address):
+    """One terminal connection: `binary2` (2-byte big-endian length) or
+    `ascii4` (4 ASCII digits) framing, messages in `spec`."""
+
+    def __init__(self, address, spec=default, framing="binary2"):
         self.sock = socket.create_connection(address, timeout=10)
+        self.spec = spec
+        self.framing = framing
 
     def send(self, raw):
-        self.sock.sendall(struct.pack(">H", len(raw)) + raw)
+        header = struct.pack(">H", len(raw)) if self.framing == "binary2" else b"%04d" % len(raw)
+        self.sock.sendall(header + raw)
 
     def receive_raw(self):
-        header = self._exactly(2)
-        return self._exactly(struct.unpack(">H", header)[0])
+        if self.framing == "binary2":
+            return self._exactly(struct.unpack(">H", self._exactly(2))[0])
+        header = self._exactly(4)
+        assert header.isdigit(), f"the length prefix {header!r} is not 4 ASCII digits"
+        return self._exactly(int(header))
 
     def ask(self, raw, key=None):
         """Sends `raw`; the answer decoded, checked to re-encode byte for
         byte and, with `key`, to carry a MAC that verifies under it."""
         self.send(raw)
         answer = self.receive_raw()
-        decoded, _ = iso8583.decode(bytearray(answer), default)
-        again, _ = iso8583.encode(copy.deepcopy(decoded), default)
+        decoded, _ = iso8583.decode(bytearray(answer), self.spec)
+        again, _ = iso8583.encode(copy.deepcopy(decoded), self.spec)
         assert bytes(again) == answer, "the answer does not re-encode byte for byte"
         field = "128" if "128" in decoded else "64"
         if key is None:
             assert "64" not in decoded and "128" not in decoded, "an 03 answer is not MACed"
         else:
             assert field in decoded, "the answer carries no MAC"
-            assert decoded[field].upper() == cmac8(key, answer[:-8]).hex().upper(), "the answer's MAC does not verify"
+            covered = answer[: -mac_width(self.spec)]
+            assert decoded[field].upper() == cmac8(key, covered).hex().upper(), "the answer's MAC does not verify"
         decoded["raw"] = answer
         return decoded
 
@@ -288,6 +303,60 @@ class Terminals(unittest.TestCase):
         self.assertEqual(self.intent_of(3501)["status"], "canceled")
         unknown = dict(reversal, **{"11": "999999"})
         self.assertEqual(self.link.ask(signed(unknown, self.key), self.key)["39"], "25")
+
+
+class AsciiWire(unittest.TestCase):
+    """A listener set to pyiso8583's `default_ascii` (hex bitmaps and MACs),
+    by the environment, and to 4-ASCII-digit framing, by the flag."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp()
+        common = ["--data-dir", cls.dir]
+        merchant = json.loads(run("merchant", "create", "--name", "Vending", "--json", *common))
+        cls.secret_key = merchant["secret_key"]
+        cls.terminal = json.loads(run("terminal", "create", "--merchant", merchant["id"], "--json", *common))
+        cls.key = bytes.fromhex(cls.terminal["mac_key"])
+        cls.gateway = Gateway(cls.dir, env={"PORTCULLIS_ISO8583_LISTEN_PROFILE": "default_ascii"},
+                              args=("--iso8583-listen-framing", "ascii4"))
+        cls.link = Link(cls.gateway.iso8583, default_ascii, "ascii4")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.link.sock.close()
+        cls.gateway.stop()
+
+    def purchase(self, pan, amount, stan):
+        return {"t": "0200", "3": "000000", "4": f"{amount:012d}", "7": transmission(), "11": stan,
+                "22": "901", "35": f"{pan}={EXPIRY}1011234", "37": f"{int(stan):012d}",
+                "41": self.terminal["terminal_id"], "42": self.terminal["card_acceptor_id"], "49": "840",
+                "52": "123456789ABCDEF0"}
+
+    def test_approval_decline_repeat_and_wrong_mac(self):
+        sign_on = {"t": "0800", "7": transmission(), "11": "000001", "41": self.terminal["terminal_id"],
+                   "42": self.terminal["card_acceptor_id"], "70": "001"}
+        raw = signed(sign_on, self.key, default_ascii)
+        self.assertEqual(raw[4:20], raw[4:20].upper(), "the bitmap is 16 hex characters")
+        self.assertEqual(self.link.ask(raw, self.key)["39"], "00")
+        approval = signed(self.purchase("4242424242424242", 4101, "000002"), self.key, default_ascii)
+        first = self.link.ask(approval, self.key)
+        self.assertEqual((first["t"], first["39"], len(first["38"])), ("0210", "00", 6))
+        self.assertEqual(self.link.ask(approval, self.key)["raw"], first["raw"], "a repeat answers the first answer")
+        declined = self.link.ask(signed(self.purchase("4000000000009995", 4102, "000003"), self.key, default_ascii),
+                                 self.key)
+        self.assertEqual(declined["39"], "51")
+        tampered = bytearray(signed(self.purchase("4242424242424242", 4103, "000004"), self.key, default_ascii))
+        tampered[-1] = ord("0") if tampered[-1] != ord("0") else ord("1")
+        self.assertEqual(self.link.ask(bytes(tampered), self.key)["39"], "63")
+        intents = self.gateway.get("/v1/payment_intents?limit=100", self.secret_key)["data"]
+        self.assertEqual(sorted(i["amount"] for i in intents), [4101, 4102])
+
+    def test_binary_framing_is_not_understood(self):
+        other = Link(self.gateway.iso8583)
+        other.send(signed(self.purchase("4242424242424242", 4201, "000005"), self.key, default_ascii))
+        with self.assertRaises((ConnectionError, socket.timeout)):
+            other.receive_raw()
+        other.sock.close()
 
 
 if __name__ == "__main__":
