@@ -28,7 +28,10 @@ ECHOED = ("3", "4", "7", "11", "32", "37", "41", "42", "49", "70")
 
 
 class PeerAcquirer:
-    def __init__(self):
+    """`code_of(doc)` is DE 39 of the answer to `doc` (default: 00)."""
+
+    def __init__(self, code_of=lambda doc: "00"):
+        self.code_of = code_of
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.received = []
@@ -54,8 +57,8 @@ class PeerAcquirer:
                 for field in ECHOED:
                     if field in doc:
                         answer[field] = doc[field]
-                answer["39"] = "00"
-                if doc["t"] in ("0100", "0200") and doc.get("3") == "000000":
+                answer["39"] = self.code_of(doc)
+                if answer["39"] == "00" and doc["t"] in ("0100", "0200") and doc.get("3") == "000000":
                     answer["38"] = "PY0001"
                 encoded, _ = iso8583.encode(answer, default)
                 conn.sendall(struct.pack(">H", len(encoded)) + bytes(encoded))

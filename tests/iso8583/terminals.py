@@ -10,7 +10,12 @@ test-card table; a risk block (59); a wrong and a missing MAC (63); an
 unknown terminal, a wrong card acceptor id and a revoked terminal (03,
 unMACed); a malformed message (30); a repeated purchase (the first answer,
 byte for byte, and one charge); a reversal by DE 90 of a purchase (refunded)
-and by STAN and date of an authorization (canceled), each repeated.
+and by STAN and date of an authorization (canceled), each repeated; a
+refund (0200, DE 3 200000, DE 90 naming the purchase) in part, repeated,
+and refused (too much, another card, no original); the listener on
+`default_ascii` with 4-ASCII-digit framing; and, through an ISO 8583
+acquirer played by pyiso8583, the network's decline codes the sandbox's
+cards cannot produce (55, 57, 62, …) answered as the network gave them.
 
 usage: terminals.py PORTCULLIS_BIN"""
 
@@ -68,6 +73,17 @@ def unsigned(doc, spec=default):
 
 def run(*args):
     return subprocess.run([BIN, *args], check=True, capture_output=True, text=True).stdout
+
+
+def new_merchant_and_terminal(cls, name):
+    """A data directory with a merchant and its terminal, on `cls`."""
+    cls.dir = tempfile.mkdtemp()
+    common = ["--data-dir", cls.dir]
+    merchant = json.loads(run("merchant", "create", "--name", name, "--json", *common))
+    cls.secret_key = merchant["secret_key"]
+    cls.terminal = json.loads(run("terminal", "create", "--merchant", merchant["id"], "--json", *common))
+    cls.key = bytes.fromhex(cls.terminal["mac_key"])
+    return merchant
 
 
 class Gateway:
@@ -304,6 +320,47 @@ class Terminals(unittest.TestCase):
         unknown = dict(reversal, **{"11": "999999"})
         self.assertEqual(self.link.ask(signed(unknown, self.key), self.key)["39"], "25")
 
+    def test_11_refund_by_de_90_in_part_then_repeat_and_refusals(self):
+        doc = self.purchase("4242424242424242", 3601)
+        self.assertEqual(self.link.ask(signed(doc, self.key), self.key)["39"], "00")
+        named = "0200" + doc["11"] + doc["7"] + "0" * 22
+
+        def refund(amount, pan="4242424242424242", **extra):
+            refund = self.purchase(pan, amount, **{"3": "200000", "90": named})
+            del refund["52"]
+            refund.update(extra)
+            return refund
+
+        first = refund(1000)
+        raw = signed(first, self.key)
+        answer = self.link.ask(raw, self.key)
+        self.assertEqual((answer["t"], answer["3"], answer["39"], len(answer["38"])), ("0210", "200000", "00", 6))
+        self.assertEqual(self.link.ask(raw, self.key)["raw"], answer["raw"], "a repeat answers the first answer")
+        charge_id = self.intent_of(3601)["latest_charge"]
+        charge = self.gateway.get(f"/v1/charges/{charge_id}", self.secret_key)
+        self.assertEqual(charge["amount_refunded"], 1000)
+        refunds = self.gateway.get(f"/v1/refunds?charge={charge_id}", self.secret_key)["data"]
+        self.assertEqual([(r["amount"], r["status"]) for r in refunds], [(1000, "succeeded")])
+
+        too_much = self.link.ask(signed(refund(2602), self.key), self.key)
+        self.assertEqual((too_much["39"], "38" in too_much), ("13", False), "more than remains")
+        other_card = self.link.ask(signed(refund(100, "5555555555554444"), self.key), self.key)
+        self.assertEqual(other_card["39"], "12", "only to the card that paid")
+        unknown = self.link.ask(signed(refund(100, **{"90": "0200999999" + doc["7"] + "0" * 22}), self.key), self.key)
+        self.assertEqual(unknown["39"], "25")
+        unnamed = refund(100)
+        del unnamed["90"]
+        self.assertEqual(self.link.ask(signed(unnamed, self.key), self.key)["39"], "25")
+
+        reversal = {"t": "0400", "3": "200000", "4": first["4"], "7": transmission(), "11": self.next_stan(),
+                    "41": first["41"], "42": first["42"], "49": "840",
+                    "90": "0200" + first["11"] + first["7"] + "0" * 22}
+        self.assertEqual(self.link.ask(signed(reversal, self.key), self.key)["39"], "12", "a refund is not reversed")
+        purchase_reversal = dict(reversal, **{"3": "000000", "4": doc["4"], "11": self.next_stan(), "90": named})
+        self.assertEqual(self.link.ask(signed(purchase_reversal, self.key), self.key)["39"], "00")
+        charge = self.gateway.get(f"/v1/charges/{charge_id}", self.secret_key)
+        self.assertEqual((charge["amount_refunded"], charge["refunded"]), (3601, True))
+
 
 class AsciiWire(unittest.TestCase):
     """A listener set to pyiso8583's `default_ascii` (hex bitmaps and MACs),
@@ -311,12 +368,7 @@ class AsciiWire(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp()
-        common = ["--data-dir", cls.dir]
-        merchant = json.loads(run("merchant", "create", "--name", "Vending", "--json", *common))
-        cls.secret_key = merchant["secret_key"]
-        cls.terminal = json.loads(run("terminal", "create", "--merchant", merchant["id"], "--json", *common))
-        cls.key = bytes.fromhex(cls.terminal["mac_key"])
+        merchant = new_merchant_and_terminal(cls, "Vending")
         cls.gateway = Gateway(cls.dir, env={"PORTCULLIS_ISO8583_LISTEN_PROFILE": "default_ascii"},
                               args=("--iso8583-listen-framing", "ascii4"))
         cls.link = Link(cls.gateway.iso8583, default_ascii, "ascii4")
@@ -357,6 +409,62 @@ class AsciiWire(unittest.TestCase):
         with self.assertRaises((ConnectionError, socket.timeout)):
             other.receive_raw()
         other.sock.close()
+
+
+class NetworkDeclines(unittest.TestCase):
+    """The terminal's merchant pays through an ISO 8583 acquirer (pyiso8583,
+    tests/iso8583/connector_peer.py) that answers each decline code the
+    sandbox's cards cannot produce: the terminal gets the network's own code
+    back (62 stays 62 though Stripe calls 57 and 62 both
+    `transaction_not_allowed`), and the API shows Stripe's codes."""
+
+    CODES = {5500: ("55", "incorrect_pin"), 5700: ("57", "transaction_not_allowed"),
+             6200: ("62", "transaction_not_allowed"), 5100: ("51", "insufficient_funds"),
+             5400: ("54", "expired_card"), 500: ("05", "generic_decline"), 9100: ("91", "processing_error")}
+
+    @classmethod
+    def setUpClass(cls):
+        from connector_peer import PeerAcquirer
+
+        def code_of(doc):
+            known = cls.CODES.get(int(doc.get("4", "0") or 0))
+            return known[0] if known and doc["t"] in ("0100", "0200") else "00"
+
+        cls.peer = PeerAcquirer(code_of)
+        merchant = new_merchant_and_terminal(cls, "Routed kiosk")
+        config = os.path.join(cls.dir, "portcullis.toml")
+        with open(config, "w") as file:
+            file.write(f'[connectors.peer]\ntype = "iso8583"\naddress = "127.0.0.1:{cls.peer.port}"\n'
+                       'acquirer_id = "12345"\ncard_acceptor_id = "MERCHANT0000001"\nterminal_id = "TERM0001"\n'
+                       f'merchants = ["{merchant["id"]}"]\n')
+        cls.gateway = Gateway(cls.dir, args=("--config", config))
+        cls.link = Link(cls.gateway.iso8583)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.link.sock.close()
+        cls.gateway.stop()
+
+    def test_each_network_decline_is_answered_with_its_own_code(self):
+        for stan, (amount, (code, decline_code)) in enumerate(sorted(self.CODES.items()), start=1):
+            with self.subTest(code=code):
+                doc = {"t": "0200", "3": "000000", "4": f"{amount:012d}", "7": transmission(), "11": f"{stan:06d}",
+                       "22": "901", "35": f"4242424242424242={EXPIRY}1011234", "37": f"{stan:012d}",
+                       "41": self.terminal["terminal_id"], "42": self.terminal["card_acceptor_id"], "49": "840",
+                       "52": "123456789ABCDEF0"}
+                answer = self.link.ask(signed(doc, self.key), self.key)
+                self.assertEqual((answer["t"], answer["39"]), ("0210", code))
+                self.assertNotIn("38", answer)
+                intents = self.gateway.get("/v1/payment_intents?limit=100", self.secret_key)["data"]
+                intent = [i for i in intents if i["amount"] == amount][0]
+                error = intent["last_payment_error"]
+                self.assertEqual(error["decline_code"], decline_code)
+                charge = self.gateway.get(f"/v1/charges/{error['charge']}", self.secret_key)
+                self.assertEqual(charge["outcome"]["network_decline_code"], code)
+        self.assertEqual(self.peer.problems, [])
+        sent = [d for d in self.peer.received if d["t"] == "0200"]
+        self.assertEqual(len(sent), len(self.CODES), "each reached the acquirer once")
+        self.assertTrue(all("52" not in d for d in sent), "the PIN block is not forwarded")
 
 
 if __name__ == "__main__":

@@ -85,6 +85,9 @@ pub struct TerminalTransaction {
     pub payment_intent: String,
     pub answered: Answered,
     pub reversed: Option<Reversed>,
+    /// DE 3 of a refund (`200000`); `None` for a purchase or authorization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_code: Option<String>,
 }
 
 fn parse(doc: &Doc) -> ApiResult<TerminalTransaction> {
