@@ -87,15 +87,17 @@ def new_merchant_and_terminal(cls, name):
 
 
 class Gateway:
-    def __init__(self, data_dir, env=None, args=()):
+    def __init__(self, data_dir, env=None, args=(), log=None):
+        """With `log`, the gateway logs at debug level to that file."""
         self.data_dir = data_dir
         self.common = ["--data-dir", data_dir]
+        self.log = open(log, "wb") if log else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [BIN, "serve", "--listen", "127.0.0.1:0", "--iso8583-listen", "127.0.0.1:0", *args, *self.common],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=self.log,
             text=True,
-            env=dict(os.environ, PORTCULLIS_LOG="warn", **(env or {})),
+            env=dict(os.environ, PORTCULLIS_LOG="debug" if log else "warn", **(env or {})),
         )
         self.iso8583 = None
         for line in self.process.stdout:
@@ -111,6 +113,8 @@ class Gateway:
         self.process.terminate()
         self.process.wait(timeout=20)
         self.process.stdout.close()
+        if self.log is not subprocess.DEVNULL:
+            self.log.close()
 
     def get(self, path, secret_key):
         request = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {secret_key}"})
@@ -180,7 +184,7 @@ class Terminals(unittest.TestCase):
         cls.terminal = json.loads(run("terminal", "create", "--merchant", merchant["id"], "--json", *common))
         cls.other = json.loads(run("terminal", "create", "--merchant", merchant["id"], "--json", *common))
         cls.key = bytes.fromhex(cls.terminal["mac_key"])
-        cls.gateway = Gateway(cls.dir)
+        cls.gateway = Gateway(cls.dir, log=os.path.join(cls.dir, "gateway.log"))
         cls.link = Link(cls.gateway.iso8583)
         cls.stan = 0
 
@@ -360,6 +364,21 @@ class Terminals(unittest.TestCase):
         self.assertEqual(self.link.ask(signed(purchase_reversal, self.key), self.key)["39"], "00")
         charge = self.gateway.get(f"/v1/charges/{charge_id}", self.secret_key)
         self.assertEqual((charge["amount_refunded"], charge["refunded"]), (3601, True))
+
+    def test_99_no_pin_block_or_card_number_in_the_database_or_the_log(self):
+        self.link.sock.close()
+        self.gateway.stop()
+        pin = bytes.fromhex("123456789ABCDEF0")
+        needles = [pin, pin.hex().encode(), pin.hex().upper().encode(), b"4242424242424242", b"=" + str(EXPIRY).encode()]
+        for folder, _, names in os.walk(self.dir):
+            for name in names:
+                with open(os.path.join(folder, name), "rb") as file:
+                    data = file.read()
+                for needle in needles:
+                    self.assertNotIn(needle, data, f"{needle!r} found in {name}")
+        self.assertGreater(os.path.getsize(os.path.join(self.dir, "gateway.log")), 0, "the log was written")
+        Terminals.gateway = Gateway(self.dir)  # for tearDownClass
+        Terminals.link = Link(Terminals.gateway.iso8583)
 
 
 class AsciiWire(unittest.TestCase):
