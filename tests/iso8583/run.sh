@@ -8,7 +8,8 @@
 #      `portcullis acquirer-sim` over TCP with pyiso8583-built messages.
 #   3. connector_peer.py (likewise): pyiso8583 as the acquirer of a gateway's
 #      `[connectors.peer]`: every message the connector sends (0800, 0100,
-#      0200, 0220, 0400, refund 0200) decoded and answered by pyiso8583.
+#      0200, 0220, 0400, refund 0200) decoded and answered by pyiso8583;
+#      a refund whose answer was lost is sent again with the same RRN.
 #   4. terminals.py (likewise): pyiso8583-built messages MACed with
 #      `cryptography`'s AES-CMAC drive `serve --iso8583-listen` (approval,
 #      each decline, wrong MAC, unknown terminal, reversal, repeats).
