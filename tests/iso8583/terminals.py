@@ -12,7 +12,8 @@ unMACed); a malformed message (30); a repeated purchase (the first answer,
 byte for byte, and one charge); a reversal by DE 90 of a purchase (refunded)
 and by STAN and date of an authorization (canceled), each repeated; a
 refund (0200, DE 3 200000, DE 90 naming the purchase) in part, repeated,
-and refused (too much, another card, no original); the listener on
+and refused (too much, another card, no original); a completion advice
+(0220) capturing an authorization's final amount once; the listener on
 `default_ascii` with 4-ASCII-digit framing; and, through an ISO 8583
 acquirer played by pyiso8583, the network's decline codes the sandbox's
 cards cannot produce (55, 57, 62, …) answered as the network gave them.
@@ -364,6 +365,31 @@ class Terminals(unittest.TestCase):
         self.assertEqual(self.link.ask(signed(purchase_reversal, self.key), self.key)["39"], "00")
         charge = self.gateway.get(f"/v1/charges/{charge_id}", self.secret_key)
         self.assertEqual((charge["amount_refunded"], charge["refunded"]), (3601, True))
+
+    def test_12_completion_advice_captures_the_final_amount_once(self):
+        auth = self.purchase("4242424242424242", 3701, mti="0100")
+        approved = self.link.ask(signed(auth, self.key), self.key)
+        self.assertEqual((approved["t"], approved["39"]), ("0110", "00"))
+        named = "0100" + auth["11"] + auth["7"] + "0" * 22
+
+        def advice(amount, original=named):
+            return {"t": "0220", "3": "000000", "4": f"{amount:012d}", "7": transmission(),
+                    "11": self.next_stan(), "41": auth["41"], "42": auth["42"], "49": "840", "90": original}
+
+        raw = signed(advice(2950), self.key)
+        answer = self.link.ask(raw, self.key)
+        self.assertEqual((answer["t"], answer["39"], answer["38"]), ("0230", "00", approved["38"]))
+        self.assertEqual(self.link.ask(raw, self.key)["raw"], answer["raw"], "a repeat answers the first answer")
+        intent = self.intent_of(3701)
+        self.assertEqual((intent["status"], intent["amount_received"]), ("succeeded", 2950))
+        self.assertEqual(self.link.ask(signed(advice(100), self.key), self.key)["39"], "12", "captured already")
+        self.assertEqual(self.link.ask(signed(advice(100, "0100999999" + auth["7"] + "0" * 22), self.key),
+                                       self.key)["39"], "25")
+        bigger = self.purchase("4242424242424242", 3702, mti="0100")
+        self.assertEqual(self.link.ask(signed(bigger, self.key), self.key)["39"], "00")
+        over = advice(3703, "0100" + bigger["11"] + bigger["7"] + "0" * 22)
+        self.assertEqual(self.link.ask(signed(over, self.key), self.key)["39"], "13", "more than authorized")
+        self.assertEqual(self.intent_of(3702)["status"], "requires_capture")
 
     def test_99_no_pin_block_or_card_number_in_the_database_or_the_log(self):
         self.link.sock.close()

@@ -249,12 +249,39 @@ fn refund_of_de_90(terminal: &Terminal, stan: &str, original_stan: &str, amount:
     mac::sign(&mut message, Profile::Default, &terminal.key)
 }
 
+fn completion_of_de_90(
+    terminal: &Terminal,
+    stan: &str,
+    original_stan: &str,
+    amount: i64,
+) -> Vec<u8> {
+    let mut message = Message::new(Mti::parse("0220").unwrap());
+    let fields = [
+        (3, "000000".to_owned()),
+        (4, format!("{amount:012}")),
+        (7, "1205101800".to_owned()),
+        (11, stan.to_owned()),
+        (41, terminal.id.clone()),
+        (42, terminal.acceptor.clone()),
+        (49, "840".to_owned()),
+        (
+            90,
+            format!("0100{original_stan}1205101500{}", "0".repeat(22)),
+        ),
+    ];
+    for (number, value) in fields {
+        message.set_text(number, &value).unwrap();
+    }
+    mac::sign(&mut message, Profile::Default, &terminal.key)
+}
+
 on_both_backends!(a_terminal_refund_is_made_once_and_its_repeat_answers_the_first_answer);
 
 /// A 0200 with DE 3 200000 naming a purchase by DE 90 refunds it in part;
 /// its repeat, on another process, answers the first answer byte for byte
 /// and refunds nothing more; a refund of more than remains is answered 13;
-/// a repeated 0100 answers its first answer and authorizes once.
+/// a repeated 0100 answers its first answer and authorizes once; a 0220
+/// completion captures that authorization's final amount once.
 async fn a_terminal_refund_is_made_once_and_its_repeat_answers_the_first_answer(backend: Backend) {
     let db = TestDatabase::new(backend).await;
     let merchant = create_merchant(&db, "Kiosk");
@@ -271,6 +298,9 @@ async fn a_terminal_refund_is_made_once_and_its_repeat_answers_the_first_answer(
         field(&ask(&first_address, &sale), 39).as_deref(),
         Some("00")
     );
+    let completion = completion_of_de_90(&terminal, "000014", "000010", 600);
+    let completed = ask(&first_address, &completion);
+    assert_eq!(field(&completed, 39).as_deref(), Some("00"));
     let refund = refund_of_de_90(&terminal, "000012", "000011", 1200);
     let refunded = ask(&first_address, &refund);
     assert_eq!(field(&refunded, 39).as_deref(), Some("00"));
@@ -282,6 +312,11 @@ async fn a_terminal_refund_is_made_once_and_its_repeat_answers_the_first_answer(
     let second = start(&db, &second_address);
     let api_second = Api::new(&second, &merchant.secret_key);
     assert_eq!(ask(&second_address, &refund), refunded, "byte for byte");
+    assert_eq!(
+        ask(&second_address, &completion),
+        completed,
+        "byte for byte"
+    );
     let too_much = refund_of_de_90(&terminal, "000013", "000011", 1801);
     assert_eq!(
         field(&ask(&second_address, &too_much), 39).as_deref(),
@@ -289,6 +324,9 @@ async fn a_terminal_refund_is_made_once_and_its_repeat_answers_the_first_answer(
     );
     let paid = intents(&api_second).await;
     assert_eq!(paid.len(), 2, "one authorization, one purchase");
+    let completed_intent = paid.iter().find(|i| i["amount"] == 900).unwrap();
+    assert_eq!(completed_intent["status"], "succeeded");
+    assert_eq!(completed_intent["amount_received"], 600, "captured once");
     let sale_intent = paid.iter().find(|i| i["amount"] == 3000).unwrap();
     let charge = sale_intent["latest_charge"].as_str().unwrap();
     let refunds = api_second

@@ -5,6 +5,7 @@
 //! A message whose MTI and STAN cannot be read is not answered: the
 //! connection is closed.
 
+use super::completions::{self, CompletionRequest};
 use super::payments::{self, Original, Purchase};
 use super::refunds::{self, RefundRequest};
 use super::registry::{self, Terminal};
@@ -143,6 +144,14 @@ async fn carry_out(state: &AppState, terminal: &Terminal, message: &Message) -> 
         let answered = refunds::refund(state, terminal, request).await?;
         return Ok(answered.map(|a| (static_code(&a.response_code), a.authorization_code)));
     }
+    if kind == mti::COMPLETION_ADVICE {
+        let request = match completion_of(terminal, message) {
+            Ok(request) => request,
+            Err(code) => return Ok(Some((code, None))),
+        };
+        let answered = completions::complete(state, terminal, request).await?;
+        return Ok(answered.map(|a| (static_code(&a.response_code), a.authorization_code)));
+    }
     if kind == mti::AUTHORIZATION || kind == mti::FINANCIAL {
         let purchase = match purchase_of(state, terminal, message) {
             Ok(purchase) => purchase,
@@ -243,6 +252,51 @@ fn amount_of(message: &Message) -> Result<(Amount, Currency), &'static str> {
     Ok((amount, currency))
 }
 
+/// A 0220 completion read, or the code that refuses it: 25 when DE 90 is
+/// missing or names no 0100, 12 for a processing code other than 000000,
+/// 30 for a missing or malformed field.
+fn completion_of(
+    terminal: &Terminal,
+    message: &Message,
+) -> Result<CompletionRequest, &'static str> {
+    let key = key_of(terminal, message).ok_or(response::FORMAT_ERROR)?;
+    match message.text(fields::PROCESSING_CODE) {
+        Some(processing::PURCHASE) => {}
+        Some(_) => return Err(response::INVALID_TRANSACTION),
+        None => return Err(response::FORMAT_ERROR),
+    }
+    let (amount, currency) = amount_of(message)?;
+    let original = original_named(terminal, message, "0100")?;
+    Ok(CompletionRequest {
+        key,
+        original,
+        amount,
+        currency,
+    })
+}
+
+/// The message DE 90 names (its MTI must be one of `mtis`): 25 when DE 90
+/// is missing or names another MTI, 30 when it is malformed.
+fn original_named(
+    terminal: &Terminal,
+    message: &Message,
+    mtis: &str,
+) -> Result<MessageKey, &'static str> {
+    let data = message
+        .text(fields::ORIGINAL_DATA)
+        .ok_or(response::NO_ORIGINAL)?;
+    let original = portcullis_connectors::iso8583::messages::OriginalData::parse(data)
+        .ok_or(response::FORMAT_ERROR)?;
+    if !mtis.split(',').any(|mti| mti == original.mti) {
+        return Err(response::NO_ORIGINAL);
+    }
+    Ok(MessageKey {
+        terminal_id: terminal.terminal_id.clone(),
+        stan: original.stan,
+        transmission: original.transmission,
+    })
+}
+
 /// A 0200 refund (DE 3 200000) read, or the code that refuses it: 25 when
 /// DE 90 is missing or names no 0100/0200 (a refund names what it
 /// refunds), 30 for a missing or malformed field; the card as for a
@@ -254,22 +308,11 @@ fn refund_of(
 ) -> Result<RefundRequest, &'static str> {
     let key = key_of(terminal, message).ok_or(response::FORMAT_ERROR)?;
     let (amount, currency) = amount_of(message)?;
-    let data = message
-        .text(fields::ORIGINAL_DATA)
-        .ok_or(response::NO_ORIGINAL)?;
-    let original = portcullis_connectors::iso8583::messages::OriginalData::parse(data)
-        .ok_or(response::FORMAT_ERROR)?;
-    if original.mti != "0100" && original.mti != "0200" {
-        return Err(response::NO_ORIGINAL);
-    }
+    let original = original_named(terminal, message, "0100,0200")?;
     let card = card_of(state, message)?;
     Ok(RefundRequest {
         key,
-        original: MessageKey {
-            terminal_id: terminal.terminal_id.clone(),
-            stan: original.stan,
-            transmission: original.transmission,
-        },
+        original,
         amount,
         currency,
         card: card.number,

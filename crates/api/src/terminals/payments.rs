@@ -305,8 +305,9 @@ pub async fn reverse(
     if record.reversed.is_some() {
         return Ok(Some(response::APPROVED));
     }
-    if record.processing_code.is_some() {
-        // A refund is not taken back: its money is on its way to the card.
+    if record.processing_code.is_some() || record.mti == super::completions::COMPLETION_MTI {
+        // A refund is not taken back (its money is on its way to the
+        // card), nor is a completion (reverse the 0100 it completed).
         return Ok(Some(response::INVALID_TRANSACTION));
     }
     let ctx = Ctx {

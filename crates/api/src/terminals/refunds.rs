@@ -29,7 +29,7 @@ use portcullis_domain::money::{Amount, Currency};
 use portcullis_domain::payment_intents::PaymentIntent;
 use portcullis_domain::refunds::Refund;
 use portcullis_iso8583::fields::{processing, response};
-use portcullis_store::{ScanOp, ScanQuery, Scope, SqlValue, StoreError, Table};
+use portcullis_store::{ScanOp, ScanQuery, Scope, SqlValue, Table};
 
 /// The metadata key that ties a refund to the terminal message that asked
 /// for it (the message record's id).
@@ -56,19 +56,18 @@ pub async fn refund(
     request: RefundRequest,
 ) -> ApiResult<Option<Answered>> {
     let scope = terminal.scope()?;
-    if let Some((_, record)) = transactions::find(state, &scope, &request.key).await? {
-        return Ok(Some(record.answered));
-    }
-    let original = transactions::find(state, &scope, &request.original)
-        .await?
-        .map(|(_, record)| record)
-        .filter(|r| {
-            r.terminal_id == terminal.terminal_id
-                && r.processing_code.is_none()
-                && r.answered.response_code == response::APPROVED
-        });
-    let Some(original) = original else {
-        return Ok(Some(refused(response::NO_ORIGINAL)));
+    let found = transactions::answered_or_original(
+        state,
+        &scope,
+        terminal,
+        &request.key,
+        &request.original,
+        &["0100", "0200"],
+    )
+    .await?;
+    let original = match found {
+        Ok(original) => original,
+        Err(answered) => return Ok(Some(answered)),
     };
     let ctx = Ctx {
         state,
@@ -102,29 +101,11 @@ pub async fn refund(
         transmission: request.key.transmission.clone(),
         mti: "0200".to_owned(),
         payment_intent: original.payment_intent.clone(),
-        answered: answered.clone(),
+        answered,
         reversed: None,
         processing_code: Some(processing::REFUND.to_owned()),
     };
-    let mut writes = writes;
-    writes.push(transactions::insert(&scope, &record, state.now())?);
-    match state.store.commit(writes).await {
-        Ok(()) => Ok(Some(answered)),
-        Err(StoreError::Duplicate) => Ok(transactions::find(state, &scope, &request.key)
-            .await?
-            .map(|(_, record)| record.answered)),
-        Err(err) => {
-            tracing::warn!(error = %err, record = %record.id, "a terminal refund's answer did not commit; the terminal repeats it");
-            Ok(None)
-        }
-    }
-}
-
-fn refused(code: &str) -> Answered {
-    Answered {
-        response_code: code.to_owned(),
-        authorization_code: None,
-    }
+    transactions::record(state, &scope, record, writes).await
 }
 
 /// The code that refuses refunding `original` as `request` asks, if any.
