@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 import urllib.parse
 import urllib.request
@@ -28,7 +29,12 @@ ECHOED = ("3", "4", "7", "11", "32", "37", "41", "42", "49", "70")
 
 
 class PeerAcquirer:
-    def __init__(self):
+    """`code_of(doc)` is DE 39 of the answer to `doc` (default: 00);
+    `answers(doc)` false leaves `doc` unanswered (default: all answered)."""
+
+    def __init__(self, code_of=lambda doc: "00", answers=lambda doc: True):
+        self.code_of = code_of
+        self.answers = answers
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.received = []
@@ -50,12 +56,14 @@ class PeerAcquirer:
                 if bytes(again) != raw:
                     self.problems.append(f"{doc['t']} does not re-encode byte for byte")
                 self.received.append(doc)
+                if not self.answers(doc):
+                    continue
                 answer = {"t": doc["t"][:2] + str(int(doc["t"][2]) + 1) + doc["t"][3]}
                 for field in ECHOED:
                     if field in doc:
                         answer[field] = doc[field]
-                answer["39"] = "00"
-                if doc["t"] in ("0100", "0200") and doc.get("3") == "000000":
+                answer["39"] = self.code_of(doc)
+                if answer["39"] == "00" and doc["t"] in ("0100", "0200") and doc.get("3") == "000000":
                     answer["38"] = "PY0001"
                 encoded, _ = iso8583.encode(answer, default)
                 conn.sendall(struct.pack(">H", len(encoded)) + bytes(encoded))
@@ -75,17 +83,25 @@ class PeerAcquirer:
         return data
 
 
-class ConnectorPeer(unittest.TestCase):
+class PeerGateway(unittest.TestCase):
+    """A gateway whose merchant pays through `self.peer`."""
+
+    timing = ""
+
+    def peer_acquirer(self):
+        return PeerAcquirer()
+
     def setUp(self):
         self.dir = tempfile.mkdtemp()
         self.data = os.path.join(self.dir, "data")
         out = subprocess.run([BIN, "merchant", "create", "--name", "Peer", "--json", "--data-dir", self.data],
                              check=True, capture_output=True, text=True).stdout
         self.merchant = json.loads(out)
-        self.peer = PeerAcquirer()
+        self.peer = self.peer_acquirer()
         config = os.path.join(self.dir, "portcullis.toml")
         with open(config, "w") as file:
             file.write(
+                self.timing + "\n"
                 f'[connectors.peer]\ntype = "iso8583"\naddress = "127.0.0.1:{self.peer.port}"\n'
                 'acquirer_id = "12345"\ncard_acceptor_id = "MERCHANT0000001"\nterminal_id = "TERM0001"\n'
                 f'merchants = ["{self.merchant["id"]}"]\n'
@@ -114,6 +130,9 @@ class ConnectorPeer(unittest.TestCase):
         with urllib.request.urlopen(request, timeout=30) as answer:
             return json.load(answer)
 
+
+
+class ConnectorPeer(PeerGateway):
     def test_every_message_the_connector_sends_is_pyiso8583_default(self):
         paid = self.post("/v1/payment_intents", {"amount": 1200, "currency": "usd",
                                                  "payment_method": "pm_card_visa", "confirm": "true"})
@@ -142,6 +161,53 @@ class ConnectorPeer(unittest.TestCase):
         self.assertEqual(completion["90"][:10], "0100" + held_auth["11"], "DE 90: original MTI and STAN")
         self.assertEqual(refund_msg["4"], "000000000700")
         self.assertNotIn("2", completion, "follow-ups carry no PAN")
+
+
+class LostRefundAnswer(PeerGateway):
+    """The first refund message goes unanswered (the answer was lost): the
+    refund is pending, and the recovery worker sends it again with the same
+    RRN (the acquirer's duplicate check makes it refund once), after which
+    it succeeds."""
+
+    timing = "connector_timeout_ms = 800\nattempt_stale_ms = 1000\nrecovery_interval_ms = 200\n"
+
+    def peer_acquirer(self):
+        self.dropped = []
+
+        def answers(doc):
+            if doc["t"] == "0200" and doc.get("3") == "200000" and not self.dropped:
+                self.dropped.append(doc)
+                return False
+            return True
+
+        return PeerAcquirer(answers=answers)
+
+    def get(self, path):
+        request = urllib.request.Request(self.base + path,
+                                         headers={"Authorization": "Bearer " + self.merchant["secret_key"]})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.load(answer)
+
+    def test_a_refund_whose_answer_was_lost_is_sent_again_with_its_rrn(self):
+        paid = self.post("/v1/payment_intents", {"amount": 1500, "currency": "usd",
+                                                 "payment_method": "pm_card_visa", "confirm": "true"})
+        self.assertEqual(paid["status"], "succeeded")
+        refund = self.post("/v1/refunds", {"payment_intent": paid["id"], "amount": 600})
+        self.assertEqual(refund["status"], "pending", "its answer was lost")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            refund = self.get(f"/v1/refunds/{refund['id']}")
+            if refund["status"] != "pending":
+                break
+            time.sleep(0.3)
+        self.assertEqual(refund["status"], "succeeded")
+        refunds = [d for d in self.peer.received if d["t"] == "0200" and d.get("3") == "200000"]
+        self.assertGreaterEqual(len(refunds), 2, "sent again")
+        self.assertEqual({d["37"] for d in refunds}, {self.dropped[0]["37"]}, "with the same RRN")
+        self.assertEqual({d["4"] for d in refunds}, {"000000000600"})
+        charge = self.get(f"/v1/charges/{paid['latest_charge']}")
+        self.assertEqual(charge["amount_refunded"], 600)
+        self.assertEqual(self.peer.problems, [])
 
 
 if __name__ == "__main__":

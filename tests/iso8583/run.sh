@@ -8,10 +8,15 @@
 #      `portcullis acquirer-sim` over TCP with pyiso8583-built messages.
 #   3. connector_peer.py (likewise): pyiso8583 as the acquirer of a gateway's
 #      `[connectors.peer]`: every message the connector sends (0800, 0100,
-#      0200, 0220, 0400, refund 0200) decoded and answered by pyiso8583.
+#      0200, 0220, 0400, refund 0200) decoded and answered by pyiso8583;
+#      a refund whose answer was lost is sent again with the same RRN.
 #   4. terminals.py (likewise): pyiso8583-built messages MACed with
 #      `cryptography`'s AES-CMAC drive `serve --iso8583-listen` (approval,
 #      each decline, wrong MAC, unknown terminal, reversal, repeats).
+#   5. stripe_acquirer.py (likewise, on SQLite, and on PostgreSQL unless
+#      ISO8583_SKIP_POSTGRES=1): payments routed to acquirer-sim succeed and
+#      decline exactly like the sandbox, through the official stripe library
+#      and through curl.
 #   PYTHON          the interpreter that makes the venv (default python3)
 #   PORTCULLIS_BIN  the portcullis binary (default target/release/portcullis,
 #                   else target/debug/portcullis)
@@ -48,6 +53,12 @@ if [[ -n "$bin" ]]; then
     "$venv/bin/python" "$here/connector_peer.py" "$bin"
     log "terminals: pyiso8583 messages MACed by cryptography's AES-CMAC ($bin)"
     "$venv/bin/python" "$here/terminals.py" "$bin"
+    log "payments routed to acquirer-sim, like the sandbox: stripe library and curl, SQLite ($bin)"
+    "$venv/bin/python" "$here/stripe_acquirer.py" "$bin" sqlite
+    if [[ "${ISO8583_SKIP_POSTGRES:-0}" != 1 ]]; then
+        log "payments routed to acquirer-sim, like the sandbox: stripe library and curl, PostgreSQL ($bin)"
+        "$venv/bin/python" "$here/stripe_acquirer.py" "$bin" postgres
+    fi
 else
     log "no portcullis binary found: acquirer-sim and connector suites not run"
     exit 1

@@ -136,6 +136,11 @@ pub struct Decline {
     pub decline_code: Option<String>,
     /// Stripe's customer-facing `error.message` ("Your card was declined.").
     pub message: String,
+    /// The card network's own code for the decline (ISO 8583 DE 39, e.g.
+    /// `62`), when the connector speaks to a network; Stripe's
+    /// `outcome.network_decline_code`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_decline_code: Option<String>,
 }
 
 /// Stripe's `error.code` for a refused payment.

@@ -23,6 +23,8 @@ pub const REFERENCE_LEN_MAX: usize = 255;
 pub const AUTHORIZATION_CODE_LEN_MAX: usize = 12;
 /// Longest decline code, dispute reason or refund failure reason accepted.
 pub const CODE_LEN_MAX: usize = 64;
+/// Longest network decline code accepted (ISO 8583 DE 39 is 2 characters).
+pub const NETWORK_CODE_LEN_MAX: usize = 4;
 /// Longest decline message accepted, in characters.
 pub const MESSAGE_CHARS_MAX: usize = 500;
 
@@ -119,6 +121,14 @@ fn check_dispute(dispute: &DisputeNotice, captured_minor: i64) -> Result<(), Con
 fn check_decline(decline: &Decline) -> Result<(), ConnectorError> {
     if let Some(code) = &decline.decline_code {
         check_text(code, CODE_LEN_MAX, is_code_byte, "malformed decline code")?;
+    }
+    if let Some(code) = &decline.network_decline_code {
+        check_text(
+            code,
+            NETWORK_CODE_LEN_MAX,
+            |byte| byte.is_ascii_alphanumeric(),
+            "malformed network decline code",
+        )?;
     }
     let message = &decline.message;
     if message.is_empty()

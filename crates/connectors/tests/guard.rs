@@ -157,6 +157,7 @@ async fn malformed_declines_are_reported_as_invalid() {
                 code: DeclineCode::CardDeclined,
                 decline_code: decline_code.map(str::to_owned),
                 message: message.into(),
+                network_decline_code: None,
             }),
             ..Scripted::default()
         });

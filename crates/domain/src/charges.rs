@@ -39,6 +39,10 @@ impl CardPresence {
 pub struct Outcome {
     /// `approved_by_network`, `declined_by_network`, `not_sent_to_network`.
     pub network_status: String,
+    /// The card network's code for a decline (ISO 8583 DE 39), when the
+    /// acquirer speaks to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_decline_code: Option<String>,
     pub reason: Option<String>,
     /// `normal`, `elevated`, `highest`.
     pub risk_level: String,

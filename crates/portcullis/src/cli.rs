@@ -419,6 +419,14 @@ pub struct ServeArgs {
     /// terminals on this address (`portcullis terminal create`).
     #[arg(long, env = "PORTCULLIS_ISO8583_LISTEN")]
     pub iso8583_listen: Option<String>,
+    /// The terminal listener's message layout: `default` (binary bitmaps,
+    /// pyiso8583's stock spec) or `default_ascii` (hex bitmaps).
+    #[arg(long, env = "PORTCULLIS_ISO8583_LISTEN_PROFILE")]
+    pub iso8583_listen_profile: Option<String>,
+    /// The terminal listener's length prefix: `binary2` (2-byte big-endian)
+    /// or `ascii4` (4 ASCII digits).
+    #[arg(long, env = "PORTCULLIS_ISO8583_LISTEN_FRAMING")]
+    pub iso8583_listen_framing: Option<String>,
     /// PEM certificate chain; with --tls-key, serve HTTPS (TLS 1.2+).
     #[arg(long, env = "PORTCULLIS_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -38,6 +38,9 @@ pub struct Settings {
     pub metrics_listen: Option<String>,
     /// Where terminals connect over ISO 8583; `None`: no terminal listener.
     pub iso8583_listen: Option<String>,
+    /// The terminal listener's message layout (`default` or
+    /// `default_ascii`) and length prefix (`binary2` or `ascii4`).
+    pub iso8583_listen_wire: portcullis_api::terminals::Wire,
     pub database_url: String,
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
@@ -101,6 +104,8 @@ struct FileSettings {
     listen: Option<String>,
     metrics_listen: Option<String>,
     iso8583_listen: Option<String>,
+    iso8583_listen_profile: Option<String>,
+    iso8583_listen_framing: Option<String>,
     database_url: Option<String>,
     data_dir: Option<PathBuf>,
     log_format: Option<String>,
@@ -182,6 +187,8 @@ const SCALAR_KEYS: &[(&str, KeyKind)] = {
         ("listen", T),
         ("metrics_listen", T),
         ("iso8583_listen", T),
+        ("iso8583_listen_profile", T),
+        ("iso8583_listen_framing", T),
         ("database_url", T),
         ("data_dir", T),
         ("log_format", T),
@@ -411,6 +418,14 @@ impl Settings {
                 bail!("connector_url must be http://127.0.0.1:PORT or http://localhost:PORT (the sandbox acquirer on this machine)");
             }
         }
+        let iso8583_listen_wire = terminal_wire(
+            serve
+                .and_then(|s| s.iso8583_listen_profile.as_deref())
+                .or(file.iso8583_listen_profile.as_deref()),
+            serve
+                .and_then(|s| s.iso8583_listen_framing.as_deref())
+                .or(file.iso8583_listen_framing.as_deref()),
+        )?;
         let acquirers = crate::acquirers::parse(
             file.connectors.unwrap_or_default(),
             payments.connector_timeout_ms,
@@ -435,6 +450,7 @@ impl Settings {
             iso8583_listen: serve
                 .and_then(|s| s.iso8583_listen.clone())
                 .or(file.iso8583_listen),
+            iso8583_listen_wire,
             listen: serve
                 .and_then(|s| s.listen.clone())
                 .or(file.listen)
@@ -460,6 +476,29 @@ impl Settings {
             },
         })
     }
+}
+
+/// The terminal listener's wire: pyiso8583's `default` profile with a
+/// 2-byte length unless `iso8583_listen_profile` / `iso8583_listen_framing`
+/// say otherwise.
+fn terminal_wire(
+    profile: Option<&str>,
+    framing: Option<&str>,
+) -> anyhow::Result<portcullis_api::terminals::Wire> {
+    use portcullis_iso8583::{Framing, Profile};
+    let profile = match profile {
+        None => Profile::Default,
+        Some(name) => Profile::parse(name).with_context(|| {
+            format!("iso8583_listen_profile must be default or default_ascii, not {name:?}")
+        })?,
+    };
+    let framing = match framing {
+        None => Framing::Binary2,
+        Some(name) => Framing::parse(name).with_context(|| {
+            format!("iso8583_listen_framing must be binary2 or ascii4, not {name:?}")
+        })?,
+    };
+    Ok(portcullis_api::terminals::Wire { profile, framing })
 }
 
 /// The open-connection cap and the header timeout: defaults, the file,
@@ -771,5 +810,24 @@ mod tests {
             })
             .unwrap();
         assert_eq!(fee, 105, "the default's usd fee still applies");
+    }
+
+    #[test]
+    fn the_terminal_wire_is_chosen_by_name_and_refuses_others() {
+        use portcullis_iso8583::{Framing, Profile};
+        let default = terminal_wire(None, None).unwrap();
+        assert_eq!(
+            (default.profile, default.framing),
+            (Profile::Default, Framing::Binary2)
+        );
+        let chosen = terminal_wire(Some("default_ascii"), Some("ascii4")).unwrap();
+        assert_eq!(
+            (chosen.profile, chosen.framing),
+            (Profile::DefaultAscii, Framing::Ascii4)
+        );
+        let refused = terminal_wire(Some("ascii"), None).unwrap_err().to_string();
+        assert!(refused.contains("iso8583_listen_profile"), "{refused}");
+        let refused = terminal_wire(None, Some("2byte")).unwrap_err().to_string();
+        assert!(refused.contains("iso8583_listen_framing"), "{refused}");
     }
 }

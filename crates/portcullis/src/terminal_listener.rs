@@ -21,12 +21,18 @@ pub async fn start(
         .await
         .with_context(|| format!("binding the ISO 8583 terminal listener {address}"))?;
     let bound = listener.local_addr()?;
-    tracing::info!(address = %bound, "accepting ISO 8583 terminals");
+    let wire = settings.iso8583_listen_wire;
+    tracing::info!(
+        address = %bound,
+        profile = wire.profile.name(),
+        framing = wire.framing.name(),
+        "accepting ISO 8583 terminals"
+    );
     println!("iso8583 listening on {bound}");
     Ok(tokio::spawn(portcullis_api::terminals::serve(
         state.clone(),
         listener,
-        portcullis_api::terminals::Wire::default(),
+        wire,
         stop,
     )))
 }

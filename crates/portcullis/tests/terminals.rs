@@ -4,7 +4,8 @@
 //! answers the first answer again byte for byte after a restart and on
 //! another instance (the answer is in the database); a reversal voids an
 //! authorization once, and its repeat answers 00 and changes nothing; a
-//! revoked terminal is answered 03. The independent peer (pyiso8583 and
+//! revoked terminal is answered 03; a refund (0200, DE 3 200000) naming its
+//! purchase by DE 90 is made once. The independent peer (pyiso8583 and
 //! `cryptography`'s AES-CMAC) is tests/iso8583/terminals.py.
 
 mod support;
@@ -224,4 +225,119 @@ async fn a_terminal_key_is_rewrapped_by_vault_rotation_and_still_verifies(backen
     let _server = start(&db, &address);
     let answer = ask(&address, &purchase(&terminal, "0200", "000001", 1500));
     assert_eq!(field(&answer, 39).as_deref(), Some("00"));
+}
+
+fn refund_of_de_90(terminal: &Terminal, stan: &str, original_stan: &str, amount: i64) -> Vec<u8> {
+    let mut message = Message::new(Mti::parse("0200").unwrap());
+    let fields = [
+        (3, "200000".to_owned()),
+        (4, format!("{amount:012}")),
+        (7, "1205101700".to_owned()),
+        (11, stan.to_owned()),
+        (35, "4242424242424242=3012101".to_owned()),
+        (41, terminal.id.clone()),
+        (42, terminal.acceptor.clone()),
+        (49, "840".to_owned()),
+        (
+            90,
+            format!("0200{original_stan}1205101500{}", "0".repeat(22)),
+        ),
+    ];
+    for (number, value) in fields {
+        message.set_text(number, &value).unwrap();
+    }
+    mac::sign(&mut message, Profile::Default, &terminal.key)
+}
+
+fn completion_of_de_90(
+    terminal: &Terminal,
+    stan: &str,
+    original_stan: &str,
+    amount: i64,
+) -> Vec<u8> {
+    let mut message = Message::new(Mti::parse("0220").unwrap());
+    let fields = [
+        (3, "000000".to_owned()),
+        (4, format!("{amount:012}")),
+        (7, "1205101800".to_owned()),
+        (11, stan.to_owned()),
+        (41, terminal.id.clone()),
+        (42, terminal.acceptor.clone()),
+        (49, "840".to_owned()),
+        (
+            90,
+            format!("0100{original_stan}1205101500{}", "0".repeat(22)),
+        ),
+    ];
+    for (number, value) in fields {
+        message.set_text(number, &value).unwrap();
+    }
+    mac::sign(&mut message, Profile::Default, &terminal.key)
+}
+
+on_both_backends!(a_terminal_refund_is_made_once_and_its_repeat_answers_the_first_answer);
+
+/// A 0200 with DE 3 200000 naming a purchase by DE 90 refunds it in part;
+/// its repeat, on another process, answers the first answer byte for byte
+/// and refunds nothing more; a refund of more than remains is answered 13;
+/// a repeated 0100 answers its first answer and authorizes once; a 0220
+/// completion captures that authorization's final amount once.
+async fn a_terminal_refund_is_made_once_and_its_repeat_answers_the_first_answer(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Kiosk");
+    let terminal = create_terminal(&db, &merchant.id);
+    let first_address = free_address();
+    let first = start(&db, &first_address);
+
+    let authorization = purchase(&terminal, "0100", "000010", 900);
+    let held = ask(&first_address, &authorization);
+    assert_eq!(field(&held, 39).as_deref(), Some("00"));
+    assert_eq!(ask(&first_address, &authorization), held, "a repeated 0100");
+    let sale = purchase(&terminal, "0200", "000011", 3000);
+    assert_eq!(
+        field(&ask(&first_address, &sale), 39).as_deref(),
+        Some("00")
+    );
+    let completion = completion_of_de_90(&terminal, "000014", "000010", 600);
+    let completed = ask(&first_address, &completion);
+    assert_eq!(field(&completed, 39).as_deref(), Some("00"));
+    let refund = refund_of_de_90(&terminal, "000012", "000011", 1200);
+    let refunded = ask(&first_address, &refund);
+    assert_eq!(field(&refunded, 39).as_deref(), Some("00"));
+    assert_eq!(field(&refunded, 3).as_deref(), Some("200000"));
+    assert_eq!(field(&refunded, 38).map(|c| c.len()), Some(6));
+    drop(first);
+
+    let second_address = free_address();
+    let second = start(&db, &second_address);
+    let api_second = Api::new(&second, &merchant.secret_key);
+    assert_eq!(ask(&second_address, &refund), refunded, "byte for byte");
+    assert_eq!(
+        ask(&second_address, &completion),
+        completed,
+        "byte for byte"
+    );
+    let too_much = refund_of_de_90(&terminal, "000013", "000011", 1801);
+    assert_eq!(
+        field(&ask(&second_address, &too_much), 39).as_deref(),
+        Some("13")
+    );
+    let paid = intents(&api_second).await;
+    assert_eq!(paid.len(), 2, "one authorization, one purchase");
+    let completed_intent = paid.iter().find(|i| i["amount"] == 900).unwrap();
+    assert_eq!(completed_intent["status"], "succeeded");
+    assert_eq!(completed_intent["amount_received"], 600, "captured once");
+    let sale_intent = paid.iter().find(|i| i["amount"] == 3000).unwrap();
+    let charge = sale_intent["latest_charge"].as_str().unwrap();
+    let refunds = api_second
+        .get(&format!("/v1/refunds?charge={charge}"))
+        .await
+        .json();
+    let amounts: Vec<i64> = refunds["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(amounts, vec![1200], "refunded once");
 }

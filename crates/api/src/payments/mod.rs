@@ -280,6 +280,7 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
     );
     let outcome = Outcome {
         network_status: "approved_by_network".into(),
+        network_decline_code: None,
         reason: None,
         risk_level: "normal".into(),
         risk_score: 0,

@@ -72,6 +72,7 @@ fn outcome(
 ) -> Outcome {
     Outcome {
         network_status: network_status.to_owned(),
+        network_decline_code: None,
         reason: reason.map(str::to_owned),
         risk_level: risk.risk_level.to_owned(),
         risk_score: risk.risk_score,
@@ -221,13 +222,14 @@ pub fn declined(
 ) -> ApiResult<Resolution> {
     let code = decline.code.as_str();
     let seller = "The bank did not return any further details with this decline.";
-    let charge_outcome = outcome(
+    let mut charge_outcome = outcome(
         "declined_by_network",
         "issuer_declined",
         decline.decline_code.as_deref().or(Some(code)),
         seller,
         risk,
     );
+    charge_outcome.network_decline_code = decline.network_decline_code.clone();
     let failure = Failure {
         outcome: charge_outcome,
         code,

@@ -233,6 +233,7 @@ async fn settle_authorization(
                 decline_code: None,
                 message: "An error occurred while processing your card. Try again in a little bit."
                     .to_owned(),
+                network_decline_code: None,
             };
             declined(ctx, intent, &method, attempt, &decline, &assessment)?
         }

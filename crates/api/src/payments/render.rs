@@ -215,6 +215,7 @@ pub fn render_charge(c: &Charge) -> Value {
         "metadata": {},
         "on_behalf_of": null,
         "outcome": {
+            "network_decline_code": c.outcome.network_decline_code,
             "network_status": c.outcome.network_status,
             "reason": c.outcome.reason,
             "risk_level": c.outcome.risk_level,

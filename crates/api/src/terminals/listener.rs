@@ -1,7 +1,9 @@
 //! The terminal listener (`serve --iso8583-listen ADDR`): TCP connections
-//! from terminals, each message preceded by a 2-byte big-endian length,
-//! in pyiso8583's `default` layout. Messages of one connection are
-//! answered in order; connections run concurrently, up to a bound.
+//! from terminals, each message preceded by a 2-byte big-endian length or
+//! 4 ASCII digits, in pyiso8583's `default` or `default_ascii` layout
+//! (`iso8583_listen_framing`, `iso8583_listen_profile`). Messages of one
+//! connection are answered in order; connections run concurrently, up to a
+//! bound.
 
 use super::messages::{handle, Reply};
 use crate::state::AppState;

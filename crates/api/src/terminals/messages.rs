@@ -5,7 +5,9 @@
 //! A message whose MTI and STAN cannot be read is not answered: the
 //! connection is closed.
 
+use super::completions::{self, CompletionRequest};
 use super::payments::{self, Original, Purchase};
+use super::refunds::{self, RefundRequest};
 use super::registry::{self, Terminal};
 use super::transactions::MessageKey;
 use crate::payments::cards::CardInput;
@@ -134,6 +136,22 @@ async fn carry_out(state: &AppState, terminal: &Terminal, message: &Message) -> 
         };
         return Ok(Some((code, None)));
     }
+    if kind == mti::FINANCIAL && message.text(fields::PROCESSING_CODE) == Some(processing::REFUND) {
+        let request = match refund_of(state, terminal, message) {
+            Ok(request) => request,
+            Err(code) => return Ok(Some((code, None))),
+        };
+        let answered = refunds::refund(state, terminal, request).await?;
+        return Ok(answered.map(|a| (static_code(&a.response_code), a.authorization_code)));
+    }
+    if kind == mti::COMPLETION_ADVICE {
+        let request = match completion_of(terminal, message) {
+            Ok(request) => request,
+            Err(code) => return Ok(Some((code, None))),
+        };
+        let answered = completions::complete(state, terminal, request).await?;
+        return Ok(answered.map(|a| (static_code(&a.response_code), a.authorization_code)));
+    }
     if kind == mti::AUTHORIZATION || kind == mti::FINANCIAL {
         let purchase = match purchase_of(state, terminal, message) {
             Ok(purchase) => purchase,
@@ -158,7 +176,9 @@ fn static_code(code: &str) -> &'static str {
         response::APPROVED,
         response::DO_NOT_HONOUR,
         response::INVALID_CARD_NUMBER,
+        response::INVALID_TRANSACTION,
         response::INVALID_AMOUNT,
+        response::NO_ORIGINAL,
         response::FORMAT_ERROR,
         response::LOST_CARD,
         response::STOLEN_CARD,
@@ -205,6 +225,20 @@ fn purchase_of(
         Some(_) => return Err(response::INVALID_TRANSACTION),
         None => return Err(response::FORMAT_ERROR),
     }
+    let (amount, currency) = amount_of(message)?;
+    let card = card_of(state, message)?;
+    Ok(Purchase {
+        key,
+        mti: message.mti().as_str().to_owned(),
+        amount,
+        currency,
+        card,
+    })
+}
+
+/// DE 4 and DE 49: 30 when missing or malformed, 13 for an amount out of
+/// range.
+fn amount_of(message: &Message) -> Result<(Amount, Currency), &'static str> {
     let amount_minor = message
         .text(fields::AMOUNT)
         .and_then(|text| text.parse::<i64>().ok())
@@ -215,13 +249,73 @@ fn purchase_of(
         .and_then(|text| text.parse::<u16>().ok())
         .and_then(Currency::from_numeric)
         .ok_or(response::FORMAT_ERROR)?;
-    let card = card_of(state, message)?;
-    Ok(Purchase {
+    Ok((amount, currency))
+}
+
+/// A 0220 completion read, or the code that refuses it: 25 when DE 90 is
+/// missing or names no 0100, 12 for a processing code other than 000000,
+/// 30 for a missing or malformed field.
+fn completion_of(
+    terminal: &Terminal,
+    message: &Message,
+) -> Result<CompletionRequest, &'static str> {
+    let key = key_of(terminal, message).ok_or(response::FORMAT_ERROR)?;
+    match message.text(fields::PROCESSING_CODE) {
+        Some(processing::PURCHASE) => {}
+        Some(_) => return Err(response::INVALID_TRANSACTION),
+        None => return Err(response::FORMAT_ERROR),
+    }
+    let (amount, currency) = amount_of(message)?;
+    let original = original_named(terminal, message, "0100")?;
+    Ok(CompletionRequest {
         key,
-        mti: message.mti().as_str().to_owned(),
+        original,
         amount,
         currency,
-        card,
+    })
+}
+
+/// The message DE 90 names (its MTI must be one of `mtis`): 25 when DE 90
+/// is missing or names another MTI, 30 when it is malformed.
+fn original_named(
+    terminal: &Terminal,
+    message: &Message,
+    mtis: &str,
+) -> Result<MessageKey, &'static str> {
+    let data = message
+        .text(fields::ORIGINAL_DATA)
+        .ok_or(response::NO_ORIGINAL)?;
+    let original = portcullis_connectors::iso8583::messages::OriginalData::parse(data)
+        .ok_or(response::FORMAT_ERROR)?;
+    if !mtis.split(',').any(|mti| mti == original.mti) {
+        return Err(response::NO_ORIGINAL);
+    }
+    Ok(MessageKey {
+        terminal_id: terminal.terminal_id.clone(),
+        stan: original.stan,
+        transmission: original.transmission,
+    })
+}
+
+/// A 0200 refund (DE 3 200000) read, or the code that refuses it: 25 when
+/// DE 90 is missing or names no 0100/0200 (a refund names what it
+/// refunds), 30 for a missing or malformed field; the card as for a
+/// purchase.
+fn refund_of(
+    state: &AppState,
+    terminal: &Terminal,
+    message: &Message,
+) -> Result<RefundRequest, &'static str> {
+    let key = key_of(terminal, message).ok_or(response::FORMAT_ERROR)?;
+    let (amount, currency) = amount_of(message)?;
+    let original = original_named(terminal, message, "0100,0200")?;
+    let card = card_of(state, message)?;
+    Ok(RefundRequest {
+        key,
+        original,
+        amount,
+        currency,
+        card: card.number,
     })
 }
 

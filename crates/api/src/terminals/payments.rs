@@ -22,12 +22,13 @@ use crate::payments::Ctx;
 use crate::state::AppState;
 use axum::http::StatusCode;
 use portcullis_connectors::iso8583::codes::response_of_error;
+use portcullis_domain::charges::Charge;
 use portcullis_domain::metadata::{Metadata, MetadataUpdate};
 use portcullis_domain::money::{Amount, Currency};
 use portcullis_domain::payment_intents::{CaptureMethod, PaymentIntent, PaymentIntentStatus};
 use portcullis_domain::payment_methods::BillingDetails;
 use portcullis_iso8583::fields::response;
-use portcullis_store::{Doc, Scope, StoreError, Table, WriteSet};
+use portcullis_store::{Doc, Scope, StoreError, Table, WriteOp, WriteSet};
 use serde_json::Value;
 
 /// A terminal's 0100 or 0200, parsed.
@@ -40,7 +41,7 @@ pub struct Purchase {
     pub card: CardInput,
 }
 
-const NO_ORIGIN: Origin = Origin {
+pub(super) const NO_ORIGIN: Origin = Origin {
     request_id: None,
     idempotency_key: None,
 };
@@ -87,7 +88,8 @@ pub async fn pay(
         },
         Err(err) => return Err(err),
     };
-    let Some(answered) = answer_of(state, done.status, &done.body) else {
+    let network = network_decline_code(&done.writes, &done.body);
+    let Some(answered) = answer_of(state, done.status, &done.body, network) else {
         return Ok(None);
     };
     let record = record_of(state, &key, &mti, &intent_id, answered.clone());
@@ -116,7 +118,20 @@ async fn answer_again(
 ) -> ApiResult<Option<Answered>> {
     let intent: PaymentIntent =
         serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))?;
-    let Some(answered) = answer_of(state, StatusCode::OK, &render_payment_intent(&intent)) else {
+    let network = match &intent.last_payment_error {
+        Some(error) => match &error.charge {
+            Some(charge) => {
+                let (_, charge) =
+                    crate::payments::records::load::<Charge>(state, scope, charge, "charge")
+                        .await?;
+                charge.outcome.network_decline_code
+            }
+            None => None,
+        },
+        None => None,
+    };
+    let rendered = render_payment_intent(&intent);
+    let Some(answered) = answer_of(state, StatusCode::OK, &rendered, network) else {
         return Ok(None);
     };
     let record = record_of(
@@ -152,6 +167,7 @@ fn record_of(
         payment_intent: intent_id.to_owned(),
         answered,
         reversed: None,
+        processing_code: None,
     }
 }
 
@@ -187,15 +203,47 @@ fn new_intent(
     Ok((intent, writes))
 }
 
+/// The card network's decline code (DE 39 of an acquirer that speaks ISO
+/// 8583) of the failed charge a confirmation wrote, if any.
+fn network_decline_code(writes: &WriteSet, body: &Value) -> Option<String> {
+    let charge = body["error"]["charge"]
+        .as_str()
+        .or_else(|| body["last_payment_error"]["charge"].as_str())?;
+    writes.ops.iter().find_map(|op| match op {
+        WriteOp::Insert {
+            table: Table::Charges,
+            id,
+            body,
+            ..
+        } if id == charge => {
+            serde_json::from_str::<Charge>(body)
+                .ok()?
+                .outcome
+                .network_decline_code
+        }
+        _ => None,
+    })
+}
+
 /// The answer an API response stands for; `None` while the payment is
-/// still processing (its outcome unknown).
-fn answer_of(state: &AppState, status: StatusCode, body: &Value) -> Option<Answered> {
+/// still processing (its outcome unknown). A decline answers the network's
+/// own code when the acquirer gave one (62 stays 62, though Stripe's
+/// `transaction_not_allowed` also stands for 57), else the code Stripe's
+/// error maps to.
+fn answer_of(
+    state: &AppState,
+    status: StatusCode,
+    body: &Value,
+    network: Option<String>,
+) -> Option<Answered> {
     let declined = |error: &Value| Answered {
-        response_code: response_of_error(
-            error["code"].as_str().unwrap_or_default(),
-            error["decline_code"].as_str(),
-        )
-        .to_owned(),
+        response_code: network.clone().unwrap_or_else(|| {
+            response_of_error(
+                error["code"].as_str().unwrap_or_default(),
+                error["decline_code"].as_str(),
+            )
+            .to_owned()
+        }),
         authorization_code: None,
     };
     if !status.is_success() {
@@ -256,6 +304,11 @@ pub async fn reverse(
     };
     if record.reversed.is_some() {
         return Ok(Some(response::APPROVED));
+    }
+    if record.processing_code.is_some() || record.mti == super::completions::COMPLETION_MTI {
+        // A refund is not taken back (its money is on its way to the
+        // card), nor is a completion (reverse the 0100 it completed).
+        return Ok(Some(response::INVALID_TRANSACTION));
     }
     let ctx = Ctx {
         state,

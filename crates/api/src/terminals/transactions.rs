@@ -5,7 +5,9 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use portcullis_store::{Doc, ScanOp, ScanQuery, Scope, SqlValue, Table, WriteOp};
+use portcullis_store::{
+    Doc, ScanOp, ScanQuery, Scope, SqlValue, StoreError, Table, WriteOp, WriteSet,
+};
 use serde::{Deserialize, Serialize};
 
 /// The key of a terminal's financial message: terminal id, STAN (DE 11),
@@ -64,6 +66,16 @@ pub struct Answered {
     pub authorization_code: Option<String>,
 }
 
+impl Answered {
+    /// A refusal: DE 39 `code`, no DE 38.
+    pub fn refused(code: &str) -> Answered {
+        Answered {
+            response_code: code.to_owned(),
+            authorization_code: None,
+        }
+    }
+}
+
 /// A reversal (0400) the gateway carried out for a terminal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reversed {
@@ -85,6 +97,9 @@ pub struct TerminalTransaction {
     pub payment_intent: String,
     pub answered: Answered,
     pub reversed: Option<Reversed>,
+    /// DE 3 of a refund (`200000`); `None` for a purchase or authorization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_code: Option<String>,
 }
 
 fn parse(doc: &Doc) -> ApiResult<TerminalTransaction> {
@@ -157,6 +172,61 @@ pub async fn find(
             Ok(Some((doc, record)))
         }
         None => Ok(None),
+    }
+}
+
+/// For a message that names an original by DE 90 (a refund, a
+/// completion): `Err` with the answer to give at once (the message's own
+/// recorded answer when it is a repeat, else 25 when `original` is not an
+/// approved purchase or authorization of `terminal` among `mtis`), or the
+/// original's record.
+pub async fn answered_or_original(
+    state: &AppState,
+    scope: &Scope,
+    terminal: &super::registry::Terminal,
+    key: &MessageKey,
+    original: &MessageKey,
+    mtis: &[&str],
+) -> ApiResult<Result<TerminalTransaction, Answered>> {
+    if let Some((_, record)) = find(state, scope, key).await? {
+        return Ok(Err(record.answered));
+    }
+    let found = find(state, scope, original)
+        .await?
+        .map(|(_, record)| record)
+        .filter(|r| {
+            r.terminal_id == terminal.terminal_id
+                && r.processing_code.is_none()
+                && mtis.contains(&r.mti.as_str())
+                && r.answered.response_code == portcullis_iso8583::fields::response::APPROVED
+        });
+    Ok(found.ok_or_else(|| Answered::refused(portcullis_iso8583::fields::response::NO_ORIGINAL)))
+}
+
+/// Commits `record` (a refund's or a completion's answer) with `writes`,
+/// the phase two of what it answers; the answer, the first one when a
+/// repeat got there first, or `None` when nothing committed (the terminal
+/// repeats the message).
+pub async fn record(
+    state: &AppState,
+    scope: &Scope,
+    record: TerminalTransaction,
+    mut writes: WriteSet,
+) -> ApiResult<Option<Answered>> {
+    writes.push(insert(scope, &record, state.now())?);
+    match state.store.commit(writes).await {
+        Ok(()) => Ok(Some(record.answered)),
+        Err(StoreError::Duplicate) => Ok(state
+            .store
+            .get(Table::TerminalTransactions, scope, &record.id)
+            .await?
+            .map(|doc| parse(&doc))
+            .transpose()?
+            .map(|found| found.answered)),
+        Err(err) => {
+            tracing::warn!(error = %err, record = %record.id, mti = %record.mti, "a terminal's answer did not commit; the terminal repeats its message");
+            Ok(None)
+        }
     }
 }
 

@@ -103,8 +103,9 @@ const TABLE: &[Row] = &[
     ),
 ];
 
-/// The decline a non-approving DE 39 stands for. A code not in the table
-/// is a generic decline (the issuer refused, for a reason we do not map).
+/// The decline a non-approving DE 39 stands for, carrying DE 39 itself as
+/// its network decline code. A code not in the table is a generic decline
+/// (the issuer refused, for a reason we do not map).
 pub fn decline_of_response(code: &str) -> Decline {
     let row = TABLE
         .iter()
@@ -114,6 +115,7 @@ pub fn decline_of_response(code: &str) -> Decline {
         code: row.error,
         decline_code: Some(row.decline_code.to_owned()),
         message: row.message.to_owned(),
+        network_decline_code: Some(code.to_owned()),
     }
 }
 
@@ -172,6 +174,11 @@ mod tests {
                 Some(decline_code),
                 "{code}"
             );
+            assert_eq!(
+                decline.network_decline_code.as_deref(),
+                Some(code),
+                "DE 39 itself is kept"
+            );
         }
         assert!(is_soft("91") && is_soft("96") && !is_soft("05"));
     }
@@ -181,7 +188,13 @@ mod tests {
         for row in TABLE {
             let decline = decline_of_response(row.code);
             let answered = response_of_decline(&decline);
-            assert_eq!(decline_of_response(answered), decline, "{}", row.code);
+            let again = decline_of_response(answered);
+            assert_eq!(
+                (again.code, again.decline_code, again.message),
+                (decline.code, decline.decline_code, decline.message),
+                "{}",
+                row.code
+            );
         }
         assert_eq!(
             response_of_error("card_declined", Some("insufficient_funds")),

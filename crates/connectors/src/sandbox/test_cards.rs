@@ -103,6 +103,7 @@ impl DeclineKind {
             code,
             decline_code: Some(decline_code.to_owned()),
             message: message.to_owned(),
+            network_decline_code: None,
         }
     }
 }
