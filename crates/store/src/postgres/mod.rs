@@ -513,32 +513,11 @@ impl PlannedWrites {
             counters,
         }
     }
-
-    /// Whether applying these writes appends to the ledger.
-    pub(crate) fn appends(&self) -> bool {
-        !self.ledger.is_empty()
-    }
-}
-
-/// Applies one planned write set inside `tx` (the writer's savepoint); the
-/// chain head is already locked by the batch (see `writer`). Its risk
-/// counters are left for the writer to move after the batch commits.
-async fn apply_write_set(
-    tx: &deadpool_postgres::Transaction<'_>,
-    planned: &PlannedWrites,
-) -> Result<(), StoreError> {
-    let answers = pipeline::run_all(tx, &planned.statements).await?;
-    for (check, answer) in planned.checks.iter().zip(answers) {
-        check.holds(tx, answer.affected).await?;
-    }
-    for transaction in &planned.ledger {
-        ledger::append(tx, transaction).await?;
-    }
-    Ok(())
 }
 
 /// What a statement's row count must show once it has run.
-enum Check {
+#[derive(Clone)]
+pub(crate) enum Check {
     None,
     /// An update of a document at an expected version changed one row.
     Updated {
@@ -551,9 +530,16 @@ enum Check {
 }
 
 impl Check {
-    async fn holds(
+    /// Whether any row count satisfies it.
+    pub(crate) fn always_holds(&self) -> bool {
+        matches!(self, Check::None)
+    }
+
+    /// Whether `count` rows changed satisfies it; if not, the error that
+    /// tells why (read with `client`).
+    pub(crate) async fn holds(
         &self,
-        tx: &deadpool_postgres::Transaction<'_>,
+        client: &impl GenericClient,
         count: u64,
     ) -> Result<(), StoreError> {
         if count > 0 {
@@ -563,7 +549,7 @@ impl Check {
             Check::None => Ok(()),
             Check::ClaimHeld => Err(StoreError::ClaimLost),
             Check::Updated { table, scope, id } => {
-                let exists = !query(tx, &docs::seq_of(D, *table, scope, id))
+                let exists = !query(client, &docs::seq_of(D, *table, scope, id))
                     .await?
                     .is_empty();
                 Err(if exists {
