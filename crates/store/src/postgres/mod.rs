@@ -299,9 +299,10 @@ impl PgStore {
     /// (locks held for one round trip, rows in one global order). A crash in
     /// between loses at most these increments: velocity signals may then
     /// undercount by one payment; no money or payment state depends on them.
-    async fn count_risk(client: &mut deadpool_postgres::Client, mut counters: Vec<Sql>) {
+    /// Answers whether they moved (if not, the connection is suspect).
+    async fn count_risk(client: &mut deadpool_postgres::Client, mut counters: Vec<Sql>) -> bool {
         if counters.is_empty() {
-            return;
+            return true;
         }
         counters.sort_by(|a, b| (&a.text, &a.params).cmp(&(&b.text, &b.params)));
         let counted = async {
@@ -312,8 +313,12 @@ impl PgStore {
             pipeline::run_all(&tx, &counters).await?;
             tx.commit().await.map_err(map_err)
         };
-        if let Err(err) = counted.await {
-            tracing::warn!(error = %err, "risk counters not updated after a committed payment");
+        match counted.await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(error = %err, "risk counters not updated after a committed payment");
+                false
+            }
         }
     }
 

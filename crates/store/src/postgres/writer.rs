@@ -75,35 +75,100 @@ impl PgWriter {
     }
 }
 
+/// A committed batch on its way to its callers: its risk counters move
+/// first (`count_and_answer`), then each caller gets its outcome.
+struct Committed {
+    counters: Vec<Sql>,
+    answers: Vec<(
+        oneshot::Sender<Result<(), StoreError>>,
+        Result<(), StoreError>,
+    )>,
+}
+
+/// The writer keeps one connection of its own between batches (taken from
+/// the pool once, given back after a failure): it never queues for the
+/// pool behind the requests' reads. The risk counters of a committed batch
+/// move on another task and connection, so the writer starts the next
+/// batch meanwhile.
 async fn run(pool: Pool, mut receiver: mpsc::Receiver<Job>) {
+    let (committed, to_count) = mpsc::channel(QUEUE_LEN_MAX);
+    tokio::spawn(count_and_answer(pool.clone(), to_count));
+    let mut client = None;
     let mut batch = Vec::with_capacity(WRITE_BATCH_MAX);
     while receiver.recv_many(&mut batch, WRITE_BATCH_MAX).await > 0 {
-        commit_batch(&pool, &mut batch).await;
+        commit_batch(&pool, &mut client, &mut batch, &committed).await;
     }
 }
 
-/// Applies and commits `batch`, answers each job, and empties `batch`.
-async fn commit_batch(pool: &Pool, batch: &mut Vec<Job>) {
+/// Applies and commits `batch`, hands its outcomes on (or answers the
+/// batch's error), and empties `batch`.
+async fn commit_batch(
+    pool: &Pool,
+    client: &mut Option<deadpool_postgres::Client>,
+    batch: &mut Vec<Job>,
+    committed: &mpsc::Sender<Committed>,
+) {
     let started = std::time::Instant::now();
     metrics::histogram!("portcullis_postgres_write_batch_size").record(batch.len() as f64);
-    let outcome = match pool.get().await {
-        Ok(mut client) => apply_batch(&mut client, batch).await,
-        Err(err) => Err(StoreError::Unavailable(err.to_string())),
+    if client.is_none() {
+        *client = pool.get().await.ok();
+    }
+    let outcome = match client.as_mut() {
+        Some(client) => apply_batch(client, batch).await,
+        None => Err(StoreError::Unavailable(
+            "no PostgreSQL connection for the writer".to_owned(),
+        )),
     };
     metrics::histogram!("portcullis_postgres_commit_seconds")
         .record(started.elapsed().as_secs_f64());
     match outcome {
-        Ok(results) => {
-            for (job, result) in batch.drain(..).zip(results) {
-                let _ = job.answer.send(result);
+        Ok((results, counters)) => {
+            let answers = batch.drain(..).map(|job| job.answer).zip(results).collect();
+            let batch = Committed { counters, answers };
+            if let Err(mpsc::error::SendError(batch)) = committed.send(batch).await {
+                answer(batch);
             }
         }
         Err(err) => {
             tracing::error!(error = %err, batch_len = batch.len(), "postgres group commit failed");
+            // The connection may be what failed: the next batch takes another.
+            *client = None;
             for job in batch.drain(..) {
                 let _ = job.answer.send(Err(err.clone()));
             }
         }
+    }
+}
+
+/// Moves the risk counters of every committed batch waiting (in one
+/// transaction, `PgStore::count_risk`), then answers their callers.
+async fn count_and_answer(pool: Pool, mut to_count: mpsc::Receiver<Committed>) {
+    let mut client: Option<deadpool_postgres::Client> = None;
+    let mut waiting = Vec::with_capacity(WRITE_BATCH_MAX);
+    while to_count.recv_many(&mut waiting, WRITE_BATCH_MAX).await > 0 {
+        let counters: Vec<Sql> = waiting
+            .iter_mut()
+            .flat_map(|batch: &mut Committed| batch.counters.drain(..))
+            .collect();
+        if !counters.is_empty() {
+            if client.is_none() {
+                client = pool.get().await.ok();
+            }
+            let counted = match client.as_mut() {
+                Some(client) => PgStore::count_risk(client, counters).await,
+                None => false,
+            };
+            if !counted {
+                client = None;
+            }
+        }
+        waiting.drain(..).for_each(answer);
+    }
+}
+
+fn answer(batch: Committed) {
+    for (sender, result) in batch.answers {
+        let _ = sender.send(result);
     }
 }
 
@@ -112,7 +177,8 @@ async fn commit_batch(pool: &Pool, batch: &mut Vec<Job>) {
 async fn apply_batch(
     client: &mut deadpool_postgres::Client,
     jobs: &mut [Job],
-) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+) -> Result<(Vec<Result<(), StoreError>>, Vec<Sql>), StoreError> {
+    let mut counters: Vec<Sql> = vec![];
     let mut results: Vec<Option<Result<(), StoreError>>> = jobs.iter().map(|_| None).collect();
     loop {
         let live: Vec<usize> = (0..jobs.len()).filter(|i| results[*i].is_none()).collect();
@@ -128,12 +194,10 @@ async fn apply_batch(
             })?;
         match failed {
             None => {
-                let mut counters: Vec<Sql> = vec![];
                 for index in live {
                     counters.append(&mut jobs[index].writes.counters);
                     results[index] = Some(Ok(()));
                 }
-                PgStore::count_risk(client, counters).await;
             }
             Some((index, Failure::Error(err))) => results[index] = Some(Err(err)),
             Some((index, Failure::Check(check))) => {
@@ -141,7 +205,8 @@ async fn apply_batch(
             }
         }
     }
-    Ok(results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect())
+    let results = results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect();
+    Ok((results, counters))
 }
 
 /// Why one write set of a try failed.
