@@ -233,10 +233,15 @@ async fn try_batch(
         .iter()
         .flat_map(|i| jobs[*i].writes.ledger.iter().map(move |t| (*i, t)))
         .collect();
+    let locked = std::time::Instant::now();
     if let Some((index, err)) = ledger::append_batch(&tx, &appends).await? {
         return Ok(Some((index, Failure::Error(err))));
     }
     tx.commit().await.map_err(map_err)?;
+    if !appends.is_empty() {
+        metrics::histogram!("portcullis_postgres_chain_head_held_seconds")
+            .record(locked.elapsed().as_secs_f64());
+    }
     Ok(None)
 }
 
