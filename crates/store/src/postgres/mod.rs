@@ -252,37 +252,41 @@ impl PgStore {
         rows.iter().map(convert::scoped_doc_of).collect()
     }
 
-    pub async fn risk_counters(
+    pub async fn risk_history(
         &self,
-        q: &crate::RiskCounterQuery,
-    ) -> Result<crate::RiskCounters, StoreError> {
-        use crate::sql::risk;
-        let client = self.client().await?;
-        let rows = query(&client, &risk::counters(D, q)).await?;
-        let rows = rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-            .collect();
-        let cards = query(&client, &risk::cards(D, q)).await?;
-        let cards = cards
-            .first()
-            .map(|r| [r.get(0), r.get(1), r.get(2), r.get(3)])
-            .unwrap_or_default();
-        Ok(risk::fold(rows, cards))
-    }
-
-    pub async fn risk_sighting(
-        &self,
+        queries: &[crate::RiskCounterQuery],
         scope: &Scope,
         card: &str,
-    ) -> Result<Option<crate::RiskSighting>, StoreError> {
-        let sql = crate::sql::risk::sighting(D, scope, card);
-        let rows = query(&self.client().await?, &sql).await?;
-        Ok(rows.first().map(|r| crate::RiskSighting {
+    ) -> Result<crate::RiskHistory, StoreError> {
+        use crate::sql::risk;
+        let mut statements = vec![risk::sighting(D, scope, card)];
+        for q in queries {
+            statements.push(risk::counters(D, q));
+            statements.push(risk::cards(D, q));
+        }
+        let answers = pipeline::run_all(&self.client().await?, &statements).await?;
+        let sighting = answers[0].rows.first().map(|r| crate::RiskSighting {
             latitude_micro: r.get(0),
             longitude_micro: r.get(1),
             seen_at: r.get(2),
-        }))
+        });
+        let counters = answers[1..]
+            .chunks(2)
+            .map(|pair| {
+                let rows = pair[0]
+                    .rows
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+                    .collect();
+                let cards = pair[1]
+                    .rows
+                    .first()
+                    .map(|r| [r.get(0), r.get(1), r.get(2), r.get(3)])
+                    .unwrap_or_default();
+                risk::fold(rows, cards)
+            })
+            .collect();
+        Ok(crate::RiskHistory { counters, sighting })
     }
 
     /// Hands `writes` to this instance's group-commit writer
