@@ -85,9 +85,9 @@ struct Committed {
     )>,
 }
 
-/// The writer keeps one connection of its own between batches (taken from
-/// the pool once, given back after a failure): it never queues for the
-/// pool behind the requests' reads. The risk counters of a committed batch
+/// The writer keeps one connection between batches (from its own pool,
+/// `pool`; given back after a failure): it never queues behind the
+/// requests' reads. The risk counters of a committed batch
 /// move on another task and connection, so the writer starts the next
 /// batch meanwhile.
 async fn run(pool: Pool, mut receiver: mpsc::Receiver<Job>) {
