@@ -25,9 +25,9 @@ pub use error::StoreError;
 pub use ledger::{Verification, BALANCE_ACCOUNTS_MAX};
 pub use model::{
     ColumnKind, CreatedRange, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor,
-    RiskCounterQuery, RiskCounters, RiskMetric, RiskSighting, RiskSubjectKind, RiskWindowCounts,
-    RiskWrite, ScanOp, ScanQuery, Scope, ScopedDoc, SqlValue, Table, WriteOp, WriteSet,
-    ONE_OF_VALUES_MAX, RISK_LIFETIME_BUCKET,
+    RiskCounterQuery, RiskCounters, RiskHistory, RiskMetric, RiskSighting, RiskSubjectKind,
+    RiskWindowCounts, RiskWrite, ScanOp, ScanQuery, Scope, ScopedDoc, SqlValue, Table, WriteOp,
+    WriteSet, ONE_OF_VALUES_MAX, RISK_LIFETIME_BUCKET,
 };
 pub use portcullis_ledger::verify::StoredBalance;
 pub use reversals::{PendingReversalRow, ReversalState, REVERSALS_PAGE_MAX};
@@ -260,22 +260,18 @@ impl Store {
         dispatch!(self.ledger_hash_at(sequence))
     }
 
-    /// One subject's velocity counters: a few indexed reads of the
-    /// incremental counter rows, never a scan of payments.
-    pub async fn risk_counters(
+    /// Each subject's velocity counters (a few indexed reads of the
+    /// incremental counter rows, never a scan of payments) and where
+    /// `card` (a fingerprint) was last seen paying, in one read: one
+    /// connection and one round trip on PostgreSQL, one reader hand-off on
+    /// SQLite.
+    pub async fn risk_history(
         &self,
-        query: &RiskCounterQuery,
-    ) -> Result<RiskCounters, StoreError> {
-        dispatch!(self.risk_counters(query))
-    }
-
-    /// Where `card` (a fingerprint) was last seen paying, if anywhere.
-    pub async fn risk_sighting(
-        &self,
+        queries: &[RiskCounterQuery],
         scope: &Scope,
         card: &str,
-    ) -> Result<Option<RiskSighting>, StoreError> {
-        dispatch!(self.risk_sighting(scope, card))
+    ) -> Result<RiskHistory, StoreError> {
+        dispatch!(self.risk_history(queries, scope, card))
     }
 
     /// Claims an idempotency key for a request about to execute. A claim

@@ -601,6 +601,15 @@ pub struct RiskCounters {
     pub history_usd_cents: i64,
 }
 
+/// What the risk checks read of the past for one payment, in one read:
+/// each subject's counters (in the order of the queries) and where the
+/// card was last seen paying.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RiskHistory {
+    pub counters: Vec<RiskCounters>,
+    pub sighting: Option<RiskSighting>,
+}
+
 /// A card's last known location.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RiskSighting {

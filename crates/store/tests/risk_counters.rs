@@ -6,8 +6,8 @@
 mod support;
 
 use portcullis_store::{
-    RiskCounterQuery, RiskMetric, RiskSubjectKind, RiskWrite, Scope, WriteOp, WriteSet,
-    RISK_LIFETIME_BUCKET,
+    RiskCounterQuery, RiskCounters, RiskMetric, RiskSighting, RiskSubjectKind, RiskWrite, Scope,
+    WriteOp, WriteSet, RISK_LIFETIME_BUCKET,
 };
 use support::{merchant, test_scope, TestDb};
 
@@ -55,6 +55,22 @@ fn seen(scope: &Scope, bucket_hour: i64, card: &str) -> WriteOp {
     })
 }
 
+/// One subject's counters, read as the payment path reads them.
+async fn counters(store: &portcullis_store::Store, q: &RiskCounterQuery) -> RiskCounters {
+    let history = store.risk_history(std::slice::from_ref(q), &q.scope, "fp_x");
+    let mut history = history.await.unwrap();
+    assert_eq!(history.counters.len(), 1);
+    history.counters.remove(0)
+}
+
+async fn sighting(
+    store: &portcullis_store::Store,
+    scope: &Scope,
+    card: &str,
+) -> Option<RiskSighting> {
+    store.risk_history(&[], scope, card).await.unwrap().sighting
+}
+
 fn query(scope: &Scope, card: &str) -> RiskCounterQuery {
     RiskCounterQuery {
         scope: scope.clone(),
@@ -91,14 +107,14 @@ async fn counters_add_up_per_window_and_scope(db: &TestDb) {
         writes.push(op);
     }
     store.commit(writes).await.unwrap();
-    let read = store.risk_counters(&query(&scope, "fp_c")).await.unwrap();
+    let read = counters(store, &query(&scope, "fp_c")).await;
     assert_eq!((read.total.hourly, read.total.daily), (2, 3));
     assert_eq!((read.declined.hourly, read.declined.daily), (1, 1));
     assert_eq!((read.authorized.hourly, read.authorized.daily), (1, 1));
     assert_eq!((read.history_count, read.history_usd_cents), (2, 2_000));
     assert_eq!((read.cards.hourly, read.cards.daily), (2, 3));
     assert!(!read.card_seen_hourly && read.card_seen_daily);
-    let fresh = store.risk_counters(&query(&other, "fp_a")).await.unwrap();
+    let fresh = counters(store, &query(&other, "fp_a")).await;
     assert_eq!((fresh.total.hourly, fresh.cards.daily), (1, 0));
 }
 
@@ -106,7 +122,7 @@ contract!(a_cards_sighting_only_moves_forward);
 async fn a_cards_sighting_only_moves_forward(db: &TestDb) {
     let store = &db.store;
     let scope = test_scope(&merchant(store, "Acme").await.id);
-    assert_eq!(store.risk_sighting(&scope, "fp_a").await.unwrap(), None);
+    assert_eq!(sighting(store, &scope, "fp_a").await, None);
     for (latitude_micro, seen_at) in [(10, 100), (30, 300), (20, 200)] {
         let op = WriteOp::Risk(RiskWrite::Sighting {
             scope: scope.clone(),
@@ -117,6 +133,41 @@ async fn a_cards_sighting_only_moves_forward(db: &TestDb) {
         });
         store.commit(WriteSet { ops: vec![op] }).await.unwrap();
     }
-    let sighting = store.risk_sighting(&scope, "fp_a").await.unwrap().unwrap();
+    let sighting = sighting(store, &scope, "fp_a").await.unwrap();
     assert_eq!((sighting.latitude_micro, sighting.seen_at), (30, 300));
+}
+
+contract!(one_read_answers_every_subject_in_order_and_the_sighting);
+async fn one_read_answers_every_subject_in_order_and_the_sighting(db: &TestDb) {
+    let store = &db.store;
+    let scope = test_scope(&merchant(store, "Acme").await.id);
+    let sighting = WriteOp::Risk(RiskWrite::Sighting {
+        scope: scope.clone(),
+        card: "fp_a".into(),
+        latitude_micro: 7,
+        longitude_micro: 8,
+        seen_at: 9,
+    });
+    let ops = vec![
+        count(&scope, RiskMetric::Total, HOUR, 0),
+        count(&scope, RiskMetric::Total, HOUR - 1, 0),
+        sighting,
+    ];
+    store.commit(WriteSet { ops }).await.unwrap();
+    let ip = query(&scope, "fp_a");
+    let unseen = RiskCounterQuery {
+        subject: "198.51.100.1".into(),
+        ..ip.clone()
+    };
+    let history = store
+        .risk_history(&[unseen, ip], &scope, "fp_a")
+        .await
+        .unwrap();
+    let totals: Vec<i64> = history.counters.iter().map(|c| c.total.daily).collect();
+    assert_eq!(totals, [0, 2]);
+    let seen = history.sighting.unwrap();
+    assert_eq!(
+        (seen.latitude_micro, seen.longitude_micro, seen.seen_at),
+        (7, 8, 9)
+    );
 }

@@ -88,18 +88,13 @@ pub async fn gather(
         location,
         now,
     };
-    velocity(state, &facts, &mut s).await?;
-    let previous = state
-        .store
-        .risk_sighting(scope, &facts.card)
-        .await?
-        .map(|p| Sighting {
-            location: Location {
-                latitude_micro: p.latitude_micro,
-                longitude_micro: p.longitude_micro,
-            },
-            at_s: p.seen_at,
-        });
+    let previous = velocity(state, &facts, &mut s).await?.map(|p| Sighting {
+        location: Location {
+            latitude_micro: p.latitude_micro,
+            longitude_micro: p.longitude_micro,
+        },
+        at_s: p.seen_at,
+    });
     record_travel(
         &mut s,
         previous,
@@ -214,20 +209,32 @@ fn velocity_signals(kind: RiskSubjectKind) -> ([Signal; 6], Option<[Signal; 2]>)
 }
 
 /// Reads each subject's counters and sets its velocity signals, counting
-/// this attempt (and this card) in.
-async fn velocity(state: &AppState, facts: &Facts, s: &mut Signals) -> ApiResult<()> {
+/// this attempt (and this card) in; answers where the card was last seen.
+/// One read for all of it (`Store::risk_history`).
+async fn velocity(
+    state: &AppState,
+    facts: &Facts,
+    s: &mut Signals,
+) -> ApiResult<Option<portcullis_store::RiskSighting>> {
     let hour = facts.hour();
-    for (kind, subject) in &facts.subjects {
-        let query = RiskCounterQuery {
+    let queries: Vec<RiskCounterQuery> = facts
+        .subjects
+        .iter()
+        .map(|(kind, subject)| RiskCounterQuery {
             scope: facts.scope.clone(),
             kind: *kind,
             subject: subject.clone(),
             hour_from: hour - HOURLY_BUCKETS_BACK,
             day_from: hour - DAILY_BUCKETS_BACK,
             card: Some(facts.card.clone()),
-        };
-        let read = state.store.risk_counters(&query).await?;
-        set_velocity(s, *kind, &read);
+        })
+        .collect();
+    let history = state
+        .store
+        .risk_history(&queries, &facts.scope, &facts.card)
+        .await?;
+    for ((kind, _), read) in facts.subjects.iter().zip(&history.counters) {
+        set_velocity(s, *kind, read);
         let usd_cents = facts.usd_cents.unwrap_or(0);
         let (average, ratio) =
             amount_anomaly(usd_cents, read.history_count, read.history_usd_cents);
@@ -243,7 +250,7 @@ async fn velocity(state: &AppState, facts: &Facts, s: &mut Signals) -> ApiResult
             _ => {}
         }
     }
-    Ok(())
+    Ok(history.sighting)
 }
 
 fn set_velocity(s: &mut Signals, kind: RiskSubjectKind, read: &RiskCounters) {

@@ -38,6 +38,33 @@ const D: Dialect = Dialect::Postgres;
 /// Any fixed number: serialises concurrent migrations across instances.
 const MIGRATION_LOCK_ID: i64 = 7_146_001;
 
+/// Connections of the group-commit writer: its own, and its counter task's.
+const WRITER_CONNECTIONS: usize = 2;
+
+/// A pool of at most `size` connections to `url`.
+fn pool_of(url: &str, size: usize) -> Result<Pool, StoreError> {
+    let (url, tls) = tls::split_tls(url)?;
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match tls::client_config(&tls)? {
+        None => Manager::from_config(config, NoTls, manager_config),
+        Some(client_config) => {
+            // Never fall back to plain text when TLS was asked for.
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+            let connector = tokio_postgres_rustls::MakeRustlsConnect::new(client_config);
+            Manager::from_config(config, connector, manager_config)
+        }
+    };
+    Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .map_err(|e| StoreError::Config(e.to_string()))
+}
+
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
@@ -46,27 +73,11 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        let (url, tls) = tls::split_tls(url)?;
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
-        let manager = match tls::client_config(&tls)? {
-            None => Manager::from_config(config, NoTls, manager_config),
-            Some(client_config) => {
-                // Never fall back to plain text when TLS was asked for.
-                config.ssl_mode(tokio_postgres::config::SslMode::Require);
-                let connector = tokio_postgres_rustls::MakeRustlsConnect::new(client_config);
-                Manager::from_config(config, connector, manager_config)
-            }
-        };
-        let pool = Pool::builder(manager)
-            .max_size(options.postgres_pool_size.max(1))
-            .build()
-            .map_err(|e| StoreError::Config(e.to_string()))?;
-        let writer = writer::PgWriter::start(pool.clone());
+        let pool = pool_of(url, options.postgres_pool_size.max(1))?;
+        // The writer and its counter task keep a connection each, from a
+        // pool of their own: they never queue behind the requests' reads,
+        // and reads never wait for connections the writer holds.
+        let writer = writer::PgWriter::start(pool_of(url, WRITER_CONNECTIONS)?);
         let store = Self { pool, writer };
         store.migrate().await?;
         Ok(store)
@@ -252,37 +263,41 @@ impl PgStore {
         rows.iter().map(convert::scoped_doc_of).collect()
     }
 
-    pub async fn risk_counters(
+    pub async fn risk_history(
         &self,
-        q: &crate::RiskCounterQuery,
-    ) -> Result<crate::RiskCounters, StoreError> {
-        use crate::sql::risk;
-        let client = self.client().await?;
-        let rows = query(&client, &risk::counters(D, q)).await?;
-        let rows = rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-            .collect();
-        let cards = query(&client, &risk::cards(D, q)).await?;
-        let cards = cards
-            .first()
-            .map(|r| [r.get(0), r.get(1), r.get(2), r.get(3)])
-            .unwrap_or_default();
-        Ok(risk::fold(rows, cards))
-    }
-
-    pub async fn risk_sighting(
-        &self,
+        queries: &[crate::RiskCounterQuery],
         scope: &Scope,
         card: &str,
-    ) -> Result<Option<crate::RiskSighting>, StoreError> {
-        let sql = crate::sql::risk::sighting(D, scope, card);
-        let rows = query(&self.client().await?, &sql).await?;
-        Ok(rows.first().map(|r| crate::RiskSighting {
+    ) -> Result<crate::RiskHistory, StoreError> {
+        use crate::sql::risk;
+        let mut statements = vec![risk::sighting(D, scope, card)];
+        for q in queries {
+            statements.push(risk::counters(D, q));
+            statements.push(risk::cards(D, q));
+        }
+        let answers = pipeline::run_all(&self.client().await?, &statements).await?;
+        let sighting = answers[0].rows.first().map(|r| crate::RiskSighting {
             latitude_micro: r.get(0),
             longitude_micro: r.get(1),
             seen_at: r.get(2),
-        }))
+        });
+        let counters = answers[1..]
+            .chunks(2)
+            .map(|pair| {
+                let rows = pair[0]
+                    .rows
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+                    .collect();
+                let cards = pair[1]
+                    .rows
+                    .first()
+                    .map(|r| [r.get(0), r.get(1), r.get(2), r.get(3)])
+                    .unwrap_or_default();
+                risk::fold(rows, cards)
+            })
+            .collect();
+        Ok(crate::RiskHistory { counters, sighting })
     }
 
     /// Hands `writes` to this instance's group-commit writer
@@ -299,9 +314,10 @@ impl PgStore {
     /// (locks held for one round trip, rows in one global order). A crash in
     /// between loses at most these increments: velocity signals may then
     /// undercount by one payment; no money or payment state depends on them.
-    async fn count_risk(client: &mut deadpool_postgres::Client, mut counters: Vec<Sql>) {
+    /// Answers whether they moved (if not, the connection is suspect).
+    async fn count_risk(client: &mut deadpool_postgres::Client, mut counters: Vec<Sql>) -> bool {
         if counters.is_empty() {
-            return;
+            return true;
         }
         counters.sort_by(|a, b| (&a.text, &a.params).cmp(&(&b.text, &b.params)));
         let counted = async {
@@ -312,8 +328,12 @@ impl PgStore {
             pipeline::run_all(&tx, &counters).await?;
             tx.commit().await.map_err(map_err)
         };
-        if let Err(err) = counted.await {
-            tracing::warn!(error = %err, "risk counters not updated after a committed payment");
+        match counted.await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(error = %err, "risk counters not updated after a committed payment");
+                false
+            }
         }
     }
 
@@ -513,32 +533,11 @@ impl PlannedWrites {
             counters,
         }
     }
-
-    /// Whether applying these writes appends to the ledger.
-    pub(crate) fn appends(&self) -> bool {
-        !self.ledger.is_empty()
-    }
-}
-
-/// Applies one planned write set inside `tx` (the writer's savepoint); the
-/// chain head is already locked by the batch (see `writer`). Its risk
-/// counters are left for the writer to move after the batch commits.
-async fn apply_write_set(
-    tx: &deadpool_postgres::Transaction<'_>,
-    planned: &PlannedWrites,
-) -> Result<(), StoreError> {
-    let answers = pipeline::run_all(tx, &planned.statements).await?;
-    for (check, answer) in planned.checks.iter().zip(answers) {
-        check.holds(tx, answer.affected).await?;
-    }
-    for transaction in &planned.ledger {
-        ledger::append(tx, transaction).await?;
-    }
-    Ok(())
 }
 
 /// What a statement's row count must show once it has run.
-enum Check {
+#[derive(Clone)]
+pub(crate) enum Check {
     None,
     /// An update of a document at an expected version changed one row.
     Updated {
@@ -551,9 +550,16 @@ enum Check {
 }
 
 impl Check {
-    async fn holds(
+    /// Whether any row count satisfies it.
+    pub(crate) fn always_holds(&self) -> bool {
+        matches!(self, Check::None)
+    }
+
+    /// Whether `count` rows changed satisfies it; if not, the error that
+    /// tells why (read with `client`).
+    pub(crate) async fn holds(
         &self,
-        tx: &deadpool_postgres::Transaction<'_>,
+        client: &impl GenericClient,
         count: u64,
     ) -> Result<(), StoreError> {
         if count > 0 {
@@ -563,7 +569,7 @@ impl Check {
             Check::None => Ok(()),
             Check::ClaimHeld => Err(StoreError::ClaimLost),
             Check::Updated { table, scope, id } => {
-                let exists = !query(tx, &docs::seq_of(D, *table, scope, id))
+                let exists = !query(client, &docs::seq_of(D, *table, scope, id))
                     .await?
                     .is_empty();
                 Err(if exists {

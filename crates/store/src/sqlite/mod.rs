@@ -275,44 +275,43 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn risk_counters(
+    pub async fn risk_history(
         &self,
-        query: &crate::RiskCounterQuery,
-    ) -> Result<crate::RiskCounters, StoreError> {
-        use crate::sql::risk;
-        let (counters, cards) = (risk::counters(D, query), risk::cards(D, query));
-        self.read(move |c| {
-            let rows = query_all(c, &counters, |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                ))
-            })?;
-            let seen = query_opt(c, &cards, |row| {
-                Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?])
-            })?;
-            Ok(risk::fold(rows, seen.unwrap_or_default()))
-        })
-        .await
-    }
-
-    pub async fn risk_sighting(
-        &self,
+        queries: &[crate::RiskCounterQuery],
         scope: &Scope,
         card: &str,
-    ) -> Result<Option<crate::RiskSighting>, StoreError> {
-        let sql = crate::sql::risk::sighting(D, scope, card);
+    ) -> Result<crate::RiskHistory, StoreError> {
+        use crate::sql::risk;
+        let sighting = risk::sighting(D, scope, card);
+        let reads: Vec<_> = queries
+            .iter()
+            .map(|q| (risk::counters(D, q), risk::cards(D, q)))
+            .collect();
         self.read(move |c| {
-            query_opt(c, &sql, |row| {
+            let mut counters = Vec::with_capacity(reads.len());
+            for (rows, cards) in &reads {
+                let rows = query_all(c, rows, |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                })?;
+                let seen = query_opt(c, cards, |row| {
+                    Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?])
+                })?;
+                counters.push(risk::fold(rows, seen.unwrap_or_default()));
+            }
+            let sighting = query_opt(c, &sighting, |row| {
                 Ok(crate::RiskSighting {
                     latitude_micro: row.get(0)?,
                     longitude_micro: row.get(1)?,
                     seen_at: row.get(2)?,
                 })
-            })
+            })?;
+            Ok(crate::RiskHistory { counters, sighting })
         })
         .await
     }

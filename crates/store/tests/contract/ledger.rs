@@ -198,3 +198,54 @@ async fn concurrent_appends_form_one_unbroken_chain(db: &TestDb) {
         97 * APPENDS as i64
     );
 }
+
+/// Payouts racing for one balance, each with a document beside it.
+const RACING_PAYOUTS: usize = 20;
+
+contract!(racing_payouts_stop_at_the_floor_and_fail_alone);
+async fn racing_payouts_stop_at_the_floor_and_fail_alone(db: &TestDb) {
+    // 941 available: nine payouts of 100 fit, whichever nine commit first;
+    // every other one fails on the floor with its document, alone, and
+    // a repeated key in the same rush is a no-op (one entry).
+    let acme = funded(db).await;
+    let scope = test_scope(&acme);
+    let tasks: Vec<_> = (0..RACING_PAYOUTS)
+        .map(|n| {
+            let (store, scope, p) = (db.store.clone(), scope.clone(), parties(&acme));
+            tokio::spawn(async move {
+                let key = format!("payout:po_r{}", n.min(RACING_PAYOUTS - 2));
+                let payout = movements::payout(header(TransactionKind::Payout, &key), &p, 100);
+                let witness = Customer::new(&format!("cus_w{n:02}"), T0, "w@example.com", "W");
+                let writes = WriteSet {
+                    ops: vec![witness.insert(&scope), append(payout.unwrap())],
+                };
+                store.commit(writes).await
+            })
+        })
+        .collect();
+    let mut paid = 0;
+    for (n, task) in tasks.into_iter().enumerate() {
+        let outcome = task.await.expect("the payout task");
+        let witness = db
+            .store
+            .get(
+                portcullis_store::Table::Customers,
+                &scope,
+                &format!("cus_w{n:02}"),
+            )
+            .await
+            .unwrap();
+        match outcome {
+            Ok(()) => paid += 1,
+            Err(StoreError::InsufficientBalance { .. }) => {}
+            other => panic!("payout {n}: {other:?}"),
+        }
+        assert_eq!(witness.is_some(), outcome.is_ok(), "witness of payout {n}");
+    }
+    let available = balance(db, &format!("test:merchant:{acme}:available")).await;
+    let report = db.store.verify_ledger().await.unwrap().unwrap();
+    let entries = report.entries as i64 - 2;
+    assert_eq!(available, 941 - 100 * entries, "{paid} write sets paid");
+    assert_eq!(entries, 9, "nine payouts fit under the floor");
+    assert!(paid >= 9, "the repeated key answers its repeat too");
+}
