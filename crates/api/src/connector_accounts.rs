@@ -102,7 +102,7 @@ pub fn routes() -> Routes {
 
 /// A stored account: the account and its sealed secret credentials
 /// (`None` once deleted).
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct StoredAccount {
     #[serde(flatten)]
     pub account: ConnectorAccount,
@@ -497,6 +497,7 @@ pub fn render(account: &ConnectorAccount, base_url: &str) -> Value {
         rendered["card_brands"] = json!(routing.card_brands);
         rendered["currencies"] = json!(routing.currencies);
         rendered["priority"] = json!(routing.priority);
+        rendered["health"] = crate::routing::health::health(&account.id);
     }
     rendered
 }

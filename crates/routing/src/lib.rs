@@ -10,11 +10,14 @@
 //! - [`decide`]: the documented evaluation order, and the [`Decision`]
 //!   every charge carries (`connector_account`, `decided_by`, `rule`,
 //!   `candidates`).
+//! - [`breaker`]: the circuit breaker of a connector account (closed,
+//!   open, half-open), over times the caller hands in.
 //!
 //! Builds on `portcullis-risk` for the lexer only (both sit on the domain
 //! floor; risk knows nothing of routing).
 
 pub mod attributes;
+pub mod breaker;
 pub mod decide;
 pub mod rules;
 

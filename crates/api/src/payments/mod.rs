@@ -9,6 +9,7 @@ pub(crate) mod capture;
 pub mod cards;
 mod charges;
 pub(crate) mod confirm;
+mod failover;
 pub(crate) mod intents;
 mod ledger_postings;
 pub(crate) mod methods;

@@ -7,6 +7,7 @@
 pub mod connectors;
 pub mod decision;
 pub mod evaluate;
+pub mod health;
 pub mod payment;
 pub mod rules;
 
