@@ -15,9 +15,8 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use support::processor_sim::ProcessorSim;
+use support::processor_sim::{journal, processor_account, ProcessorSim};
 use support::{Api, Backend, TestDatabase, TestServer};
 
 const ALLOW_PRIVATE: (&str, &str) = ("PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS", "true");
@@ -72,22 +71,6 @@ async fn setup(backend: Backend, first_sim_flags: &[&str]) -> Setup {
     }
 }
 
-async fn processor_account(api: &Api, sim: &ProcessorSim, priority: &str) -> String {
-    let created = api
-        .post(
-            "/v1/connector_accounts",
-            &[
-                ("type", "processor"),
-                ("endpoint", &sim.url),
-                ("credentials[secret]", &sim.secret),
-                ("priority", priority),
-            ],
-        )
-        .await;
-    assert_eq!(created.status, 200, "{}", created.text);
-    created.json()["id"].as_str().unwrap().to_owned()
-}
-
 /// Pays `amount` cents with `method`; the intent as answered (any status).
 async fn pay(api: &Api, method: &str) -> Value {
     let form = [
@@ -113,19 +96,6 @@ async fn pay(api: &Api, method: &str) -> Value {
 async fn routing(api: &Api, intent: &Value) -> Value {
     let id = intent["latest_charge"].as_str().expect("a charge");
     api.get(&format!("/v1/charges/{id}")).await.json()["routing"].clone()
-}
-
-/// Attempt id → state, as a simulator's journal holds it.
-async fn journal(sim: &ProcessorSim) -> HashMap<String, String> {
-    let listed = sim
-        .connector(Duration::from_secs(10))
-        .attempts()
-        .await
-        .unwrap();
-    listed
-        .into_iter()
-        .map(|a| (a.attempt_id, format!("{:?}", a.record.state).to_lowercase()))
-        .collect()
 }
 
 fn holds_money(state: &str) -> bool {
