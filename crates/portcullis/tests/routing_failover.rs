@@ -61,6 +61,10 @@ async fn setup(backend: Backend, first_sim_flags: &[&str]) -> Setup {
         processor_account(&api, &sims[0], "1").await,
         processor_account(&api, &sims[1], "2").await,
     ];
+    // Processor one takes every payment it can (no success-rate draw).
+    let rule = format!("route to {}", accounts[0]);
+    let created = api.post("/v1/routing/rules", &[("rule", &rule)]).await;
+    assert_eq!(created.status, 200, "{}", created.text);
     Setup {
         _dir: dir,
         _db: db,
@@ -172,7 +176,7 @@ async fn soft_failures_fail_over_and_hard_declines_do_not(backend: Backend) {
     assert_eq!(declined["status"], "requires_payment_method", "{declined}");
     let r = routing(&s.api, &declined).await;
     assert_eq!(r["connector_account"], one.as_str(), "{r}");
-    assert_eq!(r["decided_by"], "default");
+    assert_eq!(r["decided_by"], "rule");
     assert_eq!(attempt_ids(&r).len(), 1, "no failover after a hard decline");
     all_attempts.push(attempt_ids(&r));
 

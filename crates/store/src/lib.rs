@@ -26,8 +26,8 @@ pub use ledger::{Verification, BALANCE_ACCOUNTS_MAX};
 pub use model::{
     ColumnKind, CreatedRange, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor,
     RiskCounterQuery, RiskCounters, RiskMetric, RiskSighting, RiskSubjectKind, RiskWindowCounts,
-    RiskWrite, ScanOp, ScanQuery, Scope, ScopedDoc, SqlValue, Table, WriteOp, WriteSet,
-    ONE_OF_VALUES_MAX, RISK_LIFETIME_BUCKET,
+    RiskWrite, RoutingOutcomeCounts, RoutingOutcomeQuery, ScanOp, ScanQuery, Scope, ScopedDoc,
+    SqlValue, Table, WriteOp, WriteSet, ONE_OF_VALUES_MAX, RISK_LIFETIME_BUCKET,
 };
 pub use portcullis_ledger::verify::StoredBalance;
 pub use reversals::{PendingReversalRow, ReversalState, REVERSALS_PAGE_MAX};
@@ -267,6 +267,14 @@ impl Store {
         query: &RiskCounterQuery,
     ) -> Result<RiskCounters, StoreError> {
         dispatch!(self.risk_counters(query))
+    }
+
+    /// The success-rate windows of routing (every account's, per segment).
+    pub async fn routing_outcomes(
+        &self,
+        query: &RoutingOutcomeQuery,
+    ) -> Result<Vec<RoutingOutcomeCounts>, StoreError> {
+        dispatch!(self.routing_outcomes(query))
     }
 
     /// Where `card` (a fingerprint) was last seen paying, if anywhere.

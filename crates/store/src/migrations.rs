@@ -81,6 +81,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_checkout_sessions.sql"),
         postgres: include_str!("../migrations/postgres/0017_checkout_sessions.sql"),
     },
+    Migration {
+        version: 20,
+        sqlite: include_str!("../migrations/sqlite/0020_routing_outcomes.sql"),
+        postgres: include_str!("../migrations/postgres/0020_routing_outcomes.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

@@ -18,8 +18,8 @@
 use super::attempts::{Attempt, AttemptKind};
 use super::Ctx;
 use crate::error::ApiResult;
-use crate::routing::health;
 use crate::routing::payment::Route;
+use crate::routing::{health, success};
 use portcullis_connectors::{
     AttemptRecord, AttemptState, AuthorizeOutcome, AuthorizeRequest, Connector, ConnectorError,
     CvcCheck, Decline, DeclineCode,
@@ -121,6 +121,20 @@ async fn resolve_lost(
     }
 }
 
+/// Counts the answer in the account's success rate (its own commit: a
+/// lost count only blurs a rate; authentication requests are not counted).
+async fn count_outcome(ctx: &Ctx<'_>, route: &Route, account: &str, answer: &Answer) {
+    let authorized = match answer {
+        Ok(AuthorizeOutcome::Approved { .. }) => true,
+        Ok(AuthorizeOutcome::AuthenticationRequired) => return,
+        Ok(AuthorizeOutcome::Declined(_)) | Err(_) => false,
+    };
+    let ops = success::outcome_writes(ctx.state, ctx.scope, account, &route.segment, authorized);
+    if let Err(err) = ctx.state.store.commit(WriteSet { ops }).await {
+        tracing::warn!(error = %err, "could not count a routing outcome");
+    }
+}
+
 /// Sends `attempt` (committed by phase one, with the intent at
 /// `intent_version`) as `template` says, failing over while a try fails
 /// softly and another account can take the payment. Answers the last try's
@@ -150,6 +164,7 @@ pub async fn send(
             if let Some(transition) = health::record(&current.account.id, call_outcome(&answer)) {
                 health::announce(state, scope, current, transition).await;
             }
+            count_outcome(ctx, route, &current.account.id, &answer).await;
         }
         if failure.is_none() || !route.has_fallback() {
             return Ok((attempt, answer, version));

@@ -10,6 +10,7 @@ pub mod evaluate;
 pub mod health;
 pub mod payment;
 pub mod rules;
+pub mod success;
 
 use crate::routes::Routes;
 

@@ -12,6 +12,7 @@ use super::connectors::connector_of;
 use super::decision::{self, PaymentFacts};
 use super::evaluate::render_decision;
 use super::health;
+use super::success::{self, Segment};
 use crate::connector_accounts::StoredAccount;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -37,6 +38,8 @@ pub struct Route {
     fallbacks: VecDeque<StoredAccount>,
     /// The tries made so far (`attempts` of the charge's `routing`).
     tried: Vec<Value>,
+    /// What success rates count this payment under.
+    pub segment: Segment,
 }
 
 impl Route {
@@ -137,6 +140,7 @@ pub async fn route(
             current: None,
             fallbacks: VecDeque::new(),
             tried: vec![],
+            segment: segment_of(intent, method),
         });
     }
     let facts = PaymentFacts {
@@ -156,9 +160,13 @@ pub async fn route(
     };
     let payment = decision::payment_of(state, scope.livemode, facts);
     let mut decision = decision::decide(&inputs, &payment, scope.livemode);
-    if let Some(pinned) = pinned.filter(|id| decision.candidates.iter().any(|c| c == id)) {
-        decision.connector_account = Some(pinned.to_owned());
-        decision.candidates = vec![pinned.to_owned()];
+    let segment = segment_of(intent, method);
+    match pinned.filter(|id| decision.candidates.iter().any(|c| c == id)) {
+        Some(pinned) => {
+            decision.connector_account = Some(pinned.to_owned());
+            decision.candidates = vec![pinned.to_owned()];
+        }
+        None => success::decide(state, scope, &mut decision, &segment).await?,
     }
     let Some(chosen) = decision.connector_account.clone() else {
         if scope.livemode {
@@ -188,6 +196,7 @@ pub async fn route(
         current: Some(first.clone()),
         fallbacks: VecDeque::new(),
         tried: vec![],
+        segment,
     };
     // Accounts whose circuit is open are skipped; when every circuit is
     // open, the decision's own account is tried all the same.
@@ -200,6 +209,14 @@ pub async fn route(
     }
     route.fallbacks = queue;
     Ok(route)
+}
+
+fn segment_of(intent: &PaymentIntent, method: &PaymentMethod) -> Segment {
+    Segment {
+        brand: method.card.brand,
+        currency: intent.currency,
+        bin: Some(method.card.bin.clone()).filter(|bin| !bin.is_empty()),
+    }
 }
 
 fn no_account(payment: &portcullis_routing::Payment) -> ApiError {
