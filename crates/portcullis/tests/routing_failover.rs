@@ -30,6 +30,7 @@ const TIMEOUTS: [(&str, &str); 3] = [
 on_both_backends!(
     soft_failures_fail_over_and_hard_declines_do_not,
     a_timing_out_processor_is_skipped_and_used_again_after_recovering,
+    an_account_with_open_payments_is_not_deleted,
 );
 
 struct Setup {
@@ -290,4 +291,35 @@ async fn a_timing_out_processor_is_skipped_and_used_again_after_recovering(backe
     // nothing is authorized on both processors.
     tokio::time::sleep(Duration::from_secs(4)).await;
     reconcile(&s, &all_attempts).await;
+}
+
+async fn an_account_with_open_payments_is_not_deleted(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    let [one, two] = s.accounts.clone();
+    let form = [
+        ("amount", "1000"),
+        ("currency", "usd"),
+        ("payment_method", "pm_card_visa"),
+        ("confirm", "true"),
+        ("capture_method", "manual"),
+    ];
+    let held = s.api.post("/v1/payment_intents", &form).await.json();
+    assert_eq!(held["status"], "requires_capture", "{held}");
+    let refused = s.api.delete(&format!("/v1/connector_accounts/{one}")).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(refused.json()["error"]["code"], "resource_in_use");
+    assert!(refused.text.contains(held["id"].as_str().unwrap()));
+    // The other account took nothing: it goes.
+    let gone = s.api.delete(&format!("/v1/connector_accounts/{two}")).await;
+    assert_eq!(gone.status, 200, "{}", gone.text);
+    // Once the payment is captured, its account may go too.
+    let id = held["id"].as_str().unwrap();
+    let captured = s
+        .api
+        .post(&format!("/v1/payment_intents/{id}/capture"), &[])
+        .await;
+    assert_eq!(captured.status, 200, "{}", captured.text);
+    let deleted = s.api.delete(&format!("/v1/connector_accounts/{one}")).await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    assert_eq!(deleted.json()["deleted"], true);
 }
