@@ -102,7 +102,7 @@ pub fn routes() -> Routes {
 
 /// A stored account: the account and its sealed secret credentials
 /// (`None` once deleted).
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct StoredAccount {
     #[serde(flatten)]
     pub account: ConnectorAccount,
@@ -222,6 +222,9 @@ async fn delete(
     }
     idempotency::respond(&state, &caller, &request, || async {
         let (doc, stored) = load_live(&state, &caller, &id).await?;
+        if stored.account.routing.is_some() {
+            refuse_with_open_payments(&state, &caller.scope(), &stored.account.id).await?;
+        }
         // The sealed credentials are dropped: nothing can open them again.
         let writes = update_writes(&caller, &doc, &stored.account.deleted(), None)?;
         let body = json!({ "id": stored.account.id, "object": OBJECT, "deleted": true });
@@ -467,6 +470,52 @@ pub async fn load_live(
     Ok((doc, stored))
 }
 
+/// Intent statuses whose payment still needs its connector account (a
+/// capture or void to come, an answer or a 3-D Secure continuation due).
+const OPEN_STATUSES: [&str; 3] = ["requires_capture", "processing", "requires_action"];
+/// Most open intents looked at per page.
+const OPEN_PAGE: usize = 100;
+
+/// Refuses deleting card account `id` while a payment it authorized (or is
+/// authorizing) is open: their follow-ups would find no credentials.
+async fn refuse_with_open_payments(
+    state: &AppState,
+    scope: &portcullis_store::Scope,
+    id: &str,
+) -> ApiResult<()> {
+    use portcullis_store::{ListQuery, PageCursor, SqlValue, Table};
+    let statuses: Vec<SqlValue> = OPEN_STATUSES
+        .iter()
+        .map(|s| SqlValue::Text((*s).to_owned()))
+        .collect();
+    let mut cursor = PageCursor::Newest;
+    loop {
+        let query = ListQuery {
+            scope: scope.clone(),
+            filters: vec![],
+            one_of: vec![("status", statuses.clone())],
+            created: Default::default(),
+            cursor,
+            limit: OPEN_PAGE,
+        };
+        let page = state.store.list(Table::PaymentIntents, &query).await?;
+        for doc in &page.docs {
+            let newest = crate::payments::attempts::newest(state, scope, &doc.id).await?;
+            if newest.and_then(|a| a.connector_account).as_deref() == Some(id) {
+                return Err(ApiError::invalid(
+                    "resource_in_use",
+                    &format!("This connector account has open payments ({}, …): capture or cancel them before deleting it, or disable it (enabled=false) to stop new payments.", doc.id),
+                    "id",
+                ));
+            }
+        }
+        match page.docs.last() {
+            Some(last) if page.has_more => cursor = PageCursor::StartingAfter(last.id.clone()),
+            _ => return Ok(()),
+        }
+    }
+}
+
 /// The account on the wire: identifiers in the clear, secrets as `"set"`.
 pub fn render(account: &ConnectorAccount, base_url: &str) -> Value {
     let mut credentials = serde_json::Map::new();
@@ -497,6 +546,7 @@ pub fn render(account: &ConnectorAccount, base_url: &str) -> Value {
         rendered["card_brands"] = json!(routing.card_brands);
         rendered["currencies"] = json!(routing.currencies);
         rendered["priority"] = json!(routing.priority);
+        rendered["health"] = crate::routing::health::health(&account.id);
     }
     rendered
 }

@@ -128,6 +128,8 @@ struct FileSettings {
     attempt_stale_ms: Option<u64>,
     recovery_interval_ms: Option<u64>,
     refund_settle_window_ms: Option<u64>,
+    routing_exploration_percent: Option<u8>,
+    routing_success_window_s: Option<u64>,
     sandbox_latency_ms: Option<u64>,
     sandbox_refund_settle_ms: Option<u64>,
     webhooks_timeout_ms: Option<u64>,
@@ -210,6 +212,8 @@ const SCALAR_KEYS: &[(&str, KeyKind)] = {
         ("attempt_stale_ms", I),
         ("recovery_interval_ms", I),
         ("refund_settle_window_ms", I),
+        ("routing_exploration_percent", I),
+        ("routing_success_window_s", I),
         ("sandbox_latency_ms", I),
         ("sandbox_refund_settle_ms", I),
         ("webhooks_timeout_ms", I),
@@ -336,8 +340,20 @@ impl Settings {
             refund_settle_window_ms: file
                 .refund_settle_window_ms
                 .unwrap_or(payment_defaults.refund_settle_window_ms),
+            routing_exploration_percent: file
+                .routing_exploration_percent
+                .unwrap_or(payment_defaults.routing_exploration_percent),
+            routing_success_window_s: file
+                .routing_success_window_s
+                .unwrap_or(payment_defaults.routing_success_window_s),
             fault_crash_after: test_fault_crash_after()?,
         };
+        if payments.routing_exploration_percent > 100 {
+            bail!("routing_exploration_percent is a percentage, 0-100");
+        }
+        if !(10..=86_400).contains(&payments.routing_success_window_s) {
+            bail!("routing_success_window_s must be between 10 and 86400");
+        }
         if payments.attempt_stale_ms <= payments.connector_timeout_ms {
             bail!("attempt_stale_ms must exceed connector_timeout_ms, or recovery could settle an attempt whose answer is still coming");
         }

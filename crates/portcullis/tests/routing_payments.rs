@@ -10,8 +10,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::time::Duration;
-use support::processor_sim::ProcessorSim;
+use support::processor_sim::{journal, processor_account, ProcessorSim};
 use support::{cli, create_merchant, Api, Backend, TestDatabase, TestServer};
 
 const ALLOW_PRIVATE: (&str, &str) = ("PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS", "true");
@@ -53,22 +52,6 @@ async fn setup(backend: Backend) -> Setup {
     }
 }
 
-async fn processor_account(api: &Api, sim: &ProcessorSim, priority: &str) -> String {
-    let created = api
-        .post(
-            "/v1/connector_accounts",
-            &[
-                ("type", "processor"),
-                ("endpoint", &sim.url),
-                ("credentials[secret]", &sim.secret),
-                ("priority", priority),
-            ],
-        )
-        .await;
-    assert_eq!(created.status, 200, "{}", created.text);
-    created.json()["id"].as_str().unwrap().to_owned()
-}
-
 async fn pay(api: &Api, amount: &str, currency: &str, extra: &[(&str, &str)]) -> Value {
     let mut form = vec![
         ("amount", amount),
@@ -85,19 +68,6 @@ async fn pay(api: &Api, amount: &str, currency: &str, extra: &[(&str, &str)]) ->
 async fn charge(api: &Api, intent: &Value) -> Value {
     let id = intent["latest_charge"].as_str().expect("a charge");
     api.get(&format!("/v1/charges/{id}")).await.json()
-}
-
-/// Attempt id → state, as a simulator's journal holds it.
-async fn journal(sim: &ProcessorSim) -> HashMap<String, String> {
-    let listed = sim
-        .connector(Duration::from_secs(10))
-        .attempts()
-        .await
-        .unwrap();
-    listed
-        .into_iter()
-        .map(|a| (a.attempt_id, format!("{:?}", a.record.state).to_lowercase()))
-        .collect()
 }
 
 async fn payments_follow_rules_and_follow_ups_reach_the_authorizing_processor(backend: Backend) {

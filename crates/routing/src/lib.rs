@@ -10,13 +10,19 @@
 //! - [`decide`]: the documented evaluation order, and the [`Decision`]
 //!   every charge carries (`connector_account`, `decided_by`, `rule`,
 //!   `candidates`).
+//! - [`success_rate`]: Thompson sampling over each candidate's observed
+//!   authorization rate, when no rule decides.
+//! - [`breaker`]: the circuit breaker of a connector account (closed,
+//!   open, half-open), over times the caller hands in.
 //!
 //! Builds on `portcullis-risk` for the lexer only (both sit on the domain
 //! floor; risk knows nothing of routing).
 
 pub mod attributes;
+pub mod breaker;
 pub mod decide;
 pub mod rules;
+pub mod success_rate;
 
 pub use attributes::Payment;
 pub use decide::{decide, Candidate, DecidedBy, Decision, StoredRule};

@@ -26,8 +26,8 @@ pub use ledger::{Verification, BALANCE_ACCOUNTS_MAX};
 pub use model::{
     ColumnKind, CreatedRange, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor,
     RiskCounterQuery, RiskCounters, RiskHistory, RiskMetric, RiskSighting, RiskSubjectKind,
-    RiskWindowCounts, RiskWrite, ScanOp, ScanQuery, Scope, ScopedDoc, SqlValue, Table, WriteOp,
-    WriteSet, ONE_OF_VALUES_MAX, RISK_LIFETIME_BUCKET,
+    RiskWindowCounts, RiskWrite, RoutingOutcomeCounts, RoutingOutcomeQuery, ScanOp, ScanQuery,
+    Scope, ScopedDoc, SqlValue, Table, WriteOp, WriteSet, ONE_OF_VALUES_MAX, RISK_LIFETIME_BUCKET,
 };
 pub use portcullis_ledger::verify::StoredBalance;
 pub use reversals::{PendingReversalRow, ReversalState, REVERSALS_PAGE_MAX};
@@ -258,6 +258,14 @@ impl Store {
     /// The stored hash of ledger entry `sequence`, if it exists.
     pub async fn ledger_hash_at(&self, sequence: i64) -> Result<Option<String>, StoreError> {
         dispatch!(self.ledger_hash_at(sequence))
+    }
+
+    /// The success-rate windows of routing (every account's, per segment).
+    pub async fn routing_outcomes(
+        &self,
+        query: &RoutingOutcomeQuery,
+    ) -> Result<Vec<RoutingOutcomeCounts>, StoreError> {
+        dispatch!(self.routing_outcomes(query))
     }
 
     /// Each subject's velocity counters (a few indexed reads of the

@@ -86,6 +86,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0018_wallet_trades.sql"),
         postgres: include_str!("../migrations/postgres/0018_wallet_trades.sql"),
     },
+    Migration {
+        version: 20,
+        sqlite: include_str!("../migrations/sqlite/0020_routing_outcomes.sql"),
+        postgres: include_str!("../migrations/postgres/0020_routing_outcomes.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

@@ -556,6 +556,18 @@ pub enum RiskWrite {
         bucket_hour: i64,
         card: String,
     },
+    /// Adds one routed authorization's outcome to the success-rate window
+    /// of `connector_account` for `segment` (see [`RoutingOutcomeQuery`]):
+    /// slot `slot` holds the bucket begun at `bucket_start`; an older bucket
+    /// in the slot is reset first.
+    RoutingOutcome {
+        scope: Scope,
+        segment: String,
+        connector_account: String,
+        slot: i64,
+        bucket_start: UnixSeconds,
+        authorized: bool,
+    },
     /// Moves a card's last known location forward (never backward).
     Sighting {
         scope: Scope,
@@ -564,6 +576,24 @@ pub enum RiskWrite {
         longitude_micro: i64,
         seen_at: UnixSeconds,
     },
+}
+
+/// Reads the success-rate windows of `segments` (every account's), counting
+/// buckets begun at `from` or later.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoutingOutcomeQuery {
+    pub scope: Scope,
+    pub segments: Vec<String>,
+    pub from: UnixSeconds,
+}
+
+/// One account's outcomes in one segment's window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoutingOutcomeCounts {
+    pub segment: String,
+    pub connector_account: String,
+    pub authorized: i64,
+    pub declined: i64,
 }
 
 /// Reads one subject's counters: hourly buckets from `hour_from`, daily

@@ -171,3 +171,74 @@ async fn one_read_answers_every_subject_in_order_and_the_sighting(db: &TestDb) {
         (7, 8, 9)
     );
 }
+
+fn routed(scope: &Scope, account: &str, slot: i64, bucket_start: i64, authorized: bool) -> WriteOp {
+    WriteOp::Risk(RiskWrite::RoutingOutcome {
+        scope: scope.clone(),
+        segment: "visa:usd:*".into(),
+        connector_account: account.into(),
+        slot,
+        bucket_start,
+        authorized,
+    })
+}
+
+contract!(routing_outcomes_sum_their_window_and_a_slot_is_reused);
+async fn routing_outcomes_sum_their_window_and_a_slot_is_reused(db: &TestDb) {
+    use portcullis_store::RoutingOutcomeQuery;
+    let store = &db.store;
+    let scope = test_scope(&merchant(store, "Acme").await.id);
+    let other = test_scope(&merchant(store, "Globex").await.id);
+    let writes = WriteSet {
+        ops: vec![
+            routed(&scope, "ca_a", 1, 1_000, true),
+            routed(&scope, "ca_a", 1, 1_000, false),
+            routed(&scope, "ca_a", 2, 1_060, true),
+            routed(&scope, "ca_b", 1, 1_000, false),
+            routed(&other, "ca_a", 1, 1_000, true),
+        ],
+    };
+    store.commit(writes).await.unwrap();
+    let read = |from: i64, segments: Vec<String>| {
+        let query = RoutingOutcomeQuery {
+            scope: scope.clone(),
+            segments,
+            from,
+        };
+        async move {
+            let mut rows: Vec<_> = store
+                .routing_outcomes(&query)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.connector_account, r.authorized, r.declined))
+                .collect();
+            rows.sort();
+            rows
+        }
+    };
+    let segment = vec!["visa:usd:*".to_owned()];
+    assert_eq!(
+        read(1_000, segment.clone()).await,
+        vec![("ca_a".into(), 2, 1), ("ca_b".into(), 0, 1)]
+    );
+    assert_eq!(
+        read(1_001, segment.clone()).await,
+        vec![("ca_a".into(), 1, 0)]
+    );
+    assert!(read(0, vec!["visa:eur:*".into()]).await.is_empty());
+    assert!(read(0, vec![]).await.is_empty());
+    // Slot 1 comes round again: its old bucket is replaced, not added to;
+    // a late write for an older bucket does not bring it back.
+    let again = WriteSet {
+        ops: vec![
+            routed(&scope, "ca_a", 1, 1_720, false),
+            routed(&scope, "ca_a", 1, 1_000, true),
+        ],
+    };
+    store.commit(again).await.unwrap();
+    assert_eq!(
+        read(0, segment).await,
+        vec![("ca_a".into(), 1, 1), ("ca_b".into(), 0, 1)]
+    );
+}

@@ -448,7 +448,7 @@ pub(crate) fn intent_write(
 
 /// A document as this request just committed it: what phase two needs of
 /// it is its version.
-fn as_written(id: &str, created: i64, version: i64) -> portcullis_store::Doc {
+pub(super) fn as_written(id: &str, created: i64, version: i64) -> portcullis_store::Doc {
     portcullis_store::Doc {
         id: id.to_owned(),
         seq: 0,
@@ -473,6 +473,17 @@ fn finish(
         writes,
         external_effects: false,
     })
+}
+
+/// The account whose authorization asked the cardholder to authenticate
+/// (the intent's newest attempt), if it went to one.
+async fn challenged_on(
+    state: &AppState,
+    scope: &Scope,
+    intent_id: &str,
+) -> ApiResult<Option<String>> {
+    let newest = super::attempts::newest(state, scope, intent_id).await?;
+    Ok(newest.and_then(|attempt| attempt.connector_account))
 }
 
 /// Phase one, the connector call, and the outcome's writes (phase two).
@@ -501,7 +512,12 @@ pub async fn authorize(
         .apply(event, "confirmed")
         .map_err(|_| super::unexpected_state(&intent, "confirmed"))?;
     // Routed before phase one: a payment no account takes stores nothing.
-    let route = crate::routing::payment::route(state, scope, &intent, method).await?;
+    let pinned = match event {
+        IntentEvent::Authenticated => challenged_on(state, scope, &intent.id).await?,
+        _ => None,
+    };
+    let mut route =
+        crate::routing::payment::route(state, scope, &intent, method, pinned.as_deref()).await?;
     attempt.connector_account = route.account.clone();
     attempt.routing = Some(route.explained(&attempt.id));
     intent.pending_attempt = Some(attempt.id.clone());
@@ -540,22 +556,23 @@ pub async fn authorize(
         authenticated: attempt.authenticated,
         off_session,
     };
-    let answer = tokio::time::timeout(
-        state.payments.connector_timeout(),
-        route.connector.authorize(&request),
+    let first_version = doc.as_ref().map_or(1, |d| d.version + 1);
+    // Failover may make further attempts (each committed before it is sent).
+    let (attempt, answer, version) = super::failover::send(
+        ctx,
+        &mut route,
+        &mut intent,
+        first_version,
+        attempt.clone(),
+        request,
     )
-    .await
-    .unwrap_or(Err(ConnectorError::Timeout));
+    .await?;
     drop(number);
-    state.payments.crash_if_faulted(AttemptKind::Authorize);
-    // Phase two starts from the intent and attempt as phase one wrote them
-    // (no re-read: under the intent's lock nobody else in this process
-    // changes them, and the versions named below refuse any other change).
-    let doc = as_written(
-        &intent.id,
-        intent.created,
-        doc.as_ref().map_or(1, |d| d.version + 1),
-    );
+    // Phase two starts from the intent and attempt as phase one (or the
+    // last failover hand-over) wrote them (no re-read: under the intent's
+    // lock nobody else in this process changes them, and the versions named
+    // below refuse any other change).
+    let doc = as_written(&intent.id, intent.created, version);
     let attempt_doc = as_written(&attempt.id, attempt.created, 1);
     let authorized = match &answer {
         Ok(portcullis_connectors::AuthorizeOutcome::Approved { .. }) => Some(true),

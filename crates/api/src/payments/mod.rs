@@ -9,6 +9,7 @@ pub(crate) mod capture;
 pub mod cards;
 mod charges;
 pub(crate) mod confirm;
+mod failover;
 pub(crate) mod intents;
 pub(crate) mod ledger_postings;
 pub(crate) mod methods;
@@ -58,6 +59,11 @@ pub struct PaymentSettings {
     /// How long a succeeded refund is still polled, since acquirers may
     /// report a failure after first accepting it.
     pub refund_settle_window_ms: u64,
+    /// Percent (0–100) of payments success-rate routing sends to a
+    /// candidate drawn uniformly (`routing.exploration_percent`).
+    pub routing_exploration_percent: u8,
+    /// How far back success-rate routing looks, in seconds.
+    pub routing_success_window_s: u64,
     /// TEST FAULT: abort the process between the connector's answer to
     /// this kind of call and the phase-two commit. Only the crash-recovery
     /// tests set it.
@@ -71,6 +77,8 @@ impl Default for PaymentSettings {
             attempt_stale_ms: 60_000,
             recovery_interval_ms: 5_000,
             refund_settle_window_ms: 60_000,
+            routing_exploration_percent: 5,
+            routing_success_window_s: 600,
             fault_crash_after: None,
         }
     }

@@ -145,9 +145,16 @@ async fn evaluate(
             metadata: metadata_of(params)?,
         };
         std::mem::take(params).finish()?;
+        let segment = super::success::Segment {
+            brand: card_brand,
+            currency,
+            bin: facts.bin.map(str::to_owned),
+        };
         let payment = decision::payment_of(&state, scope.livemode, facts);
         let inputs = decision::load(&state, &scope).await?;
-        let mut body = render_decision(&decision::decide(&inputs, &payment, scope.livemode));
+        let mut decided = decision::decide(&inputs, &payment, scope.livemode);
+        super::success::decide(&state, &scope, &mut decided, &segment).await?;
+        let mut body = render_decision(&decided);
         body["object"] = json!(OBJECT);
         Ok(body)
     };

@@ -7,8 +7,10 @@
 pub mod connectors;
 pub mod decision;
 pub mod evaluate;
+pub mod health;
 pub mod payment;
 pub mod rules;
+pub mod success;
 
 use crate::routes::Routes;
 

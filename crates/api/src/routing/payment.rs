@@ -11,6 +11,9 @@
 use super::connectors::connector_of;
 use super::decision::{self, PaymentFacts};
 use super::evaluate::render_decision;
+use super::health;
+use super::success::{self, Segment};
+use crate::connector_accounts::StoredAccount;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::http::StatusCode;
@@ -20,31 +23,108 @@ use portcullis_domain::payment_methods::PaymentMethod;
 use portcullis_routing::{DecidedBy, Decision};
 use portcullis_store::Scope;
 use serde_json::{json, Value};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
-/// Where an authorization goes, and why.
+/// Where an authorization goes, and why; and where it fails over to.
 pub struct Route {
     pub connector: Arc<dyn Connector>,
     /// `None`: the server's own connector (no accounts in this mode).
     pub account: Option<String>,
     pub decision: Decision,
+    /// The account now chosen (`None` with the server's connector).
+    current: Option<StoredAccount>,
+    /// The candidates not tried yet, in failover order.
+    fallbacks: VecDeque<StoredAccount>,
+    /// The tries made so far (`attempts` of the charge's `routing`).
+    tried: Vec<Value>,
+    /// What success rates count this payment under.
+    pub segment: Segment,
 }
 
 impl Route {
-    /// The charge's `routing`, with the attempt (`pa_…`) made under it.
+    /// The charge's `routing`, with the attempts (`pa_…`) made under it,
+    /// `attempt_id` last.
     pub fn explained(&self, attempt_id: &str) -> Value {
         let mut body = render_decision(&self.decision);
-        body["attempts"] = json!([{ "id": attempt_id, "connector_account": self.account }]);
+        let mut attempts = self.tried.clone();
+        attempts.push(json!({ "id": attempt_id, "connector_account": self.account }));
+        body["attempts"] = Value::Array(attempts);
         body
+    }
+
+    /// The account now chosen, when it is a connector account.
+    pub fn current(&self) -> Option<&StoredAccount> {
+        self.current.as_ref()
+    }
+
+    /// Whether another account could take the payment if this one fails.
+    pub fn has_fallback(&self) -> bool {
+        !self.fallbacks.is_empty()
+    }
+
+    /// After attempt `attempt_id` failed softly (`failure`), known not to
+    /// have authorized: moves to the next candidate whose circuit lets it
+    /// through (`decided_by: "failover"`). False when none is left.
+    pub async fn fail_over(
+        &mut self,
+        state: &AppState,
+        scope: &Scope,
+        attempt_id: &str,
+        failure: &str,
+    ) -> ApiResult<bool> {
+        let Some(next) = next_admitted(state, scope, &mut self.fallbacks).await else {
+            return Ok(false);
+        };
+        self.tried.push(json!({
+            "id": attempt_id,
+            "connector_account": self.account,
+            "failure": failure,
+        }));
+        tracing::info!(attempt = %attempt_id, from = ?self.account, to = %next.account.id, failure, "failing over to the next connector account");
+        self.take(state, next)?;
+        self.decision.decided_by = DecidedBy::Failover;
+        Ok(true)
+    }
+
+    fn take(&mut self, state: &AppState, next: StoredAccount) -> ApiResult<()> {
+        self.connector = connector_of(state, &next)?;
+        self.account = Some(next.account.id.clone());
+        self.decision.connector_account = self.account.clone();
+        self.current = Some(next);
+        Ok(())
     }
 }
 
-/// The route for `intent` paid by `method`.
+/// The first of `queue` whose circuit admits a call now (the others before
+/// it are dropped: their circuits are open).
+async fn next_admitted(
+    state: &AppState,
+    scope: &Scope,
+    queue: &mut VecDeque<StoredAccount>,
+) -> Option<StoredAccount> {
+    while let Some(next) = queue.pop_front() {
+        let (admission, transition) = health::admit(&next.account.id);
+        if let Some(transition) = transition {
+            health::announce(state, scope, &next, transition).await;
+        }
+        if admission.allowed() {
+            return Some(next);
+        }
+    }
+    None
+}
+
+/// The route for `intent` paid by `method`. `pinned`: the account that
+/// asked the cardholder to authenticate, which alone can continue the
+/// authorization it challenged (3-D Secure): it takes the continuation, with
+/// no failover, whatever a split would draw now.
 pub async fn route(
     state: &AppState,
     scope: &Scope,
     intent: &PaymentIntent,
     method: &PaymentMethod,
+    pinned: Option<&str>,
 ) -> ApiResult<Route> {
     let inputs = decision::load(state, scope).await?;
     if inputs.accounts.is_empty() {
@@ -57,6 +137,10 @@ pub async fn route(
                 rule: None,
                 candidates: vec![],
             },
+            current: None,
+            fallbacks: VecDeque::new(),
+            tried: vec![],
+            segment: segment_of(intent, method),
         });
     }
     let facts = PaymentFacts {
@@ -75,23 +159,64 @@ pub async fn route(
             .collect(),
     };
     let payment = decision::payment_of(state, scope.livemode, facts);
-    let decision = decision::decide(&inputs, &payment, scope.livemode);
+    let mut decision = decision::decide(&inputs, &payment, scope.livemode);
+    let segment = segment_of(intent, method);
+    match pinned.filter(|id| decision.candidates.iter().any(|c| c == id)) {
+        Some(pinned) => {
+            decision.connector_account = Some(pinned.to_owned());
+            decision.candidates = vec![pinned.to_owned()];
+        }
+        None => success::decide(state, scope, &mut decision, &segment).await?,
+    }
     let Some(chosen) = decision.connector_account.clone() else {
         if scope.livemode {
             state.connector_for(true)?;
         }
         return Err(no_account(&payment));
     };
-    let stored = inputs
-        .accounts
+    let mut queue: VecDeque<StoredAccount> = decision
+        .candidates
         .iter()
-        .find(|s| s.account.id == chosen)
+        .filter_map(|id| {
+            inputs
+                .accounts
+                .iter()
+                .find(|s| s.account.id == *id)
+                .cloned()
+        })
+        .collect();
+    let first = queue
+        .front()
+        .cloned()
         .ok_or_else(|| ApiError::internal(&"decided on an account not loaded"))?;
-    Ok(Route {
-        connector: connector_of(state, stored)?,
-        account: Some(chosen),
+    let mut route = Route {
+        connector: connector_of(state, &first)?,
+        account: Some(chosen.clone()),
         decision,
-    })
+        current: Some(first.clone()),
+        fallbacks: VecDeque::new(),
+        tried: vec![],
+        segment,
+    };
+    // Accounts whose circuit is open are skipped; when every circuit is
+    // open, the decision's own account is tried all the same.
+    if let Some(admitted) = next_admitted(state, scope, &mut queue).await {
+        if admitted.account.id != chosen {
+            tracing::info!(skipped = %chosen, to = %admitted.account.id, "circuit open; routing to the next connector account");
+            route.decision.decided_by = DecidedBy::Failover;
+        }
+        route.take(state, admitted)?;
+    }
+    route.fallbacks = queue;
+    Ok(route)
+}
+
+fn segment_of(intent: &PaymentIntent, method: &PaymentMethod) -> Segment {
+    Segment {
+        brand: method.card.brand,
+        currency: intent.currency,
+        bin: Some(method.card.bin.clone()).filter(|bin| !bin.is_empty()),
+    }
 }
 
 fn no_account(payment: &portcullis_routing::Payment) -> ApiError {

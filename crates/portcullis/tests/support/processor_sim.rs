@@ -81,3 +81,34 @@ impl ProcessorSim {
             .expect("settings changed")
     }
 }
+
+/// A `type=processor` connector account pointed at `sim`, with `priority`.
+pub async fn processor_account(api: &super::Api, sim: &ProcessorSim, priority: &str) -> String {
+    let created = api
+        .post(
+            "/v1/connector_accounts",
+            &[
+                ("type", "processor"),
+                ("endpoint", &sim.url),
+                ("credentials[secret]", &sim.secret),
+                ("priority", priority),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    created.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// Attempt id → state (`authorized`, `captured`, …), as `sim`'s journal
+/// holds it.
+pub async fn journal(sim: &ProcessorSim) -> std::collections::HashMap<String, String> {
+    let listed = sim
+        .connector(Duration::from_secs(10))
+        .attempts()
+        .await
+        .unwrap();
+    listed
+        .into_iter()
+        .map(|a| (a.attempt_id, format!("{:?}", a.record.state).to_lowercase()))
+        .collect()
+}

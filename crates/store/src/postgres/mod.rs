@@ -263,6 +263,23 @@ impl PgStore {
         rows.iter().map(convert::scoped_doc_of).collect()
     }
 
+    pub async fn routing_outcomes(
+        &self,
+        q: &crate::RoutingOutcomeQuery,
+    ) -> Result<Vec<crate::RoutingOutcomeCounts>, StoreError> {
+        let sql = crate::sql::risk::routing_outcomes(D, q);
+        let rows = query(&self.client().await?, &sql).await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::RoutingOutcomeCounts {
+                segment: r.get(0),
+                connector_account: r.get(1),
+                authorized: r.get(2),
+                declined: r.get(3),
+            })
+            .collect())
+    }
+
     pub async fn risk_history(
         &self,
         queries: &[crate::RiskCounterQuery],

@@ -71,6 +71,37 @@ pub(crate) fn write(dialect: Dialect, op: &RiskWrite) -> Sql {
                 ],
             )
         }
+        RiskWrite::RoutingOutcome {
+            scope,
+            segment,
+            connector_account,
+            slot,
+            bucket_start,
+            authorized,
+        } => {
+            let [merchant, livemode] = scope_values(scope);
+            let (yes, no) = if *authorized { (1, 0) } else { (0, 1) };
+            fixed(
+                dialect,
+                "INSERT INTO routing_outcomes (merchant_id, livemode, segment, connector_account, slot, bucket_start, authorized, declined) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT (merchant_id, livemode, segment, connector_account, slot) DO UPDATE SET \
+                 authorized = CASE WHEN routing_outcomes.bucket_start = excluded.bucket_start THEN routing_outcomes.authorized + excluded.authorized ELSE excluded.authorized END, \
+                 declined = CASE WHEN routing_outcomes.bucket_start = excluded.bucket_start THEN routing_outcomes.declined + excluded.declined ELSE excluded.declined END, \
+                 bucket_start = excluded.bucket_start \
+                 WHERE routing_outcomes.bucket_start <= excluded.bucket_start",
+                vec![
+                    merchant,
+                    livemode,
+                    text(segment),
+                    text(connector_account),
+                    SqlValue::Integer(*slot),
+                    SqlValue::Integer(*bucket_start),
+                    SqlValue::Integer(yes),
+                    SqlValue::Integer(no),
+                ],
+            )
+        }
         RiskWrite::Sighting {
             scope,
             card,
@@ -144,6 +175,33 @@ pub(crate) fn cards(dialect: Dialect, q: &RiskCounterQuery) -> Sql {
             text(q.card.as_deref().unwrap_or("")),
         ],
     )
+}
+
+/// Rows `(segment, account, authorized, declined)` of the windows asked
+/// for: the key prefix (merchant, mode, segment) is an index range.
+pub(crate) fn routing_outcomes(dialect: Dialect, q: &crate::model::RoutingOutcomeQuery) -> Sql {
+    let [merchant, livemode] = scope_values(&q.scope);
+    let mut sql = super::Builder::new(
+        dialect,
+        "SELECT segment, connector_account, \
+         CAST(COALESCE(SUM(authorized), 0) AS BIGINT), CAST(COALESCE(SUM(declined), 0) AS BIGINT) \
+         FROM routing_outcomes WHERE merchant_id = ",
+    );
+    sql.bind(merchant).push(" AND livemode = ").bind(livemode);
+    sql.push(" AND bucket_start >= ")
+        .bind(SqlValue::Integer(q.from));
+    sql.push(" AND segment IN (");
+    if q.segments.is_empty() {
+        sql.push("NULL");
+    }
+    for (n, segment) in q.segments.iter().enumerate() {
+        if n > 0 {
+            sql.push(", ");
+        }
+        sql.bind(text(segment));
+    }
+    sql.push(") GROUP BY segment, connector_account");
+    sql.finish()
 }
 
 pub(crate) fn sighting(dialect: Dialect, scope: &Scope, card: &str) -> Sql {

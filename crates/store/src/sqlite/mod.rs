@@ -275,6 +275,24 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn routing_outcomes(
+        &self,
+        query: &crate::RoutingOutcomeQuery,
+    ) -> Result<Vec<crate::RoutingOutcomeCounts>, StoreError> {
+        let sql = crate::sql::risk::routing_outcomes(D, query);
+        self.read(move |c| {
+            query_all(c, &sql, |row| {
+                Ok(crate::RoutingOutcomeCounts {
+                    segment: row.get(0)?,
+                    connector_account: row.get(1)?,
+                    authorized: row.get(2)?,
+                    declined: row.get(3)?,
+                })
+            })
+        })
+        .await
+    }
+
     pub async fn risk_history(
         &self,
         queries: &[crate::RiskCounterQuery],
