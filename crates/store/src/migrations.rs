@@ -81,6 +81,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_checkout_sessions.sql"),
         postgres: include_str!("../migrations/postgres/0017_checkout_sessions.sql"),
     },
+    Migration {
+        version: 22,
+        sqlite: include_str!("../migrations/sqlite/0022_dashboard.sql"),
+        postgres: include_str!("../migrations/postgres/0022_dashboard.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

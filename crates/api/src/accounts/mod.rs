@@ -20,7 +20,7 @@ mod audit;
 mod credentials;
 mod errors;
 pub mod mail;
-mod passwords;
+pub(crate) mod passwords;
 mod records;
 mod registration;
 mod render;

@@ -60,7 +60,7 @@ pub async fn capture(
 
 /// Captures intent `id`; `key` is the request's idempotency key, which the
 /// capture attempt records so that a retry can recognise its own work.
-async fn capture_intent(
+pub(crate) async fn capture_intent(
     ctx: &Ctx<'_>,
     id: &str,
     amount: Option<i64>,
