@@ -5,8 +5,7 @@
 //! (post/redirect/get). Forms without this session's CSRF token are refused.
 
 use super::audit::{self, Entry};
-use super::layout::{error_page, locale, see_other};
-use super::pages::start;
+use super::layout::{error_page, guard, locale, see_other};
 use super::session::SignedIn;
 use super::users::Permission;
 use crate::error::{ApiError, ApiResult};
@@ -33,12 +32,15 @@ async fn authorised(
     permission: Permission,
 ) -> Result<(Locale, SignedIn), Response> {
     let loc = locale(None, headers);
-    let s = start(state, headers, request, permission).await?;
+    let signed = guard(state, headers, loc).await?;
     let csrf = request.params.string("csrf_token", 128).ok().flatten();
-    if let Err(err) = s.signed.check_csrf(csrf.as_deref()) {
+    let allowed = signed
+        .check_csrf(csrf.as_deref())
+        .and_then(|()| signed.require(permission));
+    if let Err(err) = allowed {
         return Err(error_page(state, loc, &err));
     }
-    Ok((loc, s.signed))
+    Ok((loc, signed))
 }
 
 fn record(

@@ -121,6 +121,32 @@ fn int(value: &Value, key: &str) -> i64 {
     value[key].as_i64().unwrap_or(0)
 }
 
+/// A risk signal as stored: numbers are fixed point in micro-units
+/// (`portcullis_risk::signals::MICROS_PER_UNIT`), written here exactly.
+fn signal_text(value: &Value) -> String {
+    match value {
+        Value::Number(n) => match n.as_i64() {
+            Some(micros) => {
+                let sign = if micros < 0 { "-" } else { "" };
+                let (whole, fraction) = (
+                    micros.unsigned_abs() / 1_000_000,
+                    micros.unsigned_abs() % 1_000_000,
+                );
+                let fraction = format!("{fraction:06}");
+                let fraction = fraction.trim_end_matches('0');
+                if fraction.is_empty() {
+                    format!("{sign}{whole}")
+                } else {
+                    format!("{sign}{whole}.{fraction}")
+                }
+            }
+            None => n.to_string(),
+        },
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
 fn json(doc: &Doc) -> ApiResult<Value> {
     serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))
 }
@@ -391,7 +417,8 @@ struct PaymentPage {
     may_move: bool,
     may_resend: bool,
     timeline: Vec<TimelineRow>,
-    risk: Vec<(String, String)>,
+    /// Every signal assessed: name, value, whether it decided.
+    risk: Vec<(String, String, bool)>,
     postings: Vec<Posting>,
     deliveries: Vec<DeliveryRow>,
     actions: Vec<TimelineRow>,
@@ -457,7 +484,7 @@ async fn payment_page(state: &AppState, s: &Start, id: &str) -> ApiResult<Paymen
         if let Some(signals) = e["signals"].as_object() {
             risk = signals
                 .iter()
-                .map(|(k, v)| (k.clone(), v.to_string()))
+                .map(|(k, v)| (k.clone(), signal_text(v), false))
                 .collect();
         }
     }
@@ -476,12 +503,10 @@ async fn payment_page(state: &AppState, s: &Start, id: &str) -> ApiResult<Paymen
                 text(c, "failure_code")
             ),
         });
-        if risk.is_empty() {
-            if let Some(signals) = outcome["signals"].as_object() {
-                risk = signals
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.to_string()))
-                    .collect();
+        // The signals that mattered to the decision, as the charge shows them.
+        if let Some(signals) = outcome["signals"].as_object() {
+            for row in risk.iter_mut() {
+                row.2 = signals.contains_key(&row.0);
             }
         }
         sources.push(text(c, "id"));
@@ -732,5 +757,9 @@ mod tests {
         assert_eq!(super::day_start("2000-02-29"), Some(951_782_400));
         assert_eq!(super::day_start("2000-13-01"), None);
         assert_eq!(super::day_start("yesterday"), None);
+        use serde_json::json;
+        assert_eq!(super::signal_text(&json!(10_000_000)), "10");
+        assert_eq!(super::signal_text(&json!(-2_500_000)), "-2.5");
+        assert_eq!(super::signal_text(&json!("visa")), "visa");
     }
 }
