@@ -5,7 +5,8 @@
 #                    relative to the current directory or the repository root)
 #   CHROMIUM_PATH    the browser (default /usr/bin/chromium; installed with
 #                    apt-get when missing and this runs as root)
-#   SCREENSHOT_DIR   where screenshots go (default: a new temp dir, kept)
+#   SCREENSHOT_DIR   where screenshots go (default: tests/browser/output/screenshots,
+#                    which git ignores; the run prints where)
 #   PORTCULLIS_BROWSER_KEEP_TMP  set to keep the server's data dir and log
 # Extra arguments go to `node --test`. Exits non-zero when a test fails.
 #
@@ -59,9 +60,10 @@ log "$("$chromium_path" --version 2>/dev/null || echo "chromium at $chromium_pat
 
 # --- node_modules --------------------------------------------------------------------
 cd "$here"
-# The pinned playwright-core version, and the one installed (if any).
-wanted="$(node -p 'require("./package.json").devDependencies["playwright-core"]')"
-installed="$(node -p 'try { require("./node_modules/playwright-core/package.json").version } catch { "" }')"
+# The pinned versions (playwright-core, @axe-core/playwright), and the ones
+# installed (if any).
+wanted="$(node -p 'const d = require("./package.json").devDependencies; d["playwright-core"] + " " + d["@axe-core/playwright"]')"
+installed="$(node -p 'try { require("./node_modules/playwright-core/package.json").version + " " + require("./node_modules/@axe-core/playwright/package.json").version } catch { "" }')"
 if [[ "$installed" != "$wanted" ]]; then
     if [[ -f package-lock.json ]]; then
         log "installing node_modules with npm ci (playwright-core $wanted)"
@@ -118,7 +120,9 @@ cleanup() {
 trap cleanup EXIT
 
 log "starting $bin serve (data in $data)"
-"${clean_env[@]}" "$bin" serve --listen 127.0.0.1:0 --data-dir "$data" \
+# Webhooks may go to loopback: the dashboard test's receiver listens there.
+"${clean_env[@]}" PORTCULLIS_WEBHOOKS_ALLOW_PRIVATE_TARGETS=true \
+    "$bin" serve --listen 127.0.0.1:0 --data-dir "$data" \
     </dev/null >"$tmp/stdout.log" 2>"$tmp/server.log" &
 server_pid=$!
 
@@ -145,12 +149,22 @@ secret_key="$(node -e '
     process.stdout.write(m.secret_key);
 ' "$merchant_json")"
 
+# The dashboard's merchant (its risk rules hold payments for review, so it
+# is not the one the other tests pay with) and its owner's activation token.
+dashboard_json="$("${clean_env[@]}" "$bin" merchant create --name "Dashboard Suite" --json --data-dir "$data" </dev/null)"
+dashboard_merchant="$(node -p 'JSON.parse(process.argv[1]).id' "$dashboard_json")"
+dashboard_key="$(node -p 'JSON.parse(process.argv[1]).secret_key' "$dashboard_json")"
+user_json="$("${clean_env[@]}" "$bin" user create --merchant "$dashboard_merchant" \
+    --email owner@dashboard.test --role owner --json --data-dir "$data" </dev/null)"
+activation_token="$(node -p 'JSON.parse(process.argv[1]).activation_link.split("token=")[1]' "$user_json")"
+
 # --- the tests ---------------------------------------------------------------------------
-shots="${SCREENSHOT_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/portcullis-screenshots.XXXXXX")}"
+shots="${SCREENSHOT_DIR:-$here/output/screenshots}"
 mkdir -p "$shots"
 status=0
 PORTCULLIS_URL="$base_url" PORTCULLIS_SECRET_KEY="$secret_key" CHROMIUM_PATH="$chromium_path" \
-    SCREENSHOT_DIR="$shots" \
+    SCREENSHOT_DIR="$shots" DASHBOARD_SECRET_KEY="$dashboard_key" \
+    DASHBOARD_ACTIVATION_TOKEN="$activation_token" DASHBOARD_EMAIL=owner@dashboard.test \
     node --test --test-reporter=spec --test-concurrency=1 "$@" test/*.test.mjs || status=$?
 log "screenshots in $shots"
 

@@ -6,6 +6,7 @@
 
 use super::audit::{self, Entry};
 use super::layout::{error_page, guard, locale, see_other};
+use super::pages::field;
 use super::session::SignedIn;
 use super::users::Permission;
 use crate::error::{ApiError, ApiResult};
@@ -90,11 +91,7 @@ where
 }
 
 fn parse_refund(request: &mut ApiRequest, id: &str) -> ApiResult<CreateRequest> {
-    let amount = match request
-        .params
-        .string("amount", 20)?
-        .filter(|a| !a.trim().is_empty())
-    {
+    let amount = match field(request, "amount", 20)? {
         Some(text) => Some(text.trim().parse::<i64>().map_err(|_| {
             ApiError::invalid(
                 "parameter_invalid",
@@ -104,10 +101,7 @@ fn parse_refund(request: &mut ApiRequest, id: &str) -> ApiResult<CreateRequest> 
         })?),
         None => None,
     };
-    let reason = request
-        .params
-        .string("reason", 30)?
-        .filter(|r| !r.is_empty())
+    let reason = field(request, "reason", 30)?
         .map(|r| {
             RefundReason::parse(&r)
                 .ok_or_else(|| ApiError::invalid("parameter_invalid", "Unknown reason.", "reason"))

@@ -43,9 +43,9 @@ pub async fn start(
     request: &mut ApiRequest,
     permission: Permission,
 ) -> Result<Start, Response> {
-    let lang = request.params.string("lang", 8).ok().flatten();
+    let lang = field(request, "lang", 8).ok().flatten();
     let loc = locale(lang.as_deref(), headers);
-    let done = request.params.string("done", 20).ok().flatten();
+    let done = field(request, "done", 20).ok().flatten();
     let signed = layout::guard(state, headers, loc).await?;
     if let Err(err) = signed.require(permission) {
         return Err(error_page(state, loc, &err));
@@ -81,6 +81,15 @@ pub async fn home(
         Ok(_) => see_other("/dashboard/payments"),
         Err(response) => response,
     }
+}
+
+/// A form field that may be left empty (an empty field is absent).
+pub fn field(request: &mut ApiRequest, name: &str, chars_max: usize) -> ApiResult<Option<String>> {
+    use portcullis_domain::customers::Patch;
+    Ok(match request.params.patch_string(name, chars_max)? {
+        Patch::Set(text) => Some(text),
+        Patch::Keep | Patch::Clear => None,
+    })
 }
 
 /// `2026-12-05 21:40` (UTC).
@@ -222,9 +231,7 @@ struct PaymentsPage {
 impl Filters {
     fn read(request: &mut ApiRequest) -> ApiResult<Filters> {
         let mut get = |name: &str, max: usize| -> ApiResult<String> {
-            Ok(request
-                .params
-                .string(name, max)?
+            Ok(field(request, name, max)?
                 .unwrap_or_default()
                 .trim()
                 .to_owned())
@@ -345,7 +352,7 @@ pub async fn payments(
     };
     let result = async {
         let f = Filters::read(&mut request)?;
-        let after = request.params.string("starting_after", 255)?;
+        let after = field(&mut request, "starting_after", 255)?;
         std::mem::take(&mut request.params).finish()?;
         if f.q.starts_with("pi_") {
             return Ok(Err(see_other(&format!("/dashboard/payments/{}", f.q))));

@@ -77,7 +77,7 @@ fn set_cookie(response: &mut Response, value: String) {
 }
 
 fn lang_of(request: &mut ApiRequest) -> ApiResult<Option<String>> {
-    request.params.string("lang", 8)
+    super::pages::field(request, "lang", 8)
 }
 
 pub async fn page(
@@ -86,7 +86,7 @@ pub async fn page(
     mut request: ApiRequest,
 ) -> Response {
     let lang = lang_of(&mut request).ok().flatten();
-    let _ = request.params.string("done", 20);
+    let _ = super::pages::field(&mut request, "done", 20);
     let loc = locale(lang.as_deref(), &headers);
     if let Ok(Some(_)) = session::signed_in(&state, &headers).await {
         return see_other("/dashboard/payments");

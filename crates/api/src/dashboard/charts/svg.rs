@@ -142,6 +142,20 @@ pub fn line_chart(chart: &LineChart<'_>) -> String {
             points(&frame, &series.values)
         );
     }
+    // A dot on each actual point, so a lone day still shows.
+    if let Some(first) = chart.series.first() {
+        for (i, v) in first.values.iter().enumerate() {
+            if let Some(v) = v {
+                let _ = write!(
+                    out,
+                    r#"<circle class="point" cx="{:.1}" cy="{:.1}" r="2.5" fill="{}"/>"#,
+                    frame.x(i),
+                    frame.y(*v),
+                    PALETTE[0]
+                );
+            }
+        }
+    }
     if let Some(first) = chart.series.first() {
         for &i in chart.anomalies {
             if let Some(Some(v)) = first.values.get(i) {
@@ -240,7 +254,7 @@ fn legend<'a>(out: &mut String, names: impl Iterator<Item = &'a str>) {
 pub fn bar_chart(id: &str, title: &str, description: &str, bars: &[(String, f64)]) -> String {
     let row = 26.0;
     let height = TOP * 2.0 + row * bars.len().max(1) as f64;
-    let label_width = 200.0;
+    let label_width = 340.0;
     let max = bars.iter().map(|(_, v)| *v).fold(0.0, f64::max).max(1.0);
     let mut out = String::new();
     open(&mut out, id, title, description, height);
@@ -249,7 +263,7 @@ pub fn bar_chart(id: &str, title: &str, description: &str, bars: &[(String, f64)
         let width = (WIDTH - label_width - 80.0) * value / max;
         let _ = write!(
             out,
-            r##"<g class="bar"><text x="{:.1}" y="{:.1}" font-size="12" text-anchor="end" fill="#111827">{}</text><rect x="{label_width}" y="{y:.1}" width="{width:.1}" height="18" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="12" fill="#111827">{}</text></g>"##,
+            r##"<g class="bar"><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end" fill="#111827">{}</text><rect x="{label_width}" y="{y:.1}" width="{width:.1}" height="18" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="12" fill="#111827">{}</text></g>"##,
             label_width - 8.0,
             y + 13.0,
             escape(label),
@@ -316,7 +330,7 @@ mod tests {
             &[("card_declined".into(), 4.0), ("expired_card".into(), 2.0)],
         );
         assert!(
-            svg.contains("width=\"440.0\"") && svg.contains("width=\"220.0\""),
+            svg.contains("width=\"300.0\"") && svg.contains("width=\"150.0\""),
             "{svg}"
         );
     }
