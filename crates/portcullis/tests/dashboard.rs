@@ -441,6 +441,52 @@ async fn payments_refunds_roles_and_charts(backend: Backend) {
         .await;
     assert_eq!(too_much.status, 400, "{}", too_much.body);
 
+    // Empty fields, as a browser sends them: the rest is refunded.
+    let page = owner.get(&format!("/dashboard/payments/{teapot}")).await;
+    let rest = owner
+        .post(
+            &path,
+            &[("csrf_token", &csrf(&page)), ("amount", ""), ("reason", "")],
+        )
+        .await;
+    assert_eq!(rest.status, 303, "{}", rest.body);
+    let intent = api
+        .get(&format!(
+            "/v1/payment_intents/{teapot}?expand[]=latest_charge"
+        ))
+        .await
+        .json();
+    assert_eq!(intent["latest_charge"]["amount_refunded"], 2599);
+
+    // Customers, balances and payouts, risk rules and lists.
+    api.post(
+        "/v1/customers",
+        &[("email", "jenny@example.com"), ("name", "Jenny Rosen")],
+    )
+    .await;
+    let rule = api
+        .post(
+            "/v1/risk/rules",
+            &[("rule", "review if :amount_in_usd: > 900")],
+        )
+        .await;
+    assert_eq!(rule.status, 200, "{}", rule.text);
+    let customers = owner.get("/dashboard/customers").await;
+    assert!(customers.body.contains("jenny@example.com") && customers.body.contains("Jenny Rosen"));
+    let balances = owner.get("/dashboard/balances").await;
+    assert_eq!(balances.status, 200);
+    assert!(
+        balances.body.contains("pending") && balances.body.contains("$"),
+        "{}",
+        balances.body
+    );
+    let risk = owner.get("/dashboard/risk").await;
+    assert!(
+        risk.body.contains("review if :amount_in_usd: &#62; 900"),
+        "{}",
+        risk.body
+    );
+
     // An analyst sees payments but may not refund, and has no webhooks page.
     let mut analyst = activate(
         &server,

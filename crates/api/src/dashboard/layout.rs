@@ -34,7 +34,10 @@ pub struct Layout {
 const SECTIONS: &[(&str, Permission)] = &[
     ("/dashboard/payments", Permission::ViewPayments),
     ("/dashboard/reviews", Permission::ViewPayments),
+    ("/dashboard/customers", Permission::ViewPayments),
     ("/dashboard/webhooks", Permission::ViewWebhooks),
+    ("/dashboard/balances", Permission::ViewPayments),
+    ("/dashboard/risk", Permission::ViewRisk),
     ("/dashboard/charts", Permission::ViewPayments),
 ];
 
@@ -43,6 +46,9 @@ fn section_label(t: &'static Texts, href: &str) -> &'static str {
         "/dashboard/payments" => t.payments,
         "/dashboard/reviews" => t.reviews,
         "/dashboard/webhooks" => t.webhooks,
+        "/dashboard/customers" => t.customers,
+        "/dashboard/balances" => t.balances,
+        "/dashboard/risk" => t.risk,
         _ => t.charts,
     }
 }

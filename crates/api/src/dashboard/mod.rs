@@ -16,6 +16,7 @@ mod assets;
 mod audit;
 pub mod charts;
 mod layout;
+mod listings;
 mod pages;
 mod session;
 mod signin;
@@ -88,6 +89,9 @@ pub fn routes() -> Routes {
         .post(html("/dashboard/payments/{id}/capture", "Capture a payment").params(FORM), actions::capture)
         .get(html("/dashboard/reviews", "The review queue").params(PAGE), pages::reviews)
         .post(html("/dashboard/reviews/{id}/approve", "Approve a review").params(FORM), actions::approve)
+        .get(html("/dashboard/customers", "Customers").params(PAGE), listings::customers)
+        .get(html("/dashboard/balances", "Balances and payouts").params(PAGE), listings::balances)
+        .get(html("/dashboard/risk", "Risk rules and lists").params(PAGE), listings::risk)
         .get(html("/dashboard/webhooks", "Webhook endpoints and their deliveries").params(PAGE), pages::webhooks)
         .post(html("/dashboard/events/{id}/resend", "Resend an event to its endpoints").params(FORM), actions::resend)
         .get(html("/dashboard/charts", "Charts: volume with forecast, authorization, declines, fraud, latency, webhook backlog").params(PAGE), charts::page)
