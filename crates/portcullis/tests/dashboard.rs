@@ -487,6 +487,51 @@ async fn payments_refunds_roles_and_charts(backend: Backend) {
         risk.body
     );
 
+    // API keys: a new key is shown once and works; revoked, it stops.
+    let keys = owner.get("/dashboard/api_keys").await;
+    assert!(keys.body.contains("sk_test_") && !keys.body.contains(&merchant.secret_key));
+    let made = owner
+        .post(
+            "/dashboard/api_keys",
+            &[
+                ("csrf_token", &csrf(&keys)),
+                ("kind", "secret"),
+                ("mode", "test"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let at = made.body.find("<code id=\"new-key\">").unwrap() + 19;
+    let new_key = made.body[at..].split('<').next().unwrap().to_owned();
+    assert!(new_key.starts_with("sk_test_"), "{new_key}");
+    let with_new = Api::new(&server, &new_key);
+    assert_eq!(with_new.get("/v1/customers").await.status, 200);
+    let key_id = made
+        .body
+        .split("/dashboard/api_keys/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let listing = owner.get("/dashboard/api_keys").await;
+    let revoked = owner
+        .post(
+            &format!("/dashboard/api_keys/{key_id}/revoke"),
+            &[("csrf_token", &csrf(&listing))],
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while with_new.get("/v1/customers").await.status != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revoked key still works"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+
     // An analyst sees payments but may not refund, and has no webhooks page.
     let mut analyst = activate(
         &server,
@@ -504,6 +549,7 @@ async fn payments_refunds_roles_and_charts(backend: Backend) {
         .await;
     assert_eq!(refused.status, 403);
     assert_eq!(analyst.get("/dashboard/webhooks").await.status, 403);
+    assert_eq!(analyst.get("/dashboard/api_keys").await.status, 403);
 
     // Both languages.
     let zh = owner.get("/dashboard/payments?lang=zh-CN").await;

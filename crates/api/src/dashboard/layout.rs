@@ -36,6 +36,7 @@ const SECTIONS: &[(&str, Permission)] = &[
     ("/dashboard/reviews", Permission::ViewPayments),
     ("/dashboard/customers", Permission::ViewPayments),
     ("/dashboard/webhooks", Permission::ViewWebhooks),
+    ("/dashboard/api_keys", Permission::ManageKeys),
     ("/dashboard/balances", Permission::ViewPayments),
     ("/dashboard/risk", Permission::ViewRisk),
     ("/dashboard/charts", Permission::ViewPayments),
@@ -48,6 +49,7 @@ fn section_label(t: &'static Texts, href: &str) -> &'static str {
         "/dashboard/webhooks" => t.webhooks,
         "/dashboard/customers" => t.customers,
         "/dashboard/balances" => t.balances,
+        "/dashboard/api_keys" => t.api_keys,
         "/dashboard/risk" => t.risk,
         _ => t.charts,
     }

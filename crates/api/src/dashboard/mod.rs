@@ -15,6 +15,7 @@ mod actions;
 mod assets;
 mod audit;
 pub mod charts;
+mod keys;
 mod layout;
 mod listings;
 mod pages;
@@ -66,6 +67,11 @@ const ACTIVATE: &[Param] = &[
 ];
 /// A form that only needs its CSRF token.
 const FORM: &[Param] = &[p::string("csrf_token", 128).required()];
+const CREATE_KEY: &[Param] = &[
+    p::string("csrf_token", 128).required(),
+    p::one_of("kind", &["secret", "publishable"]),
+    p::one_of("mode", &["test", "live"]),
+];
 const REFUND: &[Param] = &[
     p::string("csrf_token", 128).required(),
     p::string("amount", 20),
@@ -92,6 +98,10 @@ pub fn routes() -> Routes {
         .get(html("/dashboard/customers", "Customers").params(PAGE), listings::customers)
         .get(html("/dashboard/balances", "Balances and payouts").params(PAGE), listings::balances)
         .get(html("/dashboard/risk", "Risk rules and lists").params(PAGE), listings::risk)
+        .get(html("/dashboard/api_keys", "API keys").params(PAGE), keys::page)
+        .post(html("/dashboard/api_keys", "Create an API key (shown once)").params(CREATE_KEY), keys::create)
+        .post(html("/dashboard/api_keys/{id}/roll", "Roll an API key: a new one, the old one revoked").params(FORM), keys::roll)
+        .post(html("/dashboard/api_keys/{id}/revoke", "Revoke an API key").params(FORM), keys::revoke)
         .get(html("/dashboard/webhooks", "Webhook endpoints and their deliveries").params(PAGE), pages::webhooks)
         .post(html("/dashboard/events/{id}/resend", "Resend an event to its endpoints").params(FORM), actions::resend)
         .get(html("/dashboard/charts", "Charts: volume with forecast, authorization, declines, fraud, latency, webhook backlog").params(PAGE), charts::page)
