@@ -93,6 +93,26 @@ fn csrf(page: &Page) -> String {
     page.body[at..].split('"').next().unwrap().to_owned()
 }
 
+/// The current RFC 6238 code of a base32 secret, computed by Python's own
+/// `hmac` (an implementation independent of ours).
+fn python_totp(secret: &str) -> String {
+    let script = "import base64,hmac,struct,sys,time\n\
+        key = base64.b32decode(sys.argv[1] + '=' * (-len(sys.argv[1]) % 8))\n\
+        mac = hmac.digest(key, struct.pack('>Q', int(time.time()) // 30), 'sha1')\n\
+        o = mac[-1] & 15\n\
+        print('%06d' % ((struct.unpack('>I', mac[o:o + 4])[0] & 0x7fffffff) % 1000000))";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, secret])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 fn create_user(db: &TestDatabase, merchant: &str, email: &str, role: &str) -> Value {
     let out = cli(
         db,
@@ -343,6 +363,63 @@ async fn users_activate_sign_in_and_lock(backend: Backend) {
         )
         .await;
     assert_eq!(forged.status, 403);
+
+    // Two-step sign-in: on once a code from the shown secret checks; then
+    // the password alone no longer signs in.
+    let second = create_user(&db, &merchant.id, "second@example.com", "developer");
+    let mut owner = activate(&server, &second).await;
+    let security = owner.get("/dashboard/security").await;
+    let at = security.body.find("<code id=\"totp-secret\">").unwrap() + 23;
+    let secret = security.body[at..].split('<').next().unwrap().to_owned();
+    assert_eq!(secret.len(), 32, "{secret}");
+    let form = |code: String| {
+        vec![
+            ("csrf_token".to_owned(), csrf(&security)),
+            ("secret".to_owned(), secret.clone()),
+            ("code".to_owned(), code),
+        ]
+    };
+    let wrong = owner
+        .http
+        .post(format!("{}/dashboard/security/totp", owner.base))
+        .form(&form("000000".into()));
+    assert_eq!(owner.send(wrong).await.status, 400);
+    let right = owner
+        .http
+        .post(format!("{}/dashboard/security/totp", owner.base))
+        .form(&form(python_totp(&secret)));
+    assert_eq!(owner.send(right).await.status, 303);
+    assert!(owner
+        .get("/dashboard/security")
+        .await
+        .body
+        .contains("Two-step sign-in is on"));
+    let mut again = Browser::new(&server);
+    let login = again.get("/dashboard/login").await;
+    let csrf_token = csrf(&login);
+    let no_code = again
+        .post(
+            "/dashboard/login",
+            &[
+                ("email", "second@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf_token),
+            ],
+        )
+        .await;
+    assert_eq!(no_code.status, 401);
+    let with_code = again
+        .post(
+            "/dashboard/login",
+            &[
+                ("email", "second@example.com"),
+                ("password", PASSWORD),
+                ("code", &python_totp(&secret)),
+                ("csrf_token", &csrf_token),
+            ],
+        )
+        .await;
+    assert_eq!(with_code.status, 303, "{}", with_code.body);
 }
 
 async fn payments_refunds_roles_and_charts(backend: Backend) {

@@ -40,6 +40,7 @@ const SECTIONS: &[(&str, Permission)] = &[
     ("/dashboard/balances", Permission::ViewPayments),
     ("/dashboard/risk", Permission::ViewRisk),
     ("/dashboard/charts", Permission::ViewPayments),
+    ("/dashboard/security", Permission::ViewPayments),
 ];
 
 fn section_label(t: &'static Texts, href: &str) -> &'static str {
@@ -50,6 +51,7 @@ fn section_label(t: &'static Texts, href: &str) -> &'static str {
         "/dashboard/customers" => t.customers,
         "/dashboard/balances" => t.balances,
         "/dashboard/api_keys" => t.api_keys,
+        "/dashboard/security" => t.security,
         "/dashboard/risk" => t.risk,
         _ => t.charts,
     }

@@ -22,6 +22,7 @@ mod pages;
 mod session;
 mod signin;
 mod texts;
+mod totp;
 pub mod users;
 
 use crate::routes::params::{self as p, Param};
@@ -54,6 +55,7 @@ const PAYMENTS: &[Param] = &[
 const LOGIN: &[Param] = &[
     p::string("email", 512).required(),
     p::string("password", 1024).required(),
+    p::string("code", 12),
     p::string("csrf_token", 128).required(),
 ];
 const ACTIVATE_PAGE: &[Param] = &[
@@ -71,6 +73,11 @@ const CREATE_KEY: &[Param] = &[
     p::string("csrf_token", 128).required(),
     p::one_of("kind", &["secret", "publishable"]),
     p::one_of("mode", &["test", "live"]),
+];
+const ENABLE_TOTP: &[Param] = &[
+    p::string("csrf_token", 128).required(),
+    p::string("secret", 64).required(),
+    p::string("code", 12).required(),
 ];
 const REFUND: &[Param] = &[
     p::string("csrf_token", 128).required(),
@@ -102,6 +109,8 @@ pub fn routes() -> Routes {
         .post(html("/dashboard/api_keys", "Create an API key (shown once)").params(CREATE_KEY), keys::create)
         .post(html("/dashboard/api_keys/{id}/roll", "Roll an API key: a new one, the old one revoked").params(FORM), keys::roll)
         .post(html("/dashboard/api_keys/{id}/revoke", "Revoke an API key").params(FORM), keys::revoke)
+        .get(html("/dashboard/security", "Two-step sign-in (TOTP)").params(PAGE), totp::page)
+        .post(html("/dashboard/security/totp", "Turn two-step sign-in on with a code").params(ENABLE_TOTP), totp::enable)
         .get(html("/dashboard/webhooks", "Webhook endpoints and their deliveries").params(PAGE), pages::webhooks)
         .post(html("/dashboard/events/{id}/resend", "Resend an event to its endpoints").params(FORM), actions::resend)
         .get(html("/dashboard/charts", "Charts: volume with forecast, authorization, declines, fraud, latency, webhook backlog").params(PAGE), charts::page)

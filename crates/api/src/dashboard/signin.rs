@@ -137,18 +137,19 @@ pub async fn login(
         let email = request.params.required_string("email", 512)?;
         let password = request.params.required_string("password", 1024)?;
         let csrf = request.params.required_string("csrf_token", 128)?;
+        let code = super::pages::field(&mut request, "code", 12)?;
         std::mem::take(&mut request.params).finish()?;
         check_login_csrf(&state, &headers, &csrf)?;
         let password = Password::parse_presented(&password)
             .map_err(|e| ApiError::invalid("parameter_invalid", e.to_string(), "password"))?;
-        Ok::<_, ApiError>((email.trim().to_owned(), password))
+        Ok::<_, ApiError>((email.trim().to_owned(), password, code))
     })();
-    let (email, password) = match parsed {
+    let (email, password, code) = match parsed {
         Ok(parsed) => parsed,
         Err(err) => return error_page(&state, loc, &err),
     };
     let ip = ip_of(&request);
-    match attempt(&state, &email, password, ip).await {
+    match attempt(&state, &email, password, code, ip).await {
         Ok(Outcome::SignedIn(token)) => {
             let mut response = see_other("/dashboard/payments");
             set_cookie(
@@ -181,6 +182,7 @@ async fn attempt(
     state: &AppState,
     email: &str,
     password: Password,
+    code: Option<String>,
     ip: Option<String>,
 ) -> ApiResult<Outcome> {
     let found = users::find(&state.store, "email_key", &email.to_lowercase()).await?;
@@ -207,7 +209,12 @@ async fn attempt(
         .await?;
         return Ok(Outcome::Locked);
     }
-    if !matches || user.status != UserStatus::Active {
+    // With the second factor on, a code from it is needed too.
+    let second_factor = match super::totp::secret_of(state, &user)? {
+        None => true,
+        Some(secret) => code.is_some_and(|code| super::totp::check(&secret, &code, now)),
+    };
+    if !matches || !second_factor || user.status != UserStatus::Active {
         let lockout = state.settings.accounts.lockout;
         let failed = user.failed_login(lockout.failures_max, lockout.duration_s, now);
         let locked = failed.is_locked(now);

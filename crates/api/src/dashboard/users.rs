@@ -128,6 +128,10 @@ pub struct DashboardUser {
     pub failed_logins: u32,
     #[serde(default)]
     pub locked_until: Option<UnixSeconds>,
+    /// The TOTP secret sealed by the vault (`sealed_secrets` member), once
+    /// the user turned the second factor on.
+    #[serde(default)]
+    pub totp: Option<serde_json::Value>,
 }
 
 impl DashboardUser {
@@ -292,6 +296,7 @@ pub async fn create(
         activation_expires_at: Some(now + ACTIVATION_TTL_S),
         failed_logins: 0,
         locked_until: None,
+        totp: None,
     };
     let op = insert(&user).map_err(|e| CreateError::Store(e.message.clone()))?;
     match store
@@ -345,6 +350,7 @@ mod tests {
             activation_expires_at: None,
             failed_logins: 0,
             locked_until: None,
+            totp: None,
         };
         let once = user.failed_login(2, 1800, 100);
         assert!(!once.is_locked(100));
