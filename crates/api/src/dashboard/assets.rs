@@ -13,10 +13,7 @@ pub async fn serve(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "dashboard.css" => (CSS, "text/css; charset=utf-8"),
         "dashboard.js" => (JS, "text/javascript; charset=utf-8"),
-        _ => {
-            return ApiError::route_not_found("GET", &format!("/dashboard/assets/{file}"))
-                .into_response()
-        }
+        _ => return ApiError::no_such("asset", &file, "file").into_response(),
     };
     let mut response = body.into_response();
     let headers = response.headers_mut();
