@@ -583,15 +583,18 @@ async fn payments_refunds_roles_and_charts(backend: Backend) {
     assert!(new_key.starts_with("sk_test_"), "{new_key}");
     let with_new = Api::new(&server, &new_key);
     assert_eq!(with_new.get("/v1/customers").await.status, 200);
-    let key_id = made
-        .body
-        .split("/dashboard/api_keys/")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    // The new key's id: the one listed now that was not listed before.
+    let ids = |body: &str| -> Vec<String> {
+        body.split("/dashboard/api_keys/")
+            .skip(1)
+            .map(|rest| rest.split('/').next().unwrap().to_owned())
+            .collect()
+    };
+    let before = ids(&keys.body);
+    let key_id = ids(&made.body)
+        .into_iter()
+        .find(|id| !before.contains(id))
+        .expect("the new key is listed");
     let listing = owner.get("/dashboard/api_keys").await;
     let revoked = owner
         .post(
