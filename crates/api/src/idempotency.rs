@@ -104,6 +104,17 @@ where
     }
 }
 
+/// Executes and commits without an idempotency key (the dashboard's
+/// actions, whose forms are guarded by their CSRF token and redirect after
+/// the post): the same retries as an API request.
+pub(crate) async fn execute_unkeyed<F, Fut>(state: &AppState, execute: F) -> Response
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Executed, ApiError>>,
+{
+    execute_and_commit(state, None, &execute).await
+}
+
 /// Executes and commits, retrying on write conflicts. With a claimed key,
 /// the response is stored in the same commit; client errors found while
 /// executing are the request's result and are stored too.

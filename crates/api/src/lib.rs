@@ -14,6 +14,7 @@ pub mod client_ip;
 pub mod connector_accounts;
 mod customer_balance;
 mod customers;
+pub mod dashboard;
 mod echo;
 pub mod error;
 mod events;
@@ -111,7 +112,8 @@ pub fn registry() -> Routes {
         .merge(checkout::routes())
         .merge(client_encryption::routes())
         .merge(accounts::routes())
-        .merge(customer_balance::routes());
+        .merge(customer_balance::routes())
+        .merge(dashboard::routes());
     let (router, mut operations) = api.into_parts();
     operations.push(routes::Operation {
         method: "get",

@@ -20,6 +20,7 @@ pub async fn track_request(request: Request, next: Next) -> Response {
     let method = method_label(request.method());
     let started = std::time::Instant::now();
     let response = next.run(request).await;
+    crate::dashboard::charts::latency::record(method, &route, started.elapsed());
     metrics::histogram!(
         "portcullis_http_request_duration_seconds",
         "method" => method,

@@ -57,6 +57,9 @@ pub enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Create merchant dashboard users (a one-time activation link is printed).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Write a self-signed certificate and key for local HTTPS.
     DevCert(DevCertArgs),
     /// Manage the card vault's keys.
@@ -464,6 +467,25 @@ pub enum MerchantCommand {
     /// List merchants.
     List {
         /// Print one JSON object per merchant on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a dashboard user and print its one-time activation link.
+    Create {
+        /// The merchant the user works for (`acct_…`).
+        #[arg(long)]
+        merchant: String,
+        /// The user's email address (unique across merchants).
+        #[arg(long)]
+        email: String,
+        /// owner, developer, analyst or support (see the README's matrix).
+        #[arg(long)]
+        role: String,
+        /// Print exactly one JSON object on stdout.
         #[arg(long)]
         json: bool,
     },

@@ -10,6 +10,7 @@ mod banner;
 mod bench;
 mod cli;
 mod connections;
+mod dashboard_users;
 mod dev_cert;
 mod faults;
 mod harness;
@@ -67,6 +68,7 @@ fn main() -> std::process::ExitCode {
             Command::Config(_) => Ok(()),
             Command::Merchant(command) => admin::merchant(&settings, command).await,
             Command::Key(command) => admin::key(&settings, command).await,
+            Command::User(command) => dashboard_users::run(&settings, command).await,
             Command::DevCert(args) => dev_cert::run(&settings, &args),
             Command::Vault(command) => vault_admin::run(&settings, command).await,
             Command::Ledger(command) => ledger_admin::run(&settings, command).await,

@@ -164,23 +164,28 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
 fn api_settings(settings: &Settings, address: std::net::SocketAddr) -> portcullis_api::ApiSettings {
     let mut api = settings.api.clone();
     if api.public_url.is_none() {
-        let scheme = if settings.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        let host = match address.ip() {
-            ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
-            ip => ip,
-        };
-        let url = format!(
-            "{scheme}://{}",
-            std::net::SocketAddr::new(host, address.port())
-        );
+        let url = own_url(settings, address);
         tracing::warn!(%url, "public_url is not set: links to hosted pages use this server's own address");
         api.public_url = Some(url);
     }
     api
+}
+
+/// This server's own address as a URL (loopback for an unspecified host).
+pub(crate) fn own_url(settings: &Settings, address: std::net::SocketAddr) -> String {
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = match address.ip() {
+        ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+        ip => ip,
+    };
+    format!(
+        "{scheme}://{}",
+        std::net::SocketAddr::new(host, address.port())
+    )
 }
 
 /// Serves `/metrics` alone on `address` (`--metrics-listen`) until

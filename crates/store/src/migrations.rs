@@ -91,6 +91,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0020_routing_outcomes.sql"),
         postgres: include_str!("../migrations/postgres/0020_routing_outcomes.sql"),
     },
+    Migration {
+        version: 22,
+        sqlite: include_str!("../migrations/sqlite/0022_dashboard.sql"),
+        postgres: include_str!("../migrations/postgres/0022_dashboard.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

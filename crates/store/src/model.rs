@@ -65,6 +65,12 @@ pub enum Table {
     CustomerBalanceTransactions,
     /// Stored-value limits per merchant or customer and currency (`cbl_…`).
     CustomerBalanceLimits,
+    /// Merchant dashboard users (`dusr_…`), unique by `email_key` across merchants.
+    DashboardUsers,
+    /// Signed-in dashboard sessions, found by `token_hash`.
+    DashboardSessions,
+    /// What dashboard users did; append-only.
+    DashboardEvents,
 }
 
 /// How a search attribute maps to SQL.
@@ -105,6 +111,9 @@ impl Table {
             Table::AccountEvents => "account_events",
             Table::CustomerBalanceTransactions => "customer_balance_transactions",
             Table::CustomerBalanceLimits => "customer_balance_limits",
+            Table::DashboardUsers => "dashboard_users",
+            Table::DashboardSessions => "dashboard_sessions",
+            Table::DashboardEvents => "dashboard_events",
         }
     }
 
@@ -219,6 +228,21 @@ impl Table {
             Table::CustomerBalanceLimits => {
                 &[("holder", ColumnKind::Text), ("currency", ColumnKind::Text)]
             }
+            Table::DashboardUsers => &[
+                ("email_key", ColumnKind::Text),
+                ("activation_hash", ColumnKind::Text),
+                ("status", ColumnKind::Text),
+            ],
+            Table::DashboardSessions => &[
+                ("token_hash", ColumnKind::Text),
+                ("dashboard_user", ColumnKind::Text),
+                ("revoked", ColumnKind::Integer),
+            ],
+            Table::DashboardEvents => &[
+                ("dashboard_user", ColumnKind::Text),
+                ("action", ColumnKind::Text),
+                ("object", ColumnKind::Text),
+            ],
         }
     }
 

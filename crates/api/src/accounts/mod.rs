@@ -21,7 +21,7 @@ mod credentials;
 mod errors;
 pub mod mail;
 mod pages;
-mod passwords;
+pub(crate) mod passwords;
 mod records;
 mod registration;
 mod render;

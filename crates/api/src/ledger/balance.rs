@@ -50,7 +50,7 @@ async fn retrieve(
 }
 
 /// The `balance` object of `scope`, read from the ledger's balances.
-pub(super) async fn balance_of(state: &AppState, scope: &Scope) -> ApiResult<Value> {
+pub(crate) async fn balance_of(state: &AppState, scope: &Scope) -> ApiResult<Value> {
     let accounts: Vec<String> = BUCKETS
         .iter()
         .map(|bucket| Account::merchant(&scope.merchant_id, scope.livemode, *bucket).to_string())

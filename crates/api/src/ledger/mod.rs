@@ -4,7 +4,7 @@
 //! the chain) lives in `portcullis-ledger`; this module decides when money
 //! moves and renders it in Stripe's shape.
 
-mod balance;
+pub(crate) mod balance;
 mod balance_transactions;
 pub mod booking;
 mod payouts;

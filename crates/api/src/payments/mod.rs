@@ -19,7 +19,7 @@ pub mod recovery;
 pub(crate) mod refunds;
 pub(crate) mod render;
 mod request_params;
-mod reviews;
+pub(crate) mod reviews;
 mod risk;
 mod risk_signals;
 pub mod wallets;

@@ -173,10 +173,19 @@ async fn approve(
         return err.into_response();
     }
     idempotency::respond(&state, &caller, &request, || async {
-        let (review, op) = close(&state, &caller.scope(), &id, "approved").await?;
-        Ok(Executed::ok(render(&review), WriteSet { ops: vec![op] }))
+        approve_review(&state, &caller.scope(), &id).await
     })
     .await
+}
+
+/// Closes the open review `id` as approved (the API's and the dashboard's).
+pub(crate) async fn approve_review(
+    state: &AppState,
+    scope: &Scope,
+    id: &str,
+) -> ApiResult<Executed> {
+    let (review, op) = close(state, scope, id, "approved").await?;
+    Ok(Executed::ok(render(&review), WriteSet { ops: vec![op] }))
 }
 
 /// Refunds the whole charge as fraudulent, then closes the review.

@@ -124,12 +124,26 @@ async fn redeliver(
         caller.require(RESOURCE, Access::Write)?;
         let endpoint_id = request.params.string("webhook_endpoint", 255)?;
         std::mem::take(&mut request.params).finish()?;
-        let scope = caller.scope();
-        let event = load_event(&state, &scope, &id).await?;
+        redeliver_event(&state, &caller.scope(), &id, endpoint_id).await
+    };
+    answer(result.await)
+}
+
+/// Makes the event's deliveries (or one endpoint's) due now: the API's
+/// redeliver and the dashboard's resend.
+pub(crate) async fn redeliver_event(
+    state: &AppState,
+    scope: &Scope,
+    id: &str,
+    endpoint_id: Option<String>,
+) -> ApiResult<Value> {
+    let (state, scope) = (state, scope);
+    {
+        let event = load_event(state, scope, id).await?;
         let one = match &endpoint_id {
             None => None,
             Some(endpoint_id) => {
-                load_live(&state, &scope, endpoint_id).await?;
+                load_live(state, scope, endpoint_id).await?;
                 Some(Redelivery {
                     endpoint_id: endpoint_id.clone(),
                     event_type: event_type_of(&event)?,
@@ -139,13 +153,12 @@ async fn redeliver(
         };
         let scheduled = state
             .store
-            .redeliver(&scope, &id, one.as_ref(), now_ms())
+            .redeliver(scope, id, one.as_ref(), now_ms())
             .await?;
         Ok(
             json!({ "object": "redelivery", "event": id, "webhook_endpoint": endpoint_id, "scheduled": scheduled }),
         )
-    };
-    answer(result.await)
+    }
 }
 
 fn answer(result: ApiResult<Value>) -> Response {

@@ -4,7 +4,7 @@
 //! for too long), guarded against server-side request forgery.
 
 mod attempt;
-mod deliveries;
+pub(crate) mod deliveries;
 mod endpoints;
 mod sender;
 mod stored;

@@ -1,0 +1,772 @@
+//! The pages that show: payments (list with search and filters), one
+//! payment's timeline, the review queue, webhook endpoints and deliveries.
+//! They read the same documents the API renders.
+
+use super::layout::{self, error_page, locale, see_other, Layout};
+use super::session::SignedIn;
+use super::users::Permission;
+use super::{audit, texts};
+use crate::error::{ApiError, ApiResult};
+use crate::hosted::{money::format_amount, Locale};
+use crate::state::AppState;
+use crate::wire::ApiRequest;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use portcullis_domain::money::Currency;
+use portcullis_store::{
+    CreatedRange, DeliveryFilter, Doc, ListQuery, PageCursor, Scope, SqlValue, Table,
+};
+use serde_json::Value;
+
+/// Most rows a list page shows.
+const PAGE_ROWS: usize = 50;
+/// Payments read for one filtered page (filters on amount and method are
+/// applied to these, newest first).
+const PAYMENTS_READ_MAX: usize = 100;
+/// Events looked through for a payment's webhook deliveries (newest).
+const EVENTS_READ_MAX: usize = 100;
+
+/// What every page handler starts with: the language, the signed-in user
+/// (or the redirect to sign in), the flash.
+pub struct Start {
+    pub loc: Locale,
+    pub lang_named: bool,
+    pub signed: SignedIn,
+    pub done: Option<String>,
+}
+
+pub async fn start(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &mut ApiRequest,
+    permission: Permission,
+) -> Result<Start, Response> {
+    let lang = field(request, "lang", 8).ok().flatten();
+    let loc = locale(lang.as_deref(), headers);
+    let done = field(request, "done", 20).ok().flatten();
+    let signed = layout::guard(state, headers, loc).await?;
+    if let Err(err) = signed.require(permission) {
+        return Err(error_page(state, loc, &err));
+    }
+    Ok(Start {
+        loc,
+        lang_named: lang.is_some(),
+        signed,
+        done,
+    })
+}
+
+impl Start {
+    fn layout(&self, title: &str, path: &str) -> Layout {
+        Layout::signed(&self.signed, self.loc, title, path).with_done(self.done.as_deref())
+    }
+
+    fn t(&self) -> &'static texts::Texts {
+        texts::of(self.loc)
+    }
+
+    fn render(&self, state: &AppState, template: &impl Template) -> Response {
+        layout::page(state, template, self.lang_named.then_some(self.loc))
+    }
+}
+
+pub async fn home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut request: ApiRequest,
+) -> Response {
+    match start(&state, &headers, &mut request, Permission::ViewPayments).await {
+        Ok(_) => see_other("/dashboard/payments"),
+        Err(response) => response,
+    }
+}
+
+/// A form field that may be left empty (an empty field is absent).
+pub fn field(request: &mut ApiRequest, name: &str, chars_max: usize) -> ApiResult<Option<String>> {
+    use portcullis_domain::customers::Patch;
+    Ok(match request.params.patch_string(name, chars_max)? {
+        Patch::Set(text) => Some(text),
+        Patch::Keep | Patch::Clear => None,
+    })
+}
+
+/// `2026-12-05 21:40` (UTC).
+pub fn when(unix_s: i64) -> String {
+    let (y, m, d) = portcullis_domain::civil_from_days(unix_s.div_euclid(86_400));
+    let s = unix_s.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", s / 3600, s % 3600 / 60)
+}
+
+/// `YYYY-MM-DD` as the Unix second of that day's start (UTC).
+fn day_start(text: &str) -> Option<i64> {
+    let mut parts = text.split('-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: u32 = parts.next()?.parse().ok()?;
+    let d: u32 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    Some(portcullis_domain::days_from_civil(y, m, d) * 86_400)
+}
+
+pub fn money(amount: i64, currency: &str, loc: Locale) -> String {
+    match Currency::parse(currency) {
+        Ok(currency) => format_amount(amount, currency, loc),
+        Err(_) => format!("{amount} {currency}"),
+    }
+}
+
+fn text(value: &Value, key: &str) -> String {
+    match &value[key] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn int(value: &Value, key: &str) -> i64 {
+    value[key].as_i64().unwrap_or(0)
+}
+
+/// A risk signal as stored: numbers are fixed point in micro-units
+/// (`portcullis_risk::signals::MICROS_PER_UNIT`), written here exactly.
+fn signal_text(value: &Value) -> String {
+    match value {
+        Value::Number(n) => match n.as_i64() {
+            Some(micros) => {
+                let sign = if micros < 0 { "-" } else { "" };
+                let (whole, fraction) = (
+                    micros.unsigned_abs() / 1_000_000,
+                    micros.unsigned_abs() % 1_000_000,
+                );
+                let fraction = format!("{fraction:06}");
+                let fraction = fraction.trim_end_matches('0');
+                if fraction.is_empty() {
+                    format!("{sign}{whole}")
+                } else {
+                    format!("{sign}{whole}.{fraction}")
+                }
+            }
+            None => n.to_string(),
+        },
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn json(doc: &Doc) -> ApiResult<Value> {
+    serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))
+}
+
+pub async fn list_json(
+    state: &AppState,
+    table: Table,
+    scope: &Scope,
+    filters: Vec<(&'static str, SqlValue)>,
+    limit: usize,
+) -> ApiResult<Vec<Value>> {
+    let page = state
+        .store
+        .list(
+            table,
+            &ListQuery {
+                scope: scope.clone(),
+                filters,
+                one_of: vec![],
+                created: CreatedRange::default(),
+                cursor: PageCursor::Newest,
+                limit,
+            },
+        )
+        .await?;
+    page.docs.iter().map(json).collect()
+}
+
+// ---- payments --------------------------------------------------------------
+
+pub struct PaymentRow {
+    pub id: String,
+    pub amount: String,
+    pub status: String,
+    pub created: String,
+    pub customer: String,
+    pub description: String,
+    pub methods: String,
+}
+
+pub struct Filters {
+    pub q: String,
+    pub status: String,
+    pub created_from: String,
+    pub created_to: String,
+    pub amount_min: String,
+    pub amount_max: String,
+    pub method: String,
+}
+
+pub const STATUSES: &[&str] = &[
+    "succeeded",
+    "requires_capture",
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+    "canceled",
+];
+pub const METHODS: &[&str] = &["card", "alipay", "wechat_pay", "customer_balance"];
+
+#[derive(Template)]
+#[template(path = "dashboard/payments.html")]
+struct PaymentsPage {
+    l: Layout,
+    f: Filters,
+    rows: Vec<PaymentRow>,
+    statuses: &'static [&'static str],
+    methods: &'static [&'static str],
+    older: Option<String>,
+}
+
+impl Filters {
+    fn read(request: &mut ApiRequest) -> ApiResult<Filters> {
+        let mut get = |name: &str, max: usize| -> ApiResult<String> {
+            Ok(field(request, name, max)?
+                .unwrap_or_default()
+                .trim()
+                .to_owned())
+        };
+        Ok(Filters {
+            q: get("q", 255)?,
+            status: get("status", 40)?,
+            created_from: get("created_from", 10)?,
+            created_to: get("created_to", 10)?,
+            amount_min: get("amount_min", 20)?,
+            amount_max: get("amount_max", 20)?,
+            method: get("method", 40)?,
+        })
+    }
+
+    fn bad(param: &str) -> ApiError {
+        ApiError::invalid("parameter_invalid", format!("{param} is not valid."), param)
+    }
+
+    fn amount(text: &str, param: &str) -> ApiResult<Option<i64>> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse::<i64>().map(Some).map_err(|_| Self::bad(param))
+    }
+
+    fn day(text: &str, param: &str) -> ApiResult<Option<i64>> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        day_start(text).map(Some).ok_or_else(|| Self::bad(param))
+    }
+
+    fn query(&self, scope: &Scope, after: Option<String>) -> ApiResult<ListQuery> {
+        let mut filters = vec![];
+        if !self.status.is_empty() {
+            if !STATUSES.contains(&self.status.as_str()) {
+                return Err(Self::bad("status"));
+            }
+            filters.push(("status", SqlValue::Text(self.status.clone())));
+        }
+        if self.q.starts_with("cus_") {
+            filters.push(("customer", SqlValue::Text(self.q.clone())));
+        }
+        let created = CreatedRange {
+            gte: Self::day(&self.created_from, "created_from")?,
+            lt: Self::day(&self.created_to, "created_to")?.map(|d| d + 86_400),
+            ..CreatedRange::default()
+        };
+        Ok(ListQuery {
+            scope: scope.clone(),
+            filters,
+            one_of: vec![],
+            created,
+            cursor: after.map_or(PageCursor::Newest, PageCursor::StartingAfter),
+            limit: PAYMENTS_READ_MAX,
+        })
+    }
+
+    /// The filters the store cannot apply: amount bounds, method, text.
+    fn keeps(&self, intent: &Value) -> ApiResult<bool> {
+        let amount = int(intent, "amount");
+        let min = Self::amount(&self.amount_min, "amount_min")?;
+        let max = Self::amount(&self.amount_max, "amount_max")?;
+        if min.is_some_and(|m| amount < m) || max.is_some_and(|m| amount > m) {
+            return Ok(false);
+        }
+        if !self.method.is_empty() {
+            let methods = intent["payment_method_types"].as_array();
+            if !methods.is_some_and(|m| m.iter().any(|v| v.as_str() == Some(&self.method))) {
+                return Ok(false);
+            }
+        }
+        let q = self.q.to_lowercase();
+        if !q.is_empty() && !q.starts_with("cus_") {
+            let haystack = format!(
+                "{} {}",
+                text(intent, "description"),
+                text(intent, "receipt_email")
+            )
+            .to_lowercase();
+            if !haystack.contains(&q) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn payment_row(intent: &Value, loc: Locale) -> PaymentRow {
+    PaymentRow {
+        id: text(intent, "id"),
+        amount: money(int(intent, "amount"), &text(intent, "currency"), loc),
+        status: text(intent, "status"),
+        created: when(int(intent, "created")),
+        customer: text(intent, "customer"),
+        description: text(intent, "description"),
+        methods: intent["payment_method_types"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default(),
+    }
+}
+
+pub async fn payments(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut request: ApiRequest,
+) -> Response {
+    let s = match start(&state, &headers, &mut request, Permission::ViewPayments).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let result = async {
+        let f = Filters::read(&mut request)?;
+        let after = field(&mut request, "starting_after", 255)?;
+        std::mem::take(&mut request.params).finish()?;
+        if f.q.starts_with("pi_") {
+            return Ok(Err(see_other(&format!("/dashboard/payments/{}", f.q))));
+        }
+        let page = state
+            .store
+            .list(Table::PaymentIntents, &f.query(&s.signed.scope(), after)?)
+            .await?;
+        let mut rows = vec![];
+        for doc in &page.docs {
+            let intent = json(doc)?;
+            if rows.len() < PAGE_ROWS && f.keeps(&intent)? {
+                rows.push(payment_row(&intent, s.loc));
+            }
+        }
+        let older = page
+            .has_more
+            .then(|| page.docs.last().map(|d| d.id.clone()))
+            .flatten();
+        Ok(Ok(PaymentsPage {
+            l: s.layout(s.t().payments, "/dashboard/payments"),
+            f,
+            rows,
+            statuses: STATUSES,
+            methods: METHODS,
+            older,
+        }))
+    };
+    match result.await {
+        Ok(Ok(page)) => s.render(&state, &page),
+        Ok(Err(redirect)) => redirect,
+        Err(err) => error_page(&state, s.loc, &err),
+    }
+}
+
+// ---- one payment -------------------------------------------------------------
+
+pub struct TimelineRow {
+    pub time: String,
+    pub what: String,
+    pub detail: String,
+}
+
+pub struct DeliveryRow {
+    pub event: String,
+    pub event_type: String,
+    pub endpoint: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_status: String,
+}
+
+pub struct Posting {
+    pub id: String,
+    pub kind: String,
+    pub amount: String,
+    pub fee: String,
+    pub net: String,
+    pub ledger_transaction: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/payment.html")]
+struct PaymentPage {
+    l: Layout,
+    p: PaymentRow,
+    refundable: bool,
+    capturable: bool,
+    may_move: bool,
+    may_resend: bool,
+    timeline: Vec<TimelineRow>,
+    /// Every signal assessed: name, value, whether it decided.
+    risk: Vec<(String, String, bool)>,
+    postings: Vec<Posting>,
+    deliveries: Vec<DeliveryRow>,
+    actions: Vec<TimelineRow>,
+}
+
+pub async fn payment(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    mut request: ApiRequest,
+) -> Response {
+    let s = match start(&state, &headers, &mut request, Permission::ViewPayments).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    if let Err(err) = std::mem::take(&mut request.params).finish() {
+        return error_page(&state, s.loc, &err);
+    }
+    match payment_page(&state, &s, &id).await {
+        Ok(page) => s.render(&state, &page),
+        Err(err) => error_page(&state, s.loc, &err),
+    }
+}
+
+async fn payment_page(state: &AppState, s: &Start, id: &str) -> ApiResult<PaymentPage> {
+    let scope = s.signed.scope();
+    let doc = state
+        .store
+        .get(Table::PaymentIntents, &scope, id)
+        .await?
+        .ok_or_else(|| ApiError::no_such("payment_intent", id, "id"))?;
+    let intent = json(&doc)?;
+    let by_intent = || vec![("payment_intent", SqlValue::Text(id.to_owned()))];
+    let charges = list_json(state, Table::Charges, &scope, by_intent(), 100).await?;
+    let refunds = list_json(state, Table::Refunds, &scope, by_intent(), 100).await?;
+    let attempts = list_json(state, Table::PaymentAttempts, &scope, by_intent(), 100).await?;
+    let evaluations = list_json(state, Table::RiskEvaluations, &scope, by_intent(), 100).await?;
+    let currency = text(&intent, "currency");
+    let mut timeline = vec![TimelineRow {
+        time: when(int(&intent, "created")),
+        what: "payment_intent.created".into(),
+        detail: money(int(&intent, "amount"), &currency, s.loc),
+    }];
+    for a in &attempts {
+        timeline.push(TimelineRow {
+            time: when(int(a, "created")),
+            what: format!("attempt.{}", text(a, "kind")),
+            detail: format!(
+                "{} · {} · resolved={}",
+                text(a, "id"),
+                money(int(a, "amount_minor"), &currency, s.loc),
+                a["resolved"]
+            ),
+        });
+    }
+    let mut risk = vec![];
+    for e in &evaluations {
+        timeline.push(TimelineRow {
+            time: when(int(e, "created")),
+            what: format!("risk.{}", text(e, "action")),
+            detail: text(e, "rule"),
+        });
+        if let Some(signals) = e["signals"].as_object() {
+            risk = signals
+                .iter()
+                .map(|(k, v)| (k.clone(), signal_text(v), false))
+                .collect();
+        }
+    }
+    let mut sources = vec![];
+    for c in &charges {
+        let outcome = &c["outcome"];
+        timeline.push(TimelineRow {
+            time: when(int(c, "created")),
+            what: format!("charge.{}", text(c, "status")),
+            detail: format!(
+                "{} · {} · risk {} ({}) {}",
+                text(c, "id"),
+                text(outcome, "kind"),
+                text(outcome, "risk_level"),
+                text(outcome, "risk_score"),
+                text(c, "failure_code")
+            ),
+        });
+        // The signals that mattered to the decision, as the charge shows them.
+        if let Some(signals) = outcome["signals"].as_object() {
+            for row in risk.iter_mut() {
+                row.2 = signals.contains_key(&row.0);
+            }
+        }
+        sources.push(text(c, "id"));
+    }
+    for r in &refunds {
+        timeline.push(TimelineRow {
+            time: when(int(r, "created")),
+            what: format!("refund.{}", text(r, "status")),
+            detail: format!(
+                "{} · {}",
+                text(r, "id"),
+                money(int(r, "amount_minor"), &currency, s.loc)
+            ),
+        });
+        sources.push(text(r, "id"));
+    }
+    timeline.sort_by(|a, b| a.time.cmp(&b.time));
+    let postings = postings(state, &scope, &sources, s.loc).await?;
+    let mut objects = sources.clone();
+    objects.push(id.to_owned());
+    let deliveries = deliveries(state, &scope, &objects).await?;
+    let actions = audit::about(state, &scope, id)
+        .await?
+        .into_iter()
+        .map(|e| TimelineRow {
+            time: when(e.created),
+            what: e.action,
+            detail: format!(
+                "{} {}",
+                e.email.unwrap_or_default(),
+                e.result.unwrap_or_default()
+            ),
+        })
+        .collect();
+    let status = text(&intent, "status");
+    let refundable = charges.iter().any(|c| {
+        text(c, "status") == "succeeded"
+            && int(c, "amount_refunded_minor") < int(c, "amount_captured_minor")
+    });
+    Ok(PaymentPage {
+        l: s.layout(&format!("{} {id}", s.t().payments), "/dashboard/payments"),
+        p: payment_row(&intent, s.loc),
+        refundable,
+        capturable: status == "requires_capture",
+        may_move: s.signed.user.role.may(Permission::MovePayments),
+        may_resend: s.signed.user.role.may(Permission::ResendWebhooks),
+        timeline,
+        risk,
+        postings,
+        deliveries,
+        actions,
+    })
+}
+
+async fn postings(
+    state: &AppState,
+    scope: &Scope,
+    sources: &[String],
+    loc: Locale,
+) -> ApiResult<Vec<Posting>> {
+    let mut rows = vec![];
+    for source in sources {
+        let filters = vec![("source", SqlValue::Text(source.clone()))];
+        for t in list_json(state, Table::BalanceTransactions, scope, filters, 100).await? {
+            let currency = text(&t, "currency");
+            let (amount, fee) = (int(&t, "amount_minor"), int(&t, "fee_minor"));
+            rows.push(Posting {
+                id: text(&t, "id"),
+                kind: text(&t, "kind"),
+                amount: money(amount, &currency, loc),
+                fee: money(fee, &currency, loc),
+                net: money(amount.checked_sub(fee).unwrap_or(0), &currency, loc),
+                ledger_transaction: text(&t, "ledger_transaction"),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The deliveries of the recent events about any of `objects`.
+async fn deliveries(
+    state: &AppState,
+    scope: &Scope,
+    objects: &[String],
+) -> ApiResult<Vec<DeliveryRow>> {
+    let mut rows = vec![];
+    for event in list_json(state, Table::Events, scope, vec![], EVENTS_READ_MAX).await? {
+        let about = text(&event["data"]["object"], "id");
+        if !objects.contains(&about) {
+            continue;
+        }
+        let id = text(&event, "id");
+        let page = state
+            .store
+            .list_deliveries(scope, &DeliveryFilter::Event(id.clone()), 100)
+            .await?;
+        for d in page.deliveries {
+            rows.push(DeliveryRow {
+                event: id.clone(),
+                event_type: d.event_type,
+                endpoint: d.key.endpoint_id,
+                state: d.state.as_str().to_owned(),
+                attempts: d.attempts,
+                last_status: d
+                    .last_status_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+// ---- reviews ---------------------------------------------------------------
+
+pub struct ReviewRow {
+    pub id: String,
+    pub payment_intent: String,
+    pub charge: String,
+    pub rule: String,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/reviews.html")]
+struct ReviewsPage {
+    l: Layout,
+    rows: Vec<ReviewRow>,
+    may_decide: bool,
+}
+
+pub async fn reviews(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut request: ApiRequest,
+) -> Response {
+    let s = match start(&state, &headers, &mut request, Permission::ViewPayments).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let result = async {
+        std::mem::take(&mut request.params).finish()?;
+        let open = vec![("is_open", SqlValue::Bool(true))];
+        let rows = list_json(&state, Table::Reviews, &s.signed.scope(), open, PAGE_ROWS)
+            .await?
+            .iter()
+            .map(|r| ReviewRow {
+                id: text(r, "id"),
+                payment_intent: text(r, "payment_intent"),
+                charge: text(r, "charge"),
+                rule: text(r, "rule"),
+                created: when(int(r, "created")),
+            })
+            .collect();
+        Ok::<_, ApiError>(ReviewsPage {
+            l: s.layout(s.t().open_reviews, "/dashboard/reviews"),
+            rows,
+            may_decide: s.signed.user.role.may(Permission::DecideReviews),
+        })
+    };
+    match result.await {
+        Ok(page) => s.render(&state, &page),
+        Err(err) => error_page(&state, s.loc, &err),
+    }
+}
+
+// ---- webhooks --------------------------------------------------------------
+
+pub struct EndpointRow {
+    pub id: String,
+    pub url: String,
+    pub status: String,
+    pub deliveries: Vec<DeliveryRow>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/webhooks.html")]
+struct WebhooksPage {
+    l: Layout,
+    endpoints: Vec<EndpointRow>,
+    may_resend: bool,
+}
+
+pub async fn webhooks(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut request: ApiRequest,
+) -> Response {
+    let s = match start(&state, &headers, &mut request, Permission::ViewWebhooks).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let result = async {
+        std::mem::take(&mut request.params).finish()?;
+        let scope = s.signed.scope();
+        let mut endpoints = vec![];
+        for e in list_json(&state, Table::WebhookEndpoints, &scope, vec![], PAGE_ROWS).await? {
+            let id = text(&e, "id");
+            let filter = DeliveryFilter::Endpoint {
+                endpoint_id: id.clone(),
+                starting_after: None,
+            };
+            let page = state.store.list_deliveries(&scope, &filter, 20).await?;
+            endpoints.push(EndpointRow {
+                url: text(&e, "url"),
+                status: if e["enabled"].as_bool() == Some(false) {
+                    "disabled"
+                } else {
+                    "enabled"
+                }
+                .to_owned(),
+                deliveries: page
+                    .deliveries
+                    .into_iter()
+                    .map(|d| DeliveryRow {
+                        event: d.key.event_id,
+                        event_type: d.event_type,
+                        endpoint: id.clone(),
+                        state: d.state.as_str().to_owned(),
+                        attempts: d.attempts,
+                        last_status: d
+                            .last_status_code
+                            .map(|c| c.to_string())
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+                id,
+            });
+        }
+        Ok::<_, ApiError>(WebhooksPage {
+            l: s.layout(s.t().webhooks, "/dashboard/webhooks"),
+            endpoints,
+            may_resend: s.signed.user.role.may(Permission::ResendWebhooks),
+        })
+    };
+    match result.await {
+        Ok(page) => s.render(&state, &page),
+        Err(err) => error_page(&state, s.loc, &err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn days_and_times_are_written_in_utc() {
+        assert_eq!(super::when(0), "1970-01-01 00:00");
+        assert_eq!(super::when(951_825_600), "2000-02-29 12:00");
+        assert_eq!(super::day_start("2000-02-29"), Some(951_782_400));
+        assert_eq!(super::day_start("2000-13-01"), None);
+        assert_eq!(super::day_start("yesterday"), None);
+        use serde_json::json;
+        assert_eq!(super::signal_text(&json!(10_000_000)), "10");
+        assert_eq!(super::signal_text(&json!(-2_500_000)), "-2.5");
+        assert_eq!(super::signal_text(&json!("visa")), "visa");
+    }
+}

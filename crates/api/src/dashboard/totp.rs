@@ -1,0 +1,203 @@
+//! The optional second factor: RFC 6238 time-based one-time codes (the
+//! `totp-rs` crate; SHA-1, 6 digits, 30-second steps, one step of skew —
+//! what authenticator apps use). A user turns it on at
+//! `/dashboard/security` by scanning the secret (a QR code of its
+//! `otpauth://` URI) and typing a code from it; the secret is then stored
+//! sealed by the vault under the user's id, and sign-in asks for a code.
+
+use super::audit::{self, Entry};
+use super::layout::{error_page, guard, locale, Layout};
+use super::pages::{field, start};
+use super::session::SignedIn;
+use super::users::{self, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::sealed_secrets;
+use crate::state::AppState;
+use crate::wire::ApiRequest;
+use askama::Template;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use portcullis_store::WriteSet;
+use totp_rs::{Algorithm, Secret, TOTP};
+
+const DIGITS: usize = 6;
+const STEP_S: u64 = 30;
+/// Codes of the step before and after are accepted too (clock drift).
+const SKEW_STEPS: u8 = 1;
+/// 160 bits, as RFC 4226 recommends.
+const SECRET_BYTES: usize = 20;
+
+/// A new secret, base32 (what authenticator apps take).
+pub fn new_secret() -> String {
+    let bytes: [u8; SECRET_BYTES] = rand::random();
+    match Secret::Raw(bytes.to_vec()).to_encoded() {
+        Secret::Encoded(text) => text,
+        Secret::Raw(_) => String::new(),
+    }
+}
+
+fn totp(secret_b32: &str) -> Option<TOTP> {
+    let bytes = Secret::Encoded(secret_b32.to_owned()).to_bytes().ok()?;
+    TOTP::new(Algorithm::SHA1, DIGITS, SKEW_STEPS, STEP_S, bytes).ok()
+}
+
+/// Whether `code` is the secret's code at `now` (± one step).
+pub fn check(secret_b32: &str, code: &str, now: i64) -> bool {
+    let code = code.trim();
+    code.len() == DIGITS
+        && code.bytes().all(|b| b.is_ascii_digit())
+        && totp(secret_b32).is_some_and(|t| t.check(code, u64::try_from(now).unwrap_or(0)))
+}
+
+/// The `otpauth://` URI apps scan (Google Authenticator's key URI format).
+pub fn uri(email: &str, secret_b32: &str) -> String {
+    let label: String =
+        form_urlencoded::byte_serialize(format!("Portcullis:{email}").as_bytes()).collect();
+    format!("otpauth://totp/{label}?secret={secret_b32}&issuer=Portcullis&algorithm=SHA1&digits={DIGITS}&period={STEP_S}")
+}
+
+/// The user's secret, opened by the vault, if the second factor is on.
+pub fn secret_of(state: &AppState, user: &users::DashboardUser) -> ApiResult<Option<String>> {
+    match &user.totp {
+        None => Ok(None),
+        Some(member) => {
+            let sealed = sealed_secrets::from_member(member)?;
+            Ok(Some(sealed_secrets::open::<String>(
+                &state.vault,
+                &user.id,
+                &sealed,
+            )?))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/security.html")]
+struct SecurityPage {
+    l: Layout,
+    enabled: bool,
+    secret: String,
+    qr: String,
+    error: bool,
+}
+
+fn security_page(
+    signed: &SignedIn,
+    loc: crate::hosted::Locale,
+    error: bool,
+) -> ApiResult<SecurityPage> {
+    let t = super::texts::of(loc);
+    let secret = new_secret();
+    let qr = crate::qr_images::png_data_url(&uri(&signed.user.email, &secret))
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(SecurityPage {
+        l: Layout::signed(signed, loc, t.security, "/dashboard/security"),
+        enabled: signed.user.totp.is_some(),
+        secret,
+        qr,
+        error,
+    })
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut request: ApiRequest,
+) -> Response {
+    let s = match start(&state, &headers, &mut request, Permission::ViewPayments).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    if let Err(err) = std::mem::take(&mut request.params).finish() {
+        return error_page(&state, s.loc, &err);
+    }
+    match security_page(&s.signed, s.loc, false) {
+        Ok(page) => super::layout::page(&state, &page, s.lang_named.then_some(s.loc)),
+        Err(err) => error_page(&state, s.loc, &err),
+    }
+}
+
+/// Turns the second factor on once a code from the shown secret checks.
+pub async fn enable(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut request: ApiRequest,
+) -> Response {
+    let loc = locale(None, &headers);
+    let signed = match guard(&state, &headers, loc).await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let result = async {
+        let csrf = field(&mut request, "csrf_token", 128)?;
+        signed.check_csrf(csrf.as_deref())?;
+        let secret = field(&mut request, "secret", 64)?.unwrap_or_default();
+        let code = field(&mut request, "code", 12)?.unwrap_or_default();
+        std::mem::take(&mut request.params).finish()?;
+        if !check(&secret, &code, state.now()) {
+            return Ok(false);
+        }
+        let (doc, mut user) =
+            users::load(&state.store, &signed.user.merchant, &signed.user.id).await?;
+        let sealed = sealed_secrets::seal(&state.vault, &user.id, &secret)?;
+        user.totp = Some(sealed_secrets::to_member(&sealed)?);
+        let entry = Entry {
+            user: Some(&user.id),
+            email: Some(&user.email),
+            action: "totp_enable",
+            object: None,
+            result: None,
+            ip: request.client_ip.map(|ip| ip.to_string()),
+        };
+        let ops = vec![
+            users::update(&doc, &user)?,
+            audit::record(&signed.scope(), entry, state.now())?,
+        ];
+        state.store.commit(WriteSet { ops }).await?;
+        Ok::<_, ApiError>(true)
+    };
+    match result.await {
+        Ok(true) => super::layout::see_other("/dashboard/security"),
+        Ok(false) => match security_page(&signed, loc, true) {
+            Ok(page) => {
+                let mut response = super::layout::page(&state, &page, None);
+                *response.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+                response
+            }
+            Err(err) => error_page(&state, loc, &err),
+        },
+        Err(err) => error_page(&state, loc, &err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 6238 appendix B's SHA-1 secret ("12345678901234567890"); its
+    /// 8-digit codes end in these 6 digits.
+    const RFC_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+    #[test]
+    fn codes_are_rfc_6238s() {
+        assert!(check(RFC_SECRET, "287082", 59));
+        assert!(check(RFC_SECRET, "081804", 1_111_111_109));
+        assert!(check(RFC_SECRET, "005924", 1_234_567_890));
+        assert!(!check(RFC_SECRET, "005925", 1_234_567_890));
+        assert!(
+            !check(RFC_SECRET, "005924", 1_234_567_890 + 120),
+            "two steps late"
+        );
+        assert!(!check(RFC_SECRET, "", 59) && !check(RFC_SECRET, "28708a", 59));
+    }
+
+    #[test]
+    fn secrets_are_160_bits_of_base32() {
+        let secret = new_secret();
+        assert_eq!(secret.len(), 32);
+        assert_ne!(secret, new_secret());
+        assert!(uri("a+b@example.com", &secret)
+            .starts_with("otpauth://totp/Portcullis%3Aa%2Bb%40example.com?secret="));
+    }
+}

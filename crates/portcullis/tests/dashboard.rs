@@ -1,0 +1,667 @@
+//! The merchant dashboard (`/dashboard`) through the real binary, on SQLite
+//! and PostgreSQL: `portcullis user create` and its one-time activation
+//! link, the password policy, sign-in and the lockout, the session cookie's
+//! attributes, CSRF on every form, roles (an analyst may look, not
+//! refund), payments with filters, a refund that the API then shows and
+//! that is recorded with the user, sign-out, both languages, the charts.
+
+mod support;
+
+use serde_json::Value;
+use support::{cli, create_merchant, Api, Backend, TestDatabase, TestServer};
+
+const PASSWORD: &str = "violet kettle drum 42";
+
+/// A browser without a cookie jar of its own: it keeps the cookies it is
+/// given and follows no redirect, so each answer can be looked at.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    body: String,
+}
+
+impl Browser {
+    fn new(server: &TestServer) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: server.base_url.clone(),
+            cookies: vec![],
+        }
+    }
+
+    async fn send(&mut self, builder: reqwest::RequestBuilder) -> Page {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let response = builder.header("cookie", cookie).send().await.unwrap();
+        let set_cookies: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        for line in &set_cookies {
+            let pair = line.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(k, _)| k != name);
+            if !value.is_empty() {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        Page {
+            status: response.status().as_u16(),
+            location: response
+                .headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            set_cookies,
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let request = self.http.post(format!("{}{path}", self.base)).form(form);
+        self.send(request).await
+    }
+}
+
+/// The value of the first `csrf_token` field on the page.
+fn csrf(page: &Page) -> String {
+    let at = page
+        .body
+        .find("name=\"csrf_token\" value=\"")
+        .expect("a CSRF field")
+        + 25;
+    page.body[at..].split('"').next().unwrap().to_owned()
+}
+
+/// The current RFC 6238 code of a base32 secret, computed by Python's own
+/// `hmac` (an implementation independent of ours).
+fn python_totp(secret: &str) -> String {
+    let script = "import base64,hmac,struct,sys,time\n\
+        key = base64.b32decode(sys.argv[1] + '=' * (-len(sys.argv[1]) % 8))\n\
+        mac = hmac.digest(key, struct.pack('>Q', int(time.time()) // 30), 'sha1')\n\
+        o = mac[-1] & 15\n\
+        print('%06d' % ((struct.unpack('>I', mac[o:o + 4])[0] & 0x7fffffff) % 1000000))";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, secret])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn create_user(db: &TestDatabase, merchant: &str, email: &str, role: &str) -> Value {
+    let out = cli(
+        db,
+        &[
+            "user",
+            "create",
+            "--merchant",
+            merchant,
+            "--email",
+            email,
+            "--role",
+            role,
+            "--json",
+        ],
+    );
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+fn token_of(user: &Value) -> String {
+    let link = user["activation_link"].as_str().unwrap();
+    assert!(link.contains("/dashboard/activate?token=dat_"), "{link}");
+    link.split("token=").nth(1).unwrap().to_owned()
+}
+
+/// Activates `user` with `password` in a fresh browser, which is then signed in.
+async fn activate(server: &TestServer, user: &Value) -> Browser {
+    let mut browser = Browser::new(server);
+    let token = token_of(user);
+    let page = browser
+        .get(&format!("/dashboard/activate?token={token}"))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = csrf(&page);
+    let done = browser
+        .post(
+            "/dashboard/activate",
+            &[
+                ("token", &token),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    browser
+}
+
+async fn pay(api: &Api, amount: &str, description: &str) -> String {
+    let answer = api
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", amount),
+                ("currency", "usd"),
+                ("payment_method", "pm_card_visa"),
+                ("confirm", "true"),
+                ("description", description),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json()["id"].as_str().unwrap().to_owned()
+}
+
+async fn users_activate_sign_in_and_lock(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Dashboard");
+    let server = TestServer::start_with_env(
+        &db,
+        &[],
+        &[("PORTCULLIS_ACCOUNTS_LOCKOUT_FAILURES_MAX", "3")],
+    );
+    let user = create_user(&db, &merchant.id, "Owner@Example.com", "owner");
+    assert_eq!(user["role"], "owner");
+    assert!(user["id"].as_str().unwrap().starts_with("dusr_"));
+    let token = token_of(&user);
+
+    // The address is taken across merchants; a made-up role is refused.
+    let other = create_merchant(&db, "Other");
+    let taken = std::process::Command::new(support::binary())
+        .args([
+            "user",
+            "create",
+            "--merchant",
+            &other.id,
+            "--email",
+            "owner@example.com",
+            "--role",
+            "analyst",
+        ])
+        .args([
+            "--database-url",
+            &db.url,
+            "--data-dir",
+            db.data_dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!taken.status.success());
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("exists already"));
+
+    // Activation: the form needs the pre-session cookie's CSRF token and a
+    // password the policy accepts.
+    let mut browser = Browser::new(&server);
+    let page = browser
+        .get(&format!("/dashboard/activate?token={token}"))
+        .await;
+    assert_eq!(page.status, 200);
+    let csrf_token = csrf(&page);
+    let forged = browser
+        .post(
+            "/dashboard/activate",
+            &[
+                ("token", &token),
+                ("password", PASSWORD),
+                ("csrf_token", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    let weak = browser
+        .post(
+            "/dashboard/activate",
+            &[
+                ("token", &token),
+                ("password", "password123"),
+                ("csrf_token", &csrf_token),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, 400, "{}", weak.body);
+    let done = browser
+        .post(
+            "/dashboard/activate",
+            &[
+                ("token", &token),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf_token),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    assert_eq!(done.location.as_deref(), Some("/dashboard/payments"));
+    let session = done
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("portcullis_dashboard="))
+        .unwrap();
+    assert!(
+        session.contains("HttpOnly")
+            && session.contains("SameSite=Strict")
+            && session.contains("Path=/dashboard"),
+        "{session}"
+    );
+    assert!(!session.contains("Secure"), "no TLS here: {session}");
+    let payments = browser.get("/dashboard/payments").await;
+    assert_eq!(payments.status, 200);
+    assert!(
+        payments.body.contains("owner@example.com (owner)")
+            || payments.body.contains("Owner@Example.com (owner)")
+    );
+
+    // The link works once.
+    let again = Browser::new(&server)
+        .get(&format!("/dashboard/activate?token={token}"))
+        .await;
+    assert_eq!(again.status, 400);
+
+    // Sign-out ends the session (the old cookie no longer works).
+    let old_cookies = browser.cookies.clone();
+    let page = browser.get("/dashboard/payments").await;
+    let out = browser
+        .post("/dashboard/logout", &[("csrf_token", &csrf(&page))])
+        .await;
+    assert_eq!(out.status, 303);
+    browser.cookies = old_cookies;
+    let after = browser.get("/dashboard/payments").await;
+    assert_eq!(
+        (after.status, after.location.as_deref()),
+        (303, Some("/dashboard/login"))
+    );
+
+    // Sign-in: the same answer for a wrong password and an unknown address;
+    // three failures lock the user, even against the right password.
+    let mut fresh = Browser::new(&server);
+    let login = fresh.get("/dashboard/login").await;
+    let csrf_token = csrf(&login);
+    let unknown = fresh
+        .post(
+            "/dashboard/login",
+            &[
+                ("email", "nobody@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf_token),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, 401);
+    let ok = fresh
+        .post(
+            "/dashboard/login",
+            &[
+                ("email", "OWNER@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf_token),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let mut attacker = Browser::new(&server);
+    let login = attacker.get("/dashboard/login").await;
+    let csrf_token = csrf(&login);
+    for _ in 0..3 {
+        let wrong = attacker
+            .post(
+                "/dashboard/login",
+                &[
+                    ("email", "owner@example.com"),
+                    ("password", "not the password"),
+                    ("csrf_token", &csrf_token),
+                ],
+            )
+            .await;
+        assert_eq!(wrong.status, 401);
+    }
+    let locked = attacker
+        .post(
+            "/dashboard/login",
+            &[
+                ("email", "owner@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf_token),
+            ],
+        )
+        .await;
+    assert_eq!(locked.status, 401);
+    assert!(locked.body.contains("locked"), "{}", locked.body);
+    // Without the pre-session cookie's token, sign-in is refused.
+    let mut no_cookie = Browser::new(&server);
+    let forged = no_cookie
+        .post(
+            "/dashboard/login",
+            &[
+                ("email", "owner@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf_token),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+
+    // Two-step sign-in: on once a code from the shown secret checks; then
+    // the password alone no longer signs in.
+    let second = create_user(&db, &merchant.id, "second@example.com", "developer");
+    let mut owner = activate(&server, &second).await;
+    let security = owner.get("/dashboard/security").await;
+    let at = security.body.find("<code id=\"totp-secret\">").unwrap() + 23;
+    let secret = security.body[at..].split('<').next().unwrap().to_owned();
+    assert_eq!(secret.len(), 32, "{secret}");
+    let form = |code: String| {
+        vec![
+            ("csrf_token".to_owned(), csrf(&security)),
+            ("secret".to_owned(), secret.clone()),
+            ("code".to_owned(), code),
+        ]
+    };
+    let wrong = owner
+        .http
+        .post(format!("{}/dashboard/security/totp", owner.base))
+        .form(&form("000000".into()));
+    assert_eq!(owner.send(wrong).await.status, 400);
+    let right = owner
+        .http
+        .post(format!("{}/dashboard/security/totp", owner.base))
+        .form(&form(python_totp(&secret)));
+    assert_eq!(owner.send(right).await.status, 303);
+    assert!(owner
+        .get("/dashboard/security")
+        .await
+        .body
+        .contains("Two-step sign-in is on"));
+    let mut again = Browser::new(&server);
+    let login = again.get("/dashboard/login").await;
+    let csrf_token = csrf(&login);
+    let no_code = again
+        .post(
+            "/dashboard/login",
+            &[
+                ("email", "second@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf_token),
+            ],
+        )
+        .await;
+    assert_eq!(no_code.status, 401);
+    let with_code = again
+        .post(
+            "/dashboard/login",
+            &[
+                ("email", "second@example.com"),
+                ("password", PASSWORD),
+                ("code", &python_totp(&secret)),
+                ("csrf_token", &csrf_token),
+            ],
+        )
+        .await;
+    assert_eq!(with_code.status, 303, "{}", with_code.body);
+}
+
+async fn payments_refunds_roles_and_charts(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Dashboard");
+    let server = TestServer::start(&db);
+    let api = Api::new(&server, &merchant.secret_key);
+    let teapot = pay(&api, "2599", "Blue teapot").await;
+    let kettle = pay(&api, "120000", "Copper kettle").await;
+    let mut owner = activate(
+        &server,
+        &create_user(&db, &merchant.id, "owner@example.com", "owner"),
+    )
+    .await;
+
+    // The list, and its filters.
+    let all = owner.get("/dashboard/payments").await;
+    assert!(all.body.contains(&teapot) && all.body.contains(&kettle));
+    assert!(all.body.contains("$25.99") && all.body.contains("$1,200.00"));
+    let big = owner
+        .get("/dashboard/payments?amount_min=100000&status=succeeded&method=card")
+        .await;
+    assert!(
+        big.body.contains(&kettle) && !big.body.contains(&teapot),
+        "{}",
+        big.body
+    );
+    let text = owner.get("/dashboard/payments?q=teapot").await;
+    assert!(text.body.contains(&teapot) && !text.body.contains(&kettle));
+    let none = owner.get("/dashboard/payments?status=canceled").await;
+    assert!(!none.body.contains(&teapot));
+    let by_id = owner.get(&format!("/dashboard/payments?q={teapot}")).await;
+    assert_eq!(
+        by_id.location.as_deref(),
+        Some(format!("/dashboard/payments/{teapot}").as_str())
+    );
+    let bad = owner
+        .get("/dashboard/payments?created_from=yesterday")
+        .await;
+    assert_eq!(bad.status, 400);
+
+    // The timeline: attempts, the risk decision, the charge, the ledger.
+    let page = owner.get(&format!("/dashboard/payments/{teapot}")).await;
+    assert_eq!(page.status, 200);
+    for part in [
+        "attempt.authorize",
+        "risk.",
+        "charge.succeeded",
+        "txn_",
+        "ltx_",
+        "risk_level",
+    ] {
+        assert!(page.body.contains(part), "{part} missing from the timeline");
+    }
+
+    // A refund needs this session's CSRF token.
+    let path = format!("/dashboard/payments/{teapot}/refund");
+    let forged = owner
+        .post(&path, &[("csrf_token", "forged"), ("amount", "500")])
+        .await;
+    assert_eq!(forged.status, 403);
+    let refunded = owner
+        .post(
+            &path,
+            &[
+                ("csrf_token", &csrf(&page)),
+                ("amount", "500"),
+                ("reason", "requested_by_customer"),
+            ],
+        )
+        .await;
+    assert_eq!(refunded.status, 303, "{}", refunded.body);
+    let refunds = api
+        .get(&format!("/v1/refunds?payment_intent={teapot}"))
+        .await
+        .json();
+    assert_eq!(refunds["data"].as_array().unwrap().len(), 1);
+    assert_eq!(refunds["data"][0]["amount"], 500);
+    let events = api.get("/v1/events?type=charge.refunded").await.json();
+    assert_eq!(
+        events["data"].as_array().unwrap().len(),
+        1,
+        "the API's own event"
+    );
+    let page = owner
+        .get(&format!("/dashboard/payments/{teapot}?done=refund"))
+        .await;
+    assert!(page.body.contains("Refunded.") && page.body.contains("refund.succeeded"));
+    assert!(
+        page.body.contains("owner@example.com re_"),
+        "recorded with the user"
+    );
+    // Too much is the API's own error, shown on a page.
+    let too_much = owner
+        .post(&path, &[("csrf_token", &csrf(&page)), ("amount", "999999")])
+        .await;
+    assert_eq!(too_much.status, 400, "{}", too_much.body);
+
+    // Empty fields, as a browser sends them: the rest is refunded.
+    let page = owner.get(&format!("/dashboard/payments/{teapot}")).await;
+    let rest = owner
+        .post(
+            &path,
+            &[("csrf_token", &csrf(&page)), ("amount", ""), ("reason", "")],
+        )
+        .await;
+    assert_eq!(rest.status, 303, "{}", rest.body);
+    let intent = api
+        .get(&format!(
+            "/v1/payment_intents/{teapot}?expand[]=latest_charge"
+        ))
+        .await
+        .json();
+    assert_eq!(intent["latest_charge"]["amount_refunded"], 2599);
+
+    // Customers, balances and payouts, risk rules and lists.
+    api.post(
+        "/v1/customers",
+        &[("email", "jenny@example.com"), ("name", "Jenny Rosen")],
+    )
+    .await;
+    let rule = api
+        .post(
+            "/v1/risk/rules",
+            &[("rule", "review if :amount_in_usd: > 900")],
+        )
+        .await;
+    assert_eq!(rule.status, 200, "{}", rule.text);
+    let customers = owner.get("/dashboard/customers").await;
+    assert!(customers.body.contains("jenny@example.com") && customers.body.contains("Jenny Rosen"));
+    let balances = owner.get("/dashboard/balances").await;
+    assert_eq!(balances.status, 200);
+    assert!(
+        balances.body.contains("pending") && balances.body.contains("$"),
+        "{}",
+        balances.body
+    );
+    let risk = owner.get("/dashboard/risk").await;
+    assert!(
+        risk.body.contains("review if :amount_in_usd: &#62; 900"),
+        "{}",
+        risk.body
+    );
+
+    // API keys: a new key is shown once and works; revoked, it stops.
+    let keys = owner.get("/dashboard/api_keys").await;
+    assert!(keys.body.contains("sk_test_") && !keys.body.contains(&merchant.secret_key));
+    let made = owner
+        .post(
+            "/dashboard/api_keys",
+            &[
+                ("csrf_token", &csrf(&keys)),
+                ("kind", "secret"),
+                ("mode", "test"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let at = made.body.find("<code id=\"new-key\">").unwrap() + 19;
+    let new_key = made.body[at..].split('<').next().unwrap().to_owned();
+    assert!(new_key.starts_with("sk_test_"), "{new_key}");
+    let with_new = Api::new(&server, &new_key);
+    assert_eq!(with_new.get("/v1/customers").await.status, 200);
+    // The new key's id: the one listed now that was not listed before.
+    let ids = |body: &str| -> Vec<String> {
+        body.split("/dashboard/api_keys/")
+            .skip(1)
+            .map(|rest| rest.split('/').next().unwrap().to_owned())
+            .collect()
+    };
+    let before = ids(&keys.body);
+    let key_id = ids(&made.body)
+        .into_iter()
+        .find(|id| !before.contains(id))
+        .expect("the new key is listed");
+    let listing = owner.get("/dashboard/api_keys").await;
+    let revoked = owner
+        .post(
+            &format!("/dashboard/api_keys/{key_id}/revoke"),
+            &[("csrf_token", &csrf(&listing))],
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while with_new.get("/v1/customers").await.status != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revoked key still works"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+
+    // An analyst sees payments but may not refund, and has no webhooks page.
+    let mut analyst = activate(
+        &server,
+        &create_user(&db, &merchant.id, "analyst@example.com", "analyst"),
+    )
+    .await;
+    let page = analyst.get(&format!("/dashboard/payments/{kettle}")).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("/refund\""));
+    let refused = analyst
+        .post(
+            &format!("/dashboard/payments/{kettle}/refund"),
+            &[("csrf_token", &csrf(&page))],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(analyst.get("/dashboard/webhooks").await.status, 403);
+    assert_eq!(analyst.get("/dashboard/api_keys").await.status, 403);
+
+    // Both languages.
+    let zh = owner.get("/dashboard/payments?lang=zh-CN").await;
+    assert!(zh.body.contains("<html lang=\"zh-CN\">") && zh.body.contains("付款"));
+    assert!(zh
+        .set_cookies
+        .iter()
+        .any(|c| c.starts_with("portcullis_locale=zh-CN")));
+    let remembered = owner.get("/dashboard/reviews").await;
+    assert!(remembered.body.contains("待处理的审核"));
+
+    // Every chart is an SVG drawn on the server.
+    let charts = owner.get("/dashboard/charts?lang=en").await;
+    assert_eq!(charts.status, 200);
+    for id in [
+        "chart-volume",
+        "chart-auth-rate",
+        "chart-declines",
+        "chart-blocked",
+        "chart-latency",
+        "chart-backlog",
+    ] {
+        assert!(
+            charts.body.contains(&format!("<svg id=\"{id}\"")),
+            "{id} missing"
+        );
+    }
+    assert!(charts.body.contains("Holt-Winters"));
+    assert!(!charts.body.contains("<script>"), "no inline script");
+}
+
+on_both_backends!(
+    users_activate_sign_in_and_lock,
+    payments_refunds_roles_and_charts
+);
