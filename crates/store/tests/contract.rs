@@ -365,27 +365,6 @@ async fn concurrent_commits_fail_alone(db: &TestDb) {
     }
 }
 
-contract!(a_pool_of_one_still_reads_while_the_writer_writes);
-async fn a_pool_of_one_still_reads_while_the_writer_writes(db: &TestDb) {
-    // The writer's connections are not the requests' (on PostgreSQL it
-    // keeps its own): a one-connection pool reads and writes in turn.
-    let options = portcullis_store::StoreOptions {
-        postgres_pool_size: 1,
-        ..Default::default()
-    };
-    let store = db.reopen_with(&options).await;
-    let scope = test_scope(&merchant(&store, "Acme").await.id);
-    let done = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        for n in 0..5 {
-            let customer = Customer::new(&format!("cus_p{n}"), T0, "p@example.com", "P");
-            store.commit(one(customer.insert(&scope))).await.unwrap();
-            assert!(get(&store, &scope, &format!("cus_p{n}")).await.is_some());
-        }
-    })
-    .await;
-    assert!(done.is_ok(), "reads and writes on a pool of one timed out");
-}
-
 contract!(a_write_that_panics_fails_its_caller_alone);
 async fn a_write_that_panics_fails_its_caller_alone(db: &TestDb) {
     let store = &db.store;

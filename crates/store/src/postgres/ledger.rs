@@ -1,6 +1,6 @@
-//! The ledger on PostgreSQL: every batch of appends first locks the
-//! chain-head row, so appends from any number of instances are serialized
-//! and the chain order is the commit order; verification reads one REPEATABLE READ
+//! The ledger on PostgreSQL: every append first locks the chain-head row,
+//! so appends from any number of instances are serialized and the chain
+//! order is the commit order; verification reads one REPEATABLE READ
 //! snapshot.
 
 use super::{pipeline, query, D};
@@ -9,14 +9,12 @@ use crate::ledger::{
     VERIFY_PAGE_ENTRIES,
 };
 use crate::sql::ledger as sql;
-use crate::sql::Sql;
 use crate::StoreError;
 use convert_rows::{balance_of, entry_of};
 use deadpool_postgres::GenericClient;
 use portcullis_ledger::chain::{self, ChainHead};
 use portcullis_ledger::verify::{StoredBalance, StoredEntry, StoredPosting, Verifier};
 use portcullis_ledger::LedgerTransaction;
-use std::collections::HashMap;
 
 mod convert_rows {
     use portcullis_ledger::verify::{StoredBalance, StoredEntry};
@@ -55,99 +53,29 @@ fn head_of(rows: &[tokio_postgres::Row]) -> Result<ChainHead, StoreError> {
     })
 }
 
-/// One write set's ledger transaction, by the index of its write set in
-/// the batch.
-pub(crate) type Append<'a> = (usize, &'a LedgerTransaction);
-
-/// Appends every transaction of `appends`, in order, after the chain head
-/// (see `WriteOp::LedgerAppend`), in two round trips for the whole batch:
-/// the chain-head lock with every idempotency-key lookup, then every
-/// insert, balance move, head move and floor read. The
-/// writer calls it after the batch's documents, so the lock, held until
-/// COMMIT, covers two round trips and the commit, whatever the batch size.
-///
-/// Answers `Ok(None)` when all were appended (or were repeats), `Ok(Some)`
-/// with the first failing write set's index and error (the caller rolls
-/// the batch back and applies it again without that one), or `Err` for a
-/// failure of the whole batch.
-pub(crate) async fn append_batch(
+/// Appends `transaction` after the chain head (see `WriteOp::LedgerAppend`)
+/// in two pipelined round trips, so the chain-head lock, held until COMMIT,
+/// is held for as little time as possible.
+pub(crate) async fn append(
     tx: &deadpool_postgres::Transaction<'_>,
-    appends: &[Append<'_>],
-) -> Result<Option<(usize, StoreError)>, StoreError> {
-    if appends.is_empty() {
-        return Ok(None);
-    }
+    transaction: &LedgerTransaction,
+) -> Result<(), StoreError> {
     // The lock runs first: a concurrent append of the same key waits there,
-    // then the lookups after it find the key.
-    let mut lookups = vec![sql::head(D)];
-    lookups.extend(
-        appends
-            .iter()
-            .map(|(_, transaction)| sql::content_by_key(D, transaction.idempotency_key())),
-    );
-    let lookups: Vec<&Sql> = lookups.iter().collect();
-    let found = pipeline::run_blamed(tx, &lookups, |index| {
-        index.checked_sub(1).map(|i| appends[i].0)
-    })
+    // then the lookup after it finds the key.
+    let found = pipeline::run_all(
+        tx,
+        &[
+            sql::head(D),
+            sql::content_by_key(D, transaction.idempotency_key()),
+        ],
+    )
     .await?;
-    let found = match found {
-        Ok(found) => found,
-        Err(failed) => return Ok(Some(failed)),
-    };
-    let mut head = head_of(&found[0].rows)?;
-    let mut chained: Vec<(Option<usize>, Sql, Option<(String, String)>)> = vec![];
-    let mut in_batch: HashMap<&str, String> = HashMap::new();
-    for ((owner, transaction), lookup) in appends.iter().zip(&found[1..]) {
-        let key = transaction.idempotency_key();
-        let stored = lookup.rows.first().map(|row| row.get::<_, String>(0));
-        if let Some(existing) = stored.or_else(|| in_batch.get(key).cloned()) {
-            match repeat_of(&existing, transaction) {
-                Ok(()) => continue,
-                Err(err) => return Ok(Some((*owner, err))),
-            }
-        }
-        let (entry, next) = chain::append(&head, (*transaction).clone());
-        in_batch.insert(key, entry.content.clone());
-        for statement in entry_statements(&entry) {
-            chained.push((Some(*owner), statement, None));
-        }
-        // The head moves after each entry: the database refuses an entry
-        // that does not follow the head (migration 0004's trigger).
-        chained.push((Some(*owner), sql::move_head(D, &next), None));
-        head = next;
-        for (account, currency) in ledger::floors(transaction) {
-            let read = sql::balance(D, &account, &currency);
-            chained.push((Some(*owner), read, Some((account, currency))));
-        }
+    let head = head_of(&found[0].rows)?;
+    if let Some(row) = found[1].rows.first() {
+        return repeat_of(row.get(0), transaction);
     }
-    if chained.is_empty() {
-        return Ok(None);
-    }
-    let statements: Vec<&Sql> = chained.iter().map(|(_, sql, _)| sql).collect();
-    let answers = pipeline::run_blamed(tx, &statements, |index| chained[index].0).await?;
-    let answers = match answers {
-        Ok(answers) => answers,
-        Err(failed) => return Ok(Some(failed)),
-    };
-    for ((owner, _, floor), answer) in chained.into_iter().zip(answers) {
-        let (Some(owner), Some((account, currency))) = (owner, floor) else {
-            continue;
-        };
-        if answer.rows.first().map_or(0, |row| row.get::<_, i64>(0)) < 0 {
-            return Ok(Some((
-                owner,
-                StoreError::InsufficientBalance { account, currency },
-            )));
-        }
-    }
-    Ok(None)
-}
-
-/// The rows of one chain entry: the transaction, and per posting the
-/// posting and its balance move.
-fn entry_statements(entry: &chain::ChainEntry) -> Vec<Sql> {
-    let transaction = &entry.transaction;
-    let mut statements = vec![sql::insert_transaction(D, entry)];
+    let (entry, next) = chain::append(&head, transaction.clone());
+    let mut statements = vec![sql::insert_transaction(D, &entry)];
     for (position, posting) in transaction.postings().iter().enumerate() {
         let (account, currency) = (posting.account.to_string(), posting.currency.to_string());
         let row = sql::PostingRow {
@@ -165,7 +93,21 @@ fn entry_statements(entry: &chain::ChainEntry) -> Vec<Sql> {
             posting.amount_minor,
         ));
     }
-    statements
+    statements.push(sql::move_head(D, &next));
+    let floors = ledger::floors(transaction);
+    let first_floor = statements.len();
+    statements.extend(
+        floors
+            .iter()
+            .map(|(account, currency)| sql::balance(D, account, currency)),
+    );
+    let answers = pipeline::run_all(tx, &statements).await?;
+    for ((account, currency), answer) in floors.into_iter().zip(&answers[first_floor..]) {
+        if answer.rows.first().map_or(0, |row| row.get::<_, i64>(0)) < 0 {
+            return Err(StoreError::InsufficientBalance { account, currency });
+        }
+    }
+    Ok(())
 }
 
 pub(crate) async fn balances_of(

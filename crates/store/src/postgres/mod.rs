@@ -38,33 +38,6 @@ const D: Dialect = Dialect::Postgres;
 /// Any fixed number: serialises concurrent migrations across instances.
 const MIGRATION_LOCK_ID: i64 = 7_146_001;
 
-/// Connections of the group-commit writer: its own, and its counter task's.
-const WRITER_CONNECTIONS: usize = 2;
-
-/// A pool of at most `size` connections to `url`.
-fn pool_of(url: &str, size: usize) -> Result<Pool, StoreError> {
-    let (url, tls) = tls::split_tls(url)?;
-    let mut config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
-    let manager_config = ManagerConfig {
-        recycling_method: RecyclingMethod::Fast,
-    };
-    let manager = match tls::client_config(&tls)? {
-        None => Manager::from_config(config, NoTls, manager_config),
-        Some(client_config) => {
-            // Never fall back to plain text when TLS was asked for.
-            config.ssl_mode(tokio_postgres::config::SslMode::Require);
-            let connector = tokio_postgres_rustls::MakeRustlsConnect::new(client_config);
-            Manager::from_config(config, connector, manager_config)
-        }
-    };
-    Pool::builder(manager)
-        .max_size(size)
-        .build()
-        .map_err(|e| StoreError::Config(e.to_string()))
-}
-
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
@@ -73,11 +46,27 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        let pool = pool_of(url, options.postgres_pool_size.max(1))?;
-        // The writer and its counter task keep a connection each, from a
-        // pool of their own: they never queue behind the requests' reads,
-        // and reads never wait for connections the writer holds.
-        let writer = writer::PgWriter::start(pool_of(url, WRITER_CONNECTIONS)?);
+        let (url, tls) = tls::split_tls(url)?;
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls::client_config(&tls)? {
+            None => Manager::from_config(config, NoTls, manager_config),
+            Some(client_config) => {
+                // Never fall back to plain text when TLS was asked for.
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                let connector = tokio_postgres_rustls::MakeRustlsConnect::new(client_config);
+                Manager::from_config(config, connector, manager_config)
+            }
+        };
+        let pool = Pool::builder(manager)
+            .max_size(options.postgres_pool_size.max(1))
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let writer = writer::PgWriter::start(pool.clone());
         let store = Self { pool, writer };
         store.migrate().await?;
         Ok(store)
@@ -331,10 +320,9 @@ impl PgStore {
     /// (locks held for one round trip, rows in one global order). A crash in
     /// between loses at most these increments: velocity signals may then
     /// undercount by one payment; no money or payment state depends on them.
-    /// Answers whether they moved (if not, the connection is suspect).
-    async fn count_risk(client: &mut deadpool_postgres::Client, mut counters: Vec<Sql>) -> bool {
+    async fn count_risk(client: &mut deadpool_postgres::Client, mut counters: Vec<Sql>) {
         if counters.is_empty() {
-            return true;
+            return;
         }
         counters.sort_by(|a, b| (&a.text, &a.params).cmp(&(&b.text, &b.params)));
         let counted = async {
@@ -345,12 +333,8 @@ impl PgStore {
             pipeline::run_all(&tx, &counters).await?;
             tx.commit().await.map_err(map_err)
         };
-        match counted.await {
-            Ok(()) => true,
-            Err(err) => {
-                tracing::warn!(error = %err, "risk counters not updated after a committed payment");
-                false
-            }
+        if let Err(err) = counted.await {
+            tracing::warn!(error = %err, "risk counters not updated after a committed payment");
         }
     }
 
@@ -550,11 +534,32 @@ impl PlannedWrites {
             counters,
         }
     }
+
+    /// Whether applying these writes appends to the ledger.
+    pub(crate) fn appends(&self) -> bool {
+        !self.ledger.is_empty()
+    }
+}
+
+/// Applies one planned write set inside `tx` (the writer's savepoint); the
+/// chain head is already locked by the batch (see `writer`). Its risk
+/// counters are left for the writer to move after the batch commits.
+async fn apply_write_set(
+    tx: &deadpool_postgres::Transaction<'_>,
+    planned: &PlannedWrites,
+) -> Result<(), StoreError> {
+    let answers = pipeline::run_all(tx, &planned.statements).await?;
+    for (check, answer) in planned.checks.iter().zip(answers) {
+        check.holds(tx, answer.affected).await?;
+    }
+    for transaction in &planned.ledger {
+        ledger::append(tx, transaction).await?;
+    }
+    Ok(())
 }
 
 /// What a statement's row count must show once it has run.
-#[derive(Clone)]
-pub(crate) enum Check {
+enum Check {
     None,
     /// An update of a document at an expected version changed one row.
     Updated {
@@ -567,16 +572,9 @@ pub(crate) enum Check {
 }
 
 impl Check {
-    /// Whether any row count satisfies it.
-    pub(crate) fn always_holds(&self) -> bool {
-        matches!(self, Check::None)
-    }
-
-    /// Whether `count` rows changed satisfies it; if not, the error that
-    /// tells why (read with `client`).
-    pub(crate) async fn holds(
+    async fn holds(
         &self,
-        client: &impl GenericClient,
+        tx: &deadpool_postgres::Transaction<'_>,
         count: u64,
     ) -> Result<(), StoreError> {
         if count > 0 {
@@ -586,7 +584,7 @@ impl Check {
             Check::None => Ok(()),
             Check::ClaimHeld => Err(StoreError::ClaimLost),
             Check::Updated { table, scope, id } => {
-                let exists = !query(client, &docs::seq_of(D, *table, scope, id))
+                let exists = !query(tx, &docs::seq_of(D, *table, scope, id))
                     .await?
                     .is_empty();
                 Err(if exists {

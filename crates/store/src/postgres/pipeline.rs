@@ -25,23 +25,6 @@ pub(crate) async fn run_all(
     client: &impl GenericClient,
     statements: &[Sql],
 ) -> Result<Vec<Answer>, StoreError> {
-    let statements: Vec<&Sql> = statements.iter().collect();
-    run_each(client, &statements)
-        .await
-        .map_err(|(_, err)| err)?
-        .into_iter()
-        .collect()
-}
-
-/// Runs `statements` in order in one round trip and answers each one's
-/// own outcome: after the first failure inside a transaction the server
-/// refuses the rest ("current transaction is aborted"), so only the first
-/// error in statement order names a cause. A statement that cannot even be
-/// prepared stops everything: its index and error.
-pub(crate) async fn run_each(
-    client: &impl GenericClient,
-    statements: &[&Sql],
-) -> Result<Vec<Result<Answer, StoreError>>, (usize, StoreError)> {
     let prepared = prepare_all(client, statements).await?;
     let answered = join_in_order(
         statements
@@ -50,38 +33,10 @@ pub(crate) async fn run_each(
             .map(|(sql, stmt)| run_one(client, stmt, sql)),
     )
     .await;
-    Ok(answered
+    answered
         .into_iter()
         .map(|answer| answer.map_err(map_err))
-        .collect())
-}
-
-/// Runs `statements` in one round trip for a group commit. The first
-/// statement that failed, in order, is blamed on its write set (`owner_of`
-/// its index: `Ok(Err((write set, error)))`) when it has one; a failure
-/// of a statement no write set owns (the chain head) is `Err`, a failure
-/// of the whole batch.
-pub(crate) async fn run_blamed(
-    client: &impl GenericClient,
-    statements: &[&Sql],
-    owner_of: impl Fn(usize) -> Option<usize>,
-) -> Result<Result<Vec<Answer>, (usize, StoreError)>, StoreError> {
-    let blame = |index: usize, err: StoreError| match owner_of(index) {
-        Some(owner) => Ok(Err((owner, err))),
-        None => Err(err),
-    };
-    let answers = match run_each(client, statements).await {
-        Ok(answers) => answers,
-        Err((index, err)) => return blame(index, err),
-    };
-    let mut rows = Vec::with_capacity(answers.len());
-    for (index, answer) in answers.into_iter().enumerate() {
-        match answer {
-            Ok(answer) => rows.push(answer),
-            Err(err) => return blame(index, err),
-        }
-    }
-    Ok(Ok(rows))
+        .collect()
 }
 
 /// Sends one statement (at the first poll) and reads its answer.
@@ -104,12 +59,11 @@ async fn run_one(
 /// statement's Parse round trip lets a later one overtake it.
 async fn prepare_all(
     client: &impl GenericClient,
-    statements: &[&Sql],
-) -> Result<Vec<tokio_postgres::Statement>, (usize, StoreError)> {
+    statements: &[Sql],
+) -> Result<Vec<tokio_postgres::Statement>, StoreError> {
     let mut prepared = Vec::with_capacity(statements.len());
-    for (index, sql) in statements.iter().enumerate() {
-        let stmt = client.prepare_cached(&sql.text).await;
-        prepared.push(stmt.map_err(|err| (index, map_err(err)))?);
+    for sql in statements {
+        prepared.push(client.prepare_cached(&sql.text).await.map_err(map_err)?);
     }
     Ok(prepared)
 }

@@ -1,33 +1,25 @@
 //! Group commit on PostgreSQL: one writer task per instance takes every
 //! write set waiting (up to `WRITE_BATCH_MAX`) and applies them in one
-//! transaction, in a fixed number of round trips whatever the batch size:
-//! BEGIN, every write set's document statements pipelined, then (if any
-//! write set appends to the ledger) the chain-head lock with every
-//! idempotency-key lookup, every ledger row pipelined, and COMMIT. One
-//! chain-head lock and one WAL flush per batch, and the lock is taken
-//! *last*: it is held for two round trips and the commit, not while the
-//! documents are written, so the writers of several instances overlap
-//! their document work and queue only for that short tail.
+//! transaction, each in its own savepoint, so a write set that fails
+//! (a version conflict, a duplicate, a balance floor) is rolled back alone
+//! while the others commit. A batch that appends to the ledger locks the
+//! chain head *first*, once, and holds it to COMMIT: one chain-head lock
+//! and one WAL flush per batch instead of per payment.
 //!
-//! A write set that fails (a version conflict, a duplicate, a balance
-//! floor) fails alone: the transaction is rolled back and the batch is
-//! applied again without it (no savepoints: the common case, nothing
-//! fails, pays no subtransaction). Each try drops at least one write set,
-//! so a batch of n takes at most n + 1 tries.
-//!
-//! Lock order: the chain head is taken after a batch's document rows, and
-//! a head holder then touches only ledger rows (transactions, postings,
-//! balances), which only head holders touch. So no holder of the head ever
-//! waits for a row that a waiter for the head holds: two instances'
-//! writers cannot deadlock on the head.
+//! Lock order: a batch takes the chain head before any row; a batch
+//! without ledger appends never takes it. So two instances' writers
+//! cannot deadlock on the head and a row: whoever holds the head took it
+//! before its rows, and whoever waits for the head holds no row that
+//! a head holder waits for unless it too took the head first.
 //!
 //! Durability is unchanged: a caller is answered after the COMMIT of the
 //! batch holding its write set has returned (and, as before, after the
 //! risk counters of the batch have moved in their own transaction).
 
 use super::convert::map_err;
-use super::{ledger, pipeline, Check, PgStore, PlannedWrites};
+use super::{apply_write_set, query, PgStore, PlannedWrites, D};
 use crate::model::WriteSet;
+use crate::sql::ledger as ledger_sql;
 use crate::sql::Sql;
 use crate::StoreError;
 use deadpool_postgres::Pool;
@@ -75,64 +67,31 @@ impl PgWriter {
     }
 }
 
-/// A committed batch on its way to its callers: its risk counters move
-/// first (`count_and_answer`), then each caller gets its outcome.
-struct Committed {
-    counters: Vec<Sql>,
-    answers: Vec<(
-        oneshot::Sender<Result<(), StoreError>>,
-        Result<(), StoreError>,
-    )>,
-}
-
-/// The writer keeps one connection between batches (from its own pool,
-/// `pool`; given back after a failure): it never queues behind the
-/// requests' reads. The risk counters of a committed batch
-/// move on another task and connection, so the writer starts the next
-/// batch meanwhile.
 async fn run(pool: Pool, mut receiver: mpsc::Receiver<Job>) {
-    let (committed, to_count) = mpsc::channel(QUEUE_LEN_MAX);
-    tokio::spawn(count_and_answer(pool.clone(), to_count));
-    let mut client = None;
     let mut batch = Vec::with_capacity(WRITE_BATCH_MAX);
     while receiver.recv_many(&mut batch, WRITE_BATCH_MAX).await > 0 {
-        commit_batch(&pool, &mut client, &mut batch, &committed).await;
+        commit_batch(&pool, &mut batch).await;
     }
 }
 
-/// Applies and commits `batch`, hands its outcomes on (or answers the
-/// batch's error), and empties `batch`.
-async fn commit_batch(
-    pool: &Pool,
-    client: &mut Option<deadpool_postgres::Client>,
-    batch: &mut Vec<Job>,
-    committed: &mpsc::Sender<Committed>,
-) {
+/// Applies and commits `batch`, answers each job, and empties `batch`.
+async fn commit_batch(pool: &Pool, batch: &mut Vec<Job>) {
     let started = std::time::Instant::now();
     metrics::histogram!("portcullis_postgres_write_batch_size").record(batch.len() as f64);
-    if client.is_none() {
-        *client = pool.get().await.ok();
-    }
-    let outcome = match client.as_mut() {
-        Some(client) => apply_batch(client, batch).await,
-        None => Err(StoreError::Unavailable(
-            "no PostgreSQL connection for the writer".to_owned(),
-        )),
+    let outcome = match pool.get().await {
+        Ok(mut client) => apply_batch(&mut client, batch).await,
+        Err(err) => Err(StoreError::Unavailable(err.to_string())),
     };
     metrics::histogram!("portcullis_postgres_commit_seconds")
         .record(started.elapsed().as_secs_f64());
     match outcome {
-        Ok((results, counters)) => {
-            let answers = batch.drain(..).map(|job| job.answer).zip(results).collect();
-            let batch = Committed { counters, answers };
-            if let Err(mpsc::error::SendError(batch)) = committed.send(batch).await {
-                answer(batch);
+        Ok(results) => {
+            for (job, result) in batch.drain(..).zip(results) {
+                let _ = job.answer.send(result);
             }
         }
         Err(err) => {
             tracing::error!(error = %err, batch_len = batch.len(), "postgres group commit failed");
-            // The connection may be what failed: the next batch takes another.
-            *client = None;
             for job in batch.drain(..) {
                 let _ = job.answer.send(Err(err.clone()));
             }
@@ -140,136 +99,48 @@ async fn commit_batch(
     }
 }
 
-/// Moves the risk counters of every committed batch waiting (in one
-/// transaction, `PgStore::count_risk`), then answers their callers.
-async fn count_and_answer(pool: Pool, mut to_count: mpsc::Receiver<Committed>) {
-    let mut client: Option<deadpool_postgres::Client> = None;
-    let mut waiting = Vec::with_capacity(WRITE_BATCH_MAX);
-    while to_count.recv_many(&mut waiting, WRITE_BATCH_MAX).await > 0 {
-        let counters: Vec<Sql> = waiting
-            .iter_mut()
-            .flat_map(|batch: &mut Committed| batch.counters.drain(..))
-            .collect();
-        if !counters.is_empty() {
-            if client.is_none() {
-                client = pool.get().await.ok();
-            }
-            let counted = match client.as_mut() {
-                Some(client) => PgStore::count_risk(client, counters).await,
-                None => false,
-            };
-            if !counted {
-                client = None;
-            }
-        }
-        waiting.drain(..).for_each(answer);
-    }
-}
-
-fn answer(batch: Committed) {
-    for (sender, result) in batch.answers {
-        let _ = sender.send(result);
-    }
-}
-
-/// Commits every job of `jobs` that does not fail on its own; answers each
-/// job's outcome, or the error that failed the whole batch.
+/// One transaction for every job of `jobs`, each in a savepoint; answers
+/// each job's own outcome, or the error that failed the whole batch.
 async fn apply_batch(
     client: &mut deadpool_postgres::Client,
     jobs: &mut [Job],
-) -> Result<(Vec<Result<(), StoreError>>, Vec<Sql>), StoreError> {
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let tx = client.transaction().await.map_err(map_err)?;
+    if jobs.iter().any(|job| job.writes.appends()) {
+        query(&tx, &ledger_sql::head(D)).await?;
+    }
+    let mut results = Vec::with_capacity(jobs.len());
     let mut counters: Vec<Sql> = vec![];
-    let mut results: Vec<Option<Result<(), StoreError>>> = jobs.iter().map(|_| None).collect();
-    loop {
-        let live: Vec<usize> = (0..jobs.len()).filter(|i| results[*i].is_none()).collect();
-        if live.is_empty() {
-            break;
+    // What runs before the next job so that it starts in a fresh savepoint.
+    let mut before_next = Some("SAVEPOINT job");
+    for job in jobs.iter_mut() {
+        if let Some(statement) = before_next {
+            tx.batch_execute(statement).await.map_err(map_err)?;
         }
-        let failed = AssertUnwindSafe(try_batch(client, jobs, &live))
+        let applied = AssertUnwindSafe(apply_write_set(&tx, &job.writes))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
-                tracing::error!("the postgres writer panicked applying a batch");
+                tracing::error!("a write set panicked in the postgres writer; rolled back alone");
                 Err(StoreError::Unavailable("the write failed".to_owned()))
-            })?;
-        match failed {
-            None => {
-                for index in live {
-                    counters.append(&mut jobs[index].writes.counters);
-                    results[index] = Some(Ok(()));
-                }
+            });
+        match applied {
+            Ok(()) => {
+                counters.append(&mut job.writes.counters);
+                results.push(Ok(()));
+                before_next = Some("RELEASE SAVEPOINT job; SAVEPOINT job");
             }
-            Some((index, Failure::Error(err))) => results[index] = Some(Err(err)),
-            Some((index, Failure::Check(check))) => {
-                results[index] = Some(check.holds(&*client, 0).await);
+            Err(err) => {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT job")
+                    .await
+                    .map_err(map_err)?;
+                results.push(Err(err));
+                // The savepoint still stands, empty: the next job reuses it.
+                before_next = None;
             }
         }
-    }
-    let results = results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect();
-    Ok((results, counters))
-}
-
-/// Why one write set of a try failed.
-enum Failure {
-    Error(StoreError),
-    /// An update changed no row: which error that is (conflict, not found)
-    /// is read after the try's rollback.
-    Check(Check),
-}
-
-/// One try: the `live` jobs in one transaction. Answers `None` once
-/// committed, or the first failing job (the transaction is then rolled
-/// back when dropped).
-async fn try_batch(
-    client: &mut deadpool_postgres::Client,
-    jobs: &[Job],
-    live: &[usize],
-) -> Result<Option<(usize, Failure)>, StoreError> {
-    let tx = client.transaction().await.map_err(map_err)?;
-    if let Some(failed) = apply_documents(&tx, jobs, live).await? {
-        return Ok(Some(failed));
-    }
-    let appends: Vec<ledger::Append<'_>> = live
-        .iter()
-        .flat_map(|i| jobs[*i].writes.ledger.iter().map(move |t| (*i, t)))
-        .collect();
-    let locked = std::time::Instant::now();
-    if let Some((index, err)) = ledger::append_batch(&tx, &appends).await? {
-        return Ok(Some((index, Failure::Error(err))));
     }
     tx.commit().await.map_err(map_err)?;
-    if !appends.is_empty() {
-        metrics::histogram!("portcullis_postgres_chain_head_held_seconds")
-            .record(locked.elapsed().as_secs_f64());
-    }
-    Ok(None)
-}
-
-/// Every live job's document statements in one round trip; the first
-/// failure in statement order: a statement's error, or an update whose
-/// expected version changed no row.
-async fn apply_documents(
-    tx: &deadpool_postgres::Transaction<'_>,
-    jobs: &[Job],
-    live: &[usize],
-) -> Result<Option<(usize, Failure)>, StoreError> {
-    let mut owners = vec![];
-    let mut statements = vec![];
-    let mut checks = vec![];
-    for index in live {
-        let writes = &jobs[*index].writes;
-        owners.extend(std::iter::repeat(*index).take(writes.statements.len()));
-        statements.extend(writes.statements.iter());
-        checks.extend(writes.checks.iter());
-    }
-    let answers = match pipeline::run_blamed(tx, &statements, |i| Some(owners[i])).await? {
-        Ok(answers) => answers,
-        Err((index, err)) => return Ok(Some((index, Failure::Error(err)))),
-    };
-    for ((owner, check), answer) in owners.iter().zip(checks).zip(answers) {
-        if answer.affected == 0 && !check.always_holds() {
-            return Ok(Some((*owner, Failure::Check(check.clone()))));
-        }
-    }
-    Ok(None)
+    PgStore::count_risk(client, counters).await;
+    Ok(results)
 }

@@ -95,13 +95,6 @@ impl TestDb {
         open(&self.url).await
     }
 
-    /// Another store on the same database, opened with `options`.
-    pub async fn reopen_with(&self, options: &StoreOptions) -> Store {
-        Store::open(&self.url, options)
-            .await
-            .unwrap_or_else(|e| panic!("opening {}: {e}", self.url))
-    }
-
     /// Runs `sql` behind the store's back, as someone with access to the
     /// database would; the error text if the database refuses it.
     pub async fn raw_execute(&self, sql: &str) -> Result<(), String> {
