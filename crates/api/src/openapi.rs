@@ -57,13 +57,30 @@ fn operation(op: &Operation) -> Value {
             "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{object}") } } },
         }),
         None => {
-            json!({ "description": "An HTML page or a redirect", "content": { "text/html": { "schema": { "type": "string" } } } })
+            let mut content = Map::new();
+            content.insert(
+                page_media_type(op.path).into(),
+                json!({ "schema": { "type": "string" } }),
+            );
+            json!({ "description": "A hosted page, one of its files, or a redirect", "content": content })
         }
     };
-    let error = json!({
-        "description": "An error in Stripe's format",
-        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/error" } } },
-    });
+    let error = match op.answers {
+        Some(_) => json!({
+            "description": "An error in Stripe's format",
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/error" } } },
+        }),
+        // Hosted pages answer their errors as pages; the wallets'
+        // notification receivers in the provider's own format.
+        None => json!({
+            "description": "An error page, or an answer in the caller's protocol",
+            "content": {
+                "text/html": { "schema": { "type": "string" } },
+                "text/plain": { "schema": { "type": "string" } },
+                "application/json": { "schema": {} },
+            },
+        }),
+    };
     let mut value = json!({
         "summary": op.summary,
         "operationId": operation_id(op),
@@ -81,6 +98,18 @@ fn operation(op: &Operation) -> Value {
         value["security"] = json!([]);
     }
     value
+}
+
+/// What a hosted route without a JSON answer serves, by its path's
+/// extension: a page, or one of the pages' files.
+fn page_media_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, extension)| extension) {
+        Some("css") => "text/css",
+        Some("js") => "text/javascript",
+        Some("png") => "image/png",
+        Some("svg") => "image/svg+xml",
+        _ => "text/html",
+    }
 }
 
 /// A POST's body: form-encoded with bracket notation (nested hashes and

@@ -5,7 +5,7 @@
 //! (post/redirect/get). Forms without this session's CSRF token are refused.
 
 use super::audit::{self, Entry};
-use super::layout::{error_page, guard, locale, see_other};
+use super::layout::{error_page, guard_form, locale, see_other};
 use super::pages::field;
 use super::session::SignedIn;
 use super::users::Permission;
@@ -33,7 +33,7 @@ async fn authorised(
     permission: Permission,
 ) -> Result<(Locale, SignedIn), Response> {
     let loc = locale(None, headers);
-    let signed = guard(state, headers, loc).await?;
+    let signed = guard_form(state, headers, loc).await?;
     let csrf = request.params.string("csrf_token", 128).ok().flatten();
     let allowed = signed
         .check_csrf(csrf.as_deref())

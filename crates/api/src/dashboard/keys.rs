@@ -5,7 +5,7 @@
 //! instance within the key cache's time, as with `portcullis key revoke`.
 
 use super::audit::{self, Entry};
-use super::layout::{error_page, guard, locale, Layout};
+use super::layout::{error_page, guard_form, locale, Layout};
 use super::pages::{start, when};
 use super::session::SignedIn;
 use super::users::Permission;
@@ -91,7 +91,7 @@ async fn manager(
     request: &mut ApiRequest,
 ) -> Result<(crate::hosted::Locale, SignedIn), Response> {
     let loc = locale(None, headers);
-    let signed = guard(state, headers, loc).await?;
+    let signed = guard_form(state, headers, loc).await?;
     let csrf = super::pages::field(request, "csrf_token", 128)
         .ok()
         .flatten();

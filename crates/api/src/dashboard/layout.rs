@@ -170,3 +170,22 @@ pub async fn guard(
         Err(err) => Err(error_page(state, locale, &err)),
     }
 }
+
+/// For a form post: the signed-in user, or 401 with a page that links to
+/// sign-in (a post without a session is refused, never redirected as if
+/// it had been accepted).
+pub async fn guard_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    locale: Locale,
+) -> Result<SignedIn, Response> {
+    match session::signed_in(state, headers).await {
+        Ok(Some(signed)) => Ok(signed),
+        Ok(None) => Err(error_page(
+            state,
+            locale,
+            &ApiError::unauthenticated("Your dashboard session has ended: sign in again."),
+        )),
+        Err(err) => Err(error_page(state, locale, &err)),
+    }
+}

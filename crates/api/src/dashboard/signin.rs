@@ -419,7 +419,7 @@ pub async fn logout(
     mut request: ApiRequest,
 ) -> Response {
     let loc = locale(None, &headers);
-    let signed = match layout::guard(&state, &headers, loc).await {
+    let signed = match layout::guard_form(&state, &headers, loc).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };

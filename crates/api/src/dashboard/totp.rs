@@ -6,7 +6,7 @@
 //! sealed by the vault under the user's id, and sign-in asks for a code.
 
 use super::audit::{self, Entry};
-use super::layout::{error_page, guard, locale, Layout};
+use super::layout::{error_page, guard_form, locale, Layout};
 use super::pages::{field, start};
 use super::session::SignedIn;
 use super::users::{self, Permission};
@@ -125,7 +125,7 @@ pub async fn enable(
     mut request: ApiRequest,
 ) -> Response {
     let loc = locale(None, &headers);
-    let signed = match guard(&state, &headers, loc).await {
+    let signed = match guard_form(&state, &headers, loc).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };
