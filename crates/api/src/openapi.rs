@@ -101,13 +101,13 @@ fn operation(op: &Operation) -> Value {
 }
 
 /// What a hosted route without a JSON answer serves, by its path's
-/// extension: a page, or one of the pages' files.
+/// extension: a page, or one of the pages' script and style files. (The
+/// QR images stay documented as pages: generated clients such as
+/// openapi-python-client refuse `image/*` answers.)
 fn page_media_type(path: &str) -> &'static str {
     match path.rsplit_once('.').map(|(_, extension)| extension) {
         Some("css") => "text/css",
         Some("js") => "text/javascript",
-        Some("png") => "image/png",
-        Some("svg") => "image/svg+xml",
         _ => "text/html",
     }
 }
