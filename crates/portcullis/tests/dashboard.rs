@@ -190,6 +190,22 @@ async fn users_activate_sign_in_and_lock(backend: Backend) {
     assert!(user["id"].as_str().unwrap().starts_with("dusr_"));
     let token = token_of(&user);
 
+    // A form post without a session is refused (401), not redirected to
+    // sign-in as if it had been taken; a page still sends the browser there.
+    let mut stranger = Browser::new(&server);
+    for path in [
+        "/dashboard/payments/pi_none/refund",
+        "/dashboard/api_keys",
+        "/dashboard/logout",
+    ] {
+        let refused = stranger.post(path, &[("csrf_token", "x")]).await;
+        assert_eq!(refused.status, 401, "{path}: {}", refused.body);
+        assert!(refused.location.is_none(), "{path}");
+    }
+    let page = stranger.get("/dashboard/payments").await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location.as_deref(), Some("/dashboard/login"));
+
     // The address is taken across merchants; a made-up role is refused.
     let other = create_merchant(&db, "Other");
     let taken = std::process::Command::new(support::binary())
