@@ -44,6 +44,20 @@ async fn authorised(
     Ok((loc, signed))
 }
 
+/// [`authorised`], for a form that carries nothing but its CSRF token.
+async fn authorised_bare(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &mut ApiRequest,
+    permission: Permission,
+) -> Result<(Locale, SignedIn), Response> {
+    let (loc, signed) = authorised(state, headers, request, permission).await?;
+    match std::mem::take(&mut request.params).finish() {
+        Ok(()) => Ok((loc, signed)),
+        Err(err) => Err(error_page(state, loc, &err)),
+    }
+}
+
 fn record(
     state: &AppState,
     signed: &SignedIn,
@@ -156,13 +170,10 @@ pub async fn capture(
     mut request: ApiRequest,
 ) -> Response {
     let (loc, signed) =
-        match authorised(&state, &headers, &mut request, Permission::MovePayments).await {
+        match authorised_bare(&state, &headers, &mut request, Permission::MovePayments).await {
             Ok(found) => found,
             Err(response) => return response,
         };
-    if let Err(err) = std::mem::take(&mut request.params).finish() {
-        return error_page(&state, loc, &err);
-    }
     let (scope, origin) = (signed.scope(), Origin::of(&request));
     let back = format!("/dashboard/payments/{id}?done=capture");
     run(&state, loc, back, || async {
@@ -186,13 +197,10 @@ pub async fn approve(
     mut request: ApiRequest,
 ) -> Response {
     let (loc, signed) =
-        match authorised(&state, &headers, &mut request, Permission::DecideReviews).await {
+        match authorised_bare(&state, &headers, &mut request, Permission::DecideReviews).await {
             Ok(found) => found,
             Err(response) => return response,
         };
-    if let Err(err) = std::mem::take(&mut request.params).finish() {
-        return error_page(&state, loc, &err);
-    }
     let scope = signed.scope();
     run(
         &state,
