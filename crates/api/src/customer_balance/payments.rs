@@ -65,6 +65,12 @@ fn payer(intent: &PaymentIntent) -> ApiResult<&str> {
             "payment_method_data[type]",
         ));
     }
+    if is_top_up(intent) {
+        return Err(refused(
+            "A top-up of the customer balance cannot be paid from a customer balance.",
+            "payment_method_data[type]",
+        ));
+    }
     if intent.capture_method == CaptureMethod::Manual {
         return Err(refused(
             "A payment from the customer balance is captured at once: use capture_method=automatic.",
@@ -78,13 +84,6 @@ fn payer(intent: &PaymentIntent) -> ApiResult<&str> {
             "customer",
         )
     })
-}
-
-/// Whether a spend of `amount_minor` from the wallet needs the account
-/// holder to authenticate first (step-up). The seam for step-up: nothing
-/// asks for it yet, so every spend proceeds.
-fn needs_step_up(_intent: &PaymentIntent, _amount_minor: i64) -> bool {
-    false
 }
 
 /// Pays `intent` (stored as `doc`, or new) from its customer's balance;
@@ -116,9 +115,9 @@ pub async fn pay(
         ));
     }
     super::limits::enforce(state, scope, &customer.id, currency, held, -amount).await?;
-    if needs_step_up(&intent, amount) {
-        return Err(ApiError::internal(&"step-up is not available"));
-    }
+    // Step-up (issue 15: the account holder authenticating before a
+    // spend) belongs here, after the balance and limits are known to
+    // allow the spend and before the intent moves; it is not built.
     if let Some(url) = &input.return_url {
         intent.return_url = Some(url.clone());
     }
