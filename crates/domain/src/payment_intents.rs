@@ -530,6 +530,7 @@ mod tests {
             E::WalletTradeOpened,
             E::WalletPaid,
             E::WalletExpired,
+            E::PaidFromBalance,
         ];
         for status in [S::Succeeded, S::Canceled] {
             for event in events {
@@ -600,6 +601,14 @@ mod tests {
                     | S::RequiresCapture
             );
             assert_eq!(status.after(E::Canceled).is_some(), legal, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn a_balance_payment_succeeds_only_from_requires_confirmation() {
+        for status in ALL {
+            let expected = (status == S::RequiresConfirmation).then_some(S::Succeeded);
+            assert_eq!(status.after(E::PaidFromBalance), expected, "{status:?}");
         }
     }
 

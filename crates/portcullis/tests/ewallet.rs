@@ -139,6 +139,31 @@ async fn top_up_pay_refund_and_withdraw(backend: Backend) {
         "balance_insufficient",
     );
     assert_eq!(held(&api, c).await, 700);
+    // The daily spend limit holds for payments too (300 spent today).
+    let daily = api
+        .post(
+            "/v1/customer_balance_limits",
+            &[
+                ("currency", "usd"),
+                ("customer", c),
+                ("daily_debit_max", "350"),
+            ],
+        )
+        .await;
+    assert_eq!(daily.status, 200, "{}", daily.text);
+    refused(
+        &pay_from_balance(&api, c, "51").await,
+        "balance_limit_exceeded",
+    );
+    api.post(
+        "/v1/customer_balance_limits",
+        &[
+            ("currency", "usd"),
+            ("customer", c),
+            ("daily_debit_max", ""),
+        ],
+    )
+    .await;
     // Without a customer there is no balance to pay from.
     let anonymous = api
         .post(
