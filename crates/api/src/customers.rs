@@ -373,6 +373,37 @@ fn update_writes(caller: &Caller, doc: &Doc, customer: &Customer) -> ApiResult<W
     Ok(writes)
 }
 
+/// A customer of `scope` (deleted or not: the caller decides) and the
+/// rewrite of its record, unchanged but version-checked: a money movement
+/// of the customer commits it, so two movements of one customer are
+/// serialized (the second re-executes).
+pub(crate) async fn serialized_write(
+    state: &AppState,
+    scope: &portcullis_store::Scope,
+    id: &str,
+) -> ApiResult<(Customer, WriteOp)> {
+    let missing = || ApiError::no_such("customer", id, "customer");
+    if CustomerId::parse(id).is_none() {
+        return Err(missing());
+    }
+    let doc = state
+        .store
+        .get(Table::Customers, scope, id)
+        .await?
+        .ok_or_else(missing)?;
+    let customer: Customer =
+        serde_json::from_str(&doc.body).map_err(|err| ApiError::internal(&err))?;
+    let op = WriteOp::Update {
+        table: Table::Customers,
+        scope: scope.clone(),
+        id: customer.id.to_string(),
+        expected_version: doc.version,
+        columns: columns_of(&customer),
+        body: stored_body(&customer)?,
+    };
+    Ok((customer, op))
+}
+
 /// The caller's customer `id`, deleted or not; 404 if it is not theirs.
 async fn load(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(Doc, Customer)> {
     let missing = || ApiError::no_such("customer", id, "id");

@@ -49,6 +49,8 @@ pub enum IntentEvent {
     WalletPaid,
     /// The wallet trade expired (closed at the provider) unpaid.
     WalletExpired,
+    /// Paid at once from the customer's stored-value balance.
+    PaidFromBalance,
 }
 
 impl PaymentIntentStatus {
@@ -114,6 +116,7 @@ impl PaymentIntentStatus {
             (S::RequiresConfirmation, E::WalletTradeOpened) => Some(S::RequiresAction),
             (S::RequiresAction | S::Processing, E::WalletPaid) => Some(S::Succeeded),
             (S::RequiresAction | S::Processing, E::WalletExpired) => Some(S::Canceled),
+            (S::RequiresConfirmation, E::PaidFromBalance) => Some(S::Succeeded),
             (
                 S::RequiresPaymentMethod
                 | S::RequiresConfirmation
@@ -165,6 +168,25 @@ pub enum CancellationReason {
     Abandoned,
     /// Set by the gateway, e.g. when an authorization is voided after a fault.
     Automatic,
+}
+
+/// What an intent's money is for, beyond paying the merchant (our
+/// extension: Stripe has no such field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntentPurpose {
+    /// Money into the intent's customer's stored-value balance: what is
+    /// captured is credited to the wallet in the capture's write set.
+    CustomerBalanceTopUp,
+}
+
+impl IntentPurpose {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "customer_balance_top_up" => Some(Self::CustomerBalanceTopUp),
+            _ => None,
+        }
+    }
 }
 
 impl CancellationReason {
@@ -289,6 +311,17 @@ pub struct PaymentIntent {
     /// The wallet trade of an Alipay or WeChat Pay payment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wallet: Option<WalletTrade>,
+    /// Set at creation only; `None` for an ordinary payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<IntentPurpose>,
+    /// Minor units of a payment from the customer balance given back to
+    /// the balance by refunds (such a payment has no charge to count them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub balance_refunded_minor: i64,
+}
+
+fn is_zero(value: &i64) -> bool {
+    *value == 0
 }
 
 /// Fields a create or update request may set.
@@ -360,6 +393,8 @@ impl PaymentIntent {
             customer_ip: None,
             review: None,
             wallet: None,
+            purpose: None,
+            balance_refunded_minor: 0,
         }
     }
 
@@ -495,6 +530,7 @@ mod tests {
             E::WalletTradeOpened,
             E::WalletPaid,
             E::WalletExpired,
+            E::PaidFromBalance,
         ];
         for status in [S::Succeeded, S::Canceled] {
             for event in events {
@@ -565,6 +601,14 @@ mod tests {
                     | S::RequiresCapture
             );
             assert_eq!(status.after(E::Canceled).is_some(), legal, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn a_balance_payment_succeeds_only_from_requires_confirmation() {
+        for status in ALL {
+            let expected = (status == S::RequiresConfirmation).then_some(S::Succeeded);
+            assert_eq!(status.after(E::PaidFromBalance), expected, "{status:?}");
         }
     }
 

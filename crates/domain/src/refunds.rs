@@ -60,7 +60,10 @@ pub struct Refund {
     pub livemode: bool,
     pub amount_minor: i64,
     pub currency: Currency,
-    pub charge: String,
+    /// The refunded charge; `None` for a payment from the customer's
+    /// stored-value balance, which has no charge (the refund returns to
+    /// the balance).
+    pub charge: Option<String>,
     pub payment_intent: String,
     /// The charge's customer and payment method, as Stripe shows them.
     #[serde(default)]

@@ -677,6 +677,60 @@ const DESKTOP_UA: &str =
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36";
 
 /// Opens the aggregated page as `agent` would; the answer, not followed.
+/// A top-up (`purpose=customer_balance_top_up`) paid by Alipay or WeChat
+/// Pay credits the customer's balance when the provider reports it paid,
+/// in the write set that books the capture.
+async fn wallet_top_ups_credit_the_customer_balance(backend: Backend) {
+    let s = setup(backend).await;
+    let customer = s.api.post("/v1/customers", &[]).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (provider, code) in [
+        ("alipay", "287654321098765430"),
+        ("wechat_pay", "134567890123456780"),
+    ] {
+        let code_param = format!("payment_method_data[{provider}][auth_code]");
+        let paid = s
+            .api
+            .post(
+                "/v1/payment_intents",
+                &[
+                    ("amount", "1500"),
+                    ("currency", "cny"),
+                    ("customer", customer.as_str()),
+                    ("purpose", "customer_balance_top_up"),
+                    ("payment_method_types[]", provider),
+                    ("confirm", "true"),
+                    ("payment_method_data[type]", provider),
+                    (code_param.as_str(), code),
+                ],
+            )
+            .await;
+        assert_eq!(paid.status, 200, "{provider}: {}", paid.text);
+        assert_eq!(paid.json()["status"], "succeeded", "{}", paid.text);
+    }
+    let fetched = s.api.get(&format!("/v1/customers/{customer}")).await.json();
+    assert_eq!(
+        (fetched["balance"].as_i64(), fetched["currency"].as_str()),
+        (Some(-3000), Some("cny"))
+    );
+    let listed = s
+        .api
+        .get(&format!("/v1/customers/{customer}/balance_transactions"))
+        .await
+        .json();
+    let kinds: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["top_up", "top_up"]);
+    drop(s.server);
+    ledger_verifies(&s.db);
+}
+
 async fn open_page(url: &str, agent: &str, language: &str) -> reqwest::Response {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -790,4 +844,5 @@ on_both_backends!(
     every_channel_answers_its_next_action,
     faulty_notifications_change_nothing_wrongly,
     expiry_closes_unpaid_trades_and_queries_lost_notifications,
+    wallet_top_ups_credit_the_customer_balance,
 );

@@ -13,6 +13,8 @@
 //! is exact.
 
 mod limits;
+pub(crate) mod payments;
+pub(crate) mod refunds;
 mod transactions;
 mod transfers;
 

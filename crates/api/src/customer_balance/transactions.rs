@@ -36,9 +36,13 @@ pub(super) struct Stored {
     pub ending_balance: i64,
     pub description: Option<String>,
     pub metadata: Metadata,
-    /// Stripe's `type`: `adjustment`, or `transfer` for a move between
-    /// two customers.
+    /// Stripe's `type`: `adjustment`; ours: `transfer` (between two
+    /// customers), `top_up` (a `customer_balance_top_up` PaymentIntent
+    /// captured), `payment` (a PaymentIntent paid from the balance).
     pub kind: String,
+    /// The PaymentIntent of a `top_up` or a `payment`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_intent: Option<String>,
     pub created: i64,
     pub livemode: bool,
 }
@@ -172,6 +176,7 @@ async fn adjust(
         description: create.description.clone(),
         metadata: create.metadata.clone(),
         kind: "adjustment".to_owned(),
+        payment_intent: None,
         created: now,
         livemode: scope.livemode,
     };
@@ -195,6 +200,7 @@ pub(super) fn render(stored: &Stored) -> Value {
         "invoice": null,
         "livemode": stored.livemode,
         "metadata": stored.metadata,
+        "payment_intent": stored.payment_intent,
         "type": stored.kind,
     })
 }
@@ -286,6 +292,7 @@ pub fn sample() -> Value {
         description: Some("Top-up".into()),
         metadata: Metadata::default(),
         kind: "adjustment".into(),
+        payment_intent: None,
         created: 0,
         livemode: false,
     })

@@ -138,6 +138,7 @@ async fn execute(
         description: transfer.description.clone(),
         metadata: Metadata::default(),
         kind: "transfer".to_owned(),
+        payment_intent: None,
         created: now,
         livemode: scope.livemode,
     };

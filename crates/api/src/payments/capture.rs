@@ -172,6 +172,9 @@ pub async fn captured(
     writes
         .ops
         .extend(super::ledger_postings::capture(ctx, &mut charge)?);
+    writes
+        .ops
+        .extend(crate::customer_balance::payments::top_up_writes(ctx, &intent).await?);
     if let Some(notice) = &outcome.dispute {
         charge.disputed = true;
         writes.ops.extend(dispute_writes(ctx, &charge, notice)?);

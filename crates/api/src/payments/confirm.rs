@@ -26,6 +26,9 @@ pub enum MethodSource {
     Inline(super::cards::CardInput, BillingDetails),
     /// `payment_method_data[type]=alipay|wechat_pay`: a wallet trade.
     Wallet(super::wallets::Provider),
+    /// `payment_method_data[type]=customer_balance`: the customer's
+    /// stored-value balance.
+    CustomerBalance,
     /// `payment_method_data[card][encrypted]=<JWE>` (client-side
     /// encryption), opened by the vault's key when confirming.
     Encrypted(String, BillingDetails),
@@ -91,10 +94,15 @@ pub fn confirm_input_from(params: &mut Params, now_s: i64) -> ApiResult<ConfirmI
                 input.wallet_options.aggregated = kind == "wallet_qr";
                 return Ok(input);
             }
+            if kind == crate::customer_balance::payments::METHOD_TYPE {
+                super::methods::billing_details_from(&mut data)?;
+                data.finish()?;
+                return wallet_input_from(params, MethodSource::CustomerBalance, existing);
+            }
             if kind != "card" {
                 return Err(ApiError::invalid(
                     "parameter_invalid",
-                    "payment_method_data[type] must be card, alipay, wechat_pay, wallet_code or wallet_qr.",
+                    "payment_method_data[type] must be card, alipay, wechat_pay, wallet_code, wallet_qr or customer_balance.",
                     "payment_method_data[type]",
                 ));
             }
@@ -137,7 +145,7 @@ pub fn confirm_input_from(params: &mut Params, now_s: i64) -> ApiResult<ConfirmI
     })
 }
 
-/// The rest of a confirm paying with a wallet (`source`).
+/// The rest of a confirm paying with a wallet or the balance (`source`).
 fn wallet_input_from(
     params: &mut Params,
     source: MethodSource,
@@ -179,6 +187,11 @@ pub async fn resolve_method(
                 "A {} payment has no card payment method.",
                 provider.as_str()
             ),
+            "payment_method_data[type]",
+        )),
+        MethodSource::CustomerBalance => Err(ApiError::invalid(
+            "parameter_invalid",
+            "A payment from the customer balance has no card payment method.",
             "payment_method_data[type]",
         )),
         MethodSource::Encrypted(..) => Err(ApiError::internal(&"an encrypted card left unopened")),
@@ -238,6 +251,10 @@ async fn confirm_loaded(
     ) {
         return Err(super::unexpected_state(&intent, "confirmed"));
     }
+    if crate::customer_balance::payments::pays_from_balance(&intent, input) {
+        return crate::customer_balance::payments::pay(ctx, doc, intent, phase_one, input).await;
+    }
+    crate::customer_balance::payments::check_top_up(ctx, &intent).await?;
     if let Some(provider) = super::wallets::provider_of(&intent, input) {
         return super::wallets::confirm::confirm_wallet(
             ctx, doc, intent, phase_one, provider, input,
@@ -345,7 +362,7 @@ fn fresh_card_number(
                 .filter(|_| !scope.livemode)
                 .and_then(|number| portcullis_domain::cards::CardNumber::parse(number).ok())
         }
-        MethodSource::Wallet(_) => None,
+        MethodSource::Wallet(_) | MethodSource::CustomerBalance => None,
     }
 }
 
@@ -370,7 +387,9 @@ pub async fn check_confirmable(
     match &input.method {
         None => Err(missing_payment_method()),
         // Inline card data was checked while parsing; nobody owns it yet.
-        Some(MethodSource::Inline(..) | MethodSource::Wallet(_)) => Ok(()),
+        Some(
+            MethodSource::Inline(..) | MethodSource::Wallet(_) | MethodSource::CustomerBalance,
+        ) => Ok(()),
         // A JWE must open into a valid card before anything is stored.
         Some(MethodSource::Encrypted(compact, _)) => {
             crate::client_encryption::open_card(state, compact).await?;
@@ -614,6 +633,9 @@ pub async fn authorize(
     writes.push(records::update(scope, &doc, &resolution.intent)?);
     writes.push(attempt.resolve(scope, attempt_doc.version)?);
     writes.ops.extend(resolution.writes.ops);
+    writes
+        .ops
+        .extend(crate::customer_balance::payments::top_up_writes(ctx, &resolution.intent).await?);
     if let Some(authorized) = authorized {
         writes.ops.extend(assessment.outcome_writes(authorized));
     }

@@ -23,7 +23,7 @@ use portcullis_domain::api_keys::{Access, KeyKind};
 use portcullis_domain::customers::Patch;
 use portcullis_domain::money::{Amount, Currency, MoneyError};
 use portcullis_domain::payment_intents::{
-    CaptureMethod, IntentChanges, IntentError, PaymentIntent, PaymentIntentStatus,
+    CaptureMethod, IntentChanges, IntentError, IntentPurpose, PaymentIntent, PaymentIntentStatus,
 };
 use portcullis_domain::search::SearchQuery;
 use portcullis_store::{ListQuery, SqlValue, StoreError, Table, WriteSet};
@@ -34,7 +34,7 @@ pub const EXPANDABLE: &[&str] = &["customer", "payment_method", "latest_charge"]
 const SEARCHABLE: &[&str] = &["status", "customer", "created"];
 const URL: &str = "/v1/payment_intents";
 /// The payment method types an intent may list.
-const ACCEPTED_TYPES: &[&str] = &["card", "alipay", "wechat_pay"];
+const ACCEPTED_TYPES: &[&str] = &["card", "alipay", "wechat_pay", "customer_balance"];
 
 use super::request_params as rp;
 
@@ -159,6 +159,7 @@ fn changes_from(params: &mut Params) -> ApiResult<IntentChanges> {
 struct CreateRequest {
     changes: IntentChanges,
     payment_method_types: Vec<String>,
+    purpose: Option<IntentPurpose>,
     confirm: bool,
     confirm_input: ConfirmInput,
     expand: Expand,
@@ -200,12 +201,18 @@ fn parse_create(caller: &Caller, params: &mut Params, now_s: i64) -> ApiResult<C
         automatic.string("allow_redirects", 10)?;
         automatic.finish()?;
     }
+    let purpose = purpose_from(params, &changes, &payment_method_types)?;
     let confirm = params.boolean("confirm")?.unwrap_or(false);
     let confirm_input = confirm_input_from(params, now_s)?;
     if !confirm
         && (confirm_input.off_session
             || confirm_input.method.as_ref().is_some_and(|method| {
-                method.is_inline() || matches!(method, super::confirm::MethodSource::Wallet(_))
+                method.is_inline()
+                    || matches!(
+                        method,
+                        super::confirm::MethodSource::Wallet(_)
+                            | super::confirm::MethodSource::CustomerBalance
+                    )
             }))
     {
         // Stripe accepts these only with confirm=true.
@@ -225,10 +232,45 @@ fn parse_create(caller: &Caller, params: &mut Params, now_s: i64) -> ApiResult<C
     Ok(CreateRequest {
         changes,
         payment_method_types,
+        purpose,
         confirm,
         confirm_input,
         expand,
     })
+}
+
+/// Reads `purpose`: a top-up names the customer whose wallet it fills and
+/// cannot itself be paid from a wallet.
+fn purpose_from(
+    params: &mut Params,
+    changes: &IntentChanges,
+    payment_method_types: &[String],
+) -> ApiResult<Option<IntentPurpose>> {
+    let Some(text) = params.string("purpose", 30)? else {
+        return Ok(None);
+    };
+    let purpose = IntentPurpose::parse(&text).ok_or_else(|| {
+        ApiError::invalid(
+            "parameter_invalid",
+            "purpose must be customer_balance_top_up.",
+            "purpose",
+        )
+    })?;
+    if !matches!(changes.customer, Patch::Set(_)) {
+        return Err(ApiError::invalid(
+            "parameter_missing",
+            "A customer_balance_top_up PaymentIntent needs the customer whose balance it credits.",
+            "customer",
+        ));
+    }
+    if payment_method_types.iter().any(|t| t == "customer_balance") {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            "A top-up of the customer balance cannot be paid from a customer balance.",
+            "payment_method_types",
+        ));
+    }
+    Ok(Some(purpose))
 }
 
 /// An intent id derived from the idempotency key (unguessable: a keyed
@@ -383,6 +425,7 @@ async fn build_intent(
         ctx.scope.livemode,
         ctx.state.now(),
     );
+    intent.purpose = create.purpose;
     if let Some(id) = fixed_id {
         intent.client_secret = intent.client_secret.replacen(&intent.id, id, 1);
         intent.id = id.to_owned();
@@ -506,7 +549,7 @@ async fn update(
         {
             return Err(ApiError::invalid(
                 "parameter_invalid",
-                "payment_method_types may hold card, alipay and wechat_pay.",
+                "payment_method_types may hold card, alipay, wechat_pay and customer_balance.",
                 "payment_method_types",
             ));
         }

@@ -331,7 +331,7 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         livemode: false,
         amount_minor: 100,
         currency: usd,
-        charge: charge.id.clone(),
+        charge: Some(charge.id.clone()),
         payment_intent: intent.id.clone(),
         customer: None,
         payment_method: Some(method.id.clone()),

@@ -79,7 +79,7 @@ impl Record for Refund {
                 "payment_intent",
                 SqlValue::Text(self.payment_intent.clone()),
             ),
-            ("charge", SqlValue::Text(self.charge.clone())),
+            ("charge", self.charge.as_deref().into()),
             ("status", SqlValue::Text(self.status.as_str().to_owned())),
             ("settled", SqlValue::Bool(self.settled)),
         ]

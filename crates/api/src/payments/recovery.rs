@@ -242,6 +242,9 @@ async fn settle_authorization(
     writes.push(records::update(ctx.scope, &doc, &resolution.intent)?);
     writes.push(attempt.resolve(ctx.scope, attempt_doc.version)?);
     writes.ops.extend(resolution.writes.ops);
+    writes
+        .ops
+        .extend(crate::customer_balance::payments::top_up_writes(ctx, &resolution.intent).await?);
     if let Some(authorized) = authorized {
         writes.ops.extend(assessment.outcome_writes(authorized));
     }
@@ -257,9 +260,11 @@ async fn settle_refunds(state: &AppState) -> ApiResult<()> {
     for found in state.store.scan(Table::Refunds, &query).await? {
         let refund: Refund =
             serde_json::from_str(&found.doc.body).map_err(|e| ApiError::internal(&e))?;
-        if let Err(err) =
-            super::refunds::settle(state, &found.scope, &refund.charge, &refund.id).await
-        {
+        // A refund to the customer balance is settled when written.
+        let Some(charge) = refund.charge.as_deref() else {
+            continue;
+        };
+        if let Err(err) = super::refunds::settle(state, &found.scope, charge, &refund.id).await {
             tracing::warn!(refund = %refund.id, error = %err.message, "could not settle a refund yet");
         }
     }

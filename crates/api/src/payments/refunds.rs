@@ -10,6 +10,7 @@ use super::recovery::refund_outcome_writes;
 use super::render::render_refund;
 use super::Ctx;
 use crate::auth::Caller;
+use crate::customer_balance::refunds as balance_refunds;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{event, Origin};
 use crate::idempotency::{self, json_response, Executed};
@@ -162,7 +163,34 @@ async fn charge_of(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<String> {
     })
 }
 
+/// A refund of a payment from the customer balance, if `create` names one
+/// (by its intent: such a payment has no charge).
+async fn to_balance(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<Option<Executed>> {
+    let (Some(intent_id), None) = (&create.payment_intent, &create.charge) else {
+        return Ok(None);
+    };
+    let _lock = ctx.state.locks.lock(intent_id).await;
+    let loaded = load::<PaymentIntent>(ctx.state, ctx.scope, intent_id, "payment_intent").await?;
+    if !balance_refunds::paid_from_balance(&loaded.1) {
+        return Ok(None);
+    }
+    let metadata = Metadata::default()
+        .updated(create.metadata.as_ref().unwrap_or(&MetadataUpdate::Clear))
+        .map_err(|e| ApiError::invalid("parameter_invalid", e.to_string(), e.param()))?;
+    let request = balance_refunds::BalanceRefund {
+        amount: create.amount,
+        reason: create.reason,
+        metadata,
+    };
+    balance_refunds::refund_to_balance(ctx, loaded, request)
+        .await
+        .map(Some)
+}
+
 pub(crate) async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<Executed> {
+    if let Some(done) = to_balance(ctx, create).await? {
+        return Ok(done);
+    }
     let (state, scope) = (ctx.state, ctx.scope);
     let charge_id = charge_of(ctx, create).await?;
     let _lock = state.locks.lock(&charge_id).await;
@@ -207,7 +235,7 @@ pub(crate) async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<E
         livemode: scope.livemode,
         amount_minor: amount,
         currency: charge.currency,
-        charge: charge.id.clone(),
+        charge: Some(charge.id.clone()),
         payment_intent: charge.payment_intent.clone(),
         customer: charge.customer.clone(),
         payment_method: Some(charge.payment_method.clone()),
@@ -225,6 +253,9 @@ pub(crate) async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<E
     };
     charge.amount_refunded_minor += amount;
     let mut phase_one = WriteSet::new();
+    phase_one
+        .ops
+        .extend(balance_refunds::withdrawal_writes(ctx, &charge, &refund).await?);
     phase_one.ops.extend(super::ledger_postings::refund(
         ctx,
         &mut charge,
@@ -264,9 +295,27 @@ pub(crate) async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<E
     let settle_by = refund.created + window_s(state);
     let refund_record = load::<Refund>(state, scope, &refund.id, "refund").await?;
     let charge_record = load::<Charge>(state, scope, &charge_id, "charge").await?;
-    let (refund, writes) =
+    let before = refund_record.1.status;
+    let (refund, mut writes) =
         refund_outcome_writes(ctx, refund_record, charge_record, outcome, settle_by)?;
+    writes
+        .ops
+        .extend(returned_to_wallet(ctx, before, &refund).await?);
     Ok(Executed::ok(render_refund(&refund), writes).after_connector_call())
+}
+
+/// A withdrawal's wallet credited back, when this outcome released a
+/// refund that was holding its amount (failed or canceled).
+async fn returned_to_wallet(
+    ctx: &Ctx<'_>,
+    before: RefundStatus,
+    refund: &Refund,
+) -> ApiResult<Vec<portcullis_store::WriteOp>> {
+    if refund.status.releases_amount() && !before.releases_amount() {
+        balance_refunds::withdrawal_returned_writes(ctx, refund).await
+    } else {
+        Ok(vec![])
+    }
 }
 
 fn window_s(state: &AppState) -> i64 {
@@ -322,13 +371,17 @@ pub async fn settle(
         origin: &origin,
     };
     let settle_by = refund.created + window_s(state);
-    let (_, writes) = refund_outcome_writes(
+    let before = refund.status;
+    let (refund, mut writes) = refund_outcome_writes(
         &ctx,
         (refund_doc, refund),
         charge_record,
         outcome,
         settle_by,
     )?;
+    writes
+        .ops
+        .extend(returned_to_wallet(&ctx, before, &refund).await?);
     Ok(state.store.commit(writes).await?)
 }
 
@@ -405,7 +458,10 @@ async fn cancel(
     idempotency::respond(&state, &caller, &request, || async {
         let scope = caller.scope();
         let (_, found) = load::<Refund>(&state, &scope, &id, "id").await?;
-        let _lock = state.locks.lock(&found.charge).await;
+        // A refund to the customer balance has no charge; it is never
+        // pending, so it is refused below before any charge is read.
+        let lock_key = found.charge.as_deref().unwrap_or(&found.payment_intent);
+        let _lock = state.locks.lock(lock_key).await;
         let (refund_doc, mut refund) = load::<Refund>(&state, &scope, &id, "id").await?;
         if refund.status != RefundStatus::Pending {
             return Err(ApiError::invalid(
@@ -417,7 +473,8 @@ async fn cancel(
                 "id",
             ));
         }
-        let (_, charge) = load::<Charge>(&state, &scope, &refund.charge, "charge").await?;
+        let charge_id = refund.charge.clone().unwrap_or_default();
+        let (_, charge) = load::<Charge>(&state, &scope, &charge_id, "charge").await?;
         let reference = charge.connector_reference.as_deref().unwrap_or_default();
         let canceled = crate::routing::connectors::for_reference(&state, &scope, reference)
             .await?
@@ -431,8 +488,7 @@ async fn cancel(
                 "id",
             ));
         }
-        let (charge_doc, mut charge) =
-            load::<Charge>(&state, &scope, &refund.charge, "charge").await?;
+        let (charge_doc, mut charge) = load::<Charge>(&state, &scope, &charge_id, "charge").await?;
         charge.amount_refunded_minor -= refund.amount_minor;
         refund.status = RefundStatus::Canceled;
         refund.settled = true;
@@ -448,6 +504,9 @@ async fn cancel(
             &mut charge,
             &mut refund,
         )?);
+        writes
+            .ops
+            .extend(balance_refunds::withdrawal_returned_writes(&ctx, &refund).await?);
         writes.push(records::update(&scope, &charge_doc, &charge)?);
         writes.push(records::update(&scope, &refund_doc, &refund)?);
         writes.push(event(

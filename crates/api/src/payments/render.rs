@@ -123,6 +123,7 @@ pub fn render_payment_intent(pi: &PaymentIntent) -> Value {
         "payment_method_types": pi.payment_method_types,
         "payment_record": null,
         "processing": null,
+        "purpose": pi.purpose,
         "receipt_email": pi.receipt_email,
         "review": pi.review,
         "setup_future_usage": pi.setup_future_usage,
@@ -246,6 +247,17 @@ pub fn render_charge(c: &Charge) -> Value {
     })
 }
 
+/// Where a refund's money goes: the card, or the customer's balance (a
+/// payment from the balance has no charge).
+fn destination_details(r: &Refund) -> Value {
+    match r.charge {
+        Some(_) => {
+            json!({ "card": { "reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund" }, "type": "card" })
+        }
+        None => json!({ "customer_balance": {}, "type": "customer_balance" }),
+    }
+}
+
 pub fn render_refund(r: &Refund) -> Value {
     json!({
         "id": r.id,
@@ -256,7 +268,7 @@ pub fn render_refund(r: &Refund) -> Value {
         "created": r.created,
         "currency": r.currency,
         "customer": r.customer,
-        "destination_details": { "card": { "reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund" }, "type": "card" },
+        "destination_details": destination_details(r),
         "failure_balance_transaction": r.failure_balance_transaction,
         "failure_reason": r.failure_reason,
         "metadata": r.metadata,

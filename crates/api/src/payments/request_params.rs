@@ -43,7 +43,14 @@ const PAYMENT_METHOD_DATA: Param = object(
     &[
         one_of(
             "type",
-            &["card", "alipay", "wechat_pay", "wallet_code", "wallet_qr"],
+            &[
+                "card",
+                "alipay",
+                "wechat_pay",
+                "wallet_code",
+                "wallet_qr",
+                "customer_balance",
+            ],
         )
         .required(),
         object("card", METHOD_CARD),
@@ -103,6 +110,7 @@ pub const INTENT_CREATE: &[Param] = intent_fields![
         &[boolean("enabled"), string("allow_redirects", 10)],
     ),
     boolean("confirm"),
+    one_of("purpose", &["customer_balance_top_up"]),
     string("payment_method", 255),
     PAYMENT_METHOD_DATA,
     PAYMENT_METHOD_OPTIONS,

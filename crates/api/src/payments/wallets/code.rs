@@ -133,7 +133,7 @@ pub async fn pay(
     let (doc, intent) = load::<PaymentIntent>(state, ctx.scope, &intent.id, "intent").await?;
     match outcome {
         CodeOutcome::Paid(status) => {
-            let writes = settle::paid(ctx, &doc, intent, trade, &status)?;
+            let writes = settle::paid(ctx, &doc, intent, trade, &status).await?;
             let body = writes_body(&writes)?;
             Ok(Executed::ok(body, writes).after_connector_call())
         }

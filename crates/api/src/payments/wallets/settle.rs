@@ -105,7 +105,7 @@ pub async fn apply(
             )));
         }
     }
-    let writes = paid(ctx, &doc, intent, trade, status)?;
+    let writes = paid(ctx, &doc, intent, trade, status).await?;
     commit(state, writes).await
 }
 
@@ -119,9 +119,10 @@ async fn commit(state: &AppState, writes: WriteSet) -> ApiResult<Applied> {
     }
 }
 
-/// The writes of a paid trade: the intent succeeded, its event, and the
-/// capture booked against the provider's receivable.
-pub(crate) fn paid(
+/// The writes of a paid trade: the intent succeeded, its event, the
+/// capture booked against the provider's receivable, and a top-up's
+/// credit to its customer's wallet.
+pub(crate) async fn paid(
     ctx: &Ctx<'_>,
     doc: &Doc,
     mut intent: PaymentIntent,
@@ -139,6 +140,9 @@ pub(crate) fn paid(
     intent.wallet = Some(trade);
     let mut writes = WriteSet::new();
     writes.ops.extend(book_capture(ctx, &intent, &provider)?);
+    writes
+        .ops
+        .extend(crate::customer_balance::payments::top_up_writes(ctx, &intent).await?);
     writes.push(records::update(ctx.scope, doc, &intent)?);
     writes.push(event(
         ctx.scope,
