@@ -168,6 +168,7 @@ struct FileSettings {
     accounts_ip_failures_per_hour_max: Option<u32>,
     accounts_session_ttl_s: Option<i64>,
     accounts_sessions_per_account_max: Option<usize>,
+    accounts_step_up_s: Option<i64>,
 }
 
 /// The settings file every key documented, printed by `portcullis config example`.
@@ -249,6 +250,7 @@ const SCALAR_KEYS: &[(&str, KeyKind)] = {
         ("accounts_ip_failures_per_hour_max", I),
         ("accounts_session_ttl_s", I),
         ("accounts_sessions_per_account_max", I),
+        ("accounts_step_up_s", I),
     ]
 };
 
@@ -559,6 +561,9 @@ fn account_settings(
         sessions_per_account_max: file
             .accounts_sessions_per_account_max
             .unwrap_or(defaults.sessions_per_account_max),
+        step_up: portcullis_domain::accounts::StepUp {
+            grant_s: file.accounts_step_up_s.unwrap_or(defaults.step_up.grant_s),
+        },
     };
     settings.check().map_err(anyhow::Error::msg)?;
     Ok(settings)

@@ -11,6 +11,9 @@
 /// The hosted pages (`/account/…`) of the same flows.
 #[path = "accounts/pages.rs"]
 mod pages;
+/// Passkeys and step-up, with a software authenticator.
+#[path = "accounts/passkeys.rs"]
+mod passkeys;
 mod support;
 
 use serde_json::Value;

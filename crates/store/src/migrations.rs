@@ -96,6 +96,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0022_dashboard.sql"),
         postgres: include_str!("../migrations/postgres/0022_dashboard.sql"),
     },
+    Migration {
+        version: 25,
+        sqlite: include_str!("../migrations/sqlite/0025_account_passkeys.sql"),
+        postgres: include_str!("../migrations/postgres/0025_account_passkeys.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

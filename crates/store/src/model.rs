@@ -71,6 +71,10 @@ pub enum Table {
     DashboardSessions,
     /// What dashboard users did; append-only.
     DashboardEvents,
+    /// Customer accounts' passkeys (`cpk_…`), by `credential_id` or `account`.
+    AccountPasskeys,
+    /// WebAuthn ceremonies in progress (`pkch_…`), each spent once.
+    AccountPasskeyChallenges,
 }
 
 /// How a search attribute maps to SQL.
@@ -114,6 +118,8 @@ impl Table {
             Table::DashboardUsers => "dashboard_users",
             Table::DashboardSessions => "dashboard_sessions",
             Table::DashboardEvents => "dashboard_events",
+            Table::AccountPasskeys => "account_passkeys",
+            Table::AccountPasskeyChallenges => "account_passkey_challenges",
         }
     }
 
@@ -243,6 +249,12 @@ impl Table {
                 ("action", ColumnKind::Text),
                 ("object", ColumnKind::Text),
             ],
+            Table::AccountPasskeys => &[
+                ("account", ColumnKind::Text),
+                ("credential_id", ColumnKind::Text),
+                ("deleted", ColumnKind::Integer),
+            ],
+            Table::AccountPasskeyChallenges => &[("purpose", ColumnKind::Text)],
         }
     }
 
@@ -253,7 +265,8 @@ impl Table {
             | Table::WebhookEndpoints
             | Table::RiskListItems
             | Table::ConnectorAccounts
-            | Table::RoutingRules => Some("deleted"),
+            | Table::RoutingRules
+            | Table::AccountPasskeys => Some("deleted"),
             _ => None,
         }
     }

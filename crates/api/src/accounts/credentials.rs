@@ -7,7 +7,7 @@ use super::audit::{self, Entry, Origin, Outcome};
 use super::mail::{MessageKind, Outgoing};
 use super::registration::{parse_email, spend, Spent};
 use super::session::{self, SignedIn};
-use super::{answer, commit, errors, link, passwords, records, render, tokens};
+use super::{answer, commit, errors, link, passwords, records, render, step_up, tokens};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -32,8 +32,9 @@ fn success<'a>(action: CredentialAction, account: &'a CustomerAccount) -> Entry<
     }
 }
 
-/// The signed-in holder, after checking the current password they gave
-/// for `action`; also the scope and the request's origin.
+/// The signed-in holder, after a fresh passkey step-up when the account
+/// has a passkey ([`step_up::require_fresh`]) and the current password
+/// they gave for `action`; also the scope and the request's origin.
 async fn holder(
     state: &AppState,
     caller: &Caller,
@@ -43,6 +44,7 @@ async fn holder(
     action: CredentialAction,
 ) -> ApiResult<(SignedIn, Scope, Origin)> {
     let signed_in = session::signed_in(state, caller, headers).await?;
+    step_up::require_fresh(state, &signed_in).await?;
     let scope = caller.scope();
     let origin = session::origin(ip, headers);
     check_current(state, &scope, &origin, &signed_in, current, action).await?;

@@ -21,17 +21,19 @@ mod credentials;
 mod errors;
 pub mod mail;
 mod pages;
+mod passkeys;
 pub(crate) mod passwords;
 mod records;
 mod registration;
 mod render;
 mod session;
 mod signin;
+pub mod step_up;
 mod tokens;
 
 use crate::routes::params::{self as p, Param};
 use crate::routes::{doc, Routes};
-use portcullis_domain::accounts::{Lockout, PASSWORD_CHARS_MAX};
+use portcullis_domain::accounts::{Lockout, StepUp, PASSWORD_CHARS_MAX};
 use tokens::TOKEN_CHARS_MAX;
 
 /// The accounts' tunables; every bound named with its unit.
@@ -52,6 +54,8 @@ pub struct AccountSettings {
     pub session_ttl_s: i64,
     /// Most live sessions one account keeps; the oldest ends past it.
     pub sessions_per_account_max: usize,
+    /// How long a passkey step-up counts for sensitive actions.
+    pub step_up: StepUp,
 }
 
 impl Default for AccountSettings {
@@ -64,6 +68,7 @@ impl Default for AccountSettings {
             ip_failures_per_hour_max: 50,
             session_ttl_s: 7 * 24 * 3600,
             sessions_per_account_max: 20,
+            step_up: StepUp::default(),
         }
     }
 }
@@ -103,6 +108,9 @@ impl AccountSettings {
         }
         if self.session_ttl_s <= 0 {
             return Err("accounts_session_ttl_s must be positive".into());
+        }
+        if !(30..=3600).contains(&self.step_up.grant_s) {
+            return Err("accounts_step_up_s must be 30 to 3600 seconds".into());
         }
         Ok(())
     }
@@ -147,6 +155,16 @@ const REQUEST_EMAIL_CHANGE: &[Param] = &[
     p::string("current_password", PASSWORD_CHARS_MAX).required(),
 ];
 const DEACTIVATE: &[Param] = &[p::string("current_password", PASSWORD_CHARS_MAX).required()];
+/// Finishing a passkey ceremony: its challenge and the client's credential.
+const PASSKEY_CREDENTIAL: &[Param] = &[
+    p::string("challenge", passkeys::CHALLENGE_CHARS_MAX).required(),
+    p::string("credential", passkeys::CREDENTIAL_CHARS_MAX).required(),
+];
+const PASSKEY_REGISTER: &[Param] = &[
+    p::string("challenge", passkeys::CHALLENGE_CHARS_MAX).required(),
+    p::string("credential", passkeys::CREDENTIAL_CHARS_MAX).required(),
+    p::string("name", passkeys::NAME_CHARS_MAX),
+];
 /// A customer's events: a plain page (`customers::list_children`).
 const EVENTS: &[Param] = p::list_params![];
 
@@ -211,6 +229,38 @@ pub fn routes() -> Routes {
         .post(
             doc("/v1/accounts/deactivate", "Close the account (current password required); every session ends", "customer_account").params(DEACTIVATE),
             credentials::deactivate,
+        )
+        .post(
+            doc("/v1/accounts/passkeys/challenge", "Start registering a passkey on the signed-in account (a second one needs a fresh step-up)", "passkey_challenge").params(p::NONE),
+            passkeys::start_registration,
+        )
+        .post(
+            doc("/v1/accounts/passkeys", "Finish registering a passkey with the authenticator's credential", "account_passkey").params(PASSKEY_REGISTER),
+            passkeys::finish_registration,
+        )
+        .get(
+            doc("/v1/accounts/passkeys", "The signed-in account's passkeys", "list").params(p::NONE),
+            passkeys::list,
+        )
+        .delete(
+            doc("/v1/accounts/passkeys/{id}", "Delete a passkey (needs a fresh step-up)", "account_passkey").params(p::NONE),
+            passkeys::delete,
+        )
+        .post(
+            doc("/v1/accounts/passkeys/login/challenge", "Start signing in with a passkey (publishable key)", "passkey_challenge").params(p::NONE),
+            passkeys::start_login,
+        )
+        .post(
+            doc("/v1/accounts/passkeys/login", "Sign in with a passkey; answers a session and its bearer token", "account_session").params(PASSKEY_CREDENTIAL),
+            passkeys::finish_login,
+        )
+        .post(
+            doc("/v1/accounts/step_up/challenge", "Start a passkey step-up of the signed-in session", "passkey_challenge").params(p::NONE),
+            step_up::start,
+        )
+        .post(
+            doc("/v1/accounts/step_up", "Confirm the holder with a passkey: sensitive actions pass for accounts_step_up_s", "account_session").params(PASSKEY_CREDENTIAL),
+            step_up::confirm,
         )
         .get(
             doc("/v1/customers/{id}/account_events", "A customer's credential events, newest first (secret key)", "list").params(EVENTS),

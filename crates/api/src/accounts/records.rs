@@ -188,7 +188,7 @@ fn session_columns(session: &AccountSession, digest: &str) -> Vec<(&'static str,
 
 /// A session document keeps its token's digest in its body too, so a
 /// revocation can write the row's columns back unchanged.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct StoredSession {
     #[serde(flatten)]
     pub session: AccountSession,

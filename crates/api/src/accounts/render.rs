@@ -35,6 +35,7 @@ pub fn session(session: &AccountSession, current: bool, now: i64) -> Value {
         "current": current,
         "ip": session.ip,
         "user_agent": session.user_agent,
+        "step_up_until": session.step_up_until,
         "token": null,
     })
 }
@@ -104,6 +105,7 @@ pub fn samples() -> Vec<(&'static str, Value)> {
         revoked_at: None,
         ip: Some("127.0.0.1".into()),
         user_agent: Some("app".into()),
+        step_up_until: None,
     };
     vec![
         ("customer_account", account(&account_sample, 0)),
@@ -123,4 +125,7 @@ pub fn samples() -> Vec<(&'static str, Value)> {
         ),
         ("account_event", super::audit::sample()),
     ]
+    .into_iter()
+    .chain(super::passkeys::samples())
+    .collect()
 }

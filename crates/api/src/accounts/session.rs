@@ -20,6 +20,8 @@ const USER_AGENT_CHARS_MAX: usize = 256;
 
 /// A signed-in customer.
 pub struct SignedIn {
+    pub scope: portcullis_store::Scope,
+    pub session_doc: Doc,
     pub session: StoredSession,
     pub account_doc: Doc,
     pub account: CustomerAccount,
@@ -48,15 +50,18 @@ pub async fn signed_in(
         .ok_or_else(errors::session_required)?;
     let scope = caller.scope();
     let now = state.now();
-    let (_, session) = records::session_by_digest(state, &scope, &tokens::digest(state, token))
-        .await?
-        .filter(|(_, stored)| stored.session.is_live(now))
-        .ok_or_else(errors::session_required)?;
+    let (session_doc, session) =
+        records::session_by_digest(state, &scope, &tokens::digest(state, token))
+            .await?
+            .filter(|(_, stored)| stored.session.is_live(now))
+            .ok_or_else(errors::session_required)?;
     let (account_doc, account) = records::account(state, &scope, &session.session.account).await?;
     if account.status() != AccountStatus::Active {
         return Err(errors::session_required());
     }
     Ok(SignedIn {
+        scope,
+        session_doc,
         session,
         account_doc,
         account,

@@ -193,7 +193,7 @@ async fn known_account(
             .await
         }
     }
-    start_session(state, scope, origin, &doc, &account).await
+    start_session(state, scope, origin, &doc, &account, Method::Password).await
 }
 
 /// A sign-in refused: what is recorded, and the answer.
@@ -268,15 +268,35 @@ async fn record_failure(
     Err(ApiError::concurrent_change())
 }
 
-async fn start_session(
+/// How the holder proved who they are.
+pub enum Method {
+    Password,
+    /// A verified passkey assertion; `extra` records its use (the
+    /// credential's new counter) in the same commit. The new session starts
+    /// stepped up: the assertion was a user-verified one.
+    Passkey {
+        extra: Vec<WriteOp>,
+    },
+}
+
+pub(super) async fn start_session(
     state: &AppState,
     scope: &Scope,
     origin: &Origin,
     doc: &Doc,
     account: &CustomerAccount,
+    method: Method,
 ) -> ApiResult<serde_json::Value> {
     let now = state.now();
     let settings = &state.settings.accounts;
+    let (action, step_up_until, extra) = match method {
+        Method::Password => (CredentialAction::Login, None, vec![]),
+        Method::Passkey { extra } => (
+            CredentialAction::PasskeyLogin,
+            Some(settings.step_up.granted_until(now)),
+            extra,
+        ),
+    };
     let token = tokens::generate(tokens::SESSION_PREFIX);
     let new_session = AccountSession {
         id: new_id(AccountSession::PREFIX),
@@ -287,6 +307,7 @@ async fn start_session(
         revoked_at: None,
         ip: origin.ip.clone(),
         user_agent: origin.user_agent.clone(),
+        step_up_until,
     };
     let signed_in = account.signed_in();
     let mut writes = vec![
@@ -297,7 +318,7 @@ async fn start_session(
             scope,
             origin,
             Entry {
-                action: CredentialAction::Login,
+                action,
                 outcome: Outcome::Success,
                 account: Some(&signed_in),
                 email_key: None,
@@ -305,6 +326,7 @@ async fn start_session(
             },
         )?,
     ];
+    writes.extend(extra);
     // The oldest sessions end past the per-account bound.
     let keep = settings.sessions_per_account_max.saturating_sub(1);
     for (old_doc, old) in records::unrevoked_sessions(state, scope, &account.id)

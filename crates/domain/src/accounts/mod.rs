@@ -10,9 +10,11 @@
 
 mod common;
 mod locale;
+mod step_up;
 
 pub use common::is_common_password;
 pub use locale::Locale;
+pub use step_up::{StepUp, StepUpDecision};
 
 use crate::customers::Email;
 use crate::ids::{new_id, CustomerId};
@@ -394,6 +396,10 @@ pub struct AccountSession {
     pub revoked_at: Option<UnixSeconds>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// Until when the holder's passkey step-up on this session counts
+    /// ([`StepUp`]); `None` before any.
+    #[serde(default)]
+    pub step_up_until: Option<UnixSeconds>,
 }
 
 impl AccountSession {
@@ -428,6 +434,10 @@ pub enum CredentialAction {
     EmailChangeRequest,
     EmailChange,
     Deactivate,
+    PasskeyRegister,
+    PasskeyDelete,
+    PasskeyLogin,
+    StepUp,
 }
 
 impl CredentialAction {
@@ -445,6 +455,10 @@ impl CredentialAction {
             CredentialAction::EmailChangeRequest => "email_change_request",
             CredentialAction::EmailChange => "email_change",
             CredentialAction::Deactivate => "deactivate",
+            CredentialAction::PasskeyRegister => "passkey_register",
+            CredentialAction::PasskeyDelete => "passkey_delete",
+            CredentialAction::PasskeyLogin => "passkey_login",
+            CredentialAction::StepUp => "step_up",
         }
     }
 }

@@ -225,6 +225,12 @@ impl Texts {
             "password_is_email" if zh => "密码不能与电子邮箱相同。",
             "email_invalid" if zh => "电子邮箱地址无效。",
             "rate_limit" if zh => "尝试次数过多，请稍后再试。",
+            // The API's message names its calls; a page's reader needs
+            // what to do.
+            "account_step_up_required" if zh => "此操作需要先用您的通行密钥确认身份。",
+            "account_step_up_required" => {
+                "This action needs you to confirm with your passkey first."
+            }
             _ => message,
         };
         translated.to_owned()

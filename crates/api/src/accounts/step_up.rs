@@ -1,0 +1,177 @@
+//! Step-up: a passkey assertion with user verification (biometrics or the
+//! device PIN) grants the signed-in session a short window
+//! (`accounts_step_up_s`) in which sensitive actions pass: changing the
+//! password or email, deactivating, adding a second passkey or deleting
+//! one. Outside it such an action answers 403 `account_step_up_required`
+//! with a Stripe-shaped `next_action` (`redirect_to_url` to the hosted
+//! step-up page), so an app can run the ceremony itself
+//! (`POST /v1/accounts/step_up/challenge`, then `POST /v1/accounts/step_up`)
+//! and a web page can send the holder to ours. An account without a
+//! passkey has nothing to step up with: its actions keep their own checks.
+//!
+//! For other features (the e-wallet's spend above a threshold): call
+//! [`require_fresh`] with the signed-in holder before the action; it
+//! answers `Ok(())` or the error to return as is.
+
+use super::audit::{self, Entry, Outcome};
+use super::passkeys::{self, records, records::Ceremony};
+use super::session::{self, SignedIn};
+use super::{answer, commit, render};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorType};
+use crate::state::AppState;
+use crate::wire::ApiRequest;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use portcullis_domain::accounts::{CredentialAction, StepUpDecision};
+use serde_json::json;
+use webauthn_rs::prelude::{Passkey, PublicKeyCredential};
+
+/// 403 `account_step_up_required`, with where to step up.
+pub fn required(state: &AppState) -> ApiError {
+    let url = format!("{}/account/step_up", state.base_url());
+    let mut err = ApiError::new(
+        StatusCode::FORBIDDEN,
+        ErrorType::InvalidRequest,
+        Some("account_step_up_required"),
+        "This action needs the account holder to confirm with a passkey first: \
+         POST /v1/accounts/step_up/challenge, then POST /v1/accounts/step_up.",
+    );
+    err.extra.insert(
+        "next_action".into(),
+        json!({
+            "type": "redirect_to_url",
+            "redirect_to_url": { "url": url, "return_url": null },
+        }),
+    );
+    err
+}
+
+/// Whether `signed_in` may do a step-up-guarded action now, knowing
+/// whether its account has a passkey.
+pub fn require(state: &AppState, signed_in: &SignedIn, has_passkey: bool) -> ApiResult<()> {
+    let rule = state.settings.accounts.step_up;
+    match rule.decide(
+        has_passkey,
+        signed_in.session.session.step_up_until,
+        state.now(),
+    ) {
+        StepUpDecision::Proceed => Ok(()),
+        StepUpDecision::Required => Err(required(state)),
+    }
+}
+
+/// The seam for sensitive actions elsewhere (the e-wallet's spend above
+/// its threshold, credential changes): `Ok(())` when the holder's session
+/// has a fresh passkey step-up or the account has no passkey, else the
+/// [`required`] error to answer as is.
+pub async fn require_fresh(state: &AppState, signed_in: &SignedIn) -> ApiResult<()> {
+    let has_passkey = !records::of_account(state, &signed_in.scope, &signed_in.account.id)
+        .await?
+        .is_empty();
+    require(state, signed_in, has_passkey)
+}
+
+pub async fn start(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    mut request: ApiRequest,
+) -> Response {
+    let result = async {
+        std::mem::take(&mut request.params).finish()?;
+        let signed_in = session::signed_in(&state, &caller, &headers).await?;
+        let scope = caller.scope();
+        let keys: Vec<Passkey> = records::of_account(&state, &scope, &signed_in.account.id)
+            .await?
+            .into_iter()
+            .map(|(_, stored)| stored.passkey)
+            .collect();
+        if keys.is_empty() {
+            return Err(ApiError::invalid(
+                "account_no_passkey",
+                "This account has no passkey to confirm with: register one first.",
+                "account",
+            ));
+        }
+        let (options, authentication) = passkeys::webauthn(&state)?
+            .start_passkey_authentication(&keys)
+            .map_err(|err| ApiError::internal(&err))?;
+        let options = passkeys::options_json(&options)?;
+        let session_id = signed_in.session.session.id.as_str();
+        let ceremony = Ceremony::StepUp(authentication);
+        passkeys::open(&state, &scope, Some(session_id), ceremony, options).await
+    };
+    answer(result.await)
+}
+
+pub async fn confirm(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    mut request: ApiRequest,
+) -> Response {
+    let result = async {
+        let params = &mut request.params;
+        let (challenge_id, text) = passkeys::finishing(params)?;
+        std::mem::take(params).finish()?;
+        let signed_in = session::signed_in(&state, &caller, &headers).await?;
+        let scope = caller.scope();
+        let origin = session::origin(request.client_ip, &headers);
+        let session_id = signed_in.session.session.id.clone();
+        let (doc, challenge) =
+            passkeys::take(&state, &scope, &challenge_id, Some(&session_id)).await?;
+        let Ceremony::StepUp(authentication) = &challenge.ceremony else {
+            return Err(passkeys::challenge_invalid());
+        };
+        let posted: PublicKeyCredential = passkeys::credential(&text)?;
+        let spent = records::spend_challenge(&scope, &doc, &challenge)?;
+        let account = &signed_in.account;
+        let verified = passkeys::webauthn(&state)?
+            .finish_passkey_authentication(&posted, authentication)
+            .ok()
+            .filter(|v| v.user_verified());
+        let Some(verified) = verified else {
+            let entry = Entry {
+                action: CredentialAction::StepUp,
+                outcome: Outcome::Failure,
+                account: Some(account),
+                email_key: None,
+                reason: Some("assertion_invalid"),
+            };
+            let write = audit::record(&state, &scope, &origin, entry)?;
+            commit(&state, vec![spent, write], passkeys::challenge_invalid).await?;
+            return Err(passkeys::verification_failed());
+        };
+        let now = state.now();
+        let mut writes = vec![spent];
+        let used = records::of_account(&state, &scope, &account.id)
+            .await?
+            .into_iter()
+            .find(|(_, p)| p.passkey.cred_id() == verified.cred_id());
+        if let Some((passkey_doc, mut stored)) = used {
+            stored.passkey.update_credential(&verified);
+            stored.last_used_at = Some(now);
+            writes.push(records::update_passkey(&scope, &passkey_doc, &stored)?);
+        }
+        let mut stepped = signed_in.session.clone();
+        stepped.session.step_up_until = Some(state.settings.accounts.step_up.granted_until(now));
+        writes.push(super::records::update_session(
+            &scope,
+            &signed_in.session_doc,
+            &stepped,
+        )?);
+        let entry = Entry {
+            action: CredentialAction::StepUp,
+            outcome: Outcome::Success,
+            account: Some(account),
+            email_key: None,
+            reason: None,
+        };
+        writes.push(audit::record(&state, &scope, &origin, entry)?);
+        commit(&state, writes, passkeys::challenge_invalid).await?;
+        Ok(render::session(&stepped.session, true, now))
+    };
+    answer(result.await)
+}
