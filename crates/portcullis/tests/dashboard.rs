@@ -436,6 +436,59 @@ async fn users_activate_sign_in_and_lock(backend: Backend) {
         )
         .await;
     assert_eq!(with_code.status, 303, "{}", with_code.body);
+
+    // The TOTP secret is wrapped by the vault's key: counted by status and
+    // retire-key, re-wrapped by rotate-key while the server runs.
+    let before = cli(&db, &["vault", "status"]);
+    let old_kek = before
+        .lines()
+        .find(|l| l.contains("(active)"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(before.contains("\t1 dashboard users"), "{before}");
+    let refused = std::process::Command::new(support::binary())
+        .args(["vault", "retire-key", &old_kek, "--database-url", &db.url])
+        .args(["--data-dir", db.data_dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "retired a key a TOTP secret uses"
+    );
+    let rotated = cli(&db, &["vault", "rotate-key"]);
+    assert!(
+        rotated.contains("1 dashboard users' TOTP secrets"),
+        "{rotated}"
+    );
+    let after = cli(&db, &["vault", "status"]);
+    assert!(
+        after
+            .lines()
+            .any(|l| l.starts_with(&old_kek) && l.ends_with("\t0 dashboard users")),
+        "{after}"
+    );
+    cli(&db, &["vault", "retire-key", &old_kek]);
+    let mut rotated_in = Browser::new(&server);
+    let login = rotated_in.get("/dashboard/login").await;
+    let signed = rotated_in
+        .post(
+            "/dashboard/login",
+            &[
+                ("email", "second@example.com"),
+                ("password", PASSWORD),
+                ("code", &python_totp(&secret)),
+                ("csrf_token", &csrf(&login)),
+            ],
+        )
+        .await;
+    assert_eq!(
+        signed.status, 303,
+        "the re-wrapped secret opens: {}",
+        signed.body
+    );
 }
 
 async fn payments_refunds_roles_and_charts(backend: Backend) {
@@ -647,15 +700,25 @@ async fn payments_refunds_roles_and_charts(backend: Backend) {
     assert_eq!(analyst.get("/dashboard/webhooks").await.status, 403);
     assert_eq!(analyst.get("/dashboard/api_keys").await.status, 403);
 
-    // Both languages.
-    let zh = owner.get("/dashboard/payments?lang=zh-CN").await;
+    // Both languages, switched with `?locale=` as on the other hosted pages.
+    let zh = owner.get("/dashboard/payments?locale=zh-CN").await;
+    assert_eq!(zh.status, 200);
     assert!(zh.body.contains("<html lang=\"zh-CN\">") && zh.body.contains("付款"));
     assert!(zh
         .set_cookies
         .iter()
         .any(|c| c.starts_with("portcullis_locale=zh-CN")));
+    assert!(
+        zh.body.contains("/dashboard/payments?locale=en\""),
+        "the switch links use ?locale="
+    );
     let remembered = owner.get("/dashboard/reviews").await;
     assert!(remembered.body.contains("待处理的审核"));
+    // `?lang=` still works (links already given out), and `?locale=` wins.
+    let alias = owner.get("/dashboard/reviews?lang=en").await;
+    assert!(alias.body.contains("<html lang=\"en\">"));
+    let both = owner.get("/dashboard/reviews?locale=zh-CN&lang=en").await;
+    assert!(both.body.contains("<html lang=\"zh-CN\">"));
 
     // Every chart is an SVG drawn on the server.
     let charts = owner.get("/dashboard/charts?lang=en").await;
@@ -677,7 +740,122 @@ async fn payments_refunds_roles_and_charts(backend: Backend) {
     assert!(!charts.body.contains("<script>"), "no inline script");
 }
 
+/// One number the database answers (`SELECT COUNT(*) …`), on either backend.
+async fn count(db: &TestDatabase, sql: &str) -> i64 {
+    if db.url.starts_with("sqlite") {
+        let conn = rusqlite::Connection::open(db.url.trim_start_matches("sqlite://")).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        conn.query_row(sql, [], |row| row.get(0)).unwrap()
+    } else {
+        let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client.query_one(sql, &[]).await.unwrap().get(0)
+    }
+}
+
+/// The amount, method and text filters are applied by the query: a match
+/// older than the newest hundred payments is still found.
+async fn filters_reach_past_the_newest_payments(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Dashboard");
+    let server = TestServer::start(&db);
+    let api = Api::new(&server, &merchant.secret_key);
+    let teapot = pay(&api, "2599", "Blue Teapot").await;
+    for i in 0..110 {
+        pay(&api, "100", &format!("Filler {i}")).await;
+    }
+    let mut owner = activate(
+        &server,
+        &create_user(&db, &merchant.id, "owner@example.com", "owner"),
+    )
+    .await;
+    for query in [
+        "q=teapot",
+        "q=TEAPOT",
+        "amount_min=2000",
+        "amount_min=2599&amount_max=2599&method=card",
+        "amount_min=500&status=succeeded&q=blue",
+    ] {
+        let page = owner.get(&format!("/dashboard/payments?{query}")).await;
+        assert_eq!(page.status, 200, "{query}: {}", page.body);
+        assert!(page.body.contains(&teapot), "{query} finds the old payment");
+        assert!(!page.body.contains("Filler"), "{query} shows only matches");
+    }
+    let wallets = owner.get("/dashboard/payments?method=alipay").await;
+    assert!(!wallets.body.contains(&teapot) && !wallets.body.contains("Filler"));
+    let cheap = owner.get("/dashboard/payments?amount_max=100").await;
+    assert!(!cheap.body.contains(&teapot) && cheap.body.contains("Filler 109"));
+    assert!(
+        cheap.body.contains("starting_after="),
+        "more than a page of matches"
+    );
+    for bad in ["method=bitcoin", "amount_min=-5", "amount_max=12.50"] {
+        let page = owner.get(&format!("/dashboard/payments?{bad}")).await;
+        assert_eq!(page.status, 400, "{bad}");
+    }
+}
+
+async fn a_resend_commits_with_its_record(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Dashboard");
+    let allow_local = ("PORTCULLIS_WEBHOOKS_ALLOW_PRIVATE_TARGETS", "true");
+    let server = TestServer::start_with_env(&db, &[], &[allow_local]);
+    let api = Api::new(&server, &merchant.secret_key);
+    let endpoint = api
+        .post(
+            "/v1/webhook_endpoints",
+            &[
+                ("url", "http://127.0.0.1:9/hook"),
+                ("enabled_events[]", "payment_intent.succeeded"),
+            ],
+        )
+        .await;
+    assert_eq!(endpoint.status, 200, "{}", endpoint.text);
+    pay(&api, "2599", "Blue teapot").await;
+    let events = api
+        .get("/v1/events?type=payment_intent.succeeded")
+        .await
+        .json();
+    let event = events["data"][0]["id"].as_str().unwrap().to_owned();
+    let mut owner = activate(
+        &server,
+        &create_user(&db, &merchant.id, "owner@example.com", "owner"),
+    )
+    .await;
+    let page = owner.get("/dashboard/webhooks").await;
+    let resent = owner
+        .post(
+            &format!("/dashboard/events/{event}/resend"),
+            &[("csrf_token", &csrf(&page))],
+        )
+        .await;
+    assert_eq!(resent.status, 303, "{}", resent.body);
+    let recorded = format!(
+        "SELECT COUNT(*) FROM dashboard_events WHERE action = 'webhook_resend' \
+         AND object = '{event}' AND dashboard_user IS NOT NULL"
+    );
+    assert_eq!(count(&db, &recorded).await, 1, "the resend is recorded");
+    let due = format!("SELECT COUNT(*) FROM webhook_deliveries WHERE event_id = '{event}'");
+    assert_eq!(count(&db, &due).await, 1, "the endpoint's one delivery");
+
+    // An event the merchant does not have: refused, and nothing recorded.
+    let missing = owner
+        .post(
+            "/dashboard/events/evt_doesnotexist/resend",
+            &[("csrf_token", &csrf(&page))],
+        )
+        .await;
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    let any = "SELECT COUNT(*) FROM dashboard_events WHERE action = 'webhook_resend'";
+    assert_eq!(count(&db, any).await, 1);
+}
+
 on_both_backends!(
     users_activate_sign_in_and_lock,
-    payments_refunds_roles_and_charts
+    payments_refunds_roles_and_charts,
+    filters_reach_past_the_newest_payments,
+    a_resend_commits_with_its_record
 );

@@ -19,6 +19,7 @@ mod keys;
 mod layout;
 mod listings;
 mod pages;
+mod payment_filters;
 mod session;
 mod signin;
 mod texts;
@@ -38,9 +39,15 @@ const DONE: &[&str] = &[
     "key_revoked",
     "key_rolled",
 ];
-/// Any page: its language and what the last action did.
-const PAGE: &[Param] = &[p::one_of("lang", LOCALES), p::one_of("done", DONE)];
+/// Any page: its language (`locale`, as on the other hosted pages; `lang`
+/// is its older alias) and what the last action did.
+const PAGE: &[Param] = &[
+    p::one_of("locale", LOCALES),
+    p::one_of("lang", LOCALES),
+    p::one_of("done", DONE),
+];
 const PAYMENTS: &[Param] = &[
+    p::one_of("locale", LOCALES),
     p::one_of("lang", LOCALES),
     p::one_of("done", DONE),
     p::string("q", 255),
@@ -59,6 +66,7 @@ const LOGIN: &[Param] = &[
     p::string("csrf_token", 128).required(),
 ];
 const ACTIVATE_PAGE: &[Param] = &[
+    p::one_of("locale", LOCALES),
     p::one_of("lang", LOCALES),
     p::string("token", users::TOKEN_CHARS_MAX).required(),
 ];

@@ -191,6 +191,14 @@ fn columns(user: &DashboardUser) -> Vec<(&'static str, SqlValue)> {
                 .map_or(SqlValue::Null, SqlValue::Text),
         ),
         ("status", SqlValue::Text(user.status.as_str().to_owned())),
+        // The key wrapping the TOTP secret, so key rotation finds it.
+        (
+            "kek_id",
+            user.totp
+                .as_ref()
+                .and_then(|sealed| sealed["kek_id"].as_str())
+                .map_or(SqlValue::Null, |kek_id| SqlValue::Text(kek_id.to_owned())),
+        ),
     ]
 }
 
