@@ -8,174 +8,10 @@
 mod support;
 
 use serde_json::Value;
+use support::dashboard::{
+    activate, count, create_user, csrf, pay, python_totp, token_of, Browser, PASSWORD,
+};
 use support::{cli, create_merchant, Api, Backend, TestDatabase, TestServer};
-
-const PASSWORD: &str = "violet kettle drum 42";
-
-/// A browser without a cookie jar of its own: it keeps the cookies it is
-/// given and follows no redirect, so each answer can be looked at.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookies: Vec<(String, String)>,
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    set_cookies: Vec<String>,
-    body: String,
-}
-
-impl Browser {
-    fn new(server: &TestServer) -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: server.base_url.clone(),
-            cookies: vec![],
-        }
-    }
-
-    async fn send(&mut self, builder: reqwest::RequestBuilder) -> Page {
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let response = builder.header("cookie", cookie).send().await.unwrap();
-        let set_cookies: Vec<String> = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect();
-        for line in &set_cookies {
-            let pair = line.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            self.cookies.retain(|(k, _)| k != name);
-            if !value.is_empty() {
-                self.cookies.push((name.to_owned(), value.to_owned()));
-            }
-        }
-        Page {
-            status: response.status().as_u16(),
-            location: response
-                .headers()
-                .get("location")
-                .map(|v| v.to_str().unwrap().to_owned()),
-            set_cookies,
-            body: response.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let request = self.http.get(format!("{}{path}", self.base));
-        self.send(request).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let request = self.http.post(format!("{}{path}", self.base)).form(form);
-        self.send(request).await
-    }
-}
-
-/// The value of the first `csrf_token` field on the page.
-fn csrf(page: &Page) -> String {
-    let at = page
-        .body
-        .find("name=\"csrf_token\" value=\"")
-        .expect("a CSRF field")
-        + 25;
-    page.body[at..].split('"').next().unwrap().to_owned()
-}
-
-/// The current RFC 6238 code of a base32 secret, computed by Python's own
-/// `hmac` (an implementation independent of ours).
-fn python_totp(secret: &str) -> String {
-    let script = "import base64,hmac,struct,sys,time\n\
-        key = base64.b32decode(sys.argv[1] + '=' * (-len(sys.argv[1]) % 8))\n\
-        mac = hmac.digest(key, struct.pack('>Q', int(time.time()) // 30), 'sha1')\n\
-        o = mac[-1] & 15\n\
-        print('%06d' % ((struct.unpack('>I', mac[o:o + 4])[0] & 0x7fffffff) % 1000000))";
-    let out = std::process::Command::new("python3")
-        .args(["-c", script, secret])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn create_user(db: &TestDatabase, merchant: &str, email: &str, role: &str) -> Value {
-    let out = cli(
-        db,
-        &[
-            "user",
-            "create",
-            "--merchant",
-            merchant,
-            "--email",
-            email,
-            "--role",
-            role,
-            "--json",
-        ],
-    );
-    serde_json::from_str(out.trim()).unwrap()
-}
-
-fn token_of(user: &Value) -> String {
-    let link = user["activation_link"].as_str().unwrap();
-    assert!(link.contains("/dashboard/activate?token=dat_"), "{link}");
-    link.split("token=").nth(1).unwrap().to_owned()
-}
-
-/// Activates `user` with `password` in a fresh browser, which is then signed in.
-async fn activate(server: &TestServer, user: &Value) -> Browser {
-    let mut browser = Browser::new(server);
-    let token = token_of(user);
-    let page = browser
-        .get(&format!("/dashboard/activate?token={token}"))
-        .await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let csrf = csrf(&page);
-    let done = browser
-        .post(
-            "/dashboard/activate",
-            &[
-                ("token", &token),
-                ("password", PASSWORD),
-                ("csrf_token", &csrf),
-            ],
-        )
-        .await;
-    assert_eq!(done.status, 303, "{}", done.body);
-    browser
-}
-
-async fn pay(api: &Api, amount: &str, description: &str) -> String {
-    let answer = api
-        .post(
-            "/v1/payment_intents",
-            &[
-                ("amount", amount),
-                ("currency", "usd"),
-                ("payment_method", "pm_card_visa"),
-                ("confirm", "true"),
-                ("description", description),
-            ],
-        )
-        .await;
-    assert_eq!(answer.status, 200, "{}", answer.text);
-    answer.json()["id"].as_str().unwrap().to_owned()
-}
 
 async fn users_activate_sign_in_and_lock(backend: Backend) {
     let db = TestDatabase::new(backend).await;
@@ -740,22 +576,6 @@ async fn payments_refunds_roles_and_charts(backend: Backend) {
     assert!(!charts.body.contains("<script>"), "no inline script");
 }
 
-/// One number the database answers (`SELECT COUNT(*) …`), on either backend.
-async fn count(db: &TestDatabase, sql: &str) -> i64 {
-    if db.url.starts_with("sqlite") {
-        let conn = rusqlite::Connection::open(db.url.trim_start_matches("sqlite://")).unwrap();
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .unwrap();
-        conn.query_row(sql, [], |row| row.get(0)).unwrap()
-    } else {
-        let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        client.query_one(sql, &[]).await.unwrap().get(0)
-    }
-}
-
 /// The amount, method and text filters are applied by the query: a match
 /// older than the newest hundred payments is still found.
 async fn filters_reach_past_the_newest_payments(backend: Backend) {
@@ -796,6 +616,118 @@ async fn filters_reach_past_the_newest_payments(backend: Backend) {
         let page = owner.get(&format!("/dashboard/payments?{bad}")).await;
         assert_eq!(page.status, 400, "{bad}");
     }
+}
+
+/// The test/live switch shows live objects to the roles the matrix
+/// allows, and records the switch; a developer stays in test mode.
+async fn live_mode_is_viewable_by_the_roles_allowed(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Dashboard");
+    let server = TestServer::start(&db);
+    let test_api = Api::new(&server, &merchant.secret_key);
+    let live_key: Value = serde_json::from_str(&cli(
+        &db,
+        &[
+            "key",
+            "create",
+            "--merchant",
+            &merchant.id,
+            "--kind",
+            "secret",
+            "--mode",
+            "live",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let live_api = Api::new(&server, live_key["key"].as_str().unwrap());
+    for (api, email) in [
+        (&test_api, "tina@test.example"),
+        (&live_api, "larry@live.example"),
+    ] {
+        let made = api.post("/v1/customers", &[("email", email)]).await;
+        assert_eq!(made.status, 200, "{}", made.text);
+    }
+    let mut owner = activate(
+        &server,
+        &create_user(&db, &merchant.id, "owner@example.com", "owner"),
+    )
+    .await;
+    let test_page = owner.get("/dashboard/customers").await;
+    assert!(test_page.body.contains("tina@test.example"));
+    assert!(!test_page.body.contains("larry@live.example"));
+    assert!(test_page.body.contains("Test mode") && test_page.body.contains("View live data"));
+
+    let bad = owner
+        .post(
+            "/dashboard/mode",
+            &[("csrf_token", &csrf(&test_page)), ("mode", "prod")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    let forged = owner
+        .post(
+            "/dashboard/mode",
+            &[("csrf_token", "forged"), ("mode", "live")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    let switched = owner
+        .post(
+            "/dashboard/mode",
+            &[("csrf_token", &csrf(&test_page)), ("mode", "live")],
+        )
+        .await;
+    assert_eq!(switched.status, 303, "{}", switched.body);
+    assert!(switched
+        .set_cookies
+        .iter()
+        .any(|c| c.starts_with("portcullis_dashboard_mode=live") && c.contains("HttpOnly")));
+    let live_page = owner.get("/dashboard/customers?locale=zh-CN").await;
+    assert!(live_page.body.contains("larry@live.example"));
+    assert!(!live_page.body.contains("tina@test.example"));
+    assert!(live_page.body.contains("正式模式") && live_page.body.contains("查看测试数据"));
+    let recorded = "SELECT COUNT(*) FROM dashboard_events WHERE action = 'view_live' \
+                    AND dashboard_user IS NOT NULL";
+    assert_eq!(
+        count(&db, recorded).await,
+        1,
+        "switching to live is recorded"
+    );
+    let back = owner
+        .post(
+            "/dashboard/mode",
+            &[("csrf_token", &csrf(&live_page)), ("mode", "test")],
+        )
+        .await;
+    assert_eq!(back.status, 303);
+    assert!(owner
+        .get("/dashboard/customers")
+        .await
+        .body
+        .contains("tina@test.example"));
+
+    // A developer has no switch, may not switch, and a forged cookie is ignored.
+    let mut developer = activate(
+        &server,
+        &create_user(&db, &merchant.id, "dev@example.com", "developer"),
+    )
+    .await;
+    let page = developer.get("/dashboard/customers").await;
+    assert!(!page.body.contains("/dashboard/mode"));
+    let refused = developer
+        .post(
+            "/dashboard/mode",
+            &[("csrf_token", &csrf(&page)), ("mode", "live")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    developer
+        .cookies
+        .push(("portcullis_dashboard_mode".into(), "live".into()));
+    let still = developer.get("/dashboard/customers").await;
+    assert!(still.body.contains("tina@test.example"));
+    assert!(!still.body.contains("larry@live.example"));
 }
 
 async fn a_resend_commits_with_its_record(backend: Backend) {
@@ -857,5 +789,6 @@ on_both_backends!(
     users_activate_sign_in_and_lock,
     payments_refunds_roles_and_charts,
     filters_reach_past_the_newest_payments,
+    live_mode_is_viewable_by_the_roles_allowed,
     a_resend_commits_with_its_record
 );

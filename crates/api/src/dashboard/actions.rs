@@ -26,7 +26,7 @@ use axum::response::Response;
 use portcullis_domain::refunds::RefundReason;
 
 /// The signed-in user allowed `permission`, after the form's CSRF check.
-async fn authorised(
+pub(super) async fn authorised(
     state: &AppState,
     headers: &HeaderMap,
     request: &mut ApiRequest,

@@ -29,6 +29,10 @@ pub struct Layout {
     pub csrf: String,
     /// This page's path, for the language links.
     pub path: String,
+    /// Whether the page shows live objects.
+    pub livemode: bool,
+    /// Whether the user may switch to live mode (the switch is shown).
+    pub may_switch: bool,
 }
 
 const SECTIONS: &[(&str, Permission)] = &[
@@ -92,6 +96,8 @@ impl Layout {
             flash: None,
             csrf: signed.csrf.clone(),
             path: path.to_owned(),
+            livemode: signed.livemode,
+            may_switch: signed.user.role.may(Permission::ViewLive),
         }
     }
 
@@ -104,6 +110,8 @@ impl Layout {
             flash: None,
             csrf,
             path: path.to_owned(),
+            livemode: false,
+            may_switch: false,
         }
     }
 

@@ -18,6 +18,7 @@ pub mod charts;
 mod keys;
 mod layout;
 mod listings;
+mod mode;
 mod pages;
 mod payment_filters;
 mod session;
@@ -77,6 +78,10 @@ const ACTIVATE: &[Param] = &[
 ];
 /// A form that only needs its CSRF token.
 const FORM: &[Param] = &[p::string("csrf_token", 128).required()];
+const MODE: &[Param] = &[
+    p::string("csrf_token", 128).required(),
+    p::one_of("mode", mode::MODES).required(),
+];
 const CREATE_KEY: &[Param] = &[
     p::string("csrf_token", 128).required(),
     p::one_of("kind", &["secret", "publishable"]),
@@ -104,6 +109,7 @@ pub fn routes() -> Routes {
         .get(html("/dashboard/activate", "Activate a dashboard user (one-time link)").params(ACTIVATE_PAGE), signin::activate_page)
         .post(html("/dashboard/activate", "Choose a password; the user is active").params(ACTIVATE), signin::activate)
         .post(html("/dashboard/logout", "Sign out of the dashboard").params(FORM), signin::logout)
+        .post(html("/dashboard/mode", "Show live or test objects (the test/live switch)").params(MODE), mode::switch)
         .get(html("/dashboard/payments", "Payments: list, search and filters").params(PAYMENTS), pages::payments)
         .get(html("/dashboard/payments/{id}", "A payment and its timeline").params(PAGE), pages::payment)
         .post(html("/dashboard/payments/{id}/refund", "Refund a payment").params(REFUND), actions::refund)

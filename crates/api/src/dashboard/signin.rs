@@ -433,7 +433,7 @@ pub async fn logout(
         };
         let ops = vec![
             session::revoke(&state, &signed)?,
-            audit::record(&signed.scope(), entry, state.now())?,
+            audit::record(&signed.home_scope(), entry, state.now())?,
         ];
         commit(&state, ops).await
     };
