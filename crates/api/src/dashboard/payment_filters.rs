@@ -164,3 +164,38 @@ fn day_start(text: &str) -> Option<i64> {
     }
     Some(portcullis_domain::days_from_civil(y, m, d) * 86_400)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_start_at_utc_midnight() {
+        assert_eq!(day_start("2000-02-29"), Some(951_782_400));
+        assert_eq!(day_start("2000-13-01"), None);
+        assert_eq!(day_start("yesterday"), None);
+    }
+
+    #[test]
+    fn amount_method_and_text_become_clauses() {
+        let filters = Filters {
+            q: "Blue TEAPOT".into(),
+            status: String::new(),
+            created_from: String::new(),
+            created_to: String::new(),
+            amount_min: "100".into(),
+            amount_max: String::new(),
+            method: "alipay".into(),
+        };
+        let clauses = filters.clauses().unwrap();
+        assert_eq!(clauses.len(), 3);
+        assert_eq!(clauses[0].value, SearchValue::Integer(100));
+        assert_eq!(clauses[1].value, SearchValue::Text(",alipay,".into()));
+        assert_eq!(clauses[2].value, SearchValue::Text("blue teapot".into()));
+        let bad = Filters {
+            amount_min: "-5".into(),
+            ..filters
+        };
+        assert!(bad.clauses().is_err());
+    }
+}
