@@ -7,9 +7,9 @@
 //! 2. make it active, so new cards are sealed under it;
 //! 3. re-wrap every card's data key under it (the card ciphertext is untouched),
 //!    and those of connector accounts' credentials, webhook endpoints'
-//!    signing secrets and terminals' MAC keys;
+//!    signing secrets, terminals' MAC keys and dashboard users' TOTP secrets;
 //! 4. later, `vault retire-key` removes the old key once no card, connector
-//!    account, webhook endpoint or terminal uses it.
+//!    account, webhook endpoint, terminal or dashboard user uses it.
 //!
 //! Instead of a file, the keyring's text may come from the `vault_keyring`
 //! setting (`PORTCULLIS_VAULT_KEYRING`), for containers and instances that
@@ -252,53 +252,66 @@ async fn rotate(store: &Store, path: &Path) -> anyhow::Result<()> {
     println!("{new_id} is active; new cards are sealed under it");
     tokio::time::sleep(KEYRING_RELOAD_INTERVAL * 3).await;
     let vault = Vault::new(active);
-    let [cards, accounts, endpoints, terminals] = rewrap_all(store, &vault, &new_id).await?;
-    println!("re-wrapped {cards} cards, {accounts} connector accounts, {endpoints} webhook endpoints and {terminals} terminals' MAC keys under {new_id}; old keys may now be retired");
+    let [cards, accounts, endpoints, terminals, users] = rewrap_all(store, &vault, &new_id).await?;
+    println!("re-wrapped {cards} cards, {accounts} connector accounts, {endpoints} webhook endpoints, {terminals} terminals' MAC keys and {users} dashboard users' TOTP secrets under {new_id}; old keys may now be retired");
     Ok(())
 }
 
 /// The tables whose rows hold data keys wrapped by a KEK (`kek_id` column).
-const SEALED_TABLES: [Table; 4] = [
+const SEALED_TABLES: [Table; 5] = [
     Table::VaultCards,
     Table::ConnectorAccounts,
     Table::WebhookEndpoints,
     Table::Terminals,
+    Table::DashboardUsers,
 ];
+
+/// The member of a row's body that holds its sealed record: a vault
+/// card's whole body is one (`None`); a dashboard user's TOTP secret is
+/// `totp`; the other tables' secrets are `sealed`.
+fn sealed_member(table: Table) -> Option<&'static str> {
+    match table {
+        Table::ConnectorAccounts | Table::WebhookEndpoints | Table::Terminals => Some("sealed"),
+        Table::DashboardUsers => Some("totp"),
+        _ => None,
+    }
+}
 
 /// The sealed record in a row's body: the whole body of a vault card, the
 /// `sealed` member of a connector account (absent once it is deleted) or
-/// of a webhook endpoint (absent while its secrets are still in the clear).
+/// of a webhook endpoint (absent while its secrets are still in the clear),
+/// the `totp` member of a dashboard user (absent while TOTP is off).
 fn sealed_in(table: Table, body: &str) -> anyhow::Result<Option<SealedCard>> {
-    let sealed = match table {
-        Table::ConnectorAccounts | Table::WebhookEndpoints | Table::Terminals => {
+    let sealed = match sealed_member(table) {
+        Some(member) => {
             let value: serde_json::Value = serde_json::from_str(body)?;
-            match &value["sealed"] {
+            match &value[member] {
                 serde_json::Value::Null => return Ok(None),
                 sealed => sealed_of(&sealed.to_string()),
             }
         }
-        _ => sealed_of(body),
+        None => sealed_of(body),
     };
     sealed.map(Some).map_err(|e| anyhow::anyhow!(e.message))
 }
 
 /// The row's body with its sealed record replaced.
 fn with_sealed(table: Table, body: &str, sealed: &SealedCard) -> anyhow::Result<String> {
-    match table {
-        Table::ConnectorAccounts | Table::WebhookEndpoints | Table::Terminals => {
+    match sealed_member(table) {
+        Some(member) => {
             let mut value: serde_json::Value = serde_json::from_str(body)?;
-            value["sealed"] = serde_json::from_str(&sealed_body(sealed))?;
+            value[member] = serde_json::from_str(&sealed_body(sealed))?;
             Ok(value.to_string())
         }
-        _ => Ok(sealed_body(sealed)),
+        None => Ok(sealed_body(sealed)),
     }
 }
 
 /// Re-wraps, batch by batch, every card, connector account's credentials,
-/// webhook endpoint's secrets and terminal's MAC key not under `kek_id`;
-/// answers how many of each.
-async fn rewrap_all(store: &Store, vault: &Vault, kek_id: &str) -> anyhow::Result<[u64; 4]> {
-    let mut rewrapped = [0; 4];
+/// webhook endpoint's secrets, terminal's MAC key and dashboard user's TOTP
+/// secret not under `kek_id`; answers how many of each.
+async fn rewrap_all(store: &Store, vault: &Vault, kek_id: &str) -> anyhow::Result<[u64; 5]> {
+    let mut rewrapped = [0; 5];
     for (count, table) in rewrapped.iter_mut().zip(SEALED_TABLES) {
         *count = rewrap_table(store, vault, table, kek_id).await?;
     }
@@ -352,15 +365,15 @@ async fn rewrap_table(
     }
 }
 
-/// How many cards, connector accounts, webhook endpoints and terminals
-/// `kek_id` wraps, up to `limit` each.
-async fn records_under(store: &Store, kek_id: &str, limit: usize) -> anyhow::Result<[usize; 4]> {
+/// How many cards, connector accounts, webhook endpoints, terminals and
+/// dashboard users' TOTP secrets `kek_id` wraps, up to `limit` each.
+async fn records_under(store: &Store, kek_id: &str, limit: usize) -> anyhow::Result<[usize; 5]> {
     let query = ScanQuery {
         filters: vec![("kek_id", ScanOp::Equal, SqlValue::Text(kek_id.to_owned()))],
         created_before: None,
         limit,
     };
-    let mut counts = [0; 4];
+    let mut counts = [0; 5];
     for (count, table) in counts.iter_mut().zip(SEALED_TABLES) {
         *count = store.scan(table, &query).await?.len();
     }
@@ -369,8 +382,8 @@ async fn records_under(store: &Store, kek_id: &str, limit: usize) -> anyhow::Res
 
 async fn retire(store: &Store, path: &Path, kek_id: &str) -> anyhow::Result<()> {
     let keyring = load(path)?;
-    if records_under(store, kek_id, 1).await? != [0, 0, 0, 0] {
-        bail!("cards, connector accounts, webhook endpoints or terminals' MAC keys are still wrapped by {kek_id}; run `portcullis vault rotate-key` first");
+    if records_under(store, kek_id, 1).await? != [0; 5] {
+        bail!("cards, connector accounts, webhook endpoints, terminals' MAC keys or dashboard users' TOTP secrets are still wrapped by {kek_id}; run `portcullis vault rotate-key` first");
     }
     save(path, &keyring.retire(kek_id)?)?;
     println!("retired {kek_id}");
@@ -385,8 +398,9 @@ async fn status(store: &Store, keyring: &Keyring) -> anyhow::Result<()> {
         } else {
             ""
         };
-        let [cards, accounts, endpoints, terminals] = records_under(store, id, COUNT_MAX).await?;
-        println!("{id}{active}\t{cards} cards\t{accounts} connector accounts\t{endpoints} webhook endpoints\t{terminals} terminals");
+        let [cards, accounts, endpoints, terminals, users] =
+            records_under(store, id, COUNT_MAX).await?;
+        println!("{id}{active}\t{cards} cards\t{accounts} connector accounts\t{endpoints} webhook endpoints\t{terminals} terminals\t{users} dashboard users");
     }
     Ok(())
 }

@@ -255,6 +255,7 @@ async fn three_d_secure_returns_to_the_checkout_flow(backend: Backend) {
         assert_eq!(challenged["outcome"], "requires_action", "{challenged}");
         let challenge = challenged["redirect"].as_str().unwrap();
         assert!(challenge.contains("/authenticate/pi_"), "{challenge}");
+        assert!(challenge.ends_with("&locale=en"), "{challenge}");
         let back = decide(&challenged, outcome).await;
         assert!(back.contains(&format!("/checkout/{id}/return")), "{back}");
         let returned = browser().get(&back).send().await.unwrap();
@@ -275,6 +276,21 @@ async fn three_d_secure_returns_to_the_checkout_flow(backend: Backend) {
         }
     }
     assert_eq!(events_of(&api, "checkout.session.completed").await.len(), 1);
+
+    // A session in Chinese sends the customer to a challenge in Chinese.
+    let session = create_session(&api, &[("locale", "zh")]).await;
+    let (_, challenged) = pay(&server, session["id"].as_str().unwrap(), THREE_DS).await;
+    let challenge = challenged["redirect"].as_str().unwrap();
+    assert!(challenge.ends_with("&locale=zh-CN"), "{challenge}");
+    let shown = browser()
+        .get(challenge)
+        .header("Accept-Language", "en")
+        .send()
+        .await
+        .unwrap();
+    let shown = shown.text().await.unwrap();
+    assert!(shown.contains(r#"<html lang="zh-CN">"#), "{shown}");
+    assert!(shown.contains("完成验证") && shown.contains("使验证失败"));
 }
 
 async fn expired_sessions_show_a_clear_page_and_take_no_payment(backend: Backend) {

@@ -399,7 +399,7 @@ async fn key_rotation_rewraps_connector_credentials(backend: Backend) {
 
     let rotated = cli(&db, &["vault", "rotate-key"]);
     assert!(
-        rotated.contains("0 cards, 1 connector accounts, 0 webhook endpoints and 0 terminals"),
+        rotated.contains("0 cards, 1 connector accounts, 0 webhook endpoints, 0 terminals"),
         "{rotated}"
     );
     let after = cli(&db, &["vault", "status"]);

@@ -8,174 +8,10 @@
 mod support;
 
 use serde_json::Value;
+use support::dashboard::{
+    activate, count, create_user, csrf, pay, python_totp, token_of, Browser, PASSWORD,
+};
 use support::{cli, create_merchant, Api, Backend, TestDatabase, TestServer};
-
-const PASSWORD: &str = "violet kettle drum 42";
-
-/// A browser without a cookie jar of its own: it keeps the cookies it is
-/// given and follows no redirect, so each answer can be looked at.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookies: Vec<(String, String)>,
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    set_cookies: Vec<String>,
-    body: String,
-}
-
-impl Browser {
-    fn new(server: &TestServer) -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: server.base_url.clone(),
-            cookies: vec![],
-        }
-    }
-
-    async fn send(&mut self, builder: reqwest::RequestBuilder) -> Page {
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let response = builder.header("cookie", cookie).send().await.unwrap();
-        let set_cookies: Vec<String> = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect();
-        for line in &set_cookies {
-            let pair = line.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            self.cookies.retain(|(k, _)| k != name);
-            if !value.is_empty() {
-                self.cookies.push((name.to_owned(), value.to_owned()));
-            }
-        }
-        Page {
-            status: response.status().as_u16(),
-            location: response
-                .headers()
-                .get("location")
-                .map(|v| v.to_str().unwrap().to_owned()),
-            set_cookies,
-            body: response.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let request = self.http.get(format!("{}{path}", self.base));
-        self.send(request).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let request = self.http.post(format!("{}{path}", self.base)).form(form);
-        self.send(request).await
-    }
-}
-
-/// The value of the first `csrf_token` field on the page.
-fn csrf(page: &Page) -> String {
-    let at = page
-        .body
-        .find("name=\"csrf_token\" value=\"")
-        .expect("a CSRF field")
-        + 25;
-    page.body[at..].split('"').next().unwrap().to_owned()
-}
-
-/// The current RFC 6238 code of a base32 secret, computed by Python's own
-/// `hmac` (an implementation independent of ours).
-fn python_totp(secret: &str) -> String {
-    let script = "import base64,hmac,struct,sys,time\n\
-        key = base64.b32decode(sys.argv[1] + '=' * (-len(sys.argv[1]) % 8))\n\
-        mac = hmac.digest(key, struct.pack('>Q', int(time.time()) // 30), 'sha1')\n\
-        o = mac[-1] & 15\n\
-        print('%06d' % ((struct.unpack('>I', mac[o:o + 4])[0] & 0x7fffffff) % 1000000))";
-    let out = std::process::Command::new("python3")
-        .args(["-c", script, secret])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn create_user(db: &TestDatabase, merchant: &str, email: &str, role: &str) -> Value {
-    let out = cli(
-        db,
-        &[
-            "user",
-            "create",
-            "--merchant",
-            merchant,
-            "--email",
-            email,
-            "--role",
-            role,
-            "--json",
-        ],
-    );
-    serde_json::from_str(out.trim()).unwrap()
-}
-
-fn token_of(user: &Value) -> String {
-    let link = user["activation_link"].as_str().unwrap();
-    assert!(link.contains("/dashboard/activate?token=dat_"), "{link}");
-    link.split("token=").nth(1).unwrap().to_owned()
-}
-
-/// Activates `user` with `password` in a fresh browser, which is then signed in.
-async fn activate(server: &TestServer, user: &Value) -> Browser {
-    let mut browser = Browser::new(server);
-    let token = token_of(user);
-    let page = browser
-        .get(&format!("/dashboard/activate?token={token}"))
-        .await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let csrf = csrf(&page);
-    let done = browser
-        .post(
-            "/dashboard/activate",
-            &[
-                ("token", &token),
-                ("password", PASSWORD),
-                ("csrf_token", &csrf),
-            ],
-        )
-        .await;
-    assert_eq!(done.status, 303, "{}", done.body);
-    browser
-}
-
-async fn pay(api: &Api, amount: &str, description: &str) -> String {
-    let answer = api
-        .post(
-            "/v1/payment_intents",
-            &[
-                ("amount", amount),
-                ("currency", "usd"),
-                ("payment_method", "pm_card_visa"),
-                ("confirm", "true"),
-                ("description", description),
-            ],
-        )
-        .await;
-    assert_eq!(answer.status, 200, "{}", answer.text);
-    answer.json()["id"].as_str().unwrap().to_owned()
-}
 
 async fn users_activate_sign_in_and_lock(backend: Backend) {
     let db = TestDatabase::new(backend).await;
@@ -436,6 +272,59 @@ async fn users_activate_sign_in_and_lock(backend: Backend) {
         )
         .await;
     assert_eq!(with_code.status, 303, "{}", with_code.body);
+
+    // The TOTP secret is wrapped by the vault's key: counted by status and
+    // retire-key, re-wrapped by rotate-key while the server runs.
+    let before = cli(&db, &["vault", "status"]);
+    let old_kek = before
+        .lines()
+        .find(|l| l.contains("(active)"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(before.contains("\t1 dashboard users"), "{before}");
+    let refused = std::process::Command::new(support::binary())
+        .args(["vault", "retire-key", &old_kek, "--database-url", &db.url])
+        .args(["--data-dir", db.data_dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "retired a key a TOTP secret uses"
+    );
+    let rotated = cli(&db, &["vault", "rotate-key"]);
+    assert!(
+        rotated.contains("1 dashboard users' TOTP secrets"),
+        "{rotated}"
+    );
+    let after = cli(&db, &["vault", "status"]);
+    assert!(
+        after
+            .lines()
+            .any(|l| l.starts_with(&old_kek) && l.ends_with("\t0 dashboard users")),
+        "{after}"
+    );
+    cli(&db, &["vault", "retire-key", &old_kek]);
+    let mut rotated_in = Browser::new(&server);
+    let login = rotated_in.get("/dashboard/login").await;
+    let signed = rotated_in
+        .post(
+            "/dashboard/login",
+            &[
+                ("email", "second@example.com"),
+                ("password", PASSWORD),
+                ("code", &python_totp(&secret)),
+                ("csrf_token", &csrf(&login)),
+            ],
+        )
+        .await;
+    assert_eq!(
+        signed.status, 303,
+        "the re-wrapped secret opens: {}",
+        signed.body
+    );
 }
 
 async fn payments_refunds_roles_and_charts(backend: Backend) {
@@ -647,15 +536,25 @@ async fn payments_refunds_roles_and_charts(backend: Backend) {
     assert_eq!(analyst.get("/dashboard/webhooks").await.status, 403);
     assert_eq!(analyst.get("/dashboard/api_keys").await.status, 403);
 
-    // Both languages.
-    let zh = owner.get("/dashboard/payments?lang=zh-CN").await;
+    // Both languages, switched with `?locale=` as on the other hosted pages.
+    let zh = owner.get("/dashboard/payments?locale=zh-CN").await;
+    assert_eq!(zh.status, 200);
     assert!(zh.body.contains("<html lang=\"zh-CN\">") && zh.body.contains("付款"));
     assert!(zh
         .set_cookies
         .iter()
         .any(|c| c.starts_with("portcullis_locale=zh-CN")));
+    assert!(
+        zh.body.contains("/dashboard/payments?locale=en\""),
+        "the switch links use ?locale="
+    );
     let remembered = owner.get("/dashboard/reviews").await;
     assert!(remembered.body.contains("待处理的审核"));
+    // `?lang=` still works (links already given out), and `?locale=` wins.
+    let alias = owner.get("/dashboard/reviews?lang=en").await;
+    assert!(alias.body.contains("<html lang=\"en\">"));
+    let both = owner.get("/dashboard/reviews?locale=zh-CN&lang=en").await;
+    assert!(both.body.contains("<html lang=\"zh-CN\">"));
 
     // Every chart is an SVG drawn on the server.
     let charts = owner.get("/dashboard/charts?lang=en").await;
@@ -677,7 +576,219 @@ async fn payments_refunds_roles_and_charts(backend: Backend) {
     assert!(!charts.body.contains("<script>"), "no inline script");
 }
 
+/// The amount, method and text filters are applied by the query: a match
+/// older than the newest hundred payments is still found.
+async fn filters_reach_past_the_newest_payments(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Dashboard");
+    let server = TestServer::start(&db);
+    let api = Api::new(&server, &merchant.secret_key);
+    let teapot = pay(&api, "2599", "Blue Teapot").await;
+    for i in 0..110 {
+        pay(&api, "100", &format!("Filler {i}")).await;
+    }
+    let mut owner = activate(
+        &server,
+        &create_user(&db, &merchant.id, "owner@example.com", "owner"),
+    )
+    .await;
+    for query in [
+        "q=teapot",
+        "q=TEAPOT",
+        "amount_min=2000",
+        "amount_min=2599&amount_max=2599&method=card",
+        "amount_min=500&status=succeeded&q=blue",
+    ] {
+        let page = owner.get(&format!("/dashboard/payments?{query}")).await;
+        assert_eq!(page.status, 200, "{query}: {}", page.body);
+        assert!(page.body.contains(&teapot), "{query} finds the old payment");
+        assert!(!page.body.contains("Filler"), "{query} shows only matches");
+    }
+    let wallets = owner.get("/dashboard/payments?method=alipay").await;
+    assert!(!wallets.body.contains(&teapot) && !wallets.body.contains("Filler"));
+    let cheap = owner.get("/dashboard/payments?amount_max=100").await;
+    assert!(!cheap.body.contains(&teapot) && cheap.body.contains("Filler 109"));
+    assert!(
+        cheap.body.contains("starting_after="),
+        "more than a page of matches"
+    );
+    for bad in ["method=bitcoin", "amount_min=-5", "amount_max=12.50"] {
+        let page = owner.get(&format!("/dashboard/payments?{bad}")).await;
+        assert_eq!(page.status, 400, "{bad}");
+    }
+}
+
+/// The test/live switch shows live objects to the roles the matrix
+/// allows, and records the switch; a developer stays in test mode.
+async fn live_mode_is_viewable_by_the_roles_allowed(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Dashboard");
+    let server = TestServer::start(&db);
+    let test_api = Api::new(&server, &merchant.secret_key);
+    let live_key: Value = serde_json::from_str(&cli(
+        &db,
+        &[
+            "key",
+            "create",
+            "--merchant",
+            &merchant.id,
+            "--kind",
+            "secret",
+            "--mode",
+            "live",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let live_api = Api::new(&server, live_key["key"].as_str().unwrap());
+    for (api, email) in [
+        (&test_api, "tina@test.example"),
+        (&live_api, "larry@live.example"),
+    ] {
+        let made = api.post("/v1/customers", &[("email", email)]).await;
+        assert_eq!(made.status, 200, "{}", made.text);
+    }
+    let mut owner = activate(
+        &server,
+        &create_user(&db, &merchant.id, "owner@example.com", "owner"),
+    )
+    .await;
+    let test_page = owner.get("/dashboard/customers").await;
+    assert!(test_page.body.contains("tina@test.example"));
+    assert!(!test_page.body.contains("larry@live.example"));
+    assert!(test_page.body.contains("Test mode") && test_page.body.contains("View live data"));
+
+    let bad = owner
+        .post(
+            "/dashboard/mode",
+            &[("csrf_token", &csrf(&test_page)), ("mode", "prod")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    let forged = owner
+        .post(
+            "/dashboard/mode",
+            &[("csrf_token", "forged"), ("mode", "live")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    let switched = owner
+        .post(
+            "/dashboard/mode",
+            &[("csrf_token", &csrf(&test_page)), ("mode", "live")],
+        )
+        .await;
+    assert_eq!(switched.status, 303, "{}", switched.body);
+    assert!(switched
+        .set_cookies
+        .iter()
+        .any(|c| c.starts_with("portcullis_dashboard_mode=live") && c.contains("HttpOnly")));
+    let live_page = owner.get("/dashboard/customers?locale=zh-CN").await;
+    assert!(live_page.body.contains("larry@live.example"));
+    assert!(!live_page.body.contains("tina@test.example"));
+    assert!(live_page.body.contains("正式模式") && live_page.body.contains("查看测试数据"));
+    let recorded = "SELECT COUNT(*) FROM dashboard_events WHERE action = 'view_live' \
+                    AND dashboard_user IS NOT NULL";
+    assert_eq!(
+        count(&db, recorded).await,
+        1,
+        "switching to live is recorded"
+    );
+    let back = owner
+        .post(
+            "/dashboard/mode",
+            &[("csrf_token", &csrf(&live_page)), ("mode", "test")],
+        )
+        .await;
+    assert_eq!(back.status, 303);
+    assert!(owner
+        .get("/dashboard/customers")
+        .await
+        .body
+        .contains("tina@test.example"));
+
+    // A developer has no switch, may not switch, and a forged cookie is ignored.
+    let mut developer = activate(
+        &server,
+        &create_user(&db, &merchant.id, "dev@example.com", "developer"),
+    )
+    .await;
+    let page = developer.get("/dashboard/customers").await;
+    assert!(!page.body.contains("/dashboard/mode"));
+    let refused = developer
+        .post(
+            "/dashboard/mode",
+            &[("csrf_token", &csrf(&page)), ("mode", "live")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    developer
+        .cookies
+        .push(("portcullis_dashboard_mode".into(), "live".into()));
+    let still = developer.get("/dashboard/customers").await;
+    assert!(still.body.contains("tina@test.example"));
+    assert!(!still.body.contains("larry@live.example"));
+}
+
+async fn a_resend_commits_with_its_record(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Dashboard");
+    let allow_local = ("PORTCULLIS_WEBHOOKS_ALLOW_PRIVATE_TARGETS", "true");
+    let server = TestServer::start_with_env(&db, &[], &[allow_local]);
+    let api = Api::new(&server, &merchant.secret_key);
+    let endpoint = api
+        .post(
+            "/v1/webhook_endpoints",
+            &[
+                ("url", "http://127.0.0.1:9/hook"),
+                ("enabled_events[]", "payment_intent.succeeded"),
+            ],
+        )
+        .await;
+    assert_eq!(endpoint.status, 200, "{}", endpoint.text);
+    pay(&api, "2599", "Blue teapot").await;
+    let events = api
+        .get("/v1/events?type=payment_intent.succeeded")
+        .await
+        .json();
+    let event = events["data"][0]["id"].as_str().unwrap().to_owned();
+    let mut owner = activate(
+        &server,
+        &create_user(&db, &merchant.id, "owner@example.com", "owner"),
+    )
+    .await;
+    let page = owner.get("/dashboard/webhooks").await;
+    let resent = owner
+        .post(
+            &format!("/dashboard/events/{event}/resend"),
+            &[("csrf_token", &csrf(&page))],
+        )
+        .await;
+    assert_eq!(resent.status, 303, "{}", resent.body);
+    let recorded = format!(
+        "SELECT COUNT(*) FROM dashboard_events WHERE action = 'webhook_resend' \
+         AND object = '{event}' AND dashboard_user IS NOT NULL"
+    );
+    assert_eq!(count(&db, &recorded).await, 1, "the resend is recorded");
+    let due = format!("SELECT COUNT(*) FROM webhook_deliveries WHERE event_id = '{event}'");
+    assert_eq!(count(&db, &due).await, 1, "the endpoint's one delivery");
+
+    // An event the merchant does not have: refused, and nothing recorded.
+    let missing = owner
+        .post(
+            "/dashboard/events/evt_doesnotexist/resend",
+            &[("csrf_token", &csrf(&page))],
+        )
+        .await;
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    let any = "SELECT COUNT(*) FROM dashboard_events WHERE action = 'webhook_resend'";
+    assert_eq!(count(&db, any).await, 1);
+}
+
 on_both_backends!(
     users_activate_sign_in_and_lock,
-    payments_refunds_roles_and_charts
+    payments_refunds_roles_and_charts,
+    filters_reach_past_the_newest_payments,
+    live_mode_is_viewable_by_the_roles_allowed,
+    a_resend_commits_with_its_record
 );

@@ -164,6 +164,7 @@ on_both_backends!(
     authenticated_then_declined_card_fails_with_insufficient_funds,
     on_session_challenge_card_requires_action_and_declines_off_session,
     authentication_page_with_a_wrong_client_secret_is_404,
+    authentication_page_speaks_the_named_or_the_browsers_language,
     concurrent_partial_refunds_never_exceed_the_captured_amount,
     refund_without_amount_refunds_the_rest_then_charge_already_refunded,
     confirm_with_one_idempotency_key_replays_byte_for_byte_and_charges_once,
@@ -982,6 +983,56 @@ async fn authentication_passed_on_the_hosted_page_redirects_with_succeeded(backe
         .unwrap();
     assert!(!html.contains("<form"), "{html}");
     assert!(html.contains("succeeded"), "{html}");
+}
+
+async fn authentication_page_speaks_the_named_or_the_browsers_language(backend: Backend) {
+    let env = setup(backend).await;
+    let (intent, url) = challenged(&env.api, "4000002760003184").await;
+    let id = id_of(&intent);
+    let secret = intent["client_secret"].as_str().unwrap();
+    let get = |url: String, accept: &'static str| async move {
+        let page = browser()
+            .get(&url)
+            .header("accept-language", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        page.text().await.unwrap()
+    };
+
+    let named = get(format!("{url}&locale=zh-CN"), "en").await;
+    assert!(named.contains(r#"<html lang="zh-CN">"#), "{named}");
+    assert!(named.contains("验证您的付款") && named.contains("完成验证"));
+    assert!(
+        named.contains("US$25.00"),
+        "the amount is written for zh-CN: {named}"
+    );
+    assert!(
+        named.contains(&format!(
+            r#"action="/authenticate/{id}?client_secret={secret}&#38;locale=zh-CN""#
+        )),
+        "the form keeps the named language: {named}"
+    );
+    assert!(named.contains(&format!(
+        r#"href="/authenticate/{id}?client_secret={secret}&#38;locale=en""#
+    )));
+
+    let browsers = get(url.clone(), "fr, zh-CN;q=0.8").await;
+    assert!(browsers.contains(r#"<html lang="zh-CN">"#), "{browsers}");
+    let english = get(url.clone(), "de").await;
+    assert!(english.contains(r#"<html lang="en">"#) && english.contains("$25.00"));
+    assert!(english.contains("Complete authentication"));
+
+    let passed = answer_challenge(&format!("{url}&locale=zh-CN"), "pass").await;
+    assert_eq!(passed.status(), 303);
+    let over = get(format!("{url}&locale=zh-CN"), "en").await;
+    assert!(
+        over.contains("付款成功") && !over.contains("<form"),
+        "{over}"
+    );
+    let over = get(format!("{url}&locale=en"), "zh-CN").await;
+    assert!(over.contains("This payment succeeded."), "{over}");
 }
 
 async fn authentication_failed_returns_the_intent_to_requires_payment_method(backend: Backend) {

@@ -212,13 +212,13 @@ async fn a_terminal_key_is_rewrapped_by_vault_rotation_and_still_verifies(backen
     let before = cli(&db, &["vault", "status"]);
     assert!(before.contains("\t1 terminals"), "{before}");
     let rotated = cli(&db, &["vault", "rotate-key"]);
-    assert!(rotated.contains("and 1 terminals' MAC keys"), "{rotated}");
+    assert!(rotated.contains(", 1 terminals' MAC keys"), "{rotated}");
     let after = cli(&db, &["vault", "status"]);
     let old_kek = before.split_whitespace().next().unwrap();
     assert!(
         after
             .lines()
-            .any(|l| l.starts_with(old_kek) && l.ends_with("\t0 terminals")),
+            .any(|l| l.starts_with(old_kek) && l.contains("\t0 terminals")),
         "{after}"
     );
     let address = free_address();

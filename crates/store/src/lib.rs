@@ -197,6 +197,23 @@ impl Store {
         dispatch!(self.list(table, query))
     }
 
+    /// A list page (as [`Store::list`]) whose rows also match every one of
+    /// `clauses`: search clauses over the table's columns (at most
+    /// [`portcullis_domain::search::SEARCH_CLAUSES_MAX`]); a clause naming
+    /// no column of the table, or whose operator does not fit it, is a
+    /// `Config` error.
+    pub async fn list_matching(
+        &self,
+        table: Table,
+        query: &ListQuery,
+        clauses: &[portcullis_domain::search::SearchClause],
+    ) -> Result<ListPage, StoreError> {
+        if clauses.len() > portcullis_domain::search::SEARCH_CLAUSES_MAX {
+            return Err(StoreError::Config("too many clauses".to_owned()));
+        }
+        dispatch!(self.list_matching(table, query, clauses))
+    }
+
     /// A page of live documents matching a search query, newest first;
     /// `after_seq` continues from a previous page.
     pub async fn search(

@@ -101,6 +101,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0025_account_passkeys.sql"),
         postgres: include_str!("../migrations/postgres/0025_account_passkeys.sql"),
     },
+    Migration {
+        version: 27,
+        sqlite: include_str!("../migrations/sqlite/0027_dashboard_filters_and_keys.sql"),
+        postgres: include_str!("../migrations/postgres/0027_dashboard_filters_and_keys.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

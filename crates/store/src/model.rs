@@ -137,6 +137,9 @@ impl Table {
                 ("customer", ColumnKind::Text),
                 ("status", ColumnKind::Text),
                 ("wallet_expires_at", ColumnKind::Integer),
+                ("amount", ColumnKind::Integer),
+                ("method_types", ColumnKind::Text),
+                ("search_text", ColumnKind::Text),
             ],
             Table::Charges => &[
                 ("payment_intent", ColumnKind::Text),
@@ -238,6 +241,7 @@ impl Table {
                 ("email_key", ColumnKind::Text),
                 ("activation_hash", ColumnKind::Text),
                 ("status", ColumnKind::Text),
+                ("kek_id", ColumnKind::Text),
             ],
             Table::DashboardSessions => &[
                 ("token_hash", ColumnKind::Text),
@@ -355,6 +359,16 @@ pub enum WriteOp {
     /// Adds to a risk counter, records a card seen, or moves a card's
     /// last location: the incremental state of velocity signals.
     Risk(RiskWrite),
+    /// Makes an event's deliveries (or the one to `one`'s endpoint, created
+    /// if missing) due at `now_ms` again, as `Store::redeliver` does, but
+    /// inside this write set, so a resend and the record of who asked for
+    /// it commit together. A delivery an attempt holds is left alone.
+    Redeliver {
+        scope: Scope,
+        event_id: String,
+        one: Option<crate::webhooks::Redelivery>,
+        now_ms: i64,
+    },
     /// Stores the response of a request that claimed an idempotency key.
     CompleteIdempotency {
         merchant_id: MerchantId,

@@ -57,6 +57,7 @@ const LANGUAGES = {
     declined: 'Your card was declined. Try another card.',
     numberInvalid: 'Your card number is invalid.',
     expiryPast: "Your card's expiry date is in the past.",
+    authenticate: 'Complete authentication',
   },
   'zh-CN': {
     number: '卡号',
@@ -68,6 +69,7 @@ const LANGUAGES = {
     declined: '您的银行卡被拒绝，请换一张卡。',
     numberInvalid: '卡号无效。',
     expiryPast: '您的银行卡已过有效期。',
+    authenticate: '完成验证',
   },
 };
 
@@ -243,8 +245,11 @@ describe('the hosted checkout page', () => {
       await typeCard(page, words, CARDS.threeDs);
       await page.getByRole('button', { name: words.pay, exact: true }).click();
       await page.waitForURL(/\/authenticate\/pi_/);
+      // The challenge speaks the checkout page's language.
+      assert.equal(await page.locator('html').getAttribute('lang'), locale);
+      await expectNoSeriousViolations(page, `the ${locale} 3-D Secure challenge`);
       await page.screenshot({ path: join(screenshots, `checkout-${locale}-3ds.png`), fullPage: true });
-      await page.getByRole('button', { name: 'Complete authentication' }).click();
+      await page.getByRole('button', { name: words.authenticate, exact: true }).click();
       await expectPaid(page, session);
       await page.close();
     });

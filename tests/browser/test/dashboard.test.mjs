@@ -195,8 +195,23 @@ describe('merchant dashboard', () => {
     await assertAccessible(page, 'the charts page');
     await page.screenshot({ path: join(shots, 'dashboard-charts.png'), fullPage: true });
 
-    // Simplified Chinese.
+    // The test/live switch: live mode shows the merchant's live objects
+    // (none here), then back to test mode.
+    await page.getByRole('button', { name: 'View live data' }).click();
+    await page.waitForURL('**/dashboard/payments');
+    assert.equal(await page.locator('#mode').innerText(), 'Live mode');
+    assert.equal(await page.locator('#payments tbody tr').count(), 0, 'no live payments');
+    await assertAccessible(page, 'the payments page in live mode');
+    await page.screenshot({ path: join(shots, 'dashboard-live-mode.png'), fullPage: true });
+    await page.getByRole('button', { name: 'View test data' }).click();
+    await page.waitForURL('**/dashboard/payments');
+    assert.equal(await page.locator('#mode').innerText(), 'Test mode');
+    assert.ok(await page.locator('#payments tbody tr').count() > 0, 'test payments again');
+    await page.getByRole('navigation').getByRole('link', { name: 'Charts' }).click();
+
+    // Simplified Chinese, switched with ?locale= links.
     await page.getByRole('link', { name: '简体中文' }).click();
+    await page.waitForURL(/locale=zh-CN/);
     await page.getByRole('heading', { name: '图表' }).waitFor();
     assert.equal(await page.locator('html').getAttribute('lang'), 'zh-CN');
     await page.getByRole('navigation').getByRole('link', { name: '付款' }).click();

@@ -14,6 +14,7 @@ use super::texts::Texts;
 use crate::client_encryption::{open_card, ENCRYPTED_CHARS_MAX};
 use crate::error::{ApiError, ApiResult, ErrorType};
 use crate::events::Origin;
+use crate::hosted::Locale;
 use crate::idempotency::{json_response, Executed};
 use crate::payments::confirm::{confirm, confirm_new, ConfirmInput, MethodSource};
 use crate::payments::records::{self, load};
@@ -108,12 +109,12 @@ async fn pay(
         // One payment at a time per session, so two clicks make one intent.
         let _lock = state.locks.lock(&id).await;
         let (scope, doc, session) = find(&state, &id).await?;
-        let texts = Texts::of(locale_of(query_locale.as_deref(), &session, &headers));
+        let locale = locale_of(query_locale.as_deref(), &session, &headers);
         if is_closed(&session, state.now()) {
             return Err(not_payable(&session));
         }
         let Some(counted) = session.attempted() else {
-            return Ok(Outcome::Failed(texts.too_many_attempts));
+            return Ok(Outcome::Failed(Texts::of(locale).too_many_attempts));
         };
         let card = open_card(&state, &compact).await?;
         let origin = Origin::of(&request);
@@ -152,7 +153,7 @@ async fn pay(
                 confirm(&ctx, intent_id, &input).await?
             }
         };
-        settle(&ctx, &session, done, texts).await
+        settle(&ctx, &session, done, locale).await
     };
     match result.await {
         Ok(outcome) => outcome.into_response(),
@@ -165,8 +166,9 @@ async fn settle(
     ctx: &Ctx<'_>,
     session: &CheckoutSession,
     done: Executed,
-    texts: &'static Texts,
+    locale: Locale,
 ) -> ApiResult<Outcome> {
+    let texts = Texts::of(locale);
     ctx.state.store.commit(done.writes).await?;
     let body = &done.body;
     if !done.status.is_success() {
@@ -182,7 +184,12 @@ async fn settle(
             let url = body["next_action"]["redirect_to_url"]["url"]
                 .as_str()
                 .ok_or_else(|| ApiError::internal(&"requires_action without a redirect URL"))?;
-            Ok(Outcome::Authenticate(url.to_owned()))
+            // The challenge page speaks the language the customer saw here.
+            let joiner = if url.contains('?') { '&' } else { '?' };
+            Ok(Outcome::Authenticate(format!(
+                "{url}{joiner}locale={}",
+                locale.tag()
+            )))
         }
         Some("requires_payment_method") => {
             let error = &body["last_payment_error"];
@@ -243,7 +250,7 @@ fn return_url(state: &AppState, session: &CheckoutSession, locale: Option<&str>)
         state.base_url(),
         session.id.as_str()
     );
-    match locale.and_then(crate::hosted::Locale::parse) {
+    match locale.and_then(Locale::parse) {
         Some(locale) => format!("{base}?locale={}", locale.tag()),
         None => base,
     }
@@ -282,7 +289,7 @@ async fn back_from_authentication(
         std::mem::take(params).finish()?;
         let (scope, _, session) = find(&state, &id).await?;
         let mut page_url = format!("/checkout/{}?failed=true", session.id.as_str());
-        if let Some(tag) = locale.as_deref().and_then(crate::hosted::Locale::parse) {
+        if let Some(tag) = locale.as_deref().and_then(Locale::parse) {
             page_url.push_str(&format!("&locale={}", tag.tag()));
         }
         if session.status == CheckoutStatus::Complete {

@@ -18,7 +18,7 @@ use crate::payments::refunds::{refund as api_refund, CreateRequest};
 use crate::payments::reviews::approve_review;
 use crate::payments::Ctx;
 use crate::state::AppState;
-use crate::webhooks::deliveries::redeliver_event;
+use crate::webhooks::deliveries::redelivery_of_event;
 use crate::wire::ApiRequest;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -26,7 +26,7 @@ use axum::response::Response;
 use portcullis_domain::refunds::RefundReason;
 
 /// The signed-in user allowed `permission`, after the form's CSRF check.
-async fn authorised(
+pub(super) async fn authorised(
     state: &AppState,
     headers: &HeaderMap,
     request: &mut ApiRequest,
@@ -239,12 +239,14 @@ pub async fn resend(
         };
     let result = async {
         std::mem::take(&mut request.params).finish()?;
-        // Scheduling again is the store's own write; the record follows it.
-        redeliver_event(&state, &signed.scope(), &id, None).await?;
+        // The resend and its record commit together: neither without the other.
+        let redelivery = redelivery_of_event(&state, &signed.scope(), &id).await?;
         let op = record(&state, &signed, &request, "webhook_resend", &id, None)?;
         state
             .store
-            .commit(portcullis_store::WriteSet { ops: vec![op] })
+            .commit(portcullis_store::WriteSet {
+                ops: vec![redelivery, op],
+            })
             .await?;
         Ok::<_, ApiError>(())
     };

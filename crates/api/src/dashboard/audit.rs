@@ -15,7 +15,7 @@ pub struct DashboardEvent {
     /// The user (`dusr_…`); `None` for a sign-in with an unknown address.
     pub user: Option<String>,
     pub email: Option<String>,
-    /// `login`, `login_failed`, `login_locked`, `activate`, `logout`,
+    /// `login`, `login_failed`, `login_locked`, `activate`, `logout`, `view_live`,
     /// `refund`, `capture`, `review_approve`, `review_refund`, `webhook_resend`.
     pub action: String,
     /// The object acted on (`pi_…`, `prv_…`, `evt_…`).

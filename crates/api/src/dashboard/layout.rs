@@ -29,6 +29,10 @@ pub struct Layout {
     pub csrf: String,
     /// This page's path, for the language links.
     pub path: String,
+    /// Whether the page shows live objects.
+    pub livemode: bool,
+    /// Whether the user may switch to live mode (the switch is shown).
+    pub may_switch: bool,
 }
 
 const SECTIONS: &[(&str, Permission)] = &[
@@ -57,7 +61,17 @@ fn section_label(t: &'static Texts, href: &str) -> &'static str {
     }
 }
 
-/// The page's language: `?lang=`, else the cookie, else the browser's.
+/// The language the query names: `?locale=` as on the other hosted pages,
+/// else `?lang=` (its older alias, kept for links already given out). Both
+/// are read, so neither is left over as an unknown parameter.
+pub fn named_locale(request: &mut crate::wire::ApiRequest) -> Option<String> {
+    let locale = super::pages::field(request, "locale", 8).ok().flatten();
+    let lang = super::pages::field(request, "lang", 8).ok().flatten();
+    locale.or(lang)
+}
+
+/// The page's language: the one the query names ([`named_locale`]), else
+/// the cookie, else the browser's.
 pub fn locale(lang: Option<&str>, headers: &HeaderMap) -> Locale {
     Locale::negotiate(lang, headers)
 }
@@ -82,6 +96,8 @@ impl Layout {
             flash: None,
             csrf: signed.csrf.clone(),
             path: path.to_owned(),
+            livemode: signed.livemode,
+            may_switch: signed.user.role.may(Permission::ViewLive),
         }
     }
 
@@ -94,6 +110,8 @@ impl Layout {
             flash: None,
             csrf,
             path: path.to_owned(),
+            livemode: false,
+            may_switch: false,
         }
     }
 

@@ -18,7 +18,9 @@ pub mod charts;
 mod keys;
 mod layout;
 mod listings;
+mod mode;
 mod pages;
+mod payment_filters;
 mod session;
 mod signin;
 mod texts;
@@ -38,9 +40,15 @@ const DONE: &[&str] = &[
     "key_revoked",
     "key_rolled",
 ];
-/// Any page: its language and what the last action did.
-const PAGE: &[Param] = &[p::one_of("lang", LOCALES), p::one_of("done", DONE)];
+/// Any page: its language (`locale`, as on the other hosted pages; `lang`
+/// is its older alias) and what the last action did.
+const PAGE: &[Param] = &[
+    p::one_of("locale", LOCALES),
+    p::one_of("lang", LOCALES),
+    p::one_of("done", DONE),
+];
 const PAYMENTS: &[Param] = &[
+    p::one_of("locale", LOCALES),
     p::one_of("lang", LOCALES),
     p::one_of("done", DONE),
     p::string("q", 255),
@@ -59,6 +67,7 @@ const LOGIN: &[Param] = &[
     p::string("csrf_token", 128).required(),
 ];
 const ACTIVATE_PAGE: &[Param] = &[
+    p::one_of("locale", LOCALES),
     p::one_of("lang", LOCALES),
     p::string("token", users::TOKEN_CHARS_MAX).required(),
 ];
@@ -69,6 +78,10 @@ const ACTIVATE: &[Param] = &[
 ];
 /// A form that only needs its CSRF token.
 const FORM: &[Param] = &[p::string("csrf_token", 128).required()];
+const MODE: &[Param] = &[
+    p::string("csrf_token", 128).required(),
+    p::one_of("mode", mode::MODES).required(),
+];
 const CREATE_KEY: &[Param] = &[
     p::string("csrf_token", 128).required(),
     p::one_of("kind", &["secret", "publishable"]),
@@ -96,6 +109,7 @@ pub fn routes() -> Routes {
         .get(html("/dashboard/activate", "Activate a dashboard user (one-time link)").params(ACTIVATE_PAGE), signin::activate_page)
         .post(html("/dashboard/activate", "Choose a password; the user is active").params(ACTIVATE), signin::activate)
         .post(html("/dashboard/logout", "Sign out of the dashboard").params(FORM), signin::logout)
+        .post(html("/dashboard/mode", "Show live or test objects (the test/live switch)").params(MODE), mode::switch)
         .get(html("/dashboard/payments", "Payments: list, search and filters").params(PAYMENTS), pages::payments)
         .get(html("/dashboard/payments/{id}", "A payment and its timeline").params(PAGE), pages::payment)
         .post(html("/dashboard/payments/{id}/refund", "Refund a payment").params(REFUND), actions::refund)

@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 
 pub const SESSION_COOKIE: &str = "portcullis_dashboard";
 pub const LOGIN_COOKIE: &str = "portcullis_dashboard_login";
+/// The mode the dashboard shows (`live`, else test), chosen with the
+/// switch; honoured only for a role that may view live mode.
+pub const MODE_COOKIE: &str = "portcullis_dashboard_mode";
 /// How long a dashboard session lasts from sign-in.
 pub const SESSION_TTL_S: i64 = 12 * 3600;
 
@@ -37,11 +40,24 @@ pub struct SignedIn {
     pub session_doc: Doc,
     pub session: DashboardSession,
     pub csrf: String,
+    /// Whether the pages show live objects (the mode switch, for a role
+    /// allowed to); test objects otherwise.
+    pub livemode: bool,
 }
 
 impl SignedIn {
-    /// The objects the dashboard shows: the merchant's test mode.
+    /// The objects the dashboard shows: the merchant's live or test mode,
+    /// as switched (actions on them, and their audit records, go there too).
     pub fn scope(&self) -> Scope {
+        Scope {
+            merchant_id: self.user.merchant.clone(),
+            livemode: self.livemode,
+        }
+    }
+
+    /// Where the user, its sessions and its sign-in records live (test
+    /// mode, whichever mode the pages show).
+    pub fn home_scope(&self) -> Scope {
         users::scope_of(&self.user.merchant)
     }
 
@@ -121,11 +137,14 @@ pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> ApiResult<Optio
     if user.status != UserStatus::Active {
         return Ok(None);
     }
+    let livemode = cookie_value(headers, MODE_COOKIE).as_deref() == Some("live")
+        && user.role.may(Permission::ViewLive);
     Ok(Some(SignedIn {
         user,
         session_doc: scoped.doc,
         session,
         csrf: csrf_of(state, &token),
+        livemode,
     }))
 }
 
@@ -169,7 +188,7 @@ pub fn revoke(state: &AppState, signed: &SignedIn) -> ApiResult<WriteOp> {
     session.revoked_at = Some(state.now());
     Ok(WriteOp::Update {
         table: Table::DashboardSessions,
-        scope: signed.scope(),
+        scope: signed.home_scope(),
         id: session.id.clone(),
         expected_version: signed.session_doc.version,
         columns: vec![("revoked", SqlValue::Bool(true))],

@@ -76,16 +76,12 @@ fn set_cookie(response: &mut Response, value: String) {
     }
 }
 
-fn lang_of(request: &mut ApiRequest) -> ApiResult<Option<String>> {
-    super::pages::field(request, "lang", 8)
-}
-
 pub async fn page(
     State(state): State<AppState>,
     headers: HeaderMap,
     mut request: ApiRequest,
 ) -> Response {
-    let lang = lang_of(&mut request).ok().flatten();
+    let lang = layout::named_locale(&mut request);
     let _ = super::pages::field(&mut request, "done", 20);
     let loc = locale(lang.as_deref(), &headers);
     if let Ok(Some(_)) = session::signed_in(&state, &headers).await {
@@ -287,7 +283,7 @@ pub async fn activate_page(
     headers: HeaderMap,
     mut request: ApiRequest,
 ) -> Response {
-    let lang = lang_of(&mut request).ok().flatten();
+    let lang = layout::named_locale(&mut request);
     let loc = locale(lang.as_deref(), &headers);
     let token = match request
         .params
@@ -437,7 +433,7 @@ pub async fn logout(
         };
         let ops = vec![
             session::revoke(&state, &signed)?,
-            audit::record(&signed.scope(), entry, state.now())?,
+            audit::record(&signed.home_scope(), entry, state.now())?,
         ];
         commit(&state, ops).await
     };

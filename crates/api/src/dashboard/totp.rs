@@ -152,7 +152,7 @@ pub async fn enable(
         };
         let ops = vec![
             users::update(&doc, &user)?,
-            audit::record(&signed.scope(), entry, state.now())?,
+            audit::record(&signed.home_scope(), entry, state.now())?,
         ];
         state.store.commit(WriteSet { ops }).await?;
         Ok::<_, ApiError>(true)

@@ -50,6 +50,8 @@ pub enum Permission {
     ManageKeys,
     /// See risk rules and lists.
     ViewRisk,
+    /// Switch the dashboard to live mode and see live objects.
+    ViewLive,
 }
 
 impl Role {
@@ -79,12 +81,13 @@ impl Role {
     /// | resend webhooks | yes   | yes       | no      | yes     |
     /// | API keys        | yes   | yes       | no      | no      |
     /// | view risk       | yes   | yes       | yes     | yes     |
+    /// | view live mode  | yes   | no        | yes     | yes     |
     pub fn may(self, permission: Permission) -> bool {
         use Permission::*;
         match self {
             Role::Owner => true,
-            Role::Developer => !matches!(permission, MovePayments | DecideReviews),
-            Role::Analyst => matches!(permission, ViewPayments | ViewRisk),
+            Role::Developer => !matches!(permission, MovePayments | DecideReviews | ViewLive),
+            Role::Analyst => matches!(permission, ViewPayments | ViewRisk | ViewLive),
             Role::Support => !matches!(permission, ManageKeys),
         }
     }
@@ -191,6 +194,14 @@ fn columns(user: &DashboardUser) -> Vec<(&'static str, SqlValue)> {
                 .map_or(SqlValue::Null, SqlValue::Text),
         ),
         ("status", SqlValue::Text(user.status.as_str().to_owned())),
+        // The key wrapping the TOTP secret, so key rotation finds it.
+        (
+            "kek_id",
+            user.totp
+                .as_ref()
+                .and_then(|sealed| sealed["kek_id"].as_str())
+                .map_or(SqlValue::Null, |kek_id| SqlValue::Text(kek_id.to_owned())),
+        ),
     ]
 }
 
@@ -326,14 +337,16 @@ mod tests {
             ResendWebhooks,
             ManageKeys,
             ViewRisk,
+            ViewLive,
         ];
         assert!(all.iter().all(|p| Role::Owner.may(*p)));
         assert!(Role::Developer.may(ManageKeys) && Role::Developer.may(ResendWebhooks));
         assert!(!Role::Developer.may(MovePayments) && !Role::Developer.may(DecideReviews));
+        assert!(!Role::Developer.may(ViewLive) && Role::Support.may(ViewLive));
         assert!(Role::Support.may(MovePayments) && Role::Support.may(DecideReviews));
         assert!(!Role::Support.may(ManageKeys));
         let analyst: Vec<_> = all.iter().filter(|p| Role::Analyst.may(**p)).collect();
-        assert_eq!(analyst, vec![&ViewPayments, &ViewRisk]);
+        assert_eq!(analyst, vec![&ViewPayments, &ViewRisk, &ViewLive]);
     }
 
     #[test]

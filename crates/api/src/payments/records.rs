@@ -40,8 +40,29 @@ impl Record for PaymentIntent {
                     None => SqlValue::Null,
                 },
             ),
+            // For the dashboard's filters, applied in the query.
+            ("amount", SqlValue::Integer(self.amount.minor())),
+            (
+                "method_types",
+                SqlValue::Text(method_types_column(&self.payment_method_types)),
+            ),
+            ("search_text", SqlValue::Text(search_text_column(self))),
         ]
     }
+}
+
+/// `,card,alipay,`: each type between commas, so `LIKE '%,card,%'`
+/// matches one type exactly (no type name holds a comma).
+pub fn method_types_column(types: &[String]) -> String {
+    format!(",{},", types.join(","))
+}
+
+/// What the dashboard's text box searches: the description and the
+/// receipt email, lowercased.
+fn search_text_column(intent: &PaymentIntent) -> String {
+    let parts = [&intent.description, &intent.receipt_email];
+    let words: Vec<&str> = parts.iter().filter_map(|p| p.as_deref()).collect();
+    words.join(" ").to_lowercase()
 }
 
 impl Record for Charge {

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use portcullis_domain::api_keys::Access;
 use portcullis_store::{
     AttemptLog, DeliveryFilter, DeliveryPage, DeliveryRecord, Doc, Redelivery, Scope, Table,
-    DELIVERY_PAGE_MAX,
+    WriteOp, DELIVERY_PAGE_MAX,
 };
 use serde_json::{json, Value};
 
@@ -131,6 +131,23 @@ async fn redeliver(
 
 /// Makes the event's deliveries (or one endpoint's) due now: the API's
 /// redeliver and the dashboard's resend.
+/// The write that makes every delivery of event `id` due again, for a
+/// caller that commits it together with its own writes (the dashboard's
+/// resend and its audit record); a 404 if the scope has no such event.
+pub(crate) async fn redelivery_of_event(
+    state: &AppState,
+    scope: &Scope,
+    id: &str,
+) -> ApiResult<WriteOp> {
+    load_event(state, scope, id).await?;
+    Ok(WriteOp::Redeliver {
+        scope: scope.clone(),
+        event_id: id.to_owned(),
+        one: None,
+        now_ms: now_ms(),
+    })
+}
+
 pub(crate) async fn redeliver_event(
     state: &AppState,
     scope: &Scope,

@@ -31,7 +31,7 @@ use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMe
 use portcullis_domain::api_keys::ApiKeyRecord;
 use portcullis_domain::ids::{ApiKeyId, MerchantId};
 use portcullis_domain::merchants::Merchant;
-use portcullis_domain::search::SearchQuery;
+use portcullis_domain::search::{SearchClause, SearchQuery};
 use tokio_postgres::NoTls;
 
 const D: Dialect = Dialect::Postgres;
@@ -215,6 +215,15 @@ impl PgStore {
     }
 
     pub async fn list(&self, table: Table, q: &ListQuery) -> Result<ListPage, StoreError> {
+        self.list_matching(table, q, &[]).await
+    }
+
+    pub async fn list_matching(
+        &self,
+        table: Table,
+        q: &ListQuery,
+        clauses: &[SearchClause],
+    ) -> Result<ListPage, StoreError> {
         let client = self.client().await?;
         let cursor = match &q.cursor {
             PageCursor::Newest => None,
@@ -229,7 +238,8 @@ impl PgStore {
                 Some((direction, seq))
             }
         };
-        let rows = query(&client, &docs::list_docs(D, table, q, cursor_seq)).await?;
+        let sql = docs::list_docs_matching(D, table, q, clauses, cursor_seq)?;
+        let rows = query(&client, &sql).await?;
         let newer = matches!(cursor_seq, Some((docs::Direction::Newer, _)));
         Ok(page_of(rows.iter().map(doc_of).collect(), q.limit, newer))
     }
@@ -641,6 +651,15 @@ fn plan(op: &WriteOp, planned: &mut Vec<(Sql, Check)>) {
         } => planned.push((
             accounts::complete_idempotency(D, merchant_id, key, *status_code, response_body),
             Check::ClaimHeld,
+        )),
+        WriteOp::Redeliver {
+            scope,
+            event_id,
+            one,
+            now_ms,
+        } => planned.push((
+            webhooks::redeliver(D, scope, event_id, one.as_ref(), *now_ms),
+            Check::None,
         )),
         WriteOp::Risk(_) | WriteOp::LedgerAppend { .. } => {
             unreachable!("commit applies counters and ledger appends after the documents")

@@ -111,13 +111,31 @@ pub(crate) enum Direction {
     Newer,
 }
 
-/// A page query fetching `limit + 1` rows, so the extra row tells `has_more`.
+/// A page query fetching `limit + 1` rows, so the extra row tells `has_more`
+/// (without clauses: the query plans' tests read these).
+#[cfg(test)]
 pub(crate) fn list_docs(
     dialect: Dialect,
     table: Table,
     query: &ListQuery,
     cursor_seq: Option<(Direction, i64)>,
 ) -> Sql {
+    match list_docs_matching(dialect, table, query, &[], cursor_seq) {
+        Ok(sql) => sql,
+        Err(err) => unreachable!("a list without clauses has no clause to refuse: {err}"),
+    }
+}
+
+/// A page query fetching `limit + 1` rows whose rows also match every one
+/// of `clauses` (search clauses over the table's columns, as
+/// [`search_docs`] takes them).
+pub(crate) fn list_docs_matching(
+    dialect: Dialect,
+    table: Table,
+    query: &ListQuery,
+    clauses: &[SearchClause],
+    cursor_seq: Option<(Direction, i64)>,
+) -> Result<Sql, StoreError> {
     assert_columns(table, &query.filters);
     let mut b = Builder::new(
         dialect,
@@ -135,6 +153,10 @@ pub(crate) fn list_docs(
     }
     push_one_of(&mut b, table, &query.one_of);
     push_created_range(&mut b, &query.created);
+    for clause in clauses {
+        b.push(" AND ");
+        push_clause(&mut b, table, clause)?;
+    }
     let direction = match cursor_seq {
         Some((direction, seq)) => {
             let op = if direction == Direction::Older {
@@ -155,7 +177,7 @@ pub(crate) fn list_docs(
     b.push(order)
         .push(" LIMIT ")
         .bind(SqlValue::Integer(query.limit as i64 + 1));
-    b.finish()
+    Ok(b.finish())
 }
 
 /// Leaves out deleted rows. On SQLite the flag is an integer, and only

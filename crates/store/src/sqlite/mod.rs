@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 use portcullis_domain::api_keys::ApiKeyRecord;
 use portcullis_domain::ids::{ApiKeyId, MerchantId};
 use portcullis_domain::merchants::Merchant;
-use portcullis_domain::search::SearchQuery;
+use portcullis_domain::search::{SearchClause, SearchQuery};
 use rusqlite::{Connection, OptionalExtension};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -218,7 +218,17 @@ impl SqliteStore {
     }
 
     pub async fn list(&self, table: Table, query: &ListQuery) -> Result<ListPage, StoreError> {
+        self.list_matching(table, query, &[]).await
+    }
+
+    pub async fn list_matching(
+        &self,
+        table: Table,
+        query: &ListQuery,
+        clauses: &[SearchClause],
+    ) -> Result<ListPage, StoreError> {
         let query = query.clone();
+        let clauses = clauses.to_vec();
         self.read(move |c| {
             let cursor = match &query.cursor {
                 PageCursor::Newest => None,
@@ -234,7 +244,7 @@ impl SqliteStore {
                     Some((direction, seq))
                 }
             };
-            let sql = docs::list_docs(D, table, &query, cursor_seq);
+            let sql = docs::list_docs_matching(D, table, &query, &clauses, cursor_seq)?;
             let docs = query_all(c, &sql, doc_from_row)?;
             let newer = matches!(cursor_seq, Some((docs::Direction::Newer, _)));
             Ok(crate::model::page_of(docs, query.limit, newer))

@@ -415,6 +415,17 @@ pub(crate) fn apply(conn: &Connection, writes: &WriteSet) -> Result<(), StoreErr
             WriteOp::Risk(write) => {
                 execute(conn, &crate::sql::risk::write(D, write))?;
             }
+            WriteOp::Redeliver {
+                scope,
+                event_id,
+                one,
+                now_ms,
+            } => {
+                execute(
+                    conn,
+                    &webhooks::redeliver(D, scope, event_id, one.as_ref(), *now_ms),
+                )?;
+            }
             WriteOp::CompleteIdempotency {
                 merchant_id,
                 key,

@@ -6,6 +6,9 @@
 //! payment proceeds (a new authorization, now authenticated) or fails, and
 //! the browser is sent on to the intent's `return_url`. Access is by the
 //! intent's client secret, as for Stripe's hosted pages; no API key.
+//! The page is written in English and Simplified Chinese ([`page`]).
+
+mod page;
 
 use super::confirm::{authorize, Pending};
 use super::outcome::authentication_failed;
@@ -14,20 +17,25 @@ use super::risk::{self, RiskInput};
 use super::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Origin;
+use crate::hosted::Locale;
 use crate::routes::{doc, Routes};
 use crate::state::AppState;
 use crate::wire::ApiRequest;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use portcullis_domain::payment_intents::{PaymentIntent, PaymentIntentStatus};
 use portcullis_store::{Scope, WriteSet};
 
 use crate::routes::params::{self as p, Param};
 
-const PAGE: &[Param] = &[p::string("client_secret", 255).required()];
+const PAGE: &[Param] = &[
+    p::string("client_secret", 255).required(),
+    p::string("locale", 20),
+];
 const DECIDE: &[Param] = &[
     p::string("client_secret", 255).required(),
+    p::string("locale", 20),
     p::one_of("outcome", &["pass", "fail"]).required(),
 ];
 
@@ -79,66 +87,56 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 async fn page(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
         let secret = request.params.required_string("client_secret", 255)?;
+        let language = Language::of(&mut request, &headers)?;
         let (_, intent) = intent_by_secret(&state, &id, &secret).await?;
-        Ok::<_, ApiError>((intent, secret))
+        Ok::<_, ApiError>((intent, secret, language))
     };
     match result.await {
-        Ok((intent, secret)) => page_html(&intent, &secret).into_response(),
+        Ok((intent, secret, language)) => page_html(&intent, &secret, language),
         Err(err) => err.into_response(),
     }
 }
 
-fn page_html(intent: &PaymentIntent, secret: &str) -> Html<String> {
-    let exponent = u32::from(intent.currency.exponent());
-    let divisor = 10i64.pow(exponent);
-    let amount = if exponent == 0 {
-        format!("{}", intent.amount.minor())
-    } else {
-        format!(
-            "{}.{:0width$}",
-            intent.amount.minor() / divisor,
-            intent.amount.minor() % divisor,
-            width = exponent as usize
-        )
-    };
-    let pending = intent.status == PaymentIntentStatus::RequiresAction;
-    let buttons = if pending {
-        format!(
-            r#"<form method="post" action="/authenticate/{id}?client_secret={secret}">
-  <button id="complete" name="outcome" value="pass">Complete authentication</button>
-  <button id="fail" name="outcome" value="fail">Fail authentication</button>
-</form>"#,
-            id = intent.id
-        )
-    } else {
-        format!(r#"<p id="result">{}</p>"#, result_sentence(intent.status))
-    };
-    Html(format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Authenticate your payment</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}}
-button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem .3rem 0 0}}</style></head>
-<body><h1>Authenticate your payment</h1>
-<p>Test payment of <strong id="amount">{amount} {currency}</strong>.</p>
-<p>This is the Portcullis sandbox's stand-in for your bank's 3-D Secure challenge.</p>
-{buttons}
-</body></html>"#,
-        currency = intent.currency.as_str().to_ascii_uppercase(),
-    ))
+/// The page's language, and whether the query named it (then the form
+/// keeps it, so the answer after the post is in the same language).
+#[derive(Clone, Copy)]
+struct Language {
+    locale: Locale,
+    named: bool,
+}
+
+impl Language {
+    fn of(request: &mut ApiRequest, headers: &HeaderMap) -> ApiResult<Language> {
+        let query = request.params.string("locale", 20)?;
+        let named = query.as_deref().and_then(Locale::parse);
+        Ok(Language {
+            locale: Locale::negotiate(query.as_deref(), headers),
+            named: named.is_some(),
+        })
+    }
+}
+
+fn page_html(intent: &PaymentIntent, secret: &str, language: Language) -> Response {
+    match page::render(intent, secret, language.locale, language.named) {
+        Ok(html) => Html(html).into_response(),
+        Err(err) => err.into_response(),
+    }
 }
 
 async fn decide(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
         let secret = request.params.required_string("client_secret", 255)?;
+        let language = Language::of(&mut request, &headers)?;
         let outcome = request.params.required_string("outcome", 10)?;
         std::mem::take(&mut request.params).finish()?;
         if outcome != "pass" && outcome != "fail" {
@@ -158,10 +156,10 @@ async fn decide(
         // The browser's own address (behind trusted proxies, as they say).
         let browser_ip = request.client_ip;
         let intent = settle(&ctx, intent, outcome == "pass", browser_ip).await?;
-        Ok::<_, ApiError>((intent, secret))
+        Ok::<_, ApiError>((intent, secret, language))
     };
     match result.await {
-        Ok((intent, secret)) => after_challenge(&intent, &secret),
+        Ok((intent, secret, language)) => after_challenge(&intent, &secret, language),
         Err(err) => err.into_response(),
     }
 }
@@ -237,7 +235,7 @@ async fn settle(
 }
 
 /// Sends the browser on to the `return_url`, or shows the result.
-fn after_challenge(intent: &PaymentIntent, secret: &str) -> Response {
+fn after_challenge(intent: &PaymentIntent, secret: &str, language: Language) -> Response {
     // Only a payment that went through (or is held for capture) returns as
     // succeeded; one canceled meanwhile, or still waiting, has not been paid.
     let redirect_status = match intent.status {
@@ -255,23 +253,6 @@ fn after_challenge(intent: &PaymentIntent, secret: &str) -> Response {
             }
             response
         }
-        None => page_html(intent, secret).into_response(),
-    }
-}
-
-/// What the page says once authentication is over, as a sentence a
-/// customer reads (the status names are for developers).
-fn result_sentence(status: PaymentIntentStatus) -> &'static str {
-    match status {
-        PaymentIntentStatus::Succeeded => "This payment succeeded. You can close this page.",
-        PaymentIntentStatus::Processing => "This payment is being processed.",
-        PaymentIntentStatus::RequiresCapture => {
-            "This payment is authorized and will be captured by the merchant."
-        }
-        PaymentIntentStatus::Canceled => "This payment was canceled.",
-        PaymentIntentStatus::RequiresPaymentMethod => {
-            "This payment did not go through. Return to the merchant to try another payment method."
-        }
-        _ => "This payment is not waiting for authentication.",
+        None => page_html(intent, secret, language),
     }
 }
