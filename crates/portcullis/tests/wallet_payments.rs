@@ -34,20 +34,7 @@ async fn setup(backend: Backend) -> Setup {
     let api = Api::new(&server, &merchant.secret_key);
     let publishable = Api::new(&server, &merchant.publishable_key);
     for provider in ["alipay", "wechat_pay"] {
-        let account = &sim.accounts[provider];
-        let mut form: Vec<(String, String)> = vec![
-            ("type".into(), provider.into()),
-            (
-                "endpoint".into(),
-                account["endpoint"].as_str().unwrap().into(),
-            ),
-        ];
-        for (name, value) in account["credentials"].as_object().unwrap() {
-            form.push((
-                format!("credentials[{name}]"),
-                value.as_str().unwrap().into(),
-            ));
-        }
+        let form = sim.account_form(provider);
         let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let created = api.post("/v1/connector_accounts", &form).await;
         assert_eq!(created.status, 200, "{}", created.text);

@@ -8,6 +8,8 @@
 //! trade, amount and currency checked; idempotent). A refusal is logged
 //! with its reason and answered so that the provider retries: Alipay gets
 //! `fail` instead of `success`, WeChat Pay an error body instead of 204.
+//! A WeChat Pay `REFUND.*` notice makes the refund it names be settled by
+//! a refund query (`refunds::settle`).
 
 use super::account;
 use super::settle::{self, background_origin, Applied};
@@ -206,9 +208,37 @@ async fn receive_wechat(
             &notice.currency,
         )
         .await?),
-        // Refunds are settled by querying them; the notice is taken.
-        WechatNotice::Refund { .. } => Ok(Applied::Unchanged),
+        WechatNotice::Refund { out_refund_no, .. } => {
+            Ok(refund_notice(state, &scope, &out_refund_no).await?)
+        }
     }
+}
+
+/// A `REFUND.*` notice settles our refund `out_refund_no` (`re_…`) by
+/// asking the provider where it stands, as recovery would: the notice
+/// only says when to ask. A refund we do not know (made outside the
+/// gateway) is taken and left alone.
+async fn refund_notice(
+    state: &AppState,
+    scope: &portcullis_store::Scope,
+    out_refund_no: &str,
+) -> crate::error::ApiResult<Applied> {
+    use portcullis_domain::refunds::Refund;
+    let found = state
+        .store
+        .get(portcullis_store::Table::Refunds, scope, out_refund_no)
+        .await?;
+    let Some(doc) = found else {
+        tracing::info!(
+            out_refund_no,
+            "wechat_pay refund notice for a refund not made here"
+        );
+        return Ok(Applied::Unchanged);
+    };
+    let refund: Refund =
+        serde_json::from_str(&doc.body).map_err(|e| crate::error::ApiError::internal(&e))?;
+    crate::payments::refunds::settle(state, scope, &refund.charge, &refund.id).await?;
+    Ok(Applied::Changed)
 }
 
 async fn wechat_pay(
