@@ -436,6 +436,10 @@ async fn faulty_notifications_change_nothing_wrongly(backend: Backend) {
         log.contains("does not verify"),
         "forged notifications are logged as such"
     );
+    assert!(
+        log.contains("alipay notify_id already taken: acknowledged without effect"),
+        "a replayed Alipay notify_id is acknowledged and logged"
+    );
 
     // Amount mismatch: refused every time; the intent stays waiting.
     for provider in ["alipay", "wechat_pay"] {

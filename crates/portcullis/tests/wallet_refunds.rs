@@ -129,6 +129,24 @@ async fn sim_refunds(sim: &WalletSim, out_trade_no: &str) -> Vec<i64> {
         .collect()
 }
 
+/// Waits until the simulator saw `count` notifications of `out_trade_no`
+/// acknowledged.
+async fn acknowledged(sim: &WalletSim, out_trade_no: &str, count: u64) {
+    let started = Instant::now();
+    loop {
+        let trades = sim.trades().await;
+        let trade = trades
+            .iter()
+            .find(|t| t["out_trade_no"] == out_trade_no)
+            .unwrap();
+        if trade["notifications_acknowledged"].as_u64().unwrap() >= count {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{trade}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn events_about(api: &Api, kind: &str, id: &str) -> usize {
     let events = api
         .get(&format!("/v1/events?type={kind}&limit=100"))
@@ -196,6 +214,13 @@ async fn wallet_payments_refund_in_parts_through_the_provider(backend: Backend) 
         assert_eq!(charge["refunded"], true, "{charge}");
         assert_eq!(charge["amount_refunded"].to_string(), total);
         assert_eq!(events_about(&s.api, "charge.refunded", &charge_id).await, 2);
+        if provider == "wechat_pay" {
+            // The payment's and both refunds' notifications (REFUND.SUCCESS,
+            // decrypted with the API v3 key) were acknowledged.
+            acknowledged(&s.sim, intent["id"].as_str().unwrap(), 3).await;
+            let charge = s.api.get(&format!("/v1/charges/{charge_id}")).await.json();
+            assert_eq!(charge["amount_refunded"].to_string(), total, "{charge}");
+        }
     }
     let refunds = s
         .api
