@@ -537,6 +537,32 @@ async fn expiry_closes_unpaid_trades_and_queries_lost_notifications(backend: Bac
 
 /// Creates a CNY intent listing both wallets and confirms it with a
 /// payment code given as `data` (`payment_method_data[…]` pairs).
+/// A notification lost for good is found by the worker's early query (10 s
+/// after the trade opened), long before the trade's expiry.
+async fn a_lost_notification_is_found_before_expiry(backend: Backend) {
+    let s = setup(backend).await;
+    for (provider, expiry) in [
+        (
+            "alipay",
+            "payment_method_options[alipay][expires_after_seconds]",
+        ),
+        (
+            "wechat_pay",
+            "payment_method_options[wechat_pay][expires_after_seconds]",
+        ),
+    ] {
+        let id = pay_with_fault(&s, provider, "lost", &[(expiry, "1800")]).await;
+        let paid = wait_for_status(&s.api, &id, "succeeded", Duration::from_secs(25)).await;
+        assert_eq!(paid["amount_received"], 880, "{provider}");
+        assert_eq!(events_of(&s.api, "payment_intent.succeeded", &id).await, 1);
+    }
+    assert!(s
+        .server
+        .log()
+        .contains("paid trade found before its notification"));
+    ledger_verifies(&s.db);
+}
+
 async fn pay_with_code(api: &Api, data: &[(&str, &str)]) -> support::Answer {
     let mut form = vec![
         ("amount", "1500"),
@@ -781,4 +807,5 @@ on_both_backends!(
     every_channel_answers_its_next_action,
     faulty_notifications_change_nothing_wrongly,
     expiry_closes_unpaid_trades_and_queries_lost_notifications,
+    a_lost_notification_is_found_before_expiry,
 );
