@@ -18,10 +18,13 @@ use wallets::WalletSim;
 
 const ALLOW_PRIVATE: (&str, &str) = ("PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS", "true");
 /// Provider calls give up after 1.5 s (a dropped answer then leaves the
-/// refund pending) and recovery looks at refunds every 200 ms.
+/// refund pending) and recovery looks at refunds every 200 ms. A refund
+/// that succeeded is settled at once, so recovery's own refund queries
+/// cannot take the one answer the simulator drops.
 const FAST_RECOVERY: &str = "connector_timeout_ms = 1500\n\
      attempt_stale_ms = 2000\n\
-     recovery_interval_ms = 200\n";
+     recovery_interval_ms = 200\n\
+     refund_settle_window_ms = 0\n";
 
 struct Setup {
     sim: WalletSim,
@@ -195,6 +198,9 @@ async fn wallet_payments_refund_in_parts_through_the_provider(backend: Backend) 
         assert_eq!(one.status, 200, "{}", one.text);
         assert_eq!(one.json()["status"], "succeeded", "{}", one.text);
         assert_eq!(one.json()["charge"], charge_id.as_str());
+        let destination = &one.json()["destination_details"];
+        assert_eq!(destination["type"], provider, "{destination}");
+        assert!(destination[provider].is_object(), "{destination}");
         // More than what remains is refused before the provider is asked.
         let too_much = refund(&s.api, &intent, Some(total)).await;
         assert_eq!(too_much.status, 400, "{}", too_much.text);

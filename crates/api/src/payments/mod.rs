@@ -345,6 +345,7 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         balance_transaction: Some("txn_sample".into()),
         fee_returned_minor: 0,
         failure_balance_transaction: None,
+        wallet: None,
     };
     vec![
         ("payment_method", render::render_payment_method(&method)),

@@ -222,6 +222,7 @@ pub(crate) async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<E
         balance_transaction: None,
         fee_returned_minor: 0,
         failure_balance_transaction: None,
+        wallet: charge.wallet.as_ref().map(|w| w.provider.clone()),
     };
     charge.amount_refunded_minor += amount;
     let mut phase_one = WriteSet::new();

@@ -280,6 +280,32 @@ pub fn render_charge(c: &Charge) -> Value {
     })
 }
 
+/// Where a refund goes: the card, or the wallet (Stripe's `alipay` /
+/// `wechat_pay` shapes; the provider's refund reference is not kept).
+fn destination_details(r: &Refund) -> Value {
+    match r.wallet.as_deref() {
+        Some("alipay") => json!({
+            "alipay": { "reference": null, "reference_status": reference_status(r) },
+            "type": "alipay",
+        }),
+        Some(wallet) => json!({ wallet: { "reference": null }, "type": wallet }),
+        None => json!({
+            "card": { "reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund" },
+            "type": "card",
+        }),
+    }
+}
+
+/// Stripe's `reference_status`: `available` once refunded, `pending`
+/// before, `unavailable` when the refund did not happen.
+fn reference_status(r: &Refund) -> &'static str {
+    match r.status {
+        RefundStatus::Succeeded => "available",
+        RefundStatus::Pending => "pending",
+        _ => "unavailable",
+    }
+}
+
 pub fn render_refund(r: &Refund) -> Value {
     json!({
         "id": r.id,
@@ -290,7 +316,7 @@ pub fn render_refund(r: &Refund) -> Value {
         "created": r.created,
         "currency": r.currency,
         "customer": r.customer,
-        "destination_details": { "card": { "reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund" }, "type": "card" },
+        "destination_details": destination_details(r),
         "failure_balance_transaction": r.failure_balance_transaction,
         "failure_reason": r.failure_reason,
         "metadata": r.metadata,
