@@ -71,13 +71,16 @@ pub struct Charge {
     pub captured: bool,
     pub status: ChargeStatus,
     pub payment_intent: String,
-    pub payment_method: String,
+    /// The PaymentMethod (`pm_…`) of a card charge; `None` for a wallet
+    /// charge, whose payment method object is not stored.
+    pub payment_method: Option<String>,
     pub customer: Option<String>,
     pub description: Option<String>,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
     pub outcome: Outcome,
-    pub card: CardDetails,
+    /// The card of a card charge; `None` for a wallet charge.
+    pub card: Option<CardDetails>,
     pub disputed: bool,
     /// The acquirer's reference for the authorization, for capture, void and refund.
     pub connector_reference: Option<String>,
@@ -102,6 +105,20 @@ pub struct Charge {
     /// `rule`, `candidates`, `attempts`), as the charge shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routing: Option<serde_json::Value>,
+    /// The wallet a wallet charge was paid with (Alipay, WeChat Pay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet: Option<WalletCharge>,
+}
+
+/// What a wallet charge records of the provider's payment: Stripe's
+/// `payment_method_details.alipay|wechat_pay`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletCharge {
+    /// `alipay` or `wechat_pay`.
+    pub provider: String,
+    /// Alipay `trade_no` / WeChat Pay `transaction_id`, as the provider
+    /// reported it (`None` when it did not say).
+    pub transaction_id: Option<String>,
 }
 
 impl Charge {

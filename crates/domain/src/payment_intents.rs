@@ -249,6 +249,10 @@ pub struct WalletTrade {
     pub qr_data: Option<String>,
     /// Alipay `trade_no` / WeChat `transaction_id`, once paid.
     pub provider_trade_id: Option<String>,
+    /// When the trade was opened (`None` for trades stored before this
+    /// was recorded): the worker's early queries count from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<UnixSeconds>,
 }
 
 impl WalletTrade {

@@ -88,4 +88,8 @@ pub struct Refund {
     /// The balance transaction that gave it back when the refund failed or was canceled.
     #[serde(default)]
     pub failure_balance_transaction: Option<String>,
+    /// The wallet (`alipay`, `wechat_pay`) a wallet charge's refund goes
+    /// back through; `None` for a card's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet: Option<String>,
 }

@@ -34,20 +34,7 @@ async fn setup(backend: Backend) -> Setup {
     let api = Api::new(&server, &merchant.secret_key);
     let publishable = Api::new(&server, &merchant.publishable_key);
     for provider in ["alipay", "wechat_pay"] {
-        let account = &sim.accounts[provider];
-        let mut form: Vec<(String, String)> = vec![
-            ("type".into(), provider.into()),
-            (
-                "endpoint".into(),
-                account["endpoint"].as_str().unwrap().into(),
-            ),
-        ];
-        for (name, value) in account["credentials"].as_object().unwrap() {
-            form.push((
-                format!("credentials[{name}]"),
-                value.as_str().unwrap().into(),
-            ));
-        }
+        let form = sim.account_form(provider);
         let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let created = api.post("/v1/connector_accounts", &form).await;
         assert_eq!(created.status, 200, "{}", created.text);
@@ -449,6 +436,10 @@ async fn faulty_notifications_change_nothing_wrongly(backend: Backend) {
         log.contains("does not verify"),
         "forged notifications are logged as such"
     );
+    assert!(
+        log.contains("alipay notify_id already taken: acknowledged without effect"),
+        "a replayed Alipay notify_id is acknowledged and logged"
+    );
 
     // Amount mismatch: refused every time; the intent stays waiting.
     for provider in ["alipay", "wechat_pay"] {
@@ -546,6 +537,32 @@ async fn expiry_closes_unpaid_trades_and_queries_lost_notifications(backend: Bac
 
 /// Creates a CNY intent listing both wallets and confirms it with a
 /// payment code given as `data` (`payment_method_data[…]` pairs).
+/// A notification lost for good is found by the worker's early query (10 s
+/// after the trade opened), long before the trade's expiry.
+async fn a_lost_notification_is_found_before_expiry(backend: Backend) {
+    let s = setup(backend).await;
+    for (provider, expiry) in [
+        (
+            "alipay",
+            "payment_method_options[alipay][expires_after_seconds]",
+        ),
+        (
+            "wechat_pay",
+            "payment_method_options[wechat_pay][expires_after_seconds]",
+        ),
+    ] {
+        let id = pay_with_fault(&s, provider, "lost", &[(expiry, "1800")]).await;
+        let paid = wait_for_status(&s.api, &id, "succeeded", Duration::from_secs(25)).await;
+        assert_eq!(paid["amount_received"], 880, "{provider}");
+        assert_eq!(events_of(&s.api, "payment_intent.succeeded", &id).await, 1);
+    }
+    assert!(s
+        .server
+        .log()
+        .contains("paid trade found before its notification"));
+    ledger_verifies(&s.db);
+}
+
 async fn pay_with_code(api: &Api, data: &[(&str, &str)]) -> support::Answer {
     let mut form = vec![
         ("amount", "1500"),
@@ -845,4 +862,5 @@ on_both_backends!(
     faulty_notifications_change_nothing_wrongly,
     expiry_closes_unpaid_trades_and_queries_lost_notifications,
     wallet_top_ups_credit_the_customer_balance,
+    a_lost_notification_is_found_before_expiry,
 );

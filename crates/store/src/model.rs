@@ -439,6 +439,8 @@ pub enum ScanOp {
     NotEqual,
     /// The column is at most the value (`<=`), e.g. a due time.
     AtMost,
+    /// The column is above the value (`>`), e.g. a time not yet come.
+    After,
     /// The column is NULL (the value is not used), e.g. a secret not yet sealed.
     IsNull,
 }

@@ -9,7 +9,7 @@ use crate::ledger::booking::{book, header, ledger_failure, parties, View};
 use portcullis_domain::charges::Charge;
 use portcullis_domain::refunds::Refund;
 use portcullis_ledger::fees::{fee_returned_minor, Priced, RefundedFee};
-use portcullis_ledger::movements;
+use portcullis_ledger::movements::{self, Parties};
 use portcullis_ledger::TransactionKind;
 use portcullis_store::WriteOp;
 
@@ -26,7 +26,7 @@ pub fn capture(ctx: &Ctx<'_>, charge: &mut Charge) -> ApiResult<Vec<WriteOp>> {
         amount_minor: charge.amount_captured_minor,
         currency: charge.currency,
         payment_method: "card",
-        card_brand: Some(charge.card.brand.as_str()),
+        card_brand: charge.card.as_ref().map(|card| card.brand.as_str()),
         connector: ctx.state.connector.name(),
         description: charge.description.clone(),
     };
@@ -103,7 +103,7 @@ pub fn refund(ctx: &Ctx<'_>, charge: &mut Charge, refund: &mut Refund) -> ApiRes
     } else {
         0
     };
-    let p = parties(ctx.state, ctx.scope, refund.currency);
+    let p = refund_parties(ctx, charge, refund);
     let header = header(TransactionKind::Refund, &refund.id, ctx.state.now());
     let transaction = movements::refund(header, &p, refund.amount_minor, fee_back_minor)
         .map_err(ledger_failure)?;
@@ -122,6 +122,16 @@ pub fn refund(ctx: &Ctx<'_>, charge: &mut Charge, refund: &mut Refund) -> ApiRes
     Ok(writes)
 }
 
+/// The parties of a refund of `charge`: a wallet charge's money comes back
+/// out of its provider's receivable, which its capture booked.
+fn refund_parties(ctx: &Ctx<'_>, charge: &Charge, refund: &Refund) -> Parties {
+    let mut p = parties(ctx.state, ctx.scope, refund.currency);
+    if let Some(wallet) = &charge.wallet {
+        p.connector = wallet.provider.clone();
+    }
+    p
+}
+
 /// Books the exact reverse of a refund that failed or was canceled.
 /// Nothing for a refund recorded before the ledger existed.
 pub fn refund_failure(
@@ -133,7 +143,7 @@ pub fn refund_failure(
         return Ok(vec![]);
     }
     let now = ctx.state.now();
-    let p = parties(ctx.state, ctx.scope, refund.currency);
+    let p = refund_parties(ctx, charge, refund);
     let fee_back_minor = refund.fee_returned_minor;
     // The refund's postings follow from its amounts, so they are rebuilt
     // rather than read back; the reversal negates each of them.

@@ -308,13 +308,13 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         captured: false,
         status: ChargeStatus::Succeeded,
         payment_intent: intent.id.clone(),
-        payment_method: method.id.clone(),
+        payment_method: Some(method.id.clone()),
         customer: None,
         description: None,
         failure_code: None,
         failure_message: None,
         outcome,
-        card,
+        card: Some(card),
         disputed: false,
         connector_reference: None,
         attempt: "pa_sample".into(),
@@ -324,6 +324,7 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         review: None,
         presence: Default::default(),
         routing: None,
+        wallet: None,
     };
     let refund = Refund {
         id: "re_sample".into(),
@@ -344,6 +345,7 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         balance_transaction: Some("txn_sample".into()),
         fee_returned_minor: 0,
         failure_balance_transaction: None,
+        wallet: None,
     };
     vec![
         ("payment_method", render::render_payment_method(&method)),

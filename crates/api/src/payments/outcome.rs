@@ -44,13 +44,13 @@ fn new_charge(
         captured: false,
         status: ChargeStatus::Failed,
         payment_intent: intent.id.clone(),
-        payment_method: method.id.clone(),
+        payment_method: Some(method.id.clone()),
         customer: intent.customer.clone(),
         description: intent.description.clone(),
         failure_code: None,
         failure_message: None,
         outcome,
-        card: method.card.clone(),
+        card: Some(method.card.clone()),
         disputed: false,
         connector_reference: None,
         attempt: attempt.id.clone(),
@@ -60,6 +60,7 @@ fn new_charge(
         review: None,
         presence: intent.card_presence(),
         routing: attempt.routing.clone(),
+        wallet: None,
     }
 }
 

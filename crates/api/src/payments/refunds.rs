@@ -238,7 +238,7 @@ pub(crate) async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<E
         charge: Some(charge.id.clone()),
         payment_intent: charge.payment_intent.clone(),
         customer: charge.customer.clone(),
-        payment_method: Some(charge.payment_method.clone()),
+        payment_method: charge.payment_method.clone(),
         reason: create.reason,
         status: RefundStatus::Pending,
         failure_reason: None,
@@ -250,6 +250,7 @@ pub(crate) async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<E
         balance_transaction: None,
         fee_returned_minor: 0,
         failure_balance_transaction: None,
+        wallet: charge.wallet.as_ref().map(|w| w.provider.clone()),
     };
     charge.amount_refunded_minor += amount;
     let mut phase_one = WriteSet::new();
@@ -276,7 +277,7 @@ pub(crate) async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<E
     let reference = charge.connector_reference.clone().unwrap_or_default();
     let answer = tokio::time::timeout(
         state.payments.connector_timeout(),
-        crate::routing::connectors::for_reference(state, scope, &reference)
+        crate::routing::connectors::for_charge(state, scope, &charge)
             .await?
             .refund(&reference, &refund.id, amount),
     )
@@ -340,27 +341,16 @@ pub async fn settle(
         return Ok(());
     }
     let charge_record = load::<Charge>(state, scope, charge_id, "charge").await?;
+    let charge = &charge_record.1;
+    let connector = crate::routing::connectors::for_charge(state, scope, charge).await?;
     let answer = if refund.sent_to_connector {
-        let reference = charge_record
-            .1
-            .connector_reference
-            .as_deref()
-            .unwrap_or_default();
-        crate::routing::connectors::for_reference(state, scope, reference)
-            .await?
-            .refund_status(&refund.id)
-            .await
+        connector.refund_status(&refund.id).await
     } else {
         // Phase one committed but the answer was lost: asking again is
         // safe, the acquirer refunds once per refund id.
-        let reference = charge_record
-            .1
-            .connector_reference
-            .clone()
-            .unwrap_or_default();
-        state
-            .connector
-            .refund(&reference, &refund.id, refund.amount_minor)
+        let reference = charge.connector_reference.as_deref().unwrap_or_default();
+        connector
+            .refund(reference, &refund.id, refund.amount_minor)
             .await
     };
     let outcome = answer.map_err(|e| ApiError::unavailable(&e))?;
@@ -475,8 +465,7 @@ async fn cancel(
         }
         let charge_id = refund.charge.clone().unwrap_or_default();
         let (_, charge) = load::<Charge>(&state, &scope, &charge_id, "charge").await?;
-        let reference = charge.connector_reference.as_deref().unwrap_or_default();
-        let canceled = crate::routing::connectors::for_reference(&state, &scope, reference)
+        let canceled = crate::routing::connectors::for_charge(&state, &scope, &charge)
             .await?
             .cancel_refund(&refund.id)
             .await

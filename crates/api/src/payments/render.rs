@@ -1,7 +1,7 @@
 //! Payment objects on the wire, with every field of Stripe's objects (the
 //! client libraries and the published schemas expect them present).
 
-use portcullis_domain::charges::{CardPresence, Charge, ChargeStatus};
+use portcullis_domain::charges::{CardPresence, Charge, ChargeStatus, WalletCharge};
 use portcullis_domain::payment_intents::{NextAction, PaymentIntent};
 use portcullis_domain::payment_methods::{CardDetails, PaymentMethod};
 use portcullis_domain::refunds::{Refund, RefundStatus};
@@ -29,24 +29,54 @@ fn card_wire(card: &CardDetails) -> Value {
     })
 }
 
-/// `card` details, or `card_present` ones for a terminal's payment.
+/// `card` details, `card_present` ones for a terminal's payment, or the
+/// wallet's (Stripe's `alipay` / `wechat_pay` shapes) for a wallet charge.
 fn payment_method_details(c: &Charge) -> Value {
+    if let Some(wallet) = &c.wallet {
+        return wallet_details(wallet);
+    }
+    let Some(card) = &c.card else {
+        return Value::Null;
+    };
     match c.presence {
-        CardPresence::Card => json!({ "card": card_wire(&c.card), "type": "card" }),
+        CardPresence::Card => json!({ "card": card_wire(card), "type": "card" }),
         CardPresence::CardPresent => json!({
             "card_present": {
-                "brand": c.card.brand,
-                "country": c.card.country,
-                "exp_month": c.card.exp_month,
-                "exp_year": c.card.exp_year,
-                "fingerprint": c.card.fingerprint,
-                "funding": c.card.funding,
-                "last4": c.card.last4,
-                "network": c.card.brand,
+                "brand": card.brand,
+                "country": card.country,
+                "exp_month": card.exp_month,
+                "exp_year": card.exp_year,
+                "fingerprint": card.fingerprint,
+                "funding": card.funding,
+                "last4": card.last4,
+                "network": card.brand,
             },
             "type": "card_present",
         }),
     }
+}
+
+/// Stripe's `payment_method_details` of an Alipay or WeChat Pay charge:
+/// the provider's transaction id; the buyer is not known to us (`null`).
+fn wallet_details(wallet: &WalletCharge) -> Value {
+    let details = match wallet.provider.as_str() {
+        "alipay" => json!({
+            "buyer_id": null,
+            "fingerprint": null,
+            "transaction_id": wallet.transaction_id,
+        }),
+        _ => json!({
+            "app_id": null,
+            "fingerprint": null,
+            "location": null,
+            "reader": null,
+            "transaction_id": wallet.transaction_id,
+        }),
+    };
+    let mut object = serde_json::Map::new();
+    object.insert(wallet.provider.clone(), details);
+    object.insert("type".into(), json!(wallet.provider));
+    Value::Object(object)
 }
 
 pub fn render_payment_method(m: &PaymentMethod) -> Value {
@@ -188,6 +218,9 @@ pub fn publishable_answer(mut body: Value) -> Value {
     body
 }
 
+/// The `outcome.risk_level` of a charge no risk rule assessed.
+pub const NOT_ASSESSED: &str = "not_assessed";
+
 pub fn render_charge(c: &Charge) -> Value {
     json!({
         "id": c.id,
@@ -220,7 +253,8 @@ pub fn render_charge(c: &Charge) -> Value {
             "network_status": c.outcome.network_status,
             "reason": c.outcome.reason,
             "risk_level": c.outcome.risk_level,
-            "risk_score": c.outcome.risk_score,
+            // A wallet charge is not scored (`not_assessed`, as Stripe).
+            "risk_score": (c.outcome.risk_level != NOT_ASSESSED).then_some(c.outcome.risk_score),
             "rule": c.outcome.rule,
             "seller_message": c.outcome.seller_message,
             "type": c.outcome.kind,
@@ -247,14 +281,33 @@ pub fn render_charge(c: &Charge) -> Value {
     })
 }
 
-/// Where a refund's money goes: the card, or the customer's balance (a
-/// payment from the balance has no charge).
+/// Where a refund goes: the card, the wallet (Stripe's `alipay` /
+/// `wechat_pay` shapes; the provider's refund reference is not kept), or
+/// the customer's balance (a payment from the balance has no charge).
 fn destination_details(r: &Refund) -> Value {
-    match r.charge {
-        Some(_) => {
-            json!({ "card": { "reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund" }, "type": "card" })
-        }
-        None => json!({ "customer_balance": {}, "type": "customer_balance" }),
+    if r.charge.is_none() {
+        return json!({ "customer_balance": {}, "type": "customer_balance" });
+    }
+    match r.wallet.as_deref() {
+        Some("alipay") => json!({
+            "alipay": { "reference": null, "reference_status": reference_status(r) },
+            "type": "alipay",
+        }),
+        Some(wallet) => json!({ wallet: { "reference": null }, "type": wallet }),
+        None => json!({
+            "card": { "reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund" },
+            "type": "card",
+        }),
+    }
+}
+
+/// Stripe's `reference_status`: `available` once refunded, `pending`
+/// before, `unavailable` when the refund did not happen.
+fn reference_status(r: &Refund) -> &'static str {
+    match r.status {
+        RefundStatus::Succeeded => "available",
+        RefundStatus::Pending => "pending",
+        _ => "unavailable",
     }
 }
 

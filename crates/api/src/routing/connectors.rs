@@ -8,16 +8,20 @@
 //! `Processor` to their endpoint with their sealed secret, built once per
 //! account and endpoint and kept ([`ACCOUNT_CONNECTORS_MAX`] at most).
 //! `iso8583` and `stripe` accounts are not served by this build yet: they
-//! are never candidates.
+//! are never candidates. A wallet charge is refunded through its
+//! `alipay` / `wechat_pay` account ([`for_charge`], `routing::wallets`).
 
+use super::wallets::WalletConnector;
 use crate::connector_accounts::{self, StoredAccount};
 use crate::error::{ApiError, ApiResult};
 use crate::payments::attempts::Attempt;
 use crate::state::AppState;
+use crate::wallet_connections::{connect, ConnectOptions};
 use portcullis_connectors::{
     AttemptRecord, AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError,
     Guarded, Processor, RefundOutcome,
 };
+use portcullis_domain::charges::Charge;
 use portcullis_domain::connector_accounts::ConnectorType;
 use portcullis_store::{Scope, Table};
 use std::collections::HashMap;
@@ -134,6 +138,43 @@ pub async fn for_reference(
         Some((id, _)) => connector_of(state, &account(state, scope, id).await?),
         None => Ok(state.connector.clone()),
     }
+}
+
+/// The reference of a wallet charge: its account and trade.
+pub fn wallet_reference(account_id: &str, out_trade_no: &str) -> String {
+    format!("{PREFIX}{account_id}:{out_trade_no}")
+}
+
+/// The connector that refunds `charge`: for a wallet charge its account's
+/// provider (Alipay, WeChat Pay) for its trade, otherwise the connector of
+/// its reference.
+pub async fn for_charge(
+    state: &AppState,
+    scope: &Scope,
+    charge: &Charge,
+) -> ApiResult<Arc<dyn Connector>> {
+    let reference = charge.connector_reference.as_deref().unwrap_or_default();
+    if charge.wallet.is_none() {
+        return for_reference(state, scope, reference).await;
+    }
+    let (id, out_trade_no) = split_reference(reference)
+        .ok_or_else(|| ApiError::internal(&format!("wallet charge {} has no trade", charge.id)))?;
+    let stored = account(state, scope, id).await?;
+    let secrets = connector_accounts::open(state, &stored)?;
+    let base_url = state.base_url();
+    let options = ConnectOptions {
+        allow_private: state.settings.connectors_allow_private_endpoints,
+        call_timeout: state.payments.connector_timeout(),
+        notify_base_url: &base_url,
+    };
+    let connection = connect(&stored.account, &secrets, &options)
+        .await
+        .map_err(|err| ApiError::unavailable(&err))?;
+    Ok(Arc::new(WalletConnector::new(
+        connection,
+        out_trade_no.to_owned(),
+        charge.amount_captured_minor,
+    )))
 }
 
 /// The connector an authorization attempt was sent to.

@@ -11,6 +11,7 @@ pub mod health;
 pub mod payment;
 pub mod rules;
 pub mod success;
+pub mod wallets;
 
 use crate::routes::Routes;
 

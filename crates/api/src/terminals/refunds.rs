@@ -120,9 +120,11 @@ async fn refusal(
         return Ok(Some(response::INVALID_TRANSACTION));
     };
     let (_, charge) = load::<Charge>(ctx.state, ctx.scope, charge_id, "charge").await?;
-    let same_card = charge.card.last4 == request.card.last4()
-        && charge.card.bin == request.card.bin()
-        && charge.card.brand == request.card.brand();
+    let same_card = charge.card.as_ref().is_some_and(|card| {
+        card.last4 == request.card.last4()
+            && card.bin == request.card.bin()
+            && card.brand == request.card.brand()
+    });
     if !same_card || charge.currency != request.currency || !charge.captured {
         return Ok(Some(response::INVALID_TRANSACTION));
     }

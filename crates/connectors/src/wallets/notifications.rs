@@ -42,6 +42,10 @@ pub struct PaymentNotice {
     pub status: TradeStatus,
     /// ISO currency as the provider states it (`CNY`).
     pub currency: String,
+    /// Alipay's `notify_id` (the same for every delivery of one
+    /// notification); `None` for WeChat Pay, whose nonce [`ReplayGuard`]
+    /// checks.
+    pub notify_id: Option<String>,
 }
 
 /// Verifies an Alipay notification (the form body as received).
@@ -80,6 +84,7 @@ pub fn alipay_notice(
             amount_fen: Some(amount),
         },
         currency: "CNY".to_owned(),
+        notify_id: params.get("notify_id").cloned(),
     })
 }
 
@@ -162,6 +167,7 @@ pub fn wechat_notice(
             .and_then(Value::as_str)
             .unwrap_or("CNY")
             .to_owned(),
+        notify_id: None,
     }))
 }
 
@@ -196,5 +202,84 @@ impl ReplayGuard {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// How long an Alipay `notify_id` is remembered: Alipay retries one
+/// notification for about 25 hours (4 m, 10 m, 10 m, 1 h, 2 h, 6 h, 15 h).
+pub const NOTIFY_ID_TTL_S: i64 = 25 * 60 * 60;
+/// Most `notify_id`s remembered (expired ones are forgotten first, then
+/// the oldest).
+pub const NOTIFY_IDS_MAX: usize = 100_000;
+
+/// The Alipay `notify_id`s of notifications already taken in this
+/// process: a delivery of one again is acknowledged without effect. Only
+/// a notification that was taken is remembered, so one we failed to apply
+/// is applied when Alipay sends it again.
+#[derive(Default)]
+pub struct NotifyIdCache {
+    taken: Mutex<HashMap<String, i64>>,
+}
+
+impl NotifyIdCache {
+    /// Whether `notify_id` was taken within [`NOTIFY_ID_TTL_S`] of `now_s`.
+    pub fn seen(&self, notify_id: &str, now_s: i64) -> bool {
+        let taken = self
+            .taken
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        taken
+            .get(notify_id)
+            .is_some_and(|at| now_s - *at <= NOTIFY_ID_TTL_S)
+    }
+
+    /// Remembers that `notify_id` was taken at `now_s`.
+    pub fn remember(&self, notify_id: &str, now_s: i64) {
+        let mut taken = self
+            .taken
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if taken.len() >= NOTIFY_IDS_MAX {
+            taken.retain(|_, at| now_s - *at <= NOTIFY_ID_TTL_S);
+        }
+        if taken.len() >= NOTIFY_IDS_MAX {
+            let oldest = taken
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(id, _)| id.clone());
+            if let Some(oldest) = oldest {
+                taken.remove(&oldest);
+            }
+        }
+        taken.insert(notify_id.to_owned(), now_s);
+    }
+}
+
+#[cfg(test)]
+mod notify_id_tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_notify_id_is_seen_until_alipay_stops_retrying() {
+        let cache = NotifyIdCache::default();
+        assert!(!cache.seen("n1", 100));
+        cache.remember("n1", 100);
+        assert!(cache.seen("n1", 100 + NOTIFY_ID_TTL_S));
+        assert!(!cache.seen("n1", 101 + NOTIFY_ID_TTL_S));
+        assert!(!cache.seen("n2", 100));
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let cache = NotifyIdCache::default();
+        for n in 0..=NOTIFY_IDS_MAX as i64 {
+            cache.remember(&n.to_string(), n);
+        }
+        assert!(cache.taken.lock().unwrap().len() <= NOTIFY_IDS_MAX);
+        assert!(
+            !cache.seen("0", NOTIFY_IDS_MAX as i64),
+            "the oldest went first"
+        );
+        assert!(cache.seen(&NOTIFY_IDS_MAX.to_string(), NOTIFY_IDS_MAX as i64));
     }
 }

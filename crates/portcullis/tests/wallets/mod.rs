@@ -44,6 +44,26 @@ impl Drop for WalletSim {
 }
 
 impl WalletSim {
+    /// The `POST /v1/connector_accounts` form of the simulator's
+    /// `provider` account (`alipay`, `wechat_pay`), as it printed it.
+    pub fn account_form(&self, provider: &str) -> Vec<(String, String)> {
+        let account = &self.accounts[provider];
+        let mut form = vec![
+            ("type".to_owned(), provider.to_owned()),
+            (
+                "endpoint".to_owned(),
+                account["endpoint"].as_str().unwrap().to_owned(),
+            ),
+        ];
+        for (name, value) in account["credentials"].as_object().unwrap() {
+            form.push((
+                format!("credentials[{name}]"),
+                value.as_str().unwrap().to_owned(),
+            ));
+        }
+        form
+    }
+
     pub fn start(data_dir: Option<&Path>, extra: &[&str]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
         command

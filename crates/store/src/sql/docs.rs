@@ -247,6 +247,7 @@ pub(crate) fn scan_docs(dialect: Dialect, table: Table, query: &ScanQuery) -> Sq
             ScanOp::Equal => " = ",
             ScanOp::NotEqual => " <> ",
             ScanOp::AtMost => " <= ",
+            ScanOp::After => " > ",
             ScanOp::IsNull => {
                 b.push(" AND ").push(column).push(" IS NULL");
                 continue;

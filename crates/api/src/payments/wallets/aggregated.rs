@@ -71,6 +71,8 @@ pub fn unchosen(intent: &PaymentIntent, expires_at: i64, data: String) -> Wallet
         expires_at,
         qr_data: Some(data),
         provider_trade_id: None,
+        // No trade is open at a provider until the customer chooses.
+        opened_at: None,
     }
 }
 

@@ -96,6 +96,7 @@ pub async fn pay(
         expires_at: state.now() + CODE_WAIT.as_secs() as i64 + WORKER_GRACE_S,
         qr_data: None,
         provider_trade_id: None,
+        opened_at: Some(state.now()),
     };
     intent
         .apply(IntentEvent::AttemptSent, "confirmed")

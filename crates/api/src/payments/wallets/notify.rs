@@ -8,6 +8,9 @@
 //! trade, amount and currency checked; idempotent). A refusal is logged
 //! with its reason and answered so that the provider retries: Alipay gets
 //! `fail` instead of `success`, WeChat Pay an error body instead of 204.
+//! An Alipay `notify_id` already taken is acknowledged without effect
+//! (logged). A WeChat Pay `REFUND.*` notice makes the refund it names be settled by
+//! a refund query (`refunds::settle`).
 
 use super::account;
 use super::settle::{self, background_origin, Applied};
@@ -21,7 +24,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use portcullis_connectors::wallets::notifications::{
-    alipay_notice, wechat_notice, NoticeError, ReplayGuard, WechatNotice,
+    alipay_notice, wechat_notice, NoticeError, NotifyIdCache, ReplayGuard, WechatNotice,
 };
 use portcullis_domain::connector_accounts::ConnectorType;
 use portcullis_wallets::wechat_pay::SignedHeaders;
@@ -29,6 +32,8 @@ use std::sync::LazyLock;
 
 /// The nonces of WeChat Pay notifications seen in this process.
 static WECHAT_NONCES: LazyLock<ReplayGuard> = LazyLock::new(ReplayGuard::default);
+/// The `notify_id`s of Alipay notifications taken in this process.
+static ALIPAY_NOTIFY_IDS: LazyLock<NotifyIdCache> = LazyLock::new(NotifyIdCache::default);
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -130,20 +135,34 @@ async fn receive_alipay(state: &AppState, id: &str, body: &[u8]) -> Result<Appli
         .map_err(|e| Refusal::theirs(e.to_string()))?;
     let form = std::str::from_utf8(body).map_err(|_| Refusal::theirs("body is not UTF-8"))?;
     let notice = alipay_notice(&credentials, form)?;
+    let notify_id = notice.notify_id.as_deref().unwrap_or_default();
+    if !notify_id.is_empty() && ALIPAY_NOTIFY_IDS.seen(notify_id, state.now()) {
+        tracing::info!(
+            account = id,
+            notify_id,
+            out_trade_no = %notice.out_trade_no,
+            "alipay notify_id already taken: acknowledged without effect"
+        );
+        return Ok(Applied::Unchanged);
+    }
     let origin = background_origin();
     let ctx = Ctx {
         state,
         scope: &scope,
         origin: &origin,
     };
-    Ok(settle::apply(
+    let applied = settle::apply(
         &ctx,
         id,
         &notice.out_trade_no,
         &notice.status,
         &notice.currency,
     )
-    .await?)
+    .await?;
+    if !notify_id.is_empty() && !matches!(applied, Applied::Refused(_)) {
+        ALIPAY_NOTIFY_IDS.remember(notify_id, state.now());
+    }
+    Ok(applied)
 }
 
 async fn alipay(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
@@ -206,9 +225,37 @@ async fn receive_wechat(
             &notice.currency,
         )
         .await?),
-        // Refunds are settled by querying them; the notice is taken.
-        WechatNotice::Refund { .. } => Ok(Applied::Unchanged),
+        WechatNotice::Refund { out_refund_no, .. } => {
+            Ok(refund_notice(state, &scope, &out_refund_no).await?)
+        }
     }
+}
+
+/// A `REFUND.*` notice settles our refund `out_refund_no` (`re_…`) by
+/// asking the provider where it stands, as recovery would: the notice
+/// only says when to ask. A refund we do not know (made outside the
+/// gateway) is taken and left alone.
+async fn refund_notice(
+    state: &AppState,
+    scope: &portcullis_store::Scope,
+    out_refund_no: &str,
+) -> crate::error::ApiResult<Applied> {
+    use portcullis_domain::refunds::Refund;
+    let found = state
+        .store
+        .get(portcullis_store::Table::Refunds, scope, out_refund_no)
+        .await?;
+    let Some(doc) = found else {
+        tracing::info!(
+            out_refund_no,
+            "wechat_pay refund notice for a refund not made here"
+        );
+        return Ok(Applied::Unchanged);
+    };
+    let refund: Refund =
+        serde_json::from_str(&doc.body).map_err(|e| crate::error::ApiError::internal(&e))?;
+    crate::payments::refunds::settle(state, scope, &refund.charge, &refund.id).await?;
+    Ok(Applied::Changed)
 }
 
 async fn wechat_pay(

@@ -109,6 +109,7 @@ pub async fn open_trade(
         expires_at,
         qr_data: None,
         provider_trade_id: None,
+        opened_at: Some(state.now()),
     };
     let fail = |err| call_error(provider, err);
     let next_action = match connection {

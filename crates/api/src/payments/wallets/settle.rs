@@ -2,18 +2,21 @@
 //! notification receivers and the worker alike: checked against the
 //! intent's account, current trade, amount and currency; idempotent (an
 //! intent already paid is left alone); and committed with a version check,
-//! so two instances applying the same news commit it once. A payment books
-//! its capture in the ledger (the provider's receivable) in the same write
-//! set; an expiry cancels the intent with `payment_intent.canceled`.
+//! so two instances applying the same news commit it once. A payment
+//! records its charge (what refunds take from) and books its capture in the
+//! ledger (the provider's receivable) in the same write set; an expiry cancels the intent with `payment_intent.canceled`.
 
 use crate::error::{ApiError, ApiResult};
 use crate::events::{event, Origin};
 use crate::payments::ledger_postings::{self, Captured};
 use crate::payments::records::{self, load};
-use crate::payments::render::render_payment_intent;
+use crate::payments::render::{render_charge, render_payment_intent, NOT_ASSESSED};
 use crate::payments::Ctx;
+use crate::routing::connectors;
 use crate::state::AppState;
 use portcullis_connectors::wallets::{TradeState, TradeStatus};
+use portcullis_domain::charges::{Charge, ChargeStatus, Outcome, WalletCharge};
+use portcullis_domain::ids::new_id;
 use portcullis_domain::payment_intents::{
     CancellationReason, IntentEvent, PaymentIntent, PaymentIntentStatus, WalletTrade,
 };
@@ -119,9 +122,10 @@ async fn commit(state: &AppState, writes: WriteSet) -> ApiResult<Applied> {
     }
 }
 
-/// The writes of a paid trade: the intent succeeded, its event, the
-/// capture booked against the provider's receivable, and a top-up's
-/// credit to its customer's wallet.
+/// The writes of a paid trade: the intent succeeded with its wallet
+/// charge (captured, refundable through the account's connector), their
+/// events, the capture booked against the provider's receivable, and a
+/// top-up's credit to its customer's wallet.
 pub(crate) async fn paid(
     ctx: &Ctx<'_>,
     doc: &Doc,
@@ -136,23 +140,88 @@ pub(crate) async fn paid(
     intent.next_action = None;
     intent.pending_attempt = None;
     trade.provider_trade_id = status.provider_trade_id.clone();
-    let provider = trade.provider.clone();
+    let mut charge = wallet_charge(ctx, &intent, &trade);
+    let (txn_id, fee_minor, booked) = book_capture(ctx, &intent, &trade.provider)?;
+    charge.balance_transaction = Some(txn_id);
+    charge.fee_minor = fee_minor;
+    intent.latest_charge = Some(charge.id.clone());
     intent.wallet = Some(trade);
     let mut writes = WriteSet::new();
-    writes.ops.extend(book_capture(ctx, &intent, &provider)?);
+    writes.ops.extend(booked);
+    writes.push(records::insert(ctx.scope, &charge)?);
     writes
         .ops
         .extend(crate::customer_balance::payments::top_up_writes(ctx, &intent).await?);
     writes.push(records::update(ctx.scope, doc, &intent)?);
+    let now = ctx.state.now();
+    writes.push(event(
+        ctx.scope,
+        "charge.succeeded",
+        &render_charge(&charge),
+        None,
+        ctx.origin,
+        now,
+    ));
     writes.push(event(
         ctx.scope,
         "payment_intent.succeeded",
         &render_payment_intent(&intent),
         None,
         ctx.origin,
-        ctx.state.now(),
+        now,
     ));
     Ok(writes)
+}
+
+/// The charge of a paid wallet trade: captured in full, its connector
+/// reference naming the account and the trade (`ca:<ca_…>:<out_trade_no>`)
+/// so refunds reach the provider through `routing::connectors`.
+fn wallet_charge(ctx: &Ctx<'_>, intent: &PaymentIntent, trade: &WalletTrade) -> Charge {
+    Charge {
+        id: new_id("ch"),
+        created: ctx.state.now(),
+        livemode: ctx.scope.livemode,
+        amount_minor: intent.amount.minor(),
+        amount_captured_minor: intent.amount.minor(),
+        amount_refunded_minor: 0,
+        currency: intent.currency,
+        captured: true,
+        status: ChargeStatus::Succeeded,
+        payment_intent: intent.id.clone(),
+        payment_method: None,
+        customer: intent.customer.clone(),
+        description: intent.description.clone(),
+        failure_code: None,
+        failure_message: None,
+        outcome: Outcome {
+            network_status: "approved_by_network".into(),
+            network_decline_code: None,
+            reason: None,
+            risk_level: NOT_ASSESSED.into(),
+            risk_score: 0,
+            rule: None,
+            seller_message: "Payment complete.".into(),
+            kind: "authorized".into(),
+            signals: Default::default(),
+        },
+        card: None,
+        disputed: false,
+        connector_reference: Some(connectors::wallet_reference(
+            &trade.connector_account,
+            &trade.out_trade_no,
+        )),
+        attempt: trade.out_trade_no.clone(),
+        balance_transaction: None,
+        fee_minor: 0,
+        fee_returned_minor: 0,
+        review: None,
+        presence: Default::default(),
+        routing: None,
+        wallet: Some(WalletCharge {
+            provider: trade.provider.clone(),
+            transaction_id: trade.provider_trade_id.clone(),
+        }),
+    }
 }
 
 /// Books a wallet payment's capture: the fee by the merchant's schedule
@@ -162,7 +231,7 @@ fn book_capture(
     ctx: &Ctx<'_>,
     intent: &PaymentIntent,
     provider: &str,
-) -> ApiResult<Vec<portcullis_store::WriteOp>> {
+) -> ApiResult<(String, i64, Vec<portcullis_store::WriteOp>)> {
     let captured = Captured {
         source: &intent.id,
         amount_minor: intent.amount.minor(),
@@ -172,7 +241,7 @@ fn book_capture(
         connector: provider,
         description: intent.description.clone(),
     };
-    Ok(ledger_postings::book_capture(ctx, &captured)?.2)
+    ledger_postings::book_capture(ctx, &captured)
 }
 
 /// Cancels an intent whose trade expired (closed at the provider first by
