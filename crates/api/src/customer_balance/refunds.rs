@@ -75,7 +75,11 @@ pub async fn refund_to_balance(
     let (customer, serialized) =
         crate::customers::serialized_write(state, scope, &customer_id).await?;
     let held = held_minor(state, scope, &customer.id, intent.currency).await?;
-    intent.balance_refunded_minor += amount;
+    // amount ≤ refundable, so this cannot overflow; checked all the same.
+    intent.balance_refunded_minor = intent
+        .balance_refunded_minor
+        .checked_add(amount)
+        .ok_or_else(|| ApiError::internal(&"refunded amount overflow"))?;
     let refund = Refund {
         id: new_id("re"),
         created: state.now(),
@@ -86,6 +90,7 @@ pub async fn refund_to_balance(
         payment_intent: intent.id.clone(),
         customer: Some(customer_id),
         payment_method: None,
+        wallet: None,
         reason: request.reason,
         status: RefundStatus::Succeeded,
         failure_reason: None,

@@ -254,7 +254,10 @@ async fn refund_notice(
     };
     let refund: Refund =
         serde_json::from_str(&doc.body).map_err(|e| crate::error::ApiError::internal(&e))?;
-    crate::payments::refunds::settle(state, scope, &refund.charge, &refund.id).await?;
+    let Some(charge) = refund.charge.as_deref() else {
+        return Ok(Applied::Unchanged);
+    };
+    crate::payments::refunds::settle(state, scope, charge, &refund.id).await?;
     Ok(Applied::Changed)
 }
 
