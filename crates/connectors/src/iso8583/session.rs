@@ -34,9 +34,12 @@ const WRITE_QUEUE_MAX: usize = 256;
 pub type ResolveFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<SocketAddr>, String>> + Send>>;
 
+/// A resolver of `(host, port)` to checked addresses.
+pub type ResolveFn = dyn Fn(&str, u16) -> ResolveFuture + Send + Sync;
+
 /// Resolves `(host, port)` to checked addresses; see [`ResolveFuture`].
 #[derive(Clone)]
-pub struct CheckedAddresses(pub Arc<dyn Fn(&str, u16) -> ResolveFuture + Send + Sync>);
+pub struct CheckedAddresses(pub Arc<ResolveFn>);
 
 impl std::fmt::Debug for CheckedAddresses {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
