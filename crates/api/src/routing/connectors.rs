@@ -38,6 +38,20 @@ pub fn served(kind: ConnectorType) -> bool {
     )
 }
 
+/// Whether payments can be sent to `stored`: a served type, and for
+/// `iso8583` an address (accounts stored by earlier versions named a
+/// settings-file acquirer instead, `credentials[acquirer]`, and are
+/// skipped until updated with an `endpoint` and the acceptor ids).
+pub fn usable(stored: &StoredAccount) -> bool {
+    let account = &stored.account;
+    served(account.kind)
+        && (account.kind != ConnectorType::Iso8583
+            || account
+                .endpoint
+                .as_ref()
+                .is_some_and(|e| e.address().is_some()))
+}
+
 /// An account's connector: references it answers carry the account's
 /// prefix; those it is given have it taken off.
 pub struct AccountConnector {
