@@ -359,7 +359,16 @@ fn check_keys(kind: ConnectorType, credentials: &Credentials) -> ApiResult<()> {
 /// production hosts need not resolve where accounts are set up).
 async fn check_endpoint(state: &AppState, endpoint: &Endpoint) -> ApiResult<()> {
     let allow_private = state.settings.connectors_allow_private_endpoints;
-    match targets::check_url(endpoint.url(), allow_private).await {
+    let checked = match (endpoint.url(), endpoint.address()) {
+        (Some(url), _) => targets::check_url(url, allow_private).await,
+        (None, Some(address)) => {
+            targets::resolve_checked(address.host(), address.port(), allow_private)
+                .await
+                .map(drop)
+        }
+        (None, None) => Ok(()),
+    };
+    match checked {
         Ok(()) | Err(targets::TargetError::Unresolved(_)) => Ok(()),
         Err(err) => Err(ApiError::invalid(
             "url_invalid",

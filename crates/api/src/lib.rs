@@ -7,6 +7,7 @@
 #![recursion_limit = "256"]
 
 pub mod accounts;
+pub mod acquirer_reversals;
 pub mod auth;
 pub mod checkout;
 pub mod client_encryption;

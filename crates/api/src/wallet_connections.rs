@@ -78,7 +78,8 @@ pub async fn connect(
     options: &ConnectOptions<'_>,
 ) -> Result<WalletConnection, ConnectError> {
     let endpoint = account.endpoint.as_ref().ok_or(ConnectError::NoEndpoint)?;
-    targets::check_url(endpoint.url(), options.allow_private).await?;
+    let url = endpoint.url().ok_or(ConnectError::NoEndpoint)?;
+    targets::check_url(url, options.allow_private).await?;
     let http = http_client(options.allow_private);
     let endpoint = endpoint.base();
     let notify_url = format!(
@@ -91,7 +92,7 @@ pub async fn connect(
             let credentials = alipay_credentials(account, secrets)?;
             WalletConnection::Alipay(AlipayClient::new(
                 http,
-                endpoint,
+                &endpoint,
                 credentials,
                 &notify_url,
                 options.call_timeout,
@@ -101,7 +102,7 @@ pub async fn connect(
             let credentials = wechat_pay_credentials(account, secrets)?;
             WalletConnection::WechatPay(WechatPayClient::new(
                 http,
-                endpoint,
+                &endpoint,
                 credentials,
                 &notify_url,
                 options.call_timeout,

@@ -27,8 +27,8 @@ pub enum ConnectorType {
     WechatPay,
     /// The built-in sandbox acquirer (test mode only).
     Sandbox,
-    /// An ISO 8583 acquirer host configured on the server
-    /// (`[connectors.<name>]`), named by `credentials[acquirer]`.
+    /// An ISO 8583 acquirer host at `endpoint` (`host:port`), with the
+    /// merchant's acceptor ids as credentials.
     Iso8583,
     /// An HTTP card processor of our published protocol
     /// (`portcullis processor-sim`).
@@ -42,8 +42,10 @@ pub enum ConnectorType {
 pub enum EndpointRule {
     /// Optional; this URL when not given.
     Default(&'static str),
-    /// The account must name one.
+    /// The account must name one (an `http`/`https` URL).
     Required,
+    /// The account must name a TCP address, `host:port`.
+    Address,
     /// The institution is reached otherwise; an endpoint is refused.
     None,
 }
@@ -77,6 +79,10 @@ pub enum Shape {
     PemPublicKey,
     /// Exactly this many printable ASCII characters.
     Exactly(usize),
+    /// Between this many and that many ASCII digits.
+    Digits(usize, usize),
+    /// One of these words.
+    OneOf(&'static [&'static str]),
 }
 
 const fn field(name: &'static str, exposure: Exposure, shape: Shape) -> CredentialField {
@@ -114,7 +120,34 @@ const WECHAT_PAY_FIELDS: &[CredentialField] = &[
     },
 ];
 
-const ISO8583_FIELDS: &[CredentialField] = &[field("acquirer", Exposure::Shown, Shape::Token(64))];
+const fn optional(name: &'static str, exposure: Exposure, shape: Shape) -> CredentialField {
+    CredentialField {
+        name,
+        exposure,
+        required: false,
+        shape,
+    }
+}
+
+/// The acceptor ids every ISO 8583 message carries (DE 32, 42, 41, 18), the
+/// codec profile and framing of the host.
+const ISO8583_FIELDS: &[CredentialField] = &[
+    field("acquirer_id", Exposure::Shown, Shape::Digits(1, 11)),
+    field("card_acceptor_id", Exposure::Shown, Shape::Exactly(15)),
+    field("terminal_id", Exposure::Shown, Shape::Exactly(8)),
+    optional(
+        "merchant_category_code",
+        Exposure::Shown,
+        Shape::Digits(4, 4),
+    ),
+    optional("profile", Exposure::Shown, Shape::OneOf(ISO8583_PROFILES)),
+    optional("framing", Exposure::Shown, Shape::OneOf(ISO8583_FRAMINGS)),
+];
+
+/// The ISO 8583 codec profiles an account may name (`default` when not).
+pub const ISO8583_PROFILES: &[&str] = &["default", "default_ascii"];
+/// The ISO 8583 framings an account may name (`binary2` when not).
+pub const ISO8583_FRAMINGS: &[&str] = &["binary2", "ascii4"];
 
 const PROCESSOR_FIELDS: &[CredentialField] =
     &[field("secret", Exposure::Sealed, Shape::Token(256))];
@@ -176,7 +209,8 @@ impl ConnectorType {
             Self::WechatPay => EndpointRule::Default("https://api.mch.weixin.qq.com"),
             Self::Stripe => EndpointRule::Default("https://api.stripe.com"),
             Self::Processor => EndpointRule::Required,
-            Self::Sandbox | Self::Iso8583 => EndpointRule::None,
+            Self::Iso8583 => EndpointRule::Address,
+            Self::Sandbox => EndpointRule::None,
         }
     }
 
@@ -220,6 +254,8 @@ pub enum ConnectorAccountError {
     Routing(#[from] crate::card_connectors::CardRoutingError),
     #[error("Invalid endpoint: must be an absolute http or https URL with a host, without user or password.")]
     Endpoint,
+    #[error("Invalid endpoint: an account of type {0} is reached at a TCP address, host:port (for example 10.0.0.5:9583).")]
+    EndpointAddress(&'static str),
     #[error("Unknown credential credentials[{field}] for type {kind}.")]
     UnknownCredential { kind: &'static str, field: String },
     #[error("Missing required credential credentials[{0}].")]
@@ -235,9 +271,10 @@ impl ConnectorAccountError {
     pub fn param(&self) -> String {
         match self {
             Self::Type => "type".to_owned(),
-            Self::Endpoint | Self::MissingEndpoint(_) | Self::EndpointNotApplicable(_) => {
-                "endpoint".to_owned()
-            }
+            Self::Endpoint
+            | Self::EndpointAddress(_)
+            | Self::MissingEndpoint(_)
+            | Self::EndpointNotApplicable(_) => "endpoint".to_owned(),
             Self::NotCardType(param) => (*param).to_owned(),
             Self::SandboxLive => "type".to_owned(),
             Self::Routing(err) => err.param(),
@@ -338,6 +375,19 @@ fn check_shape(field: &CredentialField, value: &str) -> Result<(), ConnectorAcco
         Shape::Exactly(len) if value.len() != len || !printable(value) => Err(invalid(format!(
             "must be exactly {len} printable characters"
         ))),
+        Shape::Digits(min, max)
+            if value.len() < min
+                || value.len() > max
+                || !value.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Err(invalid(match min == max {
+                true => format!("must be {min} digits"),
+                false => format!("must be {min} to {max} digits"),
+            }))
+        }
+        Shape::OneOf(words) if !words.contains(&value) => {
+            Err(invalid(format!("must be one of {}", words.join(", "))))
+        }
         Shape::PemPrivateKey if !is_pem(value, "PRIVATE KEY") => Err(invalid(
             "must be a PEM private key (PKCS#8 or PKCS#1)".to_owned(),
         )),
@@ -368,23 +418,97 @@ fn is_pem(text: &str, label: &str) -> bool {
 /// without credentials, kept without a trailing slash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Endpoint(WebhookUrl);
+pub struct Endpoint(Target);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Target {
+    Url(WebhookUrl),
+    Address(Address),
+}
+
+/// A TCP address, `host:port`: a DNS name, an IPv4 literal or a bracketed
+/// IPv6 literal, and a port other than 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Address {
+    host: String,
+    port: u16,
+}
+
+/// Longest DNS name accepted as an address's host.
+const HOST_CHARS_MAX: usize = 253;
+
+impl Address {
+    fn parse(text: &str) -> Option<Address> {
+        let (host, port) = text.rsplit_once(':')?;
+        let port: u16 = port.parse().ok().filter(|port| *port != 0)?;
+        let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(v6) => v6.parse::<std::net::Ipv6Addr>().ok()?.to_string(),
+            None => {
+                let valid = !host.is_empty()
+                    && host.len() <= HOST_CHARS_MAX
+                    && host
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+                valid.then(|| host.to_ascii_lowercase())?
+            }
+        };
+        Some(Address { host, port })
+    }
+
+    /// The host, IPv6 literals without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn text(&self) -> String {
+        match self.host.contains(':') {
+            true => format!("[{}]:{}", self.host, self.port),
+            false => format!("{}:{}", self.host, self.port),
+        }
+    }
+}
 
 impl Endpoint {
+    /// An `http`/`https` URL, or a TCP address `host:port` (no scheme).
     pub fn parse(text: &str) -> Result<Self, ConnectorAccountError> {
+        if !text.contains("://") {
+            if let Some(address) = Address::parse(text) {
+                return Ok(Self(Target::Address(address)));
+            }
+        }
         let trimmed = text.trim_end_matches('/');
         let url = WebhookUrl::parse(trimmed).map_err(|_| ConnectorAccountError::Endpoint)?;
-        Ok(Self(url))
+        Ok(Self(Target::Url(url)))
     }
 
-    /// The URL as a webhook target, for the private-address check.
-    pub fn url(&self) -> &WebhookUrl {
-        &self.0
+    /// The URL as a webhook target, for the private-address check; `None`
+    /// for a TCP address.
+    pub fn url(&self) -> Option<&WebhookUrl> {
+        match &self.0 {
+            Target::Url(url) => Some(url),
+            Target::Address(_) => None,
+        }
     }
 
-    /// The base URL without a trailing slash, so paths can be appended.
-    pub fn base(&self) -> &str {
-        self.0.as_str().trim_end_matches('/')
+    /// The TCP address; `None` for a URL.
+    pub fn address(&self) -> Option<&Address> {
+        match &self.0 {
+            Target::Address(address) => Some(address),
+            Target::Url(_) => None,
+        }
+    }
+
+    /// The base URL without a trailing slash, so paths can be appended, or
+    /// the address as `host:port`.
+    pub fn base(&self) -> String {
+        match &self.0 {
+            Target::Url(url) => url.as_str().trim_end_matches('/').to_owned(),
+            Target::Address(address) => address.text(),
+        }
     }
 }
 
@@ -397,7 +521,7 @@ impl TryFrom<String> for Endpoint {
 
 impl From<Endpoint> for String {
     fn from(endpoint: Endpoint) -> String {
-        endpoint.base().to_owned()
+        endpoint.base()
     }
 }
 
@@ -411,11 +535,18 @@ fn endpoint_for(
         (EndpointRule::None, Some(_)) => {
             Err(ConnectorAccountError::EndpointNotApplicable(kind.as_str()))
         }
-        (EndpointRule::Required, None) => {
+        (EndpointRule::Required | EndpointRule::Address, None) => {
             Err(ConnectorAccountError::MissingEndpoint(kind.as_str()))
         }
         (EndpointRule::Default(default), None) => Endpoint::parse(default).map(Some),
-        (_, Some(endpoint)) => Ok(Some(endpoint.clone())),
+        (EndpointRule::Address, Some(endpoint)) => match endpoint.address() {
+            Some(_) => Ok(Some(endpoint.clone())),
+            None => Err(ConnectorAccountError::EndpointAddress(kind.as_str())),
+        },
+        (_, Some(endpoint)) => match endpoint.url() {
+            Some(_) => Ok(Some(endpoint.clone())),
+            None => Err(ConnectorAccountError::Endpoint),
+        },
     }
 }
 
@@ -625,7 +756,11 @@ mod tests {
         assert_eq!(
             create(
                 ConnectorType::Iso8583,
-                &[("acquirer", "north")],
+                &[
+                    ("acquirer_id", "12345"),
+                    ("card_acceptor_id", "MERCHANT0000001"),
+                    ("terminal_id", "TERM0001"),
+                ],
                 Some("http://127.0.0.1:9"),
                 false
             )
@@ -675,5 +810,76 @@ mod tests {
         let endpoint = Endpoint::parse("http://127.0.0.1:9/").unwrap();
         assert_eq!(endpoint.base(), "http://127.0.0.1:9");
         assert!(Endpoint::parse("ftp://x").is_err());
+    }
+
+    #[test]
+    fn an_iso8583_endpoint_is_a_tcp_address_and_others_are_urls() {
+        for (text, shown) in [
+            ("10.0.0.5:9583", "10.0.0.5:9583"),
+            ("Acquirer.Example.com:8583", "acquirer.example.com:8583"),
+            ("[::1]:9583", "[::1]:9583"),
+        ] {
+            let endpoint = Endpoint::parse(text).unwrap();
+            assert_eq!(endpoint.base(), shown);
+            assert!(endpoint.url().is_none());
+            let round_trip: Endpoint = serde_json::from_value(serde_json::json!(shown)).unwrap();
+            assert_eq!(round_trip, endpoint);
+        }
+        for text in [
+            "host:0",
+            "host:70000",
+            ":9583",
+            "[nonsense]:1",
+            "a b:1",
+            "host",
+        ] {
+            assert!(Endpoint::parse(text).is_err(), "{text}");
+        }
+        let ids: BTreeMap<String, String> = given(&[
+            ("acquirer_id", "12345"),
+            ("card_acceptor_id", "MERCHANT0000001"),
+            ("terminal_id", "TERM0001"),
+        ]);
+        let credentials = Credentials::parse(ConnectorType::Iso8583, ids).unwrap();
+        let changes = AccountChanges {
+            endpoint: Some(Endpoint::parse("10.0.0.5:9583").unwrap()),
+            credentials,
+            ..AccountChanges::default()
+        };
+        let account = ConnectorAccount::create(ConnectorType::Iso8583, &changes, false, 0).unwrap();
+        assert_eq!(account.endpoint.unwrap().address().unwrap().port(), 9583);
+        let as_url = AccountChanges {
+            endpoint: Some(Endpoint::parse("https://acquirer.example.com").unwrap()),
+            ..changes.clone()
+        };
+        let refused = ConnectorAccount::create(ConnectorType::Iso8583, &as_url, false, 0);
+        assert_eq!(refused.unwrap_err().param(), "endpoint");
+        let processor = AccountChanges {
+            credentials: Credentials::parse(ConnectorType::Processor, given(&[("secret", "s")]))
+                .unwrap(),
+            ..changes
+        };
+        let refused = ConnectorAccount::create(ConnectorType::Processor, &processor, false, 0);
+        assert_eq!(refused.unwrap_err().param(), "endpoint");
+    }
+
+    #[test]
+    fn iso8583_ids_are_checked_for_their_fields() {
+        for (name, value) in [
+            ("acquirer_id", "12a"),
+            ("acquirer_id", "123456789012"),
+            ("card_acceptor_id", "SHORT"),
+            ("terminal_id", "TERM00012"),
+            ("merchant_category_code", "599"),
+            ("profile", "ebcdic"),
+            ("framing", "ascii2"),
+        ] {
+            let refused = Credentials::parse(ConnectorType::Iso8583, given(&[(name, value)]));
+            assert_eq!(
+                refused.unwrap_err().param(),
+                format!("credentials[{name}]"),
+                "{name}={value}"
+            );
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! The settings file's `[connectors.<name>]` tables: acquirers other than
-//! the default, each chosen by the merchants it lists. Today one type,
+//! the default, each chosen by the merchants it lists (only for a merchant
+//! with no card connector account of a served type in the payment's mode:
+//! its accounts come first). Today one type,
 //! `iso8583`:
 //!
 //! ```toml
@@ -19,8 +21,8 @@
 //! merchants = ["acct_…"]
 //! ```
 
-use crate::stored_reversals::StoredReversals;
 use anyhow::{bail, Context};
+use portcullis_api::acquirer_reversals::StoredReversals;
 use portcullis_connectors::iso8583::reversals::ReversalStore;
 use portcullis_connectors::iso8583::{AcceptorIds, Iso8583Connector, Session, SessionOptions};
 use portcullis_connectors::{Connector, Iso8583, Route};
@@ -158,6 +160,7 @@ pub fn parse(
                 name: name.clone(),
                 session: SessionOptions {
                     address: table.address.clone(),
+                    resolver: None,
                     profile,
                     framing,
                     acquirer_id: table.acquirer_id.clone(),
@@ -184,7 +187,7 @@ pub fn parse(
 }
 
 /// The routes of the configured acquirers. Their pending reversals are in
-/// the database (`crate::stored_reversals`); those a previous run left
+/// the database (`portcullis_api::acquirer_reversals`); those a previous run left
 /// being reversed are resumed here, and any instance's recovery worker
 /// reverses an original whose attempt was left in doubt.
 pub async fn routes(
@@ -196,8 +199,7 @@ pub async fn routes(
     for acquirer in acquirers {
         let reversals = Arc::new(StoredReversals::new(store.clone(), &acquirer.name));
         let old_journal = data_dir.join(format!("iso8583-{}-reversals.jsonl", acquirer.name));
-        reversals
-            .migrate_and_prune(&old_journal)
+        crate::stored_reversals::migrate_and_prune(&reversals, store, &old_journal)
             .await
             .with_context(|| format!("[connectors.{}] pending reversals", acquirer.name))?;
         let left = reversals

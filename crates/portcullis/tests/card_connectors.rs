@@ -116,11 +116,24 @@ async fn card_accounts_take_routing_settings_and_seal_the_processor_secret(backe
     let iso = api
         .post(
             "/v1/connector_accounts",
-            &[("type", "iso8583"), ("credentials[acquirer]", "north")],
+            &[
+                ("type", "iso8583"),
+                ("endpoint", "127.0.0.1:9583"),
+                ("credentials[acquirer_id]", "12345"),
+                ("credentials[card_acceptor_id]", "MERCHANT0000001"),
+                ("credentials[terminal_id]", "TERM0001"),
+                ("credentials[framing]", "ascii4"),
+            ],
         )
         .await;
     assert_eq!(iso.status, 200, "{}", iso.text);
-    assert_eq!(iso.json()["credentials"], json!({"acquirer": "north"}));
+    assert_eq!(iso.json()["endpoint"], "127.0.0.1:9583");
+    assert_eq!(
+        iso.json()["credentials"],
+        json!({"acquirer_id": "12345", "card_acceptor_id": "MERCHANT0000001",
+               "framing": "ascii4", "terminal_id": "TERM0001",
+               "merchant_category_code": null, "profile": null})
+    );
 
     let live = Api::new(&server, &live_key(&db, &merchant.id));
     let refused = live
@@ -141,6 +154,15 @@ async fn card_accounts_take_routing_settings_and_seal_the_processor_secret(backe
     assert_eq!(live_processor.status, 200, "{}", live_processor.text);
     assert_eq!(live_processor.json()["livemode"], true);
 }
+
+/// A complete `iso8583` account: type, ids, endpoint (index 4).
+const ISO: [(&str, &str); 5] = [
+    ("type", "iso8583"),
+    ("credentials[acquirer_id]", "12345"),
+    ("credentials[card_acceptor_id]", "MERCHANT0000001"),
+    ("credentials[terminal_id]", "TERM0001"),
+    ("endpoint", "127.0.0.1:9583"),
+];
 
 async fn card_account_mistakes_are_refused_naming_the_parameter(backend: Backend) {
     let db = TestDatabase::new(backend).await;
@@ -179,6 +201,50 @@ async fn card_account_mistakes_are_refused_naming_the_parameter(backend: Backend
             "credentials[secret]",
         ),
         (&[("type", "alipay"), ("priority", "1")], "priority"),
+        (&ISO[..4], "endpoint"),
+        (
+            &[
+                ISO[0],
+                ISO[1],
+                ISO[2],
+                ISO[3],
+                ("endpoint", "http://127.0.0.1:9"),
+            ],
+            "endpoint",
+        ),
+        (
+            &[ISO[0], ISO[2], ISO[3], ISO[4]],
+            "credentials[acquirer_id]",
+        ),
+        (
+            &[
+                ISO[0],
+                ISO[1],
+                ISO[2],
+                ISO[4],
+                ("credentials[terminal_id]", "T1"),
+            ],
+            "credentials[terminal_id]",
+        ),
+        (
+            &[
+                ISO[0],
+                ISO[1],
+                ISO[2],
+                ISO[3],
+                ISO[4],
+                ("credentials[framing]", "ascii2"),
+            ],
+            "credentials[framing]",
+        ),
+        (
+            &[
+                ("type", "processor"),
+                ("endpoint", "127.0.0.1:9"),
+                ("credentials[secret]", "s"),
+            ],
+            "endpoint",
+        ),
         (&[("type", "bank")], "type"),
     ];
     for (form, param) in cases {
@@ -189,4 +255,26 @@ async fn card_account_mistakes_are_refused_naming_the_parameter(backend: Backend
     }
     let listed = api.get("/v1/connector_accounts").await.json();
     assert_eq!(listed["data"], json!([]), "nothing half-written");
+}
+
+on_both_backends!(an_iso8583_account_on_a_private_address_needs_the_flag);
+
+/// OWASP API 7: an acquirer's address is checked as webhook targets are.
+async fn an_iso8583_account_on_a_private_address_needs_the_flag(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Acme");
+    let server = TestServer::start_with_env(&db, &[], &[]);
+    let api = Api::new(&server, &merchant.secret_key);
+    for address in [
+        "127.0.0.1:9583",
+        "localhost:9583",
+        "[::1]:9583",
+        "10.1.2.3:9583",
+    ] {
+        let mut form = ISO.to_vec();
+        form[4] = ("endpoint", address);
+        let refused = api.post("/v1/connector_accounts", &form).await;
+        assert_eq!(refused.status, 400, "{address}: {}", refused.text);
+        assert_eq!(refused.json()["error"]["param"], "endpoint", "{address}");
+    }
 }

@@ -8,52 +8,13 @@
 mod support;
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+use support::acquirer_sim::{journal_entries, Simulator};
 use support::{binary, create_merchant, Api, Backend, Merchant, TestDatabase, TestServer};
 
-/// `portcullis acquirer-sim` on port 0; killed when dropped.
-struct Simulator {
-    child: std::process::Child,
-    address: String,
-    journal: PathBuf,
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_simulator(db: &TestDatabase, extra: &[&str]) -> Simulator {
-    std::fs::create_dir_all(&db.data_dir).unwrap();
-    let journal = db.data_dir.join("acquirer-sim.jsonl");
-    let mut child = Command::new(binary())
-        .args(["acquirer-sim", "--listen", "127.0.0.1:0", "--journal"])
-        .arg(&journal)
-        .args(extra)
-        .env("PORTCULLIS_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start acquirer-sim");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("acquirer-sim listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Simulator {
-        child,
-        address,
-        journal,
-    }
+    Simulator::start(&db.data_dir.join("acquirer-sim.jsonl"), extra)
 }
 
 fn start_gateway(
@@ -84,14 +45,6 @@ fn start_gateway_with_env(
     )
     .unwrap();
     TestServer::start_with_env(db, &["--config", config.to_str().unwrap()], env)
-}
-
-fn journal_entries(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
 }
 
 fn of_type<'a>(entries: &'a [Value], kind: &str) -> Vec<&'a Value> {

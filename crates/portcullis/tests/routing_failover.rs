@@ -10,7 +10,9 @@
 //!   succeeding on the other, and it is used again within 30 s of
 //!   recovering;
 //! - the simulators' journals reconcile with the gateway: no payment is
-//!   authorized on two processors.
+//!   authorized on two processors;
+//! - a refund of a payment whose processor account was deleted (its secret
+//!   erased) is refused with a clear 400, leaving nothing pending.
 
 mod support;
 
@@ -322,4 +324,21 @@ async fn an_account_with_open_payments_is_not_deleted(backend: Backend) {
     let deleted = s.api.delete(&format!("/v1/connector_accounts/{one}")).await;
     assert_eq!(deleted.status, 200, "{}", deleted.text);
     assert_eq!(deleted.json()["deleted"], true);
+    // Its secret went with it: a refund is refused, clearly, and nothing
+    // is left pending or booked.
+    let refund = s
+        .api
+        .post("/v1/refunds", &[("payment_intent", id), ("amount", "300")])
+        .await;
+    assert_eq!(refund.status, 400, "{}", refund.text);
+    assert_eq!(refund.json()["error"]["code"], "connector_account_deleted");
+    assert!(refund.text.contains(&one), "{}", refund.text);
+    let refunds = s.api.get(&format!("/v1/refunds?payment_intent={id}")).await;
+    assert_eq!(refunds.json()["data"], json!([]), "{}", refunds.text);
+    let charge = captured.json()["latest_charge"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let charge = s.api.get(&format!("/v1/charges/{charge}")).await.json();
+    assert_eq!(charge["amount_refunded"], 0, "{charge}");
 }

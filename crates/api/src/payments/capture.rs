@@ -117,13 +117,12 @@ pub(crate) async fn capture_intent(
         state.now(),
     )
     .under_key(key);
+    let connector = crate::routing::connectors::for_reference(state, scope, &reference).await?;
     attempts::begin(state, scope, &doc, &mut intent, &attempt, WriteSet::new()).await?;
 
     let answer = tokio::time::timeout(
         state.payments.connector_timeout(),
-        crate::routing::connectors::for_reference(state, scope, &reference)
-            .await?
-            .capture(&reference, amount),
+        connector.capture(&reference, amount),
     )
     .await
     .unwrap_or(Err(ConnectorError::Timeout));
@@ -308,12 +307,11 @@ pub(crate) async fn cancel_intent(
         state.now(),
     )
     .under_key(key);
+    let connector = crate::routing::connectors::for_reference(state, scope, &reference).await?;
     attempts::begin(state, scope, &doc, &mut intent, &attempt, WriteSet::new()).await?;
     let answer = tokio::time::timeout(
         state.payments.connector_timeout(),
-        crate::routing::connectors::for_reference(state, scope, &reference)
-            .await?
-            .void(&reference),
+        connector.void(&reference),
     )
     .await
     .unwrap_or(Err(ConnectorError::Timeout));

@@ -272,14 +272,15 @@ pub(crate) async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<E
         ctx.origin,
         state.now(),
     ));
+    // The connector is found before anything is written: an account that
+    // can no longer be reached refuses the refund, leaving nothing pending.
+    let reference = charge.connector_reference.clone().unwrap_or_default();
+    let connector = crate::routing::connectors::for_charge(state, scope, &charge).await?;
     state.store.commit(phase_one).await?;
 
-    let reference = charge.connector_reference.clone().unwrap_or_default();
     let answer = tokio::time::timeout(
         state.payments.connector_timeout(),
-        crate::routing::connectors::for_charge(state, scope, &charge)
-            .await?
-            .refund(&reference, &refund.id, amount),
+        connector.refund(&reference, &refund.id, amount),
     )
     .await
     .unwrap_or(Err(ConnectorError::Timeout));

@@ -5,24 +5,27 @@
 //! attempt, which records the account ([`for_attempt`]).
 //!
 //! `sandbox` accounts use the server's sandbox; `processor` accounts a
-//! `Processor` to their endpoint with their sealed secret, built once per
-//! account and endpoint and kept ([`ACCOUNT_CONNECTORS_MAX`] at most).
-//! `iso8583` and `stripe` accounts are not served by this build yet: they
-//! are never candidates. A wallet charge is refunded through its
-//! `alipay` / `wechat_pay` account ([`for_charge`], `routing::wallets`).
+//! `Processor` to their endpoint with their sealed secret; `iso8583`
+//! accounts a session to their host (`super::iso8583`). Each is built once
+//! per account and what it is built from, and kept
+//! ([`ACCOUNT_CONNECTORS_MAX`] at most). `stripe` accounts are not served
+//! by this build yet: they are never candidates. A wallet charge is
+//! refunded through its `alipay` / `wechat_pay` account ([`for_charge`],
+//! `routing::wallets`).
 
 use super::wallets::WalletConnector;
 use crate::connector_accounts::{self, StoredAccount};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorType};
 use crate::payments::attempts::Attempt;
 use crate::state::AppState;
 use crate::wallet_connections::{connect, ConnectOptions};
+use axum::http::StatusCode;
 use portcullis_connectors::{
     AttemptRecord, AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError,
     Guarded, Processor, RefundOutcome,
 };
 use portcullis_domain::charges::Charge;
-use portcullis_domain::connector_accounts::ConnectorType;
+use portcullis_domain::connector_accounts::{ConnectorType, Exposure};
 use portcullis_store::{Scope, Table};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -34,7 +37,24 @@ pub const ACCOUNT_CONNECTORS_MAX: usize = 1_000;
 
 /// Whether this build can send payments to an account of `kind`.
 pub fn served(kind: ConnectorType) -> bool {
-    matches!(kind, ConnectorType::Sandbox | ConnectorType::Processor)
+    matches!(
+        kind,
+        ConnectorType::Sandbox | ConnectorType::Processor | ConnectorType::Iso8583
+    )
+}
+
+/// Whether payments can be sent to `stored`: a served type, and for
+/// `iso8583` an address (accounts stored by earlier versions named a
+/// settings-file acquirer instead, `credentials[acquirer]`, and are
+/// skipped until updated with an `endpoint` and the acceptor ids).
+pub fn usable(stored: &StoredAccount) -> bool {
+    let account = &stored.account;
+    served(account.kind)
+        && (account.kind != ConnectorType::Iso8583
+            || account
+                .endpoint
+                .as_ref()
+                .is_some_and(|e| e.address().is_some()))
 }
 
 /// An account's connector: references it answers carry the account's
@@ -59,7 +79,8 @@ fn split_reference(reference: &str) -> Option<(&str, &str)> {
     reference.strip_prefix(PREFIX)?.split_once(':')
 }
 
-type Built = (String, Vec<u8>, Arc<dyn Connector>);
+/// A built connector and what it was built from.
+type Built = (Vec<u8>, Arc<dyn Connector>);
 
 fn built() -> &'static parking_lot::Mutex<HashMap<String, Built>> {
     static BUILT: OnceLock<parking_lot::Mutex<HashMap<String, Built>>> = OnceLock::new();
@@ -72,6 +93,9 @@ pub fn connector_of(state: &AppState, stored: &StoredAccount) -> ApiResult<Arc<d
     let inner: Arc<dyn Connector> = match account.kind {
         ConnectorType::Sandbox => state.connector.clone(),
         ConnectorType::Processor => processor_of(state, stored)?,
+        ConnectorType::Iso8583 => kept(stored, super::iso8583::fingerprint(stored), || {
+            super::iso8583::build(state, stored)
+        })?,
         other => {
             return Err(ApiError::internal(&format!(
                 "no connector for type {}",
@@ -91,41 +115,77 @@ fn processor_of(state: &AppState, stored: &StoredAccount) -> ApiResult<Arc<dyn C
         .endpoint
         .as_ref()
         .ok_or_else(|| ApiError::internal(&"processor account without endpoint"))?
-        .base()
-        .to_owned();
+        .base();
     let secrets = connector_accounts::open(state, stored)?;
     let secret = secrets
         .get("secret")
         .ok_or_else(|| ApiError::internal(&"processor account without secret"))?
         .as_bytes()
         .to_vec();
+    let mut from = endpoint.clone().into_bytes();
+    from.push(0);
+    from.extend_from_slice(&secret);
+    kept(stored, from, || {
+        let timeout = state.payments.connector_timeout();
+        let processor =
+            Processor::new(&endpoint, &secret, timeout).map_err(|e| ApiError::unavailable(&e))?;
+        Ok(Arc::new(Guarded::new(processor, timeout)) as Arc<dyn Connector>)
+    })
+}
+
+/// The connector kept for `stored` if it was built from `from`, else a
+/// new one from `build`, kept.
+fn kept(
+    stored: &StoredAccount,
+    from: Vec<u8>,
+    build: impl FnOnce() -> ApiResult<Arc<dyn Connector>>,
+) -> ApiResult<Arc<dyn Connector>> {
     let mut cache = built().lock();
-    if let Some((known_endpoint, known_secret, connector)) = cache.get(&account.id) {
-        if *known_endpoint == endpoint && *known_secret == secret {
+    if let Some((known, connector)) = cache.get(&stored.account.id) {
+        if *known == from {
             return Ok(connector.clone());
         }
     }
-    let timeout = state.payments.connector_timeout();
-    let processor =
-        Processor::new(&endpoint, &secret, timeout).map_err(|e| ApiError::unavailable(&e))?;
-    let connector: Arc<dyn Connector> = Arc::new(Guarded::new(processor, timeout));
+    let connector = build()?;
     if cache.len() >= ACCOUNT_CONNECTORS_MAX {
         cache.clear();
     }
-    cache.insert(account.id.clone(), (endpoint, secret, connector.clone()));
+    cache.insert(stored.account.id.clone(), (from, connector.clone()));
     Ok(connector)
 }
 
-/// The account `id` of `scope`, deleted or not (a deleted account's
-/// payments can still be followed up only while its credentials remain,
-/// which they do not: such a call is unavailable).
+/// The account `id` of `scope`, deleted or not. A deleted account whose
+/// institution needs its sealed credentials (erased at deletion) cannot be
+/// reached any more: following up its payments is refused with a 400 that
+/// says so, before anything is written. Other deleted accounts (`sandbox`,
+/// `iso8583`: no secrets) keep serving their payments.
 async fn account(state: &AppState, scope: &Scope, id: &str) -> ApiResult<StoredAccount> {
     let doc = state
         .store
         .get(Table::ConnectorAccounts, scope, id)
         .await?
-        .ok_or_else(|| ApiError::internal(&format!("connector account {id} is gone")))?;
-    serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))
+        .ok_or_else(|| unreachable_account(id))?;
+    let stored: StoredAccount =
+        serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))?;
+    if stored.account.deleted && stored.sealed.is_none() && needs_secrets(stored.account.kind) {
+        return Err(unreachable_account(id));
+    }
+    Ok(stored)
+}
+
+fn needs_secrets(kind: ConnectorType) -> bool {
+    kind.credential_fields()
+        .iter()
+        .any(|field| field.required && field.exposure == Exposure::Sealed)
+}
+
+fn unreachable_account(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        ErrorType::InvalidRequest,
+        Some("connector_account_deleted"),
+        format!("The connector account {id} that took this payment was deleted, and its credentials with it: the gateway can no longer reach its institution for this payment. Follow it up at the institution directly."),
+    )
 }
 
 /// The connector a stored reference belongs to.

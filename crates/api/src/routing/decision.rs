@@ -44,8 +44,8 @@ pub async fn load(state: &AppState, scope: &Scope) -> ApiResult<RoutingInputs> {
         .collect::<ApiResult<Vec<_>>>()?
         .into_iter()
         .filter(|s| !s.account.deleted && s.account.kind.takes_cards())
-        // Accounts of types this build cannot pay through are no candidates.
-        .filter(|s| super::connectors::served(s.account.kind))
+        // Accounts this build cannot pay through are no candidates.
+        .filter(super::connectors::usable)
         .collect();
     Ok(RoutingInputs {
         rules: stored_rules(state, scope).await?,

@@ -8,6 +8,7 @@ pub mod connectors;
 pub mod decision;
 pub mod evaluate;
 pub mod health;
+pub mod iso8583;
 pub mod payment;
 pub mod rules;
 pub mod success;

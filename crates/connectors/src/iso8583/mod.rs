@@ -234,6 +234,7 @@ impl Iso8583Connector {
 const REVERSAL_TRIES_PER_CALL: u32 = 5;
 
 /// An `Arc` so failed authorizations can start background reversals.
+#[derive(Clone)]
 pub struct Iso8583 {
     inner: Arc<Iso8583Connector>,
 }

@@ -15,6 +15,7 @@ use portcullis_iso8583::fields::{self, mti, network, response};
 use portcullis_iso8583::{decode, encode, Framing, Message, Profile};
 use rand::Rng;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,11 +28,34 @@ pub const FRAME_MAX: usize = 8 * 1024;
 /// Writes queued per connection before callers wait.
 const WRITE_QUEUE_MAX: usize = 256;
 
+/// The addresses a host name may be connected to: each answer checked by
+/// the caller (the gateway's SSRF guard), so the connection goes exactly
+/// where the check looked.
+pub type ResolveFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<SocketAddr>, String>> + Send>>;
+
+/// A resolver of `(host, port)` to checked addresses.
+pub type ResolveFn = dyn Fn(&str, u16) -> ResolveFuture + Send + Sync;
+
+/// Resolves `(host, port)` to checked addresses; see [`ResolveFuture`].
+#[derive(Clone)]
+pub struct CheckedAddresses(pub Arc<ResolveFn>);
+
+impl std::fmt::Debug for CheckedAddresses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CheckedAddresses")
+    }
+}
+
 /// How a session talks to its host.
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
     /// `host:port`.
     pub address: String,
+    /// When set, the address's host is resolved through it at each
+    /// connection and only the addresses it answers are tried; when not,
+    /// the address is connected to as written (the settings file's hosts).
+    pub resolver: Option<CheckedAddresses>,
     pub profile: Profile,
     pub framing: Framing,
     /// DE 32 of network management messages.
@@ -187,13 +211,9 @@ impl Session {
 
     async fn open(&self) -> Result<Arc<Connection>, ConnectorError> {
         let options = &self.inner.options;
-        let stream = tokio::time::timeout(
-            options.connect_timeout,
-            TcpStream::connect(&options.address),
-        )
-        .await
-        .map_err(|_| unavailable("connecting to the acquirer timed out"))?
-        .map_err(|error| unavailable(format!("connecting to the acquirer: {error}")))?;
+        let stream = tokio::time::timeout(options.connect_timeout, connect(options))
+            .await
+            .map_err(|_| unavailable("connecting to the acquirer timed out"))??;
         let _ = stream.set_nodelay(true);
         let connection = Arc::new(start_connection(stream, options.clone()));
         let answer = exchange(
@@ -284,6 +304,26 @@ async fn exchange(
             Err(ConnectorError::Timeout)
         }
     }
+}
+
+/// A TCP connection to the host, through the checked resolver when set.
+async fn connect(options: &SessionOptions) -> Result<TcpStream, ConnectorError> {
+    let failed = |error: String| unavailable(format!("connecting to the acquirer: {error}"));
+    let Some(resolver) = &options.resolver else {
+        return TcpStream::connect(&options.address)
+            .await
+            .map_err(|error| failed(error.to_string()));
+    };
+    let (host, port) = options
+        .address
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+        .ok_or_else(|| failed("the address is not host:port".to_owned()))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses = (resolver.0)(host, port).await.map_err(failed)?;
+    TcpStream::connect(&addresses[..])
+        .await
+        .map_err(|error| failed(error.to_string()))
 }
 
 fn start_connection(stream: TcpStream, options: SessionOptions) -> Connection {

@@ -9,6 +9,7 @@
 
 use serde_json::Value;
 
+pub mod acquirer_sim;
 pub mod dashboard;
 pub mod jwe;
 pub mod processor_sim;
