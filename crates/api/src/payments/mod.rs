@@ -7,6 +7,7 @@ pub use attempts::AttemptKind;
 pub(crate) mod authenticate;
 pub(crate) mod capture;
 pub mod cards;
+pub(crate) mod charge_wire;
 mod charges;
 pub(crate) mod confirm;
 mod failover;

@@ -2,9 +2,10 @@
 //! records, the events it writes, and the answer the client gets.
 
 use super::attempts::Attempt;
+use super::charge_wire::ChargeWire;
 use super::ledger_postings;
 use super::records;
-use super::render::{render_charge, render_payment_intent};
+use super::render::render_payment_intent;
 use super::risk::Assessment;
 use super::Ctx;
 use crate::error::{ApiError, ApiResult};
@@ -137,7 +138,6 @@ pub fn approved(
         writes.ops.extend(dispute_writes(ctx, &charge, &notice)?);
     }
     let intent_json = render_payment_intent(&intent);
-    let charge_json = render_charge(&charge);
     writes.push(records::insert(ctx.scope, &charge)?);
     let counted = if manual {
         "requires_capture"
@@ -149,7 +149,7 @@ pub fn approved(
     writes.push(event(
         ctx.scope,
         "charge.succeeded",
-        &charge_json,
+        &ChargeWire::of(&charge),
         None,
         ctx.origin,
         now,
@@ -318,14 +318,13 @@ fn failed(
         payment_method: Some(method.id.clone()),
     });
     let intent_json = render_payment_intent(&intent);
-    let charge_json = render_charge(&charge);
     let now = ctx.state.now();
     let mut writes = WriteSet::new();
     writes.push(records::insert(ctx.scope, &charge)?);
     writes.push(event(
         ctx.scope,
         "charge.failed",
-        &charge_json,
+        &ChargeWire::of(&charge),
         None,
         ctx.origin,
         now,

@@ -1,53 +1,12 @@
 //! Payment objects on the wire, with every field of Stripe's objects (the
 //! client libraries and the published schemas expect them present).
 
-use portcullis_domain::charges::{CardPresence, Charge, ChargeStatus};
+use super::charge_wire::{CardWire, ChargeWire};
+use portcullis_domain::charges::Charge;
 use portcullis_domain::payment_intents::{NextAction, PaymentIntent};
-use portcullis_domain::payment_methods::{CardDetails, PaymentMethod};
+use portcullis_domain::payment_methods::PaymentMethod;
 use portcullis_domain::refunds::{Refund, RefundStatus};
 use serde_json::{json, Value};
-
-fn card_wire(card: &CardDetails) -> Value {
-    json!({
-        "brand": card.brand,
-        "checks": {
-            "address_line1_check": null,
-            "address_postal_code_check": null,
-            "cvc_check": card.cvc_check,
-        },
-        "country": card.country,
-        "display_brand": card.brand,
-        "exp_month": card.exp_month,
-        "exp_year": card.exp_year,
-        "fingerprint": card.fingerprint,
-        "funding": card.funding,
-        "generated_from": null,
-        "last4": card.last4,
-        "networks": { "available": [card.brand], "preferred": null },
-        "three_d_secure_usage": { "supported": true },
-        "wallet": null,
-    })
-}
-
-/// `card` details, or `card_present` ones for a terminal's payment.
-fn payment_method_details(c: &Charge) -> Value {
-    match c.presence {
-        CardPresence::Card => json!({ "card": card_wire(&c.card), "type": "card" }),
-        CardPresence::CardPresent => json!({
-            "card_present": {
-                "brand": c.card.brand,
-                "country": c.card.country,
-                "exp_month": c.card.exp_month,
-                "exp_year": c.card.exp_year,
-                "fingerprint": c.card.fingerprint,
-                "funding": c.card.funding,
-                "last4": c.card.last4,
-                "network": c.card.brand,
-            },
-            "type": "card_present",
-        }),
-    }
-}
 
 pub fn render_payment_method(m: &PaymentMethod) -> Value {
     json!({
@@ -60,7 +19,7 @@ pub fn render_payment_method(m: &PaymentMethod) -> Value {
             "name": m.billing_details.name,
             "phone": m.billing_details.phone,
         },
-        "card": card_wire(&m.card),
+        "card": CardWire::of(&m.card),
         "created": m.created,
         "customer": m.customer,
         "livemode": m.livemode,
@@ -187,63 +146,10 @@ pub fn publishable_answer(mut body: Value) -> Value {
     body
 }
 
+/// A charge as a `Value` tree, for callers that edit or expand it; the
+/// bytes are those of [`ChargeWire`].
 pub fn render_charge(c: &Charge) -> Value {
-    json!({
-        "id": c.id,
-        "object": "charge",
-        "amount": c.amount_minor,
-        "amount_captured": c.amount_captured_minor,
-        "amount_refunded": c.amount_refunded_minor,
-        "application": null,
-        "application_fee": null,
-        "application_fee_amount": null,
-        "balance_transaction": c.balance_transaction,
-        "routing": c.routing,
-        "billing_details": { "address": {}, "email": null, "name": null, "phone": null },
-        "calculated_statement_descriptor": "PORTCULLIS",
-        "captured": c.captured,
-        "created": c.created,
-        "currency": c.currency,
-        "customer": c.customer,
-        "description": c.description,
-        "disputed": c.disputed,
-        "failure_balance_transaction": null,
-        "failure_code": c.failure_code,
-        "failure_message": c.failure_message,
-        "fraud_details": {},
-        "livemode": c.livemode,
-        "metadata": {},
-        "on_behalf_of": null,
-        "outcome": {
-            "network_decline_code": c.outcome.network_decline_code,
-            "network_status": c.outcome.network_status,
-            "reason": c.outcome.reason,
-            "risk_level": c.outcome.risk_level,
-            "risk_score": c.outcome.risk_score,
-            "rule": c.outcome.rule,
-            "seller_message": c.outcome.seller_message,
-            "type": c.outcome.kind,
-            "signals": c.outcome.signals,
-        },
-        "paid": c.status == ChargeStatus::Succeeded,
-        "payment_intent": c.payment_intent,
-        "payment_method": c.payment_method,
-        "payment_method_details": payment_method_details(c),
-        "receipt_email": null,
-        "receipt_number": null,
-        "receipt_url": null,
-        "refunded": c.is_fully_refunded(),
-        "review": c.review,
-        "shipping": null,
-        "source": null,
-        "source_transfer": null,
-        "statement_descriptor": null,
-        "statement_descriptor_suffix": null,
-        "status": c.status,
-        "transfer": null,
-        "transfer_data": null,
-        "transfer_group": null,
-    })
+    serde_json::to_value(ChargeWire::of(c)).expect("a charge renders")
 }
 
 pub fn render_refund(r: &Refund) -> Value {
