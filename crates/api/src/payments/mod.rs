@@ -353,3 +353,25 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         ("refund", render::render_refund(&refund)),
     ]
 }
+
+#[cfg(test)]
+mod bound_tests {
+    use super::{CvcCache, CVCS_HELD_MAX};
+    use portcullis_domain::cards::{CardBrand, Cvc};
+
+    #[test]
+    fn held_cvcs_never_exceed_their_bound() {
+        let cvcs = CvcCache::default();
+        let cvc = || Cvc::parse("123", CardBrand::Visa).expect("a CVC");
+        for n in 0..CVCS_HELD_MAX + 10 {
+            cvcs.hold(&format!("pm_{n}"), cvc());
+        }
+        assert_eq!(cvcs.held.lock().len(), CVCS_HELD_MAX);
+        // Past the bound a new CVC is not held (none has expired yet)…
+        assert!(cvcs.take(&format!("pm_{}", CVCS_HELD_MAX + 5)).is_none());
+        // …and taking one frees its place.
+        assert!(cvcs.take("pm_0").is_some());
+        cvcs.hold("pm_new", cvc());
+        assert!(cvcs.take("pm_new").is_some());
+    }
+}
