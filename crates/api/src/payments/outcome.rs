@@ -3,6 +3,7 @@
 
 use super::attempts::Attempt;
 use super::charge_wire::ChargeWire;
+use super::intent_wire::IntentWire;
 use super::ledger_postings;
 use super::records;
 use super::render::render_payment_intent;
@@ -162,7 +163,7 @@ pub fn approved(
     writes.push(event(
         ctx.scope,
         intent_event,
-        &intent_json,
+        &IntentWire::of(&intent),
         None,
         ctx.origin,
         now,
@@ -332,7 +333,7 @@ fn failed(
     writes.push(event(
         ctx.scope,
         "payment_intent.payment_failed",
-        &intent_json,
+        &IntentWire::of(&intent),
         None,
         ctx.origin,
         now,
@@ -374,7 +375,7 @@ pub fn authentication_required(ctx: &Ctx<'_>, mut intent: PaymentIntent) -> ApiR
     writes.push(event(
         ctx.scope,
         "payment_intent.requires_action",
-        &intent_json,
+        &IntentWire::of(&intent),
         None,
         ctx.origin,
         ctx.state.now(),
@@ -407,7 +408,7 @@ pub fn authentication_failed(ctx: &Ctx<'_>, mut intent: PaymentIntent) -> ApiRes
     writes.push(event(
         ctx.scope,
         "payment_intent.payment_failed",
-        &intent_json,
+        &IntentWire::of(&intent),
         None,
         ctx.origin,
         ctx.state.now(),

@@ -2,8 +2,9 @@
 //! client libraries and the published schemas expect them present).
 
 use super::charge_wire::{CardWire, ChargeWire};
+use super::intent_wire::IntentWire;
 use portcullis_domain::charges::Charge;
-use portcullis_domain::payment_intents::{NextAction, PaymentIntent};
+use portcullis_domain::payment_intents::PaymentIntent;
 use portcullis_domain::payment_methods::PaymentMethod;
 use portcullis_domain::refunds::{Refund, RefundStatus};
 use serde_json::{json, Value};
@@ -28,71 +29,10 @@ pub fn render_payment_method(m: &PaymentMethod) -> Value {
     })
 }
 
+/// A PaymentIntent as a `Value` tree, for callers that edit, expand or
+/// cut it down; the bytes are those of [`IntentWire`].
 pub fn render_payment_intent(pi: &PaymentIntent) -> Value {
-    let next_action = pi.next_action.as_ref().map(|action| match action {
-        NextAction::RedirectToUrl { url, return_url } => json!({
-            "type": "redirect_to_url",
-            "redirect_to_url": { "url": url, "return_url": return_url },
-        }),
-        NextAction::Wallet { kind, details } => {
-            let mut action = serde_json::Map::new();
-            action.insert("type".into(), json!(kind));
-            action.insert(kind.clone(), details.clone());
-            Value::Object(action)
-        }
-    });
-    let last_payment_error = pi.last_payment_error.as_ref().map(|e| {
-        json!({
-            "type": e.kind,
-            "code": e.code,
-            "decline_code": e.decline_code,
-            "message": e.message,
-            "charge": e.charge,
-            "payment_method": e.payment_method.as_ref().map(|id| json!({"id": id, "object": "payment_method", "type": "card"})),
-        })
-    });
-    json!({
-        "id": pi.id,
-        "object": "payment_intent",
-        "amount": pi.amount.minor(),
-        "amount_capturable": pi.amount_capturable_minor,
-        "amount_details": { "tip": {} },
-        "amount_received": pi.amount_received_minor,
-        "application": null,
-        "application_fee_amount": null,
-        "automatic_payment_methods": null,
-        "canceled_at": pi.canceled_at,
-        "cancellation_reason": pi.cancellation_reason,
-        "capture_method": pi.capture_method,
-        "client_secret": pi.client_secret,
-        "confirmation_method": pi.confirmation_method,
-        "created": pi.created,
-        "currency": pi.currency,
-        "customer": pi.customer,
-        "description": pi.description,
-        "last_payment_error": last_payment_error,
-        "latest_charge": pi.latest_charge,
-        "livemode": pi.livemode,
-        "metadata": pi.metadata,
-        "next_action": next_action,
-        "on_behalf_of": null,
-        "payment_method": pi.payment_method,
-        "payment_method_configuration_details": null,
-        "payment_method_options": { "card": { "installments": null, "mandate_options": null, "network": null, "request_three_d_secure": "automatic" } },
-        "payment_method_types": pi.payment_method_types,
-        "payment_record": null,
-        "processing": null,
-        "receipt_email": pi.receipt_email,
-        "review": pi.review,
-        "setup_future_usage": pi.setup_future_usage,
-        "shipping": null,
-        "source": null,
-        "statement_descriptor": null,
-        "statement_descriptor_suffix": pi.statement_descriptor_suffix,
-        "status": pi.status,
-        "transfer_data": null,
-        "transfer_group": null,
-    })
+    serde_json::to_value(IntentWire::of(pi)).expect("a payment intent renders")
 }
 
 /// The fields of a PaymentIntent that Stripe answers to a publishable key
