@@ -43,12 +43,12 @@ impl Origin {
 /// parts: the object is written once, never cloned into a new `Value`
 /// tree (three events per payment made that clone a hot spot).
 #[derive(serde::Serialize)]
-struct EventBody<'a> {
+struct EventBody<'a, O: serde::Serialize + ?Sized> {
     id: &'a str,
     object: &'static str,
     api_version: &'static str,
     created: i64,
-    data: EventData<'a>,
+    data: EventData<'a, O>,
     livemode: bool,
     pending_webhooks: u32,
     request: &'a Origin,
@@ -57,17 +57,17 @@ struct EventBody<'a> {
 }
 
 #[derive(serde::Serialize)]
-struct EventData<'a> {
-    object: &'a Value,
+struct EventData<'a, O: serde::Serialize + ?Sized> {
+    object: &'a O,
     #[serde(skip_serializing_if = "Option::is_none")]
     previous_attributes: Option<Value>,
 }
 
 /// The write that records an event of `kind` about `object`.
-pub fn event(
+pub fn event<O: serde::Serialize + ?Sized>(
     caller_scope: &portcullis_store::Scope,
     kind: &str,
-    object: &Value,
+    object: &O,
     previous: Option<Value>,
     origin: &Origin,
     created: i64,

@@ -36,6 +36,22 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn idle_locks_never_exceed_their_bound() {
+        let locks = ObjectLocks::default();
+        for n in 0..TRACKED_OBJECTS_MAX * 2 + 3 {
+            drop(locks.lock(&format!("ch_{n}")).await);
+            assert!(locks.locks.lock().len() <= TRACKED_OBJECTS_MAX);
+        }
+        // A lock someone holds survives the sweep.
+        let held = locks.lock("ch_held").await;
+        for n in 0..TRACKED_OBJECTS_MAX {
+            drop(locks.lock(&format!("re_{n}")).await);
+        }
+        assert!(locks.locks.lock().contains_key("ch_held"));
+        drop(held);
+    }
+
+    #[tokio::test]
     async fn a_panic_while_the_registry_is_held_does_not_poison_it() {
         let locks = Arc::new(ObjectLocks::default());
         let held = locks.clone();

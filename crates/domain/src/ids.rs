@@ -19,9 +19,31 @@ pub fn random_base62(len: usize) -> String {
     text
 }
 
+/// Random bytes drawn per refill: 16 characters need 16 accepted bytes,
+/// and a byte is refused with probability 8/256.
+const RANDOM_REFILL_BYTES: usize = 32;
+
+/// The base62 digit a random byte stands for, or `None` for the 8 bytes
+/// (248–255) past the last whole multiple of 62: each digit then has
+/// exactly four bytes, so the digits stay uniform (no modulo bias).
+fn base62_of(byte: u8) -> Option<u8> {
+    (usize::from(byte) < 4 * BASE62.len()).then(|| BASE62[usize::from(byte) % BASE62.len()])
+}
+
 fn push_random_base62(text: &mut String, len: usize) {
     let mut rng = rand::thread_rng();
-    text.extend((0..len).map(|_| BASE62[rng.gen_range(0..BASE62.len())] as char));
+    let mut bytes = [0u8; RANDOM_REFILL_BYTES];
+    let mut pushed = 0;
+    while pushed < len {
+        rng.fill(&mut bytes[..]);
+        for digit in bytes.iter().filter_map(|&byte| base62_of(byte)) {
+            if pushed == len {
+                break;
+            }
+            text.push(char::from(digit));
+            pushed += 1;
+        }
+    }
 }
 
 /// `value` as exactly `len` base62 digits, most significant first (so the
@@ -124,6 +146,30 @@ typed_id!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_base62_digit_stands_for_exactly_four_bytes() {
+        let mut bytes_per_digit = std::collections::HashMap::new();
+        for byte in 0..=u8::MAX {
+            if let Some(digit) = base62_of(byte) {
+                *bytes_per_digit.entry(digit).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(bytes_per_digit.len(), BASE62.len());
+        assert!(bytes_per_digit.values().all(|&n| n == 4));
+        assert_eq!(base62_of(247), Some(b'z'));
+        assert_eq!(base62_of(248), None);
+    }
+
+    #[test]
+    fn random_text_has_the_length_asked_for_in_base62() {
+        for len in [0, 1, 16, 24, 31, 32, 33, 100] {
+            let text = random_base62(len);
+            assert_eq!(text.len(), len);
+            assert!(text.bytes().all(|b| BASE62.contains(&b)), "{text}");
+        }
+        assert_ne!(random_base62(16), random_base62(16));
+    }
 
     #[test]
     fn generated_ids_carry_their_prefix_and_parse_back() {

@@ -2,9 +2,10 @@
 //! voiding one are connector calls, so both run in atomic phases too.
 
 use super::attempts::{self, Attempt, AttemptKind};
+use super::charge_wire::ChargeWire;
 use super::outcome::dispute_writes;
 use super::records::{self, load};
-use super::render::{render_charge, render_payment_intent};
+use super::render::render_payment_intent;
 use super::{unexpected_state, Ctx};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -186,7 +187,7 @@ pub async fn captured(
     writes.push(event(
         scope,
         "charge.captured",
-        &render_charge(&charge),
+        &ChargeWire::of(&charge),
         None,
         ctx.origin,
         now,
@@ -359,7 +360,7 @@ pub async fn canceled(
             writes.push(event(
                 scope,
                 "charge.refunded",
-                &render_charge(&charge),
+                &ChargeWire::of(&charge),
                 None,
                 ctx.origin,
                 state.now(),

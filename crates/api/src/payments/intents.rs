@@ -464,7 +464,7 @@ pub(crate) fn created_event(ctx: &Ctx<'_>, intent: &PaymentIntent) -> portcullis
     event(
         ctx.scope,
         "payment_intent.created",
-        &render_payment_intent(intent),
+        &super::intent_wire::IntentWire::of(intent),
         None,
         ctx.origin,
         ctx.state.now(),

@@ -7,9 +7,11 @@ pub use attempts::AttemptKind;
 pub(crate) mod authenticate;
 pub(crate) mod capture;
 pub mod cards;
+pub(crate) mod charge_wire;
 mod charges;
 pub(crate) mod confirm;
 mod failover;
+pub(crate) mod intent_wire;
 pub(crate) mod intents;
 pub(crate) mod ledger_postings;
 pub(crate) mod methods;
@@ -353,4 +355,26 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         ("charge", render::render_charge(&charge)),
         ("refund", render::render_refund(&refund)),
     ]
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::{CvcCache, CVCS_HELD_MAX};
+    use portcullis_domain::cards::{CardBrand, Cvc};
+
+    #[test]
+    fn held_cvcs_never_exceed_their_bound() {
+        let cvcs = CvcCache::default();
+        let cvc = || Cvc::parse("123", CardBrand::Visa).expect("a CVC");
+        for n in 0..CVCS_HELD_MAX + 10 {
+            cvcs.hold(&format!("pm_{n}"), cvc());
+        }
+        assert_eq!(cvcs.held.lock().len(), CVCS_HELD_MAX);
+        // Past the bound a new CVC is not held (none has expired yet)…
+        assert!(cvcs.take(&format!("pm_{}", CVCS_HELD_MAX + 5)).is_none());
+        // …and taking one frees its place.
+        assert!(cvcs.take("pm_0").is_some());
+        cvcs.hold("pm_new", cvc());
+        assert!(cvcs.take("pm_new").is_some());
+    }
 }

@@ -2,9 +2,11 @@
 //! records, the events it writes, and the answer the client gets.
 
 use super::attempts::Attempt;
+use super::charge_wire::ChargeWire;
+use super::intent_wire::IntentWire;
 use super::ledger_postings;
 use super::records;
-use super::render::{render_charge, render_payment_intent};
+use super::render::render_payment_intent;
 use super::risk::Assessment;
 use super::Ctx;
 use crate::error::{ApiError, ApiResult};
@@ -138,7 +140,6 @@ pub fn approved(
         writes.ops.extend(dispute_writes(ctx, &charge, &notice)?);
     }
     let intent_json = render_payment_intent(&intent);
-    let charge_json = render_charge(&charge);
     writes.push(records::insert(ctx.scope, &charge)?);
     let counted = if manual {
         "requires_capture"
@@ -150,7 +151,7 @@ pub fn approved(
     writes.push(event(
         ctx.scope,
         "charge.succeeded",
-        &charge_json,
+        &ChargeWire::of(&charge),
         None,
         ctx.origin,
         now,
@@ -163,7 +164,7 @@ pub fn approved(
     writes.push(event(
         ctx.scope,
         intent_event,
-        &intent_json,
+        &IntentWire::of(&intent),
         None,
         ctx.origin,
         now,
@@ -319,14 +320,13 @@ fn failed(
         payment_method: Some(method.id.clone()),
     });
     let intent_json = render_payment_intent(&intent);
-    let charge_json = render_charge(&charge);
     let now = ctx.state.now();
     let mut writes = WriteSet::new();
     writes.push(records::insert(ctx.scope, &charge)?);
     writes.push(event(
         ctx.scope,
         "charge.failed",
-        &charge_json,
+        &ChargeWire::of(&charge),
         None,
         ctx.origin,
         now,
@@ -334,7 +334,7 @@ fn failed(
     writes.push(event(
         ctx.scope,
         "payment_intent.payment_failed",
-        &intent_json,
+        &IntentWire::of(&intent),
         None,
         ctx.origin,
         now,
@@ -376,7 +376,7 @@ pub fn authentication_required(ctx: &Ctx<'_>, mut intent: PaymentIntent) -> ApiR
     writes.push(event(
         ctx.scope,
         "payment_intent.requires_action",
-        &intent_json,
+        &IntentWire::of(&intent),
         None,
         ctx.origin,
         ctx.state.now(),
@@ -409,7 +409,7 @@ pub fn authentication_failed(ctx: &Ctx<'_>, mut intent: PaymentIntent) -> ApiRes
     writes.push(event(
         ctx.scope,
         "payment_intent.payment_failed",
-        &intent_json,
+        &IntentWire::of(&intent),
         None,
         ctx.origin,
         ctx.state.now(),

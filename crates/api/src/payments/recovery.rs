@@ -12,7 +12,7 @@ use super::attempts::{self, Attempt, AttemptKind, PENDING};
 use super::capture::{abandon, canceled, captured};
 use super::outcome::{approved, authentication_required, declined};
 use super::records;
-use super::render::{render_charge, render_refund};
+use super::render::render_refund;
 use super::{risk, Ctx};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{event, Origin};
@@ -322,7 +322,7 @@ pub fn refund_outcome_writes(
             writes.push(event(
                 ctx.scope,
                 "charge.refunded",
-                &render_charge(&charge),
+                &super::charge_wire::ChargeWire::of(&charge),
                 None,
                 ctx.origin,
                 now,

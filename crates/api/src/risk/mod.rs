@@ -95,3 +95,21 @@ impl RuleCache {
         Some(rule)
     }
 }
+
+#[cfg(test)]
+mod bound_tests {
+    use super::{RuleCache, PARSED_RULES_MAX};
+
+    #[test]
+    fn the_parsed_rules_never_exceed_their_bound() {
+        let cache = RuleCache::default();
+        for n in 0..=PARSED_RULES_MAX {
+            let text = format!("review if :amount_in_usd: > {n}");
+            assert!(cache.parse(&text).is_some(), "{text}");
+            assert!(cache.parsed.lock().len() <= PARSED_RULES_MAX);
+        }
+        // Full at the bound, the cache was emptied and holds the newest.
+        assert_eq!(cache.parsed.lock().len(), 1);
+        assert!(cache.parse("review if :amount_in_usd: > 1").is_some());
+    }
+}

@@ -283,3 +283,31 @@ mod notify_id_tests {
         assert!(cache.seen(&NOTIFY_IDS_MAX.to_string(), NOTIFY_IDS_MAX as i64));
     }
 }
+
+#[cfg(test)]
+mod bound_tests {
+    use super::{NoticeError, ReplayGuard, REPLAY_NONCES_MAX};
+    use portcullis_wallets::wechat_pay::TIMESTAMP_WINDOW_S;
+
+    #[test]
+    fn remembered_nonces_never_exceed_their_bound() {
+        let guard = ReplayGuard::default();
+        let now = 1_700_000_000;
+        for n in 0..REPLAY_NONCES_MAX {
+            guard
+                .check(&format!("nonce-{n}"), now)
+                .expect("a new nonce");
+        }
+        // Full of nonces still inside the window: a new one is refused,
+        // not remembered.
+        assert!(matches!(
+            guard.check("one-more", now),
+            Err(NoticeError::Malformed(_))
+        ));
+        assert_eq!(guard.seen.lock().unwrap().len(), REPLAY_NONCES_MAX);
+        // Once the window has passed, the old ones make room.
+        let later = now + TIMESTAMP_WINDOW_S + 1;
+        guard.check("one-more", later).expect("room again");
+        assert_eq!(guard.seen.lock().unwrap().len(), 1);
+    }
+}
