@@ -326,9 +326,13 @@ pub struct SeedArgs {
     /// Customers the payments are spread over (default: one per ten payments).
     #[arg(long)]
     pub customers: Option<u64>,
-    /// Concurrent connections to the seeding gateway.
+    /// Payments being built and written at once (one write set each; the
+    /// store's group commit applies many per transaction).
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
+    /// Seed this existing merchant (`acct_…`) instead of a new one.
+    #[arg(long)]
+    pub merchant: Option<String>,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -10,6 +10,7 @@ pub mod cards;
 mod charges;
 pub(crate) mod confirm;
 mod failover;
+pub mod history;
 pub(crate) mod intents;
 pub(crate) mod ledger_postings;
 pub(crate) mod methods;
