@@ -302,7 +302,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub terminals: bool,
     /// Also measure growth: after the payments phase, write this many
-    /// more payments (and a customer per ten) through the API, then
+    /// more payments (and a customer per ten) into the bench's merchant,
+    /// straight to the store (through the API with --url), then
     /// measure payments again (`payments_seeded`, `seeded_ratio`), the
     /// newest 100 intents (`list_p99_ms`) and a customer search by email
     /// (`search_p99_ms`).
