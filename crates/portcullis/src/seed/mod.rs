@@ -7,9 +7,10 @@
 //! a `pm_card_*` test card — intent, payment method, attempt, charge,
 //! events, risk evaluation and counters, and for a captured payment its
 //! balance transaction and ledger postings, linked on the hash chain at
-//! apply time, so `ledger verify` passes. One write set per payment, many
-//! in flight at once (`--connections`), so the store's group commit
-//! applies hundreds of them per transaction. 95 % succeed
+//! apply time, so `ledger verify` passes. Each payment's write set is
+//! built alone; sixteen are merged into one commit, many commits in flight
+//! at once (`--connections`), so the store's group commit applies
+//! thousands of payments per transaction. 95 % succeed
 //! (`pm_card_visa`), 5 % are declined; every payment belongs to one of the
 //! customers, in turn.
 //!
@@ -43,6 +44,11 @@ const CUSTOMERS_MAX: u64 = 10_000_000;
 const CUSTOMERS_PER_WRITE_SET: u64 = 100;
 /// Percent of seeded payments the test card declines.
 pub const DECLINED_PERCENT: u64 = 5;
+/// Payments merged into one write set: the writer's per-write-set work
+/// (a savepoint, a hand-off, on PostgreSQL a pipelined round trip) is
+/// shared by this many. A failure fails them together, which for seeding
+/// stops the run anyway.
+const PAYMENTS_PER_WRITE_SET: u64 = 16;
 /// How often progress is written to stderr, in payments.
 const PROGRESS_EVERY: u64 = 100_000;
 
@@ -249,8 +255,8 @@ async fn customer_batch(
     Ok(ids)
 }
 
-/// Writes `payments` payments over `customer_ids`, `in_flight` write sets
-/// at a time.
+/// Writes `payments` payments over `customer_ids`, [`PAYMENTS_PER_WRITE_SET`]
+/// per write set, `in_flight` write sets at a time.
 async fn write_payments(
     state: &AppState,
     scope: &Scope,
@@ -265,20 +271,25 @@ async fn write_payments(
             let customer_ids = customer_ids.clone();
             tokio::spawn(async move {
                 loop {
-                    let order = next.fetch_add(1, Ordering::Relaxed);
-                    if order >= payments {
+                    let first = next.fetch_add(PAYMENTS_PER_WRITE_SET, Ordering::Relaxed);
+                    if first >= payments {
                         return Ok::<_, anyhow::Error>(());
                     }
-                    if order > 0 && order % PROGRESS_EVERY == 0 {
-                        eprintln!("seed: {order} payments written");
+                    if first > 0 && first % PROGRESS_EVERY < PAYMENTS_PER_WRITE_SET {
+                        eprintln!("seed: {first} payments written");
                     }
-                    let customer = &customer_ids[(order % customer_ids.len() as u64) as usize];
-                    let writes = payment_writes(&state, &scope, order, customer).await?;
+                    let orders = first..(first + PAYMENTS_PER_WRITE_SET).min(payments);
+                    let mut writes = WriteSet::new();
+                    for order in orders.clone() {
+                        let customer = &customer_ids[(order % customer_ids.len() as u64) as usize];
+                        let payment = payment_writes(&state, &scope, order, customer).await?;
+                        writes.ops.extend(payment.ops);
+                    }
                     state
                         .store
                         .commit(writes)
                         .await
-                        .with_context(|| format!("writing seeded payment {order}"))?;
+                        .with_context(|| format!("writing seeded payments {orders:?}"))?;
                 }
             })
         })
