@@ -302,7 +302,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub terminals: bool,
     /// Also measure growth: after the payments phase, write this many
-    /// more payments (and a customer per ten) through the API, then
+    /// more payments (and a customer per ten) into the bench's merchant,
+    /// straight to the store (through the API with --url), then
     /// measure payments again (`payments_seeded`, `seeded_ratio`), the
     /// newest 100 intents (`list_p99_ms`) and a customer search by email
     /// (`search_p99_ms`).
@@ -326,9 +327,13 @@ pub struct SeedArgs {
     /// Customers the payments are spread over (default: one per ten payments).
     #[arg(long)]
     pub customers: Option<u64>,
-    /// Concurrent connections to the seeding gateway.
+    /// Payments being built and written at once (one write set each; the
+    /// store's group commit applies many per transaction).
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
+    /// Seed this existing merchant (`acct_…`) instead of a new one.
+    #[arg(long)]
+    pub merchant: Option<String>,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -76,9 +76,7 @@ fn main() -> std::process::ExitCode {
             Command::RoutingBench(args) => routing_bench::run(&args),
             Command::Bench(args) => bench::run(database_url.as_deref(), &args).await,
             Command::Soak(args) => soak::run(database_url.as_deref(), &args).await,
-            Command::Seed(args) => {
-                seed::run(&settings.database_url, &settings.data_dir, &args).await
-            }
+            Command::Seed(args) => seed::run(&settings, &args).await,
             Command::SandboxAcquirer(args) => sandbox_server::run(&args).await,
             Command::AcquirerSim(args) => acquirer_sim::run(&args).await,
             Command::Terminal(command) => terminal_admin::run(&settings, command).await,

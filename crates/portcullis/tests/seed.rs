@@ -1,11 +1,13 @@
-//! `portcullis seed`: history written through the real API, which the
-//! ledger verifies and whose rows are what payments write.
+//! `portcullis seed`: history written straight to the store by the API's
+//! own builders, which the ledger verifies, whose rows are what payments
+//! write, and which the gateway then lists, searches and pays on top of.
 
 mod support;
 
-use support::{cli, Backend, TestDatabase};
+use support::{cli, create_merchant, Api, Backend, TestDatabase, TestServer};
 
 on_both_backends!(seeding_writes_customers_payments_and_a_ledger_that_verifies);
+on_both_backends!(a_seeded_merchant_lists_searches_and_pays_through_the_gateway);
 
 const PAYMENTS: i64 = 120;
 const CUSTOMERS: i64 = 12;
@@ -38,7 +40,7 @@ async fn seeding_writes_customers_payments_and_a_ledger_that_verifies(backend: B
         verified.starts_with(&format!("ledger verified: {succeeded} entries")),
         "one ledger entry per captured payment: {verified}"
     );
-    let counts = counts(
+    let totals = counts(
         &db,
         &[
             "SELECT COUNT(*) FROM payment_intents",
@@ -52,12 +54,109 @@ async fn seeding_writes_customers_payments_and_a_ledger_that_verifies(backend: B
     )
     .await;
     assert_eq!(
-        counts[..5],
+        totals[..5],
         [PAYMENTS, 0, CUSTOMERS, CUSTOMERS, succeeded],
-        "{counts:?}"
+        "{totals:?}"
     );
-    assert_eq!(counts[5], PAYMENTS, "a charge per payment, failed ones too");
-    assert!(counts[6] >= 2 * PAYMENTS, "events: {counts:?}");
+    assert_eq!(totals[5], PAYMENTS, "a charge per payment, failed ones too");
+    assert_eq!(totals[6], 3 * PAYMENTS, "created, charge and intent events");
+    let shapes = counts(
+        &db,
+        &[
+            "SELECT COUNT(*) FROM payment_attempts",
+            "SELECT COUNT(*) FROM payment_methods",
+            "SELECT COUNT(*) FROM risk_evaluations",
+            "SELECT COUNT(*) FROM balance_transactions",
+            "SELECT COUNT(*) FROM payment_intents WHERE status = 'requires_payment_method'",
+        ],
+    )
+    .await;
+    assert_eq!(
+        shapes,
+        [PAYMENTS, PAYMENTS, PAYMENTS, succeeded, DECLINED],
+        "an attempt, a method and an evaluation per payment; a balance transaction per capture"
+    );
+}
+
+/// Seeds an existing merchant (as `bench --seed-payments` does), then uses
+/// the history through a gateway: the newest page, a customer found by
+/// email, a seeded charge, and a new payment whose ledger entry follows the
+/// seeded chain.
+async fn a_seeded_merchant_lists_searches_and_pays_through_the_gateway(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Seeded");
+    let out = cli(
+        &db,
+        &[
+            "seed",
+            "--merchant",
+            &merchant.id,
+            "--payments",
+            "40",
+            "--customers",
+            "4",
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(out.trim()).expect(&out);
+    assert_eq!(report["merchant"], merchant.id.as_str(), "{report}");
+    let server = TestServer::start(&db);
+    let api = Api::new(&server, &merchant.secret_key);
+
+    let page = api.get("/v1/payment_intents?limit=100").await.json();
+    let intents = page["data"].as_array().unwrap();
+    assert_eq!(intents.len(), 40, "{page}");
+    let declined = intents
+        .iter()
+        .filter(|intent| intent["status"] == "requires_payment_method")
+        .count();
+    assert_eq!(declined, 5, "orders 0 to 4 of 40 decline");
+    let paid = intents
+        .iter()
+        .find(|intent| intent["status"] == "succeeded")
+        .unwrap();
+    assert_eq!(paid["metadata"]["channel"], "seed");
+    let charge = api
+        .get(&format!(
+            "/v1/charges/{}",
+            paid["latest_charge"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(charge.status, 200, "{}", charge.text);
+    assert_eq!(charge.json()["amount_captured"], paid["amount"]);
+
+    let found = api
+        .get("/v1/customers/search?query=email%3A%27seed-2%40example.com%27")
+        .await
+        .json();
+    assert_eq!(found["data"].as_array().unwrap().len(), 1, "{found}");
+    let customer = found["data"][0]["id"].as_str().unwrap().to_owned();
+    let theirs = api
+        .get(&format!(
+            "/v1/payment_intents?customer={customer}&limit=100"
+        ))
+        .await
+        .json();
+    assert_eq!(theirs["data"].as_array().unwrap().len(), 10, "{theirs}");
+
+    let paid_now = api
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "1234"),
+                ("currency", "usd"),
+                ("customer", &customer),
+                ("payment_method", "pm_card_visa"),
+                ("confirm", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(paid_now.status, 200, "{}", paid_now.text);
+    let verified = cli(&db, &["ledger", "verify"]);
+    assert!(
+        verified.starts_with("ledger verified: 36 entries"),
+        "35 seeded captures and the new one: {verified}"
+    );
 }
 
 /// Each query's single integer, read behind the gateway's back.

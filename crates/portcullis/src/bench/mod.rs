@@ -48,6 +48,9 @@ struct RunTarget {
     backend: String,
     /// The database of gateways the bench started (for `--write-cost-payments`).
     database_url: Option<String>,
+    /// The bench's own merchant and data directory, when it started the
+    /// gateways: `--seed-payments` then writes straight to the store.
+    own: Option<(String, std::path::PathBuf)>,
     /// With `--terminals`: the terminal listener and a registered terminal.
     terminal: Option<(String, terminals::BenchTerminal)>,
 }
@@ -69,6 +72,7 @@ pub async fn run(database_url: Option<&str>, args: &BenchArgs) -> anyhow::Result
             server_pids: args.server_pid.into_iter().collect(),
             backend: "unknown (--url)".to_owned(),
             database_url: None,
+            own: None,
             terminal: None,
         };
         return measure_and_report(&target, args).await;
@@ -149,6 +153,7 @@ async fn run_own_gateways(database: &FreshDatabase, args: &BenchArgs) -> anyhow:
         server_pids: gateways.iter().map(|g| g.pid()).collect(),
         backend: database.backend.to_owned(),
         database_url: Some(database.url.clone()),
+        own: Some((merchant.id.clone(), database.data_dir.clone())),
         terminal,
     };
     let outcome = measure_and_report(&target, args).await;
@@ -213,6 +218,32 @@ fn customer_searches(customers: u64) -> Vec<String> {
             format!("/v1/customers/search?query=email%3A%27{email}%27")
         })
         .collect()
+}
+
+/// Writes `payments` payments and `customers` customers: straight to the
+/// store (`portcullis seed --merchant …`, while the gateways idle) when the
+/// bench started them, else through the `--url` gateway's API.
+async fn seed(
+    target: &RunTarget,
+    args: &BenchArgs,
+    customers: u64,
+    payments: u64,
+) -> anyhow::Result<crate::seed::Seeded> {
+    if let (Some(url), Some((merchant, data_dir))) = (&target.database_url, &target.own) {
+        let order = process::SeedOrder {
+            merchant,
+            payments,
+            customers,
+            in_flight: args.connections,
+        };
+        return process::seed(url, data_dir, &order);
+    }
+    let through = crate::seed::through_api::Target {
+        base_urls: target.base_urls.clone(),
+        secret_key: target.secret_key.clone(),
+        connections: args.connections,
+    };
+    crate::seed::through_api::drive(&through, customers, payments).await
 }
 
 fn free_loopback_port() -> anyhow::Result<u16> {
@@ -289,12 +320,7 @@ async fn measure_and_report(target: &RunTarget, args: &BenchArgs) -> anyhow::Res
     let mut seeded = None;
     if let Some(payments) = args.seed_payments {
         let customers = payments.div_ceil(SEED_PAYMENTS_PER_CUSTOMER);
-        let target = crate::seed::Target {
-            base_urls: all.clone(),
-            secret_key: target.secret_key.clone(),
-            connections: args.connections,
-        };
-        seeded = Some(crate::seed::drive(&target, customers, payments).await?);
+        seeded = Some(seed(target, args, customers, payments).await?);
         measure("payments_seeded", phase(Target::Payments, &all, None)).await;
         let lists = Target::Reads {
             paths: Arc::new(vec![LIST_PATH.to_owned()]),

@@ -227,6 +227,55 @@ pub fn create_merchant(database_url: &str, data_dir: &Path) -> anyhow::Result<Me
     })
 }
 
+/// What `portcullis seed` is asked to write, and into which merchant.
+pub struct SeedOrder<'a> {
+    pub merchant: &'a str,
+    pub payments: u64,
+    pub customers: u64,
+    /// Write sets in flight at once (`--connections`).
+    pub in_flight: usize,
+}
+
+/// Runs `portcullis seed --merchant … --json` on the database.
+pub fn seed(
+    database_url: &str,
+    data_dir: &Path,
+    order: &SeedOrder<'_>,
+) -> anyhow::Result<crate::seed::Seeded> {
+    let (payments, customers, in_flight) = (
+        order.payments.to_string(),
+        order.customers.to_string(),
+        order.in_flight.to_string(),
+    );
+    let args = [
+        "seed",
+        "--merchant",
+        order.merchant,
+        "--payments",
+        &payments,
+        "--customers",
+        &customers,
+        "--connections",
+        &in_flight,
+        "--json",
+    ];
+    let output = run_subcommand(&args, database_url, data_dir)?;
+    if !output.status.success() {
+        bail!(
+            "portcullis seed failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let number = |name: &str| json[name].as_u64().with_context(|| name.to_owned());
+    Ok(crate::seed::Seeded {
+        customers: number("customers")?,
+        payments: number("payments")?,
+        errors: number("errors")?,
+        elapsed_s: json["elapsed_s"].as_f64().context("elapsed_s")?,
+    })
+}
+
 /// What `portcullis ledger verify` said.
 pub struct LedgerCheck {
     /// It exited 0: the chain and every balance recomputed.
