@@ -5,7 +5,7 @@ chart drawn from them (BENCHMARKS.md, "Throughput against connections").
 
     python3 scripts/bench_sweep.py [--bin target/release/portcullis]
         [--connections 1,2,4,8,16,32,64,128,256] [--backends sqlite,postgres]
-        [--duration-s 10] [--out docs/perf/sweep.jsonl]
+        [--duration-s 10] [--warmup-s 3] [--out docs/perf/sweep.jsonl]
         [--svg docs/perf/throughput-vs-connections.svg]
     python3 scripts/bench_sweep.py --redraw   # the SVG again from --out
 
@@ -42,6 +42,7 @@ def parse_args():
     parser.add_argument("--connections", default="1,2,4,8,16,32,64,128,256")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--duration-s", type=int, default=10)
+    parser.add_argument("--warmup-s", type=int, default=3)
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--out", default="docs/perf/sweep.jsonl")
     parser.add_argument("--svg", default="docs/perf/throughput-vs-connections.svg")
@@ -57,7 +58,8 @@ def sweep(args):
             for connections in counts:
                 command = [args.bin, "bench", "--database-url", url,
                            "--connections", str(connections),
-                           "--duration-s", str(args.duration_s), "--json"]
+                           "--duration-s", str(args.duration_s),
+                           "--warmup-s", str(args.warmup_s), "--json"]
                 done = subprocess.run(command, capture_output=True, text=True, check=False)
                 if done.returncode != 0:
                     sys.exit(f"{' '.join(command)} failed:\n{done.stderr}")
@@ -133,7 +135,7 @@ def chart(runs):
         top += 320
     first = runs[0]
     machine = (f'{first.get("cpus")} CPUs ({escape(str(first.get("cpu_model")))}), '
-               f'{first.get("build_profile")} build, load generator on the same machine; '
+               f'{first.get("build_profile")} build, {first.get("duration_s")} s per phase, load generator on the same machine; '
                f'1-minute load average {min(load(r, "before") for r in runs):.1f}–{max(load(r, "after") for r in runs):.1f}')
     legend = []
     for i, backend in enumerate(sorted({r["backend"] for r in runs})):
