@@ -135,8 +135,8 @@ def chart(runs):
         top += 320
     first = runs[0]
     machine = (f'{first.get("cpus")} CPUs ({escape(str(first.get("cpu_model")))}), '
-               f'{first.get("build_profile")} build, {first.get("duration_s")} s per phase, load generator on the same machine; '
-               f'1-minute load average {min(load(r, "before") for r in runs):.1f}–{max(load(r, "after") for r in runs):.1f}')
+               f'{first.get("build_profile")} build, {first.get("duration_s")} s per phase, client on the same machine; '
+               f'load average {min(load(r, "before") for r in runs):.1f}–{max(load(r, "after") for r in runs):.1f}')
     legend = []
     for i, backend in enumerate(sorted({r["backend"] for r in runs})):
         lx = 90 + i * 320
@@ -146,7 +146,7 @@ def chart(runs):
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="760" height="{height}" '
             f'font-family="sans-serif" font-size="12">'
             f'<rect width="100%" height="100%" fill="white"/>'
-            f'<text x="90" y="18" font-size="11" fill="#555">{machine}</text>')
+            f'<text x="90" y="18" font-size="10" fill="#555">{machine}</text>')
     return head + "".join(legend + parts) + "</svg>\n"
 
 
