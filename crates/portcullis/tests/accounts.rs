@@ -14,6 +14,9 @@ mod pages;
 /// Passkeys and step-up, with a software authenticator.
 #[path = "accounts/passkeys.rs"]
 mod passkeys;
+/// The hosted step-up page, driven with a software authenticator.
+#[path = "accounts/step_up_page.rs"]
+mod step_up_page;
 mod support;
 
 use serde_json::Value;

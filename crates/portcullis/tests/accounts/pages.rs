@@ -9,26 +9,26 @@ use super::{token_in, world, World, NEW_PASSWORD, PASSWORD};
 use crate::support::Backend;
 use std::collections::BTreeMap;
 
-struct Browser {
+pub(super) struct Browser {
     http: reqwest::Client,
     base: String,
-    cookies: BTreeMap<String, String>,
+    pub(super) cookies: BTreeMap<String, String>,
     accept_language: &'static str,
 }
 
-struct Page {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    text: String,
+pub(super) struct Page {
+    pub(super) status: u16,
+    pub(super) headers: reqwest::header::HeaderMap,
+    pub(super) text: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(super) fn location(&self) -> &str {
         self.headers["location"].to_str().unwrap()
     }
 
     /// The value of the first input named `name`.
-    fn input(&self, name: &str) -> String {
+    pub(super) fn input(&self, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
         let start = self
             .text
@@ -49,7 +49,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new(w: &World, accept_language: &'static str) -> Self {
+    pub(super) fn new(w: &World, accept_language: &'static str) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -97,19 +97,19 @@ impl Browser {
         format!("{}{path}", self.base)
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(super) async fn get(&mut self, path: &str) -> Page {
         let builder = self.http.get(self.url(path));
         self.send(builder).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(super) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let builder = self.http.post(self.url(path)).form(form);
         self.send(builder).await
     }
 
     /// Opens the form page at `path` and sends it with `fields`, the form
     /// token and the page's hidden inputs (`token`).
-    async fn fill(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(super) async fn fill(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let page = self.get(path).await;
         assert_eq!(page.status, 200, "{path}: {}", page.text);
         let action = action_of(&page.text);
@@ -127,6 +127,11 @@ impl Browser {
 fn action_of(html: &str) -> String {
     let marker = "<form method=\"post\" action=\"";
     let start = html.find(marker).expect("a form") + marker.len();
+    attribute_at(html, start)
+}
+
+/// The attribute value starting at `start` of `html`, unescaped.
+pub(super) fn attribute_at(html: &str, start: usize) -> String {
     html[start..]
         .split('"')
         .next()

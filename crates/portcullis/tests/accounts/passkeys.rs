@@ -42,13 +42,13 @@ impl UserValidationMethod for Fingerprint {
 }
 
 /// A phone holding at most one passkey, used from `origin`.
-struct Device {
+pub(super) struct Device {
     store: Option<Passkey>,
     origin: url::Url,
 }
 
 impl Device {
-    fn new(origin: &str) -> Self {
+    pub(super) fn new(origin: &str) -> Self {
         Self {
             store: None,
             origin: url::Url::parse(origin).unwrap(),
@@ -70,7 +70,7 @@ impl Device {
     }
 
     /// `navigator.credentials.get(options)`, as the JSON posted back.
-    async fn get(&mut self, options: &Value) -> String {
+    pub(super) async fn get(&mut self, options: &Value) -> String {
         let request: CredentialRequestOptions = serde_json::from_value(options.clone()).unwrap();
         let authenticator =
             Authenticator::new(Aaguid::new_empty(), self.store.clone(), Fingerprint);
@@ -84,7 +84,7 @@ impl Device {
     }
 }
 
-const ORIGIN: &str = "https://pay.shop.example";
+pub(super) const ORIGIN: &str = "https://pay.shop.example";
 
 impl World {
     async fn post_as(&self, path: &str, session: &str, form: &[(&str, &str)]) -> super::Answer {
@@ -93,7 +93,11 @@ impl World {
     }
 
     /// Registers `device`'s passkey on the account signed in as `session`.
-    async fn register_passkey(&self, session: &str, device: &mut Device) -> super::Answer {
+    pub(super) async fn register_passkey(
+        &self,
+        session: &str,
+        device: &mut Device,
+    ) -> super::Answer {
         let started = self
             .post_as("/v1/accounts/passkeys/challenge", session, &[])
             .await;

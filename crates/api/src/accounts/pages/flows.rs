@@ -505,6 +505,29 @@ pub async fn submit(
                 links,
             )
         }
+        Err(refusal) if refusal.code == "account_step_up_required" => {
+            let t = ctx.t;
+            let back = format!("{}?locale={}", flow.spec().path, ctx.locale.tag());
+            let links = vec![Link {
+                id: "to-step-up",
+                href: format!(
+                    "/account/step_up?locale={}&return_to={}",
+                    ctx.locale.tag(),
+                    context::encode(&back)
+                ),
+                label: t.step_up_submit,
+            }];
+            let error = t.error(&refusal.code, &refusal.message, ctx.locale);
+            message(
+                &state,
+                ctx,
+                refusal.status,
+                t.step_up_title,
+                Some(error),
+                None,
+                links,
+            )
+        }
         Err(refusal) => {
             let error = ctx.t.error(&refusal.code, &refusal.message, ctx.locale);
             form(

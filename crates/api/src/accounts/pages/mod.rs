@@ -20,6 +20,7 @@ mod assets;
 mod context;
 mod flows;
 mod signed_in;
+mod step_up;
 mod texts;
 mod views;
 
@@ -62,6 +63,17 @@ const SIGNED_IN_PAGE: &[Param] = &[LOCALE, p::one_of("done", signed_in::DONE)];
 const SIGNED_IN_FORM: &[Param] = &[LOCALE, CSRF];
 const PASSWORD_FORM: &[Param] = &[LOCALE, CSRF, CURRENT_PASSWORD, NEW_PASSWORD];
 const EMAIL_FORM: &[Param] = &[LOCALE, CSRF, p::string("new_email", 512), CURRENT_PASSWORD];
+const STEP_UP_PAGE: &[Param] = &[LOCALE, p::string("return_to", step_up::RETURN_TO_CHARS_MAX)];
+const STEP_UP_FORM: &[Param] = &[
+    LOCALE,
+    CSRF,
+    p::string("return_to", step_up::RETURN_TO_CHARS_MAX),
+    p::string("challenge", crate::accounts::passkeys::CHALLENGE_CHARS_MAX),
+    p::string(
+        "credential",
+        crate::accounts::passkeys::CREDENTIAL_CHARS_MAX,
+    ),
+];
 const DEACTIVATE_FORM: &[Param] = &[LOCALE, CSRF, CURRENT_PASSWORD];
 
 /// A hosted page: no API key, HTML.
@@ -91,6 +103,30 @@ pub fn routes() -> Routes {
                 SIGNED_IN_FORM,
             ),
             signed_in::revoke,
+        )
+        .get(
+            page(
+                "/account/step_up",
+                "Confirm with a passkey, then go back (hosted page)",
+                STEP_UP_PAGE,
+            ),
+            step_up::show,
+        )
+        .post(
+            page(
+                "/account/step_up/challenge",
+                "Start the step-up page's passkey check (JSON)",
+                SIGNED_IN_FORM,
+            ),
+            step_up::challenge,
+        )
+        .post(
+            page(
+                "/account/step_up",
+                "Finish the step-up page's passkey check (JSON)",
+                STEP_UP_FORM,
+            ),
+            step_up::confirm,
         )
         .get(
             page(

@@ -18,13 +18,13 @@ use portcullis_store::Table;
 /// What `?done=` may report on the account page.
 pub const DONE: &[&str] = &["password_changed", "email_sent", "session_revoked"];
 
-struct SignedIn {
-    realm: Realm,
-    caller: Caller,
-    session: String,
+pub(super) struct SignedIn {
+    pub realm: Realm,
+    pub caller: Caller,
+    pub session: String,
 }
 
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<SignedIn> {
+pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<SignedIn> {
     let session = context::session_token(headers)?;
     let realm = Realm::of_token(state, Table::AccountSessions, &session)
         .await
@@ -39,7 +39,7 @@ async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<SignedIn> {
 }
 
 /// The page for a browser whose session is gone: sign in again.
-fn ended(state: &AppState, mut ctx: PageCtx, realm: Option<&Realm>) -> Response {
+pub(super) fn ended(state: &AppState, mut ctx: PageCtx, realm: Option<&Realm>) -> Response {
     let t = ctx.t;
     ctx.clear_session();
     let links = realm.map(|r| login_link(t, r)).into_iter().collect();
@@ -54,7 +54,7 @@ fn ended(state: &AppState, mut ctx: PageCtx, realm: Option<&Realm>) -> Response 
     )
 }
 
-fn query_of(request: &mut ApiRequest) -> Vec<(&'static str, String)> {
+pub(super) fn query_of(request: &mut ApiRequest) -> Vec<(&'static str, String)> {
     request
         .params
         .string("locale", 16)
@@ -133,7 +133,7 @@ pub async fn home(
 }
 
 /// Checks the form token; the page to show when it is wrong.
-fn checked(state: &AppState, ctx: &PageCtx, request: &mut ApiRequest) -> bool {
+pub(super) fn checked(state: &AppState, ctx: &PageCtx, request: &mut ApiRequest) -> bool {
     let posted = request.params.string("csrf_token", 128).ok().flatten();
     ctx.csrf_ok(state, posted.as_deref())
 }

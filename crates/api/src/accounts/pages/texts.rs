@@ -67,6 +67,12 @@ pub struct Texts {
     pub form_expired: &'static str,
     pub realm_missing: &'static str,
     pub session_ended: &'static str,
+    pub step_up_title: &'static str,
+    pub step_up_intro: &'static str,
+    pub step_up_submit: &'static str,
+    pub step_up_failed: &'static str,
+    pub step_up_unsupported: &'static str,
+    pub return_to_foreign: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -131,6 +137,12 @@ pub const EN: Texts = Texts {
     form_expired: "This form has expired. Please try again.",
     realm_missing: "This page needs the shop's link: open it from the shop's website.",
     session_ended: "Your session has ended. Please sign in again.",
+    step_up_title: "Confirm it's you",
+    step_up_intro: "Use your passkey (fingerprint, face or device PIN) to confirm this change.",
+    step_up_submit: "Confirm with passkey",
+    step_up_failed: "Your passkey could not confirm it. Try again.",
+    step_up_unsupported: "This browser cannot use passkeys.",
+    return_to_foreign: "This page can only return you to this site.",
 };
 
 pub const ZH_CN: Texts = Texts {
@@ -195,6 +207,12 @@ pub const ZH_CN: Texts = Texts {
     form_expired: "表单已过期，请重试。",
     realm_missing: "此页面需要商户提供的链接：请从商户网站打开。",
     session_ended: "您的会话已结束，请重新登录。",
+    step_up_title: "确认是您本人",
+    step_up_intro: "请使用您的通行密钥（指纹、面容或设备 PIN 码）确认此更改。",
+    step_up_submit: "使用通行密钥确认",
+    step_up_failed: "无法通过通行密钥确认，请重试。",
+    step_up_unsupported: "此浏览器无法使用通行密钥。",
+    return_to_foreign: "此页面只能返回本网站。",
 };
 
 impl Texts {

@@ -121,3 +121,12 @@ pub struct HomePage {
     pub status: String,
     pub sessions: Vec<SessionRow>,
 }
+
+/// The passkey step-up page; its script runs the ceremony.
+#[derive(Template)]
+#[template(path = "account/step_up.html")]
+pub struct StepUpPage {
+    pub chrome: Chrome,
+    /// A path of our own origin, already checked.
+    pub return_to: String,
+}

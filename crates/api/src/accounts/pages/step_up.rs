@@ -1,0 +1,231 @@
+//! The hosted step-up page (`/account/step_up?return_to=…`): where
+//! `next_action.redirect_to_url` sends the holder. Its script (a file of
+//! ours, `account.js`) asks this page for a challenge, runs
+//! `navigator.credentials.get` and posts the assertion back; both calls go
+//! to the JSON API's step-up handlers with the page's session cookie, and
+//! answer JSON. `return_to` must be of our own origin (no open redirect).
+
+use super::context::{call, PageCtx};
+use super::flows::html;
+use super::signed_in::{checked, ended, query_of, signed_in};
+use super::views::{Link, StepUpPage};
+use crate::accounts::{passkeys, step_up};
+use crate::state::AppState;
+use crate::wire::ApiRequest;
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+/// Longest `return_to` looked at.
+pub const RETURN_TO_CHARS_MAX: usize = 2048;
+const PATH: &str = "/account/step_up";
+const HOME: &str = "/account";
+
+/// `raw` as a path of our own origin: a path (`/…`, not `//…`) or an
+/// absolute URL whose origin is `base_url`'s. `None` for anything else.
+pub fn own_path(base_url: &str, raw: &str) -> Option<String> {
+    if raw.len() > RETURN_TO_CHARS_MAX || raw.chars().any(|c| c.is_control() || c == '\\') {
+        return None;
+    }
+    let path = if raw.starts_with('/') {
+        raw
+    } else {
+        let origin = origin_of(base_url)?;
+        let rest = raw.get(origin.len()..)?;
+        if !raw[..origin.len()].eq_ignore_ascii_case(origin) {
+            return None;
+        }
+        if rest.is_empty() {
+            "/"
+        } else {
+            rest
+        }
+    };
+    let is_path = path.starts_with('/') && !path.starts_with("//");
+    is_path.then(|| path.to_owned())
+}
+
+/// `scheme://host[:port]` of an absolute URL.
+fn origin_of(url: &str) -> Option<&str> {
+    let after_scheme = url.find("://")? + 3;
+    let end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after_scheme + i);
+    (end > after_scheme).then(|| &url[..end])
+}
+
+fn return_to(state: &AppState, request: &mut ApiRequest) -> Result<String, ()> {
+    match request.params.string("return_to", RETURN_TO_CHARS_MAX) {
+        Ok(None) => Ok(HOME.to_owned()),
+        Ok(Some(raw)) if raw.is_empty() => Ok(HOME.to_owned()),
+        Ok(Some(raw)) => own_path(&state.base_url(), &raw).ok_or(()),
+        Err(_) => Err(()),
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut request: ApiRequest,
+) -> Response {
+    let mut query = query_of(&mut request);
+    let back = return_to(&state, &mut request);
+    if let Ok(path) = &back {
+        // The language switcher keeps where to go back to.
+        query.push(("return_to", path.clone()));
+    }
+    let ctx = PageCtx::new(&state, &headers, PATH, &query);
+    let Ok(back) = back else {
+        let t = ctx.t;
+        let links = vec![Link {
+            id: "to-home",
+            href: HOME.to_owned(),
+            label: t.to_home,
+        }];
+        let error = Some(t.return_to_foreign.to_owned());
+        return super::flows::message(
+            &state,
+            ctx,
+            StatusCode::BAD_REQUEST,
+            t.error_title,
+            error,
+            None,
+            links,
+        );
+    };
+    if signed_in(&state, &headers).await.is_none() {
+        return ended(&state, ctx, None);
+    }
+    let page = StepUpPage {
+        chrome: ctx.chrome(&state, None, None),
+        return_to: back,
+    };
+    html(ctx, StatusCode::OK, page.render())
+}
+
+/// A JSON refusal in Stripe's shape, in the page's language.
+fn refused(ctx: PageCtx, status: StatusCode, code: &str, message: &str) -> Response {
+    let text = ctx.t.error(code, message, ctx.locale);
+    let body = json!({ "error": {
+        "type": "invalid_request_error", "code": code, "message": text,
+    }});
+    ctx.finish((status, Json(body)).into_response())
+}
+
+/// Posts from the step-up page's script: the form token checked, then the
+/// API's `handler` called with `params` as the signed-in holder.
+async fn relay<F, Fut>(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &mut ApiRequest,
+    handler: F,
+    params: &[(&str, String)],
+) -> Result<(PageCtx, Value), Response>
+where
+    F: FnOnce(State<AppState>, crate::auth::Caller, HeaderMap, ApiRequest) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    let query = query_of(request);
+    let ctx = PageCtx::new(state, headers, PATH, &query);
+    if !checked(state, &ctx, request) {
+        let message = ctx.t.form_expired;
+        return Err(refused(ctx, StatusCode::FORBIDDEN, "form_expired", message));
+    }
+    let Some(who) = signed_in(state, headers).await else {
+        let message = ctx.t.session_ended;
+        return Err(refused(
+            ctx,
+            StatusCode::UNAUTHORIZED,
+            "session_ended",
+            message,
+        ));
+    };
+    let session = Some(who.session.as_str());
+    match call(
+        handler, state, who.caller, headers, session, request, params,
+    )
+    .await
+    {
+        Ok(body) => Ok((ctx, body)),
+        Err(refusal) => Err(refused(
+            ctx,
+            refusal.status,
+            &refusal.code,
+            &refusal.message,
+        )),
+    }
+}
+
+/// `POST /account/step_up/challenge`: the assertion options.
+pub async fn challenge(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut request: ApiRequest,
+) -> Response {
+    match relay(&state, &headers, &mut request, step_up::start, &[]).await {
+        Ok((ctx, body)) => ctx.finish(Json(body).into_response()),
+        Err(response) => response,
+    }
+}
+
+/// `POST /account/step_up`: the assertion; answers where to go next.
+pub async fn confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut request: ApiRequest,
+) -> Response {
+    let Ok(back) = return_to(&state, &mut request) else {
+        let ctx = PageCtx::new(&state, &headers, PATH, &[]);
+        let message = ctx.t.return_to_foreign;
+        return refused(ctx, StatusCode::BAD_REQUEST, "return_to_invalid", message);
+    };
+    let mut params = Vec::new();
+    for (name, max) in [
+        ("challenge", passkeys::CHALLENGE_CHARS_MAX),
+        ("credential", passkeys::CREDENTIAL_CHARS_MAX),
+    ] {
+        let value = request.params.string(name, max).ok().flatten();
+        params.push((name, value.unwrap_or_default()));
+    }
+    match relay(&state, &headers, &mut request, step_up::confirm, &params).await {
+        Ok((ctx, _)) => ctx.finish(Json(json!({ "return_to": back })).into_response()),
+        Err(response) => response,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_path;
+
+    const BASE: &str = "https://pay.shop.example";
+
+    #[test]
+    fn only_paths_of_our_own_origin_are_kept() {
+        let ok = |raw: &str| own_path(BASE, raw);
+        assert_eq!(
+            ok("/account/password").as_deref(),
+            Some("/account/password")
+        );
+        assert_eq!(
+            ok("https://pay.shop.example/account?x=1").as_deref(),
+            Some("/account?x=1")
+        );
+        assert_eq!(ok("https://pay.shop.example").as_deref(), Some("/"));
+        for foreign in [
+            "https://evil.example/account",
+            "https://pay.shop.example.evil.example/",
+            "https://pay.shop.example@evil.example/",
+            "//evil.example/",
+            "/\\evil.example",
+            "http://pay.shop.example/account",
+            "javascript:alert(1)",
+            "account",
+            "/a\nb",
+        ] {
+            assert_eq!(ok(foreign), None, "{foreign}");
+        }
+    }
+}
