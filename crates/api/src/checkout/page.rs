@@ -19,7 +19,9 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use portcullis_domain::checkout::{CheckoutSession, CheckoutSessionId, CheckoutStatus};
+use portcullis_domain::checkout::{
+    CheckoutMethod, CheckoutSession, CheckoutSessionId, CheckoutStatus,
+};
 use portcullis_domain::payment_intents::{PaymentIntent, PaymentIntentStatus};
 use portcullis_store::{Doc, Scope};
 
@@ -92,6 +94,12 @@ struct Line {
     amount: String,
 }
 
+/// A wallet button: its `payment_method_types` name and label.
+struct Wallet {
+    method: &'static str,
+    label: &'static str,
+}
+
 struct Switch {
     tag: &'static str,
     name: &'static str,
@@ -110,6 +118,8 @@ struct PageTemplate<'a> {
     cancel_url: Option<String>,
     email: Option<&'a str>,
     failure: Option<&'static str>,
+    offers_card: bool,
+    wallets: Vec<Wallet>,
     switches: Vec<Switch>,
     script: &'static str,
     style: &'static str,
@@ -216,8 +226,24 @@ fn open_html(
             current: *other == locale,
         })
         .collect();
+    let t = Texts::of(locale);
+    let wallets = session
+        .payment_method_types
+        .iter()
+        .filter_map(|method| match method {
+            CheckoutMethod::Alipay => Some(Wallet {
+                method: method.as_str(),
+                label: t.alipay,
+            }),
+            CheckoutMethod::WechatPay => Some(Wallet {
+                method: method.as_str(),
+                label: t.wechat_pay,
+            }),
+            CheckoutMethod::Card => None,
+        })
+        .collect();
     let page = PageTemplate {
-        t: Texts::of(locale),
+        t,
         lang: locale.tag(),
         id: session.id.as_str(),
         livemode: session.livemode,
@@ -226,6 +252,8 @@ fn open_html(
         cancel_url: session.cancel_redirect(),
         email: session.customer_email.as_deref(),
         failure,
+        offers_card: session.payment_method_types.contains(&CheckoutMethod::Card),
+        wallets,
         switches,
         script: SCRIPT_PATH,
         style: STYLE_PATH,
