@@ -218,6 +218,7 @@ async fn the_page_offers_the_sessions_wallets(backend: Backend) {
             .unwrap();
         assert!(html.contains(alipay) && html.contains(wechat), "{html}");
         assert!(!html.contains("id=\"card-form\""), "no card form: {html}");
+        assert!(html.contains("data-waiting=\"false\""), "{html}");
     }
     let cards_only = create_session(&s.api, "cny", &["card"]).await.json();
     let html = browser()
@@ -278,6 +279,16 @@ async fn wallets_need_cny_and_a_session_that_offers_them(backend: Backend) {
             .starts_with(&s.sim.base_url),
         "{chosen}"
     );
+    // Back from the wallet's page before its notification, the page polls.
+    let html = browser()
+        .get(session["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("data-waiting=\"true\""), "{html}");
     // Sessions default to cards only.
     let default = create_session(&s.api, "cny", &[]).await.json();
     assert_eq!(default["payment_method_types"], serde_json::json!(["card"]));

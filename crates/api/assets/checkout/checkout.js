@@ -293,4 +293,6 @@
   for (const button of buttons.querySelectorAll('button')) {
     button.addEventListener('click', () => choose(button));
   }
+  // Back from a wallet's page before its notification: wait for it here.
+  if (buttons.dataset.waiting === 'true') polling = window.setTimeout(poll, 2000);
 })();

@@ -120,6 +120,8 @@ struct PageTemplate<'a> {
     failure: Option<&'static str>,
     offers_card: bool,
     wallets: Vec<Wallet>,
+    /// A wallet payment is open: the page polls from the start.
+    waiting: bool,
     switches: Vec<Switch>,
     script: &'static str,
     style: &'static str,
@@ -162,7 +164,8 @@ async fn page(
                 true => last_failure(&state, &scope, &session, locale).await?,
                 false => None,
             };
-            open_html(&session, locale, failure)
+            let waiting = super::closing::awaits_wallet(&state, &scope, &session).await?;
+            open_html(&session, locale, failure, waiting)
         }?;
         Ok::<_, ApiError>((html, query_locale.and_then(|tag| Locale::parse(&tag))))
     };
@@ -207,6 +210,7 @@ fn open_html(
     session: &CheckoutSession,
     locale: Locale,
     failure: Option<&'static str>,
+    waiting: bool,
 ) -> ApiResult<String> {
     let lines = session
         .line_items
@@ -254,6 +258,7 @@ fn open_html(
         failure,
         offers_card: session.payment_method_types.contains(&CheckoutMethod::Card),
         wallets,
+        waiting,
         switches,
         script: SCRIPT_PATH,
         style: STYLE_PATH,
