@@ -87,6 +87,19 @@ async fn choose(server: &TestServer, id: &str, method: &str, agent: &str) -> (u1
     (status, answer.json().await.unwrap())
 }
 
+/// The page at `url` as a browser speaking `language` gets it.
+async fn page_html(url: &Value, language: &str) -> String {
+    browser()
+        .get(url.as_str().unwrap())
+        .header("Accept-Language", language)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn poll(server: &TestServer, id: &str) -> Value {
     browser()
         .get(server.url(&format!("/checkout/{id}/status")))
@@ -207,28 +220,13 @@ async fn the_page_offers_the_sessions_wallets(backend: Backend) {
         ("en", "Alipay", "WeChat Pay"),
         ("zh-CN", "支付宝", "微信支付"),
     ] {
-        let html = browser()
-            .get(session["url"].as_str().unwrap())
-            .header("Accept-Language", language)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = page_html(&session["url"], language).await;
         assert!(html.contains(alipay) && html.contains(wechat), "{html}");
         assert!(!html.contains("id=\"card-form\""), "no card form: {html}");
         assert!(html.contains("data-waiting=\"false\""), "{html}");
     }
     let cards_only = create_session(&s.api, "cny", &["card"]).await.json();
-    let html = browser()
-        .get(cards_only["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_html(&cards_only["url"], "en").await;
     assert!(!html.contains("data-wallet="), "{html}");
 }
 
@@ -280,14 +278,7 @@ async fn wallets_need_cny_and_a_session_that_offers_them(backend: Backend) {
         "{chosen}"
     );
     // Back from the wallet's page before its notification, the page polls.
-    let html = browser()
-        .get(session["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_html(&session["url"], "en").await;
     assert!(html.contains("data-waiting=\"true\""), "{html}");
     // Sessions default to cards only.
     let default = create_session(&s.api, "cny", &[]).await.json();
