@@ -96,16 +96,31 @@ pub enum CheckoutPaymentStatus {
     Paid,
 }
 
-/// A payment method type the hosted page can offer. Cards (with 3-D
-/// Secure) today; wallets join this list when their payments exist.
+/// A payment method type the hosted page can offer: cards (with 3-D
+/// Secure), and the wallets Alipay and WeChat Pay (CNY only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckoutMethod {
     Card,
+    Alipay,
+    WechatPay,
 }
 
+/// The only currency the wallets' domestic APIs take.
+pub const WALLET_CURRENCY: &str = "cny";
+
 impl CheckoutMethod {
-    pub const ALL: [CheckoutMethod; 1] = [CheckoutMethod::Card];
+    pub const ALL: [CheckoutMethod; 3] = [
+        CheckoutMethod::Card,
+        CheckoutMethod::Alipay,
+        CheckoutMethod::WechatPay,
+    ];
+    /// What a session offers when `payment_method_types` is not given.
+    pub const DEFAULT: [CheckoutMethod; 1] = [CheckoutMethod::Card];
+
+    pub fn is_wallet(self) -> bool {
+        matches!(self, CheckoutMethod::Alipay | CheckoutMethod::WechatPay)
+    }
 
     pub fn parse(text: &str) -> Option<Self> {
         CheckoutMethod::ALL
@@ -116,6 +131,8 @@ impl CheckoutMethod {
     pub fn as_str(self) -> &'static str {
         match self {
             CheckoutMethod::Card => "card",
+            CheckoutMethod::Alipay => "alipay",
+            CheckoutMethod::WechatPay => "wechat_pay",
         }
     }
 }
@@ -193,6 +210,13 @@ pub enum CheckoutError {
     ExpiryOutOfRange,
     #[error("Not a valid URL: {0} must be an absolute http or https URL.")]
     InvalidUrl(&'static str),
+    /// `payment_method_types[index]` is a wallet, which takes CNY only.
+    #[error("The payment method type {method} takes payments in cny only; this session's line items are in {currency}.")]
+    WalletCurrency {
+        index: usize,
+        method: &'static str,
+        currency: String,
+    },
 }
 
 impl CheckoutError {
@@ -209,6 +233,9 @@ impl CheckoutError {
             }
             CheckoutError::ExpiryOutOfRange => "expires_at".to_owned(),
             CheckoutError::InvalidUrl(param) => (*param).to_owned(),
+            CheckoutError::WalletCurrency { index, .. } => {
+                format!("payment_method_types[{index}]")
+            }
         }
     }
 }
@@ -268,10 +295,19 @@ impl CheckoutSession {
             Payer::Email(email) => (None, Some(email.as_str().to_owned())),
         };
         let methods = if request.methods.is_empty() {
-            CheckoutMethod::ALL.to_vec()
+            CheckoutMethod::DEFAULT.to_vec()
         } else {
             request.methods
         };
+        if let Some(index) = methods.iter().position(|m| m.is_wallet()) {
+            if currency.as_str() != WALLET_CURRENCY {
+                return Err(CheckoutError::WalletCurrency {
+                    index,
+                    method: methods[index].as_str(),
+                    currency: currency.as_str().to_owned(),
+                });
+            }
+        }
         Ok(CheckoutSession {
             id: CheckoutSessionId::generate(livemode),
             livemode,
@@ -532,5 +568,28 @@ mod tests {
             .moved(CheckoutTransition::Expire)
             .unwrap();
         assert_eq!(expired.attempted(), None);
+    }
+
+    #[test]
+    fn wallets_need_cny_and_the_default_is_cards() {
+        let mut usd = request(vec![item("usd", 500, 1)]);
+        assert_eq!(
+            CheckoutSession::open(usd.clone(), false, 1_000)
+                .unwrap()
+                .payment_method_types,
+            vec![CheckoutMethod::Card]
+        );
+        usd.methods = vec![CheckoutMethod::Card, CheckoutMethod::WechatPay];
+        let err = CheckoutSession::open(usd, false, 1_000).unwrap_err();
+        assert_eq!(err.param(), "payment_method_types[1]");
+        assert!(err.to_string().contains("cny only"), "{err}");
+        let mut cny = request(vec![item("cny", 500, 1)]);
+        cny.methods = vec![CheckoutMethod::Alipay, CheckoutMethod::WechatPay];
+        let s = CheckoutSession::open(cny, false, 1_000).unwrap();
+        assert_eq!(s.payment_method_types.len(), 2);
+        assert_eq!(
+            CheckoutMethod::parse("wechat_pay"),
+            Some(CheckoutMethod::WechatPay)
+        );
     }
 }

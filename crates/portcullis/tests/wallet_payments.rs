@@ -64,31 +64,6 @@ async fn confirm(api: &Api, provider: &str, amount: &str, extra: &[(&str, &str)]
     answer.json()
 }
 
-/// The simulator's customer page for a QR code's data.
-async fn page_of(sim: &WalletSim, data: &str) -> String {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let encoded: String = form_urlencoded::byte_serialize(data.as_bytes()).collect();
-    let scanned = client
-        .get(format!("{}/scan?data={encoded}", sim.base_url))
-        .send()
-        .await
-        .unwrap();
-    match scanned.headers().get("location") {
-        Some(location) => {
-            let location = location.to_str().unwrap();
-            if location.starts_with("http") {
-                location.to_owned()
-            } else {
-                format!("{}{location}", sim.base_url)
-            }
-        }
-        None => data.to_owned(),
-    }
-}
-
 async fn intent(api: &Api, id: &str) -> Value {
     api.get(&format!("/v1/payment_intents/{id}")).await.json()
 }
@@ -176,7 +151,7 @@ async fn qr_payments_succeed_on_notification(backend: Backend) {
     .unwrap();
     assert_eq!(guessed.status(), 404);
 
-    let page = page_of(&s.sim, data).await;
+    let page = s.sim.page_of(data).await;
     assert_eq!(s.sim.act(&page, "pay", "none").await.status(), 200);
     let paid = wait_for_status(&s.api, id, "succeeded", Duration::from_secs(20)).await;
     assert_eq!(paid["amount_received"], 2000);
@@ -196,7 +171,7 @@ async fn qr_payments_succeed_on_notification(backend: Backend) {
         .as_str()
         .unwrap();
     assert!(data.starts_with("weixin://"), "{data}");
-    let page = page_of(&s.sim, data).await;
+    let page = s.sim.page_of(data).await;
     assert_eq!(s.sim.act(&page, "pay", "none").await.status(), 200);
     let id = wechat["id"].as_str().unwrap();
     wait_for_status(&s.api, id, "succeeded", Duration::from_secs(20)).await;
@@ -397,7 +372,7 @@ async fn pay_with_fault(s: &Setup, provider: &str, fault: &str, extra: &[(&str, 
     let action = &answer["next_action"];
     let kind = action["type"].as_str().unwrap();
     let data = action[kind]["data"].as_str().unwrap();
-    let page = page_of(&s.sim, data).await;
+    let page = s.sim.page_of(data).await;
     assert_eq!(s.sim.act(&page, "pay", fault).await.status(), 200);
     answer["id"].as_str().unwrap().to_owned()
 }

@@ -219,3 +219,80 @@
     fields.number.focus();
   });
 })();
+
+// The wallet buttons (Alipay, WeChat Pay): choosing one confirms the
+// session's payment with it; the answer is a QR code to scan with the
+// phone (shown here, then the session is polled until the wallet's
+// notification completes it) or the wallet's own page to go to.
+(function () {
+  const buttons = document.getElementById('wallet-buttons');
+  if (!buttons) return;
+  const status = document.getElementById('wallet-status');
+  const figure = document.getElementById('wallet-qr');
+  const image = document.getElementById('wallet-qr-image');
+  const session = encodeURIComponent(buttons.dataset.session);
+  const msg = (key) => buttons.dataset['msg' + key];
+  let polling = null;
+
+  function say(message) {
+    status.textContent = message;
+  }
+
+  async function poll() {
+    try {
+      const response = await fetch('/checkout/' + session + '/status', { credentials: 'same-origin' });
+      const answer = await response.json();
+      if (answer.redirect) {
+        window.location.assign(answer.redirect);
+        return;
+      }
+      if (answer.status && answer.status !== 'open') {
+        window.location.reload();
+        return;
+      }
+    } catch (error) {
+      // A lost poll is retried on the next tick.
+    }
+    polling = window.setTimeout(poll, 2000);
+  }
+
+  async function choose(button) {
+    for (const other of buttons.querySelectorAll('button')) other.disabled = true;
+    say(msg('Opening'));
+    try {
+      const body = new URLSearchParams({ method: button.dataset.wallet, locale: buttons.dataset.locale });
+      const response = await fetch('/checkout/' + session + '/wallet', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: body.toString(),
+        credentials: 'same-origin',
+      });
+      if (response.status === 409) {
+        window.location.reload();
+        return;
+      }
+      const answer = await response.json();
+      if (answer.outcome === 'display_qr') {
+        image.src = answer.qr_image;
+        figure.hidden = false;
+        say(msg('Scan'));
+        if (polling) window.clearTimeout(polling);
+        polling = window.setTimeout(poll, 2000);
+      } else if (answer.redirect) {
+        window.location.assign(answer.redirect);
+        return;
+      } else {
+        say(answer.message || (answer.error && answer.error.message) || msg('Failed'));
+      }
+    } catch (error) {
+      say(msg('Failed'));
+    }
+    for (const other of buttons.querySelectorAll('button')) other.disabled = false;
+  }
+
+  for (const button of buttons.querySelectorAll('button')) {
+    button.addEventListener('click', () => choose(button));
+  }
+  // Back from a wallet's page before its notification: wait for it here.
+  if (buttons.dataset.waiting === 'true') polling = window.setTimeout(poll, 2000);
+})();

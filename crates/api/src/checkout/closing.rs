@@ -70,6 +70,20 @@ pub async fn paid_intent(
     Ok(is_paid(&intent).then_some(intent.id))
 }
 
+/// Whether the session's intent waits for a wallet trade to be paid (the
+/// customer may come back from the wallet's page before its notification).
+pub async fn awaits_wallet(
+    state: &AppState,
+    scope: &Scope,
+    session: &CheckoutSession,
+) -> ApiResult<bool> {
+    let Some(intent_id) = &session.payment_intent else {
+        return Ok(false);
+    };
+    let (_, intent) = load::<PaymentIntent>(state, scope, intent_id, "payment_intent").await?;
+    Ok(intent.wallet.is_some() && intent.status == PaymentIntentStatus::RequiresAction)
+}
+
 pub fn is_paid(intent: &PaymentIntent) -> bool {
     matches!(
         intent.status,

@@ -12,6 +12,7 @@ mod pay;
 mod render;
 mod request;
 mod texts;
+mod wallet;
 
 pub use render::render_samples;
 
@@ -79,6 +80,7 @@ pub fn routes() -> Routes {
     Routes::new()
         .merge(page::routes())
         .merge(pay::routes())
+        .merge(wallet::routes())
         .post(
             doc(URL, "Create a Checkout Session", render::OBJECT).params(request::CREATE),
             create,
@@ -429,6 +431,41 @@ pub async fn complete(
     let writes = moved_writes(state, scope, &doc, &paid, origin)?;
     state.store.commit(writes).await?;
     Ok(paid)
+}
+
+/// The writes completing the open session that `intent` pays, if any:
+/// the session `complete`/`paid` and `checkout.session.completed`, to be
+/// committed with the intent's success (a wallet's notification), so the
+/// session cannot stay open under a paid intent.
+pub async fn completion_writes(
+    state: &AppState,
+    scope: &Scope,
+    intent: &str,
+    origin: &Origin,
+) -> ApiResult<WriteSet> {
+    let query = ListQuery {
+        scope: scope.clone(),
+        filters: vec![
+            ("payment_intent", SqlValue::Text(intent.to_owned())),
+            ("status", SqlValue::Text("open".to_owned())),
+        ],
+        one_of: vec![],
+        created: Default::default(),
+        cursor: PageCursor::Newest,
+        limit: 1,
+    };
+    let page = state.store.list(Table::CheckoutSessions, &query).await?;
+    let Some(doc) = page.docs.first() else {
+        return Ok(WriteSet::new());
+    };
+    let Some(session) = records::decode_all::<CheckoutSession>(std::slice::from_ref(doc))?.pop()
+    else {
+        return Ok(WriteSet::new());
+    };
+    match session.paid_by(intent) {
+        Some(paid) => moved_writes(state, scope, doc, &paid, origin),
+        None => Ok(WriteSet::new()),
+    }
 }
 
 fn answer(result: ApiResult<Value>) -> Response {

@@ -19,7 +19,9 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use portcullis_domain::checkout::{CheckoutSession, CheckoutSessionId, CheckoutStatus};
+use portcullis_domain::checkout::{
+    CheckoutMethod, CheckoutSession, CheckoutSessionId, CheckoutStatus,
+};
 use portcullis_domain::payment_intents::{PaymentIntent, PaymentIntentStatus};
 use portcullis_store::{Doc, Scope};
 
@@ -92,6 +94,12 @@ struct Line {
     amount: String,
 }
 
+/// A wallet button: its `payment_method_types` name and label.
+struct Wallet {
+    method: &'static str,
+    label: &'static str,
+}
+
 struct Switch {
     tag: &'static str,
     name: &'static str,
@@ -110,6 +118,10 @@ struct PageTemplate<'a> {
     cancel_url: Option<String>,
     email: Option<&'a str>,
     failure: Option<&'static str>,
+    offers_card: bool,
+    wallets: Vec<Wallet>,
+    /// A wallet payment is open: the page polls from the start.
+    waiting: bool,
     switches: Vec<Switch>,
     script: &'static str,
     style: &'static str,
@@ -152,7 +164,8 @@ async fn page(
                 true => last_failure(&state, &scope, &session, locale).await?,
                 false => None,
             };
-            open_html(&session, locale, failure)
+            let waiting = super::closing::awaits_wallet(&state, &scope, &session).await?;
+            open_html(&session, locale, failure, waiting)
         }?;
         Ok::<_, ApiError>((html, query_locale.and_then(|tag| Locale::parse(&tag))))
     };
@@ -197,6 +210,7 @@ fn open_html(
     session: &CheckoutSession,
     locale: Locale,
     failure: Option<&'static str>,
+    waiting: bool,
 ) -> ApiResult<String> {
     let lines = session
         .line_items
@@ -216,8 +230,24 @@ fn open_html(
             current: *other == locale,
         })
         .collect();
+    let t = Texts::of(locale);
+    let wallets = session
+        .payment_method_types
+        .iter()
+        .filter_map(|method| match method {
+            CheckoutMethod::Alipay => Some(Wallet {
+                method: method.as_str(),
+                label: t.alipay,
+            }),
+            CheckoutMethod::WechatPay => Some(Wallet {
+                method: method.as_str(),
+                label: t.wechat_pay,
+            }),
+            CheckoutMethod::Card => None,
+        })
+        .collect();
     let page = PageTemplate {
-        t: Texts::of(locale),
+        t,
         lang: locale.tag(),
         id: session.id.as_str(),
         livemode: session.livemode,
@@ -226,6 +256,9 @@ fn open_html(
         cancel_url: session.cancel_redirect(),
         email: session.customer_email.as_deref(),
         failure,
+        offers_card: session.payment_method_types.contains(&CheckoutMethod::Card),
+        wallets,
+        waiting,
         switches,
         script: SCRIPT_PATH,
         style: STYLE_PATH,

@@ -26,7 +26,7 @@ use crate::wire::ApiRequest;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use portcullis_domain::checkout::{CheckoutSession, CheckoutStatus};
+use portcullis_domain::checkout::{CheckoutMethod, CheckoutSession, CheckoutStatus};
 use portcullis_domain::money::Amount;
 use portcullis_domain::payment_intents::PaymentIntent;
 use portcullis_domain::payment_methods::BillingDetails;
@@ -74,7 +74,7 @@ pub fn routes() -> Routes {
 }
 
 /// What the page does next, as its script reads it.
-enum Outcome {
+pub(super) enum Outcome {
     /// Go to the merchant's `success_url`.
     Paid(String),
     /// Go to the 3-D Secure challenge.
@@ -85,12 +85,15 @@ enum Outcome {
 
 impl Outcome {
     fn into_response(self) -> Response {
-        let body = match self {
+        json_response(StatusCode::OK, self.into_json().to_string())
+    }
+
+    pub(super) fn into_json(self) -> serde_json::Value {
+        match self {
             Outcome::Paid(url) => json!({ "outcome": "succeeded", "redirect": url }),
             Outcome::Authenticate(url) => json!({ "outcome": "requires_action", "redirect": url }),
             Outcome::Failed(message) => json!({ "outcome": "failed", "message": message }),
-        };
-        json_response(StatusCode::OK, body.to_string())
+        }
     }
 }
 
@@ -110,9 +113,7 @@ async fn pay(
         let _lock = state.locks.lock(&id).await;
         let (scope, doc, session) = find(&state, &id).await?;
         let locale = locale_of(query_locale.as_deref(), &session, &headers);
-        if is_closed(&session, state.now()) {
-            return Err(not_payable(&session));
-        }
+        check_payable(&state, &session, CheckoutMethod::Card, "encrypted")?;
         let Some(counted) = session.attempted() else {
             return Ok(Outcome::Failed(Texts::of(locale).too_many_attempts));
         };
@@ -137,21 +138,9 @@ async fn pay(
             customer_ip: request.client_ip,
             wallet_options: Default::default(),
         };
-        let done = match &session.payment_intent {
-            None => {
-                let (intent, created) = new_intent(&ctx, &doc, counted)?;
-                confirm_new(&ctx, intent, created, &input).await?
-            }
-            Some(intent_id) => {
-                let (_, intent) = load::<PaymentIntent>(&state, &scope, intent_id, "id").await?;
-                if is_paid(&intent) {
-                    return finish_paid(&ctx, &session, &intent.id).await;
-                }
-                let mut writes = WriteSet::new();
-                writes.push(records::update(&scope, &doc, &counted)?);
-                state.store.commit(writes).await?;
-                confirm(&ctx, intent_id, &input).await?
-            }
+        let done = match confirm_for(&ctx, &doc, &session, counted, &input).await? {
+            Confirmed::Done(done) => done,
+            Confirmed::AlreadyPaid(outcome) => return Ok(outcome),
         };
         settle(&ctx, &session, done, locale).await
     };
@@ -159,6 +148,65 @@ async fn pay(
         Ok(outcome) => outcome.into_response(),
         Err(err) => err.into_response(),
     }
+}
+
+/// What confirming a session's intent gave.
+pub(super) enum Confirmed {
+    /// The confirmation, its last writes not committed yet.
+    Done(Executed),
+    /// The intent was paid already: the session is completed.
+    AlreadyPaid(Outcome),
+}
+
+/// Refuses a session that cannot be paid now, or not with `method`
+/// (named by the page's parameter `param`).
+pub(super) fn check_payable(
+    state: &AppState,
+    session: &CheckoutSession,
+    method: CheckoutMethod,
+    param: &str,
+) -> ApiResult<()> {
+    if is_closed(session, state.now()) {
+        return Err(not_payable(session));
+    }
+    if !session.payment_method_types.contains(&method) {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            format!(
+                "This Checkout Session does not offer {} payments.",
+                method.as_str()
+            ),
+            param,
+        ));
+    }
+    Ok(())
+}
+
+/// Confirms the session's intent with `input`: the intent is made (and
+/// linked to `counted`, the session with this attempt counted) on the
+/// first attempt, and reused after a decline.
+pub(super) async fn confirm_for(
+    ctx: &Ctx<'_>,
+    doc: &Doc,
+    session: &CheckoutSession,
+    counted: CheckoutSession,
+    input: &ConfirmInput,
+) -> ApiResult<Confirmed> {
+    let Some(intent_id) = &session.payment_intent else {
+        let (intent, created) = new_intent(ctx, doc, counted)?;
+        return Ok(Confirmed::Done(
+            confirm_new(ctx, intent, created, input).await?,
+        ));
+    };
+    let (_, intent) = load::<PaymentIntent>(ctx.state, ctx.scope, intent_id, "id").await?;
+    if is_paid(&intent) {
+        let outcome = finish_paid(ctx, session, &intent.id).await?;
+        return Ok(Confirmed::AlreadyPaid(outcome));
+    }
+    let mut writes = WriteSet::new();
+    writes.push(records::update(ctx.scope, doc, &counted)?);
+    ctx.state.store.commit(writes).await?;
+    Ok(Confirmed::Done(confirm(ctx, intent_id, input).await?))
 }
 
 /// Commits the confirmation's last writes and says what comes next.
@@ -230,7 +278,11 @@ fn new_intent(
     let mut intent = PaymentIntent::create(
         amount,
         session.currency,
-        vec!["card".to_owned()],
+        session
+            .payment_method_types
+            .iter()
+            .map(|m| m.as_str().to_owned())
+            .collect(),
         ctx.scope.livemode,
         ctx.state.now(),
     );
@@ -244,7 +296,11 @@ fn new_intent(
 }
 
 /// Where the challenge page sends the browser back, in the page's language.
-fn return_url(state: &AppState, session: &CheckoutSession, locale: Option<&str>) -> String {
+pub(super) fn return_url(
+    state: &AppState,
+    session: &CheckoutSession,
+    locale: Option<&str>,
+) -> String {
     let base = format!(
         "{}/checkout/{}/return",
         state.base_url(),

@@ -138,6 +138,48 @@ impl WalletSim {
             .await
             .unwrap()
     }
+
+    /// The `POST /v1/connector_accounts` form connecting `provider`
+    /// (`alipay` or `wechat_pay`) to this simulator.
+    pub fn account_form(&self, provider: &str) -> Vec<(String, String)> {
+        let account = &self.accounts[provider];
+        let mut form: Vec<(String, String)> = vec![
+            ("type".into(), provider.into()),
+            ("endpoint".into(), text(account, "endpoint")),
+        ];
+        for (name, value) in account["credentials"].as_object().unwrap() {
+            form.push((
+                format!("credentials[{name}]"),
+                value.as_str().unwrap().into(),
+            ));
+        }
+        form
+    }
+
+    /// The customer page a QR code's `data` leads to once scanned.
+    pub async fn page_of(&self, data: &str) -> String {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let encoded: String = form_urlencoded::byte_serialize(data.as_bytes()).collect();
+        let scanned = client
+            .get(format!("{}/scan?data={encoded}", self.base_url))
+            .send()
+            .await
+            .unwrap();
+        match scanned.headers().get("location") {
+            Some(location) => {
+                let location = location.to_str().unwrap();
+                if location.starts_with("http") {
+                    location.to_owned()
+                } else {
+                    format!("{}{location}", self.base_url)
+                }
+            }
+            None => data.to_owned(),
+        }
+    }
 }
 
 fn text(value: &Value, name: &str) -> String {

@@ -170,6 +170,10 @@ pub(crate) async fn paid(
         ctx.origin,
         now,
     ));
+    let completed =
+        crate::checkout::completion_writes(ctx.state, ctx.scope, intent.id.as_str(), ctx.origin)
+            .await?;
+    writes.ops.extend(completed.ops);
     Ok(writes)
 }
 

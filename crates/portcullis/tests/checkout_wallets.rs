@@ -1,0 +1,292 @@
+//! Alipay and WeChat Pay on the hosted checkout, through the real binary
+//! against `portcullis wallet-sim`, on SQLite and PostgreSQL: a CNY
+//! session offering `card`, `alipay` and `wechat_pay` shows the wallets on
+//! its page; choosing one through the page's endpoint confirms the
+//! session's intent with it (a QR code on desktop browsers, the wallet's
+//! page on mobile ones); paying in the simulator sends the signed
+//! notification, which makes the intent succeed and completes the session
+//! (`complete`/`paid`, one `checkout.session.completed`) in the same
+//! commit; the page's status poll then names `success_url`. Wallets on a
+//! non-CNY session are refused with a 400 naming the parameter.
+
+mod support;
+mod wallets;
+
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use support::{create_merchant, Api, Backend, TestDatabase, TestServer};
+use wallets::WalletSim;
+
+const ALLOW_PRIVATE: (&str, &str) = ("PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS", "true");
+const SUCCESS_URL: &str = "https://shop.example/done?session={CHECKOUT_SESSION_ID}";
+const DESKTOP: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36";
+const PHONE: &str =
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148";
+
+struct Setup {
+    sim: WalletSim,
+    _db: TestDatabase,
+    server: TestServer,
+    api: Api,
+}
+
+async fn setup(backend: Backend) -> Setup {
+    let sim = WalletSim::start(None, &["--notify-speedup", "100000"]);
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Tea House");
+    let server = TestServer::start_with_env(&db, &[], &[ALLOW_PRIVATE]);
+    let api = Api::new(&server, &merchant.secret_key);
+    for provider in ["alipay", "wechat_pay"] {
+        let form = sim.account_form(provider);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let created = api.post("/v1/connector_accounts", &form).await;
+        assert_eq!(created.status, 200, "{}", created.text);
+    }
+    Setup {
+        sim,
+        _db: db,
+        server,
+        api,
+    }
+}
+
+/// A session of 2 × 19.80 in `currency` offering `methods`.
+async fn create_session(api: &Api, currency: &str, methods: &[&str]) -> support::Answer {
+    let mut form = vec![
+        ("mode", "payment"),
+        ("success_url", SUCCESS_URL),
+        ("line_items[0][price_data][currency]", currency),
+        ("line_items[0][price_data][unit_amount]", "1980"),
+        ("line_items[0][price_data][product_data][name]", "Oolong"),
+        ("line_items[0][quantity]", "2"),
+    ];
+    for method in methods {
+        form.push(("payment_method_types[]", method));
+    }
+    api.post("/v1/checkout/sessions", &form).await
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// What the page's script posts when the customer chooses `method`.
+async fn choose(server: &TestServer, id: &str, method: &str, agent: &str) -> (u16, Value) {
+    let answer = browser()
+        .post(server.url(&format!("/checkout/{id}/wallet")))
+        .header("User-Agent", agent)
+        .form(&[("method", method)])
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap())
+}
+
+/// The page at `url` as a browser speaking `language` gets it.
+async fn page_html(url: &Value, language: &str) -> String {
+    browser()
+        .get(url.as_str().unwrap())
+        .header("Accept-Language", language)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn poll(server: &TestServer, id: &str) -> Value {
+    browser()
+        .get(server.url(&format!("/checkout/{id}/status")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits (through the API, not the page's poll) until the session is complete.
+async fn wait_complete(api: &Api, id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let session = api.get(&format!("/v1/checkout/sessions/{id}")).await.json();
+        if session["status"] == "complete" {
+            return session;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{id} is still {}",
+            session["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn completed_events(api: &Api, id: &str) -> usize {
+    let events = api
+        .get("/v1/events?type=checkout.session.completed&limit=100")
+        .await
+        .json();
+    events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["data"]["object"]["id"] == id)
+        .count()
+}
+
+/// Chooses `method` on a desktop browser, pays its QR code in the
+/// simulator, and checks the session completes once, by the notification.
+async fn pay_by_qr(s: &Setup, method: &str) {
+    let created = create_session(&s.api, "cny", &["card", "alipay", "wechat_pay"]).await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let session = created.json();
+    let id = session["id"].as_str().unwrap();
+    assert_eq!(
+        session["payment_method_types"],
+        serde_json::json!(["card", "alipay", "wechat_pay"])
+    );
+    let (status, chosen) = choose(&s.server, id, method, DESKTOP).await;
+    assert_eq!(status, 200, "{chosen}");
+    assert_eq!(chosen["outcome"], "display_qr", "{chosen}");
+    let image = reqwest::get(chosen["qr_image"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(image.status(), 200);
+    assert!(image.text().await.unwrap().contains("<svg"));
+    assert_eq!(poll(&s.server, id).await["status"], "open");
+
+    let intent_id = s
+        .api
+        .get(&format!("/v1/checkout/sessions/{id}"))
+        .await
+        .json()["payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let intent = s
+        .api
+        .get(&format!("/v1/payment_intents/{intent_id}"))
+        .await
+        .json();
+    assert_eq!(intent["amount"], 3960);
+    assert_eq!(intent["currency"], "cny");
+    assert_eq!(intent["status"], "requires_action");
+
+    let page = s.sim.page_of(chosen["qr_data"].as_str().unwrap()).await;
+    assert_eq!(s.sim.act(&page, "pay", "none").await.status(), 200);
+    let done = wait_complete(&s.api, id).await;
+    assert_eq!(done["payment_status"], "paid");
+    assert_eq!(done["payment_intent"], intent_id.as_str());
+    let intent = s
+        .api
+        .get(&format!("/v1/payment_intents/{intent_id}"))
+        .await
+        .json();
+    assert_eq!(intent["status"], "succeeded", "{intent}");
+    assert_eq!(completed_events(&s.api, id).await, 1);
+
+    let polled = poll(&s.server, id).await;
+    assert_eq!(polled["status"], "complete");
+    assert_eq!(
+        polled["redirect"],
+        format!("https://shop.example/done?session={id}")
+    );
+    // A completed session takes no more payments.
+    let (status, again) = choose(&s.server, id, method, DESKTOP).await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(completed_events(&s.api, id).await, 1);
+}
+
+async fn wallets_pay_a_session_by_qr_code(backend: Backend) {
+    let s = setup(backend).await;
+    pay_by_qr(&s, "alipay").await;
+    pay_by_qr(&s, "wechat_pay").await;
+}
+
+async fn the_page_offers_the_sessions_wallets(backend: Backend) {
+    let s = setup(backend).await;
+    let session = create_session(&s.api, "cny", &["alipay", "wechat_pay"])
+        .await
+        .json();
+
+    for (language, alipay, wechat) in [
+        ("en", "Alipay", "WeChat Pay"),
+        ("zh-CN", "支付宝", "微信支付"),
+    ] {
+        let html = page_html(&session["url"], language).await;
+        assert!(html.contains(alipay) && html.contains(wechat), "{html}");
+        assert!(!html.contains("id=\"card-form\""), "no card form: {html}");
+        assert!(html.contains("data-waiting=\"false\""), "{html}");
+    }
+    let cards_only = create_session(&s.api, "cny", &["card"]).await.json();
+    let html = page_html(&cards_only["url"], "en").await;
+    assert!(!html.contains("data-wallet="), "{html}");
+}
+
+async fn wallets_need_cny_and_a_session_that_offers_them(backend: Backend) {
+    let s = setup(backend).await;
+    let refused = create_session(&s.api, "usd", &["card", "alipay"]).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    let error = &refused.json()["error"];
+    assert_eq!(error["type"], "invalid_request_error");
+    assert_eq!(error["param"], "payment_method_types[1]");
+    assert!(
+        error["message"].as_str().unwrap().contains("cny"),
+        "{error}"
+    );
+    let unknown = create_session(&s.api, "cny", &["paypal"]).await;
+    assert_eq!(unknown.status, 400, "{}", unknown.text);
+
+    // A CNY session without the type: the method is refused, no intent made.
+    let session = create_session(&s.api, "cny", &["alipay"]).await.json();
+    let id = session["id"].as_str().unwrap();
+    let (status, refused) = choose(&s.server, id, "wechat_pay", DESKTOP).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["param"], "method");
+    let (status, refused) = choose(&s.server, id, "bitcoin", DESKTOP).await;
+    assert_eq!(status, 400, "{refused}");
+    let card = browser()
+        .post(s.server.url(&format!("/checkout/{id}/pay")))
+        .form(&[("encrypted", "a.b.c.d.e")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(card.status().as_u16(), 400);
+    let fresh = s
+        .api
+        .get(&format!("/v1/checkout/sessions/{id}"))
+        .await
+        .json();
+    assert_eq!(fresh["payment_intent"], Value::Null);
+
+    // A phone goes to the wallet's own page instead of a QR code.
+    let (status, chosen) = choose(&s.server, id, "alipay", PHONE).await;
+    assert_eq!(status, 200, "{chosen}");
+    assert_eq!(chosen["outcome"], "redirect", "{chosen}");
+    assert!(
+        chosen["redirect"]
+            .as_str()
+            .unwrap()
+            .starts_with(&s.sim.base_url),
+        "{chosen}"
+    );
+    // Back from the wallet's page before its notification, the page polls.
+    let html = page_html(&session["url"], "en").await;
+    assert!(html.contains("data-waiting=\"true\""), "{html}");
+    // Sessions default to cards only.
+    let default = create_session(&s.api, "cny", &[]).await.json();
+    assert_eq!(default["payment_method_types"], serde_json::json!(["card"]));
+}
+
+on_both_backends!(
+    wallets_pay_a_session_by_qr_code,
+    the_page_offers_the_sessions_wallets,
+    wallets_need_cny_and_a_session_that_offers_them,
+);
