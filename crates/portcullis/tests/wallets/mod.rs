@@ -139,23 +139,6 @@ impl WalletSim {
             .unwrap()
     }
 
-    /// The `POST /v1/connector_accounts` form connecting `provider`
-    /// (`alipay` or `wechat_pay`) to this simulator.
-    pub fn account_form(&self, provider: &str) -> Vec<(String, String)> {
-        let account = &self.accounts[provider];
-        let mut form: Vec<(String, String)> = vec![
-            ("type".into(), provider.into()),
-            ("endpoint".into(), text(account, "endpoint")),
-        ];
-        for (name, value) in account["credentials"].as_object().unwrap() {
-            form.push((
-                format!("credentials[{name}]"),
-                value.as_str().unwrap().into(),
-            ));
-        }
-        form
-    }
-
     /// The customer page a QR code's `data` leads to once scanned.
     pub async fn page_of(&self, data: &str) -> String {
         let client = reqwest::Client::builder()
