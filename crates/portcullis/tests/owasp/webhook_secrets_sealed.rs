@@ -159,7 +159,7 @@ async fn webhook_secrets_are_sealed_at_rest_and_still_sign(backend: Backend) {
     // Key rotation re-wraps the endpoint's secrets; they still sign.
     let rotated = cli(&env.db, &["vault", "rotate-key"]);
     assert!(
-        rotated.contains(", 1 webhook endpoints and 0 terminals"),
+        rotated.contains(", 1 webhook endpoints, 0 terminals"),
         "{rotated}"
     );
     let new_kek = assert_sealed(&env.db, backend, &id, &secret).await;
