@@ -176,7 +176,7 @@ describe('hosted authentication page', () => {
     const response = await page.goto(intent.next_action.redirect_to_url.url);
     assert.equal(response.status(), 200);
     assert.equal(await page.title(), 'Authenticate your payment');
-    assert.equal((await page.locator('#amount').innerText()).trim(), '43.21 USD');
+    assert.equal((await page.locator('#amount').innerText()).trim(), '$43.21');
     assert.ok(await page.locator('#complete').isVisible());
     assert.ok(await page.locator('#fail').isVisible());
     await page.screenshot({ path: join(screenshots, 'authenticate-challenge.png'), fullPage: true });
@@ -218,7 +218,7 @@ describe('hosted authentication page', () => {
     const page = await freshPage();
 
     await page.goto(intent.next_action.redirect_to_url.url);
-    assert.equal((await page.locator('#amount').innerText()).trim(), '19.99 USD');
+    assert.equal((await page.locator('#amount').innerText()).trim(), '$19.99');
     await Promise.all([
       page.waitForURL((url) => url.href.startsWith(`${shop.base}/done`)),
       page.click('#fail'),

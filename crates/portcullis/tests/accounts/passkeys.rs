@@ -400,7 +400,26 @@ async fn forged_or_misplaced_passkey_answers_are_refused(backend: Backend) {
     assert_eq!(honest.status, 200, "{}", honest.text);
 }
 
+/// WebAuthn takes a domain name, never an IP address, as the relying
+/// party: a gateway whose public URL is an address answers a clear 400
+/// (the schemathesis run found a 500 here).
+async fn passkeys_need_a_domain_name_as_public_url(backend: Backend) {
+    let w = world(backend, &[("PORTCULLIS_PUBLIC_URL", "http://127.0.0.1:8080")]).await;
+    let answer = w
+        .app
+        .post("/v1/accounts/passkeys/login/challenge", &[])
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.text);
+    assert_eq!(
+        answer.json()["error"]["code"],
+        "passkeys_unavailable",
+        "{}",
+        answer.text
+    );
+}
+
 crate::on_both_backends!(
     register_sign_in_and_step_up_with_a_passkey,
     forged_or_misplaced_passkey_answers_are_refused,
+    passkeys_need_a_domain_name_as_public_url,
 );

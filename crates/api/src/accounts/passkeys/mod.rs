@@ -20,7 +20,7 @@ pub use handlers::{
     delete, finish_login, finish_registration, list, start_login, start_registration,
 };
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorType};
 use crate::state::AppState;
 use axum::http::StatusCode;
 use portcullis_domain::ids::new_id;
@@ -50,7 +50,18 @@ pub fn webauthn(state: &AppState) -> ApiResult<Webauthn> {
         .to_owned();
     WebauthnBuilder::new(&rp_id, &origin)
         .and_then(|builder| builder.rp_name("Portcullis").build())
-        .map_err(|err| ApiError::internal(&err))
+        .map_err(|err| {
+            // WebAuthn needs a domain name (not an IP address) as the
+            // relying party: the gateway's configuration, not the caller,
+            // must change, and nothing was done.
+            tracing::warn!(public_url = %base, error = %err, "passkeys unavailable: public_url is not a domain name");
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorType::InvalidRequest,
+                Some("passkeys_unavailable"),
+                "Passkeys are not available on this gateway: its public_url must be a domain name (WebAuthn does not accept IP addresses).",
+            )
+        })
 }
 
 /// The WebAuthn user handle of an account: opaque, stable, and no
