@@ -404,7 +404,11 @@ async fn forged_or_misplaced_passkey_answers_are_refused(backend: Backend) {
 /// party: a gateway whose public URL is an address answers a clear 400
 /// (the schemathesis run found a 500 here).
 async fn passkeys_need_a_domain_name_as_public_url(backend: Backend) {
-    let w = world(backend, &[("PORTCULLIS_PUBLIC_URL", "http://127.0.0.1:8080")]).await;
+    let w = world(
+        backend,
+        &[("PORTCULLIS_PUBLIC_URL", "http://127.0.0.1:8080")],
+    )
+    .await;
     let answer = w
         .app
         .post("/v1/accounts/passkeys/login/challenge", &[])
