@@ -6,7 +6,11 @@
 //! with `out_request_no`, WeChat Pay `POST /v3/refund/domestic/refunds`),
 //! never above what was paid; each refund is booked (`ledger verify`
 //! passes) and announced (`charge.refunded`); a refund whose answer the
-//! provider dropped is asked again by recovery and refunded once.
+//! provider dropped is asked again by recovery and refunded once. A refund
+//! the provider holds PROCESSING (the simulator's `refunds_processing`
+//! fault) answers `pending`, holds its amount, and becomes `succeeded`
+//! (booked once) or `failed` (its amount released) when WeChat Pay's
+//! `REFUND.*` notification or a later refund query says how it ended.
 
 mod support;
 mod wallets;
@@ -280,7 +284,148 @@ async fn a_refund_whose_answer_is_lost_is_asked_again_once(backend: Backend) {
     ledger_verifies(&s.db);
 }
 
+/// Recovery never runs during the test: only a notification settles.
+const NO_RECOVERY: &str = "recovery_interval_ms = 600000\n\
+     refund_settle_window_ms = 0\n";
+
+/// The simulator holds the next refund PROCESSING, ending `then` on `on`.
+async fn hold_next_refund(sim: &WalletSim, then: &str, on: &str) {
+    let held = reqwest::Client::new()
+        .post(format!("{}/sim/faults", sim.base_url))
+        .json(&serde_json::json!({"refunds_processing": 1, "then": then, "resolve_on": on}))
+        .send()
+        .await
+        .unwrap();
+    assert!(held.status().is_success());
+}
+
+/// Ends a held refund at the simulator (WeChat Pay then notifies).
+async fn resolve_at_provider(sim: &WalletSim, refund_id: &str) {
+    let resolved = reqwest::Client::new()
+        .post(format!("{}/sim/refunds/{refund_id}/resolve", sim.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert!(resolved.status().is_success(), "{refund_id}");
+}
+
+/// A pending refund of `amount` on `intent`, held by the provider.
+async fn pending_refund(s: &Setup, intent: &Value, amount: &str) -> String {
+    let created = refund(&s.api, intent, Some(amount)).await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let pending = created.json();
+    assert_eq!(pending["status"], "pending", "{pending}");
+    pending["id"].as_str().unwrap().to_owned()
+}
+
+async fn settled_refund(api: &Api, id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let current = api.get(&format!("/v1/refunds/{id}")).await.json();
+        if current["status"] != "pending" {
+            return current;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{current}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn amount_refunded(api: &Api, intent: &Value) -> i64 {
+    let charge = intent["latest_charge"].as_str().unwrap();
+    let charge = api.get(&format!("/v1/charges/{charge}")).await.json();
+    charge["amount_refunded"].as_i64().unwrap()
+}
+
+/// The refund balance transactions booked for refund `id`.
+async fn refund_bookings(api: &Api, id: &str) -> Vec<i64> {
+    let booked = api
+        .get("/v1/balance_transactions?type=refund&limit=100")
+        .await
+        .json();
+    booked["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["source"] == id)
+        .map(|t| t["amount"].as_i64().unwrap())
+        .collect()
+}
+
+async fn a_processing_wechat_refund_ends_with_its_notification(backend: Backend) {
+    let s = setup(backend, NO_RECOVERY).await;
+    let intent = paid(&s, "wechat_pay", "1000").await;
+    hold_next_refund(&s.sim, "SUCCESS", "resolve").await;
+    let id = pending_refund(&s, &intent, "400").await;
+    // The pending refund holds its amount: no more than the rest may go.
+    assert_eq!(amount_refunded(&s.api, &intent).await, 400);
+    let too_much = refund(&s.api, &intent, Some("601")).await;
+    assert_eq!(too_much.json()["error"]["code"], "amount_too_large");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let still = s.api.get(&format!("/v1/refunds/{id}")).await.json();
+    assert_eq!(still["status"], "pending", "{still}");
+
+    resolve_at_provider(&s.sim, &id).await;
+    let done = settled_refund(&s.api, &id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(
+        refund_bookings(&s.api, &id).await,
+        vec![-400],
+        "booked once"
+    );
+    let charge = intent["latest_charge"].as_str().unwrap();
+    assert_eq!(events_about(&s.api, "charge.refunded", charge).await, 1);
+
+    // ABNORMAL (the buyer's account cannot take it): failed, released.
+    hold_next_refund(&s.sim, "ABNORMAL", "resolve").await;
+    let abnormal = pending_refund(&s, &intent, "600").await;
+    assert_eq!(amount_refunded(&s.api, &intent).await, 1000);
+    resolve_at_provider(&s.sim, &abnormal).await;
+    let failed = settled_refund(&s.api, &abnormal).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(failed["failure_reason"].is_string(), "{failed}");
+    assert_eq!(amount_refunded(&s.api, &intent).await, 400);
+    assert_eq!(events_about(&s.api, "refund.failed", &abnormal).await, 1);
+    let rest = refund(&s.api, &intent, None).await;
+    assert_eq!(rest.json()["amount"], 600, "{}", rest.text);
+    assert_eq!(rest.json()["status"], "succeeded", "{}", rest.text);
+    assert_eq!(amount_refunded(&s.api, &intent).await, 1000);
+    ledger_verifies(&s.db);
+}
+
+async fn processing_refunds_end_on_a_later_query(backend: Backend) {
+    let s = setup(backend, FAST_RECOVERY).await;
+    // Alipay: fund_change "N", then REFUND_SUCCESS on the refund query.
+    let intent = paid(&s, "alipay", "900").await;
+    hold_next_refund(&s.sim, "SUCCESS", "query").await;
+    let id = pending_refund(&s, &intent, "900").await;
+    let done = settled_refund(&s.api, &id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(
+        refund_bookings(&s.api, &id).await,
+        vec![-900],
+        "booked once"
+    );
+    assert_eq!(
+        sim_refunds(&s.sim, intent["id"].as_str().unwrap()).await,
+        vec![900]
+    );
+
+    // WeChat Pay: CLOSED on the query: failed, the amount refundable again.
+    let intent = paid(&s, "wechat_pay", "700").await;
+    hold_next_refund(&s.sim, "CLOSED", "query").await;
+    let id = pending_refund(&s, &intent, "700").await;
+    let failed = settled_refund(&s.api, &id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(amount_refunded(&s.api, &intent).await, 0);
+    let again = refund(&s.api, &intent, None).await;
+    assert_eq!(again.json()["status"], "succeeded", "{}", again.text);
+    assert_eq!(again.json()["amount"], 700, "{}", again.text);
+    ledger_verifies(&s.db);
+}
+
 on_both_backends!(
     wallet_payments_refund_in_parts_through_the_provider,
     a_refund_whose_answer_is_lost_is_asked_again_once,
+    a_processing_wechat_refund_ends_with_its_notification,
+    processing_refunds_end_on_a_later_query,
 );

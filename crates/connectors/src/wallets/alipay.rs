@@ -174,7 +174,10 @@ impl AlipayClient {
             .map(drop)
     }
 
-    /// `alipay.trade.refund`, idempotent by `out_request_no`.
+    /// `alipay.trade.refund`, idempotent by `out_request_no`. Alipay
+    /// says `fund_change: "Y"` when this call moved the money; `"N"` (a
+    /// refund still in progress, or one asked again) is confirmed by
+    /// [`Self::refund_query`], as Alipay's documents advise.
     pub async fn refund(
         &self,
         out_trade_no: &str,
@@ -187,12 +190,14 @@ impl AlipayClient {
         Ok(RefundStatus {
             provider_refund_id: None,
             amount_fen,
-            succeeded: true,
+            succeeded: node.get("fund_change").and_then(Value::as_str) == Some("Y"),
         })
     }
 
     /// `alipay.trade.fastpay.refund.query`: `None` when Alipay has no such
-    /// refund (it answers success without `refund_amount`).
+    /// refund (it answers success without `refund_amount`); a refund is
+    /// done only with `refund_status: REFUND_SUCCESS` (Alipay leaves the
+    /// field out of a refund not received or not finished).
     pub async fn refund_query(
         &self,
         out_trade_no: &str,
@@ -207,7 +212,7 @@ impl AlipayClient {
         Ok(Some(RefundStatus {
             provider_refund_id: None,
             amount_fen: fen(amount)?,
-            succeeded: status.is_none_or(|s| s == "REFUND_SUCCESS"),
+            succeeded: status == Some("REFUND_SUCCESS"),
         }))
     }
 

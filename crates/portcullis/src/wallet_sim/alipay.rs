@@ -422,20 +422,22 @@ fn refund(sim: &SharedSim, biz: &Value) -> Outcome {
     if amount_fen > trade.amount_fen - trade.refunded_fen() {
         return Err(business("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限"));
     }
-    trade.refunds.push(RefundRecord {
-        out_refund_no: out_request_no,
-        refund_id: numbered("", 20),
-        amount_fen,
-        created_s: now_s(),
-    });
+    let mut record = RefundRecord::succeeded(out_request_no, numbered("", 20), amount_fen, now_s());
+    // Held by a fault: no money moved yet (`fund_change: "N"`).
+    record.processing = sim.faults.next_refund();
+    let changed = record.processing.is_none();
+    trade.refunds.push(record);
     sim.book
         .lock()
         .put(trade.clone())
         .map_err(|_| business("ACQ.SYSTEM_ERROR", "系统错误"))?;
-    Ok(fields(&trade, true))
+    Ok(fields(&trade, changed))
 }
 
 fn refund_query(sim: &SharedSim, biz: &Value) -> Outcome {
+    if let Some(out_request_no) = text(biz, "out_request_no") {
+        super::refunds::resolve_on_query(sim, Provider::Alipay, out_request_no);
+    }
     let trade = find(sim, biz)?;
     let out_request_no = text(biz, "out_request_no").unwrap_or(&trade.out_trade_no);
     let mut fields = json!({
@@ -447,7 +449,10 @@ fn refund_query(sim: &SharedSim, biz: &Value) -> Outcome {
     if let Some(done) = trade.refund(out_request_no) {
         fields["total_amount"] = json!(yuan(trade.amount_fen));
         fields["refund_amount"] = json!(yuan(done.amount_fen));
-        fields["refund_status"] = json!("REFUND_SUCCESS");
+        // Alipay leaves refund_status out of a refund not (yet) done.
+        if done.succeeded_now() {
+            fields["refund_status"] = json!("REFUND_SUCCESS");
+        }
     }
     Ok(success(fields))
 }

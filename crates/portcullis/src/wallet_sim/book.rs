@@ -75,6 +75,82 @@ pub struct RefundRecord {
     pub refund_id: String,
     pub amount_fen: i64,
     pub created_s: i64,
+    /// A refund held PROCESSING by a fault, until it resolves; `None` once
+    /// it has (or when it never was).
+    #[serde(default)]
+    pub processing: Option<ProcessingRefund>,
+    /// WeChat Pay `status` once resolved: SUCCESS, ABNORMAL or CLOSED.
+    #[serde(default = "refund_success")]
+    pub status: String,
+    /// Where the refund's notification goes (WeChat Pay's `notify_url`).
+    #[serde(default)]
+    pub notify_url: Option<String>,
+}
+
+fn refund_success() -> String {
+    REFUND_SUCCESS.to_owned()
+}
+
+pub const REFUND_SUCCESS: &str = "SUCCESS";
+
+/// When a PROCESSING refund resolves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolveOn {
+    /// On the next refund query.
+    Query,
+    /// Only when `POST /sim/refunds/{out_refund_no}/resolve` says so (the
+    /// notification then tells the merchant).
+    Resolve,
+}
+
+/// How a refund held PROCESSING ends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessingRefund {
+    /// SUCCESS, ABNORMAL or CLOSED.
+    pub then: String,
+    pub on: ResolveOn,
+}
+
+impl RefundRecord {
+    /// A refund that succeeded at once.
+    pub fn succeeded(
+        out_refund_no: String,
+        refund_id: String,
+        amount_fen: i64,
+        now_s: i64,
+    ) -> Self {
+        RefundRecord {
+            out_refund_no,
+            refund_id,
+            amount_fen,
+            created_s: now_s,
+            processing: None,
+            status: refund_success(),
+            notify_url: None,
+        }
+    }
+
+    /// The provider's status now: PROCESSING until resolved.
+    pub fn status(&self) -> &str {
+        if self.processing.is_some() {
+            "PROCESSING"
+        } else {
+            &self.status
+        }
+    }
+
+    /// Whether the refund has paid the buyer.
+    pub fn succeeded_now(&self) -> bool {
+        self.status() == REFUND_SUCCESS
+    }
+
+    /// Ends the PROCESSING state as the fault said.
+    pub fn resolve(&mut self) {
+        if let Some(processing) = self.processing.take() {
+            self.status = processing.then;
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -117,8 +193,14 @@ impl Trade {
         self.state == TradeState::WaitBuyerPay && self.expires_s.is_some_and(|at| at <= now_s)
     }
 
+    /// What the refunds hold of the trade: all but those that failed
+    /// (ABNORMAL, CLOSED).
     pub fn refunded_fen(&self) -> i64 {
-        self.refunds.iter().map(|r| r.amount_fen).sum()
+        self.refunds
+            .iter()
+            .filter(|r| r.processing.is_some() || r.status == REFUND_SUCCESS)
+            .map(|r| r.amount_fen)
+            .sum()
     }
 
     /// Refunds what is left of a paid trade (a cancel or reverse after
@@ -126,12 +208,12 @@ impl Trade {
     pub fn refund_the_rest(&mut self, reason: &str, refund_id: String, now_s: i64) {
         let remaining = self.amount_fen - self.refunded_fen();
         if remaining > 0 {
-            self.refunds.push(RefundRecord {
-                out_refund_no: format!("{reason}-{}", self.out_trade_no),
+            self.refunds.push(RefundRecord::succeeded(
+                format!("{reason}-{}", self.out_trade_no),
                 refund_id,
-                amount_fen: remaining,
-                created_s: now_s,
-            });
+                remaining,
+                now_s,
+            ));
         }
     }
 

@@ -5,7 +5,7 @@
 //! notification fault to inject. Plus the simulator's own JSON:
 //! `GET /sim/trades` (its truth) and `POST /sim/faults`.
 
-use super::book::{Provider, Trade, TradeState};
+use super::book::{Provider, ResolveOn, Trade, TradeState, REFUND_SUCCESS};
 use super::notify::{self, Event, NotifyFault};
 use super::{now_s, SharedSim};
 use axum::extract::{Path, Query, State};
@@ -22,6 +22,7 @@ pub fn routes() -> Router<SharedSim> {
         .route("/scan", get(scan))
         .route("/sim/trades", get(trades))
         .route("/sim/faults", post(faults))
+        .route("/sim/refunds/{out_refund_no}/resolve", post(resolve_refund))
         .merge(super::wechat::client_routes())
 }
 
@@ -212,10 +213,46 @@ async fn trades(State(sim): State<SharedSim>) -> Json<Value> {
 
 #[derive(Deserialize)]
 struct FaultRequest {
+    #[serde(default)]
     drop_answers: u32,
+    #[serde(default)]
+    refunds_processing: u32,
+    then: Option<String>,
+    resolve_on: Option<ResolveOn>,
 }
 
-async fn faults(State(sim): State<SharedSim>, Json(request): Json<FaultRequest>) -> Json<Value> {
+async fn faults(State(sim): State<SharedSim>, Json(request): Json<FaultRequest>) -> Response {
     sim.faults.drop_next(request.drop_answers);
-    Json(json!({ "drop_answers": request.drop_answers.min(super::faults::DROP_NEXT_MAX) }))
+    if request.refunds_processing > 0 {
+        let then = request.then.as_deref().unwrap_or(REFUND_SUCCESS);
+        let on = request.resolve_on.unwrap_or(ResolveOn::Query);
+        if let Err(why) = sim
+            .faults
+            .hold_refunds(request.refunds_processing, then, on)
+        {
+            return (StatusCode::BAD_REQUEST, Json(json!({ "error": why }))).into_response();
+        }
+    }
+    Json(json!({
+        "drop_answers": request.drop_answers.min(super::faults::DROP_NEXT_MAX),
+        "refunds_processing": request.refunds_processing.min(super::faults::DROP_NEXT_MAX),
+    }))
+    .into_response()
+}
+
+/// Resolves a refund held PROCESSING, and notifies (WeChat Pay).
+async fn resolve_refund(
+    State(sim): State<SharedSim>,
+    Path(out_refund_no): Path<String>,
+) -> Response {
+    match super::refunds::resolve(&sim, &out_refund_no) {
+        Some(status) => {
+            Json(json!({ "out_refund_no": out_refund_no, "status": status })).into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no such refund held PROCESSING" })),
+        )
+            .into_response(),
+    }
 }

@@ -14,7 +14,9 @@
 //! - Asynchronous notifications on each provider's retry schedule
 //!   ([`notify`]).
 //! - `/sim/trades` (the simulator's truth, JSON) and `/sim/faults` (drop
-//!   the next N answers) for tests and the soak.
+//!   the next N answers, hold the next N refunds PROCESSING) for tests and
+//!   the soak; `/sim/refunds/{out_refund_no}/resolve` ends a held refund
+//!   ([`refunds`]).
 //!
 //! Our requests are verified with the merchant keys the simulator drew
 //! ([`keys`]) and printed at start-up as connector-account credentials.
@@ -28,6 +30,7 @@ mod faults;
 mod keys;
 mod micropay;
 mod notify;
+mod refunds;
 mod wechat;
 
 use crate::cli::WalletSimArgs;

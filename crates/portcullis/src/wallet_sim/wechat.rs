@@ -470,8 +470,8 @@ fn refund_json(trade: &Trade, refund: &RefundRecord) -> Value {
         "channel": "ORIGINAL",
         "user_received_account": "支付用户零钱",
         "create_time": time,
-        "success_time": time,
-        "status": "SUCCESS",
+        "success_time": refund.succeeded_now().then_some(time),
+        "status": refund.status(),
         "funds_account": "AVAILABLE",
         "amount": {
             "total": trade.amount_fen,
@@ -554,12 +554,14 @@ fn refund(sim: &SharedSim, request: &Signed) -> Answer {
             "申请退款金额超过订单可退金额",
         ));
     }
-    let record = RefundRecord {
-        out_refund_no: out_refund_no.to_owned(),
-        refund_id: numbered("50000", 24),
-        amount_fen: refund_fen,
-        created_s: now_s(),
-    };
+    let mut record = RefundRecord::succeeded(
+        out_refund_no.to_owned(),
+        numbered("50000", 24),
+        refund_fen,
+        now_s(),
+    );
+    record.processing = sim.faults.next_refund();
+    record.notify_url = text(&body, "/notify_url").map(str::to_owned);
     trade.refunds.push(record.clone());
     book.put(trade.clone()).map_err(|_| {
         error(
@@ -569,7 +571,8 @@ fn refund(sim: &SharedSim, request: &Signed) -> Answer {
         )
     })?;
     drop(book);
-    if let Some(url) = text(&body, "/notify_url") {
+    // A refund held PROCESSING is announced when it resolves (`refunds`).
+    if let (Some(url), None) = (text(&body, "/notify_url"), &record.processing) {
         let mut notified = trade.clone();
         notified.notify_url = Some(url.to_owned());
         notify::dispatch(sim.clone(), notified, Event::Refunded, NotifyFault::None);
@@ -586,6 +589,7 @@ async fn query_refund(
 ) -> Response {
     let request = signed(method, &uri, headers, Bytes::new());
     let answer = authenticate(&sim, &request).and_then(|()| {
+        super::refunds::resolve_on_query(&sim, Provider::WechatPay, &out_refund_no);
         let book = sim.book.lock();
         let trades = book.all();
         trades
@@ -606,8 +610,8 @@ pub fn notification(sim: &SharedSim, trade: &Trade, shape: Shape) -> Message {
     let (kind, event_type, summary, plaintext) = match (shape.event, trade.refunds.last()) {
         (Event::Refunded, Some(refund)) => (
             "refund",
-            "REFUND.SUCCESS",
-            "退款成功",
+            refund_event_type(refund),
+            refund_summary(refund),
             refund_notification(sim, trade, refund).to_string(),
         ),
         _ => (
@@ -652,7 +656,24 @@ pub fn notification(sim: &SharedSim, trade: &Trade, shape: Shape) -> Message {
     Message::Wechat { headers, body }
 }
 
-/// A `REFUND.SUCCESS` notification's resource.
+/// `REFUND.SUCCESS`, `REFUND.ABNORMAL` or `REFUND.CLOSED`.
+fn refund_event_type(refund: &RefundRecord) -> &'static str {
+    match refund.status() {
+        "SUCCESS" => "REFUND.SUCCESS",
+        "CLOSED" => "REFUND.CLOSED",
+        _ => "REFUND.ABNORMAL",
+    }
+}
+
+fn refund_summary(refund: &RefundRecord) -> &'static str {
+    match refund.status() {
+        "SUCCESS" => "退款成功",
+        "CLOSED" => "退款关闭",
+        _ => "退款异常",
+    }
+}
+
+/// A `REFUND.*` notification's resource.
 fn refund_notification(sim: &SharedSim, trade: &Trade, refund: &RefundRecord) -> Value {
     json!({
         "mchid": sim.keys.wechat.mchid,
@@ -660,7 +681,7 @@ fn refund_notification(sim: &SharedSim, trade: &Trade, refund: &RefundRecord) ->
         "transaction_id": trade.trade_no,
         "out_refund_no": refund.out_refund_no,
         "refund_id": refund.refund_id,
-        "refund_status": "SUCCESS",
+        "refund_status": refund.status(),
         "success_time": portcullis_wallets::wechat_pay_orders::time_expire(refund.created_s),
         "user_received_account": "支付用户零钱",
         "amount": {
