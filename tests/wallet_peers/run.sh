@@ -5,6 +5,9 @@
 # (crates/wallets/tests/peers.rs, tests/peers/peer.py); then the same SDKs
 # act as the merchant against `portcullis wallet-sim`
 # (crates/portcullis/tests/wallet_sim.rs, tests/wallet_peers/sim_peer.py);
+# the same SDKs act as the provider for our refund calls and sign a
+# REFUND.SUCCESS notification we must accept
+# (crates/portcullis/tests/wallet_refund_peers.rs, tests/wallet_peers/refund_peer.py);
 # and zxing-cpp decodes the QR PNGs we render (crates/api/src/qr_images.rs).
 #   PYTHON   the interpreter that makes the venv (default python3)
 set -euo pipefail
@@ -27,6 +30,10 @@ PORTCULLIS_PEER_PYTHON="$venv/bin/python" CI=true \
 echo "wallet peers: zxing-cpp reads our QR PNGs (cargo test -p portcullis-api --lib qr_images)"
 PORTCULLIS_PEER_PYTHON="$venv/bin/python" CI=true \
     cargo test -p portcullis-api --lib qr_images -- --include-ignored
+
+echo "wallet peers: the SDKs check our refund calls (cargo test -p portcullis --test wallet_refund_peers)"
+PORTCULLIS_PEER_PYTHON="$venv/bin/python" CI=true \
+    cargo test -p portcullis --test wallet_refund_peers -- --include-ignored
 
 echo "wallet peers: cargo test -p portcullis --test wallet_sim the_providers_sdks"
 PORTCULLIS_PEER_PYTHON="$venv/bin/python" CI=true \

@@ -1195,28 +1195,11 @@ mod the_providers_sdks {
     use std::process::Command;
 
     fn python() -> String {
-        std::env::var("PORTCULLIS_PEER_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+        wallets::peer_python()
     }
 
     fn sdks_available() -> bool {
-        let probe = Command::new(python())
-            .args([
-                "-c",
-                "import alipay.aop.api.DefaultAlipayClient, wechatpayv3",
-            ])
-            .output();
-        if probe.is_ok_and(|out| out.status.success()) {
-            return true;
-        }
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "alipay-sdk-python / wechatpayv3 are missing, and CI=true requires them"
-        );
-        eprintln!(
-            "SKIPPED: alipay-sdk-python / wechatpayv3 not importable by {}",
-            python()
-        );
-        false
+        wallets::sdks_available("alipay.aop.api.DefaultAlipayClient, wechatpayv3")
     }
 
     fn run(step: &str, given: &Value) -> Value {

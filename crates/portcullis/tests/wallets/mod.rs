@@ -21,6 +21,32 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The interpreter with the providers' Python SDKs
+/// (`PORTCULLIS_PEER_PYTHON`, as `tests/wallet_peers/run.sh` sets it).
+pub fn peer_python() -> String {
+    std::env::var("PORTCULLIS_PEER_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+/// Whether `peer_python()` can import `modules`; without them a test
+/// prints SKIPPED, except under `CI=true`, where it fails.
+pub fn sdks_available(modules: &str) -> bool {
+    let probe = Command::new(peer_python())
+        .args(["-c", &format!("import {modules}")])
+        .output();
+    if probe.is_ok_and(|out| out.status.success()) {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "alipay-sdk-python / wechatpayv3 are missing, and CI=true requires them"
+    );
+    eprintln!(
+        "SKIPPED: alipay-sdk-python / wechatpayv3 not importable by {}",
+        peer_python()
+    );
+    false
+}
+
 pub fn now_s() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
