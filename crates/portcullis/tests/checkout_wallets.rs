@@ -303,7 +303,9 @@ async fn wait_failed(server: &TestServer, id: &str) -> Value {
         if polled.get("failed").is_some() {
             return polled;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "{polled}");
+        // WeChat Pay sends no notification for PAYERROR: the worker's
+        // first early query (10 s after the trade opened) finds it.
+        assert!(started.elapsed() < Duration::from_secs(40), "{polled}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -346,6 +348,38 @@ async fn a_declined_wallet_payment_lets_the_customer_choose_again(backend: Backe
     assert_eq!(s.sim.act(&page, "pay", "none").await.status(), 200);
     assert_eq!(wait_complete(&s.api, id).await["payment_status"], "paid");
     assert_eq!(intent_of(&s.api, id).await, intent_id);
+}
+
+/// Declined in WeChat Pay (`PAYERROR`, which no notification announces):
+/// the worker's query finds it and the page's poll says so.
+async fn a_payment_declined_in_wechat_pay_is_found_by_query(backend: Backend) {
+    let s = setup(backend).await;
+    let session = create_session(&s.api, "cny", &["wechat_pay"]).await.json();
+    let id = session["id"].as_str().unwrap();
+    let (_, chosen) = choose(&s.server, id, "wechat_pay", DESKTOP).await;
+    let page = s.sim.page_of(chosen["qr_data"].as_str().unwrap()).await;
+    assert_eq!(s.sim.act(&page, "decline", "none").await.status(), 200);
+    let polled = wait_failed(&s.server, id).await;
+    assert_eq!(polled["status"], "open");
+    let intent_id = intent_of(&s.api, id).await;
+    let intent = s
+        .api
+        .get(&format!("/v1/payment_intents/{intent_id}"))
+        .await
+        .json();
+    assert_eq!(intent["status"], "requires_payment_method", "{intent}");
+    let events = s
+        .api
+        .get("/v1/events?type=payment_intent.payment_failed&limit=100")
+        .await
+        .json();
+    let failed = events["data"].as_array().unwrap().iter();
+    assert_eq!(
+        failed
+            .filter(|e| e["data"]["object"]["id"] == intent_id.as_str())
+            .count(),
+        1
+    );
 }
 
 /// Alipay's wap pay returns the browser to the session's return URL with
@@ -392,4 +426,5 @@ on_both_backends!(
     wallets_need_cny_and_a_session_that_offers_them,
     a_declined_wallet_payment_lets_the_customer_choose_again,
     alipay_returns_the_browser_through_the_return_url,
+    a_payment_declined_in_wechat_pay_is_found_by_query,
 );
