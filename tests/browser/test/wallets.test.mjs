@@ -299,7 +299,11 @@ describe('wallet pages', () => {
     }
 
     async function expectPaid(page, session) {
-      await page.waitForURL(`${receiver.base}/success?session_id=${session.id}`);
+      const success = `${receiver.base}/success?session_id=${session.id}`;
+      await page.waitForURL(success).catch(async (error) => {
+        const body = await page.locator('body').innerText().catch(() => '');
+        throw new Error(`not at ${success} but at ${page.url()}: ${body.slice(0, 400)}`, { cause: error });
+      });
       const after = await gateway('GET', `/v1/checkout/sessions/${session.id}`);
       assert.equal(after.status, 'complete');
       assert.equal(after.payment_status, 'paid');
