@@ -302,6 +302,8 @@ describe('wallet pages', () => {
       const success = `${receiver.base}/success?session_id=${session.id}`;
       await page.waitForURL(success).catch(async (error) => {
         const body = await page.locator('body').innerText().catch(() => '');
+        const shot = join(screenshots, `checkout-wallet-missed-success-${session.id}.png`);
+        await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
         throw new Error(`not at ${success} but at ${page.url()}: ${body.slice(0, 400)}`, { cause: error });
       });
       const after = await gateway('GET', `/v1/checkout/sessions/${session.id}`);
