@@ -10,7 +10,7 @@
 #   PORTCULLIS_BROWSER_KEEP_TMP  set to keep the server's data dir and log
 #   PORTCULLIS_TEST_SMTP_PYTHON  a Python with aiosmtpd for the account pages
 #                    emails (default: a venv .venv-accounts-smtp made here)
-# Extra arguments go to `node --test`. Exits non-zero when a test fails.
+# Extra arguments go to `node --test` (test files named there run alone). Exits non-zero when a test fails.
 #
 # Like the Python conftest, it starts a fresh `portcullis serve` on port 0
 # with a temporary data dir, makes a merchant with the CLI, and stops the
@@ -129,6 +129,7 @@ smtp_pid=""
 cleanup() {
     stop_server || true
     if [[ -n "$smtp_pid" ]]; then kill "$smtp_pid" 2>/dev/null || true; fi
+    if [[ -n "${wallet_sim_pid:-}" ]]; then kill "$wallet_sim_pid" 2>/dev/null || true; fi
     if [[ -n "${PORTCULLIS_BROWSER_KEEP_TMP:-}" ]]; then
         log "kept $tmp"
     else
@@ -155,11 +156,35 @@ for _ in $(seq 100); do
 done
 grep -q ready "$tmp/smtp.log" || { echo "browser: the SMTP sink did not start:" >&2; cat "$tmp/smtp.log" >&2; exit 1; }
 
+# --- the wallet simulator (Alipay, WeChat Pay) the wallet pages pay through ----------
+# Its own data dir; its address and the credentials it prints (one JSON
+# object per provider) go to the tests as WALLET_SIM_*.
+wallet_sim_pid=""
+"${clean_env[@]}" "$bin" wallet-sim --listen 127.0.0.1:0 --data-dir "$tmp/wallet-sim" \
+    </dev/null >"$tmp/wallet-sim.out" 2>"$tmp/wallet-sim.log" &
+wallet_sim_pid=$!
+wallet_sim_line() { sed -n "s/^$1 //p" "$tmp/wallet-sim.out" 2>/dev/null | head -n1; }
+for _ in $(seq $((START_TIMEOUT_S * 10))); do
+    [[ -n "$(wallet_sim_line 'wechat_pay connector account:')" ]] && break
+    kill -0 "$wallet_sim_pid" 2>/dev/null || break
+    sleep 0.1
+done
+wallet_sim_url="$(wallet_sim_line 'wallet-sim listening on')"
+wallet_sim_alipay="$(wallet_sim_line 'alipay connector account:')"
+wallet_sim_wechat_pay="$(wallet_sim_line 'wechat_pay connector account:')"
+if [[ -z "$wallet_sim_url" || -z "$wallet_sim_wechat_pay" ]]; then
+    echo "browser: wallet-sim did not start:" >&2
+    cat "$tmp/wallet-sim.out" "$tmp/wallet-sim.log" >&2 || true
+    exit 1
+fi
+log "wallet-sim at $wallet_sim_url"
+
 log "starting $bin serve (data in $data)"
 # Private webhook targets: the checkout test's merchant receiver listens on
-# 127.0.0.1.
+# 127.0.0.1; private connector endpoints: the wallet simulator does too.
 "${clean_env[@]}" PORTCULLIS_SMTP_URL="smtp://127.0.0.1:$smtp_port" \
     "$bin" serve --listen 127.0.0.1:0 --data-dir "$data" --webhooks-allow-private-targets \
+    --connectors-allow-private-endpoints \
     </dev/null >"$tmp/stdout.log" 2>"$tmp/server.log" &
 server_pid=$!
 
@@ -199,12 +224,17 @@ activation_token="$(node -p 'JSON.parse(process.argv[1]).activation_link.split("
 shots="${SCREENSHOT_DIR:-$here/output/screenshots}"
 mkdir -p "$shots"
 status=0
+# Test files named among the arguments run alone; otherwise every file.
+test_files=(test/*.test.mjs)
+for arg in "$@"; do if [[ "$arg" == *.test.mjs ]]; then test_files=(); fi; done
 merchant_id="$(node -e 'process.stdout.write(JSON.parse(process.argv[1]).id)' "$merchant_json")"
 PORTCULLIS_URL="$base_url" PORTCULLIS_SECRET_KEY="$secret_key" CHROMIUM_PATH="$chromium_path" \
     PORTCULLIS_MERCHANT_ID="$merchant_id" PORTCULLIS_MAIL_LOG="$mail_log" \
     SCREENSHOT_DIR="$shots" DASHBOARD_SECRET_KEY="$dashboard_key" \
     DASHBOARD_ACTIVATION_TOKEN="$activation_token" DASHBOARD_EMAIL=owner@dashboard.test \
-    node --test --test-reporter=spec --test-concurrency=1 "$@" test/*.test.mjs || status=$?
+    WALLET_SIM_URL="$wallet_sim_url" WALLET_SIM_ALIPAY="$wallet_sim_alipay" \
+    WALLET_SIM_WECHAT_PAY="$wallet_sim_wechat_pay" \
+    node --test --test-reporter=spec --test-concurrency=1 "$@" "${test_files[@]}" || status=$?
 log "screenshots in $shots"
 
 # The server must stop cleanly on SIGTERM, with exit code 0.

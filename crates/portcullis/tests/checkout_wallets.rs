@@ -6,8 +6,12 @@
 //! page on mobile ones); paying in the simulator sends the signed
 //! notification, which makes the intent succeed and completes the session
 //! (`complete`/`paid`, one `checkout.session.completed`) in the same
-//! commit; the page's status poll then names `success_url`. Wallets on a
-//! non-CNY session are refused with a 400 naming the parameter.
+//! commit; the page's status poll then names `success_url`. A payment
+//! declined in the wallet fails the intent back to
+//! `requires_payment_method` and the poll says so, and the session is paid
+//! with the other wallet; Alipay's wap return (its signed parameters
+//! appended) leads to `success_url`. Wallets on a non-CNY session are
+//! refused with a 400 naming the parameter.
 
 mod support;
 mod wallets;
@@ -285,8 +289,142 @@ async fn wallets_need_cny_and_a_session_that_offers_them(backend: Backend) {
     assert_eq!(default["payment_method_types"], serde_json::json!(["card"]));
 }
 
+/// The session's PaymentIntent id.
+async fn intent_of(api: &Api, id: &str) -> String {
+    let session = api.get(&format!("/v1/checkout/sessions/{id}")).await.json();
+    session["payment_intent"].as_str().unwrap().to_owned()
+}
+
+/// Polls the page's status endpoint until it says the wallet payment failed.
+async fn wait_failed(server: &TestServer, id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let polled = poll(server, id).await;
+        if polled.get("failed").is_some() {
+            return polled;
+        }
+        // WeChat Pay sends no notification for PAYERROR: the worker's
+        // first early query (10 s after the trade opened) finds it.
+        assert!(started.elapsed() < Duration::from_secs(40), "{polled}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Declined in Alipay (its `TRADE_CLOSED` notification before the trade
+/// expired): the intent is back in `requires_payment_method` with a wallet
+/// error, the page's poll says so in wallet words, and the session, still
+/// open, is paid with the other wallet.
+async fn a_declined_wallet_payment_lets_the_customer_choose_again(backend: Backend) {
+    let s = setup(backend).await;
+    let session = create_session(&s.api, "cny", &["card", "alipay", "wechat_pay"])
+        .await
+        .json();
+    let id = session["id"].as_str().unwrap();
+    let (_, chosen) = choose(&s.server, id, "alipay", DESKTOP).await;
+    let page = s.sim.page_of(chosen["qr_data"].as_str().unwrap()).await;
+    assert_eq!(s.sim.act(&page, "decline", "none").await.status(), 200);
+    let polled = wait_failed(&s.server, id).await;
+    assert_eq!(polled["status"], "open");
+    let message = polled["failed"].as_str().unwrap();
+    assert!(message.contains("not completed in the wallet"), "{message}");
+    assert!(!message.contains("card"), "{message}");
+    let intent_id = intent_of(&s.api, id).await;
+    let intent = s
+        .api
+        .get(&format!("/v1/payment_intents/{intent_id}"))
+        .await
+        .json();
+    assert_eq!(intent["status"], "requires_payment_method", "{intent}");
+    assert_eq!(
+        intent["last_payment_error"]["code"],
+        "payment_method_provider_decline"
+    );
+    assert_eq!(intent["next_action"], Value::Null);
+
+    let (status, again) = choose(&s.server, id, "wechat_pay", DESKTOP).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(poll(&s.server, id).await.get("failed"), None);
+    let page = s.sim.page_of(again["qr_data"].as_str().unwrap()).await;
+    assert_eq!(s.sim.act(&page, "pay", "none").await.status(), 200);
+    assert_eq!(wait_complete(&s.api, id).await["payment_status"], "paid");
+    assert_eq!(intent_of(&s.api, id).await, intent_id);
+}
+
+/// Declined in WeChat Pay (`PAYERROR`, which no notification announces):
+/// the worker's query finds it and the page's poll says so.
+async fn a_payment_declined_in_wechat_pay_is_found_by_query(backend: Backend) {
+    let s = setup(backend).await;
+    let session = create_session(&s.api, "cny", &["wechat_pay"]).await.json();
+    let id = session["id"].as_str().unwrap();
+    let (_, chosen) = choose(&s.server, id, "wechat_pay", DESKTOP).await;
+    let page = s.sim.page_of(chosen["qr_data"].as_str().unwrap()).await;
+    assert_eq!(s.sim.act(&page, "decline", "none").await.status(), 200);
+    let polled = wait_failed(&s.server, id).await;
+    assert_eq!(polled["status"], "open");
+    let intent_id = intent_of(&s.api, id).await;
+    let intent = s
+        .api
+        .get(&format!("/v1/payment_intents/{intent_id}"))
+        .await
+        .json();
+    assert_eq!(intent["status"], "requires_payment_method", "{intent}");
+    let events = s
+        .api
+        .get("/v1/events?type=payment_intent.payment_failed&limit=100")
+        .await
+        .json();
+    let failed = events["data"].as_array().unwrap().iter();
+    assert_eq!(
+        failed
+            .filter(|e| e["data"]["object"]["id"] == intent_id.as_str())
+            .count(),
+        1
+    );
+}
+
+/// Alipay's wap pay returns the browser to the session's return URL with
+/// its signed return parameters appended; they are taken (and not
+/// trusted): the browser goes on to `success_url` once paid.
+async fn alipay_returns_the_browser_through_the_return_url(backend: Backend) {
+    let s = setup(backend).await;
+    let session = create_session(&s.api, "cny", &["alipay"]).await.json();
+    let id = session["id"].as_str().unwrap();
+    let (_, chosen) = choose(&s.server, id, "alipay", PHONE).await;
+    let cashier = browser()
+        .get(chosen["redirect"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = cashier
+        .split("action=\"/c/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no form posting to /c/: {cashier}"));
+    let paid = s
+        .sim
+        .act(&format!("{}/c/{token}", s.sim.base_url), "pay", "none")
+        .await;
+    assert_eq!(paid.status(), 303);
+    let back = paid.headers()["location"].to_str().unwrap().to_owned();
+    assert!(back.contains(&format!("/checkout/{id}/return?")), "{back}");
+    assert!(back.contains("sign="), "{back}");
+    wait_complete(&s.api, id).await;
+    let returned = browser().get(&back).send().await.unwrap();
+    assert_eq!(returned.status().as_u16(), 303);
+    assert_eq!(
+        returned.headers()["location"],
+        format!("https://shop.example/done?session={id}").as_str()
+    );
+}
+
 on_both_backends!(
     wallets_pay_a_session_by_qr_code,
     the_page_offers_the_sessions_wallets,
     wallets_need_cny_and_a_session_that_offers_them,
+    a_declined_wallet_payment_lets_the_customer_choose_again,
+    alipay_returns_the_browser_through_the_return_url,
+    a_payment_declined_in_wechat_pay_is_found_by_query,
 );

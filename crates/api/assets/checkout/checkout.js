@@ -234,16 +234,27 @@
   const msg = (key) => buttons.dataset['msg' + key];
   let polling = null;
 
-  function say(message) {
+  // Progress is a polite status; a failure is an alert.
+  function say(message, kind) {
+    status.setAttribute('role', kind === 'failure' ? 'alert' : 'status');
     status.textContent = message;
   }
 
   async function poll() {
     try {
-      const response = await fetch('/checkout/' + session + '/status', { credentials: 'same-origin' });
+      const locale = encodeURIComponent(buttons.dataset.locale);
+      const response = await fetch('/checkout/' + session + '/status?locale=' + locale, { credentials: 'same-origin' });
       const answer = await response.json();
       if (answer.redirect) {
         window.location.assign(answer.redirect);
+        return;
+      }
+      if (answer.failed) {
+        // Declined or closed in the wallet: its code is dead; choose again.
+        figure.hidden = true;
+        image.removeAttribute('src');
+        say(answer.failed, 'failure');
+        polling = null;
         return;
       }
       if (answer.status && answer.status !== 'open') {
@@ -282,10 +293,10 @@
         window.location.assign(answer.redirect);
         return;
       } else {
-        say(answer.message || (answer.error && answer.error.message) || msg('Failed'));
+        say(answer.message || (answer.error && answer.error.message) || msg('Failed'), 'failure');
       }
     } catch (error) {
-      say(msg('Failed'));
+      say(msg('Failed'), 'failure');
     }
     for (const other of buttons.querySelectorAll('button')) other.disabled = false;
   }

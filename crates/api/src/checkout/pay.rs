@@ -45,6 +45,37 @@ const RETURN: &[Param] = &[
     p::string("payment_intent", 255),
     p::string("payment_intent_client_secret", 255),
     p::one_of("redirect_status", &["succeeded", "processing", "failed"]),
+    // What Alipay appends after its page or wap pay (its synchronous
+    // return): read and ignored, the notification or the poll decides.
+    p::string("app_id", 32),
+    p::string("auth_app_id", 32),
+    p::string("charset", 16),
+    p::string("method", 64),
+    p::string("out_trade_no", 64),
+    p::string("trade_no", 64),
+    p::string("total_amount", 16),
+    p::string("seller_id", 32),
+    p::string("timestamp", 32),
+    p::string("version", 8),
+    p::string("sign", 1024),
+    p::string("sign_type", 10),
+];
+
+/// Alipay's synchronous return parameters (with their longest lengths),
+/// accepted on the return URL and never trusted.
+const ALIPAY_RETURN: &[(&str, usize)] = &[
+    ("app_id", 32),
+    ("auth_app_id", 32),
+    ("charset", 16),
+    ("method", 64),
+    ("out_trade_no", 64),
+    ("trade_no", 64),
+    ("total_amount", 16),
+    ("seller_id", 32),
+    ("timestamp", 32),
+    ("version", 8),
+    ("sign", 1024),
+    ("sign_type", 10),
 ];
 
 pub fn routes() -> Routes {
@@ -63,7 +94,7 @@ pub fn routes() -> Routes {
         .get(
             doc(
                 "/checkout/{id}/return",
-                "Where a 3-D Secure challenge of the hosted checkout returns",
+                "Where a 3-D Secure challenge or a wallet's page (Alipay page/wap pay, WeChat Pay H5) of the hosted checkout returns",
                 "",
             )
             .params(RETURN)
@@ -342,6 +373,9 @@ async fn back_from_authentication(
             params.string(ignored, 255)?;
         }
         params.string("redirect_status", 20)?;
+        for (ignored, longest) in ALIPAY_RETURN {
+            params.string(ignored, *longest)?;
+        }
         std::mem::take(params).finish()?;
         let (scope, _, session) = find(&state, &id).await?;
         let mut page_url = format!("/checkout/{}?failed=true", session.id.as_str());

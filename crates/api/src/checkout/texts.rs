@@ -29,6 +29,10 @@ pub struct Texts {
     pub scan_to_pay: &'static str,
     pub qr_alt: &'static str,
     pub wallet_opening: &'static str,
+    /// The wallet would not open the payment (nothing was charged).
+    pub wallet_failed: &'static str,
+    /// The customer declined or closed the payment in the wallet.
+    pub wallet_declined: &'static str,
     pub brand_detected: &'static str,
     pub number_invalid: &'static str,
     pub number_incomplete: &'static str,
@@ -75,6 +79,8 @@ const EN: Texts = Texts {
     scan_to_pay: "Scan this code with the app on your phone to pay. This page moves on once the payment is done.",
     qr_alt: "QR code to pay",
     wallet_opening: "Opening the payment…",
+    wallet_failed: "The wallet could not start the payment, and nothing was charged. Try again or choose another way to pay.",
+    wallet_declined: "Your payment was not completed in the wallet, and nothing was charged. Choose a way to pay to try again.",
     brand_detected: "Card brand",
     number_invalid: "Your card number is invalid.",
     number_incomplete: "Your card number is incomplete.",
@@ -122,6 +128,8 @@ const ZH_CN: Texts = Texts {
     scan_to_pay: "请使用手机上的应用扫描此二维码付款。付款完成后，本页面将自动跳转。",
     qr_alt: "付款二维码",
     wallet_opening: "正在打开付款…",
+    wallet_failed: "钱包无法发起付款，未产生任何扣款。请重试或选择其他支付方式。",
+    wallet_declined: "您在钱包中的付款未完成，未产生任何扣款。请重新选择支付方式。",
     brand_detected: "卡组织",
     number_invalid: "卡号无效。",
     number_incomplete: "卡号不完整。",

@@ -6,7 +6,9 @@
 //! wallet's page (Alipay wap, WeChat Pay H5). The wallet's notification
 //! makes the intent succeed and completes the session in the same commit
 //! (`complete_with_intent`); meanwhile the page polls
-//! `/checkout/{id}/status`, which goes on to `success_url` once paid.
+//! `/checkout/{id}/status`, which goes on to `success_url` once paid, or
+//! says the wallet payment was not completed (declined or closed in the
+//! wallet) so the customer can choose again.
 
 use super::page::{find, locale_of};
 use super::pay::{check_payable, confirm_for, return_url, Confirmed, Outcome};
@@ -26,7 +28,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use portcullis_domain::checkout::{CheckoutMethod, CheckoutSession, CheckoutStatus};
-use portcullis_domain::payment_intents::PaymentIntent;
+use portcullis_domain::payment_intents::{PaymentIntent, PaymentIntentStatus};
 use serde_json::{json, Value};
 
 const WALLET: &[Param] = &[
@@ -109,12 +111,8 @@ async fn pay_with_wallet(
         };
         state.store.commit(done.writes).await?;
         if !done.status.is_success() {
-            let error = &done.body["error"];
-            let texts = Texts::of(locale);
-            return Ok(Outcome::Failed(
-                texts.failure(error["code"].as_str(), error["decline_code"].as_str()),
-            )
-            .into_json());
+            // A wallet's refusal, in wallet words (never a card's).
+            return Ok(Outcome::Failed(Texts::of(locale).wallet_failed).into_json());
         }
         Ok(next_step(&done.body))
     };
@@ -174,11 +172,12 @@ fn next_step(intent: &Value) -> Value {
 async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
         let params = &mut request.params;
-        params.string("locale", 20)?;
+        let query_locale = params.string("locale", 20)?;
         std::mem::take(params).finish()?;
         let (scope, _, session) = find(&state, &id).await?;
         if session.status == CheckoutStatus::Complete {
@@ -196,6 +195,11 @@ async fn status(
                 }
                 return Ok(paid(&session));
             }
+            if wallet_declined(&intent) {
+                let locale = locale_of(query_locale.as_deref(), &session, &headers);
+                let message = Texts::of(locale).wallet_declined;
+                return Ok(json!({ "status": session.status.as_str(), "failed": message }));
+            }
         }
         Ok::<_, ApiError>(json!({ "status": session.status.as_str() }))
     };
@@ -203,6 +207,17 @@ async fn status(
         Ok(body) => json_response(StatusCode::OK, body.to_string()),
         Err(err) => err.into_response(),
     }
+}
+
+/// The intent's wallet trade ended unpaid (declined or closed by the
+/// customer in the wallet): the page says so and offers the ways to pay.
+fn wallet_declined(intent: &PaymentIntent) -> bool {
+    intent.wallet.is_some()
+        && intent.status == PaymentIntentStatus::RequiresPaymentMethod
+        && intent
+            .last_payment_error
+            .as_ref()
+            .is_some_and(|error| error.code == crate::payments::wallets::unpaid::CODE)
 }
 
 fn paid(session: &CheckoutSession) -> Value {

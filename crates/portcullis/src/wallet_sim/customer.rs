@@ -56,11 +56,14 @@ pub fn page(trade: &Trade) -> Response {
         .map(|name| format!("<option value=\"{name}\">{name}</option>"))
         .collect();
     let actions = if trade.state == TradeState::WaitBuyerPay {
+        // Posted to the trade's own page: Alipay's page and wap pay show
+        // this page at `/gateway.do`, whose POST is the provider API.
         format!(
-            "<form method=\"post\">\
+            "<form method=\"post\" action=\"/c/{}\">\
              <label>Notification fault 通知故障 <select name=\"fault\">{options}</select></label>\
              <button name=\"action\" value=\"pay\">Pay 支付</button>\
-             <button name=\"action\" value=\"decline\">Decline 拒绝</button></form>"
+             <button name=\"action\" value=\"decline\">Decline 拒绝</button></form>",
+            escape(&trade.token)
         )
     } else {
         format!("<p id=\"state\">{:?}</p>", trade.state)

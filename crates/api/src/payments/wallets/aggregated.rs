@@ -195,7 +195,8 @@ async fn pay_with(
     Ok(url)
 }
 
-/// Both wallets offered, for a browser that is neither wallet's app.
+/// Both wallets offered, for a browser that is neither wallet's app: the
+/// code itself (to scan with either app) and a link for each wallet.
 fn choices(intent: &PaymentIntent, locale: Locale) -> Html<String> {
     let yuan = portcullis_wallets::amount::yuan_text(intent.amount.minor()).unwrap_or_default();
     let base = format!(
@@ -203,29 +204,37 @@ fn choices(intent: &PaymentIntent, locale: Locale) -> Html<String> {
         intent.client_secret,
         locale.tag()
     );
-    let (title, alipay, wechat, hint) = match locale {
+    let (title, alipay, wechat, hint, qr_alt) = match locale {
         Locale::ZhCn => (
             "选择支付方式",
             "支付宝",
             "微信支付",
             "请用支付宝或微信扫码，或在手机上选择：",
+            "付款二维码（支付宝或微信扫码）",
         ),
         Locale::En => (
             "Choose how to pay",
             "Alipay",
             "WeChat Pay",
             "Scan this code with Alipay or WeChat, or choose on your phone:",
+            "QR code to pay with Alipay or WeChat",
         ),
     };
+    let image = format!(
+        "/v1/payment_intents/{}/qr_code.svg?client_secret={}",
+        intent.id, intent.client_secret
+    );
     Html(format!(
         "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title></head><body><h1>{title}</h1>\
+         <title>{title}</title></head><body><main><h1>{title}</h1>\
          <p>¥<span id=\"amount\">{yuan}</span></p><p>{hint}</p>\
+         <p><img id=\"qr\" src=\"{image}\" alt=\"{qr_alt}\" width=\"240\" height=\"240\"></p>\
          <p><a id=\"alipay\" href=\"{base}&amp;wallet=alipay\">{alipay}</a></p>\
          <p><a id=\"wechat_pay\" href=\"{base}&amp;wallet=wechat_pay\">{wechat}</a></p>\
-         </body></html>",
+         </main></body></html>",
         lang = locale.tag(),
         base = base.replace('&', "&amp;"),
+        image = image.replace('&', "&amp;"),
     ))
 }

@@ -4,7 +4,8 @@
 //! intent already paid is left alone); and committed with a version check,
 //! so two instances applying the same news commit it once. A payment
 //! records its charge (what refunds take from) and books its capture in the
-//! ledger (the provider's receivable) in the same write set; an expiry cancels the intent with `payment_intent.canceled`.
+//! ledger (the provider's receivable) in the same write set; an expiry cancels the intent with `payment_intent.canceled`;
+//! a trade closed or failed unpaid before then fails the intent ([`super::unpaid`]).
 
 use crate::error::{ApiError, ApiResult};
 use crate::events::{event, Origin};
@@ -86,6 +87,12 @@ pub async fn apply(
     };
     match status.state {
         TradeState::Paid | TradeState::Refunded => {}
+        TradeState::Closed | TradeState::Failed => {
+            return match super::unpaid::failed_writes(ctx, &doc, intent, &trade)? {
+                Some(writes) => commit(state, writes).await,
+                None => Ok(Applied::Unchanged),
+            }
+        }
         _ => return Ok(Applied::Unchanged),
     }
     let amount = intent.amount.minor();

@@ -146,7 +146,10 @@ async fn query_paid(state: &AppState, scope: &Scope, trade: &WalletTrade) -> Api
     let status = query(&connection, &trade.out_trade_no)
         .await
         .map_err(|err| ApiError::unavailable(&err))?;
-    if !matches!(status.state, TradeState::Paid | TradeState::Refunded) {
+    if !matches!(
+        status.state,
+        TradeState::Paid | TradeState::Refunded | TradeState::Failed
+    ) {
         return Ok(Applied::Unchanged);
     }
     let origin = Origin::default();
@@ -155,7 +158,11 @@ async fn query_paid(state: &AppState, scope: &Scope, trade: &WalletTrade) -> Api
         scope,
         origin: &origin,
     };
-    tracing::info!(out_trade_no = %trade.out_trade_no, "wallet worker: paid trade found before its notification");
+    if status.state == TradeState::Failed {
+        tracing::info!(out_trade_no = %trade.out_trade_no, "wallet worker: failed trade found");
+    } else {
+        tracing::info!(out_trade_no = %trade.out_trade_no, "wallet worker: paid trade found before its notification");
+    }
     apply_paid(&ctx, trade, &status).await
 }
 
