@@ -9,13 +9,6 @@ use super::pages::Browser;
 use super::passkeys::{Device, ORIGIN};
 use super::{world, PASSWORD};
 use crate::support::Backend;
-use serde_json::Value;
-
-async fn post_json(browser: &mut Browser, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    let page = browser.post(path, form).await;
-    let body = serde_json::from_str(&page.text).unwrap_or(Value::Null);
-    (page.status, body)
-}
 
 async fn add_sign_in_and_delete_a_passkey_on_the_pages(backend: Backend) {
     let w = world(backend, &[]).await;
@@ -34,22 +27,16 @@ async fn add_sign_in_and_delete_a_passkey_on_the_pages(backend: Backend) {
     assert!(home.text.contains("id=\"passkeys-none\""), "{}", home.text);
     assert!(home.text.contains("id=\"passkey-register\""));
     let csrf = home.input("csrf_token");
-    let (status, forged) = post_json(
-        &mut browser,
-        "/account/passkeys/challenge",
-        &[("csrf_token", "forged")],
-    )
-    .await;
+    let (status, forged) = browser
+        .post_json("/account/passkeys/challenge", &[("csrf_token", "forged")])
+        .await;
     assert_eq!(status, 403, "{forged}");
     assert_eq!(forged["error"]["code"], "form_expired");
 
     // Add it, named.
-    let (status, started) = post_json(
-        &mut browser,
-        "/account/passkeys/challenge",
-        &[("csrf_token", &csrf)],
-    )
-    .await;
+    let (status, started) = browser
+        .post_json("/account/passkeys/challenge", &[("csrf_token", &csrf)])
+        .await;
     assert_eq!(status, 200, "{started}");
     assert_eq!(started["purpose"], "registration");
     let credential = phone.create(&started["options"]).await;
@@ -60,7 +47,7 @@ async fn add_sign_in_and_delete_a_passkey_on_the_pages(backend: Backend) {
         ("credential", credential.as_str()),
         ("name", "Kitchen tablet"),
     ];
-    let (status, added) = post_json(&mut browser, "/account/passkeys", &form).await;
+    let (status, added) = browser.post_json("/account/passkeys", &form).await;
     assert_eq!(status, 200, "{added}");
     assert_eq!(added["return_to"], "/account?done=passkey_added");
     let home = browser.get("/account?done=passkey_added").await;
@@ -96,12 +83,15 @@ async fn add_sign_in_and_delete_a_passkey_on_the_pages(backend: Backend) {
     };
     let unknown = start(&csrf, "acct_0000000000000000000000");
     let unknown: Vec<(&str, &str)> = unknown.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, _) = post_json(&mut other, "/account/passkeys/login/challenge", &unknown).await;
+    let (status, _) = other
+        .post_json("/account/passkeys/login/challenge", &unknown)
+        .await;
     assert_eq!(status, 404, "an unknown merchant has no pages");
     let known = start(&csrf, merchant);
     let known: Vec<(&str, &str)> = known.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, started) =
-        post_json(&mut other, "/account/passkeys/login/challenge", &known).await;
+    let (status, started) = other
+        .post_json("/account/passkeys/login/challenge", &known)
+        .await;
     assert_eq!(status, 200, "{started}");
     let credential = phone.get(&started["options"]).await;
     let mut form = known.clone();
@@ -110,11 +100,11 @@ async fn add_sign_in_and_delete_a_passkey_on_the_pages(backend: Backend) {
         ("challenge", challenge),
         ("credential", credential.as_str()),
     ]);
-    let (status, signed_in) = post_json(&mut other, "/account/passkeys/login", &form).await;
+    let (status, signed_in) = other.post_json("/account/passkeys/login", &form).await;
     assert_eq!(status, 200, "{signed_in}");
     assert_eq!(signed_in["return_to"], "/account");
     assert!(other.cookies.contains_key("portcullis_account_session"));
-    let (status, again) = post_json(&mut other, "/account/passkeys/login", &form).await;
+    let (status, again) = other.post_json("/account/passkeys/login", &form).await;
     assert_eq!(status, 400, "a spent challenge: {again}");
     assert_eq!(again["error"]["message"], "此通行密钥请求已失效，请重试。");
 
