@@ -179,11 +179,17 @@ if [[ -z "$wallet_sim_url" || -z "$wallet_sim_wechat_pay" ]]; then
 fi
 log "wallet-sim at $wallet_sim_url"
 
+# Passkeys: WebAuthn needs a domain name as the relying party (not an IP
+# address), so the server's public_url is http://localhost:<port> and the
+# tests open pages there; the port is picked first, as the SMTP sink's.
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+public_url="http://localhost:$port"
+
 log "starting $bin serve (data in $data)"
 # Private webhook targets: the checkout test's merchant receiver listens on
 # 127.0.0.1; private connector endpoints: the wallet simulator does too.
-"${clean_env[@]}" PORTCULLIS_SMTP_URL="smtp://127.0.0.1:$smtp_port" \
-    "$bin" serve --listen 127.0.0.1:0 --data-dir "$data" --webhooks-allow-private-targets \
+"${clean_env[@]}" PORTCULLIS_SMTP_URL="smtp://127.0.0.1:$smtp_port" PORTCULLIS_PUBLIC_URL="$public_url" \
+    "$bin" serve --listen "127.0.0.1:$port" --data-dir "$data" --webhooks-allow-private-targets \
     --connectors-allow-private-endpoints \
     </dev/null >"$tmp/stdout.log" 2>"$tmp/server.log" &
 server_pid=$!
@@ -202,6 +208,7 @@ if [[ -z "$base_url" ]]; then
     echo "--- stderr"; tail -n 60 "$tmp/server.log" >&2 || true
     exit 1
 fi
+base_url="$public_url"
 log "server at $base_url"
 
 merchant_json="$("${clean_env[@]}" "$bin" merchant create --name "Browser Suite" --json --data-dir "$data" </dev/null)"

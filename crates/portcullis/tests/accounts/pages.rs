@@ -107,6 +107,17 @@ impl Browser {
         self.send(builder).await
     }
 
+    /// A post of the pages' script: its status and JSON answer.
+    pub(super) async fn post_json(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
+        let page = self.post(path, form).await;
+        let body = serde_json::from_str(&page.text).unwrap_or(serde_json::Value::Null);
+        (page.status, body)
+    }
+
     /// Opens the form page at `path` and sends it with `fields`, the form
     /// token and the page's hidden inputs (`token`).
     pub(super) async fn fill(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {

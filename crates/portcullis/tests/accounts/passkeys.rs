@@ -56,7 +56,7 @@ impl Device {
     }
 
     /// `navigator.credentials.create(options)`, as the JSON posted back.
-    async fn create(&mut self, options: &Value) -> String {
+    pub(super) async fn create(&mut self, options: &Value) -> String {
         let request: CredentialCreationOptions = serde_json::from_value(options.clone()).unwrap();
         let authenticator =
             Authenticator::new(Aaguid::new_empty(), self.store.clone(), Fingerprint);

@@ -8,13 +8,6 @@ use super::pages::{attribute_at, Browser};
 use super::passkeys::{Device, ORIGIN};
 use super::{world, NEW_PASSWORD, PASSWORD};
 use crate::support::Backend;
-use serde_json::Value;
-
-async fn post_json(browser: &mut Browser, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    let page = browser.post(path, form).await;
-    let body = serde_json::from_str(&page.text).unwrap_or(Value::Null);
-    (page.status, body)
-}
 
 /// The href of the link `id` on `html`.
 fn href_of(html: &str, id: &str) -> String {
@@ -73,20 +66,14 @@ async fn step_up_page_refuses_foreign_return_and_lets_a_password_change_pass(bac
     let csrf = page.input("csrf_token");
 
     // The script's calls: a forged form token is refused as JSON.
-    let (status, forged) = post_json(
-        &mut browser,
-        "/account/step_up/challenge",
-        &[("csrf_token", "forged")],
-    )
-    .await;
+    let (status, forged) = browser
+        .post_json("/account/step_up/challenge", &[("csrf_token", "forged")])
+        .await;
     assert_eq!(status, 403);
     assert_eq!(forged["error"]["code"], "form_expired");
-    let (status, challenge) = post_json(
-        &mut browser,
-        "/account/step_up/challenge",
-        &[("csrf_token", &csrf)],
-    )
-    .await;
+    let (status, challenge) = browser
+        .post_json("/account/step_up/challenge", &[("csrf_token", &csrf)])
+        .await;
     assert_eq!(status, 200, "{challenge}");
     let credential = phone.get(&challenge["options"]).await;
     let confirm = |return_to: &'static str| {
@@ -99,15 +86,15 @@ async fn step_up_page_refuses_foreign_return_and_lets_a_password_change_pass(bac
     };
     let foreign = confirm("https://evil.example/");
     let foreign: Vec<(&str, &str)> = foreign.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, _) = post_json(&mut browser, "/account/step_up", &foreign).await;
+    let (status, _) = browser.post_json("/account/step_up", &foreign).await;
     assert_eq!(status, 400, "a foreign return_to is refused");
     let honest = confirm("https://pay.shop.example/account/password?locale=en");
     let honest: Vec<(&str, &str)> = honest.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, done) = post_json(&mut browser, "/account/step_up", &honest).await;
+    let (status, done) = browser.post_json("/account/step_up", &honest).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["return_to"], "/account/password?locale=en");
     // Spent: the same answer again is refused, in the page's words.
-    let (status, again) = post_json(&mut browser, "/account/step_up", &honest).await;
+    let (status, again) = browser.post_json("/account/step_up", &honest).await;
     assert_eq!(status, 400, "{again}");
 
     let changed = browser.fill(&back, &fields).await;

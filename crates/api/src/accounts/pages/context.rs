@@ -183,8 +183,28 @@ impl Realm {
 
     /// `merchant=…&mode=…`, for links between pages.
     pub fn query(&self) -> String {
-        let mode = if self.0.livemode { "live" } else { "test" };
-        format!("merchant={}&mode={mode}", self.0.merchant_id.as_str())
+        format!(
+            "merchant={}&mode={}",
+            self.0.merchant_id.as_str(),
+            self.mode()
+        )
+    }
+
+    /// `test` or `live`.
+    fn mode(&self) -> &'static str {
+        if self.0.livemode {
+            "live"
+        } else {
+            "test"
+        }
+    }
+
+    /// The sign-in page's passkey form's realm fields.
+    pub fn passkey_login(&self) -> super::views::PasskeyLogin {
+        super::views::PasskeyLogin {
+            merchant: self.0.merchant_id.as_str().to_owned(),
+            mode: self.mode(),
+        }
     }
 
     /// The page's caller: as if the merchant's publishable key of this mode

@@ -341,6 +341,7 @@ pub fn message(
         submit: "",
         danger: false,
         links,
+        passkey_login: None,
     };
     html(ctx, status, page.render())
 }
@@ -437,6 +438,7 @@ fn form(
         submit: flow.submit_label(t),
         danger: flow == Flow::Deactivate,
         links: flow.links(t, Some(&place.realm)),
+        passkey_login: (flow == Flow::Login).then(|| place.realm.passkey_login()),
     };
     html(ctx, status, page.render())
 }

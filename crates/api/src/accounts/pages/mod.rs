@@ -19,6 +19,8 @@
 mod assets;
 mod context;
 mod flows;
+mod passkeys;
+mod relay;
 mod signed_in;
 mod step_up;
 mod texts;
@@ -68,13 +70,24 @@ const STEP_UP_FORM: &[Param] = &[
     LOCALE,
     CSRF,
     p::string("return_to", step_up::RETURN_TO_CHARS_MAX),
-    p::string("challenge", crate::accounts::passkeys::CHALLENGE_CHARS_MAX),
-    p::string(
-        "credential",
-        crate::accounts::passkeys::CREDENTIAL_CHARS_MAX,
-    ),
+    CHALLENGE,
+    CREDENTIAL,
 ];
 const DEACTIVATE_FORM: &[Param] = &[LOCALE, CSRF, CURRENT_PASSWORD];
+const CHALLENGE: Param = p::string("challenge", crate::accounts::passkeys::CHALLENGE_CHARS_MAX);
+const CREDENTIAL: Param = p::string(
+    "credential",
+    crate::accounts::passkeys::CREDENTIAL_CHARS_MAX,
+);
+const PASSKEY_ADD_FORM: &[Param] = &[
+    LOCALE,
+    CSRF,
+    CHALLENGE,
+    CREDENTIAL,
+    p::string("name", crate::accounts::passkeys::NAME_CHARS_MAX),
+];
+const PASSKEY_LOGIN_START: &[Param] = &[MERCHANT, MODE, LOCALE, CSRF];
+const PASSKEY_LOGIN_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, CSRF, CHALLENGE, CREDENTIAL];
 
 /// A hosted page: no API key, HTML.
 fn page(path: &'static str, summary: &'static str, params: &'static [Param]) -> crate::routes::Doc {
@@ -127,6 +140,46 @@ pub fn routes() -> Routes {
                 STEP_UP_FORM,
             ),
             step_up::confirm,
+        )
+        .post(
+            page(
+                "/account/passkeys/challenge",
+                "Start adding a passkey from the account page (JSON)",
+                SIGNED_IN_FORM,
+            ),
+            passkeys::registration_challenge,
+        )
+        .post(
+            page(
+                "/account/passkeys",
+                "Finish adding a passkey from the account page (JSON)",
+                PASSKEY_ADD_FORM,
+            ),
+            passkeys::register,
+        )
+        .post(
+            page(
+                "/account/passkeys/{id}/delete",
+                "Delete a passkey (hosted page; needs a fresh step-up)",
+                SIGNED_IN_FORM,
+            ),
+            passkeys::delete,
+        )
+        .post(
+            page(
+                "/account/passkeys/login/challenge",
+                "Start signing in with a passkey from the sign-in page (JSON)",
+                PASSKEY_LOGIN_START,
+            ),
+            passkeys::login_challenge,
+        )
+        .post(
+            page(
+                "/account/passkeys/login",
+                "Finish signing in with a passkey; sets the session cookie (JSON)",
+                PASSKEY_LOGIN_FORM,
+            ),
+            passkeys::login,
         )
         .get(
             page(

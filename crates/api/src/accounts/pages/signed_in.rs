@@ -2,10 +2,11 @@
 //! sessions with a button to sign each out, links to the other forms, and
 //! sign out.
 
-use super::context::{self, call, utc_text, PageCtx, Realm};
+use super::context::{self, call, utc_text, PageCtx, Realm, Refusal};
 use super::flows::{html, login_link, message};
-use super::views::{HomePage, SessionRow};
-use crate::accounts::signin;
+use super::texts::Texts;
+use super::views::{HomePage, Link, PasskeyRow, SessionRow};
+use crate::accounts::{passkeys, signin};
 use crate::auth::Caller;
 use crate::state::AppState;
 use crate::wire::ApiRequest;
@@ -16,12 +17,37 @@ use axum::response::{IntoResponse, Redirect, Response};
 use portcullis_store::Table;
 
 /// What `?done=` may report on the account page.
-pub const DONE: &[&str] = &["password_changed", "email_sent", "session_revoked"];
+pub const DONE: &[&str] = &[
+    "password_changed",
+    "email_sent",
+    "session_revoked",
+    "passkey_added",
+    "passkey_deleted",
+];
 
 pub(super) struct SignedIn {
     pub realm: Realm,
     pub caller: Caller,
     pub session: String,
+}
+
+impl SignedIn {
+    /// Calls the JSON API's `handler` as this holder, with no parameters.
+    pub async fn call<F, Fut>(
+        &self,
+        handler: F,
+        state: &AppState,
+        headers: &HeaderMap,
+        request: &ApiRequest,
+    ) -> Result<serde_json::Value, context::Refusal>
+    where
+        F: FnOnce(State<AppState>, Caller, HeaderMap, ApiRequest) -> Fut,
+        Fut: std::future::Future<Output = Response>,
+    {
+        let session = Some(self.session.as_str());
+        let caller = self.caller.clone();
+        call(handler, state, caller, headers, session, request, &[]).await
+    }
 }
 
 pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<SignedIn> {
@@ -75,28 +101,11 @@ pub async fn home(
     let Some(who) = signed_in(&state, &headers).await else {
         return ended(&state, ctx, None);
     };
-    let session = Some(who.session.as_str());
-    let me = call(
-        signin::me,
-        &state,
-        who.caller.clone(),
-        &headers,
-        session,
-        &request,
-        &[],
-    )
-    .await;
-    let sessions = call(
-        signin::list_sessions,
-        &state,
-        who.caller.clone(),
-        &headers,
-        session,
-        &request,
-        &[],
-    )
-    .await;
-    let (Ok(me), Ok(sessions)) = (me, sessions) else {
+    let me = who.call(signin::me, &state, &headers, &request).await;
+    let sessions = who.call(signin::list_sessions, &state, &headers, &request);
+    let sessions = sessions.await;
+    let passkeys = who.call(passkeys::list, &state, &headers, &request).await;
+    let (Ok(me), Ok(sessions), Ok(passkeys)) = (me, sessions, passkeys) else {
         return ended(&state, ctx, Some(&who.realm));
     };
     let t = ctx.t;
@@ -104,6 +113,8 @@ pub async fn home(
         match done {
             "password_changed" => t.password_changed,
             "email_sent" => t.email_sent,
+            "passkey_added" => t.passkey_added,
+            "passkey_deleted" => t.passkey_deleted,
             _ => t.session_revoked,
         }
         .to_owned()
@@ -128,8 +139,26 @@ pub async fn home(
         email: text(&me["email"]),
         status: text(&me["status"]),
         sessions: rows,
+        passkeys: passkey_rows(t, &passkeys),
     };
     html(ctx, StatusCode::OK, page.render())
+}
+
+/// The passkeys table's rows from the API's list.
+fn passkey_rows(t: &Texts, list: &serde_json::Value) -> Vec<PasskeyRow> {
+    let when = |v: &serde_json::Value| v.as_i64().map(utc_text);
+    list["data"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| PasskeyRow {
+            id: p["id"].as_str().unwrap_or_default().to_owned(),
+            name: p["name"].as_str().unwrap_or(t.passkey_unnamed).to_owned(),
+            created: when(&p["created"]).unwrap_or_default(),
+            last_used: when(&p["last_used_at"]).unwrap_or_else(|| t.passkey_never_used.to_owned()),
+        })
+        .collect()
 }
 
 /// Checks the form token; the page to show when it is wrong.
@@ -158,7 +187,7 @@ fn form_expired(state: &AppState, ctx: PageCtx) -> Response {
 
 /// A posted form of a signed-in page: its context and who is signed in, or
 /// the page that says the form expired or the session ended.
-async fn posted_form(
+pub(super) async fn posted_form(
     state: &AppState,
     headers: &HeaderMap,
     request: &mut ApiRequest,
@@ -200,16 +229,7 @@ pub async fn logout(
         Err(page) => return page,
     };
     // Signed out even if the session ended meanwhile.
-    let _ = call(
-        signin::logout,
-        &state,
-        who.caller,
-        &headers,
-        Some(&who.session),
-        &request,
-        &[],
-    )
-    .await;
+    let _ = who.call(signin::logout, &state, &headers, &request).await;
     signed_out(&state, ctx, &who.realm)
 }
 
@@ -226,17 +246,7 @@ pub async fn revoke(
     let revoke = |state, caller, headers, request| {
         signin::revoke_session(state, caller, Path(id.clone()), headers, request)
     };
-    match call(
-        revoke,
-        &state,
-        who.caller,
-        &headers,
-        Some(&who.session),
-        &request,
-        &[],
-    )
-    .await
-    {
+    match who.call(revoke, &state, &headers, &request).await {
         Ok(revoked) if revoked["current"].as_bool() == Some(true) => {
             signed_out(&state, ctx, &who.realm)
         }
@@ -244,23 +254,30 @@ pub async fn revoke(
         Err(refusal) if refusal.status == StatusCode::UNAUTHORIZED => {
             ended(&state, ctx, Some(&who.realm))
         }
-        Err(refusal) => {
-            let t = ctx.t;
-            let error = t.error(&refusal.code, &refusal.message, ctx.locale);
-            let links = vec![super::views::Link {
-                id: "to-home",
-                href: "/account".to_owned(),
-                label: t.to_home,
-            }];
-            message(
-                &state,
-                ctx,
-                refusal.status,
-                t.error_title,
-                Some(error),
-                None,
-                links,
-            )
-        }
+        Err(refusal) => refused_page(&state, ctx, &refusal),
     }
+}
+
+/// The account page's form was refused: the error, and a link back (or,
+/// when the action needs a step-up, to the step-up page and back).
+pub(super) fn refused_page(state: &AppState, ctx: PageCtx, refusal: &Refusal) -> Response {
+    let t = ctx.t;
+    let error = t.error(&refusal.code, &refusal.message, ctx.locale);
+    let (title, link) = if refusal.code == "account_step_up_required" {
+        let link = Link {
+            id: "to-step-up",
+            href: super::step_up::then_account(ctx.locale),
+            label: t.step_up_submit,
+        };
+        (t.step_up_title, link)
+    } else {
+        let link = Link {
+            id: "to-home",
+            href: "/account".to_owned(),
+            label: t.to_home,
+        };
+        (t.error_title, link)
+    };
+    let links = vec![link];
+    message(state, ctx, refusal.status, title, Some(error), None, links)
 }

@@ -5,19 +5,19 @@
 //! to the JSON API's step-up handlers with the page's session cookie, and
 //! answer JSON. `return_to` must be of our own origin (no open redirect).
 
-use super::context::{call, PageCtx};
+use super::context::PageCtx;
 use super::flows::html;
-use super::signed_in::{checked, ended, query_of, signed_in};
+use super::relay;
+use super::signed_in::{ended, query_of, signed_in};
 use super::views::{Link, StepUpPage};
-use crate::accounts::{passkeys, step_up};
+use crate::accounts::step_up;
 use crate::state::AppState;
 use crate::wire::ApiRequest;
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::{json, Value};
+use axum::response::Response;
+use serde_json::json;
 
 /// Longest `return_to` looked at.
 pub const RETURN_TO_CHARS_MAX: usize = 2048;
@@ -46,6 +46,11 @@ pub fn own_path(base_url: &str, raw: &str) -> Option<String> {
     };
     let is_path = path.starts_with('/') && !path.starts_with("//");
     is_path.then(|| path.to_owned())
+}
+
+/// The step-up page in `locale`, going back to the account page.
+pub fn then_account(locale: crate::hosted::Locale) -> String {
+    format!("{PATH}?locale={}&return_to=%2Faccount", locale.tag())
 }
 
 /// `scheme://host[:port]` of an absolute URL.
@@ -106,67 +111,14 @@ pub async fn show(
     html(ctx, StatusCode::OK, page.render())
 }
 
-/// A JSON refusal in Stripe's shape, in the page's language.
-fn refused(ctx: PageCtx, status: StatusCode, code: &str, message: &str) -> Response {
-    let text = ctx.t.error(code, message, ctx.locale);
-    let body = json!({ "error": {
-        "type": "invalid_request_error", "code": code, "message": text,
-    }});
-    ctx.finish((status, Json(body)).into_response())
-}
-
-/// Posts from the step-up page's script: the form token checked, then the
-/// API's `handler` called with `params` as the signed-in holder.
-async fn relay<F, Fut>(
-    state: &AppState,
-    headers: &HeaderMap,
-    request: &mut ApiRequest,
-    handler: F,
-    params: &[(&str, String)],
-) -> Result<(PageCtx, Value), Response>
-where
-    F: FnOnce(State<AppState>, crate::auth::Caller, HeaderMap, ApiRequest) -> Fut,
-    Fut: std::future::Future<Output = Response>,
-{
-    let query = query_of(request);
-    let ctx = PageCtx::new(state, headers, PATH, &query);
-    if !checked(state, &ctx, request) {
-        let message = ctx.t.form_expired;
-        return Err(refused(ctx, StatusCode::FORBIDDEN, "form_expired", message));
-    }
-    let Some(who) = signed_in(state, headers).await else {
-        let message = ctx.t.session_ended;
-        return Err(refused(
-            ctx,
-            StatusCode::UNAUTHORIZED,
-            "session_ended",
-            message,
-        ));
-    };
-    let session = Some(who.session.as_str());
-    match call(
-        handler, state, who.caller, headers, session, request, params,
-    )
-    .await
-    {
-        Ok(body) => Ok((ctx, body)),
-        Err(refusal) => Err(refused(
-            ctx,
-            refusal.status,
-            &refusal.code,
-            &refusal.message,
-        )),
-    }
-}
-
 /// `POST /account/step_up/challenge`: the assertion options.
 pub async fn challenge(
     State(state): State<AppState>,
     headers: HeaderMap,
     mut request: ApiRequest,
 ) -> Response {
-    match relay(&state, &headers, &mut request, step_up::start, &[]).await {
-        Ok((ctx, body)) => ctx.finish(Json(body).into_response()),
+    match relay::as_holder(&state, &headers, &mut request, PATH, step_up::start, &[]).await {
+        Ok((ctx, body)) => relay::answered(ctx, body),
         Err(response) => response,
     }
 }
@@ -180,18 +132,12 @@ pub async fn confirm(
     let Ok(back) = return_to(&state, &mut request) else {
         let ctx = PageCtx::new(&state, &headers, PATH, &[]);
         let message = ctx.t.return_to_foreign;
-        return refused(ctx, StatusCode::BAD_REQUEST, "return_to_invalid", message);
+        return relay::refused(ctx, StatusCode::BAD_REQUEST, "return_to_invalid", message);
     };
-    let mut params = Vec::new();
-    for (name, max) in [
-        ("challenge", passkeys::CHALLENGE_CHARS_MAX),
-        ("credential", passkeys::CREDENTIAL_CHARS_MAX),
-    ] {
-        let value = request.params.string(name, max).ok().flatten();
-        params.push((name, value.unwrap_or_default()));
-    }
-    match relay(&state, &headers, &mut request, step_up::confirm, &params).await {
-        Ok((ctx, _)) => ctx.finish(Json(json!({ "return_to": back })).into_response()),
+    let params = relay::ceremony_fields(&mut request);
+    let confirm = step_up::confirm;
+    match relay::as_holder(&state, &headers, &mut request, PATH, confirm, &params).await {
+        Ok((ctx, _)) => relay::answered(ctx, json!({ "return_to": back })),
         Err(response) => response,
     }
 }

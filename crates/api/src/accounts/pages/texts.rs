@@ -72,6 +72,20 @@ pub struct Texts {
     pub step_up_submit: &'static str,
     pub step_up_failed: &'static str,
     pub step_up_unsupported: &'static str,
+    pub passkeys_title: &'static str,
+    pub passkeys_none: &'static str,
+    pub passkey_name: &'static str,
+    pub passkey_name_hint: &'static str,
+    pub passkey_add: &'static str,
+    pub passkey_added: &'static str,
+    pub passkey_delete: &'static str,
+    pub passkey_deleted: &'static str,
+    pub passkey_created: &'static str,
+    pub passkey_last_used: &'static str,
+    pub passkey_never_used: &'static str,
+    pub passkey_unnamed: &'static str,
+    pub passkey_login: &'static str,
+    pub passkey_failed: &'static str,
     pub return_to_foreign: &'static str,
 }
 
@@ -142,6 +156,20 @@ pub const EN: Texts = Texts {
     step_up_submit: "Confirm with passkey",
     step_up_failed: "Your passkey could not confirm it. Try again.",
     step_up_unsupported: "This browser cannot use passkeys.",
+    passkeys_title: "Passkeys",
+    passkeys_none: "You have no passkey yet. A passkey signs you in with your fingerprint, face or device PIN.",
+    passkey_name: "Passkey name",
+    passkey_name_hint: "So you can tell your passkeys apart, e.g. \"Phone\".",
+    passkey_add: "Add a passkey",
+    passkey_added: "Your passkey is added.",
+    passkey_delete: "Delete",
+    passkey_deleted: "The passkey is deleted.",
+    passkey_created: "Added",
+    passkey_last_used: "Last used",
+    passkey_never_used: "Never",
+    passkey_unnamed: "Passkey",
+    passkey_login: "Sign in with a passkey",
+    passkey_failed: "The passkey could not be used. Try again.",
     return_to_foreign: "This page can only return you to this site.",
 };
 
@@ -212,6 +240,20 @@ pub const ZH_CN: Texts = Texts {
     step_up_submit: "使用通行密钥确认",
     step_up_failed: "无法通过通行密钥确认，请重试。",
     step_up_unsupported: "此浏览器无法使用通行密钥。",
+    passkeys_title: "通行密钥",
+    passkeys_none: "您还没有通行密钥。通行密钥让您用指纹、面容或设备 PIN 码登录。",
+    passkey_name: "通行密钥名称",
+    passkey_name_hint: "便于区分您的通行密钥，例如“手机”。",
+    passkey_add: "添加通行密钥",
+    passkey_added: "您的通行密钥已添加。",
+    passkey_delete: "删除",
+    passkey_deleted: "通行密钥已删除。",
+    passkey_created: "添加时间",
+    passkey_last_used: "上次使用",
+    passkey_never_used: "从未使用",
+    passkey_unnamed: "通行密钥",
+    passkey_login: "使用通行密钥登录",
+    passkey_failed: "无法使用通行密钥，请重试。",
     return_to_foreign: "此页面只能返回本网站。",
 };
 
@@ -249,6 +291,11 @@ impl Texts {
             "account_step_up_required" => {
                 "This action needs you to confirm with your passkey first."
             }
+            "passkey_verification_failed" if zh => "无法验证此通行密钥。",
+            "passkey_challenge_invalid" if zh => "此通行密钥请求已失效，请重试。",
+            "passkey_already_registered" if zh => "此通行密钥已添加。",
+            "passkeys_unavailable" if zh => "此网站暂不支持通行密钥。",
+            "account_no_passkey" if zh => "您的账户还没有通行密钥，请先添加一个。",
             _ => message,
         };
         translated.to_owned()

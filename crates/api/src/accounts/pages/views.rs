@@ -100,6 +100,14 @@ pub struct FormPage {
     pub submit: &'static str,
     pub danger: bool,
     pub links: Vec<Link>,
+    /// The sign-in page's passkey button: the realm's `merchant` and `mode`.
+    pub passkey_login: Option<PasskeyLogin>,
+}
+
+/// What the passkey sign-in form posts besides its token.
+pub struct PasskeyLogin {
+    pub merchant: String,
+    pub mode: &'static str,
 }
 
 /// One row of the sessions table.
@@ -113,6 +121,15 @@ pub struct SessionRow {
     pub current: bool,
 }
 
+/// One row of the passkeys table.
+pub struct PasskeyRow {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    /// When it last signed in or confirmed, or "never".
+    pub last_used: String,
+}
+
 #[derive(Template)]
 #[template(path = "account/home.html")]
 pub struct HomePage {
@@ -120,6 +137,7 @@ pub struct HomePage {
     pub email: String,
     pub status: String,
     pub sessions: Vec<SessionRow>,
+    pub passkeys: Vec<PasskeyRow>,
 }
 
 /// The passkey step-up page; its script runs the ceremony.
