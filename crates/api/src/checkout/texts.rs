@@ -43,6 +43,8 @@ pub struct Texts {
     pub cvc_incorrect: &'static str,
     pub authentication_failed: &'static str,
     pub failed: &'static str,
+    pub wallet_declined: &'static str,
+    pub wallet_failed: &'static str,
     pub too_many_attempts: &'static str,
     pub expired_title: &'static str,
     pub expired_body: &'static str,
@@ -89,6 +91,8 @@ const EN: Texts = Texts {
     cvc_incorrect: "Your card's security code is incorrect.",
     authentication_failed: "We could not authenticate your payment. Try again or use another card.",
     failed: "Something went wrong and your card was not charged. Please try again.",
+    wallet_declined: "The wallet did not complete the payment. Try again or choose another way to pay.",
+    wallet_failed: "Something went wrong and you were not charged. Please try again.",
     too_many_attempts:
         "Too many payment attempts for this order. Return to the merchant to start again.",
     expired_title: "This checkout has expired",
@@ -136,6 +140,8 @@ const ZH_CN: Texts = Texts {
     cvc_incorrect: "安全码不正确。",
     authentication_failed: "付款验证未通过，请重试或换一张卡。",
     failed: "出现问题，您的银行卡未被扣款，请重试。",
+    wallet_declined: "钱包未完成付款，请重试或选择其他付款方式。",
+    wallet_failed: "出现问题，您未被扣款，请重试。",
     too_many_attempts: "该订单的付款尝试次数过多，请返回商家重新下单。",
     expired_title: "本次结账已过期",
     expired_body: "该订单的付款时间已过，未产生任何扣款。",
@@ -143,6 +149,10 @@ const ZH_CN: Texts = Texts {
     complete_body: "我们已收到您的付款，您可以关闭此页面。",
     continue_to_merchant: "返回商家",
 };
+
+/// The error code of a payment a wallet (Alipay, WeChat Pay) declined or
+/// closed: its message must not speak of a card.
+const WALLET_DECLINE: &str = "payment_method_provider_decline";
 
 impl Texts {
     pub fn of(locale: Locale) -> &'static Texts {
@@ -152,9 +162,20 @@ impl Texts {
         }
     }
 
+    /// What the customer reads when opening a wallet payment failed.
+    pub fn wallet_failure(&self, code: Option<&str>) -> &'static str {
+        match code {
+            Some(WALLET_DECLINE) => self.wallet_declined,
+            _ => self.wallet_failed,
+        }
+    }
+
     /// What the customer reads of a failed payment: the decline or
     /// error `code` (and `decline_code`) of the intent's last error.
     pub fn failure(&self, code: Option<&str>, decline_code: Option<&str>) -> &'static str {
+        if code == Some(WALLET_DECLINE) {
+            return self.wallet_declined;
+        }
         match decline_code.or(code) {
             Some("insufficient_funds") => self.insufficient_funds,
             Some("expired_card") => self.card_expired,
@@ -204,5 +225,20 @@ mod tests {
             en.failure(Some("payment_intent_authentication_failure"), None),
             en.authentication_failed
         );
+    }
+
+    #[test]
+    fn wallet_failures_do_not_speak_of_a_card() {
+        for (texts, card) in [
+            (Texts::of(Locale::En), "card"),
+            (Texts::of(Locale::ZhCn), "卡"),
+        ] {
+            let declined = texts.failure(Some(WALLET_DECLINE), Some("TRADE_CLOSED"));
+            assert_eq!(declined, texts.wallet_declined);
+            assert_eq!(texts.wallet_failure(Some("api_error")), texts.wallet_failed);
+            for text in [texts.wallet_declined, texts.wallet_failed] {
+                assert!(!text.contains(card), "{text}");
+            }
+        }
     }
 }

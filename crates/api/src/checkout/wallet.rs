@@ -111,10 +111,7 @@ async fn pay_with_wallet(
         if !done.status.is_success() {
             let error = &done.body["error"];
             let texts = Texts::of(locale);
-            return Ok(Outcome::Failed(
-                texts.failure(error["code"].as_str(), error["decline_code"].as_str()),
-            )
-            .into_json());
+            return Ok(Outcome::Failed(texts.wallet_failure(error["code"].as_str())).into_json());
         }
         Ok(next_step(&done.body))
     };

@@ -45,7 +45,7 @@ pub(super) async fn authorised(
 }
 
 /// [`authorised`], for a form that carries nothing but its CSRF token.
-async fn authorised_bare(
+pub(super) async fn authorised_bare(
     state: &AppState,
     headers: &HeaderMap,
     request: &mut ApiRequest,
@@ -58,7 +58,7 @@ async fn authorised_bare(
     }
 }
 
-fn record(
+pub(super) fn record(
     state: &AppState,
     signed: &SignedIn,
     request: &ApiRequest,
@@ -82,7 +82,7 @@ fn record(
 
 /// Runs `execute` as the API would, then redirects to `back` on success
 /// or shows the API's error.
-async fn run<F, Fut>(state: &AppState, loc: Locale, back: String, execute: F) -> Response
+pub(super) async fn run<F, Fut>(state: &AppState, loc: Locale, back: String, execute: F) -> Response
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ApiResult<Executed>>,

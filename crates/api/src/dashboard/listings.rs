@@ -1,5 +1,5 @@
-//! The read-only pages: customers, balances and payouts, risk rules and
-//! lists. Each is a few tables of the documents the API renders.
+//! The read-only pages: customers, balances and payouts. Each is a few
+//! tables of the documents the API renders.
 
 use super::layout::error_page;
 use super::pages::{list_json, money, start, when, Start};
@@ -166,73 +166,6 @@ pub async fn balances(
                             title: t.payouts.to_owned(),
                             headers: vec![t.id, t.amount, t.status, t.created],
                             rows: payouts,
-                        },
-                    ],
-                ))
-            }
-            .await;
-            (s, built)
-        },
-    )
-    .await
-}
-
-pub async fn risk(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    request: ApiRequest,
-) -> Response {
-    render(
-        state,
-        headers,
-        request,
-        Permission::ViewRisk,
-        "/dashboard/risk",
-        |state, s| async move {
-            let t = super::texts::of(s.loc);
-            let built = async {
-                let scope = s.signed.scope();
-                let rules = list_json(&state, Table::RiskRules, &scope, vec![], ROWS)
-                    .await?
-                    .iter()
-                    .map(|r| {
-                        let state = if r["disabled"].as_bool() == Some(true) {
-                            "disabled"
-                        } else {
-                            "enabled"
-                        };
-                        vec![
-                            text(r, "id"),
-                            text(r, "rule"),
-                            text(r, "description"),
-                            state.to_owned(),
-                        ]
-                    })
-                    .collect();
-                let lists = list_json(&state, Table::RiskLists, &scope, vec![], ROWS)
-                    .await?
-                    .iter()
-                    .map(|l| {
-                        vec![
-                            text(l, "id"),
-                            text(l, "alias"),
-                            text(l, "name"),
-                            text(l, "item_type"),
-                        ]
-                    })
-                    .collect();
-                Ok((
-                    t.risk,
-                    vec![
-                        DataTable {
-                            title: t.rules.to_owned(),
-                            headers: vec![t.id, t.rules, t.description, t.status],
-                            rows: rules,
-                        },
-                        DataTable {
-                            title: t.lists.to_owned(),
-                            headers: vec![t.id, "alias", t.name, t.kind],
-                            rows: lists,
                         },
                     ],
                 ))
