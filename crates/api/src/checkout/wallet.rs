@@ -121,13 +121,14 @@ async fn pay_with_wallet(
     }
 }
 
-/// Desktop browsers get a QR code to scan with the phone; mobile browsers
-/// go to the wallet's own page.
+/// Desktop browsers go to Alipay's cashier page (`alipay.trade.page.pay`)
+/// or get WeChat Pay's QR code to scan with the phone; mobile browsers go
+/// to the wallet's own page (`alipay.trade.wap.pay`, WeChat Pay H5).
 fn options_for(mobile: bool) -> WalletOptions {
     let (alipay, wechat) = if mobile {
         ("wap", "mobile")
     } else {
-        ("qr", "web")
+        ("page", "web")
     };
     WalletOptions {
         alipay_channel: Some(alipay.into()),
