@@ -387,56 +387,53 @@ pub async fn add_item_to(
     id: &str,
     value: &str,
 ) -> ApiResult<Executed> {
-    {
-        let list = load(state, &scope, id).await?;
-        let value = list.item_type.normalize(value).ok_or_else(|| {
-            ApiError::invalid(
-                "parameter_invalid",
-                format!("{value:?} is not a valid {:?} value.", list.item_type),
-                "value",
-            )
-        })?;
-        let item_id = item_id(state, &list.id, &value);
-        let existing =
-            docs::find::<ListItem>(state, Table::RiskListItems, &scope, &item_id).await?;
-        let (item, op) = match existing {
-            Some((_, item)) if !item.deleted => {
-                return Ok(Executed::ok(render_item(&item), WriteSet::new()))
-            }
-            Some((doc, mut item)) => {
-                item.deleted = false;
-                let columns = vec![
+    let list = load(state, &scope, id).await?;
+    let value = list.item_type.normalize(value).ok_or_else(|| {
+        ApiError::invalid(
+            "parameter_invalid",
+            format!("{value:?} is not a valid {:?} value.", list.item_type),
+            "value",
+        )
+    })?;
+    let item_id = item_id(state, &list.id, &value);
+    let existing = docs::find::<ListItem>(state, Table::RiskListItems, &scope, &item_id).await?;
+    let (item, op) = match existing {
+        Some((_, item)) if !item.deleted => {
+            return Ok(Executed::ok(render_item(&item), WriteSet::new()))
+        }
+        Some((doc, mut item)) => {
+            item.deleted = false;
+            let columns = vec![
+                ("list", SqlValue::Text(list.id.clone())),
+                ("deleted", SqlValue::Bool(false)),
+            ];
+            let op = docs::update(Table::RiskListItems, &scope, &doc, columns, &item)?;
+            (item, op)
+        }
+        None => {
+            let item = ListItem {
+                id: item_id.clone(),
+                list: list.id.clone(),
+                value,
+                created: state.now(),
+                livemode: scope.livemode,
+                deleted: false,
+            };
+            let at = NewDoc {
+                table: Table::RiskListItems,
+                scope: &scope,
+                id: &item.id,
+                created: item.created,
+                columns: vec![
                     ("list", SqlValue::Text(list.id.clone())),
                     ("deleted", SqlValue::Bool(false)),
-                ];
-                let op = docs::update(Table::RiskListItems, &scope, &doc, columns, &item)?;
-                (item, op)
-            }
-            None => {
-                let item = ListItem {
-                    id: item_id.clone(),
-                    list: list.id.clone(),
-                    value,
-                    created: state.now(),
-                    livemode: scope.livemode,
-                    deleted: false,
-                };
-                let at = NewDoc {
-                    table: Table::RiskListItems,
-                    scope: &scope,
-                    id: &item.id,
-                    created: item.created,
-                    columns: vec![
-                        ("list", SqlValue::Text(list.id.clone())),
-                        ("deleted", SqlValue::Bool(false)),
-                    ],
-                };
-                let op = docs::insert(at, &item)?;
-                (item, op)
-            }
-        };
-        Ok(Executed::ok(render_item(&item), WriteSet { ops: vec![op] }))
-    }
+                ],
+            };
+            let op = docs::insert(at, &item)?;
+            (item, op)
+        }
+    };
+    Ok(Executed::ok(render_item(&item), WriteSet { ops: vec![op] }))
 }
 
 async fn remove_item(
