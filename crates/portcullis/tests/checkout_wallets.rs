@@ -315,7 +315,80 @@ async fn wallets_need_cny_and_a_session_that_offers_them(backend: Backend) {
     assert_eq!(default["payment_method_types"], serde_json::json!(["card"]));
 }
 
+/// A session expired while its wallet trade waits for the buyer: the
+/// intent is canceled, the provider's trade closed, and
+/// `checkout.session.expired` sent once.
+async fn expiring_with_an_open_wallet_trade_closes_it(backend: Backend) {
+    let s = setup(backend).await;
+    let session = create_session(&s.api, "cny", &["alipay", "wechat_pay"])
+        .await
+        .json();
+    let id = session["id"].as_str().unwrap();
+    let (status, chosen) = choose(&s.server, id, "wechat_pay", DESKTOP).await;
+    assert_eq!(status, 200, "{chosen}");
+    let page = desktop_payment_page(&s, "wechat_pay", &chosen).await;
+    let intent_id = s
+        .api
+        .get(&format!("/v1/checkout/sessions/{id}"))
+        .await
+        .json()["payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let intent = s.api.get(&format!("/v1/payment_intents/{intent_id}")).await;
+    assert_eq!(
+        intent.json()["status"],
+        "requires_action",
+        "{}",
+        intent.text
+    );
+
+    let expired = s
+        .api
+        .post(&format!("/v1/checkout/sessions/{id}/expire"), &[])
+        .await;
+    assert_eq!(expired.status, 200, "{}", expired.text);
+    assert_eq!(expired.json()["status"], "expired");
+    let intent = s
+        .api
+        .get(&format!("/v1/payment_intents/{intent_id}"))
+        .await
+        .json();
+    assert_eq!(intent["status"], "canceled", "{intent}");
+    assert_eq!(intent["cancellation_reason"], "abandoned", "{intent}");
+    let trades = s.sim.trades().await;
+    assert_eq!(trades.len(), 1, "the session's one trade: {trades:?}");
+    let trade = &trades[0];
+    assert_eq!(
+        trade["state"].as_str().unwrap().to_lowercase(),
+        "closed",
+        "{trade}"
+    );
+    let events = s
+        .api
+        .get("/v1/events?type=checkout.session.expired&limit=100")
+        .await
+        .json();
+    let mine = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["data"]["object"]["id"] == id)
+        .count();
+    assert_eq!(mine, 1);
+    // The buyer paying the closed trade afterwards does not pay the session.
+    s.sim.act(&page, "pay", "none").await;
+    let after = s
+        .api
+        .get(&format!("/v1/checkout/sessions/{id}"))
+        .await
+        .json();
+    assert_eq!(after["status"], "expired");
+    assert_eq!(after["payment_status"], "unpaid");
+}
+
 on_both_backends!(
+    expiring_with_an_open_wallet_trade_closes_it,
     wallets_pay_a_session_on_desktop,
     the_page_offers_the_sessions_wallets,
     wallets_need_cny_and_a_session_that_offers_them,
