@@ -2,8 +2,9 @@
 //! against `portcullis wallet-sim`, on SQLite and PostgreSQL: a CNY
 //! session offering `card`, `alipay` and `wechat_pay` shows the wallets on
 //! its page; choosing one through the page's endpoint confirms the
-//! session's intent with it (a QR code on desktop browsers, the wallet's
-//! page on mobile ones); paying in the simulator sends the signed
+//! session's intent with it (on desktop browsers Alipay's page pay and
+//! WeChat Pay's QR code, the wallets' pages on mobile ones); paying in the
+//! simulator sends the signed
 //! notification, which makes the intent succeed and completes the session
 //! (`complete`/`paid`, one `checkout.session.completed`) in the same
 //! commit; the page's status poll then names `success_url`. A payment
@@ -145,9 +146,36 @@ async fn completed_events(api: &Api, id: &str) -> usize {
         .count()
 }
 
-/// Chooses `method` on a desktop browser, pays its QR code in the
-/// simulator, and checks the session completes once, by the notification.
-async fn pay_by_qr(s: &Setup, method: &str) {
+/// Where a desktop browser choosing `method` pays in the simulator:
+/// Alipay's cashier page (`alipay.trade.page.pay`), WeChat Pay's QR code.
+async fn desktop_payment_page(s: &Setup, method: &str, chosen: &Value) -> String {
+    if method == "wechat_pay" {
+        assert_eq!(chosen["outcome"], "display_qr", "{chosen}");
+        let image = reqwest::get(chosen["qr_image"].as_str().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(image.status(), 200);
+        assert!(image.text().await.unwrap().contains("<svg"));
+        return s.sim.page_of(chosen["qr_data"].as_str().unwrap()).await;
+    }
+    assert_eq!(chosen["outcome"], "redirect", "{chosen}");
+    let url = chosen["redirect"].as_str().unwrap();
+    assert!(url.starts_with(&s.sim.base_url), "{url}");
+    assert!(url.contains("method=alipay.trade.page.pay"), "{url}");
+    let cashier = reqwest::get(url).await.unwrap();
+    assert_eq!(cashier.status(), 200);
+    let trades = s.sim.trades().await;
+    let trade = trades
+        .iter()
+        .rev()
+        .find(|t| t["kind"] == "alipay.trade.page.pay")
+        .expect("the page-pay trade the redirect opened");
+    format!("{}/c/{}", s.sim.base_url, trade["token"].as_str().unwrap())
+}
+
+/// Chooses `method` on a desktop browser, pays in the simulator, and
+/// checks the session completes once, by the notification.
+async fn pay_on_desktop(s: &Setup, method: &str) {
     let created = create_session(&s.api, "cny", &["card", "alipay", "wechat_pay"]).await;
     assert_eq!(created.status, 200, "{}", created.text);
     let session = created.json();
@@ -158,12 +186,7 @@ async fn pay_by_qr(s: &Setup, method: &str) {
     );
     let (status, chosen) = choose(&s.server, id, method, DESKTOP).await;
     assert_eq!(status, 200, "{chosen}");
-    assert_eq!(chosen["outcome"], "display_qr", "{chosen}");
-    let image = reqwest::get(chosen["qr_image"].as_str().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(image.status(), 200);
-    assert!(image.text().await.unwrap().contains("<svg"));
+    let page = desktop_payment_page(s, method, &chosen).await;
     assert_eq!(poll(&s.server, id).await["status"], "open");
 
     let intent_id = s
@@ -183,8 +206,8 @@ async fn pay_by_qr(s: &Setup, method: &str) {
     assert_eq!(intent["currency"], "cny");
     assert_eq!(intent["status"], "requires_action");
 
-    let page = s.sim.page_of(chosen["qr_data"].as_str().unwrap()).await;
-    assert_eq!(s.sim.act(&page, "pay", "none").await.status(), 200);
+    let paid = s.sim.act(&page, "pay", "none").await.status().as_u16();
+    assert!(paid == 200 || paid == 303, "{paid}");
     let done = wait_complete(&s.api, id).await;
     assert_eq!(done["payment_status"], "paid");
     assert_eq!(done["payment_intent"], intent_id.as_str());
@@ -208,10 +231,10 @@ async fn pay_by_qr(s: &Setup, method: &str) {
     assert_eq!(completed_events(&s.api, id).await, 1);
 }
 
-async fn wallets_pay_a_session_by_qr_code(backend: Backend) {
+async fn wallets_pay_a_session_on_desktop(backend: Backend) {
     let s = setup(backend).await;
-    pay_by_qr(&s, "alipay").await;
-    pay_by_qr(&s, "wechat_pay").await;
+    pay_on_desktop(&s, "alipay").await;
+    pay_on_desktop(&s, "wechat_pay").await;
 }
 
 async fn the_page_offers_the_sessions_wallets(backend: Backend) {
@@ -281,6 +304,13 @@ async fn wallets_need_cny_and_a_session_that_offers_them(backend: Backend) {
             .starts_with(&s.sim.base_url),
         "{chosen}"
     );
+    assert!(
+        chosen["redirect"]
+            .as_str()
+            .unwrap()
+            .contains("method=alipay.trade.wap.pay"),
+        "{chosen}"
+    );
     // Back from the wallet's page before its notification, the page polls.
     let html = page_html(&session["url"], "en").await;
     assert!(html.contains("data-waiting=\"true\""), "{html}");
@@ -321,7 +351,7 @@ async fn a_declined_wallet_payment_lets_the_customer_choose_again(backend: Backe
         .json();
     let id = session["id"].as_str().unwrap();
     let (_, chosen) = choose(&s.server, id, "alipay", DESKTOP).await;
-    let page = s.sim.page_of(chosen["qr_data"].as_str().unwrap()).await;
+    let page = desktop_payment_page(&s, "alipay", &chosen).await;
     assert_eq!(s.sim.act(&page, "decline", "none").await.status(), 200);
     let polled = wait_failed(&s.server, id).await;
     assert_eq!(polled["status"], "open");
@@ -420,8 +450,81 @@ async fn alipay_returns_the_browser_through_the_return_url(backend: Backend) {
     );
 }
 
+/// A session expired while its wallet trade waits for the buyer: the
+/// intent is canceled, the provider's trade closed, and
+/// `checkout.session.expired` sent once.
+async fn expiring_with_an_open_wallet_trade_closes_it(backend: Backend) {
+    let s = setup(backend).await;
+    let session = create_session(&s.api, "cny", &["alipay", "wechat_pay"])
+        .await
+        .json();
+    let id = session["id"].as_str().unwrap();
+    let (status, chosen) = choose(&s.server, id, "wechat_pay", DESKTOP).await;
+    assert_eq!(status, 200, "{chosen}");
+    let page = desktop_payment_page(&s, "wechat_pay", &chosen).await;
+    let intent_id = s
+        .api
+        .get(&format!("/v1/checkout/sessions/{id}"))
+        .await
+        .json()["payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let intent = s.api.get(&format!("/v1/payment_intents/{intent_id}")).await;
+    assert_eq!(
+        intent.json()["status"],
+        "requires_action",
+        "{}",
+        intent.text
+    );
+
+    let expired = s
+        .api
+        .post(&format!("/v1/checkout/sessions/{id}/expire"), &[])
+        .await;
+    assert_eq!(expired.status, 200, "{}", expired.text);
+    assert_eq!(expired.json()["status"], "expired");
+    let intent = s
+        .api
+        .get(&format!("/v1/payment_intents/{intent_id}"))
+        .await
+        .json();
+    assert_eq!(intent["status"], "canceled", "{intent}");
+    assert_eq!(intent["cancellation_reason"], "abandoned", "{intent}");
+    let trades = s.sim.trades().await;
+    assert_eq!(trades.len(), 1, "the session's one trade: {trades:?}");
+    let trade = &trades[0];
+    assert_eq!(
+        trade["state"].as_str().unwrap().to_lowercase(),
+        "closed",
+        "{trade}"
+    );
+    let events = s
+        .api
+        .get("/v1/events?type=checkout.session.expired&limit=100")
+        .await
+        .json();
+    let mine = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["data"]["object"]["id"] == id)
+        .count();
+    assert_eq!(mine, 1);
+    // The buyer paying the closed trade afterwards does not pay the session.
+    s.sim.act(&page, "pay", "none").await;
+    let after = s
+        .api
+        .get(&format!("/v1/checkout/sessions/{id}"))
+        .await
+        .json();
+    assert_eq!(after["status"], "expired");
+    assert_eq!(after["payment_status"], "unpaid");
+}
+
 on_both_backends!(
-    wallets_pay_a_session_by_qr_code,
+    expiring_with_an_open_wallet_trade_closes_it,
+    wallets_pay_a_session_on_desktop,
     the_page_offers_the_sessions_wallets,
     wallets_need_cny_and_a_session_that_offers_them,
     a_declined_wallet_payment_lets_the_customer_choose_again,

@@ -9,7 +9,8 @@ mod support;
 
 use serde_json::Value;
 use support::dashboard::{
-    activate, count, create_user, csrf, pay, python_totp, token_of, Browser, PASSWORD,
+    activate, count, create_user, csrf, pay, python_totp, python_totp_at, token_of, Browser,
+    PASSWORD,
 };
 use support::{cli, create_merchant, Api, Backend, TestDatabase, TestServer};
 
@@ -239,7 +240,8 @@ async fn users_activate_sign_in_and_lock(backend: Backend) {
     let right = owner
         .http
         .post(format!("{}/dashboard/security/totp", owner.base))
-        .form(&form(python_totp(&secret)));
+        .form(&form(python_totp_at(&secret, -30))); // the step before now's
+
     assert_eq!(owner.send(right).await.status, 303);
     assert!(owner
         .get("/dashboard/security")
@@ -260,18 +262,40 @@ async fn users_activate_sign_in_and_lock(backend: Backend) {
         )
         .await;
     assert_eq!(no_code.status, 401);
+    let code = python_totp(&secret);
     let with_code = again
         .post(
             "/dashboard/login",
             &[
                 ("email", "second@example.com"),
                 ("password", PASSWORD),
-                ("code", &python_totp(&secret)),
+                ("code", &code),
                 ("csrf_token", &csrf_token),
             ],
         )
         .await;
     assert_eq!(with_code.status, 303, "{}", with_code.body);
+    // A code is taken once, even inside its 30-second window; so is one of
+    // a step before the last taken (the code that turned the factor on).
+    for (code, what) in [
+        (code, "the same code"),
+        (python_totp_at(&secret, -30), "an older one"),
+    ] {
+        let mut replay = Browser::new(&server);
+        let login = replay.get("/dashboard/login").await;
+        let replayed = replay
+            .post(
+                "/dashboard/login",
+                &[
+                    ("email", "second@example.com"),
+                    ("password", PASSWORD),
+                    ("code", &code),
+                    ("csrf_token", &csrf(&login)),
+                ],
+            )
+            .await;
+        assert_eq!(replayed.status, 401, "{what}: {}", replayed.body);
+    }
 
     // The TOTP secret is wrapped by the vault's key: counted by status and
     // retire-key, re-wrapped by rotate-key while the server runs.
@@ -315,7 +339,7 @@ async fn users_activate_sign_in_and_lock(backend: Backend) {
             &[
                 ("email", "second@example.com"),
                 ("password", PASSWORD),
-                ("code", &python_totp(&secret)),
+                ("code", &python_totp_at(&secret, 30)), // the next step's
                 ("csrf_token", &csrf(&login)),
             ],
         )

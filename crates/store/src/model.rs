@@ -179,7 +179,7 @@ impl Table {
             ],
             Table::RiskLists => &[("alias", ColumnKind::Text)],
             Table::RiskListItems => &[("list", ColumnKind::Text), ("deleted", ColumnKind::Integer)],
-            Table::RiskRules => &[],
+            Table::RiskRules => &[("deleted", ColumnKind::Integer)],
             Table::RiskEvaluations => &[("payment_intent", ColumnKind::Text)],
             Table::Reviews => &[
                 ("is_open", ColumnKind::Integer),

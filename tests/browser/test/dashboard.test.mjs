@@ -219,4 +219,47 @@ describe('merchant dashboard', () => {
     await assertAccessible(page, 'the payments page in Chinese');
     await page.screenshot({ path: join(shots, 'dashboard-payments-zh-CN.png'), fullPage: true });
   });
+
+  test('edit risk rules and lists: a block rule added on the risk page blocks the API\'s payment', { timeout: TIMEOUT_MS }, async () => {
+    const list = await api('POST', '/v1/risk/lists', { alias: 'blocked_emails', item_type: 'email' });
+    assert.equal(list.status, 200, JSON.stringify(list.body));
+    await page.goto(`${BASE_URL}/dashboard/risk?locale=en`);
+    await page.getByRole('heading', { name: 'Risk rules and lists' }).waitFor();
+    await assertAccessible(page, 'the risk page');
+
+    // A rule with a mistake comes back with where it went wrong, announced.
+    await page.getByLabel('Rule', { exact: true }).fill('block if\n:amount_in_usd: 500');
+    await page.getByRole('button', { name: 'Add rule' }).click();
+    assert.match(await page.getByRole('alert').innerText(), /Line 2, column 17/);
+    assert.equal(await page.getByLabel('Rule', { exact: true }).getAttribute('aria-invalid'), 'true');
+    await assertAccessible(page, 'the risk page with a rule error');
+
+    // The block rule and the value it tests, both added here.
+    await page.getByLabel('Rule', { exact: true }).fill('block if :email: in @blocked_emails');
+    await page.getByLabel('Description').fill('Blocked addresses');
+    await page.getByRole('button', { name: 'Add rule' }).click();
+    await page.getByText('The rule was added.').waitFor();
+    await page.getByLabel('Add a value (@blocked_emails)').fill('Mallory@Example.com');
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    await page.getByText('The value was added to the list.').waitFor();
+    await page.getByText('mallory@example.com', { exact: true }).waitFor();
+    await assertAccessible(page, 'the risk page after changes');
+    await page.screenshot({ path: join(shots, 'dashboard-risk.png'), fullPage: true });
+
+    const pay = (email) => api('POST', '/v1/payment_intents', {
+      amount: '500', currency: 'usd', payment_method: 'pm_card_visa', confirm: 'true', receipt_email: email,
+    });
+    const blocked = await pay('mallory@example.com');
+    assert.equal(blocked.status, 402, JSON.stringify(blocked.body));
+    const other = await pay('alice@example.com');
+    assert.equal(other.status, 200, JSON.stringify(other.body));
+
+    // Disabled from its row, the rule no longer blocks.
+    const rules = await api('GET', '/v1/risk/rules');
+    const rule = rules.body.data.find((r) => r.description === 'Blocked addresses');
+    await page.getByRole('button', { name: `Disable ${rule.id}` }).click();
+    await page.getByText('The rule was disabled.').waitFor();
+    const again = await pay('mallory@example.com');
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+  });
 });

@@ -324,6 +324,20 @@ describe('wallet pages', () => {
       return answer.qr_data;
     }
 
+    /** Waits until the session's PaymentIntent has `status`. */
+    async function intentReaches(sessionId, status) {
+      const deadline = Date.now() + SETTLE_WAIT_MS;
+      for (;;) {
+        const session = await gateway('GET', `/v1/checkout/sessions/${sessionId}`);
+        const intent = session.payment_intent
+          ? await gateway('GET', `/v1/payment_intents/${session.payment_intent}`)
+          : null;
+        if (intent?.status === status) return intent;
+        assert.ok(Date.now() < deadline, `intent ${intent?.id} still ${intent?.status}, not ${status}`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+
     /** The customer's phone: scans `data` and pays or declines. */
     async function phoneScans(data, action) {
       const phone = await openPage(AGENTS.phone);
@@ -366,8 +380,13 @@ describe('wallet pages', () => {
         const session = await walletSession(locale);
         const page = await openPage(AGENTS.desktop, locale, false);
         await page.goto(session.url);
-        const data = await showQr(page, words, 'alipay');
-        await phoneScans(data, 'decline');
+        // On a desktop, Alipay is its cashier page (alipay.trade.page.pay):
+        // the customer declines there and comes back through the session's
+        // return URL, as Alipay sends them.
+        await page.getByRole('button', { name: words.alipay, exact: true }).click();
+        await actOnSimulator(page, 'decline');
+        await intentReaches(session.id, 'requires_payment_method');
+        await page.goto(`${BASE_URL}/checkout/${session.id}/return?locale=${locale}`);
         const alert = page.getByRole('alert').filter({ hasText: words.declined });
         await alert.waitFor({ timeout: SETTLE_WAIT_MS });
         const message = await alert.textContent();

@@ -152,6 +152,10 @@ const ZH_CN: Texts = Texts {
     continue_to_merchant: "返回商家",
 };
 
+/// The error code of a payment a wallet (Alipay, WeChat Pay) declined or
+/// closed: its message must not speak of a card.
+const WALLET_DECLINE: &str = "payment_method_provider_decline";
+
 impl Texts {
     pub fn of(locale: Locale) -> &'static Texts {
         match locale {
@@ -160,9 +164,20 @@ impl Texts {
         }
     }
 
+    /// What the customer reads when opening a wallet payment failed.
+    pub fn wallet_failure(&self, code: Option<&str>) -> &'static str {
+        match code {
+            Some(WALLET_DECLINE) => self.wallet_declined,
+            _ => self.wallet_failed,
+        }
+    }
+
     /// What the customer reads of a failed payment: the decline or
     /// error `code` (and `decline_code`) of the intent's last error.
     pub fn failure(&self, code: Option<&str>, decline_code: Option<&str>) -> &'static str {
+        if code == Some(WALLET_DECLINE) {
+            return self.wallet_declined;
+        }
         match decline_code.or(code) {
             Some("insufficient_funds") => self.insufficient_funds,
             Some("expired_card") => self.card_expired,
@@ -212,5 +227,20 @@ mod tests {
             en.failure(Some("payment_intent_authentication_failure"), None),
             en.authentication_failed
         );
+    }
+
+    #[test]
+    fn wallet_failures_do_not_speak_of_a_card() {
+        for (texts, card) in [
+            (Texts::of(Locale::En), "card"),
+            (Texts::of(Locale::ZhCn), "卡"),
+        ] {
+            let declined = texts.failure(Some(WALLET_DECLINE), Some("TRADE_CLOSED"));
+            assert_eq!(declined, texts.wallet_declined);
+            assert_eq!(texts.wallet_failure(Some("api_error")), texts.wallet_failed);
+            for text in [texts.wallet_declined, texts.wallet_failed] {
+                assert!(!text.contains(card), "{text}");
+            }
+        }
     }
 }

@@ -111,8 +111,9 @@ async fn pay_with_wallet(
         };
         state.store.commit(done.writes).await?;
         if !done.status.is_success() {
-            // A wallet's refusal, in wallet words (never a card's).
-            return Ok(Outcome::Failed(Texts::of(locale).wallet_failed).into_json());
+            let error = &done.body["error"];
+            let texts = Texts::of(locale);
+            return Ok(Outcome::Failed(texts.wallet_failure(error["code"].as_str())).into_json());
         }
         Ok(next_step(&done.body))
     };
@@ -122,13 +123,14 @@ async fn pay_with_wallet(
     }
 }
 
-/// Desktop browsers get a QR code to scan with the phone; mobile browsers
-/// go to the wallet's own page.
+/// Desktop browsers go to Alipay's cashier page (`alipay.trade.page.pay`)
+/// or get WeChat Pay's QR code to scan with the phone; mobile browsers go
+/// to the wallet's own page (`alipay.trade.wap.pay`, WeChat Pay H5).
 fn options_for(mobile: bool) -> WalletOptions {
     let (alipay, wechat) = if mobile {
         ("wap", "mobile")
     } else {
-        ("qr", "web")
+        ("page", "web")
     };
     WalletOptions {
         alipay_channel: Some(alipay.into()),

@@ -24,6 +24,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use portcullis_domain::refunds::RefundReason;
+use portcullis_store::Scope;
 
 /// The signed-in user allowed `permission`, after the form's CSRF check.
 pub(super) async fn authorised(
@@ -45,7 +46,7 @@ pub(super) async fn authorised(
 }
 
 /// [`authorised`], for a form that carries nothing but its CSRF token.
-async fn authorised_bare(
+pub(super) async fn authorised_bare(
     state: &AppState,
     headers: &HeaderMap,
     request: &mut ApiRequest,
@@ -58,7 +59,7 @@ async fn authorised_bare(
     }
 }
 
-fn record(
+pub(super) fn record(
     state: &AppState,
     signed: &SignedIn,
     request: &ApiRequest,
@@ -82,7 +83,7 @@ fn record(
 
 /// Runs `execute` as the API would, then redirects to `back` on success
 /// or shows the API's error.
-async fn run<F, Fut>(state: &AppState, loc: Locale, back: String, execute: F) -> Response
+pub(super) async fn run<F, Fut>(state: &AppState, loc: Locale, back: String, execute: F) -> Response
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ApiResult<Executed>>,
@@ -146,19 +147,15 @@ pub async fn refund(
         Ok(create) => create,
         Err(err) => return error_page(&state, loc, &err),
     };
-    let (scope, origin) = (signed.scope(), Origin::of(&request));
-    let back = format!("/dashboard/payments/{id}?done=refund");
-    run(&state, loc, back, || async {
-        let ctx = Ctx {
-            state: &state,
-            scope: &scope,
-            origin: &origin,
-        };
-        let mut done = api_refund(&ctx, &create).await?;
-        let refund_id = done.body["id"].as_str().map(str::to_owned);
-        done.writes
-            .push(record(&state, &signed, &request, "refund", &id, refund_id)?);
-        Ok(done)
+    let on = PaymentAction {
+        state: &state,
+        signed: &signed,
+        request: &request,
+        id: &id,
+    };
+    let (state, create) = (&state, &create);
+    on.run(loc, "refund", move |scope, origin| async move {
+        api_refund(&ctx(state, &scope, &origin), create).await
     })
     .await
 }
@@ -174,20 +171,56 @@ pub async fn capture(
             Ok(found) => found,
             Err(response) => return response,
         };
-    let (scope, origin) = (signed.scope(), Origin::of(&request));
-    let back = format!("/dashboard/payments/{id}?done=capture");
-    run(&state, loc, back, || async {
-        let ctx = Ctx {
-            state: &state,
-            scope: &scope,
-            origin: &origin,
-        };
-        let mut done = capture_intent(&ctx, &id, None, None).await?;
-        done.writes
-            .push(record(&state, &signed, &request, "capture", &id, None)?);
-        Ok(done)
+    let on = PaymentAction {
+        state: &state,
+        signed: &signed,
+        request: &request,
+        id: &id,
+    };
+    let (state, id) = (&state, id.as_str());
+    on.run(loc, "capture", move |scope, origin| async move {
+        capture_intent(&ctx(state, &scope, &origin), id, None, None).await
     })
     .await
+}
+
+fn ctx<'a>(state: &'a AppState, scope: &'a Scope, origin: &'a Origin) -> Ctx<'a> {
+    Ctx {
+        state,
+        scope,
+        origin,
+    }
+}
+
+/// A refund or capture of payment `id` by the signed-in user.
+struct PaymentAction<'a> {
+    state: &'a AppState,
+    signed: &'a SignedIn,
+    request: &'a ApiRequest,
+    id: &'a str,
+}
+
+impl PaymentAction<'_> {
+    /// Runs `execute` with the user's scope and the request's origin,
+    /// records `action` (with what it made, a refund's id) in the same
+    /// commit, and goes back to the payment's page saying it was done.
+    async fn run<F, Fut>(&self, loc: Locale, action: &'static str, execute: F) -> Response
+    where
+        F: Fn(Scope, Origin) -> Fut,
+        Fut: std::future::Future<Output = ApiResult<Executed>>,
+    {
+        let back = format!("/dashboard/payments/{}?done={action}", self.id);
+        run(self.state, loc, back, || async {
+            let origin = Origin::of(self.request);
+            let mut done = execute(self.signed.scope(), origin).await?;
+            let made = done.body["id"].as_str().filter(|made| *made != self.id);
+            let made = made.map(str::to_owned);
+            let op = record(self.state, self.signed, self.request, action, self.id, made)?;
+            done.writes.push(op);
+            Ok(done)
+        })
+        .await
+    }
 }
 
 pub async fn approve(

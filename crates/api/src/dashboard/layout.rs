@@ -133,19 +133,22 @@ impl Layout {
 /// the language cookie.
 pub fn page(state: &AppState, template: &impl Template, lang: Option<Locale>) -> Response {
     match template.render() {
-        Ok(html) => {
-            let mut response = Html(html).into_response();
-            if let Some(locale) = lang {
-                if let Ok(value) =
-                    HeaderValue::from_str(&locale.set_cookie("/dashboard", state.settings.tls))
-                {
-                    response.headers_mut().append(header::SET_COOKIE, value);
-                }
-            }
-            response
-        }
+        Ok(rendered) => html(state, rendered, lang),
         Err(err) => ApiError::internal(&err).into_response(),
     }
+}
+
+/// A page already rendered; `lang` as in [`page`].
+pub fn html(state: &AppState, rendered: String, lang: Option<Locale>) -> Response {
+    let mut response = Html(rendered).into_response();
+    if let Some(locale) = lang {
+        if let Ok(value) =
+            HeaderValue::from_str(&locale.set_cookie("/dashboard", state.settings.tls))
+        {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
 }
 
 #[derive(Template)]

@@ -1,17 +1,18 @@
-//! The read-only pages: customers, balances and payouts, risk rules and
-//! lists. Each is a few tables of the documents the API renders.
+//! The read-only pages: customers, balances and payouts. Each is a few
+//! tables of the documents the API renders.
 
 use super::layout::error_page;
-use super::pages::{list_json, money, start, when, Start};
+use super::pages::{list_json, money, start, when};
 use super::users::Permission;
 use crate::error::ApiResult;
+use crate::hosted::Locale;
 use crate::state::AppState;
 use crate::wire::ApiRequest;
 use askama::Template;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use portcullis_store::Table;
+use portcullis_store::{Scope, Table};
 use serde_json::Value;
 
 /// Most rows a table shows (the newest).
@@ -38,27 +39,27 @@ fn text(value: &Value, key: &str) -> String {
     }
 }
 
+/// The page at `path`: the tables `build` makes for the signed-in user's
+/// scope, in the page's language.
 async fn render<F, Fut>(
     state: AppState,
     headers: HeaderMap,
     mut request: ApiRequest,
-    permission: Permission,
     path: &'static str,
     build: F,
 ) -> Response
 where
-    F: FnOnce(AppState, Start) -> Fut,
-    Fut: std::future::Future<Output = (Start, ApiResult<(&'static str, Vec<DataTable>)>)>,
+    F: FnOnce(AppState, Scope, Locale) -> Fut,
+    Fut: std::future::Future<Output = ApiResult<(&'static str, Vec<DataTable>)>>,
 {
-    let s = match start(&state, &headers, &mut request, permission).await {
+    let s = match start(&state, &headers, &mut request, Permission::ViewPayments).await {
         Ok(s) => s,
         Err(response) => return response,
     };
     if let Err(err) = std::mem::take(&mut request.params).finish() {
         return error_page(&state, s.loc, &err);
     }
-    let (s, built) = build(state.clone(), s).await;
-    match built {
+    match build(state.clone(), s.signed.scope(), s.loc).await {
         Ok((title, tables)) => {
             let page = TablesPage {
                 l: super::layout::Layout::signed(&s.signed, s.loc, title, path),
@@ -79,37 +80,36 @@ pub async fn customers(
         state,
         headers,
         request,
-        Permission::ViewPayments,
         "/dashboard/customers",
-        |state, s| async move {
-            let t = super::texts::of(s.loc);
-            let built = async {
-                let rows = list_json(&state, Table::Customers, &s.signed.scope(), vec![], ROWS)
-                    .await?
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            text(c, "id"),
-                            text(c, "email"),
-                            text(c, "name"),
-                            when(c["created"].as_i64().unwrap_or(0)),
-                        ]
-                    })
-                    .collect();
-                Ok((
-                    t.customers,
-                    vec![DataTable {
-                        title: t.customers.to_owned(),
-                        headers: vec![t.id, t.email, t.name, t.created],
-                        rows,
-                    }],
-                ))
-            }
-            .await;
-            (s, built)
-        },
+        customer_tables,
     )
     .await
+}
+
+async fn customer_tables(
+    state: AppState,
+    scope: Scope,
+    loc: Locale,
+) -> ApiResult<(&'static str, Vec<DataTable>)> {
+    let t = super::texts::of(loc);
+    let rows = list_json(&state, Table::Customers, &scope, vec![], ROWS)
+        .await?
+        .iter()
+        .map(|c| {
+            vec![
+                text(c, "id"),
+                text(c, "email"),
+                text(c, "name"),
+                when(c["created"].as_i64().unwrap_or(0)),
+            ]
+        })
+        .collect();
+    let table = DataTable {
+        title: t.customers.to_owned(),
+        headers: vec![t.id, t.email, t.name, t.created],
+        rows,
+    };
+    Ok((t.customers, vec![table]))
 }
 
 pub async fn balances(
@@ -121,125 +121,53 @@ pub async fn balances(
         state,
         headers,
         request,
-        Permission::ViewPayments,
         "/dashboard/balances",
-        |state, s| async move {
-            let t = super::texts::of(s.loc);
-            let built = async {
-                let scope = s.signed.scope();
-                let balance = crate::ledger::balance::balance_of(&state, &scope).await?;
-                let mut rows = vec![];
-                for bucket in ["available", "pending", "reserved"] {
-                    for amount in balance[bucket].as_array().into_iter().flatten() {
-                        let minor = amount["amount"].as_i64().unwrap_or(0);
-                        rows.push(vec![
-                            bucket.to_owned(),
-                            money(minor, &text(amount, "currency"), s.loc),
-                        ]);
-                    }
-                }
-                let payouts = list_json(&state, Table::Payouts, &scope, vec![], ROWS)
-                    .await?
-                    .iter()
-                    .map(|p| {
-                        vec![
-                            text(p, "id"),
-                            money(
-                                p["amount_minor"].as_i64().unwrap_or(0),
-                                &text(p, "currency"),
-                                s.loc,
-                            ),
-                            text(p, "status"),
-                            when(p["arrival_date"].as_i64().unwrap_or(0)),
-                        ]
-                    })
-                    .collect();
-                Ok((
-                    t.balances,
-                    vec![
-                        DataTable {
-                            title: t.available.to_owned(),
-                            headers: vec![t.status, t.amount],
-                            rows,
-                        },
-                        DataTable {
-                            title: t.payouts.to_owned(),
-                            headers: vec![t.id, t.amount, t.status, t.created],
-                            rows: payouts,
-                        },
-                    ],
-                ))
-            }
-            .await;
-            (s, built)
-        },
+        balance_tables,
     )
     .await
 }
 
-pub async fn risk(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    request: ApiRequest,
-) -> Response {
-    render(
-        state,
-        headers,
-        request,
-        Permission::ViewRisk,
-        "/dashboard/risk",
-        |state, s| async move {
-            let t = super::texts::of(s.loc);
-            let built = async {
-                let scope = s.signed.scope();
-                let rules = list_json(&state, Table::RiskRules, &scope, vec![], ROWS)
-                    .await?
-                    .iter()
-                    .map(|r| {
-                        let state = if r["disabled"].as_bool() == Some(true) {
-                            "disabled"
-                        } else {
-                            "enabled"
-                        };
-                        vec![
-                            text(r, "id"),
-                            text(r, "rule"),
-                            text(r, "description"),
-                            state.to_owned(),
-                        ]
-                    })
-                    .collect();
-                let lists = list_json(&state, Table::RiskLists, &scope, vec![], ROWS)
-                    .await?
-                    .iter()
-                    .map(|l| {
-                        vec![
-                            text(l, "id"),
-                            text(l, "alias"),
-                            text(l, "name"),
-                            text(l, "item_type"),
-                        ]
-                    })
-                    .collect();
-                Ok((
-                    t.risk,
-                    vec![
-                        DataTable {
-                            title: t.rules.to_owned(),
-                            headers: vec![t.id, t.rules, t.description, t.status],
-                            rows: rules,
-                        },
-                        DataTable {
-                            title: t.lists.to_owned(),
-                            headers: vec![t.id, "alias", t.name, t.kind],
-                            rows: lists,
-                        },
-                    ],
-                ))
-            }
-            .await;
-            (s, built)
+async fn balance_tables(
+    state: AppState,
+    scope: Scope,
+    loc: Locale,
+) -> ApiResult<(&'static str, Vec<DataTable>)> {
+    let t = super::texts::of(loc);
+    let balance = crate::ledger::balance::balance_of(&state, &scope).await?;
+    let mut rows = vec![];
+    for bucket in ["available", "pending", "reserved"] {
+        for amount in balance[bucket].as_array().into_iter().flatten() {
+            let minor = amount["amount"].as_i64().unwrap_or(0);
+            rows.push(vec![
+                bucket.to_owned(),
+                money(minor, &text(amount, "currency"), loc),
+            ]);
+        }
+    }
+    let payouts = list_json(&state, Table::Payouts, &scope, vec![], ROWS)
+        .await?
+        .iter()
+        .map(|p| {
+            let amount = p["amount_minor"].as_i64().unwrap_or(0);
+            vec![
+                text(p, "id"),
+                money(amount, &text(p, "currency"), loc),
+                text(p, "status"),
+                when(p["arrival_date"].as_i64().unwrap_or(0)),
+            ]
+        })
+        .collect();
+    let tables = vec![
+        DataTable {
+            title: t.available.to_owned(),
+            headers: vec![t.status, t.amount],
+            rows,
         },
-    )
-    .await
+        DataTable {
+            title: t.payouts.to_owned(),
+            headers: vec![t.id, t.amount, t.status, t.created],
+            rows: payouts,
+        },
+    ];
+    Ok((t.balances, tables))
 }

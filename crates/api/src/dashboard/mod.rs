@@ -21,6 +21,8 @@ mod listings;
 mod mode;
 mod pages;
 mod payment_filters;
+mod risk;
+mod risk_actions;
 mod session;
 mod signin;
 mod texts;
@@ -39,6 +41,12 @@ const DONE: &[&str] = &[
     "key_created",
     "key_revoked",
     "key_rolled",
+    "rule_created",
+    "rule_disabled",
+    "rule_enabled",
+    "rule_deleted",
+    "item_added",
+    "item_removed",
 ];
 /// Any page: its language (`locale`, as on the other hosted pages; `lang`
 /// is its older alias) and what the last action did.
@@ -92,6 +100,15 @@ const ENABLE_TOTP: &[Param] = &[
     p::string("secret", 64).required(),
     p::string("code", 12).required(),
 ];
+const CREATE_RULE: &[Param] = &[
+    p::string("csrf_token", 128).required(),
+    p::string("rule", portcullis_risk::rules::RULE_BYTES_MAX),
+    p::string("description", 500),
+];
+const ADD_ITEM: &[Param] = &[
+    p::string("csrf_token", 128).required(),
+    p::string("value", 512).required(),
+];
 const REFUND: &[Param] = &[
     p::string("csrf_token", 128).required(),
     p::string("amount", 20),
@@ -118,7 +135,13 @@ pub fn routes() -> Routes {
         .post(html("/dashboard/reviews/{id}/approve", "Approve a review").params(FORM), actions::approve)
         .get(html("/dashboard/customers", "Customers").params(PAGE), listings::customers)
         .get(html("/dashboard/balances", "Balances and payouts").params(PAGE), listings::balances)
-        .get(html("/dashboard/risk", "Risk rules and lists").params(PAGE), listings::risk)
+        .get(html("/dashboard/risk", "Risk rules and lists (editable by owners and developers)").params(PAGE), risk::page)
+        .post(html("/dashboard/risk/rules", "Add a risk rule").params(CREATE_RULE), risk_actions::create)
+        .post(html("/dashboard/risk/rules/{id}/disable", "Disable a risk rule").params(FORM), risk_actions::disable)
+        .post(html("/dashboard/risk/rules/{id}/enable", "Enable a risk rule").params(FORM), risk_actions::enable)
+        .post(html("/dashboard/risk/rules/{id}/delete", "Delete a risk rule of the merchant's own").params(FORM), risk_actions::delete)
+        .post(html("/dashboard/risk/lists/{id}/items", "Add a value to a risk list").params(ADD_ITEM), risk_actions::add_item)
+        .post(html("/dashboard/risk/lists/{id}/items/{item}/remove", "Remove a value from a risk list").params(FORM), risk_actions::remove_item)
         .get(html("/dashboard/api_keys", "API keys").params(PAGE), keys::page)
         .post(html("/dashboard/api_keys", "Create an API key (shown once)").params(CREATE_KEY), keys::create)
         .post(html("/dashboard/api_keys/{id}/roll", "Roll an API key: a new one, the old one revoked").params(FORM), keys::roll)

@@ -206,9 +206,16 @@ async fn attempt(
         return Ok(Outcome::Locked);
     }
     // With the second factor on, a code from it is needed too.
-    let second_factor = match super::totp::secret_of(state, &user)? {
-        None => true,
-        Some(secret) => code.is_some_and(|code| super::totp::check(&secret, &code, now)),
+    // Its code is taken once: the step it belongs to must be later than
+    // the last one accepted.
+    let (second_factor, step) = match super::totp::secret_of(state, &user)? {
+        None => (true, None),
+        Some(secret) => {
+            let step = code.and_then(|code| {
+                super::totp::accepted_step(&secret, &code, now, user.totp_last_step)
+            });
+            (step.is_some(), step)
+        }
     };
     if !matches || !second_factor || user.status != UserStatus::Active {
         let lockout = state.settings.accounts.lockout;
@@ -229,11 +236,13 @@ async fn attempt(
         });
     }
     let (session_op, token) = session::start(state, &user, ip.clone())?;
+    let mut signed_in = user.signed_in();
+    signed_in.totp_last_step = step.or(user.totp_last_step);
     commit(
         state,
         vec![
             session_op,
-            users::update(&doc, &user.signed_in())?,
+            users::update(&doc, &signed_in)?,
             audit::record(&scope, entry("login"), now)?,
         ],
     )

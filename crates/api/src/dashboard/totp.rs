@@ -4,6 +4,9 @@
 //! `/dashboard/security` by scanning the secret (a QR code of its
 //! `otpauth://` URI) and typing a code from it; the secret is then stored
 //! sealed by the vault under the user's id, and sign-in asks for a code.
+//! A code is taken once (RFC 6238 §5.2): the user remembers the time step
+//! of the last code accepted, and a code of that step or an earlier one is
+//! refused, even inside its window.
 
 use super::audit::{self, Entry};
 use super::layout::{error_page, guard_form, locale, Layout};
@@ -24,7 +27,7 @@ use totp_rs::{Algorithm, Secret, TOTP};
 const DIGITS: usize = 6;
 const STEP_S: u64 = 30;
 /// Codes of the step before and after are accepted too (clock drift).
-const SKEW_STEPS: u8 = 1;
+const SKEW_STEPS: i64 = 1;
 /// 160 bits, as RFC 4226 recommends.
 const SECRET_BYTES: usize = 20;
 
@@ -37,17 +40,41 @@ pub fn new_secret() -> String {
     }
 }
 
+/// The secret's generator; it checks one step exactly (the window is
+/// walked by [`accepted_step`]).
 fn totp(secret_b32: &str) -> Option<TOTP> {
     let bytes = Secret::Encoded(secret_b32.to_owned()).to_bytes().ok()?;
-    TOTP::new(Algorithm::SHA1, DIGITS, SKEW_STEPS, STEP_S, bytes).ok()
+    TOTP::new(Algorithm::SHA1, DIGITS, 0, STEP_S, bytes).ok()
+}
+
+/// The time step `code` belongs to — now's or one either side — if it is
+/// later than `last_step`, the step of the last code accepted.
+pub fn accepted_step(
+    secret_b32: &str,
+    code: &str,
+    now: i64,
+    last_step: Option<i64>,
+) -> Option<i64> {
+    let code = code.trim();
+    if code.len() != DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let totp = totp(secret_b32)?;
+    let step_s = i64::try_from(STEP_S).ok()?;
+    let current = now.div_euclid(step_s);
+    (current - SKEW_STEPS..=current + SKEW_STEPS)
+        .filter(|step| last_step.is_none_or(|last| *step > last))
+        .find(|step| {
+            step.checked_mul(step_s)
+                .and_then(|at| u64::try_from(at).ok())
+                .is_some_and(|at| totp.check(code, at))
+        })
 }
 
 /// Whether `code` is the secret's code at `now` (± one step).
-pub fn check(secret_b32: &str, code: &str, now: i64) -> bool {
-    let code = code.trim();
-    code.len() == DIGITS
-        && code.bytes().all(|b| b.is_ascii_digit())
-        && totp(secret_b32).is_some_and(|t| t.check(code, u64::try_from(now).unwrap_or(0)))
+#[cfg(test)]
+fn check(secret_b32: &str, code: &str, now: i64) -> bool {
+    accepted_step(secret_b32, code, now, None).is_some()
 }
 
 /// The `otpauth://` URI apps scan (Google Authenticator's key URI format).
@@ -135,11 +162,12 @@ pub async fn enable(
         let secret = field(&mut request, "secret", 64)?.unwrap_or_default();
         let code = field(&mut request, "code", 12)?.unwrap_or_default();
         std::mem::take(&mut request.params).finish()?;
-        if !check(&secret, &code, state.now()) {
+        let Some(step) = accepted_step(&secret, &code, state.now(), None) else {
             return Ok(false);
-        }
+        };
         let (doc, mut user) =
             users::load(&state.store, &signed.user.merchant, &signed.user.id).await?;
+        user.totp_last_step = Some(step);
         let sealed = sealed_secrets::seal(&state.vault, &user.id, &secret)?;
         user.totp = Some(sealed_secrets::to_member(&sealed)?);
         let entry = Entry {
@@ -190,6 +218,33 @@ mod tests {
             "two steps late"
         );
         assert!(!check(RFC_SECRET, "", 59) && !check(RFC_SECRET, "28708a", 59));
+    }
+
+    #[test]
+    fn a_code_is_taken_once_even_inside_its_window() {
+        // 1_234_567_890 is in step 41_152_263; "005924" is that step's code.
+        let now = 1_234_567_890;
+        let step = accepted_step(RFC_SECRET, "005924", now, None);
+        assert_eq!(step, Some(41_152_263));
+        assert_eq!(
+            accepted_step(RFC_SECRET, "005924", now, step),
+            None,
+            "the same code again"
+        );
+        assert_eq!(
+            accepted_step(RFC_SECRET, "005924", now + 29, step),
+            None,
+            "still in its window"
+        );
+        assert_eq!(
+            accepted_step(RFC_SECRET, "005924", now, Some(41_152_264)),
+            None,
+            "a code older than the last one taken"
+        );
+        assert_eq!(
+            accepted_step(RFC_SECRET, "005924", now, Some(41_152_262)),
+            step
+        );
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub enum Permission {
     ManageKeys,
     /// See risk rules and lists.
     ViewRisk,
+    /// Create, disable, enable and delete risk rules; add and remove list items.
+    EditRisk,
     /// Switch the dashboard to live mode and see live objects.
     ViewLive,
 }
@@ -81,6 +83,7 @@ impl Role {
     /// | resend webhooks | yes   | yes       | no      | yes     |
     /// | API keys        | yes   | yes       | no      | no      |
     /// | view risk       | yes   | yes       | yes     | yes     |
+    /// | edit risk       | yes   | yes       | no      | no      |
     /// | view live mode  | yes   | no        | yes     | yes     |
     pub fn may(self, permission: Permission) -> bool {
         use Permission::*;
@@ -88,7 +91,7 @@ impl Role {
             Role::Owner => true,
             Role::Developer => !matches!(permission, MovePayments | DecideReviews | ViewLive),
             Role::Analyst => matches!(permission, ViewPayments | ViewRisk | ViewLive),
-            Role::Support => !matches!(permission, ManageKeys),
+            Role::Support => !matches!(permission, ManageKeys | EditRisk),
         }
     }
 }
@@ -135,6 +138,11 @@ pub struct DashboardUser {
     /// the user turned the second factor on.
     #[serde(default)]
     pub totp: Option<serde_json::Value>,
+    /// The RFC 6238 time step of the last code accepted (turning the
+    /// factor on, or signing in): no code of that step or before is
+    /// accepted again.
+    #[serde(default)]
+    pub totp_last_step: Option<i64>,
 }
 
 impl DashboardUser {
@@ -308,6 +316,7 @@ pub async fn create(
         failed_logins: 0,
         locked_until: None,
         totp: None,
+        totp_last_step: None,
     };
     let op = insert(&user).map_err(|e| CreateError::Store(e.message.clone()))?;
     match store
@@ -337,6 +346,7 @@ mod tests {
             ResendWebhooks,
             ManageKeys,
             ViewRisk,
+            EditRisk,
             ViewLive,
         ];
         assert!(all.iter().all(|p| Role::Owner.may(*p)));
@@ -344,7 +354,8 @@ mod tests {
         assert!(!Role::Developer.may(MovePayments) && !Role::Developer.may(DecideReviews));
         assert!(!Role::Developer.may(ViewLive) && Role::Support.may(ViewLive));
         assert!(Role::Support.may(MovePayments) && Role::Support.may(DecideReviews));
-        assert!(!Role::Support.may(ManageKeys));
+        assert!(!Role::Support.may(ManageKeys) && !Role::Support.may(EditRisk));
+        assert!(Role::Developer.may(EditRisk));
         let analyst: Vec<_> = all.iter().filter(|p| Role::Analyst.may(**p)).collect();
         assert_eq!(analyst, vec![&ViewPayments, &ViewRisk, &ViewLive]);
     }
@@ -364,6 +375,7 @@ mod tests {
             failed_logins: 0,
             locked_until: None,
             totp: None,
+            totp_last_step: None,
         };
         let once = user.failed_login(2, 1800, 100);
         assert!(!once.is_locked(100));

@@ -374,58 +374,66 @@ async fn add_item(
         Ok(value) => value,
         Err(err) => return err.into_response(),
     };
-    idempotency::respond(&state, &caller, &request, || async {
-        let scope = caller.scope();
-        let list = load(&state, &scope, &id).await?;
-        let value = list.item_type.normalize(&value).ok_or_else(|| {
-            ApiError::invalid(
-                "parameter_invalid",
-                format!("{value:?} is not a valid {:?} value.", list.item_type),
-                "value",
-            )
-        })?;
-        let item_id = item_id(&state, &list.id, &value);
-        let existing =
-            docs::find::<ListItem>(&state, Table::RiskListItems, &scope, &item_id).await?;
-        let (item, op) = match existing {
-            Some((_, item)) if !item.deleted => {
-                return Ok(Executed::ok(render_item(&item), WriteSet::new()))
-            }
-            Some((doc, mut item)) => {
-                item.deleted = false;
-                let columns = vec![
-                    ("list", SqlValue::Text(list.id.clone())),
-                    ("deleted", SqlValue::Bool(false)),
-                ];
-                let op = docs::update(Table::RiskListItems, &scope, &doc, columns, &item)?;
-                (item, op)
-            }
-            None => {
-                let item = ListItem {
-                    id: item_id.clone(),
-                    list: list.id.clone(),
-                    value,
-                    created: state.now(),
-                    livemode: scope.livemode,
-                    deleted: false,
-                };
-                let at = NewDoc {
-                    table: Table::RiskListItems,
-                    scope: &scope,
-                    id: &item.id,
-                    created: item.created,
-                    columns: vec![
-                        ("list", SqlValue::Text(list.id.clone())),
-                        ("deleted", SqlValue::Bool(false)),
-                    ],
-                };
-                let op = docs::insert(at, &item)?;
-                (item, op)
-            }
-        };
-        Ok(Executed::ok(render_item(&item), WriteSet { ops: vec![op] }))
+    idempotency::respond(&state, &caller, &request, || {
+        add_item_to(&state, caller.scope(), &id, &value)
     })
     .await
+}
+
+/// Adds `value` to list `id` (adding it twice finds the same item).
+pub async fn add_item_to(
+    state: &AppState,
+    scope: Scope,
+    id: &str,
+    value: &str,
+) -> ApiResult<Executed> {
+    let list = load(state, &scope, id).await?;
+    let value = list.item_type.normalize(value).ok_or_else(|| {
+        ApiError::invalid(
+            "parameter_invalid",
+            format!("{value:?} is not a valid {:?} value.", list.item_type),
+            "value",
+        )
+    })?;
+    let item_id = item_id(state, &list.id, &value);
+    let existing = docs::find::<ListItem>(state, Table::RiskListItems, &scope, &item_id).await?;
+    let (item, op) = match existing {
+        Some((_, item)) if !item.deleted => {
+            return Ok(Executed::ok(render_item(&item), WriteSet::new()))
+        }
+        Some((doc, mut item)) => {
+            item.deleted = false;
+            let columns = vec![
+                ("list", SqlValue::Text(list.id.clone())),
+                ("deleted", SqlValue::Bool(false)),
+            ];
+            let op = docs::update(Table::RiskListItems, &scope, &doc, columns, &item)?;
+            (item, op)
+        }
+        None => {
+            let item = ListItem {
+                id: item_id.clone(),
+                list: list.id.clone(),
+                value,
+                created: state.now(),
+                livemode: scope.livemode,
+                deleted: false,
+            };
+            let at = NewDoc {
+                table: Table::RiskListItems,
+                scope: &scope,
+                id: &item.id,
+                created: item.created,
+                columns: vec![
+                    ("list", SqlValue::Text(list.id.clone())),
+                    ("deleted", SqlValue::Bool(false)),
+                ],
+            };
+            let op = docs::insert(at, &item)?;
+            (item, op)
+        }
+    };
+    Ok(Executed::ok(render_item(&item), WriteSet { ops: vec![op] }))
 }
 
 async fn remove_item(
@@ -440,26 +448,60 @@ async fn remove_item(
     if let Err(err) = parsed {
         return err.into_response();
     }
-    idempotency::respond(&state, &caller, &request, || async {
-        let scope = caller.scope();
-        let missing = || ApiError::no_such("risk.list_item", &item_id, "id");
-        let (doc, mut item) =
-            docs::find::<ListItem>(&state, Table::RiskListItems, &scope, &item_id)
-                .await?
-                .ok_or_else(missing)?;
-        if item.list != id || item.deleted {
-            return Err(missing());
-        }
-        item.deleted = true;
-        let columns = vec![
-            ("list", SqlValue::Text(item.list.clone())),
-            ("deleted", SqlValue::Bool(true)),
-        ];
-        let op = docs::update(Table::RiskListItems, &scope, &doc, columns, &item)?;
-        let body = render_deleted_item(&item);
-        Ok(Executed::ok(body, WriteSet { ops: vec![op] }))
+    idempotency::respond(&state, &caller, &request, || {
+        remove_item_from(&state, caller.scope(), &id, &item_id)
     })
     .await
+}
+
+/// Removes item `item_id` from list `id`.
+pub async fn remove_item_from(
+    state: &AppState,
+    scope: Scope,
+    id: &str,
+    item_id: &str,
+) -> ApiResult<Executed> {
+    let missing = || ApiError::no_such("risk.list_item", item_id, "id");
+    let (doc, mut item) = docs::find::<ListItem>(state, Table::RiskListItems, &scope, item_id)
+        .await?
+        .ok_or_else(missing)?;
+    if item.list != id || item.deleted {
+        return Err(missing());
+    }
+    item.deleted = true;
+    let columns = vec![
+        ("list", SqlValue::Text(item.list.clone())),
+        ("deleted", SqlValue::Bool(true)),
+    ];
+    let op = docs::update(Table::RiskListItems, &scope, &doc, columns, &item)?;
+    let body = render_deleted_item(&item);
+    Ok(Executed::ok(body, WriteSet { ops: vec![op] }))
+}
+
+/// The newest `limit` items of list `id` that were not removed, as the
+/// API renders them.
+pub async fn live_items(
+    state: &AppState,
+    scope: &Scope,
+    id: &str,
+    limit: usize,
+) -> ApiResult<Vec<Value>> {
+    let query = ListQuery {
+        scope: scope.clone(),
+        filters: vec![
+            ("list", SqlValue::Text(id.to_owned())),
+            ("deleted", SqlValue::Bool(false)),
+        ],
+        one_of: vec![],
+        created: Default::default(),
+        cursor: PageCursor::Newest,
+        limit,
+    };
+    let page = state.store.list(Table::RiskListItems, &query).await?;
+    page.docs
+        .iter()
+        .map(|d| docs::decode(d).map(|i| render_item(&i)))
+        .collect()
 }
 
 async fn list_items(

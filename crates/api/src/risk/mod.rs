@@ -31,7 +31,7 @@ pub fn routes() -> Routes {
 /// functions, for the OpenAPI document.
 pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
     let mut samples = lists::render_samples();
-    samples.push(("risk_rule", rules::render_sample()));
+    samples.extend(rules::render_samples());
     samples
 }
 

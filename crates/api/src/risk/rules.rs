@@ -2,7 +2,8 @@
 //! disable, enable) and the dry run. Every merchant starts with the
 //! default rules of `portcullis_risk::defaults`; they are listed beside
 //! the merchant's own, and updating or disabling one stores it under its
-//! fixed id from then on.
+//! fixed id from then on. A merchant's own rule may be deleted (kept,
+//! marked `deleted`, and never read again); a default rule only disabled.
 
 use super::docs::{self, answer, NewDoc};
 use super::RESOURCE;
@@ -20,7 +21,7 @@ use portcullis_domain::ids::new_id;
 use portcullis_risk::defaults::{default_rule, DEFAULT_RULES};
 use portcullis_risk::rules::{RULES_MAX, RULE_BYTES_MAX};
 use portcullis_risk::{ParseError, Rule, RuleSet};
-use portcullis_store::{ListQuery, PageCursor, Scope, Table, WriteSet};
+use portcullis_store::{ListQuery, PageCursor, Scope, SqlValue, Table, WriteSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -71,6 +72,15 @@ pub fn routes() -> Routes {
             doc(one, "Update a risk rule", "risk_rule").params(UPDATE),
             update,
         )
+        .delete(
+            doc(
+                one,
+                "Delete a risk rule of the merchant's own",
+                "deleted_risk_rule",
+            )
+            .params(p::NONE),
+            delete,
+        )
         .post(
             doc(
                 "/v1/risk/rules/{id}/disable",
@@ -99,6 +109,9 @@ pub struct StoredRule {
     pub disabled: bool,
     pub created: i64,
     pub livemode: bool,
+    /// Deleted rules stay stored (the store deletes nothing) and are never read.
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 impl StoredRule {
@@ -110,6 +123,7 @@ impl StoredRule {
             disabled: false,
             created: 0,
             livemode,
+            deleted: false,
         })
     }
 }
@@ -125,16 +139,27 @@ fn render(rule: &StoredRule) -> Value {
     })
 }
 
-/// A sample for the OpenAPI document, rendered by [`render`].
-pub(super) fn render_sample() -> Value {
-    render(&StoredRule {
+/// What deleting a rule answers.
+fn render_deleted(rule: &StoredRule) -> Value {
+    json!({ "id": rule.id, "object": "risk.rule", "deleted": true })
+}
+
+/// Samples for the OpenAPI document, rendered by [`render`] and
+/// [`render_deleted`].
+pub(super) fn render_samples() -> Vec<(&'static str, Value)> {
+    let rule = StoredRule {
         id: "rule_sample".into(),
         rule: "block if :amount_in_usd: > 5000".into(),
         description: Some("Large payments".into()),
         disabled: false,
         created: 0,
         livemode: false,
-    })
+        deleted: false,
+    };
+    vec![
+        ("risk_rule", render(&rule)),
+        ("deleted_risk_rule", render_deleted(&rule)),
+    ]
 }
 
 /// 400 naming where the rule text went wrong.
@@ -162,7 +187,7 @@ pub fn rule_param(params: &mut Params, required: bool) -> ApiResult<Option<(Stri
 pub async fn all_rules(state: &AppState, scope: &Scope) -> ApiResult<Vec<StoredRule>> {
     let query = ListQuery {
         scope: scope.clone(),
-        filters: vec![],
+        filters: vec![("deleted", SqlValue::Bool(false))],
         one_of: vec![],
         created: Default::default(),
         cursor: PageCursor::Newest,
@@ -201,6 +226,9 @@ async fn load(
     id: &str,
 ) -> ApiResult<(Option<portcullis_store::Doc>, StoredRule)> {
     if let Some((doc, rule)) = docs::find::<StoredRule>(state, Table::RiskRules, scope, id).await? {
+        if rule.deleted {
+            return Err(ApiError::no_such("risk.rule", id, "id"));
+        }
         return Ok((Some(doc), rule));
     }
     StoredRule::default_for(id, scope.livemode)
@@ -215,15 +243,16 @@ fn save(
     doc: Option<&portcullis_store::Doc>,
     rule: &StoredRule,
 ) -> ApiResult<portcullis_store::WriteOp> {
+    let columns = vec![("deleted", SqlValue::Bool(rule.deleted))];
     match doc {
-        Some(doc) => docs::update(Table::RiskRules, scope, doc, vec![], rule),
+        Some(doc) => docs::update(Table::RiskRules, scope, doc, columns, rule),
         None => docs::insert(
             NewDoc {
                 table: Table::RiskRules,
                 scope,
                 id: &rule.id,
                 created: rule.created,
-                columns: vec![],
+                columns,
             },
             rule,
         ),
@@ -246,29 +275,75 @@ async fn create(
         Ok(parsed) => parsed,
         Err(err) => return err.into_response(),
     };
-    idempotency::respond(&state, &caller, &request, || async {
-        let scope = caller.scope();
-        if all_rules(&state, &scope).await?.len() >= RULES_MAX {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                format!("A merchant may have at most {RULES_MAX} rules."),
-                "rule",
-            ));
-        }
-        let rule = StoredRule {
-            id: new_id("rule"),
-            rule: text.clone(),
-            description: description.clone(),
-            disabled: false,
-            created: state.now(),
-            livemode: scope.livemode,
-        };
-        let writes = WriteSet {
-            ops: vec![save(&scope, None, &rule)?],
-        };
-        Ok(Executed::ok(render(&rule), writes))
+    idempotency::respond(&state, &caller, &request, || {
+        create_rule(&state, caller.scope(), text.clone(), description.clone())
     })
     .await
+}
+
+/// Stores a new rule (its text already parsed by the caller).
+pub async fn create_rule(
+    state: &AppState,
+    scope: Scope,
+    text: String,
+    description: Option<String>,
+) -> ApiResult<Executed> {
+    if all_rules(state, &scope).await?.len() >= RULES_MAX {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            format!("A merchant may have at most {RULES_MAX} rules."),
+            "rule",
+        ));
+    }
+    let rule = StoredRule {
+        id: new_id("rule"),
+        rule: text,
+        description,
+        disabled: false,
+        created: state.now(),
+        livemode: scope.livemode,
+        deleted: false,
+    };
+    let writes = WriteSet {
+        ops: vec![save(&scope, None, &rule)?],
+    };
+    Ok(Executed::ok(render(&rule), writes))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    mut request: ApiRequest,
+) -> Response {
+    let parsed = caller
+        .require(RESOURCE, Access::Write)
+        .and_then(|()| std::mem::take(&mut request.params).finish());
+    if let Err(err) = parsed {
+        return err.into_response();
+    }
+    idempotency::respond(&state, &caller, &request, || {
+        delete_rule(&state, caller.scope(), id.clone())
+    })
+    .await
+}
+
+/// Deletes a rule of the merchant's own; a default rule is refused (it
+/// can be disabled).
+pub async fn delete_rule(state: &AppState, scope: Scope, id: String) -> ApiResult<Executed> {
+    let (doc, mut rule) = load(state, &scope, &id).await?;
+    if default_rule(&id).is_some() {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            "A default rule cannot be deleted; disable it instead.",
+            "id",
+        ));
+    }
+    rule.deleted = true;
+    let writes = WriteSet {
+        ops: vec![save(&scope, doc.as_ref(), &rule)?],
+    };
+    Ok(Executed::ok(render_deleted(&rule), writes))
 }
 
 async fn retrieve(
@@ -305,10 +380,10 @@ async fn list(State(state): State<AppState>, caller: Caller, mut request: ApiReq
 
 /// What an update changes.
 #[derive(Clone, Default)]
-struct Change {
-    rule: Option<String>,
-    description: Option<String>,
-    disabled: Option<bool>,
+pub struct Change {
+    pub rule: Option<String>,
+    pub description: Option<String>,
+    pub disabled: Option<bool>,
 }
 
 async fn update(
@@ -388,22 +463,31 @@ async fn change_rule(
     request: ApiRequest,
     change: Change,
 ) -> Response {
-    idempotency::respond(&state, &caller, &request, || async {
-        let scope = caller.scope();
-        let (doc, mut rule) = load(&state, &scope, &id).await?;
-        if let Some(text) = &change.rule {
-            rule.rule = text.clone();
-        }
-        if let Some(description) = &change.description {
-            rule.description = Some(description.clone());
-        }
-        if let Some(disabled) = change.disabled {
-            rule.disabled = disabled;
-        }
-        let writes = WriteSet {
-            ops: vec![save(&scope, doc.as_ref(), &rule)?],
-        };
-        Ok(Executed::ok(render(&rule), writes))
+    idempotency::respond(&state, &caller, &request, || {
+        update_rule(&state, caller.scope(), &id, &change)
     })
     .await
+}
+
+/// Applies `change` to rule `id` (a default rule is stored from then on).
+pub async fn update_rule(
+    state: &AppState,
+    scope: Scope,
+    id: &str,
+    change: &Change,
+) -> ApiResult<Executed> {
+    let (doc, mut rule) = load(state, &scope, id).await?;
+    if let Some(text) = &change.rule {
+        rule.rule = text.clone();
+    }
+    if let Some(description) = &change.description {
+        rule.description = Some(description.clone());
+    }
+    if let Some(disabled) = change.disabled {
+        rule.disabled = disabled;
+    }
+    let writes = WriteSet {
+        ops: vec![save(&scope, doc.as_ref(), &rule)?],
+    };
+    Ok(Executed::ok(render(&rule), writes))
 }

@@ -91,13 +91,19 @@ pub fn csrf(page: &Page) -> String {
 /// The current RFC 6238 code of a base32 secret, computed by Python's own
 /// `hmac` (an implementation independent of ours).
 pub fn python_totp(secret: &str) -> String {
+    python_totp_at(secret, 0)
+}
+
+/// [`python_totp`], for the clock moved by `offset_s` seconds (the codes
+/// of the steps before and after now, which the window accepts).
+pub fn python_totp_at(secret: &str, offset_s: i64) -> String {
     let script = "import base64,hmac,struct,sys,time\n\
         key = base64.b32decode(sys.argv[1] + '=' * (-len(sys.argv[1]) % 8))\n\
-        mac = hmac.digest(key, struct.pack('>Q', int(time.time()) // 30), 'sha1')\n\
+        mac = hmac.digest(key, struct.pack('>Q', (int(time.time()) + int(sys.argv[2])) // 30), 'sha1')\n\
         o = mac[-1] & 15\n\
         print('%06d' % ((struct.unpack('>I', mac[o:o + 4])[0] & 0x7fffffff) % 1000000))";
     let out = std::process::Command::new("python3")
-        .args(["-c", script, secret])
+        .args(["-c", script, secret, &offset_s.to_string()])
         .output()
         .unwrap();
     assert!(
