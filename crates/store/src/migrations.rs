@@ -106,6 +106,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0027_dashboard_filters_and_keys.sql"),
         postgres: include_str!("../migrations/postgres/0027_dashboard_filters_and_keys.sql"),
     },
+    Migration {
+        version: 30,
+        sqlite: include_str!("../migrations/sqlite/0030_passkey_challenge_expiry.sql"),
+        postgres: include_str!("../migrations/postgres/0030_passkey_challenge_expiry.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

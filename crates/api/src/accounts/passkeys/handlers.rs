@@ -293,6 +293,9 @@ pub async fn finish_login(
         std::mem::take(params).finish()?;
         let scope = caller.scope();
         let origin = session::origin(request.client_ip, &headers);
+        // Failed passkey sign-ins count with failed passwords per address.
+        let action = CredentialAction::PasskeyLogin;
+        signin::throttle_ip(&state, &scope, &origin, action, None).await?;
         let (doc, challenge) = take(&state, &scope, &challenge_id, None).await?;
         let Ceremony::Login(login) = &challenge.ceremony else {
             return Err(super::challenge_invalid());
@@ -325,21 +328,27 @@ pub async fn finish_login(
             )
             .await;
         };
+        let (account_doc, account) =
+            crate::accounts::records::account(&state, &scope, &stored.account).await?;
         let keys = [DiscoverableKey::from(&stored.passkey)];
         let Ok(verified) =
             relying_party.finish_discoverable_authentication(&posted, login.clone(), &keys)
         else {
-            return refuse(
-                &state,
-                &scope,
-                &origin,
-                failed(Some("assertion_invalid")),
-                verification_failed(),
-            )
-            .await;
+            // A known credential whose assertion does not verify counts
+            // toward its account's lockout, as a wrong password does.
+            let failure = signin::Failure {
+                action,
+                reason: "assertion_invalid",
+            };
+            signin::record_failure(&state, &scope, &origin, (account_doc, account), failure)
+                .await?;
+            return Err(verification_failed());
         };
-        let (account_doc, account) =
-            crate::accounts::records::account(&state, &scope, &stored.account).await?;
+        if account.locked_until(state.now()).is_some() {
+            let entry = event(action, Outcome::Refused, Some(&account), Some("locked"));
+            let locked = crate::accounts::errors::locked();
+            return refuse(&state, &scope, &origin, entry, locked).await;
+        }
         if account.status() != AccountStatus::Active || !verified.user_verified() {
             let entry = event(
                 CredentialAction::PasskeyLogin,

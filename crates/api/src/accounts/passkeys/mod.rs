@@ -11,10 +11,11 @@
 //! A ceremony is a challenge (`pkch_…`): started by one call, finished by
 //! the next with the browser's or app's credential JSON, within
 //! [`CHALLENGE_TTL_S`], once, and — for registration and step-up — by the
-//! session that started it.
+//! session that started it; the [`sweeper`] deletes it once expired.
 
 mod handlers;
 pub mod records;
+pub mod sweeper;
 
 pub use handlers::{
     delete, finish_login, finish_registration, list, start_login, start_registration,
