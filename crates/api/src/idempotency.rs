@@ -24,8 +24,10 @@ pub type Replan = Box<
 >;
 
 /// How often an execution that called a connector is re-planned on fresh
-/// state before its conflict answers 503 (and recovery settles it).
-const REPLANS_MAX: usize = 4;
+/// state before its conflict answers 503 (and recovery settles it): as
+/// often as any other request re-executes, since each conflict means
+/// another request committed.
+const REPLANS_MAX: usize = CONFLICT_RETRIES_MAX;
 
 /// How often a request is re-executed when another request changed the
 /// same object between its read and its commit.
@@ -217,6 +219,10 @@ async fn commit_replanning(
             Err(StoreError::Conflict) => match replan {
                 Some(replan) if replans < REPLANS_MAX => {
                     replans += 1;
+                    tracing::info!(
+                        replans,
+                        "re-planned a commit on fresh state after a concurrent change"
+                    );
                     writes = replan().await.map_err(Committed::Failed)?;
                 }
                 _ => return Err(Committed::Store(StoreError::Conflict)),
