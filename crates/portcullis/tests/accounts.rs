@@ -11,6 +11,9 @@
 /// The hosted pages (`/account/…`) of the same flows.
 #[path = "accounts/pages.rs"]
 mod pages;
+/// Passkey throttling, lockout and challenge expiry; the holder's payouts.
+#[path = "accounts/passkey_hygiene.rs"]
+mod passkey_hygiene;
 /// Passkeys and step-up, with a software authenticator.
 #[path = "accounts/passkeys.rs"]
 mod passkeys;
@@ -776,6 +779,20 @@ async fn expire_tokens(db: &TestDatabase) {
             .unwrap();
         tokio::spawn(connection);
         client.execute(postgres, &[]).await.unwrap();
+    }
+}
+
+/// Runs one statement written the same for both backends.
+async fn execute_sql(db: &TestDatabase, sql: &str) {
+    if db.url.starts_with("sqlite") {
+        let conn = rusqlite::Connection::open(db.url.trim_start_matches("sqlite://")).unwrap();
+        conn.execute(sql, []).unwrap();
+    } else {
+        let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client.execute(sql, &[]).await.unwrap();
     }
 }
 
