@@ -364,9 +364,8 @@ pub async fn logout(
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
-        std::mem::take(&mut request.params).finish()?;
-        let signed_in = session::signed_in(&state, &caller, &headers).await?;
-        let origin = session::origin(request.client_ip, &headers);
+        let (session::Holder { signed_in, origin }, ()) =
+            session::holder(&state, &caller, &headers, &mut request, |_| Ok(())).await?;
         let id = signed_in.session.session.id.clone();
         end_session(
             &state,
@@ -389,9 +388,8 @@ pub async fn revoke_session(
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
-        std::mem::take(&mut request.params).finish()?;
-        let signed_in = session::signed_in(&state, &caller, &headers).await?;
-        let origin = session::origin(request.client_ip, &headers);
+        let (session::Holder { signed_in, origin }, ()) =
+            session::holder(&state, &caller, &headers, &mut request, |_| Ok(())).await?;
         end_session(
             &state,
             &caller,
@@ -452,8 +450,8 @@ pub async fn me(
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
-        std::mem::take(&mut request.params).finish()?;
-        let signed_in = session::signed_in(&state, &caller, &headers).await?;
+        let (session::Holder { signed_in, .. }, ()) =
+            session::holder(&state, &caller, &headers, &mut request, |_| Ok(())).await?;
         Ok(render::account(&signed_in.account, state.now()))
     };
     answer(result.await)
@@ -466,8 +464,8 @@ pub async fn list_sessions(
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
-        std::mem::take(&mut request.params).finish()?;
-        let signed_in = session::signed_in(&state, &caller, &headers).await?;
+        let (session::Holder { signed_in, .. }, ()) =
+            session::holder(&state, &caller, &headers, &mut request, |_| Ok(())).await?;
         let now = state.now();
         let current = &signed_in.session.session.id;
         let data = records::unrevoked_sessions(&state, &caller.scope(), &signed_in.account.id)

@@ -9,26 +9,17 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Origin;
 use crate::idempotency;
-use crate::ledger::payouts::{CreateRequest, DESCRIPTION_CHARS_MAX};
+use crate::ledger::payouts::{parse_money, CreateRequest, DESCRIPTION_CHARS_MAX};
 use crate::state::AppState;
 use crate::wire::ApiRequest;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use portcullis_domain::metadata::Metadata;
-use portcullis_domain::money::{Amount, Currency};
 
-fn parse(request: &mut ApiRequest) -> ApiResult<CreateRequest> {
-    let params = &mut request.params;
-    let amount = params
-        .integer("amount")?
-        .ok_or_else(|| ApiError::missing_parameter("amount"))?;
-    let amount = Amount::parse_minor(amount)
-        .map_err(|e| ApiError::invalid(e.code(), e.to_string(), "amount"))?;
-    let currency = Currency::parse(&params.required_string("currency", 3)?)
-        .map_err(|e| ApiError::invalid(e.code(), e.to_string(), "currency"))?;
+fn parse(params: &mut crate::wire::Params) -> ApiResult<CreateRequest> {
+    let (amount, currency) = parse_money(params)?;
     let description = params.string("description", DESCRIPTION_CHARS_MAX)?;
-    std::mem::take(params).finish()?;
     Ok(CreateRequest {
         amount,
         currency,
@@ -45,10 +36,10 @@ pub async fn create_payout(
     mut request: ApiRequest,
 ) -> Response {
     let checked = async {
-        let mut create = parse(&mut request)?;
-        let signed_in = session::signed_in(&state, &caller, &headers).await?;
-        step_up::require_fresh(&state, &signed_in).await?;
-        create.customer = Some(signed_in.account.customer.to_string());
+        let (holder, mut create) =
+            session::holder(&state, &caller, &headers, &mut request, parse).await?;
+        step_up::require_fresh(&state, &holder.signed_in).await?;
+        create.customer = Some(holder.signed_in.account.customer.to_string());
         Ok::<_, ApiError>(create)
     };
     let create = match checked.await {

@@ -84,8 +84,8 @@ pub(crate) struct CreateRequest {
     pub metadata: Metadata,
 }
 
-fn parse_create(request: &mut ApiRequest) -> ApiResult<CreateRequest> {
-    let params = &mut request.params;
+/// A payout's required `amount` (positive minor units) and `currency`.
+pub(crate) fn parse_money(params: &mut crate::wire::Params) -> ApiResult<(Amount, Currency)> {
     let amount = params
         .integer("amount")?
         .ok_or_else(|| ApiError::missing_parameter("amount"))?;
@@ -94,6 +94,12 @@ fn parse_create(request: &mut ApiRequest) -> ApiResult<CreateRequest> {
     let currency = params.required_string("currency", 3)?;
     let currency = Currency::parse(&currency)
         .map_err(|e| ApiError::invalid(e.code(), e.to_string(), "currency"))?;
+    Ok((amount, currency))
+}
+
+fn parse_create(request: &mut ApiRequest) -> ApiResult<CreateRequest> {
+    let params = &mut request.params;
+    let (amount, currency) = parse_money(params)?;
     let customer = params.string("customer", 64)?;
     let description = params.string("description", DESCRIPTION_CHARS_MAX)?;
     let metadata = Metadata::default()

@@ -167,6 +167,22 @@ pub async fn take(
     Ok((doc, challenge))
 }
 
+/// The second call of a ceremony, the token spend every finish shares:
+/// the challenge, if it may finish now from `session`, the credential the
+/// client posted (`finishing`, as [`finishing`] read it) parsed as `P`,
+/// and the write that spends the challenge (to commit with the outcome).
+pub async fn finish<P: serde::de::DeserializeOwned>(
+    state: &AppState,
+    scope: &Scope,
+    (challenge_id, text): &(String, String),
+    session: Option<&str>,
+) -> ApiResult<(Challenge, P, portcullis_store::WriteOp)> {
+    let (doc, challenge) = take(state, scope, challenge_id, session).await?;
+    let posted: P = credential(text)?;
+    let spent = records::spend_challenge(scope, &doc, &challenge)?;
+    Ok((challenge, posted, spent))
+}
+
 /// The credential JSON a client posted, parsed as webauthn-rs reads it.
 pub fn credential<T: serde::de::DeserializeOwned>(text: &str) -> ApiResult<T> {
     serde_json::from_str(text).map_err(|_| {
