@@ -770,19 +770,15 @@ async fn expire_tokens(db: &TestDatabase) {
     let sqlite = "UPDATE account_tokens SET body = json_set(body, '$.expires_at', 1)";
     let postgres =
         "UPDATE account_tokens SET body = jsonb_set(body::jsonb, '{expires_at}', '1')::text";
-    if db.url.starts_with("sqlite") {
-        let conn = rusqlite::Connection::open(db.url.trim_start_matches("sqlite://")).unwrap();
-        conn.execute(sqlite, []).unwrap();
+    let sql = if db.url.starts_with("sqlite") {
+        sqlite
     } else {
-        let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        client.execute(postgres, &[]).await.unwrap();
-    }
+        postgres
+    };
+    execute_sql(db, sql).await;
 }
 
-/// Runs one statement written the same for both backends.
+/// Runs one statement on the test's database.
 async fn execute_sql(db: &TestDatabase, sql: &str) {
     if db.url.starts_with("sqlite") {
         let conn = rusqlite::Connection::open(db.url.trim_start_matches("sqlite://")).unwrap();
