@@ -15,6 +15,20 @@ use portcullis_store::{IdempotencyClaim, StoreError, WriteOp, WriteSet};
 use serde_json::Value;
 use std::future::Future;
 
+/// Re-plans an execution's writes on fresh state without calling any
+/// connector again: for an execution whose connector call is made and
+/// whose final commit met a concurrent change to an object it only
+/// follows (a top-up's customer, bumped by another wallet movement).
+pub type Replan = Box<
+    dyn Fn() -> futures_util::future::BoxFuture<'static, Result<WriteSet, ApiError>> + Send + Sync,
+>;
+
+/// How often an execution that called a connector is re-planned on fresh
+/// state before its conflict answers 503 (and recovery settles it): as
+/// often as any other request re-executes, since each conflict means
+/// another request committed.
+const REPLANS_MAX: usize = CONFLICT_RETRIES_MAX;
+
 /// How often a request is re-executed when another request changed the
 /// same object between its read and its commit.
 const CONFLICT_RETRIES_MAX: usize = 16;
@@ -27,8 +41,12 @@ pub struct Executed {
     pub writes: WriteSet,
     /// True once the execution has called a connector (after phase one).
     /// Such an execution is never re-run: if its final commit conflicts,
-    /// the request answers 503 and the recovery worker settles the attempt.
+    /// the request answers 503 and the recovery worker settles the attempt
+    /// — unless `replan` can rebuild its writes on fresh state.
     pub external_effects: bool,
+    /// How to rebuild `writes` on fresh state after a conflict, when the
+    /// connector was called (see [`Replan`]).
+    pub replan: Option<Replan>,
 }
 
 impl Executed {
@@ -38,6 +56,7 @@ impl Executed {
             body,
             writes,
             external_effects: false,
+            replan: None,
         }
     }
 
@@ -128,47 +147,89 @@ where
     Fut: Future<Output = Result<Executed, ApiError>>,
 {
     for _ in 0..CONFLICT_RETRIES_MAX {
-        let (status, body, mut writes, external_effects) = match execute().await {
-            Ok(done) => (done.status, done.body, done.writes, done.external_effects),
+        let done = match execute().await {
+            Ok(done) => done,
             Err(err) if err.retry_on_fresh_state => continue,
             Err(err) if err.status.is_server_error() || claimed.is_none() => {
                 return err.into_response()
             }
-            Err(err) => (
-                err.status,
-                serde_json::json!({ "error": err.to_json() }),
-                WriteSet::new(),
-                false,
-            ),
+            Err(err) => Executed {
+                status: err.status,
+                body: serde_json::json!({ "error": err.to_json() }),
+                writes: WriteSet::new(),
+                external_effects: false,
+                replan: None,
+            },
         };
-        let response_body = body.to_string();
-        if let Some((caller, key)) = claimed {
-            writes.push(WriteOp::CompleteIdempotency {
-                merchant_id: caller.merchant_id.clone(),
-                key: key.to_owned(),
-                status_code: status.as_u16(),
-                response_body: response_body.clone(),
-            });
-        }
-        match state.store.commit(writes).await {
+        let (status, external_effects) = (done.status, done.external_effects);
+        let response_body = done.body.to_string();
+        let completion = claimed.map(|(caller, key)| WriteOp::CompleteIdempotency {
+            merchant_id: caller.merchant_id.clone(),
+            key: key.to_owned(),
+            status_code: status.as_u16(),
+            response_body: response_body.clone(),
+        });
+        let committed =
+            commit_replanning(state, done.writes, done.replan.as_ref(), &completion).await;
+        match committed {
             Ok(()) => return json_response(status, response_body),
-            Err(StoreError::Conflict) if external_effects => {
+            Err(Committed::Failed(err)) => return err.into_response(),
+            Err(Committed::Store(StoreError::Conflict)) if external_effects => {
                 return ApiError::unavailable(&"a concurrent change met a request that had already called the acquirer; recovery will settle it").into_response()
             }
-            Err(StoreError::Conflict) => continue,
+            Err(Committed::Store(StoreError::Conflict)) => continue,
             // A balance moved between the read and the commit (a concurrent
             // payout): execute again, and the fresh read answers the 400.
-            Err(StoreError::InsufficientBalance { .. }) if !external_effects => continue,
+            Err(Committed::Store(StoreError::InsufficientBalance { .. })) if !external_effects => {
+                continue
+            }
             // Likewise a limit the database enforces (another request took
             // the last webhook endpoint slot): the fresh read answers the 400.
-            Err(StoreError::LimitReached(_)) if !external_effects => continue,
-            Err(StoreError::ClaimLost) => {
+            Err(Committed::Store(StoreError::LimitReached(_))) if !external_effects => continue,
+            Err(Committed::Store(StoreError::ClaimLost)) => {
                 return in_use(claimed.map_or("", |(_, key)| key)).into_response()
             }
-            Err(err) => return ApiError::from(err).into_response(),
+            Err(Committed::Store(err)) => return ApiError::from(err).into_response(),
         }
     }
     ApiError::internal(&"too many concurrent changes to one object").into_response()
+}
+
+/// Why a commit did not happen: the store refused it, or re-planning it
+/// failed.
+enum Committed {
+    Store(StoreError),
+    Failed(ApiError),
+}
+
+/// Commits `writes` (with the idempotency `completion`); on a conflict,
+/// re-plans them on fresh state with `replan`, at most [`REPLANS_MAX`]
+/// times, and commits again.
+async fn commit_replanning(
+    state: &AppState,
+    mut writes: WriteSet,
+    replan: Option<&Replan>,
+    completion: &Option<WriteOp>,
+) -> Result<(), Committed> {
+    let mut replans = 0;
+    loop {
+        writes.ops.extend(completion.clone());
+        match state.store.commit(writes).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Conflict) => match replan {
+                Some(replan) if replans < REPLANS_MAX => {
+                    replans += 1;
+                    tracing::info!(
+                        replans,
+                        "re-planned a commit on fresh state after a concurrent change"
+                    );
+                    writes = replan().await.map_err(Committed::Failed)?;
+                }
+                _ => return Err(Committed::Store(StoreError::Conflict)),
+            },
+            Err(err) => return Err(Committed::Store(err)),
+        }
+    }
 }
 
 async fn release(state: &AppState, caller: &Caller, key: &str, claimed_at: i64) {

@@ -15,6 +15,8 @@
 //! | customer balance in | external −amount; customer balance +amount |
 //! | customer balance out | customer balance −amount; external +amount |
 //! | customer transfer | from customer balance −amount; to customer balance +amount |
+//! | customer payout | customer balance −amount; reserved +amount |
+//! | customer payout canceled | reserved −amount; customer balance +amount |
 
 use crate::accounts::{Account, Bucket};
 use crate::transaction::{
@@ -250,17 +252,55 @@ pub fn customer_balance(
     if amount_minor == 0 {
         return Err(LedgerError::invalid("customer balance amount", "0"));
     }
-    let wallet = Account::CustomerBalance {
-        merchant: parties.merchant.clone(),
-        customer: customer.clone(),
-        livemode: parties.livemode,
-    };
+    let wallet = wallet(parties, customer);
     let counter = amount_minor
         .checked_neg()
         .ok_or_else(|| LedgerError::invalid("customer balance amount", amount_minor.to_string()))?;
     Lines::new(header, parties.currency)
         .post(parties.external(), counter)
         .post(wallet, amount_minor)
+        .build()
+}
+
+fn wallet(parties: &Parties, customer: &portcullis_domain::ids::CustomerId) -> Account {
+    Account::CustomerBalance {
+        merchant: parties.merchant.clone(),
+        customer: customer.clone(),
+        livemode: parties.livemode,
+    }
+}
+
+/// A withdrawal of `amount_minor` from a customer's stored value as a
+/// payout: the wallet is debited into the merchant's `reserved` bucket,
+/// the clearing account of payouts on their way, which [`payout_paid`]
+/// empties when it arrives. The store refuses it if the wallet would go
+/// below zero.
+pub fn customer_payout(
+    header: TransactionHeader,
+    parties: &Parties,
+    customer: &portcullis_domain::ids::CustomerId,
+    amount_minor: i64,
+) -> Result<LedgerTransaction, LedgerError> {
+    checked(&header, TransactionKind::Payout)?;
+    positive("payout amount", amount_minor)?;
+    Lines::new(header, parties.currency)
+        .post(wallet(parties, customer), -amount_minor)
+        .post(parties.bucket(Bucket::Reserved), amount_minor)
+        .build()
+}
+
+/// A pending customer payout canceled: its reserve returns to the wallet.
+pub fn customer_payout_canceled(
+    header: TransactionHeader,
+    parties: &Parties,
+    customer: &portcullis_domain::ids::CustomerId,
+    amount_minor: i64,
+) -> Result<LedgerTransaction, LedgerError> {
+    checked(&header, TransactionKind::PayoutCanceled)?;
+    positive("payout amount", amount_minor)?;
+    Lines::new(header, parties.currency)
+        .post(parties.bucket(Bucket::Reserved), -amount_minor)
+        .post(wallet(parties, customer), amount_minor)
         .build()
 }
 
@@ -281,14 +321,9 @@ pub fn customer_transfer(
             from.as_str(),
         ));
     }
-    let wallet = |customer: &portcullis_domain::ids::CustomerId| Account::CustomerBalance {
-        merchant: parties.merchant.clone(),
-        customer: customer.clone(),
-        livemode: parties.livemode,
-    };
     Lines::new(header, parties.currency)
-        .post(wallet(from), -amount_minor)
-        .post(wallet(to), amount_minor)
+        .post(wallet(parties, from), -amount_minor)
+        .post(wallet(parties, to), amount_minor)
         .build()
 }
 
@@ -321,6 +356,43 @@ mod tests {
         assert_eq!(tx.postings().len(), 2);
         assert!(capture(header(TransactionKind::Capture), &parties(), 30, 31).is_err());
         assert!(capture(header(TransactionKind::Refund), &parties(), 30, 1).is_err());
+    }
+
+    #[test]
+    fn a_customer_payout_moves_the_wallet_to_the_reserve_and_its_cancel_back() {
+        let customer = portcullis_domain::ids::CustomerId::parse("cus_1").unwrap();
+        let out =
+            customer_payout(header(TransactionKind::Payout), &parties(), &customer, 700).unwrap();
+        let back = customer_payout_canceled(
+            header(TransactionKind::PayoutCanceled),
+            &parties(),
+            &customer,
+            700,
+        )
+        .unwrap();
+        let wallet = wallet(&parties(), &customer);
+        let reserved = parties().bucket(Bucket::Reserved);
+        let amount_of = |tx: &LedgerTransaction, account: &Account| {
+            tx.postings()
+                .iter()
+                .filter(|p| &p.account == account)
+                .map(|p| p.amount_minor)
+                .sum::<i64>()
+        };
+        assert_eq!(amount_of(&out, &wallet), -700);
+        assert_eq!(amount_of(&out, &reserved), 700);
+        assert_eq!(amount_of(&back, &wallet), 700);
+        assert_eq!(amount_of(&back, &reserved), -700);
+        assert!(
+            customer_payout(header(TransactionKind::Payout), &parties(), &customer, 0).is_err()
+        );
+        assert!(customer_payout(
+            header(TransactionKind::CustomerBalance),
+            &parties(),
+            &customer,
+            5
+        )
+        .is_err());
     }
 
     #[test]

@@ -114,6 +114,11 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         state.clone(),
         stopped(stop_signal.clone()),
     ));
+    let passkey_challenges =
+        tokio::spawn(portcullis_api::accounts::passkey_challenge_sweeper::run(
+            state.clone(),
+            stopped(stop_signal.clone()),
+        ));
     let terminals =
         crate::terminal_listener::start(settings, &state, stopped(stop_signal.clone())).await?;
     // A keyring given as text cannot change while the process runs.
@@ -148,7 +153,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         budgets,
         terminals,
         checkout_expiry,
-        wallets
+        wallets,
+        passkey_challenges
     );
     if let Some(metrics_server) = metrics_server {
         let _ = metrics_server.await;

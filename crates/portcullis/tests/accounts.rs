@@ -14,6 +14,9 @@ mod pages;
 /// The account pages' passkey controls, driven with a software authenticator.
 #[path = "accounts/passkey_pages.rs"]
 mod passkey_pages;
+/// Passkey throttling, lockout and challenge expiry; the holder's payouts.
+#[path = "accounts/passkey_hygiene.rs"]
+mod passkey_hygiene;
 /// Passkeys and step-up, with a software authenticator.
 #[path = "accounts/passkeys.rs"]
 mod passkeys;
@@ -770,15 +773,25 @@ async fn expire_tokens(db: &TestDatabase) {
     let sqlite = "UPDATE account_tokens SET body = json_set(body, '$.expires_at', 1)";
     let postgres =
         "UPDATE account_tokens SET body = jsonb_set(body::jsonb, '{expires_at}', '1')::text";
+    let sql = if db.url.starts_with("sqlite") {
+        sqlite
+    } else {
+        postgres
+    };
+    execute_sql(db, sql).await;
+}
+
+/// Runs one statement on the test's database.
+async fn execute_sql(db: &TestDatabase, sql: &str) {
     if db.url.starts_with("sqlite") {
         let conn = rusqlite::Connection::open(db.url.trim_start_matches("sqlite://")).unwrap();
-        conn.execute(sqlite, []).unwrap();
+        conn.execute(sql, []).unwrap();
     } else {
         let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
             .await
             .unwrap();
         tokio::spawn(connection);
-        client.execute(postgres, &[]).await.unwrap();
+        client.execute(sql, &[]).await.unwrap();
     }
 }
 

@@ -387,6 +387,9 @@ enum Movement {
     Spend(usize, i64),
     /// A refund of the customer's first top-up to its card.
     Withdraw(usize, i64),
+    /// A withdrawal as a payout (`POST /v1/payouts` with `customer`),
+    /// canceled at once (back to the wallet) when the flag says so.
+    Payout(usize, i64, bool),
 }
 
 fn movement() -> impl proptest::strategy::Strategy<Value = Movement> {
@@ -400,6 +403,7 @@ fn movement() -> impl proptest::strategy::Strategy<Value = Movement> {
         (0..3usize, 50..500i64).prop_map(|(c, a)| Movement::TopUp(c, a)),
         (0..3usize, 1..500i64).prop_map(|(c, a)| Movement::Spend(c, a)),
         (0..3usize, 1..500i64).prop_map(|(c, a)| Movement::Withdraw(c, a)),
+        (0..3usize, 1..500i64, any::<bool>()).prop_map(|(c, a, k)| Movement::Payout(c, a, k)),
     ]
 }
 
@@ -506,6 +510,10 @@ async fn send(api: &Api, wallets: &Wallets, movement: &Movement) -> Vec<(usize, 
                 None => return vec![],
             }
         }
+        Movement::Payout(c, a, cancel) => (
+            pay_out(api, &customers[*c], *a, *cancel).await,
+            vec![(*c, if *cancel { 0 } else { -a })],
+        ),
     };
     match answer.status {
         200 => deltas,
@@ -522,6 +530,22 @@ async fn send(api: &Api, wallets: &Wallets, movement: &Movement) -> Vec<(usize, 
         }
         other => panic!("{movement:?} answered {other}: {}", answer.text),
     }
+}
+
+/// A payout of `amount` from `customer`'s wallet, canceled at once if
+/// `cancel`; the payout's answer, or the cancel's.
+async fn pay_out(api: &Api, customer: &str, amount: i64, cancel: bool) -> support::Answer {
+    let form = [
+        ("customer", customer),
+        ("amount", &amount.to_string()),
+        ("currency", "usd"),
+    ];
+    let created = api.post("/v1/payouts", &form).await;
+    if created.status != 200 || !cancel {
+        return created;
+    }
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    api.post(&format!("/v1/payouts/{id}/cancel"), &[]).await
 }
 
 /// The sum of every customer wallet the ledger holds, read behind the API.
@@ -546,7 +570,8 @@ async fn ledger_customer_liabilities(db: &TestDatabase) -> i64 {
 }
 
 /// Random credits, debits, transfers, card top-ups, payments from the
-/// balance and withdrawals to the card, four at a time concurrently:
+/// balance, withdrawals to the card and as payouts (some canceled), four
+/// at a time concurrently:
 /// every wallet equals the sum of its accepted movements and is never
 /// negative, the customers' balances sum to the ledger's customer
 /// liabilities, and the ledger verifies afterwards.
@@ -583,19 +608,10 @@ async fn random_movements_keep_the_books(backend: Backend) {
                 };
                 let mut expected = [0i64; 3];
                 for batch in movements.chunks(4) {
-                    // A top-up's capture rewrites its customer after the
-                    // card was charged, so one racing another movement of
-                    // that customer answers 503 and is finished by the
-                    // recovery worker: top-ups go first, one at a time.
-                    let (top_ups, rest): (Vec<&Movement>, Vec<&Movement>) =
-                        batch.iter().partition(|m| matches!(m, Movement::TopUp(..)));
-                    for m in top_ups {
-                        for (c, delta) in send(&api, &wallets, m).await {
-                            expected[c] += delta;
-                        }
-                    }
+                    // Top-ups race the rest too: a capture meeting another
+                    // movement of its customer is re-planned, not a 503.
                     let answers = futures_util::future::join_all(
-                        rest.into_iter().map(|m| send(&api, &wallets, m)),
+                        batch.iter().map(|m| send(&api, &wallets, m)),
                     )
                     .await;
                     for (c, delta) in answers.into_iter().flatten() {

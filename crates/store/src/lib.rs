@@ -362,6 +362,15 @@ impl Store {
         dispatch!(self.prune_idempotency(created_before))
     }
 
+    /// Deletes the passkey ceremonies (`pkch_…`) started before
+    /// `created_before`, spent or not; returns how many.
+    pub async fn prune_passkey_challenges(
+        &self,
+        created_before: UnixSeconds,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self.prune_passkey_challenges(created_before))
+    }
+
     /// Records an ISO 8583 original before it is sent (a repeat of the
     /// attempt keeps the first row).
     pub async fn record_reversal(&self, row: &PendingReversalRow) -> Result<(), StoreError> {

@@ -107,6 +107,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0027_dashboard_filters_and_keys.sql"),
     },
     Migration {
+        version: 30,
+        sqlite: include_str!("../migrations/sqlite/0030_passkey_challenge_expiry.sql"),
+        postgres: include_str!("../migrations/postgres/0030_passkey_challenge_expiry.sql"),
+    },
+    Migration {
         version: 33,
         sqlite: include_str!("../migrations/sqlite/0033_risk_rules_deleted.sql"),
         postgres: include_str!("../migrations/postgres/0033_risk_rules_deleted.sql"),

@@ -101,8 +101,9 @@ pub fn record(
     })
 }
 
-/// Failed sign-ins matching `filter` since `since`, counted up to `cap`
-/// (one page; the caller's threshold is at most 100).
+/// Failed sign-ins — by password or by passkey — matching `filter` since
+/// `since`, counted up to `cap` (one page; the caller's threshold is at
+/// most 100).
 pub async fn failures_since(
     state: &AppState,
     scope: &Scope,
@@ -115,15 +116,17 @@ pub async fn failures_since(
         filters: vec![
             (filter.0, SqlValue::Text(filter.1)),
             (
-                "action",
-                SqlValue::Text(CredentialAction::Login.as_str().to_owned()),
-            ),
-            (
                 "outcome",
                 SqlValue::Text(Outcome::Failure.as_str().to_owned()),
             ),
         ],
-        one_of: vec![],
+        one_of: vec![(
+            "action",
+            [CredentialAction::Login, CredentialAction::PasskeyLogin]
+                .iter()
+                .map(|action| SqlValue::Text(action.as_str().to_owned()))
+                .collect(),
+        )],
         created: CreatedRange {
             gte: Some(since),
             ..CreatedRange::default()

@@ -22,6 +22,7 @@ mod errors;
 pub mod mail;
 mod pages;
 mod passkeys;
+pub use passkeys::sweeper as passkey_challenge_sweeper;
 pub(crate) mod passwords;
 mod records;
 mod registration;
@@ -30,6 +31,7 @@ mod session;
 mod signin;
 pub mod step_up;
 mod tokens;
+mod wallet;
 
 use crate::routes::params::{self as p, Param};
 use crate::routes::{doc, Routes};
@@ -165,6 +167,12 @@ const PASSKEY_REGISTER: &[Param] = &[
     p::string("credential", passkeys::CREDENTIAL_CHARS_MAX).required(),
     p::string("name", passkeys::NAME_CHARS_MAX),
 ];
+/// A withdrawal of the signed-in holder's stored value as a payout.
+const BALANCE_PAYOUT: &[Param] = &[
+    p::integer("amount").required(),
+    p::string("currency", 3).required(),
+    p::string("description", crate::ledger::payouts::DESCRIPTION_CHARS_MAX),
+];
 /// A customer's events: a plain page (`customers::list_children`).
 const EVENTS: &[Param] = p::list_params![];
 
@@ -261,6 +269,10 @@ pub fn routes() -> Routes {
         .post(
             doc("/v1/accounts/step_up", "Confirm the holder with a passkey: sensitive actions pass for accounts_step_up_s", "account_session").params(PASSKEY_CREDENTIAL),
             step_up::confirm,
+        )
+        .post(
+            doc("/v1/accounts/balance/payouts", "Withdraw the signed-in holder's stored value as a payout (a fresh step-up when the account has a passkey)", "payout").params(BALANCE_PAYOUT),
+            wallet::create_payout,
         )
         .get(
             doc("/v1/customers/{id}/account_events", "A customer's credential events, newest first (secret key)", "list").params(EVENTS),

@@ -68,6 +68,36 @@ pub async fn signed_in(
     })
 }
 
+/// The holder of a signed-in call, with where the call came from.
+pub struct Holder {
+    pub signed_in: SignedIn,
+    pub origin: Origin,
+}
+
+impl Holder {
+    pub fn scope(&self) -> &portcullis_store::Scope {
+        &self.signed_in.scope
+    }
+}
+
+/// The preamble every call on behalf of a signed-in holder shares: its
+/// parameters read with `read` (any left over refused), then its session
+/// checked; the holder and what `read` took.
+pub async fn holder<T>(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: &mut crate::wire::ApiRequest,
+    read: impl FnOnce(&mut crate::wire::Params) -> ApiResult<T>,
+) -> ApiResult<(Holder, T)> {
+    let params = &mut request.params;
+    let taken = read(params)?;
+    std::mem::take(params).finish()?;
+    let signed_in = signed_in(state, caller, headers).await?;
+    let origin = origin(request.client_ip, headers);
+    Ok((Holder { signed_in, origin }, taken))
+}
+
 pub fn origin(request_ip: Option<std::net::IpAddr>, headers: &HeaderMap) -> Origin {
     Origin {
         ip: request_ip.map(|ip| ip.to_string()),

@@ -47,7 +47,8 @@ pub async fn login(
         std::mem::take(params).finish()?;
         let origin = session::origin(request.client_ip, &headers);
         let scope = caller.scope();
-        throttle_ip(&state, &scope, &origin, &email).await?;
+        let key = email_key(&email);
+        throttle_ip(&state, &scope, &origin, CredentialAction::Login, Some(&key)).await?;
         match records::account_by_email(&state, &scope, &email_key(&email)).await? {
             None => unknown_address(&state, &scope, &origin, &email, password).await,
             Some((doc, account)) => {
@@ -58,12 +59,15 @@ pub async fn login(
     answer(result.await)
 }
 
-/// 429 once an address has failed too often this hour.
-async fn throttle_ip(
+/// 429 once an address has failed too often this hour (failed sign-ins
+/// by password and by passkey alike); the refused `action` is recorded,
+/// with the address tried (`email_key`) when there is one.
+pub(super) async fn throttle_ip(
     state: &AppState,
     scope: &Scope,
     origin: &Origin,
-    email: &portcullis_domain::customers::Email,
+    action: CredentialAction,
+    email_key: Option<&str>,
 ) -> ApiResult<()> {
     let Some(ip) = &origin.ip else { return Ok(()) };
     let max = state.settings.accounts.ip_failures_per_hour_max as usize;
@@ -72,16 +76,15 @@ async fn throttle_ip(
     if failures < max {
         return Ok(());
     }
-    let key = email_key(email);
     let event = audit::record(
         state,
         scope,
         origin,
         Entry {
-            action: CredentialAction::Login,
+            action,
             outcome: Outcome::Refused,
             account: None,
-            email_key: Some(&key),
+            email_key,
             reason: Some("ip_throttled"),
         },
     )?;
@@ -159,7 +162,11 @@ async fn known_account(
         .await;
     }
     if !matches {
-        record_failure(state, scope, origin, doc, account).await?;
+        let failure = Failure {
+            action: CredentialAction::Login,
+            reason: "password_incorrect",
+        };
+        record_failure(state, scope, origin, (doc, account), failure).await?;
         return Err(errors::credentials_invalid());
     }
     match account.status() {
@@ -227,14 +234,20 @@ async fn refuse(
     Err(refusal.answer)
 }
 
+/// A failed sign-in of a known account: how it was tried and why it failed.
+pub(super) struct Failure {
+    pub action: CredentialAction,
+    pub reason: &'static str,
+}
+
 /// Counts a failure on the account (locking it at the policy's maximum),
 /// re-reading it if another request changed it meanwhile.
-async fn record_failure(
+pub(super) async fn record_failure(
     state: &AppState,
     scope: &Scope,
     origin: &Origin,
-    mut doc: Doc,
-    mut account: CustomerAccount,
+    (mut doc, mut account): (Doc, CustomerAccount),
+    failure: Failure,
 ) -> ApiResult<()> {
     for _ in 0..FAILURE_RECORD_ATTEMPTS_MAX {
         let failed = account.failed_login(state.settings.accounts.lockout, state.now());
@@ -245,11 +258,11 @@ async fn record_failure(
                 scope,
                 origin,
                 Entry {
-                    action: CredentialAction::Login,
+                    action: failure.action,
                     outcome: Outcome::Failure,
                     account: Some(&failed),
                     email_key: None,
-                    reason: Some("password_incorrect"),
+                    reason: Some(failure.reason),
                 },
             )?,
         ];
@@ -351,9 +364,8 @@ pub async fn logout(
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
-        std::mem::take(&mut request.params).finish()?;
-        let signed_in = session::signed_in(&state, &caller, &headers).await?;
-        let origin = session::origin(request.client_ip, &headers);
+        let (session::Holder { signed_in, origin }, ()) =
+            session::holder(&state, &caller, &headers, &mut request, |_| Ok(())).await?;
         let id = signed_in.session.session.id.clone();
         end_session(
             &state,
@@ -376,9 +388,8 @@ pub async fn revoke_session(
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
-        std::mem::take(&mut request.params).finish()?;
-        let signed_in = session::signed_in(&state, &caller, &headers).await?;
-        let origin = session::origin(request.client_ip, &headers);
+        let (session::Holder { signed_in, origin }, ()) =
+            session::holder(&state, &caller, &headers, &mut request, |_| Ok(())).await?;
         end_session(
             &state,
             &caller,
@@ -439,8 +450,8 @@ pub async fn me(
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
-        std::mem::take(&mut request.params).finish()?;
-        let signed_in = session::signed_in(&state, &caller, &headers).await?;
+        let (session::Holder { signed_in, .. }, ()) =
+            session::holder(&state, &caller, &headers, &mut request, |_| Ok(())).await?;
         Ok(render::account(&signed_in.account, state.now()))
     };
     answer(result.await)
@@ -453,8 +464,8 @@ pub async fn list_sessions(
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
-        std::mem::take(&mut request.params).finish()?;
-        let signed_in = session::signed_in(&state, &caller, &headers).await?;
+        let (session::Holder { signed_in, .. }, ()) =
+            session::holder(&state, &caller, &headers, &mut request, |_| Ok(())).await?;
         let now = state.now();
         let current = &signed_in.session.session.id;
         let data = records::unrevoked_sessions(&state, &caller.scope(), &signed_in.account.id)

@@ -80,10 +80,10 @@ pub async fn start(
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
-        std::mem::take(&mut request.params).finish()?;
-        let signed_in = session::signed_in(&state, &caller, &headers).await?;
-        let scope = caller.scope();
-        let keys: Vec<Passkey> = records::of_account(&state, &scope, &signed_in.account.id)
+        let (holder, ()) =
+            session::holder(&state, &caller, &headers, &mut request, |_| Ok(())).await?;
+        let (signed_in, scope) = (&holder.signed_in, holder.scope());
+        let keys: Vec<Passkey> = records::of_account(&state, scope, &signed_in.account.id)
             .await?
             .into_iter()
             .map(|(_, stored)| stored.passkey)
@@ -101,7 +101,7 @@ pub async fn start(
         let options = passkeys::options_json(&options)?;
         let session_id = signed_in.session.session.id.as_str();
         let ceremony = Ceremony::StepUp(authentication);
-        passkeys::open(&state, &scope, Some(session_id), ceremony, options).await
+        passkeys::open(&state, scope, Some(session_id), ceremony, options).await
     };
     answer(result.await)
 }
@@ -113,20 +113,17 @@ pub async fn confirm(
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
-        let params = &mut request.params;
-        let (challenge_id, text) = passkeys::finishing(params)?;
-        std::mem::take(params).finish()?;
-        let signed_in = session::signed_in(&state, &caller, &headers).await?;
-        let scope = caller.scope();
-        let origin = session::origin(request.client_ip, &headers);
+        let (holder, finishing) =
+            session::holder(&state, &caller, &headers, &mut request, passkeys::finishing).await?;
+        let (signed_in, scope, origin) =
+            (&holder.signed_in, holder.scope().clone(), &holder.origin);
         let session_id = signed_in.session.session.id.clone();
-        let (doc, challenge) =
-            passkeys::take(&state, &scope, &challenge_id, Some(&session_id)).await?;
+        let (challenge, posted, spent) =
+            passkeys::finish::<PublicKeyCredential>(&state, &scope, &finishing, Some(&session_id))
+                .await?;
         let Ceremony::StepUp(authentication) = &challenge.ceremony else {
             return Err(passkeys::challenge_invalid());
         };
-        let posted: PublicKeyCredential = passkeys::credential(&text)?;
-        let spent = records::spend_challenge(&scope, &doc, &challenge)?;
         let account = &signed_in.account;
         let verified = passkeys::webauthn(&state)?
             .finish_passkey_authentication(&posted, authentication)
@@ -140,7 +137,7 @@ pub async fn confirm(
                 email_key: None,
                 reason: Some("assertion_invalid"),
             };
-            let write = audit::record(&state, &scope, &origin, entry)?;
+            let write = audit::record(&state, &scope, origin, entry)?;
             commit(&state, vec![spent, write], passkeys::challenge_invalid).await?;
             return Err(passkeys::verification_failed());
         };
@@ -169,7 +166,7 @@ pub async fn confirm(
             email_key: None,
             reason: None,
         };
-        writes.push(audit::record(&state, &scope, &origin, entry)?);
+        writes.push(audit::record(&state, &scope, origin, entry)?);
         commit(&state, writes, passkeys::challenge_invalid).await?;
         Ok(render::session(&stepped.session, true, now))
     };

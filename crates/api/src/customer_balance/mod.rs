@@ -14,6 +14,7 @@
 
 mod limits;
 pub(crate) mod payments;
+pub(crate) mod payouts;
 pub(crate) mod refunds;
 mod transactions;
 mod transfers;

@@ -38,11 +38,15 @@ pub(super) struct Stored {
     pub metadata: Metadata,
     /// Stripe's `type`: `adjustment`; ours: `transfer` (between two
     /// customers), `top_up` (a `customer_balance_top_up` PaymentIntent
-    /// captured), `payment` (a PaymentIntent paid from the balance).
+    /// captured), `payment` (a PaymentIntent paid from the balance),
+    /// `payout` and `payout_cancel` (a withdrawal paid out, and its return).
     pub kind: String,
     /// The PaymentIntent of a `top_up` or a `payment`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_intent: Option<String>,
+    /// The payout (`po_…`) of a `payout` or `payout_cancel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout: Option<String>,
     pub created: i64,
     pub livemode: bool,
 }
@@ -177,6 +181,7 @@ async fn adjust(
         metadata: create.metadata.clone(),
         kind: "adjustment".to_owned(),
         payment_intent: None,
+        payout: None,
         created: now,
         livemode: scope.livemode,
     };
@@ -201,6 +206,7 @@ pub(super) fn render(stored: &Stored) -> Value {
         "livemode": stored.livemode,
         "metadata": stored.metadata,
         "payment_intent": stored.payment_intent,
+        "payout": stored.payout,
         "type": stored.kind,
     })
 }
@@ -293,6 +299,7 @@ pub fn sample() -> Value {
         metadata: Metadata::default(),
         kind: "adjustment".into(),
         payment_intent: None,
+        payout: None,
         created: 0,
         livemode: false,
     })

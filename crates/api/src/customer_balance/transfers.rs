@@ -139,6 +139,7 @@ async fn execute(
         metadata: Metadata::default(),
         kind: "transfer".to_owned(),
         payment_intent: None,
+        payout: None,
         created: now,
         livemode: scope.livemode,
     };

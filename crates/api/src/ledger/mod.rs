@@ -7,7 +7,7 @@
 pub(crate) mod balance;
 mod balance_transactions;
 pub mod booking;
-mod payouts;
+pub(crate) mod payouts;
 pub mod records;
 mod test_helpers;
 pub mod worker;

@@ -2,10 +2,15 @@
 //! exceed: 400 `balance_insufficient`), retrieve, list, and cancel while
 //! pending. A payout reserves its amount at once; the worker pays it on
 //! its `arrival_date`, when the reserve leaves the system.
+//!
+//! With `customer=cus_…` the payout is a withdrawal of that customer's
+//! stored value instead (`customer_balance::payouts`): the same object,
+//! worker and cancel, the money coming from and returning to the wallet.
 
 use super::booking::{book, header, ledger_failure, parties, View};
 use super::records::{render_payout, Payout, PayoutStatus};
 use crate::auth::Caller;
+use crate::customer_balance;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{event, Origin};
 use crate::idempotency::{self, json_response, Executed};
@@ -18,7 +23,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portcullis_domain::api_keys::Access;
-use portcullis_domain::ids::new_id;
+use portcullis_domain::ids::{new_id, CustomerId};
 use portcullis_domain::metadata::{Metadata, MetadataUpdate};
 use portcullis_domain::money::{Amount, Currency};
 use portcullis_ledger::{movements, Account, Bucket, TransactionKind};
@@ -27,13 +32,14 @@ use serde_json::Value;
 
 const RESOURCE: &str = "payouts";
 /// Longest payout description accepted.
-const DESCRIPTION_CHARS_MAX: usize = 1_000;
+pub(crate) const DESCRIPTION_CHARS_MAX: usize = 1_000;
 
 use crate::routes::params::{self as p, Param};
 
 const CREATE: &[Param] = &[
     p::integer("amount").required(),
     p::string("currency", 3).required(),
+    p::string("customer", 64),
     p::string("description", DESCRIPTION_CHARS_MAX),
     p::METADATA,
     p::EXPAND,
@@ -68,15 +74,18 @@ pub fn routes() -> Routes {
         )
 }
 
-struct CreateRequest {
-    amount: Amount,
-    currency: Currency,
-    description: Option<String>,
-    metadata: Metadata,
+/// A payout asked for: of the merchant's available funds, or of
+/// `customer`'s stored value.
+pub(crate) struct CreateRequest {
+    pub amount: Amount,
+    pub currency: Currency,
+    pub customer: Option<String>,
+    pub description: Option<String>,
+    pub metadata: Metadata,
 }
 
-fn parse_create(request: &mut ApiRequest) -> ApiResult<CreateRequest> {
-    let params = &mut request.params;
+/// A payout's required `amount` (positive minor units) and `currency`.
+pub(crate) fn parse_money(params: &mut crate::wire::Params) -> ApiResult<(Amount, Currency)> {
     let amount = params
         .integer("amount")?
         .ok_or_else(|| ApiError::missing_parameter("amount"))?;
@@ -85,6 +94,13 @@ fn parse_create(request: &mut ApiRequest) -> ApiResult<CreateRequest> {
     let currency = params.required_string("currency", 3)?;
     let currency = Currency::parse(&currency)
         .map_err(|e| ApiError::invalid(e.code(), e.to_string(), "currency"))?;
+    Ok((amount, currency))
+}
+
+fn parse_create(request: &mut ApiRequest) -> ApiResult<CreateRequest> {
+    let params = &mut request.params;
+    let (amount, currency) = parse_money(params)?;
+    let customer = params.string("customer", 64)?;
     let description = params.string("description", DESCRIPTION_CHARS_MAX)?;
     let metadata = Metadata::default()
         .updated(&params.metadata()?.unwrap_or(MetadataUpdate::Clear))
@@ -94,6 +110,7 @@ fn parse_create(request: &mut ApiRequest) -> ApiResult<CreateRequest> {
     Ok(CreateRequest {
         amount,
         currency,
+        customer,
         description,
         metadata,
     })
@@ -112,7 +129,14 @@ async fn create(
         Err(err) => return err.into_response(),
     };
     idempotency::respond(&state, &caller, &request, || async {
-        payout(&state, &caller.scope(), &create, &Origin::of(&request)).await
+        let (scope, origin) = (caller.scope(), Origin::of(&request));
+        match &create.customer {
+            Some(customer) => {
+                customer_balance::payouts::withdraw(&state, &scope, customer, &create, &origin)
+                    .await
+            }
+            None => payout(&state, &scope, &create, &origin).await,
+        }
     })
     .await
 }
@@ -142,7 +166,6 @@ async fn payout(
     }
     let now = state.now();
     let id = new_id("po");
-    let policy = state.ledger.policy(&scope.merchant_id);
     let p = parties(state, scope, create.currency);
     let transaction =
         movements::payout(header(TransactionKind::Payout, &id, now), &p, amount_minor)
@@ -156,23 +179,55 @@ async fn payout(
         description: create.description.clone(),
     };
     let (txn, ops) = book(scope, transaction, create.currency, view)?;
-    let payout = Payout {
+    let payout = pending(state, scope, (id, now), create, txn.id, None);
+    Ok(created(scope, &payout, WriteSet { ops }, origin)?)
+}
+
+/// A new pending payout `id` made at `now` as `create` asks, recorded by
+/// `balance_transaction`, of `customer`'s stored value or (`None`) of the
+/// merchant's funds; due after the merchant's payout delay.
+pub(crate) fn pending(
+    state: &AppState,
+    scope: &Scope,
+    (id, now): (String, i64),
+    create: &CreateRequest,
+    balance_transaction: String,
+    customer: Option<CustomerId>,
+) -> Payout {
+    let policy = state.ledger.policy(&scope.merchant_id);
+    Payout {
         id,
         created: now,
         livemode: scope.livemode,
-        amount_minor,
+        amount_minor: create.amount.minor(),
         currency: create.currency,
-        arrival_date: now + policy.payout_delay_s,
+        arrival_date: now.saturating_add(policy.payout_delay_s),
         status: PayoutStatus::Pending,
         description: create.description.clone(),
         metadata: create.metadata.clone(),
-        balance_transaction: txn.id,
+        balance_transaction,
         cancel_balance_transaction: None,
-    };
-    let body = render_payout(&payout);
-    let mut writes = WriteSet { ops };
-    writes.push(records::insert(scope, &payout)?);
-    writes.push(event(scope, "payout.created", &body, None, origin, now));
+        customer,
+    }
+}
+
+/// `writes` with the new `payout` stored and its `payout.created` event.
+pub(crate) fn created(
+    scope: &Scope,
+    payout: &Payout,
+    mut writes: WriteSet,
+    origin: &Origin,
+) -> ApiResult<Executed> {
+    let body = render_payout(payout);
+    writes.push(records::insert(scope, payout)?);
+    writes.push(event(
+        scope,
+        "payout.created",
+        &body,
+        None,
+        origin,
+        payout.created,
+    ));
     Ok(Executed::ok(body, writes))
 }
 
@@ -203,21 +258,14 @@ async fn cancel(
             ));
         }
         let now = state.now();
-        let p = parties(&state, &scope, payout.currency);
-        let header = header(TransactionKind::PayoutCanceled, &payout.id, now);
-        let transaction =
-            movements::payout_canceled(header, &p, payout.amount_minor).map_err(ledger_failure)?;
-        let view = View {
-            kind: "payout_cancel",
-            reporting_category: "payout_reversal",
-            amount_minor: payout.amount_minor,
-            fee_minor: 0,
-            pending_until: None,
-            description: Some(format!("Cancellation of {}", payout.id)),
+        let (txn_id, ops) = match &payout.customer {
+            Some(customer) => {
+                customer_balance::payouts::returned(&state, &scope, &payout, customer).await?
+            }
+            None => returned_to_available(&state, &scope, &payout, now)?,
         };
-        let (txn, ops) = book(&scope, transaction, payout.currency, view)?;
         payout.status = PayoutStatus::Canceled;
-        payout.cancel_balance_transaction = Some(txn.id);
+        payout.cancel_balance_transaction = Some(txn_id);
         let body = render_payout(&payout);
         let mut writes = WriteSet { ops };
         writes.push(records::update(&scope, &doc, &payout)?);
@@ -232,6 +280,30 @@ async fn cancel(
         Ok(Executed::ok(body, writes))
     })
     .await
+}
+
+/// A canceled merchant payout's reserve made available again: its
+/// `payout_cancel` balance transaction and the writes booking it.
+fn returned_to_available(
+    state: &AppState,
+    scope: &Scope,
+    payout: &Payout,
+    now: i64,
+) -> ApiResult<(String, Vec<portcullis_store::WriteOp>)> {
+    let p = parties(state, scope, payout.currency);
+    let header = header(TransactionKind::PayoutCanceled, &payout.id, now);
+    let transaction =
+        movements::payout_canceled(header, &p, payout.amount_minor).map_err(ledger_failure)?;
+    let view = View {
+        kind: "payout_cancel",
+        reporting_category: "payout_reversal",
+        amount_minor: payout.amount_minor,
+        fee_minor: 0,
+        pending_until: None,
+        description: Some(format!("Cancellation of {}", payout.id)),
+    };
+    let (txn, ops) = book(scope, transaction, payout.currency, view)?;
+    Ok((txn.id, ops))
 }
 
 async fn retrieve(

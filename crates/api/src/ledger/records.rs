@@ -2,6 +2,7 @@
 //! and payouts, and their Stripe renderings.
 
 use crate::payments::records::Record;
+use portcullis_domain::ids::CustomerId;
 use portcullis_domain::metadata::Metadata;
 use portcullis_domain::money::Currency;
 use portcullis_store::{SqlValue, Table};
@@ -125,6 +126,11 @@ pub struct Payout {
     pub balance_transaction: String,
     /// The `payout_cancel` balance transaction, once canceled.
     pub cancel_balance_transaction: Option<String>,
+    /// A withdrawal of this customer's stored value (`customer_balance`
+    /// payouts): its balance transactions are the customer's (`cbtxn_…`).
+    /// `None`: the merchant's own funds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<CustomerId>,
 }
 
 impl Record for Payout {
@@ -155,6 +161,7 @@ pub fn render_payout(p: &Payout) -> Value {
         "balance_transaction": p.balance_transaction,
         "created": p.created,
         "currency": p.currency,
+        "customer": p.customer,
         "description": p.description,
         "destination": null,
         "failure_balance_transaction": null,

@@ -172,9 +172,6 @@ pub async fn captured(
     writes
         .ops
         .extend(super::ledger_postings::capture(ctx, &mut charge)?);
-    writes
-        .ops
-        .extend(crate::customer_balance::payments::top_up_writes(ctx, &intent).await?);
     if let Some(notice) = &outcome.dispute {
         charge.disputed = true;
         writes.ops.extend(dispute_writes(ctx, &charge, notice)?);
@@ -200,7 +197,8 @@ pub async fn captured(
         ctx.origin,
         now,
     ));
-    Ok(Executed::ok(intent_json, writes))
+    let executed = Executed::ok(intent_json, writes);
+    crate::customer_balance::payments::with_top_up_credit(ctx, &intent, executed).await
 }
 
 /// The acquirer refused the call outright: nothing happened there, so the

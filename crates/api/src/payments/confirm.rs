@@ -491,6 +491,7 @@ fn finish(
         body: resolution.body,
         writes,
         external_effects: false,
+        replan: None,
     })
 }
 
@@ -633,16 +634,15 @@ pub async fn authorize(
     writes.push(records::update(scope, &doc, &resolution.intent)?);
     writes.push(attempt.resolve(scope, attempt_doc.version)?);
     writes.ops.extend(resolution.writes.ops);
-    writes
-        .ops
-        .extend(crate::customer_balance::payments::top_up_writes(ctx, &resolution.intent).await?);
     if let Some(authorized) = authorized {
         writes.ops.extend(assessment.outcome_writes(authorized));
     }
-    Ok(Executed {
+    let executed = Executed {
         status: resolution.status,
         body: resolution.body,
         writes,
         external_effects: true,
-    })
+        replan: None,
+    };
+    crate::customer_balance::payments::with_top_up_credit(ctx, &resolution.intent, executed).await
 }

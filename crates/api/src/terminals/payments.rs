@@ -85,6 +85,7 @@ pub async fn pay(
             body: serde_json::json!({ "error": err.to_json() }),
             writes: WriteSet::new(),
             external_effects: false,
+            replan: None,
         },
         Err(err) => return Err(err),
     };

@@ -87,7 +87,12 @@ impl Device {
 pub(super) const ORIGIN: &str = "https://pay.shop.example";
 
 impl World {
-    async fn post_as(&self, path: &str, session: &str, form: &[(&str, &str)]) -> super::Answer {
+    pub(super) async fn post_as(
+        &self,
+        path: &str,
+        session: &str,
+        form: &[(&str, &str)],
+    ) -> super::Answer {
         self.as_session(reqwest::Method::POST, path, session, form)
             .await
     }
@@ -139,7 +144,7 @@ impl World {
     }
 
     /// Steps `session` up with `device`.
-    async fn step_up(&self, session: &str, device: &mut Device) -> super::Answer {
+    pub(super) async fn step_up(&self, session: &str, device: &mut Device) -> super::Answer {
         let started = self
             .post_as("/v1/accounts/step_up/challenge", session, &[])
             .await;
@@ -157,7 +162,7 @@ impl World {
         .await
     }
 
-    async fn events(&self, customer: &str) -> Vec<(String, String)> {
+    pub(super) async fn events(&self, customer: &str) -> Vec<(String, String)> {
         let events = self
             .merchant
             .get(&format!("/v1/customers/{customer}/account_events"))

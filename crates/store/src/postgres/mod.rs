@@ -458,6 +458,11 @@ impl PgStore {
         execute(&self.client().await?, &sql).await
     }
 
+    pub async fn prune_passkey_challenges(&self, created_before: i64) -> Result<u64, StoreError> {
+        let sql = accounts::prune_passkey_challenges(D, created_before);
+        execute(&self.client().await?, &sql).await
+    }
+
     pub async fn record_reversal(&self, row: &PendingReversalRow) -> Result<(), StoreError> {
         let sql = reversals::record(D, row);
         execute(&self.client().await?, &sql).await.map(drop)

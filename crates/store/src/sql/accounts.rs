@@ -164,6 +164,17 @@ pub(crate) fn prune_idempotency(d: Dialect, created_before: i64) -> Sql {
     )
 }
 
+/// Passkey ceremonies started before `created_before` (each expires a
+/// fixed time after its start, so these are all expired once the cutoff
+/// is that time ago).
+pub(crate) fn prune_passkey_challenges(d: Dialect, created_before: i64) -> Sql {
+    fixed(
+        d,
+        "DELETE FROM account_passkey_challenges WHERE created < ?1",
+        vec![SqlValue::Integer(created_before)],
+    )
+}
+
 /// An idempotency row found when a claim's insert met an existing key.
 pub(crate) struct ClaimRow {
     pub fingerprint: String,

@@ -450,6 +450,13 @@ impl SqliteStore {
             .await
     }
 
+    pub async fn prune_passkey_challenges(&self, created_before: i64) -> Result<u64, StoreError> {
+        let sql = accounts::prune_passkey_challenges(D, created_before);
+        self.writer
+            .write(move |c| execute(c, &sql).map(|n| n as u64))
+            .await
+    }
+
     pub async fn record_reversal(&self, row: &PendingReversalRow) -> Result<(), StoreError> {
         let sql = reversals::record(D, row);
         self.writer.write(move |c| execute(c, &sql).map(drop)).await

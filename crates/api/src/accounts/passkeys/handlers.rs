@@ -4,11 +4,11 @@
 
 use super::records::{self, Ceremony, StoredPasskey, PASSKEYS_PER_ACCOUNT_MAX};
 use super::{
-    credential, finishing, open, options_json, take, user_handle, verification_failed, webauthn,
+    finish, finishing, open, options_json, user_handle, verification_failed, webauthn,
     NAME_CHARS_MAX,
 };
 use crate::accounts::audit::{self, Entry, Origin, Outcome};
-use crate::accounts::session::{self, SignedIn};
+use crate::accounts::session;
 use crate::accounts::{answer, commit, signin, step_up};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -92,17 +92,17 @@ pub async fn start_registration(
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
-        std::mem::take(&mut request.params).finish()?;
-        let signed_in = session::signed_in(&state, &caller, &headers).await?;
-        let scope = caller.scope();
+        let (holder, ()) =
+            session::holder(&state, &caller, &headers, &mut request, |_| Ok(())).await?;
+        let (signed_in, scope) = (&holder.signed_in, holder.scope());
         let account = &signed_in.account;
-        let existing = records::of_account(&state, &scope, &account.id).await?;
+        let existing = records::of_account(&state, scope, &account.id).await?;
         if existing.len() >= PASSKEYS_PER_ACCOUNT_MAX {
             return Err(ApiError::limit_reached("passkeys_per_account"));
         }
         // A second passkey is a credential change: a stolen session alone
         // must not add the thief's authenticator.
-        step_up::require(&state, &signed_in, !existing.is_empty())?;
+        step_up::require(&state, signed_in, !existing.is_empty())?;
         let exclude = existing
             .iter()
             .map(|(_, stored)| stored.passkey.cred_id().clone())
@@ -123,7 +123,7 @@ pub async fn start_registration(
         options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = json!(true);
         let session_id = signed_in.session.session.id.as_str();
         let ceremony = Ceremony::Registration(registration);
-        open(&state, &scope, Some(session_id), ceremony, options).await
+        open(&state, scope, Some(session_id), ceremony, options).await
     };
     answer(result.await)
 }
@@ -135,21 +135,24 @@ pub async fn finish_registration(
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
-        let params = &mut request.params;
-        let (challenge_id, text) = finishing(params)?;
-        let name = params.string("name", NAME_CHARS_MAX)?;
-        std::mem::take(params).finish()?;
-        let signed_in = session::signed_in(&state, &caller, &headers).await?;
-        let scope = caller.scope();
-        let origin = session::origin(request.client_ip, &headers);
+        let read = |params: &mut crate::wire::Params| {
+            Ok((finishing(params)?, params.string("name", NAME_CHARS_MAX)?))
+        };
+        let (holder, (finishing, name)) =
+            session::holder(&state, &caller, &headers, &mut request, read).await?;
+        let (signed_in, scope, origin) = (
+            &holder.signed_in,
+            holder.scope().clone(),
+            holder.origin.clone(),
+        );
         let session_id = signed_in.session.session.id.as_str();
-        let (doc, challenge) = take(&state, &scope, &challenge_id, Some(session_id)).await?;
+        let (challenge, posted, spent) =
+            finish::<RegisterPublicKeyCredential>(&state, &scope, &finishing, Some(session_id))
+                .await?;
         let Ceremony::Registration(registration) = &challenge.ceremony else {
             return Err(super::challenge_invalid());
         };
-        let posted: RegisterPublicKeyCredential = credential(&text)?;
         let account = &signed_in.account;
-        let spent = records::spend_challenge(&scope, &doc, &challenge)?;
         let passkey = match webauthn(&state)?.finish_passkey_registration(&posted, registration) {
             Ok(passkey) => passkey,
             Err(err) => {
@@ -210,10 +213,10 @@ pub async fn list(
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
-        std::mem::take(&mut request.params).finish()?;
-        let signed_in = session::signed_in(&state, &caller, &headers).await?;
-        let scope = caller.scope();
-        let passkeys = records::of_account(&state, &scope, &signed_in.account.id).await?;
+        let (holder, ()) =
+            session::holder(&state, &caller, &headers, &mut request, |_| Ok(())).await?;
+        let passkeys =
+            records::of_account(&state, holder.scope(), &holder.signed_in.account.id).await?;
         let data: Vec<Value> = passkeys.iter().map(|(_, p)| render(p)).collect();
         Ok(json!({
             "object": "list",
@@ -233,15 +236,18 @@ pub async fn delete(
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
-        std::mem::take(&mut request.params).finish()?;
-        let signed_in: SignedIn = session::signed_in(&state, &caller, &headers).await?;
-        let scope = caller.scope();
-        let origin = session::origin(request.client_ip, &headers);
+        let (holder, ()) =
+            session::holder(&state, &caller, &headers, &mut request, |_| Ok(())).await?;
+        let (signed_in, scope, origin) = (
+            &holder.signed_in,
+            holder.scope().clone(),
+            holder.origin.clone(),
+        );
         let (doc, stored) = records::passkey(&state, &scope, &id)
             .await?
             .filter(|(_, p)| p.account == signed_in.account.id && p.deleted_at.is_none())
             .ok_or_else(|| ApiError::no_such("account_passkey", &id, "id"))?;
-        step_up::require(&state, &signed_in, true)?;
+        step_up::require(&state, signed_in, true)?;
         let deleted = StoredPasskey {
             deleted_at: Some(state.now()),
             ..stored
@@ -289,16 +295,18 @@ pub async fn finish_login(
     let result = async {
         session::allow(&caller)?;
         let params = &mut request.params;
-        let (challenge_id, text) = finishing(params)?;
+        let finishing = finishing(params)?;
         std::mem::take(params).finish()?;
         let scope = caller.scope();
         let origin = session::origin(request.client_ip, &headers);
-        let (doc, challenge) = take(&state, &scope, &challenge_id, None).await?;
+        // Failed passkey sign-ins count with failed passwords per address.
+        let action = CredentialAction::PasskeyLogin;
+        signin::throttle_ip(&state, &scope, &origin, action, None).await?;
+        let (challenge, posted, spent) =
+            finish::<PublicKeyCredential>(&state, &scope, &finishing, None).await?;
         let Ceremony::Login(login) = &challenge.ceremony else {
             return Err(super::challenge_invalid());
         };
-        let posted: PublicKeyCredential = credential(&text)?;
-        let spent = records::spend_challenge(&scope, &doc, &challenge)?;
         commit(&state, vec![spent], super::challenge_invalid).await?;
         let relying_party = webauthn(&state)?;
         let found = match relying_party.identify_discoverable_authentication(&posted) {
@@ -325,21 +333,27 @@ pub async fn finish_login(
             )
             .await;
         };
+        let (account_doc, account) =
+            crate::accounts::records::account(&state, &scope, &stored.account).await?;
         let keys = [DiscoverableKey::from(&stored.passkey)];
         let Ok(verified) =
             relying_party.finish_discoverable_authentication(&posted, login.clone(), &keys)
         else {
-            return refuse(
-                &state,
-                &scope,
-                &origin,
-                failed(Some("assertion_invalid")),
-                verification_failed(),
-            )
-            .await;
+            // A known credential whose assertion does not verify counts
+            // toward its account's lockout, as a wrong password does.
+            let failure = signin::Failure {
+                action,
+                reason: "assertion_invalid",
+            };
+            signin::record_failure(&state, &scope, &origin, (account_doc, account), failure)
+                .await?;
+            return Err(verification_failed());
         };
-        let (account_doc, account) =
-            crate::accounts::records::account(&state, &scope, &stored.account).await?;
+        if account.locked_until(state.now()).is_some() {
+            let entry = event(action, Outcome::Refused, Some(&account), Some("locked"));
+            let locked = crate::accounts::errors::locked();
+            return refuse(&state, &scope, &origin, entry, locked).await;
+        }
         if account.status() != AccountStatus::Active || !verified.user_verified() {
             let entry = event(
                 CredentialAction::PasskeyLogin,

@@ -11,10 +11,11 @@
 //! A ceremony is a challenge (`pkch_…`): started by one call, finished by
 //! the next with the browser's or app's credential JSON, within
 //! [`CHALLENGE_TTL_S`], once, and — for registration and step-up — by the
-//! session that started it.
+//! session that started it; the [`sweeper`] deletes it once expired.
 
 mod handlers;
 pub mod records;
+pub mod sweeper;
 
 pub use handlers::{
     delete, finish_login, finish_registration, list, start_login, start_registration,
@@ -164,6 +165,22 @@ pub async fn take(
         return Err(challenge_invalid());
     }
     Ok((doc, challenge))
+}
+
+/// The second call of a ceremony, the token spend every finish shares:
+/// the challenge, if it may finish now from `session`, the credential the
+/// client posted (`finishing`, as [`finishing`] read it) parsed as `P`,
+/// and the write that spends the challenge (to commit with the outcome).
+pub async fn finish<P: serde::de::DeserializeOwned>(
+    state: &AppState,
+    scope: &Scope,
+    (challenge_id, text): &(String, String),
+    session: Option<&str>,
+) -> ApiResult<(Challenge, P, portcullis_store::WriteOp)> {
+    let (doc, challenge) = take(state, scope, challenge_id, session).await?;
+    let posted: P = credential(text)?;
+    let spent = records::spend_challenge(scope, &doc, &challenge)?;
+    Ok((challenge, posted, spent))
 }
 
 /// The credential JSON a client posted, parsed as webauthn-rs reads it.

@@ -209,6 +209,7 @@ fn declined(
         body,
         writes,
         external_effects: true,
+        replan: None,
     })
 }
 

@@ -1,0 +1,56 @@
+//! The signed-in holder's own wallet actions: a withdrawal of their stored
+//! value as a payout (`POST /v1/accounts/balance/payouts`), the same
+//! payout the merchant makes with `POST /v1/payouts` and `customer=`
+//! (`customer_balance::payouts`). Money leaving the wallet is a sensitive
+//! action: it needs a fresh passkey step-up when the account has one.
+
+use super::{session, step_up};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::events::Origin;
+use crate::idempotency;
+use crate::ledger::payouts::{parse_money, CreateRequest, DESCRIPTION_CHARS_MAX};
+use crate::state::AppState;
+use crate::wire::ApiRequest;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use portcullis_domain::metadata::Metadata;
+
+fn parse(params: &mut crate::wire::Params) -> ApiResult<CreateRequest> {
+    let (amount, currency) = parse_money(params)?;
+    let description = params.string("description", DESCRIPTION_CHARS_MAX)?;
+    Ok(CreateRequest {
+        amount,
+        currency,
+        customer: None,
+        description,
+        metadata: Metadata::default(),
+    })
+}
+
+pub async fn create_payout(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    mut request: ApiRequest,
+) -> Response {
+    let checked = async {
+        let (holder, mut create) =
+            session::holder(&state, &caller, &headers, &mut request, parse).await?;
+        step_up::require_fresh(&state, &holder.signed_in).await?;
+        create.customer = Some(holder.signed_in.account.customer.to_string());
+        Ok::<_, ApiError>(create)
+    };
+    let create = match checked.await {
+        Ok(create) => create,
+        Err(err) => return err.into_response(),
+    };
+    let customer = create.customer.clone().unwrap_or_default();
+    idempotency::respond(&state, &caller, &request, || async {
+        let (scope, origin) = (caller.scope(), Origin::of(&request));
+        crate::customer_balance::payouts::withdraw(&state, &scope, &customer, &create, &origin)
+            .await
+    })
+    .await
+}
