@@ -70,6 +70,23 @@ async fn charge(api: &Api, intent: &Value) -> Value {
     api.get(&format!("/v1/charges/{id}")).await.json()
 }
 
+/// The ledger's `test:receivable:NAME` balances of `names` that exist.
+async fn receivables(db: &TestDatabase, names: &[&str]) -> HashMap<String, i64> {
+    let store = portcullis_store::Store::open(&db.url, &Default::default())
+        .await
+        .unwrap();
+    let accounts: Vec<String> = names
+        .iter()
+        .map(|name| format!("test:receivable:{name}"))
+        .collect();
+    let balances = store.ledger_balances(&accounts).await.unwrap();
+    store.close().await;
+    balances
+        .into_iter()
+        .map(|b| (b.account, b.balance_minor))
+        .collect()
+}
+
 async fn payments_follow_rules_and_follow_ups_reach_the_authorizing_processor(backend: Backend) {
     let s = setup(backend).await;
     let one = processor_account(&s.api, &s.sims[0], "1").await;
@@ -138,6 +155,16 @@ async fn payments_follow_rules_and_follow_ups_reach_the_authorizing_processor(ba
         .await;
     assert_eq!(refund.status, 200, "{}", refund.text);
     assert_eq!(refund.json()["status"], "succeeded");
+
+    // Each processor owes what it captured, under its own account's name;
+    // the server's connector owes nothing.
+    assert_eq!(
+        receivables(&s.db, &[&one, &two, "sandbox"]).await,
+        HashMap::from([
+            (format!("test:receivable:{one}"), -2000),
+            (format!("test:receivable:{two}"), -1500 + 500),
+        ])
+    );
 
     let (on_one, on_two) = (journal(&s.sims[0]).await, journal(&s.sims[1]).await);
     assert_eq!(on_one.len(), 1, "{on_one:?}");
