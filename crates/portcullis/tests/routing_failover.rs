@@ -20,7 +20,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::processor_sim::{journal, processor_account, ProcessorSim};
+use support::processor_sim::{journal, processor_account, reconcile_journals, ProcessorSim};
 use support::{Api, Backend, TestDatabase, TestServer};
 
 const ALLOW_PRIVATE: (&str, &str) = ("PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS", "true");
@@ -112,8 +112,11 @@ fn holds_money(state: &str) -> bool {
     matches!(state, "authorized" | "captured")
 }
 
-/// No attempt reached both processors, and no intent holds money on two.
+/// No attempt reached both processors, and no intent holds money on two;
+/// and the journals against every charge ([`reconcile_journals`]).
 async fn reconcile(s: &Setup, intents_attempts: &[Vec<String>]) {
+    let accounts = [s.accounts[0].as_str(), s.accounts[1].as_str()];
+    reconcile_journals(&s.api, &[&s.sims[0], &s.sims[1]], &accounts).await;
     let journals = [journal(&s.sims[0]).await, journal(&s.sims[1]).await];
     for attempt in journals[0].keys() {
         assert!(
@@ -344,6 +347,7 @@ async fn an_account_with_open_payments_is_not_deleted(backend: Backend) {
         .to_owned();
     let charge = s.api.get(&format!("/v1/charges/{charge}")).await.json();
     assert_eq!(charge["amount_refunded"], 0, "{charge}");
+    reconcile(&s, &[attempt_ids(&charge["routing"])]).await;
 }
 
 async fn a_pending_refund_on_a_deleted_account_is_failed_by_recovery(backend: Backend) {
@@ -388,4 +392,5 @@ async fn a_pending_refund_on_a_deleted_account_is_failed_by_recovery(backend: Ba
     let before = warnings(&s.server.log());
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(warnings(&s.server.log()), before, "{}", s.server.log());
+    reconcile(&s, &[attempt_ids(&charge["routing"])]).await;
 }

@@ -10,7 +10,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use support::processor_sim::{journal, processor_account, ProcessorSim};
+use support::processor_sim::{journal, processor_account, reconcile_journals, ProcessorSim};
 use support::{cli, create_merchant, Api, Backend, TestDatabase, TestServer};
 
 const ALLOW_PRIVATE: (&str, &str) = ("PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS", "true");
@@ -178,6 +178,7 @@ async fn payments_follow_rules_and_follow_ups_reach_the_authorizing_processor(ba
         !s.server.log().contains("4242424242424242"),
         "no card number in the log"
     );
+    reconcile_journals(&s.api, &[&s.sims[0], &s.sims[1]], &[&one, &two]).await;
 }
 
 async fn a_split_lands_within_three_points_and_journals_reconcile(backend: Backend) {
@@ -242,6 +243,7 @@ async fn a_split_lands_within_three_points_and_journals_reconcile(backend: Backe
         SPLIT_PAYMENTS,
         "nothing else reached them"
     );
+    reconcile_journals(&s.api, &[&s.sims[0], &s.sims[1]], &[&one, &two]).await;
 }
 
 async fn live_payments_go_only_to_a_live_real_institution(backend: Backend) {
