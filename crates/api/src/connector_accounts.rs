@@ -133,7 +133,7 @@ async fn create(
         Err(err) => return err.into_response(),
     };
     let base_url = state.base_url();
-    idempotency::respond(&state, &caller, &request, || async {
+    let response = idempotency::respond(&state, &caller, &request, || async {
         let mut writes = WriteSet::new();
         writes.push(WriteOp::Insert {
             table: Table::ConnectorAccounts,
@@ -145,7 +145,10 @@ async fn create(
         });
         Ok(Executed::ok(render(&account, &base_url), writes))
     })
-    .await
+    .await;
+    // Seen at once here; on other instances within routing_cache_ttl_ms.
+    state.routing_cache.forget(&caller.scope());
+    response
 }
 
 async fn retrieve(
@@ -186,7 +189,7 @@ async fn update(
         Err(err) => return err.into_response(),
     };
     let base_url = state.base_url();
-    idempotency::respond(&state, &caller, &request, || async {
+    let response = idempotency::respond(&state, &caller, &request, || async {
         let (doc, stored) = load_live(&state, &caller, &id).await?;
         let current = Credentials {
             shown: stored.account.shown_credentials.clone(),
@@ -205,7 +208,10 @@ async fn update(
         let writes = update_writes(&caller, &doc, &updated, sealed.as_ref())?;
         Ok(Executed::ok(render(&updated, &base_url), writes))
     })
-    .await
+    .await;
+    // Seen at once here; on other instances within routing_cache_ttl_ms.
+    state.routing_cache.forget(&caller.scope());
+    response
 }
 
 async fn delete(
@@ -220,7 +226,7 @@ async fn delete(
     if let Err(err) = parsed {
         return err.into_response();
     }
-    idempotency::respond(&state, &caller, &request, || async {
+    let response = idempotency::respond(&state, &caller, &request, || async {
         let (doc, stored) = load_live(&state, &caller, &id).await?;
         if stored.account.routing.is_some() {
             refuse_with_open_payments(&state, &caller.scope(), &stored.account.id).await?;
@@ -230,7 +236,10 @@ async fn delete(
         let body = json!({ "id": stored.account.id, "object": OBJECT, "deleted": true });
         Ok(Executed::ok(body, writes))
     })
-    .await
+    .await;
+    // Seen at once here; on other instances within routing_cache_ttl_ms.
+    state.routing_cache.forget(&caller.scope());
+    response
 }
 
 async fn list(State(state): State<AppState>, caller: Caller, mut request: ApiRequest) -> Response {

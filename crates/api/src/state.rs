@@ -28,6 +28,10 @@ pub struct ApiSettings {
     pub key_cache_entries_max: usize,
     /// Most unknown keys the separate negative cache holds.
     pub key_cache_misses_max: usize,
+    /// How long a merchant's routing rules and connector accounts, once
+    /// read, are used before they are read again (0: read every time).
+    /// Bounds how long another instance's change goes unseen here.
+    pub routing_cache_ttl_ms: u64,
     /// An idempotency claim older than this is presumed dead and taken over.
     pub idempotency_lease_s: i64,
     /// How long idempotency keys are kept (at least 24 hours).
@@ -67,6 +71,7 @@ impl Default for ApiSettings {
             key_cache_ttl_ms: 2_000,
             key_cache_entries_max: 10_000,
             key_cache_misses_max: 1_000,
+            routing_cache_ttl_ms: 1_000,
             idempotency_lease_s: 60,
             idempotency_retention_s: 7 * 24 * 3600,
             public_url: None,
@@ -102,6 +107,7 @@ pub struct Inner {
     pub cvcs: CvcCache,
     pub risk: RiskConfig,
     pub rules: RuleCache,
+    pub routing_cache: crate::routing::cache::RoutingCache,
     pub client_keys: crate::client_encryption::ClientKeys,
     accounts_mailer: crate::accounts::mail::Mailer,
 }
@@ -144,6 +150,10 @@ impl AppState {
             settings.key_cache_entries_max,
             settings.key_cache_misses_max,
         );
+        let routing_cache = crate::routing::cache::RoutingCache::new(
+            settings.routing_cache_ttl_ms,
+            settings.key_cache_entries_max,
+        );
         let in_flight = InFlight::new(settings.requests_in_flight_max);
         let rate_limits = RateLimits::new(settings.rate_limits);
         let accounts_mailer = crate::accounts::mail::Mailer::new(&settings.accounts);
@@ -163,6 +173,7 @@ impl AppState {
             cvcs: CvcCache::default(),
             risk,
             rules: RuleCache::default(),
+            routing_cache,
             client_keys: Default::default(),
             accounts_mailer,
         }))

@@ -108,6 +108,14 @@ pub struct Charge {
     /// The wallet a wallet charge was paid with (Alipay, WeChat Pay).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wallet: Option<WalletCharge>,
+    /// Whose receivable its capture was booked under: the connector
+    /// account (`ca_…`) that authorized it, or the server's connector.
+    /// `None` before a card capture is booked, for a wallet charge (its
+    /// provider's receivable), and for charges captured before this was
+    /// recorded (the server's connector's); refunds and disputes take the
+    /// money back out of the same receivable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receivable: Option<String>,
 }
 
 /// What a wallet charge records of the provider's payment: Stripe's

@@ -359,6 +359,12 @@ pub struct SoakArgs {
     /// payments and their notifications while the gateway is killed.
     #[arg(long)]
     pub wallets: bool,
+    /// Pay through routing instead: two `processor-sim`s as connector
+    /// accounts under a 70/30 split, made to fail and recover during the
+    /// run (so payments fail over), both journals reconciled against the
+    /// gateway: no payment authorized on two processors.
+    #[arg(long, conflicts_with = "wallets")]
+    pub routing: bool,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -21,6 +21,8 @@ pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
 pub const DATA_DIR_DEFAULT: &str = "./portcullis-data";
 /// Longest any API key in the cache is trusted; revocation must bite in 5 s.
 const KEY_CACHE_TTL_MS_MAX: u64 = 4_000;
+/// Longest a merchant's routing rules and accounts are used once read.
+const ROUTING_CACHE_TTL_MS_MAX: u64 = 10_000;
 /// Shortest idempotency retention allowed: api-contract.md's 24 hours.
 const IDEMPOTENCY_RETENTION_S_MIN: i64 = 24 * 3600;
 
@@ -130,6 +132,7 @@ struct FileSettings {
     refund_settle_window_ms: Option<u64>,
     routing_exploration_percent: Option<u8>,
     routing_success_window_s: Option<u64>,
+    routing_cache_ttl_ms: Option<u64>,
     sandbox_latency_ms: Option<u64>,
     sandbox_refund_settle_ms: Option<u64>,
     webhooks_timeout_ms: Option<u64>,
@@ -215,6 +218,7 @@ const SCALAR_KEYS: &[(&str, KeyKind)] = {
         ("refund_settle_window_ms", I),
         ("routing_exploration_percent", I),
         ("routing_success_window_s", I),
+        ("routing_cache_ttl_ms", I),
         ("sandbox_latency_ms", I),
         ("sandbox_refund_settle_ms", I),
         ("webhooks_timeout_ms", I),
@@ -367,6 +371,9 @@ impl Settings {
                 .unwrap_or(defaults.idempotency_lease_s),
             body_bytes_max: file.body_bytes_max.unwrap_or(defaults.body_bytes_max),
             key_cache_ttl_ms: file.key_cache_ttl_ms.unwrap_or(defaults.key_cache_ttl_ms),
+            routing_cache_ttl_ms: file
+                .routing_cache_ttl_ms
+                .unwrap_or(defaults.routing_cache_ttl_ms),
             key_cache_entries_max: file
                 .key_cache_entries_max
                 .unwrap_or(defaults.key_cache_entries_max),
@@ -409,6 +416,9 @@ impl Settings {
 
         if api.key_cache_ttl_ms > KEY_CACHE_TTL_MS_MAX {
             bail!("key_cache_ttl_ms may be at most {KEY_CACHE_TTL_MS_MAX} so revoked keys stop working within 5 s");
+        }
+        if api.routing_cache_ttl_ms > ROUTING_CACHE_TTL_MS_MAX {
+            bail!("routing_cache_ttl_ms may be at most {ROUTING_CACHE_TTL_MS_MAX} so a routing change reaches every instance within 10 s");
         }
         if api.idempotency_retention_s < IDEMPOTENCY_RETENTION_S_MIN {
             bail!(

@@ -1,11 +1,15 @@
 //! Routing across institutions through the real binary, on SQLite and
 //! PostgreSQL: routing rules (their errors by line and column, listing,
 //! deletion) and the dry run `POST /v1/routing/evaluate` deciding by rule,
-//! split, preference and default, over card connector accounts.
+//! split, preference and default, over card connector accounts; the
+//! merchant's rules and accounts are cached per instance, a change seen at
+//! once where it was made and (PostgreSQL, two instances) within
+//! `routing_cache_ttl_ms` on another.
 
 mod support;
 
 use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 use support::{create_merchant, Api, Backend, TestDatabase, TestServer};
 
 const ALLOW_PRIVATE: (&str, &str) = ("PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS", "true");
@@ -13,6 +17,7 @@ const ALLOW_PRIVATE: (&str, &str) = ("PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOI
 on_both_backends!(
     rules_decide_the_dry_run_in_the_documented_order,
     rule_mistakes_answer_line_and_column,
+    routing_changes_reach_every_instance_within_the_cache_bound,
 );
 
 async fn account(api: &Api, form: &[(&str, &str)]) -> String {
@@ -222,4 +227,63 @@ async fn rule_mistakes_answer_line_and_column(backend: Backend) {
     );
     assert_eq!(nothing["candidates"], json!([]));
     assert_eq!(api.get("/v1/routing/rules").await.json()["data"], json!([]));
+}
+
+const CACHE_TTL_MS: u64 = 1_500;
+
+async fn routing_changes_reach_every_instance_within_the_cache_bound(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Acme");
+    let ttl = CACHE_TTL_MS.to_string();
+    let env = [ALLOW_PRIVATE, ("PORTCULLIS_ROUTING_CACHE_TTL_MS", &ttl)];
+    let server = TestServer::start_with_env(&db, &[], &env);
+    let api = Api::new(&server, &merchant.secret_key);
+    let a = account(&api, &[("type", "sandbox"), ("priority", "1")]).await;
+    let b = account(&api, &[("type", "sandbox"), ("priority", "2")]).await;
+    let chosen = |api: &Api| {
+        let api = api.clone();
+        async move { dry(&api, "1000", "usd", "visa").await["connector_account"].clone() }
+    };
+    assert_eq!(chosen(&api).await, a.as_str(), "by priority");
+    // Where the change is made, it is seen at once (the cache is warm).
+    let created = rule(&api, &format!("route to {b}")).await;
+    assert_eq!(chosen(&api).await, b.as_str(), "the new rule, at once");
+    if backend != Backend::Postgres {
+        return; // One SQLite file serves one instance.
+    }
+    let other = TestServer::start_with_env(&db, &[], &env);
+    let other_api = Api::new(&other, &merchant.secret_key);
+    assert_eq!(chosen(&other_api).await, b.as_str(), "the other instance");
+    let id = created["id"].as_str().unwrap();
+    let deleted = api.delete(&format!("/v1/routing/rules/{id}")).await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    let changed_at = Instant::now();
+    assert_eq!(chosen(&api).await, a.as_str(), "deleted, at once here");
+    // The other instance sees it within the bound (plus a request's time).
+    let bound = Duration::from_millis(CACHE_TTL_MS) + Duration::from_secs(2);
+    while chosen(&other_api).await != a.as_str() {
+        assert!(
+            changed_at.elapsed() < bound,
+            "the other instance still routes by the deleted rule after {:?}",
+            changed_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // An account disabled on the other instance leaves this one's
+    // candidates within the bound too.
+    let disabled = other_api
+        .post(
+            &format!("/v1/connector_accounts/{a}"),
+            &[("enabled", "false")],
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.text);
+    let changed_at = Instant::now();
+    while chosen(&api).await != b.as_str() {
+        assert!(
+            changed_at.elapsed() < bound,
+            "still routed to the disabled {a}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

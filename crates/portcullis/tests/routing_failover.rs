@@ -12,13 +12,15 @@
 //! - the simulators' journals reconcile with the gateway: no payment is
 //!   authorized on two processors;
 //! - a refund of a payment whose processor account was deleted (its secret
-//!   erased) is refused with a clear 400, leaving nothing pending.
+//!   erased) is refused with a clear 400, leaving nothing pending; one
+//!   left pending when its account is deleted is marked failed by recovery
+//!   (`connector_account_deleted`), its amount released, and not retried.
 
 mod support;
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::processor_sim::{journal, processor_account, ProcessorSim};
+use support::processor_sim::{journal, processor_account, reconcile_journals, ProcessorSim};
 use support::{Api, Backend, TestDatabase, TestServer};
 
 const ALLOW_PRIVATE: (&str, &str) = ("PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS", "true");
@@ -33,6 +35,7 @@ on_both_backends!(
     soft_failures_fail_over_and_hard_declines_do_not,
     a_timing_out_processor_is_skipped_and_used_again_after_recovering,
     an_account_with_open_payments_is_not_deleted,
+    a_pending_refund_on_a_deleted_account_is_failed_by_recovery,
 );
 
 struct Setup {
@@ -109,8 +112,11 @@ fn holds_money(state: &str) -> bool {
     matches!(state, "authorized" | "captured")
 }
 
-/// No attempt reached both processors, and no intent holds money on two.
+/// No attempt reached both processors, and no intent holds money on two;
+/// and the journals against every charge ([`reconcile_journals`]).
 async fn reconcile(s: &Setup, intents_attempts: &[Vec<String>]) {
+    let accounts = [s.accounts[0].as_str(), s.accounts[1].as_str()];
+    reconcile_journals(&s.api, &[&s.sims[0], &s.sims[1]], &accounts).await;
     let journals = [journal(&s.sims[0]).await, journal(&s.sims[1]).await];
     for attempt in journals[0].keys() {
         assert!(
@@ -341,4 +347,50 @@ async fn an_account_with_open_payments_is_not_deleted(backend: Backend) {
         .to_owned();
     let charge = s.api.get(&format!("/v1/charges/{charge}")).await.json();
     assert_eq!(charge["amount_refunded"], 0, "{charge}");
+    reconcile(&s, &[attempt_ids(&charge["routing"])]).await;
+}
+
+async fn a_pending_refund_on_a_deleted_account_is_failed_by_recovery(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    let one = s.accounts[0].clone();
+    let paid = pay(&s.api, "pm_card_visa").await;
+    assert_eq!(paid["status"], "succeeded", "{paid}");
+    let id = paid["id"].as_str().unwrap();
+    // Processor one acts on the refund but answers too late: it is left
+    // pending for recovery, which keeps getting no answer in time.
+    s.sims[0].set(json!({"faults": ["late:100"]})).await;
+    let refund = s
+        .api
+        .post("/v1/refunds", &[("payment_intent", id), ("amount", "300")])
+        .await;
+    assert_eq!(refund.status, 200, "{}", refund.text);
+    assert_eq!(refund.json()["status"], "pending", "{}", refund.text);
+    let refund_id = refund.json()["id"].as_str().unwrap().to_owned();
+    let deleted = s.api.delete(&format!("/v1/connector_accounts/{one}")).await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+
+    let started = Instant::now();
+    let settled = loop {
+        let now = s.api.get(&format!("/v1/refunds/{refund_id}")).await.json();
+        if now["status"] != "pending" || started.elapsed() > Duration::from_secs(30) {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(settled["status"], "failed", "{settled}");
+    assert_eq!(settled["failure_reason"], "connector_account_deleted");
+    let charge = paid["latest_charge"].as_str().unwrap();
+    let charge = s.api.get(&format!("/v1/charges/{charge}")).await.json();
+    assert_eq!(
+        charge["amount_refunded"], 0,
+        "the amount is released: {charge}"
+    );
+    let events = s.api.get("/v1/events?type=refund.failed").await.json();
+    assert_eq!(events["data"].as_array().unwrap().len(), 1, "{events}");
+    // Settled: recovery stops asking (no new warning about it).
+    let warnings = |log: &str| log.matches("could not settle a refund yet").count();
+    let before = warnings(&s.server.log());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(warnings(&s.server.log()), before, "{}", s.server.log());
+    reconcile(&s, &[attempt_ids(&charge["routing"])]).await;
 }

@@ -10,7 +10,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use support::processor_sim::{journal, processor_account, ProcessorSim};
+use support::processor_sim::{journal, processor_account, reconcile_journals, ProcessorSim};
 use support::{cli, create_merchant, Api, Backend, TestDatabase, TestServer};
 
 const ALLOW_PRIVATE: (&str, &str) = ("PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS", "true");
@@ -68,6 +68,23 @@ async fn pay(api: &Api, amount: &str, currency: &str, extra: &[(&str, &str)]) ->
 async fn charge(api: &Api, intent: &Value) -> Value {
     let id = intent["latest_charge"].as_str().expect("a charge");
     api.get(&format!("/v1/charges/{id}")).await.json()
+}
+
+/// The ledger's `test:receivable:NAME` balances of `names` that exist.
+async fn receivables(db: &TestDatabase, names: &[&str]) -> HashMap<String, i64> {
+    let store = portcullis_store::Store::open(&db.url, &Default::default())
+        .await
+        .unwrap();
+    let accounts: Vec<String> = names
+        .iter()
+        .map(|name| format!("test:receivable:{name}"))
+        .collect();
+    let balances = store.ledger_balances(&accounts).await.unwrap();
+    store.close().await;
+    balances
+        .into_iter()
+        .map(|b| (b.account, b.balance_minor))
+        .collect()
 }
 
 async fn payments_follow_rules_and_follow_ups_reach_the_authorizing_processor(backend: Backend) {
@@ -139,6 +156,16 @@ async fn payments_follow_rules_and_follow_ups_reach_the_authorizing_processor(ba
     assert_eq!(refund.status, 200, "{}", refund.text);
     assert_eq!(refund.json()["status"], "succeeded");
 
+    // Each processor owes what it captured, under its own account's name;
+    // the server's connector owes nothing.
+    assert_eq!(
+        receivables(&s.db, &[&one, &two, "sandbox"]).await,
+        HashMap::from([
+            (format!("test:receivable:{one}"), -2000),
+            (format!("test:receivable:{two}"), -1500 + 500),
+        ])
+    );
+
     let (on_one, on_two) = (journal(&s.sims[0]).await, journal(&s.sims[1]).await);
     assert_eq!(on_one.len(), 1, "{on_one:?}");
     assert_eq!(on_two.len(), 1, "{on_two:?}");
@@ -151,6 +178,7 @@ async fn payments_follow_rules_and_follow_ups_reach_the_authorizing_processor(ba
         !s.server.log().contains("4242424242424242"),
         "no card number in the log"
     );
+    reconcile_journals(&s.api, &[&s.sims[0], &s.sims[1]], &[&one, &two]).await;
 }
 
 async fn a_split_lands_within_three_points_and_journals_reconcile(backend: Backend) {
@@ -215,6 +243,7 @@ async fn a_split_lands_within_three_points_and_journals_reconcile(backend: Backe
         SPLIT_PAYMENTS,
         "nothing else reached them"
     );
+    reconcile_journals(&s.api, &[&s.sims[0], &s.sims[1]], &[&one, &two]).await;
 }
 
 async fn live_payments_go_only_to_a_live_real_institution(backend: Backend) {

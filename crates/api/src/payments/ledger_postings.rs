@@ -7,6 +7,7 @@ use super::Ctx;
 use crate::error::ApiResult;
 use crate::ledger::booking::{book, header, ledger_failure, parties, View};
 use portcullis_domain::charges::Charge;
+use portcullis_domain::money::Currency;
 use portcullis_domain::refunds::Refund;
 use portcullis_ledger::fees::{fee_returned_minor, Priced, RefundedFee};
 use portcullis_ledger::movements::{self, Parties};
@@ -21,19 +22,44 @@ pub fn capture(ctx: &Ctx<'_>, charge: &mut Charge) -> ApiResult<Vec<WriteOp>> {
         // Nothing captured, or already booked.
         return Ok(vec![]);
     }
+    let receivable = authorizing_connector(ctx, charge);
     let captured = Captured {
         source: &charge.id,
         amount_minor: charge.amount_captured_minor,
         currency: charge.currency,
         payment_method: "card",
         card_brand: charge.card.as_ref().map(|card| card.brand.as_str()),
-        connector: ctx.state.connector.name(),
+        connector: &receivable,
         description: charge.description.clone(),
     };
     let (txn_id, fee_minor, writes) = book_capture(ctx, &captured)?;
+    charge.receivable = Some(receivable);
     charge.balance_transaction = Some(txn_id);
     charge.fee_minor = fee_minor;
     Ok(writes)
+}
+
+/// Who owes a card charge's captured money: the connector account
+/// (`ca_…`) routing sent its authorization to, else the server's connector.
+fn authorizing_connector(ctx: &Ctx<'_>, charge: &Charge) -> String {
+    let routed = charge
+        .routing
+        .as_ref()
+        .and_then(|r| r["connector_account"].as_str());
+    routed.unwrap_or(ctx.state.connector.name()).to_owned()
+}
+
+/// The parties whose receivable a refund or dispute of `charge` draws on:
+/// the one its capture was booked under (a wallet's provider, or the
+/// server's connector for charges that predate `Charge::receivable`).
+fn charge_parties(ctx: &Ctx<'_>, charge: &Charge, currency: Currency) -> Parties {
+    let mut p = parties(ctx.state, ctx.scope, currency);
+    if let Some(receivable) = &charge.receivable {
+        p.connector = receivable.clone();
+    } else if let Some(wallet) = &charge.wallet {
+        p.connector = wallet.provider.clone();
+    }
+    p
 }
 
 /// A capture to book: what was paid, how, and who owes it.
@@ -103,7 +129,7 @@ pub fn refund(ctx: &Ctx<'_>, charge: &mut Charge, refund: &mut Refund) -> ApiRes
     } else {
         0
     };
-    let p = refund_parties(ctx, charge, refund);
+    let p = charge_parties(ctx, charge, refund.currency);
     let header = header(TransactionKind::Refund, &refund.id, ctx.state.now());
     let transaction = movements::refund(header, &p, refund.amount_minor, fee_back_minor)
         .map_err(ledger_failure)?;
@@ -122,16 +148,6 @@ pub fn refund(ctx: &Ctx<'_>, charge: &mut Charge, refund: &mut Refund) -> ApiRes
     Ok(writes)
 }
 
-/// The parties of a refund of `charge`: a wallet charge's money comes back
-/// out of its provider's receivable, which its capture booked.
-fn refund_parties(ctx: &Ctx<'_>, charge: &Charge, refund: &Refund) -> Parties {
-    let mut p = parties(ctx.state, ctx.scope, refund.currency);
-    if let Some(wallet) = &charge.wallet {
-        p.connector = wallet.provider.clone();
-    }
-    p
-}
-
 /// Books the exact reverse of a refund that failed or was canceled.
 /// Nothing for a refund recorded before the ledger existed.
 pub fn refund_failure(
@@ -143,7 +159,7 @@ pub fn refund_failure(
         return Ok(vec![]);
     }
     let now = ctx.state.now();
-    let p = refund_parties(ctx, charge, refund);
+    let p = charge_parties(ctx, charge, refund.currency);
     let fee_back_minor = refund.fee_returned_minor;
     // The refund's postings follow from its amounts, so they are rebuilt
     // rather than read back; the reversal negates each of them.
@@ -181,7 +197,7 @@ pub fn dispute(
 ) -> ApiResult<(serde_json::Value, Vec<WriteOp>)> {
     let policy = ctx.state.ledger.policy(&ctx.scope.merchant_id);
     let fee_minor = policy.dispute_fee_minor(charge.currency);
-    let p = parties(ctx.state, ctx.scope, charge.currency);
+    let p = charge_parties(ctx, charge, charge.currency);
     let header = header(TransactionKind::Dispute, dispute_id, ctx.state.now());
     let transaction =
         movements::dispute(header, &p, amount_minor, fee_minor).map_err(ledger_failure)?;

@@ -328,6 +328,7 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         presence: Default::default(),
         routing: None,
         wallet: None,
+        receivable: None,
     };
     let refund = Refund {
         id: "re_sample".into(),

@@ -63,6 +63,7 @@ fn new_charge(
         presence: intent.card_presence(),
         routing: attempt.routing.clone(),
         wallet: None,
+        receivable: None,
     }
 }
 

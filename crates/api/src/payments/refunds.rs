@@ -342,19 +342,15 @@ pub async fn settle(
         return Ok(());
     }
     let charge_record = load::<Charge>(state, scope, charge_id, "charge").await?;
-    let charge = &charge_record.1;
-    let connector = crate::routing::connectors::for_charge(state, scope, charge).await?;
-    let answer = if refund.sent_to_connector {
-        connector.refund_status(&refund.id).await
-    } else {
-        // Phase one committed but the answer was lost: asking again is
-        // safe, the acquirer refunds once per refund id.
-        let reference = charge.connector_reference.as_deref().unwrap_or_default();
-        connector
-            .refund(reference, &refund.id, refund.amount_minor)
-            .await
+    let outcome = match ask_connector(state, scope, &charge_record.1, &refund).await {
+        Err(err) if err.code == Some(ACCOUNT_DELETED) => {
+            tracing::warn!(refund = %refund.id, charge = %charge_id, "the connector account of this refund's charge was deleted with its credentials: the refund is marked failed (connector_account_deleted) and its amount released; check at the institution whether it was refunded");
+            RefundOutcome::Failed {
+                reason: ACCOUNT_DELETED.to_owned(),
+            }
+        }
+        answer => answer?,
     };
-    let outcome = answer.map_err(|e| ApiError::unavailable(&e))?;
     let origin = Origin::default();
     let ctx = Ctx {
         state,
@@ -374,6 +370,33 @@ pub async fn settle(
         .ops
         .extend(returned_to_wallet(&ctx, before, &refund).await?);
     Ok(state.store.commit(writes).await?)
+}
+
+/// The `code` of the error, and the `failure_reason` of a refund that
+/// recovery can no longer settle: its connector account was deleted with
+/// its credentials, so the institution cannot be asked.
+const ACCOUNT_DELETED: &str = "connector_account_deleted";
+
+/// What the acquirer says of an unsettled refund (asking for it again
+/// when it was never known to be sent).
+async fn ask_connector(
+    state: &AppState,
+    scope: &Scope,
+    charge: &Charge,
+    refund: &Refund,
+) -> ApiResult<RefundOutcome> {
+    let connector = crate::routing::connectors::for_charge(state, scope, charge).await?;
+    let answer = if refund.sent_to_connector {
+        connector.refund_status(&refund.id).await
+    } else {
+        // Phase one committed but the answer was lost: asking again is
+        // safe, the acquirer refunds once per refund id.
+        let reference = charge.connector_reference.as_deref().unwrap_or_default();
+        connector
+            .refund(reference, &refund.id, refund.amount_minor)
+            .await
+    };
+    answer.map_err(|e| ApiError::unavailable(&e))
 }
 
 async fn retrieve(

@@ -15,6 +15,7 @@ use portcullis_routing::{Candidate, Decision, Payment, StoredRule};
 use portcullis_store::{ListQuery, PageCursor, Scope, Table};
 use rand::Rng;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Most connector accounts routing considers per merchant and mode.
 pub const ACCOUNTS_MAX: usize = 100;
@@ -27,7 +28,18 @@ pub struct RoutingInputs {
     pub accounts: Vec<StoredAccount>,
 }
 
-pub async fn load(state: &AppState, scope: &Scope) -> ApiResult<RoutingInputs> {
+/// The routing inputs of `scope`, from the cache while fresh.
+pub async fn load(state: &AppState, scope: &Scope) -> ApiResult<Arc<RoutingInputs>> {
+    let now = std::time::Instant::now();
+    if let Some(inputs) = state.routing_cache.get(scope, now) {
+        return Ok(inputs);
+    }
+    let inputs = Arc::new(read(state, scope).await?);
+    state.routing_cache.put(scope, inputs.clone(), now);
+    Ok(inputs)
+}
+
+async fn read(state: &AppState, scope: &Scope) -> ApiResult<RoutingInputs> {
     let query = ListQuery {
         scope: scope.clone(),
         filters: vec![],

@@ -4,6 +4,7 @@
 //! and the dry run share (it loads the merchant's accounts and rules and
 //! asks the pure `portcullis-routing`).
 
+pub mod cache;
 pub mod connectors;
 pub mod decision;
 pub mod evaluate;

@@ -158,7 +158,7 @@ async fn create(
         Ok(parsed) => parsed,
         Err(err) => return err.into_response(),
     };
-    idempotency::respond(&state, &caller, &request, || async {
+    let response = idempotency::respond(&state, &caller, &request, || async {
         let scope = caller.scope();
         if records(&state, &scope).await?.len() >= ROUTING_RULES_MAX {
             return Err(ApiError::invalid(
@@ -187,7 +187,10 @@ async fn create(
         };
         Ok(Executed::ok(render(&record), writes))
     })
-    .await
+    .await;
+    // Seen at once here; on other instances within routing_cache_ttl_ms.
+    state.routing_cache.forget(&caller.scope());
+    response
 }
 
 async fn load(
@@ -227,7 +230,7 @@ async fn delete(
     if let Err(err) = parsed {
         return err.into_response();
     }
-    idempotency::respond(&state, &caller, &request, || async {
+    let response = idempotency::respond(&state, &caller, &request, || async {
         let scope = caller.scope();
         let (doc, mut record) = load(&state, &scope, &id).await?;
         record.deleted = true;
@@ -241,7 +244,10 @@ async fn delete(
         let body = json!({"id": record.id, "object": OBJECT, "deleted": true});
         Ok(Executed::ok(body, WriteSet { ops: vec![op] }))
     })
-    .await
+    .await;
+    // Seen at once here; on other instances within routing_cache_ttl_ms.
+    state.routing_cache.forget(&caller.scope());
+    response
 }
 
 async fn list(State(state): State<AppState>, caller: Caller, mut request: ApiRequest) -> Response {

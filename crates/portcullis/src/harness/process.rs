@@ -121,6 +121,32 @@ pub fn start_acquirer_sim(data_dir: &Path) -> anyhow::Result<ChildProcess> {
     )
 }
 
+/// `portcullis processor-sim` with `secret`, journaling to
+/// `DATA_DIR/processor-sim-NAME.jsonl`; `base_url` is its `http://HOST:PORT`.
+pub fn start_processor_sim(
+    data_dir: &Path,
+    name: &str,
+    secret: &str,
+) -> anyhow::Result<ChildProcess> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .args([
+            "processor-sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--secret",
+            secret,
+        ])
+        .arg("--journal")
+        .arg(data_dir.join(format!("processor-sim-{name}.jsonl")))
+        .env("PORTCULLIS_LOG", "warn");
+    spawn(
+        command,
+        &data_dir.join(format!("processor-sim-{name}.log")),
+        "processor-sim listening on ",
+    )
+}
+
 /// The journal file of [`start_acquirer_sim`], in the data directory.
 pub const ACQUIRER_SIM_JOURNAL: &str = "acquirer-sim.jsonl";
 

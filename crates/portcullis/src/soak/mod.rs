@@ -13,6 +13,10 @@
 //! (ISO 8583 over TCP, routed to by a `[connectors.sim]` table), and its
 //! journal is reconciled too ([`journal`]): every approval captured once or
 //! reversed, none open.
+//! With `--routing` the payments are routed (70/30 split) across two
+//! `portcullis processor-sim`s made to fail and recover during the run, and
+//! both journals are reconciled against the gateway ([`routing`]): none
+//! authorized on two processors.
 //! Exits non-zero when anything was lost, duplicated, left unresolved or
 //! undelivered, or the ledger does not verify.
 
@@ -21,6 +25,7 @@ mod journal;
 mod outbox;
 mod receiver;
 mod reconcile;
+mod routing;
 mod wallets;
 
 use crate::cli::SoakArgs;
@@ -53,6 +58,9 @@ pub async fn run(database_url: Option<&str>, args: &SoakArgs) -> anyhow::Result<
         bail!("--connections must be 1 to {CONNECTIONS_MAX}");
     }
     let acquirer = AcquirerKind::parse(&args.acquirer)?;
+    if args.routing && acquirer != AcquirerKind::Sandbox {
+        bail!("--routing pays through processor-sim; leave out --acquirer");
+    }
     let database = FreshDatabase::create(database_url).await?;
     let outcome = if args.wallets {
         wallets::soak(&database, args).await
@@ -154,6 +162,9 @@ struct Findings {
     ledger: process::LedgerCheck,
     /// With `--acquirer iso8583`: the simulator's journal against the gateway.
     journal: Option<journal::JournalReconciliation>,
+    /// With `--routing`: the simulators' settings changes made during the
+    /// run, and both journals against the gateway.
+    routing: Option<(u32, routing::RoutingReconciliation)>,
 }
 
 impl Findings {
@@ -170,6 +181,7 @@ impl Findings {
             && outbox.received_unknown == 0
             && self.receipts.invalid_signatures == 0
             && self.journal.as_ref().is_none_or(|j| j.clean())
+            && self.routing.as_ref().is_none_or(|(_, r)| r.clean())
     }
 }
 
@@ -180,11 +192,19 @@ async fn soak(
     kind: AcquirerKind,
 ) -> anyhow::Result<bool> {
     let mut acquirer = kind.start(&database.data_dir)?;
+    let mut processors = match args.routing {
+        true => Some(routing::start(&database.data_dir)?),
+        false => None,
+    };
     let merchant = process::create_merchant(&database.url, &database.data_dir)?;
+    let toml = match processors {
+        Some(_) => settings_toml("connectors_allow_private_endpoints = true\n", ""),
+        None => kind.settings_toml(&acquirer, &merchant.id),
+    };
     let spec = GatewayOwned {
         database_url: database.url.clone(),
         data_dir: database.data_dir.clone(),
-        toml: kind.settings_toml(&acquirer, &merchant.id),
+        toml,
         listen: format!("127.0.0.1:{}", free_loopback_port()?),
     };
     let gateway = Arc::new(Mutex::new(spec.start()?));
@@ -200,11 +220,31 @@ async fn soak(
     )
     .await?;
     receiver.expect_secret(secret)?;
-    let (kills, record) = drive_while_killing(&gateway, &spec, args, &merchant).await?;
+    if let Some(processors) = &mut processors {
+        processors.set_up(&base_url, &merchant.secret_key).await?;
+    }
+    let run = Duration::from_secs(args.duration_s);
+    let disturbing = async {
+        match &processors {
+            Some(processors) => processors.disturb(run).await,
+            None => Ok(0),
+        }
+    };
+    let (driven, disturbed) = tokio::join!(
+        drive_while_killing(&gateway, &spec, args, &merchant),
+        disturbing
+    );
+    let (kills, record) = driven?;
+    let sim_changes = disturbed?;
     let settle_s = wait_until_settled(&store).await?;
     let drain_s = outbox::wait_until_drained(&store, &endpoint).await?;
     gateway.lock().expect("gateway").terminate()?;
+    let per_processor = match &processors {
+        Some(processors) => processors.listings().await?,
+        None => Vec::new(),
+    };
     let listing = match kind {
+        _ if processors.is_some() => Vec::new(),
         AcquirerKind::Sandbox => RemoteAcquirer::new(&acquirer.base_url, Duration::from_secs(30))
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .attempts()
@@ -215,7 +255,19 @@ async fn soak(
     };
     acquirer.terminate()?;
     let receipts = receiver.stop();
-    let found = reconcile::reconcile(&store, &record, &listing).await?;
+    let listed: Vec<&_> = listing
+        .iter()
+        .chain(per_processor.iter().flatten())
+        .collect();
+    let found = reconcile::reconcile(&store, &record, &listed).await?;
+    let routing = match &mut processors {
+        Some(processors) => {
+            processors.terminate()?;
+            let found = routing::reconcile(&store, &processors.accounts, &per_processor).await?;
+            Some((sim_changes, found))
+        }
+        None => None,
+    };
     let journal = match kind {
         AcquirerKind::Sandbox => None,
         AcquirerKind::Iso8583 => Some(
@@ -239,6 +291,7 @@ async fn soak(
         receipts,
         ledger,
         journal,
+        routing,
     };
     report(args, database.backend, &findings);
     Ok(findings.clean())
@@ -390,6 +443,11 @@ fn report(args: &SoakArgs, backend: &str, findings: &Findings) {
             "disagreeing": journal.disagreeing,
         });
     }
+    if let Some((changes, routing)) = &findings.routing {
+        value["acquirer"] = json!("processor-sim (routing)");
+        value["routing"] = routing.to_json();
+        value["routing"]["simulator_settings_changes"] = json!(changes);
+    }
     if args.json {
         println!("{value}");
     } else {
@@ -398,7 +456,11 @@ fn report(args: &SoakArgs, backend: &str, findings: &Findings) {
     if !ledger.verified {
         eprintln!("soak: ledger verify: {}", ledger.said);
     }
-    let journal_examples = findings.journal.iter().flat_map(|j| &j.examples);
+    let journal_examples = findings
+        .journal
+        .iter()
+        .flat_map(|j| &j.examples)
+        .chain(findings.routing.iter().flat_map(|(_, r)| &r.examples));
     let examples = found
         .examples
         .iter()

@@ -46,7 +46,7 @@ pub async fn pending_attempts(store: &Store) -> anyhow::Result<usize> {
     Ok(store.scan(Table::PaymentAttempts, &query).await?.len())
 }
 
-async fn all(store: &Store, table: Table) -> anyhow::Result<Vec<serde_json::Value>> {
+pub async fn all_rows(store: &Store, table: Table) -> anyhow::Result<Vec<serde_json::Value>> {
     let query = ScanQuery {
         filters: vec![],
         created_before: None,
@@ -63,13 +63,13 @@ async fn all(store: &Store, table: Table) -> anyhow::Result<Vec<serde_json::Valu
 pub async fn reconcile(
     store: &Store,
     record: &Record,
-    acquirer: &[AttemptListing],
+    acquirer: &[&AttemptListing],
 ) -> anyhow::Result<Reconciliation> {
     let mut found = Reconciliation {
         acquirer_attempts: acquirer.len(),
         ..Reconciliation::default()
     };
-    let intents: HashMap<String, Intent> = all(store, Table::PaymentIntents)
+    let intents: HashMap<String, Intent> = all_rows(store, Table::PaymentIntents)
         .await?
         .into_iter()
         .map(|body| {
@@ -124,10 +124,10 @@ fn check_acknowledged(
 async fn check_attempts(
     found: &mut Reconciliation,
     store: &Store,
-    acquirer: &[AttemptListing],
+    acquirer: &[&AttemptListing],
     intents: &HashMap<String, Intent>,
 ) -> anyhow::Result<()> {
-    let attempts: HashMap<String, serde_json::Value> = all(store, Table::PaymentAttempts)
+    let attempts: HashMap<String, serde_json::Value> = all_rows(store, Table::PaymentAttempts)
         .await?
         .into_iter()
         .map(|body| (body["id"].as_str().unwrap_or_default().to_owned(), body))

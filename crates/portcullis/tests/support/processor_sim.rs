@@ -112,3 +112,92 @@ pub async fn journal(sim: &ProcessorSim) -> std::collections::HashMap<String, St
         .map(|a| (a.attempt_id, format!("{:?}", a.record.state).to_lowercase()))
         .collect()
 }
+
+/// Every charge of the merchant `api` speaks for, oldest pages last.
+async fn all_charges(api: &super::Api) -> Vec<serde_json::Value> {
+    let mut charges = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = api
+            .get(&format!("/v1/charges?limit=100{after}"))
+            .await
+            .json();
+        let data = page["data"].as_array().expect("a list of charges").clone();
+        if let Some(last) = data.last() {
+            after = format!("&starting_after={}", last["id"].as_str().unwrap());
+        }
+        charges.extend(data);
+        if page["has_more"] != true {
+            return charges;
+        }
+    }
+}
+
+/// The simulators' journals held against the gateway (`sims[i]` is
+/// `accounts[i]`): no attempt reached two processors; every attempt holding
+/// money (authorized or captured) is the attempt of exactly one succeeded
+/// charge, routed to that very account; no intent holds money twice; and
+/// every captured charge routed to one of `accounts` is captured in its
+/// processor's journal.
+pub async fn reconcile_journals(api: &super::Api, sims: &[&ProcessorSim], accounts: &[&str]) {
+    use std::collections::HashMap;
+    let charges = all_charges(api).await;
+    let by_attempt: HashMap<&str, &serde_json::Value> = charges
+        .iter()
+        .map(|c| {
+            (
+                c["routing"]["attempts"].as_array().and_then(|a| a.last()),
+                c,
+            )
+        })
+        .filter_map(|(last, c)| Some((last?["id"].as_str()?, c)))
+        .collect();
+    let mut seen: HashMap<String, (&str, String)> = HashMap::new();
+    let mut holding_per_intent: HashMap<String, usize> = HashMap::new();
+    for (sim, account) in sims.iter().zip(accounts) {
+        for (attempt, state) in journal(sim).await {
+            if let Some((other, _)) = seen.insert(attempt.clone(), (account, state.clone())) {
+                panic!("{attempt} journaled by both {other} and {account}");
+            }
+            if !matches!(state.as_str(), "authorized" | "captured") {
+                continue;
+            }
+            let charge = by_attempt
+                .get(attempt.as_str())
+                .unwrap_or_else(|| panic!("{attempt} holds money at {account}: no charge"));
+            assert_eq!(charge["status"], "succeeded", "{attempt}: {charge}");
+            assert_eq!(
+                charge["routing"]["connector_account"], *account,
+                "{attempt} holds money at {account}: {charge}"
+            );
+            assert_eq!(
+                charge["captured"],
+                state == "captured",
+                "{attempt}: {charge}"
+            );
+            let intent = charge["payment_intent"].as_str().unwrap().to_owned();
+            *holding_per_intent.entry(intent).or_default() += 1;
+        }
+    }
+    for (intent, holding) in holding_per_intent {
+        assert_eq!(holding, 1, "{intent} holds money on {holding} attempts");
+    }
+    for charge in charges.iter().filter(|c| c["captured"] == true) {
+        let account = charge["routing"]["connector_account"].as_str();
+        let Some(index) = accounts.iter().position(|a| Some(*a) == account) else {
+            continue;
+        };
+        let attempt = charge["routing"]["attempts"]
+            .as_array()
+            .and_then(|a| a.last())
+            .and_then(|a| a["id"].as_str())
+            .unwrap_or_default();
+        let journaled = seen.get(attempt).map(|(a, s)| (*a, s.as_str()));
+        assert_eq!(
+            journaled,
+            Some((accounts[index], "captured")),
+            "captured charge {} not captured in its processor's journal",
+            charge["id"]
+        );
+    }
+}

@@ -232,6 +232,7 @@ fn wallet_charge(ctx: &Ctx<'_>, intent: &PaymentIntent, trade: &WalletTrade) -> 
             provider: trade.provider.clone(),
             transaction_id: trade.provider_trade_id.clone(),
         }),
+        receivable: None,
     }
 }
 
