@@ -327,8 +327,8 @@ pub struct SeedArgs {
     /// Customers the payments are spread over (default: one per ten payments).
     #[arg(long)]
     pub customers: Option<u64>,
-    /// Payments being built and written at once (one write set each; the
-    /// store's group commit applies many per transaction).
+    /// Payments being built at once (one write set each); a committer
+    /// applies them a thousand per transaction with multi-row statements.
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
     /// Seed this existing merchant (`acct_…`) instead of a new one.

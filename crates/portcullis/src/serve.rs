@@ -254,7 +254,7 @@ fn sandbox_acquirer(settings: &Settings) -> anyhow::Result<Arc<dyn Connector>> {
         call_latency: Duration::from_millis(settings.sandbox_latency_ms),
         refund_settle_delay: Duration::from_millis(settings.sandbox_refund_settle_ms),
         journal_path: Some(settings.data_dir.join(SANDBOX_JOURNAL_FILE)),
-        ..SandboxOptions::default()
+        attempts_max: settings.sandbox_attempts_max,
     };
     let sandbox =
         SandboxAcquirer::new(options).context("opening the sandbox acquirer's journal")?;

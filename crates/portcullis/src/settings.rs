@@ -32,6 +32,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// Attempts the built-in sandbox remembers by default: enough for every
+/// capture, refund and crash-recovery question about the last hours of a
+/// test gateway, and about 20 MB at most (issue 18: memory must not grow
+/// with the payments served).
+pub const SANDBOX_ATTEMPTS_MAX_DEFAULT: u64 = 20_000;
+/// The largest `sandbox_attempts_max` accepted.
+const SANDBOX_ATTEMPTS_MAX_LIMIT: u64 = 10_000_000;
+
 #[derive(Debug)]
 pub struct Settings {
     pub listen: String,
@@ -67,6 +75,9 @@ pub struct Settings {
     pub sandbox_latency_ms: u64,
     /// How long the sandbox takes to settle refunds that settle later.
     pub sandbox_refund_settle_ms: u64,
+    /// How many attempts the built-in sandbox remembers (the oldest is
+    /// forgotten first): the bound on its memory, about 1 KB per attempt.
+    pub sandbox_attempts_max: usize,
     pub webhooks: WebhookSettings,
     pub ledger: LedgerSettings,
     /// The Ed25519 key (PKCS#8, hex) that signs ledger checkpoints.
@@ -135,6 +146,7 @@ struct FileSettings {
     routing_cache_ttl_ms: Option<u64>,
     sandbox_latency_ms: Option<u64>,
     sandbox_refund_settle_ms: Option<u64>,
+    sandbox_attempts_max: Option<u64>,
     webhooks_timeout_ms: Option<u64>,
     webhooks_retry_base_ms: Option<u64>,
     webhooks_retry_cap_ms: Option<u64>,
@@ -221,6 +233,7 @@ const SCALAR_KEYS: &[(&str, KeyKind)] = {
         ("routing_cache_ttl_ms", I),
         ("sandbox_latency_ms", I),
         ("sandbox_refund_settle_ms", I),
+        ("sandbox_attempts_max", I),
         ("webhooks_timeout_ms", I),
         ("webhooks_retry_base_ms", I),
         ("webhooks_retry_cap_ms", I),
@@ -454,6 +467,7 @@ impl Settings {
                 .and_then(|s| s.iso8583_listen_framing.as_deref())
                 .or(file.iso8583_listen_framing.as_deref()),
         )?;
+        let sandbox_attempts_max = sandbox_attempts_max(file.sandbox_attempts_max)?;
         let acquirers = crate::acquirers::parse(
             file.connectors.unwrap_or_default(),
             payments.connector_timeout_ms,
@@ -472,6 +486,7 @@ impl Settings {
             risk_usd_rates: file.risk_usd_rates.unwrap_or_default(),
             sandbox_latency_ms: file.sandbox_latency_ms.unwrap_or(0),
             sandbox_refund_settle_ms: file.sandbox_refund_settle_ms.unwrap_or(2_000),
+            sandbox_attempts_max,
             metrics_listen: serve
                 .and_then(|s| s.metrics_listen.clone())
                 .or(file.metrics_listen),
@@ -509,6 +524,15 @@ impl Settings {
 /// The terminal listener's wire: pyiso8583's `default` profile with a
 /// 2-byte length unless `iso8583_listen_profile` / `iso8583_listen_framing`
 /// say otherwise.
+/// `sandbox_attempts_max`, or its default, within its bounds.
+fn sandbox_attempts_max(from_file: Option<u64>) -> anyhow::Result<usize> {
+    let attempts_max = from_file.unwrap_or(SANDBOX_ATTEMPTS_MAX_DEFAULT);
+    if !(1..=SANDBOX_ATTEMPTS_MAX_LIMIT).contains(&attempts_max) {
+        bail!("sandbox_attempts_max must be between 1 and {SANDBOX_ATTEMPTS_MAX_LIMIT}");
+    }
+    Ok(attempts_max as usize)
+}
+
 fn terminal_wire(
     profile: Option<&str>,
     framing: Option<&str>,
@@ -758,6 +782,18 @@ mod tests {
             && text
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    }
+
+    #[test]
+    fn the_sandbox_remembers_a_bounded_number_of_attempts() {
+        assert_eq!(super::sandbox_attempts_max(None).unwrap(), 20_000);
+        assert_eq!(super::sandbox_attempts_max(Some(5)).unwrap(), 5);
+        for refused in [0, super::SANDBOX_ATTEMPTS_MAX_LIMIT + 1] {
+            let message = super::sandbox_attempts_max(Some(refused))
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains("sandbox_attempts_max"), "{message}");
+        }
     }
 
     #[test]

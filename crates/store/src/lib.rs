@@ -7,6 +7,7 @@
 //! [`WriteSet`]s applied atomically with optimistic version checks, and a
 //! handful of operations for merchants, API keys and idempotency keys.
 
+mod bulk;
 mod encryption_keys;
 mod error;
 mod ledger;
@@ -90,6 +91,22 @@ macro_rules! dispatch {
             Store::Postgres(s) => s.$method($($arg),*).await,
         }
     };
+}
+
+/// How many ledger appends `writes` holds.
+fn ledger_appends(writes: &WriteSet) -> u64 {
+    writes
+        .ops
+        .iter()
+        .filter(|op| matches!(op, WriteOp::LedgerAppend { .. }))
+        .count() as u64
+}
+
+/// Counts committed appends in `portcullis_ledger_appends_total`.
+fn count_ledger_appends(appends: u64) {
+    if appends > 0 {
+        metrics::counter!("portcullis_ledger_appends_total").increment(appends);
+    }
 }
 
 impl Store {
@@ -240,15 +257,24 @@ impl Store {
     /// Applies every operation of `writes` or none of them. Committed
     /// ledger appends are counted in `portcullis_ledger_appends_total`.
     pub async fn commit(&self, writes: WriteSet) -> Result<(), StoreError> {
-        let appends = writes
-            .ops
-            .iter()
-            .filter(|op| matches!(op, WriteOp::LedgerAppend { .. }))
-            .count() as u64;
+        let appends = ledger_appends(&writes);
         dispatch!(self.commit(writes))?;
-        if appends > 0 {
-            metrics::counter!("portcullis_ledger_appends_total").increment(appends);
-        }
+        count_ledger_appends(appends);
+        Ok(())
+    }
+
+    /// Applies a large write set of new rows (seeded history) like
+    /// [`Store::commit`], all of it or none, with the same rows, triggers
+    /// and checks, but in few statements: multi-row inserts, risk counter
+    /// additions summed per bucket, ledger appends linked in one pass (one
+    /// chain-head read, one key lookup and one balance read per batch).
+    /// Not for the payment path: the whole set is one transaction, which
+    /// holds the SQLite writer (and on PostgreSQL the chain head) while it
+    /// runs.
+    pub async fn commit_bulk(&self, writes: WriteSet) -> Result<(), StoreError> {
+        let appends = ledger_appends(&writes);
+        dispatch!(self.commit_bulk(writes))?;
+        count_ledger_appends(appends);
         Ok(())
     }
 

@@ -53,6 +53,48 @@ fn head_of(rows: &[tokio_postgres::Row]) -> Result<ChainHead, StoreError> {
     })
 }
 
+/// Appends `transactions` in order as [`append`] would one by one: the
+/// chain head locked and read, the keys and balances read in one
+/// pipelined round trip, the chain linked in memory
+/// (`ledger::chain_batch`), and every entry, its postings, the head moves
+/// and the final balances written in one more.
+pub(crate) async fn append_batch(
+    tx: &deadpool_postgres::Transaction<'_>,
+    transactions: &[LedgerTransaction],
+) -> Result<(), StoreError> {
+    if transactions.is_empty() {
+        return Ok(());
+    }
+    let head = head_of(&query(tx, &sql::head(D)).await?)?;
+    let (accounts, keys) = ledger::accounts_and_keys(transactions);
+    let mut lookups: Vec<crate::sql::Sql> = keys
+        .chunks(sql::LOOKUP_NAMES_MAX)
+        .map(|chunk| sql::contents_by_keys(D, chunk))
+        .collect();
+    let key_lookups = lookups.len();
+    lookups.extend(
+        accounts
+            .chunks(sql::LOOKUP_NAMES_MAX)
+            .map(|chunk| sql::balances_of(D, chunk)),
+    );
+    let answers = pipeline::run_all(tx, &lookups).await?;
+    let mut stored = std::collections::HashMap::new();
+    let mut balances = std::collections::HashMap::new();
+    for (index, answer) in answers.iter().enumerate() {
+        for row in &answer.rows {
+            if index < key_lookups {
+                stored.insert(row.get::<_, String>(0), row.get::<_, String>(1));
+            } else {
+                let balance = balance_of(row);
+                balances.insert((balance.account, balance.currency), balance.balance_minor);
+            }
+        }
+    }
+    let batch = ledger::chain_batch(head, &stored, balances, transactions.to_vec())?;
+    pipeline::run_chunked(tx, &sql::store_batch(D, &batch)).await?;
+    Ok(())
+}
+
 /// Appends `transaction` after the chain head (see `WriteOp::LedgerAppend`)
 /// in two pipelined round trips, so the chain-head lock, held until COMMIT,
 /// is held for as little time as possible.

@@ -322,6 +322,25 @@ impl PgStore {
         self.writer.write(writes).await
     }
 
+    /// See `Store::commit_bulk`: one transaction of its own on a pooled
+    /// connection; its risk counters move inside it (in one global order),
+    /// and the chain head is locked last, for as short a time as can be.
+    pub async fn commit_bulk(&self, writes: WriteSet) -> Result<(), StoreError> {
+        let plan = crate::bulk::BulkPlan::of(D, writes);
+        let rest = PlannedWrites::of(plan.rest);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        pipeline::run_chunked(&tx, &plan.documents).await?;
+        let checks = pipeline::run_all(&tx, &plan.fan_out_checks).await?;
+        if checks.iter().any(|answer| !answer.rows.is_empty()) {
+            pipeline::run_chunked(&tx, &plan.fan_outs).await?;
+        }
+        apply_write_set(&tx, &rest).await?;
+        pipeline::run_chunked(&tx, &plan.risk).await?;
+        ledger::append_batch(&tx, &plan.ledger).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
     /// Risk counters are shared rows every payment of a card (customer,
     /// email, IP) increments: inside the payment's transaction their row
     /// locks would be held until its COMMIT had flushed, serializing every

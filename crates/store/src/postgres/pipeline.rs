@@ -39,6 +39,23 @@ pub(crate) async fn run_all(
         .collect()
 }
 
+/// Statements one [`run_chunked`] pipeline holds: `join_in_order` polls
+/// every unfinished statement at each wake-up, so its cost grows with the
+/// square of the pipeline's length.
+const CHUNK_STATEMENTS_MAX: usize = 256;
+
+/// Runs a long list of statements (a bulk write's) in order, as pipelines
+/// of at most [`CHUNK_STATEMENTS_MAX`]; answers are dropped.
+pub(crate) async fn run_chunked(
+    client: &impl GenericClient,
+    statements: &[Sql],
+) -> Result<(), StoreError> {
+    for chunk in statements.chunks(CHUNK_STATEMENTS_MAX) {
+        run_all(client, chunk).await?;
+    }
+    Ok(())
+}
+
 /// Sends one statement (at the first poll) and reads its answer.
 async fn run_one(
     client: &impl GenericClient,

@@ -58,6 +58,48 @@ pub(crate) fn insert_doc(
     b.finish()
 }
 
+/// One multi-row insert of documents of `table` that all set the same
+/// `columns` (by name, in order): what `insert_doc` writes for each row.
+pub(crate) fn insert_docs(dialect: Dialect, table: Table, rows: &[&crate::bulk::DocRow]) -> Sql {
+    let first = rows.first().expect("a multi-row insert has rows");
+    assert_columns(table, &first.columns);
+    let mut b = Builder::new(
+        dialect,
+        &format!(
+            "INSERT INTO {} (id, merchant_id, livemode, created, version, body",
+            table.name()
+        ),
+    );
+    for (name, _) in &first.columns {
+        b.push(", ").push(name);
+    }
+    b.push(") VALUES ");
+    for (i, row) in rows.iter().enumerate() {
+        let same_columns = row.columns.len() == first.columns.len()
+            && row
+                .columns
+                .iter()
+                .zip(&first.columns)
+                .all(|(a, b)| a.0 == b.0);
+        assert!(
+            same_columns,
+            "rows of one multi-row insert set the same columns"
+        );
+        b.push(if i > 0 { ", (" } else { "(" });
+        b.bind(SqlValue::Text(row.id.clone())).push(", ");
+        b.bind(SqlValue::Text(row.scope.merchant_id.to_string()))
+            .push(", ");
+        b.bind(SqlValue::Bool(row.scope.livemode)).push(", ");
+        b.bind(SqlValue::Integer(row.created)).push(", 1, ");
+        b.bind(SqlValue::Text(row.body.clone()));
+        for (_, value) in &row.columns {
+            b.push(", ").bind(value.clone());
+        }
+        b.push(")");
+    }
+    b.finish()
+}
+
 pub(crate) fn update_doc(
     dialect: Dialect,
     table: Table,

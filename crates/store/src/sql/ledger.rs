@@ -140,21 +140,26 @@ pub(crate) fn add_to_balance(
     )
 }
 
+/// Binds `values` as the list of an `IN (…)` (`NULL` when empty: matches nothing).
+fn bind_list(b: &mut Builder, values: &[String]) {
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            b.push(", ");
+        }
+        b.bind(text(value));
+    }
+    if values.is_empty() {
+        b.push("NULL");
+    }
+}
+
 /// The balances of the given accounts (at most a handful), every currency.
 pub(crate) fn balances_of(dialect: Dialect, accounts: &[String]) -> Sql {
     let mut b = Builder::new(
         dialect,
         "SELECT account, currency, balance_minor FROM ledger_balances WHERE account IN (",
     );
-    for (i, account) in accounts.iter().enumerate() {
-        if i > 0 {
-            b.push(", ");
-        }
-        b.bind(text(account));
-    }
-    if accounts.is_empty() {
-        b.push("NULL");
-    }
+    bind_list(&mut b, accounts);
     b.push(") ORDER BY account, currency");
     b.finish()
 }
@@ -207,4 +212,62 @@ pub(crate) fn hash_at(dialect: Dialect, sequence: i64) -> Sql {
         "SELECT hash FROM ledger_transactions WHERE sequence = ?1",
         vec![SqlValue::Integer(sequence)],
     )
+}
+
+/// Most idempotency keys or accounts one bulk lookup names.
+pub(crate) const LOOKUP_NAMES_MAX: usize = 500;
+
+/// The stored content of whichever of `keys` exist (at most
+/// [`LOOKUP_NAMES_MAX`]): idempotency_key, content.
+pub(crate) fn contents_by_keys(dialect: Dialect, keys: &[String]) -> Sql {
+    assert!(
+        keys.len() <= LOOKUP_NAMES_MAX,
+        "too many keys in one lookup"
+    );
+    let mut b = Builder::new(
+        dialect,
+        "SELECT idempotency_key, content FROM ledger_transactions WHERE idempotency_key IN (",
+    );
+    bind_list(&mut b, keys);
+    b.push(")");
+    b.finish()
+}
+
+/// Every posting row of one entry in one statement.
+pub(crate) fn insert_postings_of(dialect: Dialect, entry: &ChainEntry) -> Sql {
+    let mut b = Builder::new(
+        dialect,
+        "INSERT INTO ledger_postings (transaction_sequence, position, account, currency, amount_minor) VALUES ",
+    );
+    for (position, posting) in entry.transaction.postings().iter().enumerate() {
+        if position > 0 {
+            b.push(", ");
+        }
+        b.push("(")
+            .bind(SqlValue::Integer(entry.sequence))
+            .push(", ");
+        b.bind(SqlValue::Integer(position as i64)).push(", ");
+        b.bind(SqlValue::Text(posting.account.to_string()))
+            .push(", ");
+        b.bind(SqlValue::Text(posting.currency.to_string()))
+            .push(", ");
+        b.bind(SqlValue::Integer(posting.amount_minor)).push(")");
+    }
+    b.finish()
+}
+
+/// What storing a chained batch runs, in order: per entry its row, its
+/// postings and the head moved onto it (the triggers check each step, as
+/// for a single append), then each touched balance set once.
+pub(crate) fn store_batch(dialect: Dialect, batch: &crate::ledger::ChainedBatch) -> Vec<Sql> {
+    let mut statements = Vec::with_capacity(batch.entries.len() * 3 + batch.balances.len());
+    for (entry, next) in &batch.entries {
+        statements.push(insert_transaction(dialect, entry));
+        statements.push(insert_postings_of(dialect, entry));
+        statements.push(move_head(dialect, next));
+    }
+    for ((account, currency), balance_minor) in &batch.balances {
+        statements.push(set_balance(dialect, account, currency, *balance_minor));
+    }
+    statements
 }

@@ -8,6 +8,7 @@ pub(crate) mod instances;
 pub(crate) mod ledger;
 pub(crate) mod reversals;
 pub(crate) mod risk;
+pub(crate) mod risk_bulk;
 pub(crate) mod secret_checks;
 pub(crate) mod webhooks;
 

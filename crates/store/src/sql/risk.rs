@@ -79,28 +79,15 @@ pub(crate) fn write(dialect: Dialect, op: &RiskWrite) -> Sql {
             bucket_start,
             authorized,
         } => {
-            let [merchant, livemode] = scope_values(scope);
             let (yes, no) = if *authorized { (1, 0) } else { (0, 1) };
-            fixed(
-                dialect,
-                "INSERT INTO routing_outcomes (merchant_id, livemode, segment, connector_account, slot, bucket_start, authorized, declined) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                 ON CONFLICT (merchant_id, livemode, segment, connector_account, slot) DO UPDATE SET \
-                 authorized = CASE WHEN routing_outcomes.bucket_start = excluded.bucket_start THEN routing_outcomes.authorized + excluded.authorized ELSE excluded.authorized END, \
-                 declined = CASE WHEN routing_outcomes.bucket_start = excluded.bucket_start THEN routing_outcomes.declined + excluded.declined ELSE excluded.declined END, \
-                 bucket_start = excluded.bucket_start \
-                 WHERE routing_outcomes.bucket_start <= excluded.bucket_start",
-                vec![
-                    merchant,
-                    livemode,
-                    text(segment),
-                    text(connector_account),
-                    SqlValue::Integer(*slot),
-                    SqlValue::Integer(*bucket_start),
-                    SqlValue::Integer(yes),
-                    SqlValue::Integer(no),
-                ],
-            )
+            let key = RoutingKey {
+                scope,
+                segment: segment.as_str(),
+                connector_account: connector_account.as_str(),
+                slot: *slot,
+                bucket_start: *bucket_start,
+            };
+            add_routing_outcomes(dialect, &key, yes, no)
         }
         RiskWrite::Sighting {
             scope,
@@ -128,6 +115,46 @@ pub(crate) fn write(dialect: Dialect, op: &RiskWrite) -> Sql {
             )
         }
     }
+}
+
+/// Which success-rate bucket a routing outcome counts in.
+pub(crate) struct RoutingKey<'a> {
+    pub scope: &'a Scope,
+    pub segment: &'a str,
+    pub connector_account: &'a str,
+    pub slot: i64,
+    pub bucket_start: i64,
+}
+
+/// Adds `authorized` and `declined` outcomes to one success-rate bucket
+/// (resetting an older bucket in the slot first).
+pub(crate) fn add_routing_outcomes(
+    dialect: Dialect,
+    key: &RoutingKey<'_>,
+    authorized: i64,
+    declined: i64,
+) -> Sql {
+    let [merchant, livemode] = scope_values(key.scope);
+    fixed(
+        dialect,
+        "INSERT INTO routing_outcomes (merchant_id, livemode, segment, connector_account, slot, bucket_start, authorized, declined) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (merchant_id, livemode, segment, connector_account, slot) DO UPDATE SET \
+         authorized = CASE WHEN routing_outcomes.bucket_start = excluded.bucket_start THEN routing_outcomes.authorized + excluded.authorized ELSE excluded.authorized END, \
+         declined = CASE WHEN routing_outcomes.bucket_start = excluded.bucket_start THEN routing_outcomes.declined + excluded.declined ELSE excluded.declined END, \
+         bucket_start = excluded.bucket_start \
+         WHERE routing_outcomes.bucket_start <= excluded.bucket_start",
+        vec![
+            merchant,
+            livemode,
+            text(key.segment),
+            text(key.connector_account),
+            SqlValue::Integer(key.slot),
+            SqlValue::Integer(key.bucket_start),
+            SqlValue::Integer(authorized),
+            SqlValue::Integer(declined),
+        ],
+    )
 }
 
 /// Rows `(metric, hourly, daily, lifetime count, lifetime amount)`.

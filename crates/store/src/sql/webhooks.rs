@@ -62,6 +62,20 @@ pub(crate) fn fan_out(
     )
 }
 
+/// Whether `scope` has an endpoint an event could fan out to (enabled,
+/// not deleted): a row when it has, none otherwise.
+pub(crate) fn enabled_endpoint_of(d: Dialect, scope: &Scope) -> Sql {
+    fixed(
+        d,
+        "SELECT 1 FROM webhook_endpoints WHERE merchant_id = ?1 AND livemode = ?2 \
+         AND status = 'enabled' AND NOT deleted LIMIT 1",
+        vec![
+            text(scope.merchant_id.as_str()),
+            SqlValue::Bool(scope.livemode),
+        ],
+    )
+}
+
 /// The fan-out that accompanies an insert into [`Table::Events`], if
 /// this insert is one.
 pub(crate) fn fan_out_of_insert(

@@ -54,6 +54,38 @@ pub(crate) fn append(conn: &Connection, transaction: &LedgerTransaction) -> Resu
     execute(conn, &sql::move_head(D, &next)).map(drop)
 }
 
+/// Appends `transactions` in order as [`append`] would one by one, with
+/// the chain linked in memory (`ledger::chain_batch`): the keys and
+/// balances are read in a few statements, then each entry is stored with
+/// its postings and the head moved onto it (the triggers check each step).
+pub(crate) fn append_batch(
+    conn: &Connection,
+    transactions: &[LedgerTransaction],
+) -> Result<(), StoreError> {
+    if transactions.is_empty() {
+        return Ok(());
+    }
+    let (accounts, keys) = ledger::accounts_and_keys(transactions);
+    let mut stored = std::collections::HashMap::new();
+    for chunk in keys.chunks(sql::LOOKUP_NAMES_MAX) {
+        let rows = query_all(conn, &sql::contents_by_keys(D, chunk), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        stored.extend(rows);
+    }
+    let mut balances = std::collections::HashMap::new();
+    for chunk in accounts.chunks(sql::LOOKUP_NAMES_MAX) {
+        for row in query_all(conn, &sql::balances_of(D, chunk), balance_of_row)? {
+            balances.insert((row.account, row.currency), row.balance_minor);
+        }
+    }
+    let batch = ledger::chain_batch(head(conn)?, &stored, balances, transactions.to_vec())?;
+    for statement in sql::store_batch(D, &batch) {
+        execute(conn, &statement)?;
+    }
+    Ok(())
+}
+
 fn balance(conn: &Connection, account: &str, currency: &str) -> Result<i64, StoreError> {
     Ok(query_opt(conn, &sql::balance(D, account, currency), |row| row.get(0))?.unwrap_or(0))
 }

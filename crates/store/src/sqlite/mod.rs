@@ -157,6 +157,32 @@ impl SqliteStore {
         .map_err(|e| StoreError::Unavailable(e.to_string()))?
     }
 
+    /// See `Store::commit_bulk`: one job of the writer, in its savepoint.
+    pub async fn commit_bulk(&self, writes: WriteSet) -> Result<(), StoreError> {
+        let plan = crate::bulk::BulkPlan::of(D, writes);
+        self.writer
+            .write(move |c| {
+                for sql in &plan.documents {
+                    execute(c, sql)?;
+                }
+                let mut endpoints = 0;
+                for check in &plan.fan_out_checks {
+                    endpoints += query_all(c, check, |_| Ok(()))?.len();
+                }
+                if endpoints > 0 {
+                    for sql in &plan.fan_outs {
+                        execute(c, sql)?;
+                    }
+                }
+                writer::apply(c, &plan.rest)?;
+                for sql in &plan.risk {
+                    execute(c, sql)?;
+                }
+                ledger::append_batch(c, &plan.ledger)
+            })
+            .await
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(map_err))
             .await

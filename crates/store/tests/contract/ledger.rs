@@ -249,3 +249,120 @@ async fn racing_payouts_stop_at_the_floor_and_fail_alone(db: &TestDb) {
     assert_eq!(entries, 9, "nine payouts fit under the floor");
     assert!(paid >= 9, "the repeated key answers its repeat too");
 }
+
+/// `n` captures of 1000 with a fee of 59 for `acme`, keys `bulk:ch_{i}`.
+fn captures(acme: &MerchantId, n: usize) -> Vec<WriteOp> {
+    (0..n)
+        .map(|i| {
+            let key = format!("bulk:ch_{i}");
+            append(
+                movements::capture(
+                    header(TransactionKind::Capture, &key),
+                    &parties(acme),
+                    1000,
+                    59,
+                )
+                .unwrap(),
+            )
+        })
+        .collect()
+}
+
+contract!(a_bulk_commit_chains_like_one_append_at_a_time);
+async fn a_bulk_commit_chains_like_one_append_at_a_time(db: &TestDb) {
+    let acme = funded(db).await;
+    let scope = test_scope(&acme);
+    let mut ops = captures(&acme, 300);
+    // Documents of two tables mixed in, and a key repeated in the batch
+    // for the same movement (a no-op) and one already stored (a no-op).
+    ops.push(Customer::new("cus_bulk_1", T0, "b1@example.com", "B1").insert(&scope));
+    ops.extend(captures(&acme, 2));
+    let stored_again = movements::capture(
+        header(TransactionKind::Capture, "capture:ch_1"),
+        &parties(&acme),
+        1000,
+        59,
+    )
+    .unwrap();
+    ops.push(append(stored_again));
+    ops.push(Customer::new("cus_bulk_2", T0, "b2@example.com", "B2").insert(&scope));
+    db.store.commit_bulk(WriteSet { ops }).await.unwrap();
+    let report = db.store.verify_ledger().await.unwrap().unwrap();
+    assert_eq!((report.entries, report.head.sequence), (302, 302));
+    assert_eq!(
+        balance(db, &format!("test:merchant:{acme}:pending")).await,
+        300 * 941
+    );
+    assert_eq!(balance(db, "test:fee_revenue").await, 301 * 59);
+    for id in ["cus_bulk_1", "cus_bulk_2"] {
+        let found = db
+            .store
+            .get(portcullis_store::Table::Customers, &scope, id)
+            .await;
+        assert!(found.unwrap().is_some(), "{id} was not inserted");
+    }
+    // A single append after the bulk one links onto its head.
+    let after = movements::capture(
+        header(TransactionKind::Capture, "capture:ch_after"),
+        &parties(&acme),
+        1000,
+        59,
+    )
+    .unwrap();
+    db.store.commit(one(append(after))).await.unwrap();
+    assert_eq!(
+        db.store.verify_ledger().await.unwrap().unwrap().entries,
+        303
+    );
+}
+
+contract!(a_bulk_commit_below_a_floor_or_with_a_conflicting_key_writes_nothing);
+async fn a_bulk_commit_below_a_floor_or_with_a_conflicting_key_writes_nothing(db: &TestDb) {
+    let acme = funded(db).await;
+    let scope = test_scope(&acme);
+    let p = parties(&acme);
+    let witness = || Customer::new("cus_bulk_witness", T0, "w@example.com", "W").insert(&scope);
+    // 941 available: two payouts of 500 pass the first and break the floor
+    // at the second, inside one batch.
+    let payouts = (1..=2)
+        .map(|i| {
+            let key = format!("payout:po_bulk_{i}");
+            append(movements::payout(header(TransactionKind::Payout, &key), &p, 500).unwrap())
+        })
+        .collect::<Vec<_>>();
+    let mut ops = vec![witness()];
+    ops.extend(payouts);
+    let refused = db.store.commit_bulk(WriteSet { ops }).await;
+    assert!(
+        matches!(refused, Err(StoreError::InsufficientBalance { ref account, .. }) if account.ends_with(":available")),
+        "{refused:?}"
+    );
+    let conflicting = movements::capture(
+        header(TransactionKind::Capture, "capture:ch_1"),
+        &p,
+        1000,
+        58,
+    )
+    .unwrap();
+    let refused = db
+        .store
+        .commit_bulk(WriteSet {
+            ops: vec![witness(), append(conflicting)],
+        })
+        .await;
+    assert_eq!(refused, Err(StoreError::Duplicate));
+    let found = db
+        .store
+        .get(
+            portcullis_store::Table::Customers,
+            &scope,
+            "cus_bulk_witness",
+        )
+        .await;
+    assert!(found.unwrap().is_none(), "a refused bulk commit left a row");
+    assert_eq!(db.store.verify_ledger().await.unwrap().unwrap().entries, 2);
+    assert_eq!(
+        balance(db, &format!("test:merchant:{acme}:available")).await,
+        941
+    );
+}

@@ -1,0 +1,221 @@
+//! The risk writes of a bulk write set (`crate::bulk`) in few statements:
+//! counter additions and card sightings as multi-row upserts (their keys
+//! unique once `bulk::coalesce_risk` has merged them, as a multi-row
+//! upsert requires), routing outcomes of one bucket summed into one
+//! statement, anything else as `risk::write` writes it. Rows go in key
+//! order, so concurrent writers lock shared rows in one global order.
+
+use super::risk::{add_routing_outcomes, RoutingKey};
+use super::{Builder, Dialect, Sql};
+use crate::model::{RiskWrite, Scope, SqlValue};
+
+/// Most rows in one multi-row upsert.
+const ROWS_PER_STATEMENT_MAX: usize = 200;
+
+const COUNTS_HEAD: &str = "INSERT INTO risk_counters (merchant_id, livemode, subject_kind, subject, metric, bucket_hour, count, amount_usd_cents) VALUES ";
+const COUNTS_TAIL: &str =
+    " ON CONFLICT (merchant_id, livemode, subject_kind, subject, metric, bucket_hour) DO UPDATE \
+     SET count = risk_counters.count + excluded.count, \
+     amount_usd_cents = risk_counters.amount_usd_cents + excluded.amount_usd_cents";
+const CARDS_HEAD: &str = "INSERT INTO risk_card_members (merchant_id, livemode, subject_kind, subject, bucket_hour, card) VALUES ";
+const CARDS_TAIL: &str = " ON CONFLICT DO NOTHING";
+
+fn scope_values(scope: &Scope) -> [SqlValue; 2] {
+    [
+        SqlValue::Text(scope.merchant_id.to_string()),
+        SqlValue::Bool(scope.livemode),
+    ]
+}
+
+fn text(value: &str) -> SqlValue {
+    SqlValue::Text(value.to_owned())
+}
+
+/// A routing bucket's key and its summed (authorized, declined).
+type RoutingSum<'a> = (RoutingKey<'a>, i64, i64);
+
+/// `writes` (coalesced: no two counter additions or card sightings with
+/// the same key) as statements.
+pub(crate) fn statements(dialect: Dialect, writes: &[RiskWrite]) -> Vec<Sql> {
+    let mut counts: Vec<Vec<SqlValue>> = vec![];
+    let mut cards: Vec<Vec<SqlValue>> = vec![];
+    let mut routing: Vec<RoutingSum<'_>> = vec![];
+    let mut others = vec![];
+    for write in writes {
+        match write {
+            RiskWrite::Count {
+                scope,
+                kind,
+                subject,
+                metric,
+                bucket_hour,
+                count,
+                amount_usd_cents,
+            } => {
+                let mut row = scope_values(scope).to_vec();
+                row.extend([
+                    text(kind.as_str()),
+                    text(subject),
+                    text(metric.as_str()),
+                    SqlValue::Integer(*bucket_hour),
+                    SqlValue::Integer(*count),
+                    SqlValue::Integer(*amount_usd_cents),
+                ]);
+                counts.push(row);
+            }
+            RiskWrite::CardSeen {
+                scope,
+                kind,
+                subject,
+                bucket_hour,
+                card,
+            } => {
+                let mut row = scope_values(scope).to_vec();
+                row.extend([
+                    text(kind.as_str()),
+                    text(subject),
+                    SqlValue::Integer(*bucket_hour),
+                    text(card),
+                ]);
+                cards.push(row);
+            }
+            RiskWrite::RoutingOutcome {
+                scope,
+                segment,
+                connector_account,
+                slot,
+                bucket_start,
+                authorized,
+            } => {
+                let (yes, no) = if *authorized { (1, 0) } else { (0, 1) };
+                let same = routing.iter_mut().find(|(key, _, _)| {
+                    key.scope == scope
+                        && key.segment == segment
+                        && key.connector_account == connector_account
+                        && key.slot == *slot
+                        && key.bucket_start == *bucket_start
+                });
+                match same {
+                    Some((_, total_yes, total_no)) => {
+                        *total_yes += yes;
+                        *total_no += no;
+                    }
+                    None => routing.push((
+                        RoutingKey {
+                            scope,
+                            segment,
+                            connector_account,
+                            slot: *slot,
+                            bucket_start: *bucket_start,
+                        },
+                        yes,
+                        no,
+                    )),
+                }
+            }
+            RiskWrite::Sighting { .. } => others.push(super::risk::write(dialect, write)),
+        }
+    }
+    counts.sort();
+    cards.sort();
+    let mut statements = multi_row(dialect, COUNTS_HEAD, &counts, COUNTS_TAIL);
+    statements.extend(multi_row(dialect, CARDS_HEAD, &cards, CARDS_TAIL));
+    statements.extend(
+        routing
+            .iter()
+            .map(|(key, yes, no)| add_routing_outcomes(dialect, key, *yes, *no)),
+    );
+    statements.extend(others);
+    statements
+}
+
+fn multi_row(dialect: Dialect, head: &str, rows: &[Vec<SqlValue>], tail: &str) -> Vec<Sql> {
+    rows.chunks(ROWS_PER_STATEMENT_MAX)
+        .map(|chunk| {
+            let mut b = Builder::new(dialect, head);
+            for (i, row) in chunk.iter().enumerate() {
+                b.push(if i > 0 { ", (" } else { "(" });
+                for (j, value) in row.iter().enumerate() {
+                    if j > 0 {
+                        b.push(", ");
+                    }
+                    b.bind(value.clone());
+                }
+                b.push(")");
+            }
+            b.push(tail);
+            b.finish()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{RiskMetric, RiskSubjectKind};
+    use portcullis_domain::ids::MerchantId;
+
+    fn scope() -> Scope {
+        Scope {
+            merchant_id: MerchantId::parse("acct_x1").unwrap(),
+            livemode: false,
+        }
+    }
+
+    fn outcome(slot: i64, authorized: bool) -> RiskWrite {
+        RiskWrite::RoutingOutcome {
+            scope: scope(),
+            segment: "card:usd".to_owned(),
+            connector_account: "ca_1".to_owned(),
+            slot,
+            bucket_start: 600,
+            authorized,
+        }
+    }
+
+    #[test]
+    fn routing_outcomes_of_one_bucket_are_summed() {
+        let writes = vec![
+            outcome(1, true),
+            outcome(1, false),
+            outcome(1, true),
+            outcome(2, true),
+        ];
+        let statements = statements(Dialect::Sqlite, &writes);
+        assert_eq!(statements.len(), 2);
+        let tail = |sql: &Sql| sql.params[6..].to_vec();
+        assert_eq!(
+            tail(&statements[0]),
+            vec![SqlValue::Integer(2), SqlValue::Integer(1)]
+        );
+        assert_eq!(
+            tail(&statements[1]),
+            vec![SqlValue::Integer(1), SqlValue::Integer(0)]
+        );
+    }
+
+    #[test]
+    fn counts_become_sorted_multi_row_upserts_of_at_most_the_chunk_size() {
+        let writes: Vec<RiskWrite> = (0..250)
+            .rev()
+            .map(|n| RiskWrite::Count {
+                scope: scope(),
+                kind: RiskSubjectKind::Customer,
+                subject: format!("cus_{n:03}"),
+                metric: RiskMetric::Total,
+                bucket_hour: 7,
+                count: 1,
+                amount_usd_cents: 100,
+            })
+            .collect();
+        let statements = statements(Dialect::Postgres, &writes);
+        assert_eq!(statements.len(), 2);
+        assert_eq!(statements[0].params.len(), 200 * 8);
+        assert_eq!(statements[1].params.len(), 50 * 8);
+        assert_eq!(
+            statements[0].params[3],
+            SqlValue::Text("cus_000".to_owned())
+        );
+        assert!(statements[0].text.contains("$1600"));
+    }
+}
