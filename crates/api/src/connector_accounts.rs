@@ -231,6 +231,7 @@ async fn delete(
         if stored.account.routing.is_some() {
             refuse_with_open_payments(&state, &caller.scope(), &stored.account.id).await?;
         }
+        refuse_with_unsettled_refunds(&state, &caller.scope(), &stored.account.id).await?;
         // The sealed credentials are dropped: nothing can open them again.
         let writes = update_writes(&caller, &doc, &stored.account.deleted(), None)?;
         let body = json!({ "id": stored.account.id, "object": OBJECT, "deleted": true });
@@ -523,6 +524,55 @@ async fn refuse_with_open_payments(
                 return Err(ApiError::invalid(
                     "resource_in_use",
                     &format!("This connector account has open payments ({}, …): capture or cancel them before deleting it, or disable it (enabled=false) to stop new payments.", doc.id),
+                    "id",
+                ));
+            }
+        }
+        match page.docs.last() {
+            Some(last) if page.has_more => cursor = PageCursor::StartingAfter(last.id.clone()),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Refund statuses still waiting for the institution's answer.
+const UNSETTLED_REFUNDS: [&str; 2] = ["pending", "requires_action"];
+
+/// Refuses deleting account `id` while a refund of one of its charges is
+/// unsettled: recovery must still ask the institution how it ended, and
+/// without the account's credentials it could not.
+async fn refuse_with_unsettled_refunds(
+    state: &AppState,
+    scope: &portcullis_store::Scope,
+    id: &str,
+) -> ApiResult<()> {
+    use portcullis_domain::{charges::Charge, refunds::Refund};
+    use portcullis_store::{ListQuery, PageCursor, SqlValue, Table};
+    let statuses: Vec<SqlValue> = UNSETTLED_REFUNDS
+        .iter()
+        .map(|s| SqlValue::Text((*s).to_owned()))
+        .collect();
+    let mut cursor = PageCursor::Newest;
+    loop {
+        let query = ListQuery {
+            scope: scope.clone(),
+            filters: vec![],
+            one_of: vec![("status", statuses.clone())],
+            created: Default::default(),
+            cursor,
+            limit: OPEN_PAGE,
+        };
+        let page = state.store.list(Table::Refunds, &query).await?;
+        for refund in crate::payments::records::decode_all::<Refund>(&page.docs)? {
+            let Some(charge_id) = &refund.charge else {
+                continue;
+            };
+            let (_, charge) =
+                crate::payments::records::load::<Charge>(state, scope, charge_id, "charge").await?;
+            if crate::routing::connectors::account_of(&charge) == Some(id) {
+                return Err(ApiError::invalid(
+                    "resource_in_use",
+                    &format!("This connector account has unsettled refunds ({}, …): wait until they succeed or fail before deleting it, or disable it (enabled=false) to stop new payments.", refund.id),
                     "id",
                 ));
             }

@@ -200,6 +200,13 @@ pub async fn for_reference(
     }
 }
 
+/// The connector account `charge` was authorized through, if any (none
+/// for the built-in sandbox).
+pub fn account_of(charge: &Charge) -> Option<&str> {
+    let reference = charge.connector_reference.as_deref()?;
+    split_reference(reference).map(|(id, _)| id)
+}
+
 /// The reference of a wallet charge: its account and trade.
 pub fn wallet_reference(account_id: &str, out_trade_no: &str) -> String {
     format!("{PREFIX}{account_id}:{out_trade_no}")
