@@ -18,6 +18,8 @@
 //!   per merchant.
 //! - [`sandbox`]: [`SandboxAcquirer`], the test-card table of the API
 //!   contract, with a journal that survives restarts.
+//! - [`stripe`]: [`Stripe`], Stripe itself (or another gateway speaking
+//!   its API, such as a second Portcullis) as an upstream institution.
 //! - [`wallets`]: Alipay and WeChat Pay as HTTP clients (signed calls,
 //!   verified answers, bounded in time) over `portcullis-wallets`.
 //!
@@ -29,11 +31,13 @@
 
 pub mod connector;
 pub mod guard;
+mod http_client;
 pub mod iso8583;
 pub mod processor;
 pub mod remote;
 pub mod routing;
 pub mod sandbox;
+pub mod stripe;
 pub mod wallets;
 
 pub use connector::{
@@ -46,3 +50,4 @@ pub use processor::Processor;
 pub use remote::RemoteAcquirer;
 pub use routing::{Route, Routed};
 pub use sandbox::{network_decline, JournalError, SandboxAcquirer, SandboxOptions, UnlistedCards};
+pub use stripe::Stripe;

@@ -79,6 +79,21 @@ pub fn new_id(prefix: &str) -> String {
     id
 }
 
+/// When an id made by [`new_id`] was made, in Unix milliseconds: its 8
+/// time characters read back; `None` for text that is not such an id.
+pub fn created_ms_of(id: &str) -> Option<u64> {
+    let (_, rest) = id.split_once('_')?;
+    if rest.len() != ID_CHARS {
+        return None;
+    }
+    rest.bytes()
+        .take(ID_TIME_CHARS)
+        .try_fold(0u64, |value, byte| {
+            let digit = BASE62.iter().position(|&b| b == byte)? as u64;
+            value.checked_mul(62)?.checked_add(digit)
+        })
+}
+
 /// True when `id` has the shape of an id with `prefix` (a quick syntactic
 /// check before touching storage; it does not say the object exists).
 pub fn has_prefix(id: &str, prefix: &str) -> bool {
@@ -146,6 +161,20 @@ typed_id!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_tells_when_it_was_made() {
+        let before = now_ms();
+        let id = new_id("pa");
+        let made = created_ms_of(&id).expect("a new id reads back");
+        assert!(
+            made >= before && made <= now_ms(),
+            "{made} not in [{before}, now]"
+        );
+        assert_eq!(created_ms_of("pa_short"), None);
+        assert_eq!(created_ms_of("no-underscore"), None);
+        assert_eq!(created_ms_of("pa_!!!!!!!!0000000000000000"), None);
+    }
 
     #[test]
     fn every_base62_digit_stands_for_exactly_four_bytes() {

@@ -25,6 +25,7 @@ mod request_params;
 pub(crate) mod reviews;
 mod risk;
 mod risk_signals;
+mod stripe_notify;
 pub mod wallets;
 
 use crate::error::ApiError;
@@ -47,6 +48,7 @@ pub fn routes() -> Routes {
         .merge(authenticate::routes())
         .merge(reviews::routes())
         .merge(wallets::routes())
+        .merge(stripe_notify::routes())
 }
 
 /// Payment tunables, each bounded and named with its unit.

@@ -98,7 +98,7 @@ pub async fn resolve_stale_or_refuse(
     ))
 }
 
-async fn settle(state: &AppState, scope: &Scope, attempt: &Attempt) -> ApiResult<()> {
+pub(crate) async fn settle(state: &AppState, scope: &Scope, attempt: &Attempt) -> ApiResult<()> {
     let _lock = state.locks.lock(&attempt.payment_intent).await;
     settle_locked(state, scope, attempt).await
 }

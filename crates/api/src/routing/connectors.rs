@@ -8,8 +8,9 @@
 //! `Processor` to their endpoint with their sealed secret; `iso8583`
 //! accounts a session to their host (`super::iso8583`). Each is built once
 //! per account and what it is built from, and kept
-//! ([`ACCOUNT_CONNECTORS_MAX`] at most). `stripe` accounts are not served
-//! by this build yet: they are never candidates. A wallet charge is
+//! ([`ACCOUNT_CONNECTORS_MAX`] at most). `stripe` accounts a `Stripe`
+//! client to their endpoint (Stripe, or another gateway speaking its API)
+//! with their sealed secret key. A wallet charge is
 //! refunded through its `alipay` / `wechat_pay` account ([`for_charge`],
 //! `routing::wallets`).
 
@@ -22,7 +23,7 @@ use crate::wallet_connections::{connect, ConnectOptions};
 use axum::http::StatusCode;
 use portcullis_connectors::{
     AttemptRecord, AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError,
-    Guarded, Processor, RefundOutcome,
+    Guarded, Processor, RefundOutcome, Stripe,
 };
 use portcullis_domain::charges::Charge;
 use portcullis_domain::connector_accounts::{ConnectorType, Exposure};
@@ -39,7 +40,10 @@ pub const ACCOUNT_CONNECTORS_MAX: usize = 1_000;
 pub fn served(kind: ConnectorType) -> bool {
     matches!(
         kind,
-        ConnectorType::Sandbox | ConnectorType::Processor | ConnectorType::Iso8583
+        ConnectorType::Sandbox
+            | ConnectorType::Processor
+            | ConnectorType::Iso8583
+            | ConnectorType::Stripe
     )
 }
 
@@ -93,6 +97,7 @@ pub fn connector_of(state: &AppState, stored: &StoredAccount) -> ApiResult<Arc<d
     let inner: Arc<dyn Connector> = match account.kind {
         ConnectorType::Sandbox => state.connector.clone(),
         ConnectorType::Processor => processor_of(state, stored)?,
+        ConnectorType::Stripe => stripe_of(state, stored)?,
         ConnectorType::Iso8583 => kept(stored, super::iso8583::fingerprint(stored), || {
             super::iso8583::build(state, stored)
         })?,
@@ -122,15 +127,40 @@ fn processor_of(state: &AppState, stored: &StoredAccount) -> ApiResult<Arc<dyn C
         .ok_or_else(|| ApiError::internal(&"processor account without secret"))?
         .as_bytes()
         .to_vec();
-    let mut from = endpoint.clone().into_bytes();
-    from.push(0);
-    from.extend_from_slice(&secret);
+    let from = fingerprint(&endpoint, &String::from_utf8_lossy(&secret));
     kept(stored, from, || {
         let timeout = state.payments.connector_timeout();
         let processor =
             Processor::new(&endpoint, &secret, timeout).map_err(|e| ApiError::unavailable(&e))?;
         Ok(Arc::new(Guarded::new(processor, timeout)) as Arc<dyn Connector>)
     })
+}
+
+fn stripe_of(state: &AppState, stored: &StoredAccount) -> ApiResult<Arc<dyn Connector>> {
+    let endpoint = stored
+        .account
+        .endpoint
+        .as_ref()
+        .ok_or_else(|| ApiError::internal(&"stripe account without endpoint"))?
+        .base();
+    let secrets = connector_accounts::open(state, stored)?;
+    let secret_key = secrets
+        .get("secret_key")
+        .ok_or_else(|| ApiError::internal(&"stripe account without secret key"))?;
+    kept(stored, fingerprint(&endpoint, secret_key), || {
+        let timeout = state.payments.connector_timeout();
+        let stripe =
+            Stripe::new(&endpoint, secret_key, timeout).map_err(|e| ApiError::unavailable(&e))?;
+        Ok(Arc::new(Guarded::new(stripe, timeout)) as Arc<dyn Connector>)
+    })
+}
+
+/// What an HTTP connector is built from: its endpoint and its secret.
+fn fingerprint(endpoint: &str, secret: &str) -> Vec<u8> {
+    let mut from = endpoint.as_bytes().to_vec();
+    from.push(0);
+    from.extend_from_slice(secret.as_bytes());
+    from
 }
 
 /// The connector kept for `stored` if it was built from `from`, else a

@@ -25,6 +25,7 @@ use crate::connector::{
     AttemptRecord, AuthorizeOutcome, AuthorizeRequest, CaptureOutcome, Connector, ConnectorError,
     RefundOutcome,
 };
+use crate::http_client::{client, read_bounded, unix_now};
 use crate::remote::protocol::*;
 use rand::RngCore;
 use serde::de::DeserializeOwned;
@@ -38,8 +39,6 @@ pub const PATH_PREFIX: &str = "/v1";
 pub const SIM_SETTINGS_PATH: &str = "/_sim/settings";
 /// Longest answer body accepted from the processor.
 const ANSWER_BYTES_MAX: usize = 1024 * 1024;
-/// Idle keep-alive connections kept to one processor.
-const IDLE_CONNECTIONS_MAX: usize = 64;
 
 /// A processor reached at `endpoint` with the shared `secret`. `Debug`
 /// shows the endpoint, never the secret.
@@ -56,12 +55,6 @@ impl std::fmt::Debug for Processor {
             .field("endpoint", &self.endpoint)
             .finish_non_exhaustive()
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn request_id() -> String {
@@ -86,13 +79,7 @@ impl Processor {
         secret: &[u8],
         call_timeout: Duration,
     ) -> Result<Self, ConnectorError> {
-        let http = reqwest::Client::builder()
-            .timeout(call_timeout)
-            .pool_max_idle_per_host(IDLE_CONNECTIONS_MAX)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .map_err(|e| ConnectorError::Unavailable(e.to_string()))?;
+        let http = client(call_timeout)?;
         Ok(Self {
             http,
             endpoint: endpoint.trim_end_matches('/').to_owned(),
@@ -138,7 +125,7 @@ impl Processor {
             .get(SIGNATURE_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let bytes = read_bounded(response).await?;
+        let bytes = read_bounded(response, ANSWER_BYTES_MAX, "processor").await?;
         let signature =
             signature.ok_or_else(|| ConnectorError::InvalidResponse("answer not signed".into()))?;
         signing::verify_answer(
@@ -204,27 +191,6 @@ impl Processor {
             })
             .await?;
         reply_of(status, &bytes)
-    }
-}
-
-async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, ConnectorError> {
-    let mut bytes = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if bytes.len() + chunk.len() > ANSWER_BYTES_MAX {
-                    return Err(ConnectorError::InvalidResponse("answer too large".into()));
-                }
-                bytes.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(bytes),
-            Err(err) if err.is_timeout() => return Err(ConnectorError::Timeout),
-            Err(_) => {
-                return Err(ConnectorError::Unavailable(
-                    "processor answer cut short".into(),
-                ))
-            }
-        }
     }
 }
 

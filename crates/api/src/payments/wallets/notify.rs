@@ -61,14 +61,15 @@ pub fn routes() -> Routes {
         )
 }
 
-/// Why a notification was not taken; `retry` when the fault is ours.
-struct Refusal {
-    reason: String,
-    ours: bool,
+/// Why a notification was not taken; `ours` when the fault is ours (also
+/// for `/notify/stripe/…`).
+pub(crate) struct Refusal {
+    pub(crate) reason: String,
+    pub(crate) ours: bool,
 }
 
 impl Refusal {
-    fn theirs(reason: impl Into<String>) -> Self {
+    pub(crate) fn theirs(reason: impl Into<String>) -> Self {
         Refusal {
             reason: reason.into(),
             ours: false,
