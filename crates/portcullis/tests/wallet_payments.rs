@@ -813,20 +813,103 @@ async fn aggregated_qr_picks_the_wallet_by_browser(backend: Backend) {
     let trades = s.sim.trades().await;
     let trade = trades.iter().find(|t| t["out_trade_no"] == id).unwrap();
     assert_eq!(trade["kind"], "MWEB", "{trade}");
-    // Once chosen, the other wallet is refused for that payment.
+    // Once chosen, the other wallet is refused for that payment, on a page.
     let other = open_page(data, ALIPAY_UA, "en").await;
-    assert_eq!(other.status(), 400);
-    // A wrong secret is a 404.
-    let wrong = open_page(
-        &format!(
-            "{}/wallet_qr/{id}?client_secret={id}_secret_nope",
-            s.server.base_url
-        ),
-        ALIPAY_UA,
-        "en",
+    assert_page(other, 409, "Payment already started").await;
+    // A wrong secret is a 404 page, in the browser's language.
+    let wrong = format!(
+        "{}/wallet_qr/{id}?client_secret={id}_secret_nope",
+        s.server.base_url
+    );
+    assert_page(open_page(&wrong, ALIPAY_UA, "en").await, 404, "not known").await;
+    assert_page(
+        open_page(&wrong, DESKTOP_UA, "zh-CN").await,
+        404,
+        "未找到付款码",
     )
     .await;
-    assert_eq!(wrong.status(), 404);
+    rescans_after_the_end_are_told_why(&s, &intents).await;
+}
+
+/// Asserts `page` is an HTML page with `status`, styled by the hosted
+/// pages' stylesheet, that says `words`.
+async fn assert_page(page: reqwest::Response, status: u16, words: &str) {
+    assert_eq!(page.status(), status);
+    let kind = page.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(kind.starts_with("text/html"), "{kind}");
+    let text = page.text().await.unwrap();
+    assert!(text.contains(words), "{words}: {text}");
+    assert!(
+        text.contains("href=\"/checkout/assets/checkout.css\"") && !text.contains("style="),
+        "{text}"
+    );
+}
+
+/// The same aggregated code scanned again once its intent is paid,
+/// declined or canceled: a page that says so, never the API's JSON.
+async fn rescans_after_the_end_are_told_why(s: &Setup, intents: &[Value]) {
+    let data_of = |i: usize| {
+        intents[i]["next_action"]["display_qr_code"]["data"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // Paid (intents[0]).
+    assert_page(
+        open_page(&data_of(0), ALIPAY_UA, "en").await,
+        200,
+        "Already paid",
+    )
+    .await;
+    assert_page(
+        open_page(&data_of(0), DESKTOP_UA, "zh-CN").await,
+        200,
+        "已支付",
+    )
+    .await;
+    // Declined in Alipay: back in requires_payment_method.
+    let declined = data_of(2);
+    let opened = open_page(&declined, ALIPAY_UA, "en").await;
+    assert_eq!(opened.status(), 302);
+    let location = opened.headers()["location"].to_str().unwrap();
+    assert_eq!(reqwest::get(location).await.unwrap().status(), 200);
+    let id = intents[2]["id"].as_str().unwrap();
+    let trades = s.sim.trades().await;
+    let trade = trades.iter().find(|t| t["out_trade_no"] == id).unwrap();
+    let customer = format!("{}/c/{}", s.sim.base_url, trade["token"].as_str().unwrap());
+    assert_eq!(s.sim.act(&customer, "decline", "none").await.status(), 200);
+    wait_for_status(
+        &s.api,
+        id,
+        "requires_payment_method",
+        Duration::from_secs(20),
+    )
+    .await;
+    for agent in [ALIPAY_UA, WECHAT_UA, DESKTOP_UA] {
+        let again = open_page(&declined, agent, "en").await;
+        assert_page(again, 410, "no longer valid").await;
+    }
+    let again = open_page(&declined, DESKTOP_UA, "zh-CN,zh;q=0.9").await;
+    assert_page(again, 410, "此付款码已失效").await;
+    // Canceled by the merchant (intents[1], its WeChat trade open).
+    let id = intents[1]["id"].as_str().unwrap();
+    let canceled = s
+        .api
+        .post(&format!("/v1/payment_intents/{id}/cancel"), &[])
+        .await;
+    assert_eq!(canceled.status, 200, "{}", canceled.text);
+    assert_page(
+        open_page(&data_of(1), WECHAT_UA, "en").await,
+        410,
+        "canceled",
+    )
+    .await;
+    assert_page(
+        open_page(&data_of(1), WECHAT_UA, "zh-CN").await,
+        410,
+        "付款已取消",
+    )
+    .await;
 }
 
 on_both_backends!(

@@ -156,6 +156,14 @@ async function expectNoSeriousViolations(page, what) {
   );
 }
 
+/** The aggregated page's stylesheet is the hosted pages' one, applied. */
+async function expectStyled(page) {
+  const links = await page.locator('link[rel=stylesheet]').evaluateAll((all) => all.map((l) => l.href));
+  assert.deepEqual(links, [`${BASE_URL}/checkout/assets/checkout.css`]);
+  const width = await page.locator('main').evaluate((main) => getComputedStyle(main).maxWidth);
+  assert.notEqual(width, 'none', 'the stylesheet applied');
+}
+
 /** Pays (or declines) on the simulator's customer page `page` shows. */
 async function actOnSimulator(page, action) {
   await page.waitForURL((url) => url.href.startsWith(`${SIM_URL}/`));
@@ -270,6 +278,7 @@ describe('wallet pages', () => {
         await code.waitFor();
         assert.ok(await code.evaluate((img) => img.complete && img.naturalWidth > 0), 'the QR image loaded');
         await page.getByRole('link', { name: words.wechat, exact: true }).waitFor();
+        await expectStyled(page);
         await expectNoSeriousViolations(page, `the ${locale} aggregated QR page`);
         await page.screenshot({ path: join(screenshots, `wallet-qr-choices-${locale}.png`), fullPage: true });
         // Choosing on the page works as the wallet's app would.
@@ -279,6 +288,72 @@ describe('wallet pages', () => {
         await closePage(page);
       });
     }
+  });
+
+  describe('the aggregated QR scanned again', () => {
+    const GONE = {
+      en: { title: 'This payment code is no longer valid', paid: 'Already paid' },
+      'zh-CN': { title: '此付款码已失效', paid: '已支付' },
+    };
+
+    for (const [locale, words] of Object.entries(GONE)) {
+      test(`${locale}: after a decline, rescanning shows that the code is no longer valid`, { timeout: TEST_TIMEOUT_MS }, async () => {
+        const intent = await gateway('POST', '/v1/payment_intents', {
+          amount: '1280',
+          currency: 'cny',
+          'payment_method_types[0]': 'alipay',
+          'payment_method_types[1]': 'wechat_pay',
+          'payment_method_data[type]': 'wallet_qr',
+          confirm: 'true',
+        });
+        const data = intent.next_action.display_qr_code.data;
+        const page = await openPage(AGENTS.alipay, locale);
+        await page.goto(data);
+        await actOnSimulator(page, 'decline');
+        await waitFor(`${intent.id} to be declined`, async () => {
+          const now = await gateway('GET', `/v1/payment_intents/${intent.id}`);
+          return now.status === 'requires_payment_method';
+        });
+        for (const agent of [AGENTS.alipay, AGENTS.desktop]) {
+          const again = await openPage(agent, locale);
+          const answer = await again.goto(data);
+          assert.equal(answer.status(), 410);
+          assert.match(answer.headers()['content-type'], /^text\/html/);
+          assert.equal(await again.getAttribute('html', 'lang'), locale);
+          await again.getByRole('heading', { name: words.title }).waitFor();
+          await expectStyled(again);
+          await expectNoSeriousViolations(again, `the ${locale} no-longer-valid page`);
+          await again.screenshot({ path: join(screenshots, `wallet-qr-rescan-declined-${locale}.png`), fullPage: true });
+          await closePage(again);
+        }
+        await closePage(page);
+      });
+    }
+
+    test('a paid code says so, and an unknown one is a 404 page', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const intent = await gateway('POST', '/v1/payment_intents', {
+        amount: '660',
+        currency: 'cny',
+        'payment_method_types[0]': 'alipay',
+        'payment_method_types[1]': 'wechat_pay',
+        'payment_method_data[type]': 'wallet_qr',
+        confirm: 'true',
+      });
+      const data = intent.next_action.display_qr_code.data;
+      const page = await openPage(AGENTS.alipay, 'zh-CN');
+      await page.goto(data);
+      await actOnSimulator(page, 'pay');
+      await intentSucceeds(intent.id);
+      const again = await openPage(AGENTS.wechat, 'zh-CN');
+      assert.equal((await again.goto(data)).status(), 200);
+      await again.getByRole('heading', { name: GONE['zh-CN'].paid }).waitFor();
+      await expectStyled(again);
+      const unknown = await again.goto(`${BASE_URL}/wallet_qr/${intent.id}?client_secret=${intent.id}_secret_wrong`);
+      assert.equal(unknown.status(), 404);
+      await again.getByRole('heading', { name: '未找到付款码' }).waitFor();
+      await closePage(again);
+      await closePage(page);
+    });
   });
 
   describe('the hosted checkout with wallets', () => {

@@ -7,7 +7,7 @@
 
 mod closing;
 pub mod expiry;
-mod page;
+pub(crate) mod page;
 mod pay;
 mod render;
 mod request;

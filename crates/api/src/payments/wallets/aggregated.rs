@@ -10,6 +10,7 @@
 //! Chinese. The trade opened is stored on the intent (version-checked), so
 //! the notification and the worker find it as for any wallet payment.
 
+use super::aggregated_page::{choices, Notice};
 use super::open::open_trade;
 use super::{Provider, WalletOptions};
 use crate::error::{ApiError, ApiResult};
@@ -23,10 +24,8 @@ use crate::state::AppState;
 use crate::wire::ApiRequest;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
-use portcullis_domain::payment_intents::{
-    NextAction, PaymentIntent, PaymentIntentStatus, WalletTrade,
-};
+use axum::response::{IntoResponse, Response};
+use portcullis_domain::payment_intents::{NextAction, PaymentIntent, WalletTrade};
 use portcullis_store::StoreError;
 
 /// `provider` of a `WalletTrade` whose wallet the customer has not chosen.
@@ -91,64 +90,75 @@ fn wallet_of_browser(headers: &HeaderMap) -> Option<Provider> {
     }
 }
 
+/// Where the page sends the customer: the chosen wallet, both choices,
+/// or a notice.
+enum Outcome {
+    Redirect(String),
+    Choices(Box<PaymentIntent>),
+    Notice(Notice),
+}
+
 async fn page(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     mut request: ApiRequest,
 ) -> Response {
+    let client_ip = request.client_ip;
+    let params = &mut request.params;
+    let locale = params.string("locale", 10).ok().flatten();
+    let locale = Locale::negotiate(locale.as_deref(), &headers);
     let result = async {
-        let params = &mut request.params;
         let secret = params.required_string("client_secret", 255)?;
         let chosen = params.string("wallet", 20)?;
-        let locale = params.string("locale", 10)?;
         std::mem::take(params).finish()?;
         let (scope, intent) = intent_by_secret(&state, &id, &secret).await?;
+        if let Some(notice) = Notice::of(&intent, state.now()) {
+            return Ok(Outcome::Notice(notice));
+        }
         let wallet = chosen
             .as_deref()
             .and_then(Provider::parse)
             .or_else(|| wallet_of_browser(&headers));
         let Some(wallet) = wallet else {
-            let locale = Locale::negotiate(locale.as_deref(), &headers);
-            return Ok(choices(&intent, locale).into_response());
+            return Ok(Outcome::Choices(Box::new(intent)));
         };
-        let ip = request.client_ip.map(|ip| ip.to_string());
-        let url = pay_with(&state, &scope, &intent.id, wallet, ip).await?;
-        Ok::<_, ApiError>((StatusCode::FOUND, [(header::LOCATION, url)]).into_response())
+        let ip = client_ip.map(|ip| ip.to_string());
+        pay_with(&state, &scope, &intent.id, wallet, ip).await
     };
     match result.await {
-        Ok(response) => response,
-        Err(err) => err.into_response(),
+        Ok(Outcome::Redirect(url)) => {
+            (StatusCode::FOUND, [(header::LOCATION, url)]).into_response()
+        }
+        Ok(Outcome::Choices(intent)) => choices(&intent, locale),
+        Ok(Outcome::Notice(notice)) => notice.page(locale),
+        // A wrong secret, id or parameter: a code we do not know.
+        Err(err) if matches!(err.status, StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST) => {
+            Notice::Unknown.page(locale)
+        }
+        Err(_) => Notice::Failed.page(locale),
     }
 }
 
 /// Opens (or reopens) the trade of `wallet` for intent `id`; the URL the
-/// browser goes to.
+/// browser goes to, or why it cannot be paid now.
 async fn pay_with(
     state: &AppState,
     scope: &portcullis_store::Scope,
     id: &str,
     wallet: Provider,
     ip: Option<String>,
-) -> ApiResult<String> {
+) -> ApiResult<Outcome> {
     let _lock = state.locks.lock(id).await;
     let (doc, mut intent) = load::<PaymentIntent>(state, scope, id, "id").await?;
-    let current = intent.wallet.clone();
-    let waiting = intent.status == PaymentIntentStatus::RequiresAction;
-    let open = current.as_ref().filter(|_| waiting);
-    let Some(open) = open else {
-        return Err(ApiError::invalid(
-            "payment_intent_unexpected_state",
-            format!("This payment is {}.", intent.status.as_str()),
-            "id",
-        ));
+    if let Some(notice) = Notice::of(&intent, state.now()) {
+        return Ok(Outcome::Notice(notice));
+    }
+    let Some(open) = intent.wallet.clone() else {
+        return Ok(Outcome::Notice(Notice::NoLongerValid));
     };
     if open.provider != UNCHOSEN && open.provider != wallet.as_str() {
-        return Err(ApiError::invalid(
-            "payment_intent_unexpected_state",
-            format!("This payment is being paid with {}.", open.provider),
-            "wallet",
-        ));
+        return Ok(Outcome::Notice(Notice::OtherWallet));
     }
     let options = WalletOptions {
         alipay_channel: Some("wap".into()),
@@ -192,49 +202,5 @@ async fn pay_with(
             Err(err) => return Err(err.into()),
         }
     }
-    Ok(url)
-}
-
-/// Both wallets offered, for a browser that is neither wallet's app: the
-/// code itself (to scan with either app) and a link for each wallet.
-fn choices(intent: &PaymentIntent, locale: Locale) -> Html<String> {
-    let yuan = portcullis_wallets::amount::yuan_text(intent.amount.minor()).unwrap_or_default();
-    let base = format!(
-        "?client_secret={}&locale={}",
-        intent.client_secret,
-        locale.tag()
-    );
-    let (title, alipay, wechat, hint, qr_alt) = match locale {
-        Locale::ZhCn => (
-            "选择支付方式",
-            "支付宝",
-            "微信支付",
-            "请用支付宝或微信扫码，或在手机上选择：",
-            "付款二维码（支付宝或微信扫码）",
-        ),
-        Locale::En => (
-            "Choose how to pay",
-            "Alipay",
-            "WeChat Pay",
-            "Scan this code with Alipay or WeChat, or choose on your phone:",
-            "QR code to pay with Alipay or WeChat",
-        ),
-    };
-    let image = format!(
-        "/v1/payment_intents/{}/qr_code.svg?client_secret={}",
-        intent.id, intent.client_secret
-    );
-    Html(format!(
-        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title></head><body><main><h1>{title}</h1>\
-         <p>¥<span id=\"amount\">{yuan}</span></p><p>{hint}</p>\
-         <p><img id=\"qr\" src=\"{image}\" alt=\"{qr_alt}\" width=\"240\" height=\"240\"></p>\
-         <p><a id=\"alipay\" href=\"{base}&amp;wallet=alipay\">{alipay}</a></p>\
-         <p><a id=\"wechat_pay\" href=\"{base}&amp;wallet=wechat_pay\">{wechat}</a></p>\
-         </main></body></html>",
-        lang = locale.tag(),
-        base = base.replace('&', "&amp;"),
-        image = image.replace('&', "&amp;"),
-    ))
+    Ok(Outcome::Redirect(url))
 }

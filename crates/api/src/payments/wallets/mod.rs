@@ -9,6 +9,7 @@
 
 pub(crate) mod account;
 pub(crate) mod aggregated;
+mod aggregated_page;
 pub(crate) mod code;
 pub(crate) mod confirm;
 pub(crate) mod notify;
