@@ -383,11 +383,22 @@ async fn an_expiring_sessions_intent_is_canceled_or_completes_it(backend: Backen
     assert_eq!(intent["status"], "canceled");
 
     // A challenge passed while the browser never came back: the next visit
-    // of the page completes the session, once.
+    // of the page completes the session, once, and sends the customer on
+    // to `success_url`; later visits say the order is paid.
     let session = create_session(&api, &[]).await;
     let id = session["id"].as_str().unwrap();
     let (_, challenged) = pay(&server, id, THREE_DS).await;
     decide(&challenged, "pass").await;
+    let back = browser()
+        .get(server.url(&format!("/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status().as_u16(), 303);
+    assert_eq!(
+        back.headers()["location"],
+        format!("https://shop.example/done?session={id}").as_str()
+    );
     let (_, shown) = page(&server, &format!("/checkout/{id}"), "en").await;
     assert!(shown.contains("This order is paid"), "{shown}");
     let session = api.get(&format!("/v1/checkout/sessions/{id}")).await.json();

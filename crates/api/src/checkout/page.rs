@@ -138,6 +138,14 @@ struct ClosedTemplate {
     style: &'static str,
 }
 
+/// What a visit of the page answers.
+enum Shown {
+    /// The page, and the language the visit switched to (a cookie).
+    Page(String, Option<Locale>),
+    /// The session was paid: the merchant's `success_url`.
+    Redirect(String),
+}
+
 async fn page(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -154,6 +162,9 @@ async fn page(
             if let Some(intent) = super::closing::paid_intent(&state, &scope, &session).await? {
                 let origin = crate::events::Origin::of(&request);
                 session = super::complete(&state, &scope, &id, &intent, &origin).await?;
+                // The customer is back from paying (a wallet's return, a
+                // late outcome): on to the merchant, as the status poll does.
+                return Ok(Shown::Redirect(session.success_redirect()));
             }
         }
         let locale = locale_of(query_locale.as_deref(), &session, &headers);
@@ -167,10 +178,12 @@ async fn page(
             let waiting = super::closing::awaits_wallet(&state, &scope, &session).await?;
             open_html(&session, locale, failure, waiting)
         }?;
-        Ok::<_, ApiError>((html, query_locale.and_then(|tag| Locale::parse(&tag))))
+        let switched = query_locale.and_then(|tag| Locale::parse(&tag));
+        Ok::<_, ApiError>(Shown::Page(html, switched))
     };
     match result.await {
-        Ok((html, switched)) => {
+        Ok(Shown::Redirect(location)) => super::pay::redirect(&location),
+        Ok(Shown::Page(html, switched)) => {
             let mut response = Html(html).into_response();
             if let Some(locale) = switched {
                 let cookie = locale.set_cookie("/checkout", state.settings.tls);

@@ -402,7 +402,7 @@ async fn back_from_authentication(
     }
 }
 
-fn redirect(location: &str) -> Response {
+pub(super) fn redirect(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     match HeaderValue::from_str(location) {
         Ok(value) => {
