@@ -37,7 +37,11 @@ pub const BLOCK_HIGHEST_RULE: &str = "rule_default_block_highest";
 /// What one assessment is about.
 pub struct RiskInput<'a> {
     pub intent: &'a PaymentIntent,
-    pub method: &'a PaymentMethod,
+    /// The card PaymentMethod; `None` for a wallet payment, whose
+    /// card-only signals stay unknown.
+    pub method: Option<&'a PaymentMethod>,
+    /// `card`, `alipay` or `wechat_pay`.
+    pub payment_method_type: &'a str,
     /// The customer's IP: `customer_ip`, or the browser's on our hosted page.
     pub ip: Option<IpAddr>,
     /// The customer passed the authentication challenge for this payment.
@@ -76,20 +80,21 @@ impl Assessment {
         if !counted {
             for (kind, subject) in &f.subjects {
                 ops.push(self.count(*kind, subject, RiskMetric::Total, f.hour(), 0));
+                let Some(card) = f.card.clone() else { continue };
                 if *kind != RiskSubjectKind::Card {
                     ops.push(WriteOp::Risk(RiskWrite::CardSeen {
                         scope: f.scope.clone(),
                         kind: *kind,
                         subject: subject.clone(),
                         bucket_hour: f.hour(),
-                        card: f.card.clone(),
+                        card,
                     }));
                 }
             }
-            if let Some(at) = f.location {
+            if let (Some(at), Some(card)) = (f.location, f.card.clone()) {
                 ops.push(WriteOp::Risk(RiskWrite::Sighting {
                     scope: f.scope.clone(),
-                    card: f.card.clone(),
+                    card,
                     latitude_micro: at.latitude_micro,
                     longitude_micro: at.longitude_micro,
                     seen_at: f.now,
@@ -167,10 +172,9 @@ pub async fn assess(
     input: &RiskInput<'_>,
 ) -> ApiResult<Assessment> {
     let (mut signals, facts) = gather::gather(state, scope, input).await?;
-    let sandbox = if scope.livemode {
-        None
-    } else {
-        sandbox_risk(&input.method.card.bin, &input.method.card.last4)
+    let sandbox = match input.method {
+        Some(method) if !scope.livemode => sandbox_risk(&method.card.bin, &method.card.last4),
+        _ => None,
     };
     let floor = match sandbox {
         Some(SandboxRisk::AlwaysBlocked) => 97,

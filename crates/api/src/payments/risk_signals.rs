@@ -4,6 +4,8 @@
 use super::risk::RiskInput;
 use crate::error::ApiResult;
 use crate::state::AppState;
+use portcullis_domain::payment_intents::PaymentIntent;
+use portcullis_domain::payment_methods::PaymentMethod;
 use portcullis_risk::geo::{record_travel, Location, Sighting};
 use portcullis_risk::score::amount_anomaly;
 use portcullis_risk::signals::MICROS_PER_UNIT;
@@ -22,8 +24,8 @@ pub struct Facts {
     pub scope: Scope,
     /// The card first, then customer, email and IP, where known.
     pub subjects: Vec<(RiskSubjectKind, String)>,
-    /// The card's fingerprint.
-    pub card: String,
+    /// The card's fingerprint (`None` for a wallet payment).
+    pub card: Option<String>,
     pub usd_cents: Option<i64>,
     pub location: Option<Location>,
     pub now: i64,
@@ -43,12 +45,16 @@ pub async fn gather(
     let now = state.now();
     let mut s = Signals::default();
     let usd_cents = amounts(state, input, &mut s);
-    card(state, input, &mut s);
-    let email = input
-        .method
-        .billing_details
-        .email
-        .clone()
+    s.set(
+        Signal::PaymentMethodType,
+        V::text(input.payment_method_type),
+    );
+    if let Some(method) = input.method {
+        card(state, input.intent, method, &mut s);
+    }
+    let billing_details = input.method.map(|m| &m.billing_details);
+    let email = billing_details
+        .and_then(|b| b.email.clone())
         .or_else(|| input.intent.receipt_email.clone())
         .map(|e| e.to_ascii_lowercase());
     s.set(
@@ -56,11 +62,8 @@ pub async fn gather(
         V::text_or_unknown(input.intent.customer.as_deref()),
     );
     s.set(Signal::Email, V::text_or_unknown(email.as_deref()));
-    let billing = input
-        .method
-        .billing_details
-        .address
-        .as_ref()
+    let billing = billing_details
+        .and_then(|b| b.address.as_ref())
         .and_then(|a| a.country.as_deref());
     s.set(
         Signal::BillingCountry,
@@ -69,9 +72,10 @@ pub async fn gather(
     s.set(Signal::IsOffSession, V::Bool(input.off_session));
     s.set(Signal::IsAuthenticated, V::Bool(input.authenticated));
     let location = place(state, input, &mut s);
-    let card = input.method.card.fingerprint.clone();
-    let mut subjects = vec![(RiskSubjectKind::Card, card.clone())];
+    let card = input.method.map(|m| m.card.fingerprint.clone());
+    let mut subjects = Vec::new();
     for (kind, value) in [
+        (RiskSubjectKind::Card, card.clone()),
         (RiskSubjectKind::Customer, input.intent.customer.clone()),
         (RiskSubjectKind::Email, email),
         (RiskSubjectKind::Ip, input.ip.map(|ip| ip.to_string())),
@@ -130,9 +134,9 @@ fn amounts(state: &AppState, input: &RiskInput<'_>, s: &mut Signals) -> Option<i
     usd_cents
 }
 
-fn card(state: &AppState, input: &RiskInput<'_>, s: &mut Signals) {
-    let card = &input.method.card;
-    let row = state.risk.bin_info(input.intent.livemode, &card.bin);
+fn card(state: &AppState, intent: &PaymentIntent, method: &PaymentMethod, s: &mut Signals) {
+    let card = &method.card;
+    let row = state.risk.bin_info(intent.livemode, &card.bin);
     let country = row
         .and_then(|r| r.country.clone())
         .or_else(|| card.country.clone());
@@ -226,15 +230,17 @@ async fn velocity(
             subject: subject.clone(),
             hour_from: hour - HOURLY_BUCKETS_BACK,
             day_from: hour - DAILY_BUCKETS_BACK,
-            card: Some(facts.card.clone()),
+            card: facts.card.clone(),
         })
         .collect();
+    // Without a card, the sighting read by an empty fingerprint finds none.
+    let card = facts.card.as_deref().unwrap_or_default();
     let history = state
         .store
-        .risk_history(&queries, &facts.scope, &facts.card)
+        .risk_history(&queries, &facts.scope, card)
         .await?;
     for ((kind, _), read) in facts.subjects.iter().zip(&history.counters) {
-        set_velocity(s, *kind, read);
+        set_velocity(s, *kind, read, facts.card.is_some());
         let usd_cents = facts.usd_cents.unwrap_or(0);
         let (average, ratio) =
             amount_anomaly(usd_cents, read.history_count, read.history_usd_cents);
@@ -253,7 +259,8 @@ async fn velocity(
     Ok(history.sighting)
 }
 
-fn set_velocity(s: &mut Signals, kind: RiskSubjectKind, read: &RiskCounters) {
+/// Sets one subject's velocity signals; distinct cards only for a card.
+fn set_velocity(s: &mut Signals, kind: RiskSubjectKind, read: &RiskCounters, has_card: bool) {
     let (counts, cards) = velocity_signals(kind);
     let values = [
         read.total.hourly + 1,
@@ -266,7 +273,7 @@ fn set_velocity(s: &mut Signals, kind: RiskSubjectKind, read: &RiskCounters) {
     for (signal, value) in counts.iter().zip(values) {
         s.set(*signal, V::count(value));
     }
-    if let Some([hourly, daily]) = cards {
+    if let (Some([hourly, daily]), true) = (cards, has_card) {
         s.set(
             hourly,
             V::count(read.cards.hourly + i64::from(!read.card_seen_hourly)),
