@@ -5,7 +5,8 @@
 //! rule that matches answers as a blocked card payment does (402,
 //! `outcome.type: blocked`) and opens no trade at the provider; a rule on
 //! a card-only signal never matches a wallet payment; an allowed payment's
-//! charge carries a real `risk_score` and `risk_level`.
+//! charge carries a real `risk_score` and `risk_level`, and once paid it
+//! counts as authorized for its email.
 
 mod support;
 mod wallets;
@@ -125,7 +126,8 @@ async fn rules_block_wallet_payments_before_the_provider(backend: Backend) {
     let alipay = confirm(&s.api, "alipay", "20000", &[]).await;
     assert_eq!(alipay.status, 200, "{}", alipay.text);
     assert_eq!(alipay.json()["status"], "requires_action");
-    let small = confirm(&s.api, "wechat_pay", "5000", &[]).await;
+    let paid_email = [("receipt_email", "buyer@example.com")];
+    let small = confirm(&s.api, "wechat_pay", "5000", &paid_email).await;
     assert_eq!(small.status, 200, "{}", small.text);
     let small = small.json();
     let id = small["id"].as_str().unwrap();
@@ -148,6 +150,19 @@ async fn rules_block_wallet_payments_before_the_provider(backend: Backend) {
     assert!(score <= 100, "{outcome}");
     assert_eq!(outcome["signals"]["risk_score"], score, "{outcome}");
     assert_eq!(charge["payment_method_details"]["type"], "wechat_pay");
+
+    // The paid payment counts as authorized for its email, not for others.
+    let by_authorized = add_rule(
+        &s.api,
+        "block if :authorized_charges_per_email_hourly: >= 1",
+    )
+    .await;
+    let again = confirm(&s.api, "alipay", "1000", &paid_email).await;
+    let by_authorized = by_authorized["id"].as_str().unwrap();
+    assert_blocked(&s.api, &again, "alipay", by_authorized).await;
+    let other = [("receipt_email", "someone@example.com")];
+    let passed = confirm(&s.api, "alipay", "1000", &other).await;
+    assert_eq!(passed.status, 200, "{}", passed.text);
 }
 
 async fn lists_and_velocity_apply_to_wallet_payments(backend: Backend) {

@@ -79,7 +79,7 @@ impl Assessment {
         let mut ops = Vec::new();
         if !counted {
             for (kind, subject) in &f.subjects {
-                ops.push(self.count(*kind, subject, RiskMetric::Total, f.hour(), 0));
+                ops.push(count(f, *kind, subject, RiskMetric::Total, f.hour(), 0));
                 let Some(card) = f.card.clone() else { continue };
                 if *kind != RiskSubjectKind::Card {
                     ops.push(WriteOp::Risk(RiskWrite::CardSeen {
@@ -111,41 +111,7 @@ impl Assessment {
     /// Writes for the acquirer's answer: authorized (with the lifetime
     /// amount history of the card and customer) or declined.
     pub fn outcome_writes(&self, authorized: bool) -> Vec<WriteOp> {
-        let f = &self.facts;
-        let metric = if authorized {
-            RiskMetric::Authorized
-        } else {
-            RiskMetric::Declined
-        };
-        let mut ops = Vec::new();
-        for (kind, subject) in &f.subjects {
-            ops.push(self.count(*kind, subject, metric, f.hour(), 0));
-            let keeps_history = matches!(kind, RiskSubjectKind::Card | RiskSubjectKind::Customer);
-            if authorized && keeps_history {
-                let cents = f.usd_cents.unwrap_or(0);
-                ops.push(self.count(*kind, subject, metric, RISK_LIFETIME_BUCKET, cents));
-            }
-        }
-        ops
-    }
-
-    fn count(
-        &self,
-        kind: RiskSubjectKind,
-        subject: &str,
-        metric: RiskMetric,
-        bucket_hour: i64,
-        cents: i64,
-    ) -> WriteOp {
-        WriteOp::Risk(RiskWrite::Count {
-            scope: self.facts.scope.clone(),
-            kind,
-            subject: subject.to_owned(),
-            metric,
-            bucket_hour,
-            count: 1,
-            amount_usd_cents: cents,
-        })
+        outcome_counts(&self.facts, authorized)
     }
 
     fn evaluation(&self, intent_id: &str) -> ApiResult<WriteOp> {
@@ -163,6 +129,71 @@ impl Assessment {
             body: body.to_string(),
         })
     }
+}
+
+/// The counters of an outcome: authorized (with the lifetime amount
+/// history of the card and customer) or declined.
+fn outcome_counts(f: &Facts, authorized: bool) -> Vec<WriteOp> {
+    let metric = if authorized {
+        RiskMetric::Authorized
+    } else {
+        RiskMetric::Declined
+    };
+    let mut ops = Vec::new();
+    for (kind, subject) in &f.subjects {
+        ops.push(count(f, *kind, subject, metric, f.hour(), 0));
+        let keeps_history = matches!(kind, RiskSubjectKind::Card | RiskSubjectKind::Customer);
+        if authorized && keeps_history {
+            let cents = f.usd_cents.unwrap_or(0);
+            ops.push(count(
+                f,
+                *kind,
+                subject,
+                metric,
+                RISK_LIFETIME_BUCKET,
+                cents,
+            ));
+        }
+    }
+    ops
+}
+
+fn count(
+    f: &Facts,
+    kind: RiskSubjectKind,
+    subject: &str,
+    metric: RiskMetric,
+    bucket_hour: i64,
+    cents: i64,
+) -> WriteOp {
+    WriteOp::Risk(RiskWrite::Count {
+        scope: f.scope.clone(),
+        kind,
+        subject: subject.to_owned(),
+        metric,
+        bucket_hour,
+        count: 1,
+        amount_usd_cents: cents,
+    })
+}
+
+/// The authorized counters of a paid wallet payment (no card): its
+/// customer's, receipt email's and IP's, as its assessment named them.
+pub fn wallet_paid_writes(state: &AppState, scope: &Scope, intent: &PaymentIntent) -> Vec<WriteOp> {
+    let email = intent.receipt_email.as_deref().map(str::to_ascii_lowercase);
+    let ip = intent
+        .customer_ip
+        .as_deref()
+        .and_then(|ip| ip.parse::<IpAddr>().ok());
+    let facts = Facts {
+        scope: scope.clone(),
+        subjects: gather::subjects(None, intent.customer.clone(), email, ip),
+        card: None,
+        usd_cents: gather::usd_cents(state, intent),
+        location: None,
+        now: state.now(),
+    };
+    outcome_counts(&facts, true)
 }
 
 /// Assesses one payment attempt.

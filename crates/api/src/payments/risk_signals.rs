@@ -11,6 +11,7 @@ use portcullis_risk::score::amount_anomaly;
 use portcullis_risk::signals::MICROS_PER_UNIT;
 use portcullis_risk::{Signal, SignalValue as V, Signals};
 use portcullis_store::{RiskCounterQuery, RiskCounters, RiskSubjectKind, Scope};
+use std::net::IpAddr;
 
 const SECONDS_PER_HOUR: i64 = 3_600;
 /// Hourly windows cover this hour's bucket and the one before (so at
@@ -73,20 +74,10 @@ pub async fn gather(
     s.set(Signal::IsAuthenticated, V::Bool(input.authenticated));
     let location = place(state, input, &mut s);
     let card = input.method.map(|m| m.card.fingerprint.clone());
-    let mut subjects = Vec::new();
-    for (kind, value) in [
-        (RiskSubjectKind::Card, card.clone()),
-        (RiskSubjectKind::Customer, input.intent.customer.clone()),
-        (RiskSubjectKind::Email, email),
-        (RiskSubjectKind::Ip, input.ip.map(|ip| ip.to_string())),
-    ] {
-        if let Some(value) = value {
-            subjects.push((kind, value));
-        }
-    }
+    let customer = input.intent.customer.clone();
     let facts = Facts {
         scope: scope.clone(),
-        subjects,
+        subjects: subjects(card.clone(), customer, email, input.ip),
         card,
         usd_cents,
         location,
@@ -110,6 +101,34 @@ pub async fn gather(
     Ok((s, facts))
 }
 
+/// The subjects counted for a payment: the card first, then customer,
+/// email and IP, where known.
+pub fn subjects(
+    card: Option<String>,
+    customer: Option<String>,
+    email: Option<String>,
+    ip: Option<IpAddr>,
+) -> Vec<(RiskSubjectKind, String)> {
+    [
+        (RiskSubjectKind::Card, card),
+        (RiskSubjectKind::Customer, customer),
+        (RiskSubjectKind::Email, email),
+        (RiskSubjectKind::Ip, ip.map(|ip| ip.to_string())),
+    ]
+    .into_iter()
+    .filter_map(|(kind, value)| value.map(|value| (kind, value)))
+    .collect()
+}
+
+/// The intent's amount in US cents by the rate table, if convertible.
+pub fn usd_cents(state: &AppState, intent: &PaymentIntent) -> Option<i64> {
+    let exponent = intent.currency.exponent();
+    state
+        .risk
+        .rates
+        .to_usd_cents(intent.amount.minor(), intent.currency.as_str(), exponent)
+}
+
 /// Sets the amount signals; returns the amount in US cents, if convertible.
 fn amounts(state: &AppState, input: &RiskInput<'_>, s: &mut Signals) -> Option<i64> {
     let intent = input.intent;
@@ -121,10 +140,7 @@ fn amounts(state: &AppState, input: &RiskInput<'_>, s: &mut Signals) -> Option<i
         V::Number(minor.saturating_mul(micros_per_minor)),
     );
     s.set(Signal::Currency, V::text(intent.currency.as_str()));
-    let usd_cents = state
-        .risk
-        .rates
-        .to_usd_cents(minor, intent.currency.as_str(), exponent);
+    let usd_cents = usd_cents(state, intent);
     if let Some(cents) = usd_cents {
         s.set(
             Signal::AmountInUsd,

@@ -155,6 +155,10 @@ pub(crate) async fn paid(
     intent.wallet = Some(trade);
     let mut writes = WriteSet::new();
     writes.ops.extend(booked);
+    if intent.wallet_risk.is_some() {
+        let counted = crate::payments::risk::wallet_paid_writes(ctx.state, ctx.scope, &intent);
+        writes.ops.extend(counted);
+    }
     writes.push(records::insert(ctx.scope, &charge)?);
     writes
         .ops
