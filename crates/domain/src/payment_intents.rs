@@ -230,6 +230,18 @@ pub enum NextAction {
     },
 }
 
+/// How the risk check scored a wallet payment it let through.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletRisk {
+    /// `normal`, `elevated` or `highest`.
+    pub risk_level: String,
+    /// 0–100.
+    pub risk_score: u8,
+    /// The risk signals that mattered, by name.
+    #[serde(default)]
+    pub signals: serde_json::Map<String, serde_json::Value>,
+}
+
 /// The trade a wallet payment opened at its provider.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalletTrade {
@@ -315,6 +327,10 @@ pub struct PaymentIntent {
     /// The wallet trade of an Alipay or WeChat Pay payment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wallet: Option<WalletTrade>,
+    /// The risk verdict of the latest wallet confirm, for the charge's
+    /// `outcome` when the trade is paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet_risk: Option<WalletRisk>,
     /// Set at creation only; `None` for an ordinary payment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose: Option<IntentPurpose>,
@@ -397,6 +413,7 @@ impl PaymentIntent {
             customer_ip: None,
             review: None,
             wallet: None,
+            wallet_risk: None,
             purpose: None,
             balance_refunded_minor: 0,
         }

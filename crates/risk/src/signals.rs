@@ -53,6 +53,7 @@ signals! {
     Amount = "amount": Number, "The amount in major units of the payment's currency.";
     AmountInUsd = "amount_in_usd": Number, "The amount converted to US dollars by the configured rate table.";
     Currency = "currency": Text, "The payment's currency, lowercase ISO 4217.";
+    PaymentMethodType = "payment_method_type": Text, "card, alipay or wechat_pay.";
     CardBrand = "card_brand": Text, "visa, mastercard, amex, …";
     CardBin = "card_bin": Text, "The card's first six digits.";
     CardCountry = "card_country": Text, "The issuing country by the BIN table (ISO 3166 alpha-2).";

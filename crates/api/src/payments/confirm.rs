@@ -3,7 +3,7 @@
 
 use super::attempts::{Attempt, AttemptKind};
 use super::methods::{ensure_customer_exists, from_test_id, new_card_method};
-use super::outcome::{approved, authentication_required, blocked, declined, Resolution};
+use super::outcome::{approved, authentication_required, blocked, declined, PaidWith, Resolution};
 use super::records::{self, load};
 use super::risk::{self, RiskInput};
 use super::Ctx;
@@ -297,7 +297,8 @@ async fn confirm_loaded(
     }
     let risk_input = RiskInput {
         intent: &intent,
-        method: &method,
+        method: Some(&method),
+        payment_method_type: "card",
         ip: intent.customer_ip.as_deref().and_then(|ip| ip.parse().ok()),
         authenticated: false,
         off_session: input.off_session,
@@ -307,12 +308,12 @@ async fn confirm_loaded(
         .ops
         .extend(assessment.attempt_writes(&intent.id, false)?);
     if assessment.blocked_by().is_some() {
-        let resolution = blocked(ctx, intent, &method, &assessment)?;
-        return finish(doc, resolution, phase_one, scope);
+        let resolution = blocked(ctx, intent, PaidWith::Card(&method), &assessment)?;
+        return finish_resolution(doc, resolution, phase_one, scope);
     }
     if assessment.action == portcullis_risk::Action::RequestThreeDs {
         let resolution = authentication_required(ctx, intent)?;
-        return finish(doc, resolution, phase_one, scope);
+        return finish_resolution(doc, resolution, phase_one, scope);
     }
     let attempt = Attempt::new(
         AttemptKind::Authorize,
@@ -477,7 +478,9 @@ pub(super) fn as_written(id: &str, created: i64, version: i64) -> portcullis_sto
     }
 }
 
-fn finish(
+/// Phase one's writes, the intent and the resolution's writes, answered
+/// as the resolution says.
+pub(crate) fn finish_resolution(
     doc: Option<portcullis_store::Doc>,
     resolution: Resolution,
     phase_one: WriteSet,

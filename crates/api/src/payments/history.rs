@@ -16,7 +16,7 @@
 
 use super::attempts::{Attempt, AttemptKind};
 use super::methods::from_test_id;
-use super::outcome::{approved, authentication_required, blocked, declined, Resolution};
+use super::outcome::{approved, authentication_required, blocked, declined, PaidWith, Resolution};
 use super::records;
 use super::risk::{self, RiskInput};
 use super::Ctx;
@@ -95,7 +95,8 @@ pub async fn payment_writes(
     apply(&mut intent, IntentEvent::PaymentMethodGiven)?;
     let risk_input = RiskInput {
         intent: &intent,
-        method: &method,
+        method: Some(&method),
+        payment_method_type: "card",
         ip: None,
         authenticated: false,
         off_session: false,
@@ -105,7 +106,7 @@ pub async fn payment_writes(
         .ops
         .extend(assessment.attempt_writes(&intent.id, false)?);
     let resolution = if assessment.blocked_by().is_some() {
-        blocked(&ctx, intent, &method, &assessment)?
+        blocked(&ctx, intent, PaidWith::Card(&method), &assessment)?
     } else if assessment.action == portcullis_risk::Action::RequestThreeDs {
         authentication_required(&ctx, intent)?
     } else {

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::event;
 use axum::http::StatusCode;
 use portcullis_connectors::{Decline, DisputeNotice};
-use portcullis_domain::charges::{Charge, ChargeStatus, Outcome};
+use portcullis_domain::charges::{Charge, ChargeStatus, Outcome, WalletCharge};
 use portcullis_domain::ids::new_id;
 use portcullis_domain::payment_intents::{IntentEvent, NextAction, PaymentError, PaymentIntent};
 use portcullis_domain::payment_methods::PaymentMethod;
@@ -28,13 +28,38 @@ pub struct Resolution {
     pub writes: WriteSet,
 }
 
+/// What a payment was made with: a card PaymentMethod, or a wallet
+/// (`alipay` / `wechat_pay`), which has no PaymentMethod object.
+#[derive(Clone, Copy)]
+pub enum PaidWith<'a> {
+    Card(&'a PaymentMethod),
+    Wallet(&'a str),
+}
+
+impl<'a> PaidWith<'a> {
+    fn card_method(self) -> Option<&'a PaymentMethod> {
+        match self {
+            PaidWith::Card(method) => Some(method),
+            PaidWith::Wallet(_) => None,
+        }
+    }
+}
+
 fn new_charge(
     ctx: &Ctx<'_>,
     intent: &PaymentIntent,
-    method: &PaymentMethod,
+    paid_with: PaidWith<'_>,
     attempt: &Attempt,
     outcome: Outcome,
 ) -> Charge {
+    let method = paid_with.card_method();
+    let wallet = match paid_with {
+        PaidWith::Card(_) => None,
+        PaidWith::Wallet(provider) => Some(WalletCharge {
+            provider: provider.to_owned(),
+            transaction_id: None,
+        }),
+    };
     Charge {
         id: new_id("ch"),
         created: ctx.state.now(),
@@ -46,13 +71,13 @@ fn new_charge(
         captured: false,
         status: ChargeStatus::Failed,
         payment_intent: intent.id.clone(),
-        payment_method: Some(method.id.clone()),
+        payment_method: method.map(|m| m.id.clone()),
         customer: intent.customer.clone(),
         description: intent.description.clone(),
         failure_code: None,
         failure_message: None,
         outcome,
-        card: Some(method.card.clone()),
+        card: method.map(|m| m.card.clone()),
         disputed: false,
         connector_reference: None,
         attempt: attempt.id.clone(),
@@ -62,7 +87,7 @@ fn new_charge(
         review: None,
         presence: intent.card_presence(),
         routing: attempt.routing.clone(),
-        wallet: None,
+        wallet,
         receivable: None,
     }
 }
@@ -106,7 +131,13 @@ pub fn approved(
         ("authorized", "Payment complete.")
     };
     let charge_outcome = outcome("approved_by_network", kind, None, seller, risk);
-    let mut charge = new_charge(ctx, &intent, method, attempt, charge_outcome);
+    let mut charge = new_charge(
+        ctx,
+        &intent,
+        PaidWith::Card(method),
+        attempt,
+        charge_outcome,
+    );
     charge.status = ChargeStatus::Succeeded;
     charge.connector_reference = Some(reference.to_owned());
     charge.captured = !manual;
@@ -243,14 +274,15 @@ pub fn declined(
         "declined",
         Some(decline.decline_code.as_deref().unwrap_or(code)),
     );
-    failed(ctx, intent, method, attempt, failure)
+    failed(ctx, intent, PaidWith::Card(method), attempt, failure)
 }
 
-/// A risk rule blocked the payment before any connector saw it.
+/// A risk rule blocked the payment before any connector (or wallet
+/// provider) saw it.
 pub fn blocked(
     ctx: &Ctx<'_>,
     intent: PaymentIntent,
-    method: &PaymentMethod,
+    paid_with: PaidWith<'_>,
     risk: &Assessment,
 ) -> ApiResult<Resolution> {
     let reason = if risk.blocked_by() == Some(super::risk::BLOCK_HIGHEST_RULE) {
@@ -273,14 +305,18 @@ pub fn blocked(
         intent.amount.minor(),
         ctx.state.now(),
     );
+    let message = match paid_with {
+        PaidWith::Card(_) => "Your card was declined.",
+        PaidWith::Wallet(_) => "Your payment was declined.",
+    };
     let failure = Failure {
         outcome: charge_outcome,
         code: "card_declined",
         decline_code: Some("fraudulent"),
-        message: "Your card was declined.",
+        message,
     };
     crate::metrics::count_payment("blocked", Some("fraudulent"));
-    failed(ctx, intent, method, &attempt, failure)
+    failed(ctx, intent, paid_with, &attempt, failure)
 }
 
 /// Why a payment failed, as the charge and the error will say.
@@ -294,7 +330,7 @@ struct Failure<'a> {
 fn failed(
     ctx: &Ctx<'_>,
     mut intent: PaymentIntent,
-    method: &PaymentMethod,
+    paid_with: PaidWith<'_>,
     attempt: &Attempt,
     failure: Failure<'_>,
 ) -> ApiResult<Resolution> {
@@ -304,7 +340,8 @@ fn failed(
         decline_code,
         message,
     } = failure;
-    let mut charge = new_charge(ctx, &intent, method, attempt, charge_outcome);
+    let method = paid_with.card_method();
+    let mut charge = new_charge(ctx, &intent, paid_with, attempt, charge_outcome);
     charge.failure_code = Some(code.to_owned());
     charge.failure_message = Some(message.to_owned());
     intent
@@ -318,7 +355,7 @@ fn failed(
         decline_code: decline_code.map(str::to_owned),
         message: message.to_owned(),
         charge: Some(charge.id.clone()),
-        payment_method: Some(method.id.clone()),
+        payment_method: method.map(|m| m.id.clone()),
     });
     let intent_json = render_payment_intent(&intent);
     let now = ctx.state.now();
@@ -347,7 +384,7 @@ fn failed(
         "message": message,
         "charge": charge.id,
         "payment_intent": intent_json,
-        "payment_method": super::render::render_payment_method(method),
+        "payment_method": method.map(super::render::render_payment_method),
     }});
     Ok(Resolution {
         intent,

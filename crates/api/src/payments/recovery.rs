@@ -190,7 +190,8 @@ async fn settle_authorization(
     // counted when it was made) for the outcome's risk fields and counters.
     let risk_input = risk::RiskInput {
         intent: &intent,
-        method: &method,
+        method: Some(&method),
+        payment_method_type: "card",
         ip: intent.customer_ip.as_deref().and_then(|ip| ip.parse().ok()),
         authenticated: attempt.authenticated,
         off_session: false,

@@ -37,7 +37,11 @@ pub const BLOCK_HIGHEST_RULE: &str = "rule_default_block_highest";
 /// What one assessment is about.
 pub struct RiskInput<'a> {
     pub intent: &'a PaymentIntent,
-    pub method: &'a PaymentMethod,
+    /// The card PaymentMethod; `None` for a wallet payment, whose
+    /// card-only signals stay unknown.
+    pub method: Option<&'a PaymentMethod>,
+    /// `card`, `alipay` or `wechat_pay`.
+    pub payment_method_type: &'a str,
     /// The customer's IP: `customer_ip`, or the browser's on our hosted page.
     pub ip: Option<IpAddr>,
     /// The customer passed the authentication challenge for this payment.
@@ -75,21 +79,22 @@ impl Assessment {
         let mut ops = Vec::new();
         if !counted {
             for (kind, subject) in &f.subjects {
-                ops.push(self.count(*kind, subject, RiskMetric::Total, f.hour(), 0));
+                ops.push(count(f, *kind, subject, RiskMetric::Total, f.hour(), 0));
+                let Some(card) = f.card.clone() else { continue };
                 if *kind != RiskSubjectKind::Card {
                     ops.push(WriteOp::Risk(RiskWrite::CardSeen {
                         scope: f.scope.clone(),
                         kind: *kind,
                         subject: subject.clone(),
                         bucket_hour: f.hour(),
-                        card: f.card.clone(),
+                        card,
                     }));
                 }
             }
-            if let Some(at) = f.location {
+            if let (Some(at), Some(card)) = (f.location, f.card.clone()) {
                 ops.push(WriteOp::Risk(RiskWrite::Sighting {
                     scope: f.scope.clone(),
-                    card: f.card.clone(),
+                    card,
                     latitude_micro: at.latitude_micro,
                     longitude_micro: at.longitude_micro,
                     seen_at: f.now,
@@ -106,41 +111,7 @@ impl Assessment {
     /// Writes for the acquirer's answer: authorized (with the lifetime
     /// amount history of the card and customer) or declined.
     pub fn outcome_writes(&self, authorized: bool) -> Vec<WriteOp> {
-        let f = &self.facts;
-        let metric = if authorized {
-            RiskMetric::Authorized
-        } else {
-            RiskMetric::Declined
-        };
-        let mut ops = Vec::new();
-        for (kind, subject) in &f.subjects {
-            ops.push(self.count(*kind, subject, metric, f.hour(), 0));
-            let keeps_history = matches!(kind, RiskSubjectKind::Card | RiskSubjectKind::Customer);
-            if authorized && keeps_history {
-                let cents = f.usd_cents.unwrap_or(0);
-                ops.push(self.count(*kind, subject, metric, RISK_LIFETIME_BUCKET, cents));
-            }
-        }
-        ops
-    }
-
-    fn count(
-        &self,
-        kind: RiskSubjectKind,
-        subject: &str,
-        metric: RiskMetric,
-        bucket_hour: i64,
-        cents: i64,
-    ) -> WriteOp {
-        WriteOp::Risk(RiskWrite::Count {
-            scope: self.facts.scope.clone(),
-            kind,
-            subject: subject.to_owned(),
-            metric,
-            bucket_hour,
-            count: 1,
-            amount_usd_cents: cents,
-        })
+        outcome_counts(&self.facts, authorized)
     }
 
     fn evaluation(&self, intent_id: &str) -> ApiResult<WriteOp> {
@@ -160,6 +131,71 @@ impl Assessment {
     }
 }
 
+/// The counters of an outcome: authorized (with the lifetime amount
+/// history of the card and customer) or declined.
+fn outcome_counts(f: &Facts, authorized: bool) -> Vec<WriteOp> {
+    let metric = if authorized {
+        RiskMetric::Authorized
+    } else {
+        RiskMetric::Declined
+    };
+    let mut ops = Vec::new();
+    for (kind, subject) in &f.subjects {
+        ops.push(count(f, *kind, subject, metric, f.hour(), 0));
+        let keeps_history = matches!(kind, RiskSubjectKind::Card | RiskSubjectKind::Customer);
+        if authorized && keeps_history {
+            let cents = f.usd_cents.unwrap_or(0);
+            ops.push(count(
+                f,
+                *kind,
+                subject,
+                metric,
+                RISK_LIFETIME_BUCKET,
+                cents,
+            ));
+        }
+    }
+    ops
+}
+
+fn count(
+    f: &Facts,
+    kind: RiskSubjectKind,
+    subject: &str,
+    metric: RiskMetric,
+    bucket_hour: i64,
+    cents: i64,
+) -> WriteOp {
+    WriteOp::Risk(RiskWrite::Count {
+        scope: f.scope.clone(),
+        kind,
+        subject: subject.to_owned(),
+        metric,
+        bucket_hour,
+        count: 1,
+        amount_usd_cents: cents,
+    })
+}
+
+/// The authorized counters of a paid wallet payment (no card): its
+/// customer's, receipt email's and IP's, as its assessment named them.
+pub fn wallet_paid_writes(state: &AppState, scope: &Scope, intent: &PaymentIntent) -> Vec<WriteOp> {
+    let email = intent.receipt_email.as_deref().map(str::to_ascii_lowercase);
+    let ip = intent
+        .customer_ip
+        .as_deref()
+        .and_then(|ip| ip.parse::<IpAddr>().ok());
+    let facts = Facts {
+        scope: scope.clone(),
+        subjects: gather::subjects(None, intent.customer.clone(), email, ip),
+        card: None,
+        usd_cents: gather::usd_cents(state, intent),
+        location: None,
+        now: state.now(),
+    };
+    outcome_counts(&facts, true)
+}
+
 /// Assesses one payment attempt.
 pub async fn assess(
     state: &AppState,
@@ -167,10 +203,9 @@ pub async fn assess(
     input: &RiskInput<'_>,
 ) -> ApiResult<Assessment> {
     let (mut signals, facts) = gather::gather(state, scope, input).await?;
-    let sandbox = if scope.livemode {
-        None
-    } else {
-        sandbox_risk(&input.method.card.bin, &input.method.card.last4)
+    let sandbox = match input.method {
+        Some(method) if !scope.livemode => sandbox_risk(&method.card.bin, &method.card.last4),
+        _ => None,
     };
     let floor = match sandbox {
         Some(SandboxRisk::AlwaysBlocked) => 97,

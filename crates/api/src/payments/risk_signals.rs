@@ -4,11 +4,14 @@
 use super::risk::RiskInput;
 use crate::error::ApiResult;
 use crate::state::AppState;
+use portcullis_domain::payment_intents::PaymentIntent;
+use portcullis_domain::payment_methods::PaymentMethod;
 use portcullis_risk::geo::{record_travel, Location, Sighting};
 use portcullis_risk::score::amount_anomaly;
 use portcullis_risk::signals::MICROS_PER_UNIT;
 use portcullis_risk::{Signal, SignalValue as V, Signals};
 use portcullis_store::{RiskCounterQuery, RiskCounters, RiskSubjectKind, Scope};
+use std::net::IpAddr;
 
 const SECONDS_PER_HOUR: i64 = 3_600;
 /// Hourly windows cover this hour's bucket and the one before (so at
@@ -22,8 +25,8 @@ pub struct Facts {
     pub scope: Scope,
     /// The card first, then customer, email and IP, where known.
     pub subjects: Vec<(RiskSubjectKind, String)>,
-    /// The card's fingerprint.
-    pub card: String,
+    /// The card's fingerprint (`None` for a wallet payment).
+    pub card: Option<String>,
     pub usd_cents: Option<i64>,
     pub location: Option<Location>,
     pub now: i64,
@@ -43,12 +46,16 @@ pub async fn gather(
     let now = state.now();
     let mut s = Signals::default();
     let usd_cents = amounts(state, input, &mut s);
-    card(state, input, &mut s);
-    let email = input
-        .method
-        .billing_details
-        .email
-        .clone()
+    s.set(
+        Signal::PaymentMethodType,
+        V::text(input.payment_method_type),
+    );
+    if let Some(method) = input.method {
+        card(state, input.intent, method, &mut s);
+    }
+    let billing_details = input.method.map(|m| &m.billing_details);
+    let email = billing_details
+        .and_then(|b| b.email.clone())
         .or_else(|| input.intent.receipt_email.clone())
         .map(|e| e.to_ascii_lowercase());
     s.set(
@@ -56,11 +63,8 @@ pub async fn gather(
         V::text_or_unknown(input.intent.customer.as_deref()),
     );
     s.set(Signal::Email, V::text_or_unknown(email.as_deref()));
-    let billing = input
-        .method
-        .billing_details
-        .address
-        .as_ref()
+    let billing = billing_details
+        .and_then(|b| b.address.as_ref())
         .and_then(|a| a.country.as_deref());
     s.set(
         Signal::BillingCountry,
@@ -69,20 +73,11 @@ pub async fn gather(
     s.set(Signal::IsOffSession, V::Bool(input.off_session));
     s.set(Signal::IsAuthenticated, V::Bool(input.authenticated));
     let location = place(state, input, &mut s);
-    let card = input.method.card.fingerprint.clone();
-    let mut subjects = vec![(RiskSubjectKind::Card, card.clone())];
-    for (kind, value) in [
-        (RiskSubjectKind::Customer, input.intent.customer.clone()),
-        (RiskSubjectKind::Email, email),
-        (RiskSubjectKind::Ip, input.ip.map(|ip| ip.to_string())),
-    ] {
-        if let Some(value) = value {
-            subjects.push((kind, value));
-        }
-    }
+    let card = input.method.map(|m| m.card.fingerprint.clone());
+    let customer = input.intent.customer.clone();
     let facts = Facts {
         scope: scope.clone(),
-        subjects,
+        subjects: subjects(card.clone(), customer, email, input.ip),
         card,
         usd_cents,
         location,
@@ -106,6 +101,34 @@ pub async fn gather(
     Ok((s, facts))
 }
 
+/// The subjects counted for a payment: the card first, then customer,
+/// email and IP, where known.
+pub fn subjects(
+    card: Option<String>,
+    customer: Option<String>,
+    email: Option<String>,
+    ip: Option<IpAddr>,
+) -> Vec<(RiskSubjectKind, String)> {
+    [
+        (RiskSubjectKind::Card, card),
+        (RiskSubjectKind::Customer, customer),
+        (RiskSubjectKind::Email, email),
+        (RiskSubjectKind::Ip, ip.map(|ip| ip.to_string())),
+    ]
+    .into_iter()
+    .filter_map(|(kind, value)| value.map(|value| (kind, value)))
+    .collect()
+}
+
+/// The intent's amount in US cents by the rate table, if convertible.
+pub fn usd_cents(state: &AppState, intent: &PaymentIntent) -> Option<i64> {
+    let exponent = intent.currency.exponent();
+    state
+        .risk
+        .rates
+        .to_usd_cents(intent.amount.minor(), intent.currency.as_str(), exponent)
+}
+
 /// Sets the amount signals; returns the amount in US cents, if convertible.
 fn amounts(state: &AppState, input: &RiskInput<'_>, s: &mut Signals) -> Option<i64> {
     let intent = input.intent;
@@ -117,10 +140,7 @@ fn amounts(state: &AppState, input: &RiskInput<'_>, s: &mut Signals) -> Option<i
         V::Number(minor.saturating_mul(micros_per_minor)),
     );
     s.set(Signal::Currency, V::text(intent.currency.as_str()));
-    let usd_cents = state
-        .risk
-        .rates
-        .to_usd_cents(minor, intent.currency.as_str(), exponent);
+    let usd_cents = usd_cents(state, intent);
     if let Some(cents) = usd_cents {
         s.set(
             Signal::AmountInUsd,
@@ -130,9 +150,9 @@ fn amounts(state: &AppState, input: &RiskInput<'_>, s: &mut Signals) -> Option<i
     usd_cents
 }
 
-fn card(state: &AppState, input: &RiskInput<'_>, s: &mut Signals) {
-    let card = &input.method.card;
-    let row = state.risk.bin_info(input.intent.livemode, &card.bin);
+fn card(state: &AppState, intent: &PaymentIntent, method: &PaymentMethod, s: &mut Signals) {
+    let card = &method.card;
+    let row = state.risk.bin_info(intent.livemode, &card.bin);
     let country = row
         .and_then(|r| r.country.clone())
         .or_else(|| card.country.clone());
@@ -226,15 +246,17 @@ async fn velocity(
             subject: subject.clone(),
             hour_from: hour - HOURLY_BUCKETS_BACK,
             day_from: hour - DAILY_BUCKETS_BACK,
-            card: Some(facts.card.clone()),
+            card: facts.card.clone(),
         })
         .collect();
+    // Without a card, the sighting read by an empty fingerprint finds none.
+    let card = facts.card.as_deref().unwrap_or_default();
     let history = state
         .store
-        .risk_history(&queries, &facts.scope, &facts.card)
+        .risk_history(&queries, &facts.scope, card)
         .await?;
     for ((kind, _), read) in facts.subjects.iter().zip(&history.counters) {
-        set_velocity(s, *kind, read);
+        set_velocity(s, *kind, read, facts.card.is_some());
         let usd_cents = facts.usd_cents.unwrap_or(0);
         let (average, ratio) =
             amount_anomaly(usd_cents, read.history_count, read.history_usd_cents);
@@ -253,7 +275,8 @@ async fn velocity(
     Ok(history.sighting)
 }
 
-fn set_velocity(s: &mut Signals, kind: RiskSubjectKind, read: &RiskCounters) {
+/// Sets one subject's velocity signals; distinct cards only for a card.
+fn set_velocity(s: &mut Signals, kind: RiskSubjectKind, read: &RiskCounters, has_card: bool) {
     let (counts, cards) = velocity_signals(kind);
     let values = [
         read.total.hourly + 1,
@@ -266,7 +289,7 @@ fn set_velocity(s: &mut Signals, kind: RiskSubjectKind, read: &RiskCounters) {
     for (signal, value) in counts.iter().zip(values) {
         s.set(*signal, V::count(value));
     }
-    if let Some([hourly, daily]) = cards {
+    if let (Some([hourly, daily]), true) = (cards, has_card) {
         s.set(
             hourly,
             V::count(read.cards.hourly + i64::from(!read.card_seen_hourly)),

@@ -189,7 +189,8 @@ async fn settle(
         let stored_ip = intent.customer_ip.as_deref().and_then(|ip| ip.parse().ok());
         let risk_input = RiskInput {
             intent: &intent,
-            method: &method,
+            method: Some(&method),
+            payment_method_type: "card",
             ip: browser_ip.or(stored_ip),
             authenticated: true,
             off_session: false,
@@ -200,7 +201,12 @@ async fn settle(
             .ops
             .extend(assessment.attempt_writes(&intent.id, true)?);
         if assessment.blocked_by().is_some() {
-            let resolution = super::outcome::blocked(ctx, intent, &method, &assessment)?;
+            let resolution = super::outcome::blocked(
+                ctx,
+                intent,
+                super::outcome::PaidWith::Card(&method),
+                &assessment,
+            )?;
             phase_one.push(records::update(scope, &doc, &resolution.intent)?);
             phase_one.ops.extend(resolution.writes.ops);
             state.store.commit(phase_one).await?;

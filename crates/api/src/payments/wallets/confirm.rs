@@ -3,6 +3,7 @@
 //! the intent in `requires_action` with its `next_action` and trade.
 
 use super::open::{check_payable, open_trade};
+use super::risk::Checked;
 use super::Provider;
 use crate::error::{ApiError, ApiResult};
 use crate::events::event;
@@ -49,6 +50,16 @@ pub async fn confirm_wallet(
     intent
         .apply(IntentEvent::PaymentMethodGiven, "confirmed")
         .map_err(|_| crate::payments::unexpected_state(&intent, "confirmed"))?;
+    let payment_method_type = if input.wallet_options.aggregated {
+        super::risk::AGGREGATED_TYPE
+    } else {
+        provider.as_str()
+    };
+    let (doc, checked) = super::risk::check(ctx, doc, intent, writes, payment_method_type).await?;
+    let (mut intent, writes) = match checked {
+        Checked::Allowed(intent, writes) => (intent, writes),
+        Checked::Blocked(executed) => return Ok(executed),
+    };
     if let Some(code) = &input.wallet_options.auth_code {
         return super::code::pay(ctx, doc, intent, writes, provider, code).await;
     }

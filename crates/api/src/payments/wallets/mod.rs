@@ -15,6 +15,7 @@ pub(crate) mod confirm;
 pub(crate) mod notify;
 pub(crate) mod open;
 pub(crate) mod qr;
+pub(crate) mod risk;
 pub(crate) mod settle;
 pub(crate) mod unpaid;
 pub mod worker;

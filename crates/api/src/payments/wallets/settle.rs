@@ -155,6 +155,10 @@ pub(crate) async fn paid(
     intent.wallet = Some(trade);
     let mut writes = WriteSet::new();
     writes.ops.extend(booked);
+    if intent.wallet_risk.is_some() {
+        let counted = crate::payments::risk::wallet_paid_writes(ctx.state, ctx.scope, &intent);
+        writes.ops.extend(counted);
+    }
     writes.push(records::insert(ctx.scope, &charge)?);
     writes
         .ops
@@ -188,6 +192,8 @@ pub(crate) async fn paid(
 /// reference naming the account and the trade (`ca:<ca_…>:<out_trade_no>`)
 /// so refunds reach the provider through `routing::connectors`.
 fn wallet_charge(ctx: &Ctx<'_>, intent: &PaymentIntent, trade: &WalletTrade) -> Charge {
+    // Intents confirmed before wallet payments were assessed have none.
+    let risk = intent.wallet_risk.as_ref();
     Charge {
         id: new_id("ch"),
         created: ctx.state.now(),
@@ -208,12 +214,12 @@ fn wallet_charge(ctx: &Ctx<'_>, intent: &PaymentIntent, trade: &WalletTrade) -> 
             network_status: "approved_by_network".into(),
             network_decline_code: None,
             reason: None,
-            risk_level: NOT_ASSESSED.into(),
-            risk_score: 0,
+            risk_level: risk.map_or(NOT_ASSESSED.into(), |r| r.risk_level.clone()),
+            risk_score: risk.map_or(0, |r| r.risk_score),
             rule: None,
             seller_message: "Payment complete.".into(),
             kind: "authorized".into(),
-            signals: Default::default(),
+            signals: risk.map(|r| r.signals.clone()).unwrap_or_default(),
         },
         card: None,
         disputed: false,
