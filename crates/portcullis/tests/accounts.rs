@@ -8,15 +8,18 @@
 //! timing). The Python used is `PORTCULLIS_TEST_SMTP_PYTHON` (a venv with
 //! aiosmtpd, which `.ci/run` makes), else `python3`.
 
+/// Step-up before large payments from the customer balance.
+#[path = "accounts/balance_step_up.rs"]
+mod balance_step_up;
 /// The hosted pages (`/account/…`) of the same flows.
 #[path = "accounts/pages.rs"]
 mod pages;
-/// The account pages' passkey controls, driven with a software authenticator.
-#[path = "accounts/passkey_pages.rs"]
-mod passkey_pages;
 /// Passkey throttling, lockout and challenge expiry; the holder's payouts.
 #[path = "accounts/passkey_hygiene.rs"]
 mod passkey_hygiene;
+/// The account pages' passkey controls, driven with a software authenticator.
+#[path = "accounts/passkey_pages.rs"]
+mod passkey_pages;
 /// Passkeys and step-up, with a software authenticator.
 #[path = "accounts/passkeys.rs"]
 mod passkeys;
