@@ -126,6 +126,13 @@ async fn large_balance_payments_wait_for_a_passkey_step_up(backend: Backend) {
     let intent = waiting(&w, c, "800").await;
     let anonymous = w.app.post(&authorize_path(&intent), &[]).await;
     assert_eq!(anonymous.status, 401, "{}", anonymous.text);
+    // Another customer's holder (no passkey, so nothing to step up) may
+    // not complete it.
+    w.registered("kai@example.com", 1).await;
+    let stranger = w.session_of("kai@example.com", PASSWORD).await;
+    let foreign = w.post_as(&authorize_path(&intent), &stranger, &[]).await;
+    assert_eq!(foreign.status, 404, "{}", foreign.text);
+    assert_eq!(code(&foreign), "resource_missing", "{}", foreign.text);
     let stepped = w.step_up(&session, &mut phone).await;
     assert_eq!(stepped.status, 200, "{}", stepped.text);
     let paid = w.post_as(&authorize_path(&intent), &session, &[]).await;
