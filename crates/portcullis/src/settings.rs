@@ -184,6 +184,7 @@ struct FileSettings {
     accounts_session_ttl_s: Option<i64>,
     accounts_sessions_per_account_max: Option<usize>,
     accounts_step_up_s: Option<i64>,
+    accounts_balance_step_up_above: Option<i64>,
 }
 
 /// The settings file every key documented, printed by `portcullis config example`.
@@ -268,6 +269,7 @@ const SCALAR_KEYS: &[(&str, KeyKind)] = {
         ("accounts_session_ttl_s", I),
         ("accounts_sessions_per_account_max", I),
         ("accounts_step_up_s", I),
+        ("accounts_balance_step_up_above", I),
     ]
 };
 
@@ -598,6 +600,7 @@ fn account_settings(
         step_up: portcullis_domain::accounts::StepUp {
             grant_s: file.accounts_step_up_s.unwrap_or(defaults.step_up.grant_s),
         },
+        balance_step_up_above: file.accounts_balance_step_up_above,
     };
     settings.check().map_err(anyhow::Error::msg)?;
     Ok(settings)

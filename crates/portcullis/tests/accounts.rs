@@ -8,6 +8,9 @@
 //! timing). The Python used is `PORTCULLIS_TEST_SMTP_PYTHON` (a venv with
 //! aiosmtpd, which `.ci/run` makes), else `python3`.
 
+/// Step-up before large payments from the customer balance.
+#[path = "accounts/balance_step_up.rs"]
+mod balance_step_up;
 /// The hosted pages (`/account/…`) of the same flows.
 #[path = "accounts/pages.rs"]
 mod pages;

@@ -58,6 +58,9 @@ pub struct AccountSettings {
     pub sessions_per_account_max: usize,
     /// How long a passkey step-up counts for sensitive actions.
     pub step_up: StepUp,
+    /// Payments from the customer balance above this many minor units (any
+    /// currency) wait for the holder's step-up; `None`: never.
+    pub balance_step_up_above: Option<i64>,
 }
 
 impl Default for AccountSettings {
@@ -71,6 +74,7 @@ impl Default for AccountSettings {
             session_ttl_s: 7 * 24 * 3600,
             sessions_per_account_max: 20,
             step_up: StepUp::default(),
+            balance_step_up_above: None,
         }
     }
 }
@@ -87,6 +91,9 @@ impl AccountSettings {
         self.smtp_from
             .parse::<lettre::message::Mailbox>()
             .map_err(|err| format!("smtp_from {:?}: {err}", self.smtp_from))?;
+        if self.balance_step_up_above.is_some_and(|above| above < 0) {
+            return Err("accounts_balance_step_up_above must be 0 or more minor units".into());
+        }
         if self.lockout.failures_max == 0 || self.lockout.failures_max > 10 {
             return Err("accounts_lockout_failures_max must be 1 to 10 (PCI DSS 8.3.4)".into());
         }
@@ -273,6 +280,10 @@ pub fn routes() -> Routes {
         .post(
             doc("/v1/accounts/balance/payouts", "Withdraw the signed-in holder's stored value as a payout (a fresh step-up when the account has a passkey)", "payout").params(BALANCE_PAYOUT),
             wallet::create_payout,
+        )
+        .post(
+            doc("/v1/accounts/payment_intents/{id}/authorize", "Complete the holder's payment from their balance that waits for step-up: paid with a fresh step-up, else failed (payment_intent_authentication_failure)", "payment_intent").params(p::NONE),
+            wallet::authorize,
         )
         .get(
             doc("/v1/customers/{id}/account_events", "A customer's credential events, newest first (secret key)", "list").params(EVENTS),

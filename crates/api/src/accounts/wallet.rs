@@ -3,6 +3,9 @@
 //! payout the merchant makes with `POST /v1/payouts` and `customer=`
 //! (`customer_balance::payouts`). Money leaving the wallet is a sensitive
 //! action: it needs a fresh passkey step-up when the account has one.
+//! The holder also completes a payment from their balance that waits for
+//! step-up (`POST /v1/accounts/payment_intents/{id}/authorize`,
+//! `customer_balance::step_up`).
 
 use super::{session, step_up};
 use crate::auth::Caller;
@@ -10,9 +13,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::Origin;
 use crate::idempotency;
 use crate::ledger::payouts::{parse_money, CreateRequest, DESCRIPTION_CHARS_MAX};
+use crate::payments::Ctx;
 use crate::state::AppState;
 use crate::wire::ApiRequest;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use portcullis_domain::metadata::Metadata;
@@ -51,6 +55,37 @@ pub async fn create_payout(
         let (scope, origin) = (caller.scope(), Origin::of(&request));
         crate::customer_balance::payouts::withdraw(&state, &scope, &customer, &create, &origin)
             .await
+    })
+    .await
+}
+
+/// `POST /v1/accounts/payment_intents/{id}/authorize`: the signed-in
+/// holder completes a payment from their balance that waits for step-up.
+pub async fn authorize(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    mut request: ApiRequest,
+) -> Response {
+    let holder = session::holder(&state, &caller, &headers, &mut request, |_| Ok(())).await;
+    let holder = match holder {
+        Ok((holder, ())) => holder,
+        Err(err) => return err.into_response(),
+    };
+    // A failed or expired step-up is an answer too: it fails the intent.
+    let fresh = step_up::require_fresh(&state, &holder.signed_in)
+        .await
+        .is_ok();
+    idempotency::respond(&state, &caller, &request, || async {
+        let (scope, origin) = (caller.scope(), Origin::of(&request));
+        let ctx = Ctx {
+            state: &state,
+            scope: &scope,
+            origin: &origin,
+        };
+        let customer = holder.signed_in.account.customer.to_string();
+        crate::customer_balance::step_up::complete(&ctx, &id, &customer, fresh).await
     })
     .await
 }

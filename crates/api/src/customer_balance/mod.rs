@@ -16,6 +16,7 @@ mod limits;
 pub(crate) mod payments;
 pub(crate) mod payouts;
 pub(crate) mod refunds;
+pub(crate) mod step_up;
 mod transactions;
 mod transfers;
 

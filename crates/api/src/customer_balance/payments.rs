@@ -91,9 +91,27 @@ fn payer(intent: &PaymentIntent) -> ApiResult<&str> {
 pub async fn pay(
     ctx: &Ctx<'_>,
     doc: Option<Doc>,
+    intent: PaymentIntent,
+    writes: WriteSet,
+    input: &ConfirmInput,
+) -> ApiResult<Executed> {
+    pay_checked(ctx, doc, intent, writes, input, false).await
+}
+
+/// Pays stored `intent` after its holder's fresh step-up
+/// ([`super::step_up`]).
+pub async fn pay_stepped_up(ctx: &Ctx<'_>, doc: Doc, intent: PaymentIntent) -> ApiResult<Executed> {
+    let input = ConfirmInput::default();
+    pay_checked(ctx, Some(doc), intent, WriteSet::new(), &input, true).await
+}
+
+async fn pay_checked(
+    ctx: &Ctx<'_>,
+    doc: Option<Doc>,
     mut intent: PaymentIntent,
     mut writes: WriteSet,
     input: &ConfirmInput,
+    stepped_up: bool,
 ) -> ApiResult<Executed> {
     let (state, scope) = (ctx.state, ctx.scope);
     let customer_id = payer(&intent)?.to_owned();
@@ -115,9 +133,11 @@ pub async fn pay(
         ));
     }
     super::limits::enforce(state, scope, &customer.id, currency, held, -amount).await?;
-    // Step-up (issue 15: the account holder authenticating before a
-    // spend) belongs here, after the balance and limits are known to
-    // allow the spend and before the intent moves; it is not built.
+    // The holder authenticates before a large spend, once the balance
+    // and limits are known to allow it and before the intent moves.
+    if !stepped_up && super::step_up::needed(state, amount) {
+        return super::step_up::ask(ctx, doc.as_ref(), intent, writes, input);
+    }
     if let Some(url) = &input.return_url {
         intent.return_url = Some(url.clone());
     }

@@ -16,7 +16,7 @@ pub(crate) mod intent_wire;
 pub(crate) mod intents;
 pub(crate) mod ledger_postings;
 pub(crate) mod methods;
-mod outcome;
+pub(crate) mod outcome;
 pub(crate) mod records;
 pub mod recovery;
 pub(crate) mod refunds;
