@@ -209,6 +209,18 @@ async fn a_decline_can_be_retried_and_success_completes_once(backend: Backend) {
     assert_eq!(status, 200);
     assert!(closed.contains("This order is paid"), "{closed}");
     assert!(!closed.contains("Card number"));
+    // Landing back from a payment flow (a wallet's return) that was paid
+    // meanwhile: on to `success_url`.
+    let back = browser()
+        .get(server.url(&format!("/checkout/{id}?failed=true")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status().as_u16(), 303);
+    assert_eq!(
+        back.headers()["location"],
+        format!("https://shop.example/done?session={id}").as_str()
+    );
 }
 
 async fn a_sessions_page_takes_a_bounded_number_of_attempts(backend: Backend) {

@@ -167,6 +167,11 @@ async fn page(
                 return Ok(Shown::Redirect(session.success_redirect()));
             }
         }
+        if failed && session.status == CheckoutStatus::Complete {
+            // Back from a payment flow (`failed` is the return's landing)
+            // that was paid meanwhile, by the wallet's notification.
+            return Ok(Shown::Redirect(session.success_redirect()));
+        }
         let locale = locale_of(query_locale.as_deref(), &session, &headers);
         let html = if is_closed(&session, state.now()) {
             closed_html(&session, locale)
