@@ -240,6 +240,15 @@ pub struct WalletRisk {
     /// The risk signals that mattered, by name.
     #[serde(default)]
     pub signals: serde_json::Map<String, serde_json::Value>,
+    /// The `review` rule that matched: the charge is placed in review
+    /// when the trade is paid, as a card payment is when authorized.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_rule: Option<String>,
+    /// The `request_3ds` rule that matched: 3-D Secure is for cards, and
+    /// the wallet authenticates its customer itself (password or
+    /// biometrics), so the rule stands satisfied by that authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub satisfied_by_wallet_rule: Option<String>,
 }
 
 /// The trade a wallet payment opened at its provider.
@@ -265,6 +274,15 @@ pub struct WalletTrade {
     /// was recorded): the worker's early queries count from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opened_at: Option<UnixSeconds>,
+    /// Opened from the aggregated QR's page (the code for both wallets):
+    /// a rescan of that code may start a new trade once this one ended
+    /// unpaid.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub aggregated: bool,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 impl WalletTrade {

@@ -165,7 +165,7 @@ pub fn approved(
         let review = super::reviews::open(ctx, &charge)?;
         intent.review = Some(review.0.clone());
         charge.review = Some(review.0);
-        writes.push(review.1);
+        writes.ops.extend(review.1);
     }
     if let Some(notice) = dispute {
         charge.disputed = true;

@@ -97,8 +97,9 @@ fn body(review: &Review) -> ApiResult<String> {
     serde_json::to_string(review).map_err(|e| ApiError::internal(&e))
 }
 
-/// Opens a review of `charge`: its id and the write that stores it.
-pub fn open(ctx: &Ctx<'_>, charge: &Charge) -> ApiResult<(String, WriteOp)> {
+/// Opens a review of `charge`: its id, and the writes that store it and
+/// emit `review.opened`.
+pub fn open(ctx: &Ctx<'_>, charge: &Charge) -> ApiResult<(String, Vec<WriteOp>)> {
     let review = Review {
         id: new_id("prv"),
         created: ctx.state.now(),
@@ -117,7 +118,15 @@ pub fn open(ctx: &Ctx<'_>, charge: &Charge) -> ApiResult<(String, WriteOp)> {
         columns: columns(&review),
         body: body(&review)?,
     };
-    Ok((review.id, op))
+    let opened = crate::events::event(
+        ctx.scope,
+        "review.opened",
+        &render(&review),
+        None,
+        ctx.origin,
+        review.created,
+    );
+    Ok((review.id, vec![op, opened]))
 }
 
 async fn load_review(state: &AppState, scope: &Scope, id: &str) -> ApiResult<(Doc, Review)> {

@@ -25,7 +25,10 @@ use crate::wire::ApiRequest;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use portcullis_domain::payment_intents::{NextAction, PaymentIntent, WalletTrade};
+use super::risk::Picked;
+use portcullis_domain::payment_intents::{
+    IntentEvent, NextAction, PaymentIntent, PaymentIntentStatus, WalletTrade,
+};
 use portcullis_store::StoreError;
 
 /// `provider` of a `WalletTrade` whose wallet the customer has not chosen.
@@ -72,6 +75,7 @@ pub fn unchosen(intent: &PaymentIntent, expires_at: i64, data: String) -> Wallet
         provider_trade_id: None,
         // No trade is open at a provider until the customer chooses.
         opened_at: None,
+        aggregated: true,
     }
 }
 
@@ -140,6 +144,25 @@ async fn page(
     }
 }
 
+/// Whether a rescan of `intent`'s aggregated code starts a new trade: its
+/// last trade, opened from the code, ended unpaid (declined or closed by
+/// the provider) and the code has not expired. A newer attempt by the
+/// merchant — another method, a card decline, a risk block — leaves no
+/// such trade or another `last_payment_error`, and the code stays void.
+pub fn rescannable(intent: &PaymentIntent, now: i64) -> bool {
+    let unpaid = intent
+        .last_payment_error
+        .as_ref()
+        .is_some_and(|e| e.code == super::unpaid::CODE);
+    intent.status == PaymentIntentStatus::RequiresPaymentMethod
+        && intent.payment_method.is_none()
+        && unpaid
+        && intent
+            .wallet
+            .as_ref()
+            .is_some_and(|t| t.aggregated && t.expires_at > now)
+}
+
 /// Opens (or reopens) the trade of `wallet` for intent `id`; the URL the
 /// browser goes to, or why it cannot be paid now.
 async fn pay_with(
@@ -150,31 +173,13 @@ async fn pay_with(
     ip: Option<String>,
 ) -> ApiResult<Outcome> {
     let _lock = state.locks.lock(id).await;
-    let (doc, mut intent) = load::<PaymentIntent>(state, scope, id, "id").await?;
+    let (doc, intent) = load::<PaymentIntent>(state, scope, id, "id").await?;
     if let Some(notice) = Notice::of(&intent, state.now()) {
         return Ok(Outcome::Notice(notice));
     }
     let Some(open) = intent.wallet.clone() else {
         return Ok(Outcome::Notice(Notice::NoLongerValid));
     };
-    if open.provider != UNCHOSEN && open.provider != wallet.as_str() {
-        return Ok(Outcome::Notice(Notice::OtherWallet));
-    }
-    let options = WalletOptions {
-        alipay_channel: Some("wap".into()),
-        wechat_client: Some("mobile".into()),
-        alipay_expires_after_s: Some((open.expires_at - state.now()).max(60)),
-        wechat_expires_after_s: Some((open.expires_at - state.now()).max(60)),
-        ..WalletOptions::default()
-    };
-    // The same trade again when this wallet was chosen before.
-    let mut for_trade = intent.clone();
-    if open.provider == wallet.as_str() {
-        for_trade.wallet = Some(WalletTrade {
-            number: open.number - 1,
-            ..open.clone()
-        });
-    }
     let origin = crate::events::Origin::default();
     let ctx = Ctx {
         state,
@@ -182,25 +187,110 @@ async fn pay_with(
         origin: &origin,
     };
     let ip = ip.unwrap_or_else(|| "127.0.0.1".into());
-    let opened = open_trade(&ctx, &for_trade, wallet, &options, Some(&ip)).await?;
-    let url = match &opened.next_action {
+    let chosen_before = intent.status == PaymentIntentStatus::RequiresAction;
+    if chosen_before && open.provider != UNCHOSEN {
+        if open.provider != wallet.as_str() {
+            return Ok(Outcome::Notice(Notice::OtherWallet));
+        }
+        // The same trade again: the same `out_trade_no` is the same order.
+        let mut for_trade = intent.clone();
+        for_trade.wallet = Some(WalletTrade {
+            number: open.number - 1,
+            ..open.clone()
+        });
+        let opened = open_trade(&ctx, &for_trade, wallet, &options(state, &open), Some(&ip)).await?;
+        return Ok(Outcome::Redirect(redirect_url(&opened.next_action)));
+    }
+    new_trade(&ctx, doc, intent, wallet, &ip).await
+}
+
+/// The options of a trade opened from the page: the mobile flows, until
+/// the code expires.
+fn options(state: &AppState, open: &WalletTrade) -> WalletOptions {
+    let expires_after_s = Some((open.expires_at - state.now()).max(60));
+    WalletOptions {
+        alipay_channel: Some("wap".into()),
+        wechat_client: Some("mobile".into()),
+        alipay_expires_after_s: expires_after_s,
+        wechat_expires_after_s: expires_after_s,
+        ..WalletOptions::default()
+    }
+}
+
+fn redirect_url(action: &NextAction) -> String {
+    match action {
         NextAction::RedirectToUrl { url, .. } => url.clone(),
         NextAction::Wallet { details, .. } => {
             details["url"].as_str().unwrap_or_default().to_owned()
         }
-    };
-    if open.provider == UNCHOSEN {
-        let mut trade = opened.trade;
-        trade.qr_data = open.qr_data.clone();
-        trade.expires_at = open.expires_at;
-        intent.wallet = Some(trade);
-        let mut writes = portcullis_store::WriteSet::new();
-        writes.push(records::update(scope, &doc, &intent)?);
-        match state.store.commit(writes).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict) => return Err(ApiError::concurrent_change()),
-            Err(err) => return Err(err.into()),
-        }
     }
+}
+
+/// A new trade of `wallet` for the code: at the first pick, or at a
+/// rescan after the last one ended unpaid (a new attempt: a new
+/// `out_trade_no`, the old trade's late news refused as not current).
+/// The rules assess the payment with the wallet picked first; a block
+/// fails the intent and the page says the payment was declined.
+async fn new_trade(
+    ctx: &Ctx<'_>,
+    doc: portcullis_store::Doc,
+    mut intent: PaymentIntent,
+    wallet: Provider,
+    ip: &str,
+) -> ApiResult<Outcome> {
+    let state = ctx.state;
+    let Some(open) = intent.wallet.clone() else {
+        return Ok(Outcome::Notice(Notice::NoLongerValid));
+    };
+    let rescan = intent.status == PaymentIntentStatus::RequiresPaymentMethod;
+    if rescan {
+        intent
+            .apply(IntentEvent::PaymentMethodGiven, "rescanned")
+            .map_err(|e| ApiError::internal(&e))?;
+    }
+    let checked = super::risk::check_pick(ctx, &doc, intent, wallet.as_str(), !rescan).await?;
+    let (mut intent, mut writes) = match checked {
+        Picked::Allowed(intent, writes) => (intent, writes),
+        Picked::Blocked(writes) => {
+            commit(state, writes).await?;
+            return Ok(Outcome::Notice(Notice::Declined));
+        }
+    };
+    let opened = open_trade(ctx, &intent, wallet, &options(state, &open), Some(ip)).await?;
+    let url = redirect_url(&opened.next_action);
+    let data = open.qr_data.clone().unwrap_or_default();
+    if rescan {
+        intent
+            .apply(IntentEvent::WalletTradeOpened, "rescanned")
+            .map_err(|e| ApiError::internal(&e))?;
+        intent.last_payment_error = None;
+        intent.next_action = Some(super::open::qr_action(ctx, &intent, "display_qr_code", &data)?);
+    }
+    intent.wallet = Some(WalletTrade {
+        qr_data: open.qr_data,
+        expires_at: open.expires_at,
+        aggregated: true,
+        ..opened.trade
+    });
+    writes.push(records::update(ctx.scope, &doc, &intent)?);
+    if rescan {
+        writes.push(crate::events::event(
+            ctx.scope,
+            "payment_intent.requires_action",
+            &crate::payments::render::render_payment_intent(&intent),
+            None,
+            ctx.origin,
+            state.now(),
+        ));
+    }
+    commit(state, writes).await?;
     Ok(Outcome::Redirect(url))
+}
+
+async fn commit(state: &AppState, writes: portcullis_store::WriteSet) -> ApiResult<()> {
+    match state.store.commit(writes).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict) => Err(ApiError::concurrent_change()),
+        Err(err) => Err(err.into()),
+    }
 }

@@ -9,7 +9,7 @@ use crate::hosted::Locale;
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use portcullis_domain::payment_intents::{PaymentIntent, PaymentIntentStatus};
+use portcullis_domain::payment_intents::{PaymentIntent, PaymentIntentStatus, WalletTrade};
 
 /// Why the code cannot be paid now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +26,9 @@ pub enum Notice {
     OtherWallet,
     /// The wallet's trade could not be opened.
     Failed,
+    /// The merchant's risk rules declined the payment with the wallet
+    /// the customer picked.
+    Declined,
 }
 
 impl Notice {
@@ -38,9 +41,14 @@ impl Notice {
             PaymentIntentStatus::Processing => Some(Notice::Processing),
             PaymentIntentStatus::Canceled => Some(Notice::Canceled),
             PaymentIntentStatus::RequiresAction => match &intent.wallet {
-                Some(trade) if trade.expires_at > now => None,
+                Some(trade) if trade.expires_at > now && from_code(intent, trade) => None,
                 _ => Some(Notice::NoLongerValid),
             },
+            PaymentIntentStatus::RequiresPaymentMethod
+                if super::aggregated::rescannable(intent, now) =>
+            {
+                None
+            }
             PaymentIntentStatus::RequiresPaymentMethod
             | PaymentIntentStatus::RequiresConfirmation => Some(Notice::NoLongerValid),
         }
@@ -53,6 +61,7 @@ impl Notice {
             Notice::Canceled | Notice::NoLongerValid => StatusCode::GONE,
             Notice::OtherWallet => StatusCode::CONFLICT,
             Notice::Failed => StatusCode::BAD_GATEWAY,
+            Notice::Declined => StatusCode::PAYMENT_REQUIRED,
         }
     }
 
@@ -65,6 +74,7 @@ impl Notice {
             Notice::NoLongerValid => "no_longer_valid",
             Notice::OtherWallet => "other_wallet",
             Notice::Failed => "failed",
+            Notice::Declined => "declined",
         }
     }
 
@@ -98,6 +108,14 @@ impl Notice {
             (Locale::En, Notice::Failed) => (
                 "Payment could not be started",
                 "The wallet could not be reached. Scan the code again in a moment.",
+            ),
+            (Locale::En, Notice::Declined) => (
+                "Payment declined",
+                "This payment was declined. Ask the shop for another way to pay.",
+            ),
+            (Locale::ZhCn, Notice::Declined) => (
+                "付款被拒绝",
+                "此笔付款未获通过，请向商家咨询其他付款方式。",
             ),
             (Locale::ZhCn, Notice::Unknown) => (
                 "未找到付款码",
@@ -142,6 +160,13 @@ impl Notice {
             Err(_) => self.status().into_response(),
         }
     }
+}
+
+/// Whether `trade`, the intent's current attempt, was opened from the
+/// aggregated code (not by a newer confirmation of the merchant's).
+fn from_code(intent: &PaymentIntent, trade: &WalletTrade) -> bool {
+    let code_trade = trade.aggregated || trade.provider == super::aggregated::UNCHOSEN;
+    code_trade && intent.payment_method.is_none()
 }
 
 #[derive(Template)]

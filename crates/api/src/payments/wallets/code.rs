@@ -97,6 +97,7 @@ pub async fn pay(
         qr_data: None,
         provider_trade_id: None,
         opened_at: Some(state.now()),
+        aggregated: false,
     };
     intent
         .apply(IntentEvent::AttemptSent, "confirmed")

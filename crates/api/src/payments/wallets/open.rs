@@ -110,6 +110,7 @@ pub async fn open_trade(
         qr_data: None,
         provider_trade_id: None,
         opened_at: Some(state.now()),
+        aggregated: false,
     };
     let fail = |err| call_error(provider, err);
     let next_action = match connection {

@@ -19,7 +19,7 @@ use portcullis_connectors::wallets::{TradeState, TradeStatus};
 use portcullis_domain::charges::{Charge, ChargeStatus, Outcome, WalletCharge};
 use portcullis_domain::ids::new_id;
 use portcullis_domain::payment_intents::{
-    CancellationReason, IntentEvent, PaymentIntent, PaymentIntentStatus, WalletTrade,
+    CancellationReason, IntentEvent, PaymentIntent, PaymentIntentStatus, WalletRisk, WalletTrade,
 };
 use portcullis_store::{Doc, Scope, StoreError, WriteSet};
 
@@ -155,6 +155,12 @@ pub(crate) async fn paid(
     intent.wallet = Some(trade);
     let mut writes = WriteSet::new();
     writes.ops.extend(booked);
+    if charge.outcome.kind == IN_REVIEW {
+        let (review, opened) = crate::payments::reviews::open(ctx, &charge)?;
+        intent.review = Some(review.clone());
+        charge.review = Some(review);
+        writes.ops.extend(opened);
+    }
     if intent.wallet_risk.is_some() {
         let counted = crate::payments::risk::wallet_paid_writes(ctx.state, ctx.scope, &intent);
         writes.ops.extend(counted);
@@ -188,12 +194,48 @@ pub(crate) async fn paid(
     Ok(writes)
 }
 
+/// `outcome.type` of a charge a `review` rule placed in review.
+const IN_REVIEW: &str = "manual_review";
+
+/// The charge's `outcome` by the intent's risk verdict: in review when a
+/// `review` rule matched; a `request_3ds` rule the wallet's own
+/// authentication satisfied is named, with `is_authenticated` among the
+/// signals. Intents confirmed before wallet payments were assessed have
+/// no verdict (`not_assessed`).
+fn wallet_outcome(risk: Option<&WalletRisk>) -> Outcome {
+    let mut outcome = Outcome {
+        network_status: "approved_by_network".into(),
+        network_decline_code: None,
+        reason: None,
+        risk_level: risk.map_or(NOT_ASSESSED.into(), |r| r.risk_level.clone()),
+        risk_score: risk.map_or(0, |r| r.risk_score),
+        rule: None,
+        seller_message: "Payment complete.".into(),
+        kind: "authorized".into(),
+        signals: risk.map(|r| r.signals.clone()).unwrap_or_default(),
+    };
+    let Some(risk) = risk else { return outcome };
+    if let Some(rule) = &risk.satisfied_by_wallet_rule {
+        outcome.rule = Some(rule.clone());
+        outcome.seller_message = format!(
+            "Payment complete. Rule {rule} (request_3ds) was satisfied by the wallet's own authentication of the customer."
+        );
+        outcome
+            .signals
+            .insert("is_authenticated".into(), serde_json::Value::Bool(true));
+    }
+    if let Some(rule) = &risk.review_rule {
+        outcome.rule = Some(rule.clone());
+        outcome.kind = IN_REVIEW.into();
+        outcome.seller_message = "Portcullis placed this payment in review.".into();
+    }
+    outcome
+}
+
 /// The charge of a paid wallet trade: captured in full, its connector
 /// reference naming the account and the trade (`ca:<ca_…>:<out_trade_no>`)
 /// so refunds reach the provider through `routing::connectors`.
 fn wallet_charge(ctx: &Ctx<'_>, intent: &PaymentIntent, trade: &WalletTrade) -> Charge {
-    // Intents confirmed before wallet payments were assessed have none.
-    let risk = intent.wallet_risk.as_ref();
     Charge {
         id: new_id("ch"),
         created: ctx.state.now(),
@@ -210,17 +252,7 @@ fn wallet_charge(ctx: &Ctx<'_>, intent: &PaymentIntent, trade: &WalletTrade) -> 
         description: intent.description.clone(),
         failure_code: None,
         failure_message: None,
-        outcome: Outcome {
-            network_status: "approved_by_network".into(),
-            network_decline_code: None,
-            reason: None,
-            risk_level: risk.map_or(NOT_ASSESSED.into(), |r| r.risk_level.clone()),
-            risk_score: risk.map_or(0, |r| r.risk_score),
-            rule: None,
-            seller_message: "Payment complete.".into(),
-            kind: "authorized".into(),
-            signals: risk.map(|r| r.signals.clone()).unwrap_or_default(),
-        },
+        outcome: wallet_outcome(intent.wallet_risk.as_ref()),
         card: None,
         disputed: false,
         connector_reference: Some(connectors::wallet_reference(
