@@ -13,6 +13,9 @@ mod wallets;
 
 use serde_json::Value;
 use std::time::{Duration, Instant};
+use support::wallet_qr::{
+    assert_page, events_of, intent, open_page, wait_for_status, ALIPAY_UA, DESKTOP_UA, WECHAT_UA,
+};
 use support::{cli, create_merchant, Api, Backend, TestDatabase, TestServer};
 use wallets::WalletSim;
 
@@ -62,40 +65,6 @@ async fn confirm(api: &Api, provider: &str, amount: &str, extra: &[(&str, &str)]
     let answer = api.post("/v1/payment_intents", &form).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     answer.json()
-}
-
-async fn intent(api: &Api, id: &str) -> Value {
-    api.get(&format!("/v1/payment_intents/{id}")).await.json()
-}
-
-/// Waits until intent `id` has `status`, or panics after `limit`.
-async fn wait_for_status(api: &Api, id: &str, status: &str, limit: Duration) -> Value {
-    let started = Instant::now();
-    loop {
-        let current = intent(api, id).await;
-        if current["status"] == status {
-            return current;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{id} is {} after {limit:?}, not {status}",
-            current["status"]
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn events_of(api: &Api, kind: &str, intent_id: &str) -> usize {
-    let events = api
-        .get(&format!("/v1/events?type={kind}&limit=100"))
-        .await
-        .json();
-    events["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["data"]["object"]["id"] == intent_id)
-        .count()
 }
 
 /// `ledger verify` passes over a ledger that holds the wallet captures.
@@ -663,12 +632,6 @@ async fn payment_codes_are_decided_while_the_request_waits(backend: Backend) {
     ledger_verifies(&s.db);
 }
 
-const ALIPAY_UA: &str = "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 Chrome/116.0 Mobile Safari/537.36 AlipayClient/10.5.36.8100";
-const WECHAT_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 MicroMessenger/8.0.47(0x18002f2f) NetType/WIFI Language/zh_CN";
-const DESKTOP_UA: &str =
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36";
-
-/// Opens the aggregated page as `agent` would; the answer, not followed.
 /// A top-up (`purpose=customer_balance_top_up`) paid by Alipay or WeChat
 /// Pay credits the customer's balance when the provider reports it paid,
 /// in the write set that books the capture.
@@ -721,19 +684,6 @@ async fn wallet_top_ups_credit_the_customer_balance(backend: Backend) {
     assert_eq!(kinds, ["top_up", "top_up"]);
     drop(s.server);
     ledger_verifies(&s.db);
-}
-
-async fn open_page(url: &str, agent: &str, language: &str) -> reqwest::Response {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(url)
-        .header("user-agent", agent)
-        .header("accept-language", language)
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn aggregated_qr_picks_the_wallet_by_browser(backend: Backend) {
@@ -831,20 +781,6 @@ async fn aggregated_qr_picks_the_wallet_by_browser(backend: Backend) {
     rescans_after_the_end_are_told_why(&s, &intents).await;
 }
 
-/// Asserts `page` is an HTML page with `status`, styled by the hosted
-/// pages' stylesheet, that says `words`.
-async fn assert_page(page: reqwest::Response, status: u16, words: &str) {
-    assert_eq!(page.status(), status);
-    let kind = page.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(kind.starts_with("text/html"), "{kind}");
-    let text = page.text().await.unwrap();
-    assert!(text.contains(words), "{words}: {text}");
-    assert!(
-        text.contains("href=\"/checkout/assets/checkout.css\"") && !text.contains("style="),
-        "{text}"
-    );
-}
-
 /// The same aggregated code scanned again once its intent is paid,
 /// declined or canceled: a page that says so, never the API's JSON.
 async fn rescans_after_the_end_are_told_why(s: &Setup, intents: &[Value]) {
@@ -885,6 +821,21 @@ async fn rescans_after_the_end_are_told_why(s: &Setup, intents: &[Value]) {
         Duration::from_secs(20),
     )
     .await;
+    // Declined: the code is scanned again to pay (see wallet_risk.rs) —
+    // until the merchant confirms the intent another way, which voids it.
+    let again = open_page(&declined, DESKTOP_UA, "en").await;
+    assert_page(again, 200, "Choose how to pay").await;
+    let other_way = s
+        .api
+        .post(
+            &format!("/v1/payment_intents/{id}/confirm"),
+            &[
+                ("payment_method_data[type]", "alipay"),
+                ("payment_method_options[alipay][channel]", "qr"),
+            ],
+        )
+        .await;
+    assert_eq!(other_way.status, 200, "{}", other_way.text);
     for agent in [ALIPAY_UA, WECHAT_UA, DESKTOP_UA] {
         let again = open_page(&declined, agent, "en").await;
         assert_page(again, 410, "no longer valid").await;

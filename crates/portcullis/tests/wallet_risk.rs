@@ -12,8 +12,12 @@ mod support;
 mod wallets;
 
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use support::risk::add_rule;
+use support::wallet_qr::{
+    assert_page, events_of, open_page, wait_for_status, ALIPAY_UA, DESKTOP_UA, WECHAT_UA,
+};
 use support::{create_merchant, Answer, Api, Backend, TestDatabase, TestServer};
 use wallets::WalletSim;
 
@@ -21,27 +25,38 @@ const ALLOW_PRIVATE: (&str, &str) = ("PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOI
 
 struct Setup {
     sim: WalletSim,
+    /// The simulator's keys (`keys.json`), to sign notifications as Alipay.
+    sim_dir: tempfile::TempDir,
+    /// The Alipay connector account's `notify_url`.
+    alipay_notify_url: String,
     _db: TestDatabase,
-    _server: TestServer,
+    server: TestServer,
     api: Api,
 }
 
 async fn setup(backend: Backend) -> Setup {
-    let sim = WalletSim::start(None, &["--notify-speedup", "100000"]);
+    let sim_dir = tempfile::tempdir().unwrap();
+    let sim = WalletSim::start(Some(sim_dir.path()), &["--notify-speedup", "100000"]);
     let db = TestDatabase::new(backend).await;
     let merchant = create_merchant(&db, "Tea House");
     let server = TestServer::start_with_env(&db, &[], &[ALLOW_PRIVATE]);
     let api = Api::new(&server, &merchant.secret_key);
+    let mut alipay_notify_url = String::new();
     for provider in ["alipay", "wechat_pay"] {
         let form = sim.account_form(provider);
         let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let created = api.post("/v1/connector_accounts", &form).await;
         assert_eq!(created.status, 200, "{}", created.text);
+        if provider == "alipay" {
+            alipay_notify_url = created.json()["notify_url"].as_str().unwrap().to_owned();
+        }
     }
     Setup {
         sim,
+        sim_dir,
+        alipay_notify_url,
         _db: db,
-        _server: server,
+        server,
         api,
     }
 }
@@ -217,7 +232,226 @@ async fn lists_and_velocity_apply_to_wallet_payments(backend: Backend) {
     );
 }
 
+/// Pays (or declines) trade `out_trade_no` on the simulator's page.
+async fn customer_acts(sim: &WalletSim, out_trade_no: &str, action: &str) {
+    let page = sim.customer_page(out_trade_no).await;
+    assert_eq!(sim.act(&page, action, "none").await.status(), 200);
+}
+
+/// Confirms an Alipay QR payment of `amount` fen and pays it; the charge.
+async fn paid_alipay_charge(s: &Setup, amount: &str) -> Value {
+    let answer = confirm(&s.api, "alipay", amount, &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let id = answer.json()["id"].as_str().unwrap().to_owned();
+    customer_acts(&s.sim, &id, "pay").await;
+    let paid = wait_for_succeeded(&s.api, &id).await;
+    let charge_id = paid["latest_charge"].as_str().unwrap();
+    s.api.get(&format!("/v1/charges/{charge_id}")).await.json()
+}
+
+/// A `review` rule lets a wallet payment through and, once paid, places
+/// its charge in review as for a card: `outcome.type: manual_review`, a
+/// review in the queue, `review.opened`; approve and refund_and_close work.
+async fn review_rules_place_paid_wallet_charges_in_review(backend: Backend) {
+    let s = setup(backend).await;
+    let rule = add_rule(&s.api, "review if :payment_method_type: = 'alipay'").await;
+    let rule = rule["id"].as_str().unwrap();
+    let charge = paid_alipay_charge(&s, "1200").await;
+    assert_eq!(charge["outcome"]["type"], "manual_review", "{charge}");
+    assert_eq!(charge["outcome"]["rule"], rule, "{charge}");
+    let review_id = charge["review"].as_str().expect("a review").to_owned();
+    let intent_id = charge["payment_intent"].as_str().unwrap();
+    let intent = s.api.get(&format!("/v1/payment_intents/{intent_id}")).await.json();
+    assert_eq!(intent["review"], review_id.as_str(), "{intent}");
+    let queue = s.api.get("/v1/reviews?open=true").await.json();
+    let queued: Vec<&Value> = queue["data"].as_array().unwrap().iter().collect();
+    assert!(queued.iter().any(|r| r["id"] == review_id.as_str()), "{queue}");
+    let opened = s.api.get("/v1/events?type=review.opened").await.json();
+    let opened = opened["data"].as_array().unwrap();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert_eq!(opened[0]["data"]["object"]["charge"], charge["id"]);
+    // A WeChat Pay payment does not match the rule.
+    let wechat = confirm(&s.api, "wechat_pay", "1200", &[]).await.json();
+    let wechat_id = wechat["id"].as_str().unwrap();
+    customer_acts(&s.sim, wechat_id, "pay").await;
+    let paid = wait_for_succeeded(&s.api, wechat_id).await;
+    assert_eq!(paid["review"], Value::Null, "{paid}");
+
+    let approved = s.api.post(&format!("/v1/reviews/{review_id}/approve"), &[]).await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    assert_eq!(approved.json()["closed_reason"], "approved");
+    let second = paid_alipay_charge(&s, "800").await;
+    let second_review = second["review"].as_str().expect("a review");
+    let refunded = s
+        .api
+        .post(&format!("/v1/reviews/{second_review}/refund_and_close"), &[])
+        .await;
+    assert_eq!(refunded.status, 200, "{}", refunded.text);
+    let refunded = refunded.json();
+    assert_eq!(refunded["closed_reason"], "refunded_as_fraud", "{refunded}");
+    assert_eq!(refunded["refund"]["amount"], 800, "{refunded}");
+    assert_eq!(refunded["refund"]["reason"], "fraudulent", "{refunded}");
+}
+
+/// A `request_3ds` rule on a wallet payment: 3-D Secure is for cards, the
+/// wallet authenticates its customer itself, so the payment goes to the
+/// wallet and the charge's outcome names the rule as satisfied by that
+/// authentication; block rules still apply after it.
+async fn request_3ds_rules_are_satisfied_by_the_wallet(backend: Backend) {
+    let s = setup(backend).await;
+    let rule = add_rule(&s.api, "request_3ds if :amount: > 10").await;
+    let rule = rule["id"].as_str().unwrap();
+    let block = add_rule(&s.api, "block if :amount: > 500").await;
+    let charge = paid_alipay_charge(&s, "1500").await;
+    let outcome = &charge["outcome"];
+    assert_eq!(outcome["type"], "authorized", "{outcome}");
+    assert_eq!(outcome["rule"], rule, "{outcome}");
+    let message = outcome["seller_message"].as_str().unwrap();
+    assert!(message.contains("satisfied by the wallet"), "{outcome}");
+    assert_eq!(outcome["signals"]["is_authenticated"], true, "{outcome}");
+    let big = confirm(&s.api, "alipay", "60000", &[]).await;
+    assert_blocked(&s.api, &big, "alipay", block["id"].as_str().unwrap()).await;
+}
+
+/// Creates and confirms an aggregated QR of `amount` fen; the page's URL
+/// and the intent's id.
+async fn aggregated_code(api: &Api, amount: &str) -> (String, String) {
+    let answer = api
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", amount),
+                ("currency", "cny"),
+                ("payment_method_types[]", "alipay"),
+                ("payment_method_types[]", "wechat_pay"),
+                ("confirm", "true"),
+                ("payment_method_data[type]", "wallet_qr"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let answer = answer.json();
+    let data = answer["next_action"]["display_qr_code"]["data"].as_str().unwrap();
+    (data.to_owned(), answer["id"].as_str().unwrap().to_owned())
+}
+
+/// The aggregated QR is assessed again once the customer picks the wallet,
+/// with the wallet's `payment_method_type`: a rule on `alipay` alone
+/// blocks the pick in Alipay before any trade, on a declined page (en and
+/// zh-CN), and the intent fails cleanly; WeChat Pay still goes through.
+async fn the_aggregated_qr_is_assessed_when_the_wallet_is_picked(backend: Backend) {
+    let s = setup(backend).await;
+    let rule = add_rule(&s.api, "block if :payment_method_type: = 'alipay'").await;
+    let rule = rule["id"].as_str().unwrap();
+    let (data, id) = aggregated_code(&s.api, "990").await;
+    assert_page(open_page(&data, ALIPAY_UA, "en").await, 402, "Payment declined").await;
+    assert_eq!(trades_of(&s.sim.trades().await, &id), 0);
+    let failed = wait_for_status(&s.api, &id, "requires_payment_method", Duration::ZERO).await;
+    assert_eq!(failed["next_action"], Value::Null, "{failed}");
+    assert_eq!(failed["last_payment_error"]["code"], "card_declined", "{failed}");
+    let charge_id = failed["latest_charge"].as_str().unwrap();
+    let charge = s.api.get(&format!("/v1/charges/{charge_id}")).await.json();
+    assert_eq!(charge["outcome"]["type"], "blocked", "{charge}");
+    assert_eq!(charge["outcome"]["rule"], rule, "{charge}");
+    assert_eq!(charge["payment_method_details"]["type"], "alipay");
+    assert_eq!(events_of(&s.api, "payment_intent.payment_failed", &id).await, 1);
+    // Scanned again, the blocked code stays void.
+    assert_page(open_page(&data, WECHAT_UA, "en").await, 410, "no longer valid").await;
+
+    let (data, _) = aggregated_code(&s.api, "990").await;
+    assert_page(open_page(&data, ALIPAY_UA, "zh-CN").await, 402, "付款被拒绝").await;
+    let (data, _) = aggregated_code(&s.api, "990").await;
+    assert_eq!(open_page(&data, WECHAT_UA, "en").await.status(), 302);
+}
+
+/// A genuine Alipay notification that `out_trade_no` was paid, signed
+/// now with the simulator's Alipay key.
+fn alipay_paid_notification(s: &Setup, out_trade_no: &str, yuan: &str) -> BTreeMap<String, String> {
+    let keys = std::fs::read_to_string(s.sim_dir.path().join("wallet-sim/keys.json")).unwrap();
+    let keys: Value = serde_json::from_str(&keys).unwrap();
+    let pem = keys["alipay"]["alipay_private_key"].as_str().unwrap();
+    let key = portcullis_wallets::keys::private_key_from_pem(pem).unwrap();
+    let now = portcullis_wallets::shanghai_time::format(wallets::now_s());
+    let mut params: BTreeMap<String, String> = [
+        ("notify_time", now.as_str()),
+        ("notify_type", "trade_status_sync"),
+        ("notify_id", "late_notification_of_the_old_trade"),
+        ("charset", "utf-8"),
+        ("version", "1.0"),
+        ("app_id", keys["alipay"]["app_id"].as_str().unwrap()),
+        ("trade_no", "2026120622001400000000000001"),
+        ("out_trade_no", out_trade_no),
+        ("trade_status", "TRADE_SUCCESS"),
+        ("total_amount", yuan),
+        ("receipt_amount", yuan),
+        ("buyer_pay_amount", yuan),
+        ("gmt_payment", now.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    portcullis_wallets::alipay::sign_notification(&key, &mut params);
+    params
+}
+
+/// A customer rescanning an aggregated code whose Alipay trade was
+/// declined starts a new attempt (a new `out_trade_no`); paid, the intent
+/// succeeds once, and a late genuine notification that the old trade was
+/// paid is refused (logged for a refund at the provider) and changes
+/// nothing; the paid code then says so.
+async fn a_rescan_after_a_decline_starts_a_new_attempt_and_pays_once(backend: Backend) {
+    let s = setup(backend).await;
+    let (data, id) = aggregated_code(&s.api, "990").await;
+    let first = open_page(&data, ALIPAY_UA, "en").await;
+    assert_eq!(first.status(), 302);
+    let location = first.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(reqwest::get(&location).await.unwrap().status(), 200);
+    customer_acts(&s.sim, &id, "decline").await;
+    let limit = Duration::from_secs(20);
+    wait_for_status(&s.api, &id, "requires_payment_method", limit).await;
+
+    // Both choices again on a desktop; in WeChat, a new trade.
+    assert_page(open_page(&data, DESKTOP_UA, "en").await, 200, "WeChat Pay").await;
+    let rescan = open_page(&data, WECHAT_UA, "en").await;
+    assert_eq!(rescan.status(), 302);
+    let again = wait_for_status(&s.api, &id, "requires_action", Duration::ZERO).await;
+    assert_eq!(again["next_action"]["display_qr_code"]["data"], data.as_str());
+    assert_eq!(again["last_payment_error"], Value::Null, "{again}");
+    let second_trade = format!("{id}_2");
+    customer_acts(&s.sim, &second_trade, "pay").await;
+    let paid = wait_for_status(&s.api, &id, "succeeded", limit).await;
+    assert_eq!(paid["amount_received"], 990);
+
+    let late = alipay_paid_notification(&s, &id, "9.90");
+    let answer = reqwest::Client::new()
+        .post(&s.alipay_notify_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(portcullis_wallets::alipay_methods::encoded(&late))
+        .send()
+        .await
+        .unwrap();
+    // Refused (Alipay keeps telling, the operator is told to refund it).
+    assert_eq!(answer.status(), 400);
+    assert_eq!(answer.text().await.unwrap(), "fail");
+    let log = s.server.log();
+    assert!(log.contains("a replaced wallet trade was paid"), "{log}");
+    let after = s.api.get(&format!("/v1/payment_intents/{id}")).await.json();
+    assert_eq!(after["status"], "succeeded");
+    assert_eq!(after["amount_received"], 990);
+    assert_eq!(after["latest_charge"], paid["latest_charge"]);
+    assert_eq!(events_of(&s.api, "payment_intent.succeeded", &id).await, 1);
+    let charges = s.api.get(&format!("/v1/charges?payment_intent={id}")).await.json();
+    let succeeded = charges["data"].as_array().unwrap();
+    let succeeded = succeeded.iter().filter(|c| c["status"] == "succeeded").count();
+    assert_eq!(succeeded, 1, "{charges}");
+    assert_page(open_page(&data, ALIPAY_UA, "en").await, 200, "Already paid").await;
+}
+
 on_both_backends!(
     rules_block_wallet_payments_before_the_provider,
     lists_and_velocity_apply_to_wallet_payments,
+    review_rules_place_paid_wallet_charges_in_review,
+    request_3ds_rules_are_satisfied_by_the_wallet,
+    the_aggregated_qr_is_assessed_when_the_wallet_is_picked,
+    a_rescan_after_a_decline_starts_a_new_attempt_and_pays_once,
 );

@@ -165,6 +165,16 @@ impl WalletSim {
             .unwrap()
     }
 
+    /// The customer page of trade `out_trade_no` (opened already).
+    pub async fn customer_page(&self, out_trade_no: &str) -> String {
+        let trades = self.trades().await;
+        let trade = trades
+            .iter()
+            .find(|t| t["out_trade_no"] == out_trade_no)
+            .unwrap_or_else(|| panic!("no trade {out_trade_no} in {trades:?}"));
+        format!("{}/c/{}", self.base_url, text(trade, "token"))
+    }
+
     /// The customer page a QR code's `data` leads to once scanned.
     pub async fn page_of(&self, data: &str) -> String {
         let client = reqwest::Client::builder()

@@ -34,6 +34,23 @@ pub enum Applied {
     Refused(String),
 }
 
+/// Why news about a trade does not reach its intent.
+enum Mismatch {
+    /// A trade of the intent that a newer one replaced (the customer
+    /// rescanned an aggregated code after it ended unpaid).
+    Superseded(String),
+    /// Not our trade, or not through this account.
+    Other(String),
+}
+
+impl Mismatch {
+    fn reason(self) -> String {
+        match self {
+            Mismatch::Superseded(reason) | Mismatch::Other(reason) => reason,
+        }
+    }
+}
+
 /// The intent of `out_trade_no` in `scope`, with its trade, if the trade
 /// is the intent's current one through `account`.
 async fn trade_intent(
@@ -41,30 +58,34 @@ async fn trade_intent(
     scope: &Scope,
     account: &str,
     out_trade_no: &str,
-) -> ApiResult<Result<(Doc, PaymentIntent, WalletTrade), String>> {
+) -> ApiResult<Result<(Doc, PaymentIntent, WalletTrade), Mismatch>> {
     let id = WalletTrade::intent_of(out_trade_no);
     let loaded = match load::<PaymentIntent>(state, scope, id, "id").await {
         Ok(loaded) => loaded,
         Err(err) if err.status == axum::http::StatusCode::NOT_FOUND => {
-            return Ok(Err(format!("no intent for out_trade_no {out_trade_no}")))
+            return Ok(Err(Mismatch::Other(format!(
+                "no intent for out_trade_no {out_trade_no}"
+            ))))
         }
         Err(err) => return Err(err),
     };
     let (doc, intent) = loaded;
     let Some(trade) = intent.wallet.clone() else {
-        return Ok(Err(format!("{id} is not a wallet payment")));
+        return Ok(Err(Mismatch::Other(format!(
+            "{id} is not a wallet payment"
+        ))));
     };
-    if trade.connector_account != account {
-        return Ok(Err(format!(
-            "{id}'s trade is on {}, not {account}",
-            trade.connector_account
-        )));
-    }
     if trade.out_trade_no != out_trade_no {
-        return Ok(Err(format!(
+        return Ok(Err(Mismatch::Superseded(format!(
             "{out_trade_no} is not {id}'s current trade ({})",
             trade.out_trade_no
-        )));
+        ))));
+    }
+    if trade.connector_account != account {
+        return Ok(Err(Mismatch::Other(format!(
+            "{id}'s trade is on {}, not {account}",
+            trade.connector_account
+        ))));
     }
     Ok(Ok((doc, intent, trade)))
 }
@@ -83,7 +104,8 @@ pub async fn apply(
     let _lock = state.locks.lock(&id).await;
     let (doc, intent, trade) = match trade_intent(state, ctx.scope, account, out_trade_no).await? {
         Ok(found) => found,
-        Err(reason) => return Ok(Applied::Refused(reason)),
+        Err(Mismatch::Superseded(reason)) => return Ok(superseded(&status.state, reason)),
+        Err(other) => return Ok(Applied::Refused(other.reason())),
     };
     match status.state {
         TradeState::Paid | TradeState::Refunded => {}
@@ -117,6 +139,21 @@ pub async fn apply(
     }
     let writes = paid(ctx, &doc, intent, trade, status).await?;
     commit(state, writes).await
+}
+
+/// News of a trade a newer one replaced: never applied (the intent pays
+/// through its current trade only, so never twice). Its end unpaid is
+/// acknowledged as nothing to do; paid, it is money taken outside the
+/// intent — refused, and logged for the operator to refund at the
+/// provider.
+fn superseded(state: &TradeState, reason: String) -> Applied {
+    match state {
+        TradeState::Paid | TradeState::Refunded => {
+            tracing::error!(%reason, "a replaced wallet trade was paid: refund it at the provider");
+            Applied::Refused(reason)
+        }
+        _ => Applied::Unchanged,
+    }
 }
 
 async fn commit(state: &AppState, writes: WriteSet) -> ApiResult<Applied> {
@@ -301,7 +338,7 @@ pub async fn expired(ctx: &Ctx<'_>, out_trade_no: &str, account: &str) -> ApiRes
     let _lock = ctx.state.locks.lock(&id).await;
     match trade_intent(ctx.state, ctx.scope, account, out_trade_no).await? {
         Ok((doc, intent, _)) => cancel_expired(ctx, &doc, intent).await,
-        Err(reason) => Ok(Applied::Refused(reason)),
+        Err(mismatch) => Ok(Applied::Refused(mismatch.reason())),
     }
 }
 
