@@ -261,11 +261,18 @@ async fn review_rules_place_paid_wallet_charges_in_review(backend: Backend) {
     assert_eq!(charge["outcome"]["rule"], rule, "{charge}");
     let review_id = charge["review"].as_str().expect("a review").to_owned();
     let intent_id = charge["payment_intent"].as_str().unwrap();
-    let intent = s.api.get(&format!("/v1/payment_intents/{intent_id}")).await.json();
+    let intent = s
+        .api
+        .get(&format!("/v1/payment_intents/{intent_id}"))
+        .await
+        .json();
     assert_eq!(intent["review"], review_id.as_str(), "{intent}");
     let queue = s.api.get("/v1/reviews?open=true").await.json();
     let queued: Vec<&Value> = queue["data"].as_array().unwrap().iter().collect();
-    assert!(queued.iter().any(|r| r["id"] == review_id.as_str()), "{queue}");
+    assert!(
+        queued.iter().any(|r| r["id"] == review_id.as_str()),
+        "{queue}"
+    );
     let opened = s.api.get("/v1/events?type=review.opened").await.json();
     let opened = opened["data"].as_array().unwrap();
     assert_eq!(opened.len(), 1, "{opened:?}");
@@ -277,14 +284,20 @@ async fn review_rules_place_paid_wallet_charges_in_review(backend: Backend) {
     let paid = wait_for_succeeded(&s.api, wechat_id).await;
     assert_eq!(paid["review"], Value::Null, "{paid}");
 
-    let approved = s.api.post(&format!("/v1/reviews/{review_id}/approve"), &[]).await;
+    let approved = s
+        .api
+        .post(&format!("/v1/reviews/{review_id}/approve"), &[])
+        .await;
     assert_eq!(approved.status, 200, "{}", approved.text);
     assert_eq!(approved.json()["closed_reason"], "approved");
     let second = paid_alipay_charge(&s, "800").await;
     let second_review = second["review"].as_str().expect("a review");
     let refunded = s
         .api
-        .post(&format!("/v1/reviews/{second_review}/refund_and_close"), &[])
+        .post(
+            &format!("/v1/reviews/{second_review}/refund_and_close"),
+            &[],
+        )
         .await;
     assert_eq!(refunded.status, 200, "{}", refunded.text);
     let refunded = refunded.json();
@@ -308,7 +321,8 @@ async fn request_3ds_rules_are_satisfied_by_the_wallet(backend: Backend) {
     assert_eq!(outcome["rule"], rule, "{outcome}");
     let message = outcome["seller_message"].as_str().unwrap();
     assert!(message.contains("satisfied by the wallet"), "{outcome}");
-    assert_eq!(outcome["signals"]["is_authenticated"], true, "{outcome}");
+    let authenticated = &outcome["signals"]["is_3d_secure_authenticated"];
+    assert_eq!(authenticated, true, "{outcome}");
     let big = confirm(&s.api, "alipay", "60000", &[]).await;
     assert_blocked(&s.api, &big, "alipay", block["id"].as_str().unwrap()).await;
 }
@@ -331,7 +345,9 @@ async fn aggregated_code(api: &Api, amount: &str) -> (String, String) {
         .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     let answer = answer.json();
-    let data = answer["next_action"]["display_qr_code"]["data"].as_str().unwrap();
+    let data = answer["next_action"]["display_qr_code"]["data"]
+        .as_str()
+        .unwrap();
     (data.to_owned(), answer["id"].as_str().unwrap().to_owned())
 }
 
@@ -344,22 +360,43 @@ async fn the_aggregated_qr_is_assessed_when_the_wallet_is_picked(backend: Backen
     let rule = add_rule(&s.api, "block if :payment_method_type: = 'alipay'").await;
     let rule = rule["id"].as_str().unwrap();
     let (data, id) = aggregated_code(&s.api, "990").await;
-    assert_page(open_page(&data, ALIPAY_UA, "en").await, 402, "Payment declined").await;
+    assert_page(
+        open_page(&data, ALIPAY_UA, "en").await,
+        402,
+        "Payment declined",
+    )
+    .await;
     assert_eq!(trades_of(&s.sim.trades().await, &id), 0);
     let failed = wait_for_status(&s.api, &id, "requires_payment_method", Duration::ZERO).await;
     assert_eq!(failed["next_action"], Value::Null, "{failed}");
-    assert_eq!(failed["last_payment_error"]["code"], "card_declined", "{failed}");
+    assert_eq!(
+        failed["last_payment_error"]["code"], "card_declined",
+        "{failed}"
+    );
     let charge_id = failed["latest_charge"].as_str().unwrap();
     let charge = s.api.get(&format!("/v1/charges/{charge_id}")).await.json();
     assert_eq!(charge["outcome"]["type"], "blocked", "{charge}");
     assert_eq!(charge["outcome"]["rule"], rule, "{charge}");
     assert_eq!(charge["payment_method_details"]["type"], "alipay");
-    assert_eq!(events_of(&s.api, "payment_intent.payment_failed", &id).await, 1);
+    assert_eq!(
+        events_of(&s.api, "payment_intent.payment_failed", &id).await,
+        1
+    );
     // Scanned again, the blocked code stays void.
-    assert_page(open_page(&data, WECHAT_UA, "en").await, 410, "no longer valid").await;
+    assert_page(
+        open_page(&data, WECHAT_UA, "en").await,
+        410,
+        "no longer valid",
+    )
+    .await;
 
     let (data, _) = aggregated_code(&s.api, "990").await;
-    assert_page(open_page(&data, ALIPAY_UA, "zh-CN").await, 402, "付款被拒绝").await;
+    assert_page(
+        open_page(&data, ALIPAY_UA, "zh-CN").await,
+        402,
+        "付款被拒绝",
+    )
+    .await;
     let (data, _) = aggregated_code(&s.api, "990").await;
     assert_eq!(open_page(&data, WECHAT_UA, "en").await.status(), 302);
 }
@@ -415,7 +452,10 @@ async fn a_rescan_after_a_decline_starts_a_new_attempt_and_pays_once(backend: Ba
     let rescan = open_page(&data, WECHAT_UA, "en").await;
     assert_eq!(rescan.status(), 302);
     let again = wait_for_status(&s.api, &id, "requires_action", Duration::ZERO).await;
-    assert_eq!(again["next_action"]["display_qr_code"]["data"], data.as_str());
+    assert_eq!(
+        again["next_action"]["display_qr_code"]["data"],
+        data.as_str()
+    );
     assert_eq!(again["last_payment_error"], Value::Null, "{again}");
     let second_trade = format!("{id}_2");
     customer_acts(&s.sim, &second_trade, "pay").await;
@@ -440,9 +480,16 @@ async fn a_rescan_after_a_decline_starts_a_new_attempt_and_pays_once(backend: Ba
     assert_eq!(after["amount_received"], 990);
     assert_eq!(after["latest_charge"], paid["latest_charge"]);
     assert_eq!(events_of(&s.api, "payment_intent.succeeded", &id).await, 1);
-    let charges = s.api.get(&format!("/v1/charges?payment_intent={id}")).await.json();
+    let charges = s
+        .api
+        .get(&format!("/v1/charges?payment_intent={id}"))
+        .await
+        .json();
     let succeeded = charges["data"].as_array().unwrap();
-    let succeeded = succeeded.iter().filter(|c| c["status"] == "succeeded").count();
+    let succeeded = succeeded
+        .iter()
+        .filter(|c| c["status"] == "succeeded")
+        .count();
     assert_eq!(succeeded, 1, "{charges}");
     assert_page(open_page(&data, ALIPAY_UA, "en").await, 200, "Already paid").await;
 }

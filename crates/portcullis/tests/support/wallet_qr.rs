@@ -70,7 +70,6 @@ pub async fn events_of(api: &Api, kind: &str, intent_id: &str) -> usize {
         .count()
 }
 
-
 /// Intent `id` as the API shows it.
 pub async fn intent(api: &Api, id: &str) -> Value {
     api.get(&format!("/v1/payment_intents/{id}")).await.json()

@@ -7,11 +7,17 @@
 //! WeChat's (`MicroMessenger`) to a WeChat Pay H5 trade (JSAPI needs the
 //! payer's openid, which only the merchant's WeChat login can give);
 //! any other browser is shown both choices, in English or Simplified
-//! Chinese. The trade opened is stored on the intent (version-checked), so
-//! the notification and the worker find it as for any wallet payment.
+//! Chinese. The pick is assessed by the risk rules with the wallet chosen
+//! before any trade is opened (a block fails the intent and shows a
+//! declined page). The trade opened is stored on the intent
+//! (version-checked), so the notification and the worker find it as for
+//! any wallet payment. A rescan after that trade ended unpaid (and before
+//! the code expires) starts a new attempt: a new trade, a new
+//! `out_trade_no`; `settle` never applies the replaced trade's news.
 
 use super::aggregated_page::{choices, Notice};
 use super::open::open_trade;
+use super::risk::Picked;
 use super::{Provider, WalletOptions};
 use crate::error::{ApiError, ApiResult};
 use crate::hosted::Locale;
@@ -25,7 +31,6 @@ use crate::wire::ApiRequest;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use super::risk::Picked;
 use portcullis_domain::payment_intents::{
     IntentEvent, NextAction, PaymentIntent, PaymentIntentStatus, WalletTrade,
 };
@@ -198,7 +203,8 @@ async fn pay_with(
             number: open.number - 1,
             ..open.clone()
         });
-        let opened = open_trade(&ctx, &for_trade, wallet, &options(state, &open), Some(&ip)).await?;
+        let opened =
+            open_trade(&ctx, &for_trade, wallet, &options(state, &open), Some(&ip)).await?;
         return Ok(Outcome::Redirect(redirect_url(&opened.next_action)));
     }
     new_trade(&ctx, doc, intent, wallet, &ip).await
@@ -264,7 +270,12 @@ async fn new_trade(
             .apply(IntentEvent::WalletTradeOpened, "rescanned")
             .map_err(|e| ApiError::internal(&e))?;
         intent.last_payment_error = None;
-        intent.next_action = Some(super::open::qr_action(ctx, &intent, "display_qr_code", &data)?);
+        intent.next_action = Some(super::open::qr_action(
+            ctx,
+            &intent,
+            "display_qr_code",
+            &data,
+        )?);
     }
     intent.wallet = Some(WalletTrade {
         qr_data: open.qr_data,

@@ -1,6 +1,6 @@
 //! What the aggregated QR's page shows, in English or Simplified Chinese:
 //! both wallets' choices, or — when the code can no longer be paid (paid,
-//! canceled, declined or expired, unknown) — a notice page with the status
+//! canceled, expired, declined by a rule, unknown) — a notice page with the status
 //! that says so. Styled by the hosted pages' stylesheet (served from our
 //! origin; the pages carry no inline style or script).
 

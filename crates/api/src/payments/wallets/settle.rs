@@ -21,6 +21,7 @@ use portcullis_domain::ids::new_id;
 use portcullis_domain::payment_intents::{
     CancellationReason, IntentEvent, PaymentIntent, PaymentIntentStatus, WalletRisk, WalletTrade,
 };
+use portcullis_risk::Signal;
 use portcullis_store::{Doc, Scope, StoreError, WriteSet};
 
 /// What applying a provider's word did.
@@ -236,8 +237,8 @@ const IN_REVIEW: &str = "manual_review";
 
 /// The charge's `outcome` by the intent's risk verdict: in review when a
 /// `review` rule matched; a `request_3ds` rule the wallet's own
-/// authentication satisfied is named, with `is_authenticated` among the
-/// signals. Intents confirmed before wallet payments were assessed have
+/// authentication satisfied is named, with `is_3d_secure_authenticated`
+/// among the signals. Intents confirmed before wallet payments were assessed have
 /// no verdict (`not_assessed`).
 fn wallet_outcome(risk: Option<&WalletRisk>) -> Outcome {
     let mut outcome = Outcome {
@@ -259,7 +260,7 @@ fn wallet_outcome(risk: Option<&WalletRisk>) -> Outcome {
         );
         outcome
             .signals
-            .insert("is_authenticated".into(), serde_json::Value::Bool(true));
+            .insert(Signal::IsAuthenticated.name().into(), true.into());
     }
     if let Some(rule) = &risk.review_rule {
         outcome.rule = Some(rule.clone());
