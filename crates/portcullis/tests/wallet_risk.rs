@@ -14,6 +14,7 @@ mod wallets;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use support::dashboard::{activate, create_user};
 use support::risk::add_rule;
 use support::wallet_qr::{
     assert_page, events_of, open_page, wait_for_status, ALIPAY_UA, DESKTOP_UA, WECHAT_UA,
@@ -29,7 +30,8 @@ struct Setup {
     sim_dir: tempfile::TempDir,
     /// The Alipay connector account's `notify_url`.
     alipay_notify_url: String,
-    _db: TestDatabase,
+    merchant: String,
+    db: TestDatabase,
     server: TestServer,
     api: Api,
 }
@@ -55,7 +57,8 @@ async fn setup(backend: Backend) -> Setup {
         sim,
         sim_dir,
         alipay_notify_url,
-        _db: db,
+        merchant: merchant.id,
+        db,
         server,
         api,
     }
@@ -273,6 +276,11 @@ async fn review_rules_place_paid_wallet_charges_in_review(backend: Backend) {
         queued.iter().any(|r| r["id"] == review_id.as_str()),
         "{queue}"
     );
+    let owner = create_user(&s.db, &s.merchant, "owner@tea.example", "owner");
+    let mut browser = activate(&s.server, &owner).await;
+    let page = browser.get("/dashboard/reviews?locale=en").await;
+    let listed = page.body.contains(&review_id) && page.body.contains(rule);
+    assert!(listed, "the dashboard's queue: {}", page.body);
     let opened = s.api.get("/v1/events?type=review.opened").await.json();
     let opened = opened["data"].as_array().unwrap();
     assert_eq!(opened.len(), 1, "{opened:?}");

@@ -1,6 +1,7 @@
 //! `/v1/reviews`: the queue of payments a `review` rule let through for
 //! a person to look at. A review opens with its charge (in the same write
-//! set), and closes by approval or by refunding the charge as fraudulent.
+//! set, with `review.opened`), and closes by approval or by refunding the
+//! charge as fraudulent.
 
 use super::records::load;
 use super::refunds::{refund, CreateRequest};
