@@ -292,8 +292,7 @@ async fn locate(
             (realm, None, Some(session))
         }
     };
-    let return_to = named(query, "return_to")
-        .and_then(|raw| super::step_up::own_path(&state.base_url(), raw));
+    let return_to = named(query, "return_to").map(str::to_owned);
     match realm.caller(state).await {
         Ok(Some(caller)) => Ok(Place {
             realm,
@@ -381,16 +380,20 @@ fn lost_page(state: &AppState, mut ctx: PageCtx, lost: Lost) -> Response {
 }
 
 /// What the page's query names: its merchant or token, and locale.
-fn query_of(flow: Flow, request: &mut ApiRequest) -> Vec<(&'static str, String)> {
+/// The page's query: what finds its merchant, its language, and (kept
+/// only when it is a path of ours) where sign-in goes on to.
+fn query_of(flow: Flow, state: &AppState, request: &mut ApiRequest) -> Vec<(&'static str, String)> {
     let names: &[&'static str] = match flow.entry() {
         Entry::Realm => &["merchant", "mode", "locale", "return_to"],
         Entry::Token => &["token", "locale"],
         Entry::Session => &["locale"],
     };
+    let base = state.base_url();
     names
         .iter()
         .copied()
         .filter_map(|name| take(request, name).map(|v| (name, v)))
+        .filter(|(name, v)| *name != "return_to" || super::step_up::own_path(&base, v).is_some())
         .collect()
 }
 
@@ -457,7 +460,7 @@ pub async fn show(
     headers: HeaderMap,
     mut request: ApiRequest,
 ) -> Response {
-    let query = query_of(flow, &mut request);
+    let query = query_of(flow, &state, &mut request);
     let ctx = PageCtx::new(&state, &headers, flow.spec().path, &query);
     let place = match locate(flow, &state, &headers, &ctx, &query).await {
         Ok(place) => place,
@@ -472,7 +475,7 @@ pub async fn submit(
     headers: HeaderMap,
     mut request: ApiRequest,
 ) -> Response {
-    let query = query_of(flow, &mut request);
+    let query = query_of(flow, &state, &mut request);
     let mut ctx = PageCtx::new(&state, &headers, flow.spec().path, &query);
     let csrf = take(&mut request, "csrf_token");
     let posted: Vec<(&'static str, String)> = flow
