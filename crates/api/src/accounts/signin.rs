@@ -71,8 +71,7 @@ pub(super) async fn throttle_ip(
 ) -> ApiResult<()> {
     let Some(ip) = &origin.ip else { return Ok(()) };
     let max = state.settings.accounts.ip_failures_per_hour_max as usize;
-    let failures =
-        audit::failures_since(
+    let failures = audit::failures_since(
         state,
         scope,
         ("ip", ip.clone()),

@@ -107,7 +107,11 @@ async fn finish(
     };
     // A failed or expired step-up is an answer too: it fails the intent.
     let fresh = how == Finish::Authorize
-        && holder.signed_in.session.session.payment_stepped_up(state.now());
+        && holder
+            .signed_in
+            .session
+            .session
+            .payment_stepped_up(state.now());
     idempotency::respond(&state, &caller, &request, || async {
         let (scope, origin) = (caller.scope(), Origin::of(&request));
         let ctx = Ctx {

@@ -71,7 +71,14 @@ const PASSWORD_FORM: &[Param] = &[LOCALE, CSRF, CURRENT_PASSWORD, NEW_PASSWORD];
 const EMAIL_FORM: &[Param] = &[LOCALE, CSRF, p::string("new_email", 512), CURRENT_PASSWORD];
 const PAYMENT_INTENT: Param = p::string("payment_intent", step_up_payment::INTENT_CHARS_MAX);
 const STEP_UP_PAGE: &[Param] = &[LOCALE, RETURN_TO, PAYMENT_INTENT];
-const STEP_UP_FORM: &[Param] = &[LOCALE, CSRF, RETURN_TO, PAYMENT_INTENT, CHALLENGE, CREDENTIAL];
+const STEP_UP_FORM: &[Param] = &[
+    LOCALE,
+    CSRF,
+    RETURN_TO,
+    PAYMENT_INTENT,
+    CHALLENGE,
+    CREDENTIAL,
+];
 const PAY_FORM: &[Param] = &[LOCALE, CSRF, PAYMENT_INTENT];
 const PAY_PASSWORD_FORM: &[Param] = &[LOCALE, CSRF, PAYMENT_INTENT, PASSWORD];
 const PAY_CODE_FORM: &[Param] = &[LOCALE, CSRF, PAYMENT_INTENT, p::string("code", 16)];

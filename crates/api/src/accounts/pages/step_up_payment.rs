@@ -50,6 +50,14 @@ pub enum Action {
     Cancel,
 }
 
+/// The request being answered: what a call of the API as the holder needs.
+#[derive(Clone, Copy)]
+struct Here<'a> {
+    state: &'a AppState,
+    headers: &'a HeaderMap,
+    request: &'a ApiRequest,
+}
+
 /// A request of the page that may act: the holder and their intent.
 struct Paying {
     who: SignedIn,
@@ -92,12 +100,12 @@ async fn realm_of(state: &AppState, id: &str) -> Option<Realm> {
     found.into_iter().next().map(|doc| Realm(doc.scope))
 }
 
-async fn locate(
-    state: &AppState,
-    headers: &HeaderMap,
-    request: &ApiRequest,
-    id: &str,
-) -> Result<Paying, Lost> {
+async fn locate(here: Here<'_>, id: &str) -> Result<Paying, Lost> {
+    let Here {
+        state,
+        headers,
+        request,
+    } = here;
     let realm = realm_of(state, id).await.ok_or(Lost::Missing)?;
     let who = match signed_in(state, headers).await {
         Some(who) if who.realm.0 == realm.0 => who,
@@ -141,7 +149,15 @@ fn lost_page(state: &AppState, ctx: PageCtx, lost: Lost, id: &str) -> Response {
     match lost {
         Lost::Missing => {
             let error = Some(t.pay_missing.to_owned());
-            message(state, ctx, StatusCode::NOT_FOUND, t.pay_title, error, None, vec![home])
+            message(
+                state,
+                ctx,
+                StatusCode::NOT_FOUND,
+                t.pay_title,
+                error,
+                None,
+                vec![home],
+            )
         }
         Lost::SignedOut(realm) => {
             let back = encode(&format!("{PATH}?payment_intent={id}"));
@@ -155,7 +171,15 @@ fn lost_page(state: &AppState, ctx: PageCtx, lost: Lost, id: &str) -> Response {
                 label: t.to_login,
             };
             let notice = Some(t.pay_sign_in.to_owned());
-            message(state, ctx, StatusCode::UNAUTHORIZED, t.pay_title, None, notice, vec![login])
+            message(
+                state,
+                ctx,
+                StatusCode::UNAUTHORIZED,
+                t.pay_title,
+                None,
+                notice,
+                vec![login],
+            )
         }
     }
 }
@@ -168,7 +192,13 @@ struct Shown {
     invalid: &'static str,
 }
 
-fn render(state: &AppState, ctx: PageCtx, status: StatusCode, paying: &Paying, shown: Shown) -> Response {
+fn render(
+    state: &AppState,
+    ctx: PageCtx,
+    status: StatusCode,
+    paying: &Paying,
+    shown: Shown,
+) -> Response {
     let t = ctx.t;
     let intent = &paying.intent;
     let waiting = waits_for_step_up(intent);
@@ -213,7 +243,12 @@ pub async fn show(
     ctx: PageCtx,
     id: &str,
 ) -> Response {
-    match locate(state, headers, request, id).await {
+    let here = Here {
+        state,
+        headers,
+        request,
+    };
+    match locate(here, id).await {
         Ok(paying) => render(state, ctx, StatusCode::OK, &paying, Shown::default()),
         Err(lost) => lost_page(state, ctx, lost, id),
     }
@@ -238,7 +273,12 @@ pub async fn act(
     let Some(id) = id else {
         return lost_page(&state, ctx, Lost::Missing, "");
     };
-    let paying = match locate(&state, &headers, &request, &id).await {
+    let here = Here {
+        state: &state,
+        headers: &headers,
+        request: &request,
+    };
+    let paying = match locate(here, &id).await {
         Ok(paying) => paying,
         Err(lost) => return lost_page(&state, ctx, lost, &id),
     };
@@ -254,7 +294,7 @@ pub async fn act(
     }
     let (who, secret) = (&paying.who, secret.unwrap_or_default());
     let proved = match action {
-        Action::Cancel => return finish(&state, ctx, &headers, &request, &paying, false).await,
+        Action::Cancel => return finish(here, ctx, &paying, false).await,
         Action::SendCode => {
             let locale = [("locale", ctx.locale.tag().to_owned())];
             let sent = who.call_with(step_up::send_code, &state, &headers, &request, &locale);
@@ -272,8 +312,8 @@ pub async fn act(
         }
     };
     match proved {
-        Ok(_) => finish(&state, ctx, &headers, &request, &paying, true).await,
-        Err(refusal) => failed(&state, ctx, &headers, &request, &paying, refusal).await,
+        Ok(_) => finish(here, ctx, &paying, true).await,
+        Err(refusal) => failed(here, ctx, &paying, refusal).await,
     }
 }
 
@@ -307,14 +347,8 @@ fn code_sent(
 
 /// A refused password or code: shown again, unless it was one failure
 /// too many, which fails the payment.
-async fn failed(
-    state: &AppState,
-    ctx: PageCtx,
-    headers: &HeaderMap,
-    request: &ApiRequest,
-    paying: &Paying,
-    refusal: Refusal,
-) -> Response {
+async fn failed(here: Here<'_>, ctx: PageCtx, paying: &Paying, refusal: Refusal) -> Response {
+    let state = here.state;
     let customer = paying.intent.customer.clone().unwrap_or_default();
     let failures = audit::failures_since(
         state,
@@ -327,7 +361,7 @@ async fn failed(
     .await
     .unwrap_or(0);
     if failures >= FAILURES_MAX {
-        return finish(state, ctx, headers, request, paying, false).await;
+        return finish(here, ctx, paying, false).await;
     }
     let invalid = match refusal.param.as_deref() {
         Some("password") => "password",
@@ -344,30 +378,21 @@ async fn failed(
 
 /// Completes the payment (`authorize`: paid with the session's fresh
 /// step-up) or fails it, then sends the browser on: [`after`].
-async fn finish(
-    state: &AppState,
-    ctx: PageCtx,
-    headers: &HeaderMap,
-    request: &ApiRequest,
-    paying: &Paying,
-    authorize: bool,
-) -> Response {
+async fn finish(here: Here<'_>, ctx: PageCtx, paying: &Paying, authorize: bool) -> Response {
     let id = &paying.intent.id;
-    let location = complete(state, headers, request, &paying.who, id, authorize).await;
+    let location = complete(here, &paying.who, id, authorize).await;
     let location = location.unwrap_or_else(|| page_path(id, &ctx));
     ctx.finish(Redirect::to(&location).into_response())
 }
 
 /// Authorizes (or declines) the intent `id` as `who`, then where the
 /// browser goes: the intent's return location, or `None` for this page.
-pub(super) async fn complete(
-    state: &AppState,
-    headers: &HeaderMap,
-    request: &ApiRequest,
-    who: &SignedIn,
-    id: &str,
-    authorize: bool,
-) -> Option<String> {
+async fn complete(here: Here<'_>, who: &SignedIn, id: &str, authorize: bool) -> Option<String> {
+    let Here {
+        state,
+        headers,
+        request,
+    } = here;
     let path = Path(id.to_owned());
     // Refused (completed meanwhile by another request): the outcome as it is.
     let _ = if authorize {
@@ -400,11 +425,16 @@ pub async fn passkey_confirmed(
         Ok((ctx, _)) => ctx,
         Err(response) => return response,
     };
-    let Ok(paying) = locate(state, headers, &request, id).await else {
+    let here = Here {
+        state,
+        headers,
+        request: &request,
+    };
+    let Ok(paying) = locate(here, id).await else {
         let message = ctx.t.pay_missing;
         return relay::refused(ctx, StatusCode::NOT_FOUND, "resource_missing", message);
     };
-    let location = complete(state, headers, &request, &paying.who, id, true).await;
+    let location = complete(here, &paying.who, id, true).await;
     let location = location.unwrap_or_else(|| page_path(id, &ctx));
     relay::answered(ctx, serde_json::json!({ "return_to": location }))
 }

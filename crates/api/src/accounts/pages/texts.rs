@@ -349,7 +349,9 @@ impl Texts {
             "passkey_challenge_invalid" if zh => "此通行密钥请求已失效，请重试。",
             "passkey_already_registered" if zh => "此通行密钥已添加。",
             "passkeys_unavailable" if zh => "此网站暂不支持通行密钥。",
-            "account_step_up_code_invalid" if zh => "验证码不正确。请查看最新的邮件，或重新获取验证码。",
+            "account_step_up_code_invalid" if zh => {
+                "验证码不正确。请查看最新的邮件，或重新获取验证码。"
+            }
             "account_step_up_code_expired" if zh => "此验证码已过期，请重新获取。",
             "account_step_up_code_used" if zh => "此验证码已使用或尝试次数过多，请重新获取。",
             "account_no_passkey" if zh => "您的账户还没有通行密钥，请先添加一个。",

@@ -17,7 +17,9 @@ use crate::wire::ApiRequest;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use portcullis_domain::accounts::{AccountToken, CredentialAction, Locale, TokenPurpose, TokenRefusal};
+use portcullis_domain::accounts::{
+    AccountToken, CredentialAction, Locale, TokenPurpose, TokenRefusal,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -85,10 +87,17 @@ pub async fn send_code(
 ) -> Response {
     let result = async {
         let read = |p: &mut crate::wire::Params| p.string("locale", FIELD_CHARS_MAX);
-        let (holder, locale) = session::holder(&state, &caller, &headers, &mut request, read).await?;
+        let (holder, locale) =
+            session::holder(&state, &caller, &headers, &mut request, read).await?;
         let (account, scope) = (&holder.signed_in.account, holder.scope());
         let now = state.now();
-        let last = records::newest_token::<StoredCode>(&state, scope, &account.id, TokenPurpose::StepUpCode).await?;
+        let last = records::newest_token::<StoredCode>(
+            &state,
+            scope,
+            &account.id,
+            TokenPurpose::StepUpCode,
+        )
+        .await?;
         if let Some((_, last)) = last {
             let wait = last.token.created.saturating_add(RESEND_S) - now;
             if wait > 0 {
@@ -105,19 +114,36 @@ pub async fn send_code(
         commit(&state, vec![write], ApiError::concurrent_change).await?;
         state.accounts_mailer().send_later(Outgoing {
             to: account.email.clone(),
-            locale: locale.as_deref().and_then(Locale::parse).unwrap_or(account.locale),
+            locale: locale
+                .as_deref()
+                .and_then(Locale::parse)
+                .unwrap_or(account.locale),
             kind: MessageKind::StepUpCode,
             link: Some(code),
             account_ref: account.id.clone(),
         });
-        Ok(super::super::render::step_up_code(stored.token.expires_at, scope.livemode))
+        Ok(super::super::render::step_up_code(
+            stored.token.expires_at,
+            scope.livemode,
+        ))
     };
     answer(result.await)
 }
 
 /// Records the failed attempt (`reason`), then refuses it with `err`.
-async fn refuse(state: &AppState, holder: &Holder, reason: &'static str, err: ApiError) -> ApiResult<Value> {
-    let write = failure_write(state, &holder.signed_in, &holder.origin, Outcome::Failure, reason)?;
+async fn refuse(
+    state: &AppState,
+    holder: &Holder,
+    reason: &'static str,
+    err: ApiError,
+) -> ApiResult<Value> {
+    let write = failure_write(
+        state,
+        &holder.signed_in,
+        &holder.origin,
+        Outcome::Failure,
+        reason,
+    )?;
     commit(state, vec![write], ApiError::concurrent_change).await?;
     Err(err)
 }
@@ -140,21 +166,34 @@ pub async fn confirm_code(
             return Err(code_invalid());
         }
         let account = &holder.signed_in.account.id;
-        let newest = records::newest_token::<StoredCode>(&state, scope, account, TokenPurpose::StepUpCode).await?;
+        let newest =
+            records::newest_token::<StoredCode>(&state, scope, account, TokenPurpose::StepUpCode)
+                .await?;
         let Some((doc, stored)) = newest else {
             return refuse(&state, &holder, "code_unknown", code_invalid()).await;
         };
         let now = state.now();
         let spent = match stored.token.spent(TokenPurpose::StepUpCode, now) {
             Ok(spent) => spent,
-            Err(refusal) => return refuse(&state, &holder, "code_spent", code_refused(refusal)).await,
+            Err(refusal) => {
+                return refuse(&state, &holder, "code_spent", code_refused(refusal)).await
+            }
         };
         if digest(&state, &stored.token.id, code) != stored.code_hash {
             return wrong_code(&state, &holder, doc, stored).await;
         }
-        let spent = StoredCode { token: spent, ..stored };
+        let spent = StoredCode {
+            token: spent,
+            ..stored
+        };
         let (mut writes, answered) = success_writes(&state, &holder.signed_in, origin, false)?;
-        writes.push(records::update_token_as(scope, &doc, &spent.token, &spent.code_hash, &spent)?);
+        writes.push(records::update_token_as(
+            scope,
+            &doc,
+            &spent.token,
+            &spent.code_hash,
+            &spent,
+        )?);
         // Spent by a concurrent request meanwhile: used.
         commit(&state, writes, || code_refused(TokenRefusal::Used)).await?;
         Ok(answered)
@@ -176,8 +215,20 @@ async fn wrong_code(
     }
     let signed_in = &holder.signed_in;
     let writes = vec![
-        records::update_token_as(&signed_in.scope, &doc, &stored.token, &stored.code_hash, &stored)?,
-        failure_write(state, signed_in, &holder.origin, Outcome::Failure, "code_incorrect")?,
+        records::update_token_as(
+            &signed_in.scope,
+            &doc,
+            &stored.token,
+            &stored.code_hash,
+            &stored,
+        )?,
+        failure_write(
+            state,
+            signed_in,
+            &holder.origin,
+            Outcome::Failure,
+            "code_incorrect",
+        )?,
     ];
     commit(state, writes, || code_refused(TokenRefusal::Used)).await?;
     Err(if dead {

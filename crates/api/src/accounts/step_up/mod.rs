@@ -137,7 +137,11 @@ fn proof(params: &mut crate::wire::Params) -> ApiResult<Proof> {
 
 /// The session of `signed_in` stepped up at `now`: for payments from the
 /// balance, and by a passkey for sensitive actions as well.
-fn granted(state: &AppState, signed_in: &SignedIn, by_passkey: bool) -> super::records::StoredSession {
+fn granted(
+    state: &AppState,
+    signed_in: &SignedIn,
+    by_passkey: bool,
+) -> super::records::StoredSession {
     let until = state.settings.accounts.step_up.granted_until(state.now());
     let mut stepped = signed_in.session.clone();
     stepped.session.payment_step_up_until = Some(until);
@@ -201,9 +205,7 @@ pub async fn confirm(
         let (holder, proof) =
             session::holder(&state, &caller, &headers, &mut request, proof).await?;
         let finishing = match proof {
-            Proof::Password(password) => {
-                return password::confirm(&state, &holder, password).await
-            }
+            Proof::Password(password) => return password::confirm(&state, &holder, password).await,
             Proof::Passkey(finishing) => finishing,
         };
         let (signed_in, scope, origin) =
@@ -221,8 +223,13 @@ pub async fn confirm(
             .ok()
             .filter(|v| v.user_verified());
         let Some(verified) = verified else {
-            let write =
-                failure_write(&state, signed_in, origin, Outcome::Failure, "assertion_invalid")?;
+            let write = failure_write(
+                &state,
+                signed_in,
+                origin,
+                Outcome::Failure,
+                "assertion_invalid",
+            )?;
             commit(&state, vec![spent, write], passkeys::challenge_invalid).await?;
             return Err(passkeys::verification_failed());
         };

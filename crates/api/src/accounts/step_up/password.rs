@@ -14,7 +14,11 @@ use portcullis_domain::accounts::{CredentialAction, Password};
 use serde_json::Value;
 
 /// Steps the holder's session up when `password` is the account's.
-pub(super) async fn confirm(state: &AppState, holder: &Holder, password: Password) -> ApiResult<Value> {
+pub(super) async fn confirm(
+    state: &AppState,
+    holder: &Holder,
+    password: Password,
+) -> ApiResult<Value> {
     let (signed_in, scope, origin) = (&holder.signed_in, holder.scope(), &holder.origin);
     signin::throttle_ip(state, scope, origin, CredentialAction::StepUp, None).await?;
     let account = &signed_in.account;
