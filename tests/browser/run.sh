@@ -188,7 +188,10 @@ public_url="http://localhost:$port"
 log "starting $bin serve (data in $data)"
 # Private webhook targets: the checkout test's merchant receiver listens on
 # 127.0.0.1; private connector endpoints: the wallet simulator does too.
+# Payments from a customer's balance above 1500 minor units wait for the
+# holder's step-up on the hosted page (balance.test.mjs).
 "${clean_env[@]}" PORTCULLIS_SMTP_URL="smtp://127.0.0.1:$smtp_port" PORTCULLIS_PUBLIC_URL="$public_url" \
+    PORTCULLIS_ACCOUNTS_BALANCE_STEP_UP_ABOVE=1500 \
     "$bin" serve --listen "127.0.0.1:$port" --data-dir "$data" --webhooks-allow-private-targets \
     --connectors-allow-private-endpoints \
     </dev/null >"$tmp/stdout.log" 2>"$tmp/server.log" &

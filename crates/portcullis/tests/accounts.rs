@@ -26,6 +26,9 @@ mod passkeys;
 /// The hosted step-up page, driven with a software authenticator.
 #[path = "accounts/step_up_page.rs"]
 mod step_up_page;
+
+#[path = "accounts/step_up_payment.rs"]
+mod step_up_payment;
 mod support;
 
 use serde_json::Value;

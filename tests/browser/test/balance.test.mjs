@@ -4,23 +4,35 @@
 // authentication page in the browser's language —, the top-up credits the
 // customer's balance (Stripe's sign: negative is owed to the customer), and
 // one of the merchant's PaymentIntents is paid from that balance, which
-// drops by its amount. Once in English, once in Simplified Chinese.
+// drops by its amount. Above `accounts_balance_step_up_above` (run.sh sets
+// 1500) a payment waits for the holder on the hosted step-up page: a passkey
+// (Chromium's virtual authenticator) pays it and lands on the shop's
+// return_url with redirect_status=succeeded; "Cancel payment" fails it
+// (redirect_status=failed, balance unchanged); the password pays another.
+// axe-core finds no serious or critical violation on the step-up page.
+// Once in English, once in Simplified Chinese.
 //
 // Environment (run.sh sets it): PORTCULLIS_URL, PORTCULLIS_SECRET_KEY,
 // PORTCULLIS_MERCHANT_ID, PORTCULLIS_MAIL_LOG, CHROMIUM_PATH, SCREENSHOT_DIR.
 
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import AxeBuilder from '@axe-core/playwright';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BASE_URL, WORDS, openBrowser, registerAndActivate } from './support/account_pages.mjs';
+import {
+  BASE_URL, PASSWORD, WORDS, addAuthenticator, openBrowser, registerAndActivate, signIn,
+} from './support/account_pages.mjs';
 
 const SECRET_KEY = process.env.PORTCULLIS_SECRET_KEY;
 const TEST_TIMEOUT_MS = 120_000;
 const AUTH_ALWAYS = '4000002760003184';
 const TOP_UP = 5000;
 const SPEND = 1200;
+/** Above run.sh's accounts_balance_step_up_above (1500). */
+const LARGE = 1600;
 
 async function api(method, path, params) {
   const init = { method, headers: { Authorization: `Bearer ${SECRET_KEY}` } };
@@ -40,7 +52,96 @@ async function customerOf(email) {
   return found.data[0];
 }
 
-async function walletJourney(locale, screenshots) {
+/** The shop's own page, where a payment's return_url brings the browser. */
+async function startShop() {
+  const server = createServer((request, response) => {
+    response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    response.end('<!doctype html><html lang="en"><title>Shop</title><h1>Thank you</h1></html>');
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}/done`, close: () => server.close() };
+}
+
+async function payLarge(customer, returnUrl) {
+  const intent = await api('POST', '/v1/payment_intents', {
+    amount: String(LARGE), currency: 'usd', customer, description: 'Tea set', return_url: returnUrl,
+    'payment_method_types[]': 'customer_balance', 'payment_method_data[type]': 'customer_balance', confirm: 'true',
+  });
+  assert.equal(intent.status, 'requires_action', JSON.stringify(intent));
+  assert.equal(intent.next_action.redirect_to_url.url, `${BASE_URL}/account/step_up?payment_intent=${intent.id}`);
+  return intent;
+}
+
+/** Waits for the shop's return page with `status`, and checks Stripe's parameters. */
+async function backAtShop(page, intent, status) {
+  const url = new URL(page.url());
+  assert.equal(url.searchParams.get('payment_intent'), intent.id);
+  assert.equal(url.searchParams.get('payment_intent_client_secret'), intent.client_secret);
+  assert.equal(url.searchParams.get('redirect_status'), status);
+}
+
+async function noSeriousAxeViolation(page, what) {
+  const results = await new AxeBuilder({ page }).analyze();
+  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(serious.map((v) => `${v.id}: ${v.help}`), [], `axe on ${what}`);
+}
+
+/** Pays above the threshold through the hosted step-up page: passkey, cancel, password. */
+async function stepUpJourney(browser, w, locale, { customer, email, shop, screenshots }) {
+  const { page, context } = browser;
+  const balance = async () => (await api('GET', `/v1/customers/${customer}`)).balance;
+  const atShop = (status) => (url) => url.href.startsWith(shop.url) && url.searchParams.get('redirect_status') === status;
+  await addAuthenticator(context, page);
+  await signIn(page, w, email, PASSWORD);
+  await page.waitForURL(`${BASE_URL}/account`);
+  await page.getByLabel(w.passkeyName, { exact: true }).fill('Phone');
+  await page.getByRole('button', { name: w.addPasskey }).click();
+  await page.getByRole('status').filter({ hasText: w.passkeyAdded }).waitFor();
+  const before = await balance();
+
+  // The passkey pays it and the browser lands on the shop's return_url.
+  const intent = await payLarge(customer, shop.url);
+  await page.goto(intent.next_action.redirect_to_url.url);
+  assert.equal(await page.getAttribute('html', 'lang'), locale);
+  await page.getByRole('heading', { name: w.payTitle }).waitFor();
+  assert.equal(await page.locator('#pay-amount').textContent(), w.dollars(LARGE));
+  assert.equal(await page.locator('#pay-description').textContent(), 'Tea set');
+  await noSeriousAxeViolation(page, `the step-up page (${locale})`);
+  await page.screenshot({ path: join(screenshots, `balance-${locale}-step-up.png`), fullPage: true });
+  await Promise.all([
+    page.waitForURL(atShop('succeeded')),
+    page.getByRole('button', { name: w.stepUp, exact: true }).click(),
+  ]);
+  await backAtShop(page, intent, 'succeeded');
+  assert.equal((await api('GET', `/v1/payment_intents/${intent.id}`)).status, 'succeeded');
+  assert.equal(await balance(), before + LARGE, 'the balance drops');
+
+  // "Cancel payment": failed, the balance unchanged.
+  const canceled = await payLarge(customer, shop.url);
+  await page.goto(canceled.next_action.redirect_to_url.url);
+  await Promise.all([
+    page.waitForURL(atShop('failed')),
+    page.getByRole('button', { name: w.cancelPayment }).click(),
+  ]);
+  await backAtShop(page, canceled, 'failed');
+  const failed = await api('GET', `/v1/payment_intents/${canceled.id}`);
+  assert.equal(failed.status, 'requires_payment_method');
+  assert.equal(failed.last_payment_error.code, 'payment_intent_authentication_failure');
+  assert.equal(await balance(), before + LARGE, 'nothing debited');
+
+  // The account password pays another.
+  const byPassword = await payLarge(customer, shop.url);
+  await page.goto(byPassword.next_action.redirect_to_url.url);
+  await page.getByLabel(w.password, { exact: true }).fill(PASSWORD);
+  await Promise.all([
+    page.waitForURL(atShop('succeeded')),
+    page.getByRole('button', { name: w.payWithPassword }).click(),
+  ]);
+  await backAtShop(page, byPassword, 'succeeded');
+  assert.equal(await balance(), before + 2 * LARGE);
+}
+
+async function walletJourney(locale, screenshots, shop) {
   const w = WORDS[locale];
   const email = `wallet-${locale.toLowerCase()}-${Date.now()}@example.com`;
   const browser = await openBrowser(locale);
@@ -80,6 +181,8 @@ async function walletJourney(locale, screenshots) {
     const moves = await api('GET', `/v1/customers/${customer.id}/balance_transactions`);
     assert.deepEqual(moves.data.map((t) => [t.type, t.amount]), [['payment', SPEND], ['top_up', -TOP_UP]]);
 
+    await stepUpJourney(browser, w, locale, { customer: customer.id, email, shop, screenshots });
+
     assert.deepEqual(browser.errors, [], 'no console errors (CSP refusals, script errors)');
   } finally {
     await browser.close();
@@ -88,16 +191,19 @@ async function walletJourney(locale, screenshots) {
 
 describe('the e-wallet of a customer account', { timeout: TEST_TIMEOUT_MS * 2 }, () => {
   let screenshots;
+  let shop;
   before(async () => {
     screenshots = process.env.SCREENSHOT_DIR || (await mkdtemp(join(tmpdir(), 'portcullis-screenshots-')));
     await mkdir(screenshots, { recursive: true });
+    shop = await startShop();
   });
+  after(() => shop.close());
 
-  test('top up by card through 3-D Secure, then pay from the balance (English)', { timeout: TEST_TIMEOUT_MS }, async () => {
-    await walletJourney('en', screenshots);
+  test('top up by card, pay from the balance, and with a passkey step-up (English)', { timeout: TEST_TIMEOUT_MS }, async () => {
+    await walletJourney('en', screenshots, shop);
   });
 
   test('the same in Simplified Chinese', { timeout: TEST_TIMEOUT_MS }, async () => {
-    await walletJourney('zh-CN', screenshots);
+    await walletJourney('zh-CN', screenshots, shop);
   });
 });

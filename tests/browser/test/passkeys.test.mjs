@@ -18,37 +18,10 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  BASE_URL, NEW_PASSWORD, PASSWORD, REALM, WORDS, openBrowser, registerAndActivate, signIn,
+  BASE_URL, NEW_PASSWORD, PASSWORD, REALM, WORDS, addAuthenticator, openBrowser, registerAndActivate, signIn,
 } from './support/account_pages.mjs';
 
 const TEST_TIMEOUT_MS = 120_000;
-
-/** A virtual platform authenticator (a phone's or laptop's) in `page`'s tab. */
-async function addAuthenticator(context, page) {
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
-  return {
-    async credentials() {
-      return (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
-    },
-    /** The authenticator's next signatures are bogus (or right again). */
-    async bogusSignatures(on) {
-      await cdp.send('WebAuthn.setResponseOverrideBits', {
-        authenticatorId, isBogusSignature: on, isBadUV: false, isBadUP: false,
-      });
-    },
-  };
-}
 
 async function journey(locale, screenshots) {
   const w = WORDS[locale];

@@ -130,7 +130,8 @@ function showPasskeyError(box, text) {
 
 async function runPasskey(form) {
   const fields = Object.fromEntries(new FormData(form));
-  const { name, return_to: returnTo, ...common } = fields;
+  // The challenge needs only the form token and language.
+  const { name, return_to: returnTo, payment_intent: paymentIntent, ...common } = fields;
   const challenge = await postForm(form.dataset.challenge, common);
   const credential = await ceremonies[form.dataset.passkey](challenge.options);
   const finish = Object.assign({}, fields, { challenge: challenge.id, credential });

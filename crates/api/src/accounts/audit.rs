@@ -101,13 +101,21 @@ pub fn record(
     })
 }
 
-/// Failed sign-ins — by password or by passkey — matching `filter` since
-/// `since`, counted up to `cap` (one page; the caller's threshold is at
-/// most 100).
+/// The failures the throttles count: sign-ins by password or by passkey,
+/// and step-ups (a password or code tried on a signed-in session).
+pub const CHECKED_CREDENTIALS: &[CredentialAction] = &[
+    CredentialAction::Login,
+    CredentialAction::PasskeyLogin,
+    CredentialAction::StepUp,
+];
+
+/// Failed `actions` matching `filter` since `since`, counted up to `cap`
+/// (one page; the caller's threshold is at most 100).
 pub async fn failures_since(
     state: &AppState,
     scope: &Scope,
     filter: (&'static str, String),
+    actions: &[CredentialAction],
     since: i64,
     cap: usize,
 ) -> ApiResult<usize> {
@@ -122,7 +130,7 @@ pub async fn failures_since(
         ],
         one_of: vec![(
             "action",
-            [CredentialAction::Login, CredentialAction::PasskeyLogin]
+            actions
                 .iter()
                 .map(|action| SqlValue::Text(action.as_str().to_owned()))
                 .collect(),

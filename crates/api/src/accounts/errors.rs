@@ -48,6 +48,15 @@ pub fn current_password_wrong() -> ApiError {
     )
 }
 
+/// A step-up's password is not the account's.
+pub fn password_incorrect(param: &str) -> ApiError {
+    ApiError::invalid(
+        "account_password_incorrect",
+        "The password is incorrect.",
+        param,
+    )
+}
+
 pub fn email_taken() -> ApiError {
     ApiError::invalid(
         "account_email_taken",

@@ -28,6 +28,8 @@ pub enum MessageKind {
     /// To the old address: a change to another one was asked.
     EmailChangeNotice,
     PasswordChanged,
+    /// A one-time code to confirm a payment from the balance.
+    StepUpCode,
 }
 
 /// A message ready to send: the recipient, the language and the link.
@@ -35,7 +37,8 @@ pub struct Outgoing {
     pub to: Email,
     pub locale: Locale,
     pub kind: MessageKind,
-    /// The link the message carries (with its token), if any.
+    /// The link the message carries (with its token), or the one-time
+    /// code it tells, if any.
     pub link: Option<String>,
     /// The merchant's name or id, shown as the sender's display name.
     pub account_ref: String,
@@ -207,6 +210,16 @@ pub fn text(kind: MessageKind, locale: Locale, link: Option<&str>) -> (String, S
             "您的密码已更改",
             "您账户的密码已更改，其他设备上的会话已退出。",
             "如果不是您本人操作，请立即重置密码。",
+        ),
+        (Locale::En, MessageKind::StepUpCode) => (
+            "Your code to confirm a payment",
+            "To confirm the payment from your balance, enter this code within 10 minutes. It works once:",
+            "If you are not paying right now, do not give this code to anyone and change your password.",
+        ),
+        (Locale::ZhCn, MessageKind::StepUpCode) => (
+            "您的付款确认验证码",
+            "请在 10 分钟内输入以下验证码，确认使用余额付款。验证码仅可使用一次：",
+            "如果您当前没有付款，请勿将此验证码告诉任何人，并修改密码。",
         ),
     };
     let body = if link.is_empty() {

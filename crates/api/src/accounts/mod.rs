@@ -169,6 +169,14 @@ const PASSKEY_CREDENTIAL: &[Param] = &[
     p::string("challenge", passkeys::CHALLENGE_CHARS_MAX).required(),
     p::string("credential", passkeys::CREDENTIAL_CHARS_MAX).required(),
 ];
+/// A step-up: the account password, or a passkey ceremony's fields.
+const STEP_UP: &[Param] = &[
+    p::string("password", PASSWORD_CHARS_MAX),
+    p::string("challenge", passkeys::CHALLENGE_CHARS_MAX),
+    p::string("credential", passkeys::CREDENTIAL_CHARS_MAX),
+];
+const STEP_UP_CODE_SEND: &[Param] = &[p::string("locale", LOCALE_CHARS_MAX)];
+const STEP_UP_CODE_CONFIRM: &[Param] = &[p::string("code", 16).required()];
 const PASSKEY_REGISTER: &[Param] = &[
     p::string("challenge", passkeys::CHALLENGE_CHARS_MAX).required(),
     p::string("credential", passkeys::CREDENTIAL_CHARS_MAX).required(),
@@ -274,8 +282,16 @@ pub fn routes() -> Routes {
             step_up::start,
         )
         .post(
-            doc("/v1/accounts/step_up", "Confirm the holder with a passkey: sensitive actions pass for accounts_step_up_s", "account_session").params(PASSKEY_CREDENTIAL),
+            doc("/v1/accounts/step_up", "Confirm the holder with a passkey (sensitive actions and payments from the balance pass for accounts_step_up_s) or with the account password (payments from the balance only)", "account_session").params(STEP_UP),
             step_up::confirm,
+        )
+        .post(
+            doc("/v1/accounts/step_up/email_code", "Email the holder a six-digit step-up code (valid 10 minutes, one a minute at most)", "account_step_up_code").params(STEP_UP_CODE_SEND),
+            step_up::send_code,
+        )
+        .post(
+            doc("/v1/accounts/step_up/email_code/confirm", "Confirm the holder with the emailed code: payments from the balance pass for accounts_step_up_s", "account_session").params(STEP_UP_CODE_CONFIRM),
+            step_up::confirm_code,
         )
         .post(
             doc("/v1/accounts/balance/payouts", "Withdraw the signed-in holder's stored value as a payout (a fresh step-up when the account has a passkey)", "payout").params(BALANCE_PAYOUT),
@@ -284,6 +300,10 @@ pub fn routes() -> Routes {
         .post(
             doc("/v1/accounts/payment_intents/{id}/authorize", "Complete the holder's payment from their balance that waits for step-up: paid with a fresh step-up, else failed (payment_intent_authentication_failure)", "payment_intent").params(p::NONE),
             wallet::authorize,
+        )
+        .post(
+            doc("/v1/accounts/payment_intents/{id}/decline", "Refuse the holder's payment from their balance that waits for step-up: it fails (payment_intent_authentication_failure), the balance unchanged", "payment_intent").params(p::NONE),
+            wallet::decline,
         )
         .get(
             doc("/v1/customers/{id}/account_events", "A customer's credential events, newest first (secret key)", "list").params(EVENTS),

@@ -40,13 +40,18 @@ async fn first<T: DeserializeOwned>(
     column: &'static str,
     value: &str,
 ) -> ApiResult<Option<(Doc, T)>> {
-    let page = state
-        .store
-        .list(
-            table,
-            &query(scope, vec![(column, SqlValue::Text(value.to_owned()))], 1),
-        )
-        .await?;
+    let filters = vec![(column, SqlValue::Text(value.to_owned()))];
+    first_where(state, table, scope, filters).await
+}
+
+/// The newest document of `table` matching every filter.
+async fn first_where<T: DeserializeOwned>(
+    state: &AppState,
+    table: Table,
+    scope: &Scope,
+    filters: Vec<(&'static str, SqlValue)>,
+) -> ApiResult<Option<(Doc, T)>> {
+    let page = state.store.list(table, &query(scope, filters, 1)).await?;
     match page.docs.into_iter().next() {
         Some(doc) => {
             let value = parse(&doc)?;
@@ -133,19 +138,47 @@ pub fn update_account(scope: &Scope, doc: &Doc, account: &CustomerAccount) -> Ap
     })
 }
 
+fn token_columns(token: &AccountToken, digest: &str) -> Vec<(&'static str, SqlValue)> {
+    vec![
+        ("token_hash", SqlValue::Text(digest.to_owned())),
+        ("account", SqlValue::Text(token.account.clone())),
+        ("purpose", SqlValue::Text(token.purpose.as_str().to_owned())),
+    ]
+}
+
 pub fn insert_token(scope: &Scope, token: &AccountToken, digest: String) -> ApiResult<WriteOp> {
+    insert_token_as(scope, token, &digest, token)
+}
+
+/// [`insert_token`] with `stored` as the body (the token and more).
+pub fn insert_token_as<T: Serialize>(
+    scope: &Scope,
+    token: &AccountToken,
+    digest: &str,
+    stored: &T,
+) -> ApiResult<WriteOp> {
     Ok(WriteOp::Insert {
         table: Table::AccountTokens,
         scope: scope.clone(),
         id: token.id.clone(),
         created: token.created,
-        columns: vec![
-            ("token_hash", SqlValue::Text(digest)),
-            ("account", SqlValue::Text(token.account.clone())),
-            ("purpose", SqlValue::Text(token.purpose.as_str().to_owned())),
-        ],
-        body: body(token)?,
+        columns: token_columns(token, digest),
+        body: body(stored)?,
     })
+}
+
+/// The account's newest token for `purpose`, parsed as `T`.
+pub async fn newest_token<T: DeserializeOwned>(
+    state: &AppState,
+    scope: &Scope,
+    account: &str,
+    purpose: portcullis_domain::accounts::TokenPurpose,
+) -> ApiResult<Option<(Doc, T)>> {
+    let filters = vec![
+        ("account", SqlValue::Text(account.to_owned())),
+        ("purpose", SqlValue::Text(purpose.as_str().to_owned())),
+    ];
+    first_where(state, Table::AccountTokens, scope, filters).await
 }
 
 pub async fn token_by_digest(
@@ -164,17 +197,24 @@ pub fn update_token(
     token: &AccountToken,
     digest: &str,
 ) -> ApiResult<WriteOp> {
+    update_token_as(scope, doc, token, digest, token)
+}
+
+/// [`update_token`] with `stored` as the body.
+pub fn update_token_as<T: Serialize>(
+    scope: &Scope,
+    doc: &Doc,
+    token: &AccountToken,
+    digest: &str,
+    stored: &T,
+) -> ApiResult<WriteOp> {
     Ok(WriteOp::Update {
         table: Table::AccountTokens,
         scope: scope.clone(),
         id: token.id.clone(),
         expected_version: doc.version,
-        columns: vec![
-            ("token_hash", SqlValue::Text(digest.to_owned())),
-            ("account", SqlValue::Text(token.account.clone())),
-            ("purpose", SqlValue::Text(token.purpose.as_str().to_owned())),
-        ],
-        body: body(token)?,
+        columns: token_columns(token, digest),
+        body: body(stored)?,
     })
 }
 

@@ -36,6 +36,7 @@ pub fn session(session: &AccountSession, current: bool, now: i64) -> Value {
         "ip": session.ip,
         "user_agent": session.user_agent,
         "step_up_until": session.step_up_until,
+        "payment_step_up_until": session.payment_step_up_until,
         "token": null,
     })
 }
@@ -78,6 +79,16 @@ pub fn email_change(account: &CustomerAccount, new_email: &Email, expires_at: i6
     })
 }
 
+/// The answer to asking for a step-up code: sent, until when it works.
+pub fn step_up_code(expires_at: i64, livemode: bool) -> Value {
+    json!({
+        "object": "account_step_up_code",
+        "status": "sent",
+        "expires_at": expires_at,
+        "livemode": livemode,
+    })
+}
+
 pub fn invitation(token_id: &str, account: &CustomerAccount, expires_at: i64) -> Value {
     json!({
         "id": token_id,
@@ -106,6 +117,7 @@ pub fn samples() -> Vec<(&'static str, Value)> {
         ip: Some("127.0.0.1".into()),
         user_agent: Some("app".into()),
         step_up_until: None,
+        payment_step_up_until: None,
     };
     vec![
         ("customer_account", account(&account_sample, 0)),
@@ -124,6 +136,7 @@ pub fn samples() -> Vec<(&'static str, Value)> {
             invitation("catok_sample", &account_sample, 1),
         ),
         ("account_event", super::audit::sample()),
+        ("account_step_up_code", step_up_code(1, false)),
     ]
     .into_iter()
     .chain(super::passkeys::samples())

@@ -71,8 +71,15 @@ pub(super) async fn throttle_ip(
 ) -> ApiResult<()> {
     let Some(ip) = &origin.ip else { return Ok(()) };
     let max = state.settings.accounts.ip_failures_per_hour_max as usize;
-    let failures =
-        audit::failures_since(state, scope, ("ip", ip.clone()), state.now() - 3600, max).await?;
+    let failures = audit::failures_since(
+        state,
+        scope,
+        ("ip", ip.clone()),
+        audit::CHECKED_CREDENTIALS,
+        state.now() - 3600,
+        max,
+    )
+    .await?;
     if failures < max {
         return Ok(());
     }
@@ -108,6 +115,7 @@ async fn unknown_address(
         state,
         scope,
         ("email_digest", digest),
+        audit::CHECKED_CREDENTIALS,
         since,
         lockout.failures_max as usize,
     )
@@ -321,6 +329,7 @@ pub(super) async fn start_session(
         ip: origin.ip.clone(),
         user_agent: origin.user_agent.clone(),
         step_up_until,
+        payment_step_up_until: None,
     };
     let signed_in = account.signed_in();
     let mut writes = vec![

@@ -4,8 +4,8 @@
 //! (`customer_balance::payouts`). Money leaving the wallet is a sensitive
 //! action: it needs a fresh passkey step-up when the account has one.
 //! The holder also completes a payment from their balance that waits for
-//! step-up (`POST /v1/accounts/payment_intents/{id}/authorize`,
-//! `customer_balance::step_up`).
+//! step-up (`POST /v1/accounts/payment_intents/{id}/authorize`, or
+//! `…/decline` to refuse it; `customer_balance::step_up`).
 
 use super::{session, step_up};
 use crate::auth::Caller;
@@ -60,13 +60,45 @@ pub async fn create_payout(
 }
 
 /// `POST /v1/accounts/payment_intents/{id}/authorize`: the signed-in
-/// holder completes a payment from their balance that waits for step-up.
+/// holder completes a payment from their balance that waits for step-up:
+/// paid when the session's step-up (passkey, password or emailed code)
+/// is fresh, else failed.
 pub async fn authorize(
+    state: State<AppState>,
+    caller: Caller,
+    id: Path<String>,
+    headers: HeaderMap,
+    request: ApiRequest,
+) -> Response {
+    finish(state, caller, id, headers, request, Finish::Authorize).await
+}
+
+/// `POST /v1/accounts/payment_intents/{id}/decline`: the holder refuses
+/// it; it fails cleanly, the balance unchanged.
+pub async fn decline(
+    state: State<AppState>,
+    caller: Caller,
+    id: Path<String>,
+    headers: HeaderMap,
+    request: ApiRequest,
+) -> Response {
+    finish(state, caller, id, headers, request, Finish::Decline).await
+}
+
+/// What the holder does with a payment waiting for their step-up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Finish {
+    Authorize,
+    Decline,
+}
+
+async fn finish(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     mut request: ApiRequest,
+    how: Finish,
 ) -> Response {
     let holder = session::holder(&state, &caller, &headers, &mut request, |_| Ok(())).await;
     let holder = match holder {
@@ -74,9 +106,12 @@ pub async fn authorize(
         Err(err) => return err.into_response(),
     };
     // A failed or expired step-up is an answer too: it fails the intent.
-    let fresh = step_up::require_fresh(&state, &holder.signed_in)
-        .await
-        .is_ok();
+    let fresh = how == Finish::Authorize
+        && holder
+            .signed_in
+            .session
+            .session
+            .payment_stepped_up(state.now());
     idempotency::respond(&state, &caller, &request, || async {
         let (scope, origin) = (caller.scope(), Origin::of(&request));
         let ctx = Ctx {

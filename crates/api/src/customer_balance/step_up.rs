@@ -2,10 +2,12 @@
 //! above `accounts_balance_step_up_above` (minor units, any currency) does
 //! not move money when confirmed. The intent answers `requires_action`
 //! with `next_action.redirect_to_url` (the hosted step-up page); the
-//! account holder steps up (a passkey) and then, signed in, completes it
-//! with `POST /v1/accounts/payment_intents/{id}/authorize`: with a fresh
-//! step-up the intent is paid from the balance and succeeds; without one
-//! (failed, abandoned or expired) it fails cleanly, back to
+//! account holder steps up on that page (passkey, password or a code by
+//! email), which completes it at once; an app may instead step up through
+//! the API and call `POST /v1/accounts/payment_intents/{id}/authorize`:
+//! with a fresh step-up the intent is paid from the balance and succeeds;
+//! without one, or when the holder declines (`…/decline`, the page's
+//! "Cancel payment", too many failed attempts), it fails cleanly, back to
 //! `requires_payment_method` with `payment_intent_authentication_failure`,
 //! and the balance is unchanged.
 
@@ -26,9 +28,9 @@ pub fn needed(state: &AppState, amount_minor: i64) -> bool {
     matches!(state.settings.accounts.balance_step_up_above, Some(above) if amount_minor > above)
 }
 
-/// The hosted step-up page the holder is sent to.
-fn page_url(state: &AppState) -> String {
-    format!("{}/account/step_up?return_to=%2Faccount", state.base_url())
+/// The hosted step-up page the holder is sent to for the intent `id`.
+pub fn page_url(state: &AppState, id: &str) -> String {
+    format!("{}/account/step_up?payment_intent={id}", state.base_url())
 }
 
 /// `intent` (stored as `doc`, or new) waiting for its holder's step-up:
@@ -54,7 +56,7 @@ pub fn ask(
     intent.payment_method = None;
     intent.last_payment_error = None;
     intent.next_action = Some(NextAction::RedirectToUrl {
-        url: page_url(ctx.state),
+        url: page_url(ctx.state, &intent.id),
         return_url: intent.return_url.clone(),
     });
     let body = render_payment_intent(&intent);
@@ -71,7 +73,7 @@ pub fn ask(
 }
 
 /// Whether `intent` waits for a balance step-up.
-fn waits_for_step_up(intent: &PaymentIntent) -> bool {
+pub fn waits_for_step_up(intent: &PaymentIntent) -> bool {
     intent.status == PaymentIntentStatus::RequiresAction
         && intent.payment_method.is_none()
         && intent.wallet.is_none()

@@ -301,6 +301,9 @@ pub enum TokenPurpose {
     Invitation,
     PasswordReset,
     EmailChange,
+    /// A six-digit code by email that steps the holder up before a
+    /// payment (never a link).
+    StepUpCode,
 }
 
 impl TokenPurpose {
@@ -310,15 +313,18 @@ impl TokenPurpose {
             TokenPurpose::Invitation => "invitation",
             TokenPurpose::PasswordReset => "password_reset",
             TokenPurpose::EmailChange => "email_change",
+            TokenPurpose::StepUpCode => "step_up_code",
         }
     }
 
     /// How long a token lives: a day for activation and invitations (the
-    /// issue's 24 h), an hour for a password reset or an email change.
+    /// issue's 24 h), an hour for a password reset or an email change,
+    /// ten minutes for a step-up code.
     pub fn lifetime_s(self) -> i64 {
         match self {
             TokenPurpose::Activation | TokenPurpose::Invitation => 24 * 3600,
             TokenPurpose::PasswordReset | TokenPurpose::EmailChange => 3600,
+            TokenPurpose::StepUpCode => 600,
         }
     }
 }
@@ -344,6 +350,9 @@ pub struct AccountToken {
     /// For an email change: the address being verified.
     pub new_email: Option<Email>,
     pub created: UnixSeconds,
+    /// For a step-up code: the wrong codes tried against it so far.
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 impl AccountToken {
@@ -363,6 +372,7 @@ impl AccountToken {
             used_at: None,
             new_email,
             created: now,
+            attempts: 0,
         }
     }
 
@@ -400,6 +410,11 @@ pub struct AccountSession {
     /// ([`StepUp`]); `None` before any.
     #[serde(default)]
     pub step_up_until: Option<UnixSeconds>,
+    /// Until when a step-up for payments from the balance counts: any of
+    /// the three ways (passkey, password, emailed code) grants it; only a
+    /// passkey grants `step_up_until` as well.
+    #[serde(default)]
+    pub payment_step_up_until: Option<UnixSeconds>,
 }
 
 impl AccountSession {
@@ -407,6 +422,14 @@ impl AccountSession {
 
     pub fn is_live(&self, now: UnixSeconds) -> bool {
         self.revoked_at.is_none() && now < self.expires_at
+    }
+
+    /// Whether a payment from the balance may proceed now: a step-up of
+    /// any kind on this session is still fresh.
+    pub fn payment_stepped_up(&self, now: UnixSeconds) -> bool {
+        [self.step_up_until, self.payment_step_up_until]
+            .iter()
+            .any(|until| until.is_some_and(|until| now < until))
     }
 
     pub fn revoked(&self, now: UnixSeconds) -> Self {

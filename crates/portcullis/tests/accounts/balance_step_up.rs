@@ -101,18 +101,8 @@ async fn large_balance_payments_wait_for_a_passkey_step_up(backend: Backend) {
     )
     .await;
     let email = "lin@example.com";
-    let account = w.registered(email, 1).await;
-    let customer = account["customer"].as_str().unwrap().to_owned();
+    let (customer, session) = w.funded_holder(email, 1, "2000").await;
     let c = customer.as_str();
-    let session = w.session_of(email, PASSWORD).await;
-    let credited = w
-        .merchant
-        .post(
-            &format!("/v1/customers/{customer}/balance_transactions"),
-            &[("amount", "-2000"), ("currency", "usd")],
-        )
-        .await;
-    assert_eq!(credited.status, 200, "{}", credited.text);
     let mut phone = Device::new(ORIGIN);
     let registered = w.register_passkey(&session, &mut phone).await;
     assert_eq!(registered.status, 200, "{}", registered.text);
@@ -155,10 +145,11 @@ async fn large_balance_payments_wait_for_a_passkey_step_up(backend: Backend) {
     execute_sql(
         &w.db,
         if w.db.url.starts_with("sqlite") {
-            "UPDATE account_sessions SET body = json_set(body, '$.step_up_until', 1)"
-        } else {
             "UPDATE account_sessions SET body = \
-             jsonb_set(body::jsonb, '{step_up_until}', '1')::text"
+             json_set(body, '$.step_up_until', 1, '$.payment_step_up_until', 1)"
+        } else {
+            "UPDATE account_sessions SET body = jsonb_set(jsonb_set(body::jsonb, \
+             '{step_up_until}', '1'), '{payment_step_up_until}', '1')::text"
         },
     )
     .await;

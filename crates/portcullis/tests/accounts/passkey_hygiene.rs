@@ -147,17 +147,7 @@ async fn expired_passkey_challenges_are_deleted(backend: Backend) {
 async fn the_holder_withdraws_as_a_payout_after_a_step_up(backend: Backend) {
     let w = world(backend, &[]).await;
     let email = "ana@example.com";
-    let account = w.registered(email, 1).await;
-    let customer = account["customer"].as_str().unwrap().to_owned();
-    let session = w.session_of(email, PASSWORD).await;
-    let credited = w
-        .merchant
-        .post(
-            &format!("/v1/customers/{customer}/balance_transactions"),
-            &[("amount", "-1000"), ("currency", "usd")],
-        )
-        .await;
-    assert_eq!(credited.status, 200, "{}", credited.text);
+    let (customer, session) = w.funded_holder(email, 1, "1000").await;
     let path = "/v1/accounts/balance/payouts";
     let form = [("amount", "300"), ("currency", "usd")];
 

@@ -10,7 +10,7 @@ use super::{world, NEW_PASSWORD, PASSWORD};
 use crate::support::Backend;
 
 /// The href of the link `id` on `html`.
-fn href_of(html: &str, id: &str) -> String {
+pub(super) fn href_of(html: &str, id: &str) -> String {
     let marker = format!("id=\"{id}\"");
     let at = html
         .find(&marker)

@@ -108,6 +108,8 @@ export const WORDS = {
     passkeyAdded: 'Your passkey is added', passkeySignIn: 'Sign in with a passkey',
     stepUpTitle: "Confirm it's you", stepUp: 'Confirm with passkey', passkeyNotVerified: 'could not be verified',
     deletePasskey: 'Delete', passkeyDeleted: 'The passkey is deleted', noPasskey: 'You have no passkey yet',
+    payTitle: 'Confirm your payment', payWithPassword: 'Confirm with password', cancelPayment: 'Cancel payment',
+    dollars: (cents) => `$${(cents / 100).toFixed(2)}`,
   },
   'zh-CN': {
     email: '电子邮箱', password: '密码', current: '当前密码', newPassword: '新密码',
@@ -119,6 +121,8 @@ export const WORDS = {
     passkeyAdded: '您的通行密钥已添加', passkeySignIn: '使用通行密钥登录',
     stepUpTitle: '确认是您本人', stepUp: '使用通行密钥确认', passkeyNotVerified: '无法验证此通行密钥',
     deletePasskey: '删除', passkeyDeleted: '通行密钥已删除', noPasskey: '您还没有通行密钥',
+    payTitle: '确认付款', payWithPassword: '使用密码确认', cancelPayment: '取消付款',
+    dollars: (cents) => `US$${(cents / 100).toFixed(2)}`,
   },
 };
 
@@ -140,4 +144,31 @@ export async function registerAndActivate(page, w, locale, email) {
   await page.goto(await emailedLink(email, 'activate'));
   await page.getByRole('button', { name: w.activate }).click();
   await page.getByRole('status').filter({ hasText: w.activated }).waitFor();
+}
+
+/** A virtual platform authenticator (a phone's or laptop's) in `page`'s tab. */
+export async function addAuthenticator(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return {
+    async credentials() {
+      return (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
+    },
+    /** The authenticator's next signatures are bogus (or right again). */
+    async bogusSignatures(on) {
+      await cdp.send('WebAuthn.setResponseOverrideBits', {
+        authenticatorId, isBogusSignature: on, isBadUV: false, isBadUP: false,
+      });
+    },
+  };
 }

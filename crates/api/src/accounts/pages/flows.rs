@@ -211,6 +211,8 @@ struct Place {
     caller: Caller,
     token: Option<String>,
     session: Option<String>,
+    /// Where sign-in goes on to: a path of our own origin (`return_to`).
+    return_to: Option<String>,
 }
 
 /// A page that could not find its merchant, its token or its session.
@@ -290,12 +292,14 @@ async fn locate(
             (realm, None, Some(session))
         }
     };
+    let return_to = named(query, "return_to").map(str::to_owned);
     match realm.caller(state).await {
         Ok(Some(caller)) => Ok(Place {
             realm,
             caller,
             token,
             session,
+            return_to,
         }),
         Ok(None) => Err(lost(StatusCode::NOT_FOUND, t.realm_missing.to_owned())),
         Err(_) => Err(lost(
@@ -376,16 +380,20 @@ fn lost_page(state: &AppState, mut ctx: PageCtx, lost: Lost) -> Response {
 }
 
 /// What the page's query names: its merchant or token, and locale.
-fn query_of(flow: Flow, request: &mut ApiRequest) -> Vec<(&'static str, String)> {
+/// The page's query: what finds its merchant, its language, and (kept
+/// only when it is a path of ours) where sign-in goes on to.
+fn query_of(flow: Flow, state: &AppState, request: &mut ApiRequest) -> Vec<(&'static str, String)> {
     let names: &[&'static str] = match flow.entry() {
-        Entry::Realm => &["merchant", "mode", "locale"],
+        Entry::Realm => &["merchant", "mode", "locale", "return_to"],
         Entry::Token => &["token", "locale"],
         Entry::Session => &["locale"],
     };
+    let base = state.base_url();
     names
         .iter()
         .copied()
         .filter_map(|name| take(request, name).map(|v| (name, v)))
+        .filter(|(name, v)| *name != "return_to" || super::step_up::own_path(&base, v).is_some())
         .collect()
 }
 
@@ -429,6 +437,9 @@ fn form(
     if flow.entry() == Entry::Realm {
         action = format!("{action}&{}", place.realm.query());
     }
+    if let Some(back) = &place.return_to {
+        action = format!("{action}&return_to={}", context::encode(back));
+    }
     let page = FormPage {
         chrome: ctx.chrome(state, error, None),
         title: flow.title(t),
@@ -449,7 +460,7 @@ pub async fn show(
     headers: HeaderMap,
     mut request: ApiRequest,
 ) -> Response {
-    let query = query_of(flow, &mut request);
+    let query = query_of(flow, &state, &mut request);
     let ctx = PageCtx::new(&state, &headers, flow.spec().path, &query);
     let place = match locate(flow, &state, &headers, &ctx, &query).await {
         Ok(place) => place,
@@ -464,7 +475,7 @@ pub async fn submit(
     headers: HeaderMap,
     mut request: ApiRequest,
 ) -> Response {
-    let query = query_of(flow, &mut request);
+    let query = query_of(flow, &state, &mut request);
     let mut ctx = PageCtx::new(&state, &headers, flow.spec().path, &query);
     let csrf = take(&mut request, "csrf_token");
     let posted: Vec<(&'static str, String)> = flow
@@ -598,7 +609,8 @@ fn succeeded(
             let token = body["token"].as_str().unwrap_or_default();
             let ttl = body["expires_at"].as_i64().unwrap_or(0) - state.now();
             ctx.set_session(token, ttl.max(0));
-            return ctx.finish(Redirect::to("/account").into_response());
+            let next = place.return_to.as_deref().unwrap_or("/account");
+            return ctx.finish(Redirect::to(next).into_response());
         }
         Flow::Password => {
             return ctx.finish(Redirect::to("/account?done=password_changed").into_response())

@@ -23,6 +23,7 @@ mod passkeys;
 mod relay;
 mod signed_in;
 mod step_up;
+mod step_up_payment;
 mod texts;
 mod views;
 
@@ -45,18 +46,21 @@ const PASSWORD: Param = p::string("password", PASSWORD_CHARS_MAX);
 const CURRENT_PASSWORD: Param = p::string("current_password", PASSWORD_CHARS_MAX);
 const NEW_PASSWORD: Param = p::string("new_password", PASSWORD_CHARS_MAX);
 
-const REALM_PAGE: &[Param] = &[MERCHANT, MODE, LOCALE];
+/// Where sign-in goes on to (a path of ours; the step-up page's).
+const RETURN_TO: Param = p::string("return_to", step_up::RETURN_TO_CHARS_MAX);
+const REALM_PAGE: &[Param] = &[MERCHANT, MODE, LOCALE, RETURN_TO];
 const REGISTER_FORM: &[Param] = &[
     MERCHANT,
     MODE,
     LOCALE,
+    RETURN_TO,
     CSRF,
     EMAIL,
     PASSWORD,
     p::string("name", 256),
 ];
-const LOGIN_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, CSRF, EMAIL, PASSWORD];
-const RESET_REQUEST_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, CSRF, EMAIL];
+const LOGIN_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, RETURN_TO, CSRF, EMAIL, PASSWORD];
+const RESET_REQUEST_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, RETURN_TO, CSRF, EMAIL];
 const TOKEN_PAGE: &[Param] = &[TOKEN, LOCALE];
 const TOKEN_FORM: &[Param] = &[TOKEN, LOCALE, CSRF];
 const INVITATION_FORM: &[Param] = &[TOKEN, LOCALE, CSRF, PASSWORD];
@@ -65,14 +69,19 @@ const SIGNED_IN_PAGE: &[Param] = &[LOCALE, p::one_of("done", signed_in::DONE)];
 const SIGNED_IN_FORM: &[Param] = &[LOCALE, CSRF];
 const PASSWORD_FORM: &[Param] = &[LOCALE, CSRF, CURRENT_PASSWORD, NEW_PASSWORD];
 const EMAIL_FORM: &[Param] = &[LOCALE, CSRF, p::string("new_email", 512), CURRENT_PASSWORD];
-const STEP_UP_PAGE: &[Param] = &[LOCALE, p::string("return_to", step_up::RETURN_TO_CHARS_MAX)];
+const PAYMENT_INTENT: Param = p::string("payment_intent", step_up_payment::INTENT_CHARS_MAX);
+const STEP_UP_PAGE: &[Param] = &[LOCALE, RETURN_TO, PAYMENT_INTENT];
 const STEP_UP_FORM: &[Param] = &[
     LOCALE,
     CSRF,
-    p::string("return_to", step_up::RETURN_TO_CHARS_MAX),
+    RETURN_TO,
+    PAYMENT_INTENT,
     CHALLENGE,
     CREDENTIAL,
 ];
+const PAY_FORM: &[Param] = &[LOCALE, CSRF, PAYMENT_INTENT];
+const PAY_PASSWORD_FORM: &[Param] = &[LOCALE, CSRF, PAYMENT_INTENT, PASSWORD];
+const PAY_CODE_FORM: &[Param] = &[LOCALE, CSRF, PAYMENT_INTENT, p::string("code", 16)];
 const DEACTIVATE_FORM: &[Param] = &[LOCALE, CSRF, CURRENT_PASSWORD];
 const CHALLENGE: Param = p::string("challenge", crate::accounts::passkeys::CHALLENGE_CHARS_MAX);
 const CREDENTIAL: Param = p::string(
@@ -120,7 +129,7 @@ pub fn routes() -> Routes {
         .get(
             page(
                 "/account/step_up",
-                "Confirm with a passkey, then go back (hosted page)",
+                "Confirm with a passkey, then go back; with payment_intent: confirm or cancel a payment from the balance by passkey, password or emailed code (hosted page)",
                 STEP_UP_PAGE,
             ),
             step_up::show,
@@ -140,6 +149,46 @@ pub fn routes() -> Routes {
                 STEP_UP_FORM,
             ),
             step_up::confirm,
+        )
+        .post(
+            page(
+                "/account/step_up/password",
+                "Confirm a payment from the balance with the password (hosted page)",
+                PAY_PASSWORD_FORM,
+            ),
+            |s: State<AppState>, h: HeaderMap, r: ApiRequest| {
+                step_up_payment::act(step_up_payment::Action::Password, s, h, r)
+            },
+        )
+        .post(
+            page(
+                "/account/step_up/email_code",
+                "Email a code to confirm a payment from the balance (hosted page)",
+                PAY_FORM,
+            ),
+            |s: State<AppState>, h: HeaderMap, r: ApiRequest| {
+                step_up_payment::act(step_up_payment::Action::SendCode, s, h, r)
+            },
+        )
+        .post(
+            page(
+                "/account/step_up/email_code/confirm",
+                "Confirm a payment from the balance with the emailed code (hosted page)",
+                PAY_CODE_FORM,
+            ),
+            |s: State<AppState>, h: HeaderMap, r: ApiRequest| {
+                step_up_payment::act(step_up_payment::Action::ConfirmCode, s, h, r)
+            },
+        )
+        .post(
+            page(
+                "/account/step_up/cancel",
+                "Cancel a payment from the balance that waits for step-up (hosted page)",
+                PAY_FORM,
+            ),
+            |s: State<AppState>, h: HeaderMap, r: ApiRequest| {
+                step_up_payment::act(step_up_payment::Action::Cancel, s, h, r)
+            },
         )
         .post(
             page(

@@ -44,9 +44,25 @@ impl SignedIn {
         F: FnOnce(State<AppState>, Caller, HeaderMap, ApiRequest) -> Fut,
         Fut: std::future::Future<Output = Response>,
     {
+        self.call_with(handler, state, headers, request, &[]).await
+    }
+
+    /// Calls the JSON API's `handler` as this holder, with `params`.
+    pub async fn call_with<F, Fut>(
+        &self,
+        handler: F,
+        state: &AppState,
+        headers: &HeaderMap,
+        request: &ApiRequest,
+        params: &[(&str, String)],
+    ) -> Result<serde_json::Value, context::Refusal>
+    where
+        F: FnOnce(State<AppState>, Caller, HeaderMap, ApiRequest) -> Fut,
+        Fut: std::future::Future<Output = Response>,
+    {
         let session = Some(self.session.as_str());
         let caller = self.caller.clone();
-        call(handler, state, caller, headers, session, request, &[]).await
+        call(handler, state, caller, headers, session, request, params).await
     }
 }
 

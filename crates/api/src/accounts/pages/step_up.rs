@@ -4,11 +4,14 @@
 //! `navigator.credentials.get` and posts the assertion back; both calls go
 //! to the JSON API's step-up handlers with the page's session cookie, and
 //! answer JSON. `return_to` must be of our own origin (no open redirect).
+//! With `payment_intent` instead, it is the step-up page of a payment from
+//! the balance ([`step_up_payment`]).
 
 use super::context::PageCtx;
 use super::flows::html;
 use super::relay;
 use super::signed_in::{ended, query_of, signed_in};
+use super::step_up_payment;
 use super::views::{Link, StepUpPage};
 use crate::accounts::step_up;
 use crate::state::AppState;
@@ -77,6 +80,11 @@ pub async fn show(
     mut request: ApiRequest,
 ) -> Response {
     let mut query = query_of(&mut request);
+    if let Some(id) = step_up_payment::intent_id(&mut request) {
+        query.push(("payment_intent", id.clone()));
+        let ctx = PageCtx::new(&state, &headers, PATH, &query);
+        return step_up_payment::show(&state, &headers, &request, ctx, &id).await;
+    }
     let back = return_to(&state, &mut request);
     if let Ok(path) = &back {
         // The language switcher keeps where to go back to.
@@ -123,12 +131,17 @@ pub async fn challenge(
     }
 }
 
-/// `POST /account/step_up`: the assertion; answers where to go next.
+/// `POST /account/step_up`: the assertion; answers where to go next. For
+/// a payment (`payment_intent`), the payment is completed first and the
+/// answer is its return location (or its page).
 pub async fn confirm(
     State(state): State<AppState>,
     headers: HeaderMap,
     mut request: ApiRequest,
 ) -> Response {
+    if let Some(id) = step_up_payment::intent_id(&mut request) {
+        return step_up_payment::passkey_confirmed(&state, &headers, request, &id).await;
+    }
     let Ok(back) = return_to(&state, &mut request) else {
         let ctx = PageCtx::new(&state, &headers, PATH, &[]);
         let message = ctx.t.return_to_foreign;

@@ -148,3 +148,25 @@ pub struct StepUpPage {
     /// A path of our own origin, already checked.
     pub return_to: String,
 }
+
+/// The step-up page of a payment from the balance: what is paid, and the
+/// ways to confirm it (or, once it no longer waits, its outcome).
+#[derive(Template)]
+#[template(path = "account/step_up_payment.html")]
+pub struct PaymentStepUpPage {
+    pub chrome: Chrome,
+    /// The PaymentIntent's id.
+    pub intent: String,
+    /// The merchant's name.
+    pub merchant: Option<String>,
+    /// The amount, written for the page's language.
+    pub amount: String,
+    pub description: Option<String>,
+    /// Whether the account has a passkey to confirm with.
+    pub has_passkey: bool,
+    /// What happened to a payment that no longer waits.
+    pub outcome: Option<&'static str>,
+    /// The input the last error named (`password`, `code`), or "".
+    pub invalid: &'static str,
+    pub links: Vec<Link>,
+}

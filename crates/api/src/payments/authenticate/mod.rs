@@ -240,8 +240,11 @@ async fn settle(
     Ok(load::<PaymentIntent>(state, scope, &id, "id").await?.1)
 }
 
-/// Sends the browser on to the `return_url`, or shows the result.
-fn after_challenge(intent: &PaymentIntent, secret: &str, language: Language) -> Response {
+/// Where a browser goes back to after `intent`'s redirect (Stripe's
+/// convention): its `return_url` with `payment_intent`,
+/// `payment_intent_client_secret` and `redirect_status` appended; `None`
+/// without a `return_url`.
+pub fn return_location(intent: &PaymentIntent) -> Option<String> {
     // Only a payment that went through (or is held for capture) returns as
     // succeeded; one canceled meanwhile, or still waiting, has not been paid.
     let redirect_status = match intent.status {
@@ -249,10 +252,18 @@ fn after_challenge(intent: &PaymentIntent, secret: &str, language: Language) -> 
         PaymentIntentStatus::Processing => "processing",
         _ => "failed",
     };
-    match &intent.return_url {
-        Some(url) => {
-            let joiner = if url.contains('?') { '&' } else { '?' };
-            let location = format!("{url}{joiner}payment_intent={}&payment_intent_client_secret={secret}&redirect_status={redirect_status}", intent.id);
+    let url = intent.return_url.as_ref()?;
+    let joiner = if url.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "{url}{joiner}payment_intent={}&payment_intent_client_secret={}&redirect_status={redirect_status}",
+        intent.id, intent.client_secret
+    ))
+}
+
+/// Sends the browser on to the `return_url`, or shows the result.
+fn after_challenge(intent: &PaymentIntent, secret: &str, language: Language) -> Response {
+    match return_location(intent) {
+        Some(location) => {
             let mut response = StatusCode::SEE_OTHER.into_response();
             if let Ok(value) = HeaderValue::from_str(&location) {
                 response.headers_mut().insert(header::LOCATION, value);

@@ -12,6 +12,18 @@
 //! For other features (the e-wallet's spend above a threshold): call
 //! [`require_fresh`] with the signed-in holder before the action; it
 //! answers `Ok(())` or the error to return as is.
+//!
+//! A payment from the balance that waits for step-up (issue 15 item 4)
+//! takes any of three proofs, each granting the session
+//! `payment_step_up_until` for `accounts_step_up_s`: the passkey (which
+//! grants `step_up_until` too), the account password ([`password`], with
+//! the sign-in lockout and throttle) or a code sent by email
+//! ([`email_code`]). Every attempt is a credential event.
+
+mod email_code;
+mod password;
+
+pub use email_code::{confirm_code, send_code, CODE_DIGITS};
 
 use super::audit::{self, Entry, Outcome};
 use super::passkeys::{self, records, records::Ceremony};
@@ -24,7 +36,7 @@ use crate::wire::ApiRequest;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use portcullis_domain::accounts::{CredentialAction, StepUpDecision};
+use portcullis_domain::accounts::{CredentialAction, Password, StepUpDecision, PASSWORD_CHARS_MAX};
 use serde_json::json;
 use webauthn_rs::prelude::{Passkey, PublicKeyCredential};
 
@@ -106,6 +118,83 @@ pub async fn start(
     answer(result.await)
 }
 
+/// What the holder proves themselves with.
+enum Proof {
+    Password(Password),
+    /// A passkey ceremony's challenge and credential.
+    Passkey((String, String)),
+}
+
+/// A posted `password`, else the passkey ceremony's fields.
+fn proof(params: &mut crate::wire::Params) -> ApiResult<Proof> {
+    match params.string("password", PASSWORD_CHARS_MAX)? {
+        Some(text) => Password::parse_presented(&text)
+            .map(Proof::Password)
+            .map_err(|err| super::errors::policy(err, "password")),
+        None => passkeys::finishing(params).map(Proof::Passkey),
+    }
+}
+
+/// The session of `signed_in` stepped up at `now`: for payments from the
+/// balance, and by a passkey for sensitive actions as well.
+fn granted(
+    state: &AppState,
+    signed_in: &SignedIn,
+    by_passkey: bool,
+) -> super::records::StoredSession {
+    let until = state.settings.accounts.step_up.granted_until(state.now());
+    let mut stepped = signed_in.session.clone();
+    stepped.session.payment_step_up_until = Some(until);
+    if by_passkey {
+        stepped.session.step_up_until = Some(until);
+    }
+    stepped
+}
+
+/// The writes that step `signed_in`'s session up and record it, and the
+/// session's answer once they are committed.
+fn success_writes(
+    state: &AppState,
+    signed_in: &SignedIn,
+    origin: &audit::Origin,
+    by_passkey: bool,
+) -> ApiResult<(Vec<portcullis_store::WriteOp>, serde_json::Value)> {
+    let stepped = granted(state, signed_in, by_passkey);
+    let scope = &signed_in.scope;
+    let entry = Entry {
+        action: CredentialAction::StepUp,
+        outcome: Outcome::Success,
+        account: Some(&signed_in.account),
+        email_key: None,
+        reason: None,
+    };
+    let writes = vec![
+        super::records::update_session(scope, &signed_in.session_doc, &stepped)?,
+        audit::record(state, scope, origin, entry)?,
+    ];
+    Ok((writes, render::session(&stepped.session, true, state.now())))
+}
+
+/// A failed step-up attempt of `signed_in`, recorded (`reason` says how).
+fn failure_write(
+    state: &AppState,
+    signed_in: &SignedIn,
+    origin: &audit::Origin,
+    outcome: Outcome,
+    reason: &'static str,
+) -> ApiResult<portcullis_store::WriteOp> {
+    let entry = Entry {
+        action: CredentialAction::StepUp,
+        outcome,
+        account: Some(&signed_in.account),
+        email_key: None,
+        reason: Some(reason),
+    };
+    audit::record(state, &signed_in.scope, origin, entry)
+}
+
+/// `POST /v1/accounts/step_up`: the holder proves themselves with the
+/// account `password`, or with a passkey (`challenge` and `credential`).
 pub async fn confirm(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,8 +202,12 @@ pub async fn confirm(
     mut request: ApiRequest,
 ) -> Response {
     let result = async {
-        let (holder, finishing) =
-            session::holder(&state, &caller, &headers, &mut request, passkeys::finishing).await?;
+        let (holder, proof) =
+            session::holder(&state, &caller, &headers, &mut request, proof).await?;
+        let finishing = match proof {
+            Proof::Password(password) => return password::confirm(&state, &holder, password).await,
+            Proof::Passkey(finishing) => finishing,
+        };
         let (signed_in, scope, origin) =
             (&holder.signed_in, holder.scope().clone(), &holder.origin);
         let session_id = signed_in.session.session.id.clone();
@@ -130,14 +223,13 @@ pub async fn confirm(
             .ok()
             .filter(|v| v.user_verified());
         let Some(verified) = verified else {
-            let entry = Entry {
-                action: CredentialAction::StepUp,
-                outcome: Outcome::Failure,
-                account: Some(account),
-                email_key: None,
-                reason: Some("assertion_invalid"),
-            };
-            let write = audit::record(&state, &scope, origin, entry)?;
+            let write = failure_write(
+                &state,
+                signed_in,
+                origin,
+                Outcome::Failure,
+                "assertion_invalid",
+            )?;
             commit(&state, vec![spent, write], passkeys::challenge_invalid).await?;
             return Err(passkeys::verification_failed());
         };
@@ -152,23 +244,10 @@ pub async fn confirm(
             stored.last_used_at = Some(now);
             writes.push(records::update_passkey(&scope, &passkey_doc, &stored)?);
         }
-        let mut stepped = signed_in.session.clone();
-        stepped.session.step_up_until = Some(state.settings.accounts.step_up.granted_until(now));
-        writes.push(super::records::update_session(
-            &scope,
-            &signed_in.session_doc,
-            &stepped,
-        )?);
-        let entry = Entry {
-            action: CredentialAction::StepUp,
-            outcome: Outcome::Success,
-            account: Some(account),
-            email_key: None,
-            reason: None,
-        };
-        writes.push(audit::record(&state, &scope, origin, entry)?);
+        let (granted, answered) = success_writes(&state, signed_in, origin, true)?;
+        writes.extend(granted);
         commit(&state, writes, passkeys::challenge_invalid).await?;
-        Ok(render::session(&stepped.session, true, now))
+        Ok(answered)
     };
     answer(result.await)
 }
