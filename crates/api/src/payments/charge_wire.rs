@@ -143,17 +143,18 @@ impl<'a> DetailsWire<'a> {
 }
 
 /// Stripe's `payment_method_details` of an Alipay or WeChat Pay charge:
-/// the provider's transaction id; the buyer is not known to us (`null`).
+/// the provider's transaction id, Alipay's buyer id and the buyer's
+/// fingerprint, `null` where the provider named nothing.
 pub(crate) fn wallet_details(wallet: &WalletCharge) -> Value {
     let details = match wallet.provider.as_str() {
         "alipay" => json!({
-            "buyer_id": null,
-            "fingerprint": null,
+            "buyer_id": wallet.buyer_id,
+            "fingerprint": wallet.fingerprint,
             "transaction_id": wallet.transaction_id,
         }),
         _ => json!({
             "app_id": null,
-            "fingerprint": null,
+            "fingerprint": wallet.fingerprint,
             "location": null,
             "reader": null,
             "transaction_id": wallet.transaction_id,

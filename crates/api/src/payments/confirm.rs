@@ -450,7 +450,9 @@ fn cvc_check_of(
 /// `method` with its card's `cvc_check` as `check` says.
 fn with_cvc_check(method: &PaymentMethod, check: CvcCheck) -> PaymentMethod {
     let mut checked = method.clone();
-    checked.card.cvc_check = Some(check.as_str().to_owned());
+    if let Some(card) = checked.card.as_mut() {
+        card.cvc_check = Some(check.as_str().to_owned());
+    }
     checked
 }
 
@@ -562,7 +564,8 @@ pub async fn authorize(
         Err(err) => return Err(err.into()),
     }
 
-    let expiry = CardExpiry::from_stored(method.card.exp_month, method.card.exp_year)
+    let card = super::methods::card_of(method)?;
+    let expiry = CardExpiry::from_stored(card.exp_month, card.exp_year)
         .ok_or_else(|| ApiError::internal(&"stored card expiry is malformed"))?;
     let cvc = state.cvcs.take(&method.id);
     let request = AuthorizeRequest {

@@ -20,7 +20,9 @@ use portcullis_domain::cards::CardNumber;
 use portcullis_domain::customers::Address;
 use portcullis_domain::ids::new_id;
 use portcullis_domain::metadata::Metadata;
-use portcullis_domain::payment_methods::{BillingDetails, PaymentMethod};
+use portcullis_domain::payment_methods::{
+    BillingDetails, CardDetails, PaymentMethod, PaymentMethodType,
+};
 use portcullis_domain::sandbox_cards::test_payment_method_number;
 use portcullis_store::{Doc, ListQuery, Scope, SqlValue, StoreError, Table, WriteOp, WriteSet};
 use serde_json::Value;
@@ -101,7 +103,8 @@ pub fn new_card_method(
         livemode: scope.livemode,
         customer: None,
         billing_details,
-        card,
+        kind: PaymentMethodType::Card,
+        card: Some(card),
         metadata,
         test_card: None,
     };
@@ -139,7 +142,8 @@ pub fn from_test_id(
         livemode: scope.livemode,
         customer: None,
         billing_details: BillingDetails::default(),
-        card: details_of(state, scope, &input),
+        kind: PaymentMethodType::Card,
+        card: Some(details_of(state, scope, &input)),
         metadata: Metadata::default(),
         test_card: Some(test_id.to_owned()),
     };
@@ -167,6 +171,31 @@ fn update_write(scope: &Scope, doc: &Doc, method: &PaymentMethod) -> ApiResult<W
         columns: vec![("customer", method.customer.as_deref().into())],
         body: serde_json::to_string(method).map_err(|e| ApiError::internal(&e))?,
     })
+}
+
+/// The card of `method`; a wallet payment method cannot pay where a card
+/// is asked for (a card flow, a card's expiry).
+pub fn card_of(method: &PaymentMethod) -> ApiResult<&CardDetails> {
+    method.card.as_ref().ok_or_else(|| {
+        ApiError::invalid(
+            "payment_intent_incompatible_payment_method",
+            format!(
+                "The PaymentMethod {} is of type {}, not card.",
+                method.id,
+                method.kind.as_str()
+            ),
+            "payment_method",
+        )
+    })
+}
+
+/// [`card_of`], for a card payment method to change.
+pub fn card_of_mut(method: &mut PaymentMethod) -> ApiResult<&mut CardDetails> {
+    card_of(method)?;
+    method
+        .card
+        .as_mut()
+        .ok_or_else(|| ApiError::internal(&"a card payment method without its card"))
 }
 
 /// The caller's payment method `id`; 404 when it is not theirs.
@@ -362,15 +391,25 @@ async fn update(
         }
         if let Some((month, year)) = expiry {
             let (today_year, today_month) = portcullis_domain::year_month_of(state.now());
+            let card = card_of_mut(&mut method).map_err(|_| {
+                ApiError::invalid(
+                    "parameter_unknown",
+                    format!(
+                        "card cannot be updated on a PaymentMethod of type {}.",
+                        before.kind.as_str()
+                    ),
+                    "card",
+                )
+            })?;
             let expiry = portcullis_domain::cards::CardExpiry::parse(
-                month.unwrap_or(i64::from(method.card.exp_month)),
-                year.unwrap_or(i64::from(method.card.exp_year)),
+                month.unwrap_or(i64::from(card.exp_month)),
+                year.unwrap_or(i64::from(card.exp_year)),
                 today_year,
                 today_month,
             )
             .map_err(|e| super::cards::card_error(e, "card"))?;
-            method.card.exp_month = expiry.month();
-            method.card.exp_year = expiry.year();
+            card.exp_month = expiry.month();
+            card.exp_year = expiry.year();
         }
         let rendered = render_payment_method(&method);
         let previous = previous_attributes(&render_payment_method(&before), &rendered);

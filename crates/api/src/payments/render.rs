@@ -9,24 +9,38 @@ use portcullis_domain::payment_methods::PaymentMethod;
 use portcullis_domain::refunds::{Refund, RefundStatus};
 use serde_json::{json, Value};
 
+/// A PaymentMethod as Stripe's object: its `type` and the hash named by
+/// it — `card` with the card's details, `alipay: {}` or `wechat_pay: {}`
+/// (Stripe's wallet hashes hold nothing) — and no other type's hash; `id`
+/// and `object` first, the rest by name, as Stripe writes them.
 pub fn render_payment_method(m: &PaymentMethod) -> Value {
-    json!({
-        "id": m.id,
-        "object": "payment_method",
-        "allow_redisplay": "unspecified",
-        "billing_details": {
-            "address": m.billing_details.address.clone().unwrap_or_default(),
-            "email": m.billing_details.email,
-            "name": m.billing_details.name,
-            "phone": m.billing_details.phone,
-        },
-        "card": CardWire::of(&m.card),
-        "created": m.created,
-        "customer": m.customer,
-        "livemode": m.livemode,
-        "metadata": m.metadata,
-        "type": "card",
-    })
+    let details = match &m.card {
+        Some(card) => json!(CardWire::of(card)),
+        None => json!({}),
+    };
+    let rest = std::collections::BTreeMap::from([
+        ("allow_redisplay", json!("unspecified")),
+        (
+            "billing_details",
+            json!({
+                "address": m.billing_details.address.clone().unwrap_or_default(),
+                "email": m.billing_details.email,
+                "name": m.billing_details.name,
+                "phone": m.billing_details.phone,
+            }),
+        ),
+        (m.kind.as_str(), details),
+        ("created", json!(m.created)),
+        ("customer", json!(m.customer)),
+        ("livemode", json!(m.livemode)),
+        ("metadata", json!(m.metadata)),
+        ("type", json!(m.kind.as_str())),
+    ]);
+    let mut rendered = serde_json::Map::new();
+    rendered.insert("id".into(), json!(m.id));
+    rendered.insert("object".into(), json!("payment_method"));
+    rendered.extend(rest.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    Value::Object(rendered)
 }
 
 /// A PaymentIntent as a `Value` tree, for callers that edit, expand or

@@ -231,6 +231,7 @@ impl AlipayClient {
                 state: TradeState::Paid,
                 provider_trade_id: Some(text(&node, "trade_no")?),
                 amount_fen: Some(fen(&text(&node, "total_amount")?)?),
+                payer: buyer(|name| node.get(name).and_then(Value::as_str)),
             })),
             Err(WalletCallError::Refused { code, message }) => {
                 Ok(CodePayment::Declined { code, message })
@@ -270,5 +271,16 @@ fn trade_status(node: &Value) -> Result<TradeStatus, WalletCallError> {
             .and_then(Value::as_str)
             .map(str::to_owned),
         amount_fen: Some(fen(&text(node, "total_amount")?)?),
+        payer: buyer(|name| node.get(name).and_then(Value::as_str)),
     })
+}
+
+/// Alipay's buyer in an answer or a notification (`field` reads one
+/// parameter): its user id (`buyer_user_id` in answers, `buyer_id` in
+/// notifications), else its masked logon id; `None` when none is given.
+pub fn buyer<'a>(field: impl Fn(&str) -> Option<&'a str>) -> Option<String> {
+    ["buyer_user_id", "buyer_id", "buyer_logon_id"]
+        .into_iter()
+        .find_map(|name| field(name).filter(|v| !v.is_empty()))
+        .map(str::to_owned)
 }
