@@ -151,15 +151,43 @@ pub fn from_test_id(
     Ok(Some((method, vec![doc_write])))
 }
 
+/// A new wallet payment method (`alipay`, `wechat_pay`) and the write
+/// that stores it: for create, and for a confirm paying with a wallet.
+pub fn new_wallet_method(
+    state: &AppState,
+    scope: &Scope,
+    kind: PaymentMethodType,
+    billing_details: BillingDetails,
+    metadata: Metadata,
+) -> ApiResult<(PaymentMethod, WriteOp)> {
+    let mut method = PaymentMethod::wallet(
+        new_id("pm"),
+        state.now(),
+        scope.livemode,
+        kind,
+        billing_details,
+    );
+    method.metadata = metadata;
+    let write = insert_write(scope, &method)?;
+    Ok((method, write))
+}
+
 fn insert_write(scope: &Scope, method: &PaymentMethod) -> ApiResult<WriteOp> {
     Ok(WriteOp::Insert {
         table: Table::PaymentMethods,
         scope: scope.clone(),
         id: method.id.clone(),
         created: method.created,
-        columns: vec![("customer", method.customer.as_deref().into())],
+        columns: method_columns(method),
         body: serde_json::to_string(method).map_err(|e| ApiError::internal(&e))?,
     })
+}
+
+fn method_columns(method: &PaymentMethod) -> Vec<(&'static str, SqlValue)> {
+    vec![
+        ("customer", method.customer.as_deref().into()),
+        ("method_type", SqlValue::Text(method.kind.as_str().to_owned())),
+    ]
 }
 
 fn update_write(scope: &Scope, doc: &Doc, method: &PaymentMethod) -> ApiResult<WriteOp> {
@@ -168,7 +196,7 @@ fn update_write(scope: &Scope, doc: &Doc, method: &PaymentMethod) -> ApiResult<W
         scope: scope.clone(),
         id: method.id.clone(),
         expected_version: doc.version,
-        columns: vec![("customer", method.customer.as_deref().into())],
+        columns: method_columns(method),
         body: serde_json::to_string(method).map_err(|e| ApiError::internal(&e))?,
     })
 }
@@ -251,6 +279,37 @@ enum CardSource {
     Encrypted(String),
 }
 
+/// What `POST /v1/payment_methods` creates: a card (from `card[…]`) or a
+/// wallet's payment method (`type=alipay|wechat_pay`, whose hash is empty).
+enum NewMethod {
+    Card(CardSource),
+    Wallet(PaymentMethodType),
+}
+
+/// `type` and the hash it names.
+fn new_method_from(params: &mut Params, now_s: i64) -> ApiResult<NewMethod> {
+    let text = params.required_string("type", 20)?;
+    let kind = PaymentMethodType::parse(&text).ok_or_else(|| {
+        ApiError::invalid(
+            "parameter_invalid",
+            "type must be card, alipay or wechat_pay.",
+            "type",
+        )
+    })?;
+    if kind != PaymentMethodType::Card {
+        if let Some(hash) = params.object(kind.as_str())? {
+            hash.finish()?;
+        }
+        return Ok(NewMethod::Wallet(kind));
+    }
+    let mut card = params
+        .object("card")?
+        .ok_or_else(|| ApiError::missing_parameter("card"))?;
+    let input = card_source(&mut card, now_s)?;
+    card.finish()?;
+    Ok(NewMethod::Card(input))
+}
+
 /// `card[encrypted]` alone, or the plain card fields.
 fn card_source(card: &mut Params, now_s: i64) -> ApiResult<CardSource> {
     match card.string("encrypted", crate::client_encryption::ENCRYPTED_CHARS_MAX)? {
@@ -276,19 +335,7 @@ async fn create(
     let parsed = (|| {
         require_create(&caller)?;
         let params = &mut request.params;
-        let kind = params.required_string("type", 20)?;
-        if kind != "card" {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                "Only type=card is supported.",
-                "type",
-            ));
-        }
-        let mut card = params
-            .object("card")?
-            .ok_or_else(|| ApiError::missing_parameter("card"))?;
-        let input = card_source(&mut card, state.now())?;
-        card.finish()?;
+        let input = new_method_from(params, state.now())?;
         let billing_details = billing_details_from(params)?;
         let metadata = Metadata::default()
             .updated(
@@ -304,24 +351,30 @@ async fn create(
         Ok(parsed) => parsed,
         Err(err) => return err.into_response(),
     };
+    let wallet_kind = match &input {
+        NewMethod::Wallet(kind) => *kind,
+        NewMethod::Card(_) => PaymentMethodType::Card,
+    };
     let input = match input {
-        CardSource::Plain(input) => input,
-        CardSource::Encrypted(compact) => {
+        NewMethod::Card(CardSource::Plain(input)) => Some(input),
+        NewMethod::Card(CardSource::Encrypted(compact)) => {
             match crate::client_encryption::open_card(&state, &compact).await {
-                Ok(input) => input,
+                Ok(input) => Some(input),
                 Err(err) => return err.into_response(),
             }
         }
+        NewMethod::Wallet(_) => None,
     };
     idempotency::respond(&state, &caller, &request, || async {
         let scope = caller.scope();
-        let (method, writes) = new_card_method(
-            &state,
-            &scope,
-            &input,
-            billing_details.clone(),
-            metadata.clone(),
-        )?;
+        let (billing, metadata) = (billing_details.clone(), metadata.clone());
+        let (method, writes) = match (&input, wallet_kind) {
+            (Some(input), _) => new_card_method(&state, &scope, input, billing, metadata)?,
+            (None, kind) => {
+                let (method, write) = new_wallet_method(&state, &scope, kind, billing, metadata)?;
+                (method, vec![write])
+            }
+        };
         Ok(Executed::ok(
             render_payment_method(&method),
             WriteSet { ops: writes },
@@ -565,7 +618,16 @@ async fn list_methods(
     if let Some(customer) = customer? {
         filters.push(("customer", SqlValue::Text(customer)));
     }
-    let kind = params.string("type", 20)?;
+    if let Some(text) = params.string("type", 20)? {
+        let kind = PaymentMethodType::parse(&text).ok_or_else(|| {
+            ApiError::invalid(
+                "parameter_invalid",
+                "type must be card, alipay or wechat_pay.",
+                "type",
+            )
+        })?;
+        filters.push(("method_type", SqlValue::Text(kind.as_str().to_owned())));
+    }
     let query = ListQuery {
         scope: caller.scope(),
         filters,
@@ -575,10 +637,6 @@ async fn list_methods(
         limit: lists::limit(params)?,
     };
     std::mem::take(params).finish()?;
-    // Every parameter is checked before this answer: only cards exist.
-    if kind.is_some_and(|kind| kind != "card") {
-        return Ok(lists::list_object(url, vec![], false));
-    }
     let page = state
         .store
         .list(Table::PaymentMethods, &query)

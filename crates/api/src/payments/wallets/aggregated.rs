@@ -16,6 +16,7 @@ use super::{Provider, WalletOptions};
 use crate::error::{ApiError, ApiResult};
 use crate::hosted::Locale;
 use crate::payments::authenticate::intent_by_secret;
+use crate::payments::methods::new_wallet_method;
 use crate::payments::records::{self, load};
 use crate::payments::Ctx;
 use crate::routes::params::{self as p, Param};
@@ -195,6 +196,11 @@ async fn pay_with(
         trade.expires_at = open.expires_at;
         intent.wallet = Some(trade);
         let mut writes = portcullis_store::WriteSet::new();
+        // The customer's pick makes the intent's payment method.
+        let (method, write) =
+            new_wallet_method(state, scope, wallet.method_type(), Default::default(), Default::default())?;
+        writes.ops.push(write);
+        intent.payment_method = Some(method.id);
         writes.push(records::update(scope, &doc, &intent)?);
         match state.store.commit(writes).await {
             Ok(()) => {}
