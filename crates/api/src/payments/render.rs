@@ -163,3 +163,38 @@ pub fn render_refund(r: &Refund) -> Value {
         "transfer_reversal": null,
     })
 }
+
+#[cfg(test)]
+mod method_tests {
+    use super::render_payment_method;
+    use portcullis_domain::payment_methods::{BillingDetails, PaymentMethod, PaymentMethodType};
+
+    /// A wallet payment method's bytes: Stripe's object with its type's
+    /// empty hash in its place by name, and no `card`.
+    #[test]
+    fn a_wallet_payment_method_is_written_as_stripes() {
+        let method = PaymentMethod::wallet(
+            "pm_1".into(),
+            1_700_000_000,
+            false,
+            PaymentMethodType::Alipay,
+            BillingDetails::default(),
+        );
+        assert_eq!(
+            render_payment_method(&method).to_string(),
+            concat!(
+                r#"{"id":"pm_1","object":"payment_method","alipay":{},"allow_redisplay":"unspecified","#,
+                r#""billing_details":{"address":{"city":null,"country":null,"line1":null,"line2":null,"postal_code":null,"state":null},"email":null,"name":null,"phone":null},"#,
+                r#""created":1700000000,"customer":null,"livemode":false,"metadata":{},"type":"alipay"}"#
+            )
+        );
+        let wechat = PaymentMethod {
+            kind: PaymentMethodType::WechatPay,
+            ..method
+        };
+        let rendered = render_payment_method(&wechat);
+        assert_eq!(rendered["wechat_pay"], serde_json::json!({}));
+        assert_eq!(rendered["type"], "wechat_pay");
+        assert!(rendered.get("alipay").is_none() && rendered.get("card").is_none());
+    }
+}
