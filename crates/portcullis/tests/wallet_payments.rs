@@ -103,7 +103,9 @@ async fn events_of(api: &Api, kind: &str, intent_id: &str) -> usize {
 /// `provider` hash, no `card`), that its charge names the same payment
 /// method, and returns the charge's `payment_method_details[provider]`.
 async fn paid_with_wallet_method(api: &Api, paid: &Value, provider: &str) -> Value {
-    let pm = paid["payment_method"].as_str().unwrap_or_else(|| panic!("{paid}"));
+    let pm = paid["payment_method"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{paid}"));
     assert!(pm.starts_with("pm_"), "{paid}");
     let method = api.get(&format!("/v1/payment_methods/{pm}")).await;
     assert_eq!(method.status, 200, "{}", method.text);
@@ -124,9 +126,14 @@ async fn paid_with_wallet_method(api: &Api, paid: &Value, provider: &str) -> Val
 /// A keyed fingerprint: 32 lowercase hex digits that show nothing of the
 /// buyer's id.
 fn assert_fingerprint(details: &Value) -> String {
-    let fingerprint = details["fingerprint"].as_str().unwrap_or_else(|| panic!("{details}"));
+    let fingerprint = details["fingerprint"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{details}"));
     assert_eq!(fingerprint.len(), 32, "{details}");
-    assert!(fingerprint.bytes().all(|b| b.is_ascii_hexdigit()), "{details}");
+    assert!(
+        fingerprint.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{details}"
+    );
     assert!(!fingerprint.contains("2088"), "{details}");
     fingerprint.to_owned()
 }
@@ -633,7 +640,11 @@ async fn payment_codes_are_decided_while_the_request_waits(backend: Backend) {
         let id = paid["id"].as_str().unwrap();
         assert_eq!(events_of(&s.api, "payment_intent.succeeded", id).await, 1);
         // The code's wallet is the payment method's, `wallet_code` too.
-        let provider = if data[1].1.starts_with("28") { "alipay" } else { "wechat_pay" };
+        let provider = if data[1].1.starts_with("28") {
+            "alipay"
+        } else {
+            "wechat_pay"
+        };
         let details = paid_with_wallet_method(&s.api, &paid, provider).await;
         assert_fingerprint(&details);
     }
@@ -984,9 +995,20 @@ async fn wallet_payment_methods_pay_by_id(backend: Backend) {
     assert!(method.get("card").is_none(), "{method}");
     assert_eq!(method["billing_details"]["name"], "Li Lei");
     let pm = method["id"].as_str().unwrap();
-    assert_eq!(s.api.get(&format!("/v1/payment_methods/{pm}")).await.json(), method);
-    let wechat = s.api.post("/v1/payment_methods", &[("type", "wechat_pay")]).await;
-    assert_eq!(wechat.json()["wechat_pay"], serde_json::json!({}), "{}", wechat.text);
+    assert_eq!(
+        s.api.get(&format!("/v1/payment_methods/{pm}")).await.json(),
+        method
+    );
+    let wechat = s
+        .api
+        .post("/v1/payment_methods", &[("type", "wechat_pay")])
+        .await;
+    assert_eq!(
+        wechat.json()["wechat_pay"],
+        serde_json::json!({}),
+        "{}",
+        wechat.text
+    );
     for (form, param) in [
         (vec![("type", "sepa_debit")], "type"),
         (vec![("type", "alipay"), ("alipay[x]", "1")], "alipay[x]"),
@@ -997,15 +1019,25 @@ async fn wallet_payment_methods_pay_by_id(backend: Backend) {
     }
     let expiry = s
         .api
-        .post(&format!("/v1/payment_methods/{pm}"), &[("card[exp_month]", "1")])
+        .post(
+            &format!("/v1/payment_methods/{pm}"),
+            &[("card[exp_month]", "1")],
+        )
         .await;
     assert_eq!(expiry.status, 400, "{}", expiry.text);
 
-    let customer = s.api.post("/v1/customers", &[("name", "Li Lei")]).await.json();
+    let customer = s
+        .api
+        .post("/v1/customers", &[("name", "Li Lei")])
+        .await
+        .json();
     let cus = customer["id"].as_str().unwrap();
     let attached = s
         .api
-        .post(&format!("/v1/payment_methods/{pm}/attach"), &[("customer", cus)])
+        .post(
+            &format!("/v1/payment_methods/{pm}/attach"),
+            &[("customer", cus)],
+        )
         .await;
     assert_eq!(attached.json()["customer"], cus, "{}", attached.text);
     for (kind, count) in [("alipay", 1), ("wechat_pay", 0), ("card", 0)] {
@@ -1014,9 +1046,17 @@ async fn wallet_payment_methods_pay_by_id(backend: Backend) {
             .get(&format!("/v1/customers/{cus}/payment_methods?type={kind}"))
             .await
             .json();
-        assert_eq!(listed["data"].as_array().unwrap().len(), count, "{kind}: {listed}");
+        assert_eq!(
+            listed["data"].as_array().unwrap().len(),
+            count,
+            "{kind}: {listed}"
+        );
     }
-    let listed = s.api.get("/v1/payment_methods?type=wechat_pay").await.json();
+    let listed = s
+        .api
+        .get("/v1/payment_methods?type=wechat_pay")
+        .await
+        .json();
     assert_eq!(listed["data"][0]["id"], wechat.json()["id"], "{listed}");
     let bogus = s.api.get("/v1/payment_methods?type=bogus").await;
     assert_eq!(bogus.status, 400, "{}", bogus.text);

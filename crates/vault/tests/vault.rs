@@ -355,12 +355,24 @@ fn wallet_fingerprints_are_keyed_per_merchant_and_provider() {
         vault.wallet_fingerprint("acct_1", "alipay", "2088000000000001"),
         buyer
     );
-    assert_ne!(vault.wallet_fingerprint("acct_2", "alipay", "2088000000000001"), buyer);
-    assert_ne!(vault.wallet_fingerprint("acct_1", "wechat_pay", "2088000000000001"), buyer);
-    assert_ne!(vault.wallet_fingerprint("acct_1", "alipay", "2088000000000002"), buyer);
+    assert_ne!(
+        vault.wallet_fingerprint("acct_2", "alipay", "2088000000000001"),
+        buyer
+    );
+    assert_ne!(
+        vault.wallet_fingerprint("acct_1", "wechat_pay", "2088000000000001"),
+        buyer
+    );
+    assert_ne!(
+        vault.wallet_fingerprint("acct_1", "alipay", "2088000000000002"),
+        buyer
+    );
     assert!(!buyer.contains("2088"));
     let other = Vault::new(Keyring::generate());
-    assert_ne!(other.wallet_fingerprint("acct_1", "alipay", "2088000000000001"), buyer);
+    assert_ne!(
+        other.wallet_fingerprint("acct_1", "alipay", "2088000000000001"),
+        buyer
+    );
 }
 
 #[test]

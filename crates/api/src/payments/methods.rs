@@ -1,4 +1,4 @@
-//! `/v1/payment_methods` (type `card`): create, retrieve, update, attach,
+//! `/v1/payment_methods` (types `card`, `alipay`, `wechat_pay`): create, retrieve, update, attach,
 //! detach, list, and `/v1/customers/{id}/payment_methods`. Publishable keys
 //! may create payment methods, as browsers do.
 
@@ -38,7 +38,7 @@ pub fn routes() -> Routes {
         .post(
             doc(
                 "/v1/payment_methods",
-                "Create a card PaymentMethod",
+                "Create a PaymentMethod (card, alipay, wechat_pay)",
                 "payment_method",
             )
             .params(rp::METHOD_CREATE),
@@ -186,7 +186,10 @@ fn insert_write(scope: &Scope, method: &PaymentMethod) -> ApiResult<WriteOp> {
 fn method_columns(method: &PaymentMethod) -> Vec<(&'static str, SqlValue)> {
     vec![
         ("customer", method.customer.as_deref().into()),
-        ("method_type", SqlValue::Text(method.kind.as_str().to_owned())),
+        (
+            "method_type",
+            SqlValue::Text(method.kind.as_str().to_owned()),
+        ),
     ]
 }
 
@@ -351,27 +354,27 @@ async fn create(
         Ok(parsed) => parsed,
         Err(err) => return err.into_response(),
     };
-    let wallet_kind = match &input {
-        NewMethod::Wallet(kind) => *kind,
-        NewMethod::Card(_) => PaymentMethodType::Card,
-    };
     let input = match input {
-        NewMethod::Card(CardSource::Plain(input)) => Some(input),
         NewMethod::Card(CardSource::Encrypted(compact)) => {
             match crate::client_encryption::open_card(&state, &compact).await {
-                Ok(input) => Some(input),
+                Ok(card) => NewMethod::Card(CardSource::Plain(card)),
                 Err(err) => return err.into_response(),
             }
         }
-        NewMethod::Wallet(_) => None,
+        other => other,
     };
     idempotency::respond(&state, &caller, &request, || async {
         let scope = caller.scope();
         let (billing, metadata) = (billing_details.clone(), metadata.clone());
-        let (method, writes) = match (&input, wallet_kind) {
-            (Some(input), _) => new_card_method(&state, &scope, input, billing, metadata)?,
-            (None, kind) => {
-                let (method, write) = new_wallet_method(&state, &scope, kind, billing, metadata)?;
+        let (method, writes) = match &input {
+            NewMethod::Card(CardSource::Plain(card)) => {
+                new_card_method(&state, &scope, card, billing, metadata)?
+            }
+            NewMethod::Card(CardSource::Encrypted(_)) => {
+                return Err(ApiError::internal(&"an encrypted card left unopened"))
+            }
+            NewMethod::Wallet(kind) => {
+                let (method, write) = new_wallet_method(&state, &scope, *kind, billing, metadata)?;
                 (method, vec![write])
             }
         };

@@ -430,7 +430,10 @@ fn v2_status(
         state,
         provider_trade_id: answer.get("transaction_id").cloned(),
         amount_fen,
-        payer: answer.get("openid").filter(|openid| !openid.is_empty()).cloned(),
+        payer: answer
+            .get("openid")
+            .filter(|openid| !openid.is_empty())
+            .cloned(),
     })
 }
 

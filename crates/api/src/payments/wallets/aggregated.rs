@@ -197,8 +197,13 @@ async fn pay_with(
         intent.wallet = Some(trade);
         let mut writes = portcullis_store::WriteSet::new();
         // The customer's pick makes the intent's payment method.
-        let (method, write) =
-            new_wallet_method(state, scope, wallet.method_type(), Default::default(), Default::default())?;
+        let (method, write) = new_wallet_method(
+            state,
+            scope,
+            wallet.method_type(),
+            Default::default(),
+            Default::default(),
+        )?;
         writes.ops.push(write);
         intent.payment_method = Some(method.id);
         writes.push(records::update(scope, &doc, &intent)?);

@@ -70,7 +70,8 @@ pub async fn confirm_wallet(
                 _ => Default::default(),
             };
             let kind = provider.method_type();
-            let (method, write) = new_wallet_method(ctx.state, ctx.scope, kind, billing, Default::default())?;
+            let (method, write) =
+                new_wallet_method(ctx.state, ctx.scope, kind, billing, Default::default())?;
             writes.ops.push(write);
             Some(method.id)
         }

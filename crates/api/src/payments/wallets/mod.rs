@@ -22,8 +22,8 @@ pub mod worker;
 
 use crate::error::{ApiError, ApiResult};
 use crate::routes::Routes;
-use portcullis_domain::payment_methods::{PaymentMethod, PaymentMethodType};
 use crate::wire::Params;
+use portcullis_domain::payment_methods::{PaymentMethod, PaymentMethodType};
 
 /// How long a trade stays payable unless the merchant says otherwise.
 pub const EXPIRES_AFTER_S_DEFAULT: i64 = 15 * 60;

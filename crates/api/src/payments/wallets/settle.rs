@@ -256,7 +256,9 @@ fn paid_details(ctx: &Ctx<'_>, trade: &WalletTrade, payer: Option<&str>) -> Wall
     WalletCharge {
         provider: trade.provider.clone(),
         transaction_id: trade.provider_trade_id.clone(),
-        buyer_id: payer.filter(|_| trade.provider == "alipay").map(str::to_owned),
+        buyer_id: payer
+            .filter(|_| trade.provider == "alipay")
+            .map(str::to_owned),
         fingerprint,
     }
 }
