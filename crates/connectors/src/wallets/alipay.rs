@@ -284,3 +284,28 @@ pub fn buyer<'a>(field: impl Fn(&str) -> Option<&'a str>) -> Option<String> {
         .find_map(|name| field(name).filter(|v| !v.is_empty()))
         .map(str::to_owned)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::buyer;
+    use std::collections::BTreeMap;
+
+    fn buyer_of(fields: &[(&str, &str)]) -> Option<String> {
+        let fields: BTreeMap<&str, &str> = fields.iter().copied().collect();
+        buyer(|name| fields.get(name).copied())
+    }
+
+    #[test]
+    fn the_buyer_is_its_user_id_else_its_logon_id_else_unknown() {
+        let both = [
+            ("buyer_logon_id", "sim***@example.com"),
+            ("buyer_user_id", "2088000000000001"),
+        ];
+        assert_eq!(buyer_of(&both).as_deref(), Some("2088000000000001"));
+        let notified = [("buyer_id", "2088000000000002")];
+        assert_eq!(buyer_of(&notified).as_deref(), Some("2088000000000002"));
+        let masked = [("buyer_user_id", ""), ("buyer_logon_id", "159****5620")];
+        assert_eq!(buyer_of(&masked).as_deref(), Some("159****5620"));
+        assert_eq!(buyer_of(&[("trade_no", "2026")]), None);
+    }
+}
