@@ -71,8 +71,9 @@ pub struct Charge {
     pub captured: bool,
     pub status: ChargeStatus,
     pub payment_intent: String,
-    /// The PaymentMethod (`pm_…`) of a card charge; `None` for a wallet
-    /// charge, whose payment method object is not stored.
+    /// The PaymentMethod (`pm_…`) of the charge; `None` for a payment from
+    /// the customer balance, and for wallet charges recorded before wallet
+    /// payments had payment methods.
     pub payment_method: Option<String>,
     pub customer: Option<String>,
     pub description: Option<String>,
@@ -127,6 +128,14 @@ pub struct WalletCharge {
     /// Alipay `trade_no` / WeChat Pay `transaction_id`, as the provider
     /// reported it (`None` when it did not say).
     pub transaction_id: Option<String>,
+    /// Alipay's buyer (`buyer_user_id`, else `buyer_logon_id`), as the
+    /// provider reported it; WeChat Pay names no buyer id in Stripe's shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buyer_id: Option<String>,
+    /// The buyer's account keyed per merchant (from Alipay's buyer id or
+    /// WeChat Pay's payer `openid`); `None` when the provider named none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 impl Charge {

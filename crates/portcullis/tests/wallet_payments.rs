@@ -67,6 +67,46 @@ async fn confirm(api: &Api, provider: &str, amount: &str, extra: &[(&str, &str)]
     answer.json()
 }
 
+/// Asserts that `paid` (a succeeded intent) paid with a `provider` payment
+/// method that the API returns as Stripe's object (`type`, an empty
+/// `provider` hash, no `card`), that its charge names the same payment
+/// method, and returns the charge's `payment_method_details[provider]`.
+async fn paid_with_wallet_method(api: &Api, paid: &Value, provider: &str) -> Value {
+    let pm = paid["payment_method"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{paid}"));
+    assert!(pm.starts_with("pm_"), "{paid}");
+    let method = api.get(&format!("/v1/payment_methods/{pm}")).await;
+    assert_eq!(method.status, 200, "{}", method.text);
+    let method = method.json();
+    assert_eq!(method["type"], provider, "{method}");
+    assert_eq!(method[provider], serde_json::json!({}), "{method}");
+    assert!(method.get("card").is_none(), "{method}");
+    let charge = paid["latest_charge"].as_str().unwrap();
+    let charge = api.get(&format!("/v1/charges/{charge}")).await.json();
+    assert_eq!(charge["payment_method"], pm, "{charge}");
+    let details = &charge["payment_method_details"];
+    assert_eq!(details["type"], provider, "{details}");
+    let details = details[provider].clone();
+    assert!(details["transaction_id"].is_string(), "{details}");
+    details
+}
+
+/// A keyed fingerprint: 32 lowercase hex digits that show nothing of the
+/// buyer's id.
+fn assert_fingerprint(details: &Value) -> String {
+    let fingerprint = details["fingerprint"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{details}"));
+    assert_eq!(fingerprint.len(), 32, "{details}");
+    assert!(
+        fingerprint.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{details}"
+    );
+    assert!(!fingerprint.contains("2088"), "{details}");
+    fingerprint.to_owned()
+}
+
 /// `ledger verify` passes over a ledger that holds the wallet captures.
 fn ledger_verifies(db: &TestDatabase) {
     let out = cli(db, &["ledger", "verify"]);
@@ -125,7 +165,12 @@ async fn qr_payments_succeed_on_notification(backend: Backend) {
     let paid = wait_for_status(&s.api, id, "succeeded", Duration::from_secs(20)).await;
     assert_eq!(paid["amount_received"], 2000);
     assert_eq!(paid["next_action"], Value::Null);
+    assert_eq!(paid["payment_method"], alipay["payment_method"], "{paid}");
     assert_eq!(events_of(&s.api, "payment_intent.succeeded", id).await, 1);
+    // What the simulator's notification said of its buyer (`buyer_id`).
+    let details = paid_with_wallet_method(&s.api, &paid, "alipay").await;
+    assert_eq!(details["buyer_id"], "2088000000000001", "{details}");
+    let alipay_buyer = assert_fingerprint(&details);
 
     let wechat = confirm(
         &s.api,
@@ -143,8 +188,12 @@ async fn qr_payments_succeed_on_notification(backend: Backend) {
     let page = s.sim.page_of(data).await;
     assert_eq!(s.sim.act(&page, "pay", "none").await.status(), 200);
     let id = wechat["id"].as_str().unwrap();
-    wait_for_status(&s.api, id, "succeeded", Duration::from_secs(20)).await;
+    let paid = wait_for_status(&s.api, id, "succeeded", Duration::from_secs(20)).await;
     assert_eq!(events_of(&s.api, "payment_intent.succeeded", id).await, 1);
+    // WeChat Pay names its payer by openid: a fingerprint, no buyer id.
+    let details = paid_with_wallet_method(&s.api, &paid, "wechat_pay").await;
+    assert!(details.get("buyer_id").is_none(), "{details}");
+    assert_ne!(assert_fingerprint(&details), alipay_buyer);
 
     let balance = s.api.get("/v1/balance").await.json();
     assert!(balance.to_string().contains("cny"), "{balance}");
@@ -559,6 +608,14 @@ async fn payment_codes_are_decided_while_the_request_waits(backend: Backend) {
         assert_eq!(paid["amount_received"], 1500);
         let id = paid["id"].as_str().unwrap();
         assert_eq!(events_of(&s.api, "payment_intent.succeeded", id).await, 1);
+        // The code's wallet is the payment method's, `wallet_code` too.
+        let provider = if data[1].1.starts_with("28") {
+            "alipay"
+        } else {
+            "wechat_pay"
+        };
+        let details = paid_with_wallet_method(&s.api, &paid, provider).await;
+        assert_fingerprint(&details);
     }
     let trades = s.sim.trades().await;
     let providers: Vec<&str> = trades
@@ -750,6 +807,9 @@ async fn aggregated_qr_picks_the_wallet_by_browser(backend: Backend) {
     assert_eq!(s.sim.act(&customer, "pay", "none").await.status(), 200);
     let paid = wait_for_status(&s.api, id, "succeeded", Duration::from_secs(20)).await;
     assert_eq!(paid["amount_received"], 990);
+    // No payment method until the customer picked; then the picked wallet's.
+    assert_eq!(intents[0]["payment_method"], Value::Null);
+    paid_with_wallet_method(&s.api, &paid, "alipay").await;
 
     // WeChat's browser: a WeChat Pay H5 trade.
     let data = intents[1]["next_action"]["display_qr_code"]["data"]
@@ -763,6 +823,10 @@ async fn aggregated_qr_picks_the_wallet_by_browser(backend: Backend) {
     let trades = s.sim.trades().await;
     let trade = trades.iter().find(|t| t["out_trade_no"] == id).unwrap();
     assert_eq!(trade["kind"], "MWEB", "{trade}");
+    let picked = intent(&s.api, id).await;
+    let pm = picked["payment_method"].as_str().unwrap();
+    let method = s.api.get(&format!("/v1/payment_methods/{pm}")).await.json();
+    assert_eq!(method["type"], "wechat_pay", "{method}");
     // Once chosen, the other wallet is refused for that payment, on a page.
     let other = open_page(data, ALIPAY_UA, "en").await;
     assert_page(other, 409, "Payment already started").await;
@@ -863,7 +927,143 @@ async fn rescans_after_the_end_are_told_why(s: &Setup, intents: &[Value]) {
     .await;
 }
 
+/// Wallet payment methods of their own: created, retrieved, attached,
+/// listed by type, and paying an intent by id (its charge names it); a
+/// card-only intent or another wallet's refuses them, storing nothing.
+async fn wallet_payment_methods_pay_by_id(backend: Backend) {
+    let s = setup(backend).await;
+    let created = s
+        .publishable
+        .post(
+            "/v1/payment_methods",
+            &[("type", "alipay"), ("billing_details[name]", "Li Lei")],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let method = created.json();
+    assert_eq!(method["type"], "alipay", "{method}");
+    assert_eq!(method["alipay"], serde_json::json!({}), "{method}");
+    assert!(method.get("card").is_none(), "{method}");
+    assert_eq!(method["billing_details"]["name"], "Li Lei");
+    let pm = method["id"].as_str().unwrap();
+    assert_eq!(
+        s.api.get(&format!("/v1/payment_methods/{pm}")).await.json(),
+        method
+    );
+    let wechat = s
+        .api
+        .post("/v1/payment_methods", &[("type", "wechat_pay")])
+        .await;
+    assert_eq!(
+        wechat.json()["wechat_pay"],
+        serde_json::json!({}),
+        "{}",
+        wechat.text
+    );
+    for (form, param) in [
+        (vec![("type", "sepa_debit")], "type"),
+        (vec![("type", "alipay"), ("alipay[x]", "1")], "alipay[x]"),
+    ] {
+        let refused = s.api.post("/v1/payment_methods", &form).await;
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        assert_eq!(refused.json()["error"]["param"], param, "{}", refused.text);
+    }
+    let expiry = s
+        .api
+        .post(
+            &format!("/v1/payment_methods/{pm}"),
+            &[("card[exp_month]", "1")],
+        )
+        .await;
+    assert_eq!(expiry.status, 400, "{}", expiry.text);
+
+    let customer = s
+        .api
+        .post("/v1/customers", &[("name", "Li Lei")])
+        .await
+        .json();
+    let cus = customer["id"].as_str().unwrap();
+    let attached = s
+        .api
+        .post(
+            &format!("/v1/payment_methods/{pm}/attach"),
+            &[("customer", cus)],
+        )
+        .await;
+    assert_eq!(attached.json()["customer"], cus, "{}", attached.text);
+    for (kind, count) in [("alipay", 1), ("wechat_pay", 0), ("card", 0)] {
+        let listed = s
+            .api
+            .get(&format!("/v1/customers/{cus}/payment_methods?type={kind}"))
+            .await
+            .json();
+        assert_eq!(
+            listed["data"].as_array().unwrap().len(),
+            count,
+            "{kind}: {listed}"
+        );
+    }
+    let listed = s
+        .api
+        .get("/v1/payment_methods?type=wechat_pay")
+        .await
+        .json();
+    assert_eq!(listed["data"][0]["id"], wechat.json()["id"], "{listed}");
+    let bogus = s.api.get("/v1/payment_methods?type=bogus").await;
+    assert_eq!(bogus.status, 400, "{}", bogus.text);
+
+    // Neither a card-only intent nor another wallet's takes it.
+    for (types, currency, code) in [
+        ("card", "usd", "payment_intent_incompatible_payment_method"),
+        ("wechat_pay", "cny", "payment_intent_unexpected_state"),
+    ] {
+        let refused = s
+            .api
+            .post(
+                "/v1/payment_intents",
+                &[
+                    ("amount", "500"),
+                    ("currency", currency),
+                    ("payment_method_types[]", types),
+                    ("customer", cus),
+                    ("confirm", "true"),
+                    ("payment_method", pm),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        assert_eq!(refused.json()["error"]["code"], code, "{}", refused.text);
+    }
+    let listed = s.api.get("/v1/payment_intents").await.json();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 0, "{listed}");
+
+    // It pays its customer's intent; the charge names it.
+    let form = [
+        ("amount", "777"),
+        ("currency", "cny"),
+        ("payment_method_types[]", "alipay"),
+        ("customer", cus),
+        ("confirm", "true"),
+        ("payment_method", pm),
+        ("payment_method_options[alipay][channel]", "qr"),
+    ];
+    let confirmed = s.api.post("/v1/payment_intents", &form).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    let confirmed = confirmed.json();
+    assert_eq!(confirmed["payment_method"], pm, "{confirmed}");
+    let data = confirmed["next_action"]["alipay_display_qr_code"]["data"]
+        .as_str()
+        .unwrap();
+    let page = s.sim.page_of(data).await;
+    assert_eq!(s.sim.act(&page, "pay", "none").await.status(), 200);
+    let id = confirmed["id"].as_str().unwrap();
+    let paid = wait_for_status(&s.api, id, "succeeded", Duration::from_secs(20)).await;
+    paid_with_wallet_method(&s.api, &paid, "alipay").await;
+    assert_eq!(paid["payment_method"], pm);
+}
+
 on_both_backends!(
+    wallet_payment_methods_pay_by_id,
     aggregated_qr_picks_the_wallet_by_browser,
     payment_codes_are_decided_while_the_request_waits,
     qr_payments_succeed_on_notification,

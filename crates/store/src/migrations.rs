@@ -116,6 +116,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0033_risk_rules_deleted.sql"),
         postgres: include_str!("../migrations/postgres/0033_risk_rules_deleted.sql"),
     },
+    Migration {
+        version: 37,
+        sqlite: include_str!("../migrations/sqlite/0037_payment_method_types.sql"),
+        postgres: include_str!("../migrations/postgres/0037_payment_method_types.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

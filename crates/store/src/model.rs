@@ -132,7 +132,10 @@ impl Table {
                 ("name", ColumnKind::Text),
                 ("deleted", ColumnKind::Integer),
             ],
-            Table::PaymentMethods => &[("customer", ColumnKind::Text)],
+            Table::PaymentMethods => &[
+                ("customer", ColumnKind::Text),
+                ("method_type", ColumnKind::Text),
+            ],
             Table::PaymentIntents => &[
                 ("customer", ColumnKind::Text),
                 ("status", ColumnKind::Text),

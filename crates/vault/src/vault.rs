@@ -142,6 +142,25 @@ impl Vault {
         fingerprint
     }
 
+    /// A wallet buyer's fingerprint for this merchant: as [`Self::fingerprint`],
+    /// HMAC-SHA256 with the fingerprint key, over `merchant_id ‖ 0x00 ‖
+    /// provider ‖ 0x00 ‖ buyer` (the provider's own id of its buyer). A
+    /// provider name starts with a letter, a card's digits never do: no
+    /// buyer shares a card's input. The same buyer gives the same value for
+    /// the same merchant; another merchant gets an unrelated value.
+    pub fn wallet_fingerprint(&self, merchant_id: &str, provider: &str, buyer: &str) -> String {
+        let keyring = self.keyring();
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(keyring.fingerprint_key())
+            .expect("HMAC takes a key of any length");
+        mac.update(merchant_id.as_bytes());
+        mac.update(&[0]);
+        mac.update(provider.as_bytes());
+        mac.update(&[0]);
+        mac.update(buyer.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        hex::encode(&tag[..FINGERPRINT_BYTES])
+    }
+
     /// Swaps in another keyring, for the calls that start from now on;
     /// calls already running finish with the old one. To keep every stored
     /// record readable, the new keyring should hold every KEK the stored

@@ -347,6 +347,35 @@ fn fingerprints_are_stable_per_merchant_and_differ_across_merchants_and_cards() 
 }
 
 #[test]
+fn wallet_fingerprints_are_keyed_per_merchant_and_provider() {
+    let vault = Vault::new(Keyring::generate());
+    let buyer = vault.wallet_fingerprint("acct_1", "alipay", "2088000000000001");
+    assert_eq!(buyer.len(), FINGERPRINT_HEX_DIGITS);
+    assert_eq!(
+        vault.wallet_fingerprint("acct_1", "alipay", "2088000000000001"),
+        buyer
+    );
+    assert_ne!(
+        vault.wallet_fingerprint("acct_2", "alipay", "2088000000000001"),
+        buyer
+    );
+    assert_ne!(
+        vault.wallet_fingerprint("acct_1", "wechat_pay", "2088000000000001"),
+        buyer
+    );
+    assert_ne!(
+        vault.wallet_fingerprint("acct_1", "alipay", "2088000000000002"),
+        buyer
+    );
+    assert!(!buyer.contains("2088"));
+    let other = Vault::new(Keyring::generate());
+    assert_ne!(
+        other.wallet_fingerprint("acct_1", "alipay", "2088000000000001"),
+        buyer
+    );
+}
+
+#[test]
 fn debug_of_kek_keyring_and_vault_shows_no_key_bytes() {
     let keyring = Keyring::generate().rotated();
     let hexes = key_hexes(&keyring);

@@ -191,6 +191,25 @@ def test_attach_list_for_customer_and_detach(unique):
     assert stripe.PaymentMethod.retrieve(visa.id).customer is None
 
 
+def test_wallet_payment_methods_attach_and_list_by_type(unique):
+    customer = stripe.Customer.create(email=f"wallet-{unique}@example.com")
+    alipay = stripe.PaymentMethod.create(type="alipay", billing_details={"name": "Li Lei"})
+    wechat = stripe.PaymentMethod.create(type="wechat_pay")
+    assert isinstance(alipay, stripe.PaymentMethod)
+    assert alipay.type == "alipay" and alipay.alipay.to_dict() == {}
+    assert "card" not in alipay
+    assert wechat.type == "wechat_pay" and wechat.wechat_pay.to_dict() == {}
+    assert stripe.PaymentMethod.retrieve(alipay.id).billing_details.name == "Li Lei"
+
+    stripe.PaymentMethod.attach(alipay.id, customer=customer.id)
+    stripe.PaymentMethod.attach(wechat.id, customer=customer.id)
+    mine = stripe.Customer.list_payment_methods(customer.id, type="alipay")
+    assert [m.id for m in mine.data] == [alipay.id]
+    assert [m.id for m in stripe.PaymentMethod.list(customer=customer.id, type="card").data] == []
+    detached = stripe.PaymentMethod.detach(wechat.id)
+    assert detached.customer is None and detached.type == "wechat_pay"
+
+
 def test_same_card_has_same_fingerprint():
     a, b = new_card(VISA), new_card(VISA)
     other = new_card(MASTERCARD)

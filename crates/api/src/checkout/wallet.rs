@@ -99,7 +99,7 @@ async fn pay_with_wallet(
             origin: &origin,
         };
         let input = ConfirmInput {
-            method: Some(MethodSource::Wallet(provider)),
+            method: Some(MethodSource::Wallet(provider, Default::default())),
             return_url: Some(return_url(&state, &session, query_locale.as_deref())),
             off_session: false,
             customer_ip: request.client_ip,

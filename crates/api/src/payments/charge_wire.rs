@@ -143,17 +143,18 @@ impl<'a> DetailsWire<'a> {
 }
 
 /// Stripe's `payment_method_details` of an Alipay or WeChat Pay charge:
-/// the provider's transaction id; the buyer is not known to us (`null`).
+/// the provider's transaction id, Alipay's buyer id and the buyer's
+/// fingerprint, `null` where the provider named nothing.
 pub(crate) fn wallet_details(wallet: &WalletCharge) -> Value {
     let details = match wallet.provider.as_str() {
         "alipay" => json!({
-            "buyer_id": null,
-            "fingerprint": null,
+            "buyer_id": wallet.buyer_id,
+            "fingerprint": wallet.fingerprint,
             "transaction_id": wallet.transaction_id,
         }),
         _ => json!({
             "app_id": null,
-            "fingerprint": null,
+            "fingerprint": wallet.fingerprint,
             "location": null,
             "reader": null,
             "transaction_id": wallet.transaction_id,
@@ -501,5 +502,44 @@ mod tests {
                 "seller_message": "Payment complete.", "kind": "authorized",
             },
         })));
+    }
+
+    /// The exact bytes of `payment_method_details` of a paid wallet charge:
+    /// Stripe's `alipay` / `wechat_pay` hashes with what the provider said.
+    #[test]
+    fn wallet_details_are_written_in_stripes_shape() {
+        let alipay = charge(json!({
+            "card": null, "payment_method": "pm_1",
+            "wallet": { "provider": "alipay", "transaction_id": "2026120622001",
+                        "buyer_id": "2088000000000001", "fingerprint": "ab12" },
+        }));
+        assert_same_bytes(&alipay);
+        let typed = serde_json::to_value(ChargeWire::of(&alipay)).expect("serializes");
+        assert_eq!(typed["payment_method"], "pm_1");
+        assert_eq!(
+            typed["payment_method_details"].to_string(),
+            r#"{"alipay":{"buyer_id":"2088000000000001","fingerprint":"ab12","transaction_id":"2026120622001"},"type":"alipay"}"#
+        );
+        let wechat = charge(json!({
+            "card": null, "payment_method": "pm_2",
+            "wallet": { "provider": "wechat_pay", "transaction_id": "4200001",
+                        "fingerprint": "cd34" },
+        }));
+        assert_same_bytes(&wechat);
+        let typed = serde_json::to_value(ChargeWire::of(&wechat)).expect("serializes");
+        assert_eq!(
+            typed["payment_method_details"].to_string(),
+            r#"{"wechat_pay":{"app_id":null,"fingerprint":"cd34","location":null,"reader":null,"transaction_id":"4200001"},"type":"wechat_pay"}"#
+        );
+        // A provider that named no buyer: null, nothing invented.
+        let unnamed = charge(json!({
+            "card": null,
+            "wallet": { "provider": "alipay", "transaction_id": null },
+        }));
+        let typed = serde_json::to_value(ChargeWire::of(&unnamed)).expect("serializes");
+        assert_eq!(
+            typed["payment_method_details"]["alipay"].to_string(),
+            r#"{"buyer_id":null,"fingerprint":null,"transaction_id":null}"#
+        );
     }
 }

@@ -24,8 +24,9 @@ pub enum MethodSource {
     Existing(String),
     /// `payment_method_data[type]=card&payment_method_data[card][…]`.
     Inline(super::cards::CardInput, BillingDetails),
-    /// `payment_method_data[type]=alipay|wechat_pay`: a wallet trade.
-    Wallet(super::wallets::Provider),
+    /// `payment_method_data[type]=alipay|wechat_pay` (and its billing
+    /// details): a wallet trade, paid with a new payment method.
+    Wallet(super::wallets::Provider, BillingDetails),
     /// `payment_method_data[type]=customer_balance`: the customer's
     /// stored-value balance.
     CustomerBalance,
@@ -86,10 +87,10 @@ pub fn confirm_input_from(params: &mut Params, now_s: i64) -> ApiResult<ConfirmI
         Some(mut data) => {
             let kind = data.required_string("type", 20)?;
             if let Some((provider, auth_code)) = super::wallets::wallet_data(&kind, &mut data)? {
-                super::methods::billing_details_from(&mut data)?;
+                let billing = super::methods::billing_details_from(&mut data)?;
                 data.finish()?;
-                let mut input =
-                    wallet_input_from(params, MethodSource::Wallet(provider), existing)?;
+                let source = MethodSource::Wallet(provider, billing);
+                let mut input = wallet_input_from(params, source, existing)?;
                 input.wallet_options.auth_code = auth_code;
                 input.wallet_options.aggregated = kind == "wallet_qr";
                 return Ok(input);
@@ -181,7 +182,7 @@ pub async fn resolve_method(
         MethodSource::Inline(input, billing) => {
             new_card_method(state, scope, input, billing.clone(), Metadata::default())
         }
-        MethodSource::Wallet(provider) => Err(ApiError::invalid(
+        MethodSource::Wallet(provider, _) => Err(ApiError::invalid(
             "parameter_invalid",
             format!(
                 "A {} payment has no card payment method.",
@@ -255,11 +256,18 @@ async fn confirm_loaded(
         return crate::customer_balance::payments::pay(ctx, doc, intent, phase_one, input).await;
     }
     crate::customer_balance::payments::check_top_up(ctx, &intent).await?;
-    if let Some(provider) = super::wallets::provider_of(&intent, input) {
-        return super::wallets::confirm::confirm_wallet(
-            ctx, doc, intent, phase_one, provider, input,
-        )
-        .await;
+    let wallet_method = super::wallets::named_method(state, scope, &intent, input).await?;
+    let provider = match &wallet_method {
+        Some(method) => super::wallets::Provider::of_method(method),
+        None => super::wallets::provider_of(&intent, input),
+    };
+    if let Some(provider) = provider {
+        let paying = super::wallets::confirm::Paying {
+            provider,
+            method: wallet_method,
+        };
+        return super::wallets::confirm::confirm_wallet(ctx, doc, intent, phase_one, paying, input)
+            .await;
     }
     let mut card_number = None;
     let opened_source = match &input.method {
@@ -286,6 +294,7 @@ async fn confirm_loaded(
         },
     };
     check_owner(state, scope, intent.customer.as_deref(), &method).await?;
+    super::methods::card_of(&method)?;
     if let Some(url) = &input.return_url {
         intent.return_url = Some(url.clone());
     }
@@ -363,7 +372,7 @@ fn fresh_card_number(
                 .filter(|_| !scope.livemode)
                 .and_then(|number| portcullis_domain::cards::CardNumber::parse(number).ok())
         }
-        MethodSource::Wallet(_) | MethodSource::CustomerBalance => None,
+        MethodSource::Wallet(..) | MethodSource::CustomerBalance => None,
     }
 }
 
@@ -389,7 +398,7 @@ pub async fn check_confirmable(
         None => Err(missing_payment_method()),
         // Inline card data was checked while parsing; nobody owns it yet.
         Some(
-            MethodSource::Inline(..) | MethodSource::Wallet(_) | MethodSource::CustomerBalance,
+            MethodSource::Inline(..) | MethodSource::Wallet(..) | MethodSource::CustomerBalance,
         ) => Ok(()),
         // A JWE must open into a valid card before anything is stored.
         Some(MethodSource::Encrypted(compact, _)) => {
@@ -450,7 +459,9 @@ fn cvc_check_of(
 /// `method` with its card's `cvc_check` as `check` says.
 fn with_cvc_check(method: &PaymentMethod, check: CvcCheck) -> PaymentMethod {
     let mut checked = method.clone();
-    checked.card.cvc_check = Some(check.as_str().to_owned());
+    if let Some(card) = checked.card.as_mut() {
+        card.cvc_check = Some(check.as_str().to_owned());
+    }
     checked
 }
 
@@ -562,7 +573,8 @@ pub async fn authorize(
         Err(err) => return Err(err.into()),
     }
 
-    let expiry = CardExpiry::from_stored(method.card.exp_month, method.card.exp_year)
+    let card = super::methods::card_of(method)?;
+    let expiry = CardExpiry::from_stored(card.exp_month, card.exp_year)
         .ok_or_else(|| ApiError::internal(&"stored card expiry is malformed"))?;
     let cvc = state.cvcs.take(&method.id);
     let request = AuthorizeRequest {

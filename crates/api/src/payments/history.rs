@@ -124,7 +124,8 @@ pub async fn payment_writes(
         attempt.resolved = true;
         writes.push(attempt.insert(scope)?);
         let decline = test_card_decline(payment.test_method)?;
-        method.card.cvc_check = Some(cvc_check(decline.as_ref()).as_str().to_owned());
+        super::methods::card_of_mut(&mut method)?.cvc_check =
+            Some(cvc_check(decline.as_ref()).as_str().to_owned());
         writes
             .ops
             .extend(assessment.outcome_writes(decline.is_none()));

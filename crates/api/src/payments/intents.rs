@@ -210,7 +210,7 @@ fn parse_create(caller: &Caller, params: &mut Params, now_s: i64) -> ApiResult<C
                 method.is_inline()
                     || matches!(
                         method,
-                        super::confirm::MethodSource::Wallet(_)
+                        super::confirm::MethodSource::Wallet(..)
                             | super::confirm::MethodSource::CustomerBalance
                     )
             }))

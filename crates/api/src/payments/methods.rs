@@ -1,4 +1,4 @@
-//! `/v1/payment_methods` (type `card`): create, retrieve, update, attach,
+//! `/v1/payment_methods` (types `card`, `alipay`, `wechat_pay`): create, retrieve, update, attach,
 //! detach, list, and `/v1/customers/{id}/payment_methods`. Publishable keys
 //! may create payment methods, as browsers do.
 
@@ -20,7 +20,9 @@ use portcullis_domain::cards::CardNumber;
 use portcullis_domain::customers::Address;
 use portcullis_domain::ids::new_id;
 use portcullis_domain::metadata::Metadata;
-use portcullis_domain::payment_methods::{BillingDetails, PaymentMethod};
+use portcullis_domain::payment_methods::{
+    BillingDetails, CardDetails, PaymentMethod, PaymentMethodType,
+};
 use portcullis_domain::sandbox_cards::test_payment_method_number;
 use portcullis_store::{Doc, ListQuery, Scope, SqlValue, StoreError, Table, WriteOp, WriteSet};
 use serde_json::Value;
@@ -36,7 +38,7 @@ pub fn routes() -> Routes {
         .post(
             doc(
                 "/v1/payment_methods",
-                "Create a card PaymentMethod",
+                "Create a PaymentMethod (card, alipay, wechat_pay)",
                 "payment_method",
             )
             .params(rp::METHOD_CREATE),
@@ -101,7 +103,8 @@ pub fn new_card_method(
         livemode: scope.livemode,
         customer: None,
         billing_details,
-        card,
+        kind: PaymentMethodType::Card,
+        card: Some(card),
         metadata,
         test_card: None,
     };
@@ -139,12 +142,34 @@ pub fn from_test_id(
         livemode: scope.livemode,
         customer: None,
         billing_details: BillingDetails::default(),
-        card: details_of(state, scope, &input),
+        kind: PaymentMethodType::Card,
+        card: Some(details_of(state, scope, &input)),
         metadata: Metadata::default(),
         test_card: Some(test_id.to_owned()),
     };
     let doc_write = insert_write(scope, &method)?;
     Ok(Some((method, vec![doc_write])))
+}
+
+/// A new wallet payment method (`alipay`, `wechat_pay`) and the write
+/// that stores it: for create, and for a confirm paying with a wallet.
+pub fn new_wallet_method(
+    state: &AppState,
+    scope: &Scope,
+    kind: PaymentMethodType,
+    billing_details: BillingDetails,
+    metadata: Metadata,
+) -> ApiResult<(PaymentMethod, WriteOp)> {
+    let mut method = PaymentMethod::wallet(
+        new_id("pm"),
+        state.now(),
+        scope.livemode,
+        kind,
+        billing_details,
+    );
+    method.metadata = metadata;
+    let write = insert_write(scope, &method)?;
+    Ok((method, write))
 }
 
 fn insert_write(scope: &Scope, method: &PaymentMethod) -> ApiResult<WriteOp> {
@@ -153,9 +178,19 @@ fn insert_write(scope: &Scope, method: &PaymentMethod) -> ApiResult<WriteOp> {
         scope: scope.clone(),
         id: method.id.clone(),
         created: method.created,
-        columns: vec![("customer", method.customer.as_deref().into())],
+        columns: method_columns(method),
         body: serde_json::to_string(method).map_err(|e| ApiError::internal(&e))?,
     })
+}
+
+fn method_columns(method: &PaymentMethod) -> Vec<(&'static str, SqlValue)> {
+    vec![
+        ("customer", method.customer.as_deref().into()),
+        (
+            "method_type",
+            SqlValue::Text(method.kind.as_str().to_owned()),
+        ),
+    ]
 }
 
 fn update_write(scope: &Scope, doc: &Doc, method: &PaymentMethod) -> ApiResult<WriteOp> {
@@ -164,9 +199,34 @@ fn update_write(scope: &Scope, doc: &Doc, method: &PaymentMethod) -> ApiResult<W
         scope: scope.clone(),
         id: method.id.clone(),
         expected_version: doc.version,
-        columns: vec![("customer", method.customer.as_deref().into())],
+        columns: method_columns(method),
         body: serde_json::to_string(method).map_err(|e| ApiError::internal(&e))?,
     })
+}
+
+/// The card of `method`; a wallet payment method cannot pay where a card
+/// is asked for (a card flow, a card's expiry).
+pub fn card_of(method: &PaymentMethod) -> ApiResult<&CardDetails> {
+    method.card.as_ref().ok_or_else(|| {
+        ApiError::invalid(
+            "payment_intent_incompatible_payment_method",
+            format!(
+                "The PaymentMethod {} is of type {}, not card.",
+                method.id,
+                method.kind.as_str()
+            ),
+            "payment_method",
+        )
+    })
+}
+
+/// [`card_of`], for a card payment method to change.
+pub fn card_of_mut(method: &mut PaymentMethod) -> ApiResult<&mut CardDetails> {
+    card_of(method)?;
+    method
+        .card
+        .as_mut()
+        .ok_or_else(|| ApiError::internal(&"a card payment method without its card"))
 }
 
 /// The caller's payment method `id`; 404 when it is not theirs.
@@ -222,6 +282,37 @@ enum CardSource {
     Encrypted(String),
 }
 
+/// What `POST /v1/payment_methods` creates: a card (from `card[…]`) or a
+/// wallet's payment method (`type=alipay|wechat_pay`, whose hash is empty).
+enum NewMethod {
+    Card(CardSource),
+    Wallet(PaymentMethodType),
+}
+
+/// `type` and the hash it names.
+fn new_method_from(params: &mut Params, now_s: i64) -> ApiResult<NewMethod> {
+    let text = params.required_string("type", 20)?;
+    let kind = PaymentMethodType::parse(&text).ok_or_else(|| {
+        ApiError::invalid(
+            "parameter_invalid",
+            "type must be card, alipay or wechat_pay.",
+            "type",
+        )
+    })?;
+    if kind != PaymentMethodType::Card {
+        if let Some(hash) = params.object(kind.as_str())? {
+            hash.finish()?;
+        }
+        return Ok(NewMethod::Wallet(kind));
+    }
+    let mut card = params
+        .object("card")?
+        .ok_or_else(|| ApiError::missing_parameter("card"))?;
+    let input = card_source(&mut card, now_s)?;
+    card.finish()?;
+    Ok(NewMethod::Card(input))
+}
+
 /// `card[encrypted]` alone, or the plain card fields.
 fn card_source(card: &mut Params, now_s: i64) -> ApiResult<CardSource> {
     match card.string("encrypted", crate::client_encryption::ENCRYPTED_CHARS_MAX)? {
@@ -247,19 +338,7 @@ async fn create(
     let parsed = (|| {
         require_create(&caller)?;
         let params = &mut request.params;
-        let kind = params.required_string("type", 20)?;
-        if kind != "card" {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                "Only type=card is supported.",
-                "type",
-            ));
-        }
-        let mut card = params
-            .object("card")?
-            .ok_or_else(|| ApiError::missing_parameter("card"))?;
-        let input = card_source(&mut card, state.now())?;
-        card.finish()?;
+        let input = new_method_from(params, state.now())?;
         let billing_details = billing_details_from(params)?;
         let metadata = Metadata::default()
             .updated(
@@ -276,23 +355,29 @@ async fn create(
         Err(err) => return err.into_response(),
     };
     let input = match input {
-        CardSource::Plain(input) => input,
-        CardSource::Encrypted(compact) => {
+        NewMethod::Card(CardSource::Encrypted(compact)) => {
             match crate::client_encryption::open_card(&state, &compact).await {
-                Ok(input) => input,
+                Ok(card) => NewMethod::Card(CardSource::Plain(card)),
                 Err(err) => return err.into_response(),
             }
         }
+        other => other,
     };
     idempotency::respond(&state, &caller, &request, || async {
         let scope = caller.scope();
-        let (method, writes) = new_card_method(
-            &state,
-            &scope,
-            &input,
-            billing_details.clone(),
-            metadata.clone(),
-        )?;
+        let (billing, metadata) = (billing_details.clone(), metadata.clone());
+        let (method, writes) = match &input {
+            NewMethod::Card(CardSource::Plain(card)) => {
+                new_card_method(&state, &scope, card, billing, metadata)?
+            }
+            NewMethod::Card(CardSource::Encrypted(_)) => {
+                return Err(ApiError::internal(&"an encrypted card left unopened"))
+            }
+            NewMethod::Wallet(kind) => {
+                let (method, write) = new_wallet_method(&state, &scope, *kind, billing, metadata)?;
+                (method, vec![write])
+            }
+        };
         Ok(Executed::ok(
             render_payment_method(&method),
             WriteSet { ops: writes },
@@ -362,15 +447,25 @@ async fn update(
         }
         if let Some((month, year)) = expiry {
             let (today_year, today_month) = portcullis_domain::year_month_of(state.now());
+            let card = card_of_mut(&mut method).map_err(|_| {
+                ApiError::invalid(
+                    "parameter_unknown",
+                    format!(
+                        "card cannot be updated on a PaymentMethod of type {}.",
+                        before.kind.as_str()
+                    ),
+                    "card",
+                )
+            })?;
             let expiry = portcullis_domain::cards::CardExpiry::parse(
-                month.unwrap_or(i64::from(method.card.exp_month)),
-                year.unwrap_or(i64::from(method.card.exp_year)),
+                month.unwrap_or(i64::from(card.exp_month)),
+                year.unwrap_or(i64::from(card.exp_year)),
                 today_year,
                 today_month,
             )
             .map_err(|e| super::cards::card_error(e, "card"))?;
-            method.card.exp_month = expiry.month();
-            method.card.exp_year = expiry.year();
+            card.exp_month = expiry.month();
+            card.exp_year = expiry.year();
         }
         let rendered = render_payment_method(&method);
         let previous = previous_attributes(&render_payment_method(&before), &rendered);
@@ -526,7 +621,16 @@ async fn list_methods(
     if let Some(customer) = customer? {
         filters.push(("customer", SqlValue::Text(customer)));
     }
-    let kind = params.string("type", 20)?;
+    if let Some(text) = params.string("type", 20)? {
+        let kind = PaymentMethodType::parse(&text).ok_or_else(|| {
+            ApiError::invalid(
+                "parameter_invalid",
+                "type must be card, alipay or wechat_pay.",
+                "type",
+            )
+        })?;
+        filters.push(("method_type", SqlValue::Text(kind.as_str().to_owned())));
+    }
     let query = ListQuery {
         scope: caller.scope(),
         filters,
@@ -536,10 +640,6 @@ async fn list_methods(
         limit: lists::limit(params)?,
     };
     std::mem::take(params).finish()?;
-    // Every parameter is checked before this answer: only cards exist.
-    if kind.is_some_and(|kind| kind != "card") {
-        return Ok(lists::list_object(url, vec![], false));
-    }
     let page = state
         .store
         .list(Table::PaymentMethods, &query)

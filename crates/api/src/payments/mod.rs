@@ -280,7 +280,8 @@ pub fn render_samples() -> Vec<(&'static str, serde_json::Value)> {
         livemode: false,
         customer: None,
         billing_details: BillingDetails::default(),
-        card: card.clone(),
+        kind: Default::default(),
+        card: Some(card.clone()),
         metadata: Default::default(),
         test_card: None,
     };

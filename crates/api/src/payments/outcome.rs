@@ -58,6 +58,8 @@ fn new_charge(
         PaidWith::Wallet(provider) => Some(WalletCharge {
             provider: provider.to_owned(),
             transaction_id: None,
+            buyer_id: None,
+            fingerprint: None,
         }),
     };
     Charge {
@@ -71,13 +73,17 @@ fn new_charge(
         captured: false,
         status: ChargeStatus::Failed,
         payment_intent: intent.id.clone(),
-        payment_method: method.map(|m| m.id.clone()),
+        // A wallet's payment method is the intent's (none yet for an
+        // aggregated QR whose wallet the customer has not picked).
+        payment_method: method
+            .map(|m| m.id.clone())
+            .or_else(|| wallet.as_ref().and(intent.payment_method.clone())),
         customer: intent.customer.clone(),
         description: intent.description.clone(),
         failure_code: None,
         failure_message: None,
         outcome,
-        card: method.map(|m| m.card.clone()),
+        card: method.and_then(|m| m.card.clone()),
         disputed: false,
         connector_reference: None,
         attempt: attempt.id.clone(),

@@ -9,24 +9,38 @@ use portcullis_domain::payment_methods::PaymentMethod;
 use portcullis_domain::refunds::{Refund, RefundStatus};
 use serde_json::{json, Value};
 
+/// A PaymentMethod as Stripe's object: its `type` and the hash named by
+/// it — `card` with the card's details, `alipay: {}` or `wechat_pay: {}`
+/// (Stripe's wallet hashes hold nothing) — and no other type's hash; `id`
+/// and `object` first, the rest by name, as Stripe writes them.
 pub fn render_payment_method(m: &PaymentMethod) -> Value {
-    json!({
-        "id": m.id,
-        "object": "payment_method",
-        "allow_redisplay": "unspecified",
-        "billing_details": {
-            "address": m.billing_details.address.clone().unwrap_or_default(),
-            "email": m.billing_details.email,
-            "name": m.billing_details.name,
-            "phone": m.billing_details.phone,
-        },
-        "card": CardWire::of(&m.card),
-        "created": m.created,
-        "customer": m.customer,
-        "livemode": m.livemode,
-        "metadata": m.metadata,
-        "type": "card",
-    })
+    let details = match &m.card {
+        Some(card) => json!(CardWire::of(card)),
+        None => json!({}),
+    };
+    let rest = std::collections::BTreeMap::from([
+        ("allow_redisplay", json!("unspecified")),
+        (
+            "billing_details",
+            json!({
+                "address": m.billing_details.address.clone().unwrap_or_default(),
+                "email": m.billing_details.email,
+                "name": m.billing_details.name,
+                "phone": m.billing_details.phone,
+            }),
+        ),
+        (m.kind.as_str(), details),
+        ("created", json!(m.created)),
+        ("customer", json!(m.customer)),
+        ("livemode", json!(m.livemode)),
+        ("metadata", json!(m.metadata)),
+        ("type", json!(m.kind.as_str())),
+    ]);
+    let mut rendered = serde_json::Map::new();
+    rendered.insert("id".into(), json!(m.id));
+    rendered.insert("object".into(), json!("payment_method"));
+    rendered.extend(rest.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    Value::Object(rendered)
 }
 
 /// A PaymentIntent as a `Value` tree, for callers that edit, expand or
@@ -148,4 +162,39 @@ pub fn render_refund(r: &Refund) -> Value {
         "status": r.status,
         "transfer_reversal": null,
     })
+}
+
+#[cfg(test)]
+mod method_tests {
+    use super::render_payment_method;
+    use portcullis_domain::payment_methods::{BillingDetails, PaymentMethod, PaymentMethodType};
+
+    /// A wallet payment method's bytes: Stripe's object with its type's
+    /// empty hash in its place by name, and no `card`.
+    #[test]
+    fn a_wallet_payment_method_is_written_as_stripes() {
+        let method = PaymentMethod::wallet(
+            "pm_1".into(),
+            1_700_000_000,
+            false,
+            PaymentMethodType::Alipay,
+            BillingDetails::default(),
+        );
+        assert_eq!(
+            render_payment_method(&method).to_string(),
+            concat!(
+                r#"{"id":"pm_1","object":"payment_method","alipay":{},"allow_redisplay":"unspecified","#,
+                r#""billing_details":{"address":{"city":null,"country":null,"line1":null,"line2":null,"postal_code":null,"state":null},"email":null,"name":null,"phone":null},"#,
+                r#""created":1700000000,"customer":null,"livemode":false,"metadata":{},"type":"alipay"}"#
+            )
+        );
+        let wechat = PaymentMethod {
+            kind: PaymentMethodType::WechatPay,
+            ..method
+        };
+        let rendered = render_payment_method(&wechat);
+        assert_eq!(rendered["wechat_pay"], serde_json::json!({}));
+        assert_eq!(rendered["type"], "wechat_pay");
+        assert!(rendered.get("alipay").is_none() && rendered.get("card").is_none());
+    }
 }

@@ -158,8 +158,10 @@ pub const INTENT_LIST: &[Param] = crate::routes::params::list_params![
 ];
 
 pub const METHOD_CREATE: &[Param] = &[
-    one_of("type", &["card"]).required(),
-    object("card", METHOD_CARD).required(),
+    one_of("type", &["card", "alipay", "wechat_pay"]).required(),
+    object("card", METHOD_CARD),
+    object("alipay", &[]),
+    object("wechat_pay", &[]),
     BILLING_DETAILS,
     METADATA,
 ];

@@ -203,8 +203,8 @@ pub async fn assess(
     input: &RiskInput<'_>,
 ) -> ApiResult<Assessment> {
     let (mut signals, facts) = gather::gather(state, scope, input).await?;
-    let sandbox = match input.method {
-        Some(method) if !scope.livemode => sandbox_risk(&method.card.bin, &method.card.last4),
+    let sandbox = match input.method.and_then(|m| m.card.as_ref()) {
+        Some(card) if !scope.livemode => sandbox_risk(&card.bin, &card.last4),
         _ => None,
     };
     let floor = match sandbox {

@@ -73,7 +73,10 @@ pub async fn gather(
     s.set(Signal::IsOffSession, V::Bool(input.off_session));
     s.set(Signal::IsAuthenticated, V::Bool(input.authenticated));
     let location = place(state, input, &mut s);
-    let card = input.method.map(|m| m.card.fingerprint.clone());
+    let card = input
+        .method
+        .and_then(|m| m.card.as_ref())
+        .map(|card| card.fingerprint.clone());
     let customer = input.intent.customer.clone();
     let facts = Facts {
         scope: scope.clone(),
@@ -151,7 +154,9 @@ fn amounts(state: &AppState, input: &RiskInput<'_>, s: &mut Signals) -> Option<i
 }
 
 fn card(state: &AppState, intent: &PaymentIntent, method: &PaymentMethod, s: &mut Signals) {
-    let card = &method.card;
+    let Some(card) = &method.card else {
+        return;
+    };
     let row = state.risk.bin_info(intent.livemode, &card.bin);
     let country = row
         .and_then(|r| r.country.clone())

@@ -124,7 +124,7 @@ async fn evaluate(
             None => None,
         };
         let card_brand = match (&method, params.string("card_brand", 32)?) {
-            (Some(method), _) => method.card.brand,
+            (Some(method), _) => crate::payments::methods::card_of(method)?.brand,
             (None, Some(text)) => parse_brand(&text)
                 .ok_or_else(|| invalid("card_brand", format!("Invalid card_brand: {text}.")))?,
             (None, None) => return Err(ApiError::missing_parameter("card_brand")),
@@ -133,7 +133,10 @@ async fn evaluate(
             amount_minor: amount.minor(),
             currency,
             card_brand,
-            bin: method.as_ref().map(|m| m.card.bin.as_str()),
+            bin: method
+                .as_ref()
+                .and_then(|m| m.card.as_ref())
+                .map(|card| card.bin.as_str()),
             card_funding: params.string("card_funding", 16)?,
             card_country: params
                 .string("card_country", 2)?

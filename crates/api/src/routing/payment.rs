@@ -19,7 +19,7 @@ use crate::state::AppState;
 use axum::http::StatusCode;
 use portcullis_connectors::Connector;
 use portcullis_domain::payment_intents::PaymentIntent;
-use portcullis_domain::payment_methods::PaymentMethod;
+use portcullis_domain::payment_methods::{CardDetails, PaymentMethod};
 use portcullis_routing::{DecidedBy, Decision};
 use portcullis_store::Scope;
 use serde_json::{json, Value};
@@ -126,6 +126,7 @@ pub async fn route(
     method: &PaymentMethod,
     pinned: Option<&str>,
 ) -> ApiResult<Route> {
+    let card = crate::payments::methods::card_of(method)?;
     let inputs = decision::load(state, scope).await?;
     if inputs.accounts.is_empty() {
         return Ok(Route {
@@ -140,14 +141,14 @@ pub async fn route(
             current: None,
             fallbacks: VecDeque::new(),
             tried: vec![],
-            segment: segment_of(intent, method),
+            segment: segment_of(intent, card),
         });
     }
     let facts = PaymentFacts {
         amount_minor: intent.amount.minor(),
         currency: intent.currency,
-        card_brand: method.card.brand,
-        bin: Some(&method.card.bin),
+        card_brand: card.brand,
+        bin: Some(&card.bin),
         card_funding: None,
         card_country: None,
         payment_method_type: "card".to_owned(),
@@ -160,7 +161,7 @@ pub async fn route(
     };
     let payment = decision::payment_of(state, scope.livemode, facts);
     let mut decision = decision::decide(&inputs, &payment, scope.livemode);
-    let segment = segment_of(intent, method);
+    let segment = segment_of(intent, card);
     match pinned.filter(|id| decision.candidates.iter().any(|c| c == id)) {
         Some(pinned) => {
             decision.connector_account = Some(pinned.to_owned());
@@ -211,11 +212,11 @@ pub async fn route(
     Ok(route)
 }
 
-fn segment_of(intent: &PaymentIntent, method: &PaymentMethod) -> Segment {
+fn segment_of(intent: &PaymentIntent, card: &CardDetails) -> Segment {
     Segment {
-        brand: method.card.brand,
+        brand: card.brand,
         currency: intent.currency,
-        bin: Some(method.card.bin.clone()).filter(|bin| !bin.is_empty()),
+        bin: Some(card.bin.clone()).filter(|bin| !bin.is_empty()),
     }
 }
 

@@ -231,6 +231,7 @@ impl AlipayClient {
                 state: TradeState::Paid,
                 provider_trade_id: Some(text(&node, "trade_no")?),
                 amount_fen: Some(fen(&text(&node, "total_amount")?)?),
+                payer: buyer(|name| node.get(name).and_then(Value::as_str)),
             })),
             Err(WalletCallError::Refused { code, message }) => {
                 Ok(CodePayment::Declined { code, message })
@@ -270,5 +271,41 @@ fn trade_status(node: &Value) -> Result<TradeStatus, WalletCallError> {
             .and_then(Value::as_str)
             .map(str::to_owned),
         amount_fen: Some(fen(&text(node, "total_amount")?)?),
+        payer: buyer(|name| node.get(name).and_then(Value::as_str)),
     })
+}
+
+/// Alipay's buyer in an answer or a notification (`field` reads one
+/// parameter): its user id (`buyer_user_id` in answers, `buyer_id` in
+/// notifications), else its masked logon id; `None` when none is given.
+pub fn buyer<'a>(field: impl Fn(&str) -> Option<&'a str>) -> Option<String> {
+    ["buyer_user_id", "buyer_id", "buyer_logon_id"]
+        .into_iter()
+        .find_map(|name| field(name).filter(|v| !v.is_empty()))
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::buyer;
+    use std::collections::BTreeMap;
+
+    fn buyer_of(fields: &[(&str, &str)]) -> Option<String> {
+        let fields: BTreeMap<&str, &str> = fields.iter().copied().collect();
+        buyer(|name| fields.get(name).copied())
+    }
+
+    #[test]
+    fn the_buyer_is_its_user_id_else_its_logon_id_else_unknown() {
+        let both = [
+            ("buyer_logon_id", "sim***@example.com"),
+            ("buyer_user_id", "2088000000000001"),
+        ];
+        assert_eq!(buyer_of(&both).as_deref(), Some("2088000000000001"));
+        let notified = [("buyer_id", "2088000000000002")];
+        assert_eq!(buyer_of(&notified).as_deref(), Some("2088000000000002"));
+        let masked = [("buyer_user_id", ""), ("buyer_logon_id", "159****5620")];
+        assert_eq!(buyer_of(&masked).as_deref(), Some("159****5620"));
+        assert_eq!(buyer_of(&[("trade_no", "2026")]), None);
+    }
 }

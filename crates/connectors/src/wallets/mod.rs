@@ -90,6 +90,10 @@ pub struct TradeStatus {
     pub provider_trade_id: Option<String>,
     /// The amount the provider holds for the trade, in fen.
     pub amount_fen: Option<i64>,
+    /// The buyer as the provider names it: Alipay `buyer_user_id` (or the
+    /// notification's `buyer_id`, else `buyer_logon_id`), WeChat Pay the
+    /// payer's `openid`; `None` when the provider did not say.
+    pub payer: Option<String>,
 }
 
 impl TradeStatus {
@@ -99,6 +103,7 @@ impl TradeStatus {
             state: TradeState::NotFound,
             provider_trade_id: None,
             amount_fen: None,
+            payer: None,
         }
     }
 }

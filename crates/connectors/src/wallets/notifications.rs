@@ -82,6 +82,7 @@ pub fn alipay_notice(
             state,
             provider_trade_id: params.get("trade_no").cloned(),
             amount_fen: Some(amount),
+            payer: super::alipay::buyer(|name| params.get(name).map(String::as_str)),
         },
         currency: "CNY".to_owned(),
         notify_id: params.get("notify_id").cloned(),

@@ -407,6 +407,11 @@ pub fn transaction_status(transaction: &Value) -> Result<TradeStatus, WalletCall
             .and_then(Value::as_str)
             .map(str::to_owned),
         amount_fen: transaction.pointer("/amount/total").and_then(Value::as_i64),
+        payer: transaction
+            .pointer("/payer/openid")
+            .and_then(Value::as_str)
+            .filter(|openid| !openid.is_empty())
+            .map(str::to_owned),
     })
 }
 
@@ -425,6 +430,10 @@ fn v2_status(
         state,
         provider_trade_id: answer.get("transaction_id").cloned(),
         amount_fen,
+        payer: answer
+            .get("openid")
+            .filter(|openid| !openid.is_empty())
+            .cloned(),
     })
 }
 

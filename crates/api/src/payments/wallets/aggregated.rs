@@ -22,6 +22,7 @@ use super::{Provider, WalletOptions};
 use crate::error::{ApiError, ApiResult};
 use crate::hosted::Locale;
 use crate::payments::authenticate::intent_by_secret;
+use crate::payments::methods::new_wallet_method;
 use crate::payments::records::{self, load};
 use crate::payments::Ctx;
 use crate::routes::params::{self as p, Param};
@@ -264,6 +265,16 @@ async fn new_trade(
     };
     let opened = open_trade(ctx, &intent, wallet, &options(state, &open), Some(ip)).await?;
     let url = redirect_url(&opened.next_action);
+    // The customer's pick makes the intent's payment method.
+    let (method, write) = new_wallet_method(
+        state,
+        ctx.scope,
+        wallet.method_type(),
+        Default::default(),
+        Default::default(),
+    )?;
+    writes.ops.push(write);
+    intent.payment_method = Some(method.id);
     let data = open.qr_data.clone().unwrap_or_default();
     if rescan {
         intent

@@ -8,22 +8,32 @@ use super::Provider;
 use crate::error::{ApiError, ApiResult};
 use crate::events::event;
 use crate::idempotency::Executed;
-use crate::payments::confirm::{intent_write, ConfirmInput};
+use crate::payments::confirm::{check_owner, intent_write, ConfirmInput, MethodSource};
+use crate::payments::methods::new_wallet_method;
 use crate::payments::render::render_payment_intent;
 use crate::payments::Ctx;
 use portcullis_domain::payment_intents::{IntentEvent, PaymentIntent, PaymentIntentStatus};
+use portcullis_domain::payment_methods::PaymentMethod;
 use portcullis_store::{Doc, WriteSet};
 
-/// Confirms `intent` (stored as `doc`, or new) with `provider`;
+/// The wallet a confirmation pays with, and its payment method when the
+/// confirmation names one (`payment_method=pm_…`, or the intent's own).
+pub struct Paying {
+    pub provider: Provider,
+    pub method: Option<PaymentMethod>,
+}
+
+/// Confirms `intent` (stored as `doc`, or new) with `paying`;
 /// `phase_one` holds writes to commit with it.
 pub async fn confirm_wallet(
     ctx: &Ctx<'_>,
     doc: Option<Doc>,
     mut intent: PaymentIntent,
-    writes: WriteSet,
-    provider: Provider,
+    mut writes: WriteSet,
+    paying: Paying,
     input: &ConfirmInput,
 ) -> ApiResult<Executed> {
+    let provider = paying.provider;
     if input.wallet_options.aggregated {
         check_payable(&intent, Provider::WechatPay)?;
     }
@@ -46,7 +56,26 @@ pub async fn confirm_wallet(
     if let Some(ip) = input.customer_ip {
         intent.customer_ip = Some(ip.to_string());
     }
-    intent.payment_method = None;
+    intent.payment_method = match paying.method {
+        Some(method) => {
+            check_owner(ctx.state, ctx.scope, intent.customer.as_deref(), &method).await?;
+            Some(method.id)
+        }
+        // The customer picks the wallet of an aggregated QR later; its
+        // payment method is made then.
+        None if input.wallet_options.aggregated => None,
+        None => {
+            let billing = match &input.method {
+                Some(MethodSource::Wallet(_, billing)) => billing.clone(),
+                _ => Default::default(),
+            };
+            let kind = provider.method_type();
+            let (method, write) =
+                new_wallet_method(ctx.state, ctx.scope, kind, billing, Default::default())?;
+            writes.ops.push(write);
+            Some(method.id)
+        }
+    };
     intent
         .apply(IntentEvent::PaymentMethodGiven, "confirmed")
         .map_err(|_| crate::payments::unexpected_state(&intent, "confirmed"))?;

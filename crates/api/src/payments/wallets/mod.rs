@@ -23,6 +23,7 @@ pub mod worker;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::Routes;
 use crate::wire::Params;
+use portcullis_domain::payment_methods::{PaymentMethod, PaymentMethodType};
 
 /// How long a trade stays payable unless the merchant says otherwise.
 pub const EXPIRES_AFTER_S_DEFAULT: i64 = 15 * 60;
@@ -61,6 +62,56 @@ impl Provider {
             Provider::WechatPay => "wechat_pay",
         }
     }
+
+    /// The type of this wallet's payment methods.
+    pub fn method_type(self) -> PaymentMethodType {
+        match self {
+            Provider::Alipay => PaymentMethodType::Alipay,
+            Provider::WechatPay => PaymentMethodType::WechatPay,
+        }
+    }
+
+    /// The wallet of a wallet payment method; `None` for a card's.
+    pub fn of_method(method: &PaymentMethod) -> Option<Self> {
+        match method.kind {
+            PaymentMethodType::Alipay => Some(Provider::Alipay),
+            PaymentMethodType::WechatPay => Some(Provider::WechatPay),
+            PaymentMethodType::Card => None,
+        }
+    }
+}
+
+/// The wallet payment method a confirmation pays with when it names one
+/// (`payment_method=pm_…`), or the intent's own when it names nothing;
+/// `None` for a card's, for a payment method not found (the card path
+/// answers for it), and for intents that take no wallet (no read).
+pub async fn named_method(
+    state: &crate::state::AppState,
+    scope: &portcullis_store::Scope,
+    intent: &portcullis_domain::payment_intents::PaymentIntent,
+    input: &super::confirm::ConfirmInput,
+) -> ApiResult<Option<PaymentMethod>> {
+    let takes_wallet = intent
+        .payment_method_types
+        .iter()
+        .any(|t| Provider::parse(t).is_some());
+    let id = match (&input.method, &intent.payment_method) {
+        (Some(super::confirm::MethodSource::Existing(id)), _) | (None, Some(id)) => id,
+        _ => return Ok(None),
+    };
+    if !takes_wallet {
+        return Ok(None);
+    }
+    let Some(doc) = state
+        .store
+        .get(portcullis_store::Table::PaymentMethods, scope, id)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let method: PaymentMethod =
+        serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))?;
+    Ok(Some(method).filter(|m| Provider::of_method(m).is_some()))
 }
 
 /// The wallet a confirmation pays with: named by `payment_method_data`,
@@ -70,7 +121,7 @@ pub fn provider_of(
     input: &super::confirm::ConfirmInput,
 ) -> Option<Provider> {
     match &input.method {
-        Some(super::confirm::MethodSource::Wallet(provider)) => Some(*provider),
+        Some(super::confirm::MethodSource::Wallet(provider, _)) => Some(*provider),
         Some(_) => None,
         None if intent.payment_method.is_none() => match intent.payment_method_types.as_slice() {
             [only] => Provider::parse(only),

@@ -185,7 +185,7 @@ pub(crate) async fn paid(
     intent.next_action = None;
     intent.pending_attempt = None;
     trade.provider_trade_id = status.provider_trade_id.clone();
-    let mut charge = wallet_charge(ctx, &intent, &trade);
+    let mut charge = wallet_charge(ctx, &intent, &trade, status.payer.as_deref());
     let (txn_id, fee_minor, booked) = book_capture(ctx, &intent, &trade.provider)?;
     charge.balance_transaction = Some(txn_id);
     charge.fee_minor = fee_minor;
@@ -273,7 +273,12 @@ fn wallet_outcome(risk: Option<&WalletRisk>) -> Outcome {
 /// The charge of a paid wallet trade: captured in full, its connector
 /// reference naming the account and the trade (`ca:<ca_…>:<out_trade_no>`)
 /// so refunds reach the provider through `routing::connectors`.
-fn wallet_charge(ctx: &Ctx<'_>, intent: &PaymentIntent, trade: &WalletTrade) -> Charge {
+fn wallet_charge(
+    ctx: &Ctx<'_>,
+    intent: &PaymentIntent,
+    trade: &WalletTrade,
+    payer: Option<&str>,
+) -> Charge {
     Charge {
         id: new_id("ch"),
         created: ctx.state.now(),
@@ -285,7 +290,7 @@ fn wallet_charge(ctx: &Ctx<'_>, intent: &PaymentIntent, trade: &WalletTrade) -> 
         captured: true,
         status: ChargeStatus::Succeeded,
         payment_intent: intent.id.clone(),
-        payment_method: None,
+        payment_method: intent.payment_method.clone(),
         customer: intent.customer.clone(),
         description: intent.description.clone(),
         failure_code: None,
@@ -304,11 +309,27 @@ fn wallet_charge(ctx: &Ctx<'_>, intent: &PaymentIntent, trade: &WalletTrade) -> 
         review: None,
         presence: Default::default(),
         routing: None,
-        wallet: Some(WalletCharge {
-            provider: trade.provider.clone(),
-            transaction_id: trade.provider_trade_id.clone(),
-        }),
+        wallet: Some(paid_details(ctx, trade, payer)),
         receivable: None,
+    }
+}
+
+/// `payment_method_details` of a paid trade, from what the provider said:
+/// its transaction id, Alipay's buyer id, and a fingerprint keyed per
+/// merchant from the buyer the provider named (none when it named none).
+fn paid_details(ctx: &Ctx<'_>, trade: &WalletTrade, payer: Option<&str>) -> WalletCharge {
+    let fingerprint = payer.map(|buyer| {
+        ctx.state
+            .vault
+            .wallet_fingerprint(ctx.scope.merchant_id.as_str(), &trade.provider, buyer)
+    });
+    WalletCharge {
+        provider: trade.provider.clone(),
+        transaction_id: trade.provider_trade_id.clone(),
+        buyer_id: payer
+            .filter(|_| trade.provider == "alipay")
+            .map(str::to_owned),
+        fingerprint,
     }
 }
 

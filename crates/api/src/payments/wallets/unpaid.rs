@@ -45,7 +45,8 @@ pub fn failed_writes(
             trade.provider
         ),
         charge: None,
-        payment_method: None,
+        // As Stripe: the failed attempt's method moves to the error.
+        payment_method: intent.payment_method.take(),
     });
     let mut writes = WriteSet::new();
     writes.push(records::update(ctx.scope, doc, &intent)?);
