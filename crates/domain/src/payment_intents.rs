@@ -279,6 +279,10 @@ pub struct WalletTrade {
     /// unpaid.
     #[serde(default, skip_serializing_if = "is_false")]
     pub aggregated: bool,
+    /// The PaymentMethod the customer's pick on the aggregated QR's page
+    /// made: while it is the intent's, the intent still pays by this code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picked_method: Option<String>,
 }
 
 fn is_false(flag: &bool) -> bool {

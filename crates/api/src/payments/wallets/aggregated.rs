@@ -82,6 +82,7 @@ pub fn unchosen(intent: &PaymentIntent, expires_at: i64, data: String) -> Wallet
         // No trade is open at a provider until the customer chooses.
         opened_at: None,
         aggregated: true,
+        picked_method: None,
     }
 }
 
@@ -274,7 +275,7 @@ async fn new_trade(
         Default::default(),
     )?;
     writes.ops.push(write);
-    intent.payment_method = Some(method.id);
+    intent.payment_method = Some(method.id.clone());
     let data = open.qr_data.clone().unwrap_or_default();
     if rescan {
         intent
@@ -292,6 +293,7 @@ async fn new_trade(
         qr_data: open.qr_data,
         expires_at: open.expires_at,
         aggregated: true,
+        picked_method: Some(method.id),
         ..opened.trade
     });
     writes.push(records::update(ctx.scope, &doc, &intent)?);

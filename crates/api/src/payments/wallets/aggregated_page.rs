@@ -165,8 +165,12 @@ impl Notice {
 /// Whether `trade`, the intent's current attempt, was opened from the
 /// aggregated code (not by a newer confirmation of the merchant's).
 fn from_code(intent: &PaymentIntent, trade: &WalletTrade) -> bool {
-    let code_trade = trade.aggregated || trade.provider == super::aggregated::UNCHOSEN;
-    code_trade && intent.payment_method.is_none()
+    if trade.provider == super::aggregated::UNCHOSEN {
+        return intent.payment_method.is_none();
+    }
+    trade.aggregated
+        && trade.picked_method.is_some()
+        && intent.payment_method == trade.picked_method
 }
 
 #[derive(Template)]

@@ -98,6 +98,7 @@ pub async fn pay(
         provider_trade_id: None,
         opened_at: Some(state.now()),
         aggregated: false,
+        picked_method: None,
     };
     intent
         .apply(IntentEvent::AttemptSent, "confirmed")

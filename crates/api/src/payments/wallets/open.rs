@@ -111,6 +111,7 @@ pub async fn open_trade(
         provider_trade_id: None,
         opened_at: Some(state.now()),
         aggregated: false,
+        picked_method: None,
     };
     let fail = |err| call_error(provider, err);
     let next_action = match connection {
