@@ -312,6 +312,33 @@ async fn review_rules_place_paid_wallet_charges_in_review(backend: Backend) {
     assert_eq!(refunded["closed_reason"], "refunded_as_fraud", "{refunded}");
     assert_eq!(refunded["refund"]["amount"], 800, "{refunded}");
     assert_eq!(refunded["refund"]["reason"], "fraudulent", "{refunded}");
+    assert_review_closed(&s.api, &review_id, "approved").await;
+    assert_review_closed(&s.api, second_review, "refunded_as_fraud").await;
+}
+
+/// One `review.closed` event for `review_id`, with the review as Stripe
+/// shapes it (closed, its reason).
+async fn assert_review_closed(api: &Api, review_id: &str, reason: &str) {
+    let closed = api
+        .get("/v1/events?type=review.closed&limit=100")
+        .await
+        .json();
+    let closed: Vec<&Value> = closed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["data"]["object"]["id"] == review_id)
+        .collect();
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    let review = &closed[0]["data"]["object"];
+    assert_eq!(review["object"], "review", "{review}");
+    assert_eq!(review["open"], false, "{review}");
+    assert_eq!(review["closed_reason"], reason, "{review}");
+    assert_eq!(review["reason"], reason, "{review}");
+    assert!(
+        review["charge"].as_str().unwrap().starts_with("ch_"),
+        "{review}"
+    );
 }
 
 /// A `request_3ds` rule on a wallet payment: 3-D Secure is for cards, the
@@ -446,6 +473,15 @@ fn alipay_paid_notification(s: &Setup, out_trade_no: &str, yuan: &str) -> BTreeM
 /// nothing; the paid code then says so.
 async fn a_rescan_after_a_decline_starts_a_new_attempt_and_pays_once(backend: Backend) {
     let s = setup(backend).await;
+    let (data, id, _) = declined_then_paid_after_a_rescan(&s).await;
+    assert_eq!(events_of(&s.api, "payment_intent.succeeded", &id).await, 1);
+    assert_page(open_page(&data, ALIPAY_UA, "en").await, 200, "Already paid").await;
+}
+
+/// An aggregated code of 9.90 declined in Alipay (trade `pi_…`), scanned
+/// again in WeChat and paid there (trade `pi_…_2`): the code's data, the
+/// intent's id, the paid intent.
+async fn declined_then_paid_after_a_rescan(s: &Setup) -> (String, String, Value) {
     let (data, id) = aggregated_code(&s.api, "990").await;
     let first = open_page(&data, ALIPAY_UA, "en").await;
     assert_eq!(first.status(), 302);
@@ -469,25 +505,60 @@ async fn a_rescan_after_a_decline_starts_a_new_attempt_and_pays_once(backend: Ba
     customer_acts(&s.sim, &second_trade, "pay").await;
     let paid = wait_for_status(&s.api, &id, "succeeded", limit).await;
     assert_eq!(paid["amount_received"], 990);
+    (data, id, paid)
+}
 
-    let late = alipay_paid_notification(&s, &id, "9.90");
+/// The replaced Alipay trade is paid after all (the provider's late
+/// success, genuinely notified): the notification is acknowledged, the
+/// money recorded as a second charge on the intent and refunded in full at
+/// once at the provider (reason `duplicate`), exactly once though Alipay
+/// tells it again; the intent keeps its one payment; the ledger verifies.
+async fn a_replaced_trade_paid_late_is_refunded_at_the_provider_once(backend: Backend) {
+    let s = setup(backend).await;
+    let (_, id, paid) = declined_then_paid_after_a_rescan(&s).await;
+    let late = s.sim.post_sim(&format!("/sim/trades/{id}/paid_late")).await;
+    assert_eq!(late, 200);
+    let duplicate = refunded_duplicate_charge(&s, &id, &paid).await;
+    let duplicate_id = duplicate["id"].as_str().unwrap();
+    assert_eq!(duplicate["amount"], 990, "{duplicate}");
+    assert_eq!(duplicate["amount_captured"], 990, "{duplicate}");
+    assert_eq!(duplicate["amount_refunded"], 990, "{duplicate}");
+    assert_eq!(
+        duplicate["payment_method_details"]["type"], "alipay",
+        "{duplicate}"
+    );
+    let message = duplicate["outcome"]["seller_message"].as_str().unwrap();
+    assert!(message.contains("refunded in full"), "{duplicate}");
+    let refunds = s
+        .api
+        .get(&format!("/v1/refunds?charge={duplicate_id}"))
+        .await
+        .json();
+    let refunds = refunds["data"].as_array().unwrap();
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0]["reason"], "duplicate", "{refunds:?}");
+    assert_eq!(refunds[0]["status"], "succeeded", "{refunds:?}");
+    assert_refunded_once_at_the_sim(&s.sim, &id).await;
+
+    // Alipay tells it again: acknowledged, nothing more.
+    let again = alipay_paid_notification(&s, &id, "9.90");
     let answer = reqwest::Client::new()
         .post(&s.alipay_notify_url)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(portcullis_wallets::alipay_methods::encoded(&late))
+        .body(portcullis_wallets::alipay_methods::encoded(&again))
         .send()
         .await
         .unwrap();
-    // Refused (Alipay keeps telling, the operator is told to refund it).
-    assert_eq!(answer.status(), 400);
-    assert_eq!(answer.text().await.unwrap(), "fail");
-    let log = s.server.log();
-    assert!(log.contains("a replaced wallet trade was paid"), "{log}");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.unwrap(), "success");
+    assert_refunded_once_at_the_sim(&s.sim, &id).await;
     let after = s.api.get(&format!("/v1/payment_intents/{id}")).await.json();
     assert_eq!(after["status"], "succeeded");
     assert_eq!(after["amount_received"], 990);
     assert_eq!(after["latest_charge"], paid["latest_charge"]);
     assert_eq!(events_of(&s.api, "payment_intent.succeeded", &id).await, 1);
+    assert_eq!(events_of(&s.api, "charge.succeeded", duplicate_id).await, 1);
+    assert_eq!(events_of(&s.api, "charge.refunded", duplicate_id).await, 1);
     let charges = s
         .api
         .get(&format!("/v1/charges?payment_intent={id}"))
@@ -498,8 +569,50 @@ async fn a_rescan_after_a_decline_starts_a_new_attempt_and_pays_once(backend: Ba
         .iter()
         .filter(|c| c["status"] == "succeeded")
         .count();
-    assert_eq!(succeeded, 1, "{charges}");
-    assert_page(open_page(&data, ALIPAY_UA, "en").await, 200, "Already paid").await;
+    assert_eq!(succeeded, 2, "{charges}");
+    let verified = support::cli(&s.db, &["ledger", "verify"]);
+    assert!(verified.starts_with("ledger verified: "), "{verified}");
+}
+
+/// Waits for the intent's charge other than its payment, refunded.
+async fn refunded_duplicate_charge(s: &Setup, id: &str, paid: &Value) -> Value {
+    let started = Instant::now();
+    loop {
+        let charges = s
+            .api
+            .get(&format!("/v1/charges?payment_intent={id}"))
+            .await
+            .json();
+        let found = charges["data"].as_array().unwrap().iter().find(|c| {
+            c["status"] == "succeeded" && c["id"] != paid["latest_charge"] && c["refunded"] == true
+        });
+        if let Some(charge) = found {
+            return charge.clone();
+        }
+        let log = s.server.log();
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{charges}\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The simulator's Alipay trade `out_trade_no`: refunded once, in full,
+/// its paid notification acknowledged.
+async fn assert_refunded_once_at_the_sim(sim: &WalletSim, out_trade_no: &str) {
+    let trades = sim.trades().await;
+    let trade = trades
+        .iter()
+        .find(|t| t["out_trade_no"] == out_trade_no && t["provider"] == "alipay")
+        .expect("the trade at the simulator");
+    let refunds = trade["refunds"].as_array().unwrap();
+    assert_eq!(refunds.len(), 1, "{trade}");
+    assert_eq!(refunds[0]["amount_fen"], 990, "{trade}");
+    assert!(
+        trade["notifications_acknowledged"].as_u64().unwrap() >= 1,
+        "{trade}"
+    );
 }
 
 on_both_backends!(
@@ -509,4 +622,5 @@ on_both_backends!(
     request_3ds_rules_are_satisfied_by_the_wallet,
     the_aggregated_qr_is_assessed_when_the_wallet_is_picked,
     a_rescan_after_a_decline_starts_a_new_attempt_and_pays_once,
+    a_replaced_trade_paid_late_is_refunded_at_the_provider_once,
 );

@@ -132,16 +132,21 @@ pub async fn refund_to_balance(
 /// The top-up intent `intent_id`, its customer, the rewrite serializing
 /// the customer's movements and what the wallet holds; `None` when the
 /// intent is no top-up.
+/// The top-up's intent, its customer (serialized) and what the wallet
+/// holds, when `charge_id` is the charge that paid a top-up. A duplicate
+/// wallet trade's charge on the same intent never credited the wallet,
+/// so its refund moves nothing ([`crate::payments::wallets::duplicate`]).
 async fn top_up_wallet(
     ctx: &Ctx<'_>,
     intent_id: &str,
+    charge_id: Option<&str>,
 ) -> ApiResult<Option<(PaymentIntent, Customer, WriteOp, i64)>> {
     let (state, scope) = (ctx.state, ctx.scope);
     if intent_id.is_empty() {
         return Ok(None);
     }
     let (_, intent) = load::<PaymentIntent>(state, scope, intent_id, "payment_intent").await?;
-    if !is_top_up(&intent) {
+    if !is_top_up(&intent) || intent.latest_charge.as_deref() != charge_id {
         return Ok(None);
     }
     let customer_id = intent.customer.clone().unwrap_or_default();
@@ -160,7 +165,7 @@ pub async fn withdrawal_writes(
     refund: &Refund,
 ) -> ApiResult<Vec<WriteOp>> {
     let Some((intent, customer, serialized, held)) =
-        top_up_wallet(ctx, &charge.payment_intent).await?
+        top_up_wallet(ctx, &charge.payment_intent, Some(&charge.id)).await?
     else {
         return Ok(vec![]);
     };
@@ -191,7 +196,7 @@ pub async fn withdrawal_writes(
 /// credited back what its phase one debited; nothing for any other refund.
 pub async fn withdrawal_returned_writes(ctx: &Ctx<'_>, refund: &Refund) -> ApiResult<Vec<WriteOp>> {
     let Some((intent, customer, serialized, held)) =
-        top_up_wallet(ctx, &refund.payment_intent).await?
+        top_up_wallet(ctx, &refund.payment_intent, refund.charge.as_deref()).await?
     else {
         return Ok(vec![]);
     };

@@ -240,7 +240,13 @@ pub async fn approve(
         loc,
         "/dashboard/reviews?done=approve".to_owned(),
         || async {
-            let mut done = approve_review(&state, &scope, &id).await?;
+            let origin = Origin::of(&request);
+            let ctx = Ctx {
+                state: &state,
+                scope: &scope,
+                origin: &origin,
+            };
+            let mut done = approve_review(&ctx, &id).await?;
             let intent = done.body["payment_intent"]
                 .as_str()
                 .unwrap_or(&id)

@@ -1,7 +1,7 @@
 //! `/v1/reviews`: the queue of payments a `review` rule let through for
 //! a person to look at. A review opens with its charge (in the same write
 //! set, with `review.opened`), and closes by approval or by refunding the
-//! charge as fraudulent.
+//! charge as fraudulent (with `review.closed`, as Stripe sends it).
 
 use super::records::load;
 use super::refunds::{refund, CreateRequest};
@@ -140,14 +140,11 @@ async fn load_review(state: &AppState, scope: &Scope, id: &str) -> ApiResult<(Do
     Ok((doc, review))
 }
 
-/// The open review `id`, closed for `reason`, and the write that stores it.
-async fn close(
-    state: &AppState,
-    scope: &Scope,
-    id: &str,
-    reason: &str,
-) -> ApiResult<(Review, WriteOp)> {
-    let (doc, mut review) = load_review(state, scope, id).await?;
+/// The open review `id`, closed for `reason`, and the writes that store
+/// it and emit `review.closed`.
+async fn close(ctx: &Ctx<'_>, id: &str, reason: &str) -> ApiResult<(Review, Vec<WriteOp>)> {
+    let scope = ctx.scope;
+    let (doc, mut review) = load_review(ctx.state, scope, id).await?;
     if !review.open {
         return Err(ApiError::invalid(
             "review_already_closed",
@@ -165,7 +162,15 @@ async fn close(
         columns: columns(&review),
         body: body(&review)?,
     };
-    Ok((review, op))
+    let closed = crate::events::event(
+        scope,
+        "review.closed",
+        &render(&review),
+        None,
+        ctx.origin,
+        ctx.state.now(),
+    );
+    Ok((review, vec![op, closed]))
 }
 
 fn no_params(caller: &Caller, request: &mut ApiRequest) -> ApiResult<()> {
@@ -183,19 +188,21 @@ async fn approve(
         return err.into_response();
     }
     idempotency::respond(&state, &caller, &request, || async {
-        approve_review(&state, &caller.scope(), &id).await
+        let origin = Origin::of(&request);
+        let ctx = Ctx {
+            state: &state,
+            scope: &caller.scope(),
+            origin: &origin,
+        };
+        approve_review(&ctx, &id).await
     })
     .await
 }
 
 /// Closes the open review `id` as approved (the API's and the dashboard's).
-pub(crate) async fn approve_review(
-    state: &AppState,
-    scope: &Scope,
-    id: &str,
-) -> ApiResult<Executed> {
-    let (review, op) = close(state, scope, id, "approved").await?;
-    Ok(Executed::ok(render(&review), WriteSet { ops: vec![op] }))
+pub(crate) async fn approve_review(ctx: &Ctx<'_>, id: &str) -> ApiResult<Executed> {
+    let (review, ops) = close(ctx, id, "approved").await?;
+    Ok(Executed::ok(render(&review), WriteSet { ops }))
 }
 
 /// Refunds the whole charge as fraudulent, then closes the review.
@@ -233,8 +240,8 @@ async fn refund_and_close(
             metadata: None,
         };
         let mut done = refund(&ctx, &create).await?;
-        let (review, op) = close(&state, &scope, &id, "refunded_as_fraud").await?;
-        done.writes.push(op);
+        let (review, ops) = close(&ctx, &id, "refunded_as_fraud").await?;
+        done.writes.ops.extend(ops);
         let mut body = render(&review);
         body["refund"] = done.body;
         done.body = body;

@@ -3,7 +3,9 @@
 //! `weixin://` code URLs), by a redirect (Alipay page/wap pay, WeChat H5)
 //! or through `wx.requestPayment`, where they pay or decline — choosing the
 //! notification fault to inject. Plus the simulator's own JSON:
-//! `GET /sim/trades` (its truth) and `POST /sim/faults`.
+//! `GET /sim/trades` (its truth), `POST /sim/faults`, and
+//! `POST /sim/trades/{out_trade_no}/paid_late` (a trade that ended unpaid
+//! is paid after all, as a provider's late success does, and notified).
 
 use super::book::{Provider, ResolveOn, Trade, TradeState, REFUND_SUCCESS};
 use super::notify::{self, Event, NotifyFault};
@@ -23,6 +25,7 @@ pub fn routes() -> Router<SharedSim> {
         .route("/sim/trades", get(trades))
         .route("/sim/faults", post(faults))
         .route("/sim/refunds/{out_refund_no}/resolve", post(resolve_refund))
+        .route("/sim/trades/{out_trade_no}/paid_late", post(paid_late))
         .merge(super::wechat::client_routes())
 }
 
@@ -258,4 +261,28 @@ async fn resolve_refund(
         )
             .into_response(),
     }
+}
+
+/// A trade that ended unpaid (closed or declined) found paid after all:
+/// success, notified as any payment. 404 for an unknown trade, 409 for
+/// one not ended unpaid.
+async fn paid_late(State(sim): State<SharedSim>, Path(out_trade_no): Path<String>) -> Response {
+    let found = [Provider::Alipay, Provider::WechatPay]
+        .into_iter()
+        .find_map(|p| sim.book.lock().get(p, &out_trade_no).cloned());
+    let Some(mut trade) = found else {
+        return not_found();
+    };
+    if !matches!(trade.state, TradeState::Closed | TradeState::Declined)
+        || !trade.refunds.is_empty()
+    {
+        return (StatusCode::CONFLICT, page(&trade)).into_response();
+    }
+    trade.state = TradeState::Success;
+    trade.paid_s = Some(now_s());
+    if sim.book.lock().put(trade.clone()).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    notify::dispatch(sim, trade.clone(), Event::Paid, NotifyFault::None);
+    Json(json!({ "out_trade_no": out_trade_no, "state": "paid" })).into_response()
 }

@@ -140,6 +140,16 @@ impl WalletSim {
         }
     }
 
+    /// POSTs to the simulator's own `path` (`/sim/…`); the status.
+    pub async fn post_sim(&self, path: &str) -> u16 {
+        let answer = reqwest::Client::new()
+            .post(format!("{}{path}", self.base_url))
+            .send()
+            .await
+            .unwrap();
+        answer.status().as_u16()
+    }
+
     pub async fn trades(&self) -> Vec<Value> {
         let body: Value = reqwest::get(format!("{}/sim/trades", self.base_url))
             .await

@@ -12,6 +12,7 @@ pub(crate) mod aggregated;
 mod aggregated_page;
 pub(crate) mod code;
 pub(crate) mod confirm;
+pub(crate) mod duplicate;
 pub(crate) mod notify;
 pub(crate) mod open;
 pub(crate) mod qr;

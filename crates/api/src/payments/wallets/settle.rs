@@ -1,12 +1,14 @@
 //! A provider's word about a trade applied to its intent, by the
 //! notification receivers and the worker alike: checked against the
 //! intent's account, current trade, amount and currency; idempotent (an
-//! intent already paid is left alone); and committed with a version check,
+//! intent already paid is left alone; a second trade paid for it, or a
+//! replaced trade paid, is recorded and refunded by [`super::duplicate`]); and committed with a version check,
 //! so two instances applying the same news commit it once. A payment
 //! records its charge (what refunds take from) and books its capture in the
 //! ledger (the provider's receivable) in the same write set; an expiry cancels the intent with `payment_intent.canceled`;
 //! a trade closed or failed unpaid before then fails the intent ([`super::unpaid`]).
 
+use super::duplicate::{self, PaidNews};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{event, Origin};
 use crate::payments::ledger_postings::{self, Captured};
@@ -103,32 +105,43 @@ pub async fn apply(
     let state = ctx.state;
     let id = WalletTrade::intent_of(out_trade_no).to_owned();
     let _lock = state.locks.lock(&id).await;
-    let (doc, intent, trade) = match trade_intent(state, ctx.scope, account, out_trade_no).await? {
-        Ok(found) => found,
-        Err(Mismatch::Superseded(reason)) => return Ok(superseded(&status.state, reason)),
+    let (doc, intent, current) = match trade_intent(state, ctx.scope, account, out_trade_no).await?
+    {
+        Ok((doc, intent, trade)) => (doc, intent, Some(trade)),
+        Err(Mismatch::Superseded(_)) if is_paid(&status.state) => {
+            let (doc, intent) = load::<PaymentIntent>(state, ctx.scope, &id, "id").await?;
+            (doc, intent, None)
+        }
+        // A replaced trade that ended unpaid: nothing to do.
+        Err(Mismatch::Superseded(_)) => return Ok(Applied::Unchanged),
         Err(other) => return Ok(Applied::Refused(other.reason())),
     };
-    match status.state {
-        TradeState::Paid | TradeState::Refunded => {}
-        TradeState::Closed | TradeState::Failed => {
-            return match super::unpaid::failed_writes(ctx, &doc, intent, &trade)? {
+    match (&status.state, &current) {
+        (TradeState::Paid | TradeState::Refunded, _) => {}
+        (TradeState::Closed | TradeState::Failed, Some(trade)) => {
+            return match super::unpaid::failed_writes(ctx, &doc, intent, trade)? {
                 Some(writes) => commit(state, writes).await,
                 None => Ok(Applied::Unchanged),
             }
         }
         _ => return Ok(Applied::Unchanged),
     }
-    let amount = intent.amount.minor();
-    if status.amount_fen != Some(amount) || !currency.eq_ignore_ascii_case(intent.currency.as_str())
-    {
-        return Ok(Applied::Refused(format!(
-            "amount mismatch: the provider says {:?} {currency}, {id} is {amount} {}",
-            status.amount_fen,
-            intent.currency.as_str()
-        )));
+    if let Some(reason) = amount_mismatch(&intent, status, currency) {
+        return Ok(Applied::Refused(reason));
     }
+    // A replaced trade paid, its own payment told again, or a second
+    // trade paid: never a second payment of the intent.
+    let Some(trade) = current.filter(|_| intent.status != PaymentIntentStatus::Succeeded) else {
+        let news = PaidNews {
+            doc: &doc,
+            intent: &intent,
+            account,
+            out_trade_no,
+            status,
+        };
+        return duplicate::paid_again(ctx, news).await;
+    };
     match intent.status {
-        PaymentIntentStatus::Succeeded => return Ok(Applied::Unchanged),
         PaymentIntentStatus::RequiresAction | PaymentIntentStatus::Processing => {}
         other => {
             tracing::error!(intent = %id, status = other.as_str(), "a wallet trade was paid for an intent no longer waiting: refund it");
@@ -142,22 +155,26 @@ pub async fn apply(
     commit(state, writes).await
 }
 
-/// News of a trade a newer one replaced: never applied (the intent pays
-/// through its current trade only, so never twice). Its end unpaid is
-/// acknowledged as nothing to do; paid, it is money taken outside the
-/// intent — refused, and logged for the operator to refund at the
-/// provider.
-fn superseded(state: &TradeState, reason: String) -> Applied {
-    match state {
-        TradeState::Paid | TradeState::Refunded => {
-            tracing::error!(%reason, "a replaced wallet trade was paid: refund it at the provider");
-            Applied::Refused(reason)
-        }
-        _ => Applied::Unchanged,
-    }
+fn is_paid(state: &TradeState) -> bool {
+    matches!(state, TradeState::Paid | TradeState::Refunded)
 }
 
-async fn commit(state: &AppState, writes: WriteSet) -> ApiResult<Applied> {
+/// Why the provider's amount cannot be the intent's, if it cannot.
+fn amount_mismatch(intent: &PaymentIntent, status: &TradeStatus, currency: &str) -> Option<String> {
+    let amount = intent.amount.minor();
+    let same = status.amount_fen == Some(amount)
+        && currency.eq_ignore_ascii_case(intent.currency.as_str());
+    (!same).then(|| {
+        format!(
+            "amount mismatch: the provider says {:?} {currency}, {} is {amount} {}",
+            status.amount_fen,
+            intent.id,
+            intent.currency.as_str()
+        )
+    })
+}
+
+pub(super) async fn commit(state: &AppState, writes: WriteSet) -> ApiResult<Applied> {
     match state.store.commit(writes).await {
         Ok(()) => Ok(Applied::Changed),
         // Another instance applied news to this intent meanwhile; the
@@ -186,7 +203,7 @@ pub(crate) async fn paid(
     intent.pending_attempt = None;
     trade.provider_trade_id = status.provider_trade_id.clone();
     let mut charge = wallet_charge(ctx, &intent, &trade, status.payer.as_deref());
-    let (txn_id, fee_minor, booked) = book_capture(ctx, &intent, &trade.provider)?;
+    let (txn_id, fee_minor, booked) = book_capture(ctx, &intent, &trade.provider, &intent.id)?;
     charge.balance_transaction = Some(txn_id);
     charge.fee_minor = fee_minor;
     intent.latest_charge = Some(charge.id.clone());
@@ -209,14 +226,7 @@ pub(crate) async fn paid(
         .extend(crate::customer_balance::payments::top_up_writes(ctx, &intent).await?);
     writes.push(records::update(ctx.scope, doc, &intent)?);
     let now = ctx.state.now();
-    writes.push(event(
-        ctx.scope,
-        "charge.succeeded",
-        &render_charge(&charge),
-        None,
-        ctx.origin,
-        now,
-    ));
+    writes.push(charge_succeeded(ctx, &charge));
     writes.push(event(
         ctx.scope,
         "payment_intent.succeeded",
@@ -230,6 +240,18 @@ pub(crate) async fn paid(
             .await?;
     writes.ops.extend(completed.ops);
     Ok(writes)
+}
+
+/// The `charge.succeeded` event of a wallet trade's charge.
+pub(super) fn charge_succeeded(ctx: &Ctx<'_>, charge: &Charge) -> portcullis_store::WriteOp {
+    event(
+        ctx.scope,
+        "charge.succeeded",
+        &render_charge(charge),
+        None,
+        ctx.origin,
+        ctx.state.now(),
+    )
 }
 
 /// `outcome.type` of a charge a `review` rule placed in review.
@@ -273,7 +295,7 @@ fn wallet_outcome(risk: Option<&WalletRisk>) -> Outcome {
 /// The charge of a paid wallet trade: captured in full, its connector
 /// reference naming the account and the trade (`ca:<ca_…>:<out_trade_no>`)
 /// so refunds reach the provider through `routing::connectors`.
-fn wallet_charge(
+pub(super) fn wallet_charge(
     ctx: &Ctx<'_>,
     intent: &PaymentIntent,
     trade: &WalletTrade,
@@ -336,13 +358,16 @@ fn paid_details(ctx: &Ctx<'_>, trade: &WalletTrade, payer: Option<&str>) -> Wall
 /// Books a wallet payment's capture: the fee by the merchant's schedule
 /// (payment method `alipay` / `wechat_pay`), the net pending until the
 /// settlement delay passed, owed by the provider (its receivable).
-fn book_capture(
+/// `source` keys the ledger transaction: the intent for its payment, the
+/// charge for a duplicate trade's.
+pub(super) fn book_capture(
     ctx: &Ctx<'_>,
     intent: &PaymentIntent,
     provider: &str,
+    source: &str,
 ) -> ApiResult<(String, i64, Vec<portcullis_store::WriteOp>)> {
     let captured = Captured {
-        source: &intent.id,
+        source,
         amount_minor: intent.amount.minor(),
         currency: intent.currency,
         payment_method: provider,
