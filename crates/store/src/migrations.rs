@@ -116,6 +116,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0033_risk_rules_deleted.sql"),
         postgres: include_str!("../migrations/postgres/0033_risk_rules_deleted.sql"),
     },
+    Migration {
+        version: 35,
+        sqlite: include_str!("../migrations/sqlite/0035_balance_step_up_expiry.sql"),
+        postgres: include_str!("../migrations/postgres/0035_balance_step_up_expiry.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

@@ -106,6 +106,7 @@ pub fn samples() -> Vec<(&'static str, Value)> {
         ip: Some("127.0.0.1".into()),
         user_agent: Some("app".into()),
         step_up_until: None,
+        device_hash: None,
     };
     vec![
         ("customer_account", account(&account_sample, 0)),

@@ -167,6 +167,8 @@ pub async fn confirm(
             reason: None,
         };
         writes.push(audit::record(&state, &scope, origin, entry)?);
+        // The holder proved themself on the session's device.
+        writes.extend(super::devices::known_write(signed_in)?);
         commit(&state, writes, passkeys::challenge_invalid).await?;
         Ok(render::session(&stepped.session, true, now))
     };

@@ -606,6 +606,7 @@ async fn confirm_endpoint(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     mut request: ApiRequest,
 ) -> Response {
     let parsed = async {
@@ -622,6 +623,9 @@ async fn confirm_endpoint(
             // customer's with a secret key).
             input.customer_ip = request.client_ip;
         }
+        // An app confirming for its signed-in holder: the session's device
+        // counts for the new-device step-up of a balance payment.
+        input.holder = crate::accounts::devices::holder_of(&state, &caller, &headers).await?;
         params.string("receipt_email", 512)?;
         if let Some(method) = params.string("capture_method", 20)? {
             if CaptureMethod::parse(&method) != Some(intent.capture_method) {

@@ -4,6 +4,10 @@
 //! and lists). Card-only signals stay unknown, so a rule that reads them
 //! does not match. A blocked payment is answered as a blocked card payment
 //! is; an allowed one keeps its score for the charge (`wallet_risk`).
+//! Payments from the customer balance pass the same check
+//! (`payment_method_type = customer_balance`), which is why the rule's
+//! action is handed back: `customer_balance::payments` acts on `review`
+//! and `request_3ds`.
 
 use crate::error::ApiResult;
 use crate::idempotency::Executed;
@@ -12,15 +16,17 @@ use crate::payments::outcome::{blocked, PaidWith};
 use crate::payments::risk::{assess, Assessment, RiskInput};
 use crate::payments::Ctx;
 use portcullis_domain::payment_intents::{PaymentIntent, WalletRisk};
+use portcullis_risk::Action;
 use portcullis_store::{Doc, WriteSet};
 
 /// `payment_method_type` of an aggregated QR, whose wallet the customer
 /// picks later on our page.
 pub const AGGREGATED_TYPE: &str = "wallet_qr";
 
-/// What the check decided: go on with the writes, or the blocked answer.
+/// What the check decided: go on with the writes (and the action of the
+/// rule that matched, `allow` when none did), or the blocked answer.
 pub enum Checked {
-    Allowed(PaymentIntent, WriteSet),
+    Allowed(PaymentIntent, WriteSet, Action),
     Blocked(Executed),
 }
 
@@ -56,7 +62,7 @@ pub async fn check(
         return Ok((None, Checked::Blocked(executed)));
     }
     intent.wallet_risk = Some(verdict(&assessment));
-    Ok((doc, Checked::Allowed(intent, writes)))
+    Ok((doc, Checked::Allowed(intent, writes, assessment.action)))
 }
 
 fn verdict(assessment: &Assessment) -> WalletRisk {
@@ -64,5 +70,7 @@ fn verdict(assessment: &Assessment) -> WalletRisk {
         risk_level: assessment.risk_level.to_owned(),
         risk_score: assessment.risk_score,
         signals: assessment.signals.clone(),
+        rule: assessment.rule.clone(),
+        in_review: assessment.action == Action::Review,
     }
 }
