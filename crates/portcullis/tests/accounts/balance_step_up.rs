@@ -11,9 +11,9 @@ use super::passkeys::{Device, ORIGIN};
 use super::{code, execute_sql, world, World, PASSWORD};
 use crate::support::{cli, Answer, Backend};
 
-const ABOVE: &str = "500";
+pub(super) const ABOVE: &str = "500";
 
-async fn pay_from_balance(w: &World, customer: &str, amount: &str) -> Answer {
+pub(super) async fn pay_from_balance(w: &World, customer: &str, amount: &str) -> Answer {
     w.merchant
         .post(
             "/v1/payment_intents",
@@ -30,7 +30,7 @@ async fn pay_from_balance(w: &World, customer: &str, amount: &str) -> Answer {
         .await
 }
 
-async fn held(w: &World, customer: &str) -> i64 {
+pub(super) async fn held(w: &World, customer: &str) -> i64 {
     -w.merchant
         .get(&format!("/v1/customers/{customer}"))
         .await
@@ -39,7 +39,7 @@ async fn held(w: &World, customer: &str) -> i64 {
         .unwrap()
 }
 
-async fn payments_booked(w: &World, customer: &str) -> usize {
+pub(super) async fn payments_booked(w: &World, customer: &str) -> usize {
     let listed = w
         .merchant
         .get(&format!("/v1/customers/{customer}/balance_transactions"))
@@ -54,7 +54,7 @@ async fn payments_booked(w: &World, customer: &str) -> usize {
 }
 
 /// A payment above the threshold: `requires_action`, nothing debited.
-async fn waiting(w: &World, customer: &str, amount: &str) -> String {
+pub(super) async fn waiting(w: &World, customer: &str, amount: &str) -> String {
     let before = held(w, customer).await;
     let asked = pay_from_balance(w, customer, amount).await;
     assert_eq!(asked.status, 200, "{}", asked.text);
@@ -75,7 +75,7 @@ async fn waiting(w: &World, customer: &str, amount: &str) -> String {
     intent["id"].as_str().unwrap().to_owned()
 }
 
-fn authorize_path(intent: &str) -> String {
+pub(super) fn authorize_path(intent: &str) -> String {
     format!("/v1/accounts/payment_intents/{intent}/authorize")
 }
 
