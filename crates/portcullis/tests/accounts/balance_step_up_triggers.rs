@@ -17,7 +17,8 @@
 //!   holder's authorize it never lets both win.
 
 use super::balance_step_up::{
-    authorize_path, held, pay_from_balance, payments_booked, waiting, ABOVE,
+    authorize_path, create_balance_intent, held, listed, pay_from_balance, payments_booked,
+    waiting, ABOVE,
 };
 use super::passkeys::{Device, ORIGIN};
 use super::{code, query_texts, world, World, PASSWORD};
@@ -67,18 +68,7 @@ async fn signed_in(w: &World, email: &str, device_id: Option<&str>) -> String {
 
 /// A new intent of `amount` cents of `customer`, to pay from the balance.
 async fn intent_of(w: &World, customer: &str, amount: &str) -> Value {
-    let created = w
-        .merchant
-        .post(
-            "/v1/payment_intents",
-            &[
-                ("amount", amount),
-                ("currency", "usd"),
-                ("customer", customer),
-                ("payment_method_types[]", "customer_balance"),
-            ],
-        )
-        .await;
+    let created = create_balance_intent(w, customer, amount, &[]).await;
     assert_eq!(created.status, 200, "{}", created.text);
     created.json()
 }
@@ -121,14 +111,9 @@ async fn intent(w: &World, id: &str) -> Value {
 
 /// How many `kind` events name intent `id`.
 async fn events_of(w: &World, kind: &str, id: &str) -> usize {
-    let listed = w
-        .merchant
-        .get(&format!("/v1/events?type={kind}&limit=100"))
-        .await
-        .json();
-    listed["data"]
-        .as_array()
-        .unwrap()
+    let path = format!("/v1/events?type={kind}&limit=100");
+    let events = listed(w, &path).await;
+    events
         .iter()
         .filter(|e| e["data"]["object"]["id"] == id)
         .count()
