@@ -345,8 +345,9 @@ pub struct PaymentIntent {
     /// the balance by refunds (such a payment has no charge to count them).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub balance_refunded_minor: i64,
-    /// Why and until when a payment from the balance waits for its
-    /// holder's step-up; `None` unless it does.
+    /// Why and until when a payment from the balance waited (or waits)
+    /// for its holder's step-up, as last asked; `None` if never asked.
+    /// It counts only while the intent waits ([`Self::waiting_balance_step_up`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balance_step_up: Option<BalanceStepUp>,
 }
@@ -377,6 +378,8 @@ impl StepUpReason {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BalanceStepUp {
     pub reason: StepUpReason,
+    /// When the confirmation asked for it.
+    pub asked_at: UnixSeconds,
     /// When the wait ends: the intent then fails (the expiry worker, or
     /// the holder's authorize, whichever comes first).
     pub expires_at: UnixSeconds,

@@ -178,7 +178,6 @@ async fn pay_checked(
     intent.last_payment_error = None;
     intent.latest_charge = None;
     intent.next_action = None;
-    intent.balance_step_up = None;
     let stored = movement(
         ctx,
         &intent,

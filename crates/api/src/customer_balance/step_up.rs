@@ -90,10 +90,14 @@ pub fn ask(
         url: page_url(ctx.state),
         return_url: intent.return_url.clone(),
     });
-    let wait_s = ctx.state.settings.accounts.balance_step_up_expires_s;
+    let (now, wait_s) = (
+        ctx.state.now(),
+        ctx.state.settings.accounts.balance_step_up_expires_s,
+    );
     intent.balance_step_up = Some(BalanceStepUp {
         reason,
-        expires_at: ctx.state.now().saturating_add(wait_s),
+        asked_at: now,
+        expires_at: now.saturating_add(wait_s),
     });
     crate::metrics::count_payment("requires_action", None);
     let body = render_payment_intent(&intent);
@@ -123,8 +127,7 @@ pub(super) fn waits_for_step_up(intent: &PaymentIntent) -> bool {
 /// Whether the wait of `intent` for its step-up is over at `now`.
 pub(super) fn expired(intent: &PaymentIntent, now: i64) -> bool {
     intent
-        .balance_step_up
-        .as_ref()
+        .waiting_balance_step_up()
         .is_some_and(|wait| wait.expires_at <= now)
 }
 
@@ -157,8 +160,7 @@ pub(crate) async fn complete(
 /// `requires_payment_method` with `payment_intent_authentication_failure`
 /// and its `payment_intent.payment_failed` event; nothing debited. The
 /// write is version-checked, so a concurrent payment or failure wins once.
-pub(super) fn fail(ctx: &Ctx<'_>, doc: &Doc, mut intent: PaymentIntent) -> ApiResult<Executed> {
-    intent.balance_step_up = None;
+pub(super) fn fail(ctx: &Ctx<'_>, doc: &Doc, intent: PaymentIntent) -> ApiResult<Executed> {
     let failed = crate::payments::outcome::authentication_failed(ctx, intent)?;
     let mut writes = failed.writes;
     writes.push(intent_write(ctx.scope, Some(doc), &failed.intent)?);

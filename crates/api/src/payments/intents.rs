@@ -623,9 +623,11 @@ async fn confirm_endpoint(
             // customer's with a secret key).
             input.customer_ip = request.client_ip;
         }
-        // An app confirming for its signed-in holder: the session's device
-        // counts for the new-device step-up of a balance payment.
-        input.holder = crate::accounts::devices::holder_of(&state, &caller, &headers).await?;
+        // An app confirming a balance payment for its signed-in holder: the
+        // session's device counts for the new-device step-up.
+        if crate::customer_balance::payments::pays_from_balance(&intent, &input) {
+            input.holder = crate::accounts::devices::holder_of(&state, &caller, &headers).await?;
+        }
         params.string("receipt_email", 512)?;
         if let Some(method) = params.string("capture_method", 20)? {
             if CaptureMethod::parse(&method) != Some(intent.capture_method) {
