@@ -14,6 +14,7 @@ pub mod client_encryption;
 pub mod client_ip;
 pub mod connector_accounts;
 mod customer_balance;
+pub use customer_balance::step_up_expiry as balance_step_up_expiry;
 mod customers;
 pub mod dashboard;
 mod echo;

@@ -360,6 +360,44 @@ pub struct PaymentIntent {
     /// the balance by refunds (such a payment has no charge to count them).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub balance_refunded_minor: i64,
+    /// Why and until when a payment from the balance waited (or waits)
+    /// for its holder's step-up, as last asked; `None` if never asked.
+    /// It counts only while the intent waits ([`Self::waiting_balance_step_up`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance_step_up: Option<BalanceStepUp>,
+}
+
+/// Why a payment from the customer balance asks for the holder's step-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepUpReason {
+    /// Above `accounts_balance_step_up_above`.
+    Amount,
+    /// Confirmed in a session on a device the holder has not stepped up on.
+    NewDevice,
+    /// A risk rule answered `request_3ds`.
+    RiskRule,
+}
+
+impl StepUpReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepUpReason::Amount => "amount",
+            StepUpReason::NewDevice => "new_device",
+            StepUpReason::RiskRule => "risk_rule",
+        }
+    }
+}
+
+/// A payment from the balance waiting for its holder's step-up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceStepUp {
+    pub reason: StepUpReason,
+    /// When the confirmation asked for it.
+    pub asked_at: UnixSeconds,
+    /// When the wait ends: the intent then fails (the expiry worker, or
+    /// the holder's authorize, whichever comes first).
+    pub expires_at: UnixSeconds,
 }
 
 fn is_zero(value: &i64) -> bool {
@@ -438,6 +476,7 @@ impl PaymentIntent {
             wallet_risk: None,
             purpose: None,
             balance_refunded_minor: 0,
+            balance_step_up: None,
         }
     }
 
@@ -512,6 +551,17 @@ impl PaymentIntent {
                 self.status,
                 PaymentIntentStatus::RequiresAction | PaymentIntentStatus::Processing
             )
+        })
+    }
+
+    /// The step-up this payment from the balance waits for
+    /// (`requires_action` with neither a PaymentMethod nor a wallet
+    /// trade), if any.
+    pub fn waiting_balance_step_up(&self) -> Option<&BalanceStepUp> {
+        self.balance_step_up.as_ref().filter(|_| {
+            self.status == PaymentIntentStatus::RequiresAction
+                && self.payment_method.is_none()
+                && self.wallet.is_none()
         })
     }
 

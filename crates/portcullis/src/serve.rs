@@ -119,6 +119,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             state.clone(),
             stopped(stop_signal.clone()),
         ));
+    let balance_step_ups = tokio::spawn(portcullis_api::balance_step_up_expiry::run(
+        state.clone(),
+        stopped(stop_signal.clone()),
+    ));
     let terminals =
         crate::terminal_listener::start(settings, &state, stopped(stop_signal.clone())).await?;
     // A keyring given as text cannot change while the process runs.
@@ -154,7 +158,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         terminals,
         checkout_expiry,
         wallets,
-        passkey_challenges
+        passkey_challenges,
+        balance_step_ups
     );
     if let Some(metrics_server) = metrics_server {
         let _ = metrics_server.await;

@@ -185,6 +185,7 @@ struct FileSettings {
     accounts_sessions_per_account_max: Option<usize>,
     accounts_step_up_s: Option<i64>,
     accounts_balance_step_up_above: Option<i64>,
+    accounts_balance_step_up_expires_s: Option<i64>,
 }
 
 /// The settings file every key documented, printed by `portcullis config example`.
@@ -270,6 +271,7 @@ const SCALAR_KEYS: &[(&str, KeyKind)] = {
         ("accounts_sessions_per_account_max", I),
         ("accounts_step_up_s", I),
         ("accounts_balance_step_up_above", I),
+        ("accounts_balance_step_up_expires_s", I),
     ]
 };
 
@@ -601,6 +603,9 @@ fn account_settings(
             grant_s: file.accounts_step_up_s.unwrap_or(defaults.step_up.grant_s),
         },
         balance_step_up_above: file.accounts_balance_step_up_above,
+        balance_step_up_expires_s: file
+            .accounts_balance_step_up_expires_s
+            .unwrap_or(defaults.balance_step_up_expires_s),
     };
     settings.check().map_err(anyhow::Error::msg)?;
     Ok(settings)

@@ -11,6 +11,10 @@
 /// Step-up before large payments from the customer balance.
 #[path = "accounts/balance_step_up.rs"]
 mod balance_step_up;
+/// What else asks for a balance step-up (risk rules, a new device), and
+/// the worker failing intents left waiting.
+#[path = "accounts/balance_step_up_triggers.rs"]
+mod balance_step_up_triggers;
 /// The hosted pages (`/account/…`) of the same flows.
 #[path = "accounts/pages.rs"]
 mod pages;

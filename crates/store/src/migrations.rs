@@ -117,6 +117,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0033_risk_rules_deleted.sql"),
     },
     Migration {
+        version: 35,
+        sqlite: include_str!("../migrations/sqlite/0035_balance_step_up_expiry.sql"),
+        postgres: include_str!("../migrations/postgres/0035_balance_step_up_expiry.sql"),
+    },
+    Migration {
         version: 37,
         sqlite: include_str!("../migrations/sqlite/0037_payment_method_types.sql"),
         postgres: include_str!("../migrations/postgres/0037_payment_method_types.sql"),

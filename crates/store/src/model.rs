@@ -140,6 +140,7 @@ impl Table {
                 ("customer", ColumnKind::Text),
                 ("status", ColumnKind::Text),
                 ("wallet_expires_at", ColumnKind::Integer),
+                ("step_up_expires_at", ColumnKind::Integer),
                 ("amount", ColumnKind::Integer),
                 ("method_types", ColumnKind::Text),
                 ("search_text", ColumnKind::Text),

@@ -44,6 +44,8 @@ impl Outcome {
 pub struct Origin {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The digest of the device a sign-in named (`accounts::devices`).
+    pub device_hash: Option<String>,
 }
 
 /// One event to record.

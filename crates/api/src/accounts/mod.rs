@@ -18,6 +18,7 @@
 
 mod audit;
 mod credentials;
+pub(crate) mod devices;
 mod errors;
 pub mod mail;
 mod pages;
@@ -61,6 +62,9 @@ pub struct AccountSettings {
     /// Payments from the customer balance above this many minor units (any
     /// currency) wait for the holder's step-up; `None`: never.
     pub balance_step_up_above: Option<i64>,
+    /// How long a payment from the balance waits for its holder's step-up
+    /// before the expiry worker fails it.
+    pub balance_step_up_expires_s: i64,
 }
 
 impl Default for AccountSettings {
@@ -75,6 +79,7 @@ impl Default for AccountSettings {
             sessions_per_account_max: 20,
             step_up: StepUp::default(),
             balance_step_up_above: None,
+            balance_step_up_expires_s: 900,
         }
     }
 }
@@ -93,6 +98,9 @@ impl AccountSettings {
             .map_err(|err| format!("smtp_from {:?}: {err}", self.smtp_from))?;
         if self.balance_step_up_above.is_some_and(|above| above < 0) {
             return Err("accounts_balance_step_up_above must be 0 or more minor units".into());
+        }
+        if !(1..=86_400).contains(&self.balance_step_up_expires_s) {
+            return Err("accounts_balance_step_up_expires_s must be 1 to 86400 seconds".into());
         }
         if self.lockout.failures_max == 0 || self.lockout.failures_max > 10 {
             return Err("accounts_lockout_failures_max must be 1 to 10 (PCI DSS 8.3.4)".into());
@@ -149,6 +157,7 @@ const ACCEPT_INVITATION: &[Param] = &[
 const LOGIN: &[Param] = &[
     p::string("email", EMAIL_CHARS_MAX).required(),
     p::string("password", PASSWORD_CHARS_MAX).required(),
+    p::string(devices::PARAM, devices::DEVICE_ID_CHARS_MAX),
 ];
 const CHANGE_PASSWORD: &[Param] = &[
     p::string("current_password", PASSWORD_CHARS_MAX).required(),
@@ -164,11 +173,6 @@ const REQUEST_EMAIL_CHANGE: &[Param] = &[
     p::string("current_password", PASSWORD_CHARS_MAX).required(),
 ];
 const DEACTIVATE: &[Param] = &[p::string("current_password", PASSWORD_CHARS_MAX).required()];
-/// Finishing a passkey ceremony: its challenge and the client's credential.
-const PASSKEY_CREDENTIAL: &[Param] = &[
-    p::string("challenge", passkeys::CHALLENGE_CHARS_MAX).required(),
-    p::string("credential", passkeys::CREDENTIAL_CHARS_MAX).required(),
-];
 /// A step-up: the account password, or a passkey ceremony's fields.
 const STEP_UP: &[Param] = &[
     p::string("password", PASSWORD_CHARS_MAX),
@@ -177,6 +181,12 @@ const STEP_UP: &[Param] = &[
 ];
 const STEP_UP_CODE_SEND: &[Param] = &[p::string("locale", LOCALE_CHARS_MAX)];
 const STEP_UP_CODE_CONFIRM: &[Param] = &[p::string("code", 16).required()];
+/// A passkey sign-in may name the device, as a password sign-in does.
+const PASSKEY_LOGIN: &[Param] = &[
+    p::string("challenge", passkeys::CHALLENGE_CHARS_MAX).required(),
+    p::string("credential", passkeys::CREDENTIAL_CHARS_MAX).required(),
+    p::string(devices::PARAM, devices::DEVICE_ID_CHARS_MAX),
+];
 const PASSKEY_REGISTER: &[Param] = &[
     p::string("challenge", passkeys::CHALLENGE_CHARS_MAX).required(),
     p::string("credential", passkeys::CREDENTIAL_CHARS_MAX).required(),
@@ -274,7 +284,7 @@ pub fn routes() -> Routes {
             passkeys::start_login,
         )
         .post(
-            doc("/v1/accounts/passkeys/login", "Sign in with a passkey; answers a session and its bearer token", "account_session").params(PASSKEY_CREDENTIAL),
+            doc("/v1/accounts/passkeys/login", "Sign in with a passkey; answers a session and its bearer token", "account_session").params(PASSKEY_LOGIN),
             passkeys::finish_login,
         )
         .post(

@@ -118,6 +118,7 @@ pub fn samples() -> Vec<(&'static str, Value)> {
         user_agent: Some("app".into()),
         step_up_until: None,
         payment_step_up_until: None,
+        device_hash: None,
     };
     vec![
         ("customer_account", account(&account_sample, 0)),

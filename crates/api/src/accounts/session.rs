@@ -105,6 +105,7 @@ pub fn origin(request_ip: Option<std::net::IpAddr>, headers: &HeaderMap) -> Orig
             .get(axum::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(USER_AGENT_CHARS_MAX).collect()),
+        device_hash: None,
     }
 }
 

@@ -44,8 +44,10 @@ pub async fn login(
         let password =
             Password::parse_presented(&params.required_string("password", PASSWORD_CHARS_MAX)?)
                 .map_err(|e| errors::policy(e, "password"))?;
+        let device_hash = super::devices::read(&state, params)?;
         std::mem::take(params).finish()?;
-        let origin = session::origin(request.client_ip, &headers);
+        let mut origin = session::origin(request.client_ip, &headers);
+        origin.device_hash = device_hash;
         let scope = caller.scope();
         let key = email_key(&email);
         throttle_ip(&state, &scope, &origin, CredentialAction::Login, Some(&key)).await?;
@@ -330,8 +332,13 @@ pub(super) async fn start_session(
         user_agent: origin.user_agent.clone(),
         step_up_until,
         payment_step_up_until: None,
+        device_hash: origin.device_hash.clone(),
     };
-    let signed_in = account.signed_in();
+    let mut signed_in = account.signed_in();
+    // A passkey sign-in proves the holder on this device.
+    if let (Some(_), Some(hash)) = (step_up_until, &origin.device_hash) {
+        signed_in = signed_in.with_known_device(hash).unwrap_or(signed_in);
+    }
     let mut writes = vec![
         records::insert_session(scope, &new_session, tokens::digest(state, &token))?,
         records::update_account(scope, doc, &signed_in)?,

@@ -168,6 +168,7 @@ async fn pay(
             off_session: false,
             customer_ip: request.client_ip,
             wallet_options: Default::default(),
+            holder: None,
         };
         let done = match confirm_for(&ctx, &doc, &session, counted, &input).await? {
             Confirmed::Done(done) => done,

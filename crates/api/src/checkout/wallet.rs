@@ -104,6 +104,7 @@ async fn pay_with_wallet(
             off_session: false,
             customer_ip: request.client_ip,
             wallet_options: options_for(is_mobile(&headers)),
+            holder: None,
         };
         let done = match confirm_for(&ctx, &doc, &session, counted, &input).await? {
             Confirmed::Done(done) => done,

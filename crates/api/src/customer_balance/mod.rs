@@ -17,6 +17,7 @@ pub(crate) mod payments;
 pub(crate) mod payouts;
 pub(crate) mod refunds;
 pub(crate) mod step_up;
+pub mod step_up_expiry;
 mod transactions;
 mod transfers;
 

@@ -8,6 +8,13 @@
 //!   customer's record rewritten so that concurrent spends are serialized,
 //!   and the store's floor refusing a wallet below zero whichever instance
 //!   writes. No acquirer is called, so a conflict simply re-executes.
+//!   Before any money moves the payment passes the merchant's risk rules
+//!   (`payment_method_type = customer_balance`, the card-free signals, as
+//!   a wallet payment: `payments::wallets::risk`): `block` declines it as
+//!   a blocked card payment is declined (a failed charge, nothing
+//!   debited), `review` lets it succeed and opens a review (refunded to
+//!   the balance by `refund_and_close`), `request_3ds` asks for the
+//!   holder's step-up ([`super::step_up`]).
 //! - **Topping up**: an intent created with `purpose=customer_balance_top_up`
 //!   and a `customer` is paid by card, Alipay or WeChat Pay as any other;
 //!   what is captured is credited to the wallet in the capture's write set
@@ -28,6 +35,7 @@ use crate::idempotency::{Executed, Replan};
 use crate::ledger::booking::{header, ledger_failure, parties};
 use crate::payments::confirm::{intent_write, ConfirmInput, MethodSource};
 use crate::payments::render::render_payment_intent;
+use crate::payments::wallets::risk::{self, Checked};
 use crate::payments::Ctx;
 use portcullis_domain::customers::Customer;
 use portcullis_domain::ids::new_id;
@@ -115,6 +123,7 @@ async fn pay_checked(
 ) -> ApiResult<Executed> {
     let (state, scope) = (ctx.state, ctx.scope);
     let customer_id = payer(&intent)?.to_owned();
+    check_holder(input, &customer_id)?;
     let (customer, serialized) =
         crate::customers::serialized_write(state, scope, &customer_id).await?;
     if customer.deleted {
@@ -133,25 +142,41 @@ async fn pay_checked(
         ));
     }
     super::limits::enforce(state, scope, &customer.id, currency, held, -amount).await?;
-    // The holder authenticates before a large spend, once the balance
-    // and limits are known to allow it and before the intent moves.
-    if !stepped_up && super::step_up::needed(state, amount) {
-        return super::step_up::ask(ctx, doc.as_ref(), intent, writes, input);
-    }
     if let Some(url) = &input.return_url {
         intent.return_url = Some(url.clone());
     }
-    for event in [
-        IntentEvent::PaymentMethodGiven,
-        IntentEvent::PaidFromBalance,
-    ] {
-        intent
-            .apply(event, "confirmed")
-            .map_err(|_| crate::payments::unexpected_state(&intent, "confirmed"))?;
+    intent
+        .apply(IntentEvent::PaymentMethodGiven, "confirmed")
+        .map_err(|_| crate::payments::unexpected_state(&intent, "confirmed"))?;
+    let mut doc = doc;
+    // Risk and the holder's step-up, once the balance and limits are known
+    // to allow the payment and before the intent moves; a payment after
+    // its step-up was assessed when it was confirmed.
+    if !stepped_up {
+        if let Some(ip) = input.customer_ip {
+            intent.customer_ip = Some(ip.to_string());
+        }
+        let (checked_doc, checked) = risk::check(ctx, doc, intent, writes, METHOD_TYPE).await?;
+        let action = match checked {
+            Checked::Allowed(i, w, action) => {
+                (intent, writes) = (i, w);
+                action
+            }
+            Checked::Blocked(executed) => return Ok(executed),
+        };
+        doc = checked_doc;
+        let holder = input.holder.as_ref();
+        if let Some(reason) = super::step_up::reason(state, amount, action, holder) {
+            return super::step_up::ask(ctx, doc.as_ref(), intent, writes, input, reason);
+        }
     }
+    intent
+        .apply(IntentEvent::PaidFromBalance, "confirmed")
+        .map_err(|_| crate::payments::unexpected_state(&intent, "confirmed"))?;
     intent.payment_method = None;
     intent.amount_received_minor = amount;
     intent.last_payment_error = None;
+    intent.latest_charge = None;
     intent.next_action = None;
     let stored = movement(
         ctx,
@@ -167,6 +192,7 @@ async fn pay_checked(
     )?;
     writes.push(serialized);
     writes.ops.extend(stored);
+    writes.ops.extend(paid_risk_writes(ctx, &mut intent)?);
     writes.push(intent_write(scope, doc.as_ref(), &intent)?);
     let body = render_payment_intent(&intent);
     writes.push(event(
@@ -178,6 +204,34 @@ async fn pay_checked(
         state.now(),
     ));
     Ok(Executed::ok(body, writes))
+}
+
+/// Refuses a confirmation carrying the session of another customer's
+/// holder than the one paying.
+fn check_holder(input: &ConfirmInput, customer: &str) -> ApiResult<()> {
+    match &input.holder {
+        Some(holder) if holder.customer != customer => Err(ApiError::invalid(
+            "parameter_invalid",
+            "The Account-Session is not that of this PaymentIntent's customer.",
+            "customer",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The risk writes of a paid payment from the balance: the authorized
+/// counters of its customer, email and IP, and the review a `review`
+/// rule asked for (its id set on `intent`).
+fn paid_risk_writes(ctx: &Ctx<'_>, intent: &mut PaymentIntent) -> ApiResult<Vec<WriteOp>> {
+    let mut ops = crate::payments::risk::wallet_paid_writes(ctx.state, ctx.scope, intent);
+    let Some(rule) = intent.wallet_risk.as_ref().and_then(|v| v.review_rule.clone()) else {
+        return Ok(ops);
+    };
+    let (id, opened) =
+        crate::payments::reviews::open_for_balance_payment(ctx, &intent.id, Some(rule))?;
+    intent.review = Some(id);
+    ops.extend(opened);
+    Ok(ops)
 }
 
 /// One movement of a customer's wallet for a payment: its ledger

@@ -351,6 +351,15 @@ async fn payment_page(state: &AppState, s: &Start, id: &str) -> ApiResult<Paymen
             ),
         });
     }
+    // Why a payment from the balance asked for the holder's step-up.
+    let step_up = &intent["balance_step_up"];
+    if step_up.is_object() {
+        timeline.push(TimelineRow {
+            time: when(int(step_up, "asked_at")),
+            what: format!("balance_step_up.{}", text(step_up, "reason")),
+            detail: format!("expires_at {}", when(int(step_up, "expires_at"))),
+        });
+    }
     let mut risk = vec![];
     for e in &evaluations {
         timeline.push(TimelineRow {

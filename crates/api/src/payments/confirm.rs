@@ -63,6 +63,9 @@ pub struct ConfirmInput {
     pub customer_ip: Option<std::net::IpAddr>,
     /// `payment_method_options[alipay|wechat_pay][…]`.
     pub wallet_options: super::wallets::WalletOptions,
+    /// The account holder whose session the confirmation carried (an app's
+    /// `Account-Session`), for the new-device step-up of a balance payment.
+    pub holder: Option<crate::customer_balance::step_up::HolderDevice>,
 }
 
 /// Reads `customer_ip`: an IPv4 or IPv6 address, the customer's, never
@@ -143,6 +146,7 @@ pub fn confirm_input_from(params: &mut Params, now_s: i64) -> ApiResult<ConfirmI
         off_session: params.boolean("off_session")?.unwrap_or(false),
         customer_ip: customer_ip_from(params)?,
         wallet_options: super::wallets::options_from(params)?,
+        holder: None,
     })
 }
 
@@ -165,6 +169,7 @@ fn wallet_input_from(
         off_session: params.boolean("off_session")?.unwrap_or(false),
         customer_ip: customer_ip_from(params)?,
         wallet_options: super::wallets::options_from(params)?,
+        holder: None,
     })
 }
 

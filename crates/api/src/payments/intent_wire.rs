@@ -9,8 +9,8 @@ use super::charge_wire::Empty;
 use portcullis_domain::metadata::Metadata;
 use portcullis_domain::money::Currency;
 use portcullis_domain::payment_intents::{
-    CancellationReason, CaptureMethod, ConfirmationMethod, IntentPurpose, NextAction, PaymentError,
-    PaymentIntent, PaymentIntentStatus,
+    BalanceStepUp, CancellationReason, CaptureMethod, ConfirmationMethod, IntentPurpose,
+    NextAction, PaymentError, PaymentIntent, PaymentIntentStatus,
 };
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
@@ -108,6 +108,10 @@ pub struct IntentWire<'a> {
     application: (),
     application_fee_amount: (),
     automatic_payment_methods: (),
+    /// Why and until when a payment from the balance waits for its
+    /// holder's step-up (not Stripe's: a gateway extension), while it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    balance_step_up: Option<&'a BalanceStepUp>,
     canceled_at: &'a Option<i64>,
     cancellation_reason: &'a Option<CancellationReason>,
     capture_method: &'a CaptureMethod,
@@ -154,6 +158,7 @@ impl<'a> IntentWire<'a> {
             application: (),
             application_fee_amount: (),
             automatic_payment_methods: (),
+            balance_step_up: pi.waiting_balance_step_up(),
             canceled_at: &pi.canceled_at,
             cancellation_reason: &pi.cancellation_reason,
             capture_method: &pi.capture_method,

@@ -606,6 +606,7 @@ async fn confirm_endpoint(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     mut request: ApiRequest,
 ) -> Response {
     let parsed = async {
@@ -621,6 +622,11 @@ async fn confirm_endpoint(
             // the connection's (the merchant's server may name its
             // customer's with a secret key).
             input.customer_ip = request.client_ip;
+        }
+        // An app confirming a balance payment for its signed-in holder: the
+        // session's device counts for the new-device step-up.
+        if crate::customer_balance::payments::pays_from_balance(&intent, &input) {
+            input.holder = crate::accounts::devices::holder_of(&state, &caller, &headers).await?;
         }
         params.string("receipt_email", 512)?;
         if let Some(method) = params.string("capture_method", 20)? {

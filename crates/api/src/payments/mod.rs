@@ -23,7 +23,7 @@ pub(crate) mod refunds;
 pub(crate) mod render;
 mod request_params;
 pub(crate) mod reviews;
-mod risk;
+pub(crate) mod risk;
 mod risk_signals;
 mod stripe_notify;
 pub mod wallets;

@@ -40,6 +40,13 @@ impl Record for PaymentIntent {
                     None => SqlValue::Null,
                 },
             ),
+            (
+                "step_up_expires_at",
+                match self.waiting_balance_step_up() {
+                    Some(wait) => SqlValue::Integer(wait.expires_at),
+                    None => SqlValue::Null,
+                },
+            ),
             // For the dashboard's filters, applied in the query.
             ("amount", SqlValue::Integer(self.amount.minor())),
             (

@@ -57,6 +57,7 @@ const PUBLISHABLE_INTENT_FIELDS: &[&str] = &[
     "object",
     "amount",
     "automatic_payment_methods",
+    "balance_step_up",
     "canceled_at",
     "cancellation_reason",
     "capture_method",

@@ -64,7 +64,8 @@ struct Review {
     id: String,
     created: i64,
     livemode: bool,
-    charge: String,
+    /// `None` for a payment from the customer balance, which has no charge.
+    charge: Option<String>,
     payment_intent: String,
     /// The rule that opened it.
     rule: Option<String>,
@@ -90,7 +91,7 @@ fn columns(review: &Review) -> Vec<(&'static str, SqlValue)> {
             "payment_intent",
             SqlValue::Text(review.payment_intent.clone()),
         ),
-        ("charge", SqlValue::Text(review.charge.clone())),
+        ("charge", review.charge.as_deref().into()),
     ]
 }
 
@@ -101,13 +102,33 @@ fn body(review: &Review) -> ApiResult<String> {
 /// Opens a review of `charge`: its id, and the writes that store it and
 /// emit `review.opened`.
 pub fn open(ctx: &Ctx<'_>, charge: &Charge) -> ApiResult<(String, Vec<WriteOp>)> {
+    let rule = charge.outcome.rule.clone();
+    open_of(ctx, &charge.payment_intent, Some(&charge.id), rule)
+}
+
+/// Opens a review of a payment from the customer balance (`intent_id`,
+/// no charge) that `rule` let through.
+pub fn open_for_balance_payment(
+    ctx: &Ctx<'_>,
+    intent_id: &str,
+    rule: Option<String>,
+) -> ApiResult<(String, Vec<WriteOp>)> {
+    open_of(ctx, intent_id, None, rule)
+}
+
+fn open_of(
+    ctx: &Ctx<'_>,
+    intent_id: &str,
+    charge: Option<&str>,
+    rule: Option<String>,
+) -> ApiResult<(String, Vec<WriteOp>)> {
     let review = Review {
         id: new_id("prv"),
         created: ctx.state.now(),
         livemode: ctx.scope.livemode,
-        charge: charge.id.clone(),
-        payment_intent: charge.payment_intent.clone(),
-        rule: charge.outcome.rule.clone(),
+        charge: charge.map(str::to_owned),
+        payment_intent: intent_id.to_owned(),
+        rule,
         open: true,
         closed_reason: None,
     };
@@ -231,10 +252,17 @@ async fn refund_and_close(
                 "id",
             ));
         }
-        let (_, charge) = load::<Charge>(&state, &scope, &review.charge, "charge").await?;
+        // A payment from the balance is refunded by its intent.
+        let (payment_intent, charge) = match &review.charge {
+            Some(id) => (
+                None,
+                Some(load::<Charge>(&state, &scope, id, "charge").await?.1.id),
+            ),
+            None => (Some(review.payment_intent.clone()), None),
+        };
         let create = CreateRequest {
-            payment_intent: None,
-            charge: Some(charge.id.clone()),
+            payment_intent,
+            charge,
             amount: None,
             reason: Some(RefundReason::Fraudulent),
             metadata: None,

@@ -169,7 +169,14 @@ pub struct CustomerAccount {
     pub created: UnixSeconds,
     pub livemode: bool,
     pub activated_at: Option<UnixSeconds>,
+    /// Digests of the devices the holder has stepped up (or signed in
+    /// with a passkey) on, newest last, at most [`KNOWN_DEVICES_MAX`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    known_devices: Vec<String>,
 }
+
+/// Most devices an account remembers; the oldest is forgotten first.
+pub const KNOWN_DEVICES_MAX: usize = 20;
 
 impl CustomerAccount {
     pub const PREFIX: &'static str = "cacct";
@@ -194,7 +201,26 @@ impl CustomerAccount {
             created: now,
             livemode,
             activated_at: None,
+            known_devices: Vec::new(),
         }
+    }
+
+    /// Whether the holder has stepped up on the device of `device_hash`.
+    pub fn knows_device(&self, device_hash: &str) -> bool {
+        self.known_devices.iter().any(|known| known == device_hash)
+    }
+
+    /// The account knowing `device_hash` as its newest device, or `None`
+    /// when it knew it already.
+    pub fn with_known_device(&self, device_hash: &str) -> Option<Self> {
+        if self.knows_device(device_hash) {
+            return None;
+        }
+        let mut next = self.clone();
+        next.known_devices.push(device_hash.to_owned());
+        let extra = next.known_devices.len().saturating_sub(KNOWN_DEVICES_MAX);
+        next.known_devices.drain(..extra);
+        Some(next)
     }
 
     pub fn invited(
@@ -415,6 +441,11 @@ pub struct AccountSession {
     /// passkey grants `step_up_until` as well.
     #[serde(default)]
     pub payment_step_up_until: Option<UnixSeconds>,
+    /// The keyed digest of the device the session was opened on (the
+    /// hosted pages' device cookie, or an app's `device_id`); `None` when
+    /// none was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_hash: Option<String>,
 }
 
 impl AccountSession {

@@ -11,26 +11,35 @@ use super::passkeys::{Device, ORIGIN};
 use super::{code, execute_sql, world, World, PASSWORD};
 use crate::support::{cli, Answer, Backend};
 
-const ABOVE: &str = "500";
+pub(super) const ABOVE: &str = "500";
 
-async fn pay_from_balance(w: &World, customer: &str, amount: &str) -> Answer {
-    w.merchant
-        .post(
-            "/v1/payment_intents",
-            &[
-                ("amount", amount),
-                ("currency", "usd"),
-                ("customer", customer),
-                ("payment_method_types[]", "customer_balance"),
-                ("payment_method_data[type]", "customer_balance"),
-                ("return_url", "https://shop.example/done"),
-                ("confirm", "true"),
-            ],
-        )
-        .await
+pub(super) async fn pay_from_balance(w: &World, customer: &str, amount: &str) -> Answer {
+    let confirmed = [
+        ("payment_method_data[type]", "customer_balance"),
+        ("return_url", "https://shop.example/done"),
+        ("confirm", "true"),
+    ];
+    create_balance_intent(w, customer, amount, &confirmed).await
 }
 
-async fn held(w: &World, customer: &str) -> i64 {
+/// Creates an intent of `customer` to pay from the balance, with `extra`.
+pub(super) async fn create_balance_intent(
+    w: &World,
+    customer: &str,
+    amount: &str,
+    extra: &[(&str, &str)],
+) -> Answer {
+    let mut form = vec![
+        ("amount", amount),
+        ("currency", "usd"),
+        ("customer", customer),
+        ("payment_method_types[]", "customer_balance"),
+    ];
+    form.extend_from_slice(extra);
+    w.merchant.post("/v1/payment_intents", &form).await
+}
+
+pub(super) async fn held(w: &World, customer: &str) -> i64 {
     -w.merchant
         .get(&format!("/v1/customers/{customer}"))
         .await
@@ -39,22 +48,23 @@ async fn held(w: &World, customer: &str) -> i64 {
         .unwrap()
 }
 
-async fn payments_booked(w: &World, customer: &str) -> usize {
-    let listed = w
-        .merchant
-        .get(&format!("/v1/customers/{customer}/balance_transactions"))
+pub(super) async fn payments_booked(w: &World, customer: &str) -> usize {
+    let path = format!("/v1/customers/{customer}/balance_transactions");
+    listed(w, &path)
         .await
-        .json();
-    listed["data"]
-        .as_array()
-        .unwrap()
         .iter()
         .filter(|t| t["type"] == "payment")
         .count()
 }
 
+/// The `data` of the merchant's list at `path`.
+pub(super) async fn listed(w: &World, path: &str) -> Vec<serde_json::Value> {
+    let answer = w.merchant.get(path).await.json();
+    answer["data"].as_array().unwrap().clone()
+}
+
 /// A payment above the threshold: `requires_action`, nothing debited.
-async fn waiting(w: &World, customer: &str, amount: &str) -> String {
+pub(super) async fn waiting(w: &World, customer: &str, amount: &str) -> String {
     let before = held(w, customer).await;
     let asked = pay_from_balance(w, customer, amount).await;
     assert_eq!(asked.status, 200, "{}", asked.text);
@@ -75,7 +85,7 @@ async fn waiting(w: &World, customer: &str, amount: &str) -> String {
     intent["id"].as_str().unwrap().to_owned()
 }
 
-fn authorize_path(intent: &str) -> String {
+pub(super) fn authorize_path(intent: &str) -> String {
     format!("/v1/accounts/payment_intents/{intent}/authorize")
 }
 

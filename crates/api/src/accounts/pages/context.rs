@@ -27,6 +27,11 @@ use std::future::Future;
 pub const SESSION_COOKIE: &str = "portcullis_account_session";
 /// A random value per browser; forms carry its keyed digest.
 pub const CSRF_COOKIE: &str = "portcullis_account_csrf";
+/// A random value per browser, kept a long time: the device the pages'
+/// sessions are bound to (`accounts::devices`).
+pub const DEVICE_COOKIE: &str = "portcullis_account_device";
+/// How long the device cookie lives: 400 days, browsers' longest.
+const DEVICE_COOKIE_MAX_AGE_S: i64 = 400 * 24 * 3600;
 /// The pages' cookies are sent to `/account/…` only.
 const COOKIE_PATH: &str = "/account";
 /// Longest cookie value looked at.
@@ -38,11 +43,18 @@ pub struct PageCtx {
     pub t: &'static Texts,
     csrf_cookie: String,
     csrf_is_new: bool,
+    device_cookie: String,
+    device_is_new: bool,
     locale_switched: bool,
     secure: bool,
     pub set_cookies: Vec<String>,
     /// The path and query (less `locale`) the switcher links keep.
     here: String,
+}
+
+/// The device cookie this browser holds, if a well-formed one.
+pub fn device_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, DEVICE_COOKIE).filter(|v| (16..=COOKIE_CHARS_MAX).contains(&v.len()))
 }
 
 impl PageCtx {
@@ -60,6 +72,8 @@ impl PageCtx {
         let existing = cookie_value(headers, CSRF_COOKIE)
             .filter(|v| (16..=COOKIE_CHARS_MAX).contains(&v.len()));
         let csrf_is_new = existing.is_none();
+        let device = device_cookie(headers);
+        let device_is_new = device.is_none();
         let keep: Vec<String> = query
             .iter()
             .filter(|(k, v)| *k != "locale" && !v.is_empty())
@@ -75,11 +89,18 @@ impl PageCtx {
             t: Texts::of(locale),
             csrf_cookie: existing.unwrap_or_else(|| tokens::generate("")),
             csrf_is_new,
+            device_cookie: device.unwrap_or_else(|| tokens::generate("")),
+            device_is_new,
             locale_switched: explicit.and_then(Locale::parse).is_some(),
             secure: state.settings.tls,
             set_cookies: Vec::new(),
             here,
         }
+    }
+
+    /// This browser's device id, sent to sign-ins as `device_id`.
+    pub fn device_id(&self) -> &str {
+        &self.device_cookie
     }
 
     /// The form token: a keyed digest of this browser's CSRF cookie, which
@@ -142,6 +163,11 @@ impl PageCtx {
     pub fn finish(mut self, mut response: Response) -> Response {
         if self.csrf_is_new {
             let cookie = self.cookie(CSRF_COOKIE, &self.csrf_cookie, "Strict", None);
+            self.set_cookies.push(cookie);
+        }
+        if self.device_is_new {
+            let max_age = Some(DEVICE_COOKIE_MAX_AGE_S);
+            let cookie = self.cookie(DEVICE_COOKIE, &self.device_cookie, "Lax", max_age);
             self.set_cookies.push(cookie);
         }
         if self.locale_switched {

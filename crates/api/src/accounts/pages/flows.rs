@@ -5,7 +5,7 @@
 use super::context::{self, call, PageCtx, Realm, Refusal};
 use super::texts::Texts;
 use super::views::{Field, FormPage, Link};
-use crate::accounts::{credentials, registration, signin};
+use crate::accounts::{credentials, devices, registration, signin};
 use crate::auth::Caller;
 use crate::state::AppState;
 use crate::wire::ApiRequest;
@@ -583,7 +583,10 @@ async fn perform(
             params.push(("locale", ctx.locale.tag().to_owned()));
             api!(registration::register)
         }
-        Flow::Login => api!(signin::login),
+        Flow::Login => {
+            params.push((devices::PARAM, ctx.device_id().to_owned()));
+            api!(signin::login)
+        }
         Flow::PasswordReset => api!(credentials::request_reset),
         Flow::Activate => api!(registration::activate),
         Flow::Invitation => api!(registration::accept_invitation),

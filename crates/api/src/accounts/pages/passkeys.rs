@@ -78,7 +78,10 @@ pub async fn login(
     headers: HeaderMap,
     mut request: ApiRequest,
 ) -> Response {
-    let params = ceremony_fields(&mut request);
+    let mut params = ceremony_fields(&mut request);
+    if let Some(device) = super::context::device_cookie(&headers) {
+        params.push((crate::accounts::devices::PARAM, device));
+    }
     let finish = passkeys::finish_login;
     match as_visitor(&state, &headers, &mut request, LOGIN_PATH, finish, &params).await {
         Ok((mut ctx, body)) => {

@@ -296,9 +296,11 @@ pub async fn finish_login(
         session::allow(&caller)?;
         let params = &mut request.params;
         let finishing = finishing(params)?;
+        let device_hash = crate::accounts::devices::read(&state, params)?;
         std::mem::take(params).finish()?;
         let scope = caller.scope();
-        let origin = session::origin(request.client_ip, &headers);
+        let mut origin = session::origin(request.client_ip, &headers);
+        origin.device_hash = device_hash;
         // Failed passkey sign-ins count with failed passwords per address.
         let action = CredentialAction::PasskeyLogin;
         signin::throttle_ip(&state, &scope, &origin, action, None).await?;

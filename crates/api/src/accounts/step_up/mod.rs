@@ -246,6 +246,8 @@ pub async fn confirm(
         }
         let (granted, answered) = success_writes(&state, signed_in, origin, true)?;
         writes.extend(granted);
+        // The holder proved themself on the session's device.
+        writes.extend(super::devices::known_write(signed_in)?);
         commit(&state, writes, passkeys::challenge_invalid).await?;
         Ok(answered)
     };

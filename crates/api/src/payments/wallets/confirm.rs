@@ -86,7 +86,7 @@ pub async fn confirm_wallet(
     };
     let (doc, checked) = super::risk::check(ctx, doc, intent, writes, payment_method_type).await?;
     let (mut intent, writes) = match checked {
-        Checked::Allowed(intent, writes) => (intent, writes),
+        Checked::Allowed(intent, writes, _) => (intent, writes),
         Checked::Blocked(executed) => return Ok(executed),
     };
     if let Some(code) = &input.wallet_options.auth_code {

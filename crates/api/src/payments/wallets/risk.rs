@@ -13,6 +13,12 @@
 //! authenticates its customer itself (wallet password or biometrics), so
 //! the rules are read again as for an authenticated payment and the rule
 //! is recorded as satisfied by the wallet's authentication.
+//!
+//! Payments from the customer balance pass the same check
+//! (`payment_method_type = customer_balance`), which is why the rule's
+//! action is handed back: `customer_balance::payments` acts on `review`
+//! and on `request_3ds` (the holder's step-up, which the balance has and
+//! a wallet does not need).
 
 use crate::error::ApiResult;
 use crate::idempotency::Executed;
@@ -29,10 +35,11 @@ use portcullis_store::{Doc, WriteOp, WriteSet};
 /// picks later on our page.
 pub const AGGREGATED_TYPE: &str = "wallet_qr";
 
-/// What the check at confirm decided: go on with the writes, or the
+/// What the check at confirm decided: go on with the writes (and the
+/// action of the rule that matched, `allow` when none did), or the
 /// blocked answer.
 pub enum Checked {
-    Allowed(PaymentIntent, WriteSet),
+    Allowed(PaymentIntent, WriteSet, Action),
     Blocked(Executed),
 }
 
@@ -45,7 +52,7 @@ pub enum Picked {
 
 /// The verdict on one attempt, before it is written.
 enum Decided {
-    Allowed(PaymentIntent, Vec<WriteOp>),
+    Allowed(PaymentIntent, Vec<WriteOp>, Action),
     Blocked(Resolution, Vec<WriteOp>),
 }
 
@@ -59,9 +66,9 @@ pub async fn check(
     payment_method_type: &str,
 ) -> ApiResult<(Option<Doc>, Checked)> {
     match decide(ctx, intent, payment_method_type, false).await? {
-        Decided::Allowed(intent, ops) => {
+        Decided::Allowed(intent, ops, action) => {
             writes.ops.extend(ops);
-            Ok((doc, Checked::Allowed(intent, writes)))
+            Ok((doc, Checked::Allowed(intent, writes, action)))
         }
         Decided::Blocked(resolution, ops) => {
             writes.ops.extend(ops);
@@ -82,7 +89,7 @@ pub async fn check_pick(
     counted: bool,
 ) -> ApiResult<Picked> {
     match decide(ctx, intent, payment_method_type, counted).await? {
-        Decided::Allowed(intent, ops) => Ok(Picked::Allowed(intent, WriteSet { ops })),
+        Decided::Allowed(intent, ops, _) => Ok(Picked::Allowed(intent, WriteSet { ops })),
         Decided::Blocked(mut resolution, ops) => {
             // The code's QR is no longer the way to pay this intent.
             resolution.intent.next_action = None;
@@ -117,7 +124,7 @@ async fn decide(
             .flatten(),
         satisfied_by_wallet_rule,
     });
-    Ok(Decided::Allowed(intent, ops))
+    Ok(Decided::Allowed(intent, ops, assessment.action))
 }
 
 /// The assessment of a wallet payment, and the `request_3ds` rule the
@@ -136,7 +143,8 @@ async fn assess_wallet(
         off_session: false,
     };
     let first = assess(ctx.state, ctx.scope, &input).await?;
-    if first.action != Action::RequestThreeDs {
+    let balance = payment_method_type == crate::customer_balance::payments::METHOD_TYPE;
+    if first.action != Action::RequestThreeDs || balance {
         return Ok((first, None));
     }
     // The wallet authenticates its customer before it pays: read the rules
