@@ -11,6 +11,9 @@
 /// Step-up before large payments from the customer balance.
 #[path = "accounts/balance_step_up.rs"]
 mod balance_step_up;
+/// Checkout Sessions paid from the customer's balance.
+#[path = "accounts/checkout_balance.rs"]
+mod checkout_balance;
 /// The hosted pages (`/account/…`) of the same flows.
 #[path = "accounts/pages.rs"]
 mod pages;

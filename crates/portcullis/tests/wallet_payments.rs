@@ -85,19 +85,6 @@ async fn wait_for_status(api: &Api, id: &str, status: &str, limit: Duration) -> 
     }
 }
 
-async fn events_of(api: &Api, kind: &str, intent_id: &str) -> usize {
-    let events = api
-        .get(&format!("/v1/events?type={kind}&limit=100"))
-        .await
-        .json();
-    events["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["data"]["object"]["id"] == intent_id)
-        .count()
-}
-
 /// `ledger verify` passes over a ledger that holds the wallet captures.
 fn ledger_verifies(db: &TestDatabase) {
     let out = cli(db, &["ledger", "verify"]);
@@ -156,7 +143,10 @@ async fn qr_payments_succeed_on_notification(backend: Backend) {
     let paid = wait_for_status(&s.api, id, "succeeded", Duration::from_secs(20)).await;
     assert_eq!(paid["amount_received"], 2000);
     assert_eq!(paid["next_action"], Value::Null);
-    assert_eq!(events_of(&s.api, "payment_intent.succeeded", id).await, 1);
+    assert_eq!(
+        support::events_about(&s.api, "payment_intent.succeeded", id).await,
+        1
+    );
 
     let wechat = confirm(
         &s.api,
@@ -175,7 +165,10 @@ async fn qr_payments_succeed_on_notification(backend: Backend) {
     assert_eq!(s.sim.act(&page, "pay", "none").await.status(), 200);
     let id = wechat["id"].as_str().unwrap();
     wait_for_status(&s.api, id, "succeeded", Duration::from_secs(20)).await;
-    assert_eq!(events_of(&s.api, "payment_intent.succeeded", id).await, 1);
+    assert_eq!(
+        support::events_about(&s.api, "payment_intent.succeeded", id).await,
+        1
+    );
 
     let balance = s.api.get("/v1/balance").await.json();
     assert!(balance.to_string().contains("cny"), "{balance}");
@@ -397,7 +390,7 @@ async fn faulty_notifications_change_nothing_wrongly(backend: Backend) {
         let after = intent(&s.api, &id).await;
         assert_eq!(after["status"], "succeeded", "{provider} {fault}");
         assert_eq!(
-            events_of(&s.api, "payment_intent.succeeded", &id).await,
+            support::events_about(&s.api, "payment_intent.succeeded", &id).await,
             1,
             "{provider} {fault}"
         );
@@ -469,7 +462,7 @@ async fn expiry_closes_unpaid_trades_and_queries_lost_notifications(backend: Bac
     let canceled = wait_for_status(&s.api, &unpaid_id, "canceled", Duration::from_secs(30)).await;
     assert_eq!(canceled["cancellation_reason"], "abandoned");
     assert_eq!(
-        events_of(&s.api, "payment_intent.canceled", &unpaid_id).await,
+        support::events_about(&s.api, "payment_intent.canceled", &unpaid_id).await,
         1
     );
     let wechat_id = unpaid_wechat["id"].as_str().unwrap();
@@ -504,7 +497,7 @@ async fn expiry_closes_unpaid_trades_and_queries_lost_notifications(backend: Bac
     // The paid trade whose notification was lost: found paid by query.
     wait_for_status(&s.api, &lost, "succeeded", Duration::from_secs(30)).await;
     assert_eq!(
-        events_of(&s.api, "payment_intent.succeeded", &lost).await,
+        support::events_about(&s.api, "payment_intent.succeeded", &lost).await,
         1
     );
     ledger_verifies(&s.db);
@@ -529,7 +522,10 @@ async fn a_lost_notification_is_found_before_expiry(backend: Backend) {
         let id = pay_with_fault(&s, provider, "lost", &[(expiry, "1800")]).await;
         let paid = wait_for_status(&s.api, &id, "succeeded", Duration::from_secs(25)).await;
         assert_eq!(paid["amount_received"], 880, "{provider}");
-        assert_eq!(events_of(&s.api, "payment_intent.succeeded", &id).await, 1);
+        assert_eq!(
+            support::events_about(&s.api, "payment_intent.succeeded", &id).await,
+            1
+        );
     }
     assert!(s
         .server
@@ -589,7 +585,10 @@ async fn payment_codes_are_decided_while_the_request_waits(backend: Backend) {
         assert_eq!(paid["status"], "succeeded", "{data:?}: {paid}");
         assert_eq!(paid["amount_received"], 1500);
         let id = paid["id"].as_str().unwrap();
-        assert_eq!(events_of(&s.api, "payment_intent.succeeded", id).await, 1);
+        assert_eq!(
+            support::events_about(&s.api, "payment_intent.succeeded", id).await,
+            1
+        );
     }
     let trades = s.sim.trades().await;
     let providers: Vec<&str> = trades

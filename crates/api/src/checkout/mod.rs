@@ -5,6 +5,7 @@
 //! (`expiry::run`) or when the merchant expires it; each of those moves
 //! commits its `checkout.session.*` event in the same write set.
 
+pub(crate) mod balance;
 mod closing;
 pub mod expiry;
 pub(crate) mod page;

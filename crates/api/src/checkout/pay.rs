@@ -241,7 +241,7 @@ pub(super) async fn confirm_for(
 }
 
 /// Commits the confirmation's last writes and says what comes next.
-async fn settle(
+pub(super) async fn settle(
     ctx: &Ctx<'_>,
     session: &CheckoutSession,
     done: Executed,

@@ -211,6 +211,9 @@ struct Place {
     caller: Caller,
     token: Option<String>,
     session: Option<String>,
+    /// Where signing in goes on to (a path of this site, such as the
+    /// checkout page that sent the customer), else the account page.
+    return_to: Option<String>,
 }
 
 /// A page that could not find its merchant, its token or its session.
@@ -290,12 +293,15 @@ async fn locate(
             (realm, None, Some(session))
         }
     };
+    let return_to =
+        named(query, "return_to").and_then(|raw| super::step_up::own_path(&state.base_url(), raw));
     match realm.caller(state).await {
         Ok(Some(caller)) => Ok(Place {
             realm,
             caller,
             token,
             session,
+            return_to,
         }),
         Ok(None) => Err(lost(StatusCode::NOT_FOUND, t.realm_missing.to_owned())),
         Err(_) => Err(lost(
@@ -378,7 +384,7 @@ fn lost_page(state: &AppState, mut ctx: PageCtx, lost: Lost) -> Response {
 /// What the page's query names: its merchant or token, and locale.
 fn query_of(flow: Flow, request: &mut ApiRequest) -> Vec<(&'static str, String)> {
     let names: &[&'static str] = match flow.entry() {
-        Entry::Realm => &["merchant", "mode", "locale"],
+        Entry::Realm => &["merchant", "mode", "locale", "return_to"],
         Entry::Token => &["token", "locale"],
         Entry::Session => &["locale"],
     };
@@ -428,6 +434,9 @@ fn form(
     let mut action = format!("{}?locale={}", flow.spec().path, ctx.locale.tag());
     if flow.entry() == Entry::Realm {
         action = format!("{action}&{}", place.realm.query());
+    }
+    if let (Flow::Login, Some(back)) = (flow, &place.return_to) {
+        action = format!("{action}&return_to={}", context::encode(back));
     }
     let page = FormPage {
         chrome: ctx.chrome(state, error, None),
@@ -598,7 +607,8 @@ fn succeeded(
             let token = body["token"].as_str().unwrap_or_default();
             let ttl = body["expires_at"].as_i64().unwrap_or(0) - state.now();
             ctx.set_session(token, ttl.max(0));
-            return ctx.finish(Redirect::to("/account").into_response());
+            let next = place.return_to.as_deref().unwrap_or("/account");
+            return ctx.finish(Redirect::to(next).into_response());
         }
         Flow::Password => {
             return ctx.finish(Redirect::to("/account?done=password_changed").into_response())

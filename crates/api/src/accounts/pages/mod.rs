@@ -17,6 +17,7 @@
 //! it from the token. Each page calls the very handler of the JSON API.
 
 mod assets;
+mod checkout;
 mod context;
 mod flows;
 mod passkeys;
@@ -45,7 +46,9 @@ const PASSWORD: Param = p::string("password", PASSWORD_CHARS_MAX);
 const CURRENT_PASSWORD: Param = p::string("current_password", PASSWORD_CHARS_MAX);
 const NEW_PASSWORD: Param = p::string("new_password", PASSWORD_CHARS_MAX);
 
-const REALM_PAGE: &[Param] = &[MERCHANT, MODE, LOCALE];
+/// Where signing in goes on to (a path of this site).
+const RETURN_TO: Param = p::string("return_to", step_up::RETURN_TO_CHARS_MAX);
+const REALM_PAGE: &[Param] = &[MERCHANT, MODE, LOCALE, RETURN_TO];
 const REGISTER_FORM: &[Param] = &[
     MERCHANT,
     MODE,
@@ -55,7 +58,9 @@ const REGISTER_FORM: &[Param] = &[
     PASSWORD,
     p::string("name", 256),
 ];
-const LOGIN_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, CSRF, EMAIL, PASSWORD];
+const LOGIN_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, RETURN_TO, CSRF, EMAIL, PASSWORD];
+const CHECKOUT_BALANCE: &[Param] = &[LOCALE];
+const CHECKOUT_BALANCE_PAY: &[Param] = &[LOCALE, CSRF];
 const RESET_REQUEST_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, CSRF, EMAIL];
 const TOKEN_PAGE: &[Param] = &[TOKEN, LOCALE];
 const TOKEN_FORM: &[Param] = &[TOKEN, LOCALE, CSRF];
@@ -116,6 +121,22 @@ pub fn routes() -> Routes {
                 SIGNED_IN_FORM,
             ),
             signed_in::revoke,
+        )
+        .get(
+            page(
+                "/account/checkout/{id}/balance",
+                "Who is signed in and what their balance holds, for a Checkout Session's \"Pay from balance\" (JSON)",
+                CHECKOUT_BALANCE,
+            ),
+            checkout::show,
+        )
+        .post(
+            page(
+                "/account/checkout/{id}/balance",
+                "Pay a Checkout Session from the signed-in customer's balance (JSON)",
+                CHECKOUT_BALANCE_PAY,
+            ),
+            checkout::pay,
         )
         .get(
             page(

@@ -1,0 +1,210 @@
+//! Checkout Sessions paid from the customer's balance (the e-wallet), on
+//! both backends, driven as the checkout page's script does (cookies
+//! kept, redirects looked at): `customer_balance` needs the session's
+//! customer; the page's sign-in link comes back to the checkout page; a
+//! balance too small is refused with the wallet untouched and the session
+//! still open; a sufficient one pays, debits the wallet by the total and
+//! completes the session once (`checkout.session.completed`), on to
+//! `success_url`; another customer signed in is told so in their language
+//! and cannot pay; the form token is required.
+
+use super::pages::{attribute_at, Browser};
+use super::{world, World, PASSWORD};
+use crate::support::{checkout_session_form, Answer, Backend};
+use serde_json::Value;
+
+const SUCCESS_URL: &str = "https://shop.example/done?session={CHECKOUT_SESSION_ID}";
+const CANCEL_URL: &str = "https://shop.example/cart";
+/// What `checkout_session_form`'s line items total, in cents.
+const TOTAL: i64 = 5050;
+
+async fn create_session(w: &World, extra: &[(&str, &str)]) -> Answer {
+    let form = checkout_session_form(SUCCESS_URL, CANCEL_URL, extra);
+    w.merchant.post("/v1/checkout/sessions", &form).await
+}
+
+async fn balance_session(w: &World, customer: &str) -> String {
+    let created = create_session(
+        w,
+        &[
+            ("customer", customer),
+            ("payment_method_types[0]", "card"),
+            ("payment_method_types[1]", "customer_balance"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    created.json()["id"].as_str().unwrap().to_owned()
+}
+
+async fn credit(w: &World, customer: &str, amount: i64) {
+    let credited = w
+        .merchant
+        .post(
+            &format!("/v1/customers/{customer}/balance_transactions"),
+            &[("amount", &(-amount).to_string()), ("currency", "usd")],
+        )
+        .await;
+    assert_eq!(credited.status, 200, "{}", credited.text);
+}
+
+async fn held(w: &World, customer: &str) -> i64 {
+    let found = w.merchant.get(&format!("/v1/customers/{customer}")).await;
+    -found.json()["balance"].as_i64().unwrap()
+}
+
+async fn session(w: &World, id: &str) -> Value {
+    w.merchant
+        .get(&format!("/v1/checkout/sessions/{id}"))
+        .await
+        .json()
+}
+
+fn balance_path(id: &str) -> String {
+    format!("/account/checkout/{id}/balance")
+}
+
+/// What the page's script asks first, in the page's language.
+async fn look(browser: &mut Browser, id: &str, locale: &str) -> Value {
+    let path = format!("{}?locale={locale}", balance_path(id));
+    let page = browser.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    serde_json::from_str(&page.text).unwrap()
+}
+
+/// Follows the checkout page's sign-in link and signs `email` in: the
+/// browser comes back to the checkout page.
+async fn sign_in_from_checkout(browser: &mut Browser, id: &str, email: &str) {
+    let page = browser.get(&format!("/checkout/{id}?locale=en")).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let marker = "id=\"balance-sign-in\" href=\"";
+    let start = page.text.find(marker).expect("a sign-in link") + marker.len();
+    let link = attribute_at(&page.text, start).replace("&#x2f;", "/");
+    assert!(link.starts_with("/account/login?"), "{link}");
+    let signed = browser
+        .fill(&link, &[("email", email), ("password", PASSWORD)])
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.text);
+    assert_eq!(signed.location(), format!("/checkout/{id}?locale=en"));
+}
+
+async fn checkout_sessions_paid_from_the_balance(backend: Backend) {
+    let w = world(backend, &[]).await;
+    let ada = w.registered("ada@example.com", 1).await;
+    let ada = ada["customer"].as_str().unwrap().to_owned();
+
+    // Creation: the balance needs the session's customer.
+    let anonymous = create_session(
+        &w,
+        &[
+            ("payment_method_types[0]", "card"),
+            ("payment_method_types[1]", "customer_balance"),
+        ],
+    )
+    .await;
+    assert_eq!(anonymous.status, 400, "{}", anonymous.text);
+    let error = &anonymous.json()["error"];
+    assert_eq!(error["param"], "payment_method_types[1]");
+    assert!(error["message"].as_str().unwrap().contains("customer"));
+    let id = balance_session(&w, &ada).await;
+    let created = session(&w, &id).await;
+    assert_eq!(
+        created["payment_method_types"],
+        serde_json::json!(["card", "customer_balance"])
+    );
+
+    // Signed out: the page offers to sign in, and comes back.
+    let mut browser = Browser::new(&w, "en");
+    assert_eq!(look(&mut browser, &id, "en").await["signed_in"], false);
+    sign_in_from_checkout(&mut browser, &id, "ada@example.com").await;
+
+    // Too little: refused before anything moves.
+    credit(&w, &ada, 3000).await;
+    let seen = look(&mut browser, &id, "en").await;
+    assert_eq!(seen["payer"], true, "{seen}");
+    assert_eq!(seen["available"], "$30.00");
+    assert_eq!(seen["sufficient"], false);
+    let csrf = seen["csrf_token"].as_str().unwrap().to_owned();
+    let (status, _) = browser
+        .post_json(&balance_path(&id), &[("csrf_token", "forged")])
+        .await;
+    assert_eq!(status, 403, "the form token is required");
+    let (status, refused) = browser
+        .post_json(&balance_path(&id), &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(status, 200, "{refused}");
+    assert_eq!(refused["outcome"], "failed");
+    assert!(
+        refused["message"].as_str().unwrap().contains("not enough"),
+        "{refused}"
+    );
+    assert_eq!(held(&w, &ada).await, 3000, "nothing taken");
+    assert_eq!(session(&w, &id).await["status"], "open");
+
+    // Enough: paid, the wallet debited by the total, the session complete.
+    credit(&w, &ada, 3000).await;
+    let (status, paid) = browser
+        .post_json(&balance_path(&id), &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(paid["outcome"], "succeeded", "{paid}");
+    assert_eq!(
+        paid["redirect"],
+        format!("https://shop.example/done?session={id}")
+    );
+    assert_eq!(held(&w, &ada).await, 6000 - TOTAL);
+    let done = session(&w, &id).await;
+    assert_eq!(done["status"], "complete");
+    assert_eq!(done["payment_status"], "paid");
+    let intent = w
+        .merchant
+        .get(&format!(
+            "/v1/payment_intents/{}",
+            done["payment_intent"].as_str().unwrap()
+        ))
+        .await
+        .json();
+    assert_eq!(intent["status"], "succeeded");
+    assert_eq!(intent["amount_received"], TOTAL);
+    assert_eq!(
+        crate::support::events_about(&w.merchant, "checkout.session.completed", &id).await,
+        1
+    );
+    let (status, _) = browser
+        .post_json(&balance_path(&id), &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(status, 409, "a complete session cannot be paid again");
+    assert_eq!(held(&w, &ada).await, 6000 - TOTAL, "paid once");
+
+    // Another customer signed in: told so, in their language; nothing paid.
+    let bob = w.registered("bob@example.com", 1).await;
+    credit(&w, bob["customer"].as_str().unwrap(), 9000).await;
+    let second = balance_session(&w, &ada).await;
+    let mut bobs = Browser::new(&w, "zh-CN");
+    sign_in_from_checkout(&mut bobs, &second, "bob@example.com").await;
+    let seen = look(&mut bobs, &second, "zh-CN").await;
+    assert_eq!(seen["payer"], false, "{seen}");
+    assert!(seen.get("available").is_none(), "no one else's balance");
+    assert!(seen["message"]
+        .as_str()
+        .unwrap()
+        .contains("不是该订单的账户"));
+    let (status, refused) = bobs
+        .post_json(
+            &format!("{}?locale=zh-CN", balance_path(&second)),
+            &[("csrf_token", seen["csrf_token"].as_str().unwrap())],
+        )
+        .await;
+    assert_eq!(status, 200, "{refused}");
+    assert_eq!(refused["outcome"], "failed");
+    assert_eq!(session(&w, &second).await["status"], "open");
+    assert_eq!(held(&w, bob["customer"].as_str().unwrap()).await, 9000);
+
+    // A session that does not offer the balance refuses it.
+    let cards_only = create_session(&w, &[("customer", ada.as_str())]).await;
+    let cards_only = cards_only.json()["id"].as_str().unwrap().to_owned();
+    let page = browser.get(&balance_path(&cards_only)).await;
+    assert_eq!(page.status, 400, "{}", page.text);
+}
+
+crate::on_both_backends!(checkout_sessions_paid_from_the_balance);
