@@ -276,6 +276,10 @@ pub struct CheckoutSession {
     /// stolen cards.
     #[serde(default)]
     pub payment_attempts: u32,
+    /// What the session's PaymentIntent is for: a top-up of the
+    /// customer's balance (the hosted top-up page's sessions), else a sale.
+    #[serde(default)]
+    pub purpose: Option<crate::payment_intents::IntentPurpose>,
 }
 
 /// Most payments one session's page may try.
@@ -343,6 +347,7 @@ impl CheckoutSession {
             metadata: request.metadata,
             payment_intent: None,
             payment_attempts: 0,
+            purpose: None,
         })
     }
 

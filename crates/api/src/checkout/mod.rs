@@ -13,6 +13,7 @@ mod pay;
 mod render;
 mod request;
 mod texts;
+pub(crate) mod top_up;
 mod wallet;
 
 pub use render::render_samples;

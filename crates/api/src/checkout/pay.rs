@@ -318,6 +318,7 @@ fn new_intent(
         ctx.state.now(),
     );
     intent.customer = session.customer.clone();
+    intent.purpose = session.purpose;
     let mut linked = session;
     linked.payment_intent = Some(intent.id.clone());
     let mut writes = WriteSet::new();

@@ -207,4 +207,109 @@ async fn checkout_sessions_paid_from_the_balance(backend: Backend) {
     assert_eq!(page.status, 400, "{}", page.text);
 }
 
-crate::on_both_backends!(checkout_sessions_paid_from_the_balance);
+/// Signs `email` in on the hosted sign-in page, which goes to `/account`.
+async fn sign_in(browser: &mut Browser, w: &World, email: &str) {
+    let login = format!("/account/login?merchant={}&mode=test", w.merchant_id);
+    let signed = browser
+        .fill(&login, &[("email", email), ("password", PASSWORD)])
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.text);
+    assert_eq!(signed.location(), "/account");
+}
+
+/// The top-up form posted with this browser's form token.
+async fn top_up(browser: &mut Browser, amount: &str, currency: &str) -> super::pages::Page {
+    let page = browser.get("/account/top_up").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let csrf = page.input("csrf_token");
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("amount", amount),
+        ("currency", currency),
+    ];
+    browser.post("/account/top_up?locale=en", &form).await
+}
+
+async fn the_top_up_page_pays_through_checkout(backend: Backend) {
+    let w = world(backend, &[]).await;
+    let lin = w.registered("lin@example.com", 1).await;
+    let lin = lin["customer"].as_str().unwrap().to_owned();
+    let limit = w
+        .merchant
+        .post(
+            "/v1/customer_balance_limits",
+            &[("currency", "usd"), ("balance_max", "10000")],
+        )
+        .await;
+    assert_eq!(limit.status, 200, "{}", limit.text);
+    let mut browser = Browser::new(&w, "en");
+    assert_eq!(browser.get("/account/top_up").await.status, 401);
+    sign_in(&mut browser, &w, "lin@example.com").await;
+    let page = browser.get("/account/top_up").await;
+    assert!(
+        page.text.contains("Your balance is empty."),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("Most your balance may hold"));
+    assert!(page.text.contains("$100.00"), "the limit is shown");
+
+    // Refused before any money moves: not an amount, over the limit.
+    let bad = top_up(&mut browser, "12.345", "usd").await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert!(bad.text.contains("Enter an amount greater than zero"));
+    let over = top_up(&mut browser, "150", "usd").await;
+    assert_eq!(over.status, 400, "{}", over.text);
+    assert!(over.text.contains("exceed a limit"), "{}", over.text);
+    let listed = w.merchant.get("/v1/checkout/sessions").await.json();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 0, "no session");
+
+    // On to the checkout page; a card pays; the wallet is credited.
+    let started = top_up(&mut browser, "50", "usd").await;
+    assert_eq!(started.status, 303, "{}", started.text);
+    let checkout = started.location().to_owned();
+    let id = checkout
+        .trim_start_matches("/checkout/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = browser.get(&checkout).await;
+    assert!(page.text.contains("Balance top-up"), "{}", page.text);
+    assert!(page.text.contains("$50.00"));
+    let jwk = crate::support::jwe::key_set(&w.server).await[0].clone();
+    let card = r#"{"number":"4242424242424242","exp_month":12,"exp_year":2035,"cvc":"123"}"#;
+    let encrypted = crate::support::jwe::encrypt(&jwk, card);
+    let (status, paid) = browser
+        .post_json(
+            &format!("/checkout/{id}/pay"),
+            &[("encrypted", &encrypted), ("name", "Lin")],
+        )
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(paid["outcome"], "succeeded", "{paid}");
+    assert_eq!(
+        paid["redirect"],
+        "https://pay.shop.example/account?done=topped_up"
+    );
+    assert_eq!(held(&w, &lin).await, 5000);
+    let session = session(&w, &id).await;
+    assert_eq!(session["status"], "complete");
+    let moves = w
+        .merchant
+        .get(&format!("/v1/customers/{lin}/balance_transactions"))
+        .await
+        .json();
+    assert_eq!(moves["data"][0]["type"], "top_up", "{moves}");
+    assert_eq!(
+        moves["data"][0]["payment_intent"],
+        session["payment_intent"]
+    );
+    let home = browser.get("/account?done=topped_up").await;
+    assert!(home.text.contains("$50.00"), "{}", home.text);
+}
+
+crate::on_both_backends!(
+    checkout_sessions_paid_from_the_balance,
+    the_top_up_page_pays_through_checkout,
+);

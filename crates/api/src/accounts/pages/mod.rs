@@ -25,6 +25,7 @@ mod relay;
 mod signed_in;
 mod step_up;
 mod texts;
+mod top_up;
 mod views;
 
 use crate::accounts::tokens::TOKEN_CHARS_MAX;
@@ -60,6 +61,13 @@ const REGISTER_FORM: &[Param] = &[
 ];
 const LOGIN_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, RETURN_TO, CSRF, EMAIL, PASSWORD];
 const CHECKOUT_BALANCE: &[Param] = &[LOCALE];
+const TOP_UP_PAGE: &[Param] = &[LOCALE];
+const TOP_UP_FORM: &[Param] = &[
+    LOCALE,
+    CSRF,
+    p::string("amount", 32),
+    p::string("currency", 3),
+];
 const CHECKOUT_BALANCE_PAY: &[Param] = &[LOCALE, CSRF];
 const RESET_REQUEST_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, CSRF, EMAIL];
 const TOKEN_PAGE: &[Param] = &[TOKEN, LOCALE];
@@ -121,6 +129,22 @@ pub fn routes() -> Routes {
                 SIGNED_IN_FORM,
             ),
             signed_in::revoke,
+        )
+        .get(
+            page(
+                "/account/top_up",
+                "Top up the signed-in customer's balance: amount and currency, then the checkout page (hosted page)",
+                TOP_UP_PAGE,
+            ),
+            top_up::show,
+        )
+        .post(
+            page(
+                "/account/top_up",
+                "Start a top-up: its limits checked, then on to pay on the checkout page (hosted page)",
+                TOP_UP_FORM,
+            ),
+            top_up::submit,
         )
         .get(
             page(

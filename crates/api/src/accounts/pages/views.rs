@@ -138,6 +138,7 @@ pub struct HomePage {
     pub status: String,
     pub sessions: Vec<SessionRow>,
     pub passkeys: Vec<PasskeyRow>,
+    pub balances: Vec<BalanceRow>,
 }
 
 /// The passkey step-up page; its script runs the ceremony.
@@ -147,4 +148,35 @@ pub struct StepUpPage {
     pub chrome: Chrome,
     /// A path of our own origin, already checked.
     pub return_to: String,
+}
+
+/// What the wallet holds in one currency, formatted.
+pub struct BalanceRow {
+    pub code: &'static str,
+    pub amount: String,
+}
+
+pub struct CurrencyOption {
+    pub code: &'static str,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// One limit of the wallet, formatted.
+pub struct LimitRow {
+    pub label: &'static str,
+    pub amount: String,
+}
+
+/// The top-up page.
+#[derive(Template)]
+#[template(path = "account/top_up.html")]
+pub struct TopUpPage {
+    pub chrome: Chrome,
+    pub balances: Vec<BalanceRow>,
+    pub currencies: Vec<CurrencyOption>,
+    pub limits: Vec<LimitRow>,
+    /// What was typed, kept after an error.
+    pub amount: String,
+    pub amount_invalid: bool,
 }
