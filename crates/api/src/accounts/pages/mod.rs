@@ -54,6 +54,7 @@ const REGISTER_FORM: &[Param] = &[
     MERCHANT,
     MODE,
     LOCALE,
+    RETURN_TO,
     CSRF,
     EMAIL,
     PASSWORD,
@@ -69,7 +70,7 @@ const TOP_UP_FORM: &[Param] = &[
     p::string("currency", 3),
 ];
 const CHECKOUT_BALANCE_PAY: &[Param] = &[LOCALE, CSRF];
-const RESET_REQUEST_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, CSRF, EMAIL];
+const RESET_REQUEST_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, RETURN_TO, CSRF, EMAIL];
 const TOKEN_PAGE: &[Param] = &[TOKEN, LOCALE];
 const TOKEN_FORM: &[Param] = &[TOKEN, LOCALE, CSRF];
 const INVITATION_FORM: &[Param] = &[TOKEN, LOCALE, CSRF, PASSWORD];
