@@ -309,7 +309,103 @@ async fn the_top_up_page_pays_through_checkout(backend: Backend) {
     assert!(home.text.contains("$50.00"), "{}", home.text);
 }
 
+/// A payment above `accounts_balance_step_up_above` follows the intent's
+/// `redirect_to_url` (the step-up page), whose `return_url` is the
+/// checkout's own return route: back before the step-up, the page again
+/// with nothing taken; once the holder completed it, the session completes
+/// and the browser goes on to `success_url`.
+async fn a_step_up_returns_to_the_checkout_page(backend: Backend) {
+    let w = world(
+        backend,
+        &[("PORTCULLIS_ACCOUNTS_BALANCE_STEP_UP_ABOVE", "1000")],
+    )
+    .await;
+    let kim = w.registered("kim@example.com", 1).await;
+    let kim = kim["customer"].as_str().unwrap().to_owned();
+    credit(&w, &kim, 9000).await;
+    let id = balance_session(&w, &kim).await;
+    let mut browser = Browser::new(&w, "en");
+    sign_in_from_checkout(&mut browser, &id, "kim@example.com").await;
+    let csrf = look(&mut browser, &id, "en").await["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, asked) = browser
+        .post_json(
+            &format!("{}?locale=en", balance_path(&id)),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(status, 200, "{asked}");
+    assert_eq!(asked["outcome"], "requires_action", "{asked}");
+    let step_up = asked["redirect"].as_str().unwrap();
+    assert!(
+        step_up.starts_with("https://pay.shop.example/account/step_up"),
+        "{step_up}"
+    );
+    let intent_id = session(&w, &id).await["payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let intent = w
+        .merchant
+        .get(&format!("/v1/payment_intents/{intent_id}"))
+        .await
+        .json();
+    let back = format!("https://pay.shop.example/checkout/{id}/return?locale=en");
+    assert_eq!(intent["next_action"]["redirect_to_url"]["return_url"], back);
+    assert_eq!(
+        held(&w, &kim).await,
+        9000,
+        "nothing taken before the step-up"
+    );
+
+    // Back before the step-up is done (a failed or abandoned one): the
+    // checkout page again, the session open, nothing taken.
+    let back_path = format!(
+        "/checkout/{id}/return?locale=en&payment_intent={intent_id}&redirect_status=failed"
+    );
+    let returned = browser.get(&back_path).await;
+    assert_eq!(returned.status, 303, "{}", returned.text);
+    assert_eq!(
+        returned.location(),
+        format!("/checkout/{id}?failed=true&locale=en")
+    );
+    assert_eq!(session(&w, &id).await["status"], "open");
+    assert_eq!(held(&w, &kim).await, 9000);
+
+    // The holder completes it (an account without a passkey needs none):
+    // back on the return route, the session completes, on to success_url.
+    let token = w.session_of("kim@example.com", PASSWORD).await;
+    let authorized = w
+        .as_session(
+            reqwest::Method::POST,
+            &format!("/v1/accounts/payment_intents/{intent_id}/authorize"),
+            &token,
+            &[],
+        )
+        .await;
+    assert_eq!(authorized.status, 200, "{}", authorized.text);
+    assert_eq!(authorized.json()["status"], "succeeded");
+    let returned = browser
+        .get(&back_path.replace("redirect_status=failed", "redirect_status=succeeded"))
+        .await;
+    assert_eq!(returned.status, 303, "{}", returned.text);
+    assert_eq!(
+        returned.location(),
+        format!("https://shop.example/done?session={id}")
+    );
+    let done = session(&w, &id).await;
+    assert_eq!(done["status"], "complete");
+    assert_eq!(
+        crate::support::events_about(&w.merchant, "checkout.session.completed", &id).await,
+        1
+    );
+    assert_eq!(held(&w, &kim).await, 9000 - TOTAL);
+}
+
 crate::on_both_backends!(
+    a_step_up_returns_to_the_checkout_page,
     checkout_sessions_paid_from_the_balance,
     the_top_up_page_pays_through_checkout,
 );
