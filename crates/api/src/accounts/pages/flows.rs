@@ -4,7 +4,7 @@
 
 use super::context::{self, call, PageCtx, Realm, Refusal};
 use super::texts::Texts;
-use super::views::{Field, FormPage, Link};
+use super::views::{Field, FormPage, Link, PasskeyLogin};
 use crate::accounts::{credentials, registration, signin};
 use crate::auth::Caller;
 use crate::state::AppState;
@@ -447,7 +447,10 @@ fn form(
         submit: flow.submit_label(t),
         danger: flow == Flow::Deactivate,
         links: flow.links(t, Some(&place.realm)),
-        passkey_login: (flow == Flow::Login).then(|| place.realm.passkey_login()),
+        passkey_login: (flow == Flow::Login).then(|| PasskeyLogin {
+            return_to: place.return_to.clone(),
+            ..place.realm.passkey_login()
+        }),
     };
     html(ctx, status, page.render())
 }

@@ -108,6 +108,8 @@ pub struct FormPage {
 pub struct PasskeyLogin {
     pub merchant: String,
     pub mode: &'static str,
+    /// Where signing in goes on to (a path of this site), if not `/account`.
+    pub return_to: Option<String>,
 }
 
 /// One row of the sessions table.
