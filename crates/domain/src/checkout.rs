@@ -97,23 +97,26 @@ pub enum CheckoutPaymentStatus {
 }
 
 /// A payment method type the hosted page can offer: cards (with 3-D
-/// Secure), and the wallets Alipay and WeChat Pay (CNY only).
+/// Secure), the wallets Alipay and WeChat Pay (CNY only), and the
+/// session's customer's stored value (`customer_balance`, the e-wallet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckoutMethod {
     Card,
     Alipay,
     WechatPay,
+    CustomerBalance,
 }
 
 /// The only currency the wallets' domestic APIs take.
 pub const WALLET_CURRENCY: &str = "cny";
 
 impl CheckoutMethod {
-    pub const ALL: [CheckoutMethod; 3] = [
+    pub const ALL: [CheckoutMethod; 4] = [
         CheckoutMethod::Card,
         CheckoutMethod::Alipay,
         CheckoutMethod::WechatPay,
+        CheckoutMethod::CustomerBalance,
     ];
     /// What a session offers when `payment_method_types` is not given.
     pub const DEFAULT: [CheckoutMethod; 1] = [CheckoutMethod::Card];
@@ -133,6 +136,7 @@ impl CheckoutMethod {
             CheckoutMethod::Card => "card",
             CheckoutMethod::Alipay => "alipay",
             CheckoutMethod::WechatPay => "wechat_pay",
+            CheckoutMethod::CustomerBalance => "customer_balance",
         }
     }
 }
@@ -217,6 +221,10 @@ pub enum CheckoutError {
         method: &'static str,
         currency: String,
     },
+    /// `payment_method_types[index]` is `customer_balance`, which pays from
+    /// a customer's stored value: the session must name that customer.
+    #[error("The payment method type customer_balance pays from a customer's balance: the Checkout Session needs customer.")]
+    BalanceNeedsCustomer { index: usize },
 }
 
 impl CheckoutError {
@@ -233,7 +241,8 @@ impl CheckoutError {
             }
             CheckoutError::ExpiryOutOfRange => "expires_at".to_owned(),
             CheckoutError::InvalidUrl(param) => (*param).to_owned(),
-            CheckoutError::WalletCurrency { index, .. } => {
+            CheckoutError::WalletCurrency { index, .. }
+            | CheckoutError::BalanceNeedsCustomer { index } => {
                 format!("payment_method_types[{index}]")
             }
         }
@@ -267,6 +276,10 @@ pub struct CheckoutSession {
     /// stolen cards.
     #[serde(default)]
     pub payment_attempts: u32,
+    /// What the session's PaymentIntent is for: a top-up of the
+    /// customer's balance (the hosted top-up page's sessions), else a sale.
+    #[serde(default)]
+    pub purpose: Option<crate::payment_intents::IntentPurpose>,
 }
 
 /// Most payments one session's page may try.
@@ -308,6 +321,12 @@ impl CheckoutSession {
                 });
             }
         }
+        let balance = methods
+            .iter()
+            .position(|m| *m == CheckoutMethod::CustomerBalance);
+        if let (Some(index), None) = (balance, &customer) {
+            return Err(CheckoutError::BalanceNeedsCustomer { index });
+        }
         Ok(CheckoutSession {
             id: CheckoutSessionId::generate(livemode),
             livemode,
@@ -328,6 +347,7 @@ impl CheckoutSession {
             metadata: request.metadata,
             payment_intent: None,
             payment_attempts: 0,
+            purpose: None,
         })
     }
 
@@ -590,6 +610,25 @@ mod tests {
         assert_eq!(
             CheckoutMethod::parse("wechat_pay"),
             Some(CheckoutMethod::WechatPay)
+        );
+    }
+
+    #[test]
+    fn the_customer_balance_needs_the_sessions_customer_in_any_currency() {
+        let mut anonymous = request(vec![item("usd", 500, 1)]);
+        anonymous.methods = vec![CheckoutMethod::Card, CheckoutMethod::CustomerBalance];
+        let err = CheckoutSession::open(anonymous.clone(), false, 1_000).unwrap_err();
+        assert_eq!(err, CheckoutError::BalanceNeedsCustomer { index: 1 });
+        assert_eq!(err.param(), "payment_method_types[1]");
+        let mut known = anonymous;
+        known.payer = Payer::Customer("cus_1".into());
+        let s = CheckoutSession::open(known, false, 1_000).unwrap();
+        assert!(s
+            .payment_method_types
+            .contains(&CheckoutMethod::CustomerBalance));
+        assert_eq!(
+            CheckoutMethod::parse("customer_balance"),
+            Some(CheckoutMethod::CustomerBalance)
         );
     }
 }

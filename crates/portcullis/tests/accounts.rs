@@ -15,6 +15,9 @@ mod balance_step_up;
 /// the worker failing intents left waiting.
 #[path = "accounts/balance_step_up_triggers.rs"]
 mod balance_step_up_triggers;
+/// Checkout Sessions paid from the customer's balance.
+#[path = "accounts/checkout_balance.rs"]
+mod checkout_balance;
 /// The hosted pages (`/account/…`) of the same flows.
 #[path = "accounts/pages.rs"]
 mod pages;

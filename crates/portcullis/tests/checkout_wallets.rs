@@ -133,19 +133,6 @@ async fn wait_complete(api: &Api, id: &str) -> Value {
     }
 }
 
-async fn completed_events(api: &Api, id: &str) -> usize {
-    let events = api
-        .get("/v1/events?type=checkout.session.completed&limit=100")
-        .await
-        .json();
-    events["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["data"]["object"]["id"] == id)
-        .count()
-}
-
 /// Where a desktop browser choosing `method` pays in the simulator:
 /// Alipay's cashier page (`alipay.trade.page.pay`), WeChat Pay's QR code.
 async fn desktop_payment_page(s: &Setup, method: &str, chosen: &Value) -> String {
@@ -217,7 +204,10 @@ async fn pay_on_desktop(s: &Setup, method: &str) {
         .await
         .json();
     assert_eq!(intent["status"], "succeeded", "{intent}");
-    assert_eq!(completed_events(&s.api, id).await, 1);
+    assert_eq!(
+        support::events_about(&s.api, "checkout.session.completed", id).await,
+        1
+    );
 
     let polled = poll(&s.server, id).await;
     assert_eq!(polled["status"], "complete");
@@ -228,7 +218,10 @@ async fn pay_on_desktop(s: &Setup, method: &str) {
     // A completed session takes no more payments.
     let (status, again) = choose(&s.server, id, method, DESKTOP).await;
     assert_eq!(status, 409, "{again}");
-    assert_eq!(completed_events(&s.api, id).await, 1);
+    assert_eq!(
+        support::events_about(&s.api, "checkout.session.completed", id).await,
+        1
+    );
 }
 
 async fn wallets_pay_a_session_on_desktop(backend: Backend) {

@@ -415,7 +415,7 @@ async fn faulty_notifications_change_nothing_wrongly(backend: Backend) {
         let after = intent(&s.api, &id).await;
         assert_eq!(after["status"], "succeeded", "{provider} {fault}");
         assert_eq!(
-            events_of(&s.api, "payment_intent.succeeded", &id).await,
+            support::events_about(&s.api, "payment_intent.succeeded", &id).await,
             1,
             "{provider} {fault}"
         );
@@ -487,7 +487,7 @@ async fn expiry_closes_unpaid_trades_and_queries_lost_notifications(backend: Bac
     let canceled = wait_for_status(&s.api, &unpaid_id, "canceled", Duration::from_secs(30)).await;
     assert_eq!(canceled["cancellation_reason"], "abandoned");
     assert_eq!(
-        events_of(&s.api, "payment_intent.canceled", &unpaid_id).await,
+        support::events_about(&s.api, "payment_intent.canceled", &unpaid_id).await,
         1
     );
     let wechat_id = unpaid_wechat["id"].as_str().unwrap();
@@ -522,7 +522,7 @@ async fn expiry_closes_unpaid_trades_and_queries_lost_notifications(backend: Bac
     // The paid trade whose notification was lost: found paid by query.
     wait_for_status(&s.api, &lost, "succeeded", Duration::from_secs(30)).await;
     assert_eq!(
-        events_of(&s.api, "payment_intent.succeeded", &lost).await,
+        support::events_about(&s.api, "payment_intent.succeeded", &lost).await,
         1
     );
     ledger_verifies(&s.db);
@@ -547,7 +547,10 @@ async fn a_lost_notification_is_found_before_expiry(backend: Backend) {
         let id = pay_with_fault(&s, provider, "lost", &[(expiry, "1800")]).await;
         let paid = wait_for_status(&s.api, &id, "succeeded", Duration::from_secs(25)).await;
         assert_eq!(paid["amount_received"], 880, "{provider}");
-        assert_eq!(events_of(&s.api, "payment_intent.succeeded", &id).await, 1);
+        assert_eq!(
+            support::events_about(&s.api, "payment_intent.succeeded", &id).await,
+            1
+        );
     }
     assert!(s
         .server

@@ -154,19 +154,6 @@ async fn acknowledged(sim: &WalletSim, out_trade_no: &str, count: u64) {
     }
 }
 
-async fn events_about(api: &Api, kind: &str, id: &str) -> usize {
-    let events = api
-        .get(&format!("/v1/events?type={kind}&limit=100"))
-        .await
-        .json();
-    events["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["data"]["object"]["id"] == id)
-        .count()
-}
-
 fn ledger_verifies(db: &TestDatabase) {
     let out = cli(db, &["ledger", "verify"]);
     assert!(out.starts_with("ledger verified: "), "{out}");
@@ -194,7 +181,7 @@ async fn wallet_payments_refund_in_parts_through_the_provider(backend: Backend) 
         assert_eq!(trade["trade_no"], trade_no, "{provider}: the provider's id");
         assert!(charge["balance_transaction"].is_string(), "{charge}");
         assert_eq!(
-            events_about(&s.api, "charge.succeeded", &charge_id).await,
+            support::events_about(&s.api, "charge.succeeded", &charge_id).await,
             1
         );
 
@@ -223,7 +210,10 @@ async fn wallet_payments_refund_in_parts_through_the_provider(backend: Backend) 
         let charge = s.api.get(&format!("/v1/charges/{charge_id}")).await.json();
         assert_eq!(charge["refunded"], true, "{charge}");
         assert_eq!(charge["amount_refunded"].to_string(), total);
-        assert_eq!(events_about(&s.api, "charge.refunded", &charge_id).await, 2);
+        assert_eq!(
+            support::events_about(&s.api, "charge.refunded", &charge_id).await,
+            2
+        );
         if provider == "wechat_pay" {
             // The payment's and both refunds' notifications (REFUND.SUCCESS,
             // decrypted with the API v3 key) were acknowledged.
@@ -373,7 +363,10 @@ async fn a_processing_wechat_refund_ends_with_its_notification(backend: Backend)
         "booked once"
     );
     let charge = intent["latest_charge"].as_str().unwrap();
-    assert_eq!(events_about(&s.api, "charge.refunded", charge).await, 1);
+    assert_eq!(
+        support::events_about(&s.api, "charge.refunded", charge).await,
+        1
+    );
 
     // ABNORMAL (the buyer's account cannot take it): failed, released.
     hold_next_refund(&s.sim, "ABNORMAL", "resolve").await;
@@ -384,7 +377,10 @@ async fn a_processing_wechat_refund_ends_with_its_notification(backend: Backend)
     assert_eq!(failed["status"], "failed", "{failed}");
     assert!(failed["failure_reason"].is_string(), "{failed}");
     assert_eq!(amount_refunded(&s.api, &intent).await, 400);
-    assert_eq!(events_about(&s.api, "refund.failed", &abnormal).await, 1);
+    assert_eq!(
+        support::events_about(&s.api, "refund.failed", &abnormal).await,
+        1
+    );
     let rest = refund(&s.api, &intent, None).await;
     assert_eq!(rest.json()["amount"], 600, "{}", rest.text);
     assert_eq!(rest.json()["status"], "succeeded", "{}", rest.text);

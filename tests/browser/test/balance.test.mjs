@@ -12,6 +12,12 @@
 // axe-core finds no serious or critical violation on the step-up page.
 // Once in English, once in Simplified Chinese.
 //
+// Then the hosted pages do it: the top-up page (/account/top_up) tops up by
+// a 3-D Secure card through the checkout page, and a Checkout Session that
+// offers customer_balance is paid from the balance after signing in from
+// the checkout page — and refused, announced, when the balance is too
+// small. axe-core finds no serious or critical violation on those pages.
+//
 // Environment (run.sh sets it): PORTCULLIS_URL, PORTCULLIS_SECRET_KEY,
 // PORTCULLIS_MERCHANT_ID, PORTCULLIS_MAIL_LOG, CHROMIUM_PATH, SCREENSHOT_DIR.
 
@@ -189,6 +195,116 @@ async function walletJourney(locale, screenshots, shop) {
   }
 }
 
+// The words of the hosted top-up and checkout pages the test acts on.
+const PAGES = {
+  en: {
+    topUp: 'Top up your balance', amount: 'Amount', currency: 'Currency', continue: 'Continue to payment',
+    number: 'Card number', expiry: 'Expiry date', cvc: 'CVC', name: 'Cardholder name', pay: 'Pay',
+    authenticate: 'Complete authentication', toppedUp: 'your balance is topped up',
+    signInToPay: 'Sign in to pay from your balance', available: 'Available balance',
+    payFromBalance: 'Pay from balance', notEnough: 'Your balance is not enough',
+    held: '$60.00', left: '$35.00',
+  },
+  'zh-CN': {
+    topUp: '余额充值', amount: '金额', currency: '币种', continue: '继续付款',
+    number: '卡号', expiry: '有效期', cvc: '安全码', name: '持卡人姓名', pay: '支付',
+    authenticate: '完成验证', toppedUp: '您的余额即完成充值',
+    signInToPay: '登录以使用余额支付', available: '可用余额',
+    payFromBalance: '余额支付', notEnough: '您的余额不足以支付该订单',
+    held: 'US$60.00', left: 'US$35.00',
+  },
+};
+
+async function expectNoSeriousViolations(page, what) {
+  const results = await new AxeBuilder({ page }).analyze();
+  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(
+    serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`),
+    [],
+    `axe on ${what}`,
+  );
+}
+
+async function balanceSession(customer, amount) {
+  return api('POST', '/v1/checkout/sessions', {
+    mode: 'payment', customer: customer.id, success_url: `${BASE_URL}/account`,
+    'line_items[0][price_data][currency]': 'usd', 'line_items[0][price_data][unit_amount]': String(amount),
+    'line_items[0][price_data][product_data][name]': 'Tea', 'line_items[0][quantity]': '1',
+    'payment_method_types[0]': 'card', 'payment_method_types[1]': 'customer_balance',
+  });
+}
+
+async function hostedWalletJourney(locale, screenshots) {
+  const w = WORDS[locale];
+  const p = PAGES[locale];
+  const email = `hosted-wallet-${locale.toLowerCase()}-${Date.now()}@example.com`;
+  const browser = await openBrowser(locale);
+  try {
+    const { page } = browser;
+    await registerAndActivate(page, w, locale, email);
+    const customer = await customerOf(email);
+    await signIn(page, w, email, PASSWORD);
+    await page.waitForURL((url) => url.pathname === '/account');
+
+    // Top up 60.00 on the hosted page, by a 3-D Secure card on the checkout page.
+    await page.getByRole('link', { name: p.topUp, exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/account/top_up');
+    assert.equal(await page.getAttribute('html', 'lang'), locale);
+    await expectNoSeriousViolations(page, `the ${locale} top-up page`);
+    await page.screenshot({ path: join(screenshots, `balance-${locale}-top-up-page.png`), fullPage: true });
+    await page.getByLabel(p.amount, { exact: true }).fill('60');
+    await page.getByLabel(p.currency, { exact: true }).selectOption('usd');
+    await page.getByRole('button', { name: p.continue, exact: true }).click();
+    await page.waitForURL((url) => url.pathname.startsWith('/checkout/cs_'));
+    await page.getByLabel(p.number, { exact: true }).pressSequentially(AUTH_ALWAYS);
+    await page.getByLabel(p.expiry, { exact: true }).fill('12 / 34');
+    await page.getByLabel(p.cvc, { exact: true }).fill('123');
+    await page.getByLabel(p.name, { exact: true }).fill('Lin Wei');
+    await page.getByRole('button', { name: p.pay, exact: true }).click();
+    await page.waitForURL(/\/authenticate\/pi_/);
+    await page.getByRole('button', { name: p.authenticate, exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/account');
+    await page.getByRole('status').filter({ hasText: p.toppedUp }).waitFor();
+    await page.locator('#balances').filter({ hasText: p.held }).waitFor();
+    assert.equal((await api('GET', `/v1/customers/${customer.id}`)).balance, -6000, 'the wallet is credited');
+
+    // Signed out, the checkout page offers to sign in, and comes back.
+    await page.getByRole('button', { name: w.signOut, exact: true }).click();
+    const session = await balanceSession(customer, 2500);
+    await page.goto(session.url);
+    await page.getByRole('link', { name: p.signInToPay, exact: true }).click();
+    await page.getByLabel(w.email, { exact: true }).fill(email);
+    await page.getByLabel(w.password, { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: w.signIn, exact: true }).click();
+    await page.waitForURL((url) => url.pathname === `/checkout/${session.id}`);
+    await page.locator('#balance-held').filter({ hasText: p.available }).filter({ hasText: p.held }).waitFor();
+    await expectNoSeriousViolations(page, `the ${locale} checkout page with the balance`);
+    await page.screenshot({ path: join(screenshots, `balance-${locale}-checkout.png`), fullPage: true });
+    await page.getByRole('button', { name: p.payFromBalance, exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/account');
+    const paid = await api('GET', `/v1/checkout/sessions/${session.id}`);
+    assert.equal(paid.status, 'complete');
+    assert.equal(paid.payment_status, 'paid');
+    assert.equal((await api('GET', `/v1/customers/${customer.id}`)).balance, -3500, 'the balance drops');
+
+    // Too little left: announced, nothing taken, the card form still there.
+    const tooBig = await balanceSession(customer, 5000);
+    await page.goto(tooBig.url);
+    await page.locator('#balance-held').filter({ hasText: p.left }).waitFor();
+    await page.getByRole('alert').filter({ hasText: p.notEnough }).waitFor();
+    await page.getByRole('button', { name: p.payFromBalance, exact: true }).click();
+    await page.getByRole('alert').filter({ hasText: p.notEnough }).waitFor();
+    await expectNoSeriousViolations(page, `the ${locale} checkout page refusing the balance`);
+    await page.getByLabel(p.number, { exact: true }).waitFor();
+    assert.equal((await api('GET', `/v1/checkout/sessions/${tooBig.id}`)).status, 'open');
+    assert.equal((await api('GET', `/v1/customers/${customer.id}`)).balance, -3500, 'nothing taken');
+
+    assert.deepEqual(browser.errors, [], 'no console errors (CSP refusals, script errors)');
+  } finally {
+    await browser.close();
+  }
+}
+
 describe('the e-wallet of a customer account', { timeout: TEST_TIMEOUT_MS * 2 }, () => {
   let screenshots;
   let shop;
@@ -205,5 +321,21 @@ describe('the e-wallet of a customer account', { timeout: TEST_TIMEOUT_MS * 2 },
 
   test('the same in Simplified Chinese', { timeout: TEST_TIMEOUT_MS }, async () => {
     await walletJourney('zh-CN', screenshots, shop);
+  });
+});
+
+describe('the e-wallet on the hosted pages', { timeout: TEST_TIMEOUT_MS * 2 }, () => {
+  let screenshots;
+  before(async () => {
+    screenshots = process.env.SCREENSHOT_DIR || (await mkdtemp(join(tmpdir(), 'portcullis-screenshots-')));
+    await mkdir(screenshots, { recursive: true });
+  });
+
+  test('top up on the top-up page, then pay a checkout session from the balance (English)', { timeout: TEST_TIMEOUT_MS }, async () => {
+    await hostedWalletJourney('en', screenshots);
+  });
+
+  test('the same in Simplified Chinese', { timeout: TEST_TIMEOUT_MS }, async () => {
+    await hostedWalletJourney('zh-CN', screenshots);
   });
 });

@@ -307,3 +307,80 @@
   // Back from a wallet's page before its notification: wait for it here.
   if (buttons.dataset.waiting === 'true') polling = window.setTimeout(poll, 2000);
 })();
+
+// Pay from balance (the customer's e-wallet): the account pages, which
+// alone see the account's session cookie, say who is signed in and what
+// their balance holds in the session's currency; the customer then pays
+// from it, or follows the holder's step-up when one is asked. A refusal
+// (too little, a limit, another account) is announced and the other ways
+// to pay stay usable.
+(function () {
+  const box = document.getElementById('balance');
+  if (!box) return;
+  const status = document.getElementById('balance-status');
+  const button = document.getElementById('balance-pay');
+  const url = '/account/checkout/' + encodeURIComponent(box.dataset.session) +
+    '/balance?locale=' + encodeURIComponent(box.dataset.locale);
+  const msg = (key) => box.dataset['msg' + key];
+  let csrf = '';
+
+  function say(message, kind) {
+    status.className = kind === 'info' ? 'status info' : 'status';
+    status.setAttribute('role', kind === 'info' ? 'status' : 'alert');
+    status.textContent = message || '';
+  }
+
+  async function look() {
+    try {
+      const response = await fetch(url, { credentials: 'same-origin' });
+      const answer = await response.json();
+      document.getElementById('balance-checking').hidden = true;
+      if (answer.error) {
+        say(answer.error.message);
+        return;
+      }
+      if (!answer.signed_in) {
+        document.getElementById('balance-signed-out').hidden = false;
+        return;
+      }
+      if (answer.payer) {
+        document.getElementById('balance-available').textContent = answer.available;
+        document.getElementById('balance-held').hidden = false;
+        csrf = answer.csrf_token;
+        button.hidden = false;
+      }
+      if (answer.message) say(answer.message);
+    } catch (error) {
+      say(msg('Failed'));
+    }
+  }
+
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    say(msg('Processing'), 'info');
+    try {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf_token: csrf }).toString(),
+        credentials: 'same-origin',
+      });
+      if (response.status === 409) {
+        window.location.reload();
+        return;
+      }
+      const answer = await response.json();
+      if (answer.redirect) {
+        window.location.assign(answer.redirect);
+        return;
+      }
+      say(answer.message || (answer.error && answer.error.message) || msg('Failed'));
+    } catch (error) {
+      say(msg('Failed'));
+    }
+    button.disabled = false;
+    button.focus();
+  });
+
+  look();
+})();

@@ -5,6 +5,7 @@
 //! (`expiry::run`) or when the merchant expires it; each of those moves
 //! commits its `checkout.session.*` event in the same write set.
 
+pub(crate) mod balance;
 mod closing;
 pub mod expiry;
 pub(crate) mod page;
@@ -12,6 +13,7 @@ mod pay;
 mod render;
 mod request;
 mod texts;
+pub(crate) mod top_up;
 mod wallet;
 
 pub use render::render_samples;

@@ -120,6 +120,9 @@ struct PageTemplate<'a> {
     failure: Option<&'static str>,
     offers_card: bool,
     wallets: Vec<Wallet>,
+    /// The customer's sign-in page, coming back here, when the session
+    /// offers paying from the balance.
+    balance_sign_in: Option<String>,
     /// A wallet payment is open: the page polls from the start.
     waiting: bool,
     switches: Vec<Switch>,
@@ -181,7 +184,8 @@ async fn page(
                 false => None,
             };
             let waiting = super::closing::awaits_wallet(&state, &scope, &session).await?;
-            open_html(&session, locale, failure, waiting)
+            let sign_in = balance_sign_in(&scope, &session, locale);
+            open_html(&session, locale, failure, waiting, sign_in)
         }?;
         let switched = query_locale.and_then(|tag| Locale::parse(&tag));
         Ok::<_, ApiError>(Shown::Page(html, switched))
@@ -224,11 +228,31 @@ async fn last_failure(
         .map(|error| Texts::of(locale).failure(Some(&error.code), error.decline_code.as_deref())))
 }
 
+/// The account sign-in page of the session's merchant, back to this page
+/// in `locale`, when the session offers paying from the balance.
+fn balance_sign_in(scope: &Scope, session: &CheckoutSession, locale: Locale) -> Option<String> {
+    if !session
+        .payment_method_types
+        .contains(&CheckoutMethod::CustomerBalance)
+    {
+        return None;
+    }
+    let back = format!("/checkout/{}?locale={}", session.id.as_str(), locale.tag());
+    let back: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
+    let mode = if scope.livemode { "live" } else { "test" };
+    Some(format!(
+        "/account/login?merchant={}&mode={mode}&locale={}&return_to={back}",
+        scope.merchant_id.as_str(),
+        locale.tag()
+    ))
+}
+
 fn open_html(
     session: &CheckoutSession,
     locale: Locale,
     failure: Option<&'static str>,
     waiting: bool,
+    balance_sign_in: Option<String>,
 ) -> ApiResult<String> {
     let lines = session
         .line_items
@@ -261,7 +285,7 @@ fn open_html(
                 method: method.as_str(),
                 label: t.wechat_pay,
             }),
-            CheckoutMethod::Card => None,
+            CheckoutMethod::Card | CheckoutMethod::CustomerBalance => None,
         })
         .collect();
     let page = PageTemplate {
@@ -276,6 +300,7 @@ fn open_html(
         failure,
         offers_card: session.payment_method_types.contains(&CheckoutMethod::Card),
         wallets,
+        balance_sign_in,
         waiting,
         switches,
         script: SCRIPT_PATH,

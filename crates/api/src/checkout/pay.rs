@@ -242,7 +242,7 @@ pub(super) async fn confirm_for(
 }
 
 /// Commits the confirmation's last writes and says what comes next.
-async fn settle(
+pub(super) async fn settle(
     ctx: &Ctx<'_>,
     session: &CheckoutSession,
     done: Executed,
@@ -319,6 +319,7 @@ fn new_intent(
         ctx.state.now(),
     );
     intent.customer = session.customer.clone();
+    intent.purpose = session.purpose;
     let mut linked = session;
     linked.payment_intent = Some(intent.id.clone());
     let mut writes = WriteSet::new();

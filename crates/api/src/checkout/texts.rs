@@ -53,6 +53,15 @@ pub struct Texts {
     pub complete_title: &'static str,
     pub complete_body: &'static str,
     pub continue_to_merchant: &'static str,
+    pub pay_from_balance: &'static str,
+    pub balance_sign_in: &'static str,
+    pub balance_available: &'static str,
+    pub balance_pay: &'static str,
+    pub balance_checking: &'static str,
+    /// The signed-in account is not the session's customer.
+    pub balance_wrong_customer: &'static str,
+    pub balance_insufficient: &'static str,
+    pub balance_limit: &'static str,
 }
 
 const EN: Texts = Texts {
@@ -102,6 +111,14 @@ const EN: Texts = Texts {
     complete_title: "This order is paid",
     complete_body: "Your payment was received. You can close this page.",
     continue_to_merchant: "Continue to the merchant",
+    pay_from_balance: "Pay from balance",
+    balance_sign_in: "Sign in to pay from your balance",
+    balance_available: "Available balance",
+    balance_pay: "Pay from balance",
+    balance_checking: "Checking your balance…",
+    balance_wrong_customer: "You are signed in to an account this order is not for. Sign out and sign in with the account the merchant named, or choose another way to pay.",
+    balance_insufficient: "Your balance is not enough for this order, and nothing was taken from it. Choose another way to pay.",
+    balance_limit: "This payment would exceed a limit of your balance, and nothing was taken from it. Choose another way to pay.",
 };
 
 const ZH_CN: Texts = Texts {
@@ -150,6 +167,15 @@ const ZH_CN: Texts = Texts {
     complete_title: "该订单已付款",
     complete_body: "我们已收到您的付款，您可以关闭此页面。",
     continue_to_merchant: "返回商家",
+    pay_from_balance: "余额支付",
+    balance_sign_in: "登录以使用余额支付",
+    balance_available: "可用余额",
+    balance_pay: "余额支付",
+    balance_checking: "正在查询您的余额…",
+    balance_wrong_customer:
+        "您登录的账户不是该订单的账户。请退出后使用商家指定的账户登录，或选择其他支付方式。",
+    balance_insufficient: "您的余额不足以支付该订单，余额未被扣减。请选择其他支付方式。",
+    balance_limit: "该付款将超出您余额的限额，余额未被扣减。请选择其他支付方式。",
 };
 
 /// The error code of a payment a wallet (Alipay, WeChat Pay) declined or
@@ -179,6 +205,8 @@ impl Texts {
             return self.wallet_declined;
         }
         match decline_code.or(code) {
+            Some("balance_insufficient") => self.balance_insufficient,
+            Some("balance_limit_exceeded") => self.balance_limit,
             Some("insufficient_funds") => self.insufficient_funds,
             Some("expired_card") => self.card_expired,
             Some("incorrect_cvc") => self.cvc_incorrect,

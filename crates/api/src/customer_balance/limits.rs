@@ -256,7 +256,7 @@ async fn find(
 }
 
 /// The customer's limits over the merchant's, in `currency`.
-async fn effective(
+pub(super) async fn effective(
     state: &AppState,
     scope: &Scope,
     customer: &CustomerId,

@@ -139,6 +139,43 @@ pub async fn held_minor(
         .sum())
 }
 
+/// Every currency the customer's wallet has held, with what it holds now.
+pub async fn holdings(
+    state: &AppState,
+    scope: &Scope,
+    customer: &CustomerId,
+) -> ApiResult<Vec<(Currency, i64)>> {
+    let account = wallet_account(scope, customer).to_string();
+    let rows = state.store.ledger_balances(&[account]).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| Some((Currency::parse(&row.currency).ok()?, row.balance_minor)))
+        .collect())
+}
+
+/// Refuses (400 `balance_limit_exceeded`) crediting `amount_minor` to a
+/// wallet that holds `held`, before any money moves.
+pub async fn check_credit(
+    state: &AppState,
+    scope: &Scope,
+    customer: &CustomerId,
+    currency: Currency,
+    held: i64,
+    amount_minor: i64,
+) -> ApiResult<()> {
+    limits::enforce(state, scope, customer, currency, held, amount_minor).await
+}
+
+/// The wallet's limits in `currency`: the customer's over the merchant's.
+pub async fn limits_of(
+    state: &AppState,
+    scope: &Scope,
+    customer: &CustomerId,
+    currency: Currency,
+) -> ApiResult<portcullis_domain::wallet::WalletLimits> {
+    limits::effective(state, scope, customer, currency).await
+}
+
 /// Sets the customer object's `balance` and `currency` (Stripe's shape:
 /// `balance` is minus what the wallet holds) from the currency of its
 /// newest balance transaction; a customer without any keeps 0 and null.

@@ -224,7 +224,11 @@ fn check_holder(input: &ConfirmInput, customer: &str) -> ApiResult<()> {
 /// rule asked for (its id set on `intent`).
 fn paid_risk_writes(ctx: &Ctx<'_>, intent: &mut PaymentIntent) -> ApiResult<Vec<WriteOp>> {
     let mut ops = crate::payments::risk::wallet_paid_writes(ctx.state, ctx.scope, intent);
-    let Some(rule) = intent.wallet_risk.as_ref().and_then(|v| v.review_rule.clone()) else {
+    let Some(rule) = intent
+        .wallet_risk
+        .as_ref()
+        .and_then(|v| v.review_rule.clone())
+    else {
         return Ok(ops);
     };
     let (id, opened) =

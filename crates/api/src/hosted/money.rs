@@ -43,6 +43,35 @@ fn symbol(code: &str, locale: Locale) -> Option<&'static str> {
     })
 }
 
+/// A positive amount a person typed in major units (`50`, `50.5`,
+/// `1,000.25`; at most the currency's exponent of decimals), in minor
+/// units; `None` for anything else, zero, or too large. No floats.
+pub fn parse_major(text: &str, currency: Currency) -> Option<i64> {
+    let exponent = u32::from(currency.exponent());
+    let plain: String = text.trim().chars().filter(|c| *c != ',').collect();
+    let (whole, fraction) = plain.split_once('.').unwrap_or((&plain, ""));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 15 || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    if fraction.len() > exponent as usize || (plain.contains('.') && fraction.is_empty()) {
+        return None;
+    }
+    let scale = 10i64.checked_pow(exponent)?;
+    let padded = format!("{fraction:0<width$}", width = exponent as usize);
+    let fraction_minor = if padded.is_empty() {
+        0
+    } else {
+        padded.parse::<i64>().ok()?
+    };
+    let minor = whole
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(scale)?
+        .checked_add(fraction_minor)?;
+    (minor > 0).then_some(minor)
+}
+
 fn group_thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
@@ -85,5 +114,28 @@ mod tests {
             format_amount(i64::MIN, currency("usd"), Locale::En),
             "-$92,233,720,368,547,758.08"
         );
+    }
+
+    #[test]
+    fn typed_amounts_become_minor_units_or_nothing() {
+        let usd = currency("usd");
+        assert_eq!(parse_major("50", usd), Some(5000));
+        assert_eq!(parse_major(" 1,000.5 ", usd), Some(100_050));
+        assert_eq!(parse_major("0.01", usd), Some(1));
+        assert_eq!(parse_major("500", currency("jpy")), Some(500));
+        for bad in [
+            "",
+            "0",
+            "0.00",
+            "1.234",
+            "1.",
+            "-5",
+            "1e3",
+            "abc",
+            "99999999999999999",
+        ] {
+            assert_eq!(parse_major(bad, usd), None, "{bad}");
+        }
+        assert_eq!(parse_major("5.5", currency("jpy")), None);
     }
 }

@@ -10,6 +10,35 @@ use super::passkeys::{Device, ORIGIN};
 use super::{world, PASSWORD};
 use crate::support::Backend;
 
+/// The sign-in page's passkey ceremony: a challenge for the `realm`
+/// fields, the authenticator's answer, posted with `extra`; the answer and
+/// the form posted (to post it again).
+async fn passkey_sign_in<'a>(
+    browser: &mut Browser,
+    phone: &mut Device,
+    realm: &[(&'a str, &'a str)],
+    extra: &[(&'a str, &'a str)],
+) -> (u16, serde_json::Value, Vec<(String, String)>) {
+    let (status, started) = browser
+        .post_json("/account/passkeys/login/challenge", realm)
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let credential = phone.get(&started["options"]).await;
+    let mut form: Vec<(String, String)> = realm
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    form.push((
+        "challenge".into(),
+        started["id"].as_str().unwrap().to_owned(),
+    ));
+    form.push(("credential".into(), credential));
+    let posted: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (status, answer) = browser.post_json("/account/passkeys/login", &posted).await;
+    (status, answer, form)
+}
+
 async fn add_sign_in_and_delete_a_passkey_on_the_pages(backend: Backend) {
     let w = world(backend, &[]).await;
     let email = "mei@example.com";
@@ -89,24 +118,29 @@ async fn add_sign_in_and_delete_a_passkey_on_the_pages(backend: Backend) {
     assert_eq!(status, 404, "an unknown merchant has no pages");
     let known = start(&csrf, merchant);
     let known: Vec<(&str, &str)> = known.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, started) = other
-        .post_json("/account/passkeys/login/challenge", &known)
-        .await;
-    assert_eq!(status, 200, "{started}");
-    let credential = phone.get(&started["options"]).await;
-    let mut form = known.clone();
-    let challenge = started["id"].as_str().unwrap();
-    form.extend([
-        ("challenge", challenge),
-        ("credential", credential.as_str()),
-    ]);
-    let (status, signed_in) = other.post_json("/account/passkeys/login", &form).await;
+    let (status, signed_in, form) = passkey_sign_in(&mut other, &mut phone, &known, &[]).await;
     assert_eq!(status, 200, "{signed_in}");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(signed_in["return_to"], "/account");
     assert!(other.cookies.contains_key("portcullis_account_session"));
     let (status, again) = other.post_json("/account/passkeys/login", &form).await;
     assert_eq!(status, 400, "a spent challenge: {again}");
     assert_eq!(again["error"]["message"], "此通行密钥请求已失效，请重试。");
+
+    // The sign-in page's `return_to` (a checkout page that sent the
+    // customer) is followed when it is of this site, never elsewhere.
+    for (asked, answered) in [
+        (
+            "/checkout/cs_test_x?locale=en",
+            "/checkout/cs_test_x?locale=en",
+        ),
+        ("https://elsewhere.example/steal", "/account"),
+    ] {
+        let extra = [("return_to", asked)];
+        let (status, signed_in, _) = passkey_sign_in(&mut other, &mut phone, &known, &extra).await;
+        assert_eq!(status, 200, "{signed_in}");
+        assert_eq!(signed_in["return_to"], answered);
+    }
 
     // A passkey sign-in counts as a step-up: this session may delete it.
     let home = other.get("/account").await;

@@ -453,3 +453,18 @@ pub fn checkout_session_form<'a>(
     form.extend_from_slice(extra);
     form
 }
+
+/// How many events of `kind` are about the object `id` (the newest 100).
+#[allow(dead_code)]
+pub async fn events_about(api: &Api, kind: &str, id: &str) -> usize {
+    let events = api
+        .get(&format!("/v1/events?type={kind}&limit=100"))
+        .await
+        .json();
+    events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["data"]["object"]["id"] == id)
+        .count()
+}

@@ -230,6 +230,7 @@ impl Realm {
         super::views::PasskeyLogin {
             merchant: self.0.merchant_id.as_str().to_owned(),
             mode: self.mode(),
+            return_to: None,
         }
     }
 

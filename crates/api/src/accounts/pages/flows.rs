@@ -4,7 +4,7 @@
 
 use super::context::{self, call, PageCtx, Realm, Refusal};
 use super::texts::Texts;
-use super::views::{Field, FormPage, Link};
+use super::views::{Field, FormPage, Link, PasskeyLogin};
 use crate::accounts::{credentials, devices, registration, signin};
 use crate::auth::Caller;
 use crate::state::AppState;
@@ -211,7 +211,8 @@ struct Place {
     caller: Caller,
     token: Option<String>,
     session: Option<String>,
-    /// Where sign-in goes on to: a path of our own origin (`return_to`).
+    /// Where signing in goes on to (a path of this site, such as the
+    /// checkout page that sent the customer), else the account page.
     return_to: Option<String>,
 }
 
@@ -292,7 +293,8 @@ async fn locate(
             (realm, None, Some(session))
         }
     };
-    let return_to = named(query, "return_to").map(str::to_owned);
+    let return_to =
+        named(query, "return_to").and_then(|raw| super::step_up::own_path(&state.base_url(), raw));
     match realm.caller(state).await {
         Ok(Some(caller)) => Ok(Place {
             realm,
@@ -449,7 +451,10 @@ fn form(
         submit: flow.submit_label(t),
         danger: flow == Flow::Deactivate,
         links: flow.links(t, Some(&place.realm)),
-        passkey_login: (flow == Flow::Login).then(|| place.realm.passkey_login()),
+        passkey_login: (flow == Flow::Login).then(|| PasskeyLogin {
+            return_to: place.return_to.clone(),
+            ..place.realm.passkey_login()
+        }),
     };
     html(ctx, status, page.render())
 }

@@ -17,6 +17,7 @@
 //! it from the token. Each page calls the very handler of the JSON API.
 
 mod assets;
+mod checkout;
 mod context;
 mod flows;
 mod passkeys;
@@ -25,6 +26,7 @@ mod signed_in;
 mod step_up;
 mod step_up_payment;
 mod texts;
+mod top_up;
 mod views;
 
 use crate::accounts::tokens::TOKEN_CHARS_MAX;
@@ -60,6 +62,15 @@ const REGISTER_FORM: &[Param] = &[
     p::string("name", 256),
 ];
 const LOGIN_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, RETURN_TO, CSRF, EMAIL, PASSWORD];
+const CHECKOUT_BALANCE: &[Param] = &[LOCALE];
+const TOP_UP_PAGE: &[Param] = &[LOCALE];
+const TOP_UP_FORM: &[Param] = &[
+    LOCALE,
+    CSRF,
+    p::string("amount", 32),
+    p::string("currency", 3),
+];
+const CHECKOUT_BALANCE_PAY: &[Param] = &[LOCALE, CSRF];
 const RESET_REQUEST_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, RETURN_TO, CSRF, EMAIL];
 const TOKEN_PAGE: &[Param] = &[TOKEN, LOCALE];
 const TOKEN_FORM: &[Param] = &[TOKEN, LOCALE, CSRF];
@@ -96,7 +107,9 @@ const PASSKEY_ADD_FORM: &[Param] = &[
     p::string("name", crate::accounts::passkeys::NAME_CHARS_MAX),
 ];
 const PASSKEY_LOGIN_START: &[Param] = &[MERCHANT, MODE, LOCALE, CSRF];
-const PASSKEY_LOGIN_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, CSRF, CHALLENGE, CREDENTIAL];
+const PASSKEY_LOGIN_FORM: &[Param] = &[
+    MERCHANT, MODE, LOCALE, RETURN_TO, CSRF, CHALLENGE, CREDENTIAL,
+];
 
 /// A hosted page: no API key, HTML.
 fn page(path: &'static str, summary: &'static str, params: &'static [Param]) -> crate::routes::Doc {
@@ -125,6 +138,38 @@ pub fn routes() -> Routes {
                 SIGNED_IN_FORM,
             ),
             signed_in::revoke,
+        )
+        .get(
+            page(
+                "/account/top_up",
+                "Top up the signed-in customer's balance: amount and currency, then the checkout page (hosted page)",
+                TOP_UP_PAGE,
+            ),
+            top_up::show,
+        )
+        .post(
+            page(
+                "/account/top_up",
+                "Start a top-up: its limits checked, then on to pay on the checkout page (hosted page)",
+                TOP_UP_FORM,
+            ),
+            top_up::submit,
+        )
+        .get(
+            page(
+                "/account/checkout/{id}/balance",
+                "Who is signed in and what their balance holds, for a Checkout Session's \"Pay from balance\" (JSON)",
+                CHECKOUT_BALANCE,
+            ),
+            checkout::show,
+        )
+        .post(
+            page(
+                "/account/checkout/{id}/balance",
+                "Pay a Checkout Session from the signed-in customer's balance (JSON)",
+                CHECKOUT_BALANCE_PAY,
+            ),
+            checkout::pay,
         )
         .get(
             page(

@@ -23,6 +23,7 @@ pub const DONE: &[&str] = &[
     "session_revoked",
     "passkey_added",
     "passkey_deleted",
+    "topped_up",
 ];
 
 pub(super) struct SignedIn {
@@ -131,6 +132,7 @@ pub async fn home(
             "email_sent" => t.email_sent,
             "passkey_added" => t.passkey_added,
             "passkey_deleted" => t.passkey_deleted,
+            "topped_up" => t.topped_up,
             _ => t.session_revoked,
         }
         .to_owned()
@@ -150,12 +152,19 @@ pub async fn home(
             current: s["current"].as_bool().unwrap_or(false),
         })
         .collect();
+    let balances = match portcullis_domain::ids::CustomerId::parse(&text(&me["customer"])) {
+        Some(customer) => {
+            super::top_up::balance_rows(&state, &who.realm.0, &customer, ctx.locale).await
+        }
+        None => vec![],
+    };
     let page = HomePage {
         chrome: ctx.chrome(&state, None, notice),
         email: text(&me["email"]),
         status: text(&me["status"]),
         sessions: rows,
         passkeys: passkey_rows(t, &passkeys),
+        balances,
     };
     html(ctx, StatusCode::OK, page.render())
 }

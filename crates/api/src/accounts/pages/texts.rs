@@ -105,6 +105,22 @@ pub struct Texts {
     pub passkey_login: &'static str,
     pub passkey_failed: &'static str,
     pub return_to_foreign: &'static str,
+    pub balance_title: &'static str,
+    pub balance_none: &'static str,
+    pub top_up_title: &'static str,
+    pub top_up_intro: &'static str,
+    pub top_up_amount: &'static str,
+    pub top_up_currency: &'static str,
+    pub top_up_submit: &'static str,
+    /// The top-up's line item on the checkout page.
+    pub top_up_item: &'static str,
+    pub top_up_amount_invalid: &'static str,
+    pub topped_up: &'static str,
+    pub limits_title: &'static str,
+    pub limits_none: &'static str,
+    pub limit_balance_max: &'static str,
+    pub limit_daily_top_up: &'static str,
+    pub limit_daily_spend: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -207,6 +223,21 @@ pub const EN: Texts = Texts {
     passkey_login: "Sign in with a passkey",
     passkey_failed: "The passkey could not be used. Try again.",
     return_to_foreign: "This page can only return you to this site.",
+    balance_title: "Balance",
+    balance_none: "Your balance is empty.",
+    top_up_title: "Top up your balance",
+    top_up_intro: "Choose an amount and a currency, then pay by card or with a wallet on the next page.",
+    top_up_amount: "Amount",
+    top_up_currency: "Currency",
+    top_up_submit: "Continue to payment",
+    top_up_item: "Balance top-up",
+    top_up_amount_invalid: "Enter an amount greater than zero, such as 50 or 50.00.",
+    topped_up: "Thank you: your balance is topped up once the payment is confirmed.",
+    limits_title: "Limits",
+    limits_none: "No limits are set.",
+    limit_balance_max: "Most your balance may hold",
+    limit_daily_top_up: "Most you may top up per day",
+    limit_daily_spend: "Most you may spend per day",
 };
 
 pub const ZH_CN: Texts = Texts {
@@ -309,6 +340,21 @@ pub const ZH_CN: Texts = Texts {
     passkey_login: "使用通行密钥登录",
     passkey_failed: "无法使用通行密钥，请重试。",
     return_to_foreign: "此页面只能返回本网站。",
+    balance_title: "余额",
+    balance_none: "您的余额为空。",
+    top_up_title: "余额充值",
+    top_up_intro: "请选择金额和币种，然后在下一页使用银行卡或钱包付款。",
+    top_up_amount: "金额",
+    top_up_currency: "币种",
+    top_up_submit: "继续付款",
+    top_up_item: "余额充值",
+    top_up_amount_invalid: "请输入大于零的金额，例如 50 或 50.00。",
+    topped_up: "谢谢：付款确认后，您的余额即完成充值。",
+    limits_title: "限额",
+    limits_none: "未设置限额。",
+    limit_balance_max: "余额上限",
+    limit_daily_top_up: "每日充值上限",
+    limit_daily_spend: "每日消费上限",
 };
 
 impl Texts {
@@ -344,6 +390,10 @@ impl Texts {
             "account_step_up_required" if zh => "此操作需要先用您的通行密钥确认身份。",
             "account_step_up_required" => {
                 "This action needs you to confirm with your passkey first."
+            }
+            "balance_limit_exceeded" if zh => "此次充值将超出您余额的限额，未产生任何扣款。",
+            "balance_limit_exceeded" => {
+                "This top-up would exceed a limit of your balance, and nothing was charged."
             }
             "passkey_verification_failed" if zh => "无法验证此通行密钥。",
             "passkey_challenge_invalid" if zh => "此通行密钥请求已失效，请重试。",

@@ -108,6 +108,8 @@ pub struct FormPage {
 pub struct PasskeyLogin {
     pub merchant: String,
     pub mode: &'static str,
+    /// Where signing in goes on to (a path of this site), if not `/account`.
+    pub return_to: Option<String>,
 }
 
 /// One row of the sessions table.
@@ -138,6 +140,7 @@ pub struct HomePage {
     pub status: String,
     pub sessions: Vec<SessionRow>,
     pub passkeys: Vec<PasskeyRow>,
+    pub balances: Vec<BalanceRow>,
 }
 
 /// The passkey step-up page; its script runs the ceremony.
@@ -169,4 +172,35 @@ pub struct PaymentStepUpPage {
     /// The input the last error named (`password`, `code`), or "".
     pub invalid: &'static str,
     pub links: Vec<Link>,
+}
+
+/// What the wallet holds in one currency, formatted.
+pub struct BalanceRow {
+    pub code: &'static str,
+    pub amount: String,
+}
+
+pub struct CurrencyOption {
+    pub code: &'static str,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// One limit of the wallet, formatted.
+pub struct LimitRow {
+    pub label: &'static str,
+    pub amount: String,
+}
+
+/// The top-up page.
+#[derive(Template)]
+#[template(path = "account/top_up.html")]
+pub struct TopUpPage {
+    pub chrome: Chrome,
+    pub balances: Vec<BalanceRow>,
+    pub currencies: Vec<CurrencyOption>,
+    pub limits: Vec<LimitRow>,
+    /// What was typed, kept after an error.
+    pub amount: String,
+    pub amount_invalid: bool,
 }
