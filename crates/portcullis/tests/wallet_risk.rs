@@ -14,10 +14,9 @@ mod wallets;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use support::risk::add_rule;
-use support::{create_merchant, Answer, Api, Backend, TestDatabase, TestServer};
+use support::wallet_shop::WalletShop;
+use support::{Answer, Api, Backend, TestDatabase, TestServer};
 use wallets::WalletSim;
-
-const ALLOW_PRIVATE: (&str, &str) = ("PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS", "true");
 
 struct Setup {
     sim: WalletSim,
@@ -28,21 +27,13 @@ struct Setup {
 
 async fn setup(backend: Backend) -> Setup {
     let sim = WalletSim::start(None, &["--notify-speedup", "100000"]);
-    let db = TestDatabase::new(backend).await;
-    let merchant = create_merchant(&db, "Tea House");
-    let server = TestServer::start_with_env(&db, &[], &[ALLOW_PRIVATE]);
-    let api = Api::new(&server, &merchant.secret_key);
-    for provider in ["alipay", "wechat_pay"] {
-        let form = sim.account_form(provider);
-        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let created = api.post("/v1/connector_accounts", &form).await;
-        assert_eq!(created.status, 200, "{}", created.text);
-    }
+    let forms = [sim.account_form("alipay"), sim.account_form("wechat_pay")];
+    let shop = WalletShop::open(backend, &forms).await;
     Setup {
         sim,
-        _db: db,
-        _server: server,
-        api,
+        _db: shop.db,
+        _server: shop.server,
+        api: shop.api,
     }
 }
 
