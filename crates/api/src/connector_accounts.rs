@@ -502,36 +502,24 @@ async fn refuse_with_open_payments(
     scope: &portcullis_store::Scope,
     id: &str,
 ) -> ApiResult<()> {
-    use portcullis_store::{ListQuery, PageCursor, SqlValue, Table};
-    let statuses: Vec<SqlValue> = OPEN_STATUSES
-        .iter()
-        .map(|s| SqlValue::Text((*s).to_owned()))
-        .collect();
-    let mut cursor = PageCursor::Newest;
-    loop {
-        let query = ListQuery {
-            scope: scope.clone(),
-            filters: vec![],
-            one_of: vec![("status", statuses.clone())],
-            created: Default::default(),
-            cursor,
-            limit: OPEN_PAGE,
-        };
-        let page = state.store.list(Table::PaymentIntents, &query).await?;
-        for doc in &page.docs {
+    let open = first_in_status(
+        state,
+        scope,
+        portcullis_store::Table::PaymentIntents,
+        &OPEN_STATUSES,
+        |doc| async move {
             let newest = crate::payments::attempts::newest(state, scope, &doc.id).await?;
-            if newest.and_then(|a| a.connector_account).as_deref() == Some(id) {
-                return Err(ApiError::invalid(
-                    "resource_in_use",
-                    &format!("This connector account has open payments ({}, …): capture or cancel them before deleting it, or disable it (enabled=false) to stop new payments.", doc.id),
-                    "id",
-                ));
-            }
-        }
-        match page.docs.last() {
-            Some(last) if page.has_more => cursor = PageCursor::StartingAfter(last.id.clone()),
-            _ => return Ok(()),
-        }
+            Ok(newest.and_then(|a| a.connector_account).as_deref() == Some(id))
+        },
+    )
+    .await?;
+    match open {
+        Some(intent) => Err(ApiError::invalid(
+            "resource_in_use",
+            &format!("This connector account has open payments ({intent}, …): capture or cancel them before deleting it, or disable it (enabled=false) to stop new payments."),
+            "id",
+        )),
+        None => Ok(()),
     }
 }
 
@@ -546,9 +534,49 @@ async fn refuse_with_unsettled_refunds(
     scope: &portcullis_store::Scope,
     id: &str,
 ) -> ApiResult<()> {
+    use crate::payments::records;
     use portcullis_domain::{charges::Charge, refunds::Refund};
-    use portcullis_store::{ListQuery, PageCursor, SqlValue, Table};
-    let statuses: Vec<SqlValue> = UNSETTLED_REFUNDS
+    let unsettled = first_in_status(
+        state,
+        scope,
+        portcullis_store::Table::Refunds,
+        &UNSETTLED_REFUNDS,
+        |doc| async move {
+            let refund: Refund =
+                serde_json::from_str(&doc.body).map_err(|e| ApiError::internal(&e))?;
+            let Some(charge_id) = &refund.charge else {
+                return Ok(false);
+            };
+            let (_, charge) = records::load::<Charge>(state, scope, charge_id, "charge").await?;
+            Ok(crate::routing::connectors::account_of(&charge) == Some(id))
+        },
+    )
+    .await?;
+    match unsettled {
+        Some(refund) => Err(ApiError::invalid(
+            "resource_in_use",
+            &format!("This connector account has unsettled refunds ({refund}, …): wait until they succeed or fail before deleting it, or disable it (enabled=false) to stop new payments."),
+            "id",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The id of the newest document of `table` in one of `statuses` for which
+/// `uses_account` holds, read [`OPEN_PAGE`] at a time; `None` when none does.
+async fn first_in_status<F, Fut>(
+    state: &AppState,
+    scope: &portcullis_store::Scope,
+    table: portcullis_store::Table,
+    statuses: &[&str],
+    mut uses_account: F,
+) -> ApiResult<Option<String>>
+where
+    F: FnMut(portcullis_store::Doc) -> Fut,
+    Fut: std::future::Future<Output = ApiResult<bool>>,
+{
+    use portcullis_store::{ListQuery, PageCursor, SqlValue};
+    let statuses: Vec<SqlValue> = statuses
         .iter()
         .map(|s| SqlValue::Text((*s).to_owned()))
         .collect();
@@ -562,24 +590,15 @@ async fn refuse_with_unsettled_refunds(
             cursor,
             limit: OPEN_PAGE,
         };
-        let page = state.store.list(Table::Refunds, &query).await?;
-        for refund in crate::payments::records::decode_all::<Refund>(&page.docs)? {
-            let Some(charge_id) = &refund.charge else {
-                continue;
-            };
-            let (_, charge) =
-                crate::payments::records::load::<Charge>(state, scope, charge_id, "charge").await?;
-            if crate::routing::connectors::account_of(&charge) == Some(id) {
-                return Err(ApiError::invalid(
-                    "resource_in_use",
-                    &format!("This connector account has unsettled refunds ({}, …): wait until they succeed or fail before deleting it, or disable it (enabled=false) to stop new payments.", refund.id),
-                    "id",
-                ));
+        let page = state.store.list(table, &query).await?;
+        for doc in &page.docs {
+            if uses_account(doc.clone()).await? {
+                return Ok(Some(doc.id.clone()));
             }
         }
         match page.docs.last() {
             Some(last) if page.has_more => cursor = PageCursor::StartingAfter(last.id.clone()),
-            _ => return Ok(()),
+            _ => return Ok(None),
         }
     }
 }

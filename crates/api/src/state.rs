@@ -88,8 +88,10 @@ impl Default for ApiSettings {
     }
 }
 
+/// The API's shared state, and the clock it reads: the system's, or for
+/// written history a stopped one ([`AppState::as_of`]).
 #[derive(Clone)]
-pub struct AppState(Arc<Inner>);
+pub struct AppState(Arc<Inner>, Option<UnixSeconds>);
 
 pub struct Inner {
     pub store: Store,
@@ -157,7 +159,7 @@ impl AppState {
         let in_flight = InFlight::new(settings.requests_in_flight_max);
         let rate_limits = RateLimits::new(settings.rate_limits);
         let accounts_mailer = crate::accounts::mail::Mailer::new(&settings.accounts);
-        Self(Arc::new(Inner {
+        let inner = Inner {
             store,
             key_hasher,
             keys,
@@ -176,7 +178,8 @@ impl AppState {
             routing_cache,
             client_keys: Default::default(),
             accounts_mailer,
-        }))
+        };
+        Self(Arc::new(inner), None)
     }
 
     /// The acquirer that serves payments in `livemode`. Every connector
@@ -212,8 +215,18 @@ impl AppState {
         &self.accounts_mailer
     }
 
-    /// The current time in Unix seconds.
+    /// This state with its clock stopped at `unix_s`, which [`Self::now`]
+    /// then answers. Only `portcullis seed` asks for it, to build history
+    /// as of past times; a serving gateway's state reads the system clock.
+    pub fn as_of(&self, unix_s: UnixSeconds) -> AppState {
+        AppState(self.0.clone(), Some(unix_s))
+    }
+
+    /// The current time in Unix seconds (the stopped clock's, if any).
     pub fn now(&self) -> UnixSeconds {
+        if let Some(unix_s) = self.1 {
+            return unix_s;
+        }
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64)

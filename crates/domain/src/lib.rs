@@ -12,6 +12,7 @@ pub mod checkout;
 pub mod connector_accounts;
 pub mod customers;
 pub mod ids;
+pub mod locale;
 pub mod merchants;
 pub mod metadata;
 pub mod money;

@@ -327,6 +327,12 @@ pub struct SeedArgs {
     /// Customers the payments are spread over (default: one per ten payments).
     #[arg(long)]
     pub customers: Option<u64>,
+    /// Days the history spans, ending now: payment `k` of `N` is dated
+    /// `k/N` of the way through them, customers at their start. Captures
+    /// older than the settlement delay (2 days by default) are left
+    /// pending for the ledger worker to settle once a gateway runs.
+    #[arg(long, default_value_t = 1)]
+    pub days: u64,
     /// Payments being built at once (one write set each); a committer
     /// applies them a thousand per transaction with multi-row statements.
     #[arg(long, default_value_t = 64)]

@@ -19,10 +19,10 @@ mod wallets;
 
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use support::{create_merchant, Api, Backend, TestDatabase, TestServer};
+use support::wallet_shop::WalletShop;
+use support::{Api, Backend, TestDatabase, TestServer};
 use wallets::WalletSim;
 
-const ALLOW_PRIVATE: (&str, &str) = ("PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS", "true");
 const SUCCESS_URL: &str = "https://shop.example/done?session={CHECKOUT_SESSION_ID}";
 const DESKTOP: &str =
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36";
@@ -38,21 +38,13 @@ struct Setup {
 
 async fn setup(backend: Backend) -> Setup {
     let sim = WalletSim::start(None, &["--notify-speedup", "100000"]);
-    let db = TestDatabase::new(backend).await;
-    let merchant = create_merchant(&db, "Tea House");
-    let server = TestServer::start_with_env(&db, &[], &[ALLOW_PRIVATE]);
-    let api = Api::new(&server, &merchant.secret_key);
-    for provider in ["alipay", "wechat_pay"] {
-        let form = sim.account_form(provider);
-        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let created = api.post("/v1/connector_accounts", &form).await;
-        assert_eq!(created.status, 200, "{}", created.text);
-    }
+    let forms = [sim.account_form("alipay"), sim.account_form("wechat_pay")];
+    let shop = WalletShop::open(backend, &forms).await;
     Setup {
         sim,
-        _db: db,
-        server,
-        api,
+        _db: shop.db,
+        server: shop.server,
+        api: shop.api,
     }
 }
 

@@ -643,7 +643,7 @@ async fn filters_reach_past_the_newest_payments(backend: Backend) {
 }
 
 /// The test/live switch shows live objects to the roles the matrix
-/// allows, and records the switch; a developer stays in test mode.
+/// allows (every role, developers included), and records the switch.
 async fn live_mode_is_viewable_by_the_roles_allowed(backend: Backend) {
     let db = TestDatabase::new(backend).await;
     let merchant = create_merchant(&db, "Dashboard");
@@ -731,27 +731,33 @@ async fn live_mode_is_viewable_by_the_roles_allowed(backend: Backend) {
         .body
         .contains("tina@test.example"));
 
-    // A developer has no switch, may not switch, and a forged cookie is ignored.
+    // A developer sees live data too (as Stripe's Developer role does),
+    // with the same permissions: the switch, live objects, no refunds.
     let mut developer = activate(
         &server,
         &create_user(&db, &merchant.id, "dev@example.com", "developer"),
     )
     .await;
     let page = developer.get("/dashboard/customers").await;
-    assert!(!page.body.contains("/dashboard/mode"));
-    let refused = developer
+    assert!(page.body.contains("/dashboard/mode"));
+    let switched = developer
         .post(
             "/dashboard/mode",
             &[("csrf_token", &csrf(&page)), ("mode", "live")],
         )
         .await;
-    assert_eq!(refused.status, 403);
-    developer
-        .cookies
-        .push(("portcullis_dashboard_mode".into(), "live".into()));
-    let still = developer.get("/dashboard/customers").await;
-    assert!(still.body.contains("tina@test.example"));
-    assert!(!still.body.contains("larry@live.example"));
+    assert_eq!(switched.status, 303, "{}", switched.body);
+    let live = developer.get("/dashboard/customers").await;
+    assert!(live.body.contains("larry@live.example"));
+    assert!(!live.body.contains("tina@test.example"));
+    assert_eq!(count(&db, recorded).await, 2, "the developer's switch too");
+    let refund = developer
+        .post(
+            "/dashboard/payments/pi_none/refund",
+            &[("csrf_token", &csrf(&live))],
+        )
+        .await;
+    assert_eq!(refund.status, 403, "live mode gives no new action");
 }
 
 async fn a_resend_commits_with_its_record(backend: Backend) {

@@ -13,6 +13,8 @@ const PAYMENTS: i64 = 120;
 const CUSTOMERS: i64 = 12;
 /// Orders 0-4 and 100-104 use the decline card (5 %).
 const DECLINED: i64 = 10;
+/// The history spans the 30 days before the run.
+const DAYS: i64 = 30;
 
 async fn seeding_writes_customers_payments_and_a_ledger_that_verifies(backend: Backend) {
     let db = TestDatabase::new(backend).await;
@@ -26,6 +28,8 @@ async fn seeding_writes_customers_payments_and_a_ledger_that_verifies(backend: B
             &CUSTOMERS.to_string(),
             "--connections",
             "8",
+            "--days",
+            &DAYS.to_string(),
             "--json",
         ],
     );
@@ -75,6 +79,29 @@ async fn seeding_writes_customers_payments_and_a_ledger_that_verifies(backend: B
         shapes,
         [PAYMENTS, PAYMENTS, PAYMENTS, succeeded, DECLINED],
         "an attempt, a method and an evaluation per payment; a balance transaction per capture"
+    );
+    let times = counts(
+        &db,
+        &[
+            "SELECT MAX(created) - MIN(created) FROM payment_intents",
+            "SELECT MAX(created) - MIN(created) FROM charges",
+            "SELECT COUNT(*) FROM payment_intents a JOIN payment_intents b \
+             ON a.seq < b.seq AND a.created > b.created",
+            "SELECT COUNT(*) FROM customers c WHERE c.created > \
+             (SELECT MIN(created) FROM payment_intents)",
+        ],
+    )
+    .await;
+    let span_s = DAYS * 86_400;
+    let last_step_s = span_s / PAYMENTS;
+    assert!(
+        (span_s - last_step_s..span_s).contains(&times[0]) && times[1] == times[0],
+        "payments and charges spread over {DAYS} days: {times:?}"
+    );
+    assert_eq!(
+        times[2..],
+        [0, 0],
+        "seq follows created; customers come first"
     );
 }
 

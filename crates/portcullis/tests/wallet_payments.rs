@@ -16,10 +16,9 @@ use std::time::{Duration, Instant};
 use support::wallet_qr::{
     assert_page, events_of, intent, open_page, wait_for_status, ALIPAY_UA, DESKTOP_UA, WECHAT_UA,
 };
-use support::{cli, create_merchant, Api, Backend, TestDatabase, TestServer};
+use support::wallet_shop::WalletShop;
+use support::{cli, Api, Backend, TestDatabase, TestServer};
 use wallets::WalletSim;
-
-const ALLOW_PRIVATE: (&str, &str) = ("PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS", "true");
 
 struct Setup {
     sim: WalletSim,
@@ -31,22 +30,14 @@ struct Setup {
 
 async fn setup(backend: Backend) -> Setup {
     let sim = WalletSim::start(None, &["--notify-speedup", "100000"]);
-    let db = TestDatabase::new(backend).await;
-    let merchant = create_merchant(&db, "Tea House");
-    let server = TestServer::start_with_env(&db, &[], &[ALLOW_PRIVATE]);
-    let api = Api::new(&server, &merchant.secret_key);
-    let publishable = Api::new(&server, &merchant.publishable_key);
-    for provider in ["alipay", "wechat_pay"] {
-        let form = sim.account_form(provider);
-        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let created = api.post("/v1/connector_accounts", &form).await;
-        assert_eq!(created.status, 200, "{}", created.text);
-    }
+    let forms = [sim.account_form("alipay"), sim.account_form("wechat_pay")];
+    let shop = WalletShop::open(backend, &forms).await;
+    let publishable = Api::new(&shop.server, &shop.merchant.publishable_key);
     Setup {
         sim,
-        db,
-        server,
-        api,
+        db: shop.db,
+        server: shop.server,
+        api: shop.api,
         publishable,
     }
 }

@@ -19,10 +19,9 @@ use support::risk::add_rule;
 use support::wallet_qr::{
     assert_page, events_of, open_page, wait_for_status, ALIPAY_UA, DESKTOP_UA, WECHAT_UA,
 };
-use support::{create_merchant, Answer, Api, Backend, TestDatabase, TestServer};
+use support::wallet_shop::WalletShop;
+use support::{Answer, Api, Backend, TestDatabase, TestServer};
 use wallets::WalletSim;
-
-const ALLOW_PRIVATE: (&str, &str) = ("PORTCULLIS_CONNECTORS_ALLOW_PRIVATE_ENDPOINTS", "true");
 
 struct Setup {
     sim: WalletSim,
@@ -39,28 +38,25 @@ struct Setup {
 async fn setup(backend: Backend) -> Setup {
     let sim_dir = tempfile::tempdir().unwrap();
     let sim = WalletSim::start(Some(sim_dir.path()), &["--notify-speedup", "100000"]);
-    let db = TestDatabase::new(backend).await;
-    let merchant = create_merchant(&db, "Tea House");
-    let server = TestServer::start_with_env(&db, &[], &[ALLOW_PRIVATE]);
-    let api = Api::new(&server, &merchant.secret_key);
-    let mut alipay_notify_url = String::new();
-    for provider in ["alipay", "wechat_pay"] {
-        let form = sim.account_form(provider);
-        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let created = api.post("/v1/connector_accounts", &form).await;
-        assert_eq!(created.status, 200, "{}", created.text);
-        if provider == "alipay" {
-            alipay_notify_url = created.json()["notify_url"].as_str().unwrap().to_owned();
-        }
-    }
+    let forms = [sim.account_form("alipay"), sim.account_form("wechat_pay")];
+    let shop = WalletShop::open(backend, &forms).await;
+    let accounts = shop.api.get("/v1/connector_accounts?limit=10").await.json();
+    let alipay_notify_url = accounts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["type"] == "alipay")
+        .and_then(|a| a["notify_url"].as_str())
+        .unwrap()
+        .to_owned();
     Setup {
         sim,
         sim_dir,
         alipay_notify_url,
-        merchant: merchant.id,
-        db,
-        server,
-        api,
+        merchant: shop.merchant.id,
+        db: shop.db,
+        server: shop.server,
+        api: shop.api,
     }
 }
 

@@ -14,28 +14,22 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import AxeBuilder from '@axe-core/playwright';
+import {
+  BASE_URL,
+  CHROMIUM_ARGS,
+  CHROMIUM_PATH,
+  NAVIGATION_TIMEOUT_MS,
+  SECRET_KEY,
+  TEST_TIMEOUT_MS,
+  expectNoSeriousViolations,
+  gateway,
+  startReceiver,
+} from './support/hosted_pages.mjs';
 
-const BASE_URL = process.env.PORTCULLIS_URL;
-const SECRET_KEY = process.env.PORTCULLIS_SECRET_KEY;
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const TEST_TIMEOUT_MS = 120_000;
-const NAVIGATION_TIMEOUT_MS = 30_000;
 const WEBHOOK_WAIT_MS = 30_000;
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const CARDS = {
   visa: '4242424242424242',
@@ -75,37 +69,6 @@ const LANGUAGES = {
 
 if (!BASE_URL || !SECRET_KEY) {
   throw new Error('PORTCULLIS_URL and PORTCULLIS_SECRET_KEY must be set (run tests/browser/run.sh)');
-}
-
-async function gateway(method, path, params) {
-  const response = await fetch(`${BASE_URL}${path}`, {
-    method,
-    headers: {
-      Authorization: `Bearer ${SECRET_KEY}`,
-      'Content-Type': 'application/x-www-form-urlencoded',
-    },
-    body: params ? new URLSearchParams(params).toString() : undefined,
-  });
-  const body = await response.json();
-  assert.ok(response.ok, `${method} ${path}: ${JSON.stringify(body)}`);
-  return body;
-}
-
-/** The merchant's server: its success and cancel pages and its webhooks. */
-function startReceiver() {
-  const received = [];
-  const server = createServer(async (request, response) => {
-    let body = '';
-    for await (const chunk of request) body += chunk;
-    received.push({ method: request.method, url: request.url, headers: request.headers, body });
-    response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-    response.end('<!doctype html><html lang="en"><title>Shop</title><h1>Thank you</h1></html>');
-  });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      resolve({ server, received, base: `http://127.0.0.1:${server.address().port}` });
-    });
-  });
 }
 
 async function createSession(receiver, locale) {
@@ -182,16 +145,6 @@ describe('the hosted checkout page', () => {
     assert.equal(after.status, 'complete');
     assert.equal(after.payment_status, 'paid');
     paidSessions.push(session.id);
-  }
-
-  async function expectNoSeriousViolations(page, what) {
-    const results = await new AxeBuilder({ page }).analyze();
-    const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    assert.deepEqual(
-      serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`),
-      [],
-      `axe on ${what}`,
-    );
   }
 
   for (const [locale, words] of Object.entries(LANGUAGES)) {

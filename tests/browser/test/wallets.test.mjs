@@ -23,29 +23,23 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import AxeBuilder from '@axe-core/playwright';
+import {
+  BASE_URL,
+  CHROMIUM_ARGS,
+  CHROMIUM_PATH,
+  NAVIGATION_TIMEOUT_MS,
+  SECRET_KEY,
+  TEST_TIMEOUT_MS,
+  expectNoSeriousViolations,
+  gateway,
+  startReceiver,
+} from './support/hosted_pages.mjs';
 
-const BASE_URL = process.env.PORTCULLIS_URL;
-const SECRET_KEY = process.env.PORTCULLIS_SECRET_KEY;
 const SIM_URL = process.env.WALLET_SIM_URL;
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const TEST_TIMEOUT_MS = 120_000;
-const NAVIGATION_TIMEOUT_MS = 30_000;
 const SETTLE_WAIT_MS = 30_000;
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 // The browsers the aggregated page tells apart (real apps' user agents).
 const AGENTS = {
@@ -90,20 +84,6 @@ if (!BASE_URL || !SECRET_KEY || !SIM_URL) {
   throw new Error('PORTCULLIS_URL, PORTCULLIS_SECRET_KEY and WALLET_SIM_URL must be set (run tests/browser/run.sh)');
 }
 
-async function gateway(method, path, params) {
-  const response = await fetch(`${BASE_URL}${path}`, {
-    method,
-    headers: {
-      Authorization: `Bearer ${SECRET_KEY}`,
-      'Content-Type': 'application/x-www-form-urlencoded',
-    },
-    body: params ? new URLSearchParams(params).toString() : undefined,
-  });
-  const body = await response.json();
-  assert.ok(response.ok, `${method} ${path}: ${JSON.stringify(body)}`);
-  return body;
-}
-
 /** The connector account's form parameters from the simulator's JSON. */
 function accountForm(json) {
   const account = JSON.parse(json);
@@ -129,31 +109,6 @@ async function intentSucceeds(id) {
     const intent = await gateway('GET', `/v1/payment_intents/${id}`);
     return intent.status === 'succeeded' ? intent : null;
   });
-}
-
-/** The merchant's server: the pages the wallets and checkout return to. */
-function startReceiver() {
-  const received = [];
-  const server = createServer((request, response) => {
-    received.push(request.url);
-    response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-    response.end('<!doctype html><html lang="en"><title>Shop</title><h1>Thank you</h1></html>');
-  });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      resolve({ server, received, base: `http://127.0.0.1:${server.address().port}` });
-    });
-  });
-}
-
-async function expectNoSeriousViolations(page, what) {
-  const results = await new AxeBuilder({ page }).analyze();
-  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(
-    serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`),
-    [],
-    `axe on ${what}`,
-  );
 }
 
 /** The aggregated page's stylesheet is the hosted pages' one, applied. */

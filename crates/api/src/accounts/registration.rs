@@ -79,7 +79,7 @@ async fn register_inner(
     let changes = CustomerChanges {
         email: Patch::Set(email.clone()),
         name: name.map_or(Patch::Keep, Patch::Set),
-        preferred_locales: Patch::Set(vec![locale.as_str().to_owned()]),
+        preferred_locales: Patch::Set(vec![locale.tag().to_owned()]),
         ..CustomerChanges::default()
     };
     let customer = Customer::create(&changes, caller.livemode(), now)

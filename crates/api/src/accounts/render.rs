@@ -14,7 +14,7 @@ pub fn account(account: &CustomerAccount, now: i64) -> Value {
         "customer": account.customer,
         "email": account.email,
         "status": account.status().as_str(),
-        "locale": account.locale.as_str(),
+        "locale": account.locale.tag(),
         "locked": account.locked_until(now).is_some(),
         "activated_at": account.activated_at,
         "created": account.created,

@@ -111,10 +111,8 @@ pub fn origin(request_ip: Option<std::net::IpAddr>, headers: &HeaderMap) -> Orig
 
 /// The language asked for: `locale` if given, else `Accept-Language`.
 pub fn locale(named: Option<&str>, headers: &HeaderMap) -> Locale {
-    named.and_then(Locale::parse).unwrap_or_else(|| {
-        headers
-            .get(axum::http::header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .map_or(Locale::En, Locale::negotiate)
-    })
+    named
+        .and_then(Locale::parse)
+        .or_else(|| crate::hosted::locale::from_accept_language(headers))
+        .unwrap_or_default()
 }

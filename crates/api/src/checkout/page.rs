@@ -78,7 +78,7 @@ pub fn locale_of(query: Option<&str>, session: &CheckoutSession, headers: &Heade
     let explicit = query
         .filter(|tag| Locale::parse(tag).is_some())
         .or(session.locale.as_deref());
-    Locale::negotiate(explicit, headers)
+    crate::hosted::locale::negotiate(explicit, headers)
 }
 
 /// Whether a session can no longer be paid: final, or past `expires_at`
@@ -195,7 +195,8 @@ async fn page(
         Ok(Shown::Page(html, switched)) => {
             let mut response = Html(html).into_response();
             if let Some(locale) = switched {
-                let cookie = locale.set_cookie("/checkout", state.settings.tls);
+                let cookie =
+                    crate::hosted::locale::remember_cookie(locale, "/checkout", state.settings.tls);
                 if let Ok(value) = HeaderValue::from_str(&cookie) {
                     response.headers_mut().insert(header::SET_COOKIE, value);
                 }

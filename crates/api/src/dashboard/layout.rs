@@ -73,7 +73,7 @@ pub fn named_locale(request: &mut crate::wire::ApiRequest) -> Option<String> {
 /// The page's language: the one the query names ([`named_locale`]), else
 /// the cookie, else the browser's.
 pub fn locale(lang: Option<&str>, headers: &HeaderMap) -> Locale {
-    Locale::negotiate(lang, headers)
+    crate::hosted::locale::negotiate(lang, headers)
 }
 
 impl Layout {
@@ -142,9 +142,11 @@ pub fn page(state: &AppState, template: &impl Template, lang: Option<Locale>) ->
 pub fn html(state: &AppState, rendered: String, lang: Option<Locale>) -> Response {
     let mut response = Html(rendered).into_response();
     if let Some(locale) = lang {
-        if let Ok(value) =
-            HeaderValue::from_str(&locale.set_cookie("/dashboard", state.settings.tls))
-        {
+        if let Ok(value) = HeaderValue::from_str(&crate::hosted::locale::remember_cookie(
+            locale,
+            "/dashboard",
+            state.settings.tls,
+        )) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
     }

@@ -15,8 +15,9 @@ use crate::risk::lists::{add_item_to, remove_item_from};
 use crate::risk::rules::{create_rule, delete_rule, update_rule, Change};
 use crate::state::AppState;
 use crate::wire::ApiRequest;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use portcullis_risk::rules::RULE_BYTES_MAX;
 use portcullis_risk::Rule;
@@ -75,12 +76,26 @@ pub async fn create(
     .await
 }
 
-/// What a button on a rule's row does.
+/// What a button on a rule's row does: the last segment of the path its
+/// form posts to (`…/rules/{id}/disable`, `/enable`, `/delete`).
 #[derive(Clone, Copy)]
-enum RuleStep {
+pub enum RuleStep {
     Disable,
     Enable,
     Delete,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RuleStep {
+    type Rejection = StatusCode;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, StatusCode> {
+        match parts.uri.path().rsplit('/').next() {
+            Some("disable") => Ok(RuleStep::Disable),
+            Some("enable") => Ok(RuleStep::Enable),
+            Some("delete") => Ok(RuleStep::Delete),
+            _ => Err(StatusCode::NOT_FOUND),
+        }
+    }
 }
 
 impl RuleStep {
@@ -94,12 +109,13 @@ impl RuleStep {
     }
 }
 
-async fn step(
-    state: AppState,
+/// Disables, enables or deletes rule `id`, as the path says ([`RuleStep`]).
+pub async fn rule_step(
+    State(state): State<AppState>,
     headers: HeaderMap,
-    id: String,
-    mut request: ApiRequest,
+    Path(id): Path<String>,
     step: RuleStep,
+    mut request: ApiRequest,
 ) -> Response {
     let (loc, signed) =
         match authorised_bare(&state, &headers, &mut request, Permission::EditRisk).await {
@@ -124,33 +140,6 @@ async fn step(
         Ok(done)
     })
     .await
-}
-
-pub async fn disable(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    request: ApiRequest,
-) -> Response {
-    step(state, headers, id, request, RuleStep::Disable).await
-}
-
-pub async fn enable(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    request: ApiRequest,
-) -> Response {
-    step(state, headers, id, request, RuleStep::Enable).await
-}
-
-pub async fn delete(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    request: ApiRequest,
-) -> Response {
-    step(state, headers, id, request, RuleStep::Delete).await
 }
 
 pub async fn add_item(

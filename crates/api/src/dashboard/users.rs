@@ -84,12 +84,12 @@ impl Role {
     /// | API keys        | yes   | yes       | no      | no      |
     /// | view risk       | yes   | yes       | yes     | yes     |
     /// | edit risk       | yes   | yes       | no      | no      |
-    /// | view live mode  | yes   | no        | yes     | yes     |
+    /// | view live mode  | yes   | yes       | yes     | yes     |
     pub fn may(self, permission: Permission) -> bool {
         use Permission::*;
         match self {
             Role::Owner => true,
-            Role::Developer => !matches!(permission, MovePayments | DecideReviews | ViewLive),
+            Role::Developer => !matches!(permission, MovePayments | DecideReviews),
             Role::Analyst => matches!(permission, ViewPayments | ViewRisk | ViewLive),
             Role::Support => !matches!(permission, ManageKeys | EditRisk),
         }
@@ -352,7 +352,7 @@ mod tests {
         assert!(all.iter().all(|p| Role::Owner.may(*p)));
         assert!(Role::Developer.may(ManageKeys) && Role::Developer.may(ResendWebhooks));
         assert!(!Role::Developer.may(MovePayments) && !Role::Developer.may(DecideReviews));
-        assert!(!Role::Developer.may(ViewLive) && Role::Support.may(ViewLive));
+        assert!(Role::ALL.iter().all(|role| role.may(ViewLive)));
         assert!(Role::Support.may(MovePayments) && Role::Support.may(DecideReviews));
         assert!(!Role::Support.may(ManageKeys) && !Role::Support.may(EditRisk));
         assert!(Role::Developer.may(EditRisk));

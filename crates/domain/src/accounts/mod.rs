@@ -9,11 +9,11 @@
 //! [`TokenPurpose`] and a lifetime. Nothing here does I/O.
 
 mod common;
-mod locale;
 mod step_up;
 
+/// The account's language, the one type every page and email speaks.
+pub use crate::locale::Locale;
 pub use common::is_common_password;
-pub use locale::Locale;
 pub use step_up::{StepUp, StepUpDecision};
 
 use crate::customers::Email;

@@ -12,7 +12,9 @@
 //! of them and applies them with `Store::commit_bulk` (multi-row inserts,
 //! the ledger chain linked in one pass) while the next are being built. 95 % succeed
 //! (`pm_card_visa`), 5 % are declined; every payment belongs to one of the
-//! customers, in turn.
+//! customers, in turn. The history spans `--days` ending now: each payment
+//! is built as of its own time ([`AppState::as_of`]), rising with its order,
+//! and committed in that order, so `seq` follows `created`.
 //!
 //! It writes into a new merchant, or into `--merchant` (an existing one:
 //! the benchmark seeds its own merchant this way while its gateway idles;
@@ -30,6 +32,7 @@ use portcullis_domain::ids::MerchantId;
 use portcullis_domain::money::{Amount, Currency};
 use portcullis_store::{Scope, Store, WriteSet};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -39,6 +42,9 @@ const CONNECTIONS_MAX: usize = 1_024;
 /// One customer per this many payments, unless `--customers` says.
 const PAYMENTS_PER_CUSTOMER: u64 = 10;
 const CUSTOMERS_MAX: u64 = 10_000_000;
+/// The longest history `--days` asks for (ten years).
+const DAYS_MAX: u64 = 3_650;
+const DAY_S: u64 = 86_400;
 /// Customers inserted per write set (they share no row, so nothing is
 /// lost by writing them together, and the writer sees fewer write sets).
 const CUSTOMERS_PER_WRITE_SET: u64 = 1_000;
@@ -128,6 +134,9 @@ fn customers_of(args: &SeedArgs) -> anyhow::Result<u64> {
     if customers == 0 || customers > CUSTOMERS_MAX {
         bail!("--customers must be 1 to {CUSTOMERS_MAX}");
     }
+    if args.days == 0 || args.days > DAYS_MAX {
+        bail!("--days must be 1 to {DAYS_MAX}");
+    }
     Ok(customers)
 }
 
@@ -172,16 +181,17 @@ async fn seed(
         livemode: false,
     };
     let started = Instant::now();
-    let customer_ids =
-        Arc::new(write_customers(&state, &scope, customers, args.connections).await?);
-    write_payments(
-        &state,
-        &scope,
-        &customer_ids,
-        args.payments,
-        args.connections,
-    )
-    .await?;
+    let span = HistorySpan::ending_now(&state, args.days, args.payments);
+    let customer_ids = Arc::new(
+        write_customers(
+            &state.as_of(span.first_s),
+            &scope,
+            customers,
+            args.connections,
+        )
+        .await?,
+    );
+    write_payments(&state, &scope, &customer_ids, span, args.connections).await?;
     let seeded = Seeded {
         customers,
         payments: args.payments,
@@ -258,19 +268,47 @@ async fn customer_batch(
     Ok(ids)
 }
 
-/// Writes `payments` payments over `customer_ids`: `in_flight` builders
-/// make each payment's write set, one committer merges
-/// [`PAYMENTS_PER_COMMIT`] of them and applies them with
+/// When the seeded history happens: `payments` payments spread evenly
+/// over the `days` before now.
+#[derive(Clone, Copy)]
+struct HistorySpan {
+    /// When the customers are created and the first payment made.
+    first_s: i64,
+    span_s: u64,
+    payments: u64,
+}
+
+impl HistorySpan {
+    fn ending_now(state: &AppState, days: u64, payments: u64) -> HistorySpan {
+        let span_s = days * DAY_S;
+        HistorySpan {
+            first_s: state.now() - span_s as i64,
+            span_s,
+            payments,
+        }
+    }
+
+    /// The time of payment `order`: `order / payments` of the way through
+    /// (at most 3,650 days × 10⁸ payments = 3.2 × 10¹⁶, within u64).
+    fn time_of(self, order: u64) -> i64 {
+        self.first_s + (order * self.span_s / self.payments) as i64
+    }
+}
+
+/// Writes `span.payments` payments over `customer_ids`: `in_flight`
+/// builders make each payment's write set as of its time, one committer
+/// merges [`PAYMENTS_PER_COMMIT`] of them in order and applies them with
 /// `Store::commit_bulk`, while the builders go on filling its queue.
 async fn write_payments(
     state: &AppState,
     scope: &Scope,
     customer_ids: &Arc<Vec<String>>,
-    payments: u64,
+    span: HistorySpan,
     in_flight: usize,
 ) -> anyhow::Result<()> {
+    let payments = span.payments;
     let next = Arc::new(AtomicU64::new(0));
-    let (built, to_commit) = tokio::sync::mpsc::channel::<WriteSet>(QUEUED_PAYMENTS_MAX);
+    let (built, to_commit) = tokio::sync::mpsc::channel::<(u64, WriteSet)>(QUEUED_PAYMENTS_MAX);
     let committer = tokio::spawn(commit_in_bulk(state.store.clone(), to_commit));
     let builders: Vec<_> = (0..in_flight)
         .map(|_| {
@@ -286,8 +324,9 @@ async fn write_payments(
                         eprintln!("seed: {order} payments built");
                     }
                     let customer = &customer_ids[(order % customer_ids.len() as u64) as usize];
-                    let payment = payment_writes(&state, &scope, order, customer).await?;
-                    if built.send(payment).await.is_err() {
+                    let as_of = state.as_of(span.time_of(order));
+                    let payment = payment_writes(&as_of, &scope, order, customer).await?;
+                    if built.send((order, payment)).await.is_err() {
                         // The committer failed: its error is the one to report.
                         return Ok(());
                     }
@@ -306,24 +345,47 @@ async fn write_payments(
     committed.and(built_all)
 }
 
-/// Commits the payments it receives, [`PAYMENTS_PER_COMMIT`] at a time,
-/// until every builder is done (or a commit fails).
+/// Payments received out of order that the committer may hold while it
+/// waits for an earlier one: builders take orders in turn, one each at a
+/// time, so the gap is at most their number plus the queue.
+const OUT_OF_ORDER_MAX: usize = QUEUED_PAYMENTS_MAX + CONNECTIONS_MAX;
+
+/// Commits the payments it receives in their order, [`PAYMENTS_PER_COMMIT`]
+/// at a time, until every builder is done (or a commit fails).
 async fn commit_in_bulk(
     store: Store,
-    mut to_commit: tokio::sync::mpsc::Receiver<WriteSet>,
+    mut to_commit: tokio::sync::mpsc::Receiver<(u64, WriteSet)>,
 ) -> anyhow::Result<()> {
+    let mut waiting: BTreeMap<u64, WriteSet> = BTreeMap::new();
     let mut committed = 0u64;
+    let mut open = true;
     loop {
         let mut writes = WriteSet::new();
         let mut merged = 0;
         while merged < PAYMENTS_PER_COMMIT {
-            match to_commit.recv().await {
-                Some(payment) => writes.ops.extend(payment.ops),
-                None => break,
+            if let Some(payment) = waiting.remove(&(committed + merged as u64)) {
+                writes.ops.extend(payment.ops);
+                merged += 1;
+                continue;
             }
-            merged += 1;
+            if !open {
+                break;
+            }
+            match to_commit.recv().await {
+                Some((order, payment)) => {
+                    waiting.insert(order, payment);
+                }
+                None => open = false,
+            }
+            if waiting.len() > OUT_OF_ORDER_MAX {
+                bail!(
+                    "seeded payment {} was never built",
+                    committed + merged as u64
+                );
+            }
         }
         if merged == 0 {
+            // Left waiting only when a builder failed: its error is reported.
             return Ok(());
         }
         let started = Instant::now();

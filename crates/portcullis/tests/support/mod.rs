@@ -15,6 +15,7 @@ pub mod jwe;
 pub mod processor_sim;
 pub mod risk;
 pub mod wallet_qr;
+pub mod wallet_shop;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -3,7 +3,7 @@
 //! of one subject's windows. Every read names the full key prefix of its
 //! table's primary key, so it is an index range, never a scan.
 
-use super::{fixed, Sql};
+use super::{fixed, Builder, Sql};
 use crate::model::{RiskCounterQuery, RiskWrite, Scope, SqlValue};
 use crate::sql::Dialect;
 
@@ -18,8 +18,40 @@ fn scope_values(scope: &Scope) -> [SqlValue; 2] {
     ]
 }
 
-pub(crate) fn write(dialect: Dialect, op: &RiskWrite) -> Sql {
-    match op {
+/// The two risk writes that are upserts of one row each, which a bulk
+/// write set (`risk_bulk`) batches into multi-row statements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Upsert {
+    /// A counter addition (`risk_counters`).
+    Count,
+    /// A card seen for a subject (`risk_card_members`).
+    CardSeen,
+}
+
+impl Upsert {
+    fn head(self) -> &'static str {
+        match self {
+            Upsert::Count => "INSERT INTO risk_counters (merchant_id, livemode, subject_kind, subject, metric, bucket_hour, count, amount_usd_cents) VALUES ",
+            Upsert::CardSeen => "INSERT INTO risk_card_members (merchant_id, livemode, subject_kind, subject, bucket_hour, card) VALUES ",
+        }
+    }
+
+    fn tail(self) -> &'static str {
+        match self {
+            Upsert::Count => {
+                " ON CONFLICT (merchant_id, livemode, subject_kind, subject, metric, bucket_hour) DO UPDATE \
+                 SET count = risk_counters.count + excluded.count, \
+                 amount_usd_cents = risk_counters.amount_usd_cents + excluded.amount_usd_cents"
+            }
+            Upsert::CardSeen => " ON CONFLICT DO NOTHING",
+        }
+    }
+}
+
+/// The upsert `op` is and its row's values; `None` for the writes that are
+/// not one-row upserts.
+pub(crate) fn upsert_row(op: &RiskWrite) -> Option<(Upsert, Vec<SqlValue>)> {
+    let (upsert, scope, mut rest) = match op {
         RiskWrite::Count {
             scope,
             kind,
@@ -28,48 +60,65 @@ pub(crate) fn write(dialect: Dialect, op: &RiskWrite) -> Sql {
             bucket_hour,
             count,
             amount_usd_cents,
-        } => {
-            let [merchant, livemode] = scope_values(scope);
-            fixed(
-                dialect,
-                "INSERT INTO risk_counters (merchant_id, livemode, subject_kind, subject, metric, bucket_hour, count, amount_usd_cents) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                 ON CONFLICT (merchant_id, livemode, subject_kind, subject, metric, bucket_hour) DO UPDATE \
-                 SET count = risk_counters.count + excluded.count, \
-                 amount_usd_cents = risk_counters.amount_usd_cents + excluded.amount_usd_cents",
-                vec![
-                    merchant,
-                    livemode,
-                    text(kind.as_str()),
-                    text(subject),
-                    text(metric.as_str()),
-                    SqlValue::Integer(*bucket_hour),
-                    SqlValue::Integer(*count),
-                    SqlValue::Integer(*amount_usd_cents),
-                ],
-            )
-        }
+        } => (
+            Upsert::Count,
+            scope,
+            vec![
+                text(kind.as_str()),
+                text(subject),
+                text(metric.as_str()),
+                SqlValue::Integer(*bucket_hour),
+                SqlValue::Integer(*count),
+                SqlValue::Integer(*amount_usd_cents),
+            ],
+        ),
         RiskWrite::CardSeen {
             scope,
             kind,
             subject,
             bucket_hour,
             card,
-        } => {
-            let [merchant, livemode] = scope_values(scope);
-            fixed(
-                dialect,
-                "INSERT INTO risk_card_members (merchant_id, livemode, subject_kind, subject, bucket_hour, card) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-                vec![
-                    merchant,
-                    livemode,
-                    text(kind.as_str()),
-                    text(subject),
-                    SqlValue::Integer(*bucket_hour),
-                    text(card),
-                ],
-            )
+        } => (
+            Upsert::CardSeen,
+            scope,
+            vec![
+                text(kind.as_str()),
+                text(subject),
+                SqlValue::Integer(*bucket_hour),
+                text(card),
+            ],
+        ),
+        RiskWrite::RoutingOutcome { .. } | RiskWrite::Sighting { .. } => return None,
+    };
+    let mut row = scope_values(scope).to_vec();
+    row.append(&mut rest);
+    Some((upsert, row))
+}
+
+/// One `upsert` statement of `rows` (each a row of [`upsert_row`]'s).
+pub(crate) fn upsert(dialect: Dialect, upsert: Upsert, rows: &[Vec<SqlValue>]) -> Sql {
+    let mut b = Builder::new(dialect, upsert.head());
+    for (i, row) in rows.iter().enumerate() {
+        b.push(if i > 0 { ", (" } else { "(" });
+        for (j, value) in row.iter().enumerate() {
+            if j > 0 {
+                b.push(", ");
+            }
+            b.bind(value.clone());
+        }
+        b.push(")");
+    }
+    b.push(upsert.tail());
+    b.finish()
+}
+
+pub(crate) fn write(dialect: Dialect, op: &RiskWrite) -> Sql {
+    if let Some((kind, row)) = upsert_row(op) {
+        return upsert(dialect, kind, &[row]);
+    }
+    match op {
+        RiskWrite::Count { .. } | RiskWrite::CardSeen { .. } => {
+            unreachable!("counter additions and card sightings are upserts")
         }
         RiskWrite::RoutingOutcome {
             scope,

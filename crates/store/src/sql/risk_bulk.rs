@@ -5,31 +5,12 @@
 //! statement, anything else as `risk::write` writes it. Rows go in key
 //! order, so concurrent writers lock shared rows in one global order.
 
-use super::risk::{add_routing_outcomes, RoutingKey};
-use super::{Builder, Dialect, Sql};
-use crate::model::{RiskWrite, Scope, SqlValue};
+use super::risk::{add_routing_outcomes, upsert, upsert_row, RoutingKey, Upsert};
+use super::{Dialect, Sql};
+use crate::model::{RiskWrite, SqlValue};
 
 /// Most rows in one multi-row upsert.
 const ROWS_PER_STATEMENT_MAX: usize = 200;
-
-const COUNTS_HEAD: &str = "INSERT INTO risk_counters (merchant_id, livemode, subject_kind, subject, metric, bucket_hour, count, amount_usd_cents) VALUES ";
-const COUNTS_TAIL: &str =
-    " ON CONFLICT (merchant_id, livemode, subject_kind, subject, metric, bucket_hour) DO UPDATE \
-     SET count = risk_counters.count + excluded.count, \
-     amount_usd_cents = risk_counters.amount_usd_cents + excluded.amount_usd_cents";
-const CARDS_HEAD: &str = "INSERT INTO risk_card_members (merchant_id, livemode, subject_kind, subject, bucket_hour, card) VALUES ";
-const CARDS_TAIL: &str = " ON CONFLICT DO NOTHING";
-
-fn scope_values(scope: &Scope) -> [SqlValue; 2] {
-    [
-        SqlValue::Text(scope.merchant_id.to_string()),
-        SqlValue::Bool(scope.livemode),
-    ]
-}
-
-fn text(value: &str) -> SqlValue {
-    SqlValue::Text(value.to_owned())
-}
 
 /// A routing bucket's key and its summed (authorized, declined).
 type RoutingSum<'a> = (RoutingKey<'a>, i64, i64);
@@ -42,43 +23,14 @@ pub(crate) fn statements(dialect: Dialect, writes: &[RiskWrite]) -> Vec<Sql> {
     let mut routing: Vec<RoutingSum<'_>> = vec![];
     let mut others = vec![];
     for write in writes {
+        if let Some((kind, row)) = upsert_row(write) {
+            match kind {
+                Upsert::Count => counts.push(row),
+                Upsert::CardSeen => cards.push(row),
+            }
+            continue;
+        }
         match write {
-            RiskWrite::Count {
-                scope,
-                kind,
-                subject,
-                metric,
-                bucket_hour,
-                count,
-                amount_usd_cents,
-            } => {
-                let mut row = scope_values(scope).to_vec();
-                row.extend([
-                    text(kind.as_str()),
-                    text(subject),
-                    text(metric.as_str()),
-                    SqlValue::Integer(*bucket_hour),
-                    SqlValue::Integer(*count),
-                    SqlValue::Integer(*amount_usd_cents),
-                ]);
-                counts.push(row);
-            }
-            RiskWrite::CardSeen {
-                scope,
-                kind,
-                subject,
-                bucket_hour,
-                card,
-            } => {
-                let mut row = scope_values(scope).to_vec();
-                row.extend([
-                    text(kind.as_str()),
-                    text(subject),
-                    SqlValue::Integer(*bucket_hour),
-                    text(card),
-                ]);
-                cards.push(row);
-            }
             RiskWrite::RoutingOutcome {
                 scope,
                 segment,
@@ -113,13 +65,13 @@ pub(crate) fn statements(dialect: Dialect, writes: &[RiskWrite]) -> Vec<Sql> {
                     )),
                 }
             }
-            RiskWrite::Sighting { .. } => others.push(super::risk::write(dialect, write)),
+            _ => others.push(super::risk::write(dialect, write)),
         }
     }
     counts.sort();
     cards.sort();
-    let mut statements = multi_row(dialect, COUNTS_HEAD, &counts, COUNTS_TAIL);
-    statements.extend(multi_row(dialect, CARDS_HEAD, &cards, CARDS_TAIL));
+    let mut statements = multi_row(dialect, Upsert::Count, &counts);
+    statements.extend(multi_row(dialect, Upsert::CardSeen, &cards));
     statements.extend(
         routing
             .iter()
@@ -129,30 +81,16 @@ pub(crate) fn statements(dialect: Dialect, writes: &[RiskWrite]) -> Vec<Sql> {
     statements
 }
 
-fn multi_row(dialect: Dialect, head: &str, rows: &[Vec<SqlValue>], tail: &str) -> Vec<Sql> {
+fn multi_row(dialect: Dialect, kind: Upsert, rows: &[Vec<SqlValue>]) -> Vec<Sql> {
     rows.chunks(ROWS_PER_STATEMENT_MAX)
-        .map(|chunk| {
-            let mut b = Builder::new(dialect, head);
-            for (i, row) in chunk.iter().enumerate() {
-                b.push(if i > 0 { ", (" } else { "(" });
-                for (j, value) in row.iter().enumerate() {
-                    if j > 0 {
-                        b.push(", ");
-                    }
-                    b.bind(value.clone());
-                }
-                b.push(")");
-            }
-            b.push(tail);
-            b.finish()
-        })
+        .map(|chunk| upsert(dialect, kind, chunk))
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{RiskMetric, RiskSubjectKind};
+    use crate::model::{RiskMetric, RiskSubjectKind, Scope};
     use portcullis_domain::ids::MerchantId;
 
     fn scope() -> Scope {

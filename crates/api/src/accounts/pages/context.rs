@@ -68,7 +68,7 @@ impl PageCtx {
             .iter()
             .find(|(k, _)| *k == "locale")
             .map(|(_, v)| v.as_str());
-        let locale = Locale::negotiate(explicit, headers);
+        let locale = crate::hosted::locale::negotiate(explicit, headers);
         let existing = cookie_value(headers, CSRF_COOKIE)
             .filter(|v| (16..=COOKIE_CHARS_MAX).contains(&v.len()));
         let csrf_is_new = existing.is_none();
@@ -171,7 +171,8 @@ impl PageCtx {
             self.set_cookies.push(cookie);
         }
         if self.locale_switched {
-            let cookie = self.locale.set_cookie(COOKIE_PATH, self.secure);
+            let cookie =
+                crate::hosted::locale::remember_cookie(self.locale, COOKIE_PATH, self.secure);
             self.set_cookies.push(cookie);
         }
         for cookie in self.set_cookies {

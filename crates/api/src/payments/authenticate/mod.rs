@@ -115,7 +115,7 @@ impl Language {
         let query = request.params.string("locale", 20)?;
         let named = query.as_deref().and_then(Locale::parse);
         Ok(Language {
-            locale: Locale::negotiate(query.as_deref(), headers),
+            locale: crate::hosted::locale::negotiate(query.as_deref(), headers),
             named: named.is_some(),
         })
     }

@@ -20,7 +20,6 @@ use super::open::open_trade;
 use super::risk::Picked;
 use super::{Provider, WalletOptions};
 use crate::error::{ApiError, ApiResult};
-use crate::hosted::Locale;
 use crate::payments::authenticate::intent_by_secret;
 use crate::payments::methods::new_wallet_method;
 use crate::payments::records::{self, load};
@@ -118,7 +117,7 @@ async fn page(
     let client_ip = request.client_ip;
     let params = &mut request.params;
     let locale = params.string("locale", 10).ok().flatten();
-    let locale = Locale::negotiate(locale.as_deref(), &headers);
+    let locale = crate::hosted::locale::negotiate(locale.as_deref(), &headers);
     let result = async {
         let secret = params.required_string("client_secret", 255)?;
         let chosen = params.string("wallet", 20)?;
