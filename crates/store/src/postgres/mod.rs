@@ -12,6 +12,7 @@ mod ledger;
 mod outbox;
 mod pipeline;
 mod tls;
+mod write_job;
 mod writer;
 
 use crate::migrations::{
@@ -606,6 +607,12 @@ enum Check {
 }
 
 impl Check {
+    /// Whether a statement that changed `count` rows passed this check
+    /// (when not, [`Check::holds`] says why).
+    fn passes(&self, count: u64) -> bool {
+        count > 0 || matches!(self, Check::None)
+    }
+
     async fn holds(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
