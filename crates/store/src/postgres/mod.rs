@@ -360,31 +360,24 @@ impl PgStore {
     /// locks would be held until its COMMIT had flushed, serializing every
     /// payment of a busy subject. So on PostgreSQL they move right after the
     /// payment commits, in their own transaction with asynchronous commit
-    /// (locks held for one round trip, rows in one global order), sent as
-    /// one pipeline from `BEGIN` to `COMMIT`. A crash in between loses at
-    /// most these increments: velocity signals may then undercount by one
-    /// payment; no money or payment state depends on them.
+    /// (locks held for one round trip, rows in one global order). A crash in
+    /// between loses at most these increments: velocity signals may then
+    /// undercount by one payment; no money or payment state depends on them.
     async fn count_risk(client: &mut deadpool_postgres::Client, mut counters: Vec<Sql>) {
         if counters.is_empty() {
             return;
         }
         counters.sort_by(|a, b| (&a.text, &a.params).cmp(&(&b.text, &b.params)));
-        let mut statements = vec![
-            Sql::plain("BEGIN"),
-            Sql::plain("SET LOCAL synchronous_commit TO OFF"),
-        ];
-        statements.append(&mut counters);
-        // After a failure the server refuses the rest, and this COMMIT ends
-        // the aborted transaction as a ROLLBACK.
-        statements.push(Sql::plain("COMMIT"));
-        let counted = match pipeline::run_each(&*client, &statements).await {
-            Ok(answers) => answers.into_iter().find_map(Result::err),
-            Err(err) => Some(err),
+        let counted = async {
+            let tx = client.transaction().await.map_err(map_err)?;
+            tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+                .await
+                .map_err(map_err)?;
+            pipeline::run_all(&tx, &counters).await?;
+            tx.commit().await.map_err(map_err)
         };
-        if let Some(err) = counted {
+        if let Err(err) = counted.await {
             tracing::warn!(error = %err, "risk counters not updated after a committed payment");
-            // Whatever was sent, leave no transaction open on this connection.
-            let _ = client.batch_execute("ROLLBACK").await;
         }
     }
 

@@ -150,5 +150,11 @@ fn savepoint_statements(savepoint: Savepoint) -> Vec<Sql> {
         Savepoint::Empty => &[],
         Savepoint::Holding => &["RELEASE SAVEPOINT job", "SAVEPOINT job"],
     };
-    texts.iter().map(|text| Sql::plain(text)).collect()
+    texts
+        .iter()
+        .map(|text| Sql {
+            text: (*text).to_owned(),
+            params: vec![],
+        })
+        .collect()
 }

@@ -27,16 +27,6 @@ pub(crate) struct Sql {
     pub params: Vec<SqlValue>,
 }
 
-impl Sql {
-    /// A statement without parameters (transaction control, savepoints).
-    pub(crate) fn plain(text: &str) -> Self {
-        Self {
-            text: text.to_owned(),
-            params: vec![],
-        }
-    }
-}
-
 pub(crate) struct Builder {
     pub(crate) dialect: Dialect,
     text: String,
