@@ -68,6 +68,38 @@ async fn an_authorization_made_before_a_restart_is_found_and_captured_after_it()
     acquirer.refund(&reference, "re_rest", 1000).await.unwrap();
 }
 
+/// Concurrent calls share the journal's writes (its own thread, no
+/// blocking-pool thread per call), and each is on disk once answered: a
+/// second acquirer replaying the file while the first still runs finds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_authorizations_are_on_disk_once_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal_path(&dir);
+    let acquirer = std::sync::Arc::new(journaled(&path));
+    let calls: Vec<_> = (0..64)
+        .map(|n| {
+            let acquirer = acquirer.clone();
+            tokio::spawn(async move {
+                let id = format!("pa_concurrent_{n}");
+                approved_reference(&*acquirer, &id, "4242424242424242", MANUAL).await
+            })
+        })
+        .collect();
+    let mut references = Vec::new();
+    for call in calls {
+        references.push(call.await.unwrap());
+    }
+    let replayed = journaled(&path);
+    for (n, reference) in references.iter().enumerate() {
+        let record = replayed.query(&format!("pa_concurrent_{n}")).await.unwrap();
+        assert_eq!(
+            record.expect("journaled before answered").reference,
+            *reference
+        );
+    }
+    drop(acquirer);
+}
+
 #[tokio::test]
 async fn every_kind_of_change_is_replayed() {
     let dir = tempfile::tempdir().unwrap();
