@@ -35,16 +35,16 @@
 //! With a journal, every state change is on disk before the call that made
 //! it returns, and so is every change a call *saw* (a query waits too). The
 //! journal is group-committed: calls decide and apply under one short lock
-//! and leave their lines in a buffer; then whichever call finds the disk
-//! idle writes everything buffered in one write and one `sync_data`, for
-//! every call waiting (leader/follower on a second lock). The buffer holds
-//! at most one decision per call waiting, so it is bounded by the blocking
-//! pool. If a write fails, the acquirer stops (every call answers
+//! and leave their lines in a buffer; the journal's own thread
+//! (`syncer`) writes everything buffered in one write and one `sync_data`
+//! and answers every call waiting. The buffer holds the decisions made
+//! since the last write, at most one per call in flight. If a write fails, the acquirer stops (every call answers
 //! `Unavailable`) until it is recreated, because its memory and its file
 //! may no longer agree.
 
 mod book;
 pub mod journal;
+mod syncer;
 mod test_cards;
 
 pub use journal::JournalError;
@@ -57,7 +57,7 @@ use crate::connector::{
 use book::{AuthorizeInput, Book, Decided};
 use journal::Journal;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use test_cards::{AfterApproval, DeclineKind, TestCard};
 
@@ -108,17 +108,18 @@ impl Default for SandboxOptions {
 /// `Debug` shows its settings, not its (possibly large) memory.
 pub struct SandboxAcquirer {
     shared: Arc<Mutex<State>>,
-    /// The journal; locked by the call leading a group commit.
-    durable: Option<Arc<Mutex<Durable>>>,
+    /// Wakes the journal's thread (with `shared`'s lock).
+    wake: Arc<Condvar>,
+    /// The journal's thread, when there is a journal.
+    syncer: Option<syncer::Syncer>,
     call_latency: Duration,
-    journaled: bool,
 }
 
 impl std::fmt::Debug for SandboxAcquirer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SandboxAcquirer")
             .field("call_latency", &self.call_latency)
-            .field("journaled", &self.journaled)
+            .field("journaled", &self.syncer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -131,12 +132,12 @@ struct State {
     unwritten: Vec<u8>,
     /// Decisions applied so far (the last one's number).
     decided_seq: u64,
-}
-
-struct Durable {
-    journal: Journal,
     /// Every decision up to this number is on disk.
     synced_seq: u64,
+    /// Calls waiting for the journal's next write.
+    waiting: Vec<syncer::Durability>,
+    /// The acquirer is dropped: the journal's thread stops once idle.
+    closing: bool,
 }
 
 const STOPPED_AFTER_JOURNAL_FAILURE: &str = "sandbox journal write failed; restart the acquirer";
@@ -179,43 +180,50 @@ impl SandboxAcquirer {
                 Some(journal)
             }
         };
+        let shared = Arc::new(Mutex::new(State {
+            book,
+            journal_failed: false,
+            unwritten: Vec::new(),
+            decided_seq: 0,
+            synced_seq: 0,
+            waiting: Vec::new(),
+            closing: false,
+        }));
+        let wake = Arc::new(Condvar::new());
+        let syncer = match journal {
+            None => None,
+            Some(journal) => {
+                let started = syncer::Syncer::start(journal, shared.clone(), wake.clone());
+                Some(started.map_err(|source| JournalError::Io {
+                    path: options.journal_path.clone().unwrap_or_default(),
+                    source,
+                })?)
+            }
+        };
         Ok(SandboxAcquirer {
-            journaled: journal.is_some(),
-            durable: journal.map(|journal| {
-                Arc::new(Mutex::new(Durable {
-                    journal,
-                    synced_seq: 0,
-                }))
-            }),
-            shared: Arc::new(Mutex::new(State {
-                book,
-                journal_failed: false,
-                unwritten: Vec::new(),
-                decided_seq: 0,
-            })),
+            syncer,
+            shared,
+            wake,
             call_latency: options.call_latency,
         })
     }
 
     /// Decides under the lock, journals, applies, then delays the answer by
-    /// `call_latency`. With a journal the work runs on the blocking pool (it
-    /// waits for the disk) and completes even if the caller stops waiting.
+    /// `call_latency`. The decision is applied before the first await, so it
+    /// completes even if the caller stops waiting; with a journal the answer
+    /// waits until the journal's thread has it on disk.
     async fn execute<T, F>(&self, decision: F) -> Result<T, ConnectorError>
     where
         T: Send + 'static,
         F: FnOnce(&Book, Instant) -> Decided<T> + Send + 'static,
     {
-        let now = Instant::now();
-        let shared = Arc::clone(&self.shared);
-        let result = match self.durable.clone() {
-            Some(durable) => tokio::task::spawn_blocking(move || {
-                let (answer, seq) = decide(&shared, decision, now, true)?;
-                make_durable(&shared, &durable, seq)?;
-                Ok(answer)
-            })
-            .await
-            .unwrap_or_else(|_| Err(ConnectorError::Unavailable("sandbox task failed".into()))),
-            None => decide(&shared, decision, now, false).map(|(answer, _)| answer),
+        let journaled = self.syncer.is_some();
+        let decided = decide(&self.shared, decision, Instant::now(), journaled);
+        let result = match decided {
+            Ok((answer, seq)) if journaled => syncer::durable(&self.shared, &self.wake, seq)
+                .await
+                .map(|()| answer),
+            decided => decided.map(|(answer, _)| answer),
         };
         if !self.call_latency.is_zero() {
             tokio::time::sleep(self.call_latency).await;
@@ -315,33 +323,6 @@ fn decide<T>(
         );
     }
     Ok((answer, state.decided_seq))
-}
-
-/// Returns once decision `seq` is on disk: at once if a group commit
-/// already covered it, else by leading one for everything buffered.
-fn make_durable(
-    shared: &Mutex<State>,
-    durable: &Mutex<Durable>,
-    seq: u64,
-) -> Result<(), ConnectorError> {
-    let mut durable = durable.lock().map_err(|_| lost_to_panic())?;
-    if durable.synced_seq >= seq {
-        return Ok(());
-    }
-    let (lines, through_seq) = {
-        let mut state = shared.lock().map_err(|_| lost_to_panic())?;
-        if state.journal_failed {
-            return Err(stopped());
-        }
-        (std::mem::take(&mut state.unwritten), state.decided_seq)
-    };
-    if let Err(error) = durable.journal.write_synced(&lines) {
-        tracing::error!(%error, "sandbox journal write failed; the acquirer stops until recreated");
-        shared.lock().map_err(|_| lost_to_panic())?.journal_failed = true;
-        return Err(stopped());
-    }
-    durable.synced_seq = through_seq;
-    Ok(())
 }
 
 fn outcome_name(outcome: &AuthorizeOutcome) -> &'static str {

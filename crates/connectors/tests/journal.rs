@@ -300,12 +300,16 @@ fn assert_no_cvc(value: &serde_json::Value) {
     }
 }
 
+/// Concurrent calls share the journal's writes (on its own thread, no
+/// blocking-pool thread per call), and each change is on disk once
+/// answered: an acquirer replaying the file while the first one still runs
+/// finds them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_journaled_acquirer_serves_concurrent_calls() {
     let dir = tempfile::tempdir().unwrap();
     let path = journal_path(&dir);
     let acquirer = std::sync::Arc::new(journaled(&path));
-    let tasks: Vec<_> = (0..8)
+    let tasks: Vec<_> = (0..64)
         .map(|index| {
             let acquirer = std::sync::Arc::clone(&acquirer);
             tokio::spawn(async move {
@@ -322,11 +326,40 @@ async fn a_journaled_acquirer_serves_concurrent_calls() {
     for task in tasks {
         made.push(task.await.unwrap());
     }
+    let replayed = journaled(&path);
     drop(acquirer);
-    let acquirer = journaled(&path);
     for (attempt_id, reference) in made {
-        let record = acquirer.query(&attempt_id).await.unwrap().unwrap();
+        let record = replayed.query(&attempt_id).await.unwrap().unwrap();
         assert_eq!(record.reference, reference);
         assert_eq!(record.captured_minor, 100);
     }
+}
+
+/// A journaled call takes no blocking-pool thread: with the runtime's only
+/// one held by another task, authorizations are still answered.
+#[test]
+fn journaled_calls_need_no_blocking_thread() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let acquirer = journaled(&journal_path(&dir));
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = runtime.spawn_blocking(move || released.recv_timeout(Duration::from_secs(30)));
+    let answered = runtime.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            approved_reference(&acquirer, "pa_no_blocking", "4242424242424242", MANUAL),
+        )
+        .await
+    });
+    release.send(()).unwrap();
+    runtime.block_on(holder).unwrap().unwrap();
+    assert!(
+        answered.is_ok(),
+        "answered while the blocking pool was full"
+    );
 }

@@ -51,6 +51,24 @@ struct ReaderPool {
     permits: Arc<Semaphore>,
 }
 
+impl ReaderPool {
+    /// An idle read connection, or a new one when all are in use. Open
+    /// connections are bounded by the reads that can run at once: the
+    /// pool's permits plus one per thread running [`SqliteStore::read_now`]
+    /// (which never awaits while it holds one).
+    fn take(&self) -> Result<Connection, StoreError> {
+        let idle = self.idle.lock().pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            None => open_connection(&self.path),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        self.idle.lock().push(conn);
+    }
+}
+
 pub(crate) fn open_connection(path: &PathBuf) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(map_err)?;
     conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
@@ -128,6 +146,22 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    /// Runs `f` on an idle read connection on the calling thread, with no
+    /// hand-off: for reads bounded by an index lookup (one document, a key,
+    /// a payment's risk history), which take microseconds — less than the
+    /// two thread switches a hand-off to another thread costs. In WAL mode
+    /// a reader never waits for the writer. Reads whose cost grows with the
+    /// data (lists, searches, scans, `ledger verify`) use [`Self::read`].
+    fn read_now<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let conn = self.readers.take()?;
+        let result = f(&conn);
+        self.readers.give_back(conn);
+        result
+    }
+
     /// Runs `f` on a read connection, off the async threads.
     async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
     where
@@ -144,13 +178,9 @@ impl SqliteStore {
         let pool = self.readers.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let idle = pool.idle.lock().pop();
-            let conn = match idle {
-                Some(conn) => conn,
-                None => open_connection(&pool.path)?,
-            };
+            let conn = pool.take()?;
             let result = f(&conn);
-            pool.idle.lock().push(conn);
+            pool.give_back(conn);
             result
         })
         .await
@@ -212,11 +242,7 @@ impl SqliteStore {
         hash: &str,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
         let sql = accounts::find_api_key_by_hash(D, hash);
-        self.read(move |c| {
-            let row = query_opt(c, &sql, key_from_row)?;
-            row.transpose()
-        })
-        .await
+        self.read_now(|c| query_opt(c, &sql, key_from_row)?.transpose())
     }
 
     pub async fn list_api_keys(
@@ -240,7 +266,7 @@ impl SqliteStore {
         id: &str,
     ) -> Result<Option<Doc>, StoreError> {
         let sql = docs::get_doc(D, table, scope, id);
-        self.read(move |c| query_opt(c, &sql, doc_from_row)).await
+        self.read_now(|c| query_opt(c, &sql, doc_from_row))
     }
 
     pub async fn list(&self, table: Table, query: &ListQuery) -> Result<ListPage, StoreError> {
@@ -341,7 +367,7 @@ impl SqliteStore {
             .iter()
             .map(|q| (risk::counters(D, q), risk::cards(D, q)))
             .collect();
-        self.read(move |c| {
+        self.read_now(|c| {
             let mut counters = Vec::with_capacity(reads.len());
             for (rows, cards) in &reads {
                 let rows = query_all(c, rows, |row| {
@@ -367,7 +393,6 @@ impl SqliteStore {
             })?;
             Ok(crate::RiskHistory { counters, sighting })
         })
-        .await
     }
 
     pub async fn commit(&self, writes: WriteSet) -> Result<(), StoreError> {
