@@ -72,20 +72,22 @@ pub async fn login_challenge(
 }
 
 /// `POST /account/passkeys/login`: the assertion; a session cookie, and
-/// where to go.
+/// where to go: the sign-in page's `return_to` when it is a path of ours
+/// (as password sign-in), else the account page.
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     mut request: ApiRequest,
 ) -> Response {
     let params = ceremony_fields(&mut request);
+    let back = super::step_up::return_to_or_home(&state, &mut request);
     let finish = passkeys::finish_login;
     match as_visitor(&state, &headers, &mut request, LOGIN_PATH, finish, &params).await {
         Ok((mut ctx, body)) => {
             let token = body["token"].as_str().unwrap_or_default();
             let ttl = body["expires_at"].as_i64().unwrap_or(0) - state.now();
             ctx.set_session(token, ttl.max(0));
-            relay::answered(ctx, json!({ "return_to": "/account" }))
+            relay::answered(ctx, json!({ "return_to": back }))
         }
         Err(response) => response,
     }

@@ -108,6 +108,8 @@ pub struct FormPage {
 pub struct PasskeyLogin {
     pub merchant: String,
     pub mode: &'static str,
+    /// A path of our own origin, already checked by `own_path`.
+    pub return_to: Option<String>,
 }
 
 /// One row of the sessions table.
