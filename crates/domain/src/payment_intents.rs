@@ -356,6 +356,10 @@ pub struct PaymentIntent {
     /// the balance by refunds (such a payment has no charge to count them).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub balance_refunded_minor: i64,
+    /// Wrong passwords or codes given on the hosted step-up page while this
+    /// balance payment waited for its holder (the page fails it at 3).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub step_up_failures: i64,
 }
 
 fn is_zero(value: &i64) -> bool {
@@ -434,6 +438,7 @@ impl PaymentIntent {
             wallet_risk: None,
             purpose: None,
             balance_refunded_minor: 0,
+            step_up_failures: 0,
         }
     }
 

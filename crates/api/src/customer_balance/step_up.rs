@@ -21,7 +21,7 @@ use crate::state::AppState;
 use portcullis_domain::payment_intents::{
     IntentEvent, NextAction, PaymentIntent, PaymentIntentStatus,
 };
-use portcullis_store::{Doc, WriteSet};
+use portcullis_store::{Doc, Scope, WriteSet};
 
 /// Whether paying `amount_minor` from the balance needs a step-up first.
 pub fn needed(state: &AppState, amount_minor: i64) -> bool {
@@ -81,6 +81,29 @@ pub fn waits_for_step_up(intent: &PaymentIntent) -> bool {
             .payment_method_types
             .iter()
             .any(|t| t == super::payments::METHOD_TYPE)
+}
+
+/// Counts one failed step-up (a wrong password or code) against the
+/// balance payment `id` of `customer` while it waits for step-up; the
+/// failures counted on that intent so far, or `None` when it no longer
+/// waits. Per intent: two payments waiting at once keep their own counts
+/// (the account-wide lockout counts every failure, elsewhere).
+pub(crate) async fn count_failure(
+    state: &AppState,
+    scope: &Scope,
+    id: &str,
+    customer: &str,
+) -> ApiResult<Option<i64>> {
+    let _lock = state.locks.lock(id).await;
+    let (doc, mut intent) =
+        crate::payments::records::load::<PaymentIntent>(state, scope, id, "payment_intent").await?;
+    if intent.customer.as_deref() != Some(customer) || !waits_for_step_up(&intent) {
+        return Ok(None);
+    }
+    intent.step_up_failures = intent.step_up_failures.saturating_add(1);
+    let ops = vec![intent_write(scope, Some(&doc), &intent)?];
+    state.store.commit(WriteSet { ops }).await?;
+    Ok(Some(intent.step_up_failures))
 }
 
 /// Completes the balance payment `id` of `customer` that waits for

@@ -89,24 +89,22 @@ async fn add_sign_in_and_delete_a_passkey_on_the_pages(backend: Backend) {
     assert_eq!(status, 404, "an unknown merchant has no pages");
     let known = start(&csrf, merchant);
     let known: Vec<(&str, &str)> = known.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, started) = other
-        .post_json("/account/passkeys/login/challenge", &known)
-        .await;
-    assert_eq!(status, 200, "{started}");
-    let credential = phone.get(&started["options"]).await;
-    let mut form = known.clone();
-    let challenge = started["id"].as_str().unwrap();
-    form.extend([
-        ("challenge", challenge),
-        ("credential", credential.as_str()),
-    ]);
-    let (status, signed_in) = other.post_json("/account/passkeys/login", &form).await;
-    assert_eq!(status, 200, "{signed_in}");
+    let (form, signed_in) = passkey_sign_in(&mut other, &mut phone, &known, &[]).await;
     assert_eq!(signed_in["return_to"], "/account");
     assert!(other.cookies.contains_key("portcullis_account_session"));
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let (status, again) = other.post_json("/account/passkeys/login", &form).await;
     assert_eq!(status, 400, "a spent challenge: {again}");
     assert_eq!(again["error"]["message"], "此通行密钥请求已失效，请重试。");
+
+    // Sent to sign in from the step-up page, a passkey sign-in goes back
+    // there, as password sign-in does; never to another site.
+    let back = "/account/step_up?payment_intent=pi_123";
+    for (given, expected) in [(back, back), ("https://evil.example/", "/account")] {
+        let extra = [("return_to", given)];
+        let (_, signed_in) = passkey_sign_in(&mut other, &mut phone, &known, &extra).await;
+        assert_eq!(signed_in["return_to"], expected, "{given}");
+    }
 
     // A passkey sign-in counts as a step-up: this session may delete it.
     let home = other.get("/account").await;
@@ -117,6 +115,35 @@ async fn add_sign_in_and_delete_a_passkey_on_the_pages(backend: Backend) {
     assert_eq!(deleted.location(), "/account?done=passkey_deleted");
     let home = other.get("/account").await;
     assert!(home.text.contains("id=\"passkeys-none\""), "{}", home.text);
+}
+
+/// One passkey sign-in on the pages' JSON calls (`start` fields, then the
+/// assertion with `extra`): the whole form posted, and the answer
+/// (checked 200).
+async fn passkey_sign_in(
+    browser: &mut Browser,
+    phone: &mut Device,
+    start: &[(&str, &str)],
+    extra: &[(&'static str, &str)],
+) -> (Vec<(String, String)>, serde_json::Value) {
+    let (status, started) = browser
+        .post_json("/account/passkeys/login/challenge", start)
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let credential = phone.get(&started["options"]).await;
+    let mut form: Vec<(&'static str, String)> = vec![
+        ("challenge", started["id"].as_str().unwrap().to_owned()),
+        ("credential", credential),
+    ];
+    form.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let mut posted: Vec<(&str, &str)> = start.to_vec();
+    posted.extend(form.iter().map(|(k, v)| (*k, v.as_str())));
+    let (status, signed_in) = browser.post_json("/account/passkeys/login", &posted).await;
+    assert_eq!(status, 200, "{signed_in}");
+    let posted = posted
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+    (posted.collect(), signed_in)
 }
 
 crate::on_both_backends!(add_sign_in_and_delete_a_passkey_on_the_pages,);

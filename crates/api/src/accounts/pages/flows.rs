@@ -449,7 +449,8 @@ fn form(
         submit: flow.submit_label(t),
         danger: flow == Flow::Deactivate,
         links: flow.links(t, Some(&place.realm)),
-        passkey_login: (flow == Flow::Login).then(|| place.realm.passkey_login(place.return_to.clone())),
+        passkey_login: (flow == Flow::Login)
+            .then(|| place.realm.passkey_login(place.return_to.clone())),
     };
     html(ctx, status, page.render())
 }

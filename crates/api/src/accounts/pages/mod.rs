@@ -96,7 +96,9 @@ const PASSKEY_ADD_FORM: &[Param] = &[
     p::string("name", crate::accounts::passkeys::NAME_CHARS_MAX),
 ];
 const PASSKEY_LOGIN_START: &[Param] = &[MERCHANT, MODE, LOCALE, CSRF];
-const PASSKEY_LOGIN_FORM: &[Param] = &[MERCHANT, MODE, LOCALE, RETURN_TO, CSRF, CHALLENGE, CREDENTIAL];
+const PASSKEY_LOGIN_FORM: &[Param] = &[
+    MERCHANT, MODE, LOCALE, RETURN_TO, CSRF, CHALLENGE, CREDENTIAL,
+];
 
 /// A hosted page: no API key, HTML.
 fn page(path: &'static str, summary: &'static str, params: &'static [Param]) -> crate::routes::Doc {
