@@ -365,6 +365,10 @@ pub struct PaymentIntent {
     /// It counts only while the intent waits ([`Self::waiting_balance_step_up`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balance_step_up: Option<BalanceStepUp>,
+    /// Wrong passwords or codes given on the hosted step-up page while this
+    /// balance payment waited for its holder (the page fails it at 3).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub step_up_failures: i64,
 }
 
 /// Why a payment from the customer balance asks for the holder's step-up.
@@ -477,6 +481,7 @@ impl PaymentIntent {
             purpose: None,
             balance_refunded_minor: 0,
             balance_step_up: None,
+            step_up_failures: 0,
         }
     }
 

@@ -8,7 +8,10 @@
 // 1500) a payment waits for the holder on the hosted step-up page: a passkey
 // (Chromium's virtual authenticator) pays it and lands on the shop's
 // return_url with redirect_status=succeeded; "Cancel payment" fails it
-// (redirect_status=failed, balance unchanged); the password pays another.
+// (redirect_status=failed, balance unchanged); the password pays another,
+// and a 6-digit code emailed to the holder (read from the SMTP sink) another,
+// after a wrong code is refused. Signed out, the step-up page sends the holder
+// to sign in, and a passkey sign-in comes back to it (its return_to).
 // axe-core finds no serious or critical violation on the step-up page.
 // Once in English, once in Simplified Chinese.
 //
@@ -29,13 +32,13 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  BASE_URL, PASSWORD, WORDS, addAuthenticator, openBrowser, registerAndActivate, signIn,
+  BASE_URL, PASSWORD, WORDS, addAuthenticator, emailedCode, openBrowser, registerAndActivate, signIn,
 } from './support/account_pages.mjs';
 
 const SECRET_KEY = process.env.PORTCULLIS_SECRET_KEY;
 const TEST_TIMEOUT_MS = 120_000;
 const AUTH_ALWAYS = '4000002760003184';
-const TOP_UP = 5000;
+const TOP_UP = 9000;
 const SPEND = 1200;
 /** Above run.sh's accounts_balance_step_up_above (1500). */
 const LARGE = 1600;
@@ -145,6 +148,48 @@ async function stepUpJourney(browser, w, locale, { customer, email, shop, screen
   ]);
   await backAtShop(page, byPassword, 'succeeded');
   assert.equal(await balance(), before + 2 * LARGE);
+
+  await payByEmailedCode(page, w, { customer, email, shop });
+  assert.equal(await balance(), before + 3 * LARGE);
+
+  // Signed out: the page sends the holder to sign in; a passkey sign-in comes back to it.
+  const afterSignIn = await payLarge(customer, shop.url);
+  await page.goto(`${BASE_URL}/account`);
+  await page.getByRole('button', { name: w.signOut, exact: true }).click();
+  await page.goto(afterSignIn.next_action.redirect_to_url.url);
+  await Promise.all([page.waitForURL((url) => url.pathname === '/account/login'), page.click('#to-login')]);
+  await Promise.all([
+    page.waitForURL(afterSignIn.next_action.redirect_to_url.url),
+    page.getByRole('button', { name: w.passkeySignIn }).click(),
+  ]);
+  await page.getByRole('heading', { name: w.payTitle }).waitFor();
+  await Promise.all([
+    page.waitForURL(atShop('succeeded')),
+    page.getByRole('button', { name: w.stepUp, exact: true }).click(),
+  ]);
+  await backAtShop(page, afterSignIn, 'succeeded');
+  assert.equal(await balance(), before + 4 * LARGE);
+}
+
+/** A code emailed to the holder pays one, after a wrong code is refused. */
+async function payByEmailedCode(page, w, { customer, email, shop }) {
+  const intent = await payLarge(customer, shop.url);
+  await page.goto(intent.next_action.redirect_to_url.url);
+  await page.getByRole('button', { name: w.payCodeSend }).click();
+  await page.getByRole('status').filter({ hasText: w.payCodeSent }).waitFor();
+  const code = await emailedCode(email, 1);
+  const wrong = code === '000000' ? '111111' : '000000';
+  await page.getByLabel(w.payCode, { exact: true }).fill(wrong);
+  await page.getByRole('button', { name: w.payCodeSubmit }).click();
+  await page.locator('#error').waitFor();
+  assert.equal(await page.getAttribute('#code', 'aria-invalid'), 'true');
+  assert.equal((await api('GET', `/v1/payment_intents/${intent.id}`)).status, 'requires_action');
+  await page.getByLabel(w.payCode, { exact: true }).fill(code);
+  await Promise.all([
+    page.waitForURL((url) => url.href.startsWith(shop.url) && url.searchParams.get('redirect_status') === 'succeeded'),
+    page.getByRole('button', { name: w.payCodeSubmit }).click(),
+  ]);
+  await backAtShop(page, intent, 'succeeded');
 }
 
 async function walletJourney(locale, screenshots, shop) {

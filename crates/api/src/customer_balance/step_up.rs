@@ -32,7 +32,7 @@ use portcullis_domain::payment_intents::{
     BalanceStepUp, IntentEvent, NextAction, PaymentIntent, PaymentIntentStatus, StepUpReason,
 };
 use portcullis_risk::Action;
-use portcullis_store::{Doc, WriteSet};
+use portcullis_store::{Doc, Scope, WriteSet};
 
 /// The account holder whose session a confirmation carried.
 #[derive(Clone, Debug)]
@@ -131,6 +131,29 @@ pub(super) fn expired(intent: &PaymentIntent, now: i64) -> bool {
     intent
         .waiting_balance_step_up()
         .is_some_and(|wait| wait.expires_at <= now)
+}
+
+/// Counts one failed step-up (a wrong password or code) against the
+/// balance payment `id` of `customer` while it waits for step-up; the
+/// failures counted on that intent so far, or `None` when it no longer
+/// waits. Per intent: two payments waiting at once keep their own counts
+/// (the account-wide lockout counts every failure, elsewhere).
+pub(crate) async fn count_failure(
+    state: &AppState,
+    scope: &Scope,
+    id: &str,
+    customer: &str,
+) -> ApiResult<Option<i64>> {
+    let _lock = state.locks.lock(id).await;
+    let (doc, mut intent) =
+        crate::payments::records::load::<PaymentIntent>(state, scope, id, "payment_intent").await?;
+    if intent.customer.as_deref() != Some(customer) || !waits_for_step_up(&intent) {
+        return Ok(None);
+    }
+    intent.step_up_failures = intent.step_up_failures.saturating_add(1);
+    let ops = vec![intent_write(scope, Some(&doc), &intent)?];
+    state.store.commit(WriteSet { ops }).await?;
+    Ok(Some(intent.step_up_failures))
 }
 
 /// Completes the balance payment `id` of `customer` that waits for

@@ -374,9 +374,19 @@ async fn a_step_up_returns_to_the_checkout_page(backend: Backend) {
     assert_eq!(session(&w, &id).await["status"], "open");
     assert_eq!(held(&w, &kim).await, 9000);
 
-    // The holder completes it (an account without a passkey needs none):
-    // back on the return route, the session completes, on to success_url.
+    // The holder steps up (the password: the account has no passkey) and
+    // completes it: back on the return route, the session completes, on
+    // to success_url.
     let token = w.session_of("kim@example.com", PASSWORD).await;
+    let stepped = w
+        .as_session(
+            reqwest::Method::POST,
+            "/v1/accounts/step_up",
+            &token,
+            &[("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(stepped.status, 200, "{}", stepped.text);
     let authorized = w
         .as_session(
             reqwest::Method::POST,

@@ -135,6 +135,11 @@ async fn add_sign_in_and_delete_a_passkey_on_the_pages(backend: Backend) {
             "/checkout/cs_test_x?locale=en",
         ),
         ("https://elsewhere.example/steal", "/account"),
+        // Sent to sign in from the step-up page: back there.
+        (
+            "/account/step_up?payment_intent=pi_123",
+            "/account/step_up?payment_intent=pi_123",
+        ),
     ] {
         let extra = [("return_to", asked)];
         let (status, signed_in, _) = passkey_sign_in(&mut other, &mut phone, &known, &extra).await;

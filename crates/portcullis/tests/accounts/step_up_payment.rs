@@ -3,8 +3,8 @@
 //! use, expiring, throttled), and through the hosted step-up page
 //! (`/account/step_up?payment_intent=…`) driven as a browser would:
 //! password pays and returns to the `return_url` with Stripe's
-//! parameters, three wrong passwords or "Cancel payment" fail the intent
-//! with the balance unchanged, someone else's intent is not shown, a
+//! parameters, three wrong passwords (counted per intent) or "Cancel
+//! payment" fail the intent with the balance unchanged, someone else's intent is not shown, a
 //! signed-out browser signs in and comes back; every attempt is a
 //! credential event.
 
@@ -277,6 +277,25 @@ fn form_of(
     (action, fields)
 }
 
+/// The hosted page's password form posted for `intent` with `password`.
+async fn with_password(
+    browser: &mut Browser,
+    intent: &Value,
+    password: &str,
+) -> super::pages::Page {
+    submit(
+        browser,
+        &page_of(intent),
+        "pay-password",
+        &[("password", password)],
+    )
+    .await
+}
+
+async fn wrong_password(browser: &mut Browser, intent: &Value) -> super::pages::Page {
+    with_password(browser, intent, "not the password 1").await
+}
+
 async fn submit(
     browser: &mut Browser,
     page_path: &str,
@@ -371,13 +390,7 @@ async fn hosted_page_pays_fails_and_cancels(backend: Backend) {
         .await;
 
     // The password pays at once and returns as Stripe does.
-    let paid = submit(
-        &mut browser,
-        &page_of(&intent),
-        "pay-password",
-        &[("password", PASSWORD)],
-    )
-    .await;
+    let paid = with_password(&mut browser, &intent, PASSWORD).await;
     assert_eq!(paid.status, 303, "{}", paid.text);
     returned(paid.location(), &intent, "succeeded");
     assert_eq!(
@@ -395,13 +408,7 @@ async fn hosted_page_pays_fails_and_cancels(backend: Backend) {
     // Three wrong passwords fail it, the balance unchanged.
     let intent = pay(&w, c, "900", Some(RETURN_URL)).await;
     for _ in 0..2 {
-        let wrong = submit(
-            &mut browser,
-            &page_of(&intent),
-            "pay-password",
-            &[("password", "not the password 1")],
-        )
-        .await;
+        let wrong = wrong_password(&mut browser, &intent).await;
         assert_eq!(wrong.status, 400, "{}", wrong.text);
         assert!(
             wrong.text.contains("aria-invalid=\"true\""),
@@ -409,13 +416,7 @@ async fn hosted_page_pays_fails_and_cancels(backend: Backend) {
             wrong.text
         );
     }
-    let third = submit(
-        &mut browser,
-        &page_of(&intent),
-        "pay-password",
-        &[("password", "not the password 1")],
-    )
-    .await;
+    let third = wrong_password(&mut browser, &intent).await;
     assert_eq!(third.status, 303, "{}", third.text);
     returned(third.location(), &intent, "failed");
     assert_failed(&intent_of(&w, intent["id"].as_str().unwrap()).await);
@@ -469,6 +470,28 @@ async fn hosted_page_pays_fails_and_cancels(backend: Backend) {
         intent_of(&w, intent["id"].as_str().unwrap()).await["status"],
         "requires_action"
     );
+
+    // The count is per intent: wrong passwords for one payment waiting do
+    // not fail another waiting at the same time.
+    let first = pay(&w, c, "650", Some(RETURN_URL)).await;
+    let second = pay(&w, c, "660", Some(RETURN_URL)).await;
+    for waiting in [&first, &first, &second, &second] {
+        let wrong = wrong_password(&mut browser, &waiting).await;
+        assert_eq!(wrong.status, 400, "{}", wrong.text);
+    }
+    for waiting in [&first, &second] {
+        let now = intent_of(&w, waiting["id"].as_str().unwrap()).await;
+        assert_eq!(now["status"], "requires_action", "{now}");
+        assert!(now.get("step_up_failures").is_none(), "not rendered: {now}");
+    }
+    let third = wrong_password(&mut browser, &first).await;
+    assert_eq!(third.status, 303, "{}", third.text);
+    returned(third.location(), &first, "failed");
+    assert_failed(&intent_of(&w, first["id"].as_str().unwrap()).await);
+    let paid = with_password(&mut browser, &second, PASSWORD).await;
+    assert_eq!(paid.status, 303, "{}", paid.text);
+    returned(paid.location(), &second, "succeeded");
+    assert_eq!(held(&w, c).await, 540);
 
     let verified = cli(&w.db, &["ledger", "verify"]);
     assert!(verified.contains("ledger verified"), "{verified}");

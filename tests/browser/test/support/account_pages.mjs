@@ -38,25 +38,43 @@ if (!BASE_URL || !MERCHANT || !MAIL_LOG) {
 export const REALM = `merchant=${MERCHANT}&mode=test`;
 
 /**
+ * What `pick` finds in the messages to `to` (JSON Lines of the SMTP sink,
+ * oldest first), waiting up to 20 s for it; `what` names it in the failure.
+ */
+async function waitForMail(to, pick, what) {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const text = await readFile(MAIL_LOG, 'utf8').catch(() => '');
+    const messages = text.split('\n').filter(Boolean).map((line) => JSON.parse(line))
+      .filter((m) => m.rcpt_tos.includes(to));
+    const found = pick(messages);
+    if (found) return found;
+    assert.ok(Date.now() < deadline, `no ${what} emailed to ${to}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
  * The link to `/account/<page>` in the newest message to `to` that holds
  * one (waiting for it), on this server's origin.
  */
 export async function emailedLink(to, page) {
   const pattern = new RegExp(`https?://[^\\s]+/account/${page}\\?token=[A-Za-z0-9_-]+`);
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const text = await readFile(MAIL_LOG, 'utf8').catch(() => '');
-    const links = text.split('\n').filter(Boolean).map((line) => JSON.parse(line))
-      .filter((m) => m.rcpt_tos.includes(to))
-      .map((m) => m.body.match(pattern))
-      .filter(Boolean);
-    if (links.length > 0) {
-      const url = new URL(links[links.length - 1][0]);
-      return `${BASE_URL}${url.pathname}${url.search}`;
-    }
-    assert.ok(Date.now() < deadline, `no /account/${page} link emailed to ${to}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const newest = (messages) => messages.map((m) => m.body.match(pattern)).filter(Boolean).at(-1);
+  const url = new URL((await waitForMail(to, newest, `/account/${page} link`))[0]);
+  return `${BASE_URL}${url.pathname}${url.search}`;
+}
+
+/** The six-digit code of the `nth` (1-based) message to `to` holding one. */
+export async function emailedCode(to, nth) {
+  const codeOf = (m) => m.body.split(/\s+/).filter((word) => /^[0-9]{6}$/.test(word));
+  const nthCode = (messages) => {
+    const codes = messages.map(codeOf).filter((words) => words.length > 0);
+    if (codes.length < nth) return null;
+    assert.equal(codes[nth - 1].length, 1, 'one code in the message');
+    return codes[nth - 1][0];
+  };
+  return waitForMail(to, nthCode, `code #${nth}`);
 }
 
 /** A browser speaking `locale`; collects console errors (CSP refusals). */
@@ -109,6 +127,8 @@ export const WORDS = {
     stepUpTitle: "Confirm it's you", stepUp: 'Confirm with passkey', passkeyNotVerified: 'could not be verified',
     deletePasskey: 'Delete', passkeyDeleted: 'The passkey is deleted', noPasskey: 'You have no passkey yet',
     payTitle: 'Confirm your payment', payWithPassword: 'Confirm with password', cancelPayment: 'Cancel payment',
+    payCodeSend: 'Email me a code', payCodeSent: 'We sent a 6-digit code', payCode: 'Code from the email',
+    payCodeSubmit: 'Confirm with code',
     dollars: (cents) => `$${(cents / 100).toFixed(2)}`,
   },
   'zh-CN': {
@@ -122,6 +142,8 @@ export const WORDS = {
     stepUpTitle: '确认是您本人', stepUp: '使用通行密钥确认', passkeyNotVerified: '无法验证此通行密钥',
     deletePasskey: '删除', passkeyDeleted: '通行密钥已删除', noPasskey: '您还没有通行密钥',
     payTitle: '确认付款', payWithPassword: '使用密码确认', cancelPayment: '取消付款',
+    payCodeSend: '发送验证码到我的邮箱', payCodeSent: '我们已向您的电子邮箱发送 6 位验证码', payCode: '邮件中的验证码',
+    payCodeSubmit: '使用验证码确认',
     dollars: (cents) => `US$${(cents / 100).toFixed(2)}`,
   },
 };

@@ -10,7 +10,6 @@ use super::relay::{answered, refused};
 use super::signed_in::{checked, query_of, signed_in, SignedIn};
 use crate::accounts::signin;
 use crate::checkout::balance;
-use crate::customer_balance::step_up::HolderDevice;
 use crate::error::ApiError;
 use crate::events::Origin;
 use crate::state::AppState;
@@ -92,27 +91,8 @@ pub async fn pay(
     let origin = Origin::of(&request);
     let tag = ctx.locale.tag();
     let realm = &who.realm.0;
-    let holder = holder_device(&state, &who, customer).await;
-    match balance::pay(&state, &id, realm, holder, Some(tag), &headers, &origin).await {
+    match balance::pay(&state, &id, realm, &customer, Some(tag), &headers, &origin).await {
         Ok(body) => answered(ctx, body),
         Err(err) => api_refusal(ctx, err),
-    }
-}
-
-/// The paying holder, with whether the device of their page session is
-/// one they have stepped up on (unknown when it cannot be read).
-async fn holder_device(state: &AppState, who: &SignedIn, customer: String) -> HolderDevice {
-    let mut with_session = HeaderMap::new();
-    if let Ok(token) = who.session.parse() {
-        with_session.insert(crate::accounts::session::SESSION_HEADER, token);
-    }
-    let known = crate::accounts::devices::holder_of(state, &who.caller, &with_session)
-        .await
-        .ok()
-        .flatten()
-        .is_some_and(|h| h.customer == customer && h.device_known);
-    HolderDevice {
-        customer,
-        device_known: known,
     }
 }

@@ -226,12 +226,13 @@ impl Realm {
         }
     }
 
-    /// The sign-in page's passkey form's realm fields.
-    pub fn passkey_login(&self) -> super::views::PasskeyLogin {
+    /// The sign-in page's passkey form's realm fields, and where a
+    /// passkey sign-in goes on to (the page's own `return_to`).
+    pub fn passkey_login(&self, return_to: Option<String>) -> super::views::PasskeyLogin {
         super::views::PasskeyLogin {
             merchant: self.0.merchant_id.as_str().to_owned(),
             mode: self.mode(),
-            return_to: None,
+            return_to,
         }
     }
 

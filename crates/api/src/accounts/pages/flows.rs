@@ -4,7 +4,7 @@
 
 use super::context::{self, call, PageCtx, Realm, Refusal};
 use super::texts::Texts;
-use super::views::{Field, FormPage, Link, PasskeyLogin};
+use super::views::{Field, FormPage, Link};
 use crate::accounts::{credentials, devices, registration, signin};
 use crate::auth::Caller;
 use crate::state::AppState;
@@ -451,10 +451,8 @@ fn form(
         submit: flow.submit_label(t),
         danger: flow == Flow::Deactivate,
         links: flow.links(t, Some(&place.realm)),
-        passkey_login: (flow == Flow::Login).then(|| PasskeyLogin {
-            return_to: place.return_to.clone(),
-            ..place.realm.passkey_login()
-        }),
+        passkey_login: (flow == Flow::Login)
+            .then(|| place.realm.passkey_login(place.return_to.clone())),
     };
     html(ctx, status, page.render())
 }

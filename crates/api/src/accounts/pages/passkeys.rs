@@ -72,7 +72,8 @@ pub async fn login_challenge(
 }
 
 /// `POST /account/passkeys/login`: the assertion; a session cookie, and
-/// where to go.
+/// where to go: the sign-in page's `return_to` when it is a path of ours
+/// (as password sign-in), else the account page.
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -82,21 +83,14 @@ pub async fn login(
     if let Some(device) = super::context::device_cookie(&headers) {
         params.push((crate::accounts::devices::PARAM, device));
     }
-    // Where the sign-in page was to go on to: a path of this site only.
-    let next = request
-        .params
-        .string("return_to", super::step_up::RETURN_TO_CHARS_MAX)
-        .ok()
-        .flatten()
-        .and_then(|raw| super::step_up::own_path(&state.base_url(), &raw))
-        .unwrap_or_else(|| "/account".to_owned());
+    let back = super::step_up::return_to_or_home(&state, &mut request);
     let finish = passkeys::finish_login;
     match as_visitor(&state, &headers, &mut request, LOGIN_PATH, finish, &params).await {
         Ok((mut ctx, body)) => {
             let token = body["token"].as_str().unwrap_or_default();
             let ttl = body["expires_at"].as_i64().unwrap_or(0) - state.now();
             ctx.set_session(token, ttl.max(0));
-            relay::answered(ctx, json!({ "return_to": next }))
+            relay::answered(ctx, json!({ "return_to": back }))
         }
         Err(response) => response,
     }

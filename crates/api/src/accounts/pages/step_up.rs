@@ -65,6 +65,12 @@ fn origin_of(url: &str) -> Option<&str> {
     (end > after_scheme).then(|| &url[..end])
 }
 
+/// The request's `return_to` when it is a path of ours, else the account
+/// page: where a sign-in goes on to.
+pub fn return_to_or_home(state: &AppState, request: &mut ApiRequest) -> String {
+    return_to(state, request).unwrap_or_else(|()| HOME.to_owned())
+}
+
 fn return_to(state: &AppState, request: &mut ApiRequest) -> Result<String, ()> {
     match request.params.string("return_to", RETURN_TO_CHARS_MAX) {
         Ok(None) => Ok(HOME.to_owned()),

@@ -5,7 +5,7 @@
 //! intent waits, three ways to confirm — the passkey (its script, when the
 //! account has one), the password, a code sent by email — and "Cancel
 //! payment". A confirmation completes the payment at once; a cancel, or
-//! [`FAILURES_MAX`] failed attempts since the payment was asked for, fails
+//! [`FAILURES_MAX`] wrong passwords or codes given for this payment, fails
 //! it. Either way the browser goes to the intent's `return_url` with
 //! Stripe's `payment_intent`, `payment_intent_client_secret` and
 //! `redirect_status`, or back to this page, which then shows the outcome.
@@ -21,9 +21,8 @@ use super::flows::{html, message};
 use super::relay;
 use super::signed_in::{query_of, signed_in, SignedIn};
 use super::views::{Link, PaymentStepUpPage};
-use crate::accounts::audit;
 use crate::accounts::{passkeys, signin, step_up, wallet};
-use crate::customer_balance::step_up::waits_for_step_up;
+use crate::customer_balance::step_up::{count_failure, waits_for_step_up};
 use crate::payments::authenticate::return_location;
 use crate::state::AppState;
 use crate::wire::ApiRequest;
@@ -31,14 +30,13 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use portcullis_domain::accounts::CredentialAction;
 use portcullis_domain::payment_intents::{PaymentIntent, PaymentIntentStatus};
 use portcullis_store::{ScanOp, ScanQuery, SqlValue, Table};
 
 /// Longest `payment_intent` looked at.
 pub const INTENT_CHARS_MAX: usize = 64;
-/// Failed step-up attempts, since the payment was asked for, that fail it.
-pub const FAILURES_MAX: usize = 3;
+/// Wrong passwords or codes given for one payment that fail it.
+pub const FAILURES_MAX: i64 = 3;
 const PATH: &str = "/account/step_up";
 
 /// What a form of the page asks for.
@@ -349,25 +347,20 @@ fn code_sent(
 /// too many, which fails the payment.
 async fn failed(here: Here<'_>, ctx: PageCtx, paying: &Paying, refusal: Refusal) -> Response {
     let state = here.state;
-    let customer = paying.intent.customer.clone().unwrap_or_default();
-    let failures = audit::failures_since(
-        state,
-        &paying.who.realm.0,
-        ("customer", customer),
-        &[CredentialAction::StepUp],
-        paying.intent.created,
-        FAILURES_MAX,
-    )
-    .await
-    .unwrap_or(0);
-    if failures >= FAILURES_MAX {
-        return finish(here, ctx, paying, false).await;
-    }
     let invalid = match refusal.param.as_deref() {
         Some("password") => "password",
         Some("code") => "code",
         _ => "",
     };
+    // Only a wrong password or code counts, on this intent alone.
+    if !invalid.is_empty() {
+        let customer = paying.intent.customer.as_deref().unwrap_or_default();
+        let (scope, id) = (&paying.who.realm.0, &paying.intent.id);
+        let counted = count_failure(state, scope, id, customer).await;
+        if matches!(counted, Ok(Some(failures)) if failures >= FAILURES_MAX) {
+            return finish(here, ctx, paying, false).await;
+        }
+    }
     let shown = Shown {
         error: Some(ctx.t.error(&refusal.code, &refusal.message, ctx.locale)),
         invalid,

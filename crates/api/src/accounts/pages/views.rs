@@ -108,7 +108,7 @@ pub struct FormPage {
 pub struct PasskeyLogin {
     pub merchant: String,
     pub mode: &'static str,
-    /// Where signing in goes on to (a path of this site), if not `/account`.
+    /// A path of our own origin, already checked by `own_path`.
     pub return_to: Option<String>,
 }
 
