@@ -397,14 +397,13 @@ async fn a_payment_declined_in_wechat_pay_is_found_by_query(backend: Backend) {
     );
 }
 
-/// Alipay's wap pay returns the browser to the session's return URL with
-/// its signed return parameters appended; they are taken (and not
-/// trusted): the browser goes on to `success_url` once paid.
-async fn alipay_returns_the_browser_through_the_return_url(backend: Backend) {
-    let s = setup(backend).await;
+/// A session paid with Alipay on a phone (wap), the notification given
+/// `fault`: the session's id and the return URL the cashier sends the
+/// browser back to (with Alipay's signed return parameters).
+async fn paid_on_a_phone(s: &Setup, fault: &str) -> (String, String) {
     let session = create_session(&s.api, "cny", &["alipay"]).await.json();
-    let id = session["id"].as_str().unwrap();
-    let (_, chosen) = choose(&s.server, id, "alipay", PHONE).await;
+    let id = session["id"].as_str().unwrap().to_owned();
+    let (_, chosen) = choose(&s.server, &id, "alipay", PHONE).await;
     let cashier = browser()
         .get(chosen["redirect"].as_str().unwrap())
         .send()
@@ -420,19 +419,53 @@ async fn alipay_returns_the_browser_through_the_return_url(backend: Backend) {
         .unwrap_or_else(|| panic!("no form posting to /c/: {cashier}"));
     let paid = s
         .sim
-        .act(&format!("{}/c/{token}", s.sim.base_url), "pay", "none")
+        .act(&format!("{}/c/{token}", s.sim.base_url), "pay", fault)
         .await;
     assert_eq!(paid.status(), 303);
     let back = paid.headers()["location"].to_str().unwrap().to_owned();
     assert!(back.contains(&format!("/checkout/{id}/return?")), "{back}");
     assert!(back.contains("sign="), "{back}");
-    wait_complete(&s.api, id).await;
-    let returned = browser().get(&back).send().await.unwrap();
-    assert_eq!(returned.status().as_u16(), 303);
+    (id, back)
+}
+
+/// Asserts the browser following `back` goes on to session `id`'s
+/// `success_url`.
+async fn assert_returns_to_success(back: &str, id: &str) {
+    let returned = browser().get(back).send().await.unwrap();
+    let status = returned.status().as_u16();
+    if status != 303 {
+        panic!("{status}: {}", returned.text().await.unwrap());
+    }
     assert_eq!(
         returned.headers()["location"],
         format!("https://shop.example/done?session={id}").as_str()
     );
+}
+
+/// Alipay's wap pay returns the browser to the session's return URL with
+/// its signed return parameters appended; they are taken (and not
+/// trusted): the browser goes on to `success_url` once paid.
+async fn alipay_returns_the_browser_through_the_return_url(backend: Backend) {
+    let s = setup(backend).await;
+    let (id, back) = paid_on_a_phone(&s, "none").await;
+    wait_complete(&s.api, &id).await;
+    assert_returns_to_success(&back, &id).await;
+}
+
+/// The customer is back from Alipay before its notification (here lost):
+/// the return asks Alipay (`alipay.trade.query`) at once, and the paid
+/// session goes on to `success_url` rather than back to the page.
+async fn a_return_before_the_notification_asks_the_provider(backend: Backend) {
+    let s = setup(backend).await;
+    let (id, back) = paid_on_a_phone(&s, "lost").await;
+    assert_returns_to_success(&back, &id).await;
+    let session = s
+        .api
+        .get(&format!("/v1/checkout/sessions/{id}"))
+        .await
+        .json();
+    assert_eq!(session["status"], "complete", "{session}");
+    assert_eq!(session["payment_status"], "paid", "{session}");
 }
 
 /// A session expired while its wallet trade waits for the buyer: the
@@ -514,5 +547,6 @@ on_both_backends!(
     wallets_need_cny_and_a_session_that_offers_them,
     a_declined_wallet_payment_lets_the_customer_choose_again,
     alipay_returns_the_browser_through_the_return_url,
+    a_return_before_the_notification_asks_the_provider,
     a_payment_declined_in_wechat_pay_is_found_by_query,
 );

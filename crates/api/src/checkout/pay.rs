@@ -379,7 +379,7 @@ async fn back_from_authentication(
             params.string(ignored, *longest)?;
         }
         std::mem::take(params).finish()?;
-        let (scope, _, session) = find(&state, &id).await?;
+        let (scope, _, mut session) = find(&state, &id).await?;
         let mut page_url = format!("/checkout/{}?failed=true", session.id.as_str());
         if let Some(tag) = locale.as_deref().and_then(Locale::parse) {
             page_url.push_str(&format!("&locale={}", tag.tag()));
@@ -390,7 +390,15 @@ async fn back_from_authentication(
         let Some(intent_id) = session.payment_intent.clone() else {
             return Ok(page_url);
         };
-        let (_, intent) = load::<PaymentIntent>(&state, &scope, &intent_id, "id").await?;
+        let (_, mut intent) = load::<PaymentIntent>(&state, &scope, &intent_id, "id").await?;
+        if crate::payments::wallets::worker::query_on_return(&state, &scope, &intent).await {
+            // Paid by the answer (which may complete the session too).
+            (_, _, session) = find(&state, &id).await?;
+            if session.status == CheckoutStatus::Complete {
+                return Ok(session.success_redirect());
+            }
+            (_, intent) = load::<PaymentIntent>(&state, &scope, &intent_id, "id").await?;
+        }
         if !is_paid(&intent) || session.status != CheckoutStatus::Open {
             return Ok(page_url);
         }

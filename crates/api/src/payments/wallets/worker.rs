@@ -139,6 +139,25 @@ pub async fn early_pass(state: &AppState, since_s: i64, now_s: i64) -> ApiResult
     Ok(changed)
 }
 
+/// Asks the provider at once about the wallet trade `intent` waits for,
+/// when the customer is back from the wallet (its return can beat its
+/// notification): applies it when paid. Whether it asked (the intent may
+/// have changed, by this answer or by the notification meanwhile); a
+/// provider that does not answer changes nothing (the notification and
+/// this worker's passes still will).
+pub async fn query_on_return(state: &AppState, scope: &Scope, intent: &PaymentIntent) -> bool {
+    let Some(trade) = intent.waiting_wallet_trade() else {
+        return false;
+    };
+    if trade.flow == "code" || trade.provider == super::aggregated::UNCHOSEN {
+        return false;
+    }
+    if let Err(err) = query_paid(state, scope, trade).await {
+        tracing::warn!(out_trade_no = %trade.out_trade_no, error = %err.message, "wallet: query on the customer's return failed");
+    }
+    true
+}
+
 /// Applies a trade the provider reports paid; leaves any other alone.
 async fn query_paid(state: &AppState, scope: &Scope, trade: &WalletTrade) -> ApiResult<Applied> {
     let stored = in_scope(state, scope, &trade.connector_account).await?;
