@@ -57,18 +57,7 @@ pub async fn wait_for_status(api: &Api, id: &str, status: &str, limit: Duration)
 }
 
 /// How many events of `kind` are about intent `intent_id`.
-pub async fn events_of(api: &Api, kind: &str, intent_id: &str) -> usize {
-    let events = api
-        .get(&format!("/v1/events?type={kind}&limit=100"))
-        .await
-        .json();
-    events["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["data"]["object"]["id"] == intent_id)
-        .count()
-}
+pub use super::events_about as events_of;
 
 /// Intent `id` as the API shows it.
 pub async fn intent(api: &Api, id: &str) -> Value {
