@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use support::dashboard::{activate, create_user};
-use support::risk::add_rule;
+use support::risk::{add_rule, assert_review_closed};
 use support::wallet_qr::{
     assert_page, events_of, open_page, wait_for_status, ALIPAY_UA, DESKTOP_UA, WECHAT_UA,
 };
@@ -310,31 +310,6 @@ async fn review_rules_place_paid_wallet_charges_in_review(backend: Backend) {
     assert_eq!(refunded["refund"]["reason"], "fraudulent", "{refunded}");
     assert_review_closed(&s.api, &review_id, "approved").await;
     assert_review_closed(&s.api, second_review, "refunded_as_fraud").await;
-}
-
-/// One `review.closed` event for `review_id`, with the review as Stripe
-/// shapes it (closed, its reason).
-async fn assert_review_closed(api: &Api, review_id: &str, reason: &str) {
-    let closed = api
-        .get("/v1/events?type=review.closed&limit=100")
-        .await
-        .json();
-    let closed: Vec<&Value> = closed["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["data"]["object"]["id"] == review_id)
-        .collect();
-    assert_eq!(closed.len(), 1, "{closed:?}");
-    let review = &closed[0]["data"]["object"];
-    assert_eq!(review["object"], "review", "{review}");
-    assert_eq!(review["open"], false, "{review}");
-    assert_eq!(review["closed_reason"], reason, "{review}");
-    assert_eq!(review["reason"], reason, "{review}");
-    assert!(
-        review["charge"].as_str().unwrap().starts_with("ch_"),
-        "{review}"
-    );
 }
 
 /// A `request_3ds` rule on a wallet payment: 3-D Secure is for cards, the
