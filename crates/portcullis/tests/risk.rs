@@ -9,13 +9,14 @@ mod support;
 
 use serde_json::Value;
 use support::risk::*;
-use support::{create_merchant, Api, Backend, TestDatabase};
+use support::{create_merchant, Answer, Api, Backend, TestDatabase};
 
 on_both_backends!(
     signals_and_risk_levels_show_on_charges,
     a_card_testing_burst_from_one_ip_is_blocked_after_five_cards,
     impossible_travel_between_new_york_and_tokyo_within_an_hour_is_blocked,
     reviews_are_approved_or_refunded_and_closed,
+    reviews_close_when_their_payment_is_refunded_or_disputed,
     a_request_3ds_rule_challenges_and_the_authorization_after_it_is_authenticated,
     customer_ip_is_validated,
 );
@@ -254,6 +255,81 @@ async fn reviews_are_approved_or_refunded_and_closed(backend: Backend) {
     assert_eq!(refunded["amount_refunded"], 20000);
     let open = api.get("/v1/reviews?open=true").await.json();
     assert_eq!(open["data"].as_array().unwrap().len(), 0, "{open}");
+}
+
+/// Stripe closes a review on its own when its payment is refunded (in
+/// whole or in part: `refunded`) or disputed (`disputed`), with one
+/// `review.closed`.
+async fn reviews_close_when_their_payment_is_refunded_or_disputed(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Acme");
+    let server = start(&db, "");
+    let api = Api::new(&server, &merchant.secret_key);
+    add_rule(&api, "review if :amount_in_usd: >= 100").await;
+
+    let whole = pay(&api, "15000", "4242424242424242", &[]).await;
+    let whole_review = review_of(&api, &whole).await;
+    let intent = whole.json()["id"].as_str().unwrap().to_owned();
+    let refund = api
+        .post("/v1/refunds", &[("payment_intent", intent.as_str())])
+        .await;
+    assert_eq!(refund.status, 200, "{}", refund.text);
+    assert_closed(&api, &whole_review, "refunded").await;
+    let approve = api
+        .post(&format!("/v1/reviews/{whole_review}/approve"), &[])
+        .await;
+    assert_eq!(approve.status, 400, "{}", approve.text);
+
+    let part = pay(&api, "20000", "4242424242424242", &[]).await;
+    let part_review = review_of(&api, &part).await;
+    let charge = charge_of(&api, &part).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..2 {
+        let refund = api
+            .post(
+                "/v1/refunds",
+                &[("charge", charge.as_str()), ("amount", "500")],
+            )
+            .await;
+        assert_eq!(refund.status, 200, "{}", refund.text);
+    }
+    assert_closed(&api, &part_review, "refunded").await;
+
+    let disputed = pay(&api, "12000", "4000000000000259", &[]).await;
+    assert_eq!(charge_of(&api, &disputed).await["disputed"], true);
+    assert_closed(&api, &review_of(&api, &disputed).await, "disputed").await;
+
+    let manual = [("capture_method", "manual")];
+    let held = pay(&api, "13000", "4000000000000259", &manual).await;
+    let held_review = review_of(&api, &held).await;
+    let open = api.get(&format!("/v1/reviews/{held_review}")).await.json();
+    assert_eq!(open["open"], true, "{open}");
+    let held_id = held.json()["id"].as_str().unwrap().to_owned();
+    let captured = api
+        .post(&format!("/v1/payment_intents/{held_id}/capture"), &[])
+        .await;
+    assert_eq!(captured.status, 200, "{}", captured.text);
+    assert_closed(&api, &held_review, "disputed").await;
+
+    let open = api.get("/v1/reviews?open=true").await.json();
+    assert_eq!(open["data"].as_array().unwrap().len(), 0, "{open}");
+}
+
+async fn review_of(api: &Api, answer: &Answer) -> String {
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let charge = charge_of(api, answer).await;
+    charge["review"].as_str().expect("in review").to_owned()
+}
+
+/// The review is closed for `reason`, as retrieved and in its one
+/// `review.closed` event.
+async fn assert_closed(api: &Api, review_id: &str, reason: &str) {
+    let review = api.get(&format!("/v1/reviews/{review_id}")).await.json();
+    assert_eq!(review["open"], false, "{review}");
+    assert_eq!(review["closed_reason"], reason, "{review}");
+    assert_review_closed(api, review_id, reason).await;
 }
 
 async fn a_request_3ds_rule_challenges_and_the_authorization_after_it_is_authenticated(

@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use support::dashboard::{activate, create_user};
-use support::risk::add_rule;
+use support::risk::{add_rule, assert_review_closed};
 use support::wallet_qr::{
     assert_page, events_of, open_page, wait_for_status, ALIPAY_UA, DESKTOP_UA, WECHAT_UA,
 };
@@ -312,31 +312,6 @@ async fn review_rules_place_paid_wallet_charges_in_review(backend: Backend) {
     assert_review_closed(&s.api, second_review, "refunded_as_fraud").await;
 }
 
-/// One `review.closed` event for `review_id`, with the review as Stripe
-/// shapes it (closed, its reason).
-async fn assert_review_closed(api: &Api, review_id: &str, reason: &str) {
-    let closed = api
-        .get("/v1/events?type=review.closed&limit=100")
-        .await
-        .json();
-    let closed: Vec<&Value> = closed["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["data"]["object"]["id"] == review_id)
-        .collect();
-    assert_eq!(closed.len(), 1, "{closed:?}");
-    let review = &closed[0]["data"]["object"];
-    assert_eq!(review["object"], "review", "{review}");
-    assert_eq!(review["open"], false, "{review}");
-    assert_eq!(review["closed_reason"], reason, "{review}");
-    assert_eq!(review["reason"], reason, "{review}");
-    assert!(
-        review["charge"].as_str().unwrap().starts_with("ch_"),
-        "{review}"
-    );
-}
-
 /// A `request_3ds` rule on a wallet payment: 3-D Secure is for cards, the
 /// wallet authenticates its customer itself, so the payment goes to the
 /// wallet and the charge's outcome names the rule as satisfied by that
@@ -474,15 +449,20 @@ async fn a_rescan_after_a_decline_starts_a_new_attempt_and_pays_once(backend: Ba
     assert_page(open_page(&data, ALIPAY_UA, "en").await, 200, "Already paid").await;
 }
 
+/// The customer scans the aggregated code in Alipay, which opens its trade.
+async fn alipay_opens_the_trade(data: &str) {
+    let picked = open_page(data, ALIPAY_UA, "en").await;
+    assert_eq!(picked.status(), 302);
+    let location = picked.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(reqwest::get(&location).await.unwrap().status(), 200);
+}
+
 /// An aggregated code of 9.90 declined in Alipay (trade `pi_…`), scanned
 /// again in WeChat and paid there (trade `pi_…_2`): the code's data, the
 /// intent's id, the paid intent.
 async fn declined_then_paid_after_a_rescan(s: &Setup) -> (String, String, Value) {
     let (data, id) = aggregated_code(&s.api, "990").await;
-    let first = open_page(&data, ALIPAY_UA, "en").await;
-    assert_eq!(first.status(), 302);
-    let location = first.headers()["location"].to_str().unwrap().to_owned();
-    assert_eq!(reqwest::get(&location).await.unwrap().status(), 200);
+    alipay_opens_the_trade(&data).await;
     customer_acts(&s.sim, &id, "decline").await;
     let limit = Duration::from_secs(20);
     wait_for_status(&s.api, &id, "requires_payment_method", limit).await;
@@ -514,7 +494,63 @@ async fn a_replaced_trade_paid_late_is_refunded_at_the_provider_once(backend: Ba
     let (_, id, paid) = declined_then_paid_after_a_rescan(&s).await;
     let late = s.sim.post_sim(&format!("/sim/trades/{id}/paid_late")).await;
     assert_eq!(late, 200);
-    let duplicate = refunded_duplicate_charge(&s, &id, &paid).await;
+    let duplicate = refunded_once_as_duplicate(&s, &id, &paid).await;
+    let duplicate_id = duplicate["id"].as_str().unwrap();
+    let message = duplicate["outcome"]["seller_message"].as_str().unwrap();
+    assert!(
+        message.contains("paid or its trade replaced"),
+        "{duplicate}"
+    );
+    let after = s.api.get(&format!("/v1/payment_intents/{id}")).await.json();
+    assert_eq!(after["status"], "succeeded");
+    assert_eq!(after["amount_received"], 990);
+    assert_eq!(after["latest_charge"], paid["latest_charge"]);
+    assert_eq!(events_of(&s.api, "payment_intent.succeeded", &id).await, 1);
+    assert_eq!(events_of(&s.api, "charge.succeeded", duplicate_id).await, 1);
+    assert_eq!(events_of(&s.api, "charge.refunded", duplicate_id).await, 1);
+    assert_eq!(succeeded_charges(&s, &id).await, 2);
+    assert_ledger_verifies(&s);
+}
+
+/// A trade paid as its intent was canceled (the merchant canceled, the
+/// customer paid anyway, the provider's success came late): the
+/// notification is acknowledged, the money recorded as a charge on the
+/// canceled intent and refunded in full at once (reason `duplicate`),
+/// once though Alipay tells it again; the intent stays canceled.
+async fn a_trade_paid_after_its_intent_was_canceled_is_refunded_once(backend: Backend) {
+    let s = setup(backend).await;
+    let (data, id) = aggregated_code(&s.api, "990").await;
+    alipay_opens_the_trade(&data).await;
+    let canceled = s
+        .api
+        .post(&format!("/v1/payment_intents/{id}/cancel"), &[])
+        .await;
+    assert_eq!(canceled.status, 200, "{}", canceled.text);
+    let canceled = canceled.json();
+    assert_eq!(canceled["status"], "canceled");
+    let late = s.sim.post_sim(&format!("/sim/trades/{id}/paid_late")).await;
+    assert_eq!(late, 200);
+    let duplicate = refunded_once_as_duplicate(&s, &id, &canceled).await;
+    let duplicate_id = duplicate["id"].as_str().unwrap();
+    let message = duplicate["outcome"]["seller_message"].as_str().unwrap();
+    assert!(message.contains("was canceled"), "{duplicate}");
+    let after = s.api.get(&format!("/v1/payment_intents/{id}")).await.json();
+    assert_eq!(after["status"], "canceled", "{after}");
+    assert_eq!(after["amount_received"], 0, "{after}");
+    assert_eq!(after["latest_charge"], canceled["latest_charge"], "{after}");
+    assert_eq!(events_of(&s.api, "payment_intent.succeeded", &id).await, 0);
+    assert_eq!(events_of(&s.api, "charge.succeeded", duplicate_id).await, 1);
+    assert_eq!(events_of(&s.api, "charge.refunded", duplicate_id).await, 1);
+    assert_eq!(succeeded_charges(&s, &id).await, 1);
+    assert_ledger_verifies(&s);
+}
+
+/// The intent's paid wallet charge other than `paid`'s: 9.90 by Alipay,
+/// refunded in full by one `duplicate` refund, at the simulator too; a
+/// genuine notification of it sent again is acknowledged and refunds
+/// nothing more.
+async fn refunded_once_as_duplicate(s: &Setup, id: &str, paid: &Value) -> Value {
+    let duplicate = refunded_duplicate_charge(s, id, paid).await;
     let duplicate_id = duplicate["id"].as_str().unwrap();
     assert_eq!(duplicate["amount"], 990, "{duplicate}");
     assert_eq!(duplicate["amount_captured"], 990, "{duplicate}");
@@ -534,10 +570,10 @@ async fn a_replaced_trade_paid_late_is_refunded_at_the_provider_once(backend: Ba
     assert_eq!(refunds.len(), 1, "{refunds:?}");
     assert_eq!(refunds[0]["reason"], "duplicate", "{refunds:?}");
     assert_eq!(refunds[0]["status"], "succeeded", "{refunds:?}");
-    assert_refunded_once_at_the_sim(&s.sim, &id).await;
+    assert_refunded_once_at_the_sim(&s.sim, id).await;
 
     // Alipay tells it again: acknowledged, nothing more.
-    let again = alipay_paid_notification(&s, &id, "9.90");
+    let again = alipay_paid_notification(s, id, "9.90");
     let answer = reqwest::Client::new()
         .post(&s.alipay_notify_url)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -547,25 +583,25 @@ async fn a_replaced_trade_paid_late_is_refunded_at_the_provider_once(backend: Ba
         .unwrap();
     assert_eq!(answer.status(), 200);
     assert_eq!(answer.text().await.unwrap(), "success");
-    assert_refunded_once_at_the_sim(&s.sim, &id).await;
-    let after = s.api.get(&format!("/v1/payment_intents/{id}")).await.json();
-    assert_eq!(after["status"], "succeeded");
-    assert_eq!(after["amount_received"], 990);
-    assert_eq!(after["latest_charge"], paid["latest_charge"]);
-    assert_eq!(events_of(&s.api, "payment_intent.succeeded", &id).await, 1);
-    assert_eq!(events_of(&s.api, "charge.succeeded", duplicate_id).await, 1);
-    assert_eq!(events_of(&s.api, "charge.refunded", duplicate_id).await, 1);
+    assert_refunded_once_at_the_sim(&s.sim, id).await;
+    duplicate
+}
+
+/// How many of the intent's charges succeeded.
+async fn succeeded_charges(s: &Setup, id: &str) -> usize {
     let charges = s
         .api
         .get(&format!("/v1/charges?payment_intent={id}"))
         .await
         .json();
-    let succeeded = charges["data"].as_array().unwrap();
-    let succeeded = succeeded
+    let charges = charges["data"].as_array().unwrap();
+    charges
         .iter()
         .filter(|c| c["status"] == "succeeded")
-        .count();
-    assert_eq!(succeeded, 2, "{charges}");
+        .count()
+}
+
+fn assert_ledger_verifies(s: &Setup) {
     let verified = support::cli(&s.db, &["ledger", "verify"]);
     assert!(verified.starts_with("ledger verified: "), "{verified}");
 }
@@ -619,4 +655,5 @@ on_both_backends!(
     the_aggregated_qr_is_assessed_when_the_wallet_is_picked,
     a_rescan_after_a_decline_starts_a_new_attempt_and_pays_once,
     a_replaced_trade_paid_late_is_refunded_at_the_provider_once,
+    a_trade_paid_after_its_intent_was_canceled_is_refunded_once,
 );

@@ -175,6 +175,9 @@ pub async fn captured(
     if let Some(notice) = &outcome.dispute {
         charge.disputed = true;
         writes.ops.extend(dispute_writes(ctx, &charge, notice)?);
+        writes
+            .ops
+            .extend(super::reviews::close_disputed(ctx, &charge).await?);
     }
     let intent_json = render_payment_intent(&intent);
     let now = state.now();

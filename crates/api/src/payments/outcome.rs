@@ -167,15 +167,16 @@ pub fn approved(
             .ops
             .extend(ledger_postings::capture(ctx, &mut charge)?);
     }
+    // Disputed first: a review of a disputed charge opens closed.
+    if let Some(notice) = dispute {
+        charge.disputed = true;
+        writes.ops.extend(dispute_writes(ctx, &charge, &notice)?);
+    }
     if in_review {
         let review = super::reviews::open(ctx, &charge)?;
         intent.review = Some(review.0.clone());
         charge.review = Some(review.0);
         writes.ops.extend(review.1);
-    }
-    if let Some(notice) = dispute {
-        charge.disputed = true;
-        writes.ops.extend(dispute_writes(ctx, &charge, &notice)?);
     }
     let intent_json = render_payment_intent(&intent);
     writes.push(records::insert(ctx.scope, &charge)?);

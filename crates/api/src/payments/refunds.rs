@@ -8,6 +8,7 @@
 use super::records::{self, load};
 use super::recovery::refund_outcome_writes;
 use super::render::render_refund;
+use super::reviews;
 use super::Ctx;
 use crate::auth::Caller;
 use crate::customer_balance::refunds as balance_refunds;
@@ -165,7 +166,11 @@ async fn charge_of(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<String> {
 
 /// A refund of a payment from the customer balance, if `create` names one
 /// (by its intent: such a payment has no charge).
-async fn to_balance(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<Option<Executed>> {
+async fn to_balance(
+    ctx: &Ctx<'_>,
+    create: &CreateRequest,
+    review_closed_as: &str,
+) -> ApiResult<Option<Executed>> {
     let (Some(intent_id), None) = (&create.payment_intent, &create.charge) else {
         return Ok(None);
     };
@@ -182,13 +187,27 @@ async fn to_balance(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<Option<E
         reason: create.reason,
         metadata,
     };
-    balance_refunds::refund_to_balance(ctx, loaded, request)
-        .await
-        .map(Some)
+    let review = loaded.1.review.clone();
+    let mut done = balance_refunds::refund_to_balance(ctx, loaded, request).await?;
+    let closed = reviews::close_if_open(ctx, review.as_deref(), review_closed_as).await?;
+    done.writes.ops.extend(closed);
+    Ok(Some(done))
 }
 
+/// Refunds what `create` asks. A refund closes the payment's open review
+/// (`refunded`), as Stripe closes it on any refund, whole or partial.
 pub(crate) async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<Executed> {
-    if let Some(done) = to_balance(ctx, create).await? {
+    refund_closing_review(ctx, create, reviews::CLOSED_REFUNDED).await
+}
+
+/// Refunds what `create` asks, closing the payment's open review for
+/// `review_closed_as` in the refund's first write set.
+pub(crate) async fn refund_closing_review(
+    ctx: &Ctx<'_>,
+    create: &CreateRequest,
+    review_closed_as: &str,
+) -> ApiResult<Executed> {
+    if let Some(done) = to_balance(ctx, create, review_closed_as).await? {
         return Ok(done);
     }
     let (state, scope) = (ctx.state, ctx.scope);
@@ -264,6 +283,9 @@ pub(crate) async fn refund(ctx: &Ctx<'_>, create: &CreateRequest) -> ApiResult<E
     )?);
     phase_one.push(records::update(scope, &charge_doc, &charge)?);
     phase_one.push(records::insert(scope, &refund)?);
+    phase_one
+        .ops
+        .extend(reviews::close_if_open(ctx, charge.review.as_deref(), review_closed_as).await?);
     phase_one.push(event(
         scope,
         "refund.created",

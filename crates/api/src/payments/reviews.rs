@@ -1,10 +1,12 @@
 //! `/v1/reviews`: the queue of payments a `review` rule let through for
 //! a person to look at. A review opens with its charge (in the same write
-//! set, with `review.opened`), and closes by approval or by refunding the
-//! charge as fraudulent (with `review.closed`, as Stripe sends it).
+//! set, with `review.opened`), and closes (with `review.closed`, as Stripe
+//! sends it) by approval, by refunding the charge as fraudulent, or as
+//! Stripe closes it on its own: when its payment is refunded (wholly or in
+//! part, `refunded`) or disputed (`disputed`), in the same write set.
 
 use super::records::load;
-use super::refunds::{refund, CreateRequest};
+use super::refunds::{refund_closing_review, CreateRequest};
 use super::Ctx;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -70,7 +72,7 @@ struct Review {
     /// The rule that opened it.
     rule: Option<String>,
     open: bool,
-    /// `approved` or `refunded_as_fraud` once closed.
+    /// `approved`, `refunded_as_fraud`, `refunded` or `disputed` once closed.
     closed_reason: Option<String>,
 }
 
@@ -99,11 +101,47 @@ fn body(review: &Review) -> ApiResult<String> {
     serde_json::to_string(review).map_err(|e| ApiError::internal(&e))
 }
 
+/// Why a review closed when its payment was refunded.
+pub const CLOSED_REFUNDED: &str = "refunded";
+/// Why a review closed by `/refund_and_close`.
+const REFUNDED_AS_FRAUD: &str = "refunded_as_fraud";
+/// Why a review closed when its charge was disputed.
+const CLOSED_DISPUTED: &str = "disputed";
+
 /// Opens a review of `charge`: its id, and the writes that store it and
-/// emit `review.opened`.
+/// emit `review.opened`. A charge disputed as it is made (the sandbox's
+/// disputed card) has its review closed at once (`disputed`), as Stripe
+/// closes the review of a disputed charge.
 pub fn open(ctx: &Ctx<'_>, charge: &Charge) -> ApiResult<(String, Vec<WriteOp>)> {
     let rule = charge.outcome.rule.clone();
-    open_of(ctx, &charge.payment_intent, Some(&charge.id), rule)
+    let closed_as = charge.disputed.then_some(CLOSED_DISPUTED);
+    open_of(
+        ctx,
+        &charge.payment_intent,
+        Some(&charge.id),
+        rule,
+        closed_as,
+    )
+}
+
+/// The writes that close `charge`'s review as `disputed`, if it has one
+/// still open.
+pub async fn close_disputed(ctx: &Ctx<'_>, charge: &Charge) -> ApiResult<Vec<WriteOp>> {
+    close_if_open(ctx, charge.review.as_deref(), CLOSED_DISPUTED).await
+}
+
+/// The writes that close review `id` for `reason`, if there is one and it
+/// is still open (nothing otherwise).
+pub(crate) async fn close_if_open(
+    ctx: &Ctx<'_>,
+    id: Option<&str>,
+    reason: &str,
+) -> ApiResult<Vec<WriteOp>> {
+    let Some(id) = id else { return Ok(vec![]) };
+    if !load_review(ctx.state, ctx.scope, id).await?.1.open {
+        return Ok(vec![]);
+    }
+    Ok(close(ctx, id, reason).await?.1)
 }
 
 /// Opens a review of a payment from the customer balance (`intent_id`,
@@ -113,7 +151,7 @@ pub fn open_for_balance_payment(
     intent_id: &str,
     rule: Option<String>,
 ) -> ApiResult<(String, Vec<WriteOp>)> {
-    open_of(ctx, intent_id, None, rule)
+    open_of(ctx, intent_id, None, rule, None)
 }
 
 fn open_of(
@@ -121,8 +159,9 @@ fn open_of(
     intent_id: &str,
     charge: Option<&str>,
     rule: Option<String>,
+    closed_as: Option<&str>,
 ) -> ApiResult<(String, Vec<WriteOp>)> {
-    let review = Review {
+    let mut review = Review {
         id: new_id("prv"),
         created: ctx.state.now(),
         livemode: ctx.scope.livemode,
@@ -132,14 +171,6 @@ fn open_of(
         open: true,
         closed_reason: None,
     };
-    let op = WriteOp::Insert {
-        table: Table::Reviews,
-        scope: ctx.scope.clone(),
-        id: review.id.clone(),
-        created: review.created,
-        columns: columns(&review),
-        body: body(&review)?,
-    };
     let opened = crate::events::event(
         ctx.scope,
         "review.opened",
@@ -148,7 +179,22 @@ fn open_of(
         ctx.origin,
         review.created,
     );
-    Ok((review.id, vec![op, opened]))
+    let mut ops = vec![opened];
+    if let Some(reason) = closed_as {
+        review.open = false;
+        review.closed_reason = Some(reason.to_owned());
+        ops.push(closed_event(ctx, &review));
+    }
+    let op = WriteOp::Insert {
+        table: Table::Reviews,
+        scope: ctx.scope.clone(),
+        id: review.id.clone(),
+        created: review.created,
+        columns: columns(&review),
+        body: body(&review)?,
+    };
+    ops.insert(0, op);
+    Ok((review.id, ops))
 }
 
 async fn load_review(state: &AppState, scope: &Scope, id: &str) -> ApiResult<(Doc, Review)> {
@@ -183,15 +229,19 @@ async fn close(ctx: &Ctx<'_>, id: &str, reason: &str) -> ApiResult<(Review, Vec<
         columns: columns(&review),
         body: body(&review)?,
     };
-    let closed = crate::events::event(
-        scope,
+    let closed = closed_event(ctx, &review);
+    Ok((review, vec![op, closed]))
+}
+
+fn closed_event(ctx: &Ctx<'_>, review: &Review) -> WriteOp {
+    crate::events::event(
+        ctx.scope,
         "review.closed",
-        &render(&review),
+        &render(review),
         None,
         ctx.origin,
         ctx.state.now(),
-    );
-    Ok((review, vec![op, closed]))
+    )
 }
 
 fn no_params(caller: &Caller, request: &mut ApiRequest) -> ApiResult<()> {
@@ -244,7 +294,7 @@ async fn refund_and_close(
             scope: &scope,
             origin: &origin,
         };
-        let (_, review) = load_review(&state, &scope, &id).await?;
+        let (_, mut review) = load_review(&state, &scope, &id).await?;
         if !review.open {
             return Err(ApiError::invalid(
                 "review_already_closed",
@@ -267,9 +317,10 @@ async fn refund_and_close(
             reason: Some(RefundReason::Fraudulent),
             metadata: None,
         };
-        let mut done = refund(&ctx, &create).await?;
-        let (review, ops) = close(&ctx, &id, "refunded_as_fraud").await?;
-        done.writes.ops.extend(ops);
+        // The refund closes the review in its own write set.
+        let mut done = refund_closing_review(&ctx, &create, REFUNDED_AS_FRAUD).await?;
+        review.open = false;
+        review.closed_reason = Some(REFUNDED_AS_FRAUD.to_owned());
         let mut body = render(&review);
         body["refund"] = done.body;
         done.body = body;

@@ -166,6 +166,12 @@ async fn risk_rules_review_block_or_ask_for_step_up(backend: Backend) {
     assert_eq!(closed.json()["closed_reason"], "refunded_as_fraud");
     assert_eq!(closed.json()["refund"]["status"], "succeeded");
     assert_eq!(held(&w, c).await, 2000);
+    let review = w
+        .merchant
+        .get(&format!("/v1/reviews/{review_id}"))
+        .await
+        .json();
+    assert_eq!(review["closed_reason"], "refunded_as_fraud", "{review}");
 
     // Block: declined as a blocked card payment, nothing debited.
     let blocked = pay_from_balance(&w, c, "400").await;
@@ -204,6 +210,28 @@ async fn risk_rules_review_block_or_ask_for_step_up(backend: Backend) {
     assert!(evaluations
         .iter()
         .any(|e| e.contains(&id) && e.contains("request_3ds")));
+
+    // Refunded in part through /v1/refunds: its review closes `refunded`.
+    let again = pay_from_balance(&w, c, "300").await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    let again = again.json();
+    let again_review = again["review"].as_str().expect("a review");
+    let intent = again["id"].as_str().unwrap();
+    let refund = w
+        .merchant
+        .post(
+            "/v1/refunds",
+            &[("payment_intent", intent), ("amount", "100")],
+        )
+        .await;
+    assert_eq!(refund.status, 200, "{}", refund.text);
+    let review = w
+        .merchant
+        .get(&format!("/v1/reviews/{again_review}"))
+        .await
+        .json();
+    assert_eq!(review["open"], false, "{review}");
+    assert_eq!(review["closed_reason"], "refunded", "{review}");
     let verified = cli(&w.db, &["ledger", "verify"]);
     assert!(verified.contains("ledger verified"), "{verified}");
 }

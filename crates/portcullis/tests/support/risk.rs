@@ -65,3 +65,28 @@ pub const DISTINCT_CARDS: [&str; 7] = [
     "6011111111111117",
     "4000000000000077",
 ];
+
+/// One `review.closed` event for `review_id`, with the review as Stripe
+/// shapes it (closed, its reason).
+pub async fn assert_review_closed(api: &Api, review_id: &str, reason: &str) {
+    let closed = api
+        .get("/v1/events?type=review.closed&limit=100")
+        .await
+        .json();
+    let closed: Vec<&Value> = closed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["data"]["object"]["id"] == review_id)
+        .collect();
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    let review = &closed[0]["data"]["object"];
+    assert_eq!(review["object"], "review", "{review}");
+    assert_eq!(review["open"], false, "{review}");
+    assert_eq!(review["closed_reason"], reason, "{review}");
+    assert_eq!(review["reason"], reason, "{review}");
+    assert!(
+        review["charge"].as_str().unwrap().starts_with("ch_"),
+        "{review}"
+    );
+}

@@ -1,7 +1,9 @@
 //! A wallet trade paid when its intent cannot take the money: a trade a
 //! newer one replaced (the customer rescanned an aggregated code after a
-//! decline, then the old trade was paid after all), or any trade of an
-//! intent already paid through another charge. A PaymentIntent succeeds
+//! decline, then the old trade was paid after all), any trade of an
+//! intent already paid through another charge, or a trade paid after its
+//! intent was canceled (the merchant's cancel, or the trade's expiry,
+//! crossed the customer's payment). A PaymentIntent succeeds
 //! once, so the money is recorded as a charge of its own on the intent —
 //! captured (its ledger capture booked like any wallet payment) and at
 //! once refunded in full, reason `duplicate`, through the wallet
@@ -22,7 +24,7 @@ use crate::payments::refunds::{refund, CreateRequest};
 use crate::payments::Ctx;
 use portcullis_connectors::wallets::TradeStatus;
 use portcullis_domain::charges::{Charge, ChargeStatus};
-use portcullis_domain::payment_intents::{PaymentIntent, WalletTrade};
+use portcullis_domain::payment_intents::{PaymentIntent, PaymentIntentStatus, WalletTrade};
 use portcullis_domain::refunds::{RefundReason, RefundStatus};
 use portcullis_store::{CreatedRange, Doc, ListQuery, PageCursor, SqlValue, Table, WriteSet};
 
@@ -31,6 +33,8 @@ const CHARGES_OF_INTENT_MAX: usize = 100;
 
 /// What the seller reads on a charge refunded as a duplicate trade.
 const SELLER_MESSAGE: &str = "Paid through a wallet trade after the PaymentIntent was paid or its trade replaced; refunded in full at once (duplicate).";
+/// What the seller reads on a charge paid for a canceled intent.
+const SELLER_MESSAGE_CANCELED: &str = "Paid through a wallet trade after the PaymentIntent was canceled; refunded in full at once (duplicate).";
 
 /// A paid trade's news, for an intent that may not take it.
 pub struct PaidNews<'a> {
@@ -93,7 +97,12 @@ async fn record(ctx: &Ctx<'_>, news: &PaidNews<'_>) -> ApiResult<Charge> {
     let mut charge = settle::wallet_charge(ctx, news.intent, &trade, news.status.payer.as_deref());
     charge.outcome.kind = "authorized".into();
     charge.outcome.rule = None;
-    charge.outcome.seller_message = SELLER_MESSAGE.into();
+    charge.outcome.seller_message = if news.intent.status == PaymentIntentStatus::Canceled {
+        SELLER_MESSAGE_CANCELED
+    } else {
+        SELLER_MESSAGE
+    }
+    .into();
     let (txn_id, fee_minor, booked) = settle::book_capture(ctx, news.intent, provider, &charge.id)?;
     charge.balance_transaction = Some(txn_id);
     charge.fee_minor = fee_minor;

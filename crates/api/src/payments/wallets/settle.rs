@@ -129,9 +129,14 @@ pub async fn apply(
     if let Some(reason) = amount_mismatch(&intent, status, currency) {
         return Ok(Applied::Refused(reason));
     }
-    // A replaced trade paid, its own payment told again, or a second
-    // trade paid: never a second payment of the intent.
-    let Some(trade) = current.filter(|_| intent.status != PaymentIntentStatus::Succeeded) else {
+    // A replaced trade paid, its own payment told again, a second trade
+    // paid, or a trade paid after its intent was canceled: never a second
+    // payment of the intent, never a canceled intent paid.
+    let cannot_take = matches!(
+        intent.status,
+        PaymentIntentStatus::Succeeded | PaymentIntentStatus::Canceled
+    );
+    let Some(trade) = current.filter(|_| !cannot_take) else {
         let news = PaidNews {
             doc: &doc,
             intent: &intent,
