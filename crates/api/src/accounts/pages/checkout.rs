@@ -3,7 +3,9 @@
 //! the checkout page's script asks here who is signed in and what their
 //! balance holds (`GET /account/checkout/{id}/balance`, which also hands
 //! out the form token), and pays (`POST`, the form token checked). Only the
-//! session's own customer may pay (`checkout::balance`).
+//! session's own customer may pay (`checkout::balance`), as the holder
+//! of the page's session: a device they have not proven themself on
+//! waits for their step-up (`accounts::devices`).
 
 use super::context::PageCtx;
 use super::relay::{answered, refused};
