@@ -6,8 +6,9 @@
 //! installation and keeps, 16 to 128 characters), the hosted pages with a
 //! long-lived random cookie of their own. Only a keyed digest is stored,
 //! on the session ([`AccountSession::device_hash`]). A device becomes known
-//! to the account once the holder has proven themself on it: a passkey
-//! step-up in a session of that device, or a passkey sign-in. A payment
+//! to the account once the holder has proven themself on it: a passkey or
+//! emailed-code step-up in a session of that device, or a passkey sign-in
+//! (a password step-up does not: the sign-in's own factor). A payment
 //! from the balance confirmed with a session whose device is unknown (or
 //! that named none) waits for the holder's step-up.
 //!

@@ -13,6 +13,7 @@
 use super::page::{find, locale_of};
 use super::pay::{check_payable, confirm_for, return_url, settle, Confirmed, Outcome};
 use super::texts::Texts;
+use crate::customer_balance::step_up::HolderDevice;
 use crate::error::ApiResult;
 use crate::events::Origin;
 use crate::hosted::money::format_amount;
@@ -71,13 +72,15 @@ pub async fn view(
     }))
 }
 
-/// Pays session `id` from the balance of `customer`, signed in to
-/// `realm`: what the page's script does next ([`Outcome`]).
+/// Pays session `id` from the balance of `holder`, signed in to `realm`:
+/// what the page's script does next ([`Outcome`]). A session of a device
+/// the holder has not proven themself on waits for their step-up
+/// (`new_device`), as an app's confirmation with `Account-Session` does.
 pub async fn pay(
     state: &AppState,
     id: &str,
     realm: &Scope,
-    customer: &str,
+    holder: HolderDevice,
     query_locale: Option<&str>,
     headers: &HeaderMap,
     origin: &Origin,
@@ -88,7 +91,7 @@ pub async fn pay(
     let locale = locale_of(query_locale, &session, headers);
     let t = Texts::of(locale);
     check_payable(state, &session, CheckoutMethod::CustomerBalance, PARAM)?;
-    if !is_payer(&scope, &session, realm, customer) {
+    if !is_payer(&scope, &session, realm, &holder.customer) {
         return Ok(Outcome::Failed(t.balance_wrong_customer).into_json());
     }
     let Some(counted) = session.attempted() else {
@@ -105,10 +108,7 @@ pub async fn pay(
         off_session: false,
         customer_ip: None,
         wallet_options: Default::default(),
-        // Not yet the page session's device: the new-device rule applies
-        // to app confirmations with `Account-Session` (ARCHITECTURE.md,
-        // Known gaps).
-        holder: None,
+        holder: Some(holder),
     };
     let done = match confirm_for(&ctx, &doc, &session, counted, &input).await {
         Ok(Confirmed::Done(done)) => done,

@@ -8,9 +8,10 @@
 //!   `request_3ds` asks for the step-up (`balance_step_up.reason =
 //!   risk_rule`), after which the holder's authorize pays it;
 //! - a new device: a confirmation carrying the holder's session waits for
-//!   step-up unless the session's device is one the holder stepped up (or
-//!   signed in with a passkey) on; a merchant's server confirmation, with
-//!   no session, does not;
+//!   step-up unless the session's device is one the holder stepped up
+//!   with a passkey or an emailed code (not the password) or signed in
+//!   with a passkey on; a merchant's server confirmation, with no
+//!   session, does not;
 //! - the expiry worker fails an intent left waiting past
 //!   `accounts_balance_step_up_expires_s` (the balance unchanged, then
 //!   authorize answers the unexpected-state error), and racing the
@@ -21,6 +22,7 @@ use super::balance_step_up::{
     waiting, ABOVE,
 };
 use super::passkeys::{Device, ORIGIN};
+use super::step_up_payment::step_up_by_emailed_code;
 use super::{code, query_texts, world, World, PASSWORD};
 use crate::support::risk::add_rule;
 use crate::support::{cli, Answer, Backend};
@@ -335,6 +337,48 @@ async fn a_new_device_asks_for_step_up_a_known_one_does_not(backend: Backend) {
     assert!(stored.contains("device_hash"));
 }
 
+/// A password step-up is the sign-in's own factor: the device stays new.
+/// An emailed code proves the mailbox too: the device is known since, and
+/// only that one.
+async fn an_emailed_code_makes_the_device_known_a_password_does_not(backend: Backend) {
+    let w = world(backend, &[]).await;
+    let (email, desk) = ("noa@example.com", "desk-5a6b7c8d9e0f1a2b");
+    let account = w.registered(email, 1).await;
+    let c = account["customer"].as_str().unwrap();
+    credit(&w, c, 5000).await;
+
+    // The password completes the payment, the device stays new.
+    let session = signed_in(&w, email, Some(desk)).await;
+    let first = intent_of(&w, c, "100").await;
+    let id = asks_step_up(
+        &confirm_in_session(&w, &first, &session).await,
+        "new_device",
+    );
+    let password = [("password", PASSWORD)];
+    let stepped = w.post_as("/v1/accounts/step_up", &session, &password).await;
+    assert_eq!(stepped.status, 200, "{}", stepped.text);
+    let paid = w.post_as(&authorize_path(&id), &session, &[]).await;
+    assert_eq!(paid.json()["status"], "succeeded", "{}", paid.text);
+    let later = signed_in(&w, email, Some(desk)).await;
+    let second = intent_of(&w, c, "200").await;
+    let id = asks_step_up(&confirm_in_session(&w, &second, &later).await, "new_device");
+
+    // An emailed code (the second message) completes it and makes it known.
+    step_up_by_emailed_code(&w, &later, email, 2).await;
+    let paid = w.post_as(&authorize_path(&id), &later, &[]).await;
+    assert_eq!(paid.json()["status"], "succeeded", "{}", paid.text);
+    let again = signed_in(&w, email, Some(desk)).await;
+    let third = intent_of(&w, c, "300").await;
+    let answer = confirm_in_session(&w, &third, &again).await;
+    assert_eq!(answer.json()["status"], "succeeded", "{}", answer.text);
+    assert_eq!(held(&w, c).await, 5000 - 600);
+
+    // Another device is still new.
+    let phone = signed_in(&w, email, Some("phone-0f1e2d3c4b5a6978")).await;
+    let fourth = intent_of(&w, c, "400").await;
+    asks_step_up(&confirm_in_session(&w, &fourth, &phone).await, "new_device");
+}
+
 async fn expiry_worker_fails_waiting_payments(backend: Backend) {
     let w = world(
         backend,
@@ -423,5 +467,6 @@ async fn expiry_worker_fails_waiting_payments(backend: Backend) {
 crate::on_both_backends!(
     risk_rules_review_block_or_ask_for_step_up,
     a_new_device_asks_for_step_up_a_known_one_does_not,
+    an_emailed_code_makes_the_device_known_a_password_does_not,
     expiry_worker_fails_waiting_payments,
 );

@@ -6,9 +6,13 @@
 //! still open; a sufficient one pays, debits the wallet by the total and
 //! completes the session once (`checkout.session.completed`), on to
 //! `success_url`; another customer signed in is told so in their language
-//! and cannot pay; the form token is required.
+//! and cannot pay; the form token is required. A browser the holder has
+//! not proven themself on (a new device) waits for their step-up, on the
+//! hosted step-up page, which comes back through the checkout's return
+//! route to `success_url`; its emailed code makes the browser known.
 
 use super::pages::{attribute_at, Browser};
+use super::step_up_payment::{emailed_code, step_up_by_emailed_code, submit};
 use super::{world, World, PASSWORD};
 use crate::support::{checkout_session_form, Answer, Backend};
 use serde_json::Value;
@@ -60,6 +64,20 @@ async fn session(w: &World, id: &str) -> Value {
         .json()
 }
 
+async fn intent_of(w: &World, id: &str) -> Value {
+    w.merchant
+        .get(&format!("/v1/payment_intents/{id}"))
+        .await
+        .json()
+}
+
+/// Follows the checkout's return route `path`: where it sends the browser.
+async fn returned_to(browser: &mut Browser, path: &str) -> String {
+    let returned = browser.get(path).await;
+    assert_eq!(returned.status, 303, "{}", returned.text);
+    returned.location().to_owned()
+}
+
 fn balance_path(id: &str) -> String {
     format!("/account/checkout/{id}/balance")
 }
@@ -86,6 +104,19 @@ async fn sign_in_from_checkout(browser: &mut Browser, id: &str, email: &str) {
         .await;
     assert_eq!(signed.status, 303, "{}", signed.text);
     assert_eq!(signed.location(), format!("/checkout/{id}?locale=en"));
+}
+
+/// A registered holder `email` with 9000 cents, a session of theirs
+/// offering the balance, and a browser signed in from its page: their
+/// customer, the session and the browser.
+async fn signed_in_payer(w: &World, email: &str) -> (String, String, Browser) {
+    let account = w.registered(email, 1).await;
+    let customer = account["customer"].as_str().unwrap().to_owned();
+    credit(w, &customer, 9000).await;
+    let id = balance_session(w, &customer).await;
+    let mut browser = Browser::new(w, "en");
+    sign_in_from_checkout(&mut browser, &id, email).await;
+    (customer, id, browser)
 }
 
 async fn checkout_sessions_paid_from_the_balance(backend: Backend) {
@@ -141,6 +172,12 @@ async fn checkout_sessions_paid_from_the_balance(backend: Backend) {
     assert_eq!(held(&w, &ada).await, 3000, "nothing taken");
     assert_eq!(session(&w, &id).await["status"], "open");
 
+    // This browser is a new device: the holder makes it known with an
+    // emailed code (their second message) in its session, then pays
+    // without a step-up.
+    let token = browser.cookies["portcullis_account_session"].clone();
+    step_up_by_emailed_code(&w, &token, "ada@example.com", 2).await;
+
     // Enough: paid, the wallet debited by the total, the session complete.
     credit(&w, &ada, 3000).await;
     let (status, paid) = browser
@@ -156,14 +193,7 @@ async fn checkout_sessions_paid_from_the_balance(backend: Backend) {
     let done = session(&w, &id).await;
     assert_eq!(done["status"], "complete");
     assert_eq!(done["payment_status"], "paid");
-    let intent = w
-        .merchant
-        .get(&format!(
-            "/v1/payment_intents/{}",
-            done["payment_intent"].as_str().unwrap()
-        ))
-        .await
-        .json();
+    let intent = intent_of(&w, done["payment_intent"].as_str().unwrap()).await;
     assert_eq!(intent["status"], "succeeded");
     assert_eq!(intent["amount_received"], TOTAL);
     assert_eq!(
@@ -320,23 +350,8 @@ async fn a_step_up_returns_to_the_checkout_page(backend: Backend) {
         &[("PORTCULLIS_ACCOUNTS_BALANCE_STEP_UP_ABOVE", "1000")],
     )
     .await;
-    let kim = w.registered("kim@example.com", 1).await;
-    let kim = kim["customer"].as_str().unwrap().to_owned();
-    credit(&w, &kim, 9000).await;
-    let id = balance_session(&w, &kim).await;
-    let mut browser = Browser::new(&w, "en");
-    sign_in_from_checkout(&mut browser, &id, "kim@example.com").await;
-    let csrf = look(&mut browser, &id, "en").await["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (status, asked) = browser
-        .post_json(
-            &format!("{}?locale=en", balance_path(&id)),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
-    assert_eq!(status, 200, "{asked}");
+    let (kim, id, mut browser) = signed_in_payer(&w, "kim@example.com").await;
+    let asked = pay_in(&mut browser, &id).await;
     assert_eq!(asked["outcome"], "requires_action", "{asked}");
     let step_up = asked["redirect"].as_str().unwrap();
     assert!(
@@ -347,11 +362,7 @@ async fn a_step_up_returns_to_the_checkout_page(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    let intent = w
-        .merchant
-        .get(&format!("/v1/payment_intents/{intent_id}"))
-        .await
-        .json();
+    let intent = intent_of(&w, &intent_id).await;
     let back = format!("https://pay.shop.example/checkout/{id}/return?locale=en");
     assert_eq!(intent["next_action"]["redirect_to_url"]["return_url"], back);
     assert_eq!(
@@ -365,10 +376,8 @@ async fn a_step_up_returns_to_the_checkout_page(backend: Backend) {
     let back_path = format!(
         "/checkout/{id}/return?locale=en&payment_intent={intent_id}&redirect_status=failed"
     );
-    let returned = browser.get(&back_path).await;
-    assert_eq!(returned.status, 303, "{}", returned.text);
     assert_eq!(
-        returned.location(),
+        returned_to(&mut browser, &back_path).await,
         format!("/checkout/{id}?failed=true&locale=en")
     );
     assert_eq!(session(&w, &id).await["status"], "open");
@@ -397,12 +406,9 @@ async fn a_step_up_returns_to_the_checkout_page(backend: Backend) {
         .await;
     assert_eq!(authorized.status, 200, "{}", authorized.text);
     assert_eq!(authorized.json()["status"], "succeeded");
-    let returned = browser
-        .get(&back_path.replace("redirect_status=failed", "redirect_status=succeeded"))
-        .await;
-    assert_eq!(returned.status, 303, "{}", returned.text);
+    let succeeded = back_path.replace("redirect_status=failed", "redirect_status=succeeded");
     assert_eq!(
-        returned.location(),
+        returned_to(&mut browser, &succeeded).await,
         format!("https://shop.example/done?session={id}")
     );
     let done = session(&w, &id).await;
@@ -414,7 +420,79 @@ async fn a_step_up_returns_to_the_checkout_page(backend: Backend) {
     assert_eq!(held(&w, &kim).await, 9000 - TOTAL);
 }
 
+/// The balance's JSON answer to paying session `id` in `browser` (the
+/// page's form token taken first).
+async fn pay_in(browser: &mut Browser, id: &str) -> Value {
+    let csrf = look(browser, id, "en").await["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("{}?locale=en", balance_path(id));
+    let (status, answer) = browser.post_json(&path, &[("csrf_token", &csrf)]).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// A browser the holder never used asks for their step-up (`new_device`)
+/// with nothing taken; the step-up page's emailed code pays, comes back
+/// through the checkout's return route and goes on to `success_url`; the
+/// browser is known since: the next session pays at once.
+async fn a_new_browser_steps_up_on_the_way(backend: Backend) {
+    let w = world(backend, &[]).await;
+    let (lea, id, mut browser) = signed_in_payer(&w, "lea@example.com").await;
+    let asked = pay_in(&mut browser, &id).await;
+    assert_eq!(asked["outcome"], "requires_action", "{asked}");
+    let step_up = asked["redirect"].as_str().unwrap().to_owned();
+    let intent_id = session(&w, &id).await["payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        step_up,
+        format!("https://pay.shop.example/account/step_up?payment_intent={intent_id}&locale=en")
+    );
+    let intent = intent_of(&w, &intent_id).await;
+    assert_eq!(intent["status"], "requires_action");
+    assert_eq!(
+        intent["balance_step_up"]["reason"], "new_device",
+        "{intent}"
+    );
+    assert_eq!(
+        held(&w, &lea).await,
+        9000,
+        "nothing taken before the step-up"
+    );
+
+    // The step-up page: a code by email (the second message), then back.
+    let sent = submit(&mut browser, &step_up, "pay-code-send", &[]).await;
+    assert_eq!(sent.status, 200, "{}", sent.text);
+    let code = emailed_code(&w, "lea@example.com", 2).await;
+    let paid = submit(&mut browser, &step_up, "pay-code", &[("code", &code)]).await;
+    assert_eq!(paid.status, 303, "{}", paid.text);
+    let back = paid.location().to_owned();
+    assert!(
+        back.starts_with(&format!(
+            "https://pay.shop.example/checkout/{id}/return?locale=en&payment_intent={intent_id}"
+        )) && back.ends_with("redirect_status=succeeded"),
+        "{back}"
+    );
+    assert_eq!(
+        returned_to(&mut browser, &back).await,
+        format!("https://shop.example/done?session={id}")
+    );
+    assert_eq!(session(&w, &id).await["status"], "complete");
+    assert_eq!(held(&w, &lea).await, 9000 - TOTAL);
+
+    // Known now: the next session pays from this browser at once.
+    credit(&w, &lea, 9000).await;
+    let next = balance_session(&w, &lea).await;
+    let paid = pay_in(&mut browser, &next).await;
+    assert_eq!(paid["outcome"], "succeeded", "{paid}");
+    assert_eq!(held(&w, &lea).await, 18000 - 2 * TOTAL);
+}
+
 crate::on_both_backends!(
+    a_new_browser_steps_up_on_the_way,
     a_step_up_returns_to_the_checkout_page,
     checkout_sessions_paid_from_the_balance,
     the_top_up_page_pays_through_checkout,

@@ -94,7 +94,7 @@ fn authorize(id: &Value) -> String {
 }
 
 /// The six-digit code of the `nth` message to `email`.
-async fn emailed_code(w: &World, email: &str, nth: usize) -> String {
+pub(super) async fn emailed_code(w: &World, email: &str, nth: usize) -> String {
     let message = w.sink.wait_for(email, nth).await;
     let body = message["body"].as_str().unwrap();
     let code: Vec<&str> = body
@@ -103,6 +103,19 @@ async fn emailed_code(w: &World, email: &str, nth: usize) -> String {
         .collect();
     assert_eq!(code.len(), 1, "{body}");
     code[0].to_owned()
+}
+
+/// Steps `session` of `email` up through the API with a code emailed as
+/// their `nth` message.
+pub(super) async fn step_up_by_emailed_code(w: &World, session: &str, email: &str, nth: usize) {
+    let sent = w
+        .post_as("/v1/accounts/step_up/email_code", session, &[])
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.text);
+    let code = emailed_code(w, email, nth).await;
+    let confirm = "/v1/accounts/step_up/email_code/confirm";
+    let right = w.post_as(confirm, session, &[("code", &code)]).await;
+    assert_eq!(right.status, 200, "{}", right.text);
 }
 
 async fn api_step_up_by_password_and_emailed_code(backend: Backend) {
@@ -296,7 +309,9 @@ async fn wrong_password(browser: &mut Browser, intent: &Value) -> super::pages::
     with_password(browser, intent, "not the password 1").await
 }
 
-async fn submit(
+/// Opens the hosted page at `page_path` and posts its form `form` with
+/// `extra` fields.
+pub(super) async fn submit(
     browser: &mut Browser,
     page_path: &str,
     form: &str,

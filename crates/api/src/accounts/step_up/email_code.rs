@@ -3,7 +3,9 @@
 //! and dead after [`ATTEMPTS_MAX`] wrong ones. Only an account's newest
 //! code counts, and a new one goes out at most every [`RESEND_S`]
 //! seconds. Storage keeps the code's keyed digest, bound to its record's
-//! id, never the code.
+//! id, never the code. A right code also makes the session's device known
+//! to the account (`devices`): the mailbox is a factor the sign-in's
+//! password is not, unlike a password step-up.
 
 use super::super::audit::Outcome;
 use super::super::mail::{MessageKind, Outgoing};
@@ -194,6 +196,9 @@ pub async fn confirm_code(
             &spent.code_hash,
             &spent,
         )?);
+        // Possession of the mailbox, a second factor beside the sign-in's:
+        // the holder proved themself on the session's device.
+        writes.extend(super::super::devices::known_write(&holder.signed_in)?);
         // Spent by a concurrent request meanwhile: used.
         commit(&state, writes, || code_refused(TokenRefusal::Used)).await?;
         Ok(answered)
