@@ -38,6 +38,7 @@ mod request_id;
 pub mod risk;
 pub mod routes;
 pub mod routing;
+mod scope_cache;
 mod samples;
 pub mod sealed_secrets;
 mod security_headers;
