@@ -17,8 +17,15 @@ use std::time::{Duration, Instant};
 type ScopeKey = (String, bool);
 
 pub struct ScopeCache<T> {
-    entries: Mutex<LruCache<ScopeKey, (Arc<T>, Instant)>>,
+    entries: Mutex<Entries<T>>,
     ttl: Duration,
+}
+
+struct Entries<T> {
+    lru: LruCache<ScopeKey, (Arc<T>, Instant)>,
+    /// Counts [`ScopeCache::forget`]s: a read that began before one is not
+    /// kept (it may predate the change that was forgotten).
+    forgets: u64,
 }
 
 fn key(scope: &Scope) -> ScopeKey {
@@ -30,14 +37,17 @@ impl<T> ScopeCache<T> {
     pub fn new(ttl_ms: u64, entries_max: usize) -> Self {
         let bound = NonZeroUsize::new(entries_max.max(1)).unwrap_or(NonZeroUsize::MIN);
         Self {
-            entries: Mutex::new(LruCache::new(bound)),
+            entries: Mutex::new(Entries {
+                lru: LruCache::new(bound),
+                forgets: 0,
+            }),
             ttl: Duration::from_millis(ttl_ms),
         }
     }
 
     /// The value of `scope` if read less than the TTL ago.
     pub fn get(&self, scope: &Scope, now: Instant) -> Option<Arc<T>> {
-        let mut entries = self.entries.lock();
+        let entries = &mut self.entries.lock().lru;
         let key = key(scope);
         match entries.get(&key) {
             Some((value, read)) if now.duration_since(*read) < self.ttl => Some(value.clone()),
@@ -51,14 +61,30 @@ impl<T> ScopeCache<T> {
 
     /// Keeps `value` of `scope`, read at `read` (before the store was asked).
     pub fn put(&self, scope: &Scope, value: Arc<T>, read: Instant) {
-        if !self.ttl.is_zero() {
-            self.entries.lock().put(key(scope), (value, read));
-        }
+        self.put_unless_forgotten(scope, value, read, None);
     }
 
-    /// Forgets `scope` (what it caches was just changed here).
+    /// Keeps `value` unless a scope was forgotten since `forgets` was read.
+    fn put_unless_forgotten(
+        &self,
+        scope: &Scope,
+        value: Arc<T>,
+        read: Instant,
+        forgets: Option<u64>,
+    ) {
+        let mut entries = self.entries.lock();
+        if self.ttl.is_zero() || forgets.is_some_and(|seen| seen != entries.forgets) {
+            return;
+        }
+        entries.lru.put(key(scope), (value, read));
+    }
+
+    /// Forgets `scope` (what it caches was just changed here), and keeps no
+    /// read already under way.
     pub fn forget(&self, scope: &Scope) {
-        self.entries.lock().pop(&key(scope));
+        let mut entries = self.entries.lock();
+        entries.forgets = entries.forgets.wrapping_add(1);
+        entries.lru.pop(&key(scope));
     }
 
     /// The value of `scope` from the cache while fresh, else from `read`
@@ -71,14 +97,15 @@ impl<T> ScopeCache<T> {
         if let Some(value) = self.get(scope, now) {
             return Ok(value);
         }
+        let forgets = self.entries.lock().forgets;
         let value = Arc::new(read.await?);
-        self.put(scope, value.clone(), now);
+        self.put_unless_forgotten(scope, value.clone(), now, Some(forgets));
         Ok(value)
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries.lock().len()
+        self.entries.lock().lru.len()
     }
 }
 
@@ -132,6 +159,21 @@ mod tests {
             .get_or_read(&scope("acct_2"), async { Err::<u32, _>("down") })
             .await;
         assert!(failed.is_err());
-        assert!(cache.get(&scope("acct_2"), Instant::now()).is_none(), "errors are not kept");
+        assert!(
+            cache.get(&scope("acct_2"), Instant::now()).is_none(),
+            "errors are not kept"
+        );
+        // A change forgotten while a read was under way: that read (maybe
+        // of the old state) is answered but not kept.
+        let third = scope("acct_3");
+        let racing = cache.get_or_read(&third, async {
+            cache.forget(&third);
+            Ok::<_, ()>(4)
+        });
+        assert_eq!(*racing.await.unwrap(), 4);
+        assert!(
+            cache.get(&scope("acct_3"), Instant::now()).is_none(),
+            "not kept"
+        );
     }
 }

@@ -5,8 +5,8 @@
 
 mod support;
 
-use support::risk::*;
 use std::time::{Duration, Instant};
+use support::risk::*;
 use support::{create_merchant, Api, Backend, TestDatabase};
 
 on_both_backends!(
@@ -262,7 +262,11 @@ async fn rule_changes_reach_every_instance_within_the_cache_bound(backend: Backe
     }
     let other = start(&db, &settings);
     let other_api = Api::new(&other, &merchant.secret_key);
-    assert_eq!(pays(&other_api).await, 402, "the other instance (cache warm)");
+    assert_eq!(
+        pays(&other_api).await,
+        402,
+        "the other instance (cache warm)"
+    );
     toggle(&api, "disable").await;
     until_status(&other_api, 200, Instant::now(), "disabled elsewhere").await;
     toggle(&other_api, "enable").await;
