@@ -39,6 +39,7 @@ pub mod risk;
 pub mod routes;
 pub mod routing;
 mod samples;
+mod scope_cache;
 pub mod sealed_secrets;
 mod security_headers;
 mod state;

@@ -32,6 +32,10 @@ pub struct ApiSettings {
     /// read, are used before they are read again (0: read every time).
     /// Bounds how long another instance's change goes unseen here.
     pub routing_cache_ttl_ms: u64,
+    /// How long a merchant's enabled, parsed risk rules, once read, are
+    /// used before they are read again (0: read every time). Bounds how
+    /// long another instance's rule change goes unseen here.
+    pub risk_rules_cache_ttl_ms: u64,
     /// An idempotency claim older than this is presumed dead and taken over.
     pub idempotency_lease_s: i64,
     /// How long idempotency keys are kept (at least 24 hours).
@@ -72,6 +76,7 @@ impl Default for ApiSettings {
             key_cache_entries_max: 10_000,
             key_cache_misses_max: 1_000,
             routing_cache_ttl_ms: 1_000,
+            risk_rules_cache_ttl_ms: 1_000,
             idempotency_lease_s: 60,
             idempotency_retention_s: 7 * 24 * 3600,
             public_url: None,
@@ -110,6 +115,8 @@ pub struct Inner {
     pub risk: RiskConfig,
     pub rules: RuleCache,
     pub routing_cache: crate::routing::cache::RoutingCache,
+    /// Each scope's enabled, parsed risk rules (`risk::rules::rule_set`).
+    pub rule_sets: crate::scope_cache::ScopeCache<portcullis_risk::RuleSet>,
     pub client_keys: crate::client_encryption::ClientKeys,
     accounts_mailer: crate::accounts::mail::Mailer,
 }
@@ -156,6 +163,10 @@ impl AppState {
             settings.routing_cache_ttl_ms,
             settings.key_cache_entries_max,
         );
+        let rule_sets = crate::scope_cache::ScopeCache::new(
+            settings.risk_rules_cache_ttl_ms,
+            settings.key_cache_entries_max,
+        );
         let in_flight = InFlight::new(settings.requests_in_flight_max);
         let rate_limits = RateLimits::new(settings.rate_limits);
         let accounts_mailer = crate::accounts::mail::Mailer::new(&settings.accounts);
@@ -176,6 +187,7 @@ impl AppState {
             risk,
             rules: RuleCache::default(),
             routing_cache,
+            rule_sets,
             client_keys: Default::default(),
             accounts_mailer,
         };

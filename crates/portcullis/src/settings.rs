@@ -23,6 +23,8 @@ pub const DATA_DIR_DEFAULT: &str = "./portcullis-data";
 const KEY_CACHE_TTL_MS_MAX: u64 = 4_000;
 /// Longest a merchant's routing rules and accounts are used once read.
 const ROUTING_CACHE_TTL_MS_MAX: u64 = 10_000;
+/// Longest a merchant's risk rules are used once read.
+const RISK_RULES_CACHE_TTL_MS_MAX: u64 = 5_000;
 /// Shortest idempotency retention allowed: api-contract.md's 24 hours.
 const IDEMPOTENCY_RETENTION_S_MIN: i64 = 24 * 3600;
 
@@ -144,6 +146,7 @@ struct FileSettings {
     routing_exploration_percent: Option<u8>,
     routing_success_window_s: Option<u64>,
     routing_cache_ttl_ms: Option<u64>,
+    risk_rules_cache_ttl_ms: Option<u64>,
     sandbox_latency_ms: Option<u64>,
     sandbox_refund_settle_ms: Option<u64>,
     sandbox_attempts_max: Option<u64>,
@@ -233,6 +236,7 @@ const SCALAR_KEYS: &[(&str, KeyKind)] = {
         ("routing_exploration_percent", I),
         ("routing_success_window_s", I),
         ("routing_cache_ttl_ms", I),
+        ("risk_rules_cache_ttl_ms", I),
         ("sandbox_latency_ms", I),
         ("sandbox_refund_settle_ms", I),
         ("sandbox_attempts_max", I),
@@ -391,6 +395,9 @@ impl Settings {
             routing_cache_ttl_ms: file
                 .routing_cache_ttl_ms
                 .unwrap_or(defaults.routing_cache_ttl_ms),
+            risk_rules_cache_ttl_ms: file
+                .risk_rules_cache_ttl_ms
+                .unwrap_or(defaults.risk_rules_cache_ttl_ms),
             key_cache_entries_max: file
                 .key_cache_entries_max
                 .unwrap_or(defaults.key_cache_entries_max),
@@ -436,6 +443,9 @@ impl Settings {
         }
         if api.routing_cache_ttl_ms > ROUTING_CACHE_TTL_MS_MAX {
             bail!("routing_cache_ttl_ms may be at most {ROUTING_CACHE_TTL_MS_MAX} so a routing change reaches every instance within 10 s");
+        }
+        if api.risk_rules_cache_ttl_ms > RISK_RULES_CACHE_TTL_MS_MAX {
+            bail!("risk_rules_cache_ttl_ms may be at most {RISK_RULES_CACHE_TTL_MS_MAX} so a risk rule change reaches every instance within 5 s");
         }
         if api.idempotency_retention_s < IDEMPOTENCY_RETENTION_S_MIN {
             bail!(

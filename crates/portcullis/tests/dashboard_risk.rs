@@ -64,7 +64,9 @@ async fn submit(browser: &mut Browser, path: &str, fields: &[(&str, &str)], done
 async fn developers_edit_rules_and_lists_that_payments_follow(backend: Backend) {
     let db = TestDatabase::new(backend).await;
     let merchant = create_merchant(&db, "Risky");
-    let server = start(&db, "");
+    // The longest rule cache: each dashboard change must still reach the
+    // very next payment (the change forgets the cached rules at once).
+    let server = start(&db, "risk_rules_cache_ttl_ms = 5000\n");
     let api = Api::new(&server, &merchant.secret_key);
     let list = blocked_emails_list(&api).await;
     let mut dev = activate(

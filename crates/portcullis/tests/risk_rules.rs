@@ -1,8 +1,11 @@
 //! Risk lists, rules and their errors, and dry runs, through the real
-//! binary on both backends.
+//! binary on both backends; a merchant's rules are cached per instance, a
+//! change seen at once where it was made and (PostgreSQL, two instances)
+//! within `risk_rules_cache_ttl_ms` on another.
 
 mod support;
 
+use std::time::{Duration, Instant};
 use support::risk::*;
 use support::{create_merchant, Api, Backend, TestDatabase};
 
@@ -10,6 +13,7 @@ on_both_backends!(
     lists_feed_rules_and_items_can_be_removed,
     rule_errors_name_line_column_and_expected_token,
     a_dry_run_counts_what_a_hand_count_finds,
+    rule_changes_reach_every_instance_within_the_cache_bound,
 );
 
 async fn lists_feed_rules_and_items_can_be_removed(backend: Backend) {
@@ -201,4 +205,78 @@ async fn a_dry_run_counts_what_a_hand_count_finds(backend: Backend) {
         .await
         .json();
     assert_eq!(run["matched"], 3, "{run}");
+}
+
+/// Long enough that a payment right after a change would still be served
+/// from a warm cache, were the change not seen at once where it was made.
+const CACHE_TTL_MS: u64 = 2_000;
+const CARD: &str = "4242424242424242";
+/// Blocks the 60 USD payments of this test.
+const BLOCK_OVER_50: &str = "block if :amount_in_usd: > 50";
+
+/// The status of a 60 USD payment: 200, or 402 when a rule blocks it.
+async fn pays(api: &Api) -> u16 {
+    let answer = pay(api, "6000", CARD, &[]).await;
+    assert!(matches!(answer.status, 200 | 402), "{}", answer.text);
+    answer.status
+}
+
+/// Pays on `api` until the answer is `status`, at most the cache bound
+/// (plus a request's time) after `changed_at`.
+async fn until_status(api: &Api, status: u16, changed_at: Instant, what: &str) {
+    let bound = Duration::from_millis(CACHE_TTL_MS) + Duration::from_secs(2);
+    while pays(api).await != status {
+        assert!(
+            changed_at.elapsed() < bound,
+            "{what}: the other instance still decides by the old rules after {:?}",
+            changed_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+async fn rule_changes_reach_every_instance_within_the_cache_bound(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Acme");
+    let settings = format!("risk_rules_cache_ttl_ms = {CACHE_TTL_MS}\n");
+    let server = start(&db, &settings);
+    let api = Api::new(&server, &merchant.secret_key);
+    assert_eq!(pays(&api).await, 200, "no rule yet (the cache is now warm)");
+    // Where the change is made, the very next payment sees it.
+    let rule = add_rule(&api, BLOCK_OVER_50).await;
+    let id = rule["id"].as_str().unwrap().to_owned();
+    assert_eq!(pays(&api).await, 402, "the new rule, at once");
+    let toggle = |api: &Api, step: &'static str| {
+        let (api, path) = (api.clone(), format!("/v1/risk/rules/{id}/{step}"));
+        async move {
+            let answer = api.post(&path, &[]).await;
+            assert_eq!(answer.status, 200, "{step}: {}", answer.text);
+        }
+    };
+    toggle(&api, "disable").await;
+    assert_eq!(pays(&api).await, 200, "disabled, at once");
+    toggle(&api, "enable").await;
+    assert_eq!(pays(&api).await, 402, "enabled again, at once");
+    if backend != Backend::Postgres {
+        return; // One SQLite file serves one instance.
+    }
+    let other = start(&db, &settings);
+    let other_api = Api::new(&other, &merchant.secret_key);
+    assert_eq!(
+        pays(&other_api).await,
+        402,
+        "the other instance (cache warm)"
+    );
+    toggle(&api, "disable").await;
+    until_status(&other_api, 200, Instant::now(), "disabled elsewhere").await;
+    toggle(&other_api, "enable").await;
+    assert_eq!(pays(&other_api).await, 402, "enabled, at once there");
+    until_status(&api, 402, Instant::now(), "enabled elsewhere").await;
+    let deleted = api.delete(&format!("/v1/risk/rules/{id}")).await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    assert_eq!(pays(&api).await, 200, "deleted, at once here");
+    until_status(&other_api, 200, Instant::now(), "deleted elsewhere").await;
+    let second = add_rule(&other_api, BLOCK_OVER_50).await;
+    assert_eq!(second["status"], "enabled");
+    until_status(&api, 402, Instant::now(), "added elsewhere").await;
 }

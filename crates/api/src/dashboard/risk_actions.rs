@@ -12,7 +12,7 @@ use super::risk::{with_draft, Draft, PATH};
 use super::users::Permission;
 use crate::error::ApiResult;
 use crate::risk::lists::{add_item_to, remove_item_from};
-use crate::risk::rules::{create_rule, delete_rule, update_rule, Change};
+use crate::risk::rules::{create_rule, delete_rule, rules_changed, update_rule, Change};
 use crate::state::AppState;
 use crate::wire::ApiRequest;
 use axum::extract::{FromRequestParts, Path, State};
@@ -59,7 +59,7 @@ pub async fn create(
         };
         return with_draft(&state, &signed, loc, draft).await;
     }
-    run(&state, loc, back("rule_created"), || async {
+    let response = run(&state, loc, back("rule_created"), || async {
         let mut done =
             create_rule(&state, signed.scope(), text.clone(), description.clone()).await?;
         let id = done.body["id"].as_str().unwrap_or_default().to_owned();
@@ -73,7 +73,9 @@ pub async fn create(
         )?);
         Ok(done)
     })
-    .await
+    .await;
+    rules_changed(&state, &signed.scope());
+    response
 }
 
 /// What a button on a rule's row does: the last segment of the path its
@@ -123,7 +125,7 @@ pub async fn rule_step(
             Err(response) => return response,
         };
     let (action, done_key) = step.names();
-    run(&state, loc, back(done_key), || async {
+    let response = run(&state, loc, back(done_key), || async {
         let scope = signed.scope();
         let mut done = match step {
             RuleStep::Delete => delete_rule(&state, scope, id.clone()).await?,
@@ -139,7 +141,9 @@ pub async fn rule_step(
             .push(record(&state, &signed, &request, action, &id, None)?);
         Ok(done)
     })
-    .await
+    .await;
+    rules_changed(&state, &signed.scope());
+    response
 }
 
 pub async fn add_item(

@@ -24,6 +24,7 @@ use portcullis_risk::{ParseError, Rule, RuleSet};
 use portcullis_store::{ListQuery, PageCursor, Scope, SqlValue, Table, WriteSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 const URL: &str = "/v1/risk/rules";
 const DESCRIPTION_CHARS_MAX: usize = 500;
@@ -209,8 +210,26 @@ pub async fn all_rules(state: &AppState, scope: &Scope) -> ApiResult<Vec<StoredR
     Ok(rules)
 }
 
-/// The enabled rules, parsed (through the cache), ready to evaluate.
-pub async fn rule_set(state: &AppState, scope: &Scope) -> ApiResult<RuleSet> {
+/// The enabled rules, parsed, ready to evaluate: from the per-scope cache
+/// while fresh (`risk_rules_cache_ttl_ms`), else read and kept. A change
+/// through this instance is seen at once ([`rules_changed`]). Lists are not
+/// part of the set: their items are read per payment.
+pub async fn rule_set(state: &AppState, scope: &Scope) -> ApiResult<Arc<RuleSet>> {
+    state
+        .rule_sets
+        .get_or_read(scope, read_rule_set(state, scope))
+        .await
+}
+
+/// Forgets the cached rule set of `scope`; called after a rule change
+/// commits (or fails: forgetting is harmless). Other instances see the
+/// change within `risk_rules_cache_ttl_ms`.
+pub fn rules_changed(state: &AppState, scope: &Scope) {
+    state.rule_sets.forget(scope);
+}
+
+/// The enabled rules as the store has them, parsed through the text cache.
+async fn read_rule_set(state: &AppState, scope: &Scope) -> ApiResult<RuleSet> {
     let rules = all_rules(state, scope).await?;
     let parsed = rules
         .iter()
@@ -275,10 +294,12 @@ async fn create(
         Ok(parsed) => parsed,
         Err(err) => return err.into_response(),
     };
-    idempotency::respond(&state, &caller, &request, || {
+    let response = idempotency::respond(&state, &caller, &request, || {
         create_rule(&state, caller.scope(), text.clone(), description.clone())
     })
-    .await
+    .await;
+    rules_changed(&state, &caller.scope());
+    response
 }
 
 /// Stores a new rule (its text already parsed by the caller).
@@ -322,10 +343,12 @@ async fn delete(
     if let Err(err) = parsed {
         return err.into_response();
     }
-    idempotency::respond(&state, &caller, &request, || {
+    let response = idempotency::respond(&state, &caller, &request, || {
         delete_rule(&state, caller.scope(), id.clone())
     })
-    .await
+    .await;
+    rules_changed(&state, &caller.scope());
+    response
 }
 
 /// Deletes a rule of the merchant's own; a default rule is refused (it
@@ -463,10 +486,12 @@ async fn change_rule(
     request: ApiRequest,
     change: Change,
 ) -> Response {
-    idempotency::respond(&state, &caller, &request, || {
+    let response = idempotency::respond(&state, &caller, &request, || {
         update_rule(&state, caller.scope(), &id, &change)
     })
-    .await
+    .await;
+    rules_changed(&state, &caller.scope());
+    response
 }
 
 /// Applies `change` to rule `id` (a default rule is stored from then on).

@@ -30,13 +30,10 @@ pub struct RoutingInputs {
 
 /// The routing inputs of `scope`, from the cache while fresh.
 pub async fn load(state: &AppState, scope: &Scope) -> ApiResult<Arc<RoutingInputs>> {
-    let now = std::time::Instant::now();
-    if let Some(inputs) = state.routing_cache.get(scope, now) {
-        return Ok(inputs);
-    }
-    let inputs = Arc::new(read(state, scope).await?);
-    state.routing_cache.put(scope, inputs.clone(), now);
-    Ok(inputs)
+    state
+        .routing_cache
+        .get_or_read(scope, read(state, scope))
+        .await
 }
 
 async fn read(state: &AppState, scope: &Scope) -> ApiResult<RoutingInputs> {
