@@ -57,6 +57,7 @@ pub async fn wait_for_status(api: &Api, id: &str, status: &str, limit: Duration)
 }
 
 /// How many events of `kind` are about intent `intent_id`.
+#[allow(unused_imports)]
 pub use super::events_about as events_of;
 
 /// Intent `id` as the API shows it.
