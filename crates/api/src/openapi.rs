@@ -4,13 +4,15 @@
 //! (each object's schema lists exactly the fields the code renders).
 
 use crate::routes::params::{self, Kind, Param};
+use crate::routes::PAGE_JSON;
 use crate::routes::{Auth, Operation};
 use serde_json::{json, Map, Value};
 
 /// The document for `operations`.
 pub fn document(operations: &[Operation]) -> Value {
     let mut schemas = schemas();
-    for object in operations.iter().filter_map(|op| op.answers) {
+    let api_objects = operations.iter().filter_map(|op| op.answers);
+    for object in api_objects.filter(|object| *object != PAGE_JSON) {
         // Objects without a rendered sample yet are described only as
         // objects with an `object` field. Its value is not pinned to the
         // schema's name: the code may render another (`risk.rule_dry_run`
@@ -52,6 +54,10 @@ fn operation(op: &Operation) -> Value {
         .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string", "maxLength": 255 } }))
         .collect();
     let success = match op.answers {
+        Some(PAGE_JSON) => json!({
+            "description": "The page's own answer to its script",
+            "content": { "application/json": { "schema": { "type": "object" } } },
+        }),
         Some(object) => json!({
             "description": "Success",
             "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{object}") } } },
@@ -66,13 +72,13 @@ fn operation(op: &Operation) -> Value {
         }
     };
     let error = match op.answers {
-        Some(_) => json!({
+        Some(object) if object != PAGE_JSON => json!({
             "description": "An error in Stripe's format",
             "content": { "application/json": { "schema": { "$ref": "#/components/schemas/error" } } },
         }),
         // Hosted pages answer their errors as pages; the wallets'
         // notification receivers in the provider's own format.
-        None => json!({
+        _ => json!({
             "description": "An error page, or an answer in the caller's protocol",
             "content": {
                 "text/html": { "schema": { "type": "string" } },
@@ -225,6 +231,15 @@ fn schemas() -> Map<String, Value> {
         "customer_or_deleted".into(),
         json!({ "anyOf": [{ "$ref": "#/components/schemas/customer" }, { "$ref": "#/components/schemas/deleted_customer" }] }),
     );
+    if let Some(method) = schemas.get_mut("payment_method") {
+        // One of `card`, `alipay`, `wechat_pay`, as its `type` says.
+        if let Some(required) = method["required"].as_array_mut() {
+            required.retain(|field| field != "card");
+        }
+        for wallet in ["alipay", "wechat_pay"] {
+            method["properties"][wallet] = json!({ "type": "object" });
+        }
+    }
     schemas.insert("health".into(), json!({ "type": "object", "required": ["status"], "properties": { "status": { "type": "string" } } }));
     schemas.insert(
         "openapi".into(),

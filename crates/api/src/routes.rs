@@ -67,6 +67,10 @@ macro_rules! method {
     };
 }
 
+/// The `answers` of a hosted page's own JSON call (what its script asks
+/// for): an object of the page's, not one of the API's.
+pub const PAGE_JSON: &str = "page_json";
+
 /// What a route says of itself; see [`doc`].
 pub struct Doc {
     path: &'static str,
@@ -103,6 +107,12 @@ impl Doc {
     /// Marks an operation whose answer is not a JSON object (an HTML page).
     pub fn not_json(mut self) -> Self {
         self.answers = None;
+        self
+    }
+
+    /// Marks a hosted page's own JSON call ([`PAGE_JSON`]).
+    pub fn page_json(mut self) -> Self {
+        self.answers = Some(PAGE_JSON);
         self
     }
 }

@@ -160,7 +160,7 @@ pub fn routes() -> Routes {
                 "/account/checkout/{id}/balance",
                 "Who is signed in and what their balance holds, for a Checkout Session's \"Pay from balance\" (JSON)",
                 CHECKOUT_BALANCE,
-            ),
+            ).page_json(),
             checkout::show,
         )
         .post(
@@ -168,7 +168,7 @@ pub fn routes() -> Routes {
                 "/account/checkout/{id}/balance",
                 "Pay a Checkout Session from the signed-in customer's balance (JSON)",
                 CHECKOUT_BALANCE_PAY,
-            ),
+            ).page_json(),
             checkout::pay,
         )
         .get(
@@ -184,7 +184,7 @@ pub fn routes() -> Routes {
                 "/account/step_up/challenge",
                 "Start the step-up page's passkey check (JSON)",
                 SIGNED_IN_FORM,
-            ),
+            ).page_json(),
             step_up::challenge,
         )
         .post(
@@ -192,7 +192,7 @@ pub fn routes() -> Routes {
                 "/account/step_up",
                 "Finish the step-up page's passkey check (JSON)",
                 STEP_UP_FORM,
-            ),
+            ).page_json(),
             step_up::confirm,
         )
         .post(
@@ -240,7 +240,7 @@ pub fn routes() -> Routes {
                 "/account/passkeys/challenge",
                 "Start adding a passkey from the account page (JSON)",
                 SIGNED_IN_FORM,
-            ),
+            ).page_json(),
             passkeys::registration_challenge,
         )
         .post(
@@ -248,7 +248,7 @@ pub fn routes() -> Routes {
                 "/account/passkeys",
                 "Finish adding a passkey from the account page (JSON)",
                 PASSKEY_ADD_FORM,
-            ),
+            ).page_json(),
             passkeys::register,
         )
         .post(
@@ -264,7 +264,7 @@ pub fn routes() -> Routes {
                 "/account/passkeys/login/challenge",
                 "Start signing in with a passkey from the sign-in page (JSON)",
                 PASSKEY_LOGIN_START,
-            ),
+            ).page_json(),
             passkeys::login_challenge,
         )
         .post(
@@ -272,7 +272,7 @@ pub fn routes() -> Routes {
                 "/account/passkeys/login",
                 "Finish signing in with a passkey; sets the session cookie (JSON)",
                 PASSKEY_LOGIN_FORM,
-            ),
+            ).page_json(),
             passkeys::login,
         )
         .get(
