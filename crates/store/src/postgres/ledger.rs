@@ -9,7 +9,6 @@ use crate::ledger::{
     VERIFY_PAGE_ENTRIES,
 };
 use crate::sql::ledger as sql;
-use crate::sql::Sql;
 use crate::StoreError;
 use convert_rows::{balance_of, entry_of};
 use deadpool_postgres::GenericClient;
@@ -40,8 +39,7 @@ mod convert_rows {
     }
 }
 
-/// The chain head as this transaction sees it, without locking it.
-pub(crate) async fn head(client: &impl GenericClient) -> Result<ChainHead, StoreError> {
+async fn head(client: &impl GenericClient) -> Result<ChainHead, StoreError> {
     head_of(&query(client, &sql::read_head(D)).await?)
 }
 
@@ -67,7 +65,7 @@ pub(crate) async fn append_batch(
     if transactions.is_empty() {
         return Ok(());
     }
-    let head = lock_head(tx).await?;
+    let head = head_of(&query(tx, &sql::head(D)).await?)?;
     let (accounts, keys) = ledger::accounts_and_keys(transactions);
     let mut lookups: Vec<crate::sql::Sql> = keys
         .chunks(sql::LOOKUP_NAMES_MAX)
@@ -118,65 +116,40 @@ pub(crate) async fn append(
     if let Some(row) = found[1].rows.first() {
         return repeat_of(row.get(0), transaction);
     }
-    let plan = AppendPlan::after(&head, transaction);
-    let answers = pipeline::run_all(tx, &plan.statements).await?;
-    plan.floors_hold(&answers)
-}
-
-/// The statements that append one transaction after a known chain head:
-/// the entry, its postings and balance moves, the head's move, and last
-/// one balance read per account that must not go below zero.
-pub(crate) struct AppendPlan {
-    pub statements: Vec<Sql>,
-    /// The chain head once these statements have run.
-    pub next: ChainHead,
-    floors: Vec<(String, String)>,
-}
-
-impl AppendPlan {
-    pub(crate) fn after(head: &ChainHead, transaction: &LedgerTransaction) -> Self {
-        let (entry, next) = chain::append(head, transaction.clone());
-        let mut statements = vec![sql::insert_transaction(D, &entry)];
-        for posting in sql::posting_inserts(D, &entry) {
-            statements.push(posting.insert);
-            statements.push(sql::add_to_balance(
-                D,
-                &posting.account,
-                &posting.currency,
-                posting.amount_minor,
-            ));
-        }
-        statements.push(sql::move_head(D, &next));
-        let floors = ledger::floors(transaction);
-        statements.extend(
-            floors
-                .iter()
-                .map(|(account, currency)| sql::balance(D, account, currency)),
-        );
-        Self {
-            statements,
-            next,
-            floors,
+    let (entry, next) = chain::append(&head, transaction.clone());
+    let mut statements = vec![sql::insert_transaction(D, &entry)];
+    for (position, posting) in transaction.postings().iter().enumerate() {
+        let (account, currency) = (posting.account.to_string(), posting.currency.to_string());
+        let row = sql::PostingRow {
+            sequence: entry.sequence,
+            position: position as i64,
+            account: &account,
+            currency: &currency,
+            amount_minor: posting.amount_minor,
+        };
+        statements.push(sql::insert_posting(D, &row));
+        statements.push(sql::add_to_balance(
+            D,
+            &account,
+            &currency,
+            posting.amount_minor,
+        ));
+    }
+    statements.push(sql::move_head(D, &next));
+    let floors = ledger::floors(transaction);
+    let first_floor = statements.len();
+    statements.extend(
+        floors
+            .iter()
+            .map(|(account, currency)| sql::balance(D, account, currency)),
+    );
+    let answers = pipeline::run_all(tx, &statements).await?;
+    for ((account, currency), answer) in floors.into_iter().zip(&answers[first_floor..]) {
+        if answer.rows.first().map_or(0, |row| row.get::<_, i64>(0)) < 0 {
+            return Err(StoreError::InsufficientBalance { account, currency });
         }
     }
-
-    /// Checks the floor reads, the last answers of `answers` (which end
-    /// with this plan's): every balance with a floor is still at or above
-    /// zero.
-    pub(crate) fn floors_hold(self, answers: &[pipeline::Answer]) -> Result<(), StoreError> {
-        let first_floor = answers.len() - self.floors.len();
-        for ((account, currency), answer) in self.floors.into_iter().zip(&answers[first_floor..]) {
-            if answer.rows.first().map_or(0, |row| row.get::<_, i64>(0)) < 0 {
-                return Err(StoreError::InsufficientBalance { account, currency });
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Locks the chain head until the transaction ends, and reads it.
-pub(crate) async fn lock_head(client: &impl GenericClient) -> Result<ChainHead, StoreError> {
-    head_of(&query(client, &sql::head(D)).await?)
+    Ok(())
 }
 
 pub(crate) async fn balances_of(

@@ -12,7 +12,6 @@ mod ledger;
 mod outbox;
 mod pipeline;
 mod tls;
-mod write_job;
 mod writer;
 
 use crate::migrations::{
@@ -39,34 +38,6 @@ const D: Dialect = Dialect::Postgres;
 /// Any fixed number: serialises concurrent migrations across instances.
 const MIGRATION_LOCK_ID: i64 = 7_146_001;
 
-/// Connections of the writer's own pool: one, kept across batches.
-const WRITER_CONNECTIONS: usize = 1;
-
-/// A pool of at most `size` connections to `url` (`sslmode`/TLS options
-/// as `tls::split_tls` reads them).
-fn pool_of(url: &str, size: usize) -> Result<Pool, StoreError> {
-    let (url, tls) = tls::split_tls(url)?;
-    let mut config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
-    let manager_config = ManagerConfig {
-        recycling_method: RecyclingMethod::Fast,
-    };
-    let manager = match tls::client_config(&tls)? {
-        None => Manager::from_config(config, NoTls, manager_config),
-        Some(client_config) => {
-            // Never fall back to plain text when TLS was asked for.
-            config.ssl_mode(tokio_postgres::config::SslMode::Require);
-            let connector = tokio_postgres_rustls::MakeRustlsConnect::new(client_config);
-            Manager::from_config(config, connector, manager_config)
-        }
-    };
-    Pool::builder(manager)
-        .max_size(size)
-        .build()
-        .map_err(|e| StoreError::Config(e.to_string()))
-}
-
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
@@ -74,13 +45,28 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Opens a pool of `postgres_pool_size` connections for reads and the
-    /// write paths outside the writer, and one connection more that only
-    /// this instance's group-commit writer uses (it never queues behind
-    /// the requests' reads for a connection, nor they behind it).
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        let pool = pool_of(url, options.postgres_pool_size.max(1))?;
-        let writer = writer::PgWriter::start(pool_of(url, WRITER_CONNECTIONS)?);
+        let (url, tls) = tls::split_tls(url)?;
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls::client_config(&tls)? {
+            None => Manager::from_config(config, NoTls, manager_config),
+            Some(client_config) => {
+                // Never fall back to plain text when TLS was asked for.
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                let connector = tokio_postgres_rustls::MakeRustlsConnect::new(client_config);
+                Manager::from_config(config, connector, manager_config)
+            }
+        };
+        let pool = Pool::builder(manager)
+            .max_size(options.postgres_pool_size.max(1))
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let writer = writer::PgWriter::start(pool.clone());
         let store = Self { pool, writer };
         store.migrate().await?;
         Ok(store)
@@ -620,12 +606,6 @@ enum Check {
 }
 
 impl Check {
-    /// Whether a statement that changed `count` rows passed this check
-    /// (when not, [`Check::holds`] says why).
-    fn passes(&self, count: u64) -> bool {
-        count > 0 || matches!(self, Check::None)
-    }
-
     async fn holds(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,

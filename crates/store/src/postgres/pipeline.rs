@@ -12,7 +12,6 @@ use crate::sql::Sql;
 use crate::StoreError;
 use deadpool_postgres::GenericClient;
 use futures_util::TryStreamExt;
-use std::borrow::Borrow;
 
 /// One statement's answer: the rows it returned and the rows it changed.
 pub(crate) struct Answer {
@@ -26,29 +25,18 @@ pub(crate) async fn run_all(
     client: &impl GenericClient,
     statements: &[Sql],
 ) -> Result<Vec<Answer>, StoreError> {
-    run_each(client, statements).await?.into_iter().collect()
-}
-
-/// Runs `statements` in order and answers each one's own outcome: after
-/// the first failure the server refuses the rest (the transaction is
-/// aborted), so they fail too. Fails as a whole only if a statement
-/// cannot be prepared.
-pub(crate) async fn run_each<S: Borrow<Sql>>(
-    client: &impl GenericClient,
-    statements: &[S],
-) -> Result<Vec<Result<Answer, StoreError>>, StoreError> {
     let prepared = prepare_all(client, statements).await?;
     let answered = join_in_order(
         statements
             .iter()
             .zip(&prepared)
-            .map(|(sql, stmt)| run_one(client, stmt, sql.borrow())),
+            .map(|(sql, stmt)| run_one(client, stmt, sql)),
     )
     .await;
-    Ok(answered
+    answered
         .into_iter()
         .map(|answer| answer.map_err(map_err))
-        .collect())
+        .collect()
 }
 
 /// Statements one [`run_chunked`] pipeline holds: `join_in_order` polls
@@ -86,18 +74,13 @@ async fn run_one(
 
 /// Prepares every statement first (a cache hit answers at once), so that no
 /// statement's Parse round trip lets a later one overtake it.
-async fn prepare_all<S: Borrow<Sql>>(
+async fn prepare_all(
     client: &impl GenericClient,
-    statements: &[S],
+    statements: &[Sql],
 ) -> Result<Vec<tokio_postgres::Statement>, StoreError> {
     let mut prepared = Vec::with_capacity(statements.len());
     for sql in statements {
-        prepared.push(
-            client
-                .prepare_cached(&sql.borrow().text)
-                .await
-                .map_err(map_err)?,
-        );
+        prepared.push(client.prepare_cached(&sql.text).await.map_err(map_err)?);
     }
     Ok(prepared)
 }

@@ -4,10 +4,7 @@
 //! (a version conflict, a duplicate, a balance floor) is rolled back alone
 //! while the others commit. A batch that appends to the ledger locks the
 //! chain head *first*, once, and holds it to COMMIT: one chain-head lock
-//! and one WAL flush per batch instead of per payment. Each write set is
-//! one pipelined round trip in the common case (`write_job`): its
-//! savepoint, documents and ledger appends, linked after the head the
-//! writer knows in memory, sent together.
+//! and one WAL flush per batch instead of per payment.
 //!
 //! Lock order: a batch takes the chain head before any row; a batch
 //! without ledger appends never takes it. So two instances' writers
@@ -20,8 +17,9 @@
 //! risk counters of the batch have moved in their own transaction).
 
 use super::convert::map_err;
-use super::{ledger, write_job, PgStore, PlannedWrites};
+use super::{apply_write_set, query, PgStore, PlannedWrites, D};
 use crate::model::WriteSet;
+use crate::sql::ledger as ledger_sql;
 use crate::sql::Sql;
 use crate::StoreError;
 use deadpool_postgres::Pool;
@@ -101,36 +99,46 @@ async fn commit_batch(pool: &Pool, batch: &mut Vec<Job>) {
     }
 }
 
-/// One transaction for every job of `jobs`, each in a savepoint
-/// (`write_job`); answers each job's own outcome, or the error that failed
-/// the whole batch. A job that panics fails the whole batch: which of its
-/// statements ran is not known, so no savepoint can be trusted to undo
-/// exactly its work.
+/// One transaction for every job of `jobs`, each in a savepoint; answers
+/// each job's own outcome, or the error that failed the whole batch.
 async fn apply_batch(
     client: &mut deadpool_postgres::Client,
     jobs: &mut [Job],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let tx = client.transaction().await.map_err(map_err)?;
-    let head = if jobs.iter().any(|job| job.writes.appends()) {
-        Some(ledger::lock_head(&tx).await?)
-    } else {
-        None
-    };
-    let mut state = write_job::BatchState::new(head);
+    if jobs.iter().any(|job| job.writes.appends()) {
+        query(&tx, &ledger_sql::head(D)).await?;
+    }
     let mut results = Vec::with_capacity(jobs.len());
     let mut counters: Vec<Sql> = vec![];
+    // What runs before the next job so that it starts in a fresh savepoint.
+    let mut before_next = Some("SAVEPOINT job");
     for job in jobs.iter_mut() {
-        let applied = AssertUnwindSafe(write_job::apply(&tx, &mut state, &job.writes))
+        if let Some(statement) = before_next {
+            tx.batch_execute(statement).await.map_err(map_err)?;
+        }
+        let applied = AssertUnwindSafe(apply_write_set(&tx, &job.writes))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
-                tracing::error!("a write set panicked in the postgres writer; batch rolled back");
+                tracing::error!("a write set panicked in the postgres writer; rolled back alone");
                 Err(StoreError::Unavailable("the write failed".to_owned()))
-            })?;
-        if applied.is_ok() {
-            counters.append(&mut job.writes.counters);
+            });
+        match applied {
+            Ok(()) => {
+                counters.append(&mut job.writes.counters);
+                results.push(Ok(()));
+                before_next = Some("RELEASE SAVEPOINT job; SAVEPOINT job");
+            }
+            Err(err) => {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT job")
+                    .await
+                    .map_err(map_err)?;
+                results.push(Err(err));
+                // The savepoint still stands, empty: the next job reuses it.
+                before_next = None;
+            }
         }
-        results.push(applied);
     }
     tx.commit().await.map_err(map_err)?;
     PgStore::count_risk(client, counters).await;

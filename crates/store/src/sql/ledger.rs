@@ -92,38 +92,6 @@ pub(crate) fn insert_posting(dialect: Dialect, row: &PostingRow<'_>) -> Sql {
     )
 }
 
-/// One posting of an entry being appended, with the insert that stores it.
-pub(crate) struct PostingInsert {
-    pub account: String,
-    pub currency: String,
-    pub amount_minor: i64,
-    pub insert: Sql,
-}
-
-/// The postings of `entry`, in order, each with its insert.
-pub(crate) fn posting_inserts(dialect: Dialect, entry: &ChainEntry) -> Vec<PostingInsert> {
-    let postings = entry.transaction.postings().iter().enumerate();
-    postings
-        .map(|(position, posting)| {
-            let (account, currency) = (posting.account.to_string(), posting.currency.to_string());
-            let row = PostingRow {
-                sequence: entry.sequence,
-                position: position as i64,
-                account: &account,
-                currency: &currency,
-                amount_minor: posting.amount_minor,
-            };
-            let insert = insert_posting(dialect, &row);
-            PostingInsert {
-                account,
-                currency,
-                amount_minor: posting.amount_minor,
-                insert,
-            }
-        })
-        .collect()
-}
-
 pub(crate) fn balance(dialect: Dialect, account: &str, currency: &str) -> Sql {
     fixed(
         dialect,

@@ -32,14 +32,19 @@ pub(crate) fn append(conn: &Connection, transaction: &LedgerTransaction) -> Resu
     }
     let (entry, next) = chain::append(&head(conn)?, transaction.clone());
     execute(conn, &sql::insert_transaction(D, &entry))?;
-    for posting in sql::posting_inserts(D, &entry) {
-        execute(conn, &posting.insert)?;
-        let balance = balance(conn, &posting.account, &posting.currency)?;
+    for (position, posting) in transaction.postings().iter().enumerate() {
+        let (account, currency) = (posting.account.to_string(), posting.currency.to_string());
+        let row = sql::PostingRow {
+            sequence: entry.sequence,
+            position: position as i64,
+            account: &account,
+            currency: &currency,
+            amount_minor: posting.amount_minor,
+        };
+        execute(conn, &sql::insert_posting(D, &row))?;
+        let balance = balance(conn, &account, &currency)?;
         let updated = ledger::add(balance, posting.amount_minor)?;
-        execute(
-            conn,
-            &sql::set_balance(D, &posting.account, &posting.currency, updated),
-        )?;
+        execute(conn, &sql::set_balance(D, &account, &currency, updated))?;
     }
     for (account, currency) in ledger::floors(transaction) {
         if balance(conn, &account, &currency)? < 0 {
