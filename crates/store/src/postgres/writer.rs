@@ -106,8 +106,10 @@ async fn apply_batch(
     jobs: &mut [Job],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let tx = client.transaction().await.map_err(map_err)?;
+    let mut head_taken = None;
     if jobs.iter().any(|job| job.writes.appends()) {
         query(&tx, &ledger_sql::head(D)).await?;
+        head_taken = Some(std::time::Instant::now());
     }
     let mut results = Vec::with_capacity(jobs.len());
     let mut counters: Vec<Sql> = vec![];
@@ -141,6 +143,17 @@ async fn apply_batch(
         }
     }
     tx.commit().await.map_err(map_err)?;
+    if let Some(taken) = head_taken {
+        record_head_held(taken);
+    }
     PgStore::count_risk(client, counters).await;
     Ok(results)
+}
+
+/// How long a batch held the chain head, from the lock's answer to the
+/// COMMIT's (`portcullis_postgres_chain_head_held_seconds`): every other
+/// instance's appends wait this long.
+fn record_head_held(taken: std::time::Instant) {
+    metrics::histogram!("portcullis_postgres_chain_head_held_seconds")
+        .record(taken.elapsed().as_secs_f64());
 }
