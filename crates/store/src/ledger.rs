@@ -90,64 +90,130 @@ pub(crate) struct ChainedBatch {
 pub(crate) fn chain_batch(
     head: ChainHead,
     stored: &HashMap<String, String>,
-    mut balances: HashMap<(String, String), i64>,
+    balances: HashMap<(String, String), i64>,
     transactions: Vec<LedgerTransaction>,
 ) -> Result<ChainedBatch, StoreError> {
-    let mut entries: Vec<(portcullis_ledger::chain::ChainEntry, ChainHead)> = vec![];
-    let mut appended: HashMap<String, usize> = HashMap::new();
-    let mut touched: Vec<(String, String)> = vec![];
-    let mut head = head;
+    let mut chain = Chain::new(head, stored, balances);
     for transaction in transactions {
-        let key = transaction.idempotency_key();
-        if let Some(existing) = stored.get(key) {
-            repeat_of(existing, &transaction)?;
-            continue;
+        chain.link(transaction)?;
+    }
+    Ok(chain.finish())
+}
+
+/// A chain being linked in memory after a locked head, by the rules of
+/// [`chain_batch`]; [`Chain::link_all`] links one write set's
+/// transactions all or none, so that one write set's failure leaves the
+/// others linked.
+pub(crate) struct Chain<'a> {
+    head: ChainHead,
+    stored: &'a HashMap<String, String>,
+    balances: HashMap<(String, String), i64>,
+    entries: Vec<(portcullis_ledger::chain::ChainEntry, ChainHead)>,
+    /// Keys linked so far → their index in `entries`.
+    appended: HashMap<String, usize>,
+    touched: Vec<(String, String)>,
+}
+
+impl<'a> Chain<'a> {
+    pub(crate) fn new(
+        head: ChainHead,
+        stored: &'a HashMap<String, String>,
+        balances: HashMap<(String, String), i64>,
+    ) -> Self {
+        Self {
+            head,
+            stored,
+            balances,
+            entries: vec![],
+            appended: HashMap::new(),
+            touched: vec![],
         }
-        if let Some(index) = appended.get(key) {
-            repeat_of(&entries[*index].0.content, &transaction)?;
-            continue;
+    }
+
+    /// Links `transactions` in order, or none of them: on an error the
+    /// chain is as it was before.
+    pub(crate) fn link_all(
+        &mut self,
+        transactions: &[LedgerTransaction],
+    ) -> Result<(), StoreError> {
+        let (head, balances, appended) = (
+            self.head.clone(),
+            self.balances.clone(),
+            self.appended.clone(),
+        );
+        let (entries, touched) = (self.entries.len(), self.touched.len());
+        let linked = transactions
+            .iter()
+            .try_for_each(|transaction| self.link(transaction.clone()));
+        if linked.is_err() {
+            (self.head, self.balances, self.appended) = (head, balances, appended);
+            self.entries.truncate(entries);
+            self.touched.truncate(touched);
+        }
+        linked
+    }
+
+    /// Links one transaction; on an error the chain may be half-moved
+    /// (see [`Chain::link_all`]).
+    fn link(&mut self, transaction: LedgerTransaction) -> Result<(), StoreError> {
+        let key = transaction.idempotency_key();
+        if let Some(existing) = self.stored.get(key) {
+            return repeat_of(existing, &transaction);
+        }
+        if let Some(index) = self.appended.get(key) {
+            return repeat_of(&self.entries[*index].0.content, &transaction);
         }
         for posting in transaction.postings() {
             let pair = (posting.account.to_string(), posting.currency.to_string());
-            let balance = balances.get(&pair).copied().unwrap_or(0);
-            touched.push(pair.clone());
-            balances.insert(pair, add(balance, posting.amount_minor)?);
+            let balance = self.balances.get(&pair).copied().unwrap_or(0);
+            self.touched.push(pair.clone());
+            self.balances
+                .insert(pair, add(balance, posting.amount_minor)?);
         }
-        for (account, currency) in floors(&transaction) {
-            let pair = (account, currency);
-            if balances.get(&pair).copied().unwrap_or(0) < 0 {
+        for pair in floors(&transaction) {
+            if self.balances.get(&pair).copied().unwrap_or(0) < 0 {
                 let (account, currency) = pair;
                 return Err(StoreError::InsufficientBalance { account, currency });
             }
         }
-        appended.insert(key.to_owned(), entries.len());
-        let (entry, next) = portcullis_ledger::chain::append(&head, transaction);
-        head = next.clone();
-        entries.push((entry, next));
+        self.appended.insert(key.to_owned(), self.entries.len());
+        let (entry, next) = portcullis_ledger::chain::append(&self.head, transaction);
+        self.head = next.clone();
+        self.entries.push((entry, next));
+        Ok(())
     }
-    touched.sort();
-    touched.dedup();
-    let balances = touched
-        .into_iter()
-        .map(|pair| {
-            let balance = balances.get(&pair).copied().unwrap_or(0);
-            (pair, balance)
-        })
-        .collect();
-    Ok(ChainedBatch { entries, balances })
+
+    /// The entries linked and the final balance of every pair they moved.
+    pub(crate) fn finish(mut self) -> ChainedBatch {
+        self.touched.sort();
+        self.touched.dedup();
+        let balances = self
+            .touched
+            .into_iter()
+            .map(|pair| {
+                let balance = self.balances.get(&pair).copied().unwrap_or(0);
+                (pair, balance)
+            })
+            .collect();
+        ChainedBatch {
+            entries: self.entries,
+            balances,
+        }
+    }
 }
 
 /// The (account, currency) pairs and idempotency keys `transactions` touch,
 /// for reading what [`chain_batch`] needs in a few statements.
-pub(crate) fn accounts_and_keys(transactions: &[LedgerTransaction]) -> (Vec<String>, Vec<String>) {
+pub(crate) fn accounts_and_keys<'a>(
+    transactions: impl Iterator<Item = &'a LedgerTransaction> + Clone,
+) -> (Vec<String>, Vec<String>) {
     let mut accounts: Vec<String> = transactions
-        .iter()
+        .clone()
         .flat_map(|tx| tx.postings().iter().map(|p| p.account.to_string()))
         .collect();
     accounts.sort();
     accounts.dedup();
     let keys = transactions
-        .iter()
         .map(|tx| tx.idempotency_key().to_owned())
         .collect();
     (accounts, keys)

@@ -1,20 +1,23 @@
-//! The ledger on PostgreSQL: every append first locks the chain-head row,
-//! so appends from any number of instances are serialized and the chain
-//! order is the commit order; verification reads one REPEATABLE READ
-//! snapshot.
+//! The ledger on PostgreSQL: appends first lock the chain-head row, so
+//! appends from any number of instances are serialized and the chain
+//! order is the commit order; a batch of them is linked in memory after
+//! the head it read and written in one pipeline. Verification reads one
+//! REPEATABLE READ snapshot.
 
 use super::{pipeline, query, D};
 use crate::ledger::{
-    self, assemble, repeat_of, Verification, VERIFY_BALANCE_PAGES_MAX, VERIFY_PAGE_BALANCES,
-    VERIFY_PAGE_ENTRIES,
+    self, assemble, Chain, ChainedBatch, Verification, VERIFY_BALANCE_PAGES_MAX,
+    VERIFY_PAGE_BALANCES, VERIFY_PAGE_ENTRIES,
 };
 use crate::sql::ledger as sql;
 use crate::StoreError;
 use convert_rows::{balance_of, entry_of};
 use deadpool_postgres::GenericClient;
-use portcullis_ledger::chain::{self, ChainHead};
+use portcullis_ledger::chain::ChainHead;
 use portcullis_ledger::verify::{StoredBalance, StoredEntry, StoredPosting, Verifier};
 use portcullis_ledger::LedgerTransaction;
+use std::collections::HashMap;
+use std::time::Instant;
 
 mod convert_rows {
     use portcullis_ledger::verify::{StoredBalance, StoredEntry};
@@ -53,9 +56,60 @@ fn head_of(rows: &[tokio_postgres::Row]) -> Result<ChainHead, StoreError> {
     })
 }
 
-/// Appends `transactions` in order as [`append`] would one by one: the
-/// chain head locked and read, the keys and balances read in one
-/// pipelined round trip, the chain linked in memory
+/// What linking after the chain head needs, read in one pipelined round
+/// trip: the head, locked by the first statement (so the reads after it
+/// see every append committed before the lock), the stored contents of
+/// `transactions`' keys, and the balances of their accounts.
+async fn lock_head_and_read<'a>(
+    tx: &deadpool_postgres::Transaction<'_>,
+    transactions: impl Iterator<Item = &'a LedgerTransaction> + Clone,
+) -> Result<Read, StoreError> {
+    let (accounts, keys) = ledger::accounts_and_keys(transactions);
+    let mut statements = vec![sql::head(D)];
+    statements.extend(
+        keys.chunks(sql::LOOKUP_NAMES_MAX)
+            .map(|chunk| sql::contents_by_keys(D, chunk)),
+    );
+    let key_lookups_end = statements.len();
+    statements.extend(
+        accounts
+            .chunks(sql::LOOKUP_NAMES_MAX)
+            .map(|chunk| sql::balances_of(D, chunk)),
+    );
+    let answers = pipeline::run_all(tx, &statements).await?;
+    let taken = Instant::now();
+    let mut read = Read {
+        head: head_of(&answers[0].rows)?,
+        taken,
+        stored: HashMap::new(),
+        balances: HashMap::new(),
+    };
+    for (index, answer) in answers.iter().enumerate().skip(1) {
+        for row in &answer.rows {
+            if index < key_lookups_end {
+                read.stored
+                    .insert(row.get::<_, String>(0), row.get::<_, String>(1));
+            } else {
+                let balance = balance_of(row);
+                read.balances
+                    .insert((balance.account, balance.currency), balance.balance_minor);
+            }
+        }
+    }
+    Ok(read)
+}
+
+/// What [`lock_head_and_read`] read, and when the head was taken.
+struct Read {
+    head: ChainHead,
+    taken: Instant,
+    stored: HashMap<String, String>,
+    balances: HashMap<(String, String), i64>,
+}
+
+/// Appends `transactions` in order as appending them one by one would,
+/// all or none: the chain head locked and the keys and balances read in
+/// one pipelined round trip, the chain linked in memory
 /// (`ledger::chain_batch`), and every entry, its postings, the head moves
 /// and the final balances written in one more.
 pub(crate) async fn append_batch(
@@ -65,91 +119,53 @@ pub(crate) async fn append_batch(
     if transactions.is_empty() {
         return Ok(());
     }
-    let head = head_of(&query(tx, &sql::head(D)).await?)?;
-    let (accounts, keys) = ledger::accounts_and_keys(transactions);
-    let mut lookups: Vec<crate::sql::Sql> = keys
-        .chunks(sql::LOOKUP_NAMES_MAX)
-        .map(|chunk| sql::contents_by_keys(D, chunk))
-        .collect();
-    let key_lookups = lookups.len();
-    lookups.extend(
-        accounts
-            .chunks(sql::LOOKUP_NAMES_MAX)
-            .map(|chunk| sql::balances_of(D, chunk)),
-    );
-    let answers = pipeline::run_all(tx, &lookups).await?;
-    let mut stored = std::collections::HashMap::new();
-    let mut balances = std::collections::HashMap::new();
-    for (index, answer) in answers.iter().enumerate() {
-        for row in &answer.rows {
-            if index < key_lookups {
-                stored.insert(row.get::<_, String>(0), row.get::<_, String>(1));
-            } else {
-                let balance = balance_of(row);
-                balances.insert((balance.account, balance.currency), balance.balance_minor);
-            }
-        }
-    }
-    let batch = ledger::chain_batch(head, &stored, balances, transactions.to_vec())?;
-    pipeline::run_chunked(tx, &sql::store_batch(D, &batch)).await?;
-    Ok(())
+    let read = lock_head_and_read(tx, transactions.iter()).await?;
+    let batch = ledger::chain_batch(
+        read.head,
+        &read.stored,
+        read.balances,
+        transactions.to_vec(),
+    )?;
+    store(tx, &batch).await
 }
 
-/// Appends `transaction` after the chain head (see `WriteOp::LedgerAppend`)
-/// in two pipelined round trips, so the chain-head lock, held until COMMIT,
-/// is held for as little time as possible.
-pub(crate) async fn append(
+/// Several write sets' appends linked after the locked chain head.
+pub(crate) struct Linked {
+    /// When the head's lock was answered.
+    pub taken: Instant,
+    /// Each write set's outcome: linked, or why not (a floor, a key
+    /// already used for another movement).
+    pub outcomes: Vec<Result<(), StoreError>>,
+    /// What [`store`] writes for the write sets that were linked.
+    pub batch: ChainedBatch,
+}
+
+/// Locks the chain head, reads what linking needs, and links each of
+/// `write_sets` (its appends in order, all or none) after the others in
+/// memory, so that one write set's floor or duplicate key fails it alone.
+/// Nothing is written: the caller stores the batch, or undoes a failing
+/// write set's documents first (which lets go of the head).
+pub(crate) async fn lock_and_link(
     tx: &deadpool_postgres::Transaction<'_>,
-    transaction: &LedgerTransaction,
+    write_sets: &[&[LedgerTransaction]],
+) -> Result<Linked, StoreError> {
+    let read = lock_head_and_read(tx, write_sets.iter().flat_map(|set| set.iter())).await?;
+    let mut chain = Chain::new(read.head, &read.stored, read.balances);
+    let outcomes = write_sets.iter().map(|set| chain.link_all(set)).collect();
+    Ok(Linked {
+        taken: read.taken,
+        outcomes,
+        batch: chain.finish(),
+    })
+}
+
+/// Writes a linked batch: every entry, its postings and the head's move,
+/// and the final balances, pipelined.
+pub(crate) async fn store(
+    tx: &deadpool_postgres::Transaction<'_>,
+    batch: &ChainedBatch,
 ) -> Result<(), StoreError> {
-    // The lock runs first: a concurrent append of the same key waits there,
-    // then the lookup after it finds the key.
-    let found = pipeline::run_all(
-        tx,
-        &[
-            sql::head(D),
-            sql::content_by_key(D, transaction.idempotency_key()),
-        ],
-    )
-    .await?;
-    let head = head_of(&found[0].rows)?;
-    if let Some(row) = found[1].rows.first() {
-        return repeat_of(row.get(0), transaction);
-    }
-    let (entry, next) = chain::append(&head, transaction.clone());
-    let mut statements = vec![sql::insert_transaction(D, &entry)];
-    for (position, posting) in transaction.postings().iter().enumerate() {
-        let (account, currency) = (posting.account.to_string(), posting.currency.to_string());
-        let row = sql::PostingRow {
-            sequence: entry.sequence,
-            position: position as i64,
-            account: &account,
-            currency: &currency,
-            amount_minor: posting.amount_minor,
-        };
-        statements.push(sql::insert_posting(D, &row));
-        statements.push(sql::add_to_balance(
-            D,
-            &account,
-            &currency,
-            posting.amount_minor,
-        ));
-    }
-    statements.push(sql::move_head(D, &next));
-    let floors = ledger::floors(transaction);
-    let first_floor = statements.len();
-    statements.extend(
-        floors
-            .iter()
-            .map(|(account, currency)| sql::balance(D, account, currency)),
-    );
-    let answers = pipeline::run_all(tx, &statements).await?;
-    for ((account, currency), answer) in floors.into_iter().zip(&answers[first_floor..]) {
-        if answer.rows.first().map_or(0, |row| row.get::<_, i64>(0)) < 0 {
-            return Err(StoreError::InsufficientBalance { account, currency });
-        }
-    }
-    Ok(())
+    pipeline::run_chunked(tx, &sql::store_batch(D, batch)).await
 }
 
 pub(crate) async fn balances_of(

@@ -335,7 +335,7 @@ impl PgStore {
         if checks.iter().any(|answer| !answer.rows.is_empty()) {
             pipeline::run_chunked(&tx, &plan.fan_outs).await?;
         }
-        apply_write_set(&tx, &rest).await?;
+        apply_documents(&tx, &rest).await?;
         pipeline::run_chunked(&tx, &plan.risk).await?;
         ledger::append_batch(&tx, &plan.ledger).await?;
         tx.commit().await.map_err(map_err)
@@ -575,19 +575,17 @@ impl PlannedWrites {
     }
 }
 
-/// Applies one planned write set inside `tx` (the writer's savepoint); the
-/// chain head is already locked by the batch (see `writer`). Its risk
-/// counters are left for the writer to move after the batch commits.
-async fn apply_write_set(
+/// Applies the documents of one planned write set inside `tx` (in the
+/// writer's savepoint): its ledger appends are linked by the writer once
+/// every write set's documents are in (`writer`), and its risk counters
+/// move after the batch commits.
+async fn apply_documents(
     tx: &deadpool_postgres::Transaction<'_>,
     planned: &PlannedWrites,
 ) -> Result<(), StoreError> {
     let answers = pipeline::run_all(tx, &planned.statements).await?;
     for (check, answer) in planned.checks.iter().zip(answers) {
         check.holds(tx, answer.affected).await?;
-    }
-    for transaction in &planned.ledger {
-        ledger::append(tx, transaction).await?;
     }
     Ok(())
 }

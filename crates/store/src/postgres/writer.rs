@@ -2,28 +2,32 @@
 //! write set waiting (up to `WRITE_BATCH_MAX`) and applies them in one
 //! transaction, each in its own savepoint, so a write set that fails
 //! (a version conflict, a duplicate, a balance floor) is rolled back alone
-//! while the others commit. A batch that appends to the ledger locks the
-//! chain head *first*, once, and holds it to COMMIT: one chain-head lock
-//! and one WAL flush per batch instead of per payment.
+//! while the others commit: one chain-head lock and one WAL flush per
+//! batch instead of per payment.
 //!
-//! Lock order: a batch takes the chain head before any row; a batch
-//! without ledger appends never takes it. So two instances' writers
-//! cannot deadlock on the head and a row: whoever holds the head took it
-//! before its rows, and whoever waits for the head holds no row that
-//! a head holder waits for unless it too took the head first.
+//! The chain head is taken *last* (`apply_batch`): every write set's
+//! documents first, then the head locked, the batch's ledger appends
+//! linked in memory and written in one pipeline, then COMMIT. So another
+//! instance's batch waits for the head only while this one appends and
+//! flushes, not while it writes its documents.
+//!
+//! Lock order: a holder of the head takes no row lock but the ledger's,
+//! which only holders of the head take; a batch that must undo a write
+//! set lets go of the head before it applies documents again. So two
+//! instances' writers cannot deadlock on the head and a document row.
 //!
 //! Durability is unchanged: a caller is answered after the COMMIT of the
 //! batch holding its write set has returned (and, as before, after the
 //! risk counters of the batch have moved in their own transaction).
 
 use super::convert::map_err;
-use super::{apply_write_set, query, PgStore, PlannedWrites, D};
+use super::{apply_documents, ledger, PgStore, PlannedWrites};
 use crate::model::WriteSet;
-use crate::sql::ledger as ledger_sql;
 use crate::sql::Sql;
 use crate::StoreError;
 use deadpool_postgres::Pool;
 use futures_util::FutureExt;
+use portcullis_ledger::LedgerTransaction;
 use std::panic::AssertUnwindSafe;
 use tokio::sync::{mpsc, oneshot};
 
@@ -99,55 +103,132 @@ async fn commit_batch(pool: &Pool, batch: &mut Vec<Job>) {
     }
 }
 
-/// One transaction for every job of `jobs`, each in a savepoint; answers
-/// each job's own outcome, or the error that failed the whole batch.
+/// Where a job of the batch stands.
+enum State {
+    /// Its documents are to be applied (again).
+    Pending,
+    /// Its documents are in, in its savepoint.
+    Applied,
+    /// Its documents failed; decided again if they are applied again.
+    Failed(StoreError),
+    /// Its ledger appends were refused: final.
+    Refused(StoreError),
+}
+
+/// One transaction for every job of `jobs`, each in a savepoint of its own;
+/// answers each job's own outcome, or the error that failed the whole
+/// batch. The documents of every job go in first; only then is the chain
+/// head locked, the appends of the jobs whose documents went in linked
+/// after it in memory, and written, so the head is held for that and the
+/// COMMIT alone. A job whose appends are refused (a floor, a key used for
+/// another movement) is undone with its documents: back to its savepoint,
+/// which undoes the jobs after it and lets go of the head, and those jobs'
+/// documents are applied again before the head is taken again.
+///
+/// Lock order: once a batch holds the head it takes no row lock but the
+/// ledger's (its rows, its balances), which only a holder of the head
+/// takes, so two instances' writers cannot deadlock on the head and a
+/// document row.
 async fn apply_batch(
     client: &mut deadpool_postgres::Client,
     jobs: &mut [Job],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let tx = client.transaction().await.map_err(map_err)?;
-    let mut head_taken = None;
-    if jobs.iter().any(|job| job.writes.appends()) {
-        query(&tx, &ledger_sql::head(D)).await?;
-        head_taken = Some(std::time::Instant::now());
-    }
-    let mut results = Vec::with_capacity(jobs.len());
-    let mut counters: Vec<Sql> = vec![];
-    // What runs before the next job so that it starts in a fresh savepoint.
-    let mut before_next = Some("SAVEPOINT job");
-    for job in jobs.iter_mut() {
-        if let Some(statement) = before_next {
-            tx.batch_execute(statement).await.map_err(map_err)?;
+    let mut states: Vec<State> = jobs.iter().map(|_| State::Pending).collect();
+    let head_taken = loop {
+        apply_pending(&tx, jobs, &mut states).await?;
+        let appending: Vec<usize> = (0..jobs.len())
+            .filter(|&index| {
+                matches!(states[index], State::Applied) && jobs[index].writes.appends()
+            })
+            .collect();
+        if appending.is_empty() {
+            break None;
         }
-        let applied = AssertUnwindSafe(apply_write_set(&tx, &job.writes))
+        let sets: Vec<&[LedgerTransaction]> = appending
+            .iter()
+            .map(|&index| jobs[index].writes.ledger.as_slice())
+            .collect();
+        let linked = ledger::lock_and_link(&tx, &sets).await?;
+        let mut refused = appending
+            .iter()
+            .zip(linked.outcomes)
+            .filter_map(|(&index, outcome)| outcome.err().map(|err| (index, err)));
+        let Some((first, err)) = refused.next() else {
+            ledger::store(&tx, &linked.batch).await?;
+            break Some(linked.taken);
+        };
+        tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {}", savepoint(first)))
+            .await
+            .map_err(map_err)?;
+        for state in &mut states[first..] {
+            if !matches!(state, State::Refused(_)) {
+                *state = State::Pending;
+            }
+        }
+        states[first] = State::Refused(err);
+        for (index, err) in refused {
+            states[index] = State::Refused(err);
+        }
+    };
+    tx.commit().await.map_err(map_err)?;
+    if let Some(taken) = head_taken {
+        record_head_held(taken);
+    }
+    let mut counters: Vec<Sql> = vec![];
+    let results = jobs
+        .iter_mut()
+        .zip(states)
+        .map(|(job, state)| match state {
+            State::Applied => {
+                counters.append(&mut job.writes.counters);
+                Ok(())
+            }
+            State::Failed(err) | State::Refused(err) => Err(err),
+            State::Pending => unreachable!("every job's documents were applied or failed"),
+        })
+        .collect();
+    PgStore::count_risk(client, counters).await;
+    Ok(results)
+}
+
+/// The savepoint before job `index`'s documents.
+fn savepoint(index: usize) -> String {
+    format!("job_{index}")
+}
+
+/// Applies the documents of every pending job, in order, each in a new
+/// savepoint; a job whose documents fail is rolled back to it alone.
+async fn apply_pending(
+    tx: &deadpool_postgres::Transaction<'_>,
+    jobs: &[Job],
+    states: &mut [State],
+) -> Result<(), StoreError> {
+    for (index, job) in jobs.iter().enumerate() {
+        if !matches!(states[index], State::Pending) {
+            continue;
+        }
+        tx.batch_execute(&format!("SAVEPOINT {}", savepoint(index)))
+            .await
+            .map_err(map_err)?;
+        let applied = AssertUnwindSafe(apply_documents(tx, &job.writes))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
                 tracing::error!("a write set panicked in the postgres writer; rolled back alone");
                 Err(StoreError::Unavailable("the write failed".to_owned()))
             });
-        match applied {
-            Ok(()) => {
-                counters.append(&mut job.writes.counters);
-                results.push(Ok(()));
-                before_next = Some("RELEASE SAVEPOINT job; SAVEPOINT job");
-            }
+        states[index] = match applied {
+            Ok(()) => State::Applied,
             Err(err) => {
-                tx.batch_execute("ROLLBACK TO SAVEPOINT job")
+                tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {}", savepoint(index)))
                     .await
                     .map_err(map_err)?;
-                results.push(Err(err));
-                // The savepoint still stands, empty: the next job reuses it.
-                before_next = None;
+                State::Failed(err)
             }
-        }
+        };
     }
-    tx.commit().await.map_err(map_err)?;
-    if let Some(taken) = head_taken {
-        record_head_held(taken);
-    }
-    PgStore::count_risk(client, counters).await;
-    Ok(results)
+    Ok(())
 }
 
 /// How long a batch held the chain head, from the lock's answer to the

@@ -119,27 +119,6 @@ pub(crate) fn set_balance(
     )
 }
 
-/// Adds `amount_minor` to a balance in the database; PostgreSQL refuses a
-/// `BIGINT` overflow, so the arithmetic stays checked.
-pub(crate) fn add_to_balance(
-    dialect: Dialect,
-    account: &str,
-    currency: &str,
-    amount_minor: i64,
-) -> Sql {
-    fixed(
-        dialect,
-        "INSERT INTO ledger_balances (account, currency, balance_minor) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (account, currency) DO UPDATE \
-         SET balance_minor = ledger_balances.balance_minor + excluded.balance_minor",
-        vec![
-            text(account),
-            text(currency),
-            SqlValue::Integer(amount_minor),
-        ],
-    )
-}
-
 /// Binds `values` as the list of an `IN (…)` (`NULL` when empty: matches nothing).
 fn bind_list(b: &mut Builder, values: &[String]) {
     for (i, value) in values.iter().enumerate() {

@@ -65,7 +65,7 @@ pub(crate) fn append_batch(
     if transactions.is_empty() {
         return Ok(());
     }
-    let (accounts, keys) = ledger::accounts_and_keys(transactions);
+    let (accounts, keys) = ledger::accounts_and_keys(transactions.iter());
     let mut stored = std::collections::HashMap::new();
     for chunk in keys.chunks(sql::LOOKUP_NAMES_MAX) {
         let rows = query_all(conn, &sql::contents_by_keys(D, chunk), |row| {

@@ -366,3 +366,63 @@ async fn a_bulk_commit_below_a_floor_or_with_a_conflicting_key_writes_nothing(db
         941
     );
 }
+
+/// PostgreSQL only (SQLite has one writer for every store on a file): a
+/// batch holds the chain head only for its appends and COMMIT, so a second
+/// instance's appends commit while the first's documents wait for a row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_appends_while_the_first_waits_on_its_documents() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let acme = funded(&db).await;
+    let scope = test_scope(&acme);
+    let locker = db.raw_postgres().await.expect("a PostgreSQL database");
+    locker
+        .batch_execute("BEGIN; LOCK TABLE customers IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let capture = |key: &str| {
+        let p = parties(&acme);
+        append(movements::capture(header(TransactionKind::Capture, key), &p, 100, 3).unwrap())
+    };
+    let first = db.store.clone();
+    let blocked = WriteSet {
+        ops: vec![
+            Customer::new("cus_blocked", T0, "b@example.com", "B").insert(&scope),
+            capture("capture:ch_blocked"),
+        ],
+    };
+    let first_task = tokio::spawn(async move { first.commit(blocked).await });
+    wait_for_a_lock_wait(&locker).await;
+
+    let second = db.reopen().await;
+    let appended = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        second.commit(one(capture("capture:ch_free"))),
+    )
+    .await;
+    assert_eq!(
+        appended,
+        Ok(Ok(())),
+        "the second instance appended while the first waited on its documents"
+    );
+    locker.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(first_task.await.unwrap(), Ok(()));
+    let report = db.store.verify_ledger().await.unwrap().unwrap();
+    assert_eq!(report.entries, 4);
+}
+
+/// Waits until a backend of the database waits for a lock.
+async fn wait_for_a_lock_wait(client: &tokio_postgres::Client) {
+    const SQL: &str = "SELECT count(*) FROM pg_stat_activity \
+                       WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    for _ in 0..200 {
+        let waiting: i64 = client.query_one(SQL, &[]).await.unwrap().get(0);
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no backend waited for the lock");
+}

@@ -113,6 +113,16 @@ impl TestDb {
         }
     }
 
+    /// A connection of its own to the PostgreSQL database, for holding
+    /// locks behind the store's back; `None` on SQLite.
+    #[allow(dead_code)] // used by the ledger contract, not by every test crate
+    pub async fn raw_postgres(&self) -> Option<tokio_postgres::Client> {
+        match &self._guard {
+            Guard::Sqlite(_) => None,
+            Guard::Postgres(database) => Some(pg_connect(&database.name).await.unwrap()),
+        }
+    }
+
     /// The versions recorded in `schema_migrations`, read behind the
     /// store's back.
     pub async fn applied_migrations(&self) -> Vec<i64> {
