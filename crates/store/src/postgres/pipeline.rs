@@ -25,6 +25,14 @@ pub(crate) async fn run_all(
     client: &impl GenericClient,
     statements: &[Sql],
 ) -> Result<Vec<Answer>, StoreError> {
+    run_each(client, &statements.iter().collect::<Vec<_>>()).await
+}
+
+/// [`run_all`] for statements that are not in one slice.
+pub(crate) async fn run_each(
+    client: &impl GenericClient,
+    statements: &[&Sql],
+) -> Result<Vec<Answer>, StoreError> {
     let prepared = prepare_all(client, statements).await?;
     let answered = join_in_order(
         statements
@@ -76,7 +84,7 @@ async fn run_one(
 /// statement's Parse round trip lets a later one overtake it.
 async fn prepare_all(
     client: &impl GenericClient,
-    statements: &[Sql],
+    statements: &[&Sql],
 ) -> Result<Vec<tokio_postgres::Statement>, StoreError> {
     let mut prepared = Vec::with_capacity(statements.len());
     for sql in statements {

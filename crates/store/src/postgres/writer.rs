@@ -198,7 +198,8 @@ fn savepoint(index: usize) -> String {
 }
 
 /// Applies the documents of every pending job, in order, each in a new
-/// savepoint; a job whose documents fail is rolled back to it alone.
+/// savepoint (sent in the same pipeline as its documents: one round trip
+/// per job); a job whose documents fail is rolled back to it alone.
 async fn apply_pending(
     tx: &deadpool_postgres::Transaction<'_>,
     jobs: &[Job],
@@ -208,10 +209,11 @@ async fn apply_pending(
         if !matches!(states[index], State::Pending) {
             continue;
         }
-        tx.batch_execute(&format!("SAVEPOINT {}", savepoint(index)))
-            .await
-            .map_err(map_err)?;
-        let applied = AssertUnwindSafe(apply_documents(tx, &job.writes))
+        let start = Sql {
+            text: format!("SAVEPOINT {}", savepoint(index)),
+            params: vec![],
+        };
+        let applied = AssertUnwindSafe(apply_documents(tx, Some(&start), &job.writes))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
