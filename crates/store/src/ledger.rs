@@ -218,3 +218,55 @@ pub(crate) fn accounts_and_keys<'a>(
         .collect();
     (accounts, keys)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_domain::ids::MerchantId;
+    use portcullis_domain::money::Currency;
+    use portcullis_ledger::movements::{self, Parties};
+    use portcullis_ledger::transaction::TransactionHeader;
+    use portcullis_ledger::TransactionKind;
+
+    fn payout(key: &str, amount_minor: i64) -> LedgerTransaction {
+        let parties = Parties {
+            merchant: MerchantId::parse("acct_chain").unwrap(),
+            livemode: false,
+            currency: Currency::parse("usd").unwrap(),
+            connector: "sandbox".into(),
+        };
+        let header = TransactionHeader {
+            id: format!("ltx_{key}"),
+            idempotency_key: key.to_owned(),
+            kind: TransactionKind::Payout,
+            source: "po_1".to_owned(),
+            created: 1,
+        };
+        movements::payout(header, &parties, amount_minor).unwrap()
+    }
+
+    #[test]
+    fn a_refused_write_set_leaves_the_chain_as_it_was() {
+        let available = floors(&payout("any", 1)).remove(0);
+        let stored = HashMap::new();
+        let balances = HashMap::from([(available.clone(), 150)]);
+        let mut chain = Chain::new(ChainHead::genesis(), &stored, balances);
+        assert_eq!(chain.link_all(&[payout("a", 100)]), Ok(()));
+        // Its first payout fits, its second does not: neither is linked.
+        assert!(matches!(
+            chain.link_all(&[payout("b", 20), payout("c", 100)]),
+            Err(StoreError::InsufficientBalance { .. })
+        ));
+        // So "b" is still free, and the 50 left pay it.
+        assert_eq!(chain.link_all(&[payout("b", 50)]), Ok(()));
+        let batch = chain.finish();
+        let keys: Vec<&str> = batch
+            .entries
+            .iter()
+            .map(|(entry, _)| entry.transaction.idempotency_key())
+            .collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(batch.entries[1].1.sequence, 2);
+        assert!(batch.balances.contains(&(available, 0)));
+    }
+}
