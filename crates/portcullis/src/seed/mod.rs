@@ -137,6 +137,9 @@ pub async fn run(settings: &Settings, args: &SeedArgs) -> anyhow::Result<()> {
             seeded.elapsed_s,
             seeded.payments_per_s()
         );
+        if let Some(checked) = risk_subjects_checked {
+            println!("risk counters of {checked} subjects: the store holds what the seeder kept");
+        }
     }
     Ok(())
 }
