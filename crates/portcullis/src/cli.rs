@@ -76,8 +76,9 @@ pub enum Command {
     Bench(BenchArgs),
     /// Kill the gateway under load again and again; then check nothing was lost.
     Soak(SoakArgs),
-    /// Fill the database with payment history through the API, for the
-    /// growth benchmark (customers, payments, charges, events, ledger).
+    /// Fill the database with payment history written straight to the
+    /// store, for the growth benchmark (customers, payments, charges,
+    /// events, risk counters, ledger).
     Seed(SeedArgs),
     /// Run the sandbox acquirer as its own process (HTTP/JSON, journaled).
     SandboxAcquirer(SandboxAcquirerArgs),
@@ -333,13 +334,20 @@ pub struct SeedArgs {
     /// pending for the ledger worker to settle once a gateway runs.
     #[arg(long, default_value_t = 1)]
     pub days: u64,
-    /// Payments being built at once (one write set each); a committer
-    /// applies them a thousand per transaction with multi-row statements.
+    /// Customer batches (a thousand customers each) written at once.
+    /// Payments are built one after another, in order, each against the
+    /// risk counters of those before it; a committer applies them a
+    /// thousand per transaction with multi-row statements.
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
     /// Seed this existing merchant (`acct_…`) instead of a new one.
     #[arg(long)]
     pub merchant: Option<String>,
+    /// After seeding, read back the risk counters of every subject the
+    /// run counted and fail unless they equal what the seeder assessed
+    /// the payments against (kept in memory, never read from the store).
+    #[arg(long)]
+    pub check_risk_counters: bool,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

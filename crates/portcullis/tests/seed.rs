@@ -8,6 +8,7 @@ use support::{cli, create_merchant, Api, Backend, TestDatabase, TestServer};
 
 on_both_backends!(seeding_writes_customers_payments_and_a_ledger_that_verifies);
 on_both_backends!(a_seeded_merchant_lists_searches_and_pays_through_the_gateway);
+on_both_backends!(the_risk_counters_seeding_assessed_against_are_what_the_store_holds);
 
 const PAYMENTS: i64 = 120;
 const CUSTOMERS: i64 = 12;
@@ -183,6 +184,42 @@ async fn a_seeded_merchant_lists_searches_and_pays_through_the_gateway(backend: 
     assert!(
         verified.starts_with("ledger verified: 36 entries"),
         "35 seeded captures and the new one: {verified}"
+    );
+}
+
+/// The seeder assesses each payment against risk counters it keeps in
+/// memory (it reads none back): after the run they equal the store's for
+/// every subject it counted — three customers paying a hundred times a day
+/// each, and the two test cards.
+async fn the_risk_counters_seeding_assessed_against_are_what_the_store_holds(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let out = cli(
+        &db,
+        &[
+            "seed",
+            "--payments",
+            "300",
+            "--customers",
+            "3",
+            "--check-risk-counters",
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(out.trim()).expect(&out);
+    assert_eq!(report["risk_subjects_checked"], 5, "{report}");
+    let evaluations = counts(
+        &db,
+        &[
+            "SELECT COUNT(*) FROM risk_evaluations",
+            "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM risk_counters WHERE metric = 'total' \
+             AND subject_kind = 'customer' AND bucket_hour > 0",
+        ],
+    )
+    .await;
+    assert_eq!(
+        evaluations,
+        [300, 300],
+        "one evaluation and count per payment"
     );
 }
 

@@ -17,6 +17,7 @@ mod postgres;
 #[cfg(test)]
 mod query_plans;
 mod reversals;
+mod risk_memory;
 mod sql;
 mod sqlite;
 mod webhooks;
@@ -32,6 +33,7 @@ pub use model::{
 };
 pub use portcullis_ledger::verify::StoredBalance;
 pub use reversals::{PendingReversalRow, ReversalState, REVERSALS_PAGE_MAX};
+pub use risk_memory::RiskMemory;
 pub use webhooks::{
     AttemptLog, AttemptRecord, Backlog, ClaimedDelivery, DeliveryClaim, DeliveryFilter,
     DeliveryKey, DeliveryPage, DeliveryRecord, DeliveryState, Redelivery, CLAIM_EXCLUDED_MAX,

@@ -242,3 +242,95 @@ async fn routing_outcomes_sum_their_window_and_a_slot_is_reused(db: &TestDb) {
         vec![("ca_a".into(), 1, 1), ("ca_b".into(), 0, 1)]
     );
 }
+
+/// A pseudo-random risk write of `scope`: counts, card sightings per
+/// subject and card locations over a few subjects, cards and hours
+/// (the lifetime bucket among them), as a seeder's memory applies them.
+fn random_write(rng: &mut impl rand::Rng, scope: &Scope) -> RiskWrite {
+    let kinds = [
+        RiskSubjectKind::Card,
+        RiskSubjectKind::Customer,
+        RiskSubjectKind::Ip,
+    ];
+    let kind = kinds[rng.gen_range(0..kinds.len())];
+    let subject = format!("subject_{}", rng.gen_range(0..4));
+    let card = format!("fp_{}", rng.gen_range(0..5));
+    let bucket_hour = match rng.gen_range(0..8) {
+        0 => RISK_LIFETIME_BUCKET,
+        n => HOUR - 30 + 5 * n,
+    };
+    match rng.gen_range(0..6) {
+        0..=2 => RiskWrite::Count {
+            scope: scope.clone(),
+            kind,
+            subject,
+            metric: [
+                RiskMetric::Total,
+                RiskMetric::Authorized,
+                RiskMetric::Declined,
+            ][rng.gen_range(0..3)],
+            bucket_hour,
+            count: rng.gen_range(1..3),
+            amount_usd_cents: rng.gen_range(0..10_000),
+        },
+        3 | 4 => RiskWrite::CardSeen {
+            scope: scope.clone(),
+            kind,
+            subject,
+            bucket_hour,
+            card,
+        },
+        _ => RiskWrite::Sighting {
+            scope: scope.clone(),
+            card,
+            latitude_micro: rng.gen_range(-90..90),
+            longitude_micro: rng.gen_range(-180..180),
+            seen_at: rng.gen_range(0..1_000),
+        },
+    }
+}
+
+contract!(memory_answers_what_the_store_answers);
+/// `RiskMemory` (what `portcullis seed` keeps instead of reading) and the
+/// store, given the same writes, answer every read the same, whatever the
+/// windows.
+async fn memory_answers_what_the_store_answers(db: &TestDb) {
+    use rand::SeedableRng;
+    let store = &db.store;
+    let scope = test_scope(&merchant(store, "Acme").await.id);
+    let mut memory = portcullis_store::RiskMemory::new(scope.clone());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(18);
+    for _ in 0..6 {
+        let writes: Vec<RiskWrite> = (0..200).map(|_| random_write(&mut rng, &scope)).collect();
+        for write in &writes {
+            memory.apply(write);
+        }
+        let ops = writes.into_iter().map(WriteOp::Risk).collect();
+        store.commit(WriteSet { ops }).await.unwrap();
+        // Window starts on bucket hours (HOUR - 25 … HOUR + 5, every 5)
+        // and between them.
+        for hour_from in [HOUR - 25, HOUR - 10, HOUR, HOUR + 1] {
+            let queries: Vec<RiskCounterQuery> = (0..4)
+                .flat_map(|n| {
+                    [
+                        RiskSubjectKind::Card,
+                        RiskSubjectKind::Customer,
+                        RiskSubjectKind::Ip,
+                    ]
+                    .map(|kind| RiskCounterQuery {
+                        scope: scope.clone(),
+                        kind,
+                        subject: format!("subject_{n}"),
+                        hour_from,
+                        day_from: hour_from - 12,
+                        card: Some(format!("fp_{n}")),
+                    })
+                })
+                .collect();
+            for card in ["fp_0", "fp_3", "fp_none"] {
+                let stored = store.risk_history(&queries, &scope, card).await.unwrap();
+                assert_eq!(memory.history(&queries, &scope, card), stored);
+            }
+        }
+    }
+}

@@ -18,6 +18,7 @@ use super::attempts::{Attempt, AttemptKind};
 use super::methods::from_test_id;
 use super::outcome::{approved, authentication_required, blocked, declined, PaidWith, Resolution};
 use super::records;
+pub use super::risk::RiskPast;
 use super::risk::{self, RiskInput};
 use super::Ctx;
 use crate::error::{ApiError, ApiResult};
@@ -73,11 +74,14 @@ pub fn customer_writes(
     Ok((created.id.to_string(), writes))
 }
 
-/// Everything one create-and-confirm payment writes, as one write set.
+/// Everything one create-and-confirm payment writes, as one write set,
+/// assessed against the risk past `past` holds (for a seeder, the memory
+/// of what it wrote before this payment).
 pub async fn payment_writes(
     state: &AppState,
     scope: &Scope,
     payment: &HistoricPayment<'_>,
+    past: RiskPast<'_>,
 ) -> ApiResult<WriteSet> {
     let origin = Origin::default();
     let ctx = Ctx {
@@ -101,7 +105,7 @@ pub async fn payment_writes(
         authenticated: false,
         off_session: false,
     };
-    let assessment = risk::assess(state, scope, &risk_input).await?;
+    let assessment = risk::assess_from(state, scope, &risk_input, past).await?;
     writes
         .ops
         .extend(assessment.attempt_writes(&intent.id, false)?);

@@ -24,7 +24,8 @@ use portcullis_risk::rules::Memberships;
 use portcullis_risk::score::{self, Score};
 use portcullis_risk::{Action, Decision, RuleSet, Signal, Signals};
 use portcullis_store::{
-    RiskMetric, RiskSubjectKind, RiskWrite, Scope, SqlValue, Table, WriteOp, RISK_LIFETIME_BUCKET,
+    RiskMemory, RiskMetric, RiskSubjectKind, RiskWrite, Scope, SqlValue, Table, WriteOp,
+    RISK_LIFETIME_BUCKET,
 };
 use serde_json::{json, Map, Value};
 use std::net::IpAddr;
@@ -196,13 +197,34 @@ pub fn wallet_paid_writes(state: &AppState, scope: &Scope, intent: &PaymentInten
     outcome_counts(&facts, true)
 }
 
+/// Where an assessment reads the scope's past (velocity counters and the
+/// card's last sighting) from.
+#[derive(Clone, Copy)]
+pub enum RiskPast<'a> {
+    /// The store: the payment path, whatever else writes the scope.
+    Store,
+    /// What the scope's only writer applied in memory, the same writes
+    /// the store gets: `portcullis seed`, which reads no counter back.
+    Memory(&'a RiskMemory),
+}
+
 /// Assesses one payment attempt.
 pub async fn assess(
     state: &AppState,
     scope: &Scope,
     input: &RiskInput<'_>,
 ) -> ApiResult<Assessment> {
-    let (mut signals, facts) = gather::gather(state, scope, input).await?;
+    assess_from(state, scope, input, RiskPast::Store).await
+}
+
+/// Assesses one payment attempt against the past as `past` holds it.
+pub async fn assess_from(
+    state: &AppState,
+    scope: &Scope,
+    input: &RiskInput<'_>,
+    past: RiskPast<'_>,
+) -> ApiResult<Assessment> {
+    let (mut signals, facts) = gather::gather(state, scope, input, past).await?;
     let sandbox = match input.method.and_then(|m| m.card.as_ref()) {
         Some(card) if !scope.livemode => sandbox_risk(&card.bin, &card.last4),
         _ => None,

@@ -1,7 +1,7 @@
 //! Gathering one payment's risk signals from the request, the BIN and
 //! rate tables, the IP database and the store's incremental counters.
 
-use super::risk::RiskInput;
+use super::risk::{RiskInput, RiskPast};
 use crate::error::ApiResult;
 use crate::state::AppState;
 use portcullis_domain::payment_intents::PaymentIntent;
@@ -42,6 +42,7 @@ pub async fn gather(
     state: &AppState,
     scope: &Scope,
     input: &RiskInput<'_>,
+    past: RiskPast<'_>,
 ) -> ApiResult<(Signals, Facts)> {
     let now = state.now();
     let mut s = Signals::default();
@@ -86,13 +87,15 @@ pub async fn gather(
         location,
         now,
     };
-    let previous = velocity(state, &facts, &mut s).await?.map(|p| Sighting {
-        location: Location {
-            latitude_micro: p.latitude_micro,
-            longitude_micro: p.longitude_micro,
-        },
-        at_s: p.seen_at,
-    });
+    let previous = velocity(state, &facts, &mut s, past)
+        .await?
+        .map(|p| Sighting {
+            location: Location {
+                latitude_micro: p.latitude_micro,
+                longitude_micro: p.longitude_micro,
+            },
+            at_s: p.seen_at,
+        });
     record_travel(
         &mut s,
         previous,
@@ -235,11 +238,13 @@ fn velocity_signals(kind: RiskSubjectKind) -> ([Signal; 6], Option<[Signal; 2]>)
 
 /// Reads each subject's counters and sets its velocity signals, counting
 /// this attempt (and this card) in; answers where the card was last seen.
-/// One read for all of it (`Store::risk_history`).
+/// One read for all of it (`Store::risk_history`, or the same answer from
+/// memory).
 async fn velocity(
     state: &AppState,
     facts: &Facts,
     s: &mut Signals,
+    past: RiskPast<'_>,
 ) -> ApiResult<Option<portcullis_store::RiskSighting>> {
     let hour = facts.hour();
     let queries: Vec<RiskCounterQuery> = facts
@@ -256,10 +261,15 @@ async fn velocity(
         .collect();
     // Without a card, the sighting read by an empty fingerprint finds none.
     let card = facts.card.as_deref().unwrap_or_default();
-    let history = state
-        .store
-        .risk_history(&queries, &facts.scope, card)
-        .await?;
+    let history = match past {
+        RiskPast::Store => {
+            state
+                .store
+                .risk_history(&queries, &facts.scope, card)
+                .await?
+        }
+        RiskPast::Memory(memory) => memory.history(&queries, &facts.scope, card),
+    };
     for ((kind, _), read) in facts.subjects.iter().zip(&history.counters) {
         set_velocity(s, *kind, read, facts.card.is_some());
         let usd_cents = facts.usd_cents.unwrap_or(0);

@@ -7,10 +7,19 @@
 //! a `pm_card_*` test card — intent, payment method, attempt, charge,
 //! events, risk evaluation and counters, and for a captured payment its
 //! balance transaction and ledger postings, linked on the hash chain at
-//! apply time, so `ledger verify` passes. Each payment's write set is
-//! built alone, `--connections` at once; one committer merges a thousand
-//! of them and applies them with `Store::commit_bulk` (multi-row inserts,
-//! the ledger chain linked in one pass) while the next are being built. 95 % succeed
+//! apply time, so `ledger verify` passes. The builders read nothing per
+//! payment: the merchant's risk rules, routing rules and connector
+//! accounts are read once per run (the state's caches keep them for the
+//! run), and the risk past each payment is assessed against — velocity
+//! counters, cards per subject, sightings — is the [`RiskMemory`] of the
+//! risk writes of the payments before it, applied in order (the seeder is
+//! the only writer of its merchant while it runs; `--check-risk-counters`
+//! reads the counters back and compares). Payments are built one after
+//! another, in order, while one committer merges a thousand of them and
+//! applies them with `Store::commit_bulk` (multi-row inserts, the ledger
+//! chain linked in one pass). The memory starts empty: counters the
+//! merchant had before the run are not seen by the seeded payments'
+//! checks. 95 % succeed
 //! (`pm_card_visa`), 5 % are declined; every payment belongs to one of the
 //! customers, in turn. The history spans `--days` ending now: each payment
 //! is built as of its own time ([`AppState::as_of`]), rising with its order,
@@ -20,19 +29,19 @@
 //! the benchmark seeds its own merchant this way while its gateway idles;
 //! SQLite lets another process write between the gateway's transactions).
 
+mod risk_check;
 pub mod through_api;
 
 use crate::cli::SeedArgs;
 use crate::settings::Settings;
 use anyhow::{bail, Context};
-use portcullis_api::payments::history::{self, HistoricCustomer, HistoricPayment};
+use portcullis_api::payments::history::{self, HistoricCustomer, HistoricPayment, RiskPast};
 use portcullis_api::{AppParts, AppState};
 use portcullis_connectors::{SandboxAcquirer, SandboxOptions};
 use portcullis_domain::ids::MerchantId;
 use portcullis_domain::money::{Amount, Currency};
-use portcullis_store::{Scope, Store, WriteSet};
+use portcullis_store::{RiskMemory, Scope, Store, WriteOp, WriteSet};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -60,6 +69,10 @@ const PAYMENTS_PER_COMMIT: usize = 1_000;
 const QUEUED_PAYMENTS_MAX: usize = 2 * PAYMENTS_PER_COMMIT;
 /// How often progress is written to stderr, in payments.
 const PROGRESS_EVERY: u64 = 100_000;
+/// How long the seeder's state keeps the merchant's risk rules, routing
+/// rules and connector accounts once read: longer than any run, so they
+/// are read once (nothing else changes them while the seeder writes).
+const RULES_KEPT_MS: u64 = 30 * DAY_S * 1_000;
 
 /// What one seeding run wrote.
 pub struct Seeded {
@@ -98,8 +111,12 @@ pub async fn run(settings: &Settings, args: &SeedArgs) -> anyhow::Result<()> {
     let store = crate::admin::open_store(settings, crate::secrets::KeyHashUse::HashesKeys).await?;
     let outcome = seed(settings, &store, args, customers).await;
     store.close().await;
-    let (merchant, seeded) = outcome?;
-    let report = json!({
+    let SeedRun {
+        merchant,
+        seeded,
+        risk_subjects_checked,
+    } = outcome?;
+    let mut report = json!({
         "merchant": merchant,
         "customers": seeded.customers,
         "payments": seeded.payments,
@@ -107,6 +124,9 @@ pub async fn run(settings: &Settings, args: &SeedArgs) -> anyhow::Result<()> {
         "elapsed_s": (seeded.elapsed_s * 1000.0).round() / 1000.0,
         "payments_per_s": seeded.payments_per_s().round(),
     });
+    if let Some(checked) = risk_subjects_checked {
+        report["risk_subjects_checked"] = json!(checked);
+    }
     if args.json {
         println!("{report}");
     } else {
@@ -117,6 +137,9 @@ pub async fn run(settings: &Settings, args: &SeedArgs) -> anyhow::Result<()> {
             seeded.elapsed_s,
             seeded.payments_per_s()
         );
+        if let Some(checked) = risk_subjects_checked {
+            println!("risk counters of {checked} subjects: the store holds what the seeder kept");
+        }
     }
     Ok(())
 }
@@ -140,12 +163,20 @@ fn customers_of(args: &SeedArgs) -> anyhow::Result<u64> {
     Ok(customers)
 }
 
+/// What [`seed`] did: the merchant it wrote into, the figures, and how many
+/// risk subjects `--check-risk-counters` found equal in store and memory.
+struct SeedRun {
+    merchant: String,
+    seeded: Seeded,
+    risk_subjects_checked: Option<u64>,
+}
+
 async fn seed(
     settings: &Settings,
     store: &Store,
     args: &SeedArgs,
     customers: u64,
-) -> anyhow::Result<(String, Seeded)> {
+) -> anyhow::Result<SeedRun> {
     let hasher = crate::secrets::key_hash_secret(
         settings.key_hash_secret_hex.as_deref(),
         &settings.data_dir,
@@ -165,10 +196,13 @@ async fn seed(
     // gets a sandbox that keeps nothing and is never asked.
     let sandbox =
         SandboxAcquirer::new(SandboxOptions::default()).context("starting an in-memory sandbox")?;
+    let mut api_settings = settings.api.clone();
+    api_settings.risk_rules_cache_ttl_ms = RULES_KEPT_MS;
+    api_settings.routing_cache_ttl_ms = RULES_KEPT_MS;
     let state = AppState::new(AppParts {
         store: store.clone(),
         key_hasher: hasher,
-        settings: settings.api.clone(),
+        settings: api_settings,
         vault: Arc::new(vault),
         connector: Arc::new(sandbox),
         payments: settings.payments.clone(),
@@ -191,14 +225,24 @@ async fn seed(
         )
         .await?,
     );
-    write_payments(&state, &scope, &customer_ids, span, args.connections).await?;
+    let memory = write_payments(&state, &scope, &customer_ids, span).await?;
     let seeded = Seeded {
         customers,
         payments: args.payments,
         errors: 0,
         elapsed_s: started.elapsed().as_secs_f64(),
     };
-    Ok((merchant.to_string(), seeded))
+    let risk_subjects_checked = if args.check_risk_counters {
+        let last_s = span.time_of(args.payments - 1);
+        Some(risk_check::check(store, &memory, &scope, last_s).await?)
+    } else {
+        None
+    };
+    Ok(SeedRun {
+        merchant: merchant.to_string(),
+        seeded,
+        risk_subjects_checked,
+    })
 }
 
 async fn existing_merchant(store: &Store, id: &str) -> anyhow::Result<MerchantId> {
@@ -295,97 +339,81 @@ impl HistorySpan {
     }
 }
 
-/// Writes `span.payments` payments over `customer_ids`: `in_flight`
-/// builders make each payment's write set as of its time, one committer
-/// merges [`PAYMENTS_PER_COMMIT`] of them in order and applies them with
-/// `Store::commit_bulk`, while the builders go on filling its queue.
+/// Writes `span.payments` payments over `customer_ids`: one builder makes
+/// each payment's write set as of its time, in order, against the risk
+/// memory of the payments before it; one committer merges
+/// [`PAYMENTS_PER_COMMIT`] of them and applies them with
+/// `Store::commit_bulk` while the builder goes on filling its queue.
+/// Answers the memory: what the store's risk counters now hold.
 async fn write_payments(
     state: &AppState,
     scope: &Scope,
     customer_ids: &Arc<Vec<String>>,
     span: HistorySpan,
-    in_flight: usize,
-) -> anyhow::Result<()> {
-    let payments = span.payments;
-    let next = Arc::new(AtomicU64::new(0));
-    let (built, to_commit) = tokio::sync::mpsc::channel::<(u64, WriteSet)>(QUEUED_PAYMENTS_MAX);
+) -> anyhow::Result<RiskMemory> {
+    let (built, to_commit) = tokio::sync::mpsc::channel::<WriteSet>(QUEUED_PAYMENTS_MAX);
     let committer = tokio::spawn(commit_in_bulk(state.store.clone(), to_commit));
-    let builders: Vec<_> = (0..in_flight)
-        .map(|_| {
-            let (state, scope, next) = (state.clone(), scope.clone(), next.clone());
-            let (customer_ids, built) = (customer_ids.clone(), built.clone());
-            tokio::spawn(async move {
-                loop {
-                    let order = next.fetch_add(1, Ordering::Relaxed);
-                    if order >= payments {
-                        return Ok::<_, anyhow::Error>(());
-                    }
-                    if order > 0 && order % PROGRESS_EVERY == 0 {
-                        eprintln!("seed: {order} payments built");
-                    }
-                    let customer = &customer_ids[(order % customer_ids.len() as u64) as usize];
-                    let as_of = state.as_of(span.time_of(order));
-                    let payment = payment_writes(&as_of, &scope, order, customer).await?;
-                    if built.send((order, payment)).await.is_err() {
-                        // The committer failed: its error is the one to report.
-                        return Ok(());
-                    }
-                }
-            })
-        })
-        .collect();
-    drop(built);
-    let mut built_all = Ok(());
-    for builder in builders {
-        if let Err(err) = builder.await? {
-            built_all = Err(err);
-        }
-    }
+    let builder = {
+        let (state, scope, customer_ids) = (state.clone(), scope.clone(), customer_ids.clone());
+        tokio::spawn(
+            async move { build_in_order(&state, &scope, &customer_ids, span, built).await },
+        )
+    };
+    let built_all = builder.await?;
     let committed = committer.await?;
     committed.and(built_all)
 }
 
-/// Payments received out of order that the committer may hold while it
-/// waits for an earlier one: builders take orders in turn, one each at a
-/// time, so the gap is at most their number plus the queue.
-const OUT_OF_ORDER_MAX: usize = QUEUED_PAYMENTS_MAX + CONNECTIONS_MAX;
+/// Builds every payment in order, each assessed against the risk writes
+/// of those before it (kept in memory, applied as built), and sends it
+/// to the committer.
+async fn build_in_order(
+    state: &AppState,
+    scope: &Scope,
+    customer_ids: &[String],
+    span: HistorySpan,
+    built: tokio::sync::mpsc::Sender<WriteSet>,
+) -> anyhow::Result<RiskMemory> {
+    let mut memory = RiskMemory::new(scope.clone());
+    for order in 0..span.payments {
+        if order > 0 && order % PROGRESS_EVERY == 0 {
+            eprintln!("seed: {order} payments built");
+        }
+        let customer = &customer_ids[(order % customer_ids.len() as u64) as usize];
+        let as_of = state.as_of(span.time_of(order));
+        let payment = payment_writes(&as_of, scope, order, customer, &memory).await?;
+        for op in &payment.ops {
+            if let WriteOp::Risk(write) = op {
+                memory.apply(write);
+            }
+        }
+        if built.send(payment).await.is_err() {
+            // The committer failed: its error is the one to report.
+            break;
+        }
+    }
+    Ok(memory)
+}
 
-/// Commits the payments it receives in their order, [`PAYMENTS_PER_COMMIT`]
-/// at a time, until every builder is done (or a commit fails).
+/// Commits the payments it receives, in their order,
+/// [`PAYMENTS_PER_COMMIT`] at a time, until the builder is done (or a
+/// commit fails).
 async fn commit_in_bulk(
     store: Store,
-    mut to_commit: tokio::sync::mpsc::Receiver<(u64, WriteSet)>,
+    mut to_commit: tokio::sync::mpsc::Receiver<WriteSet>,
 ) -> anyhow::Result<()> {
-    let mut waiting: BTreeMap<u64, WriteSet> = BTreeMap::new();
     let mut committed = 0u64;
-    let mut open = true;
     loop {
         let mut writes = WriteSet::new();
         let mut merged = 0;
         while merged < PAYMENTS_PER_COMMIT {
-            if let Some(payment) = waiting.remove(&(committed + merged as u64)) {
-                writes.ops.extend(payment.ops);
-                merged += 1;
-                continue;
-            }
-            if !open {
+            let Some(payment) = to_commit.recv().await else {
                 break;
-            }
-            match to_commit.recv().await {
-                Some((order, payment)) => {
-                    waiting.insert(order, payment);
-                }
-                None => open = false,
-            }
-            if waiting.len() > OUT_OF_ORDER_MAX {
-                bail!(
-                    "seeded payment {} was never built",
-                    committed + merged as u64
-                );
-            }
+            };
+            writes.ops.extend(payment.ops);
+            merged += 1;
         }
         if merged == 0 {
-            // Left waiting only when a builder failed: its error is reported.
             return Ok(());
         }
         let started = Instant::now();
@@ -410,6 +438,7 @@ async fn payment_writes(
     scope: &Scope,
     order: u64,
     customer: &str,
+    memory: &RiskMemory,
 ) -> anyhow::Result<WriteSet> {
     let payment = HistoricPayment {
         customer,
@@ -426,7 +455,7 @@ async fn payment_writes(
             ("channel".to_owned(), "seed".to_owned()),
         ],
     };
-    history::payment_writes(state, scope, &payment)
+    history::payment_writes(state, scope, &payment, RiskPast::Memory(memory))
         .await
         .map_err(api_error)
 }

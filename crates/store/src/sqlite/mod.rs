@@ -187,11 +187,12 @@ impl SqliteStore {
         .map_err(|e| StoreError::Unavailable(e.to_string()))?
     }
 
-    /// See `Store::commit_bulk`: one job of the writer, in its savepoint.
+    /// See `Store::commit_bulk`: a transaction of the writer's own, with
+    /// no savepoint (`Writer::write_alone`).
     pub async fn commit_bulk(&self, writes: WriteSet) -> Result<(), StoreError> {
         let plan = crate::bulk::BulkPlan::of(D, writes);
         self.writer
-            .write(move |c| {
+            .write_alone(move |c| {
                 for sql in &plan.documents {
                     execute(c, sql)?;
                 }

@@ -30,9 +30,21 @@ const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// Runs inside the batch's transaction and returns its completion.
 type WriteJob = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+/// Runs as the whole of its transaction; answers whether it succeeded
+/// (the transaction commits) or not (it is rolled back), and its completion.
+type AloneJob = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+/// What the writer's queue holds.
+enum Queued {
+    /// A job in its own savepoint, committed with the others of its batch.
+    Batched(WriteJob),
+    /// A large job committed in a transaction of its own, with no
+    /// savepoint (`Writer::write_alone`).
+    Alone(AloneJob),
+}
 
 pub(crate) struct Writer {
-    queue: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    queue: Mutex<Option<mpsc::Sender<Queued>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpointer: Mutex<Option<Checkpointer>>,
 }
@@ -117,6 +129,39 @@ impl Writer {
                 let _ = answer.send(outcome.map(|result| committed.and(result)));
             })
         });
+        self.run_queued(Queued::Batched(job), answered).await
+    }
+
+    /// Runs `f` as a transaction of its own, between two batches, with no
+    /// savepoint around it; answers after it has committed (or was rolled
+    /// back, if `f` failed). For large write sets (`commit_bulk`): inside a
+    /// savepoint, SQLite keeps the original of every page the set changes
+    /// in its in-memory sub-journal, and each statement's release walks
+    /// that journal from its start, so a set of N statements costs N².
+    pub(crate) async fn write_alone<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let job: AloneJob = Box::new(move |conn| {
+            // Unwind safety: whatever `f` left half done is rolled back.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
+            let succeeded = matches!(outcome, Ok(Ok(_)));
+            let complete: Completion = Box::new(move |committed| {
+                let _ = answer.send(outcome.map(|result| committed.and(result)));
+            });
+            (succeeded, complete)
+        });
+        self.run_queued(Queued::Alone(job), answered).await
+    }
+
+    /// Queues `job` and waits for its answer.
+    async fn run_queued<R>(
+        &self,
+        job: Queued,
+        answered: oneshot::Receiver<std::thread::Result<Result<R, StoreError>>>,
+    ) -> Result<R, StoreError> {
         let sender = self.queue.lock().clone();
         let sender =
             sender.ok_or_else(|| StoreError::Unavailable("the store is closed".to_owned()))?;
@@ -152,22 +197,33 @@ impl Writer {
 
 fn run(
     conn: Connection,
-    mut receiver: mpsc::Receiver<WriteJob>,
+    mut receiver: mpsc::Receiver<Queued>,
     batch_max: usize,
     checkpointed: &AtomicBool,
 ) {
     let mut batch = Vec::with_capacity(batch_max);
     let mut rows_changed_total = conn.total_changes();
     pages_written_since_last(&conn);
-    while let Some(first) = receiver.blocking_recv() {
-        batch.push(first);
-        while batch.len() < batch_max {
-            match receiver.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+    // A job that must run alone, received while a batch was being filled.
+    let mut next: Option<Queued> = None;
+    while let Some(first) = next.take().or_else(|| receiver.blocking_recv()) {
+        match first {
+            Queued::Alone(job) => commit_alone(&conn, job),
+            Queued::Batched(job) => {
+                batch.push(job);
+                while batch.len() < batch_max {
+                    match receiver.try_recv() {
+                        Ok(Queued::Batched(job)) => batch.push(job),
+                        Ok(alone) => {
+                            next = Some(alone);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                commit_batch(&conn, &mut batch);
             }
         }
-        commit_batch(&conn, &mut batch);
         record_write_cost(&conn, &mut rows_changed_total);
         if checkpointed.swap(false, Ordering::AcqRel) {
             catch_up(&conn);
@@ -209,6 +265,29 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<WriteJob>) {
     for complete in completions {
         complete(outcome.clone());
     }
+}
+
+/// Runs `job` as one transaction: committed if it succeeded, else rolled back.
+fn commit_alone(conn: &Connection, job: AloneJob) {
+    if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Dropping the job unanswered tells its caller the write failed.
+        tracing::error!(error = %super::map_err(err), "sqlite writer could not begin a transaction");
+        return;
+    }
+    let (succeeded, complete) = job(conn);
+    if !succeeded {
+        let _ = conn.execute_batch("ROLLBACK");
+        complete(Ok(()));
+        return;
+    }
+    let outcome = conn.execute_batch("COMMIT").map_err(|err| {
+        let _ = conn.execute_batch("ROLLBACK");
+        super::map_err(err)
+    });
+    if let Err(err) = &outcome {
+        tracing::error!(error = %err, "sqlite commit of a job alone failed");
+    }
+    complete(outcome);
 }
 
 /// Counts what the batch just committed cost in storage: rows changed by
