@@ -307,7 +307,8 @@ pub struct BenchArgs {
     /// straight to the store (through the API with --url), then
     /// measure payments again (`payments_seeded`, `seeded_ratio`), the
     /// newest 100 intents (`list_p99_ms`) and a customer search by email
-    /// (`search_p99_ms`).
+    /// (`search_p99_ms`), at the run's connections and then from one
+    /// (`list_p99_ms_one_connection`, `search_p99_ms_one_connection`).
     #[arg(long)]
     pub seed_payments: Option<u64>,
     /// Also count what one payment writes: this many payments sent one at

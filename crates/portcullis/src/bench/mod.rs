@@ -325,11 +325,20 @@ async fn measure_and_report(target: &RunTarget, args: &BenchArgs) -> anyhow::Res
         let lists = Target::Reads {
             paths: Arc::new(vec![LIST_PATH.to_owned()]),
         };
-        measure("list_payment_intents", phase(lists, &all, None)).await;
         let searches = Target::Reads {
             paths: Arc::new(customer_searches(customers)),
         };
-        measure("search_customers", phase(searches, &all, None)).await;
+        // Each read at the run's connections (throughput: the latency
+        // includes queueing behind the others), then from one connection
+        // (what one read costs on the grown database, with no queue).
+        measure("list_payment_intents", phase(lists.clone(), &all, None)).await;
+        measure("search_customers", phase(searches.clone(), &all, None)).await;
+        let alone = |what: Target| Phase {
+            connections: 1,
+            ..phase(what, &all, None)
+        };
+        measure("list_payment_intents_one_connection", alone(lists)).await;
+        measure("search_customers_one_connection", alone(searches)).await;
     }
     if phases[0].measured.ok == 0 {
         bail!(

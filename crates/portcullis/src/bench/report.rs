@@ -138,6 +138,8 @@ impl Report<'_> {
             "seeded_ratio": seeded_ratio,
             "list_p99_ms": p99("list_payment_intents"),
             "search_p99_ms": p99("search_customers"),
+            "list_p99_ms_one_connection": p99("list_payment_intents_one_connection"),
+            "search_p99_ms_one_connection": p99("search_customers_one_connection"),
             "load_avg_before": self.load_before,
             "load_avg_after": self.load_after,
             "cpus": machine::cpus(),
@@ -185,7 +187,7 @@ impl Report<'_> {
         }
         if let Some(seeded) = self.seeded {
             println!(
-                "  seeded {} payments and {} customers at {:.0}/s ({} errors); payments after seeding: {}× before; p99 list {} ms, search {} ms",
+                "  seeded {} payments and {} customers at {:.0}/s ({} errors); payments after seeding: {}× before; p99 list {} ms, search {} ms ({} and {} ms from one connection)",
                 seeded.payments,
                 seeded.customers,
                 seeded.payments_per_s(),
@@ -193,6 +195,8 @@ impl Report<'_> {
                 value["seeded_ratio"],
                 value["list_p99_ms"],
                 value["search_p99_ms"],
+                value["list_p99_ms_one_connection"],
+                value["search_p99_ms_one_connection"],
             );
         }
         if let Some(write_cost) = &self.write_cost {
