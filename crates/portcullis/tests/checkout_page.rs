@@ -16,7 +16,7 @@ mod support;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use support::jwe::{encrypt, key_set};
-use support::{create_merchant, Api, Backend, TestDatabase, TestServer};
+use support::{create_merchant, Api, Backend, Merchant, TestDatabase, TestServer};
 
 const SUCCESS_URL: &str = "https://shop.example/done?session={CHECKOUT_SESSION_ID}";
 const CANCEL_URL: &str = "https://shop.example/cart?from={CHECKOUT_SESSION_ID}";
@@ -438,20 +438,20 @@ async fn a_challenge_passed_without_coming_back_completes_the_session(backend: B
 const FAST_RECOVERY: &str =
     "connector_timeout_ms = 1000\nattempt_stale_ms = 1500\nrecovery_interval_ms = 200\n";
 
-/// A card payment whose answer the page never got (the gateway died
-/// between the acquirer's approval and its commit): the recovery worker
-/// settles it with the acquirer, and that commit completes the session —
-/// no visit of the page, one `checkout.session.completed`.
-async fn a_payment_recovery_settles_completes_its_session(backend: Backend) {
-    let db = TestDatabase::new(backend).await;
-    let merchant = create_merchant(&db, "Shop");
+/// A gateway (and its API) restarted after a session (its id returned)
+/// was paid by card on one that died between the acquirer's approval and
+/// its commit, before answering the page; its recovery worker is on.
+async fn restarted_after_a_crash(
+    db: &TestDatabase,
+    merchant: &Merchant,
+) -> (TestServer, Api, String) {
     let config = db.data_dir.join("recovery.toml");
     std::fs::write(&config, FAST_RECOVERY).unwrap();
-    let config = config.to_str().unwrap();
+    let config = config.to_str().unwrap().to_owned();
     let fault = [("PORTCULLIS_TEST_FAULT_CRASH_AFTER", "authorize")];
-    let mut crashing = TestServer::start_with_env(&db, &["--config", config], &fault);
+    let mut crashing = TestServer::start_with_env(db, &["--config", &config], &fault);
     let session = create_session(&Api::new(&crashing, &merchant.secret_key), &[]).await;
-    let id = session["id"].as_str().unwrap();
+    let id = session["id"].as_str().unwrap().to_owned();
     let jwk = key_set(&crashing).await[0].clone();
     let sent = browser()
         .post(crashing.url(&format!("/checkout/{id}/pay")))
@@ -464,17 +464,31 @@ async fn a_payment_recovery_settles_completes_its_session(backend: Backend) {
         assert!(Instant::now() < deadline, "the gateway did not die");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-
-    let server = TestServer::start_with(&db, &["--config", config]);
+    let server = TestServer::start_with(db, &["--config", &config]);
     let api = Api::new(&server, &merchant.secret_key);
+    (server, api, id)
+}
+
+/// The session `id` once it is no longer open (bounded wait).
+async fn settled_session(api: &Api, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(15);
-    let session = loop {
+    loop {
         let session = api.get(&format!("/v1/checkout/sessions/{id}")).await.json();
         if session["status"] != "open" || Instant::now() > deadline {
-            break session;
+            return session;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A card payment whose answer the page never got: the recovery worker
+/// settles it with the acquirer, and that commit completes the session —
+/// no visit of the page, one `checkout.session.completed`.
+async fn a_payment_recovery_settles_completes_its_session(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Shop");
+    let (server, api, id) = restarted_after_a_crash(&db, &merchant).await;
+    let session = settled_session(&api, &id).await;
     assert_eq!(session["status"], "complete", "{session}\n{}", server.log());
     assert_eq!(session["payment_status"], "paid");
     assert!(server.log().contains("settling an orphaned attempt"));
@@ -482,6 +496,37 @@ async fn a_payment_recovery_settles_completes_its_session(backend: Backend) {
     assert_eq!(intent["status"], "succeeded");
     let (_, shown) = page(&server, &format!("/checkout/{id}"), "en").await;
     assert!(shown.contains("This order is paid"), "{shown}");
+    assert_eq!(events_of(&api, "checkout.session.completed").await.len(), 1);
+}
+
+/// Visits of the page while recovery settles the payment (each may read
+/// the session open and the intent paid) complete nothing twice and
+/// never fail: one `checkout.session.completed`.
+async fn visits_during_recovery_complete_the_session_once(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Shop");
+    let (server, api, id) = restarted_after_a_crash(&db, &merchant).await;
+    let url = server.url(&format!("/checkout/{id}"));
+    let visitor = tokio::spawn(async move {
+        let mut answers = vec![];
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            let answer = browser().get(&url).send().await.unwrap();
+            let status = answer.status().as_u16();
+            let text = answer.text().await.unwrap();
+            answers.push((status, text.contains("This order is paid")));
+            if status == 303 || answers.last().unwrap().1 {
+                break;
+            }
+        }
+        answers
+    });
+    let session = settled_session(&api, &id).await;
+    let answers = visitor.await.unwrap();
+    assert_eq!(session["status"], "complete", "{session}\n{}", server.log());
+    for (status, _) in &answers {
+        assert!(*status == 200 || *status == 303, "{answers:?}");
+    }
     assert_eq!(events_of(&api, "checkout.session.completed").await.len(), 1);
 }
 
@@ -561,4 +606,5 @@ on_both_backends!(
     a_sessions_page_takes_a_bounded_number_of_attempts,
     a_challenge_passed_without_coming_back_completes_the_session,
     a_payment_recovery_settles_completes_its_session,
+    visits_during_recovery_complete_the_session_once,
 );
