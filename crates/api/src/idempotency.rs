@@ -232,6 +232,21 @@ async fn commit_replanning(
     }
 }
 
+/// Commits an execution's `writes` outside any keyed request (a hosted
+/// page's post, the recovery worker), re-planned with `replan` after a
+/// conflict as [`respond`] does.
+pub(crate) async fn commit_unkeyed(
+    state: &AppState,
+    writes: WriteSet,
+    replan: Option<&Replan>,
+) -> Result<(), ApiError> {
+    match commit_replanning(state, writes, replan, &None).await {
+        Ok(()) => Ok(()),
+        Err(Committed::Store(err)) => Err(err.into()),
+        Err(Committed::Failed(err)) => Err(err),
+    }
+}
+
 async fn release(state: &AppState, caller: &Caller, key: &str, claimed_at: i64) {
     if let Err(err) = state
         .store

@@ -369,6 +369,11 @@ pub struct PaymentIntent {
     /// balance payment waited for its holder (the page fails it at 3).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub step_up_failures: i64,
+    /// The Checkout Session (`cs_…`) this intent was made for, set at
+    /// creation: its payment completes the session in the same commit.
+    /// `None` for an intent made through the API; never rendered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout_session: Option<String>,
 }
 
 /// Why a payment from the customer balance asks for the holder's step-up.
@@ -482,6 +487,7 @@ impl PaymentIntent {
             balance_refunded_minor: 0,
             balance_step_up: None,
             step_up_failures: 0,
+            checkout_session: None,
         }
     }
 

@@ -5,14 +5,18 @@
 //! success that completes the session once with `checkout.session.completed`
 //! and sends the browser to `success_url` with `{CHECKOUT_SESSION_ID}`
 //! replaced, a 3-D Secure challenge that returns to the checkout flow —
-//! and sessions that can no longer be paid (expired, complete). Also
-//! `payment_method_data[card][encrypted]` on PaymentIntents.
+//! and sessions that can no longer be paid (expired, complete); payments
+//! that succeed late (a challenge passed without coming back, an outcome
+//! the recovery worker settles) complete their session in the same commit,
+//! with no visit of the page. Also `payment_method_data[card][encrypted]`
+//! on PaymentIntents.
 
 mod support;
 
 use serde_json::Value;
+use std::time::{Duration, Instant};
 use support::jwe::{encrypt, key_set};
-use support::{create_merchant, Api, Backend, TestDatabase, TestServer};
+use support::{create_merchant, Api, Backend, Merchant, TestDatabase, TestServer};
 
 const SUCCESS_URL: &str = "https://shop.example/done?session={CHECKOUT_SESSION_ID}";
 const CANCEL_URL: &str = "https://shop.example/cart?from={CHECKOUT_SESSION_ID}";
@@ -78,6 +82,14 @@ async fn pay(server: &TestServer, id: &str, number: &str) -> (u16, Value) {
         .unwrap();
     let status = answer.status().as_u16();
     (status, answer.json().await.unwrap())
+}
+
+/// The PaymentIntent of `session`.
+async fn intent_of(api: &Api, session: &Value) -> Value {
+    let intent = session["payment_intent"].as_str().unwrap();
+    api.get(&format!("/v1/payment_intents/{intent}"))
+        .await
+        .json()
 }
 
 async fn events_of(api: &Api, kind: &str) -> Vec<Value> {
@@ -246,11 +258,7 @@ async fn a_sessions_page_takes_a_bounded_number_of_attempts(backend: Backend) {
     );
     let session = api.get(&format!("/v1/checkout/sessions/{id}")).await.json();
     assert_eq!(session["status"], "open");
-    let intent = session["payment_intent"].as_str().unwrap();
-    let intent = api
-        .get(&format!("/v1/payment_intents/{intent}"))
-        .await
-        .json();
+    let intent = intent_of(&api, &session).await;
     assert_eq!(intent["status"], "requires_payment_method");
 }
 
@@ -387,38 +395,139 @@ async fn an_expiring_sessions_intent_is_canceled_or_completes_it(backend: Backen
     };
     assert_eq!(session["status"], "expired");
     decide(&challenged, "pass").await;
-    let intent = session["payment_intent"].as_str().unwrap();
-    let intent = api
-        .get(&format!("/v1/payment_intents/{intent}"))
-        .await
-        .json();
+    let intent = intent_of(&api, &session).await;
     assert_eq!(intent["status"], "canceled");
+}
 
-    // A challenge passed while the browser never came back: the next visit
-    // of the page completes the session, once, and sends the customer on
-    // to `success_url`; later visits say the order is paid.
+/// A challenge passed while the browser never came back to the checkout:
+/// the authorization after it completes the session in its own commit,
+/// once, with no visit of the page; visits afterwards say the order is
+/// paid and complete nothing again.
+async fn a_challenge_passed_without_coming_back_completes_the_session(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Shop");
+    let server = TestServer::start(&db);
+    let api = Api::new(&server, &merchant.secret_key);
     let session = create_session(&api, &[]).await;
     let id = session["id"].as_str().unwrap();
     let (_, challenged) = pay(&server, id, THREE_DS).await;
     decide(&challenged, "pass").await;
+    let session = api.get(&format!("/v1/checkout/sessions/{id}")).await.json();
+    assert_eq!(session["status"], "complete", "{session}");
+    assert_eq!(session["payment_status"], "paid");
+    let completed = events_of(&api, "checkout.session.completed").await;
+    assert_eq!(completed.len(), 1);
+    assert_eq!(completed[0]["data"]["object"]["id"], id);
+    assert_eq!(completed[0]["data"]["object"]["status"], "complete");
+
+    let (_, shown) = page(&server, &format!("/checkout/{id}"), "en").await;
+    assert!(shown.contains("This order is paid"), "{shown}");
     let back = browser()
-        .get(server.url(&format!("/checkout/{id}")))
+        .get(server.url(&format!("/checkout/{id}/return?redirect_status=succeeded")))
         .send()
         .await
         .unwrap();
-    assert_eq!(back.status().as_u16(), 303);
     assert_eq!(
         back.headers()["location"],
         format!("https://shop.example/done?session={id}").as_str()
     );
+    assert_eq!(events_of(&api, "checkout.session.completed").await.len(), 1);
+}
+
+/// Recovery settings for the test: attempts are stale after 1.5 s.
+const FAST_RECOVERY: &str =
+    "connector_timeout_ms = 1000\nattempt_stale_ms = 1500\nrecovery_interval_ms = 200\n";
+
+/// A gateway (and its API) restarted after a session (its id returned)
+/// was paid by card on one that died between the acquirer's approval and
+/// its commit, before answering the page; its recovery worker is on.
+async fn restarted_after_a_crash(
+    db: &TestDatabase,
+    merchant: &Merchant,
+) -> (TestServer, Api, String) {
+    let config = db.data_dir.join("recovery.toml");
+    std::fs::write(&config, FAST_RECOVERY).unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let fault = [("PORTCULLIS_TEST_FAULT_CRASH_AFTER", "authorize")];
+    let mut crashing = TestServer::start_with_env(db, &["--config", &config], &fault);
+    let session = create_session(&Api::new(&crashing, &merchant.secret_key), &[]).await;
+    let id = session["id"].as_str().unwrap().to_owned();
+    let jwk = key_set(&crashing).await[0].clone();
+    let sent = browser()
+        .post(crashing.url(&format!("/checkout/{id}/pay")))
+        .form(&[("encrypted", encrypt(&jwk, &card(VISA)).as_str())])
+        .send()
+        .await;
+    assert!(sent.is_err(), "the gateway dies before answering");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while crashing.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the gateway did not die");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let server = TestServer::start_with(db, &["--config", &config]);
+    let api = Api::new(&server, &merchant.secret_key);
+    (server, api, id)
+}
+
+/// The session `id` once it is no longer open (bounded wait).
+async fn settled_session(api: &Api, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let session = api.get(&format!("/v1/checkout/sessions/{id}")).await.json();
+        if session["status"] != "open" || Instant::now() > deadline {
+            return session;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A card payment whose answer the page never got: the recovery worker
+/// settles it with the acquirer, and that commit completes the session —
+/// no visit of the page, one `checkout.session.completed`.
+async fn a_payment_recovery_settles_completes_its_session(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Shop");
+    let (server, api, id) = restarted_after_a_crash(&db, &merchant).await;
+    let session = settled_session(&api, &id).await;
+    assert_eq!(session["status"], "complete", "{session}\n{}", server.log());
+    assert_eq!(session["payment_status"], "paid");
+    assert!(server.log().contains("settling an orphaned attempt"));
+    let intent = intent_of(&api, &session).await;
+    assert_eq!(intent["status"], "succeeded");
     let (_, shown) = page(&server, &format!("/checkout/{id}"), "en").await;
     assert!(shown.contains("This order is paid"), "{shown}");
-    let session = api.get(&format!("/v1/checkout/sessions/{id}")).await.json();
-    assert_eq!(session["status"], "complete");
-    page(&server, &format!("/checkout/{id}"), "en").await;
-    let completed = events_of(&api, "checkout.session.completed").await;
-    assert_eq!(completed.len(), 1);
-    assert_eq!(completed[0]["data"]["object"]["id"], id);
+    assert_eq!(events_of(&api, "checkout.session.completed").await.len(), 1);
+}
+
+/// Visits of the page while recovery settles the payment (each may read
+/// the session open and the intent paid) complete nothing twice and
+/// never fail: one `checkout.session.completed`.
+async fn visits_during_recovery_complete_the_session_once(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let merchant = create_merchant(&db, "Shop");
+    let (server, api, id) = restarted_after_a_crash(&db, &merchant).await;
+    let url = server.url(&format!("/checkout/{id}"));
+    let visitor = tokio::spawn(async move {
+        let mut answers = vec![];
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            let answer = browser().get(&url).send().await.unwrap();
+            let status = answer.status().as_u16();
+            let text = answer.text().await.unwrap();
+            answers.push((status, text.contains("This order is paid")));
+            if status == 303 || answers.last().unwrap().1 {
+                break;
+            }
+        }
+        answers
+    });
+    let session = settled_session(&api, &id).await;
+    let answers = visitor.await.unwrap();
+    assert_eq!(session["status"], "complete", "{session}\n{}", server.log());
+    for (status, _) in &answers {
+        assert!(*status == 200 || *status == 303, "{answers:?}");
+    }
+    assert_eq!(events_of(&api, "checkout.session.completed").await.len(), 1);
 }
 
 async fn payment_intents_take_an_encrypted_card_inline(backend: Backend) {
@@ -495,4 +604,7 @@ on_both_backends!(
     payment_intents_take_an_encrypted_card_inline,
     an_expiring_sessions_intent_is_canceled_or_completes_it,
     a_sessions_page_takes_a_bounded_number_of_attempts,
+    a_challenge_passed_without_coming_back_completes_the_session,
+    a_payment_recovery_settles_completes_its_session,
+    visits_during_recovery_complete_the_session_once,
 );

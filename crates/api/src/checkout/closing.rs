@@ -1,7 +1,7 @@
 //! What a session's PaymentIntent means for closing the session. A session
-//! about to expire whose intent was paid meanwhile (a 3-D Secure challenge
-//! passed late, an unknown outcome recovery found approved) is completed
-//! instead; one whose intent has an authorization in flight waits for its
+//! about to expire whose intent is paid is completed instead (the paying
+//! commit completed it already, unless the intent was made before intents
+//! named their session); one whose intent has an authorization in flight waits for its
 //! outcome; otherwise its intent is canceled (`abandoned`) first, as
 //! Stripe does, so no payment can succeed on an expired session.
 

@@ -1,9 +1,10 @@
 //! `/v1/checkout/sessions`: create, retrieve, list, expire, and a
 //! session's line items — Stripe's Checkout Sessions API, so that
 //! `stripe.checkout.Session.create` works unchanged. A session is paid on
-//! its hosted page (see `complete`) and expires at `expires_at`
-//! (`expiry::run`) or when the merchant expires it; each of those moves
-//! commits its `checkout.session.*` event in the same write set.
+//! its hosted page and completes in the commit that makes its intent paid,
+//! whichever path that is (see [`completion_writes`]); it expires at
+//! `expires_at` (`expiry::run`) or when the merchant expires it; each of
+//! those moves commits its `checkout.session.*` event in the same write set.
 
 pub(crate) mod balance;
 mod closing;
@@ -36,7 +37,10 @@ use portcullis_domain::api_keys::Access;
 use portcullis_domain::checkout::{
     CheckoutSession, CheckoutSessionId, CheckoutStatus, CheckoutTransition,
 };
-use portcullis_store::{Doc, ListQuery, PageCursor, Scope, SqlValue, StoreError, Table, WriteSet};
+use portcullis_domain::payment_intents::PaymentIntent;
+use portcullis_store::{
+    Doc, ListQuery, PageCursor, Scope, SqlValue, StoreError, Table, WriteOp, WriteSet,
+};
 use serde_json::Value;
 
 /// The resource name restricted keys' permissions use.
@@ -415,10 +419,16 @@ async fn require_live_customer(state: &AppState, caller: &Caller, id: &str) -> A
     }
 }
 
+/// How often completing a session is tried again after another writer
+/// changed it between the read and the commit.
+const COMPLETE_TRIES_MAX: usize = 8;
+
 /// Records that `payment_intent` paid session `id`: the session turns
 /// `complete`/`paid` and `checkout.session.completed` is committed with it.
-/// Refused when the session is no longer open (expired meanwhile, or paid
-/// by another attempt).
+/// A session that intent completed already (in the commit that paid it,
+/// see [`completion_writes`]) is answered as it is, with no second event;
+/// a concurrent change makes it read the session again. Refused when the
+/// session is no longer open otherwise (expired meanwhile).
 pub async fn complete(
     state: &AppState,
     scope: &Scope,
@@ -426,47 +436,52 @@ pub async fn complete(
     payment_intent: &str,
     origin: &Origin,
 ) -> ApiResult<CheckoutSession> {
-    let (doc, session) = load(state, scope, id).await?;
-    let paid = session
-        .paid_by(payment_intent)
-        .ok_or_else(|| not_open(&session))?;
-    let writes = moved_writes(state, scope, &doc, &paid, origin)?;
-    state.store.commit(writes).await?;
-    Ok(paid)
+    for _ in 0..COMPLETE_TRIES_MAX {
+        let (doc, session) = load(state, scope, id).await?;
+        if session.status == CheckoutStatus::Complete
+            && session.payment_intent.as_deref() == Some(payment_intent)
+        {
+            return Ok(session);
+        }
+        let paid = session
+            .paid_by(payment_intent)
+            .ok_or_else(|| not_open(&session))?;
+        let writes = moved_writes(state, scope, &doc, &paid, origin)?;
+        match state.store.commit(writes).await {
+            Ok(()) => return Ok(paid),
+            Err(StoreError::Conflict) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(ApiError::concurrent_change())
 }
 
-/// The writes completing the open session that `intent` pays, if any:
-/// the session `complete`/`paid` and `checkout.session.completed`, to be
-/// committed with the intent's success (a wallet's notification), so the
-/// session cannot stay open under a paid intent.
+/// The writes completing the Checkout Session `intent` was made for, to
+/// commit with what makes the intent paid (succeeded, or authorized for a
+/// manual capture): the session `complete`/`paid` and its
+/// `checkout.session.completed`, so a session never stays open under a
+/// paid intent. None, without reading anything, for an intent made
+/// through the API; none when the session is no longer open (completed
+/// already, or expired) or is not linked to this intent.
 pub async fn completion_writes(
     state: &AppState,
     scope: &Scope,
-    intent: &str,
+    intent: &PaymentIntent,
     origin: &Origin,
-) -> ApiResult<WriteSet> {
-    let query = ListQuery {
-        scope: scope.clone(),
-        filters: vec![
-            ("payment_intent", SqlValue::Text(intent.to_owned())),
-            ("status", SqlValue::Text("open".to_owned())),
-        ],
-        one_of: vec![],
-        created: Default::default(),
-        cursor: PageCursor::Newest,
-        limit: 1,
+) -> ApiResult<Vec<WriteOp>> {
+    let Some(id) = intent.checkout_session.as_deref() else {
+        return Ok(vec![]);
     };
-    let page = state.store.list(Table::CheckoutSessions, &query).await?;
-    let Some(doc) = page.docs.first() else {
-        return Ok(WriteSet::new());
-    };
-    let Some(session) = records::decode_all::<CheckoutSession>(std::slice::from_ref(doc))?.pop()
-    else {
-        return Ok(WriteSet::new());
-    };
-    match session.paid_by(intent) {
-        Some(paid) => moved_writes(state, scope, doc, &paid, origin),
-        None => Ok(WriteSet::new()),
+    if !closing::is_paid(intent) {
+        return Ok(vec![]);
+    }
+    let (doc, session) = load(state, scope, id).await?;
+    if session.payment_intent.as_deref() != Some(intent.id.as_str()) {
+        return Ok(vec![]);
+    }
+    match session.paid_by(&intent.id) {
+        Some(paid) => Ok(moved_writes(state, scope, &doc, &paid, origin)?.ops),
+        None => Ok(vec![]),
     }
 }
 

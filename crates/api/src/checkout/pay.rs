@@ -225,10 +225,18 @@ pub(super) async fn confirm_for(
     input: &ConfirmInput,
 ) -> ApiResult<Confirmed> {
     let Some(intent_id) = &session.payment_intent else {
-        let (intent, created) = new_intent(ctx, doc, counted)?;
-        return Ok(Confirmed::Done(
-            confirm_new(ctx, intent, created, input).await?,
-        ));
+        let (intent, mut created) = new_intent(ctx, doc, counted)?;
+        if !matches!(input.method, Some(MethodSource::CustomerBalance)) {
+            return Ok(Confirmed::Done(
+                confirm_new(ctx, intent, created, input).await?,
+            ));
+        }
+        // A payment from the balance has no connector call between two
+        // commits: its intent is stored and linked to the session first,
+        // so that the one commit paying it completes the session too.
+        created.push(records::insert(ctx.scope, &intent)?);
+        ctx.state.store.commit(created).await?;
+        return Ok(Confirmed::Done(confirm(ctx, &intent.id, input).await?));
     };
     let (_, intent) = load::<PaymentIntent>(ctx.state, ctx.scope, intent_id, "id").await?;
     if is_paid(&intent) {
@@ -249,7 +257,7 @@ pub(super) async fn settle(
     locale: Locale,
 ) -> ApiResult<Outcome> {
     let texts = Texts::of(locale);
-    ctx.state.store.commit(done.writes).await?;
+    crate::idempotency::commit_unkeyed(ctx.state, done.writes, done.replan.as_ref()).await?;
     let body = &done.body;
     if !done.status.is_success() {
         let error = &body["error"];
@@ -320,6 +328,7 @@ fn new_intent(
     );
     intent.customer = session.customer.clone();
     intent.purpose = session.purpose;
+    intent.checkout_session = Some(session.id.as_str().to_owned());
     let mut linked = session;
     linked.payment_intent = Some(intent.id.clone());
     let mut writes = WriteSet::new();

@@ -31,7 +31,7 @@ use super::held_minor;
 use super::transactions::{insert_op, Stored};
 use crate::error::{ApiError, ApiResult};
 use crate::events::event;
-use crate::idempotency::{Executed, Replan};
+use crate::idempotency::Executed;
 use crate::ledger::booking::{header, ledger_failure, parties};
 use crate::payments::confirm::{intent_write, ConfirmInput, MethodSource};
 use crate::payments::render::render_payment_intent;
@@ -203,6 +203,8 @@ async fn pay_checked(
         ctx.origin,
         state.now(),
     ));
+    let completed = crate::checkout::completion_writes(state, scope, &intent, ctx.origin).await?;
+    writes.ops.extend(completed);
     Ok(Executed::ok(body, writes))
 }
 
@@ -363,43 +365,4 @@ pub async fn top_up_writes(ctx: &Ctx<'_>, intent: &PaymentIntent) -> ApiResult<V
         },
     )?);
     Ok(writes)
-}
-
-/// `executed` (a phase two after the connector call) with the top-up's
-/// wallet credit ([`top_up_writes`]), and how to re-plan that credit when
-/// another movement of the same customer commits first: the customer and
-/// the wallet re-read, the credit written on that state, the rest of the
-/// phase kept as it is. The card was charged already, so the request then
-/// answers 200 instead of leaving the credit to recovery.
-pub async fn with_top_up_credit(
-    ctx: &Ctx<'_>,
-    intent: &PaymentIntent,
-    mut executed: Executed,
-) -> ApiResult<Executed> {
-    let credit = top_up_writes(ctx, intent).await?;
-    if credit.is_empty() {
-        return Ok(executed);
-    }
-    let rest = executed.writes.clone();
-    executed.writes.ops.extend(credit);
-    executed.replan = Some(top_up_replan(ctx, intent, rest));
-    Ok(executed)
-}
-
-fn top_up_replan(ctx: &Ctx<'_>, intent: &PaymentIntent, rest: WriteSet) -> Replan {
-    let (state, scope, origin) = (ctx.state.clone(), ctx.scope.clone(), ctx.origin.clone());
-    let intent = intent.clone();
-    Box::new(move || {
-        let (state, scope, origin) = (state.clone(), scope.clone(), origin.clone());
-        let (intent, mut writes) = (intent.clone(), rest.clone());
-        Box::pin(async move {
-            let ctx = Ctx {
-                state: &state,
-                scope: &scope,
-                origin: &origin,
-            };
-            writes.ops.extend(top_up_writes(&ctx, &intent).await?);
-            Ok(writes)
-        })
-    })
 }

@@ -201,7 +201,7 @@ pub async fn captured(
         now,
     ));
     let executed = Executed::ok(intent_json, writes);
-    crate::customer_balance::payments::with_top_up_credit(ctx, &intent, executed).await
+    super::follow_ups::with_follow_ups(ctx, &intent, executed).await
 }
 
 /// The acquirer refused the call outright: nothing happened there, so the

@@ -664,5 +664,5 @@ pub async fn authorize(
         external_effects: true,
         replan: None,
     };
-    crate::customer_balance::payments::with_top_up_credit(ctx, &resolution.intent, executed).await
+    super::follow_ups::with_follow_ups(ctx, &resolution.intent, executed).await
 }

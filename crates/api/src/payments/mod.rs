@@ -11,6 +11,7 @@ pub(crate) mod charge_wire;
 mod charges;
 pub(crate) mod confirm;
 mod failover;
+pub(crate) mod follow_ups;
 pub mod history;
 pub(crate) mod intent_wire;
 pub(crate) mod intents;

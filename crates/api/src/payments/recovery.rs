@@ -16,6 +16,7 @@ use super::render::render_refund;
 use super::{risk, Ctx};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{event, Origin};
+use crate::idempotency::Executed;
 use crate::state::AppState;
 use portcullis_connectors::{AttemptState, CaptureOutcome, Decline, DeclineCode, RefundOutcome};
 use portcullis_domain::charges::Charge;
@@ -149,7 +150,7 @@ async fn settle_locked(state: &AppState, scope: &Scope, attempt: &Attempt) -> Ap
     }
     .map_err(|e| ApiError::unavailable(&e))?;
     tracing::info!(attempt = %attempt.id, kind = ?attempt.kind, found = ?record.as_ref().map(|r| r.state), "settling an orphaned attempt");
-    let writes = match attempt.kind {
+    let settled = match attempt.kind {
         AttemptKind::Authorize => {
             settle_authorization(&ctx, (doc, intent), (attempt_doc, &attempt), record).await?
         }
@@ -159,22 +160,20 @@ async fn settle_locked(state: &AppState, scope: &Scope, attempt: &Attempt) -> Ap
                     captured_minor: r.captured_minor,
                     dispute: r.dispute,
                 };
-                captured(&ctx, (doc, intent), (attempt_doc, &attempt), outcome)
-                    .await?
-                    .writes
+                captured(&ctx, (doc, intent), (attempt_doc, &attempt), outcome).await?
             }
             _ => return abandon(&ctx, (doc, intent), (attempt_doc, &attempt)).await,
         },
         AttemptKind::Void => match record {
             Some(r) if r.state == AttemptState::Voided => {
-                canceled(&ctx, (doc, intent), Some((attempt_doc, &attempt)), None)
-                    .await?
-                    .writes
+                canceled(&ctx, (doc, intent), Some((attempt_doc, &attempt)), None).await?
             }
             _ => return abandon(&ctx, (doc, intent), (attempt_doc, &attempt)).await,
         },
     };
-    Ok(state.store.commit(writes).await?)
+    // The acquirer was asked already: a conflict with a follow-up (a visit
+    // of the session's page completing it) re-plans that follow-up only.
+    crate::idempotency::commit_unkeyed(state, settled.writes, settled.replan.as_ref()).await
 }
 
 async fn settle_authorization(
@@ -182,7 +181,7 @@ async fn settle_authorization(
     (doc, intent): (portcullis_store::Doc, PaymentIntent),
     (attempt_doc, attempt): (portcullis_store::Doc, &Attempt),
     record: Option<portcullis_connectors::AttemptRecord>,
-) -> ApiResult<WriteSet> {
+) -> ApiResult<Executed> {
     let method_id = intent.payment_method.clone().unwrap_or_default();
     let (_, method) =
         super::methods::load(ctx.state, ctx.scope, &method_id, "payment_method").await?;
@@ -243,13 +242,11 @@ async fn settle_authorization(
     writes.push(records::update(ctx.scope, &doc, &resolution.intent)?);
     writes.push(attempt.resolve(ctx.scope, attempt_doc.version)?);
     writes.ops.extend(resolution.writes.ops);
-    writes
-        .ops
-        .extend(crate::customer_balance::payments::top_up_writes(ctx, &resolution.intent).await?);
     if let Some(authorized) = authorized {
         writes.ops.extend(assessment.outcome_writes(authorized));
     }
-    Ok(writes)
+    let settled = Executed::ok(resolution.body, writes);
+    super::follow_ups::with_follow_ups(ctx, &resolution.intent, settled).await
 }
 
 async fn settle_refunds(state: &AppState) -> ApiResult<()> {

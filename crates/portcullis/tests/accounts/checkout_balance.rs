@@ -342,8 +342,8 @@ async fn the_top_up_page_pays_through_checkout(backend: Backend) {
 /// A payment above `accounts_balance_step_up_above` follows the intent's
 /// `redirect_to_url` (the step-up page), whose `return_url` is the
 /// checkout's own return route: back before the step-up, the page again
-/// with nothing taken; once the holder completed it, the session completes
-/// and the browser goes on to `success_url`.
+/// with nothing taken; the holder's step-up pays and completes the session
+/// at once, and the browser back goes on to `success_url`.
 async fn a_step_up_returns_to_the_checkout_page(backend: Backend) {
     let w = world(
         backend,
@@ -406,6 +406,9 @@ async fn a_step_up_returns_to_the_checkout_page(backend: Backend) {
         .await;
     assert_eq!(authorized.status, 200, "{}", authorized.text);
     assert_eq!(authorized.json()["status"], "succeeded");
+    // Complete already, in the commit that paid it: the browser need not
+    // come back for it.
+    assert_eq!(session(&w, &id).await["status"], "complete");
     let succeeded = back_path.replace("redirect_status=failed", "redirect_status=succeeded");
     assert_eq!(
         returned_to(&mut browser, &succeeded).await,

@@ -183,7 +183,7 @@ async fn settle(
     if intent.status != PaymentIntentStatus::RequiresAction {
         return Ok(intent);
     }
-    let writes = if passed {
+    let (writes, replan) = if passed {
         let method_id = intent.payment_method.clone().unwrap_or_default();
         let (_, method) = super::methods::load(state, scope, &method_id, "payment_method").await?;
         let stored_ip = intent.customer_ip.as_deref().and_then(|ip| ip.parse().ok());
@@ -228,15 +228,18 @@ async fn settle(
             assessment,
             card_number: None,
         };
-        authorize(ctx, &method, pending).await?.writes
+        let authorized = authorize(ctx, &method, pending).await?;
+        (authorized.writes, authorized.replan)
     } else {
         let resolution = authentication_failed(ctx, intent)?;
         let mut writes = WriteSet::new();
         writes.push(records::update(scope, &doc, &resolution.intent)?);
         writes.ops.extend(resolution.writes.ops);
-        writes
+        (writes, None)
     };
-    state.store.commit(writes).await?;
+    // Phase two of a passed challenge completes the intent's Checkout
+    // Session too (`payments::follow_ups`), with no return to its page.
+    crate::idempotency::commit_unkeyed(state, writes, replan.as_ref()).await?;
     Ok(load::<PaymentIntent>(state, scope, &id, "id").await?.1)
 }
 

@@ -191,8 +191,9 @@ pub(super) async fn commit(state: &AppState, writes: WriteSet) -> ApiResult<Appl
 
 /// The writes of a paid trade: the intent succeeded with its wallet
 /// charge (captured, refundable through the account's connector), their
-/// events, the capture booked against the provider's receivable, and a
-/// top-up's credit to its customer's wallet.
+/// events, the capture booked against the provider's receivable, and its
+/// follow-ups (a top-up's credit to its customer's wallet, the completion
+/// of the Checkout Session it pays).
 pub(crate) async fn paid(
     ctx: &Ctx<'_>,
     doc: &Doc,
@@ -226,9 +227,6 @@ pub(crate) async fn paid(
         writes.ops.extend(counted);
     }
     writes.push(records::insert(ctx.scope, &charge)?);
-    writes
-        .ops
-        .extend(crate::customer_balance::payments::top_up_writes(ctx, &intent).await?);
     writes.push(records::update(ctx.scope, doc, &intent)?);
     let now = ctx.state.now();
     writes.push(charge_succeeded(ctx, &charge));
@@ -240,10 +238,8 @@ pub(crate) async fn paid(
         ctx.origin,
         now,
     ));
-    let completed =
-        crate::checkout::completion_writes(ctx.state, ctx.scope, intent.id.as_str(), ctx.origin)
-            .await?;
-    writes.ops.extend(completed.ops);
+    let follow_ups = crate::payments::follow_ups::follow_up_writes(ctx, &intent).await?;
+    writes.ops.extend(follow_ups);
     Ok(writes)
 }
 
