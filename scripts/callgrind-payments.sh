@@ -17,7 +17,8 @@
 # written (the `/metrics` counters `--write-cost-payments` reads), each per
 # payment. One payment at a time, so each write set commits alone, as in
 # `--write-cost-payments`. The echo phase and the start-up are not counted,
-# so two runs of one binary agree to a fraction of a percent.
+# so two runs of one binary agree within a few percent (the background
+# workers tick by the clock, and a loaded machine stretches each payment).
 set -euo pipefail
 . "$(dirname "$0")/bench-gateway.sh"
 
