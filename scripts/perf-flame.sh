@@ -21,6 +21,7 @@
 # addr2line per address (minutes for a few thousand samples), so inlined
 # functions are counted in the function they were inlined into.
 set -euo pipefail
+. "$(dirname "$0")/bench-gateway.sh"
 
 backend=${1:?usage: scripts/perf-flame.sh sqlite|postgres [OUT.svg]}
 out=${2:-docs/perf/flame-$backend-64.svg}
@@ -33,10 +34,7 @@ warmup=3
 work=$(mktemp -d -t portcullis-flame-XXXXXX)
 server_pid=
 cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid"
-        wait "$server_pid" || true
-    fi
+    stop_server "$server_pid"
     if [ "$backend" = postgres ]; then
         psql -q "$pg_url" -c "DROP DATABASE IF EXISTS $pg_name WITH (FORCE)" || true
     fi
@@ -57,29 +55,15 @@ postgres)
     ;;
 esac
 
-# The settings `portcullis bench` gives its own gateways.
-cat >"$work/gateway.toml" <<'EOF'
-bench_echo = true
-rate_limit_per_key_per_s = 1000000
-rate_limit_per_merchant_per_s = 1000000
-EOF
+write_bench_settings "$work"
 
 PORTCULLIS_LOG=info "$bin" serve --listen 127.0.0.1:0 --database-url "$db_url" \
     --data-dir "$work" --config "$work/gateway.toml" --create-database \
     >"$work/serve.out" 2>"$work/serve.log" &
 server_pid=$!
-url=
-for _ in $(seq 600); do
-    url=$(sed -n 's/^portcullis listening on //p' "$work/serve.out" | head -n1)
-    [ -n "$url" ] && break
-    kill -0 "$server_pid" || { cat "$work/serve.log" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$url" ] || { echo "serve did not start" >&2; exit 1; }
+url=$(wait_for_listening "$server_pid" "$work/serve.out" "$work/serve.log" 600)
 
-key=$(PORTCULLIS_LOG=warn "$bin" merchant create --name Load --json \
-    --database-url "$db_url" --data-dir "$work" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["secret_key"])')
+key=$(create_load_merchant "$bin" "$db_url" "$work")
 
 "$bin" bench --url "$url" --secret-key "$key" --connections "$connections" \
     --duration-s "$duration" --warmup-s "$warmup" --json >"$work/bench.json" &

@@ -14,7 +14,7 @@
 //! its refusal), the outcome's counters with its phase two.
 
 use super::risk_signals::{self as gather, Facts};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use portcullis_domain::ids::new_id;
 use portcullis_domain::payment_intents::PaymentIntent;
@@ -27,7 +27,7 @@ use portcullis_store::{
     RiskMemory, RiskMetric, RiskSubjectKind, RiskWrite, Scope, SqlValue, Table, WriteOp,
     RISK_LIFETIME_BUCKET,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::net::IpAddr;
 
 /// The sandbox rule for the always-blocked test card (4100000000000019).
@@ -117,19 +117,38 @@ impl Assessment {
 
     fn evaluation(&self, intent_id: &str) -> ApiResult<WriteOp> {
         let id = new_id("rse");
-        let body = json!({
-            "id": id, "payment_intent": intent_id, "created": self.facts.now,
-            "action": self.action.as_str(), "rule": self.rule, "signals": self.snapshot,
-        });
+        let body = StoredEvaluation {
+            id: &id,
+            payment_intent: intent_id,
+            created: self.facts.now,
+            action: self.action.as_str(),
+            rule: self.rule.as_deref(),
+            signals: &self.snapshot,
+        };
+        let body = serde_json::to_string(&body).map_err(|e| ApiError::internal(&e))?;
         Ok(WriteOp::Insert {
             table: Table::RiskEvaluations,
             scope: self.facts.scope.clone(),
             id,
             created: self.facts.now,
             columns: vec![("payment_intent", SqlValue::Text(intent_id.to_owned()))],
-            body: body.to_string(),
+            body,
         })
     }
+}
+
+/// A stored risk evaluation (`risk_evaluations`, read by the dry run and
+/// the dashboard's timeline), serialized straight from borrowed parts:
+/// no copy of the signals into a new `Value` tree per payment. Fields in
+/// the order the stored documents have always had.
+#[derive(serde::Serialize)]
+struct StoredEvaluation<'a> {
+    id: &'a str,
+    payment_intent: &'a str,
+    created: i64,
+    action: &'static str,
+    rule: Option<&'a str>,
+    signals: &'a Map<String, Value>,
 }
 
 /// The counters of an outcome: authorized (with the lifetime amount
@@ -298,4 +317,31 @@ async fn memberships(
         }
     }
     Ok(held)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_evaluation_has_the_bytes_of_the_old_tree() {
+        let mut signals = Map::new();
+        signals.insert("card_velocity_1h".into(), Value::from(3));
+        signals.insert("ip_country".into(), Value::from("DE"));
+        for rule in [None, Some("block if :amount: > 100")] {
+            let body = StoredEvaluation {
+                id: "rse_1",
+                payment_intent: "pi_1",
+                created: 7,
+                action: Action::Review.as_str(),
+                rule,
+                signals: &signals,
+            };
+            let old = serde_json::json!({
+                "id": "rse_1", "payment_intent": "pi_1", "created": 7,
+                "action": "review", "rule": rule, "signals": signals,
+            });
+            assert_eq!(serde_json::to_string(&body).unwrap(), old.to_string());
+        }
+    }
 }

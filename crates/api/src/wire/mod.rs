@@ -23,6 +23,9 @@ pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 255;
 pub struct ApiRequest {
     pub params: Params,
     pub idempotency_key: Option<String>,
+    /// Empty when the request has no idempotency key: only a replay
+    /// compares it, and without a key nothing is replayed (a keyed HMAC
+    /// and a copy of the parameters per request saved).
     pub fingerprint: String,
     /// This request's `req_…` id, for events it causes.
     pub request_id: Option<String>,
@@ -78,7 +81,10 @@ impl FromRequest<AppState> for ApiRequest {
             .get::<crate::routes::DeclaredParams>()
             .map(|d| d.0);
         let params = Params::declared(map, declared);
-        let fingerprint = fingerprint_of(state, &parts.method, parts.uri.path(), &params);
+        let fingerprint = match idempotency_key {
+            Some(_) => fingerprint_of(state, &parts.method, parts.uri.path(), &params),
+            None => String::new(),
+        };
         let request_id = parts
             .extensions
             .get::<portcullis_domain::ids::RequestId>()
