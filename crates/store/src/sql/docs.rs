@@ -300,9 +300,24 @@ pub(crate) fn scan_docs(dialect: Dialect, table: Table, query: &ScanQuery) -> Sq
     if let Some(before) = query.created_before {
         b.push(" AND created < ").bind(SqlValue::Integer(before));
     }
-    b.push(" ORDER BY seq ASC LIMIT ")
+    // A range over a due column is read in that column's order (its index
+    // order): ordered by `seq` alone, SQLite without statistics walks the
+    // whole table in `seq` order to avoid sorting the index's rows — a
+    // full scan per worker pass that grows with every payment stored.
+    b.push(" ORDER BY ");
+    if let Some(column) = range_column(query) {
+        b.push(column).push(" ASC, ");
+    }
+    b.push("seq ASC LIMIT ")
         .bind(SqlValue::Integer(query.limit as i64));
     b.finish()
+}
+
+/// The column a scan's range filter (`<=`, `>`) reads, if any.
+fn range_column(query: &ScanQuery) -> Option<&'static str> {
+    query.filters.iter().find_map(|(column, op, _)| {
+        matches!(op, ScanOp::AtMost | ScanOp::After).then_some(*column)
+    })
 }
 
 pub(crate) fn seq_of(dialect: Dialect, table: Table, scope: &Scope, id: &str) -> Sql {
