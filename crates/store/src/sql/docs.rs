@@ -315,9 +315,10 @@ pub(crate) fn scan_docs(dialect: Dialect, table: Table, query: &ScanQuery) -> Sq
 
 /// The column a scan's range filter (`<=`, `>`) reads, if any.
 fn range_column(query: &ScanQuery) -> Option<&'static str> {
-    query.filters.iter().find_map(|(column, op, _)| {
-        matches!(op, ScanOp::AtMost | ScanOp::After).then_some(*column)
-    })
+    query
+        .filters
+        .iter()
+        .find_map(|(column, op, _)| matches!(op, ScanOp::AtMost | ScanOp::After).then_some(*column))
 }
 
 pub(crate) fn seq_of(dialect: Dialect, table: Table, scope: &Scope, id: &str) -> Sql {
