@@ -126,6 +126,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0037_payment_method_types.sql"),
         postgres: include_str!("../migrations/postgres/0037_payment_method_types.sql"),
     },
+    Migration {
+        version: 38,
+        sqlite: include_str!("../migrations/sqlite/0038_unread_index_entries.sql"),
+        postgres: include_str!("../migrations/postgres/0038_unread_index_entries.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

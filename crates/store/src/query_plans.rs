@@ -3,8 +3,9 @@
 //! explained on a migrated database and its plan must name the index and
 //! sort nothing (SQLite: no temporary B-tree; PostgreSQL: no Sort node,
 //! with sequential scans, bitmap scans and sorts priced out, so that an
-//! empty table's cheap plan does not hide a missing index). Migration 0011 removed indexes; these are
-//! the readers that keep theirs.
+//! empty table's cheap plan does not hide a missing index). Migrations 0011
+//! and 0038 removed indexes or made them partial; these are the readers
+//! that keep theirs.
 
 use crate::model::{ListQuery, PageCursor, ScanOp, ScanQuery, Scope, SqlValue, Table};
 use crate::sql::docs::{self, Direction};
@@ -68,6 +69,37 @@ fn expectations(d: Dialect) -> Vec<Expectation> {
                 None,
             ),
             index: "payment_intents_by_customer",
+        },
+        Expectation {
+            what: "a customer's charges",
+            sql: docs::list_docs(
+                d,
+                Table::Charges,
+                &page(vec![("customer", text("cus_1"))]),
+                None,
+            ),
+            index: "charges_by_customer",
+        },
+        Expectation {
+            what: "a customer's payment methods of one type",
+            sql: docs::list_docs(
+                d,
+                Table::PaymentMethods,
+                &page(vec![
+                    ("customer", text("cus_1")),
+                    ("method_type", text("card")),
+                ]),
+                None,
+            ),
+            index: "payment_methods_by_customer",
+        },
+        Expectation {
+            what: "the postings of a range of ledger entries (the only read of postings)",
+            sql: crate::sql::ledger::postings_between(d, 1, 100),
+            index: match d {
+                Dialect::Sqlite => "sqlite_autoindex_ledger_postings_1",
+                Dialect::Postgres => "ledger_postings_pkey",
+            },
         },
         Expectation {
             what: "an intent's newest attempt",

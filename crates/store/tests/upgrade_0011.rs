@@ -50,10 +50,11 @@ const REDEFINED_INDEXES: [&str; 2] = ["customers_by_email", "customers_by_lower_
 /// Later migrations that alter tables compared here (0012 adds
 /// `webhook_endpoints.kek_id`, 0018 `payment_intents.wallet_expires_at`,
 /// 0027 `payment_intents.amount`, `method_types` and `search_text`, 0033
-/// `risk_rules.deleted`, 0035 `payment_intents.step_up_expires_at`):
-/// recorded as applied beforehand, so that the upgrade measured is 0011's
-/// alone.
-const ALTERING_LATER: [i64; 6] = [12, 18, 27, 33, 35, 37];
+/// `risk_rules.deleted`, 0035 `payment_intents.step_up_expires_at`, 0037
+/// `payment_methods.method_type`, 0038 drops `ledger_postings_by_account`
+/// and makes the customer indexes partial): recorded as applied
+/// beforehand, so that the upgrade measured is 0011's alone.
+const ALTERING_LATER: [i64; 7] = [12, 18, 27, 33, 35, 37, 38];
 const MERCHANT: &str = "acct_upgrade0011";
 /// A customer stored with a `seq` far above the others: the next insert
 /// must follow it.
