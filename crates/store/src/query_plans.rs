@@ -117,6 +117,16 @@ fn expectations(d: Dialect) -> Vec<Expectation> {
             index: "risk_evaluations_by_scope",
         },
         Expectation {
+            what: "an intent's risk evaluations (the dashboard's payment page)",
+            sql: docs::list_docs(
+                d,
+                Table::RiskEvaluations,
+                &page(vec![("payment_intent", text("pi_1"))]),
+                None,
+            ),
+            index: "risk_evaluations_by_payment_intent",
+        },
+        Expectation {
             what: "an intent's charges",
             sql: docs::list_docs(
                 d,

@@ -15,3 +15,10 @@ CREATE INDEX payment_methods_by_customer ON payment_methods (merchant_id, custom
 DROP INDEX IF EXISTS charges_by_customer;
 CREATE INDEX charges_by_customer ON charges (merchant_id, customer, seq)
     WHERE customer IS NOT NULL;
+
+-- 3. risk_evaluations_by_payment_intent comes back. 0011 dropped it as
+--    unread, but the dashboard's payment page lists an intent's
+--    evaluations by `payment_intent`; without the index that list walks
+--    every evaluation of the merchant's mode (a growth defect, found
+--    when checking what 0038 could drop). One entry per evaluation.
+CREATE INDEX IF NOT EXISTS risk_evaluations_by_payment_intent ON risk_evaluations (merchant_id, payment_intent, seq);
