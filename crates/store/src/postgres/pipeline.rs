@@ -33,6 +33,20 @@ pub(crate) async fn run_each(
     client: &impl GenericClient,
     statements: &[&Sql],
 ) -> Result<Vec<Answer>, StoreError> {
+    run_each_answered(client, statements)
+        .await?
+        .into_iter()
+        .collect()
+}
+
+/// Runs `statements` in order and answers each one's own outcome: inside a
+/// transaction, every statement after the first that fails answers that
+/// the transaction is aborted. Fails as a whole only when a statement
+/// cannot be prepared (before any is sent).
+pub(crate) async fn run_each_answered(
+    client: &impl GenericClient,
+    statements: &[&Sql],
+) -> Result<Vec<Result<Answer, StoreError>>, StoreError> {
     let prepared = prepare_all(client, statements).await?;
     let answered = join_in_order(
         statements
@@ -41,10 +55,10 @@ pub(crate) async fn run_each(
             .map(|(sql, stmt)| run_one(client, stmt, sql)),
     )
     .await;
-    answered
+    Ok(answered
         .into_iter()
         .map(|answer| answer.map_err(map_err))
-        .collect()
+        .collect())
 }
 
 /// Statements one [`run_chunked`] pipeline holds: `join_in_order` polls
