@@ -349,20 +349,12 @@ impl PgStore {
     /// (locks held for one round trip, rows in one global order). A crash in
     /// between loses at most these increments: velocity signals may then
     /// undercount by one payment; no money or payment state depends on them.
-    async fn count_risk(client: &mut deadpool_postgres::Client, mut counters: Vec<Sql>) {
+    async fn count_risk(client: &deadpool_postgres::Client, mut counters: Vec<Sql>) {
         if counters.is_empty() {
             return;
         }
         counters.sort_by(|a, b| (&a.text, &a.params).cmp(&(&b.text, &b.params)));
-        let counted = async {
-            let tx = client.transaction().await.map_err(map_err)?;
-            tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
-                .await
-                .map_err(map_err)?;
-            pipeline::run_all(&tx, &counters).await?;
-            tx.commit().await.map_err(map_err)
-        };
-        if let Err(err) = counted.await {
+        if let Err(err) = pipeline::run_in_async_commit(client, &counters).await {
             tracing::warn!(error = %err, "risk counters not updated after a committed payment");
         }
     }
