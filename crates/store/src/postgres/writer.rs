@@ -120,8 +120,8 @@ enum State {
 /// answers each job's own outcome, or the error that failed the whole
 /// batch. The documents of every job go in first; only then is the chain
 /// head locked, the appends of the jobs whose documents went in linked
-/// after it in memory, and written, so the head is held for that and the
-/// COMMIT alone. A job whose appends are refused (a floor, a key used for
+/// after it in memory, and written with the batch's COMMIT in one pipeline,
+/// so the head is held for two round trips and the COMMIT's flush. A job whose appends are refused (a floor, a key used for
 /// another movement) is undone with its documents: back to its savepoint,
 /// which undoes the jobs after it and lets go of the head, and those jobs'
 /// documents are applied again before the head is taken again.
@@ -156,8 +156,7 @@ async fn apply_batch(
             .zip(linked.outcomes)
             .filter_map(|(&index, outcome)| outcome.err().map(|err| (index, err)));
         let Some((first, err)) = refused.next() else {
-            ledger::store(&tx, &linked.batch).await?;
-            break Some(linked.taken);
+            break Some((linked.taken, linked.batch));
         };
         rollback_to(&tx, first).await?;
         for state in &mut states[first..] {
@@ -170,10 +169,11 @@ async fn apply_batch(
             states[index] = State::Refused(err);
         }
     };
-    tx.commit().await.map_err(map_err)?;
-    if let Some(taken) = head_taken {
+    if let Some((taken, batch)) = head_taken {
+        ledger::store_and_commit(&tx, &batch).await?;
         record_head_held(taken);
     }
+    tx.commit().await.map_err(map_err)?;
     let mut counters: Vec<Sql> = vec![];
     let results = jobs
         .iter_mut()
