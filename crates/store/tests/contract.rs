@@ -325,6 +325,17 @@ async fn a_write_set_whose_later_op_fails_applies_none_of_its_ops(db: &TestDb) {
 const CONCURRENT_COMMITS: usize = 200;
 const FAIL_EVERY: usize = 10;
 
+/// The outcomes of concurrent commit tasks, in task order.
+async fn outcomes_of(
+    tasks: Vec<tokio::task::JoinHandle<Result<(), StoreError>>>,
+) -> Vec<Result<(), StoreError>> {
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        outcomes.push(task.await.expect("the commit task"));
+    }
+    outcomes
+}
+
 contract!(concurrent_commits_fail_alone);
 async fn concurrent_commits_fail_alone(db: &TestDb) {
     let store = &db.store;
@@ -347,12 +358,7 @@ async fn concurrent_commits_fail_alone(db: &TestDb) {
             })
         })
         .collect();
-    let mut outcomes = Vec::with_capacity(CONCURRENT_COMMITS);
-    for task in tasks {
-        outcomes.push(task.await.expect("the commit task"));
-    }
-
-    for (i, outcome) in outcomes.into_iter().enumerate() {
+    for (i, outcome) in outcomes_of(tasks).await.into_iter().enumerate() {
         let should_fail = i % FAIL_EVERY == 0;
         let expected = if should_fail {
             Err(StoreError::Duplicate)
@@ -362,6 +368,67 @@ async fn concurrent_commits_fail_alone(db: &TestDb) {
         assert_eq!(outcome, expected, "commit {i}");
         let stored = get(store, &scope, &format!("cus_c{i:03}")).await;
         assert_eq!(stored.is_some(), !should_fail, "document of commit {i}");
+    }
+}
+
+contract!(concurrent_stale_or_missing_updates_fail_alone);
+async fn concurrent_stale_or_missing_updates_fail_alone(db: &TestDb) {
+    let store = &db.store;
+    let scope = test_scope(&merchant(store, "Acme").await.id);
+    let existing: Vec<Customer> = (0..CONCURRENT_COMMITS)
+        .map(|i| Customer::new(&format!("cus_e{i:03}"), T0, "e@example.com", "E"))
+        .collect();
+    insert_all(store, &scope, &existing).await;
+
+    // Each set inserts a fresh document, then updates its own existing one:
+    // at a stale version (a conflict), or one that does not exist (not
+    // found), every tenth; a refused row count is found after the sets
+    // sent behind it in the same round trip ran, and must undo only its own.
+    let expected = |i: usize| match i % FAIL_EVERY {
+        0 => Err(StoreError::Conflict),
+        5 => Err(StoreError::NotFound),
+        _ => Ok(()),
+    };
+    let tasks: Vec<_> = existing
+        .iter()
+        .enumerate()
+        .map(|(i, customer)| {
+            let (store, scope) = (store.clone(), scope.clone());
+            let renamed = Customer {
+                name: format!("Renamed {i}"),
+                id: if i % FAIL_EVERY == 5 {
+                    format!("cus_ghost{i:03}")
+                } else {
+                    customer.id.clone()
+                },
+                ..customer.clone()
+            };
+            let version = if i % FAIL_EVERY == 0 { 7 } else { 1 };
+            tokio::spawn(async move {
+                let fresh = Customer::new(&format!("cus_f{i:03}"), T0 + 1, "f@example.com", "F");
+                let mut writes = one(fresh.insert(&scope));
+                writes.push(update(&scope, &renamed, version));
+                store.commit(writes).await
+            })
+        })
+        .collect();
+    for (i, outcome) in outcomes_of(tasks).await.into_iter().enumerate() {
+        assert_eq!(outcome, expected(i), "commit {i}");
+        let fresh = get(store, &scope, &format!("cus_f{i:03}")).await;
+        assert_eq!(
+            fresh.is_some(),
+            outcome.is_ok(),
+            "fresh document of commit {i}"
+        );
+        let version = get(store, &scope, &format!("cus_e{i:03}"))
+            .await
+            .unwrap()
+            .version;
+        assert_eq!(
+            version,
+            if outcome.is_ok() { 2 } else { 1 },
+            "existing document of commit {i}"
+        );
     }
 }
 

@@ -168,6 +168,24 @@ pub(crate) async fn store(
     pipeline::run_chunked(tx, &sql::store_batch(D, batch)).await
 }
 
+/// [`store`] and the transaction's COMMIT in one pipeline, so that the
+/// chain head, locked by the batch, is held one round trip less. The
+/// COMMIT is `COMMIT AND CHAIN`: it leaves a new, empty transaction open,
+/// which `tx` then commits (no WAL flush: it wrote nothing) or, when this
+/// fails, rolls back on drop. A statement that fails aborts the batch's
+/// transaction; the server then answers the COMMIT by rolling it back.
+pub(crate) async fn store_and_commit(
+    tx: &deadpool_postgres::Transaction<'_>,
+    batch: &ChainedBatch,
+) -> Result<(), StoreError> {
+    let mut statements = sql::store_batch(D, batch);
+    statements.push(crate::sql::Sql {
+        text: "COMMIT AND CHAIN".to_owned(),
+        params: vec![],
+    });
+    pipeline::run_chunked(tx, &statements).await
+}
+
 pub(crate) async fn balances_of(
     client: &impl GenericClient,
     accounts: &[String],

@@ -335,7 +335,7 @@ impl PgStore {
         if checks.iter().any(|answer| !answer.rows.is_empty()) {
             pipeline::run_chunked(&tx, &plan.fan_outs).await?;
         }
-        apply_documents(&tx, None, &rest).await?;
+        apply_documents(&tx, &rest).await?;
         pipeline::run_chunked(&tx, &plan.risk).await?;
         ledger::append_batch(&tx, &plan.ledger).await?;
         tx.commit().await.map_err(map_err)
@@ -349,20 +349,12 @@ impl PgStore {
     /// (locks held for one round trip, rows in one global order). A crash in
     /// between loses at most these increments: velocity signals may then
     /// undercount by one payment; no money or payment state depends on them.
-    async fn count_risk(client: &mut deadpool_postgres::Client, mut counters: Vec<Sql>) {
+    async fn count_risk(client: &deadpool_postgres::Client, mut counters: Vec<Sql>) {
         if counters.is_empty() {
             return;
         }
         counters.sort_by(|a, b| (&a.text, &a.params).cmp(&(&b.text, &b.params)));
-        let counted = async {
-            let tx = client.transaction().await.map_err(map_err)?;
-            tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
-                .await
-                .map_err(map_err)?;
-            pipeline::run_all(&tx, &counters).await?;
-            tx.commit().await.map_err(map_err)
-        };
-        if let Err(err) = counted.await {
+        if let Err(err) = pipeline::run_in_async_commit(client, &counters).await {
             tracing::warn!(error = %err, "risk counters not updated after a committed payment");
         }
     }
@@ -575,18 +567,14 @@ impl PlannedWrites {
     }
 }
 
-/// Applies the documents of one planned write set inside `tx`, after
-/// `first` (the writer's `SAVEPOINT`) in the same pipeline: its ledger
-/// appends are linked by the writer once every write set's documents are
-/// in (`writer`), and its risk counters move after the batch commits.
+/// Applies the documents of one planned write set inside `tx`, in one
+/// pipeline (`commit_bulk`'s; the writer sends many write sets' documents
+/// in one pipeline, `writer::rounds`).
 async fn apply_documents(
     tx: &deadpool_postgres::Transaction<'_>,
-    first: Option<&Sql>,
     planned: &PlannedWrites,
 ) -> Result<(), StoreError> {
-    let statements: Vec<&Sql> = first.into_iter().chain(&planned.statements).collect();
-    let answers = pipeline::run_each(tx, &statements).await?;
-    let answers = answers.into_iter().skip(usize::from(first.is_some()));
+    let answers = pipeline::run_all(tx, &planned.statements).await?;
     for (check, answer) in planned.checks.iter().zip(answers) {
         check.holds(tx, answer.affected).await?;
     }
@@ -607,12 +595,17 @@ enum Check {
 }
 
 impl Check {
+    /// Whether `count` changed rows break this check (`holds` says how).
+    fn fails(&self, count: u64) -> bool {
+        count == 0 && !matches!(self, Check::None)
+    }
+
     async fn holds(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
         count: u64,
     ) -> Result<(), StoreError> {
-        if count > 0 {
+        if !self.fails(count) {
             return Ok(());
         }
         match self {

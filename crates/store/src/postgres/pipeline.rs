@@ -33,6 +33,20 @@ pub(crate) async fn run_each(
     client: &impl GenericClient,
     statements: &[&Sql],
 ) -> Result<Vec<Answer>, StoreError> {
+    run_each_answered(client, statements)
+        .await?
+        .into_iter()
+        .collect()
+}
+
+/// Runs `statements` in order and answers each one's own outcome: inside a
+/// transaction, every statement after the first that fails answers that
+/// the transaction is aborted. Fails as a whole only when a statement
+/// cannot be prepared (before any is sent).
+pub(crate) async fn run_each_answered(
+    client: &impl GenericClient,
+    statements: &[&Sql],
+) -> Result<Vec<Result<Answer, StoreError>>, StoreError> {
     let prepared = prepare_all(client, statements).await?;
     let answered = join_in_order(
         statements
@@ -41,10 +55,10 @@ pub(crate) async fn run_each(
             .map(|(sql, stmt)| run_one(client, stmt, sql)),
     )
     .await;
-    answered
+    Ok(answered
         .into_iter()
         .map(|answer| answer.map_err(map_err))
-        .collect()
+        .collect())
 }
 
 /// Statements one [`run_chunked`] pipeline holds: `join_in_order` polls
@@ -62,6 +76,37 @@ pub(crate) async fn run_chunked(
         run_all(client, chunk).await?;
     }
     Ok(())
+}
+
+/// Runs `statements` in one transaction of their own with asynchronous
+/// commit, in one round trip: `BEGIN`, `SET LOCAL`, the statements and
+/// `COMMIT` in one pipeline. A statement that fails aborts the rest (the
+/// server answers the `COMMIT` of an aborted transaction by rolling it
+/// back); the `ROLLBACK` after a failure makes sure the pooled connection
+/// is left outside any transaction whatever failed.
+pub(crate) async fn run_in_async_commit(
+    client: &deadpool_postgres::Client,
+    statements: &[Sql],
+) -> Result<(), StoreError> {
+    let bare = |text: &str| Sql {
+        text: text.to_owned(),
+        params: vec![],
+    };
+    let (begin, relax, commit) = (
+        bare("BEGIN"),
+        bare("SET LOCAL synchronous_commit TO OFF"),
+        bare("COMMIT"),
+    );
+    let pipelined: Vec<&Sql> = [&begin, &relax]
+        .into_iter()
+        .chain(statements)
+        .chain([&commit])
+        .collect();
+    let ran = run_each(client, &pipelined).await.map(drop);
+    if ran.is_err() {
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    ran
 }
 
 /// Sends one statement (at the first poll) and reads its answer.
@@ -91,4 +136,39 @@ async fn prepare_all(
         prepared.push(client.prepare_cached(&sql.text).await.map_err(map_err)?);
     }
     Ok(prepared)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_in_async_commit;
+    use crate::sql::Sql;
+
+    fn bare(text: &str) -> Sql {
+        Sql {
+            text: text.to_owned(),
+            params: vec![],
+        }
+    }
+
+    /// A failing statement undoes the statements before it and leaves the
+    /// pooled connection outside any transaction.
+    #[tokio::test]
+    async fn a_failed_async_commit_leaves_nothing_and_no_open_transaction() {
+        let Some(db) = super::super::test_database().await else {
+            return;
+        };
+        let client = db._store.client().await.unwrap();
+        let insert = "INSERT INTO merchants (id, name, created) VALUES ('acct_p', 'P', 1)";
+        let statements = [bare(insert), bare("SELECT 1 / 0")];
+        assert!(run_in_async_commit(&client, &statements).await.is_err());
+        let savepoint = client.batch_execute("SAVEPOINT outside").await;
+        assert!(savepoint.is_err(), "a transaction was left open");
+        let count = "SELECT count(*) FROM merchants WHERE id = 'acct_p'";
+        let merchants: i64 = client.query_one(count, &[]).await.unwrap().get(0);
+        assert_eq!(merchants, 0);
+
+        run_in_async_commit(&client, &[bare(insert)]).await.unwrap();
+        let merchants: i64 = client.query_one(count, &[]).await.unwrap().get(0);
+        assert_eq!(merchants, 1);
+    }
 }

@@ -6,7 +6,8 @@
 //! batch instead of per payment.
 //!
 //! The chain head is taken *last* (`apply_batch`): every write set's
-//! documents first, then the head locked, the batch's ledger appends
+//! documents first (many write sets' in one pipelined round trip,
+//! `rounds`), then the head locked, the batch's ledger appends
 //! linked in memory and written in one pipeline, then COMMIT. So another
 //! instance's batch waits for the head only while this one appends and
 //! flushes, not while it writes its documents.
@@ -20,15 +21,15 @@
 //! batch holding its write set has returned (and, as before, after the
 //! risk counters of the batch have moved in their own transaction).
 
+mod rounds;
+
 use super::convert::map_err;
-use super::{apply_documents, ledger, PgStore, PlannedWrites};
+use super::{ledger, PgStore, PlannedWrites};
 use crate::model::WriteSet;
 use crate::sql::Sql;
 use crate::StoreError;
 use deadpool_postgres::Pool;
-use futures_util::FutureExt;
 use portcullis_ledger::LedgerTransaction;
-use std::panic::AssertUnwindSafe;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most write sets one transaction applies.
@@ -119,8 +120,8 @@ enum State {
 /// answers each job's own outcome, or the error that failed the whole
 /// batch. The documents of every job go in first; only then is the chain
 /// head locked, the appends of the jobs whose documents went in linked
-/// after it in memory, and written, so the head is held for that and the
-/// COMMIT alone. A job whose appends are refused (a floor, a key used for
+/// after it in memory, and written with the batch's COMMIT in one pipeline,
+/// so the head is held for two round trips and the COMMIT's flush. A job whose appends are refused (a floor, a key used for
 /// another movement) is undone with its documents: back to its savepoint,
 /// which undoes the jobs after it and lets go of the head, and those jobs'
 /// documents are applied again before the head is taken again.
@@ -136,7 +137,7 @@ async fn apply_batch(
     let tx = client.transaction().await.map_err(map_err)?;
     let mut states: Vec<State> = jobs.iter().map(|_| State::Pending).collect();
     let head_taken = loop {
-        apply_pending(&tx, jobs, &mut states).await?;
+        rounds::apply_pending(&tx, jobs, &mut states).await?;
         let appending: Vec<usize> = (0..jobs.len())
             .filter(|&index| {
                 matches!(states[index], State::Applied) && jobs[index].writes.appends()
@@ -155,12 +156,9 @@ async fn apply_batch(
             .zip(linked.outcomes)
             .filter_map(|(&index, outcome)| outcome.err().map(|err| (index, err)));
         let Some((first, err)) = refused.next() else {
-            ledger::store(&tx, &linked.batch).await?;
-            break Some(linked.taken);
+            break Some((linked.taken, linked.batch));
         };
-        tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {}", savepoint(first)))
-            .await
-            .map_err(map_err)?;
+        rollback_to(&tx, first).await?;
         for state in &mut states[first..] {
             if !matches!(state, State::Refused(_)) {
                 *state = State::Pending;
@@ -171,10 +169,11 @@ async fn apply_batch(
             states[index] = State::Refused(err);
         }
     };
-    tx.commit().await.map_err(map_err)?;
-    if let Some(taken) = head_taken {
+    if let Some((taken, batch)) = head_taken {
+        ledger::store_and_commit(&tx, &batch).await?;
         record_head_held(taken);
     }
+    tx.commit().await.map_err(map_err)?;
     let mut counters: Vec<Sql> = vec![];
     let results = jobs
         .iter_mut()
@@ -197,40 +196,14 @@ fn savepoint(index: usize) -> String {
     format!("job_{index}")
 }
 
-/// Applies the documents of every pending job, in order, each in a new
-/// savepoint (sent in the same pipeline as its documents: one round trip
-/// per job); a job whose documents fail is rolled back to it alone.
-async fn apply_pending(
+/// Undoes job `index` and every job applied after it.
+async fn rollback_to(
     tx: &deadpool_postgres::Transaction<'_>,
-    jobs: &[Job],
-    states: &mut [State],
+    index: usize,
 ) -> Result<(), StoreError> {
-    for (index, job) in jobs.iter().enumerate() {
-        if !matches!(states[index], State::Pending) {
-            continue;
-        }
-        let start = Sql {
-            text: format!("SAVEPOINT {}", savepoint(index)),
-            params: vec![],
-        };
-        let applied = AssertUnwindSafe(apply_documents(tx, Some(&start), &job.writes))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|_| {
-                tracing::error!("a write set panicked in the postgres writer; rolled back alone");
-                Err(StoreError::Unavailable("the write failed".to_owned()))
-            });
-        states[index] = match applied {
-            Ok(()) => State::Applied,
-            Err(err) => {
-                tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {}", savepoint(index)))
-                    .await
-                    .map_err(map_err)?;
-                State::Failed(err)
-            }
-        };
-    }
-    Ok(())
+    tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {}", savepoint(index)))
+        .await
+        .map_err(map_err)
 }
 
 /// How long a batch held the chain head, from the lock's answer to the
