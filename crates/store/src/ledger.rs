@@ -47,7 +47,32 @@ pub(crate) fn floors(transaction: &LedgerTransaction) -> Vec<(String, String)> {
 pub(crate) fn add(balance_minor: i64, amount_minor: i64) -> Result<i64, StoreError> {
     balance_minor
         .checked_add(amount_minor)
-        .ok_or_else(|| StoreError::Corrupt("a ledger balance overflowed".to_owned()))
+        .ok_or_else(overflowed)
+}
+
+/// The error of a balance that would leave the 64-bit range.
+pub(crate) fn overflowed() -> StoreError {
+    StoreError::Corrupt("a ledger balance overflowed".to_owned())
+}
+
+/// An (account, currency) pair as stored text and an amount in minor
+/// units: a balance, or what a transaction adds to one.
+pub(crate) type PairAmount = ((String, String), i64);
+
+/// What `transaction` adds to each (account, currency) it posts to, in
+/// the order first posted; refuses a sum that overflows.
+pub(crate) fn balance_moves(
+    transaction: &LedgerTransaction,
+) -> Result<Vec<PairAmount>, StoreError> {
+    let mut moves: Vec<PairAmount> = Vec::new();
+    for posting in transaction.postings() {
+        let pair = (posting.account.to_string(), posting.currency.to_string());
+        match moves.iter_mut().find(|(moved, _)| *moved == pair) {
+            Some((_, amount_minor)) => *amount_minor = add(*amount_minor, posting.amount_minor)?,
+            None => moves.push((pair, posting.amount_minor)),
+        }
+    }
+    Ok(moves)
 }
 
 /// Attaches posting rows (by transaction sequence, in order) to their entries.
@@ -77,7 +102,7 @@ pub(crate) struct ChainedBatch {
     /// the head onto it, as the database's triggers require.
     pub entries: Vec<(portcullis_ledger::chain::ChainEntry, ChainHead)>,
     /// The final balance of every (account, currency) the batch moved.
-    pub balances: Vec<((String, String), i64)>,
+    pub balances: Vec<PairAmount>,
 }
 
 /// Links `transactions` after `head` in order, exactly as appending them
@@ -87,11 +112,11 @@ pub(crate) struct ChainedBatch {
 /// every pair the batch touches; a missing pair is zero) move with checked
 /// arithmetic, and a balance the policy floors at zero that goes below it
 /// after any one transaction refuses the whole batch.
-pub(crate) fn chain_batch(
+pub(crate) fn chain_batch<'t>(
     head: ChainHead,
     stored: &HashMap<String, String>,
     balances: HashMap<(String, String), i64>,
-    transactions: Vec<LedgerTransaction>,
+    transactions: impl IntoIterator<Item = &'t LedgerTransaction>,
 ) -> Result<ChainedBatch, StoreError> {
     let mut chain = Chain::new(head, stored, balances);
     for transaction in transactions {
@@ -144,7 +169,7 @@ impl<'a> Chain<'a> {
         let (entries, touched) = (self.entries.len(), self.touched.len());
         let linked = transactions
             .iter()
-            .try_for_each(|transaction| self.link(transaction.clone()));
+            .try_for_each(|transaction| self.link(transaction));
         if linked.is_err() {
             (self.head, self.balances, self.appended) = (head, balances, appended);
             self.entries.truncate(entries);
@@ -155,13 +180,13 @@ impl<'a> Chain<'a> {
 
     /// Links one transaction; on an error the chain may be half-moved
     /// (see [`Chain::link_all`]).
-    fn link(&mut self, transaction: LedgerTransaction) -> Result<(), StoreError> {
+    fn link(&mut self, transaction: &LedgerTransaction) -> Result<(), StoreError> {
         let key = transaction.idempotency_key();
         if let Some(existing) = self.stored.get(key) {
-            return repeat_of(existing, &transaction);
+            return repeat_of(existing, transaction);
         }
         if let Some(index) = self.appended.get(key) {
-            return repeat_of(&self.entries[*index].0.content, &transaction);
+            return repeat_of(&self.entries[*index].0.content, transaction);
         }
         for posting in transaction.postings() {
             let pair = (posting.account.to_string(), posting.currency.to_string());
@@ -170,14 +195,14 @@ impl<'a> Chain<'a> {
             self.balances
                 .insert(pair, add(balance, posting.amount_minor)?);
         }
-        for pair in floors(&transaction) {
+        for pair in floors(transaction) {
             if self.balances.get(&pair).copied().unwrap_or(0) < 0 {
                 let (account, currency) = pair;
                 return Err(StoreError::InsufficientBalance { account, currency });
             }
         }
         self.appended.insert(key.to_owned(), self.entries.len());
-        let (entry, next) = portcullis_ledger::chain::append(&self.head, transaction);
+        let (entry, next) = portcullis_ledger::chain::append(&self.head, transaction.clone());
         self.head = next.clone();
         self.entries.push((entry, next));
         Ok(())
@@ -243,6 +268,19 @@ mod tests {
             created: 1,
         };
         movements::payout(header, &parties, amount_minor).unwrap()
+    }
+
+    #[test]
+    fn a_balance_that_would_overflow_refuses_the_append() {
+        let available = floors(&payout("any", 1)).remove(0);
+        let stored = HashMap::new();
+        let balances = HashMap::from([(available, i64::MIN + 5)]);
+        let mut chain = Chain::new(ChainHead::genesis(), &stored, balances);
+        assert!(matches!(
+            chain.link_all(&[payout("a", 10)]),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(chain.finish().entries.is_empty());
     }
 
     #[test]

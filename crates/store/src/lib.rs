@@ -97,11 +97,7 @@ macro_rules! dispatch {
 
 /// How many ledger appends `writes` holds.
 fn ledger_appends(writes: &WriteSet) -> u64 {
-    writes
-        .ops
-        .iter()
-        .filter(|op| matches!(op, WriteOp::LedgerAppend { .. }))
-        .count() as u64
+    writes.ledger_appends().count() as u64
 }
 
 /// Counts committed appends in `portcullis_ledger_appends_total`.

@@ -397,6 +397,16 @@ impl WriteSet {
         self.ops.push(op);
         self
     }
+
+    /// The transactions of its `LedgerAppend`s, in order.
+    pub(crate) fn ledger_appends(
+        &self,
+    ) -> impl Iterator<Item = &portcullis_ledger::LedgerTransaction> + Clone {
+        self.ops.iter().filter_map(|op| match op {
+            WriteOp::LedgerAppend { transaction } => Some(transaction),
+            _ => None,
+        })
+    }
 }
 
 /// Bounds on `created`, each optional.

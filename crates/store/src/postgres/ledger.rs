@@ -120,12 +120,7 @@ pub(crate) async fn append_batch(
         return Ok(());
     }
     let read = lock_head_and_read(tx, transactions.iter()).await?;
-    let batch = ledger::chain_batch(
-        read.head,
-        &read.stored,
-        read.balances,
-        transactions.to_vec(),
-    )?;
+    let batch = ledger::chain_batch(read.head, &read.stored, read.balances, transactions)?;
     store(tx, &batch).await
 }
 

@@ -2,6 +2,7 @@
 //! that verification and the balance read model need. Every value is bound.
 
 use super::{fixed, Builder, Dialect, Sql};
+use crate::ledger::PairAmount;
 use crate::model::SqlValue;
 use portcullis_ledger::chain::{ChainEntry, ChainHead};
 
@@ -42,10 +43,15 @@ pub(crate) fn move_head(dialect: Dialect, head: &ChainHead) -> Sql {
     )
 }
 
-pub(crate) fn content_by_key(dialect: Dialect, key: &str) -> Sql {
+/// The chain head and the stored content of `key`'s transaction (`NULL`
+/// if none), in one statement: sequence, hash, content. SQLite's writer
+/// reads them together; PostgreSQL locks the head first ([`head`]).
+pub(crate) fn head_and_content_by_key(dialect: Dialect, key: &str) -> Sql {
     fixed(
         dialect,
-        "SELECT content FROM ledger_transactions WHERE idempotency_key = ?1",
+        "SELECT sequence, hash, \
+         (SELECT content FROM ledger_transactions WHERE idempotency_key = ?1) \
+         FROM ledger_head WHERE id = 1",
         vec![text(key)],
     )
 }
@@ -68,54 +74,66 @@ pub(crate) fn insert_transaction(dialect: Dialect, entry: &ChainEntry) -> Sql {
     )
 }
 
-/// One posting row; `position` keeps the content's order.
-pub(crate) struct PostingRow<'a> {
-    pub sequence: i64,
-    pub position: i64,
-    pub account: &'a str,
-    pub currency: &'a str,
-    pub amount_minor: i64,
-}
+/// Most balance rows in one multi-row upsert.
+const BALANCE_ROWS_PER_STATEMENT_MAX: usize = 200;
 
-pub(crate) fn insert_posting(dialect: Dialect, row: &PostingRow<'_>) -> Sql {
-    fixed(
+/// `INSERT INTO ledger_balances … VALUES` with one row per pair, for an
+/// upsert clause to follow.
+fn insert_balances(dialect: Dialect, rows: &[PairAmount]) -> Builder {
+    let mut b = Builder::new(
         dialect,
-        "INSERT INTO ledger_postings (transaction_sequence, position, account, currency, amount_minor) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        vec![
-            SqlValue::Integer(row.sequence),
-            SqlValue::Integer(row.position),
-            text(row.account),
-            text(row.currency),
-            SqlValue::Integer(row.amount_minor),
-        ],
-    )
+        "INSERT INTO ledger_balances (account, currency, balance_minor) VALUES ",
+    );
+    for (i, ((account, currency), amount_minor)) in rows.iter().enumerate() {
+        if i > 0 {
+            b.push(", ");
+        }
+        b.push("(").bind(text(account)).push(", ");
+        b.bind(text(currency)).push(", ");
+        b.bind(SqlValue::Integer(*amount_minor)).push(")");
+    }
+    b
 }
 
+/// Sets each balance to the value computed (with checked arithmetic) by
+/// the caller, in one statement per [`BALANCE_ROWS_PER_STATEMENT_MAX`]
+/// rows. A multi-row upsert may name a key once: `balances` are distinct.
+fn set_balances(dialect: Dialect, balances: &[PairAmount]) -> Vec<Sql> {
+    balances
+        .chunks(BALANCE_ROWS_PER_STATEMENT_MAX)
+        .map(|chunk| {
+            let mut b = insert_balances(dialect, chunk);
+            b.push(
+                " ON CONFLICT (account, currency) DO UPDATE SET balance_minor = excluded.balance_minor",
+            );
+            b.finish()
+        })
+        .collect()
+}
+
+/// Adds each of `moves` (distinct pairs, at most a handful: one
+/// transaction's) to its balance, a missing balance being zero, in one
+/// statement. SQLite only: an integer sum that leaves the 64-bit range
+/// becomes a real there, so such a sum is not written, and the statement
+/// changes fewer rows than `moves` has (the caller then refuses the
+/// append, as `ledger::add`'s checked arithmetic would). No `RETURNING`:
+/// on SQLite it costs more than reading the few floored balances after.
+pub(crate) fn add_to_balances(moves: &[PairAmount]) -> Sql {
+    let mut b = insert_balances(Dialect::Sqlite, moves);
+    b.push(
+        " ON CONFLICT (account, currency) DO UPDATE \
+         SET balance_minor = balance_minor + excluded.balance_minor \
+         WHERE typeof(balance_minor + excluded.balance_minor) = 'integer'",
+    );
+    b.finish()
+}
+
+/// One balance (none: zero).
 pub(crate) fn balance(dialect: Dialect, account: &str, currency: &str) -> Sql {
     fixed(
         dialect,
         "SELECT balance_minor FROM ledger_balances WHERE account = ?1 AND currency = ?2",
         vec![text(account), text(currency)],
-    )
-}
-
-/// Sets a balance to a value computed (with checked arithmetic) by the caller.
-pub(crate) fn set_balance(
-    dialect: Dialect,
-    account: &str,
-    currency: &str,
-    balance_minor: i64,
-) -> Sql {
-    fixed(
-        dialect,
-        "INSERT INTO ledger_balances (account, currency, balance_minor) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (account, currency) DO UPDATE SET balance_minor = excluded.balance_minor",
-        vec![
-            text(account),
-            text(currency),
-            SqlValue::Integer(balance_minor),
-        ],
     )
 }
 
@@ -236,17 +254,16 @@ pub(crate) fn insert_postings_of(dialect: Dialect, entry: &ChainEntry) -> Sql {
 }
 
 /// What storing a chained batch runs, in order: per entry its row, its
-/// postings and the head moved onto it (the triggers check each step, as
-/// for a single append), then each touched balance set once.
+/// postings in one statement and the head moved onto it (the triggers
+/// check each step), then every touched balance set once, in multi-row
+/// upserts.
 pub(crate) fn store_batch(dialect: Dialect, batch: &crate::ledger::ChainedBatch) -> Vec<Sql> {
-    let mut statements = Vec::with_capacity(batch.entries.len() * 3 + batch.balances.len());
+    let mut statements = Vec::with_capacity(batch.entries.len() * 3 + 1);
     for (entry, next) in &batch.entries {
         statements.push(insert_transaction(dialect, entry));
         statements.push(insert_postings_of(dialect, entry));
         statements.push(move_head(dialect, next));
     }
-    for ((account, currency), balance_minor) in &batch.balances {
-        statements.push(set_balance(dialect, account, currency, *balance_minor));
-    }
+    statements.extend(set_balances(dialect, &batch.balances));
     statements
 }

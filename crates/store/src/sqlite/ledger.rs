@@ -24,27 +24,23 @@ fn head(conn: &Connection) -> Result<ChainHead, StoreError> {
     .ok_or_else(|| StoreError::Corrupt("the ledger has no chain head".to_owned()))
 }
 
-/// Appends `transaction` after the chain head (see `WriteOp::LedgerAppend`).
+/// Appends `transaction` after the chain head (see `WriteOp::LedgerAppend`)
+/// in five statements and a read per floored balance: the head and the
+/// key's stored content read together, the entry, its postings, its
+/// balances moved in one upsert, and the head moved onto the entry (the
+/// triggers check each step). On an error the caller's savepoint undoes
+/// what was written.
 pub(crate) fn append(conn: &Connection, transaction: &LedgerTransaction) -> Result<(), StoreError> {
-    let key = sql::content_by_key(D, transaction.idempotency_key());
-    if let Some(existing) = query_opt(conn, &key, |row| row.get::<_, String>(0))? {
+    let (head, existing) = head_and_content_by_key(conn, transaction.idempotency_key())?;
+    if let Some(existing) = existing {
         return repeat_of(&existing, transaction);
     }
-    let (entry, next) = chain::append(&head(conn)?, transaction.clone());
+    let (entry, next) = chain::append(&head, transaction.clone());
     execute(conn, &sql::insert_transaction(D, &entry))?;
-    for (position, posting) in transaction.postings().iter().enumerate() {
-        let (account, currency) = (posting.account.to_string(), posting.currency.to_string());
-        let row = sql::PostingRow {
-            sequence: entry.sequence,
-            position: position as i64,
-            account: &account,
-            currency: &currency,
-            amount_minor: posting.amount_minor,
-        };
-        execute(conn, &sql::insert_posting(D, &row))?;
-        let balance = balance(conn, &account, &currency)?;
-        let updated = ledger::add(balance, posting.amount_minor)?;
-        execute(conn, &sql::set_balance(D, &account, &currency, updated))?;
+    execute(conn, &sql::insert_postings_of(D, &entry))?;
+    let moves = ledger::balance_moves(transaction)?;
+    if execute(conn, &sql::add_to_balances(&moves))? != moves.len() {
+        return Err(ledger::overflowed());
     }
     for (account, currency) in ledger::floors(transaction) {
         if balance(conn, &account, &currency)? < 0 {
@@ -54,18 +50,38 @@ pub(crate) fn append(conn: &Connection, transaction: &LedgerTransaction) -> Resu
     execute(conn, &sql::move_head(D, &next)).map(drop)
 }
 
-/// Appends `transactions` in order as [`append`] would one by one, with
-/// the chain linked in memory (`ledger::chain_batch`): the keys and
-/// balances are read in a few statements, then each entry is stored with
-/// its postings and the head moved onto it (the triggers check each step).
-pub(crate) fn append_batch(
+fn balance(conn: &Connection, account: &str, currency: &str) -> Result<i64, StoreError> {
+    Ok(query_opt(conn, &sql::balance(D, account, currency), |row| row.get(0))?.unwrap_or(0))
+}
+
+fn head_and_content_by_key(
     conn: &Connection,
-    transactions: &[LedgerTransaction],
+    key: &str,
+) -> Result<(ChainHead, Option<String>), StoreError> {
+    query_opt(conn, &sql::head_and_content_by_key(D, key), |row| {
+        let head = ChainHead {
+            sequence: row.get(0)?,
+            hash: row.get(1)?,
+        };
+        Ok((head, row.get(2)?))
+    })?
+    .ok_or_else(|| StoreError::Corrupt("the ledger has no chain head".to_owned()))
+}
+
+/// Appends a bulk commit's `transactions` in order after the chain head,
+/// all or none, as [`append`] would one by one, with the chain linked in
+/// memory (`ledger::chain_batch`): the keys, the balances and the head
+/// are read in a few statements, then each entry is stored with its
+/// postings and the head moved onto it (the triggers check each step),
+/// and the balances set in multi-row upserts.
+pub(crate) fn append_batch<'t>(
+    conn: &Connection,
+    transactions: impl Iterator<Item = &'t LedgerTransaction> + Clone,
 ) -> Result<(), StoreError> {
-    if transactions.is_empty() {
+    let (accounts, keys) = ledger::accounts_and_keys(transactions.clone());
+    if keys.is_empty() {
         return Ok(());
     }
-    let (accounts, keys) = ledger::accounts_and_keys(transactions.iter());
     let mut stored = std::collections::HashMap::new();
     for chunk in keys.chunks(sql::LOOKUP_NAMES_MAX) {
         let rows = query_all(conn, &sql::contents_by_keys(D, chunk), |row| {
@@ -79,15 +95,11 @@ pub(crate) fn append_batch(
             balances.insert((row.account, row.currency), row.balance_minor);
         }
     }
-    let batch = ledger::chain_batch(head(conn)?, &stored, balances, transactions.to_vec())?;
+    let batch = ledger::chain_batch(head(conn)?, &stored, balances, transactions)?;
     for statement in sql::store_batch(D, &batch) {
         execute(conn, &statement)?;
     }
     Ok(())
-}
-
-fn balance(conn: &Connection, account: &str, currency: &str) -> Result<i64, StoreError> {
-    Ok(query_opt(conn, &sql::balance(D, account, currency), |row| row.get(0))?.unwrap_or(0))
 }
 
 pub(crate) fn balances_of(

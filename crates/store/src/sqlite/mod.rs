@@ -209,7 +209,7 @@ impl SqliteStore {
                 for sql in &plan.risk {
                     execute(c, sql)?;
                 }
-                ledger::append_batch(c, &plan.ledger)
+                ledger::append_batch(c, plan.ledger.iter())
             })
             .await
     }

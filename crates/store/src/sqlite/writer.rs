@@ -450,16 +450,13 @@ fn check_foreign_keys(conn: &Connection) -> Result<(), StoreError> {
     }
 }
 
-/// Applies a write set; the caller's savepoint undoes it on error.
+/// Applies a write set, its ledger appends last (after the state changes
+/// they belong to); the caller's savepoint undoes it on error.
 pub(crate) fn apply(conn: &Connection, writes: &WriteSet) -> Result<(), StoreError> {
-    // Ledger appends go last, after the state changes they belong to.
-    let (ledger, others): (Vec<&WriteOp>, Vec<&WriteOp>) = writes
-        .ops
-        .iter()
-        .partition(|op| matches!(op, WriteOp::LedgerAppend { .. }));
-    for op in others.into_iter().chain(ledger) {
+    for op in &writes.ops {
         match op {
-            WriteOp::LedgerAppend { transaction } => super::ledger::append(conn, transaction)?,
+            // Ledger appends go last, after the state changes they belong to.
+            WriteOp::LedgerAppend { .. } => {}
             WriteOp::Insert {
                 table,
                 scope,
@@ -523,6 +520,9 @@ pub(crate) fn apply(conn: &Connection, writes: &WriteSet) -> Result<(), StoreErr
                 }
             }
         }
+    }
+    for transaction in writes.ledger_appends() {
+        super::ledger::append(conn, transaction)?;
     }
     Ok(())
 }

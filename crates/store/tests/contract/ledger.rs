@@ -146,6 +146,79 @@ async fn a_repeated_key_is_a_no_op_for_the_same_movement_and_a_duplicate_otherwi
     assert_eq!(db.store.verify_ledger().await.unwrap().unwrap().entries, 2);
 }
 
+fn payout(acme: &MerchantId, key: &str, amount_minor: i64) -> WriteOp {
+    let header = header(TransactionKind::Payout, key);
+    append(movements::payout(header, &parties(acme), amount_minor).unwrap())
+}
+
+contract!(a_write_set_s_appends_link_in_order_all_or_none);
+async fn a_write_set_s_appends_link_in_order_all_or_none(db: &TestDb) {
+    let acme = funded(db).await;
+    let available = format!("test:merchant:{acme}:available");
+    let over_the_floor_together = WriteSet {
+        ops: vec![
+            payout(&acme, "payout:po_1", 500),
+            payout(&acme, "payout:po_2", 442),
+        ],
+    };
+    assert!(matches!(
+        db.store.commit(over_the_floor_together).await,
+        Err(StoreError::InsufficientBalance { .. })
+    ));
+    assert_eq!(balance(db, &available).await, 941);
+    let other_movement_same_key = WriteSet {
+        ops: vec![
+            payout(&acme, "payout:po_1", 500),
+            payout(&acme, "payout:po_1", 501),
+        ],
+    };
+    assert_eq!(
+        db.store.commit(other_movement_same_key).await,
+        Err(StoreError::Duplicate)
+    );
+    assert_eq!(db.store.verify_ledger().await.unwrap().unwrap().entries, 2);
+    let same_movement_twice = WriteSet {
+        ops: vec![
+            payout(&acme, "payout:po_1", 500),
+            payout(&acme, "payout:po_1", 500),
+            payout(&acme, "payout:po_2", 441),
+        ],
+    };
+    db.store.commit(same_movement_twice).await.unwrap();
+    assert_eq!(balance(db, &available).await, 0);
+    assert_eq!(
+        balance(db, &format!("test:merchant:{acme}:reserved")).await,
+        941
+    );
+    assert_eq!(db.store.verify_ledger().await.unwrap().unwrap().entries, 4);
+}
+
+contract!(a_balance_that_would_overflow_refuses_the_write_set);
+async fn a_balance_that_would_overflow_refuses_the_write_set(db: &TestDb) {
+    let acme = funded(db).await;
+    let near_the_top = i64::MAX - 10;
+    db.raw_execute(&format!(
+        "UPDATE ledger_balances SET balance_minor = {near_the_top} WHERE account = 'test:fee_revenue'"
+    ))
+    .await
+    .unwrap();
+    let capture = movements::capture(
+        header(TransactionKind::Capture, "capture:ch_2"),
+        &parties(&acme),
+        1000,
+        59,
+    )
+    .unwrap();
+    let refused = db.store.commit(one(append(capture))).await;
+    assert!(
+        matches!(refused, Err(StoreError::Corrupt(_))),
+        "{refused:?}"
+    );
+    assert_eq!(balance(db, "test:fee_revenue").await, near_the_top);
+    assert_eq!(balance(db, "test:receivable:sandbox").await, -1000);
+    assert_eq!(db.store.ledger_hash_at(3).await.unwrap(), None);
+}
+
 contract!(ledger_rows_refuse_updates_deletes_and_unchained_inserts);
 async fn ledger_rows_refuse_updates_deletes_and_unchained_inserts(db: &TestDb) {
     funded(db).await;
