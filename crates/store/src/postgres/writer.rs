@@ -22,7 +22,7 @@
 
 use super::convert::map_err;
 use super::{apply_documents, ledger, PgStore, PlannedWrites};
-use crate::model::WriteSet;
+use crate::model::{RiskWrite, WriteSet};
 use crate::sql::Sql;
 use crate::StoreError;
 use deadpool_postgres::Pool;
@@ -175,20 +175,20 @@ async fn apply_batch(
     if let Some(taken) = head_taken {
         record_head_held(taken);
     }
-    let mut counters: Vec<Sql> = vec![];
+    let mut risk: Vec<RiskWrite> = vec![];
     let results = jobs
         .iter_mut()
         .zip(states)
         .map(|(job, state)| match state {
             State::Applied => {
-                counters.append(&mut job.writes.counters);
+                risk.append(&mut job.writes.risk);
                 Ok(())
             }
             State::Failed(err) | State::Refused(err) => Err(err),
             State::Pending => unreachable!("every job's documents were applied or failed"),
         })
         .collect();
-    PgStore::count_risk(client, counters).await;
+    PgStore::count_risk(client, risk).await;
     Ok(results)
 }
 

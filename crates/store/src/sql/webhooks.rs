@@ -20,46 +20,107 @@ fn opt_int(value: Option<i64>) -> SqlValue {
     value.map_or(SqlValue::Null, SqlValue::Integer)
 }
 
-/// One pending delivery per enabled, undeleted endpoint of the scope that
-/// takes `event_type` (or `*`), due at once. Runs inside the transaction
-/// that inserts the event, so it sees exactly the endpoints that exist then.
-pub(crate) fn fan_out(
-    d: Dialect,
-    scope: &Scope,
-    event_id: &str,
-    event_type: &str,
-    created_ms: i64,
-) -> Sql {
-    // PostgreSQL cannot infer the types of placeholders in a SELECT list.
-    let text_sql = match d {
-        Dialect::Sqlite => {
-            "INSERT INTO webhook_deliveries \
-             (merchant_id, livemode, event_id, endpoint_id, event_type, created_ms, state, attempts, next_attempt_at_ms) \
-             SELECT merchant_id, livemode, ?1, id, ?2, ?3, 'pending', 0, ?3 FROM webhook_endpoints \
-             WHERE merchant_id = ?4 AND livemode = ?5 AND status = 'enabled' AND NOT deleted \
-             AND (enabled_events = ',*,' OR instr(enabled_events, ?6) > 0)"
+/// Most events in one fan-out statement (seven values each).
+const EVENTS_PER_FAN_OUT_MAX: usize = 200;
+
+/// The webhook fan-outs of a write set's events, gathered as its inserts
+/// are planned and run as one statement per `EVENTS_PER_FAN_OUT_MAX`
+/// events: each event gets one pending delivery per enabled, undeleted
+/// endpoint of its scope that takes its type (or `*`), due at the
+/// event's created time. The statements run inside the transaction that
+/// inserts the events, so they see exactly the endpoints that exist then.
+#[derive(Debug, Default)]
+pub(crate) struct FanOuts {
+    /// Per event: id, type, created (ms), merchant, livemode, `,type,`.
+    events: Vec<[SqlValue; 6]>,
+}
+
+impl FanOuts {
+    /// Adds the event an insert into [`Table::Events`] is; answers whether
+    /// this insert is one.
+    pub(crate) fn add_insert(
+        &mut self,
+        table: Table,
+        scope: &Scope,
+        id: &str,
+        created_s: i64,
+        columns: &[(&'static str, SqlValue)],
+    ) -> bool {
+        if table != Table::Events {
+            return false;
         }
-        Dialect::Postgres => {
-            "INSERT INTO webhook_deliveries \
-             (merchant_id, livemode, event_id, endpoint_id, event_type, created_ms, state, attempts, next_attempt_at_ms) \
-             SELECT merchant_id, livemode, ?1::TEXT, id, ?2::TEXT, ?3::BIGINT, 'pending', 0, ?3::BIGINT \
-             FROM webhook_endpoints \
-             WHERE merchant_id = ?4 AND livemode = ?5 AND status = 'enabled' AND NOT deleted \
-             AND (enabled_events = ',*,' OR strpos(enabled_events, ?6) > 0)"
-        }
-    };
-    fixed(
-        d,
-        text_sql,
-        vec![
-            text(event_id),
+        let event_type = columns.iter().find_map(|(name, value)| match value {
+            SqlValue::Text(text) if *name == "event_type" => Some(text.as_str()),
+            _ => None,
+        });
+        let event_type = event_type.expect("every event row names its event_type");
+        self.events.push([
+            text(id),
             text(event_type),
-            int(created_ms),
+            int(created_s * 1000),
             text(scope.merchant_id.as_str()),
             SqlValue::Bool(scope.livemode),
             text(&format!(",{event_type},")),
-        ],
-    )
+        ]);
+        true
+    }
+
+    /// The statements of the events added since the last call, in the
+    /// order added (deliveries take `seq` in event order, then endpoint
+    /// order); none when there were none.
+    pub(crate) fn take_statements(&mut self, d: Dialect) -> Vec<Sql> {
+        let mut events = std::mem::take(&mut self.events);
+        let mut statements = vec![];
+        while !events.is_empty() {
+            let rest = events.split_off(events.len().min(EVENTS_PER_FAN_OUT_MAX));
+            statements.push(fan_out(d, events));
+            events = rest;
+        }
+        statements
+    }
+}
+
+/// One statement fanning out `events` (rows of [`FanOuts`]), joined to
+/// the endpoints through their scope index.
+fn fan_out(d: Dialect, events: Vec<[SqlValue; 6]>) -> Sql {
+    // PostgreSQL cannot infer the types of placeholders in a VALUES list.
+    let (casts, find) = match d {
+        Dialect::Sqlite => (["", "", "", "", "", ""], "instr"),
+        Dialect::Postgres => (
+            [
+                "::TEXT",
+                "::TEXT",
+                "::BIGINT",
+                "::TEXT",
+                "::BOOLEAN",
+                "::TEXT",
+            ],
+            "strpos",
+        ),
+    };
+    let mut b = Builder::new(
+        d,
+        "WITH fanned (n, event_id, event_type, created_ms, merchant_id, livemode, pattern) AS (VALUES ",
+    );
+    for (n, event) in events.into_iter().enumerate() {
+        b.push(if n > 0 { ", (" } else { "(" });
+        b.push(&n.to_string());
+        for (value, cast) in event.into_iter().zip(casts) {
+            b.push(", ").bind(value).push(cast);
+        }
+        b.push(")");
+    }
+    b.push(
+        ") INSERT INTO webhook_deliveries \
+         (merchant_id, livemode, event_id, endpoint_id, event_type, created_ms, state, attempts, next_attempt_at_ms) \
+         SELECT e.merchant_id, e.livemode, f.event_id, e.id, f.event_type, f.created_ms, 'pending', 0, f.created_ms \
+         FROM fanned f JOIN webhook_endpoints e ON e.merchant_id = f.merchant_id AND e.livemode = f.livemode \
+         WHERE e.status = 'enabled' AND NOT e.deleted \
+         AND (e.enabled_events = ',*,' OR ",
+    );
+    b.push(find)
+        .push("(e.enabled_events, f.pattern) > 0) ORDER BY f.n, e.seq");
+    b.finish()
 }
 
 /// Whether `scope` has an endpoint an event could fan out to (enabled,
@@ -74,27 +135,6 @@ pub(crate) fn enabled_endpoint_of(d: Dialect, scope: &Scope) -> Sql {
             SqlValue::Bool(scope.livemode),
         ],
     )
-}
-
-/// The fan-out that accompanies an insert into [`Table::Events`], if
-/// this insert is one.
-pub(crate) fn fan_out_of_insert(
-    d: Dialect,
-    table: Table,
-    scope: &Scope,
-    id: &str,
-    created_s: i64,
-    columns: &[(&'static str, SqlValue)],
-) -> Option<Sql> {
-    if table != Table::Events {
-        return None;
-    }
-    let event_type = columns.iter().find_map(|(name, value)| match value {
-        SqlValue::Text(text) if *name == "event_type" => Some(text.as_str()),
-        _ => None,
-    });
-    let event_type = event_type.expect("every event row names its event_type");
-    Some(fan_out(d, scope, id, event_type, created_s * 1000))
 }
 
 /// Columns a claim returns, in order.
