@@ -541,7 +541,7 @@ fn reversal_of_row(row: &tokio_postgres::Row) -> Result<PendingReversalRow, Stor
 
 /// A write set turned into statements in the caller's task (so that a
 /// programming error in building SQL panics there, not in the writer):
-/// documents first (the events' webhook fan-outs in one statement after
+/// documents first (the events' webhook fan-outs, one statement per scope, after
 /// them, or before a redelivery), then ledger appends; risk writes move
 /// after the batch commits (`PgStore::count_risk`).
 pub(crate) struct PlannedWrites {

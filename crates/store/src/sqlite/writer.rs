@@ -453,7 +453,7 @@ fn check_foreign_keys(conn: &Connection) -> Result<(), StoreError> {
 /// Applies a write set; the caller's savepoint undoes it on error.
 ///
 /// Documents and idempotency completions go in the order given; then the
-/// events' webhook fan-outs in one statement (`webhooks::FanOuts`; before
+/// events' webhook fan-outs in one statement per scope (`webhooks::FanOuts`; before
 /// a redelivery, which may name a delivery they create), the risk writes
 /// as one multi-row statement per kind (`bulk::risk_statements`), and the
 /// ledger appends last, after the state changes they belong to.
