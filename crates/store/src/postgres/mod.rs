@@ -19,8 +19,8 @@ use crate::migrations::{
     CREATE_MIGRATIONS_TABLE, MIGRATIONS, SELECT_APPLIED,
 };
 use crate::model::{
-    page_of, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, Scope, Table, WriteOp,
-    WriteSet,
+    page_of, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, RiskWrite, Scope, Table,
+    WriteOp, WriteSet,
 };
 use crate::reversals::{PendingReversalRow, ReversalState};
 use crate::sql::accounts::{self, ClaimDecision, ClaimRow};
@@ -349,11 +349,13 @@ impl PgStore {
     /// (locks held for one round trip, rows in one global order). A crash in
     /// between loses at most these increments: velocity signals may then
     /// undercount by one payment; no money or payment state depends on them.
-    async fn count_risk(client: &deadpool_postgres::Client, mut counters: Vec<Sql>) {
-        if counters.is_empty() {
+    /// The batch's writes are merged (`bulk::risk_statements`): additions to
+    /// one counter summed, one multi-row upsert per kind in key order.
+    async fn count_risk(client: &deadpool_postgres::Client, risk: Vec<RiskWrite>) {
+        if risk.is_empty() {
             return;
         }
-        counters.sort_by(|a, b| (&a.text, &a.params).cmp(&(&b.text, &b.params)));
+        let counters = crate::bulk::risk_statements(D, risk);
         if let Err(err) = pipeline::run_in_async_commit(client, &counters).await {
             tracing::warn!(error = %err, "risk counters not updated after a committed payment");
         }
@@ -531,33 +533,36 @@ fn reversal_of_row(row: &tokio_postgres::Row) -> Result<PendingReversalRow, Stor
 
 /// A write set turned into statements in the caller's task (so that a
 /// programming error in building SQL panics there, not in the writer):
-/// documents first, then ledger appends; risk counters move after the
-/// batch commits (`PgStore::count_risk`).
+/// documents first (the events' webhook fan-outs, one statement per scope, after
+/// them, or before a redelivery), then ledger appends; risk writes move
+/// after the batch commits (`PgStore::count_risk`).
 pub(crate) struct PlannedWrites {
     statements: Vec<Sql>,
     checks: Vec<Check>,
     ledger: Vec<portcullis_ledger::LedgerTransaction>,
-    counters: Vec<Sql>,
+    risk: Vec<RiskWrite>,
 }
 
 impl PlannedWrites {
     pub(crate) fn of(writes: WriteSet) -> Self {
         let mut planned = Vec::with_capacity(writes.ops.len() + 2);
-        let mut counters = vec![];
+        let mut fan_outs = webhooks::FanOuts::default();
+        let mut risk = vec![];
         let mut ledger = vec![];
         for op in writes.ops {
             match op {
                 WriteOp::LedgerAppend { transaction } => ledger.push(transaction),
-                WriteOp::Risk(write) => counters.push(crate::sql::risk::write(D, &write)),
-                op => plan(&op, &mut planned),
+                WriteOp::Risk(write) => risk.push(write),
+                op => plan(&op, &mut planned, &mut fan_outs),
             }
         }
+        plan_fan_outs(&mut planned, &mut fan_outs);
         let (statements, checks) = planned.into_iter().unzip();
         Self {
             statements,
             checks,
             ledger,
-            counters,
+            risk,
         }
     }
 
@@ -625,8 +630,19 @@ impl Check {
     }
 }
 
-/// The statements of a document or idempotency write, with their checks.
-fn plan(op: &WriteOp, planned: &mut Vec<(Sql, Check)>) {
+/// The fan-outs of the events planned since the last call.
+fn plan_fan_outs(planned: &mut Vec<(Sql, Check)>, fan_outs: &mut webhooks::FanOuts) {
+    planned.extend(
+        fan_outs
+            .take_statements(D)
+            .into_iter()
+            .map(|sql| (sql, Check::None)),
+    );
+}
+
+/// The statements of a document or idempotency write, with their checks;
+/// an event's fan-out is gathered into `fan_outs`.
+fn plan(op: &WriteOp, planned: &mut Vec<(Sql, Check)>, fan_outs: &mut webhooks::FanOuts) {
     match op {
         WriteOp::Insert {
             table,
@@ -640,11 +656,7 @@ fn plan(op: &WriteOp, planned: &mut Vec<(Sql, Check)>) {
                 docs::insert_doc(D, *table, scope, id, *created, columns, body),
                 Check::None,
             ));
-            if let Some(fan_out) =
-                webhooks::fan_out_of_insert(D, *table, scope, id, *created, columns)
-            {
-                planned.push((fan_out, Check::None));
-            }
+            fan_outs.add_insert(*table, scope, id, *created, columns);
         }
         WriteOp::Update {
             table,
@@ -675,10 +687,13 @@ fn plan(op: &WriteOp, planned: &mut Vec<(Sql, Check)>) {
             event_id,
             one,
             now_ms,
-        } => planned.push((
-            webhooks::redeliver(D, scope, event_id, one.as_ref(), *now_ms),
-            Check::None,
-        )),
+        } => {
+            plan_fan_outs(planned, fan_outs);
+            planned.push((
+                webhooks::redeliver(D, scope, event_id, one.as_ref(), *now_ms),
+                Check::None,
+            ));
+        }
         WriteOp::Risk(_) | WriteOp::LedgerAppend { .. } => {
             unreachable!("commit applies counters and ledger appends after the documents")
         }

@@ -25,8 +25,7 @@ mod rounds;
 
 use super::convert::map_err;
 use super::{ledger, PgStore, PlannedWrites};
-use crate::model::WriteSet;
-use crate::sql::Sql;
+use crate::model::{RiskWrite, WriteSet};
 use crate::StoreError;
 use deadpool_postgres::Pool;
 use portcullis_ledger::LedgerTransaction;
@@ -174,20 +173,20 @@ async fn apply_batch(
         record_head_held(taken);
     }
     tx.commit().await.map_err(map_err)?;
-    let mut counters: Vec<Sql> = vec![];
+    let mut risk: Vec<RiskWrite> = vec![];
     let results = jobs
         .iter_mut()
         .zip(states)
         .map(|(job, state)| match state {
             State::Applied => {
-                counters.append(&mut job.writes.counters);
+                risk.append(&mut job.writes.risk);
                 Ok(())
             }
             State::Failed(err) | State::Refused(err) => Err(err),
             State::Pending => unreachable!("every job's documents were applied or failed"),
         })
         .collect();
-    PgStore::count_risk(client, counters).await;
+    PgStore::count_risk(client, risk).await;
     Ok(results)
 }
 

@@ -1,9 +1,12 @@
-//! The risk writes of a bulk write set (`crate::bulk`) in few statements:
-//! counter additions and card sightings as multi-row upserts (their keys
+//! The risk writes of a write set (`crate::bulk::risk_statements`: a bulk
+//! write set, one payment's, or a PostgreSQL batch's) in few statements:
+//! counter additions and cards seen as multi-row upserts (their keys
 //! unique once `bulk::coalesce_risk` has merged them, as a multi-row
 //! upsert requires), routing outcomes of one bucket summed into one
-//! statement, anything else as `risk::write` writes it. Rows go in key
-//! order, so concurrent writers lock shared rows in one global order.
+//! statement, card locations as `risk::write` writes them. Statements go
+//! table by table and rows in key order (a stable sort: repeated card
+//! locations keep their order), so concurrent writers lock shared rows in
+//! one global order.
 
 use super::risk::{add_routing_outcomes, upsert, upsert_row, RoutingKey, Upsert};
 use super::{Dialect, Sql};
@@ -21,7 +24,7 @@ pub(crate) fn statements(dialect: Dialect, writes: &[RiskWrite]) -> Vec<Sql> {
     let mut counts: Vec<Vec<SqlValue>> = vec![];
     let mut cards: Vec<Vec<SqlValue>> = vec![];
     let mut routing: Vec<RoutingSum<'_>> = vec![];
-    let mut others = vec![];
+    let mut sightings: Vec<&RiskWrite> = vec![];
     for write in writes {
         if let Some((kind, row)) = upsert_row(write) {
             match kind {
@@ -65,11 +68,13 @@ pub(crate) fn statements(dialect: Dialect, writes: &[RiskWrite]) -> Vec<Sql> {
                     )),
                 }
             }
-            _ => others.push(super::risk::write(dialect, write)),
+            _ => sightings.push(write),
         }
     }
     counts.sort();
     cards.sort();
+    routing.sort_by(|(a, _, _), (b, _, _)| routing_order(a).cmp(&routing_order(b)));
+    sightings.sort_by(|a, b| sighting_order(a).cmp(&sighting_order(b)));
     let mut statements = multi_row(dialect, Upsert::Count, &counts);
     statements.extend(multi_row(dialect, Upsert::CardSeen, &cards));
     statements.extend(
@@ -77,8 +82,33 @@ pub(crate) fn statements(dialect: Dialect, writes: &[RiskWrite]) -> Vec<Sql> {
             .iter()
             .map(|(key, yes, no)| add_routing_outcomes(dialect, key, *yes, *no)),
     );
-    statements.extend(others);
+    statements.extend(
+        sightings
+            .into_iter()
+            .map(|write| super::risk::write(dialect, write)),
+    );
     statements
+}
+
+fn routing_order<'a>(key: &RoutingKey<'a>) -> (&'a str, bool, &'a str, &'a str, i64, i64) {
+    (
+        key.scope.merchant_id.as_str(),
+        key.scope.livemode,
+        key.segment,
+        key.connector_account,
+        key.slot,
+        key.bucket_start,
+    )
+}
+
+/// A card location's key; `None` for the other writes, which do not reach here.
+fn sighting_order(write: &RiskWrite) -> Option<(&str, bool, &str)> {
+    match write {
+        RiskWrite::Sighting { scope, card, .. } => {
+            Some((scope.merchant_id.as_str(), scope.livemode, card.as_str()))
+        }
+        _ => None,
+    }
 }
 
 fn multi_row(dialect: Dialect, kind: Upsert, rows: &[Vec<SqlValue>]) -> Vec<Sql> {
@@ -129,6 +159,55 @@ mod tests {
         assert_eq!(
             tail(&statements[1]),
             vec![SqlValue::Integer(1), SqlValue::Integer(0)]
+        );
+    }
+
+    fn sighting(card: &str, seen_at: i64) -> RiskWrite {
+        RiskWrite::Sighting {
+            scope: scope(),
+            card: card.to_owned(),
+            latitude_micro: 1,
+            longitude_micro: 2,
+            seen_at,
+        }
+    }
+
+    #[test]
+    fn routing_buckets_and_card_locations_go_in_key_order_repeats_as_given() {
+        let writes = vec![
+            sighting("fp_b", 9),
+            outcome(2, true),
+            sighting("fp_a", 8),
+            sighting("fp_b", 7),
+            outcome(1, true),
+        ];
+        let statements = statements(Dialect::Sqlite, &writes);
+        let keys: Vec<(SqlValue, SqlValue)> = statements
+            .iter()
+            .map(|sql| (sql.params[2].clone(), sql.params[4].clone()))
+            .collect();
+        let text = |s: &str| SqlValue::Text(s.to_owned());
+        assert_eq!(
+            keys,
+            vec![
+                (text("card:usd"), SqlValue::Integer(1)),
+                (text("card:usd"), SqlValue::Integer(2)),
+                (text("fp_a"), SqlValue::Integer(2)),
+                (text("fp_b"), SqlValue::Integer(2)),
+                (text("fp_b"), SqlValue::Integer(2)),
+            ]
+        );
+        let seen_at: Vec<SqlValue> = statements[2..]
+            .iter()
+            .map(|sql| sql.params[5].clone())
+            .collect();
+        assert_eq!(
+            seen_at,
+            vec![
+                SqlValue::Integer(8),
+                SqlValue::Integer(9),
+                SqlValue::Integer(7)
+            ]
         );
     }
 

@@ -20,46 +20,115 @@ fn opt_int(value: Option<i64>) -> SqlValue {
     value.map_or(SqlValue::Null, SqlValue::Integer)
 }
 
-/// One pending delivery per enabled, undeleted endpoint of the scope that
-/// takes `event_type` (or `*`), due at once. Runs inside the transaction
-/// that inserts the event, so it sees exactly the endpoints that exist then.
-pub(crate) fn fan_out(
-    d: Dialect,
-    scope: &Scope,
-    event_id: &str,
-    event_type: &str,
-    created_ms: i64,
-) -> Sql {
-    // PostgreSQL cannot infer the types of placeholders in a SELECT list.
-    let text_sql = match d {
-        Dialect::Sqlite => {
-            "INSERT INTO webhook_deliveries \
-             (merchant_id, livemode, event_id, endpoint_id, event_type, created_ms, state, attempts, next_attempt_at_ms) \
-             SELECT merchant_id, livemode, ?1, id, ?2, ?3, 'pending', 0, ?3 FROM webhook_endpoints \
-             WHERE merchant_id = ?4 AND livemode = ?5 AND status = 'enabled' AND NOT deleted \
-             AND (enabled_events = ',*,' OR instr(enabled_events, ?6) > 0)"
+/// Most events in one fan-out statement (five values each).
+const EVENTS_PER_FAN_OUT_MAX: usize = 200;
+
+/// The webhook fan-outs of a write set's events, gathered as its inserts
+/// are planned and run as one statement per scope (and per
+/// `EVENTS_PER_FAN_OUT_MAX` events): each event gets one pending delivery
+/// per enabled, undeleted endpoint of its scope that takes its type (or
+/// `*`), due at the event's created time. The statements run inside the
+/// transaction that inserts the events, so they see exactly the endpoints
+/// that exist then.
+#[derive(Debug, Default)]
+pub(crate) struct FanOuts {
+    /// Per scope, per event: its position, id, type, created (ms), `,type,`.
+    scopes: Vec<(Scope, Vec<[SqlValue; 5]>)>,
+}
+
+impl FanOuts {
+    /// Adds the event an insert into [`Table::Events`] is; answers whether
+    /// this insert is one.
+    pub(crate) fn add_insert(
+        &mut self,
+        table: Table,
+        scope: &Scope,
+        id: &str,
+        created_s: i64,
+        columns: &[(&'static str, SqlValue)],
+    ) -> bool {
+        if table != Table::Events {
+            return false;
         }
-        Dialect::Postgres => {
-            "INSERT INTO webhook_deliveries \
-             (merchant_id, livemode, event_id, endpoint_id, event_type, created_ms, state, attempts, next_attempt_at_ms) \
-             SELECT merchant_id, livemode, ?1::TEXT, id, ?2::TEXT, ?3::BIGINT, 'pending', 0, ?3::BIGINT \
-             FROM webhook_endpoints \
-             WHERE merchant_id = ?4 AND livemode = ?5 AND status = 'enabled' AND NOT deleted \
-             AND (enabled_events = ',*,' OR strpos(enabled_events, ?6) > 0)"
-        }
-    };
-    fixed(
-        d,
-        text_sql,
-        vec![
-            text(event_id),
+        let event_type = columns.iter().find_map(|(name, value)| match value {
+            SqlValue::Text(text) if *name == "event_type" => Some(text.as_str()),
+            _ => None,
+        });
+        let event_type = event_type.expect("every event row names its event_type");
+        let events = match self.scopes.iter().position(|(known, _)| known == scope) {
+            Some(index) => &mut self.scopes[index].1,
+            None => {
+                self.scopes.push((scope.clone(), vec![]));
+                &mut self.scopes.last_mut().expect("just pushed").1
+            }
+        };
+        events.push([
+            int(events.len() as i64),
+            text(id),
             text(event_type),
-            int(created_ms),
-            text(scope.merchant_id.as_str()),
-            SqlValue::Bool(scope.livemode),
+            int(created_s * 1000),
             text(&format!(",{event_type},")),
-        ],
-    )
+        ]);
+        true
+    }
+
+    /// The statements of the events added since the last call; none when
+    /// there were none. An endpoint's deliveries take `seq` in the order
+    /// its events were added.
+    pub(crate) fn take_statements(&mut self, d: Dialect) -> Vec<Sql> {
+        let mut statements = vec![];
+        for (scope, mut events) in std::mem::take(&mut self.scopes) {
+            while !events.is_empty() {
+                let rest = events.split_off(events.len().min(EVENTS_PER_FAN_OUT_MAX));
+                statements.push(fan_out(d, &scope, events));
+                events = rest;
+            }
+        }
+        statements
+    }
+}
+
+/// One statement fanning out `events` (rows of [`FanOuts`]) of `scope`.
+/// The scope's endpoints are the outer loop (SQLite keeps a `CROSS JOIN`'s
+/// order, and reads them in `seq` order from their scope index), so a scope
+/// with no enabled endpoint costs one index probe and never reads the
+/// events; PostgreSQL, which may join in either order, is told the order.
+fn fan_out(d: Dialect, scope: &Scope, events: Vec<[SqlValue; 5]>) -> Sql {
+    // PostgreSQL cannot infer the types of placeholders in a VALUES list.
+    let (casts, find, order) = match d {
+        Dialect::Sqlite => (["", "", "", "", ""], "instr", ""),
+        Dialect::Postgres => (
+            ["::BIGINT", "::TEXT", "::TEXT", "::BIGINT", "::TEXT"],
+            "strpos",
+            " ORDER BY e.seq, f.column1",
+        ),
+    };
+    let mut b = Builder::new(
+        d,
+        "INSERT INTO webhook_deliveries \
+         (merchant_id, livemode, event_id, endpoint_id, event_type, created_ms, state, attempts, next_attempt_at_ms) \
+         SELECT e.merchant_id, e.livemode, f.column2, e.id, f.column3, f.column4, 'pending', 0, f.column4 \
+         FROM webhook_endpoints e CROSS JOIN (VALUES ",
+    );
+    for (n, event) in events.into_iter().enumerate() {
+        b.push(if n > 0 { ", (" } else { "(" });
+        for (i, (value, cast)) in event.into_iter().zip(casts).enumerate() {
+            if i > 0 {
+                b.push(", ");
+            }
+            b.bind(value).push(cast);
+        }
+        b.push(")");
+    }
+    b.push(") AS f WHERE e.merchant_id = ")
+        .bind(text(scope.merchant_id.as_str()));
+    b.push(" AND e.livemode = ")
+        .bind(SqlValue::Bool(scope.livemode));
+    b.push(" AND e.status = 'enabled' AND NOT e.deleted AND (e.enabled_events = ',*,' OR ")
+        .push(find)
+        .push("(e.enabled_events, f.column5) > 0)")
+        .push(order);
+    b.finish()
 }
 
 /// Whether `scope` has an endpoint an event could fan out to (enabled,
@@ -74,27 +143,6 @@ pub(crate) fn enabled_endpoint_of(d: Dialect, scope: &Scope) -> Sql {
             SqlValue::Bool(scope.livemode),
         ],
     )
-}
-
-/// The fan-out that accompanies an insert into [`Table::Events`], if
-/// this insert is one.
-pub(crate) fn fan_out_of_insert(
-    d: Dialect,
-    table: Table,
-    scope: &Scope,
-    id: &str,
-    created_s: i64,
-    columns: &[(&'static str, SqlValue)],
-) -> Option<Sql> {
-    if table != Table::Events {
-        return None;
-    }
-    let event_type = columns.iter().find_map(|(name, value)| match value {
-        SqlValue::Text(text) if *name == "event_type" => Some(text.as_str()),
-        _ => None,
-    });
-    let event_type = event_type.expect("every event row names its event_type");
-    Some(fan_out(d, scope, id, event_type, created_s * 1000))
 }
 
 /// Columns a claim returns, in order.
@@ -332,4 +380,44 @@ pub(crate) fn redeliver(
 
 pub(crate) fn state_of(text_value: &str) -> Option<DeliveryState> {
     DeliveryState::parse(text_value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_domain::ids::MerchantId;
+
+    fn scope(merchant: &str) -> Scope {
+        Scope {
+            merchant_id: MerchantId::parse(merchant).unwrap(),
+            livemode: false,
+        }
+    }
+
+    fn add(fan_outs: &mut FanOuts, scope: &Scope, table: Table, n: usize) -> bool {
+        let columns = [("event_type", SqlValue::Text("charge.succeeded".to_owned()))];
+        fan_outs.add_insert(table, scope, &format!("evt_{n}"), 1, &columns)
+    }
+
+    #[test]
+    fn events_fan_out_in_one_statement_per_scope_and_chunk() {
+        let (acme, globex) = (scope("acct_acme"), scope("acct_globex"));
+        let mut fan_outs = FanOuts::default();
+        assert!(!add(&mut fan_outs, &acme, Table::PaymentIntents, 0));
+        for n in 0..=EVENTS_PER_FAN_OUT_MAX {
+            assert!(add(&mut fan_outs, &acme, Table::Events, n));
+        }
+        assert!(add(&mut fan_outs, &globex, Table::Events, 0));
+        let statements = fan_outs.take_statements(Dialect::Sqlite);
+        let events: Vec<usize> = statements
+            .iter()
+            .map(|sql| (sql.params.len() - 2) / 5)
+            .collect();
+        assert_eq!(events, vec![EVENTS_PER_FAN_OUT_MAX, 1, 1]);
+        assert_eq!(
+            statements[2].params[5],
+            SqlValue::Text("acct_globex".to_owned())
+        );
+        assert!(fan_outs.take_statements(Dialect::Sqlite).is_empty());
+    }
 }

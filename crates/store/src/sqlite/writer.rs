@@ -450,13 +450,20 @@ fn check_foreign_keys(conn: &Connection) -> Result<(), StoreError> {
     }
 }
 
-/// Applies a write set, its ledger appends last (after the state changes
-/// they belong to); the caller's savepoint undoes it on error.
+/// Applies a write set; the caller's savepoint undoes it on error.
+///
+/// Documents and idempotency completions go in the order given; then the
+/// events' webhook fan-outs in one statement per scope (`webhooks::FanOuts`; before
+/// a redelivery, which may name a delivery they create), the risk writes
+/// as one multi-row statement per kind (`bulk::risk_statements`), and the
+/// ledger appends last, after the state changes they belong to.
 pub(crate) fn apply(conn: &Connection, writes: &WriteSet) -> Result<(), StoreError> {
+    let mut fan_outs = webhooks::FanOuts::default();
+    let mut risk = vec![];
     for op in &writes.ops {
         match op {
-            // Ledger appends go last, after the state changes they belong to.
             WriteOp::LedgerAppend { .. } => {}
+            WriteOp::Risk(write) => risk.push(write.clone()),
             WriteOp::Insert {
                 table,
                 scope,
@@ -469,60 +476,72 @@ pub(crate) fn apply(conn: &Connection, writes: &WriteSet) -> Result<(), StoreErr
                     conn,
                     &docs::insert_doc(D, *table, scope, id, *created, columns, body),
                 )?;
-                if let Some(fan_out) =
-                    webhooks::fan_out_of_insert(D, *table, scope, id, *created, columns)
-                {
-                    execute(conn, &fan_out)?;
-                }
+                fan_outs.add_insert(*table, scope, id, *created, columns);
             }
-            WriteOp::Update {
-                table,
-                scope,
-                id,
-                expected_version,
-                columns,
-                body,
-            } => {
-                let sql = docs::update_doc(D, *table, scope, id, *expected_version, columns, body);
-                if execute(conn, &sql)? == 0 {
-                    return Err(missing_or_conflict(conn, *table, scope, id)?);
-                }
+            WriteOp::Redeliver { .. } => {
+                execute_all(conn, fan_outs.take_statements(D))?;
+                apply_other(conn, op)?;
             }
-            WriteOp::Risk(write) => {
-                execute(conn, &crate::sql::risk::write(D, write))?;
-            }
-            WriteOp::Redeliver {
-                scope,
-                event_id,
-                one,
-                now_ms,
-            } => {
-                execute(
-                    conn,
-                    &webhooks::redeliver(D, scope, event_id, one.as_ref(), *now_ms),
-                )?;
-            }
-            WriteOp::CompleteIdempotency {
-                merchant_id,
-                key,
-                status_code,
-                response_body,
-            } => {
-                let sql = accounts::complete_idempotency(
-                    D,
-                    merchant_id,
-                    key,
-                    *status_code,
-                    response_body,
-                );
-                if execute(conn, &sql)? == 0 {
-                    return Err(StoreError::ClaimLost);
-                }
-            }
+            op => apply_other(conn, op)?,
         }
     }
+    execute_all(conn, fan_outs.take_statements(D))?;
+    execute_all(conn, crate::bulk::risk_statements(D, risk))?;
     for transaction in writes.ledger_appends() {
         super::ledger::append(conn, transaction)?;
+    }
+    Ok(())
+}
+
+fn execute_all(conn: &Connection, statements: Vec<crate::sql::Sql>) -> Result<(), StoreError> {
+    for sql in &statements {
+        execute(conn, sql)?;
+    }
+    Ok(())
+}
+
+/// Applies an update, redelivery or idempotency completion.
+fn apply_other(conn: &Connection, op: &WriteOp) -> Result<(), StoreError> {
+    match op {
+        WriteOp::Update {
+            table,
+            scope,
+            id,
+            expected_version,
+            columns,
+            body,
+        } => {
+            let sql = docs::update_doc(D, *table, scope, id, *expected_version, columns, body);
+            if execute(conn, &sql)? == 0 {
+                return Err(missing_or_conflict(conn, *table, scope, id)?);
+            }
+        }
+        WriteOp::Redeliver {
+            scope,
+            event_id,
+            one,
+            now_ms,
+        } => {
+            execute(
+                conn,
+                &webhooks::redeliver(D, scope, event_id, one.as_ref(), *now_ms),
+            )?;
+        }
+        WriteOp::CompleteIdempotency {
+            merchant_id,
+            key,
+            status_code,
+            response_body,
+        } => {
+            let sql =
+                accounts::complete_idempotency(D, merchant_id, key, *status_code, response_body);
+            if execute(conn, &sql)? == 0 {
+                return Err(StoreError::ClaimLost);
+            }
+        }
+        WriteOp::Insert { .. } | WriteOp::Risk(_) | WriteOp::LedgerAppend { .. } => {
+            unreachable!("`apply` runs inserts, risk writes and ledger appends itself")
+        }
     }
     Ok(())
 }

@@ -157,6 +157,55 @@ async fn an_event_fans_out_to_each_enabled_endpoint_of_its_scope_that_takes_its_
     assert_eq!(first.next_attempt_at_ms, Some(T0 * 1000));
 }
 
+contract!(the_events_of_one_write_set_fan_out_each_to_its_own_endpoints_in_order);
+async fn the_events_of_one_write_set_fan_out_each_to_its_own_endpoints_in_order(db: &TestDb) {
+    let store = &db.store;
+    let acme = test_scope(&merchant(store, "Acme").await.id);
+    let live = Scope {
+        livemode: true,
+        ..acme.clone()
+    };
+    let mut writes = WriteSet::new();
+    writes.push(endpoint(&acme, "we_all", "enabled", ",*,", false));
+    writes.push(endpoint(
+        &acme,
+        "we_fail",
+        "enabled",
+        ",charge.failed,",
+        false,
+    ));
+    writes.push(endpoint(&acme, "we_off", "disabled", ",*,", false));
+    writes.push(endpoint(&acme, "we_gone", "enabled", ",*,", true));
+    writes.push(endpoint(&live, "we_live", "enabled", ",*,", false));
+    store.commit(writes).await.unwrap();
+
+    let mut writes = WriteSet::new();
+    writes.push(event(&acme, "evt_a", "charge.succeeded"));
+    writes.push(event(&acme, "evt_b", "charge.failed"));
+    writes.push(event(&live, "evt_c", "charge.succeeded"));
+    writes.push(event(&acme, "evt_d", "payment_intent.created"));
+    store.commit(writes).await.unwrap();
+
+    assert_eq!(endpoints_of(store, &acme, "evt_a").await, ["we_all"]);
+    assert_eq!(
+        endpoints_of(store, &acme, "evt_b").await,
+        ["we_all", "we_fail"]
+    );
+    assert_eq!(endpoints_of(store, &live, "evt_c").await, ["we_live"]);
+    assert_eq!(endpoints_of(store, &acme, "evt_d").await, ["we_all"]);
+    let filter = DeliveryFilter::Endpoint {
+        endpoint_id: "we_all".to_owned(),
+        starting_after: None,
+    };
+    let page = store.list_deliveries(&acme, &filter, 10).await.unwrap();
+    let newest_first: Vec<String> = page
+        .deliveries
+        .into_iter()
+        .map(|d| d.key.event_id)
+        .collect();
+    assert_eq!(newest_first, ["evt_d", "evt_b", "evt_a"]);
+}
+
 contract!(an_event_write_that_fails_leaves_no_delivery);
 async fn an_event_write_that_fails_leaves_no_delivery(db: &TestDb) {
     let store = &db.store;
