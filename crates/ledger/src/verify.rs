@@ -57,12 +57,17 @@ pub enum Fault {
     /// The chain-head row does not name the last entry.
     HeadMismatch { head: ChainHead },
     /// A balance row differs from the sum of the account's postings.
-    BalanceMismatch {
-        account: String,
-        currency: String,
-        stored_minor: i64,
-        computed_minor: i128,
-    },
+    BalanceMismatch(Box<BalanceMismatch>),
+}
+
+/// A balance row that differs from the sum of its account's postings
+/// (boxed in [`Fault`], so that a `Result<_, Finding>` stays small).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalanceMismatch {
+    pub account: String,
+    pub currency: String,
+    pub stored_minor: i64,
+    pub computed_minor: i128,
 }
 
 /// The first fault found, and where.
@@ -92,9 +97,10 @@ impl fmt::Display for Finding {
             Fault::PostingsDiffer => write!(f, "posting rows differ from the hashed content"),
             Fault::StrayRows { transactions, postings } => write!(f, "{transactions} transaction rows and {postings} posting rows are stored, more than the chain holds"),
             Fault::HeadMismatch { head } => write!(f, "the chain head says entry {} ({}), which is not the last entry", head.sequence, head.hash),
-            Fault::BalanceMismatch { account, currency, stored_minor, computed_minor } => write!(
+            Fault::BalanceMismatch(mismatch) => write!(
                 f,
-                "balance of {account} in {currency} is {stored_minor} but its postings sum to {computed_minor}"
+                "balance of {} in {} is {} but its postings sum to {}",
+                mismatch.account, mismatch.currency, mismatch.stored_minor, mismatch.computed_minor
             ),
         }
     }
@@ -243,12 +249,12 @@ impl Verifier {
                 return Err(Finding {
                     sequence: None,
                     id: None,
-                    fault: Fault::BalanceMismatch {
+                    fault: Fault::BalanceMismatch(Box::new(BalanceMismatch {
                         account: key.0.clone(),
                         currency: key.1.clone(),
                         stored_minor,
                         computed_minor: computed,
-                    },
+                    })),
                 });
             }
         }

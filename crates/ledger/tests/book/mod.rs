@@ -242,7 +242,7 @@ impl Book {
                 self.check_merchant(merchant, currency_index)?;
             }
         }
-        for currency_index in 0..CURRENCIES.len() {
+        for (currency_index, code) in CURRENCIES.iter().enumerate() {
             let revenue = self
                 .balances
                 .get(&(
@@ -252,10 +252,7 @@ impl Book {
                 .copied()
                 .unwrap_or(0);
             if revenue < 0 {
-                return Err(format!(
-                    "fee revenue in {} is {revenue}",
-                    CURRENCIES[currency_index]
-                ));
+                return Err(format!("fee revenue in {code} is {revenue}"));
             }
         }
         let mut verifier = Verifier::new();
