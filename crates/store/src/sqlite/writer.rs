@@ -452,12 +452,15 @@ fn check_foreign_keys(conn: &Connection) -> Result<(), StoreError> {
 
 /// Applies a write set; the caller's savepoint undoes it on error.
 ///
-/// Documents and idempotency completions go in the order given; then the
-/// events' webhook fan-outs in one statement per scope (`webhooks::FanOuts`; before
-/// a redelivery, which may name a delivery they create), the risk writes
-/// as one multi-row statement per kind (`bulk::risk_statements`), and the
-/// ledger appends last, after the state changes they belong to.
+/// Documents and idempotency completions go in the order given, a run of
+/// consecutive inserts into one table as one multi-row insert
+/// ([`PendingInserts`]); then the events' webhook fan-outs in one statement
+/// per scope (`webhooks::FanOuts`; before a redelivery, which may name a
+/// delivery they create), the risk writes as one multi-row statement per
+/// kind (`bulk::risk_statements`), and the ledger appends last, after the
+/// state changes they belong to.
 pub(crate) fn apply(conn: &Connection, writes: &WriteSet) -> Result<(), StoreError> {
+    let mut inserts = PendingInserts::default();
     let mut fan_outs = webhooks::FanOuts::default();
     let mut risk = vec![];
     for op in &writes.ops {
@@ -472,25 +475,81 @@ pub(crate) fn apply(conn: &Connection, writes: &WriteSet) -> Result<(), StoreErr
                 columns,
                 body,
             } => {
-                execute(
-                    conn,
-                    &docs::insert_doc(D, *table, scope, id, *created, columns, body),
-                )?;
+                let row = docs::NewDoc {
+                    scope,
+                    id,
+                    created: *created,
+                    columns,
+                    body,
+                };
+                inserts.add(conn, *table, row)?;
                 fan_outs.add_insert(*table, scope, id, *created, columns);
             }
             WriteOp::Redeliver { .. } => {
+                inserts.write(conn)?;
                 execute_all(conn, fan_outs.take_statements(D))?;
                 apply_other(conn, op)?;
             }
-            op => apply_other(conn, op)?,
+            op => {
+                inserts.write(conn)?;
+                apply_other(conn, op)?;
+            }
         }
     }
+    inserts.write(conn)?;
     execute_all(conn, fan_outs.take_statements(D))?;
     execute_all(conn, crate::bulk::risk_statements(D, risk))?;
     for transaction in writes.ledger_appends() {
         super::ledger::append(conn, transaction)?;
     }
     Ok(())
+}
+
+/// A write set's consecutive inserts into one table that set the same
+/// columns, held until another operation must run and then written as one
+/// multi-row insert (at most `bulk::rows_per_insert` rows), so that a
+/// statement's fixed cost (its cache lookup, binding, cursors and halt) is
+/// paid once per run: a create-and-confirm payment's second write set
+/// inserts its `charge.succeeded` and `payment_intent.succeeded` events
+/// together. A duplicate id fails the statement, and so the write set,
+/// with `Duplicate`, as a single insert did; rows keep their order (and
+/// `seq`).
+#[derive(Default)]
+struct PendingInserts<'a> {
+    table: Option<crate::Table>,
+    rows: Vec<docs::NewDoc<'a>>,
+}
+
+impl<'a> PendingInserts<'a> {
+    /// Adds `row`, first writing the run held if `row` cannot join it.
+    fn add(
+        &mut self,
+        conn: &Connection,
+        table: crate::Table,
+        row: docs::NewDoc<'a>,
+    ) -> Result<(), StoreError> {
+        let joins = self.table == Some(table)
+            && self
+                .rows
+                .first()
+                .is_some_and(|first| first.sets_same_columns_as(&row))
+            && self.rows.len() < crate::bulk::rows_per_insert(row.columns.len());
+        if !joins {
+            self.write(conn)?;
+            self.table = Some(table);
+        }
+        self.rows.push(row);
+        Ok(())
+    }
+
+    /// Writes the run held, if any.
+    fn write(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        if let Some(table) = self.table.take() {
+            execute(conn, &docs::insert_docs(D, table, &self.rows))?;
+            self.rows.clear();
+        }
+        Ok(())
+    }
 }
 
 fn execute_all(conn: &Connection, statements: Vec<crate::sql::Sql>) -> Result<(), StoreError> {
