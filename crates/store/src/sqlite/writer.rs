@@ -241,7 +241,7 @@ fn catch_up(conn: &Connection) {
 }
 
 fn commit_batch(conn: &Connection, batch: &mut Vec<WriteJob>) {
-    if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(err) = control(conn, "BEGIN IMMEDIATE") {
         // Dropping the jobs unanswered tells each waiting request the write failed.
         tracing::error!(error = %super::map_err(err), batch_len = batch.len(), "sqlite writer could not begin a transaction");
         batch.clear();
@@ -250,8 +250,8 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<WriteJob>) {
     let started = std::time::Instant::now();
     let completions: Vec<Completion> = batch.drain(..).map(|job| job(conn)).collect();
     let applied = started.elapsed();
-    let outcome = conn.execute_batch("COMMIT").map_err(|err| {
-        let _ = conn.execute_batch("ROLLBACK");
+    let outcome = control(conn, "COMMIT").map_err(|err| {
+        let _ = control(conn, "ROLLBACK");
         super::map_err(err)
     });
     metrics::histogram!("portcullis_sqlite_write_batch_size").record(completions.len() as f64);
@@ -269,19 +269,19 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<WriteJob>) {
 
 /// Runs `job` as one transaction: committed if it succeeded, else rolled back.
 fn commit_alone(conn: &Connection, job: AloneJob) {
-    if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(err) = control(conn, "BEGIN IMMEDIATE") {
         // Dropping the job unanswered tells its caller the write failed.
         tracing::error!(error = %super::map_err(err), "sqlite writer could not begin a transaction");
         return;
     }
     let (succeeded, complete) = job(conn);
     if !succeeded {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = control(conn, "ROLLBACK");
         complete(Ok(()));
         return;
     }
-    let outcome = conn.execute_batch("COMMIT").map_err(|err| {
-        let _ = conn.execute_batch("ROLLBACK");
+    let outcome = control(conn, "COMMIT").map_err(|err| {
+        let _ = control(conn, "ROLLBACK");
         super::map_err(err)
     });
     if let Err(err) = &outcome {
@@ -331,6 +331,14 @@ fn pages_written_since_last(conn: &Connection) -> u64 {
     }
 }
 
+/// Runs a transaction-control statement (`BEGIN IMMEDIATE`, `SAVEPOINT
+/// job`, `COMMIT`…) prepared once and kept in the connection's statement
+/// cache: `execute_batch` parsed its text again each time, and a write set
+/// runs four of them.
+fn control(conn: &Connection, sql: &'static str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// Runs `f` in a savepoint that is rolled back unless `f` succeeds.
 ///
 /// A panic in `f` (a programming error, such as a write naming a column the
@@ -343,17 +351,17 @@ fn in_savepoint<R>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<R, StoreError>,
 ) -> std::thread::Result<Result<R, StoreError>> {
-    if let Err(err) = conn.execute_batch("SAVEPOINT job") {
+    if let Err(err) = control(conn, "SAVEPOINT job") {
         return Ok(Err(super::map_err(err)));
     }
     // Unwind safety: whatever `f` left half done is undone by the rollback below.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
     let end = if matches!(outcome, Ok(Ok(_))) {
-        "RELEASE job"
+        control(conn, "RELEASE job")
     } else {
-        "ROLLBACK TO job; RELEASE job"
+        control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job"))
     };
-    match (conn.execute_batch(end), outcome) {
+    match (end, outcome) {
         (_, Err(panic)) => Err(panic),
         (Err(err), Ok(_)) => Ok(Err(super::map_err(err))),
         (Ok(()), Ok(result)) => Ok(result),
