@@ -36,6 +36,18 @@ pub(crate) struct DocRow {
     pub body: String,
 }
 
+impl DocRow {
+    fn as_new_doc(&self) -> docs::NewDoc<'_> {
+        docs::NewDoc {
+            scope: &self.scope,
+            id: &self.id,
+            created: self.created,
+            columns: &self.columns,
+            body: &self.body,
+        }
+    }
+}
+
 /// A bulk write set, planned.
 pub(crate) struct BulkPlan {
     /// Multi-row document inserts.
@@ -114,12 +126,18 @@ impl BulkPlan {
     }
 }
 
+/// Most rows of one multi-row document insert whose rows set
+/// `indexed_columns` columns besides the standard ones.
+pub(crate) fn rows_per_insert(indexed_columns: usize) -> usize {
+    (PARAMS_PER_STATEMENT_MAX / (STANDARD_VALUES_PER_ROW + indexed_columns))
+        .clamp(1, ROWS_PER_STATEMENT_MAX)
+}
+
 fn multi_row_inserts(dialect: Dialect, groups: &[(GroupKey, Vec<DocRow>)]) -> Vec<Sql> {
     let mut statements = vec![];
     for ((table, names), rows) in groups {
-        let per_statement = (PARAMS_PER_STATEMENT_MAX / (STANDARD_VALUES_PER_ROW + names.len()))
-            .clamp(1, ROWS_PER_STATEMENT_MAX);
-        let rows: Vec<&DocRow> = rows.iter().collect();
+        let per_statement = rows_per_insert(names.len());
+        let rows: Vec<docs::NewDoc<'_>> = rows.iter().map(DocRow::as_new_doc).collect();
         for chunk in rows.chunks(per_statement) {
             statements.push(docs::insert_docs(dialect, *table, chunk));
         }

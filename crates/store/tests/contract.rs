@@ -321,6 +321,46 @@ async fn a_write_set_whose_later_op_fails_applies_none_of_its_ops(db: &TestDb) {
     assert_eq!(get(store, &scope, "cus_fresh").await, None);
 }
 
+contract!(a_run_of_inserts_keeps_its_order_and_fails_whole_on_a_duplicate_id);
+async fn a_run_of_inserts_keeps_its_order_and_fails_whole_on_a_duplicate_id(db: &TestDb) {
+    let store = &db.store;
+    let scope = test_scope(&merchant(store, "Acme").await.id);
+    let [a, b, c] = ["a", "b", "c"]
+        .map(|n| Customer::new(&format!("cus_{n}"), T0, &format!("{n}@example.com"), n));
+
+    // One id twice in a run of consecutive inserts (SQLite writes the run
+    // as one multi-row statement): the whole write set is refused.
+    let twice = WriteSet {
+        ops: vec![a.insert(&scope), b.insert(&scope), a.insert(&scope)],
+    };
+    assert_eq!(store.commit(twice).await, Err(StoreError::Duplicate));
+    assert_eq!(get(store, &scope, "cus_a").await, None);
+    assert_eq!(get(store, &scope, "cus_b").await, None);
+
+    // An update of a row the run inserted sees it; `seq` follows the order
+    // of the operations.
+    let renamed = Customer {
+        name: "Renamed".to_owned(),
+        ..a.clone()
+    };
+    let writes = WriteSet {
+        ops: vec![
+            a.insert(&scope),
+            b.insert(&scope),
+            update(&scope, &renamed, 1),
+            c.insert(&scope),
+        ],
+    };
+    store.commit(writes).await.unwrap();
+    let docs = [
+        get(store, &scope, "cus_a").await.unwrap(),
+        get(store, &scope, "cus_b").await.unwrap(),
+        get(store, &scope, "cus_c").await.unwrap(),
+    ];
+    assert_eq!((docs[0].version, &docs[0].body), (2, &renamed.body()));
+    assert!(docs[0].seq < docs[1].seq && docs[1].seq < docs[2].seq);
+}
+
 /// Concurrent write sets; every this-many-th one is made to fail.
 const CONCURRENT_COMMITS: usize = 200;
 const FAIL_EVERY: usize = 10;

@@ -24,6 +24,30 @@ fn assert_columns(table: Table, columns: &[(&'static str, SqlValue)]) {
     }
 }
 
+/// One document to insert, borrowed from the write that carries it
+/// ([`crate::model::WriteOp::Insert`] or a bulk row).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NewDoc<'a> {
+    pub scope: &'a Scope,
+    pub id: &'a str,
+    pub created: i64,
+    pub columns: &'a [(&'static str, SqlValue)],
+    pub body: &'a str,
+}
+
+impl NewDoc<'_> {
+    /// Whether `other` sets the same indexed columns, by name and in
+    /// order, so that both can be rows of one multi-row insert.
+    pub(crate) fn sets_same_columns_as(&self, other: &NewDoc<'_>) -> bool {
+        self.columns.len() == other.columns.len()
+            && self
+                .columns
+                .iter()
+                .zip(other.columns)
+                .all(|(a, b)| a.0 == b.0)
+    }
+}
+
 pub(crate) fn insert_doc(
     dialect: Dialect,
     table: Table,
@@ -33,36 +57,23 @@ pub(crate) fn insert_doc(
     columns: &[(&'static str, SqlValue)],
     body: &str,
 ) -> Sql {
-    assert_columns(table, columns);
-    let mut b = Builder::new(
-        dialect,
-        &format!(
-            "INSERT INTO {} (id, merchant_id, livemode, created, version, body",
-            table.name()
-        ),
-    );
-    for (name, _) in columns {
-        b.push(", ").push(name);
-    }
-    b.push(") VALUES (");
-    b.bind(SqlValue::Text(id.to_owned())).push(", ");
-    b.bind(SqlValue::Text(scope.merchant_id.to_string()))
-        .push(", ");
-    b.bind(SqlValue::Bool(scope.livemode)).push(", ");
-    b.bind(SqlValue::Integer(created)).push(", 1, ");
-    b.bind(SqlValue::Text(body.to_owned()));
-    for (_, value) in columns {
-        b.push(", ").bind(value.clone());
-    }
-    b.push(")");
-    b.finish()
+    let row = NewDoc {
+        scope,
+        id,
+        created,
+        columns,
+        body,
+    };
+    insert_docs(dialect, table, &[row])
 }
 
 /// One multi-row insert of documents of `table` that all set the same
-/// `columns` (by name, in order): what `insert_doc` writes for each row.
-pub(crate) fn insert_docs(dialect: Dialect, table: Table, rows: &[&crate::bulk::DocRow]) -> Sql {
+/// `columns` (by name, in order): what `insert_doc` writes for each row,
+/// in the order given (so `seq` keeps it). A duplicate id among them, or
+/// of a stored row, fails the whole statement.
+pub(crate) fn insert_docs(dialect: Dialect, table: Table, rows: &[NewDoc<'_>]) -> Sql {
     let first = rows.first().expect("a multi-row insert has rows");
-    assert_columns(table, &first.columns);
+    assert_columns(table, first.columns);
     let mut b = Builder::new(
         dialect,
         &format!(
@@ -70,29 +81,23 @@ pub(crate) fn insert_docs(dialect: Dialect, table: Table, rows: &[&crate::bulk::
             table.name()
         ),
     );
-    for (name, _) in &first.columns {
+    for (name, _) in first.columns {
         b.push(", ").push(name);
     }
     b.push(") VALUES ");
     for (i, row) in rows.iter().enumerate() {
-        let same_columns = row.columns.len() == first.columns.len()
-            && row
-                .columns
-                .iter()
-                .zip(&first.columns)
-                .all(|(a, b)| a.0 == b.0);
         assert!(
-            same_columns,
+            row.sets_same_columns_as(first),
             "rows of one multi-row insert set the same columns"
         );
         b.push(if i > 0 { ", (" } else { "(" });
-        b.bind(SqlValue::Text(row.id.clone())).push(", ");
+        b.bind(SqlValue::Text(row.id.to_owned())).push(", ");
         b.bind(SqlValue::Text(row.scope.merchant_id.to_string()))
             .push(", ");
         b.bind(SqlValue::Bool(row.scope.livemode)).push(", ");
         b.bind(SqlValue::Integer(row.created)).push(", 1, ");
-        b.bind(SqlValue::Text(row.body.clone()));
-        for (_, value) in &row.columns {
+        b.bind(SqlValue::Text(row.body.to_owned()));
+        for (_, value) in row.columns {
             b.push(", ").bind(value.clone());
         }
         b.push(")");
