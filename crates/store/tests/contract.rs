@@ -1195,16 +1195,20 @@ async fn pruning_deletes_keys_created_before_the_cutoff(db: &TestDb) {
 /// Requests racing for one idempotency key.
 const CONCURRENT_CLAIMS: usize = 20;
 
-contract!(concurrent_claims_of_one_key_admit_exactly_one);
-async fn concurrent_claims_of_one_key_admit_exactly_one(db: &TestDb) {
-    let store = &db.store;
-    let acme = merchant(store, "Acme").await;
+/// How many of `CONCURRENT_CLAIMS` racing claims of `key` at `now` were
+/// admitted; every other one must find the key in flight.
+async fn racing_claims_admitted(
+    store: &Store,
+    merchant_id: &MerchantId,
+    key: &str,
+    now: i64,
+) -> usize {
     let tasks: Vec<_> = (0..CONCURRENT_CLAIMS)
         .map(|_| {
-            let (store, merchant_id) = (store.clone(), acme.id.clone());
+            let (store, merchant_id, key) = (store.clone(), merchant_id.clone(), key.to_owned());
             tokio::spawn(async move {
                 store
-                    .claim_idempotency(&merchant_id, "race", "fp", T0, LEASE_S)
+                    .claim_idempotency(&merchant_id, &key, "fp", now, LEASE_S)
                     .await
             })
         })
@@ -1217,7 +1221,31 @@ async fn concurrent_claims_of_one_key_admit_exactly_one(db: &TestDb) {
             Err(e) => panic!("a racing claim failed: {e}"),
         }
     }
-    assert_eq!(claimed, 1);
+    claimed
+}
+
+contract!(concurrent_claims_of_one_key_admit_exactly_one);
+async fn concurrent_claims_of_one_key_admit_exactly_one(db: &TestDb) {
+    let store = &db.store;
+    let acme = merchant(store, "Acme").await;
+    assert_eq!(racing_claims_admitted(store, &acme.id, "race", T0).await, 1);
+}
+
+contract!(concurrent_takeovers_of_a_stale_claim_admit_exactly_one);
+async fn concurrent_takeovers_of_a_stale_claim_admit_exactly_one(db: &TestDb) {
+    let store = &db.store;
+    let acme = merchant(store, "Acme").await;
+    assert_eq!(
+        claim(store, &acme.id, "stale", "fp", T0).await,
+        IdempotencyClaim::Claimed
+    );
+    // Every retry finds the key taken (on PostgreSQL, the conflicting
+    // insert's path: a transaction that locks the row and decides).
+    let late = T0 + LEASE_S + 1;
+    assert_eq!(
+        racing_claims_admitted(store, &acme.id, "stale", late).await,
+        1
+    );
 }
 
 // -------------------------------------------------------------- durability

@@ -376,6 +376,10 @@ impl PgStore {
         ledger::hash_at(&self.client().await?, sequence).await
     }
 
+    /// Claims `key` for a request. The common case, a new key, is one
+    /// autocommit `INSERT … ON CONFLICT DO NOTHING` (one round trip, durable
+    /// like any commit); only a key already there opens the transaction
+    /// that locks its row, reads it and decides (`decide_claim`).
     pub async fn claim_idempotency(
         &self,
         merchant_id: &MerchantId,
@@ -385,31 +389,25 @@ impl PgStore {
         lease_s: i64,
     ) -> Result<IdempotencyClaim, StoreError> {
         let mut client = self.client().await?;
+        let insert = accounts::claim_insert(D, merchant_id, key, fingerprint, now);
+        if execute(&client, &insert).await? == 1 {
+            return Ok(IdempotencyClaim::Claimed);
+        }
         let tx = client.transaction().await.map_err(map_err)?;
-        let claim = if execute(
-            &tx,
-            &accounts::claim_insert(D, merchant_id, key, fingerprint, now),
-        )
-        .await?
-            == 1
-        {
-            IdempotencyClaim::Claimed
-        } else {
-            let rows = query(&tx, &accounts::claim_select(D, merchant_id, key)).await?;
-            let row = rows.first().ok_or(StoreError::Conflict)?;
-            let row = ClaimRow {
-                fingerprint: row.get(0),
-                done: row.get::<_, &str>(1) == "done",
-                status_code: row.get(2),
-                response_body: row.get(3),
-                locked_at: row.get(4),
-            };
-            match accounts::decide_claim(row, fingerprint, now, lease_s) {
-                ClaimDecision::Answer(claim) => claim,
-                ClaimDecision::TakeOver => {
-                    execute(&tx, &accounts::claim_take_over(D, merchant_id, key, now)).await?;
-                    IdempotencyClaim::Claimed
-                }
+        let rows = query(&tx, &accounts::claim_select(D, merchant_id, key)).await?;
+        let row = rows.first().ok_or(StoreError::Conflict)?;
+        let row = ClaimRow {
+            fingerprint: row.get(0),
+            done: row.get::<_, &str>(1) == "done",
+            status_code: row.get(2),
+            response_body: row.get(3),
+            locked_at: row.get(4),
+        };
+        let claim = match accounts::decide_claim(row, fingerprint, now, lease_s) {
+            ClaimDecision::Answer(claim) => claim,
+            ClaimDecision::TakeOver => {
+                execute(&tx, &accounts::claim_take_over(D, merchant_id, key, now)).await?;
+                IdempotencyClaim::Claimed
             }
         };
         tx.commit().await.map_err(map_err)?;
