@@ -321,6 +321,25 @@ async fn a_write_set_whose_later_op_fails_applies_none_of_its_ops(db: &TestDb) {
     assert_eq!(get(store, &scope, "cus_fresh").await, None);
 }
 
+contract!(a_write_set_whose_first_op_fails_leaves_the_store_writable);
+async fn a_write_set_whose_first_op_fails_leaves_the_store_writable(db: &TestDb) {
+    let store = &db.store;
+    let scope = test_scope(&merchant(store, "Acme").await.id);
+    let taken = Customer::new("cus_taken", T0, "taken@example.com", "Taken");
+    store.commit(one(taken.insert(&scope))).await.unwrap();
+
+    // Alone in its batch, the failing statement is the first after the
+    // transaction's BEGIN on PostgreSQL (sent in the same pipeline).
+    let fresh = Customer::new("cus_fresh", T0 + 1, "fresh@example.com", "Fresh");
+    let dup = WriteSet {
+        ops: vec![taken.insert(&scope), fresh.insert(&scope)],
+    };
+    assert_eq!(store.commit(dup).await, Err(StoreError::Duplicate));
+    assert_eq!(get(store, &scope, "cus_fresh").await, None);
+    assert_eq!(store.commit(one(fresh.insert(&scope))).await, Ok(()));
+    assert!(get(store, &scope, "cus_fresh").await.is_some());
+}
+
 /// Concurrent write sets; every this-many-th one is made to fail.
 const CONCURRENT_COMMITS: usize = 200;
 const FAIL_EVERY: usize = 10;

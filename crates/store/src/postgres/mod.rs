@@ -603,11 +603,7 @@ impl Check {
         count == 0 && !matches!(self, Check::None)
     }
 
-    async fn holds(
-        &self,
-        tx: &deadpool_postgres::Transaction<'_>,
-        count: u64,
-    ) -> Result<(), StoreError> {
+    async fn holds(&self, tx: &impl GenericClient, count: u64) -> Result<(), StoreError> {
         if !self.fails(count) {
             return Ok(());
         }
