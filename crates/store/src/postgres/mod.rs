@@ -11,6 +11,7 @@ mod in_order;
 mod ledger;
 mod outbox;
 mod pipeline;
+mod risk_history;
 mod tls;
 mod writer;
 
@@ -279,41 +280,17 @@ impl PgStore {
             .collect())
     }
 
+    /// The card's last sighting and each query's counters, in one
+    /// statement (`risk_history`).
     pub async fn risk_history(
         &self,
         queries: &[crate::RiskCounterQuery],
         scope: &Scope,
         card: &str,
     ) -> Result<crate::RiskHistory, StoreError> {
-        use crate::sql::risk;
-        let mut statements = vec![risk::sighting(D, scope, card)];
-        for q in queries {
-            statements.push(risk::counters(D, q));
-            statements.push(risk::cards(D, q));
-        }
-        let answers = pipeline::run_all(&self.client().await?, &statements).await?;
-        let sighting = answers[0].rows.first().map(|r| crate::RiskSighting {
-            latitude_micro: r.get(0),
-            longitude_micro: r.get(1),
-            seen_at: r.get(2),
-        });
-        let counters = answers[1..]
-            .chunks(2)
-            .map(|pair| {
-                let rows = pair[0]
-                    .rows
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-                    .collect();
-                let cards = pair[1]
-                    .rows
-                    .first()
-                    .map(|r| [r.get(0), r.get(1), r.get(2), r.get(3)])
-                    .unwrap_or_default();
-                risk::fold(rows, cards)
-            })
-            .collect();
-        Ok(crate::RiskHistory { counters, sighting })
+        let statement = risk_history::statement(queries, scope, card);
+        let rows = query(&self.client().await?, &statement).await?;
+        risk_history::history_of(&rows, queries.len())
     }
 
     /// Hands `writes` to this instance's group-commit writer
