@@ -361,6 +361,25 @@ async fn a_run_of_inserts_keeps_its_order_and_fails_whole_on_a_duplicate_id(db: 
     assert!(docs[0].seq < docs[1].seq && docs[1].seq < docs[2].seq);
 }
 
+contract!(a_write_set_whose_first_op_fails_leaves_the_store_writable);
+async fn a_write_set_whose_first_op_fails_leaves_the_store_writable(db: &TestDb) {
+    let store = &db.store;
+    let scope = test_scope(&merchant(store, "Acme").await.id);
+    let taken = Customer::new("cus_taken", T0, "taken@example.com", "Taken");
+    store.commit(one(taken.insert(&scope))).await.unwrap();
+
+    // Alone in its batch, the failing statement is the first after the
+    // transaction's BEGIN on PostgreSQL (sent in the same pipeline).
+    let fresh = Customer::new("cus_fresh", T0 + 1, "fresh@example.com", "Fresh");
+    let dup = WriteSet {
+        ops: vec![taken.insert(&scope), fresh.insert(&scope)],
+    };
+    assert_eq!(store.commit(dup).await, Err(StoreError::Duplicate));
+    assert_eq!(get(store, &scope, "cus_fresh").await, None);
+    assert_eq!(store.commit(one(fresh.insert(&scope))).await, Ok(()));
+    assert!(get(store, &scope, "cus_fresh").await.is_some());
+}
+
 /// Concurrent write sets; every this-many-th one is made to fail.
 const CONCURRENT_COMMITS: usize = 200;
 const FAIL_EVERY: usize = 10;
@@ -1235,16 +1254,20 @@ async fn pruning_deletes_keys_created_before_the_cutoff(db: &TestDb) {
 /// Requests racing for one idempotency key.
 const CONCURRENT_CLAIMS: usize = 20;
 
-contract!(concurrent_claims_of_one_key_admit_exactly_one);
-async fn concurrent_claims_of_one_key_admit_exactly_one(db: &TestDb) {
-    let store = &db.store;
-    let acme = merchant(store, "Acme").await;
+/// How many of `CONCURRENT_CLAIMS` racing claims of `key` at `now` were
+/// admitted; every other one must find the key in flight.
+async fn racing_claims_admitted(
+    store: &Store,
+    merchant_id: &MerchantId,
+    key: &str,
+    now: i64,
+) -> usize {
     let tasks: Vec<_> = (0..CONCURRENT_CLAIMS)
         .map(|_| {
-            let (store, merchant_id) = (store.clone(), acme.id.clone());
+            let (store, merchant_id, key) = (store.clone(), merchant_id.clone(), key.to_owned());
             tokio::spawn(async move {
                 store
-                    .claim_idempotency(&merchant_id, "race", "fp", T0, LEASE_S)
+                    .claim_idempotency(&merchant_id, &key, "fp", now, LEASE_S)
                     .await
             })
         })
@@ -1257,7 +1280,31 @@ async fn concurrent_claims_of_one_key_admit_exactly_one(db: &TestDb) {
             Err(e) => panic!("a racing claim failed: {e}"),
         }
     }
-    assert_eq!(claimed, 1);
+    claimed
+}
+
+contract!(concurrent_claims_of_one_key_admit_exactly_one);
+async fn concurrent_claims_of_one_key_admit_exactly_one(db: &TestDb) {
+    let store = &db.store;
+    let acme = merchant(store, "Acme").await;
+    assert_eq!(racing_claims_admitted(store, &acme.id, "race", T0).await, 1);
+}
+
+contract!(concurrent_takeovers_of_a_stale_claim_admit_exactly_one);
+async fn concurrent_takeovers_of_a_stale_claim_admit_exactly_one(db: &TestDb) {
+    let store = &db.store;
+    let acme = merchant(store, "Acme").await;
+    assert_eq!(
+        claim(store, &acme.id, "stale", "fp", T0).await,
+        IdempotencyClaim::Claimed
+    );
+    // Every retry finds the key taken (on PostgreSQL, the conflicting
+    // insert's path: a transaction that locks the row and decides).
+    let late = T0 + LEASE_S + 1;
+    assert_eq!(
+        racing_claims_admitted(store, &acme.id, "stale", late).await,
+        1
+    );
 }
 
 // -------------------------------------------------------------- durability

@@ -61,7 +61,7 @@ fn head_of(rows: &[tokio_postgres::Row]) -> Result<ChainHead, StoreError> {
 /// see every append committed before the lock), the stored contents of
 /// `transactions`' keys, and the balances of their accounts.
 async fn lock_head_and_read<'a>(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &impl GenericClient,
     transactions: impl Iterator<Item = &'a LedgerTransaction> + Clone,
 ) -> Result<Read, StoreError> {
     let (accounts, keys) = ledger::accounts_and_keys(transactions);
@@ -141,7 +141,7 @@ pub(crate) struct Linked {
 /// Nothing is written: the caller stores the batch, or undoes a failing
 /// write set's documents first (which lets go of the head).
 pub(crate) async fn lock_and_link(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &impl GenericClient,
     write_sets: &[&[LedgerTransaction]],
 ) -> Result<Linked, StoreError> {
     let read = lock_head_and_read(tx, write_sets.iter().flat_map(|set| set.iter())).await?;
@@ -163,19 +163,18 @@ pub(crate) async fn store(
     pipeline::run_chunked(tx, &sql::store_batch(D, batch)).await
 }
 
-/// [`store`] and the transaction's COMMIT in one pipeline, so that the
-/// chain head, locked by the batch, is held one round trip less. The
-/// COMMIT is `COMMIT AND CHAIN`: it leaves a new, empty transaction open,
-/// which `tx` then commits (no WAL flush: it wrote nothing) or, when this
-/// fails, rolls back on drop. A statement that fails aborts the batch's
-/// transaction; the server then answers the COMMIT by rolling it back.
+/// [`store`] and the transaction's `COMMIT` in one pipeline, so that the
+/// chain head, locked by the batch, is held one round trip less. A
+/// statement that fails aborts the batch's transaction; the server then
+/// answers the `COMMIT` by rolling it back, and this answers the
+/// statement's error. `Ok` means committed.
 pub(crate) async fn store_and_commit(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &impl GenericClient,
     batch: &ChainedBatch,
 ) -> Result<(), StoreError> {
     let mut statements = sql::store_batch(D, batch);
     statements.push(crate::sql::Sql {
-        text: "COMMIT AND CHAIN".to_owned(),
+        text: "COMMIT".to_owned(),
         params: vec![],
     });
     pipeline::run_chunked(tx, &statements).await

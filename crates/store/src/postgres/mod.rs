@@ -11,6 +11,7 @@ mod in_order;
 mod ledger;
 mod outbox;
 mod pipeline;
+mod risk_history;
 mod tls;
 mod writer;
 
@@ -279,41 +280,17 @@ impl PgStore {
             .collect())
     }
 
+    /// The card's last sighting and each query's counters, in one
+    /// statement (`risk_history`).
     pub async fn risk_history(
         &self,
         queries: &[crate::RiskCounterQuery],
         scope: &Scope,
         card: &str,
     ) -> Result<crate::RiskHistory, StoreError> {
-        use crate::sql::risk;
-        let mut statements = vec![risk::sighting(D, scope, card)];
-        for q in queries {
-            statements.push(risk::counters(D, q));
-            statements.push(risk::cards(D, q));
-        }
-        let answers = pipeline::run_all(&self.client().await?, &statements).await?;
-        let sighting = answers[0].rows.first().map(|r| crate::RiskSighting {
-            latitude_micro: r.get(0),
-            longitude_micro: r.get(1),
-            seen_at: r.get(2),
-        });
-        let counters = answers[1..]
-            .chunks(2)
-            .map(|pair| {
-                let rows = pair[0]
-                    .rows
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-                    .collect();
-                let cards = pair[1]
-                    .rows
-                    .first()
-                    .map(|r| [r.get(0), r.get(1), r.get(2), r.get(3)])
-                    .unwrap_or_default();
-                risk::fold(rows, cards)
-            })
-            .collect();
-        Ok(crate::RiskHistory { counters, sighting })
+        let statement = risk_history::statement(queries, scope, card);
+        let rows = query(&self.client().await?, &statement).await?;
+        risk_history::history_of(&rows, queries.len())
     }
 
     /// Hands `writes` to this instance's group-commit writer
@@ -376,6 +353,10 @@ impl PgStore {
         ledger::hash_at(&self.client().await?, sequence).await
     }
 
+    /// Claims `key` for a request. The common case, a new key, is one
+    /// autocommit `INSERT … ON CONFLICT DO NOTHING` (one round trip, durable
+    /// like any commit); only a key already there opens the transaction
+    /// that locks its row, reads it and decides (`decide_claim`).
     pub async fn claim_idempotency(
         &self,
         merchant_id: &MerchantId,
@@ -385,31 +366,25 @@ impl PgStore {
         lease_s: i64,
     ) -> Result<IdempotencyClaim, StoreError> {
         let mut client = self.client().await?;
+        let insert = accounts::claim_insert(D, merchant_id, key, fingerprint, now);
+        if execute(&client, &insert).await? == 1 {
+            return Ok(IdempotencyClaim::Claimed);
+        }
         let tx = client.transaction().await.map_err(map_err)?;
-        let claim = if execute(
-            &tx,
-            &accounts::claim_insert(D, merchant_id, key, fingerprint, now),
-        )
-        .await?
-            == 1
-        {
-            IdempotencyClaim::Claimed
-        } else {
-            let rows = query(&tx, &accounts::claim_select(D, merchant_id, key)).await?;
-            let row = rows.first().ok_or(StoreError::Conflict)?;
-            let row = ClaimRow {
-                fingerprint: row.get(0),
-                done: row.get::<_, &str>(1) == "done",
-                status_code: row.get(2),
-                response_body: row.get(3),
-                locked_at: row.get(4),
-            };
-            match accounts::decide_claim(row, fingerprint, now, lease_s) {
-                ClaimDecision::Answer(claim) => claim,
-                ClaimDecision::TakeOver => {
-                    execute(&tx, &accounts::claim_take_over(D, merchant_id, key, now)).await?;
-                    IdempotencyClaim::Claimed
-                }
+        let rows = query(&tx, &accounts::claim_select(D, merchant_id, key)).await?;
+        let row = rows.first().ok_or(StoreError::Conflict)?;
+        let row = ClaimRow {
+            fingerprint: row.get(0),
+            done: row.get::<_, &str>(1) == "done",
+            status_code: row.get(2),
+            response_body: row.get(3),
+            locked_at: row.get(4),
+        };
+        let claim = match accounts::decide_claim(row, fingerprint, now, lease_s) {
+            ClaimDecision::Answer(claim) => claim,
+            ClaimDecision::TakeOver => {
+                execute(&tx, &accounts::claim_take_over(D, merchant_id, key, now)).await?;
+                IdempotencyClaim::Claimed
             }
         };
         tx.commit().await.map_err(map_err)?;
@@ -605,11 +580,7 @@ impl Check {
         count == 0 && !matches!(self, Check::None)
     }
 
-    async fn holds(
-        &self,
-        tx: &deadpool_postgres::Transaction<'_>,
-        count: u64,
-    ) -> Result<(), StoreError> {
+    async fn holds(&self, tx: &impl GenericClient, count: u64) -> Result<(), StoreError> {
         if !self.fails(count) {
             return Ok(());
         }

@@ -17,11 +17,19 @@
 //! set lets go of the head before it applies documents again. So two
 //! instances' writers cannot deadlock on the head and a document row.
 //!
+//! No round trip of its own for transaction control: the `BEGIN` goes at
+//! the head of the first round's pipeline and, in a batch that appends,
+//! the `COMMIT` at the tail of the ledger rows' (`transaction`, the guard
+//! that rolls a failed batch back). Round trips per batch of r rounds:
+//! r + 3 when it appends (the head's lock and reads, the ledger rows and
+//! COMMIT, the risk counters), r + 2 when not (COMMIT, counters).
+//!
 //! Durability is unchanged: a caller is answered after the COMMIT of the
 //! batch holding its write set has returned (and, as before, after the
 //! risk counters of the batch have moved in their own transaction).
 
 mod rounds;
+mod transaction;
 
 use super::convert::map_err;
 use super::{ledger, PgStore, PlannedWrites};
@@ -30,6 +38,7 @@ use crate::StoreError;
 use deadpool_postgres::Pool;
 use portcullis_ledger::LedgerTransaction;
 use tokio::sync::{mpsc, oneshot};
+use transaction::BatchTransaction;
 
 /// Most write sets one transaction applies.
 const WRITE_BATCH_MAX: usize = 64;
@@ -83,7 +92,15 @@ async fn commit_batch(pool: &Pool, batch: &mut Vec<Job>) {
     let started = std::time::Instant::now();
     metrics::histogram!("portcullis_postgres_write_batch_size").record(batch.len() as f64);
     let outcome = match pool.get().await {
-        Ok(mut client) => apply_batch(&mut client, batch).await,
+        Ok(client) => {
+            let mut tx = BatchTransaction::new(client);
+            let outcome = apply_batch(&mut tx, batch).await;
+            if outcome.is_err() {
+                // Best effort: a guard still open closes its connection.
+                let _ = tx.rollback().await;
+            }
+            outcome
+        }
         Err(err) => Err(StoreError::Unavailable(err.to_string())),
     };
     metrics::histogram!("portcullis_postgres_commit_seconds")
@@ -120,7 +137,9 @@ enum State {
 /// batch. The documents of every job go in first; only then is the chain
 /// head locked, the appends of the jobs whose documents went in linked
 /// after it in memory, and written with the batch's COMMIT in one pipeline,
-/// so the head is held for two round trips and the COMMIT's flush. A job whose appends are refused (a floor, a key used for
+/// so the head is held for two round trips and the COMMIT's flush. The
+/// transaction's `BEGIN` rides in the first round's pipeline
+/// (`BatchTransaction`). A job whose appends are refused (a floor, a key used for
 /// another movement) is undone with its documents: back to its savepoint,
 /// which undoes the jobs after it and lets go of the head, and those jobs'
 /// documents are applied again before the head is taken again.
@@ -130,13 +149,12 @@ enum State {
 /// takes, so two instances' writers cannot deadlock on the head and a
 /// document row.
 async fn apply_batch(
-    client: &mut deadpool_postgres::Client,
+    tx: &mut BatchTransaction,
     jobs: &mut [Job],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-    let tx = client.transaction().await.map_err(map_err)?;
     let mut states: Vec<State> = jobs.iter().map(|_| State::Pending).collect();
     let head_taken = loop {
-        rounds::apply_pending(&tx, jobs, &mut states).await?;
+        rounds::apply_pending(tx, jobs, &mut states).await?;
         let appending: Vec<usize> = (0..jobs.len())
             .filter(|&index| {
                 matches!(states[index], State::Applied) && jobs[index].writes.appends()
@@ -149,7 +167,7 @@ async fn apply_batch(
             .iter()
             .map(|&index| jobs[index].writes.ledger.as_slice())
             .collect();
-        let linked = ledger::lock_and_link(&tx, &sets).await?;
+        let linked = ledger::lock_and_link(tx.client(), &sets).await?;
         let mut refused = appending
             .iter()
             .zip(linked.outcomes)
@@ -157,7 +175,7 @@ async fn apply_batch(
         let Some((first, err)) = refused.next() else {
             break Some((linked.taken, linked.batch));
         };
-        rollback_to(&tx, first).await?;
+        rollback_to(tx.client(), first).await?;
         for state in &mut states[first..] {
             if !matches!(state, State::Refused(_)) {
                 *state = State::Pending;
@@ -168,11 +186,14 @@ async fn apply_batch(
             states[index] = State::Refused(err);
         }
     };
-    if let Some((taken, batch)) = head_taken {
-        ledger::store_and_commit(&tx, &batch).await?;
-        record_head_held(taken);
+    match head_taken {
+        Some((taken, batch)) => {
+            ledger::store_and_commit(tx.client(), &batch).await?;
+            tx.committed();
+            record_head_held(taken);
+        }
+        None => tx.commit().await?,
     }
-    tx.commit().await.map_err(map_err)?;
     let mut risk: Vec<RiskWrite> = vec![];
     let results = jobs
         .iter_mut()
@@ -186,7 +207,7 @@ async fn apply_batch(
             State::Pending => unreachable!("every job's documents were applied or failed"),
         })
         .collect();
-    PgStore::count_risk(client, risk).await;
+    PgStore::count_risk(tx.client(), risk).await;
     Ok(results)
 }
 
@@ -196,10 +217,7 @@ fn savepoint(index: usize) -> String {
 }
 
 /// Undoes job `index` and every job applied after it.
-async fn rollback_to(
-    tx: &deadpool_postgres::Transaction<'_>,
-    index: usize,
-) -> Result<(), StoreError> {
+async fn rollback_to(tx: &deadpool_postgres::Client, index: usize) -> Result<(), StoreError> {
     tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {}", savepoint(index)))
         .await
         .map_err(map_err)
@@ -211,4 +229,134 @@ async fn rollback_to(
 fn record_head_held(taken: std::time::Instant) {
     metrics::histogram!("portcullis_postgres_chain_head_held_seconds")
         .record(taken.elapsed().as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{apply_batch, BatchTransaction, Job};
+    use crate::model::{Scope, SqlValue, Table, WriteOp, WriteSet};
+    use crate::postgres::{pipeline, PlannedWrites};
+    use crate::sql::Sql;
+    use crate::StoreError;
+    use portcullis_domain::merchants::Merchant;
+    use tokio::sync::oneshot;
+
+    fn customer(scope: &Scope, id: &str) -> WriteOp {
+        WriteOp::Insert {
+            table: Table::Customers,
+            scope: scope.clone(),
+            id: id.to_owned(),
+            created: 1,
+            columns: vec![
+                ("email", SqlValue::Text("c@example.com".to_owned())),
+                ("name", SqlValue::Text("C".to_owned())),
+                ("deleted", SqlValue::Bool(false)),
+            ],
+            body: "{}".to_owned(),
+        }
+    }
+
+    fn job(ops: Vec<WriteOp>) -> Job {
+        Job {
+            writes: PlannedWrites::of(WriteSet { ops }),
+            answer: oneshot::channel().0,
+        }
+    }
+
+    async fn customers(db: &crate::postgres::TestDatabase, id: &str) -> i64 {
+        let count = "SELECT count(*) FROM customers WHERE id = $1";
+        db.client().query_one(count, &[&id]).await.unwrap().get(0)
+    }
+
+    async fn scope_of_a_merchant(db: &crate::postgres::TestDatabase) -> Scope {
+        let merchant = Merchant::new("Acme", 1).unwrap();
+        db._store.insert_merchant(&merchant).await.unwrap();
+        Scope {
+            merchant_id: merchant.id,
+            livemode: false,
+        }
+    }
+
+    /// The first statement after the pipelined `BEGIN` fails: its write set
+    /// fails alone, the next one commits, and the connection goes back to
+    /// the pool outside any transaction.
+    #[tokio::test]
+    async fn a_batch_whose_first_statement_fails_fails_that_write_set_alone() {
+        let Some(db) = crate::postgres::test_database().await else {
+            return;
+        };
+        let scope = scope_of_a_merchant(&db).await;
+        db._store
+            .commit(WriteSet {
+                ops: vec![customer(&scope, "cus_taken")],
+            })
+            .await
+            .unwrap();
+        let mut jobs = vec![
+            job(vec![
+                customer(&scope, "cus_taken"),
+                customer(&scope, "cus_a"),
+            ]),
+            job(vec![customer(&scope, "cus_b")]),
+        ];
+        let mut tx = BatchTransaction::new(db._store.pool.get().await.unwrap());
+        let results = apply_batch(&mut tx, &mut jobs).await.unwrap();
+        assert_eq!(results, vec![Err(StoreError::Duplicate), Ok(())]);
+        assert_eq!(customers(&db, "cus_a").await, 0);
+        assert_eq!(customers(&db, "cus_b").await, 1);
+        let savepoint = tx.client().batch_execute("SAVEPOINT outside").await;
+        assert!(savepoint.is_err(), "a transaction was left open");
+    }
+
+    /// A guard dropped while its transaction is open (a panic, a
+    /// cancellation) closes its connection instead of returning it to
+    /// the pool inside the transaction, whose writes are lost.
+    #[tokio::test]
+    async fn a_transaction_dropped_open_closes_its_connection() {
+        let Some(db) = crate::postgres::test_database().await else {
+            return;
+        };
+        let scope = scope_of_a_merchant(&db).await;
+        let pool = db._store.pool.clone();
+        let mut tx = BatchTransaction::new(pool.get().await.unwrap());
+        let begin = tx.begin_statement().expect("not open yet");
+        assert!(tx.begin_statement().is_none(), "one BEGIN per transaction");
+        let insert = crate::sql::docs::insert_doc(
+            crate::postgres::D,
+            Table::Customers,
+            &scope,
+            "cus_lost",
+            1,
+            &[
+                ("email", SqlValue::Text("l@example.com".to_owned())),
+                ("name", SqlValue::Text("L".to_owned())),
+                ("deleted", SqlValue::Bool(false)),
+            ],
+            "{}",
+        );
+        pipeline::run_each(tx.client(), &[&begin, &insert])
+            .await
+            .unwrap();
+        let open = pool.status().size;
+        drop(tx);
+        assert_eq!(pool.status().size, open - 1, "the connection was kept");
+        assert_eq!(customers(&db, "cus_lost").await, 0);
+
+        // A rolled-back guard gives its connection back, outside any transaction.
+        let mut tx = BatchTransaction::new(pool.get().await.unwrap());
+        let begin: Sql = tx.begin_statement().expect("not open yet");
+        pipeline::run_each(tx.client(), &[&begin, &insert])
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+        let savepoint = tx.client().batch_execute("SAVEPOINT outside").await;
+        assert!(savepoint.is_err(), "a transaction was left open");
+        drop(tx);
+        assert_eq!(
+            pool.status().size,
+            open,
+            "the connection was not given back"
+        );
+        assert_eq!(customers(&db, "cus_lost").await, 0);
+    }
 }

@@ -10,9 +10,10 @@
 //! a statement's error the server ignores the rest of the pipeline, so no
 //! work is done twice then; after a refused row count the jobs after it
 //! ran and are undone. Each round settles at least one job, so a batch
-//! has at most as many rounds as jobs.
+//! has at most as many rounds as jobs. The batch's `BEGIN` goes first in
+//! the first round's pipeline (`BatchTransaction::begin_statement`).
 
-use super::{rollback_to, savepoint, Job, State};
+use super::{rollback_to, savepoint, BatchTransaction, Job, State};
 use crate::postgres::pipeline::{self, Answer};
 use crate::sql::Sql;
 use crate::StoreError;
@@ -31,7 +32,7 @@ type Failure = Option<(usize, StoreError)>;
 /// Applies the documents of every pending job, in index order, in rounds;
 /// a job whose documents fail is rolled back to its savepoint alone.
 pub(super) async fn apply_pending(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &mut BatchTransaction,
     jobs: &[Job],
     states: &mut [State],
 ) -> Result<(), StoreError> {
@@ -41,16 +42,21 @@ pub(super) async fn apply_pending(
         let Some(&first) = round.first() else {
             return Ok(());
         };
-        match AssertUnwindSafe(apply_round(tx, jobs, &round))
+        let begin = tx.begin_statement();
+        match AssertUnwindSafe(apply_round(tx.client(), begin.as_ref(), jobs, &round))
             .catch_unwind()
             .await
         {
             Ok(failure) => settle(states, &round, failure?),
             Err(_) => {
-                // Which job panicked is unknown: undo the round, then
-                // send the jobs one at a time so that it fails alone.
+                // Which job panicked is unknown: undo the round (the whole
+                // transaction if it began in this round, sent or not),
+                // then send the jobs one at a time so that it fails alone.
                 tracing::error!("a write set panicked in the postgres writer; rolled back alone");
-                rollback_to(tx, first).await?;
+                match begin {
+                    Some(_) => tx.rollback().await?,
+                    None => rollback_to(tx.client(), first).await?,
+                }
                 if round.len() == 1 {
                     states[first] =
                         State::Failed(StoreError::Unavailable("the write failed".to_owned()));
@@ -90,10 +96,12 @@ fn settle(states: &mut [State], round: &[usize], failure: Failure) {
     }
 }
 
-/// Sends the documents of `round` in one pipeline and answers the first
-/// job that failed, rolled back to its savepoint; `Err` fails the batch.
+/// Sends the documents of `round` in one pipeline (after `begin`, the
+/// transaction's `BEGIN`, in its first round) and answers the first job
+/// that failed, rolled back to its savepoint; `Err` fails the batch.
 async fn apply_round(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &deadpool_postgres::Client,
+    begin: Option<&Sql>,
     jobs: &[Job],
     round: &[usize],
 ) -> Result<Failure, StoreError> {
@@ -104,14 +112,18 @@ async fn apply_round(
             params: vec![],
         })
         .collect();
-    let statements: Vec<&Sql> = round
-        .iter()
-        .zip(&starts)
-        .flat_map(|(&index, start)| std::iter::once(start).chain(&jobs[index].writes.statements))
+    let statements: Vec<&Sql> = begin
+        .into_iter()
+        .chain(round.iter().zip(&starts).flat_map(|(&index, start)| {
+            std::iter::once(start).chain(&jobs[index].writes.statements)
+        }))
         .collect();
     let mut answers = pipeline::run_each_answered(tx, &statements)
         .await?
         .into_iter();
+    if begin.is_some() {
+        answers.next().transpose()?;
+    }
     let per_job: Vec<Vec<Result<Answer, StoreError>>> = round
         .iter()
         .map(|&index| {
@@ -146,7 +158,7 @@ async fn apply_round(
 /// if any — so that the check reads what it would have read alone, the
 /// check's error is answered, and the job is rolled back to its savepoint.
 async fn refused_check(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &deadpool_postgres::Client,
     job: &Job,
     index: usize,
     next: Option<usize>,
