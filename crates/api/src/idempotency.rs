@@ -5,6 +5,7 @@
 //! still runs is 409 `idempotency_key_in_use`. Requests rejected by
 //! validation never get here, so they store nothing.
 
+pub use crate::answer_body::AnswerBody;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorType};
 use crate::state::AppState;
@@ -12,7 +13,6 @@ use crate::wire::ApiRequest;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use portcullis_store::{IdempotencyClaim, StoreError, WriteOp, WriteSet};
-use serde_json::Value;
 use std::future::Future;
 
 /// Re-plans an execution's writes on fresh state without calling any
@@ -37,7 +37,7 @@ const CONFLICT_RETRIES_MAX: usize = 16;
 /// it true, committed together.
 pub struct Executed {
     pub status: StatusCode,
-    pub body: Value,
+    pub body: AnswerBody,
     pub writes: WriteSet,
     /// True once the execution has called a connector (after phase one).
     /// Such an execution is never re-run: if its final commit conflicts,
@@ -50,10 +50,10 @@ pub struct Executed {
 }
 
 impl Executed {
-    pub fn ok(body: Value, writes: WriteSet) -> Self {
+    pub fn ok(body: impl Into<AnswerBody>, writes: WriteSet) -> Self {
         Self {
             status: StatusCode::OK,
-            body,
+            body: body.into(),
             writes,
             external_effects: false,
             replan: None,
@@ -155,14 +155,14 @@ where
             }
             Err(err) => Executed {
                 status: err.status,
-                body: serde_json::json!({ "error": err.to_json() }),
+                body: serde_json::json!({ "error": err.to_json() }).into(),
                 writes: WriteSet::new(),
                 external_effects: false,
                 replan: None,
             },
         };
         let (status, external_effects) = (done.status, done.external_effects);
-        let response_body = done.body.to_string();
+        let response_body = done.body.into_string();
         let completion = claimed.map(|(caller, key)| WriteOp::CompleteIdempotency {
             merchant_id: caller.merchant_id.clone(),
             key: key.to_owned(),

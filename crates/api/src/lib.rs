@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod acquirer_reversals;
+mod answer_body;
 pub mod auth;
 pub mod checkout;
 pub mod client_encryption;

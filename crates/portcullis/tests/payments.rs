@@ -177,6 +177,7 @@ on_both_backends!(
     pending_refund_can_be_canceled_and_gives_its_amount_back,
     succeeded_refund_cannot_be_canceled,
     successful_payment_is_found_as_a_payment_intent_succeeded_event,
+    a_succeeded_payments_answer_is_byte_for_byte_its_retrieved_intent_and_its_events_object,
     intents_list_by_customer_search_by_status_and_metadata_and_expand,
     another_merchants_intent_is_404_for_every_operation,
     create_with_confirm_refused_while_executing_leaves_no_intent_behind,
@@ -1815,6 +1816,28 @@ async fn successful_payment_is_found_as_a_payment_intent_succeeded_event(backend
     }
     let failed = get_ok(&env.api, "/v1/events?type=payment_intent.payment_failed").await;
     assert_eq!(failed["data"].as_array().unwrap().len(), 0);
+}
+
+/// The answer to a succeeded payment is written once and shared with its
+/// `payment_intent.succeeded` event: its bytes are those of the intent
+/// retrieved afterwards (rendered through a `Value` tree) and of the
+/// event's `data.object` as stored.
+async fn a_succeeded_payments_answer_is_byte_for_byte_its_retrieved_intent_and_its_events_object(
+    backend: Backend,
+) {
+    let env = setup(backend).await;
+    let answer = pay_with(&env.api, "pm_card_visa", "2000", &[("metadata[order]", "7")]).await;
+    let intent = ok(&answer);
+    let retrieved = env
+        .api
+        .get(&format!("/v1/payment_intents/{}", id_of(&intent)))
+        .await;
+    assert_eq!(answer.text, retrieved.text);
+    let events = get_ok(&env.api, "/v1/events?type=payment_intent.succeeded").await;
+    let event_id = events["data"][0]["id"].as_str().unwrap().to_owned();
+    let stored = env.api.get(&format!("/v1/events/{event_id}")).await;
+    let object = format!("\"data\":{{\"object\":{}}},", answer.text.trim_end());
+    assert!(stored.text.contains(&object), "{}", stored.text);
 }
 
 // ---------------------------------------------------------------------------

@@ -258,7 +258,7 @@ pub(super) async fn settle(
 ) -> ApiResult<Outcome> {
     let texts = Texts::of(locale);
     crate::idempotency::commit_unkeyed(ctx.state, done.writes, done.replan.as_ref()).await?;
-    let body = &done.body;
+    let body = done.body.tree()?;
     if !done.status.is_success() {
         let error = &body["error"];
         return Ok(Outcome::Failed(

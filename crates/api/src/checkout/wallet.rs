@@ -111,12 +111,13 @@ async fn pay_with_wallet(
             Confirmed::AlreadyPaid(outcome) => return Ok(outcome.into_json()),
         };
         state.store.commit(done.writes).await?;
+        let body = done.body.tree()?;
         if !done.status.is_success() {
-            let error = &done.body["error"];
+            let error = &body["error"];
             let texts = Texts::of(locale);
             return Ok(Outcome::Failed(texts.wallet_failure(error["code"].as_str())).into_json());
         }
-        Ok(next_step(&done.body))
+        Ok(next_step(&body))
     };
     match result.await {
         Ok(body) => json_response(StatusCode::OK, body.to_string()),

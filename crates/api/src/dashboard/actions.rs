@@ -213,7 +213,8 @@ impl PaymentAction<'_> {
         run(self.state, loc, back, || async {
             let origin = Origin::of(self.request);
             let mut done = execute(self.signed.scope(), origin).await?;
-            let made = done.body["id"].as_str().filter(|made| *made != self.id);
+            let body = done.body.tree()?;
+            let made = body["id"].as_str().filter(|made| *made != self.id);
             let made = made.map(str::to_owned);
             let op = record(self.state, self.signed, self.request, action, self.id, made)?;
             done.writes.push(op);
@@ -247,7 +248,7 @@ pub async fn approve(
                 origin: &origin,
             };
             let mut done = approve_review(&ctx, &id).await?;
-            let intent = done.body["payment_intent"]
+            let intent = done.body.tree()?["payment_intent"]
                 .as_str()
                 .unwrap_or(&id)
                 .to_owned();

@@ -62,7 +62,7 @@ pub async fn create(
     let response = run(&state, loc, back("rule_created"), || async {
         let mut done =
             create_rule(&state, signed.scope(), text.clone(), description.clone()).await?;
-        let id = done.body["id"].as_str().unwrap_or_default().to_owned();
+        let id = done.body.tree()?["id"].as_str().unwrap_or_default().to_owned();
         done.writes.push(record(
             &state,
             &signed,
@@ -163,7 +163,7 @@ pub async fn add_item(
     };
     run(&state, loc, back("item_added"), || async {
         let mut done = add_item_to(&state, signed.scope(), &list, &value).await?;
-        let item = done.body["id"].as_str().map(str::to_owned);
+        let item = done.body.tree()?["id"].as_str().map(str::to_owned);
         done.writes.push(record(
             &state,
             &signed,

@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{event, previous_attributes, Origin};
 use crate::expand::Expand;
-use crate::idempotency::{self, json_response, Executed};
+use crate::idempotency::{self, json_response, AnswerBody, Executed};
 use crate::lists;
 use crate::routes::{doc, Routes};
 use crate::state::AppState;
@@ -512,6 +512,16 @@ fn as_seen_by(caller: &Caller, body: Value) -> Value {
     }
 }
 
+/// [`as_seen_by`] for an answer that may still be rendered bytes: parsed
+/// only when the caller's key cuts it down.
+fn answer_seen_by(caller: &Caller, body: AnswerBody) -> ApiResult<AnswerBody> {
+    if caller.kind == KeyKind::Publishable {
+        Ok(as_seen_by(caller, body.into_tree()?).into())
+    } else {
+        Ok(body)
+    }
+}
+
 async fn retrieve(
     State(state): State<AppState>,
     caller: Caller,
@@ -596,7 +606,8 @@ async fn update(
             &Origin::of(&request),
             state.now(),
         ));
-        let body = super::expanded_after(&state, &caller, rendered, &expand, &writes).await?;
+        let body =
+            super::expanded_after(&state, &caller, rendered.into(), &expand, &writes).await?;
         Ok(Executed::ok(body, writes))
     })
     .await
@@ -659,7 +670,7 @@ async fn confirm_endpoint(
             done.body =
                 super::expanded_after(&state, &caller, done.body, &expand, &done.writes).await?;
         }
-        done.body = as_seen_by(&caller, done.body);
+        done.body = answer_seen_by(&caller, done.body)?;
         Ok(done)
     })
     .await

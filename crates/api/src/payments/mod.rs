@@ -140,16 +140,16 @@ pub async fn expanded(
 pub async fn expanded_after(
     state: &AppState,
     caller: &crate::auth::Caller,
-    mut body: serde_json::Value,
+    body: crate::idempotency::AnswerBody,
     expand: &crate::expand::Expand,
     pending: &portcullis_store::WriteSet,
-) -> crate::error::ApiResult<serde_json::Value> {
-    if !expand.is_empty() {
-        expand
-            .apply(state, caller, &mut body, Some(pending))
-            .await?;
+) -> crate::error::ApiResult<crate::idempotency::AnswerBody> {
+    if expand.is_empty() {
+        return Ok(body);
     }
-    Ok(body)
+    let mut tree = body.into_tree()?;
+    expand.apply(state, caller, &mut tree, Some(pending)).await?;
+    Ok(tree.into())
 }
 
 /// A payment object rendered from its stored body.

@@ -6,11 +6,12 @@ use super::charge_wire::ChargeWire;
 use super::intent_wire::IntentWire;
 use super::ledger_postings;
 use super::records;
-use super::render::render_payment_intent;
+use super::render::{render_payment_intent, rendered_payment_intent};
 use super::risk::Assessment;
 use super::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events::event;
+use crate::idempotency::AnswerBody;
 use axum::http::StatusCode;
 use portcullis_connectors::{Decline, DisputeNotice};
 use portcullis_domain::charges::{Charge, ChargeStatus, Outcome, WalletCharge};
@@ -18,13 +19,13 @@ use portcullis_domain::ids::new_id;
 use portcullis_domain::payment_intents::{IntentEvent, NextAction, PaymentError, PaymentIntent};
 use portcullis_domain::payment_methods::PaymentMethod;
 use portcullis_store::{SqlValue, Table, WriteOp, WriteSet};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// An intent after an outcome, with the writes and answer that go with it.
 pub struct Resolution {
     pub intent: PaymentIntent,
     pub status: StatusCode,
-    pub body: Value,
+    pub body: AnswerBody,
     pub writes: WriteSet,
 }
 
@@ -178,7 +179,7 @@ pub fn approved(
         charge.review = Some(review.0);
         writes.ops.extend(review.1);
     }
-    let intent_json = render_payment_intent(&intent);
+    let intent_json = rendered_payment_intent(&intent)?;
     writes.push(records::insert(ctx.scope, &charge)?);
     let counted = if manual {
         "requires_capture"
@@ -203,7 +204,7 @@ pub fn approved(
     writes.push(event(
         ctx.scope,
         intent_event,
-        &IntentWire::of(&intent),
+        &*intent_json,
         None,
         ctx.origin,
         now,
@@ -211,7 +212,7 @@ pub fn approved(
     Ok(Resolution {
         intent,
         status: StatusCode::OK,
-        body: intent_json,
+        body: AnswerBody::Rendered(intent_json),
         writes,
     })
 }
@@ -396,7 +397,7 @@ fn failed(
     Ok(Resolution {
         intent,
         status: StatusCode::PAYMENT_REQUIRED,
-        body,
+        body: body.into(),
         writes,
     })
 }
@@ -416,12 +417,12 @@ pub fn authentication_required(ctx: &Ctx<'_>, mut intent: PaymentIntent) -> ApiR
         ),
         return_url: intent.return_url.clone(),
     });
-    let intent_json = render_payment_intent(&intent);
+    let intent_json = rendered_payment_intent(&intent)?;
     let mut writes = WriteSet::new();
     writes.push(event(
         ctx.scope,
         "payment_intent.requires_action",
-        &IntentWire::of(&intent),
+        &*intent_json,
         None,
         ctx.origin,
         ctx.state.now(),
@@ -429,7 +430,7 @@ pub fn authentication_required(ctx: &Ctx<'_>, mut intent: PaymentIntent) -> ApiR
     Ok(Resolution {
         intent,
         status: StatusCode::OK,
-        body: intent_json,
+        body: AnswerBody::Rendered(intent_json),
         writes,
     })
 }
@@ -449,12 +450,12 @@ pub fn authentication_failed(ctx: &Ctx<'_>, mut intent: PaymentIntent) -> ApiRes
         charge: None,
         payment_method: intent.payment_method.clone(),
     });
-    let intent_json = render_payment_intent(&intent);
+    let intent_json = rendered_payment_intent(&intent)?;
     let mut writes = WriteSet::new();
     writes.push(event(
         ctx.scope,
         "payment_intent.payment_failed",
-        &IntentWire::of(&intent),
+        &*intent_json,
         None,
         ctx.origin,
         ctx.state.now(),
@@ -462,7 +463,7 @@ pub fn authentication_failed(ctx: &Ctx<'_>, mut intent: PaymentIntent) -> ApiRes
     Ok(Resolution {
         intent,
         status: StatusCode::OK,
-        body: intent_json,
+        body: AnswerBody::Rendered(intent_json),
         writes,
     })
 }

@@ -7,6 +7,8 @@ use portcullis_domain::charges::Charge;
 use portcullis_domain::payment_intents::PaymentIntent;
 use portcullis_domain::payment_methods::PaymentMethod;
 use portcullis_domain::refunds::{Refund, RefundStatus};
+use crate::error::{ApiError, ApiResult};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 /// A PaymentMethod as Stripe's object: its `type` and the hash named by
@@ -47,6 +49,13 @@ pub fn render_payment_method(m: &PaymentMethod) -> Value {
 /// cut it down; the bytes are those of [`IntentWire`].
 pub fn render_payment_intent(pi: &PaymentIntent) -> Value {
     serde_json::to_value(IntentWire::of(pi)).expect("a payment intent renders")
+}
+
+/// A PaymentIntent written once as [`IntentWire`], for an answer and the
+/// event that carries the same intent (see `AnswerBody`): the bytes
+/// [`render_payment_intent`]'s tree writes, without the tree.
+pub fn rendered_payment_intent(pi: &PaymentIntent) -> ApiResult<Box<RawValue>> {
+    serde_json::value::to_raw_value(&IntentWire::of(pi)).map_err(|e| ApiError::internal(&e))
 }
 
 /// The fields of a PaymentIntent that Stripe answers to a publishable key

@@ -322,8 +322,8 @@ async fn refund_and_close(
         review.open = false;
         review.closed_reason = Some(REFUNDED_AS_FRAUD.to_owned());
         let mut body = render(&review);
-        body["refund"] = done.body;
-        done.body = body;
+        body["refund"] = done.body.into_tree()?;
+        done.body = body.into();
         Ok(done)
     })
     .await

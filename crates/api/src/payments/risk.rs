@@ -63,7 +63,8 @@ pub struct Assessment {
     /// The signals that mattered, by name.
     pub signals: Map<String, Value>,
     facts: Facts,
-    snapshot: Map<String, Value>,
+    /// Every signal the assessment read, stored with its evaluation.
+    assessed: Signals,
 }
 
 impl Assessment {
@@ -123,7 +124,7 @@ impl Assessment {
             created: self.facts.now,
             action: self.action.as_str(),
             rule: self.rule.as_deref(),
-            signals: &self.snapshot,
+            signals: self.assessed.snapshot(),
         };
         let body = serde_json::to_string(&body).map_err(|e| ApiError::internal(&e))?;
         Ok(WriteOp::Insert {
@@ -148,7 +149,7 @@ struct StoredEvaluation<'a> {
     created: i64,
     action: &'static str,
     rule: Option<&'a str>,
-    signals: &'a Map<String, Value>,
+    signals: portcullis_risk::signals::Snapshot<'a>,
 }
 
 /// The counters of an outcome: authorized (with the lifetime amount
@@ -273,7 +274,7 @@ pub async fn assess_from(
         action: decision.action,
         signals: mattered(&signals, &decision, &scored),
         rule: decision.rule_id,
-        snapshot: signals.to_snapshot(),
+        assessed: signals,
         facts,
     })
 }
@@ -325,9 +326,18 @@ mod tests {
 
     #[test]
     fn a_stored_evaluation_has_the_bytes_of_the_old_tree() {
+        let mut assessed = Signals::default();
+        let mut known = [
+            (Signal::IpCountry, portcullis_risk::SignalValue::text("DE")),
+            (Signal::AmountInUsd, portcullis_risk::SignalValue::Number(1_500_000)),
+        ];
+        // The old snapshot: the known signals in `Signal::ALL`'s order.
+        known.sort_by_key(|(signal, _)| Signal::ALL.iter().position(|s| s == signal));
         let mut signals = Map::new();
-        signals.insert("card_velocity_1h".into(), Value::from(3));
-        signals.insert("ip_country".into(), Value::from("DE"));
+        for (signal, value) in known {
+            signals.insert(signal.name().into(), serde_json::to_value(&value).unwrap());
+            assessed.set(signal, value);
+        }
         for rule in [None, Some("block if :amount: > 100")] {
             let body = StoredEvaluation {
                 id: "rse_1",
@@ -335,7 +345,7 @@ mod tests {
                 created: 7,
                 action: Action::Review.as_str(),
                 rule,
-                signals: &signals,
+                signals: assessed.snapshot(),
             };
             let old = serde_json::json!({
                 "id": "rse_1", "payment_intent": "pi_1", "created": 7,

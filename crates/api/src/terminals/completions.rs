@@ -107,7 +107,7 @@ async fn capture(
     )
     .await;
     match captured {
-        Ok(done) if done.body["status"] == "succeeded" => {
+        Ok(done) if done.body.tree()?["status"] == "succeeded" => {
             Ok(Some((response::APPROVED, done.writes)))
         }
         Ok(_) => Ok(None),

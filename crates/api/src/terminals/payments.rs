@@ -82,15 +82,16 @@ pub async fn pay(
         Err(err) if err.retry_on_fresh_state => return Ok(None),
         Err(err) if err.status.is_client_error() => Executed {
             status: err.status,
-            body: serde_json::json!({ "error": err.to_json() }),
+            body: serde_json::json!({ "error": err.to_json() }).into(),
             writes: WriteSet::new(),
             external_effects: false,
             replan: None,
         },
         Err(err) => return Err(err),
     };
-    let network = network_decline_code(&done.writes, &done.body);
-    let Some(answered) = answer_of(state, done.status, &done.body, network) else {
+    let body = done.body.tree()?;
+    let network = network_decline_code(&done.writes, &body);
+    let Some(answered) = answer_of(state, done.status, &body, network) else {
         return Ok(None);
     };
     let record = record_of(state, &key, &mti, &intent_id, answered.clone());

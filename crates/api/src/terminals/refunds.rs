@@ -200,8 +200,9 @@ async fn make(
         }
         Err(err) => return Err(err),
     };
-    let id = done.body["id"].as_str().unwrap_or_default().to_owned();
-    match done.body["status"].as_str() {
+    let body = done.body.tree()?;
+    let id = body["id"].as_str().unwrap_or_default().to_owned();
+    match body["status"].as_str() {
         Some("failed" | "canceled") => {
             Ok(Made::Answered(response::DO_NOT_HONOUR, None, done.writes))
         }

@@ -208,7 +208,7 @@ fn declined(
     }});
     Ok(Executed {
         status: StatusCode::PAYMENT_REQUIRED,
-        body,
+        body: body.into(),
         writes,
         external_effects: true,
         replan: None,

@@ -130,8 +130,9 @@ async fn refund_in_full(ctx: &Ctx<'_>, charge: &Charge) -> ApiResult<Applied> {
         metadata: None,
     };
     let done = refund(ctx, &create).await?;
-    if done.body["status"] == RefundStatus::Failed.as_str() {
-        tracing::error!(charge = %charge.id, refund = %done.body["id"], "the provider refused to refund a duplicate wallet trade: refund it at the provider");
+    let body = done.body.tree()?;
+    if body["status"] == RefundStatus::Failed.as_str() {
+        tracing::error!(charge = %charge.id, refund = %body["id"], "the provider refused to refund a duplicate wallet trade: refund it at the provider");
     }
     ctx.state.store.commit(done.writes).await?;
     Ok(Applied::Changed)
