@@ -15,7 +15,7 @@
 //! re-run per batch.
 //!
 //! A job can therefore run more than once; only its last run's outcome is
-//! answered, and only after COMMIT (a failed job may be answered before).
+//! answered, and only after COMMIT.
 
 use super::writer::control;
 use crate::StoreError;
@@ -93,15 +93,18 @@ where
 }
 
 /// Runs the batch's jobs in the open transaction (see the module docs);
-/// answers those to be committed, in order, each having succeeded in it.
-/// Failed jobs are answered here. If a transaction cannot begin again
-/// after a rollback, the rest are dropped unanswered (their callers are
-/// told the write failed) and `None` says no transaction is open.
+/// answers them all, to be completed once COMMIT has returned: a failed
+/// job's caller, too, is answered only then, so that a retry reads the
+/// state its batch left. If a transaction cannot begin again after a
+/// rollback, the failed jobs are answered now, the rest dropped unanswered
+/// (their callers are told the write failed), and `None` says no
+/// transaction is open.
 pub(super) fn apply_batch(
     conn: &Connection,
     batch: &mut Vec<Box<dyn BatchedJob>>,
 ) -> Option<Vec<Box<dyn BatchedJob>>> {
     let mut applied: Vec<Box<dyn BatchedJob>> = Vec::with_capacity(batch.len());
+    let mut failed: Vec<Box<dyn BatchedJob>> = vec![];
     let mut pending = std::mem::take(batch).into_iter();
     let mut isolation = Isolation::None;
     while let Some(mut job) = pending.next() {
@@ -109,13 +112,14 @@ pub(super) fn apply_batch(
             applied.push(job);
             continue;
         }
-        job.complete(Ok(()));
+        failed.push(job);
         if isolation == Isolation::Savepoint {
             continue;
         }
         let _ = control(conn, "ROLLBACK");
         if let Err(err) = control(conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %super::map_err(err), batch_len = applied.len() + pending.len(), "sqlite writer could not begin a transaction");
+            failed.into_iter().for_each(|job| job.complete(Ok(())));
             return None;
         }
         metrics::counter!("portcullis_sqlite_write_set_reruns_total")
@@ -124,6 +128,7 @@ pub(super) fn apply_batch(
         let rest = std::mem::take(&mut applied).into_iter().chain(pending);
         pending = rest.collect::<Vec<_>>().into_iter();
     }
+    applied.append(&mut failed);
     Some(applied)
 }
 

@@ -58,21 +58,16 @@ fn commit(plan: &[Then]) -> (Vec<i64>, Vec<usize>, Vec<Told>) {
         .zip(0..)
         .map(|((then, runs), id)| job(id, *then, runs))
         .unzip();
-    let applied = apply_batch(&conn, &mut batch).expect("a transaction is open");
-    // Failed jobs are told now; the others only after COMMIT.
-    let mut outcomes: Vec<Option<Told>> = answers.iter_mut().map(told).collect();
-    for (id, outcome) in outcomes.iter().enumerate() {
-        assert_eq!(outcome.is_some(), plan[id] != Then::Succeed, "job {id}");
+    let answered = apply_batch(&conn, &mut batch).expect("a transaction is open");
+    assert_eq!(answered.len(), plan.len());
+    for (id, answer) in answers.iter_mut().enumerate() {
+        assert_eq!(told(answer), None, "job {id} answered before COMMIT");
     }
     control(&conn, "COMMIT").unwrap();
-    for job in applied {
+    for job in answered {
         job.complete(Ok(()));
     }
-    for (outcome, answer) in outcomes.iter_mut().zip(&mut answers) {
-        if outcome.is_none() {
-            *outcome = told(answer);
-        }
-    }
+    let outcomes: Vec<Option<Told>> = answers.iter_mut().map(told).collect();
     let rows = conn
         .prepare("SELECT id FROM t ORDER BY id")
         .unwrap()

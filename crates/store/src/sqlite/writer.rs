@@ -246,7 +246,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn BatchedJob>>) {
     }
     let started = std::time::Instant::now();
     let batch_len = batch.len();
-    let Some(applied) = apply_batch(conn, batch) else {
+    let Some(answered) = apply_batch(conn, batch) else {
         return;
     };
     let applied_in = started.elapsed();
@@ -260,9 +260,9 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn BatchedJob>>) {
     metrics::histogram!("portcullis_sqlite_commit_seconds")
         .record((started.elapsed() - applied_in).as_secs_f64());
     if let Err(err) = &outcome {
-        tracing::error!(error = %err, batch_len = applied.len(), "sqlite group commit failed");
+        tracing::error!(error = %err, batch_len, "sqlite group commit failed");
     }
-    for job in applied {
+    for job in answered {
         job.complete(outcome.clone());
     }
 }
