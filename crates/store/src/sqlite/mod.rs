@@ -7,6 +7,7 @@
 //! after the batch's COMMIT returns. Reads run on a small pool of their own
 //! connections, which WAL lets proceed while the writer writes.
 
+mod batch;
 mod convert;
 mod encryption_keys;
 mod ledger;

@@ -1,6 +1,7 @@
 //! The single SQLite writer and its group commit, and the checkpointer
 //! that copies the WAL into the database file off the writer's path.
 
+use super::batch::{apply_batch, BatchedJob, Job};
 use super::{execute, open_connection, query_opt, D};
 use crate::migrations::{
     now_s, plan_migrations, AppliedMigration, Step, ADD_CHECKSUM_COLUMN_SQLITE,
@@ -26,35 +27,17 @@ const CHECKPOINT_INTERVAL_MS: u64 = 250;
 /// The WAL file is cut back to this size when it restarts from its start.
 const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
-/// Told the batch's commit outcome once COMMIT has returned.
+/// Told the commit's outcome once COMMIT has returned.
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-/// Runs inside the batch's transaction, isolated as told; answers whether
-/// it succeeded, and its completion.
-type WriteJob = Box<dyn FnOnce(&Connection, Isolation) -> (bool, Completion) + Send>;
 /// Runs as the whole of its transaction; answers whether it succeeded
 /// (the transaction commits) or not (it is rolled back), and its completion.
 type AloneJob = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 
-/// How a batched job's writes are kept apart from the rest of its
-/// transaction, so that its failure undoes only them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Isolation {
-    /// In a savepoint of its own (`in_savepoint`), rolled back to on failure.
-    Savepoint,
-    /// None: the job is the first of its transaction, so on failure the
-    /// writer rolls the whole transaction back (it holds nothing else) and
-    /// begins another for the rest of the batch. Inside a savepoint SQLite
-    /// copies every page the job changes into its sub-journal first (about
-    /// 56 pages, 140 K instructions, per payment measured alone); the
-    /// first job of a batch, and so a batch of one, is spared that.
-    First,
-}
-
 /// What the writer's queue holds.
 enum Queued {
-    /// A job isolated from the others of its batch ([`Isolation`]),
-    /// committed with them.
-    Batched(WriteJob),
+    /// A job committed with the others of its batch, failing alone
+    /// ([`batch`](super::batch)).
+    Batched(Box<dyn BatchedJob>),
     /// A large job committed in a transaction of its own, with no
     /// savepoint (`Writer::write_alone`).
     Alone(AloneJob),
@@ -132,28 +115,17 @@ impl Writer {
         })
     }
 
-    /// Runs `f` within the next batch, isolated from its other jobs (see
-    /// [`Isolation`]); answers after the batch has committed (or failed to).
+    /// Runs `f` within the next batch, failing alone if it fails; answers
+    /// after the batch has committed (or failed to). `f` may run more than
+    /// once, each time on the same database state (see
+    /// [`batch`](super::batch)): it must only read what it captured.
     pub(crate) async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+        F: Fn(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
-        let job: WriteJob = Box::new(move |conn, isolation| {
-            let outcome = match isolation {
-                Isolation::Savepoint => in_savepoint(conn, f),
-                // Unwind safety: the writer rolls back whatever `f` left half done.
-                Isolation::First => {
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
-                }
-            };
-            let succeeded = matches!(outcome, Ok(Ok(_)));
-            let complete: Completion = Box::new(move |committed| {
-                let _ = answer.send(outcome.map(|result| committed.and(result)));
-            });
-            (succeeded, complete)
-        });
+        let job = Box::new(Job::new(f, answer));
         self.run_queued(Queued::Batched(job), answered).await
     }
 
@@ -265,7 +237,7 @@ fn catch_up(conn: &Connection) {
     }
 }
 
-fn commit_batch(conn: &Connection, batch: &mut Vec<WriteJob>) {
+fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn BatchedJob>>) {
     if let Err(err) = control(conn, "BEGIN IMMEDIATE") {
         // Dropping the jobs unanswered tells each waiting request the write failed.
         tracing::error!(error = %super::map_err(err), batch_len = batch.len(), "sqlite writer could not begin a transaction");
@@ -273,54 +245,26 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<WriteJob>) {
         return;
     }
     let started = std::time::Instant::now();
-    let Some(completions) = apply_batch(conn, batch) else {
+    let batch_len = batch.len();
+    let Some(answered) = apply_batch(conn, batch) else {
         return;
     };
-    let applied = started.elapsed();
+    let applied_in = started.elapsed();
     let outcome = control(conn, "COMMIT").map_err(|err| {
         let _ = control(conn, "ROLLBACK");
         super::map_err(err)
     });
-    metrics::histogram!("portcullis_sqlite_write_batch_size").record(completions.len() as f64);
+    metrics::histogram!("portcullis_sqlite_write_batch_size").record(batch_len as f64);
     metrics::histogram!("portcullis_sqlite_write_batch_apply_seconds")
-        .record(applied.as_secs_f64());
+        .record(applied_in.as_secs_f64());
     metrics::histogram!("portcullis_sqlite_commit_seconds")
-        .record((started.elapsed() - applied).as_secs_f64());
+        .record((started.elapsed() - applied_in).as_secs_f64());
     if let Err(err) = &outcome {
-        tracing::error!(error = %err, batch_len = completions.len(), "sqlite group commit failed");
+        tracing::error!(error = %err, batch_len, "sqlite group commit failed");
     }
-    for complete in completions {
-        complete(outcome.clone());
+    for job in answered {
+        job.complete(outcome.clone());
     }
-}
-
-/// Runs a batch's jobs in the open transaction, the first without a
-/// savepoint ([`Isolation::First`]), and answers the completions of those
-/// to be committed. If the first fails, the transaction is rolled back
-/// (its caller is told now) and another begun for the rest; if that
-/// cannot begin, the rest are dropped unanswered (their callers are told
-/// the write failed) and there is nothing to commit.
-fn apply_batch(conn: &Connection, batch: &mut Vec<WriteJob>) -> Option<Vec<Completion>> {
-    let mut jobs = batch.drain(..);
-    let mut completions = Vec::with_capacity(jobs.len());
-    if let Some(first) = jobs.next() {
-        let (succeeded, complete) = first(conn, Isolation::First);
-        if succeeded {
-            completions.push(complete);
-        } else {
-            let _ = control(conn, "ROLLBACK");
-            complete(Ok(()));
-            if jobs.as_slice().is_empty() {
-                return None;
-            }
-            if let Err(err) = control(conn, "BEGIN IMMEDIATE") {
-                tracing::error!(error = %super::map_err(err), batch_len = jobs.len(), "sqlite writer could not begin a transaction");
-                return None;
-            }
-        }
-    }
-    completions.extend(jobs.map(|job| job(conn, Isolation::Savepoint).1));
-    Some(completions)
 }
 
 /// Runs `job` as one transaction: committed if it succeeded, else rolled back.
@@ -391,37 +335,8 @@ fn pages_written_since_last(conn: &Connection) -> u64 {
 /// job`, `COMMIT`…) prepared once and kept in the connection's statement
 /// cache: `execute_batch` parsed its text again each time, and a write set
 /// runs four of them.
-fn control(conn: &Connection, sql: &'static str) -> rusqlite::Result<()> {
+pub(super) fn control(conn: &Connection, sql: &'static str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
-}
-
-/// Runs `f` in a savepoint that is rolled back unless `f` succeeds.
-///
-/// A panic in `f` (a programming error, such as a write naming a column the
-/// table lacks) is caught and handed back as `Err`, to be re-raised on the
-/// caller's task. Left to unwind, it would kill the writer thread: the batch
-/// would be lost and every later write refused with "the writer stopped",
-/// while reads and `ping` still succeeded. On PostgreSQL the same panic
-/// fails only the request that caused it; now SQLite behaves alike.
-fn in_savepoint<R>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<R, StoreError>,
-) -> std::thread::Result<Result<R, StoreError>> {
-    if let Err(err) = control(conn, "SAVEPOINT job") {
-        return Ok(Err(super::map_err(err)));
-    }
-    // Unwind safety: whatever `f` left half done is undone by the rollback below.
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
-    let end = if matches!(outcome, Ok(Ok(_))) {
-        control(conn, "RELEASE job")
-    } else {
-        control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job"))
-    };
-    match (end, outcome) {
-        (_, Err(panic)) => Err(panic),
-        (Err(err), Ok(_)) => Ok(Err(super::map_err(err))),
-        (Ok(()), Ok(result)) => Ok(result),
-    }
 }
 
 /// Applies the migrations not yet applied, in one transaction.
@@ -514,7 +429,7 @@ fn check_foreign_keys(conn: &Connection) -> Result<(), StoreError> {
     }
 }
 
-/// Applies a write set; the caller's savepoint undoes it on error.
+/// Applies a write set; on error the caller's savepoint or rollback undoes it.
 ///
 /// Documents and idempotency completions go in the order given, a run of
 /// consecutive inserts into one table as one multi-row insert
