@@ -520,19 +520,17 @@ pub(crate) struct PlannedWrites {
 
 impl PlannedWrites {
     pub(crate) fn of(writes: WriteSet) -> Self {
-        let mut planned = Vec::with_capacity(writes.ops.len() + 2);
-        let mut fan_outs = webhooks::FanOuts::default();
+        let mut documents = Vec::with_capacity(writes.ops.len());
         let mut risk = vec![];
         let mut ledger = vec![];
         for op in writes.ops {
             match op {
                 WriteOp::LedgerAppend { transaction } => ledger.push(transaction),
                 WriteOp::Risk(write) => risk.push(write),
-                op => plan(&op, &mut planned, &mut fan_outs),
+                op => documents.push(op),
             }
         }
-        plan_fan_outs(&mut planned, &mut fan_outs);
-        let (statements, checks) = planned.into_iter().unzip();
+        let (statements, checks) = plan_documents(&documents).into_iter().unzip();
         Self {
             statements,
             checks,
@@ -611,24 +609,43 @@ fn plan_fan_outs(planned: &mut Vec<(Sql, Check)>, fan_outs: &mut webhooks::FanOu
     );
 }
 
-/// The statements of a document or idempotency write, with their checks;
-/// an event's fan-out is gathered into `fan_outs`.
-fn plan(op: &WriteOp, planned: &mut Vec<(Sql, Check)>, fan_outs: &mut webhooks::FanOuts) {
-    match op {
-        WriteOp::Insert {
-            table,
-            scope,
-            id,
-            created,
-            columns,
-            body,
-        } => {
-            planned.push((
-                docs::insert_doc(D, *table, scope, id, *created, columns, body),
-                Check::None,
-            ));
-            fan_outs.add_insert(*table, scope, id, *created, columns);
+/// Rows one multi-row insert of the writer holds at most: each row count
+/// is a statement text of its own in a connection's prepared-statement
+/// cache (which deadpool does not bound), so this bounds the texts per
+/// table and columns; write sets rarely insert more rows into one table.
+const WRITER_ROWS_PER_INSERT_MAX: usize = 16;
+
+/// The statements of a write set's document and idempotency writes, in
+/// order, with their checks: a run of consecutive inserts into one table
+/// as one multi-row insert (`docs::InsertRun`; an insert has no row-count
+/// check); the events' webhook fan-outs, one statement per scope, after
+/// them, or before a redelivery (which may name a delivery they create).
+fn plan_documents(ops: &[WriteOp]) -> Vec<(Sql, Check)> {
+    let mut planned = Vec::with_capacity(ops.len() + 2);
+    let mut inserts = docs::InsertRun::new(WRITER_ROWS_PER_INSERT_MAX);
+    let mut fan_outs = webhooks::FanOuts::default();
+    let unchecked = |sql| (sql, Check::None);
+    for op in ops {
+        if let Some((table, row)) = docs::NewDoc::of_insert(op) {
+            planned.extend(inserts.add(D, table, row).map(unchecked));
+            fan_outs.add_insert(table, row.scope, row.id, row.created, row.columns);
+            continue;
         }
+        planned.extend(inserts.take(D).map(unchecked));
+        if matches!(op, WriteOp::Redeliver { .. }) {
+            plan_fan_outs(&mut planned, &mut fan_outs);
+        }
+        planned.push(plan_other(op));
+    }
+    planned.extend(inserts.take(D).map(unchecked));
+    plan_fan_outs(&mut planned, &mut fan_outs);
+    planned
+}
+
+/// The statement of an update, idempotency completion or redelivery,
+/// with its check.
+fn plan_other(op: &WriteOp) -> (Sql, Check) {
+    match op {
         WriteOp::Update {
             table,
             scope,
@@ -636,37 +653,34 @@ fn plan(op: &WriteOp, planned: &mut Vec<(Sql, Check)>, fan_outs: &mut webhooks::
             expected_version,
             columns,
             body,
-        } => planned.push((
+        } => (
             docs::update_doc(D, *table, scope, id, *expected_version, columns, body),
             Check::Updated {
                 table: *table,
                 scope: scope.clone(),
                 id: id.clone(),
             },
-        )),
+        ),
         WriteOp::CompleteIdempotency {
             merchant_id,
             key,
             status_code,
             response_body,
-        } => planned.push((
+        } => (
             accounts::complete_idempotency(D, merchant_id, key, *status_code, response_body),
             Check::ClaimHeld,
-        )),
+        ),
         WriteOp::Redeliver {
             scope,
             event_id,
             one,
             now_ms,
-        } => {
-            plan_fan_outs(planned, fan_outs);
-            planned.push((
-                webhooks::redeliver(D, scope, event_id, one.as_ref(), *now_ms),
-                Check::None,
-            ));
-        }
-        WriteOp::Risk(_) | WriteOp::LedgerAppend { .. } => {
-            unreachable!("commit applies counters and ledger appends after the documents")
+        } => (
+            webhooks::redeliver(D, scope, event_id, one.as_ref(), *now_ms),
+            Check::None,
+        ),
+        WriteOp::Insert { .. } | WriteOp::Risk(_) | WriteOp::LedgerAppend { .. } => {
+            unreachable!("inserts run in runs; counters and ledger appends after the documents")
         }
     }
 }
