@@ -48,26 +48,12 @@ pub struct PgStore {
 impl PgStore {
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         let (url, tls) = tls::split_tls(url)?;
-        let mut config: tokio_postgres::Config = url
+        let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
-        let manager = match tls::client_config(&tls)? {
-            None => Manager::from_config(config, NoTls, manager_config),
-            Some(client_config) => {
-                // Never fall back to plain text when TLS was asked for.
-                config.ssl_mode(tokio_postgres::config::SslMode::Require);
-                let connector = tokio_postgres_rustls::MakeRustlsConnect::new(client_config);
-                Manager::from_config(config, connector, manager_config)
-            }
-        };
-        let pool = Pool::builder(manager)
-            .max_size(options.postgres_pool_size.max(1))
-            .build()
-            .map_err(|e| StoreError::Config(e.to_string()))?;
-        let writer = writer::PgWriter::start(pool.clone());
+        let pool = pool_of(config.clone(), &tls, options.postgres_pool_size.max(1))?;
+        let counters = pool_of(with_async_commit(config), &tls, 1)?;
+        let writer = writer::PgWriter::start(pool.clone(), counters);
         let store = Self { pool, writer };
         store.migrate().await?;
         Ok(store)
@@ -323,17 +309,25 @@ impl PgStore {
     /// locks would be held until its COMMIT had flushed, serializing every
     /// payment of a busy subject. So on PostgreSQL they move right after the
     /// payment commits, in their own transaction with asynchronous commit
-    /// (locks held for one round trip, rows in one global order). A crash in
-    /// between loses at most these increments: velocity signals may then
-    /// undercount by one payment; no money or payment state depends on them.
-    /// The batch's writes are merged (`bulk::risk_statements`): additions to
-    /// one counter summed, one multi-row upsert per kind in key order.
-    async fn count_risk(client: &deadpool_postgres::Client, risk: Vec<RiskWrite>) {
+    /// (locks held for one round trip, rows in one global order), on the
+    /// writer's connection for counters (`counters`, a pool of one whose
+    /// sessions have `synchronous_commit = off`: `with_async_commit`), so
+    /// that a batch's counters cost their upserts alone, with no `BEGIN`
+    /// and `SET LOCAL`. A crash in between loses at most these increments:
+    /// velocity signals may then undercount by one payment; no money or
+    /// payment state depends on them. The batch's writes are merged
+    /// (`bulk::risk_statements`): additions to one counter summed, one
+    /// multi-row upsert per kind in key order.
+    async fn count_risk(counters: &Pool, risk: Vec<RiskWrite>) {
         if risk.is_empty() {
             return;
         }
-        let counters = crate::bulk::risk_statements(D, risk);
-        if let Err(err) = pipeline::run_in_async_commit(client, &counters).await {
+        let statements = crate::bulk::risk_statements(D, risk);
+        let counted = match counters.get().await {
+            Ok(client) => pipeline::run_as_one_transaction(&client, &statements).await,
+            Err(err) => Err(connect::pool_error(err)),
+        };
+        if let Err(err) = counted {
             tracing::warn!(error = %err, "risk counters not updated after a committed payment");
         }
     }
@@ -495,6 +489,43 @@ impl PgStore {
     }
 }
 
+/// A pool of at most `size` connections made from `config`, over TLS if
+/// the URL asked for it (never falling back to plain text then).
+fn pool_of(
+    mut config: tokio_postgres::Config,
+    tls: &tls::PgTls,
+    size: usize,
+) -> Result<Pool, StoreError> {
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match tls::client_config(tls)? {
+        None => Manager::from_config(config, NoTls, manager_config),
+        Some(client_config) => {
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+            let connector = tokio_postgres_rustls::MakeRustlsConnect::new(client_config);
+            Manager::from_config(config, connector, manager_config)
+        }
+    };
+    Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .map_err(|e| StoreError::Config(e.to_string()))
+}
+
+/// `config` whose sessions commit asynchronously (`synchronous_commit =
+/// off`, set at connection start): for the risk counters alone
+/// (`PgStore::count_risk`), never for a payment's writes.
+fn with_async_commit(mut config: tokio_postgres::Config) -> tokio_postgres::Config {
+    const ASYNC_COMMIT: &str = "-c synchronous_commit=off";
+    let options = match config.get_options() {
+        Some(given) => format!("{given} {ASYNC_COMMIT}"),
+        None => ASYNC_COMMIT.to_owned(),
+    };
+    config.options(&options);
+    config
+}
+
 fn reversal_of_row(row: &tokio_postgres::Row) -> Result<PendingReversalRow, StoreError> {
     let state: String = row.get(3);
     Ok(PendingReversalRow {
@@ -520,19 +551,17 @@ pub(crate) struct PlannedWrites {
 
 impl PlannedWrites {
     pub(crate) fn of(writes: WriteSet) -> Self {
-        let mut planned = Vec::with_capacity(writes.ops.len() + 2);
-        let mut fan_outs = webhooks::FanOuts::default();
+        let mut documents = Vec::with_capacity(writes.ops.len());
         let mut risk = vec![];
         let mut ledger = vec![];
         for op in writes.ops {
             match op {
                 WriteOp::LedgerAppend { transaction } => ledger.push(transaction),
                 WriteOp::Risk(write) => risk.push(write),
-                op => plan(&op, &mut planned, &mut fan_outs),
+                op => documents.push(op),
             }
         }
-        plan_fan_outs(&mut planned, &mut fan_outs);
-        let (statements, checks) = planned.into_iter().unzip();
+        let (statements, checks) = plan_documents(&documents).into_iter().unzip();
         Self {
             statements,
             checks,
@@ -611,24 +640,43 @@ fn plan_fan_outs(planned: &mut Vec<(Sql, Check)>, fan_outs: &mut webhooks::FanOu
     );
 }
 
-/// The statements of a document or idempotency write, with their checks;
-/// an event's fan-out is gathered into `fan_outs`.
-fn plan(op: &WriteOp, planned: &mut Vec<(Sql, Check)>, fan_outs: &mut webhooks::FanOuts) {
-    match op {
-        WriteOp::Insert {
-            table,
-            scope,
-            id,
-            created,
-            columns,
-            body,
-        } => {
-            planned.push((
-                docs::insert_doc(D, *table, scope, id, *created, columns, body),
-                Check::None,
-            ));
-            fan_outs.add_insert(*table, scope, id, *created, columns);
+/// Rows one multi-row insert of the writer holds at most: each row count
+/// is a statement text of its own in a connection's prepared-statement
+/// cache (which deadpool does not bound), so this bounds the texts per
+/// table and columns; write sets rarely insert more rows into one table.
+const WRITER_ROWS_PER_INSERT_MAX: usize = 16;
+
+/// The statements of a write set's document and idempotency writes, in
+/// order, with their checks: a run of consecutive inserts into one table
+/// as one multi-row insert (`docs::InsertRun`; an insert has no row-count
+/// check); the events' webhook fan-outs, one statement per scope, after
+/// them, or before a redelivery (which may name a delivery they create).
+fn plan_documents(ops: &[WriteOp]) -> Vec<(Sql, Check)> {
+    let mut planned = Vec::with_capacity(ops.len() + 2);
+    let mut inserts = docs::InsertRun::new(WRITER_ROWS_PER_INSERT_MAX);
+    let mut fan_outs = webhooks::FanOuts::default();
+    let unchecked = |sql| (sql, Check::None);
+    for op in ops {
+        if let Some((table, row)) = docs::NewDoc::of_insert(op) {
+            planned.extend(inserts.add(D, table, row).map(unchecked));
+            fan_outs.add_insert(table, row.scope, row.id, row.created, row.columns);
+            continue;
         }
+        planned.extend(inserts.take(D).map(unchecked));
+        if matches!(op, WriteOp::Redeliver { .. }) {
+            plan_fan_outs(&mut planned, &mut fan_outs);
+        }
+        planned.push(plan_other(op));
+    }
+    planned.extend(inserts.take(D).map(unchecked));
+    plan_fan_outs(&mut planned, &mut fan_outs);
+    planned
+}
+
+/// The statement of an update, idempotency completion or redelivery,
+/// with its check.
+fn plan_other(op: &WriteOp) -> (Sql, Check) {
+    match op {
         WriteOp::Update {
             table,
             scope,
@@ -636,37 +684,34 @@ fn plan(op: &WriteOp, planned: &mut Vec<(Sql, Check)>, fan_outs: &mut webhooks::
             expected_version,
             columns,
             body,
-        } => planned.push((
+        } => (
             docs::update_doc(D, *table, scope, id, *expected_version, columns, body),
             Check::Updated {
                 table: *table,
                 scope: scope.clone(),
                 id: id.clone(),
             },
-        )),
+        ),
         WriteOp::CompleteIdempotency {
             merchant_id,
             key,
             status_code,
             response_body,
-        } => planned.push((
+        } => (
             accounts::complete_idempotency(D, merchant_id, key, *status_code, response_body),
             Check::ClaimHeld,
-        )),
+        ),
         WriteOp::Redeliver {
             scope,
             event_id,
             one,
             now_ms,
-        } => {
-            plan_fan_outs(planned, fan_outs);
-            planned.push((
-                webhooks::redeliver(D, scope, event_id, one.as_ref(), *now_ms),
-                Check::None,
-            ));
-        }
-        WriteOp::Risk(_) | WriteOp::LedgerAppend { .. } => {
-            unreachable!("commit applies counters and ledger appends after the documents")
+        } => (
+            webhooks::redeliver(D, scope, event_id, one.as_ref(), *now_ms),
+            Check::None,
+        ),
+        WriteOp::Insert { .. } | WriteOp::Risk(_) | WriteOp::LedgerAppend { .. } => {
+            unreachable!("inserts run in runs; counters and ledger appends after the documents")
         }
     }
 }
@@ -755,5 +800,34 @@ impl Drop for TestDatabase {
                 &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
             ])
             .output();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pool_of, test_database, tls, with_async_commit};
+
+    /// The risk counters' sessions commit asynchronously and keep the
+    /// options the URL gave (here set on its parsed configuration).
+    #[tokio::test]
+    async fn the_counters_sessions_commit_asynchronously_keeping_the_urls_options() {
+        let Some(_db) = test_database().await else {
+            return;
+        };
+        let url = "postgres://postgres@127.0.0.1:5432/postgres";
+        let (url, tls) = tls::split_tls(url).unwrap();
+        let mut config: tokio_postgres::Config = url.parse().unwrap();
+        config.options("-c lock_timeout=1234");
+        let counters = pool_of(with_async_commit(config), &tls, 1).unwrap();
+        let client = counters.get().await.unwrap();
+        let show = |setting: &'static str| {
+            let client = &client;
+            async move {
+                let row = client.query_one(&format!("SHOW {setting}"), &[]).await;
+                row.unwrap().get::<_, String>(0)
+            }
+        };
+        assert_eq!(show("synchronous_commit").await, "off");
+        assert_eq!(show("lock_timeout").await, "1234ms");
     }
 }

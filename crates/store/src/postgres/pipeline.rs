@@ -78,13 +78,15 @@ pub(crate) async fn run_chunked(
     Ok(())
 }
 
-/// Runs `statements` in one transaction of their own with asynchronous
-/// commit, in one round trip: `BEGIN`, `SET LOCAL`, the statements and
-/// `COMMIT` in one pipeline. A statement that fails aborts the rest (the
-/// server answers the `COMMIT` of an aborted transaction by rolling it
-/// back); the `ROLLBACK` after a failure makes sure the pooled connection
-/// is left outside any transaction whatever failed.
-pub(crate) async fn run_in_async_commit(
+/// Runs `statements` as one transaction of their own in one round trip: a
+/// single statement alone (its own implicit transaction), several between
+/// `BEGIN` and `COMMIT` in one pipeline. How the commit is flushed is the
+/// connection's setting (the risk counters' pool commits asynchronously).
+/// A statement that fails aborts the rest (the server answers the `COMMIT`
+/// of an aborted transaction by rolling it back); the `ROLLBACK` after a
+/// failure makes sure the pooled connection is left outside any
+/// transaction whatever failed.
+pub(crate) async fn run_as_one_transaction(
     client: &deadpool_postgres::Client,
     statements: &[Sql],
 ) -> Result<(), StoreError> {
@@ -92,16 +94,15 @@ pub(crate) async fn run_in_async_commit(
         text: text.to_owned(),
         params: vec![],
     };
-    let (begin, relax, commit) = (
-        bare("BEGIN"),
-        bare("SET LOCAL synchronous_commit TO OFF"),
-        bare("COMMIT"),
-    );
-    let pipelined: Vec<&Sql> = [&begin, &relax]
-        .into_iter()
-        .chain(statements)
-        .chain([&commit])
-        .collect();
+    let (begin, commit) = (bare("BEGIN"), bare("COMMIT"));
+    let pipelined: Vec<&Sql> = match statements {
+        [one] => vec![one],
+        several => [&begin]
+            .into_iter()
+            .chain(several)
+            .chain([&commit])
+            .collect(),
+    };
     let ran = run_each(client, &pipelined).await.map(drop);
     if ran.is_err() {
         let _ = client.batch_execute("ROLLBACK").await;
@@ -140,7 +141,7 @@ async fn prepare_all(
 
 #[cfg(test)]
 mod tests {
-    use super::run_in_async_commit;
+    use super::run_as_one_transaction;
     use crate::sql::Sql;
 
     fn bare(text: &str) -> Sql {
@@ -153,21 +154,21 @@ mod tests {
     /// A failing statement undoes the statements before it and leaves the
     /// pooled connection outside any transaction.
     #[tokio::test]
-    async fn a_failed_async_commit_leaves_nothing_and_no_open_transaction() {
+    async fn a_failed_transaction_of_its_own_leaves_nothing_and_no_open_transaction() {
         let Some(db) = super::super::test_database().await else {
             return;
         };
         let client = db._store.client().await.unwrap();
         let insert = "INSERT INTO merchants (id, name, created) VALUES ('acct_p', 'P', 1)";
         let statements = [bare(insert), bare("SELECT 1 / 0")];
-        assert!(run_in_async_commit(&client, &statements).await.is_err());
+        assert!(run_as_one_transaction(&client, &statements).await.is_err());
         let savepoint = client.batch_execute("SAVEPOINT outside").await;
         assert!(savepoint.is_err(), "a transaction was left open");
         let count = "SELECT count(*) FROM merchants WHERE id = 'acct_p'";
         let merchants: i64 = client.query_one(count, &[]).await.unwrap().get(0);
         assert_eq!(merchants, 0);
 
-        run_in_async_commit(&client, &[bare(insert)]).await.unwrap();
+        run_as_one_transaction(&client, &[bare(insert)]).await.unwrap();
         let merchants: i64 = client.query_one(count, &[]).await.unwrap().get(0);
         assert_eq!(merchants, 1);
     }

@@ -57,11 +57,12 @@ pub(crate) struct PgWriter {
 }
 
 impl PgWriter {
-    /// Starts this instance's writer task on `pool`. It ends when every
-    /// handle is dropped, after applying what was queued.
-    pub(crate) fn start(pool: Pool) -> Self {
+    /// Starts this instance's writer task on `pool`, moving risk counters
+    /// on `counters` (`PgStore::count_risk`). It ends when every handle is
+    /// dropped, after applying what was queued.
+    pub(crate) fn start(pool: Pool, counters: Pool) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE_LEN_MAX);
-        tokio::spawn(run(pool, receiver));
+        tokio::spawn(run(pool, counters, receiver));
         Self { sender }
     }
 
@@ -80,21 +81,21 @@ impl PgWriter {
     }
 }
 
-async fn run(pool: Pool, mut receiver: mpsc::Receiver<Job>) {
+async fn run(pool: Pool, counters: Pool, mut receiver: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(WRITE_BATCH_MAX);
     while receiver.recv_many(&mut batch, WRITE_BATCH_MAX).await > 0 {
-        commit_batch(&pool, &mut batch).await;
+        commit_batch(&pool, &counters, &mut batch).await;
     }
 }
 
 /// Applies and commits `batch`, answers each job, and empties `batch`.
-async fn commit_batch(pool: &Pool, batch: &mut Vec<Job>) {
+async fn commit_batch(pool: &Pool, counters: &Pool, batch: &mut Vec<Job>) {
     let started = std::time::Instant::now();
     metrics::histogram!("portcullis_postgres_write_batch_size").record(batch.len() as f64);
     let outcome = match pool.get().await {
         Ok(client) => {
             let mut tx = BatchTransaction::new(client);
-            let outcome = apply_batch(&mut tx, batch).await;
+            let outcome = apply_batch(&mut tx, counters, batch).await;
             if outcome.is_err() {
                 // Best effort: a guard still open closes its connection.
                 let _ = tx.rollback().await;
@@ -150,6 +151,7 @@ enum State {
 /// document row.
 async fn apply_batch(
     tx: &mut BatchTransaction,
+    counters: &Pool,
     jobs: &mut [Job],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let mut states: Vec<State> = jobs.iter().map(|_| State::Pending).collect();
@@ -207,7 +209,7 @@ async fn apply_batch(
             State::Pending => unreachable!("every job's documents were applied or failed"),
         })
         .collect();
-    PgStore::count_risk(tx.client(), risk).await;
+    PgStore::count_risk(counters, risk).await;
     Ok(results)
 }
 
@@ -300,7 +302,9 @@ mod tests {
             job(vec![customer(&scope, "cus_b")]),
         ];
         let mut tx = BatchTransaction::new(db._store.pool.get().await.unwrap());
-        let results = apply_batch(&mut tx, &mut jobs).await.unwrap();
+        let results = apply_batch(&mut tx, &db._store.pool, &mut jobs)
+            .await
+            .unwrap();
         assert_eq!(results, vec![Err(StoreError::Duplicate), Ok(())]);
         assert_eq!(customers(&db, "cus_a").await, 0);
         assert_eq!(customers(&db, "cus_b").await, 1);

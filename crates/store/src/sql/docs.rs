@@ -4,9 +4,10 @@
 
 use super::{Builder, Dialect, Sql};
 use crate::model::{
-    ColumnKind, CreatedRange, ListQuery, ScanOp, ScanQuery, Scope, SqlValue, Table,
+    ColumnKind, CreatedRange, ListQuery, ScanOp, ScanQuery, Scope, SqlValue, Table, WriteOp,
     ONE_OF_VALUES_MAX,
 };
+use crate::bulk::rows_per_insert;
 use crate::StoreError;
 use portcullis_domain::search::{
     Conjunction, SearchClause, SearchField, SearchOp, SearchQuery, SearchValue,
@@ -35,7 +36,30 @@ pub(crate) struct NewDoc<'a> {
     pub body: &'a str,
 }
 
-impl NewDoc<'_> {
+impl<'a> NewDoc<'a> {
+    /// The document `op` inserts, with its table, if `op` is an insert.
+    pub(crate) fn of_insert(op: &'a WriteOp) -> Option<(Table, Self)> {
+        let WriteOp::Insert {
+            table,
+            scope,
+            id,
+            created,
+            columns,
+            body,
+        } = op
+        else {
+            return None;
+        };
+        let row = NewDoc {
+            scope,
+            id,
+            created: *created,
+            columns,
+            body,
+        };
+        Some((*table, row))
+    }
+
     /// Whether `other` sets the same indexed columns, by name and in
     /// order, so that both can be rows of one multi-row insert.
     pub(crate) fn sets_same_columns_as(&self, other: &NewDoc<'_>) -> bool {
@@ -48,6 +72,8 @@ impl NewDoc<'_> {
     }
 }
 
+/// One document's insert (the writers insert runs: [`InsertRun`]).
+#[cfg(test)]
 pub(crate) fn insert_doc(
     dialect: Dialect,
     table: Table,
@@ -68,7 +94,7 @@ pub(crate) fn insert_doc(
 }
 
 /// One multi-row insert of documents of `table` that all set the same
-/// `columns` (by name, in order): what `insert_doc` writes for each row,
+/// `columns` (by name, in order): each row as a single-row insert would write it,
 /// in the order given (so `seq` keeps it). A duplicate id among them, or
 /// of a stored row, fails the whole statement.
 pub(crate) fn insert_docs(dialect: Dialect, table: Table, rows: &[NewDoc<'_>]) -> Sql {
@@ -103,6 +129,53 @@ pub(crate) fn insert_docs(dialect: Dialect, table: Table, rows: &[NewDoc<'_>]) -
         b.push(")");
     }
     b.finish()
+}
+
+/// A write set's consecutive inserts into one table that set the same
+/// columns, gathered into one multi-row insert ([`insert_docs`]) of at
+/// most `rows_max` rows (and at most `bulk::rows_per_insert`, the bound on
+/// a statement's parameters), so that a statement's fixed cost is paid once per
+/// run. Rows keep their order (and `seq`); a duplicate id fails the run's
+/// statement, and so its write set, with `Duplicate`, as a single insert
+/// would.
+pub(crate) struct InsertRun<'a> {
+    table: Option<Table>,
+    rows: Vec<NewDoc<'a>>,
+    rows_max: usize,
+}
+
+impl<'a> InsertRun<'a> {
+    pub(crate) fn new(rows_max: usize) -> Self {
+        assert!(rows_max > 0, "a run holds at least one row");
+        Self {
+            table: None,
+            rows: vec![],
+            rows_max,
+        }
+    }
+
+    /// Adds `row`; answers the run held before as one statement, to be
+    /// run first, if `row` cannot join it.
+    pub(crate) fn add(&mut self, dialect: Dialect, table: Table, row: NewDoc<'a>) -> Option<Sql> {
+        let joins = self.table == Some(table)
+            && self
+                .rows
+                .first()
+                .is_some_and(|first| first.sets_same_columns_as(&row))
+            && self.rows.len() < self.rows_max.min(rows_per_insert(row.columns.len()));
+        let before = if joins { None } else { self.take(dialect) };
+        self.table = Some(table);
+        self.rows.push(row);
+        before
+    }
+
+    /// The run held, if any, as one statement; the run is then empty.
+    pub(crate) fn take(&mut self, dialect: Dialect) -> Option<Sql> {
+        let table = self.table.take()?;
+        let sql = insert_docs(dialect, table, &self.rows);
+        self.rows.clear();
+        Some(sql)
+    }
 }
 
 pub(crate) fn update_doc(

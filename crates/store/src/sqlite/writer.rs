@@ -443,27 +443,14 @@ pub(crate) fn apply(conn: &Connection, writes: &WriteSet) -> Result<(), StoreErr
     let mut fan_outs = webhooks::FanOuts::default();
     let mut risk = vec![];
     for op in &writes.ops {
+        if let Some((table, row)) = docs::NewDoc::of_insert(op) {
+            inserts.add(conn, table, row)?;
+            fan_outs.add_insert(table, row.scope, row.id, row.created, row.columns);
+            continue;
+        }
         match op {
             WriteOp::LedgerAppend { .. } => {}
             WriteOp::Risk(write) => risk.push(write.clone()),
-            WriteOp::Insert {
-                table,
-                scope,
-                id,
-                created,
-                columns,
-                body,
-            } => {
-                let row = docs::NewDoc {
-                    scope,
-                    id,
-                    created: *created,
-                    columns,
-                    body,
-                };
-                inserts.add(conn, *table, row)?;
-                fan_outs.add_insert(*table, scope, id, *created, columns);
-            }
             WriteOp::Redeliver { .. } => {
                 inserts.write(conn)?;
                 execute_all(conn, fan_outs.take_statements(D))?;
@@ -484,19 +471,19 @@ pub(crate) fn apply(conn: &Connection, writes: &WriteSet) -> Result<(), StoreErr
     Ok(())
 }
 
-/// A write set's consecutive inserts into one table that set the same
-/// columns, held until another operation must run and then written as one
-/// multi-row insert (at most `bulk::rows_per_insert` rows), so that a
-/// statement's fixed cost (its cache lookup, binding, cursors and halt) is
-/// paid once per run: a create-and-confirm payment's second write set
+/// A write set's consecutive inserts into one table, held until another
+/// operation must run and then written as one multi-row insert
+/// (`docs::InsertRun`): a create-and-confirm payment's second write set
 /// inserts its `charge.succeeded` and `payment_intent.succeeded` events
-/// together. A duplicate id fails the statement, and so the write set,
-/// with `Duplicate`, as a single insert did; rows keep their order (and
-/// `seq`).
-#[derive(Default)]
-struct PendingInserts<'a> {
-    table: Option<crate::Table>,
-    rows: Vec<docs::NewDoc<'a>>,
+/// together.
+struct PendingInserts<'a>(docs::InsertRun<'a>);
+
+impl Default for PendingInserts<'_> {
+    fn default() -> Self {
+        // Only `bulk::rows_per_insert` bounds a run: rusqlite's statement
+        // cache is a bounded LRU.
+        Self(docs::InsertRun::new(usize::MAX))
+    }
 }
 
 impl<'a> PendingInserts<'a> {
@@ -507,25 +494,16 @@ impl<'a> PendingInserts<'a> {
         table: crate::Table,
         row: docs::NewDoc<'a>,
     ) -> Result<(), StoreError> {
-        let joins = self.table == Some(table)
-            && self
-                .rows
-                .first()
-                .is_some_and(|first| first.sets_same_columns_as(&row))
-            && self.rows.len() < crate::bulk::rows_per_insert(row.columns.len());
-        if !joins {
-            self.write(conn)?;
-            self.table = Some(table);
+        if let Some(sql) = self.0.add(D, table, row) {
+            execute(conn, &sql)?;
         }
-        self.rows.push(row);
         Ok(())
     }
 
     /// Writes the run held, if any.
     fn write(&mut self, conn: &Connection) -> Result<(), StoreError> {
-        if let Some(table) = self.table.take() {
-            execute(conn, &docs::insert_docs(D, table, &self.rows))?;
-            self.rows.clear();
+        if let Some(sql) = self.0.take(D) {
+            execute(conn, &sql)?;
         }
         Ok(())
     }
