@@ -37,24 +37,28 @@ pub(crate) fn split_tls(database_url: &str) -> Result<(String, PgTls), StoreErro
     let mut url = url::Url::parse(database_url).map_err(|e| invalid(&e))?;
     let mut mode = None;
     let mut root_cert = None;
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .filter_map(|(name, value)| match name.as_ref() {
-            "sslmode" => {
-                mode = Some(value.into_owned());
-                None
+    // The other parameters keep their text as given: re-encoding them
+    // as a form would turn `%20` into `+`, which the PostgreSQL client
+    // reads as a plus sign (`options=-c%20name%3Dvalue` would break).
+    let kept: Vec<String> = url
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| {
+            let Some((name, value)) = url::form_urlencoded::parse(pair.as_bytes()).next() else {
+                return true;
+            };
+            match name.as_ref() {
+                "sslmode" => mode = Some(value.into_owned()),
+                "sslrootcert" => root_cert = Some(PathBuf::from(value.as_ref())),
+                _ => return true,
             }
-            "sslrootcert" => {
-                root_cert = Some(PathBuf::from(value.as_ref()));
-                None
-            }
-            _ => Some((name.into_owned(), value.into_owned())),
+            false
         })
+        .map(str::to_owned)
         .collect();
-    url.set_query(None);
-    if !kept.is_empty() {
-        url.query_pairs_mut().extend_pairs(kept);
-    }
+    url.set_query((!kept.is_empty()).then(|| kept.join("&")).as_deref());
     let tls =
         match (mode.as_deref(), root_cert) {
             (None | Some("disable"), None) => PgTls::Disable,
@@ -187,6 +191,22 @@ mod tests {
             split_tls("postgres://u@h/p?sslmode=require").unwrap().1,
             PgTls::Require
         );
+    }
+
+    #[test]
+    fn other_parameters_keep_their_encoding() {
+        let (url, tls) = split_tls(
+            "postgres://u@h/p?options=-c%20synchronous_commit%3Doff&sslmode=require&application_name=a%2Bb",
+        )
+        .unwrap();
+        assert_eq!(
+            url,
+            "postgres://u@h/p?options=-c%20synchronous_commit%3Doff&application_name=a%2Bb"
+        );
+        assert_eq!(tls, PgTls::Require);
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        assert_eq!(config.get_options(), Some("-c synchronous_commit=off"));
+        assert_eq!(config.get_application_name(), Some("a+b"));
     }
 
     #[test]
