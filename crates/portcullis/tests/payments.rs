@@ -1826,7 +1826,13 @@ async fn a_succeeded_payments_answer_is_byte_for_byte_its_retrieved_intent_and_i
     backend: Backend,
 ) {
     let env = setup(backend).await;
-    let answer = pay_with(&env.api, "pm_card_visa", "2000", &[("metadata[order]", "7")]).await;
+    let answer = pay_with(
+        &env.api,
+        "pm_card_visa",
+        "2000",
+        &[("metadata[order]", "7")],
+    )
+    .await;
     let intent = ok(&answer);
     let retrieved = env
         .api

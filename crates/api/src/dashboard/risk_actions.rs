@@ -62,7 +62,10 @@ pub async fn create(
     let response = run(&state, loc, back("rule_created"), || async {
         let mut done =
             create_rule(&state, signed.scope(), text.clone(), description.clone()).await?;
-        let id = done.body.tree()?["id"].as_str().unwrap_or_default().to_owned();
+        let id = done.body.tree()?["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         done.writes.push(record(
             &state,
             &signed,

@@ -148,7 +148,9 @@ pub async fn expanded_after(
         return Ok(body);
     }
     let mut tree = body.into_tree()?;
-    expand.apply(state, caller, &mut tree, Some(pending)).await?;
+    expand
+        .apply(state, caller, &mut tree, Some(pending))
+        .await?;
     Ok(tree.into())
 }
 

@@ -3,11 +3,11 @@
 
 use super::charge_wire::{CardWire, ChargeWire};
 use super::intent_wire::IntentWire;
+use crate::error::{ApiError, ApiResult};
 use portcullis_domain::charges::Charge;
 use portcullis_domain::payment_intents::PaymentIntent;
 use portcullis_domain::payment_methods::PaymentMethod;
 use portcullis_domain::refunds::{Refund, RefundStatus};
-use crate::error::{ApiError, ApiResult};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 

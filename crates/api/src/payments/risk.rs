@@ -329,7 +329,10 @@ mod tests {
         let mut assessed = Signals::default();
         let mut known = [
             (Signal::IpCountry, portcullis_risk::SignalValue::text("DE")),
-            (Signal::AmountInUsd, portcullis_risk::SignalValue::Number(1_500_000)),
+            (
+                Signal::AmountInUsd,
+                portcullis_risk::SignalValue::Number(1_500_000),
+            ),
         ];
         // The old snapshot: the known signals in `Signal::ALL`'s order.
         known.sort_by_key(|(signal, _)| Signal::ALL.iter().position(|s| s == signal));

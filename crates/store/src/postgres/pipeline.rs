@@ -168,7 +168,9 @@ mod tests {
         let merchants: i64 = client.query_one(count, &[]).await.unwrap().get(0);
         assert_eq!(merchants, 0);
 
-        run_as_one_transaction(&client, &[bare(insert)]).await.unwrap();
+        run_as_one_transaction(&client, &[bare(insert)])
+            .await
+            .unwrap();
         let merchants: i64 = client.query_one(count, &[]).await.unwrap().get(0);
         assert_eq!(merchants, 1);
     }

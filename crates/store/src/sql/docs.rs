@@ -3,11 +3,11 @@
 //! appear in the text; every value is bound.
 
 use super::{Builder, Dialect, Sql};
+use crate::bulk::rows_per_insert;
 use crate::model::{
     ColumnKind, CreatedRange, ListQuery, ScanOp, ScanQuery, Scope, SqlValue, Table, WriteOp,
     ONE_OF_VALUES_MAX,
 };
-use crate::bulk::rows_per_insert;
 use crate::StoreError;
 use portcullis_domain::search::{
     Conjunction, SearchClause, SearchField, SearchOp, SearchQuery, SearchValue,
