@@ -11,7 +11,7 @@
 //! is applied as `commit` applies it, after the inserts.
 
 use crate::model::WriteSet;
-use crate::model::{RiskMetric, RiskSubjectKind, RiskWrite, Scope, SqlValue, Table, WriteOp};
+use crate::model::{RiskMetric, RiskSubjectKind, RiskWrite, Scope, Table, WriteOp};
 use crate::sql::{docs, webhooks, Dialect, Sql};
 use portcullis_ledger::LedgerTransaction;
 use std::collections::{HashMap, HashSet};
@@ -25,28 +25,6 @@ const ROWS_PER_STATEMENT_MAX: usize = 200;
 /// Values a document row binds besides its indexed columns: id,
 /// merchant_id, livemode, created and body.
 const STANDARD_VALUES_PER_ROW: usize = 5;
-
-/// One document insert, as [`WriteOp::Insert`] carries it.
-#[derive(Debug)]
-pub(crate) struct DocRow {
-    pub scope: Scope,
-    pub id: String,
-    pub created: i64,
-    pub columns: Vec<(&'static str, SqlValue)>,
-    pub body: String,
-}
-
-impl DocRow {
-    fn as_new_doc(&self) -> docs::NewDoc<'_> {
-        docs::NewDoc {
-            scope: &self.scope,
-            id: &self.id,
-            created: self.created,
-            columns: &self.columns,
-            body: &self.body,
-        }
-    }
-}
 
 /// A bulk write set, planned.
 pub(crate) struct BulkPlan {
@@ -69,40 +47,28 @@ type GroupKey = (Table, Vec<&'static str>);
 
 impl BulkPlan {
     pub(crate) fn of(dialect: Dialect, writes: WriteSet) -> Self {
-        let mut groups: Vec<(GroupKey, Vec<DocRow>)> = vec![];
+        // Each group's inserts (`WriteOp::Insert` only), in the order given.
+        let mut groups: Vec<(GroupKey, Vec<WriteOp>)> = vec![];
         let mut fan_outs = webhooks::FanOuts::default();
         let mut fan_out_scopes: Vec<Scope> = vec![];
         let mut risk = vec![];
         let mut ledger = vec![];
         let mut rest = WriteSet::new();
         for op in writes.ops {
-            match op {
-                WriteOp::Insert {
-                    table,
-                    scope,
-                    id,
-                    created,
-                    columns,
-                    body,
-                } => {
-                    if fan_outs.add_insert(table, &scope, &id, created, &columns)
-                        && !fan_out_scopes.contains(&scope)
-                    {
-                        fan_out_scopes.push(scope.clone());
-                    }
-                    let key = (table, columns.iter().map(|(name, _)| *name).collect());
-                    let row = DocRow {
-                        scope,
-                        id,
-                        created,
-                        columns,
-                        body,
-                    };
-                    match groups.iter_mut().find(|(known, _)| *known == key) {
-                        Some((_, rows)) => rows.push(row),
-                        None => groups.push((key, vec![row])),
-                    }
+            if let Some((table, row)) = docs::NewDoc::of_insert(&op) {
+                if fan_outs.add_insert(table, row.scope, row.id, row.created, row.columns)
+                    && !fan_out_scopes.contains(row.scope)
+                {
+                    fan_out_scopes.push(row.scope.clone());
                 }
+                let key = (table, row.columns.iter().map(|(name, _)| *name).collect());
+                match groups.iter_mut().find(|(known, _)| *known == key) {
+                    Some((_, inserts)) => inserts.push(op),
+                    None => groups.push((key, vec![op])),
+                }
+                continue;
+            }
+            match op {
                 WriteOp::LedgerAppend { transaction } => ledger.push(transaction),
                 WriteOp::Risk(write) => risk.push(write),
                 op => {
@@ -133,11 +99,14 @@ pub(crate) fn rows_per_insert(indexed_columns: usize) -> usize {
         .clamp(1, ROWS_PER_STATEMENT_MAX)
 }
 
-fn multi_row_inserts(dialect: Dialect, groups: &[(GroupKey, Vec<DocRow>)]) -> Vec<Sql> {
+fn multi_row_inserts(dialect: Dialect, groups: &[(GroupKey, Vec<WriteOp>)]) -> Vec<Sql> {
     let mut statements = vec![];
     for ((table, names), rows) in groups {
         let per_statement = rows_per_insert(names.len());
-        let rows: Vec<docs::NewDoc<'_>> = rows.iter().map(DocRow::as_new_doc).collect();
+        let rows: Vec<docs::NewDoc<'_>> = rows
+            .iter()
+            .filter_map(|op| docs::NewDoc::of_insert(op).map(|(_, row)| row))
+            .collect();
         for chunk in rows.chunks(per_statement) {
             statements.push(docs::insert_docs(dialect, *table, chunk));
         }
@@ -229,6 +198,7 @@ pub(crate) fn coalesce_risk(writes: Vec<RiskWrite>) -> Vec<RiskWrite> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::SqlValue;
     use portcullis_domain::ids::MerchantId;
 
     fn scope() -> Scope {
