@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 
 /// Most values bound in one statement: below SQLite's 32,766 and
 /// PostgreSQL's 65,535.
-const PARAMS_PER_STATEMENT_MAX: usize = 30_000;
+pub(crate) const PARAMS_PER_STATEMENT_MAX: usize = 30_000;
 /// Most rows in one multi-row insert. Chunks are this size but for the
 /// last, so each table needs few distinct prepared statements.
 const ROWS_PER_STATEMENT_MAX: usize = 200;

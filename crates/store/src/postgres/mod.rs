@@ -11,6 +11,7 @@ mod in_order;
 mod ledger;
 mod outbox;
 mod pipeline;
+mod planned;
 mod risk_history;
 mod tls;
 mod writer;
@@ -21,14 +22,15 @@ use crate::migrations::{
 };
 use crate::model::{
     page_of, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor, RiskWrite, Scope, Table,
-    WriteOp, WriteSet,
+    WriteSet,
 };
 use crate::reversals::{PendingReversalRow, ReversalState};
 use crate::sql::accounts::{self, ClaimDecision, ClaimRow};
-use crate::sql::{docs, instances, reversals, secret_checks, webhooks, Dialect, Sql};
+use crate::sql::{docs, instances, reversals, secret_checks, Dialect, Sql};
 use crate::{ScanQuery, ScopedDoc, StoreError, StoreOptions};
 use convert::{doc_of, key_of_row, map_err, params_of};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use planned::PlannedWrites;
 use portcullis_domain::api_keys::ApiKeyRecord;
 use portcullis_domain::ids::{ApiKeyId, MerchantId};
 use portcullis_domain::merchants::Merchant;
@@ -292,13 +294,14 @@ impl PgStore {
         let plan = crate::bulk::BulkPlan::of(D, writes);
         let rest = PlannedWrites::of(plan.rest);
         let mut client = self.client().await?;
+        pipeline::bound_statement_cache(&client.statement_cache);
         let tx = client.transaction().await.map_err(map_err)?;
         pipeline::run_chunked(&tx, &plan.documents).await?;
         let checks = pipeline::run_all(&tx, &plan.fan_out_checks).await?;
         if checks.iter().any(|answer| !answer.rows.is_empty()) {
             pipeline::run_chunked(&tx, &plan.fan_outs).await?;
         }
-        apply_documents(&tx, &rest).await?;
+        planned::apply_documents(&tx, &rest).await?;
         pipeline::run_chunked(&tx, &plan.risk).await?;
         ledger::append_batch(&tx, &plan.ledger).await?;
         tx.commit().await.map_err(map_err)
@@ -535,185 +538,6 @@ fn reversal_of_row(row: &tokio_postgres::Row) -> Result<PendingReversalRow, Stor
         state: ReversalState::parse(&state)?,
         created: row.get(4),
     })
-}
-
-/// A write set turned into statements in the caller's task (so that a
-/// programming error in building SQL panics there, not in the writer):
-/// documents first (the events' webhook fan-outs, one statement per scope, after
-/// them, or before a redelivery), then ledger appends; risk writes move
-/// after the batch commits (`PgStore::count_risk`).
-pub(crate) struct PlannedWrites {
-    statements: Vec<Sql>,
-    checks: Vec<Check>,
-    ledger: Vec<portcullis_ledger::LedgerTransaction>,
-    risk: Vec<RiskWrite>,
-}
-
-impl PlannedWrites {
-    pub(crate) fn of(writes: WriteSet) -> Self {
-        let mut documents = Vec::with_capacity(writes.ops.len());
-        let mut risk = vec![];
-        let mut ledger = vec![];
-        for op in writes.ops {
-            match op {
-                WriteOp::LedgerAppend { transaction } => ledger.push(transaction),
-                WriteOp::Risk(write) => risk.push(write),
-                op => documents.push(op),
-            }
-        }
-        let (statements, checks) = plan_documents(&documents).into_iter().unzip();
-        Self {
-            statements,
-            checks,
-            ledger,
-            risk,
-        }
-    }
-
-    /// Whether applying these writes appends to the ledger.
-    pub(crate) fn appends(&self) -> bool {
-        !self.ledger.is_empty()
-    }
-}
-
-/// Applies the documents of one planned write set inside `tx`, in one
-/// pipeline (`commit_bulk`'s; the writer sends many write sets' documents
-/// in one pipeline, `writer::rounds`).
-async fn apply_documents(
-    tx: &deadpool_postgres::Transaction<'_>,
-    planned: &PlannedWrites,
-) -> Result<(), StoreError> {
-    let answers = pipeline::run_all(tx, &planned.statements).await?;
-    for (check, answer) in planned.checks.iter().zip(answers) {
-        check.holds(tx, answer.affected).await?;
-    }
-    Ok(())
-}
-
-/// What a statement's row count must show once it has run.
-enum Check {
-    None,
-    /// An update of a document at an expected version changed one row.
-    Updated {
-        table: Table,
-        scope: Scope,
-        id: String,
-    },
-    /// The idempotency claim was still ours.
-    ClaimHeld,
-}
-
-impl Check {
-    /// Whether `count` changed rows break this check (`holds` says how).
-    fn fails(&self, count: u64) -> bool {
-        count == 0 && !matches!(self, Check::None)
-    }
-
-    async fn holds(&self, tx: &impl GenericClient, count: u64) -> Result<(), StoreError> {
-        if !self.fails(count) {
-            return Ok(());
-        }
-        match self {
-            Check::None => Ok(()),
-            Check::ClaimHeld => Err(StoreError::ClaimLost),
-            Check::Updated { table, scope, id } => {
-                let exists = !query(tx, &docs::seq_of(D, *table, scope, id))
-                    .await?
-                    .is_empty();
-                Err(if exists {
-                    StoreError::Conflict
-                } else {
-                    StoreError::NotFound
-                })
-            }
-        }
-    }
-}
-
-/// The fan-outs of the events planned since the last call.
-fn plan_fan_outs(planned: &mut Vec<(Sql, Check)>, fan_outs: &mut webhooks::FanOuts) {
-    planned.extend(
-        fan_outs
-            .take_statements(D)
-            .into_iter()
-            .map(|sql| (sql, Check::None)),
-    );
-}
-
-/// Rows one multi-row insert of the writer holds at most: each row count
-/// is a statement text of its own in a connection's prepared-statement
-/// cache (which deadpool does not bound), so this bounds the texts per
-/// table and columns; write sets rarely insert more rows into one table.
-const WRITER_ROWS_PER_INSERT_MAX: usize = 16;
-
-/// The statements of a write set's document and idempotency writes, in
-/// order, with their checks: a run of consecutive inserts into one table
-/// as one multi-row insert (`docs::InsertRun`; an insert has no row-count
-/// check); the events' webhook fan-outs, one statement per scope, after
-/// them, or before a redelivery (which may name a delivery they create).
-fn plan_documents(ops: &[WriteOp]) -> Vec<(Sql, Check)> {
-    let mut planned = Vec::with_capacity(ops.len() + 2);
-    let mut inserts = docs::InsertRun::new(WRITER_ROWS_PER_INSERT_MAX);
-    let mut fan_outs = webhooks::FanOuts::default();
-    let unchecked = |sql| (sql, Check::None);
-    for op in ops {
-        if let Some((table, row)) = docs::NewDoc::of_insert(op) {
-            planned.extend(inserts.add(D, table, row).map(unchecked));
-            fan_outs.add_insert(table, row.scope, row.id, row.created, row.columns);
-            continue;
-        }
-        planned.extend(inserts.take(D).map(unchecked));
-        if matches!(op, WriteOp::Redeliver { .. }) {
-            plan_fan_outs(&mut planned, &mut fan_outs);
-        }
-        planned.push(plan_other(op));
-    }
-    planned.extend(inserts.take(D).map(unchecked));
-    plan_fan_outs(&mut planned, &mut fan_outs);
-    planned
-}
-
-/// The statement of an update, idempotency completion or redelivery,
-/// with its check.
-fn plan_other(op: &WriteOp) -> (Sql, Check) {
-    match op {
-        WriteOp::Update {
-            table,
-            scope,
-            id,
-            expected_version,
-            columns,
-            body,
-        } => (
-            docs::update_doc(D, *table, scope, id, *expected_version, columns, body),
-            Check::Updated {
-                table: *table,
-                scope: scope.clone(),
-                id: id.clone(),
-            },
-        ),
-        WriteOp::CompleteIdempotency {
-            merchant_id,
-            key,
-            status_code,
-            response_body,
-        } => (
-            accounts::complete_idempotency(D, merchant_id, key, *status_code, response_body),
-            Check::ClaimHeld,
-        ),
-        WriteOp::Redeliver {
-            scope,
-            event_id,
-            one,
-            now_ms,
-        } => (
-            webhooks::redeliver(D, scope, event_id, one.as_ref(), *now_ms),
-            Check::None,
-        ),
-        WriteOp::Insert { .. } | WriteOp::Risk(_) | WriteOp::LedgerAppend { .. } => {
-            unreachable!("inserts run in runs; counters and ledger appends after the documents")
-        }
-    }
 }
 
 async fn execute(client: &impl GenericClient, sql: &Sql) -> Result<u64, StoreError> {

@@ -110,6 +110,22 @@ pub(crate) async fn run_as_one_transaction(
     ran
 }
 
+/// Statement texts one connection keeps prepared (deadpool's cache does not
+/// bound itself): the writer's statements of several writes
+/// (`sql::with_writes`) and multi-row inserts vary in shape with the write
+/// set, so a connection serving odd write sets would otherwise keep every
+/// shape it ever saw. The texts that recur (a payment's, a few dozen) are
+/// prepared again after a clear, one Parse each.
+const STATEMENTS_CACHED_MAX: usize = 512;
+
+/// Empties `cache` once it holds more than [`STATEMENTS_CACHED_MAX`]
+/// statements; statements prepared from it stay valid while held.
+pub(crate) fn bound_statement_cache(cache: &deadpool_postgres::StatementCache) {
+    if cache.size() > STATEMENTS_CACHED_MAX {
+        cache.clear();
+    }
+}
+
 /// Sends one statement (at the first poll) and reads its answer.
 async fn run_one(
     client: &impl GenericClient,

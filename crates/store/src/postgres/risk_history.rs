@@ -12,62 +12,32 @@
 use super::D;
 use crate::model::{RiskCounterQuery, RiskCounters, RiskHistory, RiskSighting, Scope};
 use crate::sql::risk::{self, CounterRow};
-use crate::sql::Sql;
+use crate::sql::{Builder, Sql};
 use crate::StoreError;
 
-/// The one statement of a risk history read.
+/// The one statement of a risk history read: the three reads' own
+/// statements nested, their placeholders renumbered (`Builder::append`).
 pub(super) fn statement(queries: &[RiskCounterQuery], scope: &Scope, card: &str) -> Sql {
-    let mut union = Sql {
-        text: String::new(),
-        params: vec![],
-    };
-    append(
-        &mut union,
+    let mut union = Builder::new(
+        D,
         "SELECT 0, CAST(NULL AS TEXT), a, b, c, CAST(0 AS BIGINT) FROM (",
-        risk::sighting(D, scope, card),
-        ") AS s (a, b, c)",
     );
+    union.append(risk::sighting(D, scope, card));
+    union.push(") AS s (a, b, c)");
     for (k, q) in queries.iter().enumerate() {
         let (counters_part, cards_part) = (1 + 2 * k, 2 + 2 * k);
-        append(
-            &mut union,
-            &format!(" UNION ALL SELECT {counters_part}, m, a, b, c, d FROM ("),
-            risk::counters(D, q),
-            ") AS s (m, a, b, c, d)",
-        );
-        append(
-            &mut union,
-            &format!(" UNION ALL SELECT {cards_part}, CAST(NULL AS TEXT), a, b, c, d FROM ("),
-            risk::cards(D, q),
-            ") AS s (a, b, c, d)",
-        );
+        union.push(&format!(
+            " UNION ALL SELECT {counters_part}, m, a, b, c, d FROM ("
+        ));
+        union.append(risk::counters(D, q));
+        union.push(") AS s (m, a, b, c, d)");
+        union.push(&format!(
+            " UNION ALL SELECT {cards_part}, CAST(NULL AS TEXT), a, b, c, d FROM ("
+        ));
+        union.append(risk::cards(D, q));
+        union.push(") AS s (a, b, c, d)");
     }
-    union
-}
-
-/// Appends `before`, `part` with its placeholders numbered after the
-/// ones `union` has, and `after`. Every `$` of `part` is a placeholder:
-/// `sql::fixed` wrote them from its `?N` and the texts have no literal
-/// holding one.
-fn append(union: &mut Sql, before: &str, part: Sql, after: &str) {
-    let offset = union.params.len();
-    union.text.push_str(before);
-    let mut rest = part.text.as_str();
-    while let Some(at) = rest.find('$') {
-        union.text.push_str(&rest[..=at]);
-        rest = &rest[at + 1..];
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let number: usize = rest[..digits]
-            .parse()
-            .expect("a `$` of a risk statement is a numbered placeholder");
-        union.text.push_str(&(number + offset).to_string());
-        rest = &rest[digits..];
-    }
-    union.text.push_str(rest);
-    union.text.push_str(after);
-    union.params.extend(part.params);
+    union.finish()
 }
 
 /// The history of `query_count` queries from the rows of [`statement`].
@@ -108,26 +78,4 @@ pub(super) fn history_of(
         .map(|(rows, cards)| risk::fold(rows, cards))
         .collect();
     Ok(RiskHistory { counters, sighting })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::append;
-    use crate::model::SqlValue;
-    use crate::sql::Sql;
-
-    #[test]
-    fn placeholders_are_numbered_after_the_ones_before() {
-        let mut union = Sql {
-            text: "SELECT $1".to_owned(),
-            params: vec![SqlValue::Integer(1)],
-        };
-        let part = Sql {
-            text: "x = $1 AND y = $12 OR z = $2".to_owned(),
-            params: vec![SqlValue::Integer(2); 12],
-        };
-        append(&mut union, " UNION (", part, ")");
-        assert_eq!(union.text, "SELECT $1 UNION (x = $2 AND y = $13 OR z = $3)");
-        assert_eq!(union.params.len(), 13);
-    }
 }

@@ -312,6 +312,79 @@ mod tests {
         assert!(savepoint.is_err(), "a transaction was left open");
     }
 
+    fn event(scope: &Scope, id: &str) -> WriteOp {
+        WriteOp::Insert {
+            table: Table::Events,
+            scope: scope.clone(),
+            id: id.to_owned(),
+            created: 1,
+            columns: vec![("event_type", SqlValue::Text("customer.updated".to_owned()))],
+            body: "{}".to_owned(),
+        }
+    }
+
+    fn stale_update(scope: &Scope, id: &str) -> WriteOp {
+        WriteOp::Update {
+            table: Table::Customers,
+            scope: scope.clone(),
+            id: id.to_owned(),
+            expected_version: 7,
+            columns: vec![],
+            body: "{}".to_owned(),
+        }
+    }
+
+    async fn events(db: &crate::postgres::TestDatabase, id: &str) -> i64 {
+        let count = "SELECT count(*) FROM events WHERE id = $1";
+        db.client().query_one(count, &[&id]).await.unwrap().get(0)
+    }
+
+    /// Write sets of an event and a customer write are each one statement
+    /// of several writes (`sql::with_writes`); the middle one's update is
+    /// refused by the count its statement returns: it fails alone, leaving
+    /// no event, and the write sets before and after it in the batch (the
+    /// one after ran in the same round and is applied again) commit.
+    #[tokio::test]
+    async fn a_refused_check_inside_a_statement_of_several_writes_fails_that_write_set_alone() {
+        let Some(db) = crate::postgres::test_database().await else {
+            return;
+        };
+        let scope = scope_of_a_merchant(&db).await;
+        db._store
+            .commit(WriteSet {
+                ops: vec![customer(&scope, "cus_old")],
+            })
+            .await
+            .unwrap();
+        let mut jobs = vec![
+            job(vec![event(&scope, "evt_a"), customer(&scope, "cus_a")]),
+            job(vec![
+                event(&scope, "evt_b"),
+                stale_update(&scope, "cus_old"),
+            ]),
+            job(vec![event(&scope, "evt_c"), customer(&scope, "cus_c")]),
+        ];
+        let one_statement = |job: &Job| job.writes.statements.len();
+        assert_eq!(
+            jobs.iter().map(one_statement).collect::<Vec<_>>(),
+            [1, 1, 1]
+        );
+        let mut tx = BatchTransaction::new(db._store.pool.get().await.unwrap());
+        let results = apply_batch(&mut tx, &db._store.pool, &mut jobs)
+            .await
+            .unwrap();
+        assert_eq!(results, vec![Ok(()), Err(StoreError::Conflict), Ok(())]);
+        assert_eq!(events(&db, "evt_b").await, 0);
+        assert_eq!(
+            (events(&db, "evt_a").await, events(&db, "evt_c").await),
+            (1, 1)
+        );
+        assert_eq!(
+            customers(&db, "cus_a").await + customers(&db, "cus_c").await,
+            2
+        );
+    }
+
     /// A guard dropped while its transaction is open (a panic, a
     /// cancellation) closes its connection instead of returning it to
     /// the pool inside the transaction, whose writes are lost.

@@ -11,6 +11,7 @@ pub(crate) mod risk;
 pub(crate) mod risk_bulk;
 pub(crate) mod secret_checks;
 pub(crate) mod webhooks;
+pub(crate) mod with_writes;
 
 use crate::model::SqlValue;
 
@@ -61,6 +62,40 @@ impl Builder {
     pub(crate) fn bind(&mut self, value: SqlValue) -> &mut Self {
         self.params.push(value);
         push_placeholder(&mut self.text, self.dialect, self.params.len());
+        self
+    }
+
+    /// Appends `part`, a statement rendered on its own, with its numbered
+    /// placeholders renumbered after the ones already bound here, and takes
+    /// its values: so that statements built by their own builders can be
+    /// nested in one (a `UNION ALL` of reads, a `WITH` of writes). Every
+    /// sigil of `part` (`$` or `?`) must be a numbered placeholder: its
+    /// values are bound, and no text of ours spells one in a literal.
+    pub(crate) fn append(&mut self, part: Sql) -> &mut Self {
+        let sigil = match self.dialect {
+            Dialect::Sqlite => '?',
+            Dialect::Postgres => '$',
+        };
+        let offset = self.params.len();
+        let mut rest = part.text.as_str();
+        while let Some(at) = rest.find(sigil) {
+            self.text.push_str(&rest[..at]);
+            rest = &rest[at + 1..];
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let number: usize = rest[..digits]
+                .parse()
+                .expect("every sigil of an appended statement is a numbered placeholder");
+            assert!(
+                (1..=part.params.len()).contains(&number),
+                "placeholder {sigil}{number} of an appended statement has no value"
+            );
+            push_placeholder(&mut self.text, self.dialect, number + offset);
+            rest = &rest[digits..];
+        }
+        self.text.push_str(rest);
+        self.params.extend(part.params);
         self
     }
 
@@ -134,5 +169,36 @@ mod placeholder_tests {
             let expected: String = (1..=12).map(|n| format!("{sigil}{n}")).collect();
             assert_eq!(b.finish().text, format!("SELECT {expected}"));
         }
+    }
+
+    #[test]
+    fn placeholders_are_numbered_after_the_ones_before() {
+        for (dialect, sigil) in [(Dialect::Postgres, '$'), (Dialect::Sqlite, '?')] {
+            let mut b = Builder::new(dialect, "SELECT ");
+            b.bind(SqlValue::Integer(1)).push(" UNION (");
+            let part = Sql {
+                text: format!("x = {sigil}1 AND y = {sigil}12 OR z = {sigil}2 OR w = {sigil}1"),
+                params: (2..14).map(SqlValue::Integer).collect(),
+            };
+            b.append(part).push(")");
+            let sql = b.finish();
+            assert_eq!(sql.params.len(), 13);
+            let expected = format!(
+                "SELECT {sigil}1 UNION (x = {sigil}2 AND y = {sigil}13 OR z = {sigil}3 OR w = {sigil}2)"
+            );
+            assert_eq!(sql.text, expected);
+            assert_eq!(sql.params[1], SqlValue::Integer(2));
+            assert_eq!(sql.params[12], SqlValue::Integer(13));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "has no value")]
+    fn an_appended_placeholder_without_a_value_is_a_programming_error() {
+        let mut b = Builder::new(Dialect::Postgres, "SELECT ");
+        b.append(Sql {
+            text: "$2".to_owned(),
+            params: vec![SqlValue::Null],
+        });
     }
 }

@@ -12,7 +12,13 @@ use std::collections::HashSet;
 const LEASE_MS: i64 = 30_000;
 const NOW_MS: i64 = T0 * 1000 + 1;
 
-fn endpoint(scope: &Scope, id: &str, status: &str, events: &str, deleted: bool) -> WriteOp {
+pub(crate) fn endpoint(
+    scope: &Scope,
+    id: &str,
+    status: &str,
+    events: &str,
+    deleted: bool,
+) -> WriteOp {
     WriteOp::Insert {
         table: Table::WebhookEndpoints,
         scope: scope.clone(),
@@ -27,7 +33,7 @@ fn endpoint(scope: &Scope, id: &str, status: &str, events: &str, deleted: bool) 
     }
 }
 
-fn event(scope: &Scope, id: &str, kind: &str) -> WriteOp {
+pub(crate) fn event(scope: &Scope, id: &str, kind: &str) -> WriteOp {
     WriteOp::Insert {
         table: Table::Events,
         scope: scope.clone(),
@@ -48,7 +54,7 @@ fn claim_of(worker: &str, now_ms: i64, limit: usize) -> DeliveryClaim {
     }
 }
 
-async fn endpoints_of(store: &Store, scope: &Scope, event_id: &str) -> Vec<String> {
+pub(crate) async fn endpoints_of(store: &Store, scope: &Scope, event_id: &str) -> Vec<String> {
     let filter = DeliveryFilter::Event(event_id.to_owned());
     let page = store.list_deliveries(scope, &filter, 100).await.unwrap();
     let mut ids: Vec<String> = page
@@ -204,6 +210,21 @@ async fn the_events_of_one_write_set_fan_out_each_to_its_own_endpoints_in_order(
         .map(|d| d.key.event_id)
         .collect();
     assert_eq!(newest_first, ["evt_d", "evt_b", "evt_a"]);
+}
+
+// An endpoint and an event written in one write set: the event's fan-out
+// sees the endpoint, as it did when each write was a statement of its own
+// (PostgreSQL runs the fan-out apart from the endpoint's insert, not in
+// one statement whose parts would share a snapshot: `sql::with_writes`).
+contract!(an_event_fans_out_to_an_endpoint_written_before_it_in_its_write_set);
+async fn an_event_fans_out_to_an_endpoint_written_before_it_in_its_write_set(db: &TestDb) {
+    let store = &db.store;
+    let scope = test_scope(&merchant(store, "Acme").await.id);
+    let mut writes = WriteSet::new();
+    writes.push(endpoint(&scope, "we_new", "enabled", ",*,", false));
+    writes.push(event(&scope, "evt_1", "charge.succeeded"));
+    store.commit(writes).await.unwrap();
+    assert_eq!(endpoints_of(store, &scope, "evt_1").await, ["we_new"]);
 }
 
 contract!(an_event_write_that_fails_leaves_no_delivery);

@@ -42,6 +42,7 @@ pub(super) async fn apply_pending(
         let Some(&first) = round.first() else {
             return Ok(());
         };
+        pipeline::bound_statement_cache(&tx.client().statement_cache);
         let begin = tx.begin_statement();
         match AssertUnwindSafe(apply_round(tx.client(), begin.as_ref(), jobs, &round))
             .catch_unwind()
@@ -164,16 +165,15 @@ async fn refused_check(
     next: Option<usize>,
     answers: &[Result<Answer, StoreError>],
 ) -> Result<Option<StoreError>, StoreError> {
-    let counts = answers
-        .iter()
-        .map(|answer| answer.as_ref().map_or(0, |answer| answer.affected));
-    let Some((check, count)) = job
-        .writes
-        .checks
-        .iter()
-        .zip(counts)
-        .find(|(check, count)| check.fails(*count))
-    else {
+    let mut refused = None;
+    for (checks, answer) in job.writes.checks.iter().zip(answers) {
+        let Ok(answer) = answer else { break };
+        refused = checks.refused(answer)?;
+        if refused.is_some() {
+            break;
+        }
+    }
+    let Some((check, count)) = refused else {
         return Ok(None);
     };
     if let Some(next) = next {
