@@ -7,8 +7,9 @@
 //! deadline. Open loop (`rate`): requests are due on a fixed schedule,
 //! `rate` per second spread evenly over the workers, whatever the server
 //! does; a worker sends each as soon as it is due and its connection free,
-//! and the open-loop latency runs from the *due* time, so the time a
-//! request waited behind a slow one counts (no coordinated omission).
+//! and the open-loop latency runs from the *due* time to the payment's
+//! answer, so the time a request waited behind a slow one counts (no
+//! coordinated omission).
 
 use super::client::{Call, Connection};
 use super::workload::{self, JSON};
@@ -184,6 +185,7 @@ async fn work(
         if let Some(due) = due {
             tokio::time::sleep_until(due.into()).await;
         }
+        let sent_at = Instant::now();
         let (latency_us, ok) = match target {
             Target::Payments => {
                 let order = orders.fetch_add(1, Ordering::Relaxed);
@@ -202,8 +204,7 @@ async fn work(
             done.ok += 1;
             let _ = done.latency_us.record(latency_us.clamp(1, LATENCY_US_MAX));
             if let (Some(due), Some(open_loop)) = (due, &mut done.open_loop_us) {
-                // Answered at send time + latency; late sends count in full.
-                let answered_after_due = due.elapsed().as_micros() as u64;
+                let answered_after_due = answered_after_due_us(due, sent_at, latency_us);
                 let _ = open_loop.record(answered_after_due.clamp(1, LATENCY_US_MAX));
             }
         } else {
@@ -214,6 +215,17 @@ async fn work(
         }
     }
     done
+}
+
+/// How long after it was due a request was answered, in microseconds:
+/// the time it waited to be sent (behind the worker's previous payment, or
+/// a late wake-up; counted in full, so queueing is not hidden) plus its own
+/// latency from the send. A payment's follow-ups (replay, capture) are not
+/// part of it: they are other requests, sent after the answer, and they
+/// delay only the worker's next payment, whose wait counts there.
+fn answered_after_due_us(due: Instant, sent: Instant, latency_us: u64) -> u64 {
+    let waited_us = sent.saturating_duration_since(due).as_micros() as u64;
+    waited_us.saturating_add(latency_us)
 }
 
 async fn echo(connection: &mut Connection, path: &str, body: &bytes::Bytes) -> (u64, bool) {
@@ -238,8 +250,30 @@ async fn read(connection: &mut Connection, path: &str) -> (u64, bool) {
 
 #[cfg(test)]
 mod tests {
-    use super::Schedule;
+    use super::{answered_after_due_us, Schedule};
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn open_loop_latency_counts_a_late_send_in_full() {
+        let due = Instant::now();
+        let sent = due + Duration::from_millis(7);
+        assert_eq!(answered_after_due_us(due, sent, 2_000), 9_000);
+    }
+
+    #[test]
+    fn open_loop_latency_ends_at_the_payments_answer_not_after_its_follow_ups() {
+        // Sent on time and answered in 2 ms; whatever the replay or capture
+        // sent afterwards takes is not added (before, `due.elapsed()` after
+        // the follow-ups was recorded).
+        let due = Instant::now();
+        assert_eq!(answered_after_due_us(due, due, 2_000), 2_000);
+    }
+
+    #[test]
+    fn open_loop_latency_of_an_early_send_is_its_own_latency() {
+        let due = Instant::now() + Duration::from_millis(1);
+        assert_eq!(answered_after_due_us(due, Instant::now(), 500), 500);
+    }
 
     #[test]
     fn the_schedule_spreads_the_rate_evenly_over_the_workers() {
