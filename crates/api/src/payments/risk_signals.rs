@@ -10,7 +10,7 @@ use portcullis_risk::geo::{record_travel, Location, Sighting};
 use portcullis_risk::score::amount_anomaly;
 use portcullis_risk::signals::MICROS_PER_UNIT;
 use portcullis_risk::{Signal, SignalValue as V, Signals};
-use portcullis_store::{RiskCounterQuery, RiskCounters, RiskSubjectKind, Scope};
+use portcullis_store::{RiskCardsRead, RiskCounterQuery, RiskCounters, RiskSubjectKind, Scope};
 use std::net::IpAddr;
 
 const SECONDS_PER_HOUR: i64 = 3_600;
@@ -257,6 +257,7 @@ async fn velocity(
             hour_from: hour - HOURLY_BUCKETS_BACK,
             day_from: hour - DAILY_BUCKETS_BACK,
             card: facts.card.clone(),
+            cards: cards_read(*kind, facts.card.is_some()),
         })
         .collect();
     // Without a card, the sighting read by an empty fingerprint finds none.
@@ -288,6 +289,16 @@ async fn velocity(
         }
     }
     Ok(history.sighting)
+}
+
+/// Whether a subject's distinct cards are read: only where
+/// [`set_velocity`] sets signals from them (a subject other than the card,
+/// for a payment with a card).
+fn cards_read(kind: RiskSubjectKind, has_card: bool) -> RiskCardsRead {
+    match (velocity_signals(kind).1, has_card) {
+        (Some(_), true) => RiskCardsRead::Counted,
+        _ => RiskCardsRead::Skipped,
+    }
 }
 
 /// Sets one subject's velocity signals; distinct cards only for a card.

@@ -9,6 +9,7 @@ pub(crate) mod ledger;
 pub(crate) mod reversals;
 pub(crate) mod risk;
 pub(crate) mod risk_bulk;
+pub(crate) mod risk_history;
 pub(crate) mod secret_checks;
 pub(crate) mod webhooks;
 
@@ -88,6 +89,11 @@ fn push_placeholder(text: &mut String, dialect: Dialect, n: usize) {
         Dialect::Sqlite => '?',
         Dialect::Postgres => '$',
     });
+    push_placeholder_number(text, n);
+}
+
+/// Appends the decimal digits of `n` (a placeholder's number) to `text`.
+fn push_placeholder_number(text: &mut String, n: usize) {
     let mut digits = [0u8; PLACEHOLDER_BYTES_MAX - 1];
     let mut start = digits.len();
     let mut rest = n;
