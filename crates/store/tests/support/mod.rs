@@ -366,3 +366,61 @@ pub async fn insert_all(store: &Store, scope: &Scope, customers: &[Customer]) {
         store.commit(one(customer.insert(scope))).await.unwrap();
     }
 }
+
+/// Every migration file of `dialect` (`sqlite` or `postgres`) numbered
+/// below `version`, in order: the upgrade tests build a database as an
+/// older binary left it, then let the store apply the rest.
+pub fn migrations_below(dialect: &str, version: i64) -> Vec<(i64, String)> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(dialect);
+    let mut files: Vec<(i64, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?.to_owned();
+            let number: i64 = name.get(..4)?.parse().ok()?;
+            (number < version).then(|| (number, std::fs::read_to_string(&path).unwrap()))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// A SQLite database at `path` as a binary whose last migration was
+/// `version - 1` left it: every migration file below `version` applied in
+/// order and recorded as the runner of that time did (no checksums).
+pub fn sqlite_migrated_below(path: &std::path::Path, version: i64) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+         CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied BIGINT NOT NULL);",
+    )
+    .unwrap();
+    for (number, sql) in migrations_below("sqlite", version) {
+        conn.execute_batch(&sql)
+            .unwrap_or_else(|e| panic!("migration {number}: {e}"));
+        record_applied(&conn, number);
+    }
+    conn
+}
+
+/// Records migration `version` as applied, as the runner did before it
+/// kept checksums.
+pub fn record_applied(conn: &rusqlite::Connection, version: i64) {
+    conn.execute(
+        "INSERT INTO schema_migrations (version, applied) VALUES (?1, 1)",
+        [version],
+    )
+    .unwrap();
+}
+
+/// Every row `sql` answers on a SQLite connection, each value as stored.
+pub fn sqlite_rows(conn: &rusqlite::Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let width = stmt.column_count();
+    let rows = stmt
+        .query_map([], |row| (0..width).map(|i| row.get(i)).collect())
+        .unwrap();
+    rows.collect::<Result<_, _>>().unwrap()
+}
