@@ -326,3 +326,23 @@ fn set_velocity(s: &mut Signals, kind: RiskSubjectKind, read: &RiskCounters, has
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Distinct cards are read exactly where `set_velocity` turns them into
+    /// signals: for a customer, an email or an IP, when the payment has a
+    /// card; never for the card itself.
+    #[test]
+    fn a_subjects_cards_are_read_only_where_a_signal_uses_them() {
+        use RiskSubjectKind::*;
+        for has_card in [true, false] {
+            assert_eq!(cards_read(Card, has_card), RiskCardsRead::Skipped);
+        }
+        for kind in [Customer, Email, Ip] {
+            assert_eq!(cards_read(kind, true), RiskCardsRead::Counted, "{kind:?}");
+            assert_eq!(cards_read(kind, false), RiskCardsRead::Skipped, "{kind:?}");
+        }
+    }
+}
