@@ -131,11 +131,6 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0038_unread_index_entries.sql"),
         postgres: include_str!("../migrations/postgres/0038_unread_index_entries.sql"),
     },
-    Migration {
-        version: 39,
-        sqlite: include_str!("../migrations/sqlite/0039_risk_tables_without_rowid.sql"),
-        postgres: include_str!("../migrations/postgres/0039_risk_tables_without_rowid.sql"),
-    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

@@ -15,6 +15,7 @@ use portcullis_store::{
 };
 use rusqlite::types::Value;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// The tables of migrations 0001-0005 that 0011 rebuilds on SQLite.
 const REBUILT: [&str; 18] = [
@@ -51,10 +52,9 @@ const REDEFINED_INDEXES: [&str; 2] = ["customers_by_email", "customers_by_lower_
 /// 0027 `payment_intents.amount`, `method_types` and `search_text`, 0033
 /// `risk_rules.deleted`, 0035 `payment_intents.step_up_expires_at`, 0037
 /// `payment_methods.method_type`, 0038 drops `ledger_postings_by_account`
-/// and makes the customer indexes partial, 0039 rebuilds the risk tables
-/// without rowids): recorded as applied beforehand, so that the upgrade
-/// measured is 0011's alone.
-const ALTERING_LATER: [i64; 8] = [12, 18, 27, 33, 35, 37, 38, 39];
+/// and makes the customer indexes partial): recorded as applied
+/// beforehand, so that the upgrade measured is 0011's alone.
+const ALTERING_LATER: [i64; 7] = [12, 18, 27, 33, 35, 37, 38];
 const MERCHANT: &str = "acct_upgrade0011";
 /// A customer stored with a `seq` far above the others: the next insert
 /// must follow it.
@@ -62,8 +62,24 @@ const HIGH_SEQ: i64 = 1_000;
 
 /// Every migration file of `dialect` numbered below 11, in order.
 fn migrations_before_0011(dialect: &str) -> Vec<(i64, String)> {
-    let files = support::migrations_below(dialect, 11);
-    assert!(files.len() >= 7, "migrations 0001-0010 of {dialect}");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(dialect);
+    let mut files: Vec<(i64, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?.to_owned();
+            let version: i64 = name.get(..4)?.parse().ok()?;
+            (version < 11).then(|| (version, std::fs::read_to_string(&path).unwrap()))
+        })
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 7,
+        "migrations 0001-0010 in {}",
+        dir.display()
+    );
     files
 }
 
@@ -151,7 +167,14 @@ struct SqliteShape {
 }
 
 fn rows(conn: &rusqlite::Connection, sql: &str) -> Rows {
-    support::sqlite_rows(conn, sql)
+    let mut stmt = conn.prepare(sql).unwrap();
+    let width = stmt.column_count();
+    let rows = stmt
+        .query_map([], |row| {
+            (0..width).map(|i| row.get::<_, Value>(i)).collect()
+        })
+        .unwrap();
+    rows.collect::<Result<_, _>>().unwrap()
 }
 
 fn text(value: &Value) -> String {
@@ -209,10 +232,27 @@ fn sqlite_shape(conn: &rusqlite::Connection) -> SqliteShape {
 }
 
 fn build_sqlite_at_0010(path: &std::path::Path) -> rusqlite::Connection {
-    let conn = support::sqlite_migrated_below(path, 11);
-    assert!(migrations_before_0011("sqlite").len() >= 7);
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+         CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied BIGINT NOT NULL);",
+    )
+    .unwrap();
+    for (version, sql) in migrations_before_0011("sqlite") {
+        conn.execute_batch(&sql)
+            .unwrap_or_else(|e| panic!("migration {version}: {e}"));
+        conn.execute(
+            "INSERT INTO schema_migrations (version, applied) VALUES (?1, 1)",
+            [version],
+        )
+        .unwrap();
+    }
     for version in ALTERING_LATER {
-        support::record_applied(&conn, version);
+        conn.execute(
+            "INSERT INTO schema_migrations (version, applied) VALUES (?1, 1)",
+            [version],
+        )
+        .unwrap();
     }
     conn.execute_batch(POPULATE).unwrap();
     conn.execute(
