@@ -27,9 +27,10 @@ pub use error::StoreError;
 pub use ledger::{Verification, BALANCE_ACCOUNTS_MAX};
 pub use model::{
     ColumnKind, CreatedRange, Doc, IdempotencyClaim, ListPage, ListQuery, PageCursor,
-    RiskCounterQuery, RiskCounters, RiskHistory, RiskMetric, RiskSighting, RiskSubjectKind,
-    RiskWindowCounts, RiskWrite, RoutingOutcomeCounts, RoutingOutcomeQuery, ScanOp, ScanQuery,
-    Scope, ScopedDoc, SqlValue, Table, WriteOp, WriteSet, ONE_OF_VALUES_MAX, RISK_LIFETIME_BUCKET,
+    RiskCardsRead, RiskCounterQuery, RiskCounters, RiskHistory, RiskMetric, RiskSighting,
+    RiskSubjectKind, RiskWindowCounts, RiskWrite, RoutingOutcomeCounts, RoutingOutcomeQuery,
+    ScanOp, ScanQuery, Scope, ScopedDoc, SqlValue, Table, WriteOp, WriteSet, ONE_OF_VALUES_MAX,
+    RISK_LIFETIME_BUCKET,
 };
 pub use portcullis_ledger::verify::StoredBalance;
 pub use reversals::{PendingReversalRow, ReversalState, REVERSALS_PAGE_MAX};

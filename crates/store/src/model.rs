@@ -664,7 +664,8 @@ pub struct RoutingOutcomeCounts {
 }
 
 /// Reads one subject's counters: hourly buckets from `hour_from`, daily
-/// from `day_from`, and whether `card` is among its cards already.
+/// from `day_from`, and (as `cards` asks) its distinct cards and whether
+/// `card` is among them already.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RiskCounterQuery {
     pub scope: Scope,
@@ -673,6 +674,22 @@ pub struct RiskCounterQuery {
     pub hour_from: i64,
     pub day_from: i64,
     pub card: Option<String>,
+    pub cards: RiskCardsRead,
+}
+
+/// Whether a [`RiskCounterQuery`] reads the subject's distinct cards
+/// ([`RiskCounters::cards`], `card_seen_hourly`, `card_seen_daily`).
+///
+/// A payment's checks look at them only for a subject other than the card
+/// itself, and only when the payment has a card; for the rest the read of
+/// `risk_card_members` (two distinct counts, each an ephemeral table on
+/// SQLite) would be answered for nobody.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RiskCardsRead {
+    /// Read, as [`RiskCounters`] documents.
+    Counted,
+    /// Not read: the counts answer zero and `card_seen_*` false.
+    Skipped,
 }
 
 /// Counts over the hourly and daily windows.

@@ -14,8 +14,8 @@
 //! Routing outcomes are not kept: no risk read asks for them.
 
 use crate::model::{
-    RiskCounterQuery, RiskCounters, RiskHistory, RiskMetric, RiskSighting, RiskSubjectKind,
-    RiskWindowCounts, RiskWrite, Scope, RISK_LIFETIME_BUCKET,
+    RiskCardsRead, RiskCounterQuery, RiskCounters, RiskHistory, RiskMetric, RiskSighting,
+    RiskSubjectKind, RiskWindowCounts, RiskWrite, Scope, RISK_LIFETIME_BUCKET,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -161,6 +161,9 @@ impl RiskMemory {
         }
         [out.total, out.authorized, out.declined] = windows;
         (out.history_count, out.history_usd_cents) = (lifetime_count, lifetime_cents);
+        if q.cards == RiskCardsRead::Skipped {
+            return out;
+        }
         let card = q.card.as_deref().unwrap_or("");
         let from = past.cards.partition_point(|(hour, _)| *hour < q.day_from);
         let in_window = &past.cards[from..];

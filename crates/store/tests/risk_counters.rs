@@ -6,8 +6,8 @@
 mod support;
 
 use portcullis_store::{
-    RiskCounterQuery, RiskCounters, RiskMetric, RiskSighting, RiskSubjectKind, RiskWrite, Scope,
-    WriteOp, WriteSet, RISK_LIFETIME_BUCKET,
+    RiskCardsRead, RiskCounterQuery, RiskCounters, RiskMetric, RiskSighting, RiskSubjectKind,
+    RiskWrite, Scope, WriteOp, WriteSet, RISK_LIFETIME_BUCKET,
 };
 use support::{merchant, test_scope, TestDb};
 
@@ -79,6 +79,7 @@ fn query(scope: &Scope, card: &str) -> RiskCounterQuery {
         hour_from: HOUR - 1,
         day_from: HOUR - 24,
         card: Some(card.into()),
+        cards: RiskCardsRead::Counted,
     }
 }
 
@@ -116,6 +117,88 @@ async fn counters_add_up_per_window_and_scope(db: &TestDb) {
     assert!(!read.card_seen_hourly && read.card_seen_daily);
     let fresh = counters(store, &query(&other, "fp_a")).await;
     assert_eq!((fresh.total.hourly, fresh.cards.daily), (1, 0));
+}
+
+contract!(a_read_that_skips_cards_answers_the_same_counters_and_no_cards);
+/// A query with `RiskCardsRead::Skipped` answers the counters a counted
+/// one does, beside one that counts, and zero cards never seen.
+async fn a_read_that_skips_cards_answers_the_same_counters_and_no_cards(db: &TestDb) {
+    let store = &db.store;
+    let scope = test_scope(&merchant(store, "Acme").await.id);
+    let ops = vec![
+        count(&scope, RiskMetric::Total, HOUR, 0),
+        count(&scope, RiskMetric::Authorized, RISK_LIFETIME_BUCKET, 1_250),
+        seen(&scope, HOUR, "fp_a"),
+        seen(&scope, HOUR - 3, "fp_b"),
+    ];
+    store.commit(WriteSet { ops }).await.unwrap();
+    let counted = query(&scope, "fp_a");
+    let skipped = RiskCounterQuery {
+        cards: RiskCardsRead::Skipped,
+        ..counted.clone()
+    };
+    let history = store
+        .risk_history(&[skipped, counted], &scope, "fp_a")
+        .await
+        .unwrap();
+    let [skipped, counted] = &history.counters[..] else {
+        panic!("two answers for two queries");
+    };
+    assert_eq!((counted.cards.hourly, counted.cards.daily), (1, 2));
+    assert!(counted.card_seen_hourly && counted.card_seen_daily);
+    let expected = RiskCounters {
+        cards: Default::default(),
+        card_seen_hourly: false,
+        card_seen_daily: false,
+        ..counted.clone()
+    };
+    assert_eq!(skipped, &expected);
+    assert_eq!((skipped.total.daily, skipped.history_count), (1, 1));
+}
+
+contract!(a_read_of_more_subjects_than_one_statement_holds_answers_each_in_order);
+/// A read longer than one statement's queries (`portcullis seed`'s check
+/// reads 500 subjects at once) answers every query, in order, and the
+/// sighting.
+async fn a_read_of_more_subjects_than_one_statement_holds_answers_each_in_order(db: &TestDb) {
+    let store = &db.store;
+    let scope = test_scope(&merchant(store, "Acme").await.id);
+    let subject = |n: usize| format!("198.51.{}.{}", n / 200, n % 200);
+    let mut ops: Vec<WriteOp> = (0..450)
+        .filter(|n| n % 7 == 3)
+        .map(|n| {
+            WriteOp::Risk(RiskWrite::Count {
+                scope: scope.clone(),
+                kind: RiskSubjectKind::Ip,
+                subject: subject(n),
+                metric: RiskMetric::Total,
+                bucket_hour: HOUR,
+                count: n as i64,
+                amount_usd_cents: 0,
+            })
+        })
+        .collect();
+    ops.push(WriteOp::Risk(RiskWrite::Sighting {
+        scope: scope.clone(),
+        card: "fp_a".into(),
+        latitude_micro: 1,
+        longitude_micro: 2,
+        seen_at: 3,
+    }));
+    store.commit(WriteSet { ops }).await.unwrap();
+    let queries: Vec<RiskCounterQuery> = (0..450)
+        .map(|n| RiskCounterQuery {
+            subject: subject(n),
+            ..query(&scope, "fp_a")
+        })
+        .collect();
+    let history = store.risk_history(&queries, &scope, "fp_a").await.unwrap();
+    let totals: Vec<i64> = history.counters.iter().map(|c| c.total.hourly).collect();
+    let expected: Vec<i64> = (0..450)
+        .map(|n| if n % 7 == 3 { n as i64 } else { 0 })
+        .collect();
+    assert_eq!(totals, expected);
+    assert_eq!(history.sighting.map(|s| s.seen_at), Some(3));
 }
 
 contract!(a_cards_sighting_only_moves_forward);
@@ -324,6 +407,11 @@ async fn memory_answers_what_the_store_answers(db: &TestDb) {
                         hour_from,
                         day_from: hour_from - 12,
                         card: Some(format!("fp_{n}")),
+                        cards: if n % 2 == 0 {
+                            RiskCardsRead::Counted
+                        } else {
+                            RiskCardsRead::Skipped
+                        },
                     })
                 })
                 .collect();

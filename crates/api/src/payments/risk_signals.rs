@@ -10,7 +10,7 @@ use portcullis_risk::geo::{record_travel, Location, Sighting};
 use portcullis_risk::score::amount_anomaly;
 use portcullis_risk::signals::MICROS_PER_UNIT;
 use portcullis_risk::{Signal, SignalValue as V, Signals};
-use portcullis_store::{RiskCounterQuery, RiskCounters, RiskSubjectKind, Scope};
+use portcullis_store::{RiskCardsRead, RiskCounterQuery, RiskCounters, RiskSubjectKind, Scope};
 use std::net::IpAddr;
 
 const SECONDS_PER_HOUR: i64 = 3_600;
@@ -257,6 +257,7 @@ async fn velocity(
             hour_from: hour - HOURLY_BUCKETS_BACK,
             day_from: hour - DAILY_BUCKETS_BACK,
             card: facts.card.clone(),
+            cards: cards_read(*kind, facts.card.is_some()),
         })
         .collect();
     // Without a card, the sighting read by an empty fingerprint finds none.
@@ -290,6 +291,16 @@ async fn velocity(
     Ok(history.sighting)
 }
 
+/// Whether a subject's distinct cards are read: only where
+/// [`set_velocity`] sets signals from them (a subject other than the card,
+/// for a payment with a card).
+fn cards_read(kind: RiskSubjectKind, has_card: bool) -> RiskCardsRead {
+    match (velocity_signals(kind).1, has_card) {
+        (Some(_), true) => RiskCardsRead::Counted,
+        _ => RiskCardsRead::Skipped,
+    }
+}
+
 /// Sets one subject's velocity signals; distinct cards only for a card.
 fn set_velocity(s: &mut Signals, kind: RiskSubjectKind, read: &RiskCounters, has_card: bool) {
     let (counts, cards) = velocity_signals(kind);
@@ -313,5 +324,25 @@ fn set_velocity(s: &mut Signals, kind: RiskSubjectKind, read: &RiskCounters, has
             daily,
             V::count(read.cards.daily + i64::from(!read.card_seen_daily)),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Distinct cards are read exactly where `set_velocity` turns them into
+    /// signals: for a customer, an email or an IP, when the payment has a
+    /// card; never for the card itself.
+    #[test]
+    fn a_subjects_cards_are_read_only_where_a_signal_uses_them() {
+        use RiskSubjectKind::*;
+        for has_card in [true, false] {
+            assert_eq!(cards_read(Card, has_card), RiskCardsRead::Skipped);
+        }
+        for kind in [Customer, Email, Ip] {
+            assert_eq!(cards_read(kind, true), RiskCardsRead::Counted, "{kind:?}");
+            assert_eq!(cards_read(kind, false), RiskCardsRead::Skipped, "{kind:?}");
+        }
     }
 }

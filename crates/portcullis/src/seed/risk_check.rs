@@ -7,7 +7,9 @@
 //! same history.
 
 use anyhow::bail;
-use portcullis_store::{RiskCounterQuery, RiskMemory, RiskSubjectKind, Scope, Store};
+use portcullis_store::{
+    RiskCardsRead, RiskCounterQuery, RiskMemory, RiskSubjectKind, Scope, Store,
+};
 
 /// Subjects read back per `risk_history` call.
 const SUBJECTS_PER_READ: usize = 500;
@@ -42,6 +44,7 @@ pub async fn check(
                     hour_from,
                     day_from,
                     card: Some(card.to_owned()),
+                    cards: RiskCardsRead::Counted,
                 })
                 .collect();
             let stored = store.risk_history(&queries, scope, card).await?;

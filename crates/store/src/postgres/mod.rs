@@ -12,7 +12,6 @@ mod ledger;
 mod outbox;
 mod pipeline;
 mod planned;
-mod risk_history;
 mod tls;
 mod writer;
 
@@ -269,16 +268,26 @@ impl PgStore {
     }
 
     /// The card's last sighting and each query's counters, in one
-    /// statement (`risk_history`).
+    /// statement (`sql::risk_history`) per run of queries.
     pub async fn risk_history(
         &self,
         queries: &[crate::RiskCounterQuery],
         scope: &Scope,
         card: &str,
     ) -> Result<crate::RiskHistory, StoreError> {
-        let statement = risk_history::statement(queries, scope, card);
-        let rows = query(&self.client().await?, &statement).await?;
-        risk_history::history_of(&rows, queries.len())
+        use crate::sql::risk_history::{extend, history_of, runs, statement, HistoryRow};
+        let client = self.client().await?;
+        let mut history = crate::RiskHistory::default();
+        for run in runs(queries) {
+            let rows = query(&client, &statement(D, run, scope, card)).await?;
+            let rows = rows.iter().map(|row| HistoryRow {
+                part: i64::from(row.get::<_, i32>(0)),
+                metric: row.get(1),
+                values: [row.get(2), row.get(3), row.get(4), row.get(5)],
+            });
+            extend(&mut history, history_of(rows, run.len())?);
+        }
+        Ok(history)
     }
 
     /// Hands `writes` to this instance's group-commit writer

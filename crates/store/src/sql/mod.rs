@@ -9,6 +9,7 @@ pub(crate) mod ledger;
 pub(crate) mod reversals;
 pub(crate) mod risk;
 pub(crate) mod risk_bulk;
+pub(crate) mod risk_history;
 pub(crate) mod secret_checks;
 pub(crate) mod webhooks;
 pub(crate) mod with_writes;

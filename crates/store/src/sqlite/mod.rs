@@ -357,43 +357,33 @@ impl SqliteStore {
         .await
     }
 
+    /// The card's last sighting and each query's counters, in one
+    /// statement (`sql::risk_history`) per run of queries, on the calling
+    /// thread (`read_now`).
     pub async fn risk_history(
         &self,
         queries: &[crate::RiskCounterQuery],
         scope: &Scope,
         card: &str,
     ) -> Result<crate::RiskHistory, StoreError> {
-        use crate::sql::risk;
-        let sighting = risk::sighting(D, scope, card);
-        let reads: Vec<_> = queries
-            .iter()
-            .map(|q| (risk::counters(D, q), risk::cards(D, q)))
+        use crate::sql::risk_history::{extend, history_of, runs, statement, HistoryRow};
+        let statements: Vec<_> = runs(queries)
+            .into_iter()
+            .map(|run| (statement(D, run, scope, card), run.len()))
             .collect();
         self.read_now(|c| {
-            let mut counters = Vec::with_capacity(reads.len());
-            for (rows, cards) in &reads {
-                let rows = query_all(c, rows, |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                    ))
+            let mut history = crate::RiskHistory::default();
+            for (sql, query_count) in &statements {
+                let rows = query_all(c, sql, |row| {
+                    Ok(HistoryRow {
+                        part: row.get(0)?,
+                        metric: row.get(1)?,
+                        values: [row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?],
+                    })
                 })?;
-                let seen = query_opt(c, cards, |row| {
-                    Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?])
-                })?;
-                counters.push(risk::fold(rows, seen.unwrap_or_default()));
+                extend(&mut history, history_of(rows, *query_count)?);
             }
-            let sighting = query_opt(c, &sighting, |row| {
-                Ok(crate::RiskSighting {
-                    latitude_micro: row.get(0)?,
-                    longitude_micro: row.get(1)?,
-                    seen_at: row.get(2)?,
-                })
-            })?;
-            Ok(crate::RiskHistory { counters, sighting })
+            Ok(history)
         })
     }
 
