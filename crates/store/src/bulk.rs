@@ -199,18 +199,10 @@ pub(crate) fn coalesce_risk(writes: Vec<RiskWrite>) -> Vec<RiskWrite> {
 mod tests {
     use super::*;
     use crate::model::SqlValue;
-    use portcullis_domain::ids::MerchantId;
-
-    fn scope() -> Scope {
-        Scope {
-            merchant_id: MerchantId::parse("acct_x1").unwrap(),
-            livemode: false,
-        }
-    }
 
     fn count(subject: &str, hour: i64, n: i64, usd: i64) -> RiskWrite {
         RiskWrite::Count {
-            scope: scope(),
+            scope: Scope::of_test_merchant(),
             kind: RiskSubjectKind::Customer,
             subject: subject.to_owned(),
             metric: RiskMetric::Total,
@@ -222,7 +214,7 @@ mod tests {
 
     fn seen(card: &str) -> RiskWrite {
         RiskWrite::CardSeen {
-            scope: scope(),
+            scope: Scope::of_test_merchant(),
             kind: RiskSubjectKind::Customer,
             subject: "cus_1".to_owned(),
             bucket_hour: 7,
@@ -263,7 +255,7 @@ mod tests {
     fn insert(table: Table, n: usize) -> WriteOp {
         WriteOp::Insert {
             table,
-            scope: scope(),
+            scope: Scope::of_test_merchant(),
             id: format!("evt_{n}"),
             created: 1_700_000_000,
             columns: vec![("event_type", SqlValue::Text("charge.succeeded".to_owned()))],

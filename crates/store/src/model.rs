@@ -301,6 +301,17 @@ pub struct Scope {
     pub livemode: bool,
 }
 
+#[cfg(test)]
+impl Scope {
+    /// The test-mode scope of merchant `acct_x1`, for unit tests.
+    pub(crate) fn of_test_merchant() -> Self {
+        Self {
+            merchant_id: MerchantId::parse("acct_x1").expect("a valid merchant id"),
+            livemode: false,
+        }
+    }
+}
+
 /// A value bound into SQL.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SqlValue {

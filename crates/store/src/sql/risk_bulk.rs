@@ -121,18 +121,10 @@ fn multi_row(dialect: Dialect, kind: Upsert, rows: &[Vec<SqlValue>]) -> Vec<Sql>
 mod tests {
     use super::*;
     use crate::model::{RiskMetric, RiskSubjectKind, Scope};
-    use portcullis_domain::ids::MerchantId;
-
-    fn scope() -> Scope {
-        Scope {
-            merchant_id: MerchantId::parse("acct_x1").unwrap(),
-            livemode: false,
-        }
-    }
 
     fn outcome(slot: i64, authorized: bool) -> RiskWrite {
         RiskWrite::RoutingOutcome {
-            scope: scope(),
+            scope: Scope::of_test_merchant(),
             segment: "card:usd".to_owned(),
             connector_account: "ca_1".to_owned(),
             slot,
@@ -164,7 +156,7 @@ mod tests {
 
     fn sighting(card: &str, seen_at: i64) -> RiskWrite {
         RiskWrite::Sighting {
-            scope: scope(),
+            scope: Scope::of_test_merchant(),
             card: card.to_owned(),
             latitude_micro: 1,
             longitude_micro: 2,
@@ -216,7 +208,7 @@ mod tests {
         let writes: Vec<RiskWrite> = (0..250)
             .rev()
             .map(|n| RiskWrite::Count {
-                scope: scope(),
+                scope: Scope::of_test_merchant(),
                 kind: RiskSubjectKind::Customer,
                 subject: format!("cus_{n:03}"),
                 metric: RiskMetric::Total,

@@ -126,18 +126,10 @@ pub(crate) fn history_of(
 mod tests {
     use super::*;
     use crate::model::RiskSubjectKind;
-    use portcullis_domain::ids::MerchantId;
-
-    fn scope() -> Scope {
-        Scope {
-            merchant_id: MerchantId::parse("acct_x1").unwrap(),
-            livemode: false,
-        }
-    }
 
     fn query(kind: RiskSubjectKind, cards: RiskCardsRead) -> RiskCounterQuery {
         RiskCounterQuery {
-            scope: scope(),
+            scope: Scope::of_test_merchant(),
             kind,
             subject: "s".into(),
             hour_from: 10,
@@ -149,7 +141,7 @@ mod tests {
 
     #[test]
     fn a_query_that_skips_its_cards_has_no_cards_term() {
-        let scope = scope();
+        let scope = Scope::of_test_merchant();
         let counted = query(RiskSubjectKind::Ip, RiskCardsRead::Counted);
         let skipped = query(RiskSubjectKind::Card, RiskCardsRead::Skipped);
         let both = statement(Dialect::Sqlite, &[skipped, counted], &scope, "fp");
