@@ -6,17 +6,19 @@
 //! Closed loop (no `rate`): each worker sends back to back until the
 //! deadline. Open loop (`rate`): requests are due on a fixed schedule,
 //! `rate` per second spread evenly over the workers, whatever the server
-//! does; a worker sends each as soon as it is due and its connection free,
-//! and the open-loop latency runs from the *due* time to the payment's
-//! answer, so the time a request waited behind a slow one counts (no
-//! coordinated omission).
+//! does; a worker sends each as soon as it is due (released by the
+//! [`pacer`]'s thread) and its connection free, and the open-loop latency
+//! runs from the *due* time to the payment's answer, so the time a request
+//! waited behind a slow one counts (no coordinated omission).
 
 use super::client::{Call, Connection};
+use super::pacer::{self, Pacer};
 use super::workload::{self, JSON};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 /// Highest latency the histograms hold, in microseconds (60 s).
 const LATENCY_US_MAX: u64 = 60_000_000;
@@ -109,14 +111,14 @@ fn histogram() -> Histogram<u64> {
 /// When worker `worker` of `workers` sends its requests: every
 /// `interval`, starting `offset` after the phase starts.
 #[derive(Clone, Copy)]
-struct Schedule {
+pub(super) struct Schedule {
     offset: Duration,
     interval: Duration,
 }
 
 impl Schedule {
     /// `rate` requests per second in all, spread evenly over the workers.
-    fn of(rate: f64, worker: usize, workers: usize) -> Self {
+    pub(super) fn of(rate: f64, worker: usize, workers: usize) -> Self {
         let interval = Duration::from_secs_f64(workers as f64 / rate);
         Self {
             offset: interval.mul_f64(worker as f64 / workers as f64),
@@ -124,7 +126,7 @@ impl Schedule {
         }
     }
 
-    fn due(&self, started: Instant, index: u64) -> Instant {
+    pub(super) fn due(&self, started: Instant, index: u64) -> Instant {
         started + self.offset + self.interval.mul_f64(index as f64)
     }
 }
@@ -132,20 +134,28 @@ impl Schedule {
 pub async fn run(phase: &Phase, orders: Arc<AtomicU64>) -> Measured {
     let started = Instant::now();
     let deadline = started + phase.duration;
+    let schedules: Option<Vec<Schedule>> = phase.rate.map(|rate| {
+        (0..phase.connections)
+            .map(|worker| Schedule::of(rate, worker, phase.connections))
+            .collect()
+    });
+    let pacer = schedules
+        .clone()
+        .map(|schedules| Pacer::start(schedules, started, deadline));
     let workers: Vec<_> = (0..phase.connections)
         .map(|worker| {
             let phase = phase.clone();
             let orders = orders.clone();
             let base_url = phase.base_urls[worker % phase.base_urls.len()].clone();
-            let schedule = phase
-                .rate
-                .map(|rate| Schedule::of(rate, worker, phase.connections));
+            let schedule = schedules.as_ref().map(|schedules| schedules[worker]);
+            let permits = pacer.as_ref().map(|pacer| pacer.permits(worker));
             tokio::spawn(async move {
                 let mut connection = Connection::new(&base_url, &phase.secret_key);
                 let clock = Clock {
                     started,
                     deadline,
                     schedule,
+                    permits,
                 };
                 work(&phase.target, &mut connection, clock, &orders).await
             })
@@ -162,12 +172,13 @@ pub async fn run(phase: &Phase, orders: Arc<AtomicU64>) -> Measured {
     total
 }
 
-/// A worker's time: the phase's start and end, and its schedule (open loop).
-#[derive(Clone, Copy)]
+/// A worker's time: the phase's start and end, and (open loop) its
+/// schedule and the permits the pacer releases on it.
 struct Clock {
     started: Instant,
     deadline: Instant,
     schedule: Option<Schedule>,
+    permits: Option<Arc<Semaphore>>,
 }
 
 async fn work(
@@ -182,8 +193,8 @@ async fn work(
         if due.unwrap_or_else(Instant::now) >= clock.deadline || Instant::now() >= clock.deadline {
             break;
         }
-        if let Some(due) = due {
-            tokio::time::sleep_until(due.into()).await;
+        if let Some(permits) = &clock.permits {
+            pacer::wait_until_due(permits).await;
         }
         let sent_at = Instant::now();
         let (latency_us, ok) = match target {

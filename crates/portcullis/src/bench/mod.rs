@@ -11,6 +11,7 @@
 
 pub(crate) mod client;
 mod load;
+mod pacer;
 mod report;
 mod terminals;
 mod workload;
