@@ -334,8 +334,8 @@ mod tests {
     async fn ledger_rows(client: &impl GenericClient) -> Vec<String> {
         const TABLES: [&str; 4] = [
             "SELECT row_to_json(t)::text FROM ledger_transactions t ORDER BY sequence",
-            "SELECT row_to_json(p)::text FROM ledger_postings p ORDER BY 1, 2",
-            "SELECT row_to_json(b)::text FROM ledger_balances b ORDER BY 1, 2",
+            "SELECT row_to_json(p)::text FROM ledger_postings p ORDER BY transaction_sequence, position",
+            "SELECT row_to_json(b)::text FROM ledger_balances b ORDER BY account, currency",
             "SELECT row_to_json(h)::text FROM ledger_head h",
         ];
         let mut rows = vec![];
@@ -393,7 +393,7 @@ mod tests {
             "{refused:?}"
         );
         tx.rollback().await.unwrap();
-        let rows = ledger_rows(db.client()).await;
+        let rows = ledger_rows(&client).await;
         assert_eq!(rows.len(), 1, "only the genesis head: {rows:#?}");
     }
 }
