@@ -367,7 +367,7 @@ mod tests {
         store(&tx, &batch).await.unwrap();
         let by_call = ledger_rows(&tx).await;
         tx.commit().await.unwrap();
-        assert_eq!(by_statements.len(), 3 + 9 + 4 + 1, "{by_statements:#?}");
+        assert_eq!(by_statements.len(), 3 + 9 + 3 + 1, "{by_statements:#?}");
         assert_eq!(by_call, by_statements);
         let report = db._store.verify_ledger().await.unwrap().unwrap();
         assert_eq!(report.entries, 3);
