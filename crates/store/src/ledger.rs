@@ -244,29 +244,40 @@ pub(crate) fn accounts_and_keys<'a>(
     (accounts, keys)
 }
 
+/// The parties (merchant `acct_chain`, test mode, usd, the sandbox) and a
+/// header of `kind` keyed `key`, for the unit tests' ledger transactions.
+#[cfg(test)]
+pub(crate) fn test_movement(
+    kind: portcullis_ledger::TransactionKind,
+    key: &str,
+) -> (
+    portcullis_ledger::transaction::TransactionHeader,
+    portcullis_ledger::movements::Parties,
+) {
+    let parties = portcullis_ledger::movements::Parties {
+        merchant: portcullis_domain::ids::MerchantId::parse("acct_chain").unwrap(),
+        livemode: false,
+        currency: portcullis_domain::money::Currency::parse("usd").unwrap(),
+        connector: "sandbox".into(),
+    };
+    let header = portcullis_ledger::transaction::TransactionHeader {
+        id: format!("ltx_{key}"),
+        idempotency_key: key.to_owned(),
+        kind,
+        source: "src_1".to_owned(),
+        created: 1,
+    };
+    (header, parties)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portcullis_domain::ids::MerchantId;
-    use portcullis_domain::money::Currency;
-    use portcullis_ledger::movements::{self, Parties};
-    use portcullis_ledger::transaction::TransactionHeader;
+    use portcullis_ledger::movements;
     use portcullis_ledger::TransactionKind;
 
     fn payout(key: &str, amount_minor: i64) -> LedgerTransaction {
-        let parties = Parties {
-            merchant: MerchantId::parse("acct_chain").unwrap(),
-            livemode: false,
-            currency: Currency::parse("usd").unwrap(),
-            connector: "sandbox".into(),
-        };
-        let header = TransactionHeader {
-            id: format!("ltx_{key}"),
-            idempotency_key: key.to_owned(),
-            kind: TransactionKind::Payout,
-            source: "po_1".to_owned(),
-            created: 1,
-        };
+        let (header, parties) = test_movement(TransactionKind::Payout, key);
         movements::payout(header, &parties, amount_minor).unwrap()
     }
 

@@ -319,6 +319,11 @@ pub enum SqlValue {
     Integer(i64),
     Text(String),
     Bool(bool),
+    /// A PostgreSQL `BIGINT[]`, for the statements only PostgreSQL runs
+    /// (a function's rows passed as arrays); SQLite refuses to bind it.
+    Integers(Vec<i64>),
+    /// A PostgreSQL `TEXT[]`, as [`SqlValue::Integers`].
+    Texts(Vec<String>),
 }
 
 impl From<Option<&str>> for SqlValue {

@@ -30,6 +30,8 @@ impl ToSql for SqlValue {
             SqlValue::Integer(n) => n.to_sql(ty, out),
             SqlValue::Text(text) => text.to_sql(ty, out),
             SqlValue::Bool(b) => b.to_sql(ty, out),
+            SqlValue::Integers(values) => values.to_sql(ty, out),
+            SqlValue::Texts(values) => values.to_sql(ty, out),
         }
     }
 

@@ -1,8 +1,10 @@
 //! The ledger on PostgreSQL: appends first lock the chain-head row, so
 //! appends from any number of instances are serialized and the chain
 //! order is the commit order; a batch of them is linked in memory after
-//! the head it read and written in one pipeline. Verification reads one
-//! REPEATABLE READ snapshot.
+//! the head it read and written in one statement. Both are calls of the
+//! functions of migration 0039, which run the ledger's statements inside
+//! the server, so its triggers check each step as before. Verification
+//! reads one REPEATABLE READ snapshot.
 
 use super::{pipeline, query, D};
 use crate::ledger::{
@@ -56,47 +58,48 @@ fn head_of(rows: &[tokio_postgres::Row]) -> Result<ChainHead, StoreError> {
     })
 }
 
-/// What linking after the chain head needs, read in one pipelined round
-/// trip: the head, locked by the first statement (so the reads after it
-/// see every append committed before the lock), the stored contents of
+/// What linking after the chain head needs, read in one statement
+/// (`sql::lock_head_and_read`): the head, locked first (so the reads after
+/// it see every append committed before the lock), the stored contents of
 /// `transactions`' keys, and the balances of their accounts.
 async fn lock_head_and_read<'a>(
     tx: &impl GenericClient,
     transactions: impl Iterator<Item = &'a LedgerTransaction> + Clone,
 ) -> Result<Read, StoreError> {
     let (accounts, keys) = ledger::accounts_and_keys(transactions);
-    let mut statements = vec![sql::head(D)];
-    statements.extend(
-        keys.chunks(sql::LOOKUP_NAMES_MAX)
-            .map(|chunk| sql::contents_by_keys(D, chunk)),
-    );
-    let key_lookups_end = statements.len();
-    statements.extend(
-        accounts
-            .chunks(sql::LOOKUP_NAMES_MAX)
-            .map(|chunk| sql::balances_of(D, chunk)),
-    );
-    let answers = pipeline::run_all(tx, &statements).await?;
+    let rows = query(tx, &sql::lock_head_and_read(&keys, &accounts)).await?;
     let taken = Instant::now();
-    let mut read = Read {
-        head: head_of(&answers[0].rows)?,
-        taken,
-        stored: HashMap::new(),
-        balances: HashMap::new(),
-    };
-    for (index, answer) in answers.iter().enumerate().skip(1) {
-        for row in &answer.rows {
-            if index < key_lookups_end {
-                read.stored
-                    .insert(row.get::<_, String>(0), row.get::<_, String>(1));
-            } else {
-                let balance = balance_of(row);
-                read.balances
-                    .insert((balance.account, balance.currency), balance.balance_minor);
+    let mut head = None;
+    let (mut stored, mut balances) = (HashMap::new(), HashMap::new());
+    for row in &rows {
+        match row.get::<_, i32>(0) {
+            0 => {
+                head = Some(ChainHead {
+                    sequence: row.get(3),
+                    hash: row.get(2),
+                })
+            }
+            1 => {
+                stored.insert(row.get::<_, String>(1), row.get::<_, String>(2));
+            }
+            2 => {
+                balances.insert((row.get(1), row.get(2)), row.get::<_, i64>(3));
+            }
+            part => {
+                return Err(StoreError::Corrupt(format!(
+                    "the ledger's read answered a row of part {part}"
+                )))
             }
         }
     }
-    Ok(read)
+    let head =
+        head.ok_or_else(|| StoreError::Corrupt("the ledger has no chain head".to_owned()))?;
+    Ok(Read {
+        head,
+        taken,
+        stored,
+        balances,
+    })
 }
 
 /// What [`lock_head_and_read`] read, and when the head was taken.
@@ -109,9 +112,9 @@ struct Read {
 
 /// Appends `transactions` in order as appending them one by one would,
 /// all or none: the chain head locked and the keys and balances read in
-/// one pipelined round trip, the chain linked in memory
-/// (`ledger::chain_batch`), and every entry, its postings, the head moves
-/// and the final balances written in one more.
+/// one statement, the chain linked in memory (`ledger::chain_batch`), and
+/// every entry, its postings, the head moves and the final balances
+/// written in one more.
 pub(crate) async fn append_batch(
     tx: &deadpool_postgres::Transaction<'_>,
     transactions: &[LedgerTransaction],
@@ -155,15 +158,15 @@ pub(crate) async fn lock_and_link(
 }
 
 /// Writes a linked batch: every entry, its postings and the head's move,
-/// and the final balances, pipelined.
+/// and the final balances, in one statement (`sql::store_batch_call`).
 pub(crate) async fn store(
     tx: &deadpool_postgres::Transaction<'_>,
     batch: &ChainedBatch,
 ) -> Result<(), StoreError> {
-    pipeline::run_chunked(tx, &sql::store_batch(D, batch)).await
+    query(tx, &sql::store_batch_call(batch)).await.map(drop)
 }
 
-/// [`store`] and the transaction's `COMMIT` in one pipeline, so that the
+/// [`store`] and the transaction's `COMMIT` in one pipeline of two statements, so that the
 /// chain head, locked by the batch, is held one round trip less. A
 /// statement that fails aborts the batch's transaction; the server then
 /// answers the `COMMIT` by rolling it back, and this answers the
@@ -172,12 +175,13 @@ pub(crate) async fn store_and_commit(
     tx: &impl GenericClient,
     batch: &ChainedBatch,
 ) -> Result<(), StoreError> {
-    let mut statements = sql::store_batch(D, batch);
-    statements.push(crate::sql::Sql {
+    let commit = crate::sql::Sql {
         text: "COMMIT".to_owned(),
         params: vec![],
-    });
-    pipeline::run_chunked(tx, &statements).await
+    };
+    pipeline::run_all(tx, &[sql::store_batch_call(batch), commit])
+        .await
+        .map(drop)
 }
 
 pub(crate) async fn balances_of(
@@ -298,4 +302,98 @@ async fn all_balances(client: &impl GenericClient) -> Result<Vec<StoredBalance>,
     Err(StoreError::Corrupt(
         "more ledger balances than verification reads".to_owned(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::store;
+    use crate::ledger::{Chain, ChainedBatch};
+    use crate::postgres::{pipeline, test_database, D};
+    use crate::StoreError;
+    use deadpool_postgres::GenericClient;
+    use portcullis_ledger::chain::ChainHead;
+    use portcullis_ledger::movements;
+    use portcullis_ledger::{LedgerTransaction, TransactionKind};
+    use std::collections::HashMap;
+
+    fn capture(key: &str, amount_minor: i64) -> LedgerTransaction {
+        let (header, parties) = crate::ledger::test_movement(TransactionKind::Capture, key);
+        movements::capture(header, &parties, amount_minor, 3).unwrap()
+    }
+
+    /// Three captures linked after `head`, from zero balances.
+    fn batch_after(head: ChainHead) -> ChainedBatch {
+        let stored = HashMap::new();
+        let mut chain = Chain::new(head, &stored, HashMap::new());
+        let captures = [capture("a", 100), capture("b", 250), capture("c", 7)];
+        chain.link_all(&captures).unwrap();
+        chain.finish()
+    }
+
+    /// Every row of the ledger's four tables, as text, in key order.
+    async fn ledger_rows(client: &impl GenericClient) -> Vec<String> {
+        const TABLES: [&str; 4] = [
+            "SELECT row_to_json(t)::text FROM ledger_transactions t ORDER BY sequence",
+            "SELECT row_to_json(p)::text FROM ledger_postings p ORDER BY transaction_sequence, position",
+            "SELECT row_to_json(b)::text FROM ledger_balances b ORDER BY account, currency",
+            "SELECT row_to_json(h)::text FROM ledger_head h",
+        ];
+        let mut rows = vec![];
+        for sql in TABLES {
+            for row in client.query(sql, &[]).await.unwrap() {
+                rows.push(row.get(0));
+            }
+        }
+        rows
+    }
+
+    /// The function call writes exactly the rows the statements it
+    /// replaced wrote: entries, postings (positions included), head, balances.
+    #[tokio::test]
+    async fn the_store_call_writes_the_rows_its_statements_wrote() {
+        let Some(db) = test_database().await else {
+            return;
+        };
+        let batch = batch_after(ChainHead::genesis());
+        let mut client = db._store.pool.get().await.unwrap();
+        let tx = client.transaction().await.unwrap();
+        pipeline::run_all(&tx, &crate::sql::ledger::store_batch(D, &batch))
+            .await
+            .unwrap();
+        let by_statements = ledger_rows(&tx).await;
+        tx.rollback().await.unwrap();
+
+        let tx = client.transaction().await.unwrap();
+        store(&tx, &batch).await.unwrap();
+        let by_call = ledger_rows(&tx).await;
+        tx.commit().await.unwrap();
+        assert_eq!(by_statements.len(), 3 + 9 + 3 + 1, "{by_statements:#?}");
+        assert_eq!(by_call, by_statements);
+        let report = db._store.verify_ledger().await.unwrap().unwrap();
+        assert_eq!(report.entries, 3);
+    }
+
+    /// The call runs the ledger's statements, so the triggers still check
+    /// each step: a batch linked after a head that is not the stored one
+    /// is refused and leaves nothing.
+    #[tokio::test]
+    async fn a_batch_off_the_head_is_refused_by_the_triggers_and_leaves_nothing() {
+        let Some(db) = test_database().await else {
+            return;
+        };
+        let stale = ChainHead {
+            sequence: 4,
+            hash: "f".repeat(64),
+        };
+        let mut client = db._store.pool.get().await.unwrap();
+        let tx = client.transaction().await.unwrap();
+        let refused = store(&tx, &batch_after(stale)).await;
+        assert!(
+            matches!(&refused, Err(StoreError::Unavailable(message)) if message.contains("must follow the chain head")),
+            "{refused:?}"
+        );
+        tx.rollback().await.unwrap();
+        let rows = ledger_rows(&client).await;
+        assert_eq!(rows.len(), 1, "only the genesis head: {rows:#?}");
+    }
 }

@@ -24,6 +24,14 @@
 //! r + 3 when it appends (the head's lock and reads, the ledger rows and
 //! COMMIT, the risk counters), r + 2 when not (COMMIT, counters).
 //!
+//! No `SAVEPOINT` while nothing fails: a batch is first applied without
+//! them (`Undo::WholeBatch`); if a write set fails, the whole transaction
+//! is rolled back and the batch applied again with a savepoint per write
+//! set (`Undo::Savepoints`), which decides each one's outcome as before.
+//! Nothing of the first try is seen: it is never committed. After a redo
+//! the next [`SAVEPOINT_BATCHES_AFTER_REDO`] batches start with
+//! savepoints, so a run of failing write sets costs each batch once.
+//!
 //! Durability is unchanged: a caller is answered after the COMMIT of the
 //! batch holding its write set has returned (and, as before, after the
 //! risk counters of the batch have moved in their own transaction).
@@ -44,6 +52,21 @@ use transaction::BatchTransaction;
 const WRITE_BATCH_MAX: usize = 64;
 /// Write sets that may wait for the writer before callers wait to queue.
 const QUEUE_LEN_MAX: usize = 4_096;
+/// Batches applied with savepoints from the start after one had to be
+/// redone: a failing write set is rare (a version conflict, a duplicate,
+/// a floor), but when they come in runs each redo doubles a batch's work.
+const SAVEPOINT_BATCHES_AFTER_REDO: u32 = 16;
+
+/// How a batch undoes the write set that fails in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Undo {
+    /// No savepoints (one statement less per write set): a failure rolls
+    /// the whole transaction back, and the batch is applied again with
+    /// [`Undo::Savepoints`].
+    WholeBatch,
+    /// A savepoint before each write set, which its failure rolls back to.
+    Savepoints,
+}
 
 struct Job {
     writes: PlannedWrites,
@@ -83,19 +106,36 @@ impl PgWriter {
 
 async fn run(pool: Pool, counters: Pool, mut receiver: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(WRITE_BATCH_MAX);
+    let mut savepoint_batches_left = 0;
     while receiver.recv_many(&mut batch, WRITE_BATCH_MAX).await > 0 {
-        commit_batch(&pool, &counters, &mut batch).await;
+        let undo = match savepoint_batches_left {
+            0 => Undo::WholeBatch,
+            _ => Undo::Savepoints,
+        };
+        savepoint_batches_left = match commit_batch(&pool, &counters, &mut batch, undo).await {
+            Redone::Yes => SAVEPOINT_BATCHES_AFTER_REDO,
+            Redone::No => savepoint_batches_left.saturating_sub(1),
+        };
     }
 }
 
-/// Applies and commits `batch`, answers each job, and empties `batch`.
-async fn commit_batch(pool: &Pool, counters: &Pool, batch: &mut Vec<Job>) {
+/// Whether a batch tried without savepoints had to be applied again.
+#[derive(Debug, PartialEq, Eq)]
+enum Redone {
+    Yes,
+    No,
+}
+
+/// Applies and commits `batch` (first as `undo` says), answers each job,
+/// and empties `batch`.
+async fn commit_batch(pool: &Pool, counters: &Pool, batch: &mut Vec<Job>, undo: Undo) -> Redone {
     let started = std::time::Instant::now();
     metrics::histogram!("portcullis_postgres_write_batch_size").record(batch.len() as f64);
+    let mut redone = Redone::No;
     let outcome = match pool.get().await {
         Ok(client) => {
             let mut tx = BatchTransaction::new(client);
-            let outcome = apply_batch(&mut tx, counters, batch).await;
+            let outcome = apply_batch(&mut tx, counters, batch, undo).await;
             if outcome.is_err() {
                 // Best effort: a guard still open closes its connection.
                 let _ = tx.rollback().await;
@@ -107,7 +147,8 @@ async fn commit_batch(pool: &Pool, counters: &Pool, batch: &mut Vec<Job>) {
     metrics::histogram!("portcullis_postgres_commit_seconds")
         .record(started.elapsed().as_secs_f64());
     match outcome {
-        Ok(results) => {
+        Ok((results, was_redone)) => {
+            redone = was_redone;
             for (job, result) in batch.drain(..).zip(results) {
                 let _ = job.answer.send(result);
             }
@@ -119,6 +160,7 @@ async fn commit_batch(pool: &Pool, counters: &Pool, batch: &mut Vec<Job>) {
             }
         }
     }
+    redone
 }
 
 /// Where a job of the batch stands.
@@ -133,30 +175,75 @@ enum State {
     Refused(StoreError),
 }
 
-/// One transaction for every job of `jobs`, each in a savepoint of its own;
-/// answers each job's own outcome, or the error that failed the whole
-/// batch. The documents of every job go in first; only then is the chain
-/// head locked, the appends of the jobs whose documents went in linked
-/// after it in memory, and written with the batch's COMMIT in one pipeline,
-/// so the head is held for two round trips and the COMMIT's flush. The
-/// transaction's `BEGIN` rides in the first round's pipeline
-/// (`BatchTransaction`). A job whose appends are refused (a floor, a key used for
-/// another movement) is undone with its documents: back to its savepoint,
-/// which undoes the jobs after it and lets go of the head, and those jobs'
-/// documents are applied again before the head is taken again.
+/// Applies and commits `jobs` in one transaction (see [`apply_and_commit`]),
+/// first as `undo` says; a batch tried without savepoints in which a job
+/// failed is rolled back whole and applied again with them. Then moves the
+/// risk counters of the jobs that committed. Answers each job's own
+/// outcome and whether the batch was redone, or the error that failed the
+/// whole batch.
+async fn apply_batch(
+    tx: &mut BatchTransaction,
+    counters: &Pool,
+    jobs: &mut [Job],
+    undo: Undo,
+) -> Result<(Vec<Result<(), StoreError>>, Redone), StoreError> {
+    let (states, redone) = match apply_and_commit(tx, jobs, undo).await? {
+        Some(states) => (states, Redone::No),
+        None => {
+            metrics::counter!("portcullis_postgres_write_batches_redone_total").increment(1);
+            tx.rollback().await?;
+            let states = apply_and_commit(tx, jobs, Undo::Savepoints)
+                .await?
+                .expect("a batch with savepoints settles every job");
+            (states, Redone::Yes)
+        }
+    };
+    let mut risk: Vec<RiskWrite> = vec![];
+    let results = jobs
+        .iter_mut()
+        .zip(states)
+        .map(|(job, state)| match state {
+            State::Applied => {
+                risk.append(&mut job.writes.risk);
+                Ok(())
+            }
+            State::Failed(err) | State::Refused(err) => Err(err),
+            State::Pending => unreachable!("every job's documents were applied or failed"),
+        })
+        .collect();
+    PgStore::count_risk(counters, risk).await;
+    Ok((results, redone))
+}
+
+/// One transaction for every job of `jobs`; with [`Undo::Savepoints`]
+/// each in a savepoint of its own. Answers each job's state once
+/// committed, or `None` when, tried without savepoints, a job failed
+/// (the transaction is then to be rolled back whole), or the error that
+/// failed the whole batch. The documents of every job go in first; only
+/// then is the chain head locked, the appends of the jobs whose documents
+/// went in linked after it in memory, and written with the batch's COMMIT
+/// in one pipeline, so the head is held for two round trips and the
+/// COMMIT's flush. The transaction's `BEGIN` rides in the first round's
+/// pipeline (`BatchTransaction`). With savepoints, a job whose appends are
+/// refused (a floor, a key used for another movement) is undone with its
+/// documents: back to its savepoint, which undoes the jobs after it and
+/// lets go of the head, and those jobs' documents are applied again before
+/// the head is taken again.
 ///
 /// Lock order: once a batch holds the head it takes no row lock but the
 /// ledger's (its rows, its balances), which only a holder of the head
 /// takes, so two instances' writers cannot deadlock on the head and a
 /// document row.
-async fn apply_batch(
+async fn apply_and_commit(
     tx: &mut BatchTransaction,
-    counters: &Pool,
-    jobs: &mut [Job],
-) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    jobs: &[Job],
+    undo: Undo,
+) -> Result<Option<Vec<State>>, StoreError> {
     let mut states: Vec<State> = jobs.iter().map(|_| State::Pending).collect();
     let head_taken = loop {
-        rounds::apply_pending(tx, jobs, &mut states).await?;
+        if rounds::apply_pending(tx, jobs, &mut states, undo).await? == rounds::Rounds::Redo {
+            return Ok(None);
+        }
         let appending: Vec<usize> = (0..jobs.len())
             .filter(|&index| {
                 matches!(states[index], State::Applied) && jobs[index].writes.appends()
@@ -177,6 +264,9 @@ async fn apply_batch(
         let Some((first, err)) = refused.next() else {
             break Some((linked.taken, linked.batch));
         };
+        if undo == Undo::WholeBatch {
+            return Ok(None);
+        }
         rollback_to(tx.client(), first).await?;
         for state in &mut states[first..] {
             if !matches!(state, State::Refused(_)) {
@@ -196,21 +286,7 @@ async fn apply_batch(
         }
         None => tx.commit().await?,
     }
-    let mut risk: Vec<RiskWrite> = vec![];
-    let results = jobs
-        .iter_mut()
-        .zip(states)
-        .map(|(job, state)| match state {
-            State::Applied => {
-                risk.append(&mut job.writes.risk);
-                Ok(())
-            }
-            State::Failed(err) | State::Refused(err) => Err(err),
-            State::Pending => unreachable!("every job's documents were applied or failed"),
-        })
-        .collect();
-    PgStore::count_risk(counters, risk).await;
-    Ok(results)
+    Ok(Some(states))
 }
 
 /// The savepoint before job `index`'s documents.
@@ -235,7 +311,7 @@ fn record_head_held(taken: std::time::Instant) {
 
 #[cfg(test)]
 mod tests {
-    use super::{apply_batch, BatchTransaction, Job};
+    use super::{apply_batch, BatchTransaction, Job, Redone, Undo};
     use crate::model::{Scope, SqlValue, Table, WriteOp, WriteSet};
     use crate::postgres::{pipeline, PlannedWrites};
     use crate::sql::Sql;
@@ -281,35 +357,76 @@ mod tests {
 
     /// The first statement after the pipelined `BEGIN` fails: its write set
     /// fails alone, the next one commits, and the connection goes back to
-    /// the pool outside any transaction.
+    /// the pool outside any transaction; tried without savepoints, the
+    /// batch is redone with them to the same outcome.
     #[tokio::test]
     async fn a_batch_whose_first_statement_fails_fails_that_write_set_alone() {
+        for (undo, redone) in [
+            (Undo::WholeBatch, Redone::Yes),
+            (Undo::Savepoints, Redone::No),
+        ] {
+            let Some((db, scope)) = a_database_with_a_customer("cus_taken").await else {
+                return;
+            };
+            let mut jobs = vec![
+                job(vec![
+                    customer(&scope, "cus_taken"),
+                    customer(&scope, "cus_a"),
+                ]),
+                job(vec![customer(&scope, "cus_b")]),
+            ];
+            let mut tx = BatchTransaction::new(db._store.pool.get().await.unwrap());
+            let results = apply_batch(&mut tx, &db._store.pool, &mut jobs, undo)
+                .await
+                .unwrap();
+            assert_eq!(results, (vec![Err(StoreError::Duplicate), Ok(())], redone));
+            assert_eq!(customers(&db, "cus_a").await, 0);
+            assert_eq!(customers(&db, "cus_b").await, 1);
+            let savepoint = tx.client().batch_execute("SAVEPOINT outside").await;
+            assert!(savepoint.is_err(), "a transaction was left open");
+        }
+    }
+
+    /// A batch in which nothing fails is tried, and committed, without a
+    /// savepoint: every row it wrote carries the one transaction id (a
+    /// savepoint per write set gives each write set's rows one of its own).
+    #[tokio::test]
+    async fn a_batch_in_which_nothing_fails_commits_without_savepoints() {
         let Some(db) = crate::postgres::test_database().await else {
             return;
         };
         let scope = scope_of_a_merchant(&db).await;
-        db._store
-            .commit(WriteSet {
-                ops: vec![customer(&scope, "cus_taken")],
-            })
-            .await
-            .unwrap();
         let mut jobs = vec![
-            job(vec![
-                customer(&scope, "cus_taken"),
-                customer(&scope, "cus_a"),
-            ]),
+            job(vec![event(&scope, "evt_a"), customer(&scope, "cus_a")]),
             job(vec![customer(&scope, "cus_b")]),
         ];
         let mut tx = BatchTransaction::new(db._store.pool.get().await.unwrap());
-        let results = apply_batch(&mut tx, &db._store.pool, &mut jobs)
+        let results = apply_batch(&mut tx, &db._store.pool, &mut jobs, Undo::WholeBatch)
             .await
             .unwrap();
-        assert_eq!(results, vec![Err(StoreError::Duplicate), Ok(())]);
-        assert_eq!(customers(&db, "cus_a").await, 0);
-        assert_eq!(customers(&db, "cus_b").await, 1);
-        let savepoint = tx.client().batch_execute("SAVEPOINT outside").await;
-        assert!(savepoint.is_err(), "a transaction was left open");
+        assert_eq!(results, (vec![Ok(()), Ok(())], Redone::No));
+        assert_eq!(
+            customers(&db, "cus_a").await + customers(&db, "cus_b").await,
+            2
+        );
+        assert_eq!(events(&db, "evt_a").await, 1);
+        let xids =
+            "SELECT count(DISTINCT xmin::text) FROM customers WHERE id IN ('cus_a', 'cus_b')";
+        let xids: i64 = db.client().query_one(xids, &[]).await.unwrap().get(0);
+        assert_eq!(xids, 1, "the write sets were applied in savepoints");
+    }
+
+    /// A test database whose merchant has customer `id` stored, and its scope.
+    async fn a_database_with_a_customer(
+        id: &str,
+    ) -> Option<(crate::postgres::TestDatabase, Scope)> {
+        let db = crate::postgres::test_database().await?;
+        let scope = scope_of_a_merchant(&db).await;
+        let stored = WriteSet {
+            ops: vec![customer(&scope, id)],
+        };
+        db._store.commit(stored).await.unwrap();
+        Some((db, scope))
     }
 
     fn event(scope: &Scope, id: &str) -> WriteOp {
@@ -343,46 +460,46 @@ mod tests {
     /// of several writes (`sql::with_writes`); the middle one's update is
     /// refused by the count its statement returns: it fails alone, leaving
     /// no event, and the write sets before and after it in the batch (the
-    /// one after ran in the same round and is applied again) commit.
+    /// one after ran in the same round and is applied again) commit. Tried
+    /// without savepoints, the refused count redoes the batch with them.
     #[tokio::test]
     async fn a_refused_check_inside_a_statement_of_several_writes_fails_that_write_set_alone() {
-        let Some(db) = crate::postgres::test_database().await else {
-            return;
-        };
-        let scope = scope_of_a_merchant(&db).await;
-        db._store
-            .commit(WriteSet {
-                ops: vec![customer(&scope, "cus_old")],
-            })
-            .await
-            .unwrap();
-        let mut jobs = vec![
-            job(vec![event(&scope, "evt_a"), customer(&scope, "cus_a")]),
-            job(vec![
-                event(&scope, "evt_b"),
-                stale_update(&scope, "cus_old"),
-            ]),
-            job(vec![event(&scope, "evt_c"), customer(&scope, "cus_c")]),
-        ];
-        let one_statement = |job: &Job| job.writes.statements.len();
-        assert_eq!(
-            jobs.iter().map(one_statement).collect::<Vec<_>>(),
-            [1, 1, 1]
-        );
-        let mut tx = BatchTransaction::new(db._store.pool.get().await.unwrap());
-        let results = apply_batch(&mut tx, &db._store.pool, &mut jobs)
-            .await
-            .unwrap();
-        assert_eq!(results, vec![Ok(()), Err(StoreError::Conflict), Ok(())]);
-        assert_eq!(events(&db, "evt_b").await, 0);
-        assert_eq!(
-            (events(&db, "evt_a").await, events(&db, "evt_c").await),
-            (1, 1)
-        );
-        assert_eq!(
-            customers(&db, "cus_a").await + customers(&db, "cus_c").await,
-            2
-        );
+        for (undo, redone) in [
+            (Undo::WholeBatch, Redone::Yes),
+            (Undo::Savepoints, Redone::No),
+        ] {
+            let Some((db, scope)) = a_database_with_a_customer("cus_old").await else {
+                return;
+            };
+            let mut jobs = vec![
+                job(vec![event(&scope, "evt_a"), customer(&scope, "cus_a")]),
+                job(vec![
+                    event(&scope, "evt_b"),
+                    stale_update(&scope, "cus_old"),
+                ]),
+                job(vec![event(&scope, "evt_c"), customer(&scope, "cus_c")]),
+            ];
+            let one_statement = |job: &Job| job.writes.statements.len();
+            assert_eq!(
+                jobs.iter().map(one_statement).collect::<Vec<_>>(),
+                [1, 1, 1]
+            );
+            let mut tx = BatchTransaction::new(db._store.pool.get().await.unwrap());
+            let results = apply_batch(&mut tx, &db._store.pool, &mut jobs, undo)
+                .await
+                .unwrap();
+            let expected = vec![Ok(()), Err(StoreError::Conflict), Ok(())];
+            assert_eq!(results, (expected, redone));
+            assert_eq!(events(&db, "evt_b").await, 0);
+            assert_eq!(
+                (events(&db, "evt_a").await, events(&db, "evt_c").await),
+                (1, 1)
+            );
+            assert_eq!(
+                customers(&db, "cus_a").await + customers(&db, "cus_c").await,
+                2
+            );
+        }
     }
 
     /// A guard dropped while its transaction is open (a panic, a

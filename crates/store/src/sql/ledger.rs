@@ -10,23 +10,8 @@ fn text(value: &str) -> SqlValue {
     SqlValue::Text(value.to_owned())
 }
 
-/// The chain head; on PostgreSQL locked until the transaction ends, which
-/// serializes appends so the chain order is the commit order.
-pub(crate) fn head(dialect: Dialect) -> Sql {
-    match dialect {
-        Dialect::Sqlite => fixed(
-            dialect,
-            "SELECT sequence, hash FROM ledger_head WHERE id = 1",
-            vec![],
-        ),
-        Dialect::Postgres => fixed(
-            dialect,
-            "SELECT sequence, hash FROM ledger_head WHERE id = 1 FOR UPDATE",
-            vec![],
-        ),
-    }
-}
-
+/// The chain head, read. PostgreSQL's appends lock it first
+/// ([`lock_head_and_read`]); SQLite's writer is alone.
 pub(crate) fn read_head(dialect: Dialect) -> Sql {
     fixed(
         dialect,
@@ -251,6 +236,108 @@ pub(crate) fn insert_postings_of(dialect: Dialect, entry: &ChainEntry) -> Sql {
         b.bind(SqlValue::Integer(posting.amount_minor)).push(")");
     }
     b.finish()
+}
+
+/// PostgreSQL: the chain head locked, then the stored content of `keys`
+/// and the balances of `accounts`, in one call of
+/// `ledger_lock_head_and_read` (migration 0039), whose reads take their
+/// snapshots after the lock is granted. Rows: part (0 the head, 1 a
+/// stored key, 2 a balance), name (key, account), value (hash, content,
+/// currency), amount_minor (sequence, balance).
+pub(crate) fn lock_head_and_read(keys: &[String], accounts: &[String]) -> Sql {
+    fixed(
+        Dialect::Postgres,
+        "SELECT part, name, value, amount_minor FROM ledger_lock_head_and_read(?1, ?2)",
+        vec![
+            SqlValue::Texts(keys.to_vec()),
+            SqlValue::Texts(accounts.to_vec()),
+        ],
+    )
+}
+
+/// PostgreSQL: what [`store_batch`] runs, as one call of
+/// `ledger_store_batch` (migration 0039), which runs the same statements
+/// in the same order: per entry its row, its postings and the head moved
+/// onto it, then the balances. Its rows go as arrays, one per column, so
+/// the text is the same for every batch (one prepared statement).
+pub(crate) fn store_batch_call(batch: &crate::ledger::ChainedBatch) -> Sql {
+    let mut entries = EntryColumns::default();
+    for (entry, next) in &batch.entries {
+        assert!(
+            next.sequence == entry.sequence && next.hash == entry.hash,
+            "the head moves onto the entry just linked"
+        );
+        entries.push(entry);
+    }
+    let (mut accounts, mut currencies, mut amounts) = (vec![], vec![], vec![]);
+    for ((account, currency), balance_minor) in &batch.balances {
+        accounts.push(account.clone());
+        currencies.push(currency.clone());
+        amounts.push(*balance_minor);
+    }
+    let mut params = entries.into_params();
+    params.extend([
+        SqlValue::Texts(accounts),
+        SqlValue::Texts(currencies),
+        SqlValue::Integers(amounts),
+    ]);
+    fixed(
+        Dialect::Postgres,
+        "SELECT ledger_store_batch(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params,
+    )
+}
+
+/// A batch's entries and their postings, one array per column.
+#[derive(Default)]
+struct EntryColumns {
+    sequences: Vec<i64>,
+    ids: Vec<String>,
+    keys: Vec<String>,
+    contents: Vec<String>,
+    hashes: Vec<String>,
+    previous_hashes: Vec<String>,
+    created: Vec<i64>,
+    posting_counts: Vec<i64>,
+    posting_accounts: Vec<String>,
+    posting_currencies: Vec<String>,
+    posting_amounts: Vec<i64>,
+}
+
+impl EntryColumns {
+    fn push(&mut self, entry: &ChainEntry) {
+        let tx = &entry.transaction;
+        self.sequences.push(entry.sequence);
+        self.ids.push(tx.id().to_owned());
+        self.keys.push(tx.idempotency_key().to_owned());
+        self.contents.push(entry.content.clone());
+        self.hashes.push(entry.hash.clone());
+        self.previous_hashes.push(entry.previous_hash.clone());
+        self.created.push(tx.created());
+        self.posting_counts.push(tx.postings().len() as i64);
+        for posting in tx.postings() {
+            self.posting_accounts.push(posting.account.to_string());
+            self.posting_currencies.push(posting.currency.to_string());
+            self.posting_amounts.push(posting.amount_minor);
+        }
+    }
+
+    /// The function's first eleven arguments, in its order.
+    fn into_params(self) -> Vec<SqlValue> {
+        vec![
+            SqlValue::Integers(self.sequences),
+            SqlValue::Texts(self.ids),
+            SqlValue::Texts(self.keys),
+            SqlValue::Texts(self.contents),
+            SqlValue::Texts(self.hashes),
+            SqlValue::Texts(self.previous_hashes),
+            SqlValue::Integers(self.created),
+            SqlValue::Integers(self.posting_counts),
+            SqlValue::Texts(self.posting_accounts),
+            SqlValue::Texts(self.posting_currencies),
+            SqlValue::Integers(self.posting_amounts),
+        ]
+    }
 }
 
 /// What storing a chained batch runs, in order: per entry its row, its

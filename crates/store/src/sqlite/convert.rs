@@ -16,6 +16,11 @@ impl ToSql for SqlValue {
             SqlValue::Integer(n) => ToSqlOutput::Owned(Value::Integer(*n)),
             SqlValue::Text(text) => ToSqlOutput::Borrowed(text.as_str().into()),
             SqlValue::Bool(b) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
+            SqlValue::Integers(_) | SqlValue::Texts(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "an array is bound only in PostgreSQL's statements".into(),
+                ))
+            }
         })
     }
 }

@@ -15,7 +15,7 @@ use portcullis_ledger::LedgerTransaction;
 use rusqlite::Connection;
 
 fn head(conn: &Connection) -> Result<ChainHead, StoreError> {
-    query_opt(conn, &sql::head(D), |row| {
+    query_opt(conn, &sql::read_head(D), |row| {
         Ok(ChainHead {
             sequence: row.get(0)?,
             hash: row.get(1)?,

@@ -486,6 +486,46 @@ async fn a_second_instance_appends_while_the_first_waits_on_its_documents() {
     assert_eq!(report.entries, 4);
 }
 
+/// PostgreSQL only: an append that waits for the chain head reads the
+/// balances after the lock is granted, so it sees what the head's holder
+/// committed meanwhile. The read is one call of a function whose
+/// statements each take a snapshot of their own (migration 0039); one
+/// statement's parts would share the snapshot taken before the wait, read
+/// 941 and refuse the payout below. (The holder here adds 500 to the
+/// balance behind the ledger's back, so the chain is not verified.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_waiting_for_the_head_reads_what_its_holder_committed() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let acme = funded(&db).await;
+    let available = format!("test:merchant:{acme}:available");
+    let holder = db.raw_postgres().await.expect("a PostgreSQL database");
+    holder
+        .batch_execute("BEGIN; SELECT sequence FROM ledger_head WHERE id = 1 FOR UPDATE")
+        .await
+        .unwrap();
+    holder
+        .execute(
+            "UPDATE ledger_balances SET balance_minor = balance_minor + 500 WHERE account = $1",
+            &[&available],
+        )
+        .await
+        .unwrap();
+    let payout = movements::payout(
+        header(TransactionKind::Payout, "payout:po_waited"),
+        &parties(&acme),
+        1_441,
+    )
+    .unwrap();
+    let store = db.store.clone();
+    let waiting = tokio::spawn(async move { store.commit(one(append(payout))).await });
+    wait_for_a_lock_wait(&holder).await;
+    holder.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(waiting.await.unwrap(), Ok(()));
+    assert_eq!(balance(&db, &available).await, 0);
+}
+
 /// Waits until a backend of the database waits for a lock.
 async fn wait_for_a_lock_wait(client: &tokio_postgres::Client) {
     const SQL: &str = "SELECT count(*) FROM pg_stat_activity \

@@ -12,8 +12,14 @@
 //! ran and are undone. Each round settles at least one job, so a batch
 //! has at most as many rounds as jobs. The batch's `BEGIN` goes first in
 //! the first round's pipeline (`BatchTransaction::begin_statement`).
+//!
+//! That is [`Undo::Savepoints`]. A batch is first tried without them
+//! ([`Undo::WholeBatch`], one statement less per job): the first failure
+//! of any kind answers [`Rounds::Redo`], the writer rolls the whole
+//! transaction back and applies the batch again with savepoints, so every
+//! job's outcome is decided as above.
 
-use super::{rollback_to, savepoint, BatchTransaction, Job, State};
+use super::{rollback_to, savepoint, BatchTransaction, Job, State, Undo};
 use crate::postgres::pipeline::{self, Answer};
 use crate::sql::Sql;
 use crate::StoreError;
@@ -29,18 +35,33 @@ const ROUND_STATEMENTS_MAX: usize = 256;
 /// The first job of a round that failed, and why.
 type Failure = Option<(usize, StoreError)>;
 
+/// What applying the pending jobs' documents came to.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Rounds {
+    /// Every pending job is applied or failed.
+    Settled,
+    /// [`Undo::WholeBatch`] only: a job failed (or panicked) with no
+    /// savepoint to undo it alone; the transaction is to be rolled back
+    /// whole and the batch applied again with [`Undo::Savepoints`].
+    Redo,
+}
+
 /// Applies the documents of every pending job, in index order, in rounds;
-/// a job whose documents fail is rolled back to its savepoint alone.
+/// with savepoints, a job whose documents fail is rolled back alone.
 pub(super) async fn apply_pending(
     tx: &mut BatchTransaction,
     jobs: &[Job],
     states: &mut [State],
-) -> Result<(), StoreError> {
+    undo: Undo,
+) -> Result<Rounds, StoreError> {
+    if undo == Undo::WholeBatch {
+        return apply_without_savepoints(tx, jobs, states).await;
+    }
     let mut one_at_a_time = false;
     loop {
         let round = next_round(jobs, states, one_at_a_time);
         let Some(&first) = round.first() else {
-            return Ok(());
+            return Ok(Rounds::Settled);
         };
         pipeline::bound_statement_cache(&tx.client().statement_cache);
         let begin = tx.begin_statement();
@@ -66,6 +87,94 @@ pub(super) async fn apply_pending(
             }
         }
     }
+}
+
+/// [`Undo::WholeBatch`]: the pending jobs' documents in rounds with no
+/// savepoint; all applied, or `Redo` at the first failure (an error, a
+/// refused row count, a panic), the transaction left for the caller to
+/// roll back whole.
+async fn apply_without_savepoints(
+    tx: &mut BatchTransaction,
+    jobs: &[Job],
+    states: &mut [State],
+) -> Result<Rounds, StoreError> {
+    loop {
+        let round = next_round(jobs, states, false);
+        if round.is_empty() {
+            return Ok(Rounds::Settled);
+        }
+        pipeline::bound_statement_cache(&tx.client().statement_cache);
+        let begin = tx.begin_statement();
+        let applied = AssertUnwindSafe(all_applied(tx.client(), begin.as_ref(), jobs, &round))
+            .catch_unwind()
+            .await;
+        match applied {
+            Ok(Ok(true)) => round
+                .iter()
+                .for_each(|&index| states[index] = State::Applied),
+            Ok(Ok(false)) => return Ok(Rounds::Redo),
+            Ok(Err(err)) => return Err(err),
+            Err(_) => {
+                tracing::error!("a write set panicked in the postgres writer; the batch is redone");
+                return Ok(Rounds::Redo);
+            }
+        }
+    }
+}
+
+/// Sends the documents of `round` in one pipeline with no savepoint
+/// (after `begin`, the transaction's `BEGIN`, in its first round) and
+/// answers whether every job ran without an error and passed its checks.
+async fn all_applied(
+    tx: &deadpool_postgres::Client,
+    begin: Option<&Sql>,
+    jobs: &[Job],
+    round: &[usize],
+) -> Result<bool, StoreError> {
+    let statements = round_statements(begin, jobs, round, &[]);
+    let mut answers = pipeline::run_each_answered(tx, &statements)
+        .await?
+        .into_iter();
+    if begin.is_some() {
+        answers.next().transpose()?;
+    }
+    for &index in round {
+        for checks in &jobs[index].writes.checks {
+            let Some(Ok(answer)) = answers.next() else {
+                return Ok(false);
+            };
+            if checks.refused(&answer)?.is_some() {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// A round's pipeline: `begin` if any, then each job's statements, after
+/// its `SAVEPOINT` when `starts` (one per job) are given.
+fn round_statements<'a>(
+    begin: Option<&'a Sql>,
+    jobs: &'a [Job],
+    round: &'a [usize],
+    starts: &'a [Sql],
+) -> Vec<&'a Sql> {
+    let mut statements = Vec::with_capacity(round_statements_len(jobs, round, starts.len()) + 1);
+    statements.extend(begin);
+    for (position, &index) in round.iter().enumerate() {
+        statements.extend(starts.get(position));
+        statements.extend(&jobs[index].writes.statements);
+    }
+    statements
+}
+
+/// How many statements `round`'s jobs have, with `starts` savepoints.
+fn round_statements_len(jobs: &[Job], round: &[usize], starts: usize) -> usize {
+    starts
+        + round
+            .iter()
+            .map(|&index| jobs[index].writes.statements.len())
+            .sum::<usize>()
 }
 
 /// The pending jobs of the next round, in index order: at least one, then
@@ -113,12 +222,7 @@ async fn apply_round(
             params: vec![],
         })
         .collect();
-    let statements: Vec<&Sql> = begin
-        .into_iter()
-        .chain(round.iter().zip(&starts).flat_map(|(&index, start)| {
-            std::iter::once(start).chain(&jobs[index].writes.statements)
-        }))
-        .collect();
+    let statements = round_statements(begin, jobs, round, &starts);
     let mut answers = pipeline::run_each_answered(tx, &statements)
         .await?
         .into_iter();
