@@ -131,6 +131,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0038_unread_index_entries.sql"),
         postgres: include_str!("../migrations/postgres/0038_unread_index_entries.sql"),
     },
+    Migration {
+        version: 39,
+        sqlite: include_str!("../migrations/sqlite/0039_ledger_postings_clustered.sql"),
+        postgres: include_str!("../migrations/postgres/0039_ledger_postings_clustered.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =
