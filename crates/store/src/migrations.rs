@@ -136,6 +136,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0039_ledger_functions.sql"),
         postgres: include_str!("../migrations/postgres/0039_ledger_functions.sql"),
     },
+    Migration {
+        version: 40,
+        sqlite: include_str!("../migrations/sqlite/0040_ledger_postings_clustered.sql"),
+        postgres: include_str!("../migrations/postgres/0040_ledger_postings_clustered.sql"),
+    },
 ];
 
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str =

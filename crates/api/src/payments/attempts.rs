@@ -112,7 +112,7 @@ impl Attempt {
             scope: scope.clone(),
             id: self.id.clone(),
             expected_version: doc_version,
-            columns: resolved.columns(),
+            columns: resolved.update_columns(),
             body: serde_json::to_string(&resolved).map_err(|e| ApiError::internal(&e))?,
         })
     }
@@ -127,22 +127,36 @@ impl Attempt {
             scope: scope.clone(),
             id: self.id.clone(),
             expected_version: doc_version,
-            columns: self.columns(),
+            columns: self.update_columns(),
             body: serde_json::to_string(self).map_err(|e| ApiError::internal(&e))?,
         })
     }
 
+    /// The indexed columns of a new attempt.
     fn columns(&self) -> Vec<(&'static str, SqlValue)> {
         vec![
             (
                 "payment_intent",
                 SqlValue::Text(self.payment_intent.clone()),
             ),
-            (
-                "state",
-                SqlValue::Text(if self.resolved { RESOLVED } else { PENDING }.to_owned()),
-            ),
+            self.state_column(),
         ]
+    }
+
+    /// The indexed columns an update writes: the state alone. An attempt's
+    /// intent is fixed when it is made, and a column named in an UPDATE has
+    /// its index entries rewritten even when its value is unchanged (on
+    /// SQLite, a WAL page of `payment_attempts_by_payment_intent` for every
+    /// attempt resolved).
+    fn update_columns(&self) -> Vec<(&'static str, SqlValue)> {
+        vec![self.state_column()]
+    }
+
+    fn state_column(&self) -> (&'static str, SqlValue) {
+        (
+            "state",
+            SqlValue::Text(if self.resolved { RESOLVED } else { PENDING }.to_owned()),
+        )
     }
 }
 
@@ -235,4 +249,51 @@ pub async fn reload(
     let (intent_doc, intent) = super::records::load(state, scope, intent_id, "intent").await?;
     let (attempt_doc, attempt) = load(state, scope, attempt_id).await?;
     Ok((intent_doc, intent, attempt_doc, attempt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_domain::ids::MerchantId;
+
+    fn scope() -> Scope {
+        Scope {
+            merchant_id: MerchantId::parse("acct_attempts").unwrap(),
+            livemode: false,
+        }
+    }
+
+    fn updated_columns(op: WriteOp) -> Vec<(&'static str, SqlValue)> {
+        match op {
+            WriteOp::Update { columns, .. } => columns,
+            _ => panic!("an update was expected"),
+        }
+    }
+
+    #[test]
+    fn resolving_or_fencing_an_attempt_writes_its_state_and_not_its_fixed_intent() {
+        let attempt = Attempt::new(AttemptKind::Authorize, "pi_1", None, 1_000, 1);
+        let resolved = updated_columns(attempt.resolve(&scope(), 1).unwrap());
+        assert_eq!(
+            resolved,
+            vec![("state", SqlValue::Text(RESOLVED.to_owned()))]
+        );
+        let fenced = updated_columns(attempt.fence(&scope(), 1).unwrap());
+        assert_eq!(fenced, vec![("state", SqlValue::Text(PENDING.to_owned()))]);
+    }
+
+    #[test]
+    fn a_new_attempt_writes_its_intent_and_state() {
+        let attempt = Attempt::new(AttemptKind::Authorize, "pi_1", None, 1_000, 1);
+        let WriteOp::Insert { columns, .. } = attempt.insert(&scope()).unwrap() else {
+            panic!("an insert was expected");
+        };
+        assert_eq!(
+            columns,
+            vec![
+                ("payment_intent", SqlValue::Text("pi_1".to_owned())),
+                ("state", SqlValue::Text(PENDING.to_owned())),
+            ]
+        );
+    }
 }
