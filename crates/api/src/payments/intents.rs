@@ -321,77 +321,57 @@ async fn create(
             }
             return Ok(done);
         }
-        // The rarer paths, boxed so that the common one's state machine
-        // (which axum copies into its box per request) does not carry theirs.
-        Box::pin(store_then_confirm(
-            &ctx,
-            &caller,
-            &create,
-            fixed_id.as_deref(),
-        ))
-        .await
-    })
-    .await
-}
-
-/// A create that stores its intent before confirming it (if asked): one
-/// without `confirm=true`, and the retry of a keyed request whose intent an
-/// earlier attempt stored.
-async fn store_then_confirm(
-    ctx: &Ctx<'_>,
-    caller: &Caller,
-    create: &CreateRequest,
-    fixed_id: Option<&str>,
-) -> ApiResult<Executed> {
-    let (state, scope) = (ctx.state, ctx.scope);
-    if create.confirm {
-        let customer = match &create.changes.customer {
-            Patch::Set(customer) => Some(customer.as_str()),
-            _ => None,
-        };
-        check_confirmable(state, scope, &create.confirm_input, customer).await?;
-    }
-    let (id, retried) = insert_intent(ctx, create, fixed_id).await?;
-    if retried {
-        // A retry of a request that died mid-way: answer what the first
-        // one achieved (recovery may have settled it) rather than
-        // confirming a second time — unless it died before confirming.
-        let (_, intent) = load::<PaymentIntent>(state, scope, &id, "intent").await?;
-        let never_confirmed = intent.pending_attempt.is_none()
-            && intent.latest_charge.is_none()
-            && matches!(
-                intent.status,
-                PaymentIntentStatus::RequiresPaymentMethod
-                    | PaymentIntentStatus::RequiresConfirmation
-            );
-        if !(create.confirm && never_confirmed) {
+        if create.confirm {
+            let customer = match &create.changes.customer {
+                Patch::Set(customer) => Some(customer.as_str()),
+                _ => None,
+            };
+            check_confirmable(&state, &scope, &create.confirm_input, customer).await?;
+        }
+        let (id, retried) = insert_intent(&ctx, &create, fixed_id.as_deref()).await?;
+        if retried {
+            // A retry of a request that died mid-way: answer what the first
+            // one achieved (recovery may have settled it) rather than
+            // confirming a second time — unless it died before confirming.
+            let (_, intent) = load::<PaymentIntent>(&state, &scope, &id, "intent").await?;
+            let never_confirmed = intent.pending_attempt.is_none()
+                && intent.latest_charge.is_none()
+                && matches!(
+                    intent.status,
+                    PaymentIntentStatus::RequiresPaymentMethod
+                        | PaymentIntentStatus::RequiresConfirmation
+                );
+            if !(create.confirm && never_confirmed) {
+                let body = super::expanded(
+                    &state,
+                    &caller,
+                    render_payment_intent(&intent),
+                    &create.expand,
+                )
+                .await?;
+                return Ok(Executed::ok(body, WriteSet::new()));
+            }
+        }
+        if !create.confirm {
+            let (_, intent) = load::<PaymentIntent>(&state, &scope, &id, "intent").await?;
             let body = super::expanded(
-                state,
-                caller,
+                &state,
+                &caller,
                 render_payment_intent(&intent),
                 &create.expand,
             )
             .await?;
             return Ok(Executed::ok(body, WriteSet::new()));
         }
-    }
-    if !create.confirm {
-        let (_, intent) = load::<PaymentIntent>(state, scope, &id, "intent").await?;
-        let body = super::expanded(
-            state,
-            caller,
-            render_payment_intent(&intent),
-            &create.expand,
-        )
-        .await?;
-        return Ok(Executed::ok(body, WriteSet::new()));
-    }
-    let mut done = confirm(ctx, &id, &create.confirm_input).await?;
-    if done.status == StatusCode::OK {
-        done.body =
-            super::expanded_after(state, caller, done.body, &create.expand, &done.writes).await?;
-    }
-    Ok(done)
+        let mut done = confirm(&ctx, &id, &create.confirm_input).await?;
+        if done.status == StatusCode::OK {
+            done.body =
+                super::expanded_after(&state, &caller, done.body, &create.expand, &done.writes)
+                    .await?;
+        }
+        Ok(done)
+    })
+    .await
 }
 
 /// Whether an earlier attempt of this request stored its intent already.
