@@ -87,7 +87,8 @@ pub fn event<O: serde::Serialize + ?Sized>(
         request: origin,
         kind,
     };
-    let body = serde_json::to_string(&body).expect("an event serializes");
+    let body = crate::stored_json::to_string_sized(&body, crate::stored_json::EVENT_BYTES_INITIAL)
+        .expect("an event serializes");
     WriteOp::Insert {
         table: Table::Events,
         scope: caller_scope.clone(),

@@ -44,6 +44,7 @@ mod scope_cache;
 pub mod sealed_secrets;
 mod security_headers;
 mod state;
+mod stored_json;
 pub mod terminals;
 pub mod wallet_connections;
 pub mod webhooks;

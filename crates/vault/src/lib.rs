@@ -75,6 +75,7 @@
 
 mod envelope;
 mod keyring;
+mod test_card_fingerprints;
 mod vault;
 
 pub mod backup;

@@ -4,6 +4,7 @@
 
 use crate::envelope::{self, SealedCard};
 use crate::keyring::Keyring;
+use crate::test_card_fingerprints::TestCardFingerprints;
 use crate::VaultError;
 use hmac::{Hmac, Mac};
 use portcullis_domain::cards::CardNumber;
@@ -25,20 +26,44 @@ pub struct Vault {
     // An `Arc` inside, so a call holds the read lock only long enough to
     // take a reference, never across the cryptography, and a replaced
     // keyring is wiped when the last call using it ends.
-    keyring: RwLock<Arc<Keyring>>,
+    keyring: RwLock<Arc<Keys>>,
+}
+
+/// A keyring and what was computed with it: replaced together, so nothing
+/// computed with an old fingerprint key outlives it.
+struct Keys {
+    keyring: Keyring,
+    test_card_fingerprints: TestCardFingerprints,
+}
+
+impl Keys {
+    fn new(keyring: Keyring) -> Arc<Keys> {
+        Arc::new(Keys {
+            keyring,
+            test_card_fingerprints: TestCardFingerprints::default(),
+        })
+    }
+}
+
+impl std::ops::Deref for Keys {
+    type Target = Keyring;
+
+    fn deref(&self) -> &Keyring {
+        &self.keyring
+    }
 }
 
 impl Vault {
     pub fn new(keyring: Keyring) -> Vault {
         Vault {
-            keyring: RwLock::new(Arc::new(keyring)),
+            keyring: RwLock::new(Keys::new(keyring)),
         }
     }
 
     /// The keyring as it stands now. The lock is only ever held to clone or
     /// swap an `Arc`, which cannot leave it half-written, so a poisoned lock
     /// still holds a whole keyring.
-    fn keyring(&self) -> Arc<Keyring> {
+    fn keyring(&self) -> Arc<Keys> {
         Arc::clone(&self.keyring.read().unwrap_or_else(PoisonError::into_inner))
     }
 
@@ -126,20 +151,16 @@ impl Vault {
     /// keyring's fingerprint key over `merchant_id ‖ 0x00 ‖ digits`, first
     /// 16 bytes, as 32 lowercase hex digits. The same card gives the same
     /// value for the same merchant, however it was typed, and across KEK
-    /// rotations; another merchant gets an unrelated value.
+    /// rotations; another merchant gets an unrelated value. A published
+    /// test card's is computed once per merchant and keyring, then
+    /// remembered (`test_card_fingerprints`).
     pub fn fingerprint(&self, merchant_id: &str, number: &CardNumber) -> String {
-        let keyring = self.keyring();
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(keyring.fingerprint_key())
-            .expect("HMAC takes a key of any length");
-        // Digits never contain a zero byte, so the zero byte marks the end
-        // of the merchant id whatever the id holds: the input is unambiguous.
-        mac.update(merchant_id.as_bytes());
-        mac.update(&[0]);
-        mac.update(number.expose_digits().as_bytes());
-        let tag = mac.finalize().into_bytes();
-        let fingerprint = hex::encode(&tag[..FINGERPRINT_BYTES]);
-        debug_assert_eq!(fingerprint.len(), FINGERPRINT_HEX_DIGITS);
-        fingerprint
+        let keys = self.keyring();
+        let digits = number.expose_digits();
+        keys.test_card_fingerprints
+            .get_or_compute(merchant_id, digits, || {
+                card_fingerprint(&keys.keyring, merchant_id, digits)
+            })
     }
 
     /// A wallet buyer's fingerprint for this merchant: as [`Self::fingerprint`],
@@ -167,7 +188,7 @@ impl Vault {
     /// records name, and the same fingerprint key (another one changes
     /// every fingerprint).
     pub fn replace_keyring(&self, keyring: Keyring) {
-        let new = Arc::new(keyring);
+        let new = Keys::new(keyring);
         let old = {
             let mut current = self.keyring.write().unwrap_or_else(PoisonError::into_inner);
             std::mem::replace(&mut *current, new)
@@ -192,9 +213,25 @@ impl Vault {
 impl fmt::Debug for Vault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Vault")
-            .field("keyring", &*self.keyring())
+            .field("keyring", &self.keyring().keyring)
             .finish()
     }
+}
+
+/// HMAC-SHA256 of `merchant_id ‖ 0x00 ‖ digits` keyed with the keyring's
+/// fingerprint key, its first 16 bytes as hex (see [`Vault::fingerprint`]).
+fn card_fingerprint(keyring: &Keyring, merchant_id: &str, digits: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(keyring.fingerprint_key())
+        .expect("HMAC takes a key of any length");
+    // Digits never contain a zero byte, so the zero byte marks the end
+    // of the merchant id whatever the id holds: the input is unambiguous.
+    mac.update(merchant_id.as_bytes());
+    mac.update(&[0]);
+    mac.update(digits.as_bytes());
+    let tag = mac.finalize().into_bytes();
+    let fingerprint = hex::encode(&tag[..FINGERPRINT_BYTES]);
+    debug_assert_eq!(fingerprint.len(), FINGERPRINT_HEX_DIGITS);
+    fingerprint
 }
 
 /// The record's DEK, unwrapped by the KEK it names.

@@ -347,6 +347,28 @@ fn fingerprints_are_stable_per_merchant_and_differ_across_merchants_and_cards() 
 }
 
 #[test]
+fn a_remembered_test_card_fingerprint_follows_a_replaced_fingerprint_key() {
+    let first = Keyring::generate();
+    let second = Keyring::generate();
+    let vault = Vault::new(first.clone());
+    let visa = vault.fingerprint("acct_1", &card("4242424242424242"));
+    // Asked again: the remembered value is the computed one.
+    assert_eq!(vault.fingerprint("acct_1", &card("4242424242424242")), visa);
+    assert_eq!(
+        Vault::new(first).fingerprint("acct_1", &card("4242424242424242")),
+        visa
+    );
+    // Another fingerprint key: nothing remembered under the old one is used.
+    vault.replace_keyring(second.clone());
+    let after = vault.fingerprint("acct_1", &card("4242424242424242"));
+    assert_ne!(after, visa);
+    assert_eq!(
+        Vault::new(second).fingerprint("acct_1", &card("4242424242424242")),
+        after
+    );
+}
+
+#[test]
 fn wallet_fingerprints_are_keyed_per_merchant_and_provider() {
     let vault = Vault::new(Keyring::generate());
     let buyer = vault.wallet_fingerprint("acct_1", "alipay", "2088000000000001");

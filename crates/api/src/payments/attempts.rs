@@ -8,6 +8,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::stored_json;
 use portcullis_domain::ids::new_id;
 use portcullis_store::{Doc, ListQuery, PageCursor, Scope, SqlValue, Table, WriteOp};
 use serde::{Deserialize, Serialize};
@@ -97,7 +98,8 @@ impl Attempt {
             id: self.id.clone(),
             created: self.created,
             columns: self.columns(),
-            body: serde_json::to_string(self).map_err(|e| ApiError::internal(&e))?,
+            body: stored_json::to_string_sized(self, stored_json::RECORD_BYTES_INITIAL)
+                .map_err(|e| ApiError::internal(&e))?,
         })
     }
 
@@ -113,7 +115,8 @@ impl Attempt {
             id: self.id.clone(),
             expected_version: doc_version,
             columns: resolved.update_columns(),
-            body: serde_json::to_string(&resolved).map_err(|e| ApiError::internal(&e))?,
+            body: stored_json::to_string_sized(&resolved, stored_json::RECORD_BYTES_INITIAL)
+                .map_err(|e| ApiError::internal(&e))?,
         })
     }
 
@@ -128,7 +131,8 @@ impl Attempt {
             id: self.id.clone(),
             expected_version: doc_version,
             columns: self.update_columns(),
-            body: serde_json::to_string(self).map_err(|e| ApiError::internal(&e))?,
+            body: stored_json::to_string_sized(self, stored_json::RECORD_BYTES_INITIAL)
+                .map_err(|e| ApiError::internal(&e))?,
         })
     }
 

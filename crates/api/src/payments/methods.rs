@@ -11,6 +11,7 @@ use crate::idempotency::{self, json_response, Executed};
 use crate::lists;
 use crate::routes::{doc, Routes};
 use crate::state::AppState;
+use crate::stored_json;
 use crate::wire::{ApiRequest, Params};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -179,7 +180,8 @@ fn insert_write(scope: &Scope, method: &PaymentMethod) -> ApiResult<WriteOp> {
         id: method.id.clone(),
         created: method.created,
         columns: method_columns(method),
-        body: serde_json::to_string(method).map_err(|e| ApiError::internal(&e))?,
+        body: stored_json::to_string_sized(method, stored_json::RECORD_BYTES_INITIAL)
+            .map_err(|e| ApiError::internal(&e))?,
     })
 }
 
@@ -200,7 +202,8 @@ fn update_write(scope: &Scope, doc: &Doc, method: &PaymentMethod) -> ApiResult<W
         id: method.id.clone(),
         expected_version: doc.version,
         columns: method_columns(method),
-        body: serde_json::to_string(method).map_err(|e| ApiError::internal(&e))?,
+        body: stored_json::to_string_sized(method, stored_json::RECORD_BYTES_INITIAL)
+            .map_err(|e| ApiError::internal(&e))?,
     })
 }
 

@@ -115,7 +115,8 @@ impl Record for Refund {
 }
 
 fn body_of<T: Serialize>(record: &T) -> ApiResult<String> {
-    serde_json::to_string(record).map_err(|e| ApiError::internal(&e))
+    crate::stored_json::to_string_sized(record, crate::stored_json::RECORD_BYTES_INITIAL)
+        .map_err(|e| ApiError::internal(&e))
 }
 
 pub fn insert<T: Record>(scope: &Scope, record: &T) -> ApiResult<WriteOp> {
