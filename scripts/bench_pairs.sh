@@ -35,28 +35,25 @@ read -r -a backends <<<"${BACKENDS:-sqlite postgres}"
 
 run_one() {
     local binary=$1 backend=$2 round=$3 data json load
+    local database=()
+    [[ $backend == postgres ]] && database=(--database-url "$postgres_url")
     data=$(mktemp -d -t portcullis-pairs-XXXXXX)
     load=$(cut -d' ' -f1 /proc/loadavg)
-    if [[ $backend == sqlite ]]; then
-        json=$(PORTCULLIS_LOG=warn "$binary" bench --data-dir "$data" --json "${flags[@]}")
-    else
-        json=$(PORTCULLIS_LOG=warn "$binary" bench --data-dir "$data" --database-url "$postgres_url" \
-            --json "${flags[@]}")
-    fi
+    json=$(PORTCULLIS_LOG=warn "$binary" bench --data-dir "$data" "${database[@]}" --json "${flags[@]}")
     rm -rf "$data"
+    # One line to OUT, one summary line to stderr.
     python3 -c '
 import json, sys
-binary, backend, round_, load, bench = sys.argv[1:]
-print(json.dumps({"binary": binary, "backend": backend, "round": int(round_),
-                  "load_before": float(load), "bench": json.loads(bench)}))
-' "$binary" "$backend" "$round" "$load" "$json" >>"$out"
-    python3 -c '
-import json, sys
-binary, backend, bench = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+binary, backend, round_, load, out = sys.argv[1:6]
+bench = json.loads(sys.argv[6])
+with open(out, "a") as f:
+    print(json.dumps({"binary": binary, "backend": backend, "round": int(round_),
+                      "load_before": float(load), "bench": bench}), file=f)
 per_s, echo = bench.get("payments_per_s", 0), bench.get("baseline_rps", 0)
 ratio, p99 = bench.get("ratio", 0) * 100, bench.get("p99_ms", 0)
-print(f"{binary:>50} {backend:>8}: {per_s:>8.0f}/s of {echo:>8.0f} echo = {ratio:.2f} %, p99 {p99:.1f} ms")
-' "$binary" "$backend" "$json" >&2
+print(f"{binary:>50} {backend:>8}: {per_s:>8.0f}/s of {echo:>8.0f} echo = {ratio:.2f} %, p99 {p99:.1f} ms",
+      file=sys.stderr)
+' "$binary" "$backend" "$round" "$load" "$out" "$json"
 }
 
 for ((round = 1; round <= rounds; round++)); do
