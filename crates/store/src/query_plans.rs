@@ -280,19 +280,14 @@ fn sqlite_reads_use_their_indexes_and_sort_nothing() {
 
 #[tokio::test]
 async fn postgres_reads_use_their_indexes_and_sort_nothing() {
-    let Some(database) = crate::postgres::test_database().await else {
-        return;
-    };
-    let client = database.client();
     // An empty table's cheapest plan says nothing of a large one's: with
     // sequential scans, bitmap scans and sorts priced out, a plan that still
     // sorts or scans has no index able to serve the statement.
-    client
-        .batch_execute(
-            "SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off",
-        )
-        .await
-        .unwrap();
+    let settings = "SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off";
+    let Some(database) = planner_database(settings).await else {
+        return;
+    };
+    let client = database.client();
     for expectation in expectations(Dialect::Postgres) {
         let sql = format!("EXPLAIN {}", expectation.sql.text);
         let rows = client
@@ -315,6 +310,13 @@ async fn postgres_reads_use_their_indexes_and_sort_nothing() {
     }
 }
 
+/// A migrated test database whose client's session has run `settings`.
+async fn planner_database(settings: &str) -> Option<crate::postgres::TestDatabase> {
+    let database = crate::postgres::test_database().await?;
+    database.client().batch_execute(settings).await.unwrap();
+    Some(database)
+}
+
 /// Whether a PostgreSQL plan sorts more than ties: an `Incremental Sort`
 /// over an index's presorted leading key (a due column's index without
 /// `seq`) only orders rows with the same key, so it is allowed.
@@ -323,4 +325,79 @@ fn sorts_beyond_ties(plan: &str) -> bool {
         let node = line.trim_start_matches("->").trim_start();
         node.starts_with("Sort") && !node.starts_with("Sort Key")
     })
+}
+
+/// The tables that grow with every payment, whose rows statements name by id.
+const GROWING_TABLES: [Table; 9] = [
+    Table::PaymentIntents,
+    Table::PaymentMethods,
+    Table::PaymentAttempts,
+    Table::Charges,
+    Table::Refunds,
+    Table::Customers,
+    Table::Events,
+    Table::BalanceTransactions,
+    Table::RiskEvaluations,
+];
+
+/// A statement's values written as SQL literals, for `EXECUTE`.
+fn literals(sql: &Sql) -> String {
+    let literal = |value: &SqlValue| match value {
+        SqlValue::Text(text) => format!("'{}'", text.replace('\'', "''")),
+        SqlValue::Integer(number) => number.to_string(),
+        SqlValue::Bool(flag) => flag.to_string(),
+        other => unreachable!("no statement by id binds {other:?}"),
+    };
+    sql.params
+        .iter()
+        .map(literal)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The statements that name one row by id (read, update, a cursor's `seq`)
+/// use the id's unique index even in the generic plan PostgreSQL makes
+/// for a prepared statement while its table is empty, and keeps, with
+/// autovacuum off, however much the table grows since (`push_scope`).
+#[tokio::test]
+async fn postgres_statements_by_id_use_the_id_index_in_a_generic_plan_of_an_empty_table() {
+    let Some(database) = planner_database("SET plan_cache_mode = force_generic_plan").await else {
+        return;
+    };
+    let client = database.client();
+    for table in GROWING_TABLES {
+        let statements = [
+            (
+                "read",
+                docs::get_doc(Dialect::Postgres, table, &scope(), "x_1"),
+            ),
+            (
+                "update",
+                docs::update_doc(Dialect::Postgres, table, &scope(), "x_1", 1, &[], "{}"),
+            ),
+            (
+                "seq",
+                docs::seq_of(Dialect::Postgres, table, &scope(), "x_1"),
+            ),
+        ];
+        for (index, (what, sql)) in statements.iter().enumerate() {
+            let name = format!("{}_{index}", table.name());
+            let prepare = format!("PREPARE {name} AS {}", sql.text);
+            client.batch_execute(&prepare).await.unwrap();
+            let explain = format!("EXPLAIN EXECUTE {name}({})", literals(sql));
+            let rows = client.query(&explain, &[]).await.unwrap();
+            let plan: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+            let plan = plan.join("\n");
+            let by_id = [
+                format!(" {}_id_key on ", table.name()),
+                format!(" {}_pkey on ", table.name()),
+            ];
+            assert!(
+                by_id.iter().any(|index| plan.contains(index))
+                    && plan.contains("Index Cond: (id = "),
+                "{} {what}: expected the id's unique index, got:\n{plan}",
+                table.name()
+            );
+        }
+    }
 }
