@@ -32,12 +32,19 @@
 //! the next [`SAVEPOINT_BATCHES_AFTER_REDO`] batches start with
 //! savepoints, so a run of failing write sets costs each batch once.
 //!
+//! Two batches in flight (`turns`): batch k+1 is taken from the queue and
+//! applies its documents while batch k holds the chain head and commits,
+//! on a connection of its own; batch k+1 starts only once batch k's
+//! documents are final, and commits only after batch k has, so rows still
+//! become visible in `seq` order within an instance.
+//!
 //! Durability is unchanged: a caller is answered after the COMMIT of the
 //! batch holding its write set has returned (and, as before, after the
 //! risk counters of the batch have moved in their own transaction).
 
 mod rounds;
 mod transaction;
+mod turns;
 
 use super::convert::map_err;
 use super::{ledger, PgStore, PlannedWrites};
@@ -45,8 +52,11 @@ use crate::model::{RiskWrite, WriteSet};
 use crate::StoreError;
 use deadpool_postgres::Pool;
 use portcullis_ledger::LedgerTransaction;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use transaction::BatchTransaction;
+use turns::{TurnOrder, Turns};
 
 /// Most write sets one transaction applies.
 const WRITE_BATCH_MAX: usize = 64;
@@ -56,6 +66,9 @@ const QUEUE_LEN_MAX: usize = 4_096;
 /// redone: a failing write set is rare (a version conflict, a duplicate,
 /// a floor), but when they come in runs each redo doubles a batch's work.
 const SAVEPOINT_BATCHES_AFTER_REDO: u32 = 16;
+/// Batches applied at once: one applying its documents while the one
+/// before it holds the chain head and commits (`turns`).
+const BATCHES_IN_FLIGHT_MAX: usize = 2;
 
 /// How a batch undoes the write set that fails in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,17 +118,45 @@ impl PgWriter {
 }
 
 async fn run(pool: Pool, counters: Pool, mut receiver: mpsc::Receiver<Job>) {
-    let mut batch = Vec::with_capacity(WRITE_BATCH_MAX);
-    let mut savepoint_batches_left = 0;
-    while receiver.recv_many(&mut batch, WRITE_BATCH_MAX).await > 0 {
-        let undo = match savepoint_batches_left {
-            0 => Undo::WholeBatch,
-            _ => Undo::Savepoints,
+    let savepoint_batches_left = Arc::new(AtomicU32::new(0));
+    let in_flight = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT_MAX));
+    let mut order = TurnOrder::default();
+    loop {
+        // Taken from the queue only when its documents may go in, so that
+        // a batch holds every write set that waited until then.
+        order.documents_free().await;
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
         };
-        savepoint_batches_left = match commit_batch(&pool, &counters, &mut batch, undo).await {
-            Redone::Yes => SAVEPOINT_BATCHES_AFTER_REDO,
-            Redone::No => savepoint_batches_left.saturating_sub(1),
-        };
+        let mut batch = Vec::with_capacity(WRITE_BATCH_MAX);
+        if receiver.recv_many(&mut batch, WRITE_BATCH_MAX).await == 0 {
+            break;
+        }
+        let turns = order.next();
+        let (pool, counters) = (pool.clone(), counters.clone());
+        let savepoint_batches_left = savepoint_batches_left.clone();
+        tokio::spawn(async move {
+            let undo = match savepoint_batches_left.load(Ordering::Acquire) {
+                0 => Undo::WholeBatch,
+                _ => Undo::Savepoints,
+            };
+            let redone = commit_batch(&pool, &counters, &mut batch, undo, turns).await;
+            count_savepoint_batches(&savepoint_batches_left, redone);
+            drop(permit);
+        });
+    }
+    // Every handle is gone: let the batches in flight finish.
+    let _ = in_flight.acquire_many(BATCHES_IN_FLIGHT_MAX as u32).await;
+}
+
+/// After a redo the next [`SAVEPOINT_BATCHES_AFTER_REDO`] batches start
+/// with savepoints; each other batch counts one off.
+fn count_savepoint_batches(left: &AtomicU32, redone: Redone) {
+    match redone {
+        Redone::Yes => left.store(SAVEPOINT_BATCHES_AFTER_REDO, Ordering::Release),
+        Redone::No => {
+            let _ = left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        }
     }
 }
 
@@ -128,14 +169,20 @@ enum Redone {
 
 /// Applies and commits `batch` (first as `undo` says), answers each job,
 /// and empties `batch`.
-async fn commit_batch(pool: &Pool, counters: &Pool, batch: &mut Vec<Job>, undo: Undo) -> Redone {
+async fn commit_batch(
+    pool: &Pool,
+    counters: &Pool,
+    batch: &mut Vec<Job>,
+    undo: Undo,
+    mut turns: Turns,
+) -> Redone {
     let started = std::time::Instant::now();
     metrics::histogram!("portcullis_postgres_write_batch_size").record(batch.len() as f64);
     let mut redone = Redone::No;
     let outcome = match pool.get().await {
         Ok(client) => {
             let mut tx = BatchTransaction::new(client);
-            let outcome = apply_batch(&mut tx, counters, batch, undo).await;
+            let outcome = apply_batch(&mut tx, counters, batch, undo, &mut turns).await;
             if outcome.is_err() {
                 // Best effort: a guard still open closes its connection.
                 let _ = tx.rollback().await;
@@ -144,6 +191,7 @@ async fn commit_batch(pool: &Pool, counters: &Pool, batch: &mut Vec<Job>, undo: 
         }
         Err(err) => Err(StoreError::Unavailable(err.to_string())),
     };
+    turns.committed();
     metrics::histogram!("portcullis_postgres_commit_seconds")
         .record(started.elapsed().as_secs_f64());
     match outcome {
@@ -186,18 +234,20 @@ async fn apply_batch(
     counters: &Pool,
     jobs: &mut [Job],
     undo: Undo,
+    turns: &mut Turns,
 ) -> Result<(Vec<Result<(), StoreError>>, Redone), StoreError> {
-    let (states, redone) = match apply_and_commit(tx, jobs, undo).await? {
+    let (states, redone) = match apply_and_commit(tx, jobs, undo, turns).await? {
         Some(states) => (states, Redone::No),
         None => {
             metrics::counter!("portcullis_postgres_write_batches_redone_total").increment(1);
             tx.rollback().await?;
-            let states = apply_and_commit(tx, jobs, Undo::Savepoints)
+            let states = apply_and_commit(tx, jobs, Undo::Savepoints, turns)
                 .await?
                 .expect("a batch with savepoints settles every job");
             (states, Redone::Yes)
         }
     };
+    turns.committed();
     let mut risk: Vec<RiskWrite> = vec![];
     let results = jobs
         .iter_mut()
@@ -234,10 +284,16 @@ async fn apply_batch(
 /// ledger's (its rows, its balances), which only a holder of the head
 /// takes, so two instances' writers cannot deadlock on the head and a
 /// document row.
+///
+/// Between its final documents and its COMMIT a batch lets the next one
+/// apply its documents, and waits for the one before it to commit
+/// (`turns`). The next batch waits for no lock this one takes after that
+/// point but the head, which this one's COMMIT frees.
 async fn apply_and_commit(
     tx: &mut BatchTransaction,
     jobs: &[Job],
     undo: Undo,
+    turns: &mut Turns,
 ) -> Result<Option<Vec<State>>, StoreError> {
     let mut states: Vec<State> = jobs.iter().map(|_| State::Pending).collect();
     let head_taken = loop {
@@ -278,6 +334,10 @@ async fn apply_and_commit(
             states[index] = State::Refused(err);
         }
     };
+    // The documents are final; the next batch may apply its own while this
+    // one commits, but commit only after this one has.
+    turns.documents_final();
+    turns.previous_committed().await;
     match head_taken {
         Some((taken, batch)) => {
             ledger::store_and_commit(tx.client(), &batch).await?;
@@ -311,7 +371,7 @@ fn record_head_held(taken: std::time::Instant) {
 
 #[cfg(test)]
 mod tests {
-    use super::{apply_batch, BatchTransaction, Job, Redone, Undo};
+    use super::{apply_batch, BatchTransaction, Job, Redone, Turns, Undo};
     use crate::model::{Scope, SqlValue, Table, WriteOp, WriteSet};
     use crate::postgres::{pipeline, PlannedWrites};
     use crate::sql::Sql;
@@ -376,9 +436,15 @@ mod tests {
                 job(vec![customer(&scope, "cus_b")]),
             ];
             let mut tx = BatchTransaction::new(db._store.pool.get().await.unwrap());
-            let results = apply_batch(&mut tx, &db._store.pool, &mut jobs, undo)
-                .await
-                .unwrap();
+            let results = apply_batch(
+                &mut tx,
+                &db._store.pool,
+                &mut jobs,
+                undo,
+                &mut Turns::default(),
+            )
+            .await
+            .unwrap();
             assert_eq!(results, (vec![Err(StoreError::Duplicate), Ok(())], redone));
             assert_eq!(customers(&db, "cus_a").await, 0);
             assert_eq!(customers(&db, "cus_b").await, 1);
@@ -401,9 +467,15 @@ mod tests {
             job(vec![customer(&scope, "cus_b")]),
         ];
         let mut tx = BatchTransaction::new(db._store.pool.get().await.unwrap());
-        let results = apply_batch(&mut tx, &db._store.pool, &mut jobs, Undo::WholeBatch)
-            .await
-            .unwrap();
+        let results = apply_batch(
+            &mut tx,
+            &db._store.pool,
+            &mut jobs,
+            Undo::WholeBatch,
+            &mut Turns::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(results, (vec![Ok(()), Ok(())], Redone::No));
         assert_eq!(
             customers(&db, "cus_a").await + customers(&db, "cus_b").await,
@@ -485,9 +557,15 @@ mod tests {
                 [1, 1, 1]
             );
             let mut tx = BatchTransaction::new(db._store.pool.get().await.unwrap());
-            let results = apply_batch(&mut tx, &db._store.pool, &mut jobs, undo)
-                .await
-                .unwrap();
+            let results = apply_batch(
+                &mut tx,
+                &db._store.pool,
+                &mut jobs,
+                undo,
+                &mut Turns::default(),
+            )
+            .await
+            .unwrap();
             let expected = vec![Ok(()), Err(StoreError::Conflict), Ok(())];
             assert_eq!(results, (expected, redone));
             assert_eq!(events(&db, "evt_b").await, 0);
@@ -500,6 +578,83 @@ mod tests {
                 2
             );
         }
+    }
+
+    /// Many write sets at once, so that a batch applies its documents while
+    /// the one before it commits: a reader polling the events never sees a
+    /// `seq` appear below one it has already seen (what a client polling
+    /// with `ending_before` relies on), and every write set is committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn rows_become_visible_in_seq_order_with_two_batches_in_flight() {
+        const WRITE_SETS: usize = 1_000;
+        let Some(db) = crate::postgres::test_database().await else {
+            return;
+        };
+        let scope = scope_of_a_merchant(&db).await;
+        let store = std::sync::Arc::new(db._store.clone());
+        let writers: Vec<_> = (0..WRITE_SETS)
+            .map(|n| {
+                let (store, scope) = (store.clone(), scope.clone());
+                tokio::spawn(async move {
+                    let ops = vec![event(&scope, &format!("evt_{n:04}"))];
+                    store.commit(WriteSet { ops }).await
+                })
+            })
+            .collect();
+        let (mut seen_max, mut seen, mut polls) = (0_i64, 0_i64, 0);
+        let poll = "SELECT count(*) FILTER (WHERE seq <= $1), count(*), COALESCE(max(seq), 0) \
+                    FROM events";
+        while seen < WRITE_SETS as i64 {
+            let row = db.client().query_one(poll, &[&seen_max]).await.unwrap();
+            let at_or_below_seen: i64 = row.get(0);
+            assert_eq!(
+                at_or_below_seen, seen,
+                "after {polls} polls a row appeared below seq {seen_max}, already seen"
+            );
+            (seen, seen_max) = (row.get(1), row.get(2));
+            polls += 1;
+        }
+        for writer in writers {
+            writer.await.unwrap().unwrap();
+        }
+        assert!(polls > 2, "the reader saw the writes in {polls} polls only");
+    }
+
+    /// Batch A's COMMIT is held up (a deferred trigger sleeps in it) after
+    /// its documents are final; write set B, sent meanwhile, goes in the
+    /// next batch and applies its documents at once, but its caller is
+    /// answered only after A has committed: commits keep batch order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_commits_only_after_the_batch_before_it_has() {
+        let Some(db) = crate::postgres::test_database().await else {
+            return;
+        };
+        let scope = scope_of_a_merchant(&db).await;
+        let slow_commit = "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN PERFORM pg_sleep(0.8); RETURN NULL; END $$; \
+             CREATE CONSTRAINT TRIGGER customers_slow_commit AFTER INSERT ON customers \
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.id = 'cus_slow') \
+             EXECUTE FUNCTION slow_commit()";
+        db.client().batch_execute(slow_commit).await.unwrap();
+        let store = db._store.clone();
+        let first = {
+            let (store, scope) = (store.clone(), scope.clone());
+            tokio::spawn(async move {
+                let ops = vec![customer(&scope, "cus_slow")];
+                store.commit(WriteSet { ops }).await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let sent = std::time::Instant::now();
+        let ops = vec![event(&scope, "evt_after")];
+        store.commit(WriteSet { ops }).await.unwrap();
+        assert_eq!(
+            customers(&db, "cus_slow").await,
+            1,
+            "the second batch committed first, after {:?}",
+            sent.elapsed()
+        );
+        first.await.unwrap().unwrap();
     }
 
     /// A guard dropped while its transaction is open (a panic, a
