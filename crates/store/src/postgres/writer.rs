@@ -415,6 +415,21 @@ mod tests {
         }
     }
 
+    /// Applies `jobs` as one batch on a connection of `db`'s pool, with no
+    /// batch before or after it; answers the guard and the outcome.
+    async fn apply_as_one_batch(
+        db: &crate::postgres::TestDatabase,
+        jobs: &mut [Job],
+        undo: Undo,
+    ) -> (BatchTransaction, (Vec<Result<(), StoreError>>, Redone)) {
+        let mut tx = BatchTransaction::new(db._store.pool.get().await.unwrap());
+        let turns = &mut Turns::default();
+        let results = apply_batch(&mut tx, &db._store.pool, jobs, undo, turns)
+            .await
+            .unwrap();
+        (tx, results)
+    }
+
     /// The first statement after the pipelined `BEGIN` fails: its write set
     /// fails alone, the next one commits, and the connection goes back to
     /// the pool outside any transaction; tried without savepoints, the
@@ -435,16 +450,7 @@ mod tests {
                 ]),
                 job(vec![customer(&scope, "cus_b")]),
             ];
-            let mut tx = BatchTransaction::new(db._store.pool.get().await.unwrap());
-            let results = apply_batch(
-                &mut tx,
-                &db._store.pool,
-                &mut jobs,
-                undo,
-                &mut Turns::default(),
-            )
-            .await
-            .unwrap();
+            let (tx, results) = apply_as_one_batch(&db, &mut jobs, undo).await;
             assert_eq!(results, (vec![Err(StoreError::Duplicate), Ok(())], redone));
             assert_eq!(customers(&db, "cus_a").await, 0);
             assert_eq!(customers(&db, "cus_b").await, 1);
@@ -466,16 +472,7 @@ mod tests {
             job(vec![event(&scope, "evt_a"), customer(&scope, "cus_a")]),
             job(vec![customer(&scope, "cus_b")]),
         ];
-        let mut tx = BatchTransaction::new(db._store.pool.get().await.unwrap());
-        let results = apply_batch(
-            &mut tx,
-            &db._store.pool,
-            &mut jobs,
-            Undo::WholeBatch,
-            &mut Turns::default(),
-        )
-        .await
-        .unwrap();
+        let (_, results) = apply_as_one_batch(&db, &mut jobs, Undo::WholeBatch).await;
         assert_eq!(results, (vec![Ok(()), Ok(())], Redone::No));
         assert_eq!(
             customers(&db, "cus_a").await + customers(&db, "cus_b").await,
@@ -556,16 +553,7 @@ mod tests {
                 jobs.iter().map(one_statement).collect::<Vec<_>>(),
                 [1, 1, 1]
             );
-            let mut tx = BatchTransaction::new(db._store.pool.get().await.unwrap());
-            let results = apply_batch(
-                &mut tx,
-                &db._store.pool,
-                &mut jobs,
-                undo,
-                &mut Turns::default(),
-            )
-            .await
-            .unwrap();
+            let (_, results) = apply_as_one_batch(&db, &mut jobs, undo).await;
             let expected = vec![Ok(()), Err(StoreError::Conflict), Ok(())];
             assert_eq!(results, (expected, redone));
             assert_eq!(events(&db, "evt_b").await, 0);
