@@ -285,10 +285,11 @@ async fn apply_batch(
 /// takes, so two instances' writers cannot deadlock on the head and a
 /// document row.
 ///
-/// Between its final documents and its COMMIT a batch lets the next one
-/// apply its documents, and waits for the one before it to commit
-/// (`turns`). The next batch waits for no lock this one takes after that
-/// point but the head, which this one's COMMIT frees.
+/// A batch waits for the one before it to commit before it takes the head
+/// (or, if it does not append, before its COMMIT), and once its documents
+/// are final lets the next one apply its own (`turns`). The next batch
+/// waits for no lock this one takes after that point but the head, which
+/// this one's COMMIT frees.
 async fn apply_and_commit(
     tx: &mut BatchTransaction,
     jobs: &[Job],
@@ -312,6 +313,8 @@ async fn apply_and_commit(
             .iter()
             .map(|&index| jobs[index].writes.ledger.as_slice())
             .collect();
+        // Not while holding the head: another instance's appends wait for it.
+        turns.previous_committed().await;
         let linked = ledger::lock_and_link(tx.client(), &sets).await?;
         let mut refused = appending
             .iter()
@@ -335,7 +338,8 @@ async fn apply_and_commit(
         }
     };
     // The documents are final; the next batch may apply its own while this
-    // one commits, but commit only after this one has.
+    // one commits, but commit only after this one has (a batch that
+    // appends waited above, before it took the head).
     turns.documents_final();
     turns.previous_committed().await;
     match head_taken {
