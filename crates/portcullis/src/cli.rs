@@ -396,6 +396,10 @@ pub struct SandboxAcquirerArgs {
     /// Simulated latency of each answer.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// How many attempts it remembers (and lists); beyond that the oldest
+    /// are forgotten, a few hundred bytes each.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub attempts_max: u64,
 }
 
 #[derive(Subcommand, Debug)]

@@ -93,11 +93,19 @@ pub fn start_gateway(spec: &GatewaySpec<'_>) -> anyhow::Result<ChildProcess> {
     )
 }
 
-pub fn start_sandbox_acquirer(data_dir: &Path, listen: &str) -> anyhow::Result<ChildProcess> {
+/// `portcullis sandbox-acquirer` journaling to `DATA_DIR/acquirer.journal`,
+/// remembering up to `attempts_max` attempts.
+pub fn start_sandbox_acquirer(
+    data_dir: &Path,
+    listen: &str,
+    attempts_max: usize,
+) -> anyhow::Result<ChildProcess> {
     let mut command = Command::new(std::env::current_exe()?);
     command
         .args(["sandbox-acquirer", "--listen", listen, "--journal"])
         .arg(data_dir.join("acquirer.journal"))
+        .arg("--attempts-max")
+        .arg(attempts_max.to_string())
         .env("PORTCULLIS_LOG", "warn");
     spawn(
         command,
