@@ -135,6 +135,15 @@ impl Processors {
             let listed = self.connector(index)?.attempts().await.map_err(|e| {
                 anyhow::anyhow!("listing processor-sim {}: {e}", SIMULATORS[index].0)
             })?;
+            // processor-sim remembers the sandbox's default number of
+            // attempts: a listing that long may have lost older ones.
+            anyhow::ensure!(
+                listed.len() < portcullis_connectors::sandbox::ATTEMPTS_MAX_DEFAULT,
+                "processor-sim {} listed {} attempts, all it remembers: \
+                 older ones could not be reconciled",
+                SIMULATORS[index].0,
+                listed.len()
+            );
             listings.push(listed);
         }
         Ok(listings)
