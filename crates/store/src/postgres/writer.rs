@@ -241,9 +241,15 @@ async fn apply_batch(
         None => {
             metrics::counter!("portcullis_postgres_write_batches_redone_total").increment(1);
             tx.rollback().await?;
+            // With savepoints every job settles alone; `None` would be a
+            // bug here, answered as the batch's failure, not a panic.
             let states = apply_and_commit(tx, jobs, Undo::Savepoints, turns)
                 .await?
-                .expect("a batch with savepoints settles every job");
+                .ok_or_else(|| {
+                    StoreError::Unavailable(
+                        "a batch with savepoints left a job unsettled".to_owned(),
+                    )
+                })?;
             (states, Redone::Yes)
         }
     };
