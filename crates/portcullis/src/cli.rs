@@ -164,6 +164,10 @@ pub struct ProcessorSimArgs {
     /// that are approved; the others decline generic_decline.
     #[arg(long, default_value_t = 100)]
     pub approval_rate: u8,
+    /// How many attempts it remembers (and lists); beyond that the oldest
+    /// are forgotten, a few hundred bytes each.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub attempts_max: u64,
 }
 
 #[derive(Args, Debug)]

@@ -247,6 +247,29 @@ async fn the_journal_survives_a_restart() {
     );
 }
 
+/// `--attempts-max N`: the simulator lists the last N attempts, the oldest
+/// forgotten (the routing soak sizes it to hold a whole run).
+#[tokio::test]
+async fn it_remembers_as_many_attempts_as_attempts_max_says() {
+    let (_dir, path) = journal();
+    let sim = ProcessorSim::start(SECRET, &path, &["--attempts-max", "2"]);
+    let processor = sim.connector(TIMEOUT);
+    for attempt_id in ["pa_first", "pa_second", "pa_third"] {
+        authorize(&processor, attempt_id, "4242424242424242", false)
+            .await
+            .unwrap();
+    }
+    let mut listed: Vec<String> = processor
+        .attempts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|listing| listing.attempt_id)
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["pa_second", "pa_third"]);
+}
+
 /// Python's standard `hmac` signs a request the simulator accepts and checks
 /// the simulator's signed answer: the published scheme, not only our code.
 #[tokio::test]

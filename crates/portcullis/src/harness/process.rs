@@ -130,11 +130,13 @@ pub fn start_acquirer_sim(data_dir: &Path) -> anyhow::Result<ChildProcess> {
 }
 
 /// `portcullis processor-sim` with `secret`, journaling to
-/// `DATA_DIR/processor-sim-NAME.jsonl`; `base_url` is its `http://HOST:PORT`.
+/// `DATA_DIR/processor-sim-NAME.jsonl` and remembering up to
+/// `attempts_max` attempts; `base_url` is its `http://HOST:PORT`.
 pub fn start_processor_sim(
     data_dir: &Path,
     name: &str,
     secret: &str,
+    attempts_max: usize,
 ) -> anyhow::Result<ChildProcess> {
     let mut command = Command::new(std::env::current_exe()?);
     command
@@ -147,6 +149,8 @@ pub fn start_processor_sim(
         ])
         .arg("--journal")
         .arg(data_dir.join(format!("processor-sim-{name}.jsonl")))
+        .arg("--attempts-max")
+        .arg(attempts_max.to_string())
         .env("PORTCULLIS_LOG", "warn");
     spawn(
         command,

@@ -79,9 +79,10 @@ pub async fn run(database_url: Option<&str>, args: &SoakArgs) -> anyhow::Result<
 /// ten times what a 2-core machine made on SQLite (about 420 a second).
 const ACQUIRER_ATTEMPTS_PER_S_MAX: usize = 5_000;
 
-/// How many attempts the soak's sandbox acquirer remembers: every one a
-/// run of `duration_s` can make, so that all are reconciled (it answers
-/// for one it forgot as if it had never seen it).
+/// How many attempts the soak's sandbox acquirer (or each `processor-sim`
+/// of `--routing`) remembers: every one a run of `duration_s` can make, so
+/// that all are reconciled (it answers for one it forgot as if it had
+/// never seen it).
 fn acquirer_attempts_max(duration_s: u64) -> usize {
     usize::try_from(duration_s)
         .unwrap_or(usize::MAX)
@@ -214,7 +215,7 @@ async fn soak(
     let attempts_max = acquirer_attempts_max(args.duration_s);
     let mut acquirer = kind.start(&database.data_dir, attempts_max)?;
     let mut processors = match args.routing {
-        true => Some(routing::start(&database.data_dir)?),
+        true => Some(routing::start(&database.data_dir, attempts_max)?),
         false => None,
     };
     let merchant = process::create_merchant(&database.url, &database.data_dir)?;

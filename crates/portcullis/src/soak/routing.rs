@@ -38,16 +38,20 @@ const EXAMPLES_MAX: usize = 10;
 pub struct Processors {
     pub children: Vec<ChildProcess>,
     pub accounts: Vec<String>,
+    /// How many attempts each simulator remembers.
+    attempts_max: usize,
 }
 
-pub fn start(data_dir: &std::path::Path) -> anyhow::Result<Processors> {
+/// Starts the simulators, each remembering `attempts_max` attempts.
+pub fn start(data_dir: &std::path::Path, attempts_max: usize) -> anyhow::Result<Processors> {
     let children = SIMULATORS
         .iter()
-        .map(|(name, secret)| process::start_processor_sim(data_dir, name, secret))
+        .map(|(name, secret)| process::start_processor_sim(data_dir, name, secret, attempts_max))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Processors {
         children,
         accounts: Vec::new(),
+        attempts_max,
     })
 }
 
@@ -135,10 +139,10 @@ impl Processors {
             let listed = self.connector(index)?.attempts().await.map_err(|e| {
                 anyhow::anyhow!("listing processor-sim {}: {e}", SIMULATORS[index].0)
             })?;
-            // processor-sim remembers the sandbox's default number of
-            // attempts: a listing that long may have lost older ones.
+            // A listing as long as the simulator remembers may have lost
+            // older attempts.
             anyhow::ensure!(
-                listed.len() < portcullis_connectors::sandbox::ATTEMPTS_MAX_DEFAULT,
+                listed.len() < self.attempts_max,
                 "processor-sim {} listed {} attempts, all it remembers: \
                  older ones could not be reconciled",
                 SIMULATORS[index].0,
