@@ -134,6 +134,23 @@ async fn scrape_until_all_above(http: &reqwest::Client, url: &str, earlier: Move
     }
 }
 
+/// Scrapes until the SQLite writer has caught up with the checkpointer
+/// (it does after the checkpointer's run, every 250 ms, under writes).
+async fn scrape_until_caught_up(http: &reqwest::Client, url: &str) {
+    let deadline = Instant::now() + MOVE_TIMEOUT;
+    loop {
+        let text = scrape(http, url).await;
+        if sample(&text, "portcullis_sqlite_catch_up_seconds_count", &[]).is_some_and(|n| n > 0.0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the writer never caught up:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 on_both_backends!(counters_move_while_payments_run);
 
 async fn counters_move_while_payments_run(backend: Backend) {
@@ -150,6 +167,9 @@ async fn counters_move_while_payments_run(backend: Backend) {
     let during = scrape_until_all_above(&http, &url, before).await;
     // Still under load: a later scrape sees every counter move again.
     scrape_until_all_above(&http, &url, during).await;
+    if backend == Backend::Sqlite {
+        scrape_until_caught_up(&http, &url).await;
+    }
     stop.store(true, Ordering::Relaxed);
     for payer in payers {
         payer.await.expect("payer finished");
@@ -170,6 +190,7 @@ async fn counters_move_while_payments_run(backend: Backend) {
             let batches = sample(&after, "portcullis_sqlite_write_batch_size_count", &[]);
             assert!(batches.unwrap() > 0.0);
             assert!(sample(&after, "portcullis_sqlite_commit_seconds_count", &[]).unwrap() > 0.0);
+            assert!(sample(&after, "portcullis_sqlite_catch_up_seconds_count", &[]).unwrap() > 0.0);
         }
         Backend::Postgres => {
             let waits = sample(&after, "portcullis_postgres_pool_wait_seconds_count", &[]);

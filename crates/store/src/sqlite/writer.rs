@@ -231,10 +231,14 @@ fn run(
 /// Copies into the database the WAL frames committed since the
 /// checkpointer's last run (see [`Checkpointer`]), so that the WAL can
 /// start over. A failure only leaves the WAL longer; it is retried later.
+/// Its time is the writer's stall (`portcullis_sqlite_catch_up_seconds`).
 fn catch_up(conn: &Connection) {
+    let started = std::time::Instant::now();
     if let Err(err) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
         tracing::warn!(error = %super::map_err(err), "sqlite writer could not catch up the checkpoint");
     }
+    metrics::histogram!("portcullis_sqlite_catch_up_seconds")
+        .record(started.elapsed().as_secs_f64());
 }
 
 fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn BatchedJob>>) {
