@@ -164,10 +164,8 @@ pub struct ProcessorSimArgs {
     /// that are approved; the others decline generic_decline.
     #[arg(long, default_value_t = 100)]
     pub approval_rate: u8,
-    /// How many attempts it remembers (and lists); beyond that the oldest
-    /// are forgotten, a few hundred bytes each.
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub attempts_max: u64,
+    #[command(flatten)]
+    pub remembered: AttemptsMax,
 }
 
 #[derive(Args, Debug)]
@@ -400,10 +398,26 @@ pub struct SandboxAcquirerArgs {
     /// Simulated latency of each answer.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    #[command(flatten)]
+    pub remembered: AttemptsMax,
+}
+
+/// `--attempts-max` of the simulators that list their attempts
+/// (`sandbox-acquirer`, `processor-sim`).
+#[derive(Args, Debug)]
+pub struct AttemptsMax {
     /// How many attempts it remembers (and lists); beyond that the oldest
     /// are forgotten, a few hundred bytes each.
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub attempts_max: u64,
+}
+
+impl AttemptsMax {
+    /// The bound as the sandbox's `SandboxOptions::attempts_max` takes it.
+    pub fn get(&self) -> anyhow::Result<usize> {
+        usize::try_from(self.attempts_max)
+            .map_err(|_| anyhow::anyhow!("--attempts-max is too large"))
+    }
 }
 
 #[derive(Subcommand, Debug)]

@@ -24,7 +24,7 @@ pub async fn run(args: &SandboxAcquirerArgs) -> anyhow::Result<()> {
     let options = SandboxOptions {
         call_latency: Duration::from_millis(args.latency_ms),
         journal_path: Some(args.journal.clone()),
-        attempts_max: usize::try_from(args.attempts_max).context("--attempts-max")?,
+        attempts_max: args.remembered.get()?,
         ..SandboxOptions::default()
     };
     let sandbox = Arc::new(SandboxAcquirer::new(options).context("opening the journal")?);

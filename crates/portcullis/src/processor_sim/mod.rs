@@ -33,7 +33,7 @@ pub async fn run(args: &ProcessorSimArgs) -> anyhow::Result<()> {
     let settings = settings::SimSettings::from_args(args)?;
     let options = SandboxOptions {
         journal_path: args.journal.clone(),
-        attempts_max: usize::try_from(args.attempts_max).context("--attempts-max")?,
+        attempts_max: args.remembered.get()?,
         ..SandboxOptions::default()
     };
     let simulator = Arc::new(Simulator {

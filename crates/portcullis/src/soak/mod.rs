@@ -75,18 +75,18 @@ pub async fn run(database_url: Option<&str>, args: &SoakArgs) -> anyhow::Result<
     Ok(())
 }
 
-/// Attempts per second of a run that the sandbox acquirer is sized for:
+/// Attempts per second of a run that the soak's simulators are sized for:
 /// ten times what a 2-core machine made on SQLite (about 420 a second).
-const ACQUIRER_ATTEMPTS_PER_S_MAX: usize = 5_000;
+const ATTEMPTS_PER_S_MAX: usize = 5_000;
 
 /// How many attempts the soak's sandbox acquirer (or each `processor-sim`
 /// of `--routing`) remembers: every one a run of `duration_s` can make, so
 /// that all are reconciled (it answers for one it forgot as if it had
 /// never seen it).
-fn acquirer_attempts_max(duration_s: u64) -> usize {
+fn attempts_max_of_run(duration_s: u64) -> usize {
     usize::try_from(duration_s)
         .unwrap_or(usize::MAX)
-        .saturating_mul(ACQUIRER_ATTEMPTS_PER_S_MAX)
+        .saturating_mul(ATTEMPTS_PER_S_MAX)
         .max(portcullis_connectors::sandbox::ATTEMPTS_MAX_DEFAULT)
 }
 
@@ -212,7 +212,7 @@ async fn soak(
     args: &SoakArgs,
     kind: AcquirerKind,
 ) -> anyhow::Result<bool> {
-    let attempts_max = acquirer_attempts_max(args.duration_s);
+    let attempts_max = attempts_max_of_run(args.duration_s);
     let mut acquirer = kind.start(&database.data_dir, attempts_max)?;
     let mut processors = match args.routing {
         true => Some(routing::start(&database.data_dir, attempts_max)?),
@@ -507,15 +507,15 @@ fn tenths(seconds: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::acquirer_attempts_max;
+    use super::attempts_max_of_run;
 
     /// A 300 s soak on session 16's 2-core machine made about 139,000
     /// attempts on SQLite, past the acquirer's default memory of 100,000:
     /// the soak's acquirer is sized by the run's length instead.
     #[test]
     fn the_soak_acquirer_remembers_every_attempt_a_run_can_make() {
-        assert_eq!(acquirer_attempts_max(1), 100_000);
-        assert_eq!(acquirer_attempts_max(300), 1_500_000);
-        assert_eq!(acquirer_attempts_max(u64::MAX), usize::MAX);
+        assert_eq!(attempts_max_of_run(1), 100_000);
+        assert_eq!(attempts_max_of_run(300), 1_500_000);
+        assert_eq!(attempts_max_of_run(u64::MAX), usize::MAX);
     }
 }

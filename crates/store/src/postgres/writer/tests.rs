@@ -60,16 +60,20 @@ async fn apply_as_one_batch(
     (tx, results)
 }
 
+/// Each way a batch is first tried, and whether a failing write set then
+/// redoes it: without savepoints it is redone with them.
+const EACH_UNDO: [(Undo, Redone); 2] = [
+    (Undo::WholeBatch, Redone::Yes),
+    (Undo::Savepoints, Redone::No),
+];
+
 /// The first statement after the pipelined `BEGIN` fails: its write set
 /// fails alone, the next one commits, and the connection goes back to
 /// the pool outside any transaction; tried without savepoints, the
 /// batch is redone with them to the same outcome.
 #[tokio::test]
 async fn a_batch_whose_first_statement_fails_fails_that_write_set_alone() {
-    for (undo, redone) in [
-        (Undo::WholeBatch, Redone::Yes),
-        (Undo::Savepoints, Redone::No),
-    ] {
+    for (undo, redone) in EACH_UNDO {
         let Some((db, scope)) = a_database_with_a_customer("cus_taken").await else {
             return;
         };
@@ -160,10 +164,7 @@ async fn events(db: &crate::postgres::TestDatabase, id: &str) -> i64 {
 /// without savepoints, the refused count redoes the batch with them.
 #[tokio::test]
 async fn a_refused_check_inside_a_statement_of_several_writes_fails_that_write_set_alone() {
-    for (undo, redone) in [
-        (Undo::WholeBatch, Redone::Yes),
-        (Undo::Savepoints, Redone::No),
-    ] {
+    for (undo, redone) in EACH_UNDO {
         let Some((db, scope)) = a_database_with_a_customer("cus_old").await else {
             return;
         };
