@@ -135,17 +135,18 @@ impl Processors {
     /// Every attempt each simulator holds, by simulator.
     pub async fn listings(&self) -> anyhow::Result<Vec<Vec<AttemptListing>>> {
         let mut listings = Vec::new();
-        for index in 0..self.children.len() {
-            let listed = self.connector(index)?.attempts().await.map_err(|e| {
-                anyhow::anyhow!("listing processor-sim {}: {e}", SIMULATORS[index].0)
-            })?;
+        for (index, (name, _)) in SIMULATORS.iter().enumerate() {
+            let listed = self
+                .connector(index)?
+                .attempts()
+                .await
+                .map_err(|e| anyhow::anyhow!("listing processor-sim {name}: {e}"))?;
             // A listing as long as the simulator remembers may have lost
             // older attempts.
             anyhow::ensure!(
                 listed.len() < self.attempts_max,
-                "processor-sim {} listed {} attempts, all it remembers: \
+                "processor-sim {name} listed {} attempts, all it remembers: \
                  older ones could not be reconciled",
-                SIMULATORS[index].0,
                 listed.len()
             );
             listings.push(listed);
