@@ -117,38 +117,39 @@ impl Moved {
     }
 }
 
-/// Scrapes until every counter of [`Moved`] is above `earlier`.
-async fn scrape_until_all_above(http: &reqwest::Client, url: &str, earlier: Moved) -> Moved {
+/// Scrapes until `reached` holds of the scraped text, and returns that
+/// text; fails, saying it never did `what`, after [`MOVE_TIMEOUT`].
+async fn scrape_until(
+    http: &reqwest::Client,
+    url: &str,
+    what: &str,
+    reached: impl Fn(&str) -> bool,
+) -> String {
     let deadline = Instant::now() + MOVE_TIMEOUT;
     loop {
         let text = scrape(http, url).await;
-        let now = Moved::of(&text);
-        if now.all_above(&earlier) {
-            return now;
+        if reached(&text) {
+            return text;
         }
-        assert!(
-            Instant::now() < deadline,
-            "counters stopped below {earlier:?}:\n{text}"
-        );
+        assert!(Instant::now() < deadline, "{what}:\n{text}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Scrapes until every counter of [`Moved`] is above `earlier`.
+async fn scrape_until_all_above(http: &reqwest::Client, url: &str, earlier: Moved) -> Moved {
+    let what = format!("counters stopped below {earlier:?}");
+    let text = scrape_until(http, url, &what, |text| Moved::of(text).all_above(&earlier)).await;
+    Moved::of(&text)
 }
 
 /// Scrapes until the SQLite writer has caught up with the checkpointer
 /// (it does after the checkpointer's run, every 250 ms, under writes).
 async fn scrape_until_caught_up(http: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + MOVE_TIMEOUT;
-    loop {
-        let text = scrape(http, url).await;
-        if sample(&text, "portcullis_sqlite_catch_up_seconds_count", &[]).is_some_and(|n| n > 0.0) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the writer never caught up:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    scrape_until(http, url, "the writer never caught up", |text| {
+        sample(text, "portcullis_sqlite_catch_up_seconds_count", &[]).is_some_and(|n| n > 0.0)
+    })
+    .await;
 }
 
 on_both_backends!(counters_move_while_payments_run);
